@@ -1,0 +1,259 @@
+/* ferry core: internal interfaces between the parts of libferry. Not installed; plugins never see this.
+ *
+ * Parts (one file each unless said): error.c item.c util.c (small SDK/utility functions), log.c + secret.c
+ * (logging and redaction), options.c (plugin option tables), config.c (the JSON config), registry.c +
+ * module.c (the loader: built-in table and libltdl), journal.c (SQLite), instance.c (plugin instances),
+ * pipeline.c + stage.c + task.c + hook.c (ordering, run model), progress.c (display), http.c, pg.c (SDK
+ * services), runtime.c (ferry/runtime.h). The CLI lives in main.c.
+ */
+#ifndef FERRY_CORE_INTERNAL_H
+#define FERRY_CORE_INTERNAL_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <jansson.h>
+#include <uv.h>
+
+#include "ferry/ferry.h"
+#include "ferry/runtime.h"
+
+#define FERRY_INTERNAL __attribute__((visibility("hidden")))
+
+/* ===== util.c ============================================================================================ */
+/* Allocation that aborts with a message when out of memory (ferry does not try to limp on). */
+void *ferry_xmalloc(size_t n);
+void *ferry_xcalloc(size_t n, size_t size);
+void *ferry_xrealloc(void *p, size_t n);
+char *ferry_xstrdup(const char *s);            /* NULL -> NULL */
+char *ferry_xstrndup(const char *s, size_t n);
+char *ferry_xasprintf(const char *fmt, ...) FERRY_PRINTF(1, 2);
+char *ferry_xvasprintf(const char *fmt, va_list ap);
+/* Growable string. Zero-initialise ({0}); ferry_sb_free releases; ferry_sb_steal hands the buffer out. */
+typedef struct ferry_sb { char *buf; size_t len, cap; } ferry_sb;
+void ferry_sb_add(ferry_sb *sb, const char *s);
+void ferry_sb_addn(ferry_sb *sb, const char *s, size_t n);
+void ferry_sb_addf(ferry_sb *sb, const char *fmt, ...) FERRY_PRINTF(2, 3);
+char *ferry_sb_steal(ferry_sb *sb);            /* never NULL ("" when empty) */
+void ferry_sb_free(ferry_sb *sb);
+/* Monotonic seconds (uv_hrtime based). */
+double ferry_now(void);
+/* NULL-terminated string vector helpers. */
+size_t ferry_strv_len(char *const *v);
+void ferry_strv_free(char **v);
+char **ferry_strv_dup(const char *const *v);
+
+/* ===== log.c / secret.c ================================================================================= */
+typedef enum ferry_log_format { FERRY_LOG_TEXT = 0, FERRY_LOG_JSON = 1 } ferry_log_format;
+/* Where and how log lines go (default: stderr, text, INFO). `out` is borrowed; NULL = stderr. */
+void ferry_log_configure(ferry_log_level level, ferry_log_format format, FILE *out);
+/* Registers a secret: every later log line, journal text, report and plan output has it replaced by "***".
+ * Copied. Strings shorter than 3 characters are ignored (they would redact everything). */
+void ferry_secret_add(const char *value);
+/* Returns a malloc'd copy of `s` with every registered secret replaced by "***". */
+char *ferry_redact(const char *s);
+/* Redacts in place inside a JSON value (all strings, recursively). */
+void ferry_redact_json(json_t *v);
+/* Forget all secrets (tests, runtime free). */
+void ferry_secret_clear(void);
+
+/* ===== options.c ========================================================================================= */
+/* Validates `options` (a JSON object, or NULL for none) against `table` and writes values into `ctx` (see
+ * ferry/plugin.h for the field types). `where` names the place for messages, e.g.
+ * "config.json: stages[0] \"forms\" sink \"pgsql\" options". Unknown key -> FERRY_ECONFIG naming the key and
+ * listing the valid ones; wrong type -> naming key, expected and found type; missing required key.
+ * Secrets ("${ENV}", {"env":..}, {"file":..}) are resolved and registered with ferry_secret_add(). On
+ * failure nothing stays allocated in ctx. */
+int ferry_options_apply(const ferry_option *table, json_t *options, void *ctx, const char *where,
+                        ferry_error *err);
+/* Frees what ferry_options_apply() stored in ctx. */
+void ferry_options_release(const ferry_option *table, void *ctx);
+/* Describes a plugin for `ferry plugins --describe`: a new JSON object {name, version, description,
+ * license, kinds: [...], emits/accepts: [...], hook_points: [...], options: [{key, type, default, required,
+ * secret, help}]} (secret defaults never shown). */
+json_t *ferry_plugin_describe(const ferry_plugin *plugin);
+const char *ferry_opt_type_name(ferry_opt_type t);
+
+/* ===== config.c ========================================================================================== */
+/* Config file format (docs/config.md):
+ * { "journal": "path.db", "report": "report.json", "plugin_path": ["dir", ...], "log_level": "info",
+ *   "stages": [ { "name": "forms", "after": ["users"],
+ *                 "source": {"plugin": "pgsql", "options": {...}},
+ *                 "sink":   {"plugin": "pgsql", "options": {...}},
+ *                 "hooks":  [ {"plugin": "preserve-records", "points": ["before_start","after_start"],
+ *                              "options": {...}} ],
+ *                 "concurrency": 8, "rate": 0, "journal": true,
+ *                 "retry": {"max": 5, "base_ms": 200, "cap_ms": 30000} } ] }
+ * Unknown keys anywhere are refused (naming the path and the valid keys). Relative paths (journal, report,
+ * plugin_path) are relative to the config file's directory. */
+typedef struct ferry_plugin_ref {
+  char *plugin;      /* plugin name */
+  json_t *options;   /* owned reference to the options object, or NULL */
+  char **points;     /* hooks only: NULL-terminated hook point names */
+} ferry_plugin_ref;
+
+typedef struct ferry_stage_cfg {
+  char *name;
+  ferry_plugin_ref source, sink;
+  ferry_plugin_ref *hooks;
+  size_t nhooks;
+  char **after;       /* NULL-terminated stage names */
+  unsigned concurrency; /* default 8 */
+  double rate;          /* default 0 = unlimited */
+  int journal;          /* default 1; 0 = items are not journaled (pure streaming, no resume) */
+  unsigned retry_max;   /* default 5 */
+  unsigned retry_base_ms; /* default 200 */
+  unsigned retry_cap_ms;  /* default 30000 */
+  size_t index;         /* position in the file */
+} ferry_stage_cfg;
+
+typedef struct ferry_config {
+  char *origin;        /* file path or the origin given for JSON */
+  char *base_dir;      /* directory of the file ("." for JSON) */
+  char *journal;       /* resolved path, or NULL (default "ferry-journal.db" in the current directory) */
+  char *report;        /* resolved path, or NULL */
+  char **plugin_path;  /* resolved, NULL-terminated (may be empty) */
+  char *log_level;     /* or NULL */
+  ferry_stage_cfg *stages;
+  size_t nstages;
+  json_t *root;        /* owned */
+} ferry_config;
+
+/* Syntax errors: "<file>:<line>:<column>: <jansson text>". */
+ferry_config *ferry_config_load_file(const char *path, ferry_error *err);
+/* `root` is not stolen. */
+ferry_config *ferry_config_from_json(json_t *root, const char *origin, ferry_error *err);
+void ferry_config_free(ferry_config *cfg);
+
+/* ===== registry.c + module.c (the loader) ================================================================ */
+typedef struct ferry_registry ferry_registry;
+typedef struct ferry_plugin_entry {
+  const ferry_plugin *plugin; /* checked descriptor */
+  const char *origin;         /* "built-in" or the module file path (owned by the registry) */
+  int builtin;
+} ferry_plugin_entry;
+
+ferry_registry *ferry_registry_new(void);
+void ferry_registry_free(ferry_registry *reg); /* closes modules */
+/* Search path, in order of addition. */
+void ferry_registry_add_dir(ferry_registry *reg, const char *dir);
+/* Adds the default places, in this order: each directory of $FERRY_PLUGIN_PATH (':'-separated), the build
+ * tree's plugin directory (when running from the build tree), <prefix>/lib/ferry/plugins. */
+void ferry_registry_add_default_dirs(ferry_registry *reg);
+/* Checks then adds a built-in descriptor. Duplicate names refused. */
+int ferry_registry_add_builtin(ferry_registry *reg, const ferry_plugin *plugin, const char *origin,
+                               ferry_error *err);
+/* Adds every plugin of the generated built-in table (plugins configured STATIC in CMake). */
+int ferry_registry_add_static(ferry_registry *reg, ferry_error *err);
+/* Finds `name`: built-ins first, then module "ferry_<name>" (name with '-' as '_') in the search path,
+ * opened with libltdl, symbol "ferry_plugin_<name>" checked by ferry_plugin_check. */
+const ferry_plugin_entry *ferry_registry_find(ferry_registry *reg, const char *name, ferry_error *err);
+/* Opens a module file directly (tests, `ferry plugins --file`). `name` may be NULL: derived from the file
+ * name "ferry_<name>.so" for the symbol only. */
+const ferry_plugin_entry *ferry_registry_load_file(ferry_registry *reg, const char *path, const char *name,
+                                                   ferry_error *err);
+/* Loads every module found in the search path; for each one refused, calls bad(arg, path, err). */
+void ferry_registry_scan(ferry_registry *reg, void (*bad)(void *arg, const char *path, const ferry_error *e),
+                         void *arg);
+size_t ferry_registry_count(const ferry_registry *reg);
+const ferry_plugin_entry *ferry_registry_at(const ferry_registry *reg, size_t i);
+/* The descriptor checks (both ways of loading). `file` and `symbol` name the place in messages. Checks:
+ * abi_major == FERRY_ABI_MAJOR; abi_minor <= FERRY_ABI_MINOR; struct_size >= FERRY_PLUGIN_MIN_SIZE; name
+ * non-NULL, valid, equal to expected_name when given; version/description/license non-NULL; kinds non-zero
+ * and within FERRY_KIND_ALL; ops table present for each kind with struct_size >= its 1.0 size and required
+ * callbacks set; ctx_size > 0 when options exist; options table well-formed (types known, offsets within
+ * ctx_size). Message example: "plugin file /x/ferry_bad.so, symbol ferry_plugin_bad: ABI major 2 is not
+ * supported (this ferry has ABI 1.0)". */
+int ferry_plugin_check(const ferry_plugin *p, const char *file, const char *symbol, const char *expected_name,
+                       ferry_error *err);
+
+/* ===== journal.c (SQLite, WAL) =========================================================================== */
+typedef struct ferry_journal ferry_journal;
+typedef enum ferry_jstatus {
+  FERRY_J_NONE = 0,   /* not in the journal */
+  FERRY_J_INTENT = 1, /* in doubt: an intent was recorded, no outcome yet */
+  FERRY_J_DONE = 2,
+  FERRY_J_SKIPPED = 3,
+  FERRY_J_FAILED = 4
+} ferry_jstatus;
+const char *ferry_jstatus_name(ferry_jstatus s);
+
+typedef struct ferry_jrow {
+  ferry_jstatus status;
+  char *step;         /* owned, or NULL */
+  json_t *state;      /* owned reference (object), never NULL after a successful get */
+  unsigned attempts;
+  char *error;        /* owned, or NULL */
+} ferry_jrow;
+void ferry_jrow_clear(ferry_jrow *row);
+
+/* Opens (creating unless readonly) the journal; WAL mode, synchronous=NORMAL (a commit survives kill -9). */
+ferry_journal *ferry_journal_open(const char *path, int readonly, ferry_error *err);
+void ferry_journal_close(ferry_journal *j);
+/* Run bookkeeping (ferry status shows runs). */
+int ferry_journal_run_begin(ferry_journal *j, const char *mode, int64_t *run_id, ferry_error *err);
+int ferry_journal_run_end(ferry_journal *j, int64_t run_id, int status, const char *summary_json,
+                          ferry_error *err);
+int ferry_journal_get(ferry_journal *j, const char *stage, const char *key, ferry_jrow *row, ferry_error *err);
+/* Records an intent now (committed before return, even inside a group). */
+int ferry_journal_intent(ferry_journal *j, const char *stage, const char *key, const char *step,
+                         json_t *state, unsigned attempts, ferry_error *err);
+/* Outcomes; they may be grouped (see group_begin/commit) — committed at the latest by group_commit. */
+int ferry_journal_done(ferry_journal *j, const char *stage, const char *key, json_t *state, int skipped,
+                       ferry_error *err);
+int ferry_journal_failed(ferry_journal *j, const char *stage, const char *key, json_t *state,
+                         const ferry_error *cause, unsigned attempts, ferry_error *err);
+int ferry_journal_map_id(ferry_journal *j, const char *stage, const char *key, const char *kind,
+                         const char *old_id, const char *new_id, ferry_error *err);
+/* Looks up a mapped id (NULL when none; malloc'd, owned by the caller). */
+char *ferry_journal_lookup_id(ferry_journal *j, const char *kind, const char *old_id, ferry_error *err);
+/* Group commit of outcomes: begin opens a transaction; commit ends it. Intents commit immediately. */
+int ferry_journal_group_begin(ferry_journal *j, ferry_error *err);
+int ferry_journal_group_commit(ferry_journal *j, ferry_error *err);
+/* Counts per status for one stage (NULL = all stages): out[FERRY_J_*]. */
+int ferry_journal_counts(ferry_journal *j, const char *stage, int64_t out[5], ferry_error *err);
+/* Calls fn for each item of a stage (NULL = all) with that status (FERRY_J_NONE = any), in key order. fn
+ * returns non-zero to stop. Borrowed arguments valid during the call. */
+int ferry_journal_foreach(ferry_journal *j, const char *stage, ferry_jstatus status,
+                          int (*fn)(void *arg, const char *stage, const char *key, const ferry_jrow *row),
+                          void *arg, ferry_error *err);
+/* Names of stages present in the journal (NULL-terminated, owned by the caller: ferry_strv_free). */
+char **ferry_journal_stages(ferry_journal *j, ferry_error *err);
+
+/* ===== instance.c ======================================================================================== */
+struct ferry_stage; /* pipeline.c */
+struct ferry_instance {
+  const ferry_plugin *plugin;
+  uint32_t role;            /* FERRY_KIND_SOURCE / _SINK / _HOOK */
+  char *stage_name;         /* owned */
+  void *ctx;                /* owned, ctx_size bytes (a 1-byte dummy when ctx_size is 0) */
+  uv_loop_t *loop;          /* borrowed */
+  ferry_mode mode;
+  unsigned concurrency;
+  double rate;
+  struct ferry_stage *stage;/* NULL when standalone (service tests) */
+  char **points;            /* hooks: the points this hook instance is attached to (owned) */
+  int initialized;          /* init() succeeded */
+};
+/* Allocates the context, applies options (ferry_options_apply), calls init(). `where` names it in errors. */
+ferry_instance *ferry_instance_create(const ferry_plugin *plugin, uint32_t role, const char *stage_name,
+                                      uv_loop_t *loop, ferry_mode mode, json_t *options, const char *where,
+                                      ferry_error *err);
+/* Calls fini() (if initialized), releases options and the context. */
+void ferry_instance_destroy(ferry_instance *ins);
+
+/* ===== progress.c ======================================================================================== */
+typedef struct ferry_progress ferry_progress;
+typedef struct ferry_progress_row {
+  const char *stage;
+  int64_t total; /* -1 unknown */
+  int64_t done, skipped, failed, inflight;
+  double started; /* ferry_now() at stage start, 0 = not started */
+  int finished;
+} ferry_progress_row;
+/* style: 1 plain lines (one line per stage every `interval` seconds and at the end), 2 terminal display
+ * redrawn in place (done, failed, total, rate, ETA). `out` borrowed. */
+ferry_progress *ferry_progress_new(int style, FILE *out);
+void ferry_progress_update(ferry_progress *p, const ferry_progress_row *rows, size_t n, int final);
+void ferry_progress_free(ferry_progress *p);
+
+#endif

@@ -1,0 +1,54 @@
+/* ferry SDK service: PostgreSQL on the core's libuv loop (libpq in non-blocking mode on a uv poll handle).
+ *
+ * A ferry_pg is one connection. Operations queue and run one at a time, in order; nothing blocks the loop.
+ * Connection failures and lost connections complete operations with FERRY_ETRANSIENT; SQL errors with
+ * FERRY_EINVAL (or FERRY_ECONFLICT for unique violations), the SQLSTATE and server message in err->detail.
+ * The conninfo is registered as a secret (its password never reaches a log).
+ *
+ * Ownership: SQL text and parameters are copied when an operation is queued. A PGresult passed to a
+ * callback is borrowed: valid during the callback only (the service clears it afterwards).
+ */
+#ifndef FERRY_PG_H
+#define FERRY_PG_H
+
+#include <stddef.h>
+#include <libpq-fe.h>
+#include "ferry/plugin.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ferry_pg ferry_pg;
+
+/* Result of a query: `res` has the rows (PGRES_TUPLES_OK or PGRES_COMMAND_OK); NULL when status != 0. */
+typedef void (*ferry_pg_cb)(void *arg, int status, PGresult *res, const ferry_error *err);
+/* One chunk of COPY TO STDOUT data (borrowed; valid during the call). Return 0 to go on, non-zero to cancel
+ * the copy (the operation then completes with FERRY_ECANCELED). */
+typedef int (*ferry_pg_chunk_cb)(void *arg, const char *data, size_t len);
+
+/* Starts connecting (asynchronously; operations queued meanwhile wait). Owned by the caller: free with
+ * ferry_pg_free(). Returns NULL with err filled when the conninfo cannot be parsed. */
+FERRY_API ferry_pg *ferry_pg_new(ferry_instance *ins, const char *conninfo, ferry_error *err);
+/* Cancels queued operations (their callbacks run with FERRY_ECANCELED), closes the connection, frees. */
+FERRY_API void ferry_pg_free(ferry_pg *pg);
+/* Queues a query with text parameters ($1..$n; NULL entries are SQL NULL). Returns 0, or a negative code
+ * (then the callback is never called). */
+FERRY_API int ferry_pg_query(ferry_pg *pg, const char *sql, int nparams, const char *const *params,
+                             ferry_pg_cb cb, void *arg);
+/* Queues `COPY ... TO STDOUT`: chunk() gets the data as it arrives, done() the final status. */
+FERRY_API int ferry_pg_copy_out(ferry_pg *pg, const char *sql, ferry_pg_chunk_cb chunk, ferry_pg_cb done,
+                                void *arg);
+/* Queues `COPY ... FROM STDIN` with all of `data` (copied), then done(). */
+FERRY_API int ferry_pg_copy_in(ferry_pg *pg, const char *sql, const void *data, size_t len, ferry_pg_cb done,
+                               void *arg);
+/* Operations queued or running. */
+FERRY_API size_t ferry_pg_pending(const ferry_pg *pg);
+/* Quotes an identifier / a literal for SQL text (malloc'd, owned by the caller). Prefer parameters. */
+FERRY_API char *ferry_pg_quote_ident(const char *ident);
+FERRY_API char *ferry_pg_quote_literal(const char *value);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
