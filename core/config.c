@@ -254,9 +254,10 @@ static int get_string(const loader *L, json_t *obj, const jpath *path, const cha
   return 0;
 }
 
-/* Optional member: a string or an array of non-empty strings -> NULL-terminated vector (empty when absent). */
-static int get_string_list(const loader *L, json_t *obj, const jpath *path, const char *human, const char *key,
-                           char ***out) {
+/* Optional member: a string or an array of non-empty strings -> NULL-terminated vector (empty when absent).
+ */
+static int get_string_list(const loader *L, json_t *obj, const jpath *path, const char *human,
+                           const char *key, char ***out) {
   json_t *v = json_object_get(obj, key);
   jpath kp = jp_key(path, key);
   *out = NULL;
@@ -304,8 +305,8 @@ static int get_int(const loader *L, json_t *obj, const jpath *path, const char *
 /* ---- building ------------------------------------------------------------------------------------------ */
 
 static const char *const top_keys[] = {"journal", "report", "plugin_path", "log_level", "stages", NULL};
-static const char *const stage_keys[] = {"name", "source", "sink", "hooks", "after", "concurrency",
-                                         "rate", "journal", "retry", NULL};
+static const char *const stage_keys[] = {"name",        "source", "sink",    "hooks", "after",
+                                         "concurrency", "rate",   "journal", "retry", NULL};
 static const char *const ref_keys[] = {"plugin", "options", NULL};
 static const char *const hook_keys[] = {"plugin", "points", "options", NULL};
 static const char *const retry_keys[] = {"max", "base_ms", "cap_ms", NULL};
@@ -331,8 +332,10 @@ static int parse_ref(const loader *L, json_t *v, const jpath *path, const char *
   if (!json_is_string(pl))
     return cfail(L, &pp, 0, human, "\"plugin\": expected a string, found %s", json_kind(pl));
   if (!name_ok(json_string_value(pl), 0))
-    return cfail(L, &pp, 0, human, "\"plugin\": \"%s\" is not a plugin name (lower-case letters, digits, '_' "
-                 "and '-')", json_string_value(pl));
+    return cfail(L, &pp, 0, human,
+                 "\"plugin\": \"%s\" is not a plugin name (lower-case letters, digits, '_' "
+                 "and '-')",
+                 json_string_value(pl));
   json_t *opts = json_object_get(v, "options");
   if (opts && !json_is_object(opts)) {
     jpath op = jp_key(path, "options");
@@ -378,8 +381,10 @@ static int parse_stage(const loader *L, ferry_config *cfg, size_t i, json_t *v, 
     return cfail(L, &np, 0, human, "\"name\": expected a string, found %s", json_kind(name));
   const char *nm = json_string_value(name);
   if (!name_ok(nm, 1) || strlen(nm) > 128)
-    return cfail(L, &np, 0, human, "\"name\": \"%s\" is not a valid stage name (1 to 128 letters, digits, '_', "
-                 "'.' and '-')", nm);
+    return cfail(L, &np, 0, human,
+                 "\"name\": \"%s\" is not a valid stage name (1 to 128 letters, digits, '_', "
+                 "'.' and '-')",
+                 nm);
   char *hs = ferry_xasprintf("stages[%zu] \"%s\"", i, nm);
   int rc = 0;
   for (size_t j = 0; j < i && !rc; j++)
@@ -453,8 +458,10 @@ static int parse_stage(const loader *L, ferry_config *cfg, size_t i, json_t *v, 
     jpath rp = jp_key(path, "retry");
     char *rh = ferry_xasprintf("%s retry", hs);
     if (!json_is_object(retry))
-      rc = cfail(L, &rp, 0, hs, "\"retry\": expected an object ({\"max\": 5, \"base_ms\": 200, \"cap_ms\": "
-                 "30000}), found %s", json_kind(retry));
+      rc = cfail(L, &rp, 0, hs,
+                 "\"retry\": expected an object ({\"max\": 5, \"base_ms\": 200, \"cap_ms\": "
+                 "30000}), found %s",
+                 json_kind(retry));
     if (!rc) rc = check_keys(L, retry, &rp, rh, retry_keys);
     if (!rc) rc = get_int(L, retry, &rp, rh, "max", 0, 1000, &st->retry_max);
     if (!rc) rc = get_int(L, retry, &rp, rh, "base_ms", 1, 3600000, &st->retry_base_ms);
@@ -510,7 +517,8 @@ static int build(const loader *L, ferry_config *cfg, json_t *root) {
     while (log_levels[i] && strcmp(log_levels[i], s)) i++;
     if (!log_levels[i]) {
       jpath lp = jp_key(&top, "log_level");
-      return cfail(L, &lp, 0, NULL, "\"log_level\": \"%s\" is not a level (error, warn, info, debug, trace)", s);
+      return cfail(L, &lp, 0, NULL, "\"log_level\": \"%s\" is not a level (error, warn, info, debug, trace)",
+                   s);
     }
     cfg->log_level = ferry_xstrdup(s);
   }
@@ -559,7 +567,8 @@ static int build(const loader *L, ferry_config *cfg, json_t *root) {
             break;
           }
       char *hs = ferry_xasprintf("stages[%zu] \"%s\"", i, st->name);
-      cfail(L, &ap, 0, hs, "\"after\": there is no stage named \"%s\"; stages are: %s", st->after[a], names.buf);
+      cfail(L, &ap, 0, hs, "\"after\": there is no stage named \"%s\"; stages are: %s", st->after[a],
+            names.buf);
       free(hs);
       ferry_sb_free(&names);
       return FERRY_ECONFIG;
@@ -614,8 +623,9 @@ static void syntax_position(const char *text, size_t len, const json_error_t *je
 
 static char *dir_of(const char *path) {
   const char *slash = strrchr(path, '/');
-  char *dir = !slash ? ferry_xstrdup(".") : slash == path ? ferry_xstrdup("/")
-                                                          : ferry_xstrndup(path, (size_t)(slash - path));
+  char *dir = !slash          ? ferry_xstrdup(".")
+              : slash == path ? ferry_xstrdup("/")
+                              : ferry_xstrndup(path, (size_t)(slash - path));
   char *abs = realpath(dir, NULL);
   if (abs) {
     free(dir);

@@ -29,7 +29,8 @@ ferry_instance *ferry_instance_create_ex(const ferry_plugin *plugin, uint32_t ro
   ins->points = params && params->points ? ferry_strv_dup(params->points) : NULL;
 
   char *ow = ferry_xasprintf("%s options", w);
-  int rc = ferry_options_apply_ex(plugin->options, options, ins->ctx, ow, params ? params->base_dir : NULL, err);
+  int rc =
+      ferry_options_apply_ex(plugin->options, options, ins->ctx, ow, params ? params->base_dir : NULL, err);
   free(ow);
   if (!rc && plugin->init) {
     ferry_error ierr = FERRY_ERROR_INIT;
@@ -90,8 +91,12 @@ FERRY_API const char *ferry_instance_plugin(const ferry_instance *ins) {
 
 FERRY_API uint32_t ferry_instance_role(const ferry_instance *ins) { return ins ? ins->role : 0; }
 
-FERRY_API ferry_mode ferry_instance_mode(const ferry_instance *ins) { return ins ? ins->mode : FERRY_MODE_RUN; }
+FERRY_API ferry_mode ferry_instance_mode(const ferry_instance *ins) {
+  return ins ? ins->mode : FERRY_MODE_RUN;
+}
 
-FERRY_API unsigned ferry_instance_concurrency(const ferry_instance *ins) { return ins ? ins->concurrency : 1; }
+FERRY_API unsigned ferry_instance_concurrency(const ferry_instance *ins) {
+  return ins ? ins->concurrency : 1;
+}
 
 FERRY_API double ferry_instance_rate(const ferry_instance *ins) { return ins ? ins->rate : 0; }

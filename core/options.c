@@ -76,10 +76,11 @@ static int expand(const opt_run *r, const char *label, const char *s, char **out
       size_t n = (size_t)(end - name);
       if (!env_name_ok(name, n)) {
         ferry_sb_free(&sb);
-        return ferry_error_set(r->err, FERRY_ECONFIG,
-                               "%s: %s: \"${%.*s}\" is not a valid environment variable name (letters, digits "
-                               "and '_', not starting with a digit)",
-                               r->where, label, (int)(n > 64 ? 64 : n), name);
+        return ferry_error_set(
+            r->err, FERRY_ECONFIG,
+            "%s: %s: \"${%.*s}\" is not a valid environment variable name (letters, digits "
+            "and '_', not starting with a digit)",
+            r->where, label, (int)(n > 64 ? 64 : n), name);
       }
       char *nm = ferry_xstrndup(name, n);
       const char *val = getenv(nm);
@@ -115,8 +116,8 @@ static int read_secret_file(const opt_run *r, const char *label, const char *pat
   FILE *f = fopen(full, "rb");
   if (!f) {
     int e = errno;
-    ferry_error_set(r->err, FERRY_ECONFIG, "%s: %s: cannot read secret file \"%s\": %s", r->where, label, full,
-                    strerror(e));
+    ferry_error_set(r->err, FERRY_ECONFIG, "%s: %s: cannot read secret file \"%s\": %s", r->where, label,
+                    full, strerror(e));
     free(full);
     return FERRY_ECONFIG;
   }
@@ -130,8 +131,8 @@ static int read_secret_file(const opt_run *r, const char *label, const char *pat
                            label, full);
     ferry_sb_addn(&sb, buf, n);
     if (!rc && sb.len > SECRET_FILE_MAX)
-      rc = ferry_error_set(r->err, FERRY_ECONFIG, "%s: %s: secret file \"%s\" is larger than %d bytes", r->where,
-                           label, full, SECRET_FILE_MAX);
+      rc = ferry_error_set(r->err, FERRY_ECONFIG, "%s: %s: secret file \"%s\" is larger than %d bytes",
+                           r->where, label, full, SECRET_FILE_MAX);
   }
   if (!rc && ferror(f)) {
     int e = errno;
@@ -177,7 +178,8 @@ static int resolve_string(const opt_run *r, const ferry_option *o, const char *l
     if (json_is_string(env)) {
       const char *name = json_string_value(env);
       if (!env_name_ok(name, strlen(name)))
-        return ferry_error_set(r->err, FERRY_ECONFIG, "%s: %s: {\"env\": \"%s\"} is not a valid environment "
+        return ferry_error_set(r->err, FERRY_ECONFIG,
+                               "%s: %s: {\"env\": \"%s\"} is not a valid environment "
                                "variable name (letters, digits and '_', not starting with a digit)",
                                r->where, label, name);
       const char *val = getenv(name);
@@ -195,10 +197,11 @@ static int resolve_string(const opt_run *r, const ferry_option *o, const char *l
     }
   }
   if (json_is_object(v))
-    return ferry_error_set(r->err, FERRY_ECONFIG,
-                           "%s: %s: expected a string, {\"env\": \"NAME\"} or {\"file\": \"PATH\"}, found an object "
-                           "with other keys",
-                           r->where, label);
+    return ferry_error_set(
+        r->err, FERRY_ECONFIG,
+        "%s: %s: expected a string, {\"env\": \"NAME\"} or {\"file\": \"PATH\"}, found an object "
+        "with other keys",
+        r->where, label);
   return ferry_error_set(r->err, FERRY_ECONFIG, "%s: %s: expected %s, found %s", r->where, label,
                          o->type == FERRY_OPT_STRING_LIST ? "a string or a list of strings" : "string",
                          json_kind(v));
@@ -243,8 +246,8 @@ static int set_value(const opt_run *r, const ferry_option *o, json_t *v, char *c
         if (d >= -9223372036854775808.0 && d < 9223372036854775808.0 && d == (double)(int64_t)d)
           *(int64_t *)field = (int64_t)d;
         else
-          rc = ferry_error_set(r->err, FERRY_ECONFIG, "%s: \"%s\": expected integer, found %g", r->where, o->key,
-                               d);
+          rc = ferry_error_set(r->err, FERRY_ECONFIG, "%s: \"%s\": expected integer, found %g", r->where,
+                               o->key, d);
       } else {
         rc = type_error(r, o, v);
       }
@@ -284,8 +287,9 @@ static int set_value(const opt_run *r, const ferry_option *o, json_t *v, char *c
           *(char ***)field = list;
         }
       } else {
-        rc = ferry_error_set(r->err, FERRY_ECONFIG, "%s: \"%s\": expected a string or a list of strings, found %s",
-                             r->where, o->key, json_kind(v));
+        rc = ferry_error_set(r->err, FERRY_ECONFIG,
+                             "%s: \"%s\": expected a string or a list of strings, found %s", r->where, o->key,
+                             json_kind(v));
       }
       break;
     }
@@ -294,8 +298,9 @@ static int set_value(const opt_run *r, const ferry_option *o, json_t *v, char *c
       *(json_t **)field = json_incref(v);
       break;
     default:
-      rc = ferry_error_set(r->err, FERRY_EINTERNAL, "%s: \"%s\": the plugin declares an unknown option type %d",
-                           r->where, o->key, (int)o->type);
+      rc = ferry_error_set(r->err, FERRY_EINTERNAL,
+                           "%s: \"%s\": the plugin declares an unknown option type %d", r->where, o->key,
+                           (int)o->type);
   }
   free(label);
   return rc;
@@ -339,7 +344,9 @@ static int set_default(const opt_run *r, const ferry_option *o, char *ctx) {
   json_error_t je;
   json_t *def = json_loads(o->default_json, JSON_DECODE_ANY, &je);
   if (!def)
-    return ferry_error_set(r->err, FERRY_EINTERNAL, "%s: \"%s\": the plugin's default value is not valid JSON (%s)",
+    return ferry_error_set(r->err, FERRY_EINTERNAL,
+                           "%s: \"%s\": the plugin's default value is not valid JSON (%s; a bug "
+                           "in the plugin)",
                            r->where, o->key, je.text);
   int rc = 0;
   void *field = ctx + o->offset;
@@ -352,8 +359,8 @@ static int set_default(const opt_run *r, const ferry_option *o, char *ctx) {
     for (size_t i = 0; i < n && !rc; i++) {
       json_t *e = json_is_array(def) ? json_array_get(def, i) : def;
       if (!json_is_string(e))
-        rc = ferry_error_set(r->err, FERRY_EINTERNAL, "%s: \"%s\": the plugin's default list holds a %s", r->where,
-                             o->key, json_kind(e));
+        rc = ferry_error_set(r->err, FERRY_EINTERNAL, "%s: \"%s\": the plugin's default list holds a %s",
+                             r->where, o->key, json_kind(e));
       else
         list[i] = ferry_xstrdup(json_string_value(e));
       if (!rc && (o->flags & FERRY_OPT_SECRET)) ferry_secret_add(list[i]);
@@ -366,12 +373,14 @@ static int set_default(const opt_run *r, const ferry_option *o, char *ctx) {
     rc = ferry_error_set(r->err, FERRY_EINTERNAL, "%s: \"%s\": the plugin's default value is a %s, not a %s",
                          r->where, o->key, json_kind(def), ferry_opt_type_name(o->type));
   } else {
-    rc = set_value(r, o, def, ctx);
-    if (rc) {
-      ferry_error_prefix(r->err, "invalid default in the plugin's option table");
-      if (r->err) r->err->code = FERRY_EINTERNAL;
-      rc = FERRY_EINTERNAL;
-    }
+    ferry_error e2 = FERRY_ERROR_INIT;
+    opt_run r2 = {r->where, r->base_dir, &e2};
+    if (set_value(&r2, o, def, ctx))
+      rc = ferry_error_set(r->err, FERRY_EINTERNAL,
+                           "%s: \"%s\": the plugin's default value %s is not a valid %s "
+                           "(a bug in the plugin)",
+                           r->where, o->key, o->default_json, ferry_opt_type_name(o->type));
+    ferry_error_clear(&e2);
   }
   json_decref(def);
   return rc;
@@ -382,7 +391,8 @@ int ferry_options_apply_ex(const ferry_option *table, json_t *options, void *ctx
   opt_run r = {where ? where : "options", base_dir, err};
   if (options && json_is_null(options)) options = NULL;
   if (options && !json_is_object(options))
-    return ferry_error_set(err, FERRY_ECONFIG, "%s: expected an object, found %s", r.where, json_kind(options));
+    return ferry_error_set(err, FERRY_ECONFIG, "%s: expected an object, found %s", r.where,
+                           json_kind(options));
   /* unknown keys first, in file order */
   const char *key;
   json_t *v;
@@ -391,8 +401,8 @@ int ferry_options_apply_ex(const ferry_option *table, json_t *options, void *ctx
     while (o && o->key && strcmp(o->key, key)) o++;
     if (o && o->key) continue;
     if (!table || !table->key)
-      return ferry_error_set(err, FERRY_ECONFIG, "%s: unknown key \"%s\"; this plugin takes no options", r.where,
-                             key);
+      return ferry_error_set(err, FERRY_ECONFIG, "%s: unknown key \"%s\"; this plugin takes no options",
+                             r.where, key);
     char *keys = valid_keys(table);
     ferry_error_set(err, FERRY_ECONFIG, "%s: unknown key \"%s\"; valid keys: %s", r.where, key, keys);
     free(keys);
@@ -402,7 +412,8 @@ int ferry_options_apply_ex(const ferry_option *table, json_t *options, void *ctx
   for (const ferry_option *o = table; o->key; o++) {
     if (!(o->flags & FERRY_OPT_REQUIRED) || json_object_get(options, o->key)) continue;
     if (o->help)
-      return ferry_error_set(err, FERRY_ECONFIG, "%s: missing required key \"%s\" (%s)", r.where, o->key, o->help);
+      return ferry_error_set(err, FERRY_ECONFIG, "%s: missing required key \"%s\" (%s)", r.where, o->key,
+                             o->help);
     return ferry_error_set(err, FERRY_ECONFIG, "%s: missing required key \"%s\"", r.where, o->key);
   }
   size_t i = 0;
@@ -430,7 +441,8 @@ int ferry_options_apply(const ferry_option *table, json_t *options, void *ctx, c
   return ferry_options_apply_ex(table, options, ctx, where, NULL, err);
 }
 
-/* ---- ferry plugins --describe ---------------------------------------------------------------------------- */
+/* ---- ferry plugins --describe ----------------------------------------------------------------------------
+ */
 
 static json_t *kind_names(uint32_t bits) {
   json_t *a = json_array();
