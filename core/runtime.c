@@ -78,15 +78,16 @@ FERRY_API int ferry_runtime_add_plugin(ferry_runtime *rt, const ferry_plugin *pl
 
 static int check_options(ferry_runtime *rt, const ferry_stage *st, const ferry_plugin *p,
                          const ferry_plugin_ref *ref, const char *what, ferry_error *err) {
-  char *where = ferry_xasprintf("%s: stage \"%s\" %s \"%s\" options", rt->cfg->origin, st->name, what,
-                                ref->plugin);
+  char *where = ref->where ? ferry_xasprintf("%s options", ref->where)
+                           : ferry_xasprintf("%s: stage \"%s\" %s \"%s\" options", rt->cfg->origin, st->name,
+                                             what, ref->plugin);
   int rc = 0;
   if (!p->options) {
     if (ref->options && json_object_size(ref->options))
       rc = ferry_error_set(err, FERRY_ECONFIG, "%s: plugin \"%s\" takes no options", where, p->name);
   } else {
     void *ctx = ferry_xcalloc(1, p->ctx_size ? p->ctx_size : 1);
-    rc = ferry_options_apply(p->options, ref->options, ctx, where, err);
+    rc = ferry_options_apply_ex(p->options, ref->options, ctx, where, rt->cfg->base_dir, err);
     if (rc == 0) ferry_options_release(p->options, ctx);
     free(ctx);
   }
@@ -340,8 +341,15 @@ static const char *stage_state_name(const ferry_stage *st) {
   }
 }
 
+/* Codes the CLI gives a meaning of their own (exit codes): an item's failure code is only passed on when it
+ * is not one of them. A stage or journal failure is FERRY_EIO (the stage's own code is in the summary). */
 static int map_item_code(int code) {
-  return code == 0 || code == FERRY_EBLOCKED || code == FERRY_EMISMATCH ? FERRY_EIO : code;
+  switch (code) {
+    case 0: case FERRY_EBLOCKED: case FERRY_EMISMATCH: case FERRY_ECANCELED: case FERRY_ECONFIG: case FERRY_EIO:
+      return FERRY_EINVAL;
+    default:
+      return code;
+  }
 }
 
 static int compute_result(ferry_runtime *rt, ferry_error *out) {
@@ -362,10 +370,11 @@ static int compute_result(ferry_runtime *rt, ferry_error *out) {
   if (rt->journal_error.code) {
     ferry_error_copy(out, &rt->journal_error);
     ferry_error_prefix(out, "journal failure");
+    out->code = FERRY_EIO;
     return out->code;
   }
   if (first_failed_stage) {
-    ferry_error_set(out, map_item_code(first_failed_stage->status), "stage \"%s\" failed: %s%s",
+    ferry_error_set(out, FERRY_EIO, "stage \"%s\" failed: %s%s",
                     first_failed_stage->name, first_failed_stage->error.message,
                     failed ? " (and items failed: see the report)" : "");
     return out->code;

@@ -27,21 +27,22 @@ static const char *stage_origin(const ferry_stage *st) { return st->rt->cfg->ori
 
 static ferry_instance *make_instance(ferry_stage *st, const ferry_plugin *p, uint32_t role,
                                      const ferry_plugin_ref *ref, const char *what, ferry_error *err) {
-  char *where = ferry_xasprintf("%s: stage \"%s\" %s \"%s\" options", stage_origin(st), st->name, what,
-                                ref->plugin);
-  ferry_instance *ins = ferry_instance_create(p, role, st->name, &st->rt->loop, st->mode, ref->options, where,
-                                              err);
+  char *where = ref->where ? ferry_xstrdup(ref->where)
+                           : ferry_xasprintf("%s: stage \"%s\" %s \"%s\"", stage_origin(st), st->name, what,
+                                             ref->plugin);
+  ferry_instance_params params = {.base_dir = st->rt->cfg->base_dir,
+                                  .concurrency = st->concurrency,
+                                  .rate = st->cfg->rate,
+                                  .stage = st,
+                                  .points = (const char *const *)ref->points};
+  ferry_instance *ins = ferry_instance_create_ex(p, role, st->name, &st->rt->loop, st->mode, ref->options, where,
+                                                 &params, err);
   free(where);
   if (!ins) {
     if (!err->code) ferry_error_set(err, FERRY_ECONFIG, "stage \"%s\": %s \"%s\" could not be created", st->name,
                                     what, ref->plugin);
     return NULL;
   }
-  ins->stage = st;
-  ins->mode = st->mode;
-  ins->concurrency = st->concurrency;
-  ins->rate = st->cfg->rate;
-  if (role == FERRY_KIND_HOOK && !ins->points) ins->points = ferry_strv_dup((const char *const *)ref->points);
   return ins;
 }
 
