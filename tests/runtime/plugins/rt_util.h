@@ -12,8 +12,8 @@
 
 /* Appends one line to `path` (nothing when path is NULL or empty). One write(2) with O_APPEND, so lines of
  * several plugins writing the same file keep their order and survive a SIGKILL of the process. */
-static void rt_line(const char *path, const char *fmt, ...) FERRY_PRINTF(2, 3);
-static void rt_line(const char *path, const char *fmt, ...) {
+static inline void rt_line(const char *path, const char *fmt, ...) FERRY_PRINTF(2, 3);
+static inline void rt_line(const char *path, const char *fmt, ...) {
   if (!path || !*path) return;
   char buf[4096];
   va_list ap;
@@ -30,14 +30,14 @@ static void rt_line(const char *path, const char *fmt, ...) {
   close(fd);
 }
 
-static int rt_in_list(char **list, const char *s) {
+static inline int rt_in_list(char **list, const char *s) {
   for (size_t i = 0; list && list[i]; i++)
     if (!strcmp(list[i], s)) return 1;
   return 0;
 }
 
 /* A compact JSON text of v (static buffer, "-" for NULL). */
-static const char *rt_json(json_t *v) {
+static inline const char *rt_json(json_t *v) {
   static char buf[2048];
   if (!v) return "-";
   char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
@@ -53,13 +53,13 @@ typedef struct rt_later {
   void *arg;
 } rt_later;
 
-static void rt_later_closed(uv_handle_t *h) { free(h->data); }
-static void rt_later_fire(uv_timer_t *t) {
+static inline void rt_later_closed(uv_handle_t *h) { free(h->data); }
+static inline void rt_later_fire(uv_timer_t *t) {
   rt_later *l = t->data;
   l->fn(l->arg);
   uv_close((uv_handle_t *)&l->timer, rt_later_closed);
 }
-static void rt_after(uv_loop_t *loop, uint64_t ms, void (*fn)(void *arg), void *arg) {
+static inline void rt_after(uv_loop_t *loop, uint64_t ms, void (*fn)(void *arg), void *arg) {
   rt_later *l = calloc(1, sizeof *l);
   if (!l) abort();
   l->fn = fn;
