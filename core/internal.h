@@ -183,6 +183,7 @@ typedef struct ferry_jrow {
   json_t *state;      /* owned reference (object), never NULL after a successful get */
   unsigned attempts;
   char *error;        /* owned, or NULL */
+  int error_code;     /* FERRY_E* of the last failure (failed items), 0 otherwise */
 } ferry_jrow;
 void ferry_jrow_clear(ferry_jrow *row);
 
@@ -209,7 +210,7 @@ char *ferry_journal_lookup_id(ferry_journal *j, const char *kind, const char *ol
 /* Group commit of outcomes: begin opens a transaction; commit ends it. Intents commit immediately. */
 int ferry_journal_group_begin(ferry_journal *j, ferry_error *err);
 int ferry_journal_group_commit(ferry_journal *j, ferry_error *err);
-/* Counts per status for one stage (NULL = all stages): out[FERRY_J_*]. */
+/* Counts per status for one stage (NULL = all stages): out[FERRY_J_*]; out[FERRY_J_NONE] = all items. */
 int ferry_journal_counts(ferry_journal *j, const char *stage, int64_t out[5], ferry_error *err);
 /* Calls fn for each item of a stage (NULL = all) with that status (FERRY_J_NONE = any), in key order. fn
  * returns non-zero to stop. Borrowed arguments valid during the call. */
@@ -254,6 +255,9 @@ typedef struct ferry_progress_row {
  * redrawn in place (done, failed, total, rate, ETA). `out` borrowed. */
 ferry_progress *ferry_progress_new(int style, FILE *out);
 void ferry_progress_update(ferry_progress *p, const ferry_progress_row *rows, size_t n, int final);
+/* The same at a given time `now` (ferry_now() scale; tests drive the clock with it). */
+void ferry_progress_update_at(ferry_progress *p, const ferry_progress_row *rows, size_t n, int final,
+                              double now);
 void ferry_progress_free(ferry_progress *p);
 
 #endif
