@@ -268,7 +268,7 @@ static int state_text(ferry_journal *j, json_t *state, const char *what, char **
 
 static int tx_open(ferry_journal *j, ferry_error *err) {
   if (!j->in_group || j->in_tx) return 0;
-  sqlite3_stmt *st;
+  sqlite3_stmt *st = NULL;
   int rc = stmt_get(j, ST_BEGIN, &st, err);
   if (rc) return rc;
   rc = exec_stmt(j, st);
@@ -290,7 +290,7 @@ static void tx_check_lost(ferry_journal *j, const ferry_error *err) {
 
 static int tx_commit(ferry_journal *j, ferry_error *err) {
   if (!j->in_tx) return 0;
-  sqlite3_stmt *st;
+  sqlite3_stmt *st = NULL;
   int rc = stmt_get(j, ST_COMMIT, &st, err);
   if (rc) return rc;
   rc = exec_stmt(j, st);
@@ -337,7 +337,7 @@ static int write_stmt(ferry_journal *j, sqlite3_stmt *st, int now, ferry_error *
 /* ---- open / close ---------------------------------------------------------------------------------------- */
 
 static int pragma_int(ferry_journal *j, const char *sql, int64_t *out, ferry_error *err) {
-  sqlite3_stmt *st;
+  sqlite3_stmt *st = NULL;
   int rc = sqlite3_prepare_v2(j->db, sql, -1, &st, NULL);
   if (rc == SQLITE_OK) {
     rc = sqlite3_step(st);
@@ -495,7 +495,7 @@ void ferry_journal_close(ferry_journal *j) {
 /* ---- runs ------------------------------------------------------------------------------------------------ */
 
 int ferry_journal_run_begin(ferry_journal *j, const char *mode, int64_t *run_id, ferry_error *err) {
-  sqlite3_stmt *st;
+  sqlite3_stmt *st = NULL;
   int rc = writable(j, "record a run", err);
   if (rc || (rc = stmt_get(j, ST_RUN_BEGIN, &st, err))) return rc;
   bind_text(st, 1, mode ? mode : "run");
@@ -507,7 +507,7 @@ int ferry_journal_run_begin(ferry_journal *j, const char *mode, int64_t *run_id,
 
 int ferry_journal_run_end(ferry_journal *j, int64_t run_id, int status, const char *summary_json,
                           ferry_error *err) {
-  sqlite3_stmt *st;
+  sqlite3_stmt *st = NULL;
   int rc = writable(j, "record a run", err);
   if (rc) return rc;
   char *summary = NULL;
@@ -562,7 +562,7 @@ static int row_from(ferry_journal *j, sqlite3_stmt *st, int c, const char *stage
 
 int ferry_journal_get(ferry_journal *j, const char *stage, const char *key, ferry_jrow *row, ferry_error *err) {
   memset(row, 0, sizeof *row);
-  sqlite3_stmt *st;
+  sqlite3_stmt *st = NULL;
   int rc = stmt_get(j, ST_GET, &st, err);
   if (rc) return rc;
   bind_text(st, 1, stage);
@@ -598,7 +598,7 @@ int ferry_journal_intent(ferry_journal *j, const char *stage, const char *key, c
     return ferry_error_set(err, FERRY_EINVAL, "journal %s: intent of item %s/%s: no step named", j->path, stage,
                            key);
   char *text;
-  sqlite3_stmt *st;
+  sqlite3_stmt *st = NULL;
   if ((rc = state_text(j, state, "intent", &text, err))) return rc;
   if (!(rc = stmt_get(j, ST_INTENT, &st, err))) {
     bind_text(st, 1, stage);
@@ -618,7 +618,7 @@ int ferry_journal_done(ferry_journal *j, const char *stage, const char *key, jso
   int rc = check_item(j, stage, key, "record an outcome", err);
   if (rc) return rc;
   char *text;
-  sqlite3_stmt *st;
+  sqlite3_stmt *st = NULL;
   if ((rc = state_text(j, state, "outcome", &text, err))) return rc;
   if (!(rc = stmt_get(j, ST_DONE, &st, err))) {
     bind_text(st, 1, stage);
@@ -639,7 +639,7 @@ int ferry_journal_failed(ferry_journal *j, const char *stage, const char *key, j
   int rc = check_item(j, stage, key, "record an outcome", err);
   if (rc) return rc;
   char *text;
-  sqlite3_stmt *st;
+  sqlite3_stmt *st = NULL;
   if ((rc = state_text(j, state, "outcome", &text, err))) return rc;
   /* The stored error: the user message, then the developer detail (capped), secrets redacted. */
   ferry_sb sb = {0};
@@ -676,7 +676,7 @@ int ferry_journal_map_id(ferry_journal *j, const char *stage, const char *key, c
   if (!kind || !old_id || !new_id)
     return ferry_error_set(err, FERRY_EINVAL, "journal %s: id map of item %s/%s: kind, old id and new id are "
                            "required", j->path, stage, key);
-  sqlite3_stmt *st;
+  sqlite3_stmt *st = NULL;
   if ((rc = stmt_get(j, ST_MAP, &st, err))) return rc;
   bind_text(st, 1, stage);
   bind_text(st, 2, key);
@@ -704,7 +704,7 @@ int ferry_journal_map_id(ferry_journal *j, const char *stage, const char *key, c
 }
 
 char *ferry_journal_lookup_id(ferry_journal *j, const char *kind, const char *old_id, ferry_error *err) {
-  sqlite3_stmt *st;
+  sqlite3_stmt *st = NULL;
   if (!kind || !old_id || stmt_get(j, ST_LOOKUP, &st, err)) return NULL;
   bind_text(st, 1, kind);
   bind_text(st, 2, old_id);
@@ -746,7 +746,7 @@ int ferry_journal_group_commit(ferry_journal *j, ferry_error *err) {
 
 int ferry_journal_counts(ferry_journal *j, const char *stage, int64_t out[5], ferry_error *err) {
   memset(out, 0, 5 * sizeof *out);
-  sqlite3_stmt *st;
+  sqlite3_stmt *st = NULL;
   int rc = stmt_get(j, stage ? ST_COUNTS_STAGE : ST_COUNTS_ALL, &st, err);
   if (rc) return rc;
   if (stage) bind_text(st, 1, stage);
@@ -775,7 +775,7 @@ int ferry_journal_foreach(ferry_journal *j, const char *stage, ferry_jstatus sta
   char *last_stage = ferry_xstrdup(stage ? stage : ""), *last_key = ferry_xstrdup("");
   int first = 1, rc = 0, stop = 0;
   while (!rc && !stop) {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     if ((rc = stmt_get(j, stage ? ST_FOREACH_STAGE : ST_FOREACH_ALL, &st, err))) break;
     bind_text(st, 1, last_stage);
     bind_text(st, 2, last_key);
@@ -821,7 +821,7 @@ char **ferry_journal_stages(ferry_journal *j, ferry_error *err) {
   size_t n = 0, cap = 8;
   char **v = ferry_xcalloc(cap, sizeof *v);
   for (;;) {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     if (stmt_get(j, n ? ST_STAGE_NEXT : ST_STAGE_FIRST, &st, err)) goto fail;
     if (n) bind_text(st, 1, v[n - 1]);
     int rc = sqlite3_step(st);
