@@ -576,14 +576,14 @@ static int archive_or_delete(ictx *x)
                             " a.resourceid, s.name, 'normal', a.processid FROM shkactivities a JOIN shkactivitystates s ON s.oid=a.state"
                             " WHERE a.process=$1::numeric ON CONFLICT DO NOTHING", 1, p);
         rc |= db_exec(x->c, "INSERT INTO wf_process_link_history SELECT processid, parentprocessid, originprocessid"
-                            " FROM wf_process_link WHERE processid=$2 ON CONFLICT DO NOTHING", 2, p);
+                            " FROM wf_process_link WHERE processid=$1 ON CONFLICT DO NOTHING", 1, p + 1);
     }
     if (mode && (!strcmp(mode, "archive") || !strcmp(mode, "true"))) {
-        rc |= db_exec(x->c, "DELETE FROM shkassignmentstable WHERE activityprocessid=$2", 2, p);
+        rc |= db_exec(x->c, "DELETE FROM shkassignmentstable WHERE activityprocessid=$1", 1, p + 1);
         rc |= db_exec(x->c, "DELETE FROM shkprocessdata WHERE process=$1::numeric", 1, p);
         rc |= db_exec(x->c, "DELETE FROM shkactivities WHERE process=$1::numeric", 1, p);
         rc |= db_exec(x->c, "DELETE FROM emu_andjoin WHERE process=$1::numeric", 1, p);
-        rc |= db_exec(x->c, "DELETE FROM wf_process_link WHERE processid=$2", 2, p);
+        rc |= db_exec(x->c, "DELETE FROM wf_process_link WHERE processid=$1", 1, p + 1);
         rc |= db_exec(x->c, "DELETE FROM shkprocesses WHERE oid=$1::numeric", 1, p);
     }
     free(mode);

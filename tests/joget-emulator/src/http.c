@@ -995,8 +995,8 @@ static enum MHD_Result ep_process_def_view(ctx_t *x, const char *pdef_url)
     if (!p) return JSON(json_object());
     char ver[32];
     snprintf(ver, sizeof ver, "%ld", p->pkgver);
-    return JSON(json_pack("{sssssssssss}", "processId", p->pdefname, "packageId", p->appid, "packageName", p->pkgname,
-                          "name", p->name, "version", ver, "encodedId", ""));
+    return JSON(json_pack("{ssssssssss}", "processId", p->pdefname, "packageId", p->appid, "packageName", p->pkgname,
+                          "name", p->name, "version", ver));
 }
 
 static enum MHD_Result ep_form_load(ctx_t *x, const char *app, const char *form, const char *pk)
