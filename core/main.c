@@ -1,0 +1,565 @@
+/* ferry: the command-line tool. Everything it does goes through libferry (ferry/runtime.h and the
+ * internal registry/journal/config API); this file only parses arguments and prints. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* Exit codes (documented in --help, README and docs/cli.md). */
+enum {
+  EXIT_OK = 0,
+  EXIT_FAILED_ITEMS = 1, /* run: some items failed (the others were done) */
+  EXIT_USAGE = 2,        /* bad command line or configuration: nothing was done */
+  EXIT_BLOCKED = 3,      /* plan: some items would be blocked */
+  EXIT_MISMATCH = 4,     /* verify: the target differs from the source */
+  EXIT_INTERRUPTED = 5,  /* stopped by a signal; run again to resume */
+  EXIT_ERROR = 6         /* the run could not proceed (a source or stage failed, journal error, ...) */
+};
+
+static const char *prog = "ferry";
+
+static const char usage_main[] =
+    "ferry - move live workflow work (running instances, form records, files) between servers\n"
+    "\n"
+    "usage: ferry <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  plan      check credentials, definitions, users, tables and files; write nothing anywhere;\n"
+    "            report per item: would do / blocked, and why\n"
+    "  run       carry the items over; resumes where an interrupted run stopped (--limit 1 = canary)\n"
+    "  verify    compare what the journal says was done with the target\n"
+    "  status    what the journal holds: per stage done, skipped, failed, in doubt\n"
+    "  plugins   list the plugins ferry can load (--describe NAME: one plugin and its options)\n"
+    "  version   versions of ferry, its plugin ABI and libraries\n"
+    "\n"
+    "`ferry <command> --help` describes each command's options.\n"
+    "\n"
+    "exit codes:\n"
+    "  0  success\n"
+    "  1  run: some items failed (the others were done; see the report, fix, run again)\n"
+    "  2  usage or configuration error: nothing was done\n"
+    "  3  plan: some items are blocked\n"
+    "  4  verify: the target differs from the source\n"
+    "  5  interrupted: run again to resume\n"
+    "  6  the run could not proceed (a source or a stage failed, journal error)\n";
+
+static const char usage_common[] =
+    "  -c, --config FILE      configuration file (default ./ferry.json)\n"
+    "      --journal FILE     journal file (default: the config's \"journal\", else ./ferry-journal.db)\n"
+    "      --plugin-path DIR  search plugins in DIR first (repeatable)\n"
+    "  -v, --verbose          more log output (-vv: trace)\n"
+    "  -q, --quiet            errors only\n"
+    "      --log-format FMT   text (default) or json\n"
+    "  -h, --help             this text\n";
+
+static const char usage_pipeline[] =
+    "      --limit N          at most N items per stage (--limit 1: one canary item)\n"
+    "      --stage NAME       only this stage (repeatable)\n"
+    "      --report FILE      write the JSON report there (default: the config's \"report\")\n"
+    "      --progress MODE    auto (default: redrawn on a terminal, plain lines otherwise), tty, plain, none\n";
+
+typedef struct cli {
+  const char *command;
+  const char *config;
+  const char *journal;
+  const char *report;
+  const char *describe;
+  const char *progress;
+  int64_t limit;
+  int verbose, quiet, json_log, json_out;
+  char **plugin_path;
+  size_t npath;
+  char **stages;
+  size_t nstages;
+} cli;
+
+static void strv_push(char ***v, size_t *n, const char *s) {
+  *v = ferry_xrealloc(*v, (*n + 2) * sizeof(char *));
+  (*v)[(*n)++] = ferry_xstrdup(s);
+  (*v)[*n] = NULL;
+}
+
+static void print_command_help(const char *cmd) {
+  if (!strcmp(cmd, "plan") || !strcmp(cmd, "run") || !strcmp(cmd, "verify")) {
+    const char *what = !strcmp(cmd, "plan")
+                           ? "Reads the sources and the targets and reports, per stage and per item, what a run\n"
+                             "would do or why it is blocked. Writes nothing anywhere (not even the journal).\n"
+                           : !strcmp(cmd, "run")
+                                 ? "Carries the items over, stage by stage. Every step is journaled; running the\n"
+                                   "same configuration again skips what is done and reconciles what is in doubt.\n"
+                                 : "Compares, for every item the journal says is done, the target with the source.\n"
+                                   "Writes nothing.\n";
+    printf("usage: ferry %s [options]\n\n%s\noptions:\n%s%s", cmd, what, usage_common, usage_pipeline);
+  } else if (!strcmp(cmd, "status")) {
+    printf("usage: ferry status [options]\n\nPrints what the journal holds, per stage: done, skipped, failed,\n"
+           "in doubt, and the failed and in-doubt items. Reads only the journal.\n\noptions:\n%s"
+           "      --json             machine-readable output\n",
+           usage_common);
+  } else if (!strcmp(cmd, "plugins")) {
+    printf("usage: ferry plugins [--describe NAME] [options]\n\nLists the plugins built in and those found in "
+           "the plugin path\n(--plugin-path, config \"plugin_path\", $FERRY_PLUGIN_PATH, the install "
+           "directory).\n\noptions:\n"
+           "      --describe NAME    one plugin: kinds, items, hook points and every option\n"
+           "      --json             machine-readable output\n%s",
+           usage_common);
+  } else if (!strcmp(cmd, "version")) {
+    printf("usage: ferry version\n\nPrints the versions of ferry, its plugin ABI and the libraries it uses.\n");
+  } else {
+    fputs(usage_main, stdout);
+  }
+}
+
+static int parse_args(int argc, char **argv, cli *c) {
+  enum { O_JOURNAL = 256, O_REPORT, O_LIMIT, O_STAGE, O_PLUGIN_PATH, O_PROGRESS, O_LOG_FORMAT, O_DESCRIBE,
+         O_JSON };
+  static const struct option longopts[] = {
+      {"config", required_argument, 0, 'c'},      {"journal", required_argument, 0, O_JOURNAL},
+      {"report", required_argument, 0, O_REPORT}, {"limit", required_argument, 0, O_LIMIT},
+      {"stage", required_argument, 0, O_STAGE},   {"plugin-path", required_argument, 0, O_PLUGIN_PATH},
+      {"progress", required_argument, 0, O_PROGRESS}, {"log-format", required_argument, 0, O_LOG_FORMAT},
+      {"describe", required_argument, 0, O_DESCRIBE}, {"json", no_argument, 0, O_JSON},
+      {"verbose", no_argument, 0, 'v'},           {"quiet", no_argument, 0, 'q'},
+      {"help", no_argument, 0, 'h'},              {0, 0, 0, 0}};
+  int opt;
+  opterr = 0;
+  while ((opt = getopt_long(argc, argv, ":c:vqh", longopts, NULL)) != -1) {
+    switch (opt) {
+      case 'c': c->config = optarg; break;
+      case O_JOURNAL: c->journal = optarg; break;
+      case O_REPORT: c->report = optarg; break;
+      case O_LIMIT: {
+        char *end;
+        long long v = strtoll(optarg, &end, 10);
+        if (*end || v < 1) {
+          fprintf(stderr, "%s: --limit takes a whole number >= 1 (got \"%s\")\n", prog, optarg);
+          return -1;
+        }
+        c->limit = v;
+        break;
+      }
+      case O_STAGE: strv_push(&c->stages, &c->nstages, optarg); break;
+      case O_PLUGIN_PATH: strv_push(&c->plugin_path, &c->npath, optarg); break;
+      case O_PROGRESS:
+        if (strcmp(optarg, "auto") && strcmp(optarg, "tty") && strcmp(optarg, "plain") && strcmp(optarg, "none")) {
+          fprintf(stderr, "%s: --progress takes auto, tty, plain or none (got \"%s\")\n", prog, optarg);
+          return -1;
+        }
+        c->progress = optarg;
+        break;
+      case O_LOG_FORMAT:
+        if (strcmp(optarg, "text") && strcmp(optarg, "json")) {
+          fprintf(stderr, "%s: --log-format takes text or json (got \"%s\")\n", prog, optarg);
+          return -1;
+        }
+        c->json_log = !strcmp(optarg, "json");
+        break;
+      case O_DESCRIBE: c->describe = optarg; break;
+      case O_JSON: c->json_out = 1; break;
+      case 'v': c->verbose++; break;
+      case 'q': c->quiet = 1; break;
+      case 'h': print_command_help(c->command ? c->command : ""); exit(EXIT_OK);
+      case ':':
+        fprintf(stderr, "%s: option %s needs a value (see `ferry %s --help`)\n", prog, argv[optind - 1],
+                c->command ? c->command : "");
+        return -1;
+      default:
+        fprintf(stderr, "%s: unknown option %s (see `ferry %s --help`)\n", prog, argv[optind - 1],
+                c->command ? c->command : "");
+        return -1;
+    }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "%s: unexpected argument \"%s\" (see `ferry %s --help`)\n", prog, argv[optind],
+            c->command ? c->command : "");
+    return -1;
+  }
+  return 0;
+}
+
+static const char *default_config(const cli *c) { return c->config ? c->config : "ferry.json"; }
+
+static void print_error(const char *what, const ferry_error *e) {
+  char *m = ferry_redact(e->message ? e->message : ferry_strerror(e->code));
+  fprintf(stderr, "%s: %s%s%s\n", prog, what ? what : "", what ? ": " : "", m);
+  free(m);
+  if (e->detail) {
+    char *d = ferry_redact(e->detail);
+    fprintf(stderr, "  detail: %s\n", d);
+    free(d);
+  }
+}
+
+/* ---- plan / run / verify -------------------------------------------------------------------------------- */
+static ferry_runtime *signal_rt;
+static void on_signal(uv_signal_t *h, int signum) {
+  (void)signum;
+  if (signal_rt) ferry_runtime_interrupt(signal_rt);
+  if (!uv_is_closing((uv_handle_t *)h)) {
+    /* a second signal kills at once */
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+  }
+}
+
+static int cmd_pipeline(cli *c, ferry_mode mode) {
+  ferry_error err = FERRY_ERROR_INIT;
+  ferry_runtime_opts ro = {.struct_size = sizeof ro,
+                           .plugin_path = (const char *const *)c->plugin_path,
+                           .journal_path = c->journal};
+  ferry_runtime *rt = ferry_runtime_new(&ro, &err);
+  if (!rt) {
+    print_error(NULL, &err);
+    ferry_error_clear(&err);
+    return EXIT_ERROR;
+  }
+  if (ferry_runtime_load_file(rt, default_config(c), &err) < 0) {
+    print_error(NULL, &err);
+    ferry_error_clear(&err);
+    ferry_runtime_free(rt);
+    return EXIT_USAGE;
+  }
+  int progress = 1;
+  const char *pm = c->progress ? c->progress : "auto";
+  if (!strcmp(pm, "none") || c->quiet) progress = 0;
+  else if (!strcmp(pm, "tty") || (!strcmp(pm, "auto") && isatty(STDERR_FILENO))) progress = 2;
+  ferry_run_opts opts = {.struct_size = sizeof opts,
+                         .mode = mode,
+                         .limit = c->limit,
+                         .stages = (const char *const *)c->stages,
+                         .progress = progress,
+                         .report_path = c->report};
+  uv_signal_t sigint, sigterm;
+  uv_loop_t *loop = ferry_runtime_loop(rt);
+  signal_rt = rt;
+  uv_signal_init(loop, &sigint);
+  uv_signal_init(loop, &sigterm);
+  uv_signal_start(&sigint, on_signal, SIGINT);
+  uv_signal_start(&sigterm, on_signal, SIGTERM);
+  uv_unref((uv_handle_t *)&sigint);
+  uv_unref((uv_handle_t *)&sigterm);
+
+  ferry_run_summary sum;
+  memset(&sum, 0, sizeof sum);
+  int rc = ferry_runtime_run(rt, &opts, &sum, &err);
+
+  uv_close((uv_handle_t *)&sigint, NULL);
+  uv_close((uv_handle_t *)&sigterm, NULL);
+  uv_run(loop, UV_RUN_NOWAIT);
+  signal_rt = NULL;
+
+  const char *verb = mode == FERRY_MODE_PLAN ? "plan" : mode == FERRY_MODE_VERIFY ? "verify" : "run";
+  if (!c->quiet && sum.nstages) {
+    fprintf(stderr, "\n%s summary:\n", verb);
+    fprintf(stderr, "  %-24s %10s %10s %10s %10s %9s\n", "stage",
+            mode == FERRY_MODE_PLAN ? "would do" : mode == FERRY_MODE_VERIFY ? "equal" : "done",
+            mode == FERRY_MODE_PLAN ? "skip" : "skipped",
+            mode == FERRY_MODE_PLAN ? "blocked" : mode == FERRY_MODE_VERIFY ? "differ" : "failed", "retried",
+            "seconds");
+    for (size_t i = 0; i < sum.nstages; i++) {
+      const ferry_stage_summary *s = &sum.stages[i];
+      fprintf(stderr, "  %-24s %10lld %10lld %10lld %10lld %9.2f%s\n", s->name, (long long)s->done,
+              (long long)(s->skipped + s->resumed), (long long)s->failed, (long long)s->retried, s->seconds,
+              s->status ? "  (stage failed)" : "");
+    }
+    fprintf(stderr, "  %-24s %10lld %10lld %10lld %10s %9.2f\n", "total", (long long)sum.done,
+            (long long)sum.skipped, (long long)sum.failed, "", sum.seconds);
+  }
+  int exit_code = EXIT_OK;
+  if (rc < 0) {
+    if (err.code || err.message) print_error(NULL, &err);
+    switch (rc) {
+      case FERRY_EBLOCKED: exit_code = EXIT_BLOCKED; break;
+      case FERRY_EMISMATCH: exit_code = EXIT_MISMATCH; break;
+      case FERRY_ECANCELED: exit_code = EXIT_INTERRUPTED; break;
+      case FERRY_ECONFIG: exit_code = EXIT_USAGE; break;
+      default: exit_code = sum.failed > 0 && rc != FERRY_EIO ? EXIT_FAILED_ITEMS : EXIT_ERROR; break;
+    }
+  }
+  ferry_error_clear(&err);
+  ferry_runtime_free(rt);
+  return exit_code;
+}
+
+/* ---- status --------------------------------------------------------------------------------------------- */
+static char *journal_path_for(const cli *c, ferry_error *err) {
+  if (c->journal) return ferry_xstrdup(c->journal);
+  if (c->config || access("ferry.json", F_OK) == 0) {
+    ferry_config *cfg = ferry_config_load_file(default_config(c), err);
+    if (!cfg) return NULL;
+    char *p = ferry_xstrdup(cfg->journal ? cfg->journal : "ferry-journal.db");
+    ferry_config_free(cfg);
+    return p;
+  }
+  return ferry_xstrdup("ferry-journal.db");
+}
+
+typedef struct listing {
+  int json;
+  json_t *arr;
+  int shown, max;
+} listing;
+
+static int list_item(void *arg, const char *stage, const char *key, const ferry_jrow *row) {
+  listing *l = arg;
+  if (l->json) {
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:i}", "stage", stage, "key", key, "status",
+                          ferry_jstatus_name(row->status), "step", row->step, "error", row->error, "attempts",
+                          (int)row->attempts);
+    json_array_append_new(l->arr, o);
+  } else if (l->shown < l->max) {
+    printf("  %-8s %s / %s%s%s%s%s\n", ferry_jstatus_name(row->status), stage, key,
+           row->step ? "  step: " : "", row->step ? row->step : "", row->error ? "  error: " : "",
+           row->error ? row->error : "");
+  }
+  l->shown++;
+  return 0;
+}
+
+static int cmd_status(cli *c) {
+  ferry_error err = FERRY_ERROR_INIT;
+  char *path = journal_path_for(c, &err);
+  if (!path) {
+    print_error(NULL, &err);
+    ferry_error_clear(&err);
+    return EXIT_USAGE;
+  }
+  ferry_journal *j = ferry_journal_open(path, 1, &err);
+  if (!j) {
+    print_error(NULL, &err);
+    ferry_error_clear(&err);
+    free(path);
+    return EXIT_ERROR;
+  }
+  char **stages = ferry_journal_stages(j, &err);
+  int rc = EXIT_OK;
+  json_t *out = c->json_out ? json_object() : NULL;
+  if (!stages) {
+    print_error(NULL, &err);
+    rc = EXIT_ERROR;
+    goto done;
+  }
+  if (!c->json_out) {
+    printf("journal %s\n", path);
+    printf("  %-24s %10s %10s %10s %10s\n", "stage", "done", "skipped", "failed", "in doubt");
+  } else {
+    json_object_set_new(out, "journal", json_string(path));
+    json_object_set_new(out, "stages", json_array());
+  }
+  int64_t failed_total = 0, doubt_total = 0;
+  for (size_t i = 0; stages[i]; i++) {
+    int64_t n[5] = {0};
+    if (ferry_journal_counts(j, stages[i], n, &err) < 0) {
+      print_error(NULL, &err);
+      rc = EXIT_ERROR;
+      goto done;
+    }
+    failed_total += n[FERRY_J_FAILED];
+    doubt_total += n[FERRY_J_INTENT];
+    if (c->json_out)
+      json_array_append_new(json_object_get(out, "stages"),
+                            json_pack("{s:s, s:I, s:I, s:I, s:I}", "name", stages[i], "done",
+                                      (json_int_t)n[FERRY_J_DONE], "skipped", (json_int_t)n[FERRY_J_SKIPPED],
+                                      "failed", (json_int_t)n[FERRY_J_FAILED], "in_doubt",
+                                      (json_int_t)n[FERRY_J_INTENT]));
+    else
+      printf("  %-24s %10lld %10lld %10lld %10lld\n", stages[i], (long long)n[FERRY_J_DONE],
+             (long long)n[FERRY_J_SKIPPED], (long long)n[FERRY_J_FAILED], (long long)n[FERRY_J_INTENT]);
+  }
+  listing l = {.json = c->json_out, .arr = c->json_out ? json_array() : NULL, .max = 50};
+  if (!c->json_out && (failed_total || doubt_total)) printf("\nitems needing attention:\n");
+  if (ferry_journal_foreach(j, NULL, FERRY_J_FAILED, list_item, &l, &err) < 0 ||
+      ferry_journal_foreach(j, NULL, FERRY_J_INTENT, list_item, &l, &err) < 0) {
+    print_error(NULL, &err);
+    rc = EXIT_ERROR;
+  }
+  if (!c->json_out && l.shown > l.max) printf("  ... and %d more (ferry status --json lists all)\n", l.shown - l.max);
+  if (!c->json_out && doubt_total)
+    printf("\nin doubt = an earlier run stopped in the middle of these; `ferry run` reconciles them.\n");
+  if (c->json_out) {
+    json_object_set_new(out, "attention", l.arr);
+    ferry_redact_json(out);
+    char *s = json_dumps(out, JSON_INDENT(2));
+    printf("%s\n", s);
+    free(s);
+  }
+done:
+  json_decref(out);
+  ferry_strv_free(stages);
+  ferry_journal_close(j);
+  ferry_error_clear(&err);
+  free(path);
+  return rc;
+}
+
+/* ---- plugins -------------------------------------------------------------------------------------------- */
+static void on_bad_module(void *arg, const char *path, const ferry_error *e) {
+  (void)path;
+  int *nbad = arg;
+  (*nbad)++;
+  fprintf(stderr, "%s: warning: %s\n", prog, e->message ? e->message : "plugin refused");
+}
+
+static void kinds_text(uint32_t k, char *buf, size_t n) {
+  snprintf(buf, n, "%s%s%s%s%s", k & FERRY_KIND_SOURCE ? "source" : "",
+           (k & FERRY_KIND_SOURCE) && (k & (FERRY_KIND_SINK | FERRY_KIND_HOOK)) ? "," : "",
+           k & FERRY_KIND_SINK ? "sink" : "", (k & FERRY_KIND_SINK) && (k & FERRY_KIND_HOOK) ? "," : "",
+           k & FERRY_KIND_HOOK ? "hook" : "");
+}
+
+static void print_description(json_t *d) {
+  printf("%s %s - %s\n", json_string_value(json_object_get(d, "name")),
+         json_string_value(json_object_get(d, "version")), json_string_value(json_object_get(d, "description")));
+  printf("  license: %s\n", json_string_value(json_object_get(d, "license")));
+  const char *lists[] = {"kinds", "emits", "accepts", "hook_points"};
+  for (size_t i = 0; i < 4; i++) {
+    json_t *a = json_object_get(d, lists[i]);
+    if (!json_is_array(a) || !json_array_size(a)) continue;
+    printf("  %s:", lists[i]);
+    size_t k;
+    json_t *v;
+    json_array_foreach(a, k, v) printf(" %s", json_string_value(v));
+    printf("\n");
+  }
+  json_t *opts = json_object_get(d, "options");
+  if (json_array_size(opts)) {
+    printf("  options:\n");
+    size_t k;
+    json_t *o;
+    json_array_foreach(opts, k, o) {
+      json_t *dflt = json_object_get(o, "default");
+      char *dtext = dflt ? json_dumps(dflt, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+      printf("    %-22s %-12s %s%s%s%s%s\n", json_string_value(json_object_get(o, "key")),
+             json_string_value(json_object_get(o, "type")),
+             json_is_true(json_object_get(o, "required")) ? "(required) " : "",
+             json_is_true(json_object_get(o, "secret")) ? "(secret: \"${ENV}\", {\"env\"}, {\"file\"}) " : "",
+             dtext ? "[default " : "", dtext ? dtext : "", dtext ? "] " : "");
+      printf("    %-22s %s\n", "", json_string_value(json_object_get(o, "help")));
+      free(dtext);
+    }
+  } else {
+    printf("  options: none\n");
+  }
+}
+
+static int cmd_plugins(cli *c) {
+  ferry_error err = FERRY_ERROR_INIT;
+  ferry_registry *reg = ferry_registry_new();
+  int rc = EXIT_OK;
+  for (size_t i = 0; i < c->npath; i++) ferry_registry_add_dir(reg, c->plugin_path[i]);
+  if (c->config) {
+    ferry_config *cfg = ferry_config_load_file(c->config, &err);
+    if (!cfg) {
+      print_error(NULL, &err);
+      ferry_error_clear(&err);
+      ferry_registry_free(reg);
+      return EXIT_USAGE;
+    }
+    for (size_t i = 0; cfg->plugin_path && cfg->plugin_path[i]; i++)
+      ferry_registry_add_dir(reg, cfg->plugin_path[i]);
+    ferry_config_free(cfg);
+  }
+  ferry_registry_add_default_dirs(reg);
+  if (ferry_registry_add_static(reg, &err) < 0) {
+    print_error(NULL, &err);
+    ferry_error_clear(&err);
+  }
+  if (c->describe) {
+    const ferry_plugin_entry *e = ferry_registry_find(reg, c->describe, &err);
+    if (!e) {
+      print_error(NULL, &err);
+      rc = EXIT_USAGE;
+    } else {
+      json_t *d = ferry_plugin_describe(e->plugin);
+      json_object_set_new(d, "origin", json_string(e->origin));
+      if (c->json_out) {
+        char *s = json_dumps(d, JSON_INDENT(2));
+        printf("%s\n", s);
+        free(s);
+      } else {
+        print_description(d);
+        printf("  from: %s\n", e->origin);
+      }
+      json_decref(d);
+    }
+  } else {
+    int nbad = 0;
+    ferry_registry_scan(reg, on_bad_module, &nbad);
+    json_t *arr = c->json_out ? json_array() : NULL;
+    if (!c->json_out) printf("%-20s %-18s %-10s %s\n", "plugin", "kinds", "version", "from");
+    for (size_t i = 0; i < ferry_registry_count(reg); i++) {
+      const ferry_plugin_entry *e = ferry_registry_at(reg, i);
+      char kinds[32];
+      kinds_text(e->plugin->kinds, kinds, sizeof kinds);
+      if (arr)
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", e->plugin->name, "kinds",
+                                             kinds, "version", e->plugin->version, "description",
+                                             e->plugin->description, "origin", e->origin));
+      else
+        printf("%-20s %-18s %-10s %s\n    %s\n", e->plugin->name, kinds, e->plugin->version, e->origin,
+               e->plugin->description);
+    }
+    if (arr) {
+      char *s = json_dumps(arr, JSON_INDENT(2));
+      printf("%s\n", s);
+      free(s);
+      json_decref(arr);
+    }
+    if (nbad) rc = EXIT_ERROR;
+  }
+  ferry_error_clear(&err);
+  ferry_registry_free(reg);
+  return rc;
+}
+
+static int cmd_version(void) {
+  printf("ferry %s (plugin ABI %d.%d)\n", FERRY_VERSION_STRING, FERRY_ABI_MAJOR, FERRY_ABI_MINOR);
+  printf("libuv %s, jansson %s\n", uv_version_string(), jansson_version_str());
+  return EXIT_OK;
+}
+
+int main(int argc, char **argv) {
+  cli c;
+  memset(&c, 0, sizeof c);
+  if (argc < 2) {
+    fputs(usage_main, stderr);
+    return EXIT_USAGE;
+  }
+  c.command = argv[1];
+  if (!strcmp(c.command, "-h") || !strcmp(c.command, "--help") || !strcmp(c.command, "help")) {
+    if (argc > 2) print_command_help(argv[2]);
+    else fputs(usage_main, stdout);
+    return EXIT_OK;
+  }
+  if (!strcmp(c.command, "--version")) return cmd_version();
+  static const char *const commands[] = {"plan", "run", "verify", "status", "plugins", "version", NULL};
+  int known = 0;
+  for (size_t i = 0; commands[i]; i++) known |= !strcmp(commands[i], c.command);
+  if (!known) {
+    fprintf(stderr, "%s: unknown command \"%s\"\n\n%s", prog, c.command, usage_main);
+    return EXIT_USAGE;
+  }
+  if (parse_args(argc - 1, argv + 1, &c) < 0) {
+    ferry_strv_free(c.plugin_path);
+    ferry_strv_free(c.stages);
+    return EXIT_USAGE;
+  }
+  ferry_log_configure(c.quiet ? FERRY_LOG_ERROR : c.verbose >= 2 ? FERRY_LOG_TRACE
+                                               : c.verbose      ? FERRY_LOG_DEBUG
+                                                                : FERRY_LOG_INFO,
+                      c.json_log ? FERRY_LOG_JSON : FERRY_LOG_TEXT, stderr);
+  int rc;
+  if (!strcmp(c.command, "plan")) rc = cmd_pipeline(&c, FERRY_MODE_PLAN);
+  else if (!strcmp(c.command, "run")) rc = cmd_pipeline(&c, FERRY_MODE_RUN);
+  else if (!strcmp(c.command, "verify")) rc = cmd_pipeline(&c, FERRY_MODE_VERIFY);
+  else if (!strcmp(c.command, "status")) rc = cmd_status(&c);
+  else if (!strcmp(c.command, "plugins")) rc = cmd_plugins(&c);
+  else rc = cmd_version();
+  ferry_strv_free(c.plugin_path);
+  ferry_strv_free(c.stages);
+  ferry_secret_clear();
+  return rc;
+}
