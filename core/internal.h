@@ -65,7 +65,12 @@ void ferry_secret_clear(void);
  * failure nothing stays allocated in ctx. */
 int ferry_options_apply(const ferry_option *table, json_t *options, void *ctx, const char *where,
                         ferry_error *err);
-/* Frees what ferry_options_apply() stored in ctx. */
+/* Same, with `base_dir`: the directory against which relative {"file": PATH} secrets are resolved (the
+ * config file's directory, ferry_config.base_dir); NULL = the current directory (what ferry_options_apply
+ * uses). */
+int ferry_options_apply_ex(const ferry_option *table, json_t *options, void *ctx, const char *where,
+                           const char *base_dir, ferry_error *err);
+/* Frees what ferry_options_apply() stored in ctx (and sets those fields to NULL). Safe on a zeroed ctx. */
 void ferry_options_release(const ferry_option *table, void *ctx);
 /* Describes a plugin for `ferry plugins --describe`: a new JSON object {name, version, description,
  * license, kinds: [...], emits/accepts: [...], hook_points: [...], options: [{key, type, default, required,
@@ -89,6 +94,9 @@ typedef struct ferry_plugin_ref {
   char *plugin;      /* plugin name */
   json_t *options;   /* owned reference to the options object, or NULL */
   char **points;     /* hooks only: NULL-terminated hook point names */
+  char *where;       /* names this reference in messages, with the place in the file when known:
+                        "config.json:12:17: stages[0] \"forms\" sink \"pgsql\"" (pass it to
+                        ferry_instance_create) */
 } ferry_plugin_ref;
 
 typedef struct ferry_stage_cfg {
@@ -235,10 +243,26 @@ struct ferry_instance {
   char **points;            /* hooks: the points this hook instance is attached to (owned) */
   int initialized;          /* init() succeeded */
 };
-/* Allocates the context, applies options (ferry_options_apply), calls init(). `where` names it in errors. */
+/* Allocates the context, applies options (ferry_options_apply), calls init(). `where` names the instance in
+ * errors (ferry_plugin_ref.where, e.g. "config.json:12:17: stages[0] \"forms\" sink \"pgsql\""): option
+ * errors read "<where> options: unknown key ...", an init failure "<where>: <the plugin's message>". On
+ * failure returns NULL with err set; nothing is left allocated and fini() is not called. Concurrency 8, rate
+ * 0, no stage, no points, relative secret files resolved against the current directory. */
 ferry_instance *ferry_instance_create(const ferry_plugin *plugin, uint32_t role, const char *stage_name,
                                       uv_loop_t *loop, ferry_mode mode, json_t *options, const char *where,
                                       ferry_error *err);
+/* What the pipeline knows before init() runs, so that init() can already see it. */
+typedef struct ferry_instance_params {
+  const char *base_dir;          /* for relative {"file": PATH} secrets (ferry_config.base_dir); NULL = cwd */
+  unsigned concurrency;          /* the stage's concurrency; 0 = 8 */
+  double rate;                   /* the stage's rate (0 = no limit) */
+  struct ferry_stage *stage;     /* may be NULL */
+  const char *const *points;     /* hooks: the points this instance is attached to (copied); may be NULL */
+} ferry_instance_params;
+/* ferry_instance_create with `params` (NULL = the defaults above). */
+ferry_instance *ferry_instance_create_ex(const ferry_plugin *plugin, uint32_t role, const char *stage_name,
+                                         uv_loop_t *loop, ferry_mode mode, json_t *options, const char *where,
+                                         const ferry_instance_params *params, ferry_error *err);
 /* Calls fini() (if initialized), releases options and the context. */
 void ferry_instance_destroy(ferry_instance *ins);
 
