@@ -195,7 +195,9 @@ typedef struct ferry_jrow {
 } ferry_jrow;
 void ferry_jrow_clear(ferry_jrow *row);
 
-/* Opens (creating unless readonly) the journal; WAL mode, synchronous=NORMAL (a commit survives kill -9). */
+/* Opens (creating unless readonly) the journal; WAL mode, synchronous=NORMAL (a commit survives kill -9).
+ * A writable open takes the journal's run lock (flock on "<path>-lock"): a second writable open, from this
+ * process or another, is refused until the first is closed. Read-only opens never lock and never create. */
 ferry_journal *ferry_journal_open(const char *path, int readonly, ferry_error *err);
 void ferry_journal_close(ferry_journal *j);
 /* Run bookkeeping (ferry status shows runs). */
@@ -227,6 +229,10 @@ int ferry_journal_foreach(ferry_journal *j, const char *stage, ferry_jstatus sta
                           void *arg, ferry_error *err);
 /* Names of stages present in the journal (NULL-terminated, owned by the caller: ferry_strv_free). */
 char **ferry_journal_stages(ferry_journal *j, ferry_error *err);
+/* The last `limit` runs (0 = all), newest first: a new JSON array of {id, mode, started, ended, status,
+ * summary} (times in milliseconds since the epoch; ended, status and summary null while a run has not
+ * ended, or when it was killed). Owned by the caller. */
+json_t *ferry_journal_runs(ferry_journal *j, int limit, ferry_error *err);
 
 /* ===== instance.c ======================================================================================== */
 struct ferry_stage; /* pipeline.c */

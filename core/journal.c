@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -80,6 +81,7 @@ enum {
   ST_FOREACH_ALL,
   ST_STAGE_FIRST,
   ST_STAGE_NEXT,
+  ST_RUNS,
   ST_COUNT
 };
 
@@ -116,6 +118,7 @@ static const char *const stmt_sql[ST_COUNT] = {
                        " ORDER BY stage, key LIMIT ?4",
     [ST_STAGE_FIRST] = "SELECT min(stage) FROM items",
     [ST_STAGE_NEXT] = "SELECT min(stage) FROM items WHERE stage > ?1",
+    [ST_RUNS] = "SELECT id, mode, started, ended, status, summary FROM runs ORDER BY id DESC LIMIT ?1",
 };
 
 struct ferry_journal {
@@ -126,6 +129,7 @@ struct ferry_journal {
   int in_tx;        /* the group's transaction is open */
   int64_t pending;  /* outcomes written into the open group since the last commit */
   char *lost;       /* set when a failure rolled the group's transaction back: why (reported at commit) */
+  int lock_fd;      /* writers: flock'ed "<path>-lock", so that two runs never share a journal; -1 if none */
   sqlite3_stmt *st[ST_COUNT];
 };
 
@@ -418,6 +422,43 @@ static int precreate(const char *path, ferry_error *err) {
   return ferry_error_set(err, FERRY_EIO, "journal %s: cannot create the file: %s", path, strerror(errno));
 }
 
+/* One writer per journal: two runs writing the same journal at once would each carry the same items. The
+ * lock is an flock() on "<path>-lock" (a separate file: opening and closing another descriptor of the
+ * database itself would drop SQLite's own POSIX locks). The kernel releases it when the process dies. */
+static int take_lock(const char *path, int *fd_out, ferry_error *err) {
+  char *lp = ferry_xasprintf("%s-lock", path);
+  int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    ferry_error_set(err, FERRY_EIO, "journal %s: cannot create its lock file %s: %s", path, lp, strerror(errno));
+    free(lp);
+    return FERRY_EIO;
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int e = errno;
+    char pid[32] = "";
+    ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+    pid[n > 0 ? n : 0] = '\0';
+    pid[strcspn(pid, "\n")] = '\0';
+    if (e == EWOULDBLOCK)
+      ferry_error_set(err, FERRY_EIO,
+                      "journal %s is in use by another ferry run%s%s%s: wait for it to end, or use another journal",
+                      path, *pid ? " (process " : "", pid, *pid ? ")" : "");
+    else
+      ferry_error_set(err, FERRY_EIO, "journal %s: cannot lock %s: %s", path, lp, strerror(e));
+    close(fd);
+    free(lp);
+    return FERRY_EIO;
+  }
+  char pid[32];
+  int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+  if (ftruncate(fd, 0) == 0 && pwrite(fd, pid, (size_t)n, 0) != n) {
+    /* the pid is only informative (for the message above): a failure to write it does not matter */
+  }
+  free(lp);
+  *fd_out = fd;
+  return 0;
+}
+
 ferry_journal *ferry_journal_open(const char *path, int readonly, ferry_error *err) {
   if (!path || !*path) {
     ferry_error_set(err, FERRY_EINVAL, "journal: no file name given");
@@ -429,11 +470,17 @@ ferry_journal *ferry_journal_open(const char *path, int readonly, ferry_error *e
                     strerror(errno), errno == ENOENT ? " (nothing has run yet with this journal?)" : "");
     return NULL;
   }
-  if (!readonly && precreate(path, err)) return NULL;
+  int lock_fd = -1;
+  if (!readonly && take_lock(path, &lock_fd, err)) return NULL;
+  if (!readonly && precreate(path, err)) {
+    close(lock_fd);
+    return NULL;
+  }
 
   ferry_journal *j = ferry_xcalloc(1, sizeof *j);
   j->path = ferry_xstrdup(path);
   j->readonly = readonly;
+  j->lock_fd = lock_fd;
   int flags = (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
               SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
   int rc = sqlite3_open_v2(path, &j->db, flags, NULL);
@@ -487,6 +534,7 @@ void ferry_journal_close(ferry_journal *j) {
   }
   for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(j->st[i]);
   if (j->db) sqlite3_close(j->db);
+  if (j->lock_fd >= 0) close(j->lock_fd); /* the file stays: removing it would race with a new run */
   free(j->lost);
   free(j->path);
   free(j);
@@ -843,4 +891,33 @@ char **ferry_journal_stages(ferry_journal *j, ferry_error *err) {
 fail:
   ferry_strv_free(v);
   return NULL;
+}
+
+json_t *ferry_journal_runs(ferry_journal *j, int limit, ferry_error *err) {
+  sqlite3_stmt *st = NULL;
+  if (stmt_get(j, ST_RUNS, &st, err)) return NULL;
+  sqlite3_bind_int(st, 1, limit > 0 ? limit : -1);
+  json_t *out = json_array();
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    json_t *summary = NULL;
+    const char *text = (const char *)sqlite3_column_text(st, 5);
+    if (text) summary = json_loads(text, JSON_DECODE_ANY, NULL);
+    json_t *r = json_pack("{s:I, s:s, s:I}", "id", (json_int_t)sqlite3_column_int64(st, 0), "mode",
+                          (const char *)sqlite3_column_text(st, 1), "started",
+                          (json_int_t)sqlite3_column_int64(st, 2));
+    json_object_set_new(r, "ended", sqlite3_column_type(st, 3) == SQLITE_NULL
+                                        ? json_null() : json_integer(sqlite3_column_int64(st, 3)));
+    json_object_set_new(r, "status", sqlite3_column_type(st, 4) == SQLITE_NULL
+                                         ? json_null() : json_integer(sqlite3_column_int(st, 4)));
+    json_object_set_new(r, "summary", summary ? summary : json_null());
+    json_array_append_new(out, r);
+  }
+  stmt_done(st);
+  if (rc != SQLITE_DONE) {
+    db_fail(j, err, rc, "listing the runs");
+    json_decref(out);
+    return NULL;
+  }
+  return out;
 }

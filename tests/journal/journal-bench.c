@@ -24,8 +24,8 @@ static void check(int rc, ferry_error *err) {
 }
 
 static void remove_journal(const char *path) {
-  const char *sfx[] = {"", "-wal", "-shm"};
-  for (int i = 0; i < 3; i++) {
+  const char *sfx[] = {"", "-wal", "-shm", "-lock"};
+  for (int i = 0; i < 4; i++) {
     char *p = ferry_xasprintf("%s%s", path, sfx[i]);
     unlink(p);
     free(p);

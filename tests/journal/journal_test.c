@@ -141,13 +141,30 @@ static void t_lifecycle(void) {
   json_decref(arr);
   ferry_error_clear(&err);
 
-  /* runs */
-  int64_t run = 0;
+  /* runs: listed newest first; one that never ended has nulls */
+  int64_t run = 0, run2 = 0;
   OK(ferry_journal_run_begin(j, "run", &run, E));
   FT_ASSERT(run > 0, "run id %lld", (long long)run);
   OK(ferry_journal_run_end(j, run, 0, "{\"done\": 2}", E));
   FT_ASSERT(ferry_journal_run_end(j, run, 0, "{bad", &err) == FERRY_EINVAL, "bad summary accepted");
   ferry_error_clear(&err);
+  OK(ferry_journal_run_begin(j, "verify", &run2, E));
+  FT_ASSERT(run2 > run, "run ids %lld %lld", (long long)run, (long long)run2);
+  json_t *runs = ferry_journal_runs(j, 0, &err);
+  FT_ASSERT(runs && json_array_size(runs) == 2, "runs listing");
+  json_t *r0 = json_array_get(runs, 0), *r1 = json_array_get(runs, 1);
+  FT_ASSERT(json_integer_value(json_object_get(r0, "id")) == run2 &&
+                !strcmp(json_string_value(json_object_get(r0, "mode")), "verify") &&
+                json_is_null(json_object_get(r0, "ended")) && json_is_null(json_object_get(r0, "summary")),
+            "unfinished run listed wrong");
+  FT_ASSERT(json_integer_value(json_object_get(json_object_get(r1, "summary"), "done")) == 2 &&
+                json_integer_value(json_object_get(r1, "status")) == 0 &&
+                json_integer_value(json_object_get(r1, "ended")) >= json_integer_value(json_object_get(r1, "started")),
+            "ended run listed wrong");
+  json_decref(runs);
+  runs = ferry_journal_runs(j, 1, &err);
+  FT_ASSERT(runs && json_array_size(runs) == 1, "runs limit");
+  json_decref(runs);
 
   ferry_error_clear(&cause);
   json_decref(st);
@@ -375,6 +392,37 @@ static void t_reopen(void) {
   }
   struct stat sb;
   FT_ASSERT(stat(path, &sb) == 0 && (sb.st_mode & 077) == 0, "journal file mode %o", sb.st_mode & 0777);
+  free(path);
+}
+
+/* ---- one writer at a time ----------------------------------------------------------------------------- */
+static void t_lock(void) {
+  char *path = tmp_path("lock.db");
+  ferry_journal *j = open_ok(path, 0);
+  ferry_error err = FERRY_ERROR_INIT;
+  ferry_journal *j2 = ferry_journal_open(path, 0, &err);
+  char pid[32];
+  snprintf(pid, sizeof pid, "process %ld", (long)getpid());
+  FT_ASSERT(!j2 && err.message && strstr(err.message, "in use by another ferry run") && strstr(err.message, pid) &&
+                strstr(err.message, path),
+            "second writer: %s", err.message);
+  ferry_error_clear(&err);
+  /* another process is refused too */
+  fflush(NULL);
+  pid_t child = fork();
+  if (child == 0) {
+    ferry_journal *jc = ferry_journal_open(path, 0, &err);
+    _exit(jc ? 1 : 0);
+  }
+  int status;
+  FT_ASSERT(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+            "another process opened a locked journal");
+  /* readers are welcome while it is held */
+  ferry_journal *r = open_ok(path, 1);
+  ferry_journal_close(r);
+  ferry_journal_close(j);
+  j = open_ok(path, 0); /* free again once closed */
+  ferry_journal_close(j);
   free(path);
 }
 
@@ -749,6 +797,7 @@ int main(int argc, char **argv) {
       {"lifecycle", t_lifecycle}, {"resume", t_resume},   {"idmap", t_idmap},     {"read", t_read},
       {"group", t_group},         {"reopen", t_reopen},   {"readonly", t_readonly}, {"version", t_version},
       {"redact", t_redact},       {"foreach-writes", t_foreach_writes},           {"crash", t_crash},
+      {"lock", t_lock},
   };
   if (argc != 2) {
     fprintf(stderr, "usage: %s TEST\n", argv[0]);
