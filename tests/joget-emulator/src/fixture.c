@@ -726,6 +726,7 @@ int fixture_load(PGconn *c, const char *file, const char *uploads)
     if (db_exec(c, "INSERT INTO emu_meta VALUES ('fixture', $1) ON CONFLICT (key) DO UPDATE SET value = emu_meta.value || ',' || $1",
                 1, p) < 0) goto rollback;
     if (db_commit(c) < 0) goto out;
+    PQclear(PQexec(c, "ANALYZE"));
     rc = 0;
     goto out;
 rollback:
