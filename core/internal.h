@@ -65,7 +65,12 @@ void ferry_secret_clear(void);
  * failure nothing stays allocated in ctx. */
 int ferry_options_apply(const ferry_option *table, json_t *options, void *ctx, const char *where,
                         ferry_error *err);
-/* Frees what ferry_options_apply() stored in ctx. */
+/* Same, with `base_dir`: the directory against which relative {"file": PATH} secrets are resolved (the
+ * config file's directory, ferry_config.base_dir); NULL = the current directory (what ferry_options_apply
+ * uses). */
+int ferry_options_apply_ex(const ferry_option *table, json_t *options, void *ctx, const char *where,
+                           const char *base_dir, ferry_error *err);
+/* Frees what ferry_options_apply() stored in ctx (and sets those fields to NULL). Safe on a zeroed ctx. */
 void ferry_options_release(const ferry_option *table, void *ctx);
 /* Describes a plugin for `ferry plugins --describe`: a new JSON object {name, version, description,
  * license, kinds: [...], emits/accepts: [...], hook_points: [...], options: [{key, type, default, required,
@@ -89,6 +94,9 @@ typedef struct ferry_plugin_ref {
   char *plugin;      /* plugin name */
   json_t *options;   /* owned reference to the options object, or NULL */
   char **points;     /* hooks only: NULL-terminated hook point names */
+  char *where;       /* names this reference in messages, with the place in the file when known:
+                        "config.json:12:17: stages[0] \"forms\" sink \"pgsql\"" (pass it to
+                        ferry_instance_create) */
 } ferry_plugin_ref;
 
 typedef struct ferry_stage_cfg {
@@ -183,10 +191,13 @@ typedef struct ferry_jrow {
   json_t *state;      /* owned reference (object), never NULL after a successful get */
   unsigned attempts;
   char *error;        /* owned, or NULL */
+  int error_code;     /* FERRY_E* of the last failure (failed items), 0 otherwise */
 } ferry_jrow;
 void ferry_jrow_clear(ferry_jrow *row);
 
-/* Opens (creating unless readonly) the journal; WAL mode, synchronous=NORMAL (a commit survives kill -9). */
+/* Opens (creating unless readonly) the journal; WAL mode, synchronous=NORMAL (a commit survives kill -9).
+ * A writable open takes the journal's run lock (flock on "<path>-lock"): a second writable open, from this
+ * process or another, is refused until the first is closed. Read-only opens never lock and never create. */
 ferry_journal *ferry_journal_open(const char *path, int readonly, ferry_error *err);
 void ferry_journal_close(ferry_journal *j);
 /* Run bookkeeping (ferry status shows runs). */
@@ -209,7 +220,7 @@ char *ferry_journal_lookup_id(ferry_journal *j, const char *kind, const char *ol
 /* Group commit of outcomes: begin opens a transaction; commit ends it. Intents commit immediately. */
 int ferry_journal_group_begin(ferry_journal *j, ferry_error *err);
 int ferry_journal_group_commit(ferry_journal *j, ferry_error *err);
-/* Counts per status for one stage (NULL = all stages): out[FERRY_J_*]. */
+/* Counts per status for one stage (NULL = all stages): out[FERRY_J_*]; out[FERRY_J_NONE] = all items. */
 int ferry_journal_counts(ferry_journal *j, const char *stage, int64_t out[5], ferry_error *err);
 /* Calls fn for each item of a stage (NULL = all) with that status (FERRY_J_NONE = any), in key order. fn
  * returns non-zero to stop. Borrowed arguments valid during the call. */
@@ -218,6 +229,10 @@ int ferry_journal_foreach(ferry_journal *j, const char *stage, ferry_jstatus sta
                           void *arg, ferry_error *err);
 /* Names of stages present in the journal (NULL-terminated, owned by the caller: ferry_strv_free). */
 char **ferry_journal_stages(ferry_journal *j, ferry_error *err);
+/* The last `limit` runs (0 = all), newest first: a new JSON array of {id, mode, started, ended, status,
+ * summary} (times in milliseconds since the epoch; ended, status and summary null while a run has not
+ * ended, or when it was killed). Owned by the caller. */
+json_t *ferry_journal_runs(ferry_journal *j, int limit, ferry_error *err);
 
 /* ===== instance.c ======================================================================================== */
 struct ferry_stage; /* pipeline.c */
@@ -234,10 +249,26 @@ struct ferry_instance {
   char **points;            /* hooks: the points this hook instance is attached to (owned) */
   int initialized;          /* init() succeeded */
 };
-/* Allocates the context, applies options (ferry_options_apply), calls init(). `where` names it in errors. */
+/* Allocates the context, applies options (ferry_options_apply), calls init(). `where` names the instance in
+ * errors (ferry_plugin_ref.where, e.g. "config.json:12:17: stages[0] \"forms\" sink \"pgsql\""): option
+ * errors read "<where> options: unknown key ...", an init failure "<where>: <the plugin's message>". On
+ * failure returns NULL with err set; nothing is left allocated and fini() is not called. Concurrency 8, rate
+ * 0, no stage, no points, relative secret files resolved against the current directory. */
 ferry_instance *ferry_instance_create(const ferry_plugin *plugin, uint32_t role, const char *stage_name,
                                       uv_loop_t *loop, ferry_mode mode, json_t *options, const char *where,
                                       ferry_error *err);
+/* What the pipeline knows before init() runs, so that init() can already see it. */
+typedef struct ferry_instance_params {
+  const char *base_dir;          /* for relative {"file": PATH} secrets (ferry_config.base_dir); NULL = cwd */
+  unsigned concurrency;          /* the stage's concurrency; 0 = 8 */
+  double rate;                   /* the stage's rate (0 = no limit) */
+  struct ferry_stage *stage;     /* may be NULL */
+  const char *const *points;     /* hooks: the points this instance is attached to (copied); may be NULL */
+} ferry_instance_params;
+/* ferry_instance_create with `params` (NULL = the defaults above). */
+ferry_instance *ferry_instance_create_ex(const ferry_plugin *plugin, uint32_t role, const char *stage_name,
+                                         uv_loop_t *loop, ferry_mode mode, json_t *options, const char *where,
+                                         const ferry_instance_params *params, ferry_error *err);
 /* Calls fini() (if initialized), releases options and the context. */
 void ferry_instance_destroy(ferry_instance *ins);
 
@@ -254,6 +285,9 @@ typedef struct ferry_progress_row {
  * redrawn in place (done, failed, total, rate, ETA). `out` borrowed. */
 ferry_progress *ferry_progress_new(int style, FILE *out);
 void ferry_progress_update(ferry_progress *p, const ferry_progress_row *rows, size_t n, int final);
+/* The same at a given time `now` (ferry_now() scale; tests drive the clock with it). */
+void ferry_progress_update_at(ferry_progress *p, const ferry_progress_row *rows, size_t n, int final,
+                              double now);
 void ferry_progress_free(ferry_progress *p);
 
 #endif

@@ -1,0 +1,1040 @@
+/* joget-emulator tests: real HTTP over loopback (libcurl) against a running emulator, real PostgreSQL (libpq).
+   usage: joget-emulator-tests conformance|engine|faults|generator   (URLs and conninfos from the environment,
+   see run-emulator-test.sh) */
+#define _GNU_SOURCE
+#include <curl/curl.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static int fails, checks;
+#define CHECK(c, ...)                                                                                                  \
+    do {                                                                                                               \
+        checks++;                                                                                                      \
+        if (!(c)) {                                                                                                    \
+            fails++;                                                                                                   \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                                      \
+            fprintf(stderr, __VA_ARGS__);                                                                              \
+            fputc('\n', stderr);                                                                                       \
+        }                                                                                                              \
+    } while (0)
+
+static const char *env(const char *k)
+{
+    const char *v = getenv(k);
+    if (!v) { fprintf(stderr, "missing environment variable %s\n", k); exit(2); }
+    return v;
+}
+
+/* ---------- HTTP ---------- */
+typedef struct {
+    long status;
+    char *body;
+    size_t len;
+    json_t *j;
+    char ctype[128], location[512];
+    CURLcode err;
+    double secs;
+} resp;
+
+static CURL *curl_h;
+static size_t wr(char *p, size_t s, size_t n, void *u)
+{
+    resp *r = u;
+    r->body = realloc(r->body, r->len + s * n + 1);
+    memcpy(r->body + r->len, p, s * n);
+    r->len += s * n;
+    r->body[r->len] = 0;
+    return s * n;
+}
+static size_t hd(char *p, size_t s, size_t n, void *u)
+{
+    resp *r = u;
+    size_t l = s * n;
+    if (l > 10 && !strncasecmp(p, "Location: ", 10)) snprintf(r->location, sizeof r->location, "%.*s", (int)(l - 12), p + 10);
+    return l;
+}
+static void rfree(resp *r) { free(r->body); json_decref(r->j); memset(r, 0, sizeof *r); }
+
+#define REF_DEFAULT ((const char *)1)
+/* method GET: params go to the query string; POST: form body. referer NULL = none. */
+static resp http(const char *base, const char *method, const char *path, const char *params, const char *referer,
+                 const char *basic, long timeout_ms)
+{
+    resp r;
+    memset(&r, 0, sizeof r);
+    char url[4096];
+    int post = !strcmp(method, "POST");
+    snprintf(url, sizeof url, "%s/%s%s%s", base, path, (!post && params && *params) ? "?" : "", (!post && params) ? params : "");
+    curl_easy_reset(curl_h);
+    curl_easy_setopt(curl_h, CURLOPT_URL, url);
+    curl_easy_setopt(curl_h, CURLOPT_WRITEFUNCTION, wr);
+    curl_easy_setopt(curl_h, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(curl_h, CURLOPT_HEADERFUNCTION, hd);
+    curl_easy_setopt(curl_h, CURLOPT_HEADERDATA, &r);
+    curl_easy_setopt(curl_h, CURLOPT_TIMEOUT_MS, timeout_ms ? timeout_ms : 30000L);
+    if (post) {
+        curl_easy_setopt(curl_h, CURLOPT_POST, 1L);
+        curl_easy_setopt(curl_h, CURLOPT_COPYPOSTFIELDS, params ? params : "");
+    }
+    struct curl_slist *h = NULL;
+    char rh[600];
+    if (referer == REF_DEFAULT) referer = "http://127.0.0.1/jw/";
+    if (referer) { snprintf(rh, sizeof rh, "Referer: %s", referer); h = curl_slist_append(h, rh); }
+    curl_easy_setopt(curl_h, CURLOPT_HTTPHEADER, h);
+    if (basic) {
+        curl_easy_setopt(curl_h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        curl_easy_setopt(curl_h, CURLOPT_USERPWD, basic);
+    }
+    r.err = curl_easy_perform(curl_h);
+    curl_easy_getinfo(curl_h, CURLINFO_RESPONSE_CODE, &r.status);
+    char *ct = NULL;
+    curl_easy_getinfo(curl_h, CURLINFO_CONTENT_TYPE, &ct);
+    if (ct) snprintf(r.ctype, sizeof r.ctype, "%s", ct);
+    curl_easy_getinfo(curl_h, CURLINFO_TOTAL_TIME, &r.secs);
+    curl_slist_free_all(h);
+    if (r.body) r.j = json_loads(r.body, JSON_DECODE_ANY, NULL);
+    return r;
+}
+static const char *BASE;
+static resp GET(const char *path, const char *params) { return http(BASE, "GET", path, params, REF_DEFAULT, NULL, 0); }
+static resp POST(const char *path, const char *params) { return http(BASE, "POST", path, params, REF_DEFAULT, NULL, 0); }
+
+static const char *js(json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
+static int jeq(json_t *o, const char *k, const char *v) { const char *s = js(o, k); return s && v && !strcmp(s, v); }
+static size_t rows_of(json_t *o) /* data: object -> 1, array -> n, absent -> 0 */
+{
+    json_t *d = json_object_get(o, "data");
+    return !d ? 0 : json_is_array(d) ? json_array_size(d) : 1;
+}
+static json_t *row(json_t *o, size_t i)
+{
+    json_t *d = json_object_get(o, "data");
+    return json_is_array(d) ? json_array_get(d, i) : (i == 0 ? d : NULL);
+}
+
+static void wait_ready(const char *base)
+{
+    for (int i = 0; i < 300; i++) {
+        resp r = http(base, "GET", "workflow/currentUsername", NULL, REF_DEFAULT, NULL, 2000);
+        long st = r.status;
+        rfree(&r);
+        if (st == 200) return;
+        struct timespec ts = {0, 100000000L};
+        nanosleep(&ts, NULL);
+    }
+    fprintf(stderr, "emulator at %s never answered\n", base);
+    exit(1);
+}
+
+/* ---------- SQL ---------- */
+static PGconn *db;
+static char *sql1(const char *fmt, ...)
+{
+    char q[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(q, sizeof q, fmt, ap);
+    va_end(ap);
+    PGresult *r = PQexec(db, q);
+    char *v = NULL;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0)) v = strdup(PQgetvalue(r, 0, 0));
+    else if (PQresultStatus(r) != PGRES_TUPLES_OK && PQresultStatus(r) != PGRES_COMMAND_OK)
+        fprintf(stderr, "SQL error: %s in %s\n", PQerrorMessage(db), q);
+    PQclear(r);
+    return v;
+}
+static long sqln(const char *fmt, ...)
+{
+    char q[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(q, sizeof q, fmt, ap);
+    va_end(ap);
+    char *v = sql1("%s", q);
+    long n = v ? atol(v) : -1;
+    free(v);
+    return n;
+}
+static int sqleq(const char *want, const char *fmt, ...)
+{
+    char q[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(q, sizeof q, fmt, ap);
+    va_end(ap);
+    char *v = sql1("%s", q);
+    int ok = v && !strcmp(v, want);
+    if (!ok) fprintf(stderr, "  sql: got '%s' want '%s' for %s\n", v ? v : "(null)", want, q);
+    free(v);
+    return ok;
+}
+static void dbopen(const char *ci)
+{
+    db = PQconnectdb(ci);
+    if (PQstatus(db) != CONNECTION_OK) { fprintf(stderr, "cannot connect %s\n", ci); exit(1); }
+}
+
+static void md5hex(const char *s, char out[33], int upper)
+{
+    unsigned char d[16];
+    unsigned int n;
+    EVP_Digest(s, strlen(s), d, &n, EVP_md5(), NULL);
+    for (int i = 0; i < 16; i++) sprintf(out + 2 * i, upper ? "%02X" : "%02x", d[i]);
+}
+
+#define ADM "j_username=admin&j_password=admin"
+
+/* the open activity id of def `adef` in process pid (SQL) */
+static char *open_act(const char *pid, const char *adef)
+{
+    return sql1("SELECT id FROM shkactivities WHERE processid='%s' AND activitydefinitionid='%s' AND state IN (1000001,1000003)"
+                " ORDER BY oid DESC LIMIT 1", pid, adef);
+}
+
+static char *start_proc(const char *pdef, const char *params)
+{
+    char path[512];
+    snprintf(path, sizeof path, "workflow/process/start/%s", pdef);
+    resp r = POST(path, params);
+    char *pid = (r.status == 200 && js(r.j, "processId") && *js(r.j, "processId")) ? strdup(js(r.j, "processId")) : NULL;
+    if (!pid) fprintf(stderr, "  start %s (%s) -> %ld %s\n", pdef, params, r.status, r.body ? r.body : "");
+    rfree(&r);
+    return pid;
+}
+
+static int complete_as(const char *aid, const char *user, const char *pw)
+{
+    char path[512], p[256];
+    snprintf(path, sizeof path, "workflow/assignment/complete/%s", aid);
+    snprintf(p, sizeof p, "j_username=%s&j_password=%s", user, pw);
+    resp r = POST(path, p);
+    int ok = r.status == 200 && jeq(r.j, "status", "completed");
+    if (!ok) fprintf(stderr, "  complete %s as %s -> %ld %s\n", aid, user, r.status, r.body ? r.body : "");
+    rfree(&r);
+    return ok;
+}
+
+/* ================= conformance ================= */
+static void t_referer_and_errors(void)
+{
+    resp r = http(BASE, "GET", "workflow/currentUsername", NULL, NULL, NULL, 0);
+    CHECK(r.status == 400, "missing Referer -> 400, got %ld", r.status);
+    json_t *e = json_object_get(r.j, "error");
+    CHECK(jeq(e, "code", "400") && js(e, "message") && js(e, "date"), "error body shape {error:{code,message,date}}: %s", r.body);
+    rfree(&r);
+    r = http(BASE, "GET", "workflow/currentUsername", NULL, "http://evil.example.com/x", NULL, 0);
+    CHECK(r.status == 400, "foreign Referer -> 400, got %ld", r.status);
+    rfree(&r);
+    r = http(BASE, "GET", "workflow/currentUsername", NULL, "https://partner.example.com:8443/app", NULL, 0);
+    CHECK(r.status == 200, "whitelisted Referer host -> 200, got %ld", r.status);
+    rfree(&r);
+    r = GET("workflow/currentUsername", NULL);
+    CHECK(r.status == 200 && jeq(r.j, "username", "roleAnonymous"), "anonymous currentUsername: %s", r.body);
+    rfree(&r);
+    r = GET("no/such/endpoint", ADM);
+    CHECK(r.status == 404 && jeq(json_object_get(r.j, "error"), "code", "404"), "unknown URL -> 404 JSON error, got %ld", r.status);
+    rfree(&r);
+    r = GET("workflow/currentUsername", "callback=cb42");
+    CHECK(r.status == 200 && r.body && !strncmp(r.body, "cb42(", 5) && strstr(r.ctype, "javascript"), "JSONP: %s %s", r.ctype, r.body);
+    rfree(&r);
+}
+
+static void t_auth(void)
+{
+    resp r = GET("workflow/currentUsername", "j_username=alice&j_password=wrong");
+    CHECK(r.status == 401 && jeq(json_object_get(r.j, "error"), "code", "401"), "bad password -> 401 JSON, got %ld %s", r.status, r.body);
+    rfree(&r);
+    r = GET("workflow/currentUsername", "j_username=alice&j_password=alice-pw");
+    CHECK(r.status == 200 && jeq(r.j, "username", "alice"), "password login: %s", r.body);
+    rfree(&r);
+    char stored[33], pre[128], hash[33], q[256];
+    md5hex("alice-pw", stored, 0);
+    snprintf(pre, sizeof pre, "alice::%s", stored);
+    md5hex(pre, hash, 1);
+    snprintf(q, sizeof q, "j_username=alice&hash=%s", hash);
+    r = GET("workflow/currentUsername", q);
+    CHECK(r.status == 200 && jeq(r.j, "username", "alice"), "hash login: %ld %s", r.status, r.body);
+    rfree(&r);
+    for (char *c = hash; *c; c++) *c = (char)((*c >= 'A' && *c <= 'F') ? *c + 32 : *c);
+    snprintf(q, sizeof q, "j_username=alice&hash=%s", hash);
+    r = GET("workflow/currentUsername", q);
+    CHECK(r.status == 200 && jeq(r.j, "username", "alice"), "hash login is case-insensitive: %ld", r.status);
+    rfree(&r);
+    r = GET("workflow/currentUsername", "j_username=alice&hash=0123456789ABCDEF0123456789ABCDEF");
+    CHECK(r.status == 401, "wrong hash -> 401, got %ld", r.status);
+    rfree(&r);
+    r = http(BASE, "GET", "workflow/currentUsername", NULL, REF_DEFAULT, "bob:bob-pw", 0);
+    CHECK(r.status == 200 && jeq(r.j, "username", "bob"), "HTTP Basic: %ld %s", r.status, r.body);
+    rfree(&r);
+    r = http(BASE, "GET", "workflow/currentUsername", NULL, REF_DEFAULT, "bob:nope", 0);
+    CHECK(r.status == 401, "HTTP Basic bad password -> 401, got %ld", r.status);
+    rfree(&r);
+    r = GET("workflow/currentUsername", "j_username=gone&j_password=gone-pw");
+    CHECK(r.status == 401, "inactive user -> 401, got %ld", r.status);
+    rfree(&r);
+    /* loginAs without configured master login: silently anonymous (AUTHF:86-93) */
+    r = GET("workflow/currentUsername", "j_username=admin&j_password=admin&loginAs=alice");
+    CHECK(r.status == 200 && jeq(r.j, "username", "roleAnonymous"), "loginAs w/o master login -> anonymous: %ld %s", r.status, r.body);
+    rfree(&r);
+    /* authorization matrix */
+    r = GET("monitoring/activity/list", NULL);
+    CHECK(r.status == 302 && strstr(r.location, "/web/login"), "anonymous admin URL -> 302 login, got %ld '%s'", r.status, r.location);
+    rfree(&r);
+    r = GET("console/monitor/running/list", "j_username=admin&j_password=admin&loginAs=alice");
+    CHECK(r.status == 302, "loginAs fallback to anonymous then admin URL -> 302, got %ld", r.status);
+    rfree(&r);
+    r = GET("monitoring/activity/list", "j_username=alice&j_password=alice-pw");
+    CHECK(r.status == 403 && jeq(json_object_get(r.j, "error"), "code", "403"), "no role -> 403, got %ld", r.status);
+    rfree(&r);
+    r = GET("monitoring/activity/list", "j_username=appadm&j_password=appadm");
+    CHECK(r.status == 200, "ROLE_APPADMIN on monitoring -> 200, got %ld", r.status);
+    rfree(&r);
+    r = GET("console/monitor/running/list", "j_username=appadm&j_password=appadm");
+    CHECK(r.status == 403, "ROLE_APPADMIN on console/monitor (SYSADMIN) -> 403, got %ld", r.status);
+    rfree(&r);
+    r = GET("console/monitor/running/list", ADM);
+    CHECK(r.status == 200, "ROLE_ADMIN is SYSADMIN when no ROLE_SYSADMIN row -> 200, got %ld", r.status);
+    rfree(&r);
+    r = GET("directory/user/sso", NULL);
+    CHECK(r.status == 401, "sso anonymous -> 401, got %ld", r.status);
+    rfree(&r);
+    r = GET("directory/user/sso", ADM);
+    CHECK(r.status == 200 && jeq(r.j, "username", "admin") && jeq(r.j, "isAdmin", "true") && js(r.j, "token") &&
+              strchr(js(r.j, "token"), '='), "sso admin: %s", r.body);
+    rfree(&r);
+    r = GET("directory/user/sso", "j_username=bob&j_password=bob-pw");
+    CHECK(r.status == 200 && !json_object_get(r.j, "isAdmin"), "sso non-admin has no isAdmin: %s", r.body);
+    rfree(&r);
+}
+
+static void t_lists(void)
+{
+    resp r = GET("console/monitor/running/list", ADM);
+    CHECK(r.status == 200 && rows_of(r.j) == 2 && json_is_array(json_object_get(r.j, "data")) &&
+              json_integer_value(json_object_get(r.j, "total")) == 2, "running list: 2 rows as array: %s", r.body);
+    rfree(&r);
+    r = GET("console/monitor/running/list", ADM "&recordId=r-1");
+    json_t *d = json_object_get(r.j, "data");
+    CHECK(json_is_object(d) && jeq(d, "recordId", "r-1") && jeq(d, "requesterId", "alice") && jeq(d, "state", "open.running") &&
+              jeq(d, "version", "1") && js(d, "id") && strstr(js(d, "id"), "_conf_simple"),
+          "one row -> object with recordId: %s", r.body);
+    rfree(&r);
+    r = GET("console/monitor/running/list", ADM "&recordId=nothing-like-this");
+    CHECK(r.status == 200 && !json_object_get(r.j, "data") && json_integer_value(json_object_get(r.j, "total")) == 0,
+          "zero rows -> no data key: %s", r.body);
+    rfree(&r);
+    r = GET("console/monitor/running/list", ADM "&rows=1&start=1&sort=id&desc=true");
+    CHECK(json_is_object(json_object_get(r.j, "data")) && json_integer_value(json_object_get(r.j, "total")) == 2 &&
+              json_is_true(json_object_get(r.j, "desc")) && jeq(r.j, "sort", "id"), "paging envelope: %s", r.body);
+    rfree(&r);
+    r = GET("console/monitor/running/list", ADM "&sort=id");
+    CHECK(r.status == 500, "sort without desc throws -> 500, got %ld", r.status);
+    rfree(&r);
+    r = GET("monitoring/running/process/list", ADM "&packageId=conf");
+    CHECK(rows_of(r.j) == 2 && !json_object_get(row(r.j, 0), "recordId"), "monitoring list has no recordId: %s", r.body);
+    rfree(&r);
+    r = GET("workflow/process/list", ADM);
+    CHECK(r.status == 200 && rows_of(r.j) == 4, "process definition list (latest): %s", r.body);
+    rfree(&r);
+    r = GET("workflow/process/view/conf:1:simple", ADM);
+    CHECK(jeq(r.j, "processId", "conf#1#simple") && jeq(r.j, "name", "Simple") && jeq(r.j, "version", "1"), "definition view: %s", r.body);
+    rfree(&r);
+    r = GET("workflow/process/view/conf:latest:simple", ADM);
+    CHECK(jeq(r.j, "processId", "conf#1#simple"), "definition view with latest: %s", r.body);
+    rfree(&r);
+    r = GET("workflow/process/view/conf:1:nope", ADM);
+    CHECK(r.status == 200 && json_is_object(r.j) && json_object_size(r.j) == 0, "unknown definition -> {}: %s", r.body);
+    rfree(&r);
+}
+
+static void t_start(void)
+{
+    /* start as alice with a record id: tool t1 overwrites the record's status column */
+    char *pid = start_proc("conf:latest:simple", "j_username=alice&j_password=alice-pw&recordId=r-2&var_s=fromstart&var_my_var_s=mangled");
+    CHECK(pid != NULL, "start simple as alice");
+    if (!pid) return;
+    CHECK(strstr(pid, "_conf_simple") != NULL, "instance id <counter>_<app>_<proc>: %s", pid);
+    CHECK(sqleq("started by alice", "SELECT c_status FROM app_fd_simple_t WHERE id='r-2'"), "start-path tool overwrote the row");
+    CHECK(sqleq("r-2", "SELECT originprocessid FROM wf_process_link WHERE processid='%s'", pid), "link origin = recordId");
+    CHECK(sqleq("alice", "SELECT resourcerequesterid FROM shkprocesses WHERE id='%s'", pid), "requester = caller");
+    char *a1 = open_act(pid, "a1");
+    CHECK(a1 && strncmp(a1 + strcspn(a1, "_") + 1, pid, strlen(pid)) == 0, "activity id <counter>_<pid>_<def>: %s", a1 ? a1 : "-");
+    CHECK(sqleq("bob", "SELECT string_agg(resourceid, ',') FROM shkassignmentstable WHERE activityid='%s'", a1 ? a1 : ""),
+          "waits at a1 assigned to bob");
+    /* var_ removed everywhere in a name; variables typed */
+    char path[512];
+    snprintf(path, sizeof path, "workflow/process/variable/%s/my_s", pid);
+    resp r = GET(path, ADM);
+    CHECK(jeq(r.j, "variableValue", "mangled"), "var_my_var_s -> my_s: %s", r.body);
+    rfree(&r);
+    snprintf(path, sizeof path, "workflow/process/variable/%s/s", pid);
+    r = GET(path, ADM);
+    CHECK(jeq(r.j, "variableValue", "fromstart"), "var_s: %s", r.body);
+    rfree(&r);
+    snprintf(path, sizeof path, "workflow/process/variable/%s/nosuch", pid);
+    r = GET(path, ADM);
+    CHECK(jeq(r.j, "variableValue", "null"), "missing variable -> \"null\": %s", r.body);
+    rfree(&r);
+    snprintf(path, sizeof path, "workflow/process/variable/%s/d", pid);
+    r = GET(path, ADM);
+    CHECK(jeq(r.j, "variableValue", ""), "null variable -> \"\": %s", r.body);
+    rfree(&r);
+    free(a1);
+    free(pid);
+
+    /* start without recordId: a UUID parent */
+    r = POST("workflow/process/start/conf:1:simple", "j_username=alice&j_password=alice-pw");
+    CHECK(r.status == 200 && js(r.j, "recordId") && strlen(js(r.j, "recordId")) == 36 && js(r.j, "processId") &&
+              *js(r.j, "processId"), "start without recordId -> UUID: %s", r.body);
+    rfree(&r);
+
+    /* Boolean variable quirk: parsed as a long -> failure, HTTP 200, empty processId, no recordId */
+    long before = sqln("SELECT count(*) FROM shkprocesses WHERE state=1000002");
+    r = POST("workflow/process/start/conf:1:simple", "j_username=alice&j_password=alice-pw&recordId=r-9&var_flag=true");
+    CHECK(r.status == 200 && jeq(r.j, "processId", "") && !json_object_get(r.j, "recordId") && jeq(r.j, "activityId", ""),
+          "Boolean var_ breaks the start: %ld %s", r.status, r.body);
+    rfree(&r);
+    CHECK(sqln("SELECT count(*) FROM shkprocesses WHERE state=1000002") == before + 1, "unstarted instance left behind");
+    r = POST("workflow/process/start/conf:1:simple", "j_username=alice&j_password=alice-pw&var_flag=1");
+    CHECK(r.status == 200 && js(r.j, "processId") && *js(r.j, "processId"), "numeric Boolean value starts: %s", r.body);
+    rfree(&r);
+
+    /* failures with HTTP 200 and empty processId */
+    r = POST("workflow/process/start/conf:1:nosuch", "j_username=alice&j_password=alice-pw");
+    CHECK(r.status == 200 && jeq(r.j, "processId", ""), "unknown process -> empty processId: %s", r.body);
+    rfree(&r);
+    r = POST("workflow/process/start/conf:1:restricted", "j_username=bob&j_password=bob-pw");
+    CHECK(r.status == 200 && jeq(r.j, "processId", ""), "whitelist denies bob: %s", r.body);
+    rfree(&r);
+    pid = start_proc("conf:1:restricted", "j_username=alice&j_password=alice-pw");
+    CHECK(pid != NULL, "whitelist admits alice");
+    free(pid);
+    r = POST("workflow/process/start/draft:1:dproc", "j_username=alice&j_password=alice-pw");
+    CHECK(r.status == 200 && jeq(r.j, "processId", ""), "unpublished app: non-admin cannot start: %s", r.body);
+    rfree(&r);
+    r = POST("workflow/process/start/draft:latest:dproc", ADM);
+    CHECK(r.status == 200 && jeq(r.j, "processId", ""), "latest of an unpublished app does not resolve: %s", r.body);
+    rfree(&r);
+    pid = start_proc("draft:1:dproc", ADM);
+    CHECK(pid != NULL, "unpublished app: admin may start");
+    free(pid);
+    pid = start_proc("conf:1:simple", NULL);
+    CHECK(pid != NULL && sqleq("roleAnonymous", "SELECT resourcerequesterid FROM shkprocesses WHERE id='%s'", pid ? pid : ""),
+          "anonymous start of a published app without whitelist (requester roleAnonymous)");
+    free(pid);
+    r = GET("workflow/process/start/conf:1:simple", "j_username=alice&j_password=alice-pw");
+    CHECK(r.status == 405, "GET on a POST-only endpoint -> 405, got %ld", r.status);
+    rfree(&r);
+    /* SQL-injection guard: identifiers with space ( ) ; slash-star -> 500 */
+    r = POST("workflow/process/start/conf:1:simple", "j_username=alice&j_password=alice-pw&recordId=a%20b");
+    CHECK(r.status == 500 && jeq(json_object_get(r.j, "error"), "message", "System error, please refer to log files"),
+          "recordId with space -> 500: %ld %s", r.status, r.body);
+    rfree(&r);
+    r = POST("workflow/process/start/conf:1:simple", "j_username=alice&j_password=alice-pw&recordId=x(1)");
+    CHECK(r.status == 500, "recordId with parenthesis -> 500, got %ld", r.status);
+    rfree(&r);
+    r = GET("monitoring/activity/list", ADM "&processId=1;drop");
+    CHECK(r.status == 500, "processId with ; -> 500, got %ld", r.status);
+    rfree(&r);
+    r = GET("monitoring/activity/list", ADM "&processId=x/*y");
+    CHECK(r.status == 500, "processId with /* -> 500, got %ld", r.status);
+    rfree(&r);
+}
+
+static void t_activities(void)
+{
+    char *pid = sql1("SELECT p.id FROM shkprocesses p JOIN wf_process_link l ON l.processid=p.id WHERE l.originprocessid='r-1'");
+    CHECK(pid != NULL, "fixture instance r-1 present");
+    if (!pid) return;
+    char path[600], q[600];
+    /* activity list: rows default 10 */
+    resp r = GET("monitoring/activity/list", ADM);
+    long total = json_integer_value(json_object_get(r.j, "total"));
+    CHECK(total > 10 && rows_of(r.j) == 10, "rows defaults to 10 (total %ld, got %zu)", total, rows_of(r.j));
+    rfree(&r);
+    r = GET("monitoring/activity/list", ADM "&rows=1000");
+    CHECK((long)rows_of(r.j) == total, "rows=1000 returns all %ld", total);
+    rfree(&r);
+    snprintf(q, sizeof q, ADM "&processId=%s", pid);
+    r = GET("monitoring/activity/list", q);
+    CHECK(rows_of(r.j) == 1 && json_is_object(json_object_get(r.j, "data")) && jeq(row(r.j, 0), "state", "open.not_running.not_started") &&
+              !json_object_get(row(r.j, 0), "activityDefId"), "one activity as object, no activityDefId: %s", r.body);
+    char *a1 = js(row(r.j, 0), "id") ? strdup(js(row(r.j, 0), "id")) : NULL;
+    rfree(&r);
+    /* activity view */
+    snprintf(path, sizeof path, "monitoring/activity/view/%s", a1 ? a1 : "x");
+    r = GET(path, ADM);
+    CHECK(jeq(r.j, "activityDefId", "a1") && jeq(r.j, "assignee", "bob") && jeq(r.j, "processId", pid) &&
+              jeq(r.j, "processDefId", "conf#1#simple") && json_is_array(json_object_get(r.j, "variable")),
+          "activity view: single assignee as string: %s", r.body);
+    rfree(&r);
+    r = GET("monitoring/activity/view/999_nope", ADM);
+    CHECK(r.status == 200 && r.len == 0, "unknown activity -> empty body, got %ld len %zu", r.status, r.len);
+    rfree(&r);
+    /* variable list */
+    snprintf(path, sizeof path, "workflow/variable/list/%s", pid);
+    r = GET(path, ADM);
+    json_t *vars = json_object_get(r.j, "variable");
+    int seen = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(vars, i, v) {
+        seen += jeq(v, "s", "hello") + jeq(v, "n", "42") + jeq(v, "d", "2.5") + jeq(v, "flag", "false");
+    }
+    CHECK(jeq(r.j, "processId", pid) && seen == 4, "variable list typed values: %s", r.body);
+    rfree(&r);
+    /* monitoring set variable */
+    snprintf(path, sizeof path, "monitoring/process/variable/%s/n", pid);
+    r = POST(path, ADM "&value=77");
+    CHECK(jeq(r.j, "status", "variableSet"), "set variable: %s", r.body);
+    rfree(&r);
+    r = POST(path, ADM);
+    CHECK(r.status == 400, "set variable without value -> 400, got %ld", r.status);
+    rfree(&r);
+    CHECK(sqleq("77", "SELECT d.variablevaluelong FROM shkprocessdata d JOIN shkprocesses p ON p.oid=d.process"
+                      " WHERE p.id='%s' AND d.variabledefinitionid='n'", pid), "variable stored in shkprocessdata");
+    /* process view */
+    snprintf(path, sizeof path, "monitoring/process/view/%s", pid);
+    r = GET(path, ADM);
+    json_t *st = json_object_get(r.j, "states");
+    CHECK(json_is_array(st) && json_array_size(st) == 2 && jeq(r.j, "requester", "alice") && jeq(r.j, "processDefId", "conf#1#simple"),
+          "process view (states twice): %s", r.body);
+    rfree(&r);
+    r = GET("monitoring/process/view/1_no_such", ADM);
+    CHECK(r.status == 200 && r.len == 0, "unknown process view -> empty body");
+    rfree(&r);
+
+    /* activity/start: abortCurrent aborts every open activity; assignees recomputed */
+    snprintf(path, sizeof path, "monitoring/activity/start/%s/a2", pid);
+    r = POST(path, ADM "&abortCurrent=true");
+    CHECK(jeq(r.j, "processId", pid) && jeq(r.j, "activityDefId", "a2") && json_is_true(json_object_get(r.j, "result")),
+          "activity/start result true: %s", r.body);
+    rfree(&r);
+    CHECK(sqleq("1000011", "SELECT state FROM shkactivities WHERE id='%s'", a1 ? a1 : ""), "old a1 aborted");
+    char *a2 = open_act(pid, "a2");
+    CHECK(a2 && sqleq("alice", "SELECT string_agg(resourceid, ',') FROM shkassignmentstable WHERE activityid='%s'", a2),
+          "new a2 assigned to the requester");
+    snprintf(path, sizeof path, "monitoring/activity/start/%s/a1", pid);
+    r = POST(path, ADM);
+    CHECK(json_is_true(json_object_get(r.j, "result")), "activity/start without abort: %s", r.body);
+    rfree(&r);
+    CHECK(sqln("SELECT count(*) FROM shkactivities WHERE processid='%s' AND state IN (1000001,1000003)", pid) == 2,
+          "abortCurrent=false keeps the open activity");
+    snprintf(path, sizeof path, "monitoring/activity/start/%s/a1", pid);
+    r = POST(path, ADM "&abortCurrent=true");
+    rfree(&r);
+    CHECK(sqln("SELECT count(*) FROM shkactivities WHERE processid='%s' AND state IN (1000001,1000003)", pid) == 1 &&
+              sqleq("1000011", "SELECT state FROM shkactivities WHERE id='%s'", a2 ? a2 : ""),
+          "second abortCurrent=true aborts the activity created by the first");
+    snprintf(path, sizeof path, "monitoring/activity/start/%s/nosuch", pid);
+    r = POST(path, ADM);
+    CHECK(r.status == 200 && json_is_false(json_object_get(r.j, "result")), "unknown activityDefId -> result false: %s", r.body);
+    rfree(&r);
+    r = POST("monitoring/activity/start/a%20b/a1", ADM);
+    CHECK(r.status == 500, "activity/start with a space -> 500, got %ld", r.status);
+    rfree(&r);
+    free(a1);
+    free(a2);
+
+    /* performer of an earlier activity resolves inside the new instance: falls back to the calling admin */
+    char *pp = start_proc("conf:1:perf", "j_username=alice&j_password=alice-pw");
+    CHECK(pp != NULL, "start perf");
+    if (pp) {
+        snprintf(path, sizeof path, "monitoring/activity/start/%s/act2", pp);
+        r = POST(path, ADM "&abortCurrent=true");
+        rfree(&r);
+        char *x2 = open_act(pp, "act2");
+        CHECK(x2 && sqleq("admin", "SELECT string_agg(resourceid, ',') FROM shkassignmentstable WHERE activityid='%s'", x2),
+              "performer-of-act1 with act1 never run -> current user (admin)");
+        snprintf(path, sizeof path, "monitoring/activity/view/%s", x2 ? x2 : "");
+        r = GET(path, ADM);
+        CHECK(json_is_object(json_object_get(r.j, "variable")) && jeq(json_object_get(r.j, "variable"), "only", "one"),
+              "one variable -> object: %s", r.body);
+        rfree(&r);
+        /* group participant -> two assignees as an array; normal flow: performer of act1 = who completed it */
+        snprintf(path, sizeof path, "monitoring/activity/start/%s/act1", pp);
+        r = POST(path, ADM "&abortCurrent=true");
+        rfree(&r);
+        char *x1 = open_act(pp, "act1");
+        CHECK(x1 && complete_as(x1, "bob", "bob-pw"), "bob completes act1");
+        char *y2 = open_act(pp, "act2");
+        CHECK(y2 && sqleq("bob", "SELECT string_agg(resourceid, ',') FROM shkassignmentstable WHERE activityid='%s'", y2),
+              "performer of act1 (bob) gets act2");
+        CHECK(y2 && complete_as(y2, "bob", "bob-pw"), "bob completes act2");
+        char *x3 = open_act(pp, "act3");
+        snprintf(path, sizeof path, "monitoring/activity/view/%s", x3 ? x3 : "");
+        r = GET(path, ADM);
+        json_t *as = json_object_get(r.j, "assignee");
+        CHECK(json_is_array(as) && json_array_size(as) == 2, "group participant -> assignee array: %s", r.body);
+        rfree(&r);
+        /* monitoring/activity/abort */
+        snprintf(path, sizeof path, "monitoring/activity/abort/%s/act3", pp);
+        r = POST(path, ADM);
+        CHECK(jeq(r.j, "status", "aborted") && jeq(r.j, "activityDefId", "act3"), "activity abort: %s", r.body);
+        rfree(&r);
+        CHECK(sqleq("1000011", "SELECT state FROM shkactivities WHERE id='%s'", x3 ? x3 : ""), "act3 aborted");
+        free(x1); free(x2); free(y2); free(x3);
+    }
+    free(pp);
+    free(pid);
+}
+
+static void t_assignments(void)
+{
+    char *pid = sql1("SELECT p.id FROM shkprocesses p JOIN wf_process_link l ON l.processid=p.id WHERE l.originprocessid='r-2'"
+                     " AND p.state=1000000 ORDER BY p.oid LIMIT 1");
+    CHECK(pid != NULL, "fixture instance r-2");
+    if (!pid) return;
+    char *a1 = open_act(pid, "a1");
+    char path[600], q[600];
+    resp r = GET("workflow/assignment/list", "j_username=carol&j_password=carol-pw");
+    CHECK(rows_of(r.j) == 1 && jeq(row(r.j, 0), "activityId", a1) && json_is_false(json_object_get(row(r.j, 0), "acceptedStatus")),
+          "carol's assignment list: %s", r.body);
+    rfree(&r);
+    r = GET("workflow/assignment/list", NULL);
+    CHECK(r.status == 200 && rows_of(r.j) == 0 && json_integer_value(json_object_get(r.j, "total")) == 0, "anonymous: no assignments");
+    rfree(&r);
+    snprintf(path, sizeof path, "workflow/assignment/view/%s", a1);
+    r = GET(path, "j_username=alice&j_password=alice-pw");
+    CHECK(r.status == 404, "assignment view without assignment -> 404, got %ld", r.status);
+    rfree(&r);
+    r = GET(path, "j_username=carol&j_password=carol-pw");
+    CHECK(r.status == 200 && jeq(r.j, "activityDefId", "a1") && jeq(r.j, "assigneeId", "carol") && jeq(r.j, "processId", pid),
+          "assignment view: %s", r.body);
+    rfree(&r);
+    /* reassign carol -> alice */
+    snprintf(q, sizeof q, ADM "&activityId=%s&username=alice&replaceUser=carol", a1);
+    r = POST("monitoring/activity/reassign", q);
+    CHECK(jeq(r.j, "activityId", a1) && jeq(r.j, "username", "alice") && jeq(r.j, "replaceUser", "carol"), "reassign: %s", r.body);
+    rfree(&r);
+    r = POST("monitoring/activity/reassign", ADM "&activityId=1_nope&username=alice&replaceUser=carol");
+    CHECK(r.status == 404, "reassign unknown activity -> 404, got %ld", r.status);
+    rfree(&r);
+    CHECK(sqleq("alice,bob", "SELECT string_agg(resourceid, ',' ORDER BY resourceid) FROM shkassignmentstable WHERE activityid='%s'", a1),
+          "assignees now alice,bob");
+    /* accept by bob invalidates the others; complete by non-owner -> 404 */
+    snprintf(path, sizeof path, "workflow/assignment/accept/%s", a1);
+    r = POST(path, "j_username=bob&j_password=bob-pw");
+    CHECK(jeq(r.j, "status", "accepted") && jeq(r.j, "assignment", a1), "accept: %s", r.body);
+    rfree(&r);
+    CHECK(sqleq("1000001", "SELECT state FROM shkactivities WHERE id='%s'", a1), "accepted -> open.running");
+    snprintf(path, sizeof path, "workflow/assignment/complete/%s", a1);
+    r = POST(path, "j_username=alice&j_password=alice-pw");
+    CHECK(r.status == 404, "complete by a non-assignee -> 404, got %ld", r.status);
+    rfree(&r);
+    snprintf(path, sizeof path, "workflow/assignment/completeWithVariable/%s", a1);
+    r = POST(path, "j_username=bob&j_password=bob-pw&var_s=done-by-bob");
+    CHECK(jeq(r.j, "status", "completed") && jeq(r.j, "processId", pid) && jeq(r.j, "assignment", "bob"), "completeWithVariable: %s", r.body);
+    rfree(&r);
+    snprintf(path, sizeof path, "workflow/process/variable/%s/s", pid);
+    r = GET(path, ADM);
+    CHECK(jeq(r.j, "variableValue", "done-by-bob"), "variable set on completion: %s", r.body);
+    rfree(&r);
+    CHECK(sqleq("bob", "SELECT resourceid FROM shkactivities WHERE id='%s' AND state=1000007", a1), "a1 completed by bob");
+    char *a2 = open_act(pid, "a2");
+    CHECK(a2 != NULL, "moved on to a2");
+    /* process abort -> archived */
+    snprintf(path, sizeof path, "workflow/process/abort/%s", pid);
+    r = POST(path, ADM);
+    CHECK(jeq(r.j, "status", "aborted") && jeq(r.j, "processId", pid), "process abort: %s", r.body);
+    rfree(&r);
+    CHECK(sqleq("closed.aborted", "SELECT state FROM wf_history_process WHERE processid='%s'", pid), "aborted instance archived");
+    CHECK(sqln("SELECT count(*) FROM shkprocesses WHERE id='%s'", pid) == 0, "removed from shkprocesses (archive)");
+    CHECK(sqleq("r-2", "SELECT originprocessid FROM wf_process_link_history WHERE processid='%s'", pid), "link moved to history");
+    snprintf(path, sizeof path, "monitoring/process/view/%s", pid);
+    r = GET(path, ADM);
+    CHECK(r.status == 200 && json_is_array(json_object_get(r.j, "states")),
+          "archived process still viewable: %s", r.body);
+    CHECK(r.body && strstr(r.body, "closed.aborted"), "archived view state closed.aborted: %s", r.body);
+    rfree(&r);
+    free(a1);
+    free(a2);
+    free(pid);
+}
+
+static void t_form_and_files(void)
+{
+    resp r = GET("data/form/load/conf/simple_form/r-1", ADM);
+    CHECK(jeq(r.j, "id", "r-1") && jeq(r.j, "title", "first") && jeq(r.j, "doc", "hello.txt;big.bin") && jeq(r.j, "createdBy", "alice"),
+          "form load: %s", r.body);
+    rfree(&r);
+    r = GET("data/form/load/conf/simple_form/none", ADM);
+    CHECK(r.status == 200 && json_is_object(r.j) && json_object_size(r.j) == 0, "form load unknown -> {}: %s", r.body);
+    rfree(&r);
+    char p[1024];
+    struct stat sb;
+    snprintf(p, sizeof p, "%s/app_formuploads/simple_t/r-1/big.bin", env("EMU_UPLOADS"));
+    CHECK(stat(p, &sb) == 0 && sb.st_size == 10000, "generated upload file of 10000 bytes at %s", p);
+    snprintf(p, sizeof p, "%s/app_formuploads/simple_t/r-1/hello.txt", env("EMU_UPLOADS"));
+    CHECK(stat(p, &sb) == 0 && sb.st_size == 6, "inline upload file at %s", p);
+}
+
+static void t_schema(void)
+{
+    CHECK(sqleq("open.not_running.not_started", "SELECT name FROM shkprocessstates WHERE oid=1000002"), "process state oids seeded");
+    CHECK(sqleq("closed.aborted", "SELECT keyvalue FROM shkactivitystates WHERE oid=1000011"), "activity state oids seeded");
+    CHECK(sqln("SELECT count(*) FROM information_schema.tables WHERE table_name IN ('shkprocesses','shkprocessstates','shkactivities',"
+               "'shkactivitystates','shkassignmentstable','shkprocessdata','shkprocessdefinitions','wf_process_link',"
+               "'wf_process_link_history','wf_history_process','wf_history_activity','app_app','app_package','app_form',"
+               "'app_package_activity_plugin','app_package_participant','wf_setup','dir_user','dir_role','dir_user_role',"
+               "'dir_group','dir_user_group')") == 22, "all Joget tables exist");
+    CHECK(sqleq("conf#1#simple", "SELECT name FROM shkprocessdefinitions WHERE packageid='conf' AND processdefinitionid='simple'"),
+          "shkprocessdefinitions name appId#ver#procId");
+    char md5[33];
+    md5hex("alice-pw", md5, 0);
+    CHECK(sqleq(md5, "SELECT password FROM dir_user WHERE username='alice'"), "dir_user password is lower-case md5");
+    CHECK(sqleq("user", "SELECT type FROM app_package_participant WHERE participantid='processStartWhiteList' AND processdefid='restricted'"),
+          "start whitelist stored as participant processStartWhiteList");
+}
+
+/* ================= engine (source + target) ================= */
+static char *master_q(const char *user)
+{
+    char *q = malloc(256);
+    snprintf(q, 256, "j_username=master&j_password=master-secret&loginAs=%s", user);
+    return q;
+}
+
+static void t_engine(void)
+{
+    /* the source fixture: a server full of work */
+    const char *src = env("EMU_SRC_URL");
+    wait_ready(src);
+    resp r = http(src, "GET", "console/monitor/running/list", ADM "&rows=100", REF_DEFAULT, NULL, 0);
+    CHECK(rows_of(r.j) == 10, "source: 8 top-level + 2 sub-flow instances running: %s", r.body ? r.body : "");
+    rfree(&r);
+    PGconn *tdb = db;
+    dbopen(env("EMU_SRC_DB"));
+    CHECK(sqln("SELECT count(*) FROM shkprocesses WHERE activityrequesterprocessid IS NOT NULL") == 2, "source: sub-flow children linked");
+    CHECK(sqln("SELECT count(*) FROM shkprocesses c JOIN wf_process_link l ON l.processid=c.id JOIN wf_process_link pl"
+               " ON pl.processid=c.activityrequesterprocessid WHERE l.originprocessid=pl.originprocessid") == 2,
+          "source: children share the parent's record id");
+    CHECK(sqln("SELECT count(*) FROM shkactivities a WHERE a.activitydefinitionid IN ('finance_review','manager_ok')"
+               " AND state=1000003") == 4, "source: parallel activities waiting");
+    CHECK(sqln("SELECT count(*) FROM shkassignmentstable") > 8, "source: assignments");
+    char *erec = sql1("SELECT id FROM app_fd_expense ORDER BY id LIMIT 1");
+    PQfinish(db);
+    db = tdb;
+    char p[1024];
+    struct stat sb;
+    snprintf(p, sizeof p, "%s/app_formuploads/expense/%s/receipt.txt", env("EMU_SRC_UPLOADS"), erec ? erec : "-");
+    CHECK(stat(p, &sb) == 0, "source: upload file %s", p);
+    free(erec);
+
+    /* target: empty, same apps */
+    r = GET("console/monitor/running/list", ADM);
+    CHECK(r.status == 200 && !json_object_get(r.j, "data"), "target starts empty: %s", r.body);
+    rfree(&r);
+
+    /* master login + loginAs */
+    char *mq = master_q("emp001");
+    r = GET("workflow/currentUsername", mq);
+    CHECK(jeq(r.j, "username", "emp001"), "master login + loginAs: %s", r.body);
+    rfree(&r);
+    char m[33], pre[200], h[33], q[600];
+    md5hex("master-secret", m, 0);
+    snprintf(pre, sizeof pre, "master::%s", m);
+    md5hex(pre, h, 1);
+    snprintf(q, sizeof q, "j_username=master&hash=%s&loginAs=emp002", h);
+    r = GET("workflow/currentUsername", q);
+    CHECK(jeq(r.j, "username", "emp002"), "master hash + loginAs: %s", r.body);
+    rfree(&r);
+    r = GET("workflow/currentUsername", "j_username=master&j_password=master-secret&loginAs=nobody");
+    CHECK(r.status == 401, "loginAs unknown user -> 401, got %ld", r.status);
+    rfree(&r);
+    r = GET("monitoring/activity/list", mq);
+    CHECK(r.status == 403, "loginAs carries only the user's roles -> 403, got %ld", r.status);
+    rfree(&r);
+    r = GET("workflow/currentUsername", "j_username=master&j_password=wrong&loginAs=emp001");
+    CHECK(r.status == 200 && jeq(r.j, "username", "roleAnonymous"), "wrong master password -> anonymous: %s", r.body);
+    rfree(&r);
+
+    /* leave_request: tool changes the row, route, group assignment, completion to the end */
+    PQclear(PQexec(db, "INSERT INTO app_fd_leave (id, c_status, c_days) VALUES ('L-1', 'draft', '7')"));
+    snprintf(q, sizeof q, "%s&recordId=L-1&var_days=7&var_comment=x", mq);
+    char *pid = start_proc("hrapp:latest:leave_request", q);
+    CHECK(pid != NULL, "start leave_request as emp001 (master loginAs)");
+    if (pid) {
+        CHECK(strstr(pid, "_hrapp_leave_request") != NULL, "id format: %s", pid);
+        CHECK(sqleq("hrapp#3#leave_request", "SELECT pdefname FROM shkprocesses WHERE id='%s'", pid), "latest -> package version 3");
+        CHECK(sqleq("submitted", "SELECT c_status FROM app_fd_leave WHERE id='L-1'"), "start-path tool overwrote c_status");
+        CHECK(sqleq("emp001", "SELECT resourcerequesterid FROM shkprocesses WHERE id='%s'", pid), "requester emp001");
+        CHECK(sqleq("closed.completed", "SELECT string_agg(DISTINCT s.name, ',') FROM shkactivities a JOIN shkactivitystates s"
+                    " ON s.oid=a.state WHERE a.processid='%s' AND a.activitydefinitionid IN ('stamp','check_days')", pid),
+              "tool and route activities completed");
+        char *ap = open_act(pid, "approve");
+        CHECK(ap && sqleq("mgr1,mgr2", "SELECT string_agg(resourceid, ',' ORDER BY resourceid) FROM shkassignmentstable WHERE activityid='%s'", ap),
+              "waits at approve for group managers");
+        CHECK(ap && complete_as(ap, "mgr2", "pw"), "mgr2 completes approve");
+        char *hc = open_act(pid, "hr_check");
+        CHECK(hc && sqleq("hr1,hr2", "SELECT string_agg(resourceid, ',' ORDER BY resourceid) FROM shkassignmentstable WHERE activityid='%s'", hc),
+              "hr_check for hr1,hr2");
+        CHECK(hc && complete_as(hc, "hr1", "pw"), "hr1 completes hr_check");
+        char *ak = open_act(pid, "acknowledge");
+        CHECK(ak && sqleq("mgr2", "SELECT string_agg(resourceid, ',') FROM shkassignmentstable WHERE activityid='%s'", ak),
+              "acknowledge goes to the performer of approve (mgr2)");
+        CHECK(ak && complete_as(ak, "mgr2", "pw"), "mgr2 completes acknowledge");
+        CHECK(sqleq("closed.completed", "SELECT state FROM wf_history_process WHERE processid='%s'", pid), "process completed and archived");
+        CHECK(sqln("SELECT count(*) FROM wf_history_activity WHERE processid='%s'", pid) == 5, "5 activities archived");
+        free(ap); free(hc); free(ak);
+    }
+    free(pid);
+    /* route: days <= 3 skips approve */
+    snprintf(q, sizeof q, "%s&recordId=L-2&var_days=2", mq);
+    pid = start_proc("hrapp:3:leave_request", q);
+    char *hc0 = pid ? open_act(pid, "hr_check") : NULL;
+    CHECK(hc0 && sqln("SELECT count(*) FROM shkactivities WHERE processid='%s' AND activitydefinitionid='approve'", pid) == 0,
+          "route condition days<=3 goes straight to hr_check");
+    free(hc0);
+    if (pid) {
+        char *x = open_act(pid, "hr_check");
+        free(x);
+        /* recreate the source state with activity/start as the migrator would */
+        char path[600];
+        snprintf(path, sizeof path, "monitoring/activity/start/%s/approve", pid);
+        r = POST(path, ADM "&abortCurrent=true");
+        CHECK(json_is_true(json_object_get(r.j, "result")), "activity/start approve: %s", r.body);
+        rfree(&r);
+        char *ap = open_act(pid, "approve");
+        CHECK(ap && sqln("SELECT count(*) FROM shkactivities WHERE processid='%s' AND state IN (1000001,1000003)", pid) == 1 &&
+                  sqleq("mgr1,mgr2", "SELECT string_agg(resourceid, ',' ORDER BY resourceid) FROM shkassignmentstable WHERE activityid='%s'", ap),
+              "only approve open, assignees from the target mapping");
+        free(ap);
+    }
+    free(pid);
+
+    /* parallel branches and an AND-join */
+    snprintf(q, sizeof q, "%s&recordId=E-1&var_amount=12.5", mq);
+    pid = start_proc("hrapp:latest:expense_claim", q);
+    CHECK(pid != NULL, "start expense_claim");
+    if (pid) {
+        CHECK(sqleq("open", "SELECT c_state FROM app_fd_expense WHERE id='E-1'"), "expense tool created the row");
+        char *fr = open_act(pid, "finance_review"), *mo = open_act(pid, "manager_ok");
+        CHECK(fr && mo, "two parallel activities open");
+        CHECK(fr && complete_as(fr, "fin2", "pw"), "fin2 completes finance_review");
+        CHECK(sqln("SELECT count(*) FROM shkactivities WHERE processid='%s' AND activitydefinitionid IN ('merge','pay')", pid) == 0,
+              "AND-join waits for the other branch");
+        CHECK(mo && complete_as(mo, "mgr1", "pw"), "mgr1 completes manager_ok");
+        char *pay = open_act(pid, "pay");
+        CHECK(pay && sqleq("emp001", "SELECT string_agg(resourceid, ',') FROM shkassignmentstable WHERE activityid='%s'", pay),
+              "join passed once; pay assigned to the requester");
+        CHECK(sqln("SELECT count(*) FROM shkactivities WHERE processid='%s' AND activitydefinitionid='merge'", pid) == 1, "join ran once");
+        CHECK(pay && complete_as(pay, "emp001", "pw"), "emp001 completes pay");
+        CHECK(sqleq("closed.completed", "SELECT state FROM wf_history_process WHERE processid='%s'", pid), "expense completed");
+        free(fr); free(mo); free(pay);
+    }
+    free(pid);
+    /* whitelist loggedInUser: anonymous cannot start; the anonymous-degradation pitfall on an open process */
+    r = POST("workflow/process/start/hrapp:latest:expense_claim", "j_username=master&j_password=wrong&loginAs=emp001");
+    CHECK(r.status == 200 && jeq(r.j, "processId", ""), "wrong master + loginAs -> anonymous -> whitelist denies: %s", r.body);
+    rfree(&r);
+    pid = start_proc("hrapp:latest:leave_request", "j_username=master&j_password=wrong&loginAs=emp001&recordId=L-3");
+    CHECK(pid && sqleq("roleAnonymous", "SELECT resourcerequesterid FROM shkprocesses WHERE id='%s'", pid),
+          "wrong master + loginAs starts anonymously where the whitelist admits anyone");
+    free(pid);
+
+    /* sub-flow */
+    snprintf(q, sizeof q, "%s&recordId=O-1&var_employee=newbie", mq);
+    pid = start_proc("hrapp:latest:onboarding", q);
+    CHECK(pid != NULL, "start onboarding");
+    if (pid) {
+        CHECK(sqleq("prepared", "SELECT c_step FROM app_fd_onboard WHERE id='O-1'"), "tool with #variable.step# wrote the row");
+        char *child = sql1("SELECT id FROM shkprocesses WHERE activityrequesterprocessid='%s'", pid);
+        CHECK(child != NULL, "child instance created with activityrequesterprocessid");
+        if (child) {
+            CHECK(sqleq("O-1", "SELECT originprocessid FROM wf_process_link WHERE processid='%s'", child), "child origin = parent record");
+            CHECK(sqleq(pid, "SELECT parentprocessid FROM wf_process_link WHERE processid='%s'", child), "child parent = parent instance");
+            CHECK(sqleq("newbie", "SELECT variablevaluevchar FROM shkprocessdata d JOIN shkprocesses p ON p.oid=d.process"
+                        " WHERE p.id='%s' AND d.variabledefinitionid='employee'", child), "same-named variable passed to child");
+            char *prov = open_act(pid, "provision");
+            CHECK(prov && sqleq("1000001", "SELECT state FROM shkactivities WHERE id='%s'", prov), "parent sub-flow activity running");
+            char *ca = open_act(child, "create_account");
+            CHECK(ca && complete_as(ca, "it1", "pw"), "it1 completes the child's create_account");
+            CHECK(sqleq("closed.completed", "SELECT state FROM wf_history_process WHERE processid='%s'", child), "child completed");
+            char *wel = open_act(pid, "welcome");
+            CHECK(wel && sqleq("emp001", "SELECT string_agg(resourceid, ',') FROM shkassignmentstable WHERE activityid='%s'", wel),
+                  "parent resumed at welcome");
+            CHECK(wel && complete_as(wel, "emp001", "pw"), "welcome completed");
+            CHECK(sqleq("closed.completed", "SELECT state FROM wf_history_process WHERE processid='%s'", pid), "parent completed");
+            free(prov); free(ca); free(wel);
+        }
+        free(child);
+    }
+    free(pid);
+    free(mq);
+}
+
+/* two POSTs at the same time (libcurl multi); returns the HTTP statuses */
+static void post_pair(const char *p1, const char *q1, const char *p2, const char *q2, long st[2])
+{
+    CURLM *m = curl_multi_init();
+    CURL *h[2];
+    const char *paths[2] = {p1, p2}, *qs[2] = {q1, q2};
+    struct curl_slist *hdr = curl_slist_append(NULL, "Referer: http://127.0.0.1/jw/");
+    resp rs[2];
+    memset(rs, 0, sizeof rs);
+    for (int i = 0; i < 2; i++) {
+        char url[1024];
+        snprintf(url, sizeof url, "%s/%s", BASE, paths[i]);
+        h[i] = curl_easy_init();
+        curl_easy_setopt(h[i], CURLOPT_URL, url);
+        curl_easy_setopt(h[i], CURLOPT_COPYPOSTFIELDS, qs[i]);
+        curl_easy_setopt(h[i], CURLOPT_HTTPHEADER, hdr);
+        curl_easy_setopt(h[i], CURLOPT_WRITEFUNCTION, wr);
+        curl_easy_setopt(h[i], CURLOPT_WRITEDATA, &rs[i]);
+        curl_multi_add_handle(m, h[i]);
+    }
+    int running = 1;
+    while (running) {
+        curl_multi_perform(m, &running);
+        if (running) curl_multi_poll(m, NULL, 0, 100, NULL);
+    }
+    for (int i = 0; i < 2; i++) {
+        curl_easy_getinfo(h[i], CURLINFO_RESPONSE_CODE, &st[i]);
+        curl_multi_remove_handle(m, h[i]);
+        curl_easy_cleanup(h[i]);
+        rfree(&rs[i]);
+    }
+    curl_slist_free_all(hdr);
+    curl_multi_cleanup(m);
+}
+
+static void t_concurrency(void)
+{
+    char *mq = master_q("emp003");
+    char q[600], p1[600], p2[600];
+    for (int round = 0; round < 5; round++) {
+        snprintf(q, sizeof q, "%s&recordId=C-%d", mq, round);
+        char *pid = start_proc("hrapp:latest:expense_claim", q);
+        char *fr = pid ? open_act(pid, "finance_review") : NULL, *mo = pid ? open_act(pid, "manager_ok") : NULL;
+        CHECK(fr && mo, "concurrency round %d: parallel activities", round);
+        if (fr && mo) {
+            long st[2];
+            snprintf(p1, sizeof p1, "workflow/assignment/complete/%s", fr);
+            snprintf(p2, sizeof p2, "workflow/assignment/complete/%s", mo);
+            post_pair(p1, "j_username=fin1&j_password=pw", p2, "j_username=mgr1&j_password=pw", st);
+            CHECK(st[0] == 200 && st[1] == 200, "both branches completed at once (%ld, %ld)", st[0], st[1]);
+            CHECK(sqln("SELECT count(*) FROM shkactivities WHERE processid='%s' AND activitydefinitionid='pay'", pid) == 1,
+                  "AND-join passed exactly once under concurrency (round %d)", round);
+        }
+        free(fr); free(mo); free(pid);
+        /* two assignees of one activity complete it at the same time: one wins, one gets 404 */
+        snprintf(q, sizeof q, "%s&recordId=D-%d&var_days=9", mq, round);
+        pid = start_proc("hrapp:latest:leave_request", q);
+        char *ap = pid ? open_act(pid, "approve") : NULL;
+        if (ap) {
+            long st[2];
+            snprintf(p1, sizeof p1, "workflow/assignment/complete/%s", ap);
+            post_pair(p1, "j_username=mgr1&j_password=pw", p1, "j_username=mgr2&j_password=pw", st);
+            CHECK((st[0] == 200) + (st[1] == 200) == 1 && (st[0] == 404 || st[1] == 404),
+                  "double completion: one 200, one 404 (%ld, %ld)", st[0], st[1]);
+            CHECK(sqln("SELECT count(*) FROM shkactivities WHERE processid='%s' AND activitydefinitionid='hr_check'", pid) == 1,
+                  "the flow moved on exactly once (round %d)", round);
+        }
+        free(ap); free(pid);
+    }
+    free(mq);
+}
+
+/* ================= faults ================= */
+static void fault_pattern(const char *base, char *out, int n)
+{
+    for (int i = 0; i < n; i++) {
+        resp r = http(base, "GET", "workflow/currentUsername", NULL, REF_DEFAULT, NULL, 5000);
+        out[i] = r.err != CURLE_OK ? 'R' : r.status == 500 ? 'E' : r.status == 200 ? '.' : '?';
+        rfree(&r);
+    }
+    out[n] = 0;
+}
+
+static void t_faults(void)
+{
+    char a[61], b[61];
+    fault_pattern(BASE, a, 60);
+    const char *u2 = env("EMU_URL2");
+    fault_pattern(u2, b, 60);
+    printf("fault pattern: %s\n", a);
+    CHECK(strchr(a, 'R') && strchr(a, 'E') && strchr(a, '.'), "mix of resets, 500s and answers: %s", a);
+    CHECK(!strcmp(a, b), "same seed -> same fault sequence:\n %s\n %s", a, b);
+    resp r = http(BASE, "GET", "workflow/currentUsername", NULL, REF_DEFAULT, NULL, 5000);
+    rfree(&r);
+    /* the request log records faults */
+    FILE *f = fopen(env("EMU_LOG1"), "r");
+    char line[1024];
+    int f500 = 0, freset = 0;
+    while (f && fgets(line, sizeof line, f)) { f500 += strstr(line, "fault=500") != NULL; freset += strstr(line, "fault=reset") != NULL; }
+    if (f) fclose(f);
+    CHECK(f500 > 0 && freset > 0, "request log notes faults (500: %d, reset: %d)", f500, freset);
+    /* latency */
+    const char *u3 = env("EMU_URL3");
+    wait_ready(u3);
+    r = http(u3, "GET", "workflow/currentUsername", NULL, REF_DEFAULT, NULL, 5000);
+    CHECK(r.status == 200 && r.secs >= 0.15, "latency knob adds 150 ms (took %.3f s)", r.secs);
+    rfree(&r);
+    /* timeout: never answers */
+    const char *u4 = env("EMU_URL4");
+    r = http(u4, "GET", "workflow/currentUsername", NULL, REF_DEFAULT, NULL, 700);
+    CHECK(r.err == CURLE_OPERATION_TIMEDOUT, "timeout fault: client times out (curl %d)", (int)r.err);
+    rfree(&r);
+}
+
+/* ================= generated fixture ================= */
+static void t_generator(void)
+{
+    long n = atol(env("EMU_N"));
+    resp r = GET("console/monitor/running/list", ADM "&rows=1");
+    long total = json_integer_value(json_object_get(r.j, "total"));
+    CHECK(total == n + n / 4, "running instances %ld == %ld top-level + %ld sub-flows", total, n, n / 4);
+    rfree(&r);
+    CHECK(sqln("SELECT count(*) FROM shkprocesses WHERE activityrequesterprocessid IS NULL") == n, "top-level instances");
+    CHECK(sqln("SELECT count(DISTINCT pdefname) FROM shkprocesses") >= 4, "at least 3 processes + sub-flow");
+    CHECK(sqln("SELECT count(*) FROM shkactivities WHERE activitydefinitionid='finance_review'") == n / 4, "parallel activities");
+    CHECK(sqln("SELECT count(*) FROM app_fd_leave") == n / 2, "leave records");
+    char p[1024];
+    struct stat sb;
+    snprintf(p, sizeof p, "%s/app_formuploads/leave", env("EMU_UPLOADS"));
+    CHECK(stat(p, &sb) == 0 && S_ISDIR(sb.st_mode), "upload files written");
+    /* a generated instance can be driven to the end */
+    char *pid = sql1("SELECT processid FROM shkactivities WHERE activitydefinitionid='approve' LIMIT 1");
+    char *ap = pid ? open_act(pid, "approve") : NULL;
+    CHECK(ap && complete_as(ap, "mgr1", "pw"), "generated instance: mgr1 completes approve");
+    free(ap);
+    free(pid);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) { fprintf(stderr, "usage: joget-emulator-tests conformance|engine|faults|generator\n"); return 2; }
+    curl_global_init(CURL_GLOBAL_ALL);
+    curl_h = curl_easy_init();
+    BASE = env("EMU_URL");
+    dbopen(env("EMU_DB"));
+    if (strcmp(argv[1], "faults")) wait_ready(BASE);
+    if (!strcmp(argv[1], "conformance")) {
+        t_schema();
+        t_referer_and_errors();
+        t_auth();
+        t_lists();
+        t_start();
+        t_activities();
+        t_assignments();
+        t_form_and_files();
+    } else if (!strcmp(argv[1], "engine")) { t_engine(); t_concurrency(); }
+    else if (!strcmp(argv[1], "faults")) t_faults();
+    else if (!strcmp(argv[1], "generator")) t_generator();
+    else { fprintf(stderr, "unknown suite %s\n", argv[1]); return 2; }
+    PQfinish(db);
+    curl_easy_cleanup(curl_h);
+    curl_global_cleanup();
+    printf("%s: %d checks, %d failed\n", argv[1], checks, fails);
+    return fails ? 1 : 0;
+}
