@@ -5,6 +5,19 @@
 
 #include "internal.h"
 
+/* The first option whose field does not fit in the context (the loader refuses such descriptors; this guards
+ * instances created without it, as in tests), or NULL. */
+static const ferry_option *misfit(const ferry_plugin *p) {
+  for (const ferry_option *o = p->options; o && o->key; o++) {
+    size_t sz = o->type == FERRY_OPT_INT      ? sizeof(int64_t)
+                : o->type == FERRY_OPT_DOUBLE ? sizeof(double)
+                : o->type == FERRY_OPT_BOOL   ? sizeof(int)
+                                              : sizeof(void *);
+    if (o->offset > p->ctx_size || sz > p->ctx_size - o->offset) return o;
+  }
+  return NULL;
+}
+
 ferry_instance *ferry_instance_create_ex(const ferry_plugin *plugin, uint32_t role, const char *stage_name,
                                          uv_loop_t *loop, ferry_mode mode, json_t *options, const char *where,
                                          const ferry_instance_params *params, ferry_error *err) {
@@ -13,6 +26,15 @@ ferry_instance *ferry_instance_create_ex(const ferry_plugin *plugin, uint32_t ro
                                     plugin && plugin->name ? plugin->name : "?");
   if (!plugin) {
     ferry_error_set(err, FERRY_EINTERNAL, "%s: no plugin", w);
+    free(w);
+    return NULL;
+  }
+  const ferry_option *bad = misfit(plugin);
+  if (bad) {
+    ferry_error_set(err, FERRY_EINTERNAL,
+                    "%s: option \"%s\" lies outside the plugin's context (offset %zu, "
+                    "ctx_size %zu; a bug in the plugin)",
+                    w, bad->key, bad->offset, plugin->ctx_size);
     free(w);
     return NULL;
   }

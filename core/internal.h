@@ -191,10 +191,13 @@ typedef struct ferry_jrow {
   json_t *state;      /* owned reference (object), never NULL after a successful get */
   unsigned attempts;
   char *error;        /* owned, or NULL */
+  int error_code;     /* FERRY_E* of the last failure (failed items), 0 otherwise */
 } ferry_jrow;
 void ferry_jrow_clear(ferry_jrow *row);
 
-/* Opens (creating unless readonly) the journal; WAL mode, synchronous=NORMAL (a commit survives kill -9). */
+/* Opens (creating unless readonly) the journal; WAL mode, synchronous=NORMAL (a commit survives kill -9).
+ * A writable open takes the journal's run lock (flock on "<path>-lock"): a second writable open, from this
+ * process or another, is refused until the first is closed. Read-only opens never lock and never create. */
 ferry_journal *ferry_journal_open(const char *path, int readonly, ferry_error *err);
 void ferry_journal_close(ferry_journal *j);
 /* Run bookkeeping (ferry status shows runs). */
@@ -217,7 +220,7 @@ char *ferry_journal_lookup_id(ferry_journal *j, const char *kind, const char *ol
 /* Group commit of outcomes: begin opens a transaction; commit ends it. Intents commit immediately. */
 int ferry_journal_group_begin(ferry_journal *j, ferry_error *err);
 int ferry_journal_group_commit(ferry_journal *j, ferry_error *err);
-/* Counts per status for one stage (NULL = all stages): out[FERRY_J_*]. */
+/* Counts per status for one stage (NULL = all stages): out[FERRY_J_*]; out[FERRY_J_NONE] = all items. */
 int ferry_journal_counts(ferry_journal *j, const char *stage, int64_t out[5], ferry_error *err);
 /* Calls fn for each item of a stage (NULL = all) with that status (FERRY_J_NONE = any), in key order. fn
  * returns non-zero to stop. Borrowed arguments valid during the call. */
@@ -226,6 +229,10 @@ int ferry_journal_foreach(ferry_journal *j, const char *stage, ferry_jstatus sta
                           void *arg, ferry_error *err);
 /* Names of stages present in the journal (NULL-terminated, owned by the caller: ferry_strv_free). */
 char **ferry_journal_stages(ferry_journal *j, ferry_error *err);
+/* The last `limit` runs (0 = all), newest first: a new JSON array of {id, mode, started, ended, status,
+ * summary} (times in milliseconds since the epoch; ended, status and summary null while a run has not
+ * ended, or when it was killed). Owned by the caller. */
+json_t *ferry_journal_runs(ferry_journal *j, int limit, ferry_error *err);
 
 /* ===== instance.c ======================================================================================== */
 struct ferry_stage; /* pipeline.c */
@@ -278,6 +285,9 @@ typedef struct ferry_progress_row {
  * redrawn in place (done, failed, total, rate, ETA). `out` borrowed. */
 ferry_progress *ferry_progress_new(int style, FILE *out);
 void ferry_progress_update(ferry_progress *p, const ferry_progress_row *rows, size_t n, int final);
+/* The same at a given time `now` (ferry_now() scale; tests drive the clock with it). */
+void ferry_progress_update_at(ferry_progress *p, const ferry_progress_row *rows, size_t n, int final,
+                              double now);
 void ferry_progress_free(ferry_progress *p);
 
 #endif

@@ -9,8 +9,27 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static char **secrets;
 static size_t nsecrets, capsecrets;
 
+static void secret_add_one(const char *value);
+
+/* A secret is also registered in its JSON-escaped form (a password holding '"' or '\\' as it appears inside
+ * JSON text written by json_dumps), so that redacting serialised JSON finds it too. */
 void ferry_secret_add(const char *value) {
   if (!value || strlen(value) < 3) return;
+  secret_add_one(value);
+  json_t *s = json_string(value);
+  char *esc = s ? json_dumps(s, JSON_ENCODE_ANY) : NULL;
+  json_decref(s);
+  if (esc) {
+    size_t n = strlen(esc);
+    if (n >= 2) {
+      esc[n - 1] = '\0';
+      if (strcmp(esc + 1, value)) secret_add_one(esc + 1);
+    }
+    free(esc);
+  }
+}
+
+static void secret_add_one(const char *value) {
   pthread_mutex_lock(&lock);
   for (size_t i = 0; i < nsecrets; i++)
     if (!strcmp(secrets[i], value)) {
@@ -57,6 +76,7 @@ char *ferry_redact(const char *s) {
   while (*p) {
     size_t hit = 0;
     for (size_t i = 0; i < nsecrets; i++) {
+      if (*p != secrets[i][0]) continue;
       size_t n = strlen(secrets[i]);
       if (!strncmp(p, secrets[i], n)) {
         hit = n;

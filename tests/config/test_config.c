@@ -67,6 +67,11 @@ static void test_syntax(void) {
   free(want);
   free(nope);
   ferry_error_clear(&err);
+  FT_ASSERT(!ferry_config_load_file(dir, &err), "a directory loaded");
+  want = ferry_xasprintf("cannot read config file \"%s\": Is a directory", dir);
+  FT_ASSERT(err.code == FERRY_EIO && !strcmp(err.message, want), "%s", err.message);
+  free(want);
+  ferry_error_clear(&err);
 }
 
 static void test_refusals(void) {

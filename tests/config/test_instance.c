@@ -215,6 +215,21 @@ static void test_defaults(uv_loop_t *loop) {
             "%s", err.message);
   json_decref(o);
   ferry_error_clear(&err);
+  /* options outside the context are refused before anything is written */
+  static const ferry_option far[] = {{"n", FERRY_OPT_INT, "1", 0, 64, "n"}, FERRY_OPTIONS_END};
+  ferry_plugin small = bare;
+  small.options = far;
+  small.ctx_size = 68;
+  FT_ASSERT(!ferry_instance_create(&small, FERRY_KIND_SINK, "s", loop, FERRY_MODE_RUN, NULL, "w", &err),
+            "far");
+  FT_ASSERT(
+      err.code == FERRY_EINTERNAL && strstr(err.message, "w: option \"n\" lies outside the plugin's context"),
+      "%s", err.message);
+  ferry_error_clear(&err);
+  small.ctx_size = 72;
+  ins = ferry_instance_create(&small, FERRY_KIND_SINK, "s", loop, FERRY_MODE_RUN, NULL, "w", &err);
+  FT_ASSERT(ins && *(int64_t *)((char *)ferry_instance_ctx(ins) + 64) == 1, "an option at the very end fits");
+  ferry_instance_destroy(ins);
   FT_ASSERT(!ferry_instance_ctx(NULL) && !ferry_instance_stage(NULL) && !ferry_instance_plugin(NULL) &&
                 ferry_instance_concurrency(NULL) == 1 && ferry_instance_rate(NULL) == 0,
             "accessors on NULL");

@@ -266,6 +266,18 @@ static void test_secrets(const char *dir) {
   refused(table, "{\"password\": {\"file\": \"missing.txt\"}}", dir, FERRY_ECONFIG, "\"password\": ", missing,
           NULL);
   free(missing);
+  /* a secret holding JSON special characters is also found inside serialised JSON */
+  ferry_secret_clear();
+  setenv("FT_OPT_QUOTED", "pa\"ss\\word", 1);
+  FT_ASSERT(apply(table, "{\"password\": {\"env\": \"FT_OPT_QUOTED\"}}", &c, NULL, &msg) == 0, "%s", msg);
+  json_t *doc = json_pack("{s:s}", "error", "login failed for pa\"ss\\word");
+  char *dumped = json_dumps(doc, JSON_COMPACT);
+  r = ferry_redact(dumped);
+  FT_ASSERT(!strcmp(r, "{\"error\":\"login failed for ***\"}"), "escaped secret: %s", r);
+  free(r);
+  free(dumped);
+  json_decref(doc);
+  ferry_options_release(table, &c);
   ctx c2;
   FT_ASSERT(apply(table, "{\"password\": \"${FT_OPT_NOPE}\"}", &c2, NULL, &msg) == FERRY_ECONFIG, "x");
   FT_ASSERT(!strstr(msg, "env-secret-4711"), "an error shows a secret: %s", msg);

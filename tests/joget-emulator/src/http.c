@@ -40,7 +40,7 @@ static void delay_conn(struct MHD_Connection *conn, int64_t ms)
 {
     delayed *d = calloc(1, sizeof *d);
     d->conn = conn;
-    d->due = now_ms() + ms;
+    d->due = now_ms() + ms + 1; /* never earlier than asked (ms clock truncation) */
     MHD_suspend_connection(conn);
     pthread_mutex_lock(&dl_mu);
     d->next = dl_head;
@@ -218,6 +218,8 @@ static void acc(json_t *o, const char *k, json_t *v)
     json_object_set_new(o, k, a);
 }
 
+static __thread unsigned tl_prepared; /* bit 0: count, bit 1+v: page query variant v */
+
 /* ---------- settings cache (per thread, 500 ms) ---------- */
 typedef struct {
     int64_t at;
@@ -290,10 +292,32 @@ static int referer_ok(struct MHD_Connection *c, settings_t *s)
     return 0;
 }
 
+/* per-thread cache of successful logins (1 s): keeps authenticated requests off the database */
+#define AUTH_CACHE 16
+typedef struct { int64_t at; char key[800]; user_t u; } auth_ent;
+static __thread auth_ent tl_auth[AUTH_CACHE];
+static __thread unsigned tl_auth_next;
+
 /* directory lookup; returns 1 found+credential ok, 0 bad */
+static int check_user_db(PGconn *c, const char *username, const char *cred, int check_cred, user_t *u);
 static int check_user(PGconn *c, const char *username, const char *cred, int check_cred, user_t *u)
 {
     if (!username || !*username || (check_cred && (!cred || strlen(cred) > 512))) return 0;
+    char key[800];
+    snprintf(key, sizeof key, "%d\x1f%s\x1f%s", check_cred, username, check_cred ? cred : "");
+    int64_t n = now_ms();
+    for (int i = 0; i < AUTH_CACHE; i++)
+        if (tl_auth[i].at && n - tl_auth[i].at < 1000 && !strcmp(tl_auth[i].key, key)) { *u = tl_auth[i].u; return 1; }
+    if (!check_user_db(c, username, cred, check_cred, u)) return 0;
+    auth_ent *e = &tl_auth[tl_auth_next++ % AUTH_CACHE];
+    e->at = n;
+    snprintf(e->key, sizeof e->key, "%s", key);
+    e->u = *u;
+    return 1;
+}
+
+static int check_user_db(PGconn *c, const char *username, const char *cred, int check_cred, user_t *u)
+{
     const char *p[1] = {username};
     PGresult *r = dbq(c, "SELECT u.password, COALESCE(u.active,1), COALESCE((SELECT string_agg(roleid, ',') FROM dir_user_role"
                          " WHERE userid=u.id),''), (SELECT count(*) FROM dir_role WHERE id='ROLE_SYSADMIN')"
@@ -560,30 +584,57 @@ static enum MHD_Result ep_running_list(ctx_t *x, int with_record)
     if (ver && !*ver) ver = NULL;
     if (rec && !*rec) rec = NULL;
     if (req && !*req) req = NULL;
-    const char *where = " FROM shkprocesses p LEFT JOIN wf_process_link l ON l.processid=p.id"
-                        " WHERE p.state IN (1000000,1000002,1000004)"
+    /* filters on shkprocesses only; the link is joined after LIMIT (fast paging on big servers) */
+    const char *where = " FROM shkprocesses p WHERE p.state IN (1000000,1000002,1000004)"
                         " AND ($1::text IS NULL OR p.pdefname LIKE $1 || '#%')"
                         " AND ($2::text IS NULL OR p.id LIKE '%' || $2 || '%')"
                         " AND ($3::text IS NULL OR p.name LIKE '%' || $3 || '%')"
                         " AND ($4::text IS NULL OR p.pdefname LIKE '%#' || $4 || '#%')"
-                        " AND ($5::text IS NULL OR COALESCE(l.originprocessid, p.id) LIKE '%' || $5 || '%' OR p.id LIKE '%' || $5 || '%')"
+                        " AND ($5::text IS NULL OR p.id LIKE '%' || $5 || '%' OR COALESCE((SELECT originprocessid FROM"
+                        " wf_process_link WHERE processid=p.id), p.id) LIKE '%' || $5 || '%')"
                         " AND ($6::text IS NULL OR p.resourcerequesterid = $6)";
     const char *params[6] = {app, pid, pname, ver, rec, req};
-    sbuf q;
-    sb_init(&q);
-    sb_printf(&q, "SELECT count(*)%s", where);
-    PGresult *r = dbq(x->db, q.s, 6, params);
-    if (!db_ok(r)) { PQclear(r); sb_free(&q); return ERR(500, ""); }
+    static const char *cols[] = {"p.started", "p.created", "p.id", "p.name", "p.resourcerequesterid"};
+    const char *sc = sort_col(sort, 1);
+    int ci = 0;
+    for (int i = 0; i < 5; i++) if (!strcmp(cols[i], sc)) ci = i;
+    int variant = ci * 2 + (desc == 1); /* prepared once per connection: count + 10 sort variants */
+    if (!(tl_prepared & 1u)) {
+        sbuf q;
+        sb_init(&q);
+        sb_printf(&q, "SELECT count(*)%s", where);
+        PGresult *pr = PQprepare(x->db, "emu_rl_count", q.s, 6, NULL);
+        sb_free(&q);
+        if (!db_ok(pr)) { PQclear(pr); return ERR(500, ""); }
+        PQclear(pr);
+        tl_prepared |= 1u;
+    }
+    char sname[32];
+    snprintf(sname, sizeof sname, "emu_rl_%d", variant);
+    if (!(tl_prepared & (2u << variant))) {
+        const char *dir = desc == 1 ? "DESC" : "ASC";
+        sbuf q;
+        sb_init(&q);
+        sb_printf(&q, "SELECT p.id, p.name, p.state, split_part(p.pdefname,'#',2), p.started, p.resourcerequesterid,"
+                      " COALESCE(l.originprocessid, p.id) FROM (SELECT p.*%s ORDER BY %s %s, p.oid %s OFFSET $7 LIMIT $8)"
+                      " p LEFT JOIN wf_process_link l ON l.processid=p.id ORDER BY %s %s, p.oid %s",
+                  where, sc, dir, dir, sc, dir, dir);
+        PGresult *pr = PQprepare(x->db, sname, q.s, 8, NULL);
+        sb_free(&q);
+        if (!db_ok(pr)) { PQclear(pr); return ERR(500, ""); }
+        PQclear(pr);
+        tl_prepared |= 2u << variant;
+    }
+    PGresult *r = PQexecPrepared(x->db, "emu_rl_count", 6, params, NULL, NULL, 0);
+    if (!db_ok(r)) { PQclear(r); tl_prepared = 0; return ERR(500, ""); } /* e.g. connection was reset */
     long total = atol(PQgetvalue(r, 0, 0));
     PQclear(r);
-    q.len = 0;
-    sb_printf(&q, "SELECT p.id, p.name, p.state, split_part(p.pdefname,'#',2), p.started, p.resourcerequesterid,"
-                  " COALESCE(l.originprocessid, p.id)%s ORDER BY %s %s, p.oid %s OFFSET %ld", where, sort_col(sort, 1),
-              desc == 1 ? "DESC" : "ASC", desc == 1 ? "DESC" : "ASC", start < 0 ? 0 : start);
-    if (rows >= 0) sb_printf(&q, " LIMIT %ld", rows);
-    r = dbq(x->db, q.s, 6, params);
-    sb_free(&q);
-    if (!db_ok(r)) { PQclear(r); return ERR(500, ""); }
+    char offs[32], lim[32];
+    snprintf(offs, sizeof offs, "%ld", start < 0 ? 0 : start);
+    snprintf(lim, sizeof lim, "%ld", rows);
+    const char *p8[8] = {app, pid, pname, ver, rec, req, offs, rows >= 0 ? lim : NULL};
+    r = PQexecPrepared(x->db, sname, 8, p8, NULL, NULL, 0);
+    if (!db_ok(r)) { PQclear(r); tl_prepared = 0; return ERR(500, ""); }
     json_t *o = json_object();
     for (int i = 0; i < PQntuples(r); i++) {
         json_t *row = json_object();
@@ -1246,6 +1297,14 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls, en
     *con_cls = NULL;
 }
 
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    if (strstr(fmt, "Application reported internal error")) return; /* our own 'reset' fault */
+    fputs("joget-emulator: libmicrohttpd: ", stderr);
+    vfprintf(stderr, fmt, ap);
+}
+
 static void on_signal(int s) { (void)s; stop_flag = 1; }
 
 int http_run(const http_cfg *c, const char *port_file)
@@ -1275,7 +1334,7 @@ int http_run(const http_cfg *c, const char *port_file)
     struct MHD_Daemon *d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
         handler, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->threads,
-        MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_CONNECTION_LIMIT, 2000u,
+        MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_CONNECTION_LIMIT, 2000u,
         MHD_OPTION_CONNECTION_TIMEOUT, 600u, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
     int rc = 0;
     if (!d) {

@@ -13,6 +13,29 @@ shift 3
 die() { echo "run-emulator-test: $*" >&2; exit 1; }
 
 case "$mode" in
+joget-env) # joget-env SUPPORT(already shifted as state/support) EMU FIXDIR: start + stop the helper's environment
+  emu=$1 fix=$2
+  d=$(mktemp -d /tmp/emu-jenv.XXXXXX)
+  out=$("$support/joget-env.sh" start "$d/state" --source-fixture "$fix/source.json" --target-fixture "$fix/target.json" \
+        --emulator-bin "$emu" --threads 2) || { "$support/joget-env.sh" stop "$d/state"; die "joget-env start failed"; }
+  . "$d/state/env"
+  st=0
+  code=$(curl -s -o /dev/null -w '%{http_code}' -H "Referer: http://127.0.0.1/jw/" \
+         "$JOGET_TARGET_URL/web/json/workflow/currentUsername?j_username=admin&j_password=admin")
+  [ "$code" = 200 ] || { echo "FAIL: target does not answer ($code)"; st=1; }
+  n=$(curl -s -H "Referer: http://127.0.0.1/jw/" "$JOGET_SOURCE_URL/web/json/console/monitor/running/list?j_username=admin&j_password=admin&rows=1" \
+      | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])')
+  [ "$n" = 10 ] || { echo "FAIL: source should hold 10 running instances, has $n"; st=1; }
+  echo "$out" | grep -q "^JOGET_SOURCE_DB='host=" || { echo "FAIL: env lacks JOGET_SOURCE_DB"; st=1; }
+  spid=$JOGET_SOURCE_PID tpid=$JOGET_TARGET_PID
+  "$support/joget-env.sh" stop "$d/state" || st=1
+  kill -0 "$spid" 2>/dev/null && { echo "FAIL: source emulator still running"; st=1; }
+  kill -0 "$tpid" 2>/dev/null && { echo "FAIL: target emulator still running"; st=1; }
+  [ -d "$JOGET_PG_DIR" ] && { echo "FAIL: cluster dir left behind"; st=1; }
+  "$support/joget-env.sh" stop "$d/state" || { echo "FAIL: second stop"; st=1; }
+  grep -q "shutting down" "$d/state/source.log" || { echo "FAIL: source did not shut down cleanly"; st=1; }
+  [ $st -eq 0 ] && echo "joget-env: ok" && rm -rf "$d"
+  exit $st ;;
 pg-start)
   mkdir -p "$state"
   if [ -f "$state/pgdir" ]; then "$support/pgcluster.sh" stop "$(cat "$state/pgdir")" || true; rm -rf "$(cat "$state/pgdir")"; fi

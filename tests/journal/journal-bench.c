@@ -1,0 +1,105 @@
+/* Journal throughput: how many outcomes per second the journal records.
+ *
+ *   journal-bench [COUNT [GROUP [DIR]]]     defaults: 1000000 items, groups of 1000, $TMPDIR or /tmp
+ *
+ * Phases, each on a fresh journal file:
+ *   outcomes          done() for COUNT items, grouped GROUP per transaction (a pipeline without intents)
+ *   intent+outcome    intent() (committed at once) then done() per item, outcomes grouped
+ *   resume lookups    get() of every item of the first phase (what a resumed run does per item), in a
+ *                     scattered order, alone and inside groups
+ * Prints items/s per phase and the journal size.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static void check(int rc, ferry_error *err) {
+  if (rc) {
+    fprintf(stderr, "journal-bench: %s\n", err->message);
+    exit(1);
+  }
+}
+
+static void remove_journal(const char *path) {
+  const char *sfx[] = {"", "-wal", "-shm", "-lock"};
+  for (int i = 0; i < 4; i++) {
+    char *p = ferry_xasprintf("%s%s", path, sfx[i]);
+    unlink(p);
+    free(p);
+  }
+}
+
+static double phase(const char *path, long count, long group, int intents) {
+  ferry_error err = FERRY_ERROR_INIT;
+  remove_journal(path);
+  ferry_journal *j = ferry_journal_open(path, 0, &err);
+  check(!j, &err);
+  json_t *state = json_pack("{s:s, s:i}", "target", "4f1c2a9e-0b7d-4c55-9e1f-6a0d3b2c8e71", "rows", 1);
+  char key[48];
+  double t0 = ferry_now();
+  for (long i = 0; i < count; i++) {
+    if (i % group == 0) check(ferry_journal_group_begin(j, &err), &err);
+    snprintf(key, sizeof key, "app_fd_orders:%010ld", i);
+    if (intents) check(ferry_journal_intent(j, "records", key, "insert", NULL, 1, &err), &err);
+    check(ferry_journal_done(j, "records", key, state, 0, &err), &err);
+    if (i % group == group - 1 || i == count - 1) check(ferry_journal_group_commit(j, &err), &err);
+  }
+  double dt = ferry_now() - t0;
+  json_decref(state);
+  ferry_journal_close(j);
+  return dt;
+}
+
+static double lookups(const char *path, long count, long group) {
+  ferry_error err = FERRY_ERROR_INIT;
+  ferry_journal *j = ferry_journal_open(path, 0, &err);
+  check(!j, &err);
+  char key[48];
+  double t0 = ferry_now();
+  for (long i = 0; i < count; i++) {
+    if (group && i % group == 0) check(ferry_journal_group_begin(j, &err), &err);
+    snprintf(key, sizeof key, "app_fd_orders:%010ld", (i * 7919) % count);
+    ferry_jrow row;
+    check(ferry_journal_get(j, "records", key, &row, &err), &err);
+    if (row.status != FERRY_J_DONE) {
+      fprintf(stderr, "journal-bench: %s not done\n", key);
+      exit(1);
+    }
+    ferry_jrow_clear(&row);
+    if (group && (i % group == group - 1 || i == count - 1)) check(ferry_journal_group_commit(j, &err), &err);
+  }
+  double dt = ferry_now() - t0;
+  ferry_journal_close(j);
+  return dt;
+}
+
+int main(int argc, char **argv) {
+  long count = argc > 1 ? atol(argv[1]) : 1000000;
+  long group = argc > 2 ? atol(argv[2]) : 1000;
+  const char *dir = argc > 3 ? argv[3] : getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+  if (count <= 0 || group <= 0) {
+    fprintf(stderr, "usage: journal-bench [COUNT [GROUP [DIR]]]\n");
+    return 2;
+  }
+  char *path = ferry_xasprintf("%s/ferry-journal-bench-%d.db", dir, (int)getpid());
+  double t = phase(path, count, group, 0);
+  struct stat sb;
+  long long size = stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
+  printf("outcomes (groups of %ld):  %ld in %.2f s = %.0f outcomes/s (journal %.1f MB)\n", group, count, t,
+         count / t, size / 1e6);
+  double tl = lookups(path, count, 0);
+  printf("resume lookups (get):     %ld in %.2f s = %.0f gets/s\n", count, tl, count / tl);
+  tl = lookups(path, count, group);
+  printf("  the same inside groups: %ld in %.2f s = %.0f gets/s\n", count, tl, count / tl);
+  long icount = count / 4 > 0 ? count / 4 : count;
+  double ti = phase(path, icount, group, 1);
+  printf("intent+outcome per item:  %ld in %.2f s = %.0f items/s (each intent committed)\n", icount, ti,
+         icount / ti);
+  remove_journal(path);
+  free(path);
+  return 0;
+}

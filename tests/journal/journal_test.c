@@ -1,0 +1,814 @@
+/* Unit tests of the journal (core/journal.c) on real SQLite files in a temporary directory.
+ *
+ *   journal-test <name>     runs one test: lifecycle, resume, idmap, read, group, reopen, readonly, version,
+ *                           redact, foreach-writes, crash
+ * The crash test forks children that record intents and outcomes and kill themselves with SIGKILL at a
+ * random moment (seeded: FERRY_TEST_SEED, default 20261121); the parent then checks that everything the
+ * child reported as confirmed is in the journal and that the file is intact.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "internal.h"
+#include "ftest.h"
+
+static char tmpdir[256];
+
+static void cleanup_dir(void) {
+  if (!tmpdir[0]) return;
+  char *cmd = ferry_xasprintf("rm -rf '%s'", tmpdir);
+  if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", tmpdir);
+  free(cmd);
+}
+
+static char *tmp_path(const char *name) {
+  if (!tmpdir[0]) {
+    const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    snprintf(tmpdir, sizeof tmpdir, "%s/ferry-journal-XXXXXX", base);
+    FT_ASSERT(mkdtemp(tmpdir), "mkdtemp %s: %s", tmpdir, strerror(errno));
+    atexit(cleanup_dir);
+  }
+  return ferry_xasprintf("%s/%s", tmpdir, name);
+}
+
+static ferry_journal *open_ok(const char *path, int readonly) {
+  ferry_error err = FERRY_ERROR_INIT;
+  ferry_journal *j = ferry_journal_open(path, readonly, &err);
+  FT_ASSERT(j, "open %s: %s", path, err.message);
+  return j;
+}
+
+#define OK(call)                                                                      \
+  do {                                                                                \
+    ferry_error e_ = FERRY_ERROR_INIT;                                                \
+    int rc_ = (call);                                                                 \
+    FT_ASSERT(rc_ == 0 && !e_.message, "%s -> %d: %s", #call, rc_, e_.message);      \
+  } while (0)
+/* OK() passes &e_ as the error: calls write `E` for it. */
+#define E (&e_)
+
+static json_t *obj(const char *text) {
+  json_error_t je;
+  json_t *v = json_loads(text, 0, &je);
+  FT_ASSERT(v, "bad test JSON %s: %s", text, je.text);
+  return v;
+}
+
+static void get_row(ferry_journal *j, const char *stage, const char *key, ferry_jrow *row) {
+  OK(ferry_journal_get(j, stage, key, row, E));
+  FT_ASSERT(row->state && json_is_object(row->state), "state of %s/%s is not an object", stage, key);
+}
+
+static int64_t count_of(ferry_journal *j, const char *stage, ferry_jstatus s) {
+  int64_t c[5];
+  OK(ferry_journal_counts(j, stage, c, E));
+  return c[s];
+}
+
+/* ---- lifecycle: intent -> done / skipped / failed ---------------------------------------------------- */
+static void t_lifecycle(void) {
+  char *path = tmp_path("life.db");
+  ferry_journal *j = open_ok(path, 0);
+  ferry_jrow row;
+  get_row(j, "forms", "a", &row);
+  FT_ASSERT(row.status == FERRY_J_NONE, "unknown item has status %s", ferry_jstatus_name(row.status));
+  FT_ASSERT(json_object_size(row.state) == 0 && !row.step && !row.error, "unknown item has data");
+  ferry_jrow_clear(&row);
+
+  json_t *st = obj("{\"target\": 7}");
+  OK(ferry_journal_intent(j, "forms", "a", "insert", st, 1, E));
+  get_row(j, "forms", "a", &row);
+  FT_ASSERT(row.status == FERRY_J_INTENT, "after intent: %s", ferry_jstatus_name(row.status));
+  FT_ASSERT(row.step && !strcmp(row.step, "insert"), "step %s", row.step);
+  FT_ASSERT(json_integer_value(json_object_get(row.state, "target")) == 7, "state lost");
+  FT_ASSERT(row.attempts == 1, "attempts %u", row.attempts);
+  ferry_jrow_clear(&row);
+
+  OK(ferry_journal_done(j, "forms", "a", NULL, 0, E)); /* NULL state: keep the stored one */
+  get_row(j, "forms", "a", &row);
+  FT_ASSERT(row.status == FERRY_J_DONE, "after done: %s", ferry_jstatus_name(row.status));
+  FT_ASSERT(json_integer_value(json_object_get(row.state, "target")) == 7, "done lost the state");
+  FT_ASSERT(row.step && !strcmp(row.step, "insert"), "done lost the step");
+  ferry_jrow_clear(&row);
+
+  OK(ferry_journal_done(j, "forms", "b", NULL, 1, E)); /* no intent before: allowed */
+  get_row(j, "forms", "b", &row);
+  FT_ASSERT(row.status == FERRY_J_SKIPPED, "skipped: %s", ferry_jstatus_name(row.status));
+  FT_ASSERT(!row.step && row.attempts == 1, "skipped row step %s attempts %u", row.step, row.attempts);
+  ferry_jrow_clear(&row);
+
+  ferry_error cause = FERRY_ERROR_INIT;
+  ferry_error_set(&cause, FERRY_ECONFLICT, "row 12 differs on the target");
+  ferry_error_set_detail(&cause, "column c_name: 'x' vs 'y'");
+  OK(ferry_journal_intent(j, "forms", "c", "insert", NULL, 1, E));
+  OK(ferry_journal_failed(j, "forms", "c", st, &cause, 3, E));
+  get_row(j, "forms", "c", &row);
+  FT_ASSERT(row.status == FERRY_J_FAILED, "failed: %s", ferry_jstatus_name(row.status));
+  FT_ASSERT(row.error && strstr(row.error, "row 12 differs") && strstr(row.error, "c_name"), "error %s",
+            row.error);
+  FT_ASSERT(row.error_code == FERRY_ECONFLICT, "error code %d", row.error_code);
+  FT_ASSERT(row.attempts == 3, "attempts %u", row.attempts);
+  ferry_jrow_clear(&row);
+
+  /* a retry after the failure: intent again, then done clears the error */
+  OK(ferry_journal_intent(j, "forms", "c", "insert", NULL, 4, E));
+  get_row(j, "forms", "c", &row);
+  FT_ASSERT(row.status == FERRY_J_INTENT && row.attempts == 4, "retry intent %s %u",
+            ferry_jstatus_name(row.status), row.attempts);
+  ferry_jrow_clear(&row);
+  OK(ferry_journal_done(j, "forms", "c", NULL, 0, E));
+  get_row(j, "forms", "c", &row);
+  FT_ASSERT(row.status == FERRY_J_DONE && !row.error && !row.error_code, "done after retry keeps the error");
+  ferry_jrow_clear(&row);
+
+  /* bad calls are refused with a message naming the journal */
+  ferry_error err = FERRY_ERROR_INIT;
+  FT_ASSERT(ferry_journal_intent(j, "forms", "d", NULL, NULL, 1, &err) == FERRY_EINVAL, "intent without step");
+  FT_ASSERT(strstr(err.message, path) && strstr(err.message, "forms/d"), "message %s", err.message);
+  json_t *arr = json_array();
+  FT_ASSERT(ferry_journal_done(j, "forms", "d", arr, 0, &err) == FERRY_EINVAL, "array state accepted");
+  FT_ASSERT(strstr(err.message, "JSON object"), "message %s", err.message);
+  json_decref(arr);
+  ferry_error_clear(&err);
+
+  /* runs: listed newest first; one that never ended has nulls */
+  int64_t run = 0, run2 = 0;
+  OK(ferry_journal_run_begin(j, "run", &run, E));
+  FT_ASSERT(run > 0, "run id %lld", (long long)run);
+  OK(ferry_journal_run_end(j, run, 0, "{\"done\": 2}", E));
+  FT_ASSERT(ferry_journal_run_end(j, run, 0, "{bad", &err) == FERRY_EINVAL, "bad summary accepted");
+  ferry_error_clear(&err);
+  OK(ferry_journal_run_begin(j, "verify", &run2, E));
+  FT_ASSERT(run2 > run, "run ids %lld %lld", (long long)run, (long long)run2);
+  json_t *runs = ferry_journal_runs(j, 0, &err);
+  FT_ASSERT(runs && json_array_size(runs) == 2, "runs listing");
+  json_t *r0 = json_array_get(runs, 0), *r1 = json_array_get(runs, 1);
+  FT_ASSERT(json_integer_value(json_object_get(r0, "id")) == run2 &&
+                !strcmp(json_string_value(json_object_get(r0, "mode")), "verify") &&
+                json_is_null(json_object_get(r0, "ended")) && json_is_null(json_object_get(r0, "summary")),
+            "unfinished run listed wrong");
+  FT_ASSERT(json_integer_value(json_object_get(json_object_get(r1, "summary"), "done")) == 2 &&
+                json_integer_value(json_object_get(r1, "status")) == 0 &&
+                json_integer_value(json_object_get(r1, "ended")) >= json_integer_value(json_object_get(r1, "started")),
+            "ended run listed wrong");
+  json_decref(runs);
+  runs = ferry_journal_runs(j, 1, &err);
+  FT_ASSERT(runs && json_array_size(runs) == 1, "runs limit");
+  json_decref(runs);
+
+  ferry_error_clear(&cause);
+  json_decref(st);
+  ferry_journal_close(j);
+  free(path);
+}
+
+/* ---- resume: a later open reads the last step and state ----------------------------------------------- */
+static void t_resume(void) {
+  char *path = tmp_path("resume.db");
+  ferry_journal *j = open_ok(path, 0);
+  json_t *st = obj("{\"process\": \"p-1\", \"activities\": [\"a1\"]}");
+  OK(ferry_journal_intent(j, "instances", "42", "start", NULL, 1, E));
+  OK(ferry_journal_intent(j, "instances", "42", "activities", st, 1, E));
+  OK(ferry_journal_intent(j, "instances", "43", "start", NULL, 1, E));
+  OK(ferry_journal_done(j, "instances", "43", NULL, 0, E));
+  json_decref(st);
+  ferry_journal_close(j);
+
+  j = open_ok(path, 0);
+  ferry_jrow row;
+  get_row(j, "instances", "42", &row);
+  FT_ASSERT(row.status == FERRY_J_INTENT, "in doubt item: %s", ferry_jstatus_name(row.status));
+  FT_ASSERT(row.step && !strcmp(row.step, "activities"), "last step %s", row.step);
+  FT_ASSERT(!strcmp(json_string_value(json_object_get(row.state, "process")), "p-1"), "state not kept");
+  ferry_jrow_clear(&row);
+  get_row(j, "instances", "43", &row);
+  FT_ASSERT(row.status == FERRY_J_DONE, "done item: %s", ferry_jstatus_name(row.status));
+  ferry_jrow_clear(&row);
+  ferry_journal_close(j);
+  free(path);
+}
+
+/* ---- id map ---------------------------------------------------------------------------------------------- */
+static void t_idmap(void) {
+  char *path = tmp_path("idmap.db");
+  ferry_journal *j = open_ok(path, 0);
+  ferry_error err = FERRY_ERROR_INIT;
+  char *id = ferry_journal_lookup_id(j, "process", "old-1", &err);
+  FT_ASSERT(!id && !err.message, "lookup of an unknown id: %s", id);
+  OK(ferry_journal_map_id(j, "instances", "k1", "process", "old-1", "new-1", E));
+  OK(ferry_journal_map_id(j, "instances", "k1", "activity", "old-1", "act-9", E)); /* another kind */
+  id = ferry_journal_lookup_id(j, "process", "old-1", &err);
+  FT_ASSERT(id && !strcmp(id, "new-1"), "lookup %s", id);
+  free(id);
+  id = ferry_journal_lookup_id(j, "activity", "old-1", &err);
+  FT_ASSERT(id && !strcmp(id, "act-9"), "lookup %s", id);
+  free(id);
+  /* the same item may map again (it redid the step) */
+  OK(ferry_journal_map_id(j, "instances", "k1", "process", "old-1", "new-2", E));
+  id = ferry_journal_lookup_id(j, "process", "old-1", &err);
+  FT_ASSERT(id && !strcmp(id, "new-2"), "remap %s", id);
+  free(id);
+  /* another item may not take an old id already mapped */
+  FT_ASSERT(ferry_journal_map_id(j, "instances", "k2", "process", "old-1", "new-3", &err) == FERRY_ECONFLICT,
+            "conflicting map accepted");
+  FT_ASSERT(strstr(err.message, "instances/k1") && strstr(err.message, "new-2") && strstr(err.message, "k2"),
+            "conflict message: %s", err.message);
+  ferry_error_clear(&err);
+  id = ferry_journal_lookup_id(j, "process", "old-1", &err);
+  FT_ASSERT(id && !strcmp(id, "new-2"), "conflict changed the map: %s", id);
+  free(id);
+  ferry_journal_close(j);
+  /* survives reopening, readable read-only */
+  j = open_ok(path, 1);
+  id = ferry_journal_lookup_id(j, "process", "old-1", &err);
+  FT_ASSERT(id && !strcmp(id, "new-2"), "after reopen %s", id);
+  free(id);
+  ferry_journal_close(j);
+  free(path);
+}
+
+/* ---- counts, foreach, stages ---------------------------------------------------------------------------- */
+typedef struct collect {
+  ferry_sb keys;
+  int n, stop_after;
+} collect;
+
+static int collect_fn(void *arg, const char *stage, const char *key, const ferry_jrow *row) {
+  collect *c = arg;
+  ferry_sb_addf(&c->keys, "%s/%s:%s ", stage, key, ferry_jstatus_name(row->status));
+  c->n++;
+  return c->stop_after && c->n >= c->stop_after;
+}
+
+static void t_read(void) {
+  char *path = tmp_path("read.db");
+  ferry_journal *j = open_ok(path, 0);
+  char **stages = NULL;
+  ferry_error err = FERRY_ERROR_INIT;
+  stages = ferry_journal_stages(j, &err);
+  FT_ASSERT(stages && !stages[0], "stages of an empty journal");
+  ferry_strv_free(stages);
+  int64_t c[5];
+  OK(ferry_journal_counts(j, NULL, c, E));
+  FT_ASSERT(c[0] == 0 && c[1] == 0 && c[2] == 0, "counts of an empty journal");
+
+  /* keys in a scrambled order; 600 of them so that foreach goes through several batches */
+  OK(ferry_journal_group_begin(j, E));
+  for (int i = 599; i >= 0; i--) {
+    char key[32];
+    snprintf(key, sizeof key, "k%04d", (i * 7919) % 600);
+    if (i % 10 == 0) {
+      ferry_error cause = FERRY_ERROR_INIT;
+      ferry_error_set(&cause, FERRY_EPROTO, "bad answer");
+      OK(ferry_journal_failed(j, "files", key, NULL, &cause, 1, E));
+      ferry_error_clear(&cause);
+    } else if (i % 10 == 1) {
+      OK(ferry_journal_done(j, "files", key, NULL, 1, E));
+    } else if (i % 10 == 2) {
+      OK(ferry_journal_intent(j, "files", key, "copy", NULL, 1, E));
+    } else {
+      OK(ferry_journal_done(j, "files", key, NULL, 0, E));
+    }
+  }
+  OK(ferry_journal_group_commit(j, E));
+  OK(ferry_journal_done(j, "a-first", "x", NULL, 0, E));
+  OK(ferry_journal_done(j, "z-last", "", NULL, 0, E)); /* an empty key is a key */
+
+  OK(ferry_journal_counts(j, "files", c, E));
+  FT_ASSERT(c[FERRY_J_NONE] == 600 && c[FERRY_J_FAILED] == 60 && c[FERRY_J_SKIPPED] == 60 &&
+                c[FERRY_J_INTENT] == 60 && c[FERRY_J_DONE] == 420,
+            "counts files: all %lld intent %lld done %lld skipped %lld failed %lld", (long long)c[0],
+            (long long)c[1], (long long)c[2], (long long)c[3], (long long)c[4]);
+  OK(ferry_journal_counts(j, NULL, c, E));
+  FT_ASSERT(c[FERRY_J_NONE] == 602 && c[FERRY_J_DONE] == 422, "counts all: %lld %lld", (long long)c[0],
+            (long long)c[2]);
+  OK(ferry_journal_counts(j, "nope", c, E));
+  FT_ASSERT(c[0] == 0, "counts of an unknown stage");
+
+  stages = ferry_journal_stages(j, &err);
+  FT_ASSERT(stages && ferry_strv_len(stages) == 3 && !strcmp(stages[0], "a-first") &&
+                !strcmp(stages[1], "files") && !strcmp(stages[2], "z-last"),
+            "stages %s %s", stages && stages[0] ? stages[0] : "-", stages && stages[1] ? stages[1] : "-");
+  ferry_strv_free(stages);
+
+  /* foreach over one stage: every key once, in key order */
+  collect col = {0};
+  OK(ferry_journal_foreach(j, "files", FERRY_J_NONE, collect_fn, &col, E));
+  FT_ASSERT(col.n == 600, "foreach saw %d items", col.n);
+  ferry_sb expect = {0};
+  for (int i = 0; i < 600; i++) ferry_sb_addf(&expect, "files/k%04d:", i);
+  /* compare keys only (statuses vary) */
+  const char *p = col.keys.buf;
+  for (int i = 0; i < 600; i++) {
+    char want[32];
+    snprintf(want, sizeof want, "files/k%04d:", i);
+    FT_ASSERT(!strncmp(p, want, strlen(want)), "item %d out of order: %.20s", i, p);
+    p = strchr(p, ' ') + 1;
+  }
+  ferry_sb_free(&expect);
+  ferry_sb_free(&col.keys);
+
+  /* status filter, stop early, all stages in order */
+  col = (collect){0};
+  OK(ferry_journal_foreach(j, "files", FERRY_J_INTENT, collect_fn, &col, E));
+  FT_ASSERT(col.n == 60 && !strstr(col.keys.buf, ":done"), "intent filter: %d", col.n);
+  ferry_sb_free(&col.keys);
+  col = (collect){.stop_after = 5};
+  OK(ferry_journal_foreach(j, NULL, FERRY_J_NONE, collect_fn, &col, E));
+  FT_ASSERT(col.n == 5 && !strncmp(col.keys.buf, "a-first/x:done files/k0000:", 27), "stop: %s", col.keys.buf);
+  ferry_sb_free(&col.keys);
+  col = (collect){0};
+  OK(ferry_journal_foreach(j, NULL, FERRY_J_DONE, collect_fn, &col, E));
+  FT_ASSERT(col.n == 422 && strstr(col.keys.buf, "z-last/:done"), "all stages done: %d", col.n);
+  ferry_sb_free(&col.keys);
+  ferry_journal_close(j);
+  free(path);
+}
+
+/* ---- group commit ----------------------------------------------------------------------------------------- */
+static void t_group(void) {
+  char *path = tmp_path("group.db");
+  ferry_journal *j = open_ok(path, 0);
+  ferry_journal *r = open_ok(path, 1); /* a reader, as `ferry status` during a run */
+  OK(ferry_journal_group_begin(j, E));
+  ferry_error err = FERRY_ERROR_INIT;
+  FT_ASSERT(ferry_journal_group_begin(j, &err) == FERRY_EINTERNAL, "nested group accepted");
+  ferry_error_clear(&err);
+  OK(ferry_journal_done(j, "s", "1", NULL, 0, E));
+  OK(ferry_journal_done(j, "s", "2", NULL, 0, E));
+  /* the writer sees its own outcomes; the reader does not yet */
+  FT_ASSERT(count_of(j, "s", FERRY_J_DONE) == 2, "writer does not see its group");
+  FT_ASSERT(count_of(r, "s", FERRY_J_DONE) == 0, "reader sees an uncommitted group");
+  /* an intent inside the group commits it now, with the outcomes before it */
+  OK(ferry_journal_intent(j, "s", "3", "write", NULL, 1, E));
+  FT_ASSERT(count_of(r, "s", FERRY_J_DONE) == 2 && count_of(r, "s", FERRY_J_INTENT) == 1,
+            "intent in a group not committed at once");
+  OK(ferry_journal_done(j, "s", "3", NULL, 0, E));
+  OK(ferry_journal_map_id(j, "s", "3", "record", "o3", "n3", E));
+  FT_ASSERT(count_of(r, "s", FERRY_J_DONE) == 2, "outcome after the intent committed early");
+  OK(ferry_journal_group_commit(j, E));
+  FT_ASSERT(count_of(r, "s", FERRY_J_DONE) == 3, "group commit did not commit");
+  char *id = ferry_journal_lookup_id(r, "record", "o3", &err);
+  FT_ASSERT(id && !strcmp(id, "n3"), "map in group: %s", id);
+  free(id);
+  FT_ASSERT(ferry_journal_group_commit(j, &err) == FERRY_EINTERNAL, "commit without a group accepted");
+  ferry_error_clear(&err);
+  /* an empty group is fine; a group left open is committed by close */
+  OK(ferry_journal_group_begin(j, E));
+  OK(ferry_journal_group_commit(j, E));
+  OK(ferry_journal_group_begin(j, E));
+  OK(ferry_journal_done(j, "s", "4", NULL, 0, E));
+  ferry_journal_close(j);
+  FT_ASSERT(count_of(r, "s", FERRY_J_DONE) == 4, "close dropped an open group");
+  /* the reader cannot write */
+  FT_ASSERT(ferry_journal_done(r, "s", "5", NULL, 0, &err) == FERRY_EINVAL, "read-only journal wrote");
+  FT_ASSERT(strstr(err.message, "read-only"), "message %s", err.message);
+  ferry_error_clear(&err);
+  ferry_journal_close(r);
+  free(path);
+}
+
+/* ---- reopen, readonly, version ------------------------------------------------------------------------- */
+static void t_reopen(void) {
+  char *path = tmp_path("reopen.db");
+  for (int round = 0; round < 3; round++) {
+    ferry_journal *j = open_ok(path, 0);
+    FT_ASSERT(count_of(j, NULL, FERRY_J_DONE) == round, "round %d sees %lld", round,
+              (long long)count_of(j, NULL, FERRY_J_DONE));
+    char key[16];
+    snprintf(key, sizeof key, "%d", round);
+    OK(ferry_journal_done(j, "s", key, NULL, 0, E));
+    ferry_journal_close(j);
+  }
+  struct stat sb;
+  FT_ASSERT(stat(path, &sb) == 0 && (sb.st_mode & 077) == 0, "journal file mode %o", sb.st_mode & 0777);
+  free(path);
+}
+
+/* ---- one writer at a time ----------------------------------------------------------------------------- */
+static void t_lock(void) {
+  char *path = tmp_path("lock.db");
+  ferry_journal *j = open_ok(path, 0);
+  ferry_error err = FERRY_ERROR_INIT;
+  ferry_journal *j2 = ferry_journal_open(path, 0, &err);
+  char pid[32];
+  snprintf(pid, sizeof pid, "process %ld", (long)getpid());
+  FT_ASSERT(!j2 && err.message && strstr(err.message, "in use by another ferry run") && strstr(err.message, pid) &&
+                strstr(err.message, path),
+            "second writer: %s", err.message);
+  ferry_error_clear(&err);
+  /* another process is refused too */
+  fflush(NULL);
+  pid_t child = fork();
+  if (child == 0) {
+    ferry_journal *jc = ferry_journal_open(path, 0, &err);
+    _exit(jc ? 1 : 0);
+  }
+  int status;
+  FT_ASSERT(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+            "another process opened a locked journal");
+  /* readers are welcome while it is held */
+  ferry_journal *r = open_ok(path, 1);
+  ferry_journal_close(r);
+  ferry_journal_close(j);
+  j = open_ok(path, 0); /* free again once closed */
+  ferry_journal_close(j);
+  free(path);
+}
+
+static void t_readonly(void) {
+  char *path = tmp_path("missing.db");
+  ferry_error err = FERRY_ERROR_INIT;
+  ferry_journal *j = ferry_journal_open(path, 1, &err);
+  FT_ASSERT(!j && err.code == FERRY_ENOENT, "read-only open of a missing file: code %d", err.code);
+  FT_ASSERT(strstr(err.message, path), "message does not name the file: %s", err.message);
+  FT_ASSERT(access(path, F_OK) != 0, "read-only open created the file");
+  ferry_error_clear(&err);
+
+  /* a file that is not a database */
+  char *junk = tmp_path("junk.db");
+  FILE *f = fopen(junk, "w");
+  FT_ASSERT(f, "fopen");
+  fputs("this is not an SQLite database, just text that is long enough to have a header.....\n", f);
+  fclose(f);
+  for (int ro = 0; ro < 2; ro++) {
+    j = ferry_journal_open(junk, ro, &err);
+    FT_ASSERT(!j && err.message && strstr(err.message, junk) && strstr(err.message, "not a ferry journal"),
+              "junk file (ro %d): %s", ro, err.message);
+    ferry_error_clear(&err);
+  }
+  /* a database of something else */
+  char *other = tmp_path("other.db");
+  sqlite3 *db;
+  FT_ASSERT(sqlite3_open(other, &db) == SQLITE_OK, "sqlite3_open");
+  FT_ASSERT(sqlite3_exec(db, "CREATE TABLE t(x)", NULL, NULL, NULL) == SQLITE_OK, "create");
+  sqlite3_close(db);
+  j = ferry_journal_open(other, 0, &err);
+  FT_ASSERT(!j && strstr(err.message, "not a ferry journal"), "foreign database: %s", err.message);
+  ferry_error_clear(&err);
+  /* read-only open of a directory that does not exist, read-write in a missing directory */
+  char *nodir = tmp_path("no/such/dir/j.db");
+  j = ferry_journal_open(nodir, 0, &err);
+  FT_ASSERT(!j && strstr(err.message, nodir), "missing directory: %s", err.message);
+  ferry_error_clear(&err);
+  free(nodir);
+  free(other);
+  free(junk);
+  free(path);
+}
+
+static void t_version(void) {
+  char *path = tmp_path("version.db");
+  ferry_journal *j = open_ok(path, 0);
+  OK(ferry_journal_done(j, "s", "1", NULL, 0, E));
+  ferry_journal_close(j);
+  sqlite3 *db;
+  FT_ASSERT(sqlite3_open(path, &db) == SQLITE_OK, "sqlite3_open");
+  FT_ASSERT(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL) == SQLITE_OK, "set version");
+  sqlite3_close(db);
+  for (int ro = 0; ro < 2; ro++) {
+    ferry_error err = FERRY_ERROR_INIT;
+    j = ferry_journal_open(path, ro, &err);
+    FT_ASSERT(!j && err.message && strstr(err.message, "version 99") && strstr(err.message, path) &&
+                  strstr(err.message, "newer"),
+              "newer schema (ro %d): %s", ro, err.message);
+    ferry_error_clear(&err);
+  }
+  free(path);
+}
+
+/* ---- secrets never stored ------------------------------------------------------------------------------- */
+static int file_contains(const char *path, const char *needle) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return 0;
+  size_t n = strlen(needle), cap = 1 << 20, len;
+  char *buf = ferry_xmalloc(cap);
+  int found = 0;
+  while ((len = fread(buf, 1, cap, f)) > 0 && !found)
+    for (size_t i = 0; i + n <= len; i++)
+      if (!memcmp(buf + i, needle, n)) found = 1;
+  free(buf);
+  fclose(f);
+  return found;
+}
+
+static void t_redact(void) {
+  const char *secret = "S3cr3t-pa55w0rd";
+  ferry_secret_add(secret);
+  char *path = tmp_path("secret.db");
+  ferry_journal *j = open_ok(path, 0);
+  json_t *st = json_pack("{s:s, s:{s:[s]}}", "dsn", "postgres://u:S3cr3t-pa55w0rd@db/x", "nested", "list",
+                         "S3cr3t-pa55w0rd");
+  OK(ferry_journal_intent(j, "s", "1", "connect", st, 1, E));
+  /* the caller's object is not modified */
+  FT_ASSERT(strstr(json_string_value(json_object_get(st, "dsn")), secret), "journal redacted the caller's state");
+  ferry_error cause = FERRY_ERROR_INIT;
+  ferry_error_set(&cause, FERRY_EPERM, "login refused for password S3cr3t-pa55w0rd");
+  ferry_error_set_detail(&cause, "server said: bad password 'S3cr3t-pa55w0rd'");
+  OK(ferry_journal_failed(j, "s", "1", st, &cause, 1, E));
+  OK(ferry_journal_done(j, "s", "2", st, 0, E));
+  int64_t run;
+  OK(ferry_journal_run_begin(j, "run", &run, E));
+  OK(ferry_journal_run_end(j, run, 1, "{\"note\": \"S3cr3t-pa55w0rd\"}", E));
+  ferry_jrow row;
+  get_row(j, "s", "1", &row);
+  FT_ASSERT(!strstr(row.error, secret) && strstr(row.error, "***"), "error %s", row.error);
+  char *dump = json_dumps(row.state, 0);
+  FT_ASSERT(!strstr(dump, secret) && strstr(dump, "postgres://u:***@db/x"), "state %s", dump);
+  free(dump);
+  ferry_jrow_clear(&row);
+  ferry_error_clear(&cause);
+  json_decref(st);
+  ferry_journal_close(j); /* checkpoints the WAL into the file */
+  FT_ASSERT(!file_contains(path, secret), "the secret is in the journal file");
+  char *wal = ferry_xasprintf("%s-wal", path);
+  FT_ASSERT(!file_contains(wal, secret), "the secret is in the WAL");
+  free(wal);
+  ferry_secret_clear();
+  free(path);
+}
+
+/* ---- foreach callbacks that write ---------------------------------------------------------------------- */
+typedef struct settle {
+  ferry_journal *j;
+  int n;
+} settle;
+
+static int settle_fn(void *arg, const char *stage, const char *key, const ferry_jrow *row) {
+  settle *s = arg;
+  s->n++;
+  ferry_error e_ = FERRY_ERROR_INIT;
+  FT_ASSERT(row->status == FERRY_J_INTENT, "filter broken: %s", ferry_jstatus_name(row->status));
+  FT_ASSERT(ferry_journal_done(s->j, stage, key, NULL, 0, E) == 0, "write in callback: %s", e_.message);
+  ferry_jrow inner;
+  get_row(s->j, stage, key, &inner); /* nested read */
+  FT_ASSERT(inner.status == FERRY_J_DONE, "nested get");
+  ferry_jrow_clear(&inner);
+  return 0;
+}
+
+static void t_foreach_writes(void) {
+  char *path = tmp_path("settle.db");
+  ferry_journal *j = open_ok(path, 0);
+  OK(ferry_journal_group_begin(j, E));
+  for (int i = 0; i < 1000; i++) {
+    char key[16];
+    snprintf(key, sizeof key, "%06d", i);
+    if (i % 3)
+      OK(ferry_journal_intent(j, "s", key, "write", NULL, 1, E));
+    else
+      OK(ferry_journal_done(j, "s", key, NULL, 0, E));
+  }
+  OK(ferry_journal_group_commit(j, E));
+  settle s = {j, 0};
+  OK(ferry_journal_group_begin(j, E));
+  OK(ferry_journal_foreach(j, "s", FERRY_J_INTENT, settle_fn, &s, E));
+  OK(ferry_journal_group_commit(j, E));
+  FT_ASSERT(s.n == 666, "reconciled %d in-doubt items", s.n);
+  FT_ASSERT(count_of(j, "s", FERRY_J_DONE) == 1000 && count_of(j, "s", FERRY_J_INTENT) == 0, "not all settled");
+  ferry_journal_close(j);
+  free(path);
+}
+
+/* ---- crash durability ------------------------------------------------------------------------------------ */
+#define CRASH_KEYS 4000
+
+static void die_now(int sig) {
+  (void)sig;
+  raise(SIGKILL);
+}
+
+static void say(int fd, const char *fmt, ...) FERRY_PRINTF(2, 3);
+static void say(int fd, const char *fmt, ...) {
+  char line[128];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  if (write(fd, line, (size_t)n) != n) _exit(3);
+}
+
+/* The child: a resuming worker. For each key not yet done: intent "send", sometimes intent "check", then
+ * done or failed (grouped, several per group), sometimes an id map. Reports each confirmed call. */
+static void crash_child(const char *path, int fd, unsigned seed, int fail_pct) {
+  ferry_error err = FERRY_ERROR_INIT;
+  ferry_journal *j = ferry_journal_open(path, 0, &err);
+  if (!j) {
+    fprintf(stderr, "child: %s\n", err.message);
+    _exit(2);
+  }
+  int pending[160], npending = 0, group = 0, group_size = 1 + (int)(rand_r(&seed) % 64);
+  char pend_kind[160];
+  for (int i = 0; i < CRASH_KEYS; i++) {
+    char key[16];
+    snprintf(key, sizeof key, "%05d", i);
+    ferry_jrow row;
+    if (ferry_journal_get(j, "s", key, &row, &err)) _exit(2);
+    int skip = row.status == FERRY_J_DONE;
+    ferry_jrow_clear(&row);
+    if (skip) continue;
+    if (!group) {
+      if (ferry_journal_group_begin(j, &err)) _exit(2);
+      group = 1;
+    }
+    json_t *st = json_pack("{s:i, s:s}", "n", i, "pad", "some state of moderate size, like a target id");
+    if (ferry_journal_intent(j, "s", key, "send", st, 1, &err)) _exit(2);
+    say(fd, "I %s send\n", key);
+    if (rand_r(&seed) % 2) {
+      if (ferry_journal_intent(j, "s", key, "check", st, 1, &err)) _exit(2);
+      say(fd, "I %s check\n", key);
+    }
+    if (rand_r(&seed) % 4 == 0) {
+      char nid[32];
+      snprintf(nid, sizeof nid, "new-%d", i);
+      if (ferry_journal_map_id(j, "s", key, "record", key, nid, &err)) _exit(2);
+      pend_kind[npending] = 'M';
+      pending[npending++] = i;
+    }
+    if ((int)(rand_r(&seed) % 100) < fail_pct) {
+      ferry_error cause = FERRY_ERROR_INIT;
+      ferry_error_set(&cause, FERRY_ETRANSIENT, "timeout");
+      if (ferry_journal_failed(j, "s", key, st, &cause, 1, &err)) _exit(2);
+      ferry_error_clear(&cause);
+      pend_kind[npending] = 'F';
+    } else {
+      if (ferry_journal_done(j, "s", key, st, 0, &err)) _exit(2);
+      pend_kind[npending] = 'D';
+    }
+    pending[npending++] = i;
+    json_decref(st);
+    if (npending >= group_size - 1 || i == CRASH_KEYS - 1) {
+      if (ferry_journal_group_commit(j, &err)) _exit(2);
+      group = 0;
+      for (int k = 0; k < npending; k++) say(fd, "%c %05d\n", pend_kind[k], pending[k]);
+      npending = 0;
+      group_size = 1 + (int)(rand_r(&seed) % 64);
+    }
+  }
+  if (group && ferry_journal_group_commit(j, &err)) _exit(2);
+  for (int k = 0; k < npending; k++) say(fd, "%c %05d\n", pend_kind[k], pending[k]);
+  ferry_journal_close(j);
+  close(fd);
+  _exit(0);
+}
+
+/* What the parent knows was confirmed, per key: the last event ('I' send/check, 'D', 'F') and maps. */
+typedef struct known {
+  char last;      /* 0, 'I', 'D', 'F' */
+  int check;      /* last intent was "check" */
+  int mapped;
+} known;
+
+static void crash_round(const char *path, known *k, unsigned seed, int kill_it, int fail_pct) {
+  int fds[2];
+  FT_ASSERT(pipe(fds) == 0, "pipe");
+  fflush(NULL);
+  pid_t pid = fork();
+  FT_ASSERT(pid >= 0, "fork");
+  if (pid == 0) {
+    close(fds[0]);
+    if (kill_it) {
+      signal(SIGALRM, die_now);
+      struct itimerval it = {{0, 0}, {0, (suseconds_t)(2000 + rand_r(&seed) % 150000)}};
+      setitimer(ITIMER_REAL, &it, NULL);
+    }
+    crash_child(path, fds[1], seed, fail_pct);
+  }
+  close(fds[1]);
+  ferry_sb in = {0};
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fds[0], buf, sizeof buf)) != 0) {
+    if (n < 0 && errno == EINTR) continue;
+    FT_ASSERT(n > 0, "read: %s", strerror(errno));
+    ferry_sb_addn(&in, buf, (size_t)n);
+  }
+  close(fds[0]);
+  int status;
+  FT_ASSERT(waitpid(pid, &status, 0) == pid, "waitpid");
+  FT_ASSERT((WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) || (WIFEXITED(status) && !WEXITSTATUS(status)),
+            "child ended badly (status 0x%x)", status);
+  int killed = WIFSIGNALED(status);
+  /* apply the confirmations (complete lines only: the last one may be cut) */
+  int nconf = 0;
+  for (char *line = in.buf; line && *line;) {
+    char *nl = strchr(line, '\n');
+    if (!nl) break;
+    *nl = '\0';
+    char ev = line[0];
+    int key = atoi(line + 2);
+    FT_ASSERT(key >= 0 && key < CRASH_KEYS, "bad line %s", line);
+    if (ev == 'M') {
+      k[key].mapped = 1;
+    } else {
+      k[key].last = ev;
+      k[key].check = ev == 'I' && strstr(line, "check") != NULL;
+    }
+    nconf++;
+    line = nl + 1;
+  }
+  ferry_sb_free(&in);
+
+  /* the file is intact */
+  sqlite3 *db;
+  FT_ASSERT(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK, "sqlite3_open");
+  sqlite3_stmt *st;
+  FT_ASSERT(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL) == SQLITE_OK, "prepare");
+  FT_ASSERT(sqlite3_step(st) == SQLITE_ROW, "integrity_check");
+  FT_ASSERT(!strcmp((const char *)sqlite3_column_text(st, 0), "ok"), "integrity: %s", sqlite3_column_text(st, 0));
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+
+  /* everything confirmed is there */
+  ferry_journal *j = open_ok(path, 0);
+  int64_t c[5];
+  OK(ferry_journal_counts(j, NULL, c, E));
+  FT_ASSERT(c[0] <= CRASH_KEYS, "more items than keys: %lld", (long long)c[0]);
+  for (int i = 0; i < CRASH_KEYS; i++) {
+    char key[16];
+    snprintf(key, sizeof key, "%05d", i);
+    ferry_jrow row;
+    get_row(j, "s", key, &row);
+    const char *sn = ferry_jstatus_name(row.status);
+    switch (k[i].last) {
+      case 'D':
+        FT_ASSERT(row.status == FERRY_J_DONE, "key %s confirmed done, journal says %s", key, sn);
+        break;
+      case 'F':
+        FT_ASSERT(row.status == FERRY_J_FAILED || row.status == FERRY_J_INTENT,
+                  "key %s confirmed failed, journal says %s", key, sn);
+        break;
+      case 'I':
+        FT_ASSERT(row.status != FERRY_J_NONE, "key %s confirmed intent, journal has nothing", key);
+        if (row.status == FERRY_J_INTENT && k[i].check)
+          FT_ASSERT(!strcmp(row.step, "check"), "key %s confirmed step check, journal says %s", key, row.step);
+        break;
+      default: break;
+    }
+    if (row.status != FERRY_J_NONE)
+      FT_ASSERT(json_integer_value(json_object_get(row.state, "n")) == i, "key %s: wrong state", key);
+    ferry_jrow_clear(&row);
+    if (k[i].mapped) {
+      ferry_error err = FERRY_ERROR_INIT;
+      char *id = ferry_journal_lookup_id(j, "record", key, &err);
+      char want[32];
+      snprintf(want, sizeof want, "new-%d", i);
+      FT_ASSERT(id && !strcmp(id, want), "key %s: confirmed map lost (%s)", key, id ? id : "none");
+      free(id);
+    }
+  }
+  ferry_journal_close(j);
+  printf("round: child %s after %d confirmations; journal holds %lld items (%lld done)\n",
+         killed ? "killed" : "finished", nconf, (long long)c[0], (long long)c[FERRY_J_DONE]);
+}
+
+static void t_crash(void) {
+  unsigned seed = getenv("FERRY_TEST_SEED") ? (unsigned)strtoul(getenv("FERRY_TEST_SEED"), NULL, 10) : 20261121;
+  printf("crash test seed %u (set FERRY_TEST_SEED to replay)\n", seed);
+  char *path = tmp_path("crash.db");
+  known *k = ferry_xcalloc(CRASH_KEYS, sizeof *k);
+  int rounds = 8;
+  for (int r = 0; r < rounds; r++) crash_round(path, k, seed + (unsigned)r * 7919u, 1, 10);
+  /* a last run without a kill and without failures finishes everything */
+  crash_round(path, k, seed + 1u, 0, 0);
+  ferry_journal *j = open_ok(path, 1);
+  FT_ASSERT(count_of(j, "s", FERRY_J_DONE) == CRASH_KEYS, "after the last run: %lld done",
+            (long long)count_of(j, "s", FERRY_J_DONE));
+  ferry_journal_close(j);
+  free(k);
+  free(path);
+}
+
+int main(int argc, char **argv) {
+  static const struct {
+    const char *name;
+    void (*fn)(void);
+  } tests[] = {
+      {"lifecycle", t_lifecycle}, {"resume", t_resume},   {"idmap", t_idmap},     {"read", t_read},
+      {"group", t_group},         {"reopen", t_reopen},   {"readonly", t_readonly}, {"version", t_version},
+      {"redact", t_redact},       {"foreach-writes", t_foreach_writes},           {"crash", t_crash},
+      {"lock", t_lock},
+  };
+  if (argc != 2) {
+    fprintf(stderr, "usage: %s TEST\n", argv[0]);
+    return 2;
+  }
+  for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
+    if (!strcmp(argv[1], tests[i].name)) {
+      tests[i].fn();
+      printf("ok %s\n", argv[1]);
+      return 0;
+    }
+  fprintf(stderr, "unknown test %s\n", argv[1]);
+  return 2;
+}

@@ -1,0 +1,626 @@
+/* Loader tests: the registry (core/registry.c + core/module.c) with real module files built from the fixtures
+ * in fixtures/, and the same fixture descriptors linked into this program as built-ins.
+ *
+ * Usage: test_loader <case>   (CTest runs each case as its own test, label `loader`)
+ * FIXTURE_DIR is the directory of the fixture modules; BUILD_PLUGIN_DIR and INSTALL_PLUGIN_DIR are the
+ * directories libferry was built to search by default.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ftest.h"
+#include "internal.h"
+
+#define CHECK FT_ASSERT
+
+/* The fixture descriptors, linked in as data (bad_short really is a shorter struct; only its first fields
+ * are ever read). */
+extern const ferry_plugin ferry_plugin_good, ferry_plugin_dash_name, ferry_plugin_bad_major,
+    ferry_plugin_bad_minor, ferry_plugin_bad_short, ferry_plugin_bad_noname, ferry_plugin_bad_name,
+    ferry_plugin_bad_kind, ferry_plugin_bad_ops;
+/* The generated built-in table (plugins configured STATIC). */
+extern const ferry_plugin *const ferry_builtin_plugins[];
+
+static char *tmp_root;
+
+/* This program holds the fixture descriptors twice on purpose (linked in, and in the module files it loads):
+ * AddressSanitizer's one-definition-rule check would abort on that. Read only when built with ASan. */
+__attribute__((used, visibility("default"))) const char *__asan_default_options(void);
+const char *__asan_default_options(void) { return "detect_odr_violation=0"; }
+
+/* ---- helpers ------------------------------------------------------------------------------------------- */
+
+static void expect_parts(const ferry_error *e, int code, const char *const *parts) {
+  CHECK(e->code == code, "expected code %s, got %s: %s", ferry_err_name(code), ferry_err_name(e->code),
+        e->message ? e->message : "(no message)");
+  CHECK(e->message, "no message");
+  for (size_t i = 0; parts[i]; i++)
+    CHECK(strstr(e->message, parts[i]), "message lacks \"%s\":\n  %s", parts[i], e->message);
+}
+
+static char *fixture(const char *id) { return ferry_xasprintf("%s/ferry_%s.so", FIXTURE_DIR, id); }
+
+static char *mkdir_tmp(const char *name) {
+  char *d = ferry_xasprintf("%s/%s", tmp_root, name);
+  CHECK(mkdir(d, 0755) == 0 || errno == EEXIST, "mkdir %s: %s", d, strerror(errno));
+  return d;
+}
+
+static void copy_file(const char *from, const char *to) {
+  FILE *in = fopen(from, "rb");
+  CHECK(in, "open %s: %s", from, strerror(errno));
+  FILE *out = fopen(to, "wb");
+  CHECK(out, "create %s: %s", to, strerror(errno));
+  char buf[65536];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, in)) > 0) CHECK(fwrite(buf, 1, n, out) == n, "write %s", to);
+  CHECK(!ferror(in), "read %s", from);
+  fclose(in);
+  CHECK(fclose(out) == 0, "close %s", to);
+}
+
+static void write_file(const char *path, const char *text) {
+  FILE *f = fopen(path, "wb");
+  CHECK(f, "create %s: %s", path, strerror(errno));
+  fputs(text, f);
+  CHECK(fclose(f) == 0, "close %s", path);
+}
+
+static void rm_rf(const char *path) {
+  char *cmd = ferry_xasprintf("rm -rf '%s'", path);
+  CHECK(system(cmd) == 0, "%s", cmd);
+  free(cmd);
+}
+
+/* ---- the wrong-on-purpose fixtures ------------------------------------------------------------------- */
+
+typedef struct bad_case {
+  const char *id;
+  const ferry_plugin *desc;
+  const char *parts[4]; /* expected and found values, NULL-terminated */
+} bad_case;
+
+static bad_case bad_cases[8];
+static char part_buf[8][4][200];
+
+static void init_bad_cases(void) {
+  int i = 0;
+#define PART(j, ...) (snprintf(part_buf[i][j], sizeof part_buf[i][j], __VA_ARGS__), part_buf[i][j])
+  bad_cases[i] = (bad_case){"bad_major", &ferry_plugin_bad_major,
+                            {PART(0, "ABI major %d is not supported", FERRY_ABI_MAJOR + 1),
+                             PART(1, "(this ferry has ABI %d.%d)", FERRY_ABI_MAJOR, FERRY_ABI_MINOR), NULL}};
+  i++;
+  bad_cases[i] = (bad_case){"bad_minor", &ferry_plugin_bad_minor,
+                            {PART(0, "ABI %d.%d is newer", FERRY_ABI_MAJOR, FERRY_ABI_MINOR + 1),
+                             PART(1, "than this ferry's ABI %d.%d", FERRY_ABI_MAJOR, FERRY_ABI_MINOR), NULL}};
+  i++;
+  bad_cases[i] = (bad_case){"bad_short", &ferry_plugin_bad_short,
+                            {PART(0, "descriptor size %zu bytes is too short",
+                                  offsetof(ferry_plugin, name) + sizeof(char *)),
+                             PART(1, "expected at least %zu", (size_t)FERRY_PLUGIN_MIN_SIZE), NULL}};
+  i++;
+  bad_cases[i] = (bad_case){"bad_noname", &ferry_plugin_bad_noname,
+                            {"has no name", "found NULL", NULL}};
+  i++;
+  bad_cases[i] = (bad_case){"bad_name", &ferry_plugin_bad_name,
+                            {"name \"other_name\" does not match", "(expected \"bad_name\")", NULL}};
+  i++;
+  bad_cases[i] = (bad_case){"bad_kind", &ferry_plugin_bad_kind,
+                            {"unknown kind bits 0x10", "known kinds: source 0x1, sink 0x2, hook 0x4",
+                             "found kinds 0x11", NULL}};
+  i++;
+  bad_cases[i] = (bad_case){"bad_ops", &ferry_plugin_bad_ops,
+                            {"declares kind sink but has no sink callback table",
+                             "expected .sink = a ferry_sink_ops, found NULL", NULL}};
+  i++;
+#undef PART
+}
+#define NBAD 7
+
+/* Every parts list plus file and symbol. */
+static void expect_refusal(const ferry_error *e, const char *file_part, const bad_case *c) {
+  char symbol_part[128];
+  snprintf(symbol_part, sizeof symbol_part, ", symbol ferry_plugin_%s: ", c->id);
+  const char *head[] = {file_part, symbol_part, NULL};
+  expect_parts(e, FERRY_EABI, head);
+  expect_parts(e, FERRY_EABI, c->parts);
+  /* the file comes first, then the symbol */
+  CHECK(strstr(e->message, file_part) < strstr(e->message, symbol_part), "order: %s", e->message);
+}
+
+/* Each refusal through ferry_registry_find on the module. */
+static void case_module_find(void) {
+  for (int i = 0; i < NBAD; i++) {
+    const bad_case *c = &bad_cases[i];
+    ferry_registry *reg = ferry_registry_new();
+    ferry_registry_add_dir(reg, FIXTURE_DIR);
+    ferry_error e = FERRY_ERROR_INIT;
+    CHECK(ferry_registry_find(reg, c->id, &e) == NULL, "%s was accepted", c->id);
+    char *path = fixture(c->id);
+    char *file_part = ferry_xasprintf("plugin file %s", path);
+    expect_refusal(&e, file_part, c);
+    CHECK(ferry_registry_count(reg) == 0, "a refused plugin was registered");
+    printf("find %-10s -> %s\n", c->id, e.message);
+    free(file_part);
+    free(path);
+    ferry_error_clear(&e);
+    ferry_registry_free(reg);
+  }
+}
+
+/* Each refusal through ferry_registry_load_file, with the name given and with the name from the file. */
+static void case_module_load_file(void) {
+  for (int i = 0; i < NBAD; i++) {
+    const bad_case *c = &bad_cases[i];
+    for (int named = 0; named < 2; named++) {
+      ferry_registry *reg = ferry_registry_new();
+      char *path = fixture(c->id);
+      ferry_error e = FERRY_ERROR_INIT;
+      CHECK(ferry_registry_load_file(reg, path, named ? c->id : NULL, &e) == NULL, "%s was accepted", c->id);
+      char *file_part = ferry_xasprintf("plugin file %s", path);
+      expect_refusal(&e, file_part, c);
+      CHECK(ferry_registry_count(reg) == 0, "a refused plugin was registered");
+      free(file_part);
+      free(path);
+      ferry_error_clear(&e);
+      ferry_registry_free(reg);
+    }
+  }
+}
+
+/* Each refusal through ferry_registry_add_builtin on the same descriptors linked into this program. */
+static void case_builtin(void) {
+  for (int i = 0; i < NBAD; i++) {
+    const bad_case *c = &bad_cases[i];
+    ferry_registry *reg = ferry_registry_new();
+    ferry_error e = FERRY_ERROR_INIT;
+    CHECK(ferry_registry_add_builtin(reg, c->desc, "test-fixture", &e) != 0, "%s was accepted", c->id);
+    expect_refusal(&e, "plugin test-fixture", c);
+    CHECK(ferry_registry_count(reg) == 0, "a refused plugin was registered");
+    printf("builtin %-10s -> %s\n", c->id, e.message);
+    ferry_error_clear(&e);
+    /* the default origin */
+    CHECK(ferry_registry_add_builtin(reg, c->desc, NULL, &e) != 0, "%s was accepted", c->id);
+    expect_refusal(&e, "built-in plugin", c);
+    ferry_error_clear(&e);
+    ferry_registry_free(reg);
+  }
+}
+
+/* The good fixture, both ways, and how the registry holds entries. */
+static void case_good(void) {
+  ferry_error e = FERRY_ERROR_INIT;
+  ferry_registry *reg = ferry_registry_new();
+  ferry_registry_add_dir(reg, FIXTURE_DIR);
+  const ferry_plugin_entry *g = ferry_registry_find(reg, "good", &e);
+  CHECK(g, "good refused: %s", e.message);
+  char *path = fixture("good");
+  CHECK(strcmp(g->origin, path) == 0, "origin %s", g->origin);
+  CHECK(!g->builtin, "module marked built-in");
+  CHECK(strcmp(g->plugin->name, "good") == 0 && strcmp(g->plugin->version, "1.2.3") == 0, "descriptor");
+  CHECK(g->plugin != &ferry_plugin_good, "the module's descriptor must be the module's own copy");
+  CHECK(g->plugin->kinds == (FERRY_KIND_SOURCE | FERRY_KIND_SINK | FERRY_KIND_HOOK), "kinds");
+  CHECK(ferry_registry_find(reg, "good", &e) == g, "second find gives another entry");
+  CHECK(ferry_registry_load_file(reg, path, NULL, &e) == g, "load_file of the same file gives another entry");
+  CHECK(ferry_registry_count(reg) == 1 && ferry_registry_at(reg, 0) == g && !ferry_registry_at(reg, 1), "at");
+
+  /* '-' in names is '_' in file and symbol names */
+  const ferry_plugin_entry *d = ferry_registry_find(reg, "dash-name", &e);
+  CHECK(d, "dash-name refused: %s", e.message);
+  CHECK(strcmp(d->plugin->name, "dash-name") == 0, "name %s", d->plugin->name);
+  CHECK(ferry_registry_find(reg, "dash_name", &e) == d, "dash_name is the same plugin");
+  CHECK(ferry_registry_count(reg) == 2, "count");
+
+  /* a second file with a plugin of the same name is refused */
+  char *dir = mkdir_tmp("dup");
+  char *copy = ferry_xasprintf("%s/ferry_good.so", dir);
+  copy_file(path, copy);
+  CHECK(!ferry_registry_load_file(reg, copy, "good", &e), "duplicate accepted");
+  const char *dup_parts[] = {copy, "a plugin named \"good\" is already registered", path, NULL};
+  expect_parts(&e, FERRY_EABI, dup_parts);
+  ferry_error_clear(&e);
+  ferry_registry_free(reg);
+
+  /* built-in: accepted, and found before any module of the same name */
+  reg = ferry_registry_new();
+  ferry_registry_add_dir(reg, FIXTURE_DIR);
+  CHECK(ferry_registry_add_builtin(reg, &ferry_plugin_good, NULL, &e) == 0, "good built-in: %s", e.message);
+  g = ferry_registry_find(reg, "good", &e);
+  CHECK(g && g->builtin && g->plugin == &ferry_plugin_good && strcmp(g->origin, "built-in") == 0,
+        "built-in not found first");
+  CHECK(ferry_registry_add_builtin(reg, &ferry_plugin_good, "again", &e) != 0, "duplicate built-in accepted");
+  const char *dup2[] = {"plugin again, symbol ferry_plugin_good: ", "already registered (from built-in)",
+                        NULL};
+  expect_parts(&e, FERRY_EABI, dup2);
+  ferry_error_clear(&e);
+  CHECK(ferry_registry_add_builtin(reg, &ferry_plugin_dash_name, "mine", &e) == 0, "%s", e.message);
+  CHECK(strcmp(ferry_registry_find(reg, "dash-name", &e)->origin, "mine") == 0, "origin kept");
+  ferry_registry_free(reg);
+  free(copy);
+  free(dir);
+  free(path);
+}
+
+/* "not found in <dirs>" vs "found but could not be opened" vs "opened but has no symbol". */
+static void case_errors(void) {
+  ferry_error e = FERRY_ERROR_INIT;
+  char *a = mkdir_tmp("err-a"), *b = mkdir_tmp("err-b");
+  ferry_registry *reg = ferry_registry_new();
+
+  CHECK(!ferry_registry_find(reg, "good", &e), "found without any directory");
+  const char *none[] = {"plugin \"good\" is not built in", "no plugin directory is configured", NULL};
+  expect_parts(&e, FERRY_ENOENT, none);
+  ferry_error_clear(&e);
+
+  ferry_registry_add_dir(reg, a);
+  ferry_registry_add_dir(reg, b);
+  ferry_registry_add_dir(reg, a); /* duplicates are dropped */
+  CHECK(!ferry_registry_find(reg, "missing", &e), "missing found");
+  char *dirs = ferry_xasprintf("was not found in %s, %s (searched in this order", a, b);
+  const char *nf[] = {"plugin \"missing\" is not built in", "ferry_missing.so", dirs, NULL};
+  expect_parts(&e, FERRY_ENOENT, nf);
+  printf("not found -> %s\n", e.message);
+  ferry_error_clear(&e);
+
+  char *broken = ferry_xasprintf("%s/ferry_broken.so", b);
+  write_file(broken, "this is not a shared object\n");
+  CHECK(!ferry_registry_find(reg, "broken", &e), "broken accepted");
+  char *p1 = ferry_xasprintf("plugin file %s was found but could not be opened: ", broken);
+  const char *br[] = {p1, "ldd", NULL};
+  expect_parts(&e, FERRY_EIO, br);
+  /* the dynamic linker's own words follow */
+  CHECK(strstr(e.message, "ELF") || strstr(e.message, "too short"), "no reason given: %s", e.message);
+  printf("broken -> %s\n", e.message);
+  ferry_error_clear(&e);
+
+  char *nosym = ferry_xasprintf("%s/ferry_nosym.so", a);
+  char *nosym_src = fixture("nosym");
+  copy_file(nosym_src, nosym);
+  CHECK(!ferry_registry_find(reg, "nosym", &e), "nosym accepted");
+  char *p2 = ferry_xasprintf("plugin file %s was opened but has no symbol ferry_plugin_nosym", nosym);
+  const char *ns[] = {p2, NULL};
+  expect_parts(&e, FERRY_EABI, ns);
+  ferry_error_clear(&e);
+
+  /* a module whose library is missing */
+  CHECK(!ferry_registry_load_file(reg, FIXTURE_DIR "/ferry_needdep.so", NULL, &e), "needdep accepted");
+  const char *nd[] = {"plugin file " FIXTURE_DIR "/ferry_needdep.so was found but could not be opened: ",
+                      "libferry_fixture_dep.so: cannot open shared object file", NULL};
+  expect_parts(&e, FERRY_EIO, nd);
+  printf("needdep -> %s\n", e.message);
+  ferry_error_clear(&e);
+
+  /* a file whose name does not say which plugin it is */
+  char *odd = ferry_xasprintf("%s/libgood.so", a);
+  char *good = fixture("good");
+  copy_file(good, odd);
+  CHECK(!ferry_registry_load_file(reg, odd, NULL, &e), "name guessed from libgood.so");
+  const char *on[] = {"cannot tell the plugin name from the file name", odd, "ferry_<name>.so", NULL};
+  expect_parts(&e, FERRY_EINVAL, on);
+  ferry_error_clear(&e);
+  /* ... but it loads when the name is given */
+  const ferry_plugin_entry *g = ferry_registry_load_file(reg, odd, "good", &e);
+  CHECK(g && strcmp(g->origin, odd) == 0, "named load of libgood.so: %s", e.message);
+
+  /* a file that does not exist */
+  char *gone = ferry_xasprintf("%s/ferry_gone.so", a);
+  CHECK(!ferry_registry_load_file(reg, gone, NULL, &e), "missing file loaded");
+  const char *gn[] = {gone, "No such file", NULL};
+  expect_parts(&e, FERRY_ENOENT, gn);
+  ferry_error_clear(&e);
+
+  /* names that cannot be plugin names never reach the file system */
+  const char *bad_names[] = {"../good", "Good", "", "a b", "-x", "x/y", NULL};
+  for (int i = 0; bad_names[i]; i++) {
+    CHECK(!ferry_registry_find(reg, bad_names[i], &e), "name \"%s\" accepted", bad_names[i]);
+    const char *bn[] = {"plugin name", "is not valid", NULL};
+    expect_parts(&e, FERRY_EINVAL, bn);
+    ferry_error_clear(&e);
+  }
+  CHECK(!ferry_registry_find(reg, NULL, &e), "NULL name accepted");
+  ferry_error_clear(&e);
+
+  ferry_registry_free(reg);
+  free(gone);
+  free(good);
+  free(odd);
+  free(p2);
+  free(nosym_src);
+  free(nosym);
+  free(p1);
+  free(broken);
+  free(dirs);
+  free(a);
+  free(b);
+}
+
+/* Search path order: added directories (config plugin_path) first, then $FERRY_PLUGIN_PATH, then the build
+ * tree, then the install directory; the first file found wins, even when it is refused. */
+static void case_search_order(void) {
+  ferry_error e = FERRY_ERROR_INIT;
+  char *a = mkdir_tmp("ord-a"), *b = mkdir_tmp("ord-b"), *c = mkdir_tmp("ord-c"), *empty = mkdir_tmp("ord-e");
+  char *good = fixture("good");
+  char *ga = ferry_xasprintf("%s/ferry_good.so", a), *gb = ferry_xasprintf("%s/ferry_good.so", b);
+  copy_file(good, ga);
+  copy_file(good, gb);
+
+  ferry_registry *reg = ferry_registry_new();
+  ferry_registry_add_dir(reg, a);
+  ferry_registry_add_dir(reg, b);
+  const ferry_plugin_entry *g = ferry_registry_find(reg, "good", &e);
+  CHECK(g && strcmp(g->origin, ga) == 0, "a first: %s", g ? g->origin : e.message);
+  ferry_registry_free(reg);
+
+  reg = ferry_registry_new();
+  ferry_registry_add_dir(reg, b);
+  ferry_registry_add_dir(reg, a);
+  g = ferry_registry_find(reg, "good", &e);
+  CHECK(g && strcmp(g->origin, gb) == 0, "b first: %s", g ? g->origin : e.message);
+  ferry_registry_free(reg);
+
+  /* FERRY_PLUGIN_PATH after the added directories, empty elements skipped */
+  char *env = ferry_xasprintf("%s::%s:", empty, b);
+  setenv("FERRY_PLUGIN_PATH", env, 1);
+  reg = ferry_registry_new();
+  ferry_registry_add_dir(reg, c);
+  ferry_registry_add_default_dirs(reg);
+  g = ferry_registry_find(reg, "good", &e);
+  CHECK(g && strcmp(g->origin, gb) == 0, "FERRY_PLUGIN_PATH: %s", g ? g->origin : e.message);
+  CHECK(!ferry_registry_find(reg, "missing", &e), "missing found");
+  /* the whole default path, in order: added, $FERRY_PLUGIN_PATH, build tree (when it exists), install dir */
+  struct stat st;
+  int have_build_dir = stat(BUILD_PLUGIN_DIR, &st) == 0 && S_ISDIR(st.st_mode);
+  char *order = ferry_xasprintf("not found in %s, %s, %s, %s%s%s (searched", c, empty, b,
+                                have_build_dir ? BUILD_PLUGIN_DIR : "", have_build_dir ? ", " : "",
+                                INSTALL_PLUGIN_DIR);
+  const char *op[] = {order, NULL};
+  expect_parts(&e, FERRY_ENOENT, op);
+  ferry_error_clear(&e);
+  ferry_registry_free(reg);
+
+  /* an added directory wins over FERRY_PLUGIN_PATH */
+  reg = ferry_registry_new();
+  ferry_registry_add_dir(reg, a);
+  ferry_registry_add_default_dirs(reg);
+  g = ferry_registry_find(reg, "good", &e);
+  CHECK(g && strcmp(g->origin, ga) == 0, "added dir first: %s", g ? g->origin : e.message);
+  ferry_registry_free(reg);
+
+  /* without FERRY_PLUGIN_PATH: build tree (when it exists), install dir */
+  unsetenv("FERRY_PLUGIN_PATH");
+  reg = ferry_registry_new();
+  ferry_registry_add_default_dirs(reg);
+  CHECK(!ferry_registry_find(reg, "missing", &e), "missing found");
+  free(order);
+  order = ferry_xasprintf("not found in %s%s%s (searched", have_build_dir ? BUILD_PLUGIN_DIR : "",
+                          have_build_dir ? ", " : "", INSTALL_PLUGIN_DIR);
+  const char *op2[] = {order, NULL};
+  expect_parts(&e, FERRY_ENOENT, op2);
+  ferry_error_clear(&e);
+  ferry_registry_free(reg);
+
+  /* the first file found wins even when it is refused: a broken ferry_good.so in c hides the one in a */
+  char *gc = ferry_xasprintf("%s/ferry_good.so", c);
+  char *major = fixture("bad_major");
+  copy_file(major, gc);
+  reg = ferry_registry_new();
+  ferry_registry_add_dir(reg, c);
+  ferry_registry_add_dir(reg, a);
+  CHECK(!ferry_registry_find(reg, "good", &e), "a later directory was used");
+  char *p = ferry_xasprintf("plugin file %s was opened but has no symbol ferry_plugin_good", gc);
+  const char *pp[] = {p, NULL};
+  expect_parts(&e, FERRY_EABI, pp);
+  ferry_error_clear(&e);
+  ferry_registry_free(reg);
+
+  free(p);
+  free(major);
+  free(gc);
+  free(order);
+  free(env);
+  free(ga);
+  free(gb);
+  free(good);
+  free(a);
+  free(b);
+  free(c);
+  free(empty);
+}
+
+typedef struct scan_log {
+  char *paths[32];
+  char *messages[32];
+  size_t n;
+} scan_log;
+
+static void on_bad(void *arg, const char *path, const ferry_error *e) {
+  scan_log *log = arg;
+  CHECK(log->n < 32, "too many reports");
+  log->paths[log->n] = ferry_xstrdup(path);
+  log->messages[log->n] = ferry_xstrdup(e->message);
+  log->n++;
+}
+
+/* ferry_registry_scan loads every ferry_*.so of the search path and reports the refused ones. */
+static void case_scan(void) {
+  char *a = mkdir_tmp("scan-a");
+  char *good = fixture("good"), *ga = ferry_xasprintf("%s/ferry_good.so", a);
+  copy_file(good, ga);
+  char *other = ferry_xasprintf("%s/not-a-plugin.so", a); /* ignored: not ferry_*.so */
+  write_file(other, "x");
+
+  ferry_registry *reg = ferry_registry_new();
+  ferry_error e = FERRY_ERROR_INIT;
+  CHECK(ferry_registry_add_builtin(reg, &ferry_plugin_dash_name, NULL, &e) == 0, "%s", e.message);
+  ferry_registry_add_dir(reg, a);
+  ferry_registry_add_dir(reg, FIXTURE_DIR);
+  scan_log log = {0};
+  ferry_registry_scan(reg, on_bad, &log);
+  /* dash_name is built in (the module is shadowed), good comes from a (the fixture copy is shadowed) */
+  CHECK(ferry_registry_count(reg) == 2, "count %zu", ferry_registry_count(reg));
+  const ferry_plugin_entry *g = ferry_registry_find(reg, "good", &e);
+  CHECK(g && strcmp(g->origin, ga) == 0, "good from %s", g ? g->origin : e.message);
+  CHECK(ferry_registry_find(reg, "dash-name", &e)->builtin, "dash-name not the built-in");
+  /* every bad fixture and nosym reported, in file name order, with its path in the message */
+  CHECK(log.n == NBAD + 2, "%zu reports", log.n);
+  const char *expected[] = {"bad_kind", "bad_major", "bad_minor", "bad_name", "bad_noname", "bad_ops",
+                            "bad_short", "needdep", "nosym"};
+  for (size_t i = 0; i < log.n; i++) {
+    char *path = fixture(expected[i]);
+    CHECK(strcmp(log.paths[i], path) == 0, "report %zu: %s, expected %s", i, log.paths[i], path);
+    CHECK(strstr(log.messages[i], path), "message lacks the path: %s", log.messages[i]);
+    free(path);
+    free(log.paths[i]);
+    free(log.messages[i]);
+  }
+  ferry_registry_free(reg);
+  free(other);
+  free(ga);
+  free(good);
+  free(a);
+}
+
+/* The generated built-in table goes through the same check. */
+static void case_static(void) {
+  size_t n = 0;
+  while (ferry_builtin_plugins[n]) n++;
+  ferry_registry *reg = ferry_registry_new();
+  ferry_error e = FERRY_ERROR_INIT;
+  CHECK(ferry_registry_add_static(reg, &e) == 0, "built-in table refused: %s", e.message);
+  CHECK(ferry_registry_count(reg) == n, "count %zu, table %zu", ferry_registry_count(reg), n);
+  for (size_t i = 0; i < n; i++) {
+    const ferry_plugin_entry *x = ferry_registry_at(reg, i);
+    CHECK(x->builtin && x->plugin == ferry_builtin_plugins[i] && strcmp(x->origin, "built-in") == 0, "%zu",
+          i);
+  }
+  CHECK(ferry_registry_add_static(reg, &e) != 0 || n == 0, "table added twice");
+  ferry_error_clear(&e);
+  printf("%zu built-in plugins\n", n);
+  ferry_registry_free(reg);
+}
+
+/* ---- ferry_plugin_check on descriptors made here: the checks no fixture file covers -------------------- */
+
+typedef struct t_ctx {
+  char *s;
+  int64_t i;
+} t_ctx;
+static void t_demand(ferry_instance *ins, size_t n) {}
+static void t_write(ferry_instance *ins, ferry_task *task) {}
+static void t_fire(ferry_instance *ins, ferry_hook_event *ev) {}
+
+static void expect_check(const ferry_plugin *p, const char *part) {
+  ferry_error e = FERRY_ERROR_INIT;
+  CHECK(ferry_plugin_check(p, "/x/ferry_t.so", "ferry_plugin_t", "t", &e) == FERRY_EABI, "accepted (%s)",
+        part);
+  const char *parts[] = {"plugin file /x/ferry_t.so, symbol ferry_plugin_t: ", part, NULL};
+  expect_parts(&e, FERRY_EABI, parts);
+  ferry_error_clear(&e);
+}
+
+static void case_check(void) {
+  ferry_source_ops src = {.struct_size = sizeof src, .emits = FERRY_ITEM_RECORD, .demand = t_demand};
+  ferry_sink_ops snk = {.struct_size = sizeof snk, .accepts = FERRY_ITEM_ALL, .write = t_write};
+  ferry_hook_ops hk = {.struct_size = sizeof hk, .fire = t_fire};
+  ferry_option opts[4] = {
+    {"s", FERRY_OPT_STRING, "\"x\"", FERRY_OPT_SECRET, offsetof(t_ctx, s), "s"},
+    {"i", FERRY_OPT_INT, "5", 0, offsetof(t_ctx, i), "i"},
+    FERRY_OPTIONS_END,
+    FERRY_OPTIONS_END,
+  };
+  const ferry_plugin ok = {.abi_major = FERRY_ABI_MAJOR, .abi_minor = FERRY_ABI_MINOR,
+                           .struct_size = sizeof(ferry_plugin), .kinds = FERRY_KIND_ALL, .name = "t",
+                           .version = "1", .description = "d", .license = "MIT", .options = opts,
+                           .ctx_size = sizeof(t_ctx), .source = &src, .sink = &snk, .hook = &hk};
+  ferry_error e = FERRY_ERROR_INIT;
+  CHECK(ferry_plugin_check(&ok, "/x/ferry_t.so", "ferry_plugin_t", "t", &e) == 0, "ok refused: %s",
+        e.message);
+  CHECK(ferry_plugin_check(&ok, NULL, NULL, NULL, &e) == 0, "ok refused: %s", e.message);
+
+  ferry_plugin p;
+  ferry_source_ops s2;
+  ferry_sink_ops k2;
+  ferry_hook_ops h2;
+  ferry_option o2[4];
+#define RESET() (p = ok, s2 = src, k2 = snk, h2 = hk, memcpy(o2, opts, sizeof o2), p.source = &s2, \
+                 p.sink = &k2, p.hook = &h2, p.options = o2)
+  RESET(); p.struct_size = sizeof(ferry_plugin) + 8; expect_check(&p, "is larger than ABI");
+  RESET(); p.flags = 4; expect_check(&p, "unknown flags 0x4 (expected 0)");
+  RESET(); p.name = "T x"; expect_check(&p, "the name \"T x\" is not valid");
+  RESET(); p.name = "\x01oops"; expect_check(&p, "the name \"\\x01oops\" is not valid");
+  RESET(); p.version = NULL; expect_check(&p, "no version (expected a string, found NULL)");
+  RESET(); p.description = NULL; expect_check(&p, "no description");
+  RESET(); p.license = NULL; expect_check(&p, "no license");
+  RESET(); p.kinds = 0; expect_check(&p, "declares no kind");
+  RESET(); p.kinds = FERRY_KIND_SINK;
+  expect_check(&p, "has a source callback table but does not declare kind source (kinds 0x2)");
+  RESET(); p.source = NULL; expect_check(&p, "declares kind source but has no source callback table");
+  RESET(); p.hook = NULL; expect_check(&p, "declares kind hook but has no hook callback table");
+  RESET(); s2.struct_size = 8; expect_check(&p, "source callback table size is 8 bytes (expected");
+  RESET(); k2.struct_size = 4096; expect_check(&p, "sink callback table size is 4096 bytes");
+  RESET(); h2.struct_size = 0; expect_check(&p, "hook callback table size is 0 bytes");
+  RESET(); s2.demand = NULL; expect_check(&p, "source callback table has no demand() (required, found NULL)");
+  RESET(); k2.write = NULL; expect_check(&p, "sink callback table has no write()");
+  RESET(); h2.fire = NULL; expect_check(&p, "hook callback table has no fire()");
+  RESET(); s2.emits = 0; expect_check(&p, "source (emits) declares no item kind");
+  RESET(); k2.accepts = 0x40; expect_check(&p, "sink (accepts) has unknown item kind bits 0x40");
+  RESET(); p.ctx_size = 0; expect_check(&p, "has an options table but ctx_size 0");
+  RESET(); p.ctx_size = 12; expect_check(&p, "option \"i\" (8 bytes at offset 8) does not fit in the context "
+                                         "(expected an offset within ctx_size 12)");
+  RESET(); o2[1].type = (ferry_opt_type)9; expect_check(&p, "option \"i\" has unknown type 9");
+  RESET(); o2[1].flags = 0x8; expect_check(&p, "option \"i\" has unknown flags 0x8");
+  RESET(); o2[1].default_json = "{"; expect_check(&p, "option \"i\" has a default that is not valid JSON");
+  RESET(); o2[1].default_json = "\"5\""; expect_check(&p, "option \"i\" has the default \"\\\"5\\\"\" "
+                                                      "(expected an integer)");
+  RESET(); o2[1].key = "s"; expect_check(&p, "option \"s\" is declared twice");
+  RESET(); o2[1].key = "a b"; expect_check(&p, "option 1 has an invalid key \"a b\"");
+  RESET(); o2[2] = o2[1]; o2[2].key = "j"; o2[2].type = FERRY_OPT_STRING_LIST;
+  o2[2].default_json = "[\"a\", 1]";
+  expect_check(&p, "option \"j\" has the default");
+  RESET(); o2[2] = o2[1]; o2[2].key = "j"; o2[2].type = FERRY_OPT_STRING_LIST; o2[2].default_json = "[\"a\"]";
+  CHECK(ferry_plugin_check(&p, "f", "s", "t", &e) == 0, "string list default refused: %s", e.message);
+  RESET(); p.name = "t-x";
+  CHECK(ferry_plugin_check(&p, "f", "s", "t_x", &e) == 0, "t-x vs t_x: %s", e.message);
+  RESET(); p.name = "u"; expect_check(&p, "the descriptor's name \"u\" does not match (expected \"t\")");
+  RESET(); p.options = NULL; p.ctx_size = 0;
+  CHECK(ferry_plugin_check(&p, "f", "s", "t", &e) == 0, "no options: %s", e.message);
+  expect_check(NULL, "descriptor address is NULL");
+#undef RESET
+}
+
+int main(int argc, char **argv) {
+  if (argc != 2) {
+    fprintf(stderr, "usage: %s module_find|module_load_file|builtin|good|errors|search_order|scan|static|"
+            "check\n", argv[0]);
+    return 2;
+  }
+  char tmpl[] = "/tmp/ferry-loader-test-XXXXXX";
+  tmp_root = mkdtemp(tmpl);
+  CHECK(tmp_root, "mkdtemp: %s", strerror(errno));
+  unsetenv("FERRY_PLUGIN_PATH");
+  init_bad_cases();
+  const char *c = argv[1];
+  if (!strcmp(c, "module_find")) case_module_find();
+  else if (!strcmp(c, "module_load_file")) case_module_load_file();
+  else if (!strcmp(c, "builtin")) case_builtin();
+  else if (!strcmp(c, "good")) case_good();
+  else if (!strcmp(c, "errors")) case_errors();
+  else if (!strcmp(c, "search_order")) case_search_order();
+  else if (!strcmp(c, "scan")) case_scan();
+  else if (!strcmp(c, "static")) case_static();
+  else if (!strcmp(c, "check")) case_check();
+  else {
+    fprintf(stderr, "unknown case %s\n", c);
+    rm_rf(tmp_root);
+    return 2;
+  }
+  rm_rf(tmp_root);
+  printf("ok %s\n", c);
+  return 0;
+}
