@@ -49,7 +49,7 @@ static void hook_fire(ferry_instance *ins, ferry_hook_event *ev) {
   const char *point = ferry_hook_point(ev);
   const ferry_item *it = ferry_hook_item(ev);
   json_t *state = ferry_hook_state(ev);
-  char seen[1024] = "-";
+  char seen[2048] = "-";
   if (state) {
     json_t *list = json_object_get(state, "seen");
     if (!json_is_array(list)) {
@@ -59,7 +59,7 @@ static void hook_fire(ferry_instance *ins, ferry_hook_event *ev) {
     snprintf(seen, sizeof seen, "%s", rt_json(list));
     json_array_append_new(list, json_string(point));
   }
-  char data[512];
+  char data[2048];
   snprintf(data, sizeof data, "%s", rt_json(ferry_hook_data(ev)));
   rt_line(h->out, "%s %s %s %s data=%s seen=%s", h->name, ferry_instance_stage(ins), point, it ? it->key : "-",
           data, seen);
