@@ -781,6 +781,49 @@ static void test_many(void) {
   FT_ASSERT(g_ticks > 0, "the loop was starved: no timer ran during %lld synchronous items", (long long)n);
 }
 
+/* One runtime, several runs: plan, run of one selected stage, run of all, verify; and a bad stage name. */
+static void test_reuse(void) {
+  ferry_error err = FERRY_ERROR_INIT;
+  ferry_runtime *rt = new_runtime();
+  json_t *cfg = J("{'journal': '$T/j.db', 'stages': ["
+                  "{'name': 'a', 'source': {'plugin': 'rt-gen', 'options': {'count': 4, 'prefix': 'a'}}, "
+                  " 'sink': {'plugin': 'rt-sink', 'options': {'log': '$T/sink.log'}}},"
+                  "{'name': 'b', 'after': ['a'], 'source': {'plugin': 'rt-gen', 'options': {'count': 3, 'prefix': 'b'}}, "
+                  " 'sink': {'plugin': 'rt-sink', 'options': {'log': '$T/sink.log'}}}]}");
+  FT_ASSERT(ferry_runtime_load_json(rt, cfg, "reuse.json", &err) == 0, "load: %s", err.message);
+  json_decref(cfg);
+  FT_ASSERT(ferry_runtime_load_json(rt, cfg = J("{'stages': []}"), "again", &err) < 0, "loaded twice");
+  json_decref(cfg);
+  ferry_error_clear(&err);
+  ferry_run_summary sum;
+  ferry_run_opts o = {.struct_size = sizeof o, .mode = FERRY_MODE_PLAN};
+  FT_ASSERT(ferry_runtime_run(rt, &o, &sum, &err) == 0, "plan: %s", err.message);
+  FT_ASSERT(sum.done == 7 && access(P("j.db"), F_OK) != 0, "plan: %lld", (long long)sum.done);
+  const char *only_b[] = {"b", NULL};
+  o.mode = FERRY_MODE_RUN;
+  o.stages = only_b;
+  FT_ASSERT(ferry_runtime_run(rt, &o, &sum, &err) == 0, "run b: %s", err.message);
+  FT_ASSERT(sum.done == 3 && sum.stages[0].done == 0 && sum.stages[1].done == 3, "only b: %lld",
+            (long long)sum.done);
+  o.stages = NULL;
+  FT_ASSERT(ferry_runtime_run(rt, &o, &sum, &err) == 0, "run all: %s", err.message);
+  FT_ASSERT(sum.done == 4 && sum.skipped == 3 && sum.stages[1].resumed == 3, "all: done %lld skipped %lld",
+            (long long)sum.done, (long long)sum.skipped);
+  o.mode = FERRY_MODE_VERIFY;
+  FT_ASSERT(ferry_runtime_run(rt, &o, &sum, &err) == 0, "verify: %s", err.message);
+  FT_ASSERT(sum.done == 7, "verified %lld", (long long)sum.done);
+  const char *bad[] = {"nope", NULL};
+  o.stages = bad;
+  FT_ASSERT(ferry_runtime_run(rt, &o, &sum, &err) == FERRY_ECONFIG && strstr(err.message, "nope") &&
+                strstr(err.message, "\"a\""),
+            "bad stage name: %s", err.message);
+  ferry_error_clear(&err);
+  ferry_runtime_free(rt);
+  FT_ASSERT(count_lines(P("sink.log"), "W ") == 7 && count_lines(P("sink.log"), "P ") == 7 &&
+                count_lines(P("sink.log"), "V ") == 7,
+            "sink calls:\n%s", slurp(P("sink.log")));
+}
+
 /* ---- crash test ----------------------------------------------------------------------------------------- */
 
 static uint64_t rng_state;
@@ -907,7 +950,7 @@ int main(int argc, char **argv) {
                {"report", test_report},     {"interrupt", test_interrupt},
                {"source_fail", test_source_fail},                      {"misuse", test_misuse},
                {"stall", test_stall},       {"sync", test_sync},       {"journal_off", test_journal_off},
-               {"many", test_many}};
+               {"many", test_many},         {"reuse", test_reuse}};
   int found = 0;
   if (!strcmp(c, "crash")) {
     test_crash(argc - 2, argv + 2);
