@@ -404,6 +404,8 @@ static void fill_summary(ferry_runtime *rt, double seconds) {
     ferry_stage_summary *s = &rt->ssum[i];
     memset(s, 0, sizeof *s);
     s->name = st->name;
+    s->total = -1;
+    if (!st->selected) continue; /* not part of this run: nothing counted (its fields hold an older run) */
     s->total = st->total;
     s->done = st->done;
     s->skipped = st->skipped;
@@ -411,8 +413,7 @@ static void fill_summary(ferry_runtime *rt, double seconds) {
     s->retried = st->retried;
     s->resumed = st->resumed;
     s->seconds = st->t_end > st->t_start ? st->t_end - st->t_start : 0;
-    s->status = st->selected ? st->status : 0;
-    if (!st->selected) s->total = -1;
+    s->status = st->status;
     rt->summary.done += s->done;
     rt->summary.skipped += s->skipped + s->resumed;
     rt->summary.failed += s->failed;
