@@ -453,10 +453,12 @@ static json_t *build_report(ferry_runtime *rt, int rc, const ferry_error *res, d
       json_object_set_new(s, names[k], json_integer(st->selected ? v[k] : (k == 0 ? -1 : 0)));
       if (k >= 2 && st->selected) t[k] += v[k];
     }
-    json_object_set_new(s, "seconds", json_real(st->t_end > st->t_start ? st->t_end - st->t_start : 0));
-    json_object_set_new(s, "peak_outstanding", json_integer(st->max_outstanding));
-    json_object_set_new(s, "peak_in_sink", json_integer(st->max_insink));
-    json_object_set_new(s, "items", st->items ? json_incref(st->items) : json_array());
+    if (st->selected) {
+      json_object_set_new(s, "seconds", json_real(st->t_end > st->t_start ? st->t_end - st->t_start : 0));
+      json_object_set_new(s, "peak_outstanding", json_integer(st->max_outstanding));
+      json_object_set_new(s, "peak_in_sink", json_integer(st->max_insink));
+    }
+    json_object_set_new(s, "items", st->selected && st->items ? json_incref(st->items) : json_array());
     json_array_append_new(stages, s);
   }
   static const char *const tnames[10] = {0, 0, "done", "skipped", "resumed", "failed", "retried", "blocked",
