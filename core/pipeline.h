@@ -98,6 +98,7 @@ struct ferry_stage {
   int interrupted;
   int starting;                    /* stage_start hooks running */
   int end_phase;                   /* stage.c: where the end sequence is */
+  int in_end, end_again, reported_finished;
   int has_item_done, has_item_failed; /* hooks attached to these points */
 
   /* counters */

@@ -359,6 +359,7 @@ static void pump(ferry_stage *st) {
       yield = 1;
       break;
     }
+    ferry_stage_sync_maybe(st, 0);
     if ((st->limit_reached || st->interrupted || st->status) && !st->source_stopped && st->source_started)
       stop_source(st);
     /* ask the source for what fits in the window */
@@ -474,6 +475,14 @@ void ferry_stage_interrupt(ferry_stage *st) {
     ferry_task_drop(t);
   }
   st->qtail = NULL;
+  /* tasks waiting for a retry are not retried: dropped the same way */
+  for (size_t i = 0; i < st->ntasks; i++) {
+    ferry_task *t = st->tasks[i];
+    if (t->phase == TASK_RETRY) {
+      ferry_log_info(st->sink, "item \"%s\": not retried (interrupted)", t->item->key);
+      ferry_task_drop(t);
+    }
+  }
   ferry_stage_kick(st);
 }
 
@@ -538,6 +547,21 @@ void ferry_stage_sync_maybe(ferry_stage *st, int force) {
 
 enum { END_STOP_SOURCE = 0, END_SYNC, END_STOP_SINK, END_HOOKS, END_HOOKS_WAIT, END_DONE };
 
+static void finish(ferry_stage *st) {
+  st->state = STAGE_FINISHED;
+  if (st->idle_init) uv_idle_stop(&st->idle);
+  st->t_end = ferry_now();
+  if (st->interrupted && !st->status) {
+    st->status = FERRY_ECANCELED;
+    ferry_error_set(&st->error, FERRY_ECANCELED, "interrupted");
+  }
+  ferry_log_info(NULL, "stage \"%s\" %s: done %lld, skipped %lld, already done %lld, failed %lld, retried %lld, "
+                 "%.3f s", st->name,
+                 st->status == FERRY_ECANCELED ? "interrupted" : st->status ? "failed" : "finished",
+                 (long long)st->done, (long long)st->skipped, (long long)st->resumed, (long long)st->failed,
+                 (long long)st->retried, st->t_end - st->t_start);
+}
+
 static void on_stage_end_hooks(void *arg, int status, const ferry_error *err) {
   ferry_stage *st = arg;
   if (status) {
@@ -552,56 +576,62 @@ static void on_stage_end_hooks(void *arg, int status, const ferry_error *err) {
   end_continue(st);
 }
 
+/* The end sequence. Never recursive: a step that completes synchronously (a sync() or a hook calling back
+ * at once) sets end_again and this loop goes on. */
 static void end_continue(ferry_stage *st) {
-  for (;;) {
-    switch (st->end_phase) {
-      case END_STOP_SOURCE:
-        stop_source(st);
-        st->end_phase = END_SYNC;
-        break;
-      case END_SYNC:
-        if (st->sync_running) return; /* on_synced comes back here */
-        if (st->sync_head && st->sink_started) {
-          ferry_stage_sync_maybe(st, 1);
-          if (st->sync_running) return;
-          break; /* completed synchronously: look again */
-        }
-        st->end_phase = END_STOP_SINK;
-        break;
-      case END_STOP_SINK:
-        if (st->journal_write) ferry_rt_group_commit(st->rt);
-        if (st->sink_started && st->sink_plugin->sink->stop) st->sink_plugin->sink->stop(st->sink);
-        st->sink_started = 0;
-        st->end_phase = END_HOOKS;
-        break;
-      case END_HOOKS:
-        st->end_phase = END_HOOKS_WAIT;
-        if (st->mode == FERRY_MODE_RUN && ferry_hooks_at(st, "stage_end") && !st->rt->finished) {
-          ferry_fire_core(st, NULL, "stage_end", NULL, on_stage_end_hooks, st);
-          return;
-        }
-        st->end_phase = END_DONE;
-        break;
-      case END_HOOKS_WAIT:
-        return;
-      case END_DONE:
-      default:
-        if (st->state == STAGE_FINISHED) return;
-        st->state = STAGE_FINISHED;
-        if (st->idle_init) uv_idle_stop(&st->idle);
-        st->t_end = ferry_now();
-        if (st->interrupted && !st->status) {
-          st->status = FERRY_ECANCELED;
-          ferry_error_set(&st->error, FERRY_ECANCELED, "interrupted");
-        }
-        ferry_log_info(NULL, "stage \"%s\" %s: done %lld, skipped %lld, already done %lld, failed %lld, "
-                       "retried %lld, %.3f s", st->name,
-                       st->status == FERRY_ECANCELED ? "interrupted" : st->status ? "failed" : "finished",
-                       (long long)st->done, (long long)st->skipped, (long long)st->resumed,
-                       (long long)st->failed, (long long)st->retried, st->t_end - st->t_start);
-        ferry_rt_stage_finished(st->rt, st);
-        return;
+  if (st->in_end) {
+    st->end_again = 1;
+    return;
+  }
+  st->in_end = 1;
+  do {
+    st->end_again = 0;
+    int waiting = 0;
+    while (!waiting && st->state != STAGE_FINISHED) {
+      switch (st->end_phase) {
+        case END_STOP_SOURCE:
+          stop_source(st);
+          st->end_phase = END_SYNC;
+          break;
+        case END_SYNC:
+          if (st->sync_running) { /* on_synced comes back here */
+            waiting = 1;
+            break;
+          }
+          if (st->sync_head && st->sink_started) {
+            ferry_stage_sync_maybe(st, 1);
+            break; /* look again: running (wait) or completed synchronously */
+          }
+          st->end_phase = END_STOP_SINK;
+          break;
+        case END_STOP_SINK:
+          if (st->journal_write) ferry_rt_group_commit(st->rt);
+          if (st->sink_started && st->sink_plugin->sink->stop) st->sink_plugin->sink->stop(st->sink);
+          st->sink_started = 0;
+          st->end_phase = END_HOOKS;
+          break;
+        case END_HOOKS:
+          if (st->mode == FERRY_MODE_RUN && ferry_hooks_at(st, "stage_end")) {
+            st->end_phase = END_HOOKS_WAIT;
+            ferry_fire_core(st, NULL, "stage_end", NULL, on_stage_end_hooks, st);
+          } else {
+            st->end_phase = END_DONE;
+          }
+          break;
+        case END_HOOKS_WAIT:
+          waiting = 1;
+          break;
+        case END_DONE:
+        default:
+          finish(st);
+          break;
+      }
     }
+  } while (st->end_again && st->state != STAGE_FINISHED);
+  st->in_end = 0;
+  if (st->state == STAGE_FINISHED && !st->reported_finished) {
+    st->reported_finished = 1;
+    ferry_rt_stage_finished(st->rt, st);
   }
 }
 

@@ -186,8 +186,7 @@ static void finish_done(ferry_task *t) {
       }
       st->sync_tail = e;
       st->sync_count++;
-      release(t);
-      ferry_stage_sync_maybe(st, 0);
+      release(t); /* the pump (or the timer) calls sync() from a clean stack */
       return;
     }
     if (st->journal_write && ferry_rt_journal_ok(rt)) {
@@ -212,6 +211,10 @@ static void on_retry(uv_timer_t *h) {
   ferry_task *t = h->data;
   ferry_stage *st = t->stage;
   if (t->phase != TASK_RETRY) return;
+  if (st->interrupted) {
+    release(t);
+    return;
+  }
   t->attempt++;
   ferry_error_clear(&t->err);
   t->phase = TASK_QUEUED;

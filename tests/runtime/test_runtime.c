@@ -700,6 +700,18 @@ static void test_interrupt(void) {
   FT_ASSERT(r.rc == 0 && r.done == 100 - first && r.st[0].resumed == first, "resume: done %lld resumed %lld",
             (long long)r.done, (long long)r.st[0].resumed);
   FT_ASSERT(count_lines(P("sink.log"), "W ") == 100, "an item was written twice or never");
+
+  /* an item waiting for its retry (20 s away) does not hold the interrupted run up, and is not failed */
+  rm_rf(T);
+  FT_ASSERT(mkdir(T, 0700) == 0, "mkdir");
+  double t0 = ferry_now();
+  r = run(one_stage("'count': 20", "'async': true, 'sigint_after': 5, 'transient': {'k000001': 1}",
+                    "'concurrency': 1, 'retry': {'max': 5, 'base_ms': 20000, 'cap_ms': 20000}"));
+  FT_ASSERT(r.rc == FERRY_ECANCELED && r.failed == 0, "rc %d failed %lld: %s", r.rc, (long long)r.failed, r.msg);
+  FT_ASSERT(ferry_now() - t0 < 10, "the interrupted run waited for a retry (%.1f s)", ferry_now() - t0);
+  FT_ASSERT(!has_line(P("sink.log"), "W k000001 attempt=2"), "retried although interrupted");
+  r = run(one_stage("'count': 20", "'async': true", ""));
+  FT_ASSERT(r.rc == 0 && has_line(P("sink.log"), "W k000001 attempt=1 step=- state={}"), "k000001 not taken again");
 }
 
 static void test_source_fail(void) {
