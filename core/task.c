@@ -251,6 +251,7 @@ static void handle_failure(ferry_task *t, int retry) {
       }
       t->timer->data = t;
       uv_timer_start(t->timer, on_retry, delay, 0);
+      ferry_stage_kick(st); /* its sink slot is free */
       return;
     }
     ferry_error_prefix(&t->err, "gave up after %u attempts", t->attempt);
