@@ -417,8 +417,24 @@ static void t_lock(void) {
   int status;
   FT_ASSERT(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0,
             "another process opened a locked journal");
-  /* readers are welcome while it is held */
+  /* readers are welcome while it is held, even from another process during an open group: they see what
+   * is committed */
+  OK(ferry_journal_done(j, "s", "committed", NULL, 0, E));
+  OK(ferry_journal_group_begin(j, E));
+  OK(ferry_journal_done(j, "s", "pending", NULL, 0, E));
+  fflush(NULL);
+  child = fork();
+  if (child == 0) {
+    ferry_journal *rc = ferry_journal_open(path, 1, &err);
+    int64_t c[5] = {0};
+    int ok = rc && ferry_journal_counts(rc, "s", c, &err) == 0 && c[FERRY_J_DONE] == 1;
+    _exit(ok ? 0 : 1);
+  }
+  FT_ASSERT(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+            "a reader in another process failed during an open group");
+  OK(ferry_journal_group_commit(j, E));
   ferry_journal *r = open_ok(path, 1);
+  FT_ASSERT(count_of(r, "s", FERRY_J_DONE) == 2, "reader after commit");
   ferry_journal_close(r);
   ferry_journal_close(j);
   j = open_ok(path, 0); /* free again once closed */
