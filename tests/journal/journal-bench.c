@@ -99,18 +99,20 @@ int main(int argc, char **argv) {
   double t = phase(path, count, group, 0);
   struct stat sb;
   long long size = stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
-  printf("outcomes (groups of %ld):  %ld in %.2f s = %.0f outcomes/s; %.0f per CPU second (journal %.1f MB)\n",
-         group, count, t, count / t, count / cpu_used, size / 1e6);
+  printf(
+      "outcomes (groups of %ld):  %ld in %.2f s = %.0f outcomes/s; %.0f per CPU second (journal %.1f MB)\n",
+      group, count, t, count / t, count / cpu_used, size / 1e6);
   double tl = lookups(path, count, 0);
-  printf("resume lookups (get):     %ld in %.2f s = %.0f gets/s; %.0f per CPU second\n", count, tl, count / tl,
-         count / cpu_used);
+  printf("resume lookups (get):     %ld in %.2f s = %.0f gets/s; %.0f per CPU second\n", count, tl,
+         count / tl, count / cpu_used);
   tl = lookups(path, count, group);
-  printf("  the same inside groups: %ld in %.2f s = %.0f gets/s; %.0f per CPU second\n", count, tl, count / tl,
-         count / cpu_used);
+  printf("  the same inside groups: %ld in %.2f s = %.0f gets/s; %.0f per CPU second\n", count, tl,
+         count / tl, count / cpu_used);
   long icount = count / 4 > 0 ? count / 4 : count;
   double ti = phase(path, icount, group, 1);
-  printf("intent+outcome per item:  %ld in %.2f s = %.0f items/s; %.0f per CPU second (each intent committed)\n",
-         icount, ti, icount / ti, icount / cpu_used);
+  printf(
+      "intent+outcome per item:  %ld in %.2f s = %.0f items/s; %.0f per CPU second (each intent committed)\n",
+      icount, ti, icount / ti, icount / cpu_used);
   remove_journal(path);
   free(path);
   return 0;
