@@ -404,11 +404,12 @@ static int authenticate(struct MHD_Connection *conn, PGconn *c, req_t *r)
         const char *s = auth + 6;
         char dec[1024];
         size_t n = 0;
-        int bits = 0, acc_ = 0;
+        int bits = 0;
+        unsigned acc_ = 0;
         for (; *s && n < sizeof dec - 1; s++) {
             int v = b64val((unsigned char)*s);
             if (v < 0) continue;
-            acc_ = (acc_ << 6) | v;
+            acc_ = ((acc_ << 6) | (unsigned)v) & 0xffffffu;
             bits += 6;
             if (bits >= 8) { bits -= 8; dec[n++] = (char)((acc_ >> bits) & 0xff); }
         }
