@@ -12,7 +12,7 @@ typedef struct fire_ctx fire_ctx;
 
 struct ferry_hook_event {
   fire_ctx *fc;
-  size_t hook;     /* index in the stage's hooks */
+  size_t hook; /* index in the stage's hooks */
   int completed;
 };
 
@@ -23,9 +23,9 @@ struct fire_ctx {
   json_t *data;
   ferry_done_fn done;
   void *arg;
-  size_t next;     /* next hook index to look at */
-  int waiting;     /* a hook is running */
-  int looping;     /* fire_step is on the stack */
+  size_t next; /* next hook index to look at */
+  int waiting; /* a hook is running */
+  int looping; /* fire_step is on the stack */
   int status;
   ferry_error err;
   ferry_hook_event *evs; /* one per hook of the stage */
@@ -132,15 +132,19 @@ FERRY_API void ferry_hook_done(ferry_hook_event *ev, int status, const ferry_err
   fire_ctx *fc = ev->fc;
   ferry_stage *st = fc->st;
   if (ev->completed || !fc->waiting || fc->next != ev->hook + 1) {
-    ferry_log_error(st->hooks[ev->hook], "ferry_hook_done called twice for point \"%s\": ignored (a bug in the "
-                    "hook plugin)", fc->point);
+    ferry_log_error(st->hooks[ev->hook],
+                    "ferry_hook_done called twice for point \"%s\": ignored (a bug in the "
+                    "hook plugin)",
+                    fc->point);
     return;
   }
   ev->completed = 1;
   if (status && !fc->status) {
     fc->status = status;
-    if (err && err->code) ferry_error_copy(&fc->err, err);
-    else ferry_error_set(&fc->err, status, "%s", ferry_strerror(status));
+    if (err && err->code)
+      ferry_error_copy(&fc->err, err);
+    else
+      ferry_error_set(&fc->err, status, "%s", ferry_strerror(status));
     ferry_error_prefix(&fc->err, "hook \"%s\"", st->hook_plugins[ev->hook]->name);
     ferry_log_warn(st->hooks[ev->hook], "at point \"%s\"%s%s%s: %s", fc->point, fc->task ? " (item \"" : "",
                    fc->task ? fc->task->item->key : "", fc->task ? "\")" : "", fc->err.message);

@@ -1,17 +1,17 @@
 /* rt-sink: a sink with knobs for the runtime tests.
  *
- * Writes one line per call to `log`: "W <key> attempt=<n> step=<recorded step|-> state=<json>", "P ..." (plan),
- * "V ..." (verify), "I <key> <step>" (intent), "R <key> found|absent" (reconcile), "S <n>" (sync).
+ * Writes one line per call to `log`: "W <key> attempt=<n> step=<recorded step|-> state=<json>", "P ..."
+ * (plan), "V ..." (verify), "I <key> <step>" (intent), "R <key> found|absent" (reconcile), "S <n>" (sync).
  * Knobs: complete synchronously or from a timer; fail transiently the first n attempts of chosen keys; fail
  * chosen keys permanently; plan: block chosen keys; verify: report chosen keys as different; record intents
- * with steps; fire its hook points before_write/after_write; complete with FERRY_DONE_SYNC and a sync(); raise
- * SIGUSR1 after n writes (tests turn it into ferry_runtime_interrupt); misuse the API on purpose.
+ * with steps; fire its hook points before_write/after_write; complete with FERRY_DONE_SYNC and a sync();
+ * raise SIGUSR1 after n writes (tests turn it into ferry_runtime_interrupt); misuse the API on purpose.
  *
  * `target`: the real side effect of the crash test: each item appends "<key>\n" to that file, after an intent
  * "append". An item handed back in doubt (ferry_task_step() != NULL) is reconciled: if its line is already in
- * the file the sink completes it as skipped instead of writing it again. `kill_at` / `kill_where`: the process
- * SIGKILLs itself during its n-th write: right after the intent ("intent"), after the append ("write") or
- * after ferry_task_done ("done").
+ * the file the sink completes it as skipped instead of writing it again. `kill_at` / `kill_where`: the
+ * process SIGKILLs itself during its n-th write: right after the intent ("intent"), after the append
+ * ("write") or after ferry_task_done ("done").
  *
  * Built twice: rt-sink (accepts records and files) and, with RT_ISINK, rt-isink (accepts instances only). */
 #include <signal.h>
@@ -21,7 +21,7 @@
 typedef struct sink {
   int async;
   int64_t delay_ms;
-  json_t *transient;  /* {"key": n}: the first n attempts fail with FERRY_ETRANSIENT */
+  json_t *transient; /* {"key": n}: the first n attempts fail with FERRY_ETRANSIENT */
   char **permanent;
   char **blocked;
   char **mismatch;
@@ -70,8 +70,8 @@ static const char *const sink_points[] = {"before_write", "after_write", NULL};
 typedef struct op {
   sink *s;
   ferry_task *task;
-  int64_t n;      /* write number in this process */
-  int skipped;    /* reconciled: already in the target */
+  int64_t n;   /* write number in this process */
+  int skipped; /* reconciled: already in the target */
 } op;
 
 static void maybe_kill(op *o, const char *where) {
@@ -118,8 +118,10 @@ static void complete(void *arg) {
 }
 
 static void finish(op *o) {
-  if (o->s->async) rt_after(ferry_instance_loop(o->s->ins), (uint64_t)o->s->delay_ms, complete, o);
-  else complete(o);
+  if (o->s->async)
+    rt_after(ferry_instance_loop(o->s->ins), (uint64_t)o->s->delay_ms, complete, o);
+  else
+    complete(o);
 }
 
 static void fail_op(op *o, const ferry_error *err) {
@@ -145,8 +147,7 @@ static int in_target(const char *path, const char *key) {
   char line[512];
   int found = 0;
   size_t kl = strlen(key);
-  while (!found && fgets(line, sizeof line, f))
-    found = !strncmp(line, key, kl) && line[kl] == '\n';
+  while (!found && fgets(line, sizeof line, f)) found = !strncmp(line, key, kl) && line[kl] == '\n';
   fclose(f);
   return found;
 }
