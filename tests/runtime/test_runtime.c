@@ -941,6 +941,8 @@ static void test_crash(int argc, char **argv) {
     const char *w = where[rounds % 3];
     write_config(cfg, count, kill_at, w, (int)(rnd() % 2));
     int status = run_child(argv, argc, cfg);
+    printf("round %d: kill at append %lld (%s): %s\n", rounds, (long long)kill_at, w,
+           WIFSIGNALED(status) ? "killed" : "finished");
     if (WIFSIGNALED(status)) {
       FT_ASSERT(WTERMSIG(status) == SIGKILL, "round %d: child died of signal %d:\n%s", rounds,
                 WTERMSIG(status), slurp(P("child.out")));
@@ -1031,7 +1033,7 @@ int main(int argc, char **argv) {
       found = 1;
     }
   FT_ASSERT(found, "unknown case %s", c);
-  rm_rf(T);
+  if (!getenv("FERRY_TEST_KEEP")) rm_rf(T);
   printf("runtime %s (%s plugins): ok\n", c, rt_plugin_mode());
   return 0;
 }
