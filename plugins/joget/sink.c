@@ -577,6 +577,15 @@ static void def_maybe_finish(once_rq *r) {
   if (--r->step > 0) return;
   json_t *v = r->acc;
   r->acc = NULL;
+  if (json_is_true(json_object_get(v, "transient"))) { /* not cached: the next item asks again */
+    ferry_error e = FERRY_ERROR_INIT;
+    ferry_error_set(&e, FERRY_ETRANSIENT, "looking up the definition %s on the target: %s", jg_once_key(r->o),
+                    jg_str(v, "view_error") ? jg_str(v, "view_error")
+                    : jg_str(v, "published_error") ? jg_str(v, "published_error") : jg_str(v, "activities_error"));
+    json_decref(v);
+    orq_send_fail(r, &e);
+    return;
+  }
   orq_finish(r, v, NULL);
 }
 
@@ -591,6 +600,7 @@ static void def_view_take(void *arg, json_t *doc, const ferry_error *err) {
 static void def_pub_take(void *arg, int status, PGresult *res, const ferry_error *err) {
   once_rq *r = arg;
   if (status) json_object_set_new(r->acc, "published_error", json_string(err->message ? err->message : ""));
+  if (status && err->code == FERRY_ETRANSIENT) json_object_set_new(r->acc, "transient", json_true());
   else if (PQntuples(res) > 0)
     json_object_set_new(r->acc, "published", json_boolean(PQgetvalue(res, 0, 0)[0] == 't'));
   else json_object_set_new(r->acc, "published", json_null());
@@ -602,6 +612,7 @@ static void def_acts_take(void *arg, int status, PGresult *res, const ferry_erro
   once_rq *r = arg;
   if (status) {
     json_object_set_new(r->acc, "activities_error", json_string(err->message ? err->message : ""));
+    if (err->code == FERRY_ETRANSIENT) json_object_set_new(r->acc, "transient", json_true());
   } else {
     json_t *a = json_array();
     for (int i = 0; i < PQntuples(res); i++)
@@ -1139,11 +1150,13 @@ static void do_start(jt *t) {
 }
 
 /* -- reconcile: an instance started by a run that died before recording it -- */
-static int known_elsewhere(jt *t, const char *pid) {
+/* Is target instance `pid` another object's? The journal maps it back to the source id it was created for
+ * (`mine`: the item key, for instances placed by this process). */
+static int known_elsewhere(jt *t, const char *pid, const char *src_id) {
   const char *m = jg_str(t->k->mine, pid);
   if (m && strcmp(m, item_id(t))) return 1;
   char *owner = ferry_task_lookup_id(t->task, "joget-target-process", pid);
-  int other = owner && strcmp(owner, item_id(t));
+  int other = owner && strcmp(owner, src_id);
   free(owner);
   return other;
 }
@@ -1157,7 +1170,7 @@ static void reconcile_pick(jt *t) {
     const char *id = jg_str(c, "id");
     json_t *cm = json_object_get(c, "created_ms");
     if (json_is_integer(cm) && json_integer_value(cm) < since) continue;
-    if (known_elsewhere(t, id)) continue;
+    if (known_elsewhere(t, id, item_id(t))) continue;
     ferry_log(t->c->ins, FERRY_LOG_INFO, "instance %s: adopting target instance %s started by an interrupted run",
               item_id(t), id);
     char *p = jg_strdup(id);
@@ -1538,7 +1551,7 @@ static void children_matched(jt *t) {
           best = c;
           break;
         }
-        if (known_elsewhere(t, cid)) continue;
+        if (known_elsewhere(t, cid, jg_str(sch, "id"))) continue;
         if (!best || id_counter(cid) > id_counter(jg_str(best, "id"))) best = c;
       }
       free(tdef);
@@ -1885,22 +1898,12 @@ static void collect_child_latest(jt *t, json_t *body) {
 }
 
 static void run_checked(jt *t) {
-  json_t *d = json_object_get(t->plan, "def");
-  if (!json_is_true(json_object_get(d, "exists"))) {
-    if (json_is_true(json_object_get(d, "transient"))) {
-      jt_fail(t, FERRY_ETRANSIENT, "looking up the definition %s on the target failed (retried)", t->tdef);
-      return;
-    }
-    jt_fail(t, FERRY_ENOENT,
-            "the target has no process definition %s (workflow/process/view): import the app there, or map the "
-            "version with the version / version_map options",
-            t->tdef);
-    return;
-  }
   const char *step = ferry_task_step(t->task);
   if (step && !strcmp(step, "start")) reconcile_start(t);
   else do_start(t);
 }
+
+static void plan_latest(jt *t);
 
 static void run_def(jt *t) {
   if (json_is_string(json_object_get(t->st, "pid"))) {
@@ -1909,14 +1912,8 @@ static void run_def(jt *t) {
     scopes_begin(t);
     return;
   }
-  jt_lookup(t, &t->k->defs, t->tdef, def_start, "def", 0);
-  jt_lookup(t, &t->k->users, jg_str(t->src, "requester"), user_check_start, "requester", 0);
-  jt_then(t, run_checked);
-}
-
-static void run_children_latest(jt *t) {
-  collect_child_latest(t, t->src);
-  jt_then(t, run_def);
+  /* before anything is written: the checks of plan (cached per definition and user) */
+  plan_latest(t);
 }
 
 static void run_item(jt *t) {
@@ -1932,7 +1929,7 @@ static void run_item(jt *t) {
     jt_fail(t, FERRY_EINVAL, "the item has no requester");
     return;
   }
-  resolve_def(t, run_children_latest);
+  resolve_def(t, run_def);
 }
 
 /* ---- PLAN -------------------------------------------------------------------------------------------- */
@@ -2048,6 +2045,12 @@ static void plan_eval_body(jt *t, json_t *body, int top) {
 }
 
 static void plan_eval(jt *t) {
+  const char *pk;
+  json_t *val;
+  json_object_foreach(t->plan, pk, val) if (json_integer_value(json_object_get(val, "code")) == FERRY_ETRANSIENT) {
+    jt_fail(t, FERRY_ETRANSIENT, "%s", jg_str(val, "error"));
+    return;
+  }
   json_t *r = json_object_get(t->plan, "requester");
   const char *req = jg_str(t->src, "requester");
   if (jg_str(r, "error")) reason(t, "requester: %s", jg_str(r, "error"));
@@ -2076,6 +2079,21 @@ static void plan_eval(jt *t) {
     if (strcmp(u, req ? req : "")) note(t, "user %s not checked (needs dsn or start_as master)", u);
   }
   json_decref(users);
+  if (t->mode == FERRY_MODE_RUN) {
+    if (json_array_size(t->reasons) > 0) {
+      json_object_set(t->rep, "reasons", t->reasons);
+      jg_sb sb = {0};
+      size_t i;
+      json_t *s;
+      json_array_foreach(t->reasons, i, s) jg_sb_addf(&sb, "%s%s", i ? "; " : "", json_string_value(s));
+      char *txt = jg_sb_steal(&sb);
+      jt_fail(t, FERRY_EINVAL, "not started (nothing was written): %s", txt);
+      free(txt);
+      return;
+    }
+    run_checked(t);
+    return;
+  }
   /* what would be done */
   char *acts = defs_text(json_object_get(t->src, "activities"));
   json_object_set_new(t->rep, "would",

@@ -30,11 +30,12 @@ jg_tgt_opts() { # [extra json members]
   echo "{\"url\": \"$JOGET_TARGET_URL\", \"password\": \"admin\", \"dsn\": \"$JOGET_TARGET_DB\", \"master_user\": \"master\", \"master_password\": \"master-secret\"${1:+, $1}}"
 }
 
-# Inventory of a server into a jsonl file: jg_inventory URL DSN OUT (DSN may be empty: HTTP only)
+# Inventory of a server into a jsonl file: jg_inventory URL DSN OUT (DSN may be empty: HTTP only); more
+# source options (JSON members) in $JG_INV_OPTS
 jg_inventory() {
   local url=$1 dsn=$2 out=$3 cfg
   cfg=$(mktemp "$JG_DIR/inv.XXXXXX.json")
-  local opts="{\"url\": \"$url\", \"password\": \"admin\"${dsn:+, \"dsn\": \"$dsn\"}}"
+  local opts="{\"url\": \"$url\", \"password\": \"admin\"${dsn:+, \"dsn\": \"$dsn\"}${JG_INV_OPTS:+, $JG_INV_OPTS}}"
   rm -f "$out"
   jg_config "$cfg" "$cfg.db" "$opts" jsonl "{\"path\": \"$out\"}"
   "$FERRY" run -c "$cfg" -q --progress none || jg_fail "inventory of $url failed"
