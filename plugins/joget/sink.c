@@ -613,6 +613,8 @@ static void def_acts_take(void *arg, int status, PGresult *res, const ferry_erro
   if (status) {
     json_object_set_new(r->acc, "activities_error", json_string(err->message ? err->message : ""));
     if (err->code == FERRY_ETRANSIENT) json_object_set_new(r->acc, "transient", json_true());
+    if (err->detail && strstr(err->detail, "42P01") && strstr(r->c->activity_ids_sql, "emu_process_graph"))
+      json_object_set_new(r->acc, "activities_default", json_true()); /* the default query on a real server */
   } else {
     json_t *a = json_array();
     for (int i = 0; i < PQntuples(res); i++)
@@ -2017,6 +2019,9 @@ static void plan_eval_body(jt *t, json_t *body, int top) {
           reason(t, "%s: open activity %s does not exist in the target definition %s (activity/start would "
                     "answer result:false): map the instance to a version that has it (version_map)",
                  id, jg_str(a, "def_id"), tdef);
+      } else if (jg_str(d, "activities_error") && json_is_true(json_object_get(d, "activities_default"))) {
+        note(t, "activity ids of %s not checked: this database has no emu_process_graph (the emulator's); set "
+                "activity_ids_sql for a real server (docs/plugins/joget.md)", tdef);
       } else if (jg_str(d, "activities_error")) {
         reason(t, "%s: reading the activity ids of %s with activity_ids_sql failed: %s", id, tdef,
                jg_str(d, "activities_error"));
