@@ -550,7 +550,8 @@ static void order_tables(pgsql_src *s) {
     reported[t->scc] = 1;
     memset(seen, 0, n * sizeof(int));
     pgsql_sb cyc = {0};
-    cycle_path(s, i, i, seen, path, 0, &cyc);
+    if (members[t->scc] == 1) pgsql_sb_addf(&cyc, "%s -> %s", t->name, t->name); /* refers to itself */
+    else cycle_path(s, i, i, seen, path, 0, &cyc);
     if (s->c->defer_constraints) {
       ferry_log_warn(s->ins,
                      "tables form a foreign-key cycle: %s; copying them with the target's foreign-key "
