@@ -5,7 +5,8 @@
  * Phases, each on a fresh journal file:
  *   outcomes          done() for COUNT items, grouped GROUP per transaction (a pipeline without intents)
  *   intent+outcome    intent() (committed at once) then done() per item, outcomes grouped
- *   resume lookups    get() of every item of the first phase (what a resumed run does per item)
+ *   resume lookups    get() of every item of the first phase (what a resumed run does per item), in a
+ *                     scattered order, alone and inside groups
  * Prints items/s per phase and the journal size.
  */
 #include <stdio.h>
@@ -53,13 +54,14 @@ static double phase(const char *path, long count, long group, int intents) {
   return dt;
 }
 
-static double lookups(const char *path, long count) {
+static double lookups(const char *path, long count, long group) {
   ferry_error err = FERRY_ERROR_INIT;
   ferry_journal *j = ferry_journal_open(path, 0, &err);
   check(!j, &err);
   char key[48];
   double t0 = ferry_now();
   for (long i = 0; i < count; i++) {
+    if (group && i % group == 0) check(ferry_journal_group_begin(j, &err), &err);
     snprintf(key, sizeof key, "app_fd_orders:%010ld", (i * 7919) % count);
     ferry_jrow row;
     check(ferry_journal_get(j, "records", key, &row, &err), &err);
@@ -68,6 +70,7 @@ static double lookups(const char *path, long count) {
       exit(1);
     }
     ferry_jrow_clear(&row);
+    if (group && (i % group == group - 1 || i == count - 1)) check(ferry_journal_group_commit(j, &err), &err);
   }
   double dt = ferry_now() - t0;
   ferry_journal_close(j);
@@ -88,8 +91,10 @@ int main(int argc, char **argv) {
   long long size = stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
   printf("outcomes (groups of %ld):  %ld in %.2f s = %.0f outcomes/s (journal %.1f MB)\n", group, count, t,
          count / t, size / 1e6);
-  double tl = lookups(path, count);
+  double tl = lookups(path, count, 0);
   printf("resume lookups (get):     %ld in %.2f s = %.0f gets/s\n", count, tl, count / tl);
+  tl = lookups(path, count, group);
+  printf("  the same inside groups: %ld in %.2f s = %.0f gets/s\n", count, tl, count / tl);
   long icount = count / 4 > 0 ? count / 4 : count;
   double ti = phase(path, icount, group, 1);
   printf("intent+outcome per item:  %ld in %.2f s = %.0f items/s (each intent committed)\n", icount, ti,

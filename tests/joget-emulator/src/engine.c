@@ -808,6 +808,8 @@ int eng_assignment_accept(PGconn *c, const user_t *u, const char *actid)
     if (!find_assignment(c, u, actid, pid, sizeof pid, aoid, &acc, adef, sizeof adef)) return 0;
     ictx x;
     if (load_inst(c, pid, &x, NULL) < 0) return 0;
+    /* re-check under the instance lock: another request may have completed it meanwhile */
+    if (!find_assignment(c, u, actid, pid, sizeof pid, aoid, &acc, adef, sizeof adef)) return 0;
     const char *p[2] = {aoid, u->username};
     if (db_exec(c, "UPDATE shkassignmentstable SET isaccepted = (resourceid=$2), isvalid = (resourceid=$2), version=version+1"
                    " WHERE activity=$1::numeric", 2, p) < 0) return -1;
@@ -827,6 +829,7 @@ int eng_assignment_complete(PGconn *c, const user_t *u, const char *actid, json_
     if (!find_assignment(c, u, actid, pid, sizeof pid, aoid, &acc, adef, sizeof adef)) return 0;
     ictx x;
     if (load_inst(c, pid, &x, NULL) < 0) return 0;
+    if (!find_assignment(c, u, actid, pid, sizeof pid, aoid, &acc, adef, sizeof adef)) return 0; /* under the lock */
     x.u = u;
     const char *k;
     json_t *v;

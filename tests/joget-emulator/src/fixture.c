@@ -407,6 +407,7 @@ typedef struct {
     long long oid, counter;
     sbuf procs, acts, asg, data, links, res;
     json_t *resources; /* username -> oid */
+    json_t *pdefs;     /* pdefname -> shkprocessdefinitions.oid */
     int64_t now;
 } iload;
 
@@ -487,10 +488,13 @@ static int load_instance(iload *L, json_t *in, const char *where, const char *pa
     snprintf(now, sizeof now, "%lld", st);
     snprintf(started, sizeof started, "%lld", st);
     char pdo[32] = "0";
-    {
+    json_t *cached = json_object_get(L->pdefs, p->pdefname);
+    if (cached) snprintf(pdo, sizeof pdo, "%s", json_string_value(cached));
+    else {
         PGresult *r = dbq(L->c, "SELECT oid FROM shkprocessdefinitions WHERE name=$1", 1, (const char *const *)&p->pdefname);
         if (db_ok(r) && PQntuples(r) == 1) snprintf(pdo, sizeof pdo, "%s", PQgetvalue(r, 0, 0));
         PQclear(r);
+        json_object_set_new(L->pdefs, p->pdefname, json_string(pdo));
     }
     /* syncversion,id,processdefinition,pdefname,activityrequesterid,activityrequesterprocessid,resourcerequesterid,state,
        priority,name,created,createdtzo,started,startedtzo,laststatetime,laststatetimetzo,limittime,limittimetzo,oid,version */
@@ -589,6 +593,7 @@ static int load_instances(PGconn *c, json_t *list)
     memset(&L, 0, sizeof L);
     L.c = c;
     L.resources = json_object();
+    L.pdefs = json_object();
     L.now = now_ms();
     sb_init(&L.procs); sb_init(&L.acts); sb_init(&L.asg); sb_init(&L.data); sb_init(&L.links); sb_init(&L.res);
     L.oid = db_nextval(c, "emu_oid_seq");
@@ -626,6 +631,7 @@ static int load_instances(PGconn *c, json_t *list)
 out:
     sb_free(&L.procs); sb_free(&L.acts); sb_free(&L.asg); sb_free(&L.data); sb_free(&L.links); sb_free(&L.res);
     json_decref(L.resources);
+    json_decref(L.pdefs);
     return rc;
 }
 
@@ -726,7 +732,7 @@ int fixture_load(PGconn *c, const char *file, const char *uploads)
     if (db_exec(c, "INSERT INTO emu_meta VALUES ('fixture', $1) ON CONFLICT (key) DO UPDATE SET value = emu_meta.value || ',' || $1",
                 1, p) < 0) goto rollback;
     if (db_commit(c) < 0) goto out;
-    PQclear(PQexec(c, "ANALYZE"));
+    PQclear(PQexec(c, "ANALYZE shkprocesses, shkactivities, shkassignmentstable, wf_process_link")); /* planner stats for the lists */
     rc = 0;
     goto out;
 rollback:

@@ -873,6 +873,78 @@ static void t_engine(void)
     free(mq);
 }
 
+/* two POSTs at the same time (libcurl multi); returns the HTTP statuses */
+static void post_pair(const char *p1, const char *q1, const char *p2, const char *q2, long st[2])
+{
+    CURLM *m = curl_multi_init();
+    CURL *h[2];
+    const char *paths[2] = {p1, p2}, *qs[2] = {q1, q2};
+    struct curl_slist *hdr = curl_slist_append(NULL, "Referer: http://127.0.0.1/jw/");
+    resp rs[2];
+    memset(rs, 0, sizeof rs);
+    for (int i = 0; i < 2; i++) {
+        char url[1024];
+        snprintf(url, sizeof url, "%s/%s", BASE, paths[i]);
+        h[i] = curl_easy_init();
+        curl_easy_setopt(h[i], CURLOPT_URL, url);
+        curl_easy_setopt(h[i], CURLOPT_COPYPOSTFIELDS, qs[i]);
+        curl_easy_setopt(h[i], CURLOPT_HTTPHEADER, hdr);
+        curl_easy_setopt(h[i], CURLOPT_WRITEFUNCTION, wr);
+        curl_easy_setopt(h[i], CURLOPT_WRITEDATA, &rs[i]);
+        curl_multi_add_handle(m, h[i]);
+    }
+    int running = 1;
+    while (running) {
+        curl_multi_perform(m, &running);
+        if (running) curl_multi_poll(m, NULL, 0, 100, NULL);
+    }
+    for (int i = 0; i < 2; i++) {
+        curl_easy_getinfo(h[i], CURLINFO_RESPONSE_CODE, &st[i]);
+        curl_multi_remove_handle(m, h[i]);
+        curl_easy_cleanup(h[i]);
+        rfree(&rs[i]);
+    }
+    curl_slist_free_all(hdr);
+    curl_multi_cleanup(m);
+}
+
+static void t_concurrency(void)
+{
+    char *mq = master_q("emp003");
+    char q[600], p1[600], p2[600];
+    for (int round = 0; round < 5; round++) {
+        snprintf(q, sizeof q, "%s&recordId=C-%d", mq, round);
+        char *pid = start_proc("hrapp:latest:expense_claim", q);
+        char *fr = pid ? open_act(pid, "finance_review") : NULL, *mo = pid ? open_act(pid, "manager_ok") : NULL;
+        CHECK(fr && mo, "concurrency round %d: parallel activities", round);
+        if (fr && mo) {
+            long st[2];
+            snprintf(p1, sizeof p1, "workflow/assignment/complete/%s", fr);
+            snprintf(p2, sizeof p2, "workflow/assignment/complete/%s", mo);
+            post_pair(p1, "j_username=fin1&j_password=pw", p2, "j_username=mgr1&j_password=pw", st);
+            CHECK(st[0] == 200 && st[1] == 200, "both branches completed at once (%ld, %ld)", st[0], st[1]);
+            CHECK(sqln("SELECT count(*) FROM shkactivities WHERE processid='%s' AND activitydefinitionid='pay'", pid) == 1,
+                  "AND-join passed exactly once under concurrency (round %d)", round);
+        }
+        free(fr); free(mo); free(pid);
+        /* two assignees of one activity complete it at the same time: one wins, one gets 404 */
+        snprintf(q, sizeof q, "%s&recordId=D-%d&var_days=9", mq, round);
+        pid = start_proc("hrapp:latest:leave_request", q);
+        char *ap = pid ? open_act(pid, "approve") : NULL;
+        if (ap) {
+            long st[2];
+            snprintf(p1, sizeof p1, "workflow/assignment/complete/%s", ap);
+            post_pair(p1, "j_username=mgr1&j_password=pw", p1, "j_username=mgr2&j_password=pw", st);
+            CHECK((st[0] == 200) + (st[1] == 200) == 1 && (st[0] == 404 || st[1] == 404),
+                  "double completion: one 200, one 404 (%ld, %ld)", st[0], st[1]);
+            CHECK(sqln("SELECT count(*) FROM shkactivities WHERE processid='%s' AND activitydefinitionid='hr_check'", pid) == 1,
+                  "the flow moved on exactly once (round %d)", round);
+        }
+        free(ap); free(pid);
+    }
+    free(mq);
+}
+
 /* ================= faults ================= */
 static void fault_pattern(const char *base, char *out, int n)
 {
@@ -956,7 +1028,7 @@ int main(int argc, char **argv)
         t_activities();
         t_assignments();
         t_form_and_files();
-    } else if (!strcmp(argv[1], "engine")) t_engine();
+    } else if (!strcmp(argv[1], "engine")) { t_engine(); t_concurrency(); }
     else if (!strcmp(argv[1], "faults")) t_faults();
     else if (!strcmp(argv[1], "generator")) t_generator();
     else { fprintf(stderr, "unknown suite %s\n", argv[1]); return 2; }
