@@ -90,7 +90,8 @@ enum {
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
-    [ST_GET] = "SELECT status, step, state, attempts, error, error_code FROM items WHERE stage = ?1 AND key = ?2",
+    [ST_GET] =
+        "SELECT status, step, state, attempts, error, error_code FROM items WHERE stage = ?1 AND key = ?2",
     [ST_INTENT] = "INSERT INTO items(stage, key, status, step, state, attempts, created, updated)"
                   " VALUES (?1, ?2, 'intent', ?3, coalesce(?4, '{}'), ?5, ?6, ?6)"
                   " ON CONFLICT (stage, key) DO UPDATE SET status = 'intent', step = ?3,"
@@ -99,10 +100,11 @@ static const char *const stmt_sql[ST_COUNT] = {
                 " VALUES (?1, ?2, ?3, coalesce(?4, '{}'), 1, ?5, ?5)"
                 " ON CONFLICT (stage, key) DO UPDATE SET status = ?3, state = coalesce(?4, state),"
                 " error = NULL, error_code = NULL, updated = ?5",
-    [ST_FAILED] = "INSERT INTO items(stage, key, status, state, attempts, error, error_code, created, updated)"
-                  " VALUES (?1, ?2, 'failed', coalesce(?3, '{}'), ?4, ?5, ?6, ?7, ?7)"
-                  " ON CONFLICT (stage, key) DO UPDATE SET status = 'failed', state = coalesce(?3, state),"
-                  " attempts = ?4, error = ?5, error_code = ?6, updated = ?7",
+    [ST_FAILED] =
+        "INSERT INTO items(stage, key, status, state, attempts, error, error_code, created, updated)"
+        " VALUES (?1, ?2, 'failed', coalesce(?3, '{}'), ?4, ?5, ?6, ?7, ?7)"
+        " ON CONFLICT (stage, key) DO UPDATE SET status = 'failed', state = coalesce(?3, state),"
+        " attempts = ?4, error = ?5, error_code = ?6, updated = ?7",
     [ST_MAP] = "INSERT INTO idmap(stage, key, kind, old_id, new_id, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
                " ON CONFLICT (kind, old_id) DO UPDATE SET new_id = ?5"
                " WHERE idmap.stage = ?1 AND idmap.key = ?2",
@@ -224,8 +226,8 @@ static int exec_stmt(ferry_journal *j, sqlite3_stmt *st) {
 
 static int writable(ferry_journal *j, const char *op, ferry_error *err) {
   if (!j->readonly) return 0;
-  return ferry_error_set(err, FERRY_EINVAL, "journal %s: cannot %s: the journal was opened read-only", j->path,
-                         op);
+  return ferry_error_set(err, FERRY_EINVAL, "journal %s: cannot %s: the journal was opened read-only",
+                         j->path, op);
 }
 
 /* A JSON object as stored text, with every registered secret redacted. NULL state -> NULL (keep stored). */
@@ -254,7 +256,8 @@ static int state_text(ferry_journal *j, json_t *state, const char *what, char **
   *out = NULL;
   if (!state) return 0;
   if (!json_is_object(state))
-    return ferry_error_set(err, FERRY_EINVAL, "journal %s: %s: the state must be a JSON object", j->path, what);
+    return ferry_error_set(err, FERRY_EINVAL, "journal %s: %s: the state must be a JSON object", j->path,
+                           what);
   json_t *clean = NULL;
   if (json_has_secret(state)) { /* rare: redact a copy, never the caller's object */
     clean = json_deep_copy(state);
@@ -340,7 +343,7 @@ static int write_stmt(ferry_journal *j, sqlite3_stmt *st, int now, ferry_error *
   return 0;
 }
 
-/* ---- open / close ---------------------------------------------------------------------------------------- */
+/* ---- open / close -------------------------------------------------------------------------------------- */
 
 static int pragma_int(ferry_journal *j, const char *sql, int64_t *out, ferry_error *err) {
   sqlite3_stmt *st = NULL;
@@ -378,7 +381,7 @@ static int check_schema(ferry_journal *j, ferry_error *err) {
     goto out;
   if (app != 0 && app != APPLICATION_ID) {
     rc = ferry_error_set(err, FERRY_EINVAL,
-                         "journal %s: not a ferry journal (SQLite application id 0x%llx): choose another file",
+                         "journal %s: not a ferry journal (SQLite application id 0x%llx): use another file",
                          j->path, (unsigned long long)app);
     goto out;
   }
@@ -397,8 +400,8 @@ static int check_schema(ferry_journal *j, ferry_error *err) {
       goto out;
     }
     if (j->readonly) {
-      rc = ferry_error_set(err, FERRY_ENOENT, "journal %s: the journal is empty (nothing has run with it yet)",
-                           j->path);
+      rc = ferry_error_set(err, FERRY_ENOENT,
+                           "journal %s: the journal is empty (nothing has run with it yet)", j->path);
       goto out;
     }
     char *sql = ferry_xasprintf("%sPRAGMA user_version = %d; PRAGMA application_id = %d;", schema_sql,
@@ -431,7 +434,8 @@ static int take_lock(const char *path, int *fd_out, ferry_error *err) {
   char *lp = ferry_xasprintf("%s-lock", path);
   int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) {
-    ferry_error_set(err, FERRY_EIO, "journal %s: cannot create its lock file %s: %s", path, lp, strerror(errno));
+    ferry_error_set(err, FERRY_EIO, "journal %s: cannot create its lock file %s: %s", path, lp,
+                    strerror(errno));
     free(lp);
     return FERRY_EIO;
   }
@@ -442,9 +446,10 @@ static int take_lock(const char *path, int *fd_out, ferry_error *err) {
     pid[n > 0 ? n : 0] = '\0';
     pid[strcspn(pid, "\n")] = '\0';
     if (e == EWOULDBLOCK)
-      ferry_error_set(err, FERRY_EIO,
-                      "journal %s is in use by another ferry run%s%s%s: wait for it to end, or use another journal",
-                      path, *pid ? " (process " : "", pid, *pid ? ")" : "");
+      ferry_error_set(
+          err, FERRY_EIO,
+          "journal %s is in use by another ferry run%s%s%s: wait for it to end, or use another journal", path,
+          *pid ? " (process " : "", pid, *pid ? ")" : "");
     else
       ferry_error_set(err, FERRY_EIO, "journal %s: cannot lock %s: %s", path, lp, strerror(e));
     close(fd);
@@ -509,10 +514,11 @@ ferry_journal *ferry_journal_open(const char *path, int readonly, ferry_error *e
       ferry_journal_close(j);
       return NULL;
     }
-    if (exec_sql(j,
-                 "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -16384; PRAGMA journal_size_limit = 67108864;"
-                 "PRAGMA foreign_keys = OFF;",
-                 "setting up the connection", err)) {
+    if (exec_sql(
+            j,
+            "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -16384; PRAGMA journal_size_limit = 67108864;"
+            "PRAGMA foreign_keys = OFF;",
+            "setting up the connection", err)) {
       ferry_journal_close(j);
       return NULL;
     }
@@ -542,7 +548,7 @@ void ferry_journal_close(ferry_journal *j) {
   free(j);
 }
 
-/* ---- runs ------------------------------------------------------------------------------------------------ */
+/* ---- runs ---------------------------------------------------------------------------------------------- */
 
 int ferry_journal_run_begin(ferry_journal *j, const char *mode, int64_t *run_id, ferry_error *err) {
   sqlite3_stmt *st = NULL;
@@ -582,7 +588,7 @@ int ferry_journal_run_end(ferry_journal *j, int64_t run_id, int status, const ch
   return rc;
 }
 
-/* ---- items ----------------------------------------------------------------------------------------------- */
+/* ---- items --------------------------------------------------------------------------------------------- */
 
 static char *col_strdup(sqlite3_stmt *st, int i) {
   const unsigned char *s = sqlite3_column_text(st, i);
@@ -602,15 +608,17 @@ static int row_from(ferry_journal *j, sqlite3_stmt *st, int c, const char *stage
   row->error = col_strdup(st, c + 4);
   row->error_code = sqlite3_column_int(st, c + 5);
   if (!row->state || !json_is_object(row->state) || row->status == FERRY_J_NONE) {
-    ferry_error_set(err, FERRY_EIO, "journal %s: item %s/%s: the stored record is damaged (%s)", j->path, stage,
-                    key, row->status == FERRY_J_NONE ? "unknown status" : "state is not a JSON object");
+    ferry_error_set(err, FERRY_EIO, "journal %s: item %s/%s: the stored record is damaged (%s)", j->path,
+                    stage, key,
+                    row->status == FERRY_J_NONE ? "unknown status" : "state is not a JSON object");
     ferry_jrow_clear(row);
     return FERRY_EIO;
   }
   return 0;
 }
 
-int ferry_journal_get(ferry_journal *j, const char *stage, const char *key, ferry_jrow *row, ferry_error *err) {
+int ferry_journal_get(ferry_journal *j, const char *stage, const char *key, ferry_jrow *row,
+                      ferry_error *err) {
   memset(row, 0, sizeof *row);
   sqlite3_stmt *st = NULL;
   /* inside a group, reads join the group's transaction: no lock/unlock of the file per read */
@@ -632,7 +640,8 @@ int ferry_journal_get(ferry_journal *j, const char *stage, const char *key, ferr
   return rc;
 }
 
-static int check_item(ferry_journal *j, const char *stage, const char *key, const char *op, ferry_error *err) {
+static int check_item(ferry_journal *j, const char *stage, const char *key, const char *op,
+                      ferry_error *err) {
   int rc = writable(j, op, err);
   if (rc) return rc;
   if (!stage || !key)
@@ -646,8 +655,8 @@ int ferry_journal_intent(ferry_journal *j, const char *stage, const char *key, c
   int rc = check_item(j, stage, key, "record an intent", err);
   if (rc) return rc;
   if (!step || !*step)
-    return ferry_error_set(err, FERRY_EINVAL, "journal %s: intent of item %s/%s: no step named", j->path, stage,
-                           key);
+    return ferry_error_set(err, FERRY_EINVAL, "journal %s: intent of item %s/%s: no step named", j->path,
+                           stage, key);
   char *text;
   sqlite3_stmt *st = NULL;
   if ((rc = state_text(j, state, "intent", &text, err))) return rc;
@@ -718,7 +727,7 @@ int ferry_journal_failed(ferry_journal *j, const char *stage, const char *key, j
   return rc;
 }
 
-/* ---- id map ---------------------------------------------------------------------------------------------- */
+/* ---- id map -------------------------------------------------------------------------------------------- */
 
 int ferry_journal_map_id(ferry_journal *j, const char *stage, const char *key, const char *kind,
                          const char *old_id, const char *new_id, ferry_error *err) {
@@ -742,14 +751,14 @@ int ferry_journal_map_id(ferry_journal *j, const char *stage, const char *key, c
   bind_text(st, 1, kind);
   bind_text(st, 2, old_id);
   if (sqlite3_step(st) == SQLITE_ROW)
-    rc = ferry_error_set(err, FERRY_ECONFLICT,
-                         "journal %s: %s %s is already mapped to %s by item %s/%s; item %s/%s cannot map it to %s",
-                         j->path, kind, old_id, (const char *)sqlite3_column_text(st, 2),
-                         (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
-                         stage, key, new_id);
+    rc = ferry_error_set(
+        err, FERRY_ECONFLICT,
+        "journal %s: %s %s is already mapped to %s by item %s/%s; item %s/%s cannot map it to %s", j->path,
+        kind, old_id, (const char *)sqlite3_column_text(st, 2), (const char *)sqlite3_column_text(st, 0),
+        (const char *)sqlite3_column_text(st, 1), stage, key, new_id);
   else
-    rc = ferry_error_set(err, FERRY_EINTERNAL, "journal %s: mapping %s %s: nothing was written", j->path, kind,
-                         old_id);
+    rc = ferry_error_set(err, FERRY_EINTERNAL, "journal %s: mapping %s %s: nothing was written", j->path,
+                         kind, old_id);
   stmt_done(st);
   return rc;
 }
@@ -769,7 +778,7 @@ char *ferry_journal_lookup_id(ferry_journal *j, const char *kind, const char *ol
   return out;
 }
 
-/* ---- groups ---------------------------------------------------------------------------------------------- */
+/* ---- groups -------------------------------------------------------------------------------------------- */
 
 int ferry_journal_group_begin(ferry_journal *j, ferry_error *err) {
   int rc = writable(j, "group outcomes", err);
@@ -793,7 +802,7 @@ int ferry_journal_group_commit(ferry_journal *j, ferry_error *err) {
   return rc;
 }
 
-/* ---- reading --------------------------------------------------------------------------------------------- */
+/* ---- reading ------------------------------------------------------------------------------------------- */
 
 int ferry_journal_counts(ferry_journal *j, const char *stage, int64_t out[5], ferry_error *err) {
   memset(out, 0, 5 * sizeof *out);

@@ -206,7 +206,8 @@ static void draw_terminal(ferry_progress *p, const ferry_progress_row *rows, siz
     ferry_sb line = {0};
     term_line(&line, &rows[i], stage_of(p, rows[i].stage), now, width);
     size_t len = line.len;
-    if (cols > 1 && len > (size_t)cols - 1) len = (size_t)cols - 1; /* a wrapped line would break the redraw */
+    if (cols > 1 && len > (size_t)cols - 1)
+      len = (size_t)cols - 1; /* a wrapped line would break the redraw */
     ferry_sb_add(&sb, "\r\033[K");
     ferry_sb_addn(&sb, line.buf ? line.buf : "", len);
     ferry_sb_add(&sb, "\n");

@@ -143,7 +143,7 @@ static void src_fail(jsonl_ctx *c, int code, const char *fmt, const char *what) 
 /* Emits complete lines from the buffer while there is demand. Returns 0, or -1 after a failure. */
 static int src_emit_lines(jsonl_ctx *c) {
   size_t start = 0;
-  while (c->demand > 0 && !c->stopped) {
+  while (c->demand > 0 && !c->stopped && start < c->buf_len) {
     char *nl = memchr(c->buf + start, '\n', c->buf_len - start);
     if (!nl) break;
     size_t len = (size_t)(nl - (c->buf + start));
@@ -175,8 +175,10 @@ static int src_emit_lines(jsonl_ctx *c) {
     c->demand--;
     ferry_emit(c->ins, it);
   }
-  memmove(c->buf, c->buf + start, c->buf_len - start);
-  c->buf_len -= start;
+  if (start) {
+    memmove(c->buf, c->buf + start, c->buf_len - start);
+    c->buf_len -= start;
+  }
   return 0;
 }
 

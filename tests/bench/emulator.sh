@@ -54,4 +54,7 @@ run() { # label url
 }
 run "currentUsername (anonymous)" "$base/workflow/currentUsername"
 run "currentUsername (j_username+j_password)" "$base/workflow/currentUsername?j_username=admin&j_password=admin"
+pid=$(curl -s -H "Referer: http://127.0.0.1/jw/" "$base/console/monitor/running/list?j_username=admin&j_password=admin&rows=1" \
+      | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["id"])')
+run "monitoring/activity/list?processId=<one instance> (admin)" "$base/monitoring/activity/list?j_username=admin&j_password=admin&processId=$pid"
 run "console/monitor/running/list rows=10 ($n instances, admin)" "$base/console/monitor/running/list?j_username=admin&j_password=admin&rows=10"

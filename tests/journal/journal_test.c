@@ -133,7 +133,8 @@ static void t_lifecycle(void) {
 
   /* bad calls are refused with a message naming the journal */
   ferry_error err = FERRY_ERROR_INIT;
-  FT_ASSERT(ferry_journal_intent(j, "forms", "d", NULL, NULL, 1, &err) == FERRY_EINVAL, "intent without step");
+  FT_ASSERT(ferry_journal_intent(j, "forms", "d", NULL, NULL, 1, &err) == FERRY_EINVAL,
+            "intent without step");
   FT_ASSERT(strstr(err.message, path) && strstr(err.message, "forms/d"), "message %s", err.message);
   json_t *arr = json_array();
   FT_ASSERT(ferry_journal_done(j, "forms", "d", arr, 0, &err) == FERRY_EINVAL, "array state accepted");
@@ -159,7 +160,8 @@ static void t_lifecycle(void) {
             "unfinished run listed wrong");
   FT_ASSERT(json_integer_value(json_object_get(json_object_get(r1, "summary"), "done")) == 2 &&
                 json_integer_value(json_object_get(r1, "status")) == 0 &&
-                json_integer_value(json_object_get(r1, "ended")) >= json_integer_value(json_object_get(r1, "started")),
+                json_integer_value(json_object_get(r1, "ended")) >=
+                    json_integer_value(json_object_get(r1, "started")),
             "ended run listed wrong");
   json_decref(runs);
   runs = ferry_journal_runs(j, 1, &err);
@@ -198,7 +200,7 @@ static void t_resume(void) {
   free(path);
 }
 
-/* ---- id map ---------------------------------------------------------------------------------------------- */
+/* ---- id map -------------------------------------------------------------------------------------------- */
 static void t_idmap(void) {
   char *path = tmp_path("idmap.db");
   ferry_journal *j = open_ok(path, 0);
@@ -237,7 +239,7 @@ static void t_idmap(void) {
   free(path);
 }
 
-/* ---- counts, foreach, stages ---------------------------------------------------------------------------- */
+/* ---- counts, foreach, stages --------------------------------------------------------------------------- */
 typedef struct collect {
   ferry_sb keys;
   int n, stop_after;
@@ -325,7 +327,8 @@ static void t_read(void) {
   ferry_sb_free(&col.keys);
   col = (collect){.stop_after = 5};
   OK(ferry_journal_foreach(j, NULL, FERRY_J_NONE, collect_fn, &col, E));
-  FT_ASSERT(col.n == 5 && !strncmp(col.keys.buf, "a-first/x:done files/k0000:", 27), "stop: %s", col.keys.buf);
+  FT_ASSERT(col.n == 5 && !strncmp(col.keys.buf, "a-first/x:done files/k0000:", 27), "stop: %s",
+            col.keys.buf);
   ferry_sb_free(&col.keys);
   col = (collect){0};
   OK(ferry_journal_foreach(j, NULL, FERRY_J_DONE, collect_fn, &col, E));
@@ -335,7 +338,7 @@ static void t_read(void) {
   free(path);
 }
 
-/* ---- group commit ----------------------------------------------------------------------------------------- */
+/* ---- group commit -------------------------------------------------------------------------------------- */
 static void t_group(void) {
   char *path = tmp_path("group.db");
   ferry_journal *j = open_ok(path, 0);
@@ -403,8 +406,8 @@ static void t_lock(void) {
   ferry_journal *j2 = ferry_journal_open(path, 0, &err);
   char pid[32];
   snprintf(pid, sizeof pid, "process %ld", (long)getpid());
-  FT_ASSERT(!j2 && err.message && strstr(err.message, "in use by another ferry run") && strstr(err.message, pid) &&
-                strstr(err.message, path),
+  FT_ASSERT(!j2 && err.message && strstr(err.message, "in use by another ferry run") &&
+                strstr(err.message, pid) && strstr(err.message, path),
             "second writer: %s", err.message);
   ferry_error_clear(&err);
   /* another process is refused too */
@@ -417,8 +420,24 @@ static void t_lock(void) {
   int status;
   FT_ASSERT(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0,
             "another process opened a locked journal");
-  /* readers are welcome while it is held */
+  /* readers are welcome while it is held, even from another process during an open group: they see what
+   * is committed */
+  OK(ferry_journal_done(j, "s", "committed", NULL, 0, E));
+  OK(ferry_journal_group_begin(j, E));
+  OK(ferry_journal_done(j, "s", "pending", NULL, 0, E));
+  fflush(NULL);
+  child = fork();
+  if (child == 0) {
+    ferry_journal *rc = ferry_journal_open(path, 1, &err);
+    int64_t c[5] = {0};
+    int ok = rc && ferry_journal_counts(rc, "s", c, &err) == 0 && c[FERRY_J_DONE] == 1;
+    _exit(ok ? 0 : 1);
+  }
+  FT_ASSERT(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+            "a reader in another process failed during an open group");
+  OK(ferry_journal_group_commit(j, E));
   ferry_journal *r = open_ok(path, 1);
+  FT_ASSERT(count_of(r, "s", FERRY_J_DONE) == 2, "reader after commit");
   ferry_journal_close(r);
   ferry_journal_close(j);
   j = open_ok(path, 0); /* free again once closed */
@@ -487,7 +506,7 @@ static void t_version(void) {
   free(path);
 }
 
-/* ---- secrets never stored ------------------------------------------------------------------------------- */
+/* ---- secrets never stored ------------------------------------------------------------------------------ */
 static int file_contains(const char *path, const char *needle) {
   FILE *f = fopen(path, "rb");
   if (!f) return 0;
@@ -511,7 +530,8 @@ static void t_redact(void) {
                          "S3cr3t-pa55w0rd");
   OK(ferry_journal_intent(j, "s", "1", "connect", st, 1, E));
   /* the caller's object is not modified */
-  FT_ASSERT(strstr(json_string_value(json_object_get(st, "dsn")), secret), "journal redacted the caller's state");
+  FT_ASSERT(strstr(json_string_value(json_object_get(st, "dsn")), secret),
+            "journal redacted the caller's state");
   ferry_error cause = FERRY_ERROR_INIT;
   ferry_error_set(&cause, FERRY_EPERM, "login refused for password S3cr3t-pa55w0rd");
   ferry_error_set_detail(&cause, "server said: bad password 'S3cr3t-pa55w0rd'");
@@ -575,12 +595,13 @@ static void t_foreach_writes(void) {
   OK(ferry_journal_foreach(j, "s", FERRY_J_INTENT, settle_fn, &s, E));
   OK(ferry_journal_group_commit(j, E));
   FT_ASSERT(s.n == 666, "reconciled %d in-doubt items", s.n);
-  FT_ASSERT(count_of(j, "s", FERRY_J_DONE) == 1000 && count_of(j, "s", FERRY_J_INTENT) == 0, "not all settled");
+  FT_ASSERT(count_of(j, "s", FERRY_J_DONE) == 1000 && count_of(j, "s", FERRY_J_INTENT) == 0,
+            "not all settled");
   ferry_journal_close(j);
   free(path);
 }
 
-/* ---- crash durability ------------------------------------------------------------------------------------ */
+/* ---- crash durability ---------------------------------------------------------------------------------- */
 #define CRASH_KEYS 4000
 
 static void die_now(int sig) {
@@ -696,7 +717,8 @@ static void crash_round(const char *path, known *k, unsigned seed, int kill_it, 
   close(fds[0]);
   int status;
   FT_ASSERT(waitpid(pid, &status, 0) == pid, "waitpid");
-  FT_ASSERT((WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) || (WIFEXITED(status) && !WEXITSTATUS(status)),
+  FT_ASSERT((WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) ||
+                (WIFEXITED(status) && !WEXITSTATUS(status)),
             "child ended badly (status 0x%x)", status);
   int killed = WIFSIGNALED(status);
   /* apply the confirmations (complete lines only: the last one may be cut) */
@@ -725,7 +747,8 @@ static void crash_round(const char *path, known *k, unsigned seed, int kill_it, 
   sqlite3_stmt *st;
   FT_ASSERT(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL) == SQLITE_OK, "prepare");
   FT_ASSERT(sqlite3_step(st) == SQLITE_ROW, "integrity_check");
-  FT_ASSERT(!strcmp((const char *)sqlite3_column_text(st, 0), "ok"), "integrity: %s", sqlite3_column_text(st, 0));
+  FT_ASSERT(!strcmp((const char *)sqlite3_column_text(st, 0), "ok"), "integrity: %s",
+            sqlite3_column_text(st, 0));
   sqlite3_finalize(st);
   sqlite3_close(db);
 
@@ -751,7 +774,8 @@ static void crash_round(const char *path, known *k, unsigned seed, int kill_it, 
       case 'I':
         FT_ASSERT(row.status != FERRY_J_NONE, "key %s confirmed intent, journal has nothing", key);
         if (row.status == FERRY_J_INTENT && k[i].check)
-          FT_ASSERT(!strcmp(row.step, "check"), "key %s confirmed step check, journal says %s", key, row.step);
+          FT_ASSERT(!strcmp(row.step, "check"), "key %s confirmed step check, journal says %s", key,
+                    row.step);
         break;
       default: break;
     }
@@ -773,7 +797,8 @@ static void crash_round(const char *path, known *k, unsigned seed, int kill_it, 
 }
 
 static void t_crash(void) {
-  unsigned seed = getenv("FERRY_TEST_SEED") ? (unsigned)strtoul(getenv("FERRY_TEST_SEED"), NULL, 10) : 20261121;
+  unsigned seed =
+      getenv("FERRY_TEST_SEED") ? (unsigned)strtoul(getenv("FERRY_TEST_SEED"), NULL, 10) : 20261121;
   printf("crash test seed %u (set FERRY_TEST_SEED to replay)\n", seed);
   char *path = tmp_path("crash.db");
   known *k = ferry_xcalloc(CRASH_KEYS, sizeof *k);

@@ -10,13 +10,16 @@ static pthread_mutex_t conns_mu = PTHREAD_MUTEX_INITIALIZER;
 static PGconn **conns;
 static int nconns, capconns;
 static __thread PGconn *tl_conn;
+/* per-connection prepared statements, keyed by name (the SQL for a name never changes) */
+static __thread char tl_prep[64][32];
+static __thread int tl_nprep;
 
 static void notice_quiet(void *arg, const char *msg) { (void)arg; (void)msg; }
 
 PGconn *db_conn(void)
 {
     if (tl_conn) {
-        if (PQstatus(tl_conn) != CONNECTION_OK) PQreset(tl_conn);
+        if (PQstatus(tl_conn) != CONNECTION_OK) { PQreset(tl_conn); tl_nprep = 0; }
         return tl_conn;
     }
     PGconn *c = PQconnectdb(g_conninfo);
@@ -51,6 +54,23 @@ void db_close_all(void)
 PGresult *dbq(PGconn *c, const char *sql, int n, const char *const *p)
 {
     return PQexecParams(c, sql, n, NULL, p, NULL, NULL, 0);
+}
+
+
+PGresult *db_prep_exec(PGconn *c, const char *name, const char *sql, int n, const char *const *p)
+{
+    int known = 0;
+    for (int i = 0; i < tl_nprep && !known; i++) known = !strcmp(tl_prep[i], name);
+    if (!known) {
+        PGresult *r = PQprepare(c, name, sql, n, NULL);
+        ExecStatusType st = PQresultStatus(r);
+        PQclear(r);
+        if (st != PGRES_COMMAND_OK) return dbq(c, sql, n, p); /* e.g. already prepared after a reset: run unprepared */
+        if (tl_nprep < 64) snprintf(tl_prep[tl_nprep++], sizeof tl_prep[0], "%s", name);
+    }
+    PGresult *r = PQexecPrepared(c, name, n, p, NULL, NULL, 0);
+    if (PQresultStatus(r) == PGRES_FATAL_ERROR && PQstatus(c) != CONNECTION_OK) tl_nprep = 0;
+    return r;
 }
 
 int db_ok(PGresult *r)
@@ -193,6 +213,7 @@ static const char *SCHEMA =
     " description varchar(510), organizationid varchar(510));"
     "CREATE TABLE IF NOT EXISTS dir_user_group (groupid varchar(510) NOT NULL, userid varchar(510) NOT NULL,"
     " PRIMARY KEY (userid, groupid));"
+    "CREATE INDEX IF NOT EXISTS wf_history_activity_pid ON wf_history_activity(processid);"
     /* emulator-private */
     "CREATE TABLE IF NOT EXISTS emu_process_graph (pdefname varchar(400) NOT NULL PRIMARY KEY,"
     " appid varchar(510) NOT NULL, packageversion bigint NOT NULL, processdefid varchar(180) NOT NULL, graph text NOT NULL);"

@@ -57,6 +57,7 @@ extern char *g_conninfo;
 PGconn *db_conn(void);          /* per-thread connection (lazy) */
 void db_close_all(void);
 PGresult *dbq(PGconn *c, const char *sql, int n, const char *const *p);  /* PQexecParams text */
+PGresult *db_prep_exec(PGconn *c, const char *name, const char *sql, int n, const char *const *p);
 int db_ok(PGresult *r);          /* command or tuples ok; logs otherwise */
 int db_exec(PGconn *c, const char *sql, int n, const char *const *p); /* 0 ok, -1 error (logged) */
 int db_begin(PGconn *c);

@@ -404,11 +404,12 @@ static int authenticate(struct MHD_Connection *conn, PGconn *c, req_t *r)
         const char *s = auth + 6;
         char dec[1024];
         size_t n = 0;
-        int bits = 0, acc_ = 0;
+        int bits = 0;
+        unsigned acc_ = 0;
         for (; *s && n < sizeof dec - 1; s++) {
             int v = b64val((unsigned char)*s);
             if (v < 0) continue;
-            acc_ = (acc_ << 6) | v;
+            acc_ = ((acc_ << 6) | (unsigned)v) & 0xffffffu;
             bits += 6;
             if (bits >= 8) { bits -= 8; dec[n++] = (char)((acc_ >> bits) & 0xff); }
         }
@@ -707,23 +708,34 @@ static enum MHD_Result ep_activity_list(ctx_t *x)
         return ERR(400, "Type mismatch");
     if (sfa_bad(pid) || sfa_bad(sort)) return ERR(500, "");
     if (pid && !*pid) pid = NULL;
-    const char *col = !sort ? "activated" : !strcmp(sort, "id") ? "id" : !strcmp(sort, "name") ? "name" : "activated";
-    const char *base = "SELECT a.id, a.name, s.name AS state, a.activated, a.oid FROM shkactivities a JOIN shkactivitystates s ON s.oid=a.state"
-                       " WHERE ($1::text IS NULL OR a.processid=$1)"
-                       " UNION ALL SELECT h.activityid, h.activityname, h.state, h.activated, 0 FROM wf_history_activity h"
-                       " WHERE ($1::text IS NULL OR h.processid=$1)";
-    const char *p[1] = {pid};
+    int ci = !sort ? 0 : !strcmp(sort, "id") ? 1 : !strcmp(sort, "name") ? 2 : 0;
+    static const char *cols[] = {"activated", "id", "name"};
+    /* two shapes (one process / all) so that prepared generic plans keep using the processid index */
+    const char *base_one = "SELECT a.id, a.name, s.name AS state, a.activated, a.oid FROM shkactivities a JOIN shkactivitystates s"
+                           " ON s.oid=a.state WHERE a.processid=$1 UNION ALL SELECT h.activityid, h.activityname, h.state,"
+                           " h.activated, 0 FROM wf_history_activity h WHERE h.processid=$1";
+    const char *base_all = "SELECT a.id, a.name, s.name AS state, a.activated, a.oid FROM shkactivities a JOIN shkactivitystates s"
+                           " ON s.oid=a.state UNION ALL SELECT h.activityid, h.activityname, h.state, h.activated, 0"
+                           " FROM wf_history_activity h";
+    const char *base = pid ? base_one : base_all;
+    char offs[32], lim[32], name[48];
+    snprintf(offs, sizeof offs, "%ld", start < 0 ? 0 : start);
+    snprintf(lim, sizeof lim, "%ld", rows < 0 ? 0 : rows);
+    const char *p[3] = {pid, offs, lim};
+    const char *const *pp = pid ? p : p + 1;
     sbuf q;
     sb_init(&q);
     sb_printf(&q, "SELECT count(*) FROM (%s) t", base);
-    PGresult *r = dbq(x->db, q.s, 1, p);
+    snprintf(name, sizeof name, "emu_al_count_%d", pid != NULL);
+    PGresult *r = db_prep_exec(x->db, name, q.s, pid ? 1 : 0, p);
     if (!db_ok(r)) { PQclear(r); sb_free(&q); return ERR(500, ""); }
     long total = atol(PQgetvalue(r, 0, 0));
     PQclear(r);
     q.len = 0;
-    sb_printf(&q, "SELECT * FROM (%s) t ORDER BY %s %s, oid %s OFFSET %ld LIMIT %ld", base, col, desc == 1 ? "DESC" : "ASC",
-              desc == 1 ? "DESC" : "ASC", start < 0 ? 0 : start, rows < 0 ? 0 : rows);
-    r = dbq(x->db, q.s, 1, p);
+    sb_printf(&q, "SELECT * FROM (%s) t ORDER BY %s %s, oid %s OFFSET $%d LIMIT $%d", base, cols[ci], desc == 1 ? "DESC" : "ASC",
+              desc == 1 ? "DESC" : "ASC", pid ? 2 : 1, pid ? 3 : 2);
+    snprintf(name, sizeof name, "emu_al_%d_%d_%d", pid != NULL, ci, desc == 1);
+    r = db_prep_exec(x->db, name, q.s, pid ? 3 : 2, pp);
     sb_free(&q);
     if (!db_ok(r)) { PQclear(r); return ERR(500, ""); }
     json_t *o = json_object();

@@ -1,0 +1,256 @@
+/* The pipeline at load time: resolve every plugin of every stage, check that they fit together (roles,
+ * item kinds, hook points), and order the stages by their `after` edges. Every error is found here, before
+ * anything runs. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline.h"
+
+const char *const ferry_core_points[] = {"stage_start", "stage_end", "item_done", "item_failed", NULL};
+
+static int strv_has(const char *const *v, const char *s) {
+  for (size_t i = 0; v && v[i]; i++)
+    if (!strcmp(v[i], s)) return 1;
+  return 0;
+}
+
+static char *kinds_text(uint32_t bits) {
+  ferry_sb sb = {0};
+  for (uint32_t b = 1; b <= FERRY_ITEM_ALL; b <<= 1)
+    if (bits & b) ferry_sb_addf(&sb, "%s%s", sb.len ? ", " : "", ferry_item_kind_name(b));
+  if (!sb.len) ferry_sb_add(&sb, "nothing");
+  return ferry_sb_steal(&sb);
+}
+
+static const ferry_plugin *resolve(ferry_runtime *rt, const ferry_stage_cfg *sc, const ferry_plugin_ref *ref,
+                                   uint32_t role, const char *what, ferry_error *err) {
+  const char *rname = role == FERRY_KIND_SOURCE ? "source" : role == FERRY_KIND_SINK ? "sink" : "hook";
+  if (!ref->plugin || !*ref->plugin) {
+    ferry_error_set(err, FERRY_ECONFIG, "%s: stage \"%s\": %s has no plugin name", rt->cfg->origin, sc->name,
+                    what);
+    return NULL;
+  }
+  const ferry_plugin_entry *e = ferry_registry_find(rt->reg, ref->plugin, err);
+  if (!e) {
+    ferry_error_prefix(err, "%s: stage \"%s\" %s", rt->cfg->origin, sc->name, what);
+    return NULL;
+  }
+  if (!(e->plugin->kinds & role)) {
+    ferry_error_set(err, FERRY_ECONFIG,
+                    "%s: stage \"%s\": plugin \"%s\" (%s) cannot be used as a %s: it is not "
+                    "a %s plugin",
+                    rt->cfg->origin, sc->name, ref->plugin, e->origin, rname, rname);
+    return NULL;
+  }
+  return e->plugin;
+}
+
+/* Hook points valid in a stage: the core's, the source's and the sink's. */
+static char *valid_points_text(const ferry_plugin *src, const ferry_plugin *sink) {
+  ferry_sb sb = {0};
+  for (size_t i = 0; ferry_core_points[i]; i++)
+    ferry_sb_addf(&sb, "%s%s", i ? ", " : "", ferry_core_points[i]);
+  const char *const *sp = src->source->hook_points, *const *kp = sink->sink->hook_points;
+  for (size_t i = 0; sp && sp[i]; i++) ferry_sb_addf(&sb, ", %s", sp[i]);
+  for (size_t i = 0; kp && kp[i]; i++)
+    if (!strv_has(sp, kp[i])) ferry_sb_addf(&sb, ", %s", kp[i]);
+  return ferry_sb_steal(&sb);
+}
+
+static int check_stage(ferry_runtime *rt, ferry_stage *st, ferry_error *err) {
+  const ferry_stage_cfg *sc = st->cfg;
+  st->source_plugin = resolve(rt, sc, &sc->source, FERRY_KIND_SOURCE, "source", err);
+  if (!st->source_plugin) return err->code ? err->code : FERRY_ECONFIG;
+  st->sink_plugin = resolve(rt, sc, &sc->sink, FERRY_KIND_SINK, "sink", err);
+  if (!st->sink_plugin) return err->code ? err->code : FERRY_ECONFIG;
+  uint32_t emits = st->source_plugin->source->emits, accepts = st->sink_plugin->sink->accepts;
+  if (!(emits & accepts)) {
+    char *e = kinds_text(emits), *a = kinds_text(accepts);
+    ferry_error_set(
+        err, FERRY_ECONFIG,
+        "%s: stage \"%s\": source \"%s\" emits %s but sink \"%s\" accepts %s: no item could reach "
+        "the sink",
+        rt->cfg->origin, sc->name, sc->source.plugin, e, sc->sink.plugin, a);
+    free(e);
+    free(a);
+    return FERRY_ECONFIG;
+  }
+  st->hook_plugins = ferry_xcalloc(sc->nhooks ? sc->nhooks : 1, sizeof *st->hook_plugins);
+  for (size_t h = 0; h < sc->nhooks; h++) {
+    const ferry_plugin_ref *ref = &sc->hooks[h];
+    char what[64];
+    snprintf(what, sizeof what, "hooks[%zu]", h);
+    const ferry_plugin *hp = resolve(rt, sc, ref, FERRY_KIND_HOOK, what, err);
+    if (!hp) return err->code ? err->code : FERRY_ECONFIG;
+    st->hook_plugins[h] = hp;
+    if (!ref->points || !ref->points[0]) {
+      char *valid = valid_points_text(st->source_plugin, st->sink_plugin);
+      ferry_error_set(err, FERRY_ECONFIG,
+                      "%s: stage \"%s\" hooks[%zu] \"%s\": no hook points given "
+                      "(\"points\": [...]); valid points here: %s",
+                      rt->cfg->origin, sc->name, h, ref->plugin, valid);
+      free(valid);
+      return FERRY_ECONFIG;
+    }
+    for (size_t p = 0; ref->points[p]; p++) {
+      const char *pt = ref->points[p];
+      int fired = strv_has(ferry_core_points, pt) || strv_has(st->source_plugin->source->hook_points, pt) ||
+                  strv_has(st->sink_plugin->sink->hook_points, pt);
+      if (!fired) {
+        char *valid = valid_points_text(st->source_plugin, st->sink_plugin);
+        ferry_error_set(err, FERRY_ECONFIG,
+                        "%s: stage \"%s\" hooks[%zu] \"%s\": hook point \"%s\" is never fired in this stage "
+                        "(source \"%s\", sink \"%s\"); valid points: %s",
+                        rt->cfg->origin, sc->name, h, ref->plugin, pt, sc->source.plugin, sc->sink.plugin,
+                        valid);
+        free(valid);
+        return FERRY_ECONFIG;
+      }
+      if (hp->hook->points && !strv_has(hp->hook->points, pt)) {
+        ferry_sb sb = {0};
+        for (size_t i = 0; hp->hook->points[i]; i++)
+          ferry_sb_addf(&sb, "%s%s", i ? ", " : "", hp->hook->points[i]);
+        ferry_error_set(err, FERRY_ECONFIG,
+                        "%s: stage \"%s\" hooks[%zu]: hook \"%s\" cannot serve point \"%s\"; "
+                        "it serves: %s",
+                        rt->cfg->origin, sc->name, h, ref->plugin, pt, sb.buf ? sb.buf : "");
+        ferry_sb_free(&sb);
+        return FERRY_ECONFIG;
+      }
+    }
+  }
+  return 0;
+}
+
+/* Depth-first search for a cycle; on finding one, writes "a -> b -> c -> a" in running order. */
+enum { WHITE = 0, GREY, BLACK };
+
+static int dfs_cycle(ferry_stage **all, size_t n, size_t i, int *color, size_t *stack, size_t depth,
+                     ferry_sb *out) {
+  color[i] = GREY;
+  stack[depth] = i;
+  ferry_stage *st = all[i];
+  for (size_t k = 0; k < st->nafter; k++) {
+    size_t j = 0;
+    while (j < n && all[j] != st->after[k]) j++;
+    if (color[j] == GREY) {
+      /* stack[d..depth] = j ... i, each waiting for the previous one's predecessor: reverse for running order
+       */
+      size_t d = 0;
+      while (stack[d] != j) d++;
+      ferry_sb_add(out, all[j]->name);
+      for (size_t x = depth + 1; x-- > d;) ferry_sb_addf(out, " -> %s", all[stack[x]]->name);
+      return 1;
+    }
+    if (color[j] == WHITE && dfs_cycle(all, n, j, color, stack, depth + 1, out)) return 1;
+  }
+  color[i] = BLACK;
+  return 0;
+}
+
+int ferry_pipeline_build(ferry_runtime *rt, ferry_error *err) {
+  ferry_config *cfg = rt->cfg;
+  size_t n = cfg->nstages;
+  if (n == 0) return ferry_error_set(err, FERRY_ECONFIG, "%s: no stages configured", cfg->origin);
+  ferry_stage **all = ferry_xcalloc(n, sizeof *all);
+  rt->stages = all;
+  rt->nstages = n;
+  for (size_t i = 0; i < n; i++) {
+    ferry_stage *st = ferry_xcalloc(1, sizeof *st);
+    st->rt = rt;
+    st->cfg = &cfg->stages[i];
+    st->name = cfg->stages[i].name;
+    all[i] = st;
+  }
+  for (size_t i = 0; i < n; i++)
+    for (size_t j = 0; j < i; j++)
+      if (!strcmp(all[i]->name, all[j]->name))
+        return ferry_error_set(err, FERRY_ECONFIG,
+                               "%s: two stages are named \"%s\" (stages[%zu] and stages[%zu])", cfg->origin,
+                               all[i]->name, j, i);
+  for (size_t i = 0; i < n; i++) {
+    ferry_stage *st = all[i];
+    size_t na = ferry_strv_len(st->cfg->after);
+    st->after = ferry_xcalloc(na ? na : 1, sizeof *st->after);
+    for (size_t k = 0; k < na; k++) {
+      const char *a = st->cfg->after[k];
+      ferry_stage *dep = NULL;
+      for (size_t j = 0; j < n; j++)
+        if (!strcmp(all[j]->name, a)) dep = all[j];
+      if (!dep) {
+        ferry_sb sb = {0};
+        for (size_t j = 0; j < n; j++) ferry_sb_addf(&sb, "%s\"%s\"", j ? ", " : "", all[j]->name);
+        ferry_error_set(err, FERRY_ECONFIG,
+                        "%s: stage \"%s\" comes after \"%s\", which is not a stage; stages: %s", cfg->origin,
+                        st->name, a, sb.buf);
+        ferry_sb_free(&sb);
+        return FERRY_ECONFIG;
+      }
+      if (dep == st)
+        return ferry_error_set(err, FERRY_ECONFIG,
+                               "%s: stages form a cycle: %s -> %s (a stage cannot come after "
+                               "itself)",
+                               cfg->origin, st->name, st->name);
+      int dup = 0;
+      for (size_t x = 0; x < st->nafter; x++) dup |= st->after[x] == dep;
+      if (!dup) st->after[st->nafter++] = dep;
+    }
+  }
+  /* cycles */
+  int *color = ferry_xcalloc(n, sizeof *color);
+  size_t *stack = ferry_xcalloc(n + 1, sizeof *stack);
+  ferry_sb cyc = {0};
+  int found = 0;
+  for (size_t i = 0; i < n && !found; i++)
+    if (color[i] == WHITE) found = dfs_cycle(all, n, i, color, stack, 0, &cyc);
+  free(color);
+  free(stack);
+  if (found) {
+    ferry_error_set(err, FERRY_ECONFIG, "%s: stages form a cycle: %s", cfg->origin, cyc.buf);
+    ferry_sb_free(&cyc);
+    return FERRY_ECONFIG;
+  }
+  /* Kahn's algorithm, stable in configuration order */
+  ferry_stage **order = ferry_xcalloc(n, sizeof *order);
+  char *placed = ferry_xcalloc(n, 1);
+  for (size_t k = 0; k < n; k++) {
+    for (size_t i = 0; i < n; i++) {
+      if (placed[i]) continue;
+      int ready = 1;
+      for (size_t x = 0; x < all[i]->nafter && ready; x++) {
+        size_t j = 0;
+        while (all[j] != all[i]->after[x]) j++;
+        ready = placed[j];
+      }
+      if (ready) {
+        placed[i] = 1;
+        order[k] = all[i];
+        order[k]->order = k;
+        break;
+      }
+    }
+  }
+  free(placed);
+  memcpy(all, order, n * sizeof *all);
+  free(order);
+  /* plugins, kinds, hook points (in topological order, so the first error is the first stage's) */
+  for (size_t i = 0; i < n; i++) {
+    int rc = check_stage(rt, all[i], err);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
+void ferry_pipeline_free(ferry_runtime *rt) {
+  for (size_t i = 0; i < rt->nstages; i++) {
+    ferry_stage *st = rt->stages[i];
+    if (!st) continue;
+    free(st->after);
+    free(st->hook_plugins);
+    ferry_error_clear(&st->error);
+    free(st);
+  }
+  free(rt->stages);
+  rt->stages = NULL;
+  rt->nstages = 0;
+}

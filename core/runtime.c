@@ -1,0 +1,667 @@
+/* The embedding API (ferry/runtime.h): load a configuration (config, loader, checks, order), run it on the
+ * runtime's loop (stage scheduling, journal group commits, progress, interrupt, stall detection), and
+ * produce the summary, the JSON report and the exit status. */
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pipeline.h"
+
+/* ---- lifetime ------------------------------------------------------------------------------------------ */
+
+static void on_wake(uv_async_t *h);
+
+FERRY_API ferry_runtime *ferry_runtime_new(const ferry_runtime_opts *opts, ferry_error *err) {
+  ferry_runtime *rt = ferry_xcalloc(1, sizeof *rt);
+  int r = uv_loop_init(&rt->loop);
+  if (r < 0) {
+    ferry_error_set(err, FERRY_EIO, "cannot create the event loop: %s", uv_strerror(r));
+    free(rt);
+    return NULL;
+  }
+  rt->loop_init = 1;
+  uv_async_init(&rt->loop, &rt->wake, on_wake);
+  rt->wake.data = rt;
+  uv_unref((uv_handle_t *)&rt->wake);
+  if (opts) {
+    size_t sz = opts->struct_size ? opts->struct_size : sizeof *opts;
+    if (sz >= offsetof(ferry_runtime_opts, plugin_path) + sizeof opts->plugin_path)
+      rt->plugin_path = ferry_strv_dup(opts->plugin_path);
+    if (sz >= offsetof(ferry_runtime_opts, no_default_path) + sizeof opts->no_default_path)
+      rt->no_default_path = opts->no_default_path;
+    if (sz >= offsetof(ferry_runtime_opts, journal_path) + sizeof opts->journal_path)
+      rt->journal_path = ferry_xstrdup(opts->journal_path);
+  }
+  const char *seed = getenv("FERRY_SEED");
+  rt->rng = seed && *seed ? strtoull(seed, NULL, 0) : uv_hrtime() ^ ((uint64_t)getpid() << 32);
+  if (!rt->rng) rt->rng = 0x9e3779b97f4a7c15ull;
+  rt->reg = ferry_registry_new();
+  if (ferry_registry_add_static(rt->reg, err) < 0) {
+    ferry_runtime_free(rt);
+    return NULL;
+  }
+  return rt;
+}
+
+static void on_closed_free(uv_handle_t *h) { (void)h; }
+
+FERRY_API void ferry_runtime_free(ferry_runtime *rt) {
+  if (!rt) return;
+  ferry_pipeline_free(rt);
+  if (rt->cfg) ferry_config_free(rt->cfg);
+  if (rt->reg) ferry_registry_free(rt->reg);
+  if (rt->loop_init) {
+    uv_close((uv_handle_t *)&rt->wake, on_closed_free);
+    uv_run(&rt->loop, UV_RUN_NOWAIT);
+    if (uv_loop_close(&rt->loop) == UV_EBUSY)
+      ferry_log_warn(NULL, "a plugin left handles open on the loop after the run");
+  }
+  ferry_strv_free(rt->plugin_path);
+  free(rt->journal_path);
+  free(rt->ssum);
+  ferry_error_clear(&rt->journal_error);
+  free(rt);
+}
+
+FERRY_API uv_loop_t *ferry_runtime_loop(ferry_runtime *rt) { return rt ? &rt->loop : NULL; }
+
+FERRY_API int ferry_runtime_add_plugin(ferry_runtime *rt, const ferry_plugin *plugin, ferry_error *err) {
+  if (!rt || !plugin) return ferry_error_set(err, FERRY_EINVAL, "ferry_runtime_add_plugin: no plugin given");
+  if (rt->loaded)
+    return ferry_error_set(err, FERRY_EINVAL,
+                           "ferry_runtime_add_plugin: add plugins before loading the config");
+  return ferry_registry_add_builtin(rt->reg, plugin, "built-in", err);
+}
+
+/* ---- load ---------------------------------------------------------------------------------------------- */
+
+static int check_options(ferry_runtime *rt, const ferry_stage *st, const ferry_plugin *p,
+                         const ferry_plugin_ref *ref, const char *what, ferry_error *err) {
+  char *where = ref->where ? ferry_xasprintf("%s options", ref->where)
+                           : ferry_xasprintf("%s: stage \"%s\" %s \"%s\" options", rt->cfg->origin, st->name,
+                                             what, ref->plugin);
+  int rc = 0;
+  if (!p->options) {
+    if (ref->options && json_object_size(ref->options))
+      rc = ferry_error_set(err, FERRY_ECONFIG, "%s: plugin \"%s\" takes no options", where, p->name);
+  } else {
+    void *ctx = ferry_xcalloc(1, p->ctx_size ? p->ctx_size : 1);
+    rc = ferry_options_apply_ex(p->options, ref->options, ctx, where, rt->cfg->base_dir, err);
+    if (rc == 0) ferry_options_release(p->options, ctx);
+    free(ctx);
+  }
+  free(where);
+  return rc;
+}
+
+static int load_common(ferry_runtime *rt, ferry_config *cfg, ferry_error *err) {
+  rt->cfg = cfg;
+  for (size_t i = 0; rt->plugin_path && rt->plugin_path[i]; i++)
+    ferry_registry_add_dir(rt->reg, rt->plugin_path[i]);
+  for (size_t i = 0; cfg->plugin_path && cfg->plugin_path[i]; i++)
+    ferry_registry_add_dir(rt->reg, cfg->plugin_path[i]);
+  if (!rt->no_default_path) ferry_registry_add_default_dirs(rt->reg);
+  int rc = ferry_pipeline_build(rt, err);
+  for (size_t i = 0; rc == 0 && i < rt->nstages; i++) {
+    ferry_stage *st = rt->stages[i];
+    rc = check_options(rt, st, st->source_plugin, &st->cfg->source, "source", err);
+    if (!rc) rc = check_options(rt, st, st->sink_plugin, &st->cfg->sink, "sink", err);
+    for (size_t h = 0; !rc && h < st->cfg->nhooks; h++) {
+      char what[32];
+      snprintf(what, sizeof what, "hooks[%zu]", h);
+      rc = check_options(rt, st, st->hook_plugins[h], &st->cfg->hooks[h], what, err);
+    }
+  }
+  if (rc) {
+    if (!err->code) ferry_error_set(err, rc, "%s", ferry_strerror(rc));
+    ferry_pipeline_free(rt);
+    ferry_config_free(cfg);
+    rt->cfg = NULL;
+    return rc < 0 ? rc : FERRY_ECONFIG;
+  }
+  rt->ssum = ferry_xcalloc(rt->nstages, sizeof *rt->ssum);
+  rt->loaded = 1;
+  return 0;
+}
+
+FERRY_API int ferry_runtime_load_file(ferry_runtime *rt, const char *path, ferry_error *err) {
+  if (!rt || !path) return ferry_error_set(err, FERRY_EINVAL, "ferry_runtime_load_file: no file given");
+  if (rt->loaded) return ferry_error_set(err, FERRY_EINVAL, "a configuration is already loaded");
+  ferry_config *cfg = ferry_config_load_file(path, err);
+  if (!cfg) return err && err->code ? err->code : FERRY_ECONFIG;
+  return load_common(rt, cfg, err);
+}
+
+FERRY_API int ferry_runtime_load_json(ferry_runtime *rt, json_t *config, const char *origin,
+                                      ferry_error *err) {
+  if (!rt || !config)
+    return ferry_error_set(err, FERRY_EINVAL, "ferry_runtime_load_json: no configuration given");
+  if (rt->loaded) return ferry_error_set(err, FERRY_EINVAL, "a configuration is already loaded");
+  ferry_config *cfg = ferry_config_from_json(config, origin ? origin : "<config>", err);
+  if (!cfg) return err && err->code ? err->code : FERRY_ECONFIG;
+  return load_common(rt, cfg, err);
+}
+
+/* ---- services for the other parts ---------------------------------------------------------------------- */
+
+uint64_t ferry_rt_random(ferry_runtime *rt) { /* xorshift64* */
+  uint64_t x = rt->rng;
+  x ^= x >> 12;
+  x ^= x << 25;
+  x ^= x >> 27;
+  rt->rng = x;
+  return x * 0x2545F4914F6CDD1Dull;
+}
+
+void ferry_rt_handle_closing(ferry_runtime *rt) { rt->closing++; }
+void ferry_rt_handle_closed(ferry_runtime *rt) { rt->closing--; }
+
+int ferry_rt_journal_ok(ferry_runtime *rt) { return rt->journal && !rt->journal_error.code; }
+
+void ferry_rt_journal_failed(ferry_runtime *rt, const ferry_error *e) {
+  if (rt->journal_error.code) return;
+  ferry_error_copy(&rt->journal_error, e);
+  if (!rt->journal_error.code) ferry_error_set(&rt->journal_error, FERRY_EIO, "journal failure");
+  ferry_log_error(NULL, "journal failure, stopping the run (items in flight finish, nothing else starts): %s",
+                  rt->journal_error.message ? rt->journal_error.message : "");
+  for (size_t i = 0; i < rt->nstages; i++) {
+    ferry_stage *st = rt->stages[i];
+    if (st->selected && st->state == STAGE_RUNNING) {
+      ferry_stage_fail(st, &rt->journal_error);
+      ferry_stage_interrupt(st);
+    }
+  }
+}
+
+int ferry_rt_group_open(ferry_runtime *rt) {
+  if (rt->group_open || !ferry_rt_journal_ok(rt) || !rt->journal_write) return rt->group_open;
+  ferry_error e = FERRY_ERROR_INIT;
+  if (ferry_journal_group_begin(rt->journal, &e) < 0)
+    ferry_rt_journal_failed(rt, &e);
+  else
+    rt->group_open = 1;
+  ferry_error_clear(&e);
+  return rt->group_open;
+}
+
+void ferry_rt_group_commit(ferry_runtime *rt) {
+  if (!rt->group_open) return;
+  rt->group_open = 0;
+  rt->group_n = 0;
+  ferry_error e = FERRY_ERROR_INIT;
+  if (ferry_journal_group_commit(rt->journal, &e) < 0) ferry_rt_journal_failed(rt, &e);
+  ferry_error_clear(&e);
+}
+
+void ferry_rt_group_touch(ferry_runtime *rt) {
+  if (++rt->group_n >= FERRY_GROUP_MAX) ferry_rt_group_commit(rt);
+}
+
+/* ---- scheduling ---------------------------------------------------------------------------------------- */
+
+static void schedule(ferry_runtime *rt) {
+  int changed;
+  do {
+    changed = 0;
+    for (size_t i = 0; i < rt->nstages; i++) {
+      ferry_stage *st = rt->stages[i];
+      if (!st->selected || st->state != STAGE_PENDING) continue;
+      const char *why = NULL, *dep = NULL;
+      int ready = 1;
+      if (rt->interrupted)
+        why = "the run was interrupted";
+      else if (rt->journal_error.code)
+        why = "the journal failed";
+      for (size_t k = 0; !why && k < st->nafter; k++) {
+        ferry_stage *d = st->after[k];
+        if (!d->selected) continue; /* not part of this run: taken as done */
+        if (d->state == STAGE_FINISHED && d->status == 0) continue;
+        if (d->state == STAGE_FINISHED)
+          why = "it comes after stage \"%s\", which failed";
+        else if (d->state == STAGE_NOT_RUN)
+          why = "it comes after stage \"%s\", which did not run";
+        else
+          ready = 0;
+        dep = d->name;
+      }
+      if (why) {
+        st->state = STAGE_NOT_RUN;
+        st->status = FERRY_ECANCELED;
+        ferry_error_set(&st->error, FERRY_ECANCELED, why, dep);
+        ferry_log_warn(NULL, "stage \"%s\" not run: %s", st->name, st->error.message);
+        changed = 1;
+      } else if (ready) {
+        rt->running_stages++;
+        ferry_stage_start(st);
+        changed = 1;
+      }
+    }
+  } while (changed);
+  if (rt->running_stages == 0) rt->finished = 1;
+}
+
+void ferry_rt_stage_finished(ferry_runtime *rt, ferry_stage *st) {
+  (void)st;
+  rt->running_stages--;
+  schedule(rt);
+}
+
+static void interrupt_all(ferry_runtime *rt) {
+  if (!rt->running || rt->interrupted) return;
+  rt->interrupted = 1;
+  ferry_log_warn(NULL, "interrupted: finishing the items in flight, then stopping (run again to resume)");
+  for (size_t i = 0; i < rt->nstages; i++) {
+    ferry_stage *st = rt->stages[i];
+    if (st->selected && st->state == STAGE_RUNNING) ferry_stage_interrupt(st);
+  }
+  schedule(rt);
+}
+
+static void on_wake(uv_async_t *h) {
+  ferry_runtime *rt = h->data;
+  if (rt->interrupt_requested) interrupt_all(rt);
+}
+
+FERRY_API void ferry_runtime_interrupt(ferry_runtime *rt) {
+  if (!rt) return;
+  rt->interrupt_requested = 1;
+  if (rt->loop_init) uv_async_send(&rt->wake);
+}
+
+/* ---- progress and periodic work ------------------------------------------------------------------------ */
+
+static void progress_update(ferry_runtime *rt, int final) {
+  if (!rt->progress) return;
+  ferry_progress_row *rows = ferry_xcalloc(rt->nstages, sizeof *rows);
+  size_t n = 0;
+  for (size_t i = 0; i < rt->nstages; i++) {
+    ferry_stage *st = rt->stages[i];
+    if (!st->selected) continue;
+    ferry_progress_row *r = &rows[n++];
+    r->stage = st->name;
+    r->total = st->total;
+    r->done = st->done;
+    r->skipped = st->skipped + st->resumed;
+    r->failed = st->failed + st->not_migrated;
+    r->inflight = (int64_t)(st->queued + st->active);
+    r->started = st->state == STAGE_PENDING || st->state == STAGE_NOT_RUN ? 0 : st->t_start;
+    r->finished = st->state == STAGE_FINISHED || st->state == STAGE_NOT_RUN;
+  }
+  ferry_progress_update(rt->progress, rows, n, final);
+  free(rows);
+}
+
+static void on_tick(uv_timer_t *h) {
+  ferry_runtime *rt = h->data;
+  ferry_rt_group_commit(rt);
+  for (size_t i = 0; i < rt->nstages; i++) {
+    ferry_stage *st = rt->stages[i];
+    if (st->selected && (st->state == STAGE_RUNNING || st->state == STAGE_ENDING))
+      ferry_stage_sync_maybe(st, 0);
+  }
+  progress_update(rt, 0);
+}
+
+static void on_tick_closed(uv_handle_t *h) { ferry_rt_handle_closed(h->data); }
+
+/* Nothing on the loop can make progress but stages are not finished: a plugin lost an item or never ended. */
+static void handle_stall(ferry_runtime *rt) {
+  int any = 0;
+  for (size_t i = 0; i < rt->nstages; i++) {
+    ferry_stage *st = rt->stages[i];
+    if (!st->selected || (st->state != STAGE_RUNNING && st->state != STAGE_ENDING)) continue;
+    any = 1;
+    ferry_error e = FERRY_ERROR_INIT;
+    ferry_sb sb = {0};
+    if (st->starting)
+      ferry_sb_add(&sb, "a hook at stage_start never completed");
+    else if (st->state == STAGE_ENDING)
+      ferry_sb_add(&sb,
+                   "the end of the stage (sync or stage_end hooks) never "
+                   "completed");
+    else {
+      if (st->insink)
+        ferry_sb_addf(&sb, "sink \"%s\" never completed %zu item(s)", st->sink_plugin->name, st->insink);
+      if (st->active > st->insink)
+        ferry_sb_addf(&sb, "%shooks never completed %zu item(s)", sb.len ? "; " : "",
+                      st->active - st->insink);
+      if (!st->insink && st->active == st->insink && !st->source_ended)
+        ferry_sb_addf(&sb, "source \"%s\" neither emitted items nor ended (asked for %zu)",
+                      st->source_plugin->name, st->requested);
+    }
+    ferry_error_set(&e, FERRY_EINTERNAL,
+                    "stage stalled: nothing left on the event loop can complete it: %s (a "
+                    "bug in a plugin)",
+                    sb.buf ? sb.buf : "unknown state");
+    ferry_sb_free(&sb);
+    ferry_stage_force_end(st, &e);
+    ferry_error_clear(&e);
+  }
+  if (!any) rt->finished = 1;
+}
+
+/* ---- result, summary, report --------------------------------------------------------------------------- */
+
+static const char *mode_name(ferry_mode m) {
+  return m == FERRY_MODE_PLAN ? "plan" : m == FERRY_MODE_VERIFY ? "verify" : "run";
+}
+
+static const char *stage_state_name(const ferry_stage *st) {
+  if (!st->selected) return "not_selected";
+  switch (st->state) {
+    case STAGE_NOT_RUN:
+      return "not_run";
+    case STAGE_FINISHED:
+      return st->status == FERRY_ECANCELED ? "interrupted" : st->status ? "failed" : "finished";
+    case STAGE_PENDING:
+      return "pending";
+    default:
+      return "running";
+  }
+}
+
+/* Codes the CLI gives a meaning of their own (exit codes): an item's failure code is only passed on when it
+ * is not one of them. A stage or journal failure is FERRY_EIO (the stage's own code is in the summary). */
+static int map_item_code(int code) {
+  switch (code) {
+    case 0:
+    case FERRY_EBLOCKED:
+    case FERRY_EMISMATCH:
+    case FERRY_ECANCELED:
+    case FERRY_ECONFIG:
+    case FERRY_EIO:
+      return FERRY_EINVAL;
+    default:
+      return code;
+  }
+}
+
+static int compute_result(ferry_runtime *rt, ferry_error *out) {
+  int64_t failed = 0, blocked = 0, mismatched = 0, not_migrated = 0;
+  ferry_stage *first_failed_stage = NULL, *first_item_stage = NULL;
+  for (size_t i = 0; i < rt->nstages; i++) {
+    ferry_stage *st = rt->stages[i];
+    if (!st->selected) continue;
+    int64_t plain = st->failed - st->blocked - st->mismatched;
+    failed += plain;
+    blocked += st->blocked;
+    mismatched += st->mismatched;
+    not_migrated += st->not_migrated;
+    if (plain > 0 && !first_item_stage) first_item_stage = st;
+    if (st->state == STAGE_FINISHED && st->status && st->status != FERRY_ECANCELED && !first_failed_stage)
+      first_failed_stage = st;
+  }
+  if (rt->journal_error.code) {
+    ferry_error_copy(out, &rt->journal_error);
+    ferry_error_prefix(out, "journal failure");
+    out->code = FERRY_EIO;
+    return out->code;
+  }
+  if (first_failed_stage) {
+    ferry_error_set(out, FERRY_EIO, "stage \"%s\" failed: %s%s", first_failed_stage->name,
+                    first_failed_stage->error.message, failed ? " (and items failed: see the report)" : "");
+    return out->code;
+  }
+  if (rt->interrupted)
+    return ferry_error_set(out, FERRY_ECANCELED,
+                           "interrupted: the items in flight were finished and recorded; "
+                           "run the same configuration again to resume");
+  if (failed) {
+    ferry_error_set(
+        out, map_item_code(first_item_stage->first_fail_code),
+        "%lld item(s) failed (first in stage \"%s\"); see the log or the report for each item, fix the "
+        "cause and run again: done items are skipped",
+        (long long)failed, first_item_stage->name);
+    return out->code;
+  }
+  if (rt->mode == FERRY_MODE_PLAN && blocked)
+    return ferry_error_set(out, FERRY_EBLOCKED, "plan: %lld item(s) are blocked; see the report for why",
+                           (long long)blocked);
+  if (rt->mode == FERRY_MODE_VERIFY && (mismatched || not_migrated))
+    return ferry_error_set(out, FERRY_EMISMATCH, "verify: %lld item(s) differ and %lld are not migrated",
+                           (long long)mismatched, (long long)not_migrated);
+  return 0;
+}
+
+static void fill_summary(ferry_runtime *rt, double seconds) {
+  memset(&rt->summary, 0, sizeof rt->summary);
+  for (size_t i = 0; i < rt->nstages; i++) {
+    ferry_stage *st = rt->stages[i];
+    ferry_stage_summary *s = &rt->ssum[i];
+    memset(s, 0, sizeof *s);
+    s->name = st->name;
+    s->total = -1;
+    if (!st->selected) continue; /* not part of this run: nothing counted (its fields hold an older run) */
+    s->total = st->total;
+    s->done = st->done;
+    s->skipped = st->skipped;
+    s->failed = st->failed + st->not_migrated;
+    s->retried = st->retried;
+    s->resumed = st->resumed;
+    s->seconds = st->t_end > st->t_start ? st->t_end - st->t_start : 0;
+    s->status = st->status;
+    rt->summary.done += s->done;
+    rt->summary.skipped += s->skipped + s->resumed;
+    rt->summary.failed += s->failed;
+  }
+  rt->summary.nstages = rt->nstages;
+  rt->summary.stages = rt->ssum;
+  rt->summary.seconds = seconds;
+}
+
+static json_t *build_report(ferry_runtime *rt, int rc, const ferry_error *res, double seconds) {
+  json_t *r = json_object();
+  json_object_set_new(r, "mode", json_string(mode_name(rt->mode)));
+  json_object_set_new(r, "status", json_integer(rc));
+  json_object_set_new(r, "status_name", json_string(ferry_err_name(rc)));
+  if (rc && res->message) json_object_set_new(r, "message", json_string(res->message));
+  json_object_set_new(r, "interrupted", json_boolean(rt->interrupted));
+  json_object_set_new(r, "seconds", json_real(seconds));
+  json_t *tot = json_object();
+  int64_t t[10] = {0};
+  json_t *stages = json_array();
+  for (size_t i = 0; i < rt->nstages; i++) {
+    ferry_stage *st = rt->stages[i];
+    json_t *s = json_object();
+    json_object_set_new(s, "name", json_string(st->name));
+    json_object_set_new(s, "state", json_string(stage_state_name(st)));
+    json_object_set_new(s, "source", json_string(st->source_plugin->name));
+    json_object_set_new(s, "sink", json_string(st->sink_plugin->name));
+    if (st->selected && st->status) {
+      json_object_set_new(s, "status", json_string(ferry_err_name(st->status)));
+      if (st->error.message) json_object_set_new(s, "error", json_string(st->error.message));
+    }
+    int64_t v[10] = {st->total,  st->taken,   st->done,    st->skipped,    st->resumed,
+                     st->failed, st->retried, st->blocked, st->mismatched, st->not_migrated};
+    static const char *const names[10] = {"total",  "taken",   "done",    "skipped",    "resumed",
+                                          "failed", "retried", "blocked", "mismatched", "not_migrated"};
+    for (int k = 0; k < 10; k++) {
+      json_object_set_new(s, names[k], json_integer(st->selected ? v[k] : (k == 0 ? -1 : 0)));
+      if (k >= 2 && st->selected) t[k] += v[k];
+    }
+    if (st->selected) {
+      json_object_set_new(s, "seconds", json_real(st->t_end > st->t_start ? st->t_end - st->t_start : 0));
+      json_object_set_new(s, "peak_outstanding", json_integer(st->max_outstanding));
+      json_object_set_new(s, "peak_in_sink", json_integer(st->max_insink));
+    }
+    json_object_set_new(s, "items", st->selected && st->items ? json_incref(st->items) : json_array());
+    json_array_append_new(stages, s);
+  }
+  static const char *const tnames[10] = {0,        0,         "done",    "skipped",    "resumed",
+                                         "failed", "retried", "blocked", "mismatched", "not_migrated"};
+  for (int k = 2; k < 10; k++) json_object_set_new(tot, tnames[k], json_integer(t[k]));
+  json_object_set_new(r, "totals", tot);
+  json_object_set_new(r, "stages", stages);
+  return r;
+}
+
+static int write_report(json_t *report, const char *path, ferry_error *err) {
+  char *tmp = ferry_xasprintf("%s.tmp", path);
+  int rc = 0;
+  if (json_dump_file(report, tmp, JSON_INDENT(2) | JSON_ENSURE_ASCII) < 0 || rename(tmp, path) < 0) {
+    rc = ferry_error_set(err, FERRY_EIO, "cannot write the report %s: %s", path, strerror(errno));
+    unlink(tmp);
+  }
+  free(tmp);
+  return rc;
+}
+
+/* ---- run ----------------------------------------------------------------------------------------------- */
+
+static int select_stages(ferry_runtime *rt, const char *const *names, ferry_error *err) {
+  for (size_t i = 0; i < rt->nstages; i++) rt->stages[i]->selected = names == NULL;
+  for (size_t k = 0; names && names[k]; k++) {
+    ferry_stage *found = NULL;
+    for (size_t i = 0; i < rt->nstages; i++)
+      if (!strcmp(rt->stages[i]->name, names[k])) found = rt->stages[i];
+    if (!found) {
+      ferry_sb sb = {0};
+      for (size_t i = 0; i < rt->nstages; i++)
+        ferry_sb_addf(&sb, "%s\"%s\"", i ? ", " : "", rt->stages[i]->name);
+      ferry_error_set(err, FERRY_ECONFIG, "no stage is named \"%s\"; stages: %s", names[k], sb.buf);
+      ferry_sb_free(&sb);
+      return FERRY_ECONFIG;
+    }
+    found->selected = 1;
+  }
+  return 0;
+}
+
+static void drain_closes(ferry_runtime *rt) {
+  while (rt->closing > 0) uv_run(&rt->loop, UV_RUN_ONCE);
+}
+
+static void release_stages(ferry_runtime *rt) {
+  for (size_t i = 0; i < rt->nstages; i++)
+    if (rt->stages[i]->selected) ferry_stage_release(rt->stages[i]);
+  drain_closes(rt);
+}
+
+FERRY_API int ferry_runtime_run(ferry_runtime *rt, const ferry_run_opts *opts, ferry_run_summary *summary,
+                                ferry_error *err) {
+  if (!rt) return ferry_error_set(err, FERRY_EINVAL, "ferry_runtime_run: no runtime");
+  if (!rt->loaded) return ferry_error_set(err, FERRY_EINVAL, "ferry_runtime_run: no configuration loaded");
+  if (rt->running) return ferry_error_set(err, FERRY_EINVAL, "ferry_runtime_run: a run is already going on");
+  ferry_run_opts o = {.struct_size = sizeof o, .mode = FERRY_MODE_RUN};
+  if (opts)
+    memcpy(&o, opts, opts->struct_size && opts->struct_size < sizeof o ? opts->struct_size : sizeof o);
+  if (!o.mode) o.mode = FERRY_MODE_RUN;
+  if (o.mode != FERRY_MODE_RUN && o.mode != FERRY_MODE_PLAN && o.mode != FERRY_MODE_VERIFY)
+    return ferry_error_set(err, FERRY_EINVAL, "ferry_runtime_run: unknown mode %d", (int)o.mode);
+  if (o.limit < 0) return ferry_error_set(err, FERRY_EINVAL, "ferry_runtime_run: negative limit");
+  int rc = select_stages(rt, o.stages, err);
+  if (rc) return rc;
+  rt->mode = o.mode;
+  rt->interrupted = 0;
+  rt->finished = 0;
+  rt->running_stages = 0;
+  rt->group_open = 0;
+  rt->group_n = 0;
+  ferry_error_clear(&rt->journal_error);
+
+  /* journal */
+  const char *jpath = rt->journal_path   ? rt->journal_path
+                      : rt->cfg->journal ? rt->cfg->journal
+                                         : "ferry-journal.db";
+  int want_journal = 0;
+  for (size_t i = 0; i < rt->nstages; i++)
+    want_journal |= rt->stages[i]->selected && rt->stages[i]->cfg->journal;
+  int64_t run_id = 0;
+  rt->journal_write = 0;
+  rt->journal = NULL;
+  if (want_journal && o.mode == FERRY_MODE_RUN) {
+    rt->journal = ferry_journal_open(jpath, 0, err);
+    if (!rt->journal) return err && err->code ? err->code : FERRY_EIO;
+    rt->journal_write = 1;
+    if (ferry_journal_run_begin(rt->journal, mode_name(o.mode), &run_id, err) < 0) {
+      ferry_journal_close(rt->journal);
+      rt->journal = NULL;
+      return err && err->code ? err->code : FERRY_EIO;
+    }
+  } else if (want_journal && access(jpath, F_OK) == 0) { /* plan/verify: read only, never created */
+    rt->journal = ferry_journal_open(jpath, 1, err);
+    if (!rt->journal) return err && err->code ? err->code : FERRY_EIO;
+  }
+  rt->empty = json_object();
+
+  /* instances: every option and init() error before anything runs */
+  for (size_t i = 0; i < rt->nstages && rc == 0; i++) {
+    ferry_stage *st = rt->stages[i];
+    if (!st->selected) continue;
+    rc = ferry_stage_prepare(st, o.mode, err);
+    st->limit = o.limit;
+  }
+  if (rc) {
+    release_stages(rt);
+    if (rt->journal) ferry_journal_close(rt->journal);
+    rt->journal = NULL;
+    json_decref(rt->empty);
+    rt->empty = NULL;
+    return rc;
+  }
+
+  uv_timer_init(&rt->loop, &rt->tick);
+  rt->tick.data = rt;
+  rt->tick_init = 1;
+  uv_timer_start(&rt->tick, on_tick, FERRY_GROUP_MS, FERRY_GROUP_MS);
+  uv_unref((uv_handle_t *)&rt->tick);
+  rt->progress = o.progress ? ferry_progress_new(o.progress, stderr) : NULL;
+  rt->running = 1;
+  double t0 = ferry_now();
+  if (rt->interrupt_requested) interrupt_all(rt);
+  schedule(rt);
+  while (!rt->finished) {
+    int alive = uv_run(&rt->loop, UV_RUN_ONCE);
+    if (rt->interrupt_requested && !rt->interrupted) interrupt_all(rt);
+    if (!alive && !rt->finished) handle_stall(rt);
+  }
+  rt->running = 0;
+  rt->interrupt_requested = 0;
+  double seconds = ferry_now() - t0;
+  ferry_rt_group_commit(rt);
+  progress_update(rt, 1);
+  ferry_progress_free(rt->progress);
+  rt->progress = NULL;
+  ferry_rt_handle_closing(rt);
+  uv_close((uv_handle_t *)&rt->tick, on_tick_closed);
+  rt->tick_init = 0;
+
+  ferry_error res = FERRY_ERROR_INIT;
+  rc = compute_result(rt, &res);
+  fill_summary(rt, seconds);
+  json_t *report = build_report(rt, rc, &res, seconds);
+  ferry_redact_json(report);
+  if (rt->journal_write && rt->journal) {
+    json_t *tot = json_object_get(report, "totals");
+    char *sj = json_dumps(tot, JSON_COMPACT);
+    ferry_error je = FERRY_ERROR_INIT;
+    if (ferry_journal_run_end(rt->journal, run_id, rc, sj ? sj : "{}", &je) < 0)
+      ferry_log_warn(NULL, "could not record the end of the run in the journal: %s", je.message);
+    ferry_error_clear(&je);
+    free(sj);
+  }
+  release_stages(rt);
+  if (rt->journal) ferry_journal_close(rt->journal);
+  rt->journal = NULL;
+  json_decref(rt->empty);
+  rt->empty = NULL;
+  const char *rpath = o.report_path ? o.report_path : rt->cfg->report;
+  if (rpath) {
+    ferry_error we = FERRY_ERROR_INIT;
+    if (write_report(report, rpath, &we) < 0) {
+      ferry_log_error(NULL, "%s", we.message);
+      if (!rc) {
+        rc = we.code;
+        ferry_error_move(&res, &we);
+      }
+    }
+    ferry_error_clear(&we);
+  }
+  json_decref(report);
+  if (summary) *summary = rt->summary;
+  if (rc && err) ferry_error_move(err, &res);
+  ferry_error_clear(&res);
+  return rc;
+}

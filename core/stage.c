@@ -1,0 +1,668 @@
+/* One stage at run time: source demand and emission (backpressure), the journal check of each item, the
+ * queue of tasks waiting for a sink slot, and the end of the stage (sync, commit, stop, stage_end hooks).
+ *
+ * The pump. Everything that moves items forward happens in pump(), which only ever runs from the stage's
+ * uv_idle callback, i.e. from a clean stack: plugin callbacks (emit, done, fail, end) only update counters
+ * and "kick" the stage. When a kick happens while the pump is running (a sink that completes inside
+ * write(), a source that emits inside demand()), the pump just loops again instead of recursing, so
+ * millions of synchronous completions never grow the stack. After FERRY_YIELD_EVERY items the pump returns
+ * to the loop (the idle handle stays active), so timers, I/O and the progress display keep running.
+ *
+ * Backpressure: the source is asked for n items so that asked-not-yet-emitted + queued + active (in the
+ * sink, in item hooks, waiting for a retry) never exceeds the stage window (2 x concurrency); at most
+ * `concurrency` tasks are in the sink at once.
+ */
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline.h"
+
+static void pump(ferry_stage *st);
+static void end_continue(ferry_stage *st);
+
+static const char *stage_origin(const ferry_stage *st) { return st->rt->cfg->origin; }
+
+/* ---- preparation --------------------------------------------------------------------------------------- */
+
+static ferry_instance *make_instance(ferry_stage *st, const ferry_plugin *p, uint32_t role,
+                                     const ferry_plugin_ref *ref, const char *what, ferry_error *err) {
+  char *where = ref->where ? ferry_xstrdup(ref->where)
+                           : ferry_xasprintf("%s: stage \"%s\" %s \"%s\"", stage_origin(st), st->name, what,
+                                             ref->plugin);
+  ferry_instance_params params = {.base_dir = st->rt->cfg->base_dir,
+                                  .concurrency = st->concurrency,
+                                  .rate = st->cfg->rate,
+                                  .stage = st,
+                                  .points = (const char *const *)ref->points};
+  ferry_instance *ins =
+      ferry_instance_create_ex(p, role, st->name, &st->rt->loop, st->mode, ref->options, where, &params, err);
+  free(where);
+  if (!ins) {
+    if (!err->code)
+      ferry_error_set(err, FERRY_ECONFIG, "stage \"%s\": %s \"%s\" could not be created", st->name, what,
+                      ref->plugin);
+    return NULL;
+  }
+  return ins;
+}
+
+int ferry_stage_prepare(ferry_stage *st, ferry_mode mode, ferry_error *err) {
+  const ferry_stage_cfg *sc = st->cfg;
+  ferry_runtime *rt = st->rt;
+  ferry_error_clear(&st->error);
+  size_t off = offsetof(ferry_stage, source);
+  memset((char *)st + off, 0, sizeof *st - off);
+  st->mode = mode;
+  st->state = STAGE_PENDING;
+  st->concurrency = sc->concurrency ? sc->concurrency : 1;
+  st->window = 2 * (size_t)st->concurrency;
+  st->journal = rt->journal && sc->journal;
+  st->journal_write = st->journal && mode == FERRY_MODE_RUN;
+  st->total = -1;
+  st->items = json_array();
+  st->has_item_done = ferry_hooks_at(st, "item_done") > 0;
+  st->has_item_failed = ferry_hooks_at(st, "item_failed") > 0;
+  st->source = make_instance(st, st->source_plugin, FERRY_KIND_SOURCE, &sc->source, "source", err);
+  if (!st->source) return err->code;
+  st->sink = make_instance(st, st->sink_plugin, FERRY_KIND_SINK, &sc->sink, "sink", err);
+  if (!st->sink) return err->code;
+  st->hooks = ferry_xcalloc(sc->nhooks ? sc->nhooks : 1, sizeof *st->hooks);
+  st->hook_keys = ferry_xcalloc(sc->nhooks + 1, sizeof *st->hook_keys);
+  for (size_t h = 0; h < sc->nhooks; h++) {
+    char what[32];
+    snprintf(what, sizeof what, "hooks[%zu]", h);
+    st->hook_keys[h] = ferry_xasprintf("%zu:%s", h, sc->hooks[h].plugin);
+    st->hooks[h] = make_instance(st, st->hook_plugins[h], FERRY_KIND_HOOK, &sc->hooks[h], what, err);
+    if (!st->hooks[h]) return err->code;
+  }
+  return 0;
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+  ferry_stage *st = h->data;
+  ferry_rt_handle_closed(st->rt);
+}
+
+void ferry_stage_release(ferry_stage *st) {
+  const ferry_stage_cfg *sc = st->cfg;
+  ferry_task_free_all(st);
+  for (size_t h = 0; st->hooks && h < sc->nhooks; h++)
+    if (st->hooks[h]) ferry_instance_destroy(st->hooks[h]);
+  free(st->hooks);
+  st->hooks = NULL;
+  ferry_strv_free(st->hook_keys);
+  st->hook_keys = NULL;
+  if (st->sink) ferry_instance_destroy(st->sink);
+  if (st->source) ferry_instance_destroy(st->source);
+  st->sink = st->source = NULL;
+  for (sync_entry *lists[2] = {st->sync_head, st->syncing}, **l = lists; l < lists + 2; l++)
+    for (sync_entry *e = *l, *n; e; e = n) {
+      n = e->next;
+      free(e->key);
+      json_decref(e->state);
+      free(e);
+    }
+  st->sync_head = st->sync_tail = st->syncing = NULL;
+  if (st->idle_init) {
+    st->idle_init = 0;
+    st->idle.data = st;
+    ferry_rt_handle_closing(st->rt);
+    uv_close((uv_handle_t *)&st->idle, on_handle_closed);
+  }
+  json_decref(st->items);
+  st->items = NULL;
+}
+
+/* ---- counters and reports ------------------------------------------------------------------------------ */
+
+void ferry_stage_add_report(ferry_stage *st, const char *key, const char *status, const ferry_error *e,
+                            unsigned attempts, json_t *report) {
+  if (!st->items) return;
+  json_t *o = json_object();
+  json_object_set_new(o, "key", json_string(key));
+  json_object_set_new(o, "status", json_string(status));
+  if (e && e->code) {
+    json_object_set_new(o, "code", json_string(ferry_err_name(e->code)));
+    json_object_set_new(o, "error", json_string(e->message ? e->message : ferry_strerror(e->code)));
+    if (e->detail) json_object_set_new(o, "detail", json_string(e->detail));
+  }
+  if (attempts) json_object_set_new(o, "attempts", json_integer(attempts));
+  if (report && json_object_size(report)) json_object_set(o, "report", report);
+  json_array_append_new(st->items, o);
+}
+
+void ferry_stage_fail(ferry_stage *st, const ferry_error *e) {
+  if (st->status) return;
+  st->status = e && e->code ? e->code : FERRY_EIO;
+  if (e && e->message)
+    ferry_error_copy(&st->error, e);
+  else
+    ferry_error_set(&st->error, st->status, "%s", ferry_strerror(st->status));
+  ferry_log_error(NULL, "stage \"%s\" failed: %s", st->name, st->error.message);
+  ferry_stage_kick(st);
+}
+
+/* ---- source side (ferry/plugin.h) ---------------------------------------------------------------------- */
+
+static ferry_stage *source_stage(ferry_instance *ins, const char *fn) {
+  if (!ins) {
+    ferry_log_error(NULL, "%s called without an instance: ignored", fn);
+    return NULL;
+  }
+  if (ins->role != FERRY_KIND_SOURCE || !ins->stage) {
+    ferry_log_error(ins, "%s called by an instance that is not the source of a running stage: ignored", fn);
+    return NULL;
+  }
+  return ins->stage;
+}
+
+static int taking(const ferry_stage *st) {
+  return st->state == STAGE_RUNNING && st->source_started && !st->source_ended && !st->source_failed &&
+         !st->source_stopped && !st->interrupted && !st->status;
+}
+
+FERRY_API void ferry_emit(ferry_instance *ins, ferry_item *item) {
+  ferry_stage *st = source_stage(ins, "ferry_emit");
+  if (!st) {
+    ferry_item_free(item);
+    return;
+  }
+  if (!item) {
+    ferry_log_error(ins, "ferry_emit called with a NULL item: ignored");
+    return;
+  }
+  if (st->requested) st->requested--;
+  if (!taking(st) || st->limit_reached) {
+    if (st->source_ended && !st->interrupted && !st->limit_reached && !st->status)
+      ferry_log_error(ins,
+                      "item \"%s\" emitted after ferry_source_end(): dropped (a bug in the source plugin)",
+                      item->key ? item->key : "");
+    else if (st->source_stopped && !st->interrupted && !st->limit_reached && !st->status)
+      ferry_log_error(ins, "item \"%s\" emitted after stop(): dropped (a bug in the source plugin)",
+                      item->key ? item->key : "");
+    ferry_item_free(item);
+    return;
+  }
+  if (!item->key) item->key = ferry_xstrdup("");
+  if (!item->body) item->body = json_object();
+  st->budget++;
+  ferry_runtime *rt = st->rt;
+  ferry_jrow row = {0};
+  if (st->journal) {
+    ferry_error e = FERRY_ERROR_INIT;
+    if (ferry_journal_get(rt->journal, st->name, item->key, &row, &e) < 0) {
+      ferry_error_prefix(&e, "journal lookup of item \"%s\" in stage \"%s\"", item->key, st->name);
+      ferry_rt_journal_failed(rt, &e);
+      ferry_error_clear(&e);
+      ferry_item_free(item);
+      ferry_jrow_clear(&row);
+      return;
+    }
+  }
+  int done_before = row.status == FERRY_J_DONE || row.status == FERRY_J_SKIPPED;
+  if (st->mode == FERRY_MODE_RUN && done_before) {
+    st->resumed++;
+    ferry_jrow_clear(&row);
+    ferry_item_free(item);
+    ferry_stage_kick(st);
+    return;
+  }
+  if (st->mode == FERRY_MODE_PLAN && done_before) {
+    st->resumed++;
+    ferry_stage_add_report(st, item->key, "already_done", NULL, 0, NULL);
+    ferry_jrow_clear(&row);
+    ferry_item_free(item);
+    ferry_stage_kick(st);
+    return;
+  }
+  if (st->mode == FERRY_MODE_VERIFY && st->cfg->journal && !done_before) {
+    /* only what the journal says was migrated can be verified */
+    st->not_migrated++;
+    ferry_error e = FERRY_ERROR_INIT;
+    ferry_error_set(&e, FERRY_EMISMATCH, "not migrated: the journal has %s for this item",
+                    row.status == FERRY_J_NONE ? "no record" : ferry_jstatus_name(row.status));
+    if (row.error) ferry_error_set_detail(&e, "%s", row.error);
+    ferry_stage_add_report(st, item->key, "not_migrated", &e, row.attempts, NULL);
+    ferry_error_clear(&e);
+    ferry_jrow_clear(&row);
+    ferry_item_free(item);
+    ferry_stage_kick(st);
+    return;
+  }
+  if (st->limit && st->taken >= st->limit) {
+    st->limit_reached = 1;
+    ferry_jrow_clear(&row);
+    ferry_item_free(item);
+    ferry_stage_kick(st);
+    return;
+  }
+  st->taken++;
+  if (st->limit && st->taken >= st->limit) st->limit_reached = 1;
+  ferry_task *t = ferry_task_new(st, item);
+  t->jstatus = row.status;
+  if (row.status == FERRY_J_INTENT || (st->mode == FERRY_MODE_VERIFY && done_before)) {
+    /* in doubt (or verified): the sink sees the step and state the journal recorded */
+    t->step = row.step;
+    row.step = NULL;
+    t->state = row.state;
+    row.state = NULL;
+  }
+  ferry_jrow_clear(&row);
+  uint32_t emits = st->source_plugin->source->emits;
+  if (!item->kind || (item->kind & (item->kind - 1)) || !(item->kind & emits)) {
+    ferry_error e = FERRY_ERROR_INIT;
+    ferry_error_set(&e, FERRY_EINVAL,
+                    "source \"%s\" emitted an item of kind %s (0x%x), which it does not declare",
+                    st->source_plugin->name, ferry_item_kind_name(item->kind), item->kind);
+    ferry_log_error(ins, "item \"%s\": %s", item->key, e.message);
+    st->active++;
+    ferry_task_fail_now(t, &e, 0);
+    ferry_error_clear(&e);
+    return;
+  }
+  if (!(item->kind & st->sink_plugin->sink->accepts)) {
+    ferry_error e = FERRY_ERROR_INIT;
+    ferry_error_set(&e, FERRY_EINVAL, "sink \"%s\" does not accept items of kind %s", st->sink_plugin->name,
+                    ferry_item_kind_name(item->kind));
+    st->active++;
+    ferry_task_fail_now(t, &e, 0);
+    ferry_error_clear(&e);
+    return;
+  }
+  t->phase = TASK_QUEUED;
+  if (st->qtail)
+    st->qtail->next = t;
+  else
+    st->qhead = t;
+  st->qtail = t;
+  st->queued++;
+  ferry_stage_kick(st);
+}
+
+FERRY_API void ferry_source_end(ferry_instance *ins) {
+  ferry_stage *st = source_stage(ins, "ferry_source_end");
+  if (!st) return;
+  if (st->source_ended) {
+    ferry_log_warn(ins, "ferry_source_end called twice: ignored");
+    return;
+  }
+  st->source_ended = 1;
+  st->requested = 0;
+  ferry_stage_kick(st);
+}
+
+FERRY_API void ferry_source_fail(ferry_instance *ins, const ferry_error *err) {
+  ferry_stage *st = source_stage(ins, "ferry_source_fail");
+  if (!st) return;
+  if (st->source_failed) return;
+  st->source_failed = 1;
+  st->requested = 0;
+  ferry_error e = FERRY_ERROR_INIT;
+  if (err && err->code)
+    ferry_error_copy(&e, err);
+  else
+    ferry_error_set(&e, FERRY_EIO, "the source failed without saying why");
+  ferry_error_prefix(&e, "source \"%s\"", ins->plugin->name);
+  ferry_stage_fail(st, &e);
+  ferry_error_clear(&e);
+}
+
+FERRY_API void ferry_source_total(ferry_instance *ins, int64_t total) {
+  ferry_stage *st = source_stage(ins, "ferry_source_total");
+  if (st) st->total = total < 0 ? -1 : total;
+}
+
+/* ---- the pump ------------------------------------------------------------------------------------------ */
+
+static void on_idle(uv_idle_t *h) {
+  ferry_stage *st = h->data;
+  uv_idle_stop(h);
+  st->budget = 0;
+  if (st->state == STAGE_RUNNING) pump(st);
+}
+
+void ferry_stage_kick(ferry_stage *st) {
+  if (st->pumping) {
+    st->pump_again = 1;
+    return;
+  }
+  if (st->idle_init && st->state == STAGE_RUNNING) uv_idle_start(&st->idle, on_idle);
+}
+
+int ferry_stage_settled(const ferry_stage *st) {
+  int no_more = st->source_ended || st->source_failed || st->limit_reached || st->interrupted || st->status;
+  return no_more && st->queued == 0 && st->active == 0;
+}
+
+static void stop_source(ferry_stage *st) {
+  if (st->source_stopped) return;
+  st->source_stopped = 1;
+  st->requested = 0;
+  if (st->source_started && st->source_plugin->source->stop) st->source_plugin->source->stop(st->source);
+}
+
+static void pump(ferry_stage *st) {
+  if (st->pumping) {
+    st->pump_again = 1;
+    return;
+  }
+  st->pumping = 1;
+  int yield = 0;
+  do {
+    st->pump_again = 0;
+    if (st->state != STAGE_RUNNING) break;
+    if (st->rt->interrupt_requested && !st->interrupted) ferry_stage_interrupt(st);
+    /* hand queued tasks to the sink */
+    while (st->qhead && st->insink < st->concurrency && !st->interrupted) {
+      ferry_task *t = st->qhead;
+      st->qhead = t->next;
+      if (!st->qhead) st->qtail = NULL;
+      t->next = NULL;
+      st->queued--;
+      st->active++;
+      ferry_task_start(t);
+      if (++st->budget >= FERRY_YIELD_EVERY) break;
+    }
+    if (st->budget >= FERRY_YIELD_EVERY) {
+      yield = 1;
+      break;
+    }
+    ferry_stage_sync_maybe(st, 0);
+    if ((st->limit_reached || st->interrupted || st->status) && !st->source_stopped && st->source_started)
+      stop_source(st);
+    /* ask the source for what fits in the window */
+    if (taking(st) && !st->limit_reached && st->sync_count < 8 * FERRY_GROUP_MAX) {
+      size_t out = st->requested + st->queued + st->active;
+      if (out < st->window) {
+        size_t n = st->window - out;
+        if (st->limit) {
+          int64_t left = st->limit - st->taken - (int64_t)st->requested;
+          n = left <= 0 ? 0 : (size_t)left < n ? (size_t)left : n;
+        }
+        if (n) {
+          st->requested += n;
+          if ((int64_t)(out + n) > st->max_outstanding) st->max_outstanding = (int64_t)(out + n);
+          st->source_plugin->source->demand(st->source, n);
+          st->pump_again = 1;
+        }
+      }
+    }
+    if (st->budget >= FERRY_YIELD_EVERY) {
+      yield = 1;
+      break;
+    }
+    if (ferry_stage_settled(st)) break;
+  } while (st->pump_again);
+  st->pumping = 0;
+  if (st->state != STAGE_RUNNING) return;
+  if (yield || st->pump_again) {
+    uv_idle_start(&st->idle, on_idle);
+    return;
+  }
+  if (ferry_stage_settled(st)) {
+    st->state = STAGE_ENDING;
+    end_continue(st);
+  }
+}
+
+/* ---- start --------------------------------------------------------------------------------------------- */
+
+static void begin_plugins(ferry_stage *st) {
+  ferry_error e = FERRY_ERROR_INIT;
+  if (st->rt->interrupt_requested) ferry_stage_interrupt(st);
+  if (!st->status && !st->interrupted) {
+    const ferry_sink_ops *k = st->sink_plugin->sink;
+    if (k->start && k->start(st->sink, &e) < 0) {
+      if (!e.code) ferry_error_set(&e, FERRY_EIO, "start failed without saying why");
+      ferry_error_prefix(&e, "sink \"%s\" could not start", st->sink_plugin->name);
+      ferry_stage_fail(st, &e);
+      ferry_error_clear(&e);
+    } else {
+      st->sink_started = 1;
+    }
+  }
+  if (!st->status && !st->interrupted) {
+    const ferry_source_ops *s = st->source_plugin->source;
+    if (s->start && s->start(st->source, &e) < 0) {
+      if (!e.code) ferry_error_set(&e, FERRY_EIO, "start failed without saying why");
+      ferry_error_prefix(&e, "source \"%s\" could not start", st->source_plugin->name);
+      ferry_stage_fail(st, &e);
+      ferry_error_clear(&e);
+    } else {
+      st->source_started = 1;
+    }
+  }
+  ferry_stage_kick(st);
+}
+
+static void on_stage_started(void *arg, int status, const ferry_error *err) {
+  ferry_stage *st = arg;
+  st->starting = 0;
+  if (status) {
+    ferry_error e = FERRY_ERROR_INIT;
+    if (err && err->code)
+      ferry_error_copy(&e, err);
+    else
+      ferry_error_set(&e, status, "%s", ferry_strerror(status));
+    ferry_error_prefix(&e, "hook at stage_start");
+    ferry_stage_fail(st, &e);
+    ferry_error_clear(&e);
+  }
+  begin_plugins(st);
+}
+
+void ferry_stage_start(ferry_stage *st) {
+  ferry_runtime *rt = st->rt;
+  st->state = STAGE_RUNNING;
+  st->t_start = ferry_now();
+  st->limit = st->limit > 0 ? st->limit : 0;
+  uv_idle_init(&rt->loop, &st->idle);
+  st->idle.data = st;
+  st->idle_init = 1;
+  ferry_log_info(NULL, "stage \"%s\" started (source %s, sink %s, concurrency %u)", st->name,
+                 st->source_plugin->name, st->sink_plugin->name, st->concurrency);
+  if (st->mode == FERRY_MODE_RUN && ferry_hooks_at(st, "stage_start")) {
+    st->starting = 1;
+    ferry_fire_core(st, NULL, "stage_start", NULL, on_stage_started, st);
+  } else {
+    begin_plugins(st);
+  }
+}
+
+/* ---- interrupt ----------------------------------------------------------------------------------------- */
+
+void ferry_stage_interrupt(ferry_stage *st) {
+  if (st->interrupted) return;
+  st->interrupted = 1;
+  st->requested = 0;
+  /* queued tasks are not started: they stay as the journal has them and are taken again next run */
+  while (st->qhead) {
+    ferry_task *t = st->qhead;
+    st->qhead = t->next;
+    t->next = NULL;
+    st->queued--;
+    st->active++;
+    ferry_task_drop(t);
+  }
+  st->qtail = NULL;
+  /* tasks waiting for a retry are not retried: dropped the same way */
+  for (size_t i = 0; i < st->ntasks; i++) {
+    ferry_task *t = st->tasks[i];
+    if (t->phase == TASK_RETRY) {
+      ferry_log_info(st->sink, "item \"%s\": not retried (interrupted)", t->item->key);
+      ferry_task_drop(t);
+    }
+  }
+  ferry_stage_kick(st);
+}
+
+/* ---- durable outcomes: sync() then journal ------------------------------------------------------------- */
+
+static void on_synced(void *arg, int status, const ferry_error *err) {
+  ferry_stage *st = arg;
+  ferry_runtime *rt = st->rt;
+  if (!st->sync_running) {
+    ferry_log_error(st->sink, "sync completion reported twice: ignored (a bug in the sink plugin)");
+    return;
+  }
+  st->sync_running = 0;
+  sync_entry *list = st->syncing;
+  st->syncing = NULL;
+  if (status == 0 && st->journal_write) ferry_rt_group_open(rt);
+  for (sync_entry *e = list, *n; e; e = n) {
+    n = e->next;
+    if (status == 0) {
+      if (st->journal_write && ferry_rt_journal_ok(rt)) {
+        ferry_error je = FERRY_ERROR_INIT;
+        if (ferry_journal_done(rt->journal, st->name, e->key, e->state, e->skipped, &je) < 0) {
+          ferry_rt_journal_failed(rt, &je);
+        } else {
+          ferry_rt_group_touch(rt);
+        }
+        ferry_error_clear(&je);
+      }
+      if (e->skipped)
+        st->skipped++;
+      else
+        st->done++;
+    } else {
+      /* not durable: the journal keeps the item in doubt (its intent), so the next run reconciles it */
+      ferry_error fe = FERRY_ERROR_INIT;
+      if (err && err->code)
+        ferry_error_copy(&fe, err);
+      else
+        ferry_error_set(&fe, status, "%s", ferry_strerror(status));
+      ferry_error_prefix(&fe, "sink \"%s\" could not make the item durable (sync)", st->sink_plugin->name);
+      st->failed++;
+      ferry_log_error(st->sink, "item \"%s\" failed in stage \"%s\": %s", e->key, st->name, fe.message);
+      ferry_stage_add_report(st, e->key, "failed", &fe, 0, NULL);
+      ferry_error_clear(&fe);
+    }
+    free(e->key);
+    json_decref(e->state);
+    free(e);
+  }
+  if (st->state == STAGE_ENDING)
+    end_continue(st);
+  else
+    ferry_stage_kick(st);
+}
+
+void ferry_stage_sync_maybe(ferry_stage *st, int force) {
+  if (st->sync_running || !st->sync_head) return;
+  if (!force && st->sync_count < FERRY_GROUP_MAX && ferry_now() - st->sync_since < FERRY_GROUP_MS / 1000.0)
+    return;
+  st->syncing = st->sync_head;
+  st->sync_head = st->sync_tail = NULL;
+  st->sync_count = 0;
+  st->sync_running = 1;
+  st->sink_plugin->sink->sync(st->sink, on_synced, st);
+}
+
+/* ---- end ----------------------------------------------------------------------------------------------- */
+
+enum { END_STOP_SOURCE = 0, END_SYNC, END_STOP_SINK, END_HOOKS, END_HOOKS_WAIT, END_DONE };
+
+static void finish(ferry_stage *st) {
+  st->state = STAGE_FINISHED;
+  if (st->idle_init) uv_idle_stop(&st->idle);
+  st->t_end = ferry_now();
+  if (st->interrupted && !st->status) {
+    st->status = FERRY_ECANCELED;
+    ferry_error_set(&st->error, FERRY_ECANCELED, "interrupted");
+  }
+  ferry_log_info(NULL,
+                 "stage \"%s\" %s: done %lld, skipped %lld, already done %lld, failed %lld, retried %lld, "
+                 "%.3f s",
+                 st->name,
+                 st->status == FERRY_ECANCELED ? "interrupted"
+                 : st->status                  ? "failed"
+                                               : "finished",
+                 (long long)st->done, (long long)st->skipped, (long long)st->resumed, (long long)st->failed,
+                 (long long)st->retried, st->t_end - st->t_start);
+}
+
+static void on_stage_end_hooks(void *arg, int status, const ferry_error *err) {
+  ferry_stage *st = arg;
+  if (status) {
+    ferry_error e = FERRY_ERROR_INIT;
+    if (err && err->code)
+      ferry_error_copy(&e, err);
+    else
+      ferry_error_set(&e, status, "%s", ferry_strerror(status));
+    ferry_error_prefix(&e, "hook at stage_end");
+    ferry_stage_fail(st, &e);
+    ferry_error_clear(&e);
+  }
+  st->end_phase = END_DONE;
+  end_continue(st);
+}
+
+/* The end sequence. Never recursive: a step that completes synchronously (a sync() or a hook calling back
+ * at once) sets end_again and this loop goes on. */
+static void end_continue(ferry_stage *st) {
+  if (st->in_end) {
+    st->end_again = 1;
+    return;
+  }
+  st->in_end = 1;
+  do {
+    st->end_again = 0;
+    int waiting = 0;
+    while (!waiting && st->state != STAGE_FINISHED) {
+      switch (st->end_phase) {
+        case END_STOP_SOURCE:
+          stop_source(st);
+          st->end_phase = END_SYNC;
+          break;
+        case END_SYNC:
+          if (st->sync_running) { /* on_synced comes back here */
+            waiting = 1;
+            break;
+          }
+          if (st->sync_head && st->sink_started) {
+            ferry_stage_sync_maybe(st, 1);
+            break; /* look again: running (wait) or completed synchronously */
+          }
+          st->end_phase = END_STOP_SINK;
+          break;
+        case END_STOP_SINK:
+          if (st->journal_write) ferry_rt_group_commit(st->rt);
+          if (st->sink_started && st->sink_plugin->sink->stop) st->sink_plugin->sink->stop(st->sink);
+          st->sink_started = 0;
+          st->end_phase = END_HOOKS;
+          break;
+        case END_HOOKS:
+          if (st->mode == FERRY_MODE_RUN && ferry_hooks_at(st, "stage_end")) {
+            st->end_phase = END_HOOKS_WAIT;
+            ferry_fire_core(st, NULL, "stage_end", NULL, on_stage_end_hooks, st);
+          } else {
+            st->end_phase = END_DONE;
+          }
+          break;
+        case END_HOOKS_WAIT:
+          waiting = 1;
+          break;
+        case END_DONE:
+        default:
+          finish(st);
+          break;
+      }
+    }
+  } while (st->end_again && st->state != STAGE_FINISHED);
+  st->in_end = 0;
+  if (st->state == STAGE_FINISHED && !st->reported_finished) {
+    st->reported_finished = 1;
+    ferry_rt_stage_finished(st->rt, st);
+  }
+}
+
+/* Ends a stage that can make no progress (nothing on the loop can complete it): used by the runtime's
+ * stall detection. */
+void ferry_stage_force_end(ferry_stage *st, const ferry_error *e) {
+  ferry_stage_fail(st, e);
+  st->end_phase = END_DONE;
+  st->state = STAGE_ENDING;
+  end_continue(st);
+}
