@@ -123,7 +123,8 @@ struct ferry_stage {
   double sync_since; /* ferry_now() of the oldest pending entry */
 
   json_t *items; /* report entries of this stage (failed/blocked/mismatched, or all in plan) */
-  void *fired[FERRY_FIRED_KEEP]; /* hook.c: the last finished firings, kept to catch late double completions */
+  void
+      *fired[FERRY_FIRED_KEEP]; /* hook.c: the last finished firings, kept to catch late double completions */
   unsigned fired_pos;
 };
 

@@ -25,7 +25,8 @@ static const ferry_option hook_options[] = {
     {"fail_times", FERRY_OPT_INT, "-1", 0, offsetof(hook, fail_times), "fail that many times (-1: always)"},
     {"transient", FERRY_OPT_BOOL, "false", 0, offsetof(hook, transient), "the failure is transient"},
     {"async", FERRY_OPT_BOOL, "false", 0, offsetof(hook, async), "complete from a timer"},
-    {"misuse", FERRY_OPT_BOOL, "false", 0, offsetof(hook, misuse), "complete twice (a bug the core survives)"},
+    {"misuse", FERRY_OPT_BOOL, "false", 0, offsetof(hook, misuse),
+     "complete twice (a bug the core survives)"},
     FERRY_OPTIONS_END};
 
 typedef struct hop {
