@@ -132,6 +132,11 @@ ferry_config *ferry_config_load_file(const char *path, ferry_error *err);
 ferry_config *ferry_config_from_json(json_t *root, const char *origin, ferry_error *err);
 void ferry_config_free(ferry_config *cfg);
 
+/* The configuration a runtime loaded (NULL before ferry_runtime_load_*); owned by the runtime. runtime.c. */
+const ferry_config *ferry_runtime_config(const ferry_runtime *rt);
+/* Parses "error".."trace"; returns -1 for anything else. log.c. */
+int ferry_log_level_parse(const char *name);
+
 /* ===== registry.c + module.c (the loader) ================================================================
  * One registry for both ways of getting a plugin: built-in descriptors and modules "ferry_<id>.so" opened at
  * run time with libltdl (module.c, the only user of libltdl) from a search path, symbol "ferry_plugin_<id>"
