@@ -69,3 +69,9 @@ FERRY_API void ferry_log(const ferry_instance *ins, ferry_log_level level, const
   fflush(out);
   free(msg);
 }
+
+int ferry_log_level_parse(const char *name) {
+  for (int i = 0; name && i < 5; i++)
+    if (!strcmp(level_names[i], name)) return i;
+  return -1;
+}
