@@ -37,6 +37,8 @@ char *ferry_sb_steal(ferry_sb *sb);            /* never NULL ("" when empty) */
 void ferry_sb_free(ferry_sb *sb);
 /* Monotonic seconds (uv_hrtime based). */
 double ferry_now(void);
+/* The JSON type of a value as a user reads it in a message ("object", "number with a fraction", ...). */
+const char *ferry_json_kind(const json_t *v);
 /* NULL-terminated string vector helpers. */
 size_t ferry_strv_len(char *const *v);
 void ferry_strv_free(char **v);
