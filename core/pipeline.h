@@ -20,6 +20,8 @@
 
 typedef struct ferry_stage ferry_stage;
 
+#define FERRY_FIRED_KEEP 256 /* finished hook firings kept per stage (see hook.c) */
+
 /* Task phases (what the core is waiting for). */
 typedef enum task_phase {
   TASK_FREE = 0, /* on the free list */
@@ -121,6 +123,9 @@ struct ferry_stage {
   double sync_since; /* ferry_now() of the oldest pending entry */
 
   json_t *items; /* report entries of this stage (failed/blocked/mismatched, or all in plan) */
+  void
+      *fired[FERRY_FIRED_KEEP]; /* hook.c: the last finished firings, kept to catch late double completions */
+  unsigned fired_pos;
 };
 
 struct ferry_runtime {
@@ -206,5 +211,6 @@ int ferry_hooks_at(const ferry_stage *st, const char *point); /* number of hooks
 void ferry_fire_core(ferry_stage *st, ferry_task *task, const char *point, json_t *data, ferry_done_fn done,
                      void *arg);
 extern const char *const ferry_core_points[];
+void ferry_hooks_release(ferry_stage *st); /* frees the kept firings */
 
 #endif

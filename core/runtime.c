@@ -665,3 +665,5 @@ FERRY_API int ferry_runtime_run(ferry_runtime *rt, const ferry_run_opts *opts, f
   ferry_error_clear(&res);
   return rc;
 }
+
+const ferry_config *ferry_runtime_config(const ferry_runtime *rt) { return rt && rt->loaded ? rt->cfg : NULL; }

@@ -87,6 +87,7 @@ static void on_handle_closed(uv_handle_t *h) {
 void ferry_stage_release(ferry_stage *st) {
   const ferry_stage_cfg *sc = st->cfg;
   ferry_task_free_all(st);
+  ferry_hooks_release(st);
   for (size_t h = 0; st->hooks && h < sc->nhooks; h++)
     if (st->hooks[h]) ferry_instance_destroy(st->hooks[h]);
   free(st->hooks);

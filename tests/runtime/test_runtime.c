@@ -782,6 +782,14 @@ static void test_misuse(void) {
   json_decref(rep);
   FT_ASSERT(!has_line(P("sink.log"), "W after-end"), "item emitted after the end reached the sink");
   FT_ASSERT(!has_line(P("sink.log"), "W k000002"), "item of the wrong kind reached the sink");
+  /* hooks completing twice, at item points and stage points, synchronously and from a timer */
+  r = run(
+      one_stage("'count': 4, 'prefix': 'h'", "'fire': true",
+                "'hooks': [{'plugin': 'rt-hook', 'points': ['stage_start', 'before_write', 'item_done', "
+                "'stage_end'], 'options': {'misuse': true}}, {'plugin': 'rt-hook', 'points': ['item_done'], "
+                "'options': {'misuse': true, 'async': true}}]"));
+  FT_ASSERT(r.rc == 0 && r.done == 4, "hooks completing twice: rc %d done %lld: %s", r.rc, (long long)r.done,
+            r.msg);
   /* completions with a failure twice */
   r = run(one_stage("'count': 4, 'prefix': 'm'", "'misuse': true, 'permanent': ['m000001']", ""));
   FT_ASSERT(r.done == 3 && r.failed == 1, "done %lld failed %lld", (long long)r.done, (long long)r.failed);

@@ -13,6 +13,7 @@ typedef struct hook {
   int64_t fail_times; /* -1 = always */
   int transient;
   int async;
+  int misuse;
   /* run state */
   int64_t failed;
 } hook;
@@ -24,6 +25,8 @@ static const ferry_option hook_options[] = {
     {"fail_times", FERRY_OPT_INT, "-1", 0, offsetof(hook, fail_times), "fail that many times (-1: always)"},
     {"transient", FERRY_OPT_BOOL, "false", 0, offsetof(hook, transient), "the failure is transient"},
     {"async", FERRY_OPT_BOOL, "false", 0, offsetof(hook, async), "complete from a timer"},
+    {"misuse", FERRY_OPT_BOOL, "false", 0, offsetof(hook, misuse),
+     "complete twice (a bug the core survives)"},
     FERRY_OPTIONS_END};
 
 typedef struct hop {
@@ -42,6 +45,7 @@ static void hop_done(void *arg) {
   if (status)
     ferry_error_set(&e, status, "rt-hook %s: failing at %s as asked", h->name, ferry_hook_point(ev));
   ferry_hook_done(ev, status, status ? &e : NULL);
+  if (h->misuse) ferry_hook_done(ev, FERRY_EINVAL, NULL);
   ferry_error_clear(&e);
 }
 
