@@ -53,7 +53,6 @@ typedef struct jg_snk {
   jg_cache defs;     /* target definition -> facts */
   jg_cache latest;   /* "app#proc" -> latest package version */
   jg_cache dirusers; /* user -> true/false: exists in dir_user (dsn) */
-  json_t *mine;      /* target instance ids created or adopted by this process -> item key */
 } jg_snk;
 
 struct jt {
@@ -148,9 +147,6 @@ static void jt_fail_err(jt *t, const ferry_error *e) {
   ferry_error x = FERRY_ERROR_INIT;
   ferry_error_copy(&x, e);
   if (t->mode == FERRY_MODE_PLAN && x.code != FERRY_ETRANSIENT && x.code != FERRY_ECANCELED) x.code = FERRY_EBLOCKED;
-  if (t->mode == FERRY_MODE_VERIFY && x.code != FERRY_ETRANSIENT && x.code != FERRY_ECANCELED &&
-      x.code != FERRY_EMISMATCH)
-    x.code = FERRY_EMISMATCH;
   if (t->mode == FERRY_MODE_RUN && json_is_string(json_object_get(t->st, "pid")))
     ferry_error_prefix(&x, "instance %s (target %s)", item_id(t), json_string_value(json_object_get(t->st, "pid")));
   else
@@ -1154,7 +1150,6 @@ static void adopt(jt *t, const char *pid, int adopted) {
   json_object_set_new(t->st, "pid", json_string(pid));
   json_object_set_new(t->rep, "target_process_id", json_string(pid));
   if (adopted) json_object_set_new(t->rep, "adopted", json_true());
-  json_object_set_new(t->k->mine, pid, json_string(item_id(t)));
   if (ferry_task_map_id(t->task, "process", item_id(t), pid, &e) < 0 ||
       ferry_task_map_id(t->task, "joget-target-process", pid, item_id(t), &e) < 0) {
     jt_fail_err(t, &e);
@@ -1261,10 +1256,8 @@ static void do_start(jt *t) {
 
 /* -- reconcile: an instance started by a run that died before recording it -- */
 /* Is target instance `pid` another object's? The journal maps it back to the source id it was created for
- * (`mine`: the item key, for instances placed by this process). */
+ * (mapped ids are visible to every item at once: the id map is written when mapped). */
 static int known_elsewhere(jt *t, const char *pid, const char *src_id) {
-  const char *m = jg_str(t->k->mine, pid);
-  if (m && strcmp(m, item_id(t))) return 1;
   char *owner = ferry_task_lookup_id(t->task, "joget-target-process", pid);
   int other = owner && strcmp(owner, src_id);
   free(owner);
@@ -1516,9 +1509,10 @@ static void scope_call_next(jt *t) {
   json_object_set(ss, "call", call);
   if (intent(t, "activity") < 0) return;
   char *p = jg_seg(scope_pid(t)), *d = jg_seg(jg_str(call, "def"));
-  char *path = jg_asprintf("monitoring/activity/start/%s/%s", p, d);
+  int abort_only = jg_str(call, "kind") && !strcmp(jg_str(call, "kind"), "abort");
+  char *path = jg_asprintf("monitoring/activity/%s/%s/%s", abort_only ? "abort" : "start", p, d);
   const char *params[] = {"abortCurrent", json_is_true(json_object_get(call, "abort")) ? "true" : "false", NULL};
-  jt_admin(t, "POST", path, params, take_act_start, call);
+  jt_admin(t, "POST", path, abort_only ? NULL : params, abort_only ? NULL : take_act_start, call);
   free(path);
   free(p);
   free(d);
@@ -1537,7 +1531,16 @@ static void scope_acts_read(jt *t) {
   t->ci = 0;
   int all = (t->c->mode_always && !begun) || json_array_size(extras) > 0;
   if (!t->c->mode_always && json_array_size(extras) == 0 && json_array_size(missing) == 0) all = 0;
-  if (all) {
+  if (all && json_array_size(S) == 0) {
+    /* the source has no open activity here (e.g. a branch waiting at a join): abort what the start made */
+    size_t i;
+    json_t *d;
+    json_array_foreach(extras, i, d) {
+      int dup = 0;
+      for (size_t j = 0; j < i; j++) dup |= json_equal(json_array_get(extras, j), d);
+      if (!dup) json_array_append_new(t->calls, json_pack("{s:O, s:b, s:s}", "def", d, "abort", 0, "kind", "abort"));
+    }
+  } else if (all) {
     size_t i;
     json_t *d;
     json_array_foreach(S, i, d) json_array_append_new(t->calls, json_pack("{s:O, s:b}", "def", d, "abort", i == 0));
@@ -1588,8 +1591,7 @@ static void take_children_http(jt *t, json_t *doc, void *ud) {
     size_t k;
     json_t *sc;
     json_array_foreach(t->scopes, k, sc) is_scope |= !strcmp(jg_str(sc, "pid"), id);
-    const char *m = jg_str(t->k->mine, id);
-    if (is_scope || (m && strcmp(m, item_id(t)))) continue; /* another item's */
+    if (is_scope) continue;
     json_t *c = json_pack("{s:s, s:b}", "id", id, "act_open", 1);
     json_array_append_new(t->cands, c);
     char *seg = jg_seg(id);
@@ -1682,7 +1684,6 @@ static void children_matched(jt *t) {
       const char *cid = jg_str(best, "id");
       json_object_set_new(taken, cid, json_true());
       json_object_set_new(children_state, jg_str(sch, "id"), json_string(cid));
-      json_object_set_new(t->k->mine, cid, json_string(item_id(t)));
       ferry_error e = FERRY_ERROR_INIT;
       if (ferry_task_map_id(t->task, "process", jg_str(sch, "id"), cid, &e) < 0 ||
           ferry_task_map_id(t->task, "joget-target-process", cid, jg_str(sch, "id"), &e) < 0) {
@@ -2391,7 +2392,6 @@ static int snk_start(ferry_instance *ins, ferry_error *err) {
   jg_cache_init(&k->defs);
   jg_cache_init(&k->latest);
   jg_cache_init(&k->dirusers);
-  k->mine = json_object();
   c->snk = k;
   return 0;
 }
@@ -2404,7 +2404,6 @@ void jg_sink_fini(jg_ctx_t *c) {
   jg_cache_free(&k->defs);
   jg_cache_free(&k->latest);
   jg_cache_free(&k->dirusers);
-  json_decref(k->mine);
   ferry_error_clear(&k->gate_err);
   free(k);
   c->snk = NULL;
