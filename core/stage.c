@@ -304,6 +304,21 @@ FERRY_API void ferry_source_total(ferry_instance *ins, int64_t total) {
   if (st) st->total = total < 0 ? -1 : total;
 }
 
+FERRY_API int ferry_source_wanted(ferry_instance *ins, const char *key) {
+  ferry_stage *st = source_stage(ins, "ferry_source_wanted");
+  if (!st || !key) return 1;
+  if (!st->journal) return !(st->mode == FERRY_MODE_VERIFY && st->cfg->journal); /* verify, no journal file */
+  ferry_jrow row = {0};
+  ferry_error e = FERRY_ERROR_INIT;
+  int rc = ferry_journal_get(st->rt->journal, st->name, key, &row, &e);
+  ferry_error_clear(&e);
+  int done_before = rc == 0 && (row.status == FERRY_J_DONE || row.status == FERRY_J_SKIPPED);
+  ferry_jrow_clear(&row);
+  if (rc < 0) return 1; /* the emit looks again and reports the journal failure */
+  if (st->mode == FERRY_MODE_VERIFY) return st->cfg->journal ? done_before : 1;
+  return !done_before;
+}
+
 /* ---- the pump --------------------------------------------------------------------------------------------- */
 
 static void on_idle(uv_idle_t *h) {
