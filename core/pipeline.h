@@ -121,6 +121,10 @@ struct ferry_stage {
   double sync_since;               /* ferry_now() of the oldest pending entry */
 
   json_t *items;                   /* report entries of this stage (failed/blocked/mismatched, or all in plan) */
+
+  /* ferry_source_wanted(): the row it read, reused by the next ferry_emit() of the same key */
+  char *wanted_key;
+  ferry_jrow wanted_row;
 };
 
 struct ferry_runtime {

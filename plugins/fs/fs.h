@@ -18,6 +18,8 @@
 #define FS_TMP_TAG_LEN 11
 #define FS_TOKEN_LEN 16
 #define FS_SHA_HEX 65 /* 64 hex digits and the NUL */
+/* The sink's run marker in its root (see fs_sink.c); the source never emits it. */
+#define FS_MARKER ".ferry-sink.lock"
 
 /* ---- jobs on the libuv thread pool -------------------------------------------------------------------------
  * Every blocking file system call runs in a job. A job may still be queued or running when the instance is

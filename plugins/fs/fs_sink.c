@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -58,6 +59,7 @@ struct fs_snk {
   strvec written;
   int syncing;
   int cleaning;
+  int markerfd;        /* RUN: FS_MARKER in the root, locked (flock) for the whole run */
 };
 
 static void strvec_add(strvec *s, const char *x) {
@@ -566,11 +568,9 @@ static void copy_after(fs_job *jb, int status) {
     ferry_task_done(task, 0);
     return;
   }
-  json_t *st = ferry_task_state(task);
-  json_object_set_new(st, "target", json_string(j->rel));
-  json_object_set_new(st, "size", json_integer(j->size));
-  if (j->has_mtime) json_object_set_new(st, "mtime_ns", json_integer(j->mtime_ns));
+  json_t *st = ferry_task_state(task); /* small: it is read back for every item of every later run */
   if (j->have_sha) json_object_set_new(st, "sha256", json_string(j->sha));
+  json_object_set_new(st, "size", json_integer(j->size));
   json_object_set_new(rep, "action", json_string(action_name(j->action)));
   if (j->created) json_object_set_new(rep, "created_dirs", json_integer(j->created));
   if (j->action == ACT_KEPT) {
@@ -926,6 +926,7 @@ int fsp_sink_init(fs_ctx *c, ferry_error *err) {
   k->ins = c->ins;
   k->mode = ferry_instance_mode(c->ins);
   k->rootfd = -1;
+  k->markerfd = -1;
   k->uid = (uid_t)-1;
   k->gid = (gid_t)-1;
   k->free_bytes = -1;
@@ -970,11 +971,67 @@ void fsp_sink_fini(fs_ctx *c) {
   fs_snk *k = c->snk;
   if (!k) return;
   fsp_pool_shutdown(k->pool);
+  if (k->markerfd >= 0) close(k->markerfd); /* not removed: the run did not reach stop() */
   if (k->rootfd >= 0) close(k->rootfd);
   free(k->root_problem);
   strvec_free(&k->written);
   free(k);
   c->snk = NULL;
+}
+
+/* The run marker: FS_MARKER in the target root, created and flock'ed at the start of a run, removed by
+ * stop() once every task has completed (no temporary file of the run is left then). Found at the start of
+ * the next run, it says that run was killed: temporary files may be left, so the target is walked to remove
+ * them. Locked, it says another ferry run is writing into the same root: refused. */
+static int marker_acquire(fs_snk *k, const char *root, int *dirty, ferry_error *err) {
+  for (int attempt = 0; attempt < 5; attempt++) {
+    int fd = openat(k->rootfd, FS_MARKER, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int created = fd >= 0;
+    if (fd < 0 && errno == EEXIST) fd = openat(k->rootfd, FS_MARKER, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == ENOENT) continue; /* removed meanwhile by a run that ended */
+      return ferry_error_set(err, fsp_errno_code(errno), "fs: cannot create %s/%s: %s", root, FS_MARKER,
+                             strerror(errno));
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+      char pid[32] = "";
+      ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+      pid[n > 0 ? n : 0] = '\0';
+      pid[strcspn(pid, "\n")] = '\0';
+      close(fd);
+      return ferry_error_set(err, FERRY_ECONFLICT, "fs: another ferry run%s%s%s is writing into the target "
+                             "root %s (it holds %s): wait for it to end; two runs must not write into one root",
+                             *pid ? " (process " : "", pid, *pid ? ")" : "", root, FS_MARKER);
+    }
+    struct stat a, b;
+    if (fstat(fd, &a) < 0 || fstatat(k->rootfd, FS_MARKER, &b, AT_SYMLINK_NOFOLLOW) < 0 || a.st_ino != b.st_ino ||
+        a.st_dev != b.st_dev) {
+      close(fd); /* locked a file that an ending run had just removed: again */
+      continue;
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+      int e = errno;
+      close(fd);
+      return ferry_error_set(err, fsp_errno_code(e), "fs: cannot write %s/%s: %s", root, FS_MARKER, strerror(e));
+    }
+    if (created) fsync(k->rootfd); /* so that even after a power cut the next run knows to clean up */
+    k->markerfd = fd;
+    *dirty = !created;
+    return 0;
+  }
+  return ferry_error_set(err, FERRY_EIO, "fs: cannot take %s/%s: it keeps being removed and created", root,
+                         FS_MARKER);
+}
+
+static void snk_stop(ferry_instance *ins) {
+  fs_ctx *c = ferry_instance_ctx(ins);
+  fs_snk *k = c->snk;
+  if (!k || k->markerfd < 0) return;
+  unlinkat(k->rootfd, FS_MARKER, 0); /* while still locked */
+  close(k->markerfd);
+  k->markerfd = -1;
 }
 
 /* Plan and verify never fail the stage for the root: they say why for every item. */
@@ -1041,6 +1098,9 @@ static int snk_start(ferry_instance *ins, ferry_error *err) {
     return 0;
   }
   if (k->mode == FERRY_MODE_RUN) {
+    int dirty = 0;
+    if (marker_acquire(k, root, &dirty, err) < 0) return err->code;
+    if (!dirty) return 0; /* the last run into this root ended normally: no temporary file left behind */
     clean_job *cj = calloc(1, sizeof *cj);
     if (!cj) abort();
     cj->j.work = clean_work;
@@ -1063,4 +1123,5 @@ const ferry_sink_ops fsp_sink_ops = {
     .plan = snk_item,
     .verify = snk_item,
     .sync = snk_sync,
+    .stop = snk_stop,
 };

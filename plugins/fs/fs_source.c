@@ -1,10 +1,11 @@
 /* fs source: walks a root and emits one file item per regular file.
  *
  * The walk runs on the thread pool in batches of at most WALK_BATCH entries and only when the core asked
- * for items: one open directory per level, so memory stays flat whatever the size of the tree. Each file
- * the core will carry (ferry_source_wanted) is then opened below the root, checked and hashed (SHA-256) in
- * its own job, at most HASH_JOBS at a time; files the journal already has as done are emitted at once with
- * what the walk's stat gave, unhashed (the core counts and frees them).
+ * for items: one open directory per level, so memory stays flat whatever the size of the tree. For each
+ * regular file the source asks the core whether it will carry the item (ferry_source_wanted): if not (the
+ * journal has it as done), the item is emitted at once with its key only and nothing else is done for it,
+ * which keeps a re-run as cheap as a walk. Otherwise the file is opened below the root, stat'ed and hashed
+ * (SHA-256) in a job of its own, at most PREP_JOBS at a time (with "checksum": false, stat'ed in batches).
  *
  * Confinement: directories are opened one level at a time with O_NOFOLLOW relative to their parent, files
  * with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS) (or the same walk). A symbolic link, a special file,
@@ -24,7 +25,6 @@
 #include "fs.h"
 
 #define WALK_BATCH 512
-#define HASH_JOBS 4
 
 typedef struct wframe {
   int fd;            /* list mode: the directory (owned); readdir mode: -1 (the DIR owns it) */
@@ -40,9 +40,9 @@ typedef struct fs_entry {
   char *rel;         /* path below the root (for refused entries: printable form) */
   char *why;         /* refused: the reason; NULL: a regular file */
   int code;
-  struct stat st;    /* regular files: from the walk */
+  struct stat st;    /* regular files: from the preparing job */
   char sha[FS_SHA_HEX];
-  int hashed;
+  int hashed, prepared;
 } fs_entry;
 
 struct fs_src {
@@ -63,9 +63,10 @@ struct fs_src {
   int walking, walk_eof;
   fs_entry *qhead, *qtail; /* walked, not yet handled */
   size_t qlen;
-  fs_entry *rhead, *rtail; /* hashed, ready to emit */
+  fs_entry *rhead, *rtail; /* prepared, ready to emit */
   size_t want;             /* asked for, not yet emitted */
-  size_t hashing;
+  size_t preparing;        /* entries in prepare jobs */
+  size_t jobs;             /* prepare jobs in flight */
   int started, stopped, ended;
   int64_t emitted, refused, skipped_tmp;
 };
@@ -344,7 +345,7 @@ static void walk_work(fs_job *jb) {
     }
     const char *nm = de->d_name;
     if (nm[0] == '.' && (!nm[1] || (nm[1] == '.' && !nm[2]))) continue;
-    if (fsp_is_tmp_name(nm)) { /* a temporary file of a ferry sink writing into this tree */
+    if (fsp_is_tmp_name(nm) || (f->level == 0 && !strcmp(nm, FS_MARKER))) { /* a ferry sink's files */
       w->skipped_tmp++;
       continue;
     }
@@ -361,8 +362,7 @@ static void walk_work(fs_job *jb) {
     }
     unsigned char type = de->d_type;
     struct stat st;
-    int have_st = 0;
-    if (type == DT_UNKNOWN || type == DT_REG) {
+    if (type == DT_UNKNOWN) { /* regular files are stat'ed later, and only when the core wants them */
       if (fstatat(dfd, nm, &st, AT_SYMLINK_NOFOLLOW) < 0) {
         int e = errno;
         if (e == ENOENT) continue; /* vanished */
@@ -371,7 +371,6 @@ static void walk_work(fs_job *jb) {
         free(shown);
         continue;
       }
-      have_st = 1;
       type = S_ISREG(st.st_mode) ? DT_REG : S_ISDIR(st.st_mode) ? DT_DIR : S_ISLNK(st.st_mode) ? DT_LNK
                                                                                                : DT_UNKNOWN;
     }
@@ -384,11 +383,10 @@ static void walk_work(fs_job *jb) {
       continue;
     }
     if (!files_allowed(s, level)) continue;
-    if (type == DT_REG && have_st) {
+    if (type == DT_REG) {
       fs_entry *e = calloc(1, sizeof *e);
       if (!e) abort();
       e->rel = fsp_strndup(s->path, len);
-      e->st = st;
       add_entry(w, e);
       continue;
     }
@@ -426,21 +424,22 @@ static void walk_release(fs_job *jb) {
   free(w);
 }
 
-/* ---- hashing (thread pool) -------------------------------------------------------------------------------- */
-typedef struct hash_job {
+/* ---- preparing: stat and checksum (thread pool) ------------------------------------------------------------
+ * One entry per job when hashing (files are hashed in parallel), PREP_BATCH entries per job otherwise. */
+typedef struct prep_job {
   fs_job j;
   fs_src *s;
-  int rootfd;
-  fs_entry *e;
-} hash_job;
+  int rootfd, checksum;
+  fs_entry *head, *tail;
+  size_t n;
+} prep_job;
 
-static void hash_work(fs_job *jb) {
-  hash_job *h = (hash_job *)jb;
-  fs_entry *e = h->e;
+static void prepare_entry(prep_job *p, fs_entry *e) {
   for (int attempt = 0; attempt < 3; attempt++) {
-    int fd = fsp_open_beneath(h->rootfd, e->rel, O_RDONLY);
+    int fd = fsp_open_beneath(p->rootfd, e->rel, p->checksum ? O_RDONLY : O_PATH);
     char *shown = NULL;
     if (fd < 0) {
+      if (fd == -ENOENT) return; /* vanished since the walk: nothing to carry */
       shown = fsp_display(e->rel);
       e->code = fsp_errno_code(-fd);
       e->why = fd == -ELOOP ? fsp_strf("\"%s\": a component of the path is a symbolic link (changed since the "
@@ -453,7 +452,13 @@ static void hash_work(fs_job *jb) {
     int64_t n = 0;
     int rc = fstat(fd, &a) < 0 ? -errno : 0;
     if (!rc && !S_ISREG(a.st_mode)) rc = -EINVAL;
-    if (!rc) rc = fsp_sha256_fd(fd, h->s->pool, e->sha, &n);
+    if (!rc && !p->checksum) {
+      close(fd);
+      e->st = a;
+      e->prepared = 1;
+      return;
+    }
+    if (!rc) rc = fsp_sha256_fd(fd, p->j.pool, e->sha, &n);
     if (!rc && fstat(fd, &b) < 0) rc = -errno;
     close(fd);
     if (rc == -ECANCELED) return;
@@ -467,7 +472,7 @@ static void hash_work(fs_job *jb) {
     }
     if (a.st_size == b.st_size && n == b.st_size && fsp_mtime_ns(&a) == fsp_mtime_ns(&b)) {
       e->st = b;
-      e->hashed = 1;
+      e->hashed = e->prepared = 1;
       return;
     }
     /* written to while we read it: read it again */
@@ -478,28 +483,37 @@ static void hash_work(fs_job *jb) {
   free(shown);
 }
 
-static void hash_after(fs_job *jb, int status) {
-  hash_job *h = (hash_job *)jb;
-  fs_src *s = h->s;
-  s->hashing--;
+static void prep_work(fs_job *jb) {
+  prep_job *p = (prep_job *)jb;
+  for (fs_entry *e = p->head; e && !fsp_pool_canceled(p->j.pool); e = e->next) prepare_entry(p, e);
+}
+
+static void prep_after(fs_job *jb, int status) {
+  prep_job *p = (prep_job *)jb;
+  fs_src *s = p->s;
+  s->jobs--;
+  s->preparing -= p->n;
   if (status < 0 || s->stopped) return;
-  fs_entry *e = h->e;
-  h->e = NULL;
-  if (!e->hashed && !e->why) { /* canceled inside */
-    entry_free(e);
-    return;
+  fs_entry *e = p->head, *next;
+  p->head = p->tail = NULL;
+  for (; e; e = next) {
+    next = e->next;
+    e->next = NULL;
+    if (!e->prepared && !e->why) { /* vanished, or canceled */
+      entry_free(e);
+      continue;
+    }
+    if (s->rtail) s->rtail->next = e;
+    else s->rhead = e;
+    s->rtail = e;
   }
-  e->next = NULL;
-  if (s->rtail) s->rtail->next = e;
-  else s->rhead = e;
-  s->rtail = e;
   src_pump(s);
 }
 
-static void hash_release(fs_job *jb) {
-  hash_job *h = (hash_job *)jb;
-  entry_free(h->e);
-  free(h);
+static void prep_release(fs_job *jb) {
+  prep_job *p = (prep_job *)jb;
+  entries_free(p->head);
+  free(p);
 }
 
 /* ---- the loop side ---------------------------------------------------------------------------------------- */
@@ -523,6 +537,20 @@ static void src_fail_now(fs_src *s, int code, const char *what, int uvcode) {
   ferry_error_clear(&e);
 }
 
+#define PREP_JOBS 4   /* prepare jobs in flight */
+#define PREP_BATCH 64 /* entries per job when not hashing */
+
+static int submit_batch(fs_src *s, prep_job *p) {
+  int r = fsp_pool_submit(s->pool, &p->j);
+  if (r < 0) {
+    prep_release(&p->j);
+    src_fail_now(s, FERRY_EIO, "cannot queue a stat/checksum job", r);
+    return -1;
+  }
+  s->jobs++;
+  return 0;
+}
+
 static void src_pump(fs_src *s) {
   if (s->stopped || s->ended || !s->started) return;
   while (s->want > 0 && s->rhead) {
@@ -531,43 +559,61 @@ static void src_pump(fs_src *s) {
     if (!s->rhead) s->rtail = NULL;
     emit_entry(s, e);
   }
-  while (s->want > s->hashing && s->qhead && !s->stopped) {
+  prep_job *batch = NULL;
+  size_t per_job = s->c->checksum ? 1 : PREP_BATCH;
+  while (s->want > s->preparing && s->qhead && !s->stopped) {
     fs_entry *e = s->qhead;
-    if (!e->why && s->c->checksum) {
+    if (!e->why) {
       char *key = fsp_strf("%s/%s", s->name, e->rel);
       int wanted = ferry_source_wanted(s->ins, key);
-      free(key);
-      if (wanted) {
-        if (s->hashing >= HASH_JOBS) break;
-        hash_job *h = calloc(1, sizeof *h);
-        if (!h) abort();
-        h->j.work = hash_work;
-        h->j.after = hash_after;
-        h->j.release = hash_release;
-        h->s = s;
-        h->rootfd = s->rootfd;
+      if (!wanted) { /* the core will not carry it: emit it as it is, unprepared */
         s->qhead = e->next;
         if (!s->qhead) s->qtail = NULL;
         s->qlen--;
-        e->next = NULL;
-        h->e = e;
-        int r = fsp_pool_submit(s->pool, &h->j);
-        if (r < 0) {
-          hash_release(&h->j);
-          src_fail_now(s, FERRY_EIO, "cannot queue a checksum job", r);
-          return;
-        }
-        s->hashing++;
+        entry_free(e);
+        s->want--;
+        s->emitted++;
+        ferry_item *it = ferry_item_new(FERRY_ITEM_FILE, key, NULL);
+        free(key);
+        if (it) ferry_emit(s->ins, it);
         continue;
       }
+      free(key);
+      if (!batch && s->jobs >= PREP_JOBS) break;
+      if (!batch) {
+        batch = calloc(1, sizeof *batch);
+        if (!batch) abort();
+        batch->j.work = prep_work;
+        batch->j.after = prep_after;
+        batch->j.release = prep_release;
+        batch->s = s;
+        batch->rootfd = s->rootfd;
+        batch->checksum = s->c->checksum;
+      }
+      s->qhead = e->next;
+      if (!s->qhead) s->qtail = NULL;
+      s->qlen--;
+      e->next = NULL;
+      if (batch->tail) batch->tail->next = e;
+      else batch->head = e;
+      batch->tail = e;
+      batch->n++;
+      s->preparing++;
+      if (batch->n >= per_job) {
+        prep_job *full = batch;
+        batch = NULL;
+        if (submit_batch(s, full) < 0) return;
+      }
+      continue;
     }
     s->qhead = e->next;
     if (!s->qhead) s->qtail = NULL;
     s->qlen--;
     emit_entry(s, e);
   }
+  if (batch && submit_batch(s, batch) < 0) return;
   if (s->stopped) return;
-  if (!s->walking && !s->walk_eof && s->qlen < WALK_BATCH / 2 && s->want > s->hashing + s->qlen) {
+  if (!s->walking && !s->walk_eof && s->qlen < WALK_BATCH / 2 && s->want > s->preparing + s->qlen) {
     walk_job *w = calloc(1, sizeof *w);
     if (!w) abort();
     w->j.work = walk_work;
@@ -583,7 +629,7 @@ static void src_pump(fs_src *s) {
     }
     s->walking = 1;
   }
-  if (s->walk_eof && !s->walking && !s->qhead && !s->hashing && !s->rhead) {
+  if (s->walk_eof && !s->walking && !s->qhead && !s->jobs && !s->rhead) {
     s->ended = 1;
     if (s->refused)
       ferry_log_warn(s->ins, "%lld path(s) refused (listed as failed items)", (long long)s->refused);
