@@ -4,6 +4,9 @@
 # case, '-' as '_'): STATIC links it into libferry and lists it in the generated built-in table, MODULE
 # builds ferry_<name>.so for the loader to open at run time, OFF skips it. The default is
 # FERRY_PLUGINS_DEFAULT (or DEFAULT when given).
+# A plugin declared after ferry_finish_builtin_table() (test plugins, declared under tests/) is not in the
+# built-in table: in STATIC mode it is a static library that a program links and registers itself
+# (ferry_runtime_add_plugin / ferry_registry_add_builtin).
 # The plugin's target is ferry_plugin_<id> (id = name with '-' as '_'); its descriptor symbol must be
 # ferry_plugin_<id>, defined with FERRY_PLUGIN_DEFINE(<id>, ...).
 set_property(GLOBAL PROPERTY FERRY_STATIC_PLUGINS "")

@@ -12,7 +12,7 @@ typedef struct fire_ctx fire_ctx;
 
 struct ferry_hook_event {
   fire_ctx *fc;
-  size_t hook;     /* index in the stage's hooks */
+  size_t hook; /* index in the stage's hooks */
   int completed;
 };
 
@@ -23,13 +23,29 @@ struct fire_ctx {
   json_t *data;
   ferry_done_fn done;
   void *arg;
-  size_t next;     /* next hook index to look at */
-  int waiting;     /* a hook is running */
-  int looping;     /* fire_step is on the stack */
+  size_t next; /* next hook index to look at */
+  int waiting; /* a hook is running */
+  int looping; /* fire_step is on the stack */
   int status;
   ferry_error err;
+  int finished;          /* done was called; kept a while in st->fired to catch late completions */
   ferry_hook_event *evs; /* one per hook of the stage */
 };
+
+static void fire_free(fire_ctx *fc) {
+  if (!fc) return;
+  json_decref(fc->data);
+  free(fc->point);
+  free(fc->evs);
+  free(fc);
+}
+
+void ferry_hooks_release(ferry_stage *st) {
+  for (unsigned i = 0; i < FERRY_FIRED_KEEP; i++) {
+    fire_free(st->fired[i]);
+    st->fired[i] = NULL;
+  }
+}
 
 static int attached(const ferry_stage *st, size_t h, const char *point) {
   const ferry_plugin_ref *ref = &st->cfg->hooks[h];
@@ -50,10 +66,14 @@ static void fire_finish(fire_ctx *fc) {
   int status = fc->status;
   ferry_error err = fc->err; /* moved out */
   fc->err = (ferry_error)FERRY_ERROR_INIT;
+  fc->finished = 1;
   json_decref(fc->data);
-  free(fc->point);
-  free(fc->evs);
-  free(fc);
+  fc->data = NULL;
+  /* not freed at once: a hook completing twice finds a finished firing instead of freed memory */
+  ferry_stage *st = fc->st;
+  unsigned slot = st->fired_pos++ % FERRY_FIRED_KEEP;
+  fire_free(st->fired[slot]);
+  st->fired[slot] = fc;
   if (done) done(arg, status, status ? &err : NULL);
   ferry_error_clear(&err);
 }
@@ -131,16 +151,20 @@ FERRY_API void ferry_hook_done(ferry_hook_event *ev, int status, const ferry_err
   }
   fire_ctx *fc = ev->fc;
   ferry_stage *st = fc->st;
-  if (ev->completed || !fc->waiting || fc->next != ev->hook + 1) {
-    ferry_log_error(st->hooks[ev->hook], "ferry_hook_done called twice for point \"%s\": ignored (a bug in the "
-                    "hook plugin)", fc->point);
+  if (fc->finished || ev->completed || !fc->waiting || fc->next != ev->hook + 1) {
+    ferry_log_error(st->hooks[ev->hook],
+                    "ferry_hook_done called twice for point \"%s\": ignored (a bug in the "
+                    "hook plugin)",
+                    fc->point);
     return;
   }
   ev->completed = 1;
   if (status && !fc->status) {
     fc->status = status;
-    if (err && err->code) ferry_error_copy(&fc->err, err);
-    else ferry_error_set(&fc->err, status, "%s", ferry_strerror(status));
+    if (err && err->code)
+      ferry_error_copy(&fc->err, err);
+    else
+      ferry_error_set(&fc->err, status, "%s", ferry_strerror(status));
     ferry_error_prefix(&fc->err, "hook \"%s\"", st->hook_plugins[ev->hook]->name);
     ferry_log_warn(st->hooks[ev->hook], "at point \"%s\"%s%s%s: %s", fc->point, fc->task ? " (item \"" : "",
                    fc->task ? fc->task->item->key : "", fc->task ? "\")" : "", fc->err.message);
@@ -150,14 +174,17 @@ FERRY_API void ferry_hook_done(ferry_hook_event *ev, int status, const ferry_err
 }
 
 FERRY_API const char *ferry_hook_point(const ferry_hook_event *ev) { return ev ? ev->fc->point : NULL; }
-FERRY_API ferry_task *ferry_hook_task(const ferry_hook_event *ev) { return ev ? ev->fc->task : NULL; }
+/* After the firing finished the task may be gone: the accessors below then give NULL. */
+FERRY_API ferry_task *ferry_hook_task(const ferry_hook_event *ev) {
+  return ev && !ev->fc->finished ? ev->fc->task : NULL;
+}
 FERRY_API const ferry_item *ferry_hook_item(const ferry_hook_event *ev) {
-  return ev && ev->fc->task ? ev->fc->task->item : NULL;
+  return ev && !ev->fc->finished && ev->fc->task ? ev->fc->task->item : NULL;
 }
 FERRY_API json_t *ferry_hook_data(const ferry_hook_event *ev) { return ev ? ev->fc->data : NULL; }
 
 FERRY_API json_t *ferry_hook_state(ferry_hook_event *ev) {
-  if (!ev || !ev->fc->task) return NULL;
+  if (!ev || ev->fc->finished || !ev->fc->task) return NULL;
   ferry_task *t = ev->fc->task;
   json_t *state = ferry_task_state(t);
   if (!state) return NULL;

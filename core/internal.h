@@ -37,6 +37,8 @@ char *ferry_sb_steal(ferry_sb *sb);            /* never NULL ("" when empty) */
 void ferry_sb_free(ferry_sb *sb);
 /* Monotonic seconds (uv_hrtime based). */
 double ferry_now(void);
+/* The JSON type of a value as a user reads it in a message ("object", "number with a fraction", ...). */
+const char *ferry_json_kind(const json_t *v);
 /* NULL-terminated string vector helpers. */
 size_t ferry_strv_len(char *const *v);
 void ferry_strv_free(char **v);
@@ -46,6 +48,9 @@ char **ferry_strv_dup(const char *const *v);
 typedef enum ferry_log_format { FERRY_LOG_TEXT = 0, FERRY_LOG_JSON = 1 } ferry_log_format;
 /* Where and how log lines go (default: stderr, text, INFO). `out` is borrowed; NULL = stderr. */
 void ferry_log_configure(ferry_log_level level, ferry_log_format format, FILE *out);
+/* Called before each log line is written (NULL to unset): the terminal progress display uses it to erase
+ * itself so that log lines never interleave with its redrawn block. One at a time. */
+void ferry_log_set_before_line(void (*fn)(void *arg), void *arg);
 /* Registers a secret: every later log line, journal text, report and plan output has it replaced by "***".
  * Copied. Strings shorter than 3 characters are ignored (they would redact everything). */
 void ferry_secret_add(const char *value);
@@ -132,45 +137,82 @@ ferry_config *ferry_config_load_file(const char *path, ferry_error *err);
 ferry_config *ferry_config_from_json(json_t *root, const char *origin, ferry_error *err);
 void ferry_config_free(ferry_config *cfg);
 
-/* ===== registry.c + module.c (the loader) ================================================================ */
+/* The configuration a runtime loaded (NULL before ferry_runtime_load_*); owned by the runtime. runtime.c. */
+const ferry_config *ferry_runtime_config(const ferry_runtime *rt);
+/* Parses "error".."trace"; returns -1 for anything else. log.c. */
+int ferry_log_level_parse(const char *name);
+
+/* ===== registry.c + module.c (the loader) ================================================================
+ * One registry for both ways of getting a plugin: built-in descriptors and modules "ferry_<id>.so" opened at
+ * run time with libltdl (module.c, the only user of libltdl) from a search path, symbol "ferry_plugin_<id>"
+ * (<id> = the plugin name with '-' written '_'; "a-b" and "a_b" name the same plugin). Every descriptor goes
+ * through ferry_plugin_check() before any of its callbacks can be reached. A registry is not thread-safe;
+ * use it from one thread. Errors: FERRY_EINVAL (a name that cannot be a plugin name, never looked up on
+ * disk), FERRY_ENOENT (not built in and no file in the search path: the message lists the directories
+ * searched, in order), FERRY_EIO (the file exists but the dynamic linker refused it: its reason follows),
+ * FERRY_EABI (opened but no symbol, or the descriptor refused, or a second plugin of the same name). */
 typedef struct ferry_registry ferry_registry;
 typedef struct ferry_plugin_entry {
-  const ferry_plugin *plugin; /* checked descriptor */
-  const char *origin;         /* "built-in" or the module file path (owned by the registry) */
+  const ferry_plugin *plugin; /* checked descriptor (in the module's memory for modules) */
+  const char *origin;         /* "built-in" (or the origin given to add_builtin) or the module file path */
   int builtin;
 } ferry_plugin_entry;
+/* Entries (and the strings and descriptors they point to) are owned by the registry and valid until
+ * ferry_registry_free(); their addresses do not change when more plugins are added. */
 
 ferry_registry *ferry_registry_new(void);
-void ferry_registry_free(ferry_registry *reg); /* closes modules */
-/* Search path, in order of addition. */
+void ferry_registry_free(ferry_registry *reg); /* closes modules: their descriptors become invalid */
+/* Search path, in order of addition (the caller adds the config's plugin_path first). Copied; trailing '/'
+ * dropped; a directory already present is not added twice. */
 void ferry_registry_add_dir(ferry_registry *reg, const char *dir);
-/* Adds the default places, in this order: each directory of $FERRY_PLUGIN_PATH (':'-separated), the build
- * tree's plugin directory (when running from the build tree), <prefix>/lib/ferry/plugins. */
+/* Adds the default places, in this order: each directory of $FERRY_PLUGIN_PATH (':'-separated, empty
+ * elements skipped); the build tree's plugin directory (FERRY_BUILD_PLUGIN_DIR) when it exists and this
+ * libferry is the build tree's own; <libdir>/ferry/plugins beside the libferry in use when it exists (an
+ * installed tree moved or installed with `cmake --install --prefix`); the configured install directory
+ * (FERRY_INSTALL_PLUGIN_DIR). */
 void ferry_registry_add_default_dirs(ferry_registry *reg);
-/* Checks then adds a built-in descriptor. Duplicate names refused. */
+/* Checks then adds a built-in descriptor; `plugin` must outlive the registry (a static constant). `origin`
+ * (copied; NULL = "built-in") names it in messages and entries. Its symbol is taken from the dynamic symbol
+ * table when the descriptor is exported there (FERRY_API descriptors in libferry or in a program linked
+ * with exported symbols), and the name is then checked against it as for a module; otherwise the symbol
+ * is derived from the descriptor's name. Duplicate names refused. Returns 0 or FERRY_EABI. */
 int ferry_registry_add_builtin(ferry_registry *reg, const ferry_plugin *plugin, const char *origin,
                                ferry_error *err);
-/* Adds every plugin of the generated built-in table (plugins configured STATIC in CMake). */
+/* Adds every plugin of the generated built-in table (plugins configured STATIC in CMake), each checked
+ * against its symbol name (the generated ferry_builtin_plugin_symbols[]). Stops at the first refusal. */
 int ferry_registry_add_static(ferry_registry *reg, ferry_error *err);
-/* Finds `name`: built-ins first, then module "ferry_<name>" (name with '-' as '_') in the search path,
- * opened with libltdl, symbol "ferry_plugin_<name>" checked by ferry_plugin_check. */
+/* Finds `name`: a registered plugin (built-ins first, then modules already loaded), else the file
+ * "ferry_<id>.so" in the search path, opened with libltdl, symbol "ferry_plugin_<id>" checked by
+ * ferry_plugin_check with `name` as the expected name. The first file found in the search path is the one
+ * used, even when it is refused (as with $PATH). Returns the entry, or NULL with err set. */
 const ferry_plugin_entry *ferry_registry_find(ferry_registry *reg, const char *name, ferry_error *err);
-/* Opens a module file directly (tests, `ferry plugins --file`). `name` may be NULL: derived from the file
- * name "ferry_<name>.so" for the symbol only. */
+/* Opens a module file directly (tests, `ferry plugins --file`). `name` may be NULL: then derived from the
+ * file name "ferry_<id>.so" (for the symbol and the expected name), refused (FERRY_EINVAL) when the file
+ * name has another form. Loading the same file again returns the same entry. */
 const ferry_plugin_entry *ferry_registry_load_file(ferry_registry *reg, const char *path, const char *name,
                                                    ferry_error *err);
-/* Loads every module found in the search path; for each one refused, calls bad(arg, path, err). */
+/* Loads every module "ferry_<id>.so" found in the search path (for `ferry plugins`), directory by
+ * directory, files in name order; a file whose id is already registered or was met in an earlier directory
+ * is shadowed and skipped silently. For each one refused (and each existing directory that cannot be
+ * read), calls bad(arg, path, err); `path` and `err` are valid during the call only. */
 void ferry_registry_scan(ferry_registry *reg, void (*bad)(void *arg, const char *path, const ferry_error *e),
                          void *arg);
 size_t ferry_registry_count(const ferry_registry *reg);
+/* The i-th entry in order of registration, or NULL when i >= count. */
 const ferry_plugin_entry *ferry_registry_at(const ferry_registry *reg, size_t i);
-/* The descriptor checks (both ways of loading). `file` and `symbol` name the place in messages. Checks:
- * abi_major == FERRY_ABI_MAJOR; abi_minor <= FERRY_ABI_MINOR; struct_size >= FERRY_PLUGIN_MIN_SIZE; name
- * non-NULL, valid, equal to expected_name when given; version/description/license non-NULL; kinds non-zero
- * and within FERRY_KIND_ALL; ops table present for each kind with struct_size >= its 1.0 size and required
- * callbacks set; ctx_size > 0 when options exist; options table well-formed (types known, offsets within
- * ctx_size). Message example: "plugin file /x/ferry_bad.so, symbol ferry_plugin_bad: ABI major 2 is not
- * supported (this ferry has ABI 1.0)". */
+/* The descriptor checks (both ways of loading). `file` and `symbol` name the place in messages (file NULL or
+ * "built-in": "built-in plugin, symbol S: ..."; a path: "plugin file F, symbol S: ..."; another origin O:
+ * "plugin O, symbol S: ..."; symbol NULL: "symbol unknown ..."). Reads nothing past abi_major, abi_minor
+ * and struct_size until those are accepted. Checks: abi_major == FERRY_ABI_MAJOR; abi_minor <=
+ * FERRY_ABI_MINOR; FERRY_PLUGIN_MIN_SIZE <= struct_size <= sizeof(ferry_plugin); flags zero; name non-NULL,
+ * valid ([a-z0-9][a-z0-9_-]*, at most 64), equal to expected_name when given ('-' = '_');
+ * version/description/license non-NULL; kinds non-zero and within FERRY_KIND_ALL; for each declared kind
+ * its ops table present, struct_size between its 1.0 size and this ferry's, required callback set
+ * (demand, write, fire), emitted/accepted item kinds non-zero and known; no ops table for an undeclared
+ * kind; ctx_size > 0 when options exist; options table well-formed (keys valid and unique, types and flags
+ * known, each field within ctx_size, defaults valid JSON of the option's type). Returns 0 or FERRY_EABI with
+ * a message naming the expected and the found values, e.g. "plugin file /x/ferry_bad.so, symbol
+ * ferry_plugin_bad: ABI major 2 is not supported (this ferry has ABI 1.0)". */
 int ferry_plugin_check(const ferry_plugin *p, const char *file, const char *symbol, const char *expected_name,
                        ferry_error *err);
 

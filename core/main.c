@@ -222,6 +222,11 @@ static int cmd_pipeline(cli *c, ferry_mode mode) {
     ferry_runtime_free(rt);
     return EXIT_USAGE;
   }
+  /* The config's "log_level" applies when the command line chose none (-v, -q). */
+  const ferry_config *cfg = ferry_runtime_config(rt);
+  if (cfg && cfg->log_level && !c->verbose && !c->quiet && ferry_log_level_parse(cfg->log_level) >= 0)
+    ferry_log_configure((ferry_log_level)ferry_log_level_parse(cfg->log_level),
+                        c->json_log ? FERRY_LOG_JSON : FERRY_LOG_TEXT, stderr);
   int progress = 1;
   const char *pm = c->progress ? c->progress : "auto";
   if (!strcmp(pm, "none") || c->quiet) progress = 0;

@@ -36,8 +36,10 @@ static const ferry_plugin *resolve(ferry_runtime *rt, const ferry_stage_cfg *sc,
     return NULL;
   }
   if (!(e->plugin->kinds & role)) {
-    ferry_error_set(err, FERRY_ECONFIG, "%s: stage \"%s\": plugin \"%s\" (%s) cannot be used as a %s: it is not "
-                    "a %s plugin", rt->cfg->origin, sc->name, ref->plugin, e->origin, rname, rname);
+    ferry_error_set(err, FERRY_ECONFIG,
+                    "%s: stage \"%s\": plugin \"%s\" (%s) cannot be used as a %s: it is not "
+                    "a %s plugin",
+                    rt->cfg->origin, sc->name, ref->plugin, e->origin, rname, rname);
     return NULL;
   }
   return e->plugin;
@@ -46,7 +48,8 @@ static const ferry_plugin *resolve(ferry_runtime *rt, const ferry_stage_cfg *sc,
 /* Hook points valid in a stage: the core's, the source's and the sink's. */
 static char *valid_points_text(const ferry_plugin *src, const ferry_plugin *sink) {
   ferry_sb sb = {0};
-  for (size_t i = 0; ferry_core_points[i]; i++) ferry_sb_addf(&sb, "%s%s", i ? ", " : "", ferry_core_points[i]);
+  for (size_t i = 0; ferry_core_points[i]; i++)
+    ferry_sb_addf(&sb, "%s%s", i ? ", " : "", ferry_core_points[i]);
   const char *const *sp = src->source->hook_points, *const *kp = sink->sink->hook_points;
   for (size_t i = 0; sp && sp[i]; i++) ferry_sb_addf(&sb, ", %s", sp[i]);
   for (size_t i = 0; kp && kp[i]; i++)
@@ -63,9 +66,11 @@ static int check_stage(ferry_runtime *rt, ferry_stage *st, ferry_error *err) {
   uint32_t emits = st->source_plugin->source->emits, accepts = st->sink_plugin->sink->accepts;
   if (!(emits & accepts)) {
     char *e = kinds_text(emits), *a = kinds_text(accepts);
-    ferry_error_set(err, FERRY_ECONFIG,
-                    "%s: stage \"%s\": source \"%s\" emits %s but sink \"%s\" accepts %s: no item could reach "
-                    "the sink", rt->cfg->origin, sc->name, sc->source.plugin, e, sc->sink.plugin, a);
+    ferry_error_set(
+        err, FERRY_ECONFIG,
+        "%s: stage \"%s\": source \"%s\" emits %s but sink \"%s\" accepts %s: no item could reach "
+        "the sink",
+        rt->cfg->origin, sc->name, sc->source.plugin, e, sc->sink.plugin, a);
     free(e);
     free(a);
     return FERRY_ECONFIG;
@@ -80,9 +85,10 @@ static int check_stage(ferry_runtime *rt, ferry_stage *st, ferry_error *err) {
     st->hook_plugins[h] = hp;
     if (!ref->points || !ref->points[0]) {
       char *valid = valid_points_text(st->source_plugin, st->sink_plugin);
-      ferry_error_set(err, FERRY_ECONFIG, "%s: stage \"%s\" hooks[%zu] \"%s\": no hook points given "
-                      "(\"points\": [...]); valid points here: %s", rt->cfg->origin, sc->name, h, ref->plugin,
-                      valid);
+      ferry_error_set(err, FERRY_ECONFIG,
+                      "%s: stage \"%s\" hooks[%zu] \"%s\": no hook points given "
+                      "(\"points\": [...]); valid points here: %s",
+                      rt->cfg->origin, sc->name, h, ref->plugin, valid);
       free(valid);
       return FERRY_ECONFIG;
     }
@@ -94,8 +100,9 @@ static int check_stage(ferry_runtime *rt, ferry_stage *st, ferry_error *err) {
         char *valid = valid_points_text(st->source_plugin, st->sink_plugin);
         ferry_error_set(err, FERRY_ECONFIG,
                         "%s: stage \"%s\" hooks[%zu] \"%s\": hook point \"%s\" is never fired in this stage "
-                        "(source \"%s\", sink \"%s\"); valid points: %s", rt->cfg->origin, sc->name, h,
-                        ref->plugin, pt, sc->source.plugin, sc->sink.plugin, valid);
+                        "(source \"%s\", sink \"%s\"); valid points: %s",
+                        rt->cfg->origin, sc->name, h, ref->plugin, pt, sc->source.plugin, sc->sink.plugin,
+                        valid);
         free(valid);
         return FERRY_ECONFIG;
       }
@@ -103,8 +110,10 @@ static int check_stage(ferry_runtime *rt, ferry_stage *st, ferry_error *err) {
         ferry_sb sb = {0};
         for (size_t i = 0; hp->hook->points[i]; i++)
           ferry_sb_addf(&sb, "%s%s", i ? ", " : "", hp->hook->points[i]);
-        ferry_error_set(err, FERRY_ECONFIG, "%s: stage \"%s\" hooks[%zu]: hook \"%s\" cannot serve point \"%s\"; "
-                        "it serves: %s", rt->cfg->origin, sc->name, h, ref->plugin, pt, sb.buf ? sb.buf : "");
+        ferry_error_set(err, FERRY_ECONFIG,
+                        "%s: stage \"%s\" hooks[%zu]: hook \"%s\" cannot serve point \"%s\"; "
+                        "it serves: %s",
+                        rt->cfg->origin, sc->name, h, ref->plugin, pt, sb.buf ? sb.buf : "");
         ferry_sb_free(&sb);
         return FERRY_ECONFIG;
       }
@@ -125,7 +134,8 @@ static int dfs_cycle(ferry_stage **all, size_t n, size_t i, int *color, size_t *
     size_t j = 0;
     while (j < n && all[j] != st->after[k]) j++;
     if (color[j] == GREY) {
-      /* stack[d..depth] = j ... i, each waiting for the previous one's predecessor: reverse for running order */
+      /* stack[d..depth] = j ... i, each waiting for the previous one's predecessor: reverse for running order
+       */
       size_t d = 0;
       while (stack[d] != j) d++;
       ferry_sb_add(out, all[j]->name);
@@ -155,8 +165,9 @@ int ferry_pipeline_build(ferry_runtime *rt, ferry_error *err) {
   for (size_t i = 0; i < n; i++)
     for (size_t j = 0; j < i; j++)
       if (!strcmp(all[i]->name, all[j]->name))
-        return ferry_error_set(err, FERRY_ECONFIG, "%s: two stages are named \"%s\" (stages[%zu] and stages[%zu])",
-                               cfg->origin, all[i]->name, j, i);
+        return ferry_error_set(err, FERRY_ECONFIG,
+                               "%s: two stages are named \"%s\" (stages[%zu] and stages[%zu])", cfg->origin,
+                               all[i]->name, j, i);
   for (size_t i = 0; i < n; i++) {
     ferry_stage *st = all[i];
     size_t na = ferry_strv_len(st->cfg->after);
@@ -169,14 +180,17 @@ int ferry_pipeline_build(ferry_runtime *rt, ferry_error *err) {
       if (!dep) {
         ferry_sb sb = {0};
         for (size_t j = 0; j < n; j++) ferry_sb_addf(&sb, "%s\"%s\"", j ? ", " : "", all[j]->name);
-        ferry_error_set(err, FERRY_ECONFIG, "%s: stage \"%s\" comes after \"%s\", which is not a stage; stages: %s",
-                        cfg->origin, st->name, a, sb.buf);
+        ferry_error_set(err, FERRY_ECONFIG,
+                        "%s: stage \"%s\" comes after \"%s\", which is not a stage; stages: %s", cfg->origin,
+                        st->name, a, sb.buf);
         ferry_sb_free(&sb);
         return FERRY_ECONFIG;
       }
       if (dep == st)
-        return ferry_error_set(err, FERRY_ECONFIG, "%s: stages form a cycle: %s -> %s (a stage cannot come after "
-                               "itself)", cfg->origin, st->name, st->name);
+        return ferry_error_set(err, FERRY_ECONFIG,
+                               "%s: stages form a cycle: %s -> %s (a stage cannot come after "
+                               "itself)",
+                               cfg->origin, st->name, st->name);
       int dup = 0;
       for (size_t x = 0; x < st->nafter; x++) dup |= st->after[x] == dep;
       if (!dup) st->after[st->nafter++] = dep;

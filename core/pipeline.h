@@ -20,28 +20,30 @@
 
 typedef struct ferry_stage ferry_stage;
 
+#define FERRY_FIRED_KEEP 256 /* finished hook firings kept per stage (see hook.c) */
+
 /* Task phases (what the core is waiting for). */
 typedef enum task_phase {
-  TASK_FREE = 0,    /* on the free list */
-  TASK_QUEUED,      /* emitted, waiting for a sink slot */
-  TASK_SINK,        /* in the sink's write/plan/verify: waiting for ferry_task_done/fail */
-  TASK_HOOKS,       /* item_done / item_failed hooks running */
-  TASK_RETRY,       /* waiting for its backoff timer */
+  TASK_FREE = 0, /* on the free list */
+  TASK_QUEUED,   /* emitted, waiting for a sink slot */
+  TASK_SINK,     /* in the sink's write/plan/verify: waiting for ferry_task_done/fail */
+  TASK_HOOKS,    /* item_done / item_failed hooks running */
+  TASK_RETRY,    /* waiting for its backoff timer */
 } task_phase;
 
 struct ferry_task {
   ferry_stage *stage;
-  ferry_item *item;          /* owned */
+  ferry_item *item; /* owned */
   task_phase phase;
-  unsigned attempt;          /* 1 = first try */
-  ferry_jstatus jstatus;     /* what the journal said when the item came in */
-  char *step;                /* last recorded step (owned) or NULL */
-  json_t *state;             /* journal state (owned) or NULL until asked for */
-  json_t *report;            /* report object (owned) or NULL until asked for */
-  ferry_error err;           /* failure being processed */
-  unsigned done_flags;       /* flags of ferry_task_done while the item_done hooks run */
-  uv_timer_t *timer;         /* retry timer (allocated on first retry; freed by its close callback) */
-  ferry_task *next;          /* queue / free list link */
+  unsigned attempt;      /* 1 = first try */
+  ferry_jstatus jstatus; /* what the journal said when the item came in */
+  char *step;            /* last recorded step (owned) or NULL */
+  json_t *state;         /* journal state (owned) or NULL until asked for */
+  json_t *report;        /* report object (owned) or NULL until asked for */
+  ferry_error err;       /* failure being processed */
+  unsigned done_flags;   /* flags of ferry_task_done while the item_done hooks run */
+  uv_timer_t *timer;     /* retry timer (allocated on first retry; freed by its close callback) */
+  ferry_task *next;      /* queue / free list link */
 };
 
 /* A done item waiting for the sink's sync() before the journal may mark it done. */
@@ -53,37 +55,37 @@ typedef struct sync_entry {
 } sync_entry;
 
 typedef enum stage_state {
-  STAGE_PENDING = 0,  /* not started yet */
+  STAGE_PENDING = 0, /* not started yet */
   STAGE_RUNNING,
-  STAGE_ENDING,       /* all items settled: sync, commit, stop plugins, stage_end hooks */
-  STAGE_FINISHED,     /* ended (status says how) */
-  STAGE_NOT_RUN,      /* never started: a stage before it failed, or the run was interrupted */
+  STAGE_ENDING,   /* all items settled: sync, commit, stop plugins, stage_end hooks */
+  STAGE_FINISHED, /* ended (status says how) */
+  STAGE_NOT_RUN,  /* never started: a stage before it failed, or the run was interrupted */
 } stage_state;
 
 struct ferry_stage {
   struct ferry_runtime *rt;
-  const ferry_stage_cfg *cfg;      /* borrowed from rt->cfg */
-  const char *name;                /* cfg->name */
-  size_t order;                    /* position in topological order */
+  const ferry_stage_cfg *cfg; /* borrowed from rt->cfg */
+  const char *name;           /* cfg->name */
+  size_t order;               /* position in topological order */
   const ferry_plugin *source_plugin, *sink_plugin;
   const ferry_plugin **hook_plugins; /* cfg->nhooks */
-  ferry_stage **after;             /* stages this one waits for (borrowed) */
+  ferry_stage **after;               /* stages this one waits for (borrowed) */
   size_t nafter;
-  int selected;                    /* part of this run (ferry_run_opts.stages) */
+  int selected; /* part of this run (ferry_run_opts.stages) */
 
-  /* ---- per run (reset by ferry_stage_prepare from here to the end) ---- */
+  /* ---- per run (reset by ferry_stage_prepare from here to the end) ------------------------------------- */
   ferry_instance *source, *sink;
-  ferry_instance **hooks;          /* cfg->nhooks, in config order */
-  char **hook_keys;                /* "<index>:<plugin>": key of the hook's state in the task state */
+  ferry_instance **hooks; /* cfg->nhooks, in config order */
+  char **hook_keys;       /* "<index>:<plugin>": key of the hook's state in the task state */
   stage_state state;
-  int status;                      /* 0 or the code that failed the stage */
-  ferry_error error;               /* why the stage failed */
+  int status;        /* 0 or the code that failed the stage */
+  ferry_error error; /* why the stage failed */
   ferry_mode mode;
-  int journal;                     /* this stage reads the journal */
-  int journal_write;               /* ... and writes it (RUN mode) */
+  int journal;       /* this stage reads the journal */
+  int journal_write; /* ... and writes it (RUN mode) */
   unsigned concurrency;
-  size_t window;                   /* max items asked for + queued + active */
-  int64_t limit;                   /* 0 = none */
+  size_t window; /* max items asked for + queued + active */
+  int64_t limit; /* 0 = none */
 
   size_t requested;                /* asked of the source, not yet emitted */
   size_t queued;                   /* tasks waiting for a sink slot */
@@ -96,31 +98,34 @@ struct ferry_stage {
 
   int source_started, source_ended, source_failed, source_stopped, limit_reached, sink_started;
   int interrupted;
-  int starting;                    /* stage_start hooks running */
-  int end_phase;                   /* stage.c: where the end sequence is */
+  int starting;  /* stage_start hooks running */
+  int end_phase; /* stage.c: where the end sequence is */
   int in_end, end_again, reported_finished;
   int has_item_done, has_item_failed; /* hooks attached to these points */
 
   /* counters */
-  int first_fail_code;             /* code of the first item that failed (not blocked/mismatched) */
+  int first_fail_code; /* code of the first item that failed (not blocked/mismatched) */
   int64_t total, taken, done, skipped, failed, retried, resumed, blocked, mismatched, not_migrated;
   int64_t max_outstanding, max_insink; /* observed peaks (tests) */
   double t_start, t_end;
 
   /* synchronous-completion-safe pump */
   int pumping, pump_again;
-  uv_idle_t idle;                  /* runs the pump from a clean stack */
+  uv_idle_t idle; /* runs the pump from a clean stack */
   int idle_init;
-  unsigned budget;                 /* items handled since the last yield to the loop */
+  unsigned budget; /* items handled since the last yield to the loop */
 
   /* durable outcomes (FERRY_DONE_SYNC) */
   sync_entry *sync_head, *sync_tail;
   size_t sync_count;
-  sync_entry *syncing;             /* the group whose sync() is running */
+  sync_entry *syncing; /* the group whose sync() is running */
   int sync_running;
-  double sync_since;               /* ferry_now() of the oldest pending entry */
+  double sync_since; /* ferry_now() of the oldest pending entry */
 
-  json_t *items;                   /* report entries of this stage (failed/blocked/mismatched, or all in plan) */
+  json_t *items; /* report entries of this stage (failed/blocked/mismatched, or all in plan) */
+  void
+      *fired[FERRY_FIRED_KEEP]; /* hook.c: the last finished firings, kept to catch late double completions */
+  unsigned fired_pos;
 
   /* ferry_source_wanted(): the row it read, reused by the next ferry_emit() of the same key */
   char *wanted_key;
@@ -130,43 +135,43 @@ struct ferry_stage {
 struct ferry_runtime {
   uv_loop_t loop;
   int loop_init;
-  uv_async_t wake;                 /* ferry_runtime_interrupt */
+  uv_async_t wake; /* ferry_runtime_interrupt */
   volatile sig_atomic_t interrupt_requested;
-  char **plugin_path;              /* opts->plugin_path (owned) */
+  char **plugin_path; /* opts->plugin_path (owned) */
   int no_default_path;
-  char *journal_path;              /* opts->journal_path (owned) or NULL */
+  char *journal_path; /* opts->journal_path (owned) or NULL */
   ferry_registry *reg;
   ferry_config *cfg;
   int loaded;
-  ferry_stage **stages;            /* topological order */
+  ferry_stage **stages; /* topological order */
   size_t nstages;
 
-  /* ---- per run ---- */
+  /* ---- per run ----------------------------------------------------------------------------------------- */
   int running;
   ferry_mode mode;
-  ferry_journal *journal;          /* NULL when no stage journals (or plan/verify without a journal file) */
+  ferry_journal *journal; /* NULL when no stage journals (or plan/verify without a journal file) */
   int journal_write;
   int group_open;
-  size_t group_n;                  /* outcomes in the open group */
-  uv_timer_t tick;                 /* progress display + group commit timer */
+  size_t group_n;  /* outcomes in the open group */
+  uv_timer_t tick; /* progress display + group commit timer */
   int tick_init;
   ferry_progress *progress;
   int progress_style;
   size_t running_stages;
   int finished;
   int interrupted;
-  ferry_error journal_error;       /* first journal failure (fails the run) */
+  ferry_error journal_error; /* first journal failure (fails the run) */
   uint64_t rng;
-  json_t *empty;                   /* shared empty object (journal state of items without one) */
+  json_t *empty; /* shared empty object (journal state of items without one) */
   ferry_stage_summary *ssum;
   ferry_run_summary summary;
-  size_t closing;                  /* handles being closed */
+  size_t closing; /* handles being closed */
 };
 
 /* Tuning (also documented in docs/architecture.md). */
-#define FERRY_GROUP_MAX 1000       /* outcomes per journal transaction */
-#define FERRY_GROUP_MS 200         /* ... or at least every this many ms */
-#define FERRY_YIELD_EVERY 4096     /* items handled before the pump yields to the loop */
+#define FERRY_GROUP_MAX 1000   /* outcomes per journal transaction */
+#define FERRY_GROUP_MS 200     /* ... or at least every this many ms */
+#define FERRY_YIELD_EVERY 4096 /* items handled before the pump yields to the loop */
 
 /* pipeline.c: load-time checks and order */
 int ferry_pipeline_build(struct ferry_runtime *rt, ferry_error *err);
@@ -175,7 +180,7 @@ void ferry_pipeline_free(struct ferry_runtime *rt);
 /* stage.c */
 int ferry_stage_prepare(ferry_stage *st, ferry_mode mode, ferry_error *err); /* instances; nothing runs */
 void ferry_stage_start(ferry_stage *st);
-void ferry_stage_kick(ferry_stage *st);          /* schedule the pump */
+void ferry_stage_kick(ferry_stage *st); /* schedule the pump */
 void ferry_stage_interrupt(ferry_stage *st);
 void ferry_stage_release(ferry_stage *st);       /* after the run: instances, tasks, handles */
 void ferry_stage_task_released(ferry_stage *st); /* a task left the stage */
@@ -188,14 +193,14 @@ void ferry_stage_force_end(ferry_stage *st, const ferry_error *e);
 
 /* task.c */
 ferry_task *ferry_task_new(ferry_stage *st, ferry_item *item);
-void ferry_task_start(ferry_task *t);             /* hand to the sink (phase QUEUED -> SINK) */
-void ferry_task_drop(ferry_task *t);              /* release without an outcome (interrupt) */
+void ferry_task_start(ferry_task *t); /* hand to the sink (phase QUEUED -> SINK) */
+void ferry_task_drop(ferry_task *t);  /* release without an outcome (interrupt) */
 void ferry_task_free_all(ferry_stage *st);
 void ferry_task_fail_now(ferry_task *t, const ferry_error *e, int retry); /* core-side failure */
 
 /* runtime.c: journal group commit and run bookkeeping */
 int ferry_rt_journal_ok(struct ferry_runtime *rt);
-void ferry_rt_group_touch(struct ferry_runtime *rt);   /* an outcome was written (opens a group first) */
+void ferry_rt_group_touch(struct ferry_runtime *rt); /* an outcome was written (opens a group first) */
 int ferry_rt_group_open(struct ferry_runtime *rt);
 void ferry_rt_group_commit(struct ferry_runtime *rt);
 void ferry_rt_journal_failed(struct ferry_runtime *rt, const ferry_error *e);
@@ -210,5 +215,6 @@ int ferry_hooks_at(const ferry_stage *st, const char *point); /* number of hooks
 void ferry_fire_core(ferry_stage *st, ferry_task *task, const char *point, json_t *data, ferry_done_fn done,
                      void *arg);
 extern const char *const ferry_core_points[];
+void ferry_hooks_release(ferry_stage *st); /* frees the kept firings */
 
 #endif

@@ -9,7 +9,7 @@
 
 #include "pipeline.h"
 
-/* ---- lifetime ----------------------------------------------------------------------------------------- */
+/* ---- lifetime ------------------------------------------------------------------------------------------ */
 
 static void on_wake(uv_async_t *h);
 
@@ -70,11 +70,12 @@ FERRY_API uv_loop_t *ferry_runtime_loop(ferry_runtime *rt) { return rt ? &rt->lo
 FERRY_API int ferry_runtime_add_plugin(ferry_runtime *rt, const ferry_plugin *plugin, ferry_error *err) {
   if (!rt || !plugin) return ferry_error_set(err, FERRY_EINVAL, "ferry_runtime_add_plugin: no plugin given");
   if (rt->loaded)
-    return ferry_error_set(err, FERRY_EINVAL, "ferry_runtime_add_plugin: add plugins before loading the config");
+    return ferry_error_set(err, FERRY_EINVAL,
+                           "ferry_runtime_add_plugin: add plugins before loading the config");
   return ferry_registry_add_builtin(rt->reg, plugin, "built-in", err);
 }
 
-/* ---- load --------------------------------------------------------------------------------------------- */
+/* ---- load ---------------------------------------------------------------------------------------------- */
 
 static int check_options(ferry_runtime *rt, const ferry_stage *st, const ferry_plugin *p,
                          const ferry_plugin_ref *ref, const char *what, ferry_error *err) {
@@ -97,7 +98,8 @@ static int check_options(ferry_runtime *rt, const ferry_stage *st, const ferry_p
 
 static int load_common(ferry_runtime *rt, ferry_config *cfg, ferry_error *err) {
   rt->cfg = cfg;
-  for (size_t i = 0; rt->plugin_path && rt->plugin_path[i]; i++) ferry_registry_add_dir(rt->reg, rt->plugin_path[i]);
+  for (size_t i = 0; rt->plugin_path && rt->plugin_path[i]; i++)
+    ferry_registry_add_dir(rt->reg, rt->plugin_path[i]);
   for (size_t i = 0; cfg->plugin_path && cfg->plugin_path[i]; i++)
     ferry_registry_add_dir(rt->reg, cfg->plugin_path[i]);
   if (!rt->no_default_path) ferry_registry_add_default_dirs(rt->reg);
@@ -132,15 +134,17 @@ FERRY_API int ferry_runtime_load_file(ferry_runtime *rt, const char *path, ferry
   return load_common(rt, cfg, err);
 }
 
-FERRY_API int ferry_runtime_load_json(ferry_runtime *rt, json_t *config, const char *origin, ferry_error *err) {
-  if (!rt || !config) return ferry_error_set(err, FERRY_EINVAL, "ferry_runtime_load_json: no configuration given");
+FERRY_API int ferry_runtime_load_json(ferry_runtime *rt, json_t *config, const char *origin,
+                                      ferry_error *err) {
+  if (!rt || !config)
+    return ferry_error_set(err, FERRY_EINVAL, "ferry_runtime_load_json: no configuration given");
   if (rt->loaded) return ferry_error_set(err, FERRY_EINVAL, "a configuration is already loaded");
   ferry_config *cfg = ferry_config_from_json(config, origin ? origin : "<config>", err);
   if (!cfg) return err && err->code ? err->code : FERRY_ECONFIG;
   return load_common(rt, cfg, err);
 }
 
-/* ---- services for the other parts -------------------------------------------------------------------- */
+/* ---- services for the other parts ---------------------------------------------------------------------- */
 
 uint64_t ferry_rt_random(ferry_runtime *rt) { /* xorshift64* */
   uint64_t x = rt->rng;
@@ -174,8 +178,10 @@ void ferry_rt_journal_failed(ferry_runtime *rt, const ferry_error *e) {
 int ferry_rt_group_open(ferry_runtime *rt) {
   if (rt->group_open || !ferry_rt_journal_ok(rt) || !rt->journal_write) return rt->group_open;
   ferry_error e = FERRY_ERROR_INIT;
-  if (ferry_journal_group_begin(rt->journal, &e) < 0) ferry_rt_journal_failed(rt, &e);
-  else rt->group_open = 1;
+  if (ferry_journal_group_begin(rt->journal, &e) < 0)
+    ferry_rt_journal_failed(rt, &e);
+  else
+    rt->group_open = 1;
   ferry_error_clear(&e);
   return rt->group_open;
 }
@@ -204,15 +210,20 @@ static void schedule(ferry_runtime *rt) {
       if (!st->selected || st->state != STAGE_PENDING) continue;
       const char *why = NULL, *dep = NULL;
       int ready = 1;
-      if (rt->interrupted) why = "the run was interrupted";
-      else if (rt->journal_error.code) why = "the journal failed";
+      if (rt->interrupted)
+        why = "the run was interrupted";
+      else if (rt->journal_error.code)
+        why = "the journal failed";
       for (size_t k = 0; !why && k < st->nafter; k++) {
         ferry_stage *d = st->after[k];
         if (!d->selected) continue; /* not part of this run: taken as done */
         if (d->state == STAGE_FINISHED && d->status == 0) continue;
-        if (d->state == STAGE_FINISHED) why = "it comes after stage \"%s\", which failed";
-        else if (d->state == STAGE_NOT_RUN) why = "it comes after stage \"%s\", which did not run";
-        else ready = 0;
+        if (d->state == STAGE_FINISHED)
+          why = "it comes after stage \"%s\", which failed";
+        else if (d->state == STAGE_NOT_RUN)
+          why = "it comes after stage \"%s\", which did not run";
+        else
+          ready = 0;
         dep = d->name;
       }
       if (why) {
@@ -259,7 +270,7 @@ FERRY_API void ferry_runtime_interrupt(ferry_runtime *rt) {
   if (rt->loop_init) uv_async_send(&rt->wake);
 }
 
-/* ---- progress and periodic work ---------------------------------------------------------------------- */
+/* ---- progress and periodic work ------------------------------------------------------------------------ */
 
 static void progress_update(ferry_runtime *rt, int final) {
   if (!rt->progress) return;
@@ -287,7 +298,8 @@ static void on_tick(uv_timer_t *h) {
   ferry_rt_group_commit(rt);
   for (size_t i = 0; i < rt->nstages; i++) {
     ferry_stage *st = rt->stages[i];
-    if (st->selected && (st->state == STAGE_RUNNING || st->state == STAGE_ENDING)) ferry_stage_sync_maybe(st, 0);
+    if (st->selected && (st->state == STAGE_RUNNING || st->state == STAGE_ENDING))
+      ferry_stage_sync_maybe(st, 0);
   }
   progress_update(rt, 0);
 }
@@ -303,20 +315,26 @@ static void handle_stall(ferry_runtime *rt) {
     any = 1;
     ferry_error e = FERRY_ERROR_INIT;
     ferry_sb sb = {0};
-    if (st->starting) ferry_sb_add(&sb, "a hook at stage_start never completed");
-    else if (st->state == STAGE_ENDING) ferry_sb_add(&sb, "the end of the stage (sync or stage_end hooks) never "
-                                                     "completed");
+    if (st->starting)
+      ferry_sb_add(&sb, "a hook at stage_start never completed");
+    else if (st->state == STAGE_ENDING)
+      ferry_sb_add(&sb,
+                   "the end of the stage (sync or stage_end hooks) never "
+                   "completed");
     else {
       if (st->insink)
         ferry_sb_addf(&sb, "sink \"%s\" never completed %zu item(s)", st->sink_plugin->name, st->insink);
       if (st->active > st->insink)
-        ferry_sb_addf(&sb, "%shooks never completed %zu item(s)", sb.len ? "; " : "", st->active - st->insink);
+        ferry_sb_addf(&sb, "%shooks never completed %zu item(s)", sb.len ? "; " : "",
+                      st->active - st->insink);
       if (!st->insink && st->active == st->insink && !st->source_ended)
         ferry_sb_addf(&sb, "source \"%s\" neither emitted items nor ended (asked for %zu)",
                       st->source_plugin->name, st->requested);
     }
-    ferry_error_set(&e, FERRY_EINTERNAL, "stage stalled: nothing left on the event loop can complete it: %s (a "
-                    "bug in a plugin)", sb.buf ? sb.buf : "unknown state");
+    ferry_error_set(&e, FERRY_EINTERNAL,
+                    "stage stalled: nothing left on the event loop can complete it: %s (a "
+                    "bug in a plugin)",
+                    sb.buf ? sb.buf : "unknown state");
     ferry_sb_free(&sb);
     ferry_stage_force_end(st, &e);
     ferry_error_clear(&e);
@@ -333,11 +351,14 @@ static const char *mode_name(ferry_mode m) {
 static const char *stage_state_name(const ferry_stage *st) {
   if (!st->selected) return "not_selected";
   switch (st->state) {
-    case STAGE_NOT_RUN: return "not_run";
+    case STAGE_NOT_RUN:
+      return "not_run";
     case STAGE_FINISHED:
       return st->status == FERRY_ECANCELED ? "interrupted" : st->status ? "failed" : "finished";
-    case STAGE_PENDING: return "pending";
-    default: return "running";
+    case STAGE_PENDING:
+      return "pending";
+    default:
+      return "running";
   }
 }
 
@@ -345,7 +366,12 @@ static const char *stage_state_name(const ferry_stage *st) {
  * is not one of them. A stage or journal failure is FERRY_EIO (the stage's own code is in the summary). */
 static int map_item_code(int code) {
   switch (code) {
-    case 0: case FERRY_EBLOCKED: case FERRY_EMISMATCH: case FERRY_ECANCELED: case FERRY_ECONFIG: case FERRY_EIO:
+    case 0:
+    case FERRY_EBLOCKED:
+    case FERRY_EMISMATCH:
+    case FERRY_ECANCELED:
+    case FERRY_ECONFIG:
+    case FERRY_EIO:
       return FERRY_EINVAL;
     default:
       return code;
@@ -374,18 +400,20 @@ static int compute_result(ferry_runtime *rt, ferry_error *out) {
     return out->code;
   }
   if (first_failed_stage) {
-    ferry_error_set(out, FERRY_EIO, "stage \"%s\" failed: %s%s",
-                    first_failed_stage->name, first_failed_stage->error.message,
-                    failed ? " (and items failed: see the report)" : "");
+    ferry_error_set(out, FERRY_EIO, "stage \"%s\" failed: %s%s", first_failed_stage->name,
+                    first_failed_stage->error.message, failed ? " (and items failed: see the report)" : "");
     return out->code;
   }
   if (rt->interrupted)
-    return ferry_error_set(out, FERRY_ECANCELED, "interrupted: the items in flight were finished and recorded; "
+    return ferry_error_set(out, FERRY_ECANCELED,
+                           "interrupted: the items in flight were finished and recorded; "
                            "run the same configuration again to resume");
   if (failed) {
-    ferry_error_set(out, map_item_code(first_item_stage->first_fail_code),
-                    "%lld item(s) failed (first in stage \"%s\"); see the log or the report for each item, fix the "
-                    "cause and run again: done items are skipped", (long long)failed, first_item_stage->name);
+    ferry_error_set(
+        out, map_item_code(first_item_stage->first_fail_code),
+        "%lld item(s) failed (first in stage \"%s\"); see the log or the report for each item, fix the "
+        "cause and run again: done items are skipped",
+        (long long)failed, first_item_stage->name);
     return out->code;
   }
   if (rt->mode == FERRY_MODE_PLAN && blocked)
@@ -445,10 +473,10 @@ static json_t *build_report(ferry_runtime *rt, int rc, const ferry_error *res, d
       json_object_set_new(s, "status", json_string(ferry_err_name(st->status)));
       if (st->error.message) json_object_set_new(s, "error", json_string(st->error.message));
     }
-    int64_t v[10] = {st->total, st->taken, st->done, st->skipped, st->resumed, st->failed, st->retried,
-                     st->blocked, st->mismatched, st->not_migrated};
-    static const char *const names[10] = {"total", "taken", "done", "skipped", "resumed", "failed", "retried",
-                                          "blocked", "mismatched", "not_migrated"};
+    int64_t v[10] = {st->total,  st->taken,   st->done,    st->skipped,    st->resumed,
+                     st->failed, st->retried, st->blocked, st->mismatched, st->not_migrated};
+    static const char *const names[10] = {"total",  "taken",   "done",    "skipped",    "resumed",
+                                          "failed", "retried", "blocked", "mismatched", "not_migrated"};
     for (int k = 0; k < 10; k++) {
       json_object_set_new(s, names[k], json_integer(st->selected ? v[k] : (k == 0 ? -1 : 0)));
       if (k >= 2 && st->selected) t[k] += v[k];
@@ -461,8 +489,8 @@ static json_t *build_report(ferry_runtime *rt, int rc, const ferry_error *res, d
     json_object_set_new(s, "items", st->selected && st->items ? json_incref(st->items) : json_array());
     json_array_append_new(stages, s);
   }
-  static const char *const tnames[10] = {0, 0, "done", "skipped", "resumed", "failed", "retried", "blocked",
-                                         "mismatched", "not_migrated"};
+  static const char *const tnames[10] = {0,        0,         "done",    "skipped",    "resumed",
+                                         "failed", "retried", "blocked", "mismatched", "not_migrated"};
   for (int k = 2; k < 10; k++) json_object_set_new(tot, tnames[k], json_integer(t[k]));
   json_object_set_new(r, "totals", tot);
   json_object_set_new(r, "stages", stages);
@@ -480,7 +508,7 @@ static int write_report(json_t *report, const char *path, ferry_error *err) {
   return rc;
 }
 
-/* ---- run ------------------------------------------------------------------------------------------------- */
+/* ---- run ----------------------------------------------------------------------------------------------- */
 
 static int select_stages(ferry_runtime *rt, const char *const *names, ferry_error *err) {
   for (size_t i = 0; i < rt->nstages; i++) rt->stages[i]->selected = names == NULL;
@@ -490,7 +518,8 @@ static int select_stages(ferry_runtime *rt, const char *const *names, ferry_erro
       if (!strcmp(rt->stages[i]->name, names[k])) found = rt->stages[i];
     if (!found) {
       ferry_sb sb = {0};
-      for (size_t i = 0; i < rt->nstages; i++) ferry_sb_addf(&sb, "%s\"%s\"", i ? ", " : "", rt->stages[i]->name);
+      for (size_t i = 0; i < rt->nstages; i++)
+        ferry_sb_addf(&sb, "%s\"%s\"", i ? ", " : "", rt->stages[i]->name);
       ferry_error_set(err, FERRY_ECONFIG, "no stage is named \"%s\"; stages: %s", names[k], sb.buf);
       ferry_sb_free(&sb);
       return FERRY_ECONFIG;
@@ -516,7 +545,8 @@ FERRY_API int ferry_runtime_run(ferry_runtime *rt, const ferry_run_opts *opts, f
   if (!rt->loaded) return ferry_error_set(err, FERRY_EINVAL, "ferry_runtime_run: no configuration loaded");
   if (rt->running) return ferry_error_set(err, FERRY_EINVAL, "ferry_runtime_run: a run is already going on");
   ferry_run_opts o = {.struct_size = sizeof o, .mode = FERRY_MODE_RUN};
-  if (opts) memcpy(&o, opts, opts->struct_size && opts->struct_size < sizeof o ? opts->struct_size : sizeof o);
+  if (opts)
+    memcpy(&o, opts, opts->struct_size && opts->struct_size < sizeof o ? opts->struct_size : sizeof o);
   if (!o.mode) o.mode = FERRY_MODE_RUN;
   if (o.mode != FERRY_MODE_RUN && o.mode != FERRY_MODE_PLAN && o.mode != FERRY_MODE_VERIFY)
     return ferry_error_set(err, FERRY_EINVAL, "ferry_runtime_run: unknown mode %d", (int)o.mode);
@@ -532,10 +562,12 @@ FERRY_API int ferry_runtime_run(ferry_runtime *rt, const ferry_run_opts *opts, f
   ferry_error_clear(&rt->journal_error);
 
   /* journal */
-  const char *jpath = rt->journal_path ? rt->journal_path : rt->cfg->journal ? rt->cfg->journal
-                                                                             : "ferry-journal.db";
+  const char *jpath = rt->journal_path   ? rt->journal_path
+                      : rt->cfg->journal ? rt->cfg->journal
+                                         : "ferry-journal.db";
   int want_journal = 0;
-  for (size_t i = 0; i < rt->nstages; i++) want_journal |= rt->stages[i]->selected && rt->stages[i]->cfg->journal;
+  for (size_t i = 0; i < rt->nstages; i++)
+    want_journal |= rt->stages[i]->selected && rt->stages[i]->cfg->journal;
   int64_t run_id = 0;
   rt->journal_write = 0;
   rt->journal = NULL;
@@ -633,3 +665,5 @@ FERRY_API int ferry_runtime_run(ferry_runtime *rt, const ferry_run_opts *opts, f
   ferry_error_clear(&res);
   return rc;
 }
+
+const ferry_config *ferry_runtime_config(const ferry_runtime *rt) { return rt && rt->loaded ? rt->cfg : NULL; }

@@ -23,7 +23,7 @@ static void end_continue(ferry_stage *st);
 
 static const char *stage_origin(const ferry_stage *st) { return st->rt->cfg->origin; }
 
-/* ---- preparation ----------------------------------------------------------------------------------------- */
+/* ---- preparation --------------------------------------------------------------------------------------- */
 
 static ferry_instance *make_instance(ferry_stage *st, const ferry_plugin *p, uint32_t role,
                                      const ferry_plugin_ref *ref, const char *what, ferry_error *err) {
@@ -35,12 +35,13 @@ static ferry_instance *make_instance(ferry_stage *st, const ferry_plugin *p, uin
                                   .rate = st->cfg->rate,
                                   .stage = st,
                                   .points = (const char *const *)ref->points};
-  ferry_instance *ins = ferry_instance_create_ex(p, role, st->name, &st->rt->loop, st->mode, ref->options, where,
-                                                 &params, err);
+  ferry_instance *ins =
+      ferry_instance_create_ex(p, role, st->name, &st->rt->loop, st->mode, ref->options, where, &params, err);
   free(where);
   if (!ins) {
-    if (!err->code) ferry_error_set(err, FERRY_ECONFIG, "stage \"%s\": %s \"%s\" could not be created", st->name,
-                                    what, ref->plugin);
+    if (!err->code)
+      ferry_error_set(err, FERRY_ECONFIG, "stage \"%s\": %s \"%s\" could not be created", st->name, what,
+                      ref->plugin);
     return NULL;
   }
   return ins;
@@ -86,6 +87,7 @@ static void on_handle_closed(uv_handle_t *h) {
 void ferry_stage_release(ferry_stage *st) {
   const ferry_stage_cfg *sc = st->cfg;
   ferry_task_free_all(st);
+  ferry_hooks_release(st);
   for (size_t h = 0; st->hooks && h < sc->nhooks; h++)
     if (st->hooks[h]) ferry_instance_destroy(st->hooks[h]);
   free(st->hooks);
@@ -116,7 +118,7 @@ void ferry_stage_release(ferry_stage *st) {
   ferry_jrow_clear(&st->wanted_row);
 }
 
-/* ---- counters and reports --------------------------------------------------------------------------------- */
+/* ---- counters and reports ------------------------------------------------------------------------------ */
 
 void ferry_stage_add_report(ferry_stage *st, const char *key, const char *status, const ferry_error *e,
                             unsigned attempts, json_t *report) {
@@ -137,13 +139,15 @@ void ferry_stage_add_report(ferry_stage *st, const char *key, const char *status
 void ferry_stage_fail(ferry_stage *st, const ferry_error *e) {
   if (st->status) return;
   st->status = e && e->code ? e->code : FERRY_EIO;
-  if (e && e->message) ferry_error_copy(&st->error, e);
-  else ferry_error_set(&st->error, st->status, "%s", ferry_strerror(st->status));
+  if (e && e->message)
+    ferry_error_copy(&st->error, e);
+  else
+    ferry_error_set(&st->error, st->status, "%s", ferry_strerror(st->status));
   ferry_log_error(NULL, "stage \"%s\" failed: %s", st->name, st->error.message);
   ferry_stage_kick(st);
 }
 
-/* ---- source side (ferry/plugin.h) ------------------------------------------------------------------------- */
+/* ---- source side (ferry/plugin.h) ---------------------------------------------------------------------- */
 
 static ferry_stage *source_stage(ferry_instance *ins, const char *fn) {
   if (!ins) {
@@ -175,7 +179,8 @@ FERRY_API void ferry_emit(ferry_instance *ins, ferry_item *item) {
   if (st->requested) st->requested--;
   if (!taking(st) || st->limit_reached) {
     if (st->source_ended && !st->interrupted && !st->limit_reached && !st->status)
-      ferry_log_error(ins, "item \"%s\" emitted after ferry_source_end(): dropped (a bug in the source plugin)",
+      ferry_log_error(ins,
+                      "item \"%s\" emitted after ferry_source_end(): dropped (a bug in the source plugin)",
                       item->key ? item->key : "");
     else if (st->source_stopped && !st->interrupted && !st->limit_reached && !st->status)
       ferry_log_error(ins, "item \"%s\" emitted after stop(): dropped (a bug in the source plugin)",
@@ -256,7 +261,8 @@ FERRY_API void ferry_emit(ferry_instance *ins, ferry_item *item) {
   uint32_t emits = st->source_plugin->source->emits;
   if (!item->kind || (item->kind & (item->kind - 1)) || !(item->kind & emits)) {
     ferry_error e = FERRY_ERROR_INIT;
-    ferry_error_set(&e, FERRY_EINVAL, "source \"%s\" emitted an item of kind %s (0x%x), which it does not declare",
+    ferry_error_set(&e, FERRY_EINVAL,
+                    "source \"%s\" emitted an item of kind %s (0x%x), which it does not declare",
                     st->source_plugin->name, ferry_item_kind_name(item->kind), item->kind);
     ferry_log_error(ins, "item \"%s\": %s", item->key, e.message);
     st->active++;
@@ -274,8 +280,10 @@ FERRY_API void ferry_emit(ferry_instance *ins, ferry_item *item) {
     return;
   }
   t->phase = TASK_QUEUED;
-  if (st->qtail) st->qtail->next = t;
-  else st->qhead = t;
+  if (st->qtail)
+    st->qtail->next = t;
+  else
+    st->qhead = t;
   st->qtail = t;
   st->queued++;
   ferry_stage_kick(st);
@@ -300,8 +308,10 @@ FERRY_API void ferry_source_fail(ferry_instance *ins, const ferry_error *err) {
   st->source_failed = 1;
   st->requested = 0;
   ferry_error e = FERRY_ERROR_INIT;
-  if (err && err->code) ferry_error_copy(&e, err);
-  else ferry_error_set(&e, FERRY_EIO, "the source failed without saying why");
+  if (err && err->code)
+    ferry_error_copy(&e, err);
+  else
+    ferry_error_set(&e, FERRY_EIO, "the source failed without saying why");
   ferry_error_prefix(&e, "source \"%s\"", ins->plugin->name);
   ferry_stage_fail(st, &e);
   ferry_error_clear(&e);
@@ -331,7 +341,7 @@ FERRY_API int ferry_source_wanted(ferry_instance *ins, const char *key) {
   return !done_before;
 }
 
-/* ---- the pump --------------------------------------------------------------------------------------------- */
+/* ---- the pump ------------------------------------------------------------------------------------------ */
 
 static void on_idle(uv_idle_t *h) {
   ferry_stage *st = h->data;
@@ -424,7 +434,7 @@ static void pump(ferry_stage *st) {
   }
 }
 
-/* ---- start ------------------------------------------------------------------------------------------------ */
+/* ---- start --------------------------------------------------------------------------------------------- */
 
 static void begin_plugins(ferry_stage *st) {
   ferry_error e = FERRY_ERROR_INIT;
@@ -459,8 +469,10 @@ static void on_stage_started(void *arg, int status, const ferry_error *err) {
   st->starting = 0;
   if (status) {
     ferry_error e = FERRY_ERROR_INIT;
-    if (err && err->code) ferry_error_copy(&e, err);
-    else ferry_error_set(&e, status, "%s", ferry_strerror(status));
+    if (err && err->code)
+      ferry_error_copy(&e, err);
+    else
+      ferry_error_set(&e, status, "%s", ferry_strerror(status));
     ferry_error_prefix(&e, "hook at stage_start");
     ferry_stage_fail(st, &e);
     ferry_error_clear(&e);
@@ -486,7 +498,7 @@ void ferry_stage_start(ferry_stage *st) {
   }
 }
 
-/* ---- interrupt -------------------------------------------------------------------------------------------- */
+/* ---- interrupt ----------------------------------------------------------------------------------------- */
 
 void ferry_stage_interrupt(ferry_stage *st) {
   if (st->interrupted) return;
@@ -513,7 +525,7 @@ void ferry_stage_interrupt(ferry_stage *st) {
   ferry_stage_kick(st);
 }
 
-/* ---- durable outcomes: sync() then journal ---------------------------------------------------------------- */
+/* ---- durable outcomes: sync() then journal ------------------------------------------------------------- */
 
 static void on_synced(void *arg, int status, const ferry_error *err) {
   ferry_stage *st = arg;
@@ -538,13 +550,17 @@ static void on_synced(void *arg, int status, const ferry_error *err) {
         }
         ferry_error_clear(&je);
       }
-      if (e->skipped) st->skipped++;
-      else st->done++;
+      if (e->skipped)
+        st->skipped++;
+      else
+        st->done++;
     } else {
       /* not durable: the journal keeps the item in doubt (its intent), so the next run reconciles it */
       ferry_error fe = FERRY_ERROR_INIT;
-      if (err && err->code) ferry_error_copy(&fe, err);
-      else ferry_error_set(&fe, status, "%s", ferry_strerror(status));
+      if (err && err->code)
+        ferry_error_copy(&fe, err);
+      else
+        ferry_error_set(&fe, status, "%s", ferry_strerror(status));
       ferry_error_prefix(&fe, "sink \"%s\" could not make the item durable (sync)", st->sink_plugin->name);
       st->failed++;
       ferry_log_error(st->sink, "item \"%s\" failed in stage \"%s\": %s", e->key, st->name, fe.message);
@@ -555,8 +571,10 @@ static void on_synced(void *arg, int status, const ferry_error *err) {
     json_decref(e->state);
     free(e);
   }
-  if (st->state == STAGE_ENDING) end_continue(st);
-  else ferry_stage_kick(st);
+  if (st->state == STAGE_ENDING)
+    end_continue(st);
+  else
+    ferry_stage_kick(st);
 }
 
 void ferry_stage_sync_maybe(ferry_stage *st, int force) {
@@ -570,7 +588,7 @@ void ferry_stage_sync_maybe(ferry_stage *st, int force) {
   st->sink_plugin->sink->sync(st->sink, on_synced, st);
 }
 
-/* ---- end -------------------------------------------------------------------------------------------------- */
+/* ---- end ----------------------------------------------------------------------------------------------- */
 
 enum { END_STOP_SOURCE = 0, END_SYNC, END_STOP_SINK, END_HOOKS, END_HOOKS_WAIT, END_DONE };
 
@@ -582,9 +600,13 @@ static void finish(ferry_stage *st) {
     st->status = FERRY_ECANCELED;
     ferry_error_set(&st->error, FERRY_ECANCELED, "interrupted");
   }
-  ferry_log_info(NULL, "stage \"%s\" %s: done %lld, skipped %lld, already done %lld, failed %lld, retried %lld, "
-                 "%.3f s", st->name,
-                 st->status == FERRY_ECANCELED ? "interrupted" : st->status ? "failed" : "finished",
+  ferry_log_info(NULL,
+                 "stage \"%s\" %s: done %lld, skipped %lld, already done %lld, failed %lld, retried %lld, "
+                 "%.3f s",
+                 st->name,
+                 st->status == FERRY_ECANCELED ? "interrupted"
+                 : st->status                  ? "failed"
+                                               : "finished",
                  (long long)st->done, (long long)st->skipped, (long long)st->resumed, (long long)st->failed,
                  (long long)st->retried, st->t_end - st->t_start);
 }
@@ -593,8 +615,10 @@ static void on_stage_end_hooks(void *arg, int status, const ferry_error *err) {
   ferry_stage *st = arg;
   if (status) {
     ferry_error e = FERRY_ERROR_INIT;
-    if (err && err->code) ferry_error_copy(&e, err);
-    else ferry_error_set(&e, status, "%s", ferry_strerror(status));
+    if (err && err->code)
+      ferry_error_copy(&e, err);
+    else
+      ferry_error_set(&e, status, "%s", ferry_strerror(status));
     ferry_error_prefix(&e, "hook at stage_end");
     ferry_stage_fail(st, &e);
     ferry_error_clear(&e);

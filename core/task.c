@@ -3,8 +3,9 @@
  * Life of a task: QUEUED (emitted, waiting for a sink slot) -> SINK (write/plan/verify called) -> done or
  * fail. Done: item_done hooks (RUN) -> journal done (now, or after the sink's sync() for FERRY_DONE_SYNC) ->
  * released. Fail: transient and attempts left -> RETRY (backoff timer) -> QUEUED again; otherwise
- * item_failed hooks (RUN) -> journal failed -> released. Released tasks go to a FIFO free list and are reused.
- * Intents are written to the journal immediately (ferry_task_intent), with the task's state and hook states.
+ * item_failed hooks (RUN) -> journal failed -> released. Released tasks go to a FIFO free list and are
+ * reused. Intents are written to the journal immediately (ferry_task_intent), with the task's state and hook
+ * states.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -56,8 +57,10 @@ static void release(ferry_task *t) {
   if (t->timer) uv_timer_stop(t->timer);
   t->phase = TASK_FREE;
   t->next = NULL;
-  if (st->freetail) st->freetail->next = t;
-  else st->freelist = t;
+  if (st->freetail)
+    st->freetail->next = t;
+  else
+    st->freelist = t;
   st->freetail = t;
   st->active--;
   ferry_stage_kick(st);
@@ -93,7 +96,7 @@ void ferry_task_free_all(ferry_stage *st) {
   st->qhead = st->qtail = NULL;
 }
 
-/* ---- starting ---------------------------------------------------------------------------------------------- */
+/* ---- starting ------------------------------------------------------------------------------------------ */
 
 void ferry_task_start(ferry_task *t) {
   ferry_stage *st = t->stage;
@@ -132,18 +135,22 @@ static int in_progress(ferry_task *t, const char *fn, int hooks_ok) {
     return 0;
   }
   if (t->phase == TASK_SINK || (hooks_ok && t->phase == TASK_HOOKS)) return 1;
-  ferry_log_error(t->stage->sink, "%s called on a task that is not in progress (%s): ignored (a bug in the "
-                  "plugin)", fn, t->phase == TASK_FREE ? "already completed" : "not handed to the sink");
+  ferry_log_error(t->stage->sink,
+                  "%s called on a task that is not in progress (%s): ignored (a bug in the "
+                  "plugin)",
+                  fn, t->phase == TASK_FREE ? "already completed" : "not handed to the sink");
   return 0;
 }
 
-/* ---- done ---------------------------------------------------------------------------------------------------- */
+/* ---- done ---------------------------------------------------------------------------------------------- */
 
 static void after_done_hooks(void *arg, int status, const ferry_error *err) {
   ferry_task *t = arg;
   if (status) {
-    if (err && err->code) ferry_error_copy(&t->err, err);
-    else ferry_error_set(&t->err, status, "%s", ferry_strerror(status));
+    if (err && err->code)
+      ferry_error_copy(&t->err, err);
+    else
+      ferry_error_set(&t->err, status, "%s", ferry_strerror(status));
     ferry_error_prefix(&t->err, "hook at item_done");
     handle_failure(t, 1);
     return;
@@ -179,7 +186,8 @@ static void finish_done(ferry_task *t) {
       t->state = NULL;
       e->skipped = skipped;
       e->next = NULL;
-      if (st->sync_tail) st->sync_tail->next = e;
+      if (st->sync_tail)
+        st->sync_tail->next = e;
       else {
         st->sync_head = e;
         st->sync_since = ferry_now();
@@ -192,20 +200,22 @@ static void finish_done(ferry_task *t) {
     if (st->journal_write && ferry_rt_journal_ok(rt)) {
       ferry_error je = FERRY_ERROR_INIT;
       ferry_rt_group_open(rt);
-      if (ferry_journal_done(rt->journal, st->name, t->item->key, t->state ? t->state : rt->empty, skipped, &je) <
-          0)
+      if (ferry_journal_done(rt->journal, st->name, t->item->key, t->state ? t->state : rt->empty, skipped,
+                             &je) < 0)
         ferry_rt_journal_failed(rt, &je);
       else
         ferry_rt_group_touch(rt);
       ferry_error_clear(&je);
     }
   }
-  if (skipped) st->skipped++;
-  else st->done++;
+  if (skipped)
+    st->skipped++;
+  else
+    st->done++;
   release(t);
 }
 
-/* ---- failure ---------------------------------------------------------------------------------------------- */
+/* ---- failure ------------------------------------------------------------------------------------------- */
 
 static void on_retry(uv_timer_t *h) {
   ferry_task *t = h->data;
@@ -323,10 +333,12 @@ FERRY_API void ferry_task_fail(ferry_task *task, const ferry_error *err) {
   handle_failure(task, 1);
 }
 
-/* ---- accessors ------------------------------------------------------------------------------------------ */
+/* ---- accessors ----------------------------------------------------------------------------------------- */
 
 FERRY_API const ferry_item *ferry_task_item(const ferry_task *task) { return task ? task->item : NULL; }
-FERRY_API ferry_instance *ferry_task_instance(const ferry_task *task) { return task ? task->stage->sink : NULL; }
+FERRY_API ferry_instance *ferry_task_instance(const ferry_task *task) {
+  return task ? task->stage->sink : NULL;
+}
 FERRY_API ferry_mode ferry_task_mode(const ferry_task *task) {
   return task ? task->stage->mode : FERRY_MODE_RUN;
 }
@@ -340,6 +352,16 @@ FERRY_API json_t *ferry_task_state(ferry_task *task) {
     task->state = json_object();
   }
   return task->state;
+}
+
+FERRY_API char *ferry_task_lookup_id(ferry_task *task, const char *kind, const char *old_id) {
+  if (!task || !kind || !old_id) return NULL;
+  ferry_runtime *rt = task->stage->rt;
+  if (!task->stage->journal || !rt->journal) return NULL;
+  ferry_error e = FERRY_ERROR_INIT;
+  char *id = ferry_journal_lookup_id(rt->journal, kind, old_id, &e);
+  ferry_error_clear(&e);
+  return id;
 }
 
 FERRY_API json_t *ferry_task_report(ferry_task *task) {

@@ -72,12 +72,6 @@ static void write_file(const char *path, const char *text) {
   CHECK(fclose(f) == 0, "close %s", path);
 }
 
-static void rm_rf(const char *path) {
-  char *cmd = ferry_xasprintf("rm -rf '%s'", path);
-  CHECK(system(cmd) == 0, "%s", cmd);
-  free(cmd);
-}
-
 /* ---- the wrong-on-purpose fixtures ------------------------------------------------------------------- */
 
 typedef struct bad_case {
@@ -594,6 +588,14 @@ static void case_check(void) {
 #undef RESET
 }
 
+static void remove_tmp_root(void) {
+  if (!tmp_root) return;
+  char *cmd = ferry_xasprintf("rm -rf '%s'", tmp_root);
+  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp_root);
+  free(cmd);
+  free(tmp_root);
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: %s module_find|module_load_file|builtin|good|errors|search_order|scan|static|"
@@ -601,8 +603,9 @@ int main(int argc, char **argv) {
     return 2;
   }
   char tmpl[] = "/tmp/ferry-loader-test-XXXXXX";
-  tmp_root = mkdtemp(tmpl);
-  CHECK(tmp_root, "mkdtemp: %s", strerror(errno));
+  CHECK(mkdtemp(tmpl), "mkdtemp: %s", strerror(errno));
+  tmp_root = ferry_xstrdup(tmpl); /* outlives main() for the atexit handler */
+  atexit(remove_tmp_root); /* also when a check fails */
   unsetenv("FERRY_PLUGIN_PATH");
   init_bad_cases();
   const char *c = argv[1];
@@ -617,10 +620,8 @@ int main(int argc, char **argv) {
   else if (!strcmp(c, "check")) case_check();
   else {
     fprintf(stderr, "unknown case %s\n", c);
-    rm_rf(tmp_root);
     return 2;
   }
-  rm_rf(tmp_root);
   printf("ok %s\n", c);
   return 0;
 }

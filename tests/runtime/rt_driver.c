@@ -25,8 +25,9 @@ int main(int argc, char **argv) {
   ferry_run_opts ro = {.struct_size = sizeof ro, .mode = FERRY_MODE_RUN};
   for (int i = 2; i + 1 < argc; i += 2) {
     if (!strcmp(argv[i], "--mode"))
-      ro.mode = !strcmp(argv[i + 1], "plan") ? FERRY_MODE_PLAN
-                : !strcmp(argv[i + 1], "verify") ? FERRY_MODE_VERIFY : FERRY_MODE_RUN;
+      ro.mode = !strcmp(argv[i + 1], "plan")     ? FERRY_MODE_PLAN
+                : !strcmp(argv[i + 1], "verify") ? FERRY_MODE_VERIFY
+                                                 : FERRY_MODE_RUN;
     else if (!strcmp(argv[i], "--limit"))
       ro.limit = strtoll(argv[i + 1], NULL, 10);
   }

@@ -23,7 +23,7 @@
 
 static char T[256]; /* the test's temporary directory */
 
-/* ---- helpers ----------------------------------------------------------------------------------------- */
+/* ---- helpers ------------------------------------------------------------------------------------------- */
 
 /* A path in T (rotating static buffers: no frees in the tests). */
 static const char *P(const char *name) {
@@ -43,11 +43,13 @@ static json_t *J(const char *fmt, ...) {
   va_end(ap);
   ferry_sb sb = {0};
   for (const char *p = raw; *p; p++) {
-    if (*p == '\'') ferry_sb_add(&sb, "\"");
+    if (*p == '\'')
+      ferry_sb_add(&sb, "\"");
     else if (p[0] == '$' && p[1] == 'T') {
       ferry_sb_add(&sb, T);
       p++;
-    } else ferry_sb_addn(&sb, p, 1);
+    } else
+      ferry_sb_addn(&sb, p, 1);
   }
   json_error_t je;
   json_t *j = json_loads(sb.buf, 0, &je);
@@ -90,7 +92,7 @@ static void on_usr1(uv_signal_t *h, int signum) {
 typedef struct run_opts {
   ferry_mode mode;
   int64_t limit;
-  int ticks;           /* count 1 ms timer ticks during the run (loop not starved) */
+  int ticks; /* count 1 ms timer ticks during the run (loop not starved) */
 } run_opts;
 static int g_ticks;
 static void on_tick(uv_timer_t *t) {
@@ -273,29 +275,32 @@ static void rm_rf(const char *dir) {
 /* A one-stage config: rt-gen -> rt-sink, with extra JSON members for the source options, the sink options and
  * the stage. */
 static json_t *one_stage(const char *gen_opts, const char *sink_opts, const char *stage_extra) {
-  return J("{'journal': '$T/j.db', 'report': '$T/report.json', 'stages': [{'name': 's', "
-           "'source': {'plugin': 'rt-gen', 'options': {%s}}, "
-           "'sink': {'plugin': 'rt-sink', 'options': {'log': '$T/sink.log'%s%s}}%s%s}]}",
-           gen_opts, *sink_opts ? ", " : "", sink_opts, *stage_extra ? ", " : "", stage_extra);
+  return J(
+      "{'journal': '$T/j.db', 'report': '$T/report.json', 'stages': [{'name': 's', "
+      "'source': {'plugin': 'rt-gen', 'options': {%s}}, "
+      "'sink': {'plugin': 'rt-sink', 'options': {'log': '$T/sink.log'%s%s}}%s%s}]}",
+      gen_opts, *sink_opts ? ", " : "", sink_opts, *stage_extra ? ", " : "", stage_extra);
 }
 
-/* ---- cases ---------------------------------------------------------------------------------------------- */
+/* ---- cases --------------------------------------------------------------------------------------------- */
 
 static void test_order(void) {
-  const char *hook = "'hooks': [{'plugin': 'rt-hook', 'points': ['stage_start', 'stage_end'], "
-                     "'options': {'out': '$T/h.txt'}}]";
-  res r = run(J("{'journal': '$T/j.db', 'stages': ["
-                "{'name': 'c', 'after': ['a', 'b'], 'source': {'plugin': 'rt-gen', 'options': {'count': 3}}, "
-                " 'sink': {'plugin': 'rt-sink'}, %s},"
-                "{'name': 'b', 'after': ['a'], 'source': {'plugin': 'rt-gen', 'options': {'count': 3}}, "
-                " 'sink': {'plugin': 'rt-sink'}, %s},"
-                "{'name': 'a', 'source': {'plugin': 'rt-gen', 'options': {'count': 3}}, "
-                " 'sink': {'plugin': 'rt-sink', 'options': {'async': true}}, %s},"
-                "{'name': 'x', 'source': {'plugin': 'rt-gen', 'options': {'count': 20}}, "
-                " 'sink': {'plugin': 'rt-sink', 'options': {'async': true, 'delay_ms': 1}}, %s},"
-                "{'name': 'y', 'source': {'plugin': 'rt-gen', 'options': {'count': 20, 'async': true}}, "
-                " 'sink': {'plugin': 'rt-sink', 'options': {'async': true, 'delay_ms': 1}}, %s}]}",
-                hook, hook, hook, hook, hook));
+  const char *hook =
+      "'hooks': [{'plugin': 'rt-hook', 'points': ['stage_start', 'stage_end'], "
+      "'options': {'out': '$T/h.txt'}}]";
+  res r =
+      run(J("{'journal': '$T/j.db', 'stages': ["
+            "{'name': 'c', 'after': ['a', 'b'], 'source': {'plugin': 'rt-gen', 'options': {'count': 3}}, "
+            " 'sink': {'plugin': 'rt-sink'}, %s},"
+            "{'name': 'b', 'after': ['a'], 'source': {'plugin': 'rt-gen', 'options': {'count': 3}}, "
+            " 'sink': {'plugin': 'rt-sink'}, %s},"
+            "{'name': 'a', 'source': {'plugin': 'rt-gen', 'options': {'count': 3}}, "
+            " 'sink': {'plugin': 'rt-sink', 'options': {'async': true}}, %s},"
+            "{'name': 'x', 'source': {'plugin': 'rt-gen', 'options': {'count': 20}}, "
+            " 'sink': {'plugin': 'rt-sink', 'options': {'async': true, 'delay_ms': 1}}, %s},"
+            "{'name': 'y', 'source': {'plugin': 'rt-gen', 'options': {'count': 20, 'async': true}}, "
+            " 'sink': {'plugin': 'rt-sink', 'options': {'async': true, 'delay_ms': 1}}, %s}]}",
+            hook, hook, hook, hook, hook));
   FT_ASSERT(r.rc == 0, "rc %d: %s", r.rc, r.msg);
   FT_ASSERT(r.done == 49, "done %lld", (long long)r.done);
   const char *names[] = {"a", "b", "c", "x", "y"};
@@ -315,54 +320,66 @@ static void test_order(void) {
 }
 
 static void test_cycle(void) {
-  const char *m = load_error(J("{'stages': ["
-                               "{'name': 'a', 'after': ['c'], 'source': {'plugin': 'rt-gen'}, 'sink': {'plugin': 'rt-sink'}},"
-                               "{'name': 'b', 'after': ['a'], 'source': {'plugin': 'rt-gen'}, 'sink': {'plugin': 'rt-sink'}},"
-                               "{'name': 'c', 'after': ['b'], 'source': {'plugin': 'rt-gen'}, 'sink': {'plugin': 'rt-sink'}},"
-                               "{'name': 'd', 'source': {'plugin': 'rt-gen'}, 'sink': {'plugin': 'rt-sink'}}]}"));
+  const char *m = load_error(
+      J("{'stages': ["
+        "{'name': 'a', 'after': ['c'], 'source': {'plugin': 'rt-gen'}, 'sink': {'plugin': 'rt-sink'}},"
+        "{'name': 'b', 'after': ['a'], 'source': {'plugin': 'rt-gen'}, 'sink': {'plugin': 'rt-sink'}},"
+        "{'name': 'c', 'after': ['b'], 'source': {'plugin': 'rt-gen'}, 'sink': {'plugin': 'rt-sink'}},"
+        "{'name': 'd', 'source': {'plugin': 'rt-gen'}, 'sink': {'plugin': 'rt-sink'}}]}"));
   FT_ASSERT(strstr(m, "stages form a cycle: a -> b -> c -> a"), "message: %s", m);
-  m = load_error(J("{'stages': [{'name': 'd', 'source': {'plugin': 'rt-gen'}, 'sink': {'plugin': 'rt-sink'}},"
-                   "{'name': 'e', 'after': ['f', 'd'], 'source': {'plugin': 'rt-gen'}, 'sink': {'plugin': 'rt-sink'}},"
-                   "{'name': 'f', 'after': ['e'], 'source': {'plugin': 'rt-gen'}, 'sink': {'plugin': 'rt-sink'}}]}"));
+  m = load_error(
+      J("{'stages': [{'name': 'd', 'source': {'plugin': 'rt-gen'}, 'sink': {'plugin': 'rt-sink'}},"
+        "{'name': 'e', 'after': ['f', 'd'], 'source': {'plugin': 'rt-gen'}, 'sink': {'plugin': 'rt-sink'}},"
+        "{'name': 'f', 'after': ['e'], 'source': {'plugin': 'rt-gen'}, 'sink': {'plugin': 'rt-sink'}}]}"));
   FT_ASSERT(strstr(m, "stages form a cycle: e -> f -> e") || strstr(m, "stages form a cycle: f -> e -> f"),
             "message: %s", m);
-  m = load_error(J("{'stages': [{'name': 's', 'after': ['s'], 'source': {'plugin': 'rt-gen'}, "
+  m =
+      load_error(J("{'stages': [{'name': 's', 'after': ['s'], 'source': {'plugin': 'rt-gen'}, "
                    "'sink': {'plugin': 'rt-sink'}}]}"));
   FT_ASSERT(strstr(m, "s") && (strstr(m, "cycle") || strstr(m, "itself")), "message: %s", m);
-  m = load_error(J("{'stages': [{'name': 's', 'after': ['nope'], 'source': {'plugin': 'rt-gen'}, "
+  m =
+      load_error(J("{'stages': [{'name': 's', 'after': ['nope'], 'source': {'plugin': 'rt-gen'}, "
                    "'sink': {'plugin': 'rt-sink'}}]}"));
   FT_ASSERT(strstr(m, "nope"), "message: %s", m);
 }
 
 static void test_kinds(void) {
-  const char *m = load_error(J("{'stages': [{'name': 's', 'source': {'plugin': 'rt-gen'}, "
-                               "'sink': {'plugin': 'rt-isink'}}]}"));
+  const char *m =
+      load_error(J("{'stages': [{'name': 's', 'source': {'plugin': 'rt-gen'}, "
+                   "'sink': {'plugin': 'rt-isink'}}]}"));
   FT_ASSERT(strstr(m, "rt-gen") && strstr(m, "rt-isink") && strstr(m, "record") && strstr(m, "instance") &&
                 strstr(m, "\"s\""),
             "message: %s", m);
-  m = load_error(J("{'stages': [{'name': 's', 'source': {'plugin': 'rt-hook'}, 'sink': {'plugin': 'rt-sink'}}]}"));
+  m = load_error(
+      J("{'stages': [{'name': 's', 'source': {'plugin': 'rt-hook'}, 'sink': {'plugin': 'rt-sink'}}]}"));
   FT_ASSERT(strstr(m, "rt-hook") && strstr(m, "source"), "message: %s", m);
-  m = load_error(J("{'stages': [{'name': 's', 'source': {'plugin': 'rt-gen'}, 'sink': {'plugin': 'rt-gen'}}]}"));
+  m = load_error(
+      J("{'stages': [{'name': 's', 'source': {'plugin': 'rt-gen'}, 'sink': {'plugin': 'rt-gen'}}]}"));
   FT_ASSERT(strstr(m, "rt-gen") && strstr(m, "sink"), "message: %s", m);
-  m = load_error(J("{'stages': [{'name': 's', 'source': {'plugin': 'rt-gen'}, 'sink': {'plugin': 'rt-sink'}, "
+  m =
+      load_error(J("{'stages': [{'name': 's', 'source': {'plugin': 'rt-gen'}, 'sink': {'plugin': 'rt-sink'}, "
                    "'hooks': [{'plugin': 'rt-sink', 'points': ['stage_start']}]}]}"));
   FT_ASSERT(strstr(m, "rt-sink") && strstr(m, "hook"), "message: %s", m);
   /* plugin options are checked at load, before anything runs */
-  m = load_error(J("{'stages': [{'name': 's', 'source': {'plugin': 'rt-gen', 'options': {'cuont': 3}}, "
+  m =
+      load_error(J("{'stages': [{'name': 's', 'source': {'plugin': 'rt-gen', 'options': {'cuont': 3}}, "
                    "'sink': {'plugin': 'rt-sink'}}]}"));
   FT_ASSERT(strstr(m, "cuont") && strstr(m, "count"), "message: %s", m);
 }
 
 static void test_points(void) {
-  const char *m = load_error(J("{'stages': [{'name': 's', 'source': {'plugin': 'rt-gen'}, "
-                               "'sink': {'plugin': 'rt-sink'}, "
-                               "'hooks': [{'plugin': 'rt-hook', 'points': ['item_done', 'bogus']}]}]}"));
+  const char *m =
+      load_error(J("{'stages': [{'name': 's', 'source': {'plugin': 'rt-gen'}, "
+                   "'sink': {'plugin': 'rt-sink'}, "
+                   "'hooks': [{'plugin': 'rt-hook', 'points': ['item_done', 'bogus']}]}]}"));
   FT_ASSERT(strstr(m, "\"bogus\""), "message: %s", m);
-  const char *valid[] = {"stage_start", "stage_end", "item_done", "item_failed", "before_write", "after_write"};
+  const char *valid[] = {"stage_start", "stage_end",    "item_done",
+                         "item_failed", "before_write", "after_write"};
   for (int i = 0; i < 6; i++) FT_ASSERT(strstr(m, valid[i]), "valid point %s not listed: %s", valid[i], m);
   /* a point of the sink is fine */
-  res r = run(J("{'journal': '$T/j.db', 'stages': [{'name': 's', 'source': {'plugin': 'rt-gen'}, "
-                "'sink': {'plugin': 'rt-sink'}, 'hooks': [{'plugin': 'rt-hook', 'points': ['before_write']}]}]}"));
+  res r = run(
+      J("{'journal': '$T/j.db', 'stages': [{'name': 's', 'source': {'plugin': 'rt-gen'}, "
+        "'sink': {'plugin': 'rt-sink'}, 'hooks': [{'plugin': 'rt-hook', 'points': ['before_write']}]}]}"));
   FT_ASSERT(r.rc == 0, "rc %d: %s", r.rc, r.msg);
 }
 
@@ -398,19 +415,22 @@ static void test_backpressure(void) {
     snprintf(gen, sizeof gen, "'count': 200, 'events': '$T/ev.txt', %s", variants[v][0]);
     snprintf(sink, sizeof sink, "'events': '$T/ev.txt', 'stats': '$T/stats.json', %s", variants[v][1]);
     res r = run(one_stage(gen, sink, "'concurrency': 4, 'journal': false"));
-    FT_ASSERT(r.rc == 0 && r.done == 200, "variant %d: rc %d done %lld: %s", v, r.rc, (long long)r.done, r.msg);
+    FT_ASSERT(r.rc == 0 && r.done == 200, "variant %d: rc %d done %lld: %s", v, r.rc, (long long)r.done,
+              r.msg);
     int demands;
     int max = max_outstanding(P("ev.txt"), &demands);
-    FT_ASSERT(max <= 8, "variant %d: the source was asked for up to %d items beyond completions (window 8)", v,
-              max);
+    FT_ASSERT(max <= 8, "variant %d: the source was asked for up to %d items beyond completions (window 8)",
+              v, max);
     FT_ASSERT(demands > 10, "variant %d: only %d demand calls: not demand-driven", v, demands);
     json_t *stats = load_json_file(P("stats.json"));
     json_int_t inflight = json_integer_value(json_object_get(stats, "max_inflight"));
     json_decref(stats);
-    FT_ASSERT(inflight <= 4, "variant %d: %lld items in the sink at once (concurrency 4)", v, (long long)inflight);
+    FT_ASSERT(inflight <= 4, "variant %d: %lld items in the sink at once (concurrency 4)", v,
+              (long long)inflight);
     if (v == 0) {
       FT_ASSERT(max > 4, "variant 0: the window (8) was never used beyond the concurrency: max %d", max);
-      FT_ASSERT(inflight == 4, "variant 0: the async sink never had 4 items at once: %lld", (long long)inflight);
+      FT_ASSERT(inflight == 4, "variant 0: the async sink never had 4 items at once: %lld",
+                (long long)inflight);
     }
   }
 }
@@ -454,7 +474,8 @@ static void test_retry(void) {
 }
 
 static void test_permanent(void) {
-  res r = run(one_stage("'count': 10", "'async': true, 'permanent': ['k000002', 'k000007']", "'concurrency': 3"));
+  res r =
+      run(one_stage("'count': 10", "'async': true, 'permanent': ['k000002', 'k000007']", "'concurrency': 3"));
   FT_ASSERT(r.rc < 0 && r.rc != FERRY_EIO, "rc %d", r.rc);
   FT_ASSERT(strstr(r.msg, "2 item(s) failed"), "message: %s", r.msg);
   FT_ASSERT(r.done == 8 && r.failed == 2, "done %lld failed %lld", (long long)r.done, (long long)r.failed);
@@ -481,7 +502,8 @@ static void test_limit(void) {
   FT_ASSERT(r.rc == 0 && r.done == 3, "rc %d done %lld: %s", r.rc, (long long)r.done, r.msg);
   FT_ASSERT(count_lines(P("sink.log"), "W ") == 3, "%d writes", count_lines(P("sink.log"), "W "));
   FT_ASSERT(has_line(P("ev.txt"), "STOP"), "the source was not stopped");
-  FT_ASSERT(count_lines(P("ev.txt"), "E ") <= 3, "the source emitted %d items", count_lines(P("ev.txt"), "E "));
+  FT_ASSERT(count_lines(P("ev.txt"), "E ") <= 3, "the source emitted %d items",
+            count_lines(P("ev.txt"), "E "));
   r = run_ex(one_stage("'count': 10", "", ""), (run_opts){.limit = 3});
   FT_ASSERT(r.rc == 0 && r.done == 3 && r.st[0].resumed == 3, "second canary: done %lld resumed %lld",
             (long long)r.done, (long long)r.st[0].resumed);
@@ -492,7 +514,8 @@ static void test_limit(void) {
 }
 
 static void test_resume(void) {
-  const char *hooks = "'hooks': [{'plugin': 'rt-hook', 'points': ['after_write'], 'options': {'out': '$T/h.txt'}}]";
+  const char *hooks =
+      "'hooks': [{'plugin': 'rt-hook', 'points': ['after_write'], 'options': {'out': '$T/h.txt'}}]";
   res r = run(one_stage("'count': 10", "'permanent': ['k000004'], 'fire': true", hooks));
   FT_ASSERT(r.done == 9 && r.failed == 1, "first run: done %lld failed %lld", (long long)r.done,
             (long long)r.failed);
@@ -514,12 +537,14 @@ static void test_resume(void) {
   const char *log = P("sink.log");
   FT_ASSERT(count_lines(log, "W ") == 3, "%d writes", count_lines(log, "W "));
   FT_ASSERT(has_line(log, "W k000004 attempt=1 step=- state={}"), "failed item not retried fresh");
-  FT_ASSERT(has_line(log, "W k000010 attempt=1 step=remote_write state={\"hooks\":{\"0:rt-hook\":{\"seen\":"
-                          "[\"before_write\"]}},\"target_id\":\"T10\"}"),
+  FT_ASSERT(has_line(log,
+                     "W k000010 attempt=1 step=remote_write state={\"hooks\":{\"0:rt-hook\":{\"seen\":"
+                     "[\"before_write\"]}},\"target_id\":\"T10\"}"),
             "in-doubt item not handed back with its step and state:\n%s", slurp(log));
   FT_ASSERT(has_line(log, "W k000011 attempt=1 step=- "), "new item not written");
-  FT_ASSERT(has_line(P("h.txt"), "after_write k000010 data={\"target_id\":\"k000010\"} seen=[\"before_write\"]"),
-            "hook state not restored from the journal");
+  FT_ASSERT(
+      has_line(P("h.txt"), "after_write k000010 data={\"target_id\":\"k000010\"} seen=[\"before_write\"]"),
+      "hook state not restored from the journal");
   r = run(one_stage("'count': 12", "'fire': true", hooks));
   FT_ASSERT(r.rc == 0 && r.done == 0 && r.st[0].resumed == 12, "third run: done %lld resumed %lld",
             (long long)r.done, (long long)r.st[0].resumed);
@@ -539,7 +564,8 @@ static void test_plan(void) {
   FT_ASSERT(it && !strcmp(jstr(it, "status"), "would_do"), "k000000 not would_do");
   FT_ASSERT(!strcmp(jstr(json_object_get(it, "report"), "would"), "write k000000"), "task report missing");
   it = report_item(rep, 0, "k000001");
-  FT_ASSERT(it && !strcmp(jstr(it, "status"), "blocked") && strstr(jstr(it, "error"), "no room"), "blocked item");
+  FT_ASSERT(it && !strcmp(jstr(it, "status"), "blocked") && strstr(jstr(it, "error"), "no room"),
+            "blocked item");
   json_decref(rep);
   /* a real run, then a plan that reads the journal but does not change it */
   r = run(one_stage("'count': 5", "", ""));
@@ -574,7 +600,8 @@ static void test_verify(void) {
   FT_ASSERT(r.rc == FERRY_EMISMATCH, "rc %d: %s", r.rc, r.msg);
   json_t *rep = load_json_file(P("report.json"));
   json_t *it = report_item(rep, 0, "k000002");
-  FT_ASSERT(it && !strcmp(jstr(it, "status"), "mismatched") && strstr(jstr(it, "error"), "differs"), "mismatch");
+  FT_ASSERT(it && !strcmp(jstr(it, "status"), "mismatched") && strstr(jstr(it, "error"), "differs"),
+            "mismatch");
   it = report_item(rep, 0, "k000005");
   FT_ASSERT(it && !strcmp(jstr(it, "status"), "not_migrated"), "not migrated item");
   FT_ASSERT(!report_item(rep, 0, "k000001"), "an equal item is reported");
@@ -586,7 +613,8 @@ static void test_hooks(void) {
   res r = run(one_stage(
       "'count': 3", "'fire': true, 'permanent': ['k000001']",
       "'concurrency': 1, 'hooks': ["
-      "{'plugin': 'rt-hook', 'points': ['stage_start', 'item_done', 'stage_end'], 'options': {'out': '$T/h.txt', "
+      "{'plugin': 'rt-hook', 'points': ['stage_start', 'item_done', 'stage_end'], 'options': {'out': "
+      "'$T/h.txt', "
       " 'name': 'A', 'async': true}},"
       "{'plugin': 'rt-hook', 'points': ['before_write', 'after_write', 'item_done', 'item_failed'], "
       " 'options': {'out': '$T/h.txt', 'name': 'B'}}]"));
@@ -617,7 +645,8 @@ static void test_hooks(void) {
     int at = line_index(h, expect[i]);
     FT_ASSERT(at >= 0, "missing line \"%s\":\n%s", expect[i], all);
     const char *k = strstr(expect[i], " k00000");
-    if (!k) FT_ASSERT(at == (i ? 12 : 0), "stage line \"%s\" at %d:\n%s", expect[i], at, all);
+    if (!k)
+      FT_ASSERT(at == (i ? 12 : 0), "stage line \"%s\" at %d:\n%s", expect[i], at, all);
     else {
       int key = k[7] - '0';
       FT_ASSERT(at > last[key], "line \"%s\" out of order:\n%s", expect[i], all);
@@ -633,8 +662,9 @@ static void test_hooks(void) {
   FT_ASSERT(ferry_journal_get(j, "s", "k000000", &row, &err) == 0 && row.status == FERRY_J_DONE, "k000000");
   json_t *hs = json_object_get(row.state, "hooks");
   char *dump = json_dumps(hs, JSON_COMPACT | JSON_SORT_KEYS);
-  FT_ASSERT(dump && !strcmp(dump, "{\"0:rt-hook\":{\"seen\":[\"item_done\"]},\"1:rt-hook\":{\"seen\":"
-                                  "[\"before_write\",\"after_write\",\"item_done\"]}}"),
+  FT_ASSERT(dump && !strcmp(dump,
+                            "{\"0:rt-hook\":{\"seen\":[\"item_done\"]},\"1:rt-hook\":{\"seen\":"
+                            "[\"before_write\",\"after_write\",\"item_done\"]}}"),
             "hook states in the journal: %s", dump ? dump : "-");
   free(dump);
   ferry_jrow_clear(&row);
@@ -645,9 +675,10 @@ static void test_hooks(void) {
   /* a transient failure of a hook at item_done retries the item */
   rm_rf(T);
   mkdir(T, 0700);
-  r = run(one_stage("'count': 2", "",
-                    "'retry': {'max': 2, 'base_ms': 1, 'cap_ms': 1}, 'hooks': [{'plugin': 'rt-hook', 'points': "
-                    "['item_done'], 'options': {'fail_point': 'item_done', 'fail_times': 1, 'transient': true}}]"));
+  r = run(one_stage(
+      "'count': 2", "",
+      "'retry': {'max': 2, 'base_ms': 1, 'cap_ms': 1}, 'hooks': [{'plugin': 'rt-hook', 'points': "
+      "['item_done'], 'options': {'fail_point': 'item_done', 'fail_times': 1, 'transient': true}}]"));
   FT_ASSERT(r.rc == 0 && r.done == 2 && r.st[0].retried == 1, "rc %d done %lld retried %lld: %s", r.rc,
             (long long)r.done, (long long)r.st[0].retried, r.msg);
   FT_ASSERT(has_line(P("sink.log"), "W k000000 attempt=2"), "the item was not retried");
@@ -686,7 +717,8 @@ static void test_report(void) {
 }
 
 static void test_interrupt(void) {
-  res r = run(one_stage("'count': 100", "'async': true, 'delay_ms': 1, 'sigint_after': 10, 'stats': '$T/stats.json'",
+  res r = run(one_stage("'count': 100",
+                        "'async': true, 'delay_ms': 1, 'sigint_after': 10, 'stats': '$T/stats.json'",
                         "'concurrency': 4"));
   FT_ASSERT(r.rc == FERRY_ECANCELED, "rc %d: %s", r.rc, r.msg);
   FT_ASSERT(r.done >= 10 && r.done < 100 && r.failed == 0, "done %lld failed %lld", (long long)r.done,
@@ -707,25 +739,30 @@ static void test_interrupt(void) {
   double t0 = ferry_now();
   r = run(one_stage("'count': 20", "'async': true, 'sigint_after': 5, 'transient': {'k000001': 1}",
                     "'concurrency': 1, 'retry': {'max': 5, 'base_ms': 20000, 'cap_ms': 20000}"));
-  FT_ASSERT(r.rc == FERRY_ECANCELED && r.failed == 0, "rc %d failed %lld: %s", r.rc, (long long)r.failed, r.msg);
+  FT_ASSERT(r.rc == FERRY_ECANCELED && r.failed == 0, "rc %d failed %lld: %s", r.rc, (long long)r.failed,
+            r.msg);
   FT_ASSERT(ferry_now() - t0 < 10, "the interrupted run waited for a retry (%.1f s)", ferry_now() - t0);
   FT_ASSERT(!has_line(P("sink.log"), "W k000001 attempt=2"), "retried although interrupted");
   r = run(one_stage("'count': 20", "'async': true", ""));
-  FT_ASSERT(r.rc == 0 && has_line(P("sink.log"), "W k000001 attempt=1 step=- state={}"), "k000001 not taken again");
+  FT_ASSERT(r.rc == 0 && has_line(P("sink.log"), "W k000001 attempt=1 step=- state={}"),
+            "k000001 not taken again");
 }
 
 static void test_source_fail(void) {
-  res r = run(J("{'journal': '$T/j.db', 'report': '$T/report.json', 'stages': ["
-                "{'name': 'a', 'source': {'plugin': 'rt-gen', 'options': {'count': 10, 'fail_at': 5}}, "
-                " 'sink': {'plugin': 'rt-sink', 'options': {'async': true}}},"
-                "{'name': 'b', 'after': ['a'], 'source': {'plugin': 'rt-gen'}, 'sink': {'plugin': 'rt-sink'}},"
-                "{'name': 'c', 'source': {'plugin': 'rt-gen'}, 'sink': {'plugin': 'rt-sink'}}]}"));
+  res r =
+      run(J("{'journal': '$T/j.db', 'report': '$T/report.json', 'stages': ["
+            "{'name': 'a', 'source': {'plugin': 'rt-gen', 'options': {'count': 10, 'fail_at': 5}}, "
+            " 'sink': {'plugin': 'rt-sink', 'options': {'async': true}}},"
+            "{'name': 'b', 'after': ['a'], 'source': {'plugin': 'rt-gen'}, 'sink': {'plugin': 'rt-sink'}},"
+            "{'name': 'c', 'source': {'plugin': 'rt-gen'}, 'sink': {'plugin': 'rt-sink'}}]}"));
   FT_ASSERT(r.rc == FERRY_EIO, "rc %d: %s", r.rc, r.msg);
-  FT_ASSERT(strstr(r.msg, "\"a\"") && strstr(r.msg, "rt-gen") && strstr(r.msg, "fail_at"), "message: %s", r.msg);
+  FT_ASSERT(strstr(r.msg, "\"a\"") && strstr(r.msg, "rt-gen") && strstr(r.msg, "fail_at"), "message: %s",
+            r.msg);
   FT_ASSERT(r.st[0].status == FERRY_EPROTO && r.st[0].done == 5, "a: status %d done %lld", r.st[0].status,
             (long long)r.st[0].done);
   FT_ASSERT(!strcmp(r.st[1].name, "b") && r.st[1].status != 0 && r.st[1].done == 0, "b ran");
-  FT_ASSERT(!strcmp(r.st[2].name, "c") && r.st[2].status == 0 && r.st[2].done == 10, "independent c did not run");
+  FT_ASSERT(!strcmp(r.st[2].name, "c") && r.st[2].status == 0 && r.st[2].done == 10,
+            "independent c did not run");
   json_t *rep = load_json_file(P("report.json"));
   json_t *sts = json_object_get(rep, "stages");
   FT_ASSERT(!strcmp(jstr(json_array_get(sts, 0), "state"), "failed"), "a not failed");
@@ -745,6 +782,14 @@ static void test_misuse(void) {
   json_decref(rep);
   FT_ASSERT(!has_line(P("sink.log"), "W after-end"), "item emitted after the end reached the sink");
   FT_ASSERT(!has_line(P("sink.log"), "W k000002"), "item of the wrong kind reached the sink");
+  /* hooks completing twice, at item points and stage points, synchronously and from a timer */
+  r = run(
+      one_stage("'count': 4, 'prefix': 'h'", "'fire': true",
+                "'hooks': [{'plugin': 'rt-hook', 'points': ['stage_start', 'before_write', 'item_done', "
+                "'stage_end'], 'options': {'misuse': true}}, {'plugin': 'rt-hook', 'points': ['item_done'], "
+                "'options': {'misuse': true, 'async': true}}]"));
+  FT_ASSERT(r.rc == 0 && r.done == 4, "hooks completing twice: rc %d done %lld: %s", r.rc, (long long)r.done,
+            r.msg);
   /* completions with a failure twice */
   r = run(one_stage("'count': 4, 'prefix': 'm'", "'misuse': true, 'permanent': ['m000001']", ""));
   FT_ASSERT(r.done == 3 && r.failed == 1, "done %lld failed %lld", (long long)r.done, (long long)r.failed);
@@ -752,12 +797,14 @@ static void test_misuse(void) {
 
 static void test_stall(void) {
   res r = run(one_stage("'count': 3, 'stall': true", "", ""));
-  FT_ASSERT(r.rc == FERRY_EIO && strstr(r.msg, "stalled") && strstr(r.msg, "rt-gen"), "rc %d: %s", r.rc, r.msg);
+  FT_ASSERT(r.rc == FERRY_EIO && strstr(r.msg, "stalled") && strstr(r.msg, "rt-gen"), "rc %d: %s", r.rc,
+            r.msg);
   FT_ASSERT(r.done == 3, "done %lld", (long long)r.done);
 }
 
 static void test_sync(void) {
-  res r = run(one_stage("'count': 50", "'sync': true, 'sync_async': true, 'async': true", "'concurrency': 4"));
+  res r =
+      run(one_stage("'count': 50", "'sync': true, 'sync_async': true, 'async': true", "'concurrency': 4"));
   FT_ASSERT(r.rc == 0 && r.done == 50, "rc %d done %lld: %s", r.rc, (long long)r.done, r.msg);
   FT_ASSERT(count_lines(P("sink.log"), "S ") >= 1, "no sync");
   /* every W line comes before the last S line */
@@ -773,9 +820,10 @@ static void test_sync(void) {
 
 static void test_journal_off(void) {
   for (int i = 0; i < 2; i++) {
-    res r = run(J("{'journal': '$T/j.db', 'stages': [{'name': 's', 'journal': false, 'source': {'plugin': "
-                  "'rt-gen', 'options': {'count': 5}}, 'sink': {'plugin': 'rt-sink', 'options': {'log': "
-                  "'$T/sink.log'}}}]}"));
+    res r =
+        run(J("{'journal': '$T/j.db', 'stages': [{'name': 's', 'journal': false, 'source': {'plugin': "
+              "'rt-gen', 'options': {'count': 5}}, 'sink': {'plugin': 'rt-sink', 'options': {'log': "
+              "'$T/sink.log'}}}]}"));
     FT_ASSERT(r.rc == 0 && r.done == 5, "rc %d done %lld", r.rc, (long long)r.done);
   }
   FT_ASSERT(count_lines(P("sink.log"), "W ") == 10, "not written again without a journal");
@@ -786,9 +834,11 @@ static void test_many(void) {
   int64_t n = 200000;
   char gen[64];
   snprintf(gen, sizeof gen, "'count': %lld", (long long)n);
-  res r = run_ex(J("{'stages': [{'name': 's', 'journal': false, 'concurrency': 16, 'source': {'plugin': 'rt-gen', "
-                   "'options': {%s}}, 'sink': {'plugin': 'rt-sink'}}]}", gen),
-                 (run_opts){.ticks = 1});
+  res r = run_ex(
+      J("{'stages': [{'name': 's', 'journal': false, 'concurrency': 16, 'source': {'plugin': 'rt-gen', "
+        "'options': {%s}}, 'sink': {'plugin': 'rt-sink'}}]}",
+        gen),
+      (run_opts){.ticks = 1});
   FT_ASSERT(r.rc == 0 && r.done == n, "rc %d done %lld", r.rc, (long long)r.done);
   FT_ASSERT(g_ticks > 0, "the loop was starved: no timer ran during %lld synchronous items", (long long)n);
 }
@@ -797,11 +847,12 @@ static void test_many(void) {
 static void test_reuse(void) {
   ferry_error err = FERRY_ERROR_INIT;
   ferry_runtime *rt = new_runtime();
-  json_t *cfg = J("{'journal': '$T/j.db', 'stages': ["
-                  "{'name': 'a', 'source': {'plugin': 'rt-gen', 'options': {'count': 4, 'prefix': 'a'}}, "
-                  " 'sink': {'plugin': 'rt-sink', 'options': {'log': '$T/sink.log'}}},"
-                  "{'name': 'b', 'after': ['a'], 'source': {'plugin': 'rt-gen', 'options': {'count': 3, 'prefix': 'b'}}, "
-                  " 'sink': {'plugin': 'rt-sink', 'options': {'log': '$T/sink.log'}}}]}");
+  json_t *cfg = J(
+      "{'journal': '$T/j.db', 'stages': ["
+      "{'name': 'a', 'source': {'plugin': 'rt-gen', 'options': {'count': 4, 'prefix': 'a'}}, "
+      " 'sink': {'plugin': 'rt-sink', 'options': {'log': '$T/sink.log'}}},"
+      "{'name': 'b', 'after': ['a'], 'source': {'plugin': 'rt-gen', 'options': {'count': 3, 'prefix': 'b'}}, "
+      " 'sink': {'plugin': 'rt-sink', 'options': {'log': '$T/sink.log'}}}]}");
   FT_ASSERT(ferry_runtime_load_json(rt, cfg, "reuse.json", &err) == 0, "load: %s", err.message);
   json_decref(cfg);
   FT_ASSERT(ferry_runtime_load_json(rt, cfg = J("{'stages': []}"), "again", &err) < 0, "loaded twice");
@@ -836,7 +887,7 @@ static void test_reuse(void) {
             "sink calls:\n%s", slurp(P("sink.log")));
 }
 
-/* ---- crash test ----------------------------------------------------------------------------------------- */
+/* ---- crash test ---------------------------------------------------------------------------------------- */
 
 static uint64_t rng_state;
 static uint64_t rnd(void) {
@@ -873,12 +924,13 @@ static int run_child(char **cmd, int ncmd, const char *config) {
 }
 
 static void write_config(const char *path, int64_t count, int64_t kill_at, const char *where, int sync) {
-  json_t *cfg = J("{'journal': '$T/j.db', 'report': '$T/report.json', 'plugin_path': ['%s'], "
-                  "'stages': [{'name': 'copy', 'concurrency': 4, "
-                  "'source': {'plugin': 'rt-gen', 'options': {'count': %lld}}, "
-                  "'sink': {'plugin': 'rt-sink', 'options': {'target': '$T/target.txt', 'log': '$T/sink.log', "
-                  "'kill_at': %lld, 'kill_where': '%s', 'sync': %s}}}]}",
-                  RT_PLUGIN_DIR, (long long)count, (long long)kill_at, where, sync ? "true" : "false");
+  json_t *cfg =
+      J("{'journal': '$T/j.db', 'report': '$T/report.json', 'plugin_path': ['%s'], "
+        "'stages': [{'name': 'copy', 'concurrency': 4, "
+        "'source': {'plugin': 'rt-gen', 'options': {'count': %lld}}, "
+        "'sink': {'plugin': 'rt-sink', 'options': {'target': '$T/target.txt', 'log': '$T/sink.log', "
+        "'kill_at': %lld, 'kill_where': '%s', 'sync': %s}}}]}",
+        RT_PLUGIN_DIR, (long long)count, (long long)kill_at, where, sync ? "true" : "false");
   FT_ASSERT(json_dump_file(cfg, path, JSON_INDENT(1)) == 0, "cannot write %s", path);
   json_decref(cfg);
 }
@@ -897,9 +949,11 @@ static void test_crash(int argc, char **argv) {
     const char *w = where[rounds % 3];
     write_config(cfg, count, kill_at, w, (int)(rnd() % 2));
     int status = run_child(argv, argc, cfg);
+    printf("round %d: kill at append %lld (%s): %s\n", rounds, (long long)kill_at, w,
+           WIFSIGNALED(status) ? "killed" : "finished");
     if (WIFSIGNALED(status)) {
-      FT_ASSERT(WTERMSIG(status) == SIGKILL, "round %d: child died of signal %d:\n%s", rounds, WTERMSIG(status),
-                slurp(P("child.out")));
+      FT_ASSERT(WTERMSIG(status) == SIGKILL, "round %d: child died of signal %d:\n%s", rounds,
+                WTERMSIG(status), slurp(P("child.out")));
       kills++;
       continue;
     }
@@ -942,7 +996,7 @@ static void test_crash(int argc, char **argv) {
          count_lines(P("sink.log"), "R "));
 }
 
-/* ---- main -------------------------------------------------------------------------------------------------- */
+/* ---- main ---------------------------------------------------------------------------------------------- */
 
 int main(int argc, char **argv) {
   FT_ASSERT(argc >= 2, "usage: test_runtime <case> [args]");
@@ -954,15 +1008,28 @@ int main(int argc, char **argv) {
   struct {
     const char *name;
     void (*fn)(void);
-  } cases[] = {{"order", test_order},       {"cycle", test_cycle},     {"kinds", test_kinds},
-               {"points", test_points},     {"backpressure", test_backpressure},
-               {"concurrency", test_concurrency},                      {"retry", test_retry},
-               {"permanent", test_permanent}, {"limit", test_limit},   {"resume", test_resume},
-               {"plan", test_plan},         {"verify", test_verify},   {"hooks", test_hooks},
-               {"report", test_report},     {"interrupt", test_interrupt},
-               {"source_fail", test_source_fail},                      {"misuse", test_misuse},
-               {"stall", test_stall},       {"sync", test_sync},       {"journal_off", test_journal_off},
-               {"many", test_many},         {"reuse", test_reuse}};
+  } cases[] = {{"order", test_order},
+               {"cycle", test_cycle},
+               {"kinds", test_kinds},
+               {"points", test_points},
+               {"backpressure", test_backpressure},
+               {"concurrency", test_concurrency},
+               {"retry", test_retry},
+               {"permanent", test_permanent},
+               {"limit", test_limit},
+               {"resume", test_resume},
+               {"plan", test_plan},
+               {"verify", test_verify},
+               {"hooks", test_hooks},
+               {"report", test_report},
+               {"interrupt", test_interrupt},
+               {"source_fail", test_source_fail},
+               {"misuse", test_misuse},
+               {"stall", test_stall},
+               {"sync", test_sync},
+               {"journal_off", test_journal_off},
+               {"many", test_many},
+               {"reuse", test_reuse}};
   int found = 0;
   if (!strcmp(c, "crash")) {
     test_crash(argc - 2, argv + 2);
@@ -974,7 +1041,7 @@ int main(int argc, char **argv) {
       found = 1;
     }
   FT_ASSERT(found, "unknown case %s", c);
-  rm_rf(T);
+  if (!getenv("FERRY_TEST_KEEP")) rm_rf(T);
   printf("runtime %s (%s plugins): ok\n", c, rt_plugin_mode());
   return 0;
 }

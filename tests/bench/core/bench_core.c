@@ -52,10 +52,14 @@ int main(int argc, char **argv) {
   int64_t items = 10000000, jitems = 1000000, every = 1000000;
   int concurrency = 8;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (!strcmp(argv[i], "--items")) items = strtoll(argv[i + 1], NULL, 10);
-    else if (!strcmp(argv[i], "--journal-items")) jitems = strtoll(argv[i + 1], NULL, 10);
-    else if (!strcmp(argv[i], "--checkpoints")) every = strtoll(argv[i + 1], NULL, 10);
-    else if (!strcmp(argv[i], "--concurrency")) concurrency = atoi(argv[i + 1]);
+    if (!strcmp(argv[i], "--items"))
+      items = strtoll(argv[i + 1], NULL, 10);
+    else if (!strcmp(argv[i], "--journal-items"))
+      jitems = strtoll(argv[i + 1], NULL, 10);
+    else if (!strcmp(argv[i], "--checkpoints"))
+      every = strtoll(argv[i + 1], NULL, 10);
+    else if (!strcmp(argv[i], "--concurrency"))
+      concurrency = atoi(argv[i + 1]);
   }
   char dir[] = "/tmp/ferry-bench.XXXXXX";
   if (!mkdtemp(dir)) return 1;

@@ -33,9 +33,10 @@ static void bgen_demand(ferry_instance *ins, size_t n) {
   }
 }
 
-static const ferry_source_ops bgen_ops = {
-    .struct_size = sizeof(ferry_source_ops), .emits = FERRY_ITEM_RECORD, .start = bgen_start,
-    .demand = bgen_demand};
+static const ferry_source_ops bgen_ops = {.struct_size = sizeof(ferry_source_ops),
+                                          .emits = FERRY_ITEM_RECORD,
+                                          .start = bgen_start,
+                                          .demand = bgen_demand};
 
 FERRY_PLUGIN_DEFINE(bench_gen, .kinds = FERRY_KIND_SOURCE, .name = "bench-gen", .version = "1.0",
                     .description = "benchmark: generating source", .license = "Apache-2.0",

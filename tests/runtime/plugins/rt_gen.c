@@ -26,7 +26,8 @@ typedef struct gen {
 static const ferry_option gen_options[] = {
     {"count", FERRY_OPT_INT, "10", 0, offsetof(gen, count), "items to emit"},
     {"prefix", FERRY_OPT_STRING, "\"k\"", 0, offsetof(gen, prefix), "key prefix"},
-    {"async", FERRY_OPT_BOOL, "false", 0, offsetof(gen, async), "emit from a timer instead of inside demand()"},
+    {"async", FERRY_OPT_BOOL, "false", 0, offsetof(gen, async),
+     "emit from a timer instead of inside demand()"},
     {"per_tick", FERRY_OPT_INT, "3", 0, offsetof(gen, per_tick), "async: items emitted per timer tick"},
     {"fail_at", FERRY_OPT_INT, "-1", 0, offsetof(gen, fail_at), "call ferry_source_fail instead of item k"},
     {"bad_kind_at", FERRY_OPT_INT, "-1", 0, offsetof(gen, bad_kind_at), "item k has an undeclared kind"},

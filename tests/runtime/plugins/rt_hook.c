@@ -2,17 +2,18 @@
  *   "<name> <stage> <point> <item key|-> data=<json|-> seen=<json|->"
  * where `seen` is the list of points this hook instance saw before for the same item, read from its hook
  * state (ferry_hook_state) and then extended with the current point — so the state's life across points and
- * across runs (saved with each intent) is visible. It can fail at a chosen point, the first n times or always,
- * with a transient or a permanent error, and complete from a timer. */
+ * across runs (saved with each intent) is visible. It can fail at a chosen point, the first n times or
+ * always, with a transient or a permanent error, and complete from a timer. */
 #include "rt_util.h"
 
 typedef struct hook {
   char *out;
   char *name;
   char *fail_point;
-  int64_t fail_times;  /* -1 = always */
+  int64_t fail_times; /* -1 = always */
   int transient;
   int async;
+  int misuse;
   /* run state */
   int64_t failed;
 } hook;
@@ -24,6 +25,8 @@ static const ferry_option hook_options[] = {
     {"fail_times", FERRY_OPT_INT, "-1", 0, offsetof(hook, fail_times), "fail that many times (-1: always)"},
     {"transient", FERRY_OPT_BOOL, "false", 0, offsetof(hook, transient), "the failure is transient"},
     {"async", FERRY_OPT_BOOL, "false", 0, offsetof(hook, async), "complete from a timer"},
+    {"misuse", FERRY_OPT_BOOL, "false", 0, offsetof(hook, misuse),
+     "complete twice (a bug the core survives)"},
     FERRY_OPTIONS_END};
 
 typedef struct hop {
@@ -39,8 +42,10 @@ static void hop_done(void *arg) {
   int status = o->status;
   free(o);
   ferry_error e = FERRY_ERROR_INIT;
-  if (status) ferry_error_set(&e, status, "rt-hook %s: failing at %s as asked", h->name, ferry_hook_point(ev));
+  if (status)
+    ferry_error_set(&e, status, "rt-hook %s: failing at %s as asked", h->name, ferry_hook_point(ev));
   ferry_hook_done(ev, status, status ? &e : NULL);
+  if (h->misuse) ferry_hook_done(ev, FERRY_EINVAL, NULL);
   ferry_error_clear(&e);
 }
 
@@ -61,8 +66,8 @@ static void hook_fire(ferry_instance *ins, ferry_hook_event *ev) {
   }
   char data[2048];
   snprintf(data, sizeof data, "%s", rt_json(ferry_hook_data(ev)));
-  rt_line(h->out, "%s %s %s %s data=%s seen=%s", h->name, ferry_instance_stage(ins), point, it ? it->key : "-",
-          data, seen);
+  rt_line(h->out, "%s %s %s %s data=%s seen=%s", h->name, ferry_instance_stage(ins), point,
+          it ? it->key : "-", data, seen);
   hop *o = calloc(1, sizeof *o);
   if (!o) abort();
   o->h = h;
@@ -71,8 +76,10 @@ static void hook_fire(ferry_instance *ins, ferry_hook_event *ev) {
     h->failed++;
     o->status = h->transient ? FERRY_ETRANSIENT : FERRY_EPERM;
   }
-  if (h->async) rt_after(ferry_instance_loop(ins), 0, hop_done, o);
-  else hop_done(o);
+  if (h->async)
+    rt_after(ferry_instance_loop(ins), 0, hop_done, o);
+  else
+    hop_done(o);
 }
 
 static const ferry_hook_ops hook_ops = {
@@ -83,4 +90,5 @@ static const ferry_hook_ops hook_ops = {
 
 FERRY_PLUGIN_DEFINE(rt_hook, .kinds = FERRY_KIND_HOOK, .name = "rt-hook", .version = "1.0",
                     .description = "runtime tests: a hook that records the points it sees",
-                    .license = "Apache-2.0", .options = hook_options, .ctx_size = sizeof(hook), .hook = &hook_ops);
+                    .license = "Apache-2.0", .options = hook_options, .ctx_size = sizeof(hook),
+                    .hook = &hook_ops);

@@ -1,17 +1,17 @@
 /* rt-sink: a sink with knobs for the runtime tests.
  *
- * Writes one line per call to `log`: "W <key> attempt=<n> step=<recorded step|-> state=<json>", "P ..." (plan),
- * "V ..." (verify), "I <key> <step>" (intent), "R <key> found|absent" (reconcile), "S <n>" (sync).
+ * Writes one line per call to `log`: "W <key> attempt=<n> step=<recorded step|-> state=<json>", "P ..."
+ * (plan), "V ..." (verify), "I <key> <step>" (intent), "R <key> found|absent" (reconcile), "S <n>" (sync).
  * Knobs: complete synchronously or from a timer; fail transiently the first n attempts of chosen keys; fail
  * chosen keys permanently; plan: block chosen keys; verify: report chosen keys as different; record intents
- * with steps; fire its hook points before_write/after_write; complete with FERRY_DONE_SYNC and a sync(); raise
- * SIGUSR1 after n writes (tests turn it into ferry_runtime_interrupt); misuse the API on purpose.
+ * with steps; fire its hook points before_write/after_write; complete with FERRY_DONE_SYNC and a sync();
+ * raise SIGUSR1 after n writes (tests turn it into ferry_runtime_interrupt); misuse the API on purpose.
  *
  * `target`: the real side effect of the crash test: each item appends "<key>\n" to that file, after an intent
  * "append". An item handed back in doubt (ferry_task_step() != NULL) is reconciled: if its line is already in
- * the file the sink completes it as skipped instead of writing it again. `kill_at` / `kill_where`: the process
- * SIGKILLs itself during its n-th write: right after the intent ("intent"), after the append ("write") or
- * after ferry_task_done ("done").
+ * the file the sink completes it as skipped instead of writing it again. `kill_at` / `kill_where`: the
+ * process SIGKILLs itself during its n-th append: right after the intent ("intent"), after the append
+ * ("write") or after ferry_task_done ("done").
  *
  * Built twice: rt-sink (accepts records and files) and, with RT_ISINK, rt-isink (accepts instances only). */
 #include <signal.h>
@@ -21,7 +21,7 @@
 typedef struct sink {
   int async;
   int64_t delay_ms;
-  json_t *transient;  /* {"key": n}: the first n attempts fail with FERRY_ETRANSIENT */
+  json_t *transient; /* {"key": n}: the first n attempts fail with FERRY_ETRANSIENT */
   char **permanent;
   char **blocked;
   char **mismatch;
@@ -40,7 +40,7 @@ typedef struct sink {
   char *secret;
   /* run state */
   ferry_instance *ins;
-  int64_t inflight, max_inflight, writes, syncs;
+  int64_t inflight, max_inflight, writes, syncs, appends;
 } sink;
 
 static const ferry_option sink_options[] = {
@@ -55,7 +55,7 @@ static const ferry_option sink_options[] = {
     {"events", FERRY_OPT_STRING, "\"\"", 0, offsetof(sink, events), "file shared with rt-gen: C lines"},
     {"stats", FERRY_OPT_STRING, "\"\"", 0, offsetof(sink, stats), "JSON stats written at stop"},
     {"target", FERRY_OPT_STRING, "\"\"", 0, offsetof(sink, target), "file of written keys (crash test)"},
-    {"kill_at", FERRY_OPT_INT, "0", 0, offsetof(sink, kill_at), "SIGKILL during the n-th write (0 = never)"},
+    {"kill_at", FERRY_OPT_INT, "0", 0, offsetof(sink, kill_at), "SIGKILL during the n-th append (0 = never)"},
     {"kill_where", FERRY_OPT_STRING, "\"write\"", 0, offsetof(sink, kill_where), "intent, write or done"},
     {"sync", FERRY_OPT_BOOL, "false", 0, offsetof(sink, sync), "complete with FERRY_DONE_SYNC"},
     {"sync_async", FERRY_OPT_BOOL, "false", 0, offsetof(sink, sync_async), "sync() completes from a timer"},
@@ -70,8 +70,8 @@ static const char *const sink_points[] = {"before_write", "after_write", NULL};
 typedef struct op {
   sink *s;
   ferry_task *task;
-  int64_t n;      /* write number in this process */
-  int skipped;    /* reconciled: already in the target */
+  int64_t n;   /* target: number of this append in this process (0: no append) */
+  int skipped; /* reconciled: already in the target */
 } op;
 
 static void maybe_kill(op *o, const char *where) {
@@ -86,6 +86,7 @@ static void complete(void *arg) {
   sink *s = o->s;
   ferry_task *task = o->task;
   int skipped = o->skipped;
+  int64_t append_no = o->n;
   free(o);
   const char *key = ferry_task_item(task)->key;
   ferry_error e = FERRY_ERROR_INIT;
@@ -108,6 +109,11 @@ static void complete(void *arg) {
     if (s->misuse) ferry_task_fail(task, &e);
   } else {
     ferry_task_done(task, (s->sync ? FERRY_DONE_SYNC : 0) | (skipped ? FERRY_DONE_SKIPPED : 0));
+    /* the kill point "done": the core took the outcome (its journal group may not be committed yet) */
+    if (s->kill_at && append_no == s->kill_at && !strcmp(s->kill_where, "done")) {
+      rt_line(s->log, "K - done");
+      kill(getpid(), SIGKILL);
+    }
     if (s->misuse) {
       ferry_error_set(&e, FERRY_EINVAL, "misuse");
       ferry_task_done(task, 0);
@@ -118,8 +124,10 @@ static void complete(void *arg) {
 }
 
 static void finish(op *o) {
-  if (o->s->async) rt_after(ferry_instance_loop(o->s->ins), (uint64_t)o->s->delay_ms, complete, o);
-  else complete(o);
+  if (o->s->async)
+    rt_after(ferry_instance_loop(o->s->ins), (uint64_t)o->s->delay_ms, complete, o);
+  else
+    complete(o);
 }
 
 static void fail_op(op *o, const ferry_error *err) {
@@ -145,8 +153,7 @@ static int in_target(const char *path, const char *key) {
   char line[512];
   int found = 0;
   size_t kl = strlen(key);
-  while (!found && fgets(line, sizeof line, f))
-    found = !strncmp(line, key, kl) && line[kl] == '\n';
+  while (!found && fgets(line, sizeof line, f)) found = !strncmp(line, key, kl) && line[kl] == '\n';
   fclose(f);
   return found;
 }
@@ -178,6 +185,7 @@ static void do_steps(op *o) {
       }
     }
     json_object_set_new(state, "target", json_string(s->target));
+    o->n = ++s->appends;
     if (!s->steps) {
       if (ferry_task_intent(task, "append", &e) < 0) {
         fail_op(o, &e);
@@ -222,23 +230,11 @@ static void sink_write(ferry_instance *ins, ferry_task *task) {
   if (!o) abort();
   o->s = s;
   o->task = task;
-  o->n = s->writes;
   if (s->fire) {
     ferry_fire(ins, task, "before_write", NULL, after_before, o);
     return;
   }
   do_steps(o);
-}
-
-/* the kill point "done": after the core took the outcome (its journal group may not be committed yet) */
-static void sink_write_checked(ferry_instance *ins, ferry_task *task) {
-  sink *s = ferry_instance_ctx(ins);
-  int64_t n = s->writes + 1;
-  sink_write(ins, task);
-  if (s->kill_at && n == s->kill_at && !strcmp(s->kill_where, "done") && !s->async) {
-    rt_line(s->log, "K - done");
-    kill(getpid(), SIGKILL);
-  }
 }
 
 static void plan_or_verify(ferry_instance *ins, ferry_task *task, int verify) {
@@ -319,7 +315,7 @@ static const ferry_sink_ops sink_ops = {
     .accepts = SINK_ACCEPTS,
     .hook_points = sink_points,
     .start = sink_start,
-    .write = sink_write_checked,
+    .write = sink_write,
     .plan = sink_plan,
     .verify = sink_verify,
     .sync = sink_sync,
