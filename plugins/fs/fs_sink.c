@@ -59,6 +59,10 @@ struct fs_snk {
   strvec written;
   int syncing;
   int cleaning;
+  /* item jobs: at most max_jobs in the thread pool; items arriving meanwhile wait and go in batches */
+  size_t jobs, max_jobs;
+  struct copy_job *pend_head, *pend_tail;
+  size_t npend;
   int markerfd;        /* RUN: FS_MARKER in the root, locked (flock) for the whole run */
 };
 
@@ -93,7 +97,9 @@ static int write_all(int fd, const char *buf, size_t n) {
 
 /* ---- the per-item job ------------------------------------------------------------------------------------- */
 typedef struct copy_job {
-  fs_job j;
+  fs_job j;            /* used on the first item of a batch only */
+  struct copy_job *more; /* the next item of the batch */
+  fs_pool *pool;
   fs_snk *k;           /* used in `after` only: a task keeps its stage, hence the instance, alive */
   ferry_task *task;
   ferry_mode mode;
@@ -150,7 +156,7 @@ static int source_sha(copy_job *j, int code) {
   }
   char *shown = fsp_display(j->local);
   int fd = fsp_open_nolinks(j->local, O_RDONLY);
-  int rc = fd < 0 ? fd : fsp_sha256_fd(fd, j->j.pool, j->sha, NULL);
+  int rc = fd < 0 ? fd : fsp_sha256_fd(fd, j->pool, j->sha, NULL);
   if (fd >= 0) close(fd);
   if (rc < 0)
     fsp_fail(&j->res, code ? code : fsp_errno_code(-rc), "cannot read the source file \"%s\": %s", shown,
@@ -176,7 +182,7 @@ static int same_content(copy_job *j, int dfd, const char *base, const struct sta
   if (source_sha(j, code) < 0) return -1;
   int fd = openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   char tsha[FS_SHA_HEX];
-  int rc = fd < 0 ? -errno : fsp_sha256_fd(fd, j->j.pool, tsha, NULL);
+  int rc = fd < 0 ? -errno : fsp_sha256_fd(fd, j->pool, tsha, NULL);
   if (fd >= 0) close(fd);
   if (rc < 0) {
     char *shown = fsp_display(j->rel);
@@ -260,7 +266,7 @@ static void copy_file(copy_job *j, int dfd, const char *base) {
   sha = fsp_sha_new();
   int64_t total = 0;
   for (;;) {
-    if (fsp_pool_canceled(j->j.pool)) {
+    if (fsp_pool_canceled(j->pool)) {
       fsp_fail(&j->res, FERRY_ECANCELED, "copy of \"%s\" canceled", shown);
       goto out;
     }
@@ -486,7 +492,7 @@ static void verify_work(copy_job *j) {
     close(fd);
     goto out;
   }
-  if (!rc) rc = fsp_sha256_fd(fd, j->j.pool, tsha, NULL);
+  if (!rc) rc = fsp_sha256_fd(fd, j->pool, tsha, NULL);
   close(fd);
   if (rc < 0) {
     fsp_fail(&j->res, FERRY_EMISMATCH, "cannot read the target \"%s\": %s", shown, strerror(-rc));
@@ -507,8 +513,7 @@ out:
   free(shown);
 }
 
-static void copy_work(fs_job *jb) {
-  copy_job *j = (copy_job *)jb;
+static void copy_one_work(copy_job *j) {
   if (j->mode == FERRY_MODE_PLAN) plan_work(j);
   else if (j->mode == FERRY_MODE_VERIFY) verify_work(j);
   else run_work(j);
@@ -531,8 +536,7 @@ static const char *action_name(int a) {
   }
 }
 
-static void copy_after(fs_job *jb, int status) {
-  copy_job *j = (copy_job *)jb;
+static void copy_one_after(copy_job *j, int status) {
   fs_snk *k = j->k;
   ferry_task *task = j->task;
   j->task = NULL;
@@ -587,8 +591,7 @@ static void copy_after(fs_job *jb, int status) {
   ferry_task_done(task, flags);
 }
 
-static void copy_release(fs_job *jb) {
-  copy_job *j = (copy_job *)jb;
+static void copy_one_free(copy_job *j) {
   free(j->rel);
   free(j->local);
   free(j->item_sha);
@@ -596,6 +599,72 @@ static void copy_release(fs_job *jb) {
   free(j->note);
   fsp_result_clear(&j->res);
   free(j);
+}
+
+/* ---- batches ----------------------------------------------------------------------------------------------
+ * One job per item while the thread pool has room (k->max_jobs = UV_THREADPOOL_SIZE, default 4); items that
+ * arrive while it is full wait, and go in batches when a job completes (at most BATCH_ITEMS items or about
+ * BATCH_BYTES bytes per job, spread over the free places): fewer thread hand-overs for small files, and a
+ * large file never waits behind many others. */
+#define BATCH_ITEMS 16
+#define BATCH_BYTES (4 * 1024 * 1024)
+
+static void batch_work(fs_job *jb) {
+  for (copy_job *j = (copy_job *)jb; j && !fsp_pool_canceled(jb->pool); j = j->more) copy_one_work(j);
+}
+
+static void flush_pending(fs_snk *k);
+
+static void batch_after(fs_job *jb, int status) {
+  copy_job *j = (copy_job *)jb;
+  fs_snk *k = j->k;
+  k->jobs--;
+  for (; j; j = j->more) copy_one_after(j, status);
+  flush_pending(k);
+}
+
+static void batch_release(fs_job *jb) {
+  copy_job *j = (copy_job *)jb;
+  while (j) {
+    copy_job *n = j->more;
+    copy_one_free(j);
+    j = n;
+  }
+}
+
+static void flush_pending(fs_snk *k) {
+  while (k->npend && k->jobs < k->max_jobs) {
+    size_t free_places = k->max_jobs - k->jobs;
+    size_t n = (k->npend + free_places - 1) / free_places;
+    if (n > BATCH_ITEMS) n = BATCH_ITEMS;
+    copy_job *head = k->pend_head, *tail = head;
+    int64_t bytes = head->size;
+    size_t taken = 1;
+    while (taken < n && tail->more && bytes + tail->more->size <= BATCH_BYTES) {
+      tail = tail->more;
+      bytes += tail->size;
+      taken++;
+    }
+    k->pend_head = tail->more;
+    if (!k->pend_head) k->pend_tail = NULL;
+    k->npend -= taken;
+    tail->more = NULL;
+    head->j.work = batch_work;
+    head->j.after = batch_after;
+    head->j.release = batch_release;
+    int r = fsp_pool_submit(k->pool, &head->j);
+    if (r < 0) {
+      char *msg = fsp_strf("cannot queue the copy: %s", uv_strerror(r));
+      for (copy_job *j = head; j; j = j->more) {
+        task_fail_msg(j->task, FERRY_EIO, msg);
+        j->task = NULL;
+      }
+      free(msg);
+      batch_release(&head->j);
+      continue;
+    }
+    k->jobs++;
+  }
 }
 
 /* ---- write / plan / verify ------------------------------------------------------------------------------- */
@@ -645,10 +714,8 @@ static void snk_item(ferry_instance *ins, ferry_task *task) {
   }
   copy_job *j = calloc(1, sizeof *j);
   if (!j) abort();
-  j->j.work = copy_work;
-  j->j.after = copy_after;
-  j->j.release = copy_release;
   j->k = k;
+  j->pool = k->pool;
   j->task = task;
   j->mode = mode;
   j->rootfd = k->rootfd;
@@ -672,14 +739,11 @@ static void snk_item(ferry_instance *ins, ferry_task *task) {
     if (json_is_string(ss)) j->state_sha = fsp_strdup(json_string_value(ss));
   }
   snprintf(j->token, sizeof j->token, "%s%08x", k->token, k->seq++);
-  int r = fsp_pool_submit(k->pool, &j->j);
-  if (r < 0) {
-    j->task = NULL;
-    copy_release(&j->j);
-    char *msg = fsp_strf("cannot queue the copy: %s", uv_strerror(r));
-    task_fail_msg(task, FERRY_EIO, msg);
-    free(msg);
-  }
+  if (k->pend_tail) k->pend_tail->more = j;
+  else k->pend_head = j;
+  k->pend_tail = j;
+  k->npend++;
+  flush_pending(k);
 }
 
 /* ---- sync ------------------------------------------------------------------------------------------------- */
@@ -963,6 +1027,9 @@ int fsp_sink_init(fs_ctx *c, ferry_error *err) {
       k->gid = (gid_t)v;
     }
   }
+  const char *tp = getenv("UV_THREADPOOL_SIZE");
+  long tps = tp && *tp ? strtol(tp, NULL, 10) : 0;
+  k->max_jobs = tps > 0 && tps <= 1024 ? (size_t)tps : 4;
   fsp_token8(k->token);
   return 0;
 }
@@ -971,6 +1038,11 @@ void fsp_sink_fini(fs_ctx *c) {
   fs_snk *k = c->snk;
   if (!k) return;
   fsp_pool_shutdown(k->pool);
+  while (k->pend_head) { /* none: every task completes before the stage ends */
+    copy_job *n = k->pend_head->more;
+    copy_one_free(k->pend_head);
+    k->pend_head = n;
+  }
   if (k->markerfd >= 0) close(k->markerfd); /* not removed: the run did not reach stop() */
   if (k->rootfd >= 0) close(k->rootfd);
   free(k->root_problem);

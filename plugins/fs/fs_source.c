@@ -5,7 +5,7 @@
  * regular file the source asks the core whether it will carry the item (ferry_source_wanted): if not (the
  * journal has it as done), the item is emitted at once with its key only and nothing else is done for it,
  * which keeps a re-run as cheap as a walk. Otherwise the file is opened below the root, stat'ed and hashed
- * (SHA-256) in a job of its own, at most PREP_JOBS at a time (with "checksum": false, stat'ed in batches).
+ * (SHA-256) in jobs of a few files, at most PREP_JOBS at a time (with "checksum": false, stat'ed in batches).
  *
  * Confinement: directories are opened one level at a time with O_NOFOLLOW relative to their parent, files
  * with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS) (or the same walk). A symbolic link, a special file,
@@ -425,7 +425,7 @@ static void walk_release(fs_job *jb) {
 }
 
 /* ---- preparing: stat and checksum (thread pool) ------------------------------------------------------------
- * One entry per job when hashing (files are hashed in parallel), PREP_BATCH entries per job otherwise. */
+ * A few entries per job when hashing (files are hashed in parallel), PREP_BATCH entries per job otherwise. */
 typedef struct prep_job {
   fs_job j;
   fs_src *s;
@@ -560,7 +560,13 @@ static void src_pump(fs_src *s) {
     emit_entry(s, e);
   }
   prep_job *batch = NULL;
-  size_t per_job = s->c->checksum ? 1 : PREP_BATCH;
+  /* hashing: spread what is asked for over PREP_JOBS jobs (fewer thread hand-overs for small files, and
+   * large files still hashed side by side); stat only: PREP_BATCH per job */
+  size_t per_job = PREP_BATCH;
+  if (s->c->checksum) {
+    per_job = (s->want - (s->want < s->preparing ? s->want : s->preparing)) / PREP_JOBS;
+    per_job = per_job < 1 ? 1 : per_job > 8 ? 8 : per_job;
+  }
   while (s->want > s->preparing && s->qhead && !s->stopped) {
     fs_entry *e = s->qhead;
     if (!e->why) {

@@ -310,7 +310,32 @@ static int walk_open(int rootfd, const char *rel, int flags) {
   }
 }
 
+static int open_beneath(int rootfd, const char *rel, int flags);
+static int open_nolinks(const char *abs, int flags);
+
+/* Reading a file: ask not to update its atime (O_NOATIME; refused with EPERM unless we own the file or have
+ * CAP_FOWNER, then opened without it), so that even the source's atimes stay as they were. */
+static int noatime_ok(int flags) {
+  return (flags & O_ACCMODE) == O_RDONLY && !(flags & (O_PATH | O_DIRECTORY));
+}
+
 int fsp_open_beneath(int rootfd, const char *rel, int flags) {
+  if (noatime_ok(flags)) {
+    int fd = open_beneath(rootfd, rel, flags | O_NOATIME);
+    if (fd != -EPERM) return fd;
+  }
+  return open_beneath(rootfd, rel, flags);
+}
+
+int fsp_open_nolinks(const char *abs, int flags) {
+  if (noatime_ok(flags)) {
+    int fd = open_nolinks(abs, flags | O_NOATIME);
+    if (fd != -EPERM) return fd;
+  }
+  return open_nolinks(abs, flags);
+}
+
+static int open_beneath(int rootfd, const char *rel, int flags) {
 #ifdef RESOLVE_BENEATH
   int fd = try_openat2(rootfd, rel, flags | O_NOFOLLOW,
                        RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
@@ -322,7 +347,7 @@ int fsp_open_beneath(int rootfd, const char *rel, int flags) {
   return walk_open(rootfd, rel, flags);
 }
 
-int fsp_open_nolinks(const char *abs, int flags) {
+static int open_nolinks(const char *abs, int flags) {
 #ifdef RESOLVE_NO_SYMLINKS
   int fd = try_openat2(AT_FDCWD, abs, flags | O_NOFOLLOW, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
   if (fd != -ENOSYS) return fd;

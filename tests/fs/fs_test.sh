@@ -172,6 +172,18 @@ sec_copy() {
   check "on_conflict skip kept the target" test "$(cat dst/app_formuploads/t1/r1/a.txt)" = "target was edited"
   check "on_conflict skip: all skipped" test "$(report_num report.json skipped)" = "$((nfiles + 1))"
 
+  # owner (needs the right to chown: only as root)
+  if [ "$(id -u)" = 0 ]; then
+    config ferry-owner.json src/app_formuploads dst-owner '' '"create_root": true, "owner": "65534:65534"'
+    expect 0 "run with owner" -- "$FERRY" run --config ferry-owner.json --journal j-owner.db --progress none
+    check "owner of a file" test "$(stat -c %u:%g dst-owner/t2/r3/deep/er/nested.txt)" = "65534:65534"
+    check "owner of a created directory" test "$(stat -c %u:%g dst-owner/t2/r3/deep)" = "65534:65534"
+    check "mode kept with an owner" test "$(stat -c %a dst-owner/t2/r3/deep/er/nested.txt)" = 755
+  fi
+  config ferry-badowner.json src/app_formuploads dst-x '' '"owner": "no-such-user-here"'
+  expect 2 "unknown owner" -- "$FERRY" run --config ferry-badowner.json --journal j-bo.db --progress none
+  has 'no user named "no-such-user-here"' "unknown owner named"
+
   # compare by mtime (quick check) with the source's checksums off: same answers for unchanged files
   config ferry-quick.json src/app_formuploads dst/app_formuploads '"checksum": false' '"compare": "mtime", "sync": "fsync"'
   expect 0 "quick-check run" -- "$FERRY" run --config ferry-quick.json --journal j7.db --progress none

@@ -148,13 +148,13 @@ timed "rsync -a (no change)" -- rsync -a "$src/" "$work/cp/app_formuploads/"; rs
 
 echo
 echo "$files files / $mib MiB, $rounds round(s), median (best) wall clock; cpu = user + system of the command:"
-printf '  copy:   cp -a + sync      %7.3f s (%7.3f)  cpu %6.2f s\n' "$(median "${cp_t[@]}")" "$(best "${cp_t[@]}")" "$(median "${cp_c[@]}")"
-printf '          ferry             %7.3f s (%7.3f)  cpu %6.2f s   ferry/cp = %s (goal <= 1.10)\n' \
+printf '  copy:   cp -a + sync           %7.3f s (%7.3f)  cpu %6.2f s\n' "$(median "${cp_t[@]}")" "$(best "${cp_t[@]}")" "$(median "${cp_c[@]}")"
+printf '          ferry                  %7.3f s (%7.3f)  cpu %6.2f s   ferry/cp = %s (goal <= 1.10)\n' \
   "$(median "${fe_t[@]}")" "$(best "${fe_t[@]}")" "$(median "${fe_c[@]}")" "$(ratio "$(median "${fe_t[@]}")" "$(median "${cp_t[@]}")")"
-printf '          ferry, checksum false %7.3f s (%7.3f)  cpu %6.2f s   ferry/cp = %s\n' \
+printf '          ferry, checksum false  %7.3f s (%7.3f)  cpu %6.2f s   ferry/cp = %s\n' \
   "$(median "${fn_t[@]}")" "$(best "${fn_t[@]}")" "$(median "${fn_c[@]}")" "$(ratio "$(median "${fn_t[@]}")" "$(median "${cp_t[@]}")")"
-printf '  re-run: rsync -a          %7.3f s (%7.3f)\n' "$(median "${rs_t[@]}")" "$(best "${rs_t[@]}")"
-printf '          ferry             %7.3f s (%7.3f)                ferry/rsync = %s (goal <= 1.00)\n' \
+printf '  re-run: rsync -a               %7.3f s (%7.3f)\n' "$(median "${rs_t[@]}")" "$(best "${rs_t[@]}")"
+printf '          ferry                  %7.3f s (%7.3f)                  ferry/rsync = %s (goal <= 1.00)\n' \
   "$(median "${re_t[@]}")" "$(best "${re_t[@]}")" "$(ratio "$(median "${re_t[@]}")" "$(median "${rs_t[@]}")")"
 printf '  catch-up, fresh journal: ferry (checksum) %.3f s vs rsync -a --checksum %.3f s (%s); ferry (mtime) %.3f s vs rsync -a %.3f s (%s)\n' \
   "$fec" "$rsc" "$(ratio "$fec" "$rsc")" "$fem" "$rsm" "$(ratio "$fem" "$rsm")"
