@@ -25,6 +25,7 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:detect_stac
 export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$PWD/tests/support/lsan.supp:print_suppressions=0}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 status=0
+mkdir -p build
 for mode in "${modes[@]}"; do
   dir="build/test-$(echo "$mode" | tr A-Z a-z)$([ "$sanitize" = ON ] && echo -asan)"
   echo "==> ferry: building ($mode plugins, sanitizers $sanitize) in $dir"
