@@ -87,6 +87,8 @@ setup() {
   export SOURCE_WFLOW=$JOGET_SOURCE_UPLOADS TARGET_WFLOW=$JOGET_TARGET_UPLOADS
   export SOURCE_JOGET_PASSWORD=admin TARGET_JOGET_PASSWORD=admin TARGET_MASTER_PASSWORD=master-secret
   cp "$ROOT/examples/joget-to-joget.json" "$W/ferry.json"
+  # local emulators: no need for the example's rate limit (requests per second per server)
+  edit_config 'for s in c["stages"]: s["rate"] = 0'
   SRCDB=$JOGET_SOURCE_DB TGTDB=$JOGET_TARGET_DB
   TABLES=(app_fd_leave app_fd_expense app_fd_onboard)
 }
