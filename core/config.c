@@ -187,19 +187,6 @@ static int cfail(const loader *L, const jpath *path, int at_key, const char *hum
   return FERRY_ECONFIG;
 }
 
-static const char *json_kind(const json_t *v) {
-  switch (json_typeof(v)) {
-    case JSON_OBJECT: return "object";
-    case JSON_ARRAY: return "array";
-    case JSON_STRING: return "string";
-    case JSON_INTEGER: return "integer";
-    case JSON_REAL: return "number with a fraction";
-    case JSON_TRUE:
-    case JSON_FALSE: return "boolean";
-    case JSON_NULL: return "null";
-  }
-  return "unknown";
-}
 
 /* Refuses keys of `obj` not in the NULL-terminated `valid`. */
 static int check_keys(const loader *L, json_t *obj, const jpath *path, const char *human,
@@ -248,7 +235,7 @@ static int get_string(const loader *L, json_t *obj, const jpath *path, const cha
   if (!v) return 0;
   jpath kp = jp_key(path, key);
   if (!json_is_string(v))
-    return cfail(L, &kp, 0, human, "\"%s\": expected a string, found %s", key, json_kind(v));
+    return cfail(L, &kp, 0, human, "\"%s\": expected a string, found %s", key, ferry_json_kind(v));
   if (!*json_string_value(v)) return cfail(L, &kp, 0, human, "\"%s\": must not be empty", key);
   *out = json_string_value(v);
   return 0;
@@ -263,7 +250,7 @@ static int get_string_list(const loader *L, json_t *obj, const jpath *path, cons
   *out = NULL;
   if (v && !json_is_string(v) && !json_is_array(v))
     return cfail(L, &kp, 0, human, "\"%s\": expected a string or an array of strings, found %s", key,
-                 json_kind(v));
+                 ferry_json_kind(v));
   size_t n = !v ? 0 : json_is_string(v) ? 1 : json_array_size(v);
   char **list = ferry_xcalloc(n + 1, sizeof(char *));
   size_t k = 0;
@@ -272,7 +259,7 @@ static int get_string_list(const loader *L, json_t *obj, const jpath *path, cons
     jpath ep = json_is_string(v) ? kp : jp_idx(&kp, i);
     if (!json_is_string(e)) {
       ferry_strv_free(list);
-      return cfail(L, &ep, 0, human, "\"%s\"[%zu]: expected a string, found %s", key, i, json_kind(e));
+      return cfail(L, &ep, 0, human, "\"%s\"[%zu]: expected a string, found %s", key, i, ferry_json_kind(e));
     }
     if (!*json_string_value(e)) {
       ferry_strv_free(list);
@@ -293,7 +280,7 @@ static int get_int(const loader *L, json_t *obj, const jpath *path, const char *
   if (!v) return 0;
   jpath kp = jp_key(path, key);
   if (!json_is_integer(v))
-    return cfail(L, &kp, 0, human, "\"%s\": expected an integer, found %s", key, json_kind(v));
+    return cfail(L, &kp, 0, human, "\"%s\": expected an integer, found %s", key, ferry_json_kind(v));
   json_int_t x = json_integer_value(v);
   if (x < lo || x > hi)
     return cfail(L, &kp, 0, human, "\"%s\": must be between %lld and %lld, found %lld", key, lo, hi,
@@ -324,13 +311,13 @@ static void ref_clear(ferry_plugin_ref *r) {
  * `human` names the place ("stages[0] \"forms\" source"). */
 static int parse_ref(const loader *L, json_t *v, const jpath *path, const char *human, int hook,
                      ferry_plugin_ref *out) {
-  if (!json_is_object(v)) return cfail(L, path, 0, human, "expected an object, found %s", json_kind(v));
+  if (!json_is_object(v)) return cfail(L, path, 0, human, "expected an object, found %s", ferry_json_kind(v));
   if (check_keys(L, v, path, human, hook ? hook_keys : ref_keys)) return FERRY_ECONFIG;
   json_t *pl = json_object_get(v, "plugin");
   jpath pp = jp_key(path, "plugin");
   if (!pl) return cfail(L, path, 0, human, "missing \"plugin\" (the name of the plugin to use)");
   if (!json_is_string(pl))
-    return cfail(L, &pp, 0, human, "\"plugin\": expected a string, found %s", json_kind(pl));
+    return cfail(L, &pp, 0, human, "\"plugin\": expected a string, found %s", ferry_json_kind(pl));
   if (!name_ok(json_string_value(pl), 0))
     return cfail(L, &pp, 0, human,
                  "\"plugin\": \"%s\" is not a plugin name (lower-case letters, digits, '_' "
@@ -339,7 +326,7 @@ static int parse_ref(const loader *L, json_t *v, const jpath *path, const char *
   json_t *opts = json_object_get(v, "options");
   if (opts && !json_is_object(opts)) {
     jpath op = jp_key(path, "options");
-    return cfail(L, &op, 0, human, "\"options\": expected an object, found %s", json_kind(opts));
+    return cfail(L, &op, 0, human, "\"options\": expected an object, found %s", ferry_json_kind(opts));
   }
   char **points = NULL;
   if (hook) {
@@ -372,13 +359,13 @@ static int parse_stage(const loader *L, ferry_config *cfg, size_t i, json_t *v, 
   st->retry_cap_ms = 30000;
   char human[64];
   snprintf(human, sizeof human, "stages[%zu]", i);
-  if (!json_is_object(v)) return cfail(L, path, 0, human, "expected an object, found %s", json_kind(v));
+  if (!json_is_object(v)) return cfail(L, path, 0, human, "expected an object, found %s", ferry_json_kind(v));
 
   json_t *name = json_object_get(v, "name");
   jpath np = jp_key(path, "name");
   if (!name) return cfail(L, path, 0, human, "missing \"name\"");
   if (!json_is_string(name))
-    return cfail(L, &np, 0, human, "\"name\": expected a string, found %s", json_kind(name));
+    return cfail(L, &np, 0, human, "\"name\": expected a string, found %s", ferry_json_kind(name));
   const char *nm = json_string_value(name);
   if (!name_ok(nm, 1) || strlen(nm) > 128)
     return cfail(L, &np, 0, human,
@@ -413,7 +400,7 @@ static int parse_stage(const loader *L, ferry_config *cfg, size_t i, json_t *v, 
   if (hooks) {
     jpath hp = jp_key(path, "hooks");
     if (!json_is_array(hooks)) {
-      rc = cfail(L, &hp, 0, hs, "\"hooks\": expected an array, found %s", json_kind(hooks));
+      rc = cfail(L, &hp, 0, hs, "\"hooks\": expected an array, found %s", ferry_json_kind(hooks));
       goto out;
     }
     st->hooks = ferry_xcalloc(json_array_size(hooks) + 1, sizeof *st->hooks);
@@ -435,7 +422,7 @@ static int parse_stage(const loader *L, ferry_config *cfg, size_t i, json_t *v, 
     jpath rp = jp_key(path, "rate");
     if (!json_is_number(rate))
       rc = cfail(L, &rp, 0, hs, "\"rate\": expected a number (requests per second, 0 = no limit), found %s",
-                 json_kind(rate));
+                 ferry_json_kind(rate));
     else if (json_number_value(rate) < 0)
       rc = cfail(L, &rp, 0, hs, "\"rate\": must be 0 (no limit) or more, found %g", json_number_value(rate));
     else
@@ -447,7 +434,7 @@ static int parse_stage(const loader *L, ferry_config *cfg, size_t i, json_t *v, 
   if (jr) {
     jpath jp = jp_key(path, "journal");
     if (!json_is_boolean(jr)) {
-      rc = cfail(L, &jp, 0, hs, "\"journal\": expected true or false, found %s", json_kind(jr));
+      rc = cfail(L, &jp, 0, hs, "\"journal\": expected true or false, found %s", ferry_json_kind(jr));
       goto out;
     }
     st->journal = json_is_true(jr);
@@ -461,7 +448,7 @@ static int parse_stage(const loader *L, ferry_config *cfg, size_t i, json_t *v, 
       rc = cfail(L, &rp, 0, hs,
                  "\"retry\": expected an object ({\"max\": 5, \"base_ms\": 200, \"cap_ms\": "
                  "30000}), found %s",
-                 json_kind(retry));
+                 ferry_json_kind(retry));
     if (!rc) rc = check_keys(L, retry, &rp, rh, retry_keys);
     if (!rc) rc = get_int(L, retry, &rp, rh, "max", 0, 1000, &st->retry_max);
     if (!rc) rc = get_int(L, retry, &rp, rh, "base_ms", 1, 3600000, &st->retry_base_ms);
@@ -503,7 +490,7 @@ void ferry_config_free(ferry_config *cfg) {
 static int build(const loader *L, ferry_config *cfg, json_t *root) {
   const jpath top = {0};
   if (!json_is_object(root))
-    return cfail(L, &top, 0, NULL, "the configuration must be a JSON object, found %s", json_kind(root));
+    return cfail(L, &top, 0, NULL, "the configuration must be a JSON object, found %s", ferry_json_kind(root));
   if (check_keys(L, root, &top, NULL, top_keys)) return FERRY_ECONFIG;
 
   const char *s;
@@ -535,7 +522,7 @@ static int build(const loader *L, ferry_config *cfg, json_t *root) {
   jpath sp = jp_key(&top, "stages");
   if (!stages) return cfail(L, &top, 0, NULL, "missing \"stages\" (the list of stages to run)");
   if (!json_is_array(stages))
-    return cfail(L, &sp, 0, NULL, "\"stages\": expected an array, found %s", json_kind(stages));
+    return cfail(L, &sp, 0, NULL, "\"stages\": expected an array, found %s", ferry_json_kind(stages));
   if (!json_array_size(stages)) return cfail(L, &sp, 0, NULL, "\"stages\": must hold at least one stage");
   size_t n = json_array_size(stages);
   cfg->stages = ferry_xcalloc(n, sizeof *cfg->stages);

@@ -37,6 +37,8 @@ char *ferry_sb_steal(ferry_sb *sb);            /* never NULL ("" when empty) */
 void ferry_sb_free(ferry_sb *sb);
 /* Monotonic seconds (uv_hrtime based). */
 double ferry_now(void);
+/* The JSON type of a value as a user reads it in a message ("object", "number with a fraction", ...). */
+const char *ferry_json_kind(const json_t *v);
 /* NULL-terminated string vector helpers. */
 size_t ferry_strv_len(char *const *v);
 void ferry_strv_free(char **v);
@@ -46,6 +48,9 @@ char **ferry_strv_dup(const char *const *v);
 typedef enum ferry_log_format { FERRY_LOG_TEXT = 0, FERRY_LOG_JSON = 1 } ferry_log_format;
 /* Where and how log lines go (default: stderr, text, INFO). `out` is borrowed; NULL = stderr. */
 void ferry_log_configure(ferry_log_level level, ferry_log_format format, FILE *out);
+/* Called before each log line is written (NULL to unset): the terminal progress display uses it to erase
+ * itself so that log lines never interleave with its redrawn block. One at a time. */
+void ferry_log_set_before_line(void (*fn)(void *arg), void *arg);
 /* Registers a secret: every later log line, journal text, report and plan output has it replaced by "***".
  * Copied. Strings shorter than 3 characters are ignored (they would redact everything). */
 void ferry_secret_add(const char *value);

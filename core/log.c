@@ -11,6 +11,14 @@ static ferry_log_level cur_level = FERRY_LOG_INFO;
 static ferry_log_format cur_format = FERRY_LOG_TEXT;
 static FILE *cur_out;
 
+static void (*before_line)(void *);
+static void *before_line_arg;
+
+void ferry_log_set_before_line(void (*fn)(void *arg), void *arg) {
+  before_line = fn;
+  before_line_arg = arg;
+}
+
 static const char *level_names[] = {"error", "warn", "info", "debug", "trace"};
 
 void ferry_log_configure(ferry_log_level level, ferry_log_format format, FILE *out) {
@@ -45,6 +53,7 @@ FERRY_API void ferry_log(const ferry_instance *ins, ferry_log_level level, const
   gmtime_r(&now, &tm);
   strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
   unsigned lv = (unsigned)level < 5 ? (unsigned)level : 4;
+  if (before_line) before_line(before_line_arg);
   if (cur_format == FERRY_LOG_JSON) {
     json_t *o = json_object();
     json_object_set_new(o, "ts", json_string(ts));

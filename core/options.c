@@ -23,20 +23,6 @@ const char *ferry_opt_type_name(ferry_opt_type t) {
   return "unknown";
 }
 
-/* The JSON type of a value, as a user reads it in a message. */
-static const char *json_kind(const json_t *v) {
-  switch (json_typeof(v)) {
-    case JSON_OBJECT: return "object";
-    case JSON_ARRAY: return "array";
-    case JSON_STRING: return "string";
-    case JSON_INTEGER: return "integer";
-    case JSON_REAL: return "number with a fraction";
-    case JSON_TRUE:
-    case JSON_FALSE: return "boolean";
-    case JSON_NULL: return "null";
-  }
-  return "unknown";
-}
 
 typedef struct opt_run {
   const char *where;
@@ -204,7 +190,7 @@ static int resolve_string(const opt_run *r, const ferry_option *o, const char *l
         r->where, label);
   return ferry_error_set(r->err, FERRY_ECONFIG, "%s: %s: expected %s, found %s", r->where, label,
                          o->type == FERRY_OPT_STRING_LIST ? "a string or a list of strings" : "string",
-                         json_kind(v));
+                         ferry_json_kind(v));
 }
 
 static void register_json_strings(json_t *v) {
@@ -223,7 +209,7 @@ static void register_json_strings(json_t *v) {
 
 static int type_error(const opt_run *r, const ferry_option *o, json_t *v) {
   return ferry_error_set(r->err, FERRY_ECONFIG, "%s: \"%s\": expected %s, found %s", r->where, o->key,
-                         ferry_opt_type_name(o->type), json_kind(v));
+                         ferry_opt_type_name(o->type), ferry_json_kind(v));
 }
 
 /* Converts `v` for option `o` and stores it at its offset. Nothing is stored on failure. */
@@ -289,7 +275,7 @@ static int set_value(const opt_run *r, const ferry_option *o, json_t *v, char *c
       } else {
         rc = ferry_error_set(r->err, FERRY_ECONFIG,
                              "%s: \"%s\": expected a string or a list of strings, found %s", r->where, o->key,
-                             json_kind(v));
+                             ferry_json_kind(v));
       }
       break;
     }
@@ -360,7 +346,7 @@ static int set_default(const opt_run *r, const ferry_option *o, char *ctx) {
       json_t *e = json_is_array(def) ? json_array_get(def, i) : def;
       if (!json_is_string(e))
         rc = ferry_error_set(r->err, FERRY_EINTERNAL, "%s: \"%s\": the plugin's default list holds a %s",
-                             r->where, o->key, json_kind(e));
+                             r->where, o->key, ferry_json_kind(e));
       else
         list[i] = ferry_xstrdup(json_string_value(e));
       if (!rc && (o->flags & FERRY_OPT_SECRET)) ferry_secret_add(list[i]);
@@ -371,7 +357,7 @@ static int set_default(const opt_run *r, const ferry_option *o, char *ctx) {
       *(char ***)field = list;
   } else if (o->type == FERRY_OPT_STRING || o->type == FERRY_OPT_STRING_LIST) {
     rc = ferry_error_set(r->err, FERRY_EINTERNAL, "%s: \"%s\": the plugin's default value is a %s, not a %s",
-                         r->where, o->key, json_kind(def), ferry_opt_type_name(o->type));
+                         r->where, o->key, ferry_json_kind(def), ferry_opt_type_name(o->type));
   } else {
     ferry_error e2 = FERRY_ERROR_INIT;
     opt_run r2 = {r->where, r->base_dir, &e2};
@@ -392,7 +378,7 @@ int ferry_options_apply_ex(const ferry_option *table, json_t *options, void *ctx
   if (options && json_is_null(options)) options = NULL;
   if (options && !json_is_object(options))
     return ferry_error_set(err, FERRY_ECONFIG, "%s: expected an object, found %s", r.where,
-                           json_kind(options));
+                           ferry_json_kind(options));
   /* unknown keys first, in file order */
   const char *key;
   json_t *v;

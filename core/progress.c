@@ -47,16 +47,27 @@ struct ferry_progress {
   double last_draw;   /* terminal: time of the last redraw */
 };
 
+/* Before a log line: erase the block drawn last time; the next update draws it again below the line. */
+static void erase_block(void *arg) {
+  ferry_progress *p = arg;
+  if (p->lines <= 0) return;
+  fprintf(p->out, "\r\033[%dA\033[J", p->lines);
+  p->lines = 0;
+  p->last_draw = -1;
+}
+
 ferry_progress *ferry_progress_new(int style, FILE *out) {
   ferry_progress *p = ferry_xcalloc(1, sizeof *p);
   p->style = style == 2 ? 2 : 1;
   p->out = out ? out : stderr;
   p->last_draw = -1;
+  if (p->style == 2) ferry_log_set_before_line(erase_block, p);
   return p;
 }
 
 void ferry_progress_free(ferry_progress *p) {
   if (!p) return;
+  if (p->style == 2) ferry_log_set_before_line(NULL, NULL);
   for (size_t i = 0; i < p->n; i++) free(p->st[i].name);
   free(p->st);
   free(p);

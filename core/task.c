@@ -354,6 +354,16 @@ FERRY_API json_t *ferry_task_state(ferry_task *task) {
   return task->state;
 }
 
+FERRY_API char *ferry_task_lookup_id(ferry_task *task, const char *kind, const char *old_id) {
+  if (!task || !kind || !old_id) return NULL;
+  ferry_runtime *rt = task->stage->rt;
+  if (!task->stage->journal || !rt->journal) return NULL;
+  ferry_error e = FERRY_ERROR_INIT;
+  char *id = ferry_journal_lookup_id(rt->journal, kind, old_id, &e);
+  ferry_error_clear(&e);
+  return id;
+}
+
 FERRY_API json_t *ferry_task_report(ferry_task *task) {
   if (!task || task->phase == TASK_FREE) return NULL;
   if (!task->report) task->report = json_object();

@@ -129,3 +129,17 @@ char **ferry_strv_dup(const char *const *v) {
   for (size_t i = 0; i < n; i++) d[i] = ferry_xstrdup(v[i]);
   return d;
 }
+
+const char *ferry_json_kind(const json_t *v) {
+  switch (json_typeof(v)) {
+    case JSON_OBJECT: return "object";
+    case JSON_ARRAY: return "array";
+    case JSON_STRING: return "string";
+    case JSON_INTEGER: return "integer";
+    case JSON_REAL: return "number with a fraction";
+    case JSON_TRUE:
+    case JSON_FALSE: return "boolean";
+    case JSON_NULL: return "null";
+  }
+  return "unknown";
+}

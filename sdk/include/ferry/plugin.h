@@ -245,6 +245,10 @@ FERRY_API int ferry_task_intent(ferry_task *task, const char *step, ferry_error 
  * Strings copied. */
 FERRY_API int ferry_task_map_id(ferry_task *task, const char *kind, const char *old_id, const char *new_id,
                                 ferry_error *err);
+/* The new id the journal holds for (kind, old_id) — mapped by any item, in this run or an earlier one — or
+ * NULL (unknown, no journal, or a journal error). malloc'd, owned by the caller (free()). Lets a sink tell
+ * whether an object found on the target is already known to the journal (reconcile). Added in ABI 1.0. */
+FERRY_API char *ferry_task_lookup_id(ferry_task *task, const char *kind, const char *old_id);
 /* Report object of this item (borrowed, owned by the task): plan and verify put their findings here
  * ("would": "...", "differences": [...]); it goes to the JSON report. */
 FERRY_API json_t *ferry_task_report(ferry_task *task);

@@ -1,0 +1,551 @@
+/* joget plugin: the client layer over ferry/http.h.
+ *
+ * - URLs: <url>/web/json/<path>; every call carries a Referer whose host is the URL's host (Joget's API
+ *   domain whitelist answers 400 otherwise, reference 0.5).
+ * - Credentials on every request (no sessions): j_username + j_password or hash, plus loginAs for the master
+ *   login (reference 0.4). GET calls carry them in the query string (the HTTP service never prints queries),
+ *   POST calls in the form body.
+ * - Answers: Joget's JSON quirks are normalised by the callers with jg_list(); status codes are mapped to
+ *   ferry error codes with messages that name the server, the call, the identity and what to check.
+ */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "joget.h"
+
+/* ---- helpers ------------------------------------------------------------------------------------------- */
+char *jg_strdup(const char *s) {
+  if (!s) return NULL;
+  char *d = strdup(s);
+  if (!d) abort();
+  return d;
+}
+
+char *jg_asprintf(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char *s = NULL;
+  if (vasprintf(&s, fmt, ap) < 0) abort();
+  va_end(ap);
+  return s;
+}
+
+int64_t jg_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sb_grow(jg_sb *sb, size_t n) {
+  if (sb->len + n + 1 <= sb->cap) return;
+  size_t cap = sb->cap ? sb->cap : 64;
+  while (cap < sb->len + n + 1) cap *= 2;
+  sb->buf = realloc(sb->buf, cap);
+  if (!sb->buf) abort();
+  sb->cap = cap;
+}
+
+void jg_sb_add(jg_sb *sb, const char *s) {
+  size_t n = strlen(s);
+  sb_grow(sb, n);
+  memcpy(sb->buf + sb->len, s, n + 1);
+  sb->len += n;
+}
+
+void jg_sb_addf(jg_sb *sb, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char *s = NULL;
+  if (vasprintf(&s, fmt, ap) < 0) abort();
+  va_end(ap);
+  jg_sb_add(sb, s);
+  free(s);
+}
+
+char *jg_sb_steal(jg_sb *sb) {
+  char *s = sb->buf ? sb->buf : jg_strdup("");
+  sb->buf = NULL;
+  sb->len = sb->cap = 0;
+  return s;
+}
+
+json_t *jg_list(json_t *doc, const char *key) {
+  json_t *v = json_is_object(doc) ? json_object_get(doc, key) : NULL;
+  if (!v || json_is_null(v)) return json_array();
+  if (json_is_array(v)) return json_incref(v);
+  json_t *a = json_array();
+  json_array_append(a, v);
+  return a;
+}
+
+const char *jg_str(const json_t *obj, const char *key) {
+  return json_string_value(json_object_get(obj, key));
+}
+
+int jg_def_split(const char *def, char **app, char **ver, char **proc) {
+  *app = *ver = *proc = NULL;
+  if (!def) return -1;
+  const char *a = strchr(def, '#');
+  if (!a) return -1;
+  const char *b = strchr(a + 1, '#');
+  if (!b || strchr(b + 1, '#') || a == def || b == a + 1 || !b[1]) return -1;
+  *app = strndup(def, (size_t)(a - def));
+  *ver = strndup(a + 1, (size_t)(b - a - 1));
+  *proc = jg_strdup(b + 1);
+  if (!*app || !*ver) abort();
+  return 0;
+}
+
+int jg_bad_ident(const char *s) {
+  if (!s) return 0;
+  return strpbrk(s, " ();") != NULL || strstr(s, "/*") != NULL;
+}
+
+void jg_test_crash(const char *step) {
+  static int seen;
+  const char *e = getenv("FERRY_JOGET_TEST_CRASH_AFTER");
+  if (!e || !*e) return;
+  size_t n = strcspn(e, ":");
+  if (strlen(step) != n || strncmp(e, step, n)) return;
+  int at = e[n] == ':' ? atoi(e + n + 1) : 1;
+  if (++seen >= (at > 0 ? at : 1)) {
+    fprintf(stderr, "joget: FERRY_JOGET_TEST_CRASH_AFTER=%s: raising SIGKILL (test only)\n", e);
+    fflush(stderr);
+    raise(SIGKILL);
+  }
+}
+
+char *jg_seg(const char *s) {
+  char *e = ferry_url_escape(s ? s : "");
+  if (!e) abort();
+  return e;
+}
+
+void jg_admin_ident(jg_ctx_t *c, jg_ident *id) {
+  memset(id, 0, sizeof *id);
+  id->user = c->user;
+  id->password = c->password && *c->password ? c->password : NULL;
+  id->hash = id->password ? NULL : (c->hash && *c->hash ? c->hash : NULL);
+  id->role = JG_ROLE_ADMIN;
+  id->label = NULL; /* built on demand from user */
+}
+
+/* ---- calls --------------------------------------------------------------------------------------------- */
+typedef struct jg_req {
+  jg_ctx_t *c;
+  jg_cb cb;
+  void *arg;
+  char *method;
+  char *path;  /* without query */
+  char *label; /* identity, for messages */
+  int role;
+  int login_as;
+} jg_req;
+
+static char *ident_label(const jg_ident *id) {
+  if (!id) return jg_strdup("anonymous");
+  if (id->label) return jg_strdup(id->label);
+  if (id->login_as)
+    return jg_asprintf("user \"%s\" (master login \"%s\" + loginAs)", id->login_as, id->user ? id->user : "");
+  return jg_asprintf("%s \"%s\"", id->role == JG_ROLE_ADMIN ? "admin user" : "user", id->user ? id->user : "");
+}
+
+static const char *err_message(json_t *doc) {
+  json_t *e = json_object_get(doc, "error");
+  const char *m = jg_str(e, "message");
+  return m ? m : "";
+}
+
+static void req_free(jg_req *r) {
+  free(r->method);
+  free(r->path);
+  free(r->label);
+  free(r);
+}
+
+static void on_http(void *arg, const ferry_http_response *res, const ferry_error *herr) {
+  jg_req *r = arg;
+  jg_ctx_t *c = r->c;
+  ferry_error e = FERRY_ERROR_INIT;
+  json_t *doc = NULL;
+  if (herr) {
+    ferry_error_copy(&e, herr);
+    goto out;
+  }
+  long st = res->status;
+  if (res->body_len > 0) {
+    size_t i = 0;
+    while (i < res->body_len && isspace((unsigned char)res->body[i])) i++;
+    if (i < res->body_len) doc = json_loadb(res->body, res->body_len, 0, NULL);
+  }
+  const char *where = r->path;
+  if (st >= 200 && st < 300) {
+    size_t i = 0;
+    while (i < res->body_len && isspace((unsigned char)res->body[i])) i++;
+    if (i < res->body_len && !doc) {
+      ferry_error_set(&e, FERRY_EPROTO,
+                      "joget %s: %s %s/web/json/%s: the server answered HTTP %ld with something that is not "
+                      "JSON (is the url option the Joget context, e.g. http://host:8080/jw?)",
+                      c->host_label, r->method, c->base, where, st);
+      ferry_error_set_detail(&e, "first bytes: %.200s", res->body);
+    }
+    goto out;
+  }
+  if (st >= 300 && st < 400) {
+    const char *loc = res->location ? res->location : "";
+    if (strstr(loc, "login")) {
+      if (r->login_as)
+        ferry_error_set(&e, FERRY_EPERM,
+                        "joget %s: %s %s: the call ran as anonymous: the master login for %s did not take "
+                        "(Joget silently falls back to anonymous when masterLoginUsername/masterLoginPassword "
+                        "are not set on the server or do not match); check master_user and master_password "
+                        "(or master_hash) and the server's system settings",
+                        c->host_label, r->method, where, r->label);
+      else
+        ferry_error_set(&e, FERRY_EPERM,
+                        "joget %s: %s %s: not authenticated: %s was not accepted (the server redirected to "
+                        "its login page); check the user and password (or hash) options and that the user "
+                        "has ROLE_ADMIN",
+                        c->host_label, r->method, where, r->label);
+    } else {
+      ferry_error_set(&e, FERRY_EPROTO, "joget %s: %s %s: unexpected redirect (HTTP %ld) to %s", c->host_label,
+                      r->method, where, st, loc);
+    }
+    goto out;
+  }
+  const char *msg = err_message(doc);
+  if (st == 401) {
+    ferry_error_set(&e, FERRY_EPERM,
+                    "joget %s: %s %s: %s was refused (HTTP 401 %s): check the password or hash%s",
+                    c->host_label, r->method, where, r->label, msg,
+                    r->login_as ? " of the master login, and that the user exists on this server" : "");
+  } else if (st == 403) {
+    ferry_error_set(&e, FERRY_EPERM,
+                    "joget %s: %s %s: %s is logged in but may not make this call (HTTP 403 %s): give it "
+                    "ROLE_ADMIN (monitoring and console calls need an administrator)",
+                    c->host_label, r->method, where, r->label, msg);
+  } else if (st == 400 && (strstr(msg, "Referer") || strstr(msg, "whitelist"))) {
+    ferry_error_set(&e, FERRY_EINVAL,
+                    "joget %s: %s %s: the server refused ferry's Referer (API domain whitelist, HTTP 400): "
+                    "ferry sends \"%s\"; set the referer option to a URL whose host the server accepts, or add "
+                    "ferry's host to jsonpWhitelist / jsonpIPWhitelist in the server's settings",
+                    c->host_label, r->method, where, c->referer_hdr + strlen("Referer: "));
+  } else if (st == 404) {
+    ferry_error_set(&e, FERRY_ENOENT, "joget %s: %s %s: not found (HTTP 404 %s)", c->host_label, r->method,
+                    where, msg);
+  } else if (st >= 500 || st == 429) {
+    ferry_error_set(&e, FERRY_ETRANSIENT, "joget %s: %s %s: server error (HTTP %ld %s)", c->host_label,
+                    r->method, where, st, msg);
+  } else if (st >= 400) {
+    ferry_error_set(&e, FERRY_EINVAL, "joget %s: %s %s: request refused (HTTP %ld %s)", c->host_label,
+                    r->method, where, st, msg);
+  } else {
+    ferry_error_set(&e, FERRY_EPROTO, "joget %s: %s %s: unexpected HTTP %ld", c->host_label, r->method, where,
+                    st);
+  }
+  if (res->body_len) ferry_error_set_detail(&e, "HTTP %ld: %.300s", st, res->body);
+out:
+  if (e.code) {
+    json_decref(doc);
+    doc = NULL;
+  }
+  r->cb(r->arg, doc, e.code ? &e : NULL);
+  json_decref(doc);
+  ferry_error_clear(&e);
+  req_free(r);
+}
+
+int jg_call(jg_ctx_t *c, const char *method, const char *path, const char *const *params, const jg_ident *id,
+            long timeout_ms, jg_cb cb, void *arg, ferry_error *err) {
+  if (!c->http) return ferry_error_set(err, FERRY_ECANCELED, "joget: the HTTP client is closed");
+  size_t np = 0;
+  while (params && params[np]) np += 2;
+  const char **kv = calloc(np + 10, sizeof *kv);
+  if (!kv) abort();
+  size_t k = 0;
+  for (size_t i = 0; i < np; i++) kv[k++] = params[i];
+  if (id && id->user) {
+    kv[k++] = "j_username";
+    kv[k++] = id->user;
+    if (id->password) {
+      kv[k++] = "j_password";
+      kv[k++] = id->password;
+    } else if (id->hash) {
+      kv[k++] = "hash";
+      kv[k++] = id->hash;
+    }
+    if (id->login_as) {
+      kv[k++] = "loginAs";
+      kv[k++] = id->login_as;
+    }
+  }
+  kv[k] = NULL;
+  char *form = k ? ferry_form_encode(kv) : NULL;
+  free(kv);
+  int post = !strcmp(method, "POST");
+  char *url = (!post && form && *form) ? jg_asprintf("%s/web/json/%s?%s", c->base, path, form)
+                                       : jg_asprintf("%s/web/json/%s", c->base, path);
+  const char *headers[] = {c->referer_hdr, "Accept: application/json", NULL};
+  ferry_http_request req = {.method = method, .url = url, .headers = headers, .timeout_ms = timeout_ms};
+  if (post) {
+    req.body = form ? form : "";
+    req.body_len = form ? strlen(form) : 0;
+    req.content_type = "application/x-www-form-urlencoded";
+  }
+  jg_req *r = calloc(1, sizeof *r);
+  if (!r) abort();
+  r->c = c;
+  r->cb = cb;
+  r->arg = arg;
+  r->method = jg_strdup(method);
+  r->path = jg_strdup(path);
+  r->label = ident_label(id);
+  r->role = id ? id->role : 0;
+  r->login_as = id && id->login_as;
+  int rc = ferry_http_send(c->http, &req, on_http, r);
+  free(url);
+  free(form);
+  if (rc < 0) {
+    req_free(r);
+    return ferry_error_set(err, rc, "joget %s: %s %s: the request could not be sent (check the url option)",
+                           c->host_label, method, path);
+  }
+  return 0;
+}
+
+/* ---- PostgreSQL reads -------------------------------------------------------------------------------- */
+int jg_pg_read(jg_ctx_t *c, const char *sql, int n, const char *const *params, ferry_pg_cb cb, void *arg,
+               ferry_error *err) {
+  if (!c->pg) return ferry_error_set(err, FERRY_ECONFIG, "joget: no dsn configured");
+  int rc = ferry_pg_query(c->pg, sql, n, params, cb, arg);
+  if (rc < 0) return ferry_error_set(err, rc, "joget %s: cannot queue a database read", c->host_label);
+  return 0;
+}
+
+/* ---- once-per-key lookups ------------------------------------------------------------------------------ */
+typedef struct jg_waiter {
+  jg_once_cb cb;
+  void *arg;
+  struct jg_waiter *next;
+} jg_waiter;
+
+struct jg_once {
+  jg_cache *cc;
+  char *key;
+  jg_waiter *w, **wtail;
+  struct jg_once *next;
+};
+
+void jg_cache_init(jg_cache *cc) {
+  cc->done = json_object();
+  cc->failed = json_object();
+  cc->pending = NULL;
+}
+
+void jg_cache_free(jg_cache *cc) {
+  json_decref(cc->done);
+  json_decref(cc->failed);
+  cc->done = cc->failed = NULL;
+  /* pending lookups were completed (canceled) when the HTTP client / pg connection was freed */
+}
+
+const char *jg_once_key(const jg_once *o) { return o->key; }
+
+void jg_cache_get(jg_ctx_t *c, jg_cache *cc, const char *key, jg_once_start start, jg_once_cb cb, void *arg) {
+  json_t *v = json_object_get(cc->done, key);
+  if (v) {
+    cb(arg, v, NULL);
+    return;
+  }
+  json_t *f = json_object_get(cc->failed, key);
+  if (f) {
+    ferry_error e = FERRY_ERROR_INIT;
+    ferry_error_set(&e, (int)json_integer_value(json_object_get(f, "code")), "%s", jg_str(f, "message"));
+    if (jg_str(f, "detail")) ferry_error_set_detail(&e, "%s", jg_str(f, "detail"));
+    cb(arg, NULL, &e);
+    ferry_error_clear(&e);
+    return;
+  }
+  jg_waiter *w = calloc(1, sizeof *w);
+  if (!w) abort();
+  w->cb = cb;
+  w->arg = arg;
+  for (jg_once *o = cc->pending; o; o = o->next)
+    if (!strcmp(o->key, key)) {
+      *o->wtail = w;
+      o->wtail = &w->next;
+      return;
+    }
+  jg_once *o = calloc(1, sizeof *o);
+  if (!o) abort();
+  o->cc = cc;
+  o->key = jg_strdup(key);
+  o->w = w;
+  o->wtail = &w->next;
+  o->next = cc->pending;
+  cc->pending = o;
+  start(c, key, o);
+}
+
+void jg_once_finish(jg_once *o, json_t *value, const ferry_error *err) {
+  jg_cache *cc = o->cc;
+  for (jg_once **pp = &cc->pending; *pp; pp = &(*pp)->next)
+    if (*pp == o) {
+      *pp = o->next;
+      break;
+    }
+  json_t *stored = NULL;
+  if (!err) {
+    stored = value ? value : json_null();
+    json_object_set_new(cc->done, o->key, stored);
+  } else {
+    json_decref(value);
+    if (err->code != FERRY_ETRANSIENT && err->code != FERRY_ECANCELED)
+      json_object_set_new(cc->failed, o->key,
+                          json_pack("{s:i, s:s, s:s?}", "code", err->code,
+                                    "message", err->message ? err->message : "", "detail", err->detail));
+  }
+  if (stored) json_incref(stored); /* keep it alive while waiters run, even if the cache is cleared */
+  jg_waiter *w = o->w;
+  while (w) {
+    jg_waiter *next = w->next;
+    w->cb(w->arg, stored, err);
+    free(w);
+    w = next;
+  }
+  json_decref(stored);
+  free(o->key);
+  free(o);
+}
+
+/* ---- GET with retries (the source: nothing retries its reads but itself) ------------------------------ */
+typedef struct jg_retry {
+  jg_ctx_t *c;
+  char *path;
+  char **params;
+  jg_cb cb;
+  void *arg;
+  int attempt;
+  int timer_on;
+  uv_timer_t timer;
+  struct jg_retry *next, *prev;
+} jg_retry;
+
+static jg_retry *retries; /* loop-thread only; one list for every instance (entries know their ctx) */
+
+static void retry_unlink(jg_retry *r) {
+  if (r->prev) r->prev->next = r->next;
+  else if (retries == r) retries = r->next;
+  if (r->next) r->next->prev = r->prev;
+  r->next = r->prev = NULL;
+}
+
+static void retry_free(jg_retry *r) {
+  for (size_t i = 0; r->params && r->params[i]; i++) free(r->params[i]);
+  free(r->params);
+  free(r->path);
+  free(r);
+}
+
+static void retry_closed(uv_handle_t *h) { retry_free(h->data); }
+
+static void retry_finish(jg_retry *r) {
+  retry_unlink(r);
+  if (r->timer_on) {
+    r->timer.data = r;
+    uv_close((uv_handle_t *)&r->timer, retry_closed);
+  } else {
+    retry_free(r);
+  }
+}
+
+static int retry_send(jg_retry *r, ferry_error *err);
+
+static void retry_fire(uv_timer_t *t) {
+  jg_retry *r = t->data;
+  ferry_error e = FERRY_ERROR_INIT;
+  if (retry_send(r, &e) < 0) {
+    jg_cb cb = r->cb;
+    void *arg = r->arg;
+    retry_finish(r);
+    cb(arg, NULL, &e);
+  }
+  ferry_error_clear(&e);
+}
+
+static void retry_on(void *arg, json_t *doc, const ferry_error *err) {
+  jg_retry *r = arg;
+  if (err && err->code == FERRY_ETRANSIENT && r->attempt < 8 && r->c->http) {
+    uint64_t delay = 100u << (r->attempt - 1);
+    if (delay > 5000) delay = 5000;
+    delay = delay / 2 + (uint64_t)(rand() % (int)(delay / 2 + 1));
+    ferry_log(r->c->ins, FERRY_LOG_DEBUG, "retrying GET %s in %llu ms (attempt %d): %s", r->path,
+              (unsigned long long)delay, r->attempt + 1, err->message ? err->message : "");
+    if (!r->timer_on) {
+      uv_timer_init(ferry_instance_loop(r->c->ins), &r->timer);
+      r->timer_on = 1;
+    }
+    r->timer.data = r;
+    uv_timer_start(&r->timer, retry_fire, delay, 0);
+    return;
+  }
+  jg_cb cb = r->cb;
+  void *cbarg = r->arg;
+  retry_finish(r);
+  cb(cbarg, doc, err);
+}
+
+static int retry_send(jg_retry *r, ferry_error *err) {
+  jg_ident id;
+  jg_admin_ident(r->c, &id);
+  r->attempt++;
+  return jg_call(r->c, "GET", r->path, (const char *const *)r->params, &id, 0, retry_on, r, err);
+}
+
+int jg_get_retry(jg_ctx_t *c, const char *path, const char *const *params, jg_cb cb, void *arg, ferry_error *err) {
+  jg_retry *r = calloc(1, sizeof *r);
+  if (!r) abort();
+  r->c = c;
+  r->path = jg_strdup(path);
+  size_t n = 0;
+  while (params && params[n]) n++;
+  r->params = calloc(n + 1, sizeof *r->params);
+  if (!r->params) abort();
+  for (size_t i = 0; i < n; i++) r->params[i] = jg_strdup(params[i]);
+  r->cb = cb;
+  r->arg = arg;
+  int rc = retry_send(r, err);
+  if (rc < 0) {
+    retry_free(r);
+    return rc;
+  }
+  r->next = retries;
+  if (retries) retries->prev = r;
+  retries = r;
+  return 0;
+}
+
+void jg_retry_cancel(jg_ctx_t *c) {
+  /* requests in flight are canceled by ferry_http_free; here the ones waiting for their timer */
+  jg_retry *r = retries;
+  while (r) {
+    jg_retry *next = r->next;
+    if (r->c == c && r->timer_on && uv_is_active((uv_handle_t *)&r->timer)) {
+      uv_timer_stop(&r->timer);
+      ferry_error e = FERRY_ERROR_INIT;
+      ferry_error_set(&e, FERRY_ECANCELED, "joget %s: GET %s: canceled", c->host_label, r->path);
+      jg_cb cb = r->cb;
+      void *arg = r->arg;
+      retry_finish(r);
+      cb(arg, NULL, &e);
+      ferry_error_clear(&e);
+      next = retries; /* the callback may have changed the list */
+    }
+    r = next;
+  }
+}

@@ -1,0 +1,223 @@
+/* joget: running process instances of a Joget DX server, over its JSON API (docs/plugins/joget.md).
+ *
+ * Source: the running top-level instances of the source server with their record id, variables, open
+ * activities (definition ids, states, assignees) and their sub-flow children folded in (source.c).
+ * Sink: the per-instance protocol of design.md section 6 with the journal's exactly-once rule, plan and
+ * verify (sink.c). The HTTP client layer is client.c.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "joget.h"
+
+static const ferry_option jg_options[] = {
+    {"url", FERRY_OPT_STRING, NULL, FERRY_OPT_REQUIRED, offsetof(jg_ctx_t, url),
+     "base URL of the Joget server including its context, e.g. http://joget:8080/jw"},
+    {"user", FERRY_OPT_STRING, "\"admin\"", 0, offsetof(jg_ctx_t, user),
+     "administrator used for listing and monitoring calls (needs ROLE_ADMIN)"},
+    {"password", FERRY_OPT_STRING, NULL, FERRY_OPT_SECRET, offsetof(jg_ctx_t, password),
+     "password of user (or give hash)"},
+    {"hash", FERRY_OPT_STRING, NULL, FERRY_OPT_SECRET, offsetof(jg_ctx_t, hash),
+     "login hash of user instead of its password: upper-case MD5 of user::<dir_user.password>"},
+    {"referer", FERRY_OPT_STRING, NULL, 0, offsetof(jg_ctx_t, referer),
+     "Referer header sent with every call (default: the url with a trailing '/'; its host must pass the "
+     "server's API domain whitelist)"},
+    {"dsn", FERRY_OPT_STRING, NULL, FERRY_OPT_SECRET, offsetof(jg_ctx_t, dsn),
+     "optional PostgreSQL conninfo of this server's database, only read: source: sub-flows, open activities "
+     "and assignees in one read-only snapshot per page; sink: hashes from dir_user (start_as hash), plan "
+     "checks (users, published apps, activity ids) and reconcile"},
+    {"apps", FERRY_OPT_STRING_LIST, NULL, 0, offsetof(jg_ctx_t, apps),
+     "source: only instances of these app ids (default: all)"},
+    {"processes", FERRY_OPT_STRING_LIST, NULL, 0, offsetof(jg_ctx_t, processes),
+     "source: only instances of these processes: process id (leave_request) or full id (app#ver#proc)"},
+    {"page_size", FERRY_OPT_INT, "200", 0, offsetof(jg_ctx_t, page_size),
+     "source: rows per page of console/monitor/running/list"},
+    {"fetch_concurrency", FERRY_OPT_INT, "0", 0, offsetof(jg_ctx_t, fetch_concurrency),
+     "source: instances whose details are read at once (0 = what the stage asks for)"},
+    {"start_as", FERRY_OPT_STRING, "\"master\"", 0, offsetof(jg_ctx_t, start_as),
+     "sink: how process/start authenticates as the original requester: master (master login + loginAs), "
+     "hash (login hash computed from the target's dir_user through dsn), users (credentials in users)"},
+    {"master_user", FERRY_OPT_STRING, NULL, 0, offsetof(jg_ctx_t, master_user),
+     "sink, start_as master: the server's masterLoginUsername"},
+    {"master_password", FERRY_OPT_STRING, NULL, FERRY_OPT_SECRET, offsetof(jg_ctx_t, master_password),
+     "sink, start_as master: the server's masterLoginPassword"},
+    {"master_hash", FERRY_OPT_STRING, NULL, FERRY_OPT_SECRET, offsetof(jg_ctx_t, master_hash),
+     "sink, start_as master: master hash instead of master_password (upper MD5 of master::md5(password))"},
+    {"users", FERRY_OPT_JSON, NULL, 0, offsetof(jg_ctx_t, users),
+     "sink, start_as users: {\"username\": \"password\" | {\"password\"|\"hash\": value | {\"env\": NAME}}}"},
+    {"version", FERRY_OPT_STRING, "\"same\"", 0, offsetof(jg_ctx_t, version),
+     "sink: target package version of every process: same (as on the source), latest (the target's latest, "
+     "resolved with workflow/process/list), or a number"},
+    {"version_map", FERRY_OPT_JSON, NULL, 0, offsetof(jg_ctx_t, version_map),
+     "sink: per app or app version: {\"app#<source version>\" | \"app\": \"<target version>\" | \"latest\" | "
+     "\"same\"}; wins over version"},
+    {"activities", FERRY_OPT_STRING, "\"converge\"", 0, offsetof(jg_ctx_t, activities_mode),
+     "sink: converge (start only the activities the new instance is missing; abortCurrent on the first call "
+     "when it holds others) or always (every open activity of the source with activity/start, abortCurrent "
+     "on the first call, as the documented procedure)"},
+    {"activity_ids_sql", FERRY_OPT_STRING,
+     "\"SELECT a->>'id' FROM emu_process_graph g, json_array_elements(g.graph::json->'activities') a WHERE "
+     "g.pdefname = $1\"",
+     0, offsetof(jg_ctx_t, activity_ids_sql),
+     "sink, plan: SQL on dsn giving the activity ids of definition $1 (app#ver#proc); the default reads the "
+     "emulator's emu_process_graph; a real server keeps them in its XPDL (see docs/plugins/joget.md)"},
+    {"timeout_ms", FERRY_OPT_INT, "120000", 0, offsetof(jg_ctx_t, timeout_ms),
+     "per request; must exceed the server's longest processing time (a start that the server runs after "
+     "ferry gave up would not be seen by reconcile)"},
+    {"insecure", FERRY_OPT_BOOL, "false", 0, offsetof(jg_ctx_t, insecure),
+     "turn TLS certificate verification off"},
+    {"clock_skew_ms", FERRY_OPT_INT, "300000", 0, offsetof(jg_ctx_t, clock_skew_ms),
+     "sink, reconcile: an instance counts as created after the intent if created at most this much before "
+     "it (clocks of ferry and the server differ)"},
+    {"check", FERRY_OPT_BOOL, "true", 0, offsetof(jg_ctx_t, check),
+     "sink: after each instance, read it back and compare open activities, assignees and variables"},
+    FERRY_OPTIONS_END};
+
+static const char *user_secret(jg_ctx_t *c, const char *user, json_t *v, const char **kind, ferry_error *err) {
+  *kind = "password";
+  if (json_is_string(v)) return json_string_value(v);
+  if (json_is_object(v)) {
+    json_t *x = json_object_get(v, "password");
+    if (!x) {
+      x = json_object_get(v, "hash");
+      *kind = "hash";
+    }
+    if (json_is_string(x)) return json_string_value(x);
+    if (json_is_object(x) && json_is_string(json_object_get(x, "env"))) {
+      const char *name = json_string_value(json_object_get(x, "env"));
+      const char *val = getenv(name);
+      if (!val) {
+        ferry_error_set(err, FERRY_ECONFIG, "joget: users.%s: environment variable %s is not set", user, name);
+        return NULL;
+      }
+      return val;
+    }
+  }
+  ferry_error_set(err, FERRY_ECONFIG,
+                  "joget: users.%s: expected a password string or {\"password\"|\"hash\": string | {\"env\": NAME}}",
+                  user);
+  return NULL;
+}
+
+static int jg_init(ferry_instance *ins, ferry_error *err) {
+  jg_ctx_t *c = ferry_instance_ctx(ins);
+  c->ins = ins;
+  if (!c->url || strncmp(c->url, "http", 4) || !strstr(c->url, "://"))
+    return ferry_error_set(err, FERRY_ECONFIG, "joget: option \"url\" must be an http(s) URL such as "
+                                               "http://joget:8080/jw (is \"%s\")", c->url ? c->url : "");
+  size_t n = strlen(c->url);
+  while (n > 0 && c->url[n - 1] == '/') n--;
+  c->base = strndup(c->url, n);
+  if (!c->base) abort();
+  if (strlen(c->base) >= 9 && !strcmp(c->base + strlen(c->base) - 9, "/web/json"))
+    return ferry_error_set(err, FERRY_ECONFIG, "joget: option \"url\" is the server's context (http://host:port/jw), "
+                                               "without /web/json (is \"%s\")", c->url);
+  c->host_label = jg_strdup(c->base);
+  c->referer_hdr = jg_asprintf("Referer: %s", c->referer && *c->referer ? c->referer : c->base);
+  if (!c->referer || !*c->referer) {
+    free(c->referer_hdr);
+    c->referer_hdr = jg_asprintf("Referer: %s/", c->base);
+  }
+  if (strpbrk(c->referer_hdr, "\r\n"))
+    return ferry_error_set(err, FERRY_ECONFIG, "joget: option \"referer\" must not contain line breaks");
+  if (!c->user || !*c->user) return ferry_error_set(err, FERRY_ECONFIG, "joget: option \"user\" is empty");
+  if ((!c->password || !*c->password) && (!c->hash || !*c->hash))
+    return ferry_error_set(err, FERRY_ECONFIG,
+                           "joget: give \"password\" (or \"hash\") of the administrator \"%s\" for %s", c->user,
+                           c->base);
+  if (c->page_size < 1 || c->page_size > 10000)
+    return ferry_error_set(err, FERRY_ECONFIG, "joget: option \"page_size\" must be 1..10000 (is %lld)",
+                           (long long)c->page_size);
+  if (c->timeout_ms < 100)
+    return ferry_error_set(err, FERRY_ECONFIG, "joget: option \"timeout_ms\" must be >= 100");
+  if (c->fetch_concurrency < 0)
+    return ferry_error_set(err, FERRY_ECONFIG, "joget: option \"fetch_concurrency\" must be >= 0");
+  if (!strcmp(c->activities_mode, "always")) c->mode_always = 1;
+  else if (strcmp(c->activities_mode, "converge"))
+    return ferry_error_set(err, FERRY_ECONFIG, "joget: option \"activities\" must be converge or always (is \"%s\")",
+                           c->activities_mode);
+  if (strcmp(c->version, "same") && strcmp(c->version, "latest") &&
+      (!*c->version || strspn(c->version, "0123456789") != strlen(c->version)))
+    return ferry_error_set(err, FERRY_ECONFIG, "joget: option \"version\" must be same, latest or a number (is \"%s\")",
+                           c->version);
+  if (c->version_map && !json_is_object(c->version_map))
+    return ferry_error_set(err, FERRY_ECONFIG, "joget: option \"version_map\" must be an object");
+  if (c->version_map) {
+    const char *k;
+    json_t *v;
+    json_object_foreach(c->version_map, k, v) {
+      const char *s = json_string_value(v);
+      if (!s || (strcmp(s, "same") && strcmp(s, "latest") && (!*s || strspn(s, "0123456789") != strlen(s))))
+        return ferry_error_set(err, FERRY_ECONFIG,
+                               "joget: version_map.\"%s\": must be a version number, latest or same", k);
+    }
+  }
+  int sink = ferry_instance_role(ins) == FERRY_KIND_SINK;
+  if (!strcmp(c->start_as, "master")) c->start_mode = JG_START_MASTER;
+  else if (!strcmp(c->start_as, "hash")) c->start_mode = JG_START_HASH;
+  else if (!strcmp(c->start_as, "users")) c->start_mode = JG_START_USERS;
+  else
+    return ferry_error_set(err, FERRY_ECONFIG, "joget: option \"start_as\" must be master, hash or users (is \"%s\")",
+                           c->start_as);
+  if (sink) {
+    if (c->start_mode == JG_START_MASTER && (!c->master_user || !*c->master_user ||
+                                             ((!c->master_password || !*c->master_password) &&
+                                              (!c->master_hash || !*c->master_hash))))
+      return ferry_error_set(err, FERRY_ECONFIG,
+                             "joget: start_as master needs master_user and master_password (or master_hash): the "
+                             "server's masterLoginUsername / masterLoginPassword settings");
+    if (c->start_mode == JG_START_HASH && (!c->dsn || !*c->dsn))
+      return ferry_error_set(err, FERRY_ECONFIG,
+                             "joget: start_as hash needs dsn (the target database, to read dir_user)");
+    if (c->start_mode == JG_START_USERS && !json_is_object(c->users))
+      return ferry_error_set(err, FERRY_ECONFIG,
+                             "joget: start_as users needs users: {\"username\": \"password\", ...}");
+  }
+  c->user_pw = json_object();
+  if (c->users) {
+    if (!json_is_object(c->users))
+      return ferry_error_set(err, FERRY_ECONFIG, "joget: option \"users\" must be an object");
+    const char *k;
+    json_t *v;
+    json_object_foreach(c->users, k, v) {
+      const char *kind;
+      const char *s = user_secret(c, k, v, &kind, err);
+      if (!s) return err->code;
+      ferry_secret(ins, s);
+      json_object_set_new(c->user_pw, k, json_pack("{ss}", kind, s));
+    }
+  }
+  ferry_http_opts o = {.struct_size = sizeof o, .timeout_ms = (long)c->timeout_ms, .insecure = c->insecure};
+  c->http = ferry_http_new(ins, &o, err);
+  if (!c->http) return err->code ? err->code : FERRY_EINTERNAL;
+  if (c->dsn && *c->dsn) {
+    c->pg = ferry_pg_new(ins, c->dsn, err);
+    if (!c->pg) return err->code ? err->code : FERRY_ECONFIG;
+  }
+  return 0;
+}
+
+static void jg_fini(ferry_instance *ins) {
+  jg_ctx_t *c = ferry_instance_ctx(ins);
+  /* free the services first: their callbacks (ECANCELED) still see the source/sink state */
+  jg_source_stop(c);
+  ferry_http *h = c->http;
+  ferry_pg *pg = c->pg;
+  c->http = NULL;
+  c->pg = NULL;
+  ferry_http_free(h);
+  ferry_pg_free(pg);
+  jg_source_fini(c);
+  jg_sink_fini(c);
+  json_decref(c->user_pw);
+  free(c->base);
+  free(c->host_label);
+  free(c->referer_hdr);
+}
+
+FERRY_PLUGIN_DEFINE(joget, .name = "joget", .version = "1.0.0", .license = "Apache-2.0",
+                    .description = "running Joget process instances over the JSON API: inventory (source) and "
+                                   "re-creation with the journal's exactly-once rule (sink)",
+                    .kinds = FERRY_KIND_SOURCE | FERRY_KIND_SINK, .options = jg_options,
+                    .ctx_size = sizeof(jg_ctx_t), .init = jg_init, .fini = jg_fini, .source = &jg_source_ops,
+                    .sink = &jg_sink_ops);

@@ -1,0 +1,328 @@
+#!/usr/bin/env bash
+# Tests of the joget plugin against real emulators (tests/support/joget-env.sh: a private PostgreSQL cluster,
+# a source and a target emulator), driven through the ferry CLI.
+#
+#   joget_test.sh CASE FERRY EMULATOR PLUGIN_DIR
+#
+# Cases:
+#   inventory   source content: record ids, variables, activities, assignees, accepted, sub-flows folded into
+#               their parents; the dsn (SQL) and HTTP-only ways give the same inventory; the source unchanged
+#   migrate     plan, run, verify of 32 instances (8 kinds: first activity, later one, two parallel, sub-flow,
+#               performer reassign, accepted, one branch of an AND split, another app); one target instance
+#               per source instance at the same activities, assignees, variables, record id; a second run
+#               changes nothing; the source unchanged
+#   faults      the emulators fail 8% of requests (500, reset, never answered): retried to a correct end
+#   crash       SIGKILL (test knob FERRY_JOGET_TEST_CRASH_AFTER) after process/start and before "started",
+#               before the start, in the middle of the activities: resume adopts / continues, no duplicate
+#   plan        plan errors against a broken target (missing app, unknown activity id, missing user), a record
+#               id with a space, wrong admin password, wrong master password: each blocked with a clear error,
+#               and run writes nothing for them (target instances counted before and after)
+set -uo pipefail
+CASE=$1
+export FERRY=$2
+EMU=$3
+export FERRY_PLUGIN_PATH=$4
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+support=$(cd "$here/../support" && pwd)
+JG_DIR=$(mktemp -d /tmp/ferry-joget-test.XXXXXX)
+export JG_DIR
+. "$here/lib.sh"
+ENVDIR=$JG_DIR/env
+cleanup() {
+  "$support/joget-env.sh" stop "$ENVDIR" >/dev/null 2>&1 || true
+  [ -n "${EXTRA_PID:-}" ] && kill "$EXTRA_PID" 2>/dev/null && wait "$EXTRA_PID" 2>/dev/null
+  if [ -z "${FERRY_TEST_KEEP:-}" ]; then rm -rf "$JG_DIR"; else echo "kept $JG_DIR"; fi
+}
+trap cleanup EXIT
+cd "$JG_DIR" || exit 1
+
+start_env() { # N [emulator knobs...]
+  local n=$1
+  shift
+  python3 "$here/make-fixture.py" --instances "$n" --out "$JG_DIR/fx" || jg_fail "fixture"
+  (cd / && "$support/joget-env.sh" start "$ENVDIR" --source-fixture "$JG_DIR/fx/source.json" \
+    --target-fixture "$JG_DIR/fx/target.json" --emulator-bin "$EMU" "$@" >/dev/null) || jg_fail "joget-env start"
+  . "$ENVDIR/env"
+}
+
+ok() { echo "ok: $*"; }
+
+run_ferry() { # expected-exit what args...
+  local want=$1 what=$2
+  shift 2
+  "$FERRY" "$@" --progress none >"$JG_DIR/out" 2>&1
+  local got=$?
+  if [ "$got" != "$want" ]; then
+    sed 's/^/    /' "$JG_DIR/out" | tail -40
+    jg_fail "$what: exit $got, expected $want"
+  fi
+}
+
+report_items() { # CONFIG -> "key status error" lines
+  python3 - "$1.report" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+for st in r["stages"]:
+    for it in st.get("items", []):
+        print(it["key"], it["status"], it.get("error", ""))
+EOF
+}
+
+case_inventory() {
+  start_env 16
+  local before
+  before=$(jg_checksum "$JOGET_SOURCE_DB")
+  jg_inventory "$JOGET_SOURCE_URL" "$JOGET_SOURCE_DB" sql.jsonl
+  jg_inventory "$JOGET_SOURCE_URL" "" http.jsonl
+  python3 - sql.jsonl http.jsonl <<'EOF' || jg_fail "inventory content"
+import json, sys
+def load(p):
+    return {json.loads(l)["key"]: json.loads(l)["body"] for l in open(p)}
+sql, http = load(sys.argv[1]), load(sys.argv[2])
+fx = json.load(open("fx/source.json"))
+assert len(sql) == 16, "16 top-level items expected, got %d" % len(sql)
+rids = sorted(b["record_id"] for b in sql.values())
+assert rids == sorted(i["recordId"] for i in fx["instances"]), rids
+byrid = {b["record_id"]: b for b in sql.values()}
+for i, inst in enumerate(fx["instances"]):
+    b = byrid[inst["recordId"]]
+    assert b["requester"] == inst["requester"], (b["id"], b["requester"])
+    assert b["definition"].replace("#", ":") == inst["process"], b["definition"]
+    for k, v in inst["variables"].items():
+        want = ("true" if v else "false") if isinstance(v, bool) else str(v)
+        assert b["variables"].get(k) == want, (b["id"], k, b["variables"].get(k), want)
+    acts = [(a["def_id"], sorted(a["assignees"])) for a in b["activities"]]
+    want = [(a["id"], sorted(a.get("assignees", []))) for a in inst["activities"]]
+    assert sorted(acts) == sorted(want), (b["id"], acts, want)
+    for a, fa in zip(sorted(b["activities"], key=lambda x: x["def_id"]), sorted(inst["activities"], key=lambda x: x["id"])):
+        if fa.get("accepted"):
+            assert a["accepted_by"] == fa["assignees"][0] and a["state"] == "open.running", a
+        elif "children" in fa:
+            assert a["state"] == "open.running" and not a["assignees"], a
+        else:
+            assert a["accepted_by"] is None and a["state"] == "open.not_running.not_started", a
+    subs = b["extra"]["subflows"]
+    if any("children" in a for a in inst["activities"]):
+        assert len(subs) == 1 and subs[0]["activity_def_id"] == "provision", subs
+        ch = subs[0]["children"]
+        assert len(ch) == 1 and ch[0]["definition"] == "hrapp#3#provision_account", ch
+        assert ch[0]["record_id"] == b["record_id"] and ch[0]["parent"] == b["id"], ch[0]
+        assert [(a["def_id"], a["assignees"]) for a in ch[0]["activities"]] == [("create_account", ["it1"])], ch
+        assert ch[0]["variables"]["employee"] == inst["variables"]["employee"]
+        assert ch[0]["id"] not in sql, "a sub-flow child is an item of its own"
+    else:
+        assert subs == [], subs
+# HTTP-only mode: the same content (minus what only SQL knows)
+def strip(b):
+    b = json.loads(json.dumps(b))
+    b.pop("app_version", None)
+    for sf in b["extra"]["subflows"]:
+        sf.pop("activity_id", None)
+        sf["children"] = [strip(c) for c in sf["children"]]
+    return b
+assert set(sql) == set(http), (sorted(sql), sorted(http))
+for k in sql:
+    assert strip(sql[k]) == strip(http[k]), (k, strip(sql[k]), strip(http[k]))
+print("inventory content ok")
+EOF
+  ok "inventory content, sub-flows folded, SQL and HTTP inventories equal"
+  # --limit and filters
+  jg_config f.json f.db "{\"url\": \"$JOGET_SOURCE_URL\", \"password\": \"admin\", \"apps\": [\"opsapp\"]}" jsonl '{"path": "f.jsonl"}'
+  run_ferry 0 "apps filter" run -c f.json -q
+  [ "$(wc -l < f.jsonl)" = 2 ] || jg_fail "apps filter: $(wc -l < f.jsonl) items, expected 2"
+  jg_config p.json p.db "{\"url\": \"$JOGET_SOURCE_URL\", \"password\": \"admin\", \"dsn\": \"$JOGET_SOURCE_DB\", \"processes\": [\"expense_claim\"], \"page_size\": 3}" jsonl '{"path": "p.jsonl"}'
+  run_ferry 0 "processes filter" run -c p.json -q
+  [ "$(wc -l < p.jsonl)" = 4 ] || jg_fail "processes filter: $(wc -l < p.jsonl) items, expected 4"
+  ok "apps and processes filters, small pages"
+  # wrong admin password: a clear error naming the identity
+  jg_config w.json w.db "{\"url\": \"$JOGET_SOURCE_URL\", \"password\": \"nope\"}" jsonl '{"path": "w.jsonl"}'
+  run_ferry 6 "wrong source password" run -c w.json
+  grep -q 'admin user "admin" was refused (HTTP 401' "$JG_DIR/out" || jg_fail "wrong password message: $(cat out)"
+  ok "wrong source password: clear error"
+  [ "$before" = "$(jg_checksum "$JOGET_SOURCE_DB")" ] || jg_fail "the source database changed"
+  ! grep -q ' POST ' "$ENVDIR/source.requests" || jg_fail "the source received POST requests"
+  ok "source unchanged"
+}
+
+migrate_and_check() { # config
+  local cfg=$1
+  run_ferry 0 "plan" plan -c "$cfg"
+  local tb
+  tb=$(jg_all_count "$JOGET_TARGET_DB")
+  [ "$tb" = 0 ] || jg_fail "plan wrote to the target ($tb instances)"
+  run_ferry 0 "run" run -c "$cfg"
+  jg_inventory "$JOGET_SOURCE_URL" "$JOGET_SOURCE_DB" src.jsonl
+  jg_inventory "$JOGET_TARGET_URL" "$JOGET_TARGET_DB" tgt.jsonl
+  jg_compare src.jsonl tgt.jsonl || jg_fail "target differs from the source"
+  local ns nt
+  ns=$(jg_all_count "$JOGET_SOURCE_DB")
+  nt=$(jg_all_count "$JOGET_TARGET_DB")
+  [ "$ns" = "$nt" ] || jg_fail "$ns instances (with sub-flows) on the source, $nt on the target"
+  run_ferry 0 "verify" verify -c "$cfg"
+  # the record link: wf_process_link of every target instance = the source record id (checked by verify too)
+  local links
+  links=$(jg_psql "$JOGET_TARGET_DB" "SELECT count(*) FROM shkprocesses p JOIN wf_process_link l ON l.processid = p.id")
+  [ "$links" = "$nt" ] || jg_fail "$links of $nt target instances linked to a record"
+}
+
+case_migrate() {
+  start_env 32
+  local before
+  before=$(jg_checksum "$JOGET_SOURCE_DB")
+  jg_config m.json m.db "$(jg_src_opts)" joget "$(jg_tgt_opts)"
+  migrate_and_check m.json
+  ok "32 instances migrated: same activities, assignees, accepted state, variables, record ids, sub-flows"
+  grep -q 'reassign' "$ENVDIR/target.requests" || jg_fail "no reassign call (acknowledge needs one)"
+  grep -q 'assignment/accept' "$ENVDIR/target.requests" || jg_fail "no accept call"
+  grep -q 'monitoring/process/variable' "$ENVDIR/target.requests" || jg_fail "no variable set after the start"
+  # second run: nothing changes, not a single call to the target
+  local posts
+  posts=$(grep -c ' POST ' "$ENVDIR/target.requests")
+  local cb
+  cb=$(jg_checksum "$JOGET_TARGET_DB")
+  run_ferry 0 "second run" run -c m.json
+  grep -q 'instances .* 0 .* 0 .* 0' "$JG_DIR/out" || true
+  [ "$posts" = "$(grep -c ' POST ' "$ENVDIR/target.requests")" ] || jg_fail "the second run wrote to the target"
+  [ "$cb" = "$(jg_checksum "$JOGET_TARGET_DB")" ] || jg_fail "the second run changed the target"
+  ok "second run changes nothing"
+  [ "$before" = "$(jg_checksum "$JOGET_SOURCE_DB")" ] || jg_fail "the source database changed"
+  ! grep -q ' POST ' "$ENVDIR/source.requests" || jg_fail "the source received POST requests"
+  ok "source unchanged"
+  # no secret in journal, report or output
+  if grep -a -q 'master-secret' m.db* m.json.report "$JG_DIR/out" 2>/dev/null; then jg_fail "a secret leaked"; fi
+  ok "no secret in journal, report, output"
+}
+
+case_faults() {
+  start_env 24 --fail-rate 0.08 --fail-kinds 500,reset,timeout --timeout-ms 0 --seed 7
+  local before
+  before=$(jg_checksum "$JOGET_SOURCE_DB")
+  jg_config m.json m.db "$(jg_src_opts | sed 's/}$/, "timeout_ms": 1500}/')" joget "$(jg_tgt_opts '"timeout_ms": 1500')" \
+    '"retry": {"max": 12, "base_ms": 20, "cap_ms": 500}, "concurrency": 4'
+  run_ferry 0 "plan with faults" plan -c m.json
+  run_ferry 0 "run with faults" run -c m.json
+  grep -q 'fault=' "$ENVDIR/target.requests" || jg_fail "no fault was injected on the target"
+  grep -q 'fault=' "$ENVDIR/source.requests" || jg_fail "no fault was injected on the source"
+  # compare with faults still on: the inventories retry their reads
+  export JG_INV_OPTS='"timeout_ms": 1500'
+  jg_inventory "$JOGET_SOURCE_URL" "$JOGET_SOURCE_DB" src.jsonl
+  jg_inventory "$JOGET_TARGET_URL" "$JOGET_TARGET_DB" tgt.jsonl
+  jg_compare src.jsonl tgt.jsonl || jg_fail "target differs from the source after faults"
+  [ "$(jg_all_count "$JOGET_SOURCE_DB")" = "$(jg_all_count "$JOGET_TARGET_DB")" ] || jg_fail "instance counts differ"
+  run_ferry 0 "verify with faults" verify -c m.json
+  [ "$before" = "$(jg_checksum "$JOGET_SOURCE_DB")" ] || jg_fail "the source database changed"
+  ok "500s, resets and unanswered requests retried to a correct end ($(grep -c 'fault=' "$ENVDIR/target.requests") target faults)"
+}
+
+crash_round() { # knob
+  local knob=$1
+  FERRY_JOGET_TEST_CRASH_AFTER=$knob "$FERRY" run -c m.json --progress none >"$JG_DIR/out" 2>&1
+  local rc=$?
+  cat "$JG_DIR/out" >> "$JG_DIR/crash.log"
+  [ "$rc" = 137 ] || { tail -20 "$JG_DIR/out"; jg_fail "crash at $knob: exit $rc, expected 137 (SIGKILL)"; }
+  grep -q "FERRY_JOGET_TEST_CRASH_AFTER=$knob" "$JG_DIR/out" || jg_fail "crash knob $knob did not fire"
+}
+
+case_crash() {
+  start_env 24
+  jg_config m.json m.db "$(jg_src_opts)" joget "$(jg_tgt_opts)" '"concurrency": 2'
+  # 1. killed after process/start answered, before "started" was recorded: the instance exists on the target
+  #    and the journal does not know it
+  crash_round start:3
+  local n1
+  n1=$(jg_all_count "$JOGET_TARGET_DB")
+  [ "$n1" -ge 3 ] || jg_fail "expected at least 3 target instances after the first crash, got $n1"
+  # the journal holds the in-doubt item at step "start"
+  run_ferry 0 "status after the crash" status -c m.json
+  grep -q 'start' "$JG_DIR/out" || { cat "$JG_DIR/out"; jg_fail "status shows no item in doubt at step start"; }
+  # 2. resume; then crash before a start and in the middle of the activities
+  crash_round before_start:2
+  crash_round activity:2
+  crash_round reassign:1
+  run_ferry 0 "resume" run -c m.json
+  cat "$JG_DIR/out" >> "$JG_DIR/crash.log"
+  grep -q 'adopting target instance' "$JG_DIR/crash.log" || { tail -30 "$JG_DIR/out"; jg_fail "nothing adopted on resume"; }
+  jg_inventory "$JOGET_SOURCE_URL" "$JOGET_SOURCE_DB" src.jsonl
+  jg_inventory "$JOGET_TARGET_URL" "$JOGET_TARGET_DB" tgt.jsonl
+  jg_compare src.jsonl tgt.jsonl || jg_fail "target differs from the source after crashes"
+  local ns nt
+  ns=$(jg_all_count "$JOGET_SOURCE_DB")
+  nt=$(jg_psql "$JOGET_TARGET_DB" "SELECT count(*) FROM shkprocesses WHERE state IN (1000000,1000002,1000004)")
+  [ "$ns" = "$nt" ] || jg_fail "$ns source instances, $nt running target instances: duplicates or missing"
+  run_ferry 0 "verify after crashes" verify -c m.json
+  ok "SIGKILL after start, before start, mid-activities, mid-reassign: resumed without duplicate or gap"
+}
+
+case_plan() {
+  start_env 16
+  # a record id with a space on the source (Joget's SQL filter answers 500 for it): instance of record rec-0000
+  jg_psql "$JOGET_SOURCE_DB" "UPDATE wf_process_link SET originprocessid = 'rec 0000', parentprocessid = 'rec 0000' WHERE originprocessid = 'rec-0000'"
+  local before
+  before=$(jg_checksum "$JOGET_SOURCE_DB")
+  # a second target: the broken one, on the same cluster
+  local pgdir ci port
+  pgdir=$JOGET_PG_DIR
+  (cd / && "$support/pgcluster.sh" createdb "$pgdir" joget_broken) || jg_fail "createdb"
+  ci=$(cd / && "$support/pgcluster.sh" conninfo "$pgdir" joget_broken)
+  "$EMU" --db "$ci" --reset --fixture "$JG_DIR/fx/target-broken.json" --port 0 --port-file "$JG_DIR/broken.port" \
+    >"$JG_DIR/broken.log" 2>&1 &
+  EXTRA_PID=$!
+  for _ in $(seq 1 300); do [ -s "$JG_DIR/broken.port" ] && break; sleep 0.1; done
+  port=$(cat "$JG_DIR/broken.port")
+  local burl="http://127.0.0.1:$port/jw"
+  for _ in $(seq 1 300); do
+    curl -s -o /dev/null -H "Referer: $burl/" "$burl/web/json/workflow/currentUsername" && break
+    sleep 0.1
+  done
+  local bopts="{\"url\": \"$burl\", \"password\": \"admin\", \"dsn\": \"$ci\", \"master_user\": \"master\", \"master_password\": \"master-secret\"}"
+  jg_config b.json b.db "$(jg_src_opts)" joget "$bopts"
+  run_ferry 3 "plan against the broken target" plan -c b.json
+  report_items b.json > items.txt
+  check_item() { # pattern-of-key-or-record status message-fragment
+    grep -q -- "$2" items.txt || { cat items.txt; jg_fail "plan report lacks: $2"; }
+  }
+  check_item x "blocked .*the target has no process definition opsapp#1#ticket"
+  check_item x "blocked .*open activity acknowledge does not exist in the target definition hrapp#3#leave_request"
+  check_item x "blocked .*user hr2 does not exist"
+  check_item x "blocked .*record id \"rec 0000\" cannot be passed to Joget"
+  local blocked
+  blocked=$(grep -c ' blocked ' items.txt)
+  # kinds 1 (hr_check: hr2), 3? no; 4 (acknowledge), 7 (opsapp), record rec-0000 (kind 0): 2+2+2+1 of 16
+  [ "$blocked" = 7 ] || { cat items.txt; jg_fail "$blocked items blocked, expected 7"; }
+  ok "plan: missing app, unknown activity id, missing user, record id with a space: blocked with reasons"
+  local nb
+  nb=$(jg_all_count "$ci")
+  [ "$nb" = 0 ] || jg_fail "plan wrote to the broken target"
+  # run against the broken target: those items fail before anything is written
+  run_ferry 1 "run against the broken target" run -c b.json
+  report_items b.json > run-items.txt
+  grep -q 'no process definition opsapp#1#ticket' run-items.txt || { cat run-items.txt; jg_fail "run: missing app"; }
+  grep -q 'acknowledge' run-items.txt || { cat run-items.txt; jg_fail "run: unknown activity"; }
+  grep -q 'rec 0000' run-items.txt || { cat run-items.txt; jg_fail "run: record id"; }
+  local failed
+  failed=$(grep -c ' failed ' run-items.txt)
+  nb=$(jg_all_count "$ci")
+  # 16 - 7 blocked items were migrated (their sub-flow children too): kinds 0 (1 of 2), 2, 3 (+child), 5, 6
+  [ "$nb" = $((16 - 7 + 2)) ] || { cat run-items.txt; jg_fail "run wrote $nb instances to the broken target, expected 11"; }
+  [ "$failed" = 7 ] || { cat run-items.txt; jg_fail "$failed items failed, expected 7"; }
+  ok "run: the blocked items fail before anything is written for them"
+  # wrong admin password / wrong master password: everything blocked, nothing written
+  jg_config w.json w.db "$(jg_src_opts)" joget "$(jg_tgt_opts | sed 's/"password": "admin"/"password": "wrong"/')"
+  run_ferry 3 "plan with a wrong admin password" plan -c w.json
+  report_items w.json > w-items.txt
+  grep -q 'blocked .*GET workflow/currentUsername: .* was refused (HTTP 401 Bad credentials): check the password or hash' w-items.txt || { head -3 w-items.txt; jg_fail "wrong admin password message"; }
+  run_ferry 1 "run with a wrong admin password" run -c w.json
+  [ "$(jg_all_count "$JOGET_TARGET_DB")" = 0 ] || jg_fail "run with a wrong admin password wrote to the target"
+  jg_config wm.json wm.db "$(jg_src_opts)" joget "$(jg_tgt_opts | sed 's/master-secret/not-it/')"
+  run_ferry 3 "plan with a wrong master password" plan -c wm.json
+  report_items wm.json > wm-items.txt
+  grep -q 'blocked .*the master login did not take' wm-items.txt || { head -3 wm-items.txt; jg_fail "wrong master password message"; }
+  run_ferry 1 "run with a wrong master password" run -c wm.json
+  [ "$(jg_all_count "$JOGET_TARGET_DB")" = 0 ] || jg_fail "run with a wrong master password wrote to the target"
+  ok "wrong admin / master credentials: blocked in plan, nothing written by run"
+  [ "$before" = "$(jg_checksum "$JOGET_SOURCE_DB")" ] || jg_fail "the source database changed"
+  ok "source unchanged"
+}
+
+"case_$CASE"
+echo "PASS: $CASE"
