@@ -9,7 +9,7 @@ export FERRY_PLUGIN_PATH=$2
 STATE=$3
 CASE=$4
 SUPPORT=$(cd "$(dirname "$0")/../support" && pwd)
-PORT=$(sed -n 2p "$STATE")
+PORT=$(sed -n 3p "$STATE")
 [ -n "$PORT" ] || { echo "no cluster (state file $STATE)"; exit 1; }
 PSQL=$(command -v psql || ls /usr/lib/postgresql/*/bin/psql | tail -n 1)
 T=$(mktemp -d /tmp/ferry-pgsql-test.XXXXXX)
