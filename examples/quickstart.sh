@@ -152,8 +152,16 @@ if has_stage forms; then
   sed 's/^forms: /records: /' forms.txt | head -n 20
 fi
 if has_stage uploads; then
-  echo "files: $(find "$JOGET_SOURCE_UPLOADS/app_formuploads" -type f | wc -l) on the source," \
-       "$(find "$JOGET_TARGET_UPLOADS/app_formuploads" -type f 2>/dev/null | wc -l) on the target"
+  $jc tree "$JOGET_SOURCE_UPLOADS/app_formuploads" >source-files.json
+  $jc tree "$JOGET_TARGET_UPLOADS/app_formuploads" >target-files.json
+  python3 - source-files.json target-files.json <<'PY' || summary_rc=1
+import json, sys
+a, b = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+same = sum(1 for p in a if p in b and (a[p]["sha256"], a[p]["size"], a[p]["mtime"]) ==
+           (b[p]["sha256"], b[p]["size"], b[p]["mtime"]))
+print("files: %d on the source, %d on the target, %d identical (SHA-256, size, mtime)" % (len(a), len(b), same))
+sys.exit(0 if same == len(a) == len(b) else 1)
+PY
 fi
 echo "report: $work/ferry-report.json   journal: $work/ferry-journal.db   log: $work/ferry.log"
 exit $summary_rc
