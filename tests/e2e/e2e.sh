@@ -17,9 +17,9 @@
 #            activity start), resumed until done: no duplicate, nothing missing, verify passes.
 #   faults   both emulators fail 10% of the requests (500, connection reset, delayed answers): retried to a
 #            correct end.
-#   giveup   (not in CTest: shows a known defect) as faults, after a first run without retries in which items
-#            fail half way; the core hands a failed item to the next run as new (no step, no state), so the
-#            joget sink starts a second instance and preserve-records snapshots rows the first start changed.
+#   giveup   as faults, after a first run without retries in which items fail half way (after their
+#            instance was started): the next run must continue each from its recorded step — no second
+#            instance, and preserve-records restores from the snapshot taken before the first start.
 #   errors   wrong credentials, an app missing on the target, an activity the target's definition lacks, a record
 #            id with a space: `ferry plan` names each before anything is written, `ferry run` refuses or fails
 #            exactly those items (target instances counted before and after).
