@@ -250,8 +250,10 @@ FERRY_API void ferry_emit(ferry_instance *ins, ferry_item *item) {
   if (st->limit && st->taken >= st->limit) st->limit_reached = 1;
   ferry_task *t = ferry_task_new(st, item);
   t->jstatus = row.status;
-  if (row.status == FERRY_J_INTENT || (st->mode == FERRY_MODE_VERIFY && done_before)) {
-    /* in doubt (or verified): the sink sees the step and state the journal recorded */
+  if (row.status == FERRY_J_INTENT || (row.status == FERRY_J_FAILED && row.step) ||
+      (st->mode == FERRY_MODE_VERIFY && done_before)) {
+    /* in doubt, or failed after a step with side effects (or verified): the sink sees the step and state
+     * the journal recorded, so it continues from there instead of doing the side effect a second time */
     t->step = row.step;
     row.step = NULL;
     t->state = row.state;
