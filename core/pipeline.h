@@ -126,6 +126,10 @@ struct ferry_stage {
   void
       *fired[FERRY_FIRED_KEEP]; /* hook.c: the last finished firings, kept to catch late double completions */
   unsigned fired_pos;
+
+  /* ferry_source_wanted(): the row it read, reused by the next ferry_emit() of the same key */
+  char *wanted_key;
+  ferry_jrow wanted_row;
 };
 
 struct ferry_runtime {

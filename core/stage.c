@@ -113,6 +113,9 @@ void ferry_stage_release(ferry_stage *st) {
   }
   json_decref(st->items);
   st->items = NULL;
+  free(st->wanted_key);
+  st->wanted_key = NULL;
+  ferry_jrow_clear(&st->wanted_row);
 }
 
 /* ---- counters and reports ------------------------------------------------------------------------------ */
@@ -190,7 +193,12 @@ FERRY_API void ferry_emit(ferry_instance *ins, ferry_item *item) {
   st->budget++;
   ferry_runtime *rt = st->rt;
   ferry_jrow row = {0};
-  if (st->journal) {
+  if (st->journal && st->wanted_key && !strcmp(st->wanted_key, item->key)) { /* just read by _wanted() */
+    row = st->wanted_row;
+    memset(&st->wanted_row, 0, sizeof st->wanted_row);
+    free(st->wanted_key);
+    st->wanted_key = NULL;
+  } else if (st->journal) {
     ferry_error e = FERRY_ERROR_INIT;
     if (ferry_journal_get(rt->journal, st->name, item->key, &row, &e) < 0) {
       ferry_error_prefix(&e, "journal lookup of item \"%s\" in stage \"%s\"", item->key, st->name);
@@ -242,8 +250,10 @@ FERRY_API void ferry_emit(ferry_instance *ins, ferry_item *item) {
   if (st->limit && st->taken >= st->limit) st->limit_reached = 1;
   ferry_task *t = ferry_task_new(st, item);
   t->jstatus = row.status;
-  if (row.status == FERRY_J_INTENT || (st->mode == FERRY_MODE_VERIFY && done_before)) {
-    /* in doubt (or verified): the sink sees the step and state the journal recorded */
+  if (row.status == FERRY_J_INTENT || (row.status == FERRY_J_FAILED && row.step) ||
+      (st->mode == FERRY_MODE_VERIFY && done_before)) {
+    /* in doubt, or failed after a step with side effects (or verified): the sink sees the step and state
+     * the journal recorded, so it continues from there instead of doing the side effect a second time */
     t->step = row.step;
     row.step = NULL;
     t->state = row.state;
@@ -312,6 +322,25 @@ FERRY_API void ferry_source_fail(ferry_instance *ins, const ferry_error *err) {
 FERRY_API void ferry_source_total(ferry_instance *ins, int64_t total) {
   ferry_stage *st = source_stage(ins, "ferry_source_total");
   if (st) st->total = total < 0 ? -1 : total;
+}
+
+FERRY_API int ferry_source_wanted(ferry_instance *ins, const char *key) {
+  ferry_stage *st = source_stage(ins, "ferry_source_wanted");
+  if (!st || !key) return 1;
+  if (!st->journal) return !(st->mode == FERRY_MODE_VERIFY && st->cfg->journal); /* verify, no journal file */
+  ferry_jrow row = {0};
+  ferry_error e = FERRY_ERROR_INIT;
+  int rc = ferry_journal_get(st->rt->journal, st->name, key, &row, &e);
+  ferry_error_clear(&e);
+  if (rc < 0) return 1; /* the emit looks again and reports the journal failure */
+  int done_before = row.status == FERRY_J_DONE || row.status == FERRY_J_SKIPPED;
+  /* kept for the ferry_emit() of this key, which normally follows at once for an unwanted item */
+  free(st->wanted_key);
+  ferry_jrow_clear(&st->wanted_row);
+  st->wanted_key = ferry_xstrdup(key);
+  st->wanted_row = row;
+  if (st->mode == FERRY_MODE_VERIFY) return st->cfg->journal ? done_before : 1;
+  return !done_before;
 }
 
 /* ---- the pump ------------------------------------------------------------------------------------------ */

@@ -330,7 +330,7 @@ static tcolumn *tcol_find(ttable *t, const char *name) {
 }
 
 /* Everything is decided: build the SQL pieces, mark ready, run the job and those that waited. */
-static void table_ready(ttable *t, pgsql_sink *k) {
+static void table_ready(ttable *t) {
   pgsql_sb st = {0}, ic = {0}, sc = {0};
   for (size_t i = 0; i < t->ncols; i++) {
     if (i) pgsql_sb_add(&st, ", ");
@@ -350,7 +350,6 @@ static void table_ready(ttable *t, pgsql_sink *k) {
                              (unsigned long long)pgsql_hash(t->stage_cols_ddl, strlen(t->stage_cols_ddl)) ^
                                  pgsql_hash(t->qname, strlen(t->qname)));
   t->state = TT_READY;
-  (void)k;
 }
 
 static void table_settle(ttable *t) {
@@ -412,17 +411,9 @@ static void prep_finish(job *j);
 static void on_ddl(void *arg, int status, PGresult *res, const ferry_error *err) {
   job *j = arg;
   if (status) {
-    ferry_error e = FERRY_ERROR_INIT;
-    ferry_error_copy(&e, err);
-    if (e.code != FERRY_ETRANSIENT) {
-      table_refuse(j, err->code, "pgsql sink: table %s: changing the table failed: %s%s%s", j->tt->qname,
-                   err->message, err->detail ? " (" : "", err->detail ? err->detail : "");
-      ferry_error_clear(&e);
-      return;
-    }
-    prep_transient(j, "changing the table", &e);
-    ferry_error_clear(&e);
-    return;
+    if (err->code == FERRY_ETRANSIENT) return prep_transient(j, "changing the table", err);
+    return table_refuse(j, err->code, "pgsql sink: table %s: changing the table failed: %s%s%s", j->tt->qname,
+                        err->message, err->detail ? " (" : "", err->detail ? err->detail : "");
   }
   prep_finish(j);
 }
@@ -447,7 +438,7 @@ static void prep_finish(job *j) {
     return;
   }
   pgsql_sb_free(&t->ddl);
-  table_ready(t, k);
+  table_ready(t);
   json_t *acts = t->actions;
   if (json_array_size(acts)) {
     size_t i;
@@ -659,8 +650,7 @@ static void prep_existing_table(job *j) {
     if (i == t->ncols || (size_t)tc->pkpos > nk) {
       pgsql_sb_free(&missing);
       return table_refuse(j, FERRY_EINVAL, "pgsql sink: table %s: primary key column \"%s\" of the target gets "
-                          "no value from the source (columns %s); map a source column to it (column_map)",
-                          t->qname, tc->name, "of the item");
+                          "no value from the source; map a source column to it (column_map)", t->qname, tc->name);
     }
     t->kidx[tc->pkpos - 1] = i;
   }

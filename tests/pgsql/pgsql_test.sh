@@ -9,7 +9,7 @@ export FERRY_PLUGIN_PATH=$2
 STATE=$3
 CASE=$4
 SUPPORT=$(cd "$(dirname "$0")/../support" && pwd)
-PORT=$(sed -n 2p "$STATE")
+PORT=$(sed -n 3p "$STATE")
 [ -n "$PORT" ] || { echo "no cluster (state file $STATE)"; exit 1; }
 PSQL=$(command -v psql || ls /usr/lib/postgresql/*/bin/psql | tail -n 1)
 T=$(mktemp -d /tmp/ferry-pgsql-test.XXXXXX)
@@ -42,7 +42,7 @@ config() {
   local f=$1 src=$2 dst=$3 so=$4 ko=$5 extra=${6:-}
   cat > "$f" <<JSON
 {"journal": "$T/${f%.json}.db", "report": "$T/${f%.json}.report.json",
- "stages": [{"name": "forms", "concurrency": 4 $extra,
+ "stages": [{"name": "forms", "concurrency": ${CONC:-4} $extra,
    "source": {"plugin": "pgsql", "options": {"dsn": "$(dsn "$src")" ${so:+, $so}}},
    "sink": {"plugin": "pgsql", "options": {"dsn": "$(dsn "$dst")" ${ko:+, $ko}}}}]}
 JSON
@@ -506,6 +506,36 @@ verify)
   has 'v42 (differs in c_b)' "the changed row and column are named"
   has 'v250 (missing)' "the missing row is named"
   check '[ "$(report c.json "r[\"totals\"][\"mismatched\"]")" = 2 ]' "two batches differ"
+  ;;
+
+kill_resume)
+  # a run killed with SIGKILL in the middle, then resumed: nothing missing, nothing twice, journal consistent
+  newdb $S; newdb $D
+  sql $S "CREATE TABLE app_fd_k (id varchar(255) PRIMARY KEY, c_a text);
+          INSERT INTO app_fd_k SELECT md5(g::text), repeat('k', g % 200) FROM generate_series(1, 60000) g"
+  sql $D "CREATE TABLE app_fd_k (id varchar(255) PRIMARY KEY, c_a text)"
+  before=$(checksum $S)
+  CONC=2 config c.json $S $D '"tables": ["app_fd_k"], "batch_rows": 200' ''
+  "$FERRY" run --config c.json --progress none >"$T/out1" 2>&1 &
+  pid=$!
+  deadline=$((SECONDS + 60))
+  while kill -0 $pid 2>/dev/null && [ $SECONDS -lt $deadline ]; do
+    n=$(sql $D "select count(*) from app_fd_k")
+    [ "$n" -gt 2000 ] && break
+  done
+  killed=0
+  if kill -9 $pid 2>/dev/null; then killed=1; fi
+  wait $pid 2>/dev/null
+  n=$(sql $D "select count(*) from app_fd_k")
+  echo "killed=$killed with $n rows on the target"
+  ferry run c.json
+  expect_rc 0 "resumed run"
+  check '[ "$(checksum $D)" = "$before" ]' "after the resume the target equals the source"
+  check '[ "$(report c.json "r[\"totals\"][\"resumed\"] > 0 or not $killed")" = True ]' \
+    "the resumed run skipped the batches the killed run had finished"
+  ferry verify c.json
+  expect_rc 0 "verify after resume"
+  check '[ "$(checksum $S)" = "$before" ]' "source unchanged"
   ;;
 
 rows_items)

@@ -550,6 +550,22 @@ static void test_resume(void) {
             (long long)r.done, (long long)r.st[0].resumed);
 }
 
+/* An item that failed permanently after recording a step (a side effect may have happened) must come back
+ * with that step and its state, not as a fresh task that would repeat the side effect. */
+static void test_failed_step(void) {
+  res r = run(one_stage("'count': 4", "'steps': ['create', 'finish'], 'permanent': ['k000002']", ""));
+  FT_ASSERT(r.done == 3 && r.failed == 1, "first run: done %lld failed %lld", (long long)r.done,
+            (long long)r.failed);
+  unlink(P("sink.log"));
+  r = run(one_stage("'count': 4", "'steps': ['create', 'finish']", ""));
+  FT_ASSERT(r.rc == 0 && r.done == 1 && r.st[0].resumed == 3, "second run: rc %d done %lld resumed %lld: %s",
+            r.rc, (long long)r.done, (long long)r.st[0].resumed, r.msg);
+  const char *log = P("sink.log");
+  FT_ASSERT(count_lines(log, "W ") == 1, "%d writes:\n%s", count_lines(log, "W "), slurp(log));
+  FT_ASSERT(has_line(log, "W k000002 attempt=1 step=finish state={\"last_step\":\"finish\""),
+            "the failed item was not handed back with its step and state:\n%s", slurp(log));
+}
+
 static void test_plan(void) {
   json_t *cfg = one_stage("'count': 5", "'blocked': ['k000001']", "");
   res r = run_mode(cfg, FERRY_MODE_PLAN);
@@ -1018,6 +1034,7 @@ int main(int argc, char **argv) {
                {"permanent", test_permanent},
                {"limit", test_limit},
                {"resume", test_resume},
+               {"failed_step", test_failed_step},
                {"plan", test_plan},
                {"verify", test_verify},
                {"hooks", test_hooks},

@@ -220,6 +220,15 @@ FERRY_API void ferry_source_end(ferry_instance *ins);
 FERRY_API void ferry_source_fail(ferry_instance *ins, const ferry_error *err);
 /* Optional: how many items the source expects to emit in total (for the progress display and ETA). */
 FERRY_API void ferry_source_total(ferry_instance *ins, int64_t total);
+/* Optional: whether the core will hand an item with this key to the sink in this run, judging by the
+ * journal: 0 when it will not (RUN and PLAN: the journal holds the item as done or skipped, so it is counted
+ * as already done; VERIFY: the journal does not hold it as done, so it is reported not migrated), 1
+ * otherwise (also without a journal, or when the journal cannot be read: the emit reports that). A source
+ * whose items are expensive to build (checksums, detail requests) asks first and, for 0, still emits the
+ * item with the key, but without doing the expensive part: the core counts it and frees it unseen.
+ * The stage's --limit is not taken into account. Added in ABI 1.0 (after the first release of the SDK
+ * headers): a plugin using it needs a core that has it. */
+FERRY_API int ferry_source_wanted(ferry_instance *ins, const char *key);
 
 /* ---- sinks: tasks -------------------------------------------------------------------------------------- */
 #define FERRY_DONE_SYNC 0x1u    /* durable only after the sink's sync(): the core marks it done after sync */

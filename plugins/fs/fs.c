@@ -1,0 +1,72 @@
+/* fs: files below a root directory, as a source (walk, stat, SHA-256) and as a sink (confined, atomic,
+ * durable writes that keep mtime and mode, skip identical files, and compare checksums).
+ *
+ * Made for Joget's upload tree <wflow>/app_formuploads/<table>/<record>/<file>, usable for any tree.
+ * Source: fs_source.c. Sink: fs_sink.c. Shared helpers: fs_util.c. Reference: docs/plugins/fs.md.
+ */
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs.h"
+
+static const ferry_option fs_options[] = {
+    {"root", FERRY_OPT_STRING, NULL, FERRY_OPT_REQUIRED, offsetof(fs_ctx, root),
+     "directory the source reads below / the sink writes below (relative paths: to the current directory)"},
+    {"name", FERRY_OPT_STRING, NULL, 0, offsetof(fs_ctx, name),
+     "source: root name in item keys \"<name>/<path>\" (default: the root's last component, e.g. "
+     "app_formuploads)"},
+    {"tables", FERRY_OPT_STRING_LIST, NULL, 0, offsetof(fs_ctx, tables),
+     "source: only these first-level directories (Joget: form table names; an app_fd_ prefix is accepted)"},
+    {"records", FERRY_OPT_STRING_LIST, NULL, 0, offsetof(fs_ctx, records),
+     "source: only these second-level directories (Joget: record ids)"},
+    {"records_file", FERRY_OPT_STRING, NULL, 0, offsetof(fs_ctx, records_file),
+     "source: file of more record ids, one per line (blank lines and # comments ignored)"},
+    {"checksum", FERRY_OPT_BOOL, "true", 0, offsetof(fs_ctx, checksum),
+     "source: compute each file's SHA-256 (thread pool) for the sink to compare with the bytes it writes"},
+    {"on_conflict", FERRY_OPT_STRING, "\"overwrite\"", 0, offsetof(fs_ctx, on_conflict),
+     "sink: a target file exists and differs: overwrite | skip (keep it) | fail"},
+    {"compare", FERRY_OPT_STRING, "\"checksum\"", 0, offsetof(fs_ctx, compare),
+     "sink: an existing target file is identical when: checksum (same size and SHA-256) | mtime (same size "
+     "and mtime, like rsync's quick check)"},
+    {"sync", FERRY_OPT_STRING, "\"syncfs\"", 0, offsetof(fs_ctx, sync),
+     "sink: durability before items count as done: syncfs (one syncfs of the target file system per group) | "
+     "fsync (each file and its directories) | none"},
+    {"create_root", FERRY_OPT_BOOL, "false", 0, offsetof(fs_ctx, create_root),
+     "sink: create the root directory (one level) when it does not exist"},
+    {"owner", FERRY_OPT_STRING, NULL, 0, offsetof(fs_ctx, owner),
+     "sink: user[:group] (names or numbers) that written files and created directories get (needs the right "
+     "to chown)"},
+    FERRY_OPTIONS_END};
+
+static int fs_init(ferry_instance *ins, ferry_error *err) {
+  fs_ctx *c = ferry_instance_ctx(ins);
+  c->ins = ins;
+  if (!c->root || !*c->root) return ferry_error_set(err, FERRY_ECONFIG, "fs: option \"root\" is empty");
+  if (ferry_instance_role(ins) == FERRY_KIND_SOURCE) {
+    if (c->owner)
+      return ferry_error_set(err, FERRY_ECONFIG, "fs: option \"owner\" applies to the sink only");
+    int rc = fsp_source_init(c, err);
+    if (rc) fsp_source_fini(c); /* fini() is not called when init() fails */
+    return rc;
+  }
+  if (c->name || c->tables || c->records || c->records_file)
+    return ferry_error_set(err, FERRY_ECONFIG, "fs: option \"%s\" applies to the source only",
+                           c->name ? "name" : c->tables ? "tables" : c->records ? "records" : "records_file");
+  int rc = fsp_sink_init(c, err);
+  if (rc) fsp_sink_fini(c);
+  return rc;
+}
+
+static void fs_fini(ferry_instance *ins) {
+  fs_ctx *c = ferry_instance_ctx(ins);
+  fsp_source_fini(c);
+  fsp_sink_fini(c);
+}
+
+FERRY_PLUGIN_DEFINE(fs, .kinds = FERRY_KIND_SOURCE | FERRY_KIND_SINK, .name = "fs",
+                    .version = FERRY_VERSION_STRING,
+                    .description = "files below a root directory (Joget uploads): confined, atomic, durable copies "
+                                   "with checksums",
+                    .license = "Apache-2.0", .options = fs_options, .ctx_size = sizeof(fs_ctx), .init = fs_init,
+                    .fini = fs_fini, .source = &fsp_source_ops, .sink = &fsp_sink_ops);

@@ -1,0 +1,410 @@
+#!/usr/bin/env bash
+# End-to-end tests of a Joget -> Joget migration with the ferry CLI (label `e2e`): a private PostgreSQL, a
+# source and a target Joget emulator (tests/support/joget-env.sh), real upload files, and the configuration
+# users start from (examples/joget-to-joget.json, secrets from the environment).
+#
+#   e2e.sh SCENARIO FERRY PLUGIN_DIR EMULATOR ROOT
+#
+# Scenarios (one CTest test each):
+#   migrate  plan (writes nothing), canary, run, verify, status; every source instance has exactly one target
+#            instance with the same record id, definition, requester, variables, open activities, assignees and
+#            sub-flow children; form rows and files equal the source's although start-path tools changed them
+#            (preserve-records restored them and names the change); the source database and upload tree are
+#            unchanged; a second run changes nothing; then every migrated instance is completed on the target as
+#            its assignees, assignment by assignment, to its end.
+#   crash    runs killed with SIGKILL at seeded points (an external kill -9 while files or instances are being
+#            carried, the joget sink's test-only crash knob after before_start, after process/start, after an
+#            activity start), resumed until done: no duplicate, nothing missing, verify passes.
+#   faults   both emulators fail 10% of the requests (500, connection reset, delayed answers): retried to a
+#            correct end.
+#   giveup   as faults, after a first run without retries in which items fail half way (after their
+#            instance was started): the next run must continue each from its recorded step — no second
+#            instance, and preserve-records restores from the snapshot taken before the first start.
+#   errors   wrong credentials, an app missing on the target, an activity the target's definition lacks, a record
+#            id with a space: `ferry plan` names each before anything is written, `ferry run` refuses or fails
+#            exactly those items (target instances counted before and after).
+#
+# Exit 77 (CTest: skipped) when a plugin it needs is not built. E2E_KEEP=1 keeps the work directory. E2E_SEED
+# seeds the fixture and the kill points (default 1).
+set -uo pipefail
+SCEN=${1:?scenario}
+FERRY=${2:?ferry}
+export FERRY_PLUGIN_PATH=${3:?plugin dir}
+EMU=${4:?emulator}
+ROOT=${5:?repository root}
+HERE=$ROOT/tests/e2e
+SEED=${E2E_SEED:-1}
+RANDOM=$SEED
+W=$(mktemp -d "/tmp/ferry-e2e-$SCEN.XXXXXX")
+JC="python3 $HERE/jcheck.py"
+
+cleanup() {
+  local st=$?
+  bash "$ROOT/tests/support/joget-env.sh" stop "$W/env" >/dev/null 2>&1
+  if [ -n "${E2E_KEEP:-}" ]; then echo "work directory kept: $W"; else rm -rf "$W"; fi
+  exit $st
+}
+trap cleanup EXIT
+
+fails=0 passes=0
+ok() { passes=$((passes + 1)); }
+bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
+eq() { if [ "$2" = "$3" ]; then ok; else bad "$1: got '$2', expected '$3'"; fi; }
+# show FILE: the end of a log, indented
+show() { sed 's/^/    /' "$1" | tail -n "${2:-25}"; }
+has() { if grep -qF -- "$2" "$3"; then ok; else bad "$1: $(basename "$3") lacks '$2'"; show "$3"; fi; }
+# expect_rc WHAT WANT GOT LOG
+expect_rc() { if [ "$3" = "$2" ]; then ok; else bad "$1: exit code $3, expected $2"; show "$4"; fi; }
+finish() {
+  echo "e2e $SCEN: $passes passed, $fails failed"
+  [ "$fails" = 0 ]
+  exit $?
+}
+step() { echo "--- $*"; }
+
+# ---- setup ---------------------------------------------------------------------------------------------------
+need=(pgsql fs joget preserve-records)
+"$FERRY" plugins >"$W/plugins.txt" 2>&1
+missing=()
+for p in "${need[@]}"; do grep -q "^$p " "$W/plugins.txt" || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "SKIP: plugin(s) not built: ${missing[*]}"
+  exit 77
+fi
+
+# setup N SCENARIO [EMULATOR KNOBS...]: fixture, emulators, environment for the example config
+setup() {
+  local n=$1 tune=$2
+  shift 2
+  python3 "$ROOT/tests/joget-emulator/tools/gen-fixture.py" --instances "$n" --seed "$SEED" --file-size 1500 \
+    --source "$W/source.json" --target "$W/target.json" || { echo "fixture generation failed"; exit 1; }
+  python3 "$HERE/tune-fixture.py" --source "$W/source.json" --target "$W/target.json" --scenario "$tune" \
+    || { echo "fixture tuning failed"; exit 1; }
+  bash "$ROOT/tests/support/joget-env.sh" start "$W/env" --source-fixture "$W/source.json" \
+    --target-fixture "$W/target.json" --emulator-bin "$EMU" "$@" >"$W/env.out" 2>&1 \
+    || { echo "cannot start the Joget environment"; cat "$W/env.out"; exit 1; }
+  # shellcheck disable=SC1091
+  . "$W/env/env"
+  export SOURCE_JOGET_URL=$JOGET_SOURCE_URL TARGET_JOGET_URL=$JOGET_TARGET_URL
+  export SOURCE_JOGET_DSN=$JOGET_SOURCE_DB TARGET_JOGET_DSN=$JOGET_TARGET_DB
+  export SOURCE_WFLOW=$JOGET_SOURCE_UPLOADS TARGET_WFLOW=$JOGET_TARGET_UPLOADS
+  export SOURCE_JOGET_PASSWORD=admin TARGET_JOGET_PASSWORD=admin TARGET_MASTER_PASSWORD=master-secret
+  cp "$ROOT/examples/joget-to-joget.json" "$W/ferry.json"
+  # local emulators: no need for the example's rate limit (requests per second per server)
+  edit_config 'for s in c["stages"]: s["rate"] = 0'
+  SRCDB=$JOGET_SOURCE_DB TGTDB=$JOGET_TARGET_DB
+  TABLES=(app_fd_leave app_fd_expense app_fd_onboard)
+}
+
+# edit_config PYTHON-EXPRESSION-ON-c: change the copied config (c is the parsed JSON)
+edit_config() {
+  python3 - "$W/ferry.json" "$1" <<'PY'
+import json, sys
+p, expr = sys.argv[1], sys.argv[2]
+c = json.load(open(p))
+exec(expr)
+json.dump(c, open(p, "w"), indent=1)
+PY
+}
+
+# ferry CMD LOG [ARGS...]: runs a command on the config; the exit code is in $rc
+ferry() {
+  local cmd=$1 log=$2
+  shift 2
+  (cd "$W" && "$FERRY" "$cmd" --config "$W/ferry.json" --progress none "$@") >"$W/$log" 2>&1
+  rc=$?
+}
+
+tgt_count() { $JC count "$TGTDB"; }
+starts() { grep -c "POST /jw/web/json/workflow/process/start" "$W/env/target.requests" 2>/dev/null || true; }
+writes() { grep -cE "^[^ ]+ POST " "$W/env/target.requests" 2>/dev/null || true; }
+
+# checks after a complete migration: instances, forms, files
+check_migrated() {
+  local tag=$1
+  $JC instances "$SRCDB" >"$W/src.inst.json"
+  $JC instances "$TGTDB" >"$W/tgt.inst.$tag.json"
+  if $JC compare "$W/src.inst.json" "$W/tgt.inst.$tag.json" >"$W/compare.$tag.txt"; then ok; else
+    bad "$tag: target instances differ from the source's"; show "$W/compare.$tag.txt" 40; fi
+  if $JC forms "$SRCDB" "$TGTDB" "${TABLES[@]}" >"$W/forms.$tag.txt"; then ok; else
+    bad "$tag: form rows differ"; show "$W/forms.$tag.txt" 40; fi
+  $JC tree "$JOGET_SOURCE_UPLOADS/app_formuploads" >"$W/src.tree.now"
+  $JC tree "$JOGET_TARGET_UPLOADS/app_formuploads" >"$W/tgt.tree.$tag" 2>/dev/null
+  python3 - "$W/src.tree.now" "$W/tgt.tree.$tag" >"$W/files.$tag.txt" <<'PY'
+import json, sys
+a, b = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+bad = 0
+for p in sorted(set(a) | set(b)):
+    x, y = a.get(p), b.get(p)
+    if x is None or y is None:
+        print("%s: %s" % (p, "missing on the target" if y is None else "on the target only")); bad += 1
+    elif (x["sha256"], x["size"], x["mtime"]) != (y["sha256"], y["size"], y["mtime"]):
+        print("%s: source %s, target %s" % (p, x, y)); bad += 1
+print("files: %d source, %d target, %d different" % (len(a), len(b), bad))
+sys.exit(1 if bad or not a else 0)
+PY
+  if [ $? = 0 ]; then ok; else bad "$tag: upload files differ"; show "$W/files.$tag.txt" 20; fi
+}
+
+source_sums() { # the source database and upload tree, to prove them unchanged
+  $JC dbsum "$SRCDB" >"$W/src.db.$1"
+  $JC tree "$JOGET_SOURCE_UPLOADS" >"$W/src.tree.$1"
+}
+
+check_source_unchanged() {
+  source_sums after
+  if diff "$W/src.db.before" "$W/src.db.after" >"$W/src.db.diff"; then ok; else
+    bad "the source database changed (tables: $(awk '/^[<>]/ {print $2}' "$W/src.db.diff" | sort -u | tr '\n' ' '))"; fi
+  if diff -q "$W/src.tree.before" "$W/src.tree.after" >/dev/null; then ok; else
+    bad "the source upload tree changed"; diff "$W/src.tree.before" "$W/src.tree.after" | head -10; fi
+}
+
+# ---- scenarios -----------------------------------------------------------------------------------------------
+scenario_migrate() {
+  setup 48 main
+  source_sums before
+  local tgt0
+  tgt0=$($JC dbsum "$TGTDB")
+  step "plan"
+  ferry plan plan.log --report "$W/plan.json"
+  expect_rc "plan" 0 "$rc" "$W/plan.log"
+  eq "plan writes nothing: target database unchanged" "$($JC dbsum "$TGTDB")" "$tgt0"
+  eq "plan: no target instance" "$(tgt_count)" 0
+  eq "plan: no file written" "$(find "$JOGET_TARGET_UPLOADS" -type f | wc -l)" 0
+  eq "plan: every instance would be carried" "$(python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+st = [s for s in r["stages"] if s["name"] == "instances"][0]
+print(sum(1 for i in st.get("items", []) if i["status"] == "would_do"))' "$W/plan.json")" 48
+
+  step "users, forms and uploads (no workflow side effect), then the canary: one instance"
+  ferry run data.log --stage users --stage forms --stage uploads
+  expect_rc "data stages" 0 "$rc" "$W/data.log"
+  eq "data stages: no target instance" "$(tgt_count)" 0
+  ferry run canary.log --stage instances --limit 1
+  expect_rc "canary run" 0 "$rc" "$W/canary.log"
+  eq "canary: one target instance" "$(tgt_count)" 1
+
+  step "run"
+  ferry run run.log
+  expect_rc "run" 0 "$rc" "$W/run.log"
+  step "verify"
+  ferry verify verify.log
+  expect_rc "verify" 0 "$rc" "$W/verify.log"
+  step "status"
+  ferry status status.log
+  expect_rc "status" 0 "$rc" "$W/status.log"
+  has "status lists the instances stage" "instances" "$W/status.log"
+
+  step "checks"
+  check_migrated run
+  # preserve-records: the start-path tools' changes were restored, and named
+  $JC tools-changed "$W/ferry-journal.db" instances >"$W/tools.json"
+  python3 - "$W/src.inst.json" "$W/tools.json" >"$W/tools.txt" <<'PY'
+import json, sys
+src = {i["id"]: i for i in json.load(open(sys.argv[1]))}
+tools = json.load(open(sys.argv[2]))
+want = {"leave_request": ("app_fd_leave", "c_status", "submitted", "in review"),
+        "expense_claim": ("app_fd_expense", "c_state", "open", "checked")}
+bad = 0
+n = 0
+for key, inst in src.items():
+    proc = inst["def"].split("#")[2]
+    t = tools.get(key)
+    if t is None:
+        print("%s: no preserve-records state in the journal" % key); bad += 1; continue
+    if not t["restored"]:
+        print("%s: not restored" % key); bad += 1
+    # the tool's own change, plus the bookkeeping columns a form store touches (datemodified, modifiedby...)
+    got = sorted((c["table"], c["column"], c["tool_value"], c["restored_value"]) for c in t["tools_changed"]
+                 if not c["column"].startswith("modified") and c["column"] != "datemodified")
+    exp = [want[proc]] if proc in want else []
+    if got != exp:
+        print("%s (%s): tools_changed %s, expected %s" % (key, proc, got, exp)); bad += 1
+    n += len(got)
+print("tools_changed: %d change(s) restored over %d instance(s), %d problem(s)" % (n, len(src), bad))
+sys.exit(1 if bad else 0)
+PY
+  if [ $? = 0 ]; then ok; else bad "preserve-records report"; show "$W/tools.txt" 20; fi
+  grep 'start-path tools changed' "$W/run.log" >"$W/tools.log"
+  has "the log names the tools' changes" "app_fd_leave.c_status" "$W/tools.log"
+  check_source_unchanged
+
+  step "second run: changes nothing"
+  local tgt1 w1
+  tgt1=$($JC dbsum "$TGTDB")
+  w1=$(writes)
+  ferry run run2.log
+  expect_rc "second run" 0 "$rc" "$W/run2.log"
+  eq "second run: target database unchanged" "$($JC dbsum "$TGTDB")" "$tgt1"
+  eq "second run: no write request to the target" "$(writes)" "$w1"
+  has "second run: everything already done" "done 0, skipped 0, already done 48" "$W/run2.log"
+
+  step "complete every migrated instance on the target as its assignees"
+  if $JC complete "$TARGET_JOGET_URL" "$TGTDB" '{"admin": "admin", "*": "pw"}' >"$W/complete.txt"; then ok; else
+    bad "completing the migrated instances"; show "$W/complete.txt" 30; fi
+  tail -1 "$W/complete.txt"
+  check_source_unchanged
+}
+
+# run_until_killed LOG CONDITION: a run in the background, SIGKILLed as soon as CONDITION (a shell expression)
+# holds; sets rc (137 when killed, else the run's exit code)
+run_until_killed() {
+  local log=$1 cond=$2 pid i
+  (cd "$W" && exec "$FERRY" run --config "$W/ferry.json" --progress none) >"$W/$log" 2>&1 &
+  pid=$!
+  for i in $(seq 1 3000); do
+    kill -0 "$pid" 2>/dev/null || break
+    if eval "$cond"; then kill -KILL "$pid" 2>/dev/null; break; fi
+    sleep 0.02
+  done
+  wait "$pid"
+  rc=$?
+}
+
+scenario_crash() {
+  setup 40 main
+  source_sums before
+  local k1 k2 k3 k4 base runs=0
+  k1=$((1 + RANDOM % 3)); k2=$((1 + RANDOM % 4)); k3=$((1 + RANDOM % 4)); k4=$((2 + RANDOM % 6))
+  echo "kill points (seed $SEED): files>=1, before_start:$k1, start:$k2, activity:$k3, process/start+$k4"
+  step "run 1: SIGKILL while the uploads are copied"
+  run_until_killed crash1.log '[ "$(find "$JOGET_TARGET_UPLOADS" -type f 2>/dev/null | head -3 | wc -l)" -ge 1 ]'
+  echo "run 1: exit $rc"
+  step "run 2: crash knob after before_start (snapshot journaled, nothing started)"
+  FERRY_JOGET_TEST_CRASH_AFTER=before_start:$k1 ferry run crash2.log
+  echo "run 2: exit $rc"
+  step "run 3: crash knob right after process/start (the new id not journaled yet)"
+  FERRY_JOGET_TEST_CRASH_AFTER=start:$k2 ferry run crash3.log
+  echo "run 3: exit $rc"
+  step "run 4: crash knob after an activity start"
+  FERRY_JOGET_TEST_CRASH_AFTER=activity:$k3 ferry run crash4.log
+  echo "run 4: exit $rc"
+  step "run 5: SIGKILL after $k4 more process/start calls"
+  base=$(starts)
+  run_until_killed crash5.log '[ "$(starts)" -ge $((base + k4)) ]'
+  echo "run 5: exit $rc"
+  step "resume until done"
+  for runs in 1 2 3; do
+    ferry run resume$runs.log
+    [ "$rc" = 0 ] && break
+  done
+  expect_rc "resumed run" 0 "$rc" "$W/resume$runs.log"
+  local killed
+  killed=$(grep -l "raising SIGKILL" "$W"/crash*.log 2>/dev/null | wc -l)
+  echo "runs that crashed on the knob: $killed"
+  ferry verify verify.log
+  expect_rc "verify after the crashes" 0 "$rc" "$W/verify.log"
+  check_migrated crash
+  eq "no duplicate: target instances" "$(tgt_count)" 40
+  check_source_unchanged
+}
+
+scenario_faults() {
+  setup 40 main --fail-rate 0.1 --fail-kinds 500,reset,timeout --timeout-ms 300 --seed "$SEED"
+  source_sums before
+  if [ "$SCEN" = giveup ]; then
+    step "a first run that gives up at once: items fail half way (some after their start)"
+    edit_config 'c["stages"][3]["retry"] = {"max": 0}'
+    ferry run run0.log
+    echo "first run: exit $rc, $(grep -c 'failed in stage' "$W/run0.log") item(s) failed"
+  fi
+  step "run against failing servers, retrying transient failures"
+  edit_config 'c["stages"][3]["retry"] = {"max": 12, "base_ms": 50, "cap_ms": 1000}'
+  ferry run run.log
+  expect_rc "run with faults" 0 "$rc" "$W/run.log"
+  ferry verify verify.log
+  expect_rc "verify with faults" 0 "$rc" "$W/verify.log"
+  local faults
+  faults=$(cat "$W/env/source.requests" "$W/env/target.requests" | grep -c "fault=")
+  echo "faults injected: $faults ($(grep -o 'fault=[a-z0-9]*' "$W/env/target.requests" "$W/env/source.requests" |
+    cut -d= -f2 | sort | uniq -c | tr '\n' ' '))"
+  if [ "$faults" -gt 0 ]; then ok; else bad "no fault was injected"; fi
+  check_migrated faults
+  eq "no duplicate: target instances" "$(tgt_count)" 40
+  check_source_unchanged
+}
+
+scenario_errors() {
+  setup 12 errors
+  # a record id with a space: renamed in the source database (the fixture loader refuses such ids)
+  psql "$SRCDB" -Xq -v ON_ERROR_STOP=1 -c "UPDATE wf_process_link SET originprocessid = 'rec to space',
+      parentprocessid = 'rec to space' WHERE originprocessid = 'rec-to-space';
+      UPDATE app_fd_leave SET id = 'rec to space' WHERE id = 'rec-to-space'" || { bad "renaming the record id"; finish; }
+  # every app of the source, so that the one missing on the target is listed
+  edit_config 'del c["stages"][3]["source"]["options"]["apps"]'
+  source_sums before
+  local before
+  before=$(tgt_count)
+  eq "target starts empty" "$before" 0
+
+  step "wrong credentials"
+  TARGET_JOGET_PASSWORD=wrong-password ferry plan plan-cred.log --report "$W/plan-cred.json"
+  if [ "$rc" != 0 ]; then ok; else bad "plan with a wrong password: exit 0"; fi
+  grep -iE "401|credential|password|authenticat" "$W/plan-cred.log" | head -3
+  if grep -qiE "401|credential|password|authenticat" "$W/plan-cred.log"; then ok; else
+    bad "plan with a wrong password: no clear error"; show "$W/plan-cred.log"; fi
+  if grep -q "wrong-password" "$W/plan-cred.log" "$W/plan-cred.json" 2>/dev/null; then
+    bad "the wrong password appears in the output"; else ok; fi
+  TARGET_JOGET_PASSWORD=wrong-password ferry run run-cred.log --stage instances
+  if [ "$rc" != 0 ]; then ok; else bad "run with a wrong password: exit 0"; fi
+  eq "wrong credentials: nothing started" "$(tgt_count)" 0
+
+  step "plan: blocked items named"
+  ferry plan plan.log --report "$W/plan.json"
+  expect_rc "plan with blocked items" 3 "$rc" "$W/plan.log"
+  eq "plan: nothing started" "$(tgt_count)" 0
+  $JC instances "$SRCDB" >"$W/src.inst.json"
+  python3 - "$W/src.inst.json" "$W/plan.json" >"$W/blocked.txt" <<'PY'
+import json, sys
+src = {i["rid"]: i["id"] for i in json.load(open(sys.argv[1]))}
+rep = json.load(open(sys.argv[2]))
+st = [s for s in rep["stages"] if s["name"] == "instances"][0]
+items = {i["key"]: i for i in st.get("items", [])}
+legacy = [i["id"] for i in json.load(open(sys.argv[1])) if any(a["def"] == "legacy_review" for a in i["acts"])][0]
+want = {src["lead-1"]: ["crmapp"], src["rec to space"]: ["rec to space"], legacy: ["legacy_review"]}
+bad = 0
+for key, words in want.items():
+    it = items.get(key)
+    if not it or it["status"] != "blocked":
+        print("%s: expected blocked, got %s" % (key, it and it["status"])); bad += 1; continue
+    msg = (it.get("error") or "") + " " + json.dumps(it.get("report", {}))
+    for w in words:
+        if w not in msg:
+            print("%s: the reason does not name %r: %s" % (key, w, it.get("error"))); bad += 1
+    print("blocked %s: %s" % (key, it.get("error")))
+others = [k for k, i in items.items() if i["status"] == "blocked" and k not in want]
+if others:
+    print("blocked but should not be: %s" % others); bad += 1
+print("would_do: %d" % sum(1 for i in items.values() if i["status"] == "would_do"))
+sys.exit(1 if bad else 0)
+PY
+  if [ $? = 0 ]; then ok; else bad "plan's blocked items"; fi
+  cat "$W/blocked.txt"
+
+  step "run: those items fail, the others are carried"
+  ferry run run.log
+  expect_rc "run with bad items" 1 "$rc" "$W/run.log"
+  local n_src
+  n_src=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$W/src.inst.json")
+  eq "run: every good instance started, none of the bad ones" "$(tgt_count)" $((n_src - 3))
+  $JC instances "$TGTDB" >"$W/tgt.inst.json"
+  eq "no target instance for the refused items' records" "$(python3 -c '
+import json, sys
+src = json.load(open(sys.argv[1]))
+bad = {i["rid"] for i in src if i["rid"] in ("lead-1", "rec to space") or
+       any(a["def"] == "legacy_review" for a in i["acts"])}
+print(sorted(i["rid"] + " (" + i["id"] + ")" for i in json.load(open(sys.argv[2])) if i["rid"] in bad))' \
+    "$W/src.inst.json" "$W/tgt.inst.json")" "[]"
+  has "run names the missing app" "crmapp" "$W/run.log"
+  has "run names the unknown activity" "legacy_review" "$W/run.log"
+  has "run names the record id" "rec to space" "$W/run.log"
+  check_source_unchanged
+}
+
+case "$SCEN" in
+migrate | crash | faults | errors) "scenario_$SCEN" ;;
+giveup) scenario_faults ;;
+*) echo "unknown scenario $SCEN"; exit 2 ;;
+esac
+finish

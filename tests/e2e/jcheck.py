@@ -1,0 +1,306 @@
+#!/usr/bin/env python3
+"""Checks for the end-to-end tests of a Joget migration (standard library + psql only).
+
+  jcheck.py instances DSN                       canonical JSON of the running top-level instances (stdout)
+  jcheck.py compare SRC.json TGT.json           every source instance has exactly one target instance with the
+                                                same record id, definition, requester, variables, open
+                                                activities, assignees and sub-flow children
+  jcheck.py forms SRC_DSN TGT_DSN TABLE...      the target's rows equal the source's (the source's columns)
+  jcheck.py tree DIR                            sha256, size, mtime and mode of every file below DIR (stdout)
+  jcheck.py dbsum DSN [--exclude T,...]         md5 of the sorted rows of every table (stdout)
+  jcheck.py tools-changed JOURNAL STAGE         per item: the preserve-records hook's tools_changed (stdout)
+  jcheck.py complete URL DSN PASSWORDS          complete every open assignment of the target's running
+                                                instances as its assignee, until every instance ended
+  jcheck.py count DSN                           number of running top-level instances
+
+Exit status 0 when equal / done, 1 with every difference printed otherwise.
+"""
+import hashlib, json, os, sqlite3, subprocess, sys, urllib.error, urllib.parse, urllib.request
+
+
+def psql_json(dsn, sql):
+    out = subprocess.run(["psql", dsn, "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql], check=True,
+                         capture_output=True, text=True).stdout.strip()
+    return json.loads(out) if out else None
+
+
+# A process as JSON: definition, requester, state, variables, open activities with valid assignees, for the
+# process row aliased P (state row PS); @EXTRA@ adds more fields.
+PROC_JSON = """json_build_object(
+  'id', P.id, 'def', P.pdefname, 'requester', P.resourcerequesterid, 'state', PS.name,
+  'vars', COALESCE((SELECT json_object_agg(d.variabledefinitionid, COALESCE(d.variablevaluevchar,
+            d.variablevaluelong::text, d.variablevaluedbl::text, d.variablevaluebool::text))
+          FROM shkprocessdata d WHERE d.process = P.oid), '{}'::json),
+  'acts', COALESCE((SELECT json_agg(json_build_object('def', a.activitydefinitionid, 'state', ast.name,
+            'assignees', COALESCE((SELECT json_agg(x.resourceid ORDER BY x.resourceid) FROM shkassignmentstable x
+                                   WHERE x.activityid = a.id AND x.isvalid), '[]'::json))
+            ORDER BY a.activitydefinitionid, a.id)
+          FROM shkactivities a JOIN shkactivitystates ast ON ast.oid = a.state
+          WHERE a.processid = P.id AND ast.name LIKE 'open.%'), '[]'::json)@EXTRA@)"""
+
+CHILDREN = """, 'children', COALESCE((SELECT json_agg(@CHILD@ ORDER BY c.pdefname, c.id)
+            FROM shkprocesses c JOIN shkprocessstates cps ON cps.oid = c.state
+            WHERE c.activityrequesterprocessid = p.id AND cps.name LIKE 'open.%'), '[]'::json)""".replace(
+    "@CHILD@", PROC_JSON.replace("P.", "c.").replace("PS.", "cps.").replace("@EXTRA@", ""))
+
+INSTANCES_SQL = """
+SELECT COALESCE(json_agg(x ORDER BY x->>'rid', x->>'id'), '[]'::json) FROM (
+  SELECT json_build_object('rid', COALESCE(l.originprocessid, p.id))::jsonb || (@TOP@)::jsonb AS x
+  FROM shkprocesses p JOIN shkprocessstates ps ON ps.oid = p.state LEFT JOIN wf_process_link l ON l.processid = p.id
+  WHERE ps.name LIKE 'open.%' AND p.activityrequesterprocessid IS NULL) s
+""".replace("@TOP@", PROC_JSON.replace("P.", "p.").replace("PS.", "ps.").replace("@EXTRA@", CHILDREN))
+
+
+def instances(dsn):
+    return psql_json(dsn, INSTANCES_SQL)
+
+
+def strip_proc(p):
+    """What must be equal between a source process and its copy (ids differ)."""
+    return {"def": p["def"], "requester": p["requester"], "state": p["state"], "vars": p["vars"],
+            "acts": [{"def": a["def"], "state": a["state"], "assignees": a["assignees"]} for a in p["acts"]],
+            "children": sorted((strip_proc(c) for c in p.get("children", [])), key=json.dumps)}
+
+
+def diff(path, a, b, out):
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            diff("%s.%s" % (path, k), a.get(k), b.get(k), out)
+    elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b)):
+            diff("%s[%d]" % (path, i), x, y, out)
+    elif a != b:
+        out.append("%s: source %s, target %s" % (path, json.dumps(a), json.dumps(b)))
+
+
+def compare(src_file, tgt_file):
+    src = json.load(open(src_file))
+    tgt = json.load(open(tgt_file))
+    by_rid = {}
+    for t in tgt:
+        by_rid.setdefault(t["rid"], []).append(t)
+    problems = []
+    seen = set()
+    for s in src:
+        rid = s["rid"]
+        if rid in seen:
+            continue
+        seen.add(rid)
+        srcs = [x for x in src if x["rid"] == rid]
+        tgts = by_rid.get(rid, [])
+        if len(tgts) != len(srcs):
+            problems.append("record %s: %d source instance(s) (%s), %d target instance(s) (%s)" % (
+                rid, len(srcs), " ".join(x["id"] for x in srcs), len(tgts), " ".join(x["id"] for x in tgts)))
+            continue
+        for sx, tx in zip(sorted(srcs, key=lambda x: json.dumps(strip_proc(x), sort_keys=True)),
+                          sorted(tgts, key=lambda x: json.dumps(strip_proc(x), sort_keys=True))):
+            d = []
+            diff("", strip_proc(sx), strip_proc(tx), d)
+            for line in d:
+                problems.append("record %s (source %s, target %s)%s" % (rid, sx["id"], tx["id"], line))
+    for rid, ts in by_rid.items():
+        if rid not in seen:
+            problems.append("record %s: target instance(s) %s have no source instance" % (
+                rid, " ".join(t["id"] for t in ts)))
+    for p in problems:
+        print(p)
+    print("compare: %d source instance(s), %d target instance(s), %d difference(s)" % (len(src), len(tgt),
+                                                                                        len(problems)))
+    return 1 if problems else 0
+
+
+def forms(src_dsn, tgt_dsn, tables):
+    problems = []
+    for t in tables:
+        cols = psql_json(src_dsn, "SELECT json_agg(column_name ORDER BY ordinal_position) FROM "
+                         "information_schema.columns WHERE table_schema = current_schema() AND table_name = '%s'" % t)
+        if not cols:
+            problems.append("%s: no such table on the source" % t)
+            continue
+        sel = ", ".join('"%s"::text' % c.replace('"', '""') for c in cols)
+        q = ("SELECT COALESCE(json_object_agg(id, r), '{}'::json) FROM (SELECT id::text AS id, json_build_array(%s) "
+             "AS r FROM %s) s" % (sel, t))
+        a = psql_json(src_dsn, "SET TimeZone = 'UTC'; " + q)
+        try:
+            b = psql_json(tgt_dsn, "SET TimeZone = 'UTC'; " + q)
+        except subprocess.CalledProcessError as e:
+            problems.append("%s: cannot read the target's rows: %s" % (t, e.stderr.strip()))
+            continue
+        for rid in sorted(set(a) | set(b)):
+            if rid not in b:
+                problems.append("%s/%s: missing on the target" % (t, rid))
+            elif rid not in a:
+                problems.append("%s/%s: on the target only" % (t, rid))
+            elif a[rid] != b[rid]:
+                for c, x, y in zip(cols, a[rid], b[rid]):
+                    if x != y:
+                        problems.append("%s/%s.%s: source %s, target %s" % (t, rid, c, json.dumps(x), json.dumps(y)))
+        print("forms: %s: %d source row(s), %d target row(s)" % (t, len(a), len(b)))
+    for p in problems:
+        print(p)
+    return 1 if problems else 0
+
+
+def tree(d):
+    res = {}
+    for root, dirs, files in os.walk(d):
+        dirs.sort()
+        for f in sorted(files):
+            path = os.path.join(root, f)
+            st = os.lstat(path)
+            h = hashlib.sha256()
+            with open(path, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+            res[os.path.relpath(path, d)] = {"sha256": h.hexdigest(), "size": st.st_size,
+                                             "mtime": st.st_mtime_ns // 1000000000, "mode": oct(st.st_mode & 0o7777)}
+    print(json.dumps(res, sort_keys=True, indent=0))
+    return 0
+
+
+def dbsum(dsn, exclude):
+    tables = psql_json(dsn, "SELECT json_agg(table_name ORDER BY table_name) FROM information_schema.tables WHERE "
+                       "table_schema = current_schema() AND table_type = 'BASE TABLE'") or []
+    parts = ["SELECT '%s', md5(COALESCE(string_agg(t::text, E'\\n' ORDER BY t::text), '')) || ' ' || count(*) "
+             "FROM %s t" % (t, '"%s"' % t) for t in tables if t not in exclude]
+    if not parts:
+        return 0
+    out = subprocess.run(["psql", dsn, "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", " UNION ALL ".join(parts)],
+                         check=True, capture_output=True, text=True).stdout
+    sys.stdout.write("".join(sorted(out.splitlines(True))))
+    return 0
+
+
+def tools_changed(journal, stage):
+    db = sqlite3.connect("file:%s?mode=ro" % journal, uri=True)
+    res = {}
+    for key, status, state in db.execute("SELECT key, status, state FROM items WHERE stage = ?", (stage,)):
+        hooks = json.loads(state).get("hooks", {})
+        for name, h in hooks.items():
+            if name.endswith(":preserve-records"):
+                res[key] = {"status": status, "restored": h.get("restored", False),
+                            "tools_changed": h.get("tools_changed", [])}
+    print(json.dumps(res, sort_keys=True, indent=1))
+    return 0
+
+
+# ---- completing the migrated instances through the API, as their assignees -----------------------------------
+class Api:
+    def __init__(self, url, passwords):
+        self.base = url.rstrip("/") + "/web/json/"
+        host = urllib.parse.urlsplit(url).hostname
+        self.referer = "http://%s/jw/" % host
+        self.passwords = passwords
+        self.calls = 0
+
+    def call(self, path, user, params=None, post=False):
+        q = {"j_username": user, "j_password": self.passwords.get(user, self.passwords.get("*", ""))}
+        q.update(params or {})
+        data = urllib.parse.urlencode(q).encode()
+        url = self.base + path
+        if post:
+            req = urllib.request.Request(url, data=data, method="POST")
+        else:
+            req = urllib.request.Request(url + "?" + data.decode())
+        req.add_header("Referer", self.referer)
+        self.calls += 1
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                body = r.read()
+                return r.status, json.loads(body) if body.strip() else {}
+        except urllib.error.HTTPError as e:
+            return e.code, {}
+
+
+def as_list(v):
+    if v is None:
+        return []
+    return v if isinstance(v, list) else [v]
+
+
+OPEN_SQL = """
+SELECT COALESCE(json_agg(json_build_object('pid', a.processid, 'aid', a.id, 'def', a.activitydefinitionid,
+  'assignees', (SELECT json_agg(x.resourceid ORDER BY x.resourceid) FROM shkassignmentstable x
+                WHERE x.activityid = a.id AND x.isvalid)) ORDER BY a.processid, a.id), '[]'::json)
+FROM shkactivities a JOIN shkactivitystates s ON s.oid = a.state
+WHERE s.name LIKE 'open.%' AND EXISTS (SELECT 1 FROM shkassignmentstable x WHERE x.activityid = a.id AND x.isvalid)
+"""
+
+ENDED_SQL = """
+SELECT json_build_object(
+ 'running', (SELECT count(*) FROM shkprocesses p JOIN shkprocessstates s ON s.oid = p.state WHERE s.name LIKE 'open.%'),
+ 'archived', (SELECT COALESCE(json_object_agg(processid, state), '{}'::json) FROM wf_history_process))
+"""
+
+
+def complete(url, dsn, passwords):
+    api = Api(url, json.loads(passwords))
+    before = psql_json(dsn, INSTANCES_SQL)
+    tops = [p["id"] for p in before]
+    problems = []
+    done = 0
+    for rnd in range(50):
+        todo = psql_json(dsn, OPEN_SQL)
+        if not todo:
+            break
+        for a in todo:
+            user = a["assignees"][0]
+            st, lst = api.call("workflow/assignment/list", user, {"processId": a["pid"], "rows": "100"})
+            ids = [r.get("activityId") for r in as_list(lst.get("data"))]
+            if st != 200 or a["aid"] not in ids:
+                problems.append("activity %s of %s: not in %s's assignment list (HTTP %d, %s)" % (
+                    a["aid"], a["pid"], user, st, ids))
+                continue
+            st, res = api.call("workflow/assignment/complete/" + urllib.parse.quote(a["aid"], safe=""), user,
+                               post=True)
+            if st != 200 or res.get("status") != "completed":
+                problems.append("activity %s of %s: completing as %s: HTTP %d %s" % (a["aid"], a["pid"], user, st,
+                                                                                   json.dumps(res)))
+                continue
+            done += 1
+        if problems:
+            break
+    ended = psql_json(dsn, ENDED_SQL)
+    for pid in tops:
+        state = ended["archived"].get(pid)
+        if state != "closed.completed":
+            problems.append("instance %s did not complete (archived state: %s)" % (pid, state))
+    if ended["running"]:
+        problems.append("%d instance(s) still running on the target" % ended["running"])
+    for p in problems:
+        print(p)
+    print("complete: %d instance(s), %d assignment(s) completed as their assignees, %d API call(s), %d problem(s)" %
+          (len(tops), done, api.calls, len(problems)))
+    return 1 if problems else 0
+
+
+def main(argv):
+    if len(argv) < 2:
+        print(__doc__)
+        return 2
+    cmd, args = argv[1], argv[2:]
+    if cmd == "instances":
+        print(json.dumps(instances(args[0]), sort_keys=True, indent=1))
+        return 0
+    if cmd == "count":
+        print(len(instances(args[0])))
+        return 0
+    if cmd == "compare":
+        return compare(args[0], args[1])
+    if cmd == "forms":
+        return forms(args[0], args[1], args[2:])
+    if cmd == "tree":
+        return tree(args[0])
+    if cmd == "dbsum":
+        excl = args[2].split(",") if len(args) > 2 and args[1] == "--exclude" else []
+        return dbsum(args[0], excl)
+    if cmd == "tools-changed":
+        return tools_changed(args[0], args[1])
+    if cmd == "complete":
+        return complete(args[0], args[1], args[2])
+    print("jcheck: unknown command %s" % cmd, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
