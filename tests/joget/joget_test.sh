@@ -170,6 +170,8 @@ migrate_and_check() { # config
   local tb
   tb=$(jg_all_count "$JOGET_TARGET_DB")
   [ "$tb" = 0 ] || jg_fail "plan wrote to the target ($tb instances)"
+  run_ferry 0 "canary run" run -c "$cfg" --limit 1
+  [ "$(jg_running_count "$JOGET_TARGET_DB")" = 1 ] || jg_fail "--limit 1 made $(jg_running_count "$JOGET_TARGET_DB") instances"
   run_ferry 0 "run" run -c "$cfg"
   jg_inventory "$JOGET_SOURCE_URL" "$JOGET_SOURCE_DB" src.jsonl
   jg_inventory "$JOGET_TARGET_URL" "$JOGET_TARGET_DB" tgt.jsonl
