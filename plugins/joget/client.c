@@ -152,7 +152,8 @@ static char *ident_label(const jg_ident *id) {
   if (id->label) return jg_strdup(id->label);
   if (id->login_as)
     return jg_asprintf("user \"%s\" (master login \"%s\" + loginAs)", id->login_as, id->user ? id->user : "");
-  return jg_asprintf("%s \"%s\"", id->role == JG_ROLE_ADMIN ? "admin user" : "user", id->user ? id->user : "");
+  return jg_asprintf("%s \"%s\"", id->role == JG_ROLE_ADMIN ? "admin user" : "user",
+                     id->user ? id->user : "");
 }
 
 static const char *err_message(json_t *doc) {
@@ -200,12 +201,13 @@ static void on_http(void *arg, const ferry_http_response *res, const ferry_error
     const char *loc = res->location ? res->location : "";
     if (strstr(loc, "login")) {
       if (r->login_as)
-        ferry_error_set(&e, FERRY_EPERM,
-                        "joget %s: %s %s: the call ran as anonymous: the master login for %s did not take "
-                        "(Joget silently falls back to anonymous when masterLoginUsername/masterLoginPassword "
-                        "are not set on the server or do not match); check master_user and master_password "
-                        "(or master_hash) and the server's system settings",
-                        c->host_label, r->method, where, r->label);
+        ferry_error_set(
+            &e, FERRY_EPERM,
+            "joget %s: %s %s: the call ran as anonymous: the master login for %s did not take "
+            "(Joget silently falls back to anonymous when masterLoginUsername/masterLoginPassword "
+            "are not set on the server or do not match); check master_user and master_password "
+            "(or master_hash) and the server's system settings",
+            c->host_label, r->method, where, r->label);
       else
         ferry_error_set(&e, FERRY_EPERM,
                         "joget %s: %s %s: not authenticated: %s was not accepted (the server redirected to "
@@ -213,8 +215,8 @@ static void on_http(void *arg, const ferry_http_response *res, const ferry_error
                         "has ROLE_ADMIN",
                         c->host_label, r->method, where, r->label);
     } else {
-      ferry_error_set(&e, FERRY_EPROTO, "joget %s: %s %s: unexpected redirect (HTTP %ld) to %s", c->host_label,
-                      r->method, where, st, loc);
+      ferry_error_set(&e, FERRY_EPROTO, "joget %s: %s %s: unexpected redirect (HTTP %ld) to %s",
+                      c->host_label, r->method, where, st, loc);
     }
     goto out;
   }
@@ -230,11 +232,12 @@ static void on_http(void *arg, const ferry_http_response *res, const ferry_error
                     "ROLE_ADMIN (monitoring and console calls need an administrator)",
                     c->host_label, r->method, where, r->label, msg);
   } else if (st == 400 && (strstr(msg, "Referer") || strstr(msg, "whitelist"))) {
-    ferry_error_set(&e, FERRY_EINVAL,
-                    "joget %s: %s %s: the server refused ferry's Referer (API domain whitelist, HTTP 400): "
-                    "ferry sends \"%s\"; set the referer option to a URL whose host the server accepts, or add "
-                    "ferry's host to jsonpWhitelist / jsonpIPWhitelist in the server's settings",
-                    c->host_label, r->method, where, c->referer_hdr + strlen("Referer: "));
+    ferry_error_set(
+        &e, FERRY_EINVAL,
+        "joget %s: %s %s: the server refused ferry's Referer (API domain whitelist, HTTP 400): "
+        "ferry sends \"%s\"; set the referer option to a URL whose host the server accepts, or add "
+        "ferry's host to jsonpWhitelist / jsonpIPWhitelist in the server's settings",
+        c->host_label, r->method, where, c->referer_hdr + strlen("Referer: "));
   } else if (st == 404) {
     ferry_error_set(&e, FERRY_ENOENT, "joget %s: %s %s: not found (HTTP 404 %s)", c->host_label, r->method,
                     where, msg);
@@ -407,8 +410,8 @@ void jg_once_finish(jg_once *o, json_t *value, const ferry_error *err) {
     json_decref(value);
     if (err->code != FERRY_ETRANSIENT && err->code != FERRY_ECANCELED)
       json_object_set_new(cc->failed, o->key,
-                          json_pack("{s:i, s:s, s:s?}", "code", err->code,
-                                    "message", err->message ? err->message : "", "detail", err->detail));
+                          json_pack("{s:i, s:s, s:s?}", "code", err->code, "message",
+                                    err->message ? err->message : "", "detail", err->detail));
   }
   if (stored) json_incref(stored); /* keep it alive while waiters run, even if the cache is cleared */
   jg_waiter *w = o->w;
@@ -439,8 +442,10 @@ typedef struct jg_retry {
 static jg_retry *retries; /* loop-thread only; one list for every instance (entries know their ctx) */
 
 static void retry_unlink(jg_retry *r) {
-  if (r->prev) r->prev->next = r->next;
-  else if (retries == r) retries = r->next;
+  if (r->prev)
+    r->prev->next = r->next;
+  else if (retries == r)
+    retries = r->next;
   if (r->next) r->next->prev = r->prev;
   r->next = r->prev = NULL;
 }
@@ -507,7 +512,8 @@ static int retry_send(jg_retry *r, ferry_error *err) {
   return jg_call(r->c, "GET", r->path, (const char *const *)r->params, &id, 0, retry_on, r, err);
 }
 
-int jg_get_retry(jg_ctx_t *c, const char *path, const char *const *params, jg_cb cb, void *arg, ferry_error *err) {
+int jg_get_retry(jg_ctx_t *c, const char *path, const char *const *params, jg_cb cb, void *arg,
+                 ferry_error *err) {
   jg_retry *r = calloc(1, sizeof *r);
   if (!r) abort();
   r->c = c;

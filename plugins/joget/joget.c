@@ -73,7 +73,8 @@ static const ferry_option jg_options[] = {
      "sink: after each instance, read it back and compare open activities, assignees and variables"},
     FERRY_OPTIONS_END};
 
-static const char *user_secret(jg_ctx_t *c, const char *user, json_t *v, const char **kind, ferry_error *err) {
+static const char *user_secret(jg_ctx_t *c, const char *user, json_t *v, const char **kind,
+                               ferry_error *err) {
   *kind = "password";
   if (json_is_string(v)) return json_string_value(v);
   if (json_is_object(v)) {
@@ -87,15 +88,17 @@ static const char *user_secret(jg_ctx_t *c, const char *user, json_t *v, const c
       const char *name = json_string_value(json_object_get(x, "env"));
       const char *val = getenv(name);
       if (!val) {
-        ferry_error_set(err, FERRY_ECONFIG, "joget: users.%s: environment variable %s is not set", user, name);
+        ferry_error_set(err, FERRY_ECONFIG, "joget: users.%s: environment variable %s is not set", user,
+                        name);
         return NULL;
       }
       return val;
     }
   }
-  ferry_error_set(err, FERRY_ECONFIG,
-                  "joget: users.%s: expected a password string or {\"password\"|\"hash\": string | {\"env\": NAME}}",
-                  user);
+  ferry_error_set(
+      err, FERRY_ECONFIG,
+      "joget: users.%s: expected a password string or {\"password\"|\"hash\": string | {\"env\": NAME}}",
+      user);
   return NULL;
 }
 
@@ -103,15 +106,19 @@ static int jg_init(ferry_instance *ins, ferry_error *err) {
   jg_ctx_t *c = ferry_instance_ctx(ins);
   c->ins = ins;
   if (!c->url || strncmp(c->url, "http", 4) || !strstr(c->url, "://"))
-    return ferry_error_set(err, FERRY_ECONFIG, "joget: option \"url\" must be an http(s) URL such as "
-                                               "http://joget:8080/jw (is \"%s\")", c->url ? c->url : "");
+    return ferry_error_set(err, FERRY_ECONFIG,
+                           "joget: option \"url\" must be an http(s) URL such as "
+                           "http://joget:8080/jw (is \"%s\")",
+                           c->url ? c->url : "");
   size_t n = strlen(c->url);
   while (n > 0 && c->url[n - 1] == '/') n--;
   c->base = strndup(c->url, n);
   if (!c->base) abort();
   if (strlen(c->base) >= 9 && !strcmp(c->base + strlen(c->base) - 9, "/web/json"))
-    return ferry_error_set(err, FERRY_ECONFIG, "joget: option \"url\" is the server's context (http://host:port/jw), "
-                                               "without /web/json (is \"%s\")", c->url);
+    return ferry_error_set(err, FERRY_ECONFIG,
+                           "joget: option \"url\" is the server's context (http://host:port/jw), "
+                           "without /web/json (is \"%s\")",
+                           c->url);
   c->host_label = jg_strdup(c->base);
   c->referer_hdr = jg_asprintf("Referer: %s", c->referer && *c->referer ? c->referer : c->base);
   if (!c->referer || !*c->referer) {
@@ -123,8 +130,8 @@ static int jg_init(ferry_instance *ins, ferry_error *err) {
   if (!c->user || !*c->user) return ferry_error_set(err, FERRY_ECONFIG, "joget: option \"user\" is empty");
   if ((!c->password || !*c->password) && (!c->hash || !*c->hash))
     return ferry_error_set(err, FERRY_ECONFIG,
-                           "joget: give \"password\" (or \"hash\") of the administrator \"%s\" for %s", c->user,
-                           c->base);
+                           "joget: give \"password\" (or \"hash\") of the administrator \"%s\" for %s",
+                           c->user, c->base);
   if (c->page_size < 1 || c->page_size > 10000)
     return ferry_error_set(err, FERRY_ECONFIG, "joget: option \"page_size\" must be 1..10000 (is %lld)",
                            (long long)c->page_size);
@@ -132,13 +139,16 @@ static int jg_init(ferry_instance *ins, ferry_error *err) {
     return ferry_error_set(err, FERRY_ECONFIG, "joget: option \"timeout_ms\" must be >= 100");
   if (c->fetch_concurrency < 0)
     return ferry_error_set(err, FERRY_ECONFIG, "joget: option \"fetch_concurrency\" must be >= 0");
-  if (!strcmp(c->activities_mode, "always")) c->mode_always = 1;
+  if (!strcmp(c->activities_mode, "always"))
+    c->mode_always = 1;
   else if (strcmp(c->activities_mode, "converge"))
-    return ferry_error_set(err, FERRY_ECONFIG, "joget: option \"activities\" must be converge or always (is \"%s\")",
+    return ferry_error_set(err, FERRY_ECONFIG,
+                           "joget: option \"activities\" must be converge or always (is \"%s\")",
                            c->activities_mode);
   if (strcmp(c->version, "same") && strcmp(c->version, "latest") &&
       (!*c->version || strspn(c->version, "0123456789") != strlen(c->version)))
-    return ferry_error_set(err, FERRY_ECONFIG, "joget: option \"version\" must be same, latest or a number (is \"%s\")",
+    return ferry_error_set(err, FERRY_ECONFIG,
+                           "joget: option \"version\" must be same, latest or a number (is \"%s\")",
                            c->version);
   if (c->version_map && !json_is_object(c->version_map))
     return ferry_error_set(err, FERRY_ECONFIG, "joget: option \"version_map\" must be an object");
@@ -153,19 +163,24 @@ static int jg_init(ferry_instance *ins, ferry_error *err) {
     }
   }
   int sink = ferry_instance_role(ins) == FERRY_KIND_SINK;
-  if (!strcmp(c->start_as, "master")) c->start_mode = JG_START_MASTER;
-  else if (!strcmp(c->start_as, "hash")) c->start_mode = JG_START_HASH;
-  else if (!strcmp(c->start_as, "users")) c->start_mode = JG_START_USERS;
+  if (!strcmp(c->start_as, "master"))
+    c->start_mode = JG_START_MASTER;
+  else if (!strcmp(c->start_as, "hash"))
+    c->start_mode = JG_START_HASH;
+  else if (!strcmp(c->start_as, "users"))
+    c->start_mode = JG_START_USERS;
   else
-    return ferry_error_set(err, FERRY_ECONFIG, "joget: option \"start_as\" must be master, hash or users (is \"%s\")",
+    return ferry_error_set(err, FERRY_ECONFIG,
+                           "joget: option \"start_as\" must be master, hash or users (is \"%s\")",
                            c->start_as);
   if (sink) {
-    if (c->start_mode == JG_START_MASTER && (!c->master_user || !*c->master_user ||
-                                             ((!c->master_password || !*c->master_password) &&
-                                              (!c->master_hash || !*c->master_hash))))
-      return ferry_error_set(err, FERRY_ECONFIG,
-                             "joget: start_as master needs master_user and master_password (or master_hash): the "
-                             "server's masterLoginUsername / masterLoginPassword settings");
+    if (c->start_mode == JG_START_MASTER &&
+        (!c->master_user || !*c->master_user ||
+         ((!c->master_password || !*c->master_password) && (!c->master_hash || !*c->master_hash))))
+      return ferry_error_set(
+          err, FERRY_ECONFIG,
+          "joget: start_as master needs master_user and master_password (or master_hash): the "
+          "server's masterLoginUsername / masterLoginPassword settings");
     if (c->start_mode == JG_START_HASH && (!c->dsn || !*c->dsn))
       return ferry_error_set(err, FERRY_ECONFIG,
                              "joget: start_as hash needs dsn (the target database, to read dir_user)");
@@ -216,8 +231,9 @@ static void jg_fini(ferry_instance *ins) {
 }
 
 FERRY_PLUGIN_DEFINE(joget, .name = "joget", .version = "1.0.0", .license = "Apache-2.0",
-                    .description = "running Joget process instances over the JSON API: inventory (source) and "
-                                   "re-creation with the journal's exactly-once rule (sink)",
+                    .description =
+                        "running Joget process instances over the JSON API: inventory (source) and "
+                        "re-creation with the journal's exactly-once rule (sink)",
                     .kinds = FERRY_KIND_SOURCE | FERRY_KIND_SINK, .options = jg_options,
                     .ctx_size = sizeof(jg_ctx_t), .init = jg_init, .fini = jg_fini, .source = &jg_source_ops,
                     .sink = &jg_sink_ops);

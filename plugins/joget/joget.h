@@ -30,7 +30,8 @@ void jg_sb_addf(jg_sb *sb, const char *fmt, ...) FERRY_PRINTF(2, 3);
 char *jg_sb_steal(jg_sb *sb);
 
 /* JSON: Joget's accumulate quirk. Returns a NEW reference to an array: the value under `key` when it is an
- * array, [value] when it is a single value, [] when the key is missing (zero rows) or doc is not an object. */
+ * array, [value] when it is a single value, [] when the key is missing (zero rows) or doc is not an object.
+ */
 json_t *jg_list(json_t *doc, const char *key);
 /* String field or NULL (numbers are not converted). */
 const char *jg_str(const json_t *obj, const char *key);
@@ -69,17 +70,17 @@ struct jg_ctx {
   int64_t fetch_concurrency;
   /* runtime */
   ferry_instance *ins;
-  char *base;            /* url without trailing '/' */
-  char *referer_hdr;     /* "Referer: ..." */
-  char *host_label;      /* "http://host:port/jw" for messages */
+  char *base;        /* url without trailing '/' */
+  char *referer_hdr; /* "Referer: ..." */
+  char *host_label;  /* "http://host:port/jw" for messages */
   ferry_http *http;
-  ferry_pg *pg;          /* optional (dsn) */
+  ferry_pg *pg; /* optional (dsn) */
   int pg_failed;
-  int mode_always;       /* activities: "always" */
-  int start_mode;        /* JG_START_* */
-  json_t *user_pw;       /* users option normalised: {user: {"password"|"hash": value}} */
-  struct jg_src *src;    /* source state (source.c) */
-  struct jg_snk *snk;    /* sink state (sink.c) */
+  int mode_always;    /* activities: "always" */
+  int start_mode;     /* JG_START_* */
+  json_t *user_pw;    /* users option normalised: {user: {"password"|"hash": value}} */
+  struct jg_src *src; /* source state (source.c) */
+  struct jg_snk *snk; /* sink state (sink.c) */
 };
 
 enum { JG_START_MASTER = 1, JG_START_HASH = 2, JG_START_USERS = 3 };
@@ -114,7 +115,8 @@ int jg_call(jg_ctx_t *c, const char *method, const char *path, const char *const
             long timeout_ms, jg_cb cb, void *arg, ferry_error *err);
 /* GET as the admin with up to 8 tries for transient failures (capped backoff with jitter); for reads only.
  * Same contract as jg_call. jg_retry_cancel() completes those waiting for their next try with ECANCELED. */
-int jg_get_retry(jg_ctx_t *c, const char *path, const char *const *params, jg_cb cb, void *arg, ferry_error *err);
+int jg_get_retry(jg_ctx_t *c, const char *path, const char *const *params, jg_cb cb, void *arg,
+                 ferry_error *err);
 void jg_retry_cancel(jg_ctx_t *c);
 /* Percent-escaped path segment (malloc'd). */
 char *jg_seg(const char *s);
@@ -124,8 +126,8 @@ char *jg_seg(const char *s);
 typedef void (*jg_once_cb)(void *arg, json_t *value, const ferry_error *err);
 typedef void (*jg_once_start)(jg_ctx_t *c, const char *key, jg_once *o);
 typedef struct jg_cache {
-  json_t *done;       /* key -> value (json) */
-  json_t *failed;     /* key -> {"code": n, "message": s, "detail": s} */
+  json_t *done;   /* key -> value (json) */
+  json_t *failed; /* key -> {"code": n, "message": s, "detail": s} */
   struct jg_once *pending;
 } jg_cache;
 void jg_cache_init(jg_cache *cc);

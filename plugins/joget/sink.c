@@ -42,7 +42,6 @@ typedef struct acts_pg {
   int start;
 } acts_pg;
 
-
 typedef struct jg_snk {
   jg_ctx_t *c;
   int gate; /* 0 unknown, 1 checking, 2 ok, 3 failed */
@@ -60,11 +59,11 @@ struct jt {
   jg_ctx_t *c;
   ferry_task *task;
   const ferry_item *it;
-  json_t *src;  /* item body (borrowed) */
-  json_t *st;   /* task state (borrowed) */
-  json_t *rep;  /* task report (borrowed) */
+  json_t *src; /* item body (borrowed) */
+  json_t *st;  /* task state (borrowed) */
+  json_t *rep; /* task report (borrowed) */
   ferry_mode mode;
-  char *tdef;   /* target definition app#ver#proc */
+  char *tdef; /* target definition app#ver#proc */
   char *tapp, *tver, *tproc;
   int pending;
   ferry_error err;
@@ -76,17 +75,17 @@ struct jt {
   /* scopes: [{"src": body, "pid": target id}] processed in order */
   json_t *scopes;
   size_t si;
-  json_t *tacts;  /* open activities of the current scope on the target */
-  json_t *tvars;  /* variables of the current scope on the target */
-  json_t *calls;  /* planned calls */
+  json_t *tacts; /* open activities of the current scope on the target */
+  json_t *tvars; /* variables of the current scope on the target */
+  json_t *calls; /* planned calls */
   size_t ci;
-  json_t *cands;  /* reconcile / children candidates */
-  json_t *diffs;  /* check / verify differences */
-  json_t *plan;   /* plan: collected facts */
+  json_t *cands; /* reconcile / children candidates */
+  json_t *diffs; /* check / verify differences */
+  json_t *plan;  /* plan: collected facts */
   json_t *reasons;
   int acts_called;
-  int dirty;      /* the current scope was written to after its last read */
-  int vars_stale; /* engine logic ran (activity start, accept): variables must be read again */
+  int dirty;       /* the current scope was written to after its last read */
+  int vars_stale;  /* engine logic ran (activity start, accept): variables must be read again */
   json_t *checked; /* scopes compared in this attempt: {pid: true} */
   json_t *tdbl;    /* variables read from the double column (compared as numbers) */
   int vars_http;   /* the SQL read of variables cannot be used: read them over HTTP */
@@ -146,9 +145,11 @@ static int var_at_start(const char *name, const char *val) {
 static void jt_fail_err(jt *t, const ferry_error *e) {
   ferry_error x = FERRY_ERROR_INIT;
   ferry_error_copy(&x, e);
-  if (t->mode == FERRY_MODE_PLAN && x.code != FERRY_ETRANSIENT && x.code != FERRY_ECANCELED) x.code = FERRY_EBLOCKED;
+  if (t->mode == FERRY_MODE_PLAN && x.code != FERRY_ETRANSIENT && x.code != FERRY_ECANCELED)
+    x.code = FERRY_EBLOCKED;
   if (t->mode == FERRY_MODE_RUN && json_is_string(json_object_get(t->st, "pid")))
-    ferry_error_prefix(&x, "instance %s (target %s)", item_id(t), json_string_value(json_object_get(t->st, "pid")));
+    ferry_error_prefix(&x, "instance %s (target %s)", item_id(t),
+                       json_string_value(json_object_get(t->st, "pid")));
   else
     ferry_error_prefix(&x, "instance %s", item_id(t));
   ferry_task *task = t->task;
@@ -317,7 +318,8 @@ static void jt_kick(jt *t) {
   next(t);
 }
 
-/* ---- cached lookups ------------------------------------------------------------------------------------- */
+/* ---- cached lookups -------------------------------------------------------------------------------------
+ */
 /* A lookup result for a task: stores value/error into t->plan[slot] (plan) or fails the task (run). */
 typedef struct jt_lk {
   jt *t;
@@ -331,8 +333,9 @@ static void lk_done(void *arg, json_t *value, const ferry_error *err) {
   t->pending--;
   if (err) {
     if (l->soft)
-      json_object_set_new(t->plan, l->slot, json_pack("{s:s, s:i}", "error", err->message ? err->message : "",
-                                                       "code", err->code));
+      json_object_set_new(
+          t->plan, l->slot,
+          json_pack("{s:s, s:i}", "error", err->message ? err->message : "", "code", err->code));
     else if (!t->err.code)
       ferry_error_copy(&t->err, err);
   } else {
@@ -416,10 +419,11 @@ static void hash_take(void *arg, int status, PGresult *res, const ferry_error *e
   }
   if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
     ferry_error e = FERRY_ERROR_INIT;
-    ferry_error_set(&e, FERRY_EPERM,
-                    "joget %s: user \"%s\" does not exist (or has no password) in the target's dir_user: copy the "
-                    "users first (stage \"users\"), or use start_as master",
-                    r->c->host_label, jg_once_key(r->o));
+    ferry_error_set(
+        &e, FERRY_EPERM,
+        "joget %s: user \"%s\" does not exist (or has no password) in the target's dir_user: copy the "
+        "users first (stage \"users\"), or use start_as master",
+        r->c->host_label, jg_once_key(r->o));
     orq_send_fail(r, &e);
     return;
   }
@@ -453,12 +457,13 @@ static void user_check_take(void *arg, json_t *doc, const ferry_error *err) {
   if (!got || strcmp(got, want)) {
     ferry_error e = FERRY_ERROR_INIT;
     if (r->c->start_mode == JG_START_MASTER)
-      ferry_error_set(&e, FERRY_EPERM,
-                      "joget %s: calls as user \"%s\" through the master login run as \"%s\": the master login did "
-                      "not take, and Joget then starts processes as anonymous (reference 0.4.3); check "
-                      "master_user / master_password against the server's masterLoginUsername / "
-                      "masterLoginPassword settings",
-                      r->c->host_label, want, got ? got : "(nobody)");
+      ferry_error_set(
+          &e, FERRY_EPERM,
+          "joget %s: calls as user \"%s\" through the master login run as \"%s\": the master login did "
+          "not take, and Joget then starts processes as anonymous (reference 0.4.3); check "
+          "master_user / master_password against the server's masterLoginUsername / "
+          "masterLoginPassword settings",
+          r->c->host_label, want, got ? got : "(nobody)");
     else
       ferry_error_set(&e, FERRY_EPERM, "joget %s: calls as user \"%s\" run as \"%s\": check the credentials",
                       r->c->host_label, want, got ? got : "(nobody)");
@@ -498,8 +503,10 @@ static void user_check_hash(void *arg, json_t *value, const ferry_error *err) {
 
 static void user_check_start(jg_ctx_t *c, const char *key, jg_once *o) {
   once_rq *r = orq_new(c, o);
-  if (c->start_mode == JG_START_HASH) jg_cache_get(c, &c->snk->hashes, key, hash_start, user_check_hash, r);
-  else user_check_send(c, r, NULL);
+  if (c->start_mode == JG_START_HASH)
+    jg_cache_get(c, &c->snk->hashes, key, hash_start, user_check_hash, r);
+  else
+    user_check_send(c, r, NULL);
 }
 
 /* -- dir_user existence (dsn) -- */
@@ -518,8 +525,8 @@ static void diruser_start(jg_ctx_t *c, const char *key, jg_once *o) {
   once_rq *r = orq_new(c, o);
   const char *p[1] = {key};
   ferry_error e = FERRY_ERROR_INIT;
-  if (jg_pg_read(c, "SELECT 1 FROM dir_user WHERE username = $1 AND COALESCE(active, 1) <> 0", 1, p, diruser_take,
-                 r, &e) < 0)
+  if (jg_pg_read(c, "SELECT 1 FROM dir_user WHERE username = $1 AND COALESCE(active, 1) <> 0", 1, p,
+                 diruser_take, r, &e) < 0)
     orq_send_fail(r, &e);
 }
 
@@ -551,10 +558,11 @@ static void latest_take(void *arg, json_t *doc, const ferry_error *err) {
   json_decref(rows);
   if (best < 0) {
     ferry_error e = FERRY_ERROR_INIT;
-    ferry_error_set(&e, FERRY_ENOENT,
-                    "joget %s: no process \"%s\" in app \"%s\" on the target (workflow/process/list): import the "
-                    "app there first",
-                    r->c->host_label, proc, app);
+    ferry_error_set(
+        &e, FERRY_ENOENT,
+        "joget %s: no process \"%s\" in app \"%s\" on the target (workflow/process/list): import the "
+        "app there first",
+        r->c->host_label, proc, app);
     free(app);
     orq_send_fail(r, &e);
     return;
@@ -584,8 +592,9 @@ static void def_maybe_finish(once_rq *r) {
   if (json_is_true(json_object_get(v, "transient"))) { /* not cached: the next item asks again */
     ferry_error e = FERRY_ERROR_INIT;
     ferry_error_set(&e, FERRY_ETRANSIENT, "looking up the definition %s on the target: %s", jg_once_key(r->o),
-                    jg_str(v, "view_error") ? jg_str(v, "view_error")
-                    : jg_str(v, "published_error") ? jg_str(v, "published_error") : jg_str(v, "activities_error"));
+                    jg_str(v, "view_error")        ? jg_str(v, "view_error")
+                    : jg_str(v, "published_error") ? jg_str(v, "published_error")
+                                                   : jg_str(v, "activities_error"));
     json_decref(v);
     orq_send_fail(r, &e);
     return;
@@ -595,8 +604,10 @@ static void def_maybe_finish(once_rq *r) {
 
 static void def_view_take(void *arg, json_t *doc, const ferry_error *err) {
   once_rq *r = arg;
-  if (err) json_object_set_new(r->acc, "view_error", json_string(err->message ? err->message : ""));
-  else json_object_set_new(r->acc, "exists", json_boolean(doc && jg_str(doc, "processId")));
+  if (err)
+    json_object_set_new(r->acc, "view_error", json_string(err->message ? err->message : ""));
+  else
+    json_object_set_new(r->acc, "exists", json_boolean(doc && jg_str(doc, "processId")));
   if (err && err->code == FERRY_ETRANSIENT) json_object_set_new(r->acc, "transient", json_true());
   def_maybe_finish(r);
 }
@@ -604,11 +615,14 @@ static void def_view_take(void *arg, json_t *doc, const ferry_error *err) {
 static void def_pub_take(void *arg, int status, PGresult *res, const ferry_error *err) {
   once_rq *r = arg;
   if (status) json_object_set_new(r->acc, "published_error", json_string(err->message ? err->message : ""));
-  if (status && err->code == FERRY_ETRANSIENT) json_object_set_new(r->acc, "transient", json_true());
+  if (status && err->code == FERRY_ETRANSIENT)
+    json_object_set_new(r->acc, "transient", json_true());
   else if (PQntuples(res) > 0)
     json_object_set_new(r->acc, "published", json_boolean(PQgetvalue(res, 0, 0)[0] == 't'));
-  else json_object_set_new(r->acc, "published", json_null());
-  if (!status && PQntuples(res) > 0) json_object_set_new(r->acc, "app_version", json_string(PQgetvalue(res, 0, 1)));
+  else
+    json_object_set_new(r->acc, "published", json_null());
+  if (!status && PQntuples(res) > 0)
+    json_object_set_new(r->acc, "app_version", json_string(PQgetvalue(res, 0, 1)));
   def_maybe_finish(r);
 }
 
@@ -649,10 +663,11 @@ static void def_start(jg_ctx_t *c, const char *key, jg_once *o) {
   if (c->pg) {
     const char *p2[2] = {app, ver};
     r->step++;
-    if (jg_pg_read(c,
-                   "SELECT a.published, a.appversion FROM app_package p JOIN app_app a ON a.appid = p.appid AND "
-                   "a.appversion = p.appversion WHERE p.packageid = $1 AND p.packageversion::text = $2",
-                   2, p2, def_pub_take, r, &e) < 0)
+    if (jg_pg_read(
+            c,
+            "SELECT a.published, a.appversion FROM app_package p JOIN app_app a ON a.appid = p.appid AND "
+            "a.appversion = p.appversion WHERE p.packageid = $1 AND p.packageversion::text = $2",
+            2, p2, def_pub_take, r, &e) < 0)
       r->step--;
     ferry_error_clear(&e);
     if (c->activity_ids_sql && *c->activity_ids_sql) {
@@ -671,7 +686,8 @@ static void def_start(jg_ctx_t *c, const char *key, jg_once *o) {
   def_maybe_finish(r);
 }
 
-/* ---- gate: the admin identity, once per run -------------------------------------------------------------- */
+/* ---- gate: the admin identity, once per run --------------------------------------------------------------
+ */
 static void run_item(jt *t);
 
 static void dispatch(jt *t);
@@ -681,8 +697,10 @@ static void gate_release(jg_snk *k) {
   k->gate_wait = NULL;
   while (w) {
     jt *next = w->gate_next;
-    if (k->gate == 2) dispatch(w);
-    else jt_fail_err(w, &k->gate_err);
+    if (k->gate == 2)
+      dispatch(w);
+    else
+      jt_fail_err(w, &k->gate_err);
     w = next;
   }
 }
@@ -733,10 +751,11 @@ static void gate_user_take(void *arg, json_t *doc, const ferry_error *err) {
   const char *got = jg_str(doc, "username");
   if (!got || strcmp(got, c->user)) {
     ferry_error e = FERRY_ERROR_INIT;
-    ferry_error_set(&e, FERRY_EPERM,
-                    "joget %s: the administrator \"%s\" is not authenticated (workflow/currentUsername answers "
-                    "\"%s\"): check the user and password (or hash) options",
-                    c->host_label, c->user, got ? got : "");
+    ferry_error_set(
+        &e, FERRY_EPERM,
+        "joget %s: the administrator \"%s\" is not authenticated (workflow/currentUsername answers "
+        "\"%s\"): check the user and password (or hash) options",
+        c->host_label, c->user, got ? got : "");
     free(g);
     gate_fail(k, &e);
     ferry_error_clear(&e);
@@ -818,13 +837,17 @@ static char *map_def(jt *t, const char *sdef, int *needs_latest) {
   if (jg_def_split(sdef, &app, &ver, &proc)) return NULL;
   const char *rule = version_rule(t->c, app, ver);
   char *out = NULL;
-  if (!strcmp(rule, "same")) out = jg_asprintf("%s#%s#%s", app, ver, proc);
-  else if (strcmp(rule, "latest")) out = jg_asprintf("%s#%s#%s", app, rule, proc);
+  if (!strcmp(rule, "same"))
+    out = jg_asprintf("%s#%s#%s", app, ver, proc);
+  else if (strcmp(rule, "latest"))
+    out = jg_asprintf("%s#%s#%s", app, rule, proc);
   else {
     char *key = jg_asprintf("%s#%s", app, proc);
     json_t *v = json_object_get(t->k->latest.done, key);
-    if (json_is_string(v)) out = jg_asprintf("%s#%s#%s", app, json_string_value(v), proc);
-    else *needs_latest = 1;
+    if (json_is_string(v))
+      out = jg_asprintf("%s#%s#%s", app, json_string_value(v), proc);
+    else
+      *needs_latest = 1;
     free(key);
   }
   free(app);
@@ -837,14 +860,17 @@ static void resolve_def(jt *t, void (*next)(jt *)) {
   const char *sdef = jg_str(t->src, "definition");
   char *app, *ver, *proc;
   if (jg_def_split(sdef, &app, &ver, &proc)) {
-    jt_fail(t, FERRY_EINVAL, "bad definition \"%s\" in the item (expected app#version#process)", sdef ? sdef : "");
+    jt_fail(t, FERRY_EINVAL, "bad definition \"%s\" in the item (expected app#version#process)",
+            sdef ? sdef : "");
     return;
   }
   t->tapp = app;
   t->tproc = proc;
   const char *rule = version_rule(t->c, app, ver);
-  if (!strcmp(rule, "same")) t->tver = jg_strdup(ver);
-  else if (strcmp(rule, "latest")) t->tver = jg_strdup(rule);
+  if (!strcmp(rule, "same"))
+    t->tver = jg_strdup(ver);
+  else if (strcmp(rule, "latest"))
+    t->tver = jg_strdup(rule);
   free(ver);
   t->after_def = next;
   if (!t->tver) {
@@ -862,13 +888,15 @@ static void take_act_view(jt *t, json_t *doc, void *ud) {
     json_object_set_new(act, "_gone", json_true());
     return;
   }
-  json_object_set_new(act, "def_id", json_string(jg_str(doc, "activityDefId") ? jg_str(doc, "activityDefId") : ""));
+  json_object_set_new(act, "def_id",
+                      json_string(jg_str(doc, "activityDefId") ? jg_str(doc, "activityDefId") : ""));
   if (jg_str(doc, "state")) json_object_set_new(act, "state", json_string(jg_str(doc, "state")));
   json_t *as = jg_list(doc, "assignee");
   json_object_set_new(act, "assignees", as);
   const char *acc = jg_str(doc, "acceptedUser");
   const char *st = jg_str(act, "state");
-  if (!acc && st && !strcmp(st, "open.running") && json_array_size(as) == 1) acc = json_string_value(json_array_get(as, 0));
+  if (!acc && st && !strcmp(st, "open.running") && json_array_size(as) == 1)
+    acc = json_string_value(json_array_get(as, 0));
   json_object_set_new(act, "accepted_by", acc ? json_string(acc) : json_null());
 }
 
@@ -919,9 +947,10 @@ static void read_acts(jt *t, const char *pid) {
 static void take_acts_pg(jt *t, PGresult *res, void *ud) {
   for (int i = 0; i < PQntuples(res); i++) {
     json_t *as = json_loads(PQgetvalue(res, i, 3), 0, NULL);
-    json_t *act = json_pack("{s:s, s:s, s:s, s:o, s:o}", "def_id", PQgetvalue(res, i, 1), "id", PQgetvalue(res, i, 0),
-                            "state", PQgetvalue(res, i, 2), "assignees", json_is_array(as) ? as : json_array(),
-                            "accepted_by", PQgetisnull(res, i, 4) ? json_null() : json_string(PQgetvalue(res, i, 4)));
+    json_t *act =
+        json_pack("{s:s, s:s, s:s, s:o, s:o}", "def_id", PQgetvalue(res, i, 1), "id", PQgetvalue(res, i, 0),
+                  "state", PQgetvalue(res, i, 2), "assignees", json_is_array(as) ? as : json_array(),
+                  "accepted_by", PQgetisnull(res, i, 4) ? json_null() : json_string(PQgetvalue(res, i, 4)));
     if (as && !json_is_array(as)) json_decref(as);
     json_array_append_new(t->tacts, act);
   }
@@ -936,13 +965,16 @@ static void read_scope_acts(jt *t, const char *pid) {
   json_decref(t->tacts);
   t->tacts = json_array();
   const char *p[1] = {pid};
-  jt_pg(t,
-        "SELECT a.id, a.activitydefinitionid, s.name, COALESCE((SELECT json_agg(x.resourceid ORDER BY x.cnt) "
-        "FROM shkassignmentstable x WHERE x.activityid = a.id AND x.isvalid), '[]'), (SELECT x.resourceid FROM "
-        "shkassignmentstable x WHERE x.activityid = a.id AND x.isvalid AND x.isaccepted ORDER BY x.cnt LIMIT 1) "
-        "FROM shkactivities a JOIN shkactivitystates s ON s.oid = a.state WHERE a.processid = $1 AND s.name LIKE "
-        "'open.%' ORDER BY a.activated, a.id",
-        1, p, take_acts_pg, NULL);
+  jt_pg(
+      t,
+      "SELECT a.id, a.activitydefinitionid, s.name, COALESCE((SELECT json_agg(x.resourceid ORDER BY x.cnt) "
+      "FROM shkassignmentstable x WHERE x.activityid = a.id AND x.isvalid), '[]'), (SELECT x.resourceid FROM "
+      "shkassignmentstable x WHERE x.activityid = a.id AND x.isvalid AND x.isaccepted ORDER BY x.cnt LIMIT "
+      "1) "
+      "FROM shkactivities a JOIN shkactivitystates s ON s.oid = a.state WHERE a.processid = $1 AND s.name "
+      "LIKE "
+      "'open.%' ORDER BY a.activated, a.id",
+      1, p, take_acts_pg, NULL);
 }
 
 static void tidy_acts(jt *t) {
@@ -985,17 +1017,21 @@ static void take_vars_pg(jt *t, PGresult *res, void *ud) {
     if (json_object_get(t->tvars, name)) continue; /* first part only */
     if (PQgetvalue(res, i, 5)[0] == 't') t->vars_http = 1;
     const char *v = "";
-    if (!PQgetisnull(res, i, 1)) v = PQgetvalue(res, i, 1);
-    else if (!PQgetisnull(res, i, 2)) v = PQgetvalue(res, i, 2);
+    if (!PQgetisnull(res, i, 1))
+      v = PQgetvalue(res, i, 1);
+    else if (!PQgetisnull(res, i, 2))
+      v = PQgetvalue(res, i, 2);
     else if (!PQgetisnull(res, i, 3)) {
       v = PQgetvalue(res, i, 3);
       json_object_set_new(t->tdbl, name, json_true());
-    } else if (!PQgetisnull(res, i, 4)) v = PQgetvalue(res, i, 4)[0] == 't' ? "true" : "false";
+    } else if (!PQgetisnull(res, i, 4))
+      v = PQgetvalue(res, i, 4)[0] == 't' ? "true" : "false";
     json_object_set_new(t->tvars, name, json_string(v));
   }
   const char *k;
   json_t *v;
-  json_object_foreach(json_object_get(scope_src(t), "variables"), k, v) if (!json_object_get(t->tvars, k)) t->vars_http = 1;
+  json_object_foreach(json_object_get(scope_src(t), "variables"), k, v)
+    if (!json_object_get(t->tvars, k)) t->vars_http = 1;
 }
 
 static void read_scope_vars(jt *t, const char *pid) {
@@ -1047,7 +1083,8 @@ static int tv_same(jt *t, const char *name, const char *sv) {
 static int str_in(json_t *arr, const char *s) {
   size_t i;
   json_t *v;
-  json_array_foreach(arr, i, v) if (json_is_string(v) && !strcmp(json_string_value(v), s)) return 1;
+  json_array_foreach(arr, i, v)
+    if (json_is_string(v) && !strcmp(json_string_value(v), s)) return 1;
   return 0;
 }
 
@@ -1080,8 +1117,10 @@ static json_t *pair_acts(json_t *sacts, json_t *tacts) {
 static int same_set(json_t *a, json_t *b) {
   size_t i;
   json_t *v;
-  json_array_foreach(a, i, v) if (!str_in(b, json_string_value(v))) return 0;
-  json_array_foreach(b, i, v) if (!str_in(a, json_string_value(v))) return 0;
+  json_array_foreach(a, i, v)
+    if (!str_in(b, json_string_value(v))) return 0;
+  json_array_foreach(b, i, v)
+    if (!str_in(a, json_string_value(v))) return 0;
   return 1;
 }
 
@@ -1090,7 +1129,8 @@ static char *defs_text(json_t *acts) {
   jg_sb_add(&sb, "[");
   size_t i;
   json_t *a;
-  json_array_foreach(acts, i, a) jg_sb_addf(&sb, "%s%s", i ? ", " : "", jg_str(a, "def_id") ? jg_str(a, "def_id") : "?");
+  json_array_foreach(acts, i, a)
+    jg_sb_addf(&sb, "%s%s", i ? ", " : "", jg_str(a, "def_id") ? jg_str(a, "def_id") : "?");
   jg_sb_add(&sb, "]");
   return jg_sb_steal(&sb);
 }
@@ -1111,20 +1151,24 @@ static void compare_scope(jt *t, json_t *sbody, const char *pid) {
     json_t *ta = json_array_get(t->tacts, (size_t)j);
     json_t *sas = json_object_get(sa, "assignees");
     if (json_array_size(sas) > 0 && !same_set(sas, json_object_get(ta, "assignees"))) {
-      char *a = json_dumps(sas, JSON_COMPACT), *b = json_dumps(json_object_get(ta, "assignees"), JSON_COMPACT);
-      json_array_append_new(t->diffs, json_sprintf("%s activity %s: assignees %s on the target, %s on the source",
-                                                   pid, jg_str(sa, "def_id"), b, a));
+      char *a = json_dumps(sas, JSON_COMPACT),
+           *b = json_dumps(json_object_get(ta, "assignees"), JSON_COMPACT);
+      json_array_append_new(t->diffs,
+                            json_sprintf("%s activity %s: assignees %s on the target, %s on the source", pid,
+                                         jg_str(sa, "def_id"), b, a));
       free(a);
       free(b);
     }
     const char *sacc = jg_str(sa, "accepted_by"), *tacc = jg_str(ta, "accepted_by");
     if (sacc && (!tacc || strcmp(sacc, tacc)))
-      json_array_append_new(t->diffs, json_sprintf("%s activity %s: accepted by %s on the source, %s on the target",
-                                                   pid, jg_str(sa, "def_id"), sacc, tacc ? tacc : "nobody"));
+      json_array_append_new(
+          t->diffs, json_sprintf("%s activity %s: accepted by %s on the source, %s on the target", pid,
+                                 jg_str(sa, "def_id"), sacc, tacc ? tacc : "nobody"));
   }
   if (missing || json_array_size(sacts) != json_array_size(t->tacts)) {
     char *a = defs_text(sacts), *b = defs_text(t->tacts);
-    json_array_append_new(t->diffs, json_sprintf("%s: open activities %s on the target, %s on the source", pid, b, a));
+    json_array_append_new(t->diffs,
+                          json_sprintf("%s: open activities %s on the target, %s on the source", pid, b, a));
     free(a);
     free(b);
   }
@@ -1135,13 +1179,15 @@ static void compare_scope(jt *t, json_t *sbody, const char *pid) {
     char *sv = var_text(v);
     const char *tv = jg_str(t->tvars, k);
     if (sv && *sv && !tv_same(t, k, sv))
-      json_array_append_new(t->diffs, json_sprintf("%s variable %s: \"%s\" on the target, \"%s\" on the source", pid, k,
-                                                   tv ? tv : "(unset)", sv));
+      json_array_append_new(t->diffs,
+                            json_sprintf("%s variable %s: \"%s\" on the target, \"%s\" on the source", pid, k,
+                                         tv ? tv : "(unset)", sv));
     free(sv);
   }
 }
 
-/* ---- RUN: start ------------------------------------------------------------------------------------------ */
+/* ---- RUN: start ------------------------------------------------------------------------------------------
+ */
 static void scopes_begin(jt *t);
 static void do_start(jt *t);
 
@@ -1163,12 +1209,13 @@ static void adopt(jt *t, const char *pid, int adopted) {
 static void take_start(jt *t, json_t *doc, void *ud) {
   const char *pid = jg_str(doc, "processId");
   if (!pid || !*pid) {
-    ferry_error_set(&t->err, FERRY_EINVAL,
-                    "workflow/process/start of %s as %s for record %s answered no processId: the target refused "
-                    "the start (the requester is not in the process start whitelist, the app version is not "
-                    "published, or a variable value does not fit its type; the server log names the cause; "
-                    "`ferry plan` checks the first two)",
-                    t->tdef, t->uid_label ? t->uid_label : "?", jg_str(t->src, "record_id"));
+    ferry_error_set(
+        &t->err, FERRY_EINVAL,
+        "workflow/process/start of %s as %s for record %s answered no processId: the target refused "
+        "the start (the requester is not in the process start whitelist, the app version is not "
+        "published, or a variable value does not fit its type; the server log names the cause; "
+        "`ferry plan` checks the first two)",
+        t->tdef, t->uid_label ? t->uid_label : "?", jg_str(t->src, "record_id"));
     return;
   }
   const char *rid = jg_str(doc, "recordId");
@@ -1230,8 +1277,10 @@ static void on_before_start(void *arg, int status, const ferry_error *err) {
   jt *t = arg;
   if (status) {
     ferry_error e = FERRY_ERROR_INIT;
-    if (err) ferry_error_copy(&e, err);
-    else ferry_error_set(&e, status, "hook point before_start failed");
+    if (err)
+      ferry_error_copy(&e, err);
+    else
+      ferry_error_set(&e, status, "hook point before_start failed");
     ferry_error_prefix(&e, "before_start");
     jt_fail_err(t, &e);
     ferry_error_clear(&e);
@@ -1274,8 +1323,8 @@ static void reconcile_pick(jt *t) {
     json_t *cm = json_object_get(c, "created_ms");
     if (json_is_integer(cm) && json_integer_value(cm) < since) continue;
     if (known_elsewhere(t, id, item_id(t))) continue;
-    ferry_log(t->c->ins, FERRY_LOG_INFO, "instance %s: adopting target instance %s started by an interrupted run",
-              item_id(t), id);
+    ferry_log(t->c->ins, FERRY_LOG_INFO,
+              "instance %s: adopting target instance %s started by an interrupted run", item_id(t), id);
     char *p = jg_strdup(id);
     adopt(t, p, 1);
     free(p);
@@ -1311,7 +1360,8 @@ static void reconcile_views_done(jt *t) {
   json_t *keep = json_array();
   size_t i;
   json_t *c;
-  json_array_foreach(t->cands, i, c) if (json_object_get(c, "def_ok")) json_array_append(keep, c);
+  json_array_foreach(t->cands, i, c)
+    if (json_object_get(c, "def_ok")) json_array_append(keep, c);
   json_decref(t->cands);
   t->cands = keep;
   reconcile_pick(t);
@@ -1349,19 +1399,22 @@ static void reconcile_start(jt *t) {
     const char *p[3] = {t->tdef, jg_str(t->src, "record_id"), since};
     jt_pg(t,
           "SELECT p.id, p.created FROM shkprocesses p LEFT JOIN wf_process_link l ON l.processid = p.id "
-          "WHERE p.pdefname = $1 AND COALESCE(l.originprocessid, p.id) = $2 AND p.activityrequesterprocessid IS "
+          "WHERE p.pdefname = $1 AND COALESCE(l.originprocessid, p.id) = $2 AND p.activityrequesterprocessid "
+          "IS "
           "NULL AND p.state IN (1000000, 1000004) AND p.created >= $3::bigint ORDER BY p.created, p.id",
           3, p, take_cands_pg, NULL);
     jt_then(t, reconcile_pick);
     return;
   }
-  const char *params[] = {"recordId", jg_str(t->src, "record_id"), "appId", t->tapp, "sort", "id", "desc", "false",
-                          "rows", "100", NULL};
+  const char *params[] = {
+      "recordId", jg_str(t->src, "record_id"), "appId", t->tapp, "sort", "id", "desc", "false", "rows", "100",
+      NULL};
   jt_admin(t, "GET", "console/monitor/running/list", params, take_cands_http, NULL);
   jt_then(t, reconcile_views_done);
 }
 
-/* ---- RUN: scopes (the instance, then each sub-flow child) ----------------------------------------------- */
+/* ---- RUN: scopes (the instance, then each sub-flow child) -----------------------------------------------
+ */
 static void scope_next(jt *t);
 static void scope_acts_read(jt *t);
 static void scope_children(jt *t);
@@ -1401,10 +1454,13 @@ static int push_recorded_children(jt *t) {
   json_t *subs = json_object_get(json_object_get(scope_src(t), "extra"), "subflows");
   size_t i, j;
   json_t *sf, *ch;
-  json_array_foreach(subs, i, sf) json_array_foreach(json_object_get(sf, "children"), j, ch)
-    if (!jg_str(children, jg_str(ch, "id"))) return 0;
-  json_array_foreach(subs, i, sf) json_array_foreach(json_object_get(sf, "children"), j, ch)
-    json_array_append_new(t->scopes, json_pack("{s:O, s:s}", "src", ch, "pid", jg_str(children, jg_str(ch, "id"))));
+  json_array_foreach(subs, i, sf)
+    json_array_foreach(json_object_get(sf, "children"), j, ch)
+      if (!jg_str(children, jg_str(ch, "id"))) return 0;
+  json_array_foreach(subs, i, sf)
+    json_array_foreach(json_object_get(sf, "children"), j, ch)
+      json_array_append_new(t->scopes,
+                            json_pack("{s:O, s:s}", "src", ch, "pid", jg_str(children, jg_str(ch, "id"))));
   return 1;
 }
 
@@ -1421,7 +1477,8 @@ static void scope_next(jt *t) {
   t->dirty = 0;
   t->vars_stale = 0;
   read_scope_acts(t, scope_pid(t));
-  read_scope_vars(t, scope_pid(t)); /* in parallel: used by the variables step unless engine logic runs first */
+  read_scope_vars(t,
+                  scope_pid(t)); /* in parallel: used by the variables step unless engine logic runs first */
   then_vars(t, scope_acts_read);
 }
 
@@ -1430,7 +1487,8 @@ static json_t *defs_of(json_t *acts) {
   json_t *d = json_array();
   size_t i;
   json_t *a;
-  json_array_foreach(acts, i, a) json_array_append_new(d, json_string(jg_str(a, "def_id") ? jg_str(a, "def_id") : ""));
+  json_array_foreach(acts, i, a)
+    json_array_append_new(d, json_string(jg_str(a, "def_id") ? jg_str(a, "def_id") : ""));
   return d;
 }
 
@@ -1441,12 +1499,15 @@ static json_t *minus(json_t *a, json_t *b) {
   json_t *v, *w;
   json_array_foreach(a, i, v) {
     long hit = -1;
-    json_array_foreach(bb, j, w) if (json_equal(v, w)) {
-      hit = (long)j;
-      break;
-    }
-    if (hit >= 0) json_array_remove(bb, (size_t)hit);
-    else json_array_append(out, v);
+    json_array_foreach(bb, j, w)
+      if (json_equal(v, w)) {
+        hit = (long)j;
+        break;
+      }
+    if (hit >= 0)
+      json_array_remove(bb, (size_t)hit);
+    else
+      json_array_append(out, v);
   }
   json_decref(bb);
   return out;
@@ -1458,11 +1519,12 @@ static void take_act_start(jt *t, json_t *doc, void *ud) {
   json_t *call = ud;
   json_t *res = json_object_get(doc, "result");
   if (!json_is_true(res) && !(json_is_string(res) && !strcmp(json_string_value(res), "true")))
-    ferry_error_set(&t->err, FERRY_EINVAL,
-                    "monitoring/activity/start/%s/%s answered result:false: the activity does not exist in the "
-                    "target definition %s, or the engine refused it (see the server log; `ferry plan` checks "
-                    "activity ids)",
-                    scope_pid(t), jg_str(call, "def"), t->tdef);
+    ferry_error_set(
+        &t->err, FERRY_EINVAL,
+        "monitoring/activity/start/%s/%s answered result:false: the activity does not exist in the "
+        "target definition %s, or the engine refused it (see the server log; `ferry plan` checks "
+        "activity ids)",
+        scope_pid(t), jg_str(call, "def"), t->tdef);
 }
 
 static void after_call(jt *t) {
@@ -1485,10 +1547,11 @@ static void scope_confirmed(jt *t) {
   json_decref(g);
   if (!ok) {
     char *a = defs_text(json_object_get(scope_src(t), "activities")), *b = defs_text(t->tacts);
-    jt_fail(t, FERRY_ECONFLICT,
-            "after activity/start the target instance %s holds the open activities %s, the source %s (a tool, "
-            "route or sub-flow on the way may have moved it on; see the server log)",
-            scope_pid(t), b, a);
+    jt_fail(
+        t, FERRY_ECONFLICT,
+        "after activity/start the target instance %s holds the open activities %s, the source %s (a tool, "
+        "route or sub-flow on the way may have moved it on; see the server log)",
+        scope_pid(t), b, a);
     free(a);
     free(b);
     return;
@@ -1511,7 +1574,8 @@ static void scope_call_next(jt *t) {
   char *p = jg_seg(scope_pid(t)), *d = jg_seg(jg_str(call, "def"));
   int abort_only = jg_str(call, "kind") && !strcmp(jg_str(call, "kind"), "abort");
   char *path = jg_asprintf("monitoring/activity/%s/%s/%s", abort_only ? "abort" : "start", p, d);
-  const char *params[] = {"abortCurrent", json_is_true(json_object_get(call, "abort")) ? "true" : "false", NULL};
+  const char *params[] = {"abortCurrent", json_is_true(json_object_get(call, "abort")) ? "true" : "false",
+                          NULL};
   jt_admin(t, "POST", path, abort_only ? NULL : params, abort_only ? NULL : take_act_start, call);
   free(path);
   free(p);
@@ -1538,16 +1602,19 @@ static void scope_acts_read(jt *t) {
     json_array_foreach(extras, i, d) {
       int dup = 0;
       for (size_t j = 0; j < i; j++) dup |= json_equal(json_array_get(extras, j), d);
-      if (!dup) json_array_append_new(t->calls, json_pack("{s:O, s:b, s:s}", "def", d, "abort", 0, "kind", "abort"));
+      if (!dup)
+        json_array_append_new(t->calls, json_pack("{s:O, s:b, s:s}", "def", d, "abort", 0, "kind", "abort"));
     }
   } else if (all) {
     size_t i;
     json_t *d;
-    json_array_foreach(S, i, d) json_array_append_new(t->calls, json_pack("{s:O, s:b}", "def", d, "abort", i == 0));
+    json_array_foreach(S, i, d)
+      json_array_append_new(t->calls, json_pack("{s:O, s:b}", "def", d, "abort", i == 0));
   } else {
     size_t i;
     json_t *d;
-    json_array_foreach(missing, i, d) json_array_append_new(t->calls, json_pack("{s:O, s:b}", "def", d, "abort", 0));
+    json_array_foreach(missing, i, d)
+      json_array_append_new(t->calls, json_pack("{s:O, s:b}", "def", d, "abort", 0));
   }
   if (json_array_size(S) == 0 && json_array_size(t->calls) == 0 && json_array_size(T) > 0) {
     /* the source has no open activity (only possible inside a sub-flow): nothing to do */
@@ -1570,13 +1637,14 @@ static void take_children_pg(jt *t, PGresult *res, void *ud) {
   for (int i = 0; i < PQntuples(res); i++)
     json_array_append_new(t->cands, json_pack("{s:s, s:s, s:s?, s:b}", "id", PQgetvalue(res, i, 0), "def",
                                               PQgetvalue(res, i, 1), "act",
-                                              PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2), "act_open",
-                                              PQgetvalue(res, i, 3)[0] == 't'));
+                                              PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2),
+                                              "act_open", PQgetvalue(res, i, 3)[0] == 't'));
 }
 
 static void take_child_view(jt *t, json_t *doc, void *ud) {
   json_t *c = ud;
-  if (doc && jg_str(doc, "processDefId")) json_object_set_new(c, "def", json_string(jg_str(doc, "processDefId")));
+  if (doc && jg_str(doc, "processDefId"))
+    json_object_set_new(c, "def", json_string(jg_str(doc, "processDefId")));
 }
 
 static void take_children_http(jt *t, json_t *doc, void *ud) {
@@ -1607,7 +1675,8 @@ static int has_children(json_t *sbody) {
   json_t *subs = json_object_get(json_object_get(sbody, "extra"), "subflows");
   size_t i;
   json_t *sf;
-  json_array_foreach(subs, i, sf) if (json_array_size(json_object_get(sf, "children")) > 0) return 1;
+  json_array_foreach(subs, i, sf)
+    if (json_array_size(json_object_get(sf, "children")) > 0) return 1;
   return 0;
 }
 
@@ -1623,11 +1692,12 @@ static void scope_children(jt *t) {
     jt_pg(t,
           "SELECT c.id, c.pdefname, c.activityrequesterid, COALESCE(a.state IN (1000001, 1000003), false) "
           "FROM shkprocesses c LEFT JOIN shkactivities a ON a.id = c.activityrequesterid "
-          "WHERE c.activityrequesterprocessid = $1 AND c.state IN (1000000, 1000002, 1000004) ORDER BY c.created, c.id",
+          "WHERE c.activityrequesterprocessid = $1 AND c.state IN (1000000, 1000002, 1000004) ORDER BY "
+          "c.created, c.id",
           1, p, take_children_pg, NULL);
   } else {
-    const char *params[] = {"recordId", jg_str(t->src, "record_id"), "sort", "id", "desc", "false", "rows", "200",
-                            NULL};
+    const char *params[] = {
+        "recordId", jg_str(t->src, "record_id"), "sort", "id", "desc", "false", "rows", "200", NULL};
     jt_admin(t, "GET", "console/monitor/running/list", params, take_children_http, NULL);
   }
   jt_then(t, children_matched);
@@ -1674,10 +1744,11 @@ static void children_matched(jt *t) {
       }
       free(tdef);
       if (!best) {
-        jt_fail(t, FERRY_ECONFLICT,
-                "no running sub-flow instance of %s under target instance %s (the sub-flow activity %s should "
-                "have created it)",
-                jg_str(sch, "definition"), scope_pid(t), jg_str(sf, "activity_def_id"));
+        jt_fail(
+            t, FERRY_ECONFLICT,
+            "no running sub-flow instance of %s under target instance %s (the sub-flow activity %s should "
+            "have created it)",
+            jg_str(sch, "definition"), scope_pid(t), jg_str(sf, "activity_def_id"));
         json_decref(taken);
         return;
       }
@@ -1704,7 +1775,9 @@ static void children_matched(jt *t) {
     const char *cid = jg_str(c, "id");
     if (json_object_get(taken, cid)) continue;
     if (!t->c->pg || json_is_true(json_object_get(c, "act_open"))) {
-      if (t->c->pg) note(t, "target instance %s: sub-flow instance %s is not matched to a source child", scope_pid(t), cid);
+      if (t->c->pg)
+        note(t, "target instance %s: sub-flow instance %s is not matched to a source child", scope_pid(t),
+             cid);
       continue;
     }
     if (!aborts && intent(t, "abort-stale-subflow") < 0) {
@@ -1722,7 +1795,6 @@ static void children_matched(jt *t) {
   json_decref(taken);
   jt_then(t, children_aborted);
 }
-
 
 /* -- reassign (one call at a time: calls on one activity must not overlap) -- */
 static void scope_accept(jt *t);
@@ -1746,7 +1818,7 @@ static void reassign_next(jt *t) {
     return;
   }
   json_t *call = json_array_get(t->calls, t->ci);
-  const char *params[] = {"activityId", jg_str(call, "activityId"), "username", jg_str(call, "username"),
+  const char *params[] = {"activityId",  jg_str(call, "activityId"),  "username", jg_str(call, "username"),
                           "replaceUser", jg_str(call, "replaceUser"), NULL};
   jt_admin(t, "POST", "monitoring/activity/reassign", params, NULL, NULL);
   jt_then(t, reassign_after);
@@ -1769,14 +1841,17 @@ static void scope_reassign(jt *t) {
     for (size_t x = 0; x < json_array_size(rem); x++) {
       /* replace a surplus assignee by a missing one; with none missing, by one already assigned (which
          removes the surplus one) */
-      const char *to = x < n ? json_string_value(json_array_get(add, x)) : json_string_value(json_array_get(sas, 0));
-      json_array_append_new(calls, json_pack("{s:s, s:s, s:s, s:s}", "activityId", jg_str(ta, "id"), "username", to,
-                                             "replaceUser", json_string_value(json_array_get(rem, x)), "def",
-                                             jg_str(sa, "def_id")));
+      const char *to =
+          x < n ? json_string_value(json_array_get(add, x)) : json_string_value(json_array_get(sas, 0));
+      json_array_append_new(
+          calls,
+          json_pack("{s:s, s:s, s:s, s:s}", "activityId", jg_str(ta, "id"), "username", to, "replaceUser",
+                    json_string_value(json_array_get(rem, x)), "def", jg_str(sa, "def_id")));
     }
     for (size_t x = n; x < json_array_size(add); x++)
-      note(t, "%s activity %s: the target computed fewer assignees than the source; %s cannot be added through "
-              "the JSON API (monitoring/activity/reassign only replaces)",
+      note(t,
+           "%s activity %s: the target computed fewer assignees than the source; %s cannot be added through "
+           "the JSON API (monitoring/activity/reassign only replaces)",
            scope_pid(t), jg_str(sa, "def_id"), json_string_value(json_array_get(add, x)));
     json_decref(add);
     json_decref(rem);
@@ -1793,9 +1868,9 @@ static void scope_reassign(jt *t) {
   t->dirty = 1;
   json_t *call;
   json_array_foreach(calls, i, call)
-    rep_push(t, "reassigned", json_pack("{s:s, s:s, s:s, s:s}", "process", scope_pid(t), "activity",
-                                        jg_str(call, "def"), "from", jg_str(call, "replaceUser"), "to",
-                                        jg_str(call, "username")));
+    rep_push(t, "reassigned",
+             json_pack("{s:s, s:s, s:s, s:s}", "process", scope_pid(t), "activity", jg_str(call, "def"),
+                       "from", jg_str(call, "replaceUser"), "to", jg_str(call, "username")));
   reassign_next(t);
 }
 
@@ -1840,8 +1915,8 @@ static void scope_accept(jt *t) {
            scope_pid(t), jg_str(sa, "def_id"), u, u);
       continue;
     }
-    json_array_append_new(calls, json_pack("{s:s, s:s, s:s}", "activityId", jg_str(ta, "id"), "user", u, "def",
-                                           jg_str(sa, "def_id")));
+    json_array_append_new(calls, json_pack("{s:s, s:s, s:s}", "activityId", jg_str(ta, "id"), "user", u,
+                                           "def", jg_str(sa, "def_id")));
   }
   json_decref(pairs);
   json_decref(t->calls);
@@ -1883,7 +1958,8 @@ static void vars_read(jt *t) {
   json_object_foreach(svars, k, v) {
     char *sv = var_text(v);
     const char *tv = jg_str(t->tvars, k);
-    if (sv && (*sv || (tv && *tv)) && !tv_same(t, k, sv)) json_array_append_new(sets, json_pack("{s:s, s:s}", "name", k, "value", sv));
+    if (sv && (*sv || (tv && *tv)) && !tv_same(t, k, sv))
+      json_array_append_new(sets, json_pack("{s:s, s:s}", "name", k, "value", sv));
     free(sv);
   }
   if (json_array_size(sets) == 0) {
@@ -1955,8 +2031,10 @@ static void check_next(jt *t) {
     if (t->mode == FERRY_MODE_VERIFY)
       jt_fail(t, FERRY_EMISMATCH, "the target differs from the source: %s", txt);
     else
-      jt_fail(t, FERRY_ECONFLICT, "after migration the target differs from the source: %s (run again to retry; "
-                                  "see the report)", txt);
+      jt_fail(t, FERRY_ECONFLICT,
+              "after migration the target differs from the source: %s (run again to retry; "
+              "see the report)",
+              txt);
     free(txt);
     return;
   }
@@ -1973,8 +2051,10 @@ static void on_after_start(void *arg, int status, const ferry_error *err) {
   jt *t = arg;
   if (status) {
     ferry_error e = FERRY_ERROR_INIT;
-    if (err) ferry_error_copy(&e, err);
-    else ferry_error_set(&e, status, "hook point after_start failed");
+    if (err)
+      ferry_error_copy(&e, err);
+    else
+      ferry_error_set(&e, status, "hook point after_start failed");
     ferry_error_prefix(&e, "after_start");
     jt_fail_err(t, &e);
     ferry_error_clear(&e);
@@ -1983,8 +2063,10 @@ static void on_after_start(void *arg, int status, const ferry_error *err) {
   jg_test_crash("after_start");
   json_object_set_new(t->st, "after_start", json_true());
   if (t->acts_called) json_object_set_new(t->rep, "activity_calls", json_integer(t->acts_called));
-  if (t->c->check) check_begin(t);
-  else jt_done(t);
+  if (t->c->check)
+    check_begin(t);
+  else
+    jt_done(t);
 }
 
 static void finish_run(jt *t) {
@@ -2004,31 +2086,34 @@ static void collect_child_latest(jt *t, json_t *body) {
   json_t *subs = json_object_get(json_object_get(body, "extra"), "subflows");
   size_t i, j;
   json_t *sf, *ch;
-  json_array_foreach(subs, i, sf) json_array_foreach(json_object_get(sf, "children"), j, ch) {
-    int needs = 0;
-    char *d = map_def(t, jg_str(ch, "definition"), &needs);
-    free(d);
-    if (needs) {
-      char *app, *ver, *proc;
-      if (!jg_def_split(jg_str(ch, "definition"), &app, &ver, &proc)) {
-        char *key = jg_asprintf("%s#%s", app, proc);
-        char *slot = jg_asprintf("latest:%s", key);
-        jt_lookup(t, &t->k->latest, key, latest_start, slot, t->mode == FERRY_MODE_PLAN);
-        free(slot);
-        free(key);
-        free(app);
-        free(ver);
-        free(proc);
+  json_array_foreach(subs, i, sf)
+    json_array_foreach(json_object_get(sf, "children"), j, ch) {
+      int needs = 0;
+      char *d = map_def(t, jg_str(ch, "definition"), &needs);
+      free(d);
+      if (needs) {
+        char *app, *ver, *proc;
+        if (!jg_def_split(jg_str(ch, "definition"), &app, &ver, &proc)) {
+          char *key = jg_asprintf("%s#%s", app, proc);
+          char *slot = jg_asprintf("latest:%s", key);
+          jt_lookup(t, &t->k->latest, key, latest_start, slot, t->mode == FERRY_MODE_PLAN);
+          free(slot);
+          free(key);
+          free(app);
+          free(ver);
+          free(proc);
+        }
       }
+      collect_child_latest(t, ch);
     }
-    collect_child_latest(t, ch);
-  }
 }
 
 static void run_checked(jt *t) {
   const char *step = ferry_task_step(t->task);
-  if (step && !strcmp(step, "start")) reconcile_start(t);
-  else do_start(t);
+  if (step && !strcmp(step, "start"))
+    reconcile_start(t);
+  else
+    do_start(t);
 }
 
 static void plan_latest(jt *t);
@@ -2036,7 +2121,8 @@ static void plan_latest(jt *t);
 static void run_def(jt *t) {
   if (json_is_string(json_object_get(t->st, "pid"))) {
     json_object_set_new(t->rep, "target_process_id", json_string(jg_str(t->st, "pid")));
-    json_object_set_new(t->rep, "resumed_at", json_string(ferry_task_step(t->task) ? ferry_task_step(t->task) : ""));
+    json_object_set_new(t->rep, "resumed_at",
+                        json_string(ferry_task_step(t->task) ? ferry_task_step(t->task) : ""));
     scopes_begin(t);
     return;
   }
@@ -2076,8 +2162,8 @@ static void collect_users(json_t *body, json_t *users) {
   size_t i, j;
   json_t *a, *u;
   json_array_foreach(json_object_get(body, "activities"), i, a) {
-    json_array_foreach(json_object_get(a, "assignees"), j, u) if (json_is_string(u))
-      json_object_set_new(users, json_string_value(u), json_true());
+    json_array_foreach(json_object_get(a, "assignees"), j, u)
+      if (json_is_string(u)) json_object_set_new(users, json_string_value(u), json_true());
     if (jg_str(a, "accepted_by")) json_object_set_new(users, jg_str(a, "accepted_by"), json_true());
   }
   json_t *sf;
@@ -2127,13 +2213,16 @@ static void plan_eval_body(jt *t, json_t *body, int top) {
     else if (jg_str(d, "view_error"))
       reason(t, "%s: checking definition %s failed: %s", id, tdef, jg_str(d, "view_error"));
     else if (!json_is_true(json_object_get(d, "exists")))
-      reason(t, "%s: the target has no process definition %s: import the app there, or map the version with "
-                "version / version_map", id, tdef);
+      reason(t,
+             "%s: the target has no process definition %s: import the app there, or map the version with "
+             "version / version_map",
+             id, tdef);
     else {
       json_t *pub = json_object_get(d, "published");
       if (json_is_false(pub) && top)
-        reason(t, "%s: app version %s (package %s) is not published on the target: only administrators may "
-                  "start its processes; publish it",
+        reason(t,
+               "%s: app version %s (package %s) is not published on the target: only administrators may "
+               "start its processes; publish it",
                id, jg_str(d, "app_version") ? jg_str(d, "app_version") : "?", t->tver);
       else if (!pub && top && !t->c->pg)
         note(t, "published state of %s not checked (no dsn)", tdef);
@@ -2141,13 +2230,17 @@ static void plan_eval_body(jt *t, json_t *body, int top) {
       if (json_is_array(ids)) {
         size_t i;
         json_t *a;
-        json_array_foreach(json_object_get(body, "activities"), i, a) if (!str_in(ids, jg_str(a, "def_id")))
-          reason(t, "%s: open activity %s does not exist in the target definition %s (activity/start would "
-                    "answer result:false): map the instance to a version that has it (version_map)",
-                 id, jg_str(a, "def_id"), tdef);
+        json_array_foreach(json_object_get(body, "activities"), i, a)
+          if (!str_in(ids, jg_str(a, "def_id")))
+            reason(t,
+                   "%s: open activity %s does not exist in the target definition %s (activity/start would "
+                   "answer result:false): map the instance to a version that has it (version_map)",
+                   id, jg_str(a, "def_id"), tdef);
       } else if (jg_str(d, "activities_error") && json_is_true(json_object_get(d, "activities_default"))) {
-        note(t, "activity ids of %s not checked: this database has no emu_process_graph (the emulator's); set "
-                "activity_ids_sql for a real server (docs/plugins/joget.md)", tdef);
+        note(t,
+             "activity ids of %s not checked: this database has no emu_process_graph (the emulator's); set "
+             "activity_ids_sql for a real server (docs/plugins/joget.md)",
+             tdef);
       } else if (jg_str(d, "activities_error")) {
         reason(t, "%s: reading the activity ids of %s with activity_ids_sql failed: %s", id, tdef,
                jg_str(d, "activities_error"));
@@ -2163,9 +2256,12 @@ static void plan_eval_body(jt *t, json_t *body, int top) {
   json_object_foreach(json_object_get(body, "variables"), k, v) {
     char *val = var_text(v);
     if (!var_at_start(k, val) && val && *val) {
-      if (jg_bad_ident(k)) reason(t, "%s: variable name \"%s\" cannot be passed to Joget (SQL filter)", id, k);
+      if (jg_bad_ident(k))
+        reason(t, "%s: variable name \"%s\" cannot be passed to Joget (SQL filter)", id, k);
       else if (strstr(k, "var_"))
-        note(t, "%s: variable %s (name contains var_) is set after the start with monitoring/process/variable", id, k);
+        note(t,
+             "%s: variable %s (name contains var_) is set after the start with monitoring/process/variable",
+             id, k);
     }
     free(val);
   }
@@ -2178,10 +2274,11 @@ static void plan_eval_body(jt *t, json_t *body, int top) {
 static void plan_eval(jt *t) {
   const char *pk;
   json_t *val;
-  json_object_foreach(t->plan, pk, val) if (json_integer_value(json_object_get(val, "code")) == FERRY_ETRANSIENT) {
-    jt_fail(t, FERRY_ETRANSIENT, "%s", jg_str(val, "error"));
-    return;
-  }
+  json_object_foreach(t->plan, pk, val)
+    if (json_integer_value(json_object_get(val, "code")) == FERRY_ETRANSIENT) {
+      jt_fail(t, FERRY_ETRANSIENT, "%s", jg_str(val, "error"));
+      return;
+    }
   json_t *r = json_object_get(t->plan, "requester");
   const char *req = jg_str(t->src, "requester");
   if (jg_str(r, "error")) reason(t, "requester: %s", jg_str(r, "error"));
@@ -2196,8 +2293,10 @@ static void plan_eval(jt *t) {
     json_t *d = json_object_get(t->plan, slot);
     free(slot);
     if (d) {
-      if (jg_str(d, "error")) reason(t, "checking user %s in dir_user failed: %s", u, jg_str(d, "error"));
-      else if (!json_is_true(d)) reason(t, "user %s does not exist (or is inactive) on the target: copy the users first", u);
+      if (jg_str(d, "error"))
+        reason(t, "checking user %s in dir_user failed: %s", u, jg_str(d, "error"));
+      else if (!json_is_true(d))
+        reason(t, "user %s does not exist (or is inactive) on the target: copy the users first", u);
       continue;
     }
     slot = jg_asprintf("user:%s", u);
@@ -2228,8 +2327,8 @@ static void plan_eval(jt *t) {
   /* what would be done */
   char *acts = defs_text(json_object_get(t->src, "activities"));
   json_object_set_new(t->rep, "would",
-                      json_sprintf("start %s as %s with record %s, then activities %s", t->tdef, req ? req : "?",
-                                   jg_str(t->src, "record_id"), acts));
+                      json_sprintf("start %s as %s with record %s, then activities %s", t->tdef,
+                                   req ? req : "?", jg_str(t->src, "record_id"), acts));
   free(acts);
   if (json_array_size(t->reasons) > 0) {
     json_object_set(t->rep, "reasons", t->reasons);
@@ -2277,9 +2376,10 @@ static void plan_latest(jt *t) {
 static void plan_item(jt *t) {
   const char *rid = jg_str(t->src, "record_id");
   if (!rid || !*rid || jg_bad_ident(rid))
-    reason(t, "record id \"%s\" cannot be passed to Joget: ids with a space, '(', ')', ';' or '/*' make every "
-              "workflow call fail with HTTP 500 (reference 0.5); rename the record (and its form rows and "
-              "files) on the source first",
+    reason(t,
+           "record id \"%s\" cannot be passed to Joget: ids with a space, '(', ')', ';' or '/*' make every "
+           "workflow call fail with HTTP 500 (reference 0.5); rename the record (and its form rows and "
+           "files) on the source first",
            rid ? rid : "");
   if (!jg_str(t->src, "requester")) {
     jt_fail(t, FERRY_EBLOCKED, "the item has no requester");
@@ -2295,9 +2395,11 @@ static void add_child_scopes(jt *t, json_t *body, json_t *children) {
   json_array_foreach(json_object_get(json_object_get(body, "extra"), "subflows"), i, sf)
     json_array_foreach(json_object_get(sf, "children"), j, ch) {
       const char *tid = jg_str(children, jg_str(ch, "id"));
-      if (tid) json_array_append_new(t->scopes, json_pack("{s:O, s:s}", "src", ch, "pid", tid));
-      else json_array_append_new(t->diffs, json_sprintf("sub-flow instance %s: no target instance recorded",
-                                                        jg_str(ch, "id")));
+      if (tid)
+        json_array_append_new(t->scopes, json_pack("{s:O, s:s}", "src", ch, "pid", tid));
+      else
+        json_array_append_new(
+            t->diffs, json_sprintf("sub-flow instance %s: no target instance recorded", jg_str(ch, "id")));
       add_child_scopes(t, ch, children);
     }
 }
@@ -2309,15 +2411,19 @@ static void take_verify_record(jt *t, json_t *doc, void *ud) {
   int found = 0;
   size_t i;
   json_t *r;
-  json_array_foreach(rows, i, r) if (jg_str(r, "id") && !strcmp(jg_str(r, "id"), pid)) {
-    found = 1;
-    if (!jg_str(r, "recordId") || strcmp(jg_str(r, "recordId"), rid))
-      json_array_append_new(t->diffs, json_sprintf("%s: record id %s on the target, %s on the source", pid,
-                                                   jg_str(r, "recordId") ? jg_str(r, "recordId") : "(none)", rid));
-  }
+  json_array_foreach(rows, i, r)
+    if (jg_str(r, "id") && !strcmp(jg_str(r, "id"), pid)) {
+      found = 1;
+      if (!jg_str(r, "recordId") || strcmp(jg_str(r, "recordId"), rid))
+        json_array_append_new(t->diffs,
+                              json_sprintf("%s: record id %s on the target, %s on the source", pid,
+                                           jg_str(r, "recordId") ? jg_str(r, "recordId") : "(none)", rid));
+    }
   if (!found)
-    json_array_append_new(t->diffs, json_sprintf("%s: not running on the target (completed or aborted since the "
-                                                 "migration?)", pid));
+    json_array_append_new(t->diffs,
+                          json_sprintf("%s: not running on the target (completed or aborted since the "
+                                       "migration?)",
+                                       pid));
   json_decref(rows);
 }
 
@@ -2333,17 +2439,21 @@ static void verify_item(jt *t) {
   json_decref(t->scopes);
   t->scopes = json_pack("[{s:O, s:s}]", "src", t->src, "pid", pid);
   add_child_scopes(t, t->src, json_object_get(t->st, "children"));
-  const char *params[] = {"recordId", jg_str(t->src, "record_id"), "processId", pid, "sort", "id", "desc", "false",
-                          "rows", "100", NULL};
+  const char *params[] = {
+      "recordId", jg_str(t->src, "record_id"), "processId", pid, "sort", "id", "desc", "false", "rows", "100",
+      NULL};
   jt_admin(t, "GET", "console/monitor/running/list", params, take_verify_record, NULL);
   t->si = 0;
   jt_then(t, check_next);
 }
 
 static void dispatch(jt *t) {
-  if (t->mode == FERRY_MODE_PLAN) plan_item(t);
-  else if (t->mode == FERRY_MODE_VERIFY) verify_item(t);
-  else run_item(t);
+  if (t->mode == FERRY_MODE_PLAN)
+    plan_item(t);
+  else if (t->mode == FERRY_MODE_VERIFY)
+    verify_item(t);
+  else
+    run_item(t);
 }
 
 /* ---- ops -------------------------------------------------------------------------------------------- */

@@ -30,20 +30,20 @@ typedef struct jg_src {
   jg_ctx_t *c;
   ferry_instance *ins;
   int stopped, ended, failed;
-  size_t want;       /* asked for and not yet emitted */
-  size_t in_flight;  /* instances being assembled */
+  size_t want;      /* asked for and not yet emitted */
+  size_t in_flight; /* instances being assembled */
   size_t max_flight;
   /* listing */
-  size_t app_idx;    /* next app in c->apps */
-  const char *app;   /* app being listed (NULL: all) */
+  size_t app_idx;  /* next app in c->apps */
+  const char *app; /* app being listed (NULL: all) */
   int64_t next_start;
-  int app_active;    /* an app (or all) is being listed */
-  int app_done;      /* the current app's listing reached its end */
-  int list_done;     /* every app listed */
-  int listing;       /* a page request or its SQL batch is in flight */
-  json_t *rows;      /* entries waiting to be assembled */
+  int app_active; /* an app (or all) is being listed */
+  int app_done;   /* the current app's listing reached its end */
+  int list_done;  /* every app listed */
+  int listing;    /* a page request or its SQL batch is in flight */
+  json_t *rows;   /* entries waiting to be assembled */
   size_t row_pos;
-  json_t *prev_ids;  /* ids of the previous page: {id: true} */
+  json_t *prev_ids; /* ids of the previous page: {id: true} */
   int total_sent;
   /* SQL batch of the current page */
   json_t *batch_page; /* rows of the page */
@@ -66,17 +66,17 @@ static void src_fail(jg_src *s, const ferry_error *e) {
 /* ---- instance assembly -------------------------------------------------------------------------------- */
 typedef struct asm_t {
   jg_src *s;
-  json_t *body;        /* the item body being built */
-  json_t *row;         /* listing row */
+  json_t *body; /* the item body being built */
+  json_t *row;  /* listing row */
   int pending;
-  int top;             /* a listed instance (1) or a child / sibling probe (0) */
-  int probe;           /* only activities wanted (sibling check) */
-  int gone;            /* instance vanished meanwhile */
+  int top;   /* a listed instance (1) or a child / sibling probe (0) */
+  int probe; /* only activities wanted (sibling check) */
+  int gone;  /* instance vanished meanwhile */
   ferry_error err;
-  int act_start;       /* activity list paging */
-  json_t *siblings;    /* rows with the same record id (HTTP mode) */
-  struct asm_t *parent;/* for children and probes */
-  int is_child;        /* decided: this listed instance is a sub-flow child */
+  int act_start;        /* activity list paging */
+  json_t *siblings;     /* rows with the same record id (HTTP mode) */
+  struct asm_t *parent; /* for children and probes */
+  int is_child;         /* decided: this listed instance is a sub-flow child */
   void (*done)(struct asm_t *a);
 } asm_t;
 
@@ -119,7 +119,8 @@ static int asm_get(asm_t *a, const char *path, const char *const *params, jg_cb 
 static void on_vars(void *arg, json_t *doc, const ferry_error *err) {
   asm_t *a = arg;
   a->pending--;
-  if (err) asm_err(a, err);
+  if (err)
+    asm_err(a, err);
   else {
     json_t *vars = json_object_get(a->body, "variables");
     json_t *list = jg_list(doc, "variable");
@@ -153,7 +154,8 @@ static void on_child_vars(void *arg, json_t *doc, const ferry_error *err) {
   child_t *ch = arg;
   asm_t *a = ch->owner;
   a->pending--;
-  if (err) asm_err(a, err);
+  if (err)
+    asm_err(a, err);
   else {
     json_t *vars = json_object_get(ch->body, "variables");
     json_t *list = jg_list(doc, "variable");
@@ -203,8 +205,10 @@ static void fetch_child_vars(asm_t *a, json_t *body) {
 static void on_view(void *arg, json_t *doc, const ferry_error *err) {
   asm_t *a = arg;
   a->pending--;
-  if (err) asm_err(a, err);
-  else if (!doc || !jg_str(doc, "processDefId")) a->gone = 1; /* unknown id: the instance is gone */
+  if (err)
+    asm_err(a, err);
+  else if (!doc || !jg_str(doc, "processDefId"))
+    a->gone = 1; /* unknown id: the instance is gone */
   else {
     const char *def = jg_str(doc, "processDefId");
     char *app, *ver, *proc;
@@ -234,10 +238,12 @@ static void on_act_view(void *arg, json_t *doc, const ferry_error *err) {
   actv_t *v = arg;
   asm_t *a = v->a;
   a->pending--;
-  if (err) asm_err(a, err);
+  if (err)
+    asm_err(a, err);
   else if (doc) {
     json_t *act = v->act;
-    if (jg_str(doc, "activityDefId")) json_object_set_new(act, "def_id", json_string(jg_str(doc, "activityDefId")));
+    if (jg_str(doc, "activityDefId"))
+      json_object_set_new(act, "def_id", json_string(jg_str(doc, "activityDefId")));
     if (jg_str(doc, "state")) json_object_set_new(act, "state", json_string(jg_str(doc, "state")));
     json_t *as = jg_list(doc, "assignee");
     json_object_set_new(act, "assignees", as);
@@ -271,8 +277,8 @@ static void on_act_list(void *arg, json_t *doc, const ferry_error *err) {
     const char *st = jg_str(r, "state");
     const char *id = jg_str(r, "id");
     if (!id || !st || strncmp(st, "open", 4)) continue;
-    json_t *act = json_pack("{s:s, s:s, s:s?, s:s, s:[], s:n}", "def_id", "", "id", id, "name", jg_str(r, "name"),
-                            "state", st, "assignees", "accepted_by");
+    json_t *act = json_pack("{s:s, s:s, s:s?, s:s, s:[], s:n}", "def_id", "", "id", id, "name",
+                            jg_str(r, "name"), "state", st, "assignees", "accepted_by");
     json_array_append_new(acts, act);
     actv_t *v = calloc(1, sizeof *v);
     if (!v) abort();
@@ -301,15 +307,16 @@ static void on_act_list(void *arg, json_t *doc, const ferry_error *err) {
 static void fetch_acts(asm_t *a) {
   char st[32];
   snprintf(st, sizeof st, "%d", a->act_start);
-  const char *params[] = {"processId", jg_str(a->body, "id"), "rows", "100", "start", st, "sort", "id",
-                          "desc", "false", NULL};
+  const char *params[] = {
+      "processId", jg_str(a->body, "id"), "rows", "100", "start", st, "sort", "id", "desc", "false", NULL};
   asm_get(a, "monitoring/activity/list", params, on_act_list);
 }
 
 static void on_siblings(void *arg, json_t *doc, const ferry_error *err) {
   asm_t *a = arg;
   a->pending--;
-  if (err) asm_err(a, err);
+  if (err)
+    asm_err(a, err);
   else {
     json_t *rows = jg_list(doc, "data");
     const char *rid = jg_str(a->body, "record_id"), *id = jg_str(a->body, "id");
@@ -330,10 +337,13 @@ static json_t *new_body(json_t *row) {
   const char *rid = jg_str(row, "recordId");
   json_t *b = json_pack("{s:s, s:s, s:{}, s:n, s:[], s:{s:[]}}", "id", id, "record_id", rid ? rid : id,
                         "variables", "parent", "activities", "extra", "subflows");
-  if (jg_str(row, "requesterId")) json_object_set_new(b, "requester", json_string(jg_str(row, "requesterId")));
+  if (jg_str(row, "requesterId"))
+    json_object_set_new(b, "requester", json_string(jg_str(row, "requesterId")));
   if (jg_str(row, "startedTime")) json_object_set_new(b, "started", json_string(jg_str(row, "startedTime")));
-  if (jg_str(row, "name")) json_object_set_new(json_object_get(b, "extra"), "name", json_string(jg_str(row, "name")));
-  if (jg_str(row, "state")) json_object_set_new(json_object_get(b, "extra"), "state", json_string(jg_str(row, "state")));
+  if (jg_str(row, "name"))
+    json_object_set_new(json_object_get(b, "extra"), "name", json_string(jg_str(row, "name")));
+  if (jg_str(row, "state"))
+    json_object_set_new(json_object_get(b, "extra"), "state", json_string(jg_str(row, "state")));
   return b;
 }
 
@@ -348,8 +358,8 @@ static void asm_http_start(asm_t *a) {
   }
   fetch_acts(a);
   if (a->top) {
-    const char *params[] = {"recordId", jg_str(a->body, "record_id"), "sort", "id", "desc", "false", "rows", "50",
-                            NULL};
+    const char *params[] = {
+        "recordId", jg_str(a->body, "record_id"), "sort", "id", "desc", "false", "rows", "50", NULL};
     asm_get(a, "console/monitor/running/list", params, on_siblings);
   }
   free(pid);
@@ -365,10 +375,11 @@ static int is_subflow_act(json_t *act) {
 static int has_subflow_act(json_t *body, const char **def) {
   size_t i;
   json_t *act;
-  json_array_foreach(json_object_get(body, "activities"), i, act) if (is_subflow_act(act)) {
-    if (def) *def = jg_str(act, "def_id");
-    return 1;
-  }
+  json_array_foreach(json_object_get(body, "activities"), i, act)
+    if (is_subflow_act(act)) {
+      if (def) *def = jg_str(act, "def_id");
+      return 1;
+    }
   return 0;
 }
 
@@ -407,7 +418,8 @@ static void asm_finish_top(asm_t *a);
 static void child_done(asm_t *ch) {
   asm_t *a = ch->parent;
   a->pending--;
-  if (ch->err.code) asm_err(a, &ch->err);
+  if (ch->err.code)
+    asm_err(a, &ch->err);
   else if (!ch->gone) {
     tidy(ch->body);
     if (ch->probe) {
@@ -462,8 +474,10 @@ static void asm_check(asm_t *a) {
     siblings_phase(a);
     return;
   }
-  if (a->done) a->done(a);
-  else asm_finish_top(a);
+  if (a->done)
+    a->done(a);
+  else
+    asm_finish_top(a);
 }
 
 static void asm_finish_top(asm_t *a) {
@@ -484,8 +498,9 @@ static void asm_finish_top(asm_t *a) {
   }
   if (a->gone || a->is_child || !wanted(s->c, a->body)) {
     ferry_log(s->ins, FERRY_LOG_DEBUG, "instance %s: %s", jg_str(a->body, "id"),
-              a->gone ? "finished meanwhile" : a->is_child ? "a sub-flow child: travels inside its parent"
-                                                           : "not selected");
+              a->gone       ? "finished meanwhile"
+              : a->is_child ? "a sub-flow child: travels inside its parent"
+                            : "not selected");
     asm_free(a);
     src_pump(s);
     return;
@@ -498,33 +513,34 @@ static void asm_finish_top(asm_t *a) {
   src_pump(s);
 }
 
-/* ---- SQL batch of one page ------------------------------------------------------------------------------ */
-#define TREE_CTE                                                                                            \
-  "WITH RECURSIVE tree AS ("                                                                                \
-  " SELECT p.id, p.pdefname, p.resourcerequesterid, p.activityrequesterprocessid AS parent,"                \
-  " p.activityrequesterid AS parent_act, p.created, p.name, 0 AS depth FROM shkprocesses p"                 \
-  " WHERE p.id IN (SELECT json_array_elements_text($1::json))"                                              \
-  " UNION ALL SELECT c.id, c.pdefname, c.resourcerequesterid, c.activityrequesterprocessid,"                \
-  " c.activityrequesterid, c.created, c.name, t.depth + 1 FROM shkprocesses c JOIN tree t"                  \
+/* ---- SQL batch of one page ------------------------------------------------------------------------------
+ */
+#define TREE_CTE                                                                             \
+  "WITH RECURSIVE tree AS ("                                                                 \
+  " SELECT p.id, p.pdefname, p.resourcerequesterid, p.activityrequesterprocessid AS parent," \
+  " p.activityrequesterid AS parent_act, p.created, p.name, 0 AS depth FROM shkprocesses p"  \
+  " WHERE p.id IN (SELECT json_array_elements_text($1::json))"                               \
+  " UNION ALL SELECT c.id, c.pdefname, c.resourcerequesterid, c.activityrequesterprocessid," \
+  " c.activityrequesterid, c.created, c.name, t.depth + 1 FROM shkprocesses c JOIN tree t"   \
   " ON c.activityrequesterprocessid = t.id WHERE c.state IN (1000000, 1000002, 1000004) AND t.depth < 20) "
 
 /* A child on the page is also reached from its parent (depth > 0): keep its deepest row. */
-static const char *const sql_tree =
-    TREE_CTE "SELECT * FROM (SELECT DISTINCT ON (t.id) t.id, t.pdefname, t.resourcerequesterid, t.parent,"
-             " t.parent_act, pa.activitydefinitionid, t.depth, COALESCE(l.originprocessid, t.id), ap.appversion,"
-             " t.name, t.created FROM tree t LEFT JOIN shkactivities pa ON pa.id = t.parent_act"
-             " LEFT JOIN wf_process_link l ON l.processid = t.id"
-             " LEFT JOIN app_package ap ON ap.packageid = split_part(t.pdefname, '#', 1)"
-             " AND ap.packageversion::text = split_part(t.pdefname, '#', 2)"
-             " ORDER BY t.id, t.depth DESC) x ORDER BY 7, 11, 1";
-static const char *const sql_acts =
-    TREE_CTE "SELECT a.processid, a.id, a.activitydefinitionid, a.name, s.name FROM shkactivities a"
-             " JOIN (SELECT DISTINCT id FROM tree) t ON a.processid = t.id JOIN shkactivitystates s ON s.oid = a.state"
-             " WHERE s.name LIKE 'open.%' ORDER BY a.processid, a.activated, a.id";
-static const char *const sql_asg =
-    TREE_CTE "SELECT s.activityid, s.resourceid, s.isaccepted FROM shkassignmentstable s"
-             " JOIN shkactivities a ON a.id = s.activityid JOIN (SELECT DISTINCT id FROM tree) t ON a.processid = t.id"
-             " WHERE s.isvalid AND a.state IN (1000001, 1000003, 1000005) ORDER BY s.activityid, s.cnt";
+static const char *const sql_tree = TREE_CTE
+    "SELECT * FROM (SELECT DISTINCT ON (t.id) t.id, t.pdefname, t.resourcerequesterid, t.parent,"
+    " t.parent_act, pa.activitydefinitionid, t.depth, COALESCE(l.originprocessid, t.id), ap.appversion,"
+    " t.name, t.created FROM tree t LEFT JOIN shkactivities pa ON pa.id = t.parent_act"
+    " LEFT JOIN wf_process_link l ON l.processid = t.id"
+    " LEFT JOIN app_package ap ON ap.packageid = split_part(t.pdefname, '#', 1)"
+    " AND ap.packageversion::text = split_part(t.pdefname, '#', 2)"
+    " ORDER BY t.id, t.depth DESC) x ORDER BY 7, 11, 1";
+static const char *const sql_acts = TREE_CTE
+    "SELECT a.processid, a.id, a.activitydefinitionid, a.name, s.name FROM shkactivities a"
+    " JOIN (SELECT DISTINCT id FROM tree) t ON a.processid = t.id JOIN shkactivitystates s ON s.oid = a.state"
+    " WHERE s.name LIKE 'open.%' ORDER BY a.processid, a.activated, a.id";
+static const char *const sql_asg = TREE_CTE
+    "SELECT s.activityid, s.resourceid, s.isaccepted FROM shkassignmentstable s"
+    " JOIN shkactivities a ON a.id = s.activityid JOIN (SELECT DISTINCT id FROM tree) t ON a.processid = t.id"
+    " WHERE s.isvalid AND a.state IN (1000001, 1000003, 1000005) ORDER BY s.activityid, s.cnt";
 
 static json_t *pg_rows(PGresult *res) {
   json_t *rows = json_array();
@@ -646,7 +662,7 @@ static void batch_retry(uv_timer_t *t) {
 /* Turns the SQL rows of a page into item bodies (children folded) in s->rows. */
 static void src_build_page(jg_src *s) {
   s->batch_tries = 0;
-  json_t *byid = json_object();  /* id -> body */
+  json_t *byid = json_object();   /* id -> body */
   json_t *rowsby = json_object(); /* id -> listing row */
   size_t i;
   json_t *r;
@@ -657,9 +673,9 @@ static void src_build_page(jg_src *s) {
     const char *pact = cell(r, 4), *pactdef = cell(r, 5), *rid = cell(r, 7), *appver = cell(r, 8);
     int depth = atoi(cell(r, 6) ? cell(r, 6) : "0");
     json_t *row = json_object_get(rowsby, id);
-    json_t *b = json_pack("{s:s, s:s, s:s, s:{}, s:o, s:[], s:{s:[]}}", "id", id, "definition", def, "record_id",
-                          rid ? rid : id, "variables", "parent", parent ? json_string(parent) : json_null(),
-                          "activities", "extra", "subflows");
+    json_t *b = json_pack("{s:s, s:s, s:s, s:{}, s:o, s:[], s:{s:[]}}", "id", id, "definition", def,
+                          "record_id", rid ? rid : id, "variables", "parent",
+                          parent ? json_string(parent) : json_null(), "activities", "extra", "subflows");
     char *app, *ver, *proc;
     if (!jg_def_split(def, &app, &ver, &proc)) {
       json_object_set_new(b, "app", json_string(app));
@@ -672,7 +688,8 @@ static void src_build_page(jg_src *s) {
     if (appver) json_object_set_new(b, "app_version", json_string(appver));
     if (req) json_object_set_new(b, "requester", json_string(req));
     if (cell(r, 9)) json_object_set_new(json_object_get(b, "extra"), "name", json_string(cell(r, 9)));
-    if (row && jg_str(row, "startedTime")) json_object_set_new(b, "started", json_string(jg_str(row, "startedTime")));
+    if (row && jg_str(row, "startedTime"))
+      json_object_set_new(b, "started", json_string(jg_str(row, "startedTime")));
     if (row && jg_str(row, "state"))
       json_object_set_new(json_object_get(b, "extra"), "state", json_string(jg_str(row, "state")));
     json_object_set_new(byid, id, b);
@@ -686,8 +703,8 @@ static void src_build_page(jg_src *s) {
     json_t *entry = NULL;
     size_t k;
     json_t *e;
-    json_array_foreach(subs, k, e) if (pact && jg_str(e, "activity_id") && !strcmp(jg_str(e, "activity_id"), pact))
-        entry = e;
+    json_array_foreach(subs, k, e)
+      if (pact && jg_str(e, "activity_id") && !strcmp(jg_str(e, "activity_id"), pact)) entry = e;
     if (!entry) {
       entry = json_pack("{s:s, s:s?, s:[]}", "activity_def_id", pactdef ? pactdef : "", "activity_id", pact,
                         "children");
@@ -699,8 +716,8 @@ static void src_build_page(jg_src *s) {
   json_array_foreach(s->batch_acts, i, r) {
     json_t *b = json_object_get(byid, cell(r, 0));
     if (!b) continue;
-    json_t *act = json_pack("{s:s, s:s, s:s?, s:s, s:[], s:n}", "def_id", cell(r, 2), "id", cell(r, 1), "name",
-                            cell(r, 3), "state", cell(r, 4), "assignees", "accepted_by");
+    json_t *act = json_pack("{s:s, s:s, s:s?, s:s, s:[], s:n}", "def_id", cell(r, 2), "id", cell(r, 1),
+                            "name", cell(r, 3), "state", cell(r, 4), "assignees", "accepted_by");
     json_array_append(json_object_get(b, "activities"), act);
     json_object_set_new(actby, cell(r, 1), act);
   }
@@ -753,8 +770,10 @@ static void on_page(void *arg, json_t *doc, const ferry_error *err) {
   }
   int64_t req_start = s->next_start;
   int64_t overlap = s->c->page_size >= 8 ? s->c->page_size / 8 : 0;
-  if ((int64_t)n < s->c->page_size) s->app_done = 1;
-  else s->next_start = req_start + (int64_t)n - overlap;
+  if ((int64_t)n < s->c->page_size)
+    s->app_done = 1;
+  else
+    s->next_start = req_start + (int64_t)n - overlap;
   json_t *ids = json_object();
   json_t *fresh = json_array();
   size_t i;
@@ -819,8 +838,8 @@ static void list_page(jg_src *s) {
   char st[32], rows[32];
   snprintf(st, sizeof st, "%lld", (long long)s->next_start);
   snprintf(rows, sizeof rows, "%lld", (long long)s->c->page_size);
-  const char *params[] = {"sort", "id", "desc", "false", "start", st, "rows", rows,
-                          s->app ? "appId" : NULL, s->app, NULL};
+  const char *params[] = {"sort", "id", "desc", "false", "start", st, "rows", rows, s->app ? "appId" : NULL,
+                          s->app, NULL};
   s->listing = 1;
   ferry_error e = FERRY_ERROR_INIT;
   if (jg_get_retry(s->c, "console/monitor/running/list", params, on_page, s, &e) < 0) {
@@ -846,7 +865,8 @@ static void start_assembly(jg_src *s, json_t *entry) {
 static void src_pump(jg_src *s) {
   if (s->stopped || s->failed || s->ended) return;
   for (;;) {
-    while (s->want > s->in_flight && s->in_flight < s->max_flight && s->rows && s->row_pos < json_array_size(s->rows)) {
+    while (s->want > s->in_flight && s->in_flight < s->max_flight && s->rows &&
+           s->row_pos < json_array_size(s->rows)) {
       json_t *entry = json_incref(json_array_get(s->rows, s->row_pos++));
       start_assembly(s, entry);
       json_decref(entry);
@@ -890,11 +910,12 @@ static int src_start(ferry_instance *ins, ferry_error *err) {
     char *aj = json_dumps(apps, JSON_COMPACT);
     json_decref(apps);
     const char *p[1] = {aj};
-    jg_pg_read(c,
-               "SELECT count(*) FROM shkprocesses WHERE state IN (1000000, 1000002, 1000004) AND "
-               "activityrequesterprocessid IS NULL AND (json_array_length($1::json) = 0 OR split_part(pdefname, "
-               "'#', 1) IN (SELECT json_array_elements_text($1::json)))",
-               1, p, on_count, s, err);
+    jg_pg_read(
+        c,
+        "SELECT count(*) FROM shkprocesses WHERE state IN (1000000, 1000002, 1000004) AND "
+        "activityrequesterprocessid IS NULL AND (json_array_length($1::json) = 0 OR split_part(pdefname, "
+        "'#', 1) IN (SELECT json_array_elements_text($1::json)))",
+        1, p, on_count, s, err);
     free(aj);
     ferry_error_clear(err);
   }

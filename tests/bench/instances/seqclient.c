@@ -104,10 +104,11 @@ int main(int argc, char **argv) {
   long n = 0, started = 0, acalls = 0, failed = 0;
   char url[4096];
   for (long start = 0;; start += 100) {
-    snprintf(url, sizeof url,
-             "%s/web/json/console/monitor/running/list?sort=id&desc=false&start=%ld&rows=100&j_username=admin&"
-             "j_password=%s",
-             src_url, start, apw);
+    snprintf(
+        url, sizeof url,
+        "%s/web/json/console/monitor/running/list?sort=id&desc=false&start=%ld&rows=100&j_username=admin&"
+        "j_password=%s",
+        src_url, start, apw);
     json_t *page = call(h_src, hdr_src, url, NULL);
     if (!page) {
       fprintf(stderr, "seqclient: listing failed\n");
@@ -117,31 +118,31 @@ int main(int argc, char **argv) {
     size_t nrows = json_array_size(rows);
     size_t i;
     json_t *r;
-    json_array_foreach(rows, i, r) {
+    json_array_foreach (rows, i, r) {
       const char *id = json_string_value(json_object_get(r, "id"));
       const char *rid = json_string_value(json_object_get(r, "recordId"));
       char *eid = esc(h_src, id);
       n++;
-      snprintf(url, sizeof url, "%s/web/json/monitoring/process/view/%s?j_username=admin&j_password=%s", src_url, eid,
-               apw);
+      snprintf(url, sizeof url, "%s/web/json/monitoring/process/view/%s?j_username=admin&j_password=%s",
+               src_url, eid, apw);
       json_t *view = call(h_src, hdr_src, url, NULL);
-      snprintf(url, sizeof url, "%s/web/json/workflow/variable/list/%s?j_username=admin&j_password=%s", src_url, eid,
-               apw);
+      snprintf(url, sizeof url, "%s/web/json/workflow/variable/list/%s?j_username=admin&j_password=%s",
+               src_url, eid, apw);
       json_t *vars = call(h_src, hdr_src, url, NULL);
       snprintf(url, sizeof url,
-               "%s/web/json/monitoring/activity/list?processId=%s&rows=100&j_username=admin&j_password=%s", src_url,
-               eid, apw);
+               "%s/web/json/monitoring/activity/list?processId=%s&rows=100&j_username=admin&j_password=%s",
+               src_url, eid, apw);
       json_t *acts = call(h_src, hdr_src, url, NULL);
       json_t *defs = json_array();
       json_t *arows = list_of(acts, "data");
       size_t k;
       json_t *a;
-      json_array_foreach(arows, k, a) {
+      json_array_foreach (arows, k, a) {
         const char *st = json_string_value(json_object_get(a, "state"));
         if (!st || strncmp(st, "open", 4)) continue;
         char *aid = esc(h_src, json_string_value(json_object_get(a, "id")));
-        snprintf(url, sizeof url, "%s/web/json/monitoring/activity/view/%s?j_username=admin&j_password=%s", src_url,
-                 aid, apw);
+        snprintf(url, sizeof url, "%s/web/json/monitoring/activity/view/%s?j_username=admin&j_password=%s",
+                 src_url, aid, apw);
         free(aid);
         json_t *av = call(h_src, hdr_src, url, NULL);
         const char *def = json_string_value(json_object_get(av, "activityDefId"));
@@ -163,14 +164,15 @@ int main(int argc, char **argv) {
         char *ereq = esc(h_tgt, req), *erid = esc(h_tgt, rid);
         size_t cap = 8192;
         char *body = malloc(cap);
-        int len = snprintf(body, cap, "j_username=%s&j_password=%s&loginAs=%s&recordId=%s", mu, mpw, ereq, erid);
+        int len =
+            snprintf(body, cap, "j_username=%s&j_password=%s&loginAs=%s&recordId=%s", mu, mpw, ereq, erid);
         json_t *vl = list_of(vars, "variable");
         size_t m;
         json_t *vo;
-        json_array_foreach(vl, m, vo) {
+        json_array_foreach (vl, m, vo) {
           const char *key;
           json_t *val;
-          json_object_foreach(vo, key, val) {
+          json_object_foreach (vo, key, val) {
             const char *s = json_string_value(val);
             if (!s || !*s || !strcasecmp(s, "true") || !strcasecmp(s, "false")) continue;
             char *ek = esc(h_tgt, key), *ev = esc(h_tgt, s);
@@ -186,10 +188,11 @@ int main(int argc, char **argv) {
         if (npid && *npid) {
           started++;
           char *enp = esc(h_tgt, npid);
-          json_array_foreach(defs, k, a) {
+          json_array_foreach (defs, k, a) {
             char *ed = esc(h_tgt, json_string_value(a));
             snprintf(url, sizeof url, "%s/web/json/monitoring/activity/start/%s/%s", tgt_url, enp, ed);
-            snprintf(body, cap, "abortCurrent=%s&j_username=admin&j_password=%s", k == 0 ? "true" : "false", apw);
+            snprintf(body, cap, "abortCurrent=%s&j_username=admin&j_password=%s", k == 0 ? "true" : "false",
+                     apw);
             json_t *ar = call(h_tgt, hdr_tgt, url, body);
             acalls++;
             if (!json_is_true(json_object_get(ar, "result"))) failed++;
