@@ -1561,8 +1561,8 @@ static void scope_confirmed(jt *t) {
 
 static void scope_call_next(jt *t) {
   if (t->ci >= json_array_size(t->calls)) {
-    /* confirm with activity/list?rows=100 */
-    read_acts(t, scope_pid(t));
+    /* confirm: activity/list?rows=100 + view over HTTP, or the tables with dsn */
+    read_scope_acts(t, scope_pid(t));
     jt_then(t, scope_confirmed);
     return;
   }
