@@ -53,7 +53,6 @@ typedef struct jg_snk {
   jg_cache defs;     /* target definition -> facts */
   jg_cache latest;   /* "app#proc" -> latest package version */
   jg_cache dirusers; /* user -> true/false: exists in dir_user (dsn) */
-  json_t *mine;      /* target instance ids created or adopted by this process -> item key */
 } jg_snk;
 
 struct jt {
@@ -86,6 +85,12 @@ struct jt {
   json_t *plan;   /* plan: collected facts */
   json_t *reasons;
   int acts_called;
+  int dirty;      /* the current scope was written to after its last read */
+  int vars_stale; /* engine logic ran (activity start, accept): variables must be read again */
+  json_t *checked; /* scopes compared in this attempt: {pid: true} */
+  json_t *tdbl;    /* variables read from the double column (compared as numbers) */
+  int vars_http;   /* the SQL read of variables cannot be used: read them over HTTP */
+  void (*after_vars)(jt *);
   json_t *cands_pg; /* acts_pg contexts to free */
   void (*after_def)(jt *);
 };
@@ -142,9 +147,6 @@ static void jt_fail_err(jt *t, const ferry_error *e) {
   ferry_error x = FERRY_ERROR_INIT;
   ferry_error_copy(&x, e);
   if (t->mode == FERRY_MODE_PLAN && x.code != FERRY_ETRANSIENT && x.code != FERRY_ECANCELED) x.code = FERRY_EBLOCKED;
-  if (t->mode == FERRY_MODE_VERIFY && x.code != FERRY_ETRANSIENT && x.code != FERRY_ECANCELED &&
-      x.code != FERRY_EMISMATCH)
-    x.code = FERRY_EMISMATCH;
   if (t->mode == FERRY_MODE_RUN && json_is_string(json_object_get(t->st, "pid")))
     ferry_error_prefix(&x, "instance %s (target %s)", item_id(t), json_string_value(json_object_get(t->st, "pid")));
   else
@@ -181,6 +183,8 @@ static void jt_free(jt *t) {
     free(pg);
   }
   json_decref(t->cands_pg);
+  json_decref(t->checked);
+  json_decref(t->tdbl);
   free(t->tdef);
   free(t->tapp);
   free(t->tver);
@@ -912,6 +916,35 @@ static void read_acts(jt *t, const char *pid) {
   read_acts_page(t, pid, 0);
 }
 
+static void take_acts_pg(jt *t, PGresult *res, void *ud) {
+  for (int i = 0; i < PQntuples(res); i++) {
+    json_t *as = json_loads(PQgetvalue(res, i, 3), 0, NULL);
+    json_t *act = json_pack("{s:s, s:s, s:s, s:o, s:o}", "def_id", PQgetvalue(res, i, 1), "id", PQgetvalue(res, i, 0),
+                            "state", PQgetvalue(res, i, 2), "assignees", json_is_array(as) ? as : json_array(),
+                            "accepted_by", PQgetisnull(res, i, 4) ? json_null() : json_string(PQgetvalue(res, i, 4)));
+    if (as && !json_is_array(as)) json_decref(as);
+    json_array_append_new(t->tacts, act);
+  }
+}
+
+/* Open activities of `pid` into t->tacts: from the tables with dsn (one query), else as read_acts. */
+static void read_scope_acts(jt *t, const char *pid) {
+  if (!t->c->pg) {
+    read_acts(t, pid);
+    return;
+  }
+  json_decref(t->tacts);
+  t->tacts = json_array();
+  const char *p[1] = {pid};
+  jt_pg(t,
+        "SELECT a.id, a.activitydefinitionid, s.name, COALESCE((SELECT json_agg(x.resourceid ORDER BY x.cnt) "
+        "FROM shkassignmentstable x WHERE x.activityid = a.id AND x.isvalid), '[]'), (SELECT x.resourceid FROM "
+        "shkassignmentstable x WHERE x.activityid = a.id AND x.isvalid AND x.isaccepted ORDER BY x.cnt LIMIT 1) "
+        "FROM shkactivities a JOIN shkactivitystates s ON s.oid = a.state WHERE a.processid = $1 AND s.name LIKE "
+        "'open.%' ORDER BY a.activated, a.id",
+        1, p, take_acts_pg, NULL);
+}
+
 static void tidy_acts(jt *t) {
   for (size_t i = json_array_size(t->tacts); i-- > 0;)
     if (json_object_get(json_array_get(t->tacts, i), "_gone")) json_array_remove(t->tacts, i);
@@ -932,11 +965,82 @@ static void take_vars(jt *t, json_t *doc, void *ud) {
 static void read_vars(jt *t, const char *pid) {
   json_decref(t->tvars);
   t->tvars = json_object();
+  json_decref(t->tdbl);
+  t->tdbl = json_object();
   char *s = jg_seg(pid);
   char *path = jg_asprintf("workflow/variable/list/%s", s);
   jt_admin(t, "GET", path, NULL, take_vars, NULL);
   free(path);
   free(s);
+}
+
+/* Variables from the tables (dsn): the value column that is set gives the text the JSON API would print;
+ * doubles are compared as numbers. Dates, XML and blobs (and variables the source has but the rows lack:
+ * Shark may keep them elsewhere) make the caller read them over HTTP instead (workflow/variable/list). */
+static json_t *scope_src(jt *t);
+
+static void take_vars_pg(jt *t, PGresult *res, void *ud) {
+  for (int i = 0; i < PQntuples(res); i++) {
+    const char *name = PQgetvalue(res, i, 0);
+    if (json_object_get(t->tvars, name)) continue; /* first part only */
+    if (PQgetvalue(res, i, 5)[0] == 't') t->vars_http = 1;
+    const char *v = "";
+    if (!PQgetisnull(res, i, 1)) v = PQgetvalue(res, i, 1);
+    else if (!PQgetisnull(res, i, 2)) v = PQgetvalue(res, i, 2);
+    else if (!PQgetisnull(res, i, 3)) {
+      v = PQgetvalue(res, i, 3);
+      json_object_set_new(t->tdbl, name, json_true());
+    } else if (!PQgetisnull(res, i, 4)) v = PQgetvalue(res, i, 4)[0] == 't' ? "true" : "false";
+    json_object_set_new(t->tvars, name, json_string(v));
+  }
+  const char *k;
+  json_t *v;
+  json_object_foreach(json_object_get(scope_src(t), "variables"), k, v) if (!json_object_get(t->tvars, k)) t->vars_http = 1;
+}
+
+static void read_scope_vars(jt *t, const char *pid) {
+  if (!t->c->pg) {
+    read_vars(t, pid);
+    return;
+  }
+  json_decref(t->tvars);
+  t->tvars = json_object();
+  json_decref(t->tdbl);
+  t->tdbl = json_object();
+  t->vars_http = 0;
+  const char *p[1] = {pid};
+  jt_pg(t,
+        "SELECT d.variabledefinitionid, d.variablevaluevchar, d.variablevaluelong, d.variablevaluedbl, "
+        "d.variablevaluebool, (d.variablevaluedate IS NOT NULL OR d.variablevalue IS NOT NULL OR "
+        "d.variablevaluexml IS NOT NULL) FROM shkprocessdata d JOIN shkprocesses p ON p.oid = d.process "
+        "WHERE p.id = $1 ORDER BY d.variabledefinitionid, d.ordno",
+        1, p, take_vars_pg, NULL);
+}
+
+/* Continuation after read_scope_vars: falls back to HTTP when needed, then runs t->after_vars. */
+static void vars_fix(jt *t) {
+  if (t->vars_http) {
+    t->vars_http = 0;
+    read_vars(t, jg_str(json_array_get(t->scopes, t->si), "pid"));
+    jt_then(t, t->after_vars);
+    return;
+  }
+  t->after_vars(t);
+}
+
+static void then_vars(jt *t, void (*next)(jt *)) {
+  t->after_vars = next;
+  jt_then(t, vars_fix);
+}
+
+static int tv_same(jt *t, const char *name, const char *sv) {
+  const char *tv = jg_str(t->tvars, name);
+  if (!tv) return 0;
+  if (!strcmp(tv, sv)) return 1;
+  if (!json_object_get(t->tdbl, name) || !*sv) return 0;
+  char *e1, *e2;
+  double a = strtod(sv, &e1), b = strtod(tv, &e2);
+  return !*e1 && !*e2 && a == b;
 }
 
 /* ---- comparing a scope (check and verify) ------------------------------------------------------------- */
@@ -1030,7 +1134,7 @@ static void compare_scope(jt *t, json_t *sbody, const char *pid) {
   json_object_foreach(json_object_get(sbody, "variables"), k, v) {
     char *sv = var_text(v);
     const char *tv = jg_str(t->tvars, k);
-    if (sv && *sv && (!tv || strcmp(sv, tv)))
+    if (sv && *sv && !tv_same(t, k, sv))
       json_array_append_new(t->diffs, json_sprintf("%s variable %s: \"%s\" on the target, \"%s\" on the source", pid, k,
                                                    tv ? tv : "(unset)", sv));
     free(sv);
@@ -1046,7 +1150,6 @@ static void adopt(jt *t, const char *pid, int adopted) {
   json_object_set_new(t->st, "pid", json_string(pid));
   json_object_set_new(t->rep, "target_process_id", json_string(pid));
   if (adopted) json_object_set_new(t->rep, "adopted", json_true());
-  json_object_set_new(t->k->mine, pid, json_string(item_id(t)));
   if (ferry_task_map_id(t->task, "process", item_id(t), pid, &e) < 0 ||
       ferry_task_map_id(t->task, "joget-target-process", pid, item_id(t), &e) < 0) {
     jt_fail_err(t, &e);
@@ -1153,10 +1256,8 @@ static void do_start(jt *t) {
 
 /* -- reconcile: an instance started by a run that died before recording it -- */
 /* Is target instance `pid` another object's? The journal maps it back to the source id it was created for
- * (`mine`: the item key, for instances placed by this process). */
+ * (mapped ids are visible to every item at once: the id map is written when mapped). */
 static int known_elsewhere(jt *t, const char *pid, const char *src_id) {
-  const char *m = jg_str(t->k->mine, pid);
-  if (m && strcmp(m, item_id(t))) return 1;
   char *owner = ferry_task_lookup_id(t->task, "joget-target-process", pid);
   int other = owner && strcmp(owner, src_id);
   free(owner);
@@ -1289,6 +1390,8 @@ static void scopes_begin(jt *t) {
   json_decref(t->scopes);
   t->scopes = json_pack("[{s:O, s:s}]", "src", t->src, "pid", jg_str(t->st, "pid"));
   t->si = 0;
+  json_decref(t->diffs);
+  t->diffs = json_array();
   scope_next(t);
 }
 
@@ -1315,8 +1418,11 @@ static void scope_next(jt *t) {
     scope_next(t);
     return;
   }
-  read_acts(t, scope_pid(t));
-  jt_then(t, scope_acts_read);
+  t->dirty = 0;
+  t->vars_stale = 0;
+  read_scope_acts(t, scope_pid(t));
+  read_scope_vars(t, scope_pid(t)); /* in parallel: used by the variables step unless engine logic runs first */
+  then_vars(t, scope_acts_read);
 }
 
 /* multiset difference helpers over def ids */
@@ -1361,6 +1467,7 @@ static void take_act_start(jt *t, json_t *doc, void *ud) {
 
 static void after_call(jt *t) {
   t->acts_called++;
+  t->vars_stale = 1;
   jg_test_crash("activity");
   t->ci++;
   scope_call_next(t);
@@ -1402,9 +1509,10 @@ static void scope_call_next(jt *t) {
   json_object_set(ss, "call", call);
   if (intent(t, "activity") < 0) return;
   char *p = jg_seg(scope_pid(t)), *d = jg_seg(jg_str(call, "def"));
-  char *path = jg_asprintf("monitoring/activity/start/%s/%s", p, d);
+  int abort_only = jg_str(call, "kind") && !strcmp(jg_str(call, "kind"), "abort");
+  char *path = jg_asprintf("monitoring/activity/%s/%s/%s", abort_only ? "abort" : "start", p, d);
   const char *params[] = {"abortCurrent", json_is_true(json_object_get(call, "abort")) ? "true" : "false", NULL};
-  jt_admin(t, "POST", path, params, take_act_start, call);
+  jt_admin(t, "POST", path, abort_only ? NULL : params, abort_only ? NULL : take_act_start, call);
   free(path);
   free(p);
   free(d);
@@ -1423,7 +1531,16 @@ static void scope_acts_read(jt *t) {
   t->ci = 0;
   int all = (t->c->mode_always && !begun) || json_array_size(extras) > 0;
   if (!t->c->mode_always && json_array_size(extras) == 0 && json_array_size(missing) == 0) all = 0;
-  if (all) {
+  if (all && json_array_size(S) == 0) {
+    /* the source has no open activity here (e.g. a branch waiting at a join): abort what the start made */
+    size_t i;
+    json_t *d;
+    json_array_foreach(extras, i, d) {
+      int dup = 0;
+      for (size_t j = 0; j < i; j++) dup |= json_equal(json_array_get(extras, j), d);
+      if (!dup) json_array_append_new(t->calls, json_pack("{s:O, s:b, s:s}", "def", d, "abort", 0, "kind", "abort"));
+    }
+  } else if (all) {
     size_t i;
     json_t *d;
     json_array_foreach(S, i, d) json_array_append_new(t->calls, json_pack("{s:O, s:b}", "def", d, "abort", i == 0));
@@ -1474,8 +1591,7 @@ static void take_children_http(jt *t, json_t *doc, void *ud) {
     size_t k;
     json_t *sc;
     json_array_foreach(t->scopes, k, sc) is_scope |= !strcmp(jg_str(sc, "pid"), id);
-    const char *m = jg_str(t->k->mine, id);
-    if (is_scope || (m && strcmp(m, item_id(t)))) continue; /* another item's */
+    if (is_scope) continue;
     json_t *c = json_pack("{s:s, s:b}", "id", id, "act_open", 1);
     json_array_append_new(t->cands, c);
     char *seg = jg_seg(id);
@@ -1568,7 +1684,6 @@ static void children_matched(jt *t) {
       const char *cid = jg_str(best, "id");
       json_object_set_new(taken, cid, json_true());
       json_object_set_new(children_state, jg_str(sch, "id"), json_string(cid));
-      json_object_set_new(t->k->mine, cid, json_string(item_id(t)));
       ferry_error e = FERRY_ERROR_INIT;
       if (ferry_task_map_id(t->task, "process", jg_str(sch, "id"), cid, &e) < 0 ||
           ferry_task_map_id(t->task, "joget-target-process", cid, jg_str(sch, "id"), &e) < 0) {
@@ -1626,7 +1741,7 @@ static void reassign_reread(jt *t) {
 
 static void reassign_next(jt *t) {
   if (t->ci >= json_array_size(t->calls)) {
-    read_acts(t, scope_pid(t)); /* the accept step needs the new assignees */
+    read_scope_acts(t, scope_pid(t)); /* the accept step needs the new assignees */
     jt_then(t, reassign_reread);
     return;
   }
@@ -1675,6 +1790,7 @@ static void scope_reassign(jt *t) {
     return;
   }
   if (intent(t, "reassign") < 0) return;
+  t->dirty = 1;
   json_t *call;
   json_array_foreach(calls, i, call)
     rep_push(t, "reassigned", json_pack("{s:s, s:s, s:s, s:s}", "process", scope_pid(t), "activity",
@@ -1735,6 +1851,8 @@ static void scope_accept(jt *t) {
     return;
   }
   if (intent(t, "accept") < 0) return;
+  t->dirty = 1;
+  t->vars_stale = 1;
   if (t->c->start_mode == JG_START_HASH) {
     json_t *call;
     json_array_foreach(calls, i, call) {
@@ -1749,6 +1867,10 @@ static void scope_accept(jt *t) {
 /* -- variables: set what differs from the source -- */
 static void scope_done(jt *t) {
   json_object_set_new(scope_state(t), "done", json_true());
+  if (!t->dirty) { /* nothing written since the reads: they are the check */
+    compare_scope(t, scope_src(t), scope_pid(t));
+    json_object_set_new(t->checked, scope_pid(t), json_true());
+  }
   t->si++;
   scope_next(t);
 }
@@ -1761,7 +1883,7 @@ static void vars_read(jt *t) {
   json_object_foreach(svars, k, v) {
     char *sv = var_text(v);
     const char *tv = jg_str(t->tvars, k);
-    if (sv && (*sv || (tv && *tv)) && (!tv || strcmp(sv, tv))) json_array_append_new(sets, json_pack("{s:s, s:s}", "name", k, "value", sv));
+    if (sv && (*sv || (tv && *tv)) && !tv_same(t, k, sv)) json_array_append_new(sets, json_pack("{s:s, s:s}", "name", k, "value", sv));
     free(sv);
   }
   if (json_array_size(sets) == 0) {
@@ -1773,6 +1895,7 @@ static void vars_read(jt *t) {
     json_decref(sets);
     return;
   }
+  t->dirty = 1;
   char *p = jg_seg(scope_pid(t));
   size_t i;
   json_t *x;
@@ -1796,8 +1919,12 @@ static void vars_read(jt *t) {
 }
 
 static void scope_vars(jt *t) {
-  read_vars(t, scope_pid(t));
-  jt_then(t, vars_read);
+  if (!t->vars_stale && t->tvars) {
+    vars_read(t);
+    return;
+  }
+  read_scope_vars(t, scope_pid(t));
+  then_vars(t, vars_read);
 }
 
 /* -- after_start, check, done -- */
@@ -1811,10 +1938,11 @@ static void check_scope_read(jt *t) {
 }
 
 static void check_next(jt *t) {
+  while (t->si < json_array_size(t->scopes) && json_object_get(t->checked, scope_pid(t))) t->si++;
   if (t->si < json_array_size(t->scopes)) {
-    read_acts(t, scope_pid(t));
-    read_vars(t, scope_pid(t));
-    jt_then(t, check_scope_read);
+    read_scope_acts(t, scope_pid(t));
+    read_scope_vars(t, scope_pid(t));
+    then_vars(t, check_scope_read);
     return;
   }
   if (json_array_size(t->diffs) > 0) {
@@ -1837,8 +1965,6 @@ static void check_next(jt *t) {
 }
 
 static void check_begin(jt *t) {
-  json_decref(t->diffs);
-  t->diffs = json_array();
   t->si = 0;
   check_next(t);
 }
@@ -2237,6 +2363,7 @@ static jt *jt_new(ferry_instance *ins, ferry_task *task) {
   t->reasons = json_array();
   t->diffs = json_array();
   t->cands_pg = json_array();
+  t->checked = json_object();
   return t;
 }
 
@@ -2265,7 +2392,6 @@ static int snk_start(ferry_instance *ins, ferry_error *err) {
   jg_cache_init(&k->defs);
   jg_cache_init(&k->latest);
   jg_cache_init(&k->dirusers);
-  k->mine = json_object();
   c->snk = k;
   return 0;
 }
@@ -2278,7 +2404,6 @@ void jg_sink_fini(jg_ctx_t *c) {
   jg_cache_free(&k->defs);
   jg_cache_free(&k->latest);
   jg_cache_free(&k->dirusers);
-  json_decref(k->mine);
   ferry_error_clear(&k->gate_err);
   free(k);
   c->snk = NULL;

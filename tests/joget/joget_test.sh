@@ -14,6 +14,9 @@
 #   faults      the emulators fail 8% of requests (500, reset, never answered): retried to a correct end
 #   crash       SIGKILL (test knob FERRY_JOGET_TEST_CRASH_AFTER) after process/start and before "started",
 #               before the start, in the middle of the activities: resume adopts / continues, no duplicate
+#   http        the same without dsn on either side (HTTP only), with a crash after a start: adopted
+#   options     start_as hash with version latest; start_as users with version_map (a target where the app
+#               has another package version); a requester without credentials is blocked
 #   plan        plan errors against a broken target (missing app, unknown activity id, missing user), a record
 #               id with a space, wrong admin password, wrong master password: each blocked with a clear error,
 #               and run writes nothing for them (target instances counted before and after)
@@ -36,13 +39,30 @@ cleanup() {
 trap cleanup EXIT
 cd "$JG_DIR" || exit 1
 
-start_env() { # N [emulator knobs...]
+start_env() { # N [emulator knobs...]   (TARGET_FX: target fixture name, default target.json)
   local n=$1
   shift
   python3 "$here/make-fixture.py" --instances "$n" --out "$JG_DIR/fx" || jg_fail "fixture"
   (cd / && "$support/joget-env.sh" start "$ENVDIR" --source-fixture "$JG_DIR/fx/source.json" \
-    --target-fixture "$JG_DIR/fx/target.json" --emulator-bin "$EMU" "$@" >/dev/null) || jg_fail "joget-env start"
+    --target-fixture "$JG_DIR/fx/${TARGET_FX:-target.json}" --emulator-bin "$EMU" "$@" >/dev/null) ||
+    jg_fail "joget-env start"
   . "$ENVDIR/env"
+}
+
+# extra_target NAME FIXTURE: one more target emulator on the env's cluster; sets XURL and XDB
+extra_target() {
+  (cd / && "$support/pgcluster.sh" createdb "$JOGET_PG_DIR" "$1") >/dev/null || jg_fail "createdb $1"
+  XDB=$(cd / && "$support/pgcluster.sh" conninfo "$JOGET_PG_DIR" "$1")
+  "$EMU" --db "$XDB" --reset --fixture "$2" --port 0 --port-file "$JG_DIR/$1.port" >"$JG_DIR/$1.log" 2>&1 &
+  EXTRA_PID=$!
+  local i
+  for i in $(seq 1 300); do [ -s "$JG_DIR/$1.port" ] && break; sleep 0.1; done
+  XURL="http://127.0.0.1:$(cat "$JG_DIR/$1.port")/jw"
+  for i in $(seq 1 300); do
+    curl -s -o /dev/null -H "Referer: $XURL/" "$XURL/web/json/workflow/currentUsername" && return 0
+    sleep 0.1
+  done
+  jg_fail "emulator $1 did not start: $(tail -5 "$JG_DIR/$1.log")"
 }
 
 ok() { echo "ok: $*"; }
@@ -214,9 +234,9 @@ case_faults() {
   ok "500s, resets and unanswered requests retried to a correct end ($(grep -c 'fault=' "$ENVDIR/target.requests") target faults)"
 }
 
-crash_round() { # knob
-  local knob=$1
-  FERRY_JOGET_TEST_CRASH_AFTER=$knob "$FERRY" run -c m.json --progress none >"$JG_DIR/out" 2>&1
+crash_round() { # knob [config]
+  local knob=$1 cfg=${2:-m.json}
+  FERRY_JOGET_TEST_CRASH_AFTER=$knob "$FERRY" run -c "$cfg" --progress none >"$JG_DIR/out" 2>&1
   local rc=$?
   cat "$JG_DIR/out" >> "$JG_DIR/crash.log"
   [ "$rc" = 137 ] || { tail -20 "$JG_DIR/out"; jg_fail "crash at $knob: exit $rc, expected 137 (SIGKILL)"; }
@@ -260,20 +280,8 @@ case_plan() {
   local before
   before=$(jg_checksum "$JOGET_SOURCE_DB")
   # a second target: the broken one, on the same cluster
-  local pgdir ci port
-  pgdir=$JOGET_PG_DIR
-  (cd / && "$support/pgcluster.sh" createdb "$pgdir" joget_broken) || jg_fail "createdb"
-  ci=$(cd / && "$support/pgcluster.sh" conninfo "$pgdir" joget_broken)
-  "$EMU" --db "$ci" --reset --fixture "$JG_DIR/fx/target-broken.json" --port 0 --port-file "$JG_DIR/broken.port" \
-    >"$JG_DIR/broken.log" 2>&1 &
-  EXTRA_PID=$!
-  for _ in $(seq 1 300); do [ -s "$JG_DIR/broken.port" ] && break; sleep 0.1; done
-  port=$(cat "$JG_DIR/broken.port")
-  local burl="http://127.0.0.1:$port/jw"
-  for _ in $(seq 1 300); do
-    curl -s -o /dev/null -H "Referer: $burl/" "$burl/web/json/workflow/currentUsername" && break
-    sleep 0.1
-  done
+  extra_target joget_broken "$JG_DIR/fx/target-broken.json"
+  local ci=$XDB burl=$XURL
   local bopts="{\"url\": \"$burl\", \"password\": \"admin\", \"dsn\": \"$ci\", \"master_user\": \"master\", \"master_password\": \"master-secret\"}"
   jg_config b.json b.db "$(jg_src_opts)" joget "$bopts"
   run_ferry 3 "plan against the broken target" plan -c b.json
@@ -322,6 +330,60 @@ case_plan() {
   ok "wrong admin / master credentials: blocked in plan, nothing written by run"
   [ "$before" = "$(jg_checksum "$JOGET_SOURCE_DB")" ] || jg_fail "the source database changed"
   ok "source unchanged"
+}
+
+case_http() {
+  # HTTP only on both sides (no dsn): inventory heuristics for sub-flows, reads over HTTP, reconcile over HTTP
+  start_env 16
+  local before
+  before=$(jg_checksum "$JOGET_SOURCE_DB")
+  local topts="{\"url\": \"$JOGET_TARGET_URL\", \"password\": \"admin\", \"master_user\": \"master\", \"master_password\": \"master-secret\"}"
+  jg_config h.json h.db "$(jg_src_opts http)" joget "$topts" '"concurrency": 2'
+  run_ferry 0 "plan over HTTP" plan -c h.json
+  grep -q 'not checked' h.json.report || jg_fail "plan over HTTP does not say what it could not check"
+  crash_round start:2 h.json
+  run_ferry 0 "run over HTTP" run -c h.json
+  cat "$JG_DIR/out" >> "$JG_DIR/crash.log"
+  grep -q 'adopting target instance' "$JG_DIR/crash.log" || jg_fail "nothing adopted over HTTP"
+  jg_inventory "$JOGET_SOURCE_URL" "$JOGET_SOURCE_DB" src.jsonl
+  jg_inventory "$JOGET_TARGET_URL" "$JOGET_TARGET_DB" tgt.jsonl
+  jg_compare src.jsonl tgt.jsonl || jg_fail "target differs from the source (HTTP only)"
+  [ "$(jg_all_count "$JOGET_SOURCE_DB")" = "$(jg_all_count "$JOGET_TARGET_DB")" ] || jg_fail "instance counts differ"
+  run_ferry 0 "verify over HTTP" verify -c h.json
+  [ "$before" = "$(jg_checksum "$JOGET_SOURCE_DB")" ] || jg_fail "the source database changed"
+  ok "HTTP only: plan, run with a crash after start (adopted), verify"
+}
+
+case_options() {
+  # the target imported hrapp again (package version 5): version latest / version_map; start_as hash / users
+  TARGET_FX=target-v5.json start_env 16
+  jg_config a.json a.db "$(jg_src_opts)" joget "$(jg_tgt_opts '"start_as": "hash", "version": "latest"')"
+  run_ferry 0 "plan (hash, latest)" plan -c a.json
+  grep -q 'hrapp#5#leave_request' a.json.report || jg_fail "plan does not name the target definition hrapp#5#..."
+  run_ferry 0 "run (hash, latest)" run -c a.json
+  jg_inventory "$JOGET_SOURCE_URL" "$JOGET_SOURCE_DB" src.jsonl
+  jg_inventory "$JOGET_TARGET_URL" "$JOGET_TARGET_DB" tgt.jsonl
+  jg_compare src.jsonl tgt.jsonl || jg_fail "target differs (hash, latest)"
+  [ "$(jg_psql "$JOGET_TARGET_DB" "SELECT count(*) FROM shkprocesses WHERE pdefname LIKE 'hrapp#5#%'")" = \
+    "$(jg_psql "$JOGET_SOURCE_DB" "SELECT count(*) FROM shkprocesses WHERE pdefname LIKE 'hrapp#3#%'")" ] ||
+    jg_fail "instances not on hrapp#5"
+  run_ferry 0 "verify (hash, latest)" verify -c a.json
+  ok "start_as hash, version latest"
+  extra_target joget_t3 "$JG_DIR/fx/target-v5.json"
+  local users='{"emp01": "pw", "emp02": {"password": "pw"}, "emp03": "pw", "emp04": "pw", "emp05": "pw", "emp06": "pw", "mgr1": "pw"}'
+  jg_config u.json u.db "$(jg_src_opts)" joget \
+    "{\"url\": \"$XURL\", \"password\": \"admin\", \"dsn\": \"$XDB\", \"start_as\": \"users\", \"users\": $users, \"version_map\": {\"hrapp#3\": \"5\"}}"
+  run_ferry 0 "run (users, version_map)" run -c u.json
+  jg_inventory "$XURL" "$XDB" t3.jsonl
+  jg_compare src.jsonl t3.jsonl || jg_fail "target differs (users, version_map)"
+  run_ferry 0 "verify (users, version_map)" verify -c u.json
+  # a requester without credentials: blocked in plan with a clear reason
+  jg_config u2.json u2.db "$(jg_src_opts)" joget \
+    "{\"url\": \"$XURL\", \"password\": \"admin\", \"start_as\": \"users\", \"users\": {\"emp01\": \"pw\"}, \"version_map\": {\"hrapp\": \"5\"}}"
+  run_ferry 3 "plan (users missing)" plan -c u2.json
+  report_items u2.json > u2.txt
+  grep -q 'blocked .*no credentials for user "emp02" in the users option' u2.txt || { head -3 u2.txt; jg_fail "users: message"; }
+  ok "start_as users, version_map; missing credentials blocked"
 }
 
 "case_$CASE"

@@ -5,7 +5,7 @@ usage: make-fixture.py --instances N --out DIR
 
 Writes DIR/source.json (N running instances), DIR/target.json (the same apps and users, no data) and
 DIR/target-broken.json (the target with problems for plan: app opsapp missing, activity acknowledge missing
-from leave_request, user hr2 missing).
+from leave_request, user hr2 missing) and DIR/target-v5.json (hrapp as app version 3 = package version 5).
 
 Apps: hrapp (version 2 = package 3, published) with leave_request (start tool overwrites the status
 variable and app_fd_leave.c_status; route on days; approve by group managers; hr_check by hr1+hr2;
@@ -197,7 +197,11 @@ def main():
     lr["transitions"] = [x for x in lr["transitions"] if x["to"] != "acknowledge"]
     del lr["participants"]["approver_again"]
     broken["users"] = [x for x in broken["users"] if x["username"] != "hr2"]
-    for name, obj in (("source.json", source), ("target.json", target), ("target-broken.json", broken)):
+    v5 = copy.deepcopy(target)  # hrapp imported again on the target: app version 3 = package version 5
+    v5["apps"][0]["version"] = 3
+    v5["apps"][0]["packageVersion"] = 5
+    for name, obj in (("source.json", source), ("target.json", target), ("target-broken.json", broken),
+                      ("target-v5.json", v5)):
         with open(os.path.join(a.out, name), "w") as f:
             json.dump(obj, f, indent=1)
 
