@@ -44,15 +44,17 @@ static int fs_init(ferry_instance *ins, ferry_error *err) {
   c->ins = ins;
   if (!c->root || !*c->root) return ferry_error_set(err, FERRY_ECONFIG, "fs: option \"root\" is empty");
   if (ferry_instance_role(ins) == FERRY_KIND_SOURCE) {
-    if (c->owner)
-      return ferry_error_set(err, FERRY_ECONFIG, "fs: option \"owner\" applies to the sink only");
+    if (c->owner) return ferry_error_set(err, FERRY_ECONFIG, "fs: option \"owner\" applies to the sink only");
     int rc = fsp_source_init(c, err);
     if (rc) fsp_source_fini(c); /* fini() is not called when init() fails */
     return rc;
   }
   if (c->name || c->tables || c->records || c->records_file)
     return ferry_error_set(err, FERRY_ECONFIG, "fs: option \"%s\" applies to the source only",
-                           c->name ? "name" : c->tables ? "tables" : c->records ? "records" : "records_file");
+                           c->name      ? "name"
+                           : c->tables  ? "tables"
+                           : c->records ? "records"
+                                        : "records_file");
   int rc = fsp_sink_init(c, err);
   if (rc) fsp_sink_fini(c);
   return rc;
@@ -66,7 +68,8 @@ static void fs_fini(ferry_instance *ins) {
 
 FERRY_PLUGIN_DEFINE(fs, .kinds = FERRY_KIND_SOURCE | FERRY_KIND_SINK, .name = "fs",
                     .version = FERRY_VERSION_STRING,
-                    .description = "files below a root directory (Joget uploads): confined, atomic, durable copies "
-                                   "with checksums",
-                    .license = "Apache-2.0", .options = fs_options, .ctx_size = sizeof(fs_ctx), .init = fs_init,
-                    .fini = fs_fini, .source = &fsp_source_ops, .sink = &fsp_sink_ops);
+                    .description =
+                        "files below a root directory (Joget uploads): confined, atomic, durable copies "
+                        "with checksums",
+                    .license = "Apache-2.0", .options = fs_options, .ctx_size = sizeof(fs_ctx),
+                    .init = fs_init, .fini = fs_fini, .source = &fsp_source_ops, .sink = &fsp_sink_ops);

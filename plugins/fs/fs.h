@@ -21,7 +21,7 @@
 /* The sink's run marker in its root (see fs_sink.c); the source never emits it. */
 #define FS_MARKER ".ferry-sink.lock"
 
-/* ---- jobs on the libuv thread pool -------------------------------------------------------------------------
+/* ---- jobs on the libuv thread pool ------------------------------------------------------------------------
  * Every blocking file system call runs in a job. A job may still be queued or running when the instance is
  * finalised (a source stopped by --limit while it hashes a large file): fini() calls fsp_pool_shutdown(),
  * which cancels what has not started, asks running jobs to stop (fsp_pool_canceled), waits for them to leave
@@ -32,20 +32,20 @@ typedef struct fs_job fs_job;
 struct fs_job {
   uv_work_t w;
   fs_pool *pool;
-  void (*work)(fs_job *j);              /* thread pool */
+  void (*work)(fs_job *j); /* thread pool */
   void (*after)(fs_job *j, int status); /* loop thread; status is a libuv code (UV_ECANCELED) */
-  void (*release)(fs_job *j);           /* frees the job; loop thread */
+  void (*release)(fs_job *j); /* frees the job; loop thread */
   fs_job *prev, *next;
 };
 
 fs_pool *fsp_pool_new(uv_loop_t *loop);
 int fsp_pool_submit(fs_pool *p, fs_job *j); /* 0 or a negative libuv code (the job is not queued then) */
-int fsp_pool_canceled(const fs_pool *p);    /* for work functions: 1 = stop early */
-void fsp_pool_shutdown(fs_pool *p);         /* fini: see above; p must not be used afterwards */
+int fsp_pool_canceled(const fs_pool *p); /* for work functions: 1 = stop early */
+void fsp_pool_shutdown(fs_pool *p); /* fini: see above; p must not be used afterwards */
 
 /* ---- results of a job ---------------------------------------------------------------------------------- */
 typedef struct fs_result {
-  int code;  /* 0 or FERRY_E* */
+  int code; /* 0 or FERRY_E* */
   char *msg; /* user message (malloc), when code != 0 */
 } fs_result;
 
@@ -68,7 +68,7 @@ const char *fsp_path_problem(const char *path);
 /* 1 when `name` is a temporary file name of the sink (any run). */
 int fsp_is_tmp_name(const char *name);
 
-/* ---- confined opening ---------------------------------------------------------------------------------
+/* ---- confined opening -------------------------------------------------------------------------------------
  * Open `rel` (checked with fsp_path_problem) below the directory `rootfd`, never following a symbolic link
  * and never leaving it (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS where the kernel has it, else one
  * component at a time with O_NOFOLLOW). Returns an fd or -errno (-ELOOP: a component is a symbolic link). */

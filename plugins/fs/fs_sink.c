@@ -63,7 +63,7 @@ struct fs_snk {
   size_t jobs, max_jobs;
   struct copy_job *pend_head, *pend_tail;
   size_t npend;
-  int markerfd;        /* RUN: FS_MARKER in the root, locked (flock) for the whole run */
+  int markerfd; /* RUN: FS_MARKER in the root, locked (flock) for the whole run */
 };
 
 static void strvec_add(strvec *s, const char *x) {
@@ -95,12 +95,12 @@ static int write_all(int fd, const char *buf, size_t n) {
   return 0;
 }
 
-/* ---- the per-item job ------------------------------------------------------------------------------------- */
+/* ---- the per-item job ---------------------------------------------------------------------------------- */
 typedef struct copy_job {
-  fs_job j;            /* used on the first item of a batch only */
+  fs_job j; /* used on the first item of a batch only */
   struct copy_job *more; /* the next item of the batch */
   fs_pool *pool;
-  fs_snk *k;           /* used in `after` only: a task keeps its stage, hence the instance, alive */
+  fs_snk *k; /* used in `after` only: a task keeps its stage, hence the instance, alive */
   ferry_task *task;
   ferry_mode mode;
   int rootfd;
@@ -111,7 +111,7 @@ typedef struct copy_job {
   char *rel, *local, *item_sha, *state_sha;
   int64_t size, mtime_ns;
   int has_mtime;
-  int mode_bits;       /* -1: unknown */
+  int mode_bits; /* -1: unknown */
   char token[FS_TOKEN_LEN + 1];
   /* results */
   fs_result res;
@@ -135,8 +135,10 @@ static void parent_fail(copy_job *j, int e, size_t bad_len, int code_override) {
   free(pre);
   int code = code_override ? code_override : FERRY_ECONFLICT;
   if (e == ELOOP)
-    fsp_fail(&j->res, code, "target directory \"%s\" is a symbolic link: refusing to write through it (symbolic "
-             "links are never followed; replace it with a directory)", shown);
+    fsp_fail(&j->res, code,
+             "target directory \"%s\" is a symbolic link: refusing to write through it (symbolic "
+             "links are never followed; replace it with a directory)",
+             shown);
   else if (e == ENOTDIR)
     fsp_fail(&j->res, code, "target \"%s\" exists and is not a directory", shown);
   else
@@ -197,7 +199,8 @@ static int same_content(copy_job *j, int dfd, const char *base, const struct sta
 }
 
 static int meta_differs(const copy_job *j, const struct stat *ts) {
-  return (j->has_mtime && fsp_mtime_ns(ts) != j->mtime_ns) || (j->mode_bits >= 0 && (int)(ts->st_mode & 07777) != j->mode_bits);
+  return (j->has_mtime && fsp_mtime_ns(ts) != j->mtime_ns) ||
+         (j->mode_bits >= 0 && (int)(ts->st_mode & 07777) != j->mode_bits);
 }
 
 static const char *base_name(const char *rel) {
@@ -239,9 +242,10 @@ static void copy_file(copy_job *j, int dfd, const char *base) {
   }
   if ((int64_t)a.st_size != j->size || (j->has_mtime && fsp_mtime_ns(&a) != j->mtime_ns)) {
     lshown = fsp_display(j->local);
-    fsp_fail(&j->res, FERRY_ECONFLICT, "the source file \"%s\" changed after it was listed (now %lld bytes, "
-             "listed %lld; or a new mtime): run again to copy its current content", lshown,
-             (long long)a.st_size, (long long)j->size);
+    fsp_fail(&j->res, FERRY_ECONFLICT,
+             "the source file \"%s\" changed after it was listed (now %lld bytes, "
+             "listed %lld; or a new mtime): run again to copy its current content",
+             lshown, (long long)a.st_size, (long long)j->size);
     goto out;
   }
   size_t blen = strlen(base);
@@ -249,7 +253,8 @@ static void copy_file(copy_job *j, int dfd, const char *base) {
     snprintf(tmp, sizeof tmp, ".%s%s%s", base, FS_TMP_TAG, j->token);
   else
     snprintf(tmp, sizeof tmp, "%s%s", FS_TMP_TAG, j->token);
-  tfd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, j->mode_bits >= 0 ? 0600 : 0666);
+  tfd =
+      openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, j->mode_bits >= 0 ? 0600 : 0666);
   if (tfd < 0) {
     fsp_fail(&j->res, fsp_errno_code(errno), "cannot create a temporary file beside \"%s\": %s", shown,
              strerror(errno));
@@ -281,7 +286,8 @@ static void copy_file(copy_job *j, int dfd, const char *base) {
     fsp_sha_update(sha, buf, (size_t)n);
     int rc = write_all(tfd, buf, (size_t)n);
     if (rc < 0) {
-      fsp_fail(&j->res, fsp_errno_code(-rc), "writing \"%s\" on the target failed: %s%s", shown, strerror(-rc),
+      fsp_fail(&j->res, fsp_errno_code(-rc), "writing \"%s\" on the target failed: %s%s", shown,
+               strerror(-rc),
                rc == -ENOSPC || rc == -EDQUOT ? " (free space on the target, then run again)" : "");
       goto out;
     }
@@ -293,14 +299,18 @@ static void copy_file(copy_job *j, int dfd, const char *base) {
   if (fstat(sfd, &b) < 0 || total != j->size || (int64_t)b.st_size != j->size ||
       fsp_mtime_ns(&b) != fsp_mtime_ns(&a)) {
     lshown = fsp_display(j->local);
-    fsp_fail(&j->res, FERRY_ECONFLICT, "the source file \"%s\" changed while it was copied: run again when it is "
-             "quiet", lshown);
+    fsp_fail(&j->res, FERRY_ECONFLICT,
+             "the source file \"%s\" changed while it was copied: run again when it is "
+             "quiet",
+             lshown);
     goto out;
   }
   if (j->item_sha && strcmp(j->item_sha, j->sha)) {
     lshown = fsp_display(j->local);
-    fsp_fail(&j->res, FERRY_ECONFLICT, "checksum mismatch for \"%s\": the bytes written have sha256 %s, the item "
-             "says %s (the source changed after it was listed): run again", lshown, j->sha, j->item_sha);
+    fsp_fail(&j->res, FERRY_ECONFLICT,
+             "checksum mismatch for \"%s\": the bytes written have sha256 %s, the item "
+             "says %s (the source changed after it was listed): run again",
+             lshown, j->sha, j->item_sha);
     goto out;
   }
   if ((j->uid != (uid_t)-1 || j->gid != (gid_t)-1) && fchown(tfd, j->uid, j->gid) < 0) {
@@ -319,21 +329,26 @@ static void copy_file(copy_job *j, int dfd, const char *base) {
   int cr = close(tfd);
   tfd = -1;
   if (cr < 0) {
-    fsp_fail(&j->res, fsp_errno_code(errno), "writing \"%s\" on the target failed: %s", shown, strerror(errno));
+    fsp_fail(&j->res, fsp_errno_code(errno), "writing \"%s\" on the target failed: %s", shown,
+             strerror(errno));
     goto out;
   }
   int rr;
-  if (j->on_conflict == CONFLICT_OVERWRITE) rr = renameat(dfd, tmp, dfd, base);
-  else rr = renameat2(dfd, tmp, dfd, base, RENAME_NOREPLACE);
+  if (j->on_conflict == CONFLICT_OVERWRITE)
+    rr = renameat(dfd, tmp, dfd, base);
+  else
+    rr = renameat2(dfd, tmp, dfd, base, RENAME_NOREPLACE);
   if (rr < 0) {
     int e = errno;
     if (e == EEXIST && j->on_conflict == CONFLICT_SKIP) {
       j->action = ACT_KEPT;
       set_note(j, fsp_strf("a file appeared at the target meanwhile; kept (on_conflict is \"skip\")"));
     } else {
-      fsp_fail(&j->res, e == EEXIST ? FERRY_ECONFLICT : fsp_errno_code(e), "cannot rename the temporary file to "
-               "\"%s\": %s", shown, e == EEXIST ? "a file appeared there meanwhile (on_conflict is \"fail\")"
-                                               : strerror(e));
+      fsp_fail(&j->res, e == EEXIST ? FERRY_ECONFLICT : fsp_errno_code(e),
+               "cannot rename the temporary file to "
+               "\"%s\": %s",
+               shown,
+               e == EEXIST ? "a file appeared there meanwhile (on_conflict is \"fail\")" : strerror(e));
     }
     goto out;
   }
@@ -363,8 +378,10 @@ static void run_work(copy_job *j) {
   struct stat ts;
   if (fstatat(dfd, base, &ts, AT_SYMLINK_NOFOLLOW) == 0) {
     if (S_ISLNK(ts.st_mode)) {
-      fsp_fail(&j->res, FERRY_ECONFLICT, "the target \"%s\" is a symbolic link: refusing to replace it (remove "
-               "it, then run again)", shown);
+      fsp_fail(&j->res, FERRY_ECONFLICT,
+               "the target \"%s\" is a symbolic link: refusing to replace it (remove "
+               "it, then run again)",
+               shown);
       goto out;
     }
     if (!S_ISREG(ts.st_mode)) {
@@ -395,8 +412,10 @@ static void run_work(copy_job *j) {
       goto out;
     }
     if (j->on_conflict == CONFLICT_FAIL) {
-      fsp_fail(&j->res, FERRY_ECONFLICT, "the target \"%s\" exists and differs (%s); on_conflict is \"fail\": "
-               "remove it, or set on_conflict to \"overwrite\" or \"skip\"", shown, j->note);
+      fsp_fail(&j->res, FERRY_ECONFLICT,
+               "the target \"%s\" exists and differs (%s); on_conflict is \"fail\": "
+               "remove it, or set on_conflict to \"overwrite\" or \"skip\"",
+               shown, j->note);
       goto out;
     }
   } else if (errno != ENOENT) {
@@ -426,8 +445,9 @@ static void plan_work(copy_job *j) {
     if (fstatat(dfd, base, &ts, AT_SYMLINK_NOFOLLOW) == 0) {
       if (S_ISLNK(ts.st_mode) || !S_ISREG(ts.st_mode)) {
         fsp_fail(&j->res, FERRY_EBLOCKED, "the target \"%s\" exists and is %s", shown,
-                 S_ISLNK(ts.st_mode) ? "a symbolic link (never replaced)" : S_ISDIR(ts.st_mode) ? "a directory"
-                                                                                              : "not a regular file");
+                 S_ISLNK(ts.st_mode)   ? "a symbolic link (never replaced)"
+                 : S_ISDIR(ts.st_mode) ? "a directory"
+                                       : "not a regular file");
         goto out;
       }
       int same = same_content(j, dfd, base, &ts, FERRY_EBLOCKED);
@@ -441,8 +461,8 @@ static void plan_work(copy_job *j) {
         goto out;
       }
       if (j->on_conflict == CONFLICT_FAIL) {
-        fsp_fail(&j->res, FERRY_EBLOCKED, "the target \"%s\" exists and differs (%s); on_conflict is \"fail\"",
-                 shown, j->note);
+        fsp_fail(&j->res, FERRY_EBLOCKED,
+                 "the target \"%s\" exists and differs (%s); on_conflict is \"fail\"", shown, j->note);
         goto out;
       }
     }
@@ -455,8 +475,9 @@ static void plan_work(copy_job *j) {
   if (sfd < 0 || fstat(sfd, &a) < 0 || !S_ISREG(a.st_mode)) {
     char *ls = fsp_display(j->local);
     fsp_fail(&j->res, FERRY_EBLOCKED, "cannot read the source file \"%s\": %s", ls,
-             sfd == -ELOOP ? "a component of the path is a symbolic link" : sfd < 0 ? strerror(-sfd)
-                                                                                  : "not a regular file");
+             sfd == -ELOOP ? "a component of the path is a symbolic link"
+             : sfd < 0     ? strerror(-sfd)
+                           : "not a regular file");
     free(ls);
     if (sfd >= 0) close(sfd);
     goto out;
@@ -474,8 +495,9 @@ static void verify_work(copy_job *j) {
   int fd = fsp_open_beneath(j->rootfd, j->rel, O_RDONLY);
   if (fd < 0) {
     fsp_fail(&j->res, FERRY_EMISMATCH, "the target \"%s\" %s", shown,
-             fd == -ENOENT ? "is missing" : fd == -ELOOP ? "is (or lies below) a symbolic link"
-                                                         : strerror(-fd));
+             fd == -ENOENT  ? "is missing"
+             : fd == -ELOOP ? "is (or lies below) a symbolic link"
+                            : strerror(-fd));
     goto out;
   }
   struct stat ts;
@@ -501,22 +523,27 @@ static void verify_work(copy_job *j) {
   if (source_sha(j, FERRY_EMISMATCH) < 0) goto out;
   if (strcmp(tsha, j->sha)) {
     int source_changed = j->state_sha && !strcmp(j->state_sha, tsha);
-    fsp_fail(&j->res, FERRY_EMISMATCH, "the target \"%s\" differs from the source: sha256 %s, source %s%s", shown,
-             tsha, j->sha,
-             source_changed ? " (the target is what was copied: the source changed since; run again to copy it)"
-                            : " (the target was changed or damaged after the copy: run again with on_conflict "
-                              "\"overwrite\" to copy it again)");
+    fsp_fail(&j->res, FERRY_EMISMATCH, "the target \"%s\" differs from the source: sha256 %s, source %s%s",
+             shown, tsha, j->sha,
+             source_changed
+                 ? " (the target is what was copied: the source changed since; run again to copy it)"
+                 : " (the target was changed or damaged after the copy: run again with on_conflict "
+                   "\"overwrite\" to copy it again)");
     goto out;
   }
-  if (j->has_mtime && fsp_mtime_ns(&ts) != j->mtime_ns) set_note(j, fsp_strf("same content, different mtime"));
+  if (j->has_mtime && fsp_mtime_ns(&ts) != j->mtime_ns)
+    set_note(j, fsp_strf("same content, different mtime"));
 out:
   free(shown);
 }
 
 static void copy_one_work(copy_job *j) {
-  if (j->mode == FERRY_MODE_PLAN) plan_work(j);
-  else if (j->mode == FERRY_MODE_VERIFY) verify_work(j);
-  else run_work(j);
+  if (j->mode == FERRY_MODE_PLAN)
+    plan_work(j);
+  else if (j->mode == FERRY_MODE_VERIFY)
+    verify_work(j);
+  else
+    run_work(j);
 }
 
 static void task_fail_msg(ferry_task *task, int code, const char *msg) {
@@ -551,13 +578,17 @@ static void copy_one_after(copy_job *j, int status) {
   json_t *rep = ferry_task_report(task);
   if (j->note) json_object_set_new(rep, "note", json_string(j->note));
   if (j->mode == FERRY_MODE_PLAN) {
-    static const char *const would[] = {"", "write", "skip: identical", "keep: the target differs (on_conflict "
-                                        "\"skip\")", "update mtime and mode: same content"};
+    static const char *const would[] = {"", "write", "skip: identical",
+                                        "keep: the target differs (on_conflict "
+                                        "\"skip\")",
+                                        "update mtime and mode: same content"};
     if (j->action == ACT_WRITTEN) {
       k->planned_bytes += j->need_bytes;
       if (k->free_bytes >= 0 && k->planned_bytes > k->free_bytes) {
-        char *m = fsp_strf("not enough free space on the target file system: the files so far need %lld bytes, "
-                           "%lld are available", (long long)k->planned_bytes, (long long)k->free_bytes);
+        char *m = fsp_strf(
+            "not enough free space on the target file system: the files so far need %lld bytes, "
+            "%lld are available",
+            (long long)k->planned_bytes, (long long)k->free_bytes);
         task_fail_msg(task, FERRY_EBLOCKED, m);
         free(m);
         return;
@@ -667,7 +698,7 @@ static void flush_pending(fs_snk *k) {
   }
 }
 
-/* ---- write / plan / verify ------------------------------------------------------------------------------- */
+/* ---- write / plan / verify ----------------------------------------------------------------------------- */
 static int valid_sha(const char *s) {
   if (!s || strlen(s) != 64) return 0;
   for (const char *p = s; *p; p++)
@@ -739,14 +770,16 @@ static void snk_item(ferry_instance *ins, ferry_task *task) {
     if (json_is_string(ss)) j->state_sha = fsp_strdup(json_string_value(ss));
   }
   snprintf(j->token, sizeof j->token, "%s%08x", k->token, k->seq++);
-  if (k->pend_tail) k->pend_tail->more = j;
-  else k->pend_head = j;
+  if (k->pend_tail)
+    k->pend_tail->more = j;
+  else
+    k->pend_head = j;
   k->pend_tail = j;
   k->npend++;
   flush_pending(k);
 }
 
-/* ---- sync ------------------------------------------------------------------------------------------------- */
+/* ---- sync ---------------------------------------------------------------------------------------------- */
 typedef struct sync_job {
   fs_job j;
   fs_snk *k;
@@ -809,8 +842,10 @@ static void sync_after(fs_job *jb, int status) {
   sync_job *s = (sync_job *)jb;
   s->k->syncing = 0;
   ferry_error e = FERRY_ERROR_INIT;
-  if (status < 0) ferry_error_set(&e, FERRY_ECANCELED, "fs: sync canceled");
-  else if (s->res.code) ferry_error_set(&e, s->res.code, "fs: %s", s->res.msg);
+  if (status < 0)
+    ferry_error_set(&e, FERRY_ECANCELED, "fs: sync canceled");
+  else if (s->res.code)
+    ferry_error_set(&e, s->res.code, "fs: %s", s->res.msg);
   s->done(s->arg, e.code, e.code ? &e : NULL);
   ferry_error_clear(&e);
 }
@@ -856,7 +891,7 @@ static void snk_sync(ferry_instance *ins, ferry_done_fn done, void *arg) {
   k->syncing = 1;
 }
 
-/* ---- stale temporary files -------------------------------------------------------------------------------- */
+/* ---- stale temporary files ----------------------------------------------------------------------------- */
 typedef struct clean_job {
   fs_job j;
   fs_snk *k;
@@ -937,7 +972,8 @@ static void clean_after(fs_job *jb, int status) {
   cj->k->cleaning = 0;
   if (status < 0) return;
   if (cj->removed)
-    ferry_log_info(cj->k->ins, "removed %lld temporary file(s) left by an interrupted run", (long long)cj->removed);
+    ferry_log_info(cj->k->ins, "removed %lld temporary file(s) left by an interrupted run",
+                   (long long)cj->removed);
   if (cj->failed)
     ferry_log_warn(cj->k->ins, "could not remove %lld temporary file(s) of an interrupted run (first: %s)",
                    (long long)cj->failed, cj->first_error);
@@ -949,12 +985,12 @@ static void clean_release(fs_job *jb) {
   free(cj);
 }
 
-/* ---- start / init ----------------------------------------------------------------------------------------- */
+/* ---- start / init -------------------------------------------------------------------------------------- */
 static int parse_id(const char *s, size_t len, int group, unsigned *out, ferry_error *err) {
   char name[256];
   if (len == 0 || len >= sizeof name)
-    return ferry_error_set(err, FERRY_ECONFIG, "fs: option \"owner\": empty or too long %s", group ? "group"
-                                                                                                     : "user");
+    return ferry_error_set(err, FERRY_ECONFIG, "fs: option \"owner\": empty or too long %s",
+                           group ? "group" : "user");
   memcpy(name, s, len);
   name[len] = '\0';
   char *end;
@@ -995,25 +1031,37 @@ int fsp_sink_init(fs_ctx *c, ferry_error *err) {
   k->gid = (gid_t)-1;
   k->free_bytes = -1;
   const char *oc = c->on_conflict ? c->on_conflict : "overwrite";
-  if (!strcmp(oc, "overwrite")) k->on_conflict = CONFLICT_OVERWRITE;
-  else if (!strcmp(oc, "skip")) k->on_conflict = CONFLICT_SKIP;
-  else if (!strcmp(oc, "fail")) k->on_conflict = CONFLICT_FAIL;
+  if (!strcmp(oc, "overwrite"))
+    k->on_conflict = CONFLICT_OVERWRITE;
+  else if (!strcmp(oc, "skip"))
+    k->on_conflict = CONFLICT_SKIP;
+  else if (!strcmp(oc, "fail"))
+    k->on_conflict = CONFLICT_FAIL;
   else
-    return ferry_error_set(err, FERRY_ECONFIG, "fs: option \"on_conflict\" must be \"overwrite\", \"skip\" or "
-                           "\"fail\" (is \"%s\")", oc);
+    return ferry_error_set(err, FERRY_ECONFIG,
+                           "fs: option \"on_conflict\" must be \"overwrite\", \"skip\" or "
+                           "\"fail\" (is \"%s\")",
+                           oc);
   const char *cmp = c->compare ? c->compare : "checksum";
-  if (!strcmp(cmp, "checksum")) k->compare = CMP_CHECKSUM;
-  else if (!strcmp(cmp, "mtime")) k->compare = CMP_MTIME;
+  if (!strcmp(cmp, "checksum"))
+    k->compare = CMP_CHECKSUM;
+  else if (!strcmp(cmp, "mtime"))
+    k->compare = CMP_MTIME;
   else
-    return ferry_error_set(err, FERRY_ECONFIG, "fs: option \"compare\" must be \"checksum\" or \"mtime\" (is \"%s\")",
-                           cmp);
+    return ferry_error_set(err, FERRY_ECONFIG,
+                           "fs: option \"compare\" must be \"checksum\" or \"mtime\" (is \"%s\")", cmp);
   const char *sm = c->sync ? c->sync : "syncfs";
-  if (!strcmp(sm, "syncfs")) k->sync_mode = SYNC_SYNCFS;
-  else if (!strcmp(sm, "fsync")) k->sync_mode = SYNC_FSYNC;
-  else if (!strcmp(sm, "none")) k->sync_mode = SYNC_NONE;
+  if (!strcmp(sm, "syncfs"))
+    k->sync_mode = SYNC_SYNCFS;
+  else if (!strcmp(sm, "fsync"))
+    k->sync_mode = SYNC_FSYNC;
+  else if (!strcmp(sm, "none"))
+    k->sync_mode = SYNC_NONE;
   else
-    return ferry_error_set(err, FERRY_ECONFIG, "fs: option \"sync\" must be \"syncfs\", \"fsync\" or \"none\" (is "
-                           "\"%s\")", sm);
+    return ferry_error_set(err, FERRY_ECONFIG,
+                           "fs: option \"sync\" must be \"syncfs\", \"fsync\" or \"none\" (is "
+                           "\"%s\")",
+                           sm);
   if (c->owner && *c->owner) {
     const char *colon = strchr(c->owner, ':');
     size_t ulen = colon ? (size_t)(colon - c->owner) : strlen(c->owner);
@@ -1071,13 +1119,15 @@ static int marker_acquire(fs_snk *k, const char *root, int *dirty, ferry_error *
       pid[n > 0 ? n : 0] = '\0';
       pid[strcspn(pid, "\n")] = '\0';
       close(fd);
-      return ferry_error_set(err, FERRY_ECONFLICT, "fs: another ferry run%s%s%s is writing into the target "
-                             "root %s (it holds %s): wait for it to end; two runs must not write into one root",
-                             *pid ? " (process " : "", pid, *pid ? ")" : "", root, FS_MARKER);
+      return ferry_error_set(
+          err, FERRY_ECONFLICT,
+          "fs: another ferry run%s%s%s is writing into the target "
+          "root %s (it holds %s): wait for it to end; two runs must not write into one root",
+          *pid ? " (process " : "", pid, *pid ? ")" : "", root, FS_MARKER);
     }
     struct stat a, b;
-    if (fstat(fd, &a) < 0 || fstatat(k->rootfd, FS_MARKER, &b, AT_SYMLINK_NOFOLLOW) < 0 || a.st_ino != b.st_ino ||
-        a.st_dev != b.st_dev) {
+    if (fstat(fd, &a) < 0 || fstatat(k->rootfd, FS_MARKER, &b, AT_SYMLINK_NOFOLLOW) < 0 ||
+        a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
       close(fd); /* locked a file that an ending run had just removed: again */
       continue;
     }
@@ -1086,7 +1136,8 @@ static int marker_acquire(fs_snk *k, const char *root, int *dirty, ferry_error *
     if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
       int e = errno;
       close(fd);
-      return ferry_error_set(err, fsp_errno_code(e), "fs: cannot write %s/%s: %s", root, FS_MARKER, strerror(e));
+      return ferry_error_set(err, fsp_errno_code(e), "fs: cannot write %s/%s: %s", root, FS_MARKER,
+                             strerror(e));
     }
     if (created) fsync(k->rootfd); /* so that even after a power cut the next run knows to clean up */
     k->markerfd = fd;
@@ -1127,8 +1178,10 @@ static int snk_start(ferry_instance *ins, ferry_error *err) {
   if (k->rootfd < 0 && errno == ENOENT && c->create_root) {
     if (k->mode == FERRY_MODE_RUN) {
       if (mkdir(root, 0777) < 0 && errno != EEXIST)
-        return ferry_error_set(err, fsp_errno_code(errno), "fs: cannot create the target root \"%s\": %s "
-                               "(create_root makes one level; does its parent exist?)", root, strerror(errno));
+        return ferry_error_set(err, fsp_errno_code(errno),
+                               "fs: cannot create the target root \"%s\": %s "
+                               "(create_root makes one level; does its parent exist?)",
+                               root, strerror(errno));
       if ((k->uid != (uid_t)-1 || k->gid != (gid_t)-1) && lchown(root, k->uid, k->gid) < 0)
         return ferry_error_set(err, fsp_errno_code(errno), "fs: cannot change the owner of \"%s\": %s", root,
                                strerror(errno));
@@ -1147,23 +1200,28 @@ static int snk_start(ferry_instance *ins, ferry_error *err) {
       if (ok && statvfs(pd, &vs) == 0) k->free_bytes = (int64_t)vs.f_bavail * (int64_t)vs.f_frsize;
       free(parent);
       if (!ok)
-        return root_problem(k, err, fsp_strf("the target root \"%s\" does not exist and its parent is not a "
-                                             "writable directory", root));
+        return root_problem(k, err,
+                            fsp_strf("the target root \"%s\" does not exist and its parent is not a "
+                                     "writable directory",
+                                     root));
       k->root_missing = 1;
       return 0;
     }
   }
   if (k->rootfd < 0) {
     int e = errno;
-    return root_problem(k, err, fsp_strf("the target root \"%s\" %s%s", root,
-                                         e == ENOENT ? "does not exist" : e == ENOTDIR ? "is not a directory"
-                                                                                       : strerror(e),
-                                         e == ENOENT ? " (create it, or set \"create_root\": true)" : ""));
+    return root_problem(k, err,
+                        fsp_strf("the target root \"%s\" %s%s", root,
+                                 e == ENOENT    ? "does not exist"
+                                 : e == ENOTDIR ? "is not a directory"
+                                                : strerror(e),
+                                 e == ENOENT ? " (create it, or set \"create_root\": true)" : ""));
   }
   struct stat rs;
   if (fstat(k->rootfd, &rs) == 0) k->rootdev = rs.st_dev;
   if (k->mode != FERRY_MODE_VERIFY && faccessat(AT_FDCWD, root, W_OK, AT_EACCESS) < 0)
-    return root_problem(k, err, fsp_strf("the target root \"%s\" is not writable: %s", root, strerror(errno)));
+    return root_problem(k, err,
+                        fsp_strf("the target root \"%s\" is not writable: %s", root, strerror(errno)));
   if (k->mode == FERRY_MODE_PLAN) {
     struct statvfs vs;
     if (fstatvfs(k->rootfd, &vs) == 0) k->free_bytes = (int64_t)vs.f_bavail * (int64_t)vs.f_frsize;
@@ -1181,8 +1239,10 @@ static int snk_start(ferry_instance *ins, ferry_error *err) {
     cj->k = k;
     cj->rootfd = k->rootfd;
     memcpy(cj->token, k->token, sizeof cj->token);
-    if (fsp_pool_submit(k->pool, &cj->j) < 0) clean_release(&cj->j);
-    else k->cleaning = 1;
+    if (fsp_pool_submit(k->pool, &cj->j) < 0)
+      clean_release(&cj->j);
+    else
+      k->cleaning = 1;
   }
   return 0;
 }

@@ -27,20 +27,20 @@
 #define WALK_BATCH 512
 
 typedef struct wframe {
-  int fd;            /* list mode: the directory (owned); readdir mode: -1 (the DIR owns it) */
-  DIR *d;            /* readdir mode */
+  int fd; /* list mode: the directory (owned); readdir mode: -1 (the DIR owns it) */
+  DIR *d; /* readdir mode */
   char *const *list; /* list mode: the names to open (tables or records) */
   size_t idx;
-  size_t plen;       /* length of this directory's path below the root ("" for the root) */
-  int level;         /* 0 = the root */
+  size_t plen; /* length of this directory's path below the root ("" for the root) */
+  int level; /* 0 = the root */
 } wframe;
 
 typedef struct fs_entry {
   struct fs_entry *next;
-  char *rel;         /* path below the root (for refused entries: printable form) */
-  char *why;         /* refused: the reason; NULL: a regular file */
+  char *rel; /* path below the root (for refused entries: printable form) */
+  char *why; /* refused: the reason; NULL: a regular file */
   int code;
-  struct stat st;    /* regular files: from the preparing job */
+  struct stat st; /* regular files: from the preparing job */
   char sha[FS_SHA_HEX];
   int hashed, prepared;
 } fs_entry;
@@ -52,7 +52,7 @@ struct fs_src {
   int rootfd;
   char *realroot;
   char *name;
-  char **records;    /* records + records_file, NULL-terminated (owned) */
+  char **records; /* records + records_file, NULL-terminated (owned) */
   /* the walker: touched only by the walk job, one at a time */
   wframe *fr;
   size_t nfr, cfr;
@@ -64,14 +64,14 @@ struct fs_src {
   fs_entry *qhead, *qtail; /* walked, not yet handled */
   size_t qlen;
   fs_entry *rhead, *rtail; /* prepared, ready to emit */
-  size_t want;             /* asked for, not yet emitted */
-  size_t preparing;        /* entries in prepare jobs */
-  size_t jobs;             /* prepare jobs in flight */
+  size_t want; /* asked for, not yet emitted */
+  size_t preparing; /* entries in prepare jobs */
+  size_t jobs; /* prepare jobs in flight */
   int started, stopped, ended;
   int64_t emitted, refused, skipped_tmp;
 };
 
-/* ---- entries ---------------------------------------------------------------------------------------------- */
+/* ---- entries ------------------------------------------------------------------------------------------- */
 static void entry_free(fs_entry *e) {
   if (!e) return;
   free(e->rel);
@@ -116,7 +116,7 @@ static ferry_item *error_item(fs_src *s, const fs_entry *e) {
   return it;
 }
 
-/* ---- the walk (thread pool) ------------------------------------------------------------------------------- */
+/* ---- the walk (thread pool) ---------------------------------------------------------------------------- */
 typedef struct walk_job {
   fs_job j;
   fs_src *s;
@@ -149,8 +149,10 @@ static size_t set_child(fs_src *s, const wframe *f, const char *name) {
 }
 
 static void add_entry(walk_job *w, fs_entry *e) {
-  if (w->tail) w->tail->next = e;
-  else w->head = e;
+  if (w->tail)
+    w->tail->next = e;
+  else
+    w->head = e;
   w->tail = e;
   w->n++;
 }
@@ -177,8 +179,10 @@ static int link_inside(const fs_src *s, const char *rel, const char *target) {
   while (*p) {
     const char *slash = strchr(p, '/');
     size_t len = slash ? (size_t)(slash - p) : strlen(p);
-    if (len == 2 && p[0] == '.' && p[1] == '.') depth--;
-    else if (len > 0 && !(len == 1 && p[0] == '.')) depth++;
+    if (len == 2 && p[0] == '.' && p[1] == '.')
+      depth--;
+    else if (len > 0 && !(len == 1 && p[0] == '.'))
+      depth++;
     if (depth < 0) return 0;
     if (!slash) break;
     p = slash + 1;
@@ -195,9 +199,11 @@ static void refuse_link(walk_job *w, int dirfd, const char *name, const char *re
   if (n >= 0) {
     target[n] = '\0';
     char *t = fsp_display(target);
-    why = fsp_strf("\"%s\" is a symbolic link to \"%s\" (%s the root); symbolic links are never followed: "
-                   "replace it with the file itself, or migrate the directory it points to as a root of its "
-                   "own", shown, t, link_inside(s, rel, target) ? "inside" : "outside");
+    why = fsp_strf(
+        "\"%s\" is a symbolic link to \"%s\" (%s the root); symbolic links are never followed: "
+        "replace it with the file itself, or migrate the directory it points to as a root of its "
+        "own",
+        shown, t, link_inside(s, rel, target) ? "inside" : "outside");
     free(t);
   } else {
     why = fsp_strf("\"%s\" is a symbolic link; symbolic links are never followed", shown);
@@ -218,8 +224,10 @@ static void push_frame(fs_src *s, int fd, DIR *d, char *const *list, size_t plen
 
 static void pop_frame(fs_src *s) {
   wframe *f = &s->fr[--s->nfr];
-  if (f->d) closedir(f->d);
-  else if (f->fd >= 0) close(f->fd);
+  if (f->d)
+    closedir(f->d);
+  else if (f->fd >= 0)
+    close(f->fd);
 }
 
 /* The list a directory at `level` iterates instead of reading itself (tables at the root, records in a
@@ -255,7 +263,8 @@ static void enter_dir(walk_job *w, int dirfd, const char *name, size_t len, int 
     if (selected && (e == ENOENT || e == ENOTDIR)) return;
     if (e == ENOENT) return; /* vanished since it was listed */
     char *shown = fsp_display(s->path);
-    add_refused(w, s->path, fsp_errno_code(e), fsp_strf("cannot open directory \"%s\": %s", shown, strerror(e)));
+    add_refused(w, s->path, fsp_errno_code(e),
+                fsp_strf("cannot open directory \"%s\": %s", shown, strerror(e)));
     free(shown);
     return;
   }
@@ -269,7 +278,8 @@ static void enter_dir(walk_job *w, int dirfd, const char *name, size_t len, int 
     int e = errno;
     close(fd);
     char *shown = fsp_display(s->path);
-    add_refused(w, s->path, fsp_errno_code(e), fsp_strf("cannot read directory \"%s\": %s", shown, strerror(e)));
+    add_refused(w, s->path, fsp_errno_code(e),
+                fsp_strf("cannot read directory \"%s\": %s", shown, strerror(e)));
     free(shown);
     return;
   }
@@ -354,9 +364,11 @@ static void walk_work(fs_job *jb) {
     int level = f->level;
     if (!fsp_utf8_valid(nm, strlen(nm))) {
       char *shown = fsp_display(s->path);
-      add_refused(w, s->path, FERRY_EINVAL,
-                  fsp_strf("the name \"%s\" is not valid UTF-8 (shown with \\x escapes); it cannot be carried "
-                           "in an item: rename it on the source", shown));
+      add_refused(
+          w, s->path, FERRY_EINVAL,
+          fsp_strf("the name \"%s\" is not valid UTF-8 (shown with \\x escapes); it cannot be carried "
+                   "in an item: rename it on the source",
+                   shown));
       free(shown);
       continue;
     }
@@ -371,8 +383,10 @@ static void walk_work(fs_job *jb) {
         free(shown);
         continue;
       }
-      type = S_ISREG(st.st_mode) ? DT_REG : S_ISDIR(st.st_mode) ? DT_DIR : S_ISLNK(st.st_mode) ? DT_LNK
-                                                                                               : DT_UNKNOWN;
+      type = S_ISREG(st.st_mode)   ? DT_REG
+             : S_ISDIR(st.st_mode) ? DT_DIR
+             : S_ISLNK(st.st_mode) ? DT_LNK
+                                   : DT_UNKNOWN;
     }
     if (type == DT_DIR) {
       enter_dir(w, dfd, nm, len, level + 1, 0);
@@ -391,8 +405,11 @@ static void walk_work(fs_job *jb) {
       continue;
     }
     char *shown = fsp_display(s->path);
-    const char *kind = type == DT_FIFO ? "a named pipe" : type == DT_SOCK ? "a socket" : type == DT_CHR ?
-                       "a character device" : type == DT_BLK ? "a block device" : "not a regular file";
+    const char *kind = type == DT_FIFO   ? "a named pipe"
+                       : type == DT_SOCK ? "a socket"
+                       : type == DT_CHR  ? "a character device"
+                       : type == DT_BLK  ? "a block device"
+                                         : "not a regular file";
     add_refused(w, s->path, FERRY_EINVAL,
                 fsp_strf("\"%s\" is %s: only regular files are copied", shown, kind));
     free(shown);
@@ -408,8 +425,10 @@ static void walk_after(fs_job *jb, int status) {
   if (status < 0) return; /* canceled: only at shutdown */
   s->skipped_tmp += w->skipped_tmp;
   if (w->head) {
-    if (s->qtail) s->qtail->next = w->head;
-    else s->qhead = w->head;
+    if (s->qtail)
+      s->qtail->next = w->head;
+    else
+      s->qhead = w->head;
     s->qtail = w->tail;
     s->qlen += w->n;
     w->head = w->tail = NULL;
@@ -424,7 +443,7 @@ static void walk_release(fs_job *jb) {
   free(w);
 }
 
-/* ---- preparing: stat and checksum (thread pool) ------------------------------------------------------------
+/* ---- preparing: stat and checksum (thread pool) -----------------------------------------------------------
  * A few entries per job when hashing (files are hashed in parallel), PREP_BATCH entries per job otherwise. */
 typedef struct prep_job {
   fs_job j;
@@ -442,8 +461,10 @@ static void prepare_entry(prep_job *p, fs_entry *e) {
       if (fd == -ENOENT) return; /* vanished since the walk: nothing to carry */
       shown = fsp_display(e->rel);
       e->code = fsp_errno_code(-fd);
-      e->why = fd == -ELOOP ? fsp_strf("\"%s\": a component of the path is a symbolic link (changed since the "
-                                       "walk?); symbolic links are never followed", shown)
+      e->why = fd == -ELOOP ? fsp_strf(
+                                  "\"%s\": a component of the path is a symbolic link (changed since the "
+                                  "walk?); symbolic links are never followed",
+                                  shown)
                             : fsp_strf("cannot open \"%s\": %s", shown, strerror(-fd));
       free(shown);
       return;
@@ -503,8 +524,10 @@ static void prep_after(fs_job *jb, int status) {
       entry_free(e);
       continue;
     }
-    if (s->rtail) s->rtail->next = e;
-    else s->rhead = e;
+    if (s->rtail)
+      s->rtail->next = e;
+    else
+      s->rhead = e;
     s->rtail = e;
   }
   src_pump(s);
@@ -516,7 +539,7 @@ static void prep_release(fs_job *jb) {
   free(p);
 }
 
-/* ---- the loop side ---------------------------------------------------------------------------------------- */
+/* ---- the loop side ------------------------------------------------------------------------------------- */
 static void emit_entry(fs_src *s, fs_entry *e) {
   ferry_item *it = e->why ? error_item(s, e) : file_item(s, e);
   if (e->why) {
@@ -537,7 +560,7 @@ static void src_fail_now(fs_src *s, int code, const char *what, int uvcode) {
   ferry_error_clear(&e);
 }
 
-#define PREP_JOBS 4   /* prepare jobs in flight */
+#define PREP_JOBS 4 /* prepare jobs in flight */
 #define PREP_BATCH 64 /* entries per job when not hashing */
 
 static int submit_batch(fs_src *s, prep_job *p) {
@@ -600,8 +623,10 @@ static void src_pump(fs_src *s) {
       if (!s->qhead) s->qtail = NULL;
       s->qlen--;
       e->next = NULL;
-      if (batch->tail) batch->tail->next = e;
-      else batch->head = e;
+      if (batch->tail)
+        batch->tail->next = e;
+      else
+        batch->head = e;
       batch->tail = e;
       batch->n++;
       s->preparing++;
@@ -646,7 +671,7 @@ static void src_pump(fs_src *s) {
   }
 }
 
-/* ---- records ---------------------------------------------------------------------------------------------- */
+/* ---- records ------------------------------------------------------------------------------------------- */
 static const char *id_problem(const char *id) {
   if (!*id) return "is empty";
   if (strchr(id, '/')) return "contains '/'";
@@ -727,7 +752,7 @@ fail:
   return err->code;
 }
 
-/* ---- ops -------------------------------------------------------------------------------------------------- */
+/* ---- ops ----------------------------------------------------------------------------------------------- */
 int fsp_source_init(fs_ctx *c, ferry_error *err) {
   for (size_t i = 0; c->tables && c->tables[i]; i++) {
     const char *why = id_problem(c->tables[i]);
@@ -773,12 +798,14 @@ static int src_start(ferry_instance *ins, ferry_error *err) {
   char *rp = realpath(c->root, NULL);
   if (!rp)
     return ferry_error_set(err, errno == ENOENT ? FERRY_ENOENT : FERRY_EIO,
-                           "fs: source root \"%s\": %s (check the option \"root\")", c->root, strerror(errno));
+                           "fs: source root \"%s\": %s (check the option \"root\")", c->root,
+                           strerror(errno));
   s->realroot = rp;
   s->rootfd = open(rp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (s->rootfd < 0)
-    return ferry_error_set(err, fsp_errno_code(errno), "fs: source root \"%s\" cannot be opened as a directory: %s",
-                           c->root, strerror(errno));
+    return ferry_error_set(err, fsp_errno_code(errno),
+                           "fs: source root \"%s\" cannot be opened as a directory: %s", c->root,
+                           strerror(errno));
   if (c->name) {
     s->name = fsp_strdup(c->name);
   } else {
@@ -786,7 +813,8 @@ static int src_start(ferry_instance *ins, ferry_error *err) {
     s->name = fsp_strdup(slash && slash[1] ? slash + 1 : "root");
   }
   if (!fsp_utf8_valid(s->name, strlen(s->name)))
-    return ferry_error_set(err, FERRY_ECONFIG, "fs: the source root's name is not valid UTF-8: set the option "
+    return ferry_error_set(err, FERRY_ECONFIG,
+                           "fs: the source root's name is not valid UTF-8: set the option "
                            "\"name\"");
   s->pool = fsp_pool_new(ferry_instance_loop(ins));
   if (!s->pool) return ferry_error_set(err, FERRY_ENOMEM, "fs: out of memory");

@@ -16,16 +16,16 @@
 
 #include "fs.h"
 
-/* ---- pool ------------------------------------------------------------------------------------------------ */
+/* ---- pool ---------------------------------------------------------------------------------------------- */
 struct fs_pool {
   uv_loop_t *loop;
   uv_mutex_t mu;
   uv_cond_t cv;
-  int running;    /* work functions inside the thread pool (guarded by mu) */
+  int running; /* work functions inside the thread pool (guarded by mu) */
   size_t pending; /* submitted jobs whose completion has not run yet (loop thread) */
   atomic_int cancel;
-  int dead;       /* the instance is gone: completions only release */
-  fs_job *head;   /* pending jobs, for uv_cancel */
+  int dead; /* the instance is gone: completions only release */
+  fs_job *head; /* pending jobs, for uv_cancel */
 };
 
 fs_pool *fsp_pool_new(uv_loop_t *loop) {
@@ -66,8 +66,10 @@ static void pool_work(uv_work_t *w) {
 static void pool_after(uv_work_t *w, int status) {
   fs_job *j = (fs_job *)w;
   fs_pool *p = j->pool;
-  if (j->prev) j->prev->next = j->next;
-  else p->head = j->next;
+  if (j->prev)
+    j->prev->next = j->next;
+  else
+    p->head = j->next;
   if (j->next) j->next->prev = j->prev;
   p->pending--;
   if (!p->dead) j->after(j, status);
@@ -101,7 +103,7 @@ void fsp_pool_shutdown(fs_pool *p) {
   /* else: the completions still queued on the loop release their jobs, the last one frees the pool */
 }
 
-/* ---- results --------------------------------------------------------------------------------------------- */
+/* ---- results ------------------------------------------------------------------------------------------- */
 int fsp_fail(fs_result *r, int code, const char *fmt, ...) {
   if (r->code) return r->code; /* keep the first failure */
   va_list ap;
@@ -124,26 +126,20 @@ void fsp_result_clear(fs_result *r) {
 int fsp_errno_code(int e) {
   switch (e) {
     case ENOENT:
-    case ENOTDIR:
-      return FERRY_ENOENT;
+    case ENOTDIR: return FERRY_ENOENT;
     case EACCES:
     case EPERM:
-    case EROFS:
-      return FERRY_EPERM;
-    case ENOMEM:
-      return FERRY_ENOMEM;
+    case EROFS: return FERRY_EPERM;
+    case ENOMEM: return FERRY_ENOMEM;
     case ELOOP:
     case ENAMETOOLONG:
-    case EINVAL:
-      return FERRY_EINVAL;
-    case ECANCELED:
-      return FERRY_ECANCELED;
-    default:
-      return FERRY_EIO;
+    case EINVAL: return FERRY_EINVAL;
+    case ECANCELED: return FERRY_ECANCELED;
+    default: return FERRY_EIO;
   }
 }
 
-/* ---- strings --------------------------------------------------------------------------------------------- */
+/* ---- strings ------------------------------------------------------------------------------------------- */
 static void *xcheck(void *p) {
   if (!p) {
     fputs("ferry fs plugin: out of memory\n", stderr);
@@ -171,10 +167,14 @@ static size_t utf8_seq(const unsigned char *s, size_t n) {
   if (c < 0x80) return 1;
   size_t len;
   unsigned cp;
-  if (c >= 0xc2 && c <= 0xdf) len = 2, cp = c & 0x1f;
-  else if (c >= 0xe0 && c <= 0xef) len = 3, cp = c & 0x0f;
-  else if (c >= 0xf0 && c <= 0xf4) len = 4, cp = c & 0x07;
-  else return 0;
+  if (c >= 0xc2 && c <= 0xdf)
+    len = 2, cp = c & 0x1f;
+  else if (c >= 0xe0 && c <= 0xef)
+    len = 3, cp = c & 0x0f;
+  else if (c >= 0xf0 && c <= 0xf4)
+    len = 4, cp = c & 0x07;
+  else
+    return 0;
   if (n < len) return 0;
   for (size_t i = 1; i < len; i++) {
     if ((s[i] & 0xc0) != 0x80) return 0;
@@ -227,7 +227,8 @@ const char *fsp_path_problem(const char *path) {
     size_t len = slash ? (size_t)(slash - p) : strlen(p);
     if (len == 0) return "the path has an empty component (\"//\" or a trailing \"/\")";
     if (len == 1 && p[0] == '.') return "the path has a \".\" component";
-    if (len == 2 && p[0] == '.' && p[1] == '.') return "the path has a \"..\" component: it would leave the root";
+    if (len == 2 && p[0] == '.' && p[1] == '.')
+      return "the path has a \"..\" component: it would leave the root";
     if (len > 255) return "a name in the path is longer than 255 bytes";
     if (!slash) break;
     p = slash + 1;
@@ -246,7 +247,7 @@ int fsp_is_tmp_name(const char *name) {
   return 1;
 }
 
-/* ---- confined opening ------------------------------------------------------------------------------------ */
+/* ---- confined opening ---------------------------------------------------------------------------------- */
 static atomic_int have_openat2 = 1;
 
 #if defined(__linux__) && defined(SYS_openat2)
@@ -260,7 +261,7 @@ static int try_openat2(int dirfd, const char *path, int flags, unsigned long lon
     long fd = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
     if (fd >= 0) return (int)fd;
     if (errno == EAGAIN || errno == EINTR) continue; /* a concurrent rename: try again */
-    if (errno == ENOSYS || errno == EPERM) {          /* old kernel, or filtered by seccomp */
+    if (errno == ENOSYS || errno == EPERM) { /* old kernel, or filtered by seccomp */
       if (errno == ENOSYS) atomic_store(&have_openat2, 0);
       return -ENOSYS;
     }
@@ -396,7 +397,7 @@ int fsp_open_parent(int rootfd, const char *rel, int create, uid_t uid, gid_t gi
   }
 }
 
-/* ---- checksums ------------------------------------------------------------------------------------------- */
+/* ---- checksums ----------------------------------------------------------------------------------------- */
 struct fs_sha {
   EVP_MD_CTX *md;
 };

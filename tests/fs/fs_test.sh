@@ -321,7 +321,8 @@ sec_crash() {
     BGPID=$!
     local deadline=$((SECONDS + 60)) seen=0
     while [ $SECONDS -lt $deadline ] && kill -0 "$BGPID" 2>/dev/null; do
-      if [ "$(tmp_files dst)" -gt 0 ]; then seen=1; break; fi
+      # a large file's temporary file: its copy takes long enough for the kill to land in the middle
+      if [ -n "$(find dst -name '.file*.ferry-tmp-*' -print -quit 2>/dev/null)" ]; then seen=1; break; fi
     done
     last=0
     if [ "$seen" = 1 ] && kill -9 "$BGPID" 2>/dev/null; then
