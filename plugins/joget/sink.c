@@ -169,6 +169,18 @@ static void jt_fail(jt *t, int code, const char *fmt, ...) {
   ferry_error_clear(&e);
 }
 
+/* A hook point's firing failed: fail the task with the hooks' error, prefixed with the point. */
+static void jt_fail_hook(jt *t, const char *point, int status, const ferry_error *err) {
+  ferry_error e = FERRY_ERROR_INIT;
+  if (err)
+    ferry_error_copy(&e, err);
+  else
+    ferry_error_set(&e, status, "hook point %s failed", point);
+  ferry_error_prefix(&e, "%s", point);
+  jt_fail_err(t, &e);
+  ferry_error_clear(&e);
+}
+
 static void jt_done(jt *t) {
   ferry_task *task = t->task;
   jt_free(t);
@@ -1276,14 +1288,7 @@ static void start_with_ident(jt *t) {
 static void on_before_start(void *arg, int status, const ferry_error *err) {
   jt *t = arg;
   if (status) {
-    ferry_error e = FERRY_ERROR_INIT;
-    if (err)
-      ferry_error_copy(&e, err);
-    else
-      ferry_error_set(&e, status, "hook point before_start failed");
-    ferry_error_prefix(&e, "before_start");
-    jt_fail_err(t, &e);
-    ferry_error_clear(&e);
+    jt_fail_hook(t, "before_start", status, err);
     return;
   }
   if (intent(t, "start") < 0) return; /* saves the hooks' state (snapshots) before the side effect */
@@ -2050,14 +2055,7 @@ static void check_begin(jt *t) {
 static void on_after_start(void *arg, int status, const ferry_error *err) {
   jt *t = arg;
   if (status) {
-    ferry_error e = FERRY_ERROR_INIT;
-    if (err)
-      ferry_error_copy(&e, err);
-    else
-      ferry_error_set(&e, status, "hook point after_start failed");
-    ferry_error_prefix(&e, "after_start");
-    jt_fail_err(t, &e);
-    ferry_error_clear(&e);
+    jt_fail_hook(t, "after_start", status, err);
     return;
   }
   jg_test_crash("after_start");

@@ -116,22 +116,30 @@ static int asm_get(asm_t *a, const char *path, const char *const *params, jg_cb 
   return 0;
 }
 
+/* Copies a workflow/variable/list answer ({"variable": {id: value} | [{id: value}, ...]}) into
+ * body.variables; null values become "" as Joget prints them. */
+static void merge_vars(json_t *body, json_t *doc) {
+  json_t *vars = json_object_get(body, "variables");
+  json_t *list = jg_list(doc, "variable");
+  size_t i;
+  json_t *v;
+  json_array_foreach(list, i, v) {
+    const char *k;
+    json_t *x;
+    json_object_foreach(v, k, x) {
+      json_object_set_new(vars, k, json_is_null(x) ? json_string("") : json_incref(x));
+    }
+  }
+  json_decref(list);
+}
+
 static void on_vars(void *arg, json_t *doc, const ferry_error *err) {
   asm_t *a = arg;
   a->pending--;
   if (err)
     asm_err(a, err);
   else {
-    json_t *vars = json_object_get(a->body, "variables");
-    json_t *list = jg_list(doc, "variable");
-    size_t i;
-    json_t *v;
-    json_array_foreach(list, i, v) {
-      const char *k;
-      json_t *x;
-      json_object_foreach(v, k, x) json_object_set(vars, k, json_is_null(x) ? json_string("") : x);
-    }
-    json_decref(list);
+    merge_vars(a->body, doc);
   }
   asm_check(a);
 }
@@ -157,16 +165,7 @@ static void on_child_vars(void *arg, json_t *doc, const ferry_error *err) {
   if (err)
     asm_err(a, err);
   else {
-    json_t *vars = json_object_get(ch->body, "variables");
-    json_t *list = jg_list(doc, "variable");
-    size_t i;
-    json_t *v;
-    json_array_foreach(list, i, v) {
-      const char *k;
-      json_t *x;
-      json_object_foreach(v, k, x) json_object_set(vars, k, json_is_null(x) ? json_string("") : x);
-    }
-    json_decref(list);
+    merge_vars(ch->body, doc);
   }
   free(ch);
   asm_check(a);
