@@ -73,7 +73,7 @@ FERRY_API void ferry_error_copy(ferry_error *dst, const ferry_error *src) {
 }
 
 FERRY_API int ferry_error_is_transient(const ferry_error *err) {
-  return err && err->code == FERRY_ETRANSIENT;
+  return err && (err->code == FERRY_ETRANSIENT || err->code == FERRY_EINDOUBT);
 }
 
 static const struct {
@@ -96,6 +96,7 @@ static const struct {
     {FERRY_ECANCELED, "ECANCELED", "canceled"},
     {FERRY_EINTERNAL, "EINTERNAL", "internal error"},
     {FERRY_EUNSUPPORTED, "EUNSUPPORTED", "not supported"},
+    {FERRY_EINDOUBT, "EINDOUBT", "no answer to a request that changes the target: done or not is unknown"},
 };
 
 FERRY_API const char *ferry_err_name(int code) {

@@ -572,6 +572,12 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userp) {
 }
 
 FERRY_API int ferry_http_send(ferry_http *h, const ferry_http_request *req, ferry_http_cb cb, void *arg) {
+  return ferry_http_send_ex(h, req, 0, cb, arg);
+}
+
+FERRY_API int ferry_http_send_ex(ferry_http *h, const ferry_http_request *req, unsigned flags, ferry_http_cb cb,
+                                 void *arg) {
+  (void)flags; /* TODO(helper http): idempotency */
   if (!h || !req || !cb || !req->url) return FERRY_EINVAL;
   if (h->freeing) return FERRY_ECANCELED;
   if (req->body_len && !req->body) return FERRY_EINVAL;

@@ -42,6 +42,7 @@ struct ferry_task {
   json_t *report;        /* report object (owned) or NULL until asked for */
   ferry_error err;       /* failure being processed */
   unsigned done_flags;   /* flags of ferry_task_done while the item_done hooks run */
+  int repair;            /* ferry run --repair: the journal says done, verify found it different */
   uv_timer_t *timer;     /* retry timer (allocated on first retry; freed by its close callback) */
   ferry_task *next;      /* queue / free list link */
 };

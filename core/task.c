@@ -39,6 +39,7 @@ ferry_task *ferry_task_new(ferry_stage *st, ferry_item *item) {
   t->state = NULL;
   t->report = NULL;
   t->done_flags = 0;
+  t->repair = 0;
   t->next = NULL;
   return t;
 }
@@ -343,6 +344,9 @@ FERRY_API ferry_mode ferry_task_mode(const ferry_task *task) {
   return task ? task->stage->mode : FERRY_MODE_RUN;
 }
 FERRY_API unsigned ferry_task_attempt(const ferry_task *task) { return task ? task->attempt : 0; }
+FERRY_API int ferry_task_repair(const ferry_task *task) {
+  return task && task->stage->mode == FERRY_MODE_RUN && task->repair;
+}
 FERRY_API const char *ferry_task_step(const ferry_task *task) { return task ? task->step : NULL; }
 
 FERRY_API json_t *ferry_task_state(ferry_task *task) {

@@ -42,6 +42,10 @@ extern "C" {
 #define FERRY_ECANCELED -13  /* operation canceled (shutdown, limit reached) */
 #define FERRY_EINTERNAL -14  /* a bug in ferry or a plugin */
 #define FERRY_EUNSUPPORTED -15 /* the plugin does not implement this */
+#define FERRY_EINDOUBT -16   /* in doubt: a state-changing request was sent and no (complete) answer came, so
+                                the target may or may not have done it (ABI 1.1). Retried by the core like a
+                                transient error; the sink's next attempt must reconcile (look on the target)
+                                before it sends the request again. */
 
 typedef struct ferry_error {
   int code;      /* FERRY_E*, 0 when no error */
@@ -65,7 +69,8 @@ FERRY_API void ferry_error_clear(ferry_error *err);
 FERRY_API void ferry_error_move(ferry_error *dst, ferry_error *src);
 /* Deep copy; dst cleared first. */
 FERRY_API void ferry_error_copy(ferry_error *dst, const ferry_error *src);
-/* 1 when the core should retry the operation that failed with this error (code FERRY_ETRANSIENT). */
+/* 1 when the core should retry the operation that failed with this error (FERRY_ETRANSIENT, or
+ * FERRY_EINDOUBT: retried too, and the retry reconciles first). */
 FERRY_API int ferry_error_is_transient(const ferry_error *err);
 /* Static strings: "EINVAL"..., and a short English description of a code. Never NULL. */
 FERRY_API const char *ferry_err_name(int code);

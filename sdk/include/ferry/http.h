@@ -10,6 +10,20 @@
  * no answer completes with FERRY_ETRANSIENT (connection refused or reset, timeout, DNS) or FERRY_EINVAL (bad
  * URL), with the curl text in err->detail.
  *
+ * Idempotency (ABI 1.1). A request is idempotent when sending it twice does no more than sending it once.
+ * By default only GET and HEAD are; the caller says otherwise with ferry_http_send_ex() flags. The service
+ * never sends a request that is not idempotent twice, and makes sure the transport does not either: libcurl
+ * silently re-sends a request, POST included, when a reused keep-alive connection turns out to be dead
+ * before the first byte of the answer ("Connection died, retrying a fresh connect"), so such requests always
+ * go out on a fresh connection (never a reused one; the connection may then serve idempotent requests). When
+ * a request that is not idempotent was sent (at least partly) and no complete answer came (reset, closed,
+ * timeout, a body cut short), it completes with FERRY_EINDOUBT instead of FERRY_ETRANSIENT: the server may
+ * have done the work. The core retries such a task like a transient failure, and the sink reconciles first
+ * (ferry_task_step()). A failure before anything was sent (refused, DNS, TLS handshake) stays
+ * FERRY_ETRANSIENT. Idempotent requests are retried by the service itself when the client was created with
+ * `retries` > 0 (see ferry_http_opts), on no answer and on HTTP 5xx/429, with capped exponential backoff and
+ * full jitter; the callback then sees the last attempt only (ferry_http_response.attempts says how many).
+ *
  * Ownership: everything in the request is copied by ferry_http_send() before it returns. The response and
  * the error passed to the callback are borrowed and valid only during the callback.
  */
@@ -33,6 +47,10 @@ typedef struct ferry_http_opts {
   long timeout_ms;             /* whole request; 0 = 60000 */
   int insecure;                /* 1 turns TLS verification off (config must say so explicitly) */
   const char *user_agent;      /* NULL = "ferry/<version>" */
+  /* Fields below: ABI 1.1 (a smaller struct_size leaves them zero). */
+  unsigned retries;            /* idempotent requests: extra tries after no answer or HTTP 5xx/429; 0 = none */
+  unsigned retry_base_ms;      /* first backoff ceiling; 0 = 100 (doubles each try, full jitter) */
+  unsigned retry_cap_ms;       /* backoff ceiling; 0 = 5000 */
 } ferry_http_opts;
 
 typedef struct ferry_http_request {
@@ -51,7 +69,8 @@ typedef struct ferry_http_response {
   size_t body_len;
   const char *content_type;    /* or NULL */
   const char *location;        /* Location header of a redirect, or NULL (redirects are not followed) */
-  double seconds;              /* total time */
+  double seconds;              /* total time (of the last attempt) */
+  unsigned attempts;           /* ABI 1.1: attempts made, 1 = no retry */
 } ferry_http_response;
 
 typedef void (*ferry_http_cb)(void *arg, const ferry_http_response *res, const ferry_error *err);
@@ -63,8 +82,18 @@ FERRY_API ferry_http *ferry_http_new(ferry_instance *ins, const ferry_http_opts 
  * frees the client. NULL allowed. */
 FERRY_API void ferry_http_free(ferry_http *http);
 /* Queues a request. Returns 0 (the callback will be called exactly once, never before this returns) or a
- * negative code (bad argument; the callback is never called). */
+ * negative code (bad argument; the callback is never called). Same as ferry_http_send_ex(.., 0, ..). */
 FERRY_API int ferry_http_send(ferry_http *http, const ferry_http_request *req, ferry_http_cb cb, void *arg);
+
+/* Flags of ferry_http_send_ex (ABI 1.1). Without either, GET and HEAD are idempotent and every other method
+ * is not. */
+#define FERRY_HTTP_IDEMPOTENT 0x1u     /* safe to send twice (a POST that only reads, say) */
+#define FERRY_HTTP_NOT_IDEMPOTENT 0x2u /* never sent twice (a GET that changes something) */
+#define FERRY_HTTP_NO_RETRY 0x4u       /* idempotent, but the service must not retry it (the caller does) */
+/* ferry_http_send with flags (see the file comment on idempotency). Unknown flags, or both IDEMPOTENT and
+ * NOT_IDEMPOTENT, are refused with FERRY_EINVAL. ABI 1.1. */
+FERRY_API int ferry_http_send_ex(ferry_http *http, const ferry_http_request *req, unsigned flags,
+                                 ferry_http_cb cb, void *arg);
 /* Requests currently queued or in flight. */
 FERRY_API size_t ferry_http_pending(const ferry_http *http);
 

@@ -33,9 +33,12 @@ extern "C" {
 #endif
 
 /* ABI version. Major: incompatible change, the loader requires equality. Minor: fields appended to the
- * descriptor or the ops tables; the loader requires plugin minor <= core minor. */
+ * descriptor or the ops tables, or functions added to the SDK; the loader requires plugin minor <= core
+ * minor, so a plugin built with newer headers than the core's is refused before it can call a function the
+ * core lacks. History: 1.0 first release; 1.1 FERRY_EINDOUBT, ferry_http_send_ex() with idempotency flags
+ * and service retries, ferry_task_repair(), the report conventions of ferry_task_report(). */
 #define FERRY_ABI_MAJOR 1
-#define FERRY_ABI_MINOR 0
+#define FERRY_ABI_MINOR 1
 
 /* Plugin kinds (bits: one plugin may offer several). */
 #define FERRY_KIND_SOURCE 0x1u
@@ -259,8 +262,24 @@ FERRY_API int ferry_task_map_id(ferry_task *task, const char *kind, const char *
  * whether an object found on the target is already known to the journal (reconcile). Added in ABI 1.0. */
 FERRY_API char *ferry_task_lookup_id(ferry_task *task, const char *kind, const char *old_id);
 /* Report object of this item (borrowed, owned by the task): plan and verify put their findings here
- * ("would": "...", "differences": [...]); it goes to the JSON report. */
+ * ("would": "...", "differences": [...]); it goes to the JSON report. In RUN mode the core also stores a
+ * non-empty report object in the journal with the item's outcome (done or failed), so that reports and
+ * `ferry status --items` can show it later; never put secrets in it (they are redacted anyway).
+ * Conventions (ABI 1.1; reports, status and the HTML report read these keys):
+ *   "target_id": string      the main object created on the target (a process instance id, a path)
+ *   "adopted": true          the target object was found and adopted (created by an interrupted attempt)
+ *   "losses": [{"kind": string, "what": string, ...}]  what could not be carried exactly and why; kinds used
+ *                             in tree: "and_join", "deadline", "tool", "notification", "duplicate"
+ *   "differences": [string]  verify (and the sink's own check): what differs
+ *   "would": string          plan: what a run would do
+ * The old -> new ids themselves go through ferry_task_map_id(). */
 FERRY_API json_t *ferry_task_report(ferry_task *task);
+/* 1 when this task repairs the item (`ferry run --repair`, ABI 1.1): the journal holds it as done, and the
+ * last `ferry verify` found the target different. The sink writes it again onto the target objects the
+ * journal recorded (ferry_task_state(), ferry_task_step() as after a resume): rows and files are written
+ * again whatever the conflict policy, an instance is converged on its recorded target instance; never
+ * create a second target object. 0 otherwise (also in PLAN and VERIFY). */
+FERRY_API int ferry_task_repair(const ferry_task *task);
 /* Completes the task successfully. `flags`: FERRY_DONE_SYNC, FERRY_DONE_SKIPPED. The task and its item
  * must not be used afterwards. */
 FERRY_API void ferry_task_done(ferry_task *task, unsigned flags);
