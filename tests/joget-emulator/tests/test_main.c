@@ -287,7 +287,7 @@ static void t_auth(void)
     r = GET("workflow/currentUsername", "j_username=gone&j_password=gone-pw");
     CHECK(r.status == 401, "inactive user -> 401, got %ld", r.status);
     rfree(&r);
-    /* loginAs without configured master login: silently anonymous (AUTHF:86-93) */
+    /* loginAs without a configured master login: Joget silently treats the request as anonymous */
     r = GET("workflow/currentUsername", "j_username=admin&j_password=admin&loginAs=alice");
     CHECK(r.status == 200 && jeq(r.j, "username", "roleAnonymous"), "loginAs w/o master login -> anonymous: %ld %s", r.status, r.body);
     rfree(&r);
