@@ -126,6 +126,10 @@ void ferry_stage_release(ferry_stage *st) {
 /* ---- counters and reports ------------------------------------------------------------------------------ */
 
 void ferry_stage_add_entry(ferry_stage *st, json_t *entry) {
+  if (!st->source) { /* not prepared, or released: the run's report is written already */
+    json_decref(entry);
+    return;
+  }
   ferry_redact_json(entry);
   st->nentries++;
   if (!st->spool && !st->items) {
