@@ -142,7 +142,8 @@ static const char *const stmt_sql[ST_COUNT] = {
                 " attempts = coalesce(?8, attempts), error = NULL, error_code = NULL, updated = ?5,"
                 " report = ?6, verify = NULL, run = ?7",
     [ST_FAILED] =
-        "INSERT INTO items(stage, key, status, state, attempts, error, error_code, created, updated, report, run)"
+        "INSERT INTO items(stage, key, status, state, attempts, error, error_code, created, updated, report,"
+        " run)"
         " VALUES (?1, ?2, 'failed', coalesce(?3, '{}'), ?4, ?5, ?6, ?7, ?7, ?8, ?9)"
         " ON CONFLICT (stage, key) DO UPDATE SET status = 'failed', state = coalesce(?3, state),"
         " attempts = ?4, error = ?5, error_code = ?6, updated = ?7, report = ?8, run = ?9",
@@ -922,8 +923,8 @@ int ferry_journal_verify_mark(ferry_journal *j, const char *stage, const char *k
   int rc = check_item(j, stage, key, "record a verify mismatch", err);
   if (rc) return rc;
   json_t *diffs = json_is_array(differences) ? json_deep_copy(differences) : json_array();
-  json_t *mark = json_pack("{s:s, s:I, s:I, s:s, s:o}", "result", "mismatch", "at", (json_int_t)now_ms(), "run",
-                           (json_int_t)j->run, "message", message ? message : "different on the target",
+  json_t *mark = json_pack("{s:s, s:I, s:I, s:s, s:o}", "result", "mismatch", "at", (json_int_t)now_ms(),
+                           "run", (json_int_t)j->run, "message", message ? message : "different on the target",
                            "differences", diffs);
   ferry_redact_json(mark);
   char *text = json_dumps(mark, JSON_COMPACT);
@@ -1062,10 +1063,10 @@ static int attach_ids(ferry_journal *j, frow *batch, size_t n, ferry_error *err)
       while (i <= hi && strcmp(batch[i].key, k) < 0) i++;
       if (i > hi) break;
       if (strcmp(batch[i].key, k)) continue; /* an item of another run (or status) */
-      json_array_append_new(batch[i].row.ids,
-                            json_pack("{s:s, s:s, s:s}", "kind", (const char *)sqlite3_column_text(st, 0), "old",
-                                      (const char *)sqlite3_column_text(st, 1), "new",
-                                      (const char *)sqlite3_column_text(st, 2)));
+      json_t *id = json_pack("{s:s, s:s, s:s}", "kind", (const char *)sqlite3_column_text(st, 0), "old",
+                             (const char *)sqlite3_column_text(st, 1), "new",
+                             (const char *)sqlite3_column_text(st, 2));
+      json_array_append_new(batch[i].row.ids, id);
     }
     stmt_done(st);
     if (src != SQLITE_DONE && src != SQLITE_ROW)
@@ -1087,7 +1088,9 @@ static int foreach_rows(ferry_journal *j, const ferry_jquery *q,
   frow *batch = ferry_xcalloc(FOREACH_BATCH, sizeof *batch);
   char *last_stage = ferry_xstrdup(stage ? stage : ""), *last_key = ferry_xstrdup("");
   int first = 1, rc = 0, stop = 0;
-  int id = run ? (stage ? ST_FOREACH_RUN_STAGE : ST_FOREACH_RUN_ALL) : stage ? ST_FOREACH_STAGE : ST_FOREACH_ALL;
+  int id = run     ? (stage ? ST_FOREACH_RUN_STAGE : ST_FOREACH_RUN_ALL)
+           : stage ? ST_FOREACH_STAGE
+                   : ST_FOREACH_ALL;
   while (!rc && !stop) {
     sqlite3_stmt *st = NULL;
     if ((rc = stmt_get(j, id, &st, err))) break;

@@ -46,12 +46,14 @@ static const char usage_main[] =
     "\n"
     "exit codes:\n"
     "  0  success\n"
-    "  1  run: some items failed (the others were done; see the report, fix, run again)\n"
+    "  1  run: some items (or, with --repair, some repairs) failed; the others were done\n"
+    "     (see the report or `ferry status`, fix, run again)\n"
     "  2  usage or configuration error: nothing was done\n"
     "  3  plan: some items are blocked\n"
-    "  4  verify: the target differs from the source\n"
+    "  4  verify: the target differs from the source (the differing items are marked for run --repair)\n"
     "  5  interrupted: run again to resume\n"
-    "  6  the run could not proceed (a source or a stage failed, journal error)\n";
+    "  6  the run could not proceed (a source or a stage failed, journal error, the journal is in use\n"
+    "     by another run or verify); status, export-map: the journal cannot be read\n";
 
 static const char usage_common[] =
     "  -c, --config FILE      configuration file (default ./ferry.json)\n"
@@ -118,7 +120,8 @@ static void print_command_help(const char *cmd) {
               "it cannot run while a `ferry run` uses the journal (and the other way round).\n"
               "The report (--report) lists every verified item with its result.\n";
     printf("usage: ferry %s [options]\n\n%s\noptions:\n%s%s%s", cmd, what, usage_common, usage_pipeline,
-           !strcmp(cmd, "run") ? "      --repair           carry only the items verify marked as different\n" : "");
+           !strcmp(cmd, "run") ? "      --repair           carry only the items verify marked as different\n"
+                               : "");
   } else if (!strcmp(cmd, "status")) {
     printf("usage: ferry status [--items [--stage NAME]] [--json] [options]\n\n"
            "Prints what the journal holds, per stage: done, skipped, failed, in doubt, and the\n"
@@ -622,10 +625,10 @@ static int print_item(void *arg, const char *stage, const char *key, const ferry
     snprintf(tries, sizeof tries, "%u", row->attempts);
     int repair_failed = row->status == FERRY_J_DONE && row->error;
     o->repair_failed += repair_failed;
-    ferry_sb_addf(&line, "%-8s %-26s %-10s %3s", row->status == FERRY_J_INTENT ? "in doubt"
-                                                 : repair_failed                 ? "done*"
-                                                                                 : ferry_jstatus_name(row->status),
-                  sk, row->step ? row->step : "-", tries);
+    const char *shown = row->status == FERRY_J_INTENT ? "in doubt"
+                        : repair_failed                 ? "done*"
+                                                        : ferry_jstatus_name(row->status);
+    ferry_sb_addf(&line, "%-8s %-26s %-10s %3s", shown, sk, row->step ? row->step : "-", tries);
     free(sk);
     if (msg) add_field(&line, row->status == FERRY_J_DONE ? "repair failed: " : "error: ", msg, 60);
     if (row->verify) {
@@ -779,7 +782,9 @@ static int cmd_export_map(cli *c) {
     free(path);
     return rc;
   }
-  map_out o = {.f = stdout, .json = c->format && !strcmp(c->format, "json"), .stages = c->nstages ? stages : NULL};
+  map_out o = {.f = stdout,
+               .json = c->format && !strcmp(c->format, "json"),
+               .stages = c->nstages ? stages : NULL};
   char *tmp = NULL;
   if (c->output) {
     tmp = ferry_xasprintf("%s.tmp", c->output);

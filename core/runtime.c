@@ -466,9 +466,10 @@ static json_t *build_report(ferry_runtime *rt, int rc, const ferry_error *res, d
   json_t *tot = json_object();
   enum { NCOUNT = 14 };
   int64_t t[NCOUNT] = {0};
-  static const char *const names[NCOUNT] = {"total",  "taken",        "done",         "skipped",   "resumed",
-                                            "failed", "retried",      "blocked",      "mismatched", "not_migrated",
-                                            "equal",  "not_selected", "repaired",     "repair_failed"};
+  static const char *const names[NCOUNT] = {"total",      "taken",        "done",         "skipped",
+                                            "resumed",    "failed",       "retried",      "blocked",
+                                            "mismatched", "not_migrated", "equal",        "not_selected",
+                                            "repaired",   "repair_failed"};
   json_t *stages = json_array();
   for (size_t i = 0; i < rt->nstages; i++) {
     ferry_stage *st = rt->stages[i];
@@ -481,9 +482,10 @@ static json_t *build_report(ferry_runtime *rt, int rc, const ferry_error *res, d
       json_object_set_new(s, "status", json_string(ferry_err_name(st->status)));
       if (st->error.message) json_object_set_new(s, "error", json_string(st->error.message));
     }
-    int64_t v[NCOUNT] = {st->total,      st->taken,        st->done,       st->skipped,   st->resumed,
-                         st->failed,     st->retried,      st->blocked,    st->mismatched, st->not_migrated,
-                         st->equal,      st->not_selected, st->repaired,   st->repair_failed};
+    int64_t v[NCOUNT] = {st->total,      st->taken,        st->done,     st->skipped,
+                         st->resumed,    st->failed,       st->retried,  st->blocked,
+                         st->mismatched, st->not_migrated, st->equal,    st->not_selected,
+                         st->repaired,   st->repair_failed};
     for (int k = 0; k < NCOUNT; k++) {
       json_object_set_new(s, names[k], json_integer(st->selected ? v[k] : (k == 0 ? -1 : 0)));
       if (k >= 2 && st->selected) t[k] += v[k];

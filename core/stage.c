@@ -408,7 +408,8 @@ FERRY_API int ferry_source_wanted(ferry_instance *ins, const char *key) {
   ferry_stage *st = source_stage(ins, "ferry_source_wanted");
   if (!st || !key) return 1;
   if (!st->journal) /* verify without a journal file: nothing is migrated; repair: nothing is marked */
-    return !(st->mode == FERRY_MODE_VERIFY && st->cfg->journal) && !(st->mode == FERRY_MODE_RUN && st->rt->repair);
+    return !(st->mode == FERRY_MODE_VERIFY && st->cfg->journal) &&
+           !(st->mode == FERRY_MODE_RUN && st->rt->repair);
   ferry_jrow row = {0};
   ferry_error e = FERRY_ERROR_INIT;
   int rc = ferry_journal_get(st->rt->journal, st->name, key, &row, &e);

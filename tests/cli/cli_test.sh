@@ -138,7 +138,8 @@ items = {i["key"]: i for i in r["stages"][0]["items"]}
 assert sorted(items) == ["k0", "k1", "k2", "k3", "k4"], items.keys()
 k1 = items["k1"]
 assert k1["status"] == "done" and k1["step"] == "write" and k1["report"]["target_id"] == "t-k1", k1
-assert k1["ids"] == [{"kind": "file", "old": "o-k1", "new": "f-k1"}, {"kind": "record", "old": "o-k1", "new": "r-k1"}], k1
+assert k1["ids"] == [{"kind": "file", "old": "o-k1", "new": "f-k1"},
+                     {"kind": "record", "old": "o-k1", "new": "r-k1"}], k1
 assert items["k4"]["report"]["adopted"] is True and items["k4"]["report"]["losses"][0]["kind"] == "deadline"
 PY
 # export-map: CSV (header, RFC 4180 quoting, CRLF, ISO 8601 UTC), JSON, --kind, --stage, --output
@@ -206,18 +207,23 @@ a = {i["key"]: i for i in json.load(open(sys.argv[1]))}
 assert sorted(a) == ["k0", "k1", "k2", "k3", "k4"]
 for k, i in a.items():
     assert (i["verify"] is not None) == (k in ("k1", "k3")), (k, i["verify"])
-    for f in ("stage", "status", "step", "attempts", "error", "verify", "target_id", "adopted", "losses", "ids", "created"):
+    for f in ("stage", "status", "step", "attempts", "error", "verify", "target_id", "adopted", "losses",
+              "ids", "created"):
         assert f in i, (k, f)
 m = a["k3"]["verify"]
-assert m["result"] == "mismatch" and "differs" in m["message"] and m["differences"] == ["field status: open vs closed", "attachment missing"], m
+assert m["result"] == "mismatch" and "differs" in m["message"], m
+assert m["differences"] == ["field status: open vs closed", "attachment missing"], m
 assert a["k4"]["adopted"] is True and a["k4"]["losses"][0]["kind"] == "deadline" and a["k4"]["target_id"] == "t-k4"
 assert len(a["k2"]["ids"]) == 2 and a["k2"]["status"] == "done"
 PY
 expect 0 "status --items --stage" -- "$FERRY" status --items --stage copy
 has "verify: mismatch (2 differences)" "status --items shows the verify mark"
 expect 0 "status still plain" -- "$FERRY" status --json
-python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert set(d)=={"journal","stages","attention"} and d["stages"][0]["done"]==5, d' "$T/out" \
-  && ok || bad "plain status --json changed"
+python3 - "$T/out" <<'PY' && ok || bad "plain status --json changed"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert set(d) == {"journal", "stages", "attention"} and d["stages"][0]["done"] == 5, d
+PY
 # run --repair: exactly k1 and k3, with repair=1 and their step; the repair of k3 fails -> exit 1
 mcfg '[]' '["k3"]'
 : > sink.log
@@ -230,9 +236,11 @@ r = json.load(open(sys.argv[1]))
 assert r["repair"] is True
 items = {i["key"]: i for i in r["stages"][0]["items"]}
 assert items["k1"]["status"] == "done" and items["k1"]["repair"] is True and len(items["k1"]["ids"]) == 2, items["k1"]
-assert items["k3"]["status"] == "failed" and "refused the repair" in items["k3"]["error"] and items["k3"]["verify"], items["k3"]
+k3 = items["k3"]
+assert k3["status"] == "failed" and "refused the repair" in k3["error"] and k3["verify"], k3
 assert items["k0"]["status"] == "not_selected", items["k0"]
-assert r["totals"]["repaired"] == 1 and r["totals"]["repair_failed"] == 1 and r["totals"]["not_selected"] == 3, r["totals"]
+t = r["totals"]
+assert t["repaired"] == 1 and t["repair_failed"] == 1 and t["not_selected"] == 3, t
 PY
 expect 0 "status --items after a failed repair" -- "$FERRY" status --items
 grep -q '^done\* .*copy/k3.*repair failed: test-mapper: the target refuse' "$T/out" && ok \

@@ -7,7 +7,8 @@
  *                     items, grouped GROUP per transaction (a pipeline without intents), inside a run
  *   resume lookups    get() of every item of the first phase (what a resumed run does per item), in a
  *                     scattered order, alone and inside groups
- *   run rows          foreach_run() over the first phase's run (what the end of a run reads for its report)
+ *   run rows          foreach_run() over the first phase's run (what the end of a run reads for its report),
+ *                     and over a run that wrote no row (the scan a --limit 1 run pays at its end)
  *   intent+outcome    intent() (committed at once) then outcome() per item, outcomes grouped
  * Prints items/s per phase and the journal size.
  */
@@ -101,14 +102,15 @@ static int count_row(void *arg, const char *stage, const char *key, const ferry_
   return 0;
 }
 
-/* Reads every row of the first run (1 = the first phase's run) as the end of a run does for its report. */
-static double run_rows(const char *path, long count) {
+/* Reads the rows of run `run` (1 = the first phase's run, which wrote `count` rows) as the end of a run does
+ * for its report. */
+static double run_rows(const char *path, int64_t run, long count) {
   ferry_error err = FERRY_ERROR_INIT;
   ferry_journal *j = ferry_journal_open(path, 1, &err);
   check(!j, &err);
   long n = 0;
   double t0 = ferry_now(), c0 = cpu_now();
-  check(ferry_journal_foreach_run(j, 1, "records", count_row, &n, &err), &err);
+  check(ferry_journal_foreach_run(j, run, "records", count_row, &n, &err), &err);
   double dt = ferry_now() - t0;
   cpu_used = cpu_now() - c0;
   ferry_journal_close(j);
@@ -140,9 +142,11 @@ int main(int argc, char **argv) {
   tl = lookups(path, count, group);
   printf("  the same inside groups: %ld in %.2f s = %.0f gets/s; %.0f per CPU second\n", count, tl,
          count / tl, count / cpu_used);
-  tl = run_rows(path, count);
+  tl = run_rows(path, 1, count);
   printf("run rows (foreach_run):   %ld in %.2f s = %.0f rows/s; %.0f per CPU second\n", count, tl,
          count / tl, count / cpu_used);
+  tl = run_rows(path, 2, 0);
+  printf("  a run that wrote none:  %ld rows scanned in %.2f s (%.2f CPU s)\n", count, tl, cpu_used);
   long icount = count / 4 > 0 ? count / 4 : count;
   double ti = phase(path, icount, group, 1);
   printf(

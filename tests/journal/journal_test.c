@@ -688,7 +688,8 @@ static void t_upgrade(void) {
   OK(ferry_journal_verify_mark(j, "forms", "a", "differs", NULL, NULL, E));
   json_decref(rep);
   OK(ferry_journal_get_full(j, "forms", "c", &row, E));
-  FT_ASSERT(row.status == FERRY_J_DONE && !strcmp(json_string_value(json_object_get(row.report, "target_id")), "T-c") &&
+  FT_ASSERT(row.status == FERRY_J_DONE &&
+                !strcmp(json_string_value(json_object_get(row.report, "target_id")), "T-c") &&
                 row.run == run && row.attempts == 2 && json_integer_value(json_object_get(row.state, "p")) == 1,
             "new columns after the upgrade");
   ferry_jrow_clear(&row);
