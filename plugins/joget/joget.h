@@ -68,6 +68,9 @@ struct jg_ctx {
   int64_t clock_skew_ms;
   int check;
   int64_t fetch_concurrency;
+  char *and_joins;
+  char *join_branches_sql;
+  int record_check;
   /* runtime */
   ferry_instance *ins;
   char *base;        /* url without trailing '/' */
@@ -77,6 +80,7 @@ struct jg_ctx {
   ferry_pg *pg; /* optional (dsn) */
   int pg_failed;
   int mode_always;    /* activities: "always" */
+  int joins_report;   /* and_joins: "report" (arrivals at AND-joins are reported as losses, not re-created) */
   int start_mode;     /* JG_START_* */
   json_t *user_pw;    /* users option normalised: {user: {"password"|"hash": value}} */
   struct jg_src *src; /* source state (source.c) */
@@ -84,6 +88,8 @@ struct jg_ctx {
 };
 
 enum { JG_START_MASTER = 1, JG_START_HASH = 2, JG_START_USERS = 3 };
+/* A Shark limit time at or beyond this (year 3000, in ms) means "no deadline". */
+#define JG_NO_LIMIT_MS 32503680000000LL
 
 /* ---- identities ------------------------------------------------------------------------------------ */
 /* Credentials sent with one request (strings borrowed). `label` names the identity in messages. */
