@@ -1,9 +1,9 @@
 /* joget plugin: the client layer over ferry/http.h.
  *
  * - URLs: <url>/web/json/<path>; every call carries a Referer whose host is the URL's host (Joget's API
- *   domain whitelist answers 400 otherwise, reference 0.5).
+ *   domain whitelist answers 400 otherwise, docs/joget-facts.md 4.2).
  * - Credentials on every request (no sessions): j_username + j_password or hash, plus loginAs for the master
- *   login (reference 0.4). GET calls carry them in the query string (the HTTP service never prints queries),
+ *   login (docs/joget-facts.md 3). GET calls carry them in the query string (the HTTP service never prints queries),
  *   POST calls in the form body.
  * - Answers: Joget's JSON quirks are normalised by the callers with jg_list(); status codes are mapped to
  *   ferry error codes with messages that name the server, the call, the identity and what to check.
@@ -231,13 +231,15 @@ static void on_http(void *arg, const ferry_http_response *res, const ferry_error
                     "joget %s: %s %s: %s is logged in but may not make this call (HTTP 403 %s): give it "
                     "ROLE_ADMIN (monitoring and console calls need an administrator)",
                     c->host_label, r->method, where, r->label, msg);
-  } else if (st == 400 && (strstr(msg, "Referer") || strstr(msg, "whitelist"))) {
+  } else if (st == 400 && (strstr(msg, "Referer") || strstr(msg, "whitelist") || !*msg)) {
+    /* Joget's API domain whitelist answers 400 with an empty message (docs/joget-facts.md 4.2) */
     ferry_error_set(
         &e, FERRY_EINVAL,
-        "joget %s: %s %s: the server refused ferry's Referer (API domain whitelist, HTTP 400): "
-        "ferry sends \"%s\"; set the referer option to a URL whose host the server accepts, or add "
-        "ferry's host to jsonpWhitelist / jsonpIPWhitelist in the server's settings",
-        c->host_label, r->method, where, c->referer_hdr + strlen("Referer: "));
+        "joget %s: %s %s: the server refused the call with HTTP 400%s: the usual cause is the API domain "
+        "whitelist refusing ferry's Referer \"%s\"; set the referer option to a URL whose host the server "
+        "accepts, or add ferry's host to jsonpWhitelist / jsonpIPWhitelist in the server's settings",
+        c->host_label, r->method, where, *msg ? "" : " and no message",
+        c->referer_hdr + strlen("Referer: "));
   } else if (st == 404) {
     ferry_error_set(&e, FERRY_ENOENT, "joget %s: %s %s: not found (HTTP 404 %s)", c->host_label, r->method,
                     where, msg);

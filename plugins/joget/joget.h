@@ -37,7 +37,7 @@ json_t *jg_list(json_t *doc, const char *key);
 const char *jg_str(const json_t *obj, const char *key);
 /* Definition id helpers: "app#ver#proc" split into parts (each malloc'd, NULL on bad input). */
 int jg_def_split(const char *def, char **app, char **ver, char **proc);
-/* 1 when Joget's SQL filter (reference 0.5: SqlFilterAspect) would answer 500 for this identifier. */
+/* 1 when Joget's SQL filter (docs/joget-facts.md 4.4: SqlFilterAspect) would answer 500 for this identifier. */
 int jg_bad_ident(const char *s);
 /* The step named in FERRY_JOGET_TEST_CRASH_AFTER (test only): raises SIGKILL when `step` matches. */
 void jg_test_crash(const char *step);

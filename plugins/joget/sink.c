@@ -21,11 +21,11 @@
  * Identities: monitoring calls as the admin (user/password|hash); process/start and assignment/accept as
  * the user concerned: master login + loginAs, a hash computed from the target's dir_user (dsn), or the
  * users option. Each identity is checked once with workflow/currentUsername (a failed master login runs
- * as anonymous without any error, reference 0.4.3).
+ * as anonymous without any error, docs/joget-facts.md 3.4).
  *
  * Variables: values "true"/"false", empty values and names containing "var_" are not sent with
  * process/start (a Boolean variable makes the start fail, an empty Long too, and var_ is deleted from
- * parameter names, reference 1.1); they are set right after the start with the variable setter.
+ * parameter names, docs/joget-facts.md 6.1); they are set right after the start with the variable setter.
  */
 #define _GNU_SOURCE
 #include <stdlib.h>
@@ -587,7 +587,7 @@ static void user_check_take(void *arg, json_t *doc, const ferry_error *err) {
       ferry_error_set(
           &e, FERRY_EPERM,
           "joget %s: calls as user \"%s\" through the master login run as \"%s\": the master login did "
-          "not take, and Joget then starts processes as anonymous (reference 0.4.3); check "
+          "not take, and Joget then starts processes as anonymous (docs/joget-facts.md 3.4); check "
           "master_user / master_password against the server's masterLoginUsername / "
           "masterLoginPassword settings",
           r->c->host_label, want, got ? got : "(nobody)");
@@ -1600,13 +1600,21 @@ static void take_cands_pg(jt *t, PGresult *res, void *ud) {
 }
 
 /* "yyyy-MM-dd hh:mm a" (the emulator's and a default Joget's display format) in UTC -> ms, or -1 */
+/* A start time as the running list prints it, as an upper bound in ms (the list has minute precision and
+ * the server's display time zone is unknown): "yyyy-MM-dd hh:mm a" (the emulator's, in UTC) or Joget's
+ * default "dd-MM-yyyy hh:mm aa" in the user's or server's time zone (docs/joget-facts.md 5.3), for which
+ * 14 hours are added (the widest UTC offset), so that reconcile never drops an instance created after the
+ * intent; with dsn the exact creation time is read instead. -1 when unreadable (then not filtered). */
 static int64_t parse_display_time(const char *s) {
   if (!s) return -1;
   struct tm tm;
   memset(&tm, 0, sizeof tm);
   const char *e = strptime(s, "%Y-%m-%d %I:%M %p", &tm);
-  if (!e || *e) return -1;
-  return (int64_t)timegm(&tm) * 1000;
+  if (e && !*e) return (int64_t)timegm(&tm) * 1000 + 59999;
+  memset(&tm, 0, sizeof tm);
+  e = strptime(s, "%d-%m-%Y %I:%M %p", &tm);
+  if (e && !*e) return (int64_t)timegm(&tm) * 1000 + 59999 + 14 * 3600 * 1000LL;
+  return -1;
 }
 
 static void take_cand_view(jt *t, json_t *doc, void *ud) {
@@ -1638,8 +1646,7 @@ static void take_cands_http(jt *t, json_t *doc, void *ud) {
     if (!id || !rrid || strcmp(rrid, rid) || (st && !strcmp(st, "open.not_running.not_started"))) continue;
     json_t *c = json_pack("{s:s}", "id", id);
     int64_t ms = parse_display_time(jg_str(r, "startedTime"));
-    /* minute precision: count the whole minute */
-    if (ms >= 0) json_object_set_new(c, "created_ms", json_integer(ms + 59999));
+    if (ms >= 0) json_object_set_new(c, "created_ms", json_integer(ms));
     json_array_append_new(t->cands, c);
     char *seg = jg_seg(id);
     char *path = jg_asprintf("monitoring/process/view/%s", seg);
@@ -2713,7 +2720,7 @@ static void run_item(jt *t) {
   if (!rid || !*rid || jg_bad_ident(rid)) {
     jt_fail(t, FERRY_EINVAL,
             "record id \"%s\" cannot be passed to Joget: ids with a space, '(', ')', ';' or '/*' make every "
-            "workflow call fail with HTTP 500 (reference 0.5); rename the record on the source first",
+            "workflow call fail with HTTP 500 (docs/joget-facts.md 4.4); rename the record on the source first",
             rid ? rid : "");
     return;
   }
@@ -3151,7 +3158,7 @@ static void plan_item(jt *t) {
   if (!rid || !*rid || jg_bad_ident(rid))
     reason(t,
            "record id \"%s\" cannot be passed to Joget: ids with a space, '(', ')', ';' or '/*' make every "
-           "workflow call fail with HTTP 500 (reference 0.5); rename the record (and its form rows and "
+           "workflow call fail with HTTP 500 (docs/joget-facts.md 4.4); rename the record (and its form rows and "
            "files) on the source first",
            rid ? rid : "");
   if (!jg_str(t->src, "requester")) {
