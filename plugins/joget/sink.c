@@ -111,6 +111,7 @@ struct jt {
   void (*lock_next)(jt *);
   jt *lock_wait_next;
   int repair;          /* ferry run --repair: converge on the recorded target instance */
+  int final_dup;       /* the duplicate check before done: 1 running, 2 done */
   json_t *jarr;        /* join arrivals of the current scope still to re-create: [{join, def_id, performer}] */
   size_t ji;
   json_t *tarrived;    /* arrivals the target already counts: {"join|def": n} */
@@ -1420,8 +1421,18 @@ static void adopt(jt *t, const char *pid, int adopted) {
 
 /* t->cands (this definition, this record, created since the intent) holds another instance unknown to the
  * journal: a duplicate of the one just confirmed or adopted. Abort it, and say so. */
+static void check_begin(jt *t);
+static void resume_single(jt *t);
+
+/* After the duplicate check: right after the start, on to the scopes; at the final check (a start the
+ * server ran late, after its answer was lost), on to comparing. */
 static void duplicates_aborted(jt *t) {
   lock_drop(t);
+  if (t->final_dup) {
+    t->final_dup = 2;
+    check_begin(t);
+    return;
+  }
   scopes_begin(t);
 }
 
@@ -1443,8 +1454,7 @@ static void single_check(jt *t) {
   }
   if (json_array_size(dups) == 0) {
     json_decref(dups);
-    lock_drop(t);
-    scopes_begin(t);
+    duplicates_aborted(t);
     return;
   }
   json_object_set(t->st, "duplicates", dups);
@@ -2560,6 +2570,14 @@ static void check_next(jt *t) {
 }
 
 static void check_begin(jt *t) {
+  if (t->mode == FERRY_MODE_RUN && !t->final_dup && json_is_integer(json_object_get(t->st, "intent_ms"))) {
+    /* once more before done: a start the server ran late (after ferry gave up on its answer) shows now */
+    t->final_dup = 1;
+    char *key = jg_asprintf("%s\n%s", t->tdef, jg_str(t->src, "record_id"));
+    lock_take(t, key, resume_single); /* under the lock: another item's fresh start is no duplicate */
+    free(key);
+    return;
+  }
   t->si = 0;
   check_next(t);
 }
