@@ -4,7 +4,9 @@
   jcheck.py instances DSN                       canonical JSON of the running top-level instances (stdout)
   jcheck.py compare SRC.json TGT.json           every source instance has exactly one target instance with the
                                                 same record id, definition, requester, variables, open
-                                                activities, assignees and sub-flow children
+                                                activities, assignees, arrivals waiting at AND-joins (with
+                                                who completed the arrived activity) and sub-flow children;
+                                                the last line counts instances, duplicates, missing, equal
   jcheck.py forms SRC_DSN TGT_DSN TABLE...      the target's rows equal the source's (the source's columns)
   jcheck.py tree DIR                            sha256, size, mtime and mode of every file below DIR (stdout)
   jcheck.py dbsum DSN [--exclude T,...]         md5 of the sorted rows of every table (stdout)
@@ -36,7 +38,10 @@ PROC_JSON = """json_build_object(
                                    WHERE x.activityid = a.id AND x.isvalid), '[]'::json))
             ORDER BY a.activitydefinitionid, a.id)
           FROM shkactivities a JOIN shkactivitystates ast ON ast.oid = a.state
-          WHERE a.processid = P.id AND ast.name LIKE 'open.%'), '[]'::json)@EXTRA@)"""
+          WHERE a.processid = P.id AND ast.name LIKE 'open.%'), '[]'::json),
+  'joins', COALESCE((SELECT json_agg(json_build_object('join', j.activitydefinitionid, 'from', ja.activitydefinitionid,
+            'by', ja.resourceid) ORDER BY j.activitydefinitionid, ja.activitydefinitionid, ja.resourceid)
+          FROM shkandjointable j JOIN shkactivities ja ON ja.oid = j.activity WHERE j.process = P.oid), '[]'::json)@EXTRA@)"""
 
 CHILDREN = """, 'children', COALESCE((SELECT json_agg(@CHILD@ ORDER BY c.pdefname, c.id)
             FROM shkprocesses c JOIN shkprocessstates cps ON cps.oid = c.state
@@ -59,6 +64,7 @@ def strip_proc(p):
     """What must be equal between a source process and its copy (ids differ)."""
     return {"def": p["def"], "requester": p["requester"], "state": p["state"], "vars": p["vars"],
             "acts": [{"def": a["def"], "state": a["state"], "assignees": a["assignees"]} for a in p["acts"]],
+            "joins": p.get("joins", []),
             "children": sorted((strip_proc(c) for c in p.get("children", [])), key=json.dumps)}
 
 
@@ -102,10 +108,16 @@ def compare(src_file, tgt_file):
         if rid not in seen:
             problems.append("record %s: target instance(s) %s have no source instance" % (
                 rid, " ".join(t["id"] for t in ts)))
+    dup = sum(max(0, len(by_rid.get(r, [])) - len([x for x in src if x["rid"] == r])) for r in seen)
+    dup += sum(len(ts) for r, ts in by_rid.items() if r not in seen)
+    missing = sum(max(0, len([x for x in src if x["rid"] == r]) - len(by_rid.get(r, []))) for r in seen)
+    unequal = len({p.split(" ")[1] for p in problems if p.startswith("record ") and " (source " in p})
     for p in problems:
         print(p)
     print("compare: %d source instance(s), %d target instance(s), %d difference(s)" % (len(src), len(tgt),
                                                                                         len(problems)))
+    print("compare: instances %d, duplicates %d, missing %d, equal %d" % (
+        len(src), dup, missing, len(src) - missing - unequal))
     return 1 if problems else 0
 
 
