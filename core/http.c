@@ -10,6 +10,26 @@
  * (endpoint.wake) runs the queue again when the next token is due. Keep-alive: all requests share the
  * multi handle's connection cache, so a finished request's connection is reused by the next one.
  *
+ * Idempotency (ABI 1.1, see ferry/http.h and docs/services.md):
+ *   - a request is idempotent by default for GET and HEAD; ferry_http_send_ex() flags override it.
+ *   - a request that is not idempotent goes out with CURLOPT_FRESH_CONNECT: libcurl re-sends a request on its
+ *     own (Curl_retry_request, "Connection died, retrying a fresh connect") only when the connection was a
+ *     reused one (conn->bits.reuse) and nothing of the answer came; a fresh connection is never "reused", so
+ *     libcurl sends it at most once. After the transfer its connection joins the cache like any other, for
+ *     idempotent requests to reuse. Idempotent requests (the hot path: GETs) stay on keep-alive.
+ *   - "was sent" rule: a request that is not idempotent and failed with no (complete) answer completes with
+ *     FERRY_EINDOUBT when libcurl reports request bytes written to the connection (CURLINFO_REQUEST_SIZE or
+ *     CURLINFO_SIZE_UPLOAD_T > 0; both restart at 0 for every transfer), else FERRY_ETRANSIENT (refused, DNS,
+ *     connect timeout, TLS handshake: nothing reached the server). Bytes handed to the kernel may never have
+ *     been read by the server: "in doubt" errs on the side of reconciling.
+ *   - service retries: an idempotent request without FERRY_HTTP_NO_RETRY, on a client with `retries` > 0, is
+ *     retried on no answer (ETRANSIENT) and on HTTP 5xx/429 after a delay uniform in [0, ceiling], ceiling =
+ *     retry_base_ms << (retry - 1) capped at retry_cap_ms (full jitter; splitmix64 seeded per client). While
+ *     it waits it is in http->waiting (sorted by due time, one uv_timer: http->retry_timer); when due it goes
+ *     to the tail of its endpoint's queue, so each attempt takes a concurrency slot and a token like any
+ *     request. The easy handle is kept and added to the multi handle again. The callback runs once, with
+ *     the last attempt's result.
+ *
  * Lifetime: ferry_http_free() cancels everything (callbacks with FERRY_ECANCELED) and closes every uv handle;
  * the memory is released by the last close callback, so the loop must run once more (see docs/services.md).
  * Callbacks that free the client are safe: every loop that calls user code checks `freeing` afterwards.
@@ -18,6 +38,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -29,14 +50,17 @@
 #define HTTP_DEFAULT_MAX 8
 #define HTTP_DEFAULT_CONNECT_MS 10000
 #define HTTP_DEFAULT_TIMEOUT_MS 60000
+#define HTTP_DEFAULT_RETRY_BASE_MS 100
+#define HTTP_DEFAULT_RETRY_CAP_MS 5000
+#define HTTP_KNOWN_FLAGS (FERRY_HTTP_IDEMPOTENT | FERRY_HTTP_NOT_IDEMPOTENT | FERRY_HTTP_NO_RETRY)
 
 typedef struct endpoint endpoint;
 typedef struct hreq hreq;
 
-enum { R_QUEUED = 1, R_INFLIGHT = 2, R_DEFERRED = 3 };
+enum { R_QUEUED = 1, R_INFLIGHT = 2, R_DEFERRED = 3, R_WAITING = 4 };
 
 struct hreq {
-  hreq *prev, *next;           /* endpoint queue, in-flight list or deferred list */
+  hreq *prev, *next;           /* endpoint queue, in-flight list, retry wait list or deferred list */
   ferry_http *http;
   endpoint *ep;
   int state;
@@ -48,6 +72,10 @@ struct hreq {
   ferry_sb body;               /* response body */
   char errbuf[CURL_ERROR_SIZE];
   int fail_code;               /* R_DEFERRED: the error to deliver */
+  int idempotent;              /* safe to send twice (method default or flags) */
+  int may_retry;               /* idempotent, no FERRY_HTTP_NO_RETRY, client retries > 0 */
+  unsigned attempts;           /* times handed to curl so far */
+  uint64_t due_ms;             /* R_WAITING: loop time (uv_now) when the next attempt may be queued */
   ferry_http_cb cb;
   void *arg;
 };
@@ -80,14 +108,18 @@ struct ferry_http {
   CURLM *multi;
   uv_timer_t timer;            /* curl's timeout */
   uv_timer_t later;            /* delivers deferred failures outside ferry_http_send */
+  uv_timer_t retry_timer;      /* queues the first request of `waiting` when it is due */
   endpoint *endpoints;
   rlist inflight;
   rlist deferred;
+  rlist waiting;               /* requests waiting for a retry, earliest due first */
   hsock *socks;
-  size_t pending;              /* queued + in flight + deferred */
+  size_t pending;              /* queued + in flight + waiting for a retry + deferred */
   unsigned max;
   double rate;
   long connect_timeout_ms, timeout_ms;
+  unsigned retries, retry_base_ms, retry_cap_ms;
+  uint64_t prng;               /* splitmix64 state for the backoff jitter */
   int insecure;
   char *user_agent;
   int freeing;
@@ -234,11 +266,31 @@ static void deliver_error(ferry_http *h, hreq *r, int code, const char *what, co
   ferry_error_clear(&err);
 }
 
+/* The "was sent" rule (see the file comment): 1 when libcurl wrote at least part of this transfer's request to
+ * its connection. Both counters are reset by libcurl at the start of every transfer (also of a retry). */
+static int request_was_sent(hreq *r) {
+  long req_size = 0;
+  curl_off_t uploaded = 0;
+  curl_easy_getinfo(r->easy, CURLINFO_REQUEST_SIZE, &req_size);
+  curl_easy_getinfo(r->easy, CURLINFO_SIZE_UPLOAD_T, &uploaded);
+  return req_size > 0 || uploaded > 0;
+}
+
 static void finish(ferry_http *h, hreq *r, CURLcode rc) {
   if (rc != CURLE_OK) {
     int code = curl_code_to_ferry(rc);
     const char *what = curl_easy_strerror(rc);
-    char *msg = code == FERRY_ETRANSIENT ? ferry_xasprintf("no answer (%s)", what) : ferry_xstrdup(what);
+    char tries[48] = "";
+    if (r->attempts > 1) snprintf(tries, sizeof tries, " after %u attempts", r->attempts);
+    char *msg;
+    if (code == FERRY_ETRANSIENT && !r->idempotent && request_was_sent(r)) {
+      code = FERRY_EINDOUBT;
+      msg = ferry_xasprintf("no answer after the request was sent: the server may have done it (%s)", what);
+    } else if (code == FERRY_ETRANSIENT) {
+      msg = ferry_xasprintf("no answer (%s)%s", what, tries);
+    } else {
+      msg = ferry_xasprintf("%s%s", what, tries);
+    }
     deliver_error(h, r, code, msg, r->errbuf[0] ? r->errbuf : what);
     free(msg);
     return;
@@ -255,10 +307,88 @@ static void finish(ferry_http *h, hreq *r, CURLcode rc) {
   if (!r->body.buf) ferry_sb_addn(&r->body, "", 0);
   res.body = r->body.buf;
   res.body_len = r->body.len;
+  res.attempts = r->attempts;
   deliver(h, r, &res, NULL);
 }
 
 static void dispatch(endpoint *ep);
+
+/* ---- service retries ------------------------------------------------------------------------------------ */
+
+/* splitmix64: a small, well-mixed PRNG for the backoff jitter (per client, not shared, not rand()). */
+static uint64_t prng_next(ferry_http *h) {
+  uint64_t z = (h->prng += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+static void on_retry_due(uv_timer_t *t);
+
+static void retry_arm(ferry_http *h) {
+  hreq *r = h->waiting.head;
+  if (!r) {
+    uv_timer_stop(&h->retry_timer);
+    return;
+  }
+  uint64_t now = uv_now(h->loop);
+  uv_timer_start(&h->retry_timer, on_retry_due, r->due_ms > now ? r->due_ms - now : 0, 0);
+}
+
+/* Due retries go to the tail of their endpoint's queue: they wait for a slot and a token like any request. */
+static void on_retry_due(uv_timer_t *t) {
+  ferry_http *h = t->data;
+  uint64_t now = uv_now(h->loop);
+  hreq *r;
+  while (!h->freeing && (r = h->waiting.head) && r->due_ms <= now) {
+    rl_remove(&h->waiting, r);
+    r->state = R_QUEUED;
+    rl_push(&r->ep->queue, r);
+    dispatch(r->ep); /* only adds handles to curl: no user callback runs here */
+  }
+  if (!h->freeing) retry_arm(h);
+}
+
+/* Decides whether the service tries `r` (just out of curl, out of every list) again. If so, puts it in the
+ * waiting list (sorted by due time), logs it and returns 1; the callback does not run now. */
+static int retry_later(ferry_http *h, hreq *r, CURLcode rc) {
+  if (!r->may_retry || r->attempts > h->retries) return 0;
+  char why[160];
+  if (rc != CURLE_OK) {
+    if (curl_code_to_ferry(rc) != FERRY_ETRANSIENT) return 0;
+    snprintf(why, sizeof why, "no answer (%s)", curl_easy_strerror(rc));
+  } else {
+    long st = 0;
+    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &st);
+    if (st < 500 && st != 429) return 0;
+    snprintf(why, sizeof why, "HTTP %ld", st);
+  }
+  /* retry number n (1 = first): ceiling = base << (n - 1), capped; delay uniform in [0, ceiling] */
+  unsigned n = r->attempts;
+  uint64_t ceiling = h->retry_base_ms;
+  for (unsigned i = 1; i < n && ceiling < h->retry_cap_ms; i++) ceiling <<= 1;
+  if (ceiling > h->retry_cap_ms) ceiling = h->retry_cap_ms;
+  uint64_t delay = prng_next(h) % (ceiling + 1);
+  /* safe_url has no user info, query or fragment; `why` is curl's generic text or the status */
+  ferry_log_debug(h->ins, "http: %s %s: %s; retry %u of %u in %llu ms", r->method, r->safe_url, why, n,
+                  h->retries, (unsigned long long)delay);
+  ferry_sb_free(&r->body);
+  r->errbuf[0] = '\0';
+  r->state = R_WAITING;
+  r->due_ms = uv_now(h->loop) + delay;
+  rlist *l = &h->waiting;
+  hreq *after = l->tail;
+  while (after && after->due_ms > r->due_ms) after = after->prev;
+  r->prev = after;
+  r->next = after ? after->next : l->head;
+  if (r->next) r->next->prev = r;
+  else l->tail = r;
+  if (after) after->next = r;
+  else l->head = r;
+  l->n++;
+  if (l->head == r) retry_arm(h);
+  return 1;
+}
 
 /* Reads curl's completions; user callbacks run here. */
 static void check_done(ferry_http *h) {
@@ -275,7 +405,7 @@ static void check_done(ferry_http *h) {
     rl_remove(&h->inflight, r);
     endpoint *ep = r->ep;
     ep->inflight--;
-    finish(h, r, rc);
+    if (!retry_later(h, r, rc)) finish(h, r, rc);
     if (!h->freeing) dispatch(ep);
   }
 }
@@ -401,6 +531,7 @@ static void dispatch(endpoint *ep) {
       continue;
     }
     r->state = R_INFLIGHT;
+    r->attempts++;
     ep->inflight++;
     rl_push(&h->inflight, r);
   }
@@ -449,6 +580,10 @@ FERRY_API ferry_http *ferry_http_new(ferry_instance *ins, const ferry_http_opts 
   h->rate = o.rate_per_endpoint > 0 ? o.rate_per_endpoint : ins->rate > 0 ? ins->rate : 0;
   h->connect_timeout_ms = o.connect_timeout_ms > 0 ? o.connect_timeout_ms : HTTP_DEFAULT_CONNECT_MS;
   h->timeout_ms = o.timeout_ms > 0 ? o.timeout_ms : HTTP_DEFAULT_TIMEOUT_MS;
+  h->retries = o.retries;
+  h->retry_base_ms = o.retry_base_ms ? o.retry_base_ms : HTTP_DEFAULT_RETRY_BASE_MS;
+  h->retry_cap_ms = o.retry_cap_ms ? o.retry_cap_ms : HTTP_DEFAULT_RETRY_CAP_MS;
+  h->prng = uv_hrtime() ^ ((uint64_t)(uintptr_t)h << 16) ^ ((uint64_t)getpid() << 40);
   h->insecure = o.insecure;
   h->user_agent = o.user_agent ? ferry_xstrdup(o.user_agent) : ferry_xstrdup("ferry/" FERRY_VERSION_STRING);
   h->multi = curl_multi_init();
@@ -468,7 +603,9 @@ FERRY_API ferry_http *ferry_http_new(ferry_instance *ins, const ferry_http_opts 
   h->timer.data = h;
   uv_timer_init(h->loop, &h->later);
   h->later.data = h;
-  h->open_handles = 2;
+  uv_timer_init(h->loop, &h->retry_timer);
+  h->retry_timer.data = h;
+  h->open_handles = 3;
   return h;
 }
 
@@ -476,7 +613,8 @@ FERRY_API void ferry_http_free(ferry_http *h) {
   if (!h || h->freeing) return;
   h->freeing = 1;
   /* Take every request out first (callbacks may look at ferry_http_pending()), then cancel in order:
-   * in flight (oldest first), then each endpoint's queue, then deferred failures. */
+   * in flight (oldest first), then each endpoint's queue, then those waiting for a retry, then deferred
+   * failures. */
   rlist all = {0};
   hreq *r;
   while ((r = rl_pop(&h->inflight))) {
@@ -486,6 +624,7 @@ FERRY_API void ferry_http_free(ferry_http *h) {
   }
   for (endpoint *ep = h->endpoints; ep; ep = ep->next)
     while ((r = rl_pop(&ep->queue))) rl_push(&all, r);
+  while ((r = rl_pop(&h->waiting))) rl_push(&all, r);
   while ((r = rl_pop(&h->deferred))) rl_push(&all, r);
   while ((r = rl_pop(&all))) deliver_error(h, r, FERRY_ECANCELED, "canceled (HTTP client closed)", NULL);
 
@@ -496,6 +635,8 @@ FERRY_API void ferry_http_free(ferry_http *h) {
   uv_close((uv_handle_t *)&h->timer, on_timer_closed);
   uv_timer_stop(&h->later);
   uv_close((uv_handle_t *)&h->later, on_timer_closed);
+  uv_timer_stop(&h->retry_timer);
+  uv_close((uv_handle_t *)&h->retry_timer, on_timer_closed);
   endpoint *ep = h->endpoints;
   h->endpoints = NULL;
   while (ep) {
@@ -577,8 +718,11 @@ FERRY_API int ferry_http_send(ferry_http *h, const ferry_http_request *req, ferr
 
 FERRY_API int ferry_http_send_ex(ferry_http *h, const ferry_http_request *req, unsigned flags, ferry_http_cb cb,
                                  void *arg) {
-  (void)flags; /* TODO(helper http): idempotency */
   if (!h || !req || !cb || !req->url) return FERRY_EINVAL;
+  if ((flags & ~HTTP_KNOWN_FLAGS) ||
+      (flags & (FERRY_HTTP_IDEMPOTENT | FERRY_HTTP_NOT_IDEMPOTENT)) ==
+          (FERRY_HTTP_IDEMPOTENT | FERRY_HTTP_NOT_IDEMPOTENT))
+    return FERRY_EINVAL;
   if (h->freeing) return FERRY_ECANCELED;
   if (req->body_len && !req->body) return FERRY_EINVAL;
   const char *method = req->method ? req->method : req->body ? "POST" : "GET";
@@ -598,6 +742,10 @@ FERRY_API int ferry_http_send_ex(ferry_http *h, const ferry_http_request *req, u
   r->scrub = scrub;
   r->method = ferry_xstrdup(method);
   for (char *p = r->method; *p; p++) *p = (char)toupper((unsigned char)*p);
+  r->idempotent = flags & FERRY_HTTP_IDEMPOTENT       ? 1
+                  : flags & FERRY_HTTP_NOT_IDEMPOTENT ? 0
+                                                      : !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD");
+  r->may_retry = r->idempotent && !(flags & FERRY_HTTP_NO_RETRY) && h->retries > 0;
   r->easy = curl_easy_init();
   if (!r->easy) {
     free(key);
@@ -621,6 +769,8 @@ FERRY_API int ferry_http_send_ex(ferry_http *h, const ferry_http_request *req, u
   curl_easy_setopt(e, CURLOPT_USERAGENT, h->user_agent);
   curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  /* Never sent twice by libcurl: see the file comment (its silent re-send needs a reused connection). */
+  if (!r->idempotent) curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
 
   int is_get = !strcmp(r->method, "GET"), is_post = !strcmp(r->method, "POST");
   if (req->body) {
