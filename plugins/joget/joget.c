@@ -222,7 +222,14 @@ static int jg_init(ferry_instance *ins, ferry_error *err) {
       json_object_set_new(c->user_pw, k, json_pack("{ss}", kind, s));
     }
   }
-  ferry_http_opts o = {.struct_size = sizeof o, .timeout_ms = (long)c->timeout_ms, .insecure = c->insecure};
+  /* reads (GET) are retried by the service; state-changing calls never are (each goes out once, on a fresh
+     connection, and a lost answer is FERRY_EINDOUBT: the sink's reconcile decides) */
+  ferry_http_opts o = {.struct_size = sizeof o,
+                       .timeout_ms = (long)c->timeout_ms,
+                       .insecure = c->insecure,
+                       .retries = JG_GET_RETRIES,
+                       .retry_base_ms = 100,
+                       .retry_cap_ms = 5000};
   c->http = ferry_http_new(ins, &o, err);
   if (!c->http) return err->code ? err->code : FERRY_EINTERNAL;
   if (c->dsn && *c->dsn) {

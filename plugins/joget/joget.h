@@ -119,11 +119,10 @@ typedef void (*jg_cb)(void *arg, json_t *doc, const ferry_error *err);
  * anonymous). Returns 0 (cb runs later, exactly once) or a negative code with err filled (cb never runs). */
 int jg_call(jg_ctx_t *c, const char *method, const char *path, const char *const *params, const jg_ident *id,
             long timeout_ms, jg_cb cb, void *arg, ferry_error *err);
-/* GET as the admin with up to 8 tries for transient failures (capped backoff with jitter); for reads only.
- * Same contract as jg_call. jg_retry_cancel() completes those waiting for their next try with ECANCELED. */
-int jg_get_retry(jg_ctx_t *c, const char *path, const char *const *params, jg_cb cb, void *arg,
-                 ferry_error *err);
-void jg_retry_cancel(jg_ctx_t *c);
+/* GET as the admin. Reads are idempotent: the HTTP service retries them (JG_GET_RETRIES, capped backoff
+ * with jitter) on no answer and on 5xx/429; the callback sees the last attempt. Same contract as jg_call. */
+#define JG_GET_RETRIES 8
+int jg_get(jg_ctx_t *c, const char *path, const char *const *params, jg_cb cb, void *arg, ferry_error *err);
 /* Percent-escaped path segment (malloc'd). */
 char *jg_seg(const char *s);
 

@@ -111,7 +111,7 @@ static void asm_free(asm_t *a) {
 static int asm_get(asm_t *a, const char *path, const char *const *params, jg_cb cb) {
   ferry_error e = FERRY_ERROR_INIT;
   a->pending++;
-  if (jg_get_retry(a->s->c, path, params, cb, a, &e) < 0) {
+  if (jg_get(a->s->c, path, params, cb, a, &e) < 0) {
     a->pending--;
     asm_err(a, &e);
     ferry_error_clear(&e);
@@ -191,7 +191,7 @@ static void fetch_child_vars(asm_t *a, json_t *body) {
       char *path = jg_asprintf("workflow/variable/list/%s", pid);
       ferry_error e = FERRY_ERROR_INIT;
       a->pending++;
-      if (jg_get_retry(a->s->c, path, NULL, on_child_vars, c, &e) < 0) {
+      if (jg_get(a->s->c, path, NULL, on_child_vars, c, &e) < 0) {
         a->pending--;
         asm_err(a, &e);
         free(c);
@@ -293,7 +293,7 @@ static void on_act_list(void *arg, json_t *doc, const ferry_error *err) {
     char *path = jg_asprintf("monitoring/activity/view/%s", aid);
     ferry_error e = FERRY_ERROR_INIT;
     a->pending++;
-    if (jg_get_retry(a->s->c, path, NULL, on_act_view, v, &e) < 0) {
+    if (jg_get(a->s->c, path, NULL, on_act_view, v, &e) < 0) {
       a->pending--;
       asm_err(a, &e);
       free(v);
@@ -921,7 +921,7 @@ static void list_page(jg_src *s) {
                           s->app, NULL};
   s->listing = 1;
   ferry_error e = FERRY_ERROR_INIT;
-  if (jg_get_retry(s->c, "console/monitor/running/list", params, on_page, s, &e) < 0) {
+  if (jg_get(s->c, "console/monitor/running/list", params, on_page, s, &e) < 0) {
     s->listing = 0;
     src_fail(s, &e);
   }
@@ -1038,7 +1038,6 @@ static void src_release(jg_ctx_t *c) {
   jg_src *s = c->src;
   if (!s) return;
   s->stopped = 1;
-  jg_retry_cancel(c);
 }
 
 static void src_stop(ferry_instance *ins) { src_release(ferry_instance_ctx(ins)); }
