@@ -91,8 +91,22 @@ int db_exec(PGconn *c, const char *sql, int n, const char *const *p)
 }
 
 int db_begin(PGconn *c) { return db_exec(c, "BEGIN", 0, NULL); }
-int db_commit(PGconn *c) { return db_exec(c, "COMMIT", 0, NULL); }
-void db_rollback(PGconn *c) { PQclear(PQexec(c, "ROLLBACK")); }
+/* 0 only when PostgreSQL answered COMMIT: a transaction with a failed statement answers ROLLBACK to COMMIT */
+int db_commit(PGconn *c)
+{
+    PGresult *r = PQexec(c, "COMMIT");
+    int ok = db_ok(r) && !strcmp(PQcmdStatus(r), "COMMIT");
+    if (!ok && PQresultStatus(r) == PGRES_COMMAND_OK)
+        fprintf(stderr, "joget-emulator: COMMIT answered %s: the transaction was rolled back\n", PQcmdStatus(r));
+    PQclear(r);
+    eng_audit_end(ok); /* audit lines of the transaction are written only once it committed */
+    return ok ? 0 : -1;
+}
+void db_rollback(PGconn *c)
+{
+    PQclear(PQexec(c, "ROLLBACK"));
+    eng_audit_end(0);
+}
 
 int64_t db_nextval(PGconn *c, const char *seq)
 {
@@ -114,7 +128,8 @@ char *db_setting(PGconn *c, const char *prop)
     return v;
 }
 
-/* Joget DX 8.0.12 PostgreSQL names (joget-reference.md appendix A) + emulator-private emu_* tables. */
+/* The tables and columns of Joget DX 8.0.12 with the names its PostgreSQL install script gives them (lower case),
+   plus the emulator-private emu_* tables. */
 static const char *SCHEMA =
     "CREATE SEQUENCE IF NOT EXISTS emu_oid_seq START 1000200;"
     "CREATE SEQUENCE IF NOT EXISTS emu_counter_seq START 1;"
@@ -214,11 +229,25 @@ static const char *SCHEMA =
     "CREATE TABLE IF NOT EXISTS dir_user_group (groupid varchar(510) NOT NULL, userid varchar(510) NOT NULL,"
     " PRIMARY KEY (userid, groupid));"
     "CREATE INDEX IF NOT EXISTS wf_history_activity_pid ON wf_history_activity(processid);"
+    /* Shark's AND-join bookkeeping: one row per transition followed into a join that still waits */
+    "CREATE TABLE IF NOT EXISTS shkandjointable (process numeric(19,0) NOT NULL, blockactivity numeric(19,0) DEFAULT NULL,"
+    " activitydefinitionid varchar(180) NOT NULL, activity numeric(19,0) NOT NULL, cnt numeric(19,0) NOT NULL,"
+    " oid numeric(19,0) NOT NULL, version integer NOT NULL, PRIMARY KEY (oid), UNIQUE (cnt));"
+    "CREATE INDEX IF NOT EXISTS shkandjointable_process ON shkandjointable(process, activitydefinitionid);"
+    /* Shark's deadlines: one row per deadline of an open activity */
+    "CREATE TABLE IF NOT EXISTS shkdeadlines (process numeric(19,0) NOT NULL, activity numeric(19,0) NOT NULL,"
+    " cnt numeric(19,0) NOT NULL, timelimit bigint NOT NULL, timelimittzo bigint NOT NULL,"
+    " exceptionname varchar(200) NOT NULL, issynchronous boolean NOT NULL, isexecuted boolean NOT NULL,"
+    " oid numeric(19,0) NOT NULL, version integer NOT NULL, PRIMARY KEY (oid), UNIQUE (cnt));"
+    "CREATE INDEX IF NOT EXISTS shkdeadlines_activity ON shkdeadlines(activity);"
+    "CREATE INDEX IF NOT EXISTS shkdeadlines_process ON shkdeadlines(process);"
+    /* an app's default plugins (audit trail, notification) */
+    "CREATE TABLE IF NOT EXISTS app_plugin_default (appid varchar(255) NOT NULL, appversion bigint NOT NULL,"
+    " id varchar(255) NOT NULL, pluginname varchar(255), plugindescription text, pluginproperties text,"
+    " PRIMARY KEY (appid, appversion, id));"
     /* emulator-private */
     "CREATE TABLE IF NOT EXISTS emu_process_graph (pdefname varchar(400) NOT NULL PRIMARY KEY,"
     " appid varchar(510) NOT NULL, packageversion bigint NOT NULL, processdefid varchar(180) NOT NULL, graph text NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS emu_andjoin (process numeric(19,0) NOT NULL, activitydefid varchar(180) NOT NULL,"
-    " fromactivitydefid varchar(180) NOT NULL, PRIMARY KEY (process, activitydefid, fromactivitydefid));"
     "CREATE TABLE IF NOT EXISTS emu_meta (key varchar(100) PRIMARY KEY, value text);"
     "INSERT INTO shkprocessstates VALUES"
     " ('open.running','open.running',1000000,0),('open.not_running.not_started','open.not_running.not_started',1000002,0),"
@@ -240,7 +269,8 @@ static const char *TABLES[] = {
     "shkresourcestable", "shkprocessstates", "shkactivitystates", "wf_process_link", "wf_process_link_history",
     "wf_history_process", "wf_history_activity", "app_fd", "app_app", "app_package", "app_form",
     "app_package_activity_plugin", "app_package_activity_form", "app_package_participant", "wf_setup", "dir_user",
-    "dir_role", "dir_user_role", "dir_group", "dir_user_group", "emu_process_graph", "emu_andjoin", "emu_meta", NULL};
+    "dir_role", "dir_user_role", "dir_group", "dir_user_group", "shkandjointable", "shkdeadlines", "app_plugin_default",
+    "emu_process_graph", "emu_meta", NULL};
 
 int db_schema(PGconn *c, int reset)
 {

@@ -71,6 +71,7 @@ char *db_setting(PGconn *c, const char *prop); /* malloc'ed or NULL */
 typedef struct {
     char *id, *name, *type, *performer, *subflow;
     int join_and, split_and, async_sub;
+    long long deadline_ms; /* 0 = none; else limittime = activated + deadline_ms and a shkdeadlines row */
     int *in, nin;   /* incoming transition indexes */
     int *out, nout; /* outgoing transition indexes */
 } act_t;
@@ -96,6 +97,7 @@ void graphs_free(void);
 const proc_t *proc_find(const char *pdefname);
 int proc_act(const proc_t *p, const char *actdef);
 const var_t *proc_var(const proc_t *p, const char *id);
+int proc_join_need(const proc_t *p, const act_t *join); /* distinct source activities of join's incoming transitions */
 int graph_parse(const char *pdefname, json_t *graph, proc_t *out, char *err, size_t errn);
 void proc_free(proc_t *p);
 
@@ -126,6 +128,11 @@ int eng_assignment_accept(PGconn *c, const user_t *u, const char *actid);
 int eng_assignment_complete(PGconn *c, const user_t *u, const char *actid, json_t *vars);
 int eng_set_variable(PGconn *c, const char *pid, const char *name, const char *value, int strict);
 int eng_reassign(PGconn *c, const char *actid, const char *username, const char *replace);
+/* --audit-log: assignments created for apps whose default plugins include the user-notification audit trail
+   append "time event activityId processId username" lines when their transaction commits */
+int eng_audit_open(const char *path);   /* -1 (reported) when the file cannot be opened */
+void eng_audit_close(void);
+void eng_audit_end(int commit);         /* called by db_commit (1 on success) and db_rollback (0) */
 char *eng_resolve_pdef(PGconn *c, const char *pdef_url); /* ':'->'#', latest resolution; malloc'ed */
 int eng_whitelist_ok(PGconn *c, const user_t *u, const char *pdefname);
 void fmt_double(double d, char *out, size_t n);
@@ -140,6 +147,7 @@ typedef struct {
     int fail_500, fail_reset, fail_timeout;
     int timeout_ms;
     uint64_t seed;
+    int fail_lost, fail_partial;
     const char *request_log;
     const char *uploads;
 } http_cfg;

@@ -3,9 +3,11 @@
 #include "emu.h"
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct ictx {
     PGconn *c;
@@ -16,12 +18,14 @@ typedef struct ictx {
     int nested; /* started synchronously by a parent's sub-flow activity */
 } ictx;
 
-typedef struct { int to, from; } witem;
+/* a transition to follow: target activity index, source activity index (-1 = none: a start activity or an
+   activity started by monitoring/activity/start) and the shkactivities oid of the source activity */
+typedef struct { int to, from; long long from_oid; } witem;
 typedef struct { witem *v; int n, cap; } wlist;
-static void wl_push(wlist *w, int to, int from)
+static void wl_push(wlist *w, int to, int from, long long from_oid)
 {
     if (w->n == w->cap) { w->cap = w->cap ? w->cap * 2 : 8; w->v = realloc(w->v, sizeof *w->v * (size_t)w->cap); }
-    w->v[w->n].to = to; w->v[w->n].from = from; w->n++;
+    w->v[w->n].to = to; w->v[w->n].from = from; w->v[w->n].from_oid = from_oid; w->n++;
 }
 
 static int run(ictx *x, wlist *w);
@@ -34,6 +38,62 @@ static const char *cur_user(const ictx *x)
 }
 
 static char *ll(char *buf, long long v) { sprintf(buf, "%lld", v); return buf; }
+
+/* ---------- audit log (--audit-log) ----------
+   Lines are collected per thread while a transaction runs and written when it commits (db_commit calls
+   eng_audit_end(1)), so a rolled back operation notifies nobody, like a mail that was never sent. */
+static FILE *g_audit;
+static pthread_mutex_t audit_mu = PTHREAD_MUTEX_INITIALIZER;
+static __thread sbuf tl_audit;
+
+int eng_audit_open(const char *path)
+{
+    g_audit = fopen(path, "a");
+    if (!g_audit) { fprintf(stderr, "joget-emulator: --audit-log %s: cannot open for appending\n", path); return -1; }
+    return 0;
+}
+
+void eng_audit_close(void)
+{
+    if (g_audit) fclose(g_audit);
+    g_audit = NULL;
+}
+
+void eng_audit_end(int commit)
+{
+    if (commit && g_audit && tl_audit.len) {
+        pthread_mutex_lock(&audit_mu);
+        fwrite(tl_audit.s, 1, tl_audit.len, g_audit);
+        fflush(g_audit);
+        pthread_mutex_unlock(&audit_mu);
+    }
+    sb_free(&tl_audit);
+}
+
+/* does the app of process definition pdefname have the user-notification audit trail as a default plugin? */
+static int audit_wanted(PGconn *c, const char *pdefname)
+{
+    if (!g_audit) return 0;
+    const char *p[1] = {pdefname};
+    PGresult *r = dbq(c, "SELECT count(*) FROM app_plugin_default d JOIN app_package k ON k.appid=d.appid"
+                         " AND k.appversion=d.appversion WHERE k.packageid=split_part($1,'#',1)"
+                         " AND k.packageversion::text=split_part($1,'#',2) AND d.pluginname LIKE '%UserNotificationAuditTrail'",
+                      1, p);
+    int n = db_ok(r) ? atoi(PQgetvalue(r, 0, 0)) : 0;
+    PQclear(r);
+    return n > 0;
+}
+
+static void audit_add(const char *event, const char *actid, const char *pid, const char *user)
+{
+    int64_t t = now_ms();
+    time_t sec = (time_t)(t / 1000);
+    struct tm tm;
+    char ts[48];
+    gmtime_r(&sec, &tm);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+    sb_printf(&tl_audit, "%s.%03dZ %s %s %s %s\n", ts, (int)(t % 1000), event, actid, pid, user);
+}
 
 /* ---------- instance loading ---------- */
 static int load_inst(PGconn *c, const char *pid, ictx *x, int *state)
@@ -67,7 +127,7 @@ static int var_type_code(const char *t)
     return VT_STRING;
 }
 
-/* mode 1 = process start coercion (Boolean parsed as a long, WMI:3208-3229), 0 = normal setter.
+/* mode 1 = process start coercion (Joget parses a Boolean var_ value with Long.parseLong, so "true" fails), 0 = normal setter.
    Returns 0 ok, 1 unknown variable (ignored), -2 coercion error, -1 SQL error. */
 static int var_write(ictx *x, const char *name, const char *value, int mode)
 {
@@ -193,17 +253,22 @@ static int insert_activity(ictx *x, const act_t *a, int state, char *actid, size
     if (cnt < 0 || o < 0) return -1;
     snprintf(actid, idn, "%lld_%s_%s", cnt, x->pid, a->id);
     snprintf(oid, 32, "%lld", o);
-    char st[16], now[32];
+    char st[16], now[32], limit[32];
     snprintf(st, sizeof st, "%d", state);
-    ll(now, (long long)now_ms());
-    const char *p[9] = {actid, a->id, x->poid, x->p->pdefname, x->pid, st, a->performer, a->name, now};
-    p[2] = x->poid;
-    const char *q[10] = {actid, a->id, x->poid, x->p->pdefname, x->pid, st, a->performer, a->name, now, oid};
-    (void)p;
-    return db_exec(x->c, "INSERT INTO shkactivities (id, activitydefinitionid, process, pdefname, processid, state, performer,"
-                         " name, activated, activatedtzo, laststatetime, laststatetimetzo, limittime, limittimetzo, oid, version)"
-                         " VALUES ($1,$2,$3::numeric,$4,$5,$6::numeric,$7,$8,$9::bigint,0,$9::bigint,0,0,0,$10::numeric,0)",
-                   10, q);
+    long long t = (long long)now_ms();
+    ll(now, t);
+    ll(limit, a->deadline_ms > 0 ? t + a->deadline_ms : 0);
+    const char *q[11] = {actid, a->id, x->poid, x->p->pdefname, x->pid, st, a->performer, a->name, now, oid, limit};
+    if (db_exec(x->c, "INSERT INTO shkactivities (id, activitydefinitionid, process, pdefname, processid, state, performer,"
+                      " name, activated, activatedtzo, laststatetime, laststatetimetzo, limittime, limittimetzo, oid, version)"
+                      " VALUES ($1,$2,$3::numeric,$4,$5,$6::numeric,$7,$8,$9::bigint,0,$9::bigint,0,$11::bigint,0,$10::numeric,0)",
+                11, q) < 0)
+        return -1;
+    if (a->deadline_ms <= 0) return 0;
+    const char *d[3] = {x->poid, oid, limit};
+    return db_exec(x->c, "INSERT INTO shkdeadlines (process, activity, cnt, timelimit, timelimittzo, exceptionname, issynchronous,"
+                         " isexecuted, oid, version) VALUES ($1::numeric,$2::numeric,nextval('emu_oid_seq'),$3::bigint,0,"
+                         " 'deadline',false,false,nextval('emu_oid_seq'),0)", 3, d);
 }
 
 static int set_act_state(ictx *x, const char *actoid, int state, const char *performer)
@@ -213,11 +278,14 @@ static int set_act_state(ictx *x, const char *actoid, int state, const char *per
     ll(now, (long long)now_ms());
     if (performer && resource_oid(x->c, performer, roid) < 0) return -1;
     const char *p[5] = {actoid, st, now, performer, performer ? roid : NULL};
-    return db_exec(x->c, "UPDATE shkactivities SET state=$2::numeric, laststatetime=$3::bigint, version=version+1,"
-                         " resourceid=COALESCE($4, resourceid), theresource=COALESCE($5::numeric, theresource),"
-                         " accepted=CASE WHEN $4::text IS NOT NULL AND accepted IS NULL THEN $3::bigint ELSE accepted END,"
-                         " acceptedtzo=CASE WHEN $4::text IS NOT NULL AND accepted IS NULL THEN 0 ELSE acceptedtzo END"
-                         " WHERE oid=$1::numeric", 5, p);
+    if (db_exec(x->c, "UPDATE shkactivities SET state=$2::numeric, laststatetime=$3::bigint, version=version+1,"
+                      " resourceid=COALESCE($4, resourceid), theresource=COALESCE($5::numeric, theresource),"
+                      " accepted=CASE WHEN $4::text IS NOT NULL AND accepted IS NULL THEN $3::bigint ELSE accepted END,"
+                      " acceptedtzo=CASE WHEN $4::text IS NOT NULL AND accepted IS NULL THEN 0 ELSE acceptedtzo END"
+                      " WHERE oid=$1::numeric", 5, p) < 0)
+        return -1;
+    if (state < AS_COMPLETED) return 0;
+    return db_exec(x->c, "DELETE FROM shkdeadlines WHERE activity=$1::numeric", 1, p); /* a closed activity has no deadline */
 }
 
 static void add_name(json_t *arr, const char *u)
@@ -297,6 +365,7 @@ static int assign(ictx *x, const char *actoid, const char *actid, json_t *users)
 {
     size_t i;
     json_t *v;
+    int audit = audit_wanted(x->c, x->p->pdefname);
     json_array_foreach(users, i, v) {
         char roid[32];
         const char *u = json_string_value(v);
@@ -307,6 +376,7 @@ static int assign(ictx *x, const char *actoid, const char *actid, json_t *users)
                           " VALUES ($1::numeric,$2::numeric,$3,$4,$5,$6,false,true,nextval('emu_oid_seq'),"
                           " nextval('emu_oid_seq'),0) ON CONFLICT DO NOTHING", 6, p) < 0)
             return -1;
+        if (audit) audit_add("getDefaultAssignments", actid, x->pid, u);
     }
     return 0;
 }
@@ -367,7 +437,7 @@ static int run_tool(ictx *x, const act_t *a)
     PGresult *r = dbq(x->c, "SELECT pluginproperties FROM app_package_activity_plugin WHERE processdefid=$1 AND activitydefid=$2"
                             " AND packageid=$3 AND packageversion=$4::bigint", 4, p);
     if (!db_ok(r)) { PQclear(r); return -1; }
-    if (PQntuples(r) != 1) { PQclear(r); return 0; } /* unmapped tool: no-op, reported as success (AWH:100-133) */
+    if (PQntuples(r) != 1) { PQclear(r); return 0; } /* unmapped tool: Joget runs nothing and reports success */
     json_t *props = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
     PQclear(r);
     int rc = 0;
@@ -461,23 +531,25 @@ static int start_instance_path(ictx *x)
         return -1;
     wlist w = {0};
     for (int i = 0; i < x->p->nacts; i++)
-        if (x->p->acts[i].nin == 0) wl_push(&w, i, -1);
-    if (w.n == 0) wl_push(&w, 0, -1);
+        if (x->p->acts[i].nin == 0) wl_push(&w, i, -1, 0);
+    if (w.n == 0) wl_push(&w, 0, -1, 0);
     int rc = run(x, &w);
     free(w.v);
     if (rc == 0) rc = check_finish(x);
     return rc;
 }
 
-static void follow(ictx *x, int ai, wlist *w)
+/* push the transitions to take after activity ai (shkactivities oid from_oid) completed */
+static void follow(ictx *x, int ai, const char *from_oid, wlist *w)
 {
+    long long fo = strtoll(from_oid, NULL, 10);
     const act_t *a = &x->p->acts[ai];
     int pushed = 0;
     for (int k = 0; k < a->nout; k++) {
         const trans_t *t = &x->p->tr[a->out[k]];
         if (t->otherwise) continue;
         if (cond_true(x, t->cond)) {
-            wl_push(w, t->to, ai);
+            wl_push(w, t->to, ai, fo);
             pushed++;
             if (!a->split_and) return;
         }
@@ -485,7 +557,7 @@ static void follow(ictx *x, int ai, wlist *w)
     if (pushed) return;
     for (int k = 0; k < a->nout; k++) {
         const trans_t *t = &x->p->tr[a->out[k]];
-        if (t->otherwise) { wl_push(w, t->to, ai); if (!a->split_and) return; }
+        if (t->otherwise) { wl_push(w, t->to, ai, fo); if (!a->split_and) return; }
     }
 }
 
@@ -505,20 +577,23 @@ static int run(ictx *x, wlist *w)
         witem it = w->v[--w->n];
         const act_t *a = &x->p->acts[it.to];
         if (a->join_and && a->nin > 1 && it.from >= 0) {
-            const char *p[3] = {x->poid, a->id, x->p->acts[it.from].id};
-            if (db_exec(x->c, "INSERT INTO emu_andjoin VALUES ($1::numeric,$2,$3) ON CONFLICT DO NOTHING", 3, p) < 0) return -1;
-            PGresult *r = dbq(x->c, "SELECT count(*) FROM emu_andjoin WHERE process=$1::numeric AND activitydefid=$2", 2, p);
+            /* Shark's AND-join: record the arrival in shkandjointable; the join starts when every distinct incoming
+               branch (source activity definition) has arrived, and its rows are then deleted */
+            char from_oid[32];
+            ll(from_oid, it.from_oid);
+            const char *p[3] = {x->poid, a->id, from_oid};
+            if (db_exec(x->c, "INSERT INTO shkandjointable (process, blockactivity, activitydefinitionid, activity, cnt, oid, version)"
+                              " VALUES ($1::numeric,NULL,$2,$3::numeric,nextval('emu_oid_seq'),nextval('emu_oid_seq'),0)", 3, p) < 0)
+                return -1;
+            PGresult *r = dbq(x->c, "SELECT count(DISTINCT a.activitydefinitionid) FROM shkandjointable j"
+                                    " JOIN shkactivities a ON a.oid=j.activity WHERE j.process=$1::numeric"
+                                    " AND j.activitydefinitionid=$2", 2, p);
             int n = db_ok(r) ? atoi(PQgetvalue(r, 0, 0)) : -1;
             PQclear(r);
             if (n < 0) return -1;
-            int need = 0; /* distinct source activities */
-            for (int k = 0; k < a->nin; k++) {
-                int dup = 0;
-                for (int j = 0; j < k; j++) dup |= x->p->tr[a->in[j]].from == x->p->tr[a->in[k]].from;
-                need += !dup;
-            }
-            if (n < need) continue;
-            if (db_exec(x->c, "DELETE FROM emu_andjoin WHERE process=$1::numeric AND activitydefid=$2", 2, p) < 0) return -1;
+            if (n < proc_join_need(x->p, a)) continue;
+            if (db_exec(x->c, "DELETE FROM shkandjointable WHERE process=$1::numeric AND activitydefinitionid=$2", 2, p) < 0)
+                return -1;
         }
         char actid[600], aoid[32];
         if (!strcmp(a->type, "manual")) {
@@ -531,7 +606,7 @@ static int run(ictx *x, wlist *w)
             if (insert_activity(x, a, AS_RUNNING, actid, sizeof actid, aoid) < 0) return -1;
             if (!strcmp(a->type, "tool") && run_tool(x, a) < 0) return -1;
             if (set_act_state(x, aoid, AS_COMPLETED, NULL) < 0) return -1;
-            follow(x, it.to, w);
+            follow(x, it.to, aoid, w);
         } else { /* subflow */
             if (insert_activity(x, a, AS_RUNNING, actid, sizeof actid, aoid) < 0) return -1;
             char sub[800];
@@ -552,7 +627,7 @@ static int run(ictx *x, wlist *w)
             int done = proc_state(&child) >= PS_COMPLETED;
             if (done || a->async_sub) {
                 if (set_act_state(x, aoid, AS_COMPLETED, NULL) < 0) return -1;
-                follow(x, it.to, w);
+                follow(x, it.to, aoid, w);
             }
         }
     }
@@ -571,9 +646,11 @@ static int archive_or_delete(ictx *x)
                             " p.pdefname, p.started, p.created, p.laststatetime, s.name FROM shkprocesses p"
                             " JOIN shkprocessstates s ON s.oid=p.state WHERE p.oid=$1::numeric ON CONFLICT DO NOTHING", 1, p);
         rc |= db_exec(x->c, "INSERT INTO wf_history_activity (activityid, activityname, activitydefid, activated, accepted,"
-                            " laststatetime, participantid, performer, state, type, processid)"
+                            " laststatetime, participantid, performer, state, type, due, processid)"
                             " SELECT a.id, a.name, a.activitydefinitionid, a.activated, a.accepted, a.laststatetime, a.performer,"
-                            " a.resourceid, s.name, 'normal', a.processid FROM shkactivities a JOIN shkactivitystates s ON s.oid=a.state"
+                            " a.resourceid, s.name, 'normal', CASE WHEN a.limittime > 0 THEN"
+                            " to_timestamp(a.limittime / 1000.0) AT TIME ZONE 'UTC' END, a.processid"
+                            " FROM shkactivities a JOIN shkactivitystates s ON s.oid=a.state"
                             " WHERE a.process=$1::numeric ON CONFLICT DO NOTHING", 1, p);
         rc |= db_exec(x->c, "INSERT INTO wf_process_link_history SELECT processid, parentprocessid, originprocessid"
                             " FROM wf_process_link WHERE processid=$1 ON CONFLICT DO NOTHING", 1, p + 1);
@@ -582,7 +659,8 @@ static int archive_or_delete(ictx *x)
         rc |= db_exec(x->c, "DELETE FROM shkassignmentstable WHERE activityprocessid=$1", 1, p + 1);
         rc |= db_exec(x->c, "DELETE FROM shkprocessdata WHERE process=$1::numeric", 1, p);
         rc |= db_exec(x->c, "DELETE FROM shkactivities WHERE process=$1::numeric", 1, p);
-        rc |= db_exec(x->c, "DELETE FROM emu_andjoin WHERE process=$1::numeric", 1, p);
+        rc |= db_exec(x->c, "DELETE FROM shkandjointable WHERE process=$1::numeric", 1, p);
+        rc |= db_exec(x->c, "DELETE FROM shkdeadlines WHERE process=$1::numeric", 1, p);
         rc |= db_exec(x->c, "DELETE FROM wf_process_link WHERE processid=$1", 1, p + 1);
         rc |= db_exec(x->c, "DELETE FROM shkprocesses WHERE oid=$1::numeric", 1, p);
     }
@@ -599,6 +677,9 @@ static int close_process(ictx *x, int pstate)
     const char *p[4] = {x->poid, st, now, ast};
     if (db_exec(x->c, "DELETE FROM shkassignmentstable WHERE activity IN (SELECT oid FROM shkactivities WHERE process=$1::numeric"
                       " AND state IN (1000001,1000003,1000005))", 1, p) < 0) return -1;
+    /* every activity closes now: no deadline and no waiting join is left */
+    if (db_exec(x->c, "DELETE FROM shkdeadlines WHERE process=$1::numeric", 1, p) < 0) return -1;
+    if (db_exec(x->c, "DELETE FROM shkandjointable WHERE process=$1::numeric", 1, p) < 0) return -1;
     const char *q[3] = {x->poid, ast, now};
     if (db_exec(x->c, "UPDATE shkactivities SET state=$2::numeric, laststatetime=$3::bigint WHERE process=$1::numeric"
                       " AND state IN (1000001,1000003,1000005)", 3, q) < 0) return -1;
@@ -624,7 +705,7 @@ static int resume_parent(ictx *x)
     if (ai < 0) return 0;
     if (set_act_state(&par, aoid, AS_COMPLETED, NULL) < 0) return -1;
     wlist w = {0};
-    follow(&par, ai, &w);
+    follow(&par, ai, aoid, &w);
     int rc = run(&par, &w);
     free(w.v);
     return rc < 0 ? -1 : check_finish(&par);
@@ -685,7 +766,7 @@ int eng_whitelist_ok(PGconn *c, const user_t *u, const char *pdef)
 {
     char *d = xstrdup(pdef);
     char *h1 = strchr(d, '#'), *h2 = h1 ? strchr(h1 + 1, '#') : NULL;
-    if (!h1 || !h2 || strchr(h2 + 1, '#')) { free(d); return 1; } /* WMI:5378-5381 */
+    if (!h1 || !h2 || strchr(h2 + 1, '#')) { free(d); return 1; } /* Joget skips the check unless the id has 3 parts */
     *h1 = 0; *h2 = 0;
     const char *p[3] = {d, h1 + 1, h2 + 1};
     int ok = 1;
@@ -744,6 +825,8 @@ static int abort_open(ictx *x, const char *actdef)
     const char *q[3] = {x->poid, actdef, now};
     if (db_exec(x->c, "DELETE FROM shkassignmentstable WHERE activity IN (SELECT oid FROM shkactivities WHERE process=$1::numeric"
                       " AND state IN (1000001,1000003) AND ($2::text IS NULL OR activitydefinitionid=$2))", 2, p) < 0) return -1;
+    if (db_exec(x->c, "DELETE FROM shkdeadlines WHERE activity IN (SELECT oid FROM shkactivities WHERE process=$1::numeric"
+                      " AND state IN (1000001,1000003) AND ($2::text IS NULL OR activitydefinitionid=$2))", 2, p) < 0) return -1;
     return db_exec(x->c, "UPDATE shkactivities SET state=1000011, laststatetime=$3::bigint, version=version+1"
                          " WHERE process=$1::numeric AND state IN (1000001,1000003) AND ($2::text IS NULL OR activitydefinitionid=$2)",
                    3, q);
@@ -760,7 +843,7 @@ int eng_activity_start(PGconn *c, const user_t *u, const char *pid, const char *
     if (ai < 0) return 0;
     if (abort_current && abort_open(&x, NULL) < 0) return -1;
     wlist w = {0};
-    wl_push(&w, ai, -1);
+    wl_push(&w, ai, -1, 0);
     int rc = run(&x, &w);
     free(w.v);
     if (rc < 0) return -1;
@@ -840,7 +923,7 @@ int eng_assignment_complete(PGconn *c, const user_t *u, const char *actid, json_
     int ai = proc_act(x.p, adef);
     if (ai < 0) return -1;
     wlist w = {0};
-    follow(&x, ai, &w);
+    follow(&x, ai, aoid, &w);
     int rc = run(&x, &w);
     free(w.v);
     if (rc < 0 || check_finish(&x) < 0) return -1;
@@ -850,20 +933,25 @@ int eng_assignment_complete(PGconn *c, const user_t *u, const char *actid, json_
 int eng_reassign(PGconn *c, const char *actid, const char *username, const char *replace)
 {
     const char *p[1] = {actid};
-    PGresult *r = dbq(c, "SELECT oid, processid FROM shkactivities WHERE id=$1", 1, p);
+    PGresult *r = dbq(c, "SELECT oid, processid, pdefname FROM shkactivities WHERE id=$1", 1, p);
     if (!db_ok(r) || PQntuples(r) != 1) { PQclear(r); return 0; }
-    char aoid[32], roid[32];
+    char aoid[32], roid[32], pid[256], pdef[512];
     snprintf(aoid, sizeof aoid, "%s", PQgetvalue(r, 0, 0));
+    snprintf(pid, sizeof pid, "%s", PQgetvalue(r, 0, 1));
+    snprintf(pdef, sizeof pdef, "%s", PQgetvalue(r, 0, 2));
     PQclear(r);
     if (resource_oid(c, username, roid) < 0) return -1;
     const char *q[4] = {aoid, replace, username, roid};
     if (db_exec(c, "DELETE FROM shkassignmentstable WHERE activity=$1::numeric AND resourceid=$3 AND $2::text <> $3", 3, q) < 0)
         return -1;
-    if (db_exec(c, "UPDATE shkassignmentstable SET resourceid=$3, theresource=$4::numeric, isaccepted=false, isvalid=true,"
-                   " version=version+1 WHERE activity=$1::numeric AND resourceid=$2", 4, q) < 0)
-        return -1;
+    r = dbq(c, "UPDATE shkassignmentstable SET resourceid=$3, theresource=$4::numeric, isaccepted=false, isvalid=true,"
+               " version=version+1 WHERE activity=$1::numeric AND resourceid=$2", 4, q);
+    if (!db_ok(r)) { PQclear(r); return -1; }
+    int moved = atoi(PQcmdTuples(r));
+    PQclear(r);
     if (db_exec(c, "UPDATE shkactivities SET state=1000003 WHERE oid=$1::numeric AND state=1000001 AND NOT EXISTS"
                    " (SELECT 1 FROM shkassignmentstable WHERE activity=$1::numeric AND isaccepted)", 1, q) < 0)
         return -1;
+    if (moved && audit_wanted(c, pdef)) audit_add("assignmentReassign", actid, pid, username);
     return 1;
 }

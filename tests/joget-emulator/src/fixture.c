@@ -158,6 +158,25 @@ static int load_app(PGconn *c, json_t *app, int ai)
                   " SET appversion=EXCLUDED.appversion", 4, pp) < 0) goto fail;
     size_t i;
     json_t *f;
+    json_t *dps = json_object_get(app, "defaultPlugins");
+    if (dps && !json_is_array(dps)) FERR("apps[%d].defaultPlugins: must be an array", ai);
+    json_array_foreach(dps, i, f) {
+        const char *did = js(f, "id"), *pn = js(f, "pluginName");
+        if (!did || !*did) FERR("apps[%d].defaultPlugins[%zu].id: missing", ai, i);
+        if (!pn || !*pn) FERR("apps[%d].defaultPlugins[%zu].pluginName: missing (a plugin class name)", ai, i);
+        json_t *props = json_object_get(f, "properties");
+        if (props && !json_is_object(props)) FERR("apps[%d].defaultPlugins[%zu].properties: must be an object", ai, i);
+        char *pj = props ? json_dumps(props, JSON_COMPACT) : xstrdup("{}");
+        const char *q[5] = {id, vs, did, pn, pj};
+        const char *desc = js(f, "description");
+        const char *q6[6] = {q[0], q[1], q[2], q[3], desc, q[4]};
+        int rc = exec_p(c, "INSERT INTO app_plugin_default (appid, appversion, id, pluginname, plugindescription, pluginproperties)"
+                           " VALUES ($1,$2::bigint,$3,$4,$5,$6) ON CONFLICT (appid, appversion, id) DO UPDATE"
+                           " SET pluginname=EXCLUDED.pluginname, plugindescription=EXCLUDED.plugindescription,"
+                           " pluginproperties=EXCLUDED.pluginproperties", 6, q6);
+        free(pj);
+        if (rc < 0) goto fail;
+    }
     json_array_foreach(json_object_get(app, "forms"), i, f) {
         const char *fid = js(f, "id"), *tbl = js(f, "table") ? js(f, "table") : fid;
         if (!ident_ok(fid)) FERR("apps[%d].forms[%zu].id: missing or not [A-Za-z0-9_]", ai, i);
@@ -405,7 +424,7 @@ fail:
 typedef struct {
     PGconn *c;
     long long oid, counter;
-    sbuf procs, acts, asg, data, links, res;
+    sbuf procs, acts, asg, data, links, res, joins, deadlines;
     json_t *resources; /* username -> oid */
     json_t *pdefs;     /* pdefname -> shkprocessdefinitions.oid */
     int64_t now;
@@ -458,6 +477,70 @@ static int var_row(iload *L, const proc_t *p, const char *poid, const char *name
     const char *row[13] = {poid, name, tb, vch, vd, vl, vb, "0", cs, os, "0", NULL, NULL};
     /* columns: process, variabledefinitionid, variabletype, vchar, dbl, long, bool, ordno, cnt, oid, version */
     cp_row(&L->data, 11, row);
+    return 0;
+fail:
+    return -1;
+}
+
+/* "arrived": activities completed on a branch into an AND-join that still waits for its other branches. Each entry
+   becomes a closed.completed shkactivities row (performed by "performer") and one shkandjointable row per AND-join
+   that its outgoing transitions lead into. */
+static int load_arrived(iload *L, json_t *in, const char *where, const proc_t *p, const char *pid, const char *poid,
+                        const char *when)
+{
+    json_t *arr = json_object_get(in, "arrived");
+    if (!arr) return 0;
+    if (!json_is_array(arr)) FERR("%s.arrived: must be an array of {\"id\": activity, \"performer\": username}", where);
+    char *seen = calloc((size_t)p->nacts * (size_t)p->nacts, 1); /* seen[join * nacts + source] */
+    size_t i;
+    json_t *e;
+    json_array_foreach(arr, i, e) {
+        char w2[300];
+        snprintf(w2, sizeof w2, "%s.arrived[%zu]", where, i);
+        const char *adef = js(e, "id"), *who = js(e, "performer");
+        int ai = adef ? proc_act(p, adef) : -1;
+        if (ai < 0) { free(seen); FERR("%s.id: '%s' is not an activity of %s", w2, nz(adef), p->pdefname); }
+        if (!who || !*who) { free(seen); FERR("%s.performer: missing (the username who completed '%s')", w2, adef); }
+        if (sfa_bad(who)) { free(seen); FERR("%s.performer: '%s' contains characters Joget rejects", w2, who); }
+        const act_t *ad = &p->acts[ai];
+        int njoins = 0;
+        char aid[800], aoid[32], ro[32];
+        snprintf(aid, sizeof aid, "%lld_%s_%s", L->counter++, pid, adef);
+        snprintf(aoid, sizeof aoid, "%lld", next_oid(L));
+        for (int k = 0; k < ad->nout; k++) {
+            int ji = p->tr[ad->out[k]].to;
+            const act_t *j = &p->acts[ji];
+            if (!j->join_and || j->nin < 2) continue;
+            njoins++;
+            seen[(size_t)ji * (size_t)p->nacts + (size_t)ai] = 1;
+            char cs[32], os[32];
+            snprintf(cs, sizeof cs, "%lld", next_oid(L));
+            snprintf(os, sizeof os, "%lld", next_oid(L));
+            /* process, blockactivity, activitydefinitionid, activity, cnt, oid, version */
+            const char *jrow[7] = {poid, NULL, j->id, aoid, cs, os, "0"};
+            cp_row(&L->joins, 7, jrow);
+        }
+        if (!njoins) {
+            free(seen);
+            FERR("%s.id: no transition of '%s' leads into an AND-join (an activity with \"join\": \"and\" and several"
+                 " incoming transitions)", w2, adef);
+        }
+        res_oid(L, who, ro);
+        const char *arow[20] = {aid, adef, poid, p->pdefname, pid, "1000007", ad->performer, ad->name, when, "0",
+                                when, "0", when, "0", "0", "0", aoid, "0", who, ro};
+        cp_row(&L->acts, 20, arow);
+    }
+    /* a join whose every branch has arrived would have started already */
+    for (int ji = 0; ji < p->nacts; ji++) {
+        int have = 0;
+        for (int k = 0; k < p->nacts; k++) have += seen[(size_t)ji * (size_t)p->nacts + (size_t)k];
+        if (have && have >= proc_join_need(p, &p->acts[ji])) {
+            free(seen);
+            FERR("%s.arrived: every branch into the AND-join '%s' has arrived, so it would have started; list at least"
+                 " one branch under \"activities\" instead", where, p->acts[ji].id);
+        }
+    }
+    free(seen);
     return 0;
 fail:
     return -1;
@@ -529,6 +612,7 @@ static int load_instance(iload *L, json_t *in, const char *where, const char *pa
         free(val);
         if (rc < 0) return -1;
     }
+    if (load_arrived(L, in, where, p, pid, poid, now) < 0) return -1;
     /* open activities */
     json_t *acts = json_object_get(in, "activities");
     if (!json_is_array(acts) || !json_array_size(acts)) FERR("%s.activities: a running instance needs at least one open activity", where);
@@ -549,11 +633,25 @@ static int load_instance(iload *L, json_t *in, const char *where, const char *pa
         int accepted = json_is_true(json_object_get(a, "accepted"));
         int sub = !strcmp(ad->type, "subflow");
         const char *state = (sub || accepted) ? "1000001" : "1000003";
+        json_t *jl = json_object_get(a, "limit_ms");
+        if (jl && (!json_is_integer(jl) || json_integer_value(jl) < 0))
+            FERR("%s.limit_ms: must be a non-negative integer (milliseconds)", w2);
+        long long lim = jl ? (long long)json_integer_value(jl) : ad->deadline_ms;
+        char limit[32] = "0";
+        if (lim > 0) {
+            snprintf(limit, sizeof limit, "%lld", st + lim);
+            char cs[32], os[32];
+            snprintf(cs, sizeof cs, "%lld", next_oid(L));
+            snprintf(os, sizeof os, "%lld", next_oid(L));
+            /* process, activity, cnt, timelimit, timelimittzo, exceptionname, issynchronous, isexecuted, oid, version */
+            const char *drow[10] = {poid, aoid, cs, limit, "0", "deadline", "f", "f", os, "0"};
+            cp_row(&L->deadlines, 10, drow);
+        }
         /* id,activitydefinitionid,process,pdefname,processid,state,performer,name,activated,activatedtzo,accepted,
-           acceptedtzo,laststatetime,laststatetimetzo,limittime,limittimetzo,oid,version */
-        const char *arow[18] = {aid, adef, poid, p->pdefname, pid, state, ad->performer, ad->name, now, "0",
-                                accepted ? now : NULL, accepted ? "0" : NULL, now, "0", "0", "0", aoid, "0"};
-        cp_row(&L->acts, 18, arow);
+           acceptedtzo,laststatetime,laststatetimetzo,limittime,limittimetzo,oid,version,resourceid,theresource */
+        const char *arow[20] = {aid, adef, poid, p->pdefname, pid, state, ad->performer, ad->name, now, "0",
+                                accepted ? now : NULL, accepted ? "0" : NULL, now, "0", limit, "0", aoid, "0", NULL, NULL};
+        cp_row(&L->acts, 20, arow);
         if (sub) {
             json_t *kids = json_object_get(a, "children");
             size_t ci;
@@ -596,6 +694,7 @@ static int load_instances(PGconn *c, json_t *list)
     L.pdefs = json_object();
     L.now = now_ms();
     sb_init(&L.procs); sb_init(&L.acts); sb_init(&L.asg); sb_init(&L.data); sb_init(&L.links); sb_init(&L.res);
+    sb_init(&L.joins); sb_init(&L.deadlines);
     L.oid = db_nextval(c, "emu_oid_seq");
     L.counter = db_nextval(c, "emu_counter_seq");
     int rc = -1;
@@ -620,8 +719,12 @@ static int load_instances(PGconn *c, json_t *list)
         copy_in(c, "COPY shkprocessdata (process, variabledefinitionid, variabletype, variablevaluevchar, variablevaluedbl,"
                    " variablevaluelong, variablevaluebool, ordno, cnt, oid, version) FROM STDIN", &L.data) < 0 ||
         copy_in(c, "COPY shkactivities (id, activitydefinitionid, process, pdefname, processid, state, performer, name, activated,"
-                   " activatedtzo, accepted, acceptedtzo, laststatetime, laststatetimetzo, limittime, limittimetzo, oid, version)"
-                   " FROM STDIN", &L.acts) < 0 ||
+                   " activatedtzo, accepted, acceptedtzo, laststatetime, laststatetimetzo, limittime, limittimetzo, oid, version,"
+                   " resourceid, theresource) FROM STDIN", &L.acts) < 0 ||
+        copy_in(c, "COPY shkandjointable (process, blockactivity, activitydefinitionid, activity, cnt, oid, version) FROM STDIN",
+                &L.joins) < 0 ||
+        copy_in(c, "COPY shkdeadlines (process, activity, cnt, timelimit, timelimittzo, exceptionname, issynchronous, isexecuted,"
+                   " oid, version) FROM STDIN", &L.deadlines) < 0 ||
         copy_in(c, "COPY shkassignmentstable (activity, theresource, activityid, activityprocessid, activityprocessdefname,"
                    " resourceid, isaccepted, isvalid, cnt, oid, version) FROM STDIN", &L.asg) < 0) {
         snprintf(g_err, sizeof g_err, "instances: database refused the rows (duplicate instance id?)");
@@ -630,6 +733,7 @@ static int load_instances(PGconn *c, json_t *list)
     rc = 0;
 out:
     sb_free(&L.procs); sb_free(&L.acts); sb_free(&L.asg); sb_free(&L.data); sb_free(&L.links); sb_free(&L.res);
+    sb_free(&L.joins); sb_free(&L.deadlines);
     json_decref(L.resources);
     json_decref(L.pdefs);
     return rc;

@@ -40,6 +40,17 @@ const var_t *proc_var(const proc_t *p, const char *id)
     return NULL;
 }
 
+int proc_join_need(const proc_t *p, const act_t *a)
+{
+    int need = 0;
+    for (int k = 0; k < a->nin; k++) {
+        int dup = 0;
+        for (int j = 0; j < k; j++) dup |= p->tr[a->in[j]].from == p->tr[a->in[k]].from;
+        need += !dup;
+    }
+    return need;
+}
+
 void proc_free(proc_t *p)
 {
     for (int i = 0; i < p->nacts; i++) {
@@ -109,6 +120,10 @@ int graph_parse(const char *pdefname, json_t *g, proc_t *p, char *err, size_t er
         x->split_and = !strcmp(s, "and");
         free(j); free(s);
         x->async_sub = json_is_true(json_object_get(a, "async"));
+        json_t *dl = json_object_get(a, "deadline_ms");
+        if (dl && (!json_is_integer(dl) || json_integer_value(dl) < 0))
+            GERR("activities[%d].deadline_ms: must be a non-negative integer (milliseconds)", i);
+        x->deadline_ms = dl ? (long long)json_integer_value(dl) : 0;
         for (int k = 0; k < i; k++)
             if (!strcmp(p->acts[k].id, x->id)) GERR("activities[%d].id: duplicate '%s'", i, x->id);
     }

@@ -78,11 +78,12 @@ static void *delay_thread(void *arg)
 }
 
 /* ---------- request state ---------- */
+enum { FAULT_NONE, FAULT_500, FAULT_RESET, FAULT_TIMEOUT, FAULT_LOST, FAULT_PARTIAL };
 typedef struct { char *k, *v; } kv;
 typedef struct {
     sbuf body;
     int delayed_done;
-    int fault; /* 0 none, 1 500, 2 reset, 3 timeout */
+    int fault; /* FAULT_* */
     int64_t t0;
     kv *p;
     int np, cap;
@@ -102,7 +103,7 @@ static const char *P(req_t *r, const char *k)
     for (int i = 0; i < r->np; i++) if (!strcmp(r->p[i].k, k)) return r->p[i].v;
     return NULL;
 }
-static void p_set(req_t *r, const char *k, const char *v) /* path values override query/body (PAMHA:93-101) */
+static void p_set(req_t *r, const char *k, const char *v) /* path values override query and body values, as in Joget */
 {
     for (int i = 0; i < r->np; i++)
         if (!strcmp(r->p[i].k, k)) { free(r->p[i].v); r->p[i].v = xstrdup(v); return; }
@@ -159,7 +160,7 @@ static void log_line(req_t *r, struct MHD_Connection *c, const char *url, int st
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    static const char *fk[] = {"", " fault=500", " fault=reset", " fault=timeout"};
+    static const char *fk[] = {"", " fault=500", " fault=reset", " fault=timeout", " fault=lost", " fault=partial"};
     pthread_mutex_lock(&log_mu);
     fprintf(logf_, "%s %s %s %d user=%s %lldms%s\n", ts, r->method, url, status,
             r->user.anonymous ? "roleAnonymous" : r->user.username, (long long)(now_ms() - r->t0), fk[r->fault]);
@@ -167,10 +168,41 @@ static void log_line(req_t *r, struct MHD_Connection *c, const char *url, int st
     pthread_mutex_unlock(&log_mu);
 }
 
+/* 'partial' fault: the body is announced whole (Content-Length) but only its first half is sent, then the
+   reader reports an error and libmicrohttpd closes the connection */
+typedef struct { char *body; size_t half; } partial_t;
+static ssize_t partial_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    partial_t *p = cls;
+    if (pos >= p->half) return MHD_CONTENT_READER_END_WITH_ERROR;
+    size_t n = p->half - (size_t)pos;
+    if (n > max) n = max;
+    memcpy(buf, p->body + pos, n);
+    return (ssize_t)n;
+}
+static void partial_free(void *cls)
+{
+    partial_t *p = cls;
+    free(p->body);
+    free(p);
+}
+
 static enum MHD_Result send_raw(struct MHD_Connection *c, req_t *r, const char *url, int status, const char *ctype,
                                 char *body, size_t n, const char *location)
 {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(n, body, MHD_RESPMEM_MUST_FREE);
+    if (r->fault == FAULT_LOST) { /* the work is done and committed; the answer never leaves */
+        free(body);
+        log_line(r, c, url, status);
+        return MHD_NO;
+    }
+    struct MHD_Response *resp;
+    if (r->fault == FAULT_PARTIAL) {
+        partial_t *p = malloc(sizeof *p);
+        p->body = body;
+        p->half = n / 2;
+        resp = MHD_create_response_from_callback(n, 4096, partial_read, p, partial_free);
+    } else
+        resp = MHD_create_response_from_buffer(n, body, MHD_RESPMEM_MUST_FREE);
     if (ctype) MHD_add_response_header(resp, "Content-Type", ctype);
     if (location) MHD_add_response_header(resp, "Location", location);
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, resp);
@@ -184,7 +216,7 @@ static enum MHD_Result send_json(struct MHD_Connection *c, req_t *r, const char 
     char *s = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     const char *cb = P(r, "callback");
-    if (cb && *cb) { /* JSONP (AU:1126-1134) */
+    if (cb && *cb) { /* JSONP: callback(json) as application/javascript */
         sbuf b;
         sb_init(&b);
         sb_printf(&b, "%s(%s)", cb, s);
@@ -200,7 +232,7 @@ static enum MHD_Result send_error(struct MHD_Connection *c, req_t *r, const char
     char d[64], code[16];
     fmt_java_date(now_ms(), d, sizeof d);
     snprintf(code, sizeof code, "%d", status);
-    if (status == 500) msg = "System error, please refer to log files"; /* JRF:57-91 */
+    if (status == 500) msg = "System error, please refer to log files"; /* Joget hides the cause of a 500 */
     json_t *o = json_pack("{s{ssssss}}", "error", "code", code, "message", msg, "date", d);
     return send_json(c, r, url, status, o);
 }
@@ -264,7 +296,8 @@ static int in_semilist(const char *list, const char *item)
     return found;
 }
 
-/* JRF:111-131 + SECU:256-282 */
+/* Joget's JSON API refuses a request unless its Referer host is the server's own host, is in jsonpWhitelist, or the
+   client IP is in jsonpIPWhitelist (either list "*" admits everything) */
 static int referer_ok(struct MHD_Connection *c, settings_t *s)
 {
     if (!strcmp(s->wl, "*") || !strcmp(s->ipwl, "*")) return 1;
@@ -330,7 +363,7 @@ static int check_user_db(PGconn *c, const char *username, const char *cred, int 
             char m[33];
             md5_hex(cred, strlen(cred), m, 0);
             ok = !strcasecmp(m, stored);
-            if (!ok) { /* login hash: upper md5(username::stored) (USER:184-186) */
+            if (!ok) { /* login hash: upper-case md5 of "username::<stored md5>" */
                 sbuf b;
                 sb_init(&b);
                 sb_printf(&b, "%s::%s", username, stored);
@@ -347,7 +380,7 @@ static int check_user_db(PGconn *c, const char *username, const char *cred, int 
             u->admin = strstr(roles, ",ROLE_ADMIN,") != NULL;
             u->appadmin = strstr(roles, ",ROLE_APPADMIN,") != NULL;
             u->sysadmin = strstr(roles, ",ROLE_SYSADMIN,") != NULL ||
-                          (u->admin && atoi(PQgetvalue(r, 0, 3)) == 0); /* ATW:36-40 */
+                          (u->admin && atoi(PQgetvalue(r, 0, 3)) == 0); /* ROLE_ADMIN counts as SYSADMIN without ROLE_SYSADMIN */
         }
     }
     PQclear(r);
@@ -373,7 +406,7 @@ static int authenticate(struct MHD_Connection *conn, PGconn *c, req_t *r)
     const char *ju = P(r, "j_username");
     if (ju) {
         const char *pw = P(r, "j_password"), *hash = P(r, "hash"), *login_as = P(r, "loginAs");
-        if (login_as) { /* master login (AUTHF:190-248) */
+        if (login_as) { /* master login: runs as loginAs; a master login that does not match is anonymous */
             settings_t *s = settings(c);
             if (!s->has_master || strcmp(ju, s->master_user)) return 0; /* silently anonymous */
             int ok = 0;
@@ -490,7 +523,7 @@ static enum MHD_Result ep_process_start(ctx_t *x, const char *pdef_url)
     for (int i = 0; i < x->r->np; i++) {
         const char *k = x->r->p[i].k;
         if (strncmp(k, "var_", 4)) continue;
-        sbuf b; /* replace-all of "var_" (WJC:535-539) */
+        sbuf b; /* Joget removes every "var_" in the name, not just the prefix */
         sb_init(&b);
         for (const char *s = k; *s;) {
             if (!strncmp(s, "var_", 4)) s += 4;
@@ -575,7 +608,7 @@ static enum MHD_Result ep_running_list(ctx_t *x, int with_record)
     if (parse_bool(P(x->r, "desc"), &desc) < 0 || parse_int(P(x->r, "start"), &start, 0) < 0 ||
         parse_int(P(x->r, "rows"), &rows, -1) < 0)
         return ERR(400, "Type mismatch");
-    if (sort && desc < 0) return ERR(500, ""); /* null desc with a sort throws (WAD:635-641) */
+    if (sort && desc < 0) return ERR(500, ""); /* Joget throws on a sort without desc */
     const char *app = P(x->r, with_record ? "appId" : "packageId");
     const char *pid = P(x->r, "processId"), *pname = P(x->r, "processName"), *ver = P(x->r, "version");
     const char *rec = with_record ? P(x->r, "recordId") : NULL, *req = with_record ? P(x->r, "requester") : NULL;
@@ -616,8 +649,11 @@ static enum MHD_Result ep_running_list(ctx_t *x, int with_record)
         const char *dir = desc == 1 ? "DESC" : "ASC";
         sbuf q;
         sb_init(&q);
+        /* due: the earliest deadline of the instance's open activities (the emulator has no process deadlines) */
         sb_printf(&q, "SELECT p.id, p.name, p.state, split_part(p.pdefname,'#',2), p.started, p.resourcerequesterid,"
-                      " COALESCE(l.originprocessid, p.id) FROM (SELECT p.*%s ORDER BY %s %s, p.oid %s OFFSET $7 LIMIT $8)"
+                      " COALESCE(l.originprocessid, p.id), (SELECT min(a.limittime) FROM shkactivities a WHERE a.process=p.oid"
+                      " AND a.state IN (1000001,1000003,1000005) AND a.limittime > 0)"
+                      " FROM (SELECT p.*%s ORDER BY %s %s, p.oid %s OFFSET $7 LIMIT $8)"
                       " p LEFT JOIN wf_process_link l ON l.processid=p.id ORDER BY %s %s, p.oid %s",
                   where, sc, dir, dir, sc, dir, dir);
         PGresult *pr = PQprepare(x->db, sname, q.s, 8, NULL);
@@ -646,7 +682,8 @@ static enum MHD_Result ep_running_list(ctx_t *x, int with_record)
         json_t *d = app_date(PQgetvalue(r, i, 4));
         if (d) json_object_set_new(row, "startedTime", d);
         json_object_set_new(row, "requesterId", json_string(PQgetvalue(r, i, 5)));
-        json_object_set_new(row, "due", json_string("-"));
+        json_t *due = PQgetisnull(r, i, 7) ? NULL : app_date(PQgetvalue(r, i, 7));
+        json_object_set_new(row, "due", due ? due : json_string("-"));
         json_object_set_new(row, "serviceLevelMonitor", json_string("-"));
         if (with_record) json_object_set_new(row, "recordId", json_string(PQgetvalue(r, i, 6)));
         acc(o, "data", row);
@@ -667,7 +704,7 @@ static enum MHD_Result ep_process_view(ctx_t *x, const char *pid)
                              " UNION ALL SELECT h.processdefid, h.processname, CASE h.state WHEN 'closed.completed' THEN 1000006"
                              " WHEN 'closed.aborted' THEN 1000010 ELSE 1000008 END, h.resourcerequesterid, h.started, h.laststatetime,"
                              " split_part(h.processdefid,'#',1) FROM wf_history_process h WHERE h.processid=$1 LIMIT 1", 1, p);
-    if (!db_ok(r) || PQntuples(r) != 1) { /* unknown id -> HTTP 200, empty body (WJC:374-376) */
+    if (!db_ok(r) || PQntuples(r) != 1) { /* unknown id -> HTTP 200 with an empty body, as Joget answers */
         PQclear(r);
         return send_raw(x->c, x->r, x->url, 200, "application/json;charset=UTF-8", xstrdup(""), 0, NULL);
     }
@@ -687,7 +724,7 @@ static enum MHD_Result ep_process_view(ctx_t *x, const char *pid)
     acc(o, "states", json_string(st));
     json_object_set_new(o, "serviceLevelMonitor", json_string("-"));
     json_object_set_new(o, "requester", json_string(PQgetvalue(r, 0, 3)));
-    acc(o, "states", json_string(st)); /* accumulated twice (WJC:388, 392) */
+    acc(o, "states", json_string(st)); /* Joget accumulates the state twice */
     json_t *d = app_date(PQgetvalue(r, 0, 4));
     if (d) json_object_set_new(o, "startedTime", d);
     json_object_set_new(o, "limit", json_string(""));
@@ -704,7 +741,7 @@ static enum MHD_Result ep_activity_list(ctx_t *x)
     int desc;
     long start, rows;
     if (parse_bool(P(x->r, "desc"), &desc) < 0 || parse_int(P(x->r, "start"), &start, 0) < 0 ||
-        parse_int(P(x->r, "rows"), &rows, 10) < 0) /* rows default 10 (WMI:1415-1421) */
+        parse_int(P(x->r, "rows"), &rows, 10) < 0) /* rows defaults to 10 in Joget */
         return ERR(400, "Type mismatch");
     if (sfa_bad(pid) || sfa_bad(sort)) return ERR(500, "");
     if (pid && !*pid) pid = NULL;
@@ -783,7 +820,7 @@ static enum MHD_Result ep_activity_view(ctx_t *x, const char *aid)
     if (sfa_bad(aid)) return ERR(500, "");
     const char *p[1] = {aid};
     PGresult *r = dbq(x->db, "SELECT a.activitydefinitionid, a.processid, a.pdefname, a.name, a.performer, a.state::int, a.activated,"
-                             " a.resourceid, a.laststatetime, p.name, a.description FROM shkactivities a"
+                             " a.resourceid, a.laststatetime, p.name, a.description, a.limittime FROM shkactivities a"
                              " JOIN shkprocesses p ON p.oid=a.process WHERE a.id=$1", 1, p);
     if (!db_ok(r) || PQntuples(r) != 1) {
         PQclear(r);
@@ -811,6 +848,7 @@ static enum MHD_Result ep_activity_view(ctx_t *x, const char *aid)
     json_object_set_new(o, "createdTime", json_string(cdate));
     json_object_set_new(o, "dateLimit", json_string(""));
     json_object_set_new(o, "delay", json_string(""));
+    if (strtoll(PQgetvalue(r, 0, 11), NULL, 10) > 0) json_object_set_new(o, "dueDate", app_date(PQgetvalue(r, 0, 11)));
     if (st >= AS_COMPLETED) {
         json_t *d = app_date(PQgetvalue(r, 0, 8));
         if (d) json_object_set_new(o, "finishTime", d);
@@ -866,7 +904,8 @@ static enum MHD_Result ep_set_variable(ctx_t *x, const char *pid, const char *va
 
 #define ASG_SELECT \
     "SELECT a.id, a.processid, p.name, a.name, split_part(a.pdefname,'#',2), a.activated, s.isaccepted, a.description," \
-    " a.activitydefinitionid, a.pdefname, a.performer, s.resourceid, COALESCE(NULLIF(trim(u.firstname || ' ' || COALESCE(u.lastname,'')),''), s.resourceid)" \
+    " a.activitydefinitionid, a.pdefname, a.performer, s.resourceid, COALESCE(NULLIF(trim(u.firstname || ' ' || COALESCE(u.lastname,'')),''), s.resourceid)," \
+    " a.limittime" \
     " FROM shkassignmentstable s JOIN shkactivities a ON a.oid=s.activity JOIN shkprocesses p ON p.oid=a.process" \
     " LEFT JOIN dir_user u ON u.username=s.resourceid WHERE s.resourceid=$1 AND s.isvalid AND a.state IN (1000001,1000003)"
 
@@ -903,7 +942,8 @@ static enum MHD_Result ep_assignment_list(ctx_t *x)
         json_t *d = app_date(PQgetvalue(r, i, 5));
         if (d) json_object_set_new(row, "dateCreated", d);
         json_object_set_new(row, "acceptedStatus", json_boolean(PQgetvalue(r, i, 6)[0] == 't'));
-        json_object_set_new(row, "due", json_string("-"));
+        json_t *due = strtoll(PQgetvalue(r, i, 13), NULL, 10) > 0 ? app_date(PQgetvalue(r, i, 13)) : NULL;
+        json_object_set_new(row, "due", due ? due : json_string("-"));
         json_object_set_new(row, "serviceLevelMonitor", json_string("-"));
         json_object_set_new(row, "id", json_string(PQgetvalue(r, i, 0)));
         json_object_set_new(row, "label", json_string(PQgetvalue(r, i, 3)));
@@ -1113,44 +1153,51 @@ static int seg_split(const char *rest, char **segs, int max)
     return n;
 }
 
-static enum MHD_Result dispatch(ctx_t *x, const char *path)
+struct route { const char *prefix; int nargs; int auth; int post; int id; };
+static const struct route routes[] = {
+    {"workflow/process/start/", 1, OPEN, 1, 1},
+    {"monitoring/activity/start/", 2, ADMIN, 1, 2},
+    {"monitoring/activity/abort/", 2, ADMIN, 1, 3},
+    {"workflow/process/abort/", 1, ADMIN, 1, 4},
+    {"console/monitor/running/list", 0, SYSADMIN, 0, 5},
+    {"monitoring/running/process/list", 0, ADMIN, 0, 6},
+    {"monitoring/process/view/", 1, ADMIN, 0, 7},
+    {"monitoring/activity/list", 0, ADMIN, 0, 8},
+    {"monitoring/activity/view/", 1, ADMIN, 0, 9},
+    {"workflow/variable/list/", 1, ADMIN, 0, 10},
+    {"workflow/process/variable/", 2, ADMIN, 0, 11},
+    {"monitoring/process/variable/", 2, ADMIN, 1, 12},
+    {"workflow/assignment/list", 0, OPEN, 0, 13},
+    {"workflow/assignment/view/", 1, OPEN, 0, 14},
+    {"workflow/assignment/accept/", 1, OPEN, 1, 15},
+    {"workflow/assignment/completeWithVariable/", 1, OPEN, 1, 16},
+    {"workflow/assignment/complete/", 1, OPEN, 1, 17},
+    {"monitoring/activity/reassign", 0, ADMIN, 1, 18},
+    {"workflow/process/list", 0, ADMIN, 0, 19},
+    {"workflow/process/view/", 1, ADMIN, 0, 20},
+    {"workflow/currentUsername", 0, OPEN, 0, 21},
+    {"directory/user/sso", 0, OPEN, 0, 22},
+    {"data/form/load/", 3, ADMIN, 0, 23},
+};
+
+/* the route of path (below /jw/web/json/), NULL when none; *rest = what follows the prefix */
+static const struct route *route_find(const char *path, const char **rest)
 {
-    struct route { const char *prefix; int nargs; int auth; int post; int id; } routes[] = {
-        {"workflow/process/start/", 1, OPEN, 1, 1},
-        {"monitoring/activity/start/", 2, ADMIN, 1, 2},
-        {"monitoring/activity/abort/", 2, ADMIN, 1, 3},
-        {"workflow/process/abort/", 1, ADMIN, 1, 4},
-        {"console/monitor/running/list", 0, SYSADMIN, 0, 5},
-        {"monitoring/running/process/list", 0, ADMIN, 0, 6},
-        {"monitoring/process/view/", 1, ADMIN, 0, 7},
-        {"monitoring/activity/list", 0, ADMIN, 0, 8},
-        {"monitoring/activity/view/", 1, ADMIN, 0, 9},
-        {"workflow/variable/list/", 1, ADMIN, 0, 10},
-        {"workflow/process/variable/", 2, ADMIN, 0, 11},
-        {"monitoring/process/variable/", 2, ADMIN, 1, 12},
-        {"workflow/assignment/list", 0, OPEN, 0, 13},
-        {"workflow/assignment/view/", 1, OPEN, 0, 14},
-        {"workflow/assignment/accept/", 1, OPEN, 1, 15},
-        {"workflow/assignment/completeWithVariable/", 1, OPEN, 1, 16},
-        {"workflow/assignment/complete/", 1, OPEN, 1, 17},
-        {"monitoring/activity/reassign", 0, ADMIN, 1, 18},
-        {"workflow/process/list", 0, ADMIN, 0, 19},
-        {"workflow/process/view/", 1, ADMIN, 0, 20},
-        {"workflow/currentUsername", 0, OPEN, 0, 21},
-        {"directory/user/sso", 0, OPEN, 0, 22},
-        {"data/form/load/", 3, ADMIN, 0, 23},
-    };
-    const struct route *rt = NULL;
-    const char *rest = NULL;
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         size_t n = strlen(routes[i].prefix);
         if (strncmp(path, routes[i].prefix, n)) continue;
         if (routes[i].nargs == 0 && path[n] && strcmp(path + n, "/")) continue;
-        rt = &routes[i];
-        rest = path + n;
-        break;
+        if (rest) *rest = path + n;
+        return &routes[i];
     }
-    /* authorization matrix (CTX): unmatched URLs are admin-only too */
+    return NULL;
+}
+
+static enum MHD_Result dispatch(ctx_t *x, const char *path)
+{
+    const char *rest = NULL;
+    const struct route *rt = route_find(path, &rest);
+    /* authorization matrix of Joget's API filter: unmatched URLs are admin-only too */
     int need = rt ? rt->auth : (!strncmp(path, "console/", 8) ? SYSADMIN : !strncmp(path, "directory/", 10) ? DIRADMIN : ADMIN);
     user_t *u = &x->r->user;
     if (need != OPEN) {
@@ -1228,18 +1275,22 @@ static uint64_t mix64(uint64_t z)
     return z ^ (z >> 31);
 }
 
-static int pick_fault(void)
+/* The k-th request faults iff a hash of (seed, k) is below --fail-rate; its kind is drawn with the same hash among
+   the configured kinds that apply to it ('lost' only to state-changing POST calls). */
+static int pick_fault(int state_changing)
 {
-    if (cfg->fail_rate <= 0) return 0;
+    if (cfg->fail_rate <= 0) return FAULT_NONE;
     uint64_t n = atomic_fetch_add(&req_counter, 1);
     uint64_t h = mix64(cfg->seed * 0x100000001b3ULL + n);
     double u = (double)(h >> 11) / 9007199254740992.0;
-    if (u >= cfg->fail_rate) return 0;
-    int kinds[3], nk = 0;
-    if (cfg->fail_500) kinds[nk++] = 1;
-    if (cfg->fail_reset) kinds[nk++] = 2;
-    if (cfg->fail_timeout) kinds[nk++] = 3;
-    if (!nk) return 0;
+    if (u >= cfg->fail_rate) return FAULT_NONE;
+    int kinds[5], nk = 0;
+    if (cfg->fail_500) kinds[nk++] = FAULT_500;
+    if (cfg->fail_reset) kinds[nk++] = FAULT_RESET;
+    if (cfg->fail_timeout) kinds[nk++] = FAULT_TIMEOUT;
+    if (cfg->fail_lost && state_changing) kinds[nk++] = FAULT_LOST;
+    if (cfg->fail_partial) kinds[nk++] = FAULT_PARTIAL;
+    if (!nk) return FAULT_NONE;
     return kinds[mix64(h) % (uint64_t)nk];
 }
 
@@ -1264,13 +1315,16 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
     }
     if (!r->delayed_done) {
         r->delayed_done = 1;
-        if (strncmp(url, PREFIX, strlen(PREFIX)) == 0) r->fault = pick_fault();
-        if (r->fault == 2) { log_line(r, conn, url, 0); return MHD_NO; } /* reset: close without an answer */
+        if (strncmp(url, PREFIX, strlen(PREFIX)) == 0) {
+            const struct route *rt = route_find(url + strlen(PREFIX), NULL);
+            r->fault = pick_fault(rt && rt->post && !strcmp(method, "POST"));
+        }
+        if (r->fault == FAULT_RESET) { log_line(r, conn, url, 0); return MHD_NO; } /* close without an answer */
         int64_t delay = cfg->latency_ms;
-        if (r->fault == 3) delay += cfg->timeout_ms > 0 ? cfg->timeout_ms : 24LL * 3600 * 1000;
+        if (r->fault == FAULT_TIMEOUT) delay += cfg->timeout_ms > 0 ? cfg->timeout_ms : 24LL * 3600 * 1000;
         if (delay > 0 && !stop_flag) { delay_conn(conn, delay); return MHD_YES; }
     }
-    if (r->fault == 1) {
+    if (r->fault == FAULT_500) {
         memset(&r->user, 0, sizeof r->user);
         r->user.anonymous = 1;
         return send_error(conn, r, url, 500, "");
@@ -1312,9 +1366,11 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls, en
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
-    if (strstr(fmt, "Application reported internal error")) return; /* our own 'reset' fault */
-    fputs("joget-emulator: libmicrohttpd: ", stderr);
-    vfprintf(stderr, fmt, ap);
+    char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap); /* libmicrohttpd often passes "%s" and the message as an argument */
+    if (strstr(msg, "Application reported internal error")) return; /* our own 'reset' and 'lost' faults */
+    if (strstr(msg, "application reported error generating data")) return; /* our own 'partial' fault */
+    fprintf(stderr, "joget-emulator: libmicrohttpd: %s", msg);
 }
 
 static void on_signal(int s) { (void)s; stop_flag = 1; }
@@ -1345,8 +1401,9 @@ int http_run(const http_cfg *c, const char *port_file)
     pthread_create(&dt, NULL, delay_thread, NULL);
     struct MHD_Daemon *d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-        handler, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->threads,
-        MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_CONNECTION_LIMIT, 2000u,
+        handler, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, /* first, or MHD logs the options before it itself */
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)c->threads,
+        MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_CONNECTION_LIMIT, 2000u,
         MHD_OPTION_CONNECTION_TIMEOUT, 600u, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
     int rc = 0;
     if (!d) {

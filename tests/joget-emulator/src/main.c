@@ -21,10 +21,16 @@ static void usage(FILE *f)
             "  --threads N          worker threads, one PostgreSQL connection each (default 8)\n"
             "  --latency-ms N       added to every reply\n"
             "  --fail-rate R        fraction 0..1 of /jw/web/json/ requests that fail\n"
-            "  --fail-kinds LIST    comma list of 500,reset,timeout (default 500)\n"
+            "  --fail-kinds LIST    comma list of 500,reset,timeout,lost,partial (default 500):\n"
+            "                       500 error answer, nothing done; reset closed unanswered, nothing done;\n"
+            "                       timeout held --timeout-ms, then done and answered; lost done and committed,\n"
+            "                       then closed unanswered (POST calls only); partial done, then the answer is\n"
+            "                       cut after about half of its body\n"
             "  --timeout-ms N       delay of a 'timeout' fault before the answer; 0 = never answer (default 30000)\n"
             "  --seed S             seed of the deterministic fault sequence (default 1)\n"
             "  --request-log FILE   append one line per request (time method url status user duration fault)\n"
+            "  --audit-log FILE     append one line per assignment created or reassigned in apps whose default\n"
+            "                       plugins include UserNotificationAuditTrail (time event activityId processId user)\n"
             "  --load-only          load fixtures and exit without serving\n"
             "  --help               this text\n");
 }
@@ -47,7 +53,8 @@ int main(int argc, char **argv)
         {"db", 1, 0, 'd'}, {"fixture", 1, 0, 'f'}, {"reset", 0, 0, 'r'}, {"uploads", 1, 0, 'u'},
         {"host", 1, 0, 'H'}, {"port", 1, 0, 'p'}, {"port-file", 1, 0, 'P'}, {"threads", 1, 0, 't'},
         {"latency-ms", 1, 0, 'l'}, {"fail-rate", 1, 0, 'F'}, {"fail-kinds", 1, 0, 'k'}, {"timeout-ms", 1, 0, 'T'},
-        {"seed", 1, 0, 's'}, {"request-log", 1, 0, 'L'}, {"load-only", 0, 0, 'o'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"seed", 1, 0, 's'}, {"request-log", 1, 0, 'L'}, {"audit-log", 1, 0, 'A'}, {"load-only", 0, 0, 'o'},
+        {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     http_cfg cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.host = "127.0.0.1";
@@ -55,7 +62,7 @@ int main(int argc, char **argv)
     cfg.timeout_ms = 30000;
     cfg.seed = 1;
     cfg.fail_500 = 1;
-    const char *db = NULL, *port_file = NULL;
+    const char *db = NULL, *port_file = NULL, *audit_log = NULL;
     const char *fixtures[64];
     int nfix = 0, reset = 0, load_only = 0;
     long n;
@@ -83,13 +90,19 @@ int main(int argc, char **argv)
             break;
         }
         case 'k': {
-            cfg.fail_500 = cfg.fail_reset = cfg.fail_timeout = 0;
+            cfg.fail_500 = cfg.fail_reset = cfg.fail_timeout = cfg.fail_lost = cfg.fail_partial = 0;
             char *d = xstrdup(optarg), *save = NULL;
             for (char *t = strtok_r(d, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
                 if (!strcmp(t, "500")) cfg.fail_500 = 1;
                 else if (!strcmp(t, "reset")) cfg.fail_reset = 1;
                 else if (!strcmp(t, "timeout")) cfg.fail_timeout = 1;
-                else { fprintf(stderr, "joget-emulator: --fail-kinds: unknown kind '%s' (valid: 500,reset,timeout)\n", t); free(d); return 2; }
+                else if (!strcmp(t, "lost")) cfg.fail_lost = 1;
+                else if (!strcmp(t, "partial")) cfg.fail_partial = 1;
+                else {
+                    fprintf(stderr, "joget-emulator: --fail-kinds: unknown kind '%s' (valid: 500,reset,timeout,lost,partial)\n", t);
+                    free(d);
+                    return 2;
+                }
             }
             free(d);
             break;
@@ -102,6 +115,7 @@ int main(int argc, char **argv)
             break;
         }
         case 'L': cfg.request_log = optarg; break;
+        case 'A': audit_log = optarg; break;
         case 'o': load_only = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -126,9 +140,11 @@ int main(int argc, char **argv)
         }
     if (graphs_load(conn) < 0) goto out;
     if (load_only) { rc = 0; goto out; }
+    if (audit_log && eng_audit_open(audit_log) < 0) goto out;
     rc = http_run(&cfg, port_file);
 out:
     db_close_all();
+    eng_audit_close();
     graphs_free();
     free(g_conninfo);
     return rc;

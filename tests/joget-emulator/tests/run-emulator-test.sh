@@ -2,7 +2,7 @@
 # CTest driver for the joget-emulator tests.
 #   run-emulator-test.sh pg-start STATE SUPPORT        start the private PostgreSQL cluster (fixture setup)
 #   run-emulator-test.sh pg-stop STATE SUPPORT         stop it and remove its directory (fixture cleanup)
-#   run-emulator-test.sh suite STATE SUPPORT EMU TESTBIN SUITE FIXDIR
+#   run-emulator-test.sh suite STATE SUPPORT EMU TESTBIN SUITE FIXDIR   (SUITE: conformance engine faults features)
 #   run-emulator-test.sh cli STATE SUPPORT EMU FIXDIR
 #   run-emulator-test.sh generator STATE SUPPORT EMU GEN TESTBIN
 # Each suite gets its own database and its own emulator processes on free ports; they are stopped (SIGTERM, and
@@ -106,8 +106,17 @@ suite)
     start_emu f2 "$ci" --fail-rate 0.4 --fail-kinds 500,reset --seed 7
     start_emu f3 "$ci" --latency-ms 150
     start_emu f4 "$ci" --fail-rate 1 --fail-kinds timeout --timeout-ms 0
-    EMU_URL=$URL_f1 EMU_URL2=$URL_f2 EMU_URL3=$URL_f3 EMU_URL4=$URL_f4 EMU_DB=$ci \
-      EMU_LOG1=$work/f1.requests "$testbin" faults ;;
+    start_emu f5 "$ci" --fail-rate 1 --fail-kinds lost
+    start_emu f6 "$ci" --fail-rate 1 --fail-kinds partial
+    start_emu f7 "$ci" --fail-rate 0.5 --fail-kinds 500,lost --seed 11
+    start_emu f8 "$ci" --fail-rate 0.5 --fail-kinds 500,lost --seed 11
+    EMU_URL=$URL_f1 EMU_URL2=$URL_f2 EMU_URL3=$URL_f3 EMU_URL4=$URL_f4 EMU_URL5=$URL_f5 EMU_URL6=$URL_f6 \
+      EMU_URL7=$URL_f7 EMU_URL8=$URL_f8 EMU_DB=$ci EMU_LOG1=$work/f1.requests EMU_LOG5=$work/f5.requests \
+      EMU_LOG6=$work/f6.requests "$testbin" faults ;;
+  features)
+    ci=$(newdb emu_features)
+    start_emu feat "$ci" --reset --fixture "$fix/features.json" --audit-log "$work/audit.log"
+    EMU_URL=$URL_feat EMU_DB=$ci EMU_AUDIT=$work/audit.log "$testbin" features ;;
   *) die "unknown suite $suite" ;;
   esac
   exit $? ;;
@@ -121,7 +130,10 @@ cli)
   "$emu" --db "$ci" --port abc 2>"$work/e1"; st=$?
   check "--port abc refused naming the option" '[ $st -eq 2 ] && grep -q -- "--port" "$work/e1"'
   "$emu" --db "$ci" --fail-kinds 500,boom 2>"$work/e2"; st=$?
-  check "--fail-kinds boom refused" '[ $st -eq 2 ] && grep -q "boom" "$work/e2"'
+  check "--fail-kinds boom refused" '[ $st -eq 2 ] && grep -q "boom" "$work/e2" && grep -q "lost,partial" "$work/e2"'
+  check "--help documents lost, partial and --audit-log" 'grep -q "lost" "$work/help.txt" && grep -q "partial" "$work/help.txt" && grep -q -- "--audit-log" "$work/help.txt"'
+  "$emu" --db "$ci" --reset --audit-log /nonexistent-dir/audit.log --port 0 2>"$work/e2b"; st=$?
+  check "--audit-log to an unwritable place refused naming it" '[ $st -eq 1 ] && grep -q -- "--audit-log /nonexistent-dir/audit.log" "$work/e2b"'
   "$emu" --port 0 2>"$work/e3"; st=$?
   check "missing --db refused" '[ $st -eq 2 ] && grep -q -- "--db" "$work/e3"'
   printf '{"apps": [ {"id": "x", "processes": [ {"id":"p", "activities":[{"id":"a","participant":"r"}],\n "transitions":[{"from":"a","to":"nowhere"}]}]}]}' >"$work/bad1.json"
@@ -136,6 +148,54 @@ cli)
   printf '{"bogus": 1}' >"$work/bad4.json"
   "$emu" --db "$ci" --reset --fixture "$work/bad4.json" --load-only 2>"$work/e7"; st=$?
   check "unknown top-level key named" '[ $st -ne 0 ] && grep -q "bogus" "$work/e7"'
+  # fixtures with AND-join arrivals, deadlines and default plugins: one error each, naming the field
+  python3 - "$work" <<'EOF'
+import copy, json, sys
+w = sys.argv[1]
+app = {"id": "j", "version": 1, "published": True, "processes": [{"id": "p",
+       "participants": {"u": {"type": "user", "users": ["admin"]}},
+       "activities": [{"id": "fork", "type": "route", "split": "and"}, {"id": "b1", "participant": "u"},
+                      {"id": "b2", "participant": "u"}, {"id": "m", "participant": "u", "join": "and"},
+                      {"id": "solo", "participant": "u"}],
+       "transitions": [{"from": "fork", "to": "b1"}, {"from": "fork", "to": "b2"}, {"from": "b1", "to": "m"},
+                       {"from": "b2", "to": "m"}, {"from": "fork", "to": "solo"}]}]}
+base = {"users": [{"username": "admin", "password": "admin", "roles": ["ROLE_ADMIN"]}], "apps": [app],
+        "instances": [{"process": "j:1:p", "requester": "admin", "activities": [{"id": "b2", "assignees": ["admin"]}]}]}
+def write(name, arrived=None, mutate=None):
+    f = copy.deepcopy(base)
+    if arrived is not None:
+        f["instances"][0]["arrived"] = arrived
+    if mutate:
+        mutate(f)
+    json.dump(f, open("%s/%s.json" % (w, name), "w"))
+write("arr-ok", [{"id": "b1", "performer": "admin"}])
+write("arr-unknown", [{"id": "nope", "performer": "admin"}])
+write("arr-nojoin", [{"id": "solo", "performer": "admin"}])
+write("arr-noperf", [{"id": "b1"}])
+write("arr-all", [{"id": "b1", "performer": "admin"}, {"id": "b2", "performer": "admin"}])
+write("arr-type", {"id": "b1"})
+write("dl-bad", None, lambda f: f["apps"][0]["processes"][0]["activities"][1].update({"deadline_ms": "2d"}))
+write("lim-bad", None, lambda f: f["instances"][0]["activities"][0].update({"limit_ms": -1}))
+write("plug-bad", None, lambda f: f["apps"][0].update({"defaultPlugins": [{"id": "x"}]}))
+EOF
+  "$emu" --db "$ci" --reset --fixture "$work/arr-ok.json" --load-only 2>"$work/a0"; st=$?
+  check "fixture with an arrived branch loads" '[ $st -eq 0 ]'
+  "$emu" --db "$ci" --reset --fixture "$work/arr-unknown.json" --load-only 2>"$work/a1"; st=$?
+  check "arrived: unknown activity named" '[ $st -eq 1 ] && grep -q "arr-unknown.json: instances\[0\].arrived\[0\].id: .nope. is not an activity" "$work/a1"'
+  "$emu" --db "$ci" --reset --fixture "$work/arr-nojoin.json" --load-only 2>"$work/a2"; st=$?
+  check "arrived: activity not leading into an AND-join named" '[ $st -eq 1 ] && grep -q "instances\[0\].arrived\[0\].id: no transition of .solo. leads into an AND-join" "$work/a2"'
+  "$emu" --db "$ci" --reset --fixture "$work/arr-noperf.json" --load-only 2>"$work/a3"; st=$?
+  check "arrived: missing performer named" '[ $st -eq 1 ] && grep -q "instances\[0\].arrived\[0\].performer: missing" "$work/a3"'
+  "$emu" --db "$ci" --reset --fixture "$work/arr-all.json" --load-only 2>"$work/a4"; st=$?
+  check "arrived: every branch of the join arrived refused" '[ $st -eq 1 ] && grep -q "instances\[0\].arrived: every branch into the AND-join .m." "$work/a4"'
+  "$emu" --db "$ci" --reset --fixture "$work/arr-type.json" --load-only 2>"$work/a5"; st=$?
+  check "arrived: not an array named" '[ $st -eq 1 ] && grep -q "instances\[0\].arrived: must be an array" "$work/a5"'
+  "$emu" --db "$ci" --reset --fixture "$work/dl-bad.json" --load-only 2>"$work/a6"; st=$?
+  check "deadline_ms not an integer named" '[ $st -eq 1 ] && grep -q "activities\[1\].deadline_ms: must be a non-negative integer" "$work/a6"'
+  "$emu" --db "$ci" --reset --fixture "$work/lim-bad.json" --load-only 2>"$work/a7"; st=$?
+  check "limit_ms negative named" '[ $st -eq 1 ] && grep -q "instances\[0\].activities\[0\].limit_ms: must be a non-negative integer" "$work/a7"'
+  "$emu" --db "$ci" --reset --fixture "$work/plug-bad.json" --load-only 2>"$work/a8"; st=$?
+  check "defaultPlugins without pluginName named" '[ $st -eq 1 ] && grep -q "apps\[0\].defaultPlugins\[0\].pluginName: missing" "$work/a8"'
   "$emu" --db "$ci" --reset --fixture "$fix/conformance.json" --uploads "$work/up" --load-only 2>"$work/e8"; st=$?
   check "conformance fixture loads" '[ $st -eq 0 ]'
   "$emu" --db "$ci" --fixture "$fix/conformance.json" --load-only 2>"$work/e9"; st=$?
@@ -144,13 +204,25 @@ cli)
 generator)
   emu=$1 gen=$2 testbin=$3
   ci=$(newdb emu_generator)
-  n=400
-  python3 "$gen" --instances $n --source "$work/gs.json" --target "$work/gt.json" || die "generator failed"
+  n=400 joins=4
+  python3 "$gen" --instances $n --source "$work/g0.json" --target "$work/gt0.json" || die "generator failed"
+  python3 "$gen" --instances $n --joins 0 --source "$work/gz.json" --target "$work/gtz.json" || die "generator failed"
+  cmp -s "$work/g0.json" "$work/gz.json" && cmp -s "$work/gt0.json" "$work/gtz.json" || die "--joins 0 changed the output"
+  python3 "$gen" --instances $n --joins $joins --source "$work/gs.json" --target "$work/gt.json" || die "generator failed"
+  cmp -s "$work/gt0.json" "$work/gt.json" || die "--joins changed the target fixture"
+  python3 - "$work/g0.json" "$work/gs.json" $joins <<'EOF' || die "--joins changed more than the partly joined expense instances"
+import json, sys
+a, b, j = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), int(sys.argv[3])
+assert {k: v for k, v in a.items() if k != "instances"} == {k: v for k, v in b.items() if k != "instances"}
+changed = [i for i, (x, y) in enumerate(zip(a["instances"], b["instances"])) if x != y]
+assert len(a["instances"]) == len(b["instances"]) and len(changed) == len(a["instances"]) // 4 // j, changed
+assert all(b["instances"][i]["process"].endswith(":expense_claim") and "arrived" in b["instances"][i] for i in changed)
+EOF
   t0=$(date +%s%N)
   "$emu" --db "$ci" --reset --fixture "$work/gs.json" --uploads "$work/up-gen" --load-only || die "loading the generated fixture failed"
   t1=$(date +%s%N)
   echo "loaded $n generated instances in $(( (t1 - t0) / 1000000 )) ms"
   start_emu gen "$ci"
-  EMU_URL=$URL_gen EMU_DB=$ci EMU_UPLOADS=$work/up-gen EMU_N=$n "$testbin" generator ;;
+  EMU_URL=$URL_gen EMU_DB=$ci EMU_UPLOADS=$work/up-gen EMU_N=$n EMU_JOINS=$joins "$testbin" generator ;;
 *) die "unknown mode $mode" ;;
 esac

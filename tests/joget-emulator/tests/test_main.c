@@ -1,5 +1,5 @@
 /* joget-emulator tests: real HTTP over loopback (libcurl) against a running emulator, real PostgreSQL (libpq).
-   usage: joget-emulator-tests conformance|engine|faults|generator   (URLs and conninfos from the environment,
+   usage: joget-emulator-tests conformance|engine|faults|features|generator   (URLs and conninfos from the environment,
    see run-emulator-test.sh) */
 #define _GNU_SOURCE
 #include <curl/curl.h>
@@ -43,9 +43,13 @@ typedef struct {
     char ctype[128], location[512];
     CURLcode err;
     double secs;
+    curl_off_t cl; /* Content-Length announced, -1 when none */
 } resp;
 
 static CURL *curl_h;
+/* 1 = every request on a new connection: libcurl silently sends a request again on a fresh connection when a
+   reused one closes without an answer, which would hide (and double) a 'lost' fault */
+static int fresh_connect;
 static size_t wr(char *p, size_t s, size_t n, void *u)
 {
     resp *r = u;
@@ -81,6 +85,7 @@ static resp http(const char *base, const char *method, const char *path, const c
     curl_easy_setopt(curl_h, CURLOPT_HEADERFUNCTION, hd);
     curl_easy_setopt(curl_h, CURLOPT_HEADERDATA, &r);
     curl_easy_setopt(curl_h, CURLOPT_TIMEOUT_MS, timeout_ms ? timeout_ms : 30000L);
+    if (fresh_connect) curl_easy_setopt(curl_h, CURLOPT_FRESH_CONNECT, 1L);
     if (post) {
         curl_easy_setopt(curl_h, CURLOPT_POST, 1L);
         curl_easy_setopt(curl_h, CURLOPT_COPYPOSTFIELDS, params ? params : "");
@@ -100,6 +105,7 @@ static resp http(const char *base, const char *method, const char *path, const c
     curl_easy_getinfo(curl_h, CURLINFO_CONTENT_TYPE, &ct);
     if (ct) snprintf(r.ctype, sizeof r.ctype, "%s", ct);
     curl_easy_getinfo(curl_h, CURLINFO_TOTAL_TIME, &r.secs);
+    curl_easy_getinfo(curl_h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &r.cl);
     curl_slist_free_all(h);
     if (r.body) r.j = json_loads(r.body, JSON_DECODE_ANY, NULL);
     return r;
@@ -281,7 +287,7 @@ static void t_auth(void)
     r = GET("workflow/currentUsername", "j_username=gone&j_password=gone-pw");
     CHECK(r.status == 401, "inactive user -> 401, got %ld", r.status);
     rfree(&r);
-    /* loginAs without configured master login: silently anonymous (AUTHF:86-93) */
+    /* loginAs without a configured master login: Joget silently treats the request as anonymous */
     r = GET("workflow/currentUsername", "j_username=admin&j_password=admin&loginAs=alice");
     CHECK(r.status == 200 && jeq(r.j, "username", "roleAnonymous"), "loginAs w/o master login -> anonymous: %ld %s", r.status, r.body);
     rfree(&r);
@@ -823,7 +829,14 @@ static void t_engine(void)
         CHECK(fr && complete_as(fr, "fin2", "pw"), "fin2 completes finance_review");
         CHECK(sqln("SELECT count(*) FROM shkactivities WHERE processid='%s' AND activitydefinitionid IN ('merge','pay')", pid) == 0,
               "AND-join waits for the other branch");
+        CHECK(fr && sqln("SELECT count(*) FROM shkandjointable j JOIN shkprocesses p ON p.oid=j.process JOIN shkactivities a"
+                         " ON a.oid=j.activity WHERE p.id='%s' AND j.activitydefinitionid='merge' AND j.blockactivity IS NULL"
+                         " AND a.id='%s' AND a.state=1000007 AND a.resourceid='fin2'", pid, fr) == 1 &&
+                  sqln("SELECT count(*) FROM shkandjointable j JOIN shkprocesses p ON p.oid=j.process WHERE p.id='%s'", pid) == 1,
+              "the arrival of finance_review is a shkandjointable row (its activity closed.completed by fin2)");
         CHECK(mo && complete_as(mo, "mgr1", "pw"), "mgr1 completes manager_ok");
+        CHECK(sqln("SELECT count(*) FROM shkandjointable j JOIN shkprocesses p ON p.oid=j.process WHERE p.id='%s'", pid) == 0,
+              "the join fired: its shkandjointable rows are gone");
         char *pay = open_act(pid, "pay");
         CHECK(pay && sqleq("emp001", "SELECT string_agg(resourceid, ',') FROM shkassignmentstable WHERE activityid='%s'", pay),
               "join passed once; pay assigned to the requester");
@@ -925,6 +938,8 @@ static void t_concurrency(void)
             CHECK(st[0] == 200 && st[1] == 200, "both branches completed at once (%ld, %ld)", st[0], st[1]);
             CHECK(sqln("SELECT count(*) FROM shkactivities WHERE processid='%s' AND activitydefinitionid='pay'", pid) == 1,
                   "AND-join passed exactly once under concurrency (round %d)", round);
+            CHECK(sqln("SELECT count(*) FROM shkandjointable j JOIN shkprocesses p ON p.oid=j.process WHERE p.id='%s'", pid) == 0,
+                  "no join rows left behind under concurrency (round %d)", round);
         }
         free(fr); free(mo); free(pid);
         /* two assignees of one activity complete it at the same time: one wins, one gets 404 */
@@ -987,6 +1002,321 @@ static void t_faults(void)
     rfree(&r);
 }
 
+/* lines of a request log that contain every one of the given substrings (NULL-terminated) */
+static int log_count(const char *file, ...)
+{
+    FILE *f = fopen(file, "r");
+    char line[2048];
+    int n = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        va_list ap;
+        va_start(ap, file);
+        int all = 1;
+        for (const char *w = va_arg(ap, const char *); w; w = va_arg(ap, const char *)) all &= strstr(line, w) != NULL;
+        va_end(ap);
+        n += all;
+    }
+    if (f) fclose(f);
+    return n;
+}
+
+#define ALICE "j_username=alice&j_password=alice-pw"
+
+/* 'lost' and 'partial': the server does the work, the client never learns it */
+static void t_faults_lost_partial(void)
+{
+    const char *u5 = env("EMU_URL5"), *u6 = env("EMU_URL6"), *u7 = env("EMU_URL7"), *u8 = env("EMU_URL8");
+    wait_ready(u5); /* a GET: 'lost' never hits it */
+    fresh_connect = 1;
+    /* lost: process/start is executed and committed, then the connection closes without a status line */
+    resp r = http(u5, "POST", "workflow/process/start/conf:1:simple", ALICE "&recordId=lost-1", REF_DEFAULT, NULL, 5000);
+    CHECK(r.err == CURLE_GOT_NOTHING && r.status == 0 && r.len == 0,
+          "lost: connection closed with no answer (curl %d, status %ld, %zu bytes)", (int)r.err, r.status, r.len);
+    rfree(&r);
+    char *pid = sql1("SELECT processid FROM wf_process_link WHERE originprocessid='lost-1'");
+    CHECK(pid && sqleq("1000000", "SELECT state FROM shkprocesses WHERE id='%s'", pid), "lost: the instance exists and runs");
+    char *a1 = pid ? open_act(pid, "a1") : NULL;
+    CHECK(a1 && sqleq("bob", "SELECT string_agg(resourceid, ',') FROM shkassignmentstable WHERE activityid='%s'", a1),
+          "lost: the start path ran to a1 (assigned to bob)");
+    r = http(u5, "GET", "console/monitor/running/list", ADM "&recordId=lost-1", REF_DEFAULT, NULL, 5000);
+    CHECK(r.status == 200 && rows_of(r.j) == 1 && jeq(row(r.j, 0), "id", pid), "lost: the instance is in running/list: %s",
+          r.body ? r.body : "");
+    rfree(&r);
+    /* lost on a completion: a1 completed, a2 created */
+    char path[600];
+    snprintf(path, sizeof path, "workflow/assignment/complete/%s", a1 ? a1 : "x");
+    r = http(u5, "POST", path, "j_username=bob&j_password=bob-pw", REF_DEFAULT, NULL, 5000);
+    CHECK(r.err == CURLE_GOT_NOTHING, "lost completion: no answer (curl %d)", (int)r.err);
+    rfree(&r);
+    CHECK(a1 && sqleq("bob", "SELECT resourceid FROM shkactivities WHERE id='%s' AND state=1000007", a1),
+          "lost completion: a1 completed by bob");
+    char *a2 = pid ? open_act(pid, "a2") : NULL;
+    CHECK(a2 != NULL, "lost completion: the flow moved on to a2");
+    /* lost never hits a GET: with --fail-rate 1 every GET is answered */
+    int answered = 0;
+    for (int i = 0; i < 20; i++) {
+        r = http(u5, "GET", i % 2 ? "workflow/currentUsername" : "monitoring/activity/list", ADM, REF_DEFAULT, NULL, 5000);
+        answered += r.err == CURLE_OK && r.status == 200 && r.j != NULL;
+        rfree(&r);
+    }
+    CHECK(answered == 20, "lost never hits a GET: %d of 20 answered", answered);
+    const char *log5 = env("EMU_LOG5");
+    CHECK(log_count(log5, "POST /jw/web/json/workflow/process/start/conf:1:simple 200 ", "fault=lost", NULL) == 1 &&
+              log_count(log5, "POST /jw/web/json/workflow/assignment/complete/", " 200 ", "fault=lost", NULL) == 1,
+          "request log: fault=lost with the status the call would have had");
+    CHECK(log_count(log5, "GET ", "fault=", NULL) == 0, "request log: no GET faulted");
+    free(pid); free(a1); free(a2);
+
+    /* partial: executed, headers with the full Content-Length, then half the body and a closed connection */
+    r = http(u6, "POST", "workflow/process/start/conf:1:simple", ALICE "&recordId=partial-1", REF_DEFAULT, NULL, 5000);
+    CHECK(r.err == CURLE_PARTIAL_FILE && r.status == 200 && r.cl > 0 && (curl_off_t)r.len == r.cl / 2 && r.j == NULL,
+          "partial: 200, Content-Length %ld, %zu bytes received, body cut (curl %d)", (long)r.cl, r.len, (int)r.err);
+    rfree(&r);
+    pid = sql1("SELECT processid FROM wf_process_link WHERE originprocessid='partial-1'");
+    CHECK(pid && sqleq("1000000", "SELECT state FROM shkprocesses WHERE id='%s'", pid), "partial: the work is done (instance runs)");
+    a1 = pid ? open_act(pid, "a1") : NULL;
+    CHECK(a1 != NULL, "partial: instance waits at a1");
+    r = http(u6, "GET", "console/monitor/running/list", ADM, REF_DEFAULT, NULL, 5000);
+    CHECK(r.err == CURLE_PARTIAL_FILE && r.status == 200 && r.cl > 100 && (curl_off_t)r.len == r.cl / 2 &&
+              !strncmp(r.body ? r.body : "", "{\"data\":[", 9),
+          "partial GET: the first half of the list (%zu of %ld bytes)", r.len, (long)r.cl);
+    rfree(&r);
+    CHECK(log_count(env("EMU_LOG6"), "POST /jw/web/json/workflow/process/start/conf:1:simple 200 ", "fault=partial", NULL) == 1,
+          "request log: fault=partial");
+    free(pid); free(a1);
+
+    /* mixed kinds: the draw is among the kinds that apply, deterministic per seed */
+    char pa[41], pb[41];
+    const char *bases[2] = {u7, u8};
+    char *pats[2] = {pa, pb};
+    for (int e = 0; e < 2; e++) {
+        for (int i = 0; i < 40; i++) {
+            char q[200];
+            int post = i % 2;
+            snprintf(q, sizeof q, ALICE "&recordId=mix-%d-%d", e, i);
+            r = post ? http(bases[e], "POST", "workflow/process/start/conf:1:simple", q, REF_DEFAULT, NULL, 5000)
+                     : http(bases[e], "GET", "workflow/currentUsername", NULL, REF_DEFAULT, NULL, 5000);
+            pats[e][i] = r.err == CURLE_GOT_NOTHING ? 'L' : r.status == 500 ? 'E' : r.status == 200 ? '.' : '?';
+            rfree(&r);
+        }
+        pats[e][40] = 0;
+    }
+    printf("mixed pattern (even = GET, odd = POST): %s\n", pa);
+    CHECK(!strcmp(pa, pb), "same seed -> same faults with lost in the mix:\n %s\n %s", pa, pb);
+    int get_lost = 0, post_lost = 0, errs = 0;
+    for (int i = 0; i < 40; i++) {
+        if (pa[i] == 'L') { if (i % 2) post_lost++; else get_lost++; }
+        errs += pa[i] == 'E';
+    }
+    CHECK(get_lost == 0 && post_lost > 0 && errs > 0, "lost only on POSTs (GET %d, POST %d), 500s too (%d)", get_lost, post_lost, errs);
+    long lost_started = sqln("SELECT count(*) FROM wf_process_link WHERE originprocessid LIKE 'mix-0-%%'");
+    int answered_posts = 0;
+    for (int i = 1; i < 40; i += 2) answered_posts += pa[i] == '.';
+    CHECK(lost_started == answered_posts + post_lost, "every answered or lost start made an instance, no 500 did (%ld == %d + %d)",
+          lost_started, answered_posts, post_lost);
+    fresh_connect = 0;
+}
+
+/* ================= AND-joins, deadlines, default plugins, audit log ================= */
+/* lines of the audit log with these fields (NULL = any); every line must have exactly 5 fields */
+static int audit_count(const char *event, const char *actid, const char *pid, const char *user, int *malformed)
+{
+    FILE *f = fopen(env("EMU_AUDIT"), "r");
+    char line[2048], t[64], ev[64], a[600], p[600], u[256], extra[8];
+    int n = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        int k = sscanf(line, "%63s %63s %599s %599s %255s %7s", t, ev, a, p, u, extra);
+        if (k != 5 || strlen(t) != 24 || t[10] != 'T' || t[23] != 'Z') { if (malformed) (*malformed)++; continue; }
+        n += (!event || !strcmp(ev, event)) && (!actid || !strcmp(a, actid)) && (!pid || !strcmp(p, pid)) &&
+             (!user || !strcmp(u, user));
+    }
+    if (f) fclose(f);
+    return n;
+}
+
+static char *activity_view_field(const char *aid, const char *key)
+{
+    char path[600];
+    snprintf(path, sizeof path, "monitoring/activity/view/%s", aid);
+    resp r = GET(path, ADM);
+    char *v = js(r.j, key) ? strdup(js(r.j, key)) : NULL;
+    rfree(&r);
+    return v;
+}
+
+#define OPEN_STATES "(1000001,1000003,1000005)"
+
+static void t_features(void)
+{
+    int bad = 0;
+    /* app default plugins */
+    CHECK(sqleq("org.joget.apps.app.lib.UserNotificationAuditTrail", "SELECT pluginname FROM app_plugin_default WHERE appid='feat'"
+                " AND appversion=1 AND id='org.joget.apps.app.lib.UserNotificationAuditTrail'"), "app_plugin_default row of feat");
+    CHECK(sqleq("{\"subject\":\"New task: #assignment.activityName#\"}", "SELECT pluginproperties FROM app_plugin_default WHERE appid='feat'") &&
+              sqleq("e-mails the assignees of every new assignment", "SELECT plugindescription FROM app_plugin_default WHERE appid='feat'"),
+          "plugin properties and description stored");
+    CHECK(sqln("SELECT count(*) FROM app_plugin_default WHERE appid='quiet'") == 0, "quiet has no default plugin");
+    CHECK(audit_count(NULL, NULL, NULL, NULL, &bad) == 0, "fixture assignments notify nobody");
+
+    /* a fixture instance waiting at a partly joined AND-join */
+    char *poid = sql1("SELECT oid FROM shkprocesses WHERE id='fx_par_1'");
+    char *left = sql1("SELECT oid FROM shkactivities WHERE processid='fx_par_1' AND activitydefinitionid='left'");
+    CHECK(poid && left && sqleq("1000007", "SELECT state FROM shkactivities WHERE oid=%s", left) &&
+              sqleq("u1", "SELECT resourceid FROM shkactivities WHERE oid=%s", left) &&
+              sqleq("1", "SELECT count(*) FROM shkactivities a JOIN shkresourcestable r ON r.oid=a.theresource"
+                         " WHERE a.oid=%s AND r.username='u1'", left),
+          "arrived: 'left' closed.completed, performed by u1");
+    CHECK(poid && left && sqleq("1", "SELECT count(*) FROM shkandjointable WHERE process=%s AND activitydefinitionid='meet'"
+                                     " AND activity=%s AND blockactivity IS NULL AND cnt IS NOT NULL AND oid <> cnt", poid, left),
+          "arrived: one shkandjointable row (process, join 'meet', activity 'left', no block activity)");
+    char *right = open_act("fx_par_1", "right");
+    CHECK(right && sqleq("7200000", "SELECT limittime - activated FROM shkactivities WHERE id='%s'", right) &&
+              sqln("SELECT count(*) FROM shkdeadlines d JOIN shkactivities a ON a.oid=d.activity WHERE a.id='%s'"
+                   " AND d.timelimit=a.limittime", right) == 1,
+          "fixture activity inherits the definition's deadline (limittime and shkdeadlines)");
+    CHECK(right && complete_as(right, "u2", "pw"), "u2 completes the open branch 'right'");
+    char *meet = open_act("fx_par_1", "meet");
+    CHECK(meet && sqleq("alice", "SELECT string_agg(resourceid, ',') FROM shkassignmentstable WHERE activityid='%s'", meet),
+          "the join fired: 'meet' open for the requester");
+    CHECK(poid && sqln("SELECT count(*) FROM shkandjointable WHERE process=%s", poid) == 0, "join rows deleted when it fired");
+    CHECK(sqln("SELECT count(*) FROM shkdeadlines d JOIN shkactivities a ON a.oid=d.activity WHERE a.id='%s'", right ? right : "") == 0,
+          "the completed activity's deadline row is gone");
+    CHECK(audit_count("getDefaultAssignments", meet, "fx_par_1", "alice", &bad) == 1, "audit: one line for the join's assignment");
+    CHECK(meet && complete_as(meet, "alice", "alice-pw"), "alice completes meet");
+    CHECK(sqleq("closed.completed", "SELECT state FROM wf_history_process WHERE processid='fx_par_1'") &&
+              sqln("SELECT count(*) FROM wf_history_activity WHERE processid='fx_par_1'") == 3,
+          "instance completed and archived with left, right, meet");
+    free(poid); free(left); free(right); free(meet);
+
+    /* the engine records arrivals itself; a second arrival from the same branch does not count twice */
+    char *pid = start_proc("feat:1:par", ALICE);
+    CHECK(pid != NULL, "start par");
+    if (pid) {
+        poid = sql1("SELECT oid FROM shkprocesses WHERE id='%s'", pid);
+        char *l1 = open_act(pid, "left");
+        char *r1 = open_act(pid, "right");
+        CHECK(l1 && r1, "both branches open");
+        CHECK(audit_count("getDefaultAssignments", l1, pid, "u1", &bad) == 1 &&
+                  audit_count("getDefaultAssignments", r1, pid, "u2", &bad) == 1 && audit_count(NULL, NULL, pid, NULL, &bad) == 2,
+              "audit: one line per assignment of the start path");
+        /* deadlines of an engine-created activity */
+        CHECK(r1 && sqleq("7200000", "SELECT limittime - activated FROM shkactivities WHERE id='%s'", r1),
+              "limittime = activated + deadline_ms");
+        CHECK(r1 && sqln("SELECT count(*) FROM shkdeadlines d JOIN shkactivities a ON a.oid=d.activity WHERE a.id='%s'"
+                         " AND d.process=a.process AND d.timelimit=a.limittime AND d.timelimittzo=0 AND d.exceptionname='deadline'"
+                         " AND NOT d.issynchronous AND NOT d.isexecuted AND d.cnt IS NOT NULL", r1) == 1,
+              "one shkdeadlines row for the activity");
+        CHECK(l1 && sqleq("0", "SELECT limittime FROM shkactivities WHERE id='%s'", l1) &&
+                  sqln("SELECT count(*) FROM shkdeadlines d JOIN shkactivities a ON a.oid=d.activity WHERE a.id='%s'", l1) == 0,
+              "no deadline where the definition has none");
+        char *due = r1 ? activity_view_field(r1, "dueDate") : NULL, *want = sql1(
+            "SELECT to_char(to_timestamp(limittime / 1000) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH12:MI AM') FROM shkactivities"
+            " WHERE id='%s'", r1 ? r1 : "");
+        CHECK(due && want && !strcmp(due, want), "activity view dueDate '%s' (want '%s')", due ? due : "-", want ? want : "-");
+        char *ldue = l1 ? activity_view_field(l1, "dueDate") : NULL;
+        CHECK(l1 && !ldue, "no dueDate without a deadline");
+        char q[600];
+        snprintf(q, sizeof q, ADM "&processId=%s", pid);
+        resp r = GET("console/monitor/running/list", q);
+        CHECK(jeq(row(r.j, 0), "due", want), "running list due = the earliest open deadline: %s", r.body ? r.body : "");
+        rfree(&r);
+        r = GET("workflow/assignment/list", "j_username=u2&j_password=pw");
+        int seen = 0;
+        for (size_t i = 0; i < rows_of(r.j); i++) seen += jeq(row(r.j, i), "activityId", r1) && jeq(row(r.j, i), "due", want);
+        CHECK(seen == 1, "assignment list due: %s", r.body ? r.body : "");
+        rfree(&r);
+        free(due); free(ldue);
+
+        CHECK(l1 && complete_as(l1, "u1", "pw"), "u1 completes left");
+        CHECK(poid && l1 && sqln("SELECT count(*) FROM shkandjointable j JOIN shkactivities a ON a.oid=j.activity"
+                                 " WHERE j.process=%s AND j.activitydefinitionid='meet' AND a.id='%s' AND a.state=1000007"
+                                 " AND a.resourceid='u1'", poid, l1) == 1,
+              "engine: arrival of 'left' in shkandjointable, its row closed.completed by u1");
+        CHECK(sqln("SELECT count(*) FROM shkactivities WHERE processid='%s' AND activitydefinitionid='meet'", pid) == 0,
+              "the join waits for 'right'");
+        char path[600];
+        snprintf(path, sizeof path, "monitoring/activity/start/%s/left", pid);
+        r = POST(path, ADM);
+        CHECK(json_is_true(json_object_get(r.j, "result")), "activity/start left again: %s", r.body ? r.body : "");
+        rfree(&r);
+        char *l2 = open_act(pid, "left");
+        CHECK(l2 && audit_count("getDefaultAssignments", l2, pid, "u1", &bad) == 1, "audit: activity/start assignment");
+        CHECK(l2 && complete_as(l2, "u1", "pw"), "u1 completes the second left");
+        CHECK(poid && sqln("SELECT count(*) FROM shkandjointable WHERE process=%s", poid) == 2 &&
+                  sqln("SELECT count(*) FROM shkactivities WHERE processid='%s' AND activitydefinitionid='meet'", pid) == 0,
+              "a second arrival from the same branch is recorded but does not fire the join");
+        CHECK(r1 && complete_as(r1, "u2", "pw"), "u2 completes right");
+        char *m1 = open_act(pid, "meet");
+        CHECK(m1 && poid && sqln("SELECT count(*) FROM shkandjointable WHERE process=%s", poid) == 0, "join fired, rows gone");
+        CHECK(poid && sqln("SELECT count(*) FROM shkdeadlines WHERE process=%s", poid) == 0, "right's deadline row deleted");
+        /* reassign -> audit line */
+        snprintf(q, sizeof q, ADM "&activityId=%s&username=u3&replaceUser=alice", m1 ? m1 : "x");
+        r = POST("monitoring/activity/reassign", q);
+        CHECK(r.status == 200, "reassign meet to u3: %ld", r.status);
+        rfree(&r);
+        CHECK(audit_count("assignmentReassign", m1, pid, "u3", &bad) == 1, "audit: reassign line");
+        snprintf(q, sizeof q, ADM "&activityId=%s&username=u2&replaceUser=nobody", m1 ? m1 : "x");
+        r = POST("monitoring/activity/reassign", q);
+        rfree(&r);
+        CHECK(audit_count("assignmentReassign", m1, pid, "u2", &bad) == 0, "no line when nothing was reassigned");
+        CHECK(m1 && complete_as(m1, "u3", "pw"), "u3 completes meet");
+        CHECK(sqleq("closed.completed", "SELECT state FROM wf_history_process WHERE processid='%s'", pid), "par completed");
+        CHECK(r1 && sqln("SELECT count(*) FROM wf_history_activity WHERE activityid='%s' AND due IS NOT NULL", r1) == 1,
+              "archived activity keeps its due date");
+        CHECK(audit_count(NULL, NULL, pid, NULL, &bad) == 5, "audit: 5 lines for the instance (left, right, left, meet, reassign)");
+        free(l1); free(r1); free(l2); free(m1); free(want); free(poid);
+    }
+    free(pid);
+
+    /* deadlines of fixture activities: due before the target would compute it */
+    char *f1 = open_act("fx_dl_1", "first");
+    CHECK(f1 && sqleq("1700172800000", "SELECT limittime FROM shkactivities WHERE id='%s'", f1) &&
+              sqln("SELECT count(*) FROM shkdeadlines d JOIN shkactivities a ON a.oid=d.activity WHERE a.id='%s'"
+                   " AND d.timelimit=1700172800000 AND d.exceptionname='deadline'", f1) == 1,
+          "fixture: startedMs + the definition's deadline_ms");
+    char *due = f1 ? activity_view_field(f1, "dueDate") : NULL;
+    CHECK(due && !strcmp(due, "2023-11-16 10:13 PM"), "fixture dueDate: %s", due ? due : "-");
+    free(due);
+    char *f2 = open_act("fx_dl_2", "second");
+    CHECK(f2 && sqleq("1700000060000", "SELECT limittime FROM shkactivities WHERE id='%s'", f2) &&
+              sqln("SELECT count(*) FROM shkdeadlines d JOIN shkactivities a ON a.oid=d.activity WHERE a.id='%s'", f2) == 1,
+          "fixture: limit_ms on an activity without a definition deadline");
+    char *f3 = open_act("fx_dl_3", "first");
+    CHECK(f3 && sqleq("0", "SELECT limittime FROM shkactivities WHERE id='%s'", f3) &&
+              sqln("SELECT count(*) FROM shkdeadlines d JOIN shkactivities a ON a.oid=d.activity WHERE a.id='%s'", f3) == 0,
+          "fixture: limit_ms 0 overrides the definition's deadline");
+    CHECK(f1 && complete_as(f1, "u1", "pw"), "u1 completes fx_dl_1 first");
+    CHECK(f1 && sqln("SELECT count(*) FROM shkdeadlines d JOIN shkactivities a ON a.oid=d.activity WHERE a.id='%s'", f1) == 0,
+          "completed: deadline row deleted");
+    char *s1 = open_act("fx_dl_1", "second");
+    CHECK(s1 && sqleq("0", "SELECT limittime FROM shkactivities WHERE id='%s'", s1), "second has no deadline");
+    resp r = POST("monitoring/activity/abort/fx_dl_2/second", ADM);
+    rfree(&r);
+    CHECK(f2 && sqleq("1000011", "SELECT state FROM shkactivities WHERE id='%s'", f2) &&
+              sqln("SELECT count(*) FROM shkdeadlines d JOIN shkactivities a ON a.oid=d.activity WHERE a.id='%s'", f2) == 0,
+          "aborted activity: deadline row deleted");
+    pid = start_proc("feat:1:dl", ALICE);
+    char *dpoid = pid ? sql1("SELECT oid FROM shkprocesses WHERE id='%s'", pid) : NULL;
+    CHECK(dpoid && sqln("SELECT count(*) FROM shkdeadlines WHERE process=%s", dpoid) == 1, "start path: deadline of first");
+    char path[600];
+    snprintf(path, sizeof path, "workflow/process/abort/%s", pid ? pid : "x");
+    r = POST(path, ADM);
+    rfree(&r);
+    CHECK(dpoid && sqln("SELECT count(*) FROM shkdeadlines WHERE process=%s", dpoid) == 0 &&
+              sqleq("closed.aborted", "SELECT state FROM wf_history_process WHERE processid='%s'", pid ? pid : ""),
+          "process abort: archived, deadline rows gone");
+    free(f1); free(f2); free(f3); free(s1); free(dpoid); free(pid);
+
+    /* an app without the audit-trail default plugin notifies nobody */
+    pid = start_proc("quiet:1:q", ALICE);
+    char *q1 = pid ? open_act(pid, "q1") : NULL;
+    CHECK(q1 != NULL, "quiet process waits at q1");
+    free(q1);
+    CHECK(pid && audit_count(NULL, NULL, pid, NULL, &bad) == 0, "no audit line for quiet");
+    free(pid);
+    CHECK(bad == 0, "every audit line has 5 fields and an ISO time (%d malformed)", bad);
+}
+
 /* ================= generated fixture ================= */
 static void t_generator(void)
 {
@@ -999,6 +1329,35 @@ static void t_generator(void)
     CHECK(sqln("SELECT count(DISTINCT pdefname) FROM shkprocesses") >= 4, "at least 3 processes + sub-flow");
     CHECK(sqln("SELECT count(*) FROM shkactivities WHERE activitydefinitionid='finance_review'") == n / 4, "parallel activities");
     CHECK(sqln("SELECT count(*) FROM app_fd_leave") == n / 2, "leave records");
+    /* approve carries a 2-day deadline; hrapp version 2 has the audit trail as a default plugin */
+    CHECK(sqln("SELECT count(*) FROM shkdeadlines d JOIN shkactivities a ON a.oid=d.activity WHERE a.activitydefinitionid='approve'"
+               " AND a.limittime = a.activated + 172800000 AND d.timelimit = a.limittime") == n / 4 &&
+              sqln("SELECT count(*) FROM shkdeadlines") == n / 4, "a deadline for every instance waiting at approve");
+    CHECK(sqleq("org.joget.apps.app.lib.UserNotificationAuditTrail", "SELECT pluginname FROM app_plugin_default WHERE appid='hrapp'"
+                " AND appversion=2") && sqln("SELECT count(*) FROM app_plugin_default WHERE appversion=1") == 0,
+          "hrapp version 2 has the audit-trail default plugin");
+    /* --joins J: every J-th expense instance waits at a partly joined AND-join */
+    long j = atol(env("EMU_JOINS")), nexp = n / 4, nj = j ? nexp / j : 0;
+    CHECK(sqln("SELECT count(*) FROM shkandjointable") == nj &&
+              sqln("SELECT count(*) FROM shkandjointable j JOIN shkactivities a ON a.oid=j.activity WHERE j.activitydefinitionid='merge'"
+                   " AND a.activitydefinitionid='finance_review' AND a.state=1000007 AND a.resourceid IN ('fin1','fin2')"
+                   " AND a.process=j.process") == nj,
+          "%ld partly joined expense instances: finance_review arrived (fin1/fin2)", nj);
+    CHECK(sqln("SELECT count(DISTINCT a.resourceid) FROM shkandjointable j JOIN shkactivities a ON a.oid=j.activity") == (nj > 1 ? 2 : nj),
+          "both finance users appear as performers");
+    CHECK(sqln("SELECT count(*) FROM shkactivities WHERE activitydefinitionid='manager_ok' AND state=1000003") == nexp &&
+              sqln("SELECT count(*) FROM shkactivities WHERE activitydefinitionid='finance_review' AND state=1000003") == nexp - nj,
+          "manager_ok open everywhere, finance_review open where not arrived");
+    char *jp = sql1("SELECT p.id FROM shkandjointable j JOIN shkprocesses p ON p.oid=j.process ORDER BY p.oid LIMIT 1");
+    if (nj) {
+        char *mo = jp ? open_act(jp, "manager_ok") : NULL;
+        CHECK(mo && complete_as(mo, "mgr1", "pw"), "partly joined instance: mgr1 completes manager_ok");
+        char *pay = jp ? open_act(jp, "pay") : NULL;
+        CHECK(pay != NULL && sqln("SELECT count(*) FROM shkandjointable j JOIN shkprocesses p ON p.oid=j.process WHERE p.id='%s'",
+                                  jp) == 0, "the join fired and moved on to pay");
+        free(mo); free(pay);
+    }
+    free(jp);
     char p[1024];
     struct stat sb;
     snprintf(p, sizeof p, "%s/app_formuploads/leave", env("EMU_UPLOADS"));
@@ -1013,7 +1372,7 @@ static void t_generator(void)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) { fprintf(stderr, "usage: joget-emulator-tests conformance|engine|faults|generator\n"); return 2; }
+    if (argc != 2) { fprintf(stderr, "usage: joget-emulator-tests conformance|engine|faults|features|generator\n"); return 2; }
     curl_global_init(CURL_GLOBAL_ALL);
     curl_h = curl_easy_init();
     BASE = env("EMU_URL");
@@ -1029,7 +1388,8 @@ int main(int argc, char **argv)
         t_assignments();
         t_form_and_files();
     } else if (!strcmp(argv[1], "engine")) { t_engine(); t_concurrency(); }
-    else if (!strcmp(argv[1], "faults")) t_faults();
+    else if (!strcmp(argv[1], "faults")) { t_faults(); t_faults_lost_partial(); }
+    else if (!strcmp(argv[1], "features")) t_features();
     else if (!strcmp(argv[1], "generator")) t_generator();
     else { fprintf(stderr, "unknown suite %s\n", argv[1]); return 2; }
     PQfinish(db);

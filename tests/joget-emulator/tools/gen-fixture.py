@@ -2,19 +2,24 @@
 """Write a realistic "source" fixture with N running instances and the matching app-only "target" fixture.
 
 usage: gen-fixture.py --instances N --source FILE --target FILE [--seed S] [--file-size BYTES] [--files-every K]
+                      [--joins N]
 
-Apps: hrapp (app version 2 = package version 3, published; app version 1 = package 1, unpublished) with processes
-  leave_request  tool 'stamp' overwrites app_fd_leave.c_status at start, route on days, manual approve / hr_check,
-                 acknowledge assigned to the performer of approve
+Apps: hrapp (app version 2 = package version 3, published, with the user-notification audit trail as a default
+plugin; app version 1 = package 1, unpublished) with processes
+  leave_request  tool 'stamp' overwrites app_fd_leave.c_status at start, route on days, manual approve (deadline
+                 2 days) / hr_check, acknowledge assigned to the performer of approve
   expense_claim  tool, AND split into finance + manager_ok, AND join, manual pay
   onboarding     tool, sub-flow provision_account (manual create_account), manual welcome
 Instances are spread round-robin over: leave at approve (first manual), leave at hr_check (a later one), expense at
 finance + manager_ok (two parallel activities), onboarding inside its sub-flow (child waiting at create_account).
+With --joins N every N-th expense instance waits at a partly joined AND-join instead: finance_review has arrived
+(performed by fin1 or fin2), manager_ok is open.
 Standard library only; output is deterministic for a given seed.
 """
 import argparse, json, random, sys
 
 APP = "hrapp"
+AUDIT_PLUGIN = "org.joget.apps.app.lib.UserNotificationAuditTrail"
 
 def processes():
     leave = {
@@ -37,7 +42,8 @@ def processes():
                 {"type": "setColumn", "table": "leave", "column": "status", "value": "submitted"},
                 {"type": "setVariable", "variable": "status", "value": "submitted"}]},
             {"id": "check_days", "type": "route"},
-            {"id": "approve", "name": "Approve Leave", "type": "manual", "participant": "manager"},
+            {"id": "approve", "name": "Approve Leave", "type": "manual", "participant": "manager",
+             "deadline_ms": 2 * 24 * 3600 * 1000},
             {"id": "hr_check", "name": "HR Check", "type": "manual", "participant": "hr"},
             {"id": "acknowledge", "name": "Acknowledge", "type": "manual", "participant": "approver_again"},
         ],
@@ -108,6 +114,8 @@ def apps():
         {"id": APP, "version": 1, "packageVersion": 1, "name": "HR", "published": False, "forms": forms,
          "processes": processes()},
         {"id": APP, "version": 2, "packageVersion": 3, "name": "HR", "published": True, "forms": forms,
+         "defaultPlugins": [{"id": AUDIT_PLUGIN, "pluginName": AUDIT_PLUGIN,
+                             "description": "e-mails the assignees of every new assignment"}],
          "processes": processes()},
     ]
 
@@ -136,9 +144,13 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--file-size", type=int, default=2048)
     ap.add_argument("--files-every", type=int, default=2, help="one upload file per K leave records (0 = none)")
+    ap.add_argument("--joins", type=int, default=0,
+                    help="every N-th expense instance waits at a partly joined AND-join (0 = none)")
     a = ap.parse_args()
     if a.instances < 0:
         sys.exit("gen-fixture: --instances must be >= 0")
+    if a.joins < 0:
+        sys.exit("gen-fixture: --joins must be >= 0")
     rnd = random.Random(a.seed)
     n_emp = max(5, min(200, a.instances // 10 + 5))
     users, groups, settings = directory(n_emp)
@@ -147,6 +159,7 @@ def main():
         json.dump(target, f, indent=1)
     records, instances = [], []
     pdef = APP + ":3:"
+    n_expense = 0
     for i in range(a.instances):
         kind = i % 4
         emp = "emp%03d" % (1 + rnd.randrange(n_emp))
@@ -173,6 +186,10 @@ def main():
                     "variables": {"amount": 10.5 + i, "state": "open"},
                     "activities": [{"id": "finance_review", "assignees": ["fin1", "fin2"]},
                                    {"id": "manager_ok", "assignees": ["mgr1"]}]}
+            n_expense += 1
+            if a.joins and n_expense % a.joins == 0:  # finance_review done, the join waits for manager_ok
+                inst["arrived"] = [{"id": "finance_review", "performer": "fin%d" % (1 + (n_expense // a.joins) % 2)}]
+                inst["activities"] = [{"id": "manager_ok", "assignees": ["mgr1"]}]
         else:
             records.append({"table": "onboard", "id": rid, "createdBy": emp,
                             "values": {"step": "prepared", "employee": "new-%d" % i}})
