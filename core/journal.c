@@ -25,11 +25,13 @@
 
 #include "internal.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define APPLICATION_ID 0x46525259 /* "FRRY" */
 #define FOREACH_BATCH 256
 #define BUSY_TIMEOUT_MS 10000
 
+/* Version 2 (docs/journal.md). The columns added in version 2 (report, verify, run) come last, so that a
+ * journal upgraded from version 1 (ALTER TABLE ... ADD COLUMN appends) has exactly this table. */
 static const char *const schema_sql =
     "CREATE TABLE items("
     "  stage TEXT NOT NULL,"
@@ -44,6 +46,9 @@ static const char *const schema_sql =
     "  error_code INTEGER,"
     "  created INTEGER NOT NULL,"
     "  updated INTEGER NOT NULL,"
+    "  report TEXT,"
+    "  verify TEXT,"
+    "  run INTEGER,"
     "  PRIMARY KEY (stage, key)"
     ") WITHOUT ROWID;"
     "CREATE TABLE idmap("
@@ -65,13 +70,24 @@ static const char *const schema_sql =
     "  summary TEXT"
     ");";
 
+/* Version 1 -> 2, in the transaction that checks the schema. */
+static const char *const upgrade_v1_sql =
+    "ALTER TABLE items ADD COLUMN report TEXT;"
+    "ALTER TABLE items ADD COLUMN verify TEXT;"
+    "ALTER TABLE items ADD COLUMN run INTEGER;"
+    "PRAGMA user_version = 2;";
+
 enum {
   ST_BEGIN,
   ST_COMMIT,
   ST_GET,
+  ST_GET_FULL,
   ST_INTENT,
   ST_DONE,
   ST_FAILED,
+  ST_REPAIR_FAILED,
+  ST_DOUBT,
+  ST_VERIFY,
   ST_MAP,
   ST_MAP_OWNER,
   ST_LOOKUP,
@@ -81,30 +97,63 @@ enum {
   ST_COUNTS_ALL,
   ST_FOREACH_STAGE,
   ST_FOREACH_ALL,
+  ST_FOREACH_RUN_STAGE,
+  ST_FOREACH_RUN_ALL,
+  ST_IDS_ALL,
+  ST_IDS_STAGE,
+  ST_IDS_ITEM,
+  ST_IDS_RANGE,
   ST_STAGE_FIRST,
   ST_STAGE_NEXT,
   ST_RUNS,
   ST_COUNT
 };
 
+/* The columns of a row as row_from() reads them; a version-1 journal (read-only) has NULL for the new ones. */
+#define ROW_COLS "status, step, state, attempts, error, error_code, created, updated, report, verify, run"
+/* the resume lookup: everything but the report (parsing it would cost a fifth of the lookups) */
+#define ROW_COLS_GET "status, step, state, attempts, error, error_code, created, updated, NULL, verify, run"
+#define ROW_COLS_V1 "status, step, state, attempts, error, error_code, created, updated, NULL, NULL, NULL"
+#define ID_COLS "kind, old_id, new_id, stage, key, created"
+
+#define SQL_GET(cols) "SELECT " cols " FROM items WHERE stage = ?1 AND key = ?2"
+#define SQL_FOREACH_STAGE(cols)                                                \
+  "SELECT stage, key, " cols " FROM items"                                     \
+  " WHERE stage = ?1 AND key >= ?2 AND (?3 IS NULL OR status = ?3)"            \
+  " ORDER BY stage, key LIMIT ?4"
+#define SQL_FOREACH_ALL(cols)                                                  \
+  "SELECT stage, key, " cols " FROM items"                                     \
+  " WHERE (stage, key) >= (?1, ?2) AND (?3 IS NULL OR status = ?3)"            \
+  " ORDER BY stage, key LIMIT ?4"
+
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
-    [ST_GET] =
-        "SELECT status, step, state, attempts, error, error_code FROM items WHERE stage = ?1 AND key = ?2",
-    [ST_INTENT] = "INSERT INTO items(stage, key, status, step, state, attempts, created, updated)"
-                  " VALUES (?1, ?2, 'intent', ?3, coalesce(?4, '{}'), ?5, ?6, ?6)"
+    [ST_GET] = SQL_GET(ROW_COLS_GET),
+    [ST_GET_FULL] = SQL_GET(ROW_COLS),
+    [ST_INTENT] = "INSERT INTO items(stage, key, status, step, state, attempts, created, updated, run)"
+                  " VALUES (?1, ?2, 'intent', ?3, coalesce(?4, '{}'), ?5, ?6, ?6, ?7)"
                   " ON CONFLICT (stage, key) DO UPDATE SET status = 'intent', step = ?3,"
-                  " state = coalesce(?4, state), attempts = ?5, updated = ?6",
-    [ST_DONE] = "INSERT INTO items(stage, key, status, state, attempts, created, updated)"
-                " VALUES (?1, ?2, ?3, coalesce(?4, '{}'), 1, ?5, ?5)"
+                  " state = coalesce(?4, state), attempts = ?5, updated = ?6, run = ?7",
+    /* done also clears the verify mark: the item was written again */
+    [ST_DONE] = "INSERT INTO items(stage, key, status, state, attempts, created, updated, report, run)"
+                " VALUES (?1, ?2, ?3, coalesce(?4, '{}'), coalesce(?8, 1), ?5, ?5, ?6, ?7)"
                 " ON CONFLICT (stage, key) DO UPDATE SET status = ?3, state = coalesce(?4, state),"
-                " error = NULL, error_code = NULL, updated = ?5",
+                " attempts = coalesce(?8, attempts), error = NULL, error_code = NULL, updated = ?5,"
+                " report = ?6, verify = NULL, run = ?7",
     [ST_FAILED] =
-        "INSERT INTO items(stage, key, status, state, attempts, error, error_code, created, updated)"
-        " VALUES (?1, ?2, 'failed', coalesce(?3, '{}'), ?4, ?5, ?6, ?7, ?7)"
+        "INSERT INTO items(stage, key, status, state, attempts, error, error_code, created, updated, report,"
+        " run)"
+        " VALUES (?1, ?2, 'failed', coalesce(?3, '{}'), ?4, ?5, ?6, ?7, ?7, ?8, ?9)"
         " ON CONFLICT (stage, key) DO UPDATE SET status = 'failed', state = coalesce(?3, state),"
-        " attempts = ?4, error = ?5, error_code = ?6, updated = ?7",
+        " attempts = ?4, error = ?5, error_code = ?6, updated = ?7, report = ?8, run = ?9",
+    /* a failed repair: the item stays done (its target object exists), keeps its verify mark */
+    [ST_REPAIR_FAILED] = "UPDATE items SET status = 'done', state = coalesce(?3, state), attempts = ?4,"
+                         " error = ?5, error_code = ?6, updated = ?7, report = coalesce(?8, report), run = ?9"
+                         " WHERE stage = ?1 AND key = ?2",
+    [ST_DOUBT] = "UPDATE items SET error = ?3, error_code = ?4, updated = ?5, report = coalesce(?6, report),"
+                 " run = ?7 WHERE stage = ?1 AND key = ?2",
+    [ST_VERIFY] = "UPDATE items SET verify = ?3, run = ?4 WHERE stage = ?1 AND key = ?2",
     [ST_MAP] = "INSERT INTO idmap(stage, key, kind, old_id, new_id, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
                " ON CONFLICT (kind, old_id) DO UPDATE SET new_id = ?5"
                " WHERE idmap.stage = ?1 AND idmap.key = ?2",
@@ -114,15 +163,34 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_RUN_END] = "UPDATE runs SET ended = ?2, status = ?3, summary = ?4 WHERE id = ?1",
     [ST_COUNTS_STAGE] = "SELECT status, count(*) FROM items WHERE stage = ?1 GROUP BY status",
     [ST_COUNTS_ALL] = "SELECT status, count(*) FROM items GROUP BY status",
-    [ST_FOREACH_STAGE] = "SELECT stage, key, status, step, state, attempts, error, error_code FROM items"
-                         " WHERE stage = ?1 AND key >= ?2 AND (?3 IS NULL OR status = ?3)"
-                         " ORDER BY stage, key LIMIT ?4",
-    [ST_FOREACH_ALL] = "SELECT stage, key, status, step, state, attempts, error, error_code FROM items"
-                       " WHERE (stage, key) >= (?1, ?2) AND (?3 IS NULL OR status = ?3)"
-                       " ORDER BY stage, key LIMIT ?4",
+    [ST_FOREACH_STAGE] = SQL_FOREACH_STAGE(ROW_COLS),
+    [ST_FOREACH_ALL] = SQL_FOREACH_ALL(ROW_COLS),
+    /* no index on run: one would cost about a third of the outcome throughput; the rows of a run are found by
+     * scanning the stage's rows in key order (once, at the end of a run, for its report) */
+    [ST_FOREACH_RUN_STAGE] = "SELECT stage, key, " ROW_COLS " FROM items"
+                             " WHERE stage = ?1 AND key >= ?2 AND run = ?5 AND (?3 IS NULL OR status = ?3)"
+                             " ORDER BY stage, key LIMIT ?4",
+    [ST_FOREACH_RUN_ALL] = "SELECT stage, key, " ROW_COLS " FROM items"
+                           " WHERE (stage, key) >= (?1, ?2) AND run = ?5 AND (?3 IS NULL OR status = ?3)"
+                           " ORDER BY stage, key LIMIT ?4",
+    [ST_IDS_ALL] = "SELECT " ID_COLS " FROM idmap WHERE (kind, old_id) >= (?1, ?2) ORDER BY kind, old_id"
+                   " LIMIT ?3",
+    [ST_IDS_STAGE] = "SELECT " ID_COLS " FROM idmap WHERE stage = ?1 AND (key, kind, old_id) >= (?2, ?3, ?4)"
+                     " ORDER BY key, kind, old_id LIMIT ?5",
+    [ST_IDS_ITEM] = "SELECT " ID_COLS " FROM idmap WHERE stage = ?1 AND key = ?2 ORDER BY kind, old_id",
+    [ST_IDS_RANGE] = "SELECT " ID_COLS " FROM idmap WHERE stage = ?1 AND key >= ?2 AND key <= ?3"
+                     " ORDER BY key, kind, old_id",
     [ST_STAGE_FIRST] = "SELECT min(stage) FROM items",
     [ST_STAGE_NEXT] = "SELECT min(stage) FROM items WHERE stage > ?1",
     [ST_RUNS] = "SELECT id, mode, started, ended, status, summary FROM runs ORDER BY id DESC LIMIT ?1",
+};
+
+/* What differs when a version-1 journal is read (read-only opens; a writable open upgrades it first). */
+static const char *const stmt_sql_v1[ST_COUNT] = {
+    [ST_GET] = SQL_GET(ROW_COLS_V1),
+    [ST_GET_FULL] = SQL_GET(ROW_COLS_V1),
+    [ST_FOREACH_STAGE] = SQL_FOREACH_STAGE(ROW_COLS_V1),
+    [ST_FOREACH_ALL] = SQL_FOREACH_ALL(ROW_COLS_V1),
 };
 
 struct ferry_journal {
@@ -134,6 +202,8 @@ struct ferry_journal {
   int64_t pending;  /* outcomes written into the open group since the last commit */
   char *lost;       /* set when a failure rolled the group's transaction back: why (reported at commit) */
   int lock_fd;      /* writers: flock'ed "<path>-lock", so that two runs never share a journal; -1 if none */
+  int version;      /* schema version of the file (1 only for a read-only open of an old journal) */
+  int64_t run;      /* the run begun with run_begin (0 = none): written into the rows' run column */
   sqlite3_stmt *st[ST_COUNT];
 };
 
@@ -156,6 +226,9 @@ void ferry_jrow_clear(ferry_jrow *row) {
   free(row->step);
   free(row->error);
   json_decref(row->state);
+  json_decref(row->report);
+  json_decref(row->verify);
+  json_decref(row->ids);
   memset(row, 0, sizeof *row);
 }
 
@@ -195,7 +268,8 @@ static int db_fail(ferry_journal *j, ferry_error *err, int rc, const char *fmt, 
 
 static int stmt_get(ferry_journal *j, int id, sqlite3_stmt **out, ferry_error *err) {
   if (!j->st[id]) {
-    int rc = sqlite3_prepare_v3(j->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &j->st[id], NULL);
+    const char *sql = j->version < 2 && stmt_sql_v1[id] ? stmt_sql_v1[id] : stmt_sql[id];
+    int rc = sqlite3_prepare_v3(j->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &j->st[id], NULL);
     if (rc != SQLITE_OK) {
       j->st[id] = NULL;
       return db_fail(j, err, rc, "preparing a statement");
@@ -409,8 +483,18 @@ static int check_schema(ferry_journal *j, ferry_error *err) {
     rc = exec_sql(j, sql, "creating the journal's tables", err);
     free(sql);
     if (rc) goto out;
+    version = SCHEMA_VERSION;
   }
-  if (!j->readonly) rc = exec_sql(j, "COMMIT", "creating the journal's tables", err);
+  int upgraded = 0;
+  if (version == 1 && !j->readonly) { /* one transaction: the old file is either untouched or version 2 */
+    if ((rc = exec_sql(j, upgrade_v1_sql, "upgrading the journal from schema version 1 to 2", err))) goto out;
+    version = 2;
+    upgraded = 1;
+  }
+  j->version = (int)version;
+  if (!j->readonly) rc = exec_sql(j, "COMMIT", upgraded ? "upgrading the journal from schema version 1 to 2"
+                                                        : "creating the journal's tables", err);
+  if (!rc && upgraded) ferry_log_info(NULL, "journal %s: upgraded from schema version 1 to 2", j->path);
 out:
   if (rc && !j->readonly && !sqlite3_get_autocommit(j->db)) sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
   return rc;
@@ -557,9 +641,13 @@ int ferry_journal_run_begin(ferry_journal *j, const char *mode, int64_t *run_id,
   bind_text(st, 1, mode ? mode : "run");
   sqlite3_bind_int64(st, 2, now_ms());
   rc = write_stmt(j, st, 1, err, "recording the start of a run");
-  if (!rc && run_id) *run_id = sqlite3_last_insert_rowid(j->db);
+  if (!rc) j->run = sqlite3_last_insert_rowid(j->db);
+  if (!rc && run_id) *run_id = j->run;
   return rc;
 }
+
+int64_t ferry_journal_run_id(const ferry_journal *j) { return j ? j->run : 0; }
+int ferry_journal_version(const ferry_journal *j) { return j ? j->version : 0; }
 
 int ferry_journal_run_end(ferry_journal *j, int64_t run_id, int status, const char *summary_json,
                           ferry_error *err) {
@@ -584,6 +672,7 @@ int ferry_journal_run_end(ferry_journal *j, int64_t run_id, int status, const ch
     bind_text(st, 4, summary);
     rc = write_stmt(j, st, 1, err, "recording the end of run %lld", (long long)run_id);
   }
+  if (!rc && run_id == j->run) j->run = 0;
   free(summary);
   return rc;
 }
@@ -595,7 +684,27 @@ static char *col_strdup(sqlite3_stmt *st, int i) {
   return s ? ferry_xstrdup((const char *)s) : NULL;
 }
 
-/* Fills row from columns status, step, state, attempts, error, error_code starting at `c`. */
+/* A stored JSON object column, or NULL (NULL column, or text that is not an object: ignored, these columns
+ * only describe the item). */
+static json_t *col_object(sqlite3_stmt *st, int i) {
+  const char *text = (const char *)sqlite3_column_text(st, i);
+  if (!text) return NULL;
+  json_t *v = json_loadb(text, (size_t)sqlite3_column_bytes(st, i), 0, NULL);
+  if (v && !json_is_object(v)) {
+    json_decref(v);
+    v = NULL;
+  }
+  return v;
+}
+
+static void bind_run(ferry_journal *j, sqlite3_stmt *st, int i) {
+  if (j->run)
+    sqlite3_bind_int64(st, i, j->run);
+  else
+    sqlite3_bind_null(st, i);
+}
+
+/* Fills row from the ROW_COLS columns starting at `c`. */
 static int row_from(ferry_journal *j, sqlite3_stmt *st, int c, const char *stage, const char *key,
                     ferry_jrow *row, ferry_error *err) {
   row->status = status_parse((const char *)sqlite3_column_text(st, c));
@@ -607,6 +716,11 @@ static int row_from(ferry_journal *j, sqlite3_stmt *st, int c, const char *stage
   row->attempts = (unsigned)sqlite3_column_int64(st, c + 3);
   row->error = col_strdup(st, c + 4);
   row->error_code = sqlite3_column_int(st, c + 5);
+  row->created = sqlite3_column_int64(st, c + 6);
+  row->updated = sqlite3_column_int64(st, c + 7);
+  row->report = col_object(st, c + 8);
+  row->verify = col_object(st, c + 9);
+  row->run = sqlite3_column_int64(st, c + 10);
   if (!row->state || !json_is_object(row->state) || row->status == FERRY_J_NONE) {
     ferry_error_set(err, FERRY_EIO, "journal %s: item %s/%s: the stored record is damaged (%s)", j->path,
                     stage, key,
@@ -617,13 +731,13 @@ static int row_from(ferry_journal *j, sqlite3_stmt *st, int c, const char *stage
   return 0;
 }
 
-int ferry_journal_get(ferry_journal *j, const char *stage, const char *key, ferry_jrow *row,
-                      ferry_error *err) {
+static int get_row(ferry_journal *j, int id, const char *stage, const char *key, ferry_jrow *row,
+                   ferry_error *err) {
   memset(row, 0, sizeof *row);
   sqlite3_stmt *st = NULL;
   /* inside a group, reads join the group's transaction: no lock/unlock of the file per read */
   int rc = tx_open(j, err);
-  if (rc || (rc = stmt_get(j, ST_GET, &st, err))) return rc;
+  if (rc || (rc = stmt_get(j, id, &st, err))) return rc;
   bind_text(st, 1, stage);
   bind_text(st, 2, key);
   rc = sqlite3_step(st);
@@ -640,6 +754,16 @@ int ferry_journal_get(ferry_journal *j, const char *stage, const char *key, ferr
   return rc;
 }
 
+int ferry_journal_get(ferry_journal *j, const char *stage, const char *key, ferry_jrow *row,
+                      ferry_error *err) {
+  return get_row(j, ST_GET, stage, key, row, err);
+}
+
+int ferry_journal_get_full(ferry_journal *j, const char *stage, const char *key, ferry_jrow *row,
+                           ferry_error *err) {
+  return get_row(j, ST_GET_FULL, stage, key, row, err);
+}
+
 static int check_item(ferry_journal *j, const char *stage, const char *key, const char *op,
                       ferry_error *err) {
   int rc = writable(j, op, err);
@@ -648,6 +772,13 @@ static int check_item(ferry_journal *j, const char *stage, const char *key, cons
     return ferry_error_set(err, FERRY_EINVAL, "journal %s: cannot %s: no %s given", j->path, op,
                            stage ? "item key" : "stage");
   return 0;
+}
+
+/* The stored text of a report object: NULL for none or an empty object; secrets redacted (in a copy). */
+static int report_text(ferry_journal *j, json_t *report, char **out, ferry_error *err) {
+  *out = NULL;
+  if (!report || (json_is_object(report) && json_object_size(report) == 0)) return 0;
+  return state_text(j, report, "report", out, err);
 }
 
 int ferry_journal_intent(ferry_journal *j, const char *stage, const char *key, const char *step,
@@ -667,26 +798,8 @@ int ferry_journal_intent(ferry_journal *j, const char *stage, const char *key, c
     bind_text(st, 4, text);
     sqlite3_bind_int64(st, 5, attempts);
     sqlite3_bind_int64(st, 6, now_ms());
+    bind_run(j, st, 7);
     rc = write_stmt(j, st, 1, err, "recording the intent \"%s\" of item %s/%s", step, stage, key);
-  }
-  free(text);
-  return rc;
-}
-
-int ferry_journal_done(ferry_journal *j, const char *stage, const char *key, json_t *state, int skipped,
-                       ferry_error *err) {
-  int rc = check_item(j, stage, key, "record an outcome", err);
-  if (rc) return rc;
-  char *text;
-  sqlite3_stmt *st = NULL;
-  if ((rc = state_text(j, state, "outcome", &text, err))) return rc;
-  if (!(rc = stmt_get(j, ST_DONE, &st, err))) {
-    bind_text(st, 1, stage);
-    bind_text(st, 2, key);
-    bind_text(st, 3, skipped ? "skipped" : "done");
-    bind_text(st, 4, text);
-    sqlite3_bind_int64(st, 5, now_ms());
-    rc = write_stmt(j, st, 0, err, "recording item %s/%s as %s", stage, key, skipped ? "skipped" : "done");
   }
   free(text);
   return rc;
@@ -694,14 +807,8 @@ int ferry_journal_done(ferry_journal *j, const char *stage, const char *key, jso
 
 #define ERROR_DETAIL_MAX 4000
 
-int ferry_journal_failed(ferry_journal *j, const char *stage, const char *key, json_t *state,
-                         const ferry_error *cause, unsigned attempts, ferry_error *err) {
-  int rc = check_item(j, stage, key, "record an outcome", err);
-  if (rc) return rc;
-  char *text;
-  sqlite3_stmt *st = NULL;
-  if ((rc = state_text(j, state, "outcome", &text, err))) return rc;
-  /* The stored error: the user message, then the developer detail (capped), secrets redacted. */
+/* The stored error: the user message, then the developer detail (capped), secrets redacted. */
+static char *error_text(const ferry_error *cause) {
   ferry_sb sb = {0};
   ferry_sb_add(&sb, cause && cause->message ? cause->message : ferry_strerror(cause ? cause->code : 0));
   if (cause && cause->detail && *cause->detail) {
@@ -712,19 +819,127 @@ int ferry_journal_failed(ferry_journal *j, const char *stage, const char *key, j
   }
   char *error = ferry_redact(sb.buf);
   ferry_sb_free(&sb);
-  if (!(rc = stmt_get(j, ST_FAILED, &st, err))) {
+  return error;
+}
+
+int ferry_journal_outcome(ferry_journal *j, const char *stage, const char *key, const ferry_joutcome *o,
+                          ferry_error *err) {
+  int rc = check_item(j, stage, key, "record an outcome", err);
+  if (rc) return rc;
+  if (!o || (o->status != FERRY_J_DONE && o->status != FERRY_J_SKIPPED && o->status != FERRY_J_FAILED))
+    return ferry_error_set(err, FERRY_EINVAL, "journal %s: outcome of item %s/%s: not done, skipped or failed",
+                           j->path, stage, key);
+  char *text = NULL, *report = NULL, *error = NULL;
+  sqlite3_stmt *st = NULL;
+  if ((rc = state_text(j, o->state, "outcome", &text, err)) || (rc = report_text(j, o->report, &report, err)))
+    goto out;
+  const char *what = o->status == FERRY_J_FAILED ? (o->repair ? "failed (repair)" : "failed")
+                                                 : ferry_jstatus_name(o->status);
+  if (o->status != FERRY_J_FAILED) {
+    if ((rc = stmt_get(j, ST_DONE, &st, err))) goto out;
+    bind_text(st, 1, stage);
+    bind_text(st, 2, key);
+    bind_text(st, 3, ferry_jstatus_name(o->status));
+    bind_text(st, 4, text);
+    sqlite3_bind_int64(st, 5, now_ms());
+    bind_text(st, 6, report);
+    bind_run(j, st, 7);
+    if (o->attempts) sqlite3_bind_int64(st, 8, o->attempts);
+  } else {
+    error = error_text(o->cause);
+    if ((rc = stmt_get(j, o->repair ? ST_REPAIR_FAILED : ST_FAILED, &st, err))) goto out;
     bind_text(st, 1, stage);
     bind_text(st, 2, key);
     bind_text(st, 3, text);
-    sqlite3_bind_int64(st, 4, attempts);
+    sqlite3_bind_int64(st, 4, o->attempts);
     bind_text(st, 5, error);
-    sqlite3_bind_int(st, 6, cause && cause->code ? cause->code : FERRY_EINTERNAL);
+    sqlite3_bind_int(st, 6, o->cause && o->cause->code ? o->cause->code : FERRY_EINTERNAL);
     sqlite3_bind_int64(st, 7, now_ms());
-    rc = write_stmt(j, st, 0, err, "recording item %s/%s as failed", stage, key);
+    bind_text(st, 8, report);
+    bind_run(j, st, 9);
   }
+  rc = write_stmt(j, st, 0, err, "recording item %s/%s as %s", stage, key, what);
+out:
   free(error);
+  free(report);
   free(text);
   return rc;
+}
+
+int ferry_journal_done(ferry_journal *j, const char *stage, const char *key, json_t *state, int skipped,
+                       ferry_error *err) {
+  ferry_joutcome o = {.status = skipped ? FERRY_J_SKIPPED : FERRY_J_DONE, .state = state};
+  return ferry_journal_outcome(j, stage, key, &o, err);
+}
+
+int ferry_journal_failed(ferry_journal *j, const char *stage, const char *key, json_t *state,
+                         const ferry_error *cause, unsigned attempts, ferry_error *err) {
+  ferry_joutcome o = {.status = FERRY_J_FAILED, .state = state, .cause = cause, .attempts = attempts};
+  return ferry_journal_outcome(j, stage, key, &o, err);
+}
+
+int ferry_journal_doubt(ferry_journal *j, const char *stage, const char *key, const ferry_error *cause,
+                        json_t *report, int *recorded, ferry_error *err) {
+  if (recorded) *recorded = 0;
+  int rc = check_item(j, stage, key, "record an error", err);
+  if (rc) return rc;
+  char *rtext = NULL;
+  if ((rc = report_text(j, report, &rtext, err))) return rc;
+  char *error = error_text(cause);
+  sqlite3_stmt *st = NULL;
+  if (!(rc = stmt_get(j, ST_DOUBT, &st, err))) {
+    bind_text(st, 1, stage);
+    bind_text(st, 2, key);
+    bind_text(st, 3, error);
+    sqlite3_bind_int(st, 4, cause && cause->code ? cause->code : FERRY_EINTERNAL);
+    sqlite3_bind_int64(st, 5, now_ms());
+    bind_text(st, 6, rtext);
+    bind_run(j, st, 7);
+    rc = write_stmt(j, st, 0, err, "recording the error of item %s/%s", stage, key);
+    if (!rc && recorded) *recorded = sqlite3_changes(j->db) > 0;
+  }
+  free(error);
+  free(rtext);
+  return rc;
+}
+
+static int verify_write(ferry_journal *j, const char *stage, const char *key, const char *text, int *found,
+                        ferry_error *err) {
+  sqlite3_stmt *st = NULL;
+  int rc = stmt_get(j, ST_VERIFY, &st, err);
+  if (rc) return rc;
+  bind_text(st, 1, stage);
+  bind_text(st, 2, key);
+  bind_text(st, 3, text);
+  bind_run(j, st, 4);
+  rc = write_stmt(j, st, 0, err, "recording what verify found for item %s/%s", stage, key);
+  if (!rc && found) *found = sqlite3_changes(j->db) > 0;
+  return rc;
+}
+
+int ferry_journal_verify_mark(ferry_journal *j, const char *stage, const char *key, const char *message,
+                              json_t *differences, int *found, ferry_error *err) {
+  if (found) *found = 0;
+  int rc = check_item(j, stage, key, "record a verify mismatch", err);
+  if (rc) return rc;
+  json_t *diffs = json_is_array(differences) ? json_deep_copy(differences) : json_array();
+  json_t *mark = json_pack("{s:s, s:I, s:I, s:s, s:o}", "result", "mismatch", "at", (json_int_t)now_ms(),
+                           "run", (json_int_t)j->run, "message", message ? message : "different on the target",
+                           "differences", diffs);
+  ferry_redact_json(mark);
+  char *text = json_dumps(mark, JSON_COMPACT);
+  json_decref(mark);
+  rc = verify_write(j, stage, key, text, found, err);
+  free(text);
+  return rc;
+}
+
+int ferry_journal_verify_clear(ferry_journal *j, const char *stage, const char *key, int *found,
+                               ferry_error *err) {
+  if (found) *found = 0;
+  int rc = check_item(j, stage, key, "clear a verify mark", err);
+  if (rc) return rc;
+  return verify_write(j, stage, key, NULL, found, err);
 }
 
 /* ---- id map -------------------------------------------------------------------------------------------- */
@@ -826,21 +1041,64 @@ typedef struct frow {
   ferry_jrow row;
 } frow;
 
-int ferry_journal_foreach(ferry_journal *j, const char *stage, ferry_jstatus status,
-                          int (*fn)(void *arg, const char *stage, const char *key, const ferry_jrow *row),
-                          void *arg, ferry_error *err) {
+/* Items in (stage, key) order, read in batches: see ferry_journal_foreach. run != 0: only the rows that run
+ * wrote last. */
+/* Attaches to the rows of a batch (ordered by stage, key) their ids: one range query per stage of the batch
+ * (index idmap_item), merged by key. */
+static int attach_ids(ferry_journal *j, frow *batch, size_t n, ferry_error *err) {
+  for (size_t lo = 0; lo < n;) {
+    size_t hi = lo;
+    while (hi + 1 < n && !strcmp(batch[hi + 1].stage, batch[lo].stage)) hi++;
+    for (size_t i = lo; i <= hi; i++) batch[i].row.ids = json_array();
+    sqlite3_stmt *st = NULL;
+    int rc = stmt_get(j, ST_IDS_RANGE, &st, err);
+    if (rc) return rc;
+    bind_text(st, 1, batch[lo].stage);
+    bind_text(st, 2, batch[lo].key);
+    bind_text(st, 3, batch[hi].key);
+    size_t i = lo;
+    int src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+      const char *k = (const char *)sqlite3_column_text(st, 4);
+      while (i <= hi && strcmp(batch[i].key, k) < 0) i++;
+      if (i > hi) break;
+      if (strcmp(batch[i].key, k)) continue; /* an item of another run (or status) */
+      json_t *id = json_pack("{s:s, s:s, s:s}", "kind", (const char *)sqlite3_column_text(st, 0), "old",
+                             (const char *)sqlite3_column_text(st, 1), "new",
+                             (const char *)sqlite3_column_text(st, 2));
+      json_array_append_new(batch[i].row.ids, id);
+    }
+    stmt_done(st);
+    if (src != SQLITE_DONE && src != SQLITE_ROW)
+      return db_fail(j, err, src, "reading the ids of the items of stage %s", batch[lo].stage);
+    lo = hi + 1;
+  }
+  return 0;
+}
+
+static int foreach_rows(ferry_journal *j, const ferry_jquery *q,
+                        int (*fn)(void *arg, const char *stage, const char *key, const ferry_jrow *row),
+                        void *arg, ferry_error *err) {
   /* Read in batches in key order, and call fn with no statement active: fn may call the journal (even write
    * or nest a foreach), and no read snapshot is held for long. */
-  frow batch[FOREACH_BATCH];
+  const char *stage = q->stage;
+  ferry_jstatus status = q->status;
+  int64_t run = q->run;
+  if (run && j->version < 2) return 0; /* a version-1 journal has no run column: no run wrote any row */
+  frow *batch = ferry_xcalloc(FOREACH_BATCH, sizeof *batch);
   char *last_stage = ferry_xstrdup(stage ? stage : ""), *last_key = ferry_xstrdup("");
   int first = 1, rc = 0, stop = 0;
+  int id = run     ? (stage ? ST_FOREACH_RUN_STAGE : ST_FOREACH_RUN_ALL)
+           : stage ? ST_FOREACH_STAGE
+                   : ST_FOREACH_ALL;
   while (!rc && !stop) {
     sqlite3_stmt *st = NULL;
-    if ((rc = stmt_get(j, stage ? ST_FOREACH_STAGE : ST_FOREACH_ALL, &st, err))) break;
+    if ((rc = stmt_get(j, id, &st, err))) break;
     bind_text(st, 1, last_stage);
     bind_text(st, 2, last_key);
     if (status != FERRY_J_NONE) bind_text(st, 3, ferry_jstatus_name(status));
     sqlite3_bind_int(st, 4, FOREACH_BATCH);
+    if (run) sqlite3_bind_int64(st, 5, run);
     size_t n = 0, nrows = 0;
     int src;
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
@@ -864,6 +1122,7 @@ int ferry_journal_foreach(ferry_journal *j, const char *stage, ferry_jstatus sta
       last_stage = ferry_xstrdup(batch[n - 1].stage);
       last_key = ferry_xstrdup(batch[n - 1].key);
     }
+    if (!rc && n && q->ids) rc = attach_ids(j, batch, n, err);
     for (size_t i = 0; i < n; i++) {
       if (!rc && !stop) stop = fn(arg, batch[i].stage, batch[i].key, &batch[i].row);
       free(batch[i].stage);
@@ -874,6 +1133,147 @@ int ferry_journal_foreach(ferry_journal *j, const char *stage, ferry_jstatus sta
   }
   free(last_stage);
   free(last_key);
+  free(batch);
+  return rc;
+}
+
+int ferry_journal_foreach(ferry_journal *j, const char *stage, ferry_jstatus status,
+                          int (*fn)(void *arg, const char *stage, const char *key, const ferry_jrow *row),
+                          void *arg, ferry_error *err) {
+  ferry_jquery q = {.stage = stage, .status = status};
+  return foreach_rows(j, &q, fn, arg, err);
+}
+
+int ferry_journal_foreach_run(ferry_journal *j, int64_t run, const char *stage,
+                              int (*fn)(void *arg, const char *stage, const char *key, const ferry_jrow *row),
+                              void *arg, ferry_error *err) {
+  if (run <= 0) return ferry_error_set(err, FERRY_EINVAL, "journal %s: no run id given", j->path);
+  ferry_jquery q = {.stage = stage, .run = run};
+  return ferry_journal_foreach_ex(j, &q, fn, arg, err);
+}
+
+int ferry_journal_foreach_ex(ferry_journal *j, const ferry_jquery *q,
+                             int (*fn)(void *arg, const char *stage, const char *key, const ferry_jrow *row),
+                             void *arg, ferry_error *err) {
+  if (!q) return ferry_error_set(err, FERRY_EINVAL, "journal %s: no query given", j->path);
+  if (q->run < 0) return ferry_error_set(err, FERRY_EINVAL, "journal %s: bad run id %lld", j->path,
+                                         (long long)q->run);
+  return foreach_rows(j, q, fn, arg, err);
+}
+
+/* ---- id map iteration ---------------------------------------------------------------------------------- */
+
+typedef struct idrow {
+  char *kind, *old_id, *new_id, *stage, *key;
+  int64_t created;
+} idrow;
+
+static void idrow_from(sqlite3_stmt *st, idrow *r) {
+  r->kind = col_strdup(st, 0);
+  r->old_id = col_strdup(st, 1);
+  r->new_id = col_strdup(st, 2);
+  r->stage = col_strdup(st, 3);
+  r->key = col_strdup(st, 4);
+  r->created = sqlite3_column_int64(st, 5);
+}
+
+static void idrow_clear(idrow *r) {
+  free(r->kind);
+  free(r->old_id);
+  free(r->new_id);
+  free(r->stage);
+  free(r->key);
+  memset(r, 0, sizeof *r);
+}
+
+static int idrow_call(const idrow *r, int (*fn)(void *arg, const ferry_jid *id), void *arg) {
+  ferry_jid id = {r->kind ? r->kind : "",   r->old_id ? r->old_id : "", r->new_id ? r->new_id : "",
+                  r->stage ? r->stage : "", r->key ? r->key : "",       r->created};
+  return fn(arg, &id);
+}
+
+int ferry_journal_foreach_id(ferry_journal *j, const char *stage, const char *key, const char *kind,
+                             int (*fn)(void *arg, const ferry_jid *id), void *arg, ferry_error *err) {
+  if (key && !stage)
+    return ferry_error_set(err, FERRY_EINVAL, "journal %s: the ids of an item need its stage", j->path);
+  int rc = 0, stop = 0;
+  if (key) { /* one item: few rows, read at once (index idmap_item), then called */
+    sqlite3_stmt *st = NULL;
+    if ((rc = stmt_get(j, ST_IDS_ITEM, &st, err))) return rc;
+    bind_text(st, 1, stage);
+    bind_text(st, 2, key);
+    size_t n = 0, cap = 0;
+    idrow *rows = NULL;
+    int src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+      if (kind && strcmp((const char *)sqlite3_column_text(st, 0), kind)) continue;
+      if (n == cap) {
+        cap = cap ? 2 * cap : 8;
+        rows = ferry_xrealloc(rows, cap * sizeof *rows);
+      }
+      idrow_from(st, &rows[n++]);
+    }
+    stmt_done(st);
+    if (src != SQLITE_DONE) rc = db_fail(j, err, src, "reading the ids of item %s/%s", stage, key);
+    for (size_t i = 0; i < n; i++) {
+      if (!rc && !stop) stop = idrow_call(&rows[i], fn, arg);
+      idrow_clear(&rows[i]);
+    }
+    free(rows);
+    return rc;
+  }
+  /* all ids (order kind, old_id) or those of a stage (order key, kind, old_id), in batches */
+  idrow *batch = ferry_xcalloc(FOREACH_BATCH, sizeof *batch);
+  idrow last = {.kind = ferry_xstrdup(kind && !stage ? kind : ""), .old_id = ferry_xstrdup(""),
+                .key = ferry_xstrdup("")};
+  int first = 1;
+  while (!rc && !stop) {
+    sqlite3_stmt *st = NULL;
+    if ((rc = stmt_get(j, stage ? ST_IDS_STAGE : ST_IDS_ALL, &st, err))) break;
+    if (stage) {
+      bind_text(st, 1, stage);
+      bind_text(st, 2, last.key);
+      bind_text(st, 3, last.kind);
+      bind_text(st, 4, last.old_id);
+      sqlite3_bind_int(st, 5, FOREACH_BATCH);
+    } else {
+      bind_text(st, 1, last.kind);
+      bind_text(st, 2, last.old_id);
+      sqlite3_bind_int(st, 3, FOREACH_BATCH);
+    }
+    size_t n = 0, nrows = 0;
+    int src, past = 0;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+      nrows++;
+      const char *k = (const char *)sqlite3_column_text(st, 0), *o = (const char *)sqlite3_column_text(st, 1);
+      const char *ik = (const char *)sqlite3_column_text(st, 4);
+      if (!first && !strcmp(k, last.kind) && !strcmp(o, last.old_id) && (!stage || !strcmp(ik, last.key)))
+        continue; /* seen in the last batch */
+      if (kind && !stage && strcmp(k, kind)) { /* ordered by kind: the kind asked for is over */
+        past = 1;
+        break;
+      }
+      idrow_from(st, &batch[n++]);
+    }
+    if (src != SQLITE_DONE && src != SQLITE_ROW)
+      rc = db_fail(j, err, src, "listing the id map%s%s", stage ? " of stage " : "", stage ? stage : "");
+    int more = nrows == FOREACH_BATCH && !past;
+    stmt_done(st);
+    first = 0;
+    if (n) {
+      idrow_clear(&last);
+      last.kind = ferry_xstrdup(batch[n - 1].kind);
+      last.old_id = ferry_xstrdup(batch[n - 1].old_id);
+      last.key = ferry_xstrdup(batch[n - 1].key);
+    }
+    for (size_t i = 0; i < n; i++) {
+      if (!rc && !stop && (!kind || !strcmp(batch[i].kind, kind))) stop = idrow_call(&batch[i], fn, arg);
+      idrow_clear(&batch[i]);
+    }
+    if (!more || !n) break;
+  }
+  idrow_clear(&last);
+  free(batch);
   return rc;
 }
 

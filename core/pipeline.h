@@ -42,7 +42,8 @@ struct ferry_task {
   json_t *report;        /* report object (owned) or NULL until asked for */
   ferry_error err;       /* failure being processed */
   unsigned done_flags;   /* flags of ferry_task_done while the item_done hooks run */
-  int repair;            /* ferry run --repair: the journal says done, verify found it different */
+  int repair;            /* a repair (ferry_task_repair): the journal holds the item with a verify mark (done:
+                            in a repair run; in doubt or failed: an interrupted repair, in any run) */
   uv_timer_t *timer;     /* retry timer (allocated on first retry; freed by its close callback) */
   ferry_task *next;      /* queue / free list link */
 };
@@ -51,7 +52,10 @@ struct ferry_task {
 typedef struct sync_entry {
   char *key;
   json_t *state;
+  json_t *report; /* the task's report object (owned) or NULL */
+  unsigned attempts;
   int skipped;
+  int repair;
   struct sync_entry *next;
 } sync_entry;
 
@@ -84,6 +88,7 @@ struct ferry_stage {
   ferry_mode mode;
   int journal;       /* this stage reads the journal */
   int journal_write; /* ... and writes it (RUN mode) */
+  int journal_marks; /* ... and writes verify marks (VERIFY mode, journal opened for writing) */
   unsigned concurrency;
   size_t window; /* max items asked for + queued + active */
   int64_t limit; /* 0 = none */
@@ -107,6 +112,7 @@ struct ferry_stage {
   /* counters */
   int first_fail_code; /* code of the first item that failed (not blocked/mismatched) */
   int64_t total, taken, done, skipped, failed, retried, resumed, blocked, mismatched, not_migrated;
+  int64_t not_selected, repaired, repair_failed, equal; /* repair runs; verify: items found equal */
   int64_t max_outstanding, max_insink; /* observed peaks (tests) */
   double t_start, t_end;
 
@@ -123,7 +129,13 @@ struct ferry_stage {
   int sync_running;
   double sync_since; /* ferry_now() of the oldest pending entry */
 
-  json_t *items; /* report entries of this stage (failed/blocked/mismatched, or all in plan) */
+  /* Report entries of this stage that the journal does not hold (the report of a run reads the items it
+   * wrote from the journal): plan items, verify results, failures of stages without journal, items not
+   * selected for repair. Spooled to an unlinked temporary file, one JSON object (redacted) per line, so that
+   * memory stays flat; in `items` (an array) only when no temporary file can be created. */
+  FILE *spool;
+  json_t *items;
+  int64_t nentries;
   void
       *fired[FERRY_FIRED_KEEP]; /* hook.c: the last finished firings, kept to catch late double completions */
   unsigned fired_pos;
@@ -152,6 +164,8 @@ struct ferry_runtime {
   ferry_mode mode;
   ferry_journal *journal; /* NULL when no stage journals (or plan/verify without a journal file) */
   int journal_write;
+  int64_t run_id;   /* the run's row in the journal's runs table (0 = none) */
+  int repair;       /* ferry_run_opts.repair */
   int group_open;
   size_t group_n;  /* outcomes in the open group */
   uv_timer_t tick; /* progress display + group commit timer */
@@ -189,6 +203,9 @@ void ferry_stage_sync_maybe(ferry_stage *st, int force);
 int ferry_stage_settled(const ferry_stage *st);
 void ferry_stage_add_report(ferry_stage *st, const char *key, const char *status, const ferry_error *e,
                             unsigned attempts, json_t *report);
+void ferry_stage_add_entry(ferry_stage *st, json_t *entry); /* stolen; redacted and spooled */
+/* Calls fn with each spooled entry (compact JSON text without newline), in order. 0, or -1 on a read error. */
+int ferry_stage_foreach_entry(ferry_stage *st, int (*fn)(void *arg, const char *json, size_t len), void *arg);
 void ferry_stage_fail(ferry_stage *st, const ferry_error *e);
 void ferry_stage_force_end(ferry_stage *st, const ferry_error *e);
 

@@ -451,6 +451,8 @@ static void fill_summary(ferry_runtime *rt, double seconds) {
   rt->summary.seconds = seconds;
 }
 
+/* The report without its item lists (those are streamed by write_report): small whatever the item count.
+ * Its "totals" are also the run's summary in the journal. */
 static json_t *build_report(ferry_runtime *rt, int rc, const ferry_error *res, double seconds) {
   json_t *r = json_object();
   json_object_set_new(r, "mode", json_string(mode_name(rt->mode)));
@@ -459,8 +461,15 @@ static json_t *build_report(ferry_runtime *rt, int rc, const ferry_error *res, d
   if (rc && res->message) json_object_set_new(r, "message", json_string(res->message));
   json_object_set_new(r, "interrupted", json_boolean(rt->interrupted));
   json_object_set_new(r, "seconds", json_real(seconds));
+  if (rt->mode == FERRY_MODE_RUN) json_object_set_new(r, "repair", json_boolean(rt->repair));
+  if (rt->run_id) json_object_set_new(r, "run", json_integer(rt->run_id));
   json_t *tot = json_object();
-  int64_t t[10] = {0};
+  enum { NCOUNT = 14 };
+  int64_t t[NCOUNT] = {0};
+  static const char *const names[NCOUNT] = {"total",      "taken",        "done",         "skipped",
+                                            "resumed",    "failed",       "retried",      "blocked",
+                                            "mismatched", "not_migrated", "equal",        "not_selected",
+                                            "repaired",   "repair_failed"};
   json_t *stages = json_array();
   for (size_t i = 0; i < rt->nstages; i++) {
     ferry_stage *st = rt->stages[i];
@@ -473,11 +482,11 @@ static json_t *build_report(ferry_runtime *rt, int rc, const ferry_error *res, d
       json_object_set_new(s, "status", json_string(ferry_err_name(st->status)));
       if (st->error.message) json_object_set_new(s, "error", json_string(st->error.message));
     }
-    int64_t v[10] = {st->total,  st->taken,   st->done,    st->skipped,    st->resumed,
-                     st->failed, st->retried, st->blocked, st->mismatched, st->not_migrated};
-    static const char *const names[10] = {"total",  "taken",   "done",    "skipped",    "resumed",
-                                          "failed", "retried", "blocked", "mismatched", "not_migrated"};
-    for (int k = 0; k < 10; k++) {
+    int64_t v[NCOUNT] = {st->total,      st->taken,        st->done,     st->skipped,
+                         st->resumed,    st->failed,       st->retried,  st->blocked,
+                         st->mismatched, st->not_migrated, st->equal,    st->not_selected,
+                         st->repaired,   st->repair_failed};
+    for (int k = 0; k < NCOUNT; k++) {
       json_object_set_new(s, names[k], json_integer(st->selected ? v[k] : (k == 0 ? -1 : 0)));
       if (k >= 2 && st->selected) t[k] += v[k];
     }
@@ -486,24 +495,137 @@ static json_t *build_report(ferry_runtime *rt, int rc, const ferry_error *res, d
       json_object_set_new(s, "peak_outstanding", json_integer(st->max_outstanding));
       json_object_set_new(s, "peak_in_sink", json_integer(st->max_insink));
     }
-    json_object_set_new(s, "items", st->selected && st->items ? json_incref(st->items) : json_array());
     json_array_append_new(stages, s);
   }
-  static const char *const tnames[10] = {0,        0,         "done",    "skipped",    "resumed",
-                                         "failed", "retried", "blocked", "mismatched", "not_migrated"};
-  for (int k = 2; k < 10; k++) json_object_set_new(tot, tnames[k], json_integer(t[k]));
+  for (int k = 2; k < NCOUNT; k++) json_object_set_new(tot, names[k], json_integer(t[k]));
   json_object_set_new(r, "totals", tot);
   json_object_set_new(r, "stages", stages);
+  ferry_redact_json(r);
   return r;
 }
 
-static int write_report(json_t *report, const char *path, ferry_error *err) {
+/* ---- the report file: written incrementally ------------------------------------------------------------- */
+
+typedef struct report_out {
+  FILE *f;
+  ferry_runtime *rt;
+  ferry_stage *st;
+  size_t n; /* items written in the current stage */
+} report_out;
+
+static void out_json(report_out *o, json_t *v) {
+  if (json_dumpf(v, o->f, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_ENCODE_ANY) < 0) {
+    /* a write error: ferror() tells at the end */
+  }
+}
+
+static void out_item_sep(report_out *o) { fputs(o->n++ ? ",\n        " : "\n        ", o->f); }
+
+static int out_spooled(void *arg, const char *json, size_t len) {
+  report_out *o = arg;
+  out_item_sep(o);
+  fwrite(json, 1, len, o->f);
+  return ferror(o->f) != 0;
+}
+
+/* The report entry of an item the run wrote to the journal: status, attempts, error, the stored report
+ * object, the verify mark and the item's ids, as the journal has them now. */
+static int out_row(void *arg, const char *stage, const char *key, const ferry_jrow *row) {
+  (void)stage;
+  report_out *o = arg;
+  const char *status = row->status == FERRY_J_INTENT ? "in_doubt" : ferry_jstatus_name(row->status);
+  if (row->status == FERRY_J_DONE && row->error) status = "failed"; /* a failed repair: done, with the error */
+  json_t *e = json_object();
+  json_object_set_new(e, "key", json_string(key));
+  json_object_set_new(e, "status", json_string(status));
+  if (row->attempts) json_object_set_new(e, "attempts", json_integer(row->attempts));
+  if (row->step) json_object_set_new(e, "step", json_string(row->step));
+  if (row->error) {
+    const char *nl = strchr(row->error, '\n');
+    json_object_set_new(e, "code", json_string(ferry_err_name(row->error_code)));
+    json_object_set_new(e, "error", nl ? json_stringn(row->error, (size_t)(nl - row->error))
+                                       : json_string(row->error));
+    if (nl) json_object_set_new(e, "detail", json_string(nl + 1));
+  }
+  if (o->rt->repair) json_object_set_new(e, "repair", json_true());
+  if (row->report) json_object_set(e, "report", row->report);
+  if (row->verify) json_object_set(e, "verify", row->verify);
+  json_object_set_new(e, "ids", row->ids ? json_incref(row->ids) : json_array());
+  ferry_redact_json(e);
+  out_item_sep(o);
+  out_json(o, e);
+  json_decref(e);
+  return ferror(o->f) != 0;
+}
+
+/* Writes an object's members (but `skip`) at `indent`, each followed by ",\n" when more follow or `more`. */
+static void out_members(report_out *o, json_t *obj, const char *skip, const char *indent, int more) {
+  const char *k;
+  json_t *v;
+  size_t n = json_object_size(obj) - (skip && json_object_get(obj, skip) ? 1 : 0), i = 0;
+  json_object_foreach(obj, k, v) {
+    if (skip && !strcmp(k, skip)) continue;
+    json_t *ks = json_string(k);
+    fputs(indent, o->f);
+    out_json(o, ks);
+    json_decref(ks);
+    fputs(": ", o->f);
+    out_json(o, v);
+    fputs(++i < n || more ? ",\n" : "\n", o->f);
+  }
+}
+
+/* The report, written to "<path>.tmp" piece by piece, then renamed: the item lists come from the journal
+ * (the items this run wrote, read back in batches) and from each stage's spool, never from one big JSON
+ * value in memory. Secrets redacted. */
+static int write_report(ferry_runtime *rt, json_t *report, const char *path, ferry_error *err) {
   char *tmp = ferry_xasprintf("%s.tmp", path);
   int rc = 0;
-  if (json_dump_file(report, tmp, JSON_INDENT(2) | JSON_ENSURE_ASCII) < 0 || rename(tmp, path) < 0) {
+  report_out o = {.f = fopen(tmp, "w"), .rt = rt};
+  if (!o.f) {
+    rc = ferry_error_set(err, FERRY_EIO, "cannot write the report %s: %s", tmp, strerror(errno));
+    free(tmp);
+    return rc;
+  }
+  ferry_error je = FERRY_ERROR_INIT;
+  fputs("{\n", o.f);
+  out_members(&o, report, "stages", "  ", 1);
+  fputs("  \"stages\": [", o.f);
+  json_t *stages = json_object_get(report, "stages");
+  for (size_t i = 0; i < rt->nstages; i++) {
+    ferry_stage *st = rt->stages[i];
+    fputs(i ? ",\n    {\n" : "\n    {\n", o.f);
+    out_members(&o, json_array_get(stages, i), NULL, "      ", 1);
+    fputs("      \"items\": [", o.f);
+    o.st = st;
+    o.n = 0;
+    if (st->selected) {
+      if (st->journal_write && rt->journal && rt->run_id && !je.code) {
+        ferry_jquery q = {.stage = st->name, .run = rt->run_id, .ids = 1};
+        if (ferry_journal_foreach_ex(rt->journal, &q, out_row, &o, &je) < 0)
+          ferry_log_error(NULL, "report %s: the items of stage \"%s\" could not be read from the journal: %s",
+                          path, st->name, je.message);
+      }
+      if (ferry_stage_foreach_entry(st, out_spooled, &o) < 0)
+        ferry_log_error(NULL, "report %s: the items of stage \"%s\" could not be read back: %s", path,
+                        st->name, strerror(errno));
+    }
+    fputs(o.n ? "\n      ]\n    }" : "]\n    }", o.f);
+  }
+  fputs(rt->nstages ? "\n  ]\n}\n" : "]\n}\n", o.f);
+  int werr = ferror(o.f) ? errno : 0;
+  if (fclose(o.f) != 0 && !werr) werr = errno;
+  if (werr || je.code) {
+    if (je.code)
+      rc = ferry_error_set(err, FERRY_EIO, "cannot write the report %s: %s", path, je.message);
+    else
+      rc = ferry_error_set(err, FERRY_EIO, "cannot write the report %s: %s", path, strerror(werr));
+    unlink(tmp);
+  } else if (rename(tmp, path) < 0) {
     rc = ferry_error_set(err, FERRY_EIO, "cannot write the report %s: %s", path, strerror(errno));
     unlink(tmp);
   }
+  ferry_error_clear(&je);
   free(tmp);
   return rc;
 }
@@ -547,13 +669,22 @@ FERRY_API int ferry_runtime_run(ferry_runtime *rt, const ferry_run_opts *opts, f
   ferry_run_opts o = {.struct_size = sizeof o, .mode = FERRY_MODE_RUN};
   if (opts)
     memcpy(&o, opts, opts->struct_size && opts->struct_size < sizeof o ? opts->struct_size : sizeof o);
+  if (opts && opts->struct_size && opts->struct_size < offsetof(ferry_run_opts, repair) + sizeof o.repair)
+    o.repair = 0; /* an older caller: the field is not theirs */
   if (!o.mode) o.mode = FERRY_MODE_RUN;
   if (o.mode != FERRY_MODE_RUN && o.mode != FERRY_MODE_PLAN && o.mode != FERRY_MODE_VERIFY)
     return ferry_error_set(err, FERRY_EINVAL, "ferry_runtime_run: unknown mode %d", (int)o.mode);
   if (o.limit < 0) return ferry_error_set(err, FERRY_EINVAL, "ferry_runtime_run: negative limit");
+  if (o.repair && o.mode != FERRY_MODE_RUN)
+    return ferry_error_set(err, FERRY_EINVAL,
+                           "ferry_runtime_run: repair is for a run only (mode %s): a plan or a verify does not "
+                           "repair; the items a repair would take are those with a verify mark in the journal",
+                           mode_name(o.mode));
   int rc = select_stages(rt, o.stages, err);
   if (rc) return rc;
   rt->mode = o.mode;
+  rt->repair = o.repair != 0;
+  rt->run_id = 0;
   rt->interrupted = 0;
   rt->finished = 0;
   rt->running_stages = 0;
@@ -571,7 +702,10 @@ FERRY_API int ferry_runtime_run(ferry_runtime *rt, const ferry_run_opts *opts, f
   int64_t run_id = 0;
   rt->journal_write = 0;
   rt->journal = NULL;
-  if (want_journal && o.mode == FERRY_MODE_RUN) {
+  /* run: read and written (created when missing); verify: written (its marks), never created, so it takes the
+   * run lock like a run; plan: read only */
+  int exists = access(jpath, F_OK) == 0;
+  if (want_journal && (o.mode == FERRY_MODE_RUN || (o.mode == FERRY_MODE_VERIFY && exists))) {
     rt->journal = ferry_journal_open(jpath, 0, err);
     if (!rt->journal) return err && err->code ? err->code : FERRY_EIO;
     rt->journal_write = 1;
@@ -580,7 +714,8 @@ FERRY_API int ferry_runtime_run(ferry_runtime *rt, const ferry_run_opts *opts, f
       rt->journal = NULL;
       return err && err->code ? err->code : FERRY_EIO;
     }
-  } else if (want_journal && access(jpath, F_OK) == 0) { /* plan/verify: read only, never created */
+    rt->run_id = run_id;
+  } else if (want_journal && o.mode == FERRY_MODE_PLAN && exists) { /* read only */
     rt->journal = ferry_journal_open(jpath, 1, err);
     if (!rt->journal) return err && err->code ? err->code : FERRY_EIO;
   }
@@ -595,6 +730,11 @@ FERRY_API int ferry_runtime_run(ferry_runtime *rt, const ferry_run_opts *opts, f
   }
   if (rc) {
     release_stages(rt);
+    if (rt->journal_write && rt->journal) { /* the run ended before it began: say so in its row */
+      ferry_error je = FERRY_ERROR_INIT;
+      ferry_journal_run_end(rt->journal, run_id, rc, "{}", &je);
+      ferry_error_clear(&je);
+    }
     if (rt->journal) ferry_journal_close(rt->journal);
     rt->journal = NULL;
     json_decref(rt->empty);
@@ -631,8 +771,15 @@ FERRY_API int ferry_runtime_run(ferry_runtime *rt, const ferry_run_opts *opts, f
   ferry_error res = FERRY_ERROR_INIT;
   rc = compute_result(rt, &res);
   fill_summary(rt, seconds);
+  if (rt->repair) {
+    int64_t taken = 0;
+    for (size_t i = 0; i < rt->nstages; i++)
+      if (rt->stages[i]->selected) taken += rt->stages[i]->taken;
+    if (!taken && !rc)
+      ferry_log_info(NULL, "repair: no item of the selected stages carries a verify mismatch: nothing to "
+                     "repair (`ferry verify` marks the items that differ)");
+  }
   json_t *report = build_report(rt, rc, &res, seconds);
-  ferry_redact_json(report);
   if (rt->journal_write && rt->journal) {
     json_t *tot = json_object_get(report, "totals");
     char *sj = json_dumps(tot, JSON_COMPACT);
@@ -642,15 +789,11 @@ FERRY_API int ferry_runtime_run(ferry_runtime *rt, const ferry_run_opts *opts, f
     ferry_error_clear(&je);
     free(sj);
   }
-  release_stages(rt);
-  if (rt->journal) ferry_journal_close(rt->journal);
-  rt->journal = NULL;
-  json_decref(rt->empty);
-  rt->empty = NULL;
+  /* the report reads the journal and the stages' spools: before they are released */
   const char *rpath = o.report_path ? o.report_path : rt->cfg->report;
   if (rpath) {
     ferry_error we = FERRY_ERROR_INIT;
-    if (write_report(report, rpath, &we) < 0) {
+    if (write_report(rt, report, rpath, &we) < 0) {
       ferry_log_error(NULL, "%s", we.message);
       if (!rc) {
         rc = we.code;
@@ -660,6 +803,11 @@ FERRY_API int ferry_runtime_run(ferry_runtime *rt, const ferry_run_opts *opts, f
     ferry_error_clear(&we);
   }
   json_decref(report);
+  release_stages(rt);
+  if (rt->journal) ferry_journal_close(rt->journal);
+  rt->journal = NULL;
+  json_decref(rt->empty);
+  rt->empty = NULL;
   if (summary) *summary = rt->summary;
   if (rc && err) ferry_error_move(err, &res);
   ferry_error_clear(&res);

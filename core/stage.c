@@ -12,7 +12,9 @@
  * sink, in item hooks, waiting for a retry) never exceeds the stage window (2 x concurrency); at most
  * `concurrency` tasks are in the sink at once.
  */
+#include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,8 +61,8 @@ int ferry_stage_prepare(ferry_stage *st, ferry_mode mode, ferry_error *err) {
   st->window = 2 * (size_t)st->concurrency;
   st->journal = rt->journal && sc->journal;
   st->journal_write = st->journal && mode == FERRY_MODE_RUN;
+  st->journal_marks = st->journal && mode == FERRY_MODE_VERIFY && rt->journal_write;
   st->total = -1;
-  st->items = json_array();
   st->has_item_done = ferry_hooks_at(st, "item_done") > 0;
   st->has_item_failed = ferry_hooks_at(st, "item_failed") > 0;
   st->source = make_instance(st, st->source_plugin, FERRY_KIND_SOURCE, &sc->source, "source", err);
@@ -102,6 +104,7 @@ void ferry_stage_release(ferry_stage *st) {
       n = e->next;
       free(e->key);
       json_decref(e->state);
+      json_decref(e->report);
       free(e);
     }
   st->sync_head = st->sync_tail = st->syncing = NULL;
@@ -113,6 +116,8 @@ void ferry_stage_release(ferry_stage *st) {
   }
   json_decref(st->items);
   st->items = NULL;
+  if (st->spool) fclose(st->spool);
+  st->spool = NULL;
   free(st->wanted_key);
   st->wanted_key = NULL;
   ferry_jrow_clear(&st->wanted_row);
@@ -120,9 +125,61 @@ void ferry_stage_release(ferry_stage *st) {
 
 /* ---- counters and reports ------------------------------------------------------------------------------ */
 
+void ferry_stage_add_entry(ferry_stage *st, json_t *entry) {
+  if (!st->source) { /* not prepared, or released: the run's report is written already */
+    json_decref(entry);
+    return;
+  }
+  ferry_redact_json(entry);
+  st->nentries++;
+  if (!st->spool && !st->items) {
+    st->spool = tmpfile();
+    if (!st->spool) {
+      ferry_log_warn(NULL, "stage \"%s\": cannot create a temporary file for the report's items (%s): they are "
+                     "kept in memory", st->name, strerror(errno));
+      st->items = json_array();
+    }
+  }
+  if (st->items) {
+    json_array_append_new(st->items, entry);
+    return;
+  }
+  if (json_dumpf(entry, st->spool, JSON_COMPACT | JSON_ENSURE_ASCII) < 0 || fputc('\n', st->spool) == EOF)
+    ferry_log_warn(NULL, "stage \"%s\": cannot write a report item to the temporary file: %s", st->name,
+                   strerror(errno));
+  json_decref(entry);
+}
+
+int ferry_stage_foreach_entry(ferry_stage *st, int (*fn)(void *arg, const char *json, size_t len), void *arg) {
+  if (st->items) {
+    size_t i;
+    json_t *v;
+    json_array_foreach(st->items, i, v) {
+      char *text = json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII);
+      int stop = fn(arg, text, strlen(text));
+      free(text);
+      if (stop) break;
+    }
+    return 0;
+  }
+  if (!st->spool) return 0;
+  if (fflush(st->spool) != 0 || fseek(st->spool, 0, SEEK_SET) != 0) return -1;
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t n;
+  int rc = 0;
+  while ((n = getline(&line, &cap, st->spool)) > 0) {
+    if (line[n - 1] == '\n') line[--n] = '\0';
+    if (n && fn(arg, line, (size_t)n)) break;
+  }
+  if (ferror(st->spool)) rc = -1;
+  free(line);
+  fseek(st->spool, 0, SEEK_END); /* later entries go at the end */
+  return rc;
+}
+
 void ferry_stage_add_report(ferry_stage *st, const char *key, const char *status, const ferry_error *e,
                             unsigned attempts, json_t *report) {
-  if (!st->items) return;
   json_t *o = json_object();
   json_object_set_new(o, "key", json_string(key));
   json_object_set_new(o, "status", json_string(status));
@@ -132,8 +189,8 @@ void ferry_stage_add_report(ferry_stage *st, const char *key, const char *status
     if (e->detail) json_object_set_new(o, "detail", json_string(e->detail));
   }
   if (attempts) json_object_set_new(o, "attempts", json_integer(attempts));
-  if (report && json_object_size(report)) json_object_set(o, "report", report);
-  json_array_append_new(st->items, o);
+  if (report && json_object_size(report)) json_object_set_new(o, "report", json_deep_copy(report));
+  ferry_stage_add_entry(st, o);
 }
 
 void ferry_stage_fail(ferry_stage *st, const ferry_error *e) {
@@ -164,6 +221,15 @@ static ferry_stage *source_stage(ferry_instance *ins, const char *fn) {
 static int taking(const ferry_stage *st) {
   return st->state == STAGE_RUNNING && st->source_started && !st->source_ended && !st->source_failed &&
          !st->source_stopped && !st->interrupted && !st->status;
+}
+
+/* Whether a journal row makes the item a repair (ferry_task_repair): it carries a verify mark and is done
+ * (taken by a repair run only), or in doubt / failed (a repair that was interrupted or failed after its
+ * intent: taken by any run, as a repair, so that the sink works on the recorded target objects). */
+static int repairable(const ferry_jrow *row) {
+  if (!row->verify) return 0;
+  return row->status == FERRY_J_DONE || row->status == FERRY_J_SKIPPED || row->status == FERRY_J_INTENT ||
+         row->status == FERRY_J_FAILED;
 }
 
 FERRY_API void ferry_emit(ferry_instance *ins, ferry_item *item) {
@@ -210,7 +276,19 @@ FERRY_API void ferry_emit(ferry_instance *ins, ferry_item *item) {
     }
   }
   int done_before = row.status == FERRY_J_DONE || row.status == FERRY_J_SKIPPED;
-  if (st->mode == FERRY_MODE_RUN && done_before) {
+  int repair = st->mode == FERRY_MODE_RUN && repairable(&row);
+  if (st->mode == FERRY_MODE_RUN && rt->repair && !(repair && st->journal_write)) {
+    /* a repair run carries only the items verify marked; the others are not touched */
+    st->not_selected++;
+    json_t *o = json_pack("{s:s, s:s, s:s}", "key", item->key, "status", "not_selected", "journal_status",
+                          ferry_jstatus_name(row.status));
+    ferry_stage_add_entry(st, o);
+    ferry_jrow_clear(&row);
+    ferry_item_free(item);
+    ferry_stage_kick(st);
+    return;
+  }
+  if (st->mode == FERRY_MODE_RUN && done_before && !rt->repair) {
     st->resumed++;
     ferry_jrow_clear(&row);
     ferry_item_free(item);
@@ -250,10 +328,12 @@ FERRY_API void ferry_emit(ferry_instance *ins, ferry_item *item) {
   if (st->limit && st->taken >= st->limit) st->limit_reached = 1;
   ferry_task *t = ferry_task_new(st, item);
   t->jstatus = row.status;
-  if (row.status == FERRY_J_INTENT || (row.status == FERRY_J_FAILED && row.step) ||
+  t->repair = repair;
+  if (row.status == FERRY_J_INTENT || (row.status == FERRY_J_FAILED && row.step) || repair ||
       (st->mode == FERRY_MODE_VERIFY && done_before)) {
-    /* in doubt, or failed after a step with side effects (or verified): the sink sees the step and state
-     * the journal recorded, so it continues from there instead of doing the side effect a second time */
+    /* in doubt, or failed after a step with side effects, or repaired (or verified): the sink sees the step
+     * and state the journal recorded, so it continues from there (or works on the recorded target objects)
+     * instead of doing the side effect a second time */
     t->step = row.step;
     row.step = NULL;
     t->state = row.state;
@@ -327,7 +407,9 @@ FERRY_API void ferry_source_total(ferry_instance *ins, int64_t total) {
 FERRY_API int ferry_source_wanted(ferry_instance *ins, const char *key) {
   ferry_stage *st = source_stage(ins, "ferry_source_wanted");
   if (!st || !key) return 1;
-  if (!st->journal) return !(st->mode == FERRY_MODE_VERIFY && st->cfg->journal); /* verify, no journal file */
+  if (!st->journal) /* verify without a journal file: nothing is migrated; repair: nothing is marked */
+    return !(st->mode == FERRY_MODE_VERIFY && st->cfg->journal) &&
+           !(st->mode == FERRY_MODE_RUN && st->rt->repair);
   ferry_jrow row = {0};
   ferry_error e = FERRY_ERROR_INIT;
   int rc = ferry_journal_get(st->rt->journal, st->name, key, &row, &e);
@@ -340,6 +422,7 @@ FERRY_API int ferry_source_wanted(ferry_instance *ins, const char *key) {
   st->wanted_key = ferry_xstrdup(key);
   st->wanted_row = row;
   if (st->mode == FERRY_MODE_VERIFY) return st->cfg->journal ? done_before : 1;
+  if (st->mode == FERRY_MODE_RUN && st->rt->repair) return repairable(&row);
   return !done_before;
 }
 
@@ -545,7 +628,11 @@ static void on_synced(void *arg, int status, const ferry_error *err) {
     if (status == 0) {
       if (st->journal_write && ferry_rt_journal_ok(rt)) {
         ferry_error je = FERRY_ERROR_INIT;
-        if (ferry_journal_done(rt->journal, st->name, e->key, e->state, e->skipped, &je) < 0) {
+        ferry_joutcome o = {.status = e->skipped ? FERRY_J_SKIPPED : FERRY_J_DONE,
+                            .state = e->state,
+                            .report = e->report,
+                            .attempts = e->attempts};
+        if (ferry_journal_outcome(rt->journal, st->name, e->key, &o, &je) < 0) {
           ferry_rt_journal_failed(rt, &je);
         } else {
           ferry_rt_group_touch(rt);
@@ -556,6 +643,7 @@ static void on_synced(void *arg, int status, const ferry_error *err) {
         st->skipped++;
       else
         st->done++;
+      if (e->repair) st->repaired++;
     } else {
       /* not durable: the journal keeps the item in doubt (its intent), so the next run reconciles it */
       ferry_error fe = FERRY_ERROR_INIT;
@@ -565,12 +653,25 @@ static void on_synced(void *arg, int status, const ferry_error *err) {
         ferry_error_set(&fe, status, "%s", ferry_strerror(status));
       ferry_error_prefix(&fe, "sink \"%s\" could not make the item durable (sync)", st->sink_plugin->name);
       st->failed++;
+      if (!st->first_fail_code) st->first_fail_code = fe.code;
       ferry_log_error(st->sink, "item \"%s\" failed in stage \"%s\": %s", e->key, st->name, fe.message);
-      ferry_stage_add_report(st, e->key, "failed", &fe, 0, NULL);
+      /* the error goes on the item's row (the report of the run reads it there), else into the report */
+      int recorded = 0;
+      if (st->journal_write && ferry_rt_journal_ok(rt)) {
+        ferry_error je = FERRY_ERROR_INIT;
+        ferry_rt_group_open(rt);
+        if (ferry_journal_doubt(rt->journal, st->name, e->key, &fe, e->report, &recorded, &je) < 0)
+          ferry_rt_journal_failed(rt, &je);
+        else
+          ferry_rt_group_touch(rt);
+        ferry_error_clear(&je);
+      }
+      if (!recorded) ferry_stage_add_report(st, e->key, "failed", &fe, e->attempts, e->report);
       ferry_error_clear(&fe);
     }
     free(e->key);
     json_decref(e->state);
+    json_decref(e->report);
     free(e);
   }
   if (st->state == STAGE_ENDING)
@@ -611,6 +712,9 @@ static void finish(ferry_stage *st) {
                                                : "finished",
                  (long long)st->done, (long long)st->skipped, (long long)st->resumed, (long long)st->failed,
                  (long long)st->retried, st->t_end - st->t_start);
+  if (st->mode == FERRY_MODE_RUN && st->rt->repair)
+    ferry_log_info(NULL, "stage \"%s\" repair: repaired %lld, repair failed %lld, not selected for repair %lld",
+                   st->name, (long long)st->repaired, (long long)st->repair_failed, (long long)st->not_selected);
 }
 
 static void on_stage_end_hooks(void *arg, int status, const ferry_error *err) {

@@ -172,12 +172,31 @@ FERRY_API void ferry_task_done(ferry_task *task, unsigned flags) {
   finish_done(task);
 }
 
+/* The "differences" of a report object, for a verify mark (borrowed; NULL when none). */
+static json_t *report_differences(json_t *report) {
+  json_t *d = report ? json_object_get(report, "differences") : NULL;
+  return json_is_array(d) ? d : NULL;
+}
+
 static void finish_done(ferry_task *t) {
   ferry_stage *st = t->stage;
   ferry_runtime *rt = st->rt;
   int skipped = (t->done_flags & FERRY_DONE_SKIPPED) != 0;
   if (st->mode == FERRY_MODE_PLAN) {
     ferry_stage_add_report(st, t->item->key, skipped ? "would_skip" : "would_do", NULL, 0, t->report);
+  } else if (st->mode == FERRY_MODE_VERIFY) {
+    /* equal: a mark an earlier verify left is cleared */
+    if (st->journal_marks && ferry_rt_journal_ok(rt)) {
+      ferry_error je = FERRY_ERROR_INIT;
+      ferry_rt_group_open(rt);
+      if (ferry_journal_verify_clear(rt->journal, st->name, t->item->key, NULL, &je) < 0)
+        ferry_rt_journal_failed(rt, &je);
+      else
+        ferry_rt_group_touch(rt);
+      ferry_error_clear(&je);
+    }
+    st->equal++;
+    ferry_stage_add_report(st, t->item->key, "equal", NULL, 0, t->report);
   } else if (st->mode == FERRY_MODE_RUN) {
     if ((t->done_flags & FERRY_DONE_SYNC) && st->sink_plugin->sink->sync) {
       sync_entry *e = ferry_xmalloc(sizeof *e);
@@ -185,7 +204,11 @@ static void finish_done(ferry_task *t) {
       t->item->key = NULL;
       e->state = t->state;
       t->state = NULL;
+      e->report = t->report;
+      t->report = NULL;
+      e->attempts = t->attempt;
       e->skipped = skipped;
+      e->repair = t->repair;
       e->next = NULL;
       if (st->sync_tail)
         st->sync_tail->next = e;
@@ -201,13 +224,17 @@ static void finish_done(ferry_task *t) {
     if (st->journal_write && ferry_rt_journal_ok(rt)) {
       ferry_error je = FERRY_ERROR_INIT;
       ferry_rt_group_open(rt);
-      if (ferry_journal_done(rt->journal, st->name, t->item->key, t->state ? t->state : rt->empty, skipped,
-                             &je) < 0)
+      ferry_joutcome o = {.status = skipped ? FERRY_J_SKIPPED : FERRY_J_DONE,
+                          .state = t->state ? t->state : rt->empty,
+                          .report = t->report,
+                          .attempts = t->attempt};
+      if (ferry_journal_outcome(rt->journal, st->name, t->item->key, &o, &je) < 0)
         ferry_rt_journal_failed(rt, &je);
       else
         ferry_rt_group_touch(rt);
       ferry_error_clear(&je);
     }
+    if (t->repair) st->repaired++;
   }
   if (skipped)
     st->skipped++;
@@ -306,17 +333,36 @@ static void finish_failed(ferry_task *t) {
                     st->name, st->sink_plugin->name, t->attempt, t->err.message);
   else
     ferry_log_info(st->sink, "item \"%s\" %s: %s", t->item->key, status, t->err.message);
+  int in_journal = 0; /* the report of the run reads the item from the journal */
   if (st->journal_write && ferry_rt_journal_ok(rt)) {
     ferry_error je = FERRY_ERROR_INIT;
     ferry_rt_group_open(rt);
-    if (ferry_journal_failed(rt->journal, st->name, t->item->key, t->state ? t->state : rt->empty, &t->err,
-                             t->attempt, &je) < 0)
+    /* a failed repair leaves the item done (its target object exists) with its verify mark */
+    ferry_joutcome o = {.status = FERRY_J_FAILED,
+                        .state = t->state ? t->state : rt->empty,
+                        .report = t->report,
+                        .cause = &t->err,
+                        .attempts = t->attempt,
+                        .repair = t->repair};
+    if (ferry_journal_outcome(rt->journal, st->name, t->item->key, &o, &je) < 0) {
+      ferry_rt_journal_failed(rt, &je);
+    } else {
+      ferry_rt_group_touch(rt);
+      in_journal = 1;
+    }
+    ferry_error_clear(&je);
+  } else if (st->journal_marks && t->err.code == FERRY_EMISMATCH && ferry_rt_journal_ok(rt)) {
+    ferry_error je = FERRY_ERROR_INIT;
+    ferry_rt_group_open(rt);
+    if (ferry_journal_verify_mark(rt->journal, st->name, t->item->key, t->err.message,
+                                  report_differences(t->report), NULL, &je) < 0)
       ferry_rt_journal_failed(rt, &je);
     else
       ferry_rt_group_touch(rt);
     ferry_error_clear(&je);
   }
-  ferry_stage_add_report(st, t->item->key, status, &t->err, t->attempt, t->report);
+  if (t->repair) st->repair_failed++;
+  if (!in_journal) ferry_stage_add_report(st, t->item->key, status, &t->err, t->attempt, t->report);
   release(t);
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end tests of the ferry CLI: usage and exit codes, a jsonl pipeline through plan/run/verify/status,
-# resume without duplicates, bad input errors, and a planted secret that must appear in no output.
+# resume without duplicates, bad input errors, a planted secret that must appear in no output, and (with the
+# fixture test-mapper) verify marks, run --repair, status --items and export-map.
 #   cli_test.sh <path to ferry> <plugin dir>
 set -uo pipefail
 FERRY=$1
@@ -22,7 +23,9 @@ has() { if grep -q -- "$1" "$T/out"; then ok; else bad "$2: output lacks '$1'"; 
 # ---- usage and exit codes -------------------------------------------------------------------------------
 expect 0 "help" -- "$FERRY" --help
 has "exit codes" "help lists exit codes"
-for c in plan run verify status plugins version; do
+has "export-map" "help lists export-map"
+has "\-\-repair" "help mentions run --repair"
+for c in plan run verify status export-map plugins version; do
   expect 0 "$c --help" -- "$FERRY" "$c" --help
   has "usage: ferry $c" "$c --help"
 done
@@ -34,7 +37,24 @@ has "unknown option --frob" "unknown option named"
 expect 2 "bad limit" -- "$FERRY" run --limit 0
 has "--limit takes a whole number" "bad limit explained"
 expect 0 "version" -- "$FERRY" version
-has "plugin ABI 1.0" "version shows the ABI"
+has "plugin ABI 1\.[0-9]" "version shows the ABI"
+expect 0 "verify --help" -- "$FERRY" verify --help
+has "Writes the journal" "verify --help says it writes the journal"
+has "run lock" "verify --help says it takes the run lock"
+expect 0 "run --help" -- "$FERRY" run --help
+has "\-\-repair" "run --help describes --repair"
+expect 0 "status --help" -- "$FERRY" status --help
+has "\-\-items" "status --help describes --items"
+expect 0 "export-map --help" -- "$FERRY" export-map --help
+has "\-\-format FMT" "export-map --help describes --format"
+has "RFC 4180" "export-map --help names the CSV rules"
+expect 2 "plan --repair" -- "$FERRY" plan --repair
+has "only" "plan --repair refused with a reason"
+expect 2 "verify --repair" -- "$FERRY" verify --repair
+expect 2 "status --stage without --items" -- "$FERRY" status --stage x
+has "\-\-items" "status --stage explains"
+expect 2 "export-map --repair" -- "$FERRY" export-map --repair
+expect 2 "run --format" -- "$FERRY" run --format csv
 
 # ---- config errors --------------------------------------------------------------------------------------
 printf '{\n  "stages": [\n    { "name": "x",, }\n  ]\n}\n' > "$T/syntax.json"
@@ -92,6 +112,149 @@ python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); s=d["stages"][0]; a
 grep -v '"key":"r150"' out.jsonl > out2 && mv out2 out.jsonl
 expect 4 "verify finds a missing item" -- "$FERRY" verify --config ferry.json --progress none
 has "r150" "verify names the missing key"
+
+# ---- verify marks, run --repair, status --items, export-map (fixture test-mapper) -----------------------
+mkdir -p "$T/m" && cd "$T/m"
+# mcfg DIFFER REPAIR_FAIL: writes ferry.json with those JSON lists
+mcfg() {
+  cat > ferry.json <<JSON
+{"journal": "j.db", "report": "report.json",
+ "stages": [{"name": "copy", "source": {"plugin": "test-mapper", "options": {"count": 5}},
+             "sink": {"plugin": "test-mapper", "options": {"log": "sink.log", "differ": $1, "repair_fail": $2}}}]}
+JSON
+}
+mcfg '[]' '[]'
+expect 6 "export-map: missing journal" -- "$FERRY" export-map --journal nope.db
+cp "$T/out" missing-map.out
+expect 6 "status: missing journal" -- "$FERRY" status --journal nope.db
+has "nope.db: cannot open it" "status names the missing journal"
+grep -q "nope.db: cannot open it" missing-map.out && grep -q "nothing has run yet" missing-map.out && ok \
+  || bad "export-map does not give status's error for a missing journal: $(cat missing-map.out)"
+expect 0 "mapper run" -- "$FERRY" run --progress none -q
+python3 - report.json <<'PY' && ok || bad "run report does not list every done item with its ids"
+import json, sys
+r = json.load(open(sys.argv[1]))
+items = {i["key"]: i for i in r["stages"][0]["items"]}
+assert sorted(items) == ["k0", "k1", "k2", "k3", "k4"], items.keys()
+k1 = items["k1"]
+assert k1["status"] == "done" and k1["step"] == "write" and k1["report"]["target_id"] == "t-k1", k1
+assert k1["ids"] == [{"kind": "file", "old": "o-k1", "new": "f-k1"},
+                     {"kind": "record", "old": "o-k1", "new": "r-k1"}], k1
+assert items["k4"]["report"]["adopted"] is True and items["k4"]["report"]["losses"][0]["kind"] == "deadline"
+PY
+# export-map: CSV (header, RFC 4180 quoting, CRLF, ISO 8601 UTC), JSON, --kind, --stage, --output
+expect 0 "export-map csv" -- "$FERRY" export-map
+cp "$T/out" map.csv
+python3 - map.csv <<'PY' && ok || bad "export-map CSV"
+import csv, re, sys
+raw = open(sys.argv[1], newline="").read()
+assert raw.startswith("kind,old_id,new_id,stage,key,created\r\n"), raw[:60]
+assert raw.count("\r\n") == 11 and "\n" not in raw.replace("\r\n", ""), "line ends"
+rows = list(csv.DictReader(open(sys.argv[1], newline="")))
+assert len(rows) == 10, len(rows)
+assert [r["kind"] for r in rows] == ["file"] * 5 + ["record"] * 5, rows
+k2 = [r for r in rows if r["key"] == "k2" and r["kind"] == "record"][0]
+assert k2["old_id"] == 'o,"2"' and k2["new_id"] == "r-k2" and k2["stage"] == "copy", k2
+assert '"o,""2"""' in raw, "quoting"
+assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", r["created"]) for r in rows), rows[0]
+PY
+expect 0 "export-map json --kind record" -- "$FERRY" export-map --format json --kind record
+python3 - "$T/out" <<'PY' && ok || bad "export-map JSON --kind"
+import json, sys
+a = json.load(open(sys.argv[1]))
+assert len(a) == 5 and all(o["kind"] == "record" for o in a), a
+assert set(a[0]) == {"kind", "old_id", "new_id", "stage", "key", "created"}, a[0]
+assert {o["old_id"]: o["new_id"] for o in a}['o,"2"'] == "r-k2"
+PY
+expect 0 "export-map --kind nothing" -- "$FERRY" export-map --format json --kind process
+python3 -c 'import json,sys; assert json.load(open(sys.argv[1])) == []' "$T/out" && ok || bad "unknown kind not empty"
+expect 0 "export-map --output" -- "$FERRY" export-map --stage copy --output map2.csv
+cmp -s map.csv map2.csv && ok || bad "export-map --stage copy --output differs from the whole map on standard output"
+[ ! -e map2.csv.tmp ] && ok || bad "export-map left its temporary file"
+expect 2 "export-map --stage unknown" -- "$FERRY" export-map --stage nope
+has 'no stage "nope"' "unknown stage named"
+has '"copy"' "the journal's stages listed"
+expect 2 "export-map bad format" -- "$FERRY" export-map --format xml
+has "csv or json" "bad format names the valid values"
+# status --items: text (one line per item, <= 100 columns, ids as kind old -> new) and JSON
+expect 0 "status --items" -- "$FERRY" status --items
+has "copy/k1" "status --items lists the items"
+has "record o-k1 -> r-k1" "status --items shows ids as kind old -> new"
+has "copy/k4 .*ids: file o-k4 -> f-k4, record o-k4 -> r-k4" "ids of k4 shown"
+grep -q '^done .*copy/k4 .*r-k4\.\.\.$' "$T/out" && ok || bad "a long line is not cut with ..."
+has "cut at 100 columns" "status --items says when lines were cut"
+[ "$(grep -c '^done ' "$T/out")" = 5 ] && ok || bad "status --items: not one line per item"
+awk 'length > 100 { exit 1 }' "$T/out" && ok || bad "status --items has lines longer than 100 columns"
+# verify marks k1 and k3; verify cannot run while a run holds the journal
+mcfg '["k1", "k3"]' '[]'
+( exec 9>j.db-lock && flock 9 && exec sleep 30 ) & lockpid=$!   # holds the run lock as a run does
+for _ in $(seq 100); do flock -n j.db-lock true || break; sleep 0.05; done
+expect 6 "verify while a run holds the journal" -- "$FERRY" verify --progress none
+has "in use by another ferry run" "verify takes the run lock"
+kill "$lockpid" 2>/dev/null; wait "$lockpid" 2>/dev/null
+expect 4 "verify finds k1 and k3 different" -- "$FERRY" verify --progress none
+python3 - report.json <<'PY' && ok || bad "verify report"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["mode"] == "verify"
+st = {i["key"]: i["status"] for i in r["stages"][0]["items"]}
+assert st == {"k0": "equal", "k1": "mismatched", "k2": "equal", "k3": "mismatched", "k4": "equal"}, st
+PY
+expect 0 "status --items --json" -- "$FERRY" status --items --json
+python3 - "$T/out" <<'PY' && ok || bad "status --items --json: marks"
+import json, sys
+a = {i["key"]: i for i in json.load(open(sys.argv[1]))}
+assert sorted(a) == ["k0", "k1", "k2", "k3", "k4"]
+for k, i in a.items():
+    assert (i["verify"] is not None) == (k in ("k1", "k3")), (k, i["verify"])
+    for f in ("stage", "status", "step", "attempts", "error", "verify", "target_id", "adopted", "losses",
+              "ids", "created"):
+        assert f in i, (k, f)
+m = a["k3"]["verify"]
+assert m["result"] == "mismatch" and "differs" in m["message"], m
+assert m["differences"] == ["field status: open vs closed", "attachment missing"], m
+assert a["k4"]["adopted"] is True and a["k4"]["losses"][0]["kind"] == "deadline" and a["k4"]["target_id"] == "t-k4"
+assert len(a["k2"]["ids"]) == 2 and a["k2"]["status"] == "done"
+PY
+expect 0 "status --items --stage" -- "$FERRY" status --items --stage copy
+has "verify: mismatch (2 differences)" "status --items shows the verify mark"
+expect 0 "status still plain" -- "$FERRY" status --json
+python3 - "$T/out" <<'PY' && ok || bad "plain status --json changed"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert set(d) == {"journal", "stages", "attention"} and d["stages"][0]["done"] == 5, d
+PY
+# run --repair: exactly k1 and k3, with repair=1 and their step; the repair of k3 fails -> exit 1
+mcfg '[]' '["k3"]'
+: > sink.log
+expect 1 "run --repair with a failing repair" -- "$FERRY" run --repair --progress none
+[ "$(sort sink.log | tr '\n' ' ')" = "k1 repair=1 step=write k3 repair=1 step=write " ] && ok \
+  || bad "repair handed the sink: $(cat sink.log)"
+python3 - report.json <<'PY' && ok || bad "repair report"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["repair"] is True
+items = {i["key"]: i for i in r["stages"][0]["items"]}
+assert items["k1"]["status"] == "done" and items["k1"]["repair"] is True and len(items["k1"]["ids"]) == 2, items["k1"]
+k3 = items["k3"]
+assert k3["status"] == "failed" and "refused the repair" in k3["error"] and k3["verify"], k3
+assert items["k0"]["status"] == "not_selected", items["k0"]
+t = r["totals"]
+assert t["repaired"] == 1 and t["repair_failed"] == 1 and t["not_selected"] == 3, t
+PY
+expect 0 "status --items after a failed repair" -- "$FERRY" status --items
+grep -q '^done\* .*copy/k3.*repair failed: test-mapper: the target refuse' "$T/out" && ok \
+  || { bad "the failed repair is not shown"; sed 's/^/    /' "$T/out" | head -12; }
+grep -q 'copy/k1 .*verify' "$T/out" && bad "k1 still marked after its repair" || ok
+mcfg '[]' '[]'
+: > sink.log
+expect 0 "run --repair again" -- "$FERRY" run --repair --progress none --limit 1
+[ "$(cat sink.log)" = "k3 repair=1 step=write" ] && ok || bad "second repair: $(cat sink.log)"
+expect 0 "run --repair with nothing marked" -- "$FERRY" run --repair --progress none
+has "nothing to repair" "an empty repair says so"
+[ "$(wc -l < sink.log)" = 1 ] && ok || bad "an empty repair wrote"
+expect 0 "a normal run after the repairs" -- "$FERRY" run --progress none
+[ "$(wc -l < sink.log)" = 1 ] && ok || bad "a normal run wrote items again"
 
 # ---- bad input in the data ------------------------------------------------------------------------------
 mkdir -p "$T/b" && cd "$T/b"

@@ -1,7 +1,7 @@
 /* Unit tests of the journal (core/journal.c) on real SQLite files in a temporary directory.
  *
  *   journal-test <name>     runs one test: lifecycle, resume, idmap, read, group, reopen, readonly, version,
- *                           redact, foreach-writes, crash
+ *                           redact, foreach-writes, crash, lock, upgrade (v1 -> v2), report, marks, ids, runs
  * The crash test forks children that record intents and outcomes and kill themselves with SIGKILL at a
  * random moment (seeded: FERRY_TEST_SEED, default 20261121); the parent then checks that everything the
  * child reported as confirmed is in the journal and that the file is intact.
@@ -506,6 +506,7 @@ static void t_version(void) {
   free(path);
 }
 
+
 /* ---- secrets never stored ------------------------------------------------------------------------------ */
 static int file_contains(const char *path, const char *needle) {
   FILE *f = fopen(path, "rb");
@@ -555,6 +556,465 @@ static void t_redact(void) {
   FT_ASSERT(!file_contains(wal, secret), "the secret is in the WAL");
   free(wal);
   ferry_secret_clear();
+  free(path);
+}
+
+/* ---- schema version 2: upgrade of a version-1 journal -------------------------------------------------- */
+
+/* The version-1 schema exactly as ferry 0.1 created it (docs/journal.md, "Version 1"). */
+static const char *const v1_schema =
+    "CREATE TABLE items(stage TEXT NOT NULL, key TEXT NOT NULL,"
+    "  status TEXT NOT NULL CHECK (status = 'intent' OR status = 'done' OR status = 'skipped'"
+    "                             OR status = 'failed'),"
+    "  step TEXT, state TEXT NOT NULL DEFAULT '{}', attempts INTEGER NOT NULL DEFAULT 0, error TEXT,"
+    "  error_code INTEGER, created INTEGER NOT NULL, updated INTEGER NOT NULL,"
+    "  PRIMARY KEY (stage, key)) WITHOUT ROWID;"
+    "CREATE TABLE idmap(stage TEXT NOT NULL, key TEXT NOT NULL, kind TEXT NOT NULL, old_id TEXT NOT NULL,"
+    "  new_id TEXT NOT NULL, created INTEGER NOT NULL, PRIMARY KEY (kind, old_id)) WITHOUT ROWID;"
+    "CREATE INDEX idmap_item ON idmap(stage, key);"
+    "CREATE TABLE runs(id INTEGER PRIMARY KEY, mode TEXT NOT NULL, started INTEGER NOT NULL, ended INTEGER,"
+    "  status INTEGER, summary TEXT);"
+    "PRAGMA application_id = 1179800153;" /* 0x46525259 */
+    "PRAGMA user_version = 1;";
+
+static const char *const v1_rows =
+    "INSERT INTO items VALUES ('forms', 'a', 'done', 'insert', '{\"target\":7}', 1, NULL, NULL, 1000, 2000);"
+    "INSERT INTO items VALUES ('forms', 'b', 'failed', NULL, '{}', 3, 'refused\nby the target', -7, 1000, 3000);"
+    "INSERT INTO items VALUES ('forms', 'c', 'intent', 'start', '{\"p\":1}', 1, NULL, NULL, 1000, 4000);"
+    "INSERT INTO idmap VALUES ('forms', 'a', 'record', 'old-a', 'new-a', 1500);"
+    "INSERT INTO runs VALUES (1, 'run', 1000, 5000, -1, '{\"done\":1}');";
+
+static void make_v1(const char *path, const char *extra_sql) {
+  sqlite3 *db;
+  FT_ASSERT(sqlite3_open(path, &db) == SQLITE_OK, "sqlite3_open %s", path);
+  char *msg = NULL;
+  FT_ASSERT(sqlite3_exec(db, v1_schema, NULL, NULL, &msg) == SQLITE_OK, "v1 schema: %s", msg);
+  FT_ASSERT(sqlite3_exec(db, v1_rows, NULL, NULL, &msg) == SQLITE_OK, "v1 rows: %s", msg);
+  if (extra_sql) FT_ASSERT(sqlite3_exec(db, extra_sql, NULL, NULL, &msg) == SQLITE_OK, "extra: %s", msg);
+  sqlite3_close(db);
+}
+
+/* user_version and whether items has a column named `col`, read with SQLite directly. */
+static int64_t file_version(const char *path, const char *col, int *has_col) {
+  sqlite3 *db;
+  FT_ASSERT(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK, "open %s", path);
+  sqlite3_stmt *st;
+  int64_t v = -1;
+  FT_ASSERT(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK, "prepare");
+  if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  *has_col = 0;
+  FT_ASSERT(sqlite3_prepare_v2(db, "SELECT name FROM pragma_table_info('items')", -1, &st, NULL) == SQLITE_OK,
+            "prepare");
+  while (sqlite3_step(st) == SQLITE_ROW) *has_col |= !strcmp((const char *)sqlite3_column_text(st, 0), col);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return v;
+}
+
+static int count_ids(void *arg, const ferry_jid *id) {
+  (void)id;
+  ++*(int *)arg;
+  return 0;
+}
+
+typedef struct rowcount {
+  int rows, ids, reports;
+  ferry_sb keys;
+} rowcount;
+
+static int count_rows(void *arg, const char *stage, const char *key, const ferry_jrow *row) {
+  rowcount *c = arg;
+  c->rows++;
+  c->ids += row->ids ? (int)json_array_size(row->ids) : 0;
+  c->reports += row->report != NULL;
+  ferry_sb_addf(&c->keys, "%s/%s ", stage, key);
+  return 0;
+}
+
+static void t_upgrade(void) {
+  char *path = tmp_path("v1.db");
+  make_v1(path, NULL);
+  int has;
+  /* read-only: the old file is read as it is (status, export-map on an old journal), and not changed */
+  ferry_journal *j = open_ok(path, 1);
+  FT_ASSERT(ferry_journal_version(j) == 1, "version %d", ferry_journal_version(j));
+  ferry_jrow row;
+  OK(ferry_journal_get_full(j, "forms", "a", &row, E));
+  FT_ASSERT(row.status == FERRY_J_DONE && !strcmp(row.step, "insert") &&
+                json_integer_value(json_object_get(row.state, "target")) == 7 && row.created == 1000 &&
+                row.updated == 2000 && !row.report && !row.verify && row.run == 0,
+            "v1 row a read-only");
+  ferry_jrow_clear(&row);
+  get_row(j, "forms", "b", &row);
+  FT_ASSERT(row.status == FERRY_J_FAILED && row.error_code == FERRY_ECONFLICT && strstr(row.error, "refused"),
+            "v1 row b");
+  ferry_jrow_clear(&row);
+  FT_ASSERT(count_of(j, "forms", FERRY_J_NONE) == 3, "v1 counts");
+  int n = 0;
+  OK(ferry_journal_foreach_id(j, NULL, NULL, NULL, count_ids, &n, E));
+  FT_ASSERT(n == 1, "v1 id map: %d", n);
+  rowcount c = {0};
+  ferry_jquery q = {.stage = "forms", .ids = 1};
+  OK(ferry_journal_foreach_ex(j, &q, count_rows, &c, E));
+  FT_ASSERT(c.rows == 3 && c.ids == 1 && c.reports == 0, "v1 foreach with ids: %d rows %d ids", c.rows, c.ids);
+  ferry_sb_free(&c.keys);
+  memset(&c, 0, sizeof c);
+  OK(ferry_journal_foreach_run(j, 1, NULL, count_rows, &c, E));
+  FT_ASSERT(c.rows == 0, "a v1 journal has rows of a run: %d", c.rows);
+  ferry_journal_close(j);
+  FT_ASSERT(file_version(path, "report", &has) == 1 && !has, "a read-only open changed the v1 file");
+
+  /* writable: upgraded in place; the data is kept and the new columns work */
+  j = open_ok(path, 0);
+  FT_ASSERT(ferry_journal_version(j) == 2, "version after a writable open %d", ferry_journal_version(j));
+  get_row(j, "forms", "c", &row);
+  FT_ASSERT(row.status == FERRY_J_INTENT && !strcmp(row.step, "start") &&
+                json_integer_value(json_object_get(row.state, "p")) == 1 && row.attempts == 1,
+            "v1 row c after the upgrade");
+  ferry_jrow_clear(&row);
+  char *id = ferry_journal_lookup_id(j, "record", "old-a", NULL);
+  FT_ASSERT(id && !strcmp(id, "new-a"), "id map after the upgrade: %s", id);
+  free(id);
+  json_t *runs = ferry_journal_runs(j, 0, NULL);
+  FT_ASSERT(json_array_size(runs) == 1, "runs after the upgrade");
+  json_decref(runs);
+  int64_t run;
+  OK(ferry_journal_run_begin(j, "run", &run, E));
+  FT_ASSERT(run == 2, "run id after the upgrade %lld", (long long)run);
+  json_t *rep = obj("{\"target_id\": \"T-c\"}");
+  ferry_joutcome o = {.status = FERRY_J_DONE, .report = rep, .attempts = 2};
+  OK(ferry_journal_outcome(j, "forms", "c", &o, E));
+  OK(ferry_journal_verify_mark(j, "forms", "a", "differs", NULL, NULL, E));
+  json_decref(rep);
+  OK(ferry_journal_get_full(j, "forms", "c", &row, E));
+  FT_ASSERT(row.status == FERRY_J_DONE &&
+                !strcmp(json_string_value(json_object_get(row.report, "target_id")), "T-c") &&
+                row.run == run && row.attempts == 2 && json_integer_value(json_object_get(row.state, "p")) == 1,
+            "new columns after the upgrade");
+  ferry_jrow_clear(&row);
+  ferry_journal_close(j);
+  FT_ASSERT(file_version(path, "verify", &has) == 2 && has, "the file was not upgraded");
+  j = open_ok(path, 1);
+  FT_ASSERT(ferry_journal_version(j) == 2, "reopened version");
+  get_row(j, "forms", "a", &row);
+  FT_ASSERT(row.verify && !strcmp(json_string_value(json_object_get(row.verify, "message")), "differs"),
+            "mark after reopen");
+  ferry_jrow_clear(&row);
+  ferry_journal_close(j);
+
+  /* the upgrade is one transaction: when a step fails, the file stays a complete version-1 journal */
+  char *bad = tmp_path("v1-bad.db");
+  make_v1(bad, "ALTER TABLE items ADD COLUMN run INTEGER;"); /* the third ALTER fails: duplicate column */
+  ferry_error err = FERRY_ERROR_INIT;
+  j = ferry_journal_open(bad, 0, &err);
+  FT_ASSERT(!j && err.message && strstr(err.message, "upgrading the journal from schema version 1 to 2") &&
+                strstr(err.message, bad),
+            "failed upgrade: %s", err.message);
+  ferry_error_clear(&err);
+  FT_ASSERT(file_version(bad, "report", &has) == 1 && !has, "a failed upgrade left a half-upgraded file");
+  free(bad);
+  free(path);
+}
+
+
+/* ---- report objects with outcomes, failed repairs, errors of items in doubt ---------------------------- */
+static const char *jget_str(json_t *o, const char *k) {
+  const char *v = json_string_value(json_object_get(o, k));
+  return v ? v : "";
+}
+
+static void t_report(void) {
+  const char *secret = "R3port-s3cret-42";
+  ferry_secret_add(secret);
+  char *path = tmp_path("report.db");
+  ferry_journal *j = open_ok(path, 0);
+  json_t *rep = json_pack("{s:s, s:b, s:[{s:s, s:s}], s:s}", "target_id", "P-1", "adopted", 1, "losses", "kind",
+                          "tool", "what", "mail tool", "note", "token R3port-s3cret-42");
+  ferry_joutcome o = {.status = FERRY_J_DONE, .report = rep, .attempts = 2};
+  OK(ferry_journal_group_begin(j, E));
+  OK(ferry_journal_outcome(j, "inst", "p1", &o, E));
+  OK(ferry_journal_group_commit(j, E));
+  FT_ASSERT(strstr(jget_str(rep, "note"), secret), "the caller's report was redacted in place");
+  ferry_jrow row;
+  OK(ferry_journal_get_full(j, "inst", "p1", &row, E));
+  FT_ASSERT(row.status == FERRY_J_DONE && row.attempts == 2 && !strcmp(jget_str(row.report, "target_id"), "P-1") &&
+                json_is_true(json_object_get(row.report, "adopted")) &&
+                json_array_size(json_object_get(row.report, "losses")) == 1 &&
+                !strcmp(jget_str(row.report, "note"), "token ***"),
+            "stored report: %s", row.report ? json_dumps(row.report, 0) : "-");
+  ferry_jrow_clear(&row);
+  /* the resume lookup does not read it */
+  get_row(j, "inst", "p1", &row);
+  FT_ASSERT(!row.report && row.status == FERRY_J_DONE, "get read the report");
+  ferry_jrow_clear(&row);
+  /* an empty report is stored as NULL; the report is the last outcome's */
+  json_t *empty = json_object();
+  o.report = empty;
+  o.attempts = 0; /* keeps the stored count */
+  OK(ferry_journal_outcome(j, "inst", "p1", &o, E));
+  OK(ferry_journal_get_full(j, "inst", "p1", &row, E));
+  FT_ASSERT(!row.report && row.attempts == 2, "empty report stored, or attempts changed (%u)", row.attempts);
+  ferry_jrow_clear(&row);
+  /* failed, with a report */
+  ferry_error cause = FERRY_ERROR_INIT;
+  ferry_error_set(&cause, FERRY_ECONFLICT, "row differs");
+  ferry_error_set_detail(&cause, "column x");
+  json_t *frep = obj("{\"target\": \"refused\"}");
+  ferry_joutcome f = {.status = FERRY_J_FAILED, .report = frep, .cause = &cause, .attempts = 3};
+  OK(ferry_journal_outcome(j, "inst", "p2", &f, E));
+  OK(ferry_journal_get_full(j, "inst", "p2", &row, E));
+  FT_ASSERT(row.status == FERRY_J_FAILED && row.attempts == 3 && !strcmp(row.error, "row differs\ncolumn x") &&
+                !strcmp(jget_str(row.report, "target"), "refused"),
+            "failed with a report");
+  ferry_jrow_clear(&row);
+  /* a failed repair: done, with its mark, the error and attempts; an empty report keeps the stored one */
+  o.report = rep;
+  OK(ferry_journal_outcome(j, "inst", "p3", &o, E));
+  OK(ferry_journal_verify_mark(j, "inst", "p3", "differs", NULL, NULL, E));
+  ferry_joutcome rf = {.status = FERRY_J_FAILED, .report = empty, .cause = &cause, .attempts = 1, .repair = 1};
+  OK(ferry_journal_outcome(j, "inst", "p3", &rf, E));
+  OK(ferry_journal_get_full(j, "inst", "p3", &row, E));
+  FT_ASSERT(row.status == FERRY_J_DONE && row.verify && row.error && row.error_code == FERRY_ECONFLICT &&
+                row.attempts == 1 && !strcmp(jget_str(row.report, "target_id"), "P-1"),
+            "failed repair: %s", ferry_jstatus_name(row.status));
+  ferry_jrow_clear(&row);
+  /* done again (the repair worked): the error and the mark are cleared */
+  OK(ferry_journal_outcome(j, "inst", "p3", &o, E));
+  OK(ferry_journal_get_full(j, "inst", "p3", &row, E));
+  FT_ASSERT(row.status == FERRY_J_DONE && !row.verify && !row.error && !row.error_code, "done after a repair");
+  ferry_jrow_clear(&row);
+  /* an item in doubt whose sync failed: the error goes on the row, the status stays */
+  OK(ferry_journal_intent(j, "inst", "p4", "write", NULL, 1, E));
+  int recorded = 0;
+  OK(ferry_journal_doubt(j, "inst", "p4", &cause, rep, &recorded, E));
+  FT_ASSERT(recorded, "doubt not recorded");
+  OK(ferry_journal_get_full(j, "inst", "p4", &row, E));
+  FT_ASSERT(row.status == FERRY_J_INTENT && !strcmp(row.step, "write") && strstr(row.error, "row differs") &&
+                !strcmp(jget_str(row.report, "target_id"), "P-1"),
+            "doubt: %s %s", ferry_jstatus_name(row.status), row.error);
+  ferry_jrow_clear(&row);
+  OK(ferry_journal_doubt(j, "inst", "nope", &cause, NULL, &recorded, E));
+  FT_ASSERT(!recorded, "doubt recorded for an item the journal does not have");
+  get_row(j, "inst", "nope", &row);
+  FT_ASSERT(row.status == FERRY_J_NONE, "doubt created a row");
+  ferry_jrow_clear(&row);
+  /* bad calls */
+  ferry_error err = FERRY_ERROR_INIT;
+  ferry_joutcome bad = {.status = FERRY_J_INTENT};
+  FT_ASSERT(ferry_journal_outcome(j, "inst", "x", &bad, &err) == FERRY_EINVAL && strstr(err.message, "inst/x"),
+            "intent as an outcome: %s", err.message);
+  ferry_error_clear(&err);
+  json_decref(frep);
+  json_decref(empty);
+  json_decref(rep);
+  ferry_error_clear(&cause);
+  ferry_journal_close(j);
+  FT_ASSERT(!file_contains(path, secret), "the secret of a report is in the journal file");
+  char *wal = ferry_xasprintf("%s-wal", path);
+  FT_ASSERT(!file_contains(wal, secret), "the secret of a report is in the WAL");
+  free(wal);
+  ferry_secret_clear();
+  free(path);
+}
+
+/* ---- verify marks ------------------------------------------------------------------------------------- */
+static void t_marks(void) {
+  ferry_secret_add("M4rk-secret-99");
+  char *path = tmp_path("marks.db");
+  ferry_journal *j = open_ok(path, 0);
+  OK(ferry_journal_done(j, "s", "a", NULL, 0, E));
+  OK(ferry_journal_done(j, "s", "b", NULL, 0, E));
+  int64_t run;
+  OK(ferry_journal_run_begin(j, "verify", &run, E));
+  json_t *diffs = json_pack("[s, s]", "column c: 1 vs 2", "password M4rk-secret-99 differs");
+  int found = 0;
+  OK(ferry_journal_group_begin(j, E));
+  OK(ferry_journal_verify_mark(j, "s", "a", "a differs on the target", diffs, &found, E));
+  FT_ASSERT(found, "mark not found");
+  json_t *not_array = obj("{}");
+  OK(ferry_journal_verify_mark(j, "s", "b", NULL, not_array, &found, E)); /* not an array: [] */
+  json_decref(not_array);
+  OK(ferry_journal_verify_mark(j, "s", "zz", "x", diffs, &found, E));
+  FT_ASSERT(!found, "a mark on an item the journal does not have");
+  OK(ferry_journal_group_commit(j, E));
+  ferry_jrow row;
+  get_row(j, "s", "a", &row);
+  FT_ASSERT(row.verify && !strcmp(jget_str(row.verify, "result"), "mismatch") &&
+                !strcmp(jget_str(row.verify, "message"), "a differs on the target") &&
+                json_integer_value(json_object_get(row.verify, "run")) == run &&
+                json_integer_value(json_object_get(row.verify, "at")) > 1600000000000LL &&
+                json_array_size(json_object_get(row.verify, "differences")) == 2 &&
+                !strcmp(json_string_value(json_array_get(json_object_get(row.verify, "differences"), 1)),
+                        "password *** differs") &&
+                row.status == FERRY_J_DONE && row.run == run,
+            "mark of a: %s", row.verify ? json_dumps(row.verify, 0) : "-");
+  ferry_jrow_clear(&row);
+  get_row(j, "s", "b", &row);
+  FT_ASSERT(row.verify && json_array_size(json_object_get(row.verify, "differences")) == 0 &&
+                strlen(jget_str(row.verify, "message")) > 0,
+            "mark of b");
+  ferry_jrow_clear(&row);
+  get_row(j, "s", "zz", &row);
+  FT_ASSERT(row.status == FERRY_J_NONE, "a mark created a row");
+  ferry_jrow_clear(&row);
+  OK(ferry_journal_verify_clear(j, "s", "a", &found, E));
+  FT_ASSERT(found, "clear not found");
+  get_row(j, "s", "a", &row);
+  FT_ASSERT(!row.verify && row.status == FERRY_J_DONE, "mark not cleared");
+  ferry_jrow_clear(&row);
+  OK(ferry_journal_run_end(j, run, 0, "{}", E));
+  ferry_journal_close(j);
+  /* read-only: no marks */
+  j = open_ok(path, 1);
+  ferry_error err = FERRY_ERROR_INIT;
+  FT_ASSERT(ferry_journal_verify_mark(j, "s", "a", "x", NULL, NULL, &err) == FERRY_EINVAL &&
+                strstr(err.message, "read-only"),
+            "mark on a read-only journal: %s", err.message);
+  ferry_error_clear(&err);
+  ferry_journal_close(j);
+  json_decref(diffs);
+  FT_ASSERT(!file_contains(path, "M4rk-secret-99"), "the secret of a mark is in the journal");
+  ferry_secret_clear();
+  free(path);
+}
+
+/* ---- id map iteration --------------------------------------------------------------------------------- */
+typedef struct idlist {
+  ferry_sb sb;
+  int n, stop_at;
+} idlist;
+
+static int starts(const char *s, const char *prefix) { return s && !strncmp(s, prefix, strlen(prefix)); }
+
+static int collect_id(void *arg, const ferry_jid *id) {
+  idlist *l = arg;
+  l->n++;
+  ferry_sb_addf(&l->sb, "%s:%s>%s@%s/%s ", id->kind, id->old_id, id->new_id, id->stage, id->key);
+  FT_ASSERT(id->created > 0, "no created time");
+  return l->stop_at && l->n >= l->stop_at;
+}
+
+static void t_ids(void) {
+  char *path = tmp_path("ids.db");
+  ferry_journal *j = open_ok(path, 0);
+  OK(ferry_journal_group_begin(j, E));
+  /* 300 items of stage "b" with a record and a file each (600 ids: more than two batches), and 2 of "a" */
+  for (int i = 0; i < 300; i++) {
+    char key[16], old[16], nw[16];
+    snprintf(key, sizeof key, "k%03d", i);
+    snprintf(old, sizeof old, "o%03d", 299 - i); /* old ids in the opposite order of the keys */
+    snprintf(nw, sizeof nw, "n%03d", i);
+    OK(ferry_journal_done(j, "b", key, NULL, 0, E));
+    OK(ferry_journal_map_id(j, "b", key, "record", old, nw, E));
+    OK(ferry_journal_map_id(j, "b", key, "file", old, nw, E));
+  }
+  OK(ferry_journal_map_id(j, "a", "x", "process", "p1", "q1", E));
+  OK(ferry_journal_map_id(j, "a", "x", "activity", "a1", "b1", E));
+  OK(ferry_journal_group_commit(j, E));
+  idlist l = {0};
+  OK(ferry_journal_foreach_id(j, NULL, NULL, NULL, collect_id, &l, E));
+  FT_ASSERT(l.n == 602, "all ids: %d", l.n);
+  FT_ASSERT(starts(l.sb.buf, "activity:a1>b1@a/x file:o000>n299@b/k299 file:o001>n298@b/k298 "),
+            "order (kind, old_id): %.80s", l.sb.buf);
+  ferry_sb_free(&l.sb);
+  memset(&l, 0, sizeof l);
+  OK(ferry_journal_foreach_id(j, NULL, NULL, "record", collect_id, &l, E));
+  FT_ASSERT(l.n == 300 && !strstr(l.sb.buf, "file:") && starts(l.sb.buf, "record:o000>n299@b/k299 "),
+            "kind record: %d %.60s", l.n, l.sb.buf);
+  ferry_sb_free(&l.sb);
+  memset(&l, 0, sizeof l);
+  OK(ferry_journal_foreach_id(j, NULL, NULL, "nope", collect_id, &l, E));
+  FT_ASSERT(l.n == 0, "unknown kind: %d", l.n);
+  memset(&l, 0, sizeof l);
+  OK(ferry_journal_foreach_id(j, "b", NULL, NULL, collect_id, &l, E));
+  FT_ASSERT(l.n == 600 && starts(l.sb.buf, "file:o299>n000@b/k000 record:o299>n000@b/k000 file:o298>n001@b/k001 "),
+            "stage b (order key, kind, old): %d %.80s", l.n, l.sb.buf);
+  ferry_sb_free(&l.sb);
+  memset(&l, 0, sizeof l);
+  OK(ferry_journal_foreach_id(j, "b", NULL, "file", collect_id, &l, E));
+  FT_ASSERT(l.n == 300 && !strstr(l.sb.buf, "record:"), "stage b, kind file: %d", l.n);
+  ferry_sb_free(&l.sb);
+  memset(&l, 0, sizeof l);
+  OK(ferry_journal_foreach_id(j, "a", "x", NULL, collect_id, &l, E));
+  FT_ASSERT(l.n == 2 && !strcmp(l.sb.buf, "activity:a1>b1@a/x process:p1>q1@a/x "), "item a/x: %s", l.sb.buf);
+  ferry_sb_free(&l.sb);
+  memset(&l, 0, sizeof l);
+  l.stop_at = 5;
+  OK(ferry_journal_foreach_id(j, NULL, NULL, NULL, collect_id, &l, E));
+  FT_ASSERT(l.n == 5, "stop: %d", l.n);
+  ferry_sb_free(&l.sb);
+  ferry_error err = FERRY_ERROR_INIT;
+  FT_ASSERT(ferry_journal_foreach_id(j, NULL, "x", NULL, collect_id, &l, &err) == FERRY_EINVAL, "key without stage");
+  ferry_error_clear(&err);
+  /* rows with their ids, across batches */
+  rowcount c = {0};
+  ferry_jquery q = {.ids = 1};
+  OK(ferry_journal_foreach_ex(j, &q, count_rows, &c, E));
+  FT_ASSERT(c.rows == 300 && c.ids == 600, "rows with ids: %d rows %d ids", c.rows, c.ids);
+  ferry_sb_free(&c.keys);
+  ferry_journal_close(j);
+  free(path);
+}
+
+/* ---- the run column: which run wrote a row ------------------------------------------------------------- */
+static void t_runs(void) {
+  char *path = tmp_path("runs.db");
+  ferry_journal *j = open_ok(path, 0);
+  FT_ASSERT(ferry_journal_run_id(j) == 0, "a run before run_begin");
+  OK(ferry_journal_done(j, "s", "before", NULL, 0, E));
+  int64_t r1, r2;
+  OK(ferry_journal_run_begin(j, "run", &r1, E));
+  FT_ASSERT(ferry_journal_run_id(j) == r1, "current run");
+  OK(ferry_journal_group_begin(j, E));
+  for (int i = 0; i < 700; i++) { /* interleaved: even keys by run 1, odd keys by run 2 (below) */
+    char key[16];
+    snprintf(key, sizeof key, "k%04d", i);
+    if (i % 2 == 0) OK(ferry_journal_done(j, i < 350 ? "s" : "t", key, NULL, 0, E));
+  }
+  OK(ferry_journal_intent(j, "s", "doubt", "step", NULL, 1, E));
+  OK(ferry_journal_group_commit(j, E));
+  OK(ferry_journal_run_end(j, r1, 0, "{}", E));
+  FT_ASSERT(ferry_journal_run_id(j) == 0, "run_end keeps the run current");
+  OK(ferry_journal_run_begin(j, "verify", &r2, E));
+  OK(ferry_journal_group_begin(j, E));
+  for (int i = 1; i < 700; i += 2) {
+    char key[16];
+    snprintf(key, sizeof key, "k%04d", i);
+    OK(ferry_journal_done(j, i < 350 ? "s" : "t", key, NULL, 0, E));
+  }
+  OK(ferry_journal_verify_clear(j, "s", "k0000", NULL, E)); /* run 2 wrote this row last */
+  OK(ferry_journal_group_commit(j, E));
+  ferry_jrow row;
+  get_row(j, "s", "before", &row);
+  FT_ASSERT(row.run == 0, "a row written outside any run has run %lld", (long long)row.run);
+  ferry_jrow_clear(&row);
+  get_row(j, "s", "doubt", &row);
+  FT_ASSERT(row.run == r1 && row.status == FERRY_J_INTENT, "an intent does not record its run");
+  ferry_jrow_clear(&row);
+  rowcount c = {0};
+  OK(ferry_journal_foreach_run(j, r1, "s", count_rows, &c, E));
+  FT_ASSERT(c.rows == 175 - 1 + 1, "run 1 in stage s: %d rows", c.rows); /* 175 even keys - k0000 + doubt */
+  FT_ASSERT(strstr(c.keys.buf, "s/doubt ") && strstr(c.keys.buf, "s/k0002 ") && !strstr(c.keys.buf, "s/k0000 ") &&
+                !strstr(c.keys.buf, "s/k0001 ") && !strstr(c.keys.buf, "t/"),
+            "run 1 rows: %.200s", c.keys.buf);
+  ferry_sb_free(&c.keys);
+  memset(&c, 0, sizeof c);
+  OK(ferry_journal_foreach_run(j, r1, NULL, count_rows, &c, E));
+  FT_ASSERT(c.rows == 350, "run 1 in all stages: %d", c.rows); /* 350 even - k0000 + doubt */
+  ferry_sb_free(&c.keys);
+  memset(&c, 0, sizeof c);
+  OK(ferry_journal_foreach_run(j, r2, NULL, count_rows, &c, E));
+  FT_ASSERT(c.rows == 351 && strstr(c.keys.buf, "s/k0000 ") && strstr(c.keys.buf, "t/k0699 "), "run 2: %d",
+            c.rows);
+  ferry_sb_free(&c.keys);
+  memset(&c, 0, sizeof c);
+  OK(ferry_journal_foreach_run(j, 999, NULL, count_rows, &c, E));
+  FT_ASSERT(c.rows == 0, "an unknown run wrote %d rows", c.rows);
+  ferry_error err = FERRY_ERROR_INIT;
+  FT_ASSERT(ferry_journal_foreach_run(j, 0, NULL, count_rows, &c, &err) == FERRY_EINVAL, "run 0 accepted");
+  ferry_error_clear(&err);
+  ferry_journal_close(j);
   free(path);
 }
 
@@ -822,7 +1282,8 @@ int main(int argc, char **argv) {
       {"lifecycle", t_lifecycle}, {"resume", t_resume},   {"idmap", t_idmap},     {"read", t_read},
       {"group", t_group},         {"reopen", t_reopen},   {"readonly", t_readonly}, {"version", t_version},
       {"redact", t_redact},       {"foreach-writes", t_foreach_writes},           {"crash", t_crash},
-      {"lock", t_lock},
+      {"lock", t_lock},           {"upgrade", t_upgrade}, {"report", t_report},   {"marks", t_marks},
+      {"ids", t_ids},             {"runs", t_runs},
   };
   if (argc != 2) {
     fprintf(stderr, "usage: %s TEST\n", argv[0]);

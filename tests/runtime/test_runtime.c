@@ -10,9 +10,11 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -92,7 +94,10 @@ static void on_usr1(uv_signal_t *h, int signum) {
 typedef struct run_opts {
   ferry_mode mode;
   int64_t limit;
-  int ticks; /* count 1 ms timer ticks during the run (loop not starved) */
+  int ticks;            /* count 1 ms timer ticks during the run (loop not starved) */
+  int repair;           /* ferry_run_opts.repair */
+  uint32_t struct_size; /* ferry_run_opts.struct_size (0 = sizeof) */
+  const char *log;      /* log lines (INFO and up) go to this file during the run */
 } run_opts;
 static int g_ticks;
 static void on_tick(uv_timer_t *t) {
@@ -122,10 +127,23 @@ static res run_ex(json_t *cfg, run_opts ro) {
     uv_timer_start(&tick, on_tick, 1, 1);
     uv_unref((uv_handle_t *)&tick);
   }
-  ferry_run_opts o = {.struct_size = sizeof o, .mode = ro.mode ? ro.mode : FERRY_MODE_RUN, .limit = ro.limit};
+  ferry_run_opts o = {.struct_size = ro.struct_size ? ro.struct_size : sizeof o,
+                      .mode = ro.mode ? ro.mode : FERRY_MODE_RUN,
+                      .limit = ro.limit,
+                      .repair = ro.repair};
   ferry_run_summary sum;
   memset(&sum, 0, sizeof sum);
+  FILE *logf = NULL;
+  if (ro.log) {
+    logf = fopen(ro.log, "a");
+    FT_ASSERT(logf, "%s: %s", ro.log, strerror(errno));
+    ferry_log_configure(FERRY_LOG_INFO, FERRY_LOG_TEXT, logf);
+  }
   r.rc = ferry_runtime_run(rt, &o, &sum, &err);
+  if (logf) {
+    ferry_log_configure(FERRY_LOG_WARN, FERRY_LOG_TEXT, NULL);
+    fclose(logf);
+  }
   uv_close((uv_handle_t *)&sig, NULL);
   uv_close((uv_handle_t *)&tick, NULL);
   uv_run(loop, UV_RUN_NOWAIT);
@@ -258,6 +276,20 @@ static int unchanged(snap *s, const char *path) {
   free(s->bytes);
   s->bytes = NULL;
   return same;
+}
+
+/* Whether a (binary) file contains `text`; 0 when the file does not exist. */
+static int file_has(const char *path, const char *text) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return 0;
+  ferry_sb sb = {0};
+  char buf[65536];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) ferry_sb_addn(&sb, buf, n);
+  fclose(f);
+  int found = sb.len && memmem(sb.buf, sb.len, text, strlen(text)) != NULL;
+  ferry_sb_free(&sb);
+  return found;
 }
 
 static const char *jstr(json_t *o, const char *k) {
@@ -469,7 +501,9 @@ static void test_retry(void) {
   FT_ASSERT(json_integer_value(json_object_get(it, "attempts")) == 4, "attempts");
   FT_ASSERT(strstr(jstr(it, "error"), "gave up after 4 attempts") && strstr(jstr(it, "error"), "target busy"),
             "error: %s", jstr(it, "error"));
-  FT_ASSERT(!report_item(rep, 0, "k000003"), "k000003 reported as failed");
+  it = report_item(rep, 0, "k000003");
+  FT_ASSERT(it && !strcmp(jstr(it, "status"), "done") && json_integer_value(json_object_get(it, "attempts")) == 3,
+            "k000003 (done at the third attempt): %s", dumps(it));
   json_decref(rep);
 }
 
@@ -605,7 +639,6 @@ static void test_plan(void) {
 static void test_verify(void) {
   res r = run(one_stage("'count': 5", "", ""));
   FT_ASSERT(r.rc == 0 && r.done == 5, "run: %s", r.msg);
-  snap before = snapshot(P("j.db"));
   unlink(P("sink.log"));
   r = run_mode(one_stage("'count': 5", "", ""), FERRY_MODE_VERIFY);
   FT_ASSERT(r.rc == 0 && r.done == 5, "verify: rc %d done %lld: %s", r.rc, (long long)r.done, r.msg);
@@ -620,9 +653,34 @@ static void test_verify(void) {
             "mismatch");
   it = report_item(rep, 0, "k000005");
   FT_ASSERT(it && !strcmp(jstr(it, "status"), "not_migrated"), "not migrated item");
-  FT_ASSERT(!report_item(rep, 0, "k000001"), "an equal item is reported");
+  it = report_item(rep, 0, "k000001");
+  FT_ASSERT(it && !strcmp(jstr(it, "status"), "equal") &&
+                !strcmp(jstr(json_object_get(it, "report"), "verified"), "write k000001"),
+            "an equal item is not listed with its result: %s", dumps(it));
+  FT_ASSERT(json_array_size(json_object_get(json_array_get(json_object_get(rep, "stages"), 0), "items")) == 6,
+            "verify does not list every item");
   json_decref(rep);
-  FT_ASSERT(unchanged(&before, P("j.db")), "verify changed the journal");
+  /* verify writes the journal: only its marks (and the row's run), and a run of mode "verify" */
+  ferry_error err = FERRY_ERROR_INIT;
+  ferry_journal *j = ferry_journal_open(P("j.db"), 1, &err);
+  FT_ASSERT(j, "journal: %s", err.message);
+  json_t *runs = ferry_journal_runs(j, 0, &err);
+  FT_ASSERT(json_array_size(runs) == 3 && !strcmp(jstr(json_array_get(runs, 0), "mode"), "verify") &&
+                !strcmp(jstr(json_array_get(runs, 1), "mode"), "verify") &&
+                !strcmp(jstr(json_array_get(runs, 2), "mode"), "run"),
+            "runs: %s", dumps(runs));
+  json_decref(runs);
+  ferry_jrow row;
+  FT_ASSERT(ferry_journal_get(j, "s", "k000002", &row, &err) == 0 && row.status == FERRY_J_DONE && row.verify,
+            "k000002 not marked");
+  ferry_jrow_clear(&row);
+  FT_ASSERT(ferry_journal_get(j, "s", "k000001", &row, &err) == 0 && row.status == FERRY_J_DONE && !row.verify,
+            "k000001 marked");
+  ferry_jrow_clear(&row);
+  FT_ASSERT(ferry_journal_get(j, "s", "k000005", &row, &err) == 0 && row.status == FERRY_J_NONE,
+            "verify created a row for an item that is not migrated");
+  ferry_jrow_clear(&row);
+  ferry_journal_close(j);
 }
 
 static void test_hooks(void) {
@@ -728,8 +786,15 @@ static void test_report(void) {
   json_t *it = report_item(rep, 0, "k000001");
   FT_ASSERT(it && strstr(jstr(it, "error"), "(password ***"), "error not redacted: %s", jstr(it, "error"));
   FT_ASSERT(strstr(jstr(it, "detail"), "password=***"), "detail not redacted: %s", jstr(it, "detail"));
-  FT_ASSERT(json_array_size(json_object_get(st, "items")) == 1, "only failures are listed in a run");
+  FT_ASSERT(json_array_size(json_object_get(st, "items")) == 4, "not every item is listed: %s",
+            dumps(json_object_get(st, "items")));
+  it = report_item(rep, 0, "k000002");
+  FT_ASSERT(it && !strcmp(jstr(it, "status"), "done") && json_integer_value(json_object_get(it, "attempts")) == 1,
+            "done item: %s", dumps(it));
+  FT_ASSERT(!strcmp(jstr(json_object_get(it, "report"), "note"), "password ***"),
+            "stored report not redacted: %s", dumps(it));
   json_decref(rep);
+  FT_ASSERT(!file_has(P("j.db"), "hunter2") && !file_has(P("j.db-wal"), "hunter2"), "the secret is in the journal");
 }
 
 static void test_interrupt(void) {
@@ -903,6 +968,300 @@ static void test_reuse(void) {
             "sink calls:\n%s", slurp(P("sink.log")));
 }
 
+
+/* ---- verify marks and repair --------------------------------------------------------------------------- */
+
+/* Reads one item of stage "s" from the journal (read-only, everything: get_full). */
+static void jget(const char *key, ferry_jrow *row) {
+  ferry_error err = FERRY_ERROR_INIT;
+  ferry_journal *j = ferry_journal_open(P("j.db"), 1, &err);
+  FT_ASSERT(j, "journal: %s", err.message);
+  FT_ASSERT(ferry_journal_get_full(j, "s", key, row, &err) == 0, "get %s: %s", key, err.message);
+  ferry_journal_close(j);
+}
+
+/* The id of the newest run in the journal. */
+static int64_t last_run_id(void) {
+  ferry_error err = FERRY_ERROR_INIT;
+  ferry_journal *j = ferry_journal_open(P("j.db"), 1, &err);
+  FT_ASSERT(j, "journal: %s", err.message);
+  json_t *runs = ferry_journal_runs(j, 1, &err);
+  int64_t id = json_integer_value(json_object_get(json_array_get(runs, 0), "id"));
+  json_decref(runs);
+  ferry_journal_close(j);
+  return id;
+}
+
+static size_t report_items(json_t *rep, size_t stage) {
+  return json_array_size(json_object_get(json_array_get(json_object_get(rep, "stages"), stage), "items"));
+}
+
+static json_int_t report_total(json_t *rep, const char *name) {
+  return json_integer_value(json_object_get(json_object_get(rep, "totals"), name));
+}
+
+#define REPAIR_SINK "'steps': ['create'], 'map_ids': true, 'losses': ['k000004']"
+
+static void test_repair(void) {
+  res r = run(one_stage("'count': 10", REPAIR_SINK, ""));
+  FT_ASSERT(r.rc == 0 && r.done == 10, "run: rc %d done %lld: %s", r.rc, (long long)r.done, r.msg);
+  /* the report of a run lists the done items, with their stored report and their ids */
+  json_t *rep = load_json_file(P("report.json"));
+  FT_ASSERT(report_items(rep, 0) == 10, "%zu items listed", report_items(rep, 0));
+  json_t *it = report_item(rep, 0, "k000003");
+  FT_ASSERT(it && !strcmp(jstr(it, "status"), "done") && !strcmp(jstr(it, "step"), "create") &&
+                !strcmp(jstr(json_object_get(it, "report"), "target_id"), "t-k000003") &&
+                !strcmp(dumps(json_object_get(it, "ids")), "[{\"kind\":\"file\",\"new\":\"f-k000003\",\"old\":"
+                                                           "\"k000003\"},{\"kind\":\"record\",\"new\":"
+                                                           "\"r-k000003\",\"old\":\"k000003\"}]"),
+            "done item: %s", dumps(it));
+  it = report_item(rep, 0, "k000004");
+  FT_ASSERT(it && json_is_true(json_object_get(json_object_get(it, "report"), "adopted")) &&
+                !strcmp(jstr(json_array_get(json_object_get(json_object_get(it, "report"), "losses"), 0), "kind"),
+                        "tool"),
+            "adopted item with a loss: %s", dumps(it));
+  json_decref(rep);
+
+  /* verify marks exactly the items that differ, with the message and the differences */
+  r = run_mode(one_stage("'count': 10", "'mismatch': ['k000001', 'k000002', 'k000005']", ""), FERRY_MODE_VERIFY);
+  FT_ASSERT(r.rc == FERRY_EMISMATCH, "verify: rc %d: %s", r.rc, r.msg);
+  int64_t verify_run = last_run_id();
+  ferry_jrow row;
+  for (int k = 0; k < 10; k++) {
+    char key[16];
+    snprintf(key, sizeof key, "k%06d", k);
+    jget(key, &row);
+    int want = k == 1 || k == 2 || k == 5;
+    FT_ASSERT(!!row.verify == want, "%s: verify mark %s", key, dumps(row.verify));
+    FT_ASSERT(row.status == FERRY_J_DONE && row.run == verify_run, "%s: status %s run %lld (verify run %lld)", key,
+              ferry_jstatus_name(row.status), (long long)row.run, (long long)verify_run);
+    if (want) {
+      FT_ASSERT(!strcmp(jstr(row.verify, "result"), "mismatch") && strstr(jstr(row.verify, "message"), "differs") &&
+                    json_integer_value(json_object_get(row.verify, "run")) == verify_run &&
+                    json_integer_value(json_object_get(row.verify, "at")) > 0 &&
+                    json_array_size(json_object_get(row.verify, "differences")) == 2 &&
+                    strstr(json_string_value(json_array_get(json_object_get(row.verify, "differences"), 0)),
+                           "c_value"),
+                "%s: mark %s", key, dumps(row.verify));
+      char tid[20];
+      snprintf(tid, sizeof tid, "t-%s", key);
+      FT_ASSERT(!strcmp(jstr(row.report, "target_id"), tid), "the mark changed the stored report: %s",
+                dumps(row.report));
+    }
+    ferry_jrow_clear(&row);
+  }
+  FT_ASSERT(has_line(P("sink.log"), "V k000002 step=create state={\"last_step\":\"create\",\"written\":\"k000002\"} "
+                                    "repair=0"),
+            "verify task: %s", slurp(P("sink.log")));
+  /* a second verify finds k000001 equal again: its mark is cleared, the others stay */
+  r = run_mode(one_stage("'count': 10", "'mismatch': ['k000002', 'k000005']", ""), FERRY_MODE_VERIFY);
+  FT_ASSERT(r.rc == FERRY_EMISMATCH, "second verify: rc %d", r.rc);
+  jget("k000001", &row);
+  FT_ASSERT(!row.verify, "k000001 still marked");
+  ferry_jrow_clear(&row);
+  jget("k000000", &row);
+  int64_t untouched_run = row.run, untouched_updated = row.updated;
+  ferry_jrow_clear(&row);
+
+  /* an older caller (struct_size without `repair`) gets a normal run even with the field set in memory */
+  unlink(P("sink.log"));
+  r = run_ex(one_stage("'count': 10", REPAIR_SINK, ""),
+             (run_opts){.repair = 1, .struct_size = offsetof(ferry_run_opts, repair)});
+  FT_ASSERT(r.rc == 0 && r.done == 0 && r.st[0].resumed == 10, "old struct_size: rc %d done %lld resumed %lld",
+            r.rc, (long long)r.done, (long long)r.st[0].resumed);
+  FT_ASSERT(count_lines(P("sink.log"), "W ") == 0, "a normal run wrote marked items");
+  jget("k000002", &row);
+  FT_ASSERT(row.verify, "a normal run cleared a mark");
+  ferry_jrow_clear(&row);
+
+  /* plan and verify refuse to repair */
+  r = run_ex(one_stage("'count': 10", "", ""), (run_opts){.mode = FERRY_MODE_PLAN, .repair = 1});
+  FT_ASSERT(r.rc == FERRY_EINVAL && strstr(r.msg, "repair"), "plan --repair: rc %d: %s", r.rc, r.msg);
+  r = run_ex(one_stage("'count': 10", "", ""), (run_opts){.mode = FERRY_MODE_VERIFY, .repair = 1});
+  FT_ASSERT(r.rc == FERRY_EINVAL, "verify --repair: rc %d: %s", r.rc, r.msg);
+
+  /* the repair: exactly the marked items, with repair=1 and their recorded step and state */
+  unlink(P("sink.log"));
+  r = run_ex(one_stage("'count': 11", REPAIR_SINK, ""), (run_opts){.repair = 1});
+  FT_ASSERT(r.rc == 0 && r.done == 2 && r.failed == 0, "repair: rc %d done %lld failed %lld: %s", r.rc,
+            (long long)r.done, (long long)r.failed, r.msg);
+  int64_t repair_run = last_run_id();
+  const char *log = P("sink.log");
+  FT_ASSERT(count_lines(log, "W ") == 2, "%d writes:\n%s", count_lines(log, "W "), slurp(log));
+  for (int k = 2; k <= 5; k += 3) {
+    char want[160];
+    snprintf(want, sizeof want,
+             "W k%06d attempt=1 step=create state={\"last_step\":\"create\",\"written\":\"k%06d\"} repair=1", k, k);
+    FT_ASSERT(has_line(log, want), "not repaired with its step and state: %s\n%s", want, slurp(log));
+    char key[16];
+    snprintf(key, sizeof key, "k%06d", k);
+    jget(key, &row);
+    FT_ASSERT(row.status == FERRY_J_DONE && !row.verify && !row.error && row.run == repair_run,
+              "%s after the repair: %s mark %s run %lld", key, ferry_jstatus_name(row.status), dumps(row.verify),
+              (long long)row.run);
+    ferry_jrow_clear(&row);
+  }
+  jget("k000000", &row);
+  FT_ASSERT(row.run == untouched_run && row.updated == untouched_updated && !row.verify,
+            "an item not selected for repair was written");
+  ferry_jrow_clear(&row);
+  jget("k000010", &row);
+  FT_ASSERT(row.status == FERRY_J_NONE, "a new item was carried by a repair run");
+  ferry_jrow_clear(&row);
+  rep = load_json_file(P("report.json"));
+  FT_ASSERT(json_is_true(json_object_get(rep, "repair")) && report_total(rep, "repaired") == 2 &&
+                report_total(rep, "not_selected") == 9 && report_items(rep, 0) == 11,
+            "repair report: %s", dumps(json_object_get(rep, "totals")));
+  it = report_item(rep, 0, "k000005");
+  FT_ASSERT(it && !strcmp(jstr(it, "status"), "done") && json_is_true(json_object_get(it, "repair")) &&
+                json_array_size(json_object_get(it, "ids")) == 2 && !json_object_get(it, "verify"),
+            "repaired item: %s", dumps(it));
+  it = report_item(rep, 0, "k000000");
+  FT_ASSERT(it && !strcmp(jstr(it, "status"), "not_selected") && !strcmp(jstr(it, "journal_status"), "done"),
+            "item not selected: %s", dumps(it));
+  it = report_item(rep, 0, "k000010");
+  FT_ASSERT(it && !strcmp(jstr(it, "status"), "not_selected") && !strcmp(jstr(it, "journal_status"), "none"),
+            "new item in a repair run: %s", dumps(it));
+  json_decref(rep);
+
+  /* nothing marked any more: the repair run says so and succeeds */
+  r = run_ex(one_stage("'count': 10", REPAIR_SINK, ""), (run_opts){.repair = 1, .log = P("run.log")});
+  FT_ASSERT(r.rc == 0 && r.done == 0, "empty repair: rc %d done %lld: %s", r.rc, (long long)r.done, r.msg);
+  FT_ASSERT(has_line(P("run.log"), "nothing to repair"), "the empty repair does not say so:\n%s",
+            slurp(P("run.log")));
+  FT_ASSERT(count_lines(log, "W ") == 2, "the empty repair wrote");
+}
+
+static void test_repair_fail(void) {
+  res r = run(one_stage("'count': 6", REPAIR_SINK, ""));
+  FT_ASSERT(r.rc == 0 && r.done == 6, "run: %s", r.msg);
+  r = run_mode(one_stage("'count': 6", "'mismatch': ['k000001', 'k000003', 'k000004']", ""), FERRY_MODE_VERIFY);
+  FT_ASSERT(r.rc == FERRY_EMISMATCH, "verify: rc %d", r.rc);
+  /* a failing repair: the item stays done, keeps its mark, the error is recorded; the run fails its items */
+  unlink(P("sink.log"));
+  r = run_ex(one_stage("'count': 6", REPAIR_SINK ", 'repair_fail': ['k000003']", ""), (run_opts){.repair = 1});
+  FT_ASSERT(r.rc < 0 && r.rc != FERRY_EIO && r.rc != FERRY_EMISMATCH && r.done == 2 && r.failed == 1,
+            "failing repair: rc %d done %lld failed %lld: %s", r.rc, (long long)r.done, (long long)r.failed, r.msg);
+  int64_t repair_run = last_run_id();
+  ferry_jrow row;
+  jget("k000003", &row);
+  FT_ASSERT(row.status == FERRY_J_DONE && row.verify && row.error && strstr(row.error, "repair of k000003") &&
+                row.error_code == FERRY_EINVAL && row.run == repair_run && row.attempts == 1,
+            "k000003 after a failed repair: %s mark %s error %s", ferry_jstatus_name(row.status), dumps(row.verify),
+            row.error);
+  FT_ASSERT(!strcmp(jstr(row.report, "target"), "repair refused"), "report of the failed repair: %s",
+            dumps(row.report));
+  ferry_jrow_clear(&row);
+  json_t *rep = load_json_file(P("report.json"));
+  json_t *it = report_item(rep, 0, "k000003");
+  FT_ASSERT(it && !strcmp(jstr(it, "status"), "failed") && json_is_true(json_object_get(it, "repair")) &&
+                !strcmp(jstr(it, "code"), "EINVAL") && strstr(jstr(it, "error"), "repair of k000003") &&
+                json_object_get(it, "verify"),
+            "failed repair in the report: %s", dumps(it));
+  FT_ASSERT(report_total(rep, "repair_failed") == 1 && report_total(rep, "repaired") == 2, "totals %s",
+            dumps(json_object_get(rep, "totals")));
+  json_decref(rep);
+  /* the next repair takes it again (its step and state as recorded) and clears the mark */
+  unlink(P("sink.log"));
+  r = run_ex(one_stage("'count': 6", REPAIR_SINK, ""), (run_opts){.repair = 1});
+  FT_ASSERT(r.rc == 0 && r.done == 1, "second repair: rc %d done %lld: %s", r.rc, (long long)r.done, r.msg);
+  FT_ASSERT(count_lines(P("sink.log"), "W ") == 1 && has_line(P("sink.log"), "W k000003 attempt=1 step=create "),
+            "second repair writes:\n%s", slurp(P("sink.log")));
+  jget("k000003", &row);
+  FT_ASSERT(row.status == FERRY_J_DONE && !row.verify && !row.error, "k000003 after its repair");
+  ferry_jrow_clear(&row);
+
+  /* --limit applies to a repair as to a run; an interrupted repair (intent + mark) is a repair in any run */
+  r = run_mode(one_stage("'count': 6", "'mismatch': ['k000000', 'k000002', 'k000005']", ""), FERRY_MODE_VERIFY);
+  FT_ASSERT(r.rc == FERRY_EMISMATCH, "verify: rc %d", r.rc);
+  unlink(P("sink.log"));
+  r = run_ex(one_stage("'count': 6", REPAIR_SINK, ""), (run_opts){.repair = 1, .limit = 1});
+  FT_ASSERT(r.rc == 0 && r.done == 1 && count_lines(P("sink.log"), "W k000000 ") == 1,
+            "repair --limit 1: done %lld:\n%s", (long long)r.done, slurp(P("sink.log")));
+  ferry_error err = FERRY_ERROR_INIT;
+  ferry_journal *j = ferry_journal_open(P("j.db"), 0, &err);
+  FT_ASSERT(j, "journal: %s", err.message);
+  json_t *state = J("{'last_step': 'create', 'written': 'k000002', 'half': true}");
+  FT_ASSERT(ferry_journal_intent(j, "s", "k000002", "rewrite", state, 1, &err) == 0, "intent: %s", err.message);
+  FT_ASSERT(ferry_journal_intent(j, "s", "k000001", "create", state, 1, &err) == 0, "intent: %s", err.message);
+  json_decref(state);
+  ferry_journal_close(j);
+  unlink(P("sink.log"));
+  r = run_ex(one_stage("'count': 6", REPAIR_SINK, ""), (run_opts){.repair = 1});
+  FT_ASSERT(r.rc == 0 && r.done == 2, "repair after an interrupted one: done %lld: %s", (long long)r.done, r.msg);
+  FT_ASSERT(has_line(P("sink.log"), "W k000002 attempt=1 step=rewrite state={\"half\":true,\"last_step\":"
+                                    "\"create\",\"written\":\"k000002\"} repair=1") &&
+                !has_line(P("sink.log"), "W k000001 "),
+            "in doubt: a marked one is a repair, an unmarked one is not selected:\n%s", slurp(P("sink.log")));
+  jget("k000001", &row);
+  FT_ASSERT(row.status == FERRY_J_INTENT, "the unmarked in-doubt item was touched by the repair run");
+  ferry_jrow_clear(&row);
+  /* a normal run: the unmarked in-doubt item is an ordinary one (repair=0); nothing else is marked */
+  unlink(P("sink.log"));
+  r = run(one_stage("'count': 6", REPAIR_SINK, ""));
+  FT_ASSERT(r.rc == 0 && r.done == 1 &&
+                has_line(P("sink.log"), "W k000001 attempt=1 step=create state={\"half\":true,\"last_step\":"
+                                        "\"create\",\"written\":\"k000002\"} repair=0"),
+            "normal run: done %lld:\n%s", (long long)r.done, slurp(P("sink.log")));
+}
+
+/* The report of 100,000 items is written with memory flat: a run with the report file costs no more peak
+ * memory than the same run without. Measured in a child process where AddressSanitizer keeps no
+ * quarantine of freed memory (else peak RSS measures the quarantine). */
+static long peak_rss_kb(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss;
+}
+
+static void test_report_memory(void) {
+  if (!getenv("RT_MEMORY_CHILD")) {
+    const char *asan = getenv("ASAN_OPTIONS");
+    char *opts = ferry_xasprintf("%s%squarantine_size_mb=0:thread_local_quarantine_size_kb=0", asan ? asan : "",
+                                 asan && *asan ? ":" : "");
+    pid_t pid = fork();
+    FT_ASSERT(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+      setenv("ASAN_OPTIONS", opts, 1);
+      setenv("RT_MEMORY_CHILD", "1", 1);
+      execl("/proc/self/exe", "test_runtime", "report_memory", (char *)NULL);
+      _exit(127);
+    }
+    free(opts);
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    FT_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the measuring child failed (status %d)", status);
+    return;
+  }
+  const int n = 100000;
+  const char *stage =
+      "{'name': 's', 'concurrency': 16, 'source': {'plugin': 'rt-gen', 'options': {'count': %d}}, "
+      "'sink': {'plugin': 'rt-sink', 'options': {'map_ids': true}}}";
+  char st[512];
+  snprintf(st, sizeof st, stage, n);
+  res r = run(J("{'journal': '$T/a.db', 'stages': [%s]}", st));
+  FT_ASSERT(r.rc == 0 && r.done == n, "run without report: rc %d done %lld", r.rc, (long long)r.done);
+  long without = peak_rss_kb();
+  r = run(J("{'journal': '$T/b.db', 'report': '$T/big.json', 'stages': [%s]}", st));
+  FT_ASSERT(r.rc == 0 && r.done == n, "run with report: rc %d done %lld: %s", r.rc, (long long)r.done, r.msg);
+  long with = peak_rss_kb();
+  struct stat sb;
+  FT_ASSERT(stat(P("big.json"), &sb) == 0, "no report");
+  printf("peak RSS: %ld kB after the run without report, %ld kB after the run with a report of %d items "
+         "(%lld bytes)\n", without, with, n, (long long)sb.st_size);
+  /* an in-memory report of these items (each with its report object and two ids) takes well over 50 MB */
+  FT_ASSERT(with - without < 20 * 1024, "writing the report grew the peak RSS by %ld kB", with - without);
+  FT_ASSERT(sb.st_size > (off_t)n * 100, "the report is too small to hold every item: %lld bytes",
+            (long long)sb.st_size);
+  json_t *rep = load_json_file(P("big.json"));
+  FT_ASSERT(report_items(rep, 0) == (size_t)n, "%zu items in the report", report_items(rep, 0));
+  json_t *it = report_item(rep, 0, "k099999");
+  FT_ASSERT(it && !strcmp(jstr(it, "status"), "done") && json_array_size(json_object_get(it, "ids")) == 2,
+            "last item: %s", dumps(it));
+  json_decref(rep);
+}
+
 /* ---- crash test ---------------------------------------------------------------------------------------- */
 
 static uint64_t rng_state;
@@ -1046,7 +1405,10 @@ int main(int argc, char **argv) {
                {"sync", test_sync},
                {"journal_off", test_journal_off},
                {"many", test_many},
-               {"reuse", test_reuse}};
+               {"reuse", test_reuse},
+               {"repair", test_repair},
+               {"repair_fail", test_repair_fail},
+               {"report_memory", test_report_memory}};
   int found = 0;
   if (!strcmp(c, "crash")) {
     test_crash(argc - 2, argv + 2);

@@ -32,6 +32,11 @@ typedef struct ferry_run_opts {
   const char *const *stages;     /* only these stages (NULL-terminated) or NULL = all */
   int progress;                  /* 0 none, 1 plain lines, 2 terminal display (redrawn) */
   const char *report_path;       /* JSON report file, or NULL (config "report", else none) */
+  /* Appended in ABI 1.1 (read only when struct_size covers it): RUN mode only (other modes refuse it). 1:
+   * repair: carry only the items the journal holds as done and the last verify found different (their
+   * verify mark), with ferry_task_repair() = 1 and the journal's step and state; every other item is not
+   * carried ("not selected for repair"). */
+  int repair;
 } ferry_run_opts;
 
 typedef struct ferry_stage_summary {

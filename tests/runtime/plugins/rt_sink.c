@@ -1,11 +1,14 @@
 /* rt-sink: a sink with knobs for the runtime tests.
  *
- * Writes one line per call to `log`: "W <key> attempt=<n> step=<recorded step|-> state=<json>", "P ..."
- * (plan), "V ..." (verify), "I <key> <step>" (intent), "R <key> found|absent" (reconcile), "S <n>" (sync).
+ * Writes one line per call to `log`: "W <key> attempt=<n> step=<recorded step|-> state=<json> repair=<0|1>",
+ * "P ..." (plan), "V ..." (verify), "I <key> <step>" (intent), "R <key> found|absent" (reconcile), "S <n>"
+ * (sync); repair= is what ferry_task_repair() said.
  * Knobs: complete synchronously or from a timer; fail transiently the first n attempts of chosen keys; fail
- * chosen keys permanently; plan: block chosen keys; verify: report chosen keys as different; record intents
- * with steps; fire its hook points before_write/after_write; complete with FERRY_DONE_SYNC and a sync();
- * raise SIGUSR1 after n writes (tests turn it into ferry_runtime_interrupt); misuse the API on purpose.
+ * chosen keys permanently; plan: block chosen keys; verify: report chosen keys as different (FERRY_EMISMATCH,
+ * with "differences" in the report); fail the repair of chosen keys; map ids and report a target id, losses
+ * and adoption; record intents with steps; fire its hook points before_write/after_write; complete with
+ * FERRY_DONE_SYNC and a sync(); raise SIGUSR1 after n writes (tests turn it into ferry_runtime_interrupt);
+ * misuse the API on purpose.
  *
  * `target`: the real side effect of the crash test: each item appends "<key>\n" to that file, after an intent
  * "append". An item handed back in doubt (ferry_task_step() != NULL) is reconciled: if its line is already in
@@ -25,6 +28,9 @@ typedef struct sink {
   char **permanent;
   char **blocked;
   char **mismatch;
+  char **repair_fail;
+  int map_ids;
+  char **losses;
   char **steps;
   char *log;
   char *events;
@@ -50,6 +56,11 @@ static const ferry_option sink_options[] = {
     {"permanent", FERRY_OPT_STRING_LIST, NULL, 0, offsetof(sink, permanent), "keys failed permanently"},
     {"blocked", FERRY_OPT_STRING_LIST, NULL, 0, offsetof(sink, blocked), "plan: keys reported blocked"},
     {"mismatch", FERRY_OPT_STRING_LIST, NULL, 0, offsetof(sink, mismatch), "verify: keys that differ"},
+    {"repair_fail", FERRY_OPT_STRING_LIST, NULL, 0, offsetof(sink, repair_fail),
+     "keys whose repair (ferry_task_repair() = 1) fails permanently"},
+    {"map_ids", FERRY_OPT_BOOL, "false", 0, offsetof(sink, map_ids),
+     "map record <key> -> r-<key> and file <key> -> f-<key>; report target_id t-<key>"},
+    {"losses", FERRY_OPT_STRING_LIST, NULL, 0, offsetof(sink, losses), "keys reported adopted and with a loss"},
     {"steps", FERRY_OPT_STRING_LIST, NULL, 0, offsetof(sink, steps), "intents recorded per item, in order"},
     {"log", FERRY_OPT_STRING, "\"\"", 0, offsetof(sink, log), "event log file"},
     {"events", FERRY_OPT_STRING, "\"\"", 0, offsetof(sink, events), "file shared with rt-gen: C lines"},
@@ -94,7 +105,10 @@ static void complete(void *arg) {
   json_t *tv = s->transient ? json_object_get(s->transient, key) : NULL;
   if (json_is_integer(tv)) n = json_integer_value(tv);
   s->inflight--;
-  if (rt_in_list(s->permanent, key)) {
+  if (ferry_task_repair(task) && rt_in_list(s->repair_fail, key)) {
+    ferry_error_set(&e, FERRY_EINVAL, "rt-sink: the repair of %s is refused by the target", key);
+    json_object_set_new(ferry_task_report(task), "target", json_string("repair refused"));
+  } else if (rt_in_list(s->permanent, key)) {
     ferry_error_set(&e, FERRY_EINVAL, "rt-sink: item %s is refused by the target%s%s", key,
                     *s->secret ? " (password " : "", *s->secret ? s->secret : "");
     if (*s->secret) ferry_error_set_detail(&e, "connection password=%s", s->secret);
@@ -198,6 +212,27 @@ static void do_steps(op *o) {
     maybe_kill(o, "write");
   }
   json_object_set_new(state, "written", json_string(key));
+  if (s->map_ids) {
+    char id[300];
+    snprintf(id, sizeof id, "r-%s", key);
+    if (ferry_task_map_id(task, "record", key, id, &e) == 0) {
+      snprintf(id, sizeof id, "f-%s", key);
+      ferry_task_map_id(task, "file", key, id, &e);
+    }
+    if (e.code) {
+      fail_op(o, &e);
+      ferry_error_clear(&e);
+      return;
+    }
+    snprintf(id, sizeof id, "t-%s", key);
+    json_object_set_new(ferry_task_report(task), "target_id", json_string(id));
+  }
+  if (rt_in_list(s->losses, key)) {
+    json_t *rep = ferry_task_report(task);
+    json_object_set_new(rep, "adopted", json_true());
+    json_object_set_new(rep, "losses", json_pack("[{s:s, s:s}]", "kind", "tool", "what", "rt-sink test loss"));
+  }
+  if (*s->secret) json_object_set_new(ferry_task_report(task), "note", json_sprintf("password %s", s->secret));
   if (s->fire) {
     json_t *data = json_pack("{s:s}", "target_id", key);
     ferry_fire(s->ins, task, "after_write", data, after_after, o);
@@ -223,8 +258,8 @@ static void sink_write(ferry_instance *ins, ferry_task *task) {
   if (++s->inflight > s->max_inflight) s->max_inflight = s->inflight;
   const char *key = ferry_task_item(task)->key;
   const char *step = ferry_task_step(task);
-  rt_line(s->log, "W %s attempt=%u step=%s state=%s", key, ferry_task_attempt(task), step ? step : "-",
-          rt_json(ferry_task_state(task)));
+  rt_line(s->log, "W %s attempt=%u step=%s state=%s repair=%d", key, ferry_task_attempt(task),
+          step ? step : "-", rt_json(ferry_task_state(task)), ferry_task_repair(task));
   if (s->sigint_after && s->writes == s->sigint_after) raise(SIGUSR1);
   op *o = calloc(1, sizeof *o);
   if (!o) abort();
@@ -241,13 +276,17 @@ static void plan_or_verify(ferry_instance *ins, ferry_task *task, int verify) {
   sink *s = ferry_instance_ctx(ins);
   const char *key = ferry_task_item(task)->key;
   const char *step = ferry_task_step(task);
-  rt_line(s->log, "%s %s step=%s state=%s", verify ? "V" : "P", key, step ? step : "-",
-          rt_json(ferry_task_state(task)));
+  rt_line(s->log, "%s %s step=%s state=%s repair=%d", verify ? "V" : "P", key, step ? step : "-",
+          rt_json(ferry_task_state(task)), ferry_task_repair(task));
   ferry_error e = FERRY_ERROR_INIT;
   if (!verify && rt_in_list(s->blocked, key))
     ferry_error_set(&e, FERRY_EBLOCKED, "rt-sink: %s is blocked: the target has no room for it", key);
-  else if (verify && rt_in_list(s->mismatch, key))
+  else if (verify && rt_in_list(s->mismatch, key)) {
     ferry_error_set(&e, FERRY_EMISMATCH, "rt-sink: %s differs on the target", key);
+    json_object_set_new(ferry_task_report(task), "differences",
+                        json_pack("[s, s]", "column c_value: 'a' on the source, 'b' on the target",
+                                  "a file is missing"));
+  }
   if (e.code) {
     ferry_task_fail(task, &e);
     ferry_error_clear(&e);
