@@ -383,8 +383,10 @@ scenario_faults() {
   echo "faults injected: $faults ($(grep -o 'fault=[a-z0-9]*' "$W/env/target.requests" "$W/env/source.requests" |
     cut -d= -f2 | sort | uniq -c | tr '\n' ' '))"
   if [ "$faults" -gt 0 ]; then ok; else bad "no fault was injected"; fi
-  if [ "$lost" -gt 0 ]; then ok; else bad "no lost reply was injected on the target"; fi
-  if [ "$partial" -gt 0 ]; then ok; else bad "no answer was cut mid-body"; fi
+  if [ "$SCEN" = faults ]; then # enough requests for each kind to show up
+    if [ "$lost" -gt 0 ]; then ok; else bad "no lost reply was injected on the target"; fi
+    if [ "$partial" -gt 0 ]; then ok; else bad "no answer was cut mid-body"; fi
+  fi
   check_migrated faults
   grep "^compare: instances" "$W/compare.faults.txt"
   eq "no duplicate: target instances" "$(tgt_count)" "$n"
@@ -405,11 +407,12 @@ scenario_errors() {
       UPDATE app_fd_leave SET id = 'rec to space' WHERE id = 'rec-to-space'" || { bad "renaming the record id"; finish; }
   # every app of the source, so that the one missing on the target is listed
   edit_config 'del c["stages"][3]["source"]["options"]["apps"]'
-  # a form row the target refuses: its table is created beforehand with a trigger that rejects that record
-  # (one row per batch, so only it fails); its instance must be blocked, not started on a missing record
+  # a form row the target refuses: a trigger on its (already created) table rejects that record (one row per
+  # batch, so only it fails); its instance must be blocked, not started on a missing record
   POISON=$(psql "$SRCDB" -XAtq -c "SELECT l.originprocessid FROM wf_process_link l JOIN shkprocesses p ON
     p.id = l.processid WHERE p.pdefname LIKE '%#onboarding' ORDER BY 1 LIMIT 1")
-  pg_dump --schema-only --no-owner --table=app_fd_onboard "$SRCDB" | psql "$TGTDB" -Xq -v ON_ERROR_STOP=1 >/dev/null \
+  [ "$(psql "$TGTDB" -XAtq -c "SELECT to_regclass('app_fd_onboard') IS NOT NULL")" = t ] \
+    || pg_dump --schema-only --no-owner --table=app_fd_onboard "$SRCDB" | psql "$TGTDB" -Xq -v ON_ERROR_STOP=1 >/dev/null \
     || bad "creating the target table"
   psql "$TGTDB" -Xq -v ON_ERROR_STOP=1 -c "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS
     \$\$BEGIN IF NEW.id = '$POISON' THEN RAISE EXCEPTION 'row % refused by the test', NEW.id; END IF;

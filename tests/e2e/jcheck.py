@@ -17,7 +17,7 @@
 
 Exit status 0 when equal / done, 1 with every difference printed otherwise.
 """
-import hashlib, json, os, sqlite3, subprocess, sys, urllib.error, urllib.parse, urllib.request
+import hashlib, http.client, json, os, sqlite3, subprocess, sys, urllib.error, urllib.parse, urllib.request
 
 
 def psql_json(dsn, sql):
@@ -222,6 +222,8 @@ class Api:
                 return r.status, json.loads(body) if body.strip() else {}
         except urllib.error.HTTPError as e:
             return e.code, {}
+        except (OSError, ValueError, http.client.HTTPException) as e:  # a faulty server: reset, lost or cut answer
+            return 0, {"error": str(e)}
 
 
 def as_list(v):
@@ -246,32 +248,38 @@ SELECT json_build_object(
 
 
 def complete(url, dsn, passwords):
+    """Completes every open assignment as its assignee, round after round, until nothing is open. Against a
+    faulty server a call may fail or its answer be lost: the next round reads the database again and only
+    what is still open is tried again. Problems are what remains at the end."""
     api = Api(url, json.loads(passwords))
     before = psql_json(dsn, INSTANCES_SQL)
     tops = [p["id"] for p in before]
     problems = []
-    done = 0
-    for rnd in range(50):
+    done = failed_calls = 0
+    last = []
+    for rnd in range(200):
         todo = psql_json(dsn, OPEN_SQL)
         if not todo:
             break
+        last = []
         for a in todo:
             user = a["assignees"][0]
             st, lst = api.call("workflow/assignment/list", user, {"processId": a["pid"], "rows": "100"})
             ids = [r.get("activityId") for r in as_list(lst.get("data"))]
             if st != 200 or a["aid"] not in ids:
-                problems.append("activity %s of %s: not in %s's assignment list (HTTP %d, %s)" % (
+                failed_calls += 1
+                last.append("activity %s of %s: not in %s's assignment list (HTTP %d, %s)" % (
                     a["aid"], a["pid"], user, st, ids))
                 continue
             st, res = api.call("workflow/assignment/complete/" + urllib.parse.quote(a["aid"], safe=""), user,
                                post=True)
             if st != 200 or res.get("status") != "completed":
-                problems.append("activity %s of %s: completing as %s: HTTP %d %s" % (a["aid"], a["pid"], user, st,
-                                                                                   json.dumps(res)))
+                failed_calls += 1
+                last.append("activity %s of %s: completing as %s: HTTP %d %s" % (a["aid"], a["pid"], user, st,
+                                                                               json.dumps(res)))
                 continue
             done += 1
-        if problems:
-            break
+    problems += last
     ended = psql_json(dsn, ENDED_SQL)
     for pid in tops:
         state = ended["archived"].get(pid)
@@ -281,8 +289,8 @@ def complete(url, dsn, passwords):
         problems.append("%d instance(s) still running on the target" % ended["running"])
     for p in problems:
         print(p)
-    print("complete: %d instance(s), %d assignment(s) completed as their assignees, %d API call(s), %d problem(s)" %
-          (len(tops), done, api.calls, len(problems)))
+    print("complete: %d instance(s), %d assignment(s) completed as their assignees, %d API call(s) (%d failed and "
+          "tried again), %d problem(s)" % (len(tops), done, api.calls, failed_calls, len(problems)))
     return 1 if problems else 0
 
 
