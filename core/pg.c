@@ -346,6 +346,11 @@ static void finish_op(ferry_pg *pg) {
     ferry_error err = FERRY_ERROR_INIT;
     if (bad)
       ferry_error_set(&err, code, "%s: connection to PostgreSQL %s lost", op->what, pg->desc);
+    else if (st && !strcmp(sqlstate_name(st), "SQL error") && primary) { /* e.g. raised by a trigger */
+      char *pt = pq_text(primary);
+      ferry_error_set(&err, code, "%s: %s (SQLSTATE %s)", op->what, pt, st);
+      free(pt);
+    }
     else if (st)
       ferry_error_set(&err, code, "%s: %s%s%s (SQLSTATE %s)", op->what, sqlstate_name(st),
                       constraint ? " on constraint " : "", constraint ? constraint : "", st);

@@ -614,6 +614,16 @@ static void copy_one_after(copy_job *j, int status) {
     ferry_task_done(task, FERRY_DONE_SKIPPED);
     return;
   }
+  /* old -> new path for the cutover's id map (the source's path on this machine -> the target's) */
+  if (j->local) {
+    char *to = fsp_strf("%s/%s", k->c->root, j->rel);
+    ferry_error me = FERRY_ERROR_INIT;
+    if (ferry_task_map_id(task, "file", j->local, to, &me) < 0)
+      ferry_log_warn(k->ins, "file \"%s\": recording its id map: %s", j->rel, me.message ? me.message : "");
+    ferry_error_clear(&me);
+    json_object_set_new(rep, "target_id", json_string(to));
+    free(to);
+  }
   unsigned flags = j->action == ACT_IDENTICAL ? FERRY_DONE_SKIPPED : 0;
   if (k->sync_mode != SYNC_NONE) {
     if (k->sync_mode == SYNC_FSYNC || j->foreign_dev) strvec_add(&k->written, j->rel);
@@ -751,8 +761,10 @@ static void snk_item(ferry_instance *ins, ferry_task *task) {
   j->mode = mode;
   j->rootfd = k->rootfd;
   j->rootdev = k->rootdev;
-  j->on_conflict = k->on_conflict;
-  j->compare = k->compare;
+  /* ferry run --repair: verify found the target file different: write it again, judged by its bytes */
+  j->on_conflict = ferry_task_repair(task) ? CONFLICT_OVERWRITE : k->on_conflict;
+  j->compare = ferry_task_repair(task) ? CMP_CHECKSUM : k->compare;
+  if (ferry_task_repair(task)) json_object_set_new(ferry_task_report(task), "repaired", json_true());
   j->root_missing = k->root_missing;
   j->uid = k->uid;
   j->gid = k->gid;

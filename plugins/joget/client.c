@@ -1,9 +1,9 @@
 /* joget plugin: the client layer over ferry/http.h.
  *
  * - URLs: <url>/web/json/<path>; every call carries a Referer whose host is the URL's host (Joget's API
- *   domain whitelist answers 400 otherwise, reference 0.5).
+ *   domain whitelist answers 400 otherwise, docs/joget-facts.md 4.2).
  * - Credentials on every request (no sessions): j_username + j_password or hash, plus loginAs for the master
- *   login (reference 0.4). GET calls carry them in the query string (the HTTP service never prints queries),
+ *   login (docs/joget-facts.md 3). GET calls carry them in the query string (the HTTP service never prints queries),
  *   POST calls in the form body.
  * - Answers: Joget's JSON quirks are normalised by the callers with jg_list(); status codes are mapped to
  *   ferry error codes with messages that name the server, the call, the identity and what to check.
@@ -231,16 +231,23 @@ static void on_http(void *arg, const ferry_http_response *res, const ferry_error
                     "joget %s: %s %s: %s is logged in but may not make this call (HTTP 403 %s): give it "
                     "ROLE_ADMIN (monitoring and console calls need an administrator)",
                     c->host_label, r->method, where, r->label, msg);
-  } else if (st == 400 && (strstr(msg, "Referer") || strstr(msg, "whitelist"))) {
+  } else if (st == 400 && (strstr(msg, "Referer") || strstr(msg, "whitelist") || !*msg)) {
+    /* Joget's API domain whitelist answers 400 with an empty message (docs/joget-facts.md 4.2) */
     ferry_error_set(
         &e, FERRY_EINVAL,
-        "joget %s: %s %s: the server refused ferry's Referer (API domain whitelist, HTTP 400): "
-        "ferry sends \"%s\"; set the referer option to a URL whose host the server accepts, or add "
-        "ferry's host to jsonpWhitelist / jsonpIPWhitelist in the server's settings",
-        c->host_label, r->method, where, c->referer_hdr + strlen("Referer: "));
+        "joget %s: %s %s: the server refused the call with HTTP 400%s: the usual cause is the API domain "
+        "whitelist refusing ferry's Referer \"%s\"; set the referer option to a URL whose host the server "
+        "accepts, or add ferry's host to jsonpWhitelist / jsonpIPWhitelist in the server's settings",
+        c->host_label, r->method, where, *msg ? "" : " and no message",
+        c->referer_hdr + strlen("Referer: "));
   } else if (st == 404) {
     ferry_error_set(&e, FERRY_ENOENT, "joget %s: %s %s: not found (HTTP 404 %s)", c->host_label, r->method,
                     where, msg);
+  } else if ((st == 502 || st == 504) && strcmp(r->method, "GET")) {
+    /* a proxy answered: the Joget behind it may have done the work (docs/services.md, in doubt) */
+    ferry_error_set(&e, FERRY_EINDOUBT,
+                    "joget %s: %s %s: HTTP %ld from a gateway: the server behind it may have done it", c->host_label,
+                    r->method, where, st);
   } else if (st >= 500 || st == 429) {
     ferry_error_set(&e, FERRY_ETRANSIENT, "joget %s: %s %s: server error (HTTP %ld %s)", c->host_label,
                     r->method, where, st, msg);
@@ -426,132 +433,9 @@ void jg_once_finish(jg_once *o, json_t *value, const ferry_error *err) {
   free(o);
 }
 
-/* ---- GET with retries (the source: nothing retries its reads but itself) ------------------------------ */
-typedef struct jg_retry {
-  jg_ctx_t *c;
-  char *path;
-  char **params;
-  jg_cb cb;
-  void *arg;
-  int attempt;
-  int timer_on;
-  uv_timer_t timer;
-  struct jg_retry *next, *prev;
-} jg_retry;
-
-static jg_retry *retries; /* loop-thread only; one list for every instance (entries know their ctx) */
-
-static void retry_unlink(jg_retry *r) {
-  if (r->prev)
-    r->prev->next = r->next;
-  else if (retries == r)
-    retries = r->next;
-  if (r->next) r->next->prev = r->prev;
-  r->next = r->prev = NULL;
-}
-
-static void retry_free(jg_retry *r) {
-  for (size_t i = 0; r->params && r->params[i]; i++) free(r->params[i]);
-  free(r->params);
-  free(r->path);
-  free(r);
-}
-
-static void retry_closed(uv_handle_t *h) { retry_free(h->data); }
-
-static void retry_finish(jg_retry *r) {
-  retry_unlink(r);
-  if (r->timer_on) {
-    r->timer.data = r;
-    uv_close((uv_handle_t *)&r->timer, retry_closed);
-  } else {
-    retry_free(r);
-  }
-}
-
-static int retry_send(jg_retry *r, ferry_error *err);
-
-static void retry_fire(uv_timer_t *t) {
-  jg_retry *r = t->data;
-  ferry_error e = FERRY_ERROR_INIT;
-  if (retry_send(r, &e) < 0) {
-    jg_cb cb = r->cb;
-    void *arg = r->arg;
-    retry_finish(r);
-    cb(arg, NULL, &e);
-  }
-  ferry_error_clear(&e);
-}
-
-static void retry_on(void *arg, json_t *doc, const ferry_error *err) {
-  jg_retry *r = arg;
-  if (err && err->code == FERRY_ETRANSIENT && r->attempt < 8 && r->c->http) {
-    uint64_t delay = 100u << (r->attempt - 1);
-    if (delay > 5000) delay = 5000;
-    delay = delay / 2 + (uint64_t)(rand() % (int)(delay / 2 + 1));
-    ferry_log(r->c->ins, FERRY_LOG_DEBUG, "retrying GET %s in %llu ms (attempt %d): %s", r->path,
-              (unsigned long long)delay, r->attempt + 1, err->message ? err->message : "");
-    if (!r->timer_on) {
-      uv_timer_init(ferry_instance_loop(r->c->ins), &r->timer);
-      r->timer_on = 1;
-    }
-    r->timer.data = r;
-    uv_timer_start(&r->timer, retry_fire, delay, 0);
-    return;
-  }
-  jg_cb cb = r->cb;
-  void *cbarg = r->arg;
-  retry_finish(r);
-  cb(cbarg, doc, err);
-}
-
-static int retry_send(jg_retry *r, ferry_error *err) {
+/* ---- GET as the admin (reads: the HTTP service retries them, see joget.c) -------------------------- */
+int jg_get(jg_ctx_t *c, const char *path, const char *const *params, jg_cb cb, void *arg, ferry_error *err) {
   jg_ident id;
-  jg_admin_ident(r->c, &id);
-  r->attempt++;
-  return jg_call(r->c, "GET", r->path, (const char *const *)r->params, &id, 0, retry_on, r, err);
-}
-
-int jg_get_retry(jg_ctx_t *c, const char *path, const char *const *params, jg_cb cb, void *arg,
-                 ferry_error *err) {
-  jg_retry *r = calloc(1, sizeof *r);
-  if (!r) abort();
-  r->c = c;
-  r->path = jg_strdup(path);
-  size_t n = 0;
-  while (params && params[n]) n++;
-  r->params = calloc(n + 1, sizeof *r->params);
-  if (!r->params) abort();
-  for (size_t i = 0; i < n; i++) r->params[i] = jg_strdup(params[i]);
-  r->cb = cb;
-  r->arg = arg;
-  int rc = retry_send(r, err);
-  if (rc < 0) {
-    retry_free(r);
-    return rc;
-  }
-  r->next = retries;
-  if (retries) retries->prev = r;
-  retries = r;
-  return 0;
-}
-
-void jg_retry_cancel(jg_ctx_t *c) {
-  /* requests in flight are canceled by ferry_http_free; here the ones waiting for their timer */
-  jg_retry *r = retries;
-  while (r) {
-    jg_retry *next = r->next;
-    if (r->c == c && r->timer_on && uv_is_active((uv_handle_t *)&r->timer)) {
-      uv_timer_stop(&r->timer);
-      ferry_error e = FERRY_ERROR_INIT;
-      ferry_error_set(&e, FERRY_ECANCELED, "joget %s: GET %s: canceled", c->host_label, r->path);
-      jg_cb cb = r->cb;
-      void *arg = r->arg;
-      retry_finish(r);
-      cb(arg, NULL, &e);
-      ferry_error_clear(&e);
-      next = retries; /* the callback may have changed the list */
-    }
-    r = next;
-  }
+  jg_admin_ident(c, &id);
+  return jg_call(c, "GET", path, params, &id, 0, cb, arg, err);
 }

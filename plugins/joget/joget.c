@@ -61,6 +61,21 @@ static const ferry_option jg_options[] = {
      0, offsetof(jg_ctx_t, activity_ids_sql),
      "sink, plan: SQL on dsn giving the activity ids of definition $1 (app#ver#proc); the default reads the "
      "emulator's emu_process_graph; a real server keeps them in its XPDL (see docs/plugins/joget.md)"},
+    {"and_joins", FERRY_OPT_STRING, "\"carry\"", 0, offsetof(jg_ctx_t, and_joins),
+     "sink: carry (re-create each arrival at a partly joined AND-join: the arrived branch's activity is "
+     "started and completed on the target as its performer, so that the join counts the same arrivals) or "
+     "report (do not; name the loss per instance); the source needs dsn to read the arrivals"},
+    {"join_branches_sql", FERRY_OPT_STRING,
+     "\"SELECT a->>'id', (SELECT count(DISTINCT t->>'from') FROM json_array_elements(g.graph::json->"
+     "'transitions') t WHERE t->>'to' = a->>'id') FROM emu_process_graph g, json_array_elements(g.graph::json->"
+     "'activities') a WHERE g.pdefname = $1 AND a->>'join' = 'and'\"",
+     0, offsetof(jg_ctx_t, join_branches_sql),
+     "sink, reports: SQL on dsn giving (join activity id, number of incoming branches) of every AND-join of "
+     "definition $1, for \"k of n arrivals\"; the default reads the emulator's emu_process_graph (a real server "
+     "keeps the graph in its XPDL); empty = not read"},
+    {"record_check", FERRY_OPT_BOOL, "true", 0, offsetof(jg_ctx_t, record_check),
+     "sink: refuse to start an instance whose form record the source holds (dsn) but the target does not "
+     "(its row failed or was not copied): blocked, nothing written"},
     {"timeout_ms", FERRY_OPT_INT, "120000", 0, offsetof(jg_ctx_t, timeout_ms),
      "per request; must exceed the server's longest processing time (a start that the server runs after "
      "ferry gave up would not be seen by reconcile)"},
@@ -145,6 +160,11 @@ static int jg_init(ferry_instance *ins, ferry_error *err) {
     return ferry_error_set(err, FERRY_ECONFIG,
                            "joget: option \"activities\" must be converge or always (is \"%s\")",
                            c->activities_mode);
+  if (!strcmp(c->and_joins, "report"))
+    c->joins_report = 1;
+  else if (strcmp(c->and_joins, "carry"))
+    return ferry_error_set(err, FERRY_ECONFIG,
+                           "joget: option \"and_joins\" must be carry or report (is \"%s\")", c->and_joins);
   if (strcmp(c->version, "same") && strcmp(c->version, "latest") &&
       (!*c->version || strspn(c->version, "0123456789") != strlen(c->version)))
     return ferry_error_set(err, FERRY_ECONFIG,
@@ -202,7 +222,14 @@ static int jg_init(ferry_instance *ins, ferry_error *err) {
       json_object_set_new(c->user_pw, k, json_pack("{ss}", kind, s));
     }
   }
-  ferry_http_opts o = {.struct_size = sizeof o, .timeout_ms = (long)c->timeout_ms, .insecure = c->insecure};
+  /* reads (GET) are retried by the service; state-changing calls never are (each goes out once, on a fresh
+     connection, and a lost answer is FERRY_EINDOUBT: the sink's reconcile decides) */
+  ferry_http_opts o = {.struct_size = sizeof o,
+                       .timeout_ms = (long)c->timeout_ms,
+                       .insecure = c->insecure,
+                       .retries = JG_GET_RETRIES,
+                       .retry_base_ms = 100,
+                       .retry_cap_ms = 5000};
   c->http = ferry_http_new(ins, &o, err);
   if (!c->http) return err->code ? err->code : FERRY_EINTERNAL;
   if (c->dsn && *c->dsn) {

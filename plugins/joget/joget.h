@@ -37,7 +37,7 @@ json_t *jg_list(json_t *doc, const char *key);
 const char *jg_str(const json_t *obj, const char *key);
 /* Definition id helpers: "app#ver#proc" split into parts (each malloc'd, NULL on bad input). */
 int jg_def_split(const char *def, char **app, char **ver, char **proc);
-/* 1 when Joget's SQL filter (reference 0.5: SqlFilterAspect) would answer 500 for this identifier. */
+/* 1 when Joget's SQL filter (docs/joget-facts.md 4.4: SqlFilterAspect) would answer 500 for this identifier. */
 int jg_bad_ident(const char *s);
 /* The step named in FERRY_JOGET_TEST_CRASH_AFTER (test only): raises SIGKILL when `step` matches. */
 void jg_test_crash(const char *step);
@@ -68,6 +68,9 @@ struct jg_ctx {
   int64_t clock_skew_ms;
   int check;
   int64_t fetch_concurrency;
+  char *and_joins;
+  char *join_branches_sql;
+  int record_check;
   /* runtime */
   ferry_instance *ins;
   char *base;        /* url without trailing '/' */
@@ -77,6 +80,7 @@ struct jg_ctx {
   ferry_pg *pg; /* optional (dsn) */
   int pg_failed;
   int mode_always;    /* activities: "always" */
+  int joins_report;   /* and_joins: "report" (arrivals at AND-joins are reported as losses, not re-created) */
   int start_mode;     /* JG_START_* */
   json_t *user_pw;    /* users option normalised: {user: {"password"|"hash": value}} */
   struct jg_src *src; /* source state (source.c) */
@@ -84,6 +88,8 @@ struct jg_ctx {
 };
 
 enum { JG_START_MASTER = 1, JG_START_HASH = 2, JG_START_USERS = 3 };
+/* A Shark limit time at or beyond this (year 3000, in ms) means "no deadline". */
+#define JG_NO_LIMIT_MS 32503680000000LL
 
 /* ---- identities ------------------------------------------------------------------------------------ */
 /* Credentials sent with one request (strings borrowed). `label` names the identity in messages. */
@@ -113,11 +119,10 @@ typedef void (*jg_cb)(void *arg, json_t *doc, const ferry_error *err);
  * anonymous). Returns 0 (cb runs later, exactly once) or a negative code with err filled (cb never runs). */
 int jg_call(jg_ctx_t *c, const char *method, const char *path, const char *const *params, const jg_ident *id,
             long timeout_ms, jg_cb cb, void *arg, ferry_error *err);
-/* GET as the admin with up to 8 tries for transient failures (capped backoff with jitter); for reads only.
- * Same contract as jg_call. jg_retry_cancel() completes those waiting for their next try with ECANCELED. */
-int jg_get_retry(jg_ctx_t *c, const char *path, const char *const *params, jg_cb cb, void *arg,
-                 ferry_error *err);
-void jg_retry_cancel(jg_ctx_t *c);
+/* GET as the admin. Reads are idempotent: the HTTP service retries them (JG_GET_RETRIES, capped backoff
+ * with jitter) on no answer and on 5xx/429; the callback sees the last attempt. Same contract as jg_call. */
+#define JG_GET_RETRIES 8
+int jg_get(jg_ctx_t *c, const char *path, const char *const *params, jg_cb cb, void *arg, ferry_error *err);
 /* Percent-escaped path segment (malloc'd). */
 char *jg_seg(const char *s);
 

@@ -21,11 +21,11 @@
  * Identities: monitoring calls as the admin (user/password|hash); process/start and assignment/accept as
  * the user concerned: master login + loginAs, a hash computed from the target's dir_user (dsn), or the
  * users option. Each identity is checked once with workflow/currentUsername (a failed master login runs
- * as anonymous without any error, reference 0.4.3).
+ * as anonymous without any error, docs/joget-facts.md 3.4).
  *
  * Variables: values "true"/"false", empty values and names containing "var_" are not sent with
  * process/start (a Boolean variable makes the start fail, an empty Long too, and var_ is deleted from
- * parameter names, reference 1.1); they are set right after the start with the variable setter.
+ * parameter names, docs/joget-facts.md 6.1); they are set right after the start with the variable setter.
  */
 #define _GNU_SOURCE
 #include <stdlib.h>
@@ -42,8 +42,21 @@ typedef struct acts_pg {
   int start;
 } acts_pg;
 
+/* One lock per (target definition, record id): two items whose instances share a record are never started
+ * at the same time, so that the check after a start ("exactly one new instance of this definition for this
+ * record since the intent") cannot take the other item's fresh instance for a duplicate. */
+typedef struct jlock {
+  char *key;
+  jt *holder;
+  jt *wait_head, *wait_tail;
+  struct jlock *next;
+} jlock;
+
 typedef struct jg_snk {
   jg_ctx_t *c;
+  jlock *locks;
+  jt *ready;          /* tasks given a lock, to be resumed from the timer (a clean stack) */
+  uv_timer_t *wake;   /* resumes `ready`; freed by its close callback */
   int gate; /* 0 unknown, 1 checking, 2 ok, 3 failed */
   ferry_error gate_err;
   jt *gate_wait;
@@ -92,10 +105,22 @@ struct jt {
   void (*after_vars)(jt *);
   json_t *cands_pg; /* acts_pg contexts to free */
   void (*after_def)(jt *);
+  void (*after_cands)(jt *);
+  /* the record lock (see jlock) */
+  jlock *lock;
+  void (*lock_next)(jt *);
+  jt *lock_wait_next;
+  int repair;          /* ferry run --repair: converge on the recorded target instance */
+  int final_dup;       /* the duplicate check before done: 1 running, 2 done */
+  json_t *jarr;        /* join arrivals of the current scope still to re-create: [{join, def_id, performer}] */
+  size_t ji;
+  json_t *tarrived;    /* arrivals the target already counts: {"join|def": n} */
+  json_t *jcall;       /* the activity/start call of a join arrival (read by its answer) */
 };
 
 static void jt_kick(jt *t);
 static void jt_free(jt *t);
+static void lock_drop(jt *t);
 
 /* ---- tiny helpers ------------------------------------------------------------------------------------ */
 static const char *item_id(jt *t) { return t->it->key; }
@@ -123,6 +148,17 @@ static void rep_push(jt *t, const char *key, json_t *v) {
     json_object_set_new(t->rep, key, a);
   }
   json_array_append_new(a, v);
+}
+
+/* A loss (what cannot be carried exactly): in the report and in the journal state (stolen). */
+static void loss(jt *t, json_t *l) {
+  json_t *a = json_object_get(t->st, "losses");
+  if (!a) {
+    a = json_array();
+    json_object_set_new(t->st, "losses", a);
+  }
+  json_array_append(a, l);
+  rep_push(t, "losses", l);
 }
 
 /* Value of a variable as text (the JSON API prints every value as text). NULL for null. */
@@ -183,11 +219,23 @@ static void jt_fail_hook(jt *t, const char *point, int status, const ferry_error
 
 static void jt_done(jt *t) {
   ferry_task *task = t->task;
+  /* what earlier attempts found (resumed items) */
+  if (json_object_get(t->st, "losses") && !json_object_get(t->rep, "losses"))
+    json_object_set(t->rep, "losses", json_object_get(t->st, "losses"));
+  if (json_is_true(json_object_get(t->st, "adopted"))) json_object_set_new(t->rep, "adopted", json_true());
+  if (jg_str(t->st, "pid") && t->mode == FERRY_MODE_RUN) {
+    json_object_set_new(t->rep, "target_id", json_string(jg_str(t->st, "pid")));
+    json_object_set_new(t->rep, "record_id", json_string(jg_str(t->src, "record_id")));
+  }
   jt_free(t);
   ferry_task_done(task, 0);
 }
 
 static void jt_free(jt *t) {
+  lock_drop(t);
+  json_decref(t->jarr);
+  json_decref(t->tarrived);
+  json_decref(t->jcall);
   size_t pi;
   json_t *pv;
   json_array_foreach(t->cands_pg, pi, pv) {
@@ -328,6 +376,74 @@ static void jt_kick(jt *t) {
     return;
   }
   next(t);
+}
+
+/* ---- the record lock ---------------------------------------------------------------------------------- */
+static void lock_wake_cb(uv_timer_t *h) {
+  jg_snk *k = h->data;
+  while (k->ready) {
+    jt *t = k->ready;
+    k->ready = t->lock_wait_next;
+    t->lock_wait_next = NULL;
+    void (*next)(jt *) = t->lock_next;
+    t->lock_next = NULL;
+    next(t);
+  }
+}
+
+/* Runs next(t) once t holds the lock of `key` (now, or from a clean stack when another task gives it up). */
+static void lock_take(jt *t, const char *key, void (*next)(jt *)) {
+  jg_snk *k = t->k;
+  jlock *l = k->locks;
+  while (l && strcmp(l->key, key)) l = l->next;
+  if (!l) {
+    l = calloc(1, sizeof *l);
+    if (!l) abort();
+    l->key = jg_strdup(key);
+    l->next = k->locks;
+    k->locks = l;
+  }
+  t->lock = l;
+  if (!l->holder) {
+    l->holder = t;
+    next(t);
+    return;
+  }
+  ferry_log(t->c->ins, FERRY_LOG_DEBUG, "instance %s: waits: instance %s of the same record is being started",
+            t->it->key, l->holder->it->key);
+  t->lock_next = next;
+  if (l->wait_tail)
+    l->wait_tail->lock_wait_next = t;
+  else
+    l->wait_head = t;
+  l->wait_tail = t;
+}
+
+static void lock_drop(jt *t) {
+  jlock *l = t->lock;
+  if (!l) return;
+  jg_snk *k = t->k;
+  t->lock = NULL;
+  if (l->holder != t) return; /* a waiter is never freed while it waits */
+  jt *w = l->wait_head;
+  if (w) {
+    l->wait_head = w->lock_wait_next;
+    if (!l->wait_head) l->wait_tail = NULL;
+    w->lock_wait_next = NULL;
+    l->holder = w;
+    jt **pp = &k->ready; /* FIFO */
+    while (*pp) pp = &(*pp)->lock_wait_next;
+    *pp = w;
+    uv_timer_start(k->wake, lock_wake_cb, 0, 0);
+    return;
+  }
+  for (jlock **pp = &k->locks; *pp; pp = &(*pp)->next)
+    if (*pp == l) {
+      *pp = l->next;
+      break;
+    }
+  free(l->key);
+  free(l);
 }
 
 /* ---- cached lookups -------------------------------------------------------------------------------------
@@ -472,7 +588,7 @@ static void user_check_take(void *arg, json_t *doc, const ferry_error *err) {
       ferry_error_set(
           &e, FERRY_EPERM,
           "joget %s: calls as user \"%s\" through the master login run as \"%s\": the master login did "
-          "not take, and Joget then starts processes as anonymous (reference 0.4.3); check "
+          "not take, and Joget then starts processes as anonymous (docs/joget-facts.md 3.4); check "
           "master_user / master_password against the server's masterLoginUsername / "
           "masterLoginPassword settings",
           r->c->host_label, want, got ? got : "(nobody)");
@@ -654,6 +770,51 @@ static void def_acts_take(void *arg, int status, PGresult *res, const ferry_erro
   def_maybe_finish(r);
 }
 
+/* Tool plugins mapped to activities of the definition (app_package_activity_plugin): what re-creating an
+ * instance may run again. Errors are recorded, never fatal (a report detail). */
+static void def_tools_take(void *arg, int status, PGresult *res, const ferry_error *err) {
+  once_rq *r = arg;
+  if (status) {
+    json_object_set_new(r->acc, "tools_error", json_string(err->message ? err->message : ""));
+    if (err->code == FERRY_ETRANSIENT) json_object_set_new(r->acc, "transient", json_true());
+  } else {
+    json_t *tools = json_object();
+    for (int i = 0; i < PQntuples(res); i++)
+      json_object_set_new(tools, PQgetvalue(res, i, 0), json_string(PQgetvalue(res, i, 1)));
+    json_object_set_new(r->acc, "tools", tools);
+  }
+  def_maybe_finish(r);
+}
+
+/* The app's default plugins (app_plugin_default): a notification audit-trail plugin e-mails the assignees
+ * of every assignment the target creates, so re-created activities notify their assignees again. */
+static void def_notify_take(void *arg, int status, PGresult *res, const ferry_error *err) {
+  once_rq *r = arg;
+  if (status) {
+    if (err->code == FERRY_ETRANSIENT) json_object_set_new(r->acc, "transient", json_true());
+    json_object_set_new(r->acc, "notify_error", json_string(err->message ? err->message : ""));
+  } else if (PQntuples(res) > 0) {
+    json_object_set_new(r->acc, "notify", json_string(PQgetvalue(res, 0, 0)));
+  }
+  def_maybe_finish(r);
+}
+
+/* AND-joins of the definition with their number of incoming branches (join_branches_sql). */
+static void def_joins_take(void *arg, int status, PGresult *res, const ferry_error *err) {
+  once_rq *r = arg;
+  if (status) {
+    if (err->code == FERRY_ETRANSIENT) json_object_set_new(r->acc, "transient", json_true());
+    json_object_set_new(r->acc, "joins_error", json_string(err->message ? err->message : ""));
+  } else {
+    json_t *j = json_object();
+    for (int i = 0; i < PQntuples(res); i++)
+      if (!PQgetisnull(res, i, 0))
+        json_object_set_new(j, PQgetvalue(res, i, 0), json_integer(atoll(PQgetvalue(res, i, 1))));
+    json_object_set_new(r->acc, "joins", j);
+  }
+  def_maybe_finish(r);
+}
+
 static void def_start(jg_ctx_t *c, const char *key, jg_once *o) {
   once_rq *r = orq_new(c, o);
   r->acc = json_object();
@@ -686,6 +847,28 @@ static void def_start(jg_ctx_t *c, const char *key, jg_once *o) {
       const char *p1[1] = {key};
       r->step++;
       if (jg_pg_read(c, c->activity_ids_sql, 1, p1, def_acts_take, r, &e) < 0) r->step--;
+      ferry_error_clear(&e);
+    }
+    const char *p3[3] = {app, ver, proc};
+    r->step++;
+    if (jg_pg_read(c,
+                   "SELECT activitydefid, COALESCE(pluginname, '') FROM app_package_activity_plugin WHERE "
+                   "packageid = $1 AND packageversion::text = $2 AND processdefid = $3 ORDER BY 1",
+                   3, p3, def_tools_take, r, &e) < 0)
+      r->step--;
+    ferry_error_clear(&e);
+    r->step++;
+    if (jg_pg_read(c,
+                   "SELECT d.pluginname FROM app_plugin_default d JOIN app_package p ON p.appid = d.appid AND "
+                   "p.appversion = d.appversion WHERE p.packageid = $1 AND p.packageversion::text = $2 AND "
+                   "d.pluginname LIKE '%NotificationAuditTrail' ORDER BY 1 LIMIT 1",
+                   2, p2, def_notify_take, r, &e) < 0)
+      r->step--;
+    ferry_error_clear(&e);
+    if (c->join_branches_sql && *c->join_branches_sql) {
+      const char *p1[1] = {key};
+      r->step++;
+      if (jg_pg_read(c, c->join_branches_sql, 1, p1, def_joins_take, r, &e) < 0) r->step--;
       ferry_error_clear(&e);
     }
   }
@@ -1161,6 +1344,14 @@ static void compare_scope(jt *t, json_t *sbody, const char *pid) {
       continue;
     }
     json_t *ta = json_array_get(t->tacts, (size_t)j);
+    if (t->mode == FERRY_MODE_RUN && jg_str(sa, "id") && jg_str(ta, "id")) {
+      /* old -> new activity id, for the cutover's id map */
+      ferry_error me = FERRY_ERROR_INIT;
+      if (ferry_task_map_id(t->task, "activity", jg_str(sa, "id"), jg_str(ta, "id"), &me) < 0)
+        ferry_log(t->c->ins, FERRY_LOG_WARN, "instance %s: mapping activity %s: %s", item_id(t),
+                  jg_str(sa, "id"), me.message ? me.message : "");
+      ferry_error_clear(&me);
+    }
     json_t *sas = json_object_get(sa, "assignees");
     if (json_array_size(sas) > 0 && !same_set(sas, json_object_get(ta, "assignees"))) {
       char *a = json_dumps(sas, JSON_COMPACT),
@@ -1203,11 +1394,19 @@ static void compare_scope(jt *t, json_t *sbody, const char *pid) {
 static void scopes_begin(jt *t);
 static void do_start(jt *t);
 
+static void cands_find(jt *t, void (*next)(jt *));
+static void single_check(jt *t);
+static int known_elsewhere(jt *t, const char *pid, const char *src_id);
+
 static void adopt(jt *t, const char *pid, int adopted) {
   ferry_error e = FERRY_ERROR_INIT;
   json_object_set_new(t->st, "pid", json_string(pid));
   json_object_set_new(t->rep, "target_process_id", json_string(pid));
-  if (adopted) json_object_set_new(t->rep, "adopted", json_true());
+  json_object_set_new(t->rep, "target_id", json_string(pid));
+  if (adopted) {
+    json_object_set_new(t->rep, "adopted", json_true());
+    json_object_set_new(t->st, "adopted", json_true());
+  }
   if (ferry_task_map_id(t->task, "process", item_id(t), pid, &e) < 0 ||
       ferry_task_map_id(t->task, "joget-target-process", pid, item_id(t), &e) < 0) {
     jt_fail_err(t, &e);
@@ -1215,7 +1414,72 @@ static void adopt(jt *t, const char *pid, int adopted) {
     return;
   }
   if (intent(t, "started") < 0) return;
+  /* defence in depth: exactly one new target instance of this definition for this record since the intent,
+     whatever made a second one (a transport that re-sent the start, a proxy, an operator) */
+  cands_find(t, single_check);
+}
+
+/* t->cands (this definition, this record, created since the intent) holds another instance unknown to the
+ * journal: a duplicate of the one just confirmed or adopted. Abort it, and say so. */
+static void check_begin(jt *t);
+static void resume_single(jt *t);
+
+/* After the duplicate check: right after the start, on to the scopes; at the final check (a start the
+ * server ran late, after its answer was lost), on to comparing. */
+static void duplicates_aborted(jt *t) {
+  lock_drop(t);
+  if (t->final_dup) {
+    t->final_dup = 2;
+    check_begin(t);
+    return;
+  }
   scopes_begin(t);
+}
+
+static void single_check(jt *t) {
+  const char *pid = jg_str(t->st, "pid");
+  int64_t since = json_integer_value(json_object_get(t->st, "intent_ms")) - t->c->clock_skew_ms;
+  json_t *dups = json_array();
+  size_t i;
+  json_t *c;
+  json_array_foreach(t->cands, i, c) {
+    const char *id = jg_str(c, "id");
+    json_t *cm = json_object_get(c, "created_ms");
+    if (!id || !strcmp(id, pid) || (json_is_integer(cm) && json_integer_value(cm) < since)) continue;
+    if (known_elsewhere(t, id, item_id(t))) continue;
+    char *owner = ferry_task_lookup_id(t->task, "joget-target-process", id);
+    int mine = owner != NULL; /* mapped to this item: an id it had before (cannot be a duplicate) */
+    free(owner);
+    if (!mine) json_array_append_new(dups, json_string(id));
+  }
+  if (json_array_size(dups) == 0) {
+    json_decref(dups);
+    duplicates_aborted(t);
+    return;
+  }
+  json_object_set(t->st, "duplicates", dups);
+  if (intent(t, "abort-duplicate") < 0) {
+    json_decref(dups);
+    return;
+  }
+  json_array_foreach(dups, i, c) {
+    const char *id = json_string_value(c);
+    ferry_log(t->c->ins, FERRY_LOG_WARN,
+              "instance %s: the target holds a second new instance %s of %s for record %s besides %s: aborting "
+              "it",
+              item_id(t), id, t->tdef, jg_str(t->src, "record_id"), pid);
+    rep_push(t, "duplicates_aborted", json_string(id));
+    loss(t, json_pack("{s:s, s:s, s:s}", "kind", "duplicate", "instance", id, "what",
+                      "a second target instance for this record appeared with the start (a re-sent "
+                      "request?); it was aborted"));
+    char *seg = jg_seg(id);
+    char *path = jg_asprintf("workflow/process/abort/%s", seg);
+    jt_admin(t, "POST", path, NULL, NULL, NULL);
+    free(path);
+    free(seg);
+  }
+  json_decref(dups);
+  jt_then(t, duplicates_aborted);
 }
 
 static void take_start(jt *t, json_t *doc, void *ud) {
@@ -1346,13 +1610,21 @@ static void take_cands_pg(jt *t, PGresult *res, void *ud) {
 }
 
 /* "yyyy-MM-dd hh:mm a" (the emulator's and a default Joget's display format) in UTC -> ms, or -1 */
+/* A start time as the running list prints it, as an upper bound in ms (the list has minute precision and
+ * the server's display time zone is unknown): "yyyy-MM-dd hh:mm a" (the emulator's, in UTC) or Joget's
+ * default "dd-MM-yyyy hh:mm aa" in the user's or server's time zone (docs/joget-facts.md 5.3), for which
+ * 14 hours are added (the widest UTC offset), so that reconcile never drops an instance created after the
+ * intent; with dsn the exact creation time is read instead. -1 when unreadable (then not filtered). */
 static int64_t parse_display_time(const char *s) {
   if (!s) return -1;
   struct tm tm;
   memset(&tm, 0, sizeof tm);
   const char *e = strptime(s, "%Y-%m-%d %I:%M %p", &tm);
-  if (!e || *e) return -1;
-  return (int64_t)timegm(&tm) * 1000;
+  if (e && !*e) return (int64_t)timegm(&tm) * 1000 + 59999;
+  memset(&tm, 0, sizeof tm);
+  e = strptime(s, "%d-%m-%Y %I:%M %p", &tm);
+  if (e && !*e) return (int64_t)timegm(&tm) * 1000 + 59999 + 14 * 3600 * 1000LL;
+  return -1;
 }
 
 static void take_cand_view(jt *t, json_t *doc, void *ud) {
@@ -1361,7 +1633,7 @@ static void take_cand_view(jt *t, json_t *doc, void *ud) {
     json_object_set_new(c, "def_ok", json_true());
 }
 
-static void reconcile_views_done(jt *t) {
+static void cands_views_done(jt *t) {
   json_t *keep = json_array();
   size_t i;
   json_t *c;
@@ -1369,7 +1641,9 @@ static void reconcile_views_done(jt *t) {
     if (json_object_get(c, "def_ok")) json_array_append(keep, c);
   json_decref(t->cands);
   t->cands = keep;
-  reconcile_pick(t);
+  void (*next)(jt *) = t->after_cands;
+  t->after_cands = NULL;
+  next(t);
 }
 
 static void take_cands_http(jt *t, json_t *doc, void *ud) {
@@ -1382,8 +1656,7 @@ static void take_cands_http(jt *t, json_t *doc, void *ud) {
     if (!id || !rrid || strcmp(rrid, rid) || (st && !strcmp(st, "open.not_running.not_started"))) continue;
     json_t *c = json_pack("{s:s}", "id", id);
     int64_t ms = parse_display_time(jg_str(r, "startedTime"));
-    /* minute precision: count the whole minute */
-    if (ms >= 0) json_object_set_new(c, "created_ms", json_integer(ms + 59999));
+    if (ms >= 0) json_object_set_new(c, "created_ms", json_integer(ms));
     json_array_append_new(t->cands, c);
     char *seg = jg_seg(id);
     char *path = jg_asprintf("monitoring/process/view/%s", seg);
@@ -1394,7 +1667,10 @@ static void take_cands_http(jt *t, json_t *doc, void *ud) {
   json_decref(rows);
 }
 
-static void reconcile_start(jt *t) {
+/* Fills t->cands with the running target instances of t->tdef linked to the item's record id and created
+ * since the intent (less clock_skew_ms), oldest first, then runs next(t). The query reconcile and the
+ * duplicate check share. */
+static void cands_find(jt *t, void (*next)(jt *)) {
   json_decref(t->cands);
   t->cands = json_array();
   if (t->c->pg) {
@@ -1405,23 +1681,26 @@ static void reconcile_start(jt *t) {
     jt_pg(t,
           "SELECT p.id, p.created FROM shkprocesses p LEFT JOIN wf_process_link l ON l.processid = p.id "
           "WHERE p.pdefname = $1 AND COALESCE(l.originprocessid, p.id) = $2 AND p.activityrequesterprocessid "
-          "IS "
-          "NULL AND p.state IN (1000000, 1000004) AND p.created >= $3::bigint ORDER BY p.created, p.id",
+          "IS NULL AND p.state IN (1000000, 1000004) AND p.created >= $3::bigint ORDER BY p.created, p.id",
           3, p, take_cands_pg, NULL);
-    jt_then(t, reconcile_pick);
+    jt_then(t, next);
     return;
   }
   const char *params[] = {
       "recordId", jg_str(t->src, "record_id"), "appId", t->tapp, "sort", "id", "desc", "false", "rows", "100",
       NULL};
   jt_admin(t, "GET", "console/monitor/running/list", params, take_cands_http, NULL);
-  jt_then(t, reconcile_views_done);
+  t->after_cands = next;
+  jt_then(t, cands_views_done);
 }
+
+static void reconcile_start(jt *t) { cands_find(t, reconcile_pick); }
 
 /* ---- RUN: scopes (the instance, then each sub-flow child) -----------------------------------------------
  */
 static void scope_next(jt *t);
 static void scope_acts_read(jt *t);
+static void scope_joins(jt *t);
 static void scope_children(jt *t);
 static void scope_reassign(jt *t);
 static void scope_vars(jt *t);
@@ -1484,7 +1763,7 @@ static void scope_next(jt *t) {
   read_scope_acts(t, scope_pid(t));
   read_scope_vars(t,
                   scope_pid(t)); /* in parallel: used by the variables step unless engine logic runs first */
-  then_vars(t, scope_acts_read);
+  then_vars(t, scope_joins);
 }
 
 /* multiset difference helpers over def ids */
@@ -1519,7 +1798,7 @@ static json_t *minus(json_t *a, json_t *b) {
 }
 
 static void scope_call_next(jt *t);
-
+static void take_act_start(jt *t, json_t *doc, void *ud);
 static void take_act_start(jt *t, json_t *doc, void *ud) {
   json_t *call = ud;
   json_t *res = json_object_get(doc, "result");
@@ -1633,6 +1912,249 @@ static void scope_acts_read(jt *t) {
     return;
   }
   scope_call_next(t);
+}
+
+/* -- AND-joins: re-create the arrivals the source's join counts (and_joins: carry) --
+ * For each arrival the source's SHKAndJoinTable holds (the source reads it with dsn) that the target's join
+ * does not count yet: make the arrived branch's activity open on the target (it usually is: the start path
+ * ran the AND split; else monitoring/activity/start), give it to its original performer (reassign) and
+ * complete it as that user (workflow/assignment/complete), so that the target's join counts the same
+ * arrivals and fires when the open branches complete, as it would have on the source. What the target's
+ * join already counts is read from its tables (dsn) or, over HTTP, from the completed activities of the
+ * instance, so that a resumed run never completes an arrival twice. */
+static void join_next(jt *t);
+
+static void take_tarrived_pg(jt *t, PGresult *res, void *ud) {
+  for (int i = 0; i < PQntuples(res); i++) {
+    char *key = jg_asprintf("%s|%s", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
+    json_object_set_new(t->tarrived, key, json_integer(json_integer_value(json_object_get(t->tarrived, key)) + 1));
+    free(key);
+  }
+}
+
+static void read_closed_page(jt *t, const char *pid, int start);
+
+/* HTTP: completed activities of the instance; the definition id is the part of the activity id after
+ * "<process id>_" (Joget's activity ids are <counter>_<process id>_<activity definition id>). */
+static void take_closed(jt *t, json_t *doc, void *ud) {
+  acts_pg *pg = ud;
+  json_t *rows = jg_list(doc, "data");
+  size_t i;
+  json_t *r;
+  char *mark = jg_asprintf("_%s_", pg->pid);
+  json_array_foreach(rows, i, r) {
+    const char *st = jg_str(r, "state"), *id = jg_str(r, "id");
+    if (!id || !st || strcmp(st, "closed.completed")) continue;
+    const char *m = strstr(id, mark);
+    if (!m) continue;
+    char *key = jg_asprintf("*|%s", m + strlen(mark));
+    json_object_set_new(t->tarrived, key, json_integer(json_integer_value(json_object_get(t->tarrived, key)) + 1));
+    free(key);
+  }
+  free(mark);
+  int64_t total = json_integer_value(json_object_get(doc, "total"));
+  if (total > pg->start + 100 && json_array_size(rows) > 0) read_closed_page(t, pg->pid, pg->start + 100);
+  json_decref(rows);
+}
+
+static void read_closed_page(jt *t, const char *pid, int start) {
+  char st[32];
+  snprintf(st, sizeof st, "%d", start);
+  const char *params[] = {"processId", pid, "rows", "100", "start", st, "sort", "id", "desc", "false", NULL};
+  acts_pg *pg = calloc(1, sizeof *pg);
+  if (!pg) abort();
+  pg->pid = jg_strdup(pid);
+  pg->start = start;
+  json_array_append_new(t->cands_pg, json_integer((json_int_t)(intptr_t)pg));
+  jt_admin(t, "GET", "monitoring/activity/list", params, take_closed, pg);
+}
+
+static void joins_planned(jt *t) {
+  json_t *joins = json_object_get(json_object_get(scope_src(t), "extra"), "joins");
+  json_decref(t->jarr);
+  t->jarr = json_array();
+  t->ji = 0;
+  json_t *seen = json_object(); /* how many of each (join, def) the list already has */
+  size_t i, j;
+  json_t *jn, *a;
+  json_array_foreach(joins, i, jn) {
+    const char *jid = jg_str(jn, "join");
+    json_array_foreach(json_object_get(jn, "arrived"), j, a) {
+      const char *d = jg_str(a, "def_id");
+      char *key = jg_asprintf("%s|%s", jid, d);
+      char *any = jg_asprintf("*|%s", d);
+      int64_t had = json_integer_value(json_object_get(t->tarrived, t->c->pg ? key : any));
+      int64_t n = json_integer_value(json_object_get(seen, key)) + 1;
+      json_object_set_new(seen, key, json_integer(n));
+      if (n > had)
+        json_array_append_new(t->jarr, json_pack("{s:s, s:s, s:s}", "join", jid, "def_id", d, "performer",
+                                                 jg_str(a, "performer") ? jg_str(a, "performer") : ""));
+      else
+        rep_push(t, "joins_carried",
+                 json_pack("{s:s, s:s, s:s, s:b}", "join", jid, "activity", d, "performer",
+                           jg_str(a, "performer") ? jg_str(a, "performer") : "", "already", 1));
+      free(key);
+      free(any);
+    }
+  }
+  json_decref(seen);
+  if (json_array_size(t->jarr) == 0) {
+    scope_acts_read(t);
+    return;
+  }
+  join_next(t);
+}
+
+static void scope_joins(jt *t) {
+  json_t *joins = json_object_get(json_object_get(scope_src(t), "extra"), "joins");
+  if (t->c->joins_report || json_array_size(joins) == 0) {
+    scope_acts_read(t);
+    return;
+  }
+  json_decref(t->tarrived);
+  t->tarrived = json_object();
+  if (t->c->pg) {
+    const char *p[1] = {scope_pid(t)};
+    jt_pg(t,
+          "SELECT j.activitydefinitionid, a.activitydefinitionid FROM shkandjointable j JOIN shkprocesses p ON "
+          "p.oid = j.process JOIN shkactivities a ON a.oid = j.activity WHERE p.id = $1",
+          1, p, take_tarrived_pg, NULL);
+  } else {
+    read_closed_page(t, scope_pid(t), 0);
+  }
+  jt_then(t, joins_planned);
+}
+
+static json_t *open_act(jt *t, const char *def) {
+  size_t i;
+  json_t *a;
+  json_array_foreach(t->tacts, i, a) {
+    const char *st = jg_str(a, "state");
+    if (jg_str(a, "def_id") && !strcmp(jg_str(a, "def_id"), def) && st && !strncmp(st, "open", 4) &&
+        !json_object_get(a, "_gone"))
+      return a;
+  }
+  return NULL;
+}
+
+static void join_done(jt *t) {
+  json_t *arr = json_array_get(t->jarr, t->ji);
+  jg_test_crash("join");
+  rep_push(t, "joins_carried",
+           json_pack("{s:s, s:s, s:s}", "join", jg_str(arr, "join"), "activity", jg_str(arr, "def_id"),
+                     "performer", jg_str(arr, "performer")));
+  t->ji++;
+  t->vars_stale = 1;
+  t->dirty = 1;
+  read_scope_acts(t, scope_pid(t));
+  jt_then(t, join_next);
+}
+
+static void join_complete(jt *t) {
+  tidy_acts(t);
+  json_t *arr = json_array_get(t->jarr, t->ji);
+  const char *d = jg_str(arr, "def_id");
+  const char *who = jg_str(arr, "performer");
+  json_t *act = open_act(t, d);
+  if (!act) {
+    jt_fail(t, FERRY_ECONFLICT,
+            "re-creating the arrival of %s at join %s: the activity is not open on target instance %s after "
+            "reassigning it",
+            d, jg_str(arr, "join"), scope_pid(t));
+    return;
+  }
+  jg_ident id;
+  char *label = NULL;
+  if (*who) {
+    char *key = jg_asprintf("hash:%s", who);
+    user_ident_from(t->c, who, json_string_value(json_object_get(t->plan, key)), &id, &label);
+    free(key);
+  } else {
+    jg_admin_ident(t->c, &id);
+  }
+  if (intent(t, "join-arrival") < 0) {
+    free(label);
+    return;
+  }
+  char *seg = jg_seg(jg_str(act, "id"));
+  char *path = jg_asprintf("workflow/assignment/complete/%s", seg);
+  jt_req(t, "POST", path, NULL, &id, NULL, NULL);
+  free(path);
+  free(seg);
+  free(label);
+  jt_then(t, join_done);
+}
+
+static void join_reassigned(jt *t) {
+  read_scope_acts(t, scope_pid(t)); /* the new assignee, and the activity id (unchanged) */
+  jt_then(t, join_complete);
+}
+
+static void join_assign(jt *t) {
+  tidy_acts(t);
+  json_t *arr = json_array_get(t->jarr, t->ji);
+  const char *d = jg_str(arr, "def_id");
+  json_t *act = open_act(t, d);
+  if (!act) {
+    /* activity/start ran it to its end (a tool or route): the arrival happened with it */
+    join_done(t);
+    return;
+  }
+  const char *who = *jg_str(arr, "performer") ? jg_str(arr, "performer") : t->c->user;
+  json_t *as = json_object_get(act, "assignees");
+  if (str_in(as, who)) {
+    join_complete(t);
+    return;
+  }
+  if (json_array_size(as) == 0) {
+    jt_fail(t, FERRY_ECONFLICT,
+            "re-creating the arrival of %s at join %s on target instance %s: the activity has no assignee to "
+            "hand to %s",
+            d, jg_str(arr, "join"), scope_pid(t), who);
+    return;
+  }
+  if (intent(t, "join-arrival") < 0) return;
+  const char *params[] = {"activityId", jg_str(act, "id"), "username", who, "replaceUser",
+                          json_string_value(json_array_get(as, 0)), NULL};
+  jt_admin(t, "POST", "monitoring/activity/reassign", params, NULL, NULL);
+  jt_then(t, join_reassigned);
+}
+
+static void join_started(jt *t) {
+  read_scope_acts(t, scope_pid(t));
+  jt_then(t, join_assign);
+}
+
+static void join_next(jt *t) {
+  tidy_acts(t);
+  if (t->ji >= json_array_size(t->jarr)) {
+    /* the activities as they are now (the open branches) are what the usual convergence works on */
+    scope_acts_read(t);
+    return;
+  }
+  json_t *arr = json_array_get(t->jarr, t->ji);
+  const char *d = jg_str(arr, "def_id");
+  const char *who = jg_str(arr, "performer");
+  if (*who && t->c->start_mode == JG_START_HASH) {
+    char *slot = jg_asprintf("hash:%s", who);
+    if (!json_object_get(t->plan, slot)) jt_lookup(t, &t->k->hashes, who, hash_start, slot, 0);
+    free(slot);
+  }
+  if (open_act(t, d)) {
+    jt_then(t, join_assign);
+    return;
+  }
+  if (intent(t, "join-arrival") < 0) return;
+  char *p = jg_seg(scope_pid(t)), *dd = jg_seg(d);
+  char *path = jg_asprintf("monitoring/activity/start/%s/%s", p, dd);
+  const char *params[] = {"abortCurrent", "false", NULL};
+  json_decref(t->jcall);
+  t->jcall = json_pack("{s:s}", "def", d); /* read by take_act_start */
+  jt_admin(t, "POST", path, params, take_act_start, t->jcall);
+  free(path);
+  free(p);
+  free(dd);
+  jt_then(t, join_started);
 }
 
 /* -- sub-flow children of the scope -- */
@@ -2048,6 +2570,14 @@ static void check_next(jt *t) {
 }
 
 static void check_begin(jt *t) {
+  if (t->mode == FERRY_MODE_RUN && !t->final_dup && json_is_integer(json_object_get(t->st, "intent_ms"))) {
+    /* once more before done: a start the server ran late (after ferry gave up on its answer) shows now */
+    t->final_dup = 1;
+    char *key = jg_asprintf("%s\n%s", t->tdef, jg_str(t->src, "record_id"));
+    lock_take(t, key, resume_single); /* under the lock: another item's fresh start is no duplicate */
+    free(key);
+    return;
+  }
   t->si = 0;
   check_next(t);
 }
@@ -2067,11 +2597,46 @@ static void on_after_start(void *arg, int status, const ferry_error *err) {
     jt_done(t);
 }
 
+static void take_tools_ran(jt *t, PGresult *res, void *ud) {
+  for (int i = 0; i < PQntuples(res); i++) {
+    char *what = jg_asprintf("tool %s (%s) ran again on the target while the instance was re-created",
+                             PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
+    loss(t, json_pack("{s:s, s:s, s:s, s:s}", "kind", "tool", "activity", PQgetvalue(res, i, 0), "plugin",
+                      PQgetvalue(res, i, 1), "what", what));
+    free(what);
+  }
+}
+
+static void run_hooks(jt *t);
+
 static void finish_run(jt *t) {
-  if (json_is_true(json_object_get(t->st, "after_start"))) {
+  if (t->repair || json_is_true(json_object_get(t->st, "after_start"))) {
     on_after_start(t, 0, NULL);
     return;
   }
+  if (t->c->pg && !json_object_get(t->st, "tools_read")) {
+    /* the tools the target ran for this instance (start path, started activities), named as losses */
+    char *app, *ver, *proc;
+    if (!jg_def_split(t->tdef, &app, &ver, &proc)) {
+      const char *p[4] = {jg_str(t->st, "pid"), app, ver, proc};
+      jt_pg(t,
+            "SELECT a.activitydefinitionid, COALESCE(m.pluginname, '') FROM shkactivities a JOIN "
+            "app_package_activity_plugin m ON m.packageid = $2 AND m.packageversion::text = $3 AND m.processdefid "
+            "= $4 AND m.activitydefid = a.activitydefinitionid WHERE a.processid = $1 AND a.state = 1000007 "
+            "ORDER BY a.activated, a.id",
+            4, p, take_tools_ran, NULL);
+      free(app);
+      free(ver);
+      free(proc);
+    }
+    json_object_set_new(t->st, "tools_read", json_true());
+    jt_then(t, run_hooks);
+    return;
+  }
+  run_hooks(t);
+}
+
+static void run_hooks(jt *t) {
   if (intent(t, "after_start") < 0) return;
   json_t *data = json_pack("{s:s, s:s, s:s}", "record_id", jg_str(t->src, "record_id"), "target_process_id",
                            jg_str(t->st, "pid"), "definition", t->tdef);
@@ -2106,17 +2671,57 @@ static void collect_child_latest(jt *t, json_t *body) {
     }
 }
 
-static void run_checked(jt *t) {
+static void run_locked(jt *t) {
   const char *step = ferry_task_step(t->task);
-  if (step && !strcmp(step, "start"))
+  if (step && (!strcmp(step, "start") || !strcmp(step, "started") || !strcmp(step, "abort-duplicate")) &&
+      !json_is_string(json_object_get(t->st, "pid")))
     reconcile_start(t);
   else
     do_start(t);
 }
 
+static void run_checked(jt *t) {
+  char *key = jg_asprintf("%s\n%s", t->tdef, jg_str(t->src, "record_id"));
+  lock_take(t, key, run_locked);
+  free(key);
+}
+
 static void plan_latest(jt *t);
 
+static void resume_single(jt *t) { cands_find(t, single_check); }
+
 static void run_def(jt *t) {
+  const char *step = ferry_task_step(t->task);
+  if (ferry_task_repair(t->task)) {
+    /* verify found the target instance different: converge it again, never start a second one */
+    if (!json_is_string(json_object_get(t->st, "pid"))) {
+      jt_fail(t, FERRY_EINVAL, "repair: the journal holds no target instance for it (run it normally)");
+      return;
+    }
+    t->repair = 1;
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(t->st, "scopes"), k, v) {
+      json_object_del(v, "done");
+      json_object_del(v, "acts");
+      json_object_del(v, "call");
+    }
+    json_object_set_new(t->rep, "repaired", json_true());
+    json_object_set_new(t->rep, "target_process_id", json_string(jg_str(t->st, "pid")));
+    json_object_set_new(t->rep, "target_id", json_string(jg_str(t->st, "pid")));
+    scopes_begin(t);
+    return;
+  }
+  if (json_is_string(json_object_get(t->st, "pid")) && step &&
+      (!strcmp(step, "started") || !strcmp(step, "abort-duplicate"))) {
+    /* stopped right after the start was recorded: the duplicate check may not have run (or finished) */
+    json_object_set_new(t->rep, "target_process_id", json_string(jg_str(t->st, "pid")));
+    json_object_set_new(t->rep, "resumed_at", json_string(step));
+    char *key = jg_asprintf("%s\n%s", t->tdef, jg_str(t->src, "record_id"));
+    lock_take(t, key, resume_single);
+    free(key);
+    return;
+  }
   if (json_is_string(json_object_get(t->st, "pid"))) {
     json_object_set_new(t->rep, "target_process_id", json_string(jg_str(t->st, "pid")));
     json_object_set_new(t->rep, "resumed_at",
@@ -2133,7 +2738,7 @@ static void run_item(jt *t) {
   if (!rid || !*rid || jg_bad_ident(rid)) {
     jt_fail(t, FERRY_EINVAL,
             "record id \"%s\" cannot be passed to Joget: ids with a space, '(', ')', ';' or '/*' make every "
-            "workflow call fail with HTTP 500 (reference 0.5); rename the record on the source first",
+            "workflow call fail with HTTP 500 (docs/joget-facts.md 4.4); rename the record on the source first",
             rid ? rid : "");
     return;
   }
@@ -2159,6 +2764,12 @@ static void reason(jt *t, const char *fmt, ...) {
 static void collect_users(json_t *body, json_t *users) {
   size_t i, j;
   json_t *a, *u;
+  json_t *jn;
+  json_array_foreach(json_object_get(json_object_get(body, "extra"), "joins"), i, jn)
+    json_array_foreach(json_object_get(jn, "arrived"), j, a) {
+      const char *p = jg_str(a, "performer");
+      if (p && *p) json_object_set_new(users, p, json_true());
+    }
   json_array_foreach(json_object_get(body, "activities"), i, a) {
     json_array_foreach(json_object_get(a, "assignees"), j, u)
       if (json_is_string(u)) json_object_set_new(users, json_string_value(u), json_true());
@@ -2269,6 +2880,167 @@ static void plan_eval_body(jt *t, json_t *body, int top) {
     json_array_foreach(json_object_get(sf, "children"), j, ch) plan_eval_body(t, ch, 0);
 }
 
+/* ---- record on the target, losses ----------------------------------------------------------------------- */
+static void take_rec_pg(jt *t, PGresult *res, void *ud) {
+  json_t *slot = ud;
+  json_object_set_new(slot, "found", json_boolean(PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't'));
+}
+
+static void take_rec_http(jt *t, json_t *doc, void *ud) {
+  json_t *slot = ud;
+  json_object_set_new(slot, "found", json_boolean(doc && jg_str(doc, "id")));
+}
+
+/* The source said which of its form tables hold the instance's record (extra.record_tables, read with its
+ * dsn): each must hold it on the target too before the instance is started there. */
+static void record_lookups(jt *t) {
+  if (!t->c->record_check) return;
+  json_t *recs = json_object_get(json_object_get(t->src, "extra"), "record_tables");
+  const char *rid = jg_str(t->src, "record_id");
+  size_t i;
+  json_t *r;
+  json_array_foreach(recs, i, r) {
+    const char *table = jg_str(r, "table"), *form = jg_str(r, "form");
+    if (!table) continue;
+    char *key = jg_asprintf("rec:%s", table);
+    json_t *slot = json_pack("{s:s, s:s?}", "table", table, "form", form);
+    json_object_set_new(t->plan, key, slot); /* borrowed by the request below, owned by t->plan */
+    free(key);
+    if (t->c->pg) {
+      const char *p[2] = {table, rid};
+      jt_pg(t,
+            "SELECT CASE WHEN to_regclass(quote_ident($1::text)) IS NULL THEN false ELSE (xpath('/row/c/text()', "
+            "query_to_xml(format('SELECT count(*) AS c FROM %I WHERE id = %L', $1::text, $2::text), false, true, "
+            "'')))[1]::text::int > 0 END",
+            2, p, take_rec_pg, slot);
+    } else if (form) {
+      char *a = jg_seg(t->tapp), *f = jg_seg(form), *k = jg_seg(rid);
+      char *path = jg_asprintf("data/form/load/%s/%s/%s", a, f, k);
+      jt_admin(t, "GET", path, NULL, take_rec_http, slot);
+      free(path);
+      free(a);
+      free(f);
+      free(k);
+    }
+  }
+}
+
+static void record_reasons(jt *t) {
+  const char *k;
+  json_t *v;
+  json_object_foreach(t->plan, k, v) {
+    if (strncmp(k, "rec:", 4) || !json_is_false(json_object_get(v, "found"))) continue;
+    if (t->mode == FERRY_MODE_PLAN) { /* the stage that copies the rows has not run yet: that is normal */
+      note(t,
+           "record %s is not in %s on the target yet: the stage that copies form rows must run before this "
+           "one (a run refuses to start the instance on a missing record)",
+           jg_str(t->src, "record_id"), jg_str(v, "table"));
+      continue;
+    }
+    reason(t,
+           "record %s is in %s on the source but not on the target: its row did not arrive (the forms stage "
+           "failed for it, or has not run); copy it first: the instance is not started on a missing record",
+           jg_str(t->src, "record_id"), jg_str(v, "table"));
+  }
+}
+
+static char *ms_text(int64_t ms) {
+  time_t sec = (time_t)(ms / 1000);
+  struct tm tm;
+  gmtime_r(&sec, &tm);
+  char b[64];
+  strftime(b, sizeof b, "%Y-%m-%d %H:%M UTC", &tm);
+  return jg_strdup(b);
+}
+
+/* What cannot be carried exactly and is known before the start (docs/plugins/joget.md, "Losses"): each
+ * goes to the report and the journal state of the item. */
+static void deadline_losses(jt *t, json_t *body) {
+  size_t i;
+  json_t *a;
+  json_array_foreach(json_object_get(body, "activities"), i, a) {
+    json_t *due = json_object_get(a, "due_ms");
+    const char *due_txt = jg_str(a, "due");
+    if (!json_is_integer(due) && !due_txt && json_integer_value(json_object_get(a, "deadlines")) <= 0) continue;
+    char *when = json_is_integer(due) ? ms_text(json_integer_value(due)) : jg_strdup(due_txt ? due_txt : "?");
+    char *what = jg_asprintf("the deadline of activity %s (due %s on the source) restarts on the target: its "
+                             "clock starts again when the activity is re-created",
+                             jg_str(a, "def_id"), when);
+    loss(t, json_pack("{s:s, s:s, s:s, s:s}", "kind", "deadline", "activity", jg_str(a, "def_id"), "due", when,
+                      "what", what));
+    free(when);
+    free(what);
+  }
+  json_t *sf, *ch;
+  size_t j;
+  json_array_foreach(json_object_get(json_object_get(body, "extra"), "subflows"), i, sf)
+    json_array_foreach(json_object_get(sf, "children"), j, ch) deadline_losses(t, ch);
+}
+
+static void compute_losses(jt *t) {
+  json_object_del(t->st, "losses");
+  json_object_del(t->rep, "losses");
+  char *slot = jg_asprintf("def:%s", t->tdef);
+  json_t *d = json_object_get(t->plan, slot);
+  free(slot);
+  json_t *extra = json_object_get(t->src, "extra");
+  json_t *joins = json_object_get(extra, "joins");
+  json_t *nb = json_object_get(d, "joins"); /* join -> incoming branches, when known */
+  size_t i;
+  json_t *j;
+  json_array_foreach(joins, i, j) {
+    const char *jid = jg_str(j, "join");
+    size_t k = json_array_size(json_object_get(j, "arrived"));
+    json_t *n = json_object_get(nb, jid);
+    char nt[32];
+    if (json_is_integer(n))
+      snprintf(nt, sizeof nt, "%lld", (long long)json_integer_value(n));
+    else
+      snprintf(nt, sizeof nt, "?");
+    if (t->c->joins_report) {
+      char *what = jg_asprintf("join %s has %zu of %s arrivals; not carried (and_joins is report): on the "
+                               "target the join waits for branches that already arrived on the source",
+                               jid, k, nt);
+      loss(t, json_pack("{s:s, s:s, s:I, s:o, s:s}", "kind", "and_join", "join", jid, "arrivals", (json_int_t)k,
+                        "branches", json_is_integer(n) ? json_incref(n) : json_null(), "what", what));
+      free(what);
+    } else {
+      char *txt = jg_asprintf("re-create %zu arrival(s) at join %s (of %s)", k, jid, nt);
+      rep_push(t, "joins_to_carry", json_string(txt));
+      free(txt);
+    }
+  }
+  if (!json_is_true(json_object_get(extra, "joins_read")) &&
+      (!json_is_object(nb) || json_object_size(nb) > 0)) {
+    loss(t, json_pack("{s:s, s:s}", "kind", "and_join", "what",
+                      "arrivals at AND-joins were not read (the source has no dsn): if a branch of this instance "
+                      "already reached an AND-join, the join waits for it forever on the target"));
+  }
+  deadline_losses(t, t->src);
+  const char *notify = jg_str(d, "notify");
+  if (notify && json_array_size(json_object_get(t->src, "activities")) > 0) {
+    char *acts = defs_text(json_object_get(t->src, "activities"));
+    char *what = jg_asprintf("the app's %s notifies the assignees of the re-created activities %s again", notify,
+                             acts);
+    loss(t, json_pack("{s:s, s:s, s:s}", "kind", "notification", "plugin", notify, "what", what));
+    free(acts);
+    free(what);
+  }
+  if (t->mode == FERRY_MODE_PLAN && json_object_size(json_object_get(d, "tools")) > 0) {
+    jg_sb sb = {0};
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(d, "tools"), k, v)
+      jg_sb_addf(&sb, "%s%s (%s)", sb.len ? ", " : "", k, json_string_value(v));
+    char *list = jg_sb_steal(&sb);
+    char *what = jg_asprintf("tools of %s run again if the start path or a re-created activity reaches them: %s",
+                             t->tdef, list);
+    loss(t, json_pack("{s:s, s:s}", "kind", "tool", "what", what));
+    free(list);
+    free(what);
+  }
+}
+
 static void plan_eval(jt *t) {
   const char *pk;
   json_t *val;
@@ -2281,6 +3053,21 @@ static void plan_eval(jt *t) {
   const char *req = jg_str(t->src, "requester");
   if (jg_str(r, "error")) reason(t, "requester: %s", jg_str(r, "error"));
   plan_eval_body(t, t->src, 1);
+  record_reasons(t);
+  compute_losses(t);
+  if (!t->c->joins_report && t->c->start_mode == JG_START_USERS) {
+    size_t i, j;
+    json_t *jn, *a;
+    json_array_foreach(json_object_get(json_object_get(t->src, "extra"), "joins"), i, jn)
+      json_array_foreach(json_object_get(jn, "arrived"), j, a) {
+        const char *p = jg_str(a, "performer");
+        if (p && *p && !json_object_get(t->c->user_pw, p))
+          reason(t,
+                 "join %s: the arrived activity %s must be completed on the target as its performer %s, and "
+                 "the users option has no credentials for %s (add them, or set and_joins to report)",
+                 jg_str(jn, "join"), jg_str(a, "def_id"), p, p);
+      }
+  }
   json_t *users = json_object();
   collect_users(t->src, users);
   if (req) json_object_set_new(users, req, json_true());
@@ -2324,9 +3111,21 @@ static void plan_eval(jt *t) {
   }
   /* what would be done */
   char *acts = defs_text(json_object_get(t->src, "activities"));
-  json_object_set_new(t->rep, "would",
-                      json_sprintf("start %s as %s with record %s, then activities %s", t->tdef,
-                                   req ? req : "?", jg_str(t->src, "record_id"), acts));
+  jg_sb wb = {0};
+  jg_sb_addf(&wb, "start %s as %s with record %s, ", t->tdef, req ? req : "?", jg_str(t->src, "record_id"));
+  size_t wi;
+  json_t *wv;
+  json_array_foreach(json_object_get(t->rep, "joins_to_carry"), wi, wv)
+    jg_sb_addf(&wb, "%s, ", json_string_value(wv));
+  jg_sb_addf(&wb, "then activities %s", acts);
+  if (json_array_size(json_object_get(t->rep, "losses")) > 0) {
+    jg_sb_add(&wb, "; with loss: ");
+    json_array_foreach(json_object_get(t->rep, "losses"), wi, wv)
+      jg_sb_addf(&wb, "%s%s", wi ? "; " : "", jg_str(wv, "what"));
+  }
+  char *would = jg_sb_steal(&wb);
+  json_object_set_new(t->rep, "would", json_string(would));
+  free(would);
   free(acts);
   if (json_array_size(t->reasons) > 0) {
     json_object_set(t->rep, "reasons", t->reasons);
@@ -2344,6 +3143,7 @@ static void plan_eval(jt *t) {
 
 static void plan_lookups(jt *t) {
   plan_child_defs(t, t->src, 1);
+  record_lookups(t);
   const char *req = jg_str(t->src, "requester");
   jt_lookup(t, &t->k->users, req, user_check_start, "requester", 1);
   json_t *users = json_object();
@@ -2376,7 +3176,7 @@ static void plan_item(jt *t) {
   if (!rid || !*rid || jg_bad_ident(rid))
     reason(t,
            "record id \"%s\" cannot be passed to Joget: ids with a space, '(', ')', ';' or '/*' make every "
-           "workflow call fail with HTTP 500 (reference 0.5); rename the record (and its form rows and "
+           "workflow call fail with HTTP 500 (docs/joget-facts.md 4.4); rename the record (and its form rows and "
            "files) on the source first",
            rid ? rid : "");
   if (!jg_str(t->src, "requester")) {
@@ -2500,9 +3300,15 @@ static int snk_start(ferry_instance *ins, ferry_error *err) {
   jg_cache_init(&k->defs);
   jg_cache_init(&k->latest);
   jg_cache_init(&k->dirusers);
+  k->wake = malloc(sizeof *k->wake);
+  if (!k->wake) abort();
+  uv_timer_init(ferry_instance_loop(ins), k->wake);
+  k->wake->data = k;
   c->snk = k;
   return 0;
 }
+
+static void wake_closed(uv_handle_t *h) { free(h); }
 
 void jg_sink_fini(jg_ctx_t *c) {
   jg_snk *k = c->snk;
@@ -2513,6 +3319,16 @@ void jg_sink_fini(jg_ctx_t *c) {
   jg_cache_free(&k->latest);
   jg_cache_free(&k->dirusers);
   ferry_error_clear(&k->gate_err);
+  if (k->wake) {
+    uv_timer_stop(k->wake);
+    uv_close((uv_handle_t *)k->wake, wake_closed);
+  }
+  while (k->locks) { /* none is left once every task completed */
+    jlock *l = k->locks;
+    k->locks = l->next;
+    free(l->key);
+    free(l);
+  }
   free(k);
   c->snk = NULL;
 }

@@ -47,7 +47,11 @@ typedef struct jg_src {
   int total_sent;
   /* SQL batch of the current page */
   json_t *batch_page; /* rows of the page */
-  json_t *batch_tree, *batch_acts, *batch_asg;
+  json_t *batch_tree, *batch_acts, *batch_asg, *batch_joins, *batch_recs;
+  int caps;          /* 0 unknown, 1 known: which Shark tables the database has (has_joins, has_deadlines) */
+  int caps_wait;     /* a batch waits for the capability check */
+  int has_joins;     /* shkandjointable exists (every Joget database has it) */
+  int has_deadlines; /* shkdeadlines exists */
   int batch_err_set;
   ferry_error batch_err;
   int batch_tries;
@@ -107,7 +111,7 @@ static void asm_free(asm_t *a) {
 static int asm_get(asm_t *a, const char *path, const char *const *params, jg_cb cb) {
   ferry_error e = FERRY_ERROR_INIT;
   a->pending++;
-  if (jg_get_retry(a->s->c, path, params, cb, a, &e) < 0) {
+  if (jg_get(a->s->c, path, params, cb, a, &e) < 0) {
     a->pending--;
     asm_err(a, &e);
     ferry_error_clear(&e);
@@ -187,7 +191,7 @@ static void fetch_child_vars(asm_t *a, json_t *body) {
       char *path = jg_asprintf("workflow/variable/list/%s", pid);
       ferry_error e = FERRY_ERROR_INIT;
       a->pending++;
-      if (jg_get_retry(a->s->c, path, NULL, on_child_vars, c, &e) < 0) {
+      if (jg_get(a->s->c, path, NULL, on_child_vars, c, &e) < 0) {
         a->pending--;
         asm_err(a, &e);
         free(c);
@@ -251,6 +255,8 @@ static void on_act_view(void *arg, json_t *doc, const ferry_error *err) {
     if (!acc && st && !strcmp(st, "open.running") && json_array_size(as) == 1)
       acc = json_string_value(json_array_get(as, 0)); /* accepting leaves only the accepter's assignment */
     json_object_set_new(act, "accepted_by", acc ? json_string(acc) : json_null());
+    const char *due = jg_str(doc, "dueDate");
+    if (due && *due && strcmp(due, "-")) json_object_set_new(act, "due", json_string(due));
   } else {
     json_object_set_new(v->act, "_gone", json_true()); /* finished meanwhile */
   }
@@ -287,7 +293,7 @@ static void on_act_list(void *arg, json_t *doc, const ferry_error *err) {
     char *path = jg_asprintf("monitoring/activity/view/%s", aid);
     ferry_error e = FERRY_ERROR_INIT;
     a->pending++;
-    if (jg_get_retry(a->s->c, path, NULL, on_act_view, v, &e) < 0) {
+    if (jg_get(a->s->c, path, NULL, on_act_view, v, &e) < 0) {
       a->pending--;
       asm_err(a, &e);
       free(v);
@@ -334,8 +340,9 @@ static void on_siblings(void *arg, json_t *doc, const ferry_error *err) {
 static json_t *new_body(json_t *row) {
   const char *id = jg_str(row, "id");
   const char *rid = jg_str(row, "recordId");
-  json_t *b = json_pack("{s:s, s:s, s:{}, s:n, s:[], s:{s:[]}}", "id", id, "record_id", rid ? rid : id,
-                        "variables", "parent", "activities", "extra", "subflows");
+  json_t *b = json_pack("{s:s, s:s, s:{}, s:n, s:[], s:{s:[], s:[], s:b}}", "id", id, "record_id",
+                        rid ? rid : id, "variables", "parent", "activities", "extra", "subflows", "joins",
+                        "joins_read", 0);
   if (jg_str(row, "requesterId"))
     json_object_set_new(b, "requester", json_string(jg_str(row, "requesterId")));
   if (jg_str(row, "startedTime")) json_object_set_new(b, "started", json_string(jg_str(row, "startedTime")));
@@ -532,10 +539,37 @@ static const char *const sql_tree = TREE_CTE
     " LEFT JOIN app_package ap ON ap.packageid = split_part(t.pdefname, '#', 1)"
     " AND ap.packageversion::text = split_part(t.pdefname, '#', 2)"
     " ORDER BY t.id, t.depth DESC) x ORDER BY 7, 11, 1";
+/* Open activities; limittime is Shark's deadline of the activity (epoch ms; 0 or absurdly far = none), and
+ * the second variant counts its pending rows in shkdeadlines (docs/joget-facts.md: deadlines). */
 static const char *const sql_acts = TREE_CTE
-    "SELECT a.processid, a.id, a.activitydefinitionid, a.name, s.name FROM shkactivities a"
+    "SELECT a.processid, a.id, a.activitydefinitionid, a.name, s.name, a.limittime, 0 FROM shkactivities a"
     " JOIN (SELECT DISTINCT id FROM tree) t ON a.processid = t.id JOIN shkactivitystates s ON s.oid = a.state"
     " WHERE s.name LIKE 'open.%' ORDER BY a.processid, a.activated, a.id";
+static const char *const sql_acts_dl = TREE_CTE
+    "SELECT a.processid, a.id, a.activitydefinitionid, a.name, s.name, a.limittime,"
+    " (SELECT count(*) FROM shkdeadlines d WHERE d.activity = a.oid AND NOT d.isexecuted) FROM shkactivities a"
+    " JOIN (SELECT DISTINCT id FROM tree) t ON a.processid = t.id JOIN shkactivitystates s ON s.oid = a.state"
+    " WHERE s.name LIKE 'open.%' ORDER BY a.processid, a.activated, a.id";
+/* Arrivals at AND-joins that still wait (Shark's SHKAndJoinTable: one row per transition followed into the
+ * join; activitydefinitionid = the join, activity = the activity that arrived). */
+static const char *const sql_joins = TREE_CTE
+    "SELECT p.id, j.activitydefinitionid, a.id, a.activitydefinitionid, COALESCE(a.resourceid, ''),"
+    " a.laststatetime FROM shkandjointable j JOIN shkprocesses p ON p.oid = j.process"
+    " JOIN (SELECT DISTINCT id FROM tree) t ON t.id = p.id JOIN shkactivities a ON a.oid = j.activity"
+    " ORDER BY p.id, j.activitydefinitionid, j.cnt";
+/* The form tables of the instance's app version that hold its record on the source (table name =
+ * app_fd_ + the form's table property, or its id when that is empty; tables are created lazily, so a
+ * missing one is skipped): the sink refuses to start an instance whose record did not reach the target. */
+static const char *const sql_recs = TREE_CTE
+    "SELECT x.id, min(x.formid), x.tbl FROM (SELECT t.id, f.formid,"
+    " 'app_fd_' || COALESCE(NULLIF(f.tablename, ''), f.formid) AS tbl, t.rid FROM (SELECT DISTINCT t.id,"
+    " COALESCE(l.originprocessid, t.id) AS rid, split_part(t.pdefname, '#', 1) AS app, ap.appversion"
+    " FROM tree t LEFT JOIN wf_process_link l ON l.processid = t.id LEFT JOIN app_package ap"
+    " ON ap.packageid = split_part(t.pdefname, '#', 1) AND ap.packageversion::text = split_part(t.pdefname, '#', 2)"
+    " WHERE t.depth = 0) t JOIN app_form f ON f.appid = t.app AND f.appversion = t.appversion) x"
+    " WHERE CASE WHEN to_regclass(quote_ident(x.tbl)) IS NULL THEN false ELSE (xpath('/row/c/text()',"
+    " query_to_xml(format('SELECT count(*) AS c FROM %I WHERE id = %L', x.tbl, x.rid), false, true, '')))[1]"
+    "::text::int > 0 END GROUP BY x.id, x.tbl ORDER BY x.id, x.tbl";
 static const char *const sql_asg = TREE_CTE
     "SELECT s.activityid, s.resourceid, s.isaccepted FROM shkassignmentstable s"
     " JOIN shkactivities a ON a.id = s.activityid JOIN (SELECT DISTINCT id FROM tree) t ON a.processid = t.id"
@@ -585,6 +619,12 @@ static void on_acts(void *arg, int status, PGresult *res, const ferry_error *err
 static void on_asg(void *arg, int status, PGresult *res, const ferry_error *err) {
   batch_op(arg, status, res, err, &((jg_src *)arg)->batch_asg);
 }
+static void on_joins(void *arg, int status, PGresult *res, const ferry_error *err) {
+  batch_op(arg, status, res, err, &((jg_src *)arg)->batch_joins);
+}
+static void on_recs(void *arg, int status, PGresult *res, const ferry_error *err) {
+  batch_op(arg, status, res, err, &((jg_src *)arg)->batch_recs);
+}
 
 static void on_commit(void *arg, int status, PGresult *res, const ferry_error *err) {
   jg_src *s = arg;
@@ -621,6 +661,10 @@ static void on_commit(void *arg, int status, PGresult *res, const ferry_error *e
 
 static void batch_start(jg_src *s) {
   jg_ctx_t *c = s->c;
+  if (!s->caps) { /* the capability check (queued first) has not answered yet: it starts the batch */
+    s->caps_wait = 1;
+    return;
+  }
   s->batch_err_set = 0;
   ferry_error_clear(&s->batch_err);
   s->batch_tries++;
@@ -634,8 +678,10 @@ static void batch_start(jg_src *s) {
   ferry_error e = FERRY_ERROR_INIT;
   int rc = jg_pg_read(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, on_begin, s, &e);
   if (!rc) rc = jg_pg_read(c, sql_tree, 1, p, on_tree, s, &e);
-  if (!rc) rc = jg_pg_read(c, sql_acts, 1, p, on_acts, s, &e);
+  if (!rc) rc = jg_pg_read(c, s->has_deadlines ? sql_acts_dl : sql_acts, 1, p, on_acts, s, &e);
   if (!rc) rc = jg_pg_read(c, sql_asg, 1, p, on_asg, s, &e);
+  if (!rc && s->has_joins) rc = jg_pg_read(c, sql_joins, 1, p, on_joins, s, &e);
+  if (!rc) rc = jg_pg_read(c, sql_recs, 1, p, on_recs, s, &e);
   if (!rc) rc = jg_pg_read(c, "COMMIT", 0, NULL, on_commit, s, &e);
   free(idj);
   if (rc < 0) {
@@ -672,9 +718,10 @@ static void src_build_page(jg_src *s) {
     const char *pact = cell(r, 4), *pactdef = cell(r, 5), *rid = cell(r, 7), *appver = cell(r, 8);
     int depth = atoi(cell(r, 6) ? cell(r, 6) : "0");
     json_t *row = json_object_get(rowsby, id);
-    json_t *b = json_pack("{s:s, s:s, s:s, s:{}, s:o, s:[], s:{s:[]}}", "id", id, "definition", def,
+    json_t *b = json_pack("{s:s, s:s, s:s, s:{}, s:o, s:[], s:{s:[], s:[], s:b}}", "id", id, "definition", def,
                           "record_id", rid ? rid : id, "variables", "parent",
-                          parent ? json_string(parent) : json_null(), "activities", "extra", "subflows");
+                          parent ? json_string(parent) : json_null(), "activities", "extra", "subflows",
+                          "joins", "joins_read", s->has_joins);
     char *app, *ver, *proc;
     if (!jg_def_split(def, &app, &ver, &proc)) {
       json_object_set_new(b, "app", json_string(app));
@@ -717,8 +764,39 @@ static void src_build_page(jg_src *s) {
     if (!b) continue;
     json_t *act = json_pack("{s:s, s:s, s:s?, s:s, s:[], s:n}", "def_id", cell(r, 2), "id", cell(r, 1),
                             "name", cell(r, 3), "state", cell(r, 4), "assignees", "accepted_by");
+    long long due = cell(r, 5) ? atoll(cell(r, 5)) : 0, ndl = cell(r, 6) ? atoll(cell(r, 6)) : 0;
+    if (due > 0 && due < JG_NO_LIMIT_MS) json_object_set_new(act, "due_ms", json_integer(due));
+    if (ndl > 0) json_object_set_new(act, "deadlines", json_integer(ndl));
     json_array_append(json_object_get(b, "activities"), act);
     json_object_set_new(actby, cell(r, 1), act);
+  }
+  json_array_foreach(s->batch_joins, i, r) { /* pid, join def, arrived activity id, its def, performer, ms */
+    json_t *b = json_object_get(byid, cell(r, 0));
+    if (!b) continue;
+    json_t *extra = json_object_get(b, "extra");
+    json_t *joins = json_object_get(extra, "joins");
+    json_t *entry = NULL;
+    size_t k;
+    json_t *e;
+    json_array_foreach(joins, k, e) if (!strcmp(jg_str(e, "join"), cell(r, 1))) entry = e;
+    if (!entry) {
+      entry = json_pack("{s:s, s:[]}", "join", cell(r, 1), "arrived");
+      json_array_append_new(joins, entry);
+    }
+    json_array_append_new(json_object_get(entry, "arrived"),
+                          json_pack("{s:s, s:s, s:s, s:I}", "id", cell(r, 2), "def_id", cell(r, 3), "performer",
+                                    cell(r, 4), "completed_ms", (json_int_t)atoll(cell(r, 5) ? cell(r, 5) : "0")));
+  }
+  json_array_foreach(s->batch_recs, i, r) { /* pid, a form id, table holding the record */
+    json_t *b = json_object_get(byid, cell(r, 0));
+    if (!b) continue;
+    json_t *extra = json_object_get(b, "extra");
+    json_t *recs = json_object_get(extra, "record_tables");
+    if (!recs) {
+      recs = json_array();
+      json_object_set_new(extra, "record_tables", recs);
+    }
+    json_array_append_new(recs, json_pack("{s:s, s:s}", "table", cell(r, 2), "form", cell(r, 1)));
   }
   json_array_foreach(s->batch_asg, i, r) {
     json_t *act = json_object_get(actby, cell(r, 0));
@@ -732,8 +810,10 @@ static void src_build_page(jg_src *s) {
   json_decref(s->batch_tree);
   json_decref(s->batch_acts);
   json_decref(s->batch_asg);
+  json_decref(s->batch_joins);
+  json_decref(s->batch_recs);
   json_decref(s->batch_page);
-  s->batch_tree = s->batch_acts = s->batch_asg = s->batch_page = NULL;
+  s->batch_tree = s->batch_acts = s->batch_asg = s->batch_joins = s->batch_recs = s->batch_page = NULL;
   /* instances of the page gone before the snapshot are simply absent */
   json_decref(s->rows);
   s->rows = out;
@@ -841,7 +921,7 @@ static void list_page(jg_src *s) {
                           s->app, NULL};
   s->listing = 1;
   ferry_error e = FERRY_ERROR_INIT;
-  if (jg_get_retry(s->c, "console/monitor/running/list", params, on_page, s, &e) < 0) {
+  if (jg_get(s->c, "console/monitor/running/list", params, on_page, s, &e) < 0) {
     s->listing = 0;
     src_fail(s, &e);
   }
@@ -893,6 +973,25 @@ static void on_count(void *arg, int status, PGresult *res, const ferry_error *er
   ferry_source_total(s->ins, atoll(PQgetvalue(res, 0, 0)));
 }
 
+/* Which of Shark's bookkeeping tables this database has (a real Joget has both; a database a test built by
+ * hand may not). Queued before any batch, so it answers first; a batch that was ready before waits. */
+static void on_caps(void *arg, int status, PGresult *res, const ferry_error *err) {
+  jg_src *s = arg;
+  if (!status && PQntuples(res) == 1) {
+    s->has_joins = PQgetvalue(res, 0, 0)[0] == 't';
+    s->has_deadlines = PQgetvalue(res, 0, 1)[0] == 't';
+  }
+  if (!s->has_joins)
+    ferry_log(s->ins, FERRY_LOG_WARN,
+              "joget source %s: the database has no shkandjointable: arrivals at AND-joins cannot be read",
+              s->c->host_label);
+  s->caps = 1;
+  if (s->caps_wait && !s->stopped && !s->failed) {
+    s->caps_wait = 0;
+    batch_start(s);
+  }
+}
+
 static int src_start(ferry_instance *ins, ferry_error *err) {
   jg_ctx_t *c = ferry_instance_ctx(ins);
   jg_src *s = calloc(1, sizeof *s);
@@ -903,6 +1002,10 @@ static int src_start(ferry_instance *ins, ferry_error *err) {
   unsigned conc = ferry_instance_concurrency(ins);
   s->max_flight = c->fetch_concurrency > 0 ? (size_t)c->fetch_concurrency : (conc ? conc * 2 : 16);
   c->src = s;
+  if (c->pg &&
+      jg_pg_read(c, "SELECT to_regclass('shkandjointable') IS NOT NULL, to_regclass('shkdeadlines') IS NOT NULL",
+                 0, NULL, on_caps, s, err) < 0)
+    return err->code;
   if (c->pg) {
     json_t *apps = json_array();
     for (char **p = c->apps; p && *p; p++) json_array_append_new(apps, json_string(*p));
@@ -935,7 +1038,6 @@ static void src_release(jg_ctx_t *c) {
   jg_src *s = c->src;
   if (!s) return;
   s->stopped = 1;
-  jg_retry_cancel(c);
 }
 
 static void src_stop(ferry_instance *ins) { src_release(ferry_instance_ctx(ins)); }
@@ -952,6 +1054,8 @@ void jg_source_fini(jg_ctx_t *c) {
   json_decref(s->batch_tree);
   json_decref(s->batch_acts);
   json_decref(s->batch_asg);
+  json_decref(s->batch_joins);
+  json_decref(s->batch_recs);
   ferry_error_clear(&s->batch_err);
   c->src = NULL;
   if (s->timer_on) {

@@ -93,6 +93,7 @@ struct job {
   int step, direct_failed;
   ferry_error err;      /* failure to report after ROLLBACK */
   int64_t inserted, updated;
+  int policy;           /* the sink's conflict policy, or overwrite when the task repairs the batch */
 };
 
 struct pgsql_sink {
@@ -961,7 +962,7 @@ static void write_insert(job *j) {
   }
   pgsql_sb_addf(&sql, "WITH w AS (INSERT INTO %s AS d (%s) SELECT %s FROM %s ON CONFLICT (%s) ", t->qname,
                 t->ins_cols, t->sel_cols, t->stage, keys.buf);
-  if (j->k->policy == POLICY_OVERWRITE && set.len) {
+  if (j->policy == POLICY_OVERWRITE && set.len) {
     pgsql_sb_addf(&sql, "DO UPDATE SET %s WHERE ", set.buf);
     row_text(&sql, t, "d", 1);
     pgsql_sb_add(&sql, " IS DISTINCT FROM ");
@@ -1044,7 +1045,7 @@ static void write_step(void *arg, int status, PGresult *res, const ferry_error *
       write_begin(j);
       return;
     case W_STAGE_COPY:
-      if (j->k->policy == POLICY_FAIL) write_check(j);
+      if (j->policy == POLICY_FAIL) write_check(j);
       else write_insert(j);
       return;
     case W_CHECK: {
@@ -1212,7 +1213,7 @@ static void on_cmp_end(void *arg, int status, PGresult *res, const ferry_error *
   }
   json_t *rep = ferry_task_report(j->task);
   int nothing = j->k->mode == FERRY_MODE_PLAN && json_integer_value(json_object_get(rep, "would_insert")) == 0 &&
-                (j->k->policy == POLICY_SKIP || json_integer_value(json_object_get(rep, "conflicts")) == 0) &&
+                (j->policy == POLICY_SKIP || json_integer_value(json_object_get(rep, "conflicts")) == 0) &&
                 json_array_size(j->tt->actions) == 0;
   job_done(j, nothing ? FERRY_DONE_SKIPPED : 0);
 }
@@ -1352,6 +1353,9 @@ static void sink_task(ferry_instance *ins, ferry_task *task) {
   j->k = k;
   j->task = task;
   j->it = ferry_task_item(task);
+  /* ferry run --repair: verify found the target rows different; write them again whatever the policy */
+  j->policy = ferry_task_repair(task) ? POLICY_OVERWRITE : k->policy;
+  if (ferry_task_repair(task)) json_object_set_new(ferry_task_report(task), "repaired", json_true());
   ferry_error e = FERRY_ERROR_INIT;
   if (job_parse(j, &e) < 0) {
     ferry_error_prefix(&e, "pgsql sink: item \"%s\"", j->it->key);

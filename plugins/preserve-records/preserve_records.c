@@ -362,7 +362,7 @@ static void op_resolve_apps(pr_op *op) {
   while (op->apps && op->apps[op->next_app]) {
     const app_tables *at = cache_get(c, op->apps[op->next_app]);
     if (!at) {
-      /* Table name = app_fd_ + the form's tableName, or the form id when it is empty (reference 4.4). */
+      /* Table name = app_fd_ + the form's tableName, or the form id when it is empty (docs/joget-facts.md 9.11). */
       const char *sql = "SELECT DISTINCT 'app_fd_' || COALESCE(NULLIF(tablename, ''), formid) FROM app_form "
                         "WHERE appid = $1 ORDER BY 1";
       const char *params[] = {op->apps[op->next_app]};

@@ -15,14 +15,21 @@
 #   crash    runs killed with SIGKILL at seeded points (an external kill -9 while files or instances are being
 #            carried, the joget sink's test-only crash knob after before_start, after process/start, after an
 #            activity start), resumed until done: no duplicate, nothing missing, verify passes.
-#   faults   both emulators fail 10% of the requests (500, connection reset, delayed answers): retried to a
-#            correct end.
+#   faults   1,000 instances (E2E_FAULT_INSTANCES), both emulators fail 10% of the requests: 500, connection
+#            reset, delayed answers, `lost` (the server did the work, the connection closed with no answer:
+#            state-changing calls only) and `partial` (the answer cut mid-body): retried to a correct end with
+#            0 duplicates, 0 missing, every instance equal to its source, and every migrated instance
+#            completed to its end on the target; some instances wait at a partly joined AND-join.
 #   giveup   as faults, after a first run without retries in which items fail half way (after their
 #            instance was started): the next run must continue each from its recorded step — no second
 #            instance, and preserve-records restores from the snapshot taken before the first start.
 #   errors   wrong credentials, an app missing on the target, an activity the target's definition lacks, a record
 #            id with a space: `ferry plan` names each before anything is written, `ferry run` refuses or fails
-#            exactly those items (target instances counted before and after).
+#            exactly those items (target instances counted before and after); a form row the target refuses
+#            (a trigger) leaves its record behind, and its instance is blocked, not started on a missing record.
+#   repair   after a clean migration, a target form row, an upload file, an instance's variable and an
+#            assignee are tampered with: verify finds each (exit 4), `ferry run --repair` writes exactly those
+#            items again, verify passes (exit 0), and every source instance still has one target instance.
 #
 # Exit 77 (CTest: skipped) when a plugin it needs is not built. E2E_KEEP=1 keeps the work directory. E2E_SEED
 # seeds the fixture and the kill points (default 1).
@@ -77,7 +84,8 @@ setup() {
   local n=$1 tune=$2
   shift 2
   python3 "$ROOT/tests/joget-emulator/tools/gen-fixture.py" --instances "$n" --seed "$SEED" --file-size 1500 \
-    --source "$W/source.json" --target "$W/target.json" || { echo "fixture generation failed"; exit 1; }
+    --joins "${GEN_JOINS:-0}" --source "$W/source.json" --target "$W/target.json" \
+    || { echo "fixture generation failed"; exit 1; }
   python3 "$HERE/tune-fixture.py" --source "$W/source.json" --target "$W/target.json" --scenario "$tune" \
     || { echo "fixture tuning failed"; exit 1; }
   bash "$ROOT/tests/support/joget-env.sh" start "$W/env" --source-fixture "$W/source.json" \
@@ -146,6 +154,50 @@ PY
   if [ $? = 0 ]; then ok; else bad "$tag: upload files differ"; show "$W/files.$tag.txt" 20; fi
 }
 
+# status --items and export-map: every instance of the run, its target instance and its activities
+check_items_and_map() {
+  (cd "$W" && "$FERRY" status --config "$W/ferry.json" --items --json) >"$W/items.json" 2>"$W/items.err"
+  expect_rc "status --items" 0 $? "$W/items.err"
+  (cd "$W" && "$FERRY" export-map --config "$W/ferry.json" --format csv --output "$W/map.csv") 2>"$W/map.err"
+  expect_rc "export-map --format csv" 0 $? "$W/map.err"
+  (cd "$W" && "$FERRY" export-map --config "$W/ferry.json" --format json) >"$W/map.json" 2>"$W/map.err"
+  expect_rc "export-map --format json" 0 $? "$W/map.err"
+  python3 - "$W/items.json" "$W/map.csv" "$W/map.json" <($JC instances "$SRCDB") <($JC instances "$TGTDB") \
+    >"$W/items.txt" <<'PY'
+import csv, json, sys
+items, rows, mapj = json.load(open(sys.argv[1])), list(csv.DictReader(open(sys.argv[2]))), json.load(open(sys.argv[3]))
+src, tgt = json.load(open(sys.argv[4])), json.load(open(sys.argv[5]))
+items = items["items"] if isinstance(items, dict) else items
+bad = 0
+inst = {i["key"]: i for i in items if i["stage"] == "instances"}
+tgt_ids = {t["id"] for t in tgt}
+procs = {(r["old_id"]): r["new_id"] for r in rows if r["kind"] == "process"}
+acts = [r for r in rows if r["kind"] == "activity"]
+for s in src:
+    it = inst.get(s["id"])
+    if not it or it["status"] != "done":
+        print("status --items: %s: %s" % (s["id"], it and it["status"])); bad += 1; continue
+    tid = (it.get("report") or {}).get("target_id") or it.get("target_id")
+    if tid not in tgt_ids:
+        print("status --items: %s: target_id %s is not a running target instance" % (s["id"], tid)); bad += 1
+    if procs.get(s["id"]) != tid:
+        print("export-map: process %s -> %s, status says %s" % (s["id"], procs.get(s["id"]), tid)); bad += 1
+    ids = {(x["kind"], x["old"]) for x in it.get("ids", [])}
+    for a in s["acts"]:
+        pass
+    if ("process", s["id"]) not in ids:
+        print("status --items: %s: no process id in its ids" % s["id"]); bad += 1
+n_open = sum(len(s["acts"]) for s in src)
+if len(acts) < n_open:
+    print("export-map: %d activity rows, the source has %d open activities" % (len(acts), n_open)); bad += 1
+if len(mapj) != len(rows):
+    print("export-map: json has %d entries, csv %d" % (len(mapj), len(rows))); bad += 1
+print("items: %d instance items, map: %d rows (%d process, %d activity)" % (len(inst), len(rows), len(procs), len(acts)))
+sys.exit(1 if bad else 0)
+PY
+  if [ $? = 0 ]; then ok; else bad "status --items / export-map"; show "$W/items.txt" 30; fi
+}
+
 source_sums() { # the source database and upload tree, to prove them unchanged
   $JC dbsum "$SRCDB" >"$W/src.db.$1"
   $JC tree "$JOGET_SOURCE_UPLOADS" >"$W/src.tree.$1"
@@ -161,7 +213,7 @@ check_source_unchanged() {
 
 # ---- scenarios -----------------------------------------------------------------------------------------------
 scenario_migrate() {
-  setup 48 main
+  GEN_JOINS=3 setup 48 main
   source_sums before
   local tgt0
   tgt0=$($JC dbsum "$TGTDB")
@@ -195,8 +247,12 @@ print(sum(1 for i in st.get("items", []) if i["status"] == "would_do"))' "$W/pla
   ferry status status.log
   expect_rc "status" 0 "$rc" "$W/status.log"
   has "status lists the instances stage" "instances" "$W/status.log"
+  check_items_and_map
 
   step "checks"
+  eq "the fixture has instances waiting at a partly joined AND-join" \
+    "$(python3 -c 'import json,sys; print(sum(1 for i in json.load(open(sys.argv[1])) if i["joins"]) > 0)' \
+      <($JC instances "$SRCDB"))" True
   check_migrated run
   # preserve-records: the start-path tools' changes were restored, and named
   $JC tools-changed "$W/ferry-journal.db" instances >"$W/tools.json"
@@ -301,7 +357,10 @@ scenario_crash() {
 }
 
 scenario_faults() {
-  setup 40 main --fail-rate 0.1 --fail-kinds 500,reset,timeout --timeout-ms 300 --seed "$SEED"
+  local n=${E2E_FAULT_INSTANCES:-1000}
+  [ "$SCEN" = giveup ] && n=40
+  GEN_JOINS=4 setup "$n" main --fail-rate 0.1 --fail-kinds 500,reset,timeout,lost,partial --timeout-ms 300 \
+    --seed "$SEED"
   source_sums before
   if [ "$SCEN" = giveup ]; then
     step "a first run that gives up at once: items fail half way (some after their start)"
@@ -309,19 +368,34 @@ scenario_faults() {
     ferry run run0.log
     echo "first run: exit $rc, $(grep -c 'failed in stage' "$W/run0.log") item(s) failed"
   fi
-  step "run against failing servers, retrying transient failures"
+  step "run ($n instances) against failing servers, retrying transient failures"
   edit_config 'c["stages"][3]["retry"] = {"max": 12, "base_ms": 50, "cap_ms": 1000}'
+  local t0=$SECONDS
   ferry run run.log
   expect_rc "run with faults" 0 "$rc" "$W/run.log"
+  echo "run: $((SECONDS - t0)) s"
   ferry verify verify.log
   expect_rc "verify with faults" 0 "$rc" "$W/verify.log"
-  local faults
+  local faults lost partial
   faults=$(cat "$W/env/source.requests" "$W/env/target.requests" | grep -c "fault=")
+  lost=$(grep -c "fault=lost" "$W/env/target.requests")
+  partial=$(cat "$W/env/source.requests" "$W/env/target.requests" | grep -c "fault=partial")
   echo "faults injected: $faults ($(grep -o 'fault=[a-z0-9]*' "$W/env/target.requests" "$W/env/source.requests" |
     cut -d= -f2 | sort | uniq -c | tr '\n' ' '))"
   if [ "$faults" -gt 0 ]; then ok; else bad "no fault was injected"; fi
+  if [ "$SCEN" = faults ]; then # enough requests for each kind to show up
+    if [ "$lost" -gt 0 ]; then ok; else bad "no lost reply was injected on the target"; fi
+    if [ "$partial" -gt 0 ]; then ok; else bad "no answer was cut mid-body"; fi
+  fi
   check_migrated faults
-  eq "no duplicate: target instances" "$(tgt_count)" 40
+  grep "^compare: instances" "$W/compare.faults.txt"
+  eq "no duplicate: target instances" "$(tgt_count)" "$n"
+  eq "no duplicate, none missing" "$(grep -o 'duplicates [0-9]*, missing [0-9]*' "$W/compare.faults.txt")" \
+    "duplicates 0, missing 0"
+  step "complete every migrated instance on the target (the AND-joins count their arrivals)"
+  if $JC complete "$TARGET_JOGET_URL" "$TGTDB" '{"admin": "admin", "*": "pw"}' >"$W/complete.txt"; then ok; else
+    bad "completing the migrated instances"; show "$W/complete.txt" 30; fi
+  tail -1 "$W/complete.txt"
   check_source_unchanged
 }
 
@@ -333,6 +407,18 @@ scenario_errors() {
       UPDATE app_fd_leave SET id = 'rec to space' WHERE id = 'rec-to-space'" || { bad "renaming the record id"; finish; }
   # every app of the source, so that the one missing on the target is listed
   edit_config 'del c["stages"][3]["source"]["options"]["apps"]'
+  # a form row the target refuses: a trigger on its (already created) table rejects that record (one row per
+  # batch, so only it fails); its instance must be blocked, not started on a missing record
+  POISON=$(psql "$SRCDB" -XAtq -c "SELECT l.originprocessid FROM wf_process_link l JOIN shkprocesses p ON
+    p.id = l.processid WHERE p.pdefname LIKE '%#onboarding' ORDER BY 1 LIMIT 1")
+  [ "$(psql "$TGTDB" -XAtq -c "SELECT to_regclass('app_fd_onboard') IS NOT NULL")" = t ] \
+    || pg_dump --schema-only --no-owner --table=app_fd_onboard "$SRCDB" | psql "$TGTDB" -Xq -v ON_ERROR_STOP=1 >/dev/null \
+    || bad "creating the target table"
+  psql "$TGTDB" -Xq -v ON_ERROR_STOP=1 -c "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS
+    \$\$BEGIN IF NEW.id = '$POISON' THEN RAISE EXCEPTION 'row % refused by the test', NEW.id; END IF;
+    RETURN NEW; END\$\$; CREATE TRIGGER poison BEFORE INSERT OR UPDATE ON app_fd_onboard FOR EACH ROW
+    EXECUTE FUNCTION poison()" >/dev/null || bad "creating the trigger"
+  edit_config 'c["stages"][1]["source"]["options"]["batch_rows"] = 1'
   source_sums before
   local before
   before=$(tgt_count)
@@ -387,23 +473,94 @@ PY
   expect_rc "run with bad items" 1 "$rc" "$W/run.log"
   local n_src
   n_src=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$W/src.inst.json")
-  eq "run: every good instance started, none of the bad ones" "$(tgt_count)" $((n_src - 3))
+  eq "run: every good instance started, none of the bad ones" "$(tgt_count)" $((n_src - 4))
+  has "the refused row fails its batch" "refused by the test" "$W/run.log"
+  grep "record $POISON is in app_fd_onboard on the source but not on the target" "$W/run.log" | head -1
+  has "its instance is blocked, naming the record and the table" \
+    "record $POISON is in app_fd_onboard on the source but not on the target" "$W/run.log"
+  eq "no target instance for the refused record" \
+    "$(psql "$TGTDB" -XAtq -c "SELECT count(*) FROM wf_process_link WHERE originprocessid = '$POISON'")" 0
   $JC instances "$TGTDB" >"$W/tgt.inst.json"
   eq "no target instance for the refused items' records" "$(python3 -c '
 import json, sys
 src = json.load(open(sys.argv[1]))
-bad = {i["rid"] for i in src if i["rid"] in ("lead-1", "rec to space") or
+bad = {i["rid"] for i in src if i["rid"] in ("lead-1", "rec to space", sys.argv[3]) or
        any(a["def"] == "legacy_review" for a in i["acts"])}
 print(sorted(i["rid"] + " (" + i["id"] + ")" for i in json.load(open(sys.argv[2])) if i["rid"] in bad))' \
-    "$W/src.inst.json" "$W/tgt.inst.json")" "[]"
+    "$W/src.inst.json" "$W/tgt.inst.json" "$POISON")" "[]"
   has "run names the missing app" "crmapp" "$W/run.log"
   has "run names the unknown activity" "legacy_review" "$W/run.log"
   has "run names the record id" "rec to space" "$W/run.log"
   check_source_unchanged
 }
 
+scenario_repair() {
+  setup 24 main
+  source_sums before
+  step "a clean migration"
+  ferry run run.log
+  expect_rc "run" 0 "$rc" "$W/run.log"
+  ferry verify verify0.log
+  expect_rc "verify after the run" 0 "$rc" "$W/verify0.log"
+  local n_before
+  n_before=$(tgt_count)
+  step "tamper with the target: a form row, an upload file, a variable, an assignee"
+  local rid file pid act
+  rid=$(psql "$TGTDB" -XAtq -c "SELECT id FROM app_fd_leave ORDER BY id LIMIT 1")
+  psql "$TGTDB" -Xq -v ON_ERROR_STOP=1 -c "UPDATE app_fd_leave SET c_status = 'tampered' WHERE id = '$rid'" \
+    || bad "tampering a row"
+  file=$(find "$JOGET_TARGET_UPLOADS/app_formuploads" -type f | sort | head -1)
+  printf 'tampered' >"$file"
+  touch -d '2001-01-01' "$file"
+  pid=$(psql "$TGTDB" -XAtq -c "SELECT p.id FROM shkprocesses p WHERE p.activityrequesterprocessid IS NULL AND
+    p.state = 1000000 AND EXISTS (SELECT 1 FROM shkprocessdata d WHERE d.process = p.oid AND
+    d.variabledefinitionid = 'comment') ORDER BY p.id LIMIT 1")
+  psql "$TGTDB" -Xq -v ON_ERROR_STOP=1 -c "UPDATE shkprocessdata SET variablevaluevchar = 'tampered' WHERE
+    variabledefinitionid = 'comment' AND process = (SELECT oid FROM shkprocesses WHERE id = '$pid')" \
+    || bad "tampering a variable"
+  act=$(psql "$TGTDB" -XAtq -c "SELECT a.id FROM shkactivities a JOIN shkprocesses p ON p.id = a.processid
+    WHERE a.state = 1000003 AND p.id <> '$pid' AND p.activityrequesterprocessid IS NULL AND
+    (SELECT count(*) FROM shkassignmentstable x WHERE x.activityid = a.id AND x.isvalid) = 1 ORDER BY a.id LIMIT 1")
+  psql "$TGTDB" -Xq -v ON_ERROR_STOP=1 -c "UPDATE shkassignmentstable SET resourceid = 'hr2' WHERE activityid = '$act'" \
+    || bad "tampering an assignee"
+  echo "tampered: row app_fd_leave/$rid, file ${file#$JOGET_TARGET_UPLOADS/}, variable comment of $pid, assignee of $act"
+  step "verify finds each"
+  ferry verify verify1.log --report "$W/verify1.json"
+  expect_rc "verify after tampering" 4 "$rc" "$W/verify1.log"
+  has "verify names the row's batch" "app_fd_leave" "$W/verify1.log"
+  has "verify names the variable" "comment" "$W/verify1.log"
+  has "verify names the assignee" "hr2" "$W/verify1.log"
+  step "run --repair: exactly those items"
+  local w0
+  w0=$(starts)
+  ferry run repair.log --repair --report "$W/repair.json"
+  expect_rc "run --repair" 0 "$rc" "$W/repair.log"
+  eq "repair: no process/start" "$(starts)" "$w0"
+  python3 - "$W/repair.json" >"$W/repaired.txt" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+n = {s["name"]: sum(1 for i in s.get("items", []) if i["status"] == "done") for s in r["stages"]}
+print(json.dumps(n, sort_keys=True))
+# one batch of forms (or more, by table), one file, two instances
+ok = n.get("forms", 0) >= 1 and n.get("uploads") == 1 and n.get("instances") == 2
+sys.exit(0 if ok else 1)
+PY
+  if [ $? = 0 ]; then ok; else bad "repair carried other items than the tampered ones: $(cat "$W/repaired.txt")"; fi
+  step "verify again"
+  ferry verify verify2.log
+  expect_rc "verify after the repair" 0 "$rc" "$W/verify2.log"
+  eq "still one target instance per source instance" "$(tgt_count)" "$n_before"
+  check_migrated repair
+  eq "the row is back" "$(psql "$TGTDB" -XAtq -c "SELECT c_status FROM app_fd_leave WHERE id = '$rid'")" \
+    "$(psql "$SRCDB" -XAtq -c "SELECT c_status FROM app_fd_leave WHERE id = '$rid'")"
+  ferry run repair2.log --repair
+  expect_rc "a second repair run" 0 "$rc" "$W/repair2.log"
+  eq "a second repair run changes nothing" "$(starts)" "$w0"
+  check_source_unchanged
+}
+
 case "$SCEN" in
-migrate | crash | faults | errors) "scenario_$SCEN" ;;
+migrate | crash | faults | errors | repair) "scenario_$SCEN" ;;
 giveup) scenario_faults ;;
 *) echo "unknown scenario $SCEN"; exit 2 ;;
 esac

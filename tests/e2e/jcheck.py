@@ -4,7 +4,9 @@
   jcheck.py instances DSN                       canonical JSON of the running top-level instances (stdout)
   jcheck.py compare SRC.json TGT.json           every source instance has exactly one target instance with the
                                                 same record id, definition, requester, variables, open
-                                                activities, assignees and sub-flow children
+                                                activities, assignees, arrivals waiting at AND-joins (with
+                                                who completed the arrived activity) and sub-flow children;
+                                                the last line counts instances, duplicates, missing, equal
   jcheck.py forms SRC_DSN TGT_DSN TABLE...      the target's rows equal the source's (the source's columns)
   jcheck.py tree DIR                            sha256, size, mtime and mode of every file below DIR (stdout)
   jcheck.py dbsum DSN [--exclude T,...]         md5 of the sorted rows of every table (stdout)
@@ -15,7 +17,7 @@
 
 Exit status 0 when equal / done, 1 with every difference printed otherwise.
 """
-import hashlib, json, os, sqlite3, subprocess, sys, urllib.error, urllib.parse, urllib.request
+import hashlib, http.client, json, os, sqlite3, subprocess, sys, urllib.error, urllib.parse, urllib.request
 
 
 def psql_json(dsn, sql):
@@ -36,7 +38,10 @@ PROC_JSON = """json_build_object(
                                    WHERE x.activityid = a.id AND x.isvalid), '[]'::json))
             ORDER BY a.activitydefinitionid, a.id)
           FROM shkactivities a JOIN shkactivitystates ast ON ast.oid = a.state
-          WHERE a.processid = P.id AND ast.name LIKE 'open.%'), '[]'::json)@EXTRA@)"""
+          WHERE a.processid = P.id AND ast.name LIKE 'open.%'), '[]'::json),
+  'joins', COALESCE((SELECT json_agg(json_build_object('join', j.activitydefinitionid, 'from', ja.activitydefinitionid,
+            'by', ja.resourceid) ORDER BY j.activitydefinitionid, ja.activitydefinitionid, ja.resourceid)
+          FROM shkandjointable j JOIN shkactivities ja ON ja.oid = j.activity WHERE j.process = P.oid), '[]'::json)@EXTRA@)"""
 
 CHILDREN = """, 'children', COALESCE((SELECT json_agg(@CHILD@ ORDER BY c.pdefname, c.id)
             FROM shkprocesses c JOIN shkprocessstates cps ON cps.oid = c.state
@@ -59,6 +64,7 @@ def strip_proc(p):
     """What must be equal between a source process and its copy (ids differ)."""
     return {"def": p["def"], "requester": p["requester"], "state": p["state"], "vars": p["vars"],
             "acts": [{"def": a["def"], "state": a["state"], "assignees": a["assignees"]} for a in p["acts"]],
+            "joins": p.get("joins", []),
             "children": sorted((strip_proc(c) for c in p.get("children", [])), key=json.dumps)}
 
 
@@ -102,10 +108,16 @@ def compare(src_file, tgt_file):
         if rid not in seen:
             problems.append("record %s: target instance(s) %s have no source instance" % (
                 rid, " ".join(t["id"] for t in ts)))
+    dup = sum(max(0, len(by_rid.get(r, [])) - len([x for x in src if x["rid"] == r])) for r in seen)
+    dup += sum(len(ts) for r, ts in by_rid.items() if r not in seen)
+    missing = sum(max(0, len([x for x in src if x["rid"] == r]) - len(by_rid.get(r, []))) for r in seen)
+    unequal = len({p.split(" ")[1] for p in problems if p.startswith("record ") and " (source " in p})
     for p in problems:
         print(p)
     print("compare: %d source instance(s), %d target instance(s), %d difference(s)" % (len(src), len(tgt),
                                                                                         len(problems)))
+    print("compare: instances %d, duplicates %d, missing %d, equal %d" % (
+        len(src), dup, missing, len(src) - missing - unequal))
     return 1 if problems else 0
 
 
@@ -210,6 +222,8 @@ class Api:
                 return r.status, json.loads(body) if body.strip() else {}
         except urllib.error.HTTPError as e:
             return e.code, {}
+        except (OSError, ValueError, http.client.HTTPException) as e:  # a faulty server: reset, lost or cut answer
+            return 0, {"error": str(e)}
 
 
 def as_list(v):
@@ -234,32 +248,38 @@ SELECT json_build_object(
 
 
 def complete(url, dsn, passwords):
+    """Completes every open assignment as its assignee, round after round, until nothing is open. Against a
+    faulty server a call may fail or its answer be lost: the next round reads the database again and only
+    what is still open is tried again. Problems are what remains at the end."""
     api = Api(url, json.loads(passwords))
     before = psql_json(dsn, INSTANCES_SQL)
     tops = [p["id"] for p in before]
     problems = []
-    done = 0
-    for rnd in range(50):
+    done = failed_calls = 0
+    last = []
+    for rnd in range(200):
         todo = psql_json(dsn, OPEN_SQL)
         if not todo:
             break
+        last = []
         for a in todo:
             user = a["assignees"][0]
             st, lst = api.call("workflow/assignment/list", user, {"processId": a["pid"], "rows": "100"})
             ids = [r.get("activityId") for r in as_list(lst.get("data"))]
             if st != 200 or a["aid"] not in ids:
-                problems.append("activity %s of %s: not in %s's assignment list (HTTP %d, %s)" % (
+                failed_calls += 1
+                last.append("activity %s of %s: not in %s's assignment list (HTTP %d, %s)" % (
                     a["aid"], a["pid"], user, st, ids))
                 continue
             st, res = api.call("workflow/assignment/complete/" + urllib.parse.quote(a["aid"], safe=""), user,
                                post=True)
             if st != 200 or res.get("status") != "completed":
-                problems.append("activity %s of %s: completing as %s: HTTP %d %s" % (a["aid"], a["pid"], user, st,
-                                                                                   json.dumps(res)))
+                failed_calls += 1
+                last.append("activity %s of %s: completing as %s: HTTP %d %s" % (a["aid"], a["pid"], user, st,
+                                                                               json.dumps(res)))
                 continue
             done += 1
-        if problems:
-            break
+    problems += last
     ended = psql_json(dsn, ENDED_SQL)
     for pid in tops:
         state = ended["archived"].get(pid)
@@ -269,8 +289,8 @@ def complete(url, dsn, passwords):
         problems.append("%d instance(s) still running on the target" % ended["running"])
     for p in problems:
         print(p)
-    print("complete: %d instance(s), %d assignment(s) completed as their assignees, %d API call(s), %d problem(s)" %
-          (len(tops), done, api.calls, len(problems)))
+    print("complete: %d instance(s), %d assignment(s) completed as their assignees, %d API call(s) (%d failed and "
+          "tried again), %d problem(s)" % (len(tops), done, api.calls, failed_calls, len(problems)))
     return 1 if problems else 0
 
 
