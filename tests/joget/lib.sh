@@ -63,7 +63,7 @@ jg_all_count() { jg_psql "$1" "SELECT count(*) FROM shkprocesses"; }
 # with states/assignees/accepted_by, sub-flow children. Prints differences; exit 1 when any.
 jg_compare() {
   python3 - "$1" "$2" <<'EOF'
-import json, sys
+import json, os, sys
 def load(p):
     d = {}
     for line in open(p):
@@ -73,6 +73,9 @@ def load(p):
                     "variables": b["variables"],
                     "activities": sorted((a["def_id"], a["state"], tuple(sorted(a["assignees"])), a.get("accepted_by"))
                                          for a in b["activities"]),
+                    "joins": [] if os.environ.get("JG_COMPARE_NO_JOINS") else
+                             sorted((j["join"], a["def_id"], a["performer"]) for j in b["extra"].get("joins", [])
+                                    for a in j["arrived"]),
                     "children": sorted(json.dumps(norm(c), sort_keys=True)
                                        for sf in b["extra"]["subflows"] for c in sf["children"])}
         d.setdefault(b["record_id"], []).append(norm(b))

@@ -19,7 +19,8 @@ Instances round-robin over 8 kinds:
   3 onboarding inside its sub-flow (child at create_account)
   4 leave at acknowledge, assigned to the performer of approve (the target computes someone else: reassign)
   5 leave at approve, accepted by mgr1 (accept on the target)
-  6 expense with only manager_ok open (finance_review done: the start path makes both, one is aborted)
+  6 expense with only manager_ok open (finance_review done by fin1/fin2 and counted by the AND-join: the sink
+    completes it on the target as that user, so the target's join counts it too)
   7 opsapp ticket at triage
 Variables of leave include a Boolean (approved, true on some) and my_var_x (a name containing var_).
 """
@@ -175,8 +176,9 @@ def main():
             if kind == 2:
                 inst["activities"] = [{"id": "finance_review", "assignees": ["fin1", "fin2"]},
                                       {"id": "manager_ok", "assignees": ["mgr1"]}]
-            else:
+            else:  # finance_review already arrived at the AND-join: the join counts it (SHKAndJoinTable)
                 inst["activities"] = [{"id": "manager_ok", "assignees": ["mgr1"]}]
+                inst["arrived"] = [{"id": "finance_review", "performer": "fin%d" % (1 + i % 2)}]
         elif kind == 3:
             records.append({"table": "onboard", "id": rid, "createdBy": emp, "values": {"employee": "new-%d" % i}})
             inst = {"process": "hrapp:3:onboarding", "requester": emp, "recordId": rid,

@@ -147,7 +147,7 @@ typedef struct {
     int fail_500, fail_reset, fail_timeout;
     int timeout_ms;
     uint64_t seed;
-    int fail_lost, fail_partial;
+    int fail_lost, fail_partial, fail_twice;
     const char *request_log;
     const char *uploads;
 } http_cfg;

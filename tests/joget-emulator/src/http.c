@@ -78,12 +78,13 @@ static void *delay_thread(void *arg)
 }
 
 /* ---------- request state ---------- */
-enum { FAULT_NONE, FAULT_500, FAULT_RESET, FAULT_TIMEOUT, FAULT_LOST, FAULT_PARTIAL };
+enum { FAULT_NONE, FAULT_500, FAULT_RESET, FAULT_TIMEOUT, FAULT_LOST, FAULT_PARTIAL, FAULT_TWICE };
 typedef struct { char *k, *v; } kv;
 typedef struct {
     sbuf body;
     int delayed_done;
     int fault; /* FAULT_* */
+    int discard; /* 'twice': the answer being built is not sent */
     int64_t t0;
     kv *p;
     int np, cap;
@@ -160,7 +161,8 @@ static void log_line(req_t *r, struct MHD_Connection *c, const char *url, int st
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    static const char *fk[] = {"", " fault=500", " fault=reset", " fault=timeout", " fault=lost", " fault=partial"};
+    static const char *fk[] = {"", " fault=500", " fault=reset", " fault=timeout", " fault=lost", " fault=partial",
+                               " fault=twice"};
     pthread_mutex_lock(&log_mu);
     fprintf(logf_, "%s %s %s %d user=%s %lldms%s\n", ts, r->method, url, status,
             r->user.anonymous ? "roleAnonymous" : r->user.username, (long long)(now_ms() - r->t0), fk[r->fault]);
@@ -190,6 +192,11 @@ static void partial_free(void *cls)
 static enum MHD_Result send_raw(struct MHD_Connection *c, req_t *r, const char *url, int status, const char *ctype,
                                 char *body, size_t n, const char *location)
 {
+    if (r->discard) { /* 'twice': the first execution's answer is dropped, the second one is sent */
+        free(body);
+        log_line(r, c, url, status);
+        return MHD_YES;
+    }
     if (r->fault == FAULT_LOST) { /* the work is done and committed; the answer never leaves */
         free(body);
         log_line(r, c, url, status);
@@ -1284,12 +1291,13 @@ static int pick_fault(int state_changing)
     uint64_t h = mix64(cfg->seed * 0x100000001b3ULL + n);
     double u = (double)(h >> 11) / 9007199254740992.0;
     if (u >= cfg->fail_rate) return FAULT_NONE;
-    int kinds[5], nk = 0;
+    int kinds[6], nk = 0;
     if (cfg->fail_500) kinds[nk++] = FAULT_500;
     if (cfg->fail_reset) kinds[nk++] = FAULT_RESET;
     if (cfg->fail_timeout) kinds[nk++] = FAULT_TIMEOUT;
     if (cfg->fail_lost && state_changing) kinds[nk++] = FAULT_LOST;
     if (cfg->fail_partial) kinds[nk++] = FAULT_PARTIAL;
+    if (cfg->fail_twice && state_changing == 2) kinds[nk++] = FAULT_TWICE;
     if (!nk) return FAULT_NONE;
     return kinds[mix64(h) % (uint64_t)nk];
 }
@@ -1317,7 +1325,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         r->delayed_done = 1;
         if (strncmp(url, PREFIX, strlen(PREFIX)) == 0) {
             const struct route *rt = route_find(url + strlen(PREFIX), NULL);
-            r->fault = pick_fault(rt && rt->post && !strcmp(method, "POST"));
+            int post = rt && rt->post && !strcmp(method, "POST");
+            r->fault = pick_fault(post ? (rt->id == 1 ? 2 : 1) : 0); /* 2: process/start ('twice') */
         }
         if (r->fault == FAULT_RESET) { log_line(r, conn, url, 0); return MHD_NO; } /* close without an answer */
         int64_t delay = cfg->latency_ms;
@@ -1347,6 +1356,11 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         r->user.anonymous = 1;
         snprintf(r->user.username, sizeof r->user.username, "roleAnonymous");
         return send_error(conn, r, url, 401, "Bad credentials");
+    }
+    if (r->fault == FAULT_TWICE) { /* a proxy that re-sent the start: executed twice, the second answered */
+        r->discard = 1;
+        dispatch(&x, url + strlen(PREFIX));
+        r->discard = 0;
     }
     return dispatch(&x, url + strlen(PREFIX));
 }

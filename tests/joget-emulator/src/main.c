@@ -21,11 +21,12 @@ static void usage(FILE *f)
             "  --threads N          worker threads, one PostgreSQL connection each (default 8)\n"
             "  --latency-ms N       added to every reply\n"
             "  --fail-rate R        fraction 0..1 of /jw/web/json/ requests that fail\n"
-            "  --fail-kinds LIST    comma list of 500,reset,timeout,lost,partial (default 500):\n"
+            "  --fail-kinds LIST    comma list of 500,reset,timeout,lost,partial,twice (default 500):\n"
             "                       500 error answer, nothing done; reset closed unanswered, nothing done;\n"
             "                       timeout held --timeout-ms, then done and answered; lost done and committed,\n"
             "                       then closed unanswered (POST calls only); partial done, then the answer is\n"
-            "                       cut after about half of its body\n"
+            "                       cut after about half of its body; twice process/start executed two times\n"
+            "                       (a proxy that re-sent it), the second answered\n"
             "  --timeout-ms N       delay of a 'timeout' fault before the answer; 0 = never answer (default 30000)\n"
             "  --seed S             seed of the deterministic fault sequence (default 1)\n"
             "  --request-log FILE   append one line per request (time method url status user duration fault)\n"
@@ -90,7 +91,7 @@ int main(int argc, char **argv)
             break;
         }
         case 'k': {
-            cfg.fail_500 = cfg.fail_reset = cfg.fail_timeout = cfg.fail_lost = cfg.fail_partial = 0;
+            cfg.fail_500 = cfg.fail_reset = cfg.fail_timeout = cfg.fail_lost = cfg.fail_partial = cfg.fail_twice = 0;
             char *d = xstrdup(optarg), *save = NULL;
             for (char *t = strtok_r(d, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
                 if (!strcmp(t, "500")) cfg.fail_500 = 1;
@@ -98,8 +99,9 @@ int main(int argc, char **argv)
                 else if (!strcmp(t, "timeout")) cfg.fail_timeout = 1;
                 else if (!strcmp(t, "lost")) cfg.fail_lost = 1;
                 else if (!strcmp(t, "partial")) cfg.fail_partial = 1;
+                else if (!strcmp(t, "twice")) cfg.fail_twice = 1;
                 else {
-                    fprintf(stderr, "joget-emulator: --fail-kinds: unknown kind '%s' (valid: 500,reset,timeout,lost,partial)\n", t);
+                    fprintf(stderr, "joget-emulator: --fail-kinds: unknown kind '%s' (valid: 500,reset,timeout,lost,partial,twice)\n", t);
                     free(d);
                     return 2;
                 }
