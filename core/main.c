@@ -140,8 +140,9 @@ static void print_command_help(const char *cmd) {
            "target, its kind (\"process\", \"activity\", \"record\", \"file\", ...), its id on the source\n"
            "(old_id) and on the target (new_id), the stage and key of the item that created it, and\n"
            "when (created, ISO 8601 UTC). CSV has a header row and RFC 4180 quoting (CRLF line ends);\n"
-           "JSON is an array of objects with the same fields. Reads the journal read-only (also\n"
-           "while a run uses it).\n\noptions:\n%s"
+           "JSON is an array of objects with the same fields. Kinds starting with '_' are a plugin's\n"
+           "own bookkeeping and are left out unless --kind names them. Reads the journal read-only\n"
+           "(also while a run uses it).\n\noptions:\n%s"
            "      --format FMT       csv (default) or json\n"
            "      --kind KIND        only ids of this kind\n"
            "      --stage NAME       only ids created by the items of this stage (repeatable)\n"
@@ -730,6 +731,7 @@ typedef struct map_out {
   int json;
   int64_t n;
   char **stages; /* only ids of these stages (NULL = all) */
+  const char *kind; /* --kind given */
 } map_out;
 
 /* One CSV field, quoted (RFC 4180) when it holds a comma, a quote, CR or LF. */
@@ -749,6 +751,9 @@ static void csv_field(FILE *f, const char *s, int last) {
 
 static int print_id(void *arg, const ferry_jid *id) {
   map_out *o = arg;
+  /* kinds starting with '_' are a plugin's own bookkeeping (the joget sink's reverse map): shown only when
+     asked for with --kind */
+  if (id->kind[0] == '_' && !o->kind) return 0;
   if (o->stages) {
     int keep = 0;
     for (size_t i = 0; o->stages[i] && !keep; i++) keep = !strcmp(o->stages[i], id->stage);
@@ -783,6 +788,7 @@ static int cmd_export_map(cli *c) {
     return rc;
   }
   map_out o = {.f = stdout,
+               .kind = c->kind,
                .json = c->format && !strcmp(c->format, "json"),
                .stages = c->nstages ? stages : NULL};
   char *tmp = NULL;

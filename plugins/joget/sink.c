@@ -1397,6 +1397,9 @@ static void do_start(jt *t);
 static void cands_find(jt *t, void (*next)(jt *));
 static void single_check(jt *t);
 static int known_elsewhere(jt *t, const char *pid, const char *src_id);
+static char *reverse_owner(jt *t, const char *pid);
+/* target instance -> source instance (the plugin's own bookkeeping: '_' keeps it out of export-map) */
+#define JG_REVERSE_KIND "_joget-target-process"
 
 static void adopt(jt *t, const char *pid, int adopted) {
   ferry_error e = FERRY_ERROR_INIT;
@@ -1408,7 +1411,7 @@ static void adopt(jt *t, const char *pid, int adopted) {
     json_object_set_new(t->st, "adopted", json_true());
   }
   if (ferry_task_map_id(t->task, "process", item_id(t), pid, &e) < 0 ||
-      ferry_task_map_id(t->task, "joget-target-process", pid, item_id(t), &e) < 0) {
+      ferry_task_map_id(t->task, JG_REVERSE_KIND, pid, item_id(t), &e) < 0) {
     jt_fail_err(t, &e);
     ferry_error_clear(&e);
     return;
@@ -1447,7 +1450,7 @@ static void single_check(jt *t) {
     json_t *cm = json_object_get(c, "created_ms");
     if (!id || !strcmp(id, pid) || (json_is_integer(cm) && json_integer_value(cm) < since)) continue;
     if (known_elsewhere(t, id, item_id(t))) continue;
-    char *owner = ferry_task_lookup_id(t->task, "joget-target-process", id);
+    char *owner = reverse_owner(t, id);
     int mine = owner != NULL; /* mapped to this item: an id it had before (cannot be a duplicate) */
     free(owner);
     if (!mine) json_array_append_new(dups, json_string(id));
@@ -1575,8 +1578,15 @@ static void do_start(jt *t) {
 /* -- reconcile: an instance started by a run that died before recording it -- */
 /* Is target instance `pid` another object's? The journal maps it back to the source id it was created for
  * (mapped ids are visible to every item at once: the id map is written when mapped). */
+/* The source id a target instance was created for, from the reverse map (the kind before ABI 1.1 had no
+ * leading '_': journals of earlier runs keep it). malloc'd or NULL. */
+static char *reverse_owner(jt *t, const char *pid) {
+  char *o = ferry_task_lookup_id(t->task, JG_REVERSE_KIND, pid);
+  return o ? o : ferry_task_lookup_id(t->task, JG_REVERSE_KIND + 1, pid);
+}
+
 static int known_elsewhere(jt *t, const char *pid, const char *src_id) {
-  char *owner = ferry_task_lookup_id(t->task, "joget-target-process", pid);
+  char *owner = reverse_owner(t, pid);
   int other = owner && strcmp(owner, src_id);
   free(owner);
   return other;
@@ -2284,7 +2294,7 @@ static void children_matched(jt *t) {
       json_object_set_new(children_state, jg_str(sch, "id"), json_string(cid));
       ferry_error e = FERRY_ERROR_INIT;
       if (ferry_task_map_id(t->task, "process", jg_str(sch, "id"), cid, &e) < 0 ||
-          ferry_task_map_id(t->task, "joget-target-process", cid, jg_str(sch, "id"), &e) < 0) {
+          ferry_task_map_id(t->task, JG_REVERSE_KIND, cid, jg_str(sch, "id"), &e) < 0) {
         json_decref(taken);
         jt_fail_err(t, &e);
         ferry_error_clear(&e);
