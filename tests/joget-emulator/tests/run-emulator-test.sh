@@ -2,11 +2,15 @@
 # CTest driver for the joget-emulator tests.
 #   run-emulator-test.sh pg-start STATE SUPPORT        start the private PostgreSQL cluster (fixture setup)
 #   run-emulator-test.sh pg-stop STATE SUPPORT         stop it and remove its directory (fixture cleanup)
+#   run-emulator-test.sh my-start STATE SUPPORT        the same for the private MariaDB (tests/support/mariadb.sh)
+#   run-emulator-test.sh my-stop STATE SUPPORT
 #   run-emulator-test.sh suite STATE SUPPORT EMU TESTBIN SUITE FIXDIR   (SUITE: conformance engine faults features)
 #   run-emulator-test.sh cli STATE SUPPORT EMU FIXDIR
 #   run-emulator-test.sh generator STATE SUPPORT EMU GEN TESTBIN
+#   run-emulator-test.sh compare STATE SUPPORT EMU FIXDIR   one emulator on PostgreSQL, one on MariaDB, same calls
 # Each suite gets its own database and its own emulator processes on free ports; they are stopped (SIGTERM, and
-# their exit status checked, so sanitizer leak reports fail the test) whatever happens.
+# their exit status checked, so sanitizer leak reports fail the test) whatever happens. EMU_ENGINE=mariadb runs the
+# suites, cli and generator on the private MariaDB instead of PostgreSQL (database URLs instead of conninfos).
 set -uo pipefail
 mode=$1 state=$2 support=$3
 shift 3
@@ -49,10 +53,30 @@ pg-stop)
   "$support/pgcluster.sh" stop "$dir" || true
   rm -rf "$dir" "$state/pgdir"
   exit 0 ;;
+my-start)
+  mkdir -p "$state"
+  if [ -f "$state/mydir" ]; then "$support/mariadb.sh" stop "$(cat "$state/mydir")" || true; rm -rf "$(cat "$state/mydir")"; fi
+  dir=$(mktemp -d /tmp/emu-test-my.XXXXXX)
+  echo "$dir" > "$state/mydir"
+  "$support/mariadb.sh" start "$dir" >/dev/null || die "cannot start MariaDB"
+  exit 0 ;;
+my-stop)
+  [ -f "$state/mydir" ] || exit 0
+  dir=$(cat "$state/mydir")
+  "$support/mariadb.sh" stop "$dir" || true
+  rm -rf "$dir" "$state/mydir"
+  exit 0 ;;
 esac
 
-[ -f "$state/pgdir" ] || die "no PostgreSQL cluster (the emulator.pg.start fixture did not run)"
-pgdir=$(cat "$state/pgdir")
+engine=${EMU_ENGINE:-postgresql}
+if [ "$engine" = mariadb ] || [ "$mode" = compare ]; then
+  [ -f "$state/mydir" ] || die "no MariaDB server (the emulator.mariadb.start fixture did not run)"
+  mydir=$(cat "$state/mydir")
+fi
+if [ "$engine" != mariadb ] || [ "$mode" = compare ]; then
+  [ -f "$state/pgdir" ] || die "no PostgreSQL cluster (the emulator.pg.start fixture did not run)"
+  pgdir=$(cat "$state/pgdir")
+fi
 work=$(mktemp -d /tmp/emu-test.XXXXXX)
 pids=()
 cleanup() {
@@ -68,7 +92,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-newdb() { "$support/pgcluster.sh" createdb "$pgdir" "$1" >/dev/null && "$support/pgcluster.sh" conninfo "$pgdir" "$1"; }
+newdb_pg() { "$support/pgcluster.sh" createdb "$pgdir" "$1" >/dev/null && "$support/pgcluster.sh" conninfo "$pgdir" "$1"; }
+newdb_my() { "$support/mariadb.sh" createdb "$mydir" "$1" >/dev/null && "$support/mariadb.sh" url "$mydir" "$1"; }
+newdb() { if [ "$engine" = mariadb ]; then newdb_my "$1"; else newdb_pg "$1"; fi; }
 
 # start_emu NAME CONNINFO ARGS... -> sets URL_<NAME>; waits (bounded) for the port file
 start_emu() {
