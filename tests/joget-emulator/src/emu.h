@@ -116,6 +116,7 @@ int db_fd_ensure(dbconn *c, const char *table, const char *const *cols, int ncol
                                                                             db_fd_name), created lazily */
 void db_fd_upsert_sql(sbuf *b, const char *table, const char *col); /* upsert of one column by id: $1 id, $2 value,
                                                                      $3 user */
+void db_order(sbuf *b, const char *col, int text, const char *dir); /* "col dir" sorted as PostgreSQL sorts */
 const char *db_ts(const char *in, char *out, size_t n); /* a timestamp with zone from a fixture, as the engine stores
                                                           it (MariaDB: UTC datetime) */
 

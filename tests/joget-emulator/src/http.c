@@ -654,12 +654,16 @@ static enum MHD_Result ep_running_list(ctx_t *x, int with_record)
     const char *dir = desc == 1 ? "DESC" : "ASC";
     q.len = 0;
     /* due: the earliest deadline of the instance's open activities (the emulator has no process deadlines) */
+    sbuf ord;
+    sb_init(&ord);
+    db_order(&ord, sc, ci >= 2, dir);
     sb_printf(&q, "SELECT p.id, p.name, p.state, p.pdefname, p.started, p.resourcerequesterid,"
                   " COALESCE(l.originprocessid, p.id), (SELECT min(a.limittime) FROM SHKActivities a WHERE a.process=p.oid"
                   " AND a.state IN (1000001,1000003,1000005) AND a.limittime > 0)"
-                  " FROM (SELECT p.*%s ORDER BY %s %s, p.oid %s LIMIT $8::bigint OFFSET $7::bigint)"
-                  " p LEFT JOIN wf_process_link l ON l.processid=p.id ORDER BY %s %s, p.oid %s",
-              where, sc, dir, dir, sc, dir, dir);
+                  " FROM (SELECT p.*%s ORDER BY %s, p.oid %s LIMIT $8::bigint OFFSET $7::bigint)"
+                  " p LEFT JOIN wf_process_link l ON l.processid=p.id ORDER BY %s, p.oid %s",
+              where, ord.s, dir, ord.s, dir);
+    sb_free(&ord);
     char sname[32], offs[32], lim[32];
     snprintf(sname, sizeof sname, "emu_rl_%d", variant); /* prepared once per connection: count + 10 sort variants */
     snprintf(offs, sizeof offs, "%ld", start < 0 ? 0 : start);
@@ -755,8 +759,14 @@ static enum MHD_Result ep_activity_list(ctx_t *x)
     long total = atol(db_get(r, 0, 0));
     db_free(r);
     q.len = 0;
-    sb_printf(&q, "SELECT * FROM (%s) t ORDER BY %s %s, oid %s LIMIT $%d::bigint OFFSET $%d::bigint", base, cols[ci],
-              desc == 1 ? "DESC" : "ASC", desc == 1 ? "DESC" : "ASC", pid ? 3 : 2, pid ? 2 : 1);
+    sbuf ord;
+    sb_init(&ord);
+    db_order(&ord, cols[ci], ci > 0, desc == 1 ? "DESC" : "ASC");
+    sb_printf(&ord, ", oid %s, ", desc == 1 ? "DESC" : "ASC");
+    db_order(&ord, "id", 1, desc == 1 ? "DESC" : "ASC"); /* archived rows have oid 0: their id breaks the ties */
+    sb_printf(&q, "SELECT * FROM (%s) t ORDER BY %s LIMIT $%d::bigint OFFSET $%d::bigint", base, ord.s, pid ? 3 : 2,
+              pid ? 2 : 1);
+    sb_free(&ord);
     snprintf(name, sizeof name, "emu_al_%d_%d_%d", pid != NULL, ci, desc == 1);
     r = db_prep_query(x->db, name, q.s, pid ? 3 : 2, pp);
     sb_free(&q);
@@ -911,7 +921,9 @@ static enum MHD_Result ep_assignment_list(ctx_t *x)
     sbuf q;
     sb_init(&q);
     sb_printf(&q, ASG_SELECT " AND ($2::text IS NULL OR a.pdefname LIKE $2 || '#%%') AND ($3::text IS NULL OR a.pdefname=$3)"
-                  " AND ($4::text IS NULL OR a.processid=$4) ORDER BY %s %s, s.cnt", col, desc == 1 ? "DESC" : "ASC");
+                  " AND ($4::text IS NULL OR a.processid=$4) ORDER BY ");
+    db_order(&q, col, strcmp(col, "a.activated") != 0, desc == 1 ? "DESC" : "ASC");
+    sb_add(&q, ", s.cnt");
     dbres *r = x->r->user.anonymous ? NULL : db_query(x->db, q.s, 4, p);
     sb_free(&q);
     free(pd);
@@ -1042,15 +1054,17 @@ static enum MHD_Result ep_process_def_list(ctx_t *x)
         return ERR(400, "Type mismatch");
     if (sfa_bad(pkg) || sfa_bad(sort)) return ERR(500, "");
     const char *p[2] = {pkg && *pkg ? pkg : NULL, (all && !strcmp(all, "yes")) ? "1" : NULL};
-    const char *col = sort && !strcmp(sort, "name") ? "name" : sort && !strcmp(sort, "version") ? "packageversion" : "pdefname";
+    const char *col = sort && !strcmp(sort, "name") ? "procname" : sort && !strcmp(sort, "version") ? "packageversion" : "pdefname";
     sbuf q;
     sb_init(&q);
     sb_printf(&q, "SELECT g.pdefname, g.appid, g.packageversion, COALESCE(ap.name, g.appid) AS pkgname, g.processdefid,"
-                  " %s AS name FROM emu_process_graph g"
+                  " %s AS procname FROM emu_process_graph g"
                   " LEFT JOIN app_package ap ON ap.packageid=g.appid AND ap.packageversion=g.packageversion"
                   " WHERE ($1::text IS NULL OR g.appid=$1) AND ($2::text IS NOT NULL OR g.packageversion ="
-                  " (SELECT max(packageversion) FROM app_package WHERE packageid=g.appid)) ORDER BY %s %s",
-              sqlq(Q_PROCDEF_NAME), col, desc == 1 ? "DESC" : "ASC");
+                  " (SELECT max(packageversion) FROM app_package WHERE packageid=g.appid)) ORDER BY ",
+              sqlq(Q_PROCDEF_NAME));
+    db_order(&q, col, strcmp(col, "packageversion") != 0, desc == 1 ? "DESC" : "ASC");
+    sb_printf(&q, ", g.pdefname %s", desc == 1 ? "DESC" : "ASC"); /* one name in several versions */
     dbres *r = db_query(x->db, q.s, 2, p);
     sb_free(&q);
     if (!r) { db_free(r); return ERR(500, ""); }

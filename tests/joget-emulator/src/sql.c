@@ -442,7 +442,7 @@ static const struct { const char *pg, *my; } QS[Q_COUNT] = {
         "SELECT a.id, a.name, s.name AS state, a.activated, a.oid FROM SHKActivities a JOIN SHKActivityStates s"
         " ON s.oid=a.state UNION ALL SELECT h.activityid" HC ", h.activityname" HC ", h.state" HC ", h.activated, 0"
         " FROM wf_history_activity h"},
-    [Q_PROCDEF_NAME] = {"g.graph::json->>'name'", "JSON_VALUE(g.graph, '$.name')"},
+    [Q_PROCDEF_NAME] = {"g.graph::json->>'name'", "CONVERT(JSON_VALUE(g.graph, '$.name') USING utf8mb4)"},
     [Q_FD_COLUMNS] = {
         "SELECT column_name FROM information_schema.columns WHERE table_schema=current_schema() AND table_name=$1",
         "SELECT column_name FROM information_schema.columns WHERE table_schema=DATABASE() AND table_name=$1"},
@@ -672,4 +672,14 @@ const char *db_ts(const char *in, char *out, size_t n)
     strftime(base, sizeof base, "%Y-%m-%d %H:%M:%S", &u);
     snprintf(out, n, "%s%s%s", base, frac[0] ? "." : "", frac);
     return out;
+}
+
+/* ORDER BY col dir as PostgreSQL (C collation) sorts: on MariaDB text compares by bytes (utf8mb4_bin) and NULLs come
+   last ascending, first descending */
+void db_order(sbuf *b, const char *col, int text, const char *dir)
+{
+    if (g_engine == ENG_MARIADB)
+        sb_printf(b, "(%s IS NULL) %s, %s%s %s", col, dir, col, text ? " COLLATE utf8mb4_bin" : "", dir);
+    else
+        sb_printf(b, "%s %s", col, dir);
 }

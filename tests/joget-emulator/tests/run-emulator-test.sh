@@ -18,26 +18,42 @@ die() { echo "run-emulator-test: $*" >&2; exit 1; }
 
 case "$mode" in
 joget-env) # joget-env SUPPORT(already shifted as state/support) EMU FIXDIR: start + stop the helper's environment
+  # EMU_ENGINE=mariadb: both sides on one private MariaDB, then a mixed pair (source MariaDB, target PostgreSQL)
   emu=$1 fix=$2
   d=$(mktemp -d /tmp/emu-jenv.XXXXXX)
-  out=$("$support/joget-env.sh" start "$d/state" --source-fixture "$fix/source.json" --target-fixture "$fix/target.json" \
-        --emulator-bin "$emu" --threads 2) || { "$support/joget-env.sh" stop "$d/state"; die "joget-env start failed"; }
-  . "$d/state/env"
   st=0
-  code=$(curl -s -o /dev/null -w '%{http_code}' -H "Referer: http://127.0.0.1/jw/" \
-         "$JOGET_TARGET_URL/web/json/workflow/currentUsername?j_username=admin&j_password=admin")
-  [ "$code" = 200 ] || { echo "FAIL: target does not answer ($code)"; st=1; }
-  n=$(curl -s -H "Referer: http://127.0.0.1/jw/" "$JOGET_SOURCE_URL/web/json/console/monitor/running/list?j_username=admin&j_password=admin&rows=1" \
-      | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])')
-  [ "$n" = 10 ] || { echo "FAIL: source should hold 10 running instances, has $n"; st=1; }
-  echo "$out" | grep -q "^JOGET_SOURCE_DB='host=" || { echo "FAIL: env lacks JOGET_SOURCE_DB"; st=1; }
-  spid=$JOGET_SOURCE_PID tpid=$JOGET_TARGET_PID
-  "$support/joget-env.sh" stop "$d/state" || st=1
-  kill -0 "$spid" 2>/dev/null && { echo "FAIL: source emulator still running"; st=1; }
-  kill -0 "$tpid" 2>/dev/null && { echo "FAIL: target emulator still running"; st=1; }
-  [ -d "$JOGET_PG_DIR" ] && { echo "FAIL: cluster dir left behind"; st=1; }
-  "$support/joget-env.sh" stop "$d/state" || { echo "FAIL: second stop"; st=1; }
-  grep -q "shutting down" "$d/state/source.log" || { echo "FAIL: source did not shut down cleanly"; st=1; }
+  jenv_check() { # NAME EXPECT_SOURCE_DB_PREFIX EXPECT_TARGET_DB_PREFIX ENGINE ARGS...
+    local name=$1 sp=$2 tp=$3 eng=$4 out code n spid tpid dirs f
+    shift 4
+    out=$("$support/joget-env.sh" start "$d/$name" --source-fixture "$fix/source.json" --target-fixture "$fix/target.json" \
+          --emulator-bin "$emu" --threads 2 "$@") || { "$support/joget-env.sh" stop "$d/$name"; echo "FAIL: $name: joget-env start failed"; st=1; return; }
+    ( . "$d/$name/env"
+      code=$(curl -s -o /dev/null -w '%{http_code}' -H "Referer: http://127.0.0.1/jw/" \
+             "$JOGET_TARGET_URL/web/json/workflow/currentUsername?j_username=admin&j_password=admin")
+      [ "$code" = 200 ] || { echo "FAIL: $name: target does not answer ($code)"; exit 1; }
+      n=$(curl -s -H "Referer: http://127.0.0.1/jw/" "$JOGET_SOURCE_URL/web/json/console/monitor/running/list?j_username=admin&j_password=admin&rows=1" \
+          | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])')
+      [ "$n" = 10 ] || { echo "FAIL: $name: source should hold 10 running instances, has $n"; exit 1; }
+      [ "$JOGET_ENGINE" = "$eng" ] || { echo "FAIL: $name: JOGET_ENGINE=$JOGET_ENGINE, want $eng"; exit 1; }
+      exit 0 ) || st=1
+    echo "$out" | grep -q "^JOGET_SOURCE_DB='$sp" || { echo "FAIL: $name: JOGET_SOURCE_DB should start with $sp"; st=1; }
+    echo "$out" | grep -q "^JOGET_TARGET_DB='$tp" || { echo "FAIL: $name: JOGET_TARGET_DB should start with $tp"; st=1; }
+    . "$d/$name/env"
+    spid=$JOGET_SOURCE_PID tpid=$JOGET_TARGET_PID dirs="$JOGET_SOURCE_DB_DIR $JOGET_TARGET_DB_DIR"
+    "$support/joget-env.sh" stop "$d/$name" || st=1
+    kill -0 "$spid" 2>/dev/null && { echo "FAIL: $name: source emulator still running"; st=1; }
+    kill -0 "$tpid" 2>/dev/null && { echo "FAIL: $name: target emulator still running"; st=1; }
+    for f in $dirs; do [ -d "$f" ] && { echo "FAIL: $name: database dir $f left behind"; st=1; }; done
+    "$support/joget-env.sh" stop "$d/$name" || { echo "FAIL: $name: second stop"; st=1; }
+    grep -q "shutting down" "$d/$name/source.log" || { echo "FAIL: $name: source did not shut down cleanly"; st=1; }
+    unset JOGET_PG_DIR JOGET_MARIADB_DIR
+  }
+  if [ "${EMU_ENGINE:-postgresql}" = mariadb ]; then
+    jenv_check my "mariadb://ferry:" "mariadb://ferry:" mariadb --engine mariadb
+    jenv_check mixed "mariadb://ferry:" "host=" mixed --source-engine mariadb --target-engine postgresql
+  else
+    jenv_check pg "host=" "host=" postgresql
+  fi
   [ $st -eq 0 ] && echo "joget-env: ok" && rm -rf "$d"
   exit $st ;;
 pg-start)
@@ -227,6 +243,13 @@ EOF
   "$emu" --db "$ci" --fixture "$fix/conformance.json" --load-only 2>"$work/e9"; st=$?
   check "second start reuses the database" '[ $st -eq 0 ] && grep -q "reusing" "$work/e9"'
   exit $fail ;;
+compare)
+  emu=$1 fix=$2
+  engine=postgresql; cp=$(newdb_pg emu_compare)
+  engine=mariadb; cm=$(newdb_my emu_compare)
+  start_emu pg "$cp" --reset --fixture "$fix/source.json" --uploads "$work/up-pg" --threads 2
+  start_emu my "$cm" --reset --fixture "$fix/source.json" --uploads "$work/up-my" --threads 2
+  python3 "$(dirname "$0")/compare-engines.py" "$URL_pg" "$URL_my" "$fix/source.json" ;;
 generator)
   emu=$1 gen=$2 testbin=$3
   ci=$(newdb emu_generator)
