@@ -14,7 +14,7 @@
 # tables); lower_case_table_names=0 (table names are case-sensitive, as on a Linux Joget server); InnoDB with small
 # buffers, no binary log, no fsync, no performance schema, no name resolution: a start takes 1-3 s on 2 cores.
 # The configuration is DIR/my.cnf (no other option file is read); the server log is DIR/server.log.
-# As root the server runs as user "mysql" (DIR is handed to it) or, without that user, as root (--user=root).
+# As root the server runs as root (--user=root), so that DIR may be anywhere root can write.
 set -euo pipefail
 
 die() { echo "mariadb: $*" >&2; exit 1; }
@@ -56,10 +56,7 @@ start)
   installer=$(find_bin mariadb-install-db mysql_install_db) || die "mariadb-install-db not found (apt-get install mariadb-server)"
   pid_alive && die "a server already runs in $dir (pid $(cat "$dir/mariadbd.pid")); stop it first"
   port=${3:-$(free_port)}
-  run_user=$(id -un)
-  if [ "$(id -u)" = 0 ]; then
-    if getent passwd mysql >/dev/null; then run_user=mysql; else run_user=root; fi
-  fi
+  run_user=$(id -un) # as root: --user=root (user mysql could not reach a DIR below a private mktemp directory)
   mkdir -p "$dir/sock" "$dir/tmp"
   # single quotes: the password may hold anything but a quote
   case "$password" in *"'"*|*\\*) die "MARIADB_TEST_PASSWORD must not contain quotes or backslashes" ;; esac
@@ -95,7 +92,6 @@ innodb-doublewrite=0
 sync-binlog=0
 init-file=$dir/init.sql
 EOF
-  [ "$(id -u)" = 0 ] && chown -R "$run_user:" "$dir"
   if [ ! -d "$dir/data/mysql" ]; then
     "$installer" --defaults-file="$dir/my.cnf" --skip-test-db --auth-root-authentication-method=socket \
       >"$dir/install.log" 2>&1 || { cat "$dir/install.log" >&2; die "mariadb-install-db failed in $dir"; }

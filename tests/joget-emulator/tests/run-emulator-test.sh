@@ -56,6 +56,36 @@ joget-env) # joget-env SUPPORT(already shifted as state/support) EMU FIXDIR: sta
   fi
   [ $st -eq 0 ] && echo "joget-env: ok" && rm -rf "$d"
   exit $st ;;
+mariadb-server) # tests/support/mariadb.sh on its own: start, logins, settings, createdb, restart, stop (also of a dead one)
+  d=$(mktemp -d /tmp/emu-mysrv.XXXXXX)
+  st=0
+  ok() { if eval "$2"; then echo "ok: $1"; else echo "FAIL: $1" >&2; st=1; fi; }
+  q() { mariadb --no-defaults -h 127.0.0.1 -P "$port" -u ferry -p"${PW:-ferry}" -N -B "$@" 2>&1; }
+  t0=$(date +%s%N)
+  port=$("$support/mariadb.sh" start "$d/s")
+  t1=$(date +%s%N)
+  echo "fresh start in $(( (t1 - t0) / 1000000 )) ms"
+  ok "start prints the port and writes DIR/port and DIR/url" '[ -n "$port" ] && [ "$(cat "$d/s/port")" = "$port" ] && [ "$(cat "$d/s/url")" = "mariadb://ferry:ferry@127.0.0.1:$port/" ]'
+  ok "url DIR DB" '[ "$("$support/mariadb.sh" url "$d/s" x1)" = "mariadb://ferry:ferry@127.0.0.1:$port/x1" ]'
+  ok "TCP login with the password" '[ "$(q -e "SELECT 1")" = 1 ]'
+  ok "a wrong password is refused" '! PW=wrong q -e "SELECT 1" >/dev/null'
+  ok "case-sensitive table names, utf8mb4_unicode_ci" '[ "$(q -e "SELECT @@lower_case_table_names, @@character_set_server, @@collation_server")" = "$(printf "0\tutf8mb4\tutf8mb4_unicode_ci")" ]'
+  "$support/mariadb.sh" createdb "$d/s" x1 && "$support/mariadb.sh" createdb "$d/s" x1
+  ok "createdb (twice) makes a utf8mb4_unicode_ci database" '[ "$(q -e "SELECT default_collation_name FROM information_schema.schemata WHERE schema_name=\"x1\"")" = utf8mb4_unicode_ci ]'
+  q x1 -e "CREATE TABLE T (a int); CREATE TABLE t (a int); INSERT INTO T VALUES (7)" >/dev/null
+  ok "T and t are two tables" '[ "$(q x1 -e "SELECT count(*) FROM information_schema.tables WHERE table_schema=\"x1\"")" = 2 ]'
+  ok "a second start while it runs is refused" '! "$support/mariadb.sh" start "$d/s" 2>/dev/null'
+  pid=$(cat "$d/s/mariadbd.pid")
+  "$support/mariadb.sh" stop "$d/s"
+  ok "stop ends the server" '! kill -0 "$pid" 2>/dev/null && [ ! -f "$d/s/mariadbd.pid" ]'
+  ok "stop again is fine" '"$support/mariadb.sh" stop "$d/s"'
+  port=$("$support/mariadb.sh" start "$d/s" "$port")
+  ok "a restart on the same directory keeps the data" '[ "$(q x1 -e "SELECT a FROM T")" = 7 ]'
+  pid=$(cat "$d/s/mariadbd.pid")
+  kill -KILL "$pid"; while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+  ok "stop after the server died is fine" '"$support/mariadb.sh" stop "$d/s" && [ ! -f "$d/s/mariadbd.pid" ]'
+  [ $st -eq 0 ] && rm -rf "$d"
+  exit $st ;;
 pg-start)
   mkdir -p "$state"
   if [ -f "$state/pgdir" ]; then "$support/pgcluster.sh" stop "$(cat "$state/pgdir")" || true; rm -rf "$(cat "$state/pgdir")"; fi
