@@ -1,35 +1,90 @@
+/* The database layer: one connection per worker thread, queries with parameters, rows as text, transactions,
+   sequences and bulk loads, with one backend per engine (PostgreSQL here, MariaDB in db_mariadb.c). */
 #define _GNU_SOURCE
-#include "emu.h"
+#include "dbi.h"
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-char *g_conninfo;
+db_engine g_engine = ENG_POSTGRESQL;
+static char *g_conninfo;
 static pthread_mutex_t conns_mu = PTHREAD_MUTEX_INITIALIZER;
-static PGconn **conns;
+static dbconn **conns;
 static int nconns, capconns;
-static __thread PGconn *tl_conn;
-/* per-connection prepared statements, keyed by name (the SQL for a name never changes) */
-static __thread char tl_prep[64][32];
-static __thread int tl_nprep;
+static __thread dbconn *tl_conn;
 
 static void notice_quiet(void *arg, const char *msg) { (void)arg; (void)msg; }
 
-PGconn *db_conn(void)
+int db_setup(const char *target)
 {
-    if (tl_conn) {
-        if (PQstatus(tl_conn) != CONNECTION_OK) { PQreset(tl_conn); tl_nprep = 0; }
-        return tl_conn;
+    if (!strncmp(target, "mariadb://", 10) || !strncmp(target, "mysql://", 8)) {
+        g_engine = ENG_MARIADB;
+        if (my_parse_url(target, &g_my_user, &g_my_pw, &g_my_host, &g_my_port, &g_my_db, &g_my_socket) < 0) return -1;
+        if (mysql_library_init(0, NULL, NULL)) {
+            fprintf(stderr, "joget-emulator: cannot initialise the MariaDB client library\n");
+            return -1;
+        }
+        return 0;
     }
-    PGconn *c = PQconnectdb(g_conninfo);
-    if (PQstatus(c) != CONNECTION_OK) {
-        fprintf(stderr, "joget-emulator: cannot connect to database (--db): %s", PQerrorMessage(c));
-        PQfinish(c);
-        return NULL;
+    g_engine = ENG_POSTGRESQL;
+    g_conninfo = xstrdup(target);
+    return 0;
+}
+
+const char *db_engine_name(void) { return g_engine == ENG_MARIADB ? "MariaDB" : "PostgreSQL"; }
+
+static void conn_close(dbconn *c)
+{
+    if (c->pg) PQfinish(c->pg);
+    if (c->my) mysql_close(c->my);
+    if (c->my_ddl) mysql_close(c->my_ddl);
+    free(c);
+}
+
+void db_shutdown(void)
+{
+    pthread_mutex_lock(&conns_mu);
+    for (int i = 0; i < nconns; i++) conn_close(conns[i]);
+    free(conns);
+    conns = NULL;
+    nconns = capconns = 0;
+    pthread_mutex_unlock(&conns_mu);
+    tl_conn = NULL;
+    free(g_conninfo);
+    g_conninfo = NULL;
+    if (g_engine == ENG_MARIADB) {
+        free(g_my_user); free(g_my_pw); free(g_my_host); free(g_my_db); free(g_my_socket);
+        g_my_user = g_my_pw = g_my_host = g_my_db = g_my_socket = NULL;
+        mysql_library_end();
     }
-    PQsetNoticeProcessor(c, notice_quiet, NULL);
-    PQclear(PQexec(c, "SET synchronous_commit = off"));
+}
+
+dbconn *db_conn(void)
+{
+    dbconn *c = tl_conn;
+    if (c) {
+        if (c->pg && PQstatus(c->pg) != CONNECTION_OK) { PQreset(c->pg); c->nprep = 0; }
+        if (g_engine == ENG_MARIADB && !c->my) c->my = my_connect(0); /* lost earlier: reconnect */
+        if (g_engine == ENG_MARIADB && !c->my) return NULL;
+        return c;
+    }
+    c = calloc(1, sizeof *c);
+    if (g_engine == ENG_MARIADB) {
+        c->my = my_connect(0);
+        if (!c->my) { free(c); return NULL; }
+    } else {
+        c->pg = PQconnectdb(g_conninfo);
+        if (PQstatus(c->pg) != CONNECTION_OK) {
+            fprintf(stderr, "joget-emulator: cannot connect to database (--db): %s", PQerrorMessage(c->pg));
+            PQfinish(c->pg);
+            free(c);
+            return NULL;
+        }
+        PQsetNoticeProcessor(c->pg, notice_quiet, NULL);
+        PQclear(PQexec(c->pg, "SET synchronous_commit = off"));
+    }
     pthread_mutex_lock(&conns_mu);
     if (nconns == capconns) {
         capconns = capconns ? capconns * 2 : 16;
@@ -41,261 +96,242 @@ PGconn *db_conn(void)
     return c;
 }
 
-void db_close_all(void)
-{
-    pthread_mutex_lock(&conns_mu);
-    for (int i = 0; i < nconns; i++) PQfinish(conns[i]);
-    free(conns);
-    conns = NULL;
-    nconns = capconns = 0;
-    pthread_mutex_unlock(&conns_mu);
-}
-
-PGresult *dbq(PGconn *c, const char *sql, int n, const char *const *p)
-{
-    return PQexecParams(c, sql, n, NULL, p, NULL, NULL, 0);
-}
-
-
-PGresult *db_prep_exec(PGconn *c, const char *name, const char *sql, int n, const char *const *p)
-{
-    int known = 0;
-    for (int i = 0; i < tl_nprep && !known; i++) known = !strcmp(tl_prep[i], name);
-    if (!known) {
-        PGresult *r = PQprepare(c, name, sql, n, NULL);
-        ExecStatusType st = PQresultStatus(r);
-        PQclear(r);
-        if (st != PGRES_COMMAND_OK) return dbq(c, sql, n, p); /* e.g. already prepared after a reset: run unprepared */
-        if (tl_nprep < 64) snprintf(tl_prep[tl_nprep++], sizeof tl_prep[0], "%s", name);
-    }
-    PGresult *r = PQexecPrepared(c, name, n, p, NULL, NULL, 0);
-    if (PQresultStatus(r) == PGRES_FATAL_ERROR && PQstatus(c) != CONNECTION_OK) tl_nprep = 0;
-    return r;
-}
-
-int db_ok(PGresult *r)
+/* ---------- PostgreSQL results ---------- */
+static dbres *pg_wrap(PGresult *r, const char *sql)
 {
     ExecStatusType st = PQresultStatus(r);
-    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_COPY_IN) return 1;
-    fprintf(stderr, "joget-emulator: SQL error: %s", PQresultErrorMessage(r));
-    return 0;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        fprintf(stderr, "joget-emulator: SQL error: %s", PQresultErrorMessage(r));
+        if (sql) fprintf(stderr, "  in: %.200s\n", sql);
+        PQclear(r);
+        return NULL;
+    }
+    dbres *d = calloc(1, sizeof *d);
+    d->pg = r;
+    d->nrows = PQntuples(r);
+    d->ncols = PQnfields(r);
+    d->affected = atol(PQcmdTuples(r));
+    return d;
 }
 
-int db_exec(PGconn *c, const char *sql, int n, const char *const *p)
+dbres *db_query(dbconn *c, const char *sql, int n, const char *const *p)
 {
-    PGresult *r = dbq(c, sql, n, p);
-    int ok = db_ok(r);
-    if (!ok) fprintf(stderr, "  in: %.200s\n", sql);
-    PQclear(r);
-    return ok ? 0 : -1;
+    if (g_engine == ENG_MARIADB) return my_query(c, c->my, sql, n, p);
+    return pg_wrap(PQexecParams(c->pg, sql, n, NULL, p, NULL, NULL, 0), sql);
 }
 
-int db_begin(PGconn *c) { return db_exec(c, "BEGIN", 0, NULL); }
-/* 0 only when PostgreSQL answered COMMIT: a transaction with a failed statement answers ROLLBACK to COMMIT */
-int db_commit(PGconn *c)
+dbres *db_prep_query(dbconn *c, const char *name, const char *sql, int n, const char *const *p)
 {
-    PGresult *r = PQexec(c, "COMMIT");
-    int ok = db_ok(r) && !strcmp(PQcmdStatus(r), "COMMIT");
-    if (!ok && PQresultStatus(r) == PGRES_COMMAND_OK)
-        fprintf(stderr, "joget-emulator: COMMIT answered %s: the transaction was rolled back\n", PQcmdStatus(r));
-    PQclear(r);
+    if (g_engine == ENG_MARIADB) return my_query(c, c->my, sql, n, p);
+    int known = 0;
+    for (int i = 0; i < c->nprep && !known; i++) known = !strcmp(c->prep[i], name);
+    if (!known) {
+        PGresult *r = PQprepare(c->pg, name, sql, n, NULL);
+        ExecStatusType st = PQresultStatus(r);
+        PQclear(r);
+        if (st != PGRES_COMMAND_OK) return db_query(c, sql, n, p); /* e.g. already prepared after a reset: unprepared */
+        if (c->nprep < 64) snprintf(c->prep[c->nprep++], sizeof c->prep[0], "%s", name);
+    }
+    PGresult *r = PQexecPrepared(c->pg, name, n, p, NULL, NULL, 0);
+    if (PQresultStatus(r) == PGRES_FATAL_ERROR && PQstatus(c->pg) != CONNECTION_OK) c->nprep = 0;
+    return pg_wrap(r, sql);
+}
+
+int db_nrows(const dbres *r) { return r ? r->nrows : 0; }
+int db_ncols(const dbres *r) { return r ? r->ncols : 0; }
+const char *db_get(const dbres *r, int i, int j)
+{
+    if (!r || i < 0 || i >= r->nrows || j < 0 || j >= r->ncols) return "";
+    if (r->pg) return PQgetvalue(r->pg, i, j);
+    const char *v = r->v[(size_t)i * (size_t)r->ncols + (size_t)j];
+    return v ? v : "";
+}
+int db_isnull(const dbres *r, int i, int j)
+{
+    if (!r || i < 0 || i >= r->nrows || j < 0 || j >= r->ncols) return 1;
+    if (r->pg) return PQgetisnull(r->pg, i, j);
+    return r->v[(size_t)i * (size_t)r->ncols + (size_t)j] == NULL;
+}
+const char *db_colname(const dbres *r, int j)
+{
+    if (!r || j < 0 || j >= r->ncols) return "";
+    return r->pg ? PQfname(r->pg, j) : r->names[j];
+}
+long db_affected(const dbres *r) { return r ? r->affected : 0; }
+void db_free(dbres *r)
+{
+    if (!r) return;
+    if (r->pg) PQclear(r->pg);
+    else my_free_result(r);
+    free(r);
+}
+int db_bool(const char *v) { return v && (v[0] == 't' || v[0] == 'T' || v[0] == '1'); }
+
+int db_exec(dbconn *c, const char *sql, int n, const char *const *p)
+{
+    dbres *r = db_query(c, sql, n, p);
+    db_free(r);
+    return r ? 0 : -1;
+}
+
+int db_ddl(dbconn *c, const char *sql)
+{
+    if (g_engine != ENG_MARIADB) {
+        PGresult *r = PQexec(c->pg, sql);
+        dbres *d = pg_wrap(r, sql);
+        db_free(d);
+        return d ? 0 : -1;
+    }
+    if (!c->my_ddl) c->my_ddl = my_connect(1);
+    if (!c->my_ddl) return -1;
+    dbres *d = my_query(NULL, c->my_ddl, sql, 0, NULL);
+    if (!d) { mysql_close(c->my_ddl); c->my_ddl = NULL; }
+    db_free(d);
+    return d ? 0 : -1;
+}
+
+int db_begin(dbconn *c)
+{
+    if (g_engine == ENG_MARIADB) {
+        c->in_tx = c->tx_failed = 0;
+        if (db_exec(c, "START TRANSACTION", 0, NULL) < 0) return -1;
+        c->in_tx = 1;
+        return 0;
+    }
+    return db_exec(c, "BEGIN", 0, NULL);
+}
+
+/* 0 only when the transaction committed. PostgreSQL answers ROLLBACK to COMMIT after a failed statement; MariaDB would
+   commit the other statements, so a failed one makes the commit a rollback there too (the same all-or-nothing). */
+int db_commit(dbconn *c)
+{
+    int ok;
+    if (g_engine == ENG_MARIADB) {
+        int failed = c->tx_failed;
+        c->in_tx = 0;
+        if (failed) {
+            fprintf(stderr, "joget-emulator: COMMIT refused: a statement of the transaction failed; rolled back\n");
+            dbres *r = my_query(c, c->my, "ROLLBACK", 0, NULL);
+            db_free(r);
+            ok = 0;
+        } else {
+            dbres *r = my_query(c, c->my, "COMMIT", 0, NULL);
+            ok = r != NULL;
+            db_free(r);
+        }
+        c->tx_failed = 0;
+    } else {
+        PGresult *r = PQexec(c->pg, "COMMIT");
+        ok = PQresultStatus(r) == PGRES_COMMAND_OK && !strcmp(PQcmdStatus(r), "COMMIT");
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) fprintf(stderr, "joget-emulator: SQL error: %s", PQresultErrorMessage(r));
+        else if (!ok)
+            fprintf(stderr, "joget-emulator: COMMIT answered %s: the transaction was rolled back\n", PQcmdStatus(r));
+        PQclear(r);
+    }
     eng_audit_end(ok); /* audit lines of the transaction are written only once it committed */
     return ok ? 0 : -1;
 }
-void db_rollback(PGconn *c)
+
+void db_rollback(dbconn *c)
 {
-    PQclear(PQexec(c, "ROLLBACK"));
+    if (g_engine == ENG_MARIADB) {
+        c->in_tx = c->tx_failed = 0;
+        if (c->my) db_free(my_query(c, c->my, "ROLLBACK", 0, NULL));
+    } else
+        PQclear(PQexec(c->pg, "ROLLBACK"));
     eng_audit_end(0);
 }
 
-int64_t db_nextval(PGconn *c, const char *seq)
+int64_t db_nextval(dbconn *c, const char *seq)
 {
-    const char *p[1] = {seq};
-    PGresult *r = dbq(c, "SELECT nextval($1::regclass)", 1, p);
-    int64_t v = -1;
-    if (db_ok(r) && PQntuples(r) == 1) v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
+    dbres *r;
+    if (g_engine == ENG_MARIADB) {
+        char q[200];
+        snprintf(q, sizeof q, "SELECT nextval(%s)", seq); /* seq: a name of ours, not input */
+        r = db_query(c, q, 0, NULL);
+    } else {
+        const char *p[1] = {seq};
+        r = db_query(c, "SELECT nextval($1::regclass)", 1, p);
+    }
+    int64_t v = db_nrows(r) == 1 ? strtoll(db_get(r, 0, 0), NULL, 10) : -1;
+    db_free(r);
     return v;
 }
 
-char *db_setting(PGconn *c, const char *prop)
+int db_setval(dbconn *c, const char *seq, int64_t last)
+{
+    char q[200];
+    if (g_engine == ENG_MARIADB) snprintf(q, sizeof q, "SELECT setval(%s, %lld)", seq, (long long)last);
+    else snprintf(q, sizeof q, "SELECT setval('%s', %lld)", seq, (long long)last);
+    return db_exec(c, q, 0, NULL);
+}
+
+char *db_setting(dbconn *c, const char *prop)
 {
     const char *p[1] = {prop};
-    PGresult *r = dbq(c, "SELECT value FROM wf_setup WHERE property=$1 ORDER BY ordering NULLS LAST LIMIT 1", 1, p);
+    dbres *r = db_query(c, "SELECT value FROM wf_setup WHERE property=$1 ORDER BY ordering IS NULL, ordering LIMIT 1", 1, p);
     char *v = NULL;
-    if (db_ok(r) && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0)) v = xstrdup(PQgetvalue(r, 0, 0));
-    PQclear(r);
+    if (db_nrows(r) == 1 && !db_isnull(r, 0, 0)) v = xstrdup(db_get(r, 0, 0));
+    db_free(r);
     return v;
 }
 
-/* The tables and columns of Joget DX 8.0.12 with the names its PostgreSQL install script gives them (lower case),
-   plus the emulator-private emu_* tables. */
-static const char *SCHEMA =
-    "CREATE SEQUENCE IF NOT EXISTS emu_oid_seq START 1000200;"
-    "CREATE SEQUENCE IF NOT EXISTS emu_counter_seq START 1;"
-    "CREATE TABLE IF NOT EXISTS shkprocessstates (keyvalue varchar(60) NOT NULL UNIQUE, name varchar(100) NOT NULL UNIQUE,"
-    " oid numeric(19,0) NOT NULL PRIMARY KEY, version integer NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS shkactivitystates (keyvalue varchar(60) NOT NULL UNIQUE, name varchar(100) NOT NULL UNIQUE,"
-    " oid numeric(19,0) NOT NULL PRIMARY KEY, version integer NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS shkprocessdefinitions (name varchar(400) NOT NULL UNIQUE, packageid varchar(180) NOT NULL,"
-    " processdefinitionid varchar(180) NOT NULL, processdefinitioncreated bigint NOT NULL,"
-    " processdefinitionversion varchar(40) NOT NULL, state integer NOT NULL, oid numeric(19,0) NOT NULL PRIMARY KEY,"
-    " version integer NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS shkresourcestable (username varchar(200) NOT NULL UNIQUE, name varchar(200),"
-    " oid numeric(19,0) NOT NULL PRIMARY KEY, version integer NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS shkprocesses (syncversion bigint NOT NULL, id varchar(200) NOT NULL UNIQUE,"
-    " processdefinition numeric(19,0) NOT NULL, pdefname varchar(400) NOT NULL, activityrequesterid varchar(200),"
-    " activityrequesterprocessid varchar(200), resourcerequesterid varchar(200) NOT NULL,"
-    " externalrequesterclassname varchar(508), state numeric(19,0) NOT NULL, priority integer, name varchar(508),"
-    " created bigint NOT NULL, createdtzo bigint NOT NULL, started bigint, startedtzo bigint,"
-    " laststatetime bigint NOT NULL, laststatetimetzo bigint NOT NULL, limittime bigint NOT NULL,"
-    " limittimetzo bigint NOT NULL, description varchar(508), oid numeric(19,0) NOT NULL PRIMARY KEY,"
-    " version integer NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS shkactivities (id varchar(200) NOT NULL UNIQUE, activitysetdefinitionid varchar(180),"
-    " activitydefinitionid varchar(180) NOT NULL, process numeric(19,0) NOT NULL, theresource numeric(19,0),"
-    " pdefname varchar(400) NOT NULL, processid varchar(400) NOT NULL, resourceid varchar(200),"
-    " state numeric(19,0) NOT NULL, blockactivityid varchar(200), performer varchar(200),"
-    " isperformerasynchronous boolean, priority integer, name varchar(508), activated bigint NOT NULL,"
-    " activatedtzo bigint NOT NULL, accepted bigint, acceptedtzo bigint, laststatetime bigint NOT NULL,"
-    " laststatetimetzo bigint NOT NULL, limittime bigint NOT NULL, limittimetzo bigint NOT NULL,"
-    " description varchar(508), oid numeric(19,0) NOT NULL PRIMARY KEY, version integer NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS shkactivities_process ON shkactivities(process);"
-    "CREATE INDEX IF NOT EXISTS shkactivities_processid ON shkactivities(processid);"
-    "CREATE INDEX IF NOT EXISTS shkprocesses_started ON shkprocesses(started, oid);"
-    "CREATE INDEX IF NOT EXISTS shkprocesses_requester ON shkprocesses(activityrequesterprocessid);"
-    "CREATE TABLE IF NOT EXISTS shkassignmentstable (activity numeric(19,0) NOT NULL, theresource numeric(19,0) NOT NULL,"
-    " activityid varchar(200) NOT NULL, activityprocessid varchar(200) NOT NULL,"
-    " activityprocessdefname varchar(400) NOT NULL, resourceid varchar(200) NOT NULL, isaccepted boolean NOT NULL,"
-    " isvalid boolean NOT NULL, cnt numeric(19,0) NOT NULL UNIQUE, oid numeric(19,0) NOT NULL PRIMARY KEY,"
-    " version integer NOT NULL, UNIQUE (activity, theresource));"
-    "CREATE INDEX IF NOT EXISTS shkassignments_res ON shkassignmentstable(resourceid);"
-    "CREATE INDEX IF NOT EXISTS shkassignments_actid ON shkassignmentstable(activityid);"
-    "CREATE TABLE IF NOT EXISTS shkprocessdata (process numeric(19,0) NOT NULL, variabledefinitionid varchar(200) NOT NULL,"
-    " variabletype integer NOT NULL, variablevalue bytea, variablevaluexml text, variablevaluevchar varchar(8000),"
-    " variablevaluedbl double precision, variablevaluelong bigint, variablevaluedate timestamp with time zone,"
-    " variablevaluebool boolean, ordno integer NOT NULL, cnt numeric(19,0) NOT NULL UNIQUE,"
-    " oid numeric(19,0) NOT NULL PRIMARY KEY, version integer NOT NULL, UNIQUE (process, variabledefinitionid, ordno));"
-    "CREATE TABLE IF NOT EXISTS wf_process_link (processid varchar(510) NOT NULL PRIMARY KEY, parentprocessid varchar(510),"
-    " originprocessid varchar(510));"
-    "CREATE INDEX IF NOT EXISTS idx_origin ON wf_process_link(originprocessid);"
-    "CREATE TABLE IF NOT EXISTS wf_process_link_history (processid varchar(255) NOT NULL PRIMARY KEY,"
-    " parentprocessid varchar(255), originprocessid varchar(255));"
-    "CREATE TABLE IF NOT EXISTS wf_history_process (processid varchar(255) NOT NULL PRIMARY KEY, processname varchar(255),"
-    " processrequesterid varchar(255), resourcerequesterid varchar(255), version varchar(255), processdefid varchar(255),"
-    " started bigint, created bigint, laststatetime bigint, limitduration varchar(255),"
-    " due timestamp without time zone, state varchar(255), variables varchar(255));"
-    "CREATE TABLE IF NOT EXISTS wf_history_activity (activityid varchar(255) NOT NULL PRIMARY KEY,"
-    " activityname varchar(255), activitydefid varchar(255), activated bigint, accepted bigint, laststatetime bigint,"
-    " limitduration varchar(255), participantid varchar(255), assignmentusers varchar(255), performer varchar(255),"
-    " state varchar(255), type varchar(255), due timestamp without time zone, variables varchar(255),"
-    " processid varchar(255));"
-    "CREATE TABLE IF NOT EXISTS app_fd (id varchar(510) NOT NULL PRIMARY KEY, datecreated timestamp with time zone,"
-    " datemodified timestamp with time zone);"
-    "CREATE TABLE IF NOT EXISTS app_app (appid varchar(510) NOT NULL, appversion bigint NOT NULL, name varchar(510),"
-    " published boolean, datecreated timestamp with time zone, datemodified timestamp with time zone, license text,"
-    " description text, meta text, PRIMARY KEY (appid, appversion));"
-    "CREATE TABLE IF NOT EXISTS app_package (packageid varchar(510) NOT NULL, packageversion bigint NOT NULL,"
-    " name varchar(510), datecreated timestamp with time zone, datemodified timestamp with time zone,"
-    " appid varchar(510), appversion bigint, PRIMARY KEY (packageid, packageversion));"
-    "CREATE TABLE IF NOT EXISTS app_form (appid varchar(510) NOT NULL, appversion bigint NOT NULL,"
-    " formid varchar(510) NOT NULL, name varchar(510), datecreated timestamp with time zone,"
-    " datemodified timestamp with time zone, tablename varchar(510), json text, description text,"
-    " PRIMARY KEY (appid, appversion, formid));"
-    "CREATE TABLE IF NOT EXISTS app_package_activity_plugin (processdefid varchar(510) NOT NULL,"
-    " activitydefid varchar(510) NOT NULL, packageid varchar(510) NOT NULL, packageversion bigint NOT NULL,"
-    " ouid varchar(510), pluginname varchar(510), pluginproperties text,"
-    " PRIMARY KEY (processdefid, activitydefid, packageid, packageversion));"
-    "CREATE TABLE IF NOT EXISTS app_package_activity_form (processdefid varchar(510) NOT NULL,"
-    " activitydefid varchar(510) NOT NULL, packageid varchar(510) NOT NULL, packageversion bigint NOT NULL,"
-    " ouid varchar(510), type varchar(510), formid varchar(510), formurl varchar(510),"
-    " formiframestyle varchar(510), autocontinue boolean, disablesaveasdraft boolean,"
-    " PRIMARY KEY (processdefid, activitydefid, packageid, packageversion));"
-    "CREATE TABLE IF NOT EXISTS app_package_participant (processdefid varchar(510) NOT NULL,"
-    " participantid varchar(510) NOT NULL, packageid varchar(510) NOT NULL, packageversion bigint NOT NULL,"
-    " ouid varchar(510), type varchar(510), value text, pluginproperties text,"
-    " PRIMARY KEY (processdefid, participantid, packageid, packageversion));"
-    "CREATE TABLE IF NOT EXISTS wf_setup (id varchar(510) NOT NULL PRIMARY KEY, property varchar(510), value text,"
-    " ordering integer);"
-    "CREATE TABLE IF NOT EXISTS dir_user (id varchar(510) NOT NULL PRIMARY KEY, username varchar(510),"
-    " password varchar(510), firstname varchar(510), lastname varchar(510), email varchar(510), active integer,"
-    " timezone varchar(510), locale varchar(510));"
-    "CREATE INDEX IF NOT EXISTS dir_user_username ON dir_user(username);"
-    "CREATE TABLE IF NOT EXISTS dir_role (id varchar(510) NOT NULL PRIMARY KEY, name varchar(510),"
-    " description varchar(510));"
-    "CREATE TABLE IF NOT EXISTS dir_user_role (roleid varchar(510) NOT NULL, userid varchar(510) NOT NULL,"
-    " PRIMARY KEY (userid, roleid));"
-    "CREATE TABLE IF NOT EXISTS dir_group (id varchar(510) NOT NULL PRIMARY KEY, name varchar(510),"
-    " description varchar(510), organizationid varchar(510));"
-    "CREATE TABLE IF NOT EXISTS dir_user_group (groupid varchar(510) NOT NULL, userid varchar(510) NOT NULL,"
-    " PRIMARY KEY (userid, groupid));"
-    "CREATE INDEX IF NOT EXISTS wf_history_activity_pid ON wf_history_activity(processid);"
-    /* Shark's AND-join bookkeeping: one row per transition followed into a join that still waits */
-    "CREATE TABLE IF NOT EXISTS shkandjointable (process numeric(19,0) NOT NULL, blockactivity numeric(19,0) DEFAULT NULL,"
-    " activitydefinitionid varchar(180) NOT NULL, activity numeric(19,0) NOT NULL, cnt numeric(19,0) NOT NULL,"
-    " oid numeric(19,0) NOT NULL, version integer NOT NULL, PRIMARY KEY (oid), UNIQUE (cnt));"
-    "CREATE INDEX IF NOT EXISTS shkandjointable_process ON shkandjointable(process, activitydefinitionid);"
-    /* Shark's deadlines: one row per deadline of an open activity */
-    "CREATE TABLE IF NOT EXISTS shkdeadlines (process numeric(19,0) NOT NULL, activity numeric(19,0) NOT NULL,"
-    " cnt numeric(19,0) NOT NULL, timelimit bigint NOT NULL, timelimittzo bigint NOT NULL,"
-    " exceptionname varchar(200) NOT NULL, issynchronous boolean NOT NULL, isexecuted boolean NOT NULL,"
-    " oid numeric(19,0) NOT NULL, version integer NOT NULL, PRIMARY KEY (oid), UNIQUE (cnt));"
-    "CREATE INDEX IF NOT EXISTS shkdeadlines_activity ON shkdeadlines(activity);"
-    "CREATE INDEX IF NOT EXISTS shkdeadlines_process ON shkdeadlines(process);"
-    /* an app's default plugins (audit trail, notification) */
-    "CREATE TABLE IF NOT EXISTS app_plugin_default (appid varchar(255) NOT NULL, appversion bigint NOT NULL,"
-    " id varchar(255) NOT NULL, pluginname varchar(255), plugindescription text, pluginproperties text,"
-    " PRIMARY KEY (appid, appversion, id));"
-    /* emulator-private */
-    "CREATE TABLE IF NOT EXISTS emu_process_graph (pdefname varchar(400) NOT NULL PRIMARY KEY,"
-    " appid varchar(510) NOT NULL, packageversion bigint NOT NULL, processdefid varchar(180) NOT NULL, graph text NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS emu_meta (key varchar(100) PRIMARY KEY, value text);"
-    "INSERT INTO shkprocessstates VALUES"
-    " ('open.running','open.running',1000000,0),('open.not_running.not_started','open.not_running.not_started',1000002,0),"
-    " ('open.not_running.suspended','open.not_running.suspended',1000004,0),('closed.completed','closed.completed',1000006,0),"
-    " ('closed.terminated','closed.terminated',1000008,0),('closed.aborted','closed.aborted',1000010,0)"
-    " ON CONFLICT DO NOTHING;"
-    "INSERT INTO shkactivitystates VALUES"
-    " ('open.running','open.running',1000001,0),('open.not_running.not_started','open.not_running.not_started',1000003,0),"
-    " ('open.not_running.suspended','open.not_running.suspended',1000005,0),('closed.completed','closed.completed',1000007,0),"
-    " ('closed.terminated','closed.terminated',1000009,0),('closed.aborted','closed.aborted',1000011,0)"
-    " ON CONFLICT DO NOTHING;"
-    "INSERT INTO dir_role VALUES ('ROLE_ADMIN','Admin','Administrator'),('ROLE_USER','User','Normal User')"
-    " ON CONFLICT DO NOTHING;"
-    "INSERT INTO wf_setup VALUES ('deleteProcessOnCompletion','deleteProcessOnCompletion','archive',NULL)"
-    " ON CONFLICT DO NOTHING;";
-
-static const char *TABLES[] = {
-    "shkassignmentstable", "shkprocessdata", "shkactivities", "shkprocesses", "shkprocessdefinitions",
-    "shkresourcestable", "shkprocessstates", "shkactivitystates", "wf_process_link", "wf_process_link_history",
-    "wf_history_process", "wf_history_activity", "app_fd", "app_app", "app_package", "app_form",
-    "app_package_activity_plugin", "app_package_activity_form", "app_package_participant", "wf_setup", "dir_user",
-    "dir_role", "dir_user_role", "dir_group", "dir_user_group", "shkandjointable", "shkdeadlines", "app_plugin_default",
-    "emu_process_graph", "emu_meta", NULL};
-
-int db_schema(PGconn *c, int reset)
+/* ---------- bulk loads ---------- */
+void db_bulk_init(dbbulk *b, const char *table, const char *cols)
 {
-    if (reset) {
-        sbuf b;
-        sb_init(&b);
-        PGresult *r = PQexec(c, "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
-                                " AND tablename LIKE 'app\\_fd\\_%'");
-        if (db_ok(r))
-            for (int i = 0; i < PQntuples(r); i++) {
-                char *q = PQescapeIdentifier(c, PQgetvalue(r, i, 0), strlen(PQgetvalue(r, i, 0)));
-                sb_printf(&b, "DROP TABLE IF EXISTS %s CASCADE;", q);
-                PQfreemem(q);
+    sbuf t;
+    sb_init(&t);
+    sb_printf(&t, "%s (%s)", table, cols);
+    b->target = sb_steal(&t);
+    b->ncols = 1;
+    for (const char *s = cols; *s; s++) b->ncols += *s == ',';
+    sb_init(&b->data);
+    b->nrows = 0;
+}
+
+void db_bulk_free(dbbulk *b)
+{
+    free(b->target);
+    b->target = NULL;
+    sb_free(&b->data);
+}
+
+/* rows are kept in COPY's text format (tab-separated, \N for NULL, backslash escapes); db_mariadb.c reads the same */
+void db_bulk_row(dbbulk *b, int n, const char *const *v)
+{
+    for (int i = 0; i < n; i++) {
+        if (!v[i]) sb_add(&b->data, "\\N");
+        else
+            for (const char *s = v[i]; *s; s++) {
+                if (*s == '\\') sb_add(&b->data, "\\\\");
+                else if (*s == '\t') sb_add(&b->data, "\\t");
+                else if (*s == '\n') sb_add(&b->data, "\\n");
+                else if (*s == '\r') sb_add(&b->data, "\\r");
+                else sb_addc(&b->data, *s);
             }
-        PQclear(r);
-        for (int i = 0; TABLES[i]; i++) sb_printf(&b, "DROP TABLE IF EXISTS %s CASCADE;", TABLES[i]);
-        sb_add(&b, "DROP SEQUENCE IF EXISTS emu_oid_seq; DROP SEQUENCE IF EXISTS emu_counter_seq;");
-        r = PQexec(c, b.s);
-        int ok = db_ok(r);
-        PQclear(r);
-        sb_free(&b);
-        if (!ok) return -1;
+        sb_addc(&b->data, i == n - 1 ? '\n' : '\t');
     }
-    PGresult *r = PQexec(c, SCHEMA);
-    int ok = db_ok(r);
+    b->nrows++;
+}
+
+int db_bulk_load(dbconn *c, dbbulk *b)
+{
+    if (!b->data.len) return 0;
+    if (g_engine == ENG_MARIADB) return my_bulk_load(c, b);
+    char sql[4200];
+    snprintf(sql, sizeof sql, "COPY %s FROM STDIN", b->target);
+    PGresult *r = PQexec(c->pg, sql);
+    if (PQresultStatus(r) != PGRES_COPY_IN) {
+        fprintf(stderr, "joget-emulator: SQL error: %s  in: %s\n", PQresultErrorMessage(r), sql);
+        PQclear(r);
+        return -1;
+    }
     PQclear(r);
+    if (PQputCopyData(c->pg, b->data.s, (int)b->data.len) != 1 || PQputCopyEnd(c->pg, NULL) != 1) return -1;
+    r = PQgetResult(c->pg);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok) fprintf(stderr, "joget-emulator: SQL error: %s  in: %s\n", PQresultErrorMessage(r), sql);
+    PQclear(r);
+    while ((r = PQgetResult(c->pg))) PQclear(r);
     return ok ? 0 : -1;
 }

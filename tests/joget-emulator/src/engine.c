@@ -10,7 +10,7 @@
 #include <time.h>
 
 typedef struct ictx {
-    PGconn *c;
+    dbconn *c;
     const proc_t *p;
     char pid[256], poid[32], requester[256], record[512];
     char parent_act[256], parent_pid[256];
@@ -19,7 +19,7 @@ typedef struct ictx {
 } ictx;
 
 /* a transition to follow: target activity index, source activity index (-1 = none: a start activity or an
-   activity started by monitoring/activity/start) and the shkactivities oid of the source activity */
+   activity started by monitoring/activity/start) and the SHKActivities oid of the source activity */
 typedef struct { int to, from; long long from_oid; } witem;
 typedef struct { witem *v; int n, cap; } wlist;
 static void wl_push(wlist *w, int to, int from, long long from_oid)
@@ -70,17 +70,31 @@ void eng_audit_end(int commit)
     sb_free(&tl_audit);
 }
 
+/* "app#3#proc" -> app and the package version; -1 unless the version is a number as PostgreSQL prints a bigint */
+static int pdef_split(const char *pdef, char *app, size_t an, char *ver, size_t vn)
+{
+    const char *h1 = strchr(pdef, '#'), *h2 = h1 ? strchr(h1 + 1, '#') : NULL;
+    if (!h1) return -1;
+    size_t vl = h2 ? (size_t)(h2 - h1 - 1) : strlen(h1 + 1);
+    if (!vl || vl >= vn || vl > 18 || (h1[1] == '0' && vl > 1)) return -1;
+    for (size_t i = 0; i < vl; i++) if (h1[1 + i] < '0' || h1[1 + i] > '9') return -1;
+    snprintf(app, an, "%.*s", (int)(h1 - pdef), pdef);
+    snprintf(ver, vn, "%.*s", (int)vl, h1 + 1);
+    return 0;
+}
+
 /* does the app of process definition pdefname have the user-notification audit trail as a default plugin? */
-static int audit_wanted(PGconn *c, const char *pdefname)
+static int audit_wanted(dbconn *c, const char *pdefname)
 {
     if (!g_audit) return 0;
-    const char *p[1] = {pdefname};
-    PGresult *r = dbq(c, "SELECT count(*) FROM app_plugin_default d JOIN app_package k ON k.appid=d.appid"
-                         " AND k.appversion=d.appversion WHERE k.packageid=split_part($1,'#',1)"
-                         " AND k.packageversion::text=split_part($1,'#',2) AND d.pluginname LIKE '%UserNotificationAuditTrail'",
-                      1, p);
-    int n = db_ok(r) ? atoi(PQgetvalue(r, 0, 0)) : 0;
-    PQclear(r);
+    char app[512], ver[32];
+    if (pdef_split(pdefname, app, sizeof app, ver, sizeof ver) < 0) return 0;
+    const char *p[2] = {app, ver};
+    dbres *r = db_query(c, "SELECT count(*) FROM app_plugin_default d JOIN app_package k ON k.appid=d.appid"
+                         " AND k.appversion=d.appversion WHERE k.packageid=$1 AND k.packageversion=$2::bigint"
+                         " AND d.pluginname LIKE '%UserNotificationAuditTrail'", 2, p);
+    int n = r ? atoi(db_get(r, 0, 0)) : 0;
+    db_free(r);
     return n > 0;
 }
 
@@ -96,25 +110,22 @@ static void audit_add(const char *event, const char *actid, const char *pid, con
 }
 
 /* ---------- instance loading ---------- */
-static int load_inst(PGconn *c, const char *pid, ictx *x, int *state)
+static int load_inst(dbconn *c, const char *pid, ictx *x, int *state)
 {
     memset(x, 0, sizeof *x);
     x->c = c;
     const char *p[1] = {pid};
-    PGresult *r = dbq(c, "SELECT p.oid, p.pdefname, p.resourcerequesterid, p.state, COALESCE(l.originprocessid, p.id),"
-                         " p.activityrequesterid, p.activityrequesterprocessid"
-                         " FROM shkprocesses p LEFT JOIN wf_process_link l ON l.processid = p.id WHERE p.id = $1"
-                         " FOR UPDATE OF p", 1, p);
-    if (!db_ok(r) || PQntuples(r) != 1) { PQclear(r); return -1; }
+    dbres *r = db_query(c, sqlq(Q_LOCK_INSTANCE), 1, p);
+    if (!r || db_nrows(r) != 1) { db_free(r); return -1; }
     snprintf(x->pid, sizeof x->pid, "%s", pid);
-    snprintf(x->poid, sizeof x->poid, "%s", PQgetvalue(r, 0, 0));
-    snprintf(x->requester, sizeof x->requester, "%s", PQgetvalue(r, 0, 2));
-    snprintf(x->record, sizeof x->record, "%s", PQgetvalue(r, 0, 4));
-    snprintf(x->parent_act, sizeof x->parent_act, "%s", PQgetvalue(r, 0, 5));
-    snprintf(x->parent_pid, sizeof x->parent_pid, "%s", PQgetvalue(r, 0, 6));
-    if (state) *state = atoi(PQgetvalue(r, 0, 3));
-    x->p = proc_find(PQgetvalue(r, 0, 1));
-    PQclear(r);
+    snprintf(x->poid, sizeof x->poid, "%s", db_get(r, 0, 0));
+    snprintf(x->requester, sizeof x->requester, "%s", db_get(r, 0, 2));
+    snprintf(x->record, sizeof x->record, "%s", db_get(r, 0, 4));
+    snprintf(x->parent_act, sizeof x->parent_act, "%s", db_get(r, 0, 5));
+    snprintf(x->parent_pid, sizeof x->parent_pid, "%s", db_get(r, 0, 6));
+    if (state) *state = atoi(db_get(r, 0, 3));
+    x->p = proc_find(db_get(r, 0, 1));
+    db_free(r);
     return x->p ? 0 : -1;
 }
 
@@ -160,43 +171,40 @@ static int var_write(ictx *x, const char *name, const char *value, int mode)
     char tbuf[8];
     snprintf(tbuf, sizeof tbuf, "%d", vt);
     const char *p[7] = {x->poid, name, tbuf, vch, vd, vl, vb};
-    PGresult *r = dbq(x->c, "UPDATE shkprocessdata SET variabletype=$3::int, variablevaluevchar=$4, variablevaluedbl=$5::float8,"
+    dbres *r = db_query(x->c, "UPDATE SHKProcessData SET variabletype=$3::int, variablevaluevchar=$4, variablevaluedbl=$5::float8,"
                             " variablevaluelong=$6::bigint, variablevaluebool=$7::boolean, version=version+1"
                             " WHERE process=$1::numeric AND variabledefinitionid=$2 AND ordno=0", 7, p);
-    if (!db_ok(r)) { PQclear(r); return -1; }
-    int upd = atoi(PQcmdTuples(r));
-    PQclear(r);
+    if (!r) { db_free(r); return -1; }
+    int upd = (int)db_affected(r);
+    db_free(r);
     if (upd) return 0;
-    return db_exec(x->c, "INSERT INTO shkprocessdata (process, variabledefinitionid, variabletype, variablevaluevchar,"
-                         " variablevaluedbl, variablevaluelong, variablevaluebool, ordno, cnt, oid, version)"
-                         " VALUES ($1::numeric,$2,$3::int,$4,$5::float8,$6::bigint,$7::boolean,0,"
-                         " nextval('emu_oid_seq'),nextval('emu_oid_seq'),0)", 7, p);
+    return db_exec(x->c, sqlq(Q_VAR_INSERT), 7, p);
 }
 
 /* value of a process variable as Joget prints it; NULL when unset */
 static char *var_read(ictx *x, const char *name)
 {
     const char *p[2] = {x->poid, name};
-    PGresult *r = dbq(x->c, "SELECT variabletype, variablevaluevchar, variablevaluelong, variablevaluedbl, variablevaluebool"
-                            " FROM shkprocessdata WHERE process=$1::numeric AND variabledefinitionid=$2 AND ordno=0", 2, p);
+    dbres *r = db_query(x->c, "SELECT variabletype, variablevaluevchar, variablevaluelong, variablevaluedbl, variablevaluebool"
+                            " FROM SHKProcessData WHERE process=$1::numeric AND variabledefinitionid=$2 AND ordno=0", 2, p);
     char *out = NULL;
-    if (db_ok(r) && PQntuples(r) == 1) {
-        int vt = atoi(PQgetvalue(r, 0, 0));
+    if (r && db_nrows(r) == 1) {
+        int vt = atoi(db_get(r, 0, 0));
         int col = vt == VT_LONG ? 2 : vt == VT_DOUBLE ? 3 : vt == VT_BOOLEAN ? 4 : 1;
-        if (!PQgetisnull(r, 0, col)) {
+        if (!db_isnull(r, 0, col)) {
             if (vt == VT_DOUBLE) {
                 char b[64];
-                fmt_double(strtod(PQgetvalue(r, 0, col), NULL), b, sizeof b);
+                fmt_double(strtod(db_get(r, 0, col), NULL), b, sizeof b);
                 out = xstrdup(b);
-            } else if (vt == VT_BOOLEAN) out = xstrdup(PQgetvalue(r, 0, col)[0] == 't' ? "true" : "false");
-            else out = xstrdup(PQgetvalue(r, 0, col));
+            } else if (vt == VT_BOOLEAN) out = xstrdup(db_bool(db_get(r, 0, col)) ? "true" : "false");
+            else out = xstrdup(db_get(r, 0, col));
         }
     }
-    PQclear(r);
+    db_free(r);
     return out;
 }
 
-int eng_set_variable(PGconn *c, const char *pid, const char *name, const char *value, int strict)
+int eng_set_variable(dbconn *c, const char *pid, const char *name, const char *value, int strict)
 {
     ictx x;
     if (load_inst(c, pid, &x, NULL) < 0) return -1;
@@ -235,14 +243,13 @@ static int cond_true(ictx *x, json_t *cond)
 }
 
 /* ---------- resources, activities, assignments ---------- */
-static int resource_oid(PGconn *c, const char *username, char out[32])
+static int resource_oid(dbconn *c, const char *username, char out[32])
 {
     const char *p[1] = {username};
-    PGresult *r = dbq(c, "INSERT INTO shkresourcestable (username, name, oid, version) VALUES ($1, $1, nextval('emu_oid_seq'), 0)"
-                         " ON CONFLICT (username) DO UPDATE SET version = shkresourcestable.version RETURNING oid", 1, p);
-    int ok = db_ok(r) && PQntuples(r) == 1;
-    if (ok) snprintf(out, 32, "%s", PQgetvalue(r, 0, 0));
-    PQclear(r);
+    dbres *r = db_query(c, sqlq(Q_RESOURCE_OID), 1, p);
+    int ok = r && db_nrows(r) == 1;
+    if (ok) snprintf(out, 32, "%s", db_get(r, 0, 0));
+    db_free(r);
     return ok ? 0 : -1;
 }
 
@@ -259,16 +266,14 @@ static int insert_activity(ictx *x, const act_t *a, int state, char *actid, size
     ll(now, t);
     ll(limit, a->deadline_ms > 0 ? t + a->deadline_ms : 0);
     const char *q[11] = {actid, a->id, x->poid, x->p->pdefname, x->pid, st, a->performer, a->name, now, oid, limit};
-    if (db_exec(x->c, "INSERT INTO shkactivities (id, activitydefinitionid, process, pdefname, processid, state, performer,"
+    if (db_exec(x->c, "INSERT INTO SHKActivities (id, activitydefinitionid, process, pdefname, processid, state, performer,"
                       " name, activated, activatedtzo, laststatetime, laststatetimetzo, limittime, limittimetzo, oid, version)"
                       " VALUES ($1,$2,$3::numeric,$4,$5,$6::numeric,$7,$8,$9::bigint,0,$9::bigint,0,$11::bigint,0,$10::numeric,0)",
                 11, q) < 0)
         return -1;
     if (a->deadline_ms <= 0) return 0;
     const char *d[3] = {x->poid, oid, limit};
-    return db_exec(x->c, "INSERT INTO shkdeadlines (process, activity, cnt, timelimit, timelimittzo, exceptionname, issynchronous,"
-                         " isexecuted, oid, version) VALUES ($1::numeric,$2::numeric,nextval('emu_oid_seq'),$3::bigint,0,"
-                         " 'deadline',false,false,nextval('emu_oid_seq'),0)", 3, d);
+    return db_exec(x->c, sqlq(Q_DEADLINE_INSERT), 3, d);
 }
 
 static int set_act_state(ictx *x, const char *actoid, int state, const char *performer)
@@ -278,14 +283,14 @@ static int set_act_state(ictx *x, const char *actoid, int state, const char *per
     ll(now, (long long)now_ms());
     if (performer && resource_oid(x->c, performer, roid) < 0) return -1;
     const char *p[5] = {actoid, st, now, performer, performer ? roid : NULL};
-    if (db_exec(x->c, "UPDATE shkactivities SET state=$2::numeric, laststatetime=$3::bigint, version=version+1,"
+    if (db_exec(x->c, "UPDATE SHKActivities SET state=$2::numeric, laststatetime=$3::bigint, version=version+1,"
                       " resourceid=COALESCE($4, resourceid), theresource=COALESCE($5::numeric, theresource),"
                       " accepted=CASE WHEN $4::text IS NOT NULL AND accepted IS NULL THEN $3::bigint ELSE accepted END,"
                       " acceptedtzo=CASE WHEN $4::text IS NOT NULL AND accepted IS NULL THEN 0 ELSE acceptedtzo END"
                       " WHERE oid=$1::numeric", 5, p) < 0)
         return -1;
     if (state < AS_COMPLETED) return 0;
-    return db_exec(x->c, "DELETE FROM shkdeadlines WHERE activity=$1::numeric", 1, p); /* a closed activity has no deadline */
+    return db_exec(x->c, "DELETE FROM SHKDeadlines WHERE activity=$1::numeric", 1, p); /* a closed activity has no deadline */
 }
 
 static void add_name(json_t *arr, const char *u)
@@ -297,7 +302,7 @@ static void add_name(json_t *arr, const char *u)
     json_array_append_new(arr, json_string(u));
 }
 
-static void split_names(json_t *arr, const char *s, PGconn *c, int groups)
+static void split_names(json_t *arr, const char *s, dbconn *c, int groups)
 {
     char *d = xstrdup(s), *save = NULL;
     for (char *t = strtok_r(d, ";,", &save); t; t = strtok_r(NULL, ";,", &save)) {
@@ -305,11 +310,11 @@ static void split_names(json_t *arr, const char *s, PGconn *c, int groups)
         if (!*t) continue;
         if (!groups) { add_name(arr, t); continue; }
         const char *p[1] = {t};
-        PGresult *r = dbq(c, "SELECT u.username FROM dir_user_group g JOIN dir_user u ON u.id = g.userid"
+        dbres *r = db_query(c, "SELECT u.username FROM dir_user_group g JOIN dir_user u ON u.id = g.userid"
                              " WHERE g.groupid = $1 ORDER BY u.username", 1, p);
-        if (db_ok(r))
-            for (int i = 0; i < PQntuples(r); i++) add_name(arr, PQgetvalue(r, i, 0));
-        PQclear(r);
+        if (r)
+            for (int i = 0; i < db_nrows(r); i++) add_name(arr, db_get(r, i, 0));
+        db_free(r);
     }
     free(d);
 }
@@ -317,11 +322,11 @@ static void split_names(json_t *arr, const char *s, PGconn *c, int groups)
 static char *performer_of(ictx *x, const char *pid, const char *actdef)
 {
     const char *p[2] = {pid, actdef};
-    PGresult *r = dbq(x->c, "SELECT resourceid FROM shkactivities WHERE processid=$1 AND activitydefinitionid=$2"
+    dbres *r = db_query(x->c, "SELECT resourceid FROM SHKActivities WHERE processid=$1 AND activitydefinitionid=$2"
                             " AND resourceid IS NOT NULL ORDER BY laststatetime DESC, oid DESC LIMIT 1", 2, p);
     char *out = NULL;
-    if (db_ok(r) && PQntuples(r) == 1) out = xstrdup(PQgetvalue(r, 0, 0));
-    PQclear(r);
+    if (r && db_nrows(r) == 1) out = xstrdup(db_get(r, 0, 0));
+    db_free(r);
     return out;
 }
 
@@ -332,10 +337,10 @@ static json_t *resolve_assignees(ictx *x, const act_t *a)
     char ver[32];
     snprintf(ver, sizeof ver, "%ld", x->p->pkgver);
     const char *p[4] = {x->p->procid, a->performer, x->p->appid, ver};
-    PGresult *r = dbq(x->c, "SELECT type, value FROM app_package_participant WHERE processdefid=$1 AND participantid=$2"
+    dbres *r = db_query(x->c, "SELECT type, value FROM app_package_participant WHERE processdefid=$1 AND participantid=$2"
                             " AND packageid=$3 AND packageversion=$4::bigint", 4, p);
-    if (db_ok(r) && PQntuples(r) == 1) {
-        const char *type = PQgetvalue(r, 0, 0), *val = PQgetvalue(r, 0, 1);
+    if (r && db_nrows(r) == 1) {
+        const char *type = db_get(r, 0, 0), *val = db_get(r, 0, 1);
         if (!strcmp(type, "requester") || !strcmp(type, "performer")) {
             if (!*val || !strcmp(val, "runProcess")) add_name(arr, x->requester);
             else {
@@ -348,15 +353,15 @@ static json_t *resolve_assignees(ictx *x, const act_t *a)
         else if (!strcmp(type, "group")) split_names(arr, val, x->c, 1);
         else if (!strcmp(type, "role")) {
             if (!strcmp(val, "adminUser")) {
-                PGresult *q = PQexec(x->c, "SELECT u.username FROM dir_user u JOIN dir_user_role r ON r.userid=u.id"
-                                           " WHERE r.roleid='ROLE_ADMIN' ORDER BY 1");
-                if (db_ok(q))
-                    for (int i = 0; i < PQntuples(q); i++) add_name(arr, PQgetvalue(q, i, 0));
-                PQclear(q);
+                dbres *q = db_query(x->c, "SELECT u.username FROM dir_user u JOIN dir_user_role r ON r.userid=u.id"
+                                           " WHERE r.roleid='ROLE_ADMIN' ORDER BY 1", 0, NULL);
+                if (q)
+                    for (int i = 0; i < db_nrows(q); i++) add_name(arr, db_get(q, i, 0));
+                db_free(q);
             } else add_name(arr, cur_user(x));
         }
     }
-    PQclear(r);
+    db_free(r);
     if (json_array_size(arr) == 0) add_name(arr, cur_user(x)); /* Shark default: the current user */
     return arr;
 }
@@ -371,10 +376,7 @@ static int assign(ictx *x, const char *actoid, const char *actid, json_t *users)
         const char *u = json_string_value(v);
         if (resource_oid(x->c, u, roid) < 0) return -1;
         const char *p[6] = {actoid, roid, actid, x->pid, x->p->pdefname, u};
-        if (db_exec(x->c, "INSERT INTO shkassignmentstable (activity, theresource, activityid, activityprocessid,"
-                          " activityprocessdefname, resourceid, isaccepted, isvalid, cnt, oid, version)"
-                          " VALUES ($1::numeric,$2::numeric,$3,$4,$5,$6,false,true,nextval('emu_oid_seq'),"
-                          " nextval('emu_oid_seq'),0) ON CONFLICT DO NOTHING", 6, p) < 0)
+        if (db_exec(x->c, sqlq(Q_ASSIGN), 6, p) < 0)
             return -1;
         if (audit) audit_add("getDefaultAssignments", actid, x->pid, u);
     }
@@ -405,41 +407,17 @@ static char *subst(ictx *x, const char *in)
     return sb_steal(&b);
 }
 
-static int ensure_column(PGconn *c, const char *tbl, const char *col)
-{
-    const char *p[2] = {tbl, col};
-    PGresult *r = dbq(c, "SELECT (SELECT count(*) FROM information_schema.tables WHERE table_schema=current_schema() AND table_name=$1),"
-                         " (SELECT count(*) FROM information_schema.columns WHERE table_schema=current_schema() AND table_name=$1"
-                         " AND column_name=$2)", 2, p);
-    if (!db_ok(r)) { PQclear(r); return -1; }
-    int has_t = atoi(PQgetvalue(r, 0, 0)), has_c = atoi(PQgetvalue(r, 0, 1));
-    PQclear(r);
-    if (has_t && has_c) return 0;
-    sbuf b;
-    sb_init(&b);
-    if (!has_t)
-        sb_printf(&b, "CREATE TABLE IF NOT EXISTS %s (id varchar(255) NOT NULL PRIMARY KEY, datecreated timestamp with time zone,"
-                      " datemodified timestamp with time zone, createdby varchar(255), createdbyname varchar(255),"
-                      " modifiedby varchar(255), modifiedbyname varchar(255));", tbl);
-    sb_printf(&b, "ALTER TABLE %s ADD COLUMN IF NOT EXISTS %s text;", tbl, col);
-    r = PQexec(c, b.s);
-    int ok = db_ok(r);
-    PQclear(r);
-    sb_free(&b);
-    return ok ? 0 : -1;
-}
-
 static int run_tool(ictx *x, const act_t *a)
 {
     char ver[32];
     snprintf(ver, sizeof ver, "%ld", x->p->pkgver);
     const char *p[4] = {x->p->procid, a->id, x->p->appid, ver};
-    PGresult *r = dbq(x->c, "SELECT pluginproperties FROM app_package_activity_plugin WHERE processdefid=$1 AND activitydefid=$2"
+    dbres *r = db_query(x->c, "SELECT pluginproperties FROM app_package_activity_plugin WHERE processdefid=$1 AND activitydefid=$2"
                             " AND packageid=$3 AND packageversion=$4::bigint", 4, p);
-    if (!db_ok(r)) { PQclear(r); return -1; }
-    if (PQntuples(r) != 1) { PQclear(r); return 0; } /* unmapped tool: Joget runs nothing and reports success */
-    json_t *props = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
-    PQclear(r);
+    if (!r) { db_free(r); return -1; }
+    if (db_nrows(r) != 1) { db_free(r); return 0; } /* unmapped tool: Joget runs nothing and reports success */
+    json_t *props = json_loads(db_get(r, 0, 0), 0, NULL);
+    db_free(r);
     int rc = 0;
     size_t i;
     json_t *act;
@@ -455,17 +433,14 @@ static int run_tool(ictx *x, const act_t *a)
             const char *col = json_string_value(json_object_get(act, "column"));
             if (ident_ok(t) && ident_ok(col)) {
                 char tbl[600], cn[600];
-                snprintf(tbl, sizeof tbl, "app_fd_%s", t);
-                snprintf(cn, sizeof cn, "c_%s", col);
-                for (char *q = tbl; *q; q++) *q = (char)tolower((unsigned char)*q);
-                for (char *q = cn; *q; q++) *q = (char)tolower((unsigned char)*q);
-                if (ensure_column(x->c, tbl, cn) < 0) rc = -1;
+                db_fd_name("app_fd_", t, tbl, sizeof tbl);
+                db_fd_name("c_", col, cn, sizeof cn);
+                const char *cols[1] = {cn};
+                if (db_fd_ensure(x->c, tbl, cols, 1) < 0) rc = -1;
                 else {
                     sbuf b;
                     sb_init(&b);
-                    sb_printf(&b, "INSERT INTO %s (id, datecreated, datemodified, createdby, modifiedby, %s)"
-                                  " VALUES ($1, now(), now(), $3, $3, $2) ON CONFLICT (id) DO UPDATE SET %s = EXCLUDED.%s,"
-                                  " datemodified = now(), modifiedby = $3", tbl, cn, cn, cn);
+                    db_fd_upsert_sql(&b, tbl, cn);
                     const char *q[3] = {x->record, v, x->requester};
                     if (db_exec(x->c, b.s, 3, q) < 0) rc = -1;
                     sb_free(&b);
@@ -479,7 +454,7 @@ static int run_tool(ictx *x, const act_t *a)
 }
 
 /* ---------- instance creation and the run loop ---------- */
-static int create_instance(PGconn *c, const proc_t *p, const char *requester, const char *par_act, const char *par_pid,
+static int create_instance(dbconn *c, const proc_t *p, const char *requester, const char *par_act, const char *par_pid,
                            ictx *x)
 {
     memset(x, 0, sizeof *x);
@@ -496,10 +471,10 @@ static int create_instance(PGconn *c, const proc_t *p, const char *requester, co
     char now[32];
     ll(now, (long long)now_ms());
     const char *q[8] = {x->pid, p->pdefname, par_act, par_pid, requester, p->name, now, x->poid};
-    if (db_exec(c, "INSERT INTO shkprocesses (syncversion, id, processdefinition, pdefname, activityrequesterid,"
+    if (db_exec(c, "INSERT INTO SHKProcesses (syncversion, id, processdefinition, pdefname, activityrequesterid,"
                    " activityrequesterprocessid, resourcerequesterid, state, priority, name, created, createdtzo,"
                    " laststatetime, laststatetimetzo, limittime, limittimetzo, oid, version)"
-                   " SELECT 0, $1, COALESCE((SELECT oid FROM shkprocessdefinitions WHERE name=$2), 0), $2, $3, $4, $5,"
+                   " SELECT 0, $1, COALESCE((SELECT oid FROM SHKProcessDefinitions WHERE name=$2), 0), $2, $3, $4, $5,"
                    " 1000002, 3, $6, $7::bigint, 0, $7::bigint, 0, 0, 0, $8::numeric, 0", 8, q) < 0)
         return -1;
     for (int i = 0; i < p->nvars; i++)
@@ -515,9 +490,9 @@ static int link_instance(ictx *x, const char *parent)
                       " (SELECT originprocessid FROM wf_process_link_history WHERE processid=$2::text), $2::text)"
                       " WHERE NOT EXISTS (SELECT 1 FROM wf_process_link WHERE processid=$1::text)", 2, p) < 0)
         return -1;
-    PGresult *r = dbq(x->c, "SELECT originprocessid FROM wf_process_link WHERE processid=$1", 1, p);
-    if (db_ok(r) && PQntuples(r) == 1) snprintf(x->record, sizeof x->record, "%s", PQgetvalue(r, 0, 0));
-    PQclear(r);
+    dbres *r = db_query(x->c, "SELECT originprocessid FROM wf_process_link WHERE processid=$1", 1, p);
+    if (r && db_nrows(r) == 1) snprintf(x->record, sizeof x->record, "%s", db_get(r, 0, 0));
+    db_free(r);
     return 0;
 }
 
@@ -526,7 +501,7 @@ static int start_instance_path(ictx *x)
     char now[32];
     ll(now, (long long)now_ms());
     const char *p[2] = {x->poid, now};
-    if (db_exec(x->c, "UPDATE shkprocesses SET state=1000000, started=$2::bigint, startedtzo=0, laststatetime=$2::bigint"
+    if (db_exec(x->c, "UPDATE SHKProcesses SET state=1000000, started=$2::bigint, startedtzo=0, laststatetime=$2::bigint"
                       " WHERE oid=$1::numeric", 2, p) < 0)
         return -1;
     wlist w = {0};
@@ -539,7 +514,7 @@ static int start_instance_path(ictx *x)
     return rc;
 }
 
-/* push the transitions to take after activity ai (shkactivities oid from_oid) completed */
+/* push the transitions to take after activity ai (SHKActivities oid from_oid) completed */
 static void follow(ictx *x, int ai, const char *from_oid, wlist *w)
 {
     long long fo = strtoll(from_oid, NULL, 10);
@@ -564,9 +539,9 @@ static void follow(ictx *x, int ai, const char *from_oid, wlist *w)
 static int proc_state(ictx *x)
 {
     const char *p[1] = {x->poid};
-    PGresult *r = dbq(x->c, "SELECT state FROM shkprocesses WHERE oid=$1::numeric", 1, p);
-    int st = (db_ok(r) && PQntuples(r) == 1) ? atoi(PQgetvalue(r, 0, 0)) : PS_COMPLETED; /* archived = closed */
-    PQclear(r);
+    dbres *r = db_query(x->c, "SELECT state FROM SHKProcesses WHERE oid=$1::numeric", 1, p);
+    int st = (r && db_nrows(r) == 1) ? atoi(db_get(r, 0, 0)) : PS_COMPLETED; /* archived = closed */
+    db_free(r);
     return st;
 }
 
@@ -577,22 +552,21 @@ static int run(ictx *x, wlist *w)
         witem it = w->v[--w->n];
         const act_t *a = &x->p->acts[it.to];
         if (a->join_and && a->nin > 1 && it.from >= 0) {
-            /* Shark's AND-join: record the arrival in shkandjointable; the join starts when every distinct incoming
+            /* Shark's AND-join: record the arrival in SHKAndJoinTable; the join starts when every distinct incoming
                branch (source activity definition) has arrived, and its rows are then deleted */
             char from_oid[32];
             ll(from_oid, it.from_oid);
             const char *p[3] = {x->poid, a->id, from_oid};
-            if (db_exec(x->c, "INSERT INTO shkandjointable (process, blockactivity, activitydefinitionid, activity, cnt, oid, version)"
-                              " VALUES ($1::numeric,NULL,$2,$3::numeric,nextval('emu_oid_seq'),nextval('emu_oid_seq'),0)", 3, p) < 0)
+            if (db_exec(x->c, sqlq(Q_ANDJOIN_INSERT), 3, p) < 0)
                 return -1;
-            PGresult *r = dbq(x->c, "SELECT count(DISTINCT a.activitydefinitionid) FROM shkandjointable j"
-                                    " JOIN shkactivities a ON a.oid=j.activity WHERE j.process=$1::numeric"
+            dbres *r = db_query(x->c, "SELECT count(DISTINCT a.activitydefinitionid) FROM SHKAndJoinTable j"
+                                    " JOIN SHKActivities a ON a.oid=j.activity WHERE j.process=$1::numeric"
                                     " AND j.activitydefinitionid=$2", 2, p);
-            int n = db_ok(r) ? atoi(PQgetvalue(r, 0, 0)) : -1;
-            PQclear(r);
+            int n = r ? atoi(db_get(r, 0, 0)) : -1;
+            db_free(r);
             if (n < 0) return -1;
             if (n < proc_join_need(x->p, a)) continue;
-            if (db_exec(x->c, "DELETE FROM shkandjointable WHERE process=$1::numeric AND activitydefinitionid=$2", 2, p) < 0)
+            if (db_exec(x->c, "DELETE FROM SHKAndJoinTable WHERE process=$1::numeric AND activitydefinitionid=$2", 2, p) < 0)
                 return -1;
         }
         char actid[600], aoid[32];
@@ -640,29 +614,18 @@ static int archive_or_delete(ictx *x)
     int rc = 0;
     const char *p[2] = {x->poid, x->pid};
     if (mode && !strcmp(mode, "archive")) {
-        rc |= db_exec(x->c, "INSERT INTO wf_history_process (processid, processname, processrequesterid, resourcerequesterid,"
-                            " version, processdefid, started, created, laststatetime, state)"
-                            " SELECT p.id, p.name, p.activityrequesterprocessid, p.resourcerequesterid, split_part(p.pdefname,'#',2),"
-                            " p.pdefname, p.started, p.created, p.laststatetime, s.name FROM shkprocesses p"
-                            " JOIN shkprocessstates s ON s.oid=p.state WHERE p.oid=$1::numeric ON CONFLICT DO NOTHING", 1, p);
-        rc |= db_exec(x->c, "INSERT INTO wf_history_activity (activityid, activityname, activitydefid, activated, accepted,"
-                            " laststatetime, participantid, performer, state, type, due, processid)"
-                            " SELECT a.id, a.name, a.activitydefinitionid, a.activated, a.accepted, a.laststatetime, a.performer,"
-                            " a.resourceid, s.name, 'normal', CASE WHEN a.limittime > 0 THEN"
-                            " to_timestamp(a.limittime / 1000.0) AT TIME ZONE 'UTC' END, a.processid"
-                            " FROM shkactivities a JOIN shkactivitystates s ON s.oid=a.state"
-                            " WHERE a.process=$1::numeric ON CONFLICT DO NOTHING", 1, p);
-        rc |= db_exec(x->c, "INSERT INTO wf_process_link_history SELECT processid, parentprocessid, originprocessid"
-                            " FROM wf_process_link WHERE processid=$1 ON CONFLICT DO NOTHING", 1, p + 1);
+        rc |= db_exec(x->c, sqlq(Q_ARCHIVE_PROCESS), 1, p);
+        rc |= db_exec(x->c, sqlq(Q_ARCHIVE_ACTIVITIES), 1, p);
+        rc |= db_exec(x->c, sqlq(Q_ARCHIVE_LINK), 1, p + 1);
     }
     if (mode && (!strcmp(mode, "archive") || !strcmp(mode, "true"))) {
-        rc |= db_exec(x->c, "DELETE FROM shkassignmentstable WHERE activityprocessid=$1", 1, p + 1);
-        rc |= db_exec(x->c, "DELETE FROM shkprocessdata WHERE process=$1::numeric", 1, p);
-        rc |= db_exec(x->c, "DELETE FROM shkactivities WHERE process=$1::numeric", 1, p);
-        rc |= db_exec(x->c, "DELETE FROM shkandjointable WHERE process=$1::numeric", 1, p);
-        rc |= db_exec(x->c, "DELETE FROM shkdeadlines WHERE process=$1::numeric", 1, p);
+        rc |= db_exec(x->c, "DELETE FROM SHKAssignmentsTable WHERE activityprocessid=$1", 1, p + 1);
+        rc |= db_exec(x->c, "DELETE FROM SHKProcessData WHERE process=$1::numeric", 1, p);
+        rc |= db_exec(x->c, "DELETE FROM SHKActivities WHERE process=$1::numeric", 1, p);
+        rc |= db_exec(x->c, "DELETE FROM SHKAndJoinTable WHERE process=$1::numeric", 1, p);
+        rc |= db_exec(x->c, "DELETE FROM SHKDeadlines WHERE process=$1::numeric", 1, p);
         rc |= db_exec(x->c, "DELETE FROM wf_process_link WHERE processid=$1", 1, p + 1);
-        rc |= db_exec(x->c, "DELETE FROM shkprocesses WHERE oid=$1::numeric", 1, p);
+        rc |= db_exec(x->c, "DELETE FROM SHKProcesses WHERE oid=$1::numeric", 1, p);
     }
     free(mode);
     return rc ? -1 : 0;
@@ -675,15 +638,15 @@ static int close_process(ictx *x, int pstate)
     snprintf(ast, sizeof ast, "%d", pstate == PS_COMPLETED ? AS_COMPLETED : pstate == PS_TERMINATED ? AS_TERMINATED : AS_ABORTED);
     ll(now, (long long)now_ms());
     const char *p[4] = {x->poid, st, now, ast};
-    if (db_exec(x->c, "DELETE FROM shkassignmentstable WHERE activity IN (SELECT oid FROM shkactivities WHERE process=$1::numeric"
+    if (db_exec(x->c, "DELETE FROM SHKAssignmentsTable WHERE activity IN (SELECT oid FROM SHKActivities WHERE process=$1::numeric"
                       " AND state IN (1000001,1000003,1000005))", 1, p) < 0) return -1;
     /* every activity closes now: no deadline and no waiting join is left */
-    if (db_exec(x->c, "DELETE FROM shkdeadlines WHERE process=$1::numeric", 1, p) < 0) return -1;
-    if (db_exec(x->c, "DELETE FROM shkandjointable WHERE process=$1::numeric", 1, p) < 0) return -1;
+    if (db_exec(x->c, "DELETE FROM SHKDeadlines WHERE process=$1::numeric", 1, p) < 0) return -1;
+    if (db_exec(x->c, "DELETE FROM SHKAndJoinTable WHERE process=$1::numeric", 1, p) < 0) return -1;
     const char *q[3] = {x->poid, ast, now};
-    if (db_exec(x->c, "UPDATE shkactivities SET state=$2::numeric, laststatetime=$3::bigint WHERE process=$1::numeric"
+    if (db_exec(x->c, "UPDATE SHKActivities SET state=$2::numeric, laststatetime=$3::bigint WHERE process=$1::numeric"
                       " AND state IN (1000001,1000003,1000005)", 3, q) < 0) return -1;
-    if (db_exec(x->c, "UPDATE shkprocesses SET state=$2::numeric, laststatetime=$3::bigint, version=version+1"
+    if (db_exec(x->c, "UPDATE SHKProcesses SET state=$2::numeric, laststatetime=$3::bigint, version=version+1"
                       " WHERE oid=$1::numeric", 3, p) < 0) return -1;
     return archive_or_delete(x);
 }
@@ -696,12 +659,12 @@ static int resume_parent(ictx *x)
     if (load_inst(x->c, x->parent_pid, &par, NULL) < 0) return 0;
     par.u = x->u;
     const char *p[1] = {x->parent_act};
-    PGresult *r = dbq(x->c, "SELECT oid, activitydefinitionid FROM shkactivities WHERE id=$1 AND state=1000001", 1, p);
-    if (!db_ok(r) || PQntuples(r) != 1) { PQclear(r); return 0; }
+    dbres *r = db_query(x->c, "SELECT oid, activitydefinitionid FROM SHKActivities WHERE id=$1 AND state=1000001", 1, p);
+    if (!r || db_nrows(r) != 1) { db_free(r); return 0; }
     char aoid[32];
-    snprintf(aoid, sizeof aoid, "%s", PQgetvalue(r, 0, 0));
-    int ai = proc_act(par.p, PQgetvalue(r, 0, 1));
-    PQclear(r);
+    snprintf(aoid, sizeof aoid, "%s", db_get(r, 0, 0));
+    int ai = proc_act(par.p, db_get(r, 0, 1));
+    db_free(r);
     if (ai < 0) return 0;
     if (set_act_state(&par, aoid, AS_COMPLETED, NULL) < 0) return -1;
     wlist w = {0};
@@ -714,10 +677,10 @@ static int resume_parent(ictx *x)
 static int check_finish(ictx *x)
 {
     const char *p[1] = {x->poid};
-    PGresult *r = dbq(x->c, "SELECT count(*) FROM shkactivities WHERE process=$1::numeric AND state IN (1000001,1000003,1000005)",
+    dbres *r = db_query(x->c, "SELECT count(*) FROM SHKActivities WHERE process=$1::numeric AND state IN (1000001,1000003,1000005)",
                       1, p);
-    int open = db_ok(r) ? atoi(PQgetvalue(r, 0, 0)) : -1;
-    PQclear(r);
+    int open = r ? atoi(db_get(r, 0, 0)) : -1;
+    db_free(r);
     if (open != 0) return open < 0 ? -1 : 0;
     if (close_process(x, PS_COMPLETED) < 0) return -1;
     if (!x->nested) return resume_parent(x);
@@ -725,7 +688,7 @@ static int check_finish(ictx *x)
 }
 
 /* ---------- public operations ---------- */
-char *eng_resolve_pdef(PGconn *c, const char *url)
+char *eng_resolve_pdef(dbconn *c, const char *url)
 {
     char *d = xstrdup(url);
     for (char *q = d; *q; q++) if (*q == ':') *q = '#';
@@ -734,21 +697,21 @@ char *eng_resolve_pdef(PGconn *c, const char *url)
         char app[512];
         snprintf(app, sizeof app, "%.*s", (int)(h1 - d), d);
         const char *p[1] = {app};
-        PGresult *r = dbq(c, "SELECT p.packageversion FROM app_package p JOIN app_app a ON a.appid=p.appid AND a.appversion=p.appversion"
+        dbres *r = db_query(c, "SELECT p.packageversion FROM app_package p JOIN app_app a ON a.appid=p.appid AND a.appversion=p.appversion"
                              " WHERE a.appid=$1 AND a.published ORDER BY a.appversion DESC LIMIT 1", 1, p);
-        if (db_ok(r) && PQntuples(r) == 1) {
+        if (r && db_nrows(r) == 1) {
             sbuf b;
             sb_init(&b);
-            sb_printf(&b, "%s#%s#%s", app, PQgetvalue(r, 0, 0), h2 + 1);
+            sb_printf(&b, "%s#%s#%s", app, db_get(r, 0, 0), h2 + 1);
             free(d);
             d = sb_steal(&b);
         }
-        PQclear(r);
+        db_free(r);
     }
     return d;
 }
 
-static int user_in_list(PGconn *c, const user_t *u, const char *type, const char *val)
+static int user_in_list(dbconn *c, const user_t *u, const char *type, const char *val)
 {
     if (!strcmp(type, "role")) return !strcmp(val, "adminUser") ? u->admin : !u->anonymous;
     if (u->anonymous) return 0;
@@ -762,7 +725,7 @@ static int user_in_list(PGconn *c, const user_t *u, const char *type, const char
     return found;
 }
 
-int eng_whitelist_ok(PGconn *c, const user_t *u, const char *pdef)
+int eng_whitelist_ok(dbconn *c, const user_t *u, const char *pdef)
 {
     char *d = xstrdup(pdef);
     char *h1 = strchr(d, '#'), *h2 = h1 ? strchr(h1 + 1, '#') : NULL;
@@ -770,23 +733,27 @@ int eng_whitelist_ok(PGconn *c, const user_t *u, const char *pdef)
     *h1 = 0; *h2 = 0;
     const char *p[3] = {d, h1 + 1, h2 + 1};
     int ok = 1;
-    PGresult *r = dbq(c, "SELECT a.published FROM app_package p JOIN app_app a ON a.appid=p.appid AND a.appversion=p.appversion"
-                         " WHERE p.packageid=$1 AND p.packageversion::text=$2", 2, p);
-    if (db_ok(r) && PQntuples(r) == 1) {
-        if (PQgetvalue(r, 0, 0)[0] != 't') ok = u->admin;
+    /* a version that is not a number as PostgreSQL prints one matches no package (no check) */
+    char app_[512], ver_[32], pd_[600];
+    snprintf(pd_, sizeof pd_, "%s#%s", d, h1 + 1);
+    int num = pdef_split(pd_, app_, sizeof app_, ver_, sizeof ver_) == 0;
+    dbres *r = !num ? NULL : db_query(c, "SELECT a.published FROM app_package p JOIN app_app a ON a.appid=p.appid"
+                                       " AND a.appversion=p.appversion WHERE p.packageid=$1 AND p.packageversion=$2::bigint", 2, p);
+    if (r && db_nrows(r) == 1) {
+        if (!db_bool(db_get(r, 0, 0))) ok = u->admin;
         else {
-            PGresult *w = dbq(c, "SELECT type, value FROM app_package_participant WHERE packageid=$1 AND packageversion::text=$2"
+            dbres *w = db_query(c, "SELECT type, value FROM app_package_participant WHERE packageid=$1 AND packageversion=$2::bigint"
                                  " AND processdefid=$3 AND participantid='processStartWhiteList'", 3, p);
-            if (db_ok(w) && PQntuples(w) == 1) ok = user_in_list(c, u, PQgetvalue(w, 0, 0), PQgetvalue(w, 0, 1));
-            PQclear(w);
+            if (w && db_nrows(w) == 1) ok = user_in_list(c, u, db_get(w, 0, 0), db_get(w, 0, 1));
+            db_free(w);
         }
     }
-    PQclear(r);
+    db_free(r);
     free(d);
     return ok;
 }
 
-void eng_process_start(PGconn *c, const user_t *u, const char *pdef, const char *record, json_t *vars, start_res *res)
+void eng_process_start(dbconn *c, const user_t *u, const char *pdef, const char *record, json_t *vars, start_res *res)
 {
     memset(res, 0, sizeof *res);
     if (!eng_whitelist_ok(c, u, pdef)) return;
@@ -823,16 +790,16 @@ static int abort_open(ictx *x, const char *actdef)
     char now[32];
     ll(now, (long long)now_ms());
     const char *q[3] = {x->poid, actdef, now};
-    if (db_exec(x->c, "DELETE FROM shkassignmentstable WHERE activity IN (SELECT oid FROM shkactivities WHERE process=$1::numeric"
+    if (db_exec(x->c, "DELETE FROM SHKAssignmentsTable WHERE activity IN (SELECT oid FROM SHKActivities WHERE process=$1::numeric"
                       " AND state IN (1000001,1000003) AND ($2::text IS NULL OR activitydefinitionid=$2))", 2, p) < 0) return -1;
-    if (db_exec(x->c, "DELETE FROM shkdeadlines WHERE activity IN (SELECT oid FROM shkactivities WHERE process=$1::numeric"
+    if (db_exec(x->c, "DELETE FROM SHKDeadlines WHERE activity IN (SELECT oid FROM SHKActivities WHERE process=$1::numeric"
                       " AND state IN (1000001,1000003) AND ($2::text IS NULL OR activitydefinitionid=$2))", 2, p) < 0) return -1;
-    return db_exec(x->c, "UPDATE shkactivities SET state=1000011, laststatetime=$3::bigint, version=version+1"
+    return db_exec(x->c, "UPDATE SHKActivities SET state=1000011, laststatetime=$3::bigint, version=version+1"
                          " WHERE process=$1::numeric AND state IN (1000001,1000003) AND ($2::text IS NULL OR activitydefinitionid=$2)",
                    3, q);
 }
 
-int eng_activity_start(PGconn *c, const user_t *u, const char *pid, const char *actdef, int abort_current)
+int eng_activity_start(dbconn *c, const user_t *u, const char *pid, const char *actdef, int abort_current)
 {
     if (!pid || !*pid || !actdef || !*actdef) return 0;
     ictx x;
@@ -851,14 +818,14 @@ int eng_activity_start(PGconn *c, const user_t *u, const char *pid, const char *
     return 1;
 }
 
-int eng_activity_abort(PGconn *c, const char *pid, const char *actdef)
+int eng_activity_abort(dbconn *c, const char *pid, const char *actdef)
 {
     ictx x;
     if (load_inst(c, pid, &x, NULL) < 0) return 0;
     return abort_open(&x, actdef) < 0 ? -1 : 1;
 }
 
-int eng_process_abort(PGconn *c, const char *pid)
+int eng_process_abort(dbconn *c, const char *pid)
 {
     ictx x;
     int st;
@@ -866,24 +833,24 @@ int eng_process_abort(PGconn *c, const char *pid)
     return close_process(&x, PS_ABORTED) < 0 ? -1 : 1;
 }
 
-static int find_assignment(PGconn *c, const user_t *u, const char *actid, char *pid, size_t pn, char aoid[32], int *accepted, char *adef, size_t an)
+static int find_assignment(dbconn *c, const user_t *u, const char *actid, char *pid, size_t pn, char aoid[32], int *accepted, char *adef, size_t an)
 {
     const char *p[2] = {actid, u->username};
-    PGresult *r = dbq(c, "SELECT a.processid, a.oid, s.isaccepted, a.activitydefinitionid FROM shkactivities a"
-                         " JOIN shkassignmentstable s ON s.activity=a.oid WHERE a.id=$1 AND s.resourceid=$2 AND s.isvalid"
+    dbres *r = db_query(c, "SELECT a.processid, a.oid, s.isaccepted, a.activitydefinitionid FROM SHKActivities a"
+                         " JOIN SHKAssignmentsTable s ON s.activity=a.oid WHERE a.id=$1 AND s.resourceid=$2 AND s.isvalid"
                          " AND a.state IN (1000001,1000003)", 2, p);
-    int found = db_ok(r) && PQntuples(r) >= 1;
+    int found = r && db_nrows(r) >= 1;
     if (found) {
-        snprintf(pid, pn, "%s", PQgetvalue(r, 0, 0));
-        snprintf(aoid, 32, "%s", PQgetvalue(r, 0, 1));
-        *accepted = PQgetvalue(r, 0, 2)[0] == 't';
-        snprintf(adef, an, "%s", PQgetvalue(r, 0, 3));
+        snprintf(pid, pn, "%s", db_get(r, 0, 0));
+        snprintf(aoid, 32, "%s", db_get(r, 0, 1));
+        *accepted = db_bool(db_get(r, 0, 2));
+        snprintf(adef, an, "%s", db_get(r, 0, 3));
     }
-    PQclear(r);
+    db_free(r);
     return found;
 }
 
-int eng_assignment_accept(PGconn *c, const user_t *u, const char *actid)
+int eng_assignment_accept(dbconn *c, const user_t *u, const char *actid)
 {
     if (u->anonymous) return 0;
     char pid[256], aoid[32], adef[256];
@@ -894,17 +861,17 @@ int eng_assignment_accept(PGconn *c, const user_t *u, const char *actid)
     /* re-check under the instance lock: another request may have completed it meanwhile */
     if (!find_assignment(c, u, actid, pid, sizeof pid, aoid, &acc, adef, sizeof adef)) return 0;
     const char *p[2] = {aoid, u->username};
-    if (db_exec(c, "UPDATE shkassignmentstable SET isaccepted = (resourceid=$2), isvalid = (resourceid=$2), version=version+1"
+    if (db_exec(c, "UPDATE SHKAssignmentsTable SET isaccepted = (resourceid=$2), isvalid = (resourceid=$2), version=version+1"
                    " WHERE activity=$1::numeric", 2, p) < 0) return -1;
     char now[32];
     ll(now, (long long)now_ms());
     const char *q[2] = {aoid, now};
-    if (db_exec(c, "UPDATE shkactivities SET state=1000001, accepted=COALESCE(accepted,$2::bigint), acceptedtzo=0,"
+    if (db_exec(c, "UPDATE SHKActivities SET state=1000001, accepted=COALESCE(accepted,$2::bigint), acceptedtzo=0,"
                    " laststatetime=$2::bigint WHERE oid=$1::numeric", 2, q) < 0) return -1;
     return 1;
 }
 
-int eng_assignment_complete(PGconn *c, const user_t *u, const char *actid, json_t *vars)
+int eng_assignment_complete(dbconn *c, const user_t *u, const char *actid, json_t *vars)
 {
     if (u->anonymous) return 0;
     char pid[256], aoid[32], adef[256];
@@ -918,7 +885,7 @@ int eng_assignment_complete(PGconn *c, const user_t *u, const char *actid, json_
     json_t *v;
     json_object_foreach(vars, k, v) if (var_write(&x, k, json_string_value(v), 0) == -1) return -1;
     const char *p[1] = {aoid};
-    if (db_exec(c, "DELETE FROM shkassignmentstable WHERE activity=$1::numeric", 1, p) < 0) return -1;
+    if (db_exec(c, "DELETE FROM SHKAssignmentsTable WHERE activity=$1::numeric", 1, p) < 0) return -1;
     if (set_act_state(&x, aoid, AS_COMPLETED, u->username) < 0) return -1;
     int ai = proc_act(x.p, adef);
     if (ai < 0) return -1;
@@ -930,27 +897,27 @@ int eng_assignment_complete(PGconn *c, const user_t *u, const char *actid, json_
     return 1;
 }
 
-int eng_reassign(PGconn *c, const char *actid, const char *username, const char *replace)
+int eng_reassign(dbconn *c, const char *actid, const char *username, const char *replace)
 {
     const char *p[1] = {actid};
-    PGresult *r = dbq(c, "SELECT oid, processid, pdefname FROM shkactivities WHERE id=$1", 1, p);
-    if (!db_ok(r) || PQntuples(r) != 1) { PQclear(r); return 0; }
+    dbres *r = db_query(c, "SELECT oid, processid, pdefname FROM SHKActivities WHERE id=$1", 1, p);
+    if (!r || db_nrows(r) != 1) { db_free(r); return 0; }
     char aoid[32], roid[32], pid[256], pdef[512];
-    snprintf(aoid, sizeof aoid, "%s", PQgetvalue(r, 0, 0));
-    snprintf(pid, sizeof pid, "%s", PQgetvalue(r, 0, 1));
-    snprintf(pdef, sizeof pdef, "%s", PQgetvalue(r, 0, 2));
-    PQclear(r);
+    snprintf(aoid, sizeof aoid, "%s", db_get(r, 0, 0));
+    snprintf(pid, sizeof pid, "%s", db_get(r, 0, 1));
+    snprintf(pdef, sizeof pdef, "%s", db_get(r, 0, 2));
+    db_free(r);
     if (resource_oid(c, username, roid) < 0) return -1;
     const char *q[4] = {aoid, replace, username, roid};
-    if (db_exec(c, "DELETE FROM shkassignmentstable WHERE activity=$1::numeric AND resourceid=$3 AND $2::text <> $3", 3, q) < 0)
+    if (db_exec(c, "DELETE FROM SHKAssignmentsTable WHERE activity=$1::numeric AND resourceid=$3 AND $2::text <> $3", 3, q) < 0)
         return -1;
-    r = dbq(c, "UPDATE shkassignmentstable SET resourceid=$3, theresource=$4::numeric, isaccepted=false, isvalid=true,"
+    r = db_query(c, "UPDATE SHKAssignmentsTable SET resourceid=$3, theresource=$4::numeric, isaccepted=false, isvalid=true,"
                " version=version+1 WHERE activity=$1::numeric AND resourceid=$2", 4, q);
-    if (!db_ok(r)) { PQclear(r); return -1; }
-    int moved = atoi(PQcmdTuples(r));
-    PQclear(r);
-    if (db_exec(c, "UPDATE shkactivities SET state=1000003 WHERE oid=$1::numeric AND state=1000001 AND NOT EXISTS"
-                   " (SELECT 1 FROM shkassignmentstable WHERE activity=$1::numeric AND isaccepted)", 1, q) < 0)
+    if (!r) { db_free(r); return -1; }
+    int moved = (int)db_affected(r);
+    db_free(r);
+    if (db_exec(c, "UPDATE SHKActivities SET state=1000003 WHERE oid=$1::numeric AND state=1000001 AND NOT EXISTS"
+                   " (SELECT 1 FROM SHKAssignmentsTable WHERE activity=$1::numeric AND isaccepted)", 1, q) < 0)
         return -1;
     if (moved && audit_wanted(c, pdef)) audit_add("assignmentReassign", actid, pid, username);
     return 1;

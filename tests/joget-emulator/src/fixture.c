@@ -25,41 +25,7 @@ static char *jtext(json_t *v)
     return NULL;
 }
 
-/* COPY text-format field */
-static void cp_field(sbuf *b, const char *v, int last)
-{
-    if (!v) sb_add(b, "\\N");
-    else
-        for (const char *s = v; *s; s++) {
-            if (*s == '\\') sb_add(b, "\\\\");
-            else if (*s == '\t') sb_add(b, "\\t");
-            else if (*s == '\n') sb_add(b, "\\n");
-            else if (*s == '\r') sb_add(b, "\\r");
-            else sb_addc(b, *s);
-        }
-    sb_addc(b, last ? '\n' : '\t');
-}
-static void cp_row(sbuf *b, int n, const char *const *v)
-{
-    for (int i = 0; i < n; i++) cp_field(b, v[i], i == n - 1);
-}
-
-static int copy_in(PGconn *c, const char *sql, sbuf *data)
-{
-    if (!data->len) return 0;
-    PGresult *r = PQexec(c, sql);
-    if (PQresultStatus(r) != PGRES_COPY_IN) { db_ok(r); PQclear(r); return -1; }
-    PQclear(r);
-    if (PQputCopyData(c, data->s, (int)data->len) != 1 || PQputCopyEnd(c, NULL) != 1) return -1;
-    r = PQgetResult(c);
-    int ok = db_ok(r);
-    PQclear(r);
-    while ((r = PQgetResult(c))) PQclear(r);
-    if (!ok) fprintf(stderr, "  in: %s\n", sql);
-    return ok ? 0 : -1;
-}
-
-static int exec_p(PGconn *c, const char *sql, int n, const char *const *p)
+static int exec_p(dbconn *c, const char *sql, int n, const char *const *p)
 {
     if (db_exec(c, sql, n, p) < 0) { snprintf(g_err, sizeof g_err, "database refused: %.120s", sql); return -1; }
     return 0;
@@ -75,31 +41,24 @@ static int mkdirs(const char *path)
     return (rc == 0 || errno == EEXIST) ? 0 : -1;
 }
 
-static void lower(char *s) { for (; *s; s++) *s = (char)tolower((unsigned char)*s); }
-
-static int ensure_fd_table(PGconn *c, const char *table, json_t *fields)
+/* app_fd_<table> with the given field columns (c_<field>), created or extended lazily as Hibernate does */
+static int ensure_fd_table(dbconn *c, const char *table, json_t *fields)
 {
-    sbuf b;
-    sb_init(&b);
     char t[600];
-    snprintf(t, sizeof t, "app_fd_%s", table);
-    lower(t);
-    sb_printf(&b, "CREATE TABLE IF NOT EXISTS %s (id varchar(255) NOT NULL PRIMARY KEY, datecreated timestamp with time zone,"
-                  " datemodified timestamp with time zone, createdby varchar(255), createdbyname varchar(255),"
-                  " modifiedby varchar(255), modifiedbyname varchar(255));", t);
+    db_fd_name("app_fd_", table, t, sizeof t);
+    size_t n = json_array_size(fields);
+    char (*names)[600] = calloc(n + 1, sizeof *names);
+    const char **cols = calloc(n + 1, sizeof *cols);
     size_t i;
     json_t *f;
     json_array_foreach(fields, i, f) {
-        char cn[600];
-        snprintf(cn, sizeof cn, "c_%s", json_string_value(f));
-        lower(cn);
-        sb_printf(&b, "ALTER TABLE %s ADD COLUMN IF NOT EXISTS %s text;", t, cn);
+        db_fd_name("c_", json_string_value(f), names[i], sizeof names[i]);
+        cols[i] = names[i];
     }
-    PGresult *r = PQexec(c, b.s);
-    int ok = db_ok(r);
-    PQclear(r);
-    sb_free(&b);
-    return ok ? 0 : -1;
+    int rc = db_fd_ensure(c, t, cols, (int)n);
+    free(cols);
+    free(names);
+    return rc;
 }
 
 /* ---------- participants -> app_package_participant (type, value) ---------- */
@@ -132,7 +91,7 @@ static int participant_row(json_t *pm, char **type, char **value)
     return 0;
 }
 
-static int load_app(PGconn *c, json_t *app, int ai)
+static int load_app(dbconn *c, json_t *app, int ai)
 {
     const char *id = js(app, "id");
     json_t *jv = json_object_get(app, "version");
@@ -149,13 +108,9 @@ static int load_app(PGconn *c, json_t *app, int ai)
     const char *name = js(app, "name") ? js(app, "name") : id;
     const char *pub = json_is_true(json_object_get(app, "published")) ? "true" : "false";
     const char *p[5] = {id, vs, name, pub, ps};
-    if (exec_p(c, "INSERT INTO app_app (appid, appversion, name, published, datecreated, datemodified)"
-                  " VALUES ($1,$2::bigint,$3,$4::boolean,now(),now()) ON CONFLICT (appid, appversion) DO UPDATE"
-                  " SET name=EXCLUDED.name, published=EXCLUDED.published", 4, p) < 0) goto fail;
+    if (exec_p(c, sqlq(Q_APP_UPSERT), 4, p) < 0) goto fail;
     const char *pp[4] = {id, ps, name, vs};
-    if (exec_p(c, "INSERT INTO app_package (packageid, packageversion, name, datecreated, datemodified, appid, appversion)"
-                  " VALUES ($1,$2::bigint,$3,now(),now(),$1,$4::bigint) ON CONFLICT (packageid, packageversion) DO UPDATE"
-                  " SET appversion=EXCLUDED.appversion", 4, pp) < 0) goto fail;
+    if (exec_p(c, sqlq(Q_PACKAGE_UPSERT), 4, pp) < 0) goto fail;
     size_t i;
     json_t *f;
     json_t *dps = json_object_get(app, "defaultPlugins");
@@ -170,10 +125,7 @@ static int load_app(PGconn *c, json_t *app, int ai)
         const char *q[5] = {id, vs, did, pn, pj};
         const char *desc = js(f, "description");
         const char *q6[6] = {q[0], q[1], q[2], q[3], desc, q[4]};
-        int rc = exec_p(c, "INSERT INTO app_plugin_default (appid, appversion, id, pluginname, plugindescription, pluginproperties)"
-                           " VALUES ($1,$2::bigint,$3,$4,$5,$6) ON CONFLICT (appid, appversion, id) DO UPDATE"
-                           " SET pluginname=EXCLUDED.pluginname, plugindescription=EXCLUDED.plugindescription,"
-                           " pluginproperties=EXCLUDED.pluginproperties", 6, q6);
+        int rc = exec_p(c, sqlq(Q_PLUGIN_DEFAULT_UPSERT), 6, q6);
         free(pj);
         if (rc < 0) goto fail;
     }
@@ -188,8 +140,7 @@ static int load_app(PGconn *c, json_t *app, int ai)
             FERR("apps[%d].forms[%zu].fields[%zu]: field ids must be [A-Za-z0-9_]", ai, i, k);
         char *fj = json_dumps(f, JSON_COMPACT);
         const char *q[5] = {id, vs, fid, tbl, fj};
-        int rc = exec_p(c, "INSERT INTO app_form (appid, appversion, formid, name, datecreated, datemodified, tablename, json)"
-                           " VALUES ($1,$2::bigint,$3,$3,now(),now(),$4,$5) ON CONFLICT DO NOTHING", 5, q);
+        int rc = exec_p(c, sqlq(Q_FORM_INSERT), 5, q);
         free(fj);
         if (rc < 0 || ensure_fd_table(c, tbl, fields) < 0) FERR("apps[%d].forms[%zu]: cannot create table app_fd_%s", ai, i, tbl);
     }
@@ -221,13 +172,10 @@ static int load_app(PGconn *c, json_t *app, int ai)
         char *gj = json_dumps(pr, JSON_COMPACT);
         const char *pname = js(pr, "name") ? js(pr, "name") : pid;
         const char *q[5] = {pdef, id, pid, ps, gj};
-        int rc = exec_p(c, "INSERT INTO shkprocessdefinitions (name, packageid, processdefinitionid, processdefinitioncreated,"
-                           " processdefinitionversion, state, oid, version) VALUES ($1,$2,$3,"
-                           " (extract(epoch from now())*1000)::bigint,$4,0,nextval('emu_oid_seq'),0) ON CONFLICT (name) DO NOTHING",
+        int rc = exec_p(c, sqlq(Q_PROCDEF_INSERT),
                       4, q);
         if (rc == 0)
-            rc = exec_p(c, "INSERT INTO emu_process_graph VALUES ($1,$2,$4::bigint,$3,$5) ON CONFLICT (pdefname) DO UPDATE"
-                           " SET graph=EXCLUDED.graph", 5, q);
+            rc = exec_p(c, sqlq(Q_GRAPH_UPSERT), 5, q);
         free(gj);
         (void)pname;
         if (rc < 0) goto fail;
@@ -254,8 +202,7 @@ static int load_app(PGconn *c, json_t *app, int ai)
             char *pj = json_dumps(props, JSON_COMPACT);
             json_decref(props);
             const char *q2[5] = {pid, js(a, "id"), id, ps, pj};
-            rc = exec_p(c, "INSERT INTO app_package_activity_plugin VALUES ($1,$2,$3,$4::bigint,NULL,"
-                           "'org.joget.emulator.ToolActions',$5) ON CONFLICT DO NOTHING", 5, q2);
+            rc = exec_p(c, sqlq(Q_TOOL_PLUGIN_INSERT), 5, q2);
             free(pj);
             if (rc < 0) goto fail;
         }
@@ -268,8 +215,7 @@ static int load_app(PGconn *c, json_t *app, int ai)
                 FERR("apps[%d].processes[%zu].participants.%s: needs type requester|performer(+activity)|user(+users)|group(+groups)|role",
                      ai, i, pk);
             const char *q3[6] = {pid, pk, id, ps, type, value};
-            rc = exec_p(c, "INSERT INTO app_package_participant VALUES ($1,$2,$3,$4::bigint,NULL,$5,$6,NULL)"
-                           " ON CONFLICT DO NOTHING", 6, q3);
+            rc = exec_p(c, sqlq(Q_PARTICIPANT_INSERT), 6, q3);
             free(type); free(value);
             if (rc < 0) goto fail;
         }
@@ -278,8 +224,7 @@ static int load_app(PGconn *c, json_t *app, int ai)
             char *type = NULL, *value = NULL;
             if (participant_row(wl, &type, &value) < 0) FERR("apps[%d].processes[%zu].whitelist: bad participant", ai, i);
             const char *q3[6] = {pid, "processStartWhiteList", id, ps, type, value};
-            rc = exec_p(c, "INSERT INTO app_package_participant VALUES ($1,$2,$3,$4::bigint,NULL,$5,$6,NULL)"
-                           " ON CONFLICT DO NOTHING", 6, q3);
+            rc = exec_p(c, sqlq(Q_PARTICIPANT_INSERT), 6, q3);
             free(type); free(value);
             if (rc < 0) goto fail;
         }
@@ -324,7 +269,7 @@ fail:
     return -1;
 }
 
-static int load_records(PGconn *c, json_t *recs, const char *uploads)
+static int load_records(dbconn *c, json_t *recs, const char *uploads)
 {
     /* group records by table; a table's column set = union of the keys used */
     json_t *tables = json_object();
@@ -361,29 +306,28 @@ static int load_records(PGconn *c, json_t *recs, const char *uploads)
         json_t *v;
         json_object_foreach(cols, k, v) json_array_append_new(fl, json_string(k));
         int rc = ensure_fd_table(c, t, fl);
-        sbuf sql, data;
+        sbuf sql;
         sb_init(&sql);
-        sb_init(&data);
         char tl[600];
-        snprintf(tl, sizeof tl, "app_fd_%s", t);
-        lower(tl);
-        sb_printf(&sql, "COPY %s (id, datecreated, datemodified, createdby, createdbyname, modifiedby, modifiedbyname", tl);
+        db_fd_name("app_fd_", t, tl, sizeof tl);
+        sb_add(&sql, "id, datecreated, datemodified, createdby, createdbyname, modifiedby, modifiedbyname");
         size_t ci;
         json_array_foreach(fl, ci, v) {
             char cn[600];
-            snprintf(cn, sizeof cn, "c_%s", json_string_value(v));
-            lower(cn);
+            db_fd_name("c_", json_string_value(v), cn, sizeof cn);
             sb_printf(&sql, ", %s", cn);
         }
-        sb_add(&sql, ") FROM STDIN");
+        dbbulk data;
+        db_bulk_init(&data, tl, sql.s);
         size_t ncols = 7 + json_array_size(fl);
         const char **vals = calloc(ncols, sizeof *vals);
         char **own = calloc(ncols, sizeof *own);
         json_array_foreach(json_object_get(tab, "rows"), i, r) {
             const char *by = js(r, "createdBy");
             vals[0] = js(r, "id");
-            vals[1] = js(r, "dateCreated") ? js(r, "dateCreated") : "2024-01-01 00:00:00+00";
-            vals[2] = js(r, "dateModified") ? js(r, "dateModified") : vals[1];
+            char dc[64], dm[64];
+            vals[1] = db_ts(js(r, "dateCreated") ? js(r, "dateCreated") : "2024-01-01 00:00:00+00", dc, sizeof dc);
+            vals[2] = js(r, "dateModified") ? db_ts(js(r, "dateModified"), dm, sizeof dm) : vals[1];
             vals[3] = by; vals[4] = by; vals[5] = by; vals[6] = by;
             json_array_foreach(fl, ci, v) {
                 const char *field = json_string_value(v);
@@ -403,14 +347,14 @@ static int load_records(PGconn *c, json_t *recs, const char *uploads)
                 }
                 vals[7 + ci] = own[7 + ci];
             }
-            cp_row(&data, (int)ncols, vals);
+            db_bulk_row(&data, (int)ncols, vals);
             for (size_t z = 7; z < ncols; z++) { free(own[z]); own[z] = NULL; }
         }
         free(vals);
         free(own);
-        if (rc == 0) rc = copy_in(c, sql.s, &data);
+        if (rc == 0) rc = db_bulk_load(c, &data);
         sb_free(&sql);
-        sb_free(&data);
+        db_bulk_free(&data);
         json_decref(fl);
         if (rc < 0) { json_decref(tables); FERR("records: cannot load table app_fd_%s (duplicate id?)", t); }
     }
@@ -422,11 +366,11 @@ fail:
 
 /* ---------- running instances ---------- */
 typedef struct {
-    PGconn *c;
+    dbconn *c;
     long long oid, counter;
-    sbuf procs, acts, asg, data, links, res, joins, deadlines;
+    dbbulk procs, acts, asg, data, links, res, joins, deadlines;
     json_t *resources; /* username -> oid */
-    json_t *pdefs;     /* pdefname -> shkprocessdefinitions.oid */
+    json_t *pdefs;     /* pdefname -> SHKProcessDefinitions.oid */
     int64_t now;
 } iload;
 
@@ -436,17 +380,17 @@ static const char *res_oid(iload *L, const char *user, char out[32])
 {
     json_t *v = json_object_get(L->resources, user);
     if (!v) {
-        PGresult *r = dbq(L->c, "SELECT oid FROM shkresourcestable WHERE username=$1", 1, &user);
+        dbres *r = db_query(L->c, "SELECT oid FROM SHKResourcesTable WHERE username=$1", 1, &user);
         long long o;
-        if (db_ok(r) && PQntuples(r) == 1) o = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        if (r && db_nrows(r) == 1) o = strtoll(db_get(r, 0, 0), NULL, 10);
         else {
             o = next_oid(L);
             char os[32];
             snprintf(os, sizeof os, "%lld", o);
             const char *row[4] = {user, user, os, "0"};
-            cp_row(&L->res, 4, row);
+            db_bulk_row(&L->res, 4, row);
         }
-        PQclear(r);
+        db_free(r);
         v = json_integer(o);
         json_object_set_new(L->resources, user, v);
     }
@@ -468,7 +412,7 @@ static int var_row(iload *L, const proc_t *p, const char *poid, const char *name
         else if (vt == VT_DOUBLE) { strtod(value, &end); if (!*value || *end) FERR("%s.variables.%s: '%s' is not a Double", where, name, value); vd = value; }
         else {
             if (!str_ieq(value, "true") && !str_ieq(value, "false")) FERR("%s.variables.%s: '%s' is not a Boolean", where, name, value);
-            vb = str_ieq(value, "true") ? "t" : "f";
+            vb = str_ieq(value, "true") ? "1" : "0"; /* booleans as 1/0: PostgreSQL and MariaDB read both */
         }
     }
     snprintf(tb, sizeof tb, "%d", vt);
@@ -476,14 +420,14 @@ static int var_row(iload *L, const proc_t *p, const char *poid, const char *name
     snprintf(cs, sizeof cs, "%lld", next_oid(L));
     const char *row[13] = {poid, name, tb, vch, vd, vl, vb, "0", cs, os, "0", NULL, NULL};
     /* columns: process, variabledefinitionid, variabletype, vchar, dbl, long, bool, ordno, cnt, oid, version */
-    cp_row(&L->data, 11, row);
+    db_bulk_row(&L->data, 11, row);
     return 0;
 fail:
     return -1;
 }
 
 /* "arrived": activities completed on a branch into an AND-join that still waits for its other branches. Each entry
-   becomes a closed.completed shkactivities row (performed by "performer") and one shkandjointable row per AND-join
+   becomes a closed.completed SHKActivities row (performed by "performer") and one SHKAndJoinTable row per AND-join
    that its outgoing transitions lead into. */
 static int load_arrived(iload *L, json_t *in, const char *where, const proc_t *p, const char *pid, const char *poid,
                         const char *when)
@@ -518,7 +462,7 @@ static int load_arrived(iload *L, json_t *in, const char *where, const proc_t *p
             snprintf(os, sizeof os, "%lld", next_oid(L));
             /* process, blockactivity, activitydefinitionid, activity, cnt, oid, version */
             const char *jrow[7] = {poid, NULL, j->id, aoid, cs, os, "0"};
-            cp_row(&L->joins, 7, jrow);
+            db_bulk_row(&L->joins, 7, jrow);
         }
         if (!njoins) {
             free(seen);
@@ -528,7 +472,7 @@ static int load_arrived(iload *L, json_t *in, const char *where, const proc_t *p
         res_oid(L, who, ro);
         const char *arow[20] = {aid, adef, poid, p->pdefname, pid, "1000007", ad->performer, ad->name, when, "0",
                                 when, "0", when, "0", "0", "0", aoid, "0", who, ro};
-        cp_row(&L->acts, 20, arow);
+        db_bulk_row(&L->acts, 20, arow);
     }
     /* a join whose every branch has arrived would have started already */
     for (int ji = 0; ji < p->nacts; ji++) {
@@ -574,28 +518,28 @@ static int load_instance(iload *L, json_t *in, const char *where, const char *pa
     json_t *cached = json_object_get(L->pdefs, p->pdefname);
     if (cached) snprintf(pdo, sizeof pdo, "%s", json_string_value(cached));
     else {
-        PGresult *r = dbq(L->c, "SELECT oid FROM shkprocessdefinitions WHERE name=$1", 1, (const char *const *)&p->pdefname);
-        if (db_ok(r) && PQntuples(r) == 1) snprintf(pdo, sizeof pdo, "%s", PQgetvalue(r, 0, 0));
-        PQclear(r);
+        dbres *r = db_query(L->c, "SELECT oid FROM SHKProcessDefinitions WHERE name=$1", 1, (const char *const *)&p->pdefname);
+        if (r && db_nrows(r) == 1) snprintf(pdo, sizeof pdo, "%s", db_get(r, 0, 0));
+        db_free(r);
         json_object_set_new(L->pdefs, p->pdefname, json_string(pdo));
     }
     /* syncversion,id,processdefinition,pdefname,activityrequesterid,activityrequesterprocessid,resourcerequesterid,state,
        priority,name,created,createdtzo,started,startedtzo,laststatetime,laststatetimetzo,limittime,limittimetzo,oid,version */
     const char *prow[20] = {"0", pid, pdo, p->pdefname, par_act, par_pid, req, "1000000", "3", p->name, now, "0", started, "0",
                             now, "0", "0", "0", poid, "0"};
-    cp_row(&L->procs, 20, prow);
+    db_bulk_row(&L->procs, 20, prow);
     /* link */
     const char *rec = js(in, "recordId");
     char origin[600] = "";
     if (par_pid) {
         const char *lrow[3] = {pid, par_pid, par_origin};
-        cp_row(&L->links, 3, lrow);
+        db_bulk_row(&L->links, 3, lrow);
         snprintf(origin, sizeof origin, "%s", par_origin);
     } else if (rec && *rec) {
         if (sfa_bad(rec)) FERR("%s.recordId: '%s' contains characters Joget rejects", where, rec);
         if (strcmp(rec, pid)) {
             const char *lrow[3] = {pid, rec, rec};
-            cp_row(&L->links, 3, lrow);
+            db_bulk_row(&L->links, 3, lrow);
         }
         snprintf(origin, sizeof origin, "%s", rec);
     } else snprintf(origin, sizeof origin, "%s", pid);
@@ -644,14 +588,14 @@ static int load_instance(iload *L, json_t *in, const char *where, const char *pa
             snprintf(cs, sizeof cs, "%lld", next_oid(L));
             snprintf(os, sizeof os, "%lld", next_oid(L));
             /* process, activity, cnt, timelimit, timelimittzo, exceptionname, issynchronous, isexecuted, oid, version */
-            const char *drow[10] = {poid, aoid, cs, limit, "0", "deadline", "f", "f", os, "0"};
-            cp_row(&L->deadlines, 10, drow);
+            const char *drow[10] = {poid, aoid, cs, limit, "0", "deadline", "0", "0", os, "0"};
+            db_bulk_row(&L->deadlines, 10, drow);
         }
         /* id,activitydefinitionid,process,pdefname,processid,state,performer,name,activated,activatedtzo,accepted,
            acceptedtzo,laststatetime,laststatetimetzo,limittime,limittimetzo,oid,version,resourceid,theresource */
         const char *arow[20] = {aid, adef, poid, p->pdefname, pid, state, ad->performer, ad->name, now, "0",
                                 accepted ? now : NULL, accepted ? "0" : NULL, now, "0", limit, "0", aoid, "0", NULL, NULL};
-        cp_row(&L->acts, 20, arow);
+        db_bulk_row(&L->acts, 20, arow);
         if (sub) {
             json_t *kids = json_object_get(a, "children");
             size_t ci;
@@ -676,8 +620,8 @@ static int load_instance(iload *L, json_t *in, const char *where, const char *pa
             res_oid(L, un, ro);
             snprintf(cs, sizeof cs, "%lld", next_oid(L));
             snprintf(os, sizeof os, "%lld", next_oid(L));
-            const char *srow[11] = {aoid, ro, aid, pid, p->pdefname, un, accepted ? "t" : "f", "t", cs, os, "0"};
-            cp_row(&L->asg, 11, srow);
+            const char *srow[11] = {aoid, ro, aid, pid, p->pdefname, un, accepted ? "1" : "0", "1", cs, os, "0"};
+            db_bulk_row(&L->asg, 11, srow);
         }
     }
     return 0;
@@ -685,7 +629,7 @@ fail:
     return -1;
 }
 
-static int load_instances(PGconn *c, json_t *list)
+static int load_instances(dbconn *c, json_t *list)
 {
     iload L;
     memset(&L, 0, sizeof L);
@@ -693,8 +637,21 @@ static int load_instances(PGconn *c, json_t *list)
     L.resources = json_object();
     L.pdefs = json_object();
     L.now = now_ms();
-    sb_init(&L.procs); sb_init(&L.acts); sb_init(&L.asg); sb_init(&L.data); sb_init(&L.links); sb_init(&L.res);
-    sb_init(&L.joins); sb_init(&L.deadlines);
+    db_bulk_init(&L.res, "SHKResourcesTable", "username, name, oid, version");
+    db_bulk_init(&L.procs, "SHKProcesses", "syncversion, id, processdefinition, pdefname, activityrequesterid,"
+                 " activityrequesterprocessid, resourcerequesterid, state, priority, name, created, createdtzo, started,"
+                 " startedtzo, laststatetime, laststatetimetzo, limittime, limittimetzo, oid, version");
+    db_bulk_init(&L.links, "wf_process_link", "processid, parentprocessid, originprocessid");
+    db_bulk_init(&L.data, "SHKProcessData", "process, variabledefinitionid, variabletype, variablevaluevchar, variablevaluedbl,"
+                 " variablevaluelong, variablevaluebool, ordno, cnt, oid, version");
+    db_bulk_init(&L.acts, "SHKActivities", "id, activitydefinitionid, process, pdefname, processid, state, performer, name,"
+                 " activated, activatedtzo, accepted, acceptedtzo, laststatetime, laststatetimetzo, limittime, limittimetzo, oid,"
+                 " version, resourceid, theresource");
+    db_bulk_init(&L.joins, "SHKAndJoinTable", "process, blockactivity, activitydefinitionid, activity, cnt, oid, version");
+    db_bulk_init(&L.deadlines, "SHKDeadlines", "process, activity, cnt, timelimit, timelimittzo, exceptionname, issynchronous,"
+                 " isexecuted, oid, version");
+    db_bulk_init(&L.asg, "SHKAssignmentsTable", "activity, theresource, activityid, activityprocessid, activityprocessdefname,"
+                 " resourceid, isaccepted, isvalid, cnt, oid, version");
     L.oid = db_nextval(c, "emu_oid_seq");
     L.counter = db_nextval(c, "emu_counter_seq");
     int rc = -1;
@@ -705,54 +662,36 @@ static int load_instances(PGconn *c, json_t *list)
         snprintf(where, sizeof where, "instances[%zu]", i);
         if (load_instance(&L, in, where, NULL, NULL, NULL, NULL, NULL) < 0) goto out;
     }
-    char q[200];
-    snprintf(q, sizeof q, "SELECT setval('emu_oid_seq', %lld), setval('emu_counter_seq', %lld)", L.oid, L.counter);
-    PGresult *r = PQexec(c, q);
-    int ok = db_ok(r);
-    PQclear(r);
-    if (!ok ||
-        copy_in(c, "COPY shkresourcestable (username, name, oid, version) FROM STDIN", &L.res) < 0 ||
-        copy_in(c, "COPY shkprocesses (syncversion, id, processdefinition, pdefname, activityrequesterid, activityrequesterprocessid,"
-                   " resourcerequesterid, state, priority, name, created, createdtzo, started, startedtzo, laststatetime,"
-                   " laststatetimetzo, limittime, limittimetzo, oid, version) FROM STDIN", &L.procs) < 0 ||
-        copy_in(c, "COPY wf_process_link (processid, parentprocessid, originprocessid) FROM STDIN", &L.links) < 0 ||
-        copy_in(c, "COPY shkprocessdata (process, variabledefinitionid, variabletype, variablevaluevchar, variablevaluedbl,"
-                   " variablevaluelong, variablevaluebool, ordno, cnt, oid, version) FROM STDIN", &L.data) < 0 ||
-        copy_in(c, "COPY shkactivities (id, activitydefinitionid, process, pdefname, processid, state, performer, name, activated,"
-                   " activatedtzo, accepted, acceptedtzo, laststatetime, laststatetimetzo, limittime, limittimetzo, oid, version,"
-                   " resourceid, theresource) FROM STDIN", &L.acts) < 0 ||
-        copy_in(c, "COPY shkandjointable (process, blockactivity, activitydefinitionid, activity, cnt, oid, version) FROM STDIN",
-                &L.joins) < 0 ||
-        copy_in(c, "COPY shkdeadlines (process, activity, cnt, timelimit, timelimittzo, exceptionname, issynchronous, isexecuted,"
-                   " oid, version) FROM STDIN", &L.deadlines) < 0 ||
-        copy_in(c, "COPY shkassignmentstable (activity, theresource, activityid, activityprocessid, activityprocessdefname,"
-                   " resourceid, isaccepted, isvalid, cnt, oid, version) FROM STDIN", &L.asg) < 0) {
+    if (db_setval(c, "emu_oid_seq", L.oid) < 0 || db_setval(c, "emu_counter_seq", L.counter) < 0 ||
+        db_bulk_load(c, &L.res) < 0 || db_bulk_load(c, &L.procs) < 0 || db_bulk_load(c, &L.links) < 0 ||
+        db_bulk_load(c, &L.data) < 0 || db_bulk_load(c, &L.acts) < 0 || db_bulk_load(c, &L.joins) < 0 ||
+        db_bulk_load(c, &L.deadlines) < 0 || db_bulk_load(c, &L.asg) < 0) {
         snprintf(g_err, sizeof g_err, "instances: database refused the rows (duplicate instance id?)");
         goto out;
     }
     rc = 0;
 out:
-    sb_free(&L.procs); sb_free(&L.acts); sb_free(&L.asg); sb_free(&L.data); sb_free(&L.links); sb_free(&L.res);
-    sb_free(&L.joins); sb_free(&L.deadlines);
+    db_bulk_free(&L.procs); db_bulk_free(&L.acts); db_bulk_free(&L.asg); db_bulk_free(&L.data); db_bulk_free(&L.links);
+    db_bulk_free(&L.res); db_bulk_free(&L.joins); db_bulk_free(&L.deadlines);
     json_decref(L.resources);
     json_decref(L.pdefs);
     return rc;
 }
 
 /* ---------- directory, settings ---------- */
-static int load_directory(PGconn *c, json_t *root)
+static int load_directory(dbconn *c, json_t *root)
 {
     size_t i;
     json_t *o;
     json_array_foreach(json_object_get(root, "roles"), i, o) {
         const char *p[2] = {js(o, "id"), js(o, "name") ? js(o, "name") : js(o, "id")};
         if (!p[0]) FERR("roles[%zu].id: missing", i);
-        if (exec_p(c, "INSERT INTO dir_role VALUES ($1,$2,$2) ON CONFLICT DO NOTHING", 2, p) < 0) goto fail;
+        if (exec_p(c, sqlq(Q_ROLE_INSERT), 2, p) < 0) goto fail;
     }
     json_array_foreach(json_object_get(root, "groups"), i, o) {
         const char *p[2] = {js(o, "id"), js(o, "name") ? js(o, "name") : js(o, "id")};
         if (!p[0]) FERR("groups[%zu].id: missing", i);
-        if (exec_p(c, "INSERT INTO dir_group (id, name) VALUES ($1,$2) ON CONFLICT DO NOTHING", 2, p) < 0) goto fail;
+        if (exec_p(c, sqlq(Q_GROUP_INSERT), 2, p) < 0) goto fail;
     }
     json_array_foreach(json_object_get(root, "users"), i, o) {
         const char *un = js(o, "username"), *pw = js(o, "password");
@@ -768,10 +707,9 @@ static int load_directory(PGconn *c, json_t *root)
         const char *active = (ja && !json_is_true(ja) && !(json_is_integer(ja) && json_integer_value(ja))) ? "0" : "1";
         const char *p[6] = {un, stored, js(o, "firstName") ? js(o, "firstName") : un, nz(js(o, "lastName")),
                             js(o, "email"), active};
-        if (exec_p(c, "INSERT INTO dir_user (id, username, password, firstname, lastname, email, active, timezone, locale)"
-                      " VALUES ($1,$1,$2,$3,$4,$5,$6::int,'0','') ON CONFLICT (id) DO UPDATE SET password=EXCLUDED.password",
+        if (exec_p(c, sqlq(Q_USER_UPSERT),
                    6, p) < 0) goto fail;
-        if (exec_p(c, "INSERT INTO shkresourcestable VALUES ($1,$1,nextval('emu_oid_seq'),0) ON CONFLICT DO NOTHING", 1, p) < 0)
+        if (exec_p(c, sqlq(Q_RESOURCE_INSERT), 1, p) < 0)
             goto fail;
         size_t k;
         json_t *r;
@@ -780,22 +718,22 @@ static int load_directory(PGconn *c, json_t *root)
         json_array_foreach(roles, k, r) {
             const char *q[2] = {json_string_value(r), un};
             if (!q[0]) { json_decref(roles); FERR("users[%zu].roles[%zu]: must be a role id", i, k); }
-            if (exec_p(c, "INSERT INTO dir_role VALUES ($1,$1,$1) ON CONFLICT DO NOTHING", 1, q) < 0 ||
-                exec_p(c, "INSERT INTO dir_user_role VALUES ($1,$2) ON CONFLICT DO NOTHING", 2, q) < 0) { json_decref(roles); goto fail; }
+            if (exec_p(c, sqlq(Q_ROLE_SELF_INSERT), 1, q) < 0 ||
+                exec_p(c, sqlq(Q_USER_ROLE_INSERT), 2, q) < 0) { json_decref(roles); goto fail; }
         }
         json_decref(roles);
         json_array_foreach(json_object_get(o, "groups"), k, r) {
             const char *q[2] = {json_string_value(r), un};
             if (!q[0]) FERR("users[%zu].groups[%zu]: must be a group id", i, k);
-            if (exec_p(c, "INSERT INTO dir_group (id, name) VALUES ($1,$1) ON CONFLICT DO NOTHING", 1, q) < 0 ||
-                exec_p(c, "INSERT INTO dir_user_group VALUES ($1,$2) ON CONFLICT DO NOTHING", 2, q) < 0) goto fail;
+            if (exec_p(c, sqlq(Q_GROUP_SELF_INSERT), 1, q) < 0 ||
+                exec_p(c, sqlq(Q_USER_GROUP_INSERT), 2, q) < 0) goto fail;
         }
     }
     const char *k;
     json_object_foreach(json_object_get(root, "settings"), k, o) {
         char *v = jtext(o);
         const char *p[2] = {k, v};
-        int rc = exec_p(c, "INSERT INTO wf_setup VALUES ($1,$1,$2,NULL) ON CONFLICT (id) DO UPDATE SET value=EXCLUDED.value", 2, p);
+        int rc = exec_p(c, sqlq(Q_SETTING_UPSERT), 2, p);
         free(v);
         if (rc < 0) goto fail;
     }
@@ -806,7 +744,7 @@ fail:
 
 static const char *KNOWN[] = {"settings", "roles", "groups", "users", "apps", "records", "instances", "description", NULL};
 
-int fixture_load(PGconn *c, const char *file, const char *uploads)
+int fixture_load(dbconn *c, const char *file, const char *uploads)
 {
     g_file = file;
     g_err[0] = 0;
@@ -833,10 +771,9 @@ int fixture_load(PGconn *c, const char *file, const char *uploads)
     if (load_records(c, json_object_get(root, "records"), uploads) < 0) goto rollback;
     if (load_instances(c, json_object_get(root, "instances")) < 0) goto rollback;
     const char *p[1] = {file};
-    if (db_exec(c, "INSERT INTO emu_meta VALUES ('fixture', $1) ON CONFLICT (key) DO UPDATE SET value = emu_meta.value || ',' || $1",
-                1, p) < 0) goto rollback;
+    if (db_exec(c, sqlq(Q_META_FIXTURE), 1, p) < 0) goto rollback;
     if (db_commit(c) < 0) goto out;
-    PQclear(PQexec(c, "ANALYZE shkprocesses, shkactivities, shkassignmentstable, wf_process_link")); /* planner stats for the lists */
+    db_free(db_query(c, sqlq(Q_ANALYZE), 0, NULL)); /* planner statistics for the lists */
     rc = 0;
     goto out;
 rollback:

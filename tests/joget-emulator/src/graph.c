@@ -169,26 +169,26 @@ const proc_t *proc_find(const char *pdefname)
     return NULL;
 }
 
-int graphs_load(PGconn *c)
+int graphs_load(dbconn *c)
 {
-    PGresult *r = PQexec(c, "SELECT pdefname, graph FROM emu_process_graph ORDER BY pdefname");
-    if (!db_ok(r)) { PQclear(r); return -1; }
+    dbres *r = db_query(c, "SELECT pdefname, graph FROM emu_process_graph ORDER BY pdefname", 0, NULL);
+    if (!r) { db_free(r); return -1; }
     graphs_free();
-    int n = PQntuples(r);
+    int n = db_nrows(r);
     procs = calloc((size_t)n + 1, sizeof *procs);
     for (int i = 0; i < n; i++) {
         json_error_t je;
-        json_t *g = json_loads(PQgetvalue(r, i, 1), 0, &je);
+        json_t *g = json_loads(db_get(r, i, 1), 0, &je);
         char err[512];
-        if (!g || graph_parse(PQgetvalue(r, i, 0), g, &procs[nprocs], err, sizeof err) < 0) {
-            fprintf(stderr, "joget-emulator: emu_process_graph row '%s': %s\n", PQgetvalue(r, i, 0), g ? err : je.text);
+        if (!g || graph_parse(db_get(r, i, 0), g, &procs[nprocs], err, sizeof err) < 0) {
+            fprintf(stderr, "joget-emulator: emu_process_graph row '%s': %s\n", db_get(r, i, 0), g ? err : je.text);
             json_decref(g);
             continue;
         }
         json_decref(g);
         nprocs++;
     }
-    PQclear(r);
+    db_free(r);
     return 0;
 }
 

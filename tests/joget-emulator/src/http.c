@@ -257,7 +257,13 @@ static void acc(json_t *o, const char *k, json_t *v)
     json_object_set_new(o, k, a);
 }
 
-static __thread unsigned tl_prepared; /* bit 0: count, bit 1+v: page query variant v */
+/* the package version of a process definition id app#version#process ("" when none) */
+static const char *pdef_version(const char *pdef, char *out, size_t n)
+{
+    const char *h1 = strchr(pdef, '#');
+    snprintf(out, n, "%.*s", h1 ? (int)strcspn(h1 + 1, "#") : 0, h1 ? h1 + 1 : "");
+    return out;
+}
 
 /* ---------- settings cache (per thread, 500 ms) ---------- */
 typedef struct {
@@ -266,23 +272,23 @@ typedef struct {
     int has_master;
 } settings_t;
 static __thread settings_t tl_set;
-static settings_t *settings(PGconn *c)
+static settings_t *settings(dbconn *c)
 {
     int64_t n = now_ms();
     if (tl_set.at && n - tl_set.at < 500) return &tl_set;
     memset(&tl_set, 0, sizeof tl_set);
-    PGresult *r = PQexec(c, "SELECT property, value FROM wf_setup WHERE property IN ('jsonpWhitelist','jsonpIPWhitelist',"
-                            "'masterLoginUsername','masterLoginPassword')");
+    dbres *r = db_query(c, "SELECT property, value FROM wf_setup WHERE property IN ('jsonpWhitelist','jsonpIPWhitelist',"
+                           "'masterLoginUsername','masterLoginPassword')", 0, NULL);
     int mu = 0, mp = 0;
-    if (db_ok(r))
-        for (int i = 0; i < PQntuples(r); i++) {
-            const char *k = PQgetvalue(r, i, 0), *v = PQgetvalue(r, i, 1);
+    if (r)
+        for (int i = 0; i < db_nrows(r); i++) {
+            const char *k = db_get(r, i, 0), *v = db_get(r, i, 1);
             if (!strcmp(k, "jsonpWhitelist")) snprintf(tl_set.wl, sizeof tl_set.wl, "%s", v);
             else if (!strcmp(k, "jsonpIPWhitelist")) snprintf(tl_set.ipwl, sizeof tl_set.ipwl, "%s", v);
             else if (!strcmp(k, "masterLoginUsername")) { snprintf(tl_set.master_user, sizeof tl_set.master_user, "%s", v); mu = *v != 0; }
             else if (!strcmp(k, "masterLoginPassword")) { snprintf(tl_set.master_pw, sizeof tl_set.master_pw, "%s", v); mp = *v != 0; }
         }
-    PQclear(r);
+    db_free(r);
     tl_set.has_master = mu && mp;
     tl_set.at = n;
     return &tl_set;
@@ -339,8 +345,8 @@ static __thread auth_ent tl_auth[AUTH_CACHE];
 static __thread unsigned tl_auth_next;
 
 /* directory lookup; returns 1 found+credential ok, 0 bad */
-static int check_user_db(PGconn *c, const char *username, const char *cred, int check_cred, user_t *u);
-static int check_user(PGconn *c, const char *username, const char *cred, int check_cred, user_t *u)
+static int check_user_db(dbconn *c, const char *username, const char *cred, int check_cred, user_t *u);
+static int check_user(dbconn *c, const char *username, const char *cred, int check_cred, user_t *u)
 {
     if (!username || !*username || (check_cred && (!cred || strlen(cred) > 512))) return 0;
     char key[800];
@@ -356,15 +362,13 @@ static int check_user(PGconn *c, const char *username, const char *cred, int che
     return 1;
 }
 
-static int check_user_db(PGconn *c, const char *username, const char *cred, int check_cred, user_t *u)
+static int check_user_db(dbconn *c, const char *username, const char *cred, int check_cred, user_t *u)
 {
     const char *p[1] = {username};
-    PGresult *r = dbq(c, "SELECT u.password, COALESCE(u.active,1), COALESCE((SELECT string_agg(roleid, ',') FROM dir_user_role"
-                         " WHERE userid=u.id),''), (SELECT count(*) FROM dir_role WHERE id='ROLE_SYSADMIN')"
-                         " FROM dir_user u WHERE u.username=$1 LIMIT 1", 1, p);
+    dbres *r = db_query(c, sqlq(Q_USER_ROLES), 1, p);
     int ok = 0;
-    if (db_ok(r) && PQntuples(r) == 1 && atoi(PQgetvalue(r, 0, 1)) != 0) {
-        const char *stored = PQgetvalue(r, 0, 0);
+    if (r && db_nrows(r) == 1 && atoi(db_get(r, 0, 1)) != 0) {
+        const char *stored = db_get(r, 0, 0);
         ok = !check_cred;
         if (!ok) {
             char m[33];
@@ -383,14 +387,14 @@ static int check_user_db(PGconn *c, const char *username, const char *cred, int 
             memset(u, 0, sizeof *u);
             snprintf(u->username, sizeof u->username, "%s", username);
             char roles[1024];
-            snprintf(roles, sizeof roles, ",%s,", PQgetvalue(r, 0, 2));
+            snprintf(roles, sizeof roles, ",%s,", db_get(r, 0, 2));
             u->admin = strstr(roles, ",ROLE_ADMIN,") != NULL;
             u->appadmin = strstr(roles, ",ROLE_APPADMIN,") != NULL;
             u->sysadmin = strstr(roles, ",ROLE_SYSADMIN,") != NULL ||
-                          (u->admin && atoi(PQgetvalue(r, 0, 3)) == 0); /* ROLE_ADMIN counts as SYSADMIN without ROLE_SYSADMIN */
+                          (u->admin && atoi(db_get(r, 0, 3)) == 0); /* ROLE_ADMIN counts as SYSADMIN without ROLE_SYSADMIN */
         }
     }
-    PQclear(r);
+    db_free(r);
     return ok;
 }
 
@@ -405,7 +409,7 @@ static int b64val(int ch)
 }
 
 /* returns 0 authenticated or anonymous, -1 bad credentials (401) */
-static int authenticate(struct MHD_Connection *conn, PGconn *c, req_t *r)
+static int authenticate(struct MHD_Connection *conn, dbconn *c, req_t *r)
 {
     memset(&r->user, 0, sizeof r->user);
     r->user.anonymous = 1;
@@ -469,7 +473,7 @@ typedef struct {
     struct MHD_Connection *c;
     req_t *r;
     const char *url;
-    PGconn *db;
+    dbconn *db;
 } ctx_t;
 
 #define ERR(st, m) send_error(x->c, x->r, x->url, st, m)
@@ -625,8 +629,8 @@ static enum MHD_Result ep_running_list(ctx_t *x, int with_record)
     if (ver && !*ver) ver = NULL;
     if (rec && !*rec) rec = NULL;
     if (req && !*req) req = NULL;
-    /* filters on shkprocesses only; the link is joined after LIMIT (fast paging on big servers) */
-    const char *where = " FROM shkprocesses p WHERE p.state IN (1000000,1000002,1000004)"
+    /* filters on SHKProcesses only; the link is joined after LIMIT (fast paging on big servers) */
+    const char *where = " FROM SHKProcesses p WHERE p.state IN (1000000,1000002,1000004)"
                         " AND ($1::text IS NULL OR p.pdefname LIKE $1 || '#%')"
                         " AND ($2::text IS NULL OR p.id LIKE '%' || $2 || '%')"
                         " AND ($3::text IS NULL OR p.name LIKE '%' || $3 || '%')"
@@ -640,62 +644,52 @@ static enum MHD_Result ep_running_list(ctx_t *x, int with_record)
     int ci = 0;
     for (int i = 0; i < 5; i++) if (!strcmp(cols[i], sc)) ci = i;
     int variant = ci * 2 + (desc == 1); /* prepared once per connection: count + 10 sort variants */
-    if (!(tl_prepared & 1u)) {
-        sbuf q;
-        sb_init(&q);
-        sb_printf(&q, "SELECT count(*)%s", where);
-        PGresult *pr = PQprepare(x->db, "emu_rl_count", q.s, 6, NULL);
-        sb_free(&q);
-        if (!db_ok(pr)) { PQclear(pr); return ERR(500, ""); }
-        PQclear(pr);
-        tl_prepared |= 1u;
-    }
-    char sname[32];
-    snprintf(sname, sizeof sname, "emu_rl_%d", variant);
-    if (!(tl_prepared & (2u << variant))) {
-        const char *dir = desc == 1 ? "DESC" : "ASC";
-        sbuf q;
-        sb_init(&q);
-        /* due: the earliest deadline of the instance's open activities (the emulator has no process deadlines) */
-        sb_printf(&q, "SELECT p.id, p.name, p.state, split_part(p.pdefname,'#',2), p.started, p.resourcerequesterid,"
-                      " COALESCE(l.originprocessid, p.id), (SELECT min(a.limittime) FROM shkactivities a WHERE a.process=p.oid"
-                      " AND a.state IN (1000001,1000003,1000005) AND a.limittime > 0)"
-                      " FROM (SELECT p.*%s ORDER BY %s %s, p.oid %s OFFSET $7 LIMIT $8)"
-                      " p LEFT JOIN wf_process_link l ON l.processid=p.id ORDER BY %s %s, p.oid %s",
-                  where, sc, dir, dir, sc, dir, dir);
-        PGresult *pr = PQprepare(x->db, sname, q.s, 8, NULL);
-        sb_free(&q);
-        if (!db_ok(pr)) { PQclear(pr); return ERR(500, ""); }
-        PQclear(pr);
-        tl_prepared |= 2u << variant;
-    }
-    PGresult *r = PQexecPrepared(x->db, "emu_rl_count", 6, params, NULL, NULL, 0);
-    if (!db_ok(r)) { PQclear(r); tl_prepared = 0; return ERR(500, ""); } /* e.g. connection was reset */
-    long total = atol(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    char offs[32], lim[32];
+    sbuf q;
+    sb_init(&q);
+    sb_printf(&q, "SELECT count(*)%s", where);
+    dbres *r = db_prep_query(x->db, "emu_rl_count", q.s, 6, params);
+    if (!r) { sb_free(&q); return ERR(500, ""); }
+    long total = atol(db_get(r, 0, 0));
+    db_free(r);
+    const char *dir = desc == 1 ? "DESC" : "ASC";
+    q.len = 0;
+    /* due: the earliest deadline of the instance's open activities (the emulator has no process deadlines) */
+    sbuf ord;
+    sb_init(&ord);
+    db_order(&ord, sc, ci >= 2, dir);
+    sb_printf(&q, "SELECT p.id, p.name, p.state, p.pdefname, p.started, p.resourcerequesterid,"
+                  " COALESCE(l.originprocessid, p.id), (SELECT min(a.limittime) FROM SHKActivities a WHERE a.process=p.oid"
+                  " AND a.state IN (1000001,1000003,1000005) AND a.limittime > 0)"
+                  " FROM (SELECT p.*%s ORDER BY %s, p.oid %s LIMIT $8::bigint OFFSET $7::bigint)"
+                  " p LEFT JOIN wf_process_link l ON l.processid=p.id ORDER BY %s, p.oid %s",
+              where, ord.s, dir, ord.s, dir);
+    sb_free(&ord);
+    char sname[32], offs[32], lim[32];
+    snprintf(sname, sizeof sname, "emu_rl_%d", variant); /* prepared once per connection: count + 10 sort variants */
     snprintf(offs, sizeof offs, "%ld", start < 0 ? 0 : start);
-    snprintf(lim, sizeof lim, "%ld", rows);
-    const char *p8[8] = {app, pid, pname, ver, rec, req, offs, rows >= 0 ? lim : NULL};
-    r = PQexecPrepared(x->db, sname, 8, p8, NULL, NULL, 0);
-    if (!db_ok(r)) { PQclear(r); tl_prepared = 0; return ERR(500, ""); }
+    snprintf(lim, sizeof lim, "%ld", rows >= 0 ? rows : 9223372036854775807L);
+    const char *p8[8] = {app, pid, pname, ver, rec, req, offs, lim};
+    r = db_prep_query(x->db, sname, q.s, 8, p8);
+    sb_free(&q);
+    if (!r) return ERR(500, "");
     json_t *o = json_object();
-    for (int i = 0; i < PQntuples(r); i++) {
+    for (int i = 0; i < db_nrows(r); i++) {
         json_t *row = json_object();
-        json_object_set_new(row, "id", json_string(PQgetvalue(r, i, 0)));
-        json_object_set_new(row, "name", json_string(PQgetvalue(r, i, 1)));
-        json_object_set_new(row, "state", json_string(state_name(atoi(PQgetvalue(r, i, 2)))));
-        json_object_set_new(row, "version", json_string(PQgetvalue(r, i, 3)));
-        json_t *d = app_date(PQgetvalue(r, i, 4));
+        json_object_set_new(row, "id", json_string(db_get(r, i, 0)));
+        json_object_set_new(row, "name", json_string(db_get(r, i, 1)));
+        json_object_set_new(row, "state", json_string(state_name(atoi(db_get(r, i, 2)))));
+        char vb[64];
+        json_object_set_new(row, "version", json_string(pdef_version(db_get(r, i, 3), vb, sizeof vb)));
+        json_t *d = app_date(db_get(r, i, 4));
         if (d) json_object_set_new(row, "startedTime", d);
-        json_object_set_new(row, "requesterId", json_string(PQgetvalue(r, i, 5)));
-        json_t *due = PQgetisnull(r, i, 7) ? NULL : app_date(PQgetvalue(r, i, 7));
+        json_object_set_new(row, "requesterId", json_string(db_get(r, i, 5)));
+        json_t *due = db_isnull(r, i, 7) ? NULL : app_date(db_get(r, i, 7));
         json_object_set_new(row, "due", due ? due : json_string("-"));
         json_object_set_new(row, "serviceLevelMonitor", json_string("-"));
-        if (with_record) json_object_set_new(row, "recordId", json_string(PQgetvalue(r, i, 6)));
+        if (with_record) json_object_set_new(row, "recordId", json_string(db_get(r, i, 6)));
         acc(o, "data", row);
     }
-    PQclear(r);
+    db_free(r);
     envelope(o, total, P(x->r, "start"), sort, desc);
     return JSON(o);
 }
@@ -704,41 +698,35 @@ static enum MHD_Result ep_process_view(ctx_t *x, const char *pid)
 {
     if (sfa_bad(pid)) return ERR(500, "");
     const char *p[1] = {pid};
-    PGresult *r = dbq(x->db, "SELECT p.pdefname, p.name, p.state::int, p.resourcerequesterid, p.started, NULL::bigint,"
-                             " COALESCE(a.name, split_part(p.pdefname,'#',1))"
-                             " FROM shkprocesses p LEFT JOIN app_package a ON a.packageid=split_part(p.pdefname,'#',1)"
-                             " AND a.packageversion::text=split_part(p.pdefname,'#',2) WHERE p.id=$1"
-                             " UNION ALL SELECT h.processdefid, h.processname, CASE h.state WHEN 'closed.completed' THEN 1000006"
-                             " WHEN 'closed.aborted' THEN 1000010 ELSE 1000008 END, h.resourcerequesterid, h.started, h.laststatetime,"
-                             " split_part(h.processdefid,'#',1) FROM wf_history_process h WHERE h.processid=$1 LIMIT 1", 1, p);
-    if (!db_ok(r) || PQntuples(r) != 1) { /* unknown id -> HTTP 200 with an empty body, as Joget answers */
-        PQclear(r);
+    dbres *r = db_query(x->db, sqlq(Q_PROCESS_VIEW), 1, p);
+    if (!r || db_nrows(r) != 1) { /* unknown id -> HTTP 200 with an empty body, as Joget answers */
+        db_free(r);
         return send_raw(x->c, x->r, x->url, 200, "application/json;charset=UTF-8", xstrdup(""), 0, NULL);
     }
-    const char *pdef = PQgetvalue(r, 0, 0);
+    const char *pdef = db_get(r, 0, 0);
     char app[512], ver[64];
     snprintf(app, sizeof app, "%.*s", (int)strcspn(pdef, "#"), pdef);
     const char *h1 = strchr(pdef, '#');
     snprintf(ver, sizeof ver, "%.*s", h1 ? (int)strcspn(h1 + 1, "#") : 0, h1 ? h1 + 1 : "");
-    const char *st = state_name(atoi(PQgetvalue(r, 0, 2)));
+    const char *st = state_name(atoi(db_get(r, 0, 2)));
     json_t *o = json_object();
     json_object_set_new(o, "processDefId", json_string(pdef));
     json_object_set_new(o, "processId", json_string(pid));
     json_object_set_new(o, "packageId", json_string(app));
-    json_object_set_new(o, "packageName", json_string(PQgetvalue(r, 0, 6)));
-    json_object_set_new(o, "name", json_string(PQgetvalue(r, 0, 1)));
+    json_object_set_new(o, "packageName", json_string(db_get(r, 0, 6)));
+    json_object_set_new(o, "name", json_string(db_get(r, 0, 1)));
     json_object_set_new(o, "version", json_string(ver));
     acc(o, "states", json_string(st));
     json_object_set_new(o, "serviceLevelMonitor", json_string("-"));
-    json_object_set_new(o, "requester", json_string(PQgetvalue(r, 0, 3)));
+    json_object_set_new(o, "requester", json_string(db_get(r, 0, 3)));
     acc(o, "states", json_string(st)); /* Joget accumulates the state twice */
-    json_t *d = app_date(PQgetvalue(r, 0, 4));
+    json_t *d = app_date(db_get(r, 0, 4));
     if (d) json_object_set_new(o, "startedTime", d);
     json_object_set_new(o, "limit", json_string(""));
     json_object_set_new(o, "delay", json_string(""));
-    d = app_date(PQgetvalue(r, 0, 5));
+    d = app_date(db_get(r, 0, 5));
     if (d) json_object_set_new(o, "finishTime", d);
-    PQclear(r);
+    db_free(r);
     return JSON(o);
 }
 
@@ -755,12 +743,7 @@ static enum MHD_Result ep_activity_list(ctx_t *x)
     int ci = !sort ? 0 : !strcmp(sort, "id") ? 1 : !strcmp(sort, "name") ? 2 : 0;
     static const char *cols[] = {"activated", "id", "name"};
     /* two shapes (one process / all) so that prepared generic plans keep using the processid index */
-    const char *base_one = "SELECT a.id, a.name, s.name AS state, a.activated, a.oid FROM shkactivities a JOIN shkactivitystates s"
-                           " ON s.oid=a.state WHERE a.processid=$1 UNION ALL SELECT h.activityid, h.activityname, h.state,"
-                           " h.activated, 0 FROM wf_history_activity h WHERE h.processid=$1";
-    const char *base_all = "SELECT a.id, a.name, s.name AS state, a.activated, a.oid FROM shkactivities a JOIN shkactivitystates s"
-                           " ON s.oid=a.state UNION ALL SELECT h.activityid, h.activityname, h.state, h.activated, 0"
-                           " FROM wf_history_activity h";
+    const char *base_one = sqlq(Q_ACTLIST_ONE), *base_all = sqlq(Q_ACTLIST_ALL);
     const char *base = pid ? base_one : base_all;
     char offs[32], lim[32], name[48];
     snprintf(offs, sizeof offs, "%ld", start < 0 ? 0 : start);
@@ -771,102 +754,108 @@ static enum MHD_Result ep_activity_list(ctx_t *x)
     sb_init(&q);
     sb_printf(&q, "SELECT count(*) FROM (%s) t", base);
     snprintf(name, sizeof name, "emu_al_count_%d", pid != NULL);
-    PGresult *r = db_prep_exec(x->db, name, q.s, pid ? 1 : 0, p);
-    if (!db_ok(r)) { PQclear(r); sb_free(&q); return ERR(500, ""); }
-    long total = atol(PQgetvalue(r, 0, 0));
-    PQclear(r);
+    dbres *r = db_prep_query(x->db, name, q.s, pid ? 1 : 0, p);
+    if (!r) { db_free(r); sb_free(&q); return ERR(500, ""); }
+    long total = atol(db_get(r, 0, 0));
+    db_free(r);
     q.len = 0;
-    sb_printf(&q, "SELECT * FROM (%s) t ORDER BY %s %s, oid %s OFFSET $%d LIMIT $%d", base, cols[ci], desc == 1 ? "DESC" : "ASC",
-              desc == 1 ? "DESC" : "ASC", pid ? 2 : 1, pid ? 3 : 2);
+    sbuf ord;
+    sb_init(&ord);
+    db_order(&ord, cols[ci], ci > 0, desc == 1 ? "DESC" : "ASC");
+    sb_printf(&ord, ", oid %s, ", desc == 1 ? "DESC" : "ASC");
+    db_order(&ord, "id", 1, desc == 1 ? "DESC" : "ASC"); /* archived rows have oid 0: their id breaks the ties */
+    sb_printf(&q, "SELECT * FROM (%s) t ORDER BY %s LIMIT $%d::bigint OFFSET $%d::bigint", base, ord.s, pid ? 3 : 2,
+              pid ? 2 : 1);
+    sb_free(&ord);
     snprintf(name, sizeof name, "emu_al_%d_%d_%d", pid != NULL, ci, desc == 1);
-    r = db_prep_exec(x->db, name, q.s, pid ? 3 : 2, pp);
+    r = db_prep_query(x->db, name, q.s, pid ? 3 : 2, pp);
     sb_free(&q);
-    if (!db_ok(r)) { PQclear(r); return ERR(500, ""); }
+    if (!r) { db_free(r); return ERR(500, ""); }
     json_t *o = json_object();
-    for (int i = 0; i < PQntuples(r); i++) {
+    for (int i = 0; i < db_nrows(r); i++) {
         json_t *row = json_object();
-        json_object_set_new(row, "id", json_string(PQgetvalue(r, i, 0)));
-        json_object_set_new(row, "name", json_string(PQgetvalue(r, i, 1)));
-        json_object_set_new(row, "state", json_string(PQgetvalue(r, i, 2)));
-        json_t *d = app_date(PQgetvalue(r, i, 3));
+        json_object_set_new(row, "id", json_string(db_get(r, i, 0)));
+        json_object_set_new(row, "name", json_string(db_get(r, i, 1)));
+        json_object_set_new(row, "state", json_string(db_get(r, i, 2)));
+        json_t *d = app_date(db_get(r, i, 3));
         if (d) json_object_set_new(row, "dateCreated", d);
         json_object_set_new(row, "serviceLevelMonitor", json_string("-"));
         acc(o, "data", row);
     }
-    PQclear(r);
+    db_free(r);
     envelope(o, total, P(x->r, "start"), sort, desc);
     return JSON(o);
 }
 
-static void add_variables(PGconn *db, json_t *o, const char *pid)
+static void add_variables(dbconn *db, json_t *o, const char *pid)
 {
     const char *p[1] = {pid};
-    PGresult *r = dbq(db, "SELECT d.variabledefinitionid, d.variabletype, d.variablevaluevchar, d.variablevaluelong,"
-                          " d.variablevaluedbl, d.variablevaluebool FROM shkprocessdata d JOIN shkprocesses p ON p.oid=d.process"
+    dbres *r = db_query(db, "SELECT d.variabledefinitionid, d.variabletype, d.variablevaluevchar, d.variablevaluelong,"
+                          " d.variablevaluedbl, d.variablevaluebool FROM SHKProcessData d JOIN SHKProcesses p ON p.oid=d.process"
                           " WHERE p.id=$1 ORDER BY d.oid", 1, p);
-    if (db_ok(r))
-        for (int i = 0; i < PQntuples(r); i++) {
-            int vt = atoi(PQgetvalue(r, i, 1));
+    if (r)
+        for (int i = 0; i < db_nrows(r); i++) {
+            int vt = atoi(db_get(r, i, 1));
             int col = vt == VT_LONG ? 3 : vt == VT_DOUBLE ? 4 : vt == VT_BOOLEAN ? 5 : 2;
             char b[64];
             const char *v = "";
-            if (!PQgetisnull(r, i, col)) {
-                v = PQgetvalue(r, i, col);
+            if (!db_isnull(r, i, col)) {
+                v = db_get(r, i, col);
                 if (vt == VT_DOUBLE) { fmt_double(strtod(v, NULL), b, sizeof b); v = b; }
-                else if (vt == VT_BOOLEAN) v = v[0] == 't' ? "true" : "false";
+                else if (vt == VT_BOOLEAN) v = db_bool(v) ? "true" : "false";
             }
             json_t *vo = json_object();
-            json_object_set_new(vo, PQgetvalue(r, i, 0), json_string(v));
+            json_object_set_new(vo, db_get(r, i, 0), json_string(v));
             acc(o, "variable", vo);
         }
-    PQclear(r);
+    db_free(r);
 }
 
 static enum MHD_Result ep_activity_view(ctx_t *x, const char *aid)
 {
     if (sfa_bad(aid)) return ERR(500, "");
     const char *p[1] = {aid};
-    PGresult *r = dbq(x->db, "SELECT a.activitydefinitionid, a.processid, a.pdefname, a.name, a.performer, a.state::int, a.activated,"
-                             " a.resourceid, a.laststatetime, p.name, a.description, a.limittime FROM shkactivities a"
-                             " JOIN shkprocesses p ON p.oid=a.process WHERE a.id=$1", 1, p);
-    if (!db_ok(r) || PQntuples(r) != 1) {
-        PQclear(r);
+    dbres *r = db_query(x->db, "SELECT a.activitydefinitionid, a.processid, a.pdefname, a.name, a.performer, a.state, a.activated,"
+                             " a.resourceid, a.laststatetime, p.name, a.description, a.limittime FROM SHKActivities a"
+                             " JOIN SHKProcesses p ON p.oid=a.process WHERE a.id=$1", 1, p);
+    if (!r || db_nrows(r) != 1) {
+        db_free(r);
         return send_raw(x->c, x->r, x->url, 200, "application/json;charset=UTF-8", xstrdup(""), 0, NULL);
     }
-    const char *pdef = PQgetvalue(r, 0, 2);
+    const char *pdef = db_get(r, 0, 2);
     const char *h1 = strchr(pdef, '#');
     char ver[64], cdate[64];
     snprintf(ver, sizeof ver, "%.*s", h1 ? (int)strcspn(h1 + 1, "#") : 0, h1 ? h1 + 1 : "");
-    int st = atoi(PQgetvalue(r, 0, 5));
-    fmt_java_date(strtoll(PQgetvalue(r, 0, 6), NULL, 10), cdate, sizeof cdate);
+    int st = atoi(db_get(r, 0, 5));
+    fmt_java_date(strtoll(db_get(r, 0, 6), NULL, 10), cdate, sizeof cdate);
     json_t *o = json_object();
     json_object_set_new(o, "activityId", json_string(aid));
-    json_object_set_new(o, "activityDefId", json_string(PQgetvalue(r, 0, 0)));
-    json_object_set_new(o, "processId", json_string(PQgetvalue(r, 0, 1)));
+    json_object_set_new(o, "activityDefId", json_string(db_get(r, 0, 0)));
+    json_object_set_new(o, "processId", json_string(db_get(r, 0, 1)));
     json_object_set_new(o, "processDefId", json_string(pdef));
     json_object_set_new(o, "processVersion", json_string(ver));
-    json_object_set_new(o, "processName", json_string(PQgetvalue(r, 0, 9)));
-    json_object_set_new(o, "activityName", json_string(PQgetvalue(r, 0, 3)));
-    if (!PQgetisnull(r, 0, 10)) json_object_set_new(o, "description", json_string(PQgetvalue(r, 0, 10)));
-    if (!PQgetisnull(r, 0, 4)) json_object_set_new(o, "participant", json_string(PQgetvalue(r, 0, 4)));
-    if (!PQgetisnull(r, 0, 7)) json_object_set_new(o, "acceptedUser", json_string(PQgetvalue(r, 0, 7)));
+    json_object_set_new(o, "processName", json_string(db_get(r, 0, 9)));
+    json_object_set_new(o, "activityName", json_string(db_get(r, 0, 3)));
+    if (!db_isnull(r, 0, 10)) json_object_set_new(o, "description", json_string(db_get(r, 0, 10)));
+    if (!db_isnull(r, 0, 4)) json_object_set_new(o, "participant", json_string(db_get(r, 0, 4)));
+    if (!db_isnull(r, 0, 7)) json_object_set_new(o, "acceptedUser", json_string(db_get(r, 0, 7)));
     json_object_set_new(o, "serviceLevelMonitor", json_string("-"));
     json_object_set_new(o, "state", json_string(state_name(st)));
     json_object_set_new(o, "createdTime", json_string(cdate));
     json_object_set_new(o, "dateLimit", json_string(""));
     json_object_set_new(o, "delay", json_string(""));
-    if (strtoll(PQgetvalue(r, 0, 11), NULL, 10) > 0) json_object_set_new(o, "dueDate", app_date(PQgetvalue(r, 0, 11)));
+    if (strtoll(db_get(r, 0, 11), NULL, 10) > 0) json_object_set_new(o, "dueDate", app_date(db_get(r, 0, 11)));
     if (st >= AS_COMPLETED) {
-        json_t *d = app_date(PQgetvalue(r, 0, 8));
+        json_t *d = app_date(db_get(r, 0, 8));
         if (d) json_object_set_new(o, "finishTime", d);
     }
     char pid[256];
-    snprintf(pid, sizeof pid, "%s", PQgetvalue(r, 0, 1));
-    PQclear(r);
-    r = dbq(x->db, "SELECT resourceid FROM shkassignmentstable WHERE activityid=$1 AND isvalid ORDER BY cnt", 1, p);
-    if (db_ok(r))
-        for (int i = 0; i < PQntuples(r); i++) acc(o, "assignee", json_string(PQgetvalue(r, i, 0)));
-    PQclear(r);
+    snprintf(pid, sizeof pid, "%s", db_get(r, 0, 1));
+    db_free(r);
+    r = db_query(x->db, "SELECT resourceid FROM SHKAssignmentsTable WHERE activityid=$1 AND isvalid ORDER BY cnt", 1, p);
+    if (r)
+        for (int i = 0; i < db_nrows(r); i++) acc(o, "assignee", json_string(db_get(r, i, 0)));
+    db_free(r);
     add_variables(x->db, o, pid);
     return JSON(o);
 }
@@ -910,10 +899,10 @@ static enum MHD_Result ep_set_variable(ctx_t *x, const char *pid, const char *va
 }
 
 #define ASG_SELECT \
-    "SELECT a.id, a.processid, p.name, a.name, split_part(a.pdefname,'#',2), a.activated, s.isaccepted, a.description," \
+    "SELECT a.id, a.processid, p.name, a.name, a.pdefname, a.activated, s.isaccepted, a.description," \
     " a.activitydefinitionid, a.pdefname, a.performer, s.resourceid, COALESCE(NULLIF(trim(u.firstname || ' ' || COALESCE(u.lastname,'')),''), s.resourceid)," \
     " a.limittime" \
-    " FROM shkassignmentstable s JOIN shkactivities a ON a.oid=s.activity JOIN shkprocesses p ON p.oid=a.process" \
+    " FROM SHKAssignmentsTable s JOIN SHKActivities a ON a.oid=s.activity JOIN SHKProcesses p ON p.oid=a.process" \
     " LEFT JOIN dir_user u ON u.username=s.resourceid WHERE s.resourceid=$1 AND s.isvalid AND a.state IN (1000001,1000003)"
 
 static enum MHD_Result ep_assignment_list(ctx_t *x)
@@ -932,32 +921,35 @@ static enum MHD_Result ep_assignment_list(ctx_t *x)
     sbuf q;
     sb_init(&q);
     sb_printf(&q, ASG_SELECT " AND ($2::text IS NULL OR a.pdefname LIKE $2 || '#%%') AND ($3::text IS NULL OR a.pdefname=$3)"
-                  " AND ($4::text IS NULL OR a.processid=$4) ORDER BY %s %s, s.cnt", col, desc == 1 ? "DESC" : "ASC");
-    PGresult *r = x->r->user.anonymous ? NULL : dbq(x->db, q.s, 4, p);
+                  " AND ($4::text IS NULL OR a.processid=$4) ORDER BY ");
+    db_order(&q, col, strcmp(col, "a.activated") != 0, desc == 1 ? "DESC" : "ASC");
+    sb_add(&q, ", s.cnt");
+    dbres *r = x->r->user.anonymous ? NULL : db_query(x->db, q.s, 4, p);
     sb_free(&q);
     free(pd);
-    if (r && !db_ok(r)) { PQclear(r); return ERR(500, ""); }
+    if (r && !r) { db_free(r); return ERR(500, ""); }
     json_t *o = json_object();
-    int n = r ? PQntuples(r) : 0;
+    int n = r ? db_nrows(r) : 0;
     for (int i = (int)(start < 0 ? 0 : start); i < n && (rows < 0 || i < start + rows); i++) {
         json_t *row = json_object();
-        json_object_set_new(row, "processId", json_string(PQgetvalue(r, i, 1)));
-        json_object_set_new(row, "activityId", json_string(PQgetvalue(r, i, 0)));
-        json_object_set_new(row, "processName", json_string(PQgetvalue(r, i, 2)));
-        json_object_set_new(row, "activityName", json_string(PQgetvalue(r, i, 3)));
-        json_object_set_new(row, "processVersion", json_string(PQgetvalue(r, i, 4)));
-        json_t *d = app_date(PQgetvalue(r, i, 5));
+        json_object_set_new(row, "processId", json_string(db_get(r, i, 1)));
+        json_object_set_new(row, "activityId", json_string(db_get(r, i, 0)));
+        json_object_set_new(row, "processName", json_string(db_get(r, i, 2)));
+        json_object_set_new(row, "activityName", json_string(db_get(r, i, 3)));
+        char vb[64];
+        json_object_set_new(row, "processVersion", json_string(pdef_version(db_get(r, i, 4), vb, sizeof vb)));
+        json_t *d = app_date(db_get(r, i, 5));
         if (d) json_object_set_new(row, "dateCreated", d);
-        json_object_set_new(row, "acceptedStatus", json_boolean(PQgetvalue(r, i, 6)[0] == 't'));
-        json_t *due = strtoll(PQgetvalue(r, i, 13), NULL, 10) > 0 ? app_date(PQgetvalue(r, i, 13)) : NULL;
+        json_object_set_new(row, "acceptedStatus", json_boolean(db_bool(db_get(r, i, 6))));
+        json_t *due = strtoll(db_get(r, i, 13), NULL, 10) > 0 ? app_date(db_get(r, i, 13)) : NULL;
         json_object_set_new(row, "due", due ? due : json_string("-"));
         json_object_set_new(row, "serviceLevelMonitor", json_string("-"));
-        json_object_set_new(row, "id", json_string(PQgetvalue(r, i, 0)));
-        json_object_set_new(row, "label", json_string(PQgetvalue(r, i, 3)));
-        if (!PQgetisnull(r, i, 7)) json_object_set_new(row, "description", json_string(PQgetvalue(r, i, 7)));
+        json_object_set_new(row, "id", json_string(db_get(r, i, 0)));
+        json_object_set_new(row, "label", json_string(db_get(r, i, 3)));
+        if (!db_isnull(r, i, 7)) json_object_set_new(row, "description", json_string(db_get(r, i, 7)));
         acc(o, "data", row);
     }
-    PQclear(r);
+    db_free(r);
     envelope(o, n, P(x->r, "start"), sort, desc);
     return JSON(o);
 }
@@ -966,25 +958,26 @@ static enum MHD_Result ep_assignment_view(ctx_t *x, const char *aid)
 {
     if (sfa_bad(aid)) return ERR(500, "");
     const char *p[2] = {x->r->user.username, aid};
-    PGresult *r = x->r->user.anonymous ? NULL : dbq(x->db, ASG_SELECT " AND a.id=$2", 2, p);
-    if (!r || !db_ok(r) || PQntuples(r) < 1) { PQclear(r); return ERR(404, "Assignment does not exist."); }
+    dbres *r = x->r->user.anonymous ? NULL : db_query(x->db, ASG_SELECT " AND a.id=$2", 2, p);
+    if (!r || !r || db_nrows(r) < 1) { db_free(r); return ERR(404, "Assignment does not exist."); }
     json_t *o = json_object();
-    json_object_set_new(o, "activityId", json_string(PQgetvalue(r, 0, 0)));
-    json_object_set_new(o, "activityDefId", json_string(PQgetvalue(r, 0, 8)));
-    json_object_set_new(o, "processId", json_string(PQgetvalue(r, 0, 1)));
-    json_object_set_new(o, "processDefId", json_string(PQgetvalue(r, 0, 9)));
-    json_object_set_new(o, "processVersion", json_string(PQgetvalue(r, 0, 4)));
-    json_object_set_new(o, "processName", json_string(PQgetvalue(r, 0, 2)));
-    json_object_set_new(o, "activityName", json_string(PQgetvalue(r, 0, 3)));
-    if (!PQgetisnull(r, 0, 7)) json_object_set_new(o, "description", json_string(PQgetvalue(r, 0, 7)));
-    if (!PQgetisnull(r, 0, 10)) json_object_set_new(o, "participant", json_string(PQgetvalue(r, 0, 10)));
-    json_object_set_new(o, "assigneeId", json_string(PQgetvalue(r, 0, 11)));
-    json_object_set_new(o, "assigneeName", json_string(PQgetvalue(r, 0, 12)));
-    json_t *d = app_date(PQgetvalue(r, 0, 5));
+    json_object_set_new(o, "activityId", json_string(db_get(r, 0, 0)));
+    json_object_set_new(o, "activityDefId", json_string(db_get(r, 0, 8)));
+    json_object_set_new(o, "processId", json_string(db_get(r, 0, 1)));
+    json_object_set_new(o, "processDefId", json_string(db_get(r, 0, 9)));
+    char vb[64];
+    json_object_set_new(o, "processVersion", json_string(pdef_version(db_get(r, 0, 4), vb, sizeof vb)));
+    json_object_set_new(o, "processName", json_string(db_get(r, 0, 2)));
+    json_object_set_new(o, "activityName", json_string(db_get(r, 0, 3)));
+    if (!db_isnull(r, 0, 7)) json_object_set_new(o, "description", json_string(db_get(r, 0, 7)));
+    if (!db_isnull(r, 0, 10)) json_object_set_new(o, "participant", json_string(db_get(r, 0, 10)));
+    json_object_set_new(o, "assigneeId", json_string(db_get(r, 0, 11)));
+    json_object_set_new(o, "assigneeName", json_string(db_get(r, 0, 12)));
+    json_t *d = app_date(db_get(r, 0, 5));
     if (d) json_object_set_new(o, "dateCreated", d);
     char pid[256];
-    snprintf(pid, sizeof pid, "%s", PQgetvalue(r, 0, 1));
-    PQclear(r);
+    snprintf(pid, sizeof pid, "%s", db_get(r, 0, 1));
+    db_free(r);
     add_variables(x->db, o, pid);
     return JSON(o);
 }
@@ -997,9 +990,9 @@ static char *process_of_assignment(ctx_t *x, const char *aid)
 {
     const char *p[2] = {x->r->user.username, aid};
     if (x->r->user.anonymous) return NULL;
-    PGresult *r = dbq(x->db, ASG_SELECT " AND a.id=$2", 2, p);
-    char *pid = (db_ok(r) && PQntuples(r) >= 1) ? xstrdup(PQgetvalue(r, 0, 1)) : NULL;
-    PQclear(r);
+    dbres *r = db_query(x->db, ASG_SELECT " AND a.id=$2", 2, p);
+    char *pid = (r && db_nrows(r) >= 1) ? xstrdup(db_get(r, 0, 1)) : NULL;
+    db_free(r);
     return pid;
 }
 
@@ -1061,37 +1054,39 @@ static enum MHD_Result ep_process_def_list(ctx_t *x)
         return ERR(400, "Type mismatch");
     if (sfa_bad(pkg) || sfa_bad(sort)) return ERR(500, "");
     const char *p[2] = {pkg && *pkg ? pkg : NULL, (all && !strcmp(all, "yes")) ? "1" : NULL};
-    const char *col = sort && !strcmp(sort, "name") ? "name" : sort && !strcmp(sort, "version") ? "packageversion" : "pdefname";
+    const char *col = sort && !strcmp(sort, "name") ? "procname" : sort && !strcmp(sort, "version") ? "packageversion" : "pdefname";
     sbuf q;
     sb_init(&q);
     sb_printf(&q, "SELECT g.pdefname, g.appid, g.packageversion, COALESCE(ap.name, g.appid) AS pkgname, g.processdefid,"
-                  " g.graph::json->>'name' AS name FROM emu_process_graph g"
+                  " %s AS procname FROM emu_process_graph g"
                   " LEFT JOIN app_package ap ON ap.packageid=g.appid AND ap.packageversion=g.packageversion"
                   " WHERE ($1::text IS NULL OR g.appid=$1) AND ($2::text IS NOT NULL OR g.packageversion ="
-                  " (SELECT max(packageversion) FROM app_package WHERE packageid=g.appid)) ORDER BY %s %s",
-              col, desc == 1 ? "DESC" : "ASC");
-    PGresult *r = dbq(x->db, q.s, 2, p);
+                  " (SELECT max(packageversion) FROM app_package WHERE packageid=g.appid)) ORDER BY ",
+              sqlq(Q_PROCDEF_NAME));
+    db_order(&q, col, strcmp(col, "packageversion") != 0, desc == 1 ? "DESC" : "ASC");
+    sb_printf(&q, ", g.pdefname %s", desc == 1 ? "DESC" : "ASC"); /* one name in several versions */
+    dbres *r = db_query(x->db, q.s, 2, p);
     sb_free(&q);
-    if (!db_ok(r)) { PQclear(r); return ERR(500, ""); }
+    if (!r) { db_free(r); return ERR(500, ""); }
     json_t *o = json_object();
     long n = 0;
-    for (int i = 0; i < PQntuples(r); i++) {
-        if (cwl == 1 && !eng_whitelist_ok(x->db, &x->r->user, PQgetvalue(r, i, 0))) continue;
+    for (int i = 0; i < db_nrows(r); i++) {
+        if (cwl == 1 && !eng_whitelist_ok(x->db, &x->r->user, db_get(r, i, 0))) continue;
         n++;
         if (n <= start || (rows >= 0 && n > start + rows)) continue;
-        const char *name = PQgetisnull(r, i, 5) ? PQgetvalue(r, i, 4) : PQgetvalue(r, i, 5);
+        const char *name = db_isnull(r, i, 5) ? db_get(r, i, 4) : db_get(r, i, 5);
         json_t *row = json_object();
-        json_object_set_new(row, "id", json_string(PQgetvalue(r, i, 0)));
-        json_object_set_new(row, "packageId", json_string(PQgetvalue(r, i, 1)));
-        json_object_set_new(row, "packageName", json_string(PQgetvalue(r, i, 3)));
+        json_object_set_new(row, "id", json_string(db_get(r, i, 0)));
+        json_object_set_new(row, "packageId", json_string(db_get(r, i, 1)));
+        json_object_set_new(row, "packageName", json_string(db_get(r, i, 3)));
         json_object_set_new(row, "name", json_string(name));
-        json_object_set_new(row, "version", json_string(PQgetvalue(r, i, 2)));
+        json_object_set_new(row, "version", json_string(db_get(r, i, 2)));
         char label[600];
-        snprintf(label, sizeof label, "%s ver %s", name, PQgetvalue(r, i, 2));
+        snprintf(label, sizeof label, "%s ver %s", name, db_get(r, i, 2));
         json_object_set_new(row, "label", json_string(label));
         acc(o, "data", row);
     }
-    PQclear(r);
+    db_free(r);
     envelope(o, n, P(x->r, "start"), sort, desc);
     return JSON(o);
 }
@@ -1112,34 +1107,33 @@ static enum MHD_Result ep_process_def_view(ctx_t *x, const char *pdef_url)
 static enum MHD_Result ep_form_load(ctx_t *x, const char *app, const char *form, const char *pk)
 {
     const char *p[2] = {app, form};
-    PGresult *r = dbq(x->db, "SELECT f.tablename FROM app_form f JOIN app_app a ON a.appid=f.appid AND a.appversion=f.appversion"
+    dbres *r = db_query(x->db, "SELECT f.tablename FROM app_form f JOIN app_app a ON a.appid=f.appid AND a.appversion=f.appversion"
                              " WHERE f.appid=$1 AND f.formid=$2 AND a.published ORDER BY a.appversion DESC LIMIT 1", 2, p);
-    if (!db_ok(r) || PQntuples(r) != 1 || !ident_ok(PQgetvalue(r, 0, 0))) { PQclear(r); return JSON(json_object()); }
+    if (!r || db_nrows(r) != 1 || !ident_ok(db_get(r, 0, 0))) { db_free(r); return JSON(json_object()); }
     char tbl[600];
-    snprintf(tbl, sizeof tbl, "app_fd_%s", PQgetvalue(r, 0, 0));
-    for (char *s = tbl; *s; s++) *s = (char)tolower((unsigned char)*s);
-    PQclear(r);
+    db_fd_name("app_fd_", db_get(r, 0, 0), tbl, sizeof tbl);
+    db_free(r);
     sbuf q;
     sb_init(&q);
     sb_printf(&q, "SELECT * FROM %s WHERE id=$1", tbl);
     const char *pp[1] = {pk};
-    r = dbq(x->db, q.s, 1, pp);
+    r = db_query(x->db, q.s, 1, pp);
     sb_free(&q);
     json_t *o = json_object();
-    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
-        for (int i = 0; i < PQnfields(r); i++) {
-            if (PQgetisnull(r, 0, i)) continue;
-            const char *fn = PQfname(r, i);
+    if (r && db_nrows(r) == 1) {
+        for (int i = 0; i < db_ncols(r); i++) {
+            if (db_isnull(r, 0, i)) continue;
+            const char *fn = db_colname(r, i);
             static const char *meta[][2] = {{"id", "id"}, {"datecreated", "dateCreated"}, {"datemodified", "dateModified"},
                                             {"createdby", "createdBy"}, {"createdbyname", "createdByName"},
                                             {"modifiedby", "modifiedBy"}, {"modifiedbyname", "modifiedByName"}};
             const char *key = NULL;
-            for (size_t m = 0; m < sizeof meta / sizeof meta[0]; m++) if (!strcmp(fn, meta[m][0])) key = meta[m][1];
-            if (!key && !strncmp(fn, "c_", 2)) key = fn + 2;
-            if (key) json_object_set_new(o, key, json_string(PQgetvalue(r, 0, i)));
+            for (size_t m = 0; m < sizeof meta / sizeof meta[0]; m++) if (!strcasecmp(fn, meta[m][0])) key = meta[m][1];
+            if (!key && !strncasecmp(fn, "c_", 2)) key = fn + 2; /* MariaDB keeps the field id's case, PostgreSQL folds it */
+            if (key) json_object_set_new(o, key, json_string(db_get(r, 0, i)));
         }
     }
-    PQclear(r);
+    db_free(r);
     return JSON(o);
 }
 
@@ -1345,7 +1339,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
     MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, arg_it, r);
     const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
     if (r->body.len && (!ct || !strncasecmp(ct, "application/x-www-form-urlencoded", 33))) parse_form(r, r->body.s, r->body.len);
-    PGconn *db = db_conn();
+    dbconn *db = db_conn();
     r->user.anonymous = 1;
     snprintf(r->user.username, sizeof r->user.username, "roleAnonymous");
     if (!db) return send_error(conn, r, url, 500, "");

@@ -9,16 +9,18 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: joget-emulator --db CONNINFO [options]\n"
-            "A Joget DX 8 compatible server for tests (JSON API under /jw/web/json/, state in PostgreSQL).\n\n"
-            "  --db CONNINFO        libpq connection string of the database holding the Joget tables (required)\n"
+            "usage: joget-emulator --db URL|CONNINFO [options]\n"
+            "A Joget DX 8 compatible server for tests (JSON API under /jw/web/json/, state in PostgreSQL or MariaDB).\n\n"
+            "  --db URL|CONNINFO    the database holding the Joget tables (required): mariadb://user:password@host:port/db\n"
+            "                       (or mysql://...) for MariaDB/MySQL with Joget's MySQL layout, else a libpq\n"
+            "                       connection string for PostgreSQL with Joget's PostgreSQL layout\n"
             "  --fixture FILE       JSON fixture to load (repeatable); loaded only into a fresh database or with --reset\n"
             "  --reset              drop and recreate all Joget tables before loading\n"
             "  --uploads DIR        base directory (wflow home); files go to DIR/app_formuploads/<table>/<recordId>/\n"
             "  --host ADDR          IPv4 address to listen on (default 127.0.0.1)\n"
             "  --port N             TCP port; 0 = pick a free one (default 0)\n"
             "  --port-file FILE     write the bound port to FILE once listening\n"
-            "  --threads N          worker threads, one PostgreSQL connection each (default 8)\n"
+            "  --threads N          worker threads, one database connection each (default 8)\n"
             "  --latency-ms N       added to every reply\n"
             "  --fail-rate R        fraction 0..1 of /jw/web/json/ requests that fail\n"
             "  --fail-kinds LIST    comma list of 500,reset,timeout,lost,partial,twice (default 500):\n"
@@ -124,15 +126,15 @@ int main(int argc, char **argv)
         }
     }
     if (optind < argc) { fprintf(stderr, "joget-emulator: unexpected argument '%s'\n", argv[optind]); usage(stderr); return 2; }
-    if (!db) { fprintf(stderr, "joget-emulator: --db CONNINFO is required\n"); usage(stderr); return 2; }
-    g_conninfo = xstrdup(db);
+    if (!db) { fprintf(stderr, "joget-emulator: --db URL|CONNINFO is required\n"); usage(stderr); return 2; }
+    if (db_setup(db) < 0) return 2;
     int rc = 1;
-    PGconn *conn = db_conn();
+    dbconn *conn = db_conn();
     if (!conn) goto out;
     if (db_schema(conn, reset) < 0) { fprintf(stderr, "joget-emulator: cannot create the Joget tables\n"); goto out; }
-    PGresult *r = PQexec(conn, "SELECT count(*) FROM emu_meta WHERE key='fixture'");
-    int loaded = db_ok(r) && atoi(PQgetvalue(r, 0, 0)) > 0;
-    PQclear(r);
+    dbres *r = db_query(conn, sqlq(Q_META_LOADED), 0, NULL);
+    int loaded = r && atoi(db_get(r, 0, 0)) > 0;
+    db_free(r);
     if (graphs_load(conn) < 0) goto out;
     if (nfix && loaded && !reset)
         fprintf(stderr, "joget-emulator: database already holds a fixture; reusing it (use --reset to reload)\n");
@@ -145,9 +147,8 @@ int main(int argc, char **argv)
     if (audit_log && eng_audit_open(audit_log) < 0) goto out;
     rc = http_run(&cfg, port_file);
 out:
-    db_close_all();
+    db_shutdown();
     eng_audit_close();
     graphs_free();
-    free(g_conninfo);
     return rc;
 }

@@ -2,11 +2,15 @@
 # CTest driver for the joget-emulator tests.
 #   run-emulator-test.sh pg-start STATE SUPPORT        start the private PostgreSQL cluster (fixture setup)
 #   run-emulator-test.sh pg-stop STATE SUPPORT         stop it and remove its directory (fixture cleanup)
+#   run-emulator-test.sh my-start STATE SUPPORT        the same for the private MariaDB (tests/support/mariadb.sh)
+#   run-emulator-test.sh my-stop STATE SUPPORT
 #   run-emulator-test.sh suite STATE SUPPORT EMU TESTBIN SUITE FIXDIR   (SUITE: conformance engine faults features)
 #   run-emulator-test.sh cli STATE SUPPORT EMU FIXDIR
 #   run-emulator-test.sh generator STATE SUPPORT EMU GEN TESTBIN
+#   run-emulator-test.sh compare STATE SUPPORT EMU FIXDIR   one emulator on PostgreSQL, one on MariaDB, same calls
 # Each suite gets its own database and its own emulator processes on free ports; they are stopped (SIGTERM, and
-# their exit status checked, so sanitizer leak reports fail the test) whatever happens.
+# their exit status checked, so sanitizer leak reports fail the test) whatever happens. EMU_ENGINE=mariadb runs the
+# suites, cli and generator on the private MariaDB instead of PostgreSQL (database URLs instead of conninfos).
 set -uo pipefail
 mode=$1 state=$2 support=$3
 shift 3
@@ -14,27 +18,73 @@ die() { echo "run-emulator-test: $*" >&2; exit 1; }
 
 case "$mode" in
 joget-env) # joget-env SUPPORT(already shifted as state/support) EMU FIXDIR: start + stop the helper's environment
+  # EMU_ENGINE=mariadb: both sides on one private MariaDB, then a mixed pair (source MariaDB, target PostgreSQL)
   emu=$1 fix=$2
   d=$(mktemp -d /tmp/emu-jenv.XXXXXX)
-  out=$("$support/joget-env.sh" start "$d/state" --source-fixture "$fix/source.json" --target-fixture "$fix/target.json" \
-        --emulator-bin "$emu" --threads 2) || { "$support/joget-env.sh" stop "$d/state"; die "joget-env start failed"; }
-  . "$d/state/env"
   st=0
-  code=$(curl -s -o /dev/null -w '%{http_code}' -H "Referer: http://127.0.0.1/jw/" \
-         "$JOGET_TARGET_URL/web/json/workflow/currentUsername?j_username=admin&j_password=admin")
-  [ "$code" = 200 ] || { echo "FAIL: target does not answer ($code)"; st=1; }
-  n=$(curl -s -H "Referer: http://127.0.0.1/jw/" "$JOGET_SOURCE_URL/web/json/console/monitor/running/list?j_username=admin&j_password=admin&rows=1" \
-      | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])')
-  [ "$n" = 10 ] || { echo "FAIL: source should hold 10 running instances, has $n"; st=1; }
-  echo "$out" | grep -q "^JOGET_SOURCE_DB='host=" || { echo "FAIL: env lacks JOGET_SOURCE_DB"; st=1; }
-  spid=$JOGET_SOURCE_PID tpid=$JOGET_TARGET_PID
-  "$support/joget-env.sh" stop "$d/state" || st=1
-  kill -0 "$spid" 2>/dev/null && { echo "FAIL: source emulator still running"; st=1; }
-  kill -0 "$tpid" 2>/dev/null && { echo "FAIL: target emulator still running"; st=1; }
-  [ -d "$JOGET_PG_DIR" ] && { echo "FAIL: cluster dir left behind"; st=1; }
-  "$support/joget-env.sh" stop "$d/state" || { echo "FAIL: second stop"; st=1; }
-  grep -q "shutting down" "$d/state/source.log" || { echo "FAIL: source did not shut down cleanly"; st=1; }
+  jenv_check() { # NAME EXPECT_SOURCE_DB_PREFIX EXPECT_TARGET_DB_PREFIX ENGINE ARGS...
+    local name=$1 sp=$2 tp=$3 eng=$4 out code n spid tpid dirs f
+    shift 4
+    out=$("$support/joget-env.sh" start "$d/$name" --source-fixture "$fix/source.json" --target-fixture "$fix/target.json" \
+          --emulator-bin "$emu" --threads 2 "$@") || { "$support/joget-env.sh" stop "$d/$name"; echo "FAIL: $name: joget-env start failed"; st=1; return; }
+    ( . "$d/$name/env"
+      code=$(curl -s -o /dev/null -w '%{http_code}' -H "Referer: http://127.0.0.1/jw/" \
+             "$JOGET_TARGET_URL/web/json/workflow/currentUsername?j_username=admin&j_password=admin")
+      [ "$code" = 200 ] || { echo "FAIL: $name: target does not answer ($code)"; exit 1; }
+      n=$(curl -s -H "Referer: http://127.0.0.1/jw/" "$JOGET_SOURCE_URL/web/json/console/monitor/running/list?j_username=admin&j_password=admin&rows=1" \
+          | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])')
+      [ "$n" = 10 ] || { echo "FAIL: $name: source should hold 10 running instances, has $n"; exit 1; }
+      [ "$JOGET_ENGINE" = "$eng" ] || { echo "FAIL: $name: JOGET_ENGINE=$JOGET_ENGINE, want $eng"; exit 1; }
+      exit 0 ) || st=1
+    echo "$out" | grep -q "^JOGET_SOURCE_DB='$sp" || { echo "FAIL: $name: JOGET_SOURCE_DB should start with $sp"; st=1; }
+    echo "$out" | grep -q "^JOGET_TARGET_DB='$tp" || { echo "FAIL: $name: JOGET_TARGET_DB should start with $tp"; st=1; }
+    . "$d/$name/env"
+    spid=$JOGET_SOURCE_PID tpid=$JOGET_TARGET_PID dirs="$JOGET_SOURCE_DB_DIR $JOGET_TARGET_DB_DIR"
+    "$support/joget-env.sh" stop "$d/$name" || st=1
+    kill -0 "$spid" 2>/dev/null && { echo "FAIL: $name: source emulator still running"; st=1; }
+    kill -0 "$tpid" 2>/dev/null && { echo "FAIL: $name: target emulator still running"; st=1; }
+    for f in $dirs; do [ -d "$f" ] && { echo "FAIL: $name: database dir $f left behind"; st=1; }; done
+    "$support/joget-env.sh" stop "$d/$name" || { echo "FAIL: $name: second stop"; st=1; }
+    grep -q "shutting down" "$d/$name/source.log" || { echo "FAIL: $name: source did not shut down cleanly"; st=1; }
+    unset JOGET_PG_DIR JOGET_MARIADB_DIR
+  }
+  if [ "${EMU_ENGINE:-postgresql}" = mariadb ]; then
+    jenv_check my "mariadb://ferry:" "mariadb://ferry:" mariadb --engine mariadb
+    jenv_check mixed "mariadb://ferry:" "host=" mixed --source-engine mariadb --target-engine postgresql
+  else
+    jenv_check pg "host=" "host=" postgresql
+  fi
   [ $st -eq 0 ] && echo "joget-env: ok" && rm -rf "$d"
+  exit $st ;;
+mariadb-server) # tests/support/mariadb.sh on its own: start, logins, settings, createdb, restart, stop (also of a dead one)
+  d=$(mktemp -d /tmp/emu-mysrv.XXXXXX)
+  st=0
+  ok() { if eval "$2"; then echo "ok: $1"; else echo "FAIL: $1" >&2; st=1; fi; }
+  q() { mariadb --no-defaults -h 127.0.0.1 -P "$port" -u ferry -p"${PW:-ferry}" -N -B "$@" 2>&1; }
+  t0=$(date +%s%N)
+  port=$("$support/mariadb.sh" start "$d/s")
+  t1=$(date +%s%N)
+  echo "fresh start in $(( (t1 - t0) / 1000000 )) ms"
+  ok "start prints the port and writes DIR/port and DIR/url" '[ -n "$port" ] && [ "$(cat "$d/s/port")" = "$port" ] && [ "$(cat "$d/s/url")" = "mariadb://ferry:ferry@127.0.0.1:$port/" ]'
+  ok "url DIR DB" '[ "$("$support/mariadb.sh" url "$d/s" x1)" = "mariadb://ferry:ferry@127.0.0.1:$port/x1" ]'
+  ok "TCP login with the password" '[ "$(q -e "SELECT 1")" = 1 ]'
+  ok "a wrong password is refused" '! PW=wrong q -e "SELECT 1" >/dev/null'
+  ok "case-sensitive table names, utf8mb4_unicode_ci" '[ "$(q -e "SELECT @@lower_case_table_names, @@character_set_server, @@collation_server")" = "$(printf "0\tutf8mb4\tutf8mb4_unicode_ci")" ]'
+  "$support/mariadb.sh" createdb "$d/s" x1 && "$support/mariadb.sh" createdb "$d/s" x1
+  ok "createdb (twice) makes a utf8mb4_unicode_ci database" '[ "$(q -e "SELECT default_collation_name FROM information_schema.schemata WHERE schema_name=\"x1\"")" = utf8mb4_unicode_ci ]'
+  q x1 -e "CREATE TABLE T (a int); CREATE TABLE t (a int); INSERT INTO T VALUES (7)" >/dev/null
+  ok "T and t are two tables" '[ "$(q x1 -e "SELECT count(*) FROM information_schema.tables WHERE table_schema=\"x1\"")" = 2 ]'
+  ok "a second start while it runs is refused" '! "$support/mariadb.sh" start "$d/s" 2>/dev/null'
+  pid=$(cat "$d/s/mariadbd.pid")
+  "$support/mariadb.sh" stop "$d/s"
+  ok "stop ends the server" '! kill -0 "$pid" 2>/dev/null && [ ! -f "$d/s/mariadbd.pid" ]'
+  ok "stop again is fine" '"$support/mariadb.sh" stop "$d/s"'
+  port=$("$support/mariadb.sh" start "$d/s" "$port")
+  ok "a restart on the same directory keeps the data" '[ "$(q x1 -e "SELECT a FROM T")" = 7 ]'
+  pid=$(cat "$d/s/mariadbd.pid")
+  kill -KILL "$pid"; while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+  ok "stop after the server died is fine" '"$support/mariadb.sh" stop "$d/s" && [ ! -f "$d/s/mariadbd.pid" ]'
+  [ $st -eq 0 ] && rm -rf "$d"
   exit $st ;;
 pg-start)
   mkdir -p "$state"
@@ -49,10 +99,30 @@ pg-stop)
   "$support/pgcluster.sh" stop "$dir" || true
   rm -rf "$dir" "$state/pgdir"
   exit 0 ;;
+my-start)
+  mkdir -p "$state"
+  if [ -f "$state/mydir" ]; then "$support/mariadb.sh" stop "$(cat "$state/mydir")" || true; rm -rf "$(cat "$state/mydir")"; fi
+  dir=$(mktemp -d /tmp/emu-test-my.XXXXXX)
+  echo "$dir" > "$state/mydir"
+  "$support/mariadb.sh" start "$dir" >/dev/null || die "cannot start MariaDB"
+  exit 0 ;;
+my-stop)
+  [ -f "$state/mydir" ] || exit 0
+  dir=$(cat "$state/mydir")
+  "$support/mariadb.sh" stop "$dir" || true
+  rm -rf "$dir" "$state/mydir"
+  exit 0 ;;
 esac
 
-[ -f "$state/pgdir" ] || die "no PostgreSQL cluster (the emulator.pg.start fixture did not run)"
-pgdir=$(cat "$state/pgdir")
+engine=${EMU_ENGINE:-postgresql}
+if [ "$engine" = mariadb ] || [ "$mode" = compare ]; then
+  [ -f "$state/mydir" ] || die "no MariaDB server (the emulator.mariadb.start fixture did not run)"
+  mydir=$(cat "$state/mydir")
+fi
+if [ "$engine" != mariadb ] || [ "$mode" = compare ]; then
+  [ -f "$state/pgdir" ] || die "no PostgreSQL cluster (the emulator.pg.start fixture did not run)"
+  pgdir=$(cat "$state/pgdir")
+fi
 work=$(mktemp -d /tmp/emu-test.XXXXXX)
 pids=()
 cleanup() {
@@ -68,7 +138,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-newdb() { "$support/pgcluster.sh" createdb "$pgdir" "$1" >/dev/null && "$support/pgcluster.sh" conninfo "$pgdir" "$1"; }
+newdb_pg() { "$support/pgcluster.sh" createdb "$pgdir" "$1" >/dev/null && "$support/pgcluster.sh" conninfo "$pgdir" "$1"; }
+newdb_my() { "$support/mariadb.sh" createdb "$mydir" "$1" >/dev/null && "$support/mariadb.sh" url "$mydir" "$1"; }
+newdb() { if [ "$engine" = mariadb ]; then newdb_my "$1"; else newdb_pg "$1"; fi; }
 
 # start_emu NAME CONNINFO ARGS... -> sets URL_<NAME>; waits (bounded) for the port file
 start_emu() {
@@ -201,6 +273,13 @@ EOF
   "$emu" --db "$ci" --fixture "$fix/conformance.json" --load-only 2>"$work/e9"; st=$?
   check "second start reuses the database" '[ $st -eq 0 ] && grep -q "reusing" "$work/e9"'
   exit $fail ;;
+compare)
+  emu=$1 fix=$2
+  engine=postgresql; cp=$(newdb_pg emu_compare)
+  engine=mariadb; cm=$(newdb_my emu_compare)
+  start_emu pg "$cp" --reset --fixture "$fix/source.json" --uploads "$work/up-pg" --threads 2
+  start_emu my "$cm" --reset --fixture "$fix/source.json" --uploads "$work/up-my" --threads 2
+  python3 "$(dirname "$0")/compare-engines.py" "$URL_pg" "$URL_my" "$fix/source.json" ;;
 generator)
   emu=$1 gen=$2 testbin=$3
   ci=$(newdb emu_generator)

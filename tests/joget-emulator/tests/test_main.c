@@ -1,10 +1,12 @@
-/* joget-emulator tests: real HTTP over loopback (libcurl) against a running emulator, real PostgreSQL (libpq).
+/* joget-emulator tests: real HTTP over loopback (libcurl) against a running emulator, real PostgreSQL (libpq) or
+   MariaDB (Connector/C) behind it, chosen by the database URL (mariadb://...) or conninfo in the environment.
    usage: joget-emulator-tests conformance|engine|faults|features|generator   (URLs and conninfos from the environment,
    see run-emulator-test.sh) */
 #define _GNU_SOURCE
 #include <curl/curl.h>
 #include <jansson.h>
 #include <libpq-fe.h>
+#include <mysql.h>
 #include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -141,8 +143,49 @@ static void wait_ready(const char *base)
     exit(1);
 }
 
-/* ---------- SQL ---------- */
+/* ---------- SQL ----------
+   The SQL of the tests is written once: table names as Joget's MySQL script spells them (PostgreSQL folds them), no
+   engine-specific functions (lists are read row by row with sqlcat). */
 static PGconn *db;
+static MYSQL *my;
+static int is_my; /* the database behind the emulator is MariaDB */
+static char *q1(const char *q, int all) /* first column: of the first row, or of all rows joined with ',' */
+{
+    char *v = NULL;
+    if (my) {
+        if (mysql_query(my, q)) { fprintf(stderr, "SQL error: %s in %s\n", mysql_error(my), q); return NULL; }
+        MYSQL_RES *res = mysql_store_result(my);
+        if (!res) return NULL;
+        size_t n = 0;
+        MYSQL_ROW row;
+        while ((row = mysql_fetch_row(res))) {
+            if (!row[0]) { if (!all) break; continue; }
+            size_t l = strlen(row[0]);
+            v = realloc(v, n + l + 2);
+            if (n) v[n++] = ',';
+            memcpy(v + n, row[0], l + 1);
+            n += l;
+            if (!all) break;
+        }
+        mysql_free_result(res);
+        return v;
+    }
+    PGresult *r = PQexec(db, q);
+    if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+        size_t n = 0;
+        for (int i = 0; i < PQntuples(r) && (all || i == 0); i++) {
+            if (PQgetisnull(r, i, 0)) continue;
+            size_t l = strlen(PQgetvalue(r, i, 0));
+            v = realloc(v, n + l + 2);
+            if (n) v[n++] = ',';
+            memcpy(v + n, PQgetvalue(r, i, 0), l + 1);
+            n += l;
+        }
+    } else if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        fprintf(stderr, "SQL error: %s in %s\n", PQerrorMessage(db), q);
+    PQclear(r);
+    return v;
+}
 static char *sql1(const char *fmt, ...)
 {
     char q[4096];
@@ -150,13 +193,7 @@ static char *sql1(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(q, sizeof q, fmt, ap);
     va_end(ap);
-    PGresult *r = PQexec(db, q);
-    char *v = NULL;
-    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0)) v = strdup(PQgetvalue(r, 0, 0));
-    else if (PQresultStatus(r) != PGRES_TUPLES_OK && PQresultStatus(r) != PGRES_COMMAND_OK)
-        fprintf(stderr, "SQL error: %s in %s\n", PQerrorMessage(db), q);
-    PQclear(r);
-    return v;
+    return q1(q, 0);
 }
 static long sqln(const char *fmt, ...)
 {
@@ -165,26 +202,77 @@ static long sqln(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(q, sizeof q, fmt, ap);
     va_end(ap);
-    char *v = sql1("%s", q);
+    char *v = q1(q, 0);
     long n = v ? atol(v) : -1;
     free(v);
     return n;
 }
-static int sqleq(const char *want, const char *fmt, ...)
+static int sqleq_(int all, const char *want, const char *q)
+{
+    char *v = q1(q, all);
+    int ok = v && !strcmp(v, want);
+    if (!ok) fprintf(stderr, "  sql: got '%s' want '%s' for %s\n", v ? v : "(null)", want, q);
+    free(v);
+    return ok;
+}
+static int sqleq(const char *want, const char *fmt, ...) /* the first row's first column */
 {
     char q[4096];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(q, sizeof q, fmt, ap);
     va_end(ap);
-    char *v = sql1("%s", q);
-    int ok = v && !strcmp(v, want);
-    if (!ok) fprintf(stderr, "  sql: got '%s' want '%s' for %s\n", v ? v : "(null)", want, q);
+    return sqleq_(0, want, q);
+}
+static int sqlcat(const char *want, const char *fmt, ...) /* every row's first column, joined with ',' */
+{
+    char q[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(q, sizeof q, fmt, ap);
+    va_end(ap);
+    return sqleq_(1, want, q);
+}
+static void sqlx(const char *q) /* a statement; failures are reported */
+{
+    char *v = q1(q, 0);
     free(v);
-    return ok;
+}
+static char *pct(const char *s, size_t n)
+{
+    char *o = malloc(n + 1), *d = o;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == '%' && i + 2 < n) { char h[3] = {s[i + 1], s[i + 2], 0}; *d++ = (char)strtol(h, NULL, 16); i += 2; }
+        else *d++ = s[i];
+    *d = 0;
+    return o;
+}
+static void dbclose(void)
+{
+    if (my) mysql_close(my);
+    if (db) PQfinish(db);
+    my = NULL;
+    db = NULL;
 }
 static void dbopen(const char *ci)
 {
+    if (!strncmp(ci, "mariadb://", 10) || !strncmp(ci, "mysql://", 8)) { /* user:password@host:port/db */
+        const char *s = strstr(ci, "://") + 3, *at = strchr(s, '@'), *sl = strchr(s, '/');
+        if (!at || !sl || at > sl) { fprintf(stderr, "bad URL %s\n", ci); exit(1); }
+        const char *colon = memchr(s, ':', (size_t)(at - s)), *pc = memchr(at, ':', (size_t)(sl - at));
+        char *user = pct(s, (size_t)((colon ? colon : at) - s)), *pw = colon ? pct(colon + 1, (size_t)(at - colon - 1)) : NULL;
+        char *host = pct(at + 1, (size_t)((pc ? pc : sl) - at - 1)), *name = pct(sl + 1, strlen(sl + 1));
+        my = mysql_init(NULL);
+        mysql_options(my, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+        if (!mysql_real_connect(my, host, user, pw, name, pc ? (unsigned)atoi(pc + 1) : 3306, NULL, 0)) {
+            fprintf(stderr, "cannot connect %s: %s\n", ci, mysql_error(my));
+            exit(1);
+        }
+        mysql_query(my, "SET time_zone = '+00:00'");
+        free(user); free(pw); free(host); free(name);
+        is_my = 1;
+        return;
+    }
     db = PQconnectdb(ci);
     if (PQstatus(db) != CONNECTION_OK) { fprintf(stderr, "cannot connect %s\n", ci); exit(1); }
 }
@@ -202,7 +290,7 @@ static void md5hex(const char *s, char out[33], int upper)
 /* the open activity id of def `adef` in process pid (SQL) */
 static char *open_act(const char *pid, const char *adef)
 {
-    return sql1("SELECT id FROM shkactivities WHERE processid='%s' AND activitydefinitionid='%s' AND state IN (1000001,1000003)"
+    return sql1("SELECT id FROM SHKActivities WHERE processid='%s' AND activitydefinitionid='%s' AND state IN (1000001,1000003)"
                 " ORDER BY oid DESC LIMIT 1", pid, adef);
 }
 
@@ -371,10 +459,10 @@ static void t_start(void)
     CHECK(strstr(pid, "_conf_simple") != NULL, "instance id <counter>_<app>_<proc>: %s", pid);
     CHECK(sqleq("started by alice", "SELECT c_status FROM app_fd_simple_t WHERE id='r-2'"), "start-path tool overwrote the row");
     CHECK(sqleq("r-2", "SELECT originprocessid FROM wf_process_link WHERE processid='%s'", pid), "link origin = recordId");
-    CHECK(sqleq("alice", "SELECT resourcerequesterid FROM shkprocesses WHERE id='%s'", pid), "requester = caller");
+    CHECK(sqleq("alice", "SELECT resourcerequesterid FROM SHKProcesses WHERE id='%s'", pid), "requester = caller");
     char *a1 = open_act(pid, "a1");
     CHECK(a1 && strncmp(a1 + strcspn(a1, "_") + 1, pid, strlen(pid)) == 0, "activity id <counter>_<pid>_<def>: %s", a1 ? a1 : "-");
-    CHECK(sqleq("bob", "SELECT string_agg(resourceid, ',') FROM shkassignmentstable WHERE activityid='%s'", a1 ? a1 : ""),
+    CHECK(sqlcat("bob", "SELECT resourceid FROM SHKAssignmentsTable WHERE activityid='%s' ORDER BY resourceid", a1 ? a1 : ""),
           "waits at a1 assigned to bob");
     /* var_ removed everywhere in a name; variables typed */
     char path[512];
@@ -404,12 +492,12 @@ static void t_start(void)
     rfree(&r);
 
     /* Boolean variable quirk: parsed as a long -> failure, HTTP 200, empty processId, no recordId */
-    long before = sqln("SELECT count(*) FROM shkprocesses WHERE state=1000002");
+    long before = sqln("SELECT count(*) FROM SHKProcesses WHERE state=1000002");
     r = POST("workflow/process/start/conf:1:simple", "j_username=alice&j_password=alice-pw&recordId=r-9&var_flag=true");
     CHECK(r.status == 200 && jeq(r.j, "processId", "") && !json_object_get(r.j, "recordId") && jeq(r.j, "activityId", ""),
           "Boolean var_ breaks the start: %ld %s", r.status, r.body);
     rfree(&r);
-    CHECK(sqln("SELECT count(*) FROM shkprocesses WHERE state=1000002") == before + 1, "unstarted instance left behind");
+    CHECK(sqln("SELECT count(*) FROM SHKProcesses WHERE state=1000002") == before + 1, "unstarted instance left behind");
     r = POST("workflow/process/start/conf:1:simple", "j_username=alice&j_password=alice-pw&var_flag=1");
     CHECK(r.status == 200 && js(r.j, "processId") && *js(r.j, "processId"), "numeric Boolean value starts: %s", r.body);
     rfree(&r);
@@ -434,7 +522,7 @@ static void t_start(void)
     CHECK(pid != NULL, "unpublished app: admin may start");
     free(pid);
     pid = start_proc("conf:1:simple", NULL);
-    CHECK(pid != NULL && sqleq("roleAnonymous", "SELECT resourcerequesterid FROM shkprocesses WHERE id='%s'", pid ? pid : ""),
+    CHECK(pid != NULL && sqleq("roleAnonymous", "SELECT resourcerequesterid FROM SHKProcesses WHERE id='%s'", pid ? pid : ""),
           "anonymous start of a published app without whitelist (requester roleAnonymous)");
     free(pid);
     r = GET("workflow/process/start/conf:1:simple", "j_username=alice&j_password=alice-pw");
@@ -458,7 +546,7 @@ static void t_start(void)
 
 static void t_activities(void)
 {
-    char *pid = sql1("SELECT p.id FROM shkprocesses p JOIN wf_process_link l ON l.processid=p.id WHERE l.originprocessid='r-1'");
+    char *pid = sql1("SELECT p.id FROM SHKProcesses p JOIN wf_process_link l ON l.processid=p.id WHERE l.originprocessid='r-1'");
     CHECK(pid != NULL, "fixture instance r-1 present");
     if (!pid) return;
     char path[600], q[600];
@@ -506,8 +594,8 @@ static void t_activities(void)
     r = POST(path, ADM);
     CHECK(r.status == 400, "set variable without value -> 400, got %ld", r.status);
     rfree(&r);
-    CHECK(sqleq("77", "SELECT d.variablevaluelong FROM shkprocessdata d JOIN shkprocesses p ON p.oid=d.process"
-                      " WHERE p.id='%s' AND d.variabledefinitionid='n'", pid), "variable stored in shkprocessdata");
+    CHECK(sqleq("77", "SELECT d.variablevaluelong FROM SHKProcessData d JOIN SHKProcesses p ON p.oid=d.process"
+                      " WHERE p.id='%s' AND d.variabledefinitionid='n'", pid), "variable stored in SHKProcessData");
     /* process view */
     snprintf(path, sizeof path, "monitoring/process/view/%s", pid);
     r = GET(path, ADM);
@@ -525,21 +613,21 @@ static void t_activities(void)
     CHECK(jeq(r.j, "processId", pid) && jeq(r.j, "activityDefId", "a2") && json_is_true(json_object_get(r.j, "result")),
           "activity/start result true: %s", r.body);
     rfree(&r);
-    CHECK(sqleq("1000011", "SELECT state FROM shkactivities WHERE id='%s'", a1 ? a1 : ""), "old a1 aborted");
+    CHECK(sqleq("1000011", "SELECT state FROM SHKActivities WHERE id='%s'", a1 ? a1 : ""), "old a1 aborted");
     char *a2 = open_act(pid, "a2");
-    CHECK(a2 && sqleq("alice", "SELECT string_agg(resourceid, ',') FROM shkassignmentstable WHERE activityid='%s'", a2),
+    CHECK(a2 && sqlcat("alice", "SELECT resourceid FROM SHKAssignmentsTable WHERE activityid='%s' ORDER BY resourceid", a2),
           "new a2 assigned to the requester");
     snprintf(path, sizeof path, "monitoring/activity/start/%s/a1", pid);
     r = POST(path, ADM);
     CHECK(json_is_true(json_object_get(r.j, "result")), "activity/start without abort: %s", r.body);
     rfree(&r);
-    CHECK(sqln("SELECT count(*) FROM shkactivities WHERE processid='%s' AND state IN (1000001,1000003)", pid) == 2,
+    CHECK(sqln("SELECT count(*) FROM SHKActivities WHERE processid='%s' AND state IN (1000001,1000003)", pid) == 2,
           "abortCurrent=false keeps the open activity");
     snprintf(path, sizeof path, "monitoring/activity/start/%s/a1", pid);
     r = POST(path, ADM "&abortCurrent=true");
     rfree(&r);
-    CHECK(sqln("SELECT count(*) FROM shkactivities WHERE processid='%s' AND state IN (1000001,1000003)", pid) == 1 &&
-              sqleq("1000011", "SELECT state FROM shkactivities WHERE id='%s'", a2 ? a2 : ""),
+    CHECK(sqln("SELECT count(*) FROM SHKActivities WHERE processid='%s' AND state IN (1000001,1000003)", pid) == 1 &&
+              sqleq("1000011", "SELECT state FROM SHKActivities WHERE id='%s'", a2 ? a2 : ""),
           "second abortCurrent=true aborts the activity created by the first");
     snprintf(path, sizeof path, "monitoring/activity/start/%s/nosuch", pid);
     r = POST(path, ADM);
@@ -559,7 +647,7 @@ static void t_activities(void)
         r = POST(path, ADM "&abortCurrent=true");
         rfree(&r);
         char *x2 = open_act(pp, "act2");
-        CHECK(x2 && sqleq("admin", "SELECT string_agg(resourceid, ',') FROM shkassignmentstable WHERE activityid='%s'", x2),
+        CHECK(x2 && sqlcat("admin", "SELECT resourceid FROM SHKAssignmentsTable WHERE activityid='%s' ORDER BY resourceid", x2),
               "performer-of-act1 with act1 never run -> current user (admin)");
         snprintf(path, sizeof path, "monitoring/activity/view/%s", x2 ? x2 : "");
         r = GET(path, ADM);
@@ -573,7 +661,7 @@ static void t_activities(void)
         char *x1 = open_act(pp, "act1");
         CHECK(x1 && complete_as(x1, "bob", "bob-pw"), "bob completes act1");
         char *y2 = open_act(pp, "act2");
-        CHECK(y2 && sqleq("bob", "SELECT string_agg(resourceid, ',') FROM shkassignmentstable WHERE activityid='%s'", y2),
+        CHECK(y2 && sqlcat("bob", "SELECT resourceid FROM SHKAssignmentsTable WHERE activityid='%s' ORDER BY resourceid", y2),
               "performer of act1 (bob) gets act2");
         CHECK(y2 && complete_as(y2, "bob", "bob-pw"), "bob completes act2");
         char *x3 = open_act(pp, "act3");
@@ -587,7 +675,7 @@ static void t_activities(void)
         r = POST(path, ADM);
         CHECK(jeq(r.j, "status", "aborted") && jeq(r.j, "activityDefId", "act3"), "activity abort: %s", r.body);
         rfree(&r);
-        CHECK(sqleq("1000011", "SELECT state FROM shkactivities WHERE id='%s'", x3 ? x3 : ""), "act3 aborted");
+        CHECK(sqleq("1000011", "SELECT state FROM SHKActivities WHERE id='%s'", x3 ? x3 : ""), "act3 aborted");
         free(x1); free(x2); free(y2); free(x3);
     }
     free(pp);
@@ -596,7 +684,7 @@ static void t_activities(void)
 
 static void t_assignments(void)
 {
-    char *pid = sql1("SELECT p.id FROM shkprocesses p JOIN wf_process_link l ON l.processid=p.id WHERE l.originprocessid='r-2'"
+    char *pid = sql1("SELECT p.id FROM SHKProcesses p JOIN wf_process_link l ON l.processid=p.id WHERE l.originprocessid='r-2'"
                      " AND p.state=1000000 ORDER BY p.oid LIMIT 1");
     CHECK(pid != NULL, "fixture instance r-2");
     if (!pid) return;
@@ -625,14 +713,14 @@ static void t_assignments(void)
     r = POST("monitoring/activity/reassign", ADM "&activityId=1_nope&username=alice&replaceUser=carol");
     CHECK(r.status == 404, "reassign unknown activity -> 404, got %ld", r.status);
     rfree(&r);
-    CHECK(sqleq("alice,bob", "SELECT string_agg(resourceid, ',' ORDER BY resourceid) FROM shkassignmentstable WHERE activityid='%s'", a1),
+    CHECK(sqlcat("alice,bob", "SELECT resourceid FROM SHKAssignmentsTable WHERE activityid='%s' ORDER BY resourceid", a1),
           "assignees now alice,bob");
     /* accept by bob invalidates the others; complete by non-owner -> 404 */
     snprintf(path, sizeof path, "workflow/assignment/accept/%s", a1);
     r = POST(path, "j_username=bob&j_password=bob-pw");
     CHECK(jeq(r.j, "status", "accepted") && jeq(r.j, "assignment", a1), "accept: %s", r.body);
     rfree(&r);
-    CHECK(sqleq("1000001", "SELECT state FROM shkactivities WHERE id='%s'", a1), "accepted -> open.running");
+    CHECK(sqleq("1000001", "SELECT state FROM SHKActivities WHERE id='%s'", a1), "accepted -> open.running");
     snprintf(path, sizeof path, "workflow/assignment/complete/%s", a1);
     r = POST(path, "j_username=alice&j_password=alice-pw");
     CHECK(r.status == 404, "complete by a non-assignee -> 404, got %ld", r.status);
@@ -645,7 +733,7 @@ static void t_assignments(void)
     r = GET(path, ADM);
     CHECK(jeq(r.j, "variableValue", "done-by-bob"), "variable set on completion: %s", r.body);
     rfree(&r);
-    CHECK(sqleq("bob", "SELECT resourceid FROM shkactivities WHERE id='%s' AND state=1000007", a1), "a1 completed by bob");
+    CHECK(sqleq("bob", "SELECT resourceid FROM SHKActivities WHERE id='%s' AND state=1000007", a1), "a1 completed by bob");
     char *a2 = open_act(pid, "a2");
     CHECK(a2 != NULL, "moved on to a2");
     /* process abort -> archived */
@@ -654,7 +742,7 @@ static void t_assignments(void)
     CHECK(jeq(r.j, "status", "aborted") && jeq(r.j, "processId", pid), "process abort: %s", r.body);
     rfree(&r);
     CHECK(sqleq("closed.aborted", "SELECT state FROM wf_history_process WHERE processid='%s'", pid), "aborted instance archived");
-    CHECK(sqln("SELECT count(*) FROM shkprocesses WHERE id='%s'", pid) == 0, "removed from shkprocesses (archive)");
+    CHECK(sqln("SELECT count(*) FROM SHKProcesses WHERE id='%s'", pid) == 0, "removed from SHKProcesses (archive)");
     CHECK(sqleq("r-2", "SELECT originprocessid FROM wf_process_link_history WHERE processid='%s'", pid), "link moved to history");
     snprintf(path, sizeof path, "monitoring/process/view/%s", pid);
     r = GET(path, ADM);
@@ -684,16 +772,77 @@ static void t_form_and_files(void)
     CHECK(stat(p, &sb) == 0 && sb.st_size == 6, "inline upload file at %s", p);
 }
 
+/* MariaDB: the tables as Joget's MySQL install script lays them out (names and their case, types, keys, engine and
+   collations), and app_fd_<table> as Hibernate creates it there */
+static void t_mysql_layout(void)
+{
+    static const char *tables = "'SHKProcesses','SHKProcessStates','SHKActivities','SHKActivityStates','SHKAssignmentsTable',"
+                                "'SHKProcessData','SHKProcessDefinitions','SHKResourcesTable','SHKAndJoinTable','SHKDeadlines',"
+                                "'wf_process_link','wf_process_link_history','wf_history_process','wf_history_activity',"
+                                "'app_app','app_package','app_form','app_package_activity_plugin','app_package_participant',"
+                                "'app_plugin_default','wf_setup','dir_user','dir_role','dir_user_role','dir_group','dir_user_group'";
+    CHECK(sqln("SELECT count(*) FROM information_schema.tables WHERE table_schema=DATABASE() AND BINARY table_name IN (%s)"
+               " AND engine='InnoDB' AND table_collation='utf8mb4_unicode_ci'", tables) == 26,
+          "26 Joget tables with the MySQL script's names (case included), InnoDB, utf8mb4_unicode_ci");
+    CHECK(sqln("SELECT count(*) FROM information_schema.tables WHERE table_schema=DATABASE() AND BINARY table_name LIKE 'shk%%'") == 0,
+          "no lower-case Shark tables");
+    CHECK(sqln("SELECT count(*) FROM information_schema.tables WHERE table_schema=DATABASE() AND BINARY table_name='app_fd_simple_t'"
+               " AND engine='InnoDB'") == 1, "app_fd_simple_t exists with the form's table name");
+    static const char *cols[][3] = {
+        {"SHKProcesses", "oid", "decimal(19,0)"}, {"SHKProcesses", "Id", "varchar(100)"},
+        {"SHKProcesses", "PDefName", "varchar(200)"}, {"SHKProcesses", "Started", "bigint(20)"},
+        {"SHKProcesses", "ActivityRequesterProcessId", "varchar(100)"}, {"SHKProcesses", "version", "int(11)"},
+        {"SHKActivities", "ActivityDefinitionId", "varchar(90)"}, {"SHKActivities", "IsPerformerAsynchronous", "smallint(6)"},
+        {"SHKActivities", "ProcessId", "varchar(200)"}, {"SHKActivities", "LimitTime", "bigint(20)"},
+        {"SHKAssignmentsTable", "IsAccepted", "smallint(6)"}, {"SHKAssignmentsTable", "IsValid", "smallint(6)"},
+        {"SHKAssignmentsTable", "CNT", "decimal(19,0)"}, {"SHKProcessData", "VariableValueBOOL", "smallint(6)"},
+        {"SHKProcessData", "VariableValueVCHAR", "varchar(4000)"}, {"SHKProcessData", "VariableValue", "mediumblob"},
+        {"SHKProcessData", "VariableValueDBL", "double"}, {"SHKProcessData", "VariableValueDATE", "datetime"},
+        {"SHKAndJoinTable", "BlockActivity", "decimal(19,0)"}, {"SHKDeadlines", "IsExecuted", "smallint(6)"},
+        {"SHKDeadlines", "TimeLimit", "bigint(20)"}, {"SHKProcessStates", "KeyValue", "varchar(30)"},
+        {"app_app", "published", "bit(1)"}, {"app_app", "description", "longtext"}, {"app_app", "appVersion", "bigint(20)"},
+        {"app_form", "json", "longtext"}, {"app_form", "tableName", "varchar(255)"},
+        {"app_package_activity_plugin", "pluginProperties", "text"}, {"app_plugin_default", "pluginDescription", "text"},
+        {"wf_history_activity", "due", "datetime"}, {"wf_history_process", "variables", "text"},
+        {"wf_process_link", "originProcessId", "varchar(255)"}, {"dir_user", "active", "int(11)"},
+        {"dir_user", "firstName", "varchar(255)"}, {"wf_setup", "ordering", "int(11)"},
+        {"app_fd_simple_t", "dateCreated", "datetime(6)"}, {"app_fd_simple_t", "createdByName", "varchar(255)"},
+        {"app_fd_simple_t", "c_status", "longtext"}};
+    for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++)
+        CHECK(sqleq(cols[i][2], "SELECT column_type FROM information_schema.columns WHERE table_schema=DATABASE()"
+                    " AND BINARY table_name='%s' AND BINARY column_name='%s'", cols[i][0], cols[i][1]),
+              "%s.%s is %s", cols[i][0], cols[i][1], cols[i][2]);
+    CHECK(sqlcat("Id,ActivitySetDefinitionId,ActivityDefinitionId,Process,TheResource,PDefName,ProcessId,ResourceId,State,"
+                 "BlockActivityId,Performer,IsPerformerAsynchronous,Priority,Name,Activated,ActivatedTZO,Accepted,AcceptedTZO,"
+                 "LastStateTime,LastStateTimeTZO,LimitTime,LimitTimeTZO,Description,oid,version",
+                 "SELECT column_name FROM information_schema.columns WHERE table_schema=DATABASE() AND table_name='SHKActivities'"
+                 " ORDER BY ordinal_position"), "SHKActivities columns in the script's order and spelling");
+    CHECK(sqleq("utf8mb4_general_ci", "SELECT collation_name FROM information_schema.columns WHERE table_schema=DATABASE()"
+                " AND table_name='wf_history_process' AND column_name='processId'") &&
+              sqleq("utf8mb4_unicode_ci", "SELECT collation_name FROM information_schema.columns WHERE table_schema=DATABASE()"
+                    " AND table_name='wf_history_process' AND column_name='variables'"),
+          "history columns keep the charset's default collation, as in the dump");
+    CHECK(sqlcat("Activity,TheResource", "SELECT column_name FROM information_schema.statistics WHERE table_schema=DATABASE()"
+                 " AND table_name='SHKAssignmentsTable' AND index_name='I2_SHKAssignmentsTable' AND non_unique=0 ORDER BY seq_in_index"),
+          "unique key I2_SHKAssignmentsTable (Activity, TheResource)");
+    CHECK(sqlcat("dateCreated", "SELECT column_name FROM information_schema.statistics WHERE table_schema=DATABASE()"
+                 " AND table_name='app_fd_simple_t' AND index_name='idx_datecreated'"), "app_fd index idx_datecreated");
+    CHECK(sqleq("1", "SELECT published + 0 FROM app_app WHERE appid='conf' ORDER BY appversion LIMIT 1"), "bit(1) published");
+}
+
 static void t_schema(void)
 {
-    CHECK(sqleq("open.not_running.not_started", "SELECT name FROM shkprocessstates WHERE oid=1000002"), "process state oids seeded");
-    CHECK(sqleq("closed.aborted", "SELECT keyvalue FROM shkactivitystates WHERE oid=1000011"), "activity state oids seeded");
-    CHECK(sqln("SELECT count(*) FROM information_schema.tables WHERE table_name IN ('shkprocesses','shkprocessstates','shkactivities',"
-               "'shkactivitystates','shkassignmentstable','shkprocessdata','shkprocessdefinitions','wf_process_link',"
-               "'wf_process_link_history','wf_history_process','wf_history_activity','app_app','app_package','app_form',"
-               "'app_package_activity_plugin','app_package_participant','wf_setup','dir_user','dir_role','dir_user_role',"
-               "'dir_group','dir_user_group')") == 22, "all Joget tables exist");
-    CHECK(sqleq("conf#1#simple", "SELECT name FROM shkprocessdefinitions WHERE packageid='conf' AND processdefinitionid='simple'"),
+    CHECK(sqleq("open.not_running.not_started", "SELECT name FROM SHKProcessStates WHERE oid=1000002"), "process state oids seeded");
+    CHECK(sqleq("closed.aborted", "SELECT keyvalue FROM SHKActivityStates WHERE oid=1000011"), "activity state oids seeded");
+    if (!is_my)
+        CHECK(sqln("SELECT count(*) FROM information_schema.tables WHERE table_name IN ('shkprocesses','shkprocessstates','shkactivities',"
+                   "'shkactivitystates','shkassignmentstable','shkprocessdata','shkprocessdefinitions','wf_process_link',"
+                   "'wf_process_link_history','wf_history_process','wf_history_activity','app_app','app_package','app_form',"
+                   "'app_package_activity_plugin','app_package_participant','wf_setup','dir_user','dir_role','dir_user_role',"
+                   "'dir_group','dir_user_group')") == 22, "all Joget tables exist");
+    else
+        t_mysql_layout();
+    CHECK(sqleq("conf#1#simple", "SELECT name FROM SHKProcessDefinitions WHERE packageid='conf' AND processdefinitionid='simple'"),
           "shkprocessdefinitions name appId#ver#procId");
     char md5[33];
     md5hex("alice-pw", md5, 0);
@@ -719,17 +868,22 @@ static void t_engine(void)
     CHECK(rows_of(r.j) == 10, "source: 8 top-level + 2 sub-flow instances running: %s", r.body ? r.body : "");
     rfree(&r);
     PGconn *tdb = db;
+    MYSQL *tmy = my;
+    int tis = is_my;
+    my = NULL; db = NULL; is_my = 0;
     dbopen(env("EMU_SRC_DB"));
-    CHECK(sqln("SELECT count(*) FROM shkprocesses WHERE activityrequesterprocessid IS NOT NULL") == 2, "source: sub-flow children linked");
-    CHECK(sqln("SELECT count(*) FROM shkprocesses c JOIN wf_process_link l ON l.processid=c.id JOIN wf_process_link pl"
+    CHECK(sqln("SELECT count(*) FROM SHKProcesses WHERE activityrequesterprocessid IS NOT NULL") == 2, "source: sub-flow children linked");
+    CHECK(sqln("SELECT count(*) FROM SHKProcesses c JOIN wf_process_link l ON l.processid=c.id JOIN wf_process_link pl"
                " ON pl.processid=c.activityrequesterprocessid WHERE l.originprocessid=pl.originprocessid") == 2,
           "source: children share the parent's record id");
-    CHECK(sqln("SELECT count(*) FROM shkactivities a WHERE a.activitydefinitionid IN ('finance_review','manager_ok')"
+    CHECK(sqln("SELECT count(*) FROM SHKActivities a WHERE a.activitydefinitionid IN ('finance_review','manager_ok')"
                " AND state=1000003") == 4, "source: parallel activities waiting");
-    CHECK(sqln("SELECT count(*) FROM shkassignmentstable") > 8, "source: assignments");
+    CHECK(sqln("SELECT count(*) FROM SHKAssignmentsTable") > 8, "source: assignments");
     char *erec = sql1("SELECT id FROM app_fd_expense ORDER BY id LIMIT 1");
-    PQfinish(db);
+    dbclose();
     db = tdb;
+    my = tmy;
+    is_my = tis;
     char p[1024];
     struct stat sb;
     snprintf(p, sizeof p, "%s/app_formuploads/expense/%s/receipt.txt", env("EMU_SRC_UPLOADS"), erec ? erec : "-");
@@ -765,28 +919,28 @@ static void t_engine(void)
     rfree(&r);
 
     /* leave_request: tool changes the row, route, group assignment, completion to the end */
-    PQclear(PQexec(db, "INSERT INTO app_fd_leave (id, c_status, c_days) VALUES ('L-1', 'draft', '7')"));
+    sqlx("INSERT INTO app_fd_leave (id, c_status, c_days) VALUES ('L-1', 'draft', '7')");
     snprintf(q, sizeof q, "%s&recordId=L-1&var_days=7&var_comment=x", mq);
     char *pid = start_proc("hrapp:latest:leave_request", q);
     CHECK(pid != NULL, "start leave_request as emp001 (master loginAs)");
     if (pid) {
         CHECK(strstr(pid, "_hrapp_leave_request") != NULL, "id format: %s", pid);
-        CHECK(sqleq("hrapp#3#leave_request", "SELECT pdefname FROM shkprocesses WHERE id='%s'", pid), "latest -> package version 3");
+        CHECK(sqleq("hrapp#3#leave_request", "SELECT pdefname FROM SHKProcesses WHERE id='%s'", pid), "latest -> package version 3");
         CHECK(sqleq("submitted", "SELECT c_status FROM app_fd_leave WHERE id='L-1'"), "start-path tool overwrote c_status");
-        CHECK(sqleq("emp001", "SELECT resourcerequesterid FROM shkprocesses WHERE id='%s'", pid), "requester emp001");
-        CHECK(sqleq("closed.completed", "SELECT string_agg(DISTINCT s.name, ',') FROM shkactivities a JOIN shkactivitystates s"
-                    " ON s.oid=a.state WHERE a.processid='%s' AND a.activitydefinitionid IN ('stamp','check_days')", pid),
+        CHECK(sqleq("emp001", "SELECT resourcerequesterid FROM SHKProcesses WHERE id='%s'", pid), "requester emp001");
+        CHECK(sqlcat("closed.completed", "SELECT DISTINCT s.name FROM SHKActivities a JOIN SHKActivityStates s"
+                     " ON s.oid=a.state WHERE a.processid='%s' AND a.activitydefinitionid IN ('stamp','check_days')", pid),
               "tool and route activities completed");
         char *ap = open_act(pid, "approve");
-        CHECK(ap && sqleq("mgr1,mgr2", "SELECT string_agg(resourceid, ',' ORDER BY resourceid) FROM shkassignmentstable WHERE activityid='%s'", ap),
+        CHECK(ap && sqlcat("mgr1,mgr2", "SELECT resourceid FROM SHKAssignmentsTable WHERE activityid='%s' ORDER BY resourceid", ap),
               "waits at approve for group managers");
         CHECK(ap && complete_as(ap, "mgr2", "pw"), "mgr2 completes approve");
         char *hc = open_act(pid, "hr_check");
-        CHECK(hc && sqleq("hr1,hr2", "SELECT string_agg(resourceid, ',' ORDER BY resourceid) FROM shkassignmentstable WHERE activityid='%s'", hc),
+        CHECK(hc && sqlcat("hr1,hr2", "SELECT resourceid FROM SHKAssignmentsTable WHERE activityid='%s' ORDER BY resourceid", hc),
               "hr_check for hr1,hr2");
         CHECK(hc && complete_as(hc, "hr1", "pw"), "hr1 completes hr_check");
         char *ak = open_act(pid, "acknowledge");
-        CHECK(ak && sqleq("mgr2", "SELECT string_agg(resourceid, ',') FROM shkassignmentstable WHERE activityid='%s'", ak),
+        CHECK(ak && sqlcat("mgr2", "SELECT resourceid FROM SHKAssignmentsTable WHERE activityid='%s' ORDER BY resourceid", ak),
               "acknowledge goes to the performer of approve (mgr2)");
         CHECK(ak && complete_as(ak, "mgr2", "pw"), "mgr2 completes acknowledge");
         CHECK(sqleq("closed.completed", "SELECT state FROM wf_history_process WHERE processid='%s'", pid), "process completed and archived");
@@ -798,7 +952,7 @@ static void t_engine(void)
     snprintf(q, sizeof q, "%s&recordId=L-2&var_days=2", mq);
     pid = start_proc("hrapp:3:leave_request", q);
     char *hc0 = pid ? open_act(pid, "hr_check") : NULL;
-    CHECK(hc0 && sqln("SELECT count(*) FROM shkactivities WHERE processid='%s' AND activitydefinitionid='approve'", pid) == 0,
+    CHECK(hc0 && sqln("SELECT count(*) FROM SHKActivities WHERE processid='%s' AND activitydefinitionid='approve'", pid) == 0,
           "route condition days<=3 goes straight to hr_check");
     free(hc0);
     if (pid) {
@@ -811,8 +965,8 @@ static void t_engine(void)
         CHECK(json_is_true(json_object_get(r.j, "result")), "activity/start approve: %s", r.body);
         rfree(&r);
         char *ap = open_act(pid, "approve");
-        CHECK(ap && sqln("SELECT count(*) FROM shkactivities WHERE processid='%s' AND state IN (1000001,1000003)", pid) == 1 &&
-                  sqleq("mgr1,mgr2", "SELECT string_agg(resourceid, ',' ORDER BY resourceid) FROM shkassignmentstable WHERE activityid='%s'", ap),
+        CHECK(ap && sqln("SELECT count(*) FROM SHKActivities WHERE processid='%s' AND state IN (1000001,1000003)", pid) == 1 &&
+                  sqlcat("mgr1,mgr2", "SELECT resourceid FROM SHKAssignmentsTable WHERE activityid='%s' ORDER BY resourceid", ap),
               "only approve open, assignees from the target mapping");
         free(ap);
     }
@@ -827,20 +981,20 @@ static void t_engine(void)
         char *fr = open_act(pid, "finance_review"), *mo = open_act(pid, "manager_ok");
         CHECK(fr && mo, "two parallel activities open");
         CHECK(fr && complete_as(fr, "fin2", "pw"), "fin2 completes finance_review");
-        CHECK(sqln("SELECT count(*) FROM shkactivities WHERE processid='%s' AND activitydefinitionid IN ('merge','pay')", pid) == 0,
+        CHECK(sqln("SELECT count(*) FROM SHKActivities WHERE processid='%s' AND activitydefinitionid IN ('merge','pay')", pid) == 0,
               "AND-join waits for the other branch");
-        CHECK(fr && sqln("SELECT count(*) FROM shkandjointable j JOIN shkprocesses p ON p.oid=j.process JOIN shkactivities a"
+        CHECK(fr && sqln("SELECT count(*) FROM SHKAndJoinTable j JOIN SHKProcesses p ON p.oid=j.process JOIN SHKActivities a"
                          " ON a.oid=j.activity WHERE p.id='%s' AND j.activitydefinitionid='merge' AND j.blockactivity IS NULL"
                          " AND a.id='%s' AND a.state=1000007 AND a.resourceid='fin2'", pid, fr) == 1 &&
-                  sqln("SELECT count(*) FROM shkandjointable j JOIN shkprocesses p ON p.oid=j.process WHERE p.id='%s'", pid) == 1,
-              "the arrival of finance_review is a shkandjointable row (its activity closed.completed by fin2)");
+                  sqln("SELECT count(*) FROM SHKAndJoinTable j JOIN SHKProcesses p ON p.oid=j.process WHERE p.id='%s'", pid) == 1,
+              "the arrival of finance_review is a SHKAndJoinTable row (its activity closed.completed by fin2)");
         CHECK(mo && complete_as(mo, "mgr1", "pw"), "mgr1 completes manager_ok");
-        CHECK(sqln("SELECT count(*) FROM shkandjointable j JOIN shkprocesses p ON p.oid=j.process WHERE p.id='%s'", pid) == 0,
-              "the join fired: its shkandjointable rows are gone");
+        CHECK(sqln("SELECT count(*) FROM SHKAndJoinTable j JOIN SHKProcesses p ON p.oid=j.process WHERE p.id='%s'", pid) == 0,
+              "the join fired: its SHKAndJoinTable rows are gone");
         char *pay = open_act(pid, "pay");
-        CHECK(pay && sqleq("emp001", "SELECT string_agg(resourceid, ',') FROM shkassignmentstable WHERE activityid='%s'", pay),
+        CHECK(pay && sqlcat("emp001", "SELECT resourceid FROM SHKAssignmentsTable WHERE activityid='%s' ORDER BY resourceid", pay),
               "join passed once; pay assigned to the requester");
-        CHECK(sqln("SELECT count(*) FROM shkactivities WHERE processid='%s' AND activitydefinitionid='merge'", pid) == 1, "join ran once");
+        CHECK(sqln("SELECT count(*) FROM SHKActivities WHERE processid='%s' AND activitydefinitionid='merge'", pid) == 1, "join ran once");
         CHECK(pay && complete_as(pay, "emp001", "pw"), "emp001 completes pay");
         CHECK(sqleq("closed.completed", "SELECT state FROM wf_history_process WHERE processid='%s'", pid), "expense completed");
         free(fr); free(mo); free(pay);
@@ -851,7 +1005,7 @@ static void t_engine(void)
     CHECK(r.status == 200 && jeq(r.j, "processId", ""), "wrong master + loginAs -> anonymous -> whitelist denies: %s", r.body);
     rfree(&r);
     pid = start_proc("hrapp:latest:leave_request", "j_username=master&j_password=wrong&loginAs=emp001&recordId=L-3");
-    CHECK(pid && sqleq("roleAnonymous", "SELECT resourcerequesterid FROM shkprocesses WHERE id='%s'", pid),
+    CHECK(pid && sqleq("roleAnonymous", "SELECT resourcerequesterid FROM SHKProcesses WHERE id='%s'", pid),
           "wrong master + loginAs starts anonymously where the whitelist admits anyone");
     free(pid);
 
@@ -861,20 +1015,20 @@ static void t_engine(void)
     CHECK(pid != NULL, "start onboarding");
     if (pid) {
         CHECK(sqleq("prepared", "SELECT c_step FROM app_fd_onboard WHERE id='O-1'"), "tool with #variable.step# wrote the row");
-        char *child = sql1("SELECT id FROM shkprocesses WHERE activityrequesterprocessid='%s'", pid);
+        char *child = sql1("SELECT id FROM SHKProcesses WHERE activityrequesterprocessid='%s'", pid);
         CHECK(child != NULL, "child instance created with activityrequesterprocessid");
         if (child) {
             CHECK(sqleq("O-1", "SELECT originprocessid FROM wf_process_link WHERE processid='%s'", child), "child origin = parent record");
             CHECK(sqleq(pid, "SELECT parentprocessid FROM wf_process_link WHERE processid='%s'", child), "child parent = parent instance");
-            CHECK(sqleq("newbie", "SELECT variablevaluevchar FROM shkprocessdata d JOIN shkprocesses p ON p.oid=d.process"
+            CHECK(sqleq("newbie", "SELECT variablevaluevchar FROM SHKProcessData d JOIN SHKProcesses p ON p.oid=d.process"
                         " WHERE p.id='%s' AND d.variabledefinitionid='employee'", child), "same-named variable passed to child");
             char *prov = open_act(pid, "provision");
-            CHECK(prov && sqleq("1000001", "SELECT state FROM shkactivities WHERE id='%s'", prov), "parent sub-flow activity running");
+            CHECK(prov && sqleq("1000001", "SELECT state FROM SHKActivities WHERE id='%s'", prov), "parent sub-flow activity running");
             char *ca = open_act(child, "create_account");
             CHECK(ca && complete_as(ca, "it1", "pw"), "it1 completes the child's create_account");
             CHECK(sqleq("closed.completed", "SELECT state FROM wf_history_process WHERE processid='%s'", child), "child completed");
             char *wel = open_act(pid, "welcome");
-            CHECK(wel && sqleq("emp001", "SELECT string_agg(resourceid, ',') FROM shkassignmentstable WHERE activityid='%s'", wel),
+            CHECK(wel && sqlcat("emp001", "SELECT resourceid FROM SHKAssignmentsTable WHERE activityid='%s' ORDER BY resourceid", wel),
                   "parent resumed at welcome");
             CHECK(wel && complete_as(wel, "emp001", "pw"), "welcome completed");
             CHECK(sqleq("closed.completed", "SELECT state FROM wf_history_process WHERE processid='%s'", pid), "parent completed");
@@ -936,9 +1090,9 @@ static void t_concurrency(void)
             snprintf(p2, sizeof p2, "workflow/assignment/complete/%s", mo);
             post_pair(p1, "j_username=fin1&j_password=pw", p2, "j_username=mgr1&j_password=pw", st);
             CHECK(st[0] == 200 && st[1] == 200, "both branches completed at once (%ld, %ld)", st[0], st[1]);
-            CHECK(sqln("SELECT count(*) FROM shkactivities WHERE processid='%s' AND activitydefinitionid='pay'", pid) == 1,
+            CHECK(sqln("SELECT count(*) FROM SHKActivities WHERE processid='%s' AND activitydefinitionid='pay'", pid) == 1,
                   "AND-join passed exactly once under concurrency (round %d)", round);
-            CHECK(sqln("SELECT count(*) FROM shkandjointable j JOIN shkprocesses p ON p.oid=j.process WHERE p.id='%s'", pid) == 0,
+            CHECK(sqln("SELECT count(*) FROM SHKAndJoinTable j JOIN SHKProcesses p ON p.oid=j.process WHERE p.id='%s'", pid) == 0,
                   "no join rows left behind under concurrency (round %d)", round);
         }
         free(fr); free(mo); free(pid);
@@ -952,7 +1106,7 @@ static void t_concurrency(void)
             post_pair(p1, "j_username=mgr1&j_password=pw", p1, "j_username=mgr2&j_password=pw", st);
             CHECK((st[0] == 200) + (st[1] == 200) == 1 && (st[0] == 404 || st[1] == 404),
                   "double completion: one 200, one 404 (%ld, %ld)", st[0], st[1]);
-            CHECK(sqln("SELECT count(*) FROM shkactivities WHERE processid='%s' AND activitydefinitionid='hr_check'", pid) == 1,
+            CHECK(sqln("SELECT count(*) FROM SHKActivities WHERE processid='%s' AND activitydefinitionid='hr_check'", pid) == 1,
                   "the flow moved on exactly once (round %d)", round);
         }
         free(ap); free(pid);
@@ -1034,9 +1188,9 @@ static void t_faults_lost_partial(void)
           "lost: connection closed with no answer (curl %d, status %ld, %zu bytes)", (int)r.err, r.status, r.len);
     rfree(&r);
     char *pid = sql1("SELECT processid FROM wf_process_link WHERE originprocessid='lost-1'");
-    CHECK(pid && sqleq("1000000", "SELECT state FROM shkprocesses WHERE id='%s'", pid), "lost: the instance exists and runs");
+    CHECK(pid && sqleq("1000000", "SELECT state FROM SHKProcesses WHERE id='%s'", pid), "lost: the instance exists and runs");
     char *a1 = pid ? open_act(pid, "a1") : NULL;
-    CHECK(a1 && sqleq("bob", "SELECT string_agg(resourceid, ',') FROM shkassignmentstable WHERE activityid='%s'", a1),
+    CHECK(a1 && sqlcat("bob", "SELECT resourceid FROM SHKAssignmentsTable WHERE activityid='%s' ORDER BY resourceid", a1),
           "lost: the start path ran to a1 (assigned to bob)");
     r = http(u5, "GET", "console/monitor/running/list", ADM "&recordId=lost-1", REF_DEFAULT, NULL, 5000);
     CHECK(r.status == 200 && rows_of(r.j) == 1 && jeq(row(r.j, 0), "id", pid), "lost: the instance is in running/list: %s",
@@ -1048,7 +1202,7 @@ static void t_faults_lost_partial(void)
     r = http(u5, "POST", path, "j_username=bob&j_password=bob-pw", REF_DEFAULT, NULL, 5000);
     CHECK(r.err == CURLE_GOT_NOTHING, "lost completion: no answer (curl %d)", (int)r.err);
     rfree(&r);
-    CHECK(a1 && sqleq("bob", "SELECT resourceid FROM shkactivities WHERE id='%s' AND state=1000007", a1),
+    CHECK(a1 && sqleq("bob", "SELECT resourceid FROM SHKActivities WHERE id='%s' AND state=1000007", a1),
           "lost completion: a1 completed by bob");
     char *a2 = pid ? open_act(pid, "a2") : NULL;
     CHECK(a2 != NULL, "lost completion: the flow moved on to a2");
@@ -1073,7 +1227,7 @@ static void t_faults_lost_partial(void)
           "partial: 200, Content-Length %ld, %zu bytes received, body cut (curl %d)", (long)r.cl, r.len, (int)r.err);
     rfree(&r);
     pid = sql1("SELECT processid FROM wf_process_link WHERE originprocessid='partial-1'");
-    CHECK(pid && sqleq("1000000", "SELECT state FROM shkprocesses WHERE id='%s'", pid), "partial: the work is done (instance runs)");
+    CHECK(pid && sqleq("1000000", "SELECT state FROM SHKProcesses WHERE id='%s'", pid), "partial: the work is done (instance runs)");
     a1 = pid ? open_act(pid, "a1") : NULL;
     CHECK(a1 != NULL, "partial: instance waits at a1");
     r = http(u6, "GET", "console/monitor/running/list", ADM, REF_DEFAULT, NULL, 5000);
@@ -1159,27 +1313,27 @@ static void t_features(void)
     CHECK(audit_count(NULL, NULL, NULL, NULL, &bad) == 0, "fixture assignments notify nobody");
 
     /* a fixture instance waiting at a partly joined AND-join */
-    char *poid = sql1("SELECT oid FROM shkprocesses WHERE id='fx_par_1'");
-    char *left = sql1("SELECT oid FROM shkactivities WHERE processid='fx_par_1' AND activitydefinitionid='left'");
-    CHECK(poid && left && sqleq("1000007", "SELECT state FROM shkactivities WHERE oid=%s", left) &&
-              sqleq("u1", "SELECT resourceid FROM shkactivities WHERE oid=%s", left) &&
-              sqleq("1", "SELECT count(*) FROM shkactivities a JOIN shkresourcestable r ON r.oid=a.theresource"
+    char *poid = sql1("SELECT oid FROM SHKProcesses WHERE id='fx_par_1'");
+    char *left = sql1("SELECT oid FROM SHKActivities WHERE processid='fx_par_1' AND activitydefinitionid='left'");
+    CHECK(poid && left && sqleq("1000007", "SELECT state FROM SHKActivities WHERE oid=%s", left) &&
+              sqleq("u1", "SELECT resourceid FROM SHKActivities WHERE oid=%s", left) &&
+              sqleq("1", "SELECT count(*) FROM SHKActivities a JOIN SHKResourcesTable r ON r.oid=a.theresource"
                          " WHERE a.oid=%s AND r.username='u1'", left),
           "arrived: 'left' closed.completed, performed by u1");
-    CHECK(poid && left && sqleq("1", "SELECT count(*) FROM shkandjointable WHERE process=%s AND activitydefinitionid='meet'"
+    CHECK(poid && left && sqleq("1", "SELECT count(*) FROM SHKAndJoinTable WHERE process=%s AND activitydefinitionid='meet'"
                                      " AND activity=%s AND blockactivity IS NULL AND cnt IS NOT NULL AND oid <> cnt", poid, left),
-          "arrived: one shkandjointable row (process, join 'meet', activity 'left', no block activity)");
+          "arrived: one SHKAndJoinTable row (process, join 'meet', activity 'left', no block activity)");
     char *right = open_act("fx_par_1", "right");
-    CHECK(right && sqleq("7200000", "SELECT limittime - activated FROM shkactivities WHERE id='%s'", right) &&
-              sqln("SELECT count(*) FROM shkdeadlines d JOIN shkactivities a ON a.oid=d.activity WHERE a.id='%s'"
+    CHECK(right && sqleq("7200000", "SELECT limittime - activated FROM SHKActivities WHERE id='%s'", right) &&
+              sqln("SELECT count(*) FROM SHKDeadlines d JOIN SHKActivities a ON a.oid=d.activity WHERE a.id='%s'"
                    " AND d.timelimit=a.limittime", right) == 1,
-          "fixture activity inherits the definition's deadline (limittime and shkdeadlines)");
+          "fixture activity inherits the definition's deadline (limittime and SHKDeadlines)");
     CHECK(right && complete_as(right, "u2", "pw"), "u2 completes the open branch 'right'");
     char *meet = open_act("fx_par_1", "meet");
-    CHECK(meet && sqleq("alice", "SELECT string_agg(resourceid, ',') FROM shkassignmentstable WHERE activityid='%s'", meet),
+    CHECK(meet && sqlcat("alice", "SELECT resourceid FROM SHKAssignmentsTable WHERE activityid='%s' ORDER BY resourceid", meet),
           "the join fired: 'meet' open for the requester");
-    CHECK(poid && sqln("SELECT count(*) FROM shkandjointable WHERE process=%s", poid) == 0, "join rows deleted when it fired");
-    CHECK(sqln("SELECT count(*) FROM shkdeadlines d JOIN shkactivities a ON a.oid=d.activity WHERE a.id='%s'", right ? right : "") == 0,
+    CHECK(poid && sqln("SELECT count(*) FROM SHKAndJoinTable WHERE process=%s", poid) == 0, "join rows deleted when it fired");
+    CHECK(sqln("SELECT count(*) FROM SHKDeadlines d JOIN SHKActivities a ON a.oid=d.activity WHERE a.id='%s'", right ? right : "") == 0,
           "the completed activity's deadline row is gone");
     CHECK(audit_count("getDefaultAssignments", meet, "fx_par_1", "alice", &bad) == 1, "audit: one line for the join's assignment");
     CHECK(meet && complete_as(meet, "alice", "alice-pw"), "alice completes meet");
@@ -1192,7 +1346,7 @@ static void t_features(void)
     char *pid = start_proc("feat:1:par", ALICE);
     CHECK(pid != NULL, "start par");
     if (pid) {
-        poid = sql1("SELECT oid FROM shkprocesses WHERE id='%s'", pid);
+        poid = sql1("SELECT oid FROM SHKProcesses WHERE id='%s'", pid);
         char *l1 = open_act(pid, "left");
         char *r1 = open_act(pid, "right");
         CHECK(l1 && r1, "both branches open");
@@ -1200,18 +1354,24 @@ static void t_features(void)
                   audit_count("getDefaultAssignments", r1, pid, "u2", &bad) == 1 && audit_count(NULL, NULL, pid, NULL, &bad) == 2,
               "audit: one line per assignment of the start path");
         /* deadlines of an engine-created activity */
-        CHECK(r1 && sqleq("7200000", "SELECT limittime - activated FROM shkactivities WHERE id='%s'", r1),
+        CHECK(r1 && sqleq("7200000", "SELECT limittime - activated FROM SHKActivities WHERE id='%s'", r1),
               "limittime = activated + deadline_ms");
-        CHECK(r1 && sqln("SELECT count(*) FROM shkdeadlines d JOIN shkactivities a ON a.oid=d.activity WHERE a.id='%s'"
+        CHECK(r1 && sqln("SELECT count(*) FROM SHKDeadlines d JOIN SHKActivities a ON a.oid=d.activity WHERE a.id='%s'"
                          " AND d.process=a.process AND d.timelimit=a.limittime AND d.timelimittzo=0 AND d.exceptionname='deadline'"
                          " AND NOT d.issynchronous AND NOT d.isexecuted AND d.cnt IS NOT NULL", r1) == 1,
-              "one shkdeadlines row for the activity");
-        CHECK(l1 && sqleq("0", "SELECT limittime FROM shkactivities WHERE id='%s'", l1) &&
-                  sqln("SELECT count(*) FROM shkdeadlines d JOIN shkactivities a ON a.oid=d.activity WHERE a.id='%s'", l1) == 0,
+              "one SHKDeadlines row for the activity");
+        CHECK(l1 && sqleq("0", "SELECT limittime FROM SHKActivities WHERE id='%s'", l1) &&
+                  sqln("SELECT count(*) FROM SHKDeadlines d JOIN SHKActivities a ON a.oid=d.activity WHERE a.id='%s'", l1) == 0,
               "no deadline where the definition has none");
-        char *due = r1 ? activity_view_field(r1, "dueDate") : NULL, *want = sql1(
-            "SELECT to_char(to_timestamp(limittime / 1000) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH12:MI AM') FROM shkactivities"
-            " WHERE id='%s'", r1 ? r1 : "");
+        char *due = r1 ? activity_view_field(r1, "dueDate") : NULL, *want = NULL;
+        long long lt = sqln("SELECT limittime FROM SHKActivities WHERE id='%s'", r1 ? r1 : "");
+        if (lt > 0) { /* yyyy-MM-dd hh:mm a in UTC */
+            time_t t = (time_t)(lt / 1000);
+            struct tm tm;
+            gmtime_r(&t, &tm);
+            want = calloc(1, 64);
+            strftime(want, 64, "%Y-%m-%d %I:%M %p", &tm);
+        }
         CHECK(due && want && !strcmp(due, want), "activity view dueDate '%s' (want '%s')", due ? due : "-", want ? want : "-");
         char *ldue = l1 ? activity_view_field(l1, "dueDate") : NULL;
         CHECK(l1 && !ldue, "no dueDate without a deadline");
@@ -1228,11 +1388,11 @@ static void t_features(void)
         free(due); free(ldue);
 
         CHECK(l1 && complete_as(l1, "u1", "pw"), "u1 completes left");
-        CHECK(poid && l1 && sqln("SELECT count(*) FROM shkandjointable j JOIN shkactivities a ON a.oid=j.activity"
+        CHECK(poid && l1 && sqln("SELECT count(*) FROM SHKAndJoinTable j JOIN SHKActivities a ON a.oid=j.activity"
                                  " WHERE j.process=%s AND j.activitydefinitionid='meet' AND a.id='%s' AND a.state=1000007"
                                  " AND a.resourceid='u1'", poid, l1) == 1,
-              "engine: arrival of 'left' in shkandjointable, its row closed.completed by u1");
-        CHECK(sqln("SELECT count(*) FROM shkactivities WHERE processid='%s' AND activitydefinitionid='meet'", pid) == 0,
+              "engine: arrival of 'left' in SHKAndJoinTable, its row closed.completed by u1");
+        CHECK(sqln("SELECT count(*) FROM SHKActivities WHERE processid='%s' AND activitydefinitionid='meet'", pid) == 0,
               "the join waits for 'right'");
         char path[600];
         snprintf(path, sizeof path, "monitoring/activity/start/%s/left", pid);
@@ -1242,13 +1402,13 @@ static void t_features(void)
         char *l2 = open_act(pid, "left");
         CHECK(l2 && audit_count("getDefaultAssignments", l2, pid, "u1", &bad) == 1, "audit: activity/start assignment");
         CHECK(l2 && complete_as(l2, "u1", "pw"), "u1 completes the second left");
-        CHECK(poid && sqln("SELECT count(*) FROM shkandjointable WHERE process=%s", poid) == 2 &&
-                  sqln("SELECT count(*) FROM shkactivities WHERE processid='%s' AND activitydefinitionid='meet'", pid) == 0,
+        CHECK(poid && sqln("SELECT count(*) FROM SHKAndJoinTable WHERE process=%s", poid) == 2 &&
+                  sqln("SELECT count(*) FROM SHKActivities WHERE processid='%s' AND activitydefinitionid='meet'", pid) == 0,
               "a second arrival from the same branch is recorded but does not fire the join");
         CHECK(r1 && complete_as(r1, "u2", "pw"), "u2 completes right");
         char *m1 = open_act(pid, "meet");
-        CHECK(m1 && poid && sqln("SELECT count(*) FROM shkandjointable WHERE process=%s", poid) == 0, "join fired, rows gone");
-        CHECK(poid && sqln("SELECT count(*) FROM shkdeadlines WHERE process=%s", poid) == 0, "right's deadline row deleted");
+        CHECK(m1 && poid && sqln("SELECT count(*) FROM SHKAndJoinTable WHERE process=%s", poid) == 0, "join fired, rows gone");
+        CHECK(poid && sqln("SELECT count(*) FROM SHKDeadlines WHERE process=%s", poid) == 0, "right's deadline row deleted");
         /* reassign -> audit line */
         snprintf(q, sizeof q, ADM "&activityId=%s&username=u3&replaceUser=alice", m1 ? m1 : "x");
         r = POST("monitoring/activity/reassign", q);
@@ -1270,39 +1430,39 @@ static void t_features(void)
 
     /* deadlines of fixture activities: due before the target would compute it */
     char *f1 = open_act("fx_dl_1", "first");
-    CHECK(f1 && sqleq("1700172800000", "SELECT limittime FROM shkactivities WHERE id='%s'", f1) &&
-              sqln("SELECT count(*) FROM shkdeadlines d JOIN shkactivities a ON a.oid=d.activity WHERE a.id='%s'"
+    CHECK(f1 && sqleq("1700172800000", "SELECT limittime FROM SHKActivities WHERE id='%s'", f1) &&
+              sqln("SELECT count(*) FROM SHKDeadlines d JOIN SHKActivities a ON a.oid=d.activity WHERE a.id='%s'"
                    " AND d.timelimit=1700172800000 AND d.exceptionname='deadline'", f1) == 1,
           "fixture: startedMs + the definition's deadline_ms");
     char *due = f1 ? activity_view_field(f1, "dueDate") : NULL;
     CHECK(due && !strcmp(due, "2023-11-16 10:13 PM"), "fixture dueDate: %s", due ? due : "-");
     free(due);
     char *f2 = open_act("fx_dl_2", "second");
-    CHECK(f2 && sqleq("1700000060000", "SELECT limittime FROM shkactivities WHERE id='%s'", f2) &&
-              sqln("SELECT count(*) FROM shkdeadlines d JOIN shkactivities a ON a.oid=d.activity WHERE a.id='%s'", f2) == 1,
+    CHECK(f2 && sqleq("1700000060000", "SELECT limittime FROM SHKActivities WHERE id='%s'", f2) &&
+              sqln("SELECT count(*) FROM SHKDeadlines d JOIN SHKActivities a ON a.oid=d.activity WHERE a.id='%s'", f2) == 1,
           "fixture: limit_ms on an activity without a definition deadline");
     char *f3 = open_act("fx_dl_3", "first");
-    CHECK(f3 && sqleq("0", "SELECT limittime FROM shkactivities WHERE id='%s'", f3) &&
-              sqln("SELECT count(*) FROM shkdeadlines d JOIN shkactivities a ON a.oid=d.activity WHERE a.id='%s'", f3) == 0,
+    CHECK(f3 && sqleq("0", "SELECT limittime FROM SHKActivities WHERE id='%s'", f3) &&
+              sqln("SELECT count(*) FROM SHKDeadlines d JOIN SHKActivities a ON a.oid=d.activity WHERE a.id='%s'", f3) == 0,
           "fixture: limit_ms 0 overrides the definition's deadline");
     CHECK(f1 && complete_as(f1, "u1", "pw"), "u1 completes fx_dl_1 first");
-    CHECK(f1 && sqln("SELECT count(*) FROM shkdeadlines d JOIN shkactivities a ON a.oid=d.activity WHERE a.id='%s'", f1) == 0,
+    CHECK(f1 && sqln("SELECT count(*) FROM SHKDeadlines d JOIN SHKActivities a ON a.oid=d.activity WHERE a.id='%s'", f1) == 0,
           "completed: deadline row deleted");
     char *s1 = open_act("fx_dl_1", "second");
-    CHECK(s1 && sqleq("0", "SELECT limittime FROM shkactivities WHERE id='%s'", s1), "second has no deadline");
+    CHECK(s1 && sqleq("0", "SELECT limittime FROM SHKActivities WHERE id='%s'", s1), "second has no deadline");
     resp r = POST("monitoring/activity/abort/fx_dl_2/second", ADM);
     rfree(&r);
-    CHECK(f2 && sqleq("1000011", "SELECT state FROM shkactivities WHERE id='%s'", f2) &&
-              sqln("SELECT count(*) FROM shkdeadlines d JOIN shkactivities a ON a.oid=d.activity WHERE a.id='%s'", f2) == 0,
+    CHECK(f2 && sqleq("1000011", "SELECT state FROM SHKActivities WHERE id='%s'", f2) &&
+              sqln("SELECT count(*) FROM SHKDeadlines d JOIN SHKActivities a ON a.oid=d.activity WHERE a.id='%s'", f2) == 0,
           "aborted activity: deadline row deleted");
     pid = start_proc("feat:1:dl", ALICE);
-    char *dpoid = pid ? sql1("SELECT oid FROM shkprocesses WHERE id='%s'", pid) : NULL;
-    CHECK(dpoid && sqln("SELECT count(*) FROM shkdeadlines WHERE process=%s", dpoid) == 1, "start path: deadline of first");
+    char *dpoid = pid ? sql1("SELECT oid FROM SHKProcesses WHERE id='%s'", pid) : NULL;
+    CHECK(dpoid && sqln("SELECT count(*) FROM SHKDeadlines WHERE process=%s", dpoid) == 1, "start path: deadline of first");
     char path[600];
     snprintf(path, sizeof path, "workflow/process/abort/%s", pid ? pid : "x");
     r = POST(path, ADM);
     rfree(&r);
-    CHECK(dpoid && sqln("SELECT count(*) FROM shkdeadlines WHERE process=%s", dpoid) == 0 &&
+    CHECK(dpoid && sqln("SELECT count(*) FROM SHKDeadlines WHERE process=%s", dpoid) == 0 &&
               sqleq("closed.aborted", "SELECT state FROM wf_history_process WHERE processid='%s'", pid ? pid : ""),
           "process abort: archived, deadline rows gone");
     free(f1); free(f2); free(f3); free(s1); free(dpoid); free(pid);
@@ -1325,35 +1485,35 @@ static void t_generator(void)
     long total = json_integer_value(json_object_get(r.j, "total"));
     CHECK(total == n + n / 4, "running instances %ld == %ld top-level + %ld sub-flows", total, n, n / 4);
     rfree(&r);
-    CHECK(sqln("SELECT count(*) FROM shkprocesses WHERE activityrequesterprocessid IS NULL") == n, "top-level instances");
-    CHECK(sqln("SELECT count(DISTINCT pdefname) FROM shkprocesses") >= 4, "at least 3 processes + sub-flow");
-    CHECK(sqln("SELECT count(*) FROM shkactivities WHERE activitydefinitionid='finance_review'") == n / 4, "parallel activities");
+    CHECK(sqln("SELECT count(*) FROM SHKProcesses WHERE activityrequesterprocessid IS NULL") == n, "top-level instances");
+    CHECK(sqln("SELECT count(DISTINCT pdefname) FROM SHKProcesses") >= 4, "at least 3 processes + sub-flow");
+    CHECK(sqln("SELECT count(*) FROM SHKActivities WHERE activitydefinitionid='finance_review'") == n / 4, "parallel activities");
     CHECK(sqln("SELECT count(*) FROM app_fd_leave") == n / 2, "leave records");
     /* approve carries a 2-day deadline; hrapp version 2 has the audit trail as a default plugin */
-    CHECK(sqln("SELECT count(*) FROM shkdeadlines d JOIN shkactivities a ON a.oid=d.activity WHERE a.activitydefinitionid='approve'"
+    CHECK(sqln("SELECT count(*) FROM SHKDeadlines d JOIN SHKActivities a ON a.oid=d.activity WHERE a.activitydefinitionid='approve'"
                " AND a.limittime = a.activated + 172800000 AND d.timelimit = a.limittime") == n / 4 &&
-              sqln("SELECT count(*) FROM shkdeadlines") == n / 4, "a deadline for every instance waiting at approve");
+              sqln("SELECT count(*) FROM SHKDeadlines") == n / 4, "a deadline for every instance waiting at approve");
     CHECK(sqleq("org.joget.apps.app.lib.UserNotificationAuditTrail", "SELECT pluginname FROM app_plugin_default WHERE appid='hrapp'"
                 " AND appversion=2") && sqln("SELECT count(*) FROM app_plugin_default WHERE appversion=1") == 0,
           "hrapp version 2 has the audit-trail default plugin");
     /* --joins J: every J-th expense instance waits at a partly joined AND-join */
     long j = atol(env("EMU_JOINS")), nexp = n / 4, nj = j ? nexp / j : 0;
-    CHECK(sqln("SELECT count(*) FROM shkandjointable") == nj &&
-              sqln("SELECT count(*) FROM shkandjointable j JOIN shkactivities a ON a.oid=j.activity WHERE j.activitydefinitionid='merge'"
+    CHECK(sqln("SELECT count(*) FROM SHKAndJoinTable") == nj &&
+              sqln("SELECT count(*) FROM SHKAndJoinTable j JOIN SHKActivities a ON a.oid=j.activity WHERE j.activitydefinitionid='merge'"
                    " AND a.activitydefinitionid='finance_review' AND a.state=1000007 AND a.resourceid IN ('fin1','fin2')"
                    " AND a.process=j.process") == nj,
           "%ld partly joined expense instances: finance_review arrived (fin1/fin2)", nj);
-    CHECK(sqln("SELECT count(DISTINCT a.resourceid) FROM shkandjointable j JOIN shkactivities a ON a.oid=j.activity") == (nj > 1 ? 2 : nj),
+    CHECK(sqln("SELECT count(DISTINCT a.resourceid) FROM SHKAndJoinTable j JOIN SHKActivities a ON a.oid=j.activity") == (nj > 1 ? 2 : nj),
           "both finance users appear as performers");
-    CHECK(sqln("SELECT count(*) FROM shkactivities WHERE activitydefinitionid='manager_ok' AND state=1000003") == nexp &&
-              sqln("SELECT count(*) FROM shkactivities WHERE activitydefinitionid='finance_review' AND state=1000003") == nexp - nj,
+    CHECK(sqln("SELECT count(*) FROM SHKActivities WHERE activitydefinitionid='manager_ok' AND state=1000003") == nexp &&
+              sqln("SELECT count(*) FROM SHKActivities WHERE activitydefinitionid='finance_review' AND state=1000003") == nexp - nj,
           "manager_ok open everywhere, finance_review open where not arrived");
-    char *jp = sql1("SELECT p.id FROM shkandjointable j JOIN shkprocesses p ON p.oid=j.process ORDER BY p.oid LIMIT 1");
+    char *jp = sql1("SELECT p.id FROM SHKAndJoinTable j JOIN SHKProcesses p ON p.oid=j.process ORDER BY p.oid LIMIT 1");
     if (nj) {
         char *mo = jp ? open_act(jp, "manager_ok") : NULL;
         CHECK(mo && complete_as(mo, "mgr1", "pw"), "partly joined instance: mgr1 completes manager_ok");
         char *pay = jp ? open_act(jp, "pay") : NULL;
-        CHECK(pay != NULL && sqln("SELECT count(*) FROM shkandjointable j JOIN shkprocesses p ON p.oid=j.process WHERE p.id='%s'",
+        CHECK(pay != NULL && sqln("SELECT count(*) FROM SHKAndJoinTable j JOIN SHKProcesses p ON p.oid=j.process WHERE p.id='%s'",
                                   jp) == 0, "the join fired and moved on to pay");
         free(mo); free(pay);
     }
@@ -1363,7 +1523,7 @@ static void t_generator(void)
     snprintf(p, sizeof p, "%s/app_formuploads/leave", env("EMU_UPLOADS"));
     CHECK(stat(p, &sb) == 0 && S_ISDIR(sb.st_mode), "upload files written");
     /* a generated instance can be driven to the end */
-    char *pid = sql1("SELECT processid FROM shkactivities WHERE activitydefinitionid='approve' LIMIT 1");
+    char *pid = sql1("SELECT processid FROM SHKActivities WHERE activitydefinitionid='approve' LIMIT 1");
     char *ap = pid ? open_act(pid, "approve") : NULL;
     CHECK(ap && complete_as(ap, "mgr1", "pw"), "generated instance: mgr1 completes approve");
     free(ap);
@@ -1392,7 +1552,7 @@ int main(int argc, char **argv)
     else if (!strcmp(argv[1], "features")) t_features();
     else if (!strcmp(argv[1], "generator")) t_generator();
     else { fprintf(stderr, "unknown suite %s\n", argv[1]); return 2; }
-    PQfinish(db);
+    dbclose();
     curl_easy_cleanup(curl_h);
     curl_global_cleanup();
     printf("%s: %d checks, %d failed\n", argv[1], checks, fails);
