@@ -164,10 +164,10 @@ static char *place(const loader *L, const jpath *path, int at_key) {
     if (off >= 0) {
       int line, col;
       line_col(L->text, (size_t)off, &line, &col);
-      return ferry_xasprintf("%s:%d:%d", L->origin, line, col);
+      return ferry__xasprintf("%s:%d:%d", L->origin, line, col);
     }
   }
-  return ferry_xstrdup(L->origin);
+  return ferry__xstrdup(L->origin);
 }
 
 static int cfail(const loader *L, const jpath *path, int at_key, const char *human, const char *fmt, ...)
@@ -175,7 +175,7 @@ static int cfail(const loader *L, const jpath *path, int at_key, const char *hum
 static int cfail(const loader *L, const jpath *path, int at_key, const char *human, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  char *msg = ferry_xvasprintf(fmt, ap);
+  char *msg = ferry__xvasprintf(fmt, ap);
   va_end(ap);
   char *where = place(L, path, at_key);
   if (human && *human)
@@ -199,12 +199,12 @@ static int check_keys(const loader *L, json_t *obj, const jpath *path, const cha
     if (valid[i]) continue;
     ferry_sb sb = {0};
     for (i = 0; valid[i]; i++) {
-      if (i) ferry_sb_add(&sb, ", ");
-      ferry_sb_add(&sb, valid[i]);
+      if (i) ferry__sb_add(&sb, ", ");
+      ferry__sb_add(&sb, valid[i]);
     }
     jpath kp = jp_key(path, key);
     cfail(L, &kp, 1, human, "unknown key \"%s\"; valid keys: %s", key, sb.buf);
-    ferry_sb_free(&sb);
+    ferry__sb_free(&sb);
     return FERRY_ECONFIG;
   }
   return 0;
@@ -222,9 +222,9 @@ static int name_ok(const char *s, int allow_upper_dot) {
 }
 
 static char *resolve_path(const char *base, const char *p) {
-  if (p[0] == '/' || !base || !strcmp(base, ".")) return ferry_xstrdup(p);
+  if (p[0] == '/' || !base || !strcmp(base, ".")) return ferry__xstrdup(p);
   size_t n = strlen(base);
-  return ferry_xasprintf("%s%s%s", base, n && base[n - 1] == '/' ? "" : "/", p);
+  return ferry__xasprintf("%s%s%s", base, n && base[n - 1] == '/' ? "" : "/", p);
 }
 
 /* Optional non-empty string member; *out borrowed from the JSON. */
@@ -235,7 +235,7 @@ static int get_string(const loader *L, json_t *obj, const jpath *path, const cha
   if (!v) return 0;
   jpath kp = jp_key(path, key);
   if (!json_is_string(v))
-    return cfail(L, &kp, 0, human, "\"%s\": expected a string, found %s", key, ferry_json_kind(v));
+    return cfail(L, &kp, 0, human, "\"%s\": expected a string, found %s", key, ferry__json_kind(v));
   if (!*json_string_value(v)) return cfail(L, &kp, 0, human, "\"%s\": must not be empty", key);
   *out = json_string_value(v);
   return 0;
@@ -250,24 +250,24 @@ static int get_string_list(const loader *L, json_t *obj, const jpath *path, cons
   *out = NULL;
   if (v && !json_is_string(v) && !json_is_array(v))
     return cfail(L, &kp, 0, human, "\"%s\": expected a string or an array of strings, found %s", key,
-                 ferry_json_kind(v));
+                 ferry__json_kind(v));
   size_t n = !v ? 0 : json_is_string(v) ? 1 : json_array_size(v);
-  char **list = ferry_xcalloc(n + 1, sizeof(char *));
+  char **list = ferry__xcalloc(n + 1, sizeof(char *));
   size_t k = 0;
   for (size_t i = 0; i < n; i++) {
     json_t *e = json_is_string(v) ? v : json_array_get(v, i);
     jpath ep = json_is_string(v) ? kp : jp_idx(&kp, i);
     if (!json_is_string(e)) {
-      ferry_strv_free(list);
-      return cfail(L, &ep, 0, human, "\"%s\"[%zu]: expected a string, found %s", key, i, ferry_json_kind(e));
+      ferry__strv_free(list);
+      return cfail(L, &ep, 0, human, "\"%s\"[%zu]: expected a string, found %s", key, i, ferry__json_kind(e));
     }
     if (!*json_string_value(e)) {
-      ferry_strv_free(list);
+      ferry__strv_free(list);
       return cfail(L, &ep, 0, human, "\"%s\"[%zu]: must not be empty", key, i);
     }
     int dup = 0;
     for (size_t j = 0; j < k; j++) dup |= !strcmp(list[j], json_string_value(e));
-    if (!dup) list[k++] = ferry_xstrdup(json_string_value(e));
+    if (!dup) list[k++] = ferry__xstrdup(json_string_value(e));
   }
   *out = list;
   return 0;
@@ -280,7 +280,7 @@ static int get_int(const loader *L, json_t *obj, const jpath *path, const char *
   if (!v) return 0;
   jpath kp = jp_key(path, key);
   if (!json_is_integer(v))
-    return cfail(L, &kp, 0, human, "\"%s\": expected an integer, found %s", key, ferry_json_kind(v));
+    return cfail(L, &kp, 0, human, "\"%s\": expected an integer, found %s", key, ferry__json_kind(v));
   json_int_t x = json_integer_value(v);
   if (x < lo || x > hi)
     return cfail(L, &kp, 0, human, "\"%s\": must be between %lld and %lld, found %lld", key, lo, hi,
@@ -302,7 +302,7 @@ static const char *const log_levels[] = {"error", "warn", "info", "debug", "trac
 static void ref_clear(ferry_plugin_ref *r) {
   free(r->plugin);
   json_decref(r->options);
-  ferry_strv_free(r->points);
+  ferry__strv_free(r->points);
   free(r->where);
   memset(r, 0, sizeof *r);
 }
@@ -311,13 +311,13 @@ static void ref_clear(ferry_plugin_ref *r) {
  * `human` names the place ("stages[0] \"forms\" source"). */
 static int parse_ref(const loader *L, json_t *v, const jpath *path, const char *human, int hook,
                      ferry_plugin_ref *out) {
-  if (!json_is_object(v)) return cfail(L, path, 0, human, "expected an object, found %s", ferry_json_kind(v));
+  if (!json_is_object(v)) return cfail(L, path, 0, human, "expected an object, found %s", ferry__json_kind(v));
   if (check_keys(L, v, path, human, hook ? hook_keys : ref_keys)) return FERRY_ECONFIG;
   json_t *pl = json_object_get(v, "plugin");
   jpath pp = jp_key(path, "plugin");
   if (!pl) return cfail(L, path, 0, human, "missing \"plugin\" (the name of the plugin to use)");
   if (!json_is_string(pl))
-    return cfail(L, &pp, 0, human, "\"plugin\": expected a string, found %s", ferry_json_kind(pl));
+    return cfail(L, &pp, 0, human, "\"plugin\": expected a string, found %s", ferry__json_kind(pl));
   if (!name_ok(json_string_value(pl), 0))
     return cfail(L, &pp, 0, human,
                  "\"plugin\": \"%s\" is not a plugin name (lower-case letters, digits, '_' "
@@ -326,7 +326,7 @@ static int parse_ref(const loader *L, json_t *v, const jpath *path, const char *
   json_t *opts = json_object_get(v, "options");
   if (opts && !json_is_object(opts)) {
     jpath op = jp_key(path, "options");
-    return cfail(L, &op, 0, human, "\"options\": expected an object, found %s", ferry_json_kind(opts));
+    return cfail(L, &op, 0, human, "\"options\": expected an object, found %s", ferry__json_kind(opts));
   }
   char **points = NULL;
   if (hook) {
@@ -335,15 +335,15 @@ static int parse_ref(const loader *L, json_t *v, const jpath *path, const char *
     if (!pts) return cfail(L, path, 0, human, "missing \"points\" (the hook points this hook runs at)");
     if (get_string_list(L, v, path, human, "points", &points)) return FERRY_ECONFIG;
     if (!points[0]) {
-      ferry_strv_free(points);
+      ferry__strv_free(points);
       return cfail(L, &tp, 0, human, "\"points\": must name at least one hook point");
     }
   }
-  out->plugin = ferry_xstrdup(json_string_value(pl));
+  out->plugin = ferry__xstrdup(json_string_value(pl));
   out->options = json_incref(opts);
   out->points = points;
   char *at = place(L, path, 0);
-  out->where = ferry_xasprintf("%s: %s \"%s\"", at, human, out->plugin);
+  out->where = ferry__xasprintf("%s: %s \"%s\"", at, human, out->plugin);
   free(at);
   return 0;
 }
@@ -359,26 +359,26 @@ static int parse_stage(const loader *L, ferry_config *cfg, size_t i, json_t *v, 
   st->retry_cap_ms = 30000;
   char human[64];
   snprintf(human, sizeof human, "stages[%zu]", i);
-  if (!json_is_object(v)) return cfail(L, path, 0, human, "expected an object, found %s", ferry_json_kind(v));
+  if (!json_is_object(v)) return cfail(L, path, 0, human, "expected an object, found %s", ferry__json_kind(v));
 
   json_t *name = json_object_get(v, "name");
   jpath np = jp_key(path, "name");
   if (!name) return cfail(L, path, 0, human, "missing \"name\"");
   if (!json_is_string(name))
-    return cfail(L, &np, 0, human, "\"name\": expected a string, found %s", ferry_json_kind(name));
+    return cfail(L, &np, 0, human, "\"name\": expected a string, found %s", ferry__json_kind(name));
   const char *nm = json_string_value(name);
   if (!name_ok(nm, 1) || strlen(nm) > 128)
     return cfail(L, &np, 0, human,
                  "\"name\": \"%s\" is not a valid stage name (1 to 128 letters, digits, '_', "
                  "'.' and '-')",
                  nm);
-  char *hs = ferry_xasprintf("stages[%zu] \"%s\"", i, nm);
+  char *hs = ferry__xasprintf("stages[%zu] \"%s\"", i, nm);
   int rc = 0;
   for (size_t j = 0; j < i && !rc; j++)
     if (!strcmp(cfg->stages[j].name, nm))
       rc = cfail(L, &np, 0, hs, "\"name\": \"%s\" is already the name of stages[%zu]", nm, j);
   if (rc) goto out;
-  st->name = ferry_xstrdup(nm);
+  st->name = ferry__xstrdup(nm);
   if ((rc = check_keys(L, v, path, hs, stage_keys))) goto out;
 
   const char *roles[2] = {"source", "sink"};
@@ -390,7 +390,7 @@ static int parse_stage(const loader *L, ferry_config *cfg, size_t i, json_t *v, 
       break;
     }
     jpath rp = jp_key(path, roles[r]);
-    char *rh = ferry_xasprintf("%s %s", hs, roles[r]);
+    char *rh = ferry__xasprintf("%s %s", hs, roles[r]);
     rc = parse_ref(L, rv, &rp, rh, 0, refs[r]);
     free(rh);
   }
@@ -400,13 +400,13 @@ static int parse_stage(const loader *L, ferry_config *cfg, size_t i, json_t *v, 
   if (hooks) {
     jpath hp = jp_key(path, "hooks");
     if (!json_is_array(hooks)) {
-      rc = cfail(L, &hp, 0, hs, "\"hooks\": expected an array, found %s", ferry_json_kind(hooks));
+      rc = cfail(L, &hp, 0, hs, "\"hooks\": expected an array, found %s", ferry__json_kind(hooks));
       goto out;
     }
-    st->hooks = ferry_xcalloc(json_array_size(hooks) + 1, sizeof *st->hooks);
+    st->hooks = ferry__xcalloc(json_array_size(hooks) + 1, sizeof *st->hooks);
     for (size_t h = 0; h < json_array_size(hooks) && !rc; h++) {
       jpath ep = jp_idx(&hp, h);
-      char *rh = ferry_xasprintf("%s hooks[%zu]", hs, h);
+      char *rh = ferry__xasprintf("%s hooks[%zu]", hs, h);
       rc = parse_ref(L, json_array_get(hooks, h), &ep, rh, 1, &st->hooks[h]);
       free(rh);
       if (!rc) st->nhooks++;
@@ -422,7 +422,7 @@ static int parse_stage(const loader *L, ferry_config *cfg, size_t i, json_t *v, 
     jpath rp = jp_key(path, "rate");
     if (!json_is_number(rate))
       rc = cfail(L, &rp, 0, hs, "\"rate\": expected a number (requests per second, 0 = no limit), found %s",
-                 ferry_json_kind(rate));
+                 ferry__json_kind(rate));
     else if (json_number_value(rate) < 0)
       rc = cfail(L, &rp, 0, hs, "\"rate\": must be 0 (no limit) or more, found %g", json_number_value(rate));
     else
@@ -434,7 +434,7 @@ static int parse_stage(const loader *L, ferry_config *cfg, size_t i, json_t *v, 
   if (jr) {
     jpath jp = jp_key(path, "journal");
     if (!json_is_boolean(jr)) {
-      rc = cfail(L, &jp, 0, hs, "\"journal\": expected true or false, found %s", ferry_json_kind(jr));
+      rc = cfail(L, &jp, 0, hs, "\"journal\": expected true or false, found %s", ferry__json_kind(jr));
       goto out;
     }
     st->journal = json_is_true(jr);
@@ -443,12 +443,12 @@ static int parse_stage(const loader *L, ferry_config *cfg, size_t i, json_t *v, 
   json_t *retry = json_object_get(v, "retry");
   if (retry) {
     jpath rp = jp_key(path, "retry");
-    char *rh = ferry_xasprintf("%s retry", hs);
+    char *rh = ferry__xasprintf("%s retry", hs);
     if (!json_is_object(retry))
       rc = cfail(L, &rp, 0, hs,
                  "\"retry\": expected an object ({\"max\": 5, \"base_ms\": 200, \"cap_ms\": "
                  "30000}), found %s",
-                 ferry_json_kind(retry));
+                 ferry__json_kind(retry));
     if (!rc) rc = check_keys(L, retry, &rp, rh, retry_keys);
     if (!rc) rc = get_int(L, retry, &rp, rh, "max", 0, 1000, &st->retry_max);
     if (!rc) rc = get_int(L, retry, &rp, rh, "base_ms", 1, 3600000, &st->retry_base_ms);
@@ -470,10 +470,10 @@ static void stage_clear(ferry_stage_cfg *st) {
   ref_clear(&st->sink);
   for (size_t h = 0; h < st->nhooks; h++) ref_clear(&st->hooks[h]);
   free(st->hooks);
-  ferry_strv_free(st->after);
+  ferry__strv_free(st->after);
 }
 
-void ferry_config_free(ferry_config *cfg) {
+void ferry__config_free(ferry_config *cfg) {
   if (!cfg) return;
   for (size_t i = 0; i < cfg->nstages; i++) stage_clear(&cfg->stages[i]);
   free(cfg->stages);
@@ -481,7 +481,7 @@ void ferry_config_free(ferry_config *cfg) {
   free(cfg->base_dir);
   free(cfg->journal);
   free(cfg->report);
-  ferry_strv_free(cfg->plugin_path);
+  ferry__strv_free(cfg->plugin_path);
   free(cfg->log_level);
   json_decref(cfg->root);
   free(cfg);
@@ -490,7 +490,7 @@ void ferry_config_free(ferry_config *cfg) {
 static int build(const loader *L, ferry_config *cfg, json_t *root) {
   const jpath top = {0};
   if (!json_is_object(root))
-    return cfail(L, &top, 0, NULL, "the configuration must be a JSON object, found %s", ferry_json_kind(root));
+    return cfail(L, &top, 0, NULL, "the configuration must be a JSON object, found %s", ferry__json_kind(root));
   if (check_keys(L, root, &top, NULL, top_keys)) return FERRY_ECONFIG;
 
   const char *s;
@@ -507,7 +507,7 @@ static int build(const loader *L, ferry_config *cfg, json_t *root) {
       return cfail(L, &lp, 0, NULL, "\"log_level\": \"%s\" is not a level (error, warn, info, debug, trace)",
                    s);
     }
-    cfg->log_level = ferry_xstrdup(s);
+    cfg->log_level = ferry__xstrdup(s);
   }
   char **pp = NULL;
   if (get_string_list(L, root, &top, NULL, "plugin_path", &pp)) return FERRY_ECONFIG;
@@ -522,10 +522,10 @@ static int build(const loader *L, ferry_config *cfg, json_t *root) {
   jpath sp = jp_key(&top, "stages");
   if (!stages) return cfail(L, &top, 0, NULL, "missing \"stages\" (the list of stages to run)");
   if (!json_is_array(stages))
-    return cfail(L, &sp, 0, NULL, "\"stages\": expected an array, found %s", ferry_json_kind(stages));
+    return cfail(L, &sp, 0, NULL, "\"stages\": expected an array, found %s", ferry__json_kind(stages));
   if (!json_array_size(stages)) return cfail(L, &sp, 0, NULL, "\"stages\": must hold at least one stage");
   size_t n = json_array_size(stages);
-  cfg->stages = ferry_xcalloc(n, sizeof *cfg->stages);
+  cfg->stages = ferry__xcalloc(n, sizeof *cfg->stages);
   for (size_t i = 0; i < n; i++) {
     jpath ep = jp_idx(&sp, i);
     cfg->nstages = i + 1; /* so that free releases what parse_stage stored, even on failure */
@@ -540,8 +540,8 @@ static int build(const loader *L, ferry_config *cfg, json_t *root) {
       if (j < n) continue;
       ferry_sb names = {0};
       for (j = 0; j < n; j++) {
-        if (j) ferry_sb_add(&names, ", ");
-        ferry_sb_add(&names, cfg->stages[j].name);
+        if (j) ferry__sb_add(&names, ", ");
+        ferry__sb_add(&names, cfg->stages[j].name);
       }
       /* locate the element: "after" may be a single string or an array (deduplicated in st->after) */
       jpath ap = jp_idx(&sp, i);
@@ -553,11 +553,11 @@ static int build(const loader *L, ferry_config *cfg, json_t *root) {
             ap = jp_idx(&ap, k);
             break;
           }
-      char *hs = ferry_xasprintf("stages[%zu] \"%s\"", i, st->name);
+      char *hs = ferry__xasprintf("stages[%zu] \"%s\"", i, st->name);
       cfail(L, &ap, 0, hs, "\"after\": there is no stage named \"%s\"; stages are: %s", st->after[a],
             names.buf);
       free(hs);
-      ferry_sb_free(&names);
+      ferry__sb_free(&names);
       return FERRY_ECONFIG;
     }
   }
@@ -566,19 +566,19 @@ static int build(const loader *L, ferry_config *cfg, json_t *root) {
 
 static ferry_config *config_new(json_t *root, const char *origin, const char *base_dir, const char *text,
                                 size_t len, ferry_error *err) {
-  ferry_config *cfg = ferry_xcalloc(1, sizeof *cfg);
-  cfg->origin = ferry_xstrdup(origin ? origin : "<config>");
-  cfg->base_dir = ferry_xstrdup(base_dir ? base_dir : ".");
+  ferry_config *cfg = ferry__xcalloc(1, sizeof *cfg);
+  cfg->origin = ferry__xstrdup(origin ? origin : "<config>");
+  cfg->base_dir = ferry__xstrdup(base_dir ? base_dir : ".");
   cfg->root = json_incref(root);
   loader L = {cfg->origin, text, len, err};
   if (build(&L, cfg, root)) {
-    ferry_config_free(cfg);
+    ferry__config_free(cfg);
     return NULL;
   }
   return cfg;
 }
 
-ferry_config *ferry_config_from_json(json_t *root, const char *origin, ferry_error *err) {
+ferry_config *ferry__config_from_json(json_t *root, const char *origin, ferry_error *err) {
   if (!root) {
     ferry_error_set(err, FERRY_EINVAL, "%s: no configuration given", origin ? origin : "<config>");
     return NULL;
@@ -610,9 +610,9 @@ static void syntax_position(const char *text, size_t len, const json_error_t *je
 
 static char *dir_of(const char *path) {
   const char *slash = strrchr(path, '/');
-  char *dir = !slash          ? ferry_xstrdup(".")
-              : slash == path ? ferry_xstrdup("/")
-                              : ferry_xstrndup(path, (size_t)(slash - path));
+  char *dir = !slash          ? ferry__xstrdup(".")
+              : slash == path ? ferry__xstrdup("/")
+                              : ferry__xstrndup(path, (size_t)(slash - path));
   char *abs = realpath(dir, NULL);
   if (abs) {
     free(dir);
@@ -621,7 +621,7 @@ static char *dir_of(const char *path) {
   return dir;
 }
 
-ferry_config *ferry_config_load_file(const char *path, ferry_error *err) {
+ferry_config *ferry__config_load_file(const char *path, ferry_error *err) {
   FILE *f = fopen(path, "rb");
   if (!f) {
     int e = errno;
@@ -632,17 +632,17 @@ ferry_config *ferry_config_load_file(const char *path, ferry_error *err) {
   ferry_sb sb = {0};
   char buf[8192];
   size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) ferry_sb_addn(&sb, buf, n);
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) ferry__sb_addn(&sb, buf, n);
   if (ferror(f)) {
     int e = errno;
     fclose(f);
-    ferry_sb_free(&sb);
+    ferry__sb_free(&sb);
     ferry_error_set(err, FERRY_EIO, "cannot read config file \"%s\": %s", path, strerror(e));
     return NULL;
   }
   fclose(f);
   size_t len = sb.len;
-  char *text = ferry_sb_steal(&sb);
+  char *text = ferry__sb_steal(&sb);
   json_error_t je;
   json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
   if (!root) {

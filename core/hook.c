@@ -40,7 +40,7 @@ static void fire_free(fire_ctx *fc) {
   free(fc);
 }
 
-void ferry_hooks_release(ferry_stage *st) {
+void ferry__hooks_release(ferry_stage *st) {
   for (unsigned i = 0; i < FERRY_FIRED_KEEP; i++) {
     fire_free(st->fired[i]);
     st->fired[i] = NULL;
@@ -54,7 +54,7 @@ static int attached(const ferry_stage *st, size_t h, const char *point) {
   return 0;
 }
 
-int ferry_hooks_at(const ferry_stage *st, const char *point) {
+int ferry__hooks_at(const ferry_stage *st, const char *point) {
   int n = 0;
   for (size_t h = 0; h < st->cfg->nhooks; h++) n += attached(st, h, point);
   return n;
@@ -103,20 +103,20 @@ static void fire_step(fire_ctx *fc) {
   fc->looping = 0;
 }
 
-void ferry_fire_core(ferry_stage *st, ferry_task *task, const char *point, json_t *data, ferry_done_fn done,
+void ferry__fire_core(ferry_stage *st, ferry_task *task, const char *point, json_t *data, ferry_done_fn done,
                      void *arg) {
-  if (!ferry_hooks_at(st, point)) {
+  if (!ferry__hooks_at(st, point)) {
     if (done) done(arg, 0, NULL);
     return;
   }
-  fire_ctx *fc = ferry_xcalloc(1, sizeof *fc);
+  fire_ctx *fc = ferry__xcalloc(1, sizeof *fc);
   fc->st = st;
   fc->task = task;
-  fc->point = ferry_xstrdup(point);
+  fc->point = ferry__xstrdup(point);
   fc->data = data ? json_incref(data) : NULL;
   fc->done = done;
   fc->arg = arg;
-  fc->evs = ferry_xcalloc(st->cfg->nhooks, sizeof *fc->evs);
+  fc->evs = ferry__xcalloc(st->cfg->nhooks, sizeof *fc->evs);
   fire_step(fc);
 }
 
@@ -141,7 +141,7 @@ FERRY_API void ferry_fire(ferry_instance *ins, ferry_task *task, const char *poi
     ferry_error_clear(&e);
     return;
   }
-  ferry_fire_core(ins->stage, task, point, data, done, arg);
+  ferry__fire_core(ins->stage, task, point, data, done, arg);
 }
 
 FERRY_API void ferry_hook_done(ferry_hook_event *ev, int status, const ferry_error *err) {

@@ -160,14 +160,14 @@ static void req_free(hreq *r) {
   curl_slist_free_all(r->headers);
   free(r->method);
   free(r->safe_url);
-  ferry_strv_free(r->scrub);
-  ferry_sb_free(&r->body);
+  ferry__strv_free(r->scrub);
+  ferry__sb_free(&r->body);
   free(r);
 }
 
 /* Replaces each scrub string in `s` by "***", then applies the registered secrets. Returns malloc'd. */
 static char *scrub_text(const hreq *r, const char *s) {
-  char *cur = ferry_xstrdup(s);
+  char *cur = ferry__xstrdup(s);
   for (size_t i = 0; r->scrub && r->scrub[i]; i++) {
     const char *needle = r->scrub[i];
     size_t n = strlen(needle);
@@ -175,15 +175,15 @@ static char *scrub_text(const hreq *r, const char *s) {
     ferry_sb sb = {0};
     const char *p = cur, *hit;
     while ((hit = strstr(p, needle))) {
-      ferry_sb_addn(&sb, p, (size_t)(hit - p));
-      ferry_sb_add(&sb, "***");
+      ferry__sb_addn(&sb, p, (size_t)(hit - p));
+      ferry__sb_add(&sb, "***");
       p = hit + n;
     }
-    ferry_sb_add(&sb, p);
+    ferry__sb_add(&sb, p);
     free(cur);
-    cur = ferry_sb_steal(&sb);
+    cur = ferry__sb_steal(&sb);
   }
-  char *out = ferry_redact(cur);
+  char *out = ferry__redact(cur);
   free(cur);
   return out;
 }
@@ -285,11 +285,11 @@ static void finish(ferry_http *h, hreq *r, CURLcode rc) {
     char *msg;
     if (code == FERRY_ETRANSIENT && !r->idempotent && request_was_sent(r)) {
       code = FERRY_EINDOUBT;
-      msg = ferry_xasprintf("no answer after the request was sent: the server may have done it (%s)", what);
+      msg = ferry__xasprintf("no answer after the request was sent: the server may have done it (%s)", what);
     } else if (code == FERRY_ETRANSIENT) {
-      msg = ferry_xasprintf("no answer (%s)%s", what, tries);
+      msg = ferry__xasprintf("no answer (%s)%s", what, tries);
     } else {
-      msg = ferry_xasprintf("%s%s", what, tries);
+      msg = ferry__xasprintf("%s%s", what, tries);
     }
     deliver_error(h, r, code, msg, r->errbuf[0] ? r->errbuf : what);
     free(msg);
@@ -304,7 +304,7 @@ static void finish(ferry_http *h, hreq *r, CURLcode rc) {
   if (curl_easy_header(r->easy, "Location", 0, CURLH_HEADER, -1, &loc) == CURLHE_OK && loc)
     res.location = loc->value;
   curl_easy_getinfo(r->easy, CURLINFO_TOTAL_TIME, &res.seconds);
-  if (!r->body.buf) ferry_sb_addn(&r->body, "", 0);
+  if (!r->body.buf) ferry__sb_addn(&r->body, "", 0);
   res.body = r->body.buf;
   res.body_len = r->body.len;
   res.attempts = r->attempts;
@@ -372,7 +372,7 @@ static int retry_later(ferry_http *h, hreq *r, CURLcode rc) {
   /* safe_url has no user info, query or fragment; `why` is curl's generic text or the status */
   ferry_log_debug(h->ins, "http: %s %s: %s; retry %u of %u in %llu ms", r->method, r->safe_url, why, n,
                   h->retries, (unsigned long long)delay);
-  ferry_sb_free(&r->body);
+  ferry__sb_free(&r->body);
   r->errbuf[0] = '\0';
   r->state = R_WAITING;
   r->due_ms = uv_now(h->loop) + delay;
@@ -459,7 +459,7 @@ static int curl_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, v
   }
   if (h->freeing) return 0;
   if (!s) {
-    s = ferry_xcalloc(1, sizeof *s);
+    s = ferry__xcalloc(1, sizeof *s);
     s->http = h;
     s->fd = fd;
     int rc = uv_poll_init_socket(h->loop, &s->poll, fd);
@@ -540,9 +540,9 @@ static void dispatch(endpoint *ep) {
 static endpoint *endpoint_get(ferry_http *h, const char *key) {
   for (endpoint *ep = h->endpoints; ep; ep = ep->next)
     if (!strcmp(ep->key, key)) return ep;
-  endpoint *ep = ferry_xcalloc(1, sizeof *ep);
+  endpoint *ep = ferry__xcalloc(1, sizeof *ep);
   ep->http = h;
-  ep->key = ferry_xstrdup(key);
+  ep->key = ferry__xstrdup(key);
   ep->tokens = 1.0;
   ep->refilled_ns = uv_hrtime();
   uv_timer_init(h->loop, &ep->wake);
@@ -573,7 +573,7 @@ FERRY_API ferry_http *ferry_http_new(ferry_instance *ins, const ferry_http_opts 
   static pthread_once_t once = PTHREAD_ONCE_INIT;
   pthread_once(&once, curl_init_once);
 
-  ferry_http *h = ferry_xcalloc(1, sizeof *h);
+  ferry_http *h = ferry__xcalloc(1, sizeof *h);
   h->ins = ins;
   h->loop = ins->loop;
   h->max = o.max_per_endpoint ? o.max_per_endpoint : ins->concurrency ? ins->concurrency : HTTP_DEFAULT_MAX;
@@ -585,7 +585,7 @@ FERRY_API ferry_http *ferry_http_new(ferry_instance *ins, const ferry_http_opts 
   h->retry_cap_ms = o.retry_cap_ms ? o.retry_cap_ms : HTTP_DEFAULT_RETRY_CAP_MS;
   h->prng = uv_hrtime() ^ ((uint64_t)(uintptr_t)h << 16) ^ ((uint64_t)getpid() << 40);
   h->insecure = o.insecure;
-  h->user_agent = o.user_agent ? ferry_xstrdup(o.user_agent) : ferry_xstrdup("ferry/" FERRY_VERSION_STRING);
+  h->user_agent = o.user_agent ? ferry__xstrdup(o.user_agent) : ferry__xstrdup("ferry/" FERRY_VERSION_STRING);
   h->multi = curl_multi_init();
   if (!h->multi) {
     free(h->user_agent);
@@ -683,14 +683,14 @@ static int parse_url(const char *url, char **key, char **safe, char ***scrub) {
   curl_url_get(u, CURLUPART_PASSWORD, &pass, 0);
   for (char *p = scheme; *p; p++) *p = (char)tolower((unsigned char)*p);
   for (char *p = host; *p; p++) *p = (char)tolower((unsigned char)*p);
-  *key = ferry_xasprintf("%s://%s:%s", scheme, host, port);
-  *safe = ferry_xasprintf("%s://%s%s%s%s", scheme, host, given_port ? ":" : "", given_port ? given_port : "",
+  *key = ferry__xasprintf("%s://%s:%s", scheme, host, port);
+  *safe = ferry__xasprintf("%s://%s%s%s%s", scheme, host, given_port ? ":" : "", given_port ? given_port : "",
                           path ? path : "/");
-  char **v = ferry_xcalloc(4, sizeof(char *));
+  char **v = ferry__xcalloc(4, sizeof(char *));
   size_t n = 0;
-  if (query && *query) v[n++] = ferry_xstrdup(query);
-  if (pass && *pass) v[n++] = ferry_xstrdup(pass);
-  if (user && *user) v[n++] = ferry_xstrdup(user);
+  if (query && *query) v[n++] = ferry__xstrdup(query);
+  if (pass && *pass) v[n++] = ferry__xstrdup(pass);
+  if (user && *user) v[n++] = ferry__xstrdup(user);
   *scrub = v;
   rc = 0;
 out:
@@ -708,7 +708,7 @@ out:
 
 static size_t on_write(char *data, size_t size, size_t nmemb, void *userp) {
   hreq *r = userp;
-  ferry_sb_addn(&r->body, data, size * nmemb);
+  ferry__sb_addn(&r->body, data, size * nmemb);
   return size * nmemb;
 }
 
@@ -734,13 +734,13 @@ FERRY_API int ferry_http_send_ex(ferry_http *h, const ferry_http_request *req, u
   char *key = NULL, *safe = NULL, **scrub = NULL;
   if (parse_url(req->url, &key, &safe, &scrub) < 0) return FERRY_EINVAL;
 
-  hreq *r = ferry_xcalloc(1, sizeof *r);
+  hreq *r = ferry__xcalloc(1, sizeof *r);
   r->http = h;
   r->cb = cb;
   r->arg = arg;
   r->safe_url = safe;
   r->scrub = scrub;
-  r->method = ferry_xstrdup(method);
+  r->method = ferry__xstrdup(method);
   for (char *p = r->method; *p; p++) *p = (char)toupper((unsigned char)*p);
   r->idempotent = flags & FERRY_HTTP_IDEMPOTENT       ? 1
                   : flags & FERRY_HTTP_NOT_IDEMPOTENT ? 0
@@ -791,7 +791,7 @@ FERRY_API int ferry_http_send_ex(ferry_http *h, const ferry_http_request *req, u
   for (size_t i = 0; req->headers && req->headers[i]; i++)
     r->headers = curl_slist_append(r->headers, req->headers[i]);
   if (req->body && !has_header(req->headers, "Content-Type")) {
-    char *ct = ferry_xasprintf("Content-Type: %s",
+    char *ct = ferry__xasprintf("Content-Type: %s",
                                req->content_type ? req->content_type : "application/x-www-form-urlencoded");
     r->headers = curl_slist_append(r->headers, ct);
     free(ct);
@@ -820,30 +820,30 @@ FERRY_API char *ferry_url_escape(const char *s) {
   if (!s) return NULL;
   static const char hex[] = "0123456789ABCDEF";
   ferry_sb sb = {0};
-  ferry_sb_addn(&sb, "", 0);
+  ferry__sb_addn(&sb, "", 0);
   for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
     if (isalnum(*p) || *p == '-' || *p == '.' || *p == '_' || *p == '~') {
-      ferry_sb_addn(&sb, (const char *)p, 1);
+      ferry__sb_addn(&sb, (const char *)p, 1);
     } else {
       char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
-      ferry_sb_addn(&sb, e, 3);
+      ferry__sb_addn(&sb, e, 3);
     }
   }
-  return ferry_sb_steal(&sb);
+  return ferry__sb_steal(&sb);
 }
 
 FERRY_API char *ferry_form_encode(const char *const *kv) {
   ferry_sb sb = {0};
-  ferry_sb_addn(&sb, "", 0);
+  ferry__sb_addn(&sb, "", 0);
   for (size_t i = 0; kv && kv[i]; i += 2) {
     char *k = ferry_url_escape(kv[i]);
     char *v = ferry_url_escape(kv[i + 1] ? kv[i + 1] : "");
-    ferry_sb_addf(&sb, "%s%s=%s", i ? "&" : "", k, v);
+    ferry__sb_addf(&sb, "%s%s=%s", i ? "&" : "", k, v);
     free(k);
     free(v);
     if (!kv[i + 1]) break;
   }
-  return ferry_sb_steal(&sb);
+  return ferry__sb_steal(&sb);
 }
 
 FERRY_API int ferry_http_status_error(const ferry_http_response *res, const char *what, ferry_error *err) {
@@ -874,26 +874,26 @@ FERRY_API int ferry_http_status_error(const ferry_http_response *res, const char
     if (res->location) {
       /* never the query string: it may carry credentials */
       size_t n = strcspn(res->location, "?#");
-      ferry_sb_add(&sb, "Location: ");
-      ferry_sb_addn(&sb, res->location, n);
+      ferry__sb_add(&sb, "Location: ");
+      ferry__sb_addn(&sb, res->location, n);
     }
     if (res->body && res->body_len) {
       size_t n = res->body_len < 512 ? res->body_len : 512;
-      if (sb.len) ferry_sb_add(&sb, "; ");
-      ferry_sb_add(&sb, "body: ");
+      if (sb.len) ferry__sb_add(&sb, "; ");
+      ferry__sb_add(&sb, "body: ");
       for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)res->body[i];
         char ch = c >= 0x20 || c == '\t' ? (char)c : ' ';
-        ferry_sb_addn(&sb, &ch, 1);
+        ferry__sb_addn(&sb, &ch, 1);
       }
-      if (res->body_len > n) ferry_sb_add(&sb, "...");
+      if (res->body_len > n) ferry__sb_add(&sb, "...");
     }
     if (sb.len) {
-      char *d = ferry_redact(sb.buf);
+      char *d = ferry__redact(sb.buf);
       ferry_error_set_detail(err, "%s", d);
       free(d);
     }
-    ferry_sb_free(&sb);
+    ferry__sb_free(&sb);
   }
   return code;
 }

@@ -18,11 +18,11 @@ static const ferry_option *misfit(const ferry_plugin *p) {
   return NULL;
 }
 
-ferry_instance *ferry_instance_create_ex(const ferry_plugin *plugin, uint32_t role, const char *stage_name,
+ferry_instance *ferry__instance_create_ex(const ferry_plugin *plugin, uint32_t role, const char *stage_name,
                                          uv_loop_t *loop, ferry_mode mode, json_t *options, const char *where,
                                          const ferry_instance_params *params, ferry_error *err) {
-  char *w = where ? ferry_xstrdup(where)
-                  : ferry_xasprintf("stage \"%s\" plugin \"%s\"", stage_name ? stage_name : "",
+  char *w = where ? ferry__xstrdup(where)
+                  : ferry__xasprintf("stage \"%s\" plugin \"%s\"", stage_name ? stage_name : "",
                                     plugin && plugin->name ? plugin->name : "?");
   if (!plugin) {
     ferry_error_set(err, FERRY_EINTERNAL, "%s: no plugin", w);
@@ -38,21 +38,21 @@ ferry_instance *ferry_instance_create_ex(const ferry_plugin *plugin, uint32_t ro
     free(w);
     return NULL;
   }
-  ferry_instance *ins = ferry_xcalloc(1, sizeof *ins);
+  ferry_instance *ins = ferry__xcalloc(1, sizeof *ins);
   ins->plugin = plugin;
   ins->role = role;
-  ins->stage_name = ferry_xstrdup(stage_name ? stage_name : "");
-  ins->ctx = ferry_xcalloc(1, plugin->ctx_size ? plugin->ctx_size : 1);
+  ins->stage_name = ferry__xstrdup(stage_name ? stage_name : "");
+  ins->ctx = ferry__xcalloc(1, plugin->ctx_size ? plugin->ctx_size : 1);
   ins->loop = loop;
   ins->mode = mode;
   ins->concurrency = params && params->concurrency ? params->concurrency : 8;
   ins->rate = params ? params->rate : 0;
   ins->stage = params ? params->stage : NULL;
-  ins->points = params && params->points ? ferry_strv_dup(params->points) : NULL;
+  ins->points = params && params->points ? ferry__strv_dup(params->points) : NULL;
 
-  char *ow = ferry_xasprintf("%s options", w);
+  char *ow = ferry__xasprintf("%s options", w);
   int rc =
-      ferry_options_apply_ex(plugin->options, options, ins->ctx, ow, params ? params->base_dir : NULL, err);
+      ferry__options_apply_ex(plugin->options, options, ins->ctx, ow, params ? params->base_dir : NULL, err);
   free(ow);
   if (!rc && plugin->init) {
     ferry_error ierr = FERRY_ERROR_INIT;
@@ -69,14 +69,14 @@ ferry_instance *ferry_instance_create_ex(const ferry_plugin *plugin, uint32_t ro
         ferry_error_move(err, &ierr);
       else
         ferry_error_clear(&ierr);
-      ferry_options_release(plugin->options, ins->ctx);
+      ferry__options_release(plugin->options, ins->ctx);
     }
   }
   free(w);
   if (rc) {
     free(ins->ctx);
     free(ins->stage_name);
-    ferry_strv_free(ins->points);
+    ferry__strv_free(ins->points);
     free(ins);
     return NULL;
   }
@@ -84,20 +84,20 @@ ferry_instance *ferry_instance_create_ex(const ferry_plugin *plugin, uint32_t ro
   return ins;
 }
 
-ferry_instance *ferry_instance_create(const ferry_plugin *plugin, uint32_t role, const char *stage_name,
+ferry_instance *ferry__instance_create(const ferry_plugin *plugin, uint32_t role, const char *stage_name,
                                       uv_loop_t *loop, ferry_mode mode, json_t *options, const char *where,
                                       ferry_error *err) {
-  return ferry_instance_create_ex(plugin, role, stage_name, loop, mode, options, where, NULL, err);
+  return ferry__instance_create_ex(plugin, role, stage_name, loop, mode, options, where, NULL, err);
 }
 
-void ferry_instance_destroy(ferry_instance *ins) {
+void ferry__instance_destroy(ferry_instance *ins) {
   if (!ins) return;
   if (ins->initialized && ins->plugin->fini) ins->plugin->fini(ins);
   ins->initialized = 0;
-  ferry_options_release(ins->plugin->options, ins->ctx);
+  ferry__options_release(ins->plugin->options, ins->ctx);
   free(ins->ctx);
   free(ins->stage_name);
-  ferry_strv_free(ins->points);
+  ferry__strv_free(ins->points);
   free(ins);
 }
 

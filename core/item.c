@@ -12,7 +12,7 @@ FERRY_API ferry_item *ferry_item_new(uint32_t kind, const char *key, json_t *bod
   }
   it->kind = kind;
   it->reserved = 0;
-  it->key = ferry_xstrdup(key ? key : "");
+  it->key = ferry__xstrdup(key ? key : "");
   it->body = body ? body : json_object();
   it->payload = NULL;
   it->payload_len = 0;
@@ -63,7 +63,7 @@ FERRY_API uint32_t ferry_item_kind_parse(const char *name) {
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 static char *base64_encode(const unsigned char *p, size_t n) {
-  char *out = ferry_xmalloc(4 * ((n + 2) / 3) + 1), *o = out;
+  char *out = ferry__xmalloc(4 * ((n + 2) / 3) + 1), *o = out;
   size_t i = 0;
   for (; i + 2 < n; i += 3) {
     uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
@@ -92,7 +92,7 @@ static int b64val(int c) {
 static unsigned char *base64_decode(const char *s, size_t *outlen) {
   size_t n = strlen(s);
   if (n % 4) return NULL;
-  unsigned char *out = ferry_xmalloc(n / 4 * 3 + 1);
+  unsigned char *out = ferry__xmalloc(n / 4 * 3 + 1);
   size_t o = 0;
   for (size_t i = 0; i < n; i += 4) {
     int a = b64val(s[i]), b = b64val(s[i + 1]);

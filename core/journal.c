@@ -211,7 +211,7 @@ struct ferry_journal {
 
 static const char *const status_names[] = {"none", "intent", "done", "skipped", "failed"};
 
-const char *ferry_jstatus_name(ferry_jstatus s) {
+const char *ferry__jstatus_name(ferry_jstatus s) {
   return (unsigned)s < 5 ? status_names[s] : "unknown";
 }
 
@@ -221,7 +221,7 @@ static ferry_jstatus status_parse(const char *s) {
   return FERRY_J_NONE;
 }
 
-void ferry_jrow_clear(ferry_jrow *row) {
+void ferry__jrow_clear(ferry_jrow *row) {
   if (!row) return;
   free(row->step);
   free(row->error);
@@ -257,7 +257,7 @@ static int db_fail(ferry_journal *j, ferry_error *err, int rc, const char *fmt, 
 static int db_fail(ferry_journal *j, ferry_error *err, int rc, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  char *op = ferry_xvasprintf(fmt, ap);
+  char *op = ferry__xvasprintf(fmt, ap);
   va_end(ap);
   const char *msg = j->db && sqlite3_errcode(j->db) == rc ? sqlite3_errmsg(j->db) : sqlite3_errstr(rc);
   ferry_error_set(err, FERRY_EIO, "journal %s: %s: %s%s", j->path, op, msg, hint(rc));
@@ -306,7 +306,7 @@ static int writable(ferry_journal *j, const char *op, ferry_error *err) {
 
 /* A JSON object as stored text, with every registered secret redacted. NULL state -> NULL (keep stored). */
 static int string_has_secret(const char *s) {
-  char *r = ferry_redact(s);
+  char *r = ferry__redact(s);
   int changed = strcmp(r, s) != 0;
   free(r);
   return changed;
@@ -335,7 +335,7 @@ static int state_text(ferry_journal *j, json_t *state, const char *what, char **
   json_t *clean = NULL;
   if (json_has_secret(state)) { /* rare: redact a copy, never the caller's object */
     clean = json_deep_copy(state);
-    ferry_redact_json(clean);
+    ferry__redact_json(clean);
   }
   *out = json_dumps(clean ? clean : state, JSON_COMPACT | JSON_ENCODE_ANY);
   json_decref(clean);
@@ -366,7 +366,7 @@ static void tx_check_lost(ferry_journal *j, const ferry_error *err) {
   if (!j->in_tx || !sqlite3_get_autocommit(j->db)) return;
   j->in_tx = 0;
   if (j->pending && !j->lost)
-    j->lost = ferry_xasprintf("%lld outcome(s) recorded in this group were rolled back: %s",
+    j->lost = ferry__xasprintf("%lld outcome(s) recorded in this group were rolled back: %s",
                               (long long)j->pending, err && err->message ? err->message : "write failed");
   j->pending = 0;
 }
@@ -382,7 +382,7 @@ static int tx_commit(ferry_journal *j, ferry_error *err) {
     if (!sqlite3_get_autocommit(j->db)) sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
     j->in_tx = 0;
     if (j->pending && !j->lost)
-      j->lost = ferry_xasprintf("%lld outcome(s) recorded in this group were rolled back: %s",
+      j->lost = ferry__xasprintf("%lld outcome(s) recorded in this group were rolled back: %s",
                                 (long long)j->pending, err && err->message ? err->message : "commit failed");
     j->pending = 0;
     return FERRY_EIO;
@@ -405,7 +405,7 @@ static int write_stmt(ferry_journal *j, sqlite3_stmt *st, int now, ferry_error *
   if (rc != SQLITE_OK) {
     va_list ap;
     va_start(ap, fmt);
-    char *op = ferry_xvasprintf(fmt, ap);
+    char *op = ferry__xvasprintf(fmt, ap);
     va_end(ap);
     db_fail(j, err, rc, "%s", op);
     free(op);
@@ -478,7 +478,7 @@ static int check_schema(ferry_journal *j, ferry_error *err) {
                            "journal %s: the journal is empty (nothing has run with it yet)", j->path);
       goto out;
     }
-    char *sql = ferry_xasprintf("%sPRAGMA user_version = %d; PRAGMA application_id = %d;", schema_sql,
+    char *sql = ferry__xasprintf("%sPRAGMA user_version = %d; PRAGMA application_id = %d;", schema_sql,
                                 SCHEMA_VERSION, APPLICATION_ID);
     rc = exec_sql(j, sql, "creating the journal's tables", err);
     free(sql);
@@ -515,7 +515,7 @@ static int precreate(const char *path, ferry_error *err) {
  * lock is an flock() on "<path>-lock" (a separate file: opening and closing another descriptor of the
  * database itself would drop SQLite's own POSIX locks). The kernel releases it when the process dies. */
 static int take_lock(const char *path, int *fd_out, ferry_error *err) {
-  char *lp = ferry_xasprintf("%s-lock", path);
+  char *lp = ferry__xasprintf("%s-lock", path);
   int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) {
     ferry_error_set(err, FERRY_EIO, "journal %s: cannot create its lock file %s: %s", path, lp,
@@ -550,7 +550,7 @@ static int take_lock(const char *path, int *fd_out, ferry_error *err) {
   return 0;
 }
 
-ferry_journal *ferry_journal_open(const char *path, int readonly, ferry_error *err) {
+ferry_journal *ferry__journal_open(const char *path, int readonly, ferry_error *err) {
   if (!path || !*path) {
     ferry_error_set(err, FERRY_EINVAL, "journal: no file name given");
     return NULL;
@@ -568,8 +568,8 @@ ferry_journal *ferry_journal_open(const char *path, int readonly, ferry_error *e
     return NULL;
   }
 
-  ferry_journal *j = ferry_xcalloc(1, sizeof *j);
-  j->path = ferry_xstrdup(path);
+  ferry_journal *j = ferry__xcalloc(1, sizeof *j);
+  j->path = ferry__xstrdup(path);
   j->readonly = readonly;
   j->lock_fd = lock_fd;
   int flags = (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
@@ -577,7 +577,7 @@ ferry_journal *ferry_journal_open(const char *path, int readonly, ferry_error *e
   int rc = sqlite3_open_v2(path, &j->db, flags, NULL);
   if (rc != SQLITE_OK) {
     db_fail(j, err, rc, "cannot open it");
-    ferry_journal_close(j);
+    ferry__journal_close(j);
     return NULL;
   }
   sqlite3_busy_timeout(j->db, BUSY_TIMEOUT_MS);
@@ -595,7 +595,7 @@ ferry_journal *ferry_journal_open(const char *path, int readonly, ferry_error *e
                         "shared memory support?)", path);
       else
         db_fail(j, err, rc, "cannot open it");
-      ferry_journal_close(j);
+      ferry__journal_close(j);
       return NULL;
     }
     if (exec_sql(
@@ -603,21 +603,21 @@ ferry_journal *ferry_journal_open(const char *path, int readonly, ferry_error *e
             "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -16384; PRAGMA journal_size_limit = 67108864;"
             "PRAGMA foreign_keys = OFF;",
             "setting up the connection", err)) {
-      ferry_journal_close(j);
+      ferry__journal_close(j);
       return NULL;
     }
   } else if (exec_sql(j, "PRAGMA query_only = ON", "setting up the connection", err)) {
-    ferry_journal_close(j);
+    ferry__journal_close(j);
     return NULL;
   }
   if (check_schema(j, err)) {
-    ferry_journal_close(j);
+    ferry__journal_close(j);
     return NULL;
   }
   return j;
 }
 
-void ferry_journal_close(ferry_journal *j) {
+void ferry__journal_close(ferry_journal *j) {
   if (!j) return;
   if (j->in_tx) { /* a group left open: keep what was recorded rather than drop it */
     ferry_error e = FERRY_ERROR_INIT;
@@ -634,7 +634,7 @@ void ferry_journal_close(ferry_journal *j) {
 
 /* ---- runs ---------------------------------------------------------------------------------------------- */
 
-int ferry_journal_run_begin(ferry_journal *j, const char *mode, int64_t *run_id, ferry_error *err) {
+int ferry__journal_run_begin(ferry_journal *j, const char *mode, int64_t *run_id, ferry_error *err) {
   sqlite3_stmt *st = NULL;
   int rc = writable(j, "record a run", err);
   if (rc || (rc = stmt_get(j, ST_RUN_BEGIN, &st, err))) return rc;
@@ -646,10 +646,10 @@ int ferry_journal_run_begin(ferry_journal *j, const char *mode, int64_t *run_id,
   return rc;
 }
 
-int64_t ferry_journal_run_id(const ferry_journal *j) { return j ? j->run : 0; }
-int ferry_journal_version(const ferry_journal *j) { return j ? j->version : 0; }
+int64_t ferry__journal_run_id(const ferry_journal *j) { return j ? j->run : 0; }
+int ferry__journal_version(const ferry_journal *j) { return j ? j->version : 0; }
 
-int ferry_journal_run_end(ferry_journal *j, int64_t run_id, int status, const char *summary_json,
+int ferry__journal_run_end(ferry_journal *j, int64_t run_id, int status, const char *summary_json,
                           ferry_error *err) {
   sqlite3_stmt *st = NULL;
   int rc = writable(j, "record a run", err);
@@ -661,7 +661,7 @@ int ferry_journal_run_end(ferry_journal *j, int64_t run_id, int status, const ch
     if (!v)
       return ferry_error_set(err, FERRY_EINVAL, "journal %s: run %lld summary is not valid JSON: %s", j->path,
                              (long long)run_id, jerr.text);
-    ferry_redact_json(v);
+    ferry__redact_json(v);
     summary = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
     json_decref(v);
   }
@@ -681,7 +681,7 @@ int ferry_journal_run_end(ferry_journal *j, int64_t run_id, int status, const ch
 
 static char *col_strdup(sqlite3_stmt *st, int i) {
   const unsigned char *s = sqlite3_column_text(st, i);
-  return s ? ferry_xstrdup((const char *)s) : NULL;
+  return s ? ferry__xstrdup((const char *)s) : NULL;
 }
 
 /* A stored JSON object column, or NULL (NULL column, or text that is not an object: ignored, these columns
@@ -725,7 +725,7 @@ static int row_from(ferry_journal *j, sqlite3_stmt *st, int c, const char *stage
     ferry_error_set(err, FERRY_EIO, "journal %s: item %s/%s: the stored record is damaged (%s)", j->path,
                     stage, key,
                     row->status == FERRY_J_NONE ? "unknown status" : "state is not a JSON object");
-    ferry_jrow_clear(row);
+    ferry__jrow_clear(row);
     return FERRY_EIO;
   }
   return 0;
@@ -754,12 +754,12 @@ static int get_row(ferry_journal *j, int id, const char *stage, const char *key,
   return rc;
 }
 
-int ferry_journal_get(ferry_journal *j, const char *stage, const char *key, ferry_jrow *row,
+int ferry__journal_get(ferry_journal *j, const char *stage, const char *key, ferry_jrow *row,
                       ferry_error *err) {
   return get_row(j, ST_GET, stage, key, row, err);
 }
 
-int ferry_journal_get_full(ferry_journal *j, const char *stage, const char *key, ferry_jrow *row,
+int ferry__journal_get_full(ferry_journal *j, const char *stage, const char *key, ferry_jrow *row,
                            ferry_error *err) {
   return get_row(j, ST_GET_FULL, stage, key, row, err);
 }
@@ -781,7 +781,7 @@ static int report_text(ferry_journal *j, json_t *report, char **out, ferry_error
   return state_text(j, report, "report", out, err);
 }
 
-int ferry_journal_intent(ferry_journal *j, const char *stage, const char *key, const char *step,
+int ferry__journal_intent(ferry_journal *j, const char *stage, const char *key, const char *step,
                          json_t *state, unsigned attempts, ferry_error *err) {
   int rc = check_item(j, stage, key, "record an intent", err);
   if (rc) return rc;
@@ -810,19 +810,19 @@ int ferry_journal_intent(ferry_journal *j, const char *stage, const char *key, c
 /* The stored error: the user message, then the developer detail (capped), secrets redacted. */
 static char *error_text(const ferry_error *cause) {
   ferry_sb sb = {0};
-  ferry_sb_add(&sb, cause && cause->message ? cause->message : ferry_strerror(cause ? cause->code : 0));
+  ferry__sb_add(&sb, cause && cause->message ? cause->message : ferry_strerror(cause ? cause->code : 0));
   if (cause && cause->detail && *cause->detail) {
     size_t n = strlen(cause->detail);
-    ferry_sb_add(&sb, "\n");
-    ferry_sb_addn(&sb, cause->detail, n > ERROR_DETAIL_MAX ? ERROR_DETAIL_MAX : n);
-    if (n > ERROR_DETAIL_MAX) ferry_sb_add(&sb, "...");
+    ferry__sb_add(&sb, "\n");
+    ferry__sb_addn(&sb, cause->detail, n > ERROR_DETAIL_MAX ? ERROR_DETAIL_MAX : n);
+    if (n > ERROR_DETAIL_MAX) ferry__sb_add(&sb, "...");
   }
-  char *error = ferry_redact(sb.buf);
-  ferry_sb_free(&sb);
+  char *error = ferry__redact(sb.buf);
+  ferry__sb_free(&sb);
   return error;
 }
 
-int ferry_journal_outcome(ferry_journal *j, const char *stage, const char *key, const ferry_joutcome *o,
+int ferry__journal_outcome(ferry_journal *j, const char *stage, const char *key, const ferry_joutcome *o,
                           ferry_error *err) {
   int rc = check_item(j, stage, key, "record an outcome", err);
   if (rc) return rc;
@@ -834,12 +834,12 @@ int ferry_journal_outcome(ferry_journal *j, const char *stage, const char *key, 
   if ((rc = state_text(j, o->state, "outcome", &text, err)) || (rc = report_text(j, o->report, &report, err)))
     goto out;
   const char *what = o->status == FERRY_J_FAILED ? (o->repair ? "failed (repair)" : "failed")
-                                                 : ferry_jstatus_name(o->status);
+                                                 : ferry__jstatus_name(o->status);
   if (o->status != FERRY_J_FAILED) {
     if ((rc = stmt_get(j, ST_DONE, &st, err))) goto out;
     bind_text(st, 1, stage);
     bind_text(st, 2, key);
-    bind_text(st, 3, ferry_jstatus_name(o->status));
+    bind_text(st, 3, ferry__jstatus_name(o->status));
     bind_text(st, 4, text);
     sqlite3_bind_int64(st, 5, now_ms());
     bind_text(st, 6, report);
@@ -866,19 +866,19 @@ out:
   return rc;
 }
 
-int ferry_journal_done(ferry_journal *j, const char *stage, const char *key, json_t *state, int skipped,
+int ferry__journal_done(ferry_journal *j, const char *stage, const char *key, json_t *state, int skipped,
                        ferry_error *err) {
   ferry_joutcome o = {.status = skipped ? FERRY_J_SKIPPED : FERRY_J_DONE, .state = state};
-  return ferry_journal_outcome(j, stage, key, &o, err);
+  return ferry__journal_outcome(j, stage, key, &o, err);
 }
 
-int ferry_journal_failed(ferry_journal *j, const char *stage, const char *key, json_t *state,
+int ferry__journal_failed(ferry_journal *j, const char *stage, const char *key, json_t *state,
                          const ferry_error *cause, unsigned attempts, ferry_error *err) {
   ferry_joutcome o = {.status = FERRY_J_FAILED, .state = state, .cause = cause, .attempts = attempts};
-  return ferry_journal_outcome(j, stage, key, &o, err);
+  return ferry__journal_outcome(j, stage, key, &o, err);
 }
 
-int ferry_journal_doubt(ferry_journal *j, const char *stage, const char *key, const ferry_error *cause,
+int ferry__journal_doubt(ferry_journal *j, const char *stage, const char *key, const ferry_error *cause,
                         json_t *report, int *recorded, ferry_error *err) {
   if (recorded) *recorded = 0;
   int rc = check_item(j, stage, key, "record an error", err);
@@ -917,7 +917,7 @@ static int verify_write(ferry_journal *j, const char *stage, const char *key, co
   return rc;
 }
 
-int ferry_journal_verify_mark(ferry_journal *j, const char *stage, const char *key, const char *message,
+int ferry__journal_verify_mark(ferry_journal *j, const char *stage, const char *key, const char *message,
                               json_t *differences, int *found, ferry_error *err) {
   if (found) *found = 0;
   int rc = check_item(j, stage, key, "record a verify mismatch", err);
@@ -926,7 +926,7 @@ int ferry_journal_verify_mark(ferry_journal *j, const char *stage, const char *k
   json_t *mark = json_pack("{s:s, s:I, s:I, s:s, s:o}", "result", "mismatch", "at", (json_int_t)now_ms(),
                            "run", (json_int_t)j->run, "message", message ? message : "different on the target",
                            "differences", diffs);
-  ferry_redact_json(mark);
+  ferry__redact_json(mark);
   char *text = json_dumps(mark, JSON_COMPACT);
   json_decref(mark);
   rc = verify_write(j, stage, key, text, found, err);
@@ -934,7 +934,7 @@ int ferry_journal_verify_mark(ferry_journal *j, const char *stage, const char *k
   return rc;
 }
 
-int ferry_journal_verify_clear(ferry_journal *j, const char *stage, const char *key, int *found,
+int ferry__journal_verify_clear(ferry_journal *j, const char *stage, const char *key, int *found,
                                ferry_error *err) {
   if (found) *found = 0;
   int rc = check_item(j, stage, key, "clear a verify mark", err);
@@ -944,7 +944,7 @@ int ferry_journal_verify_clear(ferry_journal *j, const char *stage, const char *
 
 /* ---- id map -------------------------------------------------------------------------------------------- */
 
-int ferry_journal_map_id(ferry_journal *j, const char *stage, const char *key, const char *kind,
+int ferry__journal_map_id(ferry_journal *j, const char *stage, const char *key, const char *kind,
                          const char *old_id, const char *new_id, ferry_error *err) {
   int rc = check_item(j, stage, key, "map an id", err);
   if (rc) return rc;
@@ -978,7 +978,7 @@ int ferry_journal_map_id(ferry_journal *j, const char *stage, const char *key, c
   return rc;
 }
 
-char *ferry_journal_lookup_id(ferry_journal *j, const char *kind, const char *old_id, ferry_error *err) {
+char *ferry__journal_lookup_id(ferry_journal *j, const char *kind, const char *old_id, ferry_error *err) {
   sqlite3_stmt *st = NULL;
   if (!kind || !old_id || stmt_get(j, ST_LOOKUP, &st, err)) return NULL;
   bind_text(st, 1, kind);
@@ -995,7 +995,7 @@ char *ferry_journal_lookup_id(ferry_journal *j, const char *kind, const char *ol
 
 /* ---- groups -------------------------------------------------------------------------------------------- */
 
-int ferry_journal_group_begin(ferry_journal *j, ferry_error *err) {
+int ferry__journal_group_begin(ferry_journal *j, ferry_error *err) {
   int rc = writable(j, "group outcomes", err);
   if (rc) return rc;
   if (j->in_group)
@@ -1004,7 +1004,7 @@ int ferry_journal_group_begin(ferry_journal *j, ferry_error *err) {
   return 0;
 }
 
-int ferry_journal_group_commit(ferry_journal *j, ferry_error *err) {
+int ferry__journal_group_commit(ferry_journal *j, ferry_error *err) {
   int rc = writable(j, "group outcomes", err);
   if (rc) return rc;
   if (!j->in_group)
@@ -1019,7 +1019,7 @@ int ferry_journal_group_commit(ferry_journal *j, ferry_error *err) {
 
 /* ---- reading ------------------------------------------------------------------------------------------- */
 
-int ferry_journal_counts(ferry_journal *j, const char *stage, int64_t out[5], ferry_error *err) {
+int ferry__journal_counts(ferry_journal *j, const char *stage, int64_t out[5], ferry_error *err) {
   memset(out, 0, 5 * sizeof *out);
   sqlite3_stmt *st = NULL;
   int rc = stmt_get(j, stage ? ST_COUNTS_STAGE : ST_COUNTS_ALL, &st, err);
@@ -1041,7 +1041,7 @@ typedef struct frow {
   ferry_jrow row;
 } frow;
 
-/* Items in (stage, key) order, read in batches: see ferry_journal_foreach. run != 0: only the rows that run
+/* Items in (stage, key) order, read in batches: see ferry__journal_foreach. run != 0: only the rows that run
  * wrote last. */
 /* Attaches to the rows of a batch (ordered by stage, key) their ids: one range query per stage of the batch
  * (index idmap_item), merged by key. */
@@ -1085,8 +1085,8 @@ static int foreach_rows(ferry_journal *j, const ferry_jquery *q,
   ferry_jstatus status = q->status;
   int64_t run = q->run;
   if (run && j->version < 2) return 0; /* a version-1 journal has no run column: no run wrote any row */
-  frow *batch = ferry_xcalloc(FOREACH_BATCH, sizeof *batch);
-  char *last_stage = ferry_xstrdup(stage ? stage : ""), *last_key = ferry_xstrdup("");
+  frow *batch = ferry__xcalloc(FOREACH_BATCH, sizeof *batch);
+  char *last_stage = ferry__xstrdup(stage ? stage : ""), *last_key = ferry__xstrdup("");
   int first = 1, rc = 0, stop = 0;
   int id = run     ? (stage ? ST_FOREACH_RUN_STAGE : ST_FOREACH_RUN_ALL)
            : stage ? ST_FOREACH_STAGE
@@ -1096,7 +1096,7 @@ static int foreach_rows(ferry_journal *j, const ferry_jquery *q,
     if ((rc = stmt_get(j, id, &st, err))) break;
     bind_text(st, 1, last_stage);
     bind_text(st, 2, last_key);
-    if (status != FERRY_J_NONE) bind_text(st, 3, ferry_jstatus_name(status));
+    if (status != FERRY_J_NONE) bind_text(st, 3, ferry__jstatus_name(status));
     sqlite3_bind_int(st, 4, FOREACH_BATCH);
     if (run) sqlite3_bind_int64(st, 5, run);
     size_t n = 0, nrows = 0;
@@ -1107,8 +1107,8 @@ static int foreach_rows(ferry_journal *j, const ferry_jquery *q,
       if (!first && !strcmp(s, last_stage) && !strcmp(k, last_key)) continue; /* seen in the last batch */
       frow *f = &batch[n];
       if ((rc = row_from(j, st, 2, s, k, &f->row, err))) break;
-      f->stage = ferry_xstrdup(s);
-      f->key = ferry_xstrdup(k);
+      f->stage = ferry__xstrdup(s);
+      f->key = ferry__xstrdup(k);
       n++;
     }
     if (!rc && src != SQLITE_DONE && src != SQLITE_ROW)
@@ -1119,15 +1119,15 @@ static int foreach_rows(ferry_journal *j, const ferry_jquery *q,
     if (n) {
       free(last_stage);
       free(last_key);
-      last_stage = ferry_xstrdup(batch[n - 1].stage);
-      last_key = ferry_xstrdup(batch[n - 1].key);
+      last_stage = ferry__xstrdup(batch[n - 1].stage);
+      last_key = ferry__xstrdup(batch[n - 1].key);
     }
     if (!rc && n && q->ids) rc = attach_ids(j, batch, n, err);
     for (size_t i = 0; i < n; i++) {
       if (!rc && !stop) stop = fn(arg, batch[i].stage, batch[i].key, &batch[i].row);
       free(batch[i].stage);
       free(batch[i].key);
-      ferry_jrow_clear(&batch[i].row);
+      ferry__jrow_clear(&batch[i].row);
     }
     if (!more || !n) break;
   }
@@ -1137,22 +1137,22 @@ static int foreach_rows(ferry_journal *j, const ferry_jquery *q,
   return rc;
 }
 
-int ferry_journal_foreach(ferry_journal *j, const char *stage, ferry_jstatus status,
+int ferry__journal_foreach(ferry_journal *j, const char *stage, ferry_jstatus status,
                           int (*fn)(void *arg, const char *stage, const char *key, const ferry_jrow *row),
                           void *arg, ferry_error *err) {
   ferry_jquery q = {.stage = stage, .status = status};
   return foreach_rows(j, &q, fn, arg, err);
 }
 
-int ferry_journal_foreach_run(ferry_journal *j, int64_t run, const char *stage,
+int ferry__journal_foreach_run(ferry_journal *j, int64_t run, const char *stage,
                               int (*fn)(void *arg, const char *stage, const char *key, const ferry_jrow *row),
                               void *arg, ferry_error *err) {
   if (run <= 0) return ferry_error_set(err, FERRY_EINVAL, "journal %s: no run id given", j->path);
   ferry_jquery q = {.stage = stage, .run = run};
-  return ferry_journal_foreach_ex(j, &q, fn, arg, err);
+  return ferry__journal_foreach_ex(j, &q, fn, arg, err);
 }
 
-int ferry_journal_foreach_ex(ferry_journal *j, const ferry_jquery *q,
+int ferry__journal_foreach_ex(ferry_journal *j, const ferry_jquery *q,
                              int (*fn)(void *arg, const char *stage, const char *key, const ferry_jrow *row),
                              void *arg, ferry_error *err) {
   if (!q) return ferry_error_set(err, FERRY_EINVAL, "journal %s: no query given", j->path);
@@ -1192,7 +1192,7 @@ static int idrow_call(const idrow *r, int (*fn)(void *arg, const ferry_jid *id),
   return fn(arg, &id);
 }
 
-int ferry_journal_foreach_id(ferry_journal *j, const char *stage, const char *key, const char *kind,
+int ferry__journal_foreach_id(ferry_journal *j, const char *stage, const char *key, const char *kind,
                              int (*fn)(void *arg, const ferry_jid *id), void *arg, ferry_error *err) {
   if (key && !stage)
     return ferry_error_set(err, FERRY_EINVAL, "journal %s: the ids of an item need its stage", j->path);
@@ -1209,7 +1209,7 @@ int ferry_journal_foreach_id(ferry_journal *j, const char *stage, const char *ke
       if (kind && strcmp((const char *)sqlite3_column_text(st, 0), kind)) continue;
       if (n == cap) {
         cap = cap ? 2 * cap : 8;
-        rows = ferry_xrealloc(rows, cap * sizeof *rows);
+        rows = ferry__xrealloc(rows, cap * sizeof *rows);
       }
       idrow_from(st, &rows[n++]);
     }
@@ -1223,9 +1223,9 @@ int ferry_journal_foreach_id(ferry_journal *j, const char *stage, const char *ke
     return rc;
   }
   /* all ids (order kind, old_id) or those of a stage (order key, kind, old_id), in batches */
-  idrow *batch = ferry_xcalloc(FOREACH_BATCH, sizeof *batch);
-  idrow last = {.kind = ferry_xstrdup(kind && !stage ? kind : ""), .old_id = ferry_xstrdup(""),
-                .key = ferry_xstrdup("")};
+  idrow *batch = ferry__xcalloc(FOREACH_BATCH, sizeof *batch);
+  idrow last = {.kind = ferry__xstrdup(kind && !stage ? kind : ""), .old_id = ferry__xstrdup(""),
+                .key = ferry__xstrdup("")};
   int first = 1;
   while (!rc && !stop) {
     sqlite3_stmt *st = NULL;
@@ -1262,9 +1262,9 @@ int ferry_journal_foreach_id(ferry_journal *j, const char *stage, const char *ke
     first = 0;
     if (n) {
       idrow_clear(&last);
-      last.kind = ferry_xstrdup(batch[n - 1].kind);
-      last.old_id = ferry_xstrdup(batch[n - 1].old_id);
-      last.key = ferry_xstrdup(batch[n - 1].key);
+      last.kind = ferry__xstrdup(batch[n - 1].kind);
+      last.old_id = ferry__xstrdup(batch[n - 1].old_id);
+      last.key = ferry__xstrdup(batch[n - 1].key);
     }
     for (size_t i = 0; i < n; i++) {
       if (!rc && !stop && (!kind || !strcmp(batch[i].kind, kind))) stop = idrow_call(&batch[i], fn, arg);
@@ -1277,9 +1277,9 @@ int ferry_journal_foreach_id(ferry_journal *j, const char *stage, const char *ke
   return rc;
 }
 
-char **ferry_journal_stages(ferry_journal *j, ferry_error *err) {
+char **ferry__journal_stages(ferry_journal *j, ferry_error *err) {
   size_t n = 0, cap = 8;
-  char **v = ferry_xcalloc(cap, sizeof *v);
+  char **v = ferry__xcalloc(cap, sizeof *v);
   for (;;) {
     sqlite3_stmt *st = NULL;
     if (stmt_get(j, n ? ST_STAGE_NEXT : ST_STAGE_FIRST, &st, err)) goto fail;
@@ -1294,18 +1294,18 @@ char **ferry_journal_stages(ferry_journal *j, ferry_error *err) {
     if (!s) break;
     if (n + 1 >= cap) {
       cap *= 2;
-      v = ferry_xrealloc(v, cap * sizeof *v);
+      v = ferry__xrealloc(v, cap * sizeof *v);
     }
     v[n++] = s;
     v[n] = NULL;
   }
   return v;
 fail:
-  ferry_strv_free(v);
+  ferry__strv_free(v);
   return NULL;
 }
 
-json_t *ferry_journal_runs(ferry_journal *j, int limit, ferry_error *err) {
+json_t *ferry__journal_runs(ferry_journal *j, int limit, ferry_error *err) {
   sqlite3_stmt *st = NULL;
   if (stmt_get(j, ST_RUNS, &st, err)) return NULL;
   sqlite3_bind_int(st, 1, limit > 0 ? limit : -1);

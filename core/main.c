@@ -90,8 +90,8 @@ typedef struct cli {
 } cli;
 
 static void strv_push(char ***v, size_t *n, const char *s) {
-  *v = ferry_xrealloc(*v, (*n + 2) * sizeof(char *));
-  (*v)[(*n)++] = ferry_xstrdup(s);
+  *v = ferry__xrealloc(*v, (*n + 2) * sizeof(char *));
+  (*v)[(*n)++] = ferry__xstrdup(s);
   (*v)[*n] = NULL;
 }
 
@@ -268,11 +268,11 @@ static int parse_args(int argc, char **argv, cli *c) {
 static const char *default_config(const cli *c) { return c->config ? c->config : "ferry.json"; }
 
 static void print_error(const char *what, const ferry_error *e) {
-  char *m = ferry_redact(e->message ? e->message : ferry_strerror(e->code));
+  char *m = ferry__redact(e->message ? e->message : ferry_strerror(e->code));
   fprintf(stderr, "%s: %s%s%s\n", prog, what ? what : "", what ? ": " : "", m);
   free(m);
   if (e->detail) {
-    char *d = ferry_redact(e->detail);
+    char *d = ferry__redact(e->detail);
     fprintf(stderr, "  detail: %s\n", d);
     free(d);
   }
@@ -308,9 +308,9 @@ static int cmd_pipeline(cli *c, ferry_mode mode) {
     return EXIT_USAGE;
   }
   /* The config's "log_level" applies when the command line chose none (-v, -q). */
-  const ferry_config *cfg = ferry_runtime_config(rt);
-  if (cfg && cfg->log_level && !c->verbose && !c->quiet && ferry_log_level_parse(cfg->log_level) >= 0)
-    ferry_log_configure((ferry_log_level)ferry_log_level_parse(cfg->log_level),
+  const ferry_config *cfg = ferry__runtime_config(rt);
+  if (cfg && cfg->log_level && !c->verbose && !c->quiet && ferry__log_level_parse(cfg->log_level) >= 0)
+    ferry__log_configure((ferry_log_level)ferry__log_level_parse(cfg->log_level),
                         c->json_log ? FERRY_LOG_JSON : FERRY_LOG_TEXT, stderr);
   int progress = 1;
   const char *pm = c->progress ? c->progress : "auto";
@@ -377,15 +377,15 @@ static int cmd_pipeline(cli *c, ferry_mode mode) {
 
 /* ---- status --------------------------------------------------------------------------------------------- */
 static char *journal_path_for(const cli *c, ferry_error *err) {
-  if (c->journal) return ferry_xstrdup(c->journal);
+  if (c->journal) return ferry__xstrdup(c->journal);
   if (c->config || access("ferry.json", F_OK) == 0) {
-    ferry_config *cfg = ferry_config_load_file(default_config(c), err);
+    ferry_config *cfg = ferry__config_load_file(default_config(c), err);
     if (!cfg) return NULL;
-    char *p = ferry_xstrdup(cfg->journal ? cfg->journal : "ferry-journal.db");
-    ferry_config_free(cfg);
+    char *p = ferry__xstrdup(cfg->journal ? cfg->journal : "ferry-journal.db");
+    ferry__config_free(cfg);
     return p;
   }
-  return ferry_xstrdup("ferry-journal.db");
+  return ferry__xstrdup("ferry-journal.db");
 }
 
 typedef struct listing {
@@ -398,11 +398,11 @@ static int list_item(void *arg, const char *stage, const char *key, const ferry_
   listing *l = arg;
   if (l->json) {
     json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:i}", "stage", stage, "key", key, "status",
-                          ferry_jstatus_name(row->status), "step", row->step, "error", row->error, "attempts",
+                          ferry__jstatus_name(row->status), "step", row->step, "error", row->error, "attempts",
                           (int)row->attempts);
     json_array_append_new(l->arr, o);
   } else if (l->shown < l->max) {
-    printf("  %-8s %s / %s%s%s%s%s\n", ferry_jstatus_name(row->status), stage, key,
+    printf("  %-8s %s / %s%s%s%s%s\n", ferry__jstatus_name(row->status), stage, key,
            row->step ? "  step: " : "", row->step ? row->step : "", row->error ? "  error: " : "",
            row->error ? row->error : "");
   }
@@ -418,14 +418,14 @@ static int cmd_status(cli *c) {
     ferry_error_clear(&err);
     return EXIT_USAGE;
   }
-  ferry_journal *j = ferry_journal_open(path, 1, &err);
+  ferry_journal *j = ferry__journal_open(path, 1, &err);
   if (!j) {
     print_error(NULL, &err);
     ferry_error_clear(&err);
     free(path);
     return EXIT_ERROR;
   }
-  char **stages = ferry_journal_stages(j, &err);
+  char **stages = ferry__journal_stages(j, &err);
   int rc = EXIT_OK;
   json_t *out = c->json_out ? json_object() : NULL;
   if (!stages) {
@@ -443,7 +443,7 @@ static int cmd_status(cli *c) {
   int64_t failed_total = 0, doubt_total = 0;
   for (size_t i = 0; stages[i]; i++) {
     int64_t n[5] = {0};
-    if (ferry_journal_counts(j, stages[i], n, &err) < 0) {
+    if (ferry__journal_counts(j, stages[i], n, &err) < 0) {
       print_error(NULL, &err);
       rc = EXIT_ERROR;
       goto done;
@@ -462,8 +462,8 @@ static int cmd_status(cli *c) {
   }
   listing l = {.json = c->json_out, .arr = c->json_out ? json_array() : NULL, .max = 50};
   if (!c->json_out && (failed_total || doubt_total)) printf("\nitems needing attention:\n");
-  if (ferry_journal_foreach(j, NULL, FERRY_J_FAILED, list_item, &l, &err) < 0 ||
-      ferry_journal_foreach(j, NULL, FERRY_J_INTENT, list_item, &l, &err) < 0) {
+  if (ferry__journal_foreach(j, NULL, FERRY_J_FAILED, list_item, &l, &err) < 0 ||
+      ferry__journal_foreach(j, NULL, FERRY_J_INTENT, list_item, &l, &err) < 0) {
     print_error(NULL, &err);
     rc = EXIT_ERROR;
   }
@@ -472,15 +472,15 @@ static int cmd_status(cli *c) {
     printf("\nin doubt = an earlier run stopped in the middle of these; `ferry run` reconciles them.\n");
   if (c->json_out) {
     json_object_set_new(out, "attention", l.arr);
-    ferry_redact_json(out);
+    ferry__redact_json(out);
     char *s = json_dumps(out, JSON_INDENT(2));
     printf("%s\n", s);
     free(s);
   }
 done:
   json_decref(out);
-  ferry_strv_free(stages);
-  ferry_journal_close(j);
+  ferry__strv_free(stages);
+  ferry__journal_close(j);
   ferry_error_clear(&err);
   free(path);
   return rc;
@@ -498,7 +498,7 @@ static ferry_journal *open_journal_ro(const cli *c, char **path_out, int *exit_c
     *exit_code = EXIT_USAGE;
     return NULL;
   }
-  ferry_journal *j = ferry_journal_open(path, 1, &err);
+  ferry_journal *j = ferry__journal_open(path, 1, &err);
   if (!j) {
     print_error(NULL, &err);
     ferry_error_clear(&err);
@@ -513,11 +513,11 @@ static ferry_journal *open_journal_ro(const cli *c, char **path_out, int *exit_c
 /* The stages to read: those of --stage (each must be in the journal), else all (NULL entry). NULL on error. */
 static char **stages_to_read(const cli *c, ferry_journal *j, int *exit_code) {
   if (!c->nstages) {
-    char **all = ferry_xcalloc(2, sizeof *all);
+    char **all = ferry__xcalloc(2, sizeof *all);
     return all; /* { NULL }: one pass over every stage, signalled by nstages == 0 */
   }
   ferry_error err = FERRY_ERROR_INIT;
-  char **have = ferry_journal_stages(j, &err);
+  char **have = ferry__journal_stages(j, &err);
   if (!have) {
     print_error(NULL, &err);
     ferry_error_clear(&err);
@@ -529,17 +529,17 @@ static char **stages_to_read(const cli *c, ferry_journal *j, int *exit_code) {
     for (size_t k = 0; have[k] && !found; k++) found = !strcmp(have[k], c->stages[i]);
     if (!found) {
       ferry_sb sb = {0};
-      for (size_t k = 0; have[k]; k++) ferry_sb_addf(&sb, "%s\"%s\"", k ? ", " : "", have[k]);
+      for (size_t k = 0; have[k]; k++) ferry__sb_addf(&sb, "%s\"%s\"", k ? ", " : "", have[k]);
       fprintf(stderr, "%s: the journal has no stage \"%s\"; its stages: %s\n", prog, c->stages[i],
               sb.len ? sb.buf : "none");
-      ferry_sb_free(&sb);
-      ferry_strv_free(have);
+      ferry__sb_free(&sb);
+      ferry__strv_free(have);
       *exit_code = EXIT_USAGE;
       return NULL;
     }
   }
-  ferry_strv_free(have);
-  return ferry_strv_dup((const char *const *)c->stages);
+  ferry__strv_free(have);
+  return ferry__strv_dup((const char *const *)c->stages);
 }
 
 /* "2026-11-21T10:00:00.123Z" */
@@ -552,7 +552,7 @@ static void iso_time(int64_t ms, char *buf, size_t n) {
 }
 
 static const char *item_status(const ferry_jrow *row) {
-  return row->status == FERRY_J_INTENT ? "in_doubt" : ferry_jstatus_name(row->status);
+  return row->status == FERRY_J_INTENT ? "in_doubt" : ferry__jstatus_name(row->status);
 }
 
 #define ITEM_COLUMNS 100
@@ -573,9 +573,9 @@ static void add_field(ferry_sb *sb, const char *label, const char *text, size_t 
     while (n && ((unsigned char)text[n] & 0xC0) == 0x80) n--;
     cut = 1;
   }
-  ferry_sb_addf(sb, "  %s", label);
-  ferry_sb_addn(sb, text, n);
-  if (cut) ferry_sb_add(sb, "...");
+  ferry__sb_addf(sb, "  %s", label);
+  ferry__sb_addn(sb, text, n);
+  if (cut) ferry__sb_add(sb, "...");
 }
 
 static int print_item(void *arg, const char *stage, const char *key, const ferry_jrow *row) {
@@ -586,7 +586,7 @@ static int print_item(void *arg, const char *stage, const char *key, const ferry
   json_t *losses = rep ? json_object_get(rep, "losses") : NULL;
   if (!json_is_array(losses)) losses = NULL;
   const char *msg = NULL, *detail = NULL;
-  char *error = row->error ? ferry_xstrdup(row->error) : NULL;
+  char *error = row->error ? ferry__xstrdup(row->error) : NULL;
   if (error) {
     char *nl = strchr(error, '\n');
     if (nl) {
@@ -614,22 +614,22 @@ static int print_item(void *arg, const char *stage, const char *key, const ferry
     json_object_set_new(e, "run", row->run ? json_integer(row->run) : json_null());
     json_object_set_new(e, "created", json_string(created));
     json_object_set_new(e, "updated", json_string(updated));
-    ferry_redact_json(e);
+    ferry__redact_json(e);
     char *text = json_dumps(e, JSON_COMPACT | JSON_ENSURE_ASCII);
     printf("%s  %s", o->n ? ",\n" : "", text);
     free(text);
     json_decref(e);
   } else {
     ferry_sb line = {0};
-    char *sk = ferry_xasprintf("%s/%s", stage, key);
+    char *sk = ferry__xasprintf("%s/%s", stage, key);
     char tries[16];
     snprintf(tries, sizeof tries, "%u", row->attempts);
     int repair_failed = row->status == FERRY_J_DONE && row->error;
     o->repair_failed += repair_failed;
     const char *shown = row->status == FERRY_J_INTENT ? "in doubt"
                         : repair_failed                 ? "done*"
-                                                        : ferry_jstatus_name(row->status);
-    ferry_sb_addf(&line, "%-8s %-26s %-10s %3s", shown, sk, row->step ? row->step : "-", tries);
+                                                        : ferry__jstatus_name(row->status);
+    ferry__sb_addf(&line, "%-8s %-26s %-10s %3s", shown, sk, row->step ? row->step : "-", tries);
     free(sk);
     if (msg) add_field(&line, row->status == FERRY_J_DONE ? "repair failed: " : "error: ", msg, 60);
     if (row->verify) {
@@ -641,23 +641,23 @@ static int print_item(void *arg, const char *stage, const char *key, const ferry
     }
     size_t i;
     json_t *id;
-    json_array_foreach(row->ids, i, id) ferry_sb_addf(&line, "%s%s %s -> %s", i ? ", " : "  ids: ",
+    json_array_foreach(row->ids, i, id) ferry__sb_addf(&line, "%s%s %s -> %s", i ? ", " : "  ids: ",
                                                       json_string_value(json_object_get(id, "kind")),
                                                       json_string_value(json_object_get(id, "old")),
                                                       json_string_value(json_object_get(id, "new")));
     if (target) add_field(&line, "target ", target, 60);
-    if (adopted) ferry_sb_add(&line, "  adopted");
+    if (adopted) ferry__sb_add(&line, "  adopted");
     if (losses && json_array_size(losses)) {
-      ferry_sb_addf(&line, "  losses %zu:", json_array_size(losses));
+      ferry__sb_addf(&line, "  losses %zu:", json_array_size(losses));
       size_t k;
       json_t *l;
       json_array_foreach(losses, k, l) {
         const char *lk = json_string_value(json_object_get(l, "kind"));
-        ferry_sb_addf(&line, "%s%s", k ? "," : " ", lk ? lk : "?");
+        ferry__sb_addf(&line, "%s%s", k ? "," : " ", lk ? lk : "?");
       }
     }
-    char *text = ferry_redact(line.buf);
-    ferry_sb_free(&line);
+    char *text = ferry__redact(line.buf);
+    ferry__sb_free(&line);
     /* one line per item, cut at 100 columns (characters, not bytes) */
     size_t cols = 0, at = 0, len = strlen(text);
     while (at < len && cols < ITEM_COLUMNS) {
@@ -691,7 +691,7 @@ static int cmd_status_items(cli *c) {
   if (!j) return rc;
   char **stages = stages_to_read(c, j, &rc);
   if (!stages) {
-    ferry_journal_close(j);
+    ferry__journal_close(j);
     free(path);
     return rc;
   }
@@ -704,7 +704,7 @@ static int cmd_status_items(cli *c) {
   size_t npass = c->nstages ? c->nstages : 1;
   for (size_t i = 0; i < npass && rc == EXIT_OK; i++) {
     ferry_jquery q = {.stage = stages[i], .ids = 1};
-    if (ferry_journal_foreach_ex(j, &q, print_item, &o, &err) < 0) {
+    if (ferry__journal_foreach_ex(j, &q, print_item, &o, &err) < 0) {
       print_error(NULL, &err);
       rc = EXIT_ERROR;
     }
@@ -720,8 +720,8 @@ static int cmd_status_items(cli *c) {
       printf("done* = done, but the last repair failed (its verify mark stays: `ferry run --repair` again).\n");
   }
   ferry_error_clear(&err);
-  ferry_strv_free(stages);
-  ferry_journal_close(j);
+  ferry__strv_free(stages);
+  ferry__journal_close(j);
   free(path);
   return rc;
 }
@@ -783,7 +783,7 @@ static int cmd_export_map(cli *c) {
   if (!j) return rc;
   char **stages = stages_to_read(c, j, &rc);
   if (!stages) {
-    ferry_journal_close(j);
+    ferry__journal_close(j);
     free(path);
     return rc;
   }
@@ -793,13 +793,13 @@ static int cmd_export_map(cli *c) {
                .stages = c->nstages ? stages : NULL};
   char *tmp = NULL;
   if (c->output) {
-    tmp = ferry_xasprintf("%s.tmp", c->output);
+    tmp = ferry__xasprintf("%s.tmp", c->output);
     o.f = fopen(tmp, "w");
     if (!o.f) {
       fprintf(stderr, "%s: cannot write %s: %s\n", prog, tmp, strerror(errno));
       free(tmp);
-      ferry_strv_free(stages);
-      ferry_journal_close(j);
+      ferry__strv_free(stages);
+      ferry__journal_close(j);
       free(path);
       return EXIT_ERROR;
     }
@@ -810,7 +810,7 @@ static int cmd_export_map(cli *c) {
     fputs("kind,old_id,new_id,stage,key,created\r\n", o.f);
   ferry_error err = FERRY_ERROR_INIT;
   /* one pass in (kind, old_id) order whatever the filters: the stages are filtered here */
-  if (ferry_journal_foreach_id(j, NULL, NULL, c->kind, print_id, &o, &err) < 0) {
+  if (ferry__journal_foreach_id(j, NULL, NULL, c->kind, print_id, &o, &err) < 0) {
     print_error(NULL, &err);
     rc = EXIT_ERROR;
   }
@@ -831,8 +831,8 @@ static int cmd_export_map(cli *c) {
     fprintf(stderr, "%s: %lld id(s) written to %s\n", prog, (long long)o.n, c->output);
   ferry_error_clear(&err);
   free(tmp);
-  ferry_strv_free(stages);
-  ferry_journal_close(j);
+  ferry__strv_free(stages);
+  ferry__journal_close(j);
   free(path);
   return rc;
 }
@@ -889,33 +889,33 @@ static void print_description(json_t *d) {
 
 static int cmd_plugins(cli *c) {
   ferry_error err = FERRY_ERROR_INIT;
-  ferry_registry *reg = ferry_registry_new();
+  ferry_registry *reg = ferry__registry_new();
   int rc = EXIT_OK;
-  for (size_t i = 0; i < c->npath; i++) ferry_registry_add_dir(reg, c->plugin_path[i]);
+  for (size_t i = 0; i < c->npath; i++) ferry__registry_add_dir(reg, c->plugin_path[i]);
   if (c->config) {
-    ferry_config *cfg = ferry_config_load_file(c->config, &err);
+    ferry_config *cfg = ferry__config_load_file(c->config, &err);
     if (!cfg) {
       print_error(NULL, &err);
       ferry_error_clear(&err);
-      ferry_registry_free(reg);
+      ferry__registry_free(reg);
       return EXIT_USAGE;
     }
     for (size_t i = 0; cfg->plugin_path && cfg->plugin_path[i]; i++)
-      ferry_registry_add_dir(reg, cfg->plugin_path[i]);
-    ferry_config_free(cfg);
+      ferry__registry_add_dir(reg, cfg->plugin_path[i]);
+    ferry__config_free(cfg);
   }
-  ferry_registry_add_default_dirs(reg);
-  if (ferry_registry_add_static(reg, &err) < 0) {
+  ferry__registry_add_default_dirs(reg);
+  if (ferry__registry_add_static(reg, &err) < 0) {
     print_error(NULL, &err);
     ferry_error_clear(&err);
   }
   if (c->describe) {
-    const ferry_plugin_entry *e = ferry_registry_find(reg, c->describe, &err);
+    const ferry_plugin_entry *e = ferry__registry_find(reg, c->describe, &err);
     if (!e) {
       print_error(NULL, &err);
       rc = EXIT_USAGE;
     } else {
-      json_t *d = ferry_plugin_describe(e->plugin);
+      json_t *d = ferry__plugin_describe(e->plugin);
       json_object_set_new(d, "origin", json_string(e->origin));
       if (c->json_out) {
         char *s = json_dumps(d, JSON_INDENT(2));
@@ -929,11 +929,11 @@ static int cmd_plugins(cli *c) {
     }
   } else {
     int nbad = 0;
-    ferry_registry_scan(reg, on_bad_module, &nbad);
+    ferry__registry_scan(reg, on_bad_module, &nbad);
     json_t *arr = c->json_out ? json_array() : NULL;
     if (!c->json_out) printf("%-20s %-18s %-10s %s\n", "plugin", "kinds", "version", "from");
-    for (size_t i = 0; i < ferry_registry_count(reg); i++) {
-      const ferry_plugin_entry *e = ferry_registry_at(reg, i);
+    for (size_t i = 0; i < ferry__registry_count(reg); i++) {
+      const ferry_plugin_entry *e = ferry__registry_at(reg, i);
       char kinds[32];
       kinds_text(e->plugin->kinds, kinds, sizeof kinds);
       if (arr)
@@ -953,7 +953,7 @@ static int cmd_plugins(cli *c) {
     if (nbad) rc = EXIT_ERROR;
   }
   ferry_error_clear(&err);
-  ferry_registry_free(reg);
+  ferry__registry_free(reg);
   return rc;
 }
 
@@ -986,11 +986,11 @@ int main(int argc, char **argv) {
     return EXIT_USAGE;
   }
   if (parse_args(argc - 1, argv + 1, &c) < 0) {
-    ferry_strv_free(c.plugin_path);
-    ferry_strv_free(c.stages);
+    ferry__strv_free(c.plugin_path);
+    ferry__strv_free(c.stages);
     return EXIT_USAGE;
   }
-  ferry_log_configure(c.quiet ? FERRY_LOG_ERROR : c.verbose >= 2 ? FERRY_LOG_TRACE
+  ferry__log_configure(c.quiet ? FERRY_LOG_ERROR : c.verbose >= 2 ? FERRY_LOG_TRACE
                                                : c.verbose      ? FERRY_LOG_DEBUG
                                                                 : FERRY_LOG_INFO,
                       c.json_log ? FERRY_LOG_JSON : FERRY_LOG_TEXT, stderr);
@@ -1002,8 +1002,8 @@ int main(int argc, char **argv) {
   else if (!strcmp(c.command, "export-map")) rc = cmd_export_map(&c);
   else if (!strcmp(c.command, "plugins")) rc = cmd_plugins(&c);
   else rc = cmd_version();
-  ferry_strv_free(c.plugin_path);
-  ferry_strv_free(c.stages);
-  ferry_secret_clear();
+  ferry__strv_free(c.plugin_path);
+  ferry__strv_free(c.stages);
+  ferry__secret_clear();
   return rc;
 }

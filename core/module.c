@@ -16,7 +16,7 @@ static pthread_mutex_t ltdl_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static char *ltdl_error(const char *fallback) {
   const char *e = lt_dlerror();
-  return ferry_xstrdup(e && *e ? e : fallback);
+  return ferry__xstrdup(e && *e ? e : fallback);
 }
 
 /* Why `path` could not be opened. libltdl reports "file not found" for every failure of a file that exists
@@ -33,15 +33,15 @@ static char *open_error(const char *path) {
   const char *e = dlerror();
   if (!e || !*e) return lt;
   free(lt);
-  return ferry_xstrdup(e);
+  return ferry__xstrdup(e);
 }
 
-ferry_module *ferry_module_open(const char *path, char **errtext) {
+ferry_module *ferry__module_open(const char *path, char **errtext) {
   *errtext = NULL;
   pthread_mutex_lock(&ltdl_lock);
   if (lt_dlinit() != 0) {
     char *e = ltdl_error("unknown error");
-    *errtext = ferry_xasprintf("libltdl could not be initialised: %s", e);
+    *errtext = ferry__xasprintf("libltdl could not be initialised: %s", e);
     free(e);
     pthread_mutex_unlock(&ltdl_lock);
     return NULL;
@@ -65,12 +65,12 @@ ferry_module *ferry_module_open(const char *path, char **errtext) {
     return NULL;
   }
   pthread_mutex_unlock(&ltdl_lock);
-  ferry_module *m = ferry_xcalloc(1, sizeof *m);
+  ferry_module *m = ferry__xcalloc(1, sizeof *m);
   m->handle = h;
   return m;
 }
 
-const void *ferry_module_sym(ferry_module *m, const char *symbol) {
+const void *ferry__module_sym(ferry_module *m, const char *symbol) {
   pthread_mutex_lock(&ltdl_lock);
   const void *p = lt_dlsym(m->handle, symbol);
   if (!p) (void)lt_dlerror(); /* clear libltdl's error state */
@@ -78,7 +78,7 @@ const void *ferry_module_sym(ferry_module *m, const char *symbol) {
   return p;
 }
 
-void ferry_module_close(ferry_module *m) {
+void ferry__module_close(ferry_module *m) {
   if (!m) return;
   pthread_mutex_lock(&ltdl_lock);
   lt_dlclose(m->handle);

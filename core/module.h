@@ -16,11 +16,11 @@ typedef struct ferry_module ferry_module;
  * the module's symbols do not become visible to later modules). On failure returns NULL and sets *errtext
  * to a malloc'd description from libltdl/the dynamic linker (caller frees). Module code may run (ELF
  * constructors) but no ferry plugin code is called. */
-ferry_module *ferry_module_open(const char *path, char **errtext);
+ferry_module *ferry__module_open(const char *path, char **errtext);
 /* The address of `symbol` in the module, or NULL when the module does not define it. Valid until
- * ferry_module_close(). */
-const void *ferry_module_sym(ferry_module *m, const char *symbol);
+ * ferry__module_close(). */
+const void *ferry__module_sym(ferry_module *m, const char *symbol);
 /* Closes the module (NULL allowed); every address obtained from it becomes invalid. */
-void ferry_module_close(ferry_module *m);
+void ferry__module_close(ferry_module *m);
 
 #endif

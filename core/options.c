@@ -1,7 +1,7 @@
 /* Plugin option tables (ferry/plugin.h): a plugin's JSON options are checked against its table, written into
  * its context at the declared offsets, and secrets are resolved from the environment or from files and
  * registered for redaction. Everything stored in the context is owned here and freed by
- * ferry_options_release(). */
+ * ferry__options_release(). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +11,7 @@
 
 #define SECRET_FILE_MAX (1024 * 1024)
 
-const char *ferry_opt_type_name(ferry_opt_type t) {
+const char *ferry__opt_type_name(ferry_opt_type t) {
   switch (t) {
     case FERRY_OPT_STRING: return "string";
     case FERRY_OPT_INT: return "integer";
@@ -49,52 +49,52 @@ static int expand(const opt_run *r, const char *label, const char *s, char **out
   const char *p = s;
   while (*p) {
     if (p[0] == '$' && p[1] == '$' && p[2] == '{') {
-      ferry_sb_add(&sb, "${");
+      ferry__sb_add(&sb, "${");
       p += 3;
     } else if (p[0] == '$' && p[1] == '{') {
       const char *name = p + 2, *end = strchr(name, '}');
       if (!end) {
-        ferry_sb_free(&sb);
+        ferry__sb_free(&sb);
         return ferry_error_set(r->err, FERRY_ECONFIG,
                                "%s: %s: \"${\" without a closing \"}\" (write \"$${\" for a literal \"${\")",
                                r->where, label);
       }
       size_t n = (size_t)(end - name);
       if (!env_name_ok(name, n)) {
-        ferry_sb_free(&sb);
+        ferry__sb_free(&sb);
         return ferry_error_set(
             r->err, FERRY_ECONFIG,
             "%s: %s: \"${%.*s}\" is not a valid environment variable name (letters, digits "
             "and '_', not starting with a digit)",
             r->where, label, (int)(n > 64 ? 64 : n), name);
       }
-      char *nm = ferry_xstrndup(name, n);
+      char *nm = ferry__xstrndup(name, n);
       const char *val = getenv(nm);
       if (!val) {
         ferry_error_set(r->err, FERRY_ECONFIG, "%s: %s: environment variable %s is not set", r->where, label,
                         nm);
         free(nm);
-        ferry_sb_free(&sb);
+        ferry__sb_free(&sb);
         return FERRY_ECONFIG;
       }
       free(nm);
-      ferry_sb_add(&sb, val);
-      *pieces = ferry_xrealloc(*pieces, (*npieces + 1) * sizeof **pieces);
-      (*pieces)[(*npieces)++] = ferry_xstrdup(val);
+      ferry__sb_add(&sb, val);
+      *pieces = ferry__xrealloc(*pieces, (*npieces + 1) * sizeof **pieces);
+      (*pieces)[(*npieces)++] = ferry__xstrdup(val);
       p = end + 1;
     } else {
-      ferry_sb_addn(&sb, p, 1);
+      ferry__sb_addn(&sb, p, 1);
       p++;
     }
   }
-  *out = ferry_sb_steal(&sb);
+  *out = ferry__sb_steal(&sb);
   return 0;
 }
 
 static char *join_path(const char *base, const char *path) {
-  if (path[0] == '/' || !base || !*base || !strcmp(base, ".")) return ferry_xstrdup(path);
+  if (path[0] == '/' || !base || !*base || !strcmp(base, ".")) return ferry__xstrdup(path);
   size_t n = strlen(base);
-  return ferry_xasprintf("%s%s%s", base, base[n - 1] == '/' ? "" : "/", path);
+  return ferry__xasprintf("%s%s%s", base, base[n - 1] == '/' ? "" : "/", path);
 }
 
 static int read_secret_file(const opt_run *r, const char *label, const char *path, char **out) {
@@ -115,7 +115,7 @@ static int read_secret_file(const opt_run *r, const char *label, const char *pat
     if (memchr(buf, '\0', n))
       rc = ferry_error_set(r->err, FERRY_ECONFIG, "%s: %s: secret file \"%s\" contains a NUL byte", r->where,
                            label, full);
-    ferry_sb_addn(&sb, buf, n);
+    ferry__sb_addn(&sb, buf, n);
     if (!rc && sb.len > SECRET_FILE_MAX)
       rc = ferry_error_set(r->err, FERRY_ECONFIG, "%s: %s: secret file \"%s\" is larger than %d bytes",
                            r->where, label, full, SECRET_FILE_MAX);
@@ -128,10 +128,10 @@ static int read_secret_file(const opt_run *r, const char *label, const char *pat
   fclose(f);
   free(full);
   if (rc) {
-    ferry_sb_free(&sb);
+    ferry__sb_free(&sb);
     return rc;
   }
-  char *s = ferry_sb_steal(&sb);
+  char *s = ferry__sb_steal(&sb);
   size_t len = strlen(s);
   while (len && (s[len - 1] == '\n' || s[len - 1] == '\r')) s[--len] = '\0';
   *out = s;
@@ -153,8 +153,8 @@ static int resolve_string(const opt_run *r, const ferry_option *o, const char *l
     size_t npieces = 0;
     int rc = expand(r, label, json_string_value(v), out, &pieces, &npieces);
     if (!rc && secret) {
-      ferry_secret_add(*out);
-      for (size_t i = 0; i < npieces; i++) ferry_secret_add(pieces[i]);
+      ferry__secret_add(*out);
+      for (size_t i = 0; i < npieces; i++) ferry__secret_add(pieces[i]);
     }
     free_pieces(pieces, npieces);
     return rc;
@@ -172,13 +172,13 @@ static int resolve_string(const opt_run *r, const ferry_option *o, const char *l
       if (!val)
         return ferry_error_set(r->err, FERRY_ECONFIG, "%s: %s: environment variable %s is not set", r->where,
                                label, name);
-      *out = ferry_xstrdup(val);
-      ferry_secret_add(*out);
+      *out = ferry__xstrdup(val);
+      ferry__secret_add(*out);
       return 0;
     }
     if (json_is_string(file)) {
       int rc = read_secret_file(r, label, json_string_value(file), out);
-      if (!rc) ferry_secret_add(*out);
+      if (!rc) ferry__secret_add(*out);
       return rc;
     }
   }
@@ -190,12 +190,12 @@ static int resolve_string(const opt_run *r, const ferry_option *o, const char *l
         r->where, label);
   return ferry_error_set(r->err, FERRY_ECONFIG, "%s: %s: expected %s, found %s", r->where, label,
                          o->type == FERRY_OPT_STRING_LIST ? "a string or a list of strings" : "string",
-                         ferry_json_kind(v));
+                         ferry__json_kind(v));
 }
 
 static void register_json_strings(json_t *v) {
   if (json_is_string(v)) {
-    ferry_secret_add(json_string_value(v));
+    ferry__secret_add(json_string_value(v));
   } else if (json_is_object(v)) {
     const char *k;
     json_t *x;
@@ -209,13 +209,13 @@ static void register_json_strings(json_t *v) {
 
 static int type_error(const opt_run *r, const ferry_option *o, json_t *v) {
   return ferry_error_set(r->err, FERRY_ECONFIG, "%s: \"%s\": expected %s, found %s", r->where, o->key,
-                         ferry_opt_type_name(o->type), ferry_json_kind(v));
+                         ferry__opt_type_name(o->type), ferry__json_kind(v));
 }
 
 /* Converts `v` for option `o` and stores it at its offset. Nothing is stored on failure. */
 static int set_value(const opt_run *r, const ferry_option *o, json_t *v, char *ctx) {
   void *field = ctx + o->offset;
-  char *label = ferry_xasprintf("\"%s\"", o->key);
+  char *label = ferry__xasprintf("\"%s\"", o->key);
   int rc = 0;
   switch (o->type) {
     case FERRY_OPT_STRING: {
@@ -254,28 +254,28 @@ static int set_value(const opt_run *r, const ferry_option *o, json_t *v, char *c
     case FERRY_OPT_STRING_LIST: {
       if (json_is_array(v)) {
         size_t n = json_array_size(v);
-        char **list = ferry_xcalloc(n + 1, sizeof(char *));
+        char **list = ferry__xcalloc(n + 1, sizeof(char *));
         for (size_t i = 0; i < n && !rc; i++) {
-          char *el = ferry_xasprintf("\"%s\"[%zu]", o->key, i);
+          char *el = ferry__xasprintf("\"%s\"[%zu]", o->key, i);
           rc = resolve_string(r, o, el, json_array_get(v, i), &list[i]);
           free(el);
         }
         if (rc)
-          ferry_strv_free(list);
+          ferry__strv_free(list);
         else
           *(char ***)field = list;
       } else if (json_is_string(v) || json_is_object(v)) {
         char *s = NULL;
         rc = resolve_string(r, o, label, v, &s);
         if (!rc) {
-          char **list = ferry_xcalloc(2, sizeof(char *));
+          char **list = ferry__xcalloc(2, sizeof(char *));
           list[0] = s;
           *(char ***)field = list;
         }
       } else {
         rc = ferry_error_set(r->err, FERRY_ECONFIG,
                              "%s: \"%s\": expected a string or a list of strings, found %s", r->where, o->key,
-                             ferry_json_kind(v));
+                             ferry__json_kind(v));
       }
       break;
     }
@@ -300,7 +300,7 @@ static void release_one(const ferry_option *o, char *ctx) {
       *(char **)field = NULL;
       break;
     case FERRY_OPT_STRING_LIST:
-      ferry_strv_free(*(char ***)field);
+      ferry__strv_free(*(char ***)field);
       *(char ***)field = NULL;
       break;
     case FERRY_OPT_JSON:
@@ -311,7 +311,7 @@ static void release_one(const ferry_option *o, char *ctx) {
   }
 }
 
-void ferry_options_release(const ferry_option *table, void *ctx) {
+void ferry__options_release(const ferry_option *table, void *ctx) {
   if (!table || !ctx) return;
   for (const ferry_option *o = table; o->key; o++) release_one(o, ctx);
 }
@@ -319,10 +319,10 @@ void ferry_options_release(const ferry_option *table, void *ctx) {
 static char *valid_keys(const ferry_option *table) {
   ferry_sb sb = {0};
   for (const ferry_option *o = table; o && o->key; o++) {
-    if (sb.len) ferry_sb_add(&sb, ", ");
-    ferry_sb_add(&sb, o->key);
+    if (sb.len) ferry__sb_add(&sb, ", ");
+    ferry__sb_add(&sb, o->key);
   }
-  return ferry_sb_steal(&sb);
+  return ferry__sb_steal(&sb);
 }
 
 /* A default from the table, taken literally (no substitution, no env/file forms). */
@@ -337,27 +337,27 @@ static int set_default(const opt_run *r, const ferry_option *o, char *ctx) {
   int rc = 0;
   void *field = ctx + o->offset;
   if (o->type == FERRY_OPT_STRING && json_is_string(def)) {
-    *(char **)field = ferry_xstrdup(json_string_value(def));
-    if (o->flags & FERRY_OPT_SECRET) ferry_secret_add(json_string_value(def));
+    *(char **)field = ferry__xstrdup(json_string_value(def));
+    if (o->flags & FERRY_OPT_SECRET) ferry__secret_add(json_string_value(def));
   } else if (o->type == FERRY_OPT_STRING_LIST && (json_is_string(def) || json_is_array(def))) {
     size_t n = json_is_array(def) ? json_array_size(def) : 1;
-    char **list = ferry_xcalloc(n + 1, sizeof(char *));
+    char **list = ferry__xcalloc(n + 1, sizeof(char *));
     for (size_t i = 0; i < n && !rc; i++) {
       json_t *e = json_is_array(def) ? json_array_get(def, i) : def;
       if (!json_is_string(e))
         rc = ferry_error_set(r->err, FERRY_EINTERNAL, "%s: \"%s\": the plugin's default list holds a %s",
-                             r->where, o->key, ferry_json_kind(e));
+                             r->where, o->key, ferry__json_kind(e));
       else
-        list[i] = ferry_xstrdup(json_string_value(e));
-      if (!rc && (o->flags & FERRY_OPT_SECRET)) ferry_secret_add(list[i]);
+        list[i] = ferry__xstrdup(json_string_value(e));
+      if (!rc && (o->flags & FERRY_OPT_SECRET)) ferry__secret_add(list[i]);
     }
     if (rc)
-      ferry_strv_free(list);
+      ferry__strv_free(list);
     else
       *(char ***)field = list;
   } else if (o->type == FERRY_OPT_STRING || o->type == FERRY_OPT_STRING_LIST) {
     rc = ferry_error_set(r->err, FERRY_EINTERNAL, "%s: \"%s\": the plugin's default value is a %s, not a %s",
-                         r->where, o->key, ferry_json_kind(def), ferry_opt_type_name(o->type));
+                         r->where, o->key, ferry__json_kind(def), ferry__opt_type_name(o->type));
   } else {
     ferry_error e2 = FERRY_ERROR_INIT;
     opt_run r2 = {r->where, r->base_dir, &e2};
@@ -365,20 +365,20 @@ static int set_default(const opt_run *r, const ferry_option *o, char *ctx) {
       rc = ferry_error_set(r->err, FERRY_EINTERNAL,
                            "%s: \"%s\": the plugin's default value %s is not a valid %s "
                            "(a bug in the plugin)",
-                           r->where, o->key, o->default_json, ferry_opt_type_name(o->type));
+                           r->where, o->key, o->default_json, ferry__opt_type_name(o->type));
     ferry_error_clear(&e2);
   }
   json_decref(def);
   return rc;
 }
 
-int ferry_options_apply_ex(const ferry_option *table, json_t *options, void *ctx, const char *where,
+int ferry__options_apply_ex(const ferry_option *table, json_t *options, void *ctx, const char *where,
                            const char *base_dir, ferry_error *err) {
   opt_run r = {where ? where : "options", base_dir, err};
   if (options && json_is_null(options)) options = NULL;
   if (options && !json_is_object(options))
     return ferry_error_set(err, FERRY_ECONFIG, "%s: expected an object, found %s", r.where,
-                           ferry_json_kind(options));
+                           ferry__json_kind(options));
   /* unknown keys first, in file order */
   const char *key;
   json_t *v;
@@ -422,9 +422,9 @@ int ferry_options_apply_ex(const ferry_option *table, json_t *options, void *ctx
   return 0;
 }
 
-int ferry_options_apply(const ferry_option *table, json_t *options, void *ctx, const char *where,
+int ferry__options_apply(const ferry_option *table, json_t *options, void *ctx, const char *where,
                         ferry_error *err) {
-  return ferry_options_apply_ex(table, options, ctx, where, NULL, err);
+  return ferry__options_apply_ex(table, options, ctx, where, NULL, err);
 }
 
 /* ---- ferry plugins --describe ----------------------------------------------------------------------------
@@ -447,7 +447,7 @@ static void add_points(json_t *a, const char *const *pts) {
   }
 }
 
-json_t *ferry_plugin_describe(const ferry_plugin *p) {
+json_t *ferry__plugin_describe(const ferry_plugin *p) {
   json_t *o = json_object();
   json_object_set_new(o, "name", json_string(p->name ? p->name : ""));
   json_object_set_new(o, "version", json_string(p->version ? p->version : ""));
@@ -481,7 +481,7 @@ json_t *ferry_plugin_describe(const ferry_plugin *p) {
   for (const ferry_option *op = p->options; op && op->key; op++) {
     json_t *d = json_object();
     json_object_set_new(d, "key", json_string(op->key));
-    json_object_set_new(d, "type", json_string(ferry_opt_type_name(op->type)));
+    json_object_set_new(d, "type", json_string(ferry__opt_type_name(op->type)));
     if (op->default_json) {
       if (op->flags & FERRY_OPT_SECRET) {
         json_object_set_new(d, "default", json_string("***"));

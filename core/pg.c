@@ -112,8 +112,8 @@ static pgop *q_pop(ferry_pg *pg) {
 
 static void handle_closed(ferry_pg *pg) {
   if (--pg->open_handles == 0 && pg->freeing) {
-    ferry_strv_free(pg->keys);
-    ferry_strv_free(pg->vals);
+    ferry__strv_free(pg->keys);
+    ferry__strv_free(pg->vals);
     free(pg->host);
     free(pg->desc);
     free(pg);
@@ -138,12 +138,12 @@ static char *pq_text(const char *s) {
       space = 1;
       continue;
     }
-    if (space && sb.len) ferry_sb_add(&sb, " ");
+    if (space && sb.len) ferry__sb_add(&sb, " ");
     space = 0;
-    ferry_sb_addn(&sb, p, 1);
+    ferry__sb_addn(&sb, p, 1);
   }
-  char *t = ferry_sb_steal(&sb);
-  char *r = ferry_redact(t);
+  char *t = ferry__sb_steal(&sb);
+  char *r = ferry__redact(t);
   free(t);
   return r;
 }
@@ -163,14 +163,14 @@ static char *sql_what(const char *sql) {
     if (!n) break;
     if (memchr(w, '\'', n) || memchr(w, '$', n) || memchr(w, '"', n) || isdigit((unsigned char)*w)) break;
     if (sb.len + n + 1 > 48) break;
-    if (sb.len) ferry_sb_add(&sb, " ");
-    ferry_sb_addn(&sb, w, n);
+    if (sb.len) ferry__sb_add(&sb, " ");
+    ferry__sb_addn(&sb, w, n);
     words++;
     if (*p == '(' || *p == ';') break;
   }
-  if (!sb.len) ferry_sb_add(&sb, "SQL");
+  if (!sb.len) ferry__sb_add(&sb, "SQL");
   for (char *c = sb.buf; *c; c++) *c = (char)((unsigned char)*c < 0x20 ? ' ' : *c);
-  return ferry_sb_steal(&sb);
+  return ferry__sb_steal(&sb);
 }
 
 static const char *sqlstate_name(const char *st) {
@@ -220,7 +220,7 @@ static int watch(ferry_pg *pg, int events) {
   if (fd < 0) return events ? -1 : 0;
   if (!pg->poll) {
     if (!events) return 0;
-    pgpoll *p = ferry_xcalloc(1, sizeof *p);
+    pgpoll *p = ferry__xcalloc(1, sizeof *p);
     p->pg = pg;
     p->fd = fd;
     int rc = uv_poll_init_socket(pg->loop, &p->h, fd);
@@ -309,7 +309,7 @@ static void connect_failed(ferry_pg *pg, const char *why) {
   char *detail = pq_text(why);
   const char *hint;
   int code = connect_error_code(pg->conn, detail, &hint);
-  char *msg = ferry_xasprintf("cannot connect to PostgreSQL %s%s%s", pg->desc, hint ? ": " : "", hint ? hint : "");
+  char *msg = ferry__xasprintf("cannot connect to PostgreSQL %s%s%s", pg->desc, hint ? ": " : "", hint ? hint : "");
   ferry_log_debug(pg->ins, "PostgreSQL %s: connection failed: %s", pg->desc, detail);
   drop_conn(pg);
   fail_list(pg, detach_all(pg), code, msg, detail);
@@ -324,7 +324,7 @@ static void lost(ferry_pg *pg) {
   char *detail = pq_text(pg->conn ? PQerrorMessage(pg->conn) : NULL);
   ferry_log_debug(pg->ins, "PostgreSQL %s: connection lost: %s", pg->desc, detail);
   drop_conn(pg);
-  char *msg = ferry_xasprintf("connection to PostgreSQL %s lost", pg->desc);
+  char *msg = ferry__xasprintf("connection to PostgreSQL %s lost", pg->desc);
   fail_list(pg, detach_all(pg), FERRY_ETRANSIENT, msg, detail);
   free(msg);
   free(detail);
@@ -356,10 +356,10 @@ static void finish_op(ferry_pg *pg) {
                       constraint ? " on constraint " : "", constraint ? constraint : "", st);
     else
       ferry_error_set(&err, code, "%s: failed", op->what);
-    char *d = ferry_xasprintf("%s%s%s%s%s", st ? "SQLSTATE " : "", st ? st : "", st ? ": " : "",
+    char *d = ferry__xasprintf("%s%s%s%s%s", st ? "SQLSTATE " : "", st ? st : "", st ? ": " : "",
                               primary ? primary : PQerrorMessage(pg->conn), sdetail ? " DETAIL: " : "");
     if (sdetail) {
-      char *d2 = ferry_xasprintf("%s%s", d, sdetail);
+      char *d2 = ferry__xasprintf("%s%s", d, sdetail);
       free(d);
       d = d2;
     }
@@ -374,7 +374,7 @@ static void finish_op(ferry_pg *pg) {
     }
     deliver(pg, op, code, NULL, &err);
     if (rest) {
-      char *msg = ferry_xasprintf("connection to PostgreSQL %s lost", pg->desc);
+      char *msg = ferry__xasprintf("connection to PostgreSQL %s lost", pg->desc);
       fail_list(pg, rest, FERRY_ETRANSIENT, msg, err.detail);
       free(msg);
     }
@@ -530,7 +530,7 @@ static void start_op(ferry_pg *pg) {
     if (pg->in_txn) {
       /* the open transaction is gone: the operations that belong to it must fail, not run outside it */
       drop_conn(pg);
-      char *msg = ferry_xasprintf("connection to PostgreSQL %s lost inside a transaction", pg->desc);
+      char *msg = ferry__xasprintf("connection to PostgreSQL %s lost inside a transaction", pg->desc);
       fail_list(pg, detach_all(pg), FERRY_ETRANSIENT, msg, detail);
       free(msg);
       free(detail);
@@ -600,7 +600,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
 static void on_connect_timeout(uv_timer_t *t) {
   ferry_pg *pg = t->data;
   if (pg->state != S_CONNECTING && pg->state != S_RESOLVING) return;
-  char *why = ferry_xasprintf("no connection after %u s (connect_timeout)", pg->connect_timeout_s);
+  char *why = ferry__xasprintf("no connection after %u s (connect_timeout)", pg->connect_timeout_s);
   if (pg->state == S_RESOLVING) {
     uv_cancel((uv_req_t *)pg->gai); /* its callback still runs (and is ignored) */
     pg->gai = NULL;
@@ -623,9 +623,9 @@ static void notice_receiver(void *arg, const PGresult *res) {
 }
 
 static void connect_with(ferry_pg *pg, const char *hostaddr) {
-  size_t n = ferry_strv_len(pg->keys);
-  const char **k = ferry_xcalloc(n + 2, sizeof(char *));
-  const char **v = ferry_xcalloc(n + 2, sizeof(char *));
+  size_t n = ferry__strv_len(pg->keys);
+  const char **k = ferry__xcalloc(n + 2, sizeof(char *));
+  const char **v = ferry__xcalloc(n + 2, sizeof(char *));
   for (size_t i = 0; i < n; i++) {
     k[i] = pg->keys[i];
     v[i] = pg->vals[i];
@@ -665,7 +665,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai) 
   pg->gai = NULL;
   handle_closed(pg); /* the request is over (pg stays: its timers are open) */
   if (status < 0 || !ai) {
-    char *why = ferry_xasprintf("could not resolve host name \"%s\": %s", pg->host, uv_strerror(status));
+    char *why = ferry__xasprintf("could not resolve host name \"%s\": %s", pg->host, uv_strerror(status));
     uv_freeaddrinfo(ai);
     connect_failed(pg, why);
     free(why);
@@ -681,12 +681,12 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai) 
     else if (a->ai_family == AF_INET6)
       uv_ip6_name((struct sockaddr_in6 *)a->ai_addr, buf, sizeof buf);
     if (!*buf || (addrs.buf && strstr(addrs.buf, buf))) continue;
-    if (count++) ferry_sb_add(&addrs, ",");
-    ferry_sb_add(&addrs, buf);
+    if (count++) ferry__sb_add(&addrs, ",");
+    ferry__sb_add(&addrs, buf);
   }
   uv_freeaddrinfo(ai);
   if (!count) {
-    ferry_sb_free(&addrs);
+    ferry__sb_free(&addrs);
     connect_failed(pg, "the host name has no IPv4 or IPv6 address");
     return;
   }
@@ -696,12 +696,12 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai) 
   }
   char *saved = pg->vals[hi];
   ferry_sb hosts = {0};
-  for (size_t i = 0; i < count; i++) ferry_sb_addf(&hosts, "%s%s", i ? "," : "", pg->host);
+  for (size_t i = 0; i < count; i++) ferry__sb_addf(&hosts, "%s%s", i ? "," : "", pg->host);
   pg->vals[hi] = hosts.buf;
   connect_with(pg, addrs.buf);
   pg->vals[hi] = saved;
-  ferry_sb_free(&hosts);
-  ferry_sb_free(&addrs);
+  ferry__sb_free(&hosts);
+  ferry__sb_free(&addrs);
 }
 
 static int is_literal_address(const char *h) {
@@ -714,7 +714,7 @@ static void connect_start(ferry_pg *pg) {
   /* libpq resolves host names with a blocking getaddrinfo(): do that on the thread pool first. */
   if (pg->host && !pg->has_hostaddr && pg->host[0] != '/' && pg->host[0] != '@' && !strchr(pg->host, ',') &&
       !is_literal_address(pg->host)) {
-    uv_getaddrinfo_t *req = ferry_xcalloc(1, sizeof *req);
+    uv_getaddrinfo_t *req = ferry__xcalloc(1, sizeof *req);
     req->data = pg;
     struct addrinfo hints = {0};
     hints.ai_family = AF_UNSPEC;
@@ -748,13 +748,13 @@ static char *hide_quoted(const char *s) {
   int in = 0;
   for (const char *p = s ? s : ""; *p; p++) {
     if (*p == '"') {
-      ferry_sb_add(&sb, in ? "...\"" : "\"");
+      ferry__sb_add(&sb, in ? "...\"" : "\"");
       in = !in;
     } else if (!in && *p != '\n') {
-      ferry_sb_addn(&sb, p, 1);
+      ferry__sb_addn(&sb, p, 1);
     }
   }
-  return ferry_sb_steal(&sb);
+  return ferry__sb_steal(&sb);
 }
 
 FERRY_API ferry_pg *ferry_pg_new(ferry_instance *ins, const char *conninfo, ferry_error *err) {
@@ -772,24 +772,24 @@ FERRY_API ferry_pg *ferry_pg_new(ferry_instance *ins, const char *conninfo, ferr
     if (perr) PQfreemem(perr);
     return NULL;
   }
-  ferry_pg *pg = ferry_xcalloc(1, sizeof *pg);
+  ferry_pg *pg = ferry__xcalloc(1, sizeof *pg);
   pg->ins = ins;
   pg->loop = ins->loop;
   pg->connect_timeout_s = PG_DEFAULT_CONNECT_TIMEOUT_S;
   size_t n = 0;
   for (PQconninfoOption *o = opts; o->keyword; o++)
     if (o->val && *o->val) n++;
-  pg->keys = ferry_xcalloc(n + 1, sizeof(char *));
-  pg->vals = ferry_xcalloc(n + 1, sizeof(char *));
+  pg->keys = ferry__xcalloc(n + 1, sizeof(char *));
+  pg->vals = ferry__xcalloc(n + 1, sizeof(char *));
   const char *port = NULL, *db = NULL, *user = NULL;
   n = 0;
   for (PQconninfoOption *o = opts; o->keyword; o++) {
     if (!o->val || !*o->val) continue;
-    pg->keys[n] = ferry_xstrdup(o->keyword);
-    pg->vals[n] = ferry_xstrdup(o->val);
+    pg->keys[n] = ferry__xstrdup(o->keyword);
+    pg->vals[n] = ferry__xstrdup(o->val);
     n++;
-    if (!strcmp(o->keyword, "password")) ferry_secret_add(o->val);
-    else if (!strcmp(o->keyword, "host")) pg->host = ferry_xstrdup(o->val);
+    if (!strcmp(o->keyword, "password")) ferry__secret_add(o->val);
+    else if (!strcmp(o->keyword, "host")) pg->host = ferry__xstrdup(o->val);
     else if (!strcmp(o->keyword, "hostaddr")) pg->has_hostaddr = 1;
     else if (!strcmp(o->keyword, "port")) port = o->val;
     else if (!strcmp(o->keyword, "dbname")) db = o->val;
@@ -797,7 +797,7 @@ FERRY_API ferry_pg *ferry_pg_new(ferry_instance *ins, const char *conninfo, ferr
     else if (!strcmp(o->keyword, "connect_timeout") && atoi(o->val) > 0)
       pg->connect_timeout_s = (unsigned)atoi(o->val);
   }
-  pg->desc = ferry_xasprintf("%s:%s/%s", pg->host ? pg->host : "localhost", port ? port : "5432",
+  pg->desc = ferry__xasprintf("%s:%s/%s", pg->host ? pg->host : "localhost", port ? port : "5432",
                              db ? db : user ? user : "(default)");
   PQconninfoFree(opts);
 
@@ -845,13 +845,13 @@ FERRY_API int ferry_pg_query(ferry_pg *pg, const char *sql, int nparams, const c
                              ferry_pg_cb cb, void *arg) {
   if (!pg || !sql || !cb || nparams < 0 || (nparams > 0 && !params)) return FERRY_EINVAL;
   if (pg->freeing) return FERRY_ECANCELED;
-  pgop *op = ferry_xcalloc(1, sizeof *op);
+  pgop *op = ferry__xcalloc(1, sizeof *op);
   op->kind = OP_QUERY;
-  op->sql = ferry_xstrdup(sql);
+  op->sql = ferry__xstrdup(sql);
   op->nparams = nparams;
   if (nparams) {
-    op->params = ferry_xcalloc((size_t)nparams, sizeof(char *));
-    for (int i = 0; i < nparams; i++) op->params[i] = ferry_xstrdup(params[i]);
+    op->params = ferry__xcalloc((size_t)nparams, sizeof(char *));
+    for (int i = 0; i < nparams; i++) op->params[i] = ferry__xstrdup(params[i]);
   }
   op->done = cb;
   op->arg = arg;
@@ -862,9 +862,9 @@ FERRY_API int ferry_pg_copy_out(ferry_pg *pg, const char *sql, ferry_pg_chunk_cb
                                 void *arg) {
   if (!pg || !sql || !chunk || !done) return FERRY_EINVAL;
   if (pg->freeing) return FERRY_ECANCELED;
-  pgop *op = ferry_xcalloc(1, sizeof *op);
+  pgop *op = ferry__xcalloc(1, sizeof *op);
   op->kind = OP_COPY_OUT;
-  op->sql = ferry_xstrdup(sql);
+  op->sql = ferry__xstrdup(sql);
   op->chunk = chunk;
   op->done = done;
   op->arg = arg;
@@ -875,10 +875,10 @@ FERRY_API int ferry_pg_copy_in(ferry_pg *pg, const char *sql, const void *data, 
                                void *arg) {
   if (!pg || !sql || !done || (len && !data)) return FERRY_EINVAL;
   if (pg->freeing) return FERRY_ECANCELED;
-  pgop *op = ferry_xcalloc(1, sizeof *op);
+  pgop *op = ferry__xcalloc(1, sizeof *op);
   op->kind = OP_COPY_IN;
-  op->sql = ferry_xstrdup(sql);
-  op->data = ferry_xmalloc(len ? len : 1);
+  op->sql = ferry__xstrdup(sql);
+  op->data = ferry__xmalloc(len ? len : 1);
   if (len) memcpy(op->data, data, len);
   op->len = len;
   op->done = done;
@@ -891,25 +891,25 @@ FERRY_API size_t ferry_pg_pending(const ferry_pg *pg) { return pg ? pg->nops : 0
 FERRY_API char *ferry_pg_quote_ident(const char *ident) {
   if (!ident) return NULL;
   ferry_sb sb = {0};
-  ferry_sb_add(&sb, "\"");
+  ferry__sb_add(&sb, "\"");
   for (const char *p = ident; *p; p++) {
-    if (*p == '"') ferry_sb_add(&sb, "\"\"");
-    else ferry_sb_addn(&sb, p, 1);
+    if (*p == '"') ferry__sb_add(&sb, "\"\"");
+    else ferry__sb_addn(&sb, p, 1);
   }
-  ferry_sb_add(&sb, "\"");
-  return ferry_sb_steal(&sb);
+  ferry__sb_add(&sb, "\"");
+  return ferry__sb_steal(&sb);
 }
 
 FERRY_API char *ferry_pg_quote_literal(const char *value) {
-  if (!value) return ferry_xstrdup("NULL");
+  if (!value) return ferry__xstrdup("NULL");
   ferry_sb sb = {0};
-  if (strchr(value, '\\')) ferry_sb_add(&sb, "E");
-  ferry_sb_add(&sb, "'");
+  if (strchr(value, '\\')) ferry__sb_add(&sb, "E");
+  ferry__sb_add(&sb, "'");
   for (const char *p = value; *p; p++) {
-    if (*p == '\'') ferry_sb_add(&sb, "''");
-    else if (*p == '\\') ferry_sb_add(&sb, "\\\\");
-    else ferry_sb_addn(&sb, p, 1);
+    if (*p == '\'') ferry__sb_add(&sb, "''");
+    else if (*p == '\\') ferry__sb_add(&sb, "\\\\");
+    else ferry__sb_addn(&sb, p, 1);
   }
-  ferry_sb_add(&sb, "'");
-  return ferry_sb_steal(&sb);
+  ferry__sb_add(&sb, "'");
+  return ferry__sb_steal(&sb);
 }

@@ -6,7 +6,7 @@
 
 #include "pipeline.h"
 
-const char *const ferry_core_points[] = {"stage_start", "stage_end", "item_done", "item_failed", NULL};
+const char *const ferry__core_points[] = {"stage_start", "stage_end", "item_done", "item_failed", NULL};
 
 static int strv_has(const char *const *v, const char *s) {
   for (size_t i = 0; v && v[i]; i++)
@@ -17,9 +17,9 @@ static int strv_has(const char *const *v, const char *s) {
 static char *kinds_text(uint32_t bits) {
   ferry_sb sb = {0};
   for (uint32_t b = 1; b <= FERRY_ITEM_ALL; b <<= 1)
-    if (bits & b) ferry_sb_addf(&sb, "%s%s", sb.len ? ", " : "", ferry_item_kind_name(b));
-  if (!sb.len) ferry_sb_add(&sb, "nothing");
-  return ferry_sb_steal(&sb);
+    if (bits & b) ferry__sb_addf(&sb, "%s%s", sb.len ? ", " : "", ferry_item_kind_name(b));
+  if (!sb.len) ferry__sb_add(&sb, "nothing");
+  return ferry__sb_steal(&sb);
 }
 
 static const ferry_plugin *resolve(ferry_runtime *rt, const ferry_stage_cfg *sc, const ferry_plugin_ref *ref,
@@ -30,7 +30,7 @@ static const ferry_plugin *resolve(ferry_runtime *rt, const ferry_stage_cfg *sc,
                     what);
     return NULL;
   }
-  const ferry_plugin_entry *e = ferry_registry_find(rt->reg, ref->plugin, err);
+  const ferry_plugin_entry *e = ferry__registry_find(rt->reg, ref->plugin, err);
   if (!e) {
     ferry_error_prefix(err, "%s: stage \"%s\" %s", rt->cfg->origin, sc->name, what);
     return NULL;
@@ -48,13 +48,13 @@ static const ferry_plugin *resolve(ferry_runtime *rt, const ferry_stage_cfg *sc,
 /* Hook points valid in a stage: the core's, the source's and the sink's. */
 static char *valid_points_text(const ferry_plugin *src, const ferry_plugin *sink) {
   ferry_sb sb = {0};
-  for (size_t i = 0; ferry_core_points[i]; i++)
-    ferry_sb_addf(&sb, "%s%s", i ? ", " : "", ferry_core_points[i]);
+  for (size_t i = 0; ferry__core_points[i]; i++)
+    ferry__sb_addf(&sb, "%s%s", i ? ", " : "", ferry__core_points[i]);
   const char *const *sp = src->source->hook_points, *const *kp = sink->sink->hook_points;
-  for (size_t i = 0; sp && sp[i]; i++) ferry_sb_addf(&sb, ", %s", sp[i]);
+  for (size_t i = 0; sp && sp[i]; i++) ferry__sb_addf(&sb, ", %s", sp[i]);
   for (size_t i = 0; kp && kp[i]; i++)
-    if (!strv_has(sp, kp[i])) ferry_sb_addf(&sb, ", %s", kp[i]);
-  return ferry_sb_steal(&sb);
+    if (!strv_has(sp, kp[i])) ferry__sb_addf(&sb, ", %s", kp[i]);
+  return ferry__sb_steal(&sb);
 }
 
 static int check_stage(ferry_runtime *rt, ferry_stage *st, ferry_error *err) {
@@ -75,7 +75,7 @@ static int check_stage(ferry_runtime *rt, ferry_stage *st, ferry_error *err) {
     free(a);
     return FERRY_ECONFIG;
   }
-  st->hook_plugins = ferry_xcalloc(sc->nhooks ? sc->nhooks : 1, sizeof *st->hook_plugins);
+  st->hook_plugins = ferry__xcalloc(sc->nhooks ? sc->nhooks : 1, sizeof *st->hook_plugins);
   for (size_t h = 0; h < sc->nhooks; h++) {
     const ferry_plugin_ref *ref = &sc->hooks[h];
     char what[64];
@@ -94,7 +94,7 @@ static int check_stage(ferry_runtime *rt, ferry_stage *st, ferry_error *err) {
     }
     for (size_t p = 0; ref->points[p]; p++) {
       const char *pt = ref->points[p];
-      int fired = strv_has(ferry_core_points, pt) || strv_has(st->source_plugin->source->hook_points, pt) ||
+      int fired = strv_has(ferry__core_points, pt) || strv_has(st->source_plugin->source->hook_points, pt) ||
                   strv_has(st->sink_plugin->sink->hook_points, pt);
       if (!fired) {
         char *valid = valid_points_text(st->source_plugin, st->sink_plugin);
@@ -109,12 +109,12 @@ static int check_stage(ferry_runtime *rt, ferry_stage *st, ferry_error *err) {
       if (hp->hook->points && !strv_has(hp->hook->points, pt)) {
         ferry_sb sb = {0};
         for (size_t i = 0; hp->hook->points[i]; i++)
-          ferry_sb_addf(&sb, "%s%s", i ? ", " : "", hp->hook->points[i]);
+          ferry__sb_addf(&sb, "%s%s", i ? ", " : "", hp->hook->points[i]);
         ferry_error_set(err, FERRY_ECONFIG,
                         "%s: stage \"%s\" hooks[%zu]: hook \"%s\" cannot serve point \"%s\"; "
                         "it serves: %s",
                         rt->cfg->origin, sc->name, h, ref->plugin, pt, sb.buf ? sb.buf : "");
-        ferry_sb_free(&sb);
+        ferry__sb_free(&sb);
         return FERRY_ECONFIG;
       }
     }
@@ -138,8 +138,8 @@ static int dfs_cycle(ferry_stage **all, size_t n, size_t i, int *color, size_t *
        */
       size_t d = 0;
       while (stack[d] != j) d++;
-      ferry_sb_add(out, all[j]->name);
-      for (size_t x = depth + 1; x-- > d;) ferry_sb_addf(out, " -> %s", all[stack[x]]->name);
+      ferry__sb_add(out, all[j]->name);
+      for (size_t x = depth + 1; x-- > d;) ferry__sb_addf(out, " -> %s", all[stack[x]]->name);
       return 1;
     }
     if (color[j] == WHITE && dfs_cycle(all, n, j, color, stack, depth + 1, out)) return 1;
@@ -148,15 +148,15 @@ static int dfs_cycle(ferry_stage **all, size_t n, size_t i, int *color, size_t *
   return 0;
 }
 
-int ferry_pipeline_build(ferry_runtime *rt, ferry_error *err) {
+int ferry__pipeline_build(ferry_runtime *rt, ferry_error *err) {
   ferry_config *cfg = rt->cfg;
   size_t n = cfg->nstages;
   if (n == 0) return ferry_error_set(err, FERRY_ECONFIG, "%s: no stages configured", cfg->origin);
-  ferry_stage **all = ferry_xcalloc(n, sizeof *all);
+  ferry_stage **all = ferry__xcalloc(n, sizeof *all);
   rt->stages = all;
   rt->nstages = n;
   for (size_t i = 0; i < n; i++) {
-    ferry_stage *st = ferry_xcalloc(1, sizeof *st);
+    ferry_stage *st = ferry__xcalloc(1, sizeof *st);
     st->rt = rt;
     st->cfg = &cfg->stages[i];
     st->name = cfg->stages[i].name;
@@ -170,8 +170,8 @@ int ferry_pipeline_build(ferry_runtime *rt, ferry_error *err) {
                                all[i]->name, j, i);
   for (size_t i = 0; i < n; i++) {
     ferry_stage *st = all[i];
-    size_t na = ferry_strv_len(st->cfg->after);
-    st->after = ferry_xcalloc(na ? na : 1, sizeof *st->after);
+    size_t na = ferry__strv_len(st->cfg->after);
+    st->after = ferry__xcalloc(na ? na : 1, sizeof *st->after);
     for (size_t k = 0; k < na; k++) {
       const char *a = st->cfg->after[k];
       ferry_stage *dep = NULL;
@@ -179,11 +179,11 @@ int ferry_pipeline_build(ferry_runtime *rt, ferry_error *err) {
         if (!strcmp(all[j]->name, a)) dep = all[j];
       if (!dep) {
         ferry_sb sb = {0};
-        for (size_t j = 0; j < n; j++) ferry_sb_addf(&sb, "%s\"%s\"", j ? ", " : "", all[j]->name);
+        for (size_t j = 0; j < n; j++) ferry__sb_addf(&sb, "%s\"%s\"", j ? ", " : "", all[j]->name);
         ferry_error_set(err, FERRY_ECONFIG,
                         "%s: stage \"%s\" comes after \"%s\", which is not a stage; stages: %s", cfg->origin,
                         st->name, a, sb.buf);
-        ferry_sb_free(&sb);
+        ferry__sb_free(&sb);
         return FERRY_ECONFIG;
       }
       if (dep == st)
@@ -197,8 +197,8 @@ int ferry_pipeline_build(ferry_runtime *rt, ferry_error *err) {
     }
   }
   /* cycles */
-  int *color = ferry_xcalloc(n, sizeof *color);
-  size_t *stack = ferry_xcalloc(n + 1, sizeof *stack);
+  int *color = ferry__xcalloc(n, sizeof *color);
+  size_t *stack = ferry__xcalloc(n + 1, sizeof *stack);
   ferry_sb cyc = {0};
   int found = 0;
   for (size_t i = 0; i < n && !found; i++)
@@ -207,12 +207,12 @@ int ferry_pipeline_build(ferry_runtime *rt, ferry_error *err) {
   free(stack);
   if (found) {
     ferry_error_set(err, FERRY_ECONFIG, "%s: stages form a cycle: %s", cfg->origin, cyc.buf);
-    ferry_sb_free(&cyc);
+    ferry__sb_free(&cyc);
     return FERRY_ECONFIG;
   }
   /* Kahn's algorithm, stable in configuration order */
-  ferry_stage **order = ferry_xcalloc(n, sizeof *order);
-  char *placed = ferry_xcalloc(n, 1);
+  ferry_stage **order = ferry__xcalloc(n, sizeof *order);
+  char *placed = ferry__xcalloc(n, 1);
   for (size_t k = 0; k < n; k++) {
     for (size_t i = 0; i < n; i++) {
       if (placed[i]) continue;
@@ -241,7 +241,7 @@ int ferry_pipeline_build(ferry_runtime *rt, ferry_error *err) {
   return 0;
 }
 
-void ferry_pipeline_free(ferry_runtime *rt) {
+void ferry__pipeline_free(ferry_runtime *rt) {
   for (size_t i = 0; i < rt->nstages; i++) {
     ferry_stage *st = rt->stages[i];
     if (!st) continue;

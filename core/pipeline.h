@@ -78,7 +78,7 @@ struct ferry_stage {
   size_t nafter;
   int selected; /* part of this run (ferry_run_opts.stages) */
 
-  /* ---- per run (reset by ferry_stage_prepare from here to the end) ------------------------------------- */
+  /* ---- per run (reset by ferry__stage_prepare from here to the end) ------------------------------------- */
   ferry_instance *source, *sink;
   ferry_instance **hooks; /* cfg->nhooks, in config order */
   char **hook_keys;       /* "<index>:<plugin>": key of the hook's state in the task state */
@@ -127,7 +127,7 @@ struct ferry_stage {
   size_t sync_count;
   sync_entry *syncing; /* the group whose sync() is running */
   int sync_running;
-  double sync_since; /* ferry_now() of the oldest pending entry */
+  double sync_since; /* ferry__now() of the oldest pending entry */
 
   /* Report entries of this stage that the journal does not hold (the report of a run reads the items it
    * wrote from the journal): plan items, verify results, failures of stages without journal, items not
@@ -189,50 +189,49 @@ struct ferry_runtime {
 #define FERRY_YIELD_EVERY 4096 /* items handled before the pump yields to the loop */
 
 /* pipeline.c: load-time checks and order */
-int ferry_pipeline_build(struct ferry_runtime *rt, ferry_error *err);
-void ferry_pipeline_free(struct ferry_runtime *rt);
+int ferry__pipeline_build(struct ferry_runtime *rt, ferry_error *err);
+void ferry__pipeline_free(struct ferry_runtime *rt);
 
 /* stage.c */
-int ferry_stage_prepare(ferry_stage *st, ferry_mode mode, ferry_error *err); /* instances; nothing runs */
-void ferry_stage_start(ferry_stage *st);
-void ferry_stage_kick(ferry_stage *st); /* schedule the pump */
-void ferry_stage_interrupt(ferry_stage *st);
-void ferry_stage_release(ferry_stage *st);       /* after the run: instances, tasks, handles */
-void ferry_stage_task_released(ferry_stage *st); /* a task left the stage */
-void ferry_stage_sync_maybe(ferry_stage *st, int force);
-int ferry_stage_settled(const ferry_stage *st);
-void ferry_stage_add_report(ferry_stage *st, const char *key, const char *status, const ferry_error *e,
+int ferry__stage_prepare(ferry_stage *st, ferry_mode mode, ferry_error *err); /* instances; nothing runs */
+void ferry__stage_start(ferry_stage *st);
+void ferry__stage_kick(ferry_stage *st); /* schedule the pump */
+void ferry__stage_interrupt(ferry_stage *st);
+void ferry__stage_release(ferry_stage *st);       /* after the run: instances, tasks, handles */
+void ferry__stage_sync_maybe(ferry_stage *st, int force);
+int ferry__stage_settled(const ferry_stage *st);
+void ferry__stage_add_report(ferry_stage *st, const char *key, const char *status, const ferry_error *e,
                             unsigned attempts, json_t *report);
-void ferry_stage_add_entry(ferry_stage *st, json_t *entry); /* stolen; redacted and spooled */
+void ferry__stage_add_entry(ferry_stage *st, json_t *entry); /* stolen; redacted and spooled */
 /* Calls fn with each spooled entry (compact JSON text without newline), in order. 0, or -1 on a read error. */
-int ferry_stage_foreach_entry(ferry_stage *st, int (*fn)(void *arg, const char *json, size_t len), void *arg);
-void ferry_stage_fail(ferry_stage *st, const ferry_error *e);
-void ferry_stage_force_end(ferry_stage *st, const ferry_error *e);
+int ferry__stage_foreach_entry(ferry_stage *st, int (*fn)(void *arg, const char *json, size_t len), void *arg);
+void ferry__stage_fail(ferry_stage *st, const ferry_error *e);
+void ferry__stage_force_end(ferry_stage *st, const ferry_error *e);
 
 /* task.c */
-ferry_task *ferry_task_new(ferry_stage *st, ferry_item *item);
-void ferry_task_start(ferry_task *t); /* hand to the sink (phase QUEUED -> SINK) */
-void ferry_task_drop(ferry_task *t);  /* release without an outcome (interrupt) */
-void ferry_task_free_all(ferry_stage *st);
-void ferry_task_fail_now(ferry_task *t, const ferry_error *e, int retry); /* core-side failure */
+ferry_task *ferry__task_new(ferry_stage *st, ferry_item *item);
+void ferry__task_start(ferry_task *t); /* hand to the sink (phase QUEUED -> SINK) */
+void ferry__task_drop(ferry_task *t);  /* release without an outcome (interrupt) */
+void ferry__task_free_all(ferry_stage *st);
+void ferry__task_fail_now(ferry_task *t, const ferry_error *e, int retry); /* core-side failure */
 
 /* runtime.c: journal group commit and run bookkeeping */
-int ferry_rt_journal_ok(struct ferry_runtime *rt);
-void ferry_rt_group_touch(struct ferry_runtime *rt); /* an outcome was written (opens a group first) */
-int ferry_rt_group_open(struct ferry_runtime *rt);
-void ferry_rt_group_commit(struct ferry_runtime *rt);
-void ferry_rt_journal_failed(struct ferry_runtime *rt, const ferry_error *e);
-void ferry_rt_stage_finished(struct ferry_runtime *rt, ferry_stage *st);
-uint64_t ferry_rt_random(struct ferry_runtime *rt);
-void ferry_rt_handle_closing(struct ferry_runtime *rt);
-void ferry_rt_handle_closed(struct ferry_runtime *rt);
+int ferry__rt_journal_ok(struct ferry_runtime *rt);
+void ferry__rt_group_touch(struct ferry_runtime *rt); /* an outcome was written (opens a group first) */
+int ferry__rt_group_open(struct ferry_runtime *rt);
+void ferry__rt_group_commit(struct ferry_runtime *rt);
+void ferry__rt_journal_failed(struct ferry_runtime *rt, const ferry_error *e);
+void ferry__rt_stage_finished(struct ferry_runtime *rt, ferry_stage *st);
+uint64_t ferry__rt_random(struct ferry_runtime *rt);
+void ferry__rt_handle_closing(struct ferry_runtime *rt);
+void ferry__rt_handle_closed(struct ferry_runtime *rt);
 
 /* hook.c */
-int ferry_hooks_at(const ferry_stage *st, const char *point); /* number of hooks attached to a point */
+int ferry__hooks_at(const ferry_stage *st, const char *point); /* number of hooks attached to a point */
 /* Fires a core point; `done` called once (possibly before this returns). */
-void ferry_fire_core(ferry_stage *st, ferry_task *task, const char *point, json_t *data, ferry_done_fn done,
+void ferry__fire_core(ferry_stage *st, ferry_task *task, const char *point, json_t *data, ferry_done_fn done,
                      void *arg);
-extern const char *const ferry_core_points[];
-void ferry_hooks_release(ferry_stage *st); /* frees the kept firings */
+extern const char *const ferry__core_points[];
+void ferry__hooks_release(ferry_stage *st); /* frees the kept firings */
 
 #endif

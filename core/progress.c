@@ -56,18 +56,18 @@ static void erase_block(void *arg) {
   p->last_draw = -1;
 }
 
-ferry_progress *ferry_progress_new(int style, FILE *out) {
-  ferry_progress *p = ferry_xcalloc(1, sizeof *p);
+ferry_progress *ferry__progress_new(int style, FILE *out) {
+  ferry_progress *p = ferry__xcalloc(1, sizeof *p);
   p->style = style == 2 ? 2 : 1;
   p->out = out ? out : stderr;
   p->last_draw = -1;
-  if (p->style == 2) ferry_log_set_before_line(erase_block, p);
+  if (p->style == 2) ferry__log_set_before_line(erase_block, p);
   return p;
 }
 
-void ferry_progress_free(ferry_progress *p) {
+void ferry__progress_free(ferry_progress *p) {
   if (!p) return;
-  if (p->style == 2) ferry_log_set_before_line(NULL, NULL);
+  if (p->style == 2) ferry__log_set_before_line(NULL, NULL);
   for (size_t i = 0; i < p->n; i++) free(p->st[i].name);
   free(p->st);
   free(p);
@@ -77,10 +77,10 @@ static pstage *stage_of(ferry_progress *p, const char *name) {
   if (!name) name = "?";
   for (size_t i = 0; i < p->n; i++)
     if (!strcmp(p->st[i].name, name)) return &p->st[i];
-  p->st = ferry_xrealloc(p->st, (p->n + 1) * sizeof *p->st);
+  p->st = ferry__xrealloc(p->st, (p->n + 1) * sizeof *p->st);
   pstage *s = &p->st[p->n++];
   memset(s, 0, sizeof *s);
-  s->name = ferry_xstrdup(name);
+  s->name = ferry__xstrdup(name);
   return s;
 }
 
@@ -162,38 +162,38 @@ static int percent(const ferry_progress_row *r) {
 /* ---- terminal ------------------------------------------------------------------------------------------ */
 
 static void term_line(ferry_sb *sb, const ferry_progress_row *r, pstage *s, double now, int width) {
-  ferry_sb_addf(sb, "%-*.*s ", width, NAME_MAX_WIDTH, r->stage ? r->stage : "?");
+  ferry__sb_addf(sb, "%-*.*s ", width, NAME_MAX_WIDTH, r->stage ? r->stage : "?");
   int pct = percent(r);
   if (pct >= 0) {
     char bar[BAR_WIDTH + 1];
     int fill = pct * BAR_WIDTH / 100;
     for (int i = 0; i < BAR_WIDTH; i++) bar[i] = i < fill ? '#' : '-';
     bar[BAR_WIDTH] = '\0';
-    ferry_sb_addf(sb, "[%s] %3d%%  %lld/%lld", bar, pct, (long long)processed(r), (long long)r->total);
+    ferry__sb_addf(sb, "[%s] %3d%%  %lld/%lld", bar, pct, (long long)processed(r), (long long)r->total);
   } else {
-    ferry_sb_addf(sb, "%lld items", (long long)processed(r));
+    ferry__sb_addf(sb, "%lld items", (long long)processed(r));
   }
-  ferry_sb_addf(sb, "  done %lld  skipped %lld  failed %lld", (long long)r->done, (long long)r->skipped,
+  ferry__sb_addf(sb, "  done %lld  skipped %lld  failed %lld", (long long)r->done, (long long)r->skipped,
                 (long long)r->failed);
   char rate[32], left[32];
   if (s->finished_at > 0) {
     fmt_rate(rate, sizeof rate, average_rate(r, s->finished_at));
     fmt_duration(left, sizeof left, r->started > 0 ? s->finished_at - r->started : -1);
-    ferry_sb_addf(sb, "  %s/s  finished in %s", rate, left);
+    ferry__sb_addf(sb, "  %s/s  finished in %s", rate, left);
     return;
   }
   if (r->started <= 0 && !processed(r)) {
-    ferry_sb_add(sb, "  waiting");
+    ferry__sb_add(sb, "  waiting");
     return;
   }
   double wr = window_rate(s, now, processed(r));
   fmt_rate(rate, sizeof rate, wr);
-  ferry_sb_addf(sb, "  %s/s", rate);
+  ferry__sb_addf(sb, "  %s/s", rate);
   if (r->total >= 0) {
     fmt_duration(left, sizeof left, eta(r, wr));
-    ferry_sb_addf(sb, "  ETA %s", left);
+    ferry__sb_addf(sb, "  ETA %s", left);
   }
-  if (r->inflight > 0) ferry_sb_addf(sb, "  (%lld in flight)", (long long)r->inflight);
+  if (r->inflight > 0) ferry__sb_addf(sb, "  (%lld in flight)", (long long)r->inflight);
 }
 
 static int terminal_columns(FILE *out) {
@@ -212,25 +212,25 @@ static void draw_terminal(ferry_progress *p, const ferry_progress_row *rows, siz
   if (width > NAME_MAX_WIDTH) width = NAME_MAX_WIDTH;
   int cols = terminal_columns(p->out);
   ferry_sb sb = {0};
-  if (p->lines > 0) ferry_sb_addf(&sb, "\r\033[%dA", p->lines); /* back to the first line drawn */
+  if (p->lines > 0) ferry__sb_addf(&sb, "\r\033[%dA", p->lines); /* back to the first line drawn */
   for (size_t i = 0; i < n; i++) {
     ferry_sb line = {0};
     term_line(&line, &rows[i], stage_of(p, rows[i].stage), now, width);
     size_t len = line.len;
     if (cols > 1 && len > (size_t)cols - 1)
       len = (size_t)cols - 1; /* a wrapped line would break the redraw */
-    ferry_sb_add(&sb, "\r\033[K");
-    ferry_sb_addn(&sb, line.buf ? line.buf : "", len);
-    ferry_sb_add(&sb, "\n");
-    ferry_sb_free(&line);
+    ferry__sb_add(&sb, "\r\033[K");
+    ferry__sb_addn(&sb, line.buf ? line.buf : "", len);
+    ferry__sb_add(&sb, "\n");
+    ferry__sb_free(&line);
   }
   /* fewer rows than last time: clear what is left below */
-  for (int i = (int)n; i < p->lines; i++) ferry_sb_add(&sb, "\r\033[K\n");
-  if (p->lines > (int)n) ferry_sb_addf(&sb, "\033[%dA", p->lines - (int)n);
+  for (int i = (int)n; i < p->lines; i++) ferry__sb_add(&sb, "\r\033[K\n");
+  if (p->lines > (int)n) ferry__sb_addf(&sb, "\033[%dA", p->lines - (int)n);
   p->lines = (int)n;
   fputs(sb.buf ? sb.buf : "", p->out);
   fflush(p->out);
-  ferry_sb_free(&sb);
+  ferry__sb_free(&sb);
 }
 
 /* ---- plain lines --------------------------------------------------------------------------------------- */
@@ -288,7 +288,7 @@ static void draw_plain(ferry_progress *p, const ferry_progress_row *rows, size_t
 
 /* ---- update -------------------------------------------------------------------------------------------- */
 
-void ferry_progress_update_at(ferry_progress *p, const ferry_progress_row *rows, size_t n, int final,
+void ferry__progress_update_at(ferry_progress *p, const ferry_progress_row *rows, size_t n, int final,
                               double now) {
   if (!p || (!rows && n)) return;
   for (size_t i = 0; i < n; i++) {
@@ -305,6 +305,6 @@ void ferry_progress_update_at(ferry_progress *p, const ferry_progress_row *rows,
   }
 }
 
-void ferry_progress_update(ferry_progress *p, const ferry_progress_row *rows, size_t n, int final) {
-  ferry_progress_update_at(p, rows, n, final, ferry_now());
+void ferry__progress_update(ferry_progress *p, const ferry_progress_row *rows, size_t n, int final) {
+  ferry__progress_update_at(p, rows, n, final, ferry__now());
 }

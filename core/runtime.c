@@ -14,7 +14,7 @@
 static void on_wake(uv_async_t *h);
 
 FERRY_API ferry_runtime *ferry_runtime_new(const ferry_runtime_opts *opts, ferry_error *err) {
-  ferry_runtime *rt = ferry_xcalloc(1, sizeof *rt);
+  ferry_runtime *rt = ferry__xcalloc(1, sizeof *rt);
   int r = uv_loop_init(&rt->loop);
   if (r < 0) {
     ferry_error_set(err, FERRY_EIO, "cannot create the event loop: %s", uv_strerror(r));
@@ -28,17 +28,17 @@ FERRY_API ferry_runtime *ferry_runtime_new(const ferry_runtime_opts *opts, ferry
   if (opts) {
     size_t sz = opts->struct_size ? opts->struct_size : sizeof *opts;
     if (sz >= offsetof(ferry_runtime_opts, plugin_path) + sizeof opts->plugin_path)
-      rt->plugin_path = ferry_strv_dup(opts->plugin_path);
+      rt->plugin_path = ferry__strv_dup(opts->plugin_path);
     if (sz >= offsetof(ferry_runtime_opts, no_default_path) + sizeof opts->no_default_path)
       rt->no_default_path = opts->no_default_path;
     if (sz >= offsetof(ferry_runtime_opts, journal_path) + sizeof opts->journal_path)
-      rt->journal_path = ferry_xstrdup(opts->journal_path);
+      rt->journal_path = ferry__xstrdup(opts->journal_path);
   }
   const char *seed = getenv("FERRY_SEED");
   rt->rng = seed && *seed ? strtoull(seed, NULL, 0) : uv_hrtime() ^ ((uint64_t)getpid() << 32);
   if (!rt->rng) rt->rng = 0x9e3779b97f4a7c15ull;
-  rt->reg = ferry_registry_new();
-  if (ferry_registry_add_static(rt->reg, err) < 0) {
+  rt->reg = ferry__registry_new();
+  if (ferry__registry_add_static(rt->reg, err) < 0) {
     ferry_runtime_free(rt);
     return NULL;
   }
@@ -49,16 +49,16 @@ static void on_closed_free(uv_handle_t *h) { (void)h; }
 
 FERRY_API void ferry_runtime_free(ferry_runtime *rt) {
   if (!rt) return;
-  ferry_pipeline_free(rt);
-  if (rt->cfg) ferry_config_free(rt->cfg);
-  if (rt->reg) ferry_registry_free(rt->reg);
+  ferry__pipeline_free(rt);
+  if (rt->cfg) ferry__config_free(rt->cfg);
+  if (rt->reg) ferry__registry_free(rt->reg);
   if (rt->loop_init) {
     uv_close((uv_handle_t *)&rt->wake, on_closed_free);
     uv_run(&rt->loop, UV_RUN_NOWAIT);
     if (uv_loop_close(&rt->loop) == UV_EBUSY)
       ferry_log_warn(NULL, "a plugin left handles open on the loop after the run");
   }
-  ferry_strv_free(rt->plugin_path);
+  ferry__strv_free(rt->plugin_path);
   free(rt->journal_path);
   free(rt->ssum);
   ferry_error_clear(&rt->journal_error);
@@ -72,24 +72,24 @@ FERRY_API int ferry_runtime_add_plugin(ferry_runtime *rt, const ferry_plugin *pl
   if (rt->loaded)
     return ferry_error_set(err, FERRY_EINVAL,
                            "ferry_runtime_add_plugin: add plugins before loading the config");
-  return ferry_registry_add_builtin(rt->reg, plugin, "built-in", err);
+  return ferry__registry_add_builtin(rt->reg, plugin, "built-in", err);
 }
 
 /* ---- load ---------------------------------------------------------------------------------------------- */
 
 static int check_options(ferry_runtime *rt, const ferry_stage *st, const ferry_plugin *p,
                          const ferry_plugin_ref *ref, const char *what, ferry_error *err) {
-  char *where = ref->where ? ferry_xasprintf("%s options", ref->where)
-                           : ferry_xasprintf("%s: stage \"%s\" %s \"%s\" options", rt->cfg->origin, st->name,
+  char *where = ref->where ? ferry__xasprintf("%s options", ref->where)
+                           : ferry__xasprintf("%s: stage \"%s\" %s \"%s\" options", rt->cfg->origin, st->name,
                                              what, ref->plugin);
   int rc = 0;
   if (!p->options) {
     if (ref->options && json_object_size(ref->options))
       rc = ferry_error_set(err, FERRY_ECONFIG, "%s: plugin \"%s\" takes no options", where, p->name);
   } else {
-    void *ctx = ferry_xcalloc(1, p->ctx_size ? p->ctx_size : 1);
-    rc = ferry_options_apply_ex(p->options, ref->options, ctx, where, rt->cfg->base_dir, err);
-    if (rc == 0) ferry_options_release(p->options, ctx);
+    void *ctx = ferry__xcalloc(1, p->ctx_size ? p->ctx_size : 1);
+    rc = ferry__options_apply_ex(p->options, ref->options, ctx, where, rt->cfg->base_dir, err);
+    if (rc == 0) ferry__options_release(p->options, ctx);
     free(ctx);
   }
   free(where);
@@ -99,11 +99,11 @@ static int check_options(ferry_runtime *rt, const ferry_stage *st, const ferry_p
 static int load_common(ferry_runtime *rt, ferry_config *cfg, ferry_error *err) {
   rt->cfg = cfg;
   for (size_t i = 0; rt->plugin_path && rt->plugin_path[i]; i++)
-    ferry_registry_add_dir(rt->reg, rt->plugin_path[i]);
+    ferry__registry_add_dir(rt->reg, rt->plugin_path[i]);
   for (size_t i = 0; cfg->plugin_path && cfg->plugin_path[i]; i++)
-    ferry_registry_add_dir(rt->reg, cfg->plugin_path[i]);
-  if (!rt->no_default_path) ferry_registry_add_default_dirs(rt->reg);
-  int rc = ferry_pipeline_build(rt, err);
+    ferry__registry_add_dir(rt->reg, cfg->plugin_path[i]);
+  if (!rt->no_default_path) ferry__registry_add_default_dirs(rt->reg);
+  int rc = ferry__pipeline_build(rt, err);
   for (size_t i = 0; rc == 0 && i < rt->nstages; i++) {
     ferry_stage *st = rt->stages[i];
     rc = check_options(rt, st, st->source_plugin, &st->cfg->source, "source", err);
@@ -116,12 +116,12 @@ static int load_common(ferry_runtime *rt, ferry_config *cfg, ferry_error *err) {
   }
   if (rc) {
     if (!err->code) ferry_error_set(err, rc, "%s", ferry_strerror(rc));
-    ferry_pipeline_free(rt);
-    ferry_config_free(cfg);
+    ferry__pipeline_free(rt);
+    ferry__config_free(cfg);
     rt->cfg = NULL;
     return rc < 0 ? rc : FERRY_ECONFIG;
   }
-  rt->ssum = ferry_xcalloc(rt->nstages, sizeof *rt->ssum);
+  rt->ssum = ferry__xcalloc(rt->nstages, sizeof *rt->ssum);
   rt->loaded = 1;
   return 0;
 }
@@ -129,7 +129,7 @@ static int load_common(ferry_runtime *rt, ferry_config *cfg, ferry_error *err) {
 FERRY_API int ferry_runtime_load_file(ferry_runtime *rt, const char *path, ferry_error *err) {
   if (!rt || !path) return ferry_error_set(err, FERRY_EINVAL, "ferry_runtime_load_file: no file given");
   if (rt->loaded) return ferry_error_set(err, FERRY_EINVAL, "a configuration is already loaded");
-  ferry_config *cfg = ferry_config_load_file(path, err);
+  ferry_config *cfg = ferry__config_load_file(path, err);
   if (!cfg) return err && err->code ? err->code : FERRY_ECONFIG;
   return load_common(rt, cfg, err);
 }
@@ -139,14 +139,14 @@ FERRY_API int ferry_runtime_load_json(ferry_runtime *rt, json_t *config, const c
   if (!rt || !config)
     return ferry_error_set(err, FERRY_EINVAL, "ferry_runtime_load_json: no configuration given");
   if (rt->loaded) return ferry_error_set(err, FERRY_EINVAL, "a configuration is already loaded");
-  ferry_config *cfg = ferry_config_from_json(config, origin ? origin : "<config>", err);
+  ferry_config *cfg = ferry__config_from_json(config, origin ? origin : "<config>", err);
   if (!cfg) return err && err->code ? err->code : FERRY_ECONFIG;
   return load_common(rt, cfg, err);
 }
 
 /* ---- services for the other parts ---------------------------------------------------------------------- */
 
-uint64_t ferry_rt_random(ferry_runtime *rt) { /* xorshift64* */
+uint64_t ferry__rt_random(ferry_runtime *rt) { /* xorshift64* */
   uint64_t x = rt->rng;
   x ^= x >> 12;
   x ^= x << 25;
@@ -155,12 +155,12 @@ uint64_t ferry_rt_random(ferry_runtime *rt) { /* xorshift64* */
   return x * 0x2545F4914F6CDD1Dull;
 }
 
-void ferry_rt_handle_closing(ferry_runtime *rt) { rt->closing++; }
-void ferry_rt_handle_closed(ferry_runtime *rt) { rt->closing--; }
+void ferry__rt_handle_closing(ferry_runtime *rt) { rt->closing++; }
+void ferry__rt_handle_closed(ferry_runtime *rt) { rt->closing--; }
 
-int ferry_rt_journal_ok(ferry_runtime *rt) { return rt->journal && !rt->journal_error.code; }
+int ferry__rt_journal_ok(ferry_runtime *rt) { return rt->journal && !rt->journal_error.code; }
 
-void ferry_rt_journal_failed(ferry_runtime *rt, const ferry_error *e) {
+void ferry__rt_journal_failed(ferry_runtime *rt, const ferry_error *e) {
   if (rt->journal_error.code) return;
   ferry_error_copy(&rt->journal_error, e);
   if (!rt->journal_error.code) ferry_error_set(&rt->journal_error, FERRY_EIO, "journal failure");
@@ -169,34 +169,34 @@ void ferry_rt_journal_failed(ferry_runtime *rt, const ferry_error *e) {
   for (size_t i = 0; i < rt->nstages; i++) {
     ferry_stage *st = rt->stages[i];
     if (st->selected && st->state == STAGE_RUNNING) {
-      ferry_stage_fail(st, &rt->journal_error);
-      ferry_stage_interrupt(st);
+      ferry__stage_fail(st, &rt->journal_error);
+      ferry__stage_interrupt(st);
     }
   }
 }
 
-int ferry_rt_group_open(ferry_runtime *rt) {
-  if (rt->group_open || !ferry_rt_journal_ok(rt) || !rt->journal_write) return rt->group_open;
+int ferry__rt_group_open(ferry_runtime *rt) {
+  if (rt->group_open || !ferry__rt_journal_ok(rt) || !rt->journal_write) return rt->group_open;
   ferry_error e = FERRY_ERROR_INIT;
-  if (ferry_journal_group_begin(rt->journal, &e) < 0)
-    ferry_rt_journal_failed(rt, &e);
+  if (ferry__journal_group_begin(rt->journal, &e) < 0)
+    ferry__rt_journal_failed(rt, &e);
   else
     rt->group_open = 1;
   ferry_error_clear(&e);
   return rt->group_open;
 }
 
-void ferry_rt_group_commit(ferry_runtime *rt) {
+void ferry__rt_group_commit(ferry_runtime *rt) {
   if (!rt->group_open) return;
   rt->group_open = 0;
   rt->group_n = 0;
   ferry_error e = FERRY_ERROR_INIT;
-  if (ferry_journal_group_commit(rt->journal, &e) < 0) ferry_rt_journal_failed(rt, &e);
+  if (ferry__journal_group_commit(rt->journal, &e) < 0) ferry__rt_journal_failed(rt, &e);
   ferry_error_clear(&e);
 }
 
-void ferry_rt_group_touch(ferry_runtime *rt) {
-  if (++rt->group_n >= FERRY_GROUP_MAX) ferry_rt_group_commit(rt);
+void ferry__rt_group_touch(ferry_runtime *rt) {
+  if (++rt->group_n >= FERRY_GROUP_MAX) ferry__rt_group_commit(rt);
 }
 
 /* ---- scheduling ---------------------------------------------------------------------------------------- */
@@ -234,7 +234,7 @@ static void schedule(ferry_runtime *rt) {
         changed = 1;
       } else if (ready) {
         rt->running_stages++;
-        ferry_stage_start(st);
+        ferry__stage_start(st);
         changed = 1;
       }
     }
@@ -242,7 +242,7 @@ static void schedule(ferry_runtime *rt) {
   if (rt->running_stages == 0) rt->finished = 1;
 }
 
-void ferry_rt_stage_finished(ferry_runtime *rt, ferry_stage *st) {
+void ferry__rt_stage_finished(ferry_runtime *rt, ferry_stage *st) {
   (void)st;
   rt->running_stages--;
   schedule(rt);
@@ -254,7 +254,7 @@ static void interrupt_all(ferry_runtime *rt) {
   ferry_log_warn(NULL, "interrupted: finishing the items in flight, then stopping (run again to resume)");
   for (size_t i = 0; i < rt->nstages; i++) {
     ferry_stage *st = rt->stages[i];
-    if (st->selected && st->state == STAGE_RUNNING) ferry_stage_interrupt(st);
+    if (st->selected && st->state == STAGE_RUNNING) ferry__stage_interrupt(st);
   }
   schedule(rt);
 }
@@ -274,7 +274,7 @@ FERRY_API void ferry_runtime_interrupt(ferry_runtime *rt) {
 
 static void progress_update(ferry_runtime *rt, int final) {
   if (!rt->progress) return;
-  ferry_progress_row *rows = ferry_xcalloc(rt->nstages, sizeof *rows);
+  ferry_progress_row *rows = ferry__xcalloc(rt->nstages, sizeof *rows);
   size_t n = 0;
   for (size_t i = 0; i < rt->nstages; i++) {
     ferry_stage *st = rt->stages[i];
@@ -289,22 +289,22 @@ static void progress_update(ferry_runtime *rt, int final) {
     r->started = st->state == STAGE_PENDING || st->state == STAGE_NOT_RUN ? 0 : st->t_start;
     r->finished = st->state == STAGE_FINISHED || st->state == STAGE_NOT_RUN;
   }
-  ferry_progress_update(rt->progress, rows, n, final);
+  ferry__progress_update(rt->progress, rows, n, final);
   free(rows);
 }
 
 static void on_tick(uv_timer_t *h) {
   ferry_runtime *rt = h->data;
-  ferry_rt_group_commit(rt);
+  ferry__rt_group_commit(rt);
   for (size_t i = 0; i < rt->nstages; i++) {
     ferry_stage *st = rt->stages[i];
     if (st->selected && (st->state == STAGE_RUNNING || st->state == STAGE_ENDING))
-      ferry_stage_sync_maybe(st, 0);
+      ferry__stage_sync_maybe(st, 0);
   }
   progress_update(rt, 0);
 }
 
-static void on_tick_closed(uv_handle_t *h) { ferry_rt_handle_closed(h->data); }
+static void on_tick_closed(uv_handle_t *h) { ferry__rt_handle_closed(h->data); }
 
 /* Nothing on the loop can make progress but stages are not finished: a plugin lost an item or never ended. */
 static void handle_stall(ferry_runtime *rt) {
@@ -316,27 +316,27 @@ static void handle_stall(ferry_runtime *rt) {
     ferry_error e = FERRY_ERROR_INIT;
     ferry_sb sb = {0};
     if (st->starting)
-      ferry_sb_add(&sb, "a hook at stage_start never completed");
+      ferry__sb_add(&sb, "a hook at stage_start never completed");
     else if (st->state == STAGE_ENDING)
-      ferry_sb_add(&sb,
+      ferry__sb_add(&sb,
                    "the end of the stage (sync or stage_end hooks) never "
                    "completed");
     else {
       if (st->insink)
-        ferry_sb_addf(&sb, "sink \"%s\" never completed %zu item(s)", st->sink_plugin->name, st->insink);
+        ferry__sb_addf(&sb, "sink \"%s\" never completed %zu item(s)", st->sink_plugin->name, st->insink);
       if (st->active > st->insink)
-        ferry_sb_addf(&sb, "%shooks never completed %zu item(s)", sb.len ? "; " : "",
+        ferry__sb_addf(&sb, "%shooks never completed %zu item(s)", sb.len ? "; " : "",
                       st->active - st->insink);
       if (!st->insink && st->active == st->insink && !st->source_ended)
-        ferry_sb_addf(&sb, "source \"%s\" neither emitted items nor ended (asked for %zu)",
+        ferry__sb_addf(&sb, "source \"%s\" neither emitted items nor ended (asked for %zu)",
                       st->source_plugin->name, st->requested);
     }
     ferry_error_set(&e, FERRY_EINTERNAL,
                     "stage stalled: nothing left on the event loop can complete it: %s (a "
                     "bug in a plugin)",
                     sb.buf ? sb.buf : "unknown state");
-    ferry_sb_free(&sb);
-    ferry_stage_force_end(st, &e);
+    ferry__sb_free(&sb);
+    ferry__stage_force_end(st, &e);
     ferry_error_clear(&e);
   }
   if (!any) rt->finished = 1;
@@ -500,7 +500,7 @@ static json_t *build_report(ferry_runtime *rt, int rc, const ferry_error *res, d
   for (int k = 2; k < NCOUNT; k++) json_object_set_new(tot, names[k], json_integer(t[k]));
   json_object_set_new(r, "totals", tot);
   json_object_set_new(r, "stages", stages);
-  ferry_redact_json(r);
+  ferry__redact_json(r);
   return r;
 }
 
@@ -533,7 +533,7 @@ static int out_spooled(void *arg, const char *json, size_t len) {
 static int out_row(void *arg, const char *stage, const char *key, const ferry_jrow *row) {
   (void)stage;
   report_out *o = arg;
-  const char *status = row->status == FERRY_J_INTENT ? "in_doubt" : ferry_jstatus_name(row->status);
+  const char *status = row->status == FERRY_J_INTENT ? "in_doubt" : ferry__jstatus_name(row->status);
   if (row->status == FERRY_J_DONE && row->error) status = "failed"; /* a failed repair: done, with the error */
   json_t *e = json_object();
   json_object_set_new(e, "key", json_string(key));
@@ -551,7 +551,7 @@ static int out_row(void *arg, const char *stage, const char *key, const ferry_jr
   if (row->report) json_object_set(e, "report", row->report);
   if (row->verify) json_object_set(e, "verify", row->verify);
   json_object_set_new(e, "ids", row->ids ? json_incref(row->ids) : json_array());
-  ferry_redact_json(e);
+  ferry__redact_json(e);
   out_item_sep(o);
   out_json(o, e);
   json_decref(e);
@@ -579,7 +579,7 @@ static void out_members(report_out *o, json_t *obj, const char *skip, const char
  * (the items this run wrote, read back in batches) and from each stage's spool, never from one big JSON
  * value in memory. Secrets redacted. */
 static int write_report(ferry_runtime *rt, json_t *report, const char *path, ferry_error *err) {
-  char *tmp = ferry_xasprintf("%s.tmp", path);
+  char *tmp = ferry__xasprintf("%s.tmp", path);
   int rc = 0;
   report_out o = {.f = fopen(tmp, "w"), .rt = rt};
   if (!o.f) {
@@ -602,11 +602,11 @@ static int write_report(ferry_runtime *rt, json_t *report, const char *path, fer
     if (st->selected) {
       if (st->journal_write && rt->journal && rt->run_id && !je.code) {
         ferry_jquery q = {.stage = st->name, .run = rt->run_id, .ids = 1};
-        if (ferry_journal_foreach_ex(rt->journal, &q, out_row, &o, &je) < 0)
+        if (ferry__journal_foreach_ex(rt->journal, &q, out_row, &o, &je) < 0)
           ferry_log_error(NULL, "report %s: the items of stage \"%s\" could not be read from the journal: %s",
                           path, st->name, je.message);
       }
-      if (ferry_stage_foreach_entry(st, out_spooled, &o) < 0)
+      if (ferry__stage_foreach_entry(st, out_spooled, &o) < 0)
         ferry_log_error(NULL, "report %s: the items of stage \"%s\" could not be read back: %s", path,
                         st->name, strerror(errno));
     }
@@ -641,9 +641,9 @@ static int select_stages(ferry_runtime *rt, const char *const *names, ferry_erro
     if (!found) {
       ferry_sb sb = {0};
       for (size_t i = 0; i < rt->nstages; i++)
-        ferry_sb_addf(&sb, "%s\"%s\"", i ? ", " : "", rt->stages[i]->name);
+        ferry__sb_addf(&sb, "%s\"%s\"", i ? ", " : "", rt->stages[i]->name);
       ferry_error_set(err, FERRY_ECONFIG, "no stage is named \"%s\"; stages: %s", names[k], sb.buf);
-      ferry_sb_free(&sb);
+      ferry__sb_free(&sb);
       return FERRY_ECONFIG;
     }
     found->selected = 1;
@@ -657,7 +657,7 @@ static void drain_closes(ferry_runtime *rt) {
 
 static void release_stages(ferry_runtime *rt) {
   for (size_t i = 0; i < rt->nstages; i++)
-    if (rt->stages[i]->selected) ferry_stage_release(rt->stages[i]);
+    if (rt->stages[i]->selected) ferry__stage_release(rt->stages[i]);
   drain_closes(rt);
 }
 
@@ -706,17 +706,17 @@ FERRY_API int ferry_runtime_run(ferry_runtime *rt, const ferry_run_opts *opts, f
    * run lock like a run; plan: read only */
   int exists = access(jpath, F_OK) == 0;
   if (want_journal && (o.mode == FERRY_MODE_RUN || (o.mode == FERRY_MODE_VERIFY && exists))) {
-    rt->journal = ferry_journal_open(jpath, 0, err);
+    rt->journal = ferry__journal_open(jpath, 0, err);
     if (!rt->journal) return err && err->code ? err->code : FERRY_EIO;
     rt->journal_write = 1;
-    if (ferry_journal_run_begin(rt->journal, mode_name(o.mode), &run_id, err) < 0) {
-      ferry_journal_close(rt->journal);
+    if (ferry__journal_run_begin(rt->journal, mode_name(o.mode), &run_id, err) < 0) {
+      ferry__journal_close(rt->journal);
       rt->journal = NULL;
       return err && err->code ? err->code : FERRY_EIO;
     }
     rt->run_id = run_id;
   } else if (want_journal && o.mode == FERRY_MODE_PLAN && exists) { /* read only */
-    rt->journal = ferry_journal_open(jpath, 1, err);
+    rt->journal = ferry__journal_open(jpath, 1, err);
     if (!rt->journal) return err && err->code ? err->code : FERRY_EIO;
   }
   rt->empty = json_object();
@@ -725,17 +725,17 @@ FERRY_API int ferry_runtime_run(ferry_runtime *rt, const ferry_run_opts *opts, f
   for (size_t i = 0; i < rt->nstages && rc == 0; i++) {
     ferry_stage *st = rt->stages[i];
     if (!st->selected) continue;
-    rc = ferry_stage_prepare(st, o.mode, err);
+    rc = ferry__stage_prepare(st, o.mode, err);
     st->limit = o.limit;
   }
   if (rc) {
     release_stages(rt);
     if (rt->journal_write && rt->journal) { /* the run ended before it began: say so in its row */
       ferry_error je = FERRY_ERROR_INIT;
-      ferry_journal_run_end(rt->journal, run_id, rc, "{}", &je);
+      ferry__journal_run_end(rt->journal, run_id, rc, "{}", &je);
       ferry_error_clear(&je);
     }
-    if (rt->journal) ferry_journal_close(rt->journal);
+    if (rt->journal) ferry__journal_close(rt->journal);
     rt->journal = NULL;
     json_decref(rt->empty);
     rt->empty = NULL;
@@ -747,9 +747,9 @@ FERRY_API int ferry_runtime_run(ferry_runtime *rt, const ferry_run_opts *opts, f
   rt->tick_init = 1;
   uv_timer_start(&rt->tick, on_tick, FERRY_GROUP_MS, FERRY_GROUP_MS);
   uv_unref((uv_handle_t *)&rt->tick);
-  rt->progress = o.progress ? ferry_progress_new(o.progress, stderr) : NULL;
+  rt->progress = o.progress ? ferry__progress_new(o.progress, stderr) : NULL;
   rt->running = 1;
-  double t0 = ferry_now();
+  double t0 = ferry__now();
   if (rt->interrupt_requested) interrupt_all(rt);
   schedule(rt);
   while (!rt->finished) {
@@ -759,12 +759,12 @@ FERRY_API int ferry_runtime_run(ferry_runtime *rt, const ferry_run_opts *opts, f
   }
   rt->running = 0;
   rt->interrupt_requested = 0;
-  double seconds = ferry_now() - t0;
-  ferry_rt_group_commit(rt);
+  double seconds = ferry__now() - t0;
+  ferry__rt_group_commit(rt);
   progress_update(rt, 1);
-  ferry_progress_free(rt->progress);
+  ferry__progress_free(rt->progress);
   rt->progress = NULL;
-  ferry_rt_handle_closing(rt);
+  ferry__rt_handle_closing(rt);
   uv_close((uv_handle_t *)&rt->tick, on_tick_closed);
   rt->tick_init = 0;
 
@@ -784,7 +784,7 @@ FERRY_API int ferry_runtime_run(ferry_runtime *rt, const ferry_run_opts *opts, f
     json_t *tot = json_object_get(report, "totals");
     char *sj = json_dumps(tot, JSON_COMPACT);
     ferry_error je = FERRY_ERROR_INIT;
-    if (ferry_journal_run_end(rt->journal, run_id, rc, sj ? sj : "{}", &je) < 0)
+    if (ferry__journal_run_end(rt->journal, run_id, rc, sj ? sj : "{}", &je) < 0)
       ferry_log_warn(NULL, "could not record the end of the run in the journal: %s", je.message);
     ferry_error_clear(&je);
     free(sj);
@@ -804,7 +804,7 @@ FERRY_API int ferry_runtime_run(ferry_runtime *rt, const ferry_run_opts *opts, f
   }
   json_decref(report);
   release_stages(rt);
-  if (rt->journal) ferry_journal_close(rt->journal);
+  if (rt->journal) ferry__journal_close(rt->journal);
   rt->journal = NULL;
   json_decref(rt->empty);
   rt->empty = NULL;
@@ -814,4 +814,4 @@ FERRY_API int ferry_runtime_run(ferry_runtime *rt, const ferry_run_opts *opts, f
   return rc;
 }
 
-const ferry_config *ferry_runtime_config(const ferry_runtime *rt) { return rt && rt->loaded ? rt->cfg : NULL; }
+const ferry_config *ferry__runtime_config(const ferry_runtime *rt) { return rt && rt->loaded ? rt->cfg : NULL; }

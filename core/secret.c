@@ -13,7 +13,7 @@ static void secret_add_one(const char *value);
 
 /* A secret is also registered in its JSON-escaped form (a password holding '"' or '\\' as it appears inside
  * JSON text written by json_dumps), so that redacting serialised JSON finds it too. */
-void ferry_secret_add(const char *value) {
+void ferry__secret_add(const char *value) {
   if (!value || strlen(value) < 3) return;
   secret_add_one(value);
   json_t *s = json_string(value);
@@ -38,9 +38,9 @@ static void secret_add_one(const char *value) {
     }
   if (nsecrets == capsecrets) {
     capsecrets = capsecrets ? capsecrets * 2 : 8;
-    secrets = ferry_xrealloc(secrets, capsecrets * sizeof *secrets);
+    secrets = ferry__xrealloc(secrets, capsecrets * sizeof *secrets);
   }
-  secrets[nsecrets++] = ferry_xstrdup(value);
+  secrets[nsecrets++] = ferry__xstrdup(value);
   /* longest first, so that a secret containing another is redacted whole */
   for (size_t i = nsecrets - 1; i > 0 && strlen(secrets[i]) > strlen(secrets[i - 1]); i--) {
     char *t = secrets[i];
@@ -52,10 +52,10 @@ static void secret_add_one(const char *value) {
 
 FERRY_API void ferry_secret(const ferry_instance *ins, const char *value) {
   (void)ins;
-  ferry_secret_add(value);
+  ferry__secret_add(value);
 }
 
-void ferry_secret_clear(void) {
+void ferry__secret_clear(void) {
   pthread_mutex_lock(&lock);
   for (size_t i = 0; i < nsecrets; i++) free(secrets[i]);
   free(secrets);
@@ -64,12 +64,12 @@ void ferry_secret_clear(void) {
   pthread_mutex_unlock(&lock);
 }
 
-char *ferry_redact(const char *s) {
+char *ferry__redact(const char *s) {
   if (!s) return NULL;
   pthread_mutex_lock(&lock);
   if (!nsecrets) {
     pthread_mutex_unlock(&lock);
-    return ferry_xstrdup(s);
+    return ferry__xstrdup(s);
   }
   ferry_sb sb = {0};
   const char *p = s;
@@ -84,30 +84,30 @@ char *ferry_redact(const char *s) {
       }
     }
     if (hit) {
-      ferry_sb_add(&sb, "***");
+      ferry__sb_add(&sb, "***");
       p += hit;
     } else {
-      ferry_sb_addn(&sb, p, 1);
+      ferry__sb_addn(&sb, p, 1);
       p++;
     }
   }
   pthread_mutex_unlock(&lock);
-  return ferry_sb_steal(&sb);
+  return ferry__sb_steal(&sb);
 }
 
-void ferry_redact_json(json_t *v) {
+void ferry__redact_json(json_t *v) {
   if (!v) return;
   if (json_is_string(v)) {
-    char *r = ferry_redact(json_string_value(v));
+    char *r = ferry__redact(json_string_value(v));
     if (strcmp(r, json_string_value(v))) json_string_set(v, r);
     free(r);
   } else if (json_is_object(v)) {
     const char *k;
     json_t *x;
-    json_object_foreach(v, k, x) ferry_redact_json(x);
+    json_object_foreach(v, k, x) ferry__redact_json(x);
   } else if (json_is_array(v)) {
     size_t i;
     json_t *x;
-    json_array_foreach(v, i, x) ferry_redact_json(x);
+    json_array_foreach(v, i, x) ferry__redact_json(x);
   }
 }

@@ -29,8 +29,8 @@ static const char *stage_origin(const ferry_stage *st) { return st->rt->cfg->ori
 
 static ferry_instance *make_instance(ferry_stage *st, const ferry_plugin *p, uint32_t role,
                                      const ferry_plugin_ref *ref, const char *what, ferry_error *err) {
-  char *where = ref->where ? ferry_xstrdup(ref->where)
-                           : ferry_xasprintf("%s: stage \"%s\" %s \"%s\"", stage_origin(st), st->name, what,
+  char *where = ref->where ? ferry__xstrdup(ref->where)
+                           : ferry__xasprintf("%s: stage \"%s\" %s \"%s\"", stage_origin(st), st->name, what,
                                              ref->plugin);
   ferry_instance_params params = {.base_dir = st->rt->cfg->base_dir,
                                   .concurrency = st->concurrency,
@@ -38,7 +38,7 @@ static ferry_instance *make_instance(ferry_stage *st, const ferry_plugin *p, uin
                                   .stage = st,
                                   .points = (const char *const *)ref->points};
   ferry_instance *ins =
-      ferry_instance_create_ex(p, role, st->name, &st->rt->loop, st->mode, ref->options, where, &params, err);
+      ferry__instance_create_ex(p, role, st->name, &st->rt->loop, st->mode, ref->options, where, &params, err);
   free(where);
   if (!ins) {
     if (!err->code)
@@ -49,7 +49,7 @@ static ferry_instance *make_instance(ferry_stage *st, const ferry_plugin *p, uin
   return ins;
 }
 
-int ferry_stage_prepare(ferry_stage *st, ferry_mode mode, ferry_error *err) {
+int ferry__stage_prepare(ferry_stage *st, ferry_mode mode, ferry_error *err) {
   const ferry_stage_cfg *sc = st->cfg;
   ferry_runtime *rt = st->rt;
   ferry_error_clear(&st->error);
@@ -63,18 +63,18 @@ int ferry_stage_prepare(ferry_stage *st, ferry_mode mode, ferry_error *err) {
   st->journal_write = st->journal && mode == FERRY_MODE_RUN;
   st->journal_marks = st->journal && mode == FERRY_MODE_VERIFY && rt->journal_write;
   st->total = -1;
-  st->has_item_done = ferry_hooks_at(st, "item_done") > 0;
-  st->has_item_failed = ferry_hooks_at(st, "item_failed") > 0;
+  st->has_item_done = ferry__hooks_at(st, "item_done") > 0;
+  st->has_item_failed = ferry__hooks_at(st, "item_failed") > 0;
   st->source = make_instance(st, st->source_plugin, FERRY_KIND_SOURCE, &sc->source, "source", err);
   if (!st->source) return err->code;
   st->sink = make_instance(st, st->sink_plugin, FERRY_KIND_SINK, &sc->sink, "sink", err);
   if (!st->sink) return err->code;
-  st->hooks = ferry_xcalloc(sc->nhooks ? sc->nhooks : 1, sizeof *st->hooks);
-  st->hook_keys = ferry_xcalloc(sc->nhooks + 1, sizeof *st->hook_keys);
+  st->hooks = ferry__xcalloc(sc->nhooks ? sc->nhooks : 1, sizeof *st->hooks);
+  st->hook_keys = ferry__xcalloc(sc->nhooks + 1, sizeof *st->hook_keys);
   for (size_t h = 0; h < sc->nhooks; h++) {
     char what[32];
     snprintf(what, sizeof what, "hooks[%zu]", h);
-    st->hook_keys[h] = ferry_xasprintf("%zu:%s", h, sc->hooks[h].plugin);
+    st->hook_keys[h] = ferry__xasprintf("%zu:%s", h, sc->hooks[h].plugin);
     st->hooks[h] = make_instance(st, st->hook_plugins[h], FERRY_KIND_HOOK, &sc->hooks[h], what, err);
     if (!st->hooks[h]) return err->code;
   }
@@ -83,21 +83,21 @@ int ferry_stage_prepare(ferry_stage *st, ferry_mode mode, ferry_error *err) {
 
 static void on_handle_closed(uv_handle_t *h) {
   ferry_stage *st = h->data;
-  ferry_rt_handle_closed(st->rt);
+  ferry__rt_handle_closed(st->rt);
 }
 
-void ferry_stage_release(ferry_stage *st) {
+void ferry__stage_release(ferry_stage *st) {
   const ferry_stage_cfg *sc = st->cfg;
-  ferry_task_free_all(st);
-  ferry_hooks_release(st);
+  ferry__task_free_all(st);
+  ferry__hooks_release(st);
   for (size_t h = 0; st->hooks && h < sc->nhooks; h++)
-    if (st->hooks[h]) ferry_instance_destroy(st->hooks[h]);
+    if (st->hooks[h]) ferry__instance_destroy(st->hooks[h]);
   free(st->hooks);
   st->hooks = NULL;
-  ferry_strv_free(st->hook_keys);
+  ferry__strv_free(st->hook_keys);
   st->hook_keys = NULL;
-  if (st->sink) ferry_instance_destroy(st->sink);
-  if (st->source) ferry_instance_destroy(st->source);
+  if (st->sink) ferry__instance_destroy(st->sink);
+  if (st->source) ferry__instance_destroy(st->source);
   st->sink = st->source = NULL;
   for (sync_entry *lists[2] = {st->sync_head, st->syncing}, **l = lists; l < lists + 2; l++)
     for (sync_entry *e = *l, *n; e; e = n) {
@@ -111,7 +111,7 @@ void ferry_stage_release(ferry_stage *st) {
   if (st->idle_init) {
     st->idle_init = 0;
     st->idle.data = st;
-    ferry_rt_handle_closing(st->rt);
+    ferry__rt_handle_closing(st->rt);
     uv_close((uv_handle_t *)&st->idle, on_handle_closed);
   }
   json_decref(st->items);
@@ -120,17 +120,17 @@ void ferry_stage_release(ferry_stage *st) {
   st->spool = NULL;
   free(st->wanted_key);
   st->wanted_key = NULL;
-  ferry_jrow_clear(&st->wanted_row);
+  ferry__jrow_clear(&st->wanted_row);
 }
 
 /* ---- counters and reports ------------------------------------------------------------------------------ */
 
-void ferry_stage_add_entry(ferry_stage *st, json_t *entry) {
+void ferry__stage_add_entry(ferry_stage *st, json_t *entry) {
   if (!st->source) { /* not prepared, or released: the run's report is written already */
     json_decref(entry);
     return;
   }
-  ferry_redact_json(entry);
+  ferry__redact_json(entry);
   st->nentries++;
   if (!st->spool && !st->items) {
     st->spool = tmpfile();
@@ -150,7 +150,7 @@ void ferry_stage_add_entry(ferry_stage *st, json_t *entry) {
   json_decref(entry);
 }
 
-int ferry_stage_foreach_entry(ferry_stage *st, int (*fn)(void *arg, const char *json, size_t len), void *arg) {
+int ferry__stage_foreach_entry(ferry_stage *st, int (*fn)(void *arg, const char *json, size_t len), void *arg) {
   if (st->items) {
     size_t i;
     json_t *v;
@@ -178,7 +178,7 @@ int ferry_stage_foreach_entry(ferry_stage *st, int (*fn)(void *arg, const char *
   return rc;
 }
 
-void ferry_stage_add_report(ferry_stage *st, const char *key, const char *status, const ferry_error *e,
+void ferry__stage_add_report(ferry_stage *st, const char *key, const char *status, const ferry_error *e,
                             unsigned attempts, json_t *report) {
   json_t *o = json_object();
   json_object_set_new(o, "key", json_string(key));
@@ -190,10 +190,10 @@ void ferry_stage_add_report(ferry_stage *st, const char *key, const char *status
   }
   if (attempts) json_object_set_new(o, "attempts", json_integer(attempts));
   if (report && json_object_size(report)) json_object_set_new(o, "report", json_deep_copy(report));
-  ferry_stage_add_entry(st, o);
+  ferry__stage_add_entry(st, o);
 }
 
-void ferry_stage_fail(ferry_stage *st, const ferry_error *e) {
+void ferry__stage_fail(ferry_stage *st, const ferry_error *e) {
   if (st->status) return;
   st->status = e && e->code ? e->code : FERRY_EIO;
   if (e && e->message)
@@ -201,7 +201,7 @@ void ferry_stage_fail(ferry_stage *st, const ferry_error *e) {
   else
     ferry_error_set(&st->error, st->status, "%s", ferry_strerror(st->status));
   ferry_log_error(NULL, "stage \"%s\" failed: %s", st->name, st->error.message);
-  ferry_stage_kick(st);
+  ferry__stage_kick(st);
 }
 
 /* ---- source side (ferry/plugin.h) ---------------------------------------------------------------------- */
@@ -254,7 +254,7 @@ FERRY_API void ferry_emit(ferry_instance *ins, ferry_item *item) {
     ferry_item_free(item);
     return;
   }
-  if (!item->key) item->key = ferry_xstrdup("");
+  if (!item->key) item->key = ferry__xstrdup("");
   if (!item->body) item->body = json_object();
   st->budget++;
   ferry_runtime *rt = st->rt;
@@ -266,12 +266,12 @@ FERRY_API void ferry_emit(ferry_instance *ins, ferry_item *item) {
     st->wanted_key = NULL;
   } else if (st->journal) {
     ferry_error e = FERRY_ERROR_INIT;
-    if (ferry_journal_get(rt->journal, st->name, item->key, &row, &e) < 0) {
+    if (ferry__journal_get(rt->journal, st->name, item->key, &row, &e) < 0) {
       ferry_error_prefix(&e, "journal lookup of item \"%s\" in stage \"%s\"", item->key, st->name);
-      ferry_rt_journal_failed(rt, &e);
+      ferry__rt_journal_failed(rt, &e);
       ferry_error_clear(&e);
       ferry_item_free(item);
-      ferry_jrow_clear(&row);
+      ferry__jrow_clear(&row);
       return;
     }
   }
@@ -281,26 +281,26 @@ FERRY_API void ferry_emit(ferry_instance *ins, ferry_item *item) {
     /* a repair run carries only the items verify marked; the others are not touched */
     st->not_selected++;
     json_t *o = json_pack("{s:s, s:s, s:s}", "key", item->key, "status", "not_selected", "journal_status",
-                          ferry_jstatus_name(row.status));
-    ferry_stage_add_entry(st, o);
-    ferry_jrow_clear(&row);
+                          ferry__jstatus_name(row.status));
+    ferry__stage_add_entry(st, o);
+    ferry__jrow_clear(&row);
     ferry_item_free(item);
-    ferry_stage_kick(st);
+    ferry__stage_kick(st);
     return;
   }
   if (st->mode == FERRY_MODE_RUN && done_before && !rt->repair) {
     st->resumed++;
-    ferry_jrow_clear(&row);
+    ferry__jrow_clear(&row);
     ferry_item_free(item);
-    ferry_stage_kick(st);
+    ferry__stage_kick(st);
     return;
   }
   if (st->mode == FERRY_MODE_PLAN && done_before) {
     st->resumed++;
-    ferry_stage_add_report(st, item->key, "already_done", NULL, 0, NULL);
-    ferry_jrow_clear(&row);
+    ferry__stage_add_report(st, item->key, "already_done", NULL, 0, NULL);
+    ferry__jrow_clear(&row);
     ferry_item_free(item);
-    ferry_stage_kick(st);
+    ferry__stage_kick(st);
     return;
   }
   if (st->mode == FERRY_MODE_VERIFY && st->cfg->journal && !done_before) {
@@ -308,25 +308,25 @@ FERRY_API void ferry_emit(ferry_instance *ins, ferry_item *item) {
     st->not_migrated++;
     ferry_error e = FERRY_ERROR_INIT;
     ferry_error_set(&e, FERRY_EMISMATCH, "not migrated: the journal has %s for this item",
-                    row.status == FERRY_J_NONE ? "no record" : ferry_jstatus_name(row.status));
+                    row.status == FERRY_J_NONE ? "no record" : ferry__jstatus_name(row.status));
     if (row.error) ferry_error_set_detail(&e, "%s", row.error);
-    ferry_stage_add_report(st, item->key, "not_migrated", &e, row.attempts, NULL);
+    ferry__stage_add_report(st, item->key, "not_migrated", &e, row.attempts, NULL);
     ferry_error_clear(&e);
-    ferry_jrow_clear(&row);
+    ferry__jrow_clear(&row);
     ferry_item_free(item);
-    ferry_stage_kick(st);
+    ferry__stage_kick(st);
     return;
   }
   if (st->limit && st->taken >= st->limit) {
     st->limit_reached = 1;
-    ferry_jrow_clear(&row);
+    ferry__jrow_clear(&row);
     ferry_item_free(item);
-    ferry_stage_kick(st);
+    ferry__stage_kick(st);
     return;
   }
   st->taken++;
   if (st->limit && st->taken >= st->limit) st->limit_reached = 1;
-  ferry_task *t = ferry_task_new(st, item);
+  ferry_task *t = ferry__task_new(st, item);
   t->jstatus = row.status;
   t->repair = repair;
   if (row.status == FERRY_J_INTENT || (row.status == FERRY_J_FAILED && row.step) || repair ||
@@ -339,7 +339,7 @@ FERRY_API void ferry_emit(ferry_instance *ins, ferry_item *item) {
     t->state = row.state;
     row.state = NULL;
   }
-  ferry_jrow_clear(&row);
+  ferry__jrow_clear(&row);
   uint32_t emits = st->source_plugin->source->emits;
   if (!item->kind || (item->kind & (item->kind - 1)) || !(item->kind & emits)) {
     ferry_error e = FERRY_ERROR_INIT;
@@ -348,7 +348,7 @@ FERRY_API void ferry_emit(ferry_instance *ins, ferry_item *item) {
                     st->source_plugin->name, ferry_item_kind_name(item->kind), item->kind);
     ferry_log_error(ins, "item \"%s\": %s", item->key, e.message);
     st->active++;
-    ferry_task_fail_now(t, &e, 0);
+    ferry__task_fail_now(t, &e, 0);
     ferry_error_clear(&e);
     return;
   }
@@ -357,7 +357,7 @@ FERRY_API void ferry_emit(ferry_instance *ins, ferry_item *item) {
     ferry_error_set(&e, FERRY_EINVAL, "sink \"%s\" does not accept items of kind %s", st->sink_plugin->name,
                     ferry_item_kind_name(item->kind));
     st->active++;
-    ferry_task_fail_now(t, &e, 0);
+    ferry__task_fail_now(t, &e, 0);
     ferry_error_clear(&e);
     return;
   }
@@ -368,7 +368,7 @@ FERRY_API void ferry_emit(ferry_instance *ins, ferry_item *item) {
     st->qhead = t;
   st->qtail = t;
   st->queued++;
-  ferry_stage_kick(st);
+  ferry__stage_kick(st);
 }
 
 FERRY_API void ferry_source_end(ferry_instance *ins) {
@@ -380,7 +380,7 @@ FERRY_API void ferry_source_end(ferry_instance *ins) {
   }
   st->source_ended = 1;
   st->requested = 0;
-  ferry_stage_kick(st);
+  ferry__stage_kick(st);
 }
 
 FERRY_API void ferry_source_fail(ferry_instance *ins, const ferry_error *err) {
@@ -395,7 +395,7 @@ FERRY_API void ferry_source_fail(ferry_instance *ins, const ferry_error *err) {
   else
     ferry_error_set(&e, FERRY_EIO, "the source failed without saying why");
   ferry_error_prefix(&e, "source \"%s\"", ins->plugin->name);
-  ferry_stage_fail(st, &e);
+  ferry__stage_fail(st, &e);
   ferry_error_clear(&e);
 }
 
@@ -412,14 +412,14 @@ FERRY_API int ferry_source_wanted(ferry_instance *ins, const char *key) {
            !(st->mode == FERRY_MODE_RUN && st->rt->repair);
   ferry_jrow row = {0};
   ferry_error e = FERRY_ERROR_INIT;
-  int rc = ferry_journal_get(st->rt->journal, st->name, key, &row, &e);
+  int rc = ferry__journal_get(st->rt->journal, st->name, key, &row, &e);
   ferry_error_clear(&e);
   if (rc < 0) return 1; /* the emit looks again and reports the journal failure */
   int done_before = row.status == FERRY_J_DONE || row.status == FERRY_J_SKIPPED;
   /* kept for the ferry_emit() of this key, which normally follows at once for an unwanted item */
   free(st->wanted_key);
-  ferry_jrow_clear(&st->wanted_row);
-  st->wanted_key = ferry_xstrdup(key);
+  ferry__jrow_clear(&st->wanted_row);
+  st->wanted_key = ferry__xstrdup(key);
   st->wanted_row = row;
   if (st->mode == FERRY_MODE_VERIFY) return st->cfg->journal ? done_before : 1;
   if (st->mode == FERRY_MODE_RUN && st->rt->repair) return repairable(&row);
@@ -435,7 +435,7 @@ static void on_idle(uv_idle_t *h) {
   if (st->state == STAGE_RUNNING) pump(st);
 }
 
-void ferry_stage_kick(ferry_stage *st) {
+void ferry__stage_kick(ferry_stage *st) {
   if (st->pumping) {
     st->pump_again = 1;
     return;
@@ -443,7 +443,7 @@ void ferry_stage_kick(ferry_stage *st) {
   if (st->idle_init && st->state == STAGE_RUNNING) uv_idle_start(&st->idle, on_idle);
 }
 
-int ferry_stage_settled(const ferry_stage *st) {
+int ferry__stage_settled(const ferry_stage *st) {
   int no_more = st->source_ended || st->source_failed || st->limit_reached || st->interrupted || st->status;
   return no_more && st->queued == 0 && st->active == 0;
 }
@@ -465,7 +465,7 @@ static void pump(ferry_stage *st) {
   do {
     st->pump_again = 0;
     if (st->state != STAGE_RUNNING) break;
-    if (st->rt->interrupt_requested && !st->interrupted) ferry_stage_interrupt(st);
+    if (st->rt->interrupt_requested && !st->interrupted) ferry__stage_interrupt(st);
     /* hand queued tasks to the sink */
     while (st->qhead && st->insink < st->concurrency && !st->interrupted) {
       ferry_task *t = st->qhead;
@@ -474,14 +474,14 @@ static void pump(ferry_stage *st) {
       t->next = NULL;
       st->queued--;
       st->active++;
-      ferry_task_start(t);
+      ferry__task_start(t);
       if (++st->budget >= FERRY_YIELD_EVERY) break;
     }
     if (st->budget >= FERRY_YIELD_EVERY) {
       yield = 1;
       break;
     }
-    ferry_stage_sync_maybe(st, 0);
+    ferry__stage_sync_maybe(st, 0);
     if ((st->limit_reached || st->interrupted || st->status) && !st->source_stopped && st->source_started)
       stop_source(st);
     /* ask the source for what fits in the window */
@@ -505,7 +505,7 @@ static void pump(ferry_stage *st) {
       yield = 1;
       break;
     }
-    if (ferry_stage_settled(st)) break;
+    if (ferry__stage_settled(st)) break;
   } while (st->pump_again);
   st->pumping = 0;
   if (st->state != STAGE_RUNNING) return;
@@ -513,7 +513,7 @@ static void pump(ferry_stage *st) {
     uv_idle_start(&st->idle, on_idle);
     return;
   }
-  if (ferry_stage_settled(st)) {
+  if (ferry__stage_settled(st)) {
     st->state = STAGE_ENDING;
     end_continue(st);
   }
@@ -523,13 +523,13 @@ static void pump(ferry_stage *st) {
 
 static void begin_plugins(ferry_stage *st) {
   ferry_error e = FERRY_ERROR_INIT;
-  if (st->rt->interrupt_requested) ferry_stage_interrupt(st);
+  if (st->rt->interrupt_requested) ferry__stage_interrupt(st);
   if (!st->status && !st->interrupted) {
     const ferry_sink_ops *k = st->sink_plugin->sink;
     if (k->start && k->start(st->sink, &e) < 0) {
       if (!e.code) ferry_error_set(&e, FERRY_EIO, "start failed without saying why");
       ferry_error_prefix(&e, "sink \"%s\" could not start", st->sink_plugin->name);
-      ferry_stage_fail(st, &e);
+      ferry__stage_fail(st, &e);
       ferry_error_clear(&e);
     } else {
       st->sink_started = 1;
@@ -540,13 +540,13 @@ static void begin_plugins(ferry_stage *st) {
     if (s->start && s->start(st->source, &e) < 0) {
       if (!e.code) ferry_error_set(&e, FERRY_EIO, "start failed without saying why");
       ferry_error_prefix(&e, "source \"%s\" could not start", st->source_plugin->name);
-      ferry_stage_fail(st, &e);
+      ferry__stage_fail(st, &e);
       ferry_error_clear(&e);
     } else {
       st->source_started = 1;
     }
   }
-  ferry_stage_kick(st);
+  ferry__stage_kick(st);
 }
 
 static void on_stage_started(void *arg, int status, const ferry_error *err) {
@@ -559,25 +559,25 @@ static void on_stage_started(void *arg, int status, const ferry_error *err) {
     else
       ferry_error_set(&e, status, "%s", ferry_strerror(status));
     ferry_error_prefix(&e, "hook at stage_start");
-    ferry_stage_fail(st, &e);
+    ferry__stage_fail(st, &e);
     ferry_error_clear(&e);
   }
   begin_plugins(st);
 }
 
-void ferry_stage_start(ferry_stage *st) {
+void ferry__stage_start(ferry_stage *st) {
   ferry_runtime *rt = st->rt;
   st->state = STAGE_RUNNING;
-  st->t_start = ferry_now();
+  st->t_start = ferry__now();
   st->limit = st->limit > 0 ? st->limit : 0;
   uv_idle_init(&rt->loop, &st->idle);
   st->idle.data = st;
   st->idle_init = 1;
   ferry_log_info(NULL, "stage \"%s\" started (source %s, sink %s, concurrency %u)", st->name,
                  st->source_plugin->name, st->sink_plugin->name, st->concurrency);
-  if (st->mode == FERRY_MODE_RUN && ferry_hooks_at(st, "stage_start")) {
+  if (st->mode == FERRY_MODE_RUN && ferry__hooks_at(st, "stage_start")) {
     st->starting = 1;
-    ferry_fire_core(st, NULL, "stage_start", NULL, on_stage_started, st);
+    ferry__fire_core(st, NULL, "stage_start", NULL, on_stage_started, st);
   } else {
     begin_plugins(st);
   }
@@ -585,7 +585,7 @@ void ferry_stage_start(ferry_stage *st) {
 
 /* ---- interrupt ----------------------------------------------------------------------------------------- */
 
-void ferry_stage_interrupt(ferry_stage *st) {
+void ferry__stage_interrupt(ferry_stage *st) {
   if (st->interrupted) return;
   st->interrupted = 1;
   st->requested = 0;
@@ -596,7 +596,7 @@ void ferry_stage_interrupt(ferry_stage *st) {
     t->next = NULL;
     st->queued--;
     st->active++;
-    ferry_task_drop(t);
+    ferry__task_drop(t);
   }
   st->qtail = NULL;
   /* tasks waiting for a retry are not retried: dropped the same way */
@@ -604,10 +604,10 @@ void ferry_stage_interrupt(ferry_stage *st) {
     ferry_task *t = st->tasks[i];
     if (t->phase == TASK_RETRY) {
       ferry_log_info(st->sink, "item \"%s\": not retried (interrupted)", t->item->key);
-      ferry_task_drop(t);
+      ferry__task_drop(t);
     }
   }
-  ferry_stage_kick(st);
+  ferry__stage_kick(st);
 }
 
 /* ---- durable outcomes: sync() then journal ------------------------------------------------------------- */
@@ -622,20 +622,20 @@ static void on_synced(void *arg, int status, const ferry_error *err) {
   st->sync_running = 0;
   sync_entry *list = st->syncing;
   st->syncing = NULL;
-  if (status == 0 && st->journal_write) ferry_rt_group_open(rt);
+  if (status == 0 && st->journal_write) ferry__rt_group_open(rt);
   for (sync_entry *e = list, *n; e; e = n) {
     n = e->next;
     if (status == 0) {
-      if (st->journal_write && ferry_rt_journal_ok(rt)) {
+      if (st->journal_write && ferry__rt_journal_ok(rt)) {
         ferry_error je = FERRY_ERROR_INIT;
         ferry_joutcome o = {.status = e->skipped ? FERRY_J_SKIPPED : FERRY_J_DONE,
                             .state = e->state,
                             .report = e->report,
                             .attempts = e->attempts};
-        if (ferry_journal_outcome(rt->journal, st->name, e->key, &o, &je) < 0) {
-          ferry_rt_journal_failed(rt, &je);
+        if (ferry__journal_outcome(rt->journal, st->name, e->key, &o, &je) < 0) {
+          ferry__rt_journal_failed(rt, &je);
         } else {
-          ferry_rt_group_touch(rt);
+          ferry__rt_group_touch(rt);
         }
         ferry_error_clear(&je);
       }
@@ -657,16 +657,16 @@ static void on_synced(void *arg, int status, const ferry_error *err) {
       ferry_log_error(st->sink, "item \"%s\" failed in stage \"%s\": %s", e->key, st->name, fe.message);
       /* the error goes on the item's row (the report of the run reads it there), else into the report */
       int recorded = 0;
-      if (st->journal_write && ferry_rt_journal_ok(rt)) {
+      if (st->journal_write && ferry__rt_journal_ok(rt)) {
         ferry_error je = FERRY_ERROR_INIT;
-        ferry_rt_group_open(rt);
-        if (ferry_journal_doubt(rt->journal, st->name, e->key, &fe, e->report, &recorded, &je) < 0)
-          ferry_rt_journal_failed(rt, &je);
+        ferry__rt_group_open(rt);
+        if (ferry__journal_doubt(rt->journal, st->name, e->key, &fe, e->report, &recorded, &je) < 0)
+          ferry__rt_journal_failed(rt, &je);
         else
-          ferry_rt_group_touch(rt);
+          ferry__rt_group_touch(rt);
         ferry_error_clear(&je);
       }
-      if (!recorded) ferry_stage_add_report(st, e->key, "failed", &fe, e->attempts, e->report);
+      if (!recorded) ferry__stage_add_report(st, e->key, "failed", &fe, e->attempts, e->report);
       ferry_error_clear(&fe);
     }
     free(e->key);
@@ -677,12 +677,12 @@ static void on_synced(void *arg, int status, const ferry_error *err) {
   if (st->state == STAGE_ENDING)
     end_continue(st);
   else
-    ferry_stage_kick(st);
+    ferry__stage_kick(st);
 }
 
-void ferry_stage_sync_maybe(ferry_stage *st, int force) {
+void ferry__stage_sync_maybe(ferry_stage *st, int force) {
   if (st->sync_running || !st->sync_head) return;
-  if (!force && st->sync_count < FERRY_GROUP_MAX && ferry_now() - st->sync_since < FERRY_GROUP_MS / 1000.0)
+  if (!force && st->sync_count < FERRY_GROUP_MAX && ferry__now() - st->sync_since < FERRY_GROUP_MS / 1000.0)
     return;
   st->syncing = st->sync_head;
   st->sync_head = st->sync_tail = NULL;
@@ -698,7 +698,7 @@ enum { END_STOP_SOURCE = 0, END_SYNC, END_STOP_SINK, END_HOOKS, END_HOOKS_WAIT, 
 static void finish(ferry_stage *st) {
   st->state = STAGE_FINISHED;
   if (st->idle_init) uv_idle_stop(&st->idle);
-  st->t_end = ferry_now();
+  st->t_end = ferry__now();
   if (st->interrupted && !st->status) {
     st->status = FERRY_ECANCELED;
     ferry_error_set(&st->error, FERRY_ECANCELED, "interrupted");
@@ -726,7 +726,7 @@ static void on_stage_end_hooks(void *arg, int status, const ferry_error *err) {
     else
       ferry_error_set(&e, status, "%s", ferry_strerror(status));
     ferry_error_prefix(&e, "hook at stage_end");
-    ferry_stage_fail(st, &e);
+    ferry__stage_fail(st, &e);
     ferry_error_clear(&e);
   }
   st->end_phase = END_DONE;
@@ -756,21 +756,21 @@ static void end_continue(ferry_stage *st) {
             break;
           }
           if (st->sync_head && st->sink_started) {
-            ferry_stage_sync_maybe(st, 1);
+            ferry__stage_sync_maybe(st, 1);
             break; /* look again: running (wait) or completed synchronously */
           }
           st->end_phase = END_STOP_SINK;
           break;
         case END_STOP_SINK:
-          if (st->journal_write) ferry_rt_group_commit(st->rt);
+          if (st->journal_write) ferry__rt_group_commit(st->rt);
           if (st->sink_started && st->sink_plugin->sink->stop) st->sink_plugin->sink->stop(st->sink);
           st->sink_started = 0;
           st->end_phase = END_HOOKS;
           break;
         case END_HOOKS:
-          if (st->mode == FERRY_MODE_RUN && ferry_hooks_at(st, "stage_end")) {
+          if (st->mode == FERRY_MODE_RUN && ferry__hooks_at(st, "stage_end")) {
             st->end_phase = END_HOOKS_WAIT;
-            ferry_fire_core(st, NULL, "stage_end", NULL, on_stage_end_hooks, st);
+            ferry__fire_core(st, NULL, "stage_end", NULL, on_stage_end_hooks, st);
           } else {
             st->end_phase = END_DONE;
           }
@@ -788,14 +788,14 @@ static void end_continue(ferry_stage *st) {
   st->in_end = 0;
   if (st->state == STAGE_FINISHED && !st->reported_finished) {
     st->reported_finished = 1;
-    ferry_rt_stage_finished(st->rt, st);
+    ferry__rt_stage_finished(st->rt, st);
   }
 }
 
 /* Ends a stage that can make no progress (nothing on the loop can complete it): used by the runtime's
  * stall detection. */
-void ferry_stage_force_end(ferry_stage *st, const ferry_error *e) {
-  ferry_stage_fail(st, e);
+void ferry__stage_force_end(ferry_stage *st, const ferry_error *e) {
+  ferry__stage_fail(st, e);
   st->end_phase = END_DONE;
   st->state = STAGE_ENDING;
   end_continue(st);

@@ -17,17 +17,17 @@ static void finish_failed(ferry_task *t);
 static void handle_failure(ferry_task *t, int retry);
 static void after_failed_hooks(void *arg, int status, const ferry_error *err);
 
-ferry_task *ferry_task_new(ferry_stage *st, ferry_item *item) {
+ferry_task *ferry__task_new(ferry_stage *st, ferry_item *item) {
   ferry_task *t = st->freelist;
   if (t) {
     st->freelist = t->next;
     if (!st->freelist) st->freetail = NULL;
   } else {
-    t = ferry_xcalloc(1, sizeof *t);
+    t = ferry__xcalloc(1, sizeof *t);
     t->stage = st;
     if (st->ntasks == st->taskcap) {
       st->taskcap = st->taskcap ? 2 * st->taskcap : 32;
-      st->tasks = ferry_xrealloc(st->tasks, st->taskcap * sizeof *st->tasks);
+      st->tasks = ferry__xrealloc(st->tasks, st->taskcap * sizeof *st->tasks);
     }
     st->tasks[st->ntasks++] = t;
   }
@@ -64,23 +64,23 @@ static void release(ferry_task *t) {
     st->freelist = t;
   st->freetail = t;
   st->active--;
-  ferry_stage_kick(st);
+  ferry__stage_kick(st);
 }
 
-void ferry_task_drop(ferry_task *t) { release(t); }
+void ferry__task_drop(ferry_task *t) { release(t); }
 
 static void on_timer_closed(uv_handle_t *h) {
   ferry_runtime *rt = h->data;
   free(h);
-  ferry_rt_handle_closed(rt);
+  ferry__rt_handle_closed(rt);
 }
 
-void ferry_task_free_all(ferry_stage *st) {
+void ferry__task_free_all(ferry_stage *st) {
   for (size_t i = 0; i < st->ntasks; i++) {
     ferry_task *t = st->tasks[i];
     if (t->timer) {
       t->timer->data = st->rt;
-      ferry_rt_handle_closing(st->rt);
+      ferry__rt_handle_closing(st->rt);
       uv_close((uv_handle_t *)t->timer, on_timer_closed);
     }
     ferry_item_free(t->item);
@@ -99,7 +99,7 @@ void ferry_task_free_all(ferry_stage *st) {
 
 /* ---- starting ------------------------------------------------------------------------------------------ */
 
-void ferry_task_start(ferry_task *t) {
+void ferry__task_start(ferry_task *t) {
   ferry_stage *st = t->stage;
   t->phase = TASK_SINK;
   st->insink++;
@@ -166,7 +166,7 @@ FERRY_API void ferry_task_done(ferry_task *task, unsigned flags) {
   task->done_flags = flags;
   if (st->mode == FERRY_MODE_RUN && st->has_item_done) {
     task->phase = TASK_HOOKS;
-    ferry_fire_core(st, task, "item_done", NULL, after_done_hooks, task);
+    ferry__fire_core(st, task, "item_done", NULL, after_done_hooks, task);
     return;
   }
   finish_done(task);
@@ -183,23 +183,23 @@ static void finish_done(ferry_task *t) {
   ferry_runtime *rt = st->rt;
   int skipped = (t->done_flags & FERRY_DONE_SKIPPED) != 0;
   if (st->mode == FERRY_MODE_PLAN) {
-    ferry_stage_add_report(st, t->item->key, skipped ? "would_skip" : "would_do", NULL, 0, t->report);
+    ferry__stage_add_report(st, t->item->key, skipped ? "would_skip" : "would_do", NULL, 0, t->report);
   } else if (st->mode == FERRY_MODE_VERIFY) {
     /* equal: a mark an earlier verify left is cleared */
-    if (st->journal_marks && ferry_rt_journal_ok(rt)) {
+    if (st->journal_marks && ferry__rt_journal_ok(rt)) {
       ferry_error je = FERRY_ERROR_INIT;
-      ferry_rt_group_open(rt);
-      if (ferry_journal_verify_clear(rt->journal, st->name, t->item->key, NULL, &je) < 0)
-        ferry_rt_journal_failed(rt, &je);
+      ferry__rt_group_open(rt);
+      if (ferry__journal_verify_clear(rt->journal, st->name, t->item->key, NULL, &je) < 0)
+        ferry__rt_journal_failed(rt, &je);
       else
-        ferry_rt_group_touch(rt);
+        ferry__rt_group_touch(rt);
       ferry_error_clear(&je);
     }
     st->equal++;
-    ferry_stage_add_report(st, t->item->key, "equal", NULL, 0, t->report);
+    ferry__stage_add_report(st, t->item->key, "equal", NULL, 0, t->report);
   } else if (st->mode == FERRY_MODE_RUN) {
     if ((t->done_flags & FERRY_DONE_SYNC) && st->sink_plugin->sink->sync) {
-      sync_entry *e = ferry_xmalloc(sizeof *e);
+      sync_entry *e = ferry__xmalloc(sizeof *e);
       e->key = t->item->key;
       t->item->key = NULL;
       e->state = t->state;
@@ -214,24 +214,24 @@ static void finish_done(ferry_task *t) {
         st->sync_tail->next = e;
       else {
         st->sync_head = e;
-        st->sync_since = ferry_now();
+        st->sync_since = ferry__now();
       }
       st->sync_tail = e;
       st->sync_count++;
       release(t); /* the pump (or the timer) calls sync() from a clean stack */
       return;
     }
-    if (st->journal_write && ferry_rt_journal_ok(rt)) {
+    if (st->journal_write && ferry__rt_journal_ok(rt)) {
       ferry_error je = FERRY_ERROR_INIT;
-      ferry_rt_group_open(rt);
+      ferry__rt_group_open(rt);
       ferry_joutcome o = {.status = skipped ? FERRY_J_SKIPPED : FERRY_J_DONE,
                           .state = t->state ? t->state : rt->empty,
                           .report = t->report,
                           .attempts = t->attempt};
-      if (ferry_journal_outcome(rt->journal, st->name, t->item->key, &o, &je) < 0)
-        ferry_rt_journal_failed(rt, &je);
+      if (ferry__journal_outcome(rt->journal, st->name, t->item->key, &o, &je) < 0)
+        ferry__rt_journal_failed(rt, &je);
       else
-        ferry_rt_group_touch(rt);
+        ferry__rt_group_touch(rt);
       ferry_error_clear(&je);
     }
     if (t->repair) st->repaired++;
@@ -261,7 +261,7 @@ static void on_retry(uv_timer_t *h) {
   if (!st->qtail) st->qtail = t;
   st->queued++;
   st->active--;
-  ferry_stage_kick(st);
+  ferry__stage_kick(st);
 }
 
 static void handle_failure(ferry_task *t, int retry) {
@@ -278,31 +278,31 @@ static void handle_failure(ferry_task *t, int retry) {
       unsigned shift = t->attempt - 1 < 30 ? t->attempt - 1 : 30;
       uint64_t ceiling = (uint64_t)st->cfg->retry_base_ms << shift;
       if (ceiling > st->cfg->retry_cap_ms) ceiling = st->cfg->retry_cap_ms;
-      uint64_t delay = ferry_rt_random(rt) % (ceiling + 1); /* full jitter */
+      uint64_t delay = ferry__rt_random(rt) % (ceiling + 1); /* full jitter */
       st->retried++;
       ferry_log_warn(st->sink, "item \"%s\" (attempt %u): %s; retrying in %llu ms (%u of %u)", t->item->key,
                      t->attempt, t->err.message, (unsigned long long)delay, t->attempt, st->cfg->retry_max);
       t->phase = TASK_RETRY;
       if (!t->timer) {
-        t->timer = ferry_xmalloc(sizeof *t->timer);
+        t->timer = ferry__xmalloc(sizeof *t->timer);
         uv_timer_init(&rt->loop, t->timer);
       }
       t->timer->data = t;
       uv_timer_start(t->timer, on_retry, delay, 0);
-      ferry_stage_kick(st); /* its sink slot is free */
+      ferry__stage_kick(st); /* its sink slot is free */
       return;
     }
     ferry_error_prefix(&t->err, "gave up after %u attempts", t->attempt);
   }
   if (st->mode == FERRY_MODE_RUN && st->has_item_failed) {
     t->phase = TASK_HOOKS;
-    ferry_fire_core(st, t, "item_failed", NULL, after_failed_hooks, t);
+    ferry__fire_core(st, t, "item_failed", NULL, after_failed_hooks, t);
     return;
   }
   finish_failed(t);
 }
 
-void ferry_task_fail_now(ferry_task *t, const ferry_error *e, int retry) {
+void ferry__task_fail_now(ferry_task *t, const ferry_error *e, int retry) {
   ferry_error_copy(&t->err, e);
   handle_failure(t, retry);
 }
@@ -334,9 +334,9 @@ static void finish_failed(ferry_task *t) {
   else
     ferry_log_info(st->sink, "item \"%s\" %s: %s", t->item->key, status, t->err.message);
   int in_journal = 0; /* the report of the run reads the item from the journal */
-  if (st->journal_write && ferry_rt_journal_ok(rt)) {
+  if (st->journal_write && ferry__rt_journal_ok(rt)) {
     ferry_error je = FERRY_ERROR_INIT;
-    ferry_rt_group_open(rt);
+    ferry__rt_group_open(rt);
     /* a failed repair leaves the item done (its target object exists) with its verify mark */
     ferry_joutcome o = {.status = FERRY_J_FAILED,
                         .state = t->state ? t->state : rt->empty,
@@ -344,25 +344,25 @@ static void finish_failed(ferry_task *t) {
                         .cause = &t->err,
                         .attempts = t->attempt,
                         .repair = t->repair};
-    if (ferry_journal_outcome(rt->journal, st->name, t->item->key, &o, &je) < 0) {
-      ferry_rt_journal_failed(rt, &je);
+    if (ferry__journal_outcome(rt->journal, st->name, t->item->key, &o, &je) < 0) {
+      ferry__rt_journal_failed(rt, &je);
     } else {
-      ferry_rt_group_touch(rt);
+      ferry__rt_group_touch(rt);
       in_journal = 1;
     }
     ferry_error_clear(&je);
-  } else if (st->journal_marks && t->err.code == FERRY_EMISMATCH && ferry_rt_journal_ok(rt)) {
+  } else if (st->journal_marks && t->err.code == FERRY_EMISMATCH && ferry__rt_journal_ok(rt)) {
     ferry_error je = FERRY_ERROR_INIT;
-    ferry_rt_group_open(rt);
-    if (ferry_journal_verify_mark(rt->journal, st->name, t->item->key, t->err.message,
+    ferry__rt_group_open(rt);
+    if (ferry__journal_verify_mark(rt->journal, st->name, t->item->key, t->err.message,
                                   report_differences(t->report), NULL, &je) < 0)
-      ferry_rt_journal_failed(rt, &je);
+      ferry__rt_journal_failed(rt, &je);
     else
-      ferry_rt_group_touch(rt);
+      ferry__rt_group_touch(rt);
     ferry_error_clear(&je);
   }
   if (t->repair) st->repair_failed++;
-  if (!in_journal) ferry_stage_add_report(st, t->item->key, status, &t->err, t->attempt, t->report);
+  if (!in_journal) ferry__stage_add_report(st, t->item->key, status, &t->err, t->attempt, t->report);
   release(t);
 }
 
@@ -409,7 +409,7 @@ FERRY_API char *ferry_task_lookup_id(ferry_task *task, const char *kind, const c
   ferry_runtime *rt = task->stage->rt;
   if (!task->stage->journal || !rt->journal) return NULL;
   ferry_error e = FERRY_ERROR_INIT;
-  char *id = ferry_journal_lookup_id(rt->journal, kind, old_id, &e);
+  char *id = ferry__journal_lookup_id(rt->journal, kind, old_id, &e);
   ferry_error_clear(&e);
   return id;
 }
@@ -430,22 +430,22 @@ FERRY_API int ferry_task_intent(ferry_task *task, const char *step, ferry_error 
     return ferry_error_set(err, FERRY_EINVAL, "ferry_task_intent: no step name given");
   }
   if (st->journal_write) {
-    if (!ferry_rt_journal_ok(rt))
+    if (!ferry__rt_journal_ok(rt))
       return ferry_error_set(err, FERRY_EIO, "the journal failed earlier: %s", rt->journal_error.message);
     ferry_error je = FERRY_ERROR_INIT;
-    int rc = ferry_journal_intent(rt->journal, st->name, task->item->key, step, ferry_task_state(task),
+    int rc = ferry__journal_intent(rt->journal, st->name, task->item->key, step, ferry_task_state(task),
                                   task->attempt, &je);
     if (rc < 0) {
       ferry_error_prefix(&je, "journal intent \"%s\" of item \"%s\" in stage \"%s\"", step, task->item->key,
                          st->name);
-      ferry_rt_journal_failed(rt, &je);
+      ferry__rt_journal_failed(rt, &je);
       if (err) ferry_error_move(err, &je);
       ferry_error_clear(&je);
       return rc;
     }
   }
   free(task->step);
-  task->step = ferry_xstrdup(step);
+  task->step = ferry__xstrdup(step);
   return 0;
 }
 
@@ -458,12 +458,12 @@ FERRY_API int ferry_task_map_id(ferry_task *task, const char *kind, const char *
   ferry_stage *st = task->stage;
   ferry_runtime *rt = st->rt;
   if (!st->journal_write) return 0;
-  if (!ferry_rt_journal_ok(rt))
+  if (!ferry__rt_journal_ok(rt))
     return ferry_error_set(err, FERRY_EIO, "the journal failed earlier: %s", rt->journal_error.message);
   ferry_error je = FERRY_ERROR_INIT;
-  int rc = ferry_journal_map_id(rt->journal, st->name, task->item->key, kind, old_id, new_id, &je);
+  int rc = ferry__journal_map_id(rt->journal, st->name, task->item->key, kind, old_id, new_id, &je);
   if (rc < 0) {
-    ferry_rt_journal_failed(rt, &je);
+    ferry__rt_journal_failed(rt, &je);
     if (err) ferry_error_move(err, &je);
     ferry_error_clear(&je);
   }

@@ -11,7 +11,7 @@ static ferry_instance *make(const ferry_plugin *p, uv_loop_t *loop, const char *
                              ferry_error *err) {
   json_t *o = json_loads(options_json, 0, NULL);
   FT_ASSERT(o, "bad test JSON %s", options_json);
-  ferry_instance *ins = ferry_instance_create(p, FERRY_KIND_SOURCE, "people", loop, FERRY_MODE_RUN, o,
+  ferry_instance *ins = ferry__instance_create(p, FERRY_KIND_SOURCE, "people", loop, FERRY_MODE_RUN, o,
                                               "test stage \"people\" source \"csv\"", err);
   json_decref(o);
   return ins;
@@ -23,19 +23,19 @@ int main(int argc, char **argv) {
   ferry_error err = FERRY_ERROR_INIT;
 
   /* the name given (as from a config), and the name from the file name (as when listing) */
-  ferry_registry *reg = ferry_registry_new();
-  const ferry_plugin_entry *e = ferry_registry_load_file(reg, path, "csv", &err);
+  ferry_registry *reg = ferry__registry_new();
+  const ferry_plugin_entry *e = ferry__registry_load_file(reg, path, "csv", &err);
   FT_ASSERT(e, "the loader refused the example: %s", err.message);
   FT_ASSERT(!e->builtin && strcmp(e->origin, path) == 0, "origin %s", e->origin);
   const ferry_plugin *p = e->plugin;
   FT_ASSERT(strcmp(p->name, "csv") == 0, "name %s", p->name);
   FT_ASSERT(p->kinds == (FERRY_KIND_SOURCE | FERRY_KIND_SINK), "kinds 0x%x", (unsigned)p->kinds);
-  ferry_registry *reg2 = ferry_registry_new();
-  FT_ASSERT(ferry_registry_load_file(reg2, path, NULL, &err), "name from the file name: %s", err.message);
-  ferry_registry_free(reg2);
+  ferry_registry *reg2 = ferry__registry_new();
+  FT_ASSERT(ferry__registry_load_file(reg2, path, NULL, &err), "name from the file name: %s", err.message);
+  ferry__registry_free(reg2);
 
   /* what `ferry plugins --describe csv` prints */
-  json_t *d = ferry_plugin_describe(p);
+  json_t *d = ferry__plugin_describe(p);
   char *text = json_dumps(d, JSON_INDENT(2));
   printf("%s\n", text);
   const char *keys[] = {"path", "table", "header", "delimiter", "fsync", NULL};
@@ -55,7 +55,7 @@ int main(int argc, char **argv) {
   FT_ASSERT(uv_loop_init(&loop) == 0, "loop");
   ferry_instance *ins = make(p, &loop, "{\"path\": \"data/people.csv\"}", &err);
   FT_ASSERT(ins, "instance: %s", err.message);
-  ferry_instance_destroy(ins);
+  ferry__instance_destroy(ins);
   FT_ASSERT(!make(p, &loop, "{\"path\": \"x.csv\", \"delimiter\": \";;\"}", &err), "two-character delimiter");
   FT_ASSERT(strstr(err.message, "option \"delimiter\" must be one character") && strstr(err.message, ";;"),
             "message: %s", err.message);
@@ -66,7 +66,7 @@ int main(int argc, char **argv) {
   ferry_error_clear(&err);
   FT_ASSERT(uv_loop_close(&loop) == 0, "loop not closed");
 
-  ferry_registry_free(reg);
+  ferry__registry_free(reg);
   printf("ok: %s loads and initialises\n", path);
   return 0;
 }

@@ -46,17 +46,17 @@ static json_t *J(const char *fmt, ...) {
   ferry_sb sb = {0};
   for (const char *p = raw; *p; p++) {
     if (*p == '\'')
-      ferry_sb_add(&sb, "\"");
+      ferry__sb_add(&sb, "\"");
     else if (p[0] == '$' && p[1] == 'T') {
-      ferry_sb_add(&sb, T);
+      ferry__sb_add(&sb, T);
       p++;
     } else
-      ferry_sb_addn(&sb, p, 1);
+      ferry__sb_addn(&sb, p, 1);
   }
   json_error_t je;
   json_t *j = json_loads(sb.buf, 0, &je);
   FT_ASSERT(j, "bad test config at %d:%d: %s\n%s", je.line, je.column, je.text, sb.buf);
-  ferry_sb_free(&sb);
+  ferry__sb_free(&sb);
   return j;
 }
 
@@ -137,11 +137,11 @@ static res run_ex(json_t *cfg, run_opts ro) {
   if (ro.log) {
     logf = fopen(ro.log, "a");
     FT_ASSERT(logf, "%s: %s", ro.log, strerror(errno));
-    ferry_log_configure(FERRY_LOG_INFO, FERRY_LOG_TEXT, logf);
+    ferry__log_configure(FERRY_LOG_INFO, FERRY_LOG_TEXT, logf);
   }
   r.rc = ferry_runtime_run(rt, &o, &sum, &err);
   if (logf) {
-    ferry_log_configure(FERRY_LOG_WARN, FERRY_LOG_TEXT, NULL);
+    ferry__log_configure(FERRY_LOG_WARN, FERRY_LOG_TEXT, NULL);
     fclose(logf);
   }
   uv_close((uv_handle_t *)&sig, NULL);
@@ -190,13 +190,13 @@ static const char *load_error(json_t *cfg) {
 
 static char *slurp(const char *path) {
   FILE *f = fopen(path, "r");
-  if (!f) return ferry_xstrdup("");
+  if (!f) return ferry__xstrdup("");
   ferry_sb sb = {0};
   char buf[4096];
   size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) ferry_sb_addn(&sb, buf, n);
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) ferry__sb_addn(&sb, buf, n);
   fclose(f);
-  return ferry_sb_steal(&sb);
+  return ferry__sb_steal(&sb);
 }
 
 /* Lines of a file that start with `prefix` (all when NULL). */
@@ -285,10 +285,10 @@ static int file_has(const char *path, const char *text) {
   ferry_sb sb = {0};
   char buf[65536];
   size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) ferry_sb_addn(&sb, buf, n);
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) ferry__sb_addn(&sb, buf, n);
   fclose(f);
   int found = sb.len && memmem(sb.buf, sb.len, text, strlen(text)) != NULL;
-  ferry_sb_free(&sb);
+  ferry__sb_free(&sb);
   return found;
 }
 
@@ -555,13 +555,13 @@ static void test_resume(void) {
             (long long)r.failed);
   /* an item in doubt: an earlier run recorded the intent "remote_write" (with the hook's state) and died */
   ferry_error err = FERRY_ERROR_INIT;
-  ferry_journal *j = ferry_journal_open(P("j.db"), 0, &err);
+  ferry_journal *j = ferry__journal_open(P("j.db"), 0, &err);
   FT_ASSERT(j, "journal: %s", err.message);
   json_t *state = J("{'target_id': 'T10', 'hooks': {'0:rt-hook': {'seen': ['before_write']}}}");
-  FT_ASSERT(ferry_journal_intent(j, "s", "k000010", "remote_write", state, 1, &err) == 0, "intent: %s",
+  FT_ASSERT(ferry__journal_intent(j, "s", "k000010", "remote_write", state, 1, &err) == 0, "intent: %s",
             err.message);
   json_decref(state);
-  ferry_journal_close(j);
+  ferry__journal_close(j);
   unlink(P("sink.log"));
   unlink(P("h.txt"));
   r = run(one_stage("'count': 12", "'fire': true", hooks));
@@ -662,25 +662,25 @@ static void test_verify(void) {
   json_decref(rep);
   /* verify writes the journal: only its marks (and the row's run), and a run of mode "verify" */
   ferry_error err = FERRY_ERROR_INIT;
-  ferry_journal *j = ferry_journal_open(P("j.db"), 1, &err);
+  ferry_journal *j = ferry__journal_open(P("j.db"), 1, &err);
   FT_ASSERT(j, "journal: %s", err.message);
-  json_t *runs = ferry_journal_runs(j, 0, &err);
+  json_t *runs = ferry__journal_runs(j, 0, &err);
   FT_ASSERT(json_array_size(runs) == 3 && !strcmp(jstr(json_array_get(runs, 0), "mode"), "verify") &&
                 !strcmp(jstr(json_array_get(runs, 1), "mode"), "verify") &&
                 !strcmp(jstr(json_array_get(runs, 2), "mode"), "run"),
             "runs: %s", dumps(runs));
   json_decref(runs);
   ferry_jrow row;
-  FT_ASSERT(ferry_journal_get(j, "s", "k000002", &row, &err) == 0 && row.status == FERRY_J_DONE && row.verify,
+  FT_ASSERT(ferry__journal_get(j, "s", "k000002", &row, &err) == 0 && row.status == FERRY_J_DONE && row.verify,
             "k000002 not marked");
-  ferry_jrow_clear(&row);
-  FT_ASSERT(ferry_journal_get(j, "s", "k000001", &row, &err) == 0 && row.status == FERRY_J_DONE && !row.verify,
+  ferry__jrow_clear(&row);
+  FT_ASSERT(ferry__journal_get(j, "s", "k000001", &row, &err) == 0 && row.status == FERRY_J_DONE && !row.verify,
             "k000001 marked");
-  ferry_jrow_clear(&row);
-  FT_ASSERT(ferry_journal_get(j, "s", "k000005", &row, &err) == 0 && row.status == FERRY_J_NONE,
+  ferry__jrow_clear(&row);
+  FT_ASSERT(ferry__journal_get(j, "s", "k000005", &row, &err) == 0 && row.status == FERRY_J_NONE,
             "verify created a row for an item that is not migrated");
-  ferry_jrow_clear(&row);
-  ferry_journal_close(j);
+  ferry__jrow_clear(&row);
+  ferry__journal_close(j);
 }
 
 static void test_hooks(void) {
@@ -730,10 +730,10 @@ static void test_hooks(void) {
   free(all);
   /* the hook states were saved in the journal with the item */
   ferry_error err = FERRY_ERROR_INIT;
-  ferry_journal *j = ferry_journal_open(P("j.db"), 1, &err);
+  ferry_journal *j = ferry__journal_open(P("j.db"), 1, &err);
   FT_ASSERT(j, "journal: %s", err.message);
   ferry_jrow row = {0};
-  FT_ASSERT(ferry_journal_get(j, "s", "k000000", &row, &err) == 0 && row.status == FERRY_J_DONE, "k000000");
+  FT_ASSERT(ferry__journal_get(j, "s", "k000000", &row, &err) == 0 && row.status == FERRY_J_DONE, "k000000");
   json_t *hs = json_object_get(row.state, "hooks");
   char *dump = json_dumps(hs, JSON_COMPACT | JSON_SORT_KEYS);
   FT_ASSERT(dump && !strcmp(dump,
@@ -741,10 +741,10 @@ static void test_hooks(void) {
                             "[\"before_write\",\"after_write\",\"item_done\"]}}"),
             "hook states in the journal: %s", dump ? dump : "-");
   free(dump);
-  ferry_jrow_clear(&row);
-  FT_ASSERT(ferry_journal_get(j, "s", "k000001", &row, &err) == 0 && row.status == FERRY_J_FAILED, "k000001");
-  ferry_jrow_clear(&row);
-  ferry_journal_close(j);
+  ferry__jrow_clear(&row);
+  FT_ASSERT(ferry__journal_get(j, "s", "k000001", &row, &err) == 0 && row.status == FERRY_J_FAILED, "k000001");
+  ferry__jrow_clear(&row);
+  ferry__journal_close(j);
 
   /* a transient failure of a hook at item_done retries the item */
   rm_rf(T);
@@ -817,12 +817,12 @@ static void test_interrupt(void) {
   /* an item waiting for its retry (20 s away) does not hold the interrupted run up, and is not failed */
   rm_rf(T);
   FT_ASSERT(mkdir(T, 0700) == 0, "mkdir");
-  double t0 = ferry_now();
+  double t0 = ferry__now();
   r = run(one_stage("'count': 20", "'async': true, 'sigint_after': 5, 'transient': {'k000001': 1}",
                     "'concurrency': 1, 'retry': {'max': 5, 'base_ms': 20000, 'cap_ms': 20000}"));
   FT_ASSERT(r.rc == FERRY_ECANCELED && r.failed == 0, "rc %d failed %lld: %s", r.rc, (long long)r.failed,
             r.msg);
-  FT_ASSERT(ferry_now() - t0 < 10, "the interrupted run waited for a retry (%.1f s)", ferry_now() - t0);
+  FT_ASSERT(ferry__now() - t0 < 10, "the interrupted run waited for a retry (%.1f s)", ferry__now() - t0);
   FT_ASSERT(!has_line(P("sink.log"), "W k000001 attempt=2"), "retried although interrupted");
   r = run(one_stage("'count': 20", "'async': true", ""));
   FT_ASSERT(r.rc == 0 && has_line(P("sink.log"), "W k000001 attempt=1 step=- state={}"),
@@ -974,21 +974,21 @@ static void test_reuse(void) {
 /* Reads one item of stage "s" from the journal (read-only, everything: get_full). */
 static void jget(const char *key, ferry_jrow *row) {
   ferry_error err = FERRY_ERROR_INIT;
-  ferry_journal *j = ferry_journal_open(P("j.db"), 1, &err);
+  ferry_journal *j = ferry__journal_open(P("j.db"), 1, &err);
   FT_ASSERT(j, "journal: %s", err.message);
-  FT_ASSERT(ferry_journal_get_full(j, "s", key, row, &err) == 0, "get %s: %s", key, err.message);
-  ferry_journal_close(j);
+  FT_ASSERT(ferry__journal_get_full(j, "s", key, row, &err) == 0, "get %s: %s", key, err.message);
+  ferry__journal_close(j);
 }
 
 /* The id of the newest run in the journal. */
 static int64_t last_run_id(void) {
   ferry_error err = FERRY_ERROR_INIT;
-  ferry_journal *j = ferry_journal_open(P("j.db"), 1, &err);
+  ferry_journal *j = ferry__journal_open(P("j.db"), 1, &err);
   FT_ASSERT(j, "journal: %s", err.message);
-  json_t *runs = ferry_journal_runs(j, 1, &err);
+  json_t *runs = ferry__journal_runs(j, 1, &err);
   int64_t id = json_integer_value(json_object_get(json_array_get(runs, 0), "id"));
   json_decref(runs);
-  ferry_journal_close(j);
+  ferry__journal_close(j);
   return id;
 }
 
@@ -1034,7 +1034,7 @@ static void test_repair(void) {
     int want = k == 1 || k == 2 || k == 5;
     FT_ASSERT(!!row.verify == want, "%s: verify mark %s", key, dumps(row.verify));
     FT_ASSERT(row.status == FERRY_J_DONE && row.run == verify_run, "%s: status %s run %lld (verify run %lld)", key,
-              ferry_jstatus_name(row.status), (long long)row.run, (long long)verify_run);
+              ferry__jstatus_name(row.status), (long long)row.run, (long long)verify_run);
     if (want) {
       FT_ASSERT(!strcmp(jstr(row.verify, "result"), "mismatch") && strstr(jstr(row.verify, "message"), "differs") &&
                     json_integer_value(json_object_get(row.verify, "run")) == verify_run &&
@@ -1048,7 +1048,7 @@ static void test_repair(void) {
       FT_ASSERT(!strcmp(jstr(row.report, "target_id"), tid), "the mark changed the stored report: %s",
                 dumps(row.report));
     }
-    ferry_jrow_clear(&row);
+    ferry__jrow_clear(&row);
   }
   FT_ASSERT(has_line(P("sink.log"), "V k000002 step=create state={\"last_step\":\"create\",\"written\":\"k000002\"} "
                                     "repair=0"),
@@ -1058,10 +1058,10 @@ static void test_repair(void) {
   FT_ASSERT(r.rc == FERRY_EMISMATCH, "second verify: rc %d", r.rc);
   jget("k000001", &row);
   FT_ASSERT(!row.verify, "k000001 still marked");
-  ferry_jrow_clear(&row);
+  ferry__jrow_clear(&row);
   jget("k000000", &row);
   int64_t untouched_run = row.run, untouched_updated = row.updated;
-  ferry_jrow_clear(&row);
+  ferry__jrow_clear(&row);
 
   /* an older caller (struct_size without `repair`) gets a normal run even with the field set in memory */
   unlink(P("sink.log"));
@@ -1072,7 +1072,7 @@ static void test_repair(void) {
   FT_ASSERT(count_lines(P("sink.log"), "W ") == 0, "a normal run wrote marked items");
   jget("k000002", &row);
   FT_ASSERT(row.verify, "a normal run cleared a mark");
-  ferry_jrow_clear(&row);
+  ferry__jrow_clear(&row);
 
   /* plan and verify refuse to repair */
   r = run_ex(one_stage("'count': 10", "", ""), (run_opts){.mode = FERRY_MODE_PLAN, .repair = 1});
@@ -1097,17 +1097,17 @@ static void test_repair(void) {
     snprintf(key, sizeof key, "k%06d", k);
     jget(key, &row);
     FT_ASSERT(row.status == FERRY_J_DONE && !row.verify && !row.error && row.run == repair_run,
-              "%s after the repair: %s mark %s run %lld", key, ferry_jstatus_name(row.status), dumps(row.verify),
+              "%s after the repair: %s mark %s run %lld", key, ferry__jstatus_name(row.status), dumps(row.verify),
               (long long)row.run);
-    ferry_jrow_clear(&row);
+    ferry__jrow_clear(&row);
   }
   jget("k000000", &row);
   FT_ASSERT(row.run == untouched_run && row.updated == untouched_updated && !row.verify,
             "an item not selected for repair was written");
-  ferry_jrow_clear(&row);
+  ferry__jrow_clear(&row);
   jget("k000010", &row);
   FT_ASSERT(row.status == FERRY_J_NONE, "a new item was carried by a repair run");
-  ferry_jrow_clear(&row);
+  ferry__jrow_clear(&row);
   rep = load_json_file(P("report.json"));
   FT_ASSERT(json_is_true(json_object_get(rep, "repair")) && report_total(rep, "repaired") == 2 &&
                 report_total(rep, "not_selected") == 9 && report_items(rep, 0) == 11,
@@ -1147,11 +1147,11 @@ static void test_repair_fail(void) {
   jget("k000003", &row);
   FT_ASSERT(row.status == FERRY_J_DONE && row.verify && row.error && strstr(row.error, "repair of k000003") &&
                 row.error_code == FERRY_EINVAL && row.run == repair_run && row.attempts == 1,
-            "k000003 after a failed repair: %s mark %s error %s", ferry_jstatus_name(row.status), dumps(row.verify),
+            "k000003 after a failed repair: %s mark %s error %s", ferry__jstatus_name(row.status), dumps(row.verify),
             row.error);
   FT_ASSERT(!strcmp(jstr(row.report, "target"), "repair refused"), "report of the failed repair: %s",
             dumps(row.report));
-  ferry_jrow_clear(&row);
+  ferry__jrow_clear(&row);
   json_t *rep = load_json_file(P("report.json"));
   json_t *it = report_item(rep, 0, "k000003");
   FT_ASSERT(it && !strcmp(jstr(it, "status"), "failed") && json_is_true(json_object_get(it, "repair")) &&
@@ -1169,7 +1169,7 @@ static void test_repair_fail(void) {
             "second repair writes:\n%s", slurp(P("sink.log")));
   jget("k000003", &row);
   FT_ASSERT(row.status == FERRY_J_DONE && !row.verify && !row.error, "k000003 after its repair");
-  ferry_jrow_clear(&row);
+  ferry__jrow_clear(&row);
 
   /* --limit applies to a repair as to a run; an interrupted repair (intent + mark) is a repair in any run */
   r = run_mode(one_stage("'count': 6", "'mismatch': ['k000000', 'k000002', 'k000005']", ""), FERRY_MODE_VERIFY);
@@ -1179,13 +1179,13 @@ static void test_repair_fail(void) {
   FT_ASSERT(r.rc == 0 && r.done == 1 && count_lines(P("sink.log"), "W k000000 ") == 1,
             "repair --limit 1: done %lld:\n%s", (long long)r.done, slurp(P("sink.log")));
   ferry_error err = FERRY_ERROR_INIT;
-  ferry_journal *j = ferry_journal_open(P("j.db"), 0, &err);
+  ferry_journal *j = ferry__journal_open(P("j.db"), 0, &err);
   FT_ASSERT(j, "journal: %s", err.message);
   json_t *state = J("{'last_step': 'create', 'written': 'k000002', 'half': true}");
-  FT_ASSERT(ferry_journal_intent(j, "s", "k000002", "rewrite", state, 1, &err) == 0, "intent: %s", err.message);
-  FT_ASSERT(ferry_journal_intent(j, "s", "k000001", "create", state, 1, &err) == 0, "intent: %s", err.message);
+  FT_ASSERT(ferry__journal_intent(j, "s", "k000002", "rewrite", state, 1, &err) == 0, "intent: %s", err.message);
+  FT_ASSERT(ferry__journal_intent(j, "s", "k000001", "create", state, 1, &err) == 0, "intent: %s", err.message);
   json_decref(state);
-  ferry_journal_close(j);
+  ferry__journal_close(j);
   unlink(P("sink.log"));
   r = run_ex(one_stage("'count': 6", REPAIR_SINK, ""), (run_opts){.repair = 1});
   FT_ASSERT(r.rc == 0 && r.done == 2, "repair after an interrupted one: done %lld: %s", (long long)r.done, r.msg);
@@ -1195,7 +1195,7 @@ static void test_repair_fail(void) {
             "in doubt: a marked one is a repair, an unmarked one is not selected:\n%s", slurp(P("sink.log")));
   jget("k000001", &row);
   FT_ASSERT(row.status == FERRY_J_INTENT, "the unmarked in-doubt item was touched by the repair run");
-  ferry_jrow_clear(&row);
+  ferry__jrow_clear(&row);
   /* a normal run: the unmarked in-doubt item is an ordinary one (repair=0); nothing else is marked */
   unlink(P("sink.log"));
   r = run(one_stage("'count': 6", REPAIR_SINK, ""));
@@ -1217,7 +1217,7 @@ static long peak_rss_kb(void) {
 static void test_report_memory(void) {
   if (!getenv("RT_MEMORY_CHILD")) {
     const char *asan = getenv("ASAN_OPTIONS");
-    char *opts = ferry_xasprintf("%s%squarantine_size_mb=0:thread_local_quarantine_size_kb=0", asan ? asan : "",
+    char *opts = ferry__xasprintf("%s%squarantine_size_mb=0:thread_local_quarantine_size_kb=0", asan ? asan : "",
                                  asan && *asan ? ":" : "");
     pid_t pid = fork();
     FT_ASSERT(pid >= 0, "fork: %s", strerror(errno));
@@ -1376,7 +1376,7 @@ static void test_crash(int argc, char **argv) {
 int main(int argc, char **argv) {
   FT_ASSERT(argc >= 2, "usage: test_runtime <case> [args]");
   setenv("FERRY_SEED", "42", 1);
-  ferry_log_configure(FERRY_LOG_WARN, FERRY_LOG_TEXT, NULL);
+  ferry__log_configure(FERRY_LOG_WARN, FERRY_LOG_TEXT, NULL);
   snprintf(T, sizeof T, "/tmp/ferry-rt-%s.XXXXXX", argv[1]);
   FT_ASSERT(mkdtemp(T), "mkdtemp: %s", strerror(errno));
   const char *c = argv[1];
