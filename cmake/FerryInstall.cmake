@@ -13,7 +13,7 @@ set(FERRY_CMAKE_INSTALL_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/Ferry)
 set(FERRY_PKGCONFIG_INSTALL_DIR ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 
 # libferry's include path points into the source tree (core/, for internal.h): keep such paths for the
-# build tree only. The installed interface carries just the SDK headers (through ferry_sdk).
+# build tree only. The installed interface carries just the SDK headers (through ferry_sdk_headers).
 get_target_property(_ferry_incs ferry INTERFACE_INCLUDE_DIRECTORIES)
 if(_ferry_incs)
   set(_ferry_new_incs "")
@@ -28,9 +28,10 @@ if(_ferry_incs)
 endif()
 
 # Exported targets: Ferry::ferry = libferry (it links Ferry::headers = the SDK include directory and its
-# jansson/libuv/libpq dependencies, recreated by FerryConfig.cmake from pkg-config).
-set_target_properties(ferry_sdk PROPERTIES EXPORT_NAME headers)
-install(TARGETS ferry_sdk EXPORT FerryTargets)
+# jansson/libuv dependencies, recreated by FerryConfig.cmake from pkg-config; libferry's own libcurl, libpq,
+# SQLite, libcrypto and libltdl stay private to it).
+set_target_properties(ferry_sdk_headers PROPERTIES EXPORT_NAME headers)
+install(TARGETS ferry_sdk_headers EXPORT FerryTargets)
 install(EXPORT FerryTargets NAMESPACE Ferry:: DESTINATION ${FERRY_CMAKE_INSTALL_DIR})
 
 # The plugin ABI of these headers, for the package files.
