@@ -659,3 +659,31 @@ ferry_config *ferry__config_load_file(const char *path, ferry_error *err) {
   free(text);
   return cfg;
 }
+
+json_t *ferry__config_settings(const ferry_config *cfg) {
+  json_t *o = json_object();
+  json_object_set_new(o, "origin", json_string(cfg->origin));
+  json_object_set_new(o, "journal", json_string(cfg->journal ? cfg->journal : FERRY__DEFAULT_JOURNAL));
+  json_object_set_new(o, "report", cfg->report ? json_string(cfg->report) : json_null());
+  json_t *pp = json_array();
+  for (size_t i = 0; cfg->plugin_path && cfg->plugin_path[i]; i++)
+    json_array_append_new(pp, json_string(cfg->plugin_path[i]));
+  json_object_set_new(o, "plugin_path", pp);
+  json_object_set_new(o, "log_level", cfg->log_level ? json_string(cfg->log_level) : json_null());
+  json_t *names = json_array();
+  for (size_t i = 0; i < cfg->nstages; i++) json_array_append_new(names, json_string(cfg->stages[i].name));
+  json_object_set_new(o, "stages", names);
+  return o;
+}
+
+FERRY_API json_t *ferry_config_settings(const char *path, ferry_error *err) {
+  if (!path) {
+    ferry_error_set(err, FERRY_EINVAL, "ferry_config_settings: no file given");
+    return NULL;
+  }
+  ferry_config *cfg = ferry__config_load_file(path, err);
+  if (!cfg) return NULL;
+  json_t *o = ferry__config_settings(cfg);
+  ferry__config_free(cfg);
+  return o;
+}

@@ -183,7 +183,7 @@ static char *scrub_text(const hreq *r, const char *s) {
     free(cur);
     cur = ferry__sb_steal(&sb);
   }
-  char *out = ferry__redact(cur);
+  char *out = ferry_redact(cur);
   free(cur);
   return out;
 }
@@ -889,7 +889,7 @@ FERRY_API int ferry_http_status_error(const ferry_http_response *res, const char
       if (res->body_len > n) ferry__sb_add(&sb, "...");
     }
     if (sb.len) {
-      char *d = ferry__redact(sb.buf);
+      char *d = ferry_redact(sb.buf);
       ferry_error_set_detail(err, "%s", d);
       free(d);
     }

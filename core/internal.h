@@ -45,17 +45,13 @@ void ferry__strv_free(char **v);
 char **ferry__strv_dup(const char *const *v);
 
 /* ===== log.c / secret.c ================================================================================= */
-typedef enum ferry_log_format { FERRY_LOG_TEXT = 0, FERRY_LOG_JSON = 1 } ferry_log_format;
-/* Where and how log lines go (default: stderr, text, INFO). `out` is borrowed; NULL = stderr. */
-void ferry__log_configure(ferry_log_level level, ferry_log_format format, FILE *out);
+/* ferry_log_configure(), ferry_log_level_parse(), ferry_redact(): ferry/runtime.h. */
 /* Called before each log line is written (NULL to unset): the terminal progress display uses it to erase
  * itself so that log lines never interleave with its redrawn block. One at a time. */
 void ferry__log_set_before_line(void (*fn)(void *arg), void *arg);
 /* Registers a secret: every later log line, journal text, report and plan output has it replaced by "***".
  * Copied. Strings shorter than 3 characters are ignored (they would redact everything). */
 void ferry__secret_add(const char *value);
-/* Returns a malloc'd copy of `s` with every registered secret replaced by "***". */
-char *ferry__redact(const char *s);
 /* Redacts in place inside a JSON value (all strings, recursively). */
 void ferry__redact_json(json_t *v);
 /* Forget all secrets (tests, runtime free). */
@@ -131,16 +127,17 @@ typedef struct ferry_config {
   json_t *root;        /* owned */
 } ferry_config;
 
+/* The journal a run uses when neither the configuration nor the program names one (current directory). */
+#define FERRY__DEFAULT_JOURNAL "ferry-journal.db"
+
 /* Syntax errors: "<file>:<line>:<column>: <jansson text>". */
 ferry_config *ferry__config_load_file(const char *path, ferry_error *err);
 /* `root` is not stolen. */
 ferry_config *ferry__config_from_json(json_t *root, const char *origin, ferry_error *err);
 void ferry__config_free(ferry_config *cfg);
+/* The settings of ferry_config_settings() (ferry/runtime.h): a new JSON object. */
+json_t *ferry__config_settings(const ferry_config *cfg);
 
-/* The configuration a runtime loaded (NULL before ferry_runtime_load_*); owned by the runtime. runtime.c. */
-const ferry_config *ferry__runtime_config(const ferry_runtime *rt);
-/* Parses "error".."trace"; returns -1 for anything else. log.c. */
-int ferry__log_level_parse(const char *name);
 
 /* ===== registry.c + module.c (the loader) ================================================================
  * One registry for both ways of getting a plugin: built-in descriptors and modules "ferry_<id>.so" opened at
@@ -165,6 +162,8 @@ void ferry__registry_free(ferry_registry *reg); /* closes modules: their descrip
 /* Search path, in order of addition (the caller adds the config's plugin_path first). Copied; trailing '/'
  * dropped; a directory already present is not added twice. */
 void ferry__registry_add_dir(ferry_registry *reg, const char *dir);
+/* Empties the search path (modules already loaded stay registered). */
+void ferry__registry_clear_dirs(ferry_registry *reg);
 /* Adds the default places, in this order: each directory of $FERRY_PLUGIN_PATH (':'-separated, empty
  * elements skipped); the build tree's plugin directory (FERRY_BUILD_PLUGIN_DIR) when it exists and this
  * libferry is the build tree's own; <libdir>/ferry/plugins beside the libferry in use when it exists (an

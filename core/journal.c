@@ -306,7 +306,7 @@ static int writable(ferry_journal *j, const char *op, ferry_error *err) {
 
 /* A JSON object as stored text, with every registered secret redacted. NULL state -> NULL (keep stored). */
 static int string_has_secret(const char *s) {
-  char *r = ferry__redact(s);
+  char *r = ferry_redact(s);
   int changed = strcmp(r, s) != 0;
   free(r);
   return changed;
@@ -817,7 +817,7 @@ static char *error_text(const ferry_error *cause) {
     ferry__sb_addn(&sb, cause->detail, n > ERROR_DETAIL_MAX ? ERROR_DETAIL_MAX : n);
     if (n > ERROR_DETAIL_MAX) ferry__sb_add(&sb, "...");
   }
-  char *error = ferry__redact(sb.buf);
+  char *error = ferry_redact(sb.buf);
   ferry__sb_free(&sb);
   return error;
 }

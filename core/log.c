@@ -21,7 +21,7 @@ void ferry__log_set_before_line(void (*fn)(void *arg), void *arg) {
 
 static const char *level_names[] = {"error", "warn", "info", "debug", "trace"};
 
-void ferry__log_configure(ferry_log_level level, ferry_log_format format, FILE *out) {
+FERRY_API void ferry_log_configure(ferry_log_level level, ferry_log_format format, FILE *out) {
   cur_level = level;
   cur_format = format;
   cur_out = out;
@@ -44,7 +44,7 @@ FERRY_API void ferry_log(const ferry_instance *ins, ferry_log_level level, const
   va_start(ap, fmt);
   char *raw = ferry__xvasprintf(fmt, ap);
   va_end(ap);
-  char *msg = ferry__redact(raw);
+  char *msg = ferry_redact(raw);
   free(raw);
   FILE *out = cur_out ? cur_out : stderr;
   char ts[32];
@@ -79,7 +79,7 @@ FERRY_API void ferry_log(const ferry_instance *ins, ferry_log_level level, const
   free(msg);
 }
 
-int ferry__log_level_parse(const char *name) {
+FERRY_API int ferry_log_level_parse(const char *name) {
   for (int i = 0; name && i < 5; i++)
     if (!strcmp(level_names[i], name)) return i;
   return -1;

@@ -143,7 +143,7 @@ static char *pq_text(const char *s) {
     ferry__sb_addn(&sb, p, 1);
   }
   char *t = ferry__sb_steal(&sb);
-  char *r = ferry__redact(t);
+  char *r = ferry_redact(t);
   free(t);
   return r;
 }

@@ -156,6 +156,7 @@ struct ferry_runtime {
   ferry_registry *reg;
   ferry_config *cfg;
   int loaded;
+  json_t *settings;     /* ferry_runtime_settings() of the loaded configuration (owned) */
   ferry_stage **stages; /* topological order */
   size_t nstages;
 

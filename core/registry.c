@@ -412,6 +412,11 @@ static reg_entry *add_entry(ferry_registry *reg, const ferry_plugin *p, const ch
   return e;
 }
 
+void ferry__registry_clear_dirs(ferry_registry *reg) {
+  for (size_t i = 0; i < reg->ndirs; i++) free(reg->dirs[i]);
+  reg->ndirs = 0;
+}
+
 void ferry__registry_add_dir(ferry_registry *reg, const char *dir) {
   if (!dir || !*dir) return;
   size_t len = strlen(dir);

@@ -61,6 +61,7 @@ FERRY_API void ferry_runtime_free(ferry_runtime *rt) {
   ferry__strv_free(rt->plugin_path);
   free(rt->journal_path);
   free(rt->ssum);
+  json_decref(rt->settings);
   ferry_error_clear(&rt->journal_error);
   free(rt);
 }
@@ -96,13 +97,20 @@ static int check_options(ferry_runtime *rt, const ferry_stage *st, const ferry_p
   return rc;
 }
 
-static int load_common(ferry_runtime *rt, ferry_config *cfg, ferry_error *err) {
-  rt->cfg = cfg;
+/* The plugin path (ferry/runtime.h), assembled here only: the program's directories, the configuration's
+ * (once one is loaded), then the default places. */
+static void search_path(ferry_runtime *rt) {
+  ferry__registry_clear_dirs(rt->reg);
   for (size_t i = 0; rt->plugin_path && rt->plugin_path[i]; i++)
     ferry__registry_add_dir(rt->reg, rt->plugin_path[i]);
-  for (size_t i = 0; cfg->plugin_path && cfg->plugin_path[i]; i++)
-    ferry__registry_add_dir(rt->reg, cfg->plugin_path[i]);
+  for (size_t i = 0; rt->cfg && rt->cfg->plugin_path && rt->cfg->plugin_path[i]; i++)
+    ferry__registry_add_dir(rt->reg, rt->cfg->plugin_path[i]);
   if (!rt->no_default_path) ferry__registry_add_default_dirs(rt->reg);
+}
+
+static int load_common(ferry_runtime *rt, ferry_config *cfg, ferry_error *err) {
+  rt->cfg = cfg;
+  search_path(rt);
   int rc = ferry__pipeline_build(rt, err);
   for (size_t i = 0; rc == 0 && i < rt->nstages; i++) {
     ferry_stage *st = rt->stages[i];
@@ -122,6 +130,7 @@ static int load_common(ferry_runtime *rt, ferry_config *cfg, ferry_error *err) {
     return rc < 0 ? rc : FERRY_ECONFIG;
   }
   rt->ssum = ferry__xcalloc(rt->nstages, sizeof *rt->ssum);
+  rt->settings = ferry__config_settings(cfg);
   rt->loaded = 1;
   return 0;
 }
@@ -142,6 +151,51 @@ FERRY_API int ferry_runtime_load_json(ferry_runtime *rt, json_t *config, const c
   ferry_config *cfg = ferry__config_from_json(config, origin ? origin : "<config>", err);
   if (!cfg) return err && err->code ? err->code : FERRY_ECONFIG;
   return load_common(rt, cfg, err);
+}
+
+FERRY_API json_t *ferry_runtime_settings(ferry_runtime *rt) { return rt && rt->loaded ? rt->settings : NULL; }
+
+/* ---- plugins ------------------------------------------------------------------------------------------- */
+
+static void on_refused(void *arg, const char *path, const ferry_error *e) {
+  json_array_append_new(arg, json_pack("{s:s, s:s, s:s}", "path", path, "code", ferry_err_name(e->code), "error",
+                                       e->message ? e->message : ferry_strerror(e->code)));
+}
+
+FERRY_API json_t *ferry_runtime_plugins(ferry_runtime *rt, ferry_error *err) {
+  if (!rt) {
+    ferry_error_set(err, FERRY_EINVAL, "ferry_runtime_plugins: no runtime");
+    return NULL;
+  }
+  search_path(rt);
+  json_t *refused = json_array();
+  ferry__registry_scan(rt->reg, on_refused, refused);
+  json_t *list = json_array();
+  for (size_t i = 0; i < ferry__registry_count(rt->reg); i++) {
+    const ferry_plugin_entry *e = ferry__registry_at(rt->reg, i);
+    const ferry_plugin *p = e->plugin;
+    json_t *kinds = json_array();
+    if (p->kinds & FERRY_KIND_SOURCE) json_array_append_new(kinds, json_string("source"));
+    if (p->kinds & FERRY_KIND_SINK) json_array_append_new(kinds, json_string("sink"));
+    if (p->kinds & FERRY_KIND_HOOK) json_array_append_new(kinds, json_string("hook"));
+    json_array_append_new(list, json_pack("{s:s, s:o, s:s, s:s, s:s, s:s}", "name", p->name, "kinds", kinds,
+                                          "version", p->version, "description", p->description, "license",
+                                          p->license, "origin", e->origin));
+  }
+  return json_pack("{s:o, s:o}", "plugins", list, "refused", refused);
+}
+
+FERRY_API json_t *ferry_runtime_describe_plugin(ferry_runtime *rt, const char *name, ferry_error *err) {
+  if (!rt || !name) {
+    ferry_error_set(err, FERRY_EINVAL, "ferry_runtime_describe_plugin: no runtime or no plugin name");
+    return NULL;
+  }
+  search_path(rt);
+  const ferry_plugin_entry *e = ferry__registry_find(rt->reg, name, err);
+  if (!e) return NULL;
+  json_t *d = ferry__plugin_describe(e->plugin);
+  json_object_set_new(d, "origin", json_string(e->origin));
+  return d;
 }
 
 /* ---- services for the other parts ---------------------------------------------------------------------- */
@@ -695,7 +749,7 @@ FERRY_API int ferry_runtime_run(ferry_runtime *rt, const ferry_run_opts *opts, f
   /* journal */
   const char *jpath = rt->journal_path   ? rt->journal_path
                       : rt->cfg->journal ? rt->cfg->journal
-                                         : "ferry-journal.db";
+                                         : FERRY__DEFAULT_JOURNAL;
   int want_journal = 0;
   for (size_t i = 0; i < rt->nstages; i++)
     want_journal |= rt->stages[i]->selected && rt->stages[i]->cfg->journal;
@@ -814,4 +868,3 @@ FERRY_API int ferry_runtime_run(ferry_runtime *rt, const ferry_run_opts *opts, f
   return rc;
 }
 
-const ferry_config *ferry__runtime_config(const ferry_runtime *rt) { return rt && rt->loaded ? rt->cfg : NULL; }

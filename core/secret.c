@@ -64,7 +64,7 @@ void ferry__secret_clear(void) {
   pthread_mutex_unlock(&lock);
 }
 
-char *ferry__redact(const char *s) {
+FERRY_API char *ferry_redact(const char *s) {
   if (!s) return NULL;
   pthread_mutex_lock(&lock);
   if (!nsecrets) {
@@ -98,7 +98,7 @@ char *ferry__redact(const char *s) {
 void ferry__redact_json(json_t *v) {
   if (!v) return;
   if (json_is_string(v)) {
-    char *r = ferry__redact(json_string_value(v));
+    char *r = ferry_redact(json_string_value(v));
     if (strcmp(r, json_string_value(v))) json_string_set(v, r);
     free(r);
   } else if (json_is_object(v)) {

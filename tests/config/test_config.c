@@ -287,6 +287,58 @@ static void test_from_json(void) {
   ferry_error_clear(&err);
 }
 
+/* ferry_config_settings() (ferry/runtime.h): the settings `ferry status`, `export-map` and `plugins` read. */
+static void test_settings(void) {
+  write_file(cfg_path,
+             "{\"journal\": \"j.db\", \"plugin_path\": [\"p\", \"/abs\"], \"log_level\": \"warn\",\n"
+             " \"stages\": [{\"name\": \"b\", " MIN_STAGE "}, {\"name\": \"a\", " MIN_STAGE "}]}\n");
+  ferry_error err = FERRY_ERROR_INIT;
+  json_t *set = ferry_config_settings(cfg_path, &err);
+  FT_ASSERT(set, "settings: %s", err.message);
+  char *rdir = realpath(dir, NULL);
+  char *want = ferry__xasprintf("%s/j.db", rdir);
+  FT_ASSERT(!strcmp(json_string_value(json_object_get(set, "journal")), want), "journal resolved");
+  free(want);
+  want = ferry__xasprintf("%s/p", rdir);
+  json_t *pp = json_object_get(set, "plugin_path");
+  FT_ASSERT(json_array_size(pp) == 2 && !strcmp(json_string_value(json_array_get(pp, 0)), want) &&
+                !strcmp(json_string_value(json_array_get(pp, 1)), "/abs"), "plugin_path");
+  free(want);
+  FT_ASSERT(!strcmp(json_string_value(json_object_get(set, "log_level")), "warn") &&
+                ferry_log_level_parse("warn") == FERRY_LOG_WARN, "log_level");
+  FT_ASSERT(json_is_null(json_object_get(set, "report")), "no report");
+  FT_ASSERT(!strcmp(json_string_value(json_object_get(set, "origin")), cfg_path), "origin");
+  json_t *names = json_object_get(set, "stages");
+  FT_ASSERT(json_array_size(names) == 2 && !strcmp(json_string_value(json_array_get(names, 0)), "b") &&
+                !strcmp(json_string_value(json_array_get(names, 1)), "a"), "stages in file order");
+  json_decref(set);
+  free(rdir);
+  /* without "journal": the default one, in the current directory */
+  write_file(cfg_path, "{\"stages\": [{\"name\": \"s\", " MIN_STAGE "}]}");
+  set = ferry_config_settings(cfg_path, &err);
+  FT_ASSERT(set && !strcmp(json_string_value(json_object_get(set, "journal")), "ferry-journal.db") &&
+                json_is_null(json_object_get(set, "log_level")) && !json_array_size(json_object_get(set, "plugin_path")),
+            "defaults");
+  json_decref(set);
+  /* the same refusals as a load: syntax with its place, keys, a missing file */
+  write_file(cfg_path, "{\"stages\": [}");
+  FT_ASSERT(!ferry_config_settings(cfg_path, &err) && err.code == FERRY_ECONFIG, "syntax error accepted");
+  char *loc = ferry__xasprintf("%s:1:", cfg_path);
+  FT_ASSERT(!strncmp(err.message, loc, strlen(loc)), "syntax error without its place: %s", err.message);
+  free(loc);
+  ferry_error_clear(&err);
+  write_file(cfg_path, "{\"jornal\": \"x\", \"stages\": [{\"name\": \"s\", " MIN_STAGE "}]}");
+  FT_ASSERT(!ferry_config_settings(cfg_path, &err) && err.code == FERRY_ECONFIG && strstr(err.message, "jornal"),
+            "unknown key: %s", err.message);
+  ferry_error_clear(&err);
+  FT_ASSERT(!ferry_config_settings("/nonexistent/ferry.json", &err) && err.code == FERRY_ENOENT, "missing file");
+  ferry_error_clear(&err);
+  FT_ASSERT(!ferry_config_settings(NULL, &err) && err.code == FERRY_EINVAL, "no file");
+  ferry_error_clear(&err);
+  FT_ASSERT(ferry_log_level_parse("trace") == FERRY_LOG_TRACE && ferry_log_level_parse("error") == FERRY_LOG_ERROR &&
+                ferry_log_level_parse("verbose") == -1 && ferry_log_level_parse(NULL) == -1, "level names");
+}
+
 int main(void) {
   snprintf(dir, sizeof dir, "/tmp/ferry-config-test.XXXXXX");
   FT_ASSERT(mkdtemp(dir), "mkdtemp");
@@ -295,6 +347,7 @@ int main(void) {
   test_refusals();
   test_good();
   test_from_json();
+  test_settings();
   unlink(cfg_path);
   free(cfg_path);
   rmdir(dir);

@@ -124,7 +124,7 @@ static void test_lifecycle(uv_loop_t *loop) {
   char *logpath = ferry__xasprintf("%s/log.txt", dir);
   FILE *log = fopen(logpath, "w");
   FT_ASSERT(log, "log file");
-  ferry__log_configure(FERRY_LOG_INFO, FERRY_LOG_TEXT, log);
+  ferry_log_configure(FERRY_LOG_INFO, FERRY_LOG_TEXT, log);
 
   memset(&seen, 0, sizeof seen);
   json_t *o = js("{\"password\": \"${FT_INST_PW}\", \"n\": 3, \"token\": {\"file\": \"token\"}}");
@@ -151,11 +151,11 @@ static void test_lifecycle(uv_loop_t *loop) {
   /* a value the plugin computes and registers itself */
   ferry_secret(ins, "computed-hash-abcdef");
   ferry_log_warn(ins, "hash is computed-hash-abcdef, password %s", planted);
-  ferry__log_configure(FERRY_LOG_INFO, FERRY_LOG_JSON, log);
+  ferry_log_configure(FERRY_LOG_INFO, FERRY_LOG_JSON, log);
   ferry_log_error(ins, "json line with %s and t0ken-from-file-42", planted);
   ferry_log_debug(ins, "filtered out %s", "debug-line");
   ferry_log(NULL, FERRY_LOG_INFO, "core line %s", planted);
-  ferry__log_configure(FERRY_LOG_INFO, FERRY_LOG_TEXT, NULL);
+  ferry_log_configure(FERRY_LOG_INFO, FERRY_LOG_TEXT, NULL);
   fclose(log);
 
   char *text = slurp(logpath);

@@ -200,7 +200,7 @@ static void test_secrets(const char *dir) {
   FT_ASSERT(apply(table, "{\"password\": \"${FT_OPT_PASS}\"}", &c, NULL, &msg) == 0, "%s", msg);
   FT_ASSERT(!strcmp(c.password, "env-secret-4711"), "password %s", c.password);
   ferry__options_release(table, &c);
-  char *r = ferry__redact("login with env-secret-4711 failed");
+  char *r = ferry_redact("login with env-secret-4711 failed");
   FT_ASSERT(!strcmp(r, "login with *** failed"), "secret not registered: %s", r);
   free(r);
   /* embedded in a longer value: the whole value and the substituted part are both secrets */
@@ -209,7 +209,7 @@ static void test_secrets(const char *dir) {
             msg);
   FT_ASSERT(!strcmp(c.dsn, "host=db password=env-secret-4711 user=u"), "dsn %s", c.dsn);
   ferry__options_release(table, &c);
-  r = ferry__redact("dsn host=db password=env-secret-4711 user=u; again env-secret-4711");
+  r = ferry_redact("dsn host=db password=env-secret-4711 user=u; again env-secret-4711");
   FT_ASSERT(!strcmp(r, "dsn ***; again ***"), "embedded secret: %s", r);
   free(r);
   /* {"env": NAME} */
@@ -217,7 +217,7 @@ static void test_secrets(const char *dir) {
   FT_ASSERT(apply(table, "{\"host\": {\"env\": \"FT_OPT_PASS\"}}", &c, NULL, &msg) == 0, "%s", msg);
   FT_ASSERT(!strcmp(c.host, "env-secret-4711"), "host %s", c.host);
   ferry__options_release(table, &c);
-  r = ferry__redact("env-secret-4711");
+  r = ferry_redact("env-secret-4711");
   FT_ASSERT(!strcmp(r, "***"), "{\"env\"} values are always secrets: %s", r);
   free(r);
   /* {"file": PATH}: relative to the base directory, trailing newline stripped, also in lists */
@@ -230,7 +230,7 @@ static void test_secrets(const char *dir) {
   FT_ASSERT(!strcmp(c.password, "file-secret-0815"), "password [%s]", c.password);
   FT_ASSERT(!strcmp(c.hosts[1], "file-secret-0815"), "list element from file [%s]", c.hosts[1]);
   ferry__options_release(table, &c);
-  r = ferry__redact("pw file-secret-0815");
+  r = ferry_redact("pw file-secret-0815");
   FT_ASSERT(!strcmp(r, "pw ***"), "file secret not registered: %s", r);
   free(r);
   /* an absolute path ignores the base directory; CRLF stripped too */
@@ -245,7 +245,7 @@ static void test_secrets(const char *dir) {
   FT_ASSERT(apply(table, "{\"path\": \"${FT_OPT_DIR}/in $${NOT_A_VAR}\"}", &c, NULL, &msg) == 0, "%s", msg);
   FT_ASSERT(!strcmp(c.path, "/srv/data/in ${NOT_A_VAR}"), "path %s", c.path);
   ferry__options_release(table, &c);
-  r = ferry__redact("/srv/data/in");
+  r = ferry_redact("/srv/data/in");
   FT_ASSERT(!strcmp(r, "/srv/data/in"), "a plain option's substitution was redacted: %s", r);
   free(r);
   /* errors name the option and where the value should have come from, never the value */
@@ -272,7 +272,7 @@ static void test_secrets(const char *dir) {
   FT_ASSERT(apply(table, "{\"password\": {\"env\": \"FT_OPT_QUOTED\"}}", &c, NULL, &msg) == 0, "%s", msg);
   json_t *doc = json_pack("{s:s}", "error", "login failed for pa\"ss\\word");
   char *dumped = json_dumps(doc, JSON_COMPACT);
-  r = ferry__redact(dumped);
+  r = ferry_redact(dumped);
   FT_ASSERT(!strcmp(r, "{\"error\":\"login failed for ***\"}"), "escaped secret: %s", r);
   free(r);
   free(dumped);
@@ -368,6 +368,39 @@ static void test_describe(void) {
   FT_ASSERT(!strcmp(ferry__opt_type_name((ferry_opt_type)99), "unknown"), "type name");
 }
 
+/* The process's log configuration and redaction (ferry/runtime.h): what the CLI sets up, with a secret a
+ * plugin registered (ferry_secret). */
+static void test_log(const char *dir) {
+  char *path = ferry__xasprintf("%s/log.txt", dir);
+  FILE *f = fopen(path, "w+");
+  FT_ASSERT(f, "open %s", path);
+  ferry_secret(NULL, "log-secret-2207");
+  ferry_log_configure(FERRY_LOG_INFO, FERRY_LOG_JSON, f);
+  ferry_log(NULL, FERRY_LOG_INFO, "connecting with log-secret-2207");
+  ferry_log(NULL, FERRY_LOG_DEBUG, "filtered out");
+  FT_ASSERT(!ferry_log_enabled(FERRY_LOG_DEBUG) && ferry_log_enabled(FERRY_LOG_WARN), "levels");
+  ferry_log_configure(FERRY_LOG_DEBUG, FERRY_LOG_TEXT, f);
+  ferry_log(NULL, FERRY_LOG_DEBUG, "now shown");
+  ferry_log_configure(FERRY_LOG_INFO, FERRY_LOG_TEXT, NULL);
+  rewind(f);
+  char line[512];
+  FT_ASSERT(fgets(line, sizeof line, f), "no JSON line");
+  json_t *o = json_loads(line, 0, NULL);
+  FT_ASSERT(o && !strcmp(json_string_value(json_object_get(o, "msg")), "connecting with ***") &&
+                !strcmp(json_string_value(json_object_get(o, "level")), "info"), "JSON line: %s", line);
+  json_decref(o);
+  FT_ASSERT(fgets(line, sizeof line, f) && strstr(line, "debug [ferry] now shown") && !strstr(line, "filtered"),
+            "text line: %s", line);
+  FT_ASSERT(!fgets(line, sizeof line, f), "extra line: %s", line);
+  fclose(f);
+  unlink(path);
+  free(path);
+  char *r = ferry_redact("token log-secret-2207.");
+  FT_ASSERT(!strcmp(r, "token ***."), "redact: %s", r);
+  free(r);
+  FT_ASSERT(ferry_redact(NULL) == NULL, "redact NULL");
+}
+
 int main(void) {
   char tmpl[] = "/tmp/ferry-options-test.XXXXXX";
   char *dir = mkdtemp(tmpl);
@@ -377,6 +410,7 @@ int main(void) {
   test_refusals();
   test_secrets(dir);
   test_describe();
+  test_log(dir);
   rmdir(dir);
   printf("options: all passed\n");
   return 0;

@@ -1,7 +1,8 @@
 /* Unit tests of the journal (core/journal.c) on real SQLite files in a temporary directory.
  *
  *   journal-test <name>     runs one test: lifecycle, resume, idmap, read, group, reopen, readonly, version,
- *                           redact, foreach-writes, crash, lock, upgrade (v1 -> v2), report, marks, ids, runs
+ *                           redact, foreach-writes, crash, lock, upgrade (v1 -> v2), report, marks, ids, runs,
+ *                           public (the read-only API of ferry/journal.h)
  * The crash test forks children that record intents and outcomes and kill themselves with SIGKILL at a
  * random moment (seeded: FERRY_TEST_SEED, default 20261121); the parent then checks that everything the
  * child reported as confirmed is in the journal and that the file is intact.
@@ -20,6 +21,7 @@
 #include <sqlite3.h>
 
 #include "internal.h"
+#include "ferry/journal.h"
 #include "ftest.h"
 
 static char tmpdir[256];
@@ -1274,6 +1276,165 @@ static void t_crash(void) {
   free(path);
 }
 
+/* ---- the public read-only API (ferry/journal.h) --------------------------------------------------------- */
+typedef struct pubitems {
+  ferry_sb sb;
+  int n, stop_at;
+} pubitems;
+
+/* "stage/key status step attempts error|detail|code ids=N;" */
+static int pub_item(void *arg, json_t *item) {
+  pubitems *p = arg;
+  const char *step = json_string_value(json_object_get(item, "step"));
+  const char *error = json_string_value(json_object_get(item, "error"));
+  const char *detail = json_string_value(json_object_get(item, "detail"));
+  const char *code = json_string_value(json_object_get(item, "code"));
+  json_t *ids = json_object_get(item, "ids");
+  ferry__sb_addf(&p->sb, "%s/%s %s %s %lld %s|%s|%s ids=%s;", json_string_value(json_object_get(item, "stage")),
+                 json_string_value(json_object_get(item, "key")), json_string_value(json_object_get(item, "status")),
+                 step ? step : "-", (long long)json_integer_value(json_object_get(item, "attempts")),
+                 error ? error : "-", detail ? detail : "-", code ? code : "-",
+                 ids ? (json_array_size(ids) ? "some" : "0") : "absent");
+  FT_ASSERT(json_integer_value(json_object_get(item, "created")) > 0 &&
+            json_integer_value(json_object_get(item, "updated")) >= json_integer_value(json_object_get(item, "created")),
+            "times of %s", p->sb.buf);
+  if (!strcmp(json_string_value(json_object_get(item, "key")), "k1") &&
+      !strcmp(json_string_value(json_object_get(item, "stage")), "a")) {
+    json_t *rep = json_object_get(item, "report"), *ver = json_object_get(item, "verify");
+    FT_ASSERT(!strcmp(json_string_value(json_object_get(rep, "target_id")), "t1"), "report of a/k1");
+    FT_ASSERT(!strcmp(json_string_value(json_object_get(ver, "message")), "title differs") &&
+              json_array_size(json_object_get(ver, "differences")) == 1, "verify mark of a/k1");
+    FT_ASSERT(json_integer_value(json_object_get(item, "run")) > 0, "run of a/k1");
+    if (ids) {
+      FT_ASSERT(json_array_size(ids) == 2 &&
+                !strcmp(json_string_value(json_object_get(json_array_get(ids, 0), "kind")), "activity") &&
+                !strcmp(json_string_value(json_object_get(json_array_get(ids, 1), "new")), "q1"),
+                "ids of a/k1");
+    }
+  }
+  return ++p->n == p->stop_at;
+}
+
+static int pub_id(void *arg, const ferry_journal_id *id) {
+  ferry_sb *sb = arg;
+  FT_ASSERT(id->created > 0, "created of %s", id->old_id);
+  ferry__sb_addf(sb, "%s:%s>%s@%s/%s ", id->kind, id->old_id, id->new_id, id->stage, id->key);
+  return 0;
+}
+
+static void t_public(void) {
+  char *path = tmp_path("public.db");
+  ferry_error err = FERRY_ERROR_INIT;
+  /* a missing journal is an error, and nothing is created */
+  FT_ASSERT(!ferry_journal_open_readonly(path, &err) && err.code == FERRY_ENOENT, "missing: %s", err.message);
+  FT_ASSERT(access(path, F_OK) != 0, "the read-only open created %s", path);
+  ferry_error_clear(&err);
+  FT_ASSERT(!ferry_journal_open_readonly(NULL, &err) && err.code == FERRY_EINVAL, "no path");
+  ferry_error_clear(&err);
+
+  /* a run writes (and keeps the run lock while the reader reads) */
+  ferry_journal *w = open_ok(path, 0);
+  int64_t run = 0;
+  OK(ferry__journal_run_begin(w, "run", &run, E));
+  json_t *rep = obj("{\"target_id\": \"t1\"}");
+  ferry_joutcome done = {.status = FERRY_J_DONE, .report = rep};
+  OK(ferry__journal_outcome(w, "a", "k1", &done, E));
+  json_decref(rep);
+  OK(ferry__journal_map_id(w, "a", "k1", "process", "p1", "q1", E));
+  OK(ferry__journal_map_id(w, "a", "k1", "activity", "a1", "b1", E));
+  OK(ferry__journal_intent(w, "a", "k2", "step1", NULL, 1, E));
+  ferry_error cause = FERRY_ERROR_INIT;
+  ferry_error_set(&cause, FERRY_ETRANSIENT, "boom");
+  ferry_error_set_detail(&cause, "server said no");
+  OK(ferry__journal_failed(w, "a", "k3", NULL, &cause, 3, E));
+  ferry_error_clear(&cause);
+  OK(ferry__journal_done(w, "b", "k1", NULL, 1, E));
+  json_t *diffs = obj("[\"title: x != y\"]");
+  OK(ferry__journal_verify_mark(w, "a", "k1", "title differs", diffs, NULL, E));
+  json_decref(diffs);
+
+  ferry_journal *r = ferry_journal_open_readonly(path, &err);
+  FT_ASSERT(r, "read-only open while a run holds the lock: %s", err.message);
+  FT_ASSERT(ferry_journal_schema_version(r) == 2, "schema %d", ferry_journal_schema_version(r));
+
+  json_t *stages = ferry_journal_stages(r, &err);
+  FT_ASSERT(stages, "stages: %s", err.message);
+  char *st = json_dumps(stages, JSON_COMPACT | JSON_SORT_KEYS);
+  FT_ASSERT(!strcmp(st, "[{\"done\":1,\"failed\":1,\"in_doubt\":1,\"name\":\"a\",\"skipped\":0,\"total\":3},"
+                        "{\"done\":0,\"failed\":0,\"in_doubt\":0,\"name\":\"b\",\"skipped\":1,\"total\":1}]"),
+            "stages: %s", st);
+  free(st);
+  json_decref(stages);
+
+  pubitems p = {0};
+  OK(ferry_journal_items(r, NULL, NULL, FERRY_JOURNAL_IDS, pub_item, &p, E));
+  FT_ASSERT(!strcmp(p.sb.buf, "a/k1 done - 1 -|-|- ids=some;a/k2 intent step1 1 -|-|- ids=0;"
+                              "a/k3 failed - 3 boom|server said no|ETRANSIENT ids=0;b/k1 skipped - 1 -|-|- ids=0;"),
+            "items: %s", p.sb.buf);
+  ferry__sb_free(&p.sb);
+  memset(&p, 0, sizeof p);
+  OK(ferry_journal_items(r, "a", "failed", 0, pub_item, &p, E));
+  FT_ASSERT(!strcmp(p.sb.buf, "a/k3 failed - 3 boom|server said no|ETRANSIENT ids=absent;"), "failed of a: %s",
+            p.sb.buf);
+  ferry__sb_free(&p.sb);
+  memset(&p, 0, sizeof p);
+  OK(ferry_journal_items(r, NULL, "intent", 0, pub_item, &p, E));
+  FT_ASSERT(p.n == 1 && strstr(p.sb.buf, "a/k2 intent step1"), "in doubt: %s", p.sb.buf);
+  ferry__sb_free(&p.sb);
+  memset(&p, 0, sizeof p);
+  p.stop_at = 2;
+  OK(ferry_journal_items(r, NULL, NULL, 0, pub_item, &p, E));
+  FT_ASSERT(p.n == 2, "stop after 2: %d", p.n);
+  ferry__sb_free(&p.sb);
+  memset(&p, 0, sizeof p);
+  FT_ASSERT(ferry_journal_items(r, NULL, "bogus", 0, pub_item, &p, &err) == FERRY_EINVAL &&
+                strstr(err.message, "bogus"), "unknown status: %s", err.message);
+  ferry_error_clear(&err);
+  FT_ASSERT(ferry_journal_items(r, NULL, NULL, 0x10, pub_item, &p, &err) == FERRY_EINVAL, "unknown flag");
+  ferry_error_clear(&err);
+  FT_ASSERT(p.n == 0, "callback called on a refused call");
+
+  ferry_sb ids = {0};
+  OK(ferry_journal_ids(r, NULL, NULL, NULL, pub_id, &ids, E));
+  FT_ASSERT(!strcmp(ids.buf, "activity:a1>b1@a/k1 process:p1>q1@a/k1 "), "ids: %s", ids.buf);
+  ferry__sb_free(&ids);
+  OK(ferry_journal_ids(r, "a", "k1", "process", pub_id, &ids, E));
+  FT_ASSERT(!strcmp(ids.buf, "process:p1>q1@a/k1 "), "ids of a/k1, kind process: %s", ids.buf);
+  ferry__sb_free(&ids);
+  OK(ferry_journal_ids(r, "b", NULL, NULL, pub_id, &ids, E));
+  FT_ASSERT(!ids.buf, "ids of stage b: %s", ids.buf);
+
+  json_t *runs = ferry_journal_runs(r, 0, &err);
+  FT_ASSERT(runs && json_array_size(runs) == 1, "runs: %s", err.message);
+  json_t *r0 = json_array_get(runs, 0);
+  FT_ASSERT(json_integer_value(json_object_get(r0, "id")) == run &&
+                !strcmp(json_string_value(json_object_get(r0, "mode")), "run") &&
+                json_is_null(json_object_get(r0, "ended")), "a running run");
+  json_decref(runs);
+
+  /* what the run commits later is seen by the reader */
+  OK(ferry__journal_done(w, "b", "k2", NULL, 0, E));
+  OK(ferry__journal_run_end(w, run, 0, "{\"done\": 2}", E));
+  memset(&p, 0, sizeof p);
+  OK(ferry_journal_items(r, "b", "done", 0, pub_item, &p, E));
+  FT_ASSERT(p.n == 1 && strstr(p.sb.buf, "b/k2 done"), "a later outcome: %s", p.sb.buf);
+  ferry__sb_free(&p.sb);
+  runs = ferry_journal_runs(r, 1, &err);
+  r0 = json_array_get(runs, 0);
+  FT_ASSERT(json_integer_value(json_object_get(r0, "ended")) > 0 && json_integer_value(json_object_get(r0, "status")) == 0 &&
+                json_integer_value(json_object_get(json_object_get(r0, "summary"), "done")) == 2,
+            "the ended run");
+  json_decref(runs);
+  ferry__journal_close(w);
+  /* the reader changed nothing: a writable open still finds the same rows, and the lock was never taken */
+  ferry_journal_close(r);
+  ferry_journal_close(NULL);
+  w = open_ok(path, 0);
+  FT_ASSERT(count_of(w, NULL, FERRY_J_NONE) == 5, "rows after reading: %lld", (long long)count_of(w, NULL, FERRY_J_NONE));
+  ferry__journal_close(w);
+  free(path);
+}
+
 int main(int argc, char **argv) {
   static const struct {
     const char *name;
@@ -1283,7 +1444,7 @@ int main(int argc, char **argv) {
       {"group", t_group},         {"reopen", t_reopen},   {"readonly", t_readonly}, {"version", t_version},
       {"redact", t_redact},       {"foreach-writes", t_foreach_writes},           {"crash", t_crash},
       {"lock", t_lock},           {"upgrade", t_upgrade}, {"report", t_report},   {"marks", t_marks},
-      {"ids", t_ids},             {"runs", t_runs},
+      {"ids", t_ids},             {"runs", t_runs},       {"public", t_public},
   };
   if (argc != 2) {
     fprintf(stderr, "usage: %s TEST\n", argv[0]);

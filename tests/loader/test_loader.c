@@ -588,6 +588,87 @@ static void case_check(void) {
 #undef RESET
 }
 
+/* ---- the public listing and description (ferry/runtime.h): what `ferry plugins` shows -------------------- */
+static json_t *by_name(json_t *list, const char *name) {
+  size_t i;
+  json_t *e;
+  json_array_foreach(list, i, e) if (!strcmp(json_string_value(json_object_get(e, "name")), name)) return e;
+  return NULL;
+}
+
+static void case_runtime_api(void) {
+  char *a = mkdir_tmp("api-a");
+  char *good = fixture("good"), *ga = ferry__xasprintf("%s/ferry_good.so", a);
+  copy_file(good, ga);
+  const char *dirs[] = {a, FIXTURE_DIR, NULL};
+  ferry_runtime_opts ro = {.struct_size = sizeof ro, .plugin_path = dirs, .no_default_path = 1};
+  ferry_error e = FERRY_ERROR_INIT;
+  ferry_runtime *rt = ferry_runtime_new(&ro, &e);
+  CHECK(rt, "runtime: %s", e.message);
+  CHECK(ferry_runtime_add_plugin(rt, &ferry_plugin_dash_name, &e) == 0, "add dash_name: %s", e.message);
+  json_t *all = ferry_runtime_plugins(rt, &e);
+  CHECK(all, "plugins: %s", e.message);
+  json_t *list = json_object_get(all, "plugins"), *refused = json_object_get(all, "refused");
+  size_t nbuiltin = 0;
+  while (ferry__builtin_plugins[nbuiltin]) nbuiltin++;
+  /* the built-in table, dash-name (added: its module is shadowed), good from `a` (the fixture's copy is
+   * shadowed) */
+  CHECK(json_array_size(list) == nbuiltin + 2, "%zu plugins", json_array_size(list));
+  json_t *g = by_name(list, "good"), *d = by_name(list, "dash-name");
+  CHECK(g && !strcmp(json_string_value(json_object_get(g, "origin")), ga), "good from %s",
+        g ? json_string_value(json_object_get(g, "origin")) : "nowhere");
+  char *kinds = json_dumps(json_object_get(g, "kinds"), JSON_COMPACT);
+  CHECK(!strcmp(kinds, "[\"source\",\"sink\",\"hook\"]"), "kinds %s", kinds);
+  free(kinds);
+  CHECK(!strcmp(json_string_value(json_object_get(g, "version")), "1.2.3") &&
+            !strcmp(json_string_value(json_object_get(g, "license")), "Apache-2.0") &&
+            !strcmp(json_string_value(json_object_get(g, "description")), "loader test fixture"), "good's fields");
+  CHECK(d && !strcmp(json_string_value(json_object_get(d, "origin")), "built-in"), "dash-name built in");
+  /* every refused module: path, code and the loader's message naming the file */
+  const char *expected[] = {"bad_kind", "bad_major", "bad_minor", "bad_name", "bad_noname", "bad_ops",
+                            "bad_short", "needdep", "nosym"};
+  CHECK(json_array_size(refused) == sizeof expected / sizeof *expected, "%zu refused", json_array_size(refused));
+  for (size_t i = 0; i < json_array_size(refused); i++) {
+    json_t *r = json_array_get(refused, i);
+    char *path = fixture(expected[i]);
+    const char *code = json_string_value(json_object_get(r, "code"));
+    CHECK(!strcmp(json_string_value(json_object_get(r, "path")), path), "refused %zu: %s", i,
+          json_string_value(json_object_get(r, "path")));
+    CHECK(!strcmp(code, !strcmp(expected[i], "needdep") ? "EIO" : "EABI"), "%s: code %s", expected[i], code);
+    CHECK(strstr(json_string_value(json_object_get(r, "error")), path), "message without the path");
+    free(path);
+  }
+  json_decref(all);
+
+  /* describe: the module found as a configuration finds it, with its options and origin */
+  json_t *desc = ferry_runtime_describe_plugin(rt, "good", &e);
+  CHECK(desc, "describe good: %s", e.message);
+  CHECK(!strcmp(json_string_value(json_object_get(desc, "origin")), ga), "described from %s",
+        json_string_value(json_object_get(desc, "origin")));
+  json_t *opts = json_object_get(desc, "options");
+  CHECK(json_array_size(opts) == 3 &&
+            !strcmp(json_string_value(json_object_get(json_array_get(opts, 0), "key")), "path") &&
+            json_is_true(json_object_get(json_array_get(opts, 0), "required")) &&
+            json_integer_value(json_object_get(json_array_get(opts, 1), "default")) == 3, "options");
+  CHECK(!strcmp(json_string_value(json_object_get(desc, "serves")), "any"), "serves");
+  json_decref(desc);
+  CHECK(!ferry_runtime_describe_plugin(rt, "bad-major", &e) && e.code == FERRY_EABI &&
+            strstr(e.message, "ABI major"), "bad_major described: %s", e.message);
+  ferry_error_clear(&e);
+  CHECK(!ferry_runtime_describe_plugin(rt, "missing", &e) && e.code == FERRY_ENOENT && strstr(e.message, a) &&
+            strstr(e.message, FIXTURE_DIR), "missing: %s", e.message);
+  ferry_error_clear(&e);
+  CHECK(!ferry_runtime_describe_plugin(rt, "Not Valid", &e) && e.code == FERRY_EINVAL, "bad name: %s", e.message);
+  ferry_error_clear(&e);
+  CHECK(!ferry_runtime_plugins(NULL, &e) && e.code == FERRY_EINVAL, "no runtime");
+  ferry_error_clear(&e);
+  CHECK(!ferry_runtime_settings(rt), "settings before a configuration");
+  ferry_runtime_free(rt);
+  free(ga);
+  free(good);
+  free(a);
+}
+
 static void remove_tmp_root(void) {
   if (!tmp_root) return;
   char *cmd = ferry__xasprintf("rm -rf '%s'", tmp_root);
@@ -599,7 +680,7 @@ static void remove_tmp_root(void) {
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: %s module_find|module_load_file|builtin|good|errors|search_order|scan|static|"
-            "check\n", argv[0]);
+            "check|runtime_api\n", argv[0]);
     return 2;
   }
   char tmpl[] = "/tmp/ferry-loader-test-XXXXXX";
@@ -618,6 +699,7 @@ int main(int argc, char **argv) {
   else if (!strcmp(c, "scan")) case_scan();
   else if (!strcmp(c, "static")) case_static();
   else if (!strcmp(c, "check")) case_check();
+  else if (!strcmp(c, "runtime_api")) case_runtime_api();
   else {
     fprintf(stderr, "unknown case %s\n", c);
     return 2;

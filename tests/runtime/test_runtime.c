@@ -137,11 +137,11 @@ static res run_ex(json_t *cfg, run_opts ro) {
   if (ro.log) {
     logf = fopen(ro.log, "a");
     FT_ASSERT(logf, "%s: %s", ro.log, strerror(errno));
-    ferry__log_configure(FERRY_LOG_INFO, FERRY_LOG_TEXT, logf);
+    ferry_log_configure(FERRY_LOG_INFO, FERRY_LOG_TEXT, logf);
   }
   r.rc = ferry_runtime_run(rt, &o, &sum, &err);
   if (logf) {
-    ferry__log_configure(FERRY_LOG_WARN, FERRY_LOG_TEXT, NULL);
+    ferry_log_configure(FERRY_LOG_WARN, FERRY_LOG_TEXT, NULL);
     fclose(logf);
   }
   uv_close((uv_handle_t *)&sig, NULL);
@@ -934,8 +934,14 @@ static void test_reuse(void) {
       " 'sink': {'plugin': 'rt-sink', 'options': {'log': '$T/sink.log'}}},"
       "{'name': 'b', 'after': ['a'], 'source': {'plugin': 'rt-gen', 'options': {'count': 3, 'prefix': 'b'}}, "
       " 'sink': {'plugin': 'rt-sink', 'options': {'log': '$T/sink.log'}}}]}");
+  FT_ASSERT(!ferry_runtime_settings(rt), "settings before the load");
   FT_ASSERT(ferry_runtime_load_json(rt, cfg, "reuse.json", &err) == 0, "load: %s", err.message);
   json_decref(cfg);
+  json_t *set = ferry_runtime_settings(rt); /* borrowed: the runtime's */
+  FT_ASSERT(set && !strcmp(jstr(set, "origin"), "reuse.json") && !strcmp(jstr(set, "journal"), P("j.db")) &&
+                json_array_size(json_object_get(set, "stages")) == 2 &&
+                !strcmp(json_string_value(json_array_get(json_object_get(set, "stages"), 1)), "b"),
+            "settings: %s", dumps(set));
   FT_ASSERT(ferry_runtime_load_json(rt, cfg = J("{'stages': []}"), "again", &err) < 0, "loaded twice");
   json_decref(cfg);
   ferry_error_clear(&err);
@@ -1376,7 +1382,7 @@ static void test_crash(int argc, char **argv) {
 int main(int argc, char **argv) {
   FT_ASSERT(argc >= 2, "usage: test_runtime <case> [args]");
   setenv("FERRY_SEED", "42", 1);
-  ferry__log_configure(FERRY_LOG_WARN, FERRY_LOG_TEXT, NULL);
+  ferry_log_configure(FERRY_LOG_WARN, FERRY_LOG_TEXT, NULL);
   snprintf(T, sizeof T, "/tmp/ferry-rt-%s.XXXXXX", argv[1]);
   FT_ASSERT(mkdtemp(T), "mkdtemp: %s", strerror(errno));
   const char *c = argv[1];

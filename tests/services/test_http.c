@@ -1043,7 +1043,7 @@ static void t_retry_rate(void) {
 static void t_retry_log(void) {
   FILE *logf = tmpfile();
   FT_ASSERT(logf, "tmpfile");
-  ferry__log_configure(FERRY_LOG_DEBUG, FERRY_LOG_TEXT, logf);
+  ferry_log_configure(FERRY_LOG_DEBUG, FERRY_LOG_TEXT, logf);
   ferry_http *h = rclient(2, 10, 20, 0, 0);
   int fd;
   int port = refused_port(&fd);
@@ -1061,7 +1061,7 @@ static void t_retry_log(void) {
   result_clear(&r);
   close_client(h);
   close(fd);
-  ferry__log_configure(FERRY_LOG_INFO, FERRY_LOG_TEXT, NULL);
+  ferry_log_configure(FERRY_LOG_INFO, FERRY_LOG_TEXT, NULL);
 
   rewind(logf);
   char line[1024], want[128];

@@ -554,7 +554,7 @@ static void t_secret(void) {
   int fd = mkstemp(path);
   FT_ASSERT(fd >= 0, "mkstemp");
   FILE *logf = fdopen(fd, "w+");
-  ferry__log_configure(FERRY_LOG_TRACE, FERRY_LOG_TEXT, logf);
+  ferry_log_configure(FERRY_LOG_TRACE, FERRY_LOG_TEXT, logf);
   const char *pw = "Pl4nted-Passw0rd-Zq";
   char ci[600];
   snprintf(ci, sizeof ci, "%s password=%s", conninfo, pw);
@@ -581,7 +581,7 @@ static void t_secret(void) {
   qres_clear(&r);
   close_pg(pg);
   close(rfd);
-  ferry__log_configure(FERRY_LOG_INFO, FERRY_LOG_TEXT, NULL);
+  ferry_log_configure(FERRY_LOG_INFO, FERRY_LOG_TEXT, NULL);
 
   fflush(logf);
   rewind(logf);
