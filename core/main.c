@@ -1,15 +1,20 @@
-/* ferry: the command-line tool. Everything it does goes through libferry (ferry/runtime.h and the
- * internal registry/journal/config API); this file only parses arguments and prints. */
+/* ferry: the command-line tool. A client of libferry's public API like any other program (ferry/runtime.h
+ * for pipelines, plugins, settings and logging; ferry/journal.h for status and export-map): it includes no
+ * internal header and links the shared libferry, so the plugin modules it opens share its one core. This
+ * file only parses arguments and prints. */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include <ferry/ferry.h>
+#include <ferry/journal.h>
+#include <ferry/runtime.h>
 
 /* Exit codes (documented in --help, README and docs/cli.md). */
 enum {
@@ -23,6 +28,67 @@ enum {
 };
 
 static const char *prog = "ferry";
+
+/* ---- small helpers (out of memory: a message and exit 6) ------------------------------------------------ */
+static void *xrealloc(void *p, size_t n) {
+  void *q = realloc(p, n ? n : 1);
+  if (!q) {
+    fprintf(stderr, "%s: out of memory (allocating %zu bytes)\n", prog, n);
+    exit(6);
+  }
+  return q;
+}
+
+static char *xstrdup(const char *s) {
+  size_t n = strlen(s) + 1;
+  return memcpy(xrealloc(NULL, n), s, n);
+}
+
+static void strv_free(char **v) {
+  for (size_t i = 0; v && v[i]; i++) free(v[i]);
+  free(v);
+}
+
+/* Growable string; zero-initialise, free .buf. */
+typedef struct strbuf {
+  char *buf;
+  size_t len, cap;
+} strbuf;
+
+static void sb_addn(strbuf *sb, const char *s, size_t n) {
+  if (sb->len + n + 1 > sb->cap) {
+    sb->cap = 2 * (sb->len + n + 1) + 64;
+    sb->buf = xrealloc(sb->buf, sb->cap);
+  }
+  memcpy(sb->buf + sb->len, s, n);
+  sb->len += n;
+  sb->buf[sb->len] = '\0';
+}
+
+static void sb_add(strbuf *sb, const char *s) { sb_addn(sb, s, strlen(s)); }
+
+static void sb_addf(strbuf *sb, const char *fmt, ...) FERRY_PRINTF(2, 3);
+static void sb_addf(strbuf *sb, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (n <= 0) return;
+  char *t = xrealloc(NULL, (size_t)n + 1);
+  va_start(ap, fmt);
+  vsnprintf(t, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  sb_addn(sb, t, (size_t)n);
+  free(t);
+}
+
+/* A JSON value as compact text, secrets redacted (malloc'd). */
+static char *json_text(json_t *v, size_t flags) {
+  char *raw = json_dumps(v, flags);
+  char *text = ferry_redact(raw ? raw : "null");
+  free(raw);
+  return text;
+}
 
 static const char usage_main[] =
     "ferry - move live workflow work (running instances, form records, files) between servers\n"
@@ -90,8 +156,8 @@ typedef struct cli {
 } cli;
 
 static void strv_push(char ***v, size_t *n, const char *s) {
-  *v = ferry__xrealloc(*v, (*n + 2) * sizeof(char *));
-  (*v)[(*n)++] = ferry__xstrdup(s);
+  *v = xrealloc(*v, (*n + 2) * sizeof(char *));
+  (*v)[(*n)++] = xstrdup(s);
   (*v)[*n] = NULL;
 }
 
@@ -268,11 +334,11 @@ static int parse_args(int argc, char **argv, cli *c) {
 static const char *default_config(const cli *c) { return c->config ? c->config : "ferry.json"; }
 
 static void print_error(const char *what, const ferry_error *e) {
-  char *m = ferry__redact(e->message ? e->message : ferry_strerror(e->code));
+  char *m = ferry_redact(e->message ? e->message : ferry_strerror(e->code));
   fprintf(stderr, "%s: %s%s%s\n", prog, what ? what : "", what ? ": " : "", m);
   free(m);
   if (e->detail) {
-    char *d = ferry__redact(e->detail);
+    char *d = ferry_redact(e->detail);
     fprintf(stderr, "  detail: %s\n", d);
     free(d);
   }
@@ -308,10 +374,9 @@ static int cmd_pipeline(cli *c, ferry_mode mode) {
     return EXIT_USAGE;
   }
   /* The config's "log_level" applies when the command line chose none (-v, -q). */
-  const ferry_config *cfg = ferry__runtime_config(rt);
-  if (cfg && cfg->log_level && !c->verbose && !c->quiet && ferry__log_level_parse(cfg->log_level) >= 0)
-    ferry__log_configure((ferry_log_level)ferry__log_level_parse(cfg->log_level),
-                        c->json_log ? FERRY_LOG_JSON : FERRY_LOG_TEXT, stderr);
+  int level = ferry_log_level_parse(json_string_value(json_object_get(ferry_runtime_settings(rt), "log_level")));
+  if (level >= 0 && !c->verbose && !c->quiet)
+    ferry_log_configure((ferry_log_level)level, c->json_log ? FERRY_LOG_JSON : FERRY_LOG_TEXT, stderr);
   int progress = 1;
   const char *pm = c->progress ? c->progress : "auto";
   if (!strcmp(pm, "none") || c->quiet) progress = 0;
@@ -376,17 +441,43 @@ static int cmd_pipeline(cli *c, ferry_mode mode) {
 }
 
 /* ---- status --------------------------------------------------------------------------------------------- */
+/* The journal of the command line: --journal, else the configuration's (ferry.json when present), else the
+ * default. NULL with err set when the configuration cannot be read. */
 static char *journal_path_for(const cli *c, ferry_error *err) {
-  if (c->journal) return ferry__xstrdup(c->journal);
+  if (c->journal) return xstrdup(c->journal);
   if (c->config || access("ferry.json", F_OK) == 0) {
-    ferry_config *cfg = ferry__config_load_file(default_config(c), err);
-    if (!cfg) return NULL;
-    char *p = ferry__xstrdup(cfg->journal ? cfg->journal : "ferry-journal.db");
-    ferry__config_free(cfg);
+    json_t *set = ferry_config_settings(default_config(c), err);
+    if (!set) return NULL;
+    char *p = xstrdup(json_string_value(json_object_get(set, "journal")));
+    json_decref(set);
     return p;
   }
-  return ferry__xstrdup("ferry-journal.db");
+  return xstrdup("ferry-journal.db");
 }
+
+/* Opens the journal of the command line read-only; NULL with *exit_code set (and the error printed). */
+static ferry_journal *open_journal_ro(const cli *c, char **path_out, int *exit_code) {
+  ferry_error err = FERRY_ERROR_INIT;
+  char *path = journal_path_for(c, &err);
+  if (!path) {
+    print_error(NULL, &err);
+    ferry_error_clear(&err);
+    *exit_code = EXIT_USAGE;
+    return NULL;
+  }
+  ferry_journal *j = ferry_journal_open_readonly(path, &err);
+  if (!j) {
+    print_error(NULL, &err);
+    ferry_error_clear(&err);
+    free(path);
+    *exit_code = EXIT_ERROR;
+    return NULL;
+  }
+  *path_out = path;
+  return j;
+}
+
+static const char *jstr(json_t *o, const char *key) { return json_string_value(json_object_get(o, key)); }
 
 typedef struct listing {
   int json;
@@ -394,39 +485,37 @@ typedef struct listing {
   int shown, max;
 } listing;
 
-static int list_item(void *arg, const char *stage, const char *key, const ferry_jrow *row) {
+static int list_item(void *arg, json_t *item) {
   listing *l = arg;
+  const char *step = jstr(item, "step"), *msg = jstr(item, "error"), *detail = jstr(item, "detail");
+  char *error = NULL; /* "<message>\n<detail>", as the journal keeps it */
+  if (msg) {
+    strbuf e = {0};
+    sb_add(&e, msg);
+    if (detail) sb_addf(&e, "\n%s", detail);
+    error = e.buf;
+  }
   if (l->json) {
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:i}", "stage", stage, "key", key, "status",
-                          ferry__jstatus_name(row->status), "step", row->step, "error", row->error, "attempts",
-                          (int)row->attempts);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:i}", "stage", jstr(item, "stage"), "key",
+                          jstr(item, "key"), "status", jstr(item, "status"), "step", step, "error", error,
+                          "attempts", (int)json_integer_value(json_object_get(item, "attempts")));
     json_array_append_new(l->arr, o);
   } else if (l->shown < l->max) {
-    printf("  %-8s %s / %s%s%s%s%s\n", ferry__jstatus_name(row->status), stage, key,
-           row->step ? "  step: " : "", row->step ? row->step : "", row->error ? "  error: " : "",
-           row->error ? row->error : "");
+    printf("  %-8s %s / %s%s%s%s%s\n", jstr(item, "status"), jstr(item, "stage"), jstr(item, "key"),
+           step ? "  step: " : "", step ? step : "", error ? "  error: " : "", error ? error : "");
   }
+  free(error);
   l->shown++;
   return 0;
 }
 
 static int cmd_status(cli *c) {
   ferry_error err = FERRY_ERROR_INIT;
-  char *path = journal_path_for(c, &err);
-  if (!path) {
-    print_error(NULL, &err);
-    ferry_error_clear(&err);
-    return EXIT_USAGE;
-  }
-  ferry_journal *j = ferry__journal_open(path, 1, &err);
-  if (!j) {
-    print_error(NULL, &err);
-    ferry_error_clear(&err);
-    free(path);
-    return EXIT_ERROR;
-  }
-  char **stages = ferry__journal_stages(j, &err);
   int rc = EXIT_OK;
+  char *path = NULL;
+  ferry_journal *j = open_journal_ro(c, &path, &rc);
+  if (!j) return rc;
+  json_t *stages = ferry_journal_stages(j, &err);
   json_t *out = c->json_out ? json_object() : NULL;
   if (!stages) {
     print_error(NULL, &err);
@@ -441,29 +530,27 @@ static int cmd_status(cli *c) {
     json_object_set_new(out, "stages", json_array());
   }
   int64_t failed_total = 0, doubt_total = 0;
-  for (size_t i = 0; stages[i]; i++) {
-    int64_t n[5] = {0};
-    if (ferry__journal_counts(j, stages[i], n, &err) < 0) {
-      print_error(NULL, &err);
-      rc = EXIT_ERROR;
-      goto done;
-    }
-    failed_total += n[FERRY_J_FAILED];
-    doubt_total += n[FERRY_J_INTENT];
+  size_t i;
+  json_t *st;
+  json_array_foreach(stages, i, st) {
+    json_int_t done = json_integer_value(json_object_get(st, "done")),
+               skipped = json_integer_value(json_object_get(st, "skipped")),
+               failed = json_integer_value(json_object_get(st, "failed")),
+               doubt = json_integer_value(json_object_get(st, "in_doubt"));
+    failed_total += failed;
+    doubt_total += doubt;
     if (c->json_out)
       json_array_append_new(json_object_get(out, "stages"),
-                            json_pack("{s:s, s:I, s:I, s:I, s:I}", "name", stages[i], "done",
-                                      (json_int_t)n[FERRY_J_DONE], "skipped", (json_int_t)n[FERRY_J_SKIPPED],
-                                      "failed", (json_int_t)n[FERRY_J_FAILED], "in_doubt",
-                                      (json_int_t)n[FERRY_J_INTENT]));
+                            json_pack("{s:s, s:I, s:I, s:I, s:I}", "name", jstr(st, "name"), "done", done,
+                                      "skipped", skipped, "failed", failed, "in_doubt", doubt));
     else
-      printf("  %-24s %10lld %10lld %10lld %10lld\n", stages[i], (long long)n[FERRY_J_DONE],
-             (long long)n[FERRY_J_SKIPPED], (long long)n[FERRY_J_FAILED], (long long)n[FERRY_J_INTENT]);
+      printf("  %-24s %10lld %10lld %10lld %10lld\n", jstr(st, "name"), (long long)done, (long long)skipped,
+             (long long)failed, (long long)doubt);
   }
   listing l = {.json = c->json_out, .arr = c->json_out ? json_array() : NULL, .max = 50};
   if (!c->json_out && (failed_total || doubt_total)) printf("\nitems needing attention:\n");
-  if (ferry__journal_foreach(j, NULL, FERRY_J_FAILED, list_item, &l, &err) < 0 ||
-      ferry__journal_foreach(j, NULL, FERRY_J_INTENT, list_item, &l, &err) < 0) {
+  if (ferry_journal_items(j, NULL, "failed", 0, list_item, &l, &err) < 0 ||
+      ferry_journal_items(j, NULL, "intent", 0, list_item, &l, &err) < 0) {
     print_error(NULL, &err);
     rc = EXIT_ERROR;
   }
@@ -472,15 +559,14 @@ static int cmd_status(cli *c) {
     printf("\nin doubt = an earlier run stopped in the middle of these; `ferry run` reconciles them.\n");
   if (c->json_out) {
     json_object_set_new(out, "attention", l.arr);
-    ferry__redact_json(out);
-    char *s = json_dumps(out, JSON_INDENT(2));
-    printf("%s\n", s);
-    free(s);
+    char *text = json_text(out, JSON_INDENT(2));
+    printf("%s\n", text);
+    free(text);
   }
 done:
   json_decref(out);
-  ferry__strv_free(stages);
-  ferry__journal_close(j);
+  json_decref(stages);
+  ferry_journal_close(j);
   ferry_error_clear(&err);
   free(path);
   return rc;
@@ -488,58 +574,43 @@ done:
 
 /* ---- status --items, export-map ------------------------------------------------------------------------ */
 
-/* Opens the journal of the command line read-only, as `status` does; NULL with *exit_code set. */
-static ferry_journal *open_journal_ro(const cli *c, char **path_out, int *exit_code) {
-  ferry_error err = FERRY_ERROR_INIT;
-  char *path = journal_path_for(c, &err);
-  if (!path) {
-    print_error(NULL, &err);
-    ferry_error_clear(&err);
-    *exit_code = EXIT_USAGE;
-    return NULL;
-  }
-  ferry_journal *j = ferry__journal_open(path, 1, &err);
-  if (!j) {
-    print_error(NULL, &err);
-    ferry_error_clear(&err);
-    free(path);
-    *exit_code = EXIT_ERROR;
-    return NULL;
-  }
-  *path_out = path;
-  return j;
-}
-
-/* The stages to read: those of --stage (each must be in the journal), else all (NULL entry). NULL on error. */
+/* The stages to read: those of --stage (each must be in the journal), else all (one NULL entry). NULL on
+ * error (printed, *exit_code set). */
 static char **stages_to_read(const cli *c, ferry_journal *j, int *exit_code) {
-  if (!c->nstages) {
-    char **all = ferry__xcalloc(2, sizeof *all);
-    return all; /* { NULL }: one pass over every stage, signalled by nstages == 0 */
-  }
+  char **v = xrealloc(NULL, (c->nstages + 1) * sizeof *v);
+  v[0] = NULL; /* { NULL }: one pass over every stage, signalled by nstages == 0 */
+  if (!c->nstages) return v;
   ferry_error err = FERRY_ERROR_INIT;
-  char **have = ferry__journal_stages(j, &err);
+  json_t *have = ferry_journal_stages(j, &err);
   if (!have) {
     print_error(NULL, &err);
     ferry_error_clear(&err);
+    free(v);
     *exit_code = EXIT_ERROR;
     return NULL;
   }
   for (size_t i = 0; i < c->nstages; i++) {
     int found = 0;
-    for (size_t k = 0; have[k] && !found; k++) found = !strcmp(have[k], c->stages[i]);
+    size_t k;
+    json_t *st;
+    json_array_foreach(have, k, st) found |= !strcmp(jstr(st, "name"), c->stages[i]);
     if (!found) {
-      ferry_sb sb = {0};
-      for (size_t k = 0; have[k]; k++) ferry__sb_addf(&sb, "%s\"%s\"", k ? ", " : "", have[k]);
+      strbuf sb = {0};
+      json_array_foreach(have, k, st) sb_addf(&sb, "%s\"%s\"", k ? ", " : "", jstr(st, "name"));
       fprintf(stderr, "%s: the journal has no stage \"%s\"; its stages: %s\n", prog, c->stages[i],
               sb.len ? sb.buf : "none");
-      ferry__sb_free(&sb);
-      ferry__strv_free(have);
+      free(sb.buf);
+      json_decref(have);
+      v[i] = NULL;
+      strv_free(v);
       *exit_code = EXIT_USAGE;
       return NULL;
     }
+    v[i] = xstrdup(c->stages[i]);
+    v[i + 1] = NULL;
   }
-  ferry__strv_free(have);
-  return ferry__strv_dup((const char *const *)c->stages);
+  json_decref(have);
+  return v;
 }
 
 /* "2026-11-21T10:00:00.123Z" */
@@ -551,10 +622,6 @@ static void iso_time(int64_t ms, char *buf, size_t n) {
   snprintf(buf + k, n - k, ".%03dZ", (int)(ms % 1000));
 }
 
-static const char *item_status(const ferry_jrow *row) {
-  return row->status == FERRY_J_INTENT ? "in_doubt" : ferry__jstatus_name(row->status);
-}
-
 #define ITEM_COLUMNS 100
 
 typedef struct items_out {
@@ -564,7 +631,7 @@ typedef struct items_out {
 
 /* Appends "  <label><text>" to sb: the first line of text, cut (at a UTF-8 character boundary, "...") after
  * max_text bytes. */
-static void add_field(ferry_sb *sb, const char *label, const char *text, size_t max_text) {
+static void add_field(strbuf *sb, const char *label, const char *text, size_t max_text) {
   if (!text || !*text) return;
   size_t n = strcspn(text, "\n");
   int cut = 0;
@@ -573,91 +640,83 @@ static void add_field(ferry_sb *sb, const char *label, const char *text, size_t 
     while (n && ((unsigned char)text[n] & 0xC0) == 0x80) n--;
     cut = 1;
   }
-  ferry__sb_addf(sb, "  %s", label);
-  ferry__sb_addn(sb, text, n);
-  if (cut) ferry__sb_add(sb, "...");
+  sb_addf(sb, "  %s", label);
+  sb_addn(sb, text, n);
+  if (cut) sb_add(sb, "...");
 }
 
-static int print_item(void *arg, const char *stage, const char *key, const ferry_jrow *row) {
+static int print_item(void *arg, json_t *item) {
   items_out *o = arg;
-  json_t *rep = row->report;
+  const char *stage = jstr(item, "stage"), *key = jstr(item, "key"), *status = jstr(item, "status");
+  const char *step = jstr(item, "step"), *msg = jstr(item, "error");
+  json_t *rep = json_object_get(item, "report"), *verify = json_object_get(item, "verify");
+  json_t *ids = json_object_get(item, "ids");
+  if (!json_is_object(rep)) rep = NULL;
+  if (!json_is_object(verify)) verify = NULL;
+  int in_doubt = !strcmp(status, "intent"), done = !strcmp(status, "done");
+  unsigned attempts = (unsigned)json_integer_value(json_object_get(item, "attempts"));
   const char *target = rep ? json_string_value(json_object_get(rep, "target_id")) : NULL;
   int adopted = rep && json_is_true(json_object_get(rep, "adopted"));
   json_t *losses = rep ? json_object_get(rep, "losses") : NULL;
   if (!json_is_array(losses)) losses = NULL;
-  const char *msg = NULL, *detail = NULL;
-  char *error = row->error ? ferry__xstrdup(row->error) : NULL;
-  if (error) {
-    char *nl = strchr(error, '\n');
-    if (nl) {
-      *nl = '\0';
-      detail = nl + 1;
-    }
-    msg = error;
-  }
   if (o->json) {
     char created[40], updated[40];
-    iso_time(row->created, created, sizeof created);
-    iso_time(row->updated, updated, sizeof updated);
-    json_t *e = json_pack("{s:s, s:s, s:s, s:s?, s:i}", "stage", stage, "key", key, "status", item_status(row),
-                          "step", row->step, "attempts", (int)row->attempts);
-    if (!row->step) json_object_set_new(e, "step", json_null());
-    json_object_set_new(e, "error", msg ? json_string(msg) : json_null());
-    json_object_set_new(e, "detail", detail ? json_string(detail) : json_null());
-    json_object_set_new(e, "code", row->error ? json_string(ferry_err_name(row->error_code)) : json_null());
-    json_object_set_new(e, "verify", row->verify ? json_incref(row->verify) : json_null());
+    iso_time(json_integer_value(json_object_get(item, "created")), created, sizeof created);
+    iso_time(json_integer_value(json_object_get(item, "updated")), updated, sizeof updated);
+    json_t *e = json_pack("{s:s, s:s, s:s, s:s?, s:i}", "stage", stage, "key", key, "status",
+                          in_doubt ? "in_doubt" : status, "step", step, "attempts", (int)attempts);
+    if (!step) json_object_set_new(e, "step", json_null());
+    json_object_set(e, "error", json_object_get(item, "error"));
+    json_object_set(e, "detail", json_object_get(item, "detail"));
+    json_object_set(e, "code", json_object_get(item, "code"));
+    json_object_set_new(e, "verify", verify ? json_incref(verify) : json_null());
     json_object_set_new(e, "target_id", target ? json_string(target) : json_null());
     json_object_set_new(e, "adopted", json_boolean(adopted));
     json_object_set_new(e, "losses", losses ? json_incref(losses) : json_array());
     json_object_set_new(e, "report", rep ? json_incref(rep) : json_null());
-    json_object_set_new(e, "ids", row->ids ? json_incref(row->ids) : json_array());
-    json_object_set_new(e, "run", row->run ? json_integer(row->run) : json_null());
+    json_object_set_new(e, "ids", ids ? json_incref(ids) : json_array());
+    json_object_set(e, "run", json_object_get(item, "run"));
     json_object_set_new(e, "created", json_string(created));
     json_object_set_new(e, "updated", json_string(updated));
-    ferry__redact_json(e);
-    char *text = json_dumps(e, JSON_COMPACT | JSON_ENSURE_ASCII);
+    char *text = json_text(e, JSON_COMPACT | JSON_ENSURE_ASCII);
     printf("%s  %s", o->n ? ",\n" : "", text);
     free(text);
     json_decref(e);
   } else {
-    ferry_sb line = {0};
-    char *sk = ferry__xasprintf("%s/%s", stage, key);
+    strbuf line = {0}, sk = {0};
+    sb_addf(&sk, "%s/%s", stage, key);
     char tries[16];
-    snprintf(tries, sizeof tries, "%u", row->attempts);
-    int repair_failed = row->status == FERRY_J_DONE && row->error;
+    snprintf(tries, sizeof tries, "%u", attempts);
+    int repair_failed = done && msg;
     o->repair_failed += repair_failed;
-    const char *shown = row->status == FERRY_J_INTENT ? "in doubt"
-                        : repair_failed                 ? "done*"
-                                                        : ferry__jstatus_name(row->status);
-    ferry__sb_addf(&line, "%-8s %-26s %-10s %3s", shown, sk, row->step ? row->step : "-", tries);
-    free(sk);
-    if (msg) add_field(&line, row->status == FERRY_J_DONE ? "repair failed: " : "error: ", msg, 60);
-    if (row->verify) {
-      json_t *d = json_object_get(row->verify, "differences");
+    const char *shown = in_doubt ? "in doubt" : repair_failed ? "done*" : status;
+    sb_addf(&line, "%-8s %-26s %-10s %3s", shown, sk.buf, step ? step : "-", tries);
+    free(sk.buf);
+    if (msg) add_field(&line, done ? "repair failed: " : "error: ", msg, 60);
+    if (verify) {
+      json_t *d = json_object_get(verify, "differences");
       char label[48];
       snprintf(label, sizeof label, "verify: mismatch (%zu difference%s): ", json_array_size(d),
                json_array_size(d) == 1 ? "" : "s");
-      add_field(&line, label, json_string_value(json_object_get(row->verify, "message")), 60);
+      add_field(&line, label, json_string_value(json_object_get(verify, "message")), 60);
     }
     size_t i;
     json_t *id;
-    json_array_foreach(row->ids, i, id) ferry__sb_addf(&line, "%s%s %s -> %s", i ? ", " : "  ids: ",
-                                                      json_string_value(json_object_get(id, "kind")),
-                                                      json_string_value(json_object_get(id, "old")),
-                                                      json_string_value(json_object_get(id, "new")));
+    json_array_foreach(ids, i, id) sb_addf(&line, "%s%s %s -> %s", i ? ", " : "  ids: ", jstr(id, "kind"),
+                                           jstr(id, "old"), jstr(id, "new"));
     if (target) add_field(&line, "target ", target, 60);
-    if (adopted) ferry__sb_add(&line, "  adopted");
+    if (adopted) sb_add(&line, "  adopted");
     if (losses && json_array_size(losses)) {
-      ferry__sb_addf(&line, "  losses %zu:", json_array_size(losses));
+      sb_addf(&line, "  losses %zu:", json_array_size(losses));
       size_t k;
       json_t *l;
       json_array_foreach(losses, k, l) {
         const char *lk = json_string_value(json_object_get(l, "kind"));
-        ferry__sb_addf(&line, "%s%s", k ? "," : " ", lk ? lk : "?");
+        sb_addf(&line, "%s%s", k ? "," : " ", lk ? lk : "?");
       }
     }
-    char *text = ferry__redact(line.buf);
-    ferry__sb_free(&line);
+    char *text = ferry_redact(line.buf);
+    free(line.buf);
     /* one line per item, cut at 100 columns (characters, not bytes) */
     size_t cols = 0, at = 0, len = strlen(text);
     while (at < len && cols < ITEM_COLUMNS) {
@@ -679,7 +738,6 @@ static int print_item(void *arg, const char *stage, const char *key, const ferry
     }
     free(text);
   }
-  free(error);
   o->n++;
   return 0;
 }
@@ -691,7 +749,7 @@ static int cmd_status_items(cli *c) {
   if (!j) return rc;
   char **stages = stages_to_read(c, j, &rc);
   if (!stages) {
-    ferry__journal_close(j);
+    ferry_journal_close(j);
     free(path);
     return rc;
   }
@@ -703,8 +761,7 @@ static int cmd_status_items(cli *c) {
     printf("journal %s\n%-8s %-26s %-10s %3s  details\n", path, "status", "stage/key", "step", "try");
   size_t npass = c->nstages ? c->nstages : 1;
   for (size_t i = 0; i < npass && rc == EXIT_OK; i++) {
-    ferry_jquery q = {.stage = stages[i], .ids = 1};
-    if (ferry__journal_foreach_ex(j, &q, print_item, &o, &err) < 0) {
+    if (ferry_journal_items(j, stages[i], NULL, FERRY_JOURNAL_IDS, print_item, &o, &err) < 0) {
       print_error(NULL, &err);
       rc = EXIT_ERROR;
     }
@@ -720,8 +777,8 @@ static int cmd_status_items(cli *c) {
       printf("done* = done, but the last repair failed (its verify mark stays: `ferry run --repair` again).\n");
   }
   ferry_error_clear(&err);
-  ferry__strv_free(stages);
-  ferry__journal_close(j);
+  strv_free(stages);
+  ferry_journal_close(j);
   free(path);
   return rc;
 }
@@ -749,7 +806,7 @@ static void csv_field(FILE *f, const char *s, int last) {
   fputs(last ? "\r\n" : ",", f);
 }
 
-static int print_id(void *arg, const ferry_jid *id) {
+static int print_id(void *arg, const ferry_journal_id *id) {
   map_out *o = arg;
   /* kinds starting with '_' are a plugin's own bookkeeping (the joget sink's reverse map): shown only when
      asked for with --kind */
@@ -783,7 +840,7 @@ static int cmd_export_map(cli *c) {
   if (!j) return rc;
   char **stages = stages_to_read(c, j, &rc);
   if (!stages) {
-    ferry__journal_close(j);
+    ferry_journal_close(j);
     free(path);
     return rc;
   }
@@ -793,13 +850,15 @@ static int cmd_export_map(cli *c) {
                .stages = c->nstages ? stages : NULL};
   char *tmp = NULL;
   if (c->output) {
-    tmp = ferry__xasprintf("%s.tmp", c->output);
+    size_t n = strlen(c->output) + 5;
+    tmp = xrealloc(NULL, n);
+    snprintf(tmp, n, "%s.tmp", c->output);
     o.f = fopen(tmp, "w");
     if (!o.f) {
       fprintf(stderr, "%s: cannot write %s: %s\n", prog, tmp, strerror(errno));
       free(tmp);
-      ferry__strv_free(stages);
-      ferry__journal_close(j);
+      strv_free(stages);
+      ferry_journal_close(j);
       free(path);
       return EXIT_ERROR;
     }
@@ -810,7 +869,7 @@ static int cmd_export_map(cli *c) {
     fputs("kind,old_id,new_id,stage,key,created\r\n", o.f);
   ferry_error err = FERRY_ERROR_INIT;
   /* one pass in (kind, old_id) order whatever the filters: the stages are filtered here */
-  if (ferry__journal_foreach_id(j, NULL, NULL, c->kind, print_id, &o, &err) < 0) {
+  if (ferry_journal_ids(j, NULL, NULL, c->kind, print_id, &o, &err) < 0) {
     print_error(NULL, &err);
     rc = EXIT_ERROR;
   }
@@ -831,25 +890,23 @@ static int cmd_export_map(cli *c) {
     fprintf(stderr, "%s: %lld id(s) written to %s\n", prog, (long long)o.n, c->output);
   ferry_error_clear(&err);
   free(tmp);
-  ferry__strv_free(stages);
-  ferry__journal_close(j);
+  strv_free(stages);
+  ferry_journal_close(j);
   free(path);
   return rc;
 }
 
 /* ---- plugins -------------------------------------------------------------------------------------------- */
-static void on_bad_module(void *arg, const char *path, const ferry_error *e) {
-  (void)path;
-  int *nbad = arg;
-  (*nbad)++;
-  fprintf(stderr, "%s: warning: %s\n", prog, e->message ? e->message : "plugin refused");
-}
-
-static void kinds_text(uint32_t k, char *buf, size_t n) {
-  snprintf(buf, n, "%s%s%s%s%s", k & FERRY_KIND_SOURCE ? "source" : "",
-           (k & FERRY_KIND_SOURCE) && (k & (FERRY_KIND_SINK | FERRY_KIND_HOOK)) ? "," : "",
-           k & FERRY_KIND_SINK ? "sink" : "", (k & FERRY_KIND_SINK) && (k & FERRY_KIND_HOOK) ? "," : "",
-           k & FERRY_KIND_HOOK ? "hook" : "");
+/* "source,sink" from ["source", "sink"] */
+static void kinds_text(json_t *kinds, char *buf, size_t n) {
+  size_t at = 0, i;
+  json_t *k;
+  buf[0] = '\0';
+  json_array_foreach(kinds, i, k) {
+    int w = snprintf(buf + at, n - at, "%s%s", i ? "," : "", json_string_value(k));
+    if (w < 0 || (size_t)w >= n - at) break;
+    at += (size_t)w;
+  }
 }
 
 static void print_description(json_t *d) {
@@ -889,60 +946,74 @@ static void print_description(json_t *d) {
 
 static int cmd_plugins(cli *c) {
   ferry_error err = FERRY_ERROR_INIT;
-  ferry_registry *reg = ferry__registry_new();
   int rc = EXIT_OK;
-  for (size_t i = 0; i < c->npath; i++) ferry__registry_add_dir(reg, c->plugin_path[i]);
+  /* the plugin path: --plugin-path, then the configuration's "plugin_path", then the default places */
+  char **dirs = NULL;
+  size_t ndirs = 0;
+  for (size_t i = 0; i < c->npath; i++) strv_push(&dirs, &ndirs, c->plugin_path[i]);
   if (c->config) {
-    ferry_config *cfg = ferry__config_load_file(c->config, &err);
-    if (!cfg) {
+    json_t *set = ferry_config_settings(c->config, &err);
+    if (!set) {
       print_error(NULL, &err);
       ferry_error_clear(&err);
-      ferry__registry_free(reg);
+      strv_free(dirs);
       return EXIT_USAGE;
     }
-    for (size_t i = 0; cfg->plugin_path && cfg->plugin_path[i]; i++)
-      ferry__registry_add_dir(reg, cfg->plugin_path[i]);
-    ferry__config_free(cfg);
+    size_t i;
+    json_t *d;
+    json_array_foreach(json_object_get(set, "plugin_path"), i, d) strv_push(&dirs, &ndirs, json_string_value(d));
+    json_decref(set);
   }
-  ferry__registry_add_default_dirs(reg);
-  if (ferry__registry_add_static(reg, &err) < 0) {
+  ferry_runtime_opts ro = {.struct_size = sizeof ro, .plugin_path = (const char *const *)dirs};
+  ferry_runtime *rt = ferry_runtime_new(&ro, &err);
+  strv_free(dirs);
+  if (!rt) {
     print_error(NULL, &err);
     ferry_error_clear(&err);
+    return EXIT_ERROR;
   }
   if (c->describe) {
-    const ferry_plugin_entry *e = ferry__registry_find(reg, c->describe, &err);
-    if (!e) {
+    json_t *d = ferry_runtime_describe_plugin(rt, c->describe, &err);
+    if (!d) {
       print_error(NULL, &err);
       rc = EXIT_USAGE;
     } else {
-      json_t *d = ferry__plugin_describe(e->plugin);
-      json_object_set_new(d, "origin", json_string(e->origin));
       if (c->json_out) {
         char *s = json_dumps(d, JSON_INDENT(2));
         printf("%s\n", s);
         free(s);
       } else {
         print_description(d);
-        printf("  from: %s\n", e->origin);
+        printf("  from: %s\n", json_string_value(json_object_get(d, "origin")));
       }
       json_decref(d);
     }
   } else {
-    int nbad = 0;
-    ferry__registry_scan(reg, on_bad_module, &nbad);
+    json_t *all = ferry_runtime_plugins(rt, &err);
+    if (!all) {
+      print_error(NULL, &err);
+      ferry_error_clear(&err);
+      ferry_runtime_free(rt);
+      return EXIT_ERROR;
+    }
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(all, "refused"), i, e) {
+      fprintf(stderr, "%s: warning: %s\n", prog, jstr(e, "error"));
+      rc = EXIT_ERROR;
+    }
     json_t *arr = c->json_out ? json_array() : NULL;
     if (!c->json_out) printf("%-20s %-18s %-10s %s\n", "plugin", "kinds", "version", "from");
-    for (size_t i = 0; i < ferry__registry_count(reg); i++) {
-      const ferry_plugin_entry *e = ferry__registry_at(reg, i);
+    json_array_foreach(json_object_get(all, "plugins"), i, e) {
       char kinds[32];
-      kinds_text(e->plugin->kinds, kinds, sizeof kinds);
+      kinds_text(json_object_get(e, "kinds"), kinds, sizeof kinds);
       if (arr)
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", e->plugin->name, "kinds",
-                                             kinds, "version", e->plugin->version, "description",
-                                             e->plugin->description, "origin", e->origin));
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", jstr(e, "name"), "kinds",
+                                             kinds, "version", jstr(e, "version"), "description",
+                                             jstr(e, "description"), "origin", jstr(e, "origin")));
       else
-        printf("%-20s %-18s %-10s %s\n    %s\n", e->plugin->name, kinds, e->plugin->version, e->origin,
-               e->plugin->description);
+        printf("%-20s %-18s %-10s %s\n    %s\n", jstr(e, "name"), kinds, jstr(e, "version"), jstr(e, "origin"),
+               jstr(e, "description"));
     }
     if (arr) {
       char *s = json_dumps(arr, JSON_INDENT(2));
@@ -950,10 +1021,10 @@ static int cmd_plugins(cli *c) {
       free(s);
       json_decref(arr);
     }
-    if (nbad) rc = EXIT_ERROR;
+    json_decref(all);
   }
   ferry_error_clear(&err);
-  ferry__registry_free(reg);
+  ferry_runtime_free(rt);
   return rc;
 }
 
@@ -986,11 +1057,11 @@ int main(int argc, char **argv) {
     return EXIT_USAGE;
   }
   if (parse_args(argc - 1, argv + 1, &c) < 0) {
-    ferry__strv_free(c.plugin_path);
-    ferry__strv_free(c.stages);
+    strv_free(c.plugin_path);
+    strv_free(c.stages);
     return EXIT_USAGE;
   }
-  ferry__log_configure(c.quiet ? FERRY_LOG_ERROR : c.verbose >= 2 ? FERRY_LOG_TRACE
+  ferry_log_configure(c.quiet ? FERRY_LOG_ERROR : c.verbose >= 2 ? FERRY_LOG_TRACE
                                                : c.verbose      ? FERRY_LOG_DEBUG
                                                                 : FERRY_LOG_INFO,
                       c.json_log ? FERRY_LOG_JSON : FERRY_LOG_TEXT, stderr);
@@ -1002,8 +1073,7 @@ int main(int argc, char **argv) {
   else if (!strcmp(c.command, "export-map")) rc = cmd_export_map(&c);
   else if (!strcmp(c.command, "plugins")) rc = cmd_plugins(&c);
   else rc = cmd_version();
-  ferry__strv_free(c.plugin_path);
-  ferry__strv_free(c.stages);
-  ferry__secret_clear();
+  strv_free(c.plugin_path);
+  strv_free(c.stages);
   return rc;
 }

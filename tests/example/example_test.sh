@@ -72,8 +72,9 @@ exported=$(nm -D --defined-only "$module" | awk '{print $3}' | grep -v '^_' || t
 [ "$exported" = "ferry_plugin_csv" ] || fail "the module exports more than its descriptor: $exported"
 
 step "load it through the loader"
-"$check" "$module" || fail "check_plugin on the find_package build"
-"$check" "$tmp/pc/ferry_csv.so" >/dev/null || fail "check_plugin on the pkg-config build"
+"$check" "$module" "$src/examples/custom-connector/data/people.csv" || fail "check_plugin on the find_package build"
+"$check" "$tmp/pc/ferry_csv.so" "$src/examples/custom-connector/data/people.csv" >/dev/null \
+  || fail "check_plugin on the pkg-config build"
 
 step "install it next to ferry's plugins"
 cmake --install "$tmp/build" --prefix "$prefix" >/dev/null || fail "installing the example"
