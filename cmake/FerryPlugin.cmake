@@ -1,9 +1,12 @@
 # ferry_plugin(<name> SOURCES <files...> [LIBS <targets...>] [DEFAULT STATIC|MODULE|OFF] [NO_INSTALL])
 #
 # Declares an in-tree plugin. Its build mode comes from the cache variable FERRY_PLUGIN_<NAME> (name upper
-# case, '-' as '_'): STATIC links it into libferry and lists it in the generated built-in table, MODULE
-# builds ferry_<name>.so for the loader to open at run time, OFF skips it. The default is
-# FERRY_PLUGINS_DEFAULT (or DEFAULT when given).
+# case, '-' as '_'): STATIC links it into the core (libferry and the programs linking ferry_core) and lists
+# it in the generated built-in table, MODULE builds ferry_<name>.so for the loader to open at run time, OFF
+# skips it. The default is FERRY_PLUGINS_DEFAULT (or DEFAULT when given).
+# An in-tree module does not link libferry: its SDK calls bind, when it is opened, to the core of the process
+# that opens it (libferry for the CLI, the core objects for a test program). So one process never holds two
+# cores. The boundary test (tests/boundary) checks that a module calls nothing but SDK functions.
 # A plugin declared after ferry_finish_builtin_table() (test plugins, declared under tests/) is not in the
 # built-in table: in STATIC mode it is a static library that a program links and registers itself
 # (ferry_runtime_add_plugin / ferry__registry_add_builtin).
@@ -31,7 +34,8 @@ function(ferry_plugin name)
     set_property(GLOBAL APPEND PROPERTY FERRY_STATIC_PLUGINS "${id}")
   elseif(mode STREQUAL "MODULE")
     add_library(${target} MODULE ${P_SOURCES})
-    target_link_libraries(${target} PRIVATE ferry_sdk ferry ${P_LIBS})
+    target_link_libraries(${target} PRIVATE ferry_sdk ${P_LIBS})
+    add_dependencies(${target} ferry) # run with it (the CLI), though not linked to it
     set_target_properties(${target} PROPERTIES PREFIX "" OUTPUT_NAME "ferry_${id}"
                           LIBRARY_OUTPUT_DIRECTORY ${FERRY_BUILD_PLUGIN_DIR})
     if(NOT P_NO_INSTALL)
@@ -43,7 +47,8 @@ function(ferry_plugin name)
   set_property(GLOBAL APPEND PROPERTY FERRY_ALL_PLUGINS "${id}:${mode}")
 endfunction()
 
-# Generates core's built-in table from the STATIC plugins and links them into libferry.
+# Generates core's built-in table from the STATIC plugins and links them into the core (libferry and the
+# programs linking ferry_core).
 function(ferry_finish_builtin_table)
   get_property(ids GLOBAL PROPERTY FERRY_STATIC_PLUGINS)
   set(FERRY_BUILTIN_EXTERNS "")
@@ -52,6 +57,7 @@ function(ferry_finish_builtin_table)
     string(APPEND FERRY_BUILTIN_EXTERNS "extern const ferry_plugin ferry_plugin_${id};\n")
     string(APPEND FERRY_BUILTIN_ENTRIES "  &ferry_plugin_${id},\n")
     target_link_libraries(ferry PRIVATE ferry_plugin_${id})
+    target_link_libraries(ferry_core INTERFACE ferry_plugin_${id})
   endforeach()
   configure_file(${PROJECT_SOURCE_DIR}/core/builtin_plugins.c.in ${PROJECT_BINARY_DIR}/core/builtin_plugins.c @ONLY)
   # The symbol names of the same table, in the same order: the loader checks each built-in descriptor's name
@@ -66,6 +72,6 @@ const char *const ferry__builtin_plugin_symbols[] = {
 ${symbols}  0
 };
 " @ONLY)
-  target_sources(ferry PRIVATE ${PROJECT_BINARY_DIR}/core/builtin_plugins.c
+  target_sources(ferry_core PRIVATE ${PROJECT_BINARY_DIR}/core/builtin_plugins.c
                  ${PROJECT_BINARY_DIR}/core/builtin_symbols.c)
 endfunction()

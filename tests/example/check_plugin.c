@@ -18,6 +18,7 @@
 #include <ferry/runtime.h>
 
 #include "ftest.h"
+#include "onecore.h"
 
 static char dir[PATH_MAX];
 
@@ -52,26 +53,6 @@ static int plan(const char *source_options, const char *out, ferry_run_summary *
   }
   ferry_runtime_free(rt);
   return rc;
-}
-
-/* Mapped files whose name starts with "libferry.so". */
-static int libferry_mappings(void) {
-  FILE *f = fopen("/proc/self/maps", "r");
-  FT_ASSERT(f, "/proc/self/maps: %s", strerror(errno));
-  char line[PATH_MAX + 128], seen[8][PATH_MAX];
-  int n = 0;
-  while (fgets(line, sizeof line, f)) {
-    char *path = strchr(line, '/');
-    if (!path) continue;
-    path[strcspn(path, "\n")] = '\0';
-    const char *base = strrchr(path, '/') + 1;
-    if (strncmp(base, "libferry.so", 11)) continue;
-    int dup = 0;
-    for (int i = 0; i < n; i++) dup |= !strcmp(seen[i], path);
-    if (!dup && n < 8) snprintf(seen[n++], sizeof seen[0], "%s", path);
-  }
-  fclose(f);
-  return n;
 }
 
 int main(int argc, char **argv) {
@@ -118,7 +99,7 @@ int main(int argc, char **argv) {
   free(text);
   json_decref(d);
   /* one core in this process: the module's SDK calls bind to the libferry this program runs */
-  FT_ASSERT(libferry_mappings() == 1, "%d libferry files mapped", libferry_mappings());
+  FT_ASSERT(ft_libferry_mapped() == 1, "%d libferry files mapped", ft_libferry_mapped());
   ferry_runtime_free(rt);
 
   /* init()/start()/fini() with real options: a plan reads the file and writes nothing */

@@ -16,6 +16,7 @@
 
 #include "ftest.h"
 #include "internal.h"
+#include "onecore.h"
 
 #define CHECK FT_ASSERT
 
@@ -704,6 +705,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "unknown case %s\n", c);
     return 2;
   }
+  /* this program links the core objects: the modules it opened bound to them, none brought in libferry */
+  CHECK(ft_libferry_mapped() == 0, "%d libferry file(s) mapped: a second core in this process", ft_libferry_mapped());
   printf("ok %s\n", c);
   return 0;
 }

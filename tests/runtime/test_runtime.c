@@ -21,6 +21,7 @@
 
 #include "ftest.h"
 #include "internal.h"
+#include "onecore.h"
 #include "rt_plugins.h"
 
 static char T[256]; /* the test's temporary directory */
@@ -1426,6 +1427,9 @@ int main(int argc, char **argv) {
       found = 1;
     }
   FT_ASSERT(found, "unknown case %s", c);
+  /* this program links the core objects: the modules it opened bound to them, none brought in libferry */
+  FT_ASSERT(ft_libferry_mapped() == 0, "%d libferry file(s) mapped: a second core in this process",
+            ft_libferry_mapped());
   if (!getenv("FERRY_TEST_KEEP")) rm_rf(T);
   printf("runtime %s (%s plugins): ok\n", c, rt_plugin_mode());
   return 0;
