@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "ftest.h"
-#include "internal.h"
+#include "load/load.h"
 
 static char dir[64];
 static char *cfg_path;

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "ftest.h"
-#include "internal.h"
+#include "load/load.h"
 
 typedef struct ctx {
   char *host;

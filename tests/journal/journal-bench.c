@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "journal/journal.h"
 
 /* CPU seconds used by the process (user + system): a figure that other load on the machine does not skew. */
 static double cpu_now(void) {

@@ -20,7 +20,7 @@
 
 #include <sqlite3.h>
 
-#include "internal.h"
+#include "journal/journal.h"
 #include "ferry/journal.h"
 #include "ftest.h"
 

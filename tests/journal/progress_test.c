@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "run/run.h"
 #include "ftest.h"
 
 typedef struct mem {

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "ftest.h"
-#include "internal.h"
+#include "load/load.h"
 #include "onecore.h"
 
 #define CHECK FT_ASSERT

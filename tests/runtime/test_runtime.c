@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "ftest.h"
-#include "internal.h"
+#include "journal/journal.h"
 #include "onecore.h"
 #include "rt_plugins.h"
 

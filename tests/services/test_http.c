@@ -13,7 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "load/load.h"
 #include "ferry/http.h"
 #include "ftest.h"
 #include "testhttpd.h"

@@ -15,7 +15,7 @@
 
 #include <openssl/evp.h>
 
-#include "internal.h"
+#include "load/load.h"
 #include "ferry/pg.h"
 #include "ftest.h"
 

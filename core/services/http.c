@@ -42,7 +42,7 @@
 
 #include <curl/curl.h>
 
-#include "internal.h"
+#include "load/load.h"
 #include "ferry/http.h"
 #include "ferry/log.h"
 #include "ferry/version.h"

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "journal/journal.h"
 #include "ferry/journal.h"
 
 FERRY_API ferry_journal *ferry_journal_open_readonly(const char *path, ferry_error *err) {

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "load/load.h"
 
 /* The first option whose field does not fit in the context (the loader refuses such descriptors; this guards
  * instances created without it, as in tests), or NULL. */
@@ -42,6 +42,7 @@ ferry_instance *ferry__instance_create_ex(const ferry_plugin *plugin, uint32_t r
   ins->plugin = plugin;
   ins->role = role;
   ins->stage_name = ferry__xstrdup(stage_name ? stage_name : "");
+  ins->id = (ferry__log_id){role, plugin->name ? plugin->name : "?", ins->stage_name};
   ins->ctx = ferry__xcalloc(1, plugin->ctx_size ? plugin->ctx_size : 1);
   ins->loop = loop;
   ins->mode = mode;

@@ -15,7 +15,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "run/run.h"
 
 #define WINDOW 10.0          /* seconds of history behind the rate */
 #define NSAMPLES 40          /* samples kept per stage, at least WINDOW / NSAMPLES seconds apart */

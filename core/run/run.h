@@ -11,12 +11,31 @@
  * Everything runs on the runtime's loop thread. Nothing here blocks except the journal's SQLite calls on a
  * local file (short, and committed in groups).
  */
-#ifndef FERRY_CORE_PIPELINE_H
-#define FERRY_CORE_PIPELINE_H
+#ifndef FERRY_CORE_RUN_H
+#define FERRY_CORE_RUN_H
 
 #include <signal.h>
 
-#include "internal.h"
+#include "journal/journal.h"
+#include "load/load.h"
+
+/* ===== progress.c ======================================================================================== */
+typedef struct ferry_progress ferry_progress;
+typedef struct ferry_progress_row {
+  const char *stage;
+  int64_t total; /* -1 unknown */
+  int64_t done, skipped, failed, inflight;
+  double started; /* ferry__now() at stage start, 0 = not started */
+  int finished;
+} ferry_progress_row;
+/* style: 1 plain lines (one line per stage every `interval` seconds and at the end), 2 terminal display
+ * redrawn in place (done, failed, total, rate, ETA). `out` borrowed. */
+ferry_progress *ferry__progress_new(int style, FILE *out);
+void ferry__progress_update(ferry_progress *p, const ferry_progress_row *rows, size_t n, int final);
+/* The same at a given time `now` (ferry__now() scale; tests drive the clock with it). */
+void ferry__progress_update_at(ferry_progress *p, const ferry_progress_row *rows, size_t n, int final,
+                              double now);
+void ferry__progress_free(ferry_progress *p);
 
 typedef struct ferry_stage ferry_stage;
 

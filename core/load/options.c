@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "load/load.h"
 
 #define SECRET_FILE_MAX (1024 * 1024)
 

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline.h"
+#include "run/run.h"
 
 static void pump(ferry_stage *st);
 static void end_continue(ferry_stage *st);

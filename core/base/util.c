@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "base/base.h"
 
 static void oom(size_t n) {
   fprintf(stderr, "ferry: out of memory (allocating %zu bytes)\n", n);

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "load/load.h"
 
 /* ---- locating a JSON path in the text ------------------------------------------------------------------ */
 

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline.h"
+#include "run/run.h"
 
 static void finish_done(ferry_task *t);
 static void finish_failed(ferry_task *t);

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "base/base.h"
 
 FERRY_API int ferry_error_setv(ferry_error *err, int code, const char *fmt, va_list ap) {
   if (!err) return code;

@@ -23,7 +23,7 @@
 
 #include <sqlite3.h>
 
-#include "internal.h"
+#include "journal/journal.h"
 
 #define SCHEMA_VERSION 2
 #define APPLICATION_ID 0x46525259 /* "FRRY" */

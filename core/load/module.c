@@ -4,8 +4,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "internal.h"
-#include "module.h"
+#include "load/load.h"
+#include "load/module.h"
 
 struct ferry_module {
   lt_dlhandle handle;

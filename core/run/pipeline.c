@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline.h"
+#include "run/run.h"
 
 const char *const ferry__core_points[] = {"stage_start", "stage_end", "item_done", "item_failed", NULL};
 

@@ -24,7 +24,7 @@
 
 #include <libpq-fe.h>
 
-#include "internal.h"
+#include "load/load.h"
 #include "ferry/log.h"
 #include "ferry/pg.h"
 

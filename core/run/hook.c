@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline.h"
+#include "run/run.h"
 
 typedef struct fire_ctx fire_ctx;
 

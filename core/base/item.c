@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "base/base.h"
 
 FERRY_API ferry_item *ferry_item_new(uint32_t kind, const char *key, json_t *body) {
   ferry_item *it = malloc(sizeof *it);

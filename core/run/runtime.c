@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "pipeline.h"
+#include "run/run.h"
 
 /* ---- lifetime ------------------------------------------------------------------------------------------ */
 

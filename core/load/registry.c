@@ -19,8 +19,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "internal.h"
-#include "module.h"
+#include "load/load.h"
+#include "load/module.h"
 
 #ifndef FERRY_BUILD_PLUGIN_DIR
 #define FERRY_BUILD_PLUGIN_DIR ""

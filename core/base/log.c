@@ -5,7 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "internal.h"
+#include "base/base.h"
 
 static ferry_log_level cur_level = FERRY_LOG_INFO;
 static ferry_log_format cur_format = FERRY_LOG_TEXT;
@@ -40,6 +40,7 @@ static const char *role_name(uint32_t role) {
 
 FERRY_API void ferry_log(const ferry_instance *ins, ferry_log_level level, const char *fmt, ...) {
   if (level > cur_level) return;
+  const ferry__log_id *id = (const ferry__log_id *)ins; /* the first member of every instance */
   va_list ap;
   va_start(ap, fmt);
   char *raw = ferry__xvasprintf(fmt, ap);
@@ -58,20 +59,19 @@ FERRY_API void ferry_log(const ferry_instance *ins, ferry_log_level level, const
     json_t *o = json_object();
     json_object_set_new(o, "ts", json_string(ts));
     json_object_set_new(o, "level", json_string(level_names[lv]));
-    if (ins) {
-      json_object_set_new(o, "role", json_string(role_name(ins->role)));
-      json_object_set_new(o, "plugin", json_string(ins->plugin && ins->plugin->name ? ins->plugin->name : "?"));
-      json_object_set_new(o, "stage", json_string(ins->stage_name ? ins->stage_name : ""));
+    if (id) {
+      json_object_set_new(o, "role", json_string(role_name(id->role)));
+      json_object_set_new(o, "plugin", json_string(id->plugin ? id->plugin : "?"));
+      json_object_set_new(o, "stage", json_string(id->stage ? id->stage : ""));
     }
     json_object_set_new(o, "msg", json_string(msg));
     char *line = json_dumps(o, JSON_COMPACT);
     fprintf(out, "%s\n", line ? line : "{}");
     free(line);
     json_decref(o);
-  } else if (ins) {
-    fprintf(out, "%s %-5s [%s:%s:%s] %s\n", ts, level_names[lv], role_name(ins->role),
-            ins->plugin && ins->plugin->name ? ins->plugin->name : "?", ins->stage_name ? ins->stage_name : "",
-            msg);
+  } else if (id) {
+    fprintf(out, "%s %-5s [%s:%s:%s] %s\n", ts, level_names[lv], role_name(id->role),
+            id->plugin ? id->plugin : "?", id->stage ? id->stage : "", msg);
   } else {
     fprintf(out, "%s %-5s [ferry] %s\n", ts, level_names[lv], msg);
   }
