@@ -51,10 +51,14 @@ ferry_instance *ferry__instance_create_ex(const ferry_plugin *plugin, uint32_t r
   ins->stage = params ? params->stage : NULL;
   ins->points = params && params->points ? ferry__strv_dup(params->points) : NULL;
 
-  char *ow = ferry__xasprintf("%s options", w);
-  int rc =
-      ferry__options_apply_ex(plugin->options, options, ins->ctx, ow, params ? params->base_dir : NULL, err);
-  free(ow);
+  int rc = 0;
+  if (params && params->options) {
+    ferry__options_copy_to(params->options, ins->ctx); /* checked once, at load */
+  } else {
+    char *ow = ferry__xasprintf("%s options", w);
+    rc = ferry__options_apply_ex(plugin->options, options, ins->ctx, ow, params ? params->base_dir : NULL, err);
+    free(ow);
+  }
   if (!rc && plugin->init) {
     ferry_error ierr = FERRY_ERROR_INIT;
     rc = plugin->init(ins, &ierr);

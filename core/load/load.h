@@ -22,6 +22,18 @@ int ferry__options_apply_ex(const ferry_option *table, json_t *options, void *ct
                            const char *base_dir, ferry_error *err);
 /* Frees what ferry__options_apply() stored in ctx (and sets those fields to NULL). Safe on a zeroed ctx. */
 void ferry__options_release(const ferry_option *table, void *ctx);
+/* A plugin's options checked and applied once (at load): a context filled as the core fills it before
+ * init(), kept to start each instance from. prepare: as ferry__options_apply_ex into a context of
+ * plugin->ctx_size bytes (secrets resolved and registered here, once); a plugin without an options table
+ * refuses a non-empty object ("<where>: plugin \"<name>\" takes no options"). NULL with err set on failure.
+ * copy_to: writes a copy of every option value into `ctx` (ctx_size bytes, zeroed): strings and lists
+ * duplicated, JSON values deep-copied, so the instance owns them (ferry__options_release) whatever it does
+ * with them. free: NULL allowed. */
+typedef struct ferry__options ferry__options;
+ferry__options *ferry__options_prepare(const ferry_plugin *plugin, json_t *options, const char *where,
+                                       const char *base_dir, ferry_error *err);
+void ferry__options_copy_to(const ferry__options *o, void *ctx);
+void ferry__options_free(ferry__options *o);
 /* Describes a plugin for `ferry plugins --describe`: a new JSON object {name, version, description,
  * license, kinds: [...], emits/accepts: [...], hook_points: [...], options: [{key, type, default, required,
  * secret, help}]} (secret defaults never shown). */
@@ -194,6 +206,9 @@ typedef struct ferry_instance_params {
   double rate;                   /* the stage's rate (0 = no limit) */
   struct ferry_stage *stage;     /* may be NULL */
   const char *const *points;     /* hooks: the points this instance is attached to (copied); may be NULL */
+  const ferry__options *options; /* the options checked at load (ferry__options_prepare): the context starts
+                                    as a copy of them and `options` (JSON) is not looked at; NULL: `options`
+                                    is checked and applied here */
 } ferry_instance_params;
 /* ferry__instance_create with `params` (NULL = the defaults above). */
 ferry_instance *ferry__instance_create_ex(const ferry_plugin *plugin, uint32_t role, const char *stage_name,

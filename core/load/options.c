@@ -427,6 +427,58 @@ int ferry__options_apply(const ferry_option *table, json_t *options, void *ctx, 
   return ferry__options_apply_ex(table, options, ctx, where, NULL, err);
 }
 
+/* ---- options checked once ------------------------------------------------------------------------------ */
+
+struct ferry__options {
+  const ferry_option *table; /* the plugin's (static) */
+  size_t size;               /* ctx_size */
+  char *ctx;                 /* the values, owned */
+};
+
+ferry__options *ferry__options_prepare(const ferry_plugin *plugin, json_t *options, const char *where,
+                                       const char *base_dir, ferry_error *err) {
+  if (!plugin->options && options && json_is_object(options) && json_object_size(options)) {
+    ferry_error_set(err, FERRY_ECONFIG, "%s: plugin \"%s\" takes no options", where ? where : "options",
+                    plugin->name);
+    return NULL;
+  }
+  ferry__options *o = ferry__xcalloc(1, sizeof *o);
+  o->table = plugin->options;
+  o->size = plugin->ctx_size ? plugin->ctx_size : 1;
+  o->ctx = ferry__xcalloc(1, o->size);
+  if (ferry__options_apply_ex(plugin->options, options, o->ctx, where, base_dir, err) < 0) {
+    free(o->ctx);
+    free(o);
+    return NULL;
+  }
+  return o;
+}
+
+void ferry__options_copy_to(const ferry__options *o, void *ctx) {
+  for (const ferry_option *op = o->table; op && op->key; op++) {
+    const char *from = o->ctx + op->offset;
+    char *to = (char *)ctx + op->offset;
+    switch (op->type) {
+      case FERRY_OPT_STRING: *(char **)to = ferry__xstrdup(*(char *const *)from); break;
+      case FERRY_OPT_STRING_LIST:
+        *(char ***)to = *(char **const *)from ? ferry__strv_dup(*(const char *const *const *)from) : NULL;
+        break;
+      case FERRY_OPT_JSON: *(json_t **)to = *(json_t *const *)from ? json_deep_copy(*(json_t *const *)from) : NULL; break;
+      case FERRY_OPT_INT: memcpy(to, from, sizeof(int64_t)); break;
+      case FERRY_OPT_DOUBLE: memcpy(to, from, sizeof(double)); break;
+      case FERRY_OPT_BOOL: memcpy(to, from, sizeof(int)); break;
+      default: break;
+    }
+  }
+}
+
+void ferry__options_free(ferry__options *o) {
+  if (!o) return;
+  ferry__options_release(o->table, o->ctx);
+  free(o->ctx);
+  free(o);
+}
+
 /* ---- ferry plugins --describe ----------------------------------------------------------------------------
  */
 

@@ -57,67 +57,119 @@ static char *valid_points_text(const ferry_plugin *src, const ferry_plugin *sink
   return ferry__sb_steal(&sb);
 }
 
-static int check_stage(ferry_runtime *rt, ferry_stage *st, ferry_error *err) {
+size_t ferry__stage_refs(const ferry_stage *st) { return 2 + st->cfg->nhooks; }
+
+void ferry__stage_ref_at(ferry_stage *st, size_t i, ferry__stage_ref *r) {
+  memset(r, 0, sizeof *r);
+  if (i < 2) {
+    int src = i == 0;
+    r->ref = src ? &st->cfg->source : &st->cfg->sink;
+    r->role = src ? FERRY_KIND_SOURCE : FERRY_KIND_SINK;
+    snprintf(r->what, sizeof r->what, "%s", src ? "source" : "sink");
+    r->plugin = src ? &st->source_plugin : &st->sink_plugin;
+    r->options = src ? &st->source_options : &st->sink_options;
+    r->instance = src ? &st->source : &st->sink;
+    return;
+  }
+  size_t h = r->hook = i - 2;
+  r->ref = &st->cfg->hooks[h];
+  r->role = FERRY_KIND_HOOK;
+  snprintf(r->what, sizeof r->what, "hooks[%zu]", h);
+  r->plugin = &st->hook_plugins[h];
+  r->options = &st->hook_options[h];
+  r->instance = st->hooks ? &st->hooks[h] : NULL;
+}
+
+/* The sink can take what the source emits. */
+static int check_kinds(ferry_runtime *rt, ferry_stage *st, ferry_error *err) {
   const ferry_stage_cfg *sc = st->cfg;
-  st->source_plugin = resolve(rt, sc, &sc->source, FERRY_KIND_SOURCE, "source", err);
-  if (!st->source_plugin) return err->code ? err->code : FERRY_ECONFIG;
-  st->sink_plugin = resolve(rt, sc, &sc->sink, FERRY_KIND_SINK, "sink", err);
-  if (!st->sink_plugin) return err->code ? err->code : FERRY_ECONFIG;
   uint32_t emits = st->source_plugin->source->emits, accepts = st->sink_plugin->sink->accepts;
-  if (!(emits & accepts)) {
-    char *e = kinds_text(emits), *a = kinds_text(accepts);
-    ferry_error_set(
-        err, FERRY_ECONFIG,
-        "%s: stage \"%s\": source \"%s\" emits %s but sink \"%s\" accepts %s: no item could reach "
-        "the sink",
-        rt->cfg->origin, sc->name, sc->source.plugin, e, sc->sink.plugin, a);
-    free(e);
-    free(a);
+  if (emits & accepts) return 0;
+  char *e = kinds_text(emits), *a = kinds_text(accepts);
+  ferry_error_set(
+      err, FERRY_ECONFIG,
+      "%s: stage \"%s\": source \"%s\" emits %s but sink \"%s\" accepts %s: no item could reach "
+      "the sink",
+      rt->cfg->origin, sc->name, sc->source.plugin, e, sc->sink.plugin, a);
+  free(e);
+  free(a);
+  return FERRY_ECONFIG;
+}
+
+/* The points of hook h are fired in this stage and served by the hook. */
+static int check_points(ferry_runtime *rt, ferry_stage *st, size_t h, ferry_error *err) {
+  const ferry_stage_cfg *sc = st->cfg;
+  const ferry_plugin_ref *ref = &sc->hooks[h];
+  const ferry_plugin *hp = st->hook_plugins[h];
+  if (!ref->points || !ref->points[0]) {
+    char *valid = valid_points_text(st->source_plugin, st->sink_plugin);
+    ferry_error_set(err, FERRY_ECONFIG,
+                    "%s: stage \"%s\" hooks[%zu] \"%s\": no hook points given "
+                    "(\"points\": [...]); valid points here: %s",
+                    rt->cfg->origin, sc->name, h, ref->plugin, valid);
+    free(valid);
     return FERRY_ECONFIG;
   }
-  st->hook_plugins = ferry__xcalloc(sc->nhooks ? sc->nhooks : 1, sizeof *st->hook_plugins);
-  for (size_t h = 0; h < sc->nhooks; h++) {
-    const ferry_plugin_ref *ref = &sc->hooks[h];
-    char what[64];
-    snprintf(what, sizeof what, "hooks[%zu]", h);
-    const ferry_plugin *hp = resolve(rt, sc, ref, FERRY_KIND_HOOK, what, err);
-    if (!hp) return err->code ? err->code : FERRY_ECONFIG;
-    st->hook_plugins[h] = hp;
-    if (!ref->points || !ref->points[0]) {
+  for (size_t p = 0; ref->points[p]; p++) {
+    const char *pt = ref->points[p];
+    int fired = strv_has(ferry__core_points, pt) || strv_has(st->source_plugin->source->hook_points, pt) ||
+                strv_has(st->sink_plugin->sink->hook_points, pt);
+    if (!fired) {
       char *valid = valid_points_text(st->source_plugin, st->sink_plugin);
       ferry_error_set(err, FERRY_ECONFIG,
-                      "%s: stage \"%s\" hooks[%zu] \"%s\": no hook points given "
-                      "(\"points\": [...]); valid points here: %s",
-                      rt->cfg->origin, sc->name, h, ref->plugin, valid);
+                      "%s: stage \"%s\" hooks[%zu] \"%s\": hook point \"%s\" is never fired in this stage "
+                      "(source \"%s\", sink \"%s\"); valid points: %s",
+                      rt->cfg->origin, sc->name, h, ref->plugin, pt, sc->source.plugin, sc->sink.plugin,
+                      valid);
       free(valid);
       return FERRY_ECONFIG;
     }
-    for (size_t p = 0; ref->points[p]; p++) {
-      const char *pt = ref->points[p];
-      int fired = strv_has(ferry__core_points, pt) || strv_has(st->source_plugin->source->hook_points, pt) ||
-                  strv_has(st->sink_plugin->sink->hook_points, pt);
-      if (!fired) {
-        char *valid = valid_points_text(st->source_plugin, st->sink_plugin);
-        ferry_error_set(err, FERRY_ECONFIG,
-                        "%s: stage \"%s\" hooks[%zu] \"%s\": hook point \"%s\" is never fired in this stage "
-                        "(source \"%s\", sink \"%s\"); valid points: %s",
-                        rt->cfg->origin, sc->name, h, ref->plugin, pt, sc->source.plugin, sc->sink.plugin,
-                        valid);
-        free(valid);
-        return FERRY_ECONFIG;
-      }
-      if (hp->hook->points && !strv_has(hp->hook->points, pt)) {
-        ferry_sb sb = {0};
-        for (size_t i = 0; hp->hook->points[i]; i++)
-          ferry__sb_addf(&sb, "%s%s", i ? ", " : "", hp->hook->points[i]);
-        ferry_error_set(err, FERRY_ECONFIG,
-                        "%s: stage \"%s\" hooks[%zu]: hook \"%s\" cannot serve point \"%s\"; "
-                        "it serves: %s",
-                        rt->cfg->origin, sc->name, h, ref->plugin, pt, sb.buf ? sb.buf : "");
-        ferry__sb_free(&sb);
-        return FERRY_ECONFIG;
-      }
+    if (hp->hook->points && !strv_has(hp->hook->points, pt)) {
+      ferry_sb sb = {0};
+      for (size_t i = 0; hp->hook->points[i]; i++)
+        ferry__sb_addf(&sb, "%s%s", i ? ", " : "", hp->hook->points[i]);
+      ferry_error_set(err, FERRY_ECONFIG,
+                      "%s: stage \"%s\" hooks[%zu]: hook \"%s\" cannot serve point \"%s\"; "
+                      "it serves: %s",
+                      rt->cfg->origin, sc->name, h, ref->plugin, pt, sb.buf ? sb.buf : "");
+      ferry__sb_free(&sb);
+      return FERRY_ECONFIG;
     }
+  }
+  return 0;
+}
+
+/* Every plugin of the stage found and of the right role, the source's items reach the sink, the hooks'
+ * points exist: in the order of the stage's references (source, sink, hooks). */
+static int check_stage(ferry_runtime *rt, ferry_stage *st, ferry_error *err) {
+  const ferry_stage_cfg *sc = st->cfg;
+  st->hook_plugins = ferry__xcalloc(sc->nhooks ? sc->nhooks : 1, sizeof *st->hook_plugins);
+  st->hook_options = ferry__xcalloc(sc->nhooks ? sc->nhooks : 1, sizeof *st->hook_options);
+  for (size_t i = 0; i < ferry__stage_refs(st); i++) {
+    ferry__stage_ref r;
+    ferry__stage_ref_at(st, i, &r);
+    *r.plugin = resolve(rt, sc, r.ref, r.role, r.what, err);
+    if (!*r.plugin) return err->code ? err->code : FERRY_ECONFIG;
+    int rc = r.role == FERRY_KIND_SINK ? check_kinds(rt, st, err)
+             : r.role == FERRY_KIND_HOOK ? check_points(rt, st, r.hook, err)
+                                         : 0;
+    if (rc) return rc;
+  }
+  return 0;
+}
+
+/* The options of every plugin reference, checked and applied once; the instances of each run start from
+ * them. */
+static int check_options(ferry_runtime *rt, ferry_stage *st, ferry_error *err) {
+  for (size_t i = 0; i < ferry__stage_refs(st); i++) {
+    ferry__stage_ref r;
+    ferry__stage_ref_at(st, i, &r);
+    char *where = r.ref->where ? ferry__xasprintf("%s options", r.ref->where)
+                               : ferry__xasprintf("%s: stage \"%s\" %s \"%s\" options", rt->cfg->origin,
+                                                  st->name, r.what, r.ref->plugin);
+    *r.options = ferry__options_prepare(*r.plugin, r.ref->options, where, rt->cfg->base_dir, err);
+    free(where);
+    if (!*r.options) return err->code ? err->code : FERRY_ECONFIG;
   }
   return 0;
 }
@@ -233,9 +285,14 @@ int ferry__pipeline_build(ferry_runtime *rt, ferry_error *err) {
   free(placed);
   memcpy(all, order, n * sizeof *all);
   free(order);
-  /* plugins, kinds, hook points (in topological order, so the first error is the first stage's) */
+  /* plugins, kinds, hook points (in topological order, so the first error is the first stage's), then every
+   * plugin's options */
   for (size_t i = 0; i < n; i++) {
     int rc = check_stage(rt, all[i], err);
+    if (rc) return rc;
+  }
+  for (size_t i = 0; i < n; i++) {
+    int rc = check_options(rt, all[i], err);
     if (rc) return rc;
   }
   return 0;
@@ -246,6 +303,10 @@ void ferry__pipeline_free(ferry_runtime *rt) {
     ferry_stage *st = rt->stages[i];
     if (!st) continue;
     free(st->after);
+    ferry__options_free(st->source_options);
+    ferry__options_free(st->sink_options);
+    for (size_t h = 0; st->hook_options && h < st->cfg->nhooks; h++) ferry__options_free(st->hook_options[h]);
+    free(st->hook_options);
     free(st->hook_plugins);
     ferry_error_clear(&st->error);
     free(st);

@@ -93,6 +93,8 @@ struct ferry_stage {
   size_t order;               /* position in topological order */
   const ferry_plugin *source_plugin, *sink_plugin;
   const ferry_plugin **hook_plugins; /* cfg->nhooks */
+  ferry__options *source_options, *sink_options; /* checked once, at load (owned) */
+  ferry__options **hook_options;                 /* cfg->nhooks */
   ferry_stage **after;               /* stages this one waits for (borrowed) */
   size_t nafter;
   int selected; /* part of this run (ferry_run_opts.stages) */
@@ -211,6 +213,20 @@ struct ferry_runtime {
 /* pipeline.c: load-time checks and order */
 int ferry__pipeline_build(struct ferry_runtime *rt, ferry_error *err);
 void ferry__pipeline_free(struct ferry_runtime *rt);
+
+/* The plugin references of a stage, in order: its source, its sink, then its hooks in configuration order.
+ * The one walk over them (resolving plugins, checking options, creating and destroying instances). */
+typedef struct ferry__stage_ref {
+  const ferry_plugin_ref *ref; /* the configuration's */
+  uint32_t role;               /* FERRY_KIND_SOURCE, _SINK or _HOOK */
+  size_t hook;                 /* hooks: the index in cfg->hooks */
+  char what[32];               /* "source", "sink", "hooks[<i>]": for messages */
+  const ferry_plugin **plugin; /* where the stage keeps the resolved plugin, */
+  ferry__options **options;    /* its checked options */
+  ferry_instance **instance;   /* and, during a run, its instance (NULL before the run's slots exist) */
+} ferry__stage_ref;
+size_t ferry__stage_refs(const ferry_stage *st); /* 2 + the number of hooks */
+void ferry__stage_ref_at(ferry_stage *st, size_t i, ferry__stage_ref *r);
 
 /* stage.c */
 int ferry__stage_prepare(ferry_stage *st, ferry_mode mode, ferry_error *err); /* instances; nothing runs */

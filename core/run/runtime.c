@@ -78,25 +78,6 @@ FERRY_API int ferry_runtime_add_plugin(ferry_runtime *rt, const ferry_plugin *pl
 
 /* ---- load ---------------------------------------------------------------------------------------------- */
 
-static int check_options(ferry_runtime *rt, const ferry_stage *st, const ferry_plugin *p,
-                         const ferry_plugin_ref *ref, const char *what, ferry_error *err) {
-  char *where = ref->where ? ferry__xasprintf("%s options", ref->where)
-                           : ferry__xasprintf("%s: stage \"%s\" %s \"%s\" options", rt->cfg->origin, st->name,
-                                             what, ref->plugin);
-  int rc = 0;
-  if (!p->options) {
-    if (ref->options && json_object_size(ref->options))
-      rc = ferry_error_set(err, FERRY_ECONFIG, "%s: plugin \"%s\" takes no options", where, p->name);
-  } else {
-    void *ctx = ferry__xcalloc(1, p->ctx_size ? p->ctx_size : 1);
-    rc = ferry__options_apply_ex(p->options, ref->options, ctx, where, rt->cfg->base_dir, err);
-    if (rc == 0) ferry__options_release(p->options, ctx);
-    free(ctx);
-  }
-  free(where);
-  return rc;
-}
-
 /* The plugin path (ferry/runtime.h), assembled here only: the program's directories, the configuration's
  * (once one is loaded), then the default places. */
 static void search_path(ferry_runtime *rt) {
@@ -111,17 +92,7 @@ static void search_path(ferry_runtime *rt) {
 static int load_common(ferry_runtime *rt, ferry_config *cfg, ferry_error *err) {
   rt->cfg = cfg;
   search_path(rt);
-  int rc = ferry__pipeline_build(rt, err);
-  for (size_t i = 0; rc == 0 && i < rt->nstages; i++) {
-    ferry_stage *st = rt->stages[i];
-    rc = check_options(rt, st, st->source_plugin, &st->cfg->source, "source", err);
-    if (!rc) rc = check_options(rt, st, st->sink_plugin, &st->cfg->sink, "sink", err);
-    for (size_t h = 0; !rc && h < st->cfg->nhooks; h++) {
-      char what[32];
-      snprintf(what, sizeof what, "hooks[%zu]", h);
-      rc = check_options(rt, st, st->hook_plugins[h], &st->cfg->hooks[h], what, err);
-    }
-  }
+  int rc = ferry__pipeline_build(rt, err); /* plugins, their fit and their options: every load error */
   if (rc) {
     if (!err->code) ferry_error_set(err, rc, "%s", ferry_strerror(rc));
     ferry__pipeline_free(rt);

@@ -27,22 +27,23 @@ static const char *stage_origin(const ferry_stage *st) { return st->rt->cfg->ori
 
 /* ---- preparation --------------------------------------------------------------------------------------- */
 
-static ferry_instance *make_instance(ferry_stage *st, const ferry_plugin *p, uint32_t role,
-                                     const ferry_plugin_ref *ref, const char *what, ferry_error *err) {
+static ferry_instance *make_instance(ferry_stage *st, const ferry__stage_ref *r, ferry_error *err) {
+  const ferry_plugin_ref *ref = r->ref;
   char *where = ref->where ? ferry__xstrdup(ref->where)
-                           : ferry__xasprintf("%s: stage \"%s\" %s \"%s\"", stage_origin(st), st->name, what,
-                                             ref->plugin);
+                           : ferry__xasprintf("%s: stage \"%s\" %s \"%s\"", stage_origin(st), st->name, r->what,
+                                              ref->plugin);
   ferry_instance_params params = {.base_dir = st->rt->cfg->base_dir,
                                   .concurrency = st->concurrency,
                                   .rate = st->cfg->rate,
                                   .stage = st,
-                                  .points = (const char *const *)ref->points};
-  ferry_instance *ins =
-      ferry__instance_create_ex(p, role, st->name, &st->rt->loop, st->mode, ref->options, where, &params, err);
+                                  .points = (const char *const *)ref->points,
+                                  .options = *r->options};
+  ferry_instance *ins = ferry__instance_create_ex(*r->plugin, r->role, st->name, &st->rt->loop, st->mode,
+                                                  ref->options, where, &params, err);
   free(where);
   if (!ins) {
     if (!err->code)
-      ferry_error_set(err, FERRY_ECONFIG, "stage \"%s\": %s \"%s\" could not be created", st->name, what,
+      ferry_error_set(err, FERRY_ECONFIG, "stage \"%s\": %s \"%s\" could not be created", st->name, r->what,
                       ref->plugin);
     return NULL;
   }
@@ -65,18 +66,15 @@ int ferry__stage_prepare(ferry_stage *st, ferry_mode mode, ferry_error *err) {
   st->total = -1;
   st->has_item_done = ferry__hooks_at(st, "item_done") > 0;
   st->has_item_failed = ferry__hooks_at(st, "item_failed") > 0;
-  st->source = make_instance(st, st->source_plugin, FERRY_KIND_SOURCE, &sc->source, "source", err);
-  if (!st->source) return err->code;
-  st->sink = make_instance(st, st->sink_plugin, FERRY_KIND_SINK, &sc->sink, "sink", err);
-  if (!st->sink) return err->code;
   st->hooks = ferry__xcalloc(sc->nhooks ? sc->nhooks : 1, sizeof *st->hooks);
   st->hook_keys = ferry__xcalloc(sc->nhooks + 1, sizeof *st->hook_keys);
-  for (size_t h = 0; h < sc->nhooks; h++) {
-    char what[32];
-    snprintf(what, sizeof what, "hooks[%zu]", h);
-    st->hook_keys[h] = ferry__xasprintf("%zu:%s", h, sc->hooks[h].plugin);
-    st->hooks[h] = make_instance(st, st->hook_plugins[h], FERRY_KIND_HOOK, &sc->hooks[h], what, err);
-    if (!st->hooks[h]) return err->code;
+  for (size_t h = 0; h < sc->nhooks; h++) st->hook_keys[h] = ferry__xasprintf("%zu:%s", h, sc->hooks[h].plugin);
+  /* source, sink, hooks: every option and init() error before anything runs */
+  for (size_t i = 0; i < ferry__stage_refs(st); i++) {
+    ferry__stage_ref r;
+    ferry__stage_ref_at(st, i, &r);
+    *r.instance = make_instance(st, &r, err);
+    if (!*r.instance) return err->code;
   }
   return 0;
 }
@@ -87,18 +85,20 @@ static void on_handle_closed(uv_handle_t *h) {
 }
 
 void ferry__stage_release(ferry_stage *st) {
-  const ferry_stage_cfg *sc = st->cfg;
   ferry__task_free_all(st);
   ferry__hooks_release(st);
-  for (size_t h = 0; st->hooks && h < sc->nhooks; h++)
-    if (st->hooks[h]) ferry__instance_destroy(st->hooks[h]);
+  /* the hooks first, then the sink, then the source (fini() in the reverse order of the data flow) */
+  size_t nrefs = st->hooks ? ferry__stage_refs(st) : 2;
+  for (size_t k = 0; k < nrefs; k++) {
+    ferry__stage_ref r;
+    ferry__stage_ref_at(st, k + 2 < nrefs ? k + 2 : nrefs - 1 - k, &r);
+    if (r.instance && *r.instance) ferry__instance_destroy(*r.instance);
+    if (r.instance) *r.instance = NULL;
+  }
   free(st->hooks);
   st->hooks = NULL;
   ferry__strv_free(st->hook_keys);
   st->hook_keys = NULL;
-  if (st->sink) ferry__instance_destroy(st->sink);
-  if (st->source) ferry__instance_destroy(st->source);
-  st->sink = st->source = NULL;
   for (sync_entry *lists[2] = {st->sync_head, st->syncing}, **l = lists; l < lists + 2; l++)
     for (sync_entry *e = *l, *n; e; e = n) {
       n = e->next;

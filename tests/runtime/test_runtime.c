@@ -975,6 +975,36 @@ static void test_reuse(void) {
             "sink calls:\n%s", slurp(P("sink.log")));
 }
 
+/* Options are checked once, at load: a secret read from a file at load serves every run of the runtime, even
+ * once the file is gone (each run's instances start from the checked values, each with its own copies). */
+static void test_options_once(void) {
+  ferry_error err = FERRY_ERROR_INIT;
+  FILE *f = fopen(P("secret.txt"), "w");
+  FT_ASSERT(f && fputs("once-4711-secret\n", f) >= 0 && fclose(f) == 0, "secret file");
+  ferry_runtime *rt = new_runtime();
+  json_t *cfg = J("{'journal': '$T/j.db', 'stages': [{'name': 's', "
+                  "'source': {'plugin': 'rt-gen', 'options': {'count': 3}}, "
+                  "'sink': {'plugin': 'rt-sink', 'options': {'secret': {'file': '$T/secret.txt'}, "
+                  "'permanent': ['k000001'], 'log': '$T/sink.log'}}}]}");
+  FT_ASSERT(ferry_runtime_load_json(rt, cfg, "once.json", &err) == 0, "load: %s", err.message);
+  json_decref(cfg);
+  FT_ASSERT(unlink(P("secret.txt")) == 0, "unlink");
+  ferry_run_summary sum;
+  ferry_run_opts o = {.struct_size = sizeof o, .mode = FERRY_MODE_PLAN};
+  FT_ASSERT(ferry_runtime_run(rt, &o, &sum, &err) != 0 || sum.done + sum.failed == 3, "plan: %s", err.message);
+  ferry_error_clear(&err);
+  o.mode = FERRY_MODE_RUN;
+  o.report_path = P("report.json");
+  int rc = ferry_runtime_run(rt, &o, &sum, &err);
+  FT_ASSERT(rc != 0 && sum.done == 2 && sum.failed == 1, "run without the file: rc %d, done %lld, failed %lld: %s",
+            rc, (long long)sum.done, (long long)sum.failed, err.message);
+  ferry_error_clear(&err);
+  ferry_runtime_free(rt);
+  /* the secret the run read at load is known to the redaction: the failure the sink wrote it into shows *** */
+  FT_ASSERT(file_has(P("report.json"), "***") && !file_has(P("report.json"), "once-4711-secret"),
+            "report:\n%s", slurp(P("report.json")));
+}
+
 
 /* ---- verify marks and repair --------------------------------------------------------------------------- */
 
@@ -1413,6 +1443,7 @@ int main(int argc, char **argv) {
                {"journal_off", test_journal_off},
                {"many", test_many},
                {"reuse", test_reuse},
+               {"options_once", test_options_once},
                {"repair", test_repair},
                {"repair_fail", test_repair_fail},
                {"report_memory", test_report_memory}};
