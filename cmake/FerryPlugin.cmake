@@ -59,7 +59,8 @@ function(ferry_finish_builtin_table)
     target_link_libraries(ferry PRIVATE ferry_plugin_${id})
     target_link_libraries(ferry_core INTERFACE ferry_plugin_${id})
   endforeach()
-  configure_file(${PROJECT_SOURCE_DIR}/core/load/builtin_plugins.c.in ${PROJECT_BINARY_DIR}/core/builtin_plugins.c @ONLY)
+  configure_file(${PROJECT_SOURCE_DIR}/core/load/builtin_plugins.c.in ${PROJECT_BINARY_DIR}/core/builtin_plugins.c
+                 @ONLY)
   # The symbol names of the same table, in the same order: the loader checks each built-in descriptor's name
   # against its symbol exactly as it does for a module, and names the symbol when it refuses one.
   set(symbols "")

@@ -32,6 +32,10 @@ char *ferry__sb_steal(ferry_sb *sb);            /* never NULL ("" when empty) */
 void ferry__sb_free(ferry_sb *sb);
 /* Monotonic seconds (uv_hrtime based). */
 double ferry__now(void);
+/* A small random generator (xorshift64*) for jitter. seed: from $FERRY_SEED when set (reproducible runs in
+ * tests), else from the clock and the process id; `salt` tells the generators of one process apart. */
+uint64_t ferry__rng_seed(uint64_t salt);
+uint64_t ferry__rng_next(uint64_t *state);
 /* The JSON type of a value as a user reads it in a message ("object", "number with a fraction", ...). */
 const char *ferry__json_kind(const json_t *v);
 /* NULL-terminated string vector helpers. */

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/base.h"
 
@@ -110,6 +111,22 @@ void ferry__sb_free(ferry_sb *sb) {
 }
 
 double ferry__now(void) { return (double)uv_hrtime() / 1e9; }
+
+uint64_t ferry__rng_seed(uint64_t salt) {
+  const char *seed = getenv("FERRY_SEED");
+  uint64_t x = seed && *seed ? strtoull(seed, NULL, 0) : uv_hrtime() ^ ((uint64_t)getpid() << 32);
+  x ^= salt * 0x9e3779b97f4a7c15ull;
+  return x ? x : 0x9e3779b97f4a7c15ull;
+}
+
+uint64_t ferry__rng_next(uint64_t *state) {
+  uint64_t x = *state;
+  x ^= x >> 12;
+  x ^= x << 25;
+  x ^= x >> 27;
+  *state = x;
+  return x * 0x2545F4914F6CDD1Dull;
+}
 
 size_t ferry__strv_len(char *const *v) {
   size_t n = 0;

@@ -374,7 +374,8 @@ static int cmd_pipeline(cli *c, ferry_mode mode) {
     return EXIT_USAGE;
   }
   /* The config's "log_level" applies when the command line chose none (-v, -q). */
-  int level = ferry_log_level_parse(json_string_value(json_object_get(ferry_runtime_settings(rt), "log_level")));
+  json_t *settings = ferry_runtime_settings(rt); /* borrowed */
+  int level = ferry_log_level_parse(json_string_value(json_object_get(settings, "log_level")));
   if (level >= 0 && !c->verbose && !c->quiet)
     ferry_log_configure((ferry_log_level)level, c->json_log ? FERRY_LOG_JSON : FERRY_LOG_TEXT, stderr);
   int progress = 1;
@@ -961,7 +962,8 @@ static int cmd_plugins(cli *c) {
     }
     size_t i;
     json_t *d;
-    json_array_foreach(json_object_get(set, "plugin_path"), i, d) strv_push(&dirs, &ndirs, json_string_value(d));
+    json_array_foreach(json_object_get(set, "plugin_path"), i, d)
+      strv_push(&dirs, &ndirs, json_string_value(d));
     json_decref(set);
   }
   ferry_runtime_opts ro = {.struct_size = sizeof ro, .plugin_path = (const char *const *)dirs};

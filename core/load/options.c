@@ -463,7 +463,9 @@ void ferry__options_copy_to(const ferry__options *o, void *ctx) {
       case FERRY_OPT_STRING_LIST:
         *(char ***)to = *(char **const *)from ? ferry__strv_dup(*(const char *const *const *)from) : NULL;
         break;
-      case FERRY_OPT_JSON: *(json_t **)to = *(json_t *const *)from ? json_deep_copy(*(json_t *const *)from) : NULL; break;
+      case FERRY_OPT_JSON:
+        *(json_t **)to = *(json_t *const *)from ? json_deep_copy(*(json_t *const *)from) : NULL;
+        break;
       case FERRY_OPT_INT: memcpy(to, from, sizeof(int64_t)); break;
       case FERRY_OPT_DOUBLE: memcpy(to, from, sizeof(double)); break;
       case FERRY_OPT_BOOL: memcpy(to, from, sizeof(int)); break;

@@ -8,6 +8,12 @@
 
 const char *const ferry__core_points[] = {"stage_start", "stage_end", "item_done", "item_failed", NULL};
 
+/* What the checks read: the configuration and the registry the plugins come from. */
+typedef struct build {
+  const ferry_config *cfg;
+  ferry_registry *reg;
+} build;
+
 static int strv_has(const char *const *v, const char *s) {
   for (size_t i = 0; v && v[i]; i++)
     if (!strcmp(v[i], s)) return 1;
@@ -22,24 +28,24 @@ static char *kinds_text(uint32_t bits) {
   return ferry__sb_steal(&sb);
 }
 
-static const ferry_plugin *resolve(ferry_runtime *rt, const ferry_stage_cfg *sc, const ferry_plugin_ref *ref,
+static const ferry_plugin *resolve(const build *b, const ferry_stage_cfg *sc, const ferry_plugin_ref *ref,
                                    uint32_t role, const char *what, ferry_error *err) {
   const char *rname = role == FERRY_KIND_SOURCE ? "source" : role == FERRY_KIND_SINK ? "sink" : "hook";
   if (!ref->plugin || !*ref->plugin) {
-    ferry_error_set(err, FERRY_ECONFIG, "%s: stage \"%s\": %s has no plugin name", rt->cfg->origin, sc->name,
+    ferry_error_set(err, FERRY_ECONFIG, "%s: stage \"%s\": %s has no plugin name", b->cfg->origin, sc->name,
                     what);
     return NULL;
   }
-  const ferry_plugin_entry *e = ferry__registry_find(rt->reg, ref->plugin, err);
+  const ferry_plugin_entry *e = ferry__registry_find(b->reg, ref->plugin, err);
   if (!e) {
-    ferry_error_prefix(err, "%s: stage \"%s\" %s", rt->cfg->origin, sc->name, what);
+    ferry_error_prefix(err, "%s: stage \"%s\" %s", b->cfg->origin, sc->name, what);
     return NULL;
   }
   if (!(e->plugin->kinds & role)) {
     ferry_error_set(err, FERRY_ECONFIG,
                     "%s: stage \"%s\": plugin \"%s\" (%s) cannot be used as a %s: it is not "
                     "a %s plugin",
-                    rt->cfg->origin, sc->name, ref->plugin, e->origin, rname, rname);
+                    b->cfg->origin, sc->name, ref->plugin, e->origin, rname, rname);
     return NULL;
   }
   return e->plugin;
@@ -81,7 +87,7 @@ void ferry__stage_ref_at(ferry_stage *st, size_t i, ferry__stage_ref *r) {
 }
 
 /* The sink can take what the source emits. */
-static int check_kinds(ferry_runtime *rt, ferry_stage *st, ferry_error *err) {
+static int check_kinds(const build *b, ferry_stage *st, ferry_error *err) {
   const ferry_stage_cfg *sc = st->cfg;
   uint32_t emits = st->source_plugin->source->emits, accepts = st->sink_plugin->sink->accepts;
   if (emits & accepts) return 0;
@@ -90,14 +96,14 @@ static int check_kinds(ferry_runtime *rt, ferry_stage *st, ferry_error *err) {
       err, FERRY_ECONFIG,
       "%s: stage \"%s\": source \"%s\" emits %s but sink \"%s\" accepts %s: no item could reach "
       "the sink",
-      rt->cfg->origin, sc->name, sc->source.plugin, e, sc->sink.plugin, a);
+      b->cfg->origin, sc->name, sc->source.plugin, e, sc->sink.plugin, a);
   free(e);
   free(a);
   return FERRY_ECONFIG;
 }
 
 /* The points of hook h are fired in this stage and served by the hook. */
-static int check_points(ferry_runtime *rt, ferry_stage *st, size_t h, ferry_error *err) {
+static int check_points(const build *b, ferry_stage *st, size_t h, ferry_error *err) {
   const ferry_stage_cfg *sc = st->cfg;
   const ferry_plugin_ref *ref = &sc->hooks[h];
   const ferry_plugin *hp = st->hook_plugins[h];
@@ -106,7 +112,7 @@ static int check_points(ferry_runtime *rt, ferry_stage *st, size_t h, ferry_erro
     ferry_error_set(err, FERRY_ECONFIG,
                     "%s: stage \"%s\" hooks[%zu] \"%s\": no hook points given "
                     "(\"points\": [...]); valid points here: %s",
-                    rt->cfg->origin, sc->name, h, ref->plugin, valid);
+                    b->cfg->origin, sc->name, h, ref->plugin, valid);
     free(valid);
     return FERRY_ECONFIG;
   }
@@ -119,7 +125,7 @@ static int check_points(ferry_runtime *rt, ferry_stage *st, size_t h, ferry_erro
       ferry_error_set(err, FERRY_ECONFIG,
                       "%s: stage \"%s\" hooks[%zu] \"%s\": hook point \"%s\" is never fired in this stage "
                       "(source \"%s\", sink \"%s\"); valid points: %s",
-                      rt->cfg->origin, sc->name, h, ref->plugin, pt, sc->source.plugin, sc->sink.plugin,
+                      b->cfg->origin, sc->name, h, ref->plugin, pt, sc->source.plugin, sc->sink.plugin,
                       valid);
       free(valid);
       return FERRY_ECONFIG;
@@ -131,7 +137,7 @@ static int check_points(ferry_runtime *rt, ferry_stage *st, size_t h, ferry_erro
       ferry_error_set(err, FERRY_ECONFIG,
                       "%s: stage \"%s\" hooks[%zu]: hook \"%s\" cannot serve point \"%s\"; "
                       "it serves: %s",
-                      rt->cfg->origin, sc->name, h, ref->plugin, pt, sb.buf ? sb.buf : "");
+                      b->cfg->origin, sc->name, h, ref->plugin, pt, sb.buf ? sb.buf : "");
       ferry__sb_free(&sb);
       return FERRY_ECONFIG;
     }
@@ -141,17 +147,17 @@ static int check_points(ferry_runtime *rt, ferry_stage *st, size_t h, ferry_erro
 
 /* Every plugin of the stage found and of the right role, the source's items reach the sink, the hooks'
  * points exist: in the order of the stage's references (source, sink, hooks). */
-static int check_stage(ferry_runtime *rt, ferry_stage *st, ferry_error *err) {
+static int check_stage(const build *b, ferry_stage *st, ferry_error *err) {
   const ferry_stage_cfg *sc = st->cfg;
   st->hook_plugins = ferry__xcalloc(sc->nhooks ? sc->nhooks : 1, sizeof *st->hook_plugins);
   st->hook_options = ferry__xcalloc(sc->nhooks ? sc->nhooks : 1, sizeof *st->hook_options);
   for (size_t i = 0; i < ferry__stage_refs(st); i++) {
     ferry__stage_ref r;
     ferry__stage_ref_at(st, i, &r);
-    *r.plugin = resolve(rt, sc, r.ref, r.role, r.what, err);
+    *r.plugin = resolve(b, sc, r.ref, r.role, r.what, err);
     if (!*r.plugin) return err->code ? err->code : FERRY_ECONFIG;
-    int rc = r.role == FERRY_KIND_SINK ? check_kinds(rt, st, err)
-             : r.role == FERRY_KIND_HOOK ? check_points(rt, st, r.hook, err)
+    int rc = r.role == FERRY_KIND_SINK ? check_kinds(b, st, err)
+             : r.role == FERRY_KIND_HOOK ? check_points(b, st, r.hook, err)
                                          : 0;
     if (rc) return rc;
   }
@@ -160,14 +166,14 @@ static int check_stage(ferry_runtime *rt, ferry_stage *st, ferry_error *err) {
 
 /* The options of every plugin reference, checked and applied once; the instances of each run start from
  * them. */
-static int check_options(ferry_runtime *rt, ferry_stage *st, ferry_error *err) {
+static int check_options(const build *b, ferry_stage *st, ferry_error *err) {
   for (size_t i = 0; i < ferry__stage_refs(st); i++) {
     ferry__stage_ref r;
     ferry__stage_ref_at(st, i, &r);
     char *where = r.ref->where ? ferry__xasprintf("%s options", r.ref->where)
-                               : ferry__xasprintf("%s: stage \"%s\" %s \"%s\" options", rt->cfg->origin,
+                               : ferry__xasprintf("%s: stage \"%s\" %s \"%s\" options", b->cfg->origin,
                                                   st->name, r.what, r.ref->plugin);
-    *r.options = ferry__options_prepare(*r.plugin, r.ref->options, where, rt->cfg->base_dir, err);
+    *r.options = ferry__options_prepare(*r.plugin, r.ref->options, where, b->cfg->base_dir, err);
     free(where);
     if (!*r.options) return err->code ? err->code : FERRY_ECONFIG;
   }
@@ -200,16 +206,17 @@ static int dfs_cycle(ferry_stage **all, size_t n, size_t i, int *color, size_t *
   return 0;
 }
 
-int ferry__pipeline_build(ferry_runtime *rt, ferry_error *err) {
-  ferry_config *cfg = rt->cfg;
+int ferry__pipeline_build(ferry__run *run, ferry_registry *reg, ferry_error *err) {
+  const ferry_config *cfg = run->cfg;
+  const build bd = {cfg, reg}, *b = &bd;
   size_t n = cfg->nstages;
   if (n == 0) return ferry_error_set(err, FERRY_ECONFIG, "%s: no stages configured", cfg->origin);
   ferry_stage **all = ferry__xcalloc(n, sizeof *all);
-  rt->stages = all;
-  rt->nstages = n;
+  run->stages = all;
+  run->nstages = n;
   for (size_t i = 0; i < n; i++) {
     ferry_stage *st = ferry__xcalloc(1, sizeof *st);
-    st->rt = rt;
+    st->run = run;
     st->cfg = &cfg->stages[i];
     st->name = cfg->stages[i].name;
     all[i] = st;
@@ -288,19 +295,19 @@ int ferry__pipeline_build(ferry_runtime *rt, ferry_error *err) {
   /* plugins, kinds, hook points (in topological order, so the first error is the first stage's), then every
    * plugin's options */
   for (size_t i = 0; i < n; i++) {
-    int rc = check_stage(rt, all[i], err);
+    int rc = check_stage(b, all[i], err);
     if (rc) return rc;
   }
   for (size_t i = 0; i < n; i++) {
-    int rc = check_options(rt, all[i], err);
+    int rc = check_options(b, all[i], err);
     if (rc) return rc;
   }
   return 0;
 }
 
-void ferry__pipeline_free(ferry_runtime *rt) {
-  for (size_t i = 0; i < rt->nstages; i++) {
-    ferry_stage *st = rt->stages[i];
+void ferry__pipeline_free(ferry__run *run) {
+  for (size_t i = 0; i < run->nstages; i++) {
+    ferry_stage *st = run->stages[i];
     if (!st) continue;
     free(st->after);
     ferry__options_free(st->source_options);
@@ -311,7 +318,7 @@ void ferry__pipeline_free(ferry_runtime *rt) {
     ferry_error_clear(&st->error);
     free(st);
   }
-  free(rt->stages);
-  rt->stages = NULL;
-  rt->nstages = 0;
+  free(run->stages);
+  run->stages = NULL;
+  run->nstages = 0;
 }

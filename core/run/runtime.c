@@ -1,6 +1,9 @@
-/* The embedding API (ferry/runtime.h): load a configuration (config, loader, checks, order), run it on the
- * runtime's loop (stage scheduling, journal group commits, progress, interrupt, stall detection), and
- * produce the summary, the JSON report and the exit status. */
+/* The embedding API (ferry/runtime.h), the top of a run: load a configuration (the pipeline's checks), list
+ * and describe plugins, run the loaded stages on the runtime's loop (scheduling, interrupt, progress ticks,
+ * stall detection) and hand the end to report.c (result, summary, JSON report).
+ *
+ * Nothing below calls up here: the stages get what they share as a ferry__run, report their end through a
+ * callback, and read the run's state (journal failure, interrupt) in their pump. */
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -8,6 +11,32 @@
 #include <unistd.h>
 
 #include "run/run.h"
+
+struct ferry_runtime {
+  uv_loop_t loop;
+  int loop_init;
+  uv_async_t wake; /* ferry_runtime_interrupt */
+  volatile sig_atomic_t interrupt_requested;
+  char **plugin_path; /* opts->plugin_path (owned) */
+  int no_default_path;
+  char *journal_path; /* opts->journal_path (owned) or NULL */
+  ferry_registry *reg;
+  ferry_config *cfg;
+  int loaded;
+  json_t *settings; /* ferry_runtime_settings() of the loaded configuration (owned) */
+  ferry__run run;   /* what the stages share: run.stages (owned), in topological order */
+
+  /* ---- per run ----------------------------------------------------------------------------------------- */
+  int running;
+  uv_timer_t tick; /* progress display and the stages' sync timing */
+  ferry_progress *progress;
+  size_t running_stages;
+  int finished;
+  int journal_noticed; /* the stages were woken to read the journal's failure */
+  ferry_stage_summary *ssum;
+  ferry_run_summary summary;
+  size_t closing; /* what is being closed: the tick timer, stages being released, the journal writer */
+};
 
 /* ---- lifetime ------------------------------------------------------------------------------------------ */
 
@@ -34,9 +63,8 @@ FERRY_API ferry_runtime *ferry_runtime_new(const ferry_runtime_opts *opts, ferry
     if (sz >= offsetof(ferry_runtime_opts, journal_path) + sizeof opts->journal_path)
       rt->journal_path = ferry__xstrdup(opts->journal_path);
   }
-  const char *seed = getenv("FERRY_SEED");
-  rt->rng = seed && *seed ? strtoull(seed, NULL, 0) : uv_hrtime() ^ ((uint64_t)getpid() << 32);
-  if (!rt->rng) rt->rng = 0x9e3779b97f4a7c15ull;
+  rt->run.loop = &rt->loop;
+  rt->run.interrupt_requested = &rt->interrupt_requested;
   rt->reg = ferry__registry_new();
   if (ferry__registry_add_static(rt->reg, err) < 0) {
     ferry_runtime_free(rt);
@@ -49,7 +77,7 @@ static void on_closed_free(uv_handle_t *h) { (void)h; }
 
 FERRY_API void ferry_runtime_free(ferry_runtime *rt) {
   if (!rt) return;
-  ferry__pipeline_free(rt);
+  ferry__pipeline_free(&rt->run);
   if (rt->cfg) ferry__config_free(rt->cfg);
   if (rt->reg) ferry__registry_free(rt->reg);
   if (rt->loop_init) {
@@ -62,7 +90,6 @@ FERRY_API void ferry_runtime_free(ferry_runtime *rt) {
   free(rt->journal_path);
   free(rt->ssum);
   json_decref(rt->settings);
-  ferry_error_clear(&rt->journal_error);
   free(rt);
 }
 
@@ -91,16 +118,18 @@ static void search_path(ferry_runtime *rt) {
 
 static int load_common(ferry_runtime *rt, ferry_config *cfg, ferry_error *err) {
   rt->cfg = cfg;
+  rt->run.cfg = cfg;
   search_path(rt);
-  int rc = ferry__pipeline_build(rt, err); /* plugins, their fit and their options: every load error */
+  int rc = ferry__pipeline_build(&rt->run, rt->reg, err); /* plugins, their fit and options: every error */
   if (rc) {
     if (!err->code) ferry_error_set(err, rc, "%s", ferry_strerror(rc));
-    ferry__pipeline_free(rt);
+    ferry__pipeline_free(&rt->run);
     ferry__config_free(cfg);
     rt->cfg = NULL;
+    rt->run.cfg = NULL;
     return rc < 0 ? rc : FERRY_ECONFIG;
   }
-  rt->ssum = ferry__xcalloc(rt->nstages, sizeof *rt->ssum);
+  rt->ssum = ferry__xcalloc(rt->run.nstages, sizeof *rt->ssum);
   rt->settings = ferry__config_settings(cfg);
   rt->loaded = 1;
   return 0;
@@ -129,8 +158,8 @@ FERRY_API json_t *ferry_runtime_settings(ferry_runtime *rt) { return rt && rt->l
 /* ---- plugins ------------------------------------------------------------------------------------------- */
 
 static void on_refused(void *arg, const char *path, const ferry_error *e) {
-  json_array_append_new(arg, json_pack("{s:s, s:s, s:s}", "path", path, "code", ferry_err_name(e->code), "error",
-                                       e->message ? e->message : ferry_strerror(e->code)));
+  json_array_append_new(arg, json_pack("{s:s, s:s, s:s}", "path", path, "code", ferry_err_name(e->code),
+                                       "error", e->message ? e->message : ferry_strerror(e->code)));
 }
 
 FERRY_API json_t *ferry_runtime_plugins(ferry_runtime *rt, ferry_error *err) {
@@ -169,75 +198,22 @@ FERRY_API json_t *ferry_runtime_describe_plugin(ferry_runtime *rt, const char *n
   return d;
 }
 
-/* ---- services for the other parts ---------------------------------------------------------------------- */
-
-uint64_t ferry__rt_random(ferry_runtime *rt) { /* xorshift64* */
-  uint64_t x = rt->rng;
-  x ^= x >> 12;
-  x ^= x << 25;
-  x ^= x >> 27;
-  rt->rng = x;
-  return x * 0x2545F4914F6CDD1Dull;
-}
-
-void ferry__rt_handle_closing(ferry_runtime *rt) { rt->closing++; }
-void ferry__rt_handle_closed(ferry_runtime *rt) { rt->closing--; }
-
-int ferry__rt_journal_ok(ferry_runtime *rt) { return rt->journal && !rt->journal_error.code; }
-
-void ferry__rt_journal_failed(ferry_runtime *rt, const ferry_error *e) {
-  if (rt->journal_error.code) return;
-  ferry_error_copy(&rt->journal_error, e);
-  if (!rt->journal_error.code) ferry_error_set(&rt->journal_error, FERRY_EIO, "journal failure");
-  ferry_log_error(NULL, "journal failure, stopping the run (items in flight finish, nothing else starts): %s",
-                  rt->journal_error.message ? rt->journal_error.message : "");
-  for (size_t i = 0; i < rt->nstages; i++) {
-    ferry_stage *st = rt->stages[i];
-    if (st->selected && st->state == STAGE_RUNNING) {
-      ferry__stage_fail(st, &rt->journal_error);
-      ferry__stage_interrupt(st);
-    }
-  }
-}
-
-int ferry__rt_group_open(ferry_runtime *rt) {
-  if (rt->group_open || !ferry__rt_journal_ok(rt) || !rt->journal_write) return rt->group_open;
-  ferry_error e = FERRY_ERROR_INIT;
-  if (ferry__journal_group_begin(rt->journal, &e) < 0)
-    ferry__rt_journal_failed(rt, &e);
-  else
-    rt->group_open = 1;
-  ferry_error_clear(&e);
-  return rt->group_open;
-}
-
-void ferry__rt_group_commit(ferry_runtime *rt) {
-  if (!rt->group_open) return;
-  rt->group_open = 0;
-  rt->group_n = 0;
-  ferry_error e = FERRY_ERROR_INIT;
-  if (ferry__journal_group_commit(rt->journal, &e) < 0) ferry__rt_journal_failed(rt, &e);
-  ferry_error_clear(&e);
-}
-
-void ferry__rt_group_touch(ferry_runtime *rt) {
-  if (++rt->group_n >= FERRY_GROUP_MAX) ferry__rt_group_commit(rt);
-}
-
 /* ---- scheduling ---------------------------------------------------------------------------------------- */
+
+static void on_stage_end(ferry_stage *st, void *arg);
 
 static void schedule(ferry_runtime *rt) {
   int changed;
   do {
     changed = 0;
-    for (size_t i = 0; i < rt->nstages; i++) {
-      ferry_stage *st = rt->stages[i];
+    for (size_t i = 0; i < rt->run.nstages; i++) {
+      ferry_stage *st = rt->run.stages[i];
       if (!st->selected || st->state != STAGE_PENDING) continue;
       const char *why = NULL, *dep = NULL;
       int ready = 1;
-      if (rt->interrupted)
+      if (rt->run.interrupted)
         why = "the run was interrupted";
-      else if (rt->journal_error.code)
+      else if (ferry__outcomes_error(rt->run.out))
         why = "the journal failed";
       for (size_t k = 0; !why && k < st->nafter; k++) {
         ferry_stage *d = st->after[k];
@@ -259,7 +235,7 @@ static void schedule(ferry_runtime *rt) {
         changed = 1;
       } else if (ready) {
         rt->running_stages++;
-        ferry__stage_start(st);
+        ferry__stage_start(st, on_stage_end, rt);
         changed = 1;
       }
     }
@@ -267,18 +243,20 @@ static void schedule(ferry_runtime *rt) {
   if (rt->running_stages == 0) rt->finished = 1;
 }
 
-void ferry__rt_stage_finished(ferry_runtime *rt, ferry_stage *st) {
+/* A stage has finished (its end callback): the next ones may start. */
+static void on_stage_end(ferry_stage *st, void *arg) {
   (void)st;
+  ferry_runtime *rt = arg;
   rt->running_stages--;
   schedule(rt);
 }
 
 static void interrupt_all(ferry_runtime *rt) {
-  if (!rt->running || rt->interrupted) return;
-  rt->interrupted = 1;
+  if (!rt->running || rt->run.interrupted) return;
+  rt->run.interrupted = 1;
   ferry_log_warn(NULL, "interrupted: finishing the items in flight, then stopping (run again to resume)");
-  for (size_t i = 0; i < rt->nstages; i++) {
-    ferry_stage *st = rt->stages[i];
+  for (size_t i = 0; i < rt->run.nstages; i++) {
+    ferry_stage *st = rt->run.stages[i];
     if (st->selected && st->state == STAGE_RUNNING) ferry__stage_interrupt(st);
   }
   schedule(rt);
@@ -299,10 +277,10 @@ FERRY_API void ferry_runtime_interrupt(ferry_runtime *rt) {
 
 static void progress_update(ferry_runtime *rt, int final) {
   if (!rt->progress) return;
-  ferry_progress_row *rows = ferry__xcalloc(rt->nstages, sizeof *rows);
+  ferry_progress_row *rows = ferry__xcalloc(rt->run.nstages, sizeof *rows);
   size_t n = 0;
-  for (size_t i = 0; i < rt->nstages; i++) {
-    ferry_stage *st = rt->stages[i];
+  for (size_t i = 0; i < rt->run.nstages; i++) {
+    ferry_stage *st = rt->run.stages[i];
     if (!st->selected) continue;
     ferry_progress_row *r = &rows[n++];
     r->stage = st->name;
@@ -320,22 +298,26 @@ static void progress_update(ferry_runtime *rt, int final) {
 
 static void on_tick(uv_timer_t *h) {
   ferry_runtime *rt = h->data;
-  ferry__rt_group_commit(rt);
-  for (size_t i = 0; i < rt->nstages; i++) {
-    ferry_stage *st = rt->stages[i];
+  for (size_t i = 0; i < rt->run.nstages; i++) {
+    ferry_stage *st = rt->run.stages[i];
     if (st->selected && (st->state == STAGE_RUNNING || st->state == STAGE_ENDING))
       ferry__stage_sync_maybe(st, 0);
   }
   progress_update(rt, 0);
 }
 
-static void on_tick_closed(uv_handle_t *h) { ferry__rt_handle_closed(h->data); }
+static void on_closed(void *arg) {
+  ferry_runtime *rt = arg;
+  rt->closing--;
+}
+
+static void on_tick_closed(uv_handle_t *h) { on_closed(h->data); }
 
 /* Nothing on the loop can make progress but stages are not finished: a plugin lost an item or never ended. */
 static void handle_stall(ferry_runtime *rt) {
   int any = 0;
-  for (size_t i = 0; i < rt->nstages; i++) {
-    ferry_stage *st = rt->stages[i];
+  for (size_t i = 0; i < rt->run.nstages; i++) {
+    ferry_stage *st = rt->run.stages[i];
     if (!st->selected || (st->state != STAGE_RUNNING && st->state != STAGE_ENDING)) continue;
     any = 1;
     ferry_error e = FERRY_ERROR_INIT;
@@ -367,306 +349,18 @@ static void handle_stall(ferry_runtime *rt) {
   if (!any) rt->finished = 1;
 }
 
-/* ---- result, summary, report --------------------------------------------------------------------------- */
-
-static const char *mode_name(ferry_mode m) {
-  return m == FERRY_MODE_PLAN ? "plan" : m == FERRY_MODE_VERIFY ? "verify" : "run";
-}
-
-static const char *stage_state_name(const ferry_stage *st) {
-  if (!st->selected) return "not_selected";
-  switch (st->state) {
-    case STAGE_NOT_RUN:
-      return "not_run";
-    case STAGE_FINISHED:
-      return st->status == FERRY_ECANCELED ? "interrupted" : st->status ? "failed" : "finished";
-    case STAGE_PENDING:
-      return "pending";
-    default:
-      return "running";
-  }
-}
-
-/* Codes the CLI gives a meaning of their own (exit codes): an item's failure code is only passed on when it
- * is not one of them. A stage or journal failure is FERRY_EIO (the stage's own code is in the summary). */
-static int map_item_code(int code) {
-  switch (code) {
-    case 0:
-    case FERRY_EBLOCKED:
-    case FERRY_EMISMATCH:
-    case FERRY_ECANCELED:
-    case FERRY_ECONFIG:
-    case FERRY_EIO:
-      return FERRY_EINVAL;
-    default:
-      return code;
-  }
-}
-
-static int compute_result(ferry_runtime *rt, ferry_error *out) {
-  int64_t failed = 0, blocked = 0, mismatched = 0, not_migrated = 0;
-  ferry_stage *first_failed_stage = NULL, *first_item_stage = NULL;
-  for (size_t i = 0; i < rt->nstages; i++) {
-    ferry_stage *st = rt->stages[i];
-    if (!st->selected) continue;
-    int64_t plain = st->failed - st->blocked - st->mismatched;
-    failed += plain;
-    blocked += st->blocked;
-    mismatched += st->mismatched;
-    not_migrated += st->not_migrated;
-    if (plain > 0 && !first_item_stage) first_item_stage = st;
-    if (st->state == STAGE_FINISHED && st->status && st->status != FERRY_ECANCELED && !first_failed_stage)
-      first_failed_stage = st;
-  }
-  if (rt->journal_error.code) {
-    ferry_error_copy(out, &rt->journal_error);
-    ferry_error_prefix(out, "journal failure");
-    out->code = FERRY_EIO;
-    return out->code;
-  }
-  if (first_failed_stage) {
-    ferry_error_set(out, FERRY_EIO, "stage \"%s\" failed: %s%s", first_failed_stage->name,
-                    first_failed_stage->error.message, failed ? " (and items failed: see the report)" : "");
-    return out->code;
-  }
-  if (rt->interrupted)
-    return ferry_error_set(out, FERRY_ECANCELED,
-                           "interrupted: the items in flight were finished and recorded; "
-                           "run the same configuration again to resume");
-  if (failed) {
-    ferry_error_set(
-        out, map_item_code(first_item_stage->first_fail_code),
-        "%lld item(s) failed (first in stage \"%s\"); see the log or the report for each item, fix the "
-        "cause and run again: done items are skipped",
-        (long long)failed, first_item_stage->name);
-    return out->code;
-  }
-  if (rt->mode == FERRY_MODE_PLAN && blocked)
-    return ferry_error_set(out, FERRY_EBLOCKED, "plan: %lld item(s) are blocked; see the report for why",
-                           (long long)blocked);
-  if (rt->mode == FERRY_MODE_VERIFY && (mismatched || not_migrated))
-    return ferry_error_set(out, FERRY_EMISMATCH, "verify: %lld item(s) differ and %lld are not migrated",
-                           (long long)mismatched, (long long)not_migrated);
-  return 0;
-}
-
-static void fill_summary(ferry_runtime *rt, double seconds) {
-  memset(&rt->summary, 0, sizeof rt->summary);
-  for (size_t i = 0; i < rt->nstages; i++) {
-    ferry_stage *st = rt->stages[i];
-    ferry_stage_summary *s = &rt->ssum[i];
-    memset(s, 0, sizeof *s);
-    s->name = st->name;
-    s->total = -1;
-    if (!st->selected) continue; /* not part of this run: nothing counted (its fields hold an older run) */
-    s->total = st->total;
-    s->done = st->done;
-    s->skipped = st->skipped;
-    s->failed = st->failed + st->not_migrated;
-    s->retried = st->retried;
-    s->resumed = st->resumed;
-    s->seconds = st->t_end > st->t_start ? st->t_end - st->t_start : 0;
-    s->status = st->status;
-    rt->summary.done += s->done;
-    rt->summary.skipped += s->skipped + s->resumed;
-    rt->summary.failed += s->failed;
-  }
-  rt->summary.nstages = rt->nstages;
-  rt->summary.stages = rt->ssum;
-  rt->summary.seconds = seconds;
-}
-
-/* The report without its item lists (those are streamed by write_report): small whatever the item count.
- * Its "totals" are also the run's summary in the journal. */
-static json_t *build_report(ferry_runtime *rt, int rc, const ferry_error *res, double seconds) {
-  json_t *r = json_object();
-  json_object_set_new(r, "mode", json_string(mode_name(rt->mode)));
-  json_object_set_new(r, "status", json_integer(rc));
-  json_object_set_new(r, "status_name", json_string(ferry_err_name(rc)));
-  if (rc && res->message) json_object_set_new(r, "message", json_string(res->message));
-  json_object_set_new(r, "interrupted", json_boolean(rt->interrupted));
-  json_object_set_new(r, "seconds", json_real(seconds));
-  if (rt->mode == FERRY_MODE_RUN) json_object_set_new(r, "repair", json_boolean(rt->repair));
-  if (rt->run_id) json_object_set_new(r, "run", json_integer(rt->run_id));
-  json_t *tot = json_object();
-  enum { NCOUNT = 14 };
-  int64_t t[NCOUNT] = {0};
-  static const char *const names[NCOUNT] = {"total",      "taken",        "done",         "skipped",
-                                            "resumed",    "failed",       "retried",      "blocked",
-                                            "mismatched", "not_migrated", "equal",        "not_selected",
-                                            "repaired",   "repair_failed"};
-  json_t *stages = json_array();
-  for (size_t i = 0; i < rt->nstages; i++) {
-    ferry_stage *st = rt->stages[i];
-    json_t *s = json_object();
-    json_object_set_new(s, "name", json_string(st->name));
-    json_object_set_new(s, "state", json_string(stage_state_name(st)));
-    json_object_set_new(s, "source", json_string(st->source_plugin->name));
-    json_object_set_new(s, "sink", json_string(st->sink_plugin->name));
-    if (st->selected && st->status) {
-      json_object_set_new(s, "status", json_string(ferry_err_name(st->status)));
-      if (st->error.message) json_object_set_new(s, "error", json_string(st->error.message));
-    }
-    int64_t v[NCOUNT] = {st->total,      st->taken,        st->done,     st->skipped,
-                         st->resumed,    st->failed,       st->retried,  st->blocked,
-                         st->mismatched, st->not_migrated, st->equal,    st->not_selected,
-                         st->repaired,   st->repair_failed};
-    for (int k = 0; k < NCOUNT; k++) {
-      json_object_set_new(s, names[k], json_integer(st->selected ? v[k] : (k == 0 ? -1 : 0)));
-      if (k >= 2 && st->selected) t[k] += v[k];
-    }
-    if (st->selected) {
-      json_object_set_new(s, "seconds", json_real(st->t_end > st->t_start ? st->t_end - st->t_start : 0));
-      json_object_set_new(s, "peak_outstanding", json_integer(st->max_outstanding));
-      json_object_set_new(s, "peak_in_sink", json_integer(st->max_insink));
-    }
-    json_array_append_new(stages, s);
-  }
-  for (int k = 2; k < NCOUNT; k++) json_object_set_new(tot, names[k], json_integer(t[k]));
-  json_object_set_new(r, "totals", tot);
-  json_object_set_new(r, "stages", stages);
-  ferry__redact_json(r);
-  return r;
-}
-
-/* ---- the report file: written incrementally ------------------------------------------------------------- */
-
-typedef struct report_out {
-  FILE *f;
-  ferry_runtime *rt;
-  ferry_stage *st;
-  size_t n; /* items written in the current stage */
-} report_out;
-
-static void out_json(report_out *o, json_t *v) {
-  if (json_dumpf(v, o->f, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_ENCODE_ANY) < 0) {
-    /* a write error: ferror() tells at the end */
-  }
-}
-
-static void out_item_sep(report_out *o) { fputs(o->n++ ? ",\n        " : "\n        ", o->f); }
-
-static int out_spooled(void *arg, const char *json, size_t len) {
-  report_out *o = arg;
-  out_item_sep(o);
-  fwrite(json, 1, len, o->f);
-  return ferror(o->f) != 0;
-}
-
-/* The report entry of an item the run wrote to the journal: status, attempts, error, the stored report
- * object, the verify mark and the item's ids, as the journal has them now. */
-static int out_row(void *arg, const char *stage, const char *key, const ferry_jrow *row) {
-  (void)stage;
-  report_out *o = arg;
-  const char *status = row->status == FERRY_J_INTENT ? "in_doubt" : ferry__jstatus_name(row->status);
-  if (row->status == FERRY_J_DONE && row->error) status = "failed"; /* a failed repair: done, with the error */
-  json_t *e = json_object();
-  json_object_set_new(e, "key", json_string(key));
-  json_object_set_new(e, "status", json_string(status));
-  if (row->attempts) json_object_set_new(e, "attempts", json_integer(row->attempts));
-  if (row->step) json_object_set_new(e, "step", json_string(row->step));
-  if (row->error) {
-    const char *nl = strchr(row->error, '\n');
-    json_object_set_new(e, "code", json_string(ferry_err_name(row->error_code)));
-    json_object_set_new(e, "error", nl ? json_stringn(row->error, (size_t)(nl - row->error))
-                                       : json_string(row->error));
-    if (nl) json_object_set_new(e, "detail", json_string(nl + 1));
-  }
-  if (o->rt->repair) json_object_set_new(e, "repair", json_true());
-  if (row->report) json_object_set(e, "report", row->report);
-  if (row->verify) json_object_set(e, "verify", row->verify);
-  json_object_set_new(e, "ids", row->ids ? json_incref(row->ids) : json_array());
-  ferry__redact_json(e);
-  out_item_sep(o);
-  out_json(o, e);
-  json_decref(e);
-  return ferror(o->f) != 0;
-}
-
-/* Writes an object's members (but `skip`) at `indent`, each followed by ",\n" when more follow or `more`. */
-static void out_members(report_out *o, json_t *obj, const char *skip, const char *indent, int more) {
-  const char *k;
-  json_t *v;
-  size_t n = json_object_size(obj) - (skip && json_object_get(obj, skip) ? 1 : 0), i = 0;
-  json_object_foreach(obj, k, v) {
-    if (skip && !strcmp(k, skip)) continue;
-    json_t *ks = json_string(k);
-    fputs(indent, o->f);
-    out_json(o, ks);
-    json_decref(ks);
-    fputs(": ", o->f);
-    out_json(o, v);
-    fputs(++i < n || more ? ",\n" : "\n", o->f);
-  }
-}
-
-/* The report, written to "<path>.tmp" piece by piece, then renamed: the item lists come from the journal
- * (the items this run wrote, read back in batches) and from each stage's spool, never from one big JSON
- * value in memory. Secrets redacted. */
-static int write_report(ferry_runtime *rt, json_t *report, const char *path, ferry_error *err) {
-  char *tmp = ferry__xasprintf("%s.tmp", path);
-  int rc = 0;
-  report_out o = {.f = fopen(tmp, "w"), .rt = rt};
-  if (!o.f) {
-    rc = ferry_error_set(err, FERRY_EIO, "cannot write the report %s: %s", tmp, strerror(errno));
-    free(tmp);
-    return rc;
-  }
-  ferry_error je = FERRY_ERROR_INIT;
-  fputs("{\n", o.f);
-  out_members(&o, report, "stages", "  ", 1);
-  fputs("  \"stages\": [", o.f);
-  json_t *stages = json_object_get(report, "stages");
-  for (size_t i = 0; i < rt->nstages; i++) {
-    ferry_stage *st = rt->stages[i];
-    fputs(i ? ",\n    {\n" : "\n    {\n", o.f);
-    out_members(&o, json_array_get(stages, i), NULL, "      ", 1);
-    fputs("      \"items\": [", o.f);
-    o.st = st;
-    o.n = 0;
-    if (st->selected) {
-      if (st->journal_write && rt->journal && rt->run_id && !je.code) {
-        ferry_jquery q = {.stage = st->name, .run = rt->run_id, .ids = 1};
-        if (ferry__journal_foreach_ex(rt->journal, &q, out_row, &o, &je) < 0)
-          ferry_log_error(NULL, "report %s: the items of stage \"%s\" could not be read from the journal: %s",
-                          path, st->name, je.message);
-      }
-      if (ferry__stage_foreach_entry(st, out_spooled, &o) < 0)
-        ferry_log_error(NULL, "report %s: the items of stage \"%s\" could not be read back: %s", path,
-                        st->name, strerror(errno));
-    }
-    fputs(o.n ? "\n      ]\n    }" : "]\n    }", o.f);
-  }
-  fputs(rt->nstages ? "\n  ]\n}\n" : "]\n}\n", o.f);
-  int werr = ferror(o.f) ? errno : 0;
-  if (fclose(o.f) != 0 && !werr) werr = errno;
-  if (werr || je.code) {
-    if (je.code)
-      rc = ferry_error_set(err, FERRY_EIO, "cannot write the report %s: %s", path, je.message);
-    else
-      rc = ferry_error_set(err, FERRY_EIO, "cannot write the report %s: %s", path, strerror(werr));
-    unlink(tmp);
-  } else if (rename(tmp, path) < 0) {
-    rc = ferry_error_set(err, FERRY_EIO, "cannot write the report %s: %s", path, strerror(errno));
-    unlink(tmp);
-  }
-  ferry_error_clear(&je);
-  free(tmp);
-  return rc;
-}
-
 /* ---- run ----------------------------------------------------------------------------------------------- */
 
 static int select_stages(ferry_runtime *rt, const char *const *names, ferry_error *err) {
-  for (size_t i = 0; i < rt->nstages; i++) rt->stages[i]->selected = names == NULL;
+  for (size_t i = 0; i < rt->run.nstages; i++) rt->run.stages[i]->selected = names == NULL;
   for (size_t k = 0; names && names[k]; k++) {
     ferry_stage *found = NULL;
-    for (size_t i = 0; i < rt->nstages; i++)
-      if (!strcmp(rt->stages[i]->name, names[k])) found = rt->stages[i];
+    for (size_t i = 0; i < rt->run.nstages; i++)
+      if (!strcmp(rt->run.stages[i]->name, names[k])) found = rt->run.stages[i];
     if (!found) {
       ferry_sb sb = {0};
-      for (size_t i = 0; i < rt->nstages; i++)
-        ferry__sb_addf(&sb, "%s\"%s\"", i ? ", " : "", rt->stages[i]->name);
+      for (size_t i = 0; i < rt->run.nstages; i++)
+        ferry__sb_addf(&sb, "%s\"%s\"", i ? ", " : "", rt->run.stages[i]->name);
       ferry_error_set(err, FERRY_ECONFIG, "no stage is named \"%s\"; stages: %s", names[k], sb.buf);
       ferry__sb_free(&sb);
       return FERRY_ECONFIG;
@@ -676,14 +370,25 @@ static int select_stages(ferry_runtime *rt, const char *const *names, ferry_erro
   return 0;
 }
 
-static void drain_closes(ferry_runtime *rt) {
+/* The end of a run: the stages release their instances, tasks and handles, the journal writer commits and
+ * closes; the loop runs until every close has completed. */
+static void release_run(ferry_runtime *rt) {
+  for (size_t i = 0; i < rt->run.nstages; i++)
+    if (rt->run.stages[i]->selected) {
+      rt->closing++;
+      ferry__stage_release(rt->run.stages[i], on_closed, rt);
+    }
+  rt->closing++;
+  ferry__outcomes_close(rt->run.out, on_closed, rt);
+  rt->run.out = NULL;
   while (rt->closing > 0) uv_run(&rt->loop, UV_RUN_ONCE);
 }
 
-static void release_stages(ferry_runtime *rt) {
-  for (size_t i = 0; i < rt->nstages; i++)
-    if (rt->stages[i]->selected) ferry__stage_release(rt->stages[i]);
-  drain_closes(rt);
+/* Wakes the running stages so that their pumps read the run's state (the journal failed). */
+static void wake_stages(ferry_runtime *rt) {
+  for (size_t i = 0; i < rt->run.nstages; i++)
+    if (rt->run.stages[i]->selected && rt->run.stages[i]->state == STAGE_RUNNING)
+      ferry__stage_kick(rt->run.stages[i]);
 }
 
 FERRY_API int ferry_runtime_run(ferry_runtime *rt, const ferry_run_opts *opts, ferry_run_summary *summary,
@@ -704,72 +409,68 @@ FERRY_API int ferry_runtime_run(ferry_runtime *rt, const ferry_run_opts *opts, f
     return ferry_error_set(err, FERRY_EINVAL,
                            "ferry_runtime_run: repair is for a run only (mode %s): a plan or a verify does not "
                            "repair; the items a repair would take are those with a verify mark in the journal",
-                           mode_name(o.mode));
+                           ferry__mode_name(o.mode));
   int rc = select_stages(rt, o.stages, err);
   if (rc) return rc;
-  rt->mode = o.mode;
-  rt->repair = o.repair != 0;
-  rt->run_id = 0;
-  rt->interrupted = 0;
+  ferry__run *run = &rt->run;
+  run->mode = o.mode;
+  run->repair = o.repair != 0;
+  run->run_id = 0;
+  run->interrupted = 0;
   rt->finished = 0;
   rt->running_stages = 0;
-  rt->group_open = 0;
-  rt->group_n = 0;
-  ferry_error_clear(&rt->journal_error);
+  rt->journal_noticed = 0;
 
   /* journal */
   const char *jpath = rt->journal_path   ? rt->journal_path
                       : rt->cfg->journal ? rt->cfg->journal
                                          : FERRY__DEFAULT_JOURNAL;
   int want_journal = 0;
-  for (size_t i = 0; i < rt->nstages; i++)
-    want_journal |= rt->stages[i]->selected && rt->stages[i]->cfg->journal;
+  for (size_t i = 0; i < run->nstages; i++)
+    want_journal |= run->stages[i]->selected && run->stages[i]->cfg->journal;
   int64_t run_id = 0;
-  rt->journal_write = 0;
-  rt->journal = NULL;
+  run->journal_write = 0;
+  run->journal = NULL;
   /* run: read and written (created when missing); verify: written (its marks), never created, so it takes the
    * run lock like a run; plan: read only */
   int exists = access(jpath, F_OK) == 0;
   if (want_journal && (o.mode == FERRY_MODE_RUN || (o.mode == FERRY_MODE_VERIFY && exists))) {
-    rt->journal = ferry__journal_open(jpath, 0, err);
-    if (!rt->journal) return err && err->code ? err->code : FERRY_EIO;
-    rt->journal_write = 1;
-    if (ferry__journal_run_begin(rt->journal, mode_name(o.mode), &run_id, err) < 0) {
-      ferry__journal_close(rt->journal);
-      rt->journal = NULL;
+    run->journal = ferry__journal_open(jpath, 0, err);
+    if (!run->journal) return err && err->code ? err->code : FERRY_EIO;
+    run->journal_write = 1;
+    if (ferry__journal_run_begin(run->journal, ferry__mode_name(o.mode), &run_id, err) < 0) {
+      ferry__journal_close(run->journal);
+      run->journal = NULL;
       return err && err->code ? err->code : FERRY_EIO;
     }
-    rt->run_id = run_id;
+    run->run_id = run_id;
   } else if (want_journal && o.mode == FERRY_MODE_PLAN && exists) { /* read only */
-    rt->journal = ferry__journal_open(jpath, 1, err);
-    if (!rt->journal) return err && err->code ? err->code : FERRY_EIO;
+    run->journal = ferry__journal_open(jpath, 1, err);
+    if (!run->journal) return err && err->code ? err->code : FERRY_EIO;
   }
-  rt->empty = json_object();
+  run->out = ferry__outcomes_new(&rt->loop, run->journal, run->journal_write);
 
   /* instances: every option and init() error before anything runs */
-  for (size_t i = 0; i < rt->nstages && rc == 0; i++) {
-    ferry_stage *st = rt->stages[i];
+  for (size_t i = 0; i < run->nstages && rc == 0; i++) {
+    ferry_stage *st = run->stages[i];
     if (!st->selected) continue;
     rc = ferry__stage_prepare(st, o.mode, err);
     st->limit = o.limit;
   }
   if (rc) {
-    release_stages(rt);
-    if (rt->journal_write && rt->journal) { /* the run ended before it began: say so in its row */
+    release_run(rt);
+    if (run->journal_write && run->journal) { /* the run ended before it began: say so in its row */
       ferry_error je = FERRY_ERROR_INIT;
-      ferry__journal_run_end(rt->journal, run_id, rc, "{}", &je);
+      ferry__journal_run_end(run->journal, run_id, rc, "{}", &je);
       ferry_error_clear(&je);
     }
-    if (rt->journal) ferry__journal_close(rt->journal);
-    rt->journal = NULL;
-    json_decref(rt->empty);
-    rt->empty = NULL;
+    if (run->journal) ferry__journal_close(run->journal);
+    run->journal = NULL;
     return rc;
   }
 
   uv_timer_init(&rt->loop, &rt->tick);
   rt->tick.data = rt;
-  rt->tick_init = 1;
   uv_timer_start(&rt->tick, on_tick, FERRY_GROUP_MS, FERRY_GROUP_MS);
   uv_unref((uv_handle_t *)&rt->tick);
   rt->progress = o.progress ? ferry__progress_new(o.progress, stderr) : NULL;
@@ -779,37 +480,40 @@ FERRY_API int ferry_runtime_run(ferry_runtime *rt, const ferry_run_opts *opts, f
   schedule(rt);
   while (!rt->finished) {
     int alive = uv_run(&rt->loop, UV_RUN_ONCE);
-    if (rt->interrupt_requested && !rt->interrupted) interrupt_all(rt);
-    if (!alive && !rt->finished) handle_stall(rt);
+    if (rt->interrupt_requested && !run->interrupted) interrupt_all(rt);
+    if (!rt->journal_noticed && ferry__outcomes_error(run->out)) {
+      rt->journal_noticed = 1;
+      wake_stages(rt);
+    }
+    if (!alive && !rt->finished && !uv_loop_alive(&rt->loop)) handle_stall(rt);
   }
   rt->running = 0;
   rt->interrupt_requested = 0;
   double seconds = ferry__now() - t0;
-  ferry__rt_group_commit(rt);
+  ferry__outcomes_commit(run->out);
   progress_update(rt, 1);
   ferry__progress_free(rt->progress);
   rt->progress = NULL;
-  ferry__rt_handle_closing(rt);
+  rt->closing++;
   uv_close((uv_handle_t *)&rt->tick, on_tick_closed);
-  rt->tick_init = 0;
 
   ferry_error res = FERRY_ERROR_INIT;
-  rc = compute_result(rt, &res);
-  fill_summary(rt, seconds);
-  if (rt->repair) {
+  rc = ferry__report_result(run, &res);
+  ferry__report_summary(run, seconds, rt->ssum, &rt->summary);
+  if (run->repair) {
     int64_t taken = 0;
-    for (size_t i = 0; i < rt->nstages; i++)
-      if (rt->stages[i]->selected) taken += rt->stages[i]->taken;
+    for (size_t i = 0; i < run->nstages; i++)
+      if (run->stages[i]->selected) taken += run->stages[i]->taken;
     if (!taken && !rc)
       ferry_log_info(NULL, "repair: no item of the selected stages carries a verify mismatch: nothing to "
                      "repair (`ferry verify` marks the items that differ)");
   }
-  json_t *report = build_report(rt, rc, &res, seconds);
-  if (rt->journal_write && rt->journal) {
+  json_t *report = ferry__report_build(run, rc, &res, seconds);
+  if (run->journal_write && run->journal) {
     json_t *tot = json_object_get(report, "totals");
     char *sj = json_dumps(tot, JSON_COMPACT);
     ferry_error je = FERRY_ERROR_INIT;
-    if (ferry__journal_run_end(rt->journal, run_id, rc, sj ? sj : "{}", &je) < 0)
+    if (ferry__journal_run_end(run->journal, run_id, rc, sj ? sj : "{}", &je) < 0)
       ferry_log_warn(NULL, "could not record the end of the run in the journal: %s", je.message);
     ferry_error_clear(&je);
     free(sj);
@@ -818,7 +522,7 @@ FERRY_API int ferry_runtime_run(ferry_runtime *rt, const ferry_run_opts *opts, f
   const char *rpath = o.report_path ? o.report_path : rt->cfg->report;
   if (rpath) {
     ferry_error we = FERRY_ERROR_INIT;
-    if (write_report(rt, report, rpath, &we) < 0) {
+    if (ferry__report_write(run, report, rpath, &we) < 0) {
       ferry_log_error(NULL, "%s", we.message);
       if (!rc) {
         rc = we.code;
@@ -828,14 +532,11 @@ FERRY_API int ferry_runtime_run(ferry_runtime *rt, const ferry_run_opts *opts, f
     ferry_error_clear(&we);
   }
   json_decref(report);
-  release_stages(rt);
-  if (rt->journal) ferry__journal_close(rt->journal);
-  rt->journal = NULL;
-  json_decref(rt->empty);
-  rt->empty = NULL;
+  release_run(rt);
+  if (run->journal) ferry__journal_close(run->journal);
+  run->journal = NULL;
   if (summary) *summary = rt->summary;
   if (rc && err) ferry_error_move(err, &res);
   ferry_error_clear(&res);
   return rc;
 }
-

@@ -23,7 +23,7 @@
 static void pump(ferry_stage *st);
 static void end_continue(ferry_stage *st);
 
-static const char *stage_origin(const ferry_stage *st) { return st->rt->cfg->origin; }
+static const char *stage_origin(const ferry_stage *st) { return st->run->cfg->origin; }
 
 /* ---- preparation --------------------------------------------------------------------------------------- */
 
@@ -32,13 +32,13 @@ static ferry_instance *make_instance(ferry_stage *st, const ferry__stage_ref *r,
   char *where = ref->where ? ferry__xstrdup(ref->where)
                            : ferry__xasprintf("%s: stage \"%s\" %s \"%s\"", stage_origin(st), st->name, r->what,
                                               ref->plugin);
-  ferry_instance_params params = {.base_dir = st->rt->cfg->base_dir,
+  ferry_instance_params params = {.base_dir = st->run->cfg->base_dir,
                                   .concurrency = st->concurrency,
                                   .rate = st->cfg->rate,
                                   .stage = st,
                                   .points = (const char *const *)ref->points,
                                   .options = *r->options};
-  ferry_instance *ins = ferry__instance_create_ex(*r->plugin, r->role, st->name, &st->rt->loop, st->mode,
+  ferry_instance *ins = ferry__instance_create_ex(*r->plugin, r->role, st->name, st->run->loop, st->mode,
                                                   ref->options, where, &params, err);
   free(where);
   if (!ins) {
@@ -52,7 +52,7 @@ static ferry_instance *make_instance(ferry_stage *st, const ferry__stage_ref *r,
 
 int ferry__stage_prepare(ferry_stage *st, ferry_mode mode, ferry_error *err) {
   const ferry_stage_cfg *sc = st->cfg;
-  ferry_runtime *rt = st->rt;
+  const ferry__run *run = st->run;
   ferry_error_clear(&st->error);
   size_t off = offsetof(ferry_stage, source);
   memset((char *)st + off, 0, sizeof *st - off);
@@ -60,10 +60,11 @@ int ferry__stage_prepare(ferry_stage *st, ferry_mode mode, ferry_error *err) {
   st->state = STAGE_PENDING;
   st->concurrency = sc->concurrency ? sc->concurrency : 1;
   st->window = 2 * (size_t)st->concurrency;
-  st->journal = rt->journal && sc->journal;
+  st->journal = run->journal && sc->journal;
   st->journal_write = st->journal && mode == FERRY_MODE_RUN;
-  st->journal_marks = st->journal && mode == FERRY_MODE_VERIFY && rt->journal_write;
+  st->journal_marks = st->journal && mode == FERRY_MODE_VERIFY && run->journal_write;
   st->total = -1;
+  st->rng = ferry__rng_seed(st->order + 1);
   st->has_item_done = ferry__hooks_at(st, "item_done") > 0;
   st->has_item_failed = ferry__hooks_at(st, "item_failed") > 0;
   st->hooks = ferry__xcalloc(sc->nhooks ? sc->nhooks : 1, sizeof *st->hooks);
@@ -79,12 +80,23 @@ int ferry__stage_prepare(ferry_stage *st, ferry_mode mode, ferry_error *err) {
   return 0;
 }
 
-static void on_handle_closed(uv_handle_t *h) {
-  ferry_stage *st = h->data;
-  ferry__rt_handle_closed(st->rt);
+/* ---- handles: the stage counts its own (the idle handle, its tasks' retry timers) ---------------------- */
+
+void ferry__stage_handle_closing(ferry_stage *st) { st->closing++; }
+
+void ferry__stage_handle_closed(ferry_stage *st) {
+  if (--st->closing || !st->on_released) return;
+  void (*released)(void *) = st->on_released;
+  st->on_released = NULL;
+  released(st->on_released_arg);
 }
 
-void ferry__stage_release(ferry_stage *st) {
+static void on_handle_closed(uv_handle_t *h) { ferry__stage_handle_closed(h->data); }
+
+void ferry__stage_release(ferry_stage *st, void (*released)(void *arg), void *arg) {
+  st->on_released = released;
+  st->on_released_arg = arg;
+  ferry__stage_handle_closing(st); /* until everything below is started */
   ferry__task_free_all(st);
   ferry__hooks_release(st);
   /* the hooks first, then the sink, then the source (fini() in the reverse order of the data flow) */
@@ -111,87 +123,17 @@ void ferry__stage_release(ferry_stage *st) {
   if (st->idle_init) {
     st->idle_init = 0;
     st->idle.data = st;
-    ferry__rt_handle_closing(st->rt);
+    ferry__stage_handle_closing(st);
     uv_close((uv_handle_t *)&st->idle, on_handle_closed);
   }
-  json_decref(st->items);
-  st->items = NULL;
-  if (st->spool) fclose(st->spool);
-  st->spool = NULL;
+  ferry__report_spool_free(st);
   free(st->wanted_key);
   st->wanted_key = NULL;
   ferry__jrow_clear(&st->wanted_row);
+  ferry__stage_handle_closed(st);
 }
 
-/* ---- counters and reports ------------------------------------------------------------------------------ */
-
-void ferry__stage_add_entry(ferry_stage *st, json_t *entry) {
-  if (!st->source) { /* not prepared, or released: the run's report is written already */
-    json_decref(entry);
-    return;
-  }
-  ferry__redact_json(entry);
-  st->nentries++;
-  if (!st->spool && !st->items) {
-    st->spool = tmpfile();
-    if (!st->spool) {
-      ferry_log_warn(NULL, "stage \"%s\": cannot create a temporary file for the report's items (%s): they are "
-                     "kept in memory", st->name, strerror(errno));
-      st->items = json_array();
-    }
-  }
-  if (st->items) {
-    json_array_append_new(st->items, entry);
-    return;
-  }
-  if (json_dumpf(entry, st->spool, JSON_COMPACT | JSON_ENSURE_ASCII) < 0 || fputc('\n', st->spool) == EOF)
-    ferry_log_warn(NULL, "stage \"%s\": cannot write a report item to the temporary file: %s", st->name,
-                   strerror(errno));
-  json_decref(entry);
-}
-
-int ferry__stage_foreach_entry(ferry_stage *st, int (*fn)(void *arg, const char *json, size_t len), void *arg) {
-  if (st->items) {
-    size_t i;
-    json_t *v;
-    json_array_foreach(st->items, i, v) {
-      char *text = json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII);
-      int stop = fn(arg, text, strlen(text));
-      free(text);
-      if (stop) break;
-    }
-    return 0;
-  }
-  if (!st->spool) return 0;
-  if (fflush(st->spool) != 0 || fseek(st->spool, 0, SEEK_SET) != 0) return -1;
-  char *line = NULL;
-  size_t cap = 0;
-  ssize_t n;
-  int rc = 0;
-  while ((n = getline(&line, &cap, st->spool)) > 0) {
-    if (line[n - 1] == '\n') line[--n] = '\0';
-    if (n && fn(arg, line, (size_t)n)) break;
-  }
-  if (ferror(st->spool)) rc = -1;
-  free(line);
-  fseek(st->spool, 0, SEEK_END); /* later entries go at the end */
-  return rc;
-}
-
-void ferry__stage_add_report(ferry_stage *st, const char *key, const char *status, const ferry_error *e,
-                            unsigned attempts, json_t *report) {
-  json_t *o = json_object();
-  json_object_set_new(o, "key", json_string(key));
-  json_object_set_new(o, "status", json_string(status));
-  if (e && e->code) {
-    json_object_set_new(o, "code", json_string(ferry_err_name(e->code)));
-    json_object_set_new(o, "error", json_string(e->message ? e->message : ferry_strerror(e->code)));
-    if (e->detail) json_object_set_new(o, "detail", json_string(e->detail));
-  }
-  if (attempts) json_object_set_new(o, "attempts", json_integer(attempts));
-  if (report && json_object_size(report)) json_object_set_new(o, "report", json_deep_copy(report));
-  ferry__stage_add_entry(st, o);
-}
+/* ---- failure ------------------------------------------------------------------------------------------ */
 
 void ferry__stage_fail(ferry_stage *st, const ferry_error *e) {
   if (st->status) return;
@@ -220,7 +162,7 @@ static ferry_stage *source_stage(ferry_instance *ins, const char *fn) {
 
 static int taking(const ferry_stage *st) {
   return st->state == STAGE_RUNNING && st->source_started && !st->source_ended && !st->source_failed &&
-         !st->source_stopped && !st->interrupted && !st->status;
+         !st->source_stopped && !st->interrupted && !st->status && !ferry__outcomes_error(st->run->out);
 }
 
 /* Whether a journal row makes the item a repair (ferry_task_repair): it carries a verify mark and is done
@@ -257,38 +199,33 @@ FERRY_API void ferry_emit(ferry_instance *ins, ferry_item *item) {
   if (!item->key) item->key = ferry__xstrdup("");
   if (!item->body) item->body = json_object();
   st->budget++;
-  ferry_runtime *rt = st->rt;
+  const ferry__run *run = st->run;
   ferry_jrow row = {0};
   if (st->journal && st->wanted_key && !strcmp(st->wanted_key, item->key)) { /* just read by _wanted() */
     row = st->wanted_row;
     memset(&st->wanted_row, 0, sizeof st->wanted_row);
     free(st->wanted_key);
     st->wanted_key = NULL;
-  } else if (st->journal) {
-    ferry_error e = FERRY_ERROR_INIT;
-    if (ferry__journal_get(rt->journal, st->name, item->key, &row, &e) < 0) {
-      ferry_error_prefix(&e, "journal lookup of item \"%s\" in stage \"%s\"", item->key, st->name);
-      ferry__rt_journal_failed(rt, &e);
-      ferry_error_clear(&e);
-      ferry_item_free(item);
-      ferry__jrow_clear(&row);
-      return;
-    }
+  } else if (st->journal && ferry__outcomes_get(run->out, st->name, item->key, &row) < 0) {
+    ferry_item_free(item); /* the journal failed: the pump stops the stage */
+    ferry__jrow_clear(&row);
+    ferry__stage_kick(st);
+    return;
   }
   int done_before = row.status == FERRY_J_DONE || row.status == FERRY_J_SKIPPED;
   int repair = st->mode == FERRY_MODE_RUN && repairable(&row);
-  if (st->mode == FERRY_MODE_RUN && rt->repair && !(repair && st->journal_write)) {
+  if (st->mode == FERRY_MODE_RUN && run->repair && !(repair && st->journal_write)) {
     /* a repair run carries only the items verify marked; the others are not touched */
     st->not_selected++;
     json_t *o = json_pack("{s:s, s:s, s:s}", "key", item->key, "status", "not_selected", "journal_status",
                           ferry__jstatus_name(row.status));
-    ferry__stage_add_entry(st, o);
+    ferry__report_entry(st, o);
     ferry__jrow_clear(&row);
     ferry_item_free(item);
     ferry__stage_kick(st);
     return;
   }
-  if (st->mode == FERRY_MODE_RUN && done_before && !rt->repair) {
+  if (st->mode == FERRY_MODE_RUN && done_before && !run->repair) {
     st->resumed++;
     ferry__jrow_clear(&row);
     ferry_item_free(item);
@@ -297,7 +234,7 @@ FERRY_API void ferry_emit(ferry_instance *ins, ferry_item *item) {
   }
   if (st->mode == FERRY_MODE_PLAN && done_before) {
     st->resumed++;
-    ferry__stage_add_report(st, item->key, "already_done", NULL, 0, NULL);
+    ferry__report_item(st, item->key, "already_done", NULL, 0, NULL);
     ferry__jrow_clear(&row);
     ferry_item_free(item);
     ferry__stage_kick(st);
@@ -310,7 +247,7 @@ FERRY_API void ferry_emit(ferry_instance *ins, ferry_item *item) {
     ferry_error_set(&e, FERRY_EMISMATCH, "not migrated: the journal has %s for this item",
                     row.status == FERRY_J_NONE ? "no record" : ferry__jstatus_name(row.status));
     if (row.error) ferry_error_set_detail(&e, "%s", row.error);
-    ferry__stage_add_report(st, item->key, "not_migrated", &e, row.attempts, NULL);
+    ferry__report_item(st, item->key, "not_migrated", &e, row.attempts, NULL);
     ferry_error_clear(&e);
     ferry__jrow_clear(&row);
     ferry_item_free(item);
@@ -409,12 +346,10 @@ FERRY_API int ferry_source_wanted(ferry_instance *ins, const char *key) {
   if (!st || !key) return 1;
   if (!st->journal) /* verify without a journal file: nothing is migrated; repair: nothing is marked */
     return !(st->mode == FERRY_MODE_VERIFY && st->cfg->journal) &&
-           !(st->mode == FERRY_MODE_RUN && st->rt->repair);
+           !(st->mode == FERRY_MODE_RUN && st->run->repair);
   ferry_jrow row = {0};
-  ferry_error e = FERRY_ERROR_INIT;
-  int rc = ferry__journal_get(st->rt->journal, st->name, key, &row, &e);
-  ferry_error_clear(&e);
-  if (rc < 0) return 1; /* the emit looks again and reports the journal failure */
+  if (ferry__outcomes_peek(st->run->out, st->name, key, &row) < 0)
+    return 1; /* the emit looks again and reports the journal failure */
   int done_before = row.status == FERRY_J_DONE || row.status == FERRY_J_SKIPPED;
   /* kept for the ferry_emit() of this key, which normally follows at once for an unwanted item */
   free(st->wanted_key);
@@ -422,7 +357,7 @@ FERRY_API int ferry_source_wanted(ferry_instance *ins, const char *key) {
   st->wanted_key = ferry__xstrdup(key);
   st->wanted_row = row;
   if (st->mode == FERRY_MODE_VERIFY) return st->cfg->journal ? done_before : 1;
-  if (st->mode == FERRY_MODE_RUN && st->rt->repair) return repairable(&row);
+  if (st->mode == FERRY_MODE_RUN && st->run->repair) return repairable(&row);
   return !done_before;
 }
 
@@ -465,7 +400,13 @@ static void pump(ferry_stage *st) {
   do {
     st->pump_again = 0;
     if (st->state != STAGE_RUNNING) break;
-    if (st->rt->interrupt_requested && !st->interrupted) ferry__stage_interrupt(st);
+    /* the run's state: a journal failure fails the stage, an interrupt stops it */
+    const ferry_error *journal_error = ferry__outcomes_error(st->run->out);
+    if (journal_error) { /* both at most once */
+      ferry__stage_fail(st, journal_error);
+      ferry__stage_interrupt(st);
+    }
+    if (*st->run->interrupt_requested && !st->interrupted) ferry__stage_interrupt(st);
     /* hand queued tasks to the sink */
     while (st->qhead && st->insink < st->concurrency && !st->interrupted) {
       ferry_task *t = st->qhead;
@@ -523,7 +464,7 @@ static void pump(ferry_stage *st) {
 
 static void begin_plugins(ferry_stage *st) {
   ferry_error e = FERRY_ERROR_INIT;
-  if (st->rt->interrupt_requested) ferry__stage_interrupt(st);
+  if (*st->run->interrupt_requested) ferry__stage_interrupt(st);
   if (!st->status && !st->interrupted) {
     const ferry_sink_ops *k = st->sink_plugin->sink;
     if (k->start && k->start(st->sink, &e) < 0) {
@@ -565,12 +506,13 @@ static void on_stage_started(void *arg, int status, const ferry_error *err) {
   begin_plugins(st);
 }
 
-void ferry__stage_start(ferry_stage *st) {
-  ferry_runtime *rt = st->rt;
+void ferry__stage_start(ferry_stage *st, ferry__stage_cb ended, void *arg) {
+  st->on_end = ended;
+  st->on_end_arg = arg;
   st->state = STAGE_RUNNING;
   st->t_start = ferry__now();
   st->limit = st->limit > 0 ? st->limit : 0;
-  uv_idle_init(&rt->loop, &st->idle);
+  uv_idle_init(st->run->loop, &st->idle);
   st->idle.data = st;
   st->idle_init = 1;
   ferry_log_info(NULL, "stage \"%s\" started (source %s, sink %s, concurrency %u)", st->name,
@@ -614,7 +556,7 @@ void ferry__stage_interrupt(ferry_stage *st) {
 
 static void on_synced(void *arg, int status, const ferry_error *err) {
   ferry_stage *st = arg;
-  ferry_runtime *rt = st->rt;
+  ferry__outcomes *out = st->run->out;
   if (!st->sync_running) {
     ferry_log_error(st->sink, "sync completion reported twice: ignored (a bug in the sink plugin)");
     return;
@@ -622,23 +564,11 @@ static void on_synced(void *arg, int status, const ferry_error *err) {
   st->sync_running = 0;
   sync_entry *list = st->syncing;
   st->syncing = NULL;
-  if (status == 0 && st->journal_write) ferry__rt_group_open(rt);
   for (sync_entry *e = list, *n; e; e = n) {
     n = e->next;
     if (status == 0) {
-      if (st->journal_write && ferry__rt_journal_ok(rt)) {
-        ferry_error je = FERRY_ERROR_INIT;
-        ferry_joutcome o = {.status = e->skipped ? FERRY_J_SKIPPED : FERRY_J_DONE,
-                            .state = e->state,
-                            .report = e->report,
-                            .attempts = e->attempts};
-        if (ferry__journal_outcome(rt->journal, st->name, e->key, &o, &je) < 0) {
-          ferry__rt_journal_failed(rt, &je);
-        } else {
-          ferry__rt_group_touch(rt);
-        }
-        ferry_error_clear(&je);
-      }
+      if (st->journal_write)
+        ferry__outcome_done(out, st->name, e->key, e->state, e->report, e->attempts, e->skipped);
       if (e->skipped)
         st->skipped++;
       else
@@ -656,17 +586,8 @@ static void on_synced(void *arg, int status, const ferry_error *err) {
       if (!st->first_fail_code) st->first_fail_code = fe.code;
       ferry_log_error(st->sink, "item \"%s\" failed in stage \"%s\": %s", e->key, st->name, fe.message);
       /* the error goes on the item's row (the report of the run reads it there), else into the report */
-      int recorded = 0;
-      if (st->journal_write && ferry__rt_journal_ok(rt)) {
-        ferry_error je = FERRY_ERROR_INIT;
-        ferry__rt_group_open(rt);
-        if (ferry__journal_doubt(rt->journal, st->name, e->key, &fe, e->report, &recorded, &je) < 0)
-          ferry__rt_journal_failed(rt, &je);
-        else
-          ferry__rt_group_touch(rt);
-        ferry_error_clear(&je);
-      }
-      if (!recorded) ferry__stage_add_report(st, e->key, "failed", &fe, e->attempts, e->report);
+      int recorded = st->journal_write && ferry__outcome_doubt(out, st->name, e->key, &fe, e->report);
+      if (!recorded) ferry__report_item(st, e->key, "failed", &fe, e->attempts, e->report);
       ferry_error_clear(&fe);
     }
     free(e->key);
@@ -712,7 +633,7 @@ static void finish(ferry_stage *st) {
                                                : "finished",
                  (long long)st->done, (long long)st->skipped, (long long)st->resumed, (long long)st->failed,
                  (long long)st->retried, st->t_end - st->t_start);
-  if (st->mode == FERRY_MODE_RUN && st->rt->repair)
+  if (st->mode == FERRY_MODE_RUN && st->run->repair)
     ferry_log_info(NULL, "stage \"%s\" repair: repaired %lld, repair failed %lld, not selected for repair %lld",
                    st->name, (long long)st->repaired, (long long)st->repair_failed, (long long)st->not_selected);
 }
@@ -762,7 +683,7 @@ static void end_continue(ferry_stage *st) {
           st->end_phase = END_STOP_SINK;
           break;
         case END_STOP_SINK:
-          if (st->journal_write) ferry__rt_group_commit(st->rt);
+          if (st->journal_write) ferry__outcomes_commit(st->run->out);
           if (st->sink_started && st->sink_plugin->sink->stop) st->sink_plugin->sink->stop(st->sink);
           st->sink_started = 0;
           st->end_phase = END_HOOKS;
@@ -788,7 +709,7 @@ static void end_continue(ferry_stage *st) {
   st->in_end = 0;
   if (st->state == STAGE_FINISHED && !st->reported_finished) {
     st->reported_finished = 1;
-    ferry__rt_stage_finished(st->rt, st);
+    if (st->on_end) st->on_end(st, st->on_end_arg);
   }
 }
 

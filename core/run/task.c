@@ -70,17 +70,17 @@ static void release(ferry_task *t) {
 void ferry__task_drop(ferry_task *t) { release(t); }
 
 static void on_timer_closed(uv_handle_t *h) {
-  ferry_runtime *rt = h->data;
+  ferry_stage *st = h->data;
   free(h);
-  ferry__rt_handle_closed(rt);
+  ferry__stage_handle_closed(st);
 }
 
 void ferry__task_free_all(ferry_stage *st) {
   for (size_t i = 0; i < st->ntasks; i++) {
     ferry_task *t = st->tasks[i];
     if (t->timer) {
-      t->timer->data = st->rt;
-      ferry__rt_handle_closing(st->rt);
+      t->timer->data = st;
+      ferry__stage_handle_closing(st);
       uv_close((uv_handle_t *)t->timer, on_timer_closed);
     }
     ferry_item_free(t->item);
@@ -172,31 +172,17 @@ FERRY_API void ferry_task_done(ferry_task *task, unsigned flags) {
   finish_done(task);
 }
 
-/* The "differences" of a report object, for a verify mark (borrowed; NULL when none). */
-static json_t *report_differences(json_t *report) {
-  json_t *d = report ? json_object_get(report, "differences") : NULL;
-  return json_is_array(d) ? d : NULL;
-}
-
 static void finish_done(ferry_task *t) {
   ferry_stage *st = t->stage;
-  ferry_runtime *rt = st->rt;
+  ferry__outcomes *out = st->run->out;
   int skipped = (t->done_flags & FERRY_DONE_SKIPPED) != 0;
   if (st->mode == FERRY_MODE_PLAN) {
-    ferry__stage_add_report(st, t->item->key, skipped ? "would_skip" : "would_do", NULL, 0, t->report);
+    ferry__report_item(st, t->item->key, skipped ? "would_skip" : "would_do", NULL, 0, t->report);
   } else if (st->mode == FERRY_MODE_VERIFY) {
     /* equal: a mark an earlier verify left is cleared */
-    if (st->journal_marks && ferry__rt_journal_ok(rt)) {
-      ferry_error je = FERRY_ERROR_INIT;
-      ferry__rt_group_open(rt);
-      if (ferry__journal_verify_clear(rt->journal, st->name, t->item->key, NULL, &je) < 0)
-        ferry__rt_journal_failed(rt, &je);
-      else
-        ferry__rt_group_touch(rt);
-      ferry_error_clear(&je);
-    }
+    if (st->journal_marks) ferry__outcome_verified(out, st->name, t->item->key, NULL, t->report);
     st->equal++;
-    ferry__stage_add_report(st, t->item->key, "equal", NULL, 0, t->report);
+    ferry__report_item(st, t->item->key, "equal", NULL, 0, t->report);
   } else if (st->mode == FERRY_MODE_RUN) {
     if ((t->done_flags & FERRY_DONE_SYNC) && st->sink_plugin->sink->sync) {
       sync_entry *e = ferry__xmalloc(sizeof *e);
@@ -221,19 +207,8 @@ static void finish_done(ferry_task *t) {
       release(t); /* the pump (or the timer) calls sync() from a clean stack */
       return;
     }
-    if (st->journal_write && ferry__rt_journal_ok(rt)) {
-      ferry_error je = FERRY_ERROR_INIT;
-      ferry__rt_group_open(rt);
-      ferry_joutcome o = {.status = skipped ? FERRY_J_SKIPPED : FERRY_J_DONE,
-                          .state = t->state ? t->state : rt->empty,
-                          .report = t->report,
-                          .attempts = t->attempt};
-      if (ferry__journal_outcome(rt->journal, st->name, t->item->key, &o, &je) < 0)
-        ferry__rt_journal_failed(rt, &je);
-      else
-        ferry__rt_group_touch(rt);
-      ferry_error_clear(&je);
-    }
+    if (st->journal_write)
+      ferry__outcome_done(out, st->name, t->item->key, t->state, t->report, t->attempt, skipped);
     if (t->repair) st->repaired++;
   }
   if (skipped)
@@ -266,7 +241,6 @@ static void on_retry(uv_timer_t *h) {
 
 static void handle_failure(ferry_task *t, int retry) {
   ferry_stage *st = t->stage;
-  ferry_runtime *rt = st->rt;
   if (!t->err.code) ferry_error_set(&t->err, FERRY_EINTERNAL, "failed without an error");
   if (retry && ferry_error_is_transient(&t->err)) {
     if (st->interrupted) { /* not failed: the next run takes it again */
@@ -278,14 +252,14 @@ static void handle_failure(ferry_task *t, int retry) {
       unsigned shift = t->attempt - 1 < 30 ? t->attempt - 1 : 30;
       uint64_t ceiling = (uint64_t)st->cfg->retry_base_ms << shift;
       if (ceiling > st->cfg->retry_cap_ms) ceiling = st->cfg->retry_cap_ms;
-      uint64_t delay = ferry__rt_random(rt) % (ceiling + 1); /* full jitter */
+      uint64_t delay = ferry__rng_next(&st->rng) % (ceiling + 1); /* full jitter */
       st->retried++;
       ferry_log_warn(st->sink, "item \"%s\" (attempt %u): %s; retrying in %llu ms (%u of %u)", t->item->key,
                      t->attempt, t->err.message, (unsigned long long)delay, t->attempt, st->cfg->retry_max);
       t->phase = TASK_RETRY;
       if (!t->timer) {
         t->timer = ferry__xmalloc(sizeof *t->timer);
-        uv_timer_init(&rt->loop, t->timer);
+        uv_timer_init(st->run->loop, t->timer);
       }
       t->timer->data = t;
       uv_timer_start(t->timer, on_retry, delay, 0);
@@ -317,7 +291,7 @@ static void after_failed_hooks(void *arg, int status, const ferry_error *err) {
 
 static void finish_failed(ferry_task *t) {
   ferry_stage *st = t->stage;
-  ferry_runtime *rt = st->rt;
+  ferry__outcomes *out = st->run->out;
   const char *status = "failed";
   if (st->mode == FERRY_MODE_PLAN && t->err.code == FERRY_EBLOCKED) {
     status = "blocked";
@@ -334,35 +308,13 @@ static void finish_failed(ferry_task *t) {
   else
     ferry_log_info(st->sink, "item \"%s\" %s: %s", t->item->key, status, t->err.message);
   int in_journal = 0; /* the report of the run reads the item from the journal */
-  if (st->journal_write && ferry__rt_journal_ok(rt)) {
-    ferry_error je = FERRY_ERROR_INIT;
-    ferry__rt_group_open(rt);
-    /* a failed repair leaves the item done (its target object exists) with its verify mark */
-    ferry_joutcome o = {.status = FERRY_J_FAILED,
-                        .state = t->state ? t->state : rt->empty,
-                        .report = t->report,
-                        .cause = &t->err,
-                        .attempts = t->attempt,
-                        .repair = t->repair};
-    if (ferry__journal_outcome(rt->journal, st->name, t->item->key, &o, &je) < 0) {
-      ferry__rt_journal_failed(rt, &je);
-    } else {
-      ferry__rt_group_touch(rt);
-      in_journal = 1;
-    }
-    ferry_error_clear(&je);
-  } else if (st->journal_marks && t->err.code == FERRY_EMISMATCH && ferry__rt_journal_ok(rt)) {
-    ferry_error je = FERRY_ERROR_INIT;
-    ferry__rt_group_open(rt);
-    if (ferry__journal_verify_mark(rt->journal, st->name, t->item->key, t->err.message,
-                                  report_differences(t->report), NULL, &je) < 0)
-      ferry__rt_journal_failed(rt, &je);
-    else
-      ferry__rt_group_touch(rt);
-    ferry_error_clear(&je);
-  }
+  if (st->journal_write)
+    in_journal = ferry__outcome_failed(out, st->name, t->item->key, t->state, t->report, &t->err, t->attempt,
+                                       t->repair);
+  else if (st->journal_marks && t->err.code == FERRY_EMISMATCH)
+    ferry__outcome_verified(out, st->name, t->item->key, &t->err, t->report);
   if (t->repair) st->repair_failed++;
-  if (!in_journal) ferry__stage_add_report(st, t->item->key, status, &t->err, t->attempt, t->report);
+  if (!in_journal) ferry__report_item(st, t->item->key, status, &t->err, t->attempt, t->report);
   release(t);
 }
 
@@ -406,12 +358,8 @@ FERRY_API json_t *ferry_task_state(ferry_task *task) {
 
 FERRY_API char *ferry_task_lookup_id(ferry_task *task, const char *kind, const char *old_id) {
   if (!task || !kind || !old_id) return NULL;
-  ferry_runtime *rt = task->stage->rt;
-  if (!task->stage->journal || !rt->journal) return NULL;
-  ferry_error e = FERRY_ERROR_INIT;
-  char *id = ferry__journal_lookup_id(rt->journal, kind, old_id, &e);
-  ferry_error_clear(&e);
-  return id;
+  if (!task->stage->journal) return NULL;
+  return ferry__outcomes_lookup_id(task->stage->run->out, kind, old_id);
 }
 
 FERRY_API json_t *ferry_task_report(ferry_task *task) {
@@ -424,25 +372,14 @@ FERRY_API int ferry_task_intent(ferry_task *task, const char *step, ferry_error 
   if (!in_progress(task, "ferry_task_intent", 1))
     return ferry_error_set(err, FERRY_EINVAL, "ferry_task_intent: the task is not in progress");
   ferry_stage *st = task->stage;
-  ferry_runtime *rt = st->rt;
   if (!step || !*step) {
     ferry_log_error(st->sink, "ferry_task_intent called without a step name (item \"%s\")", task->item->key);
     return ferry_error_set(err, FERRY_EINVAL, "ferry_task_intent: no step name given");
   }
   if (st->journal_write) {
-    if (!ferry__rt_journal_ok(rt))
-      return ferry_error_set(err, FERRY_EIO, "the journal failed earlier: %s", rt->journal_error.message);
-    ferry_error je = FERRY_ERROR_INIT;
-    int rc = ferry__journal_intent(rt->journal, st->name, task->item->key, step, ferry_task_state(task),
-                                  task->attempt, &je);
-    if (rc < 0) {
-      ferry_error_prefix(&je, "journal intent \"%s\" of item \"%s\" in stage \"%s\"", step, task->item->key,
-                         st->name);
-      ferry__rt_journal_failed(rt, &je);
-      if (err) ferry_error_move(err, &je);
-      ferry_error_clear(&je);
-      return rc;
-    }
+    int rc = ferry__outcomes_intent(st->run->out, st->name, task->item->key, step, ferry_task_state(task),
+                                    task->attempt, err);
+    if (rc < 0) return rc;
   }
   free(task->step);
   task->step = ferry__xstrdup(step);
@@ -456,16 +393,6 @@ FERRY_API int ferry_task_map_id(ferry_task *task, const char *kind, const char *
   if (!kind || !old_id || !new_id)
     return ferry_error_set(err, FERRY_EINVAL, "ferry_task_map_id: kind, old id and new id are required");
   ferry_stage *st = task->stage;
-  ferry_runtime *rt = st->rt;
   if (!st->journal_write) return 0;
-  if (!ferry__rt_journal_ok(rt))
-    return ferry_error_set(err, FERRY_EIO, "the journal failed earlier: %s", rt->journal_error.message);
-  ferry_error je = FERRY_ERROR_INIT;
-  int rc = ferry__journal_map_id(rt->journal, st->name, task->item->key, kind, old_id, new_id, &je);
-  if (rc < 0) {
-    ferry__rt_journal_failed(rt, &je);
-    if (err) ferry_error_move(err, &je);
-    ferry_error_clear(&je);
-  }
-  return rc;
+  return ferry__outcomes_map_id(st->run->out, st->name, task->item->key, kind, old_id, new_id, err);
 }

@@ -51,7 +51,8 @@ def nm(path, *flags):
 def exports(include_dir, lib, builtin_ids):
     api, where = sdk_functions(include_dir)
     if len(api) < 50:
-        sys.exit(f"FAIL: only {len(api)} FERRY_API functions found in {include_dir}/ferry/*.h: the parser is broken")
+        sys.exit(f"FAIL: only {len(api)} FERRY_API functions found in {include_dir}/ferry/*.h: "
+                 "the parser is broken")
     descriptors = {f"ferry_plugin_{i}" for i in builtin_ids.split(",") if i}
     funcs, data = set(), set()
     for kind, name in nm(lib, "--defined-only"):
@@ -62,15 +63,18 @@ def exports(include_dir, lib, builtin_ids):
     for name in sorted(funcs - api):
         problems.append(f"extra: {lib} exports the function {name}, which no SDK header declares FERRY_API")
     for name in sorted(api - funcs):
-        problems.append(f"missing: {name} (declared FERRY_API in ferry/{where[name]}) is not exported by {lib}")
+        problems.append(f"missing: {name} (declared FERRY_API in ferry/{where[name]}) "
+                        f"is not exported by {lib}")
     for name in sorted(data - descriptors):
-        problems.append(f"extra: {lib} exports the data symbol {name} (only built-in plugin descriptors may be)")
+        problems.append(f"extra: {lib} exports the data symbol {name} "
+                        "(only built-in plugin descriptors may be)")
     for name in sorted(descriptors - data):
         problems.append(f"missing: the built-in plugin descriptor {name} is not exported by {lib}")
     if problems:
         print("\n".join("FAIL: " + p for p in problems))
         sys.exit(1)
-    print(f"ok: {lib} exports exactly the {len(api)} SDK functions and {len(descriptors)} built-in descriptor(s)")
+    print(f"ok: {lib} exports exactly the {len(api)} SDK functions "
+          f"and {len(descriptors)} built-in descriptor(s)")
 
 
 def modules(include_dir, dirs):
@@ -81,7 +85,8 @@ def modules(include_dir, dirs):
         if not os.path.isdir(d):
             problems.append(f"{d}: not a directory")
             continue
-        paths += [os.path.join(d, f) for f in sorted(os.listdir(d)) if f.startswith("ferry_") and f.endswith(".so")]
+        paths += [os.path.join(d, f) for f in sorted(os.listdir(d))
+                  if f.startswith("ferry_") and f.endswith(".so")]
     for path in paths:
         for kind, name in nm(path, "--undefined-only"):
             if name.startswith("ferry") and name not in api:

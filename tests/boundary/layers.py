@@ -69,9 +69,11 @@ def main(objects):
             name = f"{layer}/{stem}.c"
             tname = f"{tl}/{ts}.c"
             if t == runtime[0]:
-                problems.append(f"{name} calls {s}, defined in {tname}: the runtime is not a service of the parts below")
+                problems.append(f"{name} calls {s}, defined in {tname}: "
+                                "the runtime is not a service of the parts below")
             elif tl != layer and (RANK[tl] >= RANK[layer]):
-                problems.append(f"{name} (layer {layer}) calls {s} of {tname} (layer {tl}): a layer calls only the layers below it")
+                problems.append(f"{name} (layer {layer}) calls {s} of {tname} (layer {tl}): "
+                                "a layer calls only the layers below it")
             elif tl == layer == "run" and RUN_RANK.get(ts, 9) > RUN_RANK.get(stem, 9):
                 problems.append(f"{name} calls {s} of {tname}: upward inside the run layer")
     if problems:

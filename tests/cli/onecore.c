@@ -30,9 +30,9 @@ typedef struct onecore {
   int emitted, ended;
 } onecore;
 
-static const ferry_option onecore_options[] = {
-    {"seed", FERRY_OPT_STRING, NULL, FERRY_OPT_REQUIRED, offsetof(onecore, seed), "the secret is made from it"},
-    FERRY_OPTIONS_END};
+static const ferry_option onecore_options[] = {{"seed", FERRY_OPT_STRING, NULL, FERRY_OPT_REQUIRED,
+                                                offsetof(onecore, seed), "the secret is made from it"},
+                                               FERRY_OPTIONS_END};
 
 /* Files named libferry.so* mapped in this process (distinct paths). */
 static int libferry_mapped(void) {
@@ -63,8 +63,8 @@ static int onecore_init(ferry_instance *ins, ferry_error *err) {
   ferry_secret(ins, c->secret);
   Dl_info info;
   const char *from = dladdr((void *)&ferry_secret, &info) && info.dli_fname ? info.dli_fname : "?";
-  ferry_log_debug(ins, "onecore: ferry_secret from %s, libferry mapped %d, secret %s", from, libferry_mapped(),
-                  c->secret);
+  ferry_log_debug(ins, "onecore: ferry_secret from %s, libferry mapped %d, secret %s", from,
+                  libferry_mapped(), c->secret);
   (void)err;
   return 0;
 }

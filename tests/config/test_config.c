@@ -302,22 +302,26 @@ static void test_settings(void) {
   want = ferry__xasprintf("%s/p", rdir);
   json_t *pp = json_object_get(set, "plugin_path");
   FT_ASSERT(json_array_size(pp) == 2 && !strcmp(json_string_value(json_array_get(pp, 0)), want) &&
-                !strcmp(json_string_value(json_array_get(pp, 1)), "/abs"), "plugin_path");
+                !strcmp(json_string_value(json_array_get(pp, 1)), "/abs"),
+            "plugin_path");
   free(want);
   FT_ASSERT(!strcmp(json_string_value(json_object_get(set, "log_level")), "warn") &&
-                ferry_log_level_parse("warn") == FERRY_LOG_WARN, "log_level");
+                ferry_log_level_parse("warn") == FERRY_LOG_WARN,
+            "log_level");
   FT_ASSERT(json_is_null(json_object_get(set, "report")), "no report");
   FT_ASSERT(!strcmp(json_string_value(json_object_get(set, "origin")), cfg_path), "origin");
   json_t *names = json_object_get(set, "stages");
   FT_ASSERT(json_array_size(names) == 2 && !strcmp(json_string_value(json_array_get(names, 0)), "b") &&
-                !strcmp(json_string_value(json_array_get(names, 1)), "a"), "stages in file order");
+                !strcmp(json_string_value(json_array_get(names, 1)), "a"),
+            "stages in file order");
   json_decref(set);
   free(rdir);
   /* without "journal": the default one, in the current directory */
   write_file(cfg_path, "{\"stages\": [{\"name\": \"s\", " MIN_STAGE "}]}");
   set = ferry_config_settings(cfg_path, &err);
   FT_ASSERT(set && !strcmp(json_string_value(json_object_get(set, "journal")), "ferry-journal.db") &&
-                json_is_null(json_object_get(set, "log_level")) && !json_array_size(json_object_get(set, "plugin_path")),
+                json_is_null(json_object_get(set, "log_level")) &&
+                !json_array_size(json_object_get(set, "plugin_path")),
             "defaults");
   json_decref(set);
   /* the same refusals as a load: syntax with its place, keys, a missing file */
@@ -328,15 +332,19 @@ static void test_settings(void) {
   free(loc);
   ferry_error_clear(&err);
   write_file(cfg_path, "{\"jornal\": \"x\", \"stages\": [{\"name\": \"s\", " MIN_STAGE "}]}");
-  FT_ASSERT(!ferry_config_settings(cfg_path, &err) && err.code == FERRY_ECONFIG && strstr(err.message, "jornal"),
-            "unknown key: %s", err.message);
+  FT_ASSERT(
+      !ferry_config_settings(cfg_path, &err) && err.code == FERRY_ECONFIG && strstr(err.message, "jornal"),
+      "unknown key: %s", err.message);
   ferry_error_clear(&err);
-  FT_ASSERT(!ferry_config_settings("/nonexistent/ferry.json", &err) && err.code == FERRY_ENOENT, "missing file");
+  FT_ASSERT(!ferry_config_settings("/nonexistent/ferry.json", &err) && err.code == FERRY_ENOENT,
+            "missing file");
   ferry_error_clear(&err);
   FT_ASSERT(!ferry_config_settings(NULL, &err) && err.code == FERRY_EINVAL, "no file");
   ferry_error_clear(&err);
-  FT_ASSERT(ferry_log_level_parse("trace") == FERRY_LOG_TRACE && ferry_log_level_parse("error") == FERRY_LOG_ERROR &&
-                ferry_log_level_parse("verbose") == -1 && ferry_log_level_parse(NULL) == -1, "level names");
+  FT_ASSERT(ferry_log_level_parse("trace") == FERRY_LOG_TRACE &&
+                ferry_log_level_parse("error") == FERRY_LOG_ERROR && ferry_log_level_parse("verbose") == -1 &&
+                ferry_log_level_parse(NULL) == -1,
+            "level names");
 }
 
 int main(void) {

@@ -387,10 +387,12 @@ static void test_log(const char *dir) {
   FT_ASSERT(fgets(line, sizeof line, f), "no JSON line");
   json_t *o = json_loads(line, 0, NULL);
   FT_ASSERT(o && !strcmp(json_string_value(json_object_get(o, "msg")), "connecting with ***") &&
-                !strcmp(json_string_value(json_object_get(o, "level")), "info"), "JSON line: %s", line);
+                !strcmp(json_string_value(json_object_get(o, "level")), "info"),
+            "JSON line: %s", line);
   json_decref(o);
-  FT_ASSERT(fgets(line, sizeof line, f) && strstr(line, "debug [ferry] now shown") && !strstr(line, "filtered"),
-            "text line: %s", line);
+  FT_ASSERT(
+      fgets(line, sizeof line, f) && strstr(line, "debug [ferry] now shown") && !strstr(line, "filtered"),
+      "text line: %s", line);
   FT_ASSERT(!fgets(line, sizeof line, f), "extra line: %s", line);
   fclose(f);
   unlink(path);

@@ -1290,25 +1290,28 @@ static int pub_item(void *arg, json_t *item) {
   const char *detail = json_string_value(json_object_get(item, "detail"));
   const char *code = json_string_value(json_object_get(item, "code"));
   json_t *ids = json_object_get(item, "ids");
-  ferry__sb_addf(&p->sb, "%s/%s %s %s %lld %s|%s|%s ids=%s;", json_string_value(json_object_get(item, "stage")),
-                 json_string_value(json_object_get(item, "key")), json_string_value(json_object_get(item, "status")),
-                 step ? step : "-", (long long)json_integer_value(json_object_get(item, "attempts")),
-                 error ? error : "-", detail ? detail : "-", code ? code : "-",
-                 ids ? (json_array_size(ids) ? "some" : "0") : "absent");
+  ferry__sb_addf(
+      &p->sb, "%s/%s %s %s %lld %s|%s|%s ids=%s;", json_string_value(json_object_get(item, "stage")),
+      json_string_value(json_object_get(item, "key")), json_string_value(json_object_get(item, "status")),
+      step ? step : "-", (long long)json_integer_value(json_object_get(item, "attempts")),
+      error ? error : "-", detail ? detail : "-", code ? code : "-",
+      ids ? (json_array_size(ids) ? "some" : "0") : "absent");
   FT_ASSERT(json_integer_value(json_object_get(item, "created")) > 0 &&
-            json_integer_value(json_object_get(item, "updated")) >= json_integer_value(json_object_get(item, "created")),
+                json_integer_value(json_object_get(item, "updated")) >=
+                    json_integer_value(json_object_get(item, "created")),
             "times of %s", p->sb.buf);
   if (!strcmp(json_string_value(json_object_get(item, "key")), "k1") &&
       !strcmp(json_string_value(json_object_get(item, "stage")), "a")) {
     json_t *rep = json_object_get(item, "report"), *ver = json_object_get(item, "verify");
     FT_ASSERT(!strcmp(json_string_value(json_object_get(rep, "target_id")), "t1"), "report of a/k1");
     FT_ASSERT(!strcmp(json_string_value(json_object_get(ver, "message")), "title differs") &&
-              json_array_size(json_object_get(ver, "differences")) == 1, "verify mark of a/k1");
+                  json_array_size(json_object_get(ver, "differences")) == 1,
+              "verify mark of a/k1");
     FT_ASSERT(json_integer_value(json_object_get(item, "run")) > 0, "run of a/k1");
     if (ids) {
       FT_ASSERT(json_array_size(ids) == 2 &&
-                !strcmp(json_string_value(json_object_get(json_array_get(ids, 0), "kind")), "activity") &&
-                !strcmp(json_string_value(json_object_get(json_array_get(ids, 1), "new")), "q1"),
+                    !strcmp(json_string_value(json_object_get(json_array_get(ids, 0), "kind")), "activity") &&
+                    !strcmp(json_string_value(json_object_get(json_array_get(ids, 1), "new")), "q1"),
                 "ids of a/k1");
     }
   }
@@ -1360,22 +1363,24 @@ static void t_public(void) {
   json_t *stages = ferry_journal_stages(r, &err);
   FT_ASSERT(stages, "stages: %s", err.message);
   char *st = json_dumps(stages, JSON_COMPACT | JSON_SORT_KEYS);
-  FT_ASSERT(!strcmp(st, "[{\"done\":1,\"failed\":1,\"in_doubt\":1,\"name\":\"a\",\"skipped\":0,\"total\":3},"
-                        "{\"done\":0,\"failed\":0,\"in_doubt\":0,\"name\":\"b\",\"skipped\":1,\"total\":1}]"),
+  FT_ASSERT(!strcmp(st,
+                    "[{\"done\":1,\"failed\":1,\"in_doubt\":1,\"name\":\"a\",\"skipped\":0,\"total\":3},"
+                    "{\"done\":0,\"failed\":0,\"in_doubt\":0,\"name\":\"b\",\"skipped\":1,\"total\":1}]"),
             "stages: %s", st);
   free(st);
   json_decref(stages);
 
   pubitems p = {0};
   OK(ferry_journal_items(r, NULL, NULL, FERRY_JOURNAL_IDS, pub_item, &p, E));
-  FT_ASSERT(!strcmp(p.sb.buf, "a/k1 done - 1 -|-|- ids=some;a/k2 intent step1 1 -|-|- ids=0;"
-                              "a/k3 failed - 3 boom|server said no|ETRANSIENT ids=0;b/k1 skipped - 1 -|-|- ids=0;"),
+  FT_ASSERT(!strcmp(p.sb.buf,
+                    "a/k1 done - 1 -|-|- ids=some;a/k2 intent step1 1 -|-|- ids=0;"
+                    "a/k3 failed - 3 boom|server said no|ETRANSIENT ids=0;b/k1 skipped - 1 -|-|- ids=0;"),
             "items: %s", p.sb.buf);
   ferry__sb_free(&p.sb);
   memset(&p, 0, sizeof p);
   OK(ferry_journal_items(r, "a", "failed", 0, pub_item, &p, E));
-  FT_ASSERT(!strcmp(p.sb.buf, "a/k3 failed - 3 boom|server said no|ETRANSIENT ids=absent;"), "failed of a: %s",
-            p.sb.buf);
+  FT_ASSERT(!strcmp(p.sb.buf, "a/k3 failed - 3 boom|server said no|ETRANSIENT ids=absent;"),
+            "failed of a: %s", p.sb.buf);
   ferry__sb_free(&p.sb);
   memset(&p, 0, sizeof p);
   OK(ferry_journal_items(r, NULL, "intent", 0, pub_item, &p, E));
@@ -1388,7 +1393,8 @@ static void t_public(void) {
   ferry__sb_free(&p.sb);
   memset(&p, 0, sizeof p);
   FT_ASSERT(ferry_journal_items(r, NULL, "bogus", 0, pub_item, &p, &err) == FERRY_EINVAL &&
-                strstr(err.message, "bogus"), "unknown status: %s", err.message);
+                strstr(err.message, "bogus"),
+            "unknown status: %s", err.message);
   ferry_error_clear(&err);
   FT_ASSERT(ferry_journal_items(r, NULL, NULL, 0x10, pub_item, &p, &err) == FERRY_EINVAL, "unknown flag");
   ferry_error_clear(&err);
@@ -1409,7 +1415,8 @@ static void t_public(void) {
   json_t *r0 = json_array_get(runs, 0);
   FT_ASSERT(json_integer_value(json_object_get(r0, "id")) == run &&
                 !strcmp(json_string_value(json_object_get(r0, "mode")), "run") &&
-                json_is_null(json_object_get(r0, "ended")), "a running run");
+                json_is_null(json_object_get(r0, "ended")),
+            "a running run");
   json_decref(runs);
 
   /* what the run commits later is seen by the reader */
@@ -1421,7 +1428,8 @@ static void t_public(void) {
   ferry__sb_free(&p.sb);
   runs = ferry_journal_runs(r, 1, &err);
   r0 = json_array_get(runs, 0);
-  FT_ASSERT(json_integer_value(json_object_get(r0, "ended")) > 0 && json_integer_value(json_object_get(r0, "status")) == 0 &&
+  FT_ASSERT(json_integer_value(json_object_get(r0, "ended")) > 0 &&
+                json_integer_value(json_object_get(r0, "status")) == 0 &&
                 json_integer_value(json_object_get(json_object_get(r0, "summary"), "done")) == 2,
             "the ended run");
   json_decref(runs);
@@ -1430,7 +1438,8 @@ static void t_public(void) {
   ferry_journal_close(r);
   ferry_journal_close(NULL);
   w = open_ok(path, 0);
-  FT_ASSERT(count_of(w, NULL, FERRY_J_NONE) == 5, "rows after reading: %lld", (long long)count_of(w, NULL, FERRY_J_NONE));
+  FT_ASSERT(count_of(w, NULL, FERRY_J_NONE) == 5, "rows after reading: %lld",
+            (long long)count_of(w, NULL, FERRY_J_NONE));
   ferry__journal_close(w);
   free(path);
 }

@@ -623,12 +623,14 @@ static void case_runtime_api(void) {
   free(kinds);
   CHECK(!strcmp(json_string_value(json_object_get(g, "version")), "1.2.3") &&
             !strcmp(json_string_value(json_object_get(g, "license")), "Apache-2.0") &&
-            !strcmp(json_string_value(json_object_get(g, "description")), "loader test fixture"), "good's fields");
+            !strcmp(json_string_value(json_object_get(g, "description")), "loader test fixture"),
+        "good's fields");
   CHECK(d && !strcmp(json_string_value(json_object_get(d, "origin")), "built-in"), "dash-name built in");
   /* every refused module: path, code and the loader's message naming the file */
-  const char *expected[] = {"bad_kind", "bad_major", "bad_minor", "bad_name", "bad_noname", "bad_ops",
-                            "bad_short", "needdep", "nosym"};
-  CHECK(json_array_size(refused) == sizeof expected / sizeof *expected, "%zu refused", json_array_size(refused));
+  const char *expected[] = {"bad_kind", "bad_major", "bad_minor", "bad_name", "bad_noname",
+                            "bad_ops",  "bad_short", "needdep",   "nosym"};
+  CHECK(json_array_size(refused) == sizeof expected / sizeof *expected, "%zu refused",
+        json_array_size(refused));
   for (size_t i = 0; i < json_array_size(refused); i++) {
     json_t *r = json_array_get(refused, i);
     char *path = fixture(expected[i]);
@@ -650,16 +652,20 @@ static void case_runtime_api(void) {
   CHECK(json_array_size(opts) == 3 &&
             !strcmp(json_string_value(json_object_get(json_array_get(opts, 0), "key")), "path") &&
             json_is_true(json_object_get(json_array_get(opts, 0), "required")) &&
-            json_integer_value(json_object_get(json_array_get(opts, 1), "default")) == 3, "options");
+            json_integer_value(json_object_get(json_array_get(opts, 1), "default")) == 3,
+        "options");
   CHECK(!strcmp(json_string_value(json_object_get(desc, "serves")), "any"), "serves");
   json_decref(desc);
   CHECK(!ferry_runtime_describe_plugin(rt, "bad-major", &e) && e.code == FERRY_EABI &&
-            strstr(e.message, "ABI major"), "bad_major described: %s", e.message);
+            strstr(e.message, "ABI major"),
+        "bad_major described: %s", e.message);
   ferry_error_clear(&e);
   CHECK(!ferry_runtime_describe_plugin(rt, "missing", &e) && e.code == FERRY_ENOENT && strstr(e.message, a) &&
-            strstr(e.message, FIXTURE_DIR), "missing: %s", e.message);
+            strstr(e.message, FIXTURE_DIR),
+        "missing: %s", e.message);
   ferry_error_clear(&e);
-  CHECK(!ferry_runtime_describe_plugin(rt, "Not Valid", &e) && e.code == FERRY_EINVAL, "bad name: %s", e.message);
+  CHECK(!ferry_runtime_describe_plugin(rt, "Not Valid", &e) && e.code == FERRY_EINVAL, "bad name: %s",
+        e.message);
   ferry_error_clear(&e);
   CHECK(!ferry_runtime_plugins(NULL, &e) && e.code == FERRY_EINVAL, "no runtime");
   ferry_error_clear(&e);

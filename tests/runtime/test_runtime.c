@@ -982,29 +982,73 @@ static void test_options_once(void) {
   FILE *f = fopen(P("secret.txt"), "w");
   FT_ASSERT(f && fputs("once-4711-secret\n", f) >= 0 && fclose(f) == 0, "secret file");
   ferry_runtime *rt = new_runtime();
-  json_t *cfg = J("{'journal': '$T/j.db', 'stages': [{'name': 's', "
-                  "'source': {'plugin': 'rt-gen', 'options': {'count': 3}}, "
-                  "'sink': {'plugin': 'rt-sink', 'options': {'secret': {'file': '$T/secret.txt'}, "
-                  "'permanent': ['k000001'], 'log': '$T/sink.log'}}}]}");
+  json_t *cfg =
+      J("{'journal': '$T/j.db', 'stages': [{'name': 's', "
+        "'source': {'plugin': 'rt-gen', 'options': {'count': 3}}, "
+        "'sink': {'plugin': 'rt-sink', 'options': {'secret': {'file': '$T/secret.txt'}, "
+        "'permanent': ['k000001'], 'log': '$T/sink.log'}}}]}");
   FT_ASSERT(ferry_runtime_load_json(rt, cfg, "once.json", &err) == 0, "load: %s", err.message);
   json_decref(cfg);
   FT_ASSERT(unlink(P("secret.txt")) == 0, "unlink");
   ferry_run_summary sum;
   ferry_run_opts o = {.struct_size = sizeof o, .mode = FERRY_MODE_PLAN};
-  FT_ASSERT(ferry_runtime_run(rt, &o, &sum, &err) != 0 || sum.done + sum.failed == 3, "plan: %s", err.message);
+  FT_ASSERT(ferry_runtime_run(rt, &o, &sum, &err) != 0 || sum.done + sum.failed == 3, "plan: %s",
+            err.message);
   ferry_error_clear(&err);
   o.mode = FERRY_MODE_RUN;
   o.report_path = P("report.json");
   int rc = ferry_runtime_run(rt, &o, &sum, &err);
-  FT_ASSERT(rc != 0 && sum.done == 2 && sum.failed == 1, "run without the file: rc %d, done %lld, failed %lld: %s",
-            rc, (long long)sum.done, (long long)sum.failed, err.message);
+  FT_ASSERT(rc != 0 && sum.done == 2 && sum.failed == 1,
+            "run without the file: rc %d, done %lld, failed %lld: %s", rc, (long long)sum.done,
+            (long long)sum.failed, err.message);
   ferry_error_clear(&err);
   ferry_runtime_free(rt);
-  /* the secret the run read at load is known to the redaction: the failure the sink wrote it into shows *** */
+  /* the secret the run read at load is known to the redaction: the failure the sink wrote it into shows ***
+   */
   FT_ASSERT(file_has(P("report.json"), "***") && !file_has(P("report.json"), "once-4711-secret"),
             "report:\n%s", slurp(P("report.json")));
 }
 
+/* A journal that fails in the middle of a run (a real write error: the file size limit, RLIMIT_FSIZE, with
+ * SIGXFSZ ignored, makes SQLite's writes fail with EFBIG): the run stops taking items, lets those in flight
+ * finish, the stage fails with the journal's error, the stage after it does not run, and the run's result is
+ * the journal failure. Run again without the limit, it resumes: every item is done once in the journal. */
+static void test_journal_fail(void) {
+  const char *cfg_text =
+      "{'journal': '$T/j.db', 'stages': ["
+      "{'name': 'a', 'concurrency': 4, 'source': {'plugin': 'rt-gen', 'options': {'count': 20000}}, "
+      " 'sink': {'plugin': 'rt-sink', 'options': {'async': true}}},"
+      "{'name': 'b', 'after': 'a', 'source': {'plugin': 'rt-gen', 'options': {'count': 3, 'prefix': 'b'}}, "
+      " 'sink': {'plugin': 'rt-sink'}}]}";
+  struct rlimit old, lim;
+  FT_ASSERT(getrlimit(RLIMIT_FSIZE, &old) == 0, "getrlimit");
+  void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+  lim = old;
+  lim.rlim_cur = 192 * 1024;
+  FT_ASSERT(setrlimit(RLIMIT_FSIZE, &lim) == 0, "setrlimit: %s", strerror(errno));
+  res r = run(J(cfg_text, 0));
+  FT_ASSERT(setrlimit(RLIMIT_FSIZE, &old) == 0, "setrlimit back: %s", strerror(errno));
+  signal(SIGXFSZ, prev);
+  FT_ASSERT(r.rc == FERRY_EIO && strstr(r.msg, "journal failure"), "rc %d: %s", r.rc, r.msg);
+  FT_ASSERT(r.n == 2 && r.st[0].status != 0, "stage a not failed: status %d", r.st[0].status);
+  FT_ASSERT(r.st[0].done > 0 && r.st[0].done < 20000, "stage a: %lld done before the failure",
+            (long long)r.st[0].done);
+  FT_ASSERT(r.st[1].status == FERRY_ECANCELED && r.st[1].done == 0, "stage b ran: status %d, done %lld",
+            r.st[1].status, (long long)r.st[1].done);
+  /* again, without the limit: everything done, nothing twice in the journal */
+  r = run(J(cfg_text, 0));
+  FT_ASSERT(r.rc == 0, "second run: rc %d: %s", r.rc, r.msg);
+  FT_ASSERT(r.st[0].done + r.st[0].resumed == 20000 && r.st[1].done == 3, "second run: a %lld + %lld, b %lld",
+            (long long)r.st[0].done, (long long)r.st[0].resumed, (long long)r.st[1].done);
+  ferry_error err = FERRY_ERROR_INIT;
+  ferry_journal *j = ferry__journal_open(P("j.db"), 1, &err);
+  FT_ASSERT(j, "journal: %s", err.message);
+  int64_t n[5];
+  FT_ASSERT(ferry__journal_counts(j, NULL, n, &err) == 0, "counts: %s", err.message);
+  FT_ASSERT(n[FERRY_J_DONE] == 20003 && n[FERRY_J_NONE] == 20003, "journal: %lld done of %lld",
+            (long long)n[FERRY_J_DONE], (long long)n[FERRY_J_NONE]);
+  ferry__journal_close(j);
+}
 
 /* ---- verify marks and repair --------------------------------------------------------------------------- */
 
@@ -1444,6 +1488,7 @@ int main(int argc, char **argv) {
                {"many", test_many},
                {"reuse", test_reuse},
                {"options_once", test_options_once},
+               {"journal_fail", test_journal_fail},
                {"repair", test_repair},
                {"repair_fail", test_repair_fail},
                {"report_memory", test_report_memory}};
