@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The core reads top-down, checked on the objects of ferry_core (the calls the linker will resolve).
 
-  layers.py OBJECT...
+  layers.py SDK_INCLUDE_DIR OBJECT...
 
 Every object's undefined symbols that another core object defines are its calls into that object. Rules:
   - no object but runtime.c's calls a function (or uses a global) defined in runtime.c: the runtime is the
@@ -10,11 +10,16 @@ Every object's undefined symbols that another core object defines are its calls 
     < services < run;
   - inside run: progress, report, outcome < pipeline, stage, task, hook (the stage machinery, which may
     call each other) < runtime.
-Fails naming each call that breaks a rule (caller object, symbol, callee object).
+And the naming rule: every global an object defines is an SDK function (FERRY_API in
+SDK_INCLUDE_DIR/ferry/*.h) or is named ferry__* (internal).
+Fails naming each call that breaks a rule (caller object, symbol, callee object) and each misnamed global.
 """
 import os
 import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from boundary import sdk_functions  # noqa: E402
 
 RANK = {"base": 0, "journal": 1, "load": 1, "services": 2, "run": 3}
 RUN_RANK = {"progress": 0, "report": 0, "outcome": 0, "pipeline": 1, "stage": 1, "task": 1, "hook": 1,
@@ -45,20 +50,28 @@ def symbols(path):
     return defined, undefined
 
 
-def main(objects):
+def main(include_dir, objects):
+    api, _ = sdk_functions(include_dir)
     if len(objects) < 10:
         sys.exit(f"FAIL: only {len(objects)} objects given: expected the objects of ferry_core")
     info = {}
     owner = {}
+    problems = []
     for o in objects:
         d, u = symbols(o)
         info[o] = (where(o), u)
         for s in d:
             owner[s] = o
+            if s.startswith("__") or s.startswith("ferry_plugin_"):  # sanitizer data; plugin descriptors
+                continue
+            if s not in api and not s.startswith("ferry__"):
+                layer, stem = where(o)
+                problems.append(f"{layer}/{stem}.c defines the global {s}: neither an SDK function nor "
+                                "named ferry__ (internal)")
     runtime = [o for o in objects if where(o) == ("run", "runtime")]
     if len(runtime) != 1:
         sys.exit(f"FAIL: expected one object of run/runtime.c, found {runtime}")
-    problems, calls = [], 0
+    calls = 0
     for o, ((layer, stem), undefined) in sorted(info.items()):
         for s in sorted(undefined):
             t = owner.get(s)
@@ -83,4 +96,6 @@ def main(objects):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    if len(sys.argv) < 3:
+        sys.exit(__doc__)
+    main(sys.argv[1], sys.argv[2:])
