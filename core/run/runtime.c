@@ -24,6 +24,7 @@ struct ferry_runtime {
   ferry_config *cfg;
   int loaded;
   json_t *settings; /* ferry_runtime_settings() of the loaded configuration (owned) */
+  int path_ready;   /* the registry's search path is assembled: 1 without a configuration, 2 with it */
   ferry__run run;   /* what the stages share: run.stages (owned), in topological order */
 
   /* ---- per run ----------------------------------------------------------------------------------------- */
@@ -105,9 +106,12 @@ FERRY_API int ferry_runtime_add_plugin(ferry_runtime *rt, const ferry_plugin *pl
 
 /* ---- load ---------------------------------------------------------------------------------------------- */
 
-/* The plugin path (ferry/runtime.h), assembled here only: the program's directories, the configuration's
- * (once one is loaded), then the default places. */
+/* The plugin path (ferry/runtime.h), assembled here only, once (again when a configuration brings its own
+ * directories): the program's directories, the configuration's, then the default places. */
 static void search_path(ferry_runtime *rt) {
+  int want = rt->cfg ? 2 : 1;
+  if (rt->path_ready == want) return;
+  rt->path_ready = want;
   ferry__registry_clear_dirs(rt->reg);
   for (size_t i = 0; rt->plugin_path && rt->plugin_path[i]; i++)
     ferry__registry_add_dir(rt->reg, rt->plugin_path[i]);
@@ -127,6 +131,7 @@ static int load_common(ferry_runtime *rt, ferry_config *cfg, ferry_error *err) {
     ferry__config_free(cfg);
     rt->cfg = NULL;
     rt->run.cfg = NULL;
+    rt->path_ready = 0;
     return rc < 0 ? rc : FERRY_ECONFIG;
   }
   rt->ssum = ferry__xcalloc(rt->run.nstages, sizeof *rt->ssum);
