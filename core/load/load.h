@@ -176,7 +176,7 @@ int ferry__plugin_check(const ferry_plugin *p, const char *file, const char *sym
                        ferry_error *err);
 
 /* ===== instance.c ======================================================================================== */
-struct ferry_stage; /* pipeline.c */
+struct ferry_stage; /* run/run.h */
 struct ferry_instance {
   ferry__log_id id;         /* first: role, plugin and stage names for log lines (base/base.h) */
   const ferry_plugin *plugin;
