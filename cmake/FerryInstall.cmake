@@ -12,25 +12,11 @@ include(CMakePackageConfigHelpers)
 set(FERRY_CMAKE_INSTALL_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/Ferry)
 set(FERRY_PKGCONFIG_INSTALL_DIR ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 
-# libferry's include path points into the source tree (core/, for internal.h): keep such paths for the
-# build tree only. The installed interface carries just the SDK headers (through ferry_sdk).
-get_target_property(_ferry_incs ferry INTERFACE_INCLUDE_DIRECTORIES)
-if(_ferry_incs)
-  set(_ferry_new_incs "")
-  foreach(_inc IN LISTS _ferry_incs)
-    if(_inc MATCHES "^\\$<" OR NOT IS_ABSOLUTE "${_inc}")
-      list(APPEND _ferry_new_incs "${_inc}")
-    else()
-      list(APPEND _ferry_new_incs "$<BUILD_INTERFACE:${_inc}>")
-    endif()
-  endforeach()
-  set_property(TARGET ferry PROPERTY INTERFACE_INCLUDE_DIRECTORIES "${_ferry_new_incs}")
-endif()
-
 # Exported targets: Ferry::ferry = libferry (it links Ferry::headers = the SDK include directory and its
-# jansson/libuv/libpq dependencies, recreated by FerryConfig.cmake from pkg-config).
-set_target_properties(ferry_sdk PROPERTIES EXPORT_NAME headers)
-install(TARGETS ferry_sdk EXPORT FerryTargets)
+# jansson/libuv dependencies, recreated by FerryConfig.cmake from pkg-config; libferry's own libcurl, libpq,
+# SQLite, libcrypto and libltdl stay private to it).
+set_target_properties(ferry_sdk_headers PROPERTIES EXPORT_NAME headers)
+install(TARGETS ferry_sdk_headers EXPORT FerryTargets)
 install(EXPORT FerryTargets NAMESPACE Ferry:: DESTINATION ${FERRY_CMAKE_INSTALL_DIR})
 
 # The plugin ABI of these headers, for the package files.

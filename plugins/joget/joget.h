@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <ferry/ferry.h>
+#include <ferry/http.h>
+#include <ferry/pg.h>
 
 typedef struct jg_ctx jg_ctx_t;
 typedef struct jg_once jg_once;

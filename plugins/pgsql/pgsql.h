@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include <ferry/ferry.h>
+#include <ferry/pg.h>
 
 /* ---- the instance context: options first (written by the core), then the role's state ---------------- */
 typedef struct pgsql_src pgsql_src;

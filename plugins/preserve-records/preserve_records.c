@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include <ferry/ferry.h>
+#include <ferry/pg.h>
 
 /* ---- a small string builder ---------------------------------------------------------------------------- */
 typedef struct sbuf {

@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "ftest.h"
-#include "internal.h"
+#include "load/load.h"
 
 static char dir[64];
 static char *cfg_path;
@@ -23,10 +23,10 @@ static void write_file(const char *path, const char *content) {
 static void refused_at(const char *text, int code, const char *loc, const char *rest) {
   write_file(cfg_path, text);
   ferry_error err = FERRY_ERROR_INIT;
-  ferry_config *cfg = ferry_config_load_file(cfg_path, &err);
+  ferry_config *cfg = ferry__config_load_file(cfg_path, &err);
   FT_ASSERT(!cfg, "accepted:\n%s", text);
   char *want =
-      loc ? ferry_xasprintf("%s:%s: %s", cfg_path, loc, rest) : ferry_xasprintf("%s: %s", cfg_path, rest);
+      loc ? ferry__xasprintf("%s:%s: %s", cfg_path, loc, rest) : ferry__xasprintf("%s: %s", cfg_path, rest);
   FT_ASSERT(err.code == code, "code %d, expected %d: %s", err.code, code, err.message);
   FT_ASSERT(!strcmp(err.message, want), "\n got: %s\nwant: %s\nfor:\n%s", err.message, want, text);
   free(want);
@@ -36,7 +36,7 @@ static void refused_at(const char *text, int code, const char *loc, const char *
 static ferry_config *load_ok(const char *text) {
   write_file(cfg_path, text);
   ferry_error err = FERRY_ERROR_INIT;
-  ferry_config *cfg = ferry_config_load_file(cfg_path, &err);
+  ferry_config *cfg = ferry__config_load_file(cfg_path, &err);
   FT_ASSERT(cfg, "refused: %s\n%s", err.message, text);
   return cfg;
 }
@@ -58,17 +58,17 @@ static void test_syntax(void) {
   refused_at("", FERRY_ECONFIG, "1:1", "'[' or '{' expected near end of file");
   refused_at("{} x", FERRY_ECONFIG, "1:4", "end of file expected near 'x'");
   /* a file that cannot be read */
-  char *nope = ferry_xasprintf("%s/nope.json", dir);
+  char *nope = ferry__xasprintf("%s/nope.json", dir);
   ferry_error err = FERRY_ERROR_INIT;
-  FT_ASSERT(!ferry_config_load_file(nope, &err), "missing file loaded");
+  FT_ASSERT(!ferry__config_load_file(nope, &err), "missing file loaded");
   FT_ASSERT(err.code == FERRY_ENOENT, "code %d", err.code);
-  char *want = ferry_xasprintf("cannot open config file \"%s\": No such file or directory", nope);
+  char *want = ferry__xasprintf("cannot open config file \"%s\": No such file or directory", nope);
   FT_ASSERT(!strcmp(err.message, want), "%s", err.message);
   free(want);
   free(nope);
   ferry_error_clear(&err);
-  FT_ASSERT(!ferry_config_load_file(dir, &err), "a directory loaded");
-  want = ferry_xasprintf("cannot read config file \"%s\": Is a directory", dir);
+  FT_ASSERT(!ferry__config_load_file(dir, &err), "a directory loaded");
+  want = ferry__xasprintf("cannot read config file \"%s\": Is a directory", dir);
   FT_ASSERT(err.code == FERRY_EIO && !strcmp(err.message, want), "%s", err.message);
   free(want);
   ferry_error_clear(&err);
@@ -182,7 +182,7 @@ static void test_refusals(void) {
 }
 
 static void test_good(void) {
-  char *jpath = ferry_xasprintf("%s/j.db", dir);
+  char *jpath = ferry__xasprintf("%s/j.db", dir);
   ferry_config *cfg = load_ok(
       "{\n"
       "  \"journal\": \"j.db\",\n"
@@ -205,12 +205,12 @@ static void test_good(void) {
   FT_ASSERT(!strcmp(cfg->origin, cfg_path), "origin %s", cfg->origin);
   char *rdir = realpath(dir, NULL);
   FT_ASSERT(!strcmp(cfg->base_dir, rdir), "base_dir %s", cfg->base_dir);
-  char *want = ferry_xasprintf("%s/j.db", rdir);
+  char *want = ferry__xasprintf("%s/j.db", rdir);
   FT_ASSERT(!strcmp(cfg->journal, want), "journal %s", cfg->journal);
   free(want);
   FT_ASSERT(!strcmp(cfg->report, "/var/tmp/report.json"), "absolute report kept: %s", cfg->report);
-  want = ferry_xasprintf("%s/plugins", rdir);
-  FT_ASSERT(ferry_strv_len(cfg->plugin_path) == 2 && !strcmp(cfg->plugin_path[0], want) &&
+  want = ferry__xasprintf("%s/plugins", rdir);
+  FT_ASSERT(ferry__strv_len(cfg->plugin_path) == 2 && !strcmp(cfg->plugin_path[0], want) &&
                 !strcmp(cfg->plugin_path[1], "/opt/ferry/plugins"),
             "plugin_path %s", cfg->plugin_path[0]);
   free(want);
@@ -226,24 +226,24 @@ static void test_good(void) {
   FT_ASSERT(!strcmp(json_string_value(json_object_get(a->source.options, "dsn")), "${X}"),
             "options are kept as written (resolved by the instance)");
   FT_ASSERT(!a->sink.options && !a->sink.points, "sink without options");
-  want = ferry_xasprintf("%s:7:33: stages[0] \"users\" source \"pgsql\"", cfg_path);
+  want = ferry__xasprintf("%s:7:33: stages[0] \"users\" source \"pgsql\"", cfg_path);
   FT_ASSERT(!strcmp(a->source.where, want), "where %s", a->source.where);
   free(want);
   FT_ASSERT(!strcmp(b->name, "forms.v2") && b->index == 1, "stage 1");
-  FT_ASSERT(ferry_strv_len(b->after) == 1 && !strcmp(b->after[0], "users"), "after");
+  FT_ASSERT(ferry__strv_len(b->after) == 1 && !strcmp(b->after[0], "users"), "after");
   FT_ASSERT(b->concurrency == 16 && b->rate == 2.5 && b->journal == 0, "values");
   FT_ASSERT(b->retry_max == 0 && b->retry_base_ms == 50 && b->retry_cap_ms == 50, "retry");
   FT_ASSERT(b->nhooks == 2, "nhooks %zu", b->nhooks);
-  FT_ASSERT(!strcmp(b->hooks[0].plugin, "preserve-records") && ferry_strv_len(b->hooks[0].points) == 2 &&
+  FT_ASSERT(!strcmp(b->hooks[0].plugin, "preserve-records") && ferry__strv_len(b->hooks[0].points) == 2 &&
                 !strcmp(b->hooks[0].points[1], "after_start"),
             "hook 0");
   FT_ASSERT(json_integer_value(json_object_get(b->hooks[0].options, "k")) == 1, "hook options");
-  FT_ASSERT(ferry_strv_len(b->hooks[1].points) == 1 && !strcmp(b->hooks[1].points[0], "item_done"), "hook 1");
-  want = ferry_xasprintf("%s:14:16: stages[1] \"forms.v2\" hooks[1] \"audit\"", cfg_path);
+  FT_ASSERT(ferry__strv_len(b->hooks[1].points) == 1 && !strcmp(b->hooks[1].points[0], "item_done"), "hook 1");
+  want = ferry__xasprintf("%s:14:16: stages[1] \"forms.v2\" hooks[1] \"audit\"", cfg_path);
   FT_ASSERT(!strcmp(b->hooks[1].where, want), "where %s", b->hooks[1].where);
   free(want);
   FT_ASSERT(json_is_object(cfg->root), "root kept");
-  ferry_config_free(cfg);
+  ferry__config_free(cfg);
   free(rdir);
   free(jpath);
 
@@ -251,14 +251,14 @@ static void test_good(void) {
   cfg = load_ok("{\"stages\": [{\"name\": \"only\", " MIN_STAGE "}]}");
   FT_ASSERT(!cfg->journal && !cfg->report && !cfg->log_level, "optional top-level keys");
   FT_ASSERT(cfg->plugin_path && !cfg->plugin_path[0], "empty plugin_path");
-  ferry_config_free(cfg);
+  ferry__config_free(cfg);
 
   /* a stage may come after a later one (ordering is the pipeline's job), after lists are deduplicated */
   cfg = load_ok("{\"stages\": [{\"name\": \"b\", \"after\": [\"a\", \"a\"], " MIN_STAGE
                 "},"
                 "{\"name\": \"a\", " MIN_STAGE "}]}");
-  FT_ASSERT(ferry_strv_len(cfg->stages[0].after) == 1, "after deduplicated");
-  ferry_config_free(cfg);
+  FT_ASSERT(ferry__strv_len(cfg->stages[0].after) == 1, "after deduplicated");
+  ferry__config_free(cfg);
 }
 
 static void test_from_json(void) {
@@ -267,34 +267,95 @@ static void test_from_json(void) {
                             " \"sorce\": 1}]}",
                             0, NULL);
   ferry_error err = FERRY_ERROR_INIT;
-  FT_ASSERT(!ferry_config_from_json(root, "api", &err), "accepted");
+  FT_ASSERT(!ferry__config_from_json(root, "api", &err), "accepted");
   FT_ASSERT(!strcmp(err.message,
                     "api: stages[0] \"s\": unknown key \"sorce\"; valid keys: name, source, sink, "
                     "hooks, after, concurrency, rate, journal, retry"),
             "%s", err.message);
   ferry_error_clear(&err);
   json_object_del(json_array_get(json_object_get(root, "stages"), 0), "sorce");
-  ferry_config *cfg = ferry_config_from_json(root, "api", &err);
+  ferry_config *cfg = ferry__config_from_json(root, "api", &err);
   FT_ASSERT(cfg, "refused: %s", err.message);
   FT_ASSERT(!strcmp(cfg->base_dir, ".") && !strcmp(cfg->journal, "rel/j.db"), "base_dir . for JSON");
   FT_ASSERT(!strcmp(cfg->stages[0].source.where, "api: stages[0] \"s\" source \"a\""), "%s",
             cfg->stages[0].source.where);
   FT_ASSERT(cfg->root == root && root->refcount == 2, "root is shared, not stolen");
-  ferry_config_free(cfg);
+  ferry__config_free(cfg);
   FT_ASSERT(root->refcount == 1, "root released");
   json_decref(root);
-  FT_ASSERT(!ferry_config_from_json(NULL, "api", &err) && err.code == FERRY_EINVAL, "NULL root");
+  FT_ASSERT(!ferry__config_from_json(NULL, "api", &err) && err.code == FERRY_EINVAL, "NULL root");
   ferry_error_clear(&err);
+}
+
+/* ferry_config_settings() (ferry/runtime.h): the settings `ferry status`, `export-map` and `plugins` read. */
+static void test_settings(void) {
+  write_file(cfg_path,
+             "{\"journal\": \"j.db\", \"plugin_path\": [\"p\", \"/abs\"], \"log_level\": \"warn\",\n"
+             " \"stages\": [{\"name\": \"b\", " MIN_STAGE "}, {\"name\": \"a\", " MIN_STAGE "}]}\n");
+  ferry_error err = FERRY_ERROR_INIT;
+  json_t *set = ferry_config_settings(cfg_path, &err);
+  FT_ASSERT(set, "settings: %s", err.message);
+  char *rdir = realpath(dir, NULL);
+  char *want = ferry__xasprintf("%s/j.db", rdir);
+  FT_ASSERT(!strcmp(json_string_value(json_object_get(set, "journal")), want), "journal resolved");
+  free(want);
+  want = ferry__xasprintf("%s/p", rdir);
+  json_t *pp = json_object_get(set, "plugin_path");
+  FT_ASSERT(json_array_size(pp) == 2 && !strcmp(json_string_value(json_array_get(pp, 0)), want) &&
+                !strcmp(json_string_value(json_array_get(pp, 1)), "/abs"),
+            "plugin_path");
+  free(want);
+  FT_ASSERT(!strcmp(json_string_value(json_object_get(set, "log_level")), "warn") &&
+                ferry_log_level_parse("warn") == FERRY_LOG_WARN,
+            "log_level");
+  FT_ASSERT(json_is_null(json_object_get(set, "report")), "no report");
+  FT_ASSERT(!strcmp(json_string_value(json_object_get(set, "origin")), cfg_path), "origin");
+  json_t *names = json_object_get(set, "stages");
+  FT_ASSERT(json_array_size(names) == 2 && !strcmp(json_string_value(json_array_get(names, 0)), "b") &&
+                !strcmp(json_string_value(json_array_get(names, 1)), "a"),
+            "stages in file order");
+  json_decref(set);
+  free(rdir);
+  /* without "journal": the default one, in the current directory */
+  write_file(cfg_path, "{\"stages\": [{\"name\": \"s\", " MIN_STAGE "}]}");
+  set = ferry_config_settings(cfg_path, &err);
+  FT_ASSERT(set && !strcmp(json_string_value(json_object_get(set, "journal")), "ferry-journal.db") &&
+                json_is_null(json_object_get(set, "log_level")) &&
+                !json_array_size(json_object_get(set, "plugin_path")),
+            "defaults");
+  json_decref(set);
+  /* the same refusals as a load: syntax with its place, keys, a missing file */
+  write_file(cfg_path, "{\"stages\": [}");
+  FT_ASSERT(!ferry_config_settings(cfg_path, &err) && err.code == FERRY_ECONFIG, "syntax error accepted");
+  char *loc = ferry__xasprintf("%s:1:", cfg_path);
+  FT_ASSERT(!strncmp(err.message, loc, strlen(loc)), "syntax error without its place: %s", err.message);
+  free(loc);
+  ferry_error_clear(&err);
+  write_file(cfg_path, "{\"jornal\": \"x\", \"stages\": [{\"name\": \"s\", " MIN_STAGE "}]}");
+  FT_ASSERT(
+      !ferry_config_settings(cfg_path, &err) && err.code == FERRY_ECONFIG && strstr(err.message, "jornal"),
+      "unknown key: %s", err.message);
+  ferry_error_clear(&err);
+  FT_ASSERT(!ferry_config_settings("/nonexistent/ferry.json", &err) && err.code == FERRY_ENOENT,
+            "missing file");
+  ferry_error_clear(&err);
+  FT_ASSERT(!ferry_config_settings(NULL, &err) && err.code == FERRY_EINVAL, "no file");
+  ferry_error_clear(&err);
+  FT_ASSERT(ferry_log_level_parse("trace") == FERRY_LOG_TRACE &&
+                ferry_log_level_parse("error") == FERRY_LOG_ERROR && ferry_log_level_parse("verbose") == -1 &&
+                ferry_log_level_parse(NULL) == -1,
+            "level names");
 }
 
 int main(void) {
   snprintf(dir, sizeof dir, "/tmp/ferry-config-test.XXXXXX");
   FT_ASSERT(mkdtemp(dir), "mkdtemp");
-  cfg_path = ferry_xasprintf("%s/config.json", dir);
+  cfg_path = ferry__xasprintf("%s/config.json", dir);
   test_syntax();
   test_refusals();
   test_good();
   test_from_json();
+  test_settings();
   unlink(cfg_path);
   free(cfg_path);
   rmdir(dir);

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "ftest.h"
-#include "internal.h"
+#include "load/load.h"
 
 typedef struct tctx {
   char *password;
@@ -104,9 +104,9 @@ static char *slurp(const char *path) {
   ferry_sb sb = {0};
   char buf[4096];
   size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) ferry_sb_addn(&sb, buf, n);
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) ferry__sb_addn(&sb, buf, n);
   fclose(f);
-  return ferry_sb_steal(&sb);
+  return ferry__sb_steal(&sb);
 }
 
 static void write_file(const char *path, const char *content) {
@@ -119,9 +119,9 @@ static void write_file(const char *path, const char *content) {
 static void test_lifecycle(uv_loop_t *loop) {
   const char *planted = "pl4nted-s3cret-value";
   setenv("FT_INST_PW", planted, 1);
-  char *tokfile = ferry_xasprintf("%s/token", dir);
+  char *tokfile = ferry__xasprintf("%s/token", dir);
   write_file(tokfile, "t0ken-from-file-42\n");
-  char *logpath = ferry_xasprintf("%s/log.txt", dir);
+  char *logpath = ferry__xasprintf("%s/log.txt", dir);
   FILE *log = fopen(logpath, "w");
   FT_ASSERT(log, "log file");
   ferry_log_configure(FERRY_LOG_INFO, FERRY_LOG_TEXT, log);
@@ -132,7 +132,7 @@ static void test_lifecycle(uv_loop_t *loop) {
   ferry_instance_params prm = {.base_dir = dir, .concurrency = 4, .rate = 1.5, .points = points};
   ferry_error err = FERRY_ERROR_INIT;
   ferry_instance *ins =
-      ferry_instance_create_ex(&tplug, FERRY_KIND_SINK, "stage1", loop, FERRY_MODE_PLAN, o, W, &prm, &err);
+      ferry__instance_create_ex(&tplug, FERRY_KIND_SINK, "stage1", loop, FERRY_MODE_PLAN, o, W, &prm, &err);
   json_decref(o);
   FT_ASSERT(ins, "create failed: %s", err.message);
   FT_ASSERT(seen.init_calls == 1 && seen.fini_calls == 0, "init %d fini %d", seen.init_calls,
@@ -180,34 +180,34 @@ static void test_lifecycle(uv_loop_t *loop) {
   json_decref(line);
   free(text);
 
-  ferry_instance_destroy(ins);
+  ferry__instance_destroy(ins);
   FT_ASSERT(seen.init_calls == 1 && seen.fini_calls == 1, "init %d fini %d", seen.init_calls,
             seen.fini_calls);
-  ferry_instance_destroy(NULL);
+  ferry__instance_destroy(NULL);
   unlink(logpath);
   unlink(tokfile);
   free(logpath);
   free(tokfile);
-  ferry_secret_clear();
+  ferry__secret_clear();
 }
 
 static void test_defaults(uv_loop_t *loop) {
   memset(&seen, 0, sizeof seen);
   ferry_error err = FERRY_ERROR_INIT;
   ferry_instance *ins =
-      ferry_instance_create(&tplug, FERRY_KIND_SOURCE, "s", loop, FERRY_MODE_RUN, NULL, W, &err);
+      ferry__instance_create(&tplug, FERRY_KIND_SOURCE, "s", loop, FERRY_MODE_RUN, NULL, W, &err);
   FT_ASSERT(ins, "create: %s", err.message);
   FT_ASSERT(seen.concurrency == 8 && seen.rate == 0 && seen.role == FERRY_KIND_SOURCE, "defaults");
   FT_ASSERT(seen.values.n == 1 && !seen.values.password, "option defaults");
   FT_ASSERT(!ins->points && !ins->stage, "no points, no stage");
-  ferry_instance_destroy(ins);
+  ferry__instance_destroy(ins);
   FT_ASSERT(seen.fini_calls == 1, "fini");
   /* no context, no options, no init/fini */
-  ins = ferry_instance_create(&bare, FERRY_KIND_SINK, "s", loop, FERRY_MODE_RUN, NULL, NULL, &err);
+  ins = ferry__instance_create(&bare, FERRY_KIND_SINK, "s", loop, FERRY_MODE_RUN, NULL, NULL, &err);
   FT_ASSERT(ins && ferry_instance_ctx(ins), "bare: %s", err.message);
-  ferry_instance_destroy(ins);
+  ferry__instance_destroy(ins);
   json_t *o = js("{\"x\": 1}");
-  FT_ASSERT(!ferry_instance_create(&bare, FERRY_KIND_SINK, "s", loop, FERRY_MODE_RUN, o, NULL, &err),
+  FT_ASSERT(!ferry__instance_create(&bare, FERRY_KIND_SINK, "s", loop, FERRY_MODE_RUN, o, NULL, &err),
             "bare x");
   FT_ASSERT(!strcmp(err.message,
                     "stage \"s\" plugin \"bare\" options: unknown key \"x\"; this plugin takes no "
@@ -220,16 +220,16 @@ static void test_defaults(uv_loop_t *loop) {
   ferry_plugin small = bare;
   small.options = far;
   small.ctx_size = 68;
-  FT_ASSERT(!ferry_instance_create(&small, FERRY_KIND_SINK, "s", loop, FERRY_MODE_RUN, NULL, "w", &err),
+  FT_ASSERT(!ferry__instance_create(&small, FERRY_KIND_SINK, "s", loop, FERRY_MODE_RUN, NULL, "w", &err),
             "far");
   FT_ASSERT(
       err.code == FERRY_EINTERNAL && strstr(err.message, "w: option \"n\" lies outside the plugin's context"),
       "%s", err.message);
   ferry_error_clear(&err);
   small.ctx_size = 72;
-  ins = ferry_instance_create(&small, FERRY_KIND_SINK, "s", loop, FERRY_MODE_RUN, NULL, "w", &err);
+  ins = ferry__instance_create(&small, FERRY_KIND_SINK, "s", loop, FERRY_MODE_RUN, NULL, "w", &err);
   FT_ASSERT(ins && *(int64_t *)((char *)ferry_instance_ctx(ins) + 64) == 1, "an option at the very end fits");
-  ferry_instance_destroy(ins);
+  ferry__instance_destroy(ins);
   FT_ASSERT(!ferry_instance_ctx(NULL) && !ferry_instance_stage(NULL) && !ferry_instance_plugin(NULL) &&
                 ferry_instance_concurrency(NULL) == 1 && ferry_instance_rate(NULL) == 0,
             "accessors on NULL");
@@ -240,10 +240,10 @@ static void test_failures(uv_loop_t *loop) {
   /* bad options: init is never called */
   memset(&seen, 0, sizeof seen);
   json_t *o = js("{\"password\": \"x\", \"nope\": 1}");
-  FT_ASSERT(!ferry_instance_create(&tplug, FERRY_KIND_SINK, "stage1", loop, FERRY_MODE_RUN, o, W, &err),
+  FT_ASSERT(!ferry__instance_create(&tplug, FERRY_KIND_SINK, "stage1", loop, FERRY_MODE_RUN, o, W, &err),
             "nope");
   json_decref(o);
-  char *want = ferry_xasprintf(
+  char *want = ferry__xasprintf(
       "%s options: unknown key \"nope\"; valid keys: password, n, fail, fail_silently, "
       "token",
       W);
@@ -253,19 +253,19 @@ static void test_failures(uv_loop_t *loop) {
   ferry_error_clear(&err);
   unsetenv("FT_INST_NOPE");
   o = js("{\"password\": \"${FT_INST_NOPE}\"}");
-  FT_ASSERT(!ferry_instance_create(&tplug, FERRY_KIND_SINK, "stage1", loop, FERRY_MODE_RUN, o, W, &err),
+  FT_ASSERT(!ferry__instance_create(&tplug, FERRY_KIND_SINK, "stage1", loop, FERRY_MODE_RUN, o, W, &err),
             "env");
   json_decref(o);
-  want = ferry_xasprintf("%s options: \"password\": environment variable FT_INST_NOPE is not set", W);
+  want = ferry__xasprintf("%s options: \"password\": environment variable FT_INST_NOPE is not set", W);
   FT_ASSERT(!strcmp(err.message, want), "%s", err.message);
   free(want);
   ferry_error_clear(&err);
   /* init fails with a message: prefixed with where, code kept, fini not called, options released (ASan) */
   o = js("{\"password\": \"p4ss-word\", \"fail\": true}");
-  FT_ASSERT(!ferry_instance_create(&tplug, FERRY_KIND_SINK, "stage1", loop, FERRY_MODE_RUN, o, W, &err),
+  FT_ASSERT(!ferry__instance_create(&tplug, FERRY_KIND_SINK, "stage1", loop, FERRY_MODE_RUN, o, W, &err),
             "fail");
   json_decref(o);
-  want = ferry_xasprintf("%s: login refused for user bob", W);
+  want = ferry__xasprintf("%s: login refused for user bob", W);
   FT_ASSERT(err.code == FERRY_EPERM && !strcmp(err.message, want), "%d %s", err.code, err.message);
   free(want);
   FT_ASSERT(seen.init_calls == 1 && seen.fini_calls == 0, "init %d fini %d", seen.init_calls,
@@ -273,10 +273,10 @@ static void test_failures(uv_loop_t *loop) {
   ferry_error_clear(&err);
   /* init fails without saying why */
   o = js("{\"fail_silently\": true}");
-  FT_ASSERT(!ferry_instance_create(&tplug, FERRY_KIND_SINK, "stage1", loop, FERRY_MODE_RUN, o, W, &err),
+  FT_ASSERT(!ferry__instance_create(&tplug, FERRY_KIND_SINK, "stage1", loop, FERRY_MODE_RUN, o, W, &err),
             "silent");
   json_decref(o);
-  want = ferry_xasprintf("%s: init failed (EIO: input/output error), the plugin gave no reason", W);
+  want = ferry__xasprintf("%s: init failed (EIO: input/output error), the plugin gave no reason", W);
   FT_ASSERT(err.code == FERRY_EIO && !strcmp(err.message, want), "%d %s", err.code, err.message);
   free(want);
   FT_ASSERT(seen.init_calls == 2 && seen.fini_calls == 0, "init %d fini %d", seen.init_calls,
@@ -284,10 +284,10 @@ static void test_failures(uv_loop_t *loop) {
   ferry_error_clear(&err);
   /* a NULL err is allowed */
   o = js("{\"fail\": true}");
-  FT_ASSERT(!ferry_instance_create(&tplug, FERRY_KIND_SINK, "stage1", loop, FERRY_MODE_RUN, o, W, NULL),
+  FT_ASSERT(!ferry__instance_create(&tplug, FERRY_KIND_SINK, "stage1", loop, FERRY_MODE_RUN, o, W, NULL),
             "null");
   json_decref(o);
-  ferry_secret_clear();
+  ferry__secret_clear();
 }
 
 int main(void) {

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "ftest.h"
-#include "internal.h"
+#include "load/load.h"
 
 typedef struct ctx {
   char *host;
@@ -59,7 +59,7 @@ static int apply(const ferry_option *t, const char *text, ctx *c, const char *ba
   memset(c, 0, sizeof *c);
   json_t *o = text ? js(text) : NULL;
   ferry_error err = FERRY_ERROR_INIT;
-  int rc = ferry_options_apply_ex(t, o, c, W, base, &err);
+  int rc = ferry__options_apply_ex(t, o, c, W, base, &err);
   json_decref(o);
   *msg = err.message ? strdup(err.message) : NULL;
   FT_ASSERT(rc == err.code, "rc %d but error code %d", rc, err.code);
@@ -103,16 +103,16 @@ static void test_defaults(void) {
   FT_ASSERT(c.port == 5432, "port %lld", (long long)c.port);
   FT_ASSERT(c.ratio == 0.5, "ratio %g", c.ratio);
   FT_ASSERT(c.verbose == 1, "verbose %d", c.verbose);
-  FT_ASSERT(ferry_strv_len(c.tags) == 2 && !strcmp(c.tags[0], "a") && !strcmp(c.tags[1], "b"), "tags");
+  FT_ASSERT(ferry__strv_len(c.tags) == 2 && !strcmp(c.tags[0], "a") && !strcmp(c.tags[1], "b"), "tags");
   FT_ASSERT(json_is_object(c.extra) && json_integer_value(json_object_get(c.extra, "k")) == 1, "extra");
   FT_ASSERT(!strcmp(c.password, "default-pw-123"), "password default");
   FT_ASSERT(!c.dsn && !c.hosts && !c.path && c.zero == 0, "options without default must stay zero");
-  ferry_options_release(table, &c);
+  ferry__options_release(table, &c);
   all_null(&c);
   /* an empty object is the same as no options */
   FT_ASSERT(apply(table, "{}", &c, NULL, &msg) == 0, "{} refused: %s", msg);
   FT_ASSERT(c.port == 5432, "port");
-  ferry_options_release(table, &c);
+  ferry__options_release(table, &c);
 }
 
 static void test_values(void) {
@@ -128,20 +128,20 @@ static void test_values(void) {
   FT_ASSERT(c.port == 6543, "port");
   FT_ASSERT(c.ratio == 2.0, "an integer must be accepted for a number option: %g", c.ratio);
   FT_ASSERT(c.verbose == 0, "verbose");
-  FT_ASSERT(ferry_strv_len(c.tags) == 1 && !strcmp(c.tags[0], "one"), "a string is a one-element list");
+  FT_ASSERT(ferry__strv_len(c.tags) == 1 && !strcmp(c.tags[0], "one"), "a string is a one-element list");
   FT_ASSERT(json_is_array(c.extra) && json_array_size(c.extra) == 2, "extra");
-  FT_ASSERT(ferry_strv_len(c.hosts) == 3 && !strcmp(c.hosts[2], "h3") && !c.hosts[3], "hosts");
+  FT_ASSERT(ferry__strv_len(c.hosts) == 3 && !strcmp(c.hosts[2], "h3") && !c.hosts[3], "hosts");
   FT_ASSERT(c.zero == 7, "an integral number is an integer");
-  ferry_options_release(table, &c);
+  ferry__options_release(table, &c);
   all_null(&c);
   /* an empty list is an empty (non-NULL) vector */
   FT_ASSERT(apply(table, "{\"hosts\": []}", &c, NULL, &msg) == 0, "empty list refused: %s", msg);
   FT_ASSERT(c.hosts && !c.hosts[0], "empty list");
-  ferry_options_release(table, &c);
+  ferry__options_release(table, &c);
   /* JSON null for a JSON option is a value */
   FT_ASSERT(apply(table, "{\"extra\": null}", &c, NULL, &msg) == 0, "null json refused: %s", msg);
   FT_ASSERT(json_is_null(c.extra), "null json");
-  ferry_options_release(table, &c);
+  ferry__options_release(table, &c);
 }
 
 static void test_refusals(void) {
@@ -171,7 +171,7 @@ static void test_refusals(void) {
   memset(&c, 0, sizeof c);
   json_t *arr = js("[1]");
   ferry_error err = FERRY_ERROR_INIT;
-  FT_ASSERT(ferry_options_apply(table, arr, &c, W, &err) == FERRY_ECONFIG, "array accepted");
+  FT_ASSERT(ferry__options_apply(table, arr, &c, W, &err) == FERRY_ECONFIG, "array accepted");
   FT_ASSERT(strstr(err.message, "expected an object, found array"), "%s", err.message);
   ferry_error_clear(&err);
   json_decref(arr);
@@ -192,59 +192,59 @@ static void test_refusals(void) {
 static void test_secrets(const char *dir) {
   ctx c;
   char *msg;
-  ferry_secret_clear();
+  ferry__secret_clear();
   setenv("FT_OPT_PASS", "env-secret-4711", 1);
   setenv("FT_OPT_DIR", "/srv/data", 1);
   unsetenv("FT_OPT_NOPE");
   /* "${NAME}" as the whole value */
   FT_ASSERT(apply(table, "{\"password\": \"${FT_OPT_PASS}\"}", &c, NULL, &msg) == 0, "%s", msg);
   FT_ASSERT(!strcmp(c.password, "env-secret-4711"), "password %s", c.password);
-  ferry_options_release(table, &c);
+  ferry__options_release(table, &c);
   char *r = ferry_redact("login with env-secret-4711 failed");
   FT_ASSERT(!strcmp(r, "login with *** failed"), "secret not registered: %s", r);
   free(r);
   /* embedded in a longer value: the whole value and the substituted part are both secrets */
-  ferry_secret_clear();
+  ferry__secret_clear();
   FT_ASSERT(apply(table, "{\"dsn\": \"host=db password=${FT_OPT_PASS} user=u\"}", &c, NULL, &msg) == 0, "%s",
             msg);
   FT_ASSERT(!strcmp(c.dsn, "host=db password=env-secret-4711 user=u"), "dsn %s", c.dsn);
-  ferry_options_release(table, &c);
+  ferry__options_release(table, &c);
   r = ferry_redact("dsn host=db password=env-secret-4711 user=u; again env-secret-4711");
   FT_ASSERT(!strcmp(r, "dsn ***; again ***"), "embedded secret: %s", r);
   free(r);
   /* {"env": NAME} */
-  ferry_secret_clear();
+  ferry__secret_clear();
   FT_ASSERT(apply(table, "{\"host\": {\"env\": \"FT_OPT_PASS\"}}", &c, NULL, &msg) == 0, "%s", msg);
   FT_ASSERT(!strcmp(c.host, "env-secret-4711"), "host %s", c.host);
-  ferry_options_release(table, &c);
+  ferry__options_release(table, &c);
   r = ferry_redact("env-secret-4711");
   FT_ASSERT(!strcmp(r, "***"), "{\"env\"} values are always secrets: %s", r);
   free(r);
   /* {"file": PATH}: relative to the base directory, trailing newline stripped, also in lists */
-  char *pw = ferry_xasprintf("%s/pw.txt", dir);
+  char *pw = ferry__xasprintf("%s/pw.txt", dir);
   write_file(pw, "file-secret-0815\n");
-  ferry_secret_clear();
+  ferry__secret_clear();
   FT_ASSERT(apply(table, "{\"password\": {\"file\": \"pw.txt\"}, \"hosts\": [\"a\", {\"file\": \"pw.txt\"}]}",
                   &c, dir, &msg) == 0,
             "%s", msg);
   FT_ASSERT(!strcmp(c.password, "file-secret-0815"), "password [%s]", c.password);
   FT_ASSERT(!strcmp(c.hosts[1], "file-secret-0815"), "list element from file [%s]", c.hosts[1]);
-  ferry_options_release(table, &c);
+  ferry__options_release(table, &c);
   r = ferry_redact("pw file-secret-0815");
   FT_ASSERT(!strcmp(r, "pw ***"), "file secret not registered: %s", r);
   free(r);
   /* an absolute path ignores the base directory; CRLF stripped too */
   write_file(pw, "crlf-secret-99\r\n\r\n");
-  char *abs = ferry_xasprintf("{\"password\": {\"file\": \"%s\"}}", pw);
+  char *abs = ferry__xasprintf("{\"password\": {\"file\": \"%s\"}}", pw);
   FT_ASSERT(apply(table, abs, &c, "/nonexistent", &msg) == 0, "%s", msg);
   FT_ASSERT(!strcmp(c.password, "crlf-secret-99"), "password [%s]", c.password);
-  ferry_options_release(table, &c);
+  ferry__options_release(table, &c);
   free(abs);
   /* "$${" is a literal "${"; substitution in a plain option is not a secret */
-  ferry_secret_clear();
+  ferry__secret_clear();
   FT_ASSERT(apply(table, "{\"path\": \"${FT_OPT_DIR}/in $${NOT_A_VAR}\"}", &c, NULL, &msg) == 0, "%s", msg);
   FT_ASSERT(!strcmp(c.path, "/srv/data/in ${NOT_A_VAR}"), "path %s", c.path);
-  ferry_options_release(table, &c);
+  ferry__options_release(table, &c);
   r = ferry_redact("/srv/data/in");
   FT_ASSERT(!strcmp(r, "/srv/data/in"), "a plain option's substitution was redacted: %s", r);
   free(r);
@@ -262,12 +262,12 @@ static void test_secrets(const char *dir) {
   refused(table, "{\"password\": \"${A-B}\"}", NULL, FERRY_ECONFIG, "\"${A-B}\" is not a valid environment",
           NULL);
   char *missing =
-      ferry_xasprintf("cannot read secret file \"%s/missing.txt\": No such file or directory", dir);
+      ferry__xasprintf("cannot read secret file \"%s/missing.txt\": No such file or directory", dir);
   refused(table, "{\"password\": {\"file\": \"missing.txt\"}}", dir, FERRY_ECONFIG, "\"password\": ", missing,
           NULL);
   free(missing);
   /* a secret holding JSON special characters is also found inside serialised JSON */
-  ferry_secret_clear();
+  ferry__secret_clear();
   setenv("FT_OPT_QUOTED", "pa\"ss\\word", 1);
   FT_ASSERT(apply(table, "{\"password\": {\"env\": \"FT_OPT_QUOTED\"}}", &c, NULL, &msg) == 0, "%s", msg);
   json_t *doc = json_pack("{s:s}", "error", "login failed for pa\"ss\\word");
@@ -277,14 +277,14 @@ static void test_secrets(const char *dir) {
   free(r);
   free(dumped);
   json_decref(doc);
-  ferry_options_release(table, &c);
+  ferry__options_release(table, &c);
   ctx c2;
   FT_ASSERT(apply(table, "{\"password\": \"${FT_OPT_NOPE}\"}", &c2, NULL, &msg) == FERRY_ECONFIG, "x");
   FT_ASSERT(!strstr(msg, "env-secret-4711"), "an error shows a secret: %s", msg);
   free(msg);
   unlink(pw);
   free(pw);
-  ferry_secret_clear();
+  ferry__secret_clear();
 }
 
 static const char *const src_points[] = {"before_read", NULL};
@@ -311,7 +311,7 @@ static void test_describe(void) {
                     .ctx_size = sizeof(ctx),
                     .source = &src_ops,
                     .sink = &sink_ops};
-  json_t *d = ferry_plugin_describe(&p);
+  json_t *d = ferry__plugin_describe(&p);
   char *text = json_dumps(d, JSON_COMPACT);
   FT_ASSERT(!strstr(text, "default-pw-123"), "describe shows a secret default: %s", text);
   FT_ASSERT(!strcmp(json_string_value(json_object_get(d, "name")), "demo"), "name");
@@ -358,14 +358,49 @@ static void test_describe(void) {
                     .description = "",
                     .license = "MIT",
                     .hook = &hops};
-  d = ferry_plugin_describe(&h);
+  d = ferry__plugin_describe(&h);
   FT_ASSERT(json_array_size(json_object_get(d, "options")) == 0, "no options");
   FT_ASSERT(!strcmp(json_string_value(json_object_get(d, "serves")), "any"), "hook serves any point");
   FT_ASSERT(!json_object_get(d, "emits") && !json_object_get(d, "accepts"), "hook: no emits/accepts");
   json_decref(d);
-  FT_ASSERT(!strcmp(ferry_opt_type_name(FERRY_OPT_DOUBLE), "number"), "type name");
-  FT_ASSERT(!strcmp(ferry_opt_type_name(FERRY_OPT_BOOL), "boolean"), "type name");
-  FT_ASSERT(!strcmp(ferry_opt_type_name((ferry_opt_type)99), "unknown"), "type name");
+  FT_ASSERT(!strcmp(ferry__opt_type_name(FERRY_OPT_DOUBLE), "number"), "type name");
+  FT_ASSERT(!strcmp(ferry__opt_type_name(FERRY_OPT_BOOL), "boolean"), "type name");
+  FT_ASSERT(!strcmp(ferry__opt_type_name((ferry_opt_type)99), "unknown"), "type name");
+}
+
+/* The process's log configuration and redaction (ferry/runtime.h): what the CLI sets up, with a secret a
+ * plugin registered (ferry_secret). */
+static void test_log(const char *dir) {
+  char *path = ferry__xasprintf("%s/log.txt", dir);
+  FILE *f = fopen(path, "w+");
+  FT_ASSERT(f, "open %s", path);
+  ferry_secret(NULL, "log-secret-2207");
+  ferry_log_configure(FERRY_LOG_INFO, FERRY_LOG_JSON, f);
+  ferry_log(NULL, FERRY_LOG_INFO, "connecting with log-secret-2207");
+  ferry_log(NULL, FERRY_LOG_DEBUG, "filtered out");
+  FT_ASSERT(!ferry_log_enabled(FERRY_LOG_DEBUG) && ferry_log_enabled(FERRY_LOG_WARN), "levels");
+  ferry_log_configure(FERRY_LOG_DEBUG, FERRY_LOG_TEXT, f);
+  ferry_log(NULL, FERRY_LOG_DEBUG, "now shown");
+  ferry_log_configure(FERRY_LOG_INFO, FERRY_LOG_TEXT, NULL);
+  rewind(f);
+  char line[512];
+  FT_ASSERT(fgets(line, sizeof line, f), "no JSON line");
+  json_t *o = json_loads(line, 0, NULL);
+  FT_ASSERT(o && !strcmp(json_string_value(json_object_get(o, "msg")), "connecting with ***") &&
+                !strcmp(json_string_value(json_object_get(o, "level")), "info"),
+            "JSON line: %s", line);
+  json_decref(o);
+  FT_ASSERT(
+      fgets(line, sizeof line, f) && strstr(line, "debug [ferry] now shown") && !strstr(line, "filtered"),
+      "text line: %s", line);
+  FT_ASSERT(!fgets(line, sizeof line, f), "extra line: %s", line);
+  fclose(f);
+  unlink(path);
+  free(path);
+  char *r = ferry_redact("token log-secret-2207.");
+  FT_ASSERT(!strcmp(r, "token ***."), "redact: %s", r);
+  free(r);
+  FT_ASSERT(ferry_redact(NULL) == NULL, "redact NULL");
 }
 
 int main(void) {
@@ -377,6 +412,7 @@ int main(void) {
   test_refusals();
   test_secrets(dir);
   test_describe();
+  test_log(dir);
   rmdir(dir);
   printf("options: all passed\n");
   return 0;

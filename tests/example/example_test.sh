@@ -30,6 +30,31 @@ step "pkg-config ferry-sdk"
 export PKG_CONFIG_PATH=$lib/pkgconfig
 pc_cflags=$(pkg-config --cflags ferry-sdk) && pc_libs=$(pkg-config --libs ferry-sdk) || fail "pkg-config"
 plugindir=$(pkg-config --variable=plugindir ferry-sdk)
+# libferry's own libraries are private: a plugin that needs no PostgreSQL does not link libpq
+for private in -lpq -lcurl -lsqlite3; do
+  ! grep -qw -- "$private" <<<"$pc_libs" || fail "pkg-config --libs ferry-sdk gives $private: $pc_libs"
+done
+grep -qw -- -lferry <<<"$pc_libs" || fail "pkg-config --libs ferry-sdk lacks -lferry: $pc_libs"
+! grep -q "LIBPQ\|CURL" "$lib/cmake/Ferry/FerryTargets.cmake" || fail "the CMake package exports libpq or libcurl"
+# a plugin that uses the PostgreSQL service includes ferry/pg.h and adds libpq itself
+cat >"$tmp/pgplug.c" <<'C'
+#include <ferry/ferry.h>
+#include <ferry/pg.h>
+int pgplug_check(void);
+int pgplug_check(void) {
+  char *q = ferry_pg_quote_ident("a b");
+  int ok = q != NULL && PQlibVersion() > 0;
+  ferry_item_free(NULL);
+  return ok;
+}
+C
+# shellcheck disable=SC2046
+cc -shared -fPIC -fvisibility=hidden -Wall -Wextra -Werror $(pkg-config --cflags ferry-sdk libpq) "$tmp/pgplug.c" \
+   -o "$tmp/pgplug.so" -Wl,--no-undefined $(pkg-config --libs ferry-sdk libpq) || fail "a pg plugin with libpq"
+if cc -shared -fPIC -fvisibility=hidden -w $(pkg-config --cflags ferry-sdk libpq) "$tmp/pgplug.c" \
+      -o "$tmp/pgplug-nolibpq.so" -Wl,--no-undefined $(pkg-config --libs ferry-sdk) 2>/dev/null; then
+  fail "a plugin calling libpq linked without libpq: ferry-sdk's Libs carry libpq"
+fi
 [ "$(readlink -f "$plugindir")" = "$(readlink -f "$lib/ferry/plugins")" ] || fail "plugindir $plugindir"
 mkdir -p "$tmp/pc"
 # shellcheck disable=SC2086
@@ -47,8 +72,9 @@ exported=$(nm -D --defined-only "$module" | awk '{print $3}' | grep -v '^_' || t
 [ "$exported" = "ferry_plugin_csv" ] || fail "the module exports more than its descriptor: $exported"
 
 step "load it through the loader"
-"$check" "$module" || fail "check_plugin on the find_package build"
-"$check" "$tmp/pc/ferry_csv.so" >/dev/null || fail "check_plugin on the pkg-config build"
+"$check" "$module" "$src/examples/custom-connector/data/people.csv" || fail "check_plugin on the find_package build"
+"$check" "$tmp/pc/ferry_csv.so" "$src/examples/custom-connector/data/people.csv" >/dev/null \
+  || fail "check_plugin on the pkg-config build"
 
 step "install it next to ferry's plugins"
 cmake --install "$tmp/build" --prefix "$prefix" >/dev/null || fail "installing the example"

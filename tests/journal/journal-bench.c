@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "journal/journal.h"
 
 /* CPU seconds used by the process (user + system): a figure that other load on the machine does not skew. */
 static double cpu_now(void) {
@@ -39,7 +39,7 @@ static void check(int rc, ferry_error *err) {
 static void remove_journal(const char *path) {
   const char *sfx[] = {"", "-wal", "-shm", "-lock"};
   for (int i = 0; i < 4; i++) {
-    char *p = ferry_xasprintf("%s%s", path, sfx[i]);
+    char *p = ferry__xasprintf("%s%s", path, sfx[i]);
     unlink(p);
     free(p);
   }
@@ -48,50 +48,50 @@ static void remove_journal(const char *path) {
 static double phase(const char *path, long count, long group, int intents) {
   ferry_error err = FERRY_ERROR_INIT;
   remove_journal(path);
-  ferry_journal *j = ferry_journal_open(path, 0, &err);
+  ferry_journal *j = ferry__journal_open(path, 0, &err);
   check(!j, &err);
   json_t *state = json_pack("{s:s, s:i}", "target", "4f1c2a9e-0b7d-4c55-9e1f-6a0d3b2c8e71", "rows", 1);
   json_t *report = json_pack("{s:s}", "target_id", "4f1c2a9e-0b7d-4c55-9e1f-6a0d3b2c8e71");
   ferry_joutcome o = {.status = FERRY_J_DONE, .state = state, .report = report, .attempts = 1};
   char key[48];
-  double t0 = ferry_now(), c0 = cpu_now();
-  check(ferry_journal_run_begin(j, "run", NULL, &err), &err);
+  double t0 = ferry__now(), c0 = cpu_now();
+  check(ferry__journal_run_begin(j, "run", NULL, &err), &err);
   for (long i = 0; i < count; i++) {
-    if (i % group == 0) check(ferry_journal_group_begin(j, &err), &err);
+    if (i % group == 0) check(ferry__journal_group_begin(j, &err), &err);
     snprintf(key, sizeof key, "app_fd_orders:%010ld", i);
-    if (intents) check(ferry_journal_intent(j, "records", key, "insert", NULL, 1, &err), &err);
-    check(ferry_journal_outcome(j, "records", key, &o, &err), &err);
-    if (i % group == group - 1 || i == count - 1) check(ferry_journal_group_commit(j, &err), &err);
+    if (intents) check(ferry__journal_intent(j, "records", key, "insert", NULL, 1, &err), &err);
+    check(ferry__journal_outcome(j, "records", key, &o, &err), &err);
+    if (i % group == group - 1 || i == count - 1) check(ferry__journal_group_commit(j, &err), &err);
   }
-  check(ferry_journal_run_end(j, ferry_journal_run_id(j), 0, "{}", &err), &err);
+  check(ferry__journal_run_end(j, ferry__journal_run_id(j), 0, "{}", &err), &err);
   json_decref(report);
   json_decref(state);
-  ferry_journal_close(j); /* the final checkpoint counts too */
+  ferry__journal_close(j); /* the final checkpoint counts too */
   cpu_used = cpu_now() - c0;
-  return ferry_now() - t0;
+  return ferry__now() - t0;
 }
 
 static double lookups(const char *path, long count, long group) {
   ferry_error err = FERRY_ERROR_INIT;
-  ferry_journal *j = ferry_journal_open(path, 0, &err);
+  ferry_journal *j = ferry__journal_open(path, 0, &err);
   check(!j, &err);
   char key[48];
-  double t0 = ferry_now(), c0 = cpu_now();
+  double t0 = ferry__now(), c0 = cpu_now();
   for (long i = 0; i < count; i++) {
-    if (group && i % group == 0) check(ferry_journal_group_begin(j, &err), &err);
+    if (group && i % group == 0) check(ferry__journal_group_begin(j, &err), &err);
     snprintf(key, sizeof key, "app_fd_orders:%010ld", (i * 7919) % count);
     ferry_jrow row;
-    check(ferry_journal_get(j, "records", key, &row, &err), &err);
+    check(ferry__journal_get(j, "records", key, &row, &err), &err);
     if (row.status != FERRY_J_DONE) {
       fprintf(stderr, "journal-bench: %s not done\n", key);
       exit(1);
     }
-    ferry_jrow_clear(&row);
-    if (group && (i % group == group - 1 || i == count - 1)) check(ferry_journal_group_commit(j, &err), &err);
+    ferry__jrow_clear(&row);
+    if (group && (i % group == group - 1 || i == count - 1)) check(ferry__journal_group_commit(j, &err), &err);
   }
-  double dt = ferry_now() - t0;
+  double dt = ferry__now() - t0;
   cpu_used = cpu_now() - c0;
-  ferry_journal_close(j);
+  ferry__journal_close(j);
   return dt;
 }
 
@@ -106,14 +106,14 @@ static int count_row(void *arg, const char *stage, const char *key, const ferry_
  * for its report. */
 static double run_rows(const char *path, int64_t run, long count) {
   ferry_error err = FERRY_ERROR_INIT;
-  ferry_journal *j = ferry_journal_open(path, 1, &err);
+  ferry_journal *j = ferry__journal_open(path, 1, &err);
   check(!j, &err);
   long n = 0;
-  double t0 = ferry_now(), c0 = cpu_now();
-  check(ferry_journal_foreach_run(j, run, "records", count_row, &n, &err), &err);
-  double dt = ferry_now() - t0;
+  double t0 = ferry__now(), c0 = cpu_now();
+  check(ferry__journal_foreach_run(j, run, "records", count_row, &n, &err), &err);
+  double dt = ferry__now() - t0;
   cpu_used = cpu_now() - c0;
-  ferry_journal_close(j);
+  ferry__journal_close(j);
   if (n != count) {
     fprintf(stderr, "journal-bench: foreach_run saw %ld rows with a report, expected %ld\n", n, count);
     exit(1);
@@ -129,7 +129,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: journal-bench [COUNT [GROUP [DIR]]]\n");
     return 2;
   }
-  char *path = ferry_xasprintf("%s/ferry-journal-bench-%d.db", dir, (int)getpid());
+  char *path = ferry__xasprintf("%s/ferry-journal-bench-%d.db", dir, (int)getpid());
   double t = phase(path, count, group, 0);
   struct stat sb;
   long long size = stat(path, &sb) == 0 ? (long long)sb.st_size : -1;

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "run/run.h"
 #include "ftest.h"
 
 typedef struct mem {
@@ -23,7 +23,7 @@ static void mem_open(mem *m) {
 /* The text written since the last call (the stream keeps growing; `from` remembers where we were). */
 static char *mem_since(mem *m, size_t *from) {
   fflush(m->f);
-  char *s = ferry_xstrndup(m->buf + *from, m->len - *from);
+  char *s = ferry__xstrndup(m->buf + *from, m->len - *from);
   *from = m->len;
   return s;
 }
@@ -40,14 +40,14 @@ static void t_terminal(void) {
   mem m;
   mem_open(&m);
   size_t at = 0;
-  ferry_progress *p = ferry_progress_new(2, m.f);
+  ferry_progress *p = ferry__progress_new(2, m.f);
   ferry_progress_row rows[3] = {
       {.stage = "forms", .total = 1000, .started = 100.0},
       {.stage = "files", .total = -1, .started = 100.0},
       {.stage = "instances", .total = 50, .started = 0},
   };
   /* zero elapsed time, nothing done: no crash, no rate yet */
-  ferry_progress_update_at(p, rows, 3, 0, 100.0);
+  ferry__progress_update_at(p, rows, 3, 0, 100.0);
   char *t = mem_since(&m, &at);
   HAS(t, "forms     [--------------------]   0%  0/1000");
   HAS(t, "--/s");
@@ -63,7 +63,7 @@ static void t_terminal(void) {
     rows[0].failed = 10 * s;
     rows[1].done = 2000 * s;
     rows[1].inflight = 8;
-    ferry_progress_update_at(p, rows, 3, 0, 100.0 + s);
+    ferry__progress_update_at(p, rows, 3, 0, 100.0 + s);
   }
   t = mem_since(&m, &at);
   HAS(t, "\r\033[3A");
@@ -71,7 +71,7 @@ static void t_terminal(void) {
   HAS(t, "files     10000 items  done 10000  skipped 0  failed 0  2000/s  (8 in flight)");
   free(t);
   /* within 0.1 s of the last redraw: nothing drawn */
-  ferry_progress_update_at(p, rows, 3, 0, 105.05);
+  ferry__progress_update_at(p, rows, 3, 0, 105.05);
   t = mem_since(&m, &at);
   FT_ASSERT(!*t, "redrawn too often: %s", t);
   free(t);
@@ -80,11 +80,11 @@ static void t_terminal(void) {
   rows[0].skipped = 50;
   rows[0].failed = 50;
   rows[0].finished = 1;
-  ferry_progress_update_at(p, rows, 3, 1, 110.0);
+  ferry__progress_update_at(p, rows, 3, 1, 110.0);
   t = mem_since(&m, &at);
   HAS(t, "[####################] 100%  1000/1000  done 900  skipped 50  failed 50  100/s  finished in 0:10");
   free(t);
-  ferry_progress_free(p);
+  ferry__progress_free(p);
   mem_close(&m);
 }
 
@@ -92,12 +92,12 @@ static void t_plain(void) {
   mem m;
   mem_open(&m);
   size_t at = 0;
-  ferry_progress *p = ferry_progress_new(1, m.f);
+  ferry_progress *p = ferry__progress_new(1, m.f);
   ferry_progress_row rows[2] = {
       {.stage = "forms", .total = 3000, .started = 200.0},
       {.stage = "files", .total = -1, .started = 0},
   };
-  ferry_progress_update_at(p, rows, 2, 0, 200.0);
+  ferry__progress_update_at(p, rows, 2, 0, 200.0);
   char *t = mem_since(&m, &at);
   FT_ASSERT(!*t, "plain line at once: %s", t);
   free(t);
@@ -105,7 +105,7 @@ static void t_plain(void) {
   int lines = 0;
   for (int s = 1; s <= 12; s++) {
     rows[0].done = 100 * s;
-    ferry_progress_update_at(p, rows, 2, 0, 200.0 + s);
+    ferry__progress_update_at(p, rows, 2, 0, 200.0 + s);
     t = mem_since(&m, &at);
     if (*t) {
       lines++;
@@ -123,25 +123,25 @@ static void t_plain(void) {
   rows[0].done = 2990;
   rows[0].failed = 10;
   rows[0].finished = 1;
-  ferry_progress_update_at(p, rows, 2, 0, 215.0);
+  ferry__progress_update_at(p, rows, 2, 0, 215.0);
   t = mem_since(&m, &at);
   HAS(t, "progress forms: finished: 3000 items, done 2990, skipped 0, failed 10 in 0:15 (200/s)\n");
   HASNT(t, "progress files");
   free(t);
   rows[1].done = 70;
-  ferry_progress_update_at(p, rows, 2, 0, 218.0);
+  ferry__progress_update_at(p, rows, 2, 0, 218.0);
   t = mem_since(&m, &at);
   HAS(t, "progress files: 70 items, done 70, skipped 0, failed 0, 20/s\n");
   HASNT(t, "ETA");
   HASNT(t, "forms"); /* its final line is printed once */
   free(t);
   /* the run ends (interrupted): a final line for the stage that did not finish */
-  ferry_progress_update_at(p, rows, 2, 1, 218.0);
+  ferry__progress_update_at(p, rows, 2, 1, 218.0);
   t = mem_since(&m, &at);
   HAS(t, "progress files: stopped: 70 items, done 70, skipped 0, failed 0 in 0:06 (12/s)\n");
   HASNT(t, "forms");
   free(t);
-  ferry_progress_free(p);
+  ferry__progress_free(p);
   mem_close(&m);
 }
 
@@ -150,7 +150,7 @@ static void t_edges(void) {
   mem_open(&m);
   size_t at = 0;
   for (int style = 1; style <= 2; style++) {
-    ferry_progress *p = ferry_progress_new(style, m.f);
+    ferry_progress *p = ferry__progress_new(style, m.f);
     /* total 0, total -1, no name, finished without a start time, counts beyond the total */
     ferry_progress_row rows[4] = {
         {.stage = "empty", .total = 0, .started = 5.0, .finished = 1},
@@ -158,17 +158,17 @@ static void t_edges(void) {
         {.stage = "nostart", .total = 10, .done = 3, .finished = 1},
         {.stage = "over", .total = 5, .done = 9, .started = 5.0},
     };
-    ferry_progress_update_at(p, rows, 4, 0, 5.0);
-    ferry_progress_update_at(p, rows, 4, 1, 5.0);
-    ferry_progress_update_at(p, NULL, 0, 1, 6.0);
-    ferry_progress_free(p);
+    ferry__progress_update_at(p, rows, 4, 0, 5.0);
+    ferry__progress_update_at(p, rows, 4, 1, 5.0);
+    ferry__progress_update_at(p, NULL, 0, 1, 6.0);
+    ferry__progress_free(p);
     char *t = mem_since(&m, &at);
     HAS(t, "empty");
     HAS(t, "nostart");
     if (style == 2) HAS(t, "[####################] 100%  9/5");
     free(t);
   }
-  ferry_progress_free(NULL);
+  ferry__progress_free(NULL);
   mem_close(&m);
 }
 

@@ -15,7 +15,8 @@
 #include <unistd.h>
 
 #include "ftest.h"
-#include "internal.h"
+#include "load/load.h"
+#include "onecore.h"
 
 #define CHECK FT_ASSERT
 
@@ -25,7 +26,7 @@ extern const ferry_plugin ferry_plugin_good, ferry_plugin_dash_name, ferry_plugi
     ferry_plugin_bad_minor, ferry_plugin_bad_short, ferry_plugin_bad_noname, ferry_plugin_bad_name,
     ferry_plugin_bad_kind, ferry_plugin_bad_ops;
 /* The generated built-in table (plugins configured STATIC). */
-extern const ferry_plugin *const ferry_builtin_plugins[];
+extern const ferry_plugin *const ferry__builtin_plugins[];
 
 static char *tmp_root;
 
@@ -44,10 +45,10 @@ static void expect_parts(const ferry_error *e, int code, const char *const *part
     CHECK(strstr(e->message, parts[i]), "message lacks \"%s\":\n  %s", parts[i], e->message);
 }
 
-static char *fixture(const char *id) { return ferry_xasprintf("%s/ferry_%s.so", FIXTURE_DIR, id); }
+static char *fixture(const char *id) { return ferry__xasprintf("%s/ferry_%s.so", FIXTURE_DIR, id); }
 
 static char *mkdir_tmp(const char *name) {
-  char *d = ferry_xasprintf("%s/%s", tmp_root, name);
+  char *d = ferry__xasprintf("%s/%s", tmp_root, name);
   CHECK(mkdir(d, 0755) == 0 || errno == EEXIST, "mkdir %s: %s", d, strerror(errno));
   return d;
 }
@@ -128,71 +129,71 @@ static void expect_refusal(const ferry_error *e, const char *file_part, const ba
   CHECK(strstr(e->message, file_part) < strstr(e->message, symbol_part), "order: %s", e->message);
 }
 
-/* Each refusal through ferry_registry_find on the module. */
+/* Each refusal through ferry__registry_find on the module. */
 static void case_module_find(void) {
   for (int i = 0; i < NBAD; i++) {
     const bad_case *c = &bad_cases[i];
-    ferry_registry *reg = ferry_registry_new();
-    ferry_registry_add_dir(reg, FIXTURE_DIR);
+    ferry_registry *reg = ferry__registry_new();
+    ferry__registry_add_dir(reg, FIXTURE_DIR);
     ferry_error e = FERRY_ERROR_INIT;
-    CHECK(ferry_registry_find(reg, c->id, &e) == NULL, "%s was accepted", c->id);
+    CHECK(ferry__registry_find(reg, c->id, &e) == NULL, "%s was accepted", c->id);
     char *path = fixture(c->id);
-    char *file_part = ferry_xasprintf("plugin file %s", path);
+    char *file_part = ferry__xasprintf("plugin file %s", path);
     expect_refusal(&e, file_part, c);
-    CHECK(ferry_registry_count(reg) == 0, "a refused plugin was registered");
+    CHECK(ferry__registry_count(reg) == 0, "a refused plugin was registered");
     printf("find %-10s -> %s\n", c->id, e.message);
     free(file_part);
     free(path);
     ferry_error_clear(&e);
-    ferry_registry_free(reg);
+    ferry__registry_free(reg);
   }
 }
 
-/* Each refusal through ferry_registry_load_file, with the name given and with the name from the file. */
+/* Each refusal through ferry__registry_load_file, with the name given and with the name from the file. */
 static void case_module_load_file(void) {
   for (int i = 0; i < NBAD; i++) {
     const bad_case *c = &bad_cases[i];
     for (int named = 0; named < 2; named++) {
-      ferry_registry *reg = ferry_registry_new();
+      ferry_registry *reg = ferry__registry_new();
       char *path = fixture(c->id);
       ferry_error e = FERRY_ERROR_INIT;
-      CHECK(ferry_registry_load_file(reg, path, named ? c->id : NULL, &e) == NULL, "%s was accepted", c->id);
-      char *file_part = ferry_xasprintf("plugin file %s", path);
+      CHECK(ferry__registry_load_file(reg, path, named ? c->id : NULL, &e) == NULL, "%s was accepted", c->id);
+      char *file_part = ferry__xasprintf("plugin file %s", path);
       expect_refusal(&e, file_part, c);
-      CHECK(ferry_registry_count(reg) == 0, "a refused plugin was registered");
+      CHECK(ferry__registry_count(reg) == 0, "a refused plugin was registered");
       free(file_part);
       free(path);
       ferry_error_clear(&e);
-      ferry_registry_free(reg);
+      ferry__registry_free(reg);
     }
   }
 }
 
-/* Each refusal through ferry_registry_add_builtin on the same descriptors linked into this program. */
+/* Each refusal through ferry__registry_add_builtin on the same descriptors linked into this program. */
 static void case_builtin(void) {
   for (int i = 0; i < NBAD; i++) {
     const bad_case *c = &bad_cases[i];
-    ferry_registry *reg = ferry_registry_new();
+    ferry_registry *reg = ferry__registry_new();
     ferry_error e = FERRY_ERROR_INIT;
-    CHECK(ferry_registry_add_builtin(reg, c->desc, "test-fixture", &e) != 0, "%s was accepted", c->id);
+    CHECK(ferry__registry_add_builtin(reg, c->desc, "test-fixture", &e) != 0, "%s was accepted", c->id);
     expect_refusal(&e, "plugin test-fixture", c);
-    CHECK(ferry_registry_count(reg) == 0, "a refused plugin was registered");
+    CHECK(ferry__registry_count(reg) == 0, "a refused plugin was registered");
     printf("builtin %-10s -> %s\n", c->id, e.message);
     ferry_error_clear(&e);
     /* the default origin */
-    CHECK(ferry_registry_add_builtin(reg, c->desc, NULL, &e) != 0, "%s was accepted", c->id);
+    CHECK(ferry__registry_add_builtin(reg, c->desc, NULL, &e) != 0, "%s was accepted", c->id);
     expect_refusal(&e, "built-in plugin", c);
     ferry_error_clear(&e);
-    ferry_registry_free(reg);
+    ferry__registry_free(reg);
   }
 }
 
 /* The good fixture, both ways, and how the registry holds entries. */
 static void case_good(void) {
   ferry_error e = FERRY_ERROR_INIT;
-  ferry_registry *reg = ferry_registry_new();
-  ferry_registry_add_dir(reg, FIXTURE_DIR);
-  const ferry_plugin_entry *g = ferry_registry_find(reg, "good", &e);
+  ferry_registry *reg = ferry__registry_new();
+  ferry__registry_add_dir(reg, FIXTURE_DIR);
+  const ferry_plugin_entry *g = ferry__registry_find(reg, "good", &e);
   CHECK(g, "good refused: %s", e.message);
   char *path = fixture("good");
   CHECK(strcmp(g->origin, path) == 0, "origin %s", g->origin);
@@ -200,42 +201,42 @@ static void case_good(void) {
   CHECK(strcmp(g->plugin->name, "good") == 0 && strcmp(g->plugin->version, "1.2.3") == 0, "descriptor");
   CHECK(g->plugin != &ferry_plugin_good, "the module's descriptor must be the module's own copy");
   CHECK(g->plugin->kinds == (FERRY_KIND_SOURCE | FERRY_KIND_SINK | FERRY_KIND_HOOK), "kinds");
-  CHECK(ferry_registry_find(reg, "good", &e) == g, "second find gives another entry");
-  CHECK(ferry_registry_load_file(reg, path, NULL, &e) == g, "load_file of the same file gives another entry");
-  CHECK(ferry_registry_count(reg) == 1 && ferry_registry_at(reg, 0) == g && !ferry_registry_at(reg, 1), "at");
+  CHECK(ferry__registry_find(reg, "good", &e) == g, "second find gives another entry");
+  CHECK(ferry__registry_load_file(reg, path, NULL, &e) == g, "load_file of the same file gives another entry");
+  CHECK(ferry__registry_count(reg) == 1 && ferry__registry_at(reg, 0) == g && !ferry__registry_at(reg, 1), "at");
 
   /* '-' in names is '_' in file and symbol names */
-  const ferry_plugin_entry *d = ferry_registry_find(reg, "dash-name", &e);
+  const ferry_plugin_entry *d = ferry__registry_find(reg, "dash-name", &e);
   CHECK(d, "dash-name refused: %s", e.message);
   CHECK(strcmp(d->plugin->name, "dash-name") == 0, "name %s", d->plugin->name);
-  CHECK(ferry_registry_find(reg, "dash_name", &e) == d, "dash_name is the same plugin");
-  CHECK(ferry_registry_count(reg) == 2, "count");
+  CHECK(ferry__registry_find(reg, "dash_name", &e) == d, "dash_name is the same plugin");
+  CHECK(ferry__registry_count(reg) == 2, "count");
 
   /* a second file with a plugin of the same name is refused */
   char *dir = mkdir_tmp("dup");
-  char *copy = ferry_xasprintf("%s/ferry_good.so", dir);
+  char *copy = ferry__xasprintf("%s/ferry_good.so", dir);
   copy_file(path, copy);
-  CHECK(!ferry_registry_load_file(reg, copy, "good", &e), "duplicate accepted");
+  CHECK(!ferry__registry_load_file(reg, copy, "good", &e), "duplicate accepted");
   const char *dup_parts[] = {copy, "a plugin named \"good\" is already registered", path, NULL};
   expect_parts(&e, FERRY_EABI, dup_parts);
   ferry_error_clear(&e);
-  ferry_registry_free(reg);
+  ferry__registry_free(reg);
 
   /* built-in: accepted, and found before any module of the same name */
-  reg = ferry_registry_new();
-  ferry_registry_add_dir(reg, FIXTURE_DIR);
-  CHECK(ferry_registry_add_builtin(reg, &ferry_plugin_good, NULL, &e) == 0, "good built-in: %s", e.message);
-  g = ferry_registry_find(reg, "good", &e);
+  reg = ferry__registry_new();
+  ferry__registry_add_dir(reg, FIXTURE_DIR);
+  CHECK(ferry__registry_add_builtin(reg, &ferry_plugin_good, NULL, &e) == 0, "good built-in: %s", e.message);
+  g = ferry__registry_find(reg, "good", &e);
   CHECK(g && g->builtin && g->plugin == &ferry_plugin_good && strcmp(g->origin, "built-in") == 0,
         "built-in not found first");
-  CHECK(ferry_registry_add_builtin(reg, &ferry_plugin_good, "again", &e) != 0, "duplicate built-in accepted");
+  CHECK(ferry__registry_add_builtin(reg, &ferry_plugin_good, "again", &e) != 0, "duplicate built-in accepted");
   const char *dup2[] = {"plugin again, symbol ferry_plugin_good: ", "already registered (from built-in)",
                         NULL};
   expect_parts(&e, FERRY_EABI, dup2);
   ferry_error_clear(&e);
-  CHECK(ferry_registry_add_builtin(reg, &ferry_plugin_dash_name, "mine", &e) == 0, "%s", e.message);
-  CHECK(strcmp(ferry_registry_find(reg, "dash-name", &e)->origin, "mine") == 0, "origin kept");
-  ferry_registry_free(reg);
+  CHECK(ferry__registry_add_builtin(reg, &ferry_plugin_dash_name, "mine", &e) == 0, "%s", e.message);
+  CHECK(strcmp(ferry__registry_find(reg, "dash-name", &e)->origin, "mine") == 0, "origin kept");
+  ferry__registry_free(reg);
   free(copy);
   free(dir);
   free(path);
@@ -245,27 +246,27 @@ static void case_good(void) {
 static void case_errors(void) {
   ferry_error e = FERRY_ERROR_INIT;
   char *a = mkdir_tmp("err-a"), *b = mkdir_tmp("err-b");
-  ferry_registry *reg = ferry_registry_new();
+  ferry_registry *reg = ferry__registry_new();
 
-  CHECK(!ferry_registry_find(reg, "good", &e), "found without any directory");
+  CHECK(!ferry__registry_find(reg, "good", &e), "found without any directory");
   const char *none[] = {"plugin \"good\" is not built in", "no plugin directory is configured", NULL};
   expect_parts(&e, FERRY_ENOENT, none);
   ferry_error_clear(&e);
 
-  ferry_registry_add_dir(reg, a);
-  ferry_registry_add_dir(reg, b);
-  ferry_registry_add_dir(reg, a); /* duplicates are dropped */
-  CHECK(!ferry_registry_find(reg, "missing", &e), "missing found");
-  char *dirs = ferry_xasprintf("was not found in %s, %s (searched in this order", a, b);
+  ferry__registry_add_dir(reg, a);
+  ferry__registry_add_dir(reg, b);
+  ferry__registry_add_dir(reg, a); /* duplicates are dropped */
+  CHECK(!ferry__registry_find(reg, "missing", &e), "missing found");
+  char *dirs = ferry__xasprintf("was not found in %s, %s (searched in this order", a, b);
   const char *nf[] = {"plugin \"missing\" is not built in", "ferry_missing.so", dirs, NULL};
   expect_parts(&e, FERRY_ENOENT, nf);
   printf("not found -> %s\n", e.message);
   ferry_error_clear(&e);
 
-  char *broken = ferry_xasprintf("%s/ferry_broken.so", b);
+  char *broken = ferry__xasprintf("%s/ferry_broken.so", b);
   write_file(broken, "this is not a shared object\n");
-  CHECK(!ferry_registry_find(reg, "broken", &e), "broken accepted");
-  char *p1 = ferry_xasprintf("plugin file %s was found but could not be opened: ", broken);
+  CHECK(!ferry__registry_find(reg, "broken", &e), "broken accepted");
+  char *p1 = ferry__xasprintf("plugin file %s was found but could not be opened: ", broken);
   const char *br[] = {p1, "ldd", NULL};
   expect_parts(&e, FERRY_EIO, br);
   /* the dynamic linker's own words follow */
@@ -273,17 +274,17 @@ static void case_errors(void) {
   printf("broken -> %s\n", e.message);
   ferry_error_clear(&e);
 
-  char *nosym = ferry_xasprintf("%s/ferry_nosym.so", a);
+  char *nosym = ferry__xasprintf("%s/ferry_nosym.so", a);
   char *nosym_src = fixture("nosym");
   copy_file(nosym_src, nosym);
-  CHECK(!ferry_registry_find(reg, "nosym", &e), "nosym accepted");
-  char *p2 = ferry_xasprintf("plugin file %s was opened but has no symbol ferry_plugin_nosym", nosym);
+  CHECK(!ferry__registry_find(reg, "nosym", &e), "nosym accepted");
+  char *p2 = ferry__xasprintf("plugin file %s was opened but has no symbol ferry_plugin_nosym", nosym);
   const char *ns[] = {p2, NULL};
   expect_parts(&e, FERRY_EABI, ns);
   ferry_error_clear(&e);
 
   /* a module whose library is missing */
-  CHECK(!ferry_registry_load_file(reg, FIXTURE_DIR "/ferry_needdep.so", NULL, &e), "needdep accepted");
+  CHECK(!ferry__registry_load_file(reg, FIXTURE_DIR "/ferry_needdep.so", NULL, &e), "needdep accepted");
   const char *nd[] = {"plugin file " FIXTURE_DIR "/ferry_needdep.so was found but could not be opened: ",
                       "libferry_fixture_dep.so: cannot open shared object file", NULL};
   expect_parts(&e, FERRY_EIO, nd);
@@ -291,20 +292,20 @@ static void case_errors(void) {
   ferry_error_clear(&e);
 
   /* a file whose name does not say which plugin it is */
-  char *odd = ferry_xasprintf("%s/libgood.so", a);
+  char *odd = ferry__xasprintf("%s/libgood.so", a);
   char *good = fixture("good");
   copy_file(good, odd);
-  CHECK(!ferry_registry_load_file(reg, odd, NULL, &e), "name guessed from libgood.so");
+  CHECK(!ferry__registry_load_file(reg, odd, NULL, &e), "name guessed from libgood.so");
   const char *on[] = {"cannot tell the plugin name from the file name", odd, "ferry_<name>.so", NULL};
   expect_parts(&e, FERRY_EINVAL, on);
   ferry_error_clear(&e);
   /* ... but it loads when the name is given */
-  const ferry_plugin_entry *g = ferry_registry_load_file(reg, odd, "good", &e);
+  const ferry_plugin_entry *g = ferry__registry_load_file(reg, odd, "good", &e);
   CHECK(g && strcmp(g->origin, odd) == 0, "named load of libgood.so: %s", e.message);
 
   /* a file that does not exist */
-  char *gone = ferry_xasprintf("%s/ferry_gone.so", a);
-  CHECK(!ferry_registry_load_file(reg, gone, NULL, &e), "missing file loaded");
+  char *gone = ferry__xasprintf("%s/ferry_gone.so", a);
+  CHECK(!ferry__registry_load_file(reg, gone, NULL, &e), "missing file loaded");
   const char *gn[] = {gone, "No such file", NULL};
   expect_parts(&e, FERRY_ENOENT, gn);
   ferry_error_clear(&e);
@@ -312,15 +313,15 @@ static void case_errors(void) {
   /* names that cannot be plugin names never reach the file system */
   const char *bad_names[] = {"../good", "Good", "", "a b", "-x", "x/y", NULL};
   for (int i = 0; bad_names[i]; i++) {
-    CHECK(!ferry_registry_find(reg, bad_names[i], &e), "name \"%s\" accepted", bad_names[i]);
+    CHECK(!ferry__registry_find(reg, bad_names[i], &e), "name \"%s\" accepted", bad_names[i]);
     const char *bn[] = {"plugin name", "is not valid", NULL};
     expect_parts(&e, FERRY_EINVAL, bn);
     ferry_error_clear(&e);
   }
-  CHECK(!ferry_registry_find(reg, NULL, &e), "NULL name accepted");
+  CHECK(!ferry__registry_find(reg, NULL, &e), "NULL name accepted");
   ferry_error_clear(&e);
 
-  ferry_registry_free(reg);
+  ferry__registry_free(reg);
   free(gone);
   free(good);
   free(odd);
@@ -340,78 +341,78 @@ static void case_search_order(void) {
   ferry_error e = FERRY_ERROR_INIT;
   char *a = mkdir_tmp("ord-a"), *b = mkdir_tmp("ord-b"), *c = mkdir_tmp("ord-c"), *empty = mkdir_tmp("ord-e");
   char *good = fixture("good");
-  char *ga = ferry_xasprintf("%s/ferry_good.so", a), *gb = ferry_xasprintf("%s/ferry_good.so", b);
+  char *ga = ferry__xasprintf("%s/ferry_good.so", a), *gb = ferry__xasprintf("%s/ferry_good.so", b);
   copy_file(good, ga);
   copy_file(good, gb);
 
-  ferry_registry *reg = ferry_registry_new();
-  ferry_registry_add_dir(reg, a);
-  ferry_registry_add_dir(reg, b);
-  const ferry_plugin_entry *g = ferry_registry_find(reg, "good", &e);
+  ferry_registry *reg = ferry__registry_new();
+  ferry__registry_add_dir(reg, a);
+  ferry__registry_add_dir(reg, b);
+  const ferry_plugin_entry *g = ferry__registry_find(reg, "good", &e);
   CHECK(g && strcmp(g->origin, ga) == 0, "a first: %s", g ? g->origin : e.message);
-  ferry_registry_free(reg);
+  ferry__registry_free(reg);
 
-  reg = ferry_registry_new();
-  ferry_registry_add_dir(reg, b);
-  ferry_registry_add_dir(reg, a);
-  g = ferry_registry_find(reg, "good", &e);
+  reg = ferry__registry_new();
+  ferry__registry_add_dir(reg, b);
+  ferry__registry_add_dir(reg, a);
+  g = ferry__registry_find(reg, "good", &e);
   CHECK(g && strcmp(g->origin, gb) == 0, "b first: %s", g ? g->origin : e.message);
-  ferry_registry_free(reg);
+  ferry__registry_free(reg);
 
   /* FERRY_PLUGIN_PATH after the added directories, empty elements skipped */
-  char *env = ferry_xasprintf("%s::%s:", empty, b);
+  char *env = ferry__xasprintf("%s::%s:", empty, b);
   setenv("FERRY_PLUGIN_PATH", env, 1);
-  reg = ferry_registry_new();
-  ferry_registry_add_dir(reg, c);
-  ferry_registry_add_default_dirs(reg);
-  g = ferry_registry_find(reg, "good", &e);
+  reg = ferry__registry_new();
+  ferry__registry_add_dir(reg, c);
+  ferry__registry_add_default_dirs(reg);
+  g = ferry__registry_find(reg, "good", &e);
   CHECK(g && strcmp(g->origin, gb) == 0, "FERRY_PLUGIN_PATH: %s", g ? g->origin : e.message);
-  CHECK(!ferry_registry_find(reg, "missing", &e), "missing found");
+  CHECK(!ferry__registry_find(reg, "missing", &e), "missing found");
   /* the whole default path, in order: added, $FERRY_PLUGIN_PATH, build tree (when it exists), install dir */
   struct stat st;
   int have_build_dir = stat(BUILD_PLUGIN_DIR, &st) == 0 && S_ISDIR(st.st_mode);
-  char *order = ferry_xasprintf("not found in %s, %s, %s, %s%s%s (searched", c, empty, b,
+  char *order = ferry__xasprintf("not found in %s, %s, %s, %s%s%s (searched", c, empty, b,
                                 have_build_dir ? BUILD_PLUGIN_DIR : "", have_build_dir ? ", " : "",
                                 INSTALL_PLUGIN_DIR);
   const char *op[] = {order, NULL};
   expect_parts(&e, FERRY_ENOENT, op);
   ferry_error_clear(&e);
-  ferry_registry_free(reg);
+  ferry__registry_free(reg);
 
   /* an added directory wins over FERRY_PLUGIN_PATH */
-  reg = ferry_registry_new();
-  ferry_registry_add_dir(reg, a);
-  ferry_registry_add_default_dirs(reg);
-  g = ferry_registry_find(reg, "good", &e);
+  reg = ferry__registry_new();
+  ferry__registry_add_dir(reg, a);
+  ferry__registry_add_default_dirs(reg);
+  g = ferry__registry_find(reg, "good", &e);
   CHECK(g && strcmp(g->origin, ga) == 0, "added dir first: %s", g ? g->origin : e.message);
-  ferry_registry_free(reg);
+  ferry__registry_free(reg);
 
   /* without FERRY_PLUGIN_PATH: build tree (when it exists), install dir */
   unsetenv("FERRY_PLUGIN_PATH");
-  reg = ferry_registry_new();
-  ferry_registry_add_default_dirs(reg);
-  CHECK(!ferry_registry_find(reg, "missing", &e), "missing found");
+  reg = ferry__registry_new();
+  ferry__registry_add_default_dirs(reg);
+  CHECK(!ferry__registry_find(reg, "missing", &e), "missing found");
   free(order);
-  order = ferry_xasprintf("not found in %s%s%s (searched", have_build_dir ? BUILD_PLUGIN_DIR : "",
+  order = ferry__xasprintf("not found in %s%s%s (searched", have_build_dir ? BUILD_PLUGIN_DIR : "",
                           have_build_dir ? ", " : "", INSTALL_PLUGIN_DIR);
   const char *op2[] = {order, NULL};
   expect_parts(&e, FERRY_ENOENT, op2);
   ferry_error_clear(&e);
-  ferry_registry_free(reg);
+  ferry__registry_free(reg);
 
   /* the first file found wins even when it is refused: a broken ferry_good.so in c hides the one in a */
-  char *gc = ferry_xasprintf("%s/ferry_good.so", c);
+  char *gc = ferry__xasprintf("%s/ferry_good.so", c);
   char *major = fixture("bad_major");
   copy_file(major, gc);
-  reg = ferry_registry_new();
-  ferry_registry_add_dir(reg, c);
-  ferry_registry_add_dir(reg, a);
-  CHECK(!ferry_registry_find(reg, "good", &e), "a later directory was used");
-  char *p = ferry_xasprintf("plugin file %s was opened but has no symbol ferry_plugin_good", gc);
+  reg = ferry__registry_new();
+  ferry__registry_add_dir(reg, c);
+  ferry__registry_add_dir(reg, a);
+  CHECK(!ferry__registry_find(reg, "good", &e), "a later directory was used");
+  char *p = ferry__xasprintf("plugin file %s was opened but has no symbol ferry_plugin_good", gc);
   const char *pp[] = {p, NULL};
   expect_parts(&e, FERRY_EABI, pp);
   ferry_error_clear(&e);
-  ferry_registry_free(reg);
+  ferry__registry_free(reg);
 
   free(p);
   free(major);
@@ -436,31 +437,31 @@ typedef struct scan_log {
 static void on_bad(void *arg, const char *path, const ferry_error *e) {
   scan_log *log = arg;
   CHECK(log->n < 32, "too many reports");
-  log->paths[log->n] = ferry_xstrdup(path);
-  log->messages[log->n] = ferry_xstrdup(e->message);
+  log->paths[log->n] = ferry__xstrdup(path);
+  log->messages[log->n] = ferry__xstrdup(e->message);
   log->n++;
 }
 
-/* ferry_registry_scan loads every ferry_*.so of the search path and reports the refused ones. */
+/* ferry__registry_scan loads every ferry_*.so of the search path and reports the refused ones. */
 static void case_scan(void) {
   char *a = mkdir_tmp("scan-a");
-  char *good = fixture("good"), *ga = ferry_xasprintf("%s/ferry_good.so", a);
+  char *good = fixture("good"), *ga = ferry__xasprintf("%s/ferry_good.so", a);
   copy_file(good, ga);
-  char *other = ferry_xasprintf("%s/not-a-plugin.so", a); /* ignored: not ferry_*.so */
+  char *other = ferry__xasprintf("%s/not-a-plugin.so", a); /* ignored: not ferry_*.so */
   write_file(other, "x");
 
-  ferry_registry *reg = ferry_registry_new();
+  ferry_registry *reg = ferry__registry_new();
   ferry_error e = FERRY_ERROR_INIT;
-  CHECK(ferry_registry_add_builtin(reg, &ferry_plugin_dash_name, NULL, &e) == 0, "%s", e.message);
-  ferry_registry_add_dir(reg, a);
-  ferry_registry_add_dir(reg, FIXTURE_DIR);
+  CHECK(ferry__registry_add_builtin(reg, &ferry_plugin_dash_name, NULL, &e) == 0, "%s", e.message);
+  ferry__registry_add_dir(reg, a);
+  ferry__registry_add_dir(reg, FIXTURE_DIR);
   scan_log log = {0};
-  ferry_registry_scan(reg, on_bad, &log);
+  ferry__registry_scan(reg, on_bad, &log);
   /* dash_name is built in (the module is shadowed), good comes from a (the fixture copy is shadowed) */
-  CHECK(ferry_registry_count(reg) == 2, "count %zu", ferry_registry_count(reg));
-  const ferry_plugin_entry *g = ferry_registry_find(reg, "good", &e);
+  CHECK(ferry__registry_count(reg) == 2, "count %zu", ferry__registry_count(reg));
+  const ferry_plugin_entry *g = ferry__registry_find(reg, "good", &e);
   CHECK(g && strcmp(g->origin, ga) == 0, "good from %s", g ? g->origin : e.message);
-  CHECK(ferry_registry_find(reg, "dash-name", &e)->builtin, "dash-name not the built-in");
+  CHECK(ferry__registry_find(reg, "dash-name", &e)->builtin, "dash-name not the built-in");
   /* every bad fixture and nosym reported, in file name order, with its path in the message */
   CHECK(log.n == NBAD + 2, "%zu reports", log.n);
   const char *expected[] = {"bad_kind", "bad_major", "bad_minor", "bad_name", "bad_noname", "bad_ops",
@@ -473,7 +474,7 @@ static void case_scan(void) {
     free(log.paths[i]);
     free(log.messages[i]);
   }
-  ferry_registry_free(reg);
+  ferry__registry_free(reg);
   free(other);
   free(ga);
   free(good);
@@ -483,23 +484,23 @@ static void case_scan(void) {
 /* The generated built-in table goes through the same check. */
 static void case_static(void) {
   size_t n = 0;
-  while (ferry_builtin_plugins[n]) n++;
-  ferry_registry *reg = ferry_registry_new();
+  while (ferry__builtin_plugins[n]) n++;
+  ferry_registry *reg = ferry__registry_new();
   ferry_error e = FERRY_ERROR_INIT;
-  CHECK(ferry_registry_add_static(reg, &e) == 0, "built-in table refused: %s", e.message);
-  CHECK(ferry_registry_count(reg) == n, "count %zu, table %zu", ferry_registry_count(reg), n);
+  CHECK(ferry__registry_add_static(reg, &e) == 0, "built-in table refused: %s", e.message);
+  CHECK(ferry__registry_count(reg) == n, "count %zu, table %zu", ferry__registry_count(reg), n);
   for (size_t i = 0; i < n; i++) {
-    const ferry_plugin_entry *x = ferry_registry_at(reg, i);
-    CHECK(x->builtin && x->plugin == ferry_builtin_plugins[i] && strcmp(x->origin, "built-in") == 0, "%zu",
+    const ferry_plugin_entry *x = ferry__registry_at(reg, i);
+    CHECK(x->builtin && x->plugin == ferry__builtin_plugins[i] && strcmp(x->origin, "built-in") == 0, "%zu",
           i);
   }
-  CHECK(ferry_registry_add_static(reg, &e) != 0 || n == 0, "table added twice");
+  CHECK(ferry__registry_add_static(reg, &e) != 0 || n == 0, "table added twice");
   ferry_error_clear(&e);
   printf("%zu built-in plugins\n", n);
-  ferry_registry_free(reg);
+  ferry__registry_free(reg);
 }
 
-/* ---- ferry_plugin_check on descriptors made here: the checks no fixture file covers -------------------- */
+/* ---- ferry__plugin_check on descriptors made here: the checks no fixture file covers -------------------- */
 
 typedef struct t_ctx {
   char *s;
@@ -511,7 +512,7 @@ static void t_fire(ferry_instance *ins, ferry_hook_event *ev) {}
 
 static void expect_check(const ferry_plugin *p, const char *part) {
   ferry_error e = FERRY_ERROR_INIT;
-  CHECK(ferry_plugin_check(p, "/x/ferry_t.so", "ferry_plugin_t", "t", &e) == FERRY_EABI, "accepted (%s)",
+  CHECK(ferry__plugin_check(p, "/x/ferry_t.so", "ferry_plugin_t", "t", &e) == FERRY_EABI, "accepted (%s)",
         part);
   const char *parts[] = {"plugin file /x/ferry_t.so, symbol ferry_plugin_t: ", part, NULL};
   expect_parts(&e, FERRY_EABI, parts);
@@ -533,9 +534,9 @@ static void case_check(void) {
                            .version = "1", .description = "d", .license = "MIT", .options = opts,
                            .ctx_size = sizeof(t_ctx), .source = &src, .sink = &snk, .hook = &hk};
   ferry_error e = FERRY_ERROR_INIT;
-  CHECK(ferry_plugin_check(&ok, "/x/ferry_t.so", "ferry_plugin_t", "t", &e) == 0, "ok refused: %s",
+  CHECK(ferry__plugin_check(&ok, "/x/ferry_t.so", "ferry_plugin_t", "t", &e) == 0, "ok refused: %s",
         e.message);
-  CHECK(ferry_plugin_check(&ok, NULL, NULL, NULL, &e) == 0, "ok refused: %s", e.message);
+  CHECK(ferry__plugin_check(&ok, NULL, NULL, NULL, &e) == 0, "ok refused: %s", e.message);
 
   ferry_plugin p;
   ferry_source_ops s2;
@@ -578,19 +579,114 @@ static void case_check(void) {
   o2[2].default_json = "[\"a\", 1]";
   expect_check(&p, "option \"j\" has the default");
   RESET(); o2[2] = o2[1]; o2[2].key = "j"; o2[2].type = FERRY_OPT_STRING_LIST; o2[2].default_json = "[\"a\"]";
-  CHECK(ferry_plugin_check(&p, "f", "s", "t", &e) == 0, "string list default refused: %s", e.message);
+  CHECK(ferry__plugin_check(&p, "f", "s", "t", &e) == 0, "string list default refused: %s", e.message);
   RESET(); p.name = "t-x";
-  CHECK(ferry_plugin_check(&p, "f", "s", "t_x", &e) == 0, "t-x vs t_x: %s", e.message);
+  CHECK(ferry__plugin_check(&p, "f", "s", "t_x", &e) == 0, "t-x vs t_x: %s", e.message);
   RESET(); p.name = "u"; expect_check(&p, "the descriptor's name \"u\" does not match (expected \"t\")");
+  /* ABI minor: every older one is taken (a 1.1 plugin runs on this 1.2 ferry), a newer one refused */
+  for (unsigned m = 0; m <= FERRY_ABI_MINOR; m++) {
+    RESET(); p.abi_minor = m;
+    CHECK(ferry__plugin_check(&p, "f", "s", "t", &e) == 0, "ABI %d.%u refused: %s", FERRY_ABI_MAJOR, m, e.message);
+  }
+  CHECK(FERRY_ABI_MAJOR == 1 && FERRY_ABI_MINOR == 2, "this test expects ABI 1.2, the headers say %d.%d",
+        FERRY_ABI_MAJOR, FERRY_ABI_MINOR);
+  RESET(); p.abi_minor = FERRY_ABI_MINOR + 1; expect_check(&p, "ABI 1.3 is newer than this ferry's ABI 1.2");
   RESET(); p.options = NULL; p.ctx_size = 0;
-  CHECK(ferry_plugin_check(&p, "f", "s", "t", &e) == 0, "no options: %s", e.message);
+  CHECK(ferry__plugin_check(&p, "f", "s", "t", &e) == 0, "no options: %s", e.message);
   expect_check(NULL, "descriptor address is NULL");
 #undef RESET
 }
 
+/* ---- the public listing and description (ferry/runtime.h): what `ferry plugins` shows -------------------- */
+static json_t *by_name(json_t *list, const char *name) {
+  size_t i;
+  json_t *e;
+  json_array_foreach(list, i, e) if (!strcmp(json_string_value(json_object_get(e, "name")), name)) return e;
+  return NULL;
+}
+
+static void case_runtime_api(void) {
+  char *a = mkdir_tmp("api-a");
+  char *good = fixture("good"), *ga = ferry__xasprintf("%s/ferry_good.so", a);
+  copy_file(good, ga);
+  const char *dirs[] = {a, FIXTURE_DIR, NULL};
+  ferry_runtime_opts ro = {.struct_size = sizeof ro, .plugin_path = dirs, .no_default_path = 1};
+  ferry_error e = FERRY_ERROR_INIT;
+  ferry_runtime *rt = ferry_runtime_new(&ro, &e);
+  CHECK(rt, "runtime: %s", e.message);
+  CHECK(ferry_runtime_add_plugin(rt, &ferry_plugin_dash_name, &e) == 0, "add dash_name: %s", e.message);
+  json_t *all = ferry_runtime_plugins(rt, &e);
+  CHECK(all, "plugins: %s", e.message);
+  json_t *list = json_object_get(all, "plugins"), *refused = json_object_get(all, "refused");
+  size_t nbuiltin = 0;
+  while (ferry__builtin_plugins[nbuiltin]) nbuiltin++;
+  /* the built-in table, dash-name (added: its module is shadowed), good from `a` (the fixture's copy is
+   * shadowed) */
+  CHECK(json_array_size(list) == nbuiltin + 2, "%zu plugins", json_array_size(list));
+  json_t *g = by_name(list, "good"), *d = by_name(list, "dash-name");
+  CHECK(g && !strcmp(json_string_value(json_object_get(g, "origin")), ga), "good from %s",
+        g ? json_string_value(json_object_get(g, "origin")) : "nowhere");
+  char *kinds = json_dumps(json_object_get(g, "kinds"), JSON_COMPACT);
+  CHECK(!strcmp(kinds, "[\"source\",\"sink\",\"hook\"]"), "kinds %s", kinds);
+  free(kinds);
+  CHECK(!strcmp(json_string_value(json_object_get(g, "version")), "1.2.3") &&
+            !strcmp(json_string_value(json_object_get(g, "license")), "Apache-2.0") &&
+            !strcmp(json_string_value(json_object_get(g, "description")), "loader test fixture"),
+        "good's fields");
+  CHECK(d && !strcmp(json_string_value(json_object_get(d, "origin")), "built-in"), "dash-name built in");
+  /* every refused module: path, code and the loader's message naming the file */
+  const char *expected[] = {"bad_kind", "bad_major", "bad_minor", "bad_name", "bad_noname",
+                            "bad_ops",  "bad_short", "needdep",   "nosym"};
+  CHECK(json_array_size(refused) == sizeof expected / sizeof *expected, "%zu refused",
+        json_array_size(refused));
+  for (size_t i = 0; i < json_array_size(refused); i++) {
+    json_t *r = json_array_get(refused, i);
+    char *path = fixture(expected[i]);
+    const char *code = json_string_value(json_object_get(r, "code"));
+    CHECK(!strcmp(json_string_value(json_object_get(r, "path")), path), "refused %zu: %s", i,
+          json_string_value(json_object_get(r, "path")));
+    CHECK(!strcmp(code, !strcmp(expected[i], "needdep") ? "EIO" : "EABI"), "%s: code %s", expected[i], code);
+    CHECK(strstr(json_string_value(json_object_get(r, "error")), path), "message without the path");
+    free(path);
+  }
+  json_decref(all);
+
+  /* describe: the module found as a configuration finds it, with its options and origin */
+  json_t *desc = ferry_runtime_describe_plugin(rt, "good", &e);
+  CHECK(desc, "describe good: %s", e.message);
+  CHECK(!strcmp(json_string_value(json_object_get(desc, "origin")), ga), "described from %s",
+        json_string_value(json_object_get(desc, "origin")));
+  json_t *opts = json_object_get(desc, "options");
+  CHECK(json_array_size(opts) == 3 &&
+            !strcmp(json_string_value(json_object_get(json_array_get(opts, 0), "key")), "path") &&
+            json_is_true(json_object_get(json_array_get(opts, 0), "required")) &&
+            json_integer_value(json_object_get(json_array_get(opts, 1), "default")) == 3,
+        "options");
+  CHECK(!strcmp(json_string_value(json_object_get(desc, "serves")), "any"), "serves");
+  json_decref(desc);
+  CHECK(!ferry_runtime_describe_plugin(rt, "bad-major", &e) && e.code == FERRY_EABI &&
+            strstr(e.message, "ABI major"),
+        "bad_major described: %s", e.message);
+  ferry_error_clear(&e);
+  CHECK(!ferry_runtime_describe_plugin(rt, "missing", &e) && e.code == FERRY_ENOENT && strstr(e.message, a) &&
+            strstr(e.message, FIXTURE_DIR),
+        "missing: %s", e.message);
+  ferry_error_clear(&e);
+  CHECK(!ferry_runtime_describe_plugin(rt, "Not Valid", &e) && e.code == FERRY_EINVAL, "bad name: %s",
+        e.message);
+  ferry_error_clear(&e);
+  CHECK(!ferry_runtime_plugins(NULL, &e) && e.code == FERRY_EINVAL, "no runtime");
+  ferry_error_clear(&e);
+  CHECK(!ferry_runtime_settings(rt), "settings before a configuration");
+  ferry_runtime_free(rt);
+  free(ga);
+  free(good);
+  free(a);
+}
+
 static void remove_tmp_root(void) {
   if (!tmp_root) return;
-  char *cmd = ferry_xasprintf("rm -rf '%s'", tmp_root);
+  char *cmd = ferry__xasprintf("rm -rf '%s'", tmp_root);
   if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp_root);
   free(cmd);
   free(tmp_root);
@@ -599,12 +695,12 @@ static void remove_tmp_root(void) {
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: %s module_find|module_load_file|builtin|good|errors|search_order|scan|static|"
-            "check\n", argv[0]);
+            "check|runtime_api\n", argv[0]);
     return 2;
   }
   char tmpl[] = "/tmp/ferry-loader-test-XXXXXX";
   CHECK(mkdtemp(tmpl), "mkdtemp: %s", strerror(errno));
-  tmp_root = ferry_xstrdup(tmpl); /* outlives main() for the atexit handler */
+  tmp_root = ferry__xstrdup(tmpl); /* outlives main() for the atexit handler */
   atexit(remove_tmp_root); /* also when a check fails */
   unsetenv("FERRY_PLUGIN_PATH");
   init_bad_cases();
@@ -618,10 +714,13 @@ int main(int argc, char **argv) {
   else if (!strcmp(c, "scan")) case_scan();
   else if (!strcmp(c, "static")) case_static();
   else if (!strcmp(c, "check")) case_check();
+  else if (!strcmp(c, "runtime_api")) case_runtime_api();
   else {
     fprintf(stderr, "unknown case %s\n", c);
     return 2;
   }
+  /* this program links the core objects: the modules it opened bound to them, none brought in libferry */
+  CHECK(ft_libferry_mapped() == 0, "%d libferry file(s) mapped: a second core in this process", ft_libferry_mapped());
   printf("ok %s\n", c);
   return 0;
 }

@@ -20,7 +20,8 @@
 #include <unistd.h>
 
 #include "ftest.h"
-#include "internal.h"
+#include "journal/journal.h"
+#include "onecore.h"
 #include "rt_plugins.h"
 
 static char T[256]; /* the test's temporary directory */
@@ -46,17 +47,17 @@ static json_t *J(const char *fmt, ...) {
   ferry_sb sb = {0};
   for (const char *p = raw; *p; p++) {
     if (*p == '\'')
-      ferry_sb_add(&sb, "\"");
+      ferry__sb_add(&sb, "\"");
     else if (p[0] == '$' && p[1] == 'T') {
-      ferry_sb_add(&sb, T);
+      ferry__sb_add(&sb, T);
       p++;
     } else
-      ferry_sb_addn(&sb, p, 1);
+      ferry__sb_addn(&sb, p, 1);
   }
   json_error_t je;
   json_t *j = json_loads(sb.buf, 0, &je);
   FT_ASSERT(j, "bad test config at %d:%d: %s\n%s", je.line, je.column, je.text, sb.buf);
-  ferry_sb_free(&sb);
+  ferry__sb_free(&sb);
   return j;
 }
 
@@ -190,13 +191,13 @@ static const char *load_error(json_t *cfg) {
 
 static char *slurp(const char *path) {
   FILE *f = fopen(path, "r");
-  if (!f) return ferry_xstrdup("");
+  if (!f) return ferry__xstrdup("");
   ferry_sb sb = {0};
   char buf[4096];
   size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) ferry_sb_addn(&sb, buf, n);
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) ferry__sb_addn(&sb, buf, n);
   fclose(f);
-  return ferry_sb_steal(&sb);
+  return ferry__sb_steal(&sb);
 }
 
 /* Lines of a file that start with `prefix` (all when NULL). */
@@ -285,10 +286,10 @@ static int file_has(const char *path, const char *text) {
   ferry_sb sb = {0};
   char buf[65536];
   size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) ferry_sb_addn(&sb, buf, n);
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) ferry__sb_addn(&sb, buf, n);
   fclose(f);
   int found = sb.len && memmem(sb.buf, sb.len, text, strlen(text)) != NULL;
-  ferry_sb_free(&sb);
+  ferry__sb_free(&sb);
   return found;
 }
 
@@ -555,13 +556,13 @@ static void test_resume(void) {
             (long long)r.failed);
   /* an item in doubt: an earlier run recorded the intent "remote_write" (with the hook's state) and died */
   ferry_error err = FERRY_ERROR_INIT;
-  ferry_journal *j = ferry_journal_open(P("j.db"), 0, &err);
+  ferry_journal *j = ferry__journal_open(P("j.db"), 0, &err);
   FT_ASSERT(j, "journal: %s", err.message);
   json_t *state = J("{'target_id': 'T10', 'hooks': {'0:rt-hook': {'seen': ['before_write']}}}");
-  FT_ASSERT(ferry_journal_intent(j, "s", "k000010", "remote_write", state, 1, &err) == 0, "intent: %s",
+  FT_ASSERT(ferry__journal_intent(j, "s", "k000010", "remote_write", state, 1, &err) == 0, "intent: %s",
             err.message);
   json_decref(state);
-  ferry_journal_close(j);
+  ferry__journal_close(j);
   unlink(P("sink.log"));
   unlink(P("h.txt"));
   r = run(one_stage("'count': 12", "'fire': true", hooks));
@@ -662,25 +663,25 @@ static void test_verify(void) {
   json_decref(rep);
   /* verify writes the journal: only its marks (and the row's run), and a run of mode "verify" */
   ferry_error err = FERRY_ERROR_INIT;
-  ferry_journal *j = ferry_journal_open(P("j.db"), 1, &err);
+  ferry_journal *j = ferry__journal_open(P("j.db"), 1, &err);
   FT_ASSERT(j, "journal: %s", err.message);
-  json_t *runs = ferry_journal_runs(j, 0, &err);
+  json_t *runs = ferry__journal_runs(j, 0, &err);
   FT_ASSERT(json_array_size(runs) == 3 && !strcmp(jstr(json_array_get(runs, 0), "mode"), "verify") &&
                 !strcmp(jstr(json_array_get(runs, 1), "mode"), "verify") &&
                 !strcmp(jstr(json_array_get(runs, 2), "mode"), "run"),
             "runs: %s", dumps(runs));
   json_decref(runs);
   ferry_jrow row;
-  FT_ASSERT(ferry_journal_get(j, "s", "k000002", &row, &err) == 0 && row.status == FERRY_J_DONE && row.verify,
+  FT_ASSERT(ferry__journal_get(j, "s", "k000002", &row, &err) == 0 && row.status == FERRY_J_DONE && row.verify,
             "k000002 not marked");
-  ferry_jrow_clear(&row);
-  FT_ASSERT(ferry_journal_get(j, "s", "k000001", &row, &err) == 0 && row.status == FERRY_J_DONE && !row.verify,
+  ferry__jrow_clear(&row);
+  FT_ASSERT(ferry__journal_get(j, "s", "k000001", &row, &err) == 0 && row.status == FERRY_J_DONE && !row.verify,
             "k000001 marked");
-  ferry_jrow_clear(&row);
-  FT_ASSERT(ferry_journal_get(j, "s", "k000005", &row, &err) == 0 && row.status == FERRY_J_NONE,
+  ferry__jrow_clear(&row);
+  FT_ASSERT(ferry__journal_get(j, "s", "k000005", &row, &err) == 0 && row.status == FERRY_J_NONE,
             "verify created a row for an item that is not migrated");
-  ferry_jrow_clear(&row);
-  ferry_journal_close(j);
+  ferry__jrow_clear(&row);
+  ferry__journal_close(j);
 }
 
 static void test_hooks(void) {
@@ -730,10 +731,10 @@ static void test_hooks(void) {
   free(all);
   /* the hook states were saved in the journal with the item */
   ferry_error err = FERRY_ERROR_INIT;
-  ferry_journal *j = ferry_journal_open(P("j.db"), 1, &err);
+  ferry_journal *j = ferry__journal_open(P("j.db"), 1, &err);
   FT_ASSERT(j, "journal: %s", err.message);
   ferry_jrow row = {0};
-  FT_ASSERT(ferry_journal_get(j, "s", "k000000", &row, &err) == 0 && row.status == FERRY_J_DONE, "k000000");
+  FT_ASSERT(ferry__journal_get(j, "s", "k000000", &row, &err) == 0 && row.status == FERRY_J_DONE, "k000000");
   json_t *hs = json_object_get(row.state, "hooks");
   char *dump = json_dumps(hs, JSON_COMPACT | JSON_SORT_KEYS);
   FT_ASSERT(dump && !strcmp(dump,
@@ -741,10 +742,10 @@ static void test_hooks(void) {
                             "[\"before_write\",\"after_write\",\"item_done\"]}}"),
             "hook states in the journal: %s", dump ? dump : "-");
   free(dump);
-  ferry_jrow_clear(&row);
-  FT_ASSERT(ferry_journal_get(j, "s", "k000001", &row, &err) == 0 && row.status == FERRY_J_FAILED, "k000001");
-  ferry_jrow_clear(&row);
-  ferry_journal_close(j);
+  ferry__jrow_clear(&row);
+  FT_ASSERT(ferry__journal_get(j, "s", "k000001", &row, &err) == 0 && row.status == FERRY_J_FAILED, "k000001");
+  ferry__jrow_clear(&row);
+  ferry__journal_close(j);
 
   /* a transient failure of a hook at item_done retries the item */
   rm_rf(T);
@@ -817,12 +818,12 @@ static void test_interrupt(void) {
   /* an item waiting for its retry (20 s away) does not hold the interrupted run up, and is not failed */
   rm_rf(T);
   FT_ASSERT(mkdir(T, 0700) == 0, "mkdir");
-  double t0 = ferry_now();
+  double t0 = ferry__now();
   r = run(one_stage("'count': 20", "'async': true, 'sigint_after': 5, 'transient': {'k000001': 1}",
                     "'concurrency': 1, 'retry': {'max': 5, 'base_ms': 20000, 'cap_ms': 20000}"));
   FT_ASSERT(r.rc == FERRY_ECANCELED && r.failed == 0, "rc %d failed %lld: %s", r.rc, (long long)r.failed,
             r.msg);
-  FT_ASSERT(ferry_now() - t0 < 10, "the interrupted run waited for a retry (%.1f s)", ferry_now() - t0);
+  FT_ASSERT(ferry__now() - t0 < 10, "the interrupted run waited for a retry (%.1f s)", ferry__now() - t0);
   FT_ASSERT(!has_line(P("sink.log"), "W k000001 attempt=2"), "retried although interrupted");
   r = run(one_stage("'count': 20", "'async': true", ""));
   FT_ASSERT(r.rc == 0 && has_line(P("sink.log"), "W k000001 attempt=1 step=- state={}"),
@@ -934,8 +935,14 @@ static void test_reuse(void) {
       " 'sink': {'plugin': 'rt-sink', 'options': {'log': '$T/sink.log'}}},"
       "{'name': 'b', 'after': ['a'], 'source': {'plugin': 'rt-gen', 'options': {'count': 3, 'prefix': 'b'}}, "
       " 'sink': {'plugin': 'rt-sink', 'options': {'log': '$T/sink.log'}}}]}");
+  FT_ASSERT(!ferry_runtime_settings(rt), "settings before the load");
   FT_ASSERT(ferry_runtime_load_json(rt, cfg, "reuse.json", &err) == 0, "load: %s", err.message);
   json_decref(cfg);
+  json_t *set = ferry_runtime_settings(rt); /* borrowed: the runtime's */
+  FT_ASSERT(set && !strcmp(jstr(set, "origin"), "reuse.json") && !strcmp(jstr(set, "journal"), P("j.db")) &&
+                json_array_size(json_object_get(set, "stages")) == 2 &&
+                !strcmp(json_string_value(json_array_get(json_object_get(set, "stages"), 1)), "b"),
+            "settings: %s", dumps(set));
   FT_ASSERT(ferry_runtime_load_json(rt, cfg = J("{'stages': []}"), "again", &err) < 0, "loaded twice");
   json_decref(cfg);
   ferry_error_clear(&err);
@@ -968,27 +975,101 @@ static void test_reuse(void) {
             "sink calls:\n%s", slurp(P("sink.log")));
 }
 
+/* Options are checked once, at load: a secret read from a file at load serves every run of the runtime, even
+ * once the file is gone (each run's instances start from the checked values, each with its own copies). */
+static void test_options_once(void) {
+  ferry_error err = FERRY_ERROR_INIT;
+  FILE *f = fopen(P("secret.txt"), "w");
+  FT_ASSERT(f && fputs("once-4711-secret\n", f) >= 0 && fclose(f) == 0, "secret file");
+  ferry_runtime *rt = new_runtime();
+  json_t *cfg =
+      J("{'journal': '$T/j.db', 'stages': [{'name': 's', "
+        "'source': {'plugin': 'rt-gen', 'options': {'count': 3}}, "
+        "'sink': {'plugin': 'rt-sink', 'options': {'secret': {'file': '$T/secret.txt'}, "
+        "'permanent': ['k000001'], 'log': '$T/sink.log'}}}]}");
+  FT_ASSERT(ferry_runtime_load_json(rt, cfg, "once.json", &err) == 0, "load: %s", err.message);
+  json_decref(cfg);
+  FT_ASSERT(unlink(P("secret.txt")) == 0, "unlink");
+  ferry_run_summary sum;
+  ferry_run_opts o = {.struct_size = sizeof o, .mode = FERRY_MODE_PLAN};
+  FT_ASSERT(ferry_runtime_run(rt, &o, &sum, &err) != 0 || sum.done + sum.failed == 3, "plan: %s",
+            err.message);
+  ferry_error_clear(&err);
+  o.mode = FERRY_MODE_RUN;
+  o.report_path = P("report.json");
+  int rc = ferry_runtime_run(rt, &o, &sum, &err);
+  FT_ASSERT(rc != 0 && sum.done == 2 && sum.failed == 1,
+            "run without the file: rc %d, done %lld, failed %lld: %s", rc, (long long)sum.done,
+            (long long)sum.failed, err.message);
+  ferry_error_clear(&err);
+  ferry_runtime_free(rt);
+  /* the secret the run read at load is known to the redaction: the failure the sink wrote it into shows ***
+   */
+  FT_ASSERT(file_has(P("report.json"), "***") && !file_has(P("report.json"), "once-4711-secret"),
+            "report:\n%s", slurp(P("report.json")));
+}
+
+/* A journal that fails in the middle of a run (a real write error: the file size limit, RLIMIT_FSIZE, with
+ * SIGXFSZ ignored, makes SQLite's writes fail with EFBIG): the run stops taking items, lets those in flight
+ * finish, the stage fails with the journal's error, the stage after it does not run, and the run's result is
+ * the journal failure. Run again without the limit, it resumes: every item is done once in the journal. */
+static void test_journal_fail(void) {
+  const char *cfg_text =
+      "{'journal': '$T/j.db', 'stages': ["
+      "{'name': 'a', 'concurrency': 4, 'source': {'plugin': 'rt-gen', 'options': {'count': 20000}}, "
+      " 'sink': {'plugin': 'rt-sink', 'options': {'async': true}}},"
+      "{'name': 'b', 'after': 'a', 'source': {'plugin': 'rt-gen', 'options': {'count': 3, 'prefix': 'b'}}, "
+      " 'sink': {'plugin': 'rt-sink'}}]}";
+  struct rlimit old, lim;
+  FT_ASSERT(getrlimit(RLIMIT_FSIZE, &old) == 0, "getrlimit");
+  void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+  lim = old;
+  lim.rlim_cur = 192 * 1024;
+  FT_ASSERT(setrlimit(RLIMIT_FSIZE, &lim) == 0, "setrlimit: %s", strerror(errno));
+  res r = run(J(cfg_text, 0));
+  FT_ASSERT(setrlimit(RLIMIT_FSIZE, &old) == 0, "setrlimit back: %s", strerror(errno));
+  signal(SIGXFSZ, prev);
+  FT_ASSERT(r.rc == FERRY_EIO && strstr(r.msg, "journal failure"), "rc %d: %s", r.rc, r.msg);
+  FT_ASSERT(r.n == 2 && r.st[0].status != 0, "stage a not failed: status %d", r.st[0].status);
+  FT_ASSERT(r.st[0].done > 0 && r.st[0].done < 20000, "stage a: %lld done before the failure",
+            (long long)r.st[0].done);
+  FT_ASSERT(r.st[1].status == FERRY_ECANCELED && r.st[1].done == 0, "stage b ran: status %d, done %lld",
+            r.st[1].status, (long long)r.st[1].done);
+  /* again, without the limit: everything done, nothing twice in the journal */
+  r = run(J(cfg_text, 0));
+  FT_ASSERT(r.rc == 0, "second run: rc %d: %s", r.rc, r.msg);
+  FT_ASSERT(r.st[0].done + r.st[0].resumed == 20000 && r.st[1].done == 3, "second run: a %lld + %lld, b %lld",
+            (long long)r.st[0].done, (long long)r.st[0].resumed, (long long)r.st[1].done);
+  ferry_error err = FERRY_ERROR_INIT;
+  ferry_journal *j = ferry__journal_open(P("j.db"), 1, &err);
+  FT_ASSERT(j, "journal: %s", err.message);
+  int64_t n[5];
+  FT_ASSERT(ferry__journal_counts(j, NULL, n, &err) == 0, "counts: %s", err.message);
+  FT_ASSERT(n[FERRY_J_DONE] == 20003 && n[FERRY_J_NONE] == 20003, "journal: %lld done of %lld",
+            (long long)n[FERRY_J_DONE], (long long)n[FERRY_J_NONE]);
+  ferry__journal_close(j);
+}
 
 /* ---- verify marks and repair --------------------------------------------------------------------------- */
 
 /* Reads one item of stage "s" from the journal (read-only, everything: get_full). */
 static void jget(const char *key, ferry_jrow *row) {
   ferry_error err = FERRY_ERROR_INIT;
-  ferry_journal *j = ferry_journal_open(P("j.db"), 1, &err);
+  ferry_journal *j = ferry__journal_open(P("j.db"), 1, &err);
   FT_ASSERT(j, "journal: %s", err.message);
-  FT_ASSERT(ferry_journal_get_full(j, "s", key, row, &err) == 0, "get %s: %s", key, err.message);
-  ferry_journal_close(j);
+  FT_ASSERT(ferry__journal_get_full(j, "s", key, row, &err) == 0, "get %s: %s", key, err.message);
+  ferry__journal_close(j);
 }
 
 /* The id of the newest run in the journal. */
 static int64_t last_run_id(void) {
   ferry_error err = FERRY_ERROR_INIT;
-  ferry_journal *j = ferry_journal_open(P("j.db"), 1, &err);
+  ferry_journal *j = ferry__journal_open(P("j.db"), 1, &err);
   FT_ASSERT(j, "journal: %s", err.message);
-  json_t *runs = ferry_journal_runs(j, 1, &err);
+  json_t *runs = ferry__journal_runs(j, 1, &err);
   int64_t id = json_integer_value(json_object_get(json_array_get(runs, 0), "id"));
   json_decref(runs);
-  ferry_journal_close(j);
+  ferry__journal_close(j);
   return id;
 }
 
@@ -1034,7 +1115,7 @@ static void test_repair(void) {
     int want = k == 1 || k == 2 || k == 5;
     FT_ASSERT(!!row.verify == want, "%s: verify mark %s", key, dumps(row.verify));
     FT_ASSERT(row.status == FERRY_J_DONE && row.run == verify_run, "%s: status %s run %lld (verify run %lld)", key,
-              ferry_jstatus_name(row.status), (long long)row.run, (long long)verify_run);
+              ferry__jstatus_name(row.status), (long long)row.run, (long long)verify_run);
     if (want) {
       FT_ASSERT(!strcmp(jstr(row.verify, "result"), "mismatch") && strstr(jstr(row.verify, "message"), "differs") &&
                     json_integer_value(json_object_get(row.verify, "run")) == verify_run &&
@@ -1048,7 +1129,7 @@ static void test_repair(void) {
       FT_ASSERT(!strcmp(jstr(row.report, "target_id"), tid), "the mark changed the stored report: %s",
                 dumps(row.report));
     }
-    ferry_jrow_clear(&row);
+    ferry__jrow_clear(&row);
   }
   FT_ASSERT(has_line(P("sink.log"), "V k000002 step=create state={\"last_step\":\"create\",\"written\":\"k000002\"} "
                                     "repair=0"),
@@ -1058,10 +1139,10 @@ static void test_repair(void) {
   FT_ASSERT(r.rc == FERRY_EMISMATCH, "second verify: rc %d", r.rc);
   jget("k000001", &row);
   FT_ASSERT(!row.verify, "k000001 still marked");
-  ferry_jrow_clear(&row);
+  ferry__jrow_clear(&row);
   jget("k000000", &row);
   int64_t untouched_run = row.run, untouched_updated = row.updated;
-  ferry_jrow_clear(&row);
+  ferry__jrow_clear(&row);
 
   /* an older caller (struct_size without `repair`) gets a normal run even with the field set in memory */
   unlink(P("sink.log"));
@@ -1072,7 +1153,7 @@ static void test_repair(void) {
   FT_ASSERT(count_lines(P("sink.log"), "W ") == 0, "a normal run wrote marked items");
   jget("k000002", &row);
   FT_ASSERT(row.verify, "a normal run cleared a mark");
-  ferry_jrow_clear(&row);
+  ferry__jrow_clear(&row);
 
   /* plan and verify refuse to repair */
   r = run_ex(one_stage("'count': 10", "", ""), (run_opts){.mode = FERRY_MODE_PLAN, .repair = 1});
@@ -1097,17 +1178,17 @@ static void test_repair(void) {
     snprintf(key, sizeof key, "k%06d", k);
     jget(key, &row);
     FT_ASSERT(row.status == FERRY_J_DONE && !row.verify && !row.error && row.run == repair_run,
-              "%s after the repair: %s mark %s run %lld", key, ferry_jstatus_name(row.status), dumps(row.verify),
+              "%s after the repair: %s mark %s run %lld", key, ferry__jstatus_name(row.status), dumps(row.verify),
               (long long)row.run);
-    ferry_jrow_clear(&row);
+    ferry__jrow_clear(&row);
   }
   jget("k000000", &row);
   FT_ASSERT(row.run == untouched_run && row.updated == untouched_updated && !row.verify,
             "an item not selected for repair was written");
-  ferry_jrow_clear(&row);
+  ferry__jrow_clear(&row);
   jget("k000010", &row);
   FT_ASSERT(row.status == FERRY_J_NONE, "a new item was carried by a repair run");
-  ferry_jrow_clear(&row);
+  ferry__jrow_clear(&row);
   rep = load_json_file(P("report.json"));
   FT_ASSERT(json_is_true(json_object_get(rep, "repair")) && report_total(rep, "repaired") == 2 &&
                 report_total(rep, "not_selected") == 9 && report_items(rep, 0) == 11,
@@ -1147,11 +1228,11 @@ static void test_repair_fail(void) {
   jget("k000003", &row);
   FT_ASSERT(row.status == FERRY_J_DONE && row.verify && row.error && strstr(row.error, "repair of k000003") &&
                 row.error_code == FERRY_EINVAL && row.run == repair_run && row.attempts == 1,
-            "k000003 after a failed repair: %s mark %s error %s", ferry_jstatus_name(row.status), dumps(row.verify),
+            "k000003 after a failed repair: %s mark %s error %s", ferry__jstatus_name(row.status), dumps(row.verify),
             row.error);
   FT_ASSERT(!strcmp(jstr(row.report, "target"), "repair refused"), "report of the failed repair: %s",
             dumps(row.report));
-  ferry_jrow_clear(&row);
+  ferry__jrow_clear(&row);
   json_t *rep = load_json_file(P("report.json"));
   json_t *it = report_item(rep, 0, "k000003");
   FT_ASSERT(it && !strcmp(jstr(it, "status"), "failed") && json_is_true(json_object_get(it, "repair")) &&
@@ -1169,7 +1250,7 @@ static void test_repair_fail(void) {
             "second repair writes:\n%s", slurp(P("sink.log")));
   jget("k000003", &row);
   FT_ASSERT(row.status == FERRY_J_DONE && !row.verify && !row.error, "k000003 after its repair");
-  ferry_jrow_clear(&row);
+  ferry__jrow_clear(&row);
 
   /* --limit applies to a repair as to a run; an interrupted repair (intent + mark) is a repair in any run */
   r = run_mode(one_stage("'count': 6", "'mismatch': ['k000000', 'k000002', 'k000005']", ""), FERRY_MODE_VERIFY);
@@ -1179,13 +1260,13 @@ static void test_repair_fail(void) {
   FT_ASSERT(r.rc == 0 && r.done == 1 && count_lines(P("sink.log"), "W k000000 ") == 1,
             "repair --limit 1: done %lld:\n%s", (long long)r.done, slurp(P("sink.log")));
   ferry_error err = FERRY_ERROR_INIT;
-  ferry_journal *j = ferry_journal_open(P("j.db"), 0, &err);
+  ferry_journal *j = ferry__journal_open(P("j.db"), 0, &err);
   FT_ASSERT(j, "journal: %s", err.message);
   json_t *state = J("{'last_step': 'create', 'written': 'k000002', 'half': true}");
-  FT_ASSERT(ferry_journal_intent(j, "s", "k000002", "rewrite", state, 1, &err) == 0, "intent: %s", err.message);
-  FT_ASSERT(ferry_journal_intent(j, "s", "k000001", "create", state, 1, &err) == 0, "intent: %s", err.message);
+  FT_ASSERT(ferry__journal_intent(j, "s", "k000002", "rewrite", state, 1, &err) == 0, "intent: %s", err.message);
+  FT_ASSERT(ferry__journal_intent(j, "s", "k000001", "create", state, 1, &err) == 0, "intent: %s", err.message);
   json_decref(state);
-  ferry_journal_close(j);
+  ferry__journal_close(j);
   unlink(P("sink.log"));
   r = run_ex(one_stage("'count': 6", REPAIR_SINK, ""), (run_opts){.repair = 1});
   FT_ASSERT(r.rc == 0 && r.done == 2, "repair after an interrupted one: done %lld: %s", (long long)r.done, r.msg);
@@ -1195,7 +1276,7 @@ static void test_repair_fail(void) {
             "in doubt: a marked one is a repair, an unmarked one is not selected:\n%s", slurp(P("sink.log")));
   jget("k000001", &row);
   FT_ASSERT(row.status == FERRY_J_INTENT, "the unmarked in-doubt item was touched by the repair run");
-  ferry_jrow_clear(&row);
+  ferry__jrow_clear(&row);
   /* a normal run: the unmarked in-doubt item is an ordinary one (repair=0); nothing else is marked */
   unlink(P("sink.log"));
   r = run(one_stage("'count': 6", REPAIR_SINK, ""));
@@ -1217,7 +1298,7 @@ static long peak_rss_kb(void) {
 static void test_report_memory(void) {
   if (!getenv("RT_MEMORY_CHILD")) {
     const char *asan = getenv("ASAN_OPTIONS");
-    char *opts = ferry_xasprintf("%s%squarantine_size_mb=0:thread_local_quarantine_size_kb=0", asan ? asan : "",
+    char *opts = ferry__xasprintf("%s%squarantine_size_mb=0:thread_local_quarantine_size_kb=0", asan ? asan : "",
                                  asan && *asan ? ":" : "");
     pid_t pid = fork();
     FT_ASSERT(pid >= 0, "fork: %s", strerror(errno));
@@ -1406,6 +1487,8 @@ int main(int argc, char **argv) {
                {"journal_off", test_journal_off},
                {"many", test_many},
                {"reuse", test_reuse},
+               {"options_once", test_options_once},
+               {"journal_fail", test_journal_fail},
                {"repair", test_repair},
                {"repair_fail", test_repair_fail},
                {"report_memory", test_report_memory}};
@@ -1420,6 +1503,9 @@ int main(int argc, char **argv) {
       found = 1;
     }
   FT_ASSERT(found, "unknown case %s", c);
+  /* this program links the core objects: the modules it opened bound to them, none brought in libferry */
+  FT_ASSERT(ft_libferry_mapped() == 0, "%d libferry file(s) mapped: a second core in this process",
+            ft_libferry_mapped());
   if (!getenv("FERRY_TEST_KEEP")) rm_rf(T);
   printf("runtime %s (%s plugins): ok\n", c, rt_plugin_mode());
   return 0;

@@ -13,7 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "load/load.h"
 #include "ferry/http.h"
 #include "ftest.h"
 #include "testhttpd.h"
@@ -39,7 +39,7 @@ typedef struct result {
   size_t len;
   char *ctype, *location;
   char *msg, *detail;
-  double at;              /* ferry_now() when the callback ran */
+  double at;              /* ferry__now() when the callback ran */
   unsigned attempts;      /* res->attempts */
 } result;
 
@@ -65,23 +65,23 @@ static void store_cb(void *arg, const ferry_http_response *res, const ferry_erro
   FT_ASSERT(!in_send, "callback ran inside ferry_http_send");
   r->called++;
   wake_driver();
-  r->at = ferry_now();
+  r->at = ferry__now();
   if (err && err->code) {
     FT_ASSERT(res == NULL, "an error comes without a response");
     r->code = err->code;
-    r->msg = ferry_xstrdup(err->message);
-    r->detail = ferry_xstrdup(err->detail);
+    r->msg = ferry__xstrdup(err->message);
+    r->detail = ferry__xstrdup(err->detail);
     return;
   }
   FT_ASSERT(res != NULL, "success comes with a response");
   FT_ASSERT(res->body != NULL && res->body[res->body_len] == '\0', "body NUL-terminated");
   r->status = res->status;
   r->attempts = res->attempts;
-  r->body = ferry_xmalloc(res->body_len + 1);
+  r->body = ferry__xmalloc(res->body_len + 1);
   memcpy(r->body, res->body, res->body_len + 1);
   r->len = res->body_len;
-  r->ctype = ferry_xstrdup(res->content_type);
-  r->location = ferry_xstrdup(res->location);
+  r->ctype = ferry__xstrdup(res->content_type);
+  r->location = ferry__xstrdup(res->location);
 }
 
 static int send_req(ferry_http *h, const ferry_http_request *req, ferry_http_cb cb, void *arg) {
@@ -274,7 +274,7 @@ static void t_timeout(void) {
   char url[256];
   snprintf(url, sizeof url, "%s/delay/5000?token=T0pSecretValue", base);
   ferry_http_request req = {.url = url, .timeout_ms = 200};
-  double t0 = ferry_now();
+  double t0 = ferry__now();
   FT_ASSERT(send_req(h, &req, store_cb, &r) == 0, "send");
   FT_ASSERT(run_until(&r.called, 1, 10), "completed");
   double took = r.at - t0;
@@ -446,10 +446,10 @@ static void t_parallel(void) {
   testhttpd_reset(srv);
   enum { N = 1000, MAX = 16 };
   ferry_http *h = client(MAX, 0, 0);
-  par *ps = ferry_xcalloc(N, sizeof *ps);
+  par *ps = ferry__xcalloc(N, sizeof *ps);
   char url[256];
   snprintf(url, sizeof url, "%s/echo", base);
-  double t0 = ferry_now();
+  double t0 = ferry__now();
   for (int i = 0; i < N; i++) {
     ps[i].idx = i;
     char body[32];
@@ -459,7 +459,7 @@ static void t_parallel(void) {
   }
   FT_ASSERT(ferry_http_pending(h) == N, "pending %zu", ferry_http_pending(h));
   FT_ASSERT(run_until(&par_done, N, 60), "all completed (%d)", par_done);
-  double took = ferry_now() - t0;
+  double took = ferry__now() - t0;
   for (int i = 0; i < N; i++) FT_ASSERT(ps[i].called == 1 && ps[i].ok, "request %d: called %d ok %d", i,
                                         ps[i].called, ps[i].ok);
   testhttpd_stats st;
@@ -510,13 +510,13 @@ static void t_keepalive(void) {
   par ps[N] = {{0}};
   char url[256];
   snprintf(url, sizeof url, "%s/delay/30", base);
-  double t0 = ferry_now();
+  double t0 = ferry__now();
   for (int i = 0; i < N; i++) {
     ferry_http_request r = {.url = url};
     FT_ASSERT(send_req(h, &r, par_cb, &ps[i]) == 0, "send");
   }
   FT_ASSERT(run_until(&par_done, N, 30), "all done");
-  double took = ferry_now() - t0;
+  double took = ferry__now() - t0;
   testhttpd_stats_get(srv, &st);
   FT_ASSERT(st.max_running <= MAX, "server saw %ld at once, cap %d", st.max_running, MAX);
   FT_ASSERT(st.max_running >= 2, "requests ran in parallel (%ld)", st.max_running);
@@ -536,13 +536,13 @@ static void t_rate(void) {
   par ps[N] = {{0}};
   char url[256];
   snprintf(url, sizeof url, "%s/hello", base);
-  double t0 = ferry_now();
+  double t0 = ferry__now();
   for (int i = 0; i < N; i++) {
     ferry_http_request r = {.url = url};
     FT_ASSERT(send_req(h, &r, par_cb, &ps[i]) == 0, "send");
   }
   FT_ASSERT(run_until(&par_done, N, 30), "all done");
-  double took = ferry_now() - t0;
+  double took = ferry__now() - t0;
   double arr[N];
   size_t n = testhttpd_arrivals(srv, arr, N);
   FT_ASSERT(n == N, "server saw %zu", n);
@@ -559,13 +559,13 @@ static void t_rate(void) {
   ins.rate = 0;
   par_done = 0;
   memset(ps, 0, sizeof ps);
-  t0 = ferry_now();
+  t0 = ferry__now();
   for (int i = 0; i < 5; i++) {
     ferry_http_request r = {.url = url};
     FT_ASSERT(send_req(h, &r, par_cb, &ps[i]) == 0, "send");
   }
   FT_ASSERT(run_until(&par_done, 5, 30), "all done");
-  took = ferry_now() - t0;
+  took = ferry__now() - t0;
   FT_ASSERT(took >= 0.19, "5 requests at the instance rate 20/s took only %.3f s", took);
   close_client(h);
 }
@@ -659,16 +659,16 @@ static void t_throughput(void) {
   enum { N = 5000, MAX = 8 };
   ferry_http *h = client(MAX, 0, 0);
   par_done = 0;
-  par *ps = ferry_xcalloc(N, sizeof *ps);
+  par *ps = ferry__xcalloc(N, sizeof *ps);
   char url[256];
   snprintf(url, sizeof url, "%s/hello", base);
-  double t0 = ferry_now();
+  double t0 = ferry__now();
   for (int i = 0; i < N; i++) {
     ferry_http_request r = {.url = url};
     FT_ASSERT(send_req(h, &r, par_cb, &ps[i]) == 0, "send");
   }
   FT_ASSERT(run_until(&par_done, N, 120), "all done");
-  double took = ferry_now() - t0;
+  double took = ferry__now() - t0;
   for (int i = 0; i < N; i++) FT_ASSERT(ps[i].called == 1, "request %d called %d", i, ps[i].called);
   printf("throughput: %d GET requests, %d in flight: %.3f s, %.0f requests/s\n", N, MAX, took, N / took);
   free(ps);
@@ -980,14 +980,14 @@ static void t_flags(void) {
 static void t_drip(void) {
   ferry_http *h = rclient(0, 0, 0, 0, 500);
   result r = {0};
-  double t0 = ferry_now();
+  double t0 = ferry__now();
   rcall(h, "GET", "/fail/9/drip/g", 0, &r);
   double took = r.at - t0;
   FT_ASSERT(r.code == FERRY_ETRANSIENT, "slow GET -> ETRANSIENT, got %d (%s)", r.code, r.msg);
   FT_ASSERT(took >= 0.45 && took < 5, "GET failed after %.3f s (timeout 0.5 s)", took);
   printf("drip: %s (%.3f s)\n", r.msg, took);
   result_clear(&r);
-  t0 = ferry_now();
+  t0 = ferry__now();
   rcall(h, "POST", "/fail/9/drip/p", 0, &r);
   took = r.at - t0;
   FT_ASSERT(r.code == FERRY_EINDOUBT, "slow POST -> EINDOUBT, got %d (%s)", r.code, r.msg);
@@ -1004,8 +1004,8 @@ static void t_retry_free(void) {
   ferry_http *h = rclient(3, 600000, 600000, 0, 0); /* the retry waits up to 10 minutes */
   result r = {0};
   FT_ASSERT(rsend(h, "GET", "/fail/99/503/z", 0, &r) == 0, "send");
-  double end = ferry_now() + 30;
-  while (rawhttpd_count(raw, NULL, "/fail/99/503/z") < 1 && ferry_now() < end) run_for(0.02);
+  double end = ferry__now() + 30;
+  while (rawhttpd_count(raw, NULL, "/fail/99/503/z") < 1 && ferry__now() < end) run_for(0.02);
   FT_ASSERT(rawhttpd_count(raw, NULL, "/fail/99/503/z") == 1, "first attempt reached the server");
   run_for(0.2); /* the 503 arrives; the request now waits for its timer */
   FT_ASSERT(r.called == 0, "no callback while a retry is due");
@@ -1024,7 +1024,7 @@ static void t_retry_free(void) {
 static void t_retry_rate(void) {
   ferry_http *h = rclient(3, 1, 1, 10, 0);
   result r = {0};
-  double t0 = ferry_now();
+  double t0 = ferry__now();
   rcall(h, "GET", "/fail/3/503/r", 0, &r);
   double took = r.at - t0;
   FT_ASSERT(r.code == 0 && r.status == 200 && r.attempts == 4, "200 after 3 retries: %ld, attempts %u", r.status,

@@ -15,7 +15,7 @@
 
 #include <openssl/evp.h>
 
-#include "internal.h"
+#include "load/load.h"
 #include "ferry/pg.h"
 #include "ftest.h"
 
@@ -54,15 +54,15 @@ static void qcb(void *arg, int status, PGresult *res, const ferry_error *err) {
   r->order = completions++;
   if (status) {
     FT_ASSERT(res == NULL && err && err->code == status, "error without result, code in err");
-    r->msg = ferry_xstrdup(err->message);
-    r->detail = ferry_xstrdup(err->detail);
+    r->msg = ferry__xstrdup(err->message);
+    r->detail = ferry__xstrdup(err->detail);
     return;
   }
   FT_ASSERT(res != NULL, "success with a result");
   r->ntuples = PQntuples(res);
   if (r->ntuples > 0 && PQnfields(res) > 0)
-    r->v0 = ferry_xstrdup(PQgetisnull(res, 0, 0) ? "<null>" : PQgetvalue(res, 0, 0));
-  r->cmd_tuples = ferry_xstrdup(PQcmdTuples(res));
+    r->v0 = ferry__xstrdup(PQgetisnull(res, 0, 0) ? "<null>" : PQgetvalue(res, 0, 0));
+  r->cmd_tuples = ferry__xstrdup(PQcmdTuples(res));
 }
 
 static void on_guard(uv_timer_t *t) { (void)t; }
@@ -71,8 +71,8 @@ static int run_until(const int *counter, int want, double secs) {
   uv_timer_t guard;
   uv_timer_init(&loop, &guard);
   uv_timer_start(&guard, on_guard, (uint64_t)(secs * 1000), 0);
-  double end = ferry_now() + secs;
-  while (*counter < want && ferry_now() < end) uv_run(&loop, UV_RUN_ONCE);
+  double end = ferry__now() + secs;
+  while (*counter < want && ferry__now() < end) uv_run(&loop, UV_RUN_ONCE);
   uv_close((uv_handle_t *)&guard, NULL);
   uv_run(&loop, UV_RUN_NOWAIT);
   return *counter >= want;
@@ -239,9 +239,9 @@ static void t_errors(void) {
   FT_ASSERT(listen(lfd, 8) == 0, "listen");
   snprintf(ci, sizeof ci, "host=127.0.0.1 port=%d user=ferry dbname=postgres connect_timeout=1", port);
   pg = connect_pg(ci);
-  double t0 = ferry_now();
+  double t0 = ferry__now();
   q(pg, "SELECT 1", 0, NULL, &r, FERRY_ETRANSIENT);
-  double took = ferry_now() - t0;
+  double took = ferry__now() - t0;
   FT_ASSERT(took >= 0.9, "timed out after %.3f s, before connect_timeout=1", took);
   FT_ASSERT(strstr(r.detail, "connect_timeout"), "timeout detail: %s", r.detail);
   printf("timeout: %s | %s (%.2f s)\n", r.msg, r.detail, took);
@@ -260,7 +260,7 @@ static void t_errors(void) {
 static void t_order(void) {
   ferry_pg *pg = connect_pg(conninfo);
   enum { N = 500 };
-  qres *rs = ferry_xcalloc(N, sizeof *rs);
+  qres *rs = ferry__xcalloc(N, sizeof *rs);
   completions = 0;
   for (int i = 0; i < N; i++) {
     char v[16];
@@ -273,9 +273,9 @@ static void t_order(void) {
     FT_ASSERT(rc == 0, "queue");
   }
   FT_ASSERT(ferry_pg_pending(pg) == N, "pending %zu", ferry_pg_pending(pg));
-  double t0 = ferry_now();
+  double t0 = ferry__now();
   FT_ASSERT(run_until(&completions, N, 60), "all done (%d)", completions);
-  double took = ferry_now() - t0;
+  double took = ferry__now() - t0;
   for (int i = 0; i < N; i++) {
     FT_ASSERT(rs[i].called == 1 && rs[i].order == i, "query %d: called %d, rank %d", i, rs[i].called, rs[i].order);
     if (i == 250) {
@@ -350,13 +350,13 @@ static void t_copy_out(void) {
   ferry_pg *pg = connect_pg(conninfo);
   copyctx c = {0};
   copy_reset(&c);
-  double t0 = ferry_now();
+  double t0 = ferry__now();
   in_queue = 1;
   FT_ASSERT(ferry_pg_copy_out(pg, "COPY (" COPY_ROWS " ORDER BY i) TO STDOUT", chunk_cb, copy_done, &c) == 0,
             "queue copy");
   in_queue = 0;
   FT_ASSERT(run_until(&c.r.called, 1, 120), "copy done");
-  double took = ferry_now() - t0;
+  double took = ferry__now() - t0;
   FT_ASSERT(c.r.status == 0, "copy out: %s | %s", c.r.msg, c.r.detail);
   FT_ASSERT(!strcmp(c.r.cmd_tuples, "100000"), "COPY 100000, got %s", c.r.cmd_tuples);
   FT_ASSERT(c.lines == 100000, "%zu lines", c.lines);
@@ -398,16 +398,16 @@ static void t_copy_in(void) {
   ferry_pg *pg = connect_pg(conninfo);
   exec_ok(pg, "DROP TABLE IF EXISTS svc_copy_in; CREATE TABLE svc_copy_in (id int, name text)");
   ferry_sb sb = {0};
-  for (int i = 1; i <= 100000; i++) ferry_sb_addf(&sb, "%d\tname %d with a tab\\there\n", i, i);
+  for (int i = 1; i <= 100000; i++) ferry__sb_addf(&sb, "%d\tname %d with a tab\\there\n", i, i);
   qres r = {0};
-  double t0 = ferry_now();
+  double t0 = ferry__now();
   in_queue = 1;
   FT_ASSERT(ferry_pg_copy_in(pg, "COPY svc_copy_in (id, name) FROM STDIN", sb.buf, sb.len, qcb, &r) == 0, "queue");
   in_queue = 0;
   size_t bytes = sb.len;
-  ferry_sb_free(&sb); /* copied by ferry_pg_copy_in */
+  ferry__sb_free(&sb); /* copied by ferry_pg_copy_in */
   FT_ASSERT(run_until(&r.called, 1, 120), "copy in done");
-  double took = ferry_now() - t0;
+  double took = ferry__now() - t0;
   FT_ASSERT(r.status == 0, "copy in: %s | %s", r.msg, r.detail);
   FT_ASSERT(!strcmp(r.cmd_tuples, "100000"), "COPY 100000, got %s", r.cmd_tuples);
   qres_clear(&r);
@@ -470,7 +470,7 @@ static void t_lost(void) {
   ferry_pg *admin = connect_pg(conninfo);
   qres r;
   q(pg, "SELECT pg_backend_pid()", 0, NULL, &r, 0);
-  char *pid1 = ferry_xstrdup(r.v0);
+  char *pid1 = ferry__xstrdup(r.v0);
   qres_clear(&r);
 
   qres sleep = {0}, after = {0};
@@ -481,11 +481,11 @@ static void t_lost(void) {
   uv_timer_init(&loop, &t);
   t.data = &k;
   uv_timer_start(&t, kill_try, 5, 5);
-  double t0 = ferry_now();
+  double t0 = ferry__now();
   FT_ASSERT(run_until(&sleep.called, 1, 30), "the sleeping query ended");
   FT_ASSERT(run_until(&k.done, 1, 30), "the terminate query answered true");
   uv_close((uv_handle_t *)&t, NULL);
-  FT_ASSERT(ferry_now() - t0 < 50, "ended by the kill, not by the sleep");
+  FT_ASSERT(ferry__now() - t0 < 50, "ended by the kill, not by the sleep");
   FT_ASSERT(sleep.status == FERRY_ETRANSIENT, "lost connection -> ETRANSIENT, got %d (%s | %s)", sleep.status,
             sleep.msg, sleep.detail);
   FT_ASSERT(strstr(sleep.msg, "SELECT pg_sleep"), "message names the operation: %s", sleep.msg);
@@ -499,7 +499,7 @@ static void t_lost(void) {
   /* a new operation connects again */
   q(pg, "SELECT pg_backend_pid()", 0, NULL, &r, 0);
   FT_ASSERT(strcmp(r.v0, pid1), "reconnected: new pid %s (old %s)", r.v0, pid1);
-  char *pid2 = ferry_xstrdup(r.v0);
+  char *pid2 = ferry__xstrdup(r.v0);
   qres_clear(&r);
 
   /* killed while idle: the next query notices and reconnects without failing */
@@ -507,16 +507,16 @@ static void t_lost(void) {
   q(admin, "SELECT pg_terminate_backend($1::int)", 1, p2, &r, 0);
   FT_ASSERT(!strcmp(r.v0, "t"), "terminated idle backend");
   qres_clear(&r);
-  for (double end = ferry_now() + 30;;) { /* until the backend is gone */
+  for (double end = ferry__now() + 30;;) { /* until the backend is gone */
     q(admin, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1::int", 1, p2, &r, 0);
     int gone = !strcmp(r.v0, "0");
     qres_clear(&r);
     if (gone) break;
-    FT_ASSERT(ferry_now() < end, "backend %s still there", pid2);
+    FT_ASSERT(ferry__now() < end, "backend %s still there", pid2);
   }
   q(pg, "SELECT pg_backend_pid()", 0, NULL, &r, 0);
   FT_ASSERT(strcmp(r.v0, pid2), "a new connection after an idle loss (%s)", r.v0);
-  char *pid3 = ferry_xstrdup(r.v0);
+  char *pid3 = ferry__xstrdup(r.v0);
   qres_clear(&r);
 
   /* killed while idle inside a transaction: the next operation fails (it must not run outside the
@@ -527,12 +527,12 @@ static void t_lost(void) {
   const char *p3[] = {pid3};
   q(admin, "SELECT pg_terminate_backend($1::int)", 1, p3, &r, 0);
   qres_clear(&r);
-  for (double end = ferry_now() + 30;;) {
+  for (double end = ferry__now() + 30;;) {
     q(admin, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1::int", 1, p3, &r, 0);
     int gone = !strcmp(r.v0, "0");
     qres_clear(&r);
     if (gone) break;
-    FT_ASSERT(ferry_now() < end, "backend %s still there", pid3);
+    FT_ASSERT(ferry__now() < end, "backend %s still there", pid3);
   }
   q(pg, "INSERT INTO svc_lost VALUES (2)", 0, NULL, &r, FERRY_ETRANSIENT);
   FT_ASSERT(strstr(r.msg, "inside a transaction"), "message: %s", r.msg);
@@ -588,7 +588,7 @@ static void t_secret(void) {
   ferry_sb all = {0};
   char buf[4096];
   size_t n;
-  while ((n = fread(buf, 1, sizeof buf, logf)) > 0) ferry_sb_addn(&all, buf, n);
+  while ((n = fread(buf, 1, sizeof buf, logf)) > 0) ferry__sb_addn(&all, buf, n);
   fclose(logf);
   unlink(path);
   FT_ASSERT(all.len > 0, "something was logged");
@@ -596,7 +596,7 @@ static void t_secret(void) {
   FT_ASSERT(strstr(all.buf, "***"), "the planted password was redacted:\n%s", all.buf);
   FT_ASSERT(!strstr(all.buf, pw), "password in the log:\n%s", all.buf);
   printf("secret: %zu bytes of log, no password\n", all.len);
-  ferry_sb_free(&all);
+  ferry__sb_free(&all);
 }
 
 static void t_quote(void) {
@@ -619,7 +619,7 @@ static void t_quote(void) {
   const char *vals[] = {"plain", "it's", "back\\slash", "both \\' and ''", "tab\there", "", "\"dq\"", NULL};
   for (int i = 0; vals[i]; i++) {
     char *lit = ferry_pg_quote_literal(vals[i]);
-    char *sql = ferry_xasprintf("SELECT %s::text", lit);
+    char *sql = ferry__xasprintf("SELECT %s::text", lit);
     qres r;
     q(pg, sql, 0, NULL, &r, 0);
     FT_ASSERT(!strcmp(r.v0, vals[i]), "round trip of [%s] via %s: [%s]", vals[i], lit, r.v0);
@@ -628,7 +628,7 @@ static void t_quote(void) {
     free(lit);
   }
   char *id = ferry_pg_quote_ident("svc \"quoted\" Table");
-  char *sql = ferry_xasprintf("DROP TABLE IF EXISTS %s; CREATE TABLE %s (x int); INSERT INTO %s VALUES (5); "
+  char *sql = ferry__xasprintf("DROP TABLE IF EXISTS %s; CREATE TABLE %s (x int); INSERT INTO %s VALUES (5); "
                               "SELECT x FROM %s",
                               id, id, id, id);
   qres r;
@@ -636,7 +636,7 @@ static void t_quote(void) {
   FT_ASSERT(!strcmp(r.v0, "5"), "quoted table");
   qres_clear(&r);
   free(sql);
-  sql = ferry_xasprintf("DROP TABLE %s", id);
+  sql = ferry__xasprintf("DROP TABLE %s", id);
   exec_ok(pg, sql);
   free(sql);
   free(id);
@@ -752,7 +752,7 @@ int main(int argc, char **argv) {
   FT_ASSERT(found, "unknown case %s", argv[1]);
   uv_run(&loop, UV_RUN_DEFAULT);
   FT_ASSERT(uv_loop_close(&loop) == 0, "every uv handle closed");
-  ferry_secret_clear();
+  ferry__secret_clear();
   printf("ok %s\n", argv[1]);
   return 0;
 }

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <ferry/ferry.h>
+#include <ferry/pg.h>
 
 typedef struct tsink {
   char *dsn;

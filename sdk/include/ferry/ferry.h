@@ -1,4 +1,8 @@
-/* ferry SDK umbrella header: everything a connector needs. */
+/* ferry SDK umbrella header: the descriptor, items, errors and logging, what every connector needs.
+ *
+ * The services are not included: a plugin that uses one includes its header itself, and links what that
+ * header needs (ferry/pg.h includes <libpq-fe.h>: link libpq; ferry/http.h needs nothing more). So a plugin
+ * that talks to no PostgreSQL never sees libpq's headers. */
 #ifndef FERRY_FERRY_H
 #define FERRY_FERRY_H
 #include "ferry/version.h"
@@ -6,6 +10,4 @@
 #include "ferry/item.h"
 #include "ferry/plugin.h"
 #include "ferry/log.h"
-#include "ferry/http.h"
-#include "ferry/pg.h"
 #endif

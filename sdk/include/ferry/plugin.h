@@ -36,9 +36,12 @@ extern "C" {
  * descriptor or the ops tables, or functions added to the SDK; the loader requires plugin minor <= core
  * minor, so a plugin built with newer headers than the core's is refused before it can call a function the
  * core lacks. History: 1.0 first release; 1.1 FERRY_EINDOUBT, ferry_http_send_ex() with idempotency flags
- * and service retries, ferry_task_repair(), the report conventions of ferry_task_report(). */
+ * and service retries, ferry_task_repair(), the report conventions of ferry_task_report(); 1.2 reading a
+ * journal (ferry/journal.h), ferry_runtime_plugins(), ferry_runtime_describe_plugin(),
+ * ferry_config_settings(), ferry_runtime_settings(), ferry_log_configure(), ferry_log_level_parse(),
+ * ferry_redact(), and ferry/ferry.h no longer includes the service headers (ferry/http.h, ferry/pg.h). */
 #define FERRY_ABI_MAJOR 1
-#define FERRY_ABI_MINOR 1
+#define FERRY_ABI_MINOR 2
 
 /* Plugin kinds (bits: one plugin may offer several). */
 #define FERRY_KIND_SOURCE 0x1u

@@ -1,0 +1,68 @@
+/* ferry core, layer "base": what every other part uses (core/base: util.c, error.c, item.c, log.c,
+ * secret.c). Depends on nothing else in the core. Internal: not installed, plugins never see it.
+ *
+ * Internal functions and globals are named ferry__* (two underscores); ferry_* names are the SDK's.
+ */
+#ifndef FERRY_CORE_BASE_H
+#define FERRY_CORE_BASE_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <jansson.h>
+#include <uv.h>
+
+#include "ferry/ferry.h"
+#include "ferry/runtime.h"
+
+/* ===== util.c ============================================================================================ */
+/* Allocation that aborts with a message when out of memory (ferry does not try to limp on). */
+void *ferry__xmalloc(size_t n);
+void *ferry__xcalloc(size_t n, size_t size);
+void *ferry__xrealloc(void *p, size_t n);
+char *ferry__xstrdup(const char *s);            /* NULL -> NULL */
+char *ferry__xstrndup(const char *s, size_t n);
+char *ferry__xasprintf(const char *fmt, ...) FERRY_PRINTF(1, 2);
+char *ferry__xvasprintf(const char *fmt, va_list ap);
+/* Growable string. Zero-initialise ({0}); ferry__sb_free releases; ferry__sb_steal hands the buffer out. */
+typedef struct ferry_sb { char *buf; size_t len, cap; } ferry_sb;
+void ferry__sb_add(ferry_sb *sb, const char *s);
+void ferry__sb_addn(ferry_sb *sb, const char *s, size_t n);
+void ferry__sb_addf(ferry_sb *sb, const char *fmt, ...) FERRY_PRINTF(2, 3);
+char *ferry__sb_steal(ferry_sb *sb);            /* never NULL ("" when empty) */
+void ferry__sb_free(ferry_sb *sb);
+/* Monotonic seconds (uv_hrtime based). */
+double ferry__now(void);
+/* A small random generator (xorshift64*) for jitter. seed: from $FERRY_SEED when set (reproducible runs in
+ * tests), else from the clock and the process id; `salt` tells the generators of one process apart. */
+uint64_t ferry__rng_seed(uint64_t salt);
+uint64_t ferry__rng_next(uint64_t *state);
+/* The JSON type of a value as a user reads it in a message ("object", "number with a fraction", ...). */
+const char *ferry__json_kind(const json_t *v);
+/* NULL-terminated string vector helpers. */
+size_t ferry__strv_len(char *const *v);
+void ferry__strv_free(char **v);
+char **ferry__strv_dup(const char *const *v);
+
+/* ===== log.c: who logs ====================================================================================
+ * What a log line says of the instance that logs it. It is the first member of every ferry_instance
+ * (load/load.h), so that logging names the instance without knowing the rest of it. */
+typedef struct ferry__log_id {
+  uint32_t role;      /* FERRY_KIND_SOURCE / _SINK / _HOOK */
+  const char *plugin; /* the plugin's name (borrowed from its descriptor) */
+  const char *stage;  /* the stage's name (owned by the instance) */
+} ferry__log_id;
+
+/* ===== log.c / secret.c ================================================================================= */
+/* ferry_log_configure(), ferry_log_level_parse(), ferry_redact(): ferry/runtime.h. */
+/* Called before each log line is written (NULL to unset): the terminal progress display uses it to erase
+ * itself so that log lines never interleave with its redrawn block. One at a time. */
+void ferry__log_set_before_line(void (*fn)(void *arg), void *arg);
+/* Registers a secret: every later log line, journal text, report and plan output has it replaced by "***".
+ * Copied. Strings shorter than 3 characters are ignored (they would redact everything). */
+void ferry__secret_add(const char *value);
+/* Redacts in place inside a JSON value (all strings, recursively). */
+void ferry__redact_json(json_t *v);
+/* Forget all secrets (tests, runtime free). */
+void ferry__secret_clear(void);
+
+#endif

@@ -1,0 +1,1081 @@
+/* ferry: the command-line tool. A client of libferry's public API like any other program (ferry/runtime.h
+ * for pipelines, plugins, settings and logging; ferry/journal.h for status and export-map): it includes no
+ * internal header and links the shared libferry, so the plugin modules it opens share its one core. This
+ * file only parses arguments and prints. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ferry/ferry.h>
+#include <ferry/journal.h>
+#include <ferry/runtime.h>
+
+/* Exit codes (documented in --help, README and docs/cli.md). */
+enum {
+  EXIT_OK = 0,
+  EXIT_FAILED_ITEMS = 1, /* run: some items failed (the others were done) */
+  EXIT_USAGE = 2,        /* bad command line or configuration: nothing was done */
+  EXIT_BLOCKED = 3,      /* plan: some items would be blocked */
+  EXIT_MISMATCH = 4,     /* verify: the target differs from the source */
+  EXIT_INTERRUPTED = 5,  /* stopped by a signal; run again to resume */
+  EXIT_ERROR = 6         /* the run could not proceed (a source or stage failed, journal error, ...) */
+};
+
+static const char *prog = "ferry";
+
+/* ---- small helpers (out of memory: a message and exit 6) ------------------------------------------------ */
+static void *xrealloc(void *p, size_t n) {
+  void *q = realloc(p, n ? n : 1);
+  if (!q) {
+    fprintf(stderr, "%s: out of memory (allocating %zu bytes)\n", prog, n);
+    exit(6);
+  }
+  return q;
+}
+
+static char *xstrdup(const char *s) {
+  size_t n = strlen(s) + 1;
+  return memcpy(xrealloc(NULL, n), s, n);
+}
+
+static void strv_free(char **v) {
+  for (size_t i = 0; v && v[i]; i++) free(v[i]);
+  free(v);
+}
+
+/* Growable string; zero-initialise, free .buf. */
+typedef struct strbuf {
+  char *buf;
+  size_t len, cap;
+} strbuf;
+
+static void sb_addn(strbuf *sb, const char *s, size_t n) {
+  if (sb->len + n + 1 > sb->cap) {
+    sb->cap = 2 * (sb->len + n + 1) + 64;
+    sb->buf = xrealloc(sb->buf, sb->cap);
+  }
+  memcpy(sb->buf + sb->len, s, n);
+  sb->len += n;
+  sb->buf[sb->len] = '\0';
+}
+
+static void sb_add(strbuf *sb, const char *s) { sb_addn(sb, s, strlen(s)); }
+
+static void sb_addf(strbuf *sb, const char *fmt, ...) FERRY_PRINTF(2, 3);
+static void sb_addf(strbuf *sb, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (n <= 0) return;
+  char *t = xrealloc(NULL, (size_t)n + 1);
+  va_start(ap, fmt);
+  vsnprintf(t, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  sb_addn(sb, t, (size_t)n);
+  free(t);
+}
+
+/* A JSON value as compact text, secrets redacted (malloc'd). */
+static char *json_text(json_t *v, size_t flags) {
+  char *raw = json_dumps(v, flags);
+  char *text = ferry_redact(raw ? raw : "null");
+  free(raw);
+  return text;
+}
+
+static const char usage_main[] =
+    "ferry - move live workflow work (running instances, form records, files) between servers\n"
+    "\n"
+    "usage: ferry <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  plan      check credentials, definitions, users, tables and files; write nothing anywhere;\n"
+    "            report per item: would do / blocked, and why\n"
+    "  run       carry the items over; resumes where an interrupted run stopped (--limit 1 = canary);\n"
+    "            --repair: carry again only the items the last verify found different\n"
+    "  verify    compare what the journal says was done with the target; marks the items that differ\n"
+    "            in the journal (for run --repair)\n"
+    "  status    what the journal holds: per stage done, skipped, failed, in doubt;\n"
+    "            --items: every item with its ids, target, losses and verify mark\n"
+    "  export-map  the id map (old id -> new id, per kind) as CSV or JSON, for the cutover\n"
+    "  plugins   list the plugins ferry can load (--describe NAME: one plugin and its options)\n"
+    "  version   versions of ferry, its plugin ABI and libraries\n"
+    "\n"
+    "`ferry <command> --help` describes each command's options.\n"
+    "\n"
+    "exit codes:\n"
+    "  0  success\n"
+    "  1  run: some items (or, with --repair, some repairs) failed; the others were done\n"
+    "     (see the report or `ferry status`, fix, run again)\n"
+    "  2  usage or configuration error: nothing was done\n"
+    "  3  plan: some items are blocked\n"
+    "  4  verify: the target differs from the source (the differing items are marked for run --repair)\n"
+    "  5  interrupted: run again to resume\n"
+    "  6  the run could not proceed (a source or a stage failed, journal error, the journal is in use\n"
+    "     by another run or verify); status, export-map: the journal cannot be read\n";
+
+static const char usage_common[] =
+    "  -c, --config FILE      configuration file (default ./ferry.json)\n"
+    "      --journal FILE     journal file (default: the config's \"journal\", else ./ferry-journal.db)\n"
+    "      --plugin-path DIR  search plugins in DIR first (repeatable)\n"
+    "  -v, --verbose          more log output (-vv: trace)\n"
+    "  -q, --quiet            errors only\n"
+    "      --log-format FMT   text (default) or json\n"
+    "  -h, --help             this text\n";
+
+static const char usage_pipeline[] =
+    "      --limit N          at most N items per stage (--limit 1: one canary item)\n"
+    "      --stage NAME       only this stage (repeatable)\n"
+    "      --report FILE      write the JSON report there (default: the config's \"report\")\n"
+    "      --progress MODE    auto (default: redrawn on a terminal, plain lines otherwise), tty, plain, none\n";
+
+typedef struct cli {
+  const char *command;
+  const char *format; /* export-map: csv (default) or json */
+  const char *kind;   /* export-map: only this kind */
+  const char *output; /* export-map: the file (default stdout) */
+  int repair, items;
+  const char *config;
+  const char *journal;
+  const char *report;
+  const char *describe;
+  const char *progress;
+  int64_t limit;
+  int verbose, quiet, json_log, json_out;
+  char **plugin_path;
+  size_t npath;
+  char **stages;
+  size_t nstages;
+} cli;
+
+static void strv_push(char ***v, size_t *n, const char *s) {
+  *v = xrealloc(*v, (*n + 2) * sizeof(char *));
+  (*v)[(*n)++] = xstrdup(s);
+  (*v)[*n] = NULL;
+}
+
+static void print_command_help(const char *cmd) {
+  if (!strcmp(cmd, "plan") || !strcmp(cmd, "run") || !strcmp(cmd, "verify")) {
+    const char *what =
+        !strcmp(cmd, "plan")
+            ? "Reads the sources and the targets and reports, per stage and per item, what a run\n"
+              "would do or why it is blocked. Writes nothing anywhere (not even the journal).\n"
+        : !strcmp(cmd, "run")
+            ? "Carries the items over, stage by stage. Every step is journaled; running the\n"
+              "same configuration again skips what is done and reconciles what is in doubt.\n"
+              "The report (--report) lists every item the run handled, with its ids.\n"
+              "\n"
+              "With --repair, carries only the items the journal holds as done and the last\n"
+              "`ferry verify` found different (their verify mark): the sink writes them again onto\n"
+              "the target objects the journal recorded. A repaired item is done again and its mark\n"
+              "is cleared; a failed repair keeps the mark (exit code 1). Every other item is left\n"
+              "untouched and reported \"not selected\". Works with --limit and --stage.\n"
+            : "Compares, for every item the journal says is done, the target with the source.\n"
+              "Writes nothing to the targets. Writes the journal: each item that differs gets a\n"
+              "verify mark (its message and differences), an item found equal loses its mark, and\n"
+              "the verify is recorded as a run of mode \"verify\"; `ferry run --repair` then carries\n"
+              "exactly the marked items again. Items the journal does not hold as done are reported\n"
+              "\"not migrated\" and not touched. Like a run, verify takes the journal's run lock:\n"
+              "it cannot run while a `ferry run` uses the journal (and the other way round).\n"
+              "The report (--report) lists every verified item with its result.\n";
+    printf("usage: ferry %s [options]\n\n%s\noptions:\n%s%s%s", cmd, what, usage_common, usage_pipeline,
+           !strcmp(cmd, "run") ? "      --repair           carry only the items verify marked as different\n"
+                               : "");
+  } else if (!strcmp(cmd, "status")) {
+    printf("usage: ferry status [--items [--stage NAME]] [--json] [options]\n\n"
+           "Prints what the journal holds, per stage: done, skipped, failed, in doubt, and the\n"
+           "failed and in-doubt items. With --items, every item instead: stage, key, status, step,\n"
+           "attempts, error, verify mark, target id, adopted, losses and its ids (kind old -> new);\n"
+           "one line per item, cut at 100 columns (--json has every field). Reads only the journal\n"
+           "(also while a run uses it).\n\noptions:\n%s"
+           "      --items            every item of the journal\n"
+           "      --stage NAME       with --items: only this stage (repeatable)\n"
+           "      --json             machine-readable output (with --items: an array of items)\n",
+           usage_common);
+  } else if (!strcmp(cmd, "export-map")) {
+    printf("usage: ferry export-map [--format csv|json] [--kind KIND] [--stage NAME] [--output FILE]\n"
+           "                        [options]\n\n"
+           "Writes the journal's id map, what the cutover needs: for every object a run created on a\n"
+           "target, its kind (\"process\", \"activity\", \"record\", \"file\", ...), its id on the source\n"
+           "(old_id) and on the target (new_id), the stage and key of the item that created it, and\n"
+           "when (created, ISO 8601 UTC). CSV has a header row and RFC 4180 quoting (CRLF line ends);\n"
+           "JSON is an array of objects with the same fields. Kinds starting with '_' are a plugin's\n"
+           "own bookkeeping and are left out unless --kind names them. Reads the journal read-only\n"
+           "(also while a run uses it).\n\noptions:\n%s"
+           "      --format FMT       csv (default) or json\n"
+           "      --kind KIND        only ids of this kind\n"
+           "      --stage NAME       only ids created by the items of this stage (repeatable)\n"
+           "      --output FILE      write to FILE (replaced at the end; default: standard output)\n",
+           usage_common);
+  } else if (!strcmp(cmd, "plugins")) {
+    printf("usage: ferry plugins [--describe NAME] [options]\n\nLists the plugins built in and those found in "
+           "the plugin path\n(--plugin-path, config \"plugin_path\", $FERRY_PLUGIN_PATH, the install "
+           "directory).\n\noptions:\n"
+           "      --describe NAME    one plugin: kinds, items, hook points and every option\n"
+           "      --json             machine-readable output\n%s",
+           usage_common);
+  } else if (!strcmp(cmd, "version")) {
+    printf("usage: ferry version\n\nPrints the versions of ferry, its plugin ABI and the libraries it uses.\n");
+  } else {
+    fputs(usage_main, stdout);
+  }
+}
+
+static int parse_args(int argc, char **argv, cli *c) {
+  enum { O_JOURNAL = 256, O_REPORT, O_LIMIT, O_STAGE, O_PLUGIN_PATH, O_PROGRESS, O_LOG_FORMAT, O_DESCRIBE,
+         O_JSON, O_REPAIR, O_ITEMS, O_FORMAT, O_KIND, O_OUTPUT };
+  static const struct option longopts[] = {
+      {"config", required_argument, 0, 'c'},      {"journal", required_argument, 0, O_JOURNAL},
+      {"report", required_argument, 0, O_REPORT}, {"limit", required_argument, 0, O_LIMIT},
+      {"stage", required_argument, 0, O_STAGE},   {"plugin-path", required_argument, 0, O_PLUGIN_PATH},
+      {"progress", required_argument, 0, O_PROGRESS}, {"log-format", required_argument, 0, O_LOG_FORMAT},
+      {"describe", required_argument, 0, O_DESCRIBE}, {"json", no_argument, 0, O_JSON},
+      {"repair", no_argument, 0, O_REPAIR},       {"items", no_argument, 0, O_ITEMS},
+      {"format", required_argument, 0, O_FORMAT}, {"kind", required_argument, 0, O_KIND},
+      {"output", required_argument, 0, O_OUTPUT},
+      {"verbose", no_argument, 0, 'v'},           {"quiet", no_argument, 0, 'q'},
+      {"help", no_argument, 0, 'h'},              {0, 0, 0, 0}};
+  int opt;
+  opterr = 0;
+  while ((opt = getopt_long(argc, argv, ":c:vqh", longopts, NULL)) != -1) {
+    switch (opt) {
+      case 'c': c->config = optarg; break;
+      case O_JOURNAL: c->journal = optarg; break;
+      case O_REPORT: c->report = optarg; break;
+      case O_LIMIT: {
+        char *end;
+        long long v = strtoll(optarg, &end, 10);
+        if (*end || v < 1) {
+          fprintf(stderr, "%s: --limit takes a whole number >= 1 (got \"%s\")\n", prog, optarg);
+          return -1;
+        }
+        c->limit = v;
+        break;
+      }
+      case O_STAGE: strv_push(&c->stages, &c->nstages, optarg); break;
+      case O_PLUGIN_PATH: strv_push(&c->plugin_path, &c->npath, optarg); break;
+      case O_PROGRESS:
+        if (strcmp(optarg, "auto") && strcmp(optarg, "tty") && strcmp(optarg, "plain") && strcmp(optarg, "none")) {
+          fprintf(stderr, "%s: --progress takes auto, tty, plain or none (got \"%s\")\n", prog, optarg);
+          return -1;
+        }
+        c->progress = optarg;
+        break;
+      case O_LOG_FORMAT:
+        if (strcmp(optarg, "text") && strcmp(optarg, "json")) {
+          fprintf(stderr, "%s: --log-format takes text or json (got \"%s\")\n", prog, optarg);
+          return -1;
+        }
+        c->json_log = !strcmp(optarg, "json");
+        break;
+      case O_DESCRIBE: c->describe = optarg; break;
+      case O_JSON: c->json_out = 1; break;
+      case O_REPAIR: c->repair = 1; break;
+      case O_ITEMS: c->items = 1; break;
+      case O_FORMAT:
+        if (strcmp(optarg, "csv") && strcmp(optarg, "json")) {
+          fprintf(stderr, "%s: --format takes csv or json (got \"%s\")\n", prog, optarg);
+          return -1;
+        }
+        c->format = optarg;
+        break;
+      case O_KIND: c->kind = optarg; break;
+      case O_OUTPUT: c->output = optarg; break;
+      case 'v': c->verbose++; break;
+      case 'q': c->quiet = 1; break;
+      case 'h': print_command_help(c->command ? c->command : ""); exit(EXIT_OK);
+      case ':':
+        fprintf(stderr, "%s: option %s needs a value (see `ferry %s --help`)\n", prog, argv[optind - 1],
+                c->command ? c->command : "");
+        return -1;
+      default:
+        fprintf(stderr, "%s: unknown option %s (see `ferry %s --help`)\n", prog, argv[optind - 1],
+                c->command ? c->command : "");
+        return -1;
+    }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "%s: unexpected argument \"%s\" (see `ferry %s --help`)\n", prog, argv[optind],
+            c->command ? c->command : "");
+    return -1;
+  }
+  /* the options of the newer commands are refused where they mean nothing */
+  const char *cmd = c->command ? c->command : "";
+  if (c->repair && strcmp(cmd, "run")) {
+    fprintf(stderr,
+            "%s: --repair is an option of `ferry run` only: a %s does not repair (the items a repair would take "
+            "are those with a verify mark: `ferry status --items` shows them)\n",
+            prog, cmd);
+    return -1;
+  }
+  if (c->items && strcmp(cmd, "status")) {
+    fprintf(stderr, "%s: --items is an option of `ferry status`\n", prog);
+    return -1;
+  }
+  if ((c->format || c->kind || c->output) && strcmp(cmd, "export-map")) {
+    fprintf(stderr, "%s: --%s is an option of `ferry export-map`\n", prog,
+            c->format ? "format" : c->kind ? "kind" : "output");
+    return -1;
+  }
+  if (c->nstages && !strcmp(cmd, "status") && !c->items) {
+    fprintf(stderr, "%s: --stage goes with --items in `ferry status` (see `ferry status --help`)\n", prog);
+    return -1;
+  }
+  return 0;
+}
+
+static const char *default_config(const cli *c) { return c->config ? c->config : "ferry.json"; }
+
+static void print_error(const char *what, const ferry_error *e) {
+  char *m = ferry_redact(e->message ? e->message : ferry_strerror(e->code));
+  fprintf(stderr, "%s: %s%s%s\n", prog, what ? what : "", what ? ": " : "", m);
+  free(m);
+  if (e->detail) {
+    char *d = ferry_redact(e->detail);
+    fprintf(stderr, "  detail: %s\n", d);
+    free(d);
+  }
+}
+
+/* ---- plan / run / verify -------------------------------------------------------------------------------- */
+static ferry_runtime *signal_rt;
+static void on_signal(uv_signal_t *h, int signum) {
+  (void)signum;
+  if (signal_rt) ferry_runtime_interrupt(signal_rt);
+  if (!uv_is_closing((uv_handle_t *)h)) {
+    /* a second signal kills at once */
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+  }
+}
+
+static int cmd_pipeline(cli *c, ferry_mode mode) {
+  ferry_error err = FERRY_ERROR_INIT;
+  ferry_runtime_opts ro = {.struct_size = sizeof ro,
+                           .plugin_path = (const char *const *)c->plugin_path,
+                           .journal_path = c->journal};
+  ferry_runtime *rt = ferry_runtime_new(&ro, &err);
+  if (!rt) {
+    print_error(NULL, &err);
+    ferry_error_clear(&err);
+    return EXIT_ERROR;
+  }
+  if (ferry_runtime_load_file(rt, default_config(c), &err) < 0) {
+    print_error(NULL, &err);
+    ferry_error_clear(&err);
+    ferry_runtime_free(rt);
+    return EXIT_USAGE;
+  }
+  /* The config's "log_level" applies when the command line chose none (-v, -q). */
+  json_t *settings = ferry_runtime_settings(rt); /* borrowed */
+  int level = ferry_log_level_parse(json_string_value(json_object_get(settings, "log_level")));
+  if (level >= 0 && !c->verbose && !c->quiet)
+    ferry_log_configure((ferry_log_level)level, c->json_log ? FERRY_LOG_JSON : FERRY_LOG_TEXT, stderr);
+  int progress = 1;
+  const char *pm = c->progress ? c->progress : "auto";
+  if (!strcmp(pm, "none") || c->quiet) progress = 0;
+  else if (!strcmp(pm, "tty") || (!strcmp(pm, "auto") && isatty(STDERR_FILENO))) progress = 2;
+  ferry_run_opts opts = {.struct_size = sizeof opts,
+                         .mode = mode,
+                         .limit = c->limit,
+                         .stages = (const char *const *)c->stages,
+                         .progress = progress,
+                         .report_path = c->report,
+                         .repair = c->repair};
+  uv_signal_t sigint, sigterm;
+  uv_loop_t *loop = ferry_runtime_loop(rt);
+  signal_rt = rt;
+  uv_signal_init(loop, &sigint);
+  uv_signal_init(loop, &sigterm);
+  uv_signal_start(&sigint, on_signal, SIGINT);
+  uv_signal_start(&sigterm, on_signal, SIGTERM);
+  uv_unref((uv_handle_t *)&sigint);
+  uv_unref((uv_handle_t *)&sigterm);
+
+  ferry_run_summary sum;
+  memset(&sum, 0, sizeof sum);
+  int rc = ferry_runtime_run(rt, &opts, &sum, &err);
+
+  uv_close((uv_handle_t *)&sigint, NULL);
+  uv_close((uv_handle_t *)&sigterm, NULL);
+  uv_run(loop, UV_RUN_NOWAIT);
+  signal_rt = NULL;
+
+  const char *verb = mode == FERRY_MODE_PLAN ? "plan" : mode == FERRY_MODE_VERIFY ? "verify" : "run";
+  if (!c->quiet && sum.nstages) {
+    fprintf(stderr, "\n%s summary:\n", verb);
+    fprintf(stderr, "  %-24s %10s %10s %10s %10s %9s\n", "stage",
+            mode == FERRY_MODE_PLAN ? "would do" : mode == FERRY_MODE_VERIFY ? "equal" : "done",
+            mode == FERRY_MODE_PLAN ? "skip" : "skipped",
+            mode == FERRY_MODE_PLAN ? "blocked" : mode == FERRY_MODE_VERIFY ? "differ" : "failed", "retried",
+            "seconds");
+    for (size_t i = 0; i < sum.nstages; i++) {
+      const ferry_stage_summary *s = &sum.stages[i];
+      fprintf(stderr, "  %-24s %10lld %10lld %10lld %10lld %9.2f%s\n", s->name, (long long)s->done,
+              (long long)(s->skipped + s->resumed), (long long)s->failed, (long long)s->retried, s->seconds,
+              s->status ? "  (stage failed)" : "");
+    }
+    fprintf(stderr, "  %-24s %10lld %10lld %10lld %10s %9.2f\n", "total", (long long)sum.done,
+            (long long)sum.skipped, (long long)sum.failed, "", sum.seconds);
+  }
+  int exit_code = EXIT_OK;
+  if (rc < 0) {
+    if (err.code || err.message) print_error(NULL, &err);
+    switch (rc) {
+      case FERRY_EBLOCKED: exit_code = EXIT_BLOCKED; break;
+      case FERRY_EMISMATCH: exit_code = EXIT_MISMATCH; break;
+      case FERRY_ECANCELED: exit_code = EXIT_INTERRUPTED; break;
+      case FERRY_ECONFIG: exit_code = EXIT_USAGE; break;
+      default: exit_code = sum.failed > 0 && rc != FERRY_EIO ? EXIT_FAILED_ITEMS : EXIT_ERROR; break;
+    }
+  }
+  ferry_error_clear(&err);
+  ferry_runtime_free(rt);
+  return exit_code;
+}
+
+/* ---- status --------------------------------------------------------------------------------------------- */
+/* The journal of the command line: --journal, else the configuration's (ferry.json when present), else the
+ * default. NULL with err set when the configuration cannot be read. */
+static char *journal_path_for(const cli *c, ferry_error *err) {
+  if (c->journal) return xstrdup(c->journal);
+  if (c->config || access("ferry.json", F_OK) == 0) {
+    json_t *set = ferry_config_settings(default_config(c), err);
+    if (!set) return NULL;
+    char *p = xstrdup(json_string_value(json_object_get(set, "journal")));
+    json_decref(set);
+    return p;
+  }
+  return xstrdup("ferry-journal.db");
+}
+
+/* Opens the journal of the command line read-only; NULL with *exit_code set (and the error printed). */
+static ferry_journal *open_journal_ro(const cli *c, char **path_out, int *exit_code) {
+  ferry_error err = FERRY_ERROR_INIT;
+  char *path = journal_path_for(c, &err);
+  if (!path) {
+    print_error(NULL, &err);
+    ferry_error_clear(&err);
+    *exit_code = EXIT_USAGE;
+    return NULL;
+  }
+  ferry_journal *j = ferry_journal_open_readonly(path, &err);
+  if (!j) {
+    print_error(NULL, &err);
+    ferry_error_clear(&err);
+    free(path);
+    *exit_code = EXIT_ERROR;
+    return NULL;
+  }
+  *path_out = path;
+  return j;
+}
+
+static const char *jstr(json_t *o, const char *key) { return json_string_value(json_object_get(o, key)); }
+
+typedef struct listing {
+  int json;
+  json_t *arr;
+  int shown, max;
+} listing;
+
+static int list_item(void *arg, json_t *item) {
+  listing *l = arg;
+  const char *step = jstr(item, "step"), *msg = jstr(item, "error"), *detail = jstr(item, "detail");
+  char *error = NULL; /* "<message>\n<detail>", as the journal keeps it */
+  if (msg) {
+    strbuf e = {0};
+    sb_add(&e, msg);
+    if (detail) sb_addf(&e, "\n%s", detail);
+    error = e.buf;
+  }
+  if (l->json) {
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:i}", "stage", jstr(item, "stage"), "key",
+                          jstr(item, "key"), "status", jstr(item, "status"), "step", step, "error", error,
+                          "attempts", (int)json_integer_value(json_object_get(item, "attempts")));
+    json_array_append_new(l->arr, o);
+  } else if (l->shown < l->max) {
+    printf("  %-8s %s / %s%s%s%s%s\n", jstr(item, "status"), jstr(item, "stage"), jstr(item, "key"),
+           step ? "  step: " : "", step ? step : "", error ? "  error: " : "", error ? error : "");
+  }
+  free(error);
+  l->shown++;
+  return 0;
+}
+
+static int cmd_status(cli *c) {
+  ferry_error err = FERRY_ERROR_INIT;
+  int rc = EXIT_OK;
+  char *path = NULL;
+  ferry_journal *j = open_journal_ro(c, &path, &rc);
+  if (!j) return rc;
+  json_t *stages = ferry_journal_stages(j, &err);
+  json_t *out = c->json_out ? json_object() : NULL;
+  if (!stages) {
+    print_error(NULL, &err);
+    rc = EXIT_ERROR;
+    goto done;
+  }
+  if (!c->json_out) {
+    printf("journal %s\n", path);
+    printf("  %-24s %10s %10s %10s %10s\n", "stage", "done", "skipped", "failed", "in doubt");
+  } else {
+    json_object_set_new(out, "journal", json_string(path));
+    json_object_set_new(out, "stages", json_array());
+  }
+  int64_t failed_total = 0, doubt_total = 0;
+  size_t i;
+  json_t *st;
+  json_array_foreach(stages, i, st) {
+    json_int_t done = json_integer_value(json_object_get(st, "done")),
+               skipped = json_integer_value(json_object_get(st, "skipped")),
+               failed = json_integer_value(json_object_get(st, "failed")),
+               doubt = json_integer_value(json_object_get(st, "in_doubt"));
+    failed_total += failed;
+    doubt_total += doubt;
+    if (c->json_out)
+      json_array_append_new(json_object_get(out, "stages"),
+                            json_pack("{s:s, s:I, s:I, s:I, s:I}", "name", jstr(st, "name"), "done", done,
+                                      "skipped", skipped, "failed", failed, "in_doubt", doubt));
+    else
+      printf("  %-24s %10lld %10lld %10lld %10lld\n", jstr(st, "name"), (long long)done, (long long)skipped,
+             (long long)failed, (long long)doubt);
+  }
+  listing l = {.json = c->json_out, .arr = c->json_out ? json_array() : NULL, .max = 50};
+  if (!c->json_out && (failed_total || doubt_total)) printf("\nitems needing attention:\n");
+  if (ferry_journal_items(j, NULL, "failed", 0, list_item, &l, &err) < 0 ||
+      ferry_journal_items(j, NULL, "intent", 0, list_item, &l, &err) < 0) {
+    print_error(NULL, &err);
+    rc = EXIT_ERROR;
+  }
+  if (!c->json_out && l.shown > l.max) printf("  ... and %d more (ferry status --json lists all)\n", l.shown - l.max);
+  if (!c->json_out && doubt_total)
+    printf("\nin doubt = an earlier run stopped in the middle of these; `ferry run` reconciles them.\n");
+  if (c->json_out) {
+    json_object_set_new(out, "attention", l.arr);
+    char *text = json_text(out, JSON_INDENT(2));
+    printf("%s\n", text);
+    free(text);
+  }
+done:
+  json_decref(out);
+  json_decref(stages);
+  ferry_journal_close(j);
+  ferry_error_clear(&err);
+  free(path);
+  return rc;
+}
+
+/* ---- status --items, export-map ------------------------------------------------------------------------ */
+
+/* The stages to read: those of --stage (each must be in the journal), else all (one NULL entry). NULL on
+ * error (printed, *exit_code set). */
+static char **stages_to_read(const cli *c, ferry_journal *j, int *exit_code) {
+  char **v = xrealloc(NULL, (c->nstages + 1) * sizeof *v);
+  v[0] = NULL; /* { NULL }: one pass over every stage, signalled by nstages == 0 */
+  if (!c->nstages) return v;
+  ferry_error err = FERRY_ERROR_INIT;
+  json_t *have = ferry_journal_stages(j, &err);
+  if (!have) {
+    print_error(NULL, &err);
+    ferry_error_clear(&err);
+    free(v);
+    *exit_code = EXIT_ERROR;
+    return NULL;
+  }
+  for (size_t i = 0; i < c->nstages; i++) {
+    int found = 0;
+    size_t k;
+    json_t *st;
+    json_array_foreach(have, k, st) found |= !strcmp(jstr(st, "name"), c->stages[i]);
+    if (!found) {
+      strbuf sb = {0};
+      json_array_foreach(have, k, st) sb_addf(&sb, "%s\"%s\"", k ? ", " : "", jstr(st, "name"));
+      fprintf(stderr, "%s: the journal has no stage \"%s\"; its stages: %s\n", prog, c->stages[i],
+              sb.len ? sb.buf : "none");
+      free(sb.buf);
+      json_decref(have);
+      v[i] = NULL;
+      strv_free(v);
+      *exit_code = EXIT_USAGE;
+      return NULL;
+    }
+    v[i] = xstrdup(c->stages[i]);
+    v[i + 1] = NULL;
+  }
+  json_decref(have);
+  return v;
+}
+
+/* "2026-11-21T10:00:00.123Z" */
+static void iso_time(int64_t ms, char *buf, size_t n) {
+  time_t t = (time_t)(ms / 1000);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  size_t k = strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(buf + k, n - k, ".%03dZ", (int)(ms % 1000));
+}
+
+#define ITEM_COLUMNS 100
+
+typedef struct items_out {
+  int json;
+  int64_t n, cut, repair_failed;
+} items_out;
+
+/* Appends "  <label><text>" to sb: the first line of text, cut (at a UTF-8 character boundary, "...") after
+ * max_text bytes. */
+static void add_field(strbuf *sb, const char *label, const char *text, size_t max_text) {
+  if (!text || !*text) return;
+  size_t n = strcspn(text, "\n");
+  int cut = 0;
+  if (n > max_text) {
+    n = max_text;
+    while (n && ((unsigned char)text[n] & 0xC0) == 0x80) n--;
+    cut = 1;
+  }
+  sb_addf(sb, "  %s", label);
+  sb_addn(sb, text, n);
+  if (cut) sb_add(sb, "...");
+}
+
+static int print_item(void *arg, json_t *item) {
+  items_out *o = arg;
+  const char *stage = jstr(item, "stage"), *key = jstr(item, "key"), *status = jstr(item, "status");
+  const char *step = jstr(item, "step"), *msg = jstr(item, "error");
+  json_t *rep = json_object_get(item, "report"), *verify = json_object_get(item, "verify");
+  json_t *ids = json_object_get(item, "ids");
+  if (!json_is_object(rep)) rep = NULL;
+  if (!json_is_object(verify)) verify = NULL;
+  int in_doubt = !strcmp(status, "intent"), done = !strcmp(status, "done");
+  unsigned attempts = (unsigned)json_integer_value(json_object_get(item, "attempts"));
+  const char *target = rep ? json_string_value(json_object_get(rep, "target_id")) : NULL;
+  int adopted = rep && json_is_true(json_object_get(rep, "adopted"));
+  json_t *losses = rep ? json_object_get(rep, "losses") : NULL;
+  if (!json_is_array(losses)) losses = NULL;
+  if (o->json) {
+    char created[40], updated[40];
+    iso_time(json_integer_value(json_object_get(item, "created")), created, sizeof created);
+    iso_time(json_integer_value(json_object_get(item, "updated")), updated, sizeof updated);
+    json_t *e = json_pack("{s:s, s:s, s:s, s:s?, s:i}", "stage", stage, "key", key, "status",
+                          in_doubt ? "in_doubt" : status, "step", step, "attempts", (int)attempts);
+    if (!step) json_object_set_new(e, "step", json_null());
+    json_object_set(e, "error", json_object_get(item, "error"));
+    json_object_set(e, "detail", json_object_get(item, "detail"));
+    json_object_set(e, "code", json_object_get(item, "code"));
+    json_object_set_new(e, "verify", verify ? json_incref(verify) : json_null());
+    json_object_set_new(e, "target_id", target ? json_string(target) : json_null());
+    json_object_set_new(e, "adopted", json_boolean(adopted));
+    json_object_set_new(e, "losses", losses ? json_incref(losses) : json_array());
+    json_object_set_new(e, "report", rep ? json_incref(rep) : json_null());
+    json_object_set_new(e, "ids", ids ? json_incref(ids) : json_array());
+    json_object_set(e, "run", json_object_get(item, "run"));
+    json_object_set_new(e, "created", json_string(created));
+    json_object_set_new(e, "updated", json_string(updated));
+    char *text = json_text(e, JSON_COMPACT | JSON_ENSURE_ASCII);
+    printf("%s  %s", o->n ? ",\n" : "", text);
+    free(text);
+    json_decref(e);
+  } else {
+    strbuf line = {0}, sk = {0};
+    sb_addf(&sk, "%s/%s", stage, key);
+    char tries[16];
+    snprintf(tries, sizeof tries, "%u", attempts);
+    int repair_failed = done && msg;
+    o->repair_failed += repair_failed;
+    const char *shown = in_doubt ? "in doubt" : repair_failed ? "done*" : status;
+    sb_addf(&line, "%-8s %-26s %-10s %3s", shown, sk.buf, step ? step : "-", tries);
+    free(sk.buf);
+    if (msg) add_field(&line, done ? "repair failed: " : "error: ", msg, 60);
+    if (verify) {
+      json_t *d = json_object_get(verify, "differences");
+      char label[48];
+      snprintf(label, sizeof label, "verify: mismatch (%zu difference%s): ", json_array_size(d),
+               json_array_size(d) == 1 ? "" : "s");
+      add_field(&line, label, json_string_value(json_object_get(verify, "message")), 60);
+    }
+    size_t i;
+    json_t *id;
+    json_array_foreach(ids, i, id) sb_addf(&line, "%s%s %s -> %s", i ? ", " : "  ids: ", jstr(id, "kind"),
+                                           jstr(id, "old"), jstr(id, "new"));
+    if (target) add_field(&line, "target ", target, 60);
+    if (adopted) sb_add(&line, "  adopted");
+    if (losses && json_array_size(losses)) {
+      sb_addf(&line, "  losses %zu:", json_array_size(losses));
+      size_t k;
+      json_t *l;
+      json_array_foreach(losses, k, l) {
+        const char *lk = json_string_value(json_object_get(l, "kind"));
+        sb_addf(&line, "%s%s", k ? "," : " ", lk ? lk : "?");
+      }
+    }
+    char *text = ferry_redact(line.buf);
+    free(line.buf);
+    /* one line per item, cut at 100 columns (characters, not bytes) */
+    size_t cols = 0, at = 0, len = strlen(text);
+    while (at < len && cols < ITEM_COLUMNS) {
+      at++;
+      while (at < len && ((unsigned char)text[at] & 0xC0) == 0x80) at++;
+      cols++;
+    }
+    if (at < len) {
+      size_t back = at; /* room for "..." */
+      for (int k = 0; k < 3 && back; k++) {
+        back--;
+        while (back && ((unsigned char)text[back] & 0xC0) == 0x80) back--;
+      }
+      while (back && text[back - 1] == ' ') back--;
+      printf("%.*s...\n", (int)back, text);
+      o->cut++;
+    } else {
+      printf("%s\n", text);
+    }
+    free(text);
+  }
+  o->n++;
+  return 0;
+}
+
+static int cmd_status_items(cli *c) {
+  int rc = EXIT_OK;
+  char *path = NULL;
+  ferry_journal *j = open_journal_ro(c, &path, &rc);
+  if (!j) return rc;
+  char **stages = stages_to_read(c, j, &rc);
+  if (!stages) {
+    ferry_journal_close(j);
+    free(path);
+    return rc;
+  }
+  ferry_error err = FERRY_ERROR_INIT;
+  items_out o = {.json = c->json_out};
+  if (o.json)
+    printf("[\n");
+  else
+    printf("journal %s\n%-8s %-26s %-10s %3s  details\n", path, "status", "stage/key", "step", "try");
+  size_t npass = c->nstages ? c->nstages : 1;
+  for (size_t i = 0; i < npass && rc == EXIT_OK; i++) {
+    if (ferry_journal_items(j, stages[i], NULL, FERRY_JOURNAL_IDS, print_item, &o, &err) < 0) {
+      print_error(NULL, &err);
+      rc = EXIT_ERROR;
+    }
+  }
+  if (o.json)
+    printf("%s]\n", o.n ? "\n" : "");
+  else {
+    printf("%lld item(s)\n", (long long)o.n);
+    if (o.cut)
+      printf("%lld line(s) cut at %d columns: `ferry status --items --json` has every field.\n",
+             (long long)o.cut, ITEM_COLUMNS);
+    if (o.repair_failed)
+      printf("done* = done, but the last repair failed (its verify mark stays: `ferry run --repair` again).\n");
+  }
+  ferry_error_clear(&err);
+  strv_free(stages);
+  ferry_journal_close(j);
+  free(path);
+  return rc;
+}
+
+typedef struct map_out {
+  FILE *f;
+  int json;
+  int64_t n;
+  char **stages; /* only ids of these stages (NULL = all) */
+  const char *kind; /* --kind given */
+} map_out;
+
+/* One CSV field, quoted (RFC 4180) when it holds a comma, a quote, CR or LF. */
+static void csv_field(FILE *f, const char *s, int last) {
+  if (strpbrk(s, ",\"\r\n")) {
+    fputc('"', f);
+    for (const char *p = s; *p; p++) {
+      if (*p == '"') fputc('"', f);
+      fputc(*p, f);
+    }
+    fputc('"', f);
+  } else {
+    fputs(s, f);
+  }
+  fputs(last ? "\r\n" : ",", f);
+}
+
+static int print_id(void *arg, const ferry_journal_id *id) {
+  map_out *o = arg;
+  /* kinds starting with '_' are a plugin's own bookkeeping (the joget sink's reverse map): shown only when
+     asked for with --kind */
+  if (id->kind[0] == '_' && !o->kind) return 0;
+  if (o->stages) {
+    int keep = 0;
+    for (size_t i = 0; o->stages[i] && !keep; i++) keep = !strcmp(o->stages[i], id->stage);
+    if (!keep) return 0;
+  }
+  char created[40];
+  iso_time(id->created, created, sizeof created);
+  if (o->json) {
+    json_t *e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "kind", id->kind, "old_id", id->old_id, "new_id",
+                          id->new_id, "stage", id->stage, "key", id->key, "created", created);
+    char *text = json_dumps(e, JSON_COMPACT | JSON_ENSURE_ASCII);
+    fprintf(o->f, "%s  %s", o->n ? ",\n" : "", text);
+    free(text);
+    json_decref(e);
+  } else {
+    const char *fields[] = {id->kind, id->old_id, id->new_id, id->stage, id->key, created};
+    for (int i = 0; i < 6; i++) csv_field(o->f, fields[i], i == 5);
+  }
+  o->n++;
+  return ferror(o->f) != 0;
+}
+
+static int cmd_export_map(cli *c) {
+  int rc = EXIT_OK;
+  char *path = NULL;
+  ferry_journal *j = open_journal_ro(c, &path, &rc);
+  if (!j) return rc;
+  char **stages = stages_to_read(c, j, &rc);
+  if (!stages) {
+    ferry_journal_close(j);
+    free(path);
+    return rc;
+  }
+  map_out o = {.f = stdout,
+               .kind = c->kind,
+               .json = c->format && !strcmp(c->format, "json"),
+               .stages = c->nstages ? stages : NULL};
+  char *tmp = NULL;
+  if (c->output) {
+    size_t n = strlen(c->output) + 5;
+    tmp = xrealloc(NULL, n);
+    snprintf(tmp, n, "%s.tmp", c->output);
+    o.f = fopen(tmp, "w");
+    if (!o.f) {
+      fprintf(stderr, "%s: cannot write %s: %s\n", prog, tmp, strerror(errno));
+      free(tmp);
+      strv_free(stages);
+      ferry_journal_close(j);
+      free(path);
+      return EXIT_ERROR;
+    }
+  }
+  if (o.json)
+    fputs("[\n", o.f);
+  else
+    fputs("kind,old_id,new_id,stage,key,created\r\n", o.f);
+  ferry_error err = FERRY_ERROR_INIT;
+  /* one pass in (kind, old_id) order whatever the filters: the stages are filtered here */
+  if (ferry_journal_ids(j, NULL, NULL, c->kind, print_id, &o, &err) < 0) {
+    print_error(NULL, &err);
+    rc = EXIT_ERROR;
+  }
+  if (o.json) fprintf(o.f, "%s]\n", o.n ? "\n" : "");
+  int werr = ferror(o.f) ? (errno ? errno : EIO) : 0;
+  if (c->output) {
+    if (fclose(o.f) != 0 && !werr) werr = errno;
+    if (!werr && rc == EXIT_OK && rename(tmp, c->output) != 0) werr = errno;
+    if (werr || rc != EXIT_OK) unlink(tmp);
+  } else if (fflush(stdout) != 0 && !werr) {
+    werr = errno;
+  }
+  if (werr && rc == EXIT_OK) {
+    fprintf(stderr, "%s: cannot write %s: %s\n", prog, c->output ? c->output : "the id map", strerror(werr));
+    rc = EXIT_ERROR;
+  }
+  if (rc == EXIT_OK && c->output && !c->quiet)
+    fprintf(stderr, "%s: %lld id(s) written to %s\n", prog, (long long)o.n, c->output);
+  ferry_error_clear(&err);
+  free(tmp);
+  strv_free(stages);
+  ferry_journal_close(j);
+  free(path);
+  return rc;
+}
+
+/* ---- plugins -------------------------------------------------------------------------------------------- */
+/* "source,sink" from ["source", "sink"] */
+static void kinds_text(json_t *kinds, char *buf, size_t n) {
+  size_t at = 0, i;
+  json_t *k;
+  buf[0] = '\0';
+  json_array_foreach(kinds, i, k) {
+    int w = snprintf(buf + at, n - at, "%s%s", i ? "," : "", json_string_value(k));
+    if (w < 0 || (size_t)w >= n - at) break;
+    at += (size_t)w;
+  }
+}
+
+static void print_description(json_t *d) {
+  printf("%s %s - %s\n", json_string_value(json_object_get(d, "name")),
+         json_string_value(json_object_get(d, "version")), json_string_value(json_object_get(d, "description")));
+  printf("  license: %s\n", json_string_value(json_object_get(d, "license")));
+  const char *lists[] = {"kinds", "emits", "accepts", "hook_points"};
+  for (size_t i = 0; i < 4; i++) {
+    json_t *a = json_object_get(d, lists[i]);
+    if (!json_is_array(a) || !json_array_size(a)) continue;
+    printf("  %s:", lists[i]);
+    size_t k;
+    json_t *v;
+    json_array_foreach(a, k, v) printf(" %s", json_string_value(v));
+    printf("\n");
+  }
+  json_t *opts = json_object_get(d, "options");
+  if (json_array_size(opts)) {
+    printf("  options:\n");
+    size_t k;
+    json_t *o;
+    json_array_foreach(opts, k, o) {
+      json_t *dflt = json_object_get(o, "default");
+      char *dtext = dflt ? json_dumps(dflt, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+      printf("    %-22s %-12s %s%s%s%s%s\n", json_string_value(json_object_get(o, "key")),
+             json_string_value(json_object_get(o, "type")),
+             json_is_true(json_object_get(o, "required")) ? "(required) " : "",
+             json_is_true(json_object_get(o, "secret")) ? "(secret: \"${ENV}\", {\"env\"}, {\"file\"}) " : "",
+             dtext ? "[default " : "", dtext ? dtext : "", dtext ? "] " : "");
+      printf("    %-22s %s\n", "", json_string_value(json_object_get(o, "help")));
+      free(dtext);
+    }
+  } else {
+    printf("  options: none\n");
+  }
+}
+
+static int cmd_plugins(cli *c) {
+  ferry_error err = FERRY_ERROR_INIT;
+  int rc = EXIT_OK;
+  /* the plugin path: --plugin-path, then the configuration's "plugin_path", then the default places */
+  char **dirs = NULL;
+  size_t ndirs = 0;
+  for (size_t i = 0; i < c->npath; i++) strv_push(&dirs, &ndirs, c->plugin_path[i]);
+  if (c->config) {
+    json_t *set = ferry_config_settings(c->config, &err);
+    if (!set) {
+      print_error(NULL, &err);
+      ferry_error_clear(&err);
+      strv_free(dirs);
+      return EXIT_USAGE;
+    }
+    size_t i;
+    json_t *d;
+    json_array_foreach(json_object_get(set, "plugin_path"), i, d)
+      strv_push(&dirs, &ndirs, json_string_value(d));
+    json_decref(set);
+  }
+  ferry_runtime_opts ro = {.struct_size = sizeof ro, .plugin_path = (const char *const *)dirs};
+  ferry_runtime *rt = ferry_runtime_new(&ro, &err);
+  strv_free(dirs);
+  if (!rt) {
+    print_error(NULL, &err);
+    ferry_error_clear(&err);
+    return EXIT_ERROR;
+  }
+  if (c->describe) {
+    json_t *d = ferry_runtime_describe_plugin(rt, c->describe, &err);
+    if (!d) {
+      print_error(NULL, &err);
+      rc = EXIT_USAGE;
+    } else {
+      if (c->json_out) {
+        char *s = json_dumps(d, JSON_INDENT(2));
+        printf("%s\n", s);
+        free(s);
+      } else {
+        print_description(d);
+        printf("  from: %s\n", json_string_value(json_object_get(d, "origin")));
+      }
+      json_decref(d);
+    }
+  } else {
+    json_t *all = ferry_runtime_plugins(rt, &err);
+    if (!all) {
+      print_error(NULL, &err);
+      ferry_error_clear(&err);
+      ferry_runtime_free(rt);
+      return EXIT_ERROR;
+    }
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(all, "refused"), i, e) {
+      fprintf(stderr, "%s: warning: %s\n", prog, jstr(e, "error"));
+      rc = EXIT_ERROR;
+    }
+    json_t *arr = c->json_out ? json_array() : NULL;
+    if (!c->json_out) printf("%-20s %-18s %-10s %s\n", "plugin", "kinds", "version", "from");
+    json_array_foreach(json_object_get(all, "plugins"), i, e) {
+      char kinds[32];
+      kinds_text(json_object_get(e, "kinds"), kinds, sizeof kinds);
+      if (arr)
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", jstr(e, "name"), "kinds",
+                                             kinds, "version", jstr(e, "version"), "description",
+                                             jstr(e, "description"), "origin", jstr(e, "origin")));
+      else
+        printf("%-20s %-18s %-10s %s\n    %s\n", jstr(e, "name"), kinds, jstr(e, "version"), jstr(e, "origin"),
+               jstr(e, "description"));
+    }
+    if (arr) {
+      char *s = json_dumps(arr, JSON_INDENT(2));
+      printf("%s\n", s);
+      free(s);
+      json_decref(arr);
+    }
+    json_decref(all);
+  }
+  ferry_error_clear(&err);
+  ferry_runtime_free(rt);
+  return rc;
+}
+
+static int cmd_version(void) {
+  printf("ferry %s (plugin ABI %d.%d)\n", FERRY_VERSION_STRING, FERRY_ABI_MAJOR, FERRY_ABI_MINOR);
+  printf("libuv %s, jansson %s\n", uv_version_string(), jansson_version_str());
+  return EXIT_OK;
+}
+
+int main(int argc, char **argv) {
+  cli c;
+  memset(&c, 0, sizeof c);
+  if (argc < 2) {
+    fputs(usage_main, stderr);
+    return EXIT_USAGE;
+  }
+  c.command = argv[1];
+  if (!strcmp(c.command, "-h") || !strcmp(c.command, "--help") || !strcmp(c.command, "help")) {
+    if (argc > 2) print_command_help(argv[2]);
+    else fputs(usage_main, stdout);
+    return EXIT_OK;
+  }
+  if (!strcmp(c.command, "--version")) return cmd_version();
+  static const char *const commands[] = {"plan",    "run",     "verify", "status", "export-map",
+                                         "plugins", "version", NULL};
+  int known = 0;
+  for (size_t i = 0; commands[i]; i++) known |= !strcmp(commands[i], c.command);
+  if (!known) {
+    fprintf(stderr, "%s: unknown command \"%s\"\n\n%s", prog, c.command, usage_main);
+    return EXIT_USAGE;
+  }
+  if (parse_args(argc - 1, argv + 1, &c) < 0) {
+    strv_free(c.plugin_path);
+    strv_free(c.stages);
+    return EXIT_USAGE;
+  }
+  ferry_log_configure(c.quiet ? FERRY_LOG_ERROR : c.verbose >= 2 ? FERRY_LOG_TRACE
+                                               : c.verbose      ? FERRY_LOG_DEBUG
+                                                                : FERRY_LOG_INFO,
+                      c.json_log ? FERRY_LOG_JSON : FERRY_LOG_TEXT, stderr);
+  int rc;
+  if (!strcmp(c.command, "plan")) rc = cmd_pipeline(&c, FERRY_MODE_PLAN);
+  else if (!strcmp(c.command, "run")) rc = cmd_pipeline(&c, FERRY_MODE_RUN);
+  else if (!strcmp(c.command, "verify")) rc = cmd_pipeline(&c, FERRY_MODE_VERIFY);
+  else if (!strcmp(c.command, "status")) rc = c.items ? cmd_status_items(&c) : cmd_status(&c);
+  else if (!strcmp(c.command, "export-map")) rc = cmd_export_map(&c);
+  else if (!strcmp(c.command, "plugins")) rc = cmd_plugins(&c);
+  else rc = cmd_version();
+  strv_free(c.plugin_path);
+  strv_free(c.stages);
+  return rc;
+}

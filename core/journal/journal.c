@@ -1,0 +1,1335 @@
+/* The journal: one SQLite file (WAL) that makes a run resumable and exactly once (docs/journal.md).
+ *
+ * Writes come in two kinds:
+ * - "now" writes (intents, run begin/end) are committed before the function returns;
+ * - outcomes (done, skipped, failed, id map) may be grouped: between group_begin and group_commit they go
+ *   into one open transaction.
+ * An intent made while a group is open is written into the group's transaction, which is then committed:
+ * the intent and every outcome before it become durable together, and the group goes on in a new
+ * transaction opened by the next write. So what the file holds after a crash is always a prefix of the
+ * calls made, in order: if it holds an intent, it holds everything recorded before that intent.
+ *
+ * synchronous=NORMAL in WAL mode: a commit is written to the WAL file (write(2), no fsync) before COMMIT
+ * returns, so it survives the process being killed; a power loss may lose the last commits, never corrupt.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "journal/journal.h"
+
+#define SCHEMA_VERSION 2
+#define APPLICATION_ID 0x46525259 /* "FRRY" */
+#define FOREACH_BATCH 256
+#define BUSY_TIMEOUT_MS 10000
+
+/* Version 2 (docs/journal.md). The columns added in version 2 (report, verify, run) come last, so that a
+ * journal upgraded from version 1 (ALTER TABLE ... ADD COLUMN appends) has exactly this table. */
+static const char *const schema_sql =
+    "CREATE TABLE items("
+    "  stage TEXT NOT NULL,"
+    "  key TEXT NOT NULL,"
+    /* the OR form: an IN list here would build a temporary index at every insert (half the throughput) */
+    "  status TEXT NOT NULL CHECK (status = 'intent' OR status = 'done' OR status = 'skipped'"
+    "                             OR status = 'failed'),"
+    "  step TEXT,"
+    "  state TEXT NOT NULL DEFAULT '{}',"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  error TEXT,"
+    "  error_code INTEGER,"
+    "  created INTEGER NOT NULL,"
+    "  updated INTEGER NOT NULL,"
+    "  report TEXT,"
+    "  verify TEXT,"
+    "  run INTEGER,"
+    "  PRIMARY KEY (stage, key)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE idmap("
+    "  stage TEXT NOT NULL,"
+    "  key TEXT NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  old_id TEXT NOT NULL,"
+    "  new_id TEXT NOT NULL,"
+    "  created INTEGER NOT NULL,"
+    "  PRIMARY KEY (kind, old_id)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX idmap_item ON idmap(stage, key);"
+    "CREATE TABLE runs("
+    "  id INTEGER PRIMARY KEY,"
+    "  mode TEXT NOT NULL,"
+    "  started INTEGER NOT NULL,"
+    "  ended INTEGER,"
+    "  status INTEGER,"
+    "  summary TEXT"
+    ");";
+
+/* Version 1 -> 2, in the transaction that checks the schema. */
+static const char *const upgrade_v1_sql =
+    "ALTER TABLE items ADD COLUMN report TEXT;"
+    "ALTER TABLE items ADD COLUMN verify TEXT;"
+    "ALTER TABLE items ADD COLUMN run INTEGER;"
+    "PRAGMA user_version = 2;";
+
+enum {
+  ST_BEGIN,
+  ST_COMMIT,
+  ST_GET,
+  ST_GET_FULL,
+  ST_INTENT,
+  ST_DONE,
+  ST_FAILED,
+  ST_REPAIR_FAILED,
+  ST_DOUBT,
+  ST_VERIFY,
+  ST_MAP,
+  ST_MAP_OWNER,
+  ST_LOOKUP,
+  ST_RUN_BEGIN,
+  ST_RUN_END,
+  ST_COUNTS_STAGE,
+  ST_COUNTS_ALL,
+  ST_FOREACH_STAGE,
+  ST_FOREACH_ALL,
+  ST_FOREACH_RUN_STAGE,
+  ST_FOREACH_RUN_ALL,
+  ST_IDS_ALL,
+  ST_IDS_STAGE,
+  ST_IDS_ITEM,
+  ST_IDS_RANGE,
+  ST_STAGE_FIRST,
+  ST_STAGE_NEXT,
+  ST_RUNS,
+  ST_COUNT
+};
+
+/* The columns of a row as row_from() reads them; a version-1 journal (read-only) has NULL for the new ones. */
+#define ROW_COLS "status, step, state, attempts, error, error_code, created, updated, report, verify, run"
+/* the resume lookup: everything but the report (parsing it would cost a fifth of the lookups) */
+#define ROW_COLS_GET "status, step, state, attempts, error, error_code, created, updated, NULL, verify, run"
+#define ROW_COLS_V1 "status, step, state, attempts, error, error_code, created, updated, NULL, NULL, NULL"
+#define ID_COLS "kind, old_id, new_id, stage, key, created"
+
+#define SQL_GET(cols) "SELECT " cols " FROM items WHERE stage = ?1 AND key = ?2"
+#define SQL_FOREACH_STAGE(cols)                                                \
+  "SELECT stage, key, " cols " FROM items"                                     \
+  " WHERE stage = ?1 AND key >= ?2 AND (?3 IS NULL OR status = ?3)"            \
+  " ORDER BY stage, key LIMIT ?4"
+#define SQL_FOREACH_ALL(cols)                                                  \
+  "SELECT stage, key, " cols " FROM items"                                     \
+  " WHERE (stage, key) >= (?1, ?2) AND (?3 IS NULL OR status = ?3)"            \
+  " ORDER BY stage, key LIMIT ?4"
+
+static const char *const stmt_sql[ST_COUNT] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_GET] = SQL_GET(ROW_COLS_GET),
+    [ST_GET_FULL] = SQL_GET(ROW_COLS),
+    [ST_INTENT] = "INSERT INTO items(stage, key, status, step, state, attempts, created, updated, run)"
+                  " VALUES (?1, ?2, 'intent', ?3, coalesce(?4, '{}'), ?5, ?6, ?6, ?7)"
+                  " ON CONFLICT (stage, key) DO UPDATE SET status = 'intent', step = ?3,"
+                  " state = coalesce(?4, state), attempts = ?5, updated = ?6, run = ?7",
+    /* done also clears the verify mark: the item was written again */
+    [ST_DONE] = "INSERT INTO items(stage, key, status, state, attempts, created, updated, report, run)"
+                " VALUES (?1, ?2, ?3, coalesce(?4, '{}'), coalesce(?8, 1), ?5, ?5, ?6, ?7)"
+                " ON CONFLICT (stage, key) DO UPDATE SET status = ?3, state = coalesce(?4, state),"
+                " attempts = coalesce(?8, attempts), error = NULL, error_code = NULL, updated = ?5,"
+                " report = ?6, verify = NULL, run = ?7",
+    [ST_FAILED] =
+        "INSERT INTO items(stage, key, status, state, attempts, error, error_code, created, updated, report,"
+        " run)"
+        " VALUES (?1, ?2, 'failed', coalesce(?3, '{}'), ?4, ?5, ?6, ?7, ?7, ?8, ?9)"
+        " ON CONFLICT (stage, key) DO UPDATE SET status = 'failed', state = coalesce(?3, state),"
+        " attempts = ?4, error = ?5, error_code = ?6, updated = ?7, report = ?8, run = ?9",
+    /* a failed repair: the item stays done (its target object exists), keeps its verify mark */
+    [ST_REPAIR_FAILED] = "UPDATE items SET status = 'done', state = coalesce(?3, state), attempts = ?4,"
+                         " error = ?5, error_code = ?6, updated = ?7, report = coalesce(?8, report), run = ?9"
+                         " WHERE stage = ?1 AND key = ?2",
+    [ST_DOUBT] = "UPDATE items SET error = ?3, error_code = ?4, updated = ?5, report = coalesce(?6, report),"
+                 " run = ?7 WHERE stage = ?1 AND key = ?2",
+    [ST_VERIFY] = "UPDATE items SET verify = ?3, run = ?4 WHERE stage = ?1 AND key = ?2",
+    [ST_MAP] = "INSERT INTO idmap(stage, key, kind, old_id, new_id, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+               " ON CONFLICT (kind, old_id) DO UPDATE SET new_id = ?5"
+               " WHERE idmap.stage = ?1 AND idmap.key = ?2",
+    [ST_MAP_OWNER] = "SELECT stage, key, new_id FROM idmap WHERE kind = ?1 AND old_id = ?2",
+    [ST_LOOKUP] = "SELECT new_id FROM idmap WHERE kind = ?1 AND old_id = ?2",
+    [ST_RUN_BEGIN] = "INSERT INTO runs(mode, started) VALUES (?1, ?2)",
+    [ST_RUN_END] = "UPDATE runs SET ended = ?2, status = ?3, summary = ?4 WHERE id = ?1",
+    [ST_COUNTS_STAGE] = "SELECT status, count(*) FROM items WHERE stage = ?1 GROUP BY status",
+    [ST_COUNTS_ALL] = "SELECT status, count(*) FROM items GROUP BY status",
+    [ST_FOREACH_STAGE] = SQL_FOREACH_STAGE(ROW_COLS),
+    [ST_FOREACH_ALL] = SQL_FOREACH_ALL(ROW_COLS),
+    /* no index on run: one would cost about a third of the outcome throughput; the rows of a run are found by
+     * scanning the stage's rows in key order (once, at the end of a run, for its report) */
+    [ST_FOREACH_RUN_STAGE] = "SELECT stage, key, " ROW_COLS " FROM items"
+                             " WHERE stage = ?1 AND key >= ?2 AND run = ?5 AND (?3 IS NULL OR status = ?3)"
+                             " ORDER BY stage, key LIMIT ?4",
+    [ST_FOREACH_RUN_ALL] = "SELECT stage, key, " ROW_COLS " FROM items"
+                           " WHERE (stage, key) >= (?1, ?2) AND run = ?5 AND (?3 IS NULL OR status = ?3)"
+                           " ORDER BY stage, key LIMIT ?4",
+    [ST_IDS_ALL] = "SELECT " ID_COLS " FROM idmap WHERE (kind, old_id) >= (?1, ?2) ORDER BY kind, old_id"
+                   " LIMIT ?3",
+    [ST_IDS_STAGE] = "SELECT " ID_COLS " FROM idmap WHERE stage = ?1 AND (key, kind, old_id) >= (?2, ?3, ?4)"
+                     " ORDER BY key, kind, old_id LIMIT ?5",
+    [ST_IDS_ITEM] = "SELECT " ID_COLS " FROM idmap WHERE stage = ?1 AND key = ?2 ORDER BY kind, old_id",
+    [ST_IDS_RANGE] = "SELECT " ID_COLS " FROM idmap WHERE stage = ?1 AND key >= ?2 AND key <= ?3"
+                     " ORDER BY key, kind, old_id",
+    [ST_STAGE_FIRST] = "SELECT min(stage) FROM items",
+    [ST_STAGE_NEXT] = "SELECT min(stage) FROM items WHERE stage > ?1",
+    [ST_RUNS] = "SELECT id, mode, started, ended, status, summary FROM runs ORDER BY id DESC LIMIT ?1",
+};
+
+/* What differs when a version-1 journal is read (read-only opens; a writable open upgrades it first). */
+static const char *const stmt_sql_v1[ST_COUNT] = {
+    [ST_GET] = SQL_GET(ROW_COLS_V1),
+    [ST_GET_FULL] = SQL_GET(ROW_COLS_V1),
+    [ST_FOREACH_STAGE] = SQL_FOREACH_STAGE(ROW_COLS_V1),
+    [ST_FOREACH_ALL] = SQL_FOREACH_ALL(ROW_COLS_V1),
+};
+
+struct ferry_journal {
+  sqlite3 *db;
+  char *path;
+  int readonly;
+  int in_group;     /* between group_begin and group_commit */
+  int in_tx;        /* the group's transaction is open */
+  int64_t pending;  /* outcomes written into the open group since the last commit */
+  char *lost;       /* set when a failure rolled the group's transaction back: why (reported at commit) */
+  int lock_fd;      /* writers: flock'ed "<path>-lock", so that two runs never share a journal; -1 if none */
+  int version;      /* schema version of the file (1 only for a read-only open of an old journal) */
+  int64_t run;      /* the run begun with run_begin (0 = none): written into the rows' run column */
+  sqlite3_stmt *st[ST_COUNT];
+};
+
+/* ---- small helpers ------------------------------------------------------------------------------------ */
+
+static const char *const status_names[] = {"none", "intent", "done", "skipped", "failed"};
+
+const char *ferry__jstatus_name(ferry_jstatus s) {
+  return (unsigned)s < 5 ? status_names[s] : "unknown";
+}
+
+static ferry_jstatus status_parse(const char *s) {
+  for (int i = 1; s && i < 5; i++)
+    if (!strcmp(s, status_names[i])) return (ferry_jstatus)i;
+  return FERRY_J_NONE;
+}
+
+void ferry__jrow_clear(ferry_jrow *row) {
+  if (!row) return;
+  free(row->step);
+  free(row->error);
+  json_decref(row->state);
+  json_decref(row->report);
+  json_decref(row->verify);
+  json_decref(row->ids);
+  memset(row, 0, sizeof *row);
+}
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A hint for the user for the SQLite errors that have a likely cause. */
+static const char *hint(int rc) {
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: return " (the journal is locked by another process: is another ferry run using it?)";
+    case SQLITE_FULL: return " (the disk is full: free space and run again; nothing confirmed is lost)";
+    case SQLITE_READONLY: return " (the file or its directory is read-only)";
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB: return " (the file is not a ferry journal, or it is damaged)";
+    case SQLITE_CANTOPEN: return " (check that the directory exists and is writable)";
+    default: return "";
+  }
+}
+
+/* Fills err with "journal <path>: <op>: <sqlite message><hint>", SQLite codes in the detail. */
+static int db_fail(ferry_journal *j, ferry_error *err, int rc, const char *fmt, ...) FERRY_PRINTF(4, 5);
+static int db_fail(ferry_journal *j, ferry_error *err, int rc, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char *op = ferry__xvasprintf(fmt, ap);
+  va_end(ap);
+  const char *msg = j->db && sqlite3_errcode(j->db) == rc ? sqlite3_errmsg(j->db) : sqlite3_errstr(rc);
+  ferry_error_set(err, FERRY_EIO, "journal %s: %s: %s%s", j->path, op, msg, hint(rc));
+  ferry_error_set_detail(err, "SQLite result code %d (%s)", rc, sqlite3_errstr(rc));
+  free(op);
+  return FERRY_EIO;
+}
+
+static int stmt_get(ferry_journal *j, int id, sqlite3_stmt **out, ferry_error *err) {
+  if (!j->st[id]) {
+    const char *sql = j->version < 2 && stmt_sql_v1[id] ? stmt_sql_v1[id] : stmt_sql[id];
+    int rc = sqlite3_prepare_v3(j->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &j->st[id], NULL);
+    if (rc != SQLITE_OK) {
+      j->st[id] = NULL;
+      return db_fail(j, err, rc, "preparing a statement");
+    }
+  }
+  *out = j->st[id];
+  return 0;
+}
+
+static void stmt_done(sqlite3_stmt *st) {
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s) {
+  if (s)
+    sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+  else
+    sqlite3_bind_null(st, i);
+}
+
+/* Runs a statement that returns no rows. */
+static int exec_stmt(ferry_journal *j, sqlite3_stmt *st) {
+  int rc = sqlite3_step(st);
+  stmt_done(st);
+  return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
+static int writable(ferry_journal *j, const char *op, ferry_error *err) {
+  if (!j->readonly) return 0;
+  return ferry_error_set(err, FERRY_EINVAL, "journal %s: cannot %s: the journal was opened read-only",
+                         j->path, op);
+}
+
+/* A JSON object as stored text, with every registered secret redacted. NULL state -> NULL (keep stored). */
+static int string_has_secret(const char *s) {
+  char *r = ferry_redact(s);
+  int changed = strcmp(r, s) != 0;
+  free(r);
+  return changed;
+}
+
+static int json_has_secret(json_t *v) {
+  if (json_is_string(v)) return string_has_secret(json_string_value(v));
+  if (json_is_object(v)) {
+    const char *k;
+    json_t *x;
+    json_object_foreach(v, k, x) if (json_has_secret(x)) return 1;
+  } else if (json_is_array(v)) {
+    size_t i;
+    json_t *x;
+    json_array_foreach(v, i, x) if (json_has_secret(x)) return 1;
+  }
+  return 0;
+}
+
+static int state_text(ferry_journal *j, json_t *state, const char *what, char **out, ferry_error *err) {
+  *out = NULL;
+  if (!state) return 0;
+  if (!json_is_object(state))
+    return ferry_error_set(err, FERRY_EINVAL, "journal %s: %s: the state must be a JSON object", j->path,
+                           what);
+  json_t *clean = NULL;
+  if (json_has_secret(state)) { /* rare: redact a copy, never the caller's object */
+    clean = json_deep_copy(state);
+    ferry__redact_json(clean);
+  }
+  *out = json_dumps(clean ? clean : state, JSON_COMPACT | JSON_ENCODE_ANY);
+  json_decref(clean);
+  if (!*out)
+    return ferry_error_set(err, FERRY_EINVAL, "journal %s: %s: the state cannot be encoded as JSON", j->path,
+                           what);
+  return 0;
+}
+
+/* ---- transactions ---------------------------------------------------------------------------------------
+ * Outside a group every statement is its own (committed) transaction. Inside a group the first write opens
+ * the group's transaction (BEGIN IMMEDIATE). */
+
+static int tx_open(ferry_journal *j, ferry_error *err) {
+  if (!j->in_group || j->in_tx) return 0;
+  sqlite3_stmt *st = NULL;
+  int rc = stmt_get(j, ST_BEGIN, &st, err);
+  if (rc) return rc;
+  rc = exec_stmt(j, st);
+  if (rc != SQLITE_OK) return db_fail(j, err, rc, "starting a transaction");
+  j->in_tx = 1;
+  return 0;
+}
+
+/* After a failed write inside the group: if SQLite rolled the transaction back, the group's outcomes are
+ * gone; remember why so that group_commit reports it. */
+static void tx_check_lost(ferry_journal *j, const ferry_error *err) {
+  if (!j->in_tx || !sqlite3_get_autocommit(j->db)) return;
+  j->in_tx = 0;
+  if (j->pending && !j->lost)
+    j->lost = ferry__xasprintf("%lld outcome(s) recorded in this group were rolled back: %s",
+                              (long long)j->pending, err && err->message ? err->message : "write failed");
+  j->pending = 0;
+}
+
+static int tx_commit(ferry_journal *j, ferry_error *err) {
+  if (!j->in_tx) return 0;
+  sqlite3_stmt *st = NULL;
+  int rc = stmt_get(j, ST_COMMIT, &st, err);
+  if (rc) return rc;
+  rc = exec_stmt(j, st);
+  if (rc != SQLITE_OK) {
+    db_fail(j, err, rc, "committing %lld recorded outcome(s)", (long long)j->pending);
+    if (!sqlite3_get_autocommit(j->db)) sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+    j->in_tx = 0;
+    if (j->pending && !j->lost)
+      j->lost = ferry__xasprintf("%lld outcome(s) recorded in this group were rolled back: %s",
+                                (long long)j->pending, err && err->message ? err->message : "commit failed");
+    j->pending = 0;
+    return FERRY_EIO;
+  }
+  j->in_tx = 0;
+  j->pending = 0;
+  return 0;
+}
+
+/* Runs a prepared write statement (bindings done). now = 1: committed before return. */
+static int write_stmt(ferry_journal *j, sqlite3_stmt *st, int now, ferry_error *err, const char *fmt, ...)
+    FERRY_PRINTF(5, 6);
+static int write_stmt(ferry_journal *j, sqlite3_stmt *st, int now, ferry_error *err, const char *fmt, ...) {
+  int rc = tx_open(j, err);
+  if (rc) {
+    stmt_done(st);
+    return rc;
+  }
+  rc = exec_stmt(j, st);
+  if (rc != SQLITE_OK) {
+    va_list ap;
+    va_start(ap, fmt);
+    char *op = ferry__xvasprintf(fmt, ap);
+    va_end(ap);
+    db_fail(j, err, rc, "%s", op);
+    free(op);
+    tx_check_lost(j, err);
+    return FERRY_EIO;
+  }
+  if (j->in_tx) j->pending++;
+  if (now) return tx_commit(j, err);
+  return 0;
+}
+
+/* ---- open / close -------------------------------------------------------------------------------------- */
+
+static int pragma_int(ferry_journal *j, const char *sql, int64_t *out, ferry_error *err) {
+  sqlite3_stmt *st = NULL;
+  int rc = sqlite3_prepare_v2(j->db, sql, -1, &st, NULL);
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+      *out = sqlite3_column_int64(st, 0);
+      rc = SQLITE_OK;
+    } else if (rc == SQLITE_DONE) {
+      *out = 0;
+      rc = SQLITE_OK;
+    }
+  }
+  sqlite3_finalize(st);
+  if (rc != SQLITE_OK) return db_fail(j, err, rc, "reading the file (%s)", sql);
+  return 0;
+}
+
+static int exec_sql(ferry_journal *j, const char *sql, const char *op, ferry_error *err) {
+  int rc = sqlite3_exec(j->db, sql, NULL, NULL, NULL);
+  if (rc != SQLITE_OK) return db_fail(j, err, rc, "%s", op);
+  return 0;
+}
+
+/* Checks (and, when writable and new, creates) the schema. */
+static int check_schema(ferry_journal *j, ferry_error *err) {
+  int64_t version = 0, app = 0, ntables = 0;
+  int rc = 0;
+  if (!j->readonly && (rc = exec_sql(j, "BEGIN IMMEDIATE", "locking the journal to check its schema", err)))
+    return rc;
+  if ((rc = pragma_int(j, "PRAGMA user_version", &version, err)) ||
+      (rc = pragma_int(j, "PRAGMA application_id", &app, err)) ||
+      (rc = pragma_int(j, "SELECT count(*) FROM sqlite_schema WHERE type = 'table'", &ntables, err)))
+    goto out;
+  if (app != 0 && app != APPLICATION_ID) {
+    rc = ferry_error_set(err, FERRY_EINVAL,
+                         "journal %s: not a ferry journal (SQLite application id 0x%llx): use another file",
+                         j->path, (unsigned long long)app);
+    goto out;
+  }
+  if (version > SCHEMA_VERSION) {
+    rc = ferry_error_set(err, FERRY_EINVAL,
+                         "journal %s: schema version %lld is newer than this ferry supports (%d): "
+                         "use a newer ferry to read or resume it",
+                         j->path, (long long)version, SCHEMA_VERSION);
+    goto out;
+  }
+  if (version == 0) {
+    if (ntables > 0) {
+      rc = ferry_error_set(err, FERRY_EINVAL,
+                           "journal %s: not a ferry journal (an SQLite database with other tables): "
+                           "choose another file", j->path);
+      goto out;
+    }
+    if (j->readonly) {
+      rc = ferry_error_set(err, FERRY_ENOENT,
+                           "journal %s: the journal is empty (nothing has run with it yet)", j->path);
+      goto out;
+    }
+    char *sql = ferry__xasprintf("%sPRAGMA user_version = %d; PRAGMA application_id = %d;", schema_sql,
+                                SCHEMA_VERSION, APPLICATION_ID);
+    rc = exec_sql(j, sql, "creating the journal's tables", err);
+    free(sql);
+    if (rc) goto out;
+    version = SCHEMA_VERSION;
+  }
+  int upgraded = 0;
+  if (version == 1 && !j->readonly) { /* one transaction: the old file is either untouched or version 2 */
+    if ((rc = exec_sql(j, upgrade_v1_sql, "upgrading the journal from schema version 1 to 2", err))) goto out;
+    version = 2;
+    upgraded = 1;
+  }
+  j->version = (int)version;
+  if (!j->readonly) rc = exec_sql(j, "COMMIT", upgraded ? "upgrading the journal from schema version 1 to 2"
+                                                        : "creating the journal's tables", err);
+  if (!rc && upgraded) ferry_log_info(NULL, "journal %s: upgraded from schema version 1 to 2", j->path);
+out:
+  if (rc && !j->readonly && !sqlite3_get_autocommit(j->db)) sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+  return rc;
+}
+
+/* A new journal file is created with mode 0600: states and errors may describe private data. */
+static int precreate(const char *path, ferry_error *err) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd >= 0) {
+    close(fd);
+    return 0;
+  }
+  if (errno == EEXIST) return 0;
+  return ferry_error_set(err, FERRY_EIO, "journal %s: cannot create the file: %s", path, strerror(errno));
+}
+
+/* One writer per journal: two runs writing the same journal at once would each carry the same items. The
+ * lock is an flock() on "<path>-lock" (a separate file: opening and closing another descriptor of the
+ * database itself would drop SQLite's own POSIX locks). The kernel releases it when the process dies. */
+static int take_lock(const char *path, int *fd_out, ferry_error *err) {
+  char *lp = ferry__xasprintf("%s-lock", path);
+  int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    ferry_error_set(err, FERRY_EIO, "journal %s: cannot create its lock file %s: %s", path, lp,
+                    strerror(errno));
+    free(lp);
+    return FERRY_EIO;
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int e = errno;
+    char pid[32] = "";
+    ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+    pid[n > 0 ? n : 0] = '\0';
+    pid[strcspn(pid, "\n")] = '\0';
+    if (e == EWOULDBLOCK)
+      ferry_error_set(
+          err, FERRY_EIO,
+          "journal %s is in use by another ferry run%s%s%s: wait for it to end, or use another journal", path,
+          *pid ? " (process " : "", pid, *pid ? ")" : "");
+    else
+      ferry_error_set(err, FERRY_EIO, "journal %s: cannot lock %s: %s", path, lp, strerror(e));
+    close(fd);
+    free(lp);
+    return FERRY_EIO;
+  }
+  char pid[32];
+  int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+  if (ftruncate(fd, 0) == 0 && pwrite(fd, pid, (size_t)n, 0) != n) {
+    /* the pid is only informative (for the message above): a failure to write it does not matter */
+  }
+  free(lp);
+  *fd_out = fd;
+  return 0;
+}
+
+ferry_journal *ferry__journal_open(const char *path, int readonly, ferry_error *err) {
+  if (!path || !*path) {
+    ferry_error_set(err, FERRY_EINVAL, "journal: no file name given");
+    return NULL;
+  }
+  struct stat sb;
+  if (readonly && stat(path, &sb) != 0) {
+    ferry_error_set(err, errno == ENOENT ? FERRY_ENOENT : FERRY_EIO, "journal %s: cannot open it: %s%s", path,
+                    strerror(errno), errno == ENOENT ? " (nothing has run yet with this journal?)" : "");
+    return NULL;
+  }
+  int lock_fd = -1;
+  if (!readonly && take_lock(path, &lock_fd, err)) return NULL;
+  if (!readonly && precreate(path, err)) {
+    close(lock_fd);
+    return NULL;
+  }
+
+  ferry_journal *j = ferry__xcalloc(1, sizeof *j);
+  j->path = ferry__xstrdup(path);
+  j->readonly = readonly;
+  j->lock_fd = lock_fd;
+  int flags = (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+              SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+  int rc = sqlite3_open_v2(path, &j->db, flags, NULL);
+  if (rc != SQLITE_OK) {
+    db_fail(j, err, rc, "cannot open it");
+    ferry__journal_close(j);
+    return NULL;
+  }
+  sqlite3_busy_timeout(j->db, BUSY_TIMEOUT_MS);
+  sqlite3_extended_result_codes(j->db, 1);
+  if (!readonly) {
+    sqlite3_stmt *st = NULL;
+    rc = sqlite3_prepare_v2(j->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_step(st);
+    const char *mode = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+    int wal = mode && !strcmp(mode, "wal");
+    sqlite3_finalize(st);
+    if (!wal) {
+      if (rc == SQLITE_ROW)
+        ferry_error_set(err, FERRY_EIO, "journal %s: cannot switch the file to WAL mode (file system without "
+                        "shared memory support?)", path);
+      else
+        db_fail(j, err, rc, "cannot open it");
+      ferry__journal_close(j);
+      return NULL;
+    }
+    if (exec_sql(
+            j,
+            "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -16384; PRAGMA journal_size_limit = 67108864;"
+            "PRAGMA foreign_keys = OFF;",
+            "setting up the connection", err)) {
+      ferry__journal_close(j);
+      return NULL;
+    }
+  } else if (exec_sql(j, "PRAGMA query_only = ON", "setting up the connection", err)) {
+    ferry__journal_close(j);
+    return NULL;
+  }
+  if (check_schema(j, err)) {
+    ferry__journal_close(j);
+    return NULL;
+  }
+  return j;
+}
+
+void ferry__journal_close(ferry_journal *j) {
+  if (!j) return;
+  if (j->in_tx) { /* a group left open: keep what was recorded rather than drop it */
+    ferry_error e = FERRY_ERROR_INIT;
+    if (tx_commit(j, &e)) ferry_log(NULL, FERRY_LOG_ERROR, "%s", e.message);
+    ferry_error_clear(&e);
+  }
+  for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(j->st[i]);
+  if (j->db) sqlite3_close(j->db);
+  if (j->lock_fd >= 0) close(j->lock_fd); /* the file stays: removing it would race with a new run */
+  free(j->lost);
+  free(j->path);
+  free(j);
+}
+
+/* ---- runs ---------------------------------------------------------------------------------------------- */
+
+int ferry__journal_run_begin(ferry_journal *j, const char *mode, int64_t *run_id, ferry_error *err) {
+  sqlite3_stmt *st = NULL;
+  int rc = writable(j, "record a run", err);
+  if (rc || (rc = stmt_get(j, ST_RUN_BEGIN, &st, err))) return rc;
+  bind_text(st, 1, mode ? mode : "run");
+  sqlite3_bind_int64(st, 2, now_ms());
+  rc = write_stmt(j, st, 1, err, "recording the start of a run");
+  if (!rc) j->run = sqlite3_last_insert_rowid(j->db);
+  if (!rc && run_id) *run_id = j->run;
+  return rc;
+}
+
+int64_t ferry__journal_run_id(const ferry_journal *j) { return j ? j->run : 0; }
+int ferry__journal_version(const ferry_journal *j) { return j ? j->version : 0; }
+
+int ferry__journal_run_end(ferry_journal *j, int64_t run_id, int status, const char *summary_json,
+                          ferry_error *err) {
+  sqlite3_stmt *st = NULL;
+  int rc = writable(j, "record a run", err);
+  if (rc) return rc;
+  char *summary = NULL;
+  if (summary_json) {
+    json_error_t jerr;
+    json_t *v = json_loads(summary_json, JSON_DECODE_ANY, &jerr);
+    if (!v)
+      return ferry_error_set(err, FERRY_EINVAL, "journal %s: run %lld summary is not valid JSON: %s", j->path,
+                             (long long)run_id, jerr.text);
+    ferry__redact_json(v);
+    summary = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(v);
+  }
+  if (!(rc = stmt_get(j, ST_RUN_END, &st, err))) {
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_int64(st, 2, now_ms());
+    sqlite3_bind_int(st, 3, status);
+    bind_text(st, 4, summary);
+    rc = write_stmt(j, st, 1, err, "recording the end of run %lld", (long long)run_id);
+  }
+  if (!rc && run_id == j->run) j->run = 0;
+  free(summary);
+  return rc;
+}
+
+/* ---- items --------------------------------------------------------------------------------------------- */
+
+static char *col_strdup(sqlite3_stmt *st, int i) {
+  const unsigned char *s = sqlite3_column_text(st, i);
+  return s ? ferry__xstrdup((const char *)s) : NULL;
+}
+
+/* A stored JSON object column, or NULL (NULL column, or text that is not an object: ignored, these columns
+ * only describe the item). */
+static json_t *col_object(sqlite3_stmt *st, int i) {
+  const char *text = (const char *)sqlite3_column_text(st, i);
+  if (!text) return NULL;
+  json_t *v = json_loadb(text, (size_t)sqlite3_column_bytes(st, i), 0, NULL);
+  if (v && !json_is_object(v)) {
+    json_decref(v);
+    v = NULL;
+  }
+  return v;
+}
+
+static void bind_run(ferry_journal *j, sqlite3_stmt *st, int i) {
+  if (j->run)
+    sqlite3_bind_int64(st, i, j->run);
+  else
+    sqlite3_bind_null(st, i);
+}
+
+/* Fills row from the ROW_COLS columns starting at `c`. */
+static int row_from(ferry_journal *j, sqlite3_stmt *st, int c, const char *stage, const char *key,
+                    ferry_jrow *row, ferry_error *err) {
+  row->status = status_parse((const char *)sqlite3_column_text(st, c));
+  row->step = col_strdup(st, c + 1);
+  const char *text = (const char *)sqlite3_column_text(st, c + 2);
+  int len = sqlite3_column_bytes(st, c + 2);
+  json_error_t jerr;
+  row->state = text ? json_loadb(text, (size_t)len, 0, &jerr) : json_object();
+  row->attempts = (unsigned)sqlite3_column_int64(st, c + 3);
+  row->error = col_strdup(st, c + 4);
+  row->error_code = sqlite3_column_int(st, c + 5);
+  row->created = sqlite3_column_int64(st, c + 6);
+  row->updated = sqlite3_column_int64(st, c + 7);
+  row->report = col_object(st, c + 8);
+  row->verify = col_object(st, c + 9);
+  row->run = sqlite3_column_int64(st, c + 10);
+  if (!row->state || !json_is_object(row->state) || row->status == FERRY_J_NONE) {
+    ferry_error_set(err, FERRY_EIO, "journal %s: item %s/%s: the stored record is damaged (%s)", j->path,
+                    stage, key,
+                    row->status == FERRY_J_NONE ? "unknown status" : "state is not a JSON object");
+    ferry__jrow_clear(row);
+    return FERRY_EIO;
+  }
+  return 0;
+}
+
+static int get_row(ferry_journal *j, int id, const char *stage, const char *key, ferry_jrow *row,
+                   ferry_error *err) {
+  memset(row, 0, sizeof *row);
+  sqlite3_stmt *st = NULL;
+  /* inside a group, reads join the group's transaction: no lock/unlock of the file per read */
+  int rc = tx_open(j, err);
+  if (rc || (rc = stmt_get(j, id, &st, err))) return rc;
+  bind_text(st, 1, stage);
+  bind_text(st, 2, key);
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    rc = row_from(j, st, 0, stage, key, row, err);
+  } else if (rc == SQLITE_DONE) {
+    row->status = FERRY_J_NONE;
+    row->state = json_object();
+    rc = 0;
+  } else {
+    rc = db_fail(j, err, rc, "reading item %s/%s", stage, key);
+  }
+  stmt_done(st);
+  return rc;
+}
+
+int ferry__journal_get(ferry_journal *j, const char *stage, const char *key, ferry_jrow *row,
+                      ferry_error *err) {
+  return get_row(j, ST_GET, stage, key, row, err);
+}
+
+int ferry__journal_get_full(ferry_journal *j, const char *stage, const char *key, ferry_jrow *row,
+                           ferry_error *err) {
+  return get_row(j, ST_GET_FULL, stage, key, row, err);
+}
+
+static int check_item(ferry_journal *j, const char *stage, const char *key, const char *op,
+                      ferry_error *err) {
+  int rc = writable(j, op, err);
+  if (rc) return rc;
+  if (!stage || !key)
+    return ferry_error_set(err, FERRY_EINVAL, "journal %s: cannot %s: no %s given", j->path, op,
+                           stage ? "item key" : "stage");
+  return 0;
+}
+
+/* The stored text of a report object: NULL for none or an empty object; secrets redacted (in a copy). */
+static int report_text(ferry_journal *j, json_t *report, char **out, ferry_error *err) {
+  *out = NULL;
+  if (!report || (json_is_object(report) && json_object_size(report) == 0)) return 0;
+  return state_text(j, report, "report", out, err);
+}
+
+int ferry__journal_intent(ferry_journal *j, const char *stage, const char *key, const char *step,
+                         json_t *state, unsigned attempts, ferry_error *err) {
+  int rc = check_item(j, stage, key, "record an intent", err);
+  if (rc) return rc;
+  if (!step || !*step)
+    return ferry_error_set(err, FERRY_EINVAL, "journal %s: intent of item %s/%s: no step named", j->path,
+                           stage, key);
+  char *text;
+  sqlite3_stmt *st = NULL;
+  if ((rc = state_text(j, state, "intent", &text, err))) return rc;
+  if (!(rc = stmt_get(j, ST_INTENT, &st, err))) {
+    bind_text(st, 1, stage);
+    bind_text(st, 2, key);
+    bind_text(st, 3, step);
+    bind_text(st, 4, text);
+    sqlite3_bind_int64(st, 5, attempts);
+    sqlite3_bind_int64(st, 6, now_ms());
+    bind_run(j, st, 7);
+    rc = write_stmt(j, st, 1, err, "recording the intent \"%s\" of item %s/%s", step, stage, key);
+  }
+  free(text);
+  return rc;
+}
+
+#define ERROR_DETAIL_MAX 4000
+
+/* The stored error: the user message, then the developer detail (capped), secrets redacted. */
+static char *error_text(const ferry_error *cause) {
+  ferry_sb sb = {0};
+  ferry__sb_add(&sb, cause && cause->message ? cause->message : ferry_strerror(cause ? cause->code : 0));
+  if (cause && cause->detail && *cause->detail) {
+    size_t n = strlen(cause->detail);
+    ferry__sb_add(&sb, "\n");
+    ferry__sb_addn(&sb, cause->detail, n > ERROR_DETAIL_MAX ? ERROR_DETAIL_MAX : n);
+    if (n > ERROR_DETAIL_MAX) ferry__sb_add(&sb, "...");
+  }
+  char *error = ferry_redact(sb.buf);
+  ferry__sb_free(&sb);
+  return error;
+}
+
+int ferry__journal_outcome(ferry_journal *j, const char *stage, const char *key, const ferry_joutcome *o,
+                          ferry_error *err) {
+  int rc = check_item(j, stage, key, "record an outcome", err);
+  if (rc) return rc;
+  if (!o || (o->status != FERRY_J_DONE && o->status != FERRY_J_SKIPPED && o->status != FERRY_J_FAILED))
+    return ferry_error_set(err, FERRY_EINVAL, "journal %s: outcome of item %s/%s: not done, skipped or failed",
+                           j->path, stage, key);
+  char *text = NULL, *report = NULL, *error = NULL;
+  sqlite3_stmt *st = NULL;
+  if ((rc = state_text(j, o->state, "outcome", &text, err)) || (rc = report_text(j, o->report, &report, err)))
+    goto out;
+  const char *what = o->status == FERRY_J_FAILED ? (o->repair ? "failed (repair)" : "failed")
+                                                 : ferry__jstatus_name(o->status);
+  if (o->status != FERRY_J_FAILED) {
+    if ((rc = stmt_get(j, ST_DONE, &st, err))) goto out;
+    bind_text(st, 1, stage);
+    bind_text(st, 2, key);
+    bind_text(st, 3, ferry__jstatus_name(o->status));
+    bind_text(st, 4, text);
+    sqlite3_bind_int64(st, 5, now_ms());
+    bind_text(st, 6, report);
+    bind_run(j, st, 7);
+    if (o->attempts) sqlite3_bind_int64(st, 8, o->attempts);
+  } else {
+    error = error_text(o->cause);
+    if ((rc = stmt_get(j, o->repair ? ST_REPAIR_FAILED : ST_FAILED, &st, err))) goto out;
+    bind_text(st, 1, stage);
+    bind_text(st, 2, key);
+    bind_text(st, 3, text);
+    sqlite3_bind_int64(st, 4, o->attempts);
+    bind_text(st, 5, error);
+    sqlite3_bind_int(st, 6, o->cause && o->cause->code ? o->cause->code : FERRY_EINTERNAL);
+    sqlite3_bind_int64(st, 7, now_ms());
+    bind_text(st, 8, report);
+    bind_run(j, st, 9);
+  }
+  rc = write_stmt(j, st, 0, err, "recording item %s/%s as %s", stage, key, what);
+out:
+  free(error);
+  free(report);
+  free(text);
+  return rc;
+}
+
+int ferry__journal_done(ferry_journal *j, const char *stage, const char *key, json_t *state, int skipped,
+                       ferry_error *err) {
+  ferry_joutcome o = {.status = skipped ? FERRY_J_SKIPPED : FERRY_J_DONE, .state = state};
+  return ferry__journal_outcome(j, stage, key, &o, err);
+}
+
+int ferry__journal_failed(ferry_journal *j, const char *stage, const char *key, json_t *state,
+                         const ferry_error *cause, unsigned attempts, ferry_error *err) {
+  ferry_joutcome o = {.status = FERRY_J_FAILED, .state = state, .cause = cause, .attempts = attempts};
+  return ferry__journal_outcome(j, stage, key, &o, err);
+}
+
+int ferry__journal_doubt(ferry_journal *j, const char *stage, const char *key, const ferry_error *cause,
+                        json_t *report, int *recorded, ferry_error *err) {
+  if (recorded) *recorded = 0;
+  int rc = check_item(j, stage, key, "record an error", err);
+  if (rc) return rc;
+  char *rtext = NULL;
+  if ((rc = report_text(j, report, &rtext, err))) return rc;
+  char *error = error_text(cause);
+  sqlite3_stmt *st = NULL;
+  if (!(rc = stmt_get(j, ST_DOUBT, &st, err))) {
+    bind_text(st, 1, stage);
+    bind_text(st, 2, key);
+    bind_text(st, 3, error);
+    sqlite3_bind_int(st, 4, cause && cause->code ? cause->code : FERRY_EINTERNAL);
+    sqlite3_bind_int64(st, 5, now_ms());
+    bind_text(st, 6, rtext);
+    bind_run(j, st, 7);
+    rc = write_stmt(j, st, 0, err, "recording the error of item %s/%s", stage, key);
+    if (!rc && recorded) *recorded = sqlite3_changes(j->db) > 0;
+  }
+  free(error);
+  free(rtext);
+  return rc;
+}
+
+static int verify_write(ferry_journal *j, const char *stage, const char *key, const char *text, int *found,
+                        ferry_error *err) {
+  sqlite3_stmt *st = NULL;
+  int rc = stmt_get(j, ST_VERIFY, &st, err);
+  if (rc) return rc;
+  bind_text(st, 1, stage);
+  bind_text(st, 2, key);
+  bind_text(st, 3, text);
+  bind_run(j, st, 4);
+  rc = write_stmt(j, st, 0, err, "recording what verify found for item %s/%s", stage, key);
+  if (!rc && found) *found = sqlite3_changes(j->db) > 0;
+  return rc;
+}
+
+int ferry__journal_verify_mark(ferry_journal *j, const char *stage, const char *key, const char *message,
+                              json_t *differences, int *found, ferry_error *err) {
+  if (found) *found = 0;
+  int rc = check_item(j, stage, key, "record a verify mismatch", err);
+  if (rc) return rc;
+  json_t *diffs = json_is_array(differences) ? json_deep_copy(differences) : json_array();
+  json_t *mark = json_pack("{s:s, s:I, s:I, s:s, s:o}", "result", "mismatch", "at", (json_int_t)now_ms(),
+                           "run", (json_int_t)j->run, "message", message ? message : "different on the target",
+                           "differences", diffs);
+  ferry__redact_json(mark);
+  char *text = json_dumps(mark, JSON_COMPACT);
+  json_decref(mark);
+  rc = verify_write(j, stage, key, text, found, err);
+  free(text);
+  return rc;
+}
+
+int ferry__journal_verify_clear(ferry_journal *j, const char *stage, const char *key, int *found,
+                               ferry_error *err) {
+  if (found) *found = 0;
+  int rc = check_item(j, stage, key, "clear a verify mark", err);
+  if (rc) return rc;
+  return verify_write(j, stage, key, NULL, found, err);
+}
+
+/* ---- id map -------------------------------------------------------------------------------------------- */
+
+int ferry__journal_map_id(ferry_journal *j, const char *stage, const char *key, const char *kind,
+                         const char *old_id, const char *new_id, ferry_error *err) {
+  int rc = check_item(j, stage, key, "map an id", err);
+  if (rc) return rc;
+  if (!kind || !old_id || !new_id)
+    return ferry_error_set(err, FERRY_EINVAL, "journal %s: id map of item %s/%s: kind, old id and new id are "
+                           "required", j->path, stage, key);
+  sqlite3_stmt *st = NULL;
+  if ((rc = stmt_get(j, ST_MAP, &st, err))) return rc;
+  bind_text(st, 1, stage);
+  bind_text(st, 2, key);
+  bind_text(st, 3, kind);
+  bind_text(st, 4, old_id);
+  bind_text(st, 5, new_id);
+  sqlite3_bind_int64(st, 6, now_ms());
+  rc = write_stmt(j, st, 0, err, "mapping %s %s -> %s for item %s/%s", kind, old_id, new_id, stage, key);
+  if (rc || sqlite3_changes(j->db) > 0) return rc;
+  /* Nothing written: another item owns this old id. */
+  if ((rc = stmt_get(j, ST_MAP_OWNER, &st, err))) return rc;
+  bind_text(st, 1, kind);
+  bind_text(st, 2, old_id);
+  if (sqlite3_step(st) == SQLITE_ROW)
+    rc = ferry_error_set(
+        err, FERRY_ECONFLICT,
+        "journal %s: %s %s is already mapped to %s by item %s/%s; item %s/%s cannot map it to %s", j->path,
+        kind, old_id, (const char *)sqlite3_column_text(st, 2), (const char *)sqlite3_column_text(st, 0),
+        (const char *)sqlite3_column_text(st, 1), stage, key, new_id);
+  else
+    rc = ferry_error_set(err, FERRY_EINTERNAL, "journal %s: mapping %s %s: nothing was written", j->path,
+                         kind, old_id);
+  stmt_done(st);
+  return rc;
+}
+
+char *ferry__journal_lookup_id(ferry_journal *j, const char *kind, const char *old_id, ferry_error *err) {
+  sqlite3_stmt *st = NULL;
+  if (!kind || !old_id || stmt_get(j, ST_LOOKUP, &st, err)) return NULL;
+  bind_text(st, 1, kind);
+  bind_text(st, 2, old_id);
+  char *out = NULL;
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW)
+    out = col_strdup(st, 0);
+  else if (rc != SQLITE_DONE)
+    db_fail(j, err, rc, "looking up the new id of %s %s", kind, old_id);
+  stmt_done(st);
+  return out;
+}
+
+/* ---- groups -------------------------------------------------------------------------------------------- */
+
+int ferry__journal_group_begin(ferry_journal *j, ferry_error *err) {
+  int rc = writable(j, "group outcomes", err);
+  if (rc) return rc;
+  if (j->in_group)
+    return ferry_error_set(err, FERRY_EINTERNAL, "journal %s: a group of outcomes is already open", j->path);
+  j->in_group = 1;
+  return 0;
+}
+
+int ferry__journal_group_commit(ferry_journal *j, ferry_error *err) {
+  int rc = writable(j, "group outcomes", err);
+  if (rc) return rc;
+  if (!j->in_group)
+    return ferry_error_set(err, FERRY_EINTERNAL, "journal %s: no group of outcomes is open", j->path);
+  rc = tx_commit(j, err);
+  j->in_group = 0;
+  if (!rc && j->lost) rc = ferry_error_set(err, FERRY_EIO, "journal %s: %s", j->path, j->lost);
+  free(j->lost);
+  j->lost = NULL;
+  return rc;
+}
+
+/* ---- reading ------------------------------------------------------------------------------------------- */
+
+int ferry__journal_counts(ferry_journal *j, const char *stage, int64_t out[5], ferry_error *err) {
+  memset(out, 0, 5 * sizeof *out);
+  sqlite3_stmt *st = NULL;
+  int rc = stmt_get(j, stage ? ST_COUNTS_STAGE : ST_COUNTS_ALL, &st, err);
+  if (rc) return rc;
+  if (stage) bind_text(st, 1, stage);
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    ferry_jstatus s = status_parse((const char *)sqlite3_column_text(st, 0));
+    int64_t n = sqlite3_column_int64(st, 1);
+    out[s] += s == FERRY_J_NONE ? 0 : n;
+    out[FERRY_J_NONE] += n;
+  }
+  stmt_done(st);
+  if (rc != SQLITE_DONE) return db_fail(j, err, rc, "counting the items of %s", stage ? stage : "all stages");
+  return 0;
+}
+
+typedef struct frow {
+  char *stage, *key;
+  ferry_jrow row;
+} frow;
+
+/* Items in (stage, key) order, read in batches: see ferry__journal_foreach. run != 0: only the rows that run
+ * wrote last. */
+/* Attaches to the rows of a batch (ordered by stage, key) their ids: one range query per stage of the batch
+ * (index idmap_item), merged by key. */
+static int attach_ids(ferry_journal *j, frow *batch, size_t n, ferry_error *err) {
+  for (size_t lo = 0; lo < n;) {
+    size_t hi = lo;
+    while (hi + 1 < n && !strcmp(batch[hi + 1].stage, batch[lo].stage)) hi++;
+    for (size_t i = lo; i <= hi; i++) batch[i].row.ids = json_array();
+    sqlite3_stmt *st = NULL;
+    int rc = stmt_get(j, ST_IDS_RANGE, &st, err);
+    if (rc) return rc;
+    bind_text(st, 1, batch[lo].stage);
+    bind_text(st, 2, batch[lo].key);
+    bind_text(st, 3, batch[hi].key);
+    size_t i = lo;
+    int src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+      const char *k = (const char *)sqlite3_column_text(st, 4);
+      while (i <= hi && strcmp(batch[i].key, k) < 0) i++;
+      if (i > hi) break;
+      if (strcmp(batch[i].key, k)) continue; /* an item of another run (or status) */
+      json_t *id = json_pack("{s:s, s:s, s:s}", "kind", (const char *)sqlite3_column_text(st, 0), "old",
+                             (const char *)sqlite3_column_text(st, 1), "new",
+                             (const char *)sqlite3_column_text(st, 2));
+      json_array_append_new(batch[i].row.ids, id);
+    }
+    stmt_done(st);
+    if (src != SQLITE_DONE && src != SQLITE_ROW)
+      return db_fail(j, err, src, "reading the ids of the items of stage %s", batch[lo].stage);
+    lo = hi + 1;
+  }
+  return 0;
+}
+
+static int foreach_rows(ferry_journal *j, const ferry_jquery *q,
+                        int (*fn)(void *arg, const char *stage, const char *key, const ferry_jrow *row),
+                        void *arg, ferry_error *err) {
+  /* Read in batches in key order, and call fn with no statement active: fn may call the journal (even write
+   * or nest a foreach), and no read snapshot is held for long. */
+  const char *stage = q->stage;
+  ferry_jstatus status = q->status;
+  int64_t run = q->run;
+  if (run && j->version < 2) return 0; /* a version-1 journal has no run column: no run wrote any row */
+  frow *batch = ferry__xcalloc(FOREACH_BATCH, sizeof *batch);
+  char *last_stage = ferry__xstrdup(stage ? stage : ""), *last_key = ferry__xstrdup("");
+  int first = 1, rc = 0, stop = 0;
+  int id = run     ? (stage ? ST_FOREACH_RUN_STAGE : ST_FOREACH_RUN_ALL)
+           : stage ? ST_FOREACH_STAGE
+                   : ST_FOREACH_ALL;
+  while (!rc && !stop) {
+    sqlite3_stmt *st = NULL;
+    if ((rc = stmt_get(j, id, &st, err))) break;
+    bind_text(st, 1, last_stage);
+    bind_text(st, 2, last_key);
+    if (status != FERRY_J_NONE) bind_text(st, 3, ferry__jstatus_name(status));
+    sqlite3_bind_int(st, 4, FOREACH_BATCH);
+    if (run) sqlite3_bind_int64(st, 5, run);
+    size_t n = 0, nrows = 0;
+    int src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+      nrows++;
+      const char *s = (const char *)sqlite3_column_text(st, 0), *k = (const char *)sqlite3_column_text(st, 1);
+      if (!first && !strcmp(s, last_stage) && !strcmp(k, last_key)) continue; /* seen in the last batch */
+      frow *f = &batch[n];
+      if ((rc = row_from(j, st, 2, s, k, &f->row, err))) break;
+      f->stage = ferry__xstrdup(s);
+      f->key = ferry__xstrdup(k);
+      n++;
+    }
+    if (!rc && src != SQLITE_DONE && src != SQLITE_ROW)
+      rc = db_fail(j, err, src, "listing the items of %s", stage ? stage : "all stages");
+    int more = nrows == FOREACH_BATCH; /* LIMIT reached: maybe more rows */
+    stmt_done(st);
+    first = 0;
+    if (n) {
+      free(last_stage);
+      free(last_key);
+      last_stage = ferry__xstrdup(batch[n - 1].stage);
+      last_key = ferry__xstrdup(batch[n - 1].key);
+    }
+    if (!rc && n && q->ids) rc = attach_ids(j, batch, n, err);
+    for (size_t i = 0; i < n; i++) {
+      if (!rc && !stop) stop = fn(arg, batch[i].stage, batch[i].key, &batch[i].row);
+      free(batch[i].stage);
+      free(batch[i].key);
+      ferry__jrow_clear(&batch[i].row);
+    }
+    if (!more || !n) break;
+  }
+  free(last_stage);
+  free(last_key);
+  free(batch);
+  return rc;
+}
+
+int ferry__journal_foreach(ferry_journal *j, const char *stage, ferry_jstatus status,
+                          int (*fn)(void *arg, const char *stage, const char *key, const ferry_jrow *row),
+                          void *arg, ferry_error *err) {
+  ferry_jquery q = {.stage = stage, .status = status};
+  return foreach_rows(j, &q, fn, arg, err);
+}
+
+int ferry__journal_foreach_run(ferry_journal *j, int64_t run, const char *stage,
+                              int (*fn)(void *arg, const char *stage, const char *key, const ferry_jrow *row),
+                              void *arg, ferry_error *err) {
+  if (run <= 0) return ferry_error_set(err, FERRY_EINVAL, "journal %s: no run id given", j->path);
+  ferry_jquery q = {.stage = stage, .run = run};
+  return ferry__journal_foreach_ex(j, &q, fn, arg, err);
+}
+
+int ferry__journal_foreach_ex(ferry_journal *j, const ferry_jquery *q,
+                             int (*fn)(void *arg, const char *stage, const char *key, const ferry_jrow *row),
+                             void *arg, ferry_error *err) {
+  if (!q) return ferry_error_set(err, FERRY_EINVAL, "journal %s: no query given", j->path);
+  if (q->run < 0) return ferry_error_set(err, FERRY_EINVAL, "journal %s: bad run id %lld", j->path,
+                                         (long long)q->run);
+  return foreach_rows(j, q, fn, arg, err);
+}
+
+/* ---- id map iteration ---------------------------------------------------------------------------------- */
+
+typedef struct idrow {
+  char *kind, *old_id, *new_id, *stage, *key;
+  int64_t created;
+} idrow;
+
+static void idrow_from(sqlite3_stmt *st, idrow *r) {
+  r->kind = col_strdup(st, 0);
+  r->old_id = col_strdup(st, 1);
+  r->new_id = col_strdup(st, 2);
+  r->stage = col_strdup(st, 3);
+  r->key = col_strdup(st, 4);
+  r->created = sqlite3_column_int64(st, 5);
+}
+
+static void idrow_clear(idrow *r) {
+  free(r->kind);
+  free(r->old_id);
+  free(r->new_id);
+  free(r->stage);
+  free(r->key);
+  memset(r, 0, sizeof *r);
+}
+
+static int idrow_call(const idrow *r, int (*fn)(void *arg, const ferry_jid *id), void *arg) {
+  ferry_jid id = {r->kind ? r->kind : "",   r->old_id ? r->old_id : "", r->new_id ? r->new_id : "",
+                  r->stage ? r->stage : "", r->key ? r->key : "",       r->created};
+  return fn(arg, &id);
+}
+
+int ferry__journal_foreach_id(ferry_journal *j, const char *stage, const char *key, const char *kind,
+                             int (*fn)(void *arg, const ferry_jid *id), void *arg, ferry_error *err) {
+  if (key && !stage)
+    return ferry_error_set(err, FERRY_EINVAL, "journal %s: the ids of an item need its stage", j->path);
+  int rc = 0, stop = 0;
+  if (key) { /* one item: few rows, read at once (index idmap_item), then called */
+    sqlite3_stmt *st = NULL;
+    if ((rc = stmt_get(j, ST_IDS_ITEM, &st, err))) return rc;
+    bind_text(st, 1, stage);
+    bind_text(st, 2, key);
+    size_t n = 0, cap = 0;
+    idrow *rows = NULL;
+    int src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+      if (kind && strcmp((const char *)sqlite3_column_text(st, 0), kind)) continue;
+      if (n == cap) {
+        cap = cap ? 2 * cap : 8;
+        rows = ferry__xrealloc(rows, cap * sizeof *rows);
+      }
+      idrow_from(st, &rows[n++]);
+    }
+    stmt_done(st);
+    if (src != SQLITE_DONE) rc = db_fail(j, err, src, "reading the ids of item %s/%s", stage, key);
+    for (size_t i = 0; i < n; i++) {
+      if (!rc && !stop) stop = idrow_call(&rows[i], fn, arg);
+      idrow_clear(&rows[i]);
+    }
+    free(rows);
+    return rc;
+  }
+  /* all ids (order kind, old_id) or those of a stage (order key, kind, old_id), in batches */
+  idrow *batch = ferry__xcalloc(FOREACH_BATCH, sizeof *batch);
+  idrow last = {.kind = ferry__xstrdup(kind && !stage ? kind : ""), .old_id = ferry__xstrdup(""),
+                .key = ferry__xstrdup("")};
+  int first = 1;
+  while (!rc && !stop) {
+    sqlite3_stmt *st = NULL;
+    if ((rc = stmt_get(j, stage ? ST_IDS_STAGE : ST_IDS_ALL, &st, err))) break;
+    if (stage) {
+      bind_text(st, 1, stage);
+      bind_text(st, 2, last.key);
+      bind_text(st, 3, last.kind);
+      bind_text(st, 4, last.old_id);
+      sqlite3_bind_int(st, 5, FOREACH_BATCH);
+    } else {
+      bind_text(st, 1, last.kind);
+      bind_text(st, 2, last.old_id);
+      sqlite3_bind_int(st, 3, FOREACH_BATCH);
+    }
+    size_t n = 0, nrows = 0;
+    int src, past = 0;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+      nrows++;
+      const char *k = (const char *)sqlite3_column_text(st, 0), *o = (const char *)sqlite3_column_text(st, 1);
+      const char *ik = (const char *)sqlite3_column_text(st, 4);
+      if (!first && !strcmp(k, last.kind) && !strcmp(o, last.old_id) && (!stage || !strcmp(ik, last.key)))
+        continue; /* seen in the last batch */
+      if (kind && !stage && strcmp(k, kind)) { /* ordered by kind: the kind asked for is over */
+        past = 1;
+        break;
+      }
+      idrow_from(st, &batch[n++]);
+    }
+    if (src != SQLITE_DONE && src != SQLITE_ROW)
+      rc = db_fail(j, err, src, "listing the id map%s%s", stage ? " of stage " : "", stage ? stage : "");
+    int more = nrows == FOREACH_BATCH && !past;
+    stmt_done(st);
+    first = 0;
+    if (n) {
+      idrow_clear(&last);
+      last.kind = ferry__xstrdup(batch[n - 1].kind);
+      last.old_id = ferry__xstrdup(batch[n - 1].old_id);
+      last.key = ferry__xstrdup(batch[n - 1].key);
+    }
+    for (size_t i = 0; i < n; i++) {
+      if (!rc && !stop && (!kind || !strcmp(batch[i].kind, kind))) stop = idrow_call(&batch[i], fn, arg);
+      idrow_clear(&batch[i]);
+    }
+    if (!more || !n) break;
+  }
+  idrow_clear(&last);
+  free(batch);
+  return rc;
+}
+
+char **ferry__journal_stages(ferry_journal *j, ferry_error *err) {
+  size_t n = 0, cap = 8;
+  char **v = ferry__xcalloc(cap, sizeof *v);
+  for (;;) {
+    sqlite3_stmt *st = NULL;
+    if (stmt_get(j, n ? ST_STAGE_NEXT : ST_STAGE_FIRST, &st, err)) goto fail;
+    if (n) bind_text(st, 1, v[n - 1]);
+    int rc = sqlite3_step(st);
+    char *s = rc == SQLITE_ROW ? col_strdup(st, 0) : NULL;
+    stmt_done(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+      db_fail(j, err, rc, "listing the stages");
+      goto fail;
+    }
+    if (!s) break;
+    if (n + 1 >= cap) {
+      cap *= 2;
+      v = ferry__xrealloc(v, cap * sizeof *v);
+    }
+    v[n++] = s;
+    v[n] = NULL;
+  }
+  return v;
+fail:
+  ferry__strv_free(v);
+  return NULL;
+}
+
+json_t *ferry__journal_runs(ferry_journal *j, int limit, ferry_error *err) {
+  sqlite3_stmt *st = NULL;
+  if (stmt_get(j, ST_RUNS, &st, err)) return NULL;
+  sqlite3_bind_int(st, 1, limit > 0 ? limit : -1);
+  json_t *out = json_array();
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    json_t *summary = NULL;
+    const char *text = (const char *)sqlite3_column_text(st, 5);
+    if (text) summary = json_loads(text, JSON_DECODE_ANY, NULL);
+    json_t *r = json_pack("{s:I, s:s, s:I}", "id", (json_int_t)sqlite3_column_int64(st, 0), "mode",
+                          (const char *)sqlite3_column_text(st, 1), "started",
+                          (json_int_t)sqlite3_column_int64(st, 2));
+    json_object_set_new(r, "ended", sqlite3_column_type(st, 3) == SQLITE_NULL
+                                        ? json_null() : json_integer(sqlite3_column_int64(st, 3)));
+    json_object_set_new(r, "status", sqlite3_column_type(st, 4) == SQLITE_NULL
+                                         ? json_null() : json_integer(sqlite3_column_int(st, 4)));
+    json_object_set_new(r, "summary", summary ? summary : json_null());
+    json_array_append_new(out, r);
+  }
+  stmt_done(st);
+  if (rc != SQLITE_DONE) {
+    db_fail(j, err, rc, "listing the runs");
+    json_decref(out);
+    return NULL;
+  }
+  return out;
+}

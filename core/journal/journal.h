@@ -1,0 +1,147 @@
+/* ferry core, layer "journal": the SQLite journal (core/journal: journal.c; reader.c is the public
+ * read-only API of ferry/journal.h). Uses the base layer only.
+ */
+#ifndef FERRY_CORE_JOURNAL_H
+#define FERRY_CORE_JOURNAL_H
+
+#include "base/base.h"
+
+/* ===== journal.c (SQLite, WAL) =========================================================================== */
+typedef struct ferry_journal ferry_journal;
+typedef enum ferry_jstatus {
+  FERRY_J_NONE = 0,   /* not in the journal */
+  FERRY_J_INTENT = 1, /* in doubt: an intent was recorded, no outcome yet */
+  FERRY_J_DONE = 2,
+  FERRY_J_SKIPPED = 3,
+  FERRY_J_FAILED = 4
+} ferry_jstatus;
+const char *ferry__jstatus_name(ferry_jstatus s);
+
+typedef struct ferry_jrow {
+  ferry_jstatus status;
+  char *step;         /* owned, or NULL */
+  json_t *state;      /* owned reference (object), never NULL after a successful get */
+  unsigned attempts;
+  char *error;        /* owned, or NULL: "<message>" or "<message>\n<detail>" (redacted) */
+  int error_code;     /* FERRY_E* of the last failure (failed items), 0 otherwise */
+  int64_t created, updated; /* ms since the epoch; 0 for an item not in the journal */
+  /* schema version 2 (NULL / 0 when a version-1 journal is read) */
+  json_t *report;     /* owned, or NULL: the task's report object of the last outcome (redacted) */
+  json_t *verify;     /* owned, or NULL: what the last verify found when it found the item different:
+                         {"result": "mismatch", "at": ms, "run": id, "message": "...", "differences": [...]} */
+  int64_t run;        /* id of the run (or verify run) that last wrote the row; 0 = none */
+  json_t *ids;        /* owned, or NULL: only iterations with ferry_jquery.ids fill it: the item's id map,
+                         [{"kind": "...", "old": "...", "new": "..."}] in (kind, old) order */
+} ferry_jrow;
+void ferry__jrow_clear(ferry_jrow *row);
+
+/* Opens (creating unless readonly) the journal; WAL mode, synchronous=NORMAL (a commit survives kill -9).
+ * A writable open takes the journal's run lock (flock on "<path>-lock"): a second writable open, from this
+ * process or another, is refused until the first is closed. Read-only opens never lock and never create.
+ * Schema: a writable open upgrades a version-1 journal to version 2 (one transaction); a read-only open
+ * reads a version-1 journal as it is (the version-2 fields read as NULL / 0); a newer version is refused. */
+ferry_journal *ferry__journal_open(const char *path, int readonly, ferry_error *err);
+void ferry__journal_close(ferry_journal *j);
+/* The schema version of the open file (2, or 1 for a read-only open of an old journal). */
+int ferry__journal_version(const ferry_journal *j);
+/* Run bookkeeping (ferry status shows runs). run_begin makes the new run the journal's current run: every
+ * row written afterwards (intents, outcomes, verify marks) gets its id in the `run` column, until run_end of
+ * that run. */
+int ferry__journal_run_begin(ferry_journal *j, const char *mode, int64_t *run_id, ferry_error *err);
+int ferry__journal_run_end(ferry_journal *j, int64_t run_id, int status, const char *summary_json,
+                          ferry_error *err);
+/* The current run (0 = none). */
+int64_t ferry__journal_run_id(const ferry_journal *j);
+/* One item (status FERRY_J_NONE and an empty state when absent). get leaves row->report NULL (the resume
+ * lookup of every item does not need it); get_full reads it too. */
+int ferry__journal_get(ferry_journal *j, const char *stage, const char *key, ferry_jrow *row, ferry_error *err);
+int ferry__journal_get_full(ferry_journal *j, const char *stage, const char *key, ferry_jrow *row,
+                           ferry_error *err);
+/* Records an intent now (committed before return, even inside a group). */
+int ferry__journal_intent(ferry_journal *j, const char *stage, const char *key, const char *step,
+                         json_t *state, unsigned attempts, ferry_error *err);
+
+/* Outcomes; they may be grouped (see group_begin/commit) — committed at the latest by group_commit. */
+typedef struct ferry_joutcome {
+  ferry_jstatus status;     /* FERRY_J_DONE, FERRY_J_SKIPPED or FERRY_J_FAILED */
+  json_t *state;            /* the item's state (object); NULL keeps the stored one */
+  json_t *report;           /* the task's report object (redacted when stored); NULL or {} stores NULL (for a
+                               failed repair: keeps the stored report) */
+  const ferry_error *cause; /* FAILED: why (stored as "<message>\n<detail>", detail capped, redacted) */
+  unsigned attempts;        /* FAILED: attempts so far; done/skipped: 0 keeps the stored count */
+  int repair;               /* FAILED of a repair (ferry run --repair): the row keeps status done and its
+                               verify mark, and gets the error, attempts and report */
+} ferry_joutcome;
+/* Done/skipped also clear the item's error and its verify mark. */
+int ferry__journal_outcome(ferry_journal *j, const char *stage, const char *key, const ferry_joutcome *o,
+                          ferry_error *err);
+/* ferry__journal_outcome without a report. */
+int ferry__journal_done(ferry_journal *j, const char *stage, const char *key, json_t *state, int skipped,
+                       ferry_error *err);
+int ferry__journal_failed(ferry_journal *j, const char *stage, const char *key, json_t *state,
+                         const ferry_error *cause, unsigned attempts, ferry_error *err);
+/* The outcome of an item is not known (the sink's sync() failed): records the error (and a non-empty
+ * report) on the item's row, which keeps its status (normally the intent: in doubt). Grouped like an
+ * outcome. *recorded (may be NULL) = 0 when the journal has no row for the item (nothing written). */
+int ferry__journal_doubt(ferry_journal *j, const char *stage, const char *key, const ferry_error *cause,
+                        json_t *report, int *recorded, ferry_error *err);
+/* Verify marks (ferry verify; grouped like outcomes). mark: sets the item's `verify` column to
+ * {"result": "mismatch", "at": now, "run": the current run, "message": message, "differences": a copy of
+ * `differences` (an array; anything else: [])}, redacted. clear: sets it to NULL. Both set the row's run
+ * and change nothing else; *found (may be NULL) = 0 when the journal has no row for the item. */
+int ferry__journal_verify_mark(ferry_journal *j, const char *stage, const char *key, const char *message,
+                              json_t *differences, int *found, ferry_error *err);
+int ferry__journal_verify_clear(ferry_journal *j, const char *stage, const char *key, int *found,
+                               ferry_error *err);
+int ferry__journal_map_id(ferry_journal *j, const char *stage, const char *key, const char *kind,
+                         const char *old_id, const char *new_id, ferry_error *err);
+/* Looks up a mapped id (NULL when none; malloc'd, owned by the caller). */
+char *ferry__journal_lookup_id(ferry_journal *j, const char *kind, const char *old_id, ferry_error *err);
+/* Group commit of outcomes: begin opens a transaction; commit ends it. Intents commit immediately. */
+int ferry__journal_group_begin(ferry_journal *j, ferry_error *err);
+int ferry__journal_group_commit(ferry_journal *j, ferry_error *err);
+/* Counts per status for one stage (NULL = all stages): out[FERRY_J_*]; out[FERRY_J_NONE] = all items. */
+int ferry__journal_counts(ferry_journal *j, const char *stage, int64_t out[5], ferry_error *err);
+/* Calls fn for each item of a stage (NULL = all) with that status (FERRY_J_NONE = any), in key order. fn
+ * returns non-zero to stop. Borrowed arguments valid during the call. Rows are read in batches and fn runs
+ * with no statement open: it may use the journal (even write). */
+int ferry__journal_foreach(ferry_journal *j, const char *stage, ferry_jstatus status,
+                          int (*fn)(void *arg, const char *stage, const char *key, const ferry_jrow *row),
+                          void *arg, ferry_error *err);
+/* The same for the items whose row the run `run` wrote last, of one stage (NULL = all), in (stage, key)
+ * order. There is no index on the run: this reads every row of the stage (of all stages for NULL). Nothing
+ * for a version-1 journal. */
+int ferry__journal_foreach_run(ferry_journal *j, int64_t run, const char *stage,
+                              int (*fn)(void *arg, const char *stage, const char *key, const ferry_jrow *row),
+                              void *arg, ferry_error *err);
+/* ferry__journal_foreach with every filter: stage (NULL = all), status (FERRY_J_NONE = any), run (0 = any;
+ * else only rows that run wrote last, as foreach_run), ids (1: fill row->ids, read with one range query per
+ * batch of rows rather than one per item). */
+typedef struct ferry_jquery {
+  const char *stage;
+  ferry_jstatus status;
+  int64_t run;
+  int ids;
+} ferry_jquery;
+int ferry__journal_foreach_ex(ferry_journal *j, const ferry_jquery *q,
+                             int (*fn)(void *arg, const char *stage, const char *key, const ferry_jrow *row),
+                             void *arg, ferry_error *err);
+/* One mapping of the id map (borrowed strings, valid during the callback). */
+typedef struct ferry_jid {
+  const char *kind, *old_id, *new_id;
+  const char *stage, *key; /* the item that mapped it */
+  int64_t created;         /* ms since the epoch */
+} ferry_jid;
+/* Calls fn for each mapping: of one item (stage and key given; index idmap_item; order kind, old_id), of
+ * one stage (key NULL; order key, kind, old_id) or all (both NULL; order kind, old_id); `kind` (may be NULL)
+ * keeps only that kind. fn returns non-zero to stop; it runs with no statement open (batches). */
+int ferry__journal_foreach_id(ferry_journal *j, const char *stage, const char *key, const char *kind,
+                             int (*fn)(void *arg, const ferry_jid *id), void *arg, ferry_error *err);
+/* Names of stages present in the journal (NULL-terminated, owned by the caller: ferry__strv_free). */
+char **ferry__journal_stages(ferry_journal *j, ferry_error *err);
+/* The last `limit` runs (0 = all), newest first: a new JSON array of {id, mode, started, ended, status,
+ * summary} (times in milliseconds since the epoch; ended, status and summary null while a run has not
+ * ended, or when it was killed). Owned by the caller. */
+json_t *ferry__journal_runs(ferry_journal *j, int limit, ferry_error *err);
+
+#endif

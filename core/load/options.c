@@ -1,0 +1,554 @@
+/* Plugin option tables (ferry/plugin.h): a plugin's JSON options are checked against its table, written into
+ * its context at the declared offsets, and secrets are resolved from the environment or from files and
+ * registered for redaction. Everything stored in the context is owned here and freed by
+ * ferry__options_release(). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "load/load.h"
+
+#define SECRET_FILE_MAX (1024 * 1024)
+
+const char *ferry__opt_type_name(ferry_opt_type t) {
+  switch (t) {
+    case FERRY_OPT_STRING: return "string";
+    case FERRY_OPT_INT: return "integer";
+    case FERRY_OPT_DOUBLE: return "number";
+    case FERRY_OPT_BOOL: return "boolean";
+    case FERRY_OPT_STRING_LIST: return "string list";
+    case FERRY_OPT_JSON: return "json";
+  }
+  return "unknown";
+}
+
+
+typedef struct opt_run {
+  const char *where;
+  const char *base_dir;
+  ferry_error *err;
+} opt_run;
+
+/* ---- secrets and substitution ----------------------------------------------------------------------- */
+
+static int env_name_ok(const char *s, size_t n) {
+  if (!n || !((s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z') || s[0] == '_')) return 0;
+  for (size_t i = 1; i < n; i++) {
+    char c = s[i];
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return 0;
+  }
+  return 1;
+}
+
+/* Expands "${NAME}" (and the escape "$${" -> "${") in `s`. Each substituted value is appended to `pieces`
+ * (for redaction). `label` names the option in messages; the value itself never appears in them. */
+static int expand(const opt_run *r, const char *label, const char *s, char **out, char ***pieces,
+                  size_t *npieces) {
+  ferry_sb sb = {0};
+  const char *p = s;
+  while (*p) {
+    if (p[0] == '$' && p[1] == '$' && p[2] == '{') {
+      ferry__sb_add(&sb, "${");
+      p += 3;
+    } else if (p[0] == '$' && p[1] == '{') {
+      const char *name = p + 2, *end = strchr(name, '}');
+      if (!end) {
+        ferry__sb_free(&sb);
+        return ferry_error_set(r->err, FERRY_ECONFIG,
+                               "%s: %s: \"${\" without a closing \"}\" (write \"$${\" for a literal \"${\")",
+                               r->where, label);
+      }
+      size_t n = (size_t)(end - name);
+      if (!env_name_ok(name, n)) {
+        ferry__sb_free(&sb);
+        return ferry_error_set(
+            r->err, FERRY_ECONFIG,
+            "%s: %s: \"${%.*s}\" is not a valid environment variable name (letters, digits "
+            "and '_', not starting with a digit)",
+            r->where, label, (int)(n > 64 ? 64 : n), name);
+      }
+      char *nm = ferry__xstrndup(name, n);
+      const char *val = getenv(nm);
+      if (!val) {
+        ferry_error_set(r->err, FERRY_ECONFIG, "%s: %s: environment variable %s is not set", r->where, label,
+                        nm);
+        free(nm);
+        ferry__sb_free(&sb);
+        return FERRY_ECONFIG;
+      }
+      free(nm);
+      ferry__sb_add(&sb, val);
+      *pieces = ferry__xrealloc(*pieces, (*npieces + 1) * sizeof **pieces);
+      (*pieces)[(*npieces)++] = ferry__xstrdup(val);
+      p = end + 1;
+    } else {
+      ferry__sb_addn(&sb, p, 1);
+      p++;
+    }
+  }
+  *out = ferry__sb_steal(&sb);
+  return 0;
+}
+
+static char *join_path(const char *base, const char *path) {
+  if (path[0] == '/' || !base || !*base || !strcmp(base, ".")) return ferry__xstrdup(path);
+  size_t n = strlen(base);
+  return ferry__xasprintf("%s%s%s", base, base[n - 1] == '/' ? "" : "/", path);
+}
+
+static int read_secret_file(const opt_run *r, const char *label, const char *path, char **out) {
+  char *full = join_path(r->base_dir, path);
+  FILE *f = fopen(full, "rb");
+  if (!f) {
+    int e = errno;
+    ferry_error_set(r->err, FERRY_ECONFIG, "%s: %s: cannot read secret file \"%s\": %s", r->where, label,
+                    full, strerror(e));
+    free(full);
+    return FERRY_ECONFIG;
+  }
+  ferry_sb sb = {0};
+  char buf[4096];
+  size_t n;
+  int rc = 0;
+  while (!rc && (n = fread(buf, 1, sizeof buf, f)) > 0) {
+    if (memchr(buf, '\0', n))
+      rc = ferry_error_set(r->err, FERRY_ECONFIG, "%s: %s: secret file \"%s\" contains a NUL byte", r->where,
+                           label, full);
+    ferry__sb_addn(&sb, buf, n);
+    if (!rc && sb.len > SECRET_FILE_MAX)
+      rc = ferry_error_set(r->err, FERRY_ECONFIG, "%s: %s: secret file \"%s\" is larger than %d bytes",
+                           r->where, label, full, SECRET_FILE_MAX);
+  }
+  if (!rc && ferror(f)) {
+    int e = errno;
+    rc = ferry_error_set(r->err, FERRY_ECONFIG, "%s: %s: cannot read secret file \"%s\": %s", r->where, label,
+                         full, strerror(e));
+  }
+  fclose(f);
+  free(full);
+  if (rc) {
+    ferry__sb_free(&sb);
+    return rc;
+  }
+  char *s = ferry__sb_steal(&sb);
+  size_t len = strlen(s);
+  while (len && (s[len - 1] == '\n' || s[len - 1] == '\r')) s[--len] = '\0';
+  *out = s;
+  return 0;
+}
+
+static void free_pieces(char **pieces, size_t n) {
+  for (size_t i = 0; i < n; i++) free(pieces[i]);
+  free(pieces);
+}
+
+/* One string value: a JSON string (with "${NAME}" substitution) or {"env": NAME} / {"file": PATH}. Values of
+ * the object forms are always registered as secrets; the whole value and the substituted parts of a string
+ * only when the option is a secret (so that "${HOME}/data" in a plain path is not hidden from logs). */
+static int resolve_string(const opt_run *r, const ferry_option *o, const char *label, json_t *v, char **out) {
+  int secret = (o->flags & FERRY_OPT_SECRET) != 0;
+  if (json_is_string(v)) {
+    char **pieces = NULL;
+    size_t npieces = 0;
+    int rc = expand(r, label, json_string_value(v), out, &pieces, &npieces);
+    if (!rc && secret) {
+      ferry__secret_add(*out);
+      for (size_t i = 0; i < npieces; i++) ferry__secret_add(pieces[i]);
+    }
+    free_pieces(pieces, npieces);
+    return rc;
+  }
+  if (json_is_object(v) && json_object_size(v) == 1) {
+    json_t *env = json_object_get(v, "env"), *file = json_object_get(v, "file");
+    if (json_is_string(env)) {
+      const char *name = json_string_value(env);
+      if (!env_name_ok(name, strlen(name)))
+        return ferry_error_set(r->err, FERRY_ECONFIG,
+                               "%s: %s: {\"env\": \"%s\"} is not a valid environment "
+                               "variable name (letters, digits and '_', not starting with a digit)",
+                               r->where, label, name);
+      const char *val = getenv(name);
+      if (!val)
+        return ferry_error_set(r->err, FERRY_ECONFIG, "%s: %s: environment variable %s is not set", r->where,
+                               label, name);
+      *out = ferry__xstrdup(val);
+      ferry__secret_add(*out);
+      return 0;
+    }
+    if (json_is_string(file)) {
+      int rc = read_secret_file(r, label, json_string_value(file), out);
+      if (!rc) ferry__secret_add(*out);
+      return rc;
+    }
+  }
+  if (json_is_object(v))
+    return ferry_error_set(
+        r->err, FERRY_ECONFIG,
+        "%s: %s: expected a string, {\"env\": \"NAME\"} or {\"file\": \"PATH\"}, found an object "
+        "with other keys",
+        r->where, label);
+  return ferry_error_set(r->err, FERRY_ECONFIG, "%s: %s: expected %s, found %s", r->where, label,
+                         o->type == FERRY_OPT_STRING_LIST ? "a string or a list of strings" : "string",
+                         ferry__json_kind(v));
+}
+
+static void register_json_strings(json_t *v) {
+  if (json_is_string(v)) {
+    ferry__secret_add(json_string_value(v));
+  } else if (json_is_object(v)) {
+    const char *k;
+    json_t *x;
+    json_object_foreach(v, k, x) register_json_strings(x);
+  } else if (json_is_array(v)) {
+    size_t i;
+    json_t *x;
+    json_array_foreach(v, i, x) register_json_strings(x);
+  }
+}
+
+static int type_error(const opt_run *r, const ferry_option *o, json_t *v) {
+  return ferry_error_set(r->err, FERRY_ECONFIG, "%s: \"%s\": expected %s, found %s", r->where, o->key,
+                         ferry__opt_type_name(o->type), ferry__json_kind(v));
+}
+
+/* Converts `v` for option `o` and stores it at its offset. Nothing is stored on failure. */
+static int set_value(const opt_run *r, const ferry_option *o, json_t *v, char *ctx) {
+  void *field = ctx + o->offset;
+  char *label = ferry__xasprintf("\"%s\"", o->key);
+  int rc = 0;
+  switch (o->type) {
+    case FERRY_OPT_STRING: {
+      char *s = NULL;
+      rc = resolve_string(r, o, label, v, &s);
+      if (!rc) *(char **)field = s;
+      break;
+    }
+    case FERRY_OPT_INT: {
+      if (json_is_integer(v)) {
+        *(int64_t *)field = (int64_t)json_integer_value(v);
+      } else if (json_is_real(v)) {
+        double d = json_real_value(v);
+        if (d >= -9223372036854775808.0 && d < 9223372036854775808.0 && d == (double)(int64_t)d)
+          *(int64_t *)field = (int64_t)d;
+        else
+          rc = ferry_error_set(r->err, FERRY_ECONFIG, "%s: \"%s\": expected integer, found %g", r->where,
+                               o->key, d);
+      } else {
+        rc = type_error(r, o, v);
+      }
+      break;
+    }
+    case FERRY_OPT_DOUBLE:
+      if (json_is_number(v))
+        *(double *)field = json_number_value(v);
+      else
+        rc = type_error(r, o, v);
+      break;
+    case FERRY_OPT_BOOL:
+      if (json_is_boolean(v))
+        *(int *)field = json_is_true(v);
+      else
+        rc = type_error(r, o, v);
+      break;
+    case FERRY_OPT_STRING_LIST: {
+      if (json_is_array(v)) {
+        size_t n = json_array_size(v);
+        char **list = ferry__xcalloc(n + 1, sizeof(char *));
+        for (size_t i = 0; i < n && !rc; i++) {
+          char *el = ferry__xasprintf("\"%s\"[%zu]", o->key, i);
+          rc = resolve_string(r, o, el, json_array_get(v, i), &list[i]);
+          free(el);
+        }
+        if (rc)
+          ferry__strv_free(list);
+        else
+          *(char ***)field = list;
+      } else if (json_is_string(v) || json_is_object(v)) {
+        char *s = NULL;
+        rc = resolve_string(r, o, label, v, &s);
+        if (!rc) {
+          char **list = ferry__xcalloc(2, sizeof(char *));
+          list[0] = s;
+          *(char ***)field = list;
+        }
+      } else {
+        rc = ferry_error_set(r->err, FERRY_ECONFIG,
+                             "%s: \"%s\": expected a string or a list of strings, found %s", r->where, o->key,
+                             ferry__json_kind(v));
+      }
+      break;
+    }
+    case FERRY_OPT_JSON:
+      if (o->flags & FERRY_OPT_SECRET) register_json_strings(v);
+      *(json_t **)field = json_incref(v);
+      break;
+    default:
+      rc = ferry_error_set(r->err, FERRY_EINTERNAL,
+                           "%s: \"%s\": the plugin declares an unknown option type %d", r->where, o->key,
+                           (int)o->type);
+  }
+  free(label);
+  return rc;
+}
+
+static void release_one(const ferry_option *o, char *ctx) {
+  void *field = ctx + o->offset;
+  switch (o->type) {
+    case FERRY_OPT_STRING:
+      free(*(char **)field);
+      *(char **)field = NULL;
+      break;
+    case FERRY_OPT_STRING_LIST:
+      ferry__strv_free(*(char ***)field);
+      *(char ***)field = NULL;
+      break;
+    case FERRY_OPT_JSON:
+      json_decref(*(json_t **)field);
+      *(json_t **)field = NULL;
+      break;
+    default: break;
+  }
+}
+
+void ferry__options_release(const ferry_option *table, void *ctx) {
+  if (!table || !ctx) return;
+  for (const ferry_option *o = table; o->key; o++) release_one(o, ctx);
+}
+
+static char *valid_keys(const ferry_option *table) {
+  ferry_sb sb = {0};
+  for (const ferry_option *o = table; o && o->key; o++) {
+    if (sb.len) ferry__sb_add(&sb, ", ");
+    ferry__sb_add(&sb, o->key);
+  }
+  return ferry__sb_steal(&sb);
+}
+
+/* A default from the table, taken literally (no substitution, no env/file forms). */
+static int set_default(const opt_run *r, const ferry_option *o, char *ctx) {
+  json_error_t je;
+  json_t *def = json_loads(o->default_json, JSON_DECODE_ANY, &je);
+  if (!def)
+    return ferry_error_set(r->err, FERRY_EINTERNAL,
+                           "%s: \"%s\": the plugin's default value is not valid JSON (%s; a bug "
+                           "in the plugin)",
+                           r->where, o->key, je.text);
+  int rc = 0;
+  void *field = ctx + o->offset;
+  if (o->type == FERRY_OPT_STRING && json_is_string(def)) {
+    *(char **)field = ferry__xstrdup(json_string_value(def));
+    if (o->flags & FERRY_OPT_SECRET) ferry__secret_add(json_string_value(def));
+  } else if (o->type == FERRY_OPT_STRING_LIST && (json_is_string(def) || json_is_array(def))) {
+    size_t n = json_is_array(def) ? json_array_size(def) : 1;
+    char **list = ferry__xcalloc(n + 1, sizeof(char *));
+    for (size_t i = 0; i < n && !rc; i++) {
+      json_t *e = json_is_array(def) ? json_array_get(def, i) : def;
+      if (!json_is_string(e))
+        rc = ferry_error_set(r->err, FERRY_EINTERNAL, "%s: \"%s\": the plugin's default list holds a %s",
+                             r->where, o->key, ferry__json_kind(e));
+      else
+        list[i] = ferry__xstrdup(json_string_value(e));
+      if (!rc && (o->flags & FERRY_OPT_SECRET)) ferry__secret_add(list[i]);
+    }
+    if (rc)
+      ferry__strv_free(list);
+    else
+      *(char ***)field = list;
+  } else if (o->type == FERRY_OPT_STRING || o->type == FERRY_OPT_STRING_LIST) {
+    rc = ferry_error_set(r->err, FERRY_EINTERNAL, "%s: \"%s\": the plugin's default value is a %s, not a %s",
+                         r->where, o->key, ferry__json_kind(def), ferry__opt_type_name(o->type));
+  } else {
+    ferry_error e2 = FERRY_ERROR_INIT;
+    opt_run r2 = {r->where, r->base_dir, &e2};
+    if (set_value(&r2, o, def, ctx))
+      rc = ferry_error_set(r->err, FERRY_EINTERNAL,
+                           "%s: \"%s\": the plugin's default value %s is not a valid %s "
+                           "(a bug in the plugin)",
+                           r->where, o->key, o->default_json, ferry__opt_type_name(o->type));
+    ferry_error_clear(&e2);
+  }
+  json_decref(def);
+  return rc;
+}
+
+int ferry__options_apply_ex(const ferry_option *table, json_t *options, void *ctx, const char *where,
+                           const char *base_dir, ferry_error *err) {
+  opt_run r = {where ? where : "options", base_dir, err};
+  if (options && json_is_null(options)) options = NULL;
+  if (options && !json_is_object(options))
+    return ferry_error_set(err, FERRY_ECONFIG, "%s: expected an object, found %s", r.where,
+                           ferry__json_kind(options));
+  /* unknown keys first, in file order */
+  const char *key;
+  json_t *v;
+  json_object_foreach(options, key, v) {
+    const ferry_option *o = table;
+    while (o && o->key && strcmp(o->key, key)) o++;
+    if (o && o->key) continue;
+    if (!table || !table->key)
+      return ferry_error_set(err, FERRY_ECONFIG, "%s: unknown key \"%s\"; this plugin takes no options",
+                             r.where, key);
+    char *keys = valid_keys(table);
+    ferry_error_set(err, FERRY_ECONFIG, "%s: unknown key \"%s\"; valid keys: %s", r.where, key, keys);
+    free(keys);
+    return FERRY_ECONFIG;
+  }
+  if (!table) return 0;
+  for (const ferry_option *o = table; o->key; o++) {
+    if (!(o->flags & FERRY_OPT_REQUIRED) || json_object_get(options, o->key)) continue;
+    if (o->help)
+      return ferry_error_set(err, FERRY_ECONFIG, "%s: missing required key \"%s\" (%s)", r.where, o->key,
+                             o->help);
+    return ferry_error_set(err, FERRY_ECONFIG, "%s: missing required key \"%s\"", r.where, o->key);
+  }
+  size_t i = 0;
+  int rc = 0;
+  for (; table[i].key; i++) {
+    const ferry_option *o = &table[i];
+    json_t *val = json_object_get(options, o->key);
+    if (val)
+      rc = set_value(&r, o, val, ctx);
+    else if (o->default_json)
+      rc = set_default(&r, o, ctx);
+    /* else: left zero (the context was zeroed) */
+    if (rc) break;
+  }
+  if (rc) {
+    /* release what was stored before the failure (the failing option stored nothing) */
+    for (size_t k = 0; k < i; k++) release_one(&table[k], ctx);
+    return rc;
+  }
+  return 0;
+}
+
+int ferry__options_apply(const ferry_option *table, json_t *options, void *ctx, const char *where,
+                        ferry_error *err) {
+  return ferry__options_apply_ex(table, options, ctx, where, NULL, err);
+}
+
+/* ---- options checked once ------------------------------------------------------------------------------ */
+
+struct ferry__options {
+  const ferry_option *table; /* the plugin's (static) */
+  size_t size;               /* ctx_size */
+  char *ctx;                 /* the values, owned */
+};
+
+ferry__options *ferry__options_prepare(const ferry_plugin *plugin, json_t *options, const char *where,
+                                       const char *base_dir, ferry_error *err) {
+  if (!plugin->options && options && json_is_object(options) && json_object_size(options)) {
+    ferry_error_set(err, FERRY_ECONFIG, "%s: plugin \"%s\" takes no options", where ? where : "options",
+                    plugin->name);
+    return NULL;
+  }
+  ferry__options *o = ferry__xcalloc(1, sizeof *o);
+  o->table = plugin->options;
+  o->size = plugin->ctx_size ? plugin->ctx_size : 1;
+  o->ctx = ferry__xcalloc(1, o->size);
+  if (ferry__options_apply_ex(plugin->options, options, o->ctx, where, base_dir, err) < 0) {
+    free(o->ctx);
+    free(o);
+    return NULL;
+  }
+  return o;
+}
+
+void ferry__options_copy_to(const ferry__options *o, void *ctx) {
+  for (const ferry_option *op = o->table; op && op->key; op++) {
+    const char *from = o->ctx + op->offset;
+    char *to = (char *)ctx + op->offset;
+    switch (op->type) {
+      case FERRY_OPT_STRING: *(char **)to = ferry__xstrdup(*(char *const *)from); break;
+      case FERRY_OPT_STRING_LIST:
+        *(char ***)to = *(char **const *)from ? ferry__strv_dup(*(const char *const *const *)from) : NULL;
+        break;
+      case FERRY_OPT_JSON:
+        *(json_t **)to = *(json_t *const *)from ? json_deep_copy(*(json_t *const *)from) : NULL;
+        break;
+      case FERRY_OPT_INT: memcpy(to, from, sizeof(int64_t)); break;
+      case FERRY_OPT_DOUBLE: memcpy(to, from, sizeof(double)); break;
+      case FERRY_OPT_BOOL: memcpy(to, from, sizeof(int)); break;
+      default: break;
+    }
+  }
+}
+
+void ferry__options_free(ferry__options *o) {
+  if (!o) return;
+  ferry__options_release(o->table, o->ctx);
+  free(o->ctx);
+  free(o);
+}
+
+/* ---- ferry plugins --describe ----------------------------------------------------------------------------
+ */
+
+static json_t *kind_names(uint32_t bits) {
+  json_t *a = json_array();
+  for (uint32_t b = 1; b & FERRY_ITEM_ALL; b <<= 1)
+    if (bits & b) json_array_append_new(a, json_string(ferry_item_kind_name(b)));
+  return a;
+}
+
+static void add_points(json_t *a, const char *const *pts) {
+  for (size_t i = 0; pts && pts[i]; i++) {
+    size_t k;
+    json_t *x;
+    int seen = 0;
+    json_array_foreach(a, k, x) seen |= !strcmp(json_string_value(x), pts[i]);
+    if (!seen) json_array_append_new(a, json_string(pts[i]));
+  }
+}
+
+json_t *ferry__plugin_describe(const ferry_plugin *p) {
+  json_t *o = json_object();
+  json_object_set_new(o, "name", json_string(p->name ? p->name : ""));
+  json_object_set_new(o, "version", json_string(p->version ? p->version : ""));
+  json_object_set_new(o, "description", json_string(p->description ? p->description : ""));
+  json_object_set_new(o, "license", json_string(p->license ? p->license : ""));
+  json_t *kinds = json_array();
+  if (p->kinds & FERRY_KIND_SOURCE) json_array_append_new(kinds, json_string("source"));
+  if (p->kinds & FERRY_KIND_SINK) json_array_append_new(kinds, json_string("sink"));
+  if (p->kinds & FERRY_KIND_HOOK) json_array_append_new(kinds, json_string("hook"));
+  json_object_set_new(o, "kinds", kinds);
+  json_t *points = json_array();
+  if ((p->kinds & FERRY_KIND_SOURCE) && p->source) {
+    json_object_set_new(o, "emits", kind_names(p->source->emits));
+    add_points(points, p->source->hook_points);
+  }
+  if ((p->kinds & FERRY_KIND_SINK) && p->sink) {
+    json_object_set_new(o, "accepts", kind_names(p->sink->accepts));
+    add_points(points, p->sink->hook_points);
+  }
+  json_object_set_new(o, "hook_points", points);
+  if ((p->kinds & FERRY_KIND_HOOK) && p->hook) {
+    if (p->hook->points) {
+      json_t *serves = json_array();
+      add_points(serves, p->hook->points);
+      json_object_set_new(o, "serves", serves);
+    } else {
+      json_object_set_new(o, "serves", json_string("any"));
+    }
+  }
+  json_t *opts = json_array();
+  for (const ferry_option *op = p->options; op && op->key; op++) {
+    json_t *d = json_object();
+    json_object_set_new(d, "key", json_string(op->key));
+    json_object_set_new(d, "type", json_string(ferry__opt_type_name(op->type)));
+    if (op->default_json) {
+      if (op->flags & FERRY_OPT_SECRET) {
+        json_object_set_new(d, "default", json_string("***"));
+      } else {
+        json_t *def = json_loads(op->default_json, JSON_DECODE_ANY, NULL);
+        json_object_set_new(d, "default", def ? def : json_string(op->default_json));
+      }
+    }
+    json_object_set_new(d, "required", json_boolean(op->flags & FERRY_OPT_REQUIRED));
+    json_object_set_new(d, "secret", json_boolean(op->flags & FERRY_OPT_SECRET));
+    json_object_set_new(d, "help", json_string(op->help ? op->help : ""));
+    json_array_append_new(opts, d);
+  }
+  json_object_set_new(o, "options", opts);
+  return o;
+}
