@@ -52,24 +52,24 @@ typedef struct jlock {
   struct jlock *next;
 } jlock;
 
-typedef struct jg_snk {
-  jg_ctx_t *c;
+typedef struct joget_snk {
+  joget_ctx_t *c;
   jlock *locks;
   jt *ready;          /* tasks given a lock, to be resumed from the timer (a clean stack) */
   uv_timer_t *wake;   /* resumes `ready`; freed by its close callback */
   int gate; /* 0 unknown, 1 checking, 2 ok, 3 failed */
   ferry_error gate_err;
   jt *gate_wait;
-  jg_cache users;    /* user -> "ok": the identity check */
-  jg_cache hashes;   /* user -> login hash (start_as hash) */
-  jg_cache defs;     /* target definition -> facts */
-  jg_cache latest;   /* "app#proc" -> latest package version */
-  jg_cache dirusers; /* user -> true/false: exists in dir_user (dsn) */
-} jg_snk;
+  joget_cache users;    /* user -> "ok": the identity check */
+  joget_cache hashes;   /* user -> login hash (start_as hash) */
+  joget_cache defs;     /* target definition -> facts */
+  joget_cache latest;   /* "app#proc" -> latest package version */
+  joget_cache dirusers; /* user -> true/false: exists in dir_user (dsn) */
+} joget_snk;
 
 struct jt {
-  jg_snk *k;
-  jg_ctx_t *c;
+  joget_snk *k;
+  joget_ctx_t *c;
   ferry_task *task;
   const ferry_item *it;
   json_t *src; /* item body (borrowed) */
@@ -83,7 +83,7 @@ struct jt {
   void (*then)(jt *);
   jt *gate_next;
   /* identity of the moment (user calls) */
-  jg_ident uid;
+  joget_ident uid;
   char *uid_label;
   /* scopes: [{"src": body, "pid": target id}] processed in order */
   json_t *scopes;
@@ -163,10 +163,10 @@ static void loss(jt *t, json_t *l) {
 
 /* Value of a variable as text (the JSON API prints every value as text). NULL for null. */
 static char *var_text(json_t *v) {
-  if (json_is_string(v)) return jg_strdup(json_string_value(v));
-  if (json_is_integer(v)) return jg_asprintf("%lld", (long long)json_integer_value(v));
-  if (json_is_real(v)) return jg_asprintf("%.17g", json_real_value(v));
-  if (json_is_boolean(v)) return jg_strdup(json_is_true(v) ? "true" : "false");
+  if (json_is_string(v)) return joget_strdup(json_string_value(v));
+  if (json_is_integer(v)) return joget_asprintf("%lld", (long long)json_integer_value(v));
+  if (json_is_real(v)) return joget_asprintf("%.17g", json_real_value(v));
+  if (json_is_boolean(v)) return joget_strdup(json_is_true(v) ? "true" : "false");
   return NULL;
 }
 
@@ -223,9 +223,9 @@ static void jt_done(jt *t) {
   if (json_object_get(t->st, "losses") && !json_object_get(t->rep, "losses"))
     json_object_set(t->rep, "losses", json_object_get(t->st, "losses"));
   if (json_is_true(json_object_get(t->st, "adopted"))) json_object_set_new(t->rep, "adopted", json_true());
-  if (jg_str(t->st, "pid") && t->mode == FERRY_MODE_RUN) {
-    json_object_set_new(t->rep, "target_id", json_string(jg_str(t->st, "pid")));
-    json_object_set_new(t->rep, "record_id", json_string(jg_str(t->src, "record_id")));
+  if (joget_str(t->st, "pid") && t->mode == FERRY_MODE_RUN) {
+    json_object_set_new(t->rep, "target_id", json_string(joget_str(t->st, "pid")));
+    json_object_set_new(t->rep, "record_id", json_string(joget_str(t->src, "record_id")));
   }
   jt_free(t);
   ferry_task_done(task, 0);
@@ -294,7 +294,7 @@ static void jt_on(void *arg, json_t *doc, const ferry_error *err) {
   jt_kick(t);
 }
 
-static void jt_req(jt *t, const char *method, const char *path, const char *const *params, const jg_ident *id,
+static void jt_req(jt *t, const char *method, const char *path, const char *const *params, const joget_ident *id,
                    jt_take take, void *ud) {
   jt_rq *q = calloc(1, sizeof *q);
   if (!q) abort();
@@ -303,7 +303,7 @@ static void jt_req(jt *t, const char *method, const char *path, const char *cons
   q->ud = ud;
   ferry_error e = FERRY_ERROR_INIT;
   t->pending++;
-  if (jg_call(t->c, method, path, params, id, 0, jt_on, q, &e) < 0) {
+  if (joget_call(t->c, method, path, params, id, 0, jt_on, q, &e) < 0) {
     t->pending--;
     if (!t->err.code) ferry_error_move(&t->err, &e);
     free(q);
@@ -313,8 +313,8 @@ static void jt_req(jt *t, const char *method, const char *path, const char *cons
 
 static void jt_admin(jt *t, const char *method, const char *path, const char *const *params, jt_take take,
                      void *ud) {
-  jg_ident id;
-  jg_admin_ident(t->c, &id);
+  joget_ident id;
+  joget_admin_ident(t->c, &id);
   jt_req(t, method, path, params, &id, take, ud);
 }
 
@@ -350,7 +350,7 @@ static void jt_pg(jt *t, const char *sql, int n, const char *const *params, jt_t
   q->ud = ud;
   ferry_error e = FERRY_ERROR_INIT;
   t->pending++;
-  if (jg_pg_read(t->c, sql, n, params, jt_on_pg, q, &e) < 0) {
+  if (joget_pg_read(t->c, sql, n, params, jt_on_pg, q, &e) < 0) {
     t->pending--;
     if (!t->err.code) ferry_error_move(&t->err, &e);
     free(q);
@@ -380,7 +380,7 @@ static void jt_kick(jt *t) {
 
 /* ---- the record lock ---------------------------------------------------------------------------------- */
 static void lock_wake_cb(uv_timer_t *h) {
-  jg_snk *k = h->data;
+  joget_snk *k = h->data;
   while (k->ready) {
     jt *t = k->ready;
     k->ready = t->lock_wait_next;
@@ -393,13 +393,13 @@ static void lock_wake_cb(uv_timer_t *h) {
 
 /* Runs next(t) once t holds the lock of `key` (now, or from a clean stack when another task gives it up). */
 static void lock_take(jt *t, const char *key, void (*next)(jt *)) {
-  jg_snk *k = t->k;
+  joget_snk *k = t->k;
   jlock *l = k->locks;
   while (l && strcmp(l->key, key)) l = l->next;
   if (!l) {
     l = calloc(1, sizeof *l);
     if (!l) abort();
-    l->key = jg_strdup(key);
+    l->key = joget_strdup(key);
     l->next = k->locks;
     k->locks = l;
   }
@@ -422,7 +422,7 @@ static void lock_take(jt *t, const char *key, void (*next)(jt *)) {
 static void lock_drop(jt *t) {
   jlock *l = t->lock;
   if (!l) return;
-  jg_snk *k = t->k;
+  joget_snk *k = t->k;
   t->lock = NULL;
   if (l->holder != t) return; /* a waiter is never freed while it waits */
   jt *w = l->wait_head;
@@ -474,25 +474,25 @@ static void lk_done(void *arg, json_t *value, const ferry_error *err) {
   jt_kick(t);
 }
 
-static void jt_lookup(jt *t, jg_cache *cc, const char *key, jg_once_start start, const char *slot, int soft) {
+static void jt_lookup(jt *t, joget_cache *cc, const char *key, joget_once_start start, const char *slot, int soft) {
   jt_lk *l = calloc(1, sizeof *l);
   if (!l) abort();
   l->t = t;
-  l->slot = jg_strdup(slot);
+  l->slot = joget_strdup(slot);
   l->soft = soft;
   t->pending++;
-  jg_cache_get(t->c, cc, key, start, lk_done, l);
+  joget_cache_get(t->c, cc, key, start, lk_done, l);
 }
 
 /* A request made on behalf of a cache entry. */
 typedef struct once_rq {
-  jg_once *o;
-  jg_ctx_t *c;
+  joget_once *o;
+  joget_ctx_t *c;
   int step;
   json_t *acc;
 } once_rq;
 
-static once_rq *orq_new(jg_ctx_t *c, jg_once *o) {
+static once_rq *orq_new(joget_ctx_t *c, joget_once *o) {
   once_rq *r = calloc(1, sizeof *r);
   if (!r) abort();
   r->o = o;
@@ -501,10 +501,10 @@ static once_rq *orq_new(jg_ctx_t *c, jg_once *o) {
 }
 
 static void orq_finish(once_rq *r, json_t *value, const ferry_error *err) {
-  jg_once *o = r->o;
+  joget_once *o = r->o;
   json_decref(r->acc);
   free(r);
-  jg_once_finish(o, value, err);
+  joget_once_finish(o, value, err);
 }
 
 static void orq_send_fail(once_rq *r, ferry_error *e) {
@@ -513,25 +513,25 @@ static void orq_send_fail(once_rq *r, ferry_error *e) {
 }
 
 /* -- identity of a user -- */
-static void user_ident_from(jg_ctx_t *c, const char *user, const char *hash, jg_ident *id, char **label) {
+static void user_ident_from(joget_ctx_t *c, const char *user, const char *hash, joget_ident *id, char **label) {
   memset(id, 0, sizeof *id);
-  id->role = JG_ROLE_USER;
-  if (c->start_mode == JG_START_MASTER) {
+  id->role = JOGET_ROLE_USER;
+  if (c->start_mode == JOGET_START_MASTER) {
     id->user = c->master_user;
     id->password = c->master_password && *c->master_password ? c->master_password : NULL;
     id->hash = id->password ? NULL : c->master_hash;
     id->login_as = user;
-    *label = jg_asprintf("user \"%s\" (master login \"%s\" + loginAs)", user, c->master_user);
-  } else if (c->start_mode == JG_START_HASH) {
+    *label = joget_asprintf("user \"%s\" (master login \"%s\" + loginAs)", user, c->master_user);
+  } else if (c->start_mode == JOGET_START_HASH) {
     id->user = user;
     id->hash = hash;
-    *label = jg_asprintf("user \"%s\" (login hash from the target's dir_user)", user);
+    *label = joget_asprintf("user \"%s\" (login hash from the target's dir_user)", user);
   } else {
     json_t *u = json_object_get(c->user_pw, user);
     id->user = user;
-    id->password = jg_str(u, "password");
-    id->hash = jg_str(u, "hash");
-    *label = jg_asprintf("user \"%s\" (credentials from the users option)", user);
+    id->password = joget_str(u, "password");
+    id->hash = joget_str(u, "hash");
+    *label = joget_asprintf("user \"%s\" (credentials from the users option)", user);
   }
   id->label = *label;
 }
@@ -551,7 +551,7 @@ static void hash_take(void *arg, int status, PGresult *res, const ferry_error *e
         &e, FERRY_EPERM,
         "joget %s: user \"%s\" does not exist (or has no password) in the target's dir_user: copy the "
         "users first (stage \"users\"), or use start_as master",
-        r->c->host_label, jg_once_key(r->o));
+        r->c->host_label, joget_once_key(r->o));
     orq_send_fail(r, &e);
     return;
   }
@@ -560,14 +560,14 @@ static void hash_take(void *arg, int status, PGresult *res, const ferry_error *e
   orq_finish(r, json_string(h), NULL);
 }
 
-static void hash_start(jg_ctx_t *c, const char *key, jg_once *o) {
+static void hash_start(joget_ctx_t *c, const char *key, joget_once *o) {
   once_rq *r = orq_new(c, o);
   const char *p[1] = {key};
   ferry_error e = FERRY_ERROR_INIT;
-  if (jg_pg_read(c,
-                 "SELECT upper(md5(username || '::' || password)) FROM dir_user WHERE username = $1 "
-                 "AND password IS NOT NULL LIMIT 1",
-                 1, p, hash_take, r, &e) < 0)
+  if (joget_pg_read(c,
+                    "SELECT upper(md5(username || '::' || password)) FROM dir_user WHERE username = $1 "
+                    "AND password IS NOT NULL LIMIT 1",
+                    1, p, hash_take, r, &e) < 0)
     orq_send_fail(r, &e);
 }
 
@@ -580,11 +580,11 @@ static void user_check_take(void *arg, json_t *doc, const ferry_error *err) {
     orq_send_fail(r, &e);
     return;
   }
-  const char *got = jg_str(doc, "username");
-  const char *want = jg_once_key(r->o);
+  const char *got = joget_str(doc, "username");
+  const char *want = joget_once_key(r->o);
   if (!got || strcmp(got, want)) {
     ferry_error e = FERRY_ERROR_INIT;
-    if (r->c->start_mode == JG_START_MASTER)
+    if (r->c->start_mode == JOGET_START_MASTER)
       ferry_error_set(
           &e, FERRY_EPERM,
           "joget %s: calls as user \"%s\" through the master login run as \"%s\": the master login did "
@@ -601,19 +601,19 @@ static void user_check_take(void *arg, json_t *doc, const ferry_error *err) {
   orq_finish(r, json_true(), NULL);
 }
 
-static void user_check_send(jg_ctx_t *c, once_rq *r, const char *hash) {
-  jg_ident id;
+static void user_check_send(joget_ctx_t *c, once_rq *r, const char *hash) {
+  joget_ident id;
   char *label = NULL;
-  user_ident_from(c, jg_once_key(r->o), hash, &id, &label);
+  user_ident_from(c, joget_once_key(r->o), hash, &id, &label);
   ferry_error e = FERRY_ERROR_INIT;
-  if (c->start_mode == JG_START_USERS && !id.password && !id.hash) {
+  if (c->start_mode == JOGET_START_USERS && !id.password && !id.hash) {
     ferry_error_set(&e, FERRY_EPERM, "joget %s: no credentials for user \"%s\" in the users option",
-                    c->host_label, jg_once_key(r->o));
+                    c->host_label, joget_once_key(r->o));
     free(label);
     orq_send_fail(r, &e);
     return;
   }
-  int rc = jg_call(c, "GET", "workflow/currentUsername", NULL, &id, 0, user_check_take, r, &e);
+  int rc = joget_call(c, "GET", "workflow/currentUsername", NULL, &id, 0, user_check_take, r, &e);
   free(label);
   if (rc < 0) orq_send_fail(r, &e);
 }
@@ -629,10 +629,10 @@ static void user_check_hash(void *arg, json_t *value, const ferry_error *err) {
   user_check_send(r->c, r, json_string_value(value));
 }
 
-static void user_check_start(jg_ctx_t *c, const char *key, jg_once *o) {
+static void user_check_start(joget_ctx_t *c, const char *key, joget_once *o) {
   once_rq *r = orq_new(c, o);
-  if (c->start_mode == JG_START_HASH)
-    jg_cache_get(c, &c->snk->hashes, key, hash_start, user_check_hash, r);
+  if (c->start_mode == JOGET_START_HASH)
+    joget_cache_get(c, &c->snk->hashes, key, hash_start, user_check_hash, r);
   else
     user_check_send(c, r, NULL);
 }
@@ -649,12 +649,12 @@ static void diruser_take(void *arg, int status, PGresult *res, const ferry_error
   orq_finish(r, json_boolean(PQntuples(res) > 0), NULL);
 }
 
-static void diruser_start(jg_ctx_t *c, const char *key, jg_once *o) {
+static void diruser_start(joget_ctx_t *c, const char *key, joget_once *o) {
   once_rq *r = orq_new(c, o);
   const char *p[1] = {key};
   ferry_error e = FERRY_ERROR_INIT;
-  if (jg_pg_read(c, "SELECT 1 FROM dir_user WHERE username = $1 AND COALESCE(active, 1) <> 0", 1, p,
-                 diruser_take, r, &e) < 0)
+  if (joget_pg_read(c, "SELECT 1 FROM dir_user WHERE username = $1 AND COALESCE(active, 1) <> 0", 1, p,
+                    diruser_take, r, &e) < 0)
     orq_send_fail(r, &e);
 }
 
@@ -667,17 +667,17 @@ static void latest_take(void *arg, json_t *doc, const ferry_error *err) {
     orq_send_fail(r, &e);
     return;
   }
-  const char *key = jg_once_key(r->o); /* app#proc */
+  const char *key = joget_once_key(r->o); /* app#proc */
   const char *h = strchr(key, '#');
   char *app = strndup(key, (size_t)(h - key));
   const char *proc = h + 1;
-  json_t *rows = jg_list(doc, "data");
+  json_t *rows = joget_list(doc, "data");
   long best = -1;
   size_t i;
   json_t *row;
   json_array_foreach(rows, i, row) {
     char *a, *v, *p;
-    if (jg_def_split(jg_str(row, "id"), &a, &v, &p)) continue;
+    if (joget_def_split(joget_str(row, "id"), &a, &v, &p)) continue;
     if (!strcmp(a, app) && !strcmp(p, proc) && atol(v) > best) best = atol(v);
     free(a);
     free(v);
@@ -699,15 +699,15 @@ static void latest_take(void *arg, json_t *doc, const ferry_error *err) {
   orq_finish(r, json_sprintf("%ld", best), NULL);
 }
 
-static void latest_start(jg_ctx_t *c, const char *key, jg_once *o) {
+static void latest_start(joget_ctx_t *c, const char *key, joget_once *o) {
   once_rq *r = orq_new(c, o);
   const char *h = strchr(key, '#');
   char *app = strndup(key, (size_t)(h - key));
   const char *params[] = {"packageId", app, NULL};
-  jg_ident id;
-  jg_admin_ident(c, &id);
+  joget_ident id;
+  joget_admin_ident(c, &id);
   ferry_error e = FERRY_ERROR_INIT;
-  int rc = jg_call(c, "GET", "workflow/process/list", params, &id, 0, latest_take, r, &e);
+  int rc = joget_call(c, "GET", "workflow/process/list", params, &id, 0, latest_take, r, &e);
   free(app);
   if (rc < 0) orq_send_fail(r, &e);
 }
@@ -719,10 +719,10 @@ static void def_maybe_finish(once_rq *r) {
   r->acc = NULL;
   if (json_is_true(json_object_get(v, "transient"))) { /* not cached: the next item asks again */
     ferry_error e = FERRY_ERROR_INIT;
-    ferry_error_set(&e, FERRY_ETRANSIENT, "looking up the definition %s on the target: %s", jg_once_key(r->o),
-                    jg_str(v, "view_error")        ? jg_str(v, "view_error")
-                    : jg_str(v, "published_error") ? jg_str(v, "published_error")
-                                                   : jg_str(v, "activities_error"));
+    ferry_error_set(&e, FERRY_ETRANSIENT, "looking up the definition %s on the target: %s", joget_once_key(r->o),
+                    joget_str(v, "view_error")        ? joget_str(v, "view_error")
+                    : joget_str(v, "published_error") ? joget_str(v, "published_error")
+                                                   : joget_str(v, "activities_error"));
     json_decref(v);
     orq_send_fail(r, &e);
     return;
@@ -735,7 +735,7 @@ static void def_view_take(void *arg, json_t *doc, const ferry_error *err) {
   if (err)
     json_object_set_new(r->acc, "view_error", json_string(err->message ? err->message : ""));
   else
-    json_object_set_new(r->acc, "exists", json_boolean(doc && jg_str(doc, "processId")));
+    json_object_set_new(r->acc, "exists", json_boolean(doc && joget_str(doc, "processId")));
   if (err && err->code == FERRY_ETRANSIENT) json_object_set_new(r->acc, "transient", json_true());
   def_maybe_finish(r);
 }
@@ -815,20 +815,20 @@ static void def_joins_take(void *arg, int status, PGresult *res, const ferry_err
   def_maybe_finish(r);
 }
 
-static void def_start(jg_ctx_t *c, const char *key, jg_once *o) {
+static void def_start(joget_ctx_t *c, const char *key, joget_once *o) {
   once_rq *r = orq_new(c, o);
   r->acc = json_object();
   r->step = 1; /* hold */
   char *app, *ver, *proc;
-  jg_def_split(key, &app, &ver, &proc);
-  char *seg = jg_seg(app);
-  char *segp = jg_seg(proc);
-  char *path = jg_asprintf("workflow/process/view/%s:%s:%s", seg, ver, segp);
-  jg_ident id;
-  jg_admin_ident(c, &id);
+  joget_def_split(key, &app, &ver, &proc);
+  char *seg = joget_seg(app);
+  char *segp = joget_seg(proc);
+  char *path = joget_asprintf("workflow/process/view/%s:%s:%s", seg, ver, segp);
+  joget_ident id;
+  joget_admin_ident(c, &id);
   ferry_error e = FERRY_ERROR_INIT;
   r->step++;
-  if (jg_call(c, "GET", path, NULL, &id, 0, def_view_take, r, &e) < 0) {
+  if (joget_call(c, "GET", path, NULL, &id, 0, def_view_take, r, &e) < 0) {
     r->step--;
     json_object_set_new(r->acc, "view_error", json_string(e.message ? e.message : ""));
   }
@@ -836,7 +836,7 @@ static void def_start(jg_ctx_t *c, const char *key, jg_once *o) {
   if (c->pg) {
     const char *p2[2] = {app, ver};
     r->step++;
-    if (jg_pg_read(
+    if (joget_pg_read(
             c,
             "SELECT a.published, a.appversion FROM app_package p JOIN app_app a ON a.appid = p.appid AND "
             "a.appversion = p.appversion WHERE p.packageid = $1 AND p.packageversion::text = $2",
@@ -846,29 +846,29 @@ static void def_start(jg_ctx_t *c, const char *key, jg_once *o) {
     if (c->activity_ids_sql && *c->activity_ids_sql) {
       const char *p1[1] = {key};
       r->step++;
-      if (jg_pg_read(c, c->activity_ids_sql, 1, p1, def_acts_take, r, &e) < 0) r->step--;
+      if (joget_pg_read(c, c->activity_ids_sql, 1, p1, def_acts_take, r, &e) < 0) r->step--;
       ferry_error_clear(&e);
     }
     const char *p3[3] = {app, ver, proc};
     r->step++;
-    if (jg_pg_read(c,
-                   "SELECT activitydefid, COALESCE(pluginname, '') FROM app_package_activity_plugin WHERE "
-                   "packageid = $1 AND packageversion::text = $2 AND processdefid = $3 ORDER BY 1",
-                   3, p3, def_tools_take, r, &e) < 0)
+    if (joget_pg_read(c,
+                      "SELECT activitydefid, COALESCE(pluginname, '') FROM app_package_activity_plugin WHERE "
+                      "packageid = $1 AND packageversion::text = $2 AND processdefid = $3 ORDER BY 1",
+                      3, p3, def_tools_take, r, &e) < 0)
       r->step--;
     ferry_error_clear(&e);
     r->step++;
-    if (jg_pg_read(c,
-                   "SELECT d.pluginname FROM app_plugin_default d JOIN app_package p ON p.appid = d.appid AND "
-                   "p.appversion = d.appversion WHERE p.packageid = $1 AND p.packageversion::text = $2 AND "
-                   "d.pluginname LIKE '%NotificationAuditTrail' ORDER BY 1 LIMIT 1",
-                   2, p2, def_notify_take, r, &e) < 0)
+    if (joget_pg_read(c,
+                      "SELECT d.pluginname FROM app_plugin_default d JOIN app_package p ON p.appid = d.appid AND "
+                      "p.appversion = d.appversion WHERE p.packageid = $1 AND p.packageversion::text = $2 AND "
+                      "d.pluginname LIKE '%NotificationAuditTrail' ORDER BY 1 LIMIT 1",
+                      2, p2, def_notify_take, r, &e) < 0)
       r->step--;
     ferry_error_clear(&e);
     if (c->join_branches_sql && *c->join_branches_sql) {
       const char *p1[1] = {key};
       r->step++;
-      if (jg_pg_read(c, c->join_branches_sql, 1, p1, def_joins_take, r, &e) < 0) r->step--;
+      if (joget_pg_read(c, c->join_branches_sql, 1, p1, def_joins_take, r, &e) < 0) r->step--;
       ferry_error_clear(&e);
     }
   }
@@ -887,7 +887,7 @@ static void run_item(jt *t);
 
 static void dispatch(jt *t);
 
-static void gate_release(jg_snk *k) {
+static void gate_release(joget_snk *k) {
   jt *w = k->gate_wait;
   k->gate_wait = NULL;
   while (w) {
@@ -901,11 +901,11 @@ static void gate_release(jg_snk *k) {
 }
 
 typedef struct gate_rq {
-  jg_snk *k;
+  joget_snk *k;
   int step;
 } gate_rq;
 
-static void gate_fail(jg_snk *k, const ferry_error *e) {
+static void gate_fail(joget_snk *k, const ferry_error *e) {
   ferry_error_copy(&k->gate_err, e);
   if (e->code == FERRY_ETRANSIENT) {
     k->gate = 0; /* tried again by the next item (the waiting ones fail and are retried by the core) */
@@ -924,7 +924,7 @@ static void gate_fail(jg_snk *k, const ferry_error *e) {
 
 static void gate_list_take(void *arg, json_t *doc, const ferry_error *err) {
   gate_rq *g = arg;
-  jg_snk *k = g->k;
+  joget_snk *k = g->k;
   free(g);
   if (err) {
     gate_fail(k, err);
@@ -936,14 +936,14 @@ static void gate_list_take(void *arg, json_t *doc, const ferry_error *err) {
 
 static void gate_user_take(void *arg, json_t *doc, const ferry_error *err) {
   gate_rq *g = arg;
-  jg_snk *k = g->k;
-  jg_ctx_t *c = k->c;
+  joget_snk *k = g->k;
+  joget_ctx_t *c = k->c;
   if (err) {
     free(g);
     gate_fail(k, err);
     return;
   }
-  const char *got = jg_str(doc, "username");
+  const char *got = joget_str(doc, "username");
   if (!got || strcmp(got, c->user)) {
     ferry_error e = FERRY_ERROR_INIT;
     ferry_error_set(
@@ -958,10 +958,10 @@ static void gate_user_take(void *arg, json_t *doc, const ferry_error *err) {
   }
   /* the role: a console call needs ROLE_ADMIN (SYSADMIN) */
   const char *params[] = {"sort", "id", "desc", "false", "rows", "1", NULL};
-  jg_ident id;
-  jg_admin_ident(c, &id);
+  joget_ident id;
+  joget_admin_ident(c, &id);
   ferry_error e = FERRY_ERROR_INIT;
-  if (jg_call(c, "GET", "console/monitor/running/list", params, &id, 0, gate_list_take, g, &e) < 0) {
+  if (joget_call(c, "GET", "console/monitor/running/list", params, &id, 0, gate_list_take, g, &e) < 0) {
     free(g);
     gate_fail(k, &e);
   }
@@ -969,7 +969,7 @@ static void gate_user_take(void *arg, json_t *doc, const ferry_error *err) {
 }
 
 static void gate_enter(jt *t) {
-  jg_snk *k = t->k;
+  joget_snk *k = t->k;
   if (k->gate == 2) {
     dispatch(t);
     return;
@@ -986,10 +986,10 @@ static void gate_enter(jt *t) {
   gate_rq *g = calloc(1, sizeof *g);
   if (!g) abort();
   g->k = k;
-  jg_ident id;
-  jg_admin_ident(k->c, &id);
+  joget_ident id;
+  joget_admin_ident(k->c, &id);
   ferry_error e = FERRY_ERROR_INIT;
-  if (jg_call(k->c, "GET", "workflow/currentUsername", NULL, &id, 0, gate_user_take, g, &e) < 0) {
+  if (joget_call(k->c, "GET", "workflow/currentUsername", NULL, &id, 0, gate_user_take, g, &e) < 0) {
     free(g);
     gate_fail(k, &e);
   }
@@ -999,9 +999,9 @@ static void gate_enter(jt *t) {
 /* ---- target definition -------------------------------------------------------------------------------- */
 /* Target package version for a source definition: version_map["app#ver"], version_map["app"], version.
  * Returns "same", "latest" or a number (borrowed). */
-static const char *version_rule(jg_ctx_t *c, const char *app, const char *ver) {
+static const char *version_rule(joget_ctx_t *c, const char *app, const char *ver) {
   if (c->version_map) {
-    char *k = jg_asprintf("%s#%s", app, ver);
+    char *k = joget_asprintf("%s#%s", app, ver);
     const char *v = json_string_value(json_object_get(c->version_map, k));
     free(k);
     if (v) return v;
@@ -1015,11 +1015,11 @@ static void def_resolved(jt *t) {
   const char *ver = t->tver;
   if (!ver) ver = json_string_value(json_object_get(t->plan, "latest"));
   if (!ver) {
-    jt_fail(t, FERRY_ENOENT, "no target version for %s", jg_str(t->src, "definition"));
+    jt_fail(t, FERRY_ENOENT, "no target version for %s", joget_str(t->src, "definition"));
     return;
   }
-  if (!t->tver) t->tver = jg_strdup(ver);
-  t->tdef = jg_asprintf("%s#%s#%s", t->tapp, t->tver, t->tproc);
+  if (!t->tver) t->tver = joget_strdup(ver);
+  t->tdef = joget_asprintf("%s#%s#%s", t->tapp, t->tver, t->tproc);
   json_object_set_new(t->rep, "target_definition", json_string(t->tdef));
   t->after_def(t);
 }
@@ -1029,18 +1029,18 @@ static void def_resolved(jt *t) {
 static char *map_def(jt *t, const char *sdef, int *needs_latest) {
   char *app, *ver, *proc;
   *needs_latest = 0;
-  if (jg_def_split(sdef, &app, &ver, &proc)) return NULL;
+  if (joget_def_split(sdef, &app, &ver, &proc)) return NULL;
   const char *rule = version_rule(t->c, app, ver);
   char *out = NULL;
   if (!strcmp(rule, "same"))
-    out = jg_asprintf("%s#%s#%s", app, ver, proc);
+    out = joget_asprintf("%s#%s#%s", app, ver, proc);
   else if (strcmp(rule, "latest"))
-    out = jg_asprintf("%s#%s#%s", app, rule, proc);
+    out = joget_asprintf("%s#%s#%s", app, rule, proc);
   else {
-    char *key = jg_asprintf("%s#%s", app, proc);
+    char *key = joget_asprintf("%s#%s", app, proc);
     json_t *v = json_object_get(t->k->latest.done, key);
     if (json_is_string(v))
-      out = jg_asprintf("%s#%s#%s", app, json_string_value(v), proc);
+      out = joget_asprintf("%s#%s#%s", app, json_string_value(v), proc);
     else
       *needs_latest = 1;
     free(key);
@@ -1052,9 +1052,9 @@ static char *map_def(jt *t, const char *sdef, int *needs_latest) {
 }
 
 static void resolve_def(jt *t, void (*next)(jt *)) {
-  const char *sdef = jg_str(t->src, "definition");
+  const char *sdef = joget_str(t->src, "definition");
   char *app, *ver, *proc;
-  if (jg_def_split(sdef, &app, &ver, &proc)) {
+  if (joget_def_split(sdef, &app, &ver, &proc)) {
     jt_fail(t, FERRY_EINVAL, "bad definition \"%s\" in the item (expected app#version#process)",
             sdef ? sdef : "");
     return;
@@ -1063,13 +1063,13 @@ static void resolve_def(jt *t, void (*next)(jt *)) {
   t->tproc = proc;
   const char *rule = version_rule(t->c, app, ver);
   if (!strcmp(rule, "same"))
-    t->tver = jg_strdup(ver);
+    t->tver = joget_strdup(ver);
   else if (strcmp(rule, "latest"))
-    t->tver = jg_strdup(rule);
+    t->tver = joget_strdup(rule);
   free(ver);
   t->after_def = next;
   if (!t->tver) {
-    char *key = jg_asprintf("%s#%s", app, proc);
+    char *key = joget_asprintf("%s#%s", app, proc);
     jt_lookup(t, &t->k->latest, key, latest_start, "latest", 0);
     free(key);
   }
@@ -1084,12 +1084,12 @@ static void take_act_view(jt *t, json_t *doc, void *ud) {
     return;
   }
   json_object_set_new(act, "def_id",
-                      json_string(jg_str(doc, "activityDefId") ? jg_str(doc, "activityDefId") : ""));
-  if (jg_str(doc, "state")) json_object_set_new(act, "state", json_string(jg_str(doc, "state")));
-  json_t *as = jg_list(doc, "assignee");
+                      json_string(joget_str(doc, "activityDefId") ? joget_str(doc, "activityDefId") : ""));
+  if (joget_str(doc, "state")) json_object_set_new(act, "state", json_string(joget_str(doc, "state")));
+  json_t *as = joget_list(doc, "assignee");
   json_object_set_new(act, "assignees", as);
-  const char *acc = jg_str(doc, "acceptedUser");
-  const char *st = jg_str(act, "state");
+  const char *acc = joget_str(doc, "acceptedUser");
+  const char *st = joget_str(act, "state");
   if (!acc && st && !strcmp(st, "open.running") && json_array_size(as) == 1)
     acc = json_string_value(json_array_get(as, 0));
   json_object_set_new(act, "accepted_by", acc ? json_string(acc) : json_null());
@@ -1099,17 +1099,17 @@ static void read_acts_page(jt *t, const char *pid, int start);
 
 static void take_act_list(jt *t, json_t *doc, void *ud) {
   acts_pg *pg = ud;
-  json_t *rows = jg_list(doc, "data");
+  json_t *rows = joget_list(doc, "data");
   size_t i;
   json_t *r;
   json_array_foreach(rows, i, r) {
-    const char *st = jg_str(r, "state"), *id = jg_str(r, "id");
+    const char *st = joget_str(r, "state"), *id = joget_str(r, "id");
     if (!id || !st || strncmp(st, "open", 4)) continue;
     json_t *act = json_pack("{s:s, s:s, s:s, s:[], s:n}", "def_id", "", "id", id, "state", st, "assignees",
                             "accepted_by");
     json_array_append_new(t->tacts, act);
-    char *aid = jg_seg(id);
-    char *path = jg_asprintf("monitoring/activity/view/%s", aid);
+    char *aid = joget_seg(id);
+    char *path = joget_asprintf("monitoring/activity/view/%s", aid);
     jt_admin(t, "GET", path, NULL, take_act_view, act);
     free(path);
     free(aid);
@@ -1125,7 +1125,7 @@ static void read_acts_page(jt *t, const char *pid, int start) {
   const char *params[] = {"processId", pid, "rows", "100", "start", st, "sort", "id", "desc", "false", NULL};
   acts_pg *pg = calloc(1, sizeof *pg);
   if (!pg) abort();
-  pg->pid = jg_strdup(pid);
+  pg->pid = joget_strdup(pid);
   pg->start = start;
   /* the page context lives in a list of the task, freed with it */
   json_array_append_new(t->cands_pg, json_integer((json_int_t)(intptr_t)pg));
@@ -1178,7 +1178,7 @@ static void tidy_acts(jt *t) {
 }
 
 static void take_vars(jt *t, json_t *doc, void *ud) {
-  json_t *list = jg_list(doc, "variable");
+  json_t *list = joget_list(doc, "variable");
   size_t i;
   json_t *v;
   json_array_foreach(list, i, v) {
@@ -1194,8 +1194,8 @@ static void read_vars(jt *t, const char *pid) {
   t->tvars = json_object();
   json_decref(t->tdbl);
   t->tdbl = json_object();
-  char *s = jg_seg(pid);
-  char *path = jg_asprintf("workflow/variable/list/%s", s);
+  char *s = joget_seg(pid);
+  char *path = joget_asprintf("workflow/variable/list/%s", s);
   jt_admin(t, "GET", path, NULL, take_vars, NULL);
   free(path);
   free(s);
@@ -1252,7 +1252,7 @@ static void read_scope_vars(jt *t, const char *pid) {
 static void vars_fix(jt *t) {
   if (t->vars_http) {
     t->vars_http = 0;
-    read_vars(t, jg_str(json_array_get(t->scopes, t->si), "pid"));
+    read_vars(t, joget_str(json_array_get(t->scopes, t->si), "pid"));
     jt_then(t, t->after_vars);
     return;
   }
@@ -1265,7 +1265,7 @@ static void then_vars(jt *t, void (*next)(jt *)) {
 }
 
 static int tv_same(jt *t, const char *name, const char *sv) {
-  const char *tv = jg_str(t->tvars, name);
+  const char *tv = joget_str(t->tvars, name);
   if (!tv) return 0;
   if (!strcmp(tv, sv)) return 1;
   if (!json_object_get(t->tdbl, name) || !*sv) return 0;
@@ -1294,10 +1294,10 @@ static json_t *pair_acts(json_t *sacts, json_t *tacts) {
   json_t *sa, *ta;
   json_array_foreach(sacts, i, sa) {
     long found = -1;
-    const char *sd = jg_str(sa, "def_id") ? jg_str(sa, "def_id") : "";
+    const char *sd = joget_str(sa, "def_id") ? joget_str(sa, "def_id") : "";
     json_array_foreach(tacts, j, ta) {
       if (used[j]) continue;
-      if (!strcmp(sd, jg_str(ta, "def_id") ? jg_str(ta, "def_id") : "")) {
+      if (!strcmp(sd, joget_str(ta, "def_id") ? joget_str(ta, "def_id") : "")) {
         found = (long)j;
         break;
       }
@@ -1320,14 +1320,14 @@ static int same_set(json_t *a, json_t *b) {
 }
 
 static char *defs_text(json_t *acts) {
-  jg_sb sb = {0};
-  jg_sb_add(&sb, "[");
+  joget_sb sb = {0};
+  joget_sb_add(&sb, "[");
   size_t i;
   json_t *a;
   json_array_foreach(acts, i, a)
-    jg_sb_addf(&sb, "%s%s", i ? ", " : "", jg_str(a, "def_id") ? jg_str(a, "def_id") : "?");
-  jg_sb_add(&sb, "]");
-  return jg_sb_steal(&sb);
+    joget_sb_addf(&sb, "%s%s", i ? ", " : "", joget_str(a, "def_id") ? joget_str(a, "def_id") : "?");
+  joget_sb_add(&sb, "]");
+  return joget_sb_steal(&sb);
 }
 
 /* Appends differences between the source body and the target's activities/variables to t->diffs. */
@@ -1344,12 +1344,12 @@ static void compare_scope(jt *t, json_t *sbody, const char *pid) {
       continue;
     }
     json_t *ta = json_array_get(t->tacts, (size_t)j);
-    if (t->mode == FERRY_MODE_RUN && jg_str(sa, "id") && jg_str(ta, "id")) {
+    if (t->mode == FERRY_MODE_RUN && joget_str(sa, "id") && joget_str(ta, "id")) {
       /* old -> new activity id, for the cutover's id map */
       ferry_error me = FERRY_ERROR_INIT;
-      if (ferry_task_map_id(t->task, "activity", jg_str(sa, "id"), jg_str(ta, "id"), &me) < 0)
+      if (ferry_task_map_id(t->task, "activity", joget_str(sa, "id"), joget_str(ta, "id"), &me) < 0)
         ferry_log(t->c->ins, FERRY_LOG_WARN, "instance %s: mapping activity %s: %s", item_id(t),
-                  jg_str(sa, "id"), me.message ? me.message : "");
+                  joget_str(sa, "id"), me.message ? me.message : "");
       ferry_error_clear(&me);
     }
     json_t *sas = json_object_get(sa, "assignees");
@@ -1358,15 +1358,15 @@ static void compare_scope(jt *t, json_t *sbody, const char *pid) {
            *b = json_dumps(json_object_get(ta, "assignees"), JSON_COMPACT);
       json_array_append_new(t->diffs,
                             json_sprintf("%s activity %s: assignees %s on the target, %s on the source", pid,
-                                         jg_str(sa, "def_id"), b, a));
+                                         joget_str(sa, "def_id"), b, a));
       free(a);
       free(b);
     }
-    const char *sacc = jg_str(sa, "accepted_by"), *tacc = jg_str(ta, "accepted_by");
+    const char *sacc = joget_str(sa, "accepted_by"), *tacc = joget_str(ta, "accepted_by");
     if (sacc && (!tacc || strcmp(sacc, tacc)))
       json_array_append_new(
           t->diffs, json_sprintf("%s activity %s: accepted by %s on the source, %s on the target", pid,
-                                 jg_str(sa, "def_id"), sacc, tacc ? tacc : "nobody"));
+                                 joget_str(sa, "def_id"), sacc, tacc ? tacc : "nobody"));
   }
   if (missing || json_array_size(sacts) != json_array_size(t->tacts)) {
     char *a = defs_text(sacts), *b = defs_text(t->tacts);
@@ -1380,7 +1380,7 @@ static void compare_scope(jt *t, json_t *sbody, const char *pid) {
   json_t *v;
   json_object_foreach(json_object_get(sbody, "variables"), k, v) {
     char *sv = var_text(v);
-    const char *tv = jg_str(t->tvars, k);
+    const char *tv = joget_str(t->tvars, k);
     if (sv && *sv && !tv_same(t, k, sv))
       json_array_append_new(t->diffs,
                             json_sprintf("%s variable %s: \"%s\" on the target, \"%s\" on the source", pid, k,
@@ -1399,7 +1399,7 @@ static void single_check(jt *t);
 static int known_elsewhere(jt *t, const char *pid, const char *src_id);
 static char *reverse_owner(jt *t, const char *pid);
 /* target instance -> source instance (the plugin's own bookkeeping: '_' keeps it out of export-map) */
-#define JG_REVERSE_KIND "_joget-target-process"
+#define JOGET_REVERSE_KIND "_joget-target-process"
 
 static void adopt(jt *t, const char *pid, int adopted) {
   ferry_error e = FERRY_ERROR_INIT;
@@ -1411,7 +1411,7 @@ static void adopt(jt *t, const char *pid, int adopted) {
     json_object_set_new(t->st, "adopted", json_true());
   }
   if (ferry_task_map_id(t->task, "process", item_id(t), pid, &e) < 0 ||
-      ferry_task_map_id(t->task, JG_REVERSE_KIND, pid, item_id(t), &e) < 0) {
+      ferry_task_map_id(t->task, JOGET_REVERSE_KIND, pid, item_id(t), &e) < 0) {
     jt_fail_err(t, &e);
     ferry_error_clear(&e);
     return;
@@ -1440,13 +1440,13 @@ static void duplicates_aborted(jt *t) {
 }
 
 static void single_check(jt *t) {
-  const char *pid = jg_str(t->st, "pid");
+  const char *pid = joget_str(t->st, "pid");
   int64_t since = json_integer_value(json_object_get(t->st, "intent_ms")) - t->c->clock_skew_ms;
   json_t *dups = json_array();
   size_t i;
   json_t *c;
   json_array_foreach(t->cands, i, c) {
-    const char *id = jg_str(c, "id");
+    const char *id = joget_str(c, "id");
     json_t *cm = json_object_get(c, "created_ms");
     if (!id || !strcmp(id, pid) || (json_is_integer(cm) && json_integer_value(cm) < since)) continue;
     if (known_elsewhere(t, id, item_id(t))) continue;
@@ -1470,13 +1470,13 @@ static void single_check(jt *t) {
     ferry_log(t->c->ins, FERRY_LOG_WARN,
               "instance %s: the target holds a second new instance %s of %s for record %s besides %s: aborting "
               "it",
-              item_id(t), id, t->tdef, jg_str(t->src, "record_id"), pid);
+              item_id(t), id, t->tdef, joget_str(t->src, "record_id"), pid);
     rep_push(t, "duplicates_aborted", json_string(id));
     loss(t, json_pack("{s:s, s:s, s:s}", "kind", "duplicate", "instance", id, "what",
                       "a second target instance for this record appeared with the start (a re-sent "
                       "request?); it was aborted"));
-    char *seg = jg_seg(id);
-    char *path = jg_asprintf("workflow/process/abort/%s", seg);
+    char *seg = joget_seg(id);
+    char *path = joget_asprintf("workflow/process/abort/%s", seg);
     jt_admin(t, "POST", path, NULL, NULL, NULL);
     free(path);
     free(seg);
@@ -1486,7 +1486,7 @@ static void single_check(jt *t) {
 }
 
 static void take_start(jt *t, json_t *doc, void *ud) {
-  const char *pid = jg_str(doc, "processId");
+  const char *pid = joget_str(doc, "processId");
   if (!pid || !*pid) {
     ferry_error_set(
         &t->err, FERRY_EINVAL,
@@ -1494,25 +1494,25 @@ static void take_start(jt *t, json_t *doc, void *ud) {
         "the start (the requester is not in the process start whitelist, the app version is not "
         "published, or a variable value does not fit its type; the server log names the cause; "
         "`ferry plan` checks the first two)",
-        t->tdef, t->uid_label ? t->uid_label : "?", jg_str(t->src, "record_id"));
+        t->tdef, t->uid_label ? t->uid_label : "?", joget_str(t->src, "record_id"));
     return;
   }
-  const char *rid = jg_str(doc, "recordId");
-  if (rid && strcmp(rid, jg_str(t->src, "record_id")))
-    note(t, "process/start answered recordId %s, sent %s", rid, jg_str(t->src, "record_id"));
+  const char *rid = joget_str(doc, "recordId");
+  if (rid && strcmp(rid, joget_str(t->src, "record_id")))
+    note(t, "process/start answered recordId %s, sent %s", rid, joget_str(t->src, "record_id"));
   json_object_set_new(t->plan, "new_pid", json_string(pid));
 }
 
 static void after_start_call(jt *t) {
-  jg_test_crash("start");
-  const char *pid = jg_str(t->plan, "new_pid");
-  char *p = jg_strdup(pid);
+  joget_test_crash("start");
+  const char *pid = joget_str(t->plan, "new_pid");
+  char *p = joget_strdup(pid);
   adopt(t, p, 0);
   free(p);
 }
 
 static void start_with_ident(jt *t) {
-  const char *req = jg_str(t->src, "requester");
+  const char *req = joget_str(t->src, "requester");
   const char *hash = json_string_value(json_object_get(t->plan, "hash"));
   free(t->uid_label);
   t->uid_label = NULL;
@@ -1525,7 +1525,7 @@ static void start_with_ident(jt *t) {
   if (!kv || !own) abort();
   size_t k = 0, o = 0;
   kv[k++] = "recordId";
-  kv[k++] = jg_str(t->src, "record_id");
+  kv[k++] = joget_str(t->src, "record_id");
   const char *name;
   json_t *v;
   json_object_foreach(vars, name, v) {
@@ -1534,14 +1534,14 @@ static void start_with_ident(jt *t) {
       free(val);
       continue;
     }
-    own[o] = jg_asprintf("var_%s", name);
+    own[o] = joget_asprintf("var_%s", name);
     kv[k++] = own[o++];
     own[o] = val;
     kv[k++] = own[o++];
   }
   kv[k] = NULL;
-  char *seg_app = jg_seg(t->tapp), *seg_proc = jg_seg(t->tproc);
-  char *path = jg_asprintf("workflow/process/start/%s:%s:%s", seg_app, t->tver, seg_proc);
+  char *seg_app = joget_seg(t->tapp), *seg_proc = joget_seg(t->tproc);
+  char *path = joget_asprintf("workflow/process/start/%s:%s:%s", seg_app, t->tver, seg_proc);
   jt_req(t, "POST", path, kv, &t->uid, take_start, NULL);
   for (size_t i = 0; i < o; i++) free(own[i]);
   free(own);
@@ -1559,18 +1559,18 @@ static void on_before_start(void *arg, int status, const ferry_error *err) {
     return;
   }
   if (intent(t, "start") < 0) return; /* saves the hooks' state (snapshots) before the side effect */
-  jg_test_crash("before_start");
-  if (t->c->start_mode == JG_START_HASH)
-    jt_lookup(t, &t->k->hashes, jg_str(t->src, "requester"), hash_start, "hash", 0);
+  joget_test_crash("before_start");
+  if (t->c->start_mode == JOGET_START_HASH)
+    jt_lookup(t, &t->k->hashes, joget_str(t->src, "requester"), hash_start, "hash", 0);
   jt_then(t, start_with_ident);
 }
 
 static void do_start(jt *t) {
-  json_object_set_new(t->st, "intent_ms", json_integer(jg_now_ms()));
+  json_object_set_new(t->st, "intent_ms", json_integer(joget_now_ms()));
   json_object_set_new(t->st, "target_definition", json_string(t->tdef));
   if (intent(t, "start") < 0) return;
-  json_t *data = json_pack("{s:s, s:s, s:s}", "record_id", jg_str(t->src, "record_id"), "definition",
-                           jg_str(t->src, "definition"), "target_definition", t->tdef);
+  json_t *data = json_pack("{s:s, s:s, s:s}", "record_id", joget_str(t->src, "record_id"), "definition",
+                           joget_str(t->src, "definition"), "target_definition", t->tdef);
   ferry_fire(t->c->ins, t->task, "before_start", data, on_before_start, t);
   json_decref(data);
 }
@@ -1581,8 +1581,8 @@ static void do_start(jt *t) {
 /* The source id a target instance was created for, from the reverse map (the kind before ABI 1.1 had no
  * leading '_': journals of earlier runs keep it). malloc'd or NULL. */
 static char *reverse_owner(jt *t, const char *pid) {
-  char *o = ferry_task_lookup_id(t->task, JG_REVERSE_KIND, pid);
-  return o ? o : ferry_task_lookup_id(t->task, JG_REVERSE_KIND + 1, pid);
+  char *o = ferry_task_lookup_id(t->task, JOGET_REVERSE_KIND, pid);
+  return o ? o : ferry_task_lookup_id(t->task, JOGET_REVERSE_KIND + 1, pid);
 }
 
 static int known_elsewhere(jt *t, const char *pid, const char *src_id) {
@@ -1598,13 +1598,13 @@ static void reconcile_pick(jt *t) {
   size_t i;
   json_t *c;
   json_array_foreach(t->cands, i, c) {
-    const char *id = jg_str(c, "id");
+    const char *id = joget_str(c, "id");
     json_t *cm = json_object_get(c, "created_ms");
     if (json_is_integer(cm) && json_integer_value(cm) < since) continue;
     if (known_elsewhere(t, id, item_id(t))) continue;
     ferry_log(t->c->ins, FERRY_LOG_INFO,
               "instance %s: adopting target instance %s started by an interrupted run", item_id(t), id);
-    char *p = jg_strdup(id);
+    char *p = joget_strdup(id);
     adopt(t, p, 1);
     free(p);
     return;
@@ -1639,7 +1639,7 @@ static int64_t parse_display_time(const char *s) {
 
 static void take_cand_view(jt *t, json_t *doc, void *ud) {
   json_t *c = ud;
-  if (doc && jg_str(doc, "processDefId") && !strcmp(jg_str(doc, "processDefId"), t->tdef))
+  if (doc && joget_str(doc, "processDefId") && !strcmp(joget_str(doc, "processDefId"), t->tdef))
     json_object_set_new(c, "def_ok", json_true());
 }
 
@@ -1657,19 +1657,19 @@ static void cands_views_done(jt *t) {
 }
 
 static void take_cands_http(jt *t, json_t *doc, void *ud) {
-  json_t *rows = jg_list(doc, "data");
-  const char *rid = jg_str(t->src, "record_id");
+  json_t *rows = joget_list(doc, "data");
+  const char *rid = joget_str(t->src, "record_id");
   size_t i;
   json_t *r;
   json_array_foreach(rows, i, r) {
-    const char *id = jg_str(r, "id"), *rrid = jg_str(r, "recordId"), *st = jg_str(r, "state");
+    const char *id = joget_str(r, "id"), *rrid = joget_str(r, "recordId"), *st = joget_str(r, "state");
     if (!id || !rrid || strcmp(rrid, rid) || (st && !strcmp(st, "open.not_running.not_started"))) continue;
     json_t *c = json_pack("{s:s}", "id", id);
-    int64_t ms = parse_display_time(jg_str(r, "startedTime"));
+    int64_t ms = parse_display_time(joget_str(r, "startedTime"));
     if (ms >= 0) json_object_set_new(c, "created_ms", json_integer(ms));
     json_array_append_new(t->cands, c);
-    char *seg = jg_seg(id);
-    char *path = jg_asprintf("monitoring/process/view/%s", seg);
+    char *seg = joget_seg(id);
+    char *path = joget_asprintf("monitoring/process/view/%s", seg);
     jt_admin(t, "GET", path, NULL, take_cand_view, c);
     free(path);
     free(seg);
@@ -1687,7 +1687,7 @@ static void cands_find(jt *t, void (*next)(jt *)) {
     char since[32];
     snprintf(since, sizeof since, "%lld",
              (long long)(json_integer_value(json_object_get(t->st, "intent_ms")) - t->c->clock_skew_ms));
-    const char *p[3] = {t->tdef, jg_str(t->src, "record_id"), since};
+    const char *p[3] = {t->tdef, joget_str(t->src, "record_id"), since};
     jt_pg(t,
           "SELECT p.id, p.created FROM shkprocesses p LEFT JOIN wf_process_link l ON l.processid = p.id "
           "WHERE p.pdefname = $1 AND COALESCE(l.originprocessid, p.id) = $2 AND p.activityrequesterprocessid "
@@ -1697,7 +1697,7 @@ static void cands_find(jt *t, void (*next)(jt *)) {
     return;
   }
   const char *params[] = {
-      "recordId", jg_str(t->src, "record_id"), "appId", t->tapp, "sort", "id", "desc", "false", "rows", "100",
+      "recordId", joget_str(t->src, "record_id"), "appId", t->tapp, "sort", "id", "desc", "false", "rows", "100",
       NULL};
   jt_admin(t, "GET", "console/monitor/running/list", params, take_cands_http, NULL);
   t->after_cands = next;
@@ -1717,7 +1717,7 @@ static void scope_vars(jt *t);
 static void finish_run(jt *t);
 
 static json_t *scope_src(jt *t) { return json_object_get(json_array_get(t->scopes, t->si), "src"); }
-static const char *scope_pid(jt *t) { return jg_str(json_array_get(t->scopes, t->si), "pid"); }
+static const char *scope_pid(jt *t) { return joget_str(json_array_get(t->scopes, t->si), "pid"); }
 
 static json_t *scope_state(jt *t) {
   json_t *ss = json_object_get(t->st, "scopes");
@@ -1735,7 +1735,7 @@ static json_t *scope_state(jt *t) {
 
 static void scopes_begin(jt *t) {
   json_decref(t->scopes);
-  t->scopes = json_pack("[{s:O, s:s}]", "src", t->src, "pid", jg_str(t->st, "pid"));
+  t->scopes = json_pack("[{s:O, s:s}]", "src", t->src, "pid", joget_str(t->st, "pid"));
   t->si = 0;
   json_decref(t->diffs);
   t->diffs = json_array();
@@ -1750,11 +1750,11 @@ static int push_recorded_children(jt *t) {
   json_t *sf, *ch;
   json_array_foreach(subs, i, sf)
     json_array_foreach(json_object_get(sf, "children"), j, ch)
-      if (!jg_str(children, jg_str(ch, "id"))) return 0;
+      if (!joget_str(children, joget_str(ch, "id"))) return 0;
   json_array_foreach(subs, i, sf)
     json_array_foreach(json_object_get(sf, "children"), j, ch)
       json_array_append_new(t->scopes,
-                            json_pack("{s:O, s:s}", "src", ch, "pid", jg_str(children, jg_str(ch, "id"))));
+                            json_pack("{s:O, s:s}", "src", ch, "pid", joget_str(children, joget_str(ch, "id"))));
   return 1;
 }
 
@@ -1782,7 +1782,7 @@ static json_t *defs_of(json_t *acts) {
   size_t i;
   json_t *a;
   json_array_foreach(acts, i, a)
-    json_array_append_new(d, json_string(jg_str(a, "def_id") ? jg_str(a, "def_id") : ""));
+    json_array_append_new(d, json_string(joget_str(a, "def_id") ? joget_str(a, "def_id") : ""));
   return d;
 }
 
@@ -1818,13 +1818,13 @@ static void take_act_start(jt *t, json_t *doc, void *ud) {
         "monitoring/activity/start/%s/%s answered result:false: the activity does not exist in the "
         "target definition %s, or the engine refused it (see the server log; `ferry plan` checks "
         "activity ids)",
-        scope_pid(t), jg_str(call, "def"), t->tdef);
+        scope_pid(t), joget_str(call, "def"), t->tdef);
 }
 
 static void after_call(jt *t) {
   t->acts_called++;
   t->vars_stale = 1;
-  jg_test_crash("activity");
+  joget_test_crash("activity");
   t->ci++;
   scope_call_next(t);
 }
@@ -1865,9 +1865,9 @@ static void scope_call_next(jt *t) {
   json_object_set_new(ss, "acts", json_string("begun"));
   json_object_set(ss, "call", call);
   if (intent(t, "activity") < 0) return;
-  char *p = jg_seg(scope_pid(t)), *d = jg_seg(jg_str(call, "def"));
-  int abort_only = jg_str(call, "kind") && !strcmp(jg_str(call, "kind"), "abort");
-  char *path = jg_asprintf("monitoring/activity/%s/%s/%s", abort_only ? "abort" : "start", p, d);
+  char *p = joget_seg(scope_pid(t)), *d = joget_seg(joget_str(call, "def"));
+  int abort_only = joget_str(call, "kind") && !strcmp(joget_str(call, "kind"), "abort");
+  char *path = joget_asprintf("monitoring/activity/%s/%s/%s", abort_only ? "abort" : "start", p, d);
   const char *params[] = {"abortCurrent", json_is_true(json_object_get(call, "abort")) ? "true" : "false",
                           NULL};
   jt_admin(t, "POST", path, abort_only ? NULL : params, abort_only ? NULL : take_act_start, call);
@@ -1936,7 +1936,7 @@ static void join_next(jt *t);
 
 static void take_tarrived_pg(jt *t, PGresult *res, void *ud) {
   for (int i = 0; i < PQntuples(res); i++) {
-    char *key = jg_asprintf("%s|%s", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
+    char *key = joget_asprintf("%s|%s", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
     json_object_set_new(t->tarrived, key, json_integer(json_integer_value(json_object_get(t->tarrived, key)) + 1));
     free(key);
   }
@@ -1948,16 +1948,16 @@ static void read_closed_page(jt *t, const char *pid, int start);
  * "<process id>_" (Joget's activity ids are <counter>_<process id>_<activity definition id>). */
 static void take_closed(jt *t, json_t *doc, void *ud) {
   acts_pg *pg = ud;
-  json_t *rows = jg_list(doc, "data");
+  json_t *rows = joget_list(doc, "data");
   size_t i;
   json_t *r;
-  char *mark = jg_asprintf("_%s_", pg->pid);
+  char *mark = joget_asprintf("_%s_", pg->pid);
   json_array_foreach(rows, i, r) {
-    const char *st = jg_str(r, "state"), *id = jg_str(r, "id");
+    const char *st = joget_str(r, "state"), *id = joget_str(r, "id");
     if (!id || !st || strcmp(st, "closed.completed")) continue;
     const char *m = strstr(id, mark);
     if (!m) continue;
-    char *key = jg_asprintf("*|%s", m + strlen(mark));
+    char *key = joget_asprintf("*|%s", m + strlen(mark));
     json_object_set_new(t->tarrived, key, json_integer(json_integer_value(json_object_get(t->tarrived, key)) + 1));
     free(key);
   }
@@ -1973,7 +1973,7 @@ static void read_closed_page(jt *t, const char *pid, int start) {
   const char *params[] = {"processId", pid, "rows", "100", "start", st, "sort", "id", "desc", "false", NULL};
   acts_pg *pg = calloc(1, sizeof *pg);
   if (!pg) abort();
-  pg->pid = jg_strdup(pid);
+  pg->pid = joget_strdup(pid);
   pg->start = start;
   json_array_append_new(t->cands_pg, json_integer((json_int_t)(intptr_t)pg));
   jt_admin(t, "GET", "monitoring/activity/list", params, take_closed, pg);
@@ -1988,21 +1988,21 @@ static void joins_planned(jt *t) {
   size_t i, j;
   json_t *jn, *a;
   json_array_foreach(joins, i, jn) {
-    const char *jid = jg_str(jn, "join");
+    const char *jid = joget_str(jn, "join");
     json_array_foreach(json_object_get(jn, "arrived"), j, a) {
-      const char *d = jg_str(a, "def_id");
-      char *key = jg_asprintf("%s|%s", jid, d);
-      char *any = jg_asprintf("*|%s", d);
+      const char *d = joget_str(a, "def_id");
+      char *key = joget_asprintf("%s|%s", jid, d);
+      char *any = joget_asprintf("*|%s", d);
       int64_t had = json_integer_value(json_object_get(t->tarrived, t->c->pg ? key : any));
       int64_t n = json_integer_value(json_object_get(seen, key)) + 1;
       json_object_set_new(seen, key, json_integer(n));
       if (n > had)
         json_array_append_new(t->jarr, json_pack("{s:s, s:s, s:s}", "join", jid, "def_id", d, "performer",
-                                                 jg_str(a, "performer") ? jg_str(a, "performer") : ""));
+                                                 joget_str(a, "performer") ? joget_str(a, "performer") : ""));
       else
         rep_push(t, "joins_carried",
                  json_pack("{s:s, s:s, s:s, s:b}", "join", jid, "activity", d, "performer",
-                           jg_str(a, "performer") ? jg_str(a, "performer") : "", "already", 1));
+                           joget_str(a, "performer") ? joget_str(a, "performer") : "", "already", 1));
       free(key);
       free(any);
     }
@@ -2039,8 +2039,8 @@ static json_t *open_act(jt *t, const char *def) {
   size_t i;
   json_t *a;
   json_array_foreach(t->tacts, i, a) {
-    const char *st = jg_str(a, "state");
-    if (jg_str(a, "def_id") && !strcmp(jg_str(a, "def_id"), def) && st && !strncmp(st, "open", 4) &&
+    const char *st = joget_str(a, "state");
+    if (joget_str(a, "def_id") && !strcmp(joget_str(a, "def_id"), def) && st && !strncmp(st, "open", 4) &&
         !json_object_get(a, "_gone"))
       return a;
   }
@@ -2049,10 +2049,10 @@ static json_t *open_act(jt *t, const char *def) {
 
 static void join_done(jt *t) {
   json_t *arr = json_array_get(t->jarr, t->ji);
-  jg_test_crash("join");
+  joget_test_crash("join");
   rep_push(t, "joins_carried",
-           json_pack("{s:s, s:s, s:s}", "join", jg_str(arr, "join"), "activity", jg_str(arr, "def_id"),
-                     "performer", jg_str(arr, "performer")));
+           json_pack("{s:s, s:s, s:s}", "join", joget_str(arr, "join"), "activity", joget_str(arr, "def_id"),
+                     "performer", joget_str(arr, "performer")));
   t->ji++;
   t->vars_stale = 1;
   t->dirty = 1;
@@ -2063,31 +2063,31 @@ static void join_done(jt *t) {
 static void join_complete(jt *t) {
   tidy_acts(t);
   json_t *arr = json_array_get(t->jarr, t->ji);
-  const char *d = jg_str(arr, "def_id");
-  const char *who = jg_str(arr, "performer");
+  const char *d = joget_str(arr, "def_id");
+  const char *who = joget_str(arr, "performer");
   json_t *act = open_act(t, d);
   if (!act) {
     jt_fail(t, FERRY_ECONFLICT,
             "re-creating the arrival of %s at join %s: the activity is not open on target instance %s after "
             "reassigning it",
-            d, jg_str(arr, "join"), scope_pid(t));
+            d, joget_str(arr, "join"), scope_pid(t));
     return;
   }
-  jg_ident id;
+  joget_ident id;
   char *label = NULL;
   if (*who) {
-    char *key = jg_asprintf("hash:%s", who);
+    char *key = joget_asprintf("hash:%s", who);
     user_ident_from(t->c, who, json_string_value(json_object_get(t->plan, key)), &id, &label);
     free(key);
   } else {
-    jg_admin_ident(t->c, &id);
+    joget_admin_ident(t->c, &id);
   }
   if (intent(t, "join-arrival") < 0) {
     free(label);
     return;
   }
-  char *seg = jg_seg(jg_str(act, "id"));
-  char *path = jg_asprintf("workflow/assignment/complete/%s", seg);
+  char *seg = joget_seg(joget_str(act, "id"));
+  char *path = joget_asprintf("workflow/assignment/complete/%s", seg);
   jt_req(t, "POST", path, NULL, &id, NULL, NULL);
   free(path);
   free(seg);
@@ -2103,14 +2103,14 @@ static void join_reassigned(jt *t) {
 static void join_assign(jt *t) {
   tidy_acts(t);
   json_t *arr = json_array_get(t->jarr, t->ji);
-  const char *d = jg_str(arr, "def_id");
+  const char *d = joget_str(arr, "def_id");
   json_t *act = open_act(t, d);
   if (!act) {
     /* activity/start ran it to its end (a tool or route): the arrival happened with it */
     join_done(t);
     return;
   }
-  const char *who = *jg_str(arr, "performer") ? jg_str(arr, "performer") : t->c->user;
+  const char *who = *joget_str(arr, "performer") ? joget_str(arr, "performer") : t->c->user;
   json_t *as = json_object_get(act, "assignees");
   if (str_in(as, who)) {
     join_complete(t);
@@ -2120,11 +2120,11 @@ static void join_assign(jt *t) {
     jt_fail(t, FERRY_ECONFLICT,
             "re-creating the arrival of %s at join %s on target instance %s: the activity has no assignee to "
             "hand to %s",
-            d, jg_str(arr, "join"), scope_pid(t), who);
+            d, joget_str(arr, "join"), scope_pid(t), who);
     return;
   }
   if (intent(t, "join-arrival") < 0) return;
-  const char *params[] = {"activityId", jg_str(act, "id"), "username", who, "replaceUser",
+  const char *params[] = {"activityId", joget_str(act, "id"), "username", who, "replaceUser",
                           json_string_value(json_array_get(as, 0)), NULL};
   jt_admin(t, "POST", "monitoring/activity/reassign", params, NULL, NULL);
   jt_then(t, join_reassigned);
@@ -2143,10 +2143,10 @@ static void join_next(jt *t) {
     return;
   }
   json_t *arr = json_array_get(t->jarr, t->ji);
-  const char *d = jg_str(arr, "def_id");
-  const char *who = jg_str(arr, "performer");
-  if (*who && t->c->start_mode == JG_START_HASH) {
-    char *slot = jg_asprintf("hash:%s", who);
+  const char *d = joget_str(arr, "def_id");
+  const char *who = joget_str(arr, "performer");
+  if (*who && t->c->start_mode == JOGET_START_HASH) {
+    char *slot = joget_asprintf("hash:%s", who);
     if (!json_object_get(t->plan, slot)) jt_lookup(t, &t->k->hashes, who, hash_start, slot, 0);
     free(slot);
   }
@@ -2155,8 +2155,8 @@ static void join_next(jt *t) {
     return;
   }
   if (intent(t, "join-arrival") < 0) return;
-  char *p = jg_seg(scope_pid(t)), *dd = jg_seg(d);
-  char *path = jg_asprintf("monitoring/activity/start/%s/%s", p, dd);
+  char *p = joget_seg(scope_pid(t)), *dd = joget_seg(d);
+  char *path = joget_asprintf("monitoring/activity/start/%s/%s", p, dd);
   const char *params[] = {"abortCurrent", "false", NULL};
   json_decref(t->jcall);
   t->jcall = json_pack("{s:s}", "def", d); /* read by take_act_start */
@@ -2180,27 +2180,27 @@ static void take_children_pg(jt *t, PGresult *res, void *ud) {
 
 static void take_child_view(jt *t, json_t *doc, void *ud) {
   json_t *c = ud;
-  if (doc && jg_str(doc, "processDefId"))
-    json_object_set_new(c, "def", json_string(jg_str(doc, "processDefId")));
+  if (doc && joget_str(doc, "processDefId"))
+    json_object_set_new(c, "def", json_string(joget_str(doc, "processDefId")));
 }
 
 static void take_children_http(jt *t, json_t *doc, void *ud) {
-  json_t *rows = jg_list(doc, "data");
-  const char *rid = jg_str(t->src, "record_id");
+  json_t *rows = joget_list(doc, "data");
+  const char *rid = joget_str(t->src, "record_id");
   size_t i;
   json_t *r;
   json_array_foreach(rows, i, r) {
-    const char *id = jg_str(r, "id"), *rrid = jg_str(r, "recordId");
+    const char *id = joget_str(r, "id"), *rrid = joget_str(r, "recordId");
     if (!id || !rrid || strcmp(rrid, rid)) continue;
     int is_scope = 0;
     size_t k;
     json_t *sc;
-    json_array_foreach(t->scopes, k, sc) is_scope |= !strcmp(jg_str(sc, "pid"), id);
+    json_array_foreach(t->scopes, k, sc) is_scope |= !strcmp(joget_str(sc, "pid"), id);
     if (is_scope) continue;
     json_t *c = json_pack("{s:s, s:b}", "id", id, "act_open", 1);
     json_array_append_new(t->cands, c);
-    char *seg = jg_seg(id);
-    char *path = jg_asprintf("monitoring/process/view/%s", seg);
+    char *seg = joget_seg(id);
+    char *path = joget_asprintf("monitoring/process/view/%s", seg);
     jt_admin(t, "GET", path, NULL, take_child_view, c);
     free(path);
     free(seg);
@@ -2234,7 +2234,7 @@ static void scope_children(jt *t) {
           1, p, take_children_pg, NULL);
   } else {
     const char *params[] = {
-        "recordId", jg_str(t->src, "record_id"), "sort", "id", "desc", "false", "rows", "200", NULL};
+        "recordId", joget_str(t->src, "record_id"), "sort", "id", "desc", "false", "rows", "200", NULL};
     jt_admin(t, "GET", "console/monitor/running/list", params, take_children_http, NULL);
   }
   jt_then(t, children_matched);
@@ -2262,22 +2262,22 @@ static void children_matched(jt *t) {
     json_t *sch;
     json_array_foreach(json_object_get(sf, "children"), j, sch) {
       int needs_latest = 0;
-      char *tdef = map_def(t, jg_str(sch, "definition"), &needs_latest);
-      if (!tdef) tdef = jg_strdup(jg_str(sch, "definition"));
-      const char *prev = jg_str(children_state, jg_str(sch, "id"));
+      char *tdef = map_def(t, joget_str(sch, "definition"), &needs_latest);
+      if (!tdef) tdef = joget_strdup(joget_str(sch, "definition"));
+      const char *prev = joget_str(children_state, joget_str(sch, "id"));
       json_t *best = NULL;
       size_t k;
       json_t *c;
       json_array_foreach(t->cands, k, c) {
-        const char *cid = jg_str(c, "id");
-        if (json_object_get(taken, cid) || !jg_str(c, "def") || strcmp(jg_str(c, "def"), tdef)) continue;
+        const char *cid = joget_str(c, "id");
+        if (json_object_get(taken, cid) || !joget_str(c, "def") || strcmp(joget_str(c, "def"), tdef)) continue;
         if (!json_is_true(json_object_get(c, "act_open"))) continue;
         if (prev && !strcmp(prev, cid)) {
           best = c;
           break;
         }
-        if (known_elsewhere(t, cid, jg_str(sch, "id"))) continue;
-        if (!best || id_counter(cid) > id_counter(jg_str(best, "id"))) best = c;
+        if (known_elsewhere(t, cid, joget_str(sch, "id"))) continue;
+        if (!best || id_counter(cid) > id_counter(joget_str(best, "id"))) best = c;
       }
       free(tdef);
       if (!best) {
@@ -2285,16 +2285,16 @@ static void children_matched(jt *t) {
             t, FERRY_ECONFLICT,
             "no running sub-flow instance of %s under target instance %s (the sub-flow activity %s should "
             "have created it)",
-            jg_str(sch, "definition"), scope_pid(t), jg_str(sf, "activity_def_id"));
+            joget_str(sch, "definition"), scope_pid(t), joget_str(sf, "activity_def_id"));
         json_decref(taken);
         return;
       }
-      const char *cid = jg_str(best, "id");
+      const char *cid = joget_str(best, "id");
       json_object_set_new(taken, cid, json_true());
-      json_object_set_new(children_state, jg_str(sch, "id"), json_string(cid));
+      json_object_set_new(children_state, joget_str(sch, "id"), json_string(cid));
       ferry_error e = FERRY_ERROR_INIT;
-      if (ferry_task_map_id(t->task, "process", jg_str(sch, "id"), cid, &e) < 0 ||
-          ferry_task_map_id(t->task, JG_REVERSE_KIND, cid, jg_str(sch, "id"), &e) < 0) {
+      if (ferry_task_map_id(t->task, "process", joget_str(sch, "id"), cid, &e) < 0 ||
+          ferry_task_map_id(t->task, JOGET_REVERSE_KIND, cid, joget_str(sch, "id"), &e) < 0) {
         json_decref(taken);
         jt_fail_err(t, &e);
         ferry_error_clear(&e);
@@ -2309,7 +2309,7 @@ static void children_matched(jt *t) {
   size_t k;
   json_t *c;
   json_array_foreach(t->cands, k, c) {
-    const char *cid = jg_str(c, "id");
+    const char *cid = joget_str(c, "id");
     if (json_object_get(taken, cid)) continue;
     if (!t->c->pg || json_is_true(json_object_get(c, "act_open"))) {
       if (t->c->pg)
@@ -2323,8 +2323,8 @@ static void children_matched(jt *t) {
     }
     aborts++;
     rep_push(t, "aborted_stale_subflows", json_string(cid));
-    char *seg = jg_seg(cid);
-    char *path = jg_asprintf("workflow/process/abort/%s", seg);
+    char *seg = joget_seg(cid);
+    char *path = joget_asprintf("workflow/process/abort/%s", seg);
     jt_admin(t, "POST", path, NULL, NULL, NULL);
     free(path);
     free(seg);
@@ -2338,7 +2338,7 @@ static void scope_accept(jt *t);
 static void reassign_next(jt *t);
 
 static void reassign_after(jt *t) {
-  jg_test_crash("reassign");
+  joget_test_crash("reassign");
   t->ci++;
   reassign_next(t);
 }
@@ -2355,8 +2355,8 @@ static void reassign_next(jt *t) {
     return;
   }
   json_t *call = json_array_get(t->calls, t->ci);
-  const char *params[] = {"activityId",  jg_str(call, "activityId"),  "username", jg_str(call, "username"),
-                          "replaceUser", jg_str(call, "replaceUser"), NULL};
+  const char *params[] = {"activityId",  joget_str(call, "activityId"),  "username", joget_str(call, "username"),
+                          "replaceUser", joget_str(call, "replaceUser"), NULL};
   jt_admin(t, "POST", "monitoring/activity/reassign", params, NULL, NULL);
   jt_then(t, reassign_after);
 }
@@ -2382,14 +2382,14 @@ static void scope_reassign(jt *t) {
           x < n ? json_string_value(json_array_get(add, x)) : json_string_value(json_array_get(sas, 0));
       json_array_append_new(
           calls,
-          json_pack("{s:s, s:s, s:s, s:s}", "activityId", jg_str(ta, "id"), "username", to, "replaceUser",
-                    json_string_value(json_array_get(rem, x)), "def", jg_str(sa, "def_id")));
+          json_pack("{s:s, s:s, s:s, s:s}", "activityId", joget_str(ta, "id"), "username", to, "replaceUser",
+                    json_string_value(json_array_get(rem, x)), "def", joget_str(sa, "def_id")));
     }
     for (size_t x = n; x < json_array_size(add); x++)
       note(t,
            "%s activity %s: the target computed fewer assignees than the source; %s cannot be added through "
            "the JSON API (monitoring/activity/reassign only replaces)",
-           scope_pid(t), jg_str(sa, "def_id"), json_string_value(json_array_get(add, x)));
+           scope_pid(t), joget_str(sa, "def_id"), json_string_value(json_array_get(add, x)));
     json_decref(add);
     json_decref(rem);
   }
@@ -2406,8 +2406,8 @@ static void scope_reassign(jt *t) {
   json_t *call;
   json_array_foreach(calls, i, call)
     rep_push(t, "reassigned",
-             json_pack("{s:s, s:s, s:s, s:s}", "process", scope_pid(t), "activity", jg_str(call, "def"),
-                       "from", jg_str(call, "replaceUser"), "to", jg_str(call, "username")));
+             json_pack("{s:s, s:s, s:s, s:s}", "process", scope_pid(t), "activity", joget_str(call, "def"),
+                       "from", joget_str(call, "replaceUser"), "to", joget_str(call, "username")));
   reassign_next(t);
 }
 
@@ -2416,15 +2416,15 @@ static void accept_send(jt *t) {
   size_t i;
   json_t *call;
   json_array_foreach(t->calls, i, call) {
-    const char *u = jg_str(call, "user");
-    char *key = jg_asprintf("hash:%s", u);
-    jg_ident id;
+    const char *u = joget_str(call, "user");
+    char *key = joget_asprintf("hash:%s", u);
+    joget_ident id;
     char *label = NULL;
     user_ident_from(t->c, u, json_string_value(json_object_get(t->plan, key)), &id, &label);
-    char *seg = jg_seg(jg_str(call, "activityId"));
-    char *path = jg_asprintf("workflow/assignment/accept/%s", seg);
+    char *seg = joget_seg(joget_str(call, "activityId"));
+    char *path = joget_asprintf("workflow/assignment/accept/%s", seg);
     jt_req(t, "POST", path, NULL, &id, NULL, NULL);
-    rep_push(t, "accepted", json_pack("{s:s, s:s}", "activity", jg_str(call, "def"), "by", u));
+    rep_push(t, "accepted", json_pack("{s:s, s:s}", "activity", joget_str(call, "def"), "by", u));
     free(path);
     free(seg);
     free(label);
@@ -2441,19 +2441,19 @@ static void scope_accept(jt *t) {
   json_t *sa;
   json_array_foreach(sacts, i, sa) {
     long j = (long)json_integer_value(json_array_get(pairs, i));
-    const char *u = jg_str(sa, "accepted_by");
+    const char *u = joget_str(sa, "accepted_by");
     if (j < 0 || !u) continue;
     json_t *ta = json_array_get(t->tacts, (size_t)j);
-    const char *tu = jg_str(ta, "accepted_by");
-    const char *tst = jg_str(ta, "state");
+    const char *tu = joget_str(ta, "accepted_by");
+    const char *tst = joget_str(ta, "state");
     if (tu && !strcmp(tu, u) && tst && !strcmp(tst, "open.running")) continue;
-    if (t->c->start_mode == JG_START_USERS && !json_object_get(t->c->user_pw, u)) {
+    if (t->c->start_mode == JOGET_START_USERS && !json_object_get(t->c->user_pw, u)) {
       note(t, "%s activity %s was accepted by %s on the source; no credentials for %s in users: left pending",
-           scope_pid(t), jg_str(sa, "def_id"), u, u);
+           scope_pid(t), joget_str(sa, "def_id"), u, u);
       continue;
     }
-    json_array_append_new(calls, json_pack("{s:s, s:s, s:s}", "activityId", jg_str(ta, "id"), "user", u,
-                                           "def", jg_str(sa, "def_id")));
+    json_array_append_new(calls, json_pack("{s:s, s:s, s:s}", "activityId", joget_str(ta, "id"), "user", u,
+                                           "def", joget_str(sa, "def_id")));
   }
   json_decref(pairs);
   json_decref(t->calls);
@@ -2465,11 +2465,11 @@ static void scope_accept(jt *t) {
   if (intent(t, "accept") < 0) return;
   t->dirty = 1;
   t->vars_stale = 1;
-  if (t->c->start_mode == JG_START_HASH) {
+  if (t->c->start_mode == JOGET_START_HASH) {
     json_t *call;
     json_array_foreach(calls, i, call) {
-      char *slot = jg_asprintf("hash:%s", jg_str(call, "user"));
-      jt_lookup(t, &t->k->hashes, jg_str(call, "user"), hash_start, slot, 0);
+      char *slot = joget_asprintf("hash:%s", joget_str(call, "user"));
+      jt_lookup(t, &t->k->hashes, joget_str(call, "user"), hash_start, slot, 0);
       free(slot);
     }
   }
@@ -2494,7 +2494,7 @@ static void vars_read(jt *t) {
   json_t *v;
   json_object_foreach(svars, k, v) {
     char *sv = var_text(v);
-    const char *tv = jg_str(t->tvars, k);
+    const char *tv = joget_str(t->tvars, k);
     if (sv && (*sv || (tv && *tv)) && !tv_same(t, k, sv))
       json_array_append_new(sets, json_pack("{s:s, s:s}", "name", k, "value", sv));
     free(sv);
@@ -2509,20 +2509,20 @@ static void vars_read(jt *t) {
     return;
   }
   t->dirty = 1;
-  char *p = jg_seg(scope_pid(t));
+  char *p = joget_seg(scope_pid(t));
   size_t i;
   json_t *x;
   json_array_foreach(sets, i, x) {
-    if (jg_bad_ident(jg_str(x, "name"))) {
+    if (joget_bad_ident(joget_str(x, "name"))) {
       note(t, "%s variable %s: its name cannot be passed to Joget (SQL filter): not set", scope_pid(t),
-           jg_str(x, "name"));
+           joget_str(x, "name"));
       continue;
     }
-    char *n = jg_seg(jg_str(x, "name"));
-    char *path = jg_asprintf("monitoring/process/variable/%s/%s", p, n);
-    const char *params[] = {"value", jg_str(x, "value"), NULL};
+    char *n = joget_seg(joget_str(x, "name"));
+    char *path = joget_asprintf("monitoring/process/variable/%s/%s", p, n);
+    const char *params[] = {"value", joget_str(x, "value"), NULL};
     jt_admin(t, "POST", path, params, NULL, NULL);
-    rep_push(t, "variables_set", json_pack("{s:s, s:s}", "process", scope_pid(t), "name", jg_str(x, "name")));
+    rep_push(t, "variables_set", json_pack("{s:s, s:s}", "process", scope_pid(t), "name", joget_str(x, "name")));
     free(path);
     free(n);
   }
@@ -2560,11 +2560,11 @@ static void check_next(jt *t) {
   }
   if (json_array_size(t->diffs) > 0) {
     json_object_set(t->rep, "differences", t->diffs);
-    jg_sb sb = {0};
+    joget_sb sb = {0};
     size_t i;
     json_t *d;
-    json_array_foreach(t->diffs, i, d) jg_sb_addf(&sb, "%s%s", i ? "; " : "", json_string_value(d));
-    char *txt = jg_sb_steal(&sb);
+    json_array_foreach(t->diffs, i, d) joget_sb_addf(&sb, "%s%s", i ? "; " : "", json_string_value(d));
+    char *txt = joget_sb_steal(&sb);
     if (t->mode == FERRY_MODE_VERIFY)
       jt_fail(t, FERRY_EMISMATCH, "the target differs from the source: %s", txt);
     else
@@ -2583,7 +2583,7 @@ static void check_begin(jt *t) {
   if (t->mode == FERRY_MODE_RUN && !t->final_dup && json_is_integer(json_object_get(t->st, "intent_ms"))) {
     /* once more before done: a start the server ran late (after ferry gave up on its answer) shows now */
     t->final_dup = 1;
-    char *key = jg_asprintf("%s\n%s", t->tdef, jg_str(t->src, "record_id"));
+    char *key = joget_asprintf("%s\n%s", t->tdef, joget_str(t->src, "record_id"));
     lock_take(t, key, resume_single); /* under the lock: another item's fresh start is no duplicate */
     free(key);
     return;
@@ -2598,7 +2598,7 @@ static void on_after_start(void *arg, int status, const ferry_error *err) {
     jt_fail_hook(t, "after_start", status, err);
     return;
   }
-  jg_test_crash("after_start");
+  joget_test_crash("after_start");
   json_object_set_new(t->st, "after_start", json_true());
   if (t->acts_called) json_object_set_new(t->rep, "activity_calls", json_integer(t->acts_called));
   if (t->c->check)
@@ -2609,8 +2609,8 @@ static void on_after_start(void *arg, int status, const ferry_error *err) {
 
 static void take_tools_ran(jt *t, PGresult *res, void *ud) {
   for (int i = 0; i < PQntuples(res); i++) {
-    char *what = jg_asprintf("tool %s (%s) ran again on the target while the instance was re-created",
-                             PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
+    char *what = joget_asprintf("tool %s (%s) ran again on the target while the instance was re-created",
+                                PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
     loss(t, json_pack("{s:s, s:s, s:s, s:s}", "kind", "tool", "activity", PQgetvalue(res, i, 0), "plugin",
                       PQgetvalue(res, i, 1), "what", what));
     free(what);
@@ -2627,8 +2627,8 @@ static void finish_run(jt *t) {
   if (t->c->pg && !json_object_get(t->st, "tools_read")) {
     /* the tools the target ran for this instance (start path, started activities), named as losses */
     char *app, *ver, *proc;
-    if (!jg_def_split(t->tdef, &app, &ver, &proc)) {
-      const char *p[4] = {jg_str(t->st, "pid"), app, ver, proc};
+    if (!joget_def_split(t->tdef, &app, &ver, &proc)) {
+      const char *p[4] = {joget_str(t->st, "pid"), app, ver, proc};
       jt_pg(t,
             "SELECT a.activitydefinitionid, COALESCE(m.pluginname, '') FROM shkactivities a JOIN "
             "app_package_activity_plugin m ON m.packageid = $2 AND m.packageversion::text = $3 AND m.processdefid "
@@ -2648,8 +2648,8 @@ static void finish_run(jt *t) {
 
 static void run_hooks(jt *t) {
   if (intent(t, "after_start") < 0) return;
-  json_t *data = json_pack("{s:s, s:s, s:s}", "record_id", jg_str(t->src, "record_id"), "target_process_id",
-                           jg_str(t->st, "pid"), "definition", t->tdef);
+  json_t *data = json_pack("{s:s, s:s, s:s}", "record_id", joget_str(t->src, "record_id"), "target_process_id",
+                           joget_str(t->st, "pid"), "definition", t->tdef);
   ferry_fire(t->c->ins, t->task, "after_start", data, on_after_start, t);
   json_decref(data);
 }
@@ -2662,13 +2662,13 @@ static void collect_child_latest(jt *t, json_t *body) {
   json_array_foreach(subs, i, sf)
     json_array_foreach(json_object_get(sf, "children"), j, ch) {
       int needs = 0;
-      char *d = map_def(t, jg_str(ch, "definition"), &needs);
+      char *d = map_def(t, joget_str(ch, "definition"), &needs);
       free(d);
       if (needs) {
         char *app, *ver, *proc;
-        if (!jg_def_split(jg_str(ch, "definition"), &app, &ver, &proc)) {
-          char *key = jg_asprintf("%s#%s", app, proc);
-          char *slot = jg_asprintf("latest:%s", key);
+        if (!joget_def_split(joget_str(ch, "definition"), &app, &ver, &proc)) {
+          char *key = joget_asprintf("%s#%s", app, proc);
+          char *slot = joget_asprintf("latest:%s", key);
           jt_lookup(t, &t->k->latest, key, latest_start, slot, t->mode == FERRY_MODE_PLAN);
           free(slot);
           free(key);
@@ -2691,7 +2691,7 @@ static void run_locked(jt *t) {
 }
 
 static void run_checked(jt *t) {
-  char *key = jg_asprintf("%s\n%s", t->tdef, jg_str(t->src, "record_id"));
+  char *key = joget_asprintf("%s\n%s", t->tdef, joget_str(t->src, "record_id"));
   lock_take(t, key, run_locked);
   free(key);
 }
@@ -2717,23 +2717,23 @@ static void run_def(jt *t) {
       json_object_del(v, "call");
     }
     json_object_set_new(t->rep, "repaired", json_true());
-    json_object_set_new(t->rep, "target_process_id", json_string(jg_str(t->st, "pid")));
-    json_object_set_new(t->rep, "target_id", json_string(jg_str(t->st, "pid")));
+    json_object_set_new(t->rep, "target_process_id", json_string(joget_str(t->st, "pid")));
+    json_object_set_new(t->rep, "target_id", json_string(joget_str(t->st, "pid")));
     scopes_begin(t);
     return;
   }
   if (json_is_string(json_object_get(t->st, "pid")) && step &&
       (!strcmp(step, "started") || !strcmp(step, "abort-duplicate"))) {
     /* stopped right after the start was recorded: the duplicate check may not have run (or finished) */
-    json_object_set_new(t->rep, "target_process_id", json_string(jg_str(t->st, "pid")));
+    json_object_set_new(t->rep, "target_process_id", json_string(joget_str(t->st, "pid")));
     json_object_set_new(t->rep, "resumed_at", json_string(step));
-    char *key = jg_asprintf("%s\n%s", t->tdef, jg_str(t->src, "record_id"));
+    char *key = joget_asprintf("%s\n%s", t->tdef, joget_str(t->src, "record_id"));
     lock_take(t, key, resume_single);
     free(key);
     return;
   }
   if (json_is_string(json_object_get(t->st, "pid"))) {
-    json_object_set_new(t->rep, "target_process_id", json_string(jg_str(t->st, "pid")));
+    json_object_set_new(t->rep, "target_process_id", json_string(joget_str(t->st, "pid")));
     json_object_set_new(t->rep, "resumed_at",
                         json_string(ferry_task_step(t->task) ? ferry_task_step(t->task) : ""));
     scopes_begin(t);
@@ -2744,15 +2744,15 @@ static void run_def(jt *t) {
 }
 
 static void run_item(jt *t) {
-  const char *rid = jg_str(t->src, "record_id");
-  if (!rid || !*rid || jg_bad_ident(rid)) {
+  const char *rid = joget_str(t->src, "record_id");
+  if (!rid || !*rid || joget_bad_ident(rid)) {
     jt_fail(t, FERRY_EINVAL,
             "record id \"%s\" cannot be passed to Joget: ids with a space, '(', ')', ';' or '/*' make every "
             "workflow call fail with HTTP 500 (docs/joget-facts.md 4.4); rename the record on the source first",
             rid ? rid : "");
     return;
   }
-  if (!jg_str(t->src, "requester")) {
+  if (!joget_str(t->src, "requester")) {
     jt_fail(t, FERRY_EINVAL, "the item has no requester");
     return;
   }
@@ -2777,13 +2777,13 @@ static void collect_users(json_t *body, json_t *users) {
   json_t *jn;
   json_array_foreach(json_object_get(json_object_get(body, "extra"), "joins"), i, jn)
     json_array_foreach(json_object_get(jn, "arrived"), j, a) {
-      const char *p = jg_str(a, "performer");
+      const char *p = joget_str(a, "performer");
       if (p && *p) json_object_set_new(users, p, json_true());
     }
   json_array_foreach(json_object_get(body, "activities"), i, a) {
     json_array_foreach(json_object_get(a, "assignees"), j, u)
       if (json_is_string(u)) json_object_set_new(users, json_string_value(u), json_true());
-    if (jg_str(a, "accepted_by")) json_object_set_new(users, jg_str(a, "accepted_by"), json_true());
+    if (joget_str(a, "accepted_by")) json_object_set_new(users, joget_str(a, "accepted_by"), json_true());
   }
   json_t *sf;
   json_array_foreach(json_object_get(json_object_get(body, "extra"), "subflows"), i, sf)
@@ -2793,9 +2793,9 @@ static void collect_users(json_t *body, json_t *users) {
 static void plan_child_defs(jt *t, json_t *body, int top) {
   /* every definition (top and children) with its activities */
   int needs = 0;
-  char *tdef = top ? jg_strdup(t->tdef) : map_def(t, jg_str(body, "definition"), &needs);
+  char *tdef = top ? joget_strdup(t->tdef) : map_def(t, joget_str(body, "definition"), &needs);
   if (tdef) {
-    char *slot = jg_asprintf("def:%s", tdef);
+    char *slot = joget_asprintf("def:%s", tdef);
     jt_lookup(t, &t->k->defs, tdef, def_start, slot, 1);
     free(slot);
     free(tdef);
@@ -2808,29 +2808,29 @@ static void plan_child_defs(jt *t, json_t *body, int top) {
 
 static void plan_eval_body(jt *t, json_t *body, int top) {
   int needs = 0;
-  char *tdef = top ? jg_strdup(t->tdef) : map_def(t, jg_str(body, "definition"), &needs);
-  const char *id = jg_str(body, "id");
+  char *tdef = top ? joget_strdup(t->tdef) : map_def(t, joget_str(body, "definition"), &needs);
+  const char *id = joget_str(body, "id");
   if (!tdef) {
     char *slot = NULL;
     char *app, *ver, *proc;
-    if (!jg_def_split(jg_str(body, "definition"), &app, &ver, &proc)) {
-      slot = jg_asprintf("latest:%s#%s", app, proc);
+    if (!joget_def_split(joget_str(body, "definition"), &app, &ver, &proc)) {
+      slot = joget_asprintf("latest:%s#%s", app, proc);
       free(app);
       free(ver);
       free(proc);
     }
     json_t *l = slot ? json_object_get(t->plan, slot) : NULL;
-    reason(t, "sub-flow instance %s: no target version for %s: %s", id, jg_str(body, "definition"),
-           jg_str(l, "error") ? jg_str(l, "error") : "unknown");
+    reason(t, "sub-flow instance %s: no target version for %s: %s", id, joget_str(body, "definition"),
+           joget_str(l, "error") ? joget_str(l, "error") : "unknown");
     free(slot);
   } else {
-    char *slot = jg_asprintf("def:%s", tdef);
+    char *slot = joget_asprintf("def:%s", tdef);
     json_t *d = json_object_get(t->plan, slot);
     free(slot);
-    if (jg_str(d, "error"))
-      reason(t, "%s: checking definition %s failed: %s", id, tdef, jg_str(d, "error"));
-    else if (jg_str(d, "view_error"))
-      reason(t, "%s: checking definition %s failed: %s", id, tdef, jg_str(d, "view_error"));
+    if (joget_str(d, "error"))
+      reason(t, "%s: checking definition %s failed: %s", id, tdef, joget_str(d, "error"));
+    else if (joget_str(d, "view_error"))
+      reason(t, "%s: checking definition %s failed: %s", id, tdef, joget_str(d, "view_error"));
     else if (!json_is_true(json_object_get(d, "exists")))
       reason(t,
              "%s: the target has no process definition %s: import the app there, or map the version with "
@@ -2842,7 +2842,7 @@ static void plan_eval_body(jt *t, json_t *body, int top) {
         reason(t,
                "%s: app version %s (package %s) is not published on the target: only administrators may "
                "start its processes; publish it",
-               id, jg_str(d, "app_version") ? jg_str(d, "app_version") : "?", t->tver);
+               id, joget_str(d, "app_version") ? joget_str(d, "app_version") : "?", t->tver);
       else if (!pub && top && !t->c->pg)
         note(t, "published state of %s not checked (no dsn)", tdef);
       json_t *ids = json_object_get(d, "activities");
@@ -2850,19 +2850,19 @@ static void plan_eval_body(jt *t, json_t *body, int top) {
         size_t i;
         json_t *a;
         json_array_foreach(json_object_get(body, "activities"), i, a)
-          if (!str_in(ids, jg_str(a, "def_id")))
+          if (!str_in(ids, joget_str(a, "def_id")))
             reason(t,
                    "%s: open activity %s does not exist in the target definition %s (activity/start would "
                    "answer result:false): map the instance to a version that has it (version_map)",
-                   id, jg_str(a, "def_id"), tdef);
-      } else if (jg_str(d, "activities_error") && json_is_true(json_object_get(d, "activities_default"))) {
+                   id, joget_str(a, "def_id"), tdef);
+      } else if (joget_str(d, "activities_error") && json_is_true(json_object_get(d, "activities_default"))) {
         note(t,
              "activity ids of %s not checked: this database has no emu_process_graph (the emulator's); set "
              "activity_ids_sql for a real server (docs/plugins/joget.md)",
              tdef);
-      } else if (jg_str(d, "activities_error")) {
+      } else if (joget_str(d, "activities_error")) {
         reason(t, "%s: reading the activity ids of %s with activity_ids_sql failed: %s", id, tdef,
-               jg_str(d, "activities_error"));
+               joget_str(d, "activities_error"));
       } else {
         note(t, "activity ids of %s not checked (needs dsn and activity_ids_sql)", tdef);
       }
@@ -2875,7 +2875,7 @@ static void plan_eval_body(jt *t, json_t *body, int top) {
   json_object_foreach(json_object_get(body, "variables"), k, v) {
     char *val = var_text(v);
     if (!var_at_start(k, val) && val && *val) {
-      if (jg_bad_ident(k))
+      if (joget_bad_ident(k))
         reason(t, "%s: variable name \"%s\" cannot be passed to Joget (SQL filter)", id, k);
       else if (strstr(k, "var_"))
         note(t,
@@ -2898,7 +2898,7 @@ static void take_rec_pg(jt *t, PGresult *res, void *ud) {
 
 static void take_rec_http(jt *t, json_t *doc, void *ud) {
   json_t *slot = ud;
-  json_object_set_new(slot, "found", json_boolean(doc && jg_str(doc, "id")));
+  json_object_set_new(slot, "found", json_boolean(doc && joget_str(doc, "id")));
 }
 
 /* The source said which of its form tables hold the instance's record (extra.record_tables, read with its
@@ -2906,13 +2906,13 @@ static void take_rec_http(jt *t, json_t *doc, void *ud) {
 static void record_lookups(jt *t) {
   if (!t->c->record_check) return;
   json_t *recs = json_object_get(json_object_get(t->src, "extra"), "record_tables");
-  const char *rid = jg_str(t->src, "record_id");
+  const char *rid = joget_str(t->src, "record_id");
   size_t i;
   json_t *r;
   json_array_foreach(recs, i, r) {
-    const char *table = jg_str(r, "table"), *form = jg_str(r, "form");
+    const char *table = joget_str(r, "table"), *form = joget_str(r, "form");
     if (!table) continue;
-    char *key = jg_asprintf("rec:%s", table);
+    char *key = joget_asprintf("rec:%s", table);
     json_t *slot = json_pack("{s:s, s:s?}", "table", table, "form", form);
     json_object_set_new(t->plan, key, slot); /* borrowed by the request below, owned by t->plan */
     free(key);
@@ -2924,8 +2924,8 @@ static void record_lookups(jt *t) {
             "'')))[1]::text::int > 0 END",
             2, p, take_rec_pg, slot);
     } else if (form) {
-      char *a = jg_seg(t->tapp), *f = jg_seg(form), *k = jg_seg(rid);
-      char *path = jg_asprintf("data/form/load/%s/%s/%s", a, f, k);
+      char *a = joget_seg(t->tapp), *f = joget_seg(form), *k = joget_seg(rid);
+      char *path = joget_asprintf("data/form/load/%s/%s/%s", a, f, k);
       jt_admin(t, "GET", path, NULL, take_rec_http, slot);
       free(path);
       free(a);
@@ -2944,13 +2944,13 @@ static void record_reasons(jt *t) {
       note(t,
            "record %s is not in %s on the target yet: the stage that copies form rows must run before this "
            "one (a run refuses to start the instance on a missing record)",
-           jg_str(t->src, "record_id"), jg_str(v, "table"));
+           joget_str(t->src, "record_id"), joget_str(v, "table"));
       continue;
     }
     reason(t,
            "record %s is in %s on the source but not on the target: its row did not arrive (the forms stage "
            "failed for it, or has not run); copy it first: the instance is not started on a missing record",
-           jg_str(t->src, "record_id"), jg_str(v, "table"));
+           joget_str(t->src, "record_id"), joget_str(v, "table"));
   }
 }
 
@@ -2960,7 +2960,7 @@ static char *ms_text(int64_t ms) {
   gmtime_r(&sec, &tm);
   char b[64];
   strftime(b, sizeof b, "%Y-%m-%d %H:%M UTC", &tm);
-  return jg_strdup(b);
+  return joget_strdup(b);
 }
 
 /* What cannot be carried exactly and is known before the start (docs/plugins/joget.md, "Losses"): each
@@ -2970,13 +2970,13 @@ static void deadline_losses(jt *t, json_t *body) {
   json_t *a;
   json_array_foreach(json_object_get(body, "activities"), i, a) {
     json_t *due = json_object_get(a, "due_ms");
-    const char *due_txt = jg_str(a, "due");
+    const char *due_txt = joget_str(a, "due");
     if (!json_is_integer(due) && !due_txt && json_integer_value(json_object_get(a, "deadlines")) <= 0) continue;
-    char *when = json_is_integer(due) ? ms_text(json_integer_value(due)) : jg_strdup(due_txt ? due_txt : "?");
-    char *what = jg_asprintf("the deadline of activity %s (due %s on the source) restarts on the target: its "
-                             "clock starts again when the activity is re-created",
-                             jg_str(a, "def_id"), when);
-    loss(t, json_pack("{s:s, s:s, s:s, s:s}", "kind", "deadline", "activity", jg_str(a, "def_id"), "due", when,
+    char *when = json_is_integer(due) ? ms_text(json_integer_value(due)) : joget_strdup(due_txt ? due_txt : "?");
+    char *what = joget_asprintf("the deadline of activity %s (due %s on the source) restarts on the target: its "
+                                "clock starts again when the activity is re-created",
+                                joget_str(a, "def_id"), when);
+    loss(t, json_pack("{s:s, s:s, s:s, s:s}", "kind", "deadline", "activity", joget_str(a, "def_id"), "due", when,
                       "what", what));
     free(when);
     free(what);
@@ -2990,7 +2990,7 @@ static void deadline_losses(jt *t, json_t *body) {
 static void compute_losses(jt *t) {
   json_object_del(t->st, "losses");
   json_object_del(t->rep, "losses");
-  char *slot = jg_asprintf("def:%s", t->tdef);
+  char *slot = joget_asprintf("def:%s", t->tdef);
   json_t *d = json_object_get(t->plan, slot);
   free(slot);
   json_t *extra = json_object_get(t->src, "extra");
@@ -2999,7 +2999,7 @@ static void compute_losses(jt *t) {
   size_t i;
   json_t *j;
   json_array_foreach(joins, i, j) {
-    const char *jid = jg_str(j, "join");
+    const char *jid = joget_str(j, "join");
     size_t k = json_array_size(json_object_get(j, "arrived"));
     json_t *n = json_object_get(nb, jid);
     char nt[32];
@@ -3008,14 +3008,14 @@ static void compute_losses(jt *t) {
     else
       snprintf(nt, sizeof nt, "?");
     if (t->c->joins_report) {
-      char *what = jg_asprintf("join %s has %zu of %s arrivals; not carried (and_joins is report): on the "
-                               "target the join waits for branches that already arrived on the source",
-                               jid, k, nt);
+      char *what = joget_asprintf("join %s has %zu of %s arrivals; not carried (and_joins is report): on the "
+                                  "target the join waits for branches that already arrived on the source",
+                                  jid, k, nt);
       loss(t, json_pack("{s:s, s:s, s:I, s:o, s:s}", "kind", "and_join", "join", jid, "arrivals", (json_int_t)k,
                         "branches", json_is_integer(n) ? json_incref(n) : json_null(), "what", what));
       free(what);
     } else {
-      char *txt = jg_asprintf("re-create %zu arrival(s) at join %s (of %s)", k, jid, nt);
+      char *txt = joget_asprintf("re-create %zu arrival(s) at join %s (of %s)", k, jid, nt);
       rep_push(t, "joins_to_carry", json_string(txt));
       free(txt);
     }
@@ -3027,24 +3027,24 @@ static void compute_losses(jt *t) {
                       "already reached an AND-join, the join waits for it forever on the target"));
   }
   deadline_losses(t, t->src);
-  const char *notify = jg_str(d, "notify");
+  const char *notify = joget_str(d, "notify");
   if (notify && json_array_size(json_object_get(t->src, "activities")) > 0) {
     char *acts = defs_text(json_object_get(t->src, "activities"));
-    char *what = jg_asprintf("the app's %s notifies the assignees of the re-created activities %s again", notify,
-                             acts);
+    char *what = joget_asprintf("the app's %s notifies the assignees of the re-created activities %s again", notify,
+                                acts);
     loss(t, json_pack("{s:s, s:s, s:s}", "kind", "notification", "plugin", notify, "what", what));
     free(acts);
     free(what);
   }
   if (t->mode == FERRY_MODE_PLAN && json_object_size(json_object_get(d, "tools")) > 0) {
-    jg_sb sb = {0};
+    joget_sb sb = {0};
     const char *k;
     json_t *v;
     json_object_foreach(json_object_get(d, "tools"), k, v)
-      jg_sb_addf(&sb, "%s%s (%s)", sb.len ? ", " : "", k, json_string_value(v));
-    char *list = jg_sb_steal(&sb);
-    char *what = jg_asprintf("tools of %s run again if the start path or a re-created activity reaches them: %s",
-                             t->tdef, list);
+      joget_sb_addf(&sb, "%s%s (%s)", sb.len ? ", " : "", k, json_string_value(v));
+    char *list = joget_sb_steal(&sb);
+    char *what = joget_asprintf("tools of %s run again if the start path or a re-created activity reaches them: %s",
+                                t->tdef, list);
     loss(t, json_pack("{s:s, s:s}", "kind", "tool", "what", what));
     free(list);
     free(what);
@@ -3056,26 +3056,26 @@ static void plan_eval(jt *t) {
   json_t *val;
   json_object_foreach(t->plan, pk, val)
     if (json_integer_value(json_object_get(val, "code")) == FERRY_ETRANSIENT) {
-      jt_fail(t, FERRY_ETRANSIENT, "%s", jg_str(val, "error"));
+      jt_fail(t, FERRY_ETRANSIENT, "%s", joget_str(val, "error"));
       return;
     }
   json_t *r = json_object_get(t->plan, "requester");
-  const char *req = jg_str(t->src, "requester");
-  if (jg_str(r, "error")) reason(t, "requester: %s", jg_str(r, "error"));
+  const char *req = joget_str(t->src, "requester");
+  if (joget_str(r, "error")) reason(t, "requester: %s", joget_str(r, "error"));
   plan_eval_body(t, t->src, 1);
   record_reasons(t);
   compute_losses(t);
-  if (!t->c->joins_report && t->c->start_mode == JG_START_USERS) {
+  if (!t->c->joins_report && t->c->start_mode == JOGET_START_USERS) {
     size_t i, j;
     json_t *jn, *a;
     json_array_foreach(json_object_get(json_object_get(t->src, "extra"), "joins"), i, jn)
       json_array_foreach(json_object_get(jn, "arrived"), j, a) {
-        const char *p = jg_str(a, "performer");
+        const char *p = joget_str(a, "performer");
         if (p && *p && !json_object_get(t->c->user_pw, p))
           reason(t,
                  "join %s: the arrived activity %s must be completed on the target as its performer %s, and "
                  "the users option has no credentials for %s (add them, or set and_joins to report)",
-                 jg_str(jn, "join"), jg_str(a, "def_id"), p, p);
+                 joget_str(jn, "join"), joget_str(a, "def_id"), p, p);
       }
   }
   json_t *users = json_object();
@@ -3084,21 +3084,21 @@ static void plan_eval(jt *t) {
   const char *u;
   json_t *x;
   json_object_foreach(users, u, x) {
-    char *slot = jg_asprintf("dir:%s", u);
+    char *slot = joget_asprintf("dir:%s", u);
     json_t *d = json_object_get(t->plan, slot);
     free(slot);
     if (d) {
-      if (jg_str(d, "error"))
-        reason(t, "checking user %s in dir_user failed: %s", u, jg_str(d, "error"));
+      if (joget_str(d, "error"))
+        reason(t, "checking user %s in dir_user failed: %s", u, joget_str(d, "error"));
       else if (!json_is_true(d))
         reason(t, "user %s does not exist (or is inactive) on the target: copy the users first", u);
       continue;
     }
-    slot = jg_asprintf("user:%s", u);
+    slot = joget_asprintf("user:%s", u);
     d = json_object_get(t->plan, slot);
     free(slot);
     if (d) {
-      if (jg_str(d, "error")) reason(t, "user %s: %s", u, jg_str(d, "error"));
+      if (joget_str(d, "error")) reason(t, "user %s: %s", u, joget_str(d, "error"));
       continue;
     }
     if (strcmp(u, req ? req : "")) note(t, "user %s not checked (needs dsn or start_as master)", u);
@@ -3107,11 +3107,11 @@ static void plan_eval(jt *t) {
   if (t->mode == FERRY_MODE_RUN) {
     if (json_array_size(t->reasons) > 0) {
       json_object_set(t->rep, "reasons", t->reasons);
-      jg_sb sb = {0};
+      joget_sb sb = {0};
       size_t i;
       json_t *s;
-      json_array_foreach(t->reasons, i, s) jg_sb_addf(&sb, "%s%s", i ? "; " : "", json_string_value(s));
-      char *txt = jg_sb_steal(&sb);
+      json_array_foreach(t->reasons, i, s) joget_sb_addf(&sb, "%s%s", i ? "; " : "", json_string_value(s));
+      char *txt = joget_sb_steal(&sb);
       jt_fail(t, FERRY_EINVAL, "not started (nothing was written): %s", txt);
       free(txt);
       return;
@@ -3121,29 +3121,29 @@ static void plan_eval(jt *t) {
   }
   /* what would be done */
   char *acts = defs_text(json_object_get(t->src, "activities"));
-  jg_sb wb = {0};
-  jg_sb_addf(&wb, "start %s as %s with record %s, ", t->tdef, req ? req : "?", jg_str(t->src, "record_id"));
+  joget_sb wb = {0};
+  joget_sb_addf(&wb, "start %s as %s with record %s, ", t->tdef, req ? req : "?", joget_str(t->src, "record_id"));
   size_t wi;
   json_t *wv;
   json_array_foreach(json_object_get(t->rep, "joins_to_carry"), wi, wv)
-    jg_sb_addf(&wb, "%s, ", json_string_value(wv));
-  jg_sb_addf(&wb, "then activities %s", acts);
+    joget_sb_addf(&wb, "%s, ", json_string_value(wv));
+  joget_sb_addf(&wb, "then activities %s", acts);
   if (json_array_size(json_object_get(t->rep, "losses")) > 0) {
-    jg_sb_add(&wb, "; with loss: ");
+    joget_sb_add(&wb, "; with loss: ");
     json_array_foreach(json_object_get(t->rep, "losses"), wi, wv)
-      jg_sb_addf(&wb, "%s%s", wi ? "; " : "", jg_str(wv, "what"));
+      joget_sb_addf(&wb, "%s%s", wi ? "; " : "", joget_str(wv, "what"));
   }
-  char *would = jg_sb_steal(&wb);
+  char *would = joget_sb_steal(&wb);
   json_object_set_new(t->rep, "would", json_string(would));
   free(would);
   free(acts);
   if (json_array_size(t->reasons) > 0) {
     json_object_set(t->rep, "reasons", t->reasons);
-    jg_sb sb = {0};
+    joget_sb sb = {0};
     size_t i;
     json_t *s;
-    json_array_foreach(t->reasons, i, s) jg_sb_addf(&sb, "%s%s", i ? "; " : "", json_string_value(s));
-    char *txt = jg_sb_steal(&sb);
+    json_array_foreach(t->reasons, i, s) joget_sb_addf(&sb, "%s%s", i ? "; " : "", json_string_value(s));
+    char *txt = joget_sb_steal(&sb);
     jt_fail(t, FERRY_EBLOCKED, "%s", txt);
     free(txt);
     return;
@@ -3154,7 +3154,7 @@ static void plan_eval(jt *t) {
 static void plan_lookups(jt *t) {
   plan_child_defs(t, t->src, 1);
   record_lookups(t);
-  const char *req = jg_str(t->src, "requester");
+  const char *req = joget_str(t->src, "requester");
   jt_lookup(t, &t->k->users, req, user_check_start, "requester", 1);
   json_t *users = json_object();
   collect_users(t->src, users);
@@ -3163,11 +3163,11 @@ static void plan_lookups(jt *t) {
   json_t *x;
   json_object_foreach(users, u, x) {
     if (t->c->pg) {
-      char *slot = jg_asprintf("dir:%s", u);
+      char *slot = joget_asprintf("dir:%s", u);
       jt_lookup(t, &t->k->dirusers, u, diruser_start, slot, 1);
       free(slot);
-    } else if (t->c->start_mode == JG_START_MASTER && strcmp(u, req)) {
-      char *slot = jg_asprintf("user:%s", u);
+    } else if (t->c->start_mode == JOGET_START_MASTER && strcmp(u, req)) {
+      char *slot = joget_asprintf("user:%s", u);
       jt_lookup(t, &t->k->users, u, user_check_start, slot, 1);
       free(slot);
     }
@@ -3182,14 +3182,14 @@ static void plan_latest(jt *t) {
 }
 
 static void plan_item(jt *t) {
-  const char *rid = jg_str(t->src, "record_id");
-  if (!rid || !*rid || jg_bad_ident(rid))
+  const char *rid = joget_str(t->src, "record_id");
+  if (!rid || !*rid || joget_bad_ident(rid))
     reason(t,
            "record id \"%s\" cannot be passed to Joget: ids with a space, '(', ')', ';' or '/*' make every "
            "workflow call fail with HTTP 500 (docs/joget-facts.md 4.4); rename the record (and its form rows and "
            "files) on the source first",
            rid ? rid : "");
-  if (!jg_str(t->src, "requester")) {
+  if (!joget_str(t->src, "requester")) {
     jt_fail(t, FERRY_EBLOCKED, "the item has no requester");
     return;
   }
@@ -3202,30 +3202,30 @@ static void add_child_scopes(jt *t, json_t *body, json_t *children) {
   json_t *sf, *ch;
   json_array_foreach(json_object_get(json_object_get(body, "extra"), "subflows"), i, sf)
     json_array_foreach(json_object_get(sf, "children"), j, ch) {
-      const char *tid = jg_str(children, jg_str(ch, "id"));
+      const char *tid = joget_str(children, joget_str(ch, "id"));
       if (tid)
         json_array_append_new(t->scopes, json_pack("{s:O, s:s}", "src", ch, "pid", tid));
       else
         json_array_append_new(
-            t->diffs, json_sprintf("sub-flow instance %s: no target instance recorded", jg_str(ch, "id")));
+            t->diffs, json_sprintf("sub-flow instance %s: no target instance recorded", joget_str(ch, "id")));
       add_child_scopes(t, ch, children);
     }
 }
 
 static void take_verify_record(jt *t, json_t *doc, void *ud) {
-  json_t *rows = jg_list(doc, "data");
-  const char *pid = jg_str(t->st, "pid");
-  const char *rid = jg_str(t->src, "record_id");
+  json_t *rows = joget_list(doc, "data");
+  const char *pid = joget_str(t->st, "pid");
+  const char *rid = joget_str(t->src, "record_id");
   int found = 0;
   size_t i;
   json_t *r;
   json_array_foreach(rows, i, r)
-    if (jg_str(r, "id") && !strcmp(jg_str(r, "id"), pid)) {
+    if (joget_str(r, "id") && !strcmp(joget_str(r, "id"), pid)) {
       found = 1;
-      if (!jg_str(r, "recordId") || strcmp(jg_str(r, "recordId"), rid))
+      if (!joget_str(r, "recordId") || strcmp(joget_str(r, "recordId"), rid))
         json_array_append_new(t->diffs,
                               json_sprintf("%s: record id %s on the target, %s on the source", pid,
-                                           jg_str(r, "recordId") ? jg_str(r, "recordId") : "(none)", rid));
+                                           joget_str(r, "recordId") ? joget_str(r, "recordId") : "(none)", rid));
     }
   if (!found)
     json_array_append_new(t->diffs,
@@ -3236,7 +3236,7 @@ static void take_verify_record(jt *t, json_t *doc, void *ud) {
 }
 
 static void verify_item(jt *t) {
-  const char *pid = jg_str(t->st, "pid");
+  const char *pid = joget_str(t->st, "pid");
   if (!pid) {
     jt_fail(t, FERRY_EMISMATCH, "the journal holds no target instance for it");
     return;
@@ -3248,7 +3248,7 @@ static void verify_item(jt *t) {
   t->scopes = json_pack("[{s:O, s:s}]", "src", t->src, "pid", pid);
   add_child_scopes(t, t->src, json_object_get(t->st, "children"));
   const char *params[] = {
-      "recordId", jg_str(t->src, "record_id"), "processId", pid, "sort", "id", "desc", "false", "rows", "100",
+      "recordId", joget_str(t->src, "record_id"), "processId", pid, "sort", "id", "desc", "false", "rows", "100",
       NULL};
   jt_admin(t, "GET", "console/monitor/running/list", params, take_verify_record, NULL);
   t->si = 0;
@@ -3266,7 +3266,7 @@ static void dispatch(jt *t) {
 
 /* ---- ops -------------------------------------------------------------------------------------------- */
 static jt *jt_new(ferry_instance *ins, ferry_task *task) {
-  jg_ctx_t *c = ferry_instance_ctx(ins);
+  joget_ctx_t *c = ferry_instance_ctx(ins);
   jt *t = calloc(1, sizeof *t);
   if (!t) abort();
   t->c = c;
@@ -3301,15 +3301,15 @@ static void snk_verify(ferry_instance *ins, ferry_task *task) {
 }
 
 static int snk_start(ferry_instance *ins, ferry_error *err) {
-  jg_ctx_t *c = ferry_instance_ctx(ins);
-  jg_snk *k = calloc(1, sizeof *k);
+  joget_ctx_t *c = ferry_instance_ctx(ins);
+  joget_snk *k = calloc(1, sizeof *k);
   if (!k) abort();
   k->c = c;
-  jg_cache_init(&k->users);
-  jg_cache_init(&k->hashes);
-  jg_cache_init(&k->defs);
-  jg_cache_init(&k->latest);
-  jg_cache_init(&k->dirusers);
+  joget_cache_init(&k->users);
+  joget_cache_init(&k->hashes);
+  joget_cache_init(&k->defs);
+  joget_cache_init(&k->latest);
+  joget_cache_init(&k->dirusers);
   k->wake = malloc(sizeof *k->wake);
   if (!k->wake) abort();
   uv_timer_init(ferry_instance_loop(ins), k->wake);
@@ -3320,14 +3320,14 @@ static int snk_start(ferry_instance *ins, ferry_error *err) {
 
 static void wake_closed(uv_handle_t *h) { free(h); }
 
-void jg_sink_fini(jg_ctx_t *c) {
-  jg_snk *k = c->snk;
+void joget_sink_fini(joget_ctx_t *c) {
+  joget_snk *k = c->snk;
   if (!k) return;
-  jg_cache_free(&k->users);
-  jg_cache_free(&k->hashes);
-  jg_cache_free(&k->defs);
-  jg_cache_free(&k->latest);
-  jg_cache_free(&k->dirusers);
+  joget_cache_free(&k->users);
+  joget_cache_free(&k->hashes);
+  joget_cache_free(&k->defs);
+  joget_cache_free(&k->latest);
+  joget_cache_free(&k->dirusers);
   ferry_error_clear(&k->gate_err);
   if (k->wake) {
     uv_timer_stop(k->wake);
@@ -3343,12 +3343,12 @@ void jg_sink_fini(jg_ctx_t *c) {
   c->snk = NULL;
 }
 
-static const char *const jg_hook_points[] = {"before_start", "after_start", NULL};
+static const char *const joget_hook_points[] = {"before_start", "after_start", NULL};
 
-const ferry_sink_ops jg_sink_ops = {
+const ferry_sink_ops joget_sink_ops = {
     .struct_size = sizeof(ferry_sink_ops),
     .accepts = FERRY_ITEM_INSTANCE,
-    .hook_points = jg_hook_points,
+    .hook_points = joget_hook_points,
     .start = snk_start,
     .write = snk_write,
     .plan = snk_plan,

@@ -26,8 +26,8 @@
 
 #include "joget.h"
 
-typedef struct jg_src {
-  jg_ctx_t *c;
+typedef struct joget_src {
+  joget_ctx_t *c;
   ferry_instance *ins;
   int stopped, ended, failed;
   size_t want;      /* asked for and not yet emitted */
@@ -57,11 +57,11 @@ typedef struct jg_src {
   int batch_tries;
   uv_timer_t timer;
   int timer_on;
-} jg_src;
+} joget_src;
 
-static void src_pump(jg_src *s);
+static void src_pump(joget_src *s);
 
-static void src_fail(jg_src *s, const ferry_error *e) {
+static void src_fail(joget_src *s, const ferry_error *e) {
   if (s->failed || s->stopped) return;
   s->failed = 1;
   ferry_source_fail(s->ins, e);
@@ -69,7 +69,7 @@ static void src_fail(jg_src *s, const ferry_error *e) {
 
 /* ---- instance assembly -------------------------------------------------------------------------------- */
 typedef struct asm_t {
-  jg_src *s;
+  joget_src *s;
   json_t *body; /* the item body being built */
   json_t *row;  /* listing row */
   int pending;
@@ -90,7 +90,7 @@ static void asm_err(asm_t *a, const ferry_error *e) {
   if (!a->err.code) ferry_error_copy(&a->err, e);
 }
 
-static asm_t *asm_new(jg_src *s, json_t *body, json_t *row, int top) {
+static asm_t *asm_new(joget_src *s, json_t *body, json_t *row, int top) {
   asm_t *a = calloc(1, sizeof *a);
   if (!a) abort();
   a->s = s;
@@ -108,10 +108,10 @@ static void asm_free(asm_t *a) {
   free(a);
 }
 
-static int asm_get(asm_t *a, const char *path, const char *const *params, jg_cb cb) {
+static int asm_get(asm_t *a, const char *path, const char *const *params, joget_cb cb) {
   ferry_error e = FERRY_ERROR_INIT;
   a->pending++;
-  if (jg_get(a->s->c, path, params, cb, a, &e) < 0) {
+  if (joget_get(a->s->c, path, params, cb, a, &e) < 0) {
     a->pending--;
     asm_err(a, &e);
     ferry_error_clear(&e);
@@ -124,7 +124,7 @@ static int asm_get(asm_t *a, const char *path, const char *const *params, jg_cb 
  * body.variables; null values become "" as Joget prints them. */
 static void merge_vars(json_t *body, json_t *doc) {
   json_t *vars = json_object_get(body, "variables");
-  json_t *list = jg_list(doc, "variable");
+  json_t *list = joget_list(doc, "variable");
   size_t i;
   json_t *v;
   json_array_foreach(list, i, v) {
@@ -149,8 +149,8 @@ static void on_vars(void *arg, json_t *doc, const ferry_error *err) {
 }
 
 static void fetch_vars(asm_t *a) {
-  char *pid = jg_seg(jg_str(a->body, "id"));
-  char *path = jg_asprintf("workflow/variable/list/%s", pid);
+  char *pid = joget_seg(joget_str(a->body, "id"));
+  char *path = joget_asprintf("workflow/variable/list/%s", pid);
   asm_get(a, path, NULL, on_vars);
   free(path);
   free(pid);
@@ -187,11 +187,11 @@ static void fetch_child_vars(asm_t *a, json_t *body) {
       if (!c) abort();
       c->owner = a;
       c->body = ch;
-      char *pid = jg_seg(jg_str(ch, "id"));
-      char *path = jg_asprintf("workflow/variable/list/%s", pid);
+      char *pid = joget_seg(joget_str(ch, "id"));
+      char *path = joget_asprintf("workflow/variable/list/%s", pid);
       ferry_error e = FERRY_ERROR_INIT;
       a->pending++;
-      if (jg_get(a->s->c, path, NULL, on_child_vars, c, &e) < 0) {
+      if (joget_get(a->s->c, path, NULL, on_child_vars, c, &e) < 0) {
         a->pending--;
         asm_err(a, &e);
         free(c);
@@ -210,13 +210,13 @@ static void on_view(void *arg, json_t *doc, const ferry_error *err) {
   a->pending--;
   if (err)
     asm_err(a, err);
-  else if (!doc || !jg_str(doc, "processDefId"))
+  else if (!doc || !joget_str(doc, "processDefId"))
     a->gone = 1; /* unknown id: the instance is gone */
   else {
-    const char *def = jg_str(doc, "processDefId");
+    const char *def = joget_str(doc, "processDefId");
     char *app, *ver, *proc;
     json_object_set_new(a->body, "definition", json_string(def));
-    if (!jg_def_split(def, &app, &ver, &proc)) {
+    if (!joget_def_split(def, &app, &ver, &proc)) {
       json_object_set_new(a->body, "app", json_string(app));
       json_object_set_new(a->body, "package_version", json_string(ver));
       json_object_set_new(a->body, "process", json_string(proc));
@@ -224,10 +224,10 @@ static void on_view(void *arg, json_t *doc, const ferry_error *err) {
       free(ver);
       free(proc);
     }
-    if (!json_object_get(a->body, "requester") && jg_str(doc, "requester"))
-      json_object_set_new(a->body, "requester", json_string(jg_str(doc, "requester")));
-    if (jg_str(doc, "name"))
-      json_object_set_new(json_object_get(a->body, "extra"), "name", json_string(jg_str(doc, "name")));
+    if (!json_object_get(a->body, "requester") && joget_str(doc, "requester"))
+      json_object_set_new(a->body, "requester", json_string(joget_str(doc, "requester")));
+    if (joget_str(doc, "name"))
+      json_object_set_new(json_object_get(a->body, "extra"), "name", json_string(joget_str(doc, "name")));
   }
   asm_check(a);
 }
@@ -245,17 +245,17 @@ static void on_act_view(void *arg, json_t *doc, const ferry_error *err) {
     asm_err(a, err);
   else if (doc) {
     json_t *act = v->act;
-    if (jg_str(doc, "activityDefId"))
-      json_object_set_new(act, "def_id", json_string(jg_str(doc, "activityDefId")));
-    if (jg_str(doc, "state")) json_object_set_new(act, "state", json_string(jg_str(doc, "state")));
-    json_t *as = jg_list(doc, "assignee");
+    if (joget_str(doc, "activityDefId"))
+      json_object_set_new(act, "def_id", json_string(joget_str(doc, "activityDefId")));
+    if (joget_str(doc, "state")) json_object_set_new(act, "state", json_string(joget_str(doc, "state")));
+    json_t *as = joget_list(doc, "assignee");
     json_object_set_new(act, "assignees", as);
-    const char *acc = jg_str(doc, "acceptedUser");
-    const char *st = jg_str(act, "state");
+    const char *acc = joget_str(doc, "acceptedUser");
+    const char *st = joget_str(act, "state");
     if (!acc && st && !strcmp(st, "open.running") && json_array_size(as) == 1)
       acc = json_string_value(json_array_get(as, 0)); /* accepting leaves only the accepter's assignment */
     json_object_set_new(act, "accepted_by", acc ? json_string(acc) : json_null());
-    const char *due = jg_str(doc, "dueDate");
+    const char *due = joget_str(doc, "dueDate");
     if (due && *due && strcmp(due, "-")) json_object_set_new(act, "due", json_string(due));
   } else {
     json_object_set_new(v->act, "_gone", json_true()); /* finished meanwhile */
@@ -274,26 +274,26 @@ static void on_act_list(void *arg, json_t *doc, const ferry_error *err) {
     asm_check(a);
     return;
   }
-  json_t *rows = jg_list(doc, "data");
+  json_t *rows = joget_list(doc, "data");
   json_t *acts = json_object_get(a->body, "activities");
   size_t i;
   json_t *r;
   json_array_foreach(rows, i, r) {
-    const char *st = jg_str(r, "state");
-    const char *id = jg_str(r, "id");
+    const char *st = joget_str(r, "state");
+    const char *id = joget_str(r, "id");
     if (!id || !st || strncmp(st, "open", 4)) continue;
     json_t *act = json_pack("{s:s, s:s, s:s?, s:s, s:[], s:n}", "def_id", "", "id", id, "name",
-                            jg_str(r, "name"), "state", st, "assignees", "accepted_by");
+                            joget_str(r, "name"), "state", st, "assignees", "accepted_by");
     json_array_append_new(acts, act);
     actv_t *v = calloc(1, sizeof *v);
     if (!v) abort();
     v->a = a;
     v->act = act;
-    char *aid = jg_seg(id);
-    char *path = jg_asprintf("monitoring/activity/view/%s", aid);
+    char *aid = joget_seg(id);
+    char *path = joget_asprintf("monitoring/activity/view/%s", aid);
     ferry_error e = FERRY_ERROR_INIT;
     a->pending++;
-    if (jg_get(a->s->c, path, NULL, on_act_view, v, &e) < 0) {
+    if (joget_get(a->s->c, path, NULL, on_act_view, v, &e) < 0) {
       a->pending--;
       asm_err(a, &e);
       free(v);
@@ -313,7 +313,7 @@ static void fetch_acts(asm_t *a) {
   char st[32];
   snprintf(st, sizeof st, "%d", a->act_start);
   const char *params[] = {
-      "processId", jg_str(a->body, "id"), "rows", "100", "start", st, "sort", "id", "desc", "false", NULL};
+      "processId", joget_str(a->body, "id"), "rows", "100", "start", st, "sort", "id", "desc", "false", NULL};
   asm_get(a, "monitoring/activity/list", params, on_act_list);
 }
 
@@ -323,13 +323,13 @@ static void on_siblings(void *arg, json_t *doc, const ferry_error *err) {
   if (err)
     asm_err(a, err);
   else {
-    json_t *rows = jg_list(doc, "data");
-    const char *rid = jg_str(a->body, "record_id"), *id = jg_str(a->body, "id");
+    json_t *rows = joget_list(doc, "data");
+    const char *rid = joget_str(a->body, "record_id"), *id = joget_str(a->body, "id");
     a->siblings = json_array();
     size_t i;
     json_t *r;
     json_array_foreach(rows, i, r) {
-      const char *rrid = jg_str(r, "recordId"), *rtid = jg_str(r, "id");
+      const char *rrid = joget_str(r, "recordId"), *rtid = joget_str(r, "id");
       if (rrid && rtid && rid && !strcmp(rrid, rid) && strcmp(rtid, id)) json_array_append(a->siblings, r);
     }
     json_decref(rows);
@@ -338,26 +338,26 @@ static void on_siblings(void *arg, json_t *doc, const ferry_error *err) {
 }
 
 static json_t *new_body(json_t *row) {
-  const char *id = jg_str(row, "id");
-  const char *rid = jg_str(row, "recordId");
+  const char *id = joget_str(row, "id");
+  const char *rid = joget_str(row, "recordId");
   json_t *b = json_pack("{s:s, s:s, s:{}, s:n, s:[], s:{s:[], s:[], s:b}}", "id", id, "record_id",
                         rid ? rid : id, "variables", "parent", "activities", "extra", "subflows", "joins",
                         "joins_read", 0);
-  if (jg_str(row, "requesterId"))
-    json_object_set_new(b, "requester", json_string(jg_str(row, "requesterId")));
-  if (jg_str(row, "startedTime")) json_object_set_new(b, "started", json_string(jg_str(row, "startedTime")));
-  if (jg_str(row, "name"))
-    json_object_set_new(json_object_get(b, "extra"), "name", json_string(jg_str(row, "name")));
-  if (jg_str(row, "state"))
-    json_object_set_new(json_object_get(b, "extra"), "state", json_string(jg_str(row, "state")));
+  if (joget_str(row, "requesterId"))
+    json_object_set_new(b, "requester", json_string(joget_str(row, "requesterId")));
+  if (joget_str(row, "startedTime")) json_object_set_new(b, "started", json_string(joget_str(row, "startedTime")));
+  if (joget_str(row, "name"))
+    json_object_set_new(json_object_get(b, "extra"), "name", json_string(joget_str(row, "name")));
+  if (joget_str(row, "state"))
+    json_object_set_new(json_object_get(b, "extra"), "state", json_string(joget_str(row, "state")));
   return b;
 }
 
 /* HTTP mode: start reading one instance (top: also its siblings by record id; probe: activities only). */
 static void asm_http_start(asm_t *a) {
-  char *pid = jg_seg(jg_str(a->body, "id"));
+  char *pid = joget_seg(joget_str(a->body, "id"));
   if (!a->probe) {
-    char *path = jg_asprintf("monitoring/process/view/%s", pid);
+    char *path = joget_asprintf("monitoring/process/view/%s", pid);
     asm_get(a, path, NULL, on_view);
     free(path);
     fetch_vars(a);
@@ -365,7 +365,7 @@ static void asm_http_start(asm_t *a) {
   fetch_acts(a);
   if (a->top) {
     const char *params[] = {
-        "recordId", jg_str(a->body, "record_id"), "sort", "id", "desc", "false", "rows", "50", NULL};
+        "recordId", joget_str(a->body, "record_id"), "sort", "id", "desc", "false", "rows", "50", NULL};
     asm_get(a, "console/monitor/running/list", params, on_siblings);
   }
   free(pid);
@@ -373,7 +373,7 @@ static void asm_http_start(asm_t *a) {
 }
 
 static int is_subflow_act(json_t *act) {
-  const char *st = jg_str(act, "state");
+  const char *st = joget_str(act, "state");
   return st && !strcmp(st, "open.running") && json_array_size(json_object_get(act, "assignees")) == 0 &&
          !json_is_string(json_object_get(act, "accepted_by"));
 }
@@ -383,14 +383,14 @@ static int has_subflow_act(json_t *body, const char **def) {
   json_t *act;
   json_array_foreach(json_object_get(body, "activities"), i, act)
     if (is_subflow_act(act)) {
-      if (def) *def = jg_str(act, "def_id");
+      if (def) *def = joget_str(act, "def_id");
       return 1;
     }
   return 0;
 }
 
-static int wanted(jg_ctx_t *c, json_t *body) {
-  const char *def = jg_str(body, "definition"), *app = jg_str(body, "app"), *proc = jg_str(body, "process");
+static int wanted(joget_ctx_t *c, json_t *body) {
+  const char *def = joget_str(body, "definition"), *app = joget_str(body, "app"), *proc = joget_str(body, "process");
   if (!def) return 0;
   if (c->apps && c->apps[0]) {
     int ok = 0;
@@ -400,7 +400,7 @@ static int wanted(jg_ctx_t *c, json_t *body) {
   if (c->processes && c->processes[0]) {
     int ok = 0;
     for (char **p = c->processes; *p; p++) {
-      char *alt = jg_strdup(*p);
+      char *alt = joget_strdup(*p);
       for (char *q = alt; *q; q++)
         if (*q == ':') *q = '#';
       ok |= (proc && !strcmp(alt, proc)) || !strcmp(alt, def);
@@ -441,7 +441,7 @@ static void child_done(asm_t *ch) {
         json_array_append_new(subs, entry);
       }
       json_object_set(ch->body, "parent", json_object_get(a->body, "id"));
-      json_object_set_new(ch->body, "record_id", json_string(jg_str(a->body, "record_id")));
+      json_object_set_new(ch->body, "record_id", json_string(joget_str(a->body, "record_id")));
       json_array_append(json_object_get(entry, "children"), ch->body);
     }
   }
@@ -453,13 +453,13 @@ static void siblings_phase(asm_t *a) {
   /* HTTP mode only, once: decide child/parent from the siblings (same record id) */
   json_t *sib = a->siblings;
   a->siblings = NULL;
-  const char *myname = jg_str(json_object_get(a->body, "extra"), "name");
+  const char *myname = joget_str(json_object_get(a->body, "extra"), "name");
   int parent = has_subflow_act(a->body, NULL);
   a->pending++; /* hold: children may complete while they are started */
   size_t i;
   json_t *r;
   json_array_foreach(sib, i, r) {
-    const char *name = jg_str(r, "name");
+    const char *name = joget_str(r, "name");
     if (myname && name && !strcmp(myname, name)) continue; /* same process: an independent instance */
     json_t *b = new_body(r);
     asm_t *ch = asm_new(a->s, b, r, 0);
@@ -487,7 +487,7 @@ static void asm_check(asm_t *a) {
 }
 
 static void asm_finish_top(asm_t *a) {
-  jg_src *s = a->s;
+  joget_src *s = a->s;
   s->in_flight--;
   if (s->stopped || s->failed) {
     asm_free(a);
@@ -496,14 +496,14 @@ static void asm_finish_top(asm_t *a) {
   if (a->err.code) {
     ferry_error e = FERRY_ERROR_INIT;
     ferry_error_copy(&e, &a->err);
-    ferry_error_prefix(&e, "joget source: instance %s", jg_str(a->body, "id"));
+    ferry_error_prefix(&e, "joget source: instance %s", joget_str(a->body, "id"));
     asm_free(a);
     src_fail(s, &e);
     ferry_error_clear(&e);
     return;
   }
   if (a->gone || a->is_child || !wanted(s->c, a->body)) {
-    ferry_log(s->ins, FERRY_LOG_DEBUG, "instance %s: %s", jg_str(a->body, "id"),
+    ferry_log(s->ins, FERRY_LOG_DEBUG, "instance %s: %s", joget_str(a->body, "id"),
               a->gone       ? "finished meanwhile"
               : a->is_child ? "a sub-flow child: travels inside its parent"
                             : "not selected");
@@ -512,7 +512,7 @@ static void asm_finish_top(asm_t *a) {
     return;
   }
   tidy(a->body);
-  ferry_item *it = ferry_item_new(FERRY_ITEM_INSTANCE, jg_str(a->body, "id"), json_incref(a->body));
+  ferry_item *it = ferry_item_new(FERRY_ITEM_INSTANCE, joget_str(a->body, "id"), json_incref(a->body));
   asm_free(a);
   if (s->want > 0) s->want--;
   ferry_emit(s->ins, it);
@@ -590,10 +590,10 @@ static json_t *pg_rows(PGresult *res) {
 static const char *cell(json_t *row, size_t i) { return json_string_value(json_array_get(row, i)); }
 
 static void batch_retry(uv_timer_t *t);
-static void src_build_page(jg_src *s);
+static void src_build_page(joget_src *s);
 
 static void batch_op(void *arg, int status, PGresult *res, const ferry_error *err, json_t **slot) {
-  jg_src *s = arg;
+  joget_src *s = arg;
   if (status) {
     if (!s->batch_err_set) {
       s->batch_err_set = 1;
@@ -611,23 +611,23 @@ static void on_begin(void *arg, int status, PGresult *res, const ferry_error *er
   batch_op(arg, status, res, err, NULL);
 }
 static void on_tree(void *arg, int status, PGresult *res, const ferry_error *err) {
-  batch_op(arg, status, res, err, &((jg_src *)arg)->batch_tree);
+  batch_op(arg, status, res, err, &((joget_src *)arg)->batch_tree);
 }
 static void on_acts(void *arg, int status, PGresult *res, const ferry_error *err) {
-  batch_op(arg, status, res, err, &((jg_src *)arg)->batch_acts);
+  batch_op(arg, status, res, err, &((joget_src *)arg)->batch_acts);
 }
 static void on_asg(void *arg, int status, PGresult *res, const ferry_error *err) {
-  batch_op(arg, status, res, err, &((jg_src *)arg)->batch_asg);
+  batch_op(arg, status, res, err, &((joget_src *)arg)->batch_asg);
 }
 static void on_joins(void *arg, int status, PGresult *res, const ferry_error *err) {
-  batch_op(arg, status, res, err, &((jg_src *)arg)->batch_joins);
+  batch_op(arg, status, res, err, &((joget_src *)arg)->batch_joins);
 }
 static void on_recs(void *arg, int status, PGresult *res, const ferry_error *err) {
-  batch_op(arg, status, res, err, &((jg_src *)arg)->batch_recs);
+  batch_op(arg, status, res, err, &((joget_src *)arg)->batch_recs);
 }
 
 static void on_commit(void *arg, int status, PGresult *res, const ferry_error *err) {
-  jg_src *s = arg;
+  joget_src *s = arg;
   batch_op(arg, status, res, err, NULL);
   if (s->stopped || s->failed) {
     s->listing = 0;
@@ -659,8 +659,8 @@ static void on_commit(void *arg, int status, PGresult *res, const ferry_error *e
   src_build_page(s);
 }
 
-static void batch_start(jg_src *s) {
-  jg_ctx_t *c = s->c;
+static void batch_start(joget_src *s) {
+  joget_ctx_t *c = s->c;
   if (!s->caps) { /* the capability check (queued first) has not answered yet: it starts the batch */
     s->caps_wait = 1;
     return;
@@ -671,18 +671,18 @@ static void batch_start(jg_src *s) {
   json_t *ids = json_array();
   size_t i;
   json_t *r;
-  json_array_foreach(s->batch_page, i, r) json_array_append_new(ids, json_string(jg_str(r, "id")));
+  json_array_foreach(s->batch_page, i, r) json_array_append_new(ids, json_string(joget_str(r, "id")));
   char *idj = json_dumps(ids, JSON_COMPACT);
   json_decref(ids);
   const char *p[1] = {idj};
   ferry_error e = FERRY_ERROR_INIT;
-  int rc = jg_pg_read(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, on_begin, s, &e);
-  if (!rc) rc = jg_pg_read(c, sql_tree, 1, p, on_tree, s, &e);
-  if (!rc) rc = jg_pg_read(c, s->has_deadlines ? sql_acts_dl : sql_acts, 1, p, on_acts, s, &e);
-  if (!rc) rc = jg_pg_read(c, sql_asg, 1, p, on_asg, s, &e);
-  if (!rc && s->has_joins) rc = jg_pg_read(c, sql_joins, 1, p, on_joins, s, &e);
-  if (!rc) rc = jg_pg_read(c, sql_recs, 1, p, on_recs, s, &e);
-  if (!rc) rc = jg_pg_read(c, "COMMIT", 0, NULL, on_commit, s, &e);
+  int rc = joget_pg_read(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, on_begin, s, &e);
+  if (!rc) rc = joget_pg_read(c, sql_tree, 1, p, on_tree, s, &e);
+  if (!rc) rc = joget_pg_read(c, s->has_deadlines ? sql_acts_dl : sql_acts, 1, p, on_acts, s, &e);
+  if (!rc) rc = joget_pg_read(c, sql_asg, 1, p, on_asg, s, &e);
+  if (!rc && s->has_joins) rc = joget_pg_read(c, sql_joins, 1, p, on_joins, s, &e);
+  if (!rc) rc = joget_pg_read(c, sql_recs, 1, p, on_recs, s, &e);
+  if (!rc) rc = joget_pg_read(c, "COMMIT", 0, NULL, on_commit, s, &e);
   free(idj);
   if (rc < 0) {
     /* queued operations still call back; the COMMIT callback is what ends the batch: fail now only if
@@ -696,7 +696,7 @@ static void batch_start(jg_src *s) {
 }
 
 static void batch_retry(uv_timer_t *t) {
-  jg_src *s = t->data;
+  joget_src *s = t->data;
   if (s->stopped || s->failed) {
     s->listing = 0;
     return;
@@ -705,13 +705,13 @@ static void batch_retry(uv_timer_t *t) {
 }
 
 /* Turns the SQL rows of a page into item bodies (children folded) in s->rows. */
-static void src_build_page(jg_src *s) {
+static void src_build_page(joget_src *s) {
   s->batch_tries = 0;
   json_t *byid = json_object();   /* id -> body */
   json_t *rowsby = json_object(); /* id -> listing row */
   size_t i;
   json_t *r;
-  json_array_foreach(s->batch_page, i, r) json_object_set(rowsby, jg_str(r, "id"), r);
+  json_array_foreach(s->batch_page, i, r) json_object_set(rowsby, joget_str(r, "id"), r);
   json_t *out = json_array();
   json_array_foreach(s->batch_tree, i, r) {
     const char *id = cell(r, 0), *def = cell(r, 1), *req = cell(r, 2), *parent = cell(r, 3);
@@ -723,7 +723,7 @@ static void src_build_page(jg_src *s) {
                           parent ? json_string(parent) : json_null(), "activities", "extra", "subflows",
                           "joins", "joins_read", s->has_joins);
     char *app, *ver, *proc;
-    if (!jg_def_split(def, &app, &ver, &proc)) {
+    if (!joget_def_split(def, &app, &ver, &proc)) {
       json_object_set_new(b, "app", json_string(app));
       json_object_set_new(b, "package_version", json_string(ver));
       json_object_set_new(b, "process", json_string(proc));
@@ -734,10 +734,10 @@ static void src_build_page(jg_src *s) {
     if (appver) json_object_set_new(b, "app_version", json_string(appver));
     if (req) json_object_set_new(b, "requester", json_string(req));
     if (cell(r, 9)) json_object_set_new(json_object_get(b, "extra"), "name", json_string(cell(r, 9)));
-    if (row && jg_str(row, "startedTime"))
-      json_object_set_new(b, "started", json_string(jg_str(row, "startedTime")));
-    if (row && jg_str(row, "state"))
-      json_object_set_new(json_object_get(b, "extra"), "state", json_string(jg_str(row, "state")));
+    if (row && joget_str(row, "startedTime"))
+      json_object_set_new(b, "started", json_string(joget_str(row, "startedTime")));
+    if (row && joget_str(row, "state"))
+      json_object_set_new(json_object_get(b, "extra"), "state", json_string(joget_str(row, "state")));
     json_object_set_new(byid, id, b);
     if (depth == 0) {
       if (!parent && wanted(s->c, b)) json_array_append(out, b); /* else: a child listed on its own */
@@ -750,7 +750,7 @@ static void src_build_page(jg_src *s) {
     size_t k;
     json_t *e;
     json_array_foreach(subs, k, e)
-      if (pact && jg_str(e, "activity_id") && !strcmp(jg_str(e, "activity_id"), pact)) entry = e;
+      if (pact && joget_str(e, "activity_id") && !strcmp(joget_str(e, "activity_id"), pact)) entry = e;
     if (!entry) {
       entry = json_pack("{s:s, s:s?, s:[]}", "activity_def_id", pactdef ? pactdef : "", "activity_id", pact,
                         "children");
@@ -765,7 +765,7 @@ static void src_build_page(jg_src *s) {
     json_t *act = json_pack("{s:s, s:s, s:s?, s:s, s:[], s:n}", "def_id", cell(r, 2), "id", cell(r, 1),
                             "name", cell(r, 3), "state", cell(r, 4), "assignees", "accepted_by");
     long long due = cell(r, 5) ? atoll(cell(r, 5)) : 0, ndl = cell(r, 6) ? atoll(cell(r, 6)) : 0;
-    if (due > 0 && due < JG_NO_LIMIT_MS) json_object_set_new(act, "due_ms", json_integer(due));
+    if (due > 0 && due < JOGET_NO_LIMIT_MS) json_object_set_new(act, "due_ms", json_integer(due));
     if (ndl > 0) json_object_set_new(act, "deadlines", json_integer(ndl));
     json_array_append(json_object_get(b, "activities"), act);
     json_object_set_new(actby, cell(r, 1), act);
@@ -778,7 +778,7 @@ static void src_build_page(jg_src *s) {
     json_t *entry = NULL;
     size_t k;
     json_t *e;
-    json_array_foreach(joins, k, e) if (!strcmp(jg_str(e, "join"), cell(r, 1))) entry = e;
+    json_array_foreach(joins, k, e) if (!strcmp(joget_str(e, "join"), cell(r, 1))) entry = e;
     if (!entry) {
       entry = json_pack("{s:s, s:[]}", "join", cell(r, 1), "arrived");
       json_array_append_new(joins, entry);
@@ -823,10 +823,10 @@ static void src_build_page(jg_src *s) {
 }
 
 /* ---- listing ------------------------------------------------------------------------------------------ */
-static void list_page(jg_src *s);
+static void list_page(joget_src *s);
 
 static void on_page(void *arg, json_t *doc, const ferry_error *err) {
-  jg_src *s = arg;
+  joget_src *s = arg;
   if (s->stopped || s->failed) {
     s->listing = 0;
     return;
@@ -840,7 +840,7 @@ static void on_page(void *arg, json_t *doc, const ferry_error *err) {
     ferry_error_clear(&e);
     return;
   }
-  json_t *data = jg_list(doc, "data");
+  json_t *data = joget_list(doc, "data");
   size_t n = json_array_size(data);
   if (!s->total_sent && !s->c->pg && (!s->c->apps || !s->c->apps[0])) {
     /* announced for the progress display (counts sub-flow children too: with dsn the count is exact) */
@@ -858,7 +858,7 @@ static void on_page(void *arg, json_t *doc, const ferry_error *err) {
   size_t i;
   json_t *r;
   json_array_foreach(data, i, r) {
-    const char *id = jg_str(r, "id");
+    const char *id = joget_str(r, "id");
     if (!id) continue;
     json_object_set_new(ids, id, json_true());
     if (json_object_get(s->prev_ids, id)) continue;
@@ -890,8 +890,8 @@ static void on_page(void *arg, json_t *doc, const ferry_error *err) {
 }
 
 /* Chooses the app to list next; 0 when every app is done. */
-static int next_app(jg_src *s) {
-  jg_ctx_t *c = s->c;
+static int next_app(joget_src *s) {
+  joget_ctx_t *c = s->c;
   if (s->app_active && !s->app_done) return 1;
   if (!c->apps || !c->apps[0]) {
     if (s->app_idx > 0) return 0;
@@ -907,7 +907,7 @@ static int next_app(jg_src *s) {
   return 1;
 }
 
-static void list_page(jg_src *s) {
+static void list_page(joget_src *s) {
   if (!next_app(s)) {
     s->list_done = 1;
     return;
@@ -921,14 +921,14 @@ static void list_page(jg_src *s) {
                           s->app, NULL};
   s->listing = 1;
   ferry_error e = FERRY_ERROR_INIT;
-  if (jg_get(s->c, "console/monitor/running/list", params, on_page, s, &e) < 0) {
+  if (joget_get(s->c, "console/monitor/running/list", params, on_page, s, &e) < 0) {
     s->listing = 0;
     src_fail(s, &e);
   }
   ferry_error_clear(&e);
 }
 
-static void start_assembly(jg_src *s, json_t *entry) {
+static void start_assembly(joget_src *s, json_t *entry) {
   s->in_flight++;
   if (s->c->pg) {
     asm_t *a = asm_new(s, json_incref(entry), NULL, 1);
@@ -941,7 +941,7 @@ static void start_assembly(jg_src *s, json_t *entry) {
   }
 }
 
-static void src_pump(jg_src *s) {
+static void src_pump(joget_src *s) {
   if (s->stopped || s->failed || s->ended) return;
   for (;;) {
     while (s->want > s->in_flight && s->in_flight < s->max_flight && s->rows &&
@@ -968,7 +968,7 @@ static void src_pump(jg_src *s) {
 
 /* ---- total (dsn): exact count of top-level running instances ---- */
 static void on_count(void *arg, int status, PGresult *res, const ferry_error *err) {
-  jg_src *s = arg;
+  joget_src *s = arg;
   if (status || s->stopped) return; /* only for the progress display */
   ferry_source_total(s->ins, atoll(PQgetvalue(res, 0, 0)));
 }
@@ -976,7 +976,7 @@ static void on_count(void *arg, int status, PGresult *res, const ferry_error *er
 /* Which of Shark's bookkeeping tables this database has (a real Joget has both; a database a test built by
  * hand may not). Queued before any batch, so it answers first; a batch that was ready before waits. */
 static void on_caps(void *arg, int status, PGresult *res, const ferry_error *err) {
-  jg_src *s = arg;
+  joget_src *s = arg;
   if (!status && PQntuples(res) == 1) {
     s->has_joins = PQgetvalue(res, 0, 0)[0] == 't';
     s->has_deadlines = PQgetvalue(res, 0, 1)[0] == 't';
@@ -993,8 +993,8 @@ static void on_caps(void *arg, int status, PGresult *res, const ferry_error *err
 }
 
 static int src_start(ferry_instance *ins, ferry_error *err) {
-  jg_ctx_t *c = ferry_instance_ctx(ins);
-  jg_src *s = calloc(1, sizeof *s);
+  joget_ctx_t *c = ferry_instance_ctx(ins);
+  joget_src *s = calloc(1, sizeof *s);
   if (!s) abort();
   s->c = c;
   s->ins = ins;
@@ -1003,8 +1003,8 @@ static int src_start(ferry_instance *ins, ferry_error *err) {
   s->max_flight = c->fetch_concurrency > 0 ? (size_t)c->fetch_concurrency : (conc ? conc * 2 : 16);
   c->src = s;
   if (c->pg &&
-      jg_pg_read(c, "SELECT to_regclass('shkandjointable') IS NOT NULL, to_regclass('shkdeadlines') IS NOT NULL",
-                 0, NULL, on_caps, s, err) < 0)
+      joget_pg_read(c, "SELECT to_regclass('shkandjointable') IS NOT NULL, to_regclass('shkdeadlines') IS NOT NULL",
+                    0, NULL, on_caps, s, err) < 0)
     return err->code;
   if (c->pg) {
     json_t *apps = json_array();
@@ -1012,7 +1012,7 @@ static int src_start(ferry_instance *ins, ferry_error *err) {
     char *aj = json_dumps(apps, JSON_COMPACT);
     json_decref(apps);
     const char *p[1] = {aj};
-    jg_pg_read(
+    joget_pg_read(
         c,
         "SELECT count(*) FROM shkprocesses WHERE state IN (1000000, 1000002, 1000004) AND "
         "activityrequesterprocessid IS NULL AND (json_array_length($1::json) = 0 OR split_part(pdefname, "
@@ -1025,8 +1025,8 @@ static int src_start(ferry_instance *ins, ferry_error *err) {
 }
 
 static void src_demand(ferry_instance *ins, size_t n) {
-  jg_ctx_t *c = ferry_instance_ctx(ins);
-  jg_src *s = c->src;
+  joget_ctx_t *c = ferry_instance_ctx(ins);
+  joget_src *s = c->src;
   if (!s) return;
   s->want += n;
   src_pump(s);
@@ -1034,18 +1034,18 @@ static void src_demand(ferry_instance *ins, size_t n) {
 
 static void timer_closed(uv_handle_t *h) { free(h->data); }
 
-static void src_release(jg_ctx_t *c) {
-  jg_src *s = c->src;
+static void src_release(joget_ctx_t *c) {
+  joget_src *s = c->src;
   if (!s) return;
   s->stopped = 1;
 }
 
 static void src_stop(ferry_instance *ins) { src_release(ferry_instance_ctx(ins)); }
 
-void jg_source_stop(jg_ctx_t *c) { src_release(c); }
+void joget_source_stop(joget_ctx_t *c) { src_release(c); }
 
-void jg_source_fini(jg_ctx_t *c) {
-  jg_src *s = c->src;
+void joget_source_fini(joget_ctx_t *c) {
+  joget_src *s = c->src;
   if (!s) return;
   src_release(c);
   json_decref(s->rows);
@@ -1068,7 +1068,7 @@ void jg_source_fini(jg_ctx_t *c) {
   }
 }
 
-const ferry_source_ops jg_source_ops = {
+const ferry_source_ops joget_source_ops = {
     .struct_size = sizeof(ferry_source_ops),
     .emits = FERRY_ITEM_INSTANCE,
     .start = src_start,
