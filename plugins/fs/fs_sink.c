@@ -73,7 +73,7 @@ static void strvec_add(strvec *s, const char *x) {
     if (!nv) abort();
     s->v = nv;
   }
-  s->v[s->n++] = fsp_strdup(x);
+  s->v[s->n++] = fs_strdup(x);
 }
 
 static void strvec_free(strvec *s) {
@@ -130,21 +130,21 @@ static void set_note(copy_job *j, char *note) {
 
 /* Describes a failure to open or create the parent directories of j->rel. */
 static void parent_fail(copy_job *j, int e, size_t bad_len, int code_override) {
-  char *pre = fsp_strndup(j->rel, bad_len);
-  char *shown = fsp_display(pre);
+  char *pre = fs_strndup(j->rel, bad_len);
+  char *shown = fs_display(pre);
   free(pre);
   int code = code_override ? code_override : FERRY_ECONFLICT;
   if (e == ELOOP)
-    fsp_fail(&j->res, code,
-             "target directory \"%s\" is a symbolic link: refusing to write through it (symbolic "
-             "links are never followed; replace it with a directory)",
-             shown);
+    fs_fail(&j->res, code,
+            "target directory \"%s\" is a symbolic link: refusing to write through it (symbolic "
+            "links are never followed; replace it with a directory)",
+            shown);
   else if (e == ENOTDIR)
-    fsp_fail(&j->res, code, "target \"%s\" exists and is not a directory", shown);
+    fs_fail(&j->res, code, "target \"%s\" exists and is not a directory", shown);
   else
-    fsp_fail(&j->res, code_override ? code_override : fsp_errno_code(e),
-             "cannot %s target directory \"%s\": %s", j->mode == FERRY_MODE_RUN ? "create or open" : "open",
-             shown, strerror(e));
+    fs_fail(&j->res, code_override ? code_override : fs_errno_code(e),
+            "cannot %s target directory \"%s\": %s", j->mode == FERRY_MODE_RUN ? "create or open" : "open",
+            shown, strerror(e));
   free(shown);
 }
 
@@ -156,13 +156,13 @@ static int source_sha(copy_job *j, int code) {
     j->have_sha = 1;
     return 0;
   }
-  char *shown = fsp_display(j->local);
-  int fd = fsp_open_nolinks(j->local, O_RDONLY);
-  int rc = fd < 0 ? fd : fsp_sha256_fd(fd, j->pool, j->sha, NULL);
+  char *shown = fs_display(j->local);
+  int fd = fs_open_nolinks(j->local, O_RDONLY);
+  int rc = fd < 0 ? fd : fs_sha256_fd(fd, j->pool, j->sha, NULL);
   if (fd >= 0) close(fd);
   if (rc < 0)
-    fsp_fail(&j->res, code ? code : fsp_errno_code(-rc), "cannot read the source file \"%s\": %s", shown,
-             rc == -ELOOP ? "a component of the path is a symbolic link" : strerror(-rc));
+    fs_fail(&j->res, code ? code : fs_errno_code(-rc), "cannot read the source file \"%s\": %s", shown,
+            rc == -ELOOP ? "a component of the path is a symbolic link" : strerror(-rc));
   else
     j->have_sha = 1;
   free(shown);
@@ -173,33 +173,33 @@ static int source_sha(copy_job *j, int code) {
  * 1: same content; 0: differs (note says how); < 0: failure (j->res set with `code` or the errno's). */
 static int same_content(copy_job *j, int dfd, const char *base, const struct stat *ts, int code) {
   if ((int64_t)ts->st_size != j->size) {
-    set_note(j, fsp_strf("target has %lld bytes, source %lld", (long long)ts->st_size, (long long)j->size));
+    set_note(j, fs_strf("target has %lld bytes, source %lld", (long long)ts->st_size, (long long)j->size));
     return 0;
   }
   if (j->compare == CMP_MTIME) {
-    if (j->has_mtime && fsp_mtime_ns(ts) == j->mtime_ns) return 1;
-    set_note(j, fsp_strf("same size, different mtime"));
+    if (j->has_mtime && fs_mtime_ns(ts) == j->mtime_ns) return 1;
+    set_note(j, fs_strf("same size, different mtime"));
     return 0;
   }
   if (source_sha(j, code) < 0) return -1;
   int fd = openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   char tsha[FS_SHA_HEX];
-  int rc = fd < 0 ? -errno : fsp_sha256_fd(fd, j->pool, tsha, NULL);
+  int rc = fd < 0 ? -errno : fs_sha256_fd(fd, j->pool, tsha, NULL);
   if (fd >= 0) close(fd);
   if (rc < 0) {
-    char *shown = fsp_display(j->rel);
-    fsp_fail(&j->res, code ? code : fsp_errno_code(-rc), "cannot read the existing target \"%s\": %s", shown,
-             strerror(-rc));
+    char *shown = fs_display(j->rel);
+    fs_fail(&j->res, code ? code : fs_errno_code(-rc), "cannot read the existing target \"%s\": %s", shown,
+            strerror(-rc));
     free(shown);
     return -1;
   }
   if (!strcmp(tsha, j->sha)) return 1;
-  set_note(j, fsp_strf("same size, different content (target sha256 %s, source %s)", tsha, j->sha));
+  set_note(j, fs_strf("same size, different content (target sha256 %s, source %s)", tsha, j->sha));
   return 0;
 }
 
 static int meta_differs(const copy_job *j, const struct stat *ts) {
-  return (j->has_mtime && fsp_mtime_ns(ts) != j->mtime_ns) ||
+  return (j->has_mtime && fs_mtime_ns(ts) != j->mtime_ns) ||
          (j->mode_bits >= 0 && (int)(ts->st_mode & 07777) != j->mode_bits);
 }
 
@@ -221,31 +221,31 @@ static struct timespec ns_to_ts(int64_t ns) {
 
 /* The copy itself: source -> temporary file -> rename. */
 static void copy_file(copy_job *j, int dfd, const char *base) {
-  char *shown = fsp_display(j->rel);
+  char *shown = fs_display(j->rel);
   char *lshown = NULL;
-  int sfd = fsp_open_nolinks(j->local, O_RDONLY), tfd = -1;
+  int sfd = fs_open_nolinks(j->local, O_RDONLY), tfd = -1;
   char tmp[300];
   int have_tmp = 0;
   char *buf = NULL;
   fs_sha *sha = NULL;
   if (sfd < 0) {
-    lshown = fsp_display(j->local);
-    fsp_fail(&j->res, fsp_errno_code(-sfd), "cannot open the source file \"%s\": %s", lshown,
-             sfd == -ELOOP ? "a component of the path is a symbolic link (never followed)" : strerror(-sfd));
+    lshown = fs_display(j->local);
+    fs_fail(&j->res, fs_errno_code(-sfd), "cannot open the source file \"%s\": %s", lshown,
+            sfd == -ELOOP ? "a component of the path is a symbolic link (never followed)" : strerror(-sfd));
     goto out;
   }
   struct stat a, b;
   if (fstat(sfd, &a) < 0 || !S_ISREG(a.st_mode)) {
-    lshown = fsp_display(j->local);
-    fsp_fail(&j->res, FERRY_EINVAL, "the source \"%s\" is not a regular file", lshown);
+    lshown = fs_display(j->local);
+    fs_fail(&j->res, FERRY_EINVAL, "the source \"%s\" is not a regular file", lshown);
     goto out;
   }
-  if ((int64_t)a.st_size != j->size || (j->has_mtime && fsp_mtime_ns(&a) != j->mtime_ns)) {
-    lshown = fsp_display(j->local);
-    fsp_fail(&j->res, FERRY_ECONFLICT,
-             "the source file \"%s\" changed after it was listed (now %lld bytes, "
-             "listed %lld; or a new mtime): run again to copy its current content",
-             lshown, (long long)a.st_size, (long long)j->size);
+  if ((int64_t)a.st_size != j->size || (j->has_mtime && fs_mtime_ns(&a) != j->mtime_ns)) {
+    lshown = fs_display(j->local);
+    fs_fail(&j->res, FERRY_ECONFLICT,
+            "the source file \"%s\" changed after it was listed (now %lld bytes, "
+            "listed %lld; or a new mtime): run again to copy its current content",
+            lshown, (long long)a.st_size, (long long)j->size);
     goto out;
   }
   size_t blen = strlen(base);
@@ -256,8 +256,8 @@ static void copy_file(copy_job *j, int dfd, const char *base) {
   tfd =
       openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, j->mode_bits >= 0 ? 0600 : 0666);
   if (tfd < 0) {
-    fsp_fail(&j->res, fsp_errno_code(errno), "cannot create a temporary file beside \"%s\": %s", shown,
-             strerror(errno));
+    fs_fail(&j->res, fs_errno_code(errno), "cannot create a temporary file beside \"%s\": %s", shown,
+            strerror(errno));
     goto out;
   }
   have_tmp = 1;
@@ -268,69 +268,69 @@ static void copy_file(copy_job *j, int dfd, const char *base) {
   if (cap < 4096) cap = 4096;
   buf = malloc(cap);
   if (!buf) abort();
-  sha = fsp_sha_new();
+  sha = fs_sha_new();
   int64_t total = 0;
   for (;;) {
-    if (fsp_pool_canceled(j->pool)) {
-      fsp_fail(&j->res, FERRY_ECANCELED, "copy of \"%s\" canceled", shown);
+    if (fs_pool_canceled(j->pool)) {
+      fs_fail(&j->res, FERRY_ECANCELED, "copy of \"%s\" canceled", shown);
       goto out;
     }
     ssize_t n = read(sfd, buf, cap);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      lshown = fsp_display(j->local);
-      fsp_fail(&j->res, FERRY_EIO, "reading the source file \"%s\" failed: %s", lshown, strerror(errno));
+      lshown = fs_display(j->local);
+      fs_fail(&j->res, FERRY_EIO, "reading the source file \"%s\" failed: %s", lshown, strerror(errno));
       goto out;
     }
     if (n == 0) break;
-    fsp_sha_update(sha, buf, (size_t)n);
+    fs_sha_update(sha, buf, (size_t)n);
     int rc = write_all(tfd, buf, (size_t)n);
     if (rc < 0) {
-      fsp_fail(&j->res, fsp_errno_code(-rc), "writing \"%s\" on the target failed: %s%s", shown,
-               strerror(-rc),
-               rc == -ENOSPC || rc == -EDQUOT ? " (free space on the target, then run again)" : "");
+      fs_fail(&j->res, fs_errno_code(-rc), "writing \"%s\" on the target failed: %s%s", shown,
+              strerror(-rc),
+              rc == -ENOSPC || rc == -EDQUOT ? " (free space on the target, then run again)" : "");
       goto out;
     }
     total += n;
   }
-  fsp_sha_final(sha, j->sha);
+  fs_sha_final(sha, j->sha);
   sha = NULL;
   j->have_sha = 1;
   if (fstat(sfd, &b) < 0 || total != j->size || (int64_t)b.st_size != j->size ||
-      fsp_mtime_ns(&b) != fsp_mtime_ns(&a)) {
-    lshown = fsp_display(j->local);
-    fsp_fail(&j->res, FERRY_ECONFLICT,
-             "the source file \"%s\" changed while it was copied: run again when it is "
-             "quiet",
-             lshown);
+      fs_mtime_ns(&b) != fs_mtime_ns(&a)) {
+    lshown = fs_display(j->local);
+    fs_fail(&j->res, FERRY_ECONFLICT,
+            "the source file \"%s\" changed while it was copied: run again when it is "
+            "quiet",
+            lshown);
     goto out;
   }
   if (j->item_sha && strcmp(j->item_sha, j->sha)) {
-    lshown = fsp_display(j->local);
-    fsp_fail(&j->res, FERRY_ECONFLICT,
-             "checksum mismatch for \"%s\": the bytes written have sha256 %s, the item "
-             "says %s (the source changed after it was listed): run again",
-             lshown, j->sha, j->item_sha);
+    lshown = fs_display(j->local);
+    fs_fail(&j->res, FERRY_ECONFLICT,
+            "checksum mismatch for \"%s\": the bytes written have sha256 %s, the item "
+            "says %s (the source changed after it was listed): run again",
+            lshown, j->sha, j->item_sha);
     goto out;
   }
   if ((j->uid != (uid_t)-1 || j->gid != (gid_t)-1) && fchown(tfd, j->uid, j->gid) < 0) {
-    fsp_fail(&j->res, fsp_errno_code(errno), "cannot change the owner of \"%s\": %s", shown, strerror(errno));
+    fs_fail(&j->res, fs_errno_code(errno), "cannot change the owner of \"%s\": %s", shown, strerror(errno));
     goto out;
   }
   if (j->mode_bits >= 0 && fchmod(tfd, (mode_t)j->mode_bits) < 0) {
-    fsp_fail(&j->res, fsp_errno_code(errno), "cannot set the mode of \"%s\": %s", shown, strerror(errno));
+    fs_fail(&j->res, fs_errno_code(errno), "cannot set the mode of \"%s\": %s", shown, strerror(errno));
     goto out;
   }
-  struct timespec times[2] = {a.st_atim, ns_to_ts(j->has_mtime ? j->mtime_ns : fsp_mtime_ns(&a))};
+  struct timespec times[2] = {a.st_atim, ns_to_ts(j->has_mtime ? j->mtime_ns : fs_mtime_ns(&a))};
   if (futimens(tfd, times) < 0) {
-    fsp_fail(&j->res, fsp_errno_code(errno), "cannot set the mtime of \"%s\": %s", shown, strerror(errno));
+    fs_fail(&j->res, fs_errno_code(errno), "cannot set the mtime of \"%s\": %s", shown, strerror(errno));
     goto out;
   }
   int cr = close(tfd);
   tfd = -1;
   if (cr < 0) {
-    fsp_fail(&j->res, fsp_errno_code(errno), "writing \"%s\" on the target failed: %s", shown,
-             strerror(errno));
+    fs_fail(&j->res, fs_errno_code(errno), "writing \"%s\" on the target failed: %s", shown,
+            strerror(errno));
     goto out;
   }
   int rr;
@@ -342,20 +342,20 @@ static void copy_file(copy_job *j, int dfd, const char *base) {
     int e = errno;
     if (e == EEXIST && j->on_conflict == CONFLICT_SKIP) {
       j->action = ACT_KEPT;
-      set_note(j, fsp_strf("a file appeared at the target meanwhile; kept (on_conflict is \"skip\")"));
+      set_note(j, fs_strf("a file appeared at the target meanwhile; kept (on_conflict is \"skip\")"));
     } else {
-      fsp_fail(&j->res, e == EEXIST ? FERRY_ECONFLICT : fsp_errno_code(e),
-               "cannot rename the temporary file to "
-               "\"%s\": %s",
-               shown,
-               e == EEXIST ? "a file appeared there meanwhile (on_conflict is \"fail\")" : strerror(e));
+      fs_fail(&j->res, e == EEXIST ? FERRY_ECONFLICT : fs_errno_code(e),
+              "cannot rename the temporary file to "
+              "\"%s\": %s",
+              shown,
+              e == EEXIST ? "a file appeared there meanwhile (on_conflict is \"fail\")" : strerror(e));
     }
     goto out;
   }
   have_tmp = 0;
   j->action = ACT_WRITTEN;
 out:
-  if (sha) fsp_sha_free(sha);
+  if (sha) fs_sha_free(sha);
   free(buf);
   if (tfd >= 0) close(tfd);
   if (have_tmp) unlinkat(dfd, tmp, 0);
@@ -366,7 +366,7 @@ out:
 
 static void run_work(copy_job *j) {
   size_t bad = 0;
-  int dfd = fsp_open_parent(j->rootfd, j->rel, 1, j->uid, j->gid, &j->created, &bad);
+  int dfd = fs_open_parent(j->rootfd, j->rel, 1, j->uid, j->gid, &j->created, &bad);
   if (dfd < 0) {
     parent_fail(j, -dfd, bad, 0);
     return;
@@ -374,19 +374,19 @@ static void run_work(copy_job *j) {
   struct stat ds;
   if (fstat(dfd, &ds) == 0 && ds.st_dev != j->rootdev) j->foreign_dev = 1;
   const char *base = base_name(j->rel);
-  char *shown = fsp_display(j->rel);
+  char *shown = fs_display(j->rel);
   struct stat ts;
   if (fstatat(dfd, base, &ts, AT_SYMLINK_NOFOLLOW) == 0) {
     if (S_ISLNK(ts.st_mode)) {
-      fsp_fail(&j->res, FERRY_ECONFLICT,
-               "the target \"%s\" is a symbolic link: refusing to replace it (remove "
-               "it, then run again)",
-               shown);
+      fs_fail(&j->res, FERRY_ECONFLICT,
+              "the target \"%s\" is a symbolic link: refusing to replace it (remove "
+              "it, then run again)",
+              shown);
       goto out;
     }
     if (!S_ISREG(ts.st_mode)) {
-      fsp_fail(&j->res, FERRY_ECONFLICT, "the target \"%s\" exists and is %s", shown,
-               S_ISDIR(ts.st_mode) ? "a directory" : "not a regular file");
+      fs_fail(&j->res, FERRY_ECONFLICT, "the target \"%s\" exists and is %s", shown,
+              S_ISDIR(ts.st_mode) ? "a directory" : "not a regular file");
       goto out;
     }
     int same = same_content(j, dfd, base, &ts, 0);
@@ -400,8 +400,8 @@ static void run_work(copy_job *j) {
       struct timespec times[2] = {omit, j->has_mtime ? ns_to_ts(j->mtime_ns) : omit};
       if (utimensat(dfd, base, times, AT_SYMLINK_NOFOLLOW) < 0 ||
           (j->mode_bits >= 0 && fchmodat(dfd, base, (mode_t)j->mode_bits, 0) < 0)) {
-        fsp_fail(&j->res, fsp_errno_code(errno), "cannot update mtime and mode of \"%s\": %s", shown,
-                 strerror(errno));
+        fs_fail(&j->res, fs_errno_code(errno), "cannot update mtime and mode of \"%s\": %s", shown,
+                strerror(errno));
         goto out;
       }
       j->action = ACT_META;
@@ -412,14 +412,14 @@ static void run_work(copy_job *j) {
       goto out;
     }
     if (j->on_conflict == CONFLICT_FAIL) {
-      fsp_fail(&j->res, FERRY_ECONFLICT,
-               "the target \"%s\" exists and differs (%s); on_conflict is \"fail\": "
-               "remove it, or set on_conflict to \"overwrite\" or \"skip\"",
-               shown, j->note);
+      fs_fail(&j->res, FERRY_ECONFLICT,
+              "the target \"%s\" exists and differs (%s); on_conflict is \"fail\": "
+              "remove it, or set on_conflict to \"overwrite\" or \"skip\"",
+              shown, j->note);
       goto out;
     }
   } else if (errno != ENOENT) {
-    fsp_fail(&j->res, fsp_errno_code(errno), "cannot look at the target \"%s\": %s", shown, strerror(errno));
+    fs_fail(&j->res, fs_errno_code(errno), "cannot look at the target \"%s\": %s", shown, strerror(errno));
     goto out;
   }
   copy_file(j, dfd, base);
@@ -429,11 +429,11 @@ out:
 }
 
 static void plan_work(copy_job *j) {
-  char *shown = fsp_display(j->rel);
+  char *shown = fs_display(j->rel);
   int dfd = -1;
   if (!j->root_missing) {
     size_t bad = 0;
-    dfd = fsp_open_parent(j->rootfd, j->rel, 0, (uid_t)-1, (gid_t)-1, NULL, &bad);
+    dfd = fs_open_parent(j->rootfd, j->rel, 0, (uid_t)-1, (gid_t)-1, NULL, &bad);
     if (dfd < 0 && dfd != -ENOENT) {
       parent_fail(j, -dfd, bad, FERRY_EBLOCKED);
       goto out;
@@ -444,9 +444,9 @@ static void plan_work(copy_job *j) {
     struct stat ts;
     if (fstatat(dfd, base, &ts, AT_SYMLINK_NOFOLLOW) == 0) {
       if (S_ISLNK(ts.st_mode) || !S_ISREG(ts.st_mode)) {
-        fsp_fail(&j->res, FERRY_EBLOCKED, "the target \"%s\" exists and is %s", shown,
-                 S_ISLNK(ts.st_mode)   ? "a symbolic link (never replaced)"
-                 : S_ISDIR(ts.st_mode) ? "a directory"
+        fs_fail(&j->res, FERRY_EBLOCKED, "the target \"%s\" exists and is %s", shown,
+                S_ISLNK(ts.st_mode)   ? "a symbolic link (never replaced)"
+                : S_ISDIR(ts.st_mode) ? "a directory"
                                        : "not a regular file");
         goto out;
       }
@@ -461,22 +461,22 @@ static void plan_work(copy_job *j) {
         goto out;
       }
       if (j->on_conflict == CONFLICT_FAIL) {
-        fsp_fail(&j->res, FERRY_EBLOCKED,
-                 "the target \"%s\" exists and differs (%s); on_conflict is \"fail\"", shown, j->note);
+        fs_fail(&j->res, FERRY_EBLOCKED,
+                "the target \"%s\" exists and differs (%s); on_conflict is \"fail\"", shown, j->note);
         goto out;
       }
     }
   } else {
-    set_note(j, fsp_strf("would create the missing directories"));
+    set_note(j, fs_strf("would create the missing directories"));
   }
   /* would write: the source must be readable as listed */
-  int sfd = fsp_open_nolinks(j->local, O_RDONLY);
+  int sfd = fs_open_nolinks(j->local, O_RDONLY);
   struct stat a;
   if (sfd < 0 || fstat(sfd, &a) < 0 || !S_ISREG(a.st_mode)) {
-    char *ls = fsp_display(j->local);
-    fsp_fail(&j->res, FERRY_EBLOCKED, "cannot read the source file \"%s\": %s", ls,
-             sfd == -ELOOP ? "a component of the path is a symbolic link"
-             : sfd < 0     ? strerror(-sfd)
+    char *ls = fs_display(j->local);
+    fs_fail(&j->res, FERRY_EBLOCKED, "cannot read the source file \"%s\": %s", ls,
+            sfd == -ELOOP ? "a component of the path is a symbolic link"
+            : sfd < 0     ? strerror(-sfd)
                            : "not a regular file");
     free(ls);
     if (sfd >= 0) close(sfd);
@@ -491,12 +491,12 @@ out:
 }
 
 static void verify_work(copy_job *j) {
-  char *shown = fsp_display(j->rel);
-  int fd = fsp_open_beneath(j->rootfd, j->rel, O_RDONLY);
+  char *shown = fs_display(j->rel);
+  int fd = fs_open_beneath(j->rootfd, j->rel, O_RDONLY);
   if (fd < 0) {
-    fsp_fail(&j->res, FERRY_EMISMATCH, "the target \"%s\" %s", shown,
-             fd == -ENOENT  ? "is missing"
-             : fd == -ELOOP ? "is (or lies below) a symbolic link"
+    fs_fail(&j->res, FERRY_EMISMATCH, "the target \"%s\" %s", shown,
+            fd == -ENOENT  ? "is missing"
+            : fd == -ELOOP ? "is (or lies below) a symbolic link"
                             : strerror(-fd));
     goto out;
   }
@@ -504,35 +504,35 @@ static void verify_work(copy_job *j) {
   char tsha[FS_SHA_HEX];
   int rc = fstat(fd, &ts) < 0 ? -errno : 0;
   if (!rc && !S_ISREG(ts.st_mode)) {
-    fsp_fail(&j->res, FERRY_EMISMATCH, "the target \"%s\" is not a regular file", shown);
+    fs_fail(&j->res, FERRY_EMISMATCH, "the target \"%s\" is not a regular file", shown);
     close(fd);
     goto out;
   }
   if (!rc && (int64_t)ts.st_size != j->size) {
-    fsp_fail(&j->res, FERRY_EMISMATCH, "the target \"%s\" has %lld bytes, the source %lld", shown,
-             (long long)ts.st_size, (long long)j->size);
+    fs_fail(&j->res, FERRY_EMISMATCH, "the target \"%s\" has %lld bytes, the source %lld", shown,
+            (long long)ts.st_size, (long long)j->size);
     close(fd);
     goto out;
   }
-  if (!rc) rc = fsp_sha256_fd(fd, j->pool, tsha, NULL);
+  if (!rc) rc = fs_sha256_fd(fd, j->pool, tsha, NULL);
   close(fd);
   if (rc < 0) {
-    fsp_fail(&j->res, FERRY_EMISMATCH, "cannot read the target \"%s\": %s", shown, strerror(-rc));
+    fs_fail(&j->res, FERRY_EMISMATCH, "cannot read the target \"%s\": %s", shown, strerror(-rc));
     goto out;
   }
   if (source_sha(j, FERRY_EMISMATCH) < 0) goto out;
   if (strcmp(tsha, j->sha)) {
     int source_changed = j->state_sha && !strcmp(j->state_sha, tsha);
-    fsp_fail(&j->res, FERRY_EMISMATCH, "the target \"%s\" differs from the source: sha256 %s, source %s%s",
-             shown, tsha, j->sha,
-             source_changed
+    fs_fail(&j->res, FERRY_EMISMATCH, "the target \"%s\" differs from the source: sha256 %s, source %s%s",
+            shown, tsha, j->sha,
+            source_changed
                  ? " (the target is what was copied: the source changed since; run again to copy it)"
                  : " (the target was changed or damaged after the copy: run again with on_conflict "
                    "\"overwrite\" to copy it again)");
     goto out;
   }
-  if (j->has_mtime && fsp_mtime_ns(&ts) != j->mtime_ns)
-    set_note(j, fsp_strf("same content, different mtime"));
+  if (j->has_mtime && fs_mtime_ns(&ts) != j->mtime_ns)
+    set_note(j, fs_strf("same content, different mtime"));
 out:
   free(shown);
 }
@@ -585,7 +585,7 @@ static void copy_one_after(copy_job *j, int status) {
     if (j->action == ACT_WRITTEN) {
       k->planned_bytes += j->need_bytes;
       if (k->free_bytes >= 0 && k->planned_bytes > k->free_bytes) {
-        char *m = fsp_strf(
+        char *m = fs_strf(
             "not enough free space on the target file system: the files so far need %lld bytes, "
             "%lld are available",
             (long long)k->planned_bytes, (long long)k->free_bytes);
@@ -616,7 +616,7 @@ static void copy_one_after(copy_job *j, int status) {
   }
   /* old -> new path for the cutover's id map (the source's path on this machine -> the target's) */
   if (j->local) {
-    char *to = fsp_strf("%s/%s", k->c->root, j->rel);
+    char *to = fs_strf("%s/%s", k->c->root, j->rel);
     ferry_error me = FERRY_ERROR_INIT;
     if (ferry_task_map_id(task, "file", j->local, to, &me) < 0)
       ferry_log_warn(k->ins, "file \"%s\": recording its id map: %s", j->rel, me.message ? me.message : "");
@@ -638,7 +638,7 @@ static void copy_one_free(copy_job *j) {
   free(j->item_sha);
   free(j->state_sha);
   free(j->note);
-  fsp_result_clear(&j->res);
+  fs_result_clear(&j->res);
   free(j);
 }
 
@@ -651,7 +651,7 @@ static void copy_one_free(copy_job *j) {
 #define BATCH_BYTES (4 * 1024 * 1024)
 
 static void batch_work(fs_job *jb) {
-  for (copy_job *j = (copy_job *)jb; j && !fsp_pool_canceled(jb->pool); j = j->more) copy_one_work(j);
+  for (copy_job *j = (copy_job *)jb; j && !fs_pool_canceled(jb->pool); j = j->more) copy_one_work(j);
 }
 
 static void flush_pending(fs_snk *k);
@@ -693,9 +693,9 @@ static void flush_pending(fs_snk *k) {
     head->j.work = batch_work;
     head->j.after = batch_after;
     head->j.release = batch_release;
-    int r = fsp_pool_submit(k->pool, &head->j);
+    int r = fs_pool_submit(k->pool, &head->j);
     if (r < 0) {
-      char *msg = fsp_strf("cannot queue the copy: %s", uv_strerror(r));
+      char *msg = fs_strf("cannot queue the copy: %s", uv_strerror(r));
       for (copy_job *j = head; j; j = j->more) {
         task_fail_msg(j->task, FERRY_EIO, msg);
         j->task = NULL;
@@ -729,10 +729,10 @@ static void snk_item(ferry_instance *ins, ferry_task *task) {
   }
   const char *path = ferry_item_str(it, "path", NULL);
   const char *local = ferry_item_str(it, "local_path", NULL);
-  const char *why = fsp_path_problem(path);
+  const char *why = fs_path_problem(path);
   if (why) {
-    char *shown = fsp_display(path ? path : "");
-    char *m = fsp_strf("refused the path \"%s\": %s (paths stay below the target root)", shown, why);
+    char *shown = fs_display(path ? path : "");
+    char *m = fs_strf("refused the path \"%s\": %s (paths stay below the target root)", shown, why);
     task_fail_msg(task, bad ? bad : FERRY_EINVAL, m);
     free(m);
     free(shown);
@@ -768,9 +768,9 @@ static void snk_item(ferry_instance *ins, ferry_task *task) {
   j->root_missing = k->root_missing;
   j->uid = k->uid;
   j->gid = k->gid;
-  j->rel = fsp_strdup(path);
-  j->local = fsp_strdup(local);
-  j->item_sha = sha ? fsp_strdup(sha) : NULL;
+  j->rel = fs_strdup(path);
+  j->local = fs_strdup(local);
+  j->item_sha = sha ? fs_strdup(sha) : NULL;
   j->size = (int64_t)json_integer_value(size);
   json_t *mt = json_object_get(it->body, "mtime_ns");
   j->has_mtime = json_is_integer(mt);
@@ -779,7 +779,7 @@ static void snk_item(ferry_instance *ins, ferry_task *task) {
   j->mode_bits = json_is_integer(m) ? (int)(json_integer_value(m) & 07777) : -1;
   if (mode == FERRY_MODE_VERIFY) {
     json_t *ss = json_object_get(ferry_task_state(task), "sha256");
-    if (json_is_string(ss)) j->state_sha = fsp_strdup(json_string_value(ss));
+    if (json_is_string(ss)) j->state_sha = fs_strdup(json_string_value(ss));
   }
   snprintf(j->token, sizeof j->token, "%s%08x", k->token, k->seq++);
   if (k->pend_tail)
@@ -807,23 +807,23 @@ static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *
 static void sync_work(fs_job *jb) {
   sync_job *s = (sync_job *)jb;
   if (s->mode == SYNC_SYNCFS && syncfs(s->rootfd) < 0) {
-    fsp_fail(&s->res, FERRY_EIO, "syncfs of the target file system failed: %s", strerror(errno));
+    fs_fail(&s->res, FERRY_EIO, "syncfs of the target file system failed: %s", strerror(errno));
     return;
   }
   /* files, then every directory on their way up (new names and new directories live there) */
   strvec dirs = {0};
   for (size_t i = 0; i < s->files.n && !s->res.code; i++) {
     const char *rel = s->files.v[i];
-    int fd = fsp_open_beneath(s->rootfd, rel, O_RDONLY);
+    int fd = fs_open_beneath(s->rootfd, rel, O_RDONLY);
     if (fd < 0 || fsync(fd) < 0) {
       int e = fd < 0 ? -fd : errno;
-      char *shown = fsp_display(rel);
-      fsp_fail(&s->res, FERRY_EIO, "fsync of \"%s\" failed: %s", shown, strerror(e));
+      char *shown = fs_display(rel);
+      fs_fail(&s->res, FERRY_EIO, "fsync of \"%s\" failed: %s", shown, strerror(e));
       free(shown);
     }
     if (fd >= 0) close(fd);
     for (const char *p = strrchr(rel, '/'); p; p = p > rel ? memrchr(rel, '/', (size_t)(p - rel)) : NULL) {
-      char *d = fsp_strndup(rel, (size_t)(p - rel));
+      char *d = fs_strndup(rel, (size_t)(p - rel));
       if (dirs.n == dirs.cap) {
         dirs.cap = dirs.cap ? dirs.cap * 2 : 64;
         char **nv = realloc(dirs.v, dirs.cap * sizeof *nv);
@@ -836,18 +836,18 @@ static void sync_work(fs_job *jb) {
   if (dirs.n) qsort(dirs.v, dirs.n, sizeof *dirs.v, cmp_str);
   for (size_t i = 0; i < dirs.n && !s->res.code; i++) {
     if (i && !strcmp(dirs.v[i], dirs.v[i - 1])) continue;
-    int fd = fsp_open_beneath(s->rootfd, dirs.v[i], O_RDONLY | O_DIRECTORY);
+    int fd = fs_open_beneath(s->rootfd, dirs.v[i], O_RDONLY | O_DIRECTORY);
     if (fd < 0 || fsync(fd) < 0) {
       int e = fd < 0 ? -fd : errno;
-      char *shown = fsp_display(dirs.v[i]);
-      fsp_fail(&s->res, FERRY_EIO, "fsync of directory \"%s\" failed: %s", shown, strerror(e));
+      char *shown = fs_display(dirs.v[i]);
+      fs_fail(&s->res, FERRY_EIO, "fsync of directory \"%s\" failed: %s", shown, strerror(e));
       free(shown);
     }
     if (fd >= 0) close(fd);
   }
   strvec_free(&dirs);
   if (!s->res.code && s->files.n && fsync(s->rootfd) < 0)
-    fsp_fail(&s->res, FERRY_EIO, "fsync of the target root failed: %s", strerror(errno));
+    fs_fail(&s->res, FERRY_EIO, "fsync of the target root failed: %s", strerror(errno));
 }
 
 static void sync_after(fs_job *jb, int status) {
@@ -865,7 +865,7 @@ static void sync_after(fs_job *jb, int status) {
 static void sync_release(fs_job *jb) {
   sync_job *s = (sync_job *)jb;
   strvec_free(&s->files);
-  fsp_result_clear(&s->res);
+  fs_result_clear(&s->res);
   free(s);
 }
 
@@ -891,7 +891,7 @@ static void snk_sync(ferry_instance *ins, ferry_done_fn done, void *arg) {
   memset(&k->written, 0, sizeof k->written);
   s->done = done;
   s->arg = arg;
-  int r = fsp_pool_submit(k->pool, &s->j);
+  int r = fs_pool_submit(k->pool, &s->j);
   if (r < 0) {
     sync_release(&s->j);
     ferry_error e = FERRY_ERROR_INIT;
@@ -924,7 +924,7 @@ static void clean_work(fs_job *jb) {
     return;
   }
   for (;;) {
-    if (fsp_pool_canceled(cj->j.pool)) break;
+    if (fs_pool_canceled(cj->j.pool)) break;
     errno = 0;
     struct dirent *de = readdir(d);
     if (!de) {
@@ -961,15 +961,15 @@ static void clean_work(fs_job *jb) {
       d = cd;
       continue;
     }
-    if (type != DT_REG || !fsp_is_tmp_name(nm)) continue;
+    if (type != DT_REG || !fs_is_tmp_name(nm)) continue;
     if (!strncmp(nm + strlen(nm) - FS_TOKEN_LEN, cj->token, 8)) continue; /* this run's */
     if (unlinkat(dirfd(d), nm, 0) == 0) {
       cj->removed++;
     } else if (errno != ENOENT) {
       cj->failed++;
       if (!cj->first_error) {
-        char *shown = fsp_display(nm);
-        cj->first_error = fsp_strf("%s: %s", shown, strerror(errno));
+        char *shown = fs_display(nm);
+        cj->first_error = fs_strf("%s: %s", shown, strerror(errno));
         free(shown);
       }
     }
@@ -1030,7 +1030,7 @@ static int parse_id(const char *s, size_t len, int group, unsigned *out, ferry_e
                          group ? "group" : "user", name);
 }
 
-int fsp_sink_init(fs_ctx *c, ferry_error *err) {
+int fs_sink_init(fs_ctx *c, ferry_error *err) {
   fs_snk *k = calloc(1, sizeof *k);
   if (!k) return ferry_error_set(err, FERRY_ENOMEM, "fs: out of memory");
   c->snk = k;
@@ -1090,14 +1090,14 @@ int fsp_sink_init(fs_ctx *c, ferry_error *err) {
   const char *tp = getenv("UV_THREADPOOL_SIZE");
   long tps = tp && *tp ? strtol(tp, NULL, 10) : 0;
   k->max_jobs = tps > 0 && tps <= 1024 ? (size_t)tps : 4;
-  fsp_token8(k->token);
+  fs_token8(k->token);
   return 0;
 }
 
-void fsp_sink_fini(fs_ctx *c) {
+void fs_sink_fini(fs_ctx *c) {
   fs_snk *k = c->snk;
   if (!k) return;
-  fsp_pool_shutdown(k->pool);
+  fs_pool_shutdown(k->pool);
   while (k->pend_head) { /* none: every task completes before the stage ends */
     copy_job *n = k->pend_head->more;
     copy_one_free(k->pend_head);
@@ -1122,7 +1122,7 @@ static int marker_acquire(fs_snk *k, const char *root, int *dirty, ferry_error *
     if (fd < 0 && errno == EEXIST) fd = openat(k->rootfd, FS_MARKER, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
       if (errno == ENOENT) continue; /* removed meanwhile by a run that ended */
-      return ferry_error_set(err, fsp_errno_code(errno), "fs: cannot create %s/%s: %s", root, FS_MARKER,
+      return ferry_error_set(err, fs_errno_code(errno), "fs: cannot create %s/%s: %s", root, FS_MARKER,
                              strerror(errno));
     }
     if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
@@ -1148,7 +1148,7 @@ static int marker_acquire(fs_snk *k, const char *root, int *dirty, ferry_error *
     if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
       int e = errno;
       close(fd);
-      return ferry_error_set(err, fsp_errno_code(e), "fs: cannot write %s/%s: %s", root, FS_MARKER,
+      return ferry_error_set(err, fs_errno_code(e), "fs: cannot write %s/%s: %s", root, FS_MARKER,
                              strerror(e));
     }
     if (created) fsync(k->rootfd); /* so that even after a power cut the next run knows to clean up */
@@ -1183,24 +1183,24 @@ static int root_problem(fs_snk *k, ferry_error *err, char *msg) {
 static int snk_start(ferry_instance *ins, ferry_error *err) {
   fs_ctx *c = ferry_instance_ctx(ins);
   fs_snk *k = c->snk;
-  k->pool = fsp_pool_new(ferry_instance_loop(ins));
+  k->pool = fs_pool_new(ferry_instance_loop(ins));
   if (!k->pool) return ferry_error_set(err, FERRY_ENOMEM, "fs: out of memory");
   const char *root = c->root;
   k->rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (k->rootfd < 0 && errno == ENOENT && c->create_root) {
     if (k->mode == FERRY_MODE_RUN) {
       if (mkdir(root, 0777) < 0 && errno != EEXIST)
-        return ferry_error_set(err, fsp_errno_code(errno),
+        return ferry_error_set(err, fs_errno_code(errno),
                                "fs: cannot create the target root \"%s\": %s "
                                "(create_root makes one level; does its parent exist?)",
                                root, strerror(errno));
       if ((k->uid != (uid_t)-1 || k->gid != (gid_t)-1) && lchown(root, k->uid, k->gid) < 0)
-        return ferry_error_set(err, fsp_errno_code(errno), "fs: cannot change the owner of \"%s\": %s", root,
+        return ferry_error_set(err, fs_errno_code(errno), "fs: cannot change the owner of \"%s\": %s", root,
                                strerror(errno));
       ferry_log_info(ins, "created the target root %s", root);
       k->rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     } else if (k->mode == FERRY_MODE_PLAN) {
-      char *parent = fsp_strdup(root);
+      char *parent = fs_strdup(root);
       char *slash = strrchr(parent, '/');
       while (slash && slash > parent && slash[1] == '\0') { /* trailing slashes */
         *slash = '\0';
@@ -1213,9 +1213,9 @@ static int snk_start(ferry_instance *ins, ferry_error *err) {
       free(parent);
       if (!ok)
         return root_problem(k, err,
-                            fsp_strf("the target root \"%s\" does not exist and its parent is not a "
-                                     "writable directory",
-                                     root));
+                            fs_strf("the target root \"%s\" does not exist and its parent is not a "
+                                    "writable directory",
+                                    root));
       k->root_missing = 1;
       return 0;
     }
@@ -1223,9 +1223,9 @@ static int snk_start(ferry_instance *ins, ferry_error *err) {
   if (k->rootfd < 0) {
     int e = errno;
     return root_problem(k, err,
-                        fsp_strf("the target root \"%s\" %s%s", root,
-                                 e == ENOENT    ? "does not exist"
-                                 : e == ENOTDIR ? "is not a directory"
+                        fs_strf("the target root \"%s\" %s%s", root,
+                                e == ENOENT    ? "does not exist"
+                                : e == ENOTDIR ? "is not a directory"
                                                 : strerror(e),
                                  e == ENOENT ? " (create it, or set \"create_root\": true)" : ""));
   }
@@ -1233,7 +1233,7 @@ static int snk_start(ferry_instance *ins, ferry_error *err) {
   if (fstat(k->rootfd, &rs) == 0) k->rootdev = rs.st_dev;
   if (k->mode != FERRY_MODE_VERIFY && faccessat(AT_FDCWD, root, W_OK, AT_EACCESS) < 0)
     return root_problem(k, err,
-                        fsp_strf("the target root \"%s\" is not writable: %s", root, strerror(errno)));
+                        fs_strf("the target root \"%s\" is not writable: %s", root, strerror(errno)));
   if (k->mode == FERRY_MODE_PLAN) {
     struct statvfs vs;
     if (fstatvfs(k->rootfd, &vs) == 0) k->free_bytes = (int64_t)vs.f_bavail * (int64_t)vs.f_frsize;
@@ -1251,7 +1251,7 @@ static int snk_start(ferry_instance *ins, ferry_error *err) {
     cj->k = k;
     cj->rootfd = k->rootfd;
     memcpy(cj->token, k->token, sizeof cj->token);
-    if (fsp_pool_submit(k->pool, &cj->j) < 0)
+    if (fs_pool_submit(k->pool, &cj->j) < 0)
       clean_release(&cj->j);
     else
       k->cleaning = 1;
@@ -1259,7 +1259,7 @@ static int snk_start(ferry_instance *ins, ferry_error *err) {
   return 0;
 }
 
-const ferry_sink_ops fsp_sink_ops = {
+const ferry_sink_ops fs_sink_ops = {
     .struct_size = sizeof(ferry_sink_ops),
     .accepts = FERRY_ITEM_FILE,
     .start = snk_start,

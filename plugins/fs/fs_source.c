@@ -92,13 +92,13 @@ static ferry_item *file_item(fs_src *s, const fs_entry *e) {
   json_object_set_new(b, "root", json_string(s->name));
   json_object_set_new(b, "path", json_string(e->rel));
   json_object_set_new(b, "size", json_integer((json_int_t)e->st.st_size));
-  json_object_set_new(b, "mtime_ns", json_integer((json_int_t)fsp_mtime_ns(&e->st)));
+  json_object_set_new(b, "mtime_ns", json_integer((json_int_t)fs_mtime_ns(&e->st)));
   json_object_set_new(b, "mode", json_integer((json_int_t)(e->st.st_mode & 07777)));
   if (e->hashed) json_object_set_new(b, "sha256", json_string(e->sha));
-  char *lp = fsp_strf("%s/%s", s->realroot, e->rel);
+  char *lp = fs_strf("%s/%s", s->realroot, e->rel);
   json_object_set_new(b, "local_path", json_string(lp));
   free(lp);
-  char *key = fsp_strf("%s/%s", s->name, e->rel);
+  char *key = fs_strf("%s/%s", s->name, e->rel);
   ferry_item *it = ferry_item_new(FERRY_ITEM_FILE, key, b);
   free(key);
   return it;
@@ -110,7 +110,7 @@ static ferry_item *error_item(fs_src *s, const fs_entry *e) {
   json_object_set_new(b, "path", json_string(e->rel));
   json_object_set_new(b, "error", json_string(e->why));
   json_object_set_new(b, "error_code", json_integer(e->code ? e->code : FERRY_EINVAL));
-  char *key = fsp_strf("%s/%s", s->name, e->rel);
+  char *key = fs_strf("%s/%s", s->name, e->rel);
   ferry_item *it = ferry_item_new(FERRY_ITEM_FILE, key, b);
   free(key);
   return it;
@@ -160,7 +160,7 @@ static void add_entry(walk_job *w, fs_entry *e) {
 static void add_refused(walk_job *w, const char *rel, int code, char *why) {
   fs_entry *e = calloc(1, sizeof *e);
   if (!e) abort();
-  e->rel = fsp_utf8_valid(rel, strlen(rel)) ? fsp_strdup(rel) : fsp_display(rel);
+  e->rel = fs_utf8_valid(rel, strlen(rel)) ? fs_strdup(rel) : fs_display(rel);
   e->why = why;
   e->code = code;
   add_entry(w, e);
@@ -194,19 +194,19 @@ static void refuse_link(walk_job *w, int dirfd, const char *name, const char *re
   fs_src *s = w->s;
   char target[PATH_MAX];
   ssize_t n = readlinkat(dirfd, name, target, sizeof target - 1);
-  char *shown = fsp_display(rel);
+  char *shown = fs_display(rel);
   char *why;
   if (n >= 0) {
     target[n] = '\0';
-    char *t = fsp_display(target);
-    why = fsp_strf(
+    char *t = fs_display(target);
+    why = fs_strf(
         "\"%s\" is a symbolic link to \"%s\" (%s the root); symbolic links are never followed: "
         "replace it with the file itself, or migrate the directory it points to as a root of its "
         "own",
         shown, t, link_inside(s, rel, target) ? "inside" : "outside");
     free(t);
   } else {
-    why = fsp_strf("\"%s\" is a symbolic link; symbolic links are never followed", shown);
+    why = fs_strf("\"%s\" is a symbolic link; symbolic links are never followed", shown);
   }
   free(shown);
   add_refused(w, rel, FERRY_EINVAL, why);
@@ -262,9 +262,9 @@ static void enter_dir(walk_job *w, int dirfd, const char *name, size_t len, int 
     }
     if (selected && (e == ENOENT || e == ENOTDIR)) return;
     if (e == ENOENT) return; /* vanished since it was listed */
-    char *shown = fsp_display(s->path);
-    add_refused(w, s->path, fsp_errno_code(e),
-                fsp_strf("cannot open directory \"%s\": %s", shown, strerror(e)));
+    char *shown = fs_display(s->path);
+    add_refused(w, s->path, fs_errno_code(e),
+                fs_strf("cannot open directory \"%s\": %s", shown, strerror(e)));
     free(shown);
     return;
   }
@@ -277,9 +277,9 @@ static void enter_dir(walk_job *w, int dirfd, const char *name, size_t len, int 
   if (!d) {
     int e = errno;
     close(fd);
-    char *shown = fsp_display(s->path);
-    add_refused(w, s->path, fsp_errno_code(e),
-                fsp_strf("cannot read directory \"%s\": %s", shown, strerror(e)));
+    char *shown = fs_display(s->path);
+    add_refused(w, s->path, fs_errno_code(e),
+                fs_strf("cannot read directory \"%s\": %s", shown, strerror(e)));
     free(shown);
     return;
   }
@@ -290,14 +290,14 @@ static void walk_work(fs_job *jb) {
   walk_job *w = (walk_job *)jb;
   fs_src *s = w->s;
   while (w->n < w->max) {
-    if (fsp_pool_canceled(s->pool)) return;
+    if (fs_pool_canceled(s->pool)) return;
     if (!s->walk_started) {
       s->walk_started = 1;
       path_reserve(s, 0);
       s->path[0] = '\0';
       int fd = dup(s->rootfd);
       if (fd < 0) {
-        add_refused(w, ".", FERRY_EIO, fsp_strf("cannot read the root: %s", strerror(errno)));
+        add_refused(w, ".", FERRY_EIO, fs_strf("cannot read the root: %s", strerror(errno)));
         continue;
       }
       char *const *list = level_list(s, 0);
@@ -311,7 +311,7 @@ static void walk_work(fs_job *jb) {
       DIR *d = fd2 >= 0 ? fdopendir(fd2) : NULL;
       if (!d) {
         if (fd2 >= 0) close(fd2);
-        add_refused(w, ".", FERRY_EIO, fsp_strf("cannot read the root: %s", strerror(errno)));
+        add_refused(w, ".", FERRY_EIO, fs_strf("cannot read the root: %s", strerror(errno)));
         continue;
       }
       push_frame(s, -1, d, NULL, 0, 0);
@@ -345,9 +345,9 @@ static void walk_work(fs_job *jb) {
     if (!de) {
       if (errno) {
         s->path[f->plen] = '\0';
-        char *shown = fsp_display(f->plen ? s->path : ".");
-        add_refused(w, f->plen ? s->path : ".", fsp_errno_code(errno),
-                    fsp_strf("reading directory \"%s\" failed: %s", shown, strerror(errno)));
+        char *shown = fs_display(f->plen ? s->path : ".");
+        add_refused(w, f->plen ? s->path : ".", fs_errno_code(errno),
+                    fs_strf("reading directory \"%s\" failed: %s", shown, strerror(errno)));
         free(shown);
       }
       pop_frame(s);
@@ -355,20 +355,20 @@ static void walk_work(fs_job *jb) {
     }
     const char *nm = de->d_name;
     if (nm[0] == '.' && (!nm[1] || (nm[1] == '.' && !nm[2]))) continue;
-    if (fsp_is_tmp_name(nm) || (f->level == 0 && !strcmp(nm, FS_MARKER))) { /* a ferry sink's files */
+    if (fs_is_tmp_name(nm) || (f->level == 0 && !strcmp(nm, FS_MARKER))) { /* a ferry sink's files */
       w->skipped_tmp++;
       continue;
     }
     size_t len = set_child(s, f, nm);
     int dfd = dirfd(f->d);
     int level = f->level;
-    if (!fsp_utf8_valid(nm, strlen(nm))) {
-      char *shown = fsp_display(s->path);
+    if (!fs_utf8_valid(nm, strlen(nm))) {
+      char *shown = fs_display(s->path);
       add_refused(
           w, s->path, FERRY_EINVAL,
-          fsp_strf("the name \"%s\" is not valid UTF-8 (shown with \\x escapes); it cannot be carried "
-                   "in an item: rename it on the source",
-                   shown));
+          fs_strf("the name \"%s\" is not valid UTF-8 (shown with \\x escapes); it cannot be carried "
+                  "in an item: rename it on the source",
+                  shown));
       free(shown);
       continue;
     }
@@ -378,8 +378,8 @@ static void walk_work(fs_job *jb) {
       if (fstatat(dfd, nm, &st, AT_SYMLINK_NOFOLLOW) < 0) {
         int e = errno;
         if (e == ENOENT) continue; /* vanished */
-        char *shown = fsp_display(s->path);
-        add_refused(w, s->path, fsp_errno_code(e), fsp_strf("cannot stat \"%s\": %s", shown, strerror(e)));
+        char *shown = fs_display(s->path);
+        add_refused(w, s->path, fs_errno_code(e), fs_strf("cannot stat \"%s\": %s", shown, strerror(e)));
         free(shown);
         continue;
       }
@@ -400,18 +400,18 @@ static void walk_work(fs_job *jb) {
     if (type == DT_REG) {
       fs_entry *e = calloc(1, sizeof *e);
       if (!e) abort();
-      e->rel = fsp_strndup(s->path, len);
+      e->rel = fs_strndup(s->path, len);
       add_entry(w, e);
       continue;
     }
-    char *shown = fsp_display(s->path);
+    char *shown = fs_display(s->path);
     const char *kind = type == DT_FIFO   ? "a named pipe"
                        : type == DT_SOCK ? "a socket"
                        : type == DT_CHR  ? "a character device"
                        : type == DT_BLK  ? "a block device"
                                          : "not a regular file";
     add_refused(w, s->path, FERRY_EINVAL,
-                fsp_strf("\"%s\" is %s: only regular files are copied", shown, kind));
+                fs_strf("\"%s\" is %s: only regular files are copied", shown, kind));
     free(shown);
   }
 }
@@ -455,17 +455,17 @@ typedef struct prep_job {
 
 static void prepare_entry(prep_job *p, fs_entry *e) {
   for (int attempt = 0; attempt < 3; attempt++) {
-    int fd = fsp_open_beneath(p->rootfd, e->rel, p->checksum ? O_RDONLY : O_PATH);
+    int fd = fs_open_beneath(p->rootfd, e->rel, p->checksum ? O_RDONLY : O_PATH);
     char *shown = NULL;
     if (fd < 0) {
       if (fd == -ENOENT) return; /* vanished since the walk: nothing to carry */
-      shown = fsp_display(e->rel);
-      e->code = fsp_errno_code(-fd);
-      e->why = fd == -ELOOP ? fsp_strf(
+      shown = fs_display(e->rel);
+      e->code = fs_errno_code(-fd);
+      e->why = fd == -ELOOP ? fs_strf(
                                   "\"%s\": a component of the path is a symbolic link (changed since the "
                                   "walk?); symbolic links are never followed",
                                   shown)
-                            : fsp_strf("cannot open \"%s\": %s", shown, strerror(-fd));
+                            : fs_strf("cannot open \"%s\": %s", shown, strerror(-fd));
       free(shown);
       return;
     }
@@ -479,34 +479,34 @@ static void prepare_entry(prep_job *p, fs_entry *e) {
       e->prepared = 1;
       return;
     }
-    if (!rc) rc = fsp_sha256_fd(fd, p->j.pool, e->sha, &n);
+    if (!rc) rc = fs_sha256_fd(fd, p->j.pool, e->sha, &n);
     if (!rc && fstat(fd, &b) < 0) rc = -errno;
     close(fd);
     if (rc == -ECANCELED) return;
     if (rc) {
-      shown = fsp_display(e->rel);
-      e->code = rc == -EINVAL ? FERRY_EINVAL : fsp_errno_code(-rc);
-      e->why = rc == -EINVAL ? fsp_strf("\"%s\" is no longer a regular file", shown)
-                             : fsp_strf("reading \"%s\" failed: %s", shown, strerror(-rc));
+      shown = fs_display(e->rel);
+      e->code = rc == -EINVAL ? FERRY_EINVAL : fs_errno_code(-rc);
+      e->why = rc == -EINVAL ? fs_strf("\"%s\" is no longer a regular file", shown)
+                             : fs_strf("reading \"%s\" failed: %s", shown, strerror(-rc));
       free(shown);
       return;
     }
-    if (a.st_size == b.st_size && n == b.st_size && fsp_mtime_ns(&a) == fsp_mtime_ns(&b)) {
+    if (a.st_size == b.st_size && n == b.st_size && fs_mtime_ns(&a) == fs_mtime_ns(&b)) {
       e->st = b;
       e->hashed = e->prepared = 1;
       return;
     }
     /* written to while we read it: read it again */
   }
-  char *shown = fsp_display(e->rel);
+  char *shown = fs_display(e->rel);
   e->code = FERRY_EIO;
-  e->why = fsp_strf("\"%s\" kept changing while it was read (3 tries); run again when it is quiet", shown);
+  e->why = fs_strf("\"%s\" kept changing while it was read (3 tries); run again when it is quiet", shown);
   free(shown);
 }
 
 static void prep_work(fs_job *jb) {
   prep_job *p = (prep_job *)jb;
-  for (fs_entry *e = p->head; e && !fsp_pool_canceled(p->j.pool); e = e->next) prepare_entry(p, e);
+  for (fs_entry *e = p->head; e && !fs_pool_canceled(p->j.pool); e = e->next) prepare_entry(p, e);
 }
 
 static void prep_after(fs_job *jb, int status) {
@@ -564,7 +564,7 @@ static void src_fail_now(fs_src *s, int code, const char *what, int uvcode) {
 #define PREP_BATCH 64 /* entries per job when not hashing */
 
 static int submit_batch(fs_src *s, prep_job *p) {
-  int r = fsp_pool_submit(s->pool, &p->j);
+  int r = fs_pool_submit(s->pool, &p->j);
   if (r < 0) {
     prep_release(&p->j);
     src_fail_now(s, FERRY_EIO, "cannot queue a stat/checksum job", r);
@@ -593,7 +593,7 @@ static void src_pump(fs_src *s) {
   while (s->want > s->preparing && s->qhead && !s->stopped) {
     fs_entry *e = s->qhead;
     if (!e->why) {
-      char *key = fsp_strf("%s/%s", s->name, e->rel);
+      char *key = fs_strf("%s/%s", s->name, e->rel);
       int wanted = ferry_source_wanted(s->ins, key);
       if (!wanted) { /* the core will not carry it: emit it as it is, unprepared */
         s->qhead = e->next;
@@ -652,7 +652,7 @@ static void src_pump(fs_src *s) {
     w->j.release = walk_release;
     w->s = s;
     w->max = WALK_BATCH;
-    int r = fsp_pool_submit(s->pool, &w->j);
+    int r = fs_pool_submit(s->pool, &w->j);
     if (r < 0) {
       walk_release(&w->j);
       src_fail_now(s, FERRY_EIO, "cannot queue a directory walk", r);
@@ -688,7 +688,7 @@ static int load_records(fs_src *s, ferry_error *err) {
   for (size_t i = 0; c->records && c->records[i]; i++) {
     const char *why = id_problem(c->records[i]);
     if (why) {
-      char *shown = fsp_display(c->records[i]);
+      char *shown = fs_display(c->records[i]);
       ferry_error_set(err, FERRY_ECONFIG, "fs: option \"records\": record id \"%s\" %s", shown, why);
       free(shown);
       goto fail;
@@ -699,7 +699,7 @@ static int load_records(fs_src *s, ferry_error *err) {
       if (!nv) abort();
       v = nv;
     }
-    v[n++] = fsp_strdup(c->records[i]);
+    v[n++] = fs_strdup(c->records[i]);
   }
   if (c->records_file && *c->records_file) {
     FILE *f = fopen(c->records_file, "r");
@@ -717,9 +717,9 @@ static int load_records(fs_src *s, ferry_error *err) {
       while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
       if (len == 0 || line[0] == '#') continue;
       const char *why = id_problem(line);
-      if (!why && !fsp_utf8_valid(line, (size_t)len)) why = "is not valid UTF-8";
+      if (!why && !fs_utf8_valid(line, (size_t)len)) why = "is not valid UTF-8";
       if (why) {
-        char *shown = fsp_display(line);
+        char *shown = fs_display(line);
         ferry_error_set(err, FERRY_ECONFIG, "fs: %s:%ld: record id \"%s\" %s", c->records_file, lineno, shown,
                         why);
         free(shown);
@@ -733,7 +733,7 @@ static int load_records(fs_src *s, ferry_error *err) {
         if (!nv) abort();
         v = nv;
       }
-      v[n++] = fsp_strndup(line, (size_t)len);
+      v[n++] = fs_strndup(line, (size_t)len);
     }
     free(line);
     fclose(f);
@@ -753,11 +753,11 @@ fail:
 }
 
 /* ---- ops ----------------------------------------------------------------------------------------------- */
-int fsp_source_init(fs_ctx *c, ferry_error *err) {
+int fs_source_init(fs_ctx *c, ferry_error *err) {
   for (size_t i = 0; c->tables && c->tables[i]; i++) {
     const char *why = id_problem(c->tables[i]);
     if (why) {
-      char *shown = fsp_display(c->tables[i]);
+      char *shown = fs_display(c->tables[i]);
       ferry_error_set(err, FERRY_ECONFIG, "fs: option \"tables\": table name \"%s\" %s", shown, why);
       free(shown);
       return err->code;
@@ -774,10 +774,10 @@ int fsp_source_init(fs_ctx *c, ferry_error *err) {
   return load_records(s, err);
 }
 
-void fsp_source_fini(fs_ctx *c) {
+void fs_source_fini(fs_ctx *c) {
   fs_src *s = c->src;
   if (!s) return;
-  fsp_pool_shutdown(s->pool); /* waits for the jobs running now; their completions only release */
+  fs_pool_shutdown(s->pool); /* waits for the jobs running now; their completions only release */
   while (s->nfr) pop_frame(s);
   free(s->fr);
   free(s->path);
@@ -803,20 +803,20 @@ static int src_start(ferry_instance *ins, ferry_error *err) {
   s->realroot = rp;
   s->rootfd = open(rp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (s->rootfd < 0)
-    return ferry_error_set(err, fsp_errno_code(errno),
+    return ferry_error_set(err, fs_errno_code(errno),
                            "fs: source root \"%s\" cannot be opened as a directory: %s", c->root,
                            strerror(errno));
   if (c->name) {
-    s->name = fsp_strdup(c->name);
+    s->name = fs_strdup(c->name);
   } else {
     const char *slash = strrchr(rp, '/');
-    s->name = fsp_strdup(slash && slash[1] ? slash + 1 : "root");
+    s->name = fs_strdup(slash && slash[1] ? slash + 1 : "root");
   }
-  if (!fsp_utf8_valid(s->name, strlen(s->name)))
+  if (!fs_utf8_valid(s->name, strlen(s->name)))
     return ferry_error_set(err, FERRY_ECONFIG,
                            "fs: the source root's name is not valid UTF-8: set the option "
                            "\"name\"");
-  s->pool = fsp_pool_new(ferry_instance_loop(ins));
+  s->pool = fs_pool_new(ferry_instance_loop(ins));
   if (!s->pool) return ferry_error_set(err, FERRY_ENOMEM, "fs: out of memory");
   s->started = 1;
   ferry_log_debug(ins, "walking %s (keys \"%s/...\")", rp, s->name);
@@ -835,7 +835,7 @@ static void src_stop(ferry_instance *ins) {
   if (c->src) c->src->stopped = 1; /* jobs in flight complete into callbacks that see it */
 }
 
-const ferry_source_ops fsp_source_ops = {
+const ferry_source_ops fs_source_ops = {
     .struct_size = sizeof(ferry_source_ops),
     .emits = FERRY_ITEM_FILE,
     .start = src_start,
