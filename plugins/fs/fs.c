@@ -2,7 +2,7 @@
  * durable writes that keep mtime and mode, skip identical files, and compare checksums).
  *
  * Made for Joget's upload tree <wflow>/app_formuploads/<table>/<record>/<file>, usable for any tree.
- * Source: fs_source.c. Sink: fs_sink.c. Shared helpers: fs_util.c. Reference: docs/plugins/fs.md.
+ * Source: source*.c. Sink: sink*.c. Shared helpers: util.c. Reference: docs/plugins/fs.md.
  */
 #include <stddef.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* fs plugin: internal declarations shared by fs.c, fs_source.c, fs_sink.c and fs_util.c. Nothing here is
+/* fs plugin: internal declarations shared by its files (fs.c, source*.c, sink*.c, util.c). Nothing here is
  * exported: the module's only public symbol is the descriptor ferry_plugin_fs (see fs.c). */
 #ifndef FERRY_PLUGIN_FS_H
 #define FERRY_PLUGIN_FS_H
@@ -18,7 +18,7 @@
 #define FS_TMP_TAG_LEN 11
 #define FS_TOKEN_LEN 16
 #define FS_SHA_HEX 65 /* 64 hex digits and the NUL */
-/* The sink's run marker in its root (see fs_sink.c); the source never emits it. */
+/* The sink's run marker in its root (see sink_sync.c); the source never emits it. */
 #define FS_MARKER ".ferry-sink.lock"
 
 /* ---- jobs on the libuv thread pool ------------------------------------------------------------------------
