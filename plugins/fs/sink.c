@@ -116,7 +116,7 @@ static void snk_item(ferry_instance *ins, ferry_task *task) {
   json_t *size = json_object_get(it->body, "size");
   if (!local || !*local || !json_is_integer(size) || json_integer_value(size) < 0) {
     fs_task_fail_msg(task, bad ? bad : FERRY_EINVAL,
-                  "the item lacks \"local_path\" or a valid \"size\": it does not describe a readable file");
+                     "the item lacks \"local_path\" or a valid \"size\": it does not describe a readable file");
     return;
   }
   const char *sha = ferry_item_str(it, "sha256", NULL);
@@ -333,7 +333,7 @@ static int snk_start(ferry_instance *ins, ferry_error *err) {
       free(parent);
       if (!ok)
         return fs_root_problem(k, err,
-                            fs_strf("the target root \"%s\" does not exist and its parent is not a "
+                               fs_strf("the target root \"%s\" does not exist and its parent is not a "
                                     "writable directory",
                                     root));
       k->root_missing = 1;
@@ -343,7 +343,7 @@ static int snk_start(ferry_instance *ins, ferry_error *err) {
   if (k->rootfd < 0) {
     int e = errno;
     return fs_root_problem(k, err,
-                        fs_strf("the target root \"%s\" %s%s", root,
+                           fs_strf("the target root \"%s\" %s%s", root,
                                 e == ENOENT    ? "does not exist"
                                 : e == ENOTDIR ? "is not a directory"
                                                 : strerror(e),
@@ -353,7 +353,7 @@ static int snk_start(ferry_instance *ins, ferry_error *err) {
   if (fstat(k->rootfd, &rs) == 0) k->rootdev = rs.st_dev;
   if (k->mode != FERRY_MODE_VERIFY && faccessat(AT_FDCWD, root, W_OK, AT_EACCESS) < 0)
     return fs_root_problem(k, err,
-                        fs_strf("the target root \"%s\" is not writable: %s", root, strerror(errno)));
+                           fs_strf("the target root \"%s\" is not writable: %s", root, strerror(errno)));
   if (k->mode == FERRY_MODE_PLAN) {
     struct statvfs vs;
     if (fstatvfs(k->rootfd, &vs) == 0) k->free_bytes = (int64_t)vs.f_bavail * (int64_t)vs.f_frsize;

@@ -60,9 +60,9 @@ void joget_check_next(jt *t) {
       joget_jt_fail(t, FERRY_EMISMATCH, "the target differs from the source: %s", txt);
     else
       joget_jt_fail(t, FERRY_ECONFLICT,
-              "after migration the target differs from the source: %s (run again to retry; "
-              "see the report)",
-              txt);
+                    "after migration the target differs from the source: %s (run again to retry; "
+                    "see the report)",
+                    txt);
     free(txt);
     return;
   }
@@ -103,7 +103,7 @@ static void take_tools_ran(jt *t, PGresult *res, void *ud) {
     char *what = joget_asprintf("tool %s (%s) ran again on the target while the instance was re-created",
                                 PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
     joget_loss(t, json_pack("{s:s, s:s, s:s, s:s}", "kind", "tool", "activity", PQgetvalue(res, i, 0), "plugin",
-                      PQgetvalue(res, i, 1), "what", what));
+                            PQgetvalue(res, i, 1), "what", what));
     free(what);
   }
 }
@@ -121,11 +121,11 @@ void joget_finish_run(jt *t) {
     if (!joget_def_split(t->tdef, &app, &ver, &proc)) {
       const char *p[4] = {joget_str(t->st, "pid"), app, ver, proc};
       joget_jt_pg(t,
-            "SELECT a.activitydefinitionid, COALESCE(m.pluginname, '') FROM shkactivities a JOIN "
-            "app_package_activity_plugin m ON m.packageid = $2 AND m.packageversion::text = $3 AND m.processdefid "
-            "= $4 AND m.activitydefid = a.activitydefinitionid WHERE a.processid = $1 AND a.state = 1000007 "
-            "ORDER BY a.activated, a.id",
-            4, p, take_tools_ran, NULL);
+                  "SELECT a.activitydefinitionid, COALESCE(m.pluginname, '') FROM shkactivities a JOIN "
+                  "app_package_activity_plugin m ON m.packageid = $2 AND m.packageversion::text = $3 AND "
+                  "m.processdefid = $4 AND m.activitydefid = a.activitydefinitionid WHERE a.processid = $1 "
+                  "AND a.state = 1000007 ORDER BY a.activated, a.id",
+                  4, p, take_tools_ran, NULL);
       free(app);
       free(ver);
       free(proc);
@@ -236,9 +236,10 @@ void joget_run_item(jt *t) {
   const char *rid = joget_str(t->src, "record_id");
   if (!rid || !*rid || joget_bad_ident(rid)) {
     joget_jt_fail(t, FERRY_EINVAL,
-            "record id \"%s\" cannot be passed to Joget: ids with a space, '(', ')', ';' or '/*' make every "
-            "workflow call fail with HTTP 500 (docs/joget-facts.md 4.4); rename the record on the source first",
-            rid ? rid : "");
+                  "record id \"%s\" cannot be passed to Joget: ids with a space, '(', ')', ';' or '/*' make "
+                  "every workflow call fail with HTTP 500 (docs/joget-facts.md 4.4); rename the record on "
+                  "the source first",
+                  rid ? rid : "");
     return;
   }
   if (!joget_str(t->src, "requester")) {

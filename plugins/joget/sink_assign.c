@@ -56,9 +56,9 @@ void joget_scope_reassign(jt *t) {
     }
     for (size_t x = n; x < json_array_size(add); x++)
       joget_note(t,
-           "%s activity %s: the target computed fewer assignees than the source; %s cannot be added through "
-           "the JSON API (monitoring/activity/reassign only replaces)",
-           joget_scope_pid(t), joget_str(sa, "def_id"), json_string_value(json_array_get(add, x)));
+                 "%s activity %s: the target computed fewer assignees than the source; %s cannot be added through "
+                 "the JSON API (monitoring/activity/reassign only replaces)",
+                 joget_scope_pid(t), joget_str(sa, "def_id"), json_string_value(json_array_get(add, x)));
     json_decref(add);
     json_decref(rem);
   }
@@ -75,8 +75,9 @@ void joget_scope_reassign(jt *t) {
   json_t *call;
   json_array_foreach(calls, i, call)
     joget_rep_push(t, "reassigned",
-             json_pack("{s:s, s:s, s:s, s:s}", "process", joget_scope_pid(t), "activity", joget_str(call, "def"),
-                       "from", joget_str(call, "replaceUser"), "to", joget_str(call, "username")));
+                   json_pack("{s:s, s:s, s:s, s:s}", "process", joget_scope_pid(t), "activity",
+                             joget_str(call, "def"), "from", joget_str(call, "replaceUser"), "to",
+                             joget_str(call, "username")));
   reassign_next(t);
 }
 
@@ -118,7 +119,7 @@ static void scope_accept(jt *t) {
     if (tu && !strcmp(tu, u) && tst && !strcmp(tst, "open.running")) continue;
     if (t->c->start_mode == JOGET_START_USERS && !json_object_get(t->c->user_pw, u)) {
       joget_note(t, "%s activity %s was accepted by %s on the source; no credentials for %s in users: left pending",
-           joget_scope_pid(t), joget_str(sa, "def_id"), u, u);
+                 joget_scope_pid(t), joget_str(sa, "def_id"), u, u);
       continue;
     }
     json_array_append_new(calls, json_pack("{s:s, s:s, s:s}", "activityId", joget_str(ta, "id"), "user", u,

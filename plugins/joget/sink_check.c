@@ -167,11 +167,11 @@ void joget_read_scope_vars(jt *t, const char *pid) {
   t->vars_http = 0;
   const char *p[1] = {pid};
   joget_jt_pg(t,
-        "SELECT d.variabledefinitionid, d.variablevaluevchar, d.variablevaluelong, d.variablevaluedbl, "
-        "d.variablevaluebool, (d.variablevaluedate IS NOT NULL OR d.variablevalue IS NOT NULL OR "
-        "d.variablevaluexml IS NOT NULL) FROM shkprocessdata d JOIN shkprocesses p ON p.oid = d.process "
-        "WHERE p.id = $1 ORDER BY d.variabledefinitionid, d.ordno",
-        1, p, take_vars_pg, NULL);
+              "SELECT d.variabledefinitionid, d.variablevaluevchar, d.variablevaluelong, d.variablevaluedbl, "
+              "d.variablevaluebool, (d.variablevaluedate IS NOT NULL OR d.variablevalue IS NOT NULL OR "
+              "d.variablevaluexml IS NOT NULL) FROM shkprocessdata d JOIN shkprocesses p ON p.oid = d.process "
+              "WHERE p.id = $1 ORDER BY d.variabledefinitionid, d.ordno",
+              1, p, take_vars_pg, NULL);
 }
 
 /* Continuation after read_scope_vars: falls back to HTTP when needed, then runs t->after_vars. */

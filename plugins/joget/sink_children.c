@@ -62,11 +62,11 @@ void joget_scope_children(jt *t) {
   if (t->c->pg) {
     const char *p[1] = {joget_scope_pid(t)};
     joget_jt_pg(t,
-          "SELECT c.id, c.pdefname, c.activityrequesterid, COALESCE(a.state IN (1000001, 1000003), false) "
-          "FROM shkprocesses c LEFT JOIN shkactivities a ON a.id = c.activityrequesterid "
-          "WHERE c.activityrequesterprocessid = $1 AND c.state IN (1000000, 1000002, 1000004) ORDER BY "
-          "c.created, c.id",
-          1, p, take_children_pg, NULL);
+                "SELECT c.id, c.pdefname, c.activityrequesterid, COALESCE(a.state IN (1000001, 1000003), false) "
+                "FROM shkprocesses c LEFT JOIN shkactivities a ON a.id = c.activityrequesterid "
+                "WHERE c.activityrequesterprocessid = $1 AND c.state IN (1000000, 1000002, 1000004) ORDER BY "
+                "c.created, c.id",
+                1, p, take_children_pg, NULL);
   } else {
     const char *params[] = {
         "recordId", joget_str(t->src, "record_id"), "sort", "id", "desc", "false", "rows", "200", NULL};
@@ -148,8 +148,8 @@ static void children_matched(jt *t) {
     if (json_object_get(taken, cid)) continue;
     if (!t->c->pg || json_is_true(json_object_get(c, "act_open"))) {
       if (t->c->pg)
-        joget_note(t, "target instance %s: sub-flow instance %s is not matched to a source child", joget_scope_pid(t),
-             cid);
+        joget_note(t, "target instance %s: sub-flow instance %s is not matched to a source child",
+                   joget_scope_pid(t), cid);
       continue;
     }
     if (!aborts && joget_intent(t, "abort-stale-subflow") < 0) {

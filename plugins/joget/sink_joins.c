@@ -79,7 +79,7 @@ static void joins_planned(jt *t) {
                                                  joget_str(a, "performer") ? joget_str(a, "performer") : ""));
       else
         joget_rep_push(t, "joins_carried",
-                 json_pack("{s:s, s:s, s:s, s:b}", "join", jid, "activity", d, "performer",
+                       json_pack("{s:s, s:s, s:s, s:b}", "join", jid, "activity", d, "performer",
                            joget_str(a, "performer") ? joget_str(a, "performer") : "", "already", 1));
       free(key);
       free(any);
@@ -104,9 +104,10 @@ void joget_scope_joins(jt *t) {
   if (t->c->pg) {
     const char *p[1] = {joget_scope_pid(t)};
     joget_jt_pg(t,
-          "SELECT j.activitydefinitionid, a.activitydefinitionid FROM shkandjointable j JOIN shkprocesses p ON "
-          "p.oid = j.process JOIN shkactivities a ON a.oid = j.activity WHERE p.id = $1",
-          1, p, take_tarrived_pg, NULL);
+                "SELECT j.activitydefinitionid, a.activitydefinitionid FROM shkandjointable j JOIN "
+                "shkprocesses p ON p.oid = j.process JOIN shkactivities a ON a.oid = j.activity WHERE p.id = "
+                "$1",
+                1, p, take_tarrived_pg, NULL);
   } else {
     read_closed_page(t, joget_scope_pid(t), 0);
   }
@@ -129,7 +130,7 @@ static void join_done(jt *t) {
   json_t *arr = json_array_get(t->jarr, t->ji);
   joget_test_crash("join");
   joget_rep_push(t, "joins_carried",
-           json_pack("{s:s, s:s, s:s}", "join", joget_str(arr, "join"), "activity", joget_str(arr, "def_id"),
+                 json_pack("{s:s, s:s, s:s}", "join", joget_str(arr, "join"), "activity", joget_str(arr, "def_id"),
                      "performer", joget_str(arr, "performer")));
   t->ji++;
   t->vars_stale = 1;
@@ -146,9 +147,9 @@ static void join_complete(jt *t) {
   json_t *act = open_act(t, d);
   if (!act) {
     joget_jt_fail(t, FERRY_ECONFLICT,
-            "re-creating the arrival of %s at join %s: the activity is not open on target instance %s after "
-            "reassigning it",
-            d, joget_str(arr, "join"), joget_scope_pid(t));
+                  "re-creating the arrival of %s at join %s: the activity is not open on target instance %s after "
+                  "reassigning it",
+                  d, joget_str(arr, "join"), joget_scope_pid(t));
     return;
   }
   joget_ident id;
@@ -196,9 +197,9 @@ static void join_assign(jt *t) {
   }
   if (json_array_size(as) == 0) {
     joget_jt_fail(t, FERRY_ECONFLICT,
-            "re-creating the arrival of %s at join %s on target instance %s: the activity has no assignee to "
-            "hand to %s",
-            d, joget_str(arr, "join"), joget_scope_pid(t), who);
+                  "re-creating the arrival of %s at join %s on target instance %s: the activity has no assignee to "
+                  "hand to %s",
+                  d, joget_str(arr, "join"), joget_scope_pid(t), who);
     return;
   }
   if (joget_intent(t, "join-arrival") < 0) return;

@@ -610,7 +610,7 @@ void joget_resolve_def(jt *t, void (*next)(jt *)) {
   char *app, *ver, *proc;
   if (joget_def_split(sdef, &app, &ver, &proc)) {
     joget_jt_fail(t, FERRY_EINVAL, "bad definition \"%s\" in the item (expected app#version#process)",
-            sdef ? sdef : "");
+                  sdef ? sdef : "");
     return;
   }
   t->tapp = app;

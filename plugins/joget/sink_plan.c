@@ -100,9 +100,9 @@ static void plan_eval_body(jt *t, json_t *body, int top) {
                    id, joget_str(a, "def_id"), tdef);
       } else if (joget_str(d, "activities_error") && json_is_true(json_object_get(d, "activities_default"))) {
         joget_note(t,
-             "activity ids of %s not checked: this database has no emu_process_graph (the emulator's); set "
-             "activity_ids_sql for a real server (docs/plugins/joget.md)",
-             tdef);
+                   "activity ids of %s not checked: this database has no emu_process_graph (the emulator's); set "
+                   "activity_ids_sql for a real server (docs/plugins/joget.md)",
+                   tdef);
       } else if (joget_str(d, "activities_error")) {
         reason(t, "%s: reading the activity ids of %s with activity_ids_sql failed: %s", id, tdef,
                joget_str(d, "activities_error"));
@@ -122,8 +122,8 @@ static void plan_eval_body(jt *t, json_t *body, int top) {
         reason(t, "%s: variable name \"%s\" cannot be passed to Joget (SQL filter)", id, k);
       else if (strstr(k, "var_"))
         joget_note(t,
-             "%s: variable %s (name contains var_) is set after the start with monitoring/process/variable",
-             id, k);
+                   "%s: variable %s (name contains var_) is set after the start with monitoring/process/variable",
+                   id, k);
     }
     free(val);
   }
@@ -162,10 +162,10 @@ static void record_lookups(jt *t) {
     if (t->c->pg) {
       const char *p[2] = {table, rid};
       joget_jt_pg(t,
-            "SELECT CASE WHEN to_regclass(quote_ident($1::text)) IS NULL THEN false ELSE (xpath('/row/c/text()', "
-            "query_to_xml(format('SELECT count(*) AS c FROM %I WHERE id = %L', $1::text, $2::text), false, true, "
-            "'')))[1]::text::int > 0 END",
-            2, p, take_rec_pg, slot);
+                  "SELECT CASE WHEN to_regclass(quote_ident($1::text)) IS NULL THEN false ELSE "
+                  "(xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I WHERE id = %L', "
+                  "$1::text, $2::text), false, true, '')))[1]::text::int > 0 END",
+                  2, p, take_rec_pg, slot);
     } else if (form) {
       char *a = joget_seg(t->tapp), *f = joget_seg(form), *k = joget_seg(rid);
       char *path = joget_asprintf("data/form/load/%s/%s/%s", a, f, k);
@@ -185,9 +185,9 @@ static void record_reasons(jt *t) {
     if (strncmp(k, "rec:", 4) || !json_is_false(json_object_get(v, "found"))) continue;
     if (t->mode == FERRY_MODE_PLAN) { /* the stage that copies the rows has not run yet: that is normal */
       joget_note(t,
-           "record %s is not in %s on the target yet: the stage that copies form rows must run before this "
-           "one (a run refuses to start the instance on a missing record)",
-           joget_str(t->src, "record_id"), joget_str(v, "table"));
+                 "record %s is not in %s on the target yet: the stage that copies form rows must run before this "
+                 "one (a run refuses to start the instance on a missing record)",
+                 joget_str(t->src, "record_id"), joget_str(v, "table"));
       continue;
     }
     reason(t,
@@ -219,8 +219,8 @@ static void deadline_losses(jt *t, json_t *body) {
     char *what = joget_asprintf("the deadline of activity %s (due %s on the source) restarts on the target: its "
                                 "clock starts again when the activity is re-created",
                                 joget_str(a, "def_id"), when);
-    joget_loss(t, json_pack("{s:s, s:s, s:s, s:s}", "kind", "deadline", "activity", joget_str(a, "def_id"), "due", when,
-                      "what", what));
+    joget_loss(t, json_pack("{s:s, s:s, s:s, s:s}", "kind", "deadline", "activity", joget_str(a, "def_id"), "due",
+                            when, "what", what));
     free(when);
     free(what);
   }
@@ -254,8 +254,9 @@ static void compute_losses(jt *t) {
       char *what = joget_asprintf("join %s has %zu of %s arrivals; not carried (and_joins is report): on the "
                                   "target the join waits for branches that already arrived on the source",
                                   jid, k, nt);
-      joget_loss(t, json_pack("{s:s, s:s, s:I, s:o, s:s}", "kind", "and_join", "join", jid, "arrivals", (json_int_t)k,
-                        "branches", json_is_integer(n) ? json_incref(n) : json_null(), "what", what));
+      joget_loss(t, json_pack("{s:s, s:s, s:I, s:o, s:s}", "kind", "and_join", "join", jid, "arrivals",
+                              (json_int_t)k, "branches", json_is_integer(n) ? json_incref(n) : json_null(), "what",
+                              what));
       free(what);
     } else {
       char *txt = joget_asprintf("re-create %zu arrival(s) at join %s (of %s)", k, jid, nt);
@@ -266,8 +267,9 @@ static void compute_losses(jt *t) {
   if (!json_is_true(json_object_get(extra, "joins_read")) &&
       (!json_is_object(nb) || json_object_size(nb) > 0)) {
     joget_loss(t, json_pack("{s:s, s:s}", "kind", "and_join", "what",
-                      "arrivals at AND-joins were not read (the source has no dsn): if a branch of this instance "
-                      "already reached an AND-join, the join waits for it forever on the target"));
+                            "arrivals at AND-joins were not read (the source has no dsn): if a branch of "
+                            "this instance already reached an AND-join, the join waits for it forever on the "
+                            "target"));
   }
   deadline_losses(t, t->src);
   const char *notify = joget_str(d, "notify");

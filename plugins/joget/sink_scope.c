@@ -62,8 +62,8 @@ static void scope_next(jt *t) {
   t->dirty = 0;
   t->vars_stale = 0;
   joget_read_scope_acts(t, joget_scope_pid(t));
-  joget_read_scope_vars(t,
-                  joget_scope_pid(t)); /* in parallel: used by the variables step unless engine logic runs first */
+  /* in parallel: used by the variables step unless engine logic runs first */
+  joget_read_scope_vars(t, joget_scope_pid(t));
   joget_then_vars(t, joget_scope_joins);
 }
 
@@ -253,14 +253,15 @@ static void vars_read(jt *t) {
   json_array_foreach(sets, i, x) {
     if (joget_bad_ident(joget_str(x, "name"))) {
       joget_note(t, "%s variable %s: its name cannot be passed to Joget (SQL filter): not set", joget_scope_pid(t),
-           joget_str(x, "name"));
+                 joget_str(x, "name"));
       continue;
     }
     char *n = joget_seg(joget_str(x, "name"));
     char *path = joget_asprintf("monitoring/process/variable/%s/%s", p, n);
     const char *params[] = {"value", joget_str(x, "value"), NULL};
     joget_jt_admin(t, "POST", path, params, NULL, NULL);
-    joget_rep_push(t, "variables_set", json_pack("{s:s, s:s}", "process", joget_scope_pid(t), "name", joget_str(x, "name")));
+    joget_rep_push(t, "variables_set",
+                   json_pack("{s:s, s:s}", "process", joget_scope_pid(t), "name", joget_str(x, "name")));
     free(path);
     free(n);
   }

@@ -146,8 +146,8 @@ void joget_single_check(jt *t) {
               joget_item_id(t), id, t->tdef, joget_str(t->src, "record_id"), pid);
     joget_rep_push(t, "duplicates_aborted", json_string(id));
     joget_loss(t, json_pack("{s:s, s:s, s:s}", "kind", "duplicate", "instance", id, "what",
-                      "a second target instance for this record appeared with the start (a re-sent "
-                      "request?); it was aborted"));
+                            "a second target instance for this record appeared with the start (a re-sent "
+                            "request?); it was aborted"));
     char *seg = joget_seg(id);
     char *path = joget_asprintf("workflow/process/abort/%s", seg);
     joget_jt_admin(t, "POST", path, NULL, NULL, NULL);
@@ -362,10 +362,10 @@ void joget_cands_find(jt *t, void (*next)(jt *)) {
              (long long)(json_integer_value(json_object_get(t->st, "intent_ms")) - t->c->clock_skew_ms));
     const char *p[3] = {t->tdef, joget_str(t->src, "record_id"), since};
     joget_jt_pg(t,
-          "SELECT p.id, p.created FROM shkprocesses p LEFT JOIN wf_process_link l ON l.processid = p.id "
-          "WHERE p.pdefname = $1 AND COALESCE(l.originprocessid, p.id) = $2 AND p.activityrequesterprocessid "
-          "IS NULL AND p.state IN (1000000, 1000004) AND p.created >= $3::bigint ORDER BY p.created, p.id",
-          3, p, take_cands_pg, NULL);
+                "SELECT p.id, p.created FROM shkprocesses p LEFT JOIN wf_process_link l ON l.processid = p.id "
+                "WHERE p.pdefname = $1 AND COALESCE(l.originprocessid, p.id) = $2 AND p.activityrequesterprocessid "
+                "IS NULL AND p.state IN (1000000, 1000004) AND p.created >= $3::bigint ORDER BY p.created, p.id",
+                3, p, take_cands_pg, NULL);
     joget_jt_then(t, next);
     return;
   }

@@ -141,9 +141,10 @@ static void on_pkeys(void *arg, int status, PGresult *res, const ferry_error *er
   }
   if (nokey.len) {
     pgsql_src_fail(s, FERRY_EINVAL,
-             "pgsql source: table(s) without a primary key: %s. ferry reads and writes tables in key order and "
-             "needs the key to copy again safely; leave them out (option \"exclude\") or give them a key",
-             nokey.buf);
+                   "pgsql source: table(s) without a primary key: %s. ferry reads and writes tables in key "
+                   "order and needs the key to copy again safely; leave them out (option \"exclude\") or "
+                   "give them a key",
+                   nokey.buf);
     pgsql_sb_free(&nokey);
     return;
   }
@@ -200,7 +201,8 @@ static void on_tables(void *arg, int status, PGresult *res, const ferry_error *e
   if (status) return pgsql_src_fail_q(s, "reading the selected tables", err);
   int n = PQntuples(res);
   if (n == 0) {
-    pgsql_src_fail(s, FERRY_EINVAL, "pgsql source: nothing to copy: every selected table is left out by \"exclude\"");
+    pgsql_src_fail(s, FERRY_EINVAL,
+                   "pgsql source: nothing to copy: every selected table is left out by \"exclude\"");
     return;
   }
   s->t = pgsql_xcalloc((size_t)n, sizeof(stable));
@@ -294,11 +296,11 @@ static void on_select(void *arg, int status, PGresult *res, const ferry_error *e
     switch (step) {
       case SEL_TABLES:
         pgsql_src_fail(s, FERRY_EINVAL, "pgsql source: table(s) %s not found in schema \"%s\" of the source "
-                 "(names are exact and case-sensitive)", missing.buf, c->schema);
+                       "(names are exact and case-sensitive)", missing.buf, c->schema);
         break;
       case SEL_PATTERNS:
         pgsql_src_fail(s, FERRY_EINVAL, "pgsql source: pattern(s) %s match no table in schema \"%s\"", missing.buf,
-                 c->schema);
+                       c->schema);
         break;
       case SEL_APP:
         ferry_log_warn(s->ins, "app \"%s\": form table(s) %s do not exist on the source (Joget creates a form "
@@ -312,12 +314,12 @@ static void on_select(void *arg, int status, PGresult *res, const ferry_error *e
   if (s->failed) return;
   if (step == SEL_USERS && !found) {
     pgsql_src_fail(s, FERRY_EINVAL, "pgsql source: \"users\": no dir_* table in schema \"%s\" (is this a Joget "
-             "database?)", c->schema);
+                   "database?)", c->schema);
     return;
   }
   if (step == SEL_APP && !found && PQntuples(res) == 0) {
     pgsql_src_fail(s, FERRY_EINVAL, "pgsql source: app \"%s\" (version %s) has no forms in %s.app_form", c->app,
-             c->app_version, c->schema);
+                   c->app_version, c->schema);
     return;
   }
   select_step(s, step + 1);

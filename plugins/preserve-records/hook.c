@@ -92,8 +92,8 @@ static void on_app_forms(void *arg, int status, PGresult *res, const ferry_error
   int n = PQntuples(res);
   if (n == 0) {
     preserve_op_failf(op, FERRY_ENOENT,
-             "app \"%s\" has no forms in app_form of the target database (is the app imported there? or "
-             "list the tables with option \"tables\")", app);
+                      "app \"%s\" has no forms in app_form of the target database (is the app imported there? or "
+                      "list the tables with option \"tables\")", app);
     return;
   }
   pr_ctx *c = op->c;
@@ -120,7 +120,7 @@ static void op_resolve_apps(pr_op *op) {
       const char *params[] = {op->apps[op->next_app]};
       int rc = ferry_pg_query(c->pg, sql, 1, params, on_app_forms, op);
       if (rc < 0) preserve_op_failf(op, rc, "looking up the form tables of app \"%s\": cannot queue the query (%s)",
-                           op->apps[op->next_app], ferry_strerror(rc));
+                                    op->apps[op->next_app], ferry_strerror(rc));
       return;
     }
     for (size_t i = 0; at->tables[i]; i++) list_add_unique(&op->tables, &op->ntables, at->tables[i]);
@@ -128,7 +128,7 @@ static void op_resolve_apps(pr_op *op) {
   }
   if (!op->ntables) {
     preserve_op_failf(op, FERRY_ECONFIG, "no table to preserve for record \"%s\": set option \"tables\" or \"app\" "
-             "(the item names no app)", op->record_id);
+                      "(the item names no app)", op->record_id);
     return;
   }
   qsort(op->tables, op->ntables, sizeof *op->tables, cmp_str);
@@ -196,9 +196,9 @@ static void on_catalog(void *arg, int status, PGresult *res, const ferry_error *
   for (size_t i = 0; i < op->ntables; i++) {
     table_info *t = &op->info[i];
     if (t->schema && t->key < 0) {
-      preserve_op_failf(op, FERRY_ECONFIG, "table %s.%s has no column \"%s\" to find record \"%s\" by (option "
-               "\"key_column\", or leave the table out of \"tables\")", t->schema, t->name, op->c->key_column,
-               op->record_id);
+      preserve_op_failf(op, FERRY_ECONFIG,
+                        "table %s.%s has no column \"%s\" to find record \"%s\" by (option \"key_column\", or "
+                        "leave the table out of \"tables\")", t->schema, t->name, op->c->key_column, op->record_id);
       return;
     }
   }

@@ -46,7 +46,7 @@ void preserve_op_snapshot(pr_op *op) {
   int rc = ferry_pg_query(op->c->pg, sql.buf, 1, params, on_snapshot, op);
   preserve_sb_free(&sql);
   if (rc < 0) preserve_op_failf(op, rc, "snapshot of record \"%s\": cannot queue the query (%s)", op->record_id,
-                       ferry_strerror(rc));
+                                ferry_strerror(rc));
 }
 
 static void on_snapshot(void *arg, int status, PGresult *res, const ferry_error *err) {
@@ -65,8 +65,8 @@ static void on_snapshot(void *arg, int status, PGresult *res, const ferry_error 
     if (count > 1) {
       json_decref(snap);
       preserve_op_failf(op, FERRY_EINVAL, "table %s.%s has %lld rows with %s = \"%s\": preserve-records needs a "
-               "unique key column (option \"key_column\")", t->schema, t->name, count, op->c->key_column,
-               op->record_id);
+                        "unique key column (option \"key_column\")", t->schema, t->name, count, op->c->key_column,
+                        op->record_id);
       return;
     }
     if (count == 0 || PQgetisnull(res, r, 2)) continue;
@@ -75,8 +75,10 @@ static void on_snapshot(void *arg, int status, PGresult *res, const ferry_error 
     if (!json_is_object(row)) {
       json_decref(row);
       json_decref(snap);
-      preserve_op_failf(op, FERRY_EPROTO, "snapshot of record \"%s\" in %s: the database returned a row that is not a "
-               "JSON object (%s)", op->record_id, t->name, je.text);
+      preserve_op_failf(op, FERRY_EPROTO,
+                        "snapshot of record \"%s\" in %s: the database returned a row that is not a JSON object "
+                        "(%s)",
+                        op->record_id, t->name, je.text);
       return;
     }
     json_object_set_new(snap, t->name, row);
@@ -113,9 +115,10 @@ void preserve_op_restore(pr_op *op) {
       if (json_is_object(snap)) {
         preserve_sb_free(&sql);
         preserve_sb_free(&sel);
-        preserve_op_failf(op, FERRY_EINVAL, "restore of record \"%s\": table %s held the record before the start but "
-                 "no longer exists on the target; restore it from the snapshot in the journal by hand",
-                 op->record_id, t->name);
+        preserve_op_failf(op, FERRY_EINVAL,
+                          "restore of record \"%s\": table %s held the record before the start but no longer "
+                          "exists on the target; restore it from the snapshot in the journal by hand",
+                          op->record_id, t->name);
         return;
       }
       continue; /* absent before, still absent */
@@ -227,7 +230,7 @@ void preserve_op_restore(pr_op *op) {
   free(params);
   preserve_sb_free(&sql);
   if (rc < 0) preserve_op_failf(op, rc, "restore of record \"%s\": cannot queue the statement (%s)", op->record_id,
-                       ferry_strerror(rc));
+                                ferry_strerror(rc));
 }
 
 static json_t *change(const char *table, const char *col, json_t *tool, json_t *restored,
