@@ -73,6 +73,8 @@ int fs_is_tmp_name(const char *name);
  * and never leaving it (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS where the kernel has it, else one
  * component at a time with O_NOFOLLOW). Returns an fd or -errno (-ELOOP: a component is a symbolic link). */
 int fs_open_beneath(int rootfd, const char *rel, int flags);
+/* Unit tests only: from now on, open as on a kernel without openat2 (the component walk). */
+void fs_test_walk_only(void);
 /* Opens an absolute path with no symbolic link anywhere in it. Returns an fd or -errno. */
 int fs_open_nolinks(const char *abs, int flags);
 /* Opens the directory that holds `rel` below rootfd (the components before the last one), creating the

@@ -250,6 +250,8 @@ int fs_is_tmp_name(const char *name) {
 /* ---- confined opening ---------------------------------------------------------------------------------- */
 static atomic_int have_openat2 = 1;
 
+void fs_test_walk_only(void) { atomic_store(&have_openat2, 0); }
+
 #if defined(__linux__) && defined(SYS_openat2)
 static int try_openat2(int dirfd, const char *path, int flags, unsigned long long resolve) {
   if (!atomic_load(&have_openat2)) return -ENOSYS;

@@ -158,6 +158,10 @@ void joget_do_start(jt *t);
 int joget_known_elsewhere(jt *t, const char *pid, const char *src_id);
 void joget_cands_find(jt *t, void (*next)(jt *));
 void joget_reconcile_start(jt *t);
+/* The latest UTC time (ms) a display date of a process list can stand for: the emulator's
+ * "yyyy-MM-dd hh:mm a" (UTC) ends its minute; Joget's default "dd-MM-yyyy hh:mm aa" is in the server's time
+ * zone, so 14 h (the largest UTC offset) are added. -1 when `s` is neither. */
+int64_t joget_parse_display_time(const char *s);
 
 /* ---- sink_scope.c -------------------------------------------------------------------------------------- */
 json_t *joget_scope_src(jt *t);

@@ -298,7 +298,7 @@ static void take_cands_pg(jt *t, PGresult *res, void *ud) {
  * default "dd-MM-yyyy hh:mm aa" in the user's or server's time zone (docs/joget-facts.md 5.3), for which
  * 14 hours are added (the widest UTC offset), so that reconcile never drops an instance created after the
  * intent; with dsn the exact creation time is read instead. -1 when unreadable (then not filtered). */
-static int64_t parse_display_time(const char *s) {
+int64_t joget_parse_display_time(const char *s) {
   if (!s) return -1;
   struct tm tm;
   memset(&tm, 0, sizeof tm);
@@ -338,7 +338,7 @@ static void take_cands_http(jt *t, json_t *doc, void *ud) {
     const char *id = joget_str(r, "id"), *rrid = joget_str(r, "recordId"), *st = joget_str(r, "state");
     if (!id || !rrid || strcmp(rrid, rid) || (st && !strcmp(st, "open.not_running.not_started"))) continue;
     json_t *c = json_pack("{s:s}", "id", id);
-    int64_t ms = parse_display_time(joget_str(r, "startedTime"));
+    int64_t ms = joget_parse_display_time(joget_str(r, "startedTime"));
     if (ms >= 0) json_object_set_new(c, "created_ms", json_integer(ms));
     json_array_append_new(t->cands, c);
     char *seg = joget_seg(id);

@@ -115,6 +115,10 @@ void pgsql_prep_start(job *j);
 
 /* ---- sink_write.c -------------------------------------------------------------------------------------- */
 int pgsql_job_parse(job *j, ferry_error *err);
+/* The rows of a JSON batch (arrays of values, one per column of j->it's "columns") as COPY text into
+ * j->owned / j->data / j->len, counting j->rows: null -> \N, strings escaped, true/false -> t/f, numbers,
+ * objects and arrays as compact JSON. 0, or FERRY_EINVAL naming the first row of the wrong shape. */
+int pgsql_rows_to_copy(job *j, json_t *rows, ferry_error *err);
 void pgsql_job_write(job *j);
 
 /* ---- sink_compare.c ------------------------------------------------------------------------------------ */

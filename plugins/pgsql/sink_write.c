@@ -12,7 +12,7 @@ static char **line_keys(ttable *t, const char *line, size_t len) {
 }
 
 /* Items with "rows" (JSON arrays) instead of COPY text: converted once. */
-static int rows_to_copy(job *j, json_t *rows, ferry_error *err) {
+int pgsql_rows_to_copy(job *j, json_t *rows, ferry_error *err) {
   pgsql_sb sb = {0};
   size_t r;
   json_t *row;
@@ -72,7 +72,7 @@ int pgsql_job_parse(job *j, ferry_error *err) {
   const char *format = pgsql_jstr(b, "format");
   if (rows) {
     if (!json_is_array(rows)) return ferry_error_set(err, FERRY_EINVAL, "\"rows\" must be an array of rows");
-    return rows_to_copy(j, rows, err);
+    return pgsql_rows_to_copy(j, rows, err);
   }
   if (format && strcmp(format, "copy-text"))
     return ferry_error_set(err, FERRY_EINVAL, "unknown \"format\" \"%s\" (the sink takes \"copy-text\")", format);
