@@ -1,8 +1,8 @@
 /* joget plugin: internal declarations shared by its files (never installed, never seen by the core).
  *
  * Files: joget.c (descriptor, options, init/fini), client.c (the HTTP client layer over ferry/http.h: URLs,
- * Referer, identities, Joget's JSON quirks, error mapping; small helpers), source.c (inventory of running
- * instances), sink.c (run: the per-instance protocol; plan; verify).
+ * Referer, identities, Joget's JSON quirks, error mapping; small helpers), source*.c (inventory of running
+ * instances; see source.h), sink*.c (run: the per-instance protocol; plan; verify; see sink.h).
  * Every non-static symbol starts with joget_ so that the plugin links into libferry (STATIC) without clashes.
  */
 #ifndef FERRY_JOGET_H
