@@ -2,7 +2,7 @@
  * durable writes that keep mtime and mode, skip identical files, and compare checksums).
  *
  * Made for Joget's upload tree <wflow>/app_formuploads/<table>/<record>/<file>, usable for any tree.
- * Source: fs_source.c. Sink: fs_sink.c. Shared helpers: fs_util.c. Reference: docs/plugins/fs.md.
+ * Source: source*.c. Sink: sink*.c. Shared helpers: util.c. Reference: docs/plugins/fs.md.
  */
 #include <stddef.h>
 #include <stdlib.h>
@@ -45,8 +45,8 @@ static int fs_init(ferry_instance *ins, ferry_error *err) {
   if (!c->root || !*c->root) return ferry_error_set(err, FERRY_ECONFIG, "fs: option \"root\" is empty");
   if (ferry_instance_role(ins) == FERRY_KIND_SOURCE) {
     if (c->owner) return ferry_error_set(err, FERRY_ECONFIG, "fs: option \"owner\" applies to the sink only");
-    int rc = fsp_source_init(c, err);
-    if (rc) fsp_source_fini(c); /* fini() is not called when init() fails */
+    int rc = fs_source_init(c, err);
+    if (rc) fs_source_fini(c); /* fini() is not called when init() fails */
     return rc;
   }
   if (c->name || c->tables || c->records || c->records_file)
@@ -55,15 +55,15 @@ static int fs_init(ferry_instance *ins, ferry_error *err) {
                            : c->tables  ? "tables"
                            : c->records ? "records"
                                         : "records_file");
-  int rc = fsp_sink_init(c, err);
-  if (rc) fsp_sink_fini(c);
+  int rc = fs_sink_init(c, err);
+  if (rc) fs_sink_fini(c);
   return rc;
 }
 
 static void fs_fini(ferry_instance *ins) {
   fs_ctx *c = ferry_instance_ctx(ins);
-  fsp_source_fini(c);
-  fsp_sink_fini(c);
+  fs_source_fini(c);
+  fs_sink_fini(c);
 }
 
 FERRY_PLUGIN_DEFINE(fs, .kinds = FERRY_KIND_SOURCE | FERRY_KIND_SINK, .name = "fs",
@@ -72,4 +72,4 @@ FERRY_PLUGIN_DEFINE(fs, .kinds = FERRY_KIND_SOURCE | FERRY_KIND_SINK, .name = "f
                         "files below a root directory (Joget uploads): confined, atomic, durable copies "
                         "with checksums",
                     .license = "Apache-2.0", .options = fs_options, .ctx_size = sizeof(fs_ctx),
-                    .init = fs_init, .fini = fs_fini, .source = &fsp_source_ops, .sink = &fsp_sink_ops);
+                    .init = fs_init, .fini = fs_fini, .source = &fs_source_ops, .sink = &fs_sink_ops);

@@ -5,7 +5,7 @@
  * - Credentials on every request (no sessions): j_username + j_password or hash, plus loginAs for the master
  *   login (docs/joget-facts.md 3). GET calls carry them in the query string (the HTTP service never prints queries),
  *   POST calls in the form body.
- * - Answers: Joget's JSON quirks are normalised by the callers with jg_list(); status codes are mapped to
+ * - Answers: Joget's JSON quirks are normalised by the callers with joget_list(); status codes are mapped to
  *   ferry error codes with messages that name the server, the call, the identity and what to check.
  */
 #define _GNU_SOURCE
@@ -19,14 +19,14 @@
 #include "joget.h"
 
 /* ---- helpers ------------------------------------------------------------------------------------------- */
-char *jg_strdup(const char *s) {
+char *joget_strdup(const char *s) {
   if (!s) return NULL;
   char *d = strdup(s);
   if (!d) abort();
   return d;
 }
 
-char *jg_asprintf(const char *fmt, ...) {
+char *joget_asprintf(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   char *s = NULL;
@@ -35,13 +35,13 @@ char *jg_asprintf(const char *fmt, ...) {
   return s;
 }
 
-int64_t jg_now_ms(void) {
+int64_t joget_now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void sb_grow(jg_sb *sb, size_t n) {
+static void sb_grow(joget_sb *sb, size_t n) {
   if (sb->len + n + 1 <= sb->cap) return;
   size_t cap = sb->cap ? sb->cap : 64;
   while (cap < sb->len + n + 1) cap *= 2;
@@ -50,31 +50,31 @@ static void sb_grow(jg_sb *sb, size_t n) {
   sb->cap = cap;
 }
 
-void jg_sb_add(jg_sb *sb, const char *s) {
+void joget_sb_add(joget_sb *sb, const char *s) {
   size_t n = strlen(s);
   sb_grow(sb, n);
   memcpy(sb->buf + sb->len, s, n + 1);
   sb->len += n;
 }
 
-void jg_sb_addf(jg_sb *sb, const char *fmt, ...) {
+void joget_sb_addf(joget_sb *sb, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   char *s = NULL;
   if (vasprintf(&s, fmt, ap) < 0) abort();
   va_end(ap);
-  jg_sb_add(sb, s);
+  joget_sb_add(sb, s);
   free(s);
 }
 
-char *jg_sb_steal(jg_sb *sb) {
-  char *s = sb->buf ? sb->buf : jg_strdup("");
+char *joget_sb_steal(joget_sb *sb) {
+  char *s = sb->buf ? sb->buf : joget_strdup("");
   sb->buf = NULL;
   sb->len = sb->cap = 0;
   return s;
 }
 
-json_t *jg_list(json_t *doc, const char *key) {
+json_t *joget_list(json_t *doc, const char *key) {
   json_t *v = json_is_object(doc) ? json_object_get(doc, key) : NULL;
   if (!v || json_is_null(v)) return json_array();
   if (json_is_array(v)) return json_incref(v);
@@ -83,11 +83,11 @@ json_t *jg_list(json_t *doc, const char *key) {
   return a;
 }
 
-const char *jg_str(const json_t *obj, const char *key) {
+const char *joget_str(const json_t *obj, const char *key) {
   return json_string_value(json_object_get(obj, key));
 }
 
-int jg_def_split(const char *def, char **app, char **ver, char **proc) {
+int joget_def_split(const char *def, char **app, char **ver, char **proc) {
   *app = *ver = *proc = NULL;
   if (!def) return -1;
   const char *a = strchr(def, '#');
@@ -96,17 +96,17 @@ int jg_def_split(const char *def, char **app, char **ver, char **proc) {
   if (!b || strchr(b + 1, '#') || a == def || b == a + 1 || !b[1]) return -1;
   *app = strndup(def, (size_t)(a - def));
   *ver = strndup(a + 1, (size_t)(b - a - 1));
-  *proc = jg_strdup(b + 1);
+  *proc = joget_strdup(b + 1);
   if (!*app || !*ver) abort();
   return 0;
 }
 
-int jg_bad_ident(const char *s) {
+int joget_bad_ident(const char *s) {
   if (!s) return 0;
   return strpbrk(s, " ();") != NULL || strstr(s, "/*") != NULL;
 }
 
-void jg_test_crash(const char *step) {
+void joget_test_crash(const char *step) {
   static int seen;
   const char *e = getenv("FERRY_JOGET_TEST_CRASH_AFTER");
   if (!e || !*e) return;
@@ -120,49 +120,49 @@ void jg_test_crash(const char *step) {
   }
 }
 
-char *jg_seg(const char *s) {
+char *joget_seg(const char *s) {
   char *e = ferry_url_escape(s ? s : "");
   if (!e) abort();
   return e;
 }
 
-void jg_admin_ident(jg_ctx_t *c, jg_ident *id) {
+void joget_admin_ident(joget_ctx_t *c, joget_ident *id) {
   memset(id, 0, sizeof *id);
   id->user = c->user;
   id->password = c->password && *c->password ? c->password : NULL;
   id->hash = id->password ? NULL : (c->hash && *c->hash ? c->hash : NULL);
-  id->role = JG_ROLE_ADMIN;
+  id->role = JOGET_ROLE_ADMIN;
   id->label = NULL; /* built on demand from user */
 }
 
 /* ---- calls --------------------------------------------------------------------------------------------- */
-typedef struct jg_req {
-  jg_ctx_t *c;
-  jg_cb cb;
+typedef struct joget_req {
+  joget_ctx_t *c;
+  joget_cb cb;
   void *arg;
   char *method;
   char *path;  /* without query */
   char *label; /* identity, for messages */
   int role;
   int login_as;
-} jg_req;
+} joget_req;
 
-static char *ident_label(const jg_ident *id) {
-  if (!id) return jg_strdup("anonymous");
-  if (id->label) return jg_strdup(id->label);
+static char *ident_label(const joget_ident *id) {
+  if (!id) return joget_strdup("anonymous");
+  if (id->label) return joget_strdup(id->label);
   if (id->login_as)
-    return jg_asprintf("user \"%s\" (master login \"%s\" + loginAs)", id->login_as, id->user ? id->user : "");
-  return jg_asprintf("%s \"%s\"", id->role == JG_ROLE_ADMIN ? "admin user" : "user",
-                     id->user ? id->user : "");
+    return joget_asprintf("user \"%s\" (master login \"%s\" + loginAs)", id->login_as, id->user ? id->user : "");
+  return joget_asprintf("%s \"%s\"", id->role == JOGET_ROLE_ADMIN ? "admin user" : "user",
+                        id->user ? id->user : "");
 }
 
 static const char *err_message(json_t *doc) {
   json_t *e = json_object_get(doc, "error");
-  const char *m = jg_str(e, "message");
+  const char *m = joget_str(e, "message");
   return m ? m : "";
 }
 
-static void req_free(jg_req *r) {
+static void req_free(joget_req *r) {
   free(r->method);
   free(r->path);
   free(r->label);
@@ -170,8 +170,8 @@ static void req_free(jg_req *r) {
 }
 
 static void on_http(void *arg, const ferry_http_response *res, const ferry_error *herr) {
-  jg_req *r = arg;
-  jg_ctx_t *c = r->c;
+  joget_req *r = arg;
+  joget_ctx_t *c = r->c;
   ferry_error e = FERRY_ERROR_INIT;
   json_t *doc = NULL;
   if (herr) {
@@ -270,8 +270,8 @@ out:
   req_free(r);
 }
 
-int jg_call(jg_ctx_t *c, const char *method, const char *path, const char *const *params, const jg_ident *id,
-            long timeout_ms, jg_cb cb, void *arg, ferry_error *err) {
+int joget_call(joget_ctx_t *c, const char *method, const char *path, const char *const *params,
+               const joget_ident *id, long timeout_ms, joget_cb cb, void *arg, ferry_error *err) {
   if (!c->http) return ferry_error_set(err, FERRY_ECANCELED, "joget: the HTTP client is closed");
   size_t np = 0;
   while (params && params[np]) np += 2;
@@ -298,8 +298,8 @@ int jg_call(jg_ctx_t *c, const char *method, const char *path, const char *const
   char *form = k ? ferry_form_encode(kv) : NULL;
   free(kv);
   int post = !strcmp(method, "POST");
-  char *url = (!post && form && *form) ? jg_asprintf("%s/web/json/%s?%s", c->base, path, form)
-                                       : jg_asprintf("%s/web/json/%s", c->base, path);
+  char *url = (!post && form && *form) ? joget_asprintf("%s/web/json/%s?%s", c->base, path, form)
+                                       : joget_asprintf("%s/web/json/%s", c->base, path);
   const char *headers[] = {c->referer_hdr, "Accept: application/json", NULL};
   ferry_http_request req = {.method = method, .url = url, .headers = headers, .timeout_ms = timeout_ms};
   if (post) {
@@ -307,13 +307,13 @@ int jg_call(jg_ctx_t *c, const char *method, const char *path, const char *const
     req.body_len = form ? strlen(form) : 0;
     req.content_type = "application/x-www-form-urlencoded";
   }
-  jg_req *r = calloc(1, sizeof *r);
+  joget_req *r = calloc(1, sizeof *r);
   if (!r) abort();
   r->c = c;
   r->cb = cb;
   r->arg = arg;
-  r->method = jg_strdup(method);
-  r->path = jg_strdup(path);
+  r->method = joget_strdup(method);
+  r->path = joget_strdup(path);
   r->label = ident_label(id);
   r->role = id ? id->role : 0;
   r->login_as = id && id->login_as;
@@ -329,8 +329,8 @@ int jg_call(jg_ctx_t *c, const char *method, const char *path, const char *const
 }
 
 /* ---- PostgreSQL reads -------------------------------------------------------------------------------- */
-int jg_pg_read(jg_ctx_t *c, const char *sql, int n, const char *const *params, ferry_pg_cb cb, void *arg,
-               ferry_error *err) {
+int joget_pg_read(joget_ctx_t *c, const char *sql, int n, const char *const *params, ferry_pg_cb cb, void *arg,
+                  ferry_error *err) {
   if (!c->pg) return ferry_error_set(err, FERRY_ECONFIG, "joget: no dsn configured");
   int rc = ferry_pg_query(c->pg, sql, n, params, cb, arg);
   if (rc < 0) return ferry_error_set(err, rc, "joget %s: cannot queue a database read", c->host_label);
@@ -338,35 +338,36 @@ int jg_pg_read(jg_ctx_t *c, const char *sql, int n, const char *const *params, f
 }
 
 /* ---- once-per-key lookups ------------------------------------------------------------------------------ */
-typedef struct jg_waiter {
-  jg_once_cb cb;
+typedef struct joget_waiter {
+  joget_once_cb cb;
   void *arg;
-  struct jg_waiter *next;
-} jg_waiter;
+  struct joget_waiter *next;
+} joget_waiter;
 
-struct jg_once {
-  jg_cache *cc;
+struct joget_once {
+  joget_cache *cc;
   char *key;
-  jg_waiter *w, **wtail;
-  struct jg_once *next;
+  joget_waiter *w, **wtail;
+  struct joget_once *next;
 };
 
-void jg_cache_init(jg_cache *cc) {
+void joget_cache_init(joget_cache *cc) {
   cc->done = json_object();
   cc->failed = json_object();
   cc->pending = NULL;
 }
 
-void jg_cache_free(jg_cache *cc) {
+void joget_cache_free(joget_cache *cc) {
   json_decref(cc->done);
   json_decref(cc->failed);
   cc->done = cc->failed = NULL;
   /* pending lookups were completed (canceled) when the HTTP client / pg connection was freed */
 }
 
-const char *jg_once_key(const jg_once *o) { return o->key; }
+const char *joget_once_key(const joget_once *o) { return o->key; }
 
-void jg_cache_get(jg_ctx_t *c, jg_cache *cc, const char *key, jg_once_start start, jg_once_cb cb, void *arg) {
+void joget_cache_get(joget_ctx_t *c, joget_cache *cc, const char *key, joget_once_start start, joget_once_cb cb,
+                     void *arg) {
   json_t *v = json_object_get(cc->done, key);
   if (v) {
     cb(arg, v, NULL);
@@ -375,26 +376,26 @@ void jg_cache_get(jg_ctx_t *c, jg_cache *cc, const char *key, jg_once_start star
   json_t *f = json_object_get(cc->failed, key);
   if (f) {
     ferry_error e = FERRY_ERROR_INIT;
-    ferry_error_set(&e, (int)json_integer_value(json_object_get(f, "code")), "%s", jg_str(f, "message"));
-    if (jg_str(f, "detail")) ferry_error_set_detail(&e, "%s", jg_str(f, "detail"));
+    ferry_error_set(&e, (int)json_integer_value(json_object_get(f, "code")), "%s", joget_str(f, "message"));
+    if (joget_str(f, "detail")) ferry_error_set_detail(&e, "%s", joget_str(f, "detail"));
     cb(arg, NULL, &e);
     ferry_error_clear(&e);
     return;
   }
-  jg_waiter *w = calloc(1, sizeof *w);
+  joget_waiter *w = calloc(1, sizeof *w);
   if (!w) abort();
   w->cb = cb;
   w->arg = arg;
-  for (jg_once *o = cc->pending; o; o = o->next)
+  for (joget_once *o = cc->pending; o; o = o->next)
     if (!strcmp(o->key, key)) {
       *o->wtail = w;
       o->wtail = &w->next;
       return;
     }
-  jg_once *o = calloc(1, sizeof *o);
+  joget_once *o = calloc(1, sizeof *o);
   if (!o) abort();
   o->cc = cc;
-  o->key = jg_strdup(key);
+  o->key = joget_strdup(key);
   o->w = w;
   o->wtail = &w->next;
   o->next = cc->pending;
@@ -402,9 +403,9 @@ void jg_cache_get(jg_ctx_t *c, jg_cache *cc, const char *key, jg_once_start star
   start(c, key, o);
 }
 
-void jg_once_finish(jg_once *o, json_t *value, const ferry_error *err) {
-  jg_cache *cc = o->cc;
-  for (jg_once **pp = &cc->pending; *pp; pp = &(*pp)->next)
+void joget_once_finish(joget_once *o, json_t *value, const ferry_error *err) {
+  joget_cache *cc = o->cc;
+  for (joget_once **pp = &cc->pending; *pp; pp = &(*pp)->next)
     if (*pp == o) {
       *pp = o->next;
       break;
@@ -421,9 +422,9 @@ void jg_once_finish(jg_once *o, json_t *value, const ferry_error *err) {
                                     err->message ? err->message : "", "detail", err->detail));
   }
   if (stored) json_incref(stored); /* keep it alive while waiters run, even if the cache is cleared */
-  jg_waiter *w = o->w;
+  joget_waiter *w = o->w;
   while (w) {
-    jg_waiter *next = w->next;
+    joget_waiter *next = w->next;
     w->cb(w->arg, stored, err);
     free(w);
     w = next;
@@ -434,8 +435,9 @@ void jg_once_finish(jg_once *o, json_t *value, const ferry_error *err) {
 }
 
 /* ---- GET as the admin (reads: the HTTP service retries them, see joget.c) -------------------------- */
-int jg_get(jg_ctx_t *c, const char *path, const char *const *params, jg_cb cb, void *arg, ferry_error *err) {
-  jg_ident id;
-  jg_admin_ident(c, &id);
-  return jg_call(c, "GET", path, params, &id, 0, cb, arg, err);
+int joget_get(joget_ctx_t *c, const char *path, const char *const *params, joget_cb cb, void *arg,
+              ferry_error *err) {
+  joget_ident id;
+  joget_admin_ident(c, &id);
+  return joget_call(c, "GET", path, params, &id, 0, cb, arg, err);
 }

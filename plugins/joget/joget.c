@@ -10,58 +10,58 @@
 
 #include "joget.h"
 
-static const ferry_option jg_options[] = {
-    {"url", FERRY_OPT_STRING, NULL, FERRY_OPT_REQUIRED, offsetof(jg_ctx_t, url),
+static const ferry_option joget_options[] = {
+    {"url", FERRY_OPT_STRING, NULL, FERRY_OPT_REQUIRED, offsetof(joget_ctx_t, url),
      "base URL of the Joget server including its context, e.g. http://joget:8080/jw"},
-    {"user", FERRY_OPT_STRING, "\"admin\"", 0, offsetof(jg_ctx_t, user),
+    {"user", FERRY_OPT_STRING, "\"admin\"", 0, offsetof(joget_ctx_t, user),
      "administrator used for listing and monitoring calls (needs ROLE_ADMIN)"},
-    {"password", FERRY_OPT_STRING, NULL, FERRY_OPT_SECRET, offsetof(jg_ctx_t, password),
+    {"password", FERRY_OPT_STRING, NULL, FERRY_OPT_SECRET, offsetof(joget_ctx_t, password),
      "password of user (or give hash)"},
-    {"hash", FERRY_OPT_STRING, NULL, FERRY_OPT_SECRET, offsetof(jg_ctx_t, hash),
+    {"hash", FERRY_OPT_STRING, NULL, FERRY_OPT_SECRET, offsetof(joget_ctx_t, hash),
      "login hash of user instead of its password: upper-case MD5 of user::<dir_user.password>"},
-    {"referer", FERRY_OPT_STRING, NULL, 0, offsetof(jg_ctx_t, referer),
+    {"referer", FERRY_OPT_STRING, NULL, 0, offsetof(joget_ctx_t, referer),
      "Referer header sent with every call (default: the url with a trailing '/'; its host must pass the "
      "server's API domain whitelist)"},
-    {"dsn", FERRY_OPT_STRING, NULL, FERRY_OPT_SECRET, offsetof(jg_ctx_t, dsn),
+    {"dsn", FERRY_OPT_STRING, NULL, FERRY_OPT_SECRET, offsetof(joget_ctx_t, dsn),
      "optional PostgreSQL conninfo of this server's database, only read: source: sub-flows, open activities "
      "and assignees in one read-only snapshot per page; sink: hashes from dir_user (start_as hash), plan "
      "checks (users, published apps, activity ids) and reconcile"},
-    {"apps", FERRY_OPT_STRING_LIST, NULL, 0, offsetof(jg_ctx_t, apps),
+    {"apps", FERRY_OPT_STRING_LIST, NULL, 0, offsetof(joget_ctx_t, apps),
      "source: only instances of these app ids (default: all)"},
-    {"processes", FERRY_OPT_STRING_LIST, NULL, 0, offsetof(jg_ctx_t, processes),
+    {"processes", FERRY_OPT_STRING_LIST, NULL, 0, offsetof(joget_ctx_t, processes),
      "source: only instances of these processes: process id (leave_request) or full id (app#ver#proc)"},
-    {"page_size", FERRY_OPT_INT, "200", 0, offsetof(jg_ctx_t, page_size),
+    {"page_size", FERRY_OPT_INT, "200", 0, offsetof(joget_ctx_t, page_size),
      "source: rows per page of console/monitor/running/list"},
-    {"fetch_concurrency", FERRY_OPT_INT, "0", 0, offsetof(jg_ctx_t, fetch_concurrency),
+    {"fetch_concurrency", FERRY_OPT_INT, "0", 0, offsetof(joget_ctx_t, fetch_concurrency),
      "source: instances whose details are read at once (0 = what the stage asks for)"},
-    {"start_as", FERRY_OPT_STRING, "\"master\"", 0, offsetof(jg_ctx_t, start_as),
+    {"start_as", FERRY_OPT_STRING, "\"master\"", 0, offsetof(joget_ctx_t, start_as),
      "sink: how process/start authenticates as the original requester: master (master login + loginAs), "
      "hash (login hash computed from the target's dir_user through dsn), users (credentials in users)"},
-    {"master_user", FERRY_OPT_STRING, NULL, 0, offsetof(jg_ctx_t, master_user),
+    {"master_user", FERRY_OPT_STRING, NULL, 0, offsetof(joget_ctx_t, master_user),
      "sink, start_as master: the server's masterLoginUsername"},
-    {"master_password", FERRY_OPT_STRING, NULL, FERRY_OPT_SECRET, offsetof(jg_ctx_t, master_password),
+    {"master_password", FERRY_OPT_STRING, NULL, FERRY_OPT_SECRET, offsetof(joget_ctx_t, master_password),
      "sink, start_as master: the server's masterLoginPassword"},
-    {"master_hash", FERRY_OPT_STRING, NULL, FERRY_OPT_SECRET, offsetof(jg_ctx_t, master_hash),
+    {"master_hash", FERRY_OPT_STRING, NULL, FERRY_OPT_SECRET, offsetof(joget_ctx_t, master_hash),
      "sink, start_as master: master hash instead of master_password (upper MD5 of master::md5(password))"},
-    {"users", FERRY_OPT_JSON, NULL, 0, offsetof(jg_ctx_t, users),
+    {"users", FERRY_OPT_JSON, NULL, 0, offsetof(joget_ctx_t, users),
      "sink, start_as users: {\"username\": \"password\" | {\"password\"|\"hash\": value | {\"env\": NAME}}}"},
-    {"version", FERRY_OPT_STRING, "\"same\"", 0, offsetof(jg_ctx_t, version),
+    {"version", FERRY_OPT_STRING, "\"same\"", 0, offsetof(joget_ctx_t, version),
      "sink: target package version of every process: same (as on the source), latest (the target's latest, "
      "resolved with workflow/process/list), or a number"},
-    {"version_map", FERRY_OPT_JSON, NULL, 0, offsetof(jg_ctx_t, version_map),
+    {"version_map", FERRY_OPT_JSON, NULL, 0, offsetof(joget_ctx_t, version_map),
      "sink: per app or app version: {\"app#<source version>\" | \"app\": \"<target version>\" | \"latest\" | "
      "\"same\"}; wins over version"},
-    {"activities", FERRY_OPT_STRING, "\"converge\"", 0, offsetof(jg_ctx_t, activities_mode),
+    {"activities", FERRY_OPT_STRING, "\"converge\"", 0, offsetof(joget_ctx_t, activities_mode),
      "sink: converge (start only the activities the new instance is missing; abortCurrent on the first call "
      "when it holds others) or always (every open activity of the source with activity/start, abortCurrent "
      "on the first call, as the documented procedure)"},
     {"activity_ids_sql", FERRY_OPT_STRING,
      "\"SELECT a->>'id' FROM emu_process_graph g, json_array_elements(g.graph::json->'activities') a WHERE "
      "g.pdefname = $1\"",
-     0, offsetof(jg_ctx_t, activity_ids_sql),
+     0, offsetof(joget_ctx_t, activity_ids_sql),
      "sink, plan: SQL on dsn giving the activity ids of definition $1 (app#ver#proc); the default reads the "
      "emulator's emu_process_graph; a real server keeps them in its XPDL (see docs/plugins/joget.md)"},
-    {"and_joins", FERRY_OPT_STRING, "\"carry\"", 0, offsetof(jg_ctx_t, and_joins),
+    {"and_joins", FERRY_OPT_STRING, "\"carry\"", 0, offsetof(joget_ctx_t, and_joins),
      "sink: carry (re-create each arrival at a partly joined AND-join: the arrived branch's activity is "
      "started and completed on the target as its performer, so that the join counts the same arrivals) or "
      "report (do not; name the loss per instance); the source needs dsn to read the arrivals"},
@@ -69,26 +69,26 @@ static const ferry_option jg_options[] = {
      "\"SELECT a->>'id', (SELECT count(DISTINCT t->>'from') FROM json_array_elements(g.graph::json->"
      "'transitions') t WHERE t->>'to' = a->>'id') FROM emu_process_graph g, json_array_elements(g.graph::json->"
      "'activities') a WHERE g.pdefname = $1 AND a->>'join' = 'and'\"",
-     0, offsetof(jg_ctx_t, join_branches_sql),
+     0, offsetof(joget_ctx_t, join_branches_sql),
      "sink, reports: SQL on dsn giving (join activity id, number of incoming branches) of every AND-join of "
      "definition $1, for \"k of n arrivals\"; the default reads the emulator's emu_process_graph (a real server "
      "keeps the graph in its XPDL); empty = not read"},
-    {"record_check", FERRY_OPT_BOOL, "true", 0, offsetof(jg_ctx_t, record_check),
+    {"record_check", FERRY_OPT_BOOL, "true", 0, offsetof(joget_ctx_t, record_check),
      "sink: refuse to start an instance whose form record the source holds (dsn) but the target does not "
      "(its row failed or was not copied): blocked, nothing written"},
-    {"timeout_ms", FERRY_OPT_INT, "120000", 0, offsetof(jg_ctx_t, timeout_ms),
+    {"timeout_ms", FERRY_OPT_INT, "120000", 0, offsetof(joget_ctx_t, timeout_ms),
      "per request; must exceed the server's longest processing time (a start that the server runs after "
      "ferry gave up would not be seen by reconcile)"},
-    {"insecure", FERRY_OPT_BOOL, "false", 0, offsetof(jg_ctx_t, insecure),
+    {"insecure", FERRY_OPT_BOOL, "false", 0, offsetof(joget_ctx_t, insecure),
      "turn TLS certificate verification off"},
-    {"clock_skew_ms", FERRY_OPT_INT, "300000", 0, offsetof(jg_ctx_t, clock_skew_ms),
+    {"clock_skew_ms", FERRY_OPT_INT, "300000", 0, offsetof(joget_ctx_t, clock_skew_ms),
      "sink, reconcile: an instance counts as created after the intent if created at most this much before "
      "it (clocks of ferry and the server differ)"},
-    {"check", FERRY_OPT_BOOL, "true", 0, offsetof(jg_ctx_t, check),
+    {"check", FERRY_OPT_BOOL, "true", 0, offsetof(joget_ctx_t, check),
      "sink: after each instance, read it back and compare open activities, assignees and variables"},
     FERRY_OPTIONS_END};
 
-static const char *user_secret(jg_ctx_t *c, const char *user, json_t *v, const char **kind,
+static const char *user_secret(joget_ctx_t *c, const char *user, json_t *v, const char **kind,
                                ferry_error *err) {
   *kind = "password";
   if (json_is_string(v)) return json_string_value(v);
@@ -117,8 +117,8 @@ static const char *user_secret(jg_ctx_t *c, const char *user, json_t *v, const c
   return NULL;
 }
 
-static int jg_init(ferry_instance *ins, ferry_error *err) {
-  jg_ctx_t *c = ferry_instance_ctx(ins);
+static int joget_init(ferry_instance *ins, ferry_error *err) {
+  joget_ctx_t *c = ferry_instance_ctx(ins);
   c->ins = ins;
   if (!c->url || strncmp(c->url, "http", 4) || !strstr(c->url, "://"))
     return ferry_error_set(err, FERRY_ECONFIG,
@@ -134,11 +134,11 @@ static int jg_init(ferry_instance *ins, ferry_error *err) {
                            "joget: option \"url\" is the server's context (http://host:port/jw), "
                            "without /web/json (is \"%s\")",
                            c->url);
-  c->host_label = jg_strdup(c->base);
-  c->referer_hdr = jg_asprintf("Referer: %s", c->referer && *c->referer ? c->referer : c->base);
+  c->host_label = joget_strdup(c->base);
+  c->referer_hdr = joget_asprintf("Referer: %s", c->referer && *c->referer ? c->referer : c->base);
   if (!c->referer || !*c->referer) {
     free(c->referer_hdr);
-    c->referer_hdr = jg_asprintf("Referer: %s/", c->base);
+    c->referer_hdr = joget_asprintf("Referer: %s/", c->base);
   }
   if (strpbrk(c->referer_hdr, "\r\n"))
     return ferry_error_set(err, FERRY_ECONFIG, "joget: option \"referer\" must not contain line breaks");
@@ -184,27 +184,27 @@ static int jg_init(ferry_instance *ins, ferry_error *err) {
   }
   int sink = ferry_instance_role(ins) == FERRY_KIND_SINK;
   if (!strcmp(c->start_as, "master"))
-    c->start_mode = JG_START_MASTER;
+    c->start_mode = JOGET_START_MASTER;
   else if (!strcmp(c->start_as, "hash"))
-    c->start_mode = JG_START_HASH;
+    c->start_mode = JOGET_START_HASH;
   else if (!strcmp(c->start_as, "users"))
-    c->start_mode = JG_START_USERS;
+    c->start_mode = JOGET_START_USERS;
   else
     return ferry_error_set(err, FERRY_ECONFIG,
                            "joget: option \"start_as\" must be master, hash or users (is \"%s\")",
                            c->start_as);
   if (sink) {
-    if (c->start_mode == JG_START_MASTER &&
+    if (c->start_mode == JOGET_START_MASTER &&
         (!c->master_user || !*c->master_user ||
          ((!c->master_password || !*c->master_password) && (!c->master_hash || !*c->master_hash))))
       return ferry_error_set(
           err, FERRY_ECONFIG,
           "joget: start_as master needs master_user and master_password (or master_hash): the "
           "server's masterLoginUsername / masterLoginPassword settings");
-    if (c->start_mode == JG_START_HASH && (!c->dsn || !*c->dsn))
+    if (c->start_mode == JOGET_START_HASH && (!c->dsn || !*c->dsn))
       return ferry_error_set(err, FERRY_ECONFIG,
                              "joget: start_as hash needs dsn (the target database, to read dir_user)");
-    if (c->start_mode == JG_START_USERS && !json_is_object(c->users))
+    if (c->start_mode == JOGET_START_USERS && !json_is_object(c->users))
       return ferry_error_set(err, FERRY_ECONFIG,
                              "joget: start_as users needs users: {\"username\": \"password\", ...}");
   }
@@ -227,7 +227,7 @@ static int jg_init(ferry_instance *ins, ferry_error *err) {
   ferry_http_opts o = {.struct_size = sizeof o,
                        .timeout_ms = (long)c->timeout_ms,
                        .insecure = c->insecure,
-                       .retries = JG_GET_RETRIES,
+                       .retries = JOGET_GET_RETRIES,
                        .retry_base_ms = 100,
                        .retry_cap_ms = 5000};
   c->http = ferry_http_new(ins, &o, err);
@@ -239,18 +239,18 @@ static int jg_init(ferry_instance *ins, ferry_error *err) {
   return 0;
 }
 
-static void jg_fini(ferry_instance *ins) {
-  jg_ctx_t *c = ferry_instance_ctx(ins);
+static void joget_fini(ferry_instance *ins) {
+  joget_ctx_t *c = ferry_instance_ctx(ins);
   /* free the services first: their callbacks (ECANCELED) still see the source/sink state */
-  jg_source_stop(c);
+  joget_source_stop(c);
   ferry_http *h = c->http;
   ferry_pg *pg = c->pg;
   c->http = NULL;
   c->pg = NULL;
   ferry_http_free(h);
   ferry_pg_free(pg);
-  jg_source_fini(c);
-  jg_sink_fini(c);
+  joget_source_fini(c);
+  joget_sink_fini(c);
   json_decref(c->user_pw);
   free(c->base);
   free(c->host_label);
@@ -261,6 +261,6 @@ FERRY_PLUGIN_DEFINE(joget, .name = "joget", .version = "1.0.0", .license = "Apac
                     .description =
                         "running Joget process instances over the JSON API: inventory (source) and "
                         "re-creation with the journal's exactly-once rule (sink)",
-                    .kinds = FERRY_KIND_SOURCE | FERRY_KIND_SINK, .options = jg_options,
-                    .ctx_size = sizeof(jg_ctx_t), .init = jg_init, .fini = jg_fini, .source = &jg_source_ops,
-                    .sink = &jg_sink_ops);
+                    .kinds = FERRY_KIND_SOURCE | FERRY_KIND_SINK, .options = joget_options,
+                    .ctx_size = sizeof(joget_ctx_t), .init = joget_init, .fini = joget_fini,
+                    .source = &joget_source_ops, .sink = &joget_sink_ops);

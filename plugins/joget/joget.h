@@ -1,9 +1,9 @@
 /* joget plugin: internal declarations shared by its files (never installed, never seen by the core).
  *
  * Files: joget.c (descriptor, options, init/fini), client.c (the HTTP client layer over ferry/http.h: URLs,
- * Referer, identities, Joget's JSON quirks, error mapping; small helpers), source.c (inventory of running
- * instances), sink.c (run: the per-instance protocol; plan; verify).
- * Every non-static symbol starts with jg_ so that the plugin links into libferry (STATIC) without clashes.
+ * Referer, identities, Joget's JSON quirks, error mapping; small helpers), source*.c (inventory of running
+ * instances; see source.h), sink*.c (run: the per-instance protocol; plan; verify; see sink.h).
+ * Every non-static symbol starts with joget_ so that the plugin links into libferry (STATIC) without clashes.
  */
 #ifndef FERRY_JOGET_H
 #define FERRY_JOGET_H
@@ -15,37 +15,37 @@
 #include <ferry/http.h>
 #include <ferry/pg.h>
 
-typedef struct jg_ctx jg_ctx_t;
-typedef struct jg_once jg_once;
+typedef struct joget_ctx joget_ctx_t;
+typedef struct joget_once joget_once;
 
 /* ---- small helpers (client.c) ------------------------------------------------------------------------ */
-char *jg_strdup(const char *s);
-char *jg_asprintf(const char *fmt, ...) FERRY_PRINTF(1, 2);
-int64_t jg_now_ms(void);
+char *joget_strdup(const char *s);
+char *joget_asprintf(const char *fmt, ...) FERRY_PRINTF(1, 2);
+int64_t joget_now_ms(void);
 
-typedef struct jg_sb {
+typedef struct joget_sb {
   char *buf;
   size_t len, cap;
-} jg_sb;
-void jg_sb_add(jg_sb *sb, const char *s);
-void jg_sb_addf(jg_sb *sb, const char *fmt, ...) FERRY_PRINTF(2, 3);
-char *jg_sb_steal(jg_sb *sb);
+} joget_sb;
+void joget_sb_add(joget_sb *sb, const char *s);
+void joget_sb_addf(joget_sb *sb, const char *fmt, ...) FERRY_PRINTF(2, 3);
+char *joget_sb_steal(joget_sb *sb);
 
 /* JSON: Joget's accumulate quirk. Returns a NEW reference to an array: the value under `key` when it is an
  * array, [value] when it is a single value, [] when the key is missing (zero rows) or doc is not an object.
  */
-json_t *jg_list(json_t *doc, const char *key);
+json_t *joget_list(json_t *doc, const char *key);
 /* String field or NULL (numbers are not converted). */
-const char *jg_str(const json_t *obj, const char *key);
+const char *joget_str(const json_t *obj, const char *key);
 /* Definition id helpers: "app#ver#proc" split into parts (each malloc'd, NULL on bad input). */
-int jg_def_split(const char *def, char **app, char **ver, char **proc);
+int joget_def_split(const char *def, char **app, char **ver, char **proc);
 /* 1 when Joget's SQL filter (docs/joget-facts.md 4.4: SqlFilterAspect) would answer 500 for this identifier. */
-int jg_bad_ident(const char *s);
+int joget_bad_ident(const char *s);
 /* The step named in FERRY_JOGET_TEST_CRASH_AFTER (test only): raises SIGKILL when `step` matches. */
-void jg_test_crash(const char *step);
+void joget_test_crash(const char *step);
 
 /* ---- the plugin context ---------------------------------------------------------------------------- */
-struct jg_ctx {
+struct joget_ctx {
   /* options (written by the core; owned by the core) */
   char *url;
   char *user;
@@ -83,29 +83,29 @@ struct jg_ctx {
   int pg_failed;
   int mode_always;    /* activities: "always" */
   int joins_report;   /* and_joins: "report" (arrivals at AND-joins are reported as losses, not re-created) */
-  int start_mode;     /* JG_START_* */
+  int start_mode;     /* JOGET_START_* */
   json_t *user_pw;    /* users option normalised: {user: {"password"|"hash": value}} */
-  struct jg_src *src; /* source state (source.c) */
-  struct jg_snk *snk; /* sink state (sink.c) */
+  struct joget_src *src; /* source state (source.c) */
+  struct joget_snk *snk; /* sink state (sink.c) */
 };
 
-enum { JG_START_MASTER = 1, JG_START_HASH = 2, JG_START_USERS = 3 };
+enum { JOGET_START_MASTER = 1, JOGET_START_HASH = 2, JOGET_START_USERS = 3 };
 /* A Shark limit time at or beyond this (year 3000, in ms) means "no deadline". */
-#define JG_NO_LIMIT_MS 32503680000000LL
+#define JOGET_NO_LIMIT_MS 32503680000000LL
 
 /* ---- identities ------------------------------------------------------------------------------------ */
 /* Credentials sent with one request (strings borrowed). `label` names the identity in messages. */
-typedef struct jg_ident {
+typedef struct joget_ident {
   const char *user;     /* j_username */
   const char *password; /* j_password, or NULL */
   const char *hash;     /* hash, or NULL */
   const char *login_as; /* loginAs, or NULL */
   const char *label;    /* e.g. "admin user \"admin\"" */
-  int role;             /* JG_ROLE_ADMIN (monitoring calls) or JG_ROLE_USER (start/assignment as a user) */
-} jg_ident;
-enum { JG_ROLE_ADMIN = 1, JG_ROLE_USER = 2 };
+  int role;             /* JOGET_ROLE_ADMIN (monitoring calls) or JOGET_ROLE_USER (start/assignment as a user) */
+} joget_ident;
+enum { JOGET_ROLE_ADMIN = 1, JOGET_ROLE_USER = 2 };
 
-void jg_admin_ident(jg_ctx_t *c, jg_ident *id);
+void joget_admin_ident(joget_ctx_t *c, joget_ident *id);
 
 /* ---- HTTP calls -------------------------------------------------------------------------------------- */
 /* Result of a call: `doc` is the parsed JSON answer (borrowed, valid during the callback; NULL when the
@@ -114,46 +114,48 @@ void jg_admin_ident(jg_ctx_t *c, jg_ident *id);
  *   401, 403, 302 to the login page -> FERRY_EPERM, naming the identity and what to check
  *   400 -> FERRY_EINVAL (the Referer/whitelist case is named), 404 -> FERRY_ENOENT
  *   a 2xx answer that is not JSON -> FERRY_EPROTO naming the URL path */
-typedef void (*jg_cb)(void *arg, json_t *doc, const ferry_error *err);
+typedef void (*joget_cb)(void *arg, json_t *doc, const ferry_error *err);
 
 /* Sends one call. `method` "GET" or "POST"; `path` below /web/json/ with every segment already escaped
- * (jg_seg); `params` NULL-terminated key/value pairs (unescaped) or NULL; `id` the identity (NULL =
+ * (joget_seg); `params` NULL-terminated key/value pairs (unescaped) or NULL; `id` the identity (NULL =
  * anonymous). Returns 0 (cb runs later, exactly once) or a negative code with err filled (cb never runs). */
-int jg_call(jg_ctx_t *c, const char *method, const char *path, const char *const *params, const jg_ident *id,
-            long timeout_ms, jg_cb cb, void *arg, ferry_error *err);
-/* GET as the admin. Reads are idempotent: the HTTP service retries them (JG_GET_RETRIES, capped backoff
- * with jitter) on no answer and on 5xx/429; the callback sees the last attempt. Same contract as jg_call. */
-#define JG_GET_RETRIES 8
-int jg_get(jg_ctx_t *c, const char *path, const char *const *params, jg_cb cb, void *arg, ferry_error *err);
+int joget_call(joget_ctx_t *c, const char *method, const char *path, const char *const *params,
+               const joget_ident *id, long timeout_ms, joget_cb cb, void *arg, ferry_error *err);
+/* GET as the admin. Reads are idempotent: the HTTP service retries them (JOGET_GET_RETRIES, capped backoff
+ * with jitter) on no answer and on 5xx/429; the callback sees the last attempt. Same contract as joget_call. */
+#define JOGET_GET_RETRIES 8
+int joget_get(joget_ctx_t *c, const char *path, const char *const *params, joget_cb cb, void *arg,
+              ferry_error *err);
 /* Percent-escaped path segment (malloc'd). */
-char *jg_seg(const char *s);
+char *joget_seg(const char *s);
 
 /* ---- once-per-key asynchronous lookups (cached), with waiters ------------------------------------------
  * Used for things many items share: an identity check per user, a user's hash, a definition's facts. */
-typedef void (*jg_once_cb)(void *arg, json_t *value, const ferry_error *err);
-typedef void (*jg_once_start)(jg_ctx_t *c, const char *key, jg_once *o);
-typedef struct jg_cache {
+typedef void (*joget_once_cb)(void *arg, json_t *value, const ferry_error *err);
+typedef void (*joget_once_start)(joget_ctx_t *c, const char *key, joget_once *o);
+typedef struct joget_cache {
   json_t *done;   /* key -> value (json) */
   json_t *failed; /* key -> {"code": n, "message": s, "detail": s} */
-  struct jg_once *pending;
-} jg_cache;
-void jg_cache_init(jg_cache *cc);
-void jg_cache_free(jg_cache *cc);
+  struct joget_once *pending;
+} joget_cache;
+void joget_cache_init(joget_cache *cc);
+void joget_cache_free(joget_cache *cc);
 /* Calls cb (now when known, else when the lookup completes). A transient failure is not cached. */
-void jg_cache_get(jg_ctx_t *c, jg_cache *cc, const char *key, jg_once_start start, jg_once_cb cb, void *arg);
+void joget_cache_get(joget_ctx_t *c, joget_cache *cc, const char *key, joget_once_start start, joget_once_cb cb,
+                     void *arg);
 /* Completes a lookup: value stolen (may be NULL on error). */
-void jg_once_finish(jg_once *o, json_t *value, const ferry_error *err);
-const char *jg_once_key(const jg_once *o);
+void joget_once_finish(joget_once *o, json_t *value, const ferry_error *err);
+const char *joget_once_key(const joget_once *o);
 
 /* ---- source and sink --------------------------------------------------------------------------------- */
-extern const ferry_source_ops jg_source_ops;
-extern const ferry_sink_ops jg_sink_ops;
-void jg_source_stop(jg_ctx_t *c); /* no more emits; pending reads complete as canceled */
-void jg_source_fini(jg_ctx_t *c);
-void jg_sink_fini(jg_ctx_t *c);
+extern const ferry_source_ops joget_source_ops;
+extern const ferry_sink_ops joget_sink_ops;
+void joget_source_stop(joget_ctx_t *c); /* no more emits; pending reads complete as canceled */
+void joget_source_fini(joget_ctx_t *c);
+void joget_sink_fini(joget_ctx_t *c);
 
 /* PostgreSQL (optional dsn): queues a read; returns 0 or a negative code (cb never runs). */
-int jg_pg_read(jg_ctx_t *c, const char *sql, int n, const char *const *params, ferry_pg_cb cb, void *arg,
-               ferry_error *err);
+int joget_pg_read(joget_ctx_t *c, const char *sql, int n, const char *const *params, ferry_pg_cb cb, void *arg,
+                  ferry_error *err);
 
 #endif

@@ -1,4 +1,5 @@
-/* pgsql plugin: shared declarations of its source (source.c), sink (sink.c) and helpers (util.c, types.c).
+/* pgsql plugin: shared declarations of its source (source*.c, see source.h), sink (sink*.c, see sink.h) and
+ * helpers (util.c, types.c).
  * Everything here has hidden visibility (the build's default) and a pgsql_ prefix, so that the plugin can be
  * linked into libferry next to others; the module exports only its descriptor (pgsql.c). */
 #ifndef FERRY_PGSQL_H

@@ -28,7 +28,7 @@ struct fs_pool {
   fs_job *head; /* pending jobs, for uv_cancel */
 };
 
-fs_pool *fsp_pool_new(uv_loop_t *loop) {
+fs_pool *fs_pool_new(uv_loop_t *loop) {
   fs_pool *p = calloc(1, sizeof *p);
   if (!p) return NULL;
   p->loop = loop;
@@ -77,7 +77,7 @@ static void pool_after(uv_work_t *w, int status) {
   if (p->dead && p->pending == 0) pool_free(p);
 }
 
-int fsp_pool_submit(fs_pool *p, fs_job *j) {
+int fs_pool_submit(fs_pool *p, fs_job *j) {
   j->pool = p;
   j->prev = NULL;
   j->next = p->head;
@@ -89,9 +89,9 @@ int fsp_pool_submit(fs_pool *p, fs_job *j) {
   return 0;
 }
 
-int fsp_pool_canceled(const fs_pool *p) { return atomic_load(&((fs_pool *)p)->cancel); }
+int fs_pool_canceled(const fs_pool *p) { return atomic_load(&((fs_pool *)p)->cancel); }
 
-void fsp_pool_shutdown(fs_pool *p) {
+void fs_pool_shutdown(fs_pool *p) {
   if (!p) return;
   atomic_store(&p->cancel, 1);
   p->dead = 1;
@@ -104,7 +104,7 @@ void fsp_pool_shutdown(fs_pool *p) {
 }
 
 /* ---- results ------------------------------------------------------------------------------------------- */
-int fsp_fail(fs_result *r, int code, const char *fmt, ...) {
+int fs_fail(fs_result *r, int code, const char *fmt, ...) {
   if (r->code) return r->code; /* keep the first failure */
   va_list ap;
   va_start(ap, fmt);
@@ -117,13 +117,13 @@ int fsp_fail(fs_result *r, int code, const char *fmt, ...) {
   return code;
 }
 
-void fsp_result_clear(fs_result *r) {
+void fs_result_clear(fs_result *r) {
   free(r->msg);
   r->msg = NULL;
   r->code = 0;
 }
 
-int fsp_errno_code(int e) {
+int fs_errno_code(int e) {
   switch (e) {
     case ENOENT:
     case ENOTDIR: return FERRY_ENOENT;
@@ -148,10 +148,10 @@ static void *xcheck(void *p) {
   return p;
 }
 
-char *fsp_strdup(const char *s) { return xcheck(strdup(s ? s : "")); }
-char *fsp_strndup(const char *s, size_t n) { return xcheck(strndup(s, n)); }
+char *fs_strdup(const char *s) { return xcheck(strdup(s ? s : "")); }
+char *fs_strndup(const char *s, size_t n) { return xcheck(strndup(s, n)); }
 
-char *fsp_strf(const char *fmt, ...) {
+char *fs_strf(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   char *m = NULL;
@@ -185,7 +185,7 @@ static size_t utf8_seq(const unsigned char *s, size_t n) {
   return len;
 }
 
-int fsp_utf8_valid(const char *s, size_t n) {
+int fs_utf8_valid(const char *s, size_t n) {
   const unsigned char *u = (const unsigned char *)s;
   for (size_t i = 0; i < n;) {
     size_t l = utf8_seq(u + i, n - i);
@@ -195,8 +195,8 @@ int fsp_utf8_valid(const char *s, size_t n) {
   return 1;
 }
 
-char *fsp_display(const char *s) {
-  if (!s) return fsp_strdup("");
+char *fs_display(const char *s) {
+  if (!s) return fs_strdup("");
   size_t n = strlen(s);
   char *out = xcheck(malloc(n * 4 + 1));
   size_t o = 0;
@@ -217,7 +217,7 @@ char *fsp_display(const char *s) {
   return out;
 }
 
-const char *fsp_path_problem(const char *path) {
+const char *fs_path_problem(const char *path) {
   if (!path || !*path) return "the path is empty";
   if (path[0] == '/') return "the path is absolute";
   if (strlen(path) >= 4096) return "the path is longer than 4095 bytes";
@@ -236,7 +236,7 @@ const char *fsp_path_problem(const char *path) {
   return NULL;
 }
 
-int fsp_is_tmp_name(const char *name) {
+int fs_is_tmp_name(const char *name) {
   size_t n = strlen(name);
   size_t tail = FS_TMP_TAG_LEN + FS_TOKEN_LEN;
   if (n < tail || name[0] != '.') return 0;
@@ -249,6 +249,8 @@ int fsp_is_tmp_name(const char *name) {
 
 /* ---- confined opening ---------------------------------------------------------------------------------- */
 static atomic_int have_openat2 = 1;
+
+void fs_test_walk_only(void) { atomic_store(&have_openat2, 0); }
 
 #if defined(__linux__) && defined(SYS_openat2)
 static int try_openat2(int dirfd, const char *path, int flags, unsigned long long resolve) {
@@ -320,7 +322,7 @@ static int noatime_ok(int flags) {
   return (flags & O_ACCMODE) == O_RDONLY && !(flags & (O_PATH | O_DIRECTORY));
 }
 
-int fsp_open_beneath(int rootfd, const char *rel, int flags) {
+int fs_open_beneath(int rootfd, const char *rel, int flags) {
   if (noatime_ok(flags)) {
     int fd = open_beneath(rootfd, rel, flags | O_NOATIME);
     if (fd != -EPERM) return fd;
@@ -328,7 +330,7 @@ int fsp_open_beneath(int rootfd, const char *rel, int flags) {
   return open_beneath(rootfd, rel, flags);
 }
 
-int fsp_open_nolinks(const char *abs, int flags) {
+int fs_open_nolinks(const char *abs, int flags) {
   if (noatime_ok(flags)) {
     int fd = open_nolinks(abs, flags | O_NOATIME);
     if (fd != -EPERM) return fd;
@@ -357,8 +359,8 @@ static int open_nolinks(const char *abs, int flags) {
   return fd >= 0 ? fd : -errno;
 }
 
-int fsp_open_parent(int rootfd, const char *rel, int create, uid_t uid, gid_t gid, int *created,
-                    size_t *bad_len) {
+int fs_open_parent(int rootfd, const char *rel, int create, uid_t uid, gid_t gid, int *created,
+                   size_t *bad_len) {
   int fd = dup(rootfd);
   if (fd < 0) return -errno;
   const char *p = rel;
@@ -402,18 +404,18 @@ struct fs_sha {
   EVP_MD_CTX *md;
 };
 
-fs_sha *fsp_sha_new(void) {
+fs_sha *fs_sha_new(void) {
   fs_sha *s = xcheck(malloc(sizeof *s));
   s->md = xcheck(EVP_MD_CTX_new());
   if (EVP_DigestInit_ex(s->md, EVP_sha256(), NULL) != 1) xcheck(NULL);
   return s;
 }
 
-void fsp_sha_update(fs_sha *s, const void *buf, size_t n) {
+void fs_sha_update(fs_sha *s, const void *buf, size_t n) {
   if (n) EVP_DigestUpdate(s->md, buf, n);
 }
 
-void fsp_sha_final(fs_sha *s, char hex[FS_SHA_HEX]) {
+void fs_sha_final(fs_sha *s, char hex[FS_SHA_HEX]) {
   unsigned char d[EVP_MAX_MD_SIZE];
   unsigned int dl = 0;
   EVP_DigestFinal_ex(s->md, d, &dl);
@@ -423,10 +425,10 @@ void fsp_sha_final(fs_sha *s, char hex[FS_SHA_HEX]) {
     hex[2 * i + 1] = digits[d[i] & 15];
   }
   hex[64] = '\0';
-  fsp_sha_free(s);
+  fs_sha_free(s);
 }
 
-void fsp_sha_free(fs_sha *s) {
+void fs_sha_free(fs_sha *s) {
   if (!s) return;
   EVP_MD_CTX_free(s->md);
   free(s);
@@ -434,7 +436,7 @@ void fsp_sha_free(fs_sha *s) {
 
 #define HASH_BUF (256 * 1024)
 
-int fsp_sha256_fd(int fd, const fs_pool *pool, char hex[FS_SHA_HEX], int64_t *bytes) {
+int fs_sha256_fd(int fd, const fs_pool *pool, char hex[FS_SHA_HEX], int64_t *bytes) {
   struct stat st;
   size_t cap = HASH_BUF;
   if (fstat(fd, &st) == 0 && st.st_size >= 0 && (size_t)st.st_size + 1 < cap)
@@ -443,12 +445,12 @@ int fsp_sha256_fd(int fd, const fs_pool *pool, char hex[FS_SHA_HEX], int64_t *by
 #ifdef POSIX_FADV_SEQUENTIAL
   posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 #endif
-  fs_sha *s = fsp_sha_new();
+  fs_sha *s = fs_sha_new();
   int64_t total = 0;
   off_t off = 0;
   int rc = 0;
   for (;;) {
-    if (pool && fsp_pool_canceled(pool)) {
+    if (pool && fs_pool_canceled(pool)) {
       rc = -ECANCELED;
       break;
     }
@@ -459,25 +461,25 @@ int fsp_sha256_fd(int fd, const fs_pool *pool, char hex[FS_SHA_HEX], int64_t *by
       break;
     }
     if (n == 0) break;
-    fsp_sha_update(s, buf, (size_t)n);
+    fs_sha_update(s, buf, (size_t)n);
     off += n;
     total += n;
   }
   free(buf);
   if (rc) {
-    fsp_sha_free(s);
+    fs_sha_free(s);
     return rc;
   }
-  fsp_sha_final(s, hex);
+  fs_sha_final(s, hex);
   if (bytes) *bytes = total;
   return 0;
 }
 
-int64_t fsp_mtime_ns(const struct stat *st) {
+int64_t fs_mtime_ns(const struct stat *st) {
   return (int64_t)st->st_mtim.tv_sec * 1000000000 + (int64_t)st->st_mtim.tv_nsec;
 }
 
-void fsp_token8(char out[9]) {
+void fs_token8(char out[9]) {
   unsigned char b[4];
   if (getrandom(b, sizeof b, GRND_NONBLOCK) != (ssize_t)sizeof b) {
     uint64_t x = uv_hrtime() ^ ((uint64_t)getpid() << 20);

@@ -1,0 +1,325 @@
+/* preserve-records: before_start: the snapshot of the record's rows into the hook state; after_start:
+ * the restore in one statement, and what the tools had changed. */
+#define _GNU_SOURCE /* asprintf */
+#include "preserve_records.h"
+
+/* ---- before_start: snapshot ---------------------------------------------------------------------------- */
+static void on_snapshot(void *arg, int status, PGresult *res, const ferry_error *err);
+
+static void store_snapshot(pr_op *op, json_t *snapshot) {
+  json_t *state = ferry_hook_state(op->ev);
+  json_object_set_new(state, "record_id", json_string(op->record_id));
+  json_object_set_new(state, "snapshot", snapshot);
+  json_object_del(state, "restored");
+  json_object_del(state, "tools_changed");
+  size_t present = 0;
+  const char *k;
+  json_t *v;
+  json_object_foreach(snapshot, k, v) present += !json_is_null(v);
+  ferry_log_debug(op->c->ins, "record \"%s\": snapshot of %zu table(s), %zu row(s) present", op->record_id,
+                  json_object_size(snapshot), present);
+  preserve_op_finish(op, 0, NULL);
+}
+
+void preserve_op_snapshot(pr_op *op) {
+  sbuf sql = {0};
+  size_t n = 0;
+  for (size_t i = 0; i < op->ntables; i++) {
+    const table_info *t = &op->info[i];
+    if (!t->schema) continue;
+    if (n++) preserve_sb_add(&sql, " UNION ALL ");
+    preserve_sb_addf(&sql, "SELECT %zu, count(*), min(", i);
+    preserve_sb_row_json(&sql, t);
+    preserve_sb_add(&sql, ") FROM ");
+    preserve_sb_table(&sql, t);
+    preserve_sb_add(&sql, " t WHERE ");
+    preserve_sb_key_match(&sql, t);
+  }
+  if (!n) { /* none of the tables exists yet (Joget creates them lazily): every row is absent */
+    preserve_sb_free(&sql);
+    json_t *snap = json_object();
+    for (size_t i = 0; i < op->ntables; i++) json_object_set_new(snap, op->info[i].name, json_null());
+    store_snapshot(op, snap);
+    return;
+  }
+  const char *params[] = {op->record_id};
+  int rc = ferry_pg_query(op->c->pg, sql.buf, 1, params, on_snapshot, op);
+  preserve_sb_free(&sql);
+  if (rc < 0) preserve_op_failf(op, rc, "snapshot of record \"%s\": cannot queue the query (%s)", op->record_id,
+                                ferry_strerror(rc));
+}
+
+static void on_snapshot(void *arg, int status, PGresult *res, const ferry_error *err) {
+  pr_op *op = arg;
+  if (status) {
+    preserve_op_fail_pg(op, "snapshot", err);
+    return;
+  }
+  json_t *snap = json_object();
+  for (size_t i = 0; i < op->ntables; i++) json_object_set_new(snap, op->info[i].name, json_null());
+  for (int r = 0; r < PQntuples(res); r++) {
+    size_t i = (size_t)strtoull(PQgetvalue(res, r, 0), NULL, 10);
+    long long count = strtoll(PQgetvalue(res, r, 1), NULL, 10);
+    if (i >= op->ntables) continue;
+    const table_info *t = &op->info[i];
+    if (count > 1) {
+      json_decref(snap);
+      preserve_op_failf(op, FERRY_EINVAL, "table %s.%s has %lld rows with %s = \"%s\": preserve-records needs a "
+                        "unique key column (option \"key_column\")", t->schema, t->name, count, op->c->key_column,
+                        op->record_id);
+      return;
+    }
+    if (count == 0 || PQgetisnull(res, r, 2)) continue;
+    json_error_t je;
+    json_t *row = json_loads(PQgetvalue(res, r, 2), 0, &je);
+    if (!json_is_object(row)) {
+      json_decref(row);
+      json_decref(snap);
+      preserve_op_failf(op, FERRY_EPROTO,
+                        "snapshot of record \"%s\" in %s: the database returned a row that is not a JSON object "
+                        "(%s)",
+                        op->record_id, t->name, je.text);
+      return;
+    }
+    json_object_set_new(snap, t->name, row);
+  }
+  store_snapshot(op, snap);
+}
+
+/* ---- after_start: restore ------------------------------------------------------------------------------ */
+static void on_restore(void *arg, int status, PGresult *res, const ferry_error *err);
+
+/* Adds a parameter; writes its reference ("$<n>::json") into ref. */
+static void param_ref(pr_op *op, const char *value, char *ref, size_t size) {
+  op->params = preserve_xrealloc(op->params, (op->nparams + 2) * sizeof *op->params);
+  op->params[op->nparams++] = preserve_xstrdup(value);
+  op->params[op->nparams] = NULL;
+  snprintf(ref, size, "$%zu::json", op->nparams + 1); /* $1 is the record id */
+}
+
+/* CAST(<p>->>'col' AS type) */
+static void sb_cast_from(sbuf *sb, const char *pref, const column *col) {
+  preserve_sb_addf(sb, "CAST(%s->>", pref);
+  preserve_sb_lit(sb, col->name);
+  preserve_sb_addf(sb, " AS %s)", col->type);
+}
+
+void preserve_op_restore(pr_op *op) {
+  json_t *snapshot = json_object_get(ferry_hook_state(op->ev), "snapshot");
+  sbuf sql = {0}, sel = {0};
+  size_t n = 0;
+  for (size_t i = 0; i < op->ntables; i++) {
+    const table_info *t = &op->info[i];
+    json_t *snap = json_object_get(snapshot, t->name);
+    if (!t->schema) {
+      if (json_is_object(snap)) {
+        preserve_sb_free(&sql);
+        preserve_sb_free(&sel);
+        preserve_op_failf(op, FERRY_EINVAL,
+                          "restore of record \"%s\": table %s held the record before the start but no longer "
+                          "exists on the target; restore it from the snapshot in the journal by hand",
+                          op->record_id, t->name);
+        return;
+      }
+      continue; /* absent before, still absent */
+    }
+    preserve_sb_add(&sql, n++ ? ",\n" : "WITH ");
+    /* o<i>: the row as the start path left it (locked) */
+    preserve_sb_addf(&sql, "o%zu AS (SELECT ", i);
+    preserve_sb_row_json(&sql, t);
+    preserve_sb_add(&sql, " AS j FROM ");
+    preserve_sb_table(&sql, t);
+    preserve_sb_add(&sql, " t WHERE ");
+    preserve_sb_key_match(&sql, t);
+    preserve_sb_add(&sql, " FOR UPDATE)");
+    if (!json_is_object(snap)) { /* no row before: delete what the start path created */
+      preserve_sb_addf(&sql, ",\nd%zu AS (DELETE FROM ", i);
+      preserve_sb_table(&sql, t);
+      preserve_sb_add(&sql, " t WHERE ");
+      preserve_sb_key_match(&sql, t);
+      preserve_sb_add(&sql, " RETURNING 1)");
+    } else {
+      char *text = json_dumps(snap, JSON_COMPACT);
+      char pref[32];
+      param_ref(op, text, pref, sizeof pref);
+      free(text);
+      /* u<i>: changed columns back (only when something differs: an unchanged row is not written) */
+      size_t nset = 0;
+      for (size_t k = 0; k < t->ncols; k++)
+        nset += (int)k != t->key && !t->cols[k].generated && !t->cols[k].ident_always;
+      if (nset) {
+        preserve_sb_addf(&sql, ",\nu%zu AS (UPDATE ", i);
+        preserve_sb_table(&sql, t);
+        preserve_sb_add(&sql, " t SET ");
+        int first = 1;
+        for (size_t k = 0; k < t->ncols; k++) {
+          const column *col = &t->cols[k];
+          if ((int)k == t->key || col->generated || col->ident_always) continue;
+          if (!first) preserve_sb_add(&sql, ", ");
+          first = 0;
+          preserve_sb_ident(&sql, col->name);
+          preserve_sb_add(&sql, " = ");
+          sb_cast_from(&sql, pref, col);
+        }
+        preserve_sb_add(&sql, " WHERE ");
+        preserve_sb_key_match(&sql, t);
+        preserve_sb_add(&sql, " AND ARRAY[");
+        first = 1;
+        for (size_t k = 0; k < t->ncols; k++) {
+          const column *col = &t->cols[k];
+          if ((int)k == t->key || col->generated || col->ident_always) continue;
+          if (!first) preserve_sb_add(&sql, ", ");
+          first = 0;
+          preserve_sb_add(&sql, "t.");
+          preserve_sb_ident(&sql, col->name);
+          preserve_sb_add(&sql, "::text");
+        }
+        preserve_sb_add(&sql, "]::text[] IS DISTINCT FROM ARRAY[");
+        first = 1;
+        for (size_t k = 0; k < t->ncols; k++) {
+          const column *col = &t->cols[k];
+          if ((int)k == t->key || col->generated || col->ident_always) continue;
+          if (!first) preserve_sb_add(&sql, ", ");
+          first = 0;
+          preserve_sb_addf(&sql, "%s->>", pref);
+          preserve_sb_lit(&sql, col->name);
+        }
+        preserve_sb_add(&sql, "]::text[] RETURNING 1)");
+      }
+      /* i<i>: the row again when the start path deleted it */
+      preserve_sb_addf(&sql, ",\ni%zu AS (INSERT INTO ", i);
+      preserve_sb_table(&sql, t);
+      preserve_sb_add(&sql, " (");
+      int first = 1;
+      for (size_t k = 0; k < t->ncols; k++) {
+        if (t->cols[k].generated) continue;
+        if (!first) preserve_sb_add(&sql, ", ");
+        first = 0;
+        preserve_sb_ident(&sql, t->cols[k].name);
+      }
+      preserve_sb_add(&sql, ") OVERRIDING SYSTEM VALUE SELECT ");
+      first = 1;
+      for (size_t k = 0; k < t->ncols; k++) {
+        if (t->cols[k].generated) continue;
+        if (!first) preserve_sb_add(&sql, ", ");
+        first = 0;
+        sb_cast_from(&sql, pref, &t->cols[k]);
+      }
+      preserve_sb_addf(&sql, " WHERE NOT EXISTS (SELECT 1 FROM o%zu) RETURNING 1)", i);
+    }
+    if (sel.len) preserve_sb_add(&sel, " UNION ALL ");
+    preserve_sb_addf(&sel, "SELECT %zu, (SELECT j FROM o%zu)", i, i);
+  }
+  if (!n) { /* nothing existed and nothing exists: nothing to restore */
+    preserve_sb_free(&sql);
+    preserve_sb_free(&sel);
+    json_t *st = ferry_hook_state(op->ev);
+    json_object_set_new(st, "restored", json_true());
+    ferry_log_debug(op->c->ins, "record \"%s\": nothing to restore", op->record_id);
+    preserve_op_finish(op, 0, NULL);
+    return;
+  }
+  preserve_sb_add(&sql, "\n");
+  preserve_sb_add(&sql, sel.buf);
+  preserve_sb_free(&sel);
+  size_t np = 1 + op->nparams;
+  const char **params = preserve_xrealloc(NULL, np * sizeof *params);
+  params[0] = op->record_id;
+  for (size_t k = 0; k < op->nparams; k++) params[k + 1] = op->params[k];
+  int rc = ferry_pg_query(op->c->pg, sql.buf, (int)np, params, on_restore, op);
+  free(params);
+  preserve_sb_free(&sql);
+  if (rc < 0) preserve_op_failf(op, rc, "restore of record \"%s\": cannot queue the statement (%s)", op->record_id,
+                                ferry_strerror(rc));
+}
+
+static json_t *change(const char *table, const char *col, json_t *tool, json_t *restored,
+                      const char *action) {
+  return json_pack("{s:s, s:s, s:O, s:O, s:s}", "table", table, "column", col, "tool_value",
+                   tool ? tool : json_null(), "restored_value", restored ? restored : json_null(), "action",
+                   action);
+}
+
+/* What the start path changed in one table: entries appended to `out`; a short description into `desc`. */
+static void diff_table(const table_info *t, json_t *snap, json_t *cur, const char *key_col, json_t *out,
+                       sbuf *desc) {
+  const char *k;
+  json_t *v;
+  if (!json_is_object(snap) && json_is_object(cur)) {
+    json_object_foreach(cur, k, v) {
+      if (!json_is_null(v)) json_array_append_new(out, change(t->name, k, v, NULL, "deleted"));
+    }
+    preserve_sb_addf(desc, "%s%s (row created by the start path: deleted)", desc->len ? ", " : "", t->name);
+    return;
+  }
+  if (json_is_object(snap) && !json_is_object(cur)) {
+    json_object_foreach(snap, k, v) {
+      if (!json_is_null(v)) json_array_append_new(out, change(t->name, k, NULL, v, "inserted"));
+    }
+    preserve_sb_addf(desc, "%s%s (row deleted by the start path: inserted again)", desc->len ? ", " : "", t->name);
+    return;
+  }
+  if (!json_is_object(snap)) return;
+  /* both present: compare the columns of today's row (a column added since is restored to null) */
+  json_object_foreach(cur, k, v) {
+    if (!strcmp(k, key_col)) continue;
+    int settable = 1;
+    for (size_t c = 0; c < t->ncols; c++)
+      if (!strcmp(t->cols[c].name, k)) settable = !t->cols[c].ident_always && !t->cols[c].generated;
+    if (!settable) continue;
+    json_t *sv = json_object_get(snap, k);
+    const char *a = json_string_value(v), *b = json_string_value(sv);
+    if ((a == NULL) != (b == NULL) || (a && strcmp(a, b))) {
+      json_array_append_new(out, change(t->name, k, v, sv, "updated"));
+      preserve_sb_addf(desc, "%s%s.%s", desc->len ? ", " : "", t->name, k);
+    }
+  }
+}
+
+static void on_restore(void *arg, int status, PGresult *res, const ferry_error *err) {
+  pr_op *op = arg;
+  if (status) {
+    preserve_op_fail_pg(op, "restore", err);
+    return;
+  }
+  json_t *state = ferry_hook_state(op->ev);
+  json_t *snapshot = json_object_get(state, "snapshot");
+  json_t *changes = json_array();
+  sbuf desc = {0};
+  for (int r = 0; r < PQntuples(res); r++) {
+    size_t i = (size_t)strtoull(PQgetvalue(res, r, 0), NULL, 10);
+    if (i >= op->ntables) continue;
+    const table_info *t = &op->info[i];
+    json_t *cur = NULL;
+    if (!PQgetisnull(res, r, 1)) {
+      json_error_t je;
+      cur = json_loads(PQgetvalue(res, r, 1), 0, &je);
+      if (!json_is_object(cur)) {
+        json_decref(cur);
+        cur = NULL;
+      }
+    }
+    diff_table(t, json_object_get(snapshot, t->name), cur, op->c->key_column, changes, &desc);
+    json_decref(cur);
+  }
+  json_object_set_new(state, "restored", json_true());
+  json_t *report = ferry_task_report(ferry_hook_task(op->ev));
+  if (json_array_size(changes)) {
+    json_object_set(state, "tools_changed", changes);
+    ferry_log_info(op->c->ins, "record \"%s\": start-path tools changed %s; restored as before the start",
+                   op->record_id, desc.buf);
+  } else {
+    json_t *earlier = json_object_get(state, "tools_changed"); /* a restore before a crash already did it */
+    if (json_array_size(earlier)) json_array_extend(changes, earlier);
+    ferry_log_debug(op->c->ins, "record \"%s\": the rows are as before the start, nothing to restore",
+                    op->record_id);
+  }
+  if (report) {
+    json_t *list = json_object_get(report, "tools_changed");
+    if (json_is_array(list)) json_array_extend(list, changes);
+    else json_object_set(report, "tools_changed", changes);
+  }
+  json_decref(changes);
+  preserve_sb_free(&desc);
+  preserve_op_finish(op, 0, NULL);
+}

@@ -1,0 +1,453 @@
+/* The mock core (see mock_core.h). */
+#define _GNU_SOURCE
+#include "mock_core.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int mock_failures, mock_checks;
+
+int mock_report(const char *name) {
+  printf("%s: %d passed, %d failed\n", name, mock_checks - mock_failures, mock_failures);
+  return mock_failures ? 1 : 0;
+}
+
+static void *xmalloc(size_t n) {
+  void *p = malloc(n ? n : 1);
+  if (!p) abort();
+  return p;
+}
+
+static char *xstrdup(const char *s) {
+  char *d = strdup(s ? s : "");
+  if (!d) abort();
+  return d;
+}
+
+static char *xvasprintf(const char *fmt, va_list ap) {
+  char *s = NULL;
+  if (vasprintf(&s, fmt, ap) < 0) abort();
+  return s;
+}
+
+/* ---- calls ------------------------------------------------------------------------------------------- */
+#define MAX_NAMES 64
+static struct {
+  const char *name;
+  unsigned n;
+} calls[MAX_NAMES];
+
+static void count(const char *name) {
+  for (int i = 0; i < MAX_NAMES; i++) {
+    if (!calls[i].name) calls[i].name = name;
+    if (!strcmp(calls[i].name, name)) {
+      calls[i].n++;
+      return;
+    }
+  }
+}
+
+unsigned mock_calls(const char *name) {
+  for (int i = 0; i < MAX_NAMES && calls[i].name; i++)
+    if (!strcmp(calls[i].name, name)) return calls[i].n;
+  return 0;
+}
+
+static void unavailable(const char *name) {
+  fprintf(stderr, "mock core: %s() needs a pipeline (a task or a hook event): not available in a unit test\n",
+          name);
+  abort();
+}
+
+/* ---- errors ------------------------------------------------------------------------------------------ */
+int ferry_error_setv(ferry_error *err, int code, const char *fmt, va_list ap) {
+  if (!err) return code;
+  char *m = xvasprintf(fmt, ap);
+  free(err->message);
+  err->message = m;
+  err->code = code;
+  return code;
+}
+
+int ferry_error_set(ferry_error *err, int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  ferry_error_setv(err, code, fmt, ap);
+  va_end(ap);
+  return code;
+}
+
+void ferry_error_set_detail(ferry_error *err, const char *fmt, ...) {
+  if (!err) return;
+  va_list ap;
+  va_start(ap, fmt);
+  char *d = xvasprintf(fmt, ap);
+  va_end(ap);
+  free(err->detail);
+  err->detail = d;
+}
+
+void ferry_error_prefix(ferry_error *err, const char *fmt, ...) {
+  if (!err) return;
+  va_list ap;
+  va_start(ap, fmt);
+  char *p = xvasprintf(fmt, ap);
+  va_end(ap);
+  char *m = NULL;
+  if (asprintf(&m, "%s: %s", p, err->message ? err->message : "") < 0) abort();
+  free(p);
+  free(err->message);
+  err->message = m;
+}
+
+void ferry_error_clear(ferry_error *err) {
+  if (!err) return;
+  free(err->message);
+  free(err->detail);
+  err->code = 0;
+  err->message = err->detail = NULL;
+}
+
+void ferry_error_move(ferry_error *dst, ferry_error *src) {
+  ferry_error_clear(dst);
+  *dst = *src;
+  src->code = 0;
+  src->message = src->detail = NULL;
+}
+
+void ferry_error_copy(ferry_error *dst, const ferry_error *src) {
+  ferry_error_clear(dst);
+  dst->code = src->code;
+  dst->message = src->message ? xstrdup(src->message) : NULL;
+  dst->detail = src->detail ? xstrdup(src->detail) : NULL;
+}
+
+int ferry_error_is_transient(const ferry_error *err) {
+  return err && (err->code == FERRY_ETRANSIENT || err->code == FERRY_EINDOUBT);
+}
+
+const char *ferry_err_name(int code) {
+  static const char *const names[] = {"OK",       "EINVAL",    "ECONFIG",  "ENOENT",    "EIO",       "ETRANSIENT",
+                                      "EPERM",    "ECONFLICT", "EPROTO",   "ENOMEM",    "EABI",      "EMISMATCH",
+                                      "EBLOCKED", "ECANCELED", "EINTERNAL", "EUNSUPPORTED", "EINDOUBT"};
+  return code <= 0 && -code < (int)(sizeof names / sizeof names[0]) ? names[-code] : "EUNKNOWN";
+}
+
+const char *ferry_strerror(int code) { return ferry_err_name(code); }
+
+/* ---- logging ----------------------------------------------------------------------------------------- */
+static char *log_buf;
+static size_t log_len;
+static ferry_log_level log_level = FERRY_LOG_DEBUG;
+
+void ferry_log(const ferry_instance *ins, ferry_log_level level, const char *fmt, ...) {
+  (void)ins;
+  static const char *const lv[] = {"ERROR", "WARN", "INFO", "DEBUG", "TRACE"};
+  va_list ap;
+  va_start(ap, fmt);
+  char *m = xvasprintf(fmt, ap);
+  va_end(ap);
+  char *line = NULL;
+  int n = asprintf(&line, "%s %s\n", (unsigned)level <= FERRY_LOG_TRACE ? lv[level] : "?", m);
+  if (n < 0) abort();
+  char *nb = realloc(log_buf, log_len + (size_t)n + 1);
+  if (!nb) abort();
+  log_buf = nb;
+  memcpy(log_buf + log_len, line, (size_t)n + 1);
+  log_len += (size_t)n;
+  if (getenv("FERRY_MOCK_LOG")) fputs(line, stderr);
+  free(line);
+  free(m);
+}
+
+int ferry_log_enabled(ferry_log_level level) { return level <= log_level; }
+void mock_log_set_level(ferry_log_level level) { log_level = level; }
+const char *mock_log_text(void) { return log_buf ? log_buf : ""; }
+
+void mock_log_clear(void) {
+  free(log_buf);
+  log_buf = NULL;
+  log_len = 0;
+}
+
+/* ---- instances --------------------------------------------------------------------------------------- */
+struct ferry_instance {
+  char *plugin;
+  void *ctx;
+  uint32_t role;
+  ferry_mode mode;
+};
+
+ferry_instance *mock_instance_new(const char *plugin, void *ctx, uint32_t role, ferry_mode mode) {
+  ferry_instance *ins = xmalloc(sizeof *ins);
+  ins->plugin = xstrdup(plugin);
+  ins->ctx = ctx;
+  ins->role = role;
+  ins->mode = mode;
+  return ins;
+}
+
+void mock_instance_free(ferry_instance *ins) {
+  if (!ins) return;
+  free(ins->plugin);
+  free(ins);
+}
+
+void *ferry_instance_ctx(const ferry_instance *ins) { return ins->ctx; }
+uv_loop_t *ferry_instance_loop(const ferry_instance *ins) {
+  (void)ins;
+  return uv_default_loop();
+}
+const char *ferry_instance_stage(const ferry_instance *ins) {
+  (void)ins;
+  return "unit";
+}
+const char *ferry_instance_plugin(const ferry_instance *ins) { return ins->plugin; }
+uint32_t ferry_instance_role(const ferry_instance *ins) { return ins->role; }
+ferry_mode ferry_instance_mode(const ferry_instance *ins) { return ins->mode; }
+unsigned ferry_instance_concurrency(const ferry_instance *ins) {
+  (void)ins;
+  return 4;
+}
+double ferry_instance_rate(const ferry_instance *ins) {
+  (void)ins;
+  return 0;
+}
+
+#define MAX_SECRETS 32
+static char *secrets[MAX_SECRETS];
+
+void ferry_secret(const ferry_instance *ins, const char *value) {
+  (void)ins;
+  count("ferry_secret");
+  for (int i = 0; i < MAX_SECRETS; i++)
+    if (!secrets[i]) {
+      secrets[i] = xstrdup(value);
+      return;
+    }
+}
+
+int mock_secret_registered(const char *value) {
+  for (int i = 0; i < MAX_SECRETS && secrets[i]; i++)
+    if (!strcmp(secrets[i], value)) return 1;
+  return 0;
+}
+
+/* ---- items ------------------------------------------------------------------------------------------- */
+ferry_item *ferry_item_new(uint32_t kind, const char *key, json_t *body) {
+  ferry_item *it = xmalloc(sizeof *it);
+  memset(it, 0, sizeof *it);
+  it->kind = kind;
+  it->key = xstrdup(key);
+  it->body = body ? body : json_object();
+  return it;
+}
+
+void ferry_item_free(ferry_item *it) {
+  if (!it) return;
+  free(it->key);
+  json_decref(it->body);
+  free(it->payload);
+  free(it);
+}
+
+void ferry_item_set_payload(ferry_item *it, void *buf, size_t len) {
+  free(it->payload);
+  it->payload = buf;
+  it->payload_len = len;
+}
+
+const char *ferry_item_str(const ferry_item *it, const char *field, const char *dflt) {
+  const char *s = json_string_value(json_object_get(it->body, field));
+  return s ? s : dflt;
+}
+
+int64_t ferry_item_int(const ferry_item *it, const char *field, int64_t dflt) {
+  json_t *v = json_object_get(it->body, field);
+  return json_is_integer(v) ? (int64_t)json_integer_value(v) : dflt;
+}
+
+/* ---- pipeline calls ---------------------------------------------------------------------------------- */
+void ferry_emit(ferry_instance *ins, ferry_item *item) {
+  (void)ins;
+  count("ferry_emit");
+  ferry_item_free(item);
+}
+void ferry_source_end(ferry_instance *ins) {
+  (void)ins;
+  count("ferry_source_end");
+}
+void ferry_source_fail(ferry_instance *ins, const ferry_error *err) {
+  (void)ins;
+  (void)err;
+  count("ferry_source_fail");
+}
+void ferry_source_total(ferry_instance *ins, int64_t total) {
+  (void)ins;
+  (void)total;
+  count("ferry_source_total");
+}
+int ferry_source_wanted(ferry_instance *ins, const char *key) {
+  (void)ins;
+  (void)key;
+  count("ferry_source_wanted");
+  return 1;
+}
+
+const ferry_item *ferry_task_item(const ferry_task *task) { (void)task; unavailable(__func__); return NULL; }
+ferry_instance *ferry_task_instance(const ferry_task *task) { (void)task; unavailable(__func__); return NULL; }
+ferry_mode ferry_task_mode(const ferry_task *task) { (void)task; unavailable(__func__); return FERRY_MODE_RUN; }
+unsigned ferry_task_attempt(const ferry_task *task) { (void)task; unavailable(__func__); return 0; }
+const char *ferry_task_step(const ferry_task *task) { (void)task; unavailable(__func__); return NULL; }
+json_t *ferry_task_state(ferry_task *task) { (void)task; unavailable(__func__); return NULL; }
+json_t *ferry_task_report(ferry_task *task) { (void)task; unavailable(__func__); return NULL; }
+int ferry_task_repair(const ferry_task *task) { (void)task; unavailable(__func__); return 0; }
+void ferry_task_done(ferry_task *task, unsigned flags) { (void)task; (void)flags; unavailable(__func__); }
+void ferry_task_fail(ferry_task *task, const ferry_error *err) { (void)task; (void)err; unavailable(__func__); }
+int ferry_task_intent(ferry_task *task, const char *step, ferry_error *err) {
+  (void)task; (void)step; (void)err;
+  unavailable(__func__);
+  return 0;
+}
+int ferry_task_map_id(ferry_task *task, const char *kind, const char *old_id, const char *new_id, ferry_error *err) {
+  (void)task; (void)kind; (void)old_id; (void)new_id; (void)err;
+  unavailable(__func__);
+  return 0;
+}
+char *ferry_task_lookup_id(ferry_task *task, const char *kind, const char *old_id) {
+  (void)task; (void)kind; (void)old_id;
+  unavailable(__func__);
+  return NULL;
+}
+void ferry_fire(ferry_instance *ins, ferry_task *task, const char *point, json_t *data, ferry_done_fn done,
+                void *arg) {
+  (void)ins; (void)task; (void)point; (void)data; (void)done; (void)arg;
+  unavailable(__func__);
+}
+
+/* ---- services: not started in unit tests --------------------------------------------------------------- */
+ferry_http *ferry_http_new(ferry_instance *ins, const ferry_http_opts *opts, ferry_error *err) {
+  (void)ins;
+  (void)opts;
+  count("ferry_http_new");
+  ferry_error_set(err, FERRY_EUNSUPPORTED, "mock core: no HTTP service in a unit test");
+  return NULL;
+}
+void ferry_http_free(ferry_http *http) { (void)http; }
+int ferry_http_send(ferry_http *http, const ferry_http_request *req, ferry_http_cb cb, void *arg) {
+  (void)http; (void)req; (void)cb; (void)arg;
+  count("ferry_http_send");
+  return FERRY_EUNSUPPORTED;
+}
+int ferry_http_send_ex(ferry_http *http, const ferry_http_request *req, unsigned flags, ferry_http_cb cb,
+                       void *arg) {
+  (void)flags;
+  return ferry_http_send(http, req, cb, arg);
+}
+size_t ferry_http_pending(const ferry_http *http) {
+  (void)http;
+  return 0;
+}
+
+ferry_pg *ferry_pg_new(ferry_instance *ins, const char *conninfo, ferry_error *err) {
+  (void)ins;
+  (void)conninfo;
+  count("ferry_pg_new");
+  ferry_error_set(err, FERRY_EUNSUPPORTED, "mock core: no PostgreSQL service in a unit test");
+  return NULL;
+}
+void ferry_pg_free(ferry_pg *pg) { (void)pg; }
+int ferry_pg_query(ferry_pg *pg, const char *sql, int nparams, const char *const *params, ferry_pg_cb cb,
+                   void *arg) {
+  (void)pg; (void)sql; (void)nparams; (void)params; (void)cb; (void)arg;
+  count("ferry_pg_query");
+  return FERRY_EUNSUPPORTED;
+}
+int ferry_pg_copy_out(ferry_pg *pg, const char *sql, ferry_pg_chunk_cb chunk, ferry_pg_cb done, void *arg) {
+  (void)pg; (void)sql; (void)chunk; (void)done; (void)arg;
+  return FERRY_EUNSUPPORTED;
+}
+int ferry_pg_copy_in(ferry_pg *pg, const char *sql, const void *data, size_t len, ferry_pg_cb done, void *arg) {
+  (void)pg; (void)sql; (void)data; (void)len; (void)done; (void)arg;
+  return FERRY_EUNSUPPORTED;
+}
+size_t ferry_pg_pending(const ferry_pg *pg) {
+  (void)pg;
+  return 0;
+}
+
+/* ---- pure helpers (the SDK's documented results) --------------------------------------------------------- */
+typedef struct sb {
+  char *buf;
+  size_t len, cap;
+} sb;
+
+static void sb_addn(sb *b, const char *s, size_t n) {
+  if (b->len + n + 1 > b->cap) {
+    b->cap = (b->len + n + 1) * 2;
+    b->buf = realloc(b->buf, b->cap);
+    if (!b->buf) abort();
+  }
+  memcpy(b->buf + b->len, s, n);
+  b->len += n;
+  b->buf[b->len] = '\0';
+}
+
+static void sb_add(sb *b, const char *s) { sb_addn(b, s, strlen(s)); }
+
+static char *sb_steal(sb *b) { return b->buf ? b->buf : xstrdup(""); }
+
+char *ferry_pg_quote_ident(const char *ident) {
+  if (!ident) return NULL;
+  sb b = {0};
+  sb_add(&b, "\"");
+  for (const char *p = ident; *p; p++) sb_add(&b, *p == '"' ? "\"\"" : (char[]){*p, 0});
+  sb_add(&b, "\"");
+  return sb_steal(&b);
+}
+
+char *ferry_pg_quote_literal(const char *value) {
+  if (!value) return xstrdup("NULL");
+  sb b = {0};
+  if (strchr(value, '\\')) sb_add(&b, "E");
+  sb_add(&b, "'");
+  for (const char *p = value; *p; p++) {
+    if (*p == '\'') sb_add(&b, "''");
+    else if (*p == '\\') sb_add(&b, "\\\\");
+    else sb_addn(&b, p, 1);
+  }
+  sb_add(&b, "'");
+  return sb_steal(&b);
+}
+
+char *ferry_url_escape(const char *s) {
+  sb b = {0};
+  sb_add(&b, "");
+  for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
+    if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || strchr("-._~", *p)) {
+      sb_addn(&b, (const char *)p, 1);
+    } else {
+      char hex[4];
+      snprintf(hex, sizeof hex, "%%%02X", *p);
+      sb_add(&b, hex);
+    }
+  }
+  return sb_steal(&b);
+}
+
+char *ferry_form_encode(const char *const *kv) {
+  sb b = {0};
+  sb_add(&b, "");
+  for (size_t i = 0; kv && kv[i] && kv[i + 1]; i += 2) {
+    char *k = ferry_url_escape(kv[i]), *v = ferry_url_escape(kv[i + 1]);
+    if (i) sb_add(&b, "&");
+    sb_add(&b, k);
+    sb_add(&b, "=");
+    sb_add(&b, v);
+    free(k);
+    free(v);
+  }
+  return sb_steal(&b);
+}
