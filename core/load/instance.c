@@ -9,10 +9,10 @@
  * instances created without it, as in tests), or NULL. */
 static const ferry_option *misfit(const ferry_plugin *p) {
   for (const ferry_option *o = p->options; o && o->key; o++) {
-    size_t sz = o->type == FERRY_OPT_INT      ? sizeof(int64_t)
-                : o->type == FERRY_OPT_DOUBLE ? sizeof(double)
-                : o->type == FERRY_OPT_BOOL   ? sizeof(int)
-                                              : sizeof(void *);
+    size_t sz = o->type == FERRY_OPT_INT                                 ? sizeof(int64_t)
+                : o->type == FERRY_OPT_DOUBLE                            ? sizeof(double)
+                : o->type == FERRY_OPT_BOOL || o->type == FERRY_OPT_ENUM ? sizeof(int)
+                                                                         : sizeof(void *);
     if (o->offset > p->ctx_size || sz > p->ctx_size - o->offset) return o;
   }
   return NULL;
@@ -56,7 +56,8 @@ ferry_instance *ferry__instance_create_ex(const ferry_plugin *plugin, uint32_t r
     ferry__options_copy_to(params->options, ins->ctx); /* checked once, at load */
   } else {
     char *ow = ferry__xasprintf("%s options", w);
-    rc = ferry__options_apply_ex(plugin->options, options, ins->ctx, ow, params ? params->base_dir : NULL, err);
+    rc = ferry__options_apply_ex(plugin->options, options, ins->ctx, ow, params ? params->base_dir : NULL, role,
+                                 err);
     free(ow);
   }
   if (!rc && plugin->init) {

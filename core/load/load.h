@@ -10,16 +10,21 @@
 /* Validates `options` (a JSON object, or NULL for none) against `table` and writes values into `ctx` (see
  * ferry/plugin.h for the field types). `where` names the place for messages, e.g.
  * "config.json: stages[0] \"forms\" sink \"pgsql\" options". Unknown key -> FERRY_ECONFIG naming the key and
- * listing the valid ones; wrong type -> naming key, expected and found type; missing required key.
+ * listing the valid ones; wrong type -> naming key, expected and found type; missing required key; an enum
+ * name not in the choices, an integer out of its range, an empty string or list where non-empty is asked
+ * for -> naming key, the value found and what is allowed. A deprecated key is taken as its option's key
+ * (a warning "<where>: option \"old\" is deprecated: write \"new\"" is logged); both given -> refused.
  * Secrets ("${ENV}", {"env":..}, {"file":..}) are resolved and registered with ferry__secret_add(). On
- * failure nothing stays allocated in ctx. */
+ * failure nothing stays allocated in ctx. Any role: no option is refused for its role. */
 int ferry__options_apply(const ferry_option *table, json_t *options, void *ctx, const char *where,
                         ferry_error *err);
 /* Same, with `base_dir`: the directory against which relative {"file": PATH} secrets are resolved (the
  * config file's directory, ferry_config.base_dir); NULL = the current directory (what ferry__options_apply
- * uses). */
+ * uses); and `role`, the instance's role (FERRY_KIND_SOURCE, _SINK or _HOOK; 0 = any): an option given
+ * whose ferry_option.roles lacks it is refused ("<where>: option \"tables\" applies to the source only
+ * (this is the sink)"), and a required option of another role is not required. */
 int ferry__options_apply_ex(const ferry_option *table, json_t *options, void *ctx, const char *where,
-                           const char *base_dir, ferry_error *err);
+                           const char *base_dir, uint32_t role, ferry_error *err);
 /* Frees what ferry__options_apply() stored in ctx (and sets those fields to NULL). Safe on a zeroed ctx. */
 void ferry__options_release(const ferry_option *table, void *ctx);
 /* A plugin's options checked and applied once (at load): a context filled as the core fills it before
@@ -31,12 +36,13 @@ void ferry__options_release(const ferry_option *table, void *ctx);
  * with them. free: NULL allowed. */
 typedef struct ferry__options ferry__options;
 ferry__options *ferry__options_prepare(const ferry_plugin *plugin, json_t *options, const char *where,
-                                       const char *base_dir, ferry_error *err);
+                                       const char *base_dir, uint32_t role, ferry_error *err);
 void ferry__options_copy_to(const ferry__options *o, void *ctx);
 void ferry__options_free(ferry__options *o);
 /* Describes a plugin for `ferry plugins --describe`: a new JSON object {name, version, description,
  * license, kinds: [...], emits/accepts: [...], hook_points: [...], options: [{key, type, default, required,
- * secret, help}]} (secret defaults never shown). */
+ * secret, help, and when they apply: roles: [...], choices: [...] (enum), min, max (range), non_empty: true,
+ * deprecated_name}]} (secret defaults never shown). */
 json_t *ferry__plugin_describe(const ferry_plugin *plugin);
 const char *ferry__opt_type_name(ferry_opt_type t);
 
@@ -110,7 +116,9 @@ json_t *ferry__config_settings(const ferry_config *cfg);
  * FERRY_EABI (opened but no symbol, or the descriptor refused, or a second plugin of the same name). */
 typedef struct ferry_registry ferry_registry;
 typedef struct ferry_plugin_entry {
-  const ferry_plugin *plugin; /* checked descriptor (in the module's memory for modules) */
+  const ferry_plugin *plugin; /* checked descriptor (in the module's memory for modules; for a plugin built
+                                 for ABI < 1.3 with options, a copy owned by the registry whose options
+                                 table is in this ferry's ferry_option layout) */
   const char *origin;         /* "built-in" (or the origin given to add_builtin) or the module file path */
   int builtin;
 } ferry_plugin_entry;
@@ -168,8 +176,10 @@ const ferry_plugin_entry *ferry__registry_at(const ferry_registry *reg, size_t i
  * version/description/license non-NULL; kinds non-zero and within FERRY_KIND_ALL; for each declared kind
  * its ops table present, struct_size between its 1.0 size and this ferry's, required callback set
  * (demand, write, fire), emitted/accepted item kinds non-zero and known; no ops table for an undeclared
- * kind; ctx_size > 0 when options exist; options table well-formed (keys valid and unique, types and flags
- * known, each field within ctx_size, defaults valid JSON of the option's type). Returns 0 or FERRY_EABI with
+ * kind; ctx_size > 0 when options exist; options table well-formed, read with the layout of the plugin's
+ * ABI minor (keys and deprecated keys valid and unique, types and flags known to that minor, each field
+ * within ctx_size, defaults valid JSON of the option's type, within the range, non-empty when asked, one of
+ * the choices; roles within the plugin's kinds; enums with choices, not secret). Returns 0 or FERRY_EABI with
  * a message naming the expected and the found values, e.g. "plugin file /x/ferry_bad.so, symbol
  * ferry_plugin_bad: ABI major 2 is not supported (this ferry has ABI 1.0)". */
 int ferry__plugin_check(const ferry_plugin *p, const char *file, const char *symbol, const char *expected_name,

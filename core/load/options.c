@@ -19,8 +19,30 @@ const char *ferry__opt_type_name(ferry_opt_type t) {
     case FERRY_OPT_BOOL: return "boolean";
     case FERRY_OPT_STRING_LIST: return "string list";
     case FERRY_OPT_JSON: return "json";
+    case FERRY_OPT_ENUM: return "enum";
   }
   return "unknown";
+}
+
+/* "source", "sink", "hook" */
+static const char *role_name(uint32_t role) {
+  return role == FERRY_KIND_SOURCE ? "source" : role == FERRY_KIND_SINK ? "sink" : role == FERRY_KIND_HOOK ? "hook" : "?";
+}
+
+/* "the source", "the source and the sink", ... */
+static char *roles_text(uint32_t roles) {
+  ferry_sb sb = {0};
+  const uint32_t all[] = {FERRY_KIND_SOURCE, FERRY_KIND_SINK, FERRY_KIND_HOOK};
+  for (size_t i = 0; i < 3; i++)
+    if (roles & all[i]) ferry__sb_addf(&sb, "%sthe %s", sb.len ? " and " : "", role_name(all[i]));
+  return ferry__sb_steal(&sb);
+}
+
+/* "\"skip\", \"overwrite\", \"fail\"" */
+static char *choices_text(const ferry_opt_choice *c) {
+  ferry_sb sb = {0};
+  for (; c && c->name; c++) ferry__sb_addf(&sb, "%s\"%s\"", sb.len ? ", " : "", c->name);
+  return ferry__sb_steal(&sb);
 }
 
 
@@ -217,26 +239,61 @@ static int set_value(const opt_run *r, const ferry_option *o, json_t *v, char *c
   void *field = ctx + o->offset;
   char *label = ferry__xasprintf("\"%s\"", o->key);
   int rc = 0;
+  int nonempty = (o->flags & FERRY_OPT_NONEMPTY) != 0;
   switch (o->type) {
     case FERRY_OPT_STRING: {
       char *s = NULL;
       rc = resolve_string(r, o, label, v, &s);
+      if (!rc && nonempty && !*s) {
+        free(s);
+        rc = ferry_error_set(r->err, FERRY_ECONFIG, "%s: \"%s\": must not be empty", r->where, o->key);
+      }
       if (!rc) *(char **)field = s;
       break;
     }
     case FERRY_OPT_INT: {
+      int64_t n = 0;
       if (json_is_integer(v)) {
-        *(int64_t *)field = (int64_t)json_integer_value(v);
+        n = (int64_t)json_integer_value(v);
       } else if (json_is_real(v)) {
         double d = json_real_value(v);
         if (d >= -9223372036854775808.0 && d < 9223372036854775808.0 && d == (double)(int64_t)d)
-          *(int64_t *)field = (int64_t)d;
+          n = (int64_t)d;
         else
           rc = ferry_error_set(r->err, FERRY_ECONFIG, "%s: \"%s\": expected integer, found %g", r->where,
                                o->key, d);
       } else {
         rc = type_error(r, o, v);
       }
+      if (!rc && (o->flags & FERRY_OPT_RANGE) && (n < o->min || n > o->max)) {
+        if (o->max == INT64_MAX)
+          rc = ferry_error_set(r->err, FERRY_ECONFIG, "%s: \"%s\": must be %lld or more, found %lld", r->where,
+                               o->key, (long long)o->min, (long long)n);
+        else if (o->min == INT64_MIN)
+          rc = ferry_error_set(r->err, FERRY_ECONFIG, "%s: \"%s\": must be %lld or less, found %lld", r->where,
+                               o->key, (long long)o->max, (long long)n);
+        else
+          rc = ferry_error_set(r->err, FERRY_ECONFIG, "%s: \"%s\": must be between %lld and %lld, found %lld",
+                               r->where, o->key, (long long)o->min, (long long)o->max, (long long)n);
+      }
+      if (!rc) *(int64_t *)field = n;
+      break;
+    }
+    case FERRY_OPT_ENUM: {
+      const ferry_opt_choice *c = o->choices;
+      while (c && c->name && !(json_is_string(v) && !strcmp(c->name, json_string_value(v)))) c++;
+      if (c && c->name) {
+        *(int *)field = c->value;
+        break;
+      }
+      char *names = choices_text(o->choices);
+      if (json_is_string(v))
+        rc = ferry_error_set(r->err, FERRY_ECONFIG, "%s: \"%s\": must be one of %s, found \"%s\"", r->where,
+                             o->key, names, json_string_value(v));
+      else
+        rc = ferry_error_set(r->err, FERRY_ECONFIG, "%s: \"%s\": must be one of %s, found %s", r->where,
+                             o->key, names, ferry__json_kind(v));
+      free(names);
       break;
     }
     case FERRY_OPT_DOUBLE:
@@ -255,9 +312,14 @@ static int set_value(const opt_run *r, const ferry_option *o, json_t *v, char *c
       if (json_is_array(v)) {
         size_t n = json_array_size(v);
         char **list = ferry__xcalloc(n + 1, sizeof(char *));
+        if (nonempty && n == 0)
+          rc = ferry_error_set(r->err, FERRY_ECONFIG, "%s: \"%s\": must not be an empty list", r->where,
+                               o->key);
         for (size_t i = 0; i < n && !rc; i++) {
           char *el = ferry__xasprintf("\"%s\"[%zu]", o->key, i);
           rc = resolve_string(r, o, el, json_array_get(v, i), &list[i]);
+          if (!rc && nonempty && !*list[i])
+            rc = ferry_error_set(r->err, FERRY_ECONFIG, "%s: %s: must not be empty", r->where, el);
           free(el);
         }
         if (rc)
@@ -267,6 +329,10 @@ static int set_value(const opt_run *r, const ferry_option *o, json_t *v, char *c
       } else if (json_is_string(v) || json_is_object(v)) {
         char *s = NULL;
         rc = resolve_string(r, o, label, v, &s);
+        if (!rc && nonempty && !*s) {
+          free(s);
+          rc = ferry_error_set(r->err, FERRY_ECONFIG, "%s: \"%s\": must not be empty", r->where, o->key);
+        }
         if (!rc) {
           char **list = ferry__xcalloc(2, sizeof(char *));
           list[0] = s;
@@ -325,6 +391,16 @@ static char *valid_keys(const ferry_option *table) {
   return ferry__sb_steal(&sb);
 }
 
+/* The option `key` names, by its key or by its deprecated key, or NULL. */
+static const ferry_option *find_option(const ferry_option *table, const char *key) {
+  for (const ferry_option *o = table; o && o->key; o++)
+    if (!strcmp(o->key, key) || (o->deprecated_key && !strcmp(o->deprecated_key, key))) return o;
+  return NULL;
+}
+
+/* Whether option `o` means something for `role` (0: any role). */
+static int for_role(const ferry_option *o, uint32_t role) { return !role || !o->roles || (o->roles & role); }
+
 /* A default from the table, taken literally (no substitution, no env/file forms). */
 static int set_default(const opt_run *r, const ferry_option *o, char *ctx) {
   json_error_t je;
@@ -373,7 +449,7 @@ static int set_default(const opt_run *r, const ferry_option *o, char *ctx) {
 }
 
 int ferry__options_apply_ex(const ferry_option *table, json_t *options, void *ctx, const char *where,
-                           const char *base_dir, ferry_error *err) {
+                           const char *base_dir, uint32_t role, ferry_error *err) {
   opt_run r = {where ? where : "options", base_dir, err};
   if (options && json_is_null(options)) options = NULL;
   if (options && !json_is_object(options))
@@ -383,9 +459,7 @@ int ferry__options_apply_ex(const ferry_option *table, json_t *options, void *ct
   const char *key;
   json_t *v;
   json_object_foreach(options, key, v) {
-    const ferry_option *o = table;
-    while (o && o->key && strcmp(o->key, key)) o++;
-    if (o && o->key) continue;
+    if (find_option(table, key)) continue;
     if (!table || !table->key)
       return ferry_error_set(err, FERRY_ECONFIG, "%s: unknown key \"%s\"; this plugin takes no options",
                              r.where, key);
@@ -395,8 +469,25 @@ int ferry__options_apply_ex(const ferry_option *table, json_t *options, void *ct
     return FERRY_ECONFIG;
   }
   if (!table) return 0;
+  /* then keys given to the wrong role, both names of one option, and required keys missing */
+  json_object_foreach(options, key, v) {
+    const ferry_option *o = find_option(table, key);
+    if (for_role(o, role)) continue;
+    char *roles = roles_text(o->roles);
+    ferry_error_set(err, FERRY_ECONFIG, "%s: option \"%s\" applies to %s only (this is the %s)", r.where, key,
+                    roles, role_name(role));
+    free(roles);
+    return FERRY_ECONFIG;
+  }
   for (const ferry_option *o = table; o->key; o++) {
-    if (!(o->flags & FERRY_OPT_REQUIRED) || json_object_get(options, o->key)) continue;
+    json_t *now = json_object_get(options, o->key);
+    json_t *old = o->deprecated_key ? json_object_get(options, o->deprecated_key) : NULL;
+    if (now && old)
+      return ferry_error_set(err, FERRY_ECONFIG,
+                             "%s: both \"%s\" and \"%s\" are given; \"%s\" is the deprecated name of \"%s\": "
+                             "keep only \"%s\"",
+                             r.where, o->deprecated_key, o->key, o->deprecated_key, o->key, o->key);
+    if (!(o->flags & FERRY_OPT_REQUIRED) || now || old || !for_role(o, role)) continue;
     if (o->help)
       return ferry_error_set(err, FERRY_ECONFIG, "%s: missing required key \"%s\" (%s)", r.where, o->key,
                              o->help);
@@ -407,10 +498,19 @@ int ferry__options_apply_ex(const ferry_option *table, json_t *options, void *ct
   for (; table[i].key; i++) {
     const ferry_option *o = &table[i];
     json_t *val = json_object_get(options, o->key);
-    if (val)
+    if (!val && o->deprecated_key && (val = json_object_get(options, o->deprecated_key))) {
+      /* the value under its old name: messages name the key as written */
+      ferry_option as_given = *o;
+      as_given.key = o->deprecated_key;
+      rc = set_value(&r, &as_given, val, ctx);
+      if (!rc)
+        ferry_log(NULL, FERRY_LOG_WARN, "%s: option \"%s\" is deprecated: write \"%s\" (same values)", r.where,
+                  o->deprecated_key, o->key);
+    } else if (val) {
       rc = set_value(&r, o, val, ctx);
-    else if (o->default_json)
+    } else if (o->default_json) {
       rc = set_default(&r, o, ctx);
+    }
     /* else: left zero (the context was zeroed) */
     if (rc) break;
   }
@@ -424,7 +524,7 @@ int ferry__options_apply_ex(const ferry_option *table, json_t *options, void *ct
 
 int ferry__options_apply(const ferry_option *table, json_t *options, void *ctx, const char *where,
                         ferry_error *err) {
-  return ferry__options_apply_ex(table, options, ctx, where, NULL, err);
+  return ferry__options_apply_ex(table, options, ctx, where, NULL, 0, err);
 }
 
 /* ---- options checked once ------------------------------------------------------------------------------ */
@@ -436,7 +536,7 @@ struct ferry__options {
 };
 
 ferry__options *ferry__options_prepare(const ferry_plugin *plugin, json_t *options, const char *where,
-                                       const char *base_dir, ferry_error *err) {
+                                       const char *base_dir, uint32_t role, ferry_error *err) {
   if (!plugin->options && options && json_is_object(options) && json_object_size(options)) {
     ferry_error_set(err, FERRY_ECONFIG, "%s: plugin \"%s\" takes no options", where ? where : "options",
                     plugin->name);
@@ -446,7 +546,7 @@ ferry__options *ferry__options_prepare(const ferry_plugin *plugin, json_t *optio
   o->table = plugin->options;
   o->size = plugin->ctx_size ? plugin->ctx_size : 1;
   o->ctx = ferry__xcalloc(1, o->size);
-  if (ferry__options_apply_ex(plugin->options, options, o->ctx, where, base_dir, err) < 0) {
+  if (ferry__options_apply_ex(plugin->options, options, o->ctx, where, base_dir, role, err) < 0) {
     free(o->ctx);
     free(o);
     return NULL;
@@ -468,7 +568,8 @@ void ferry__options_copy_to(const ferry__options *o, void *ctx) {
         break;
       case FERRY_OPT_INT: memcpy(to, from, sizeof(int64_t)); break;
       case FERRY_OPT_DOUBLE: memcpy(to, from, sizeof(double)); break;
-      case FERRY_OPT_BOOL: memcpy(to, from, sizeof(int)); break;
+      case FERRY_OPT_BOOL:
+      case FERRY_OPT_ENUM: memcpy(to, from, sizeof(int)); break;
       default: break;
     }
   }
@@ -547,6 +648,24 @@ json_t *ferry__plugin_describe(const ferry_plugin *p) {
     json_object_set_new(d, "required", json_boolean(op->flags & FERRY_OPT_REQUIRED));
     json_object_set_new(d, "secret", json_boolean(op->flags & FERRY_OPT_SECRET));
     json_object_set_new(d, "help", json_string(op->help ? op->help : ""));
+    if (op->roles) {
+      json_t *roles = json_array();
+      for (uint32_t b = FERRY_KIND_SOURCE; b <= FERRY_KIND_HOOK; b <<= 1)
+        if (op->roles & b) json_array_append_new(roles, json_string(role_name(b)));
+      json_object_set_new(d, "roles", roles);
+    }
+    if (op->type == FERRY_OPT_ENUM) {
+      json_t *names = json_array();
+      for (const ferry_opt_choice *c = op->choices; c && c->name; c++)
+        json_array_append_new(names, json_string(c->name));
+      json_object_set_new(d, "choices", names);
+    }
+    if (op->type == FERRY_OPT_INT && (op->flags & FERRY_OPT_RANGE)) {
+      if (op->min != INT64_MIN) json_object_set_new(d, "min", json_integer((json_int_t)op->min));
+      if (op->max != INT64_MAX) json_object_set_new(d, "max", json_integer((json_int_t)op->max));
+    }
+    if (op->flags & FERRY_OPT_NONEMPTY) json_object_set_new(d, "non_empty", json_true());
+    if (op->deprecated_key) json_object_set_new(d, "deprecated_name", json_string(op->deprecated_key));
     json_array_append_new(opts, d);
   }
   json_object_set_new(o, "options", opts);

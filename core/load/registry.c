@@ -46,6 +46,10 @@ typedef struct reg_entry {
   char *origin; /* pub.origin */
   char *id;     /* name with '-' as '_' */
   ferry_module *module; /* NULL for built-ins */
+  /* A plugin built for ABI < 1.3: a copy of its descriptor whose options point to `options`, its table in
+   * this ferry's layout (option_at), so that the rest of the core reads one layout. Both owned, or NULL. */
+  ferry_plugin *upgraded;
+  ferry_option *options;
 } reg_entry;
 
 struct ferry_registry {
@@ -138,6 +142,7 @@ static size_t opt_size(ferry_opt_type t) {
     case FERRY_OPT_BOOL: return sizeof(int);
     case FERRY_OPT_STRING_LIST: return sizeof(char **);
     case FERRY_OPT_JSON: return sizeof(json_t *);
+    case FERRY_OPT_ENUM: return sizeof(int);
   }
   return 0;
 }
@@ -150,6 +155,7 @@ static const char *opt_type_text(ferry_opt_type t) {
     case FERRY_OPT_BOOL: return "true or false";
     case FERRY_OPT_STRING_LIST: return "a string or a list of strings";
     case FERRY_OPT_JSON: return "any JSON value";
+    case FERRY_OPT_ENUM: return "one of the choices' names";
   }
   return "?";
 }
@@ -169,6 +175,7 @@ static int default_fits(ferry_opt_type t, json_t *v) {
       return 1;
     }
     case FERRY_OPT_JSON: return 1;
+    case FERRY_OPT_ENUM: return json_is_string(v);
   }
   return 0;
 }
@@ -182,6 +189,86 @@ static int option_key_ok(const char *k) {
   return 1;
 }
 
+/* Bytes per options table entry as the plugin was compiled: ferry_option grew in ABI 1.3 (plugin.h). */
+static size_t option_stride(const ferry_plugin *p) {
+  return p->abi_minor < 3 ? FERRY_OPTION_SIZE_1_0 : sizeof(ferry_option);
+}
+
+/* Entry i of the plugin's table in this ferry's layout (fields the plugin's layout lacks are zero). */
+static void option_at(const ferry_plugin *p, size_t i, ferry_option *out) {
+  size_t stride = option_stride(p);
+  memset(out, 0, sizeof *out);
+  memcpy(out, (const char *)p->options + i * stride, stride);
+}
+
+#define OPT_FLAGS_KNOWN (FERRY_OPT_REQUIRED | FERRY_OPT_SECRET | FERRY_OPT_NONEMPTY | FERRY_OPT_RANGE)
+
+/* The checks of the fields added in ABI 1.3 (zero for older plugins, and then always fine). */
+static int check_option_1_3(const ferry_plugin *p, const ferry_option *o, json_t *def, const char *file,
+                            const char *symbol, ferry_error *err) {
+  if (o->roles & ~p->kinds)
+    return refuse(err, file, symbol, "option \"%s\" has roles 0x%x outside the plugin's kinds 0x%x", o->key,
+                  (unsigned)o->roles, (unsigned)p->kinds);
+  if ((o->flags & FERRY_OPT_NONEMPTY) && o->type != FERRY_OPT_STRING && o->type != FERRY_OPT_STRING_LIST)
+    return refuse(err, file, symbol, "option \"%s\" has FERRY_OPT_NONEMPTY but is %s (expected a string or a "
+                  "string list)", o->key, opt_type_text(o->type));
+  if ((o->flags & FERRY_OPT_RANGE) && o->type != FERRY_OPT_INT)
+    return refuse(err, file, symbol, "option \"%s\" has FERRY_OPT_RANGE but is %s (expected an integer)",
+                  o->key, opt_type_text(o->type));
+  if ((o->flags & FERRY_OPT_RANGE) && o->min > o->max)
+    return refuse(err, file, symbol, "option \"%s\" has the range %lld..%lld (expected min <= max)", o->key,
+                  (long long)o->min, (long long)o->max);
+  if ((o->flags & FERRY_OPT_RANGE) && def &&
+      (json_integer_value(def) < o->min || json_integer_value(def) > o->max))
+    return refuse(err, file, symbol, "option \"%s\" has the default %lld outside its range %lld..%lld",
+                  o->key, (long long)json_integer_value(def), (long long)o->min, (long long)o->max);
+  if ((o->flags & FERRY_OPT_NONEMPTY) && def) {
+    int empty = json_is_string(def) ? !*json_string_value(def) : json_array_size(def) == 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach(def, i, e) empty |= !*json_string_value(e);
+    if (empty)
+      return refuse(err, file, symbol, "option \"%s\" has FERRY_OPT_NONEMPTY and an empty default", o->key);
+  }
+  if (o->type == FERRY_OPT_ENUM) {
+    if (o->flags & FERRY_OPT_SECRET)
+      return refuse(err, file, symbol, "option \"%s\" is an enum and FERRY_OPT_SECRET (an enum's names are "
+                    "public)", o->key);
+    if (!o->choices || !o->choices[0].name)
+      return refuse(err, file, symbol, "option \"%s\" is an enum without choices (expected .choices = a "
+                    "ferry_opt_choice table ended by {NULL, 0})", o->key);
+    int has_default = !def;
+    for (size_t i = 0; o->choices[i].name; i++) {
+      if (i >= MAX_OPTIONS)
+        return refuse(err, file, symbol, "option \"%s\": choices table has more than %d entries (is it "
+                      "missing its {NULL, 0} end?)", o->key, MAX_OPTIONS);
+      if (!*o->choices[i].name)
+        return refuse(err, file, symbol, "option \"%s\": choice %zu has an empty name", o->key, i);
+      for (size_t k = 0; k < i; k++)
+        if (!strcmp(o->choices[k].name, o->choices[i].name))
+          return refuse(err, file, symbol, "option \"%s\": choice \"%s\" is declared twice", o->key,
+                        o->choices[i].name);
+      if (def && !strcmp(json_string_value(def), o->choices[i].name)) has_default = 1;
+    }
+    if (!has_default)
+      return refuse(err, file, symbol, "option \"%s\" has the default \"%s\", which is not one of its choices",
+                    o->key, json_string_value(def));
+  } else if (o->choices) {
+    return refuse(err, file, symbol, "option \"%s\" has choices but is %s (expected FERRY_OPT_ENUM)", o->key,
+                  opt_type_text(o->type));
+  }
+  if (o->deprecated_key) {
+    if (!option_key_ok(o->deprecated_key)) {
+      char *q = quote(o->deprecated_key);
+      refuse(err, file, symbol, "option \"%s\" has an invalid deprecated key %s (expected letters, digits, "
+             "'_', '-', '.')", o->key, q);
+      free(q);
+      return FERRY_EABI;
+    }
+  }
+  return 0;
+}
+
 static int check_options(const ferry_plugin *p, const char *file, const char *symbol, ferry_error *err) {
   if (!p->options) return 0;
   if (p->ctx_size == 0)
@@ -189,7 +276,9 @@ static int check_options(const ferry_plugin *p, const char *file, const char *sy
                   "has an options table but ctx_size 0 (expected the size of the context struct the options "
                   "are written into)");
   size_t n = 0;
-  for (const ferry_option *o = p->options; o->key; o++, n++) {
+  ferry_option ob, eb;
+  const ferry_option *o = &ob, *e = &eb;
+  for (option_at(p, 0, &ob); o->key; option_at(p, ++n, &ob)) {
     if (n >= MAX_OPTIONS)
       return refuse(err, file, symbol, "options table has more than %d entries (is it missing "
                     "FERRY_OPTIONS_END?)", MAX_OPTIONS);
@@ -200,33 +289,49 @@ static int check_options(const ferry_plugin *p, const char *file, const char *sy
       free(q);
       return FERRY_EABI;
     }
-    for (const ferry_option *e = p->options; e != o; e++)
+    for (size_t k = 0; k < n; k++) {
+      option_at(p, k, &eb);
       if (strcmp(e->key, o->key) == 0)
         return refuse(err, file, symbol, "option \"%s\" is declared twice", o->key);
+      if (o->deprecated_key && (!strcmp(e->key, o->deprecated_key) ||
+                                (e->deprecated_key && !strcmp(e->deprecated_key, o->deprecated_key))))
+        return refuse(err, file, symbol, "option \"%s\": its deprecated key \"%s\" is already the name of "
+                      "option \"%s\"", o->key, o->deprecated_key, e->key);
+      if (e->deprecated_key && !strcmp(e->deprecated_key, o->key))
+        return refuse(err, file, symbol, "option \"%s\" is already the deprecated key of option \"%s\"",
+                      o->key, e->key);
+    }
+    if (o->deprecated_key && !strcmp(o->deprecated_key, o->key))
+      return refuse(err, file, symbol, "option \"%s\" has itself as its deprecated key", o->key);
     size_t sz = opt_size(o->type);
     if (sz == 0)
-      return refuse(err, file, symbol, "option \"%s\" has unknown type %d (expected 1 to 6, FERRY_OPT_*)",
+      return refuse(err, file, symbol, "option \"%s\" has unknown type %d (expected 1 to 7, FERRY_OPT_*)",
                     o->key, (int)o->type);
-    if (o->flags & ~(uint32_t)(FERRY_OPT_REQUIRED | FERRY_OPT_SECRET))
+    if (o->type == FERRY_OPT_ENUM && p->abi_minor < 3)
+      return refuse(err, file, symbol, "option \"%s\" has type FERRY_OPT_ENUM, which ABI %u.%u does not have "
+                    "(since 1.3)", o->key, (unsigned)p->abi_major, (unsigned)p->abi_minor);
+    uint32_t known = p->abi_minor < 3 ? (FERRY_OPT_REQUIRED | FERRY_OPT_SECRET) : OPT_FLAGS_KNOWN;
+    if (o->flags & ~known)
       return refuse(err, file, symbol, "option \"%s\" has unknown flags 0x%x (expected FERRY_OPT_REQUIRED "
-                    "0x1 and/or FERRY_OPT_SECRET 0x2)", o->key, (unsigned)o->flags);
+                    "0x1, FERRY_OPT_SECRET 0x2%s)", o->key, (unsigned)o->flags,
+                    p->abi_minor < 3 ? "" : ", FERRY_OPT_NONEMPTY 0x4, FERRY_OPT_RANGE 0x8");
     if (o->offset > p->ctx_size || sz > p->ctx_size - o->offset)
       return refuse(err, file, symbol,
                     "option \"%s\" (%zu bytes at offset %zu) does not fit in the context (expected an offset "
                     "within ctx_size %zu)", o->key, sz, o->offset, p->ctx_size);
+    json_t *def = NULL;
     if (o->default_json) {
       json_error_t jerr;
-      json_t *v = json_loads(o->default_json, JSON_DECODE_ANY, &jerr);
-      if (!v) {
+      def = json_loads(o->default_json, JSON_DECODE_ANY, &jerr);
+      if (!def) {
         char *q = quote(o->default_json);
         refuse(err, file, symbol, "option \"%s\" has a default that is not valid JSON: %s (%s)", o->key, q,
                jerr.text);
         free(q);
         return FERRY_EABI;
       }
-      int fits = default_fits(o->type, v);
-      json_decref(v);
-      if (!fits) {
+      if (!default_fits(o->type, def)) {
+        json_decref(def);
         char *q = quote(o->default_json);
         refuse(err, file, symbol, "option \"%s\" has the default %s (expected %s)", o->key, q,
                opt_type_text(o->type));
@@ -234,6 +339,9 @@ static int check_options(const ferry_plugin *p, const char *file, const char *sy
         return FERRY_EABI;
       }
     }
+    int rc = check_option_1_3(p, o, def, file, symbol, err);
+    json_decref(def);
+    if (rc) return rc;
   }
   return 0;
 }
@@ -373,6 +481,8 @@ void ferry__registry_free(ferry_registry *reg) {
   for (size_t i = reg->n; i-- > 0;) {
     reg_entry *e = reg->entries[i];
     ferry__module_close(e->module);
+    free(e->upgraded);
+    free(e->options);
     free(e->origin);
     free(e->id);
     free(e);
@@ -406,6 +516,17 @@ static reg_entry *add_entry(ferry_registry *reg, const ferry_plugin *p, const ch
   e->id = name_to_id(p->name);
   e->module = module;
   e->pub.plugin = p;
+  if (p->options && option_stride(p) != sizeof(ferry_option)) {
+    size_t n = 0;
+    ferry_option o;
+    for (option_at(p, 0, &o); o.key; option_at(p, ++n, &o)) {}
+    e->options = ferry__xcalloc(n + 1, sizeof *e->options);
+    for (size_t i = 0; i < n; i++) option_at(p, i, &e->options[i]);
+    e->upgraded = ferry__xcalloc(1, sizeof *e->upgraded);
+    memcpy(e->upgraded, p, p->struct_size); /* checked: at most sizeof(ferry_plugin) */
+    e->upgraded->options = e->options;
+    e->pub.plugin = e->upgraded;
+  }
   e->pub.origin = e->origin;
   e->pub.builtin = builtin;
   reg->entries[reg->n++] = e;

@@ -173,7 +173,7 @@ static int check_options(const build *b, ferry_stage *st, ferry_error *err) {
     char *where = r.ref->where ? ferry__xasprintf("%s options", r.ref->where)
                                : ferry__xasprintf("%s: stage \"%s\" %s \"%s\" options", b->cfg->origin,
                                                   st->name, r.what, r.ref->plugin);
-    *r.options = ferry__options_prepare(*r.plugin, r.ref->options, where, b->cfg->base_dir, err);
+    *r.options = ferry__options_prepare(*r.plugin, r.ref->options, where, b->cfg->base_dir, r.role, err);
     free(where);
     if (!*r.options) return err->code ? err->code : FERRY_ECONFIG;
   }

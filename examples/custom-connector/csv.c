@@ -242,14 +242,14 @@ typedef struct csv_ctx {
 } csv_ctx;
 
 static const ferry_option csv_options[] = {
-  {"path", FERRY_OPT_STRING, NULL, FERRY_OPT_REQUIRED, offsetof(csv_ctx, path),
+  {.key = "path", FERRY_OPT_STRING, NULL, FERRY_OPT_REQUIRED, offsetof(csv_ctx, path),
    "CSV file to read (source) or append to (sink)"},
-  {"table", FERRY_OPT_STRING, NULL, 0, offsetof(csv_ctx, table),
+  {.key = "table", FERRY_OPT_STRING, NULL, 0, offsetof(csv_ctx, table),
    "source: the \"table\" of the records (default: the file name without its extension)"},
-  {"header", FERRY_OPT_BOOL, "true", 0, offsetof(csv_ctx, header),
+  {.key = "header", FERRY_OPT_BOOL, "true", 0, offsetof(csv_ctx, header),
    "the first row names the columns (source: read it; sink: write it to a new file)"},
-  {"delimiter", FERRY_OPT_STRING, "\",\"", 0, offsetof(csv_ctx, delimiter), "field separator, one character"},
-  {"fsync", FERRY_OPT_BOOL, "true", 0, offsetof(csv_ctx, fsync),
+  {.key = "delimiter", FERRY_OPT_STRING, "\",\"", 0, offsetof(csv_ctx, delimiter), "field separator, one character"},
+  {.key = "fsync", FERRY_OPT_BOOL, "true", 0, offsetof(csv_ctx, fsync),
    "sink: fsync the file before the items count as done"},
   FERRY_OPTIONS_END,
 };

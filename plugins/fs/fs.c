@@ -11,30 +11,30 @@
 #include "fs.h"
 
 static const ferry_option fs_options[] = {
-    {"root", FERRY_OPT_STRING, NULL, FERRY_OPT_REQUIRED, offsetof(fs_ctx, root),
+    {.key = "root", FERRY_OPT_STRING, NULL, FERRY_OPT_REQUIRED, offsetof(fs_ctx, root),
      "directory the source reads below / the sink writes below (relative paths: to the current directory)"},
-    {"name", FERRY_OPT_STRING, NULL, 0, offsetof(fs_ctx, name),
+    {.key = "name", FERRY_OPT_STRING, NULL, 0, offsetof(fs_ctx, name),
      "source: root name in item keys \"<name>/<path>\" (default: the root's last component, e.g. "
      "app_formuploads)"},
-    {"tables", FERRY_OPT_STRING_LIST, NULL, 0, offsetof(fs_ctx, tables),
+    {.key = "tables", FERRY_OPT_STRING_LIST, NULL, 0, offsetof(fs_ctx, tables),
      "source: only these first-level directories (Joget: form table names; an app_fd_ prefix is accepted)"},
-    {"records", FERRY_OPT_STRING_LIST, NULL, 0, offsetof(fs_ctx, records),
+    {.key = "records", FERRY_OPT_STRING_LIST, NULL, 0, offsetof(fs_ctx, records),
      "source: only these second-level directories (Joget: record ids)"},
-    {"records_file", FERRY_OPT_STRING, NULL, 0, offsetof(fs_ctx, records_file),
+    {.key = "records_file", FERRY_OPT_STRING, NULL, 0, offsetof(fs_ctx, records_file),
      "source: file of more record ids, one per line (blank lines and # comments ignored)"},
-    {"checksum", FERRY_OPT_BOOL, "true", 0, offsetof(fs_ctx, checksum),
+    {.key = "checksum", FERRY_OPT_BOOL, "true", 0, offsetof(fs_ctx, checksum),
      "source: compute each file's SHA-256 (thread pool) for the sink to compare with the bytes it writes"},
-    {"on_conflict", FERRY_OPT_STRING, "\"overwrite\"", 0, offsetof(fs_ctx, on_conflict),
+    {.key = "on_conflict", FERRY_OPT_STRING, "\"overwrite\"", 0, offsetof(fs_ctx, on_conflict),
      "sink: a target file exists and differs: overwrite | skip (keep it) | fail"},
-    {"compare", FERRY_OPT_STRING, "\"checksum\"", 0, offsetof(fs_ctx, compare),
+    {.key = "compare", FERRY_OPT_STRING, "\"checksum\"", 0, offsetof(fs_ctx, compare),
      "sink: an existing target file is identical when: checksum (same size and SHA-256) | mtime (same size "
      "and mtime, like rsync's quick check)"},
-    {"sync", FERRY_OPT_STRING, "\"syncfs\"", 0, offsetof(fs_ctx, sync),
+    {.key = "sync", FERRY_OPT_STRING, "\"syncfs\"", 0, offsetof(fs_ctx, sync),
      "sink: durability before items count as done: syncfs (one syncfs of the target file system per group) | "
      "fsync (each file and its directories) | none"},
-    {"create_root", FERRY_OPT_BOOL, "false", 0, offsetof(fs_ctx, create_root),
+    {.key = "create_root", FERRY_OPT_BOOL, "false", 0, offsetof(fs_ctx, create_root),
      "sink: create the root directory (one level) when it does not exist"},
-    {"owner", FERRY_OPT_STRING, NULL, 0, offsetof(fs_ctx, owner),
+    {.key = "owner", FERRY_OPT_STRING, NULL, 0, offsetof(fs_ctx, owner),
      "sink: user[:group] (names or numbers) that written files and created directories get (needs the right "
      "to chown)"},
     FERRY_OPTIONS_END};

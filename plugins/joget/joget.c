@@ -11,61 +11,61 @@
 #include "joget.h"
 
 static const ferry_option joget_options[] = {
-    {"url", FERRY_OPT_STRING, NULL, FERRY_OPT_REQUIRED, offsetof(joget_ctx_t, url),
+    {.key = "url", FERRY_OPT_STRING, NULL, FERRY_OPT_REQUIRED, offsetof(joget_ctx_t, url),
      "base URL of the Joget server including its context, e.g. http://joget:8080/jw"},
-    {"user", FERRY_OPT_STRING, "\"admin\"", 0, offsetof(joget_ctx_t, user),
+    {.key = "user", FERRY_OPT_STRING, "\"admin\"", 0, offsetof(joget_ctx_t, user),
      "administrator used for listing and monitoring calls (needs ROLE_ADMIN)"},
-    {"password", FERRY_OPT_STRING, NULL, FERRY_OPT_SECRET, offsetof(joget_ctx_t, password),
+    {.key = "password", FERRY_OPT_STRING, NULL, FERRY_OPT_SECRET, offsetof(joget_ctx_t, password),
      "password of user (or give hash)"},
-    {"hash", FERRY_OPT_STRING, NULL, FERRY_OPT_SECRET, offsetof(joget_ctx_t, hash),
+    {.key = "hash", FERRY_OPT_STRING, NULL, FERRY_OPT_SECRET, offsetof(joget_ctx_t, hash),
      "login hash of user instead of its password: upper-case MD5 of user::<dir_user.password>"},
-    {"referer", FERRY_OPT_STRING, NULL, 0, offsetof(joget_ctx_t, referer),
+    {.key = "referer", FERRY_OPT_STRING, NULL, 0, offsetof(joget_ctx_t, referer),
      "Referer header sent with every call (default: the url with a trailing '/'; its host must pass the "
      "server's API domain whitelist)"},
-    {"dsn", FERRY_OPT_STRING, NULL, FERRY_OPT_SECRET, offsetof(joget_ctx_t, dsn),
+    {.key = "dsn", FERRY_OPT_STRING, NULL, FERRY_OPT_SECRET, offsetof(joget_ctx_t, dsn),
      "optional PostgreSQL conninfo of this server's database, only read: source: sub-flows, open activities "
      "and assignees in one read-only snapshot per page; sink: hashes from dir_user (start_as hash), plan "
      "checks (users, published apps, activity ids) and reconcile"},
-    {"apps", FERRY_OPT_STRING_LIST, NULL, 0, offsetof(joget_ctx_t, apps),
+    {.key = "apps", FERRY_OPT_STRING_LIST, NULL, 0, offsetof(joget_ctx_t, apps),
      "source: only instances of these app ids (default: all)"},
-    {"processes", FERRY_OPT_STRING_LIST, NULL, 0, offsetof(joget_ctx_t, processes),
+    {.key = "processes", FERRY_OPT_STRING_LIST, NULL, 0, offsetof(joget_ctx_t, processes),
      "source: only instances of these processes: process id (leave_request) or full id (app#ver#proc)"},
-    {"page_size", FERRY_OPT_INT, "200", 0, offsetof(joget_ctx_t, page_size),
+    {.key = "page_size", FERRY_OPT_INT, "200", 0, offsetof(joget_ctx_t, page_size),
      "source: rows per page of console/monitor/running/list"},
-    {"fetch_concurrency", FERRY_OPT_INT, "0", 0, offsetof(joget_ctx_t, fetch_concurrency),
+    {.key = "fetch_concurrency", FERRY_OPT_INT, "0", 0, offsetof(joget_ctx_t, fetch_concurrency),
      "source: instances whose details are read at once (0 = what the stage asks for)"},
-    {"start_as", FERRY_OPT_STRING, "\"master\"", 0, offsetof(joget_ctx_t, start_as),
+    {.key = "start_as", FERRY_OPT_STRING, "\"master\"", 0, offsetof(joget_ctx_t, start_as),
      "sink: how process/start authenticates as the original requester: master (master login + loginAs), "
      "hash (login hash computed from the target's dir_user through dsn), users (credentials in users)"},
-    {"master_user", FERRY_OPT_STRING, NULL, 0, offsetof(joget_ctx_t, master_user),
+    {.key = "master_user", FERRY_OPT_STRING, NULL, 0, offsetof(joget_ctx_t, master_user),
      "sink, start_as master: the server's masterLoginUsername"},
-    {"master_password", FERRY_OPT_STRING, NULL, FERRY_OPT_SECRET, offsetof(joget_ctx_t, master_password),
+    {.key = "master_password", FERRY_OPT_STRING, NULL, FERRY_OPT_SECRET, offsetof(joget_ctx_t, master_password),
      "sink, start_as master: the server's masterLoginPassword"},
-    {"master_hash", FERRY_OPT_STRING, NULL, FERRY_OPT_SECRET, offsetof(joget_ctx_t, master_hash),
+    {.key = "master_hash", FERRY_OPT_STRING, NULL, FERRY_OPT_SECRET, offsetof(joget_ctx_t, master_hash),
      "sink, start_as master: master hash instead of master_password (upper MD5 of master::md5(password))"},
-    {"users", FERRY_OPT_JSON, NULL, 0, offsetof(joget_ctx_t, users),
+    {.key = "users", FERRY_OPT_JSON, NULL, 0, offsetof(joget_ctx_t, users),
      "sink, start_as users: {\"username\": \"password\" | {\"password\"|\"hash\": value | {\"env\": NAME}}}"},
-    {"version", FERRY_OPT_STRING, "\"same\"", 0, offsetof(joget_ctx_t, version),
+    {.key = "version", FERRY_OPT_STRING, "\"same\"", 0, offsetof(joget_ctx_t, version),
      "sink: target package version of every process: same (as on the source), latest (the target's latest, "
      "resolved with workflow/process/list), or a number"},
-    {"version_map", FERRY_OPT_JSON, NULL, 0, offsetof(joget_ctx_t, version_map),
+    {.key = "version_map", FERRY_OPT_JSON, NULL, 0, offsetof(joget_ctx_t, version_map),
      "sink: per app or app version: {\"app#<source version>\" | \"app\": \"<target version>\" | \"latest\" | "
      "\"same\"}; wins over version"},
-    {"activities", FERRY_OPT_STRING, "\"converge\"", 0, offsetof(joget_ctx_t, activities_mode),
+    {.key = "activities", FERRY_OPT_STRING, "\"converge\"", 0, offsetof(joget_ctx_t, activities_mode),
      "sink: converge (start only the activities the new instance is missing; abortCurrent on the first call "
      "when it holds others) or always (every open activity of the source with activity/start, abortCurrent "
      "on the first call, as the documented procedure)"},
-    {"activity_ids_sql", FERRY_OPT_STRING,
+    {.key = "activity_ids_sql", FERRY_OPT_STRING,
      "\"SELECT a->>'id' FROM emu_process_graph g, json_array_elements(g.graph::json->'activities') a WHERE "
      "g.pdefname = $1\"",
      0, offsetof(joget_ctx_t, activity_ids_sql),
      "sink, plan: SQL on dsn giving the activity ids of definition $1 (app#ver#proc); the default reads the "
      "emulator's emu_process_graph; a real server keeps them in its XPDL (see docs/plugins/joget.md)"},
-    {"and_joins", FERRY_OPT_STRING, "\"carry\"", 0, offsetof(joget_ctx_t, and_joins),
+    {.key = "and_joins", FERRY_OPT_STRING, "\"carry\"", 0, offsetof(joget_ctx_t, and_joins),
      "sink: carry (re-create each arrival at a partly joined AND-join: the arrived branch's activity is "
      "started and completed on the target as its performer, so that the join counts the same arrivals) or "
      "report (do not; name the loss per instance); the source needs dsn to read the arrivals"},
-    {"join_branches_sql", FERRY_OPT_STRING,
+    {.key = "join_branches_sql", FERRY_OPT_STRING,
      "\"SELECT a->>'id', (SELECT count(DISTINCT t->>'from') FROM json_array_elements(g.graph::json->"
      "'transitions') t WHERE t->>'to' = a->>'id') FROM emu_process_graph g, json_array_elements(g.graph::json->"
      "'activities') a WHERE g.pdefname = $1 AND a->>'join' = 'and'\"",
@@ -73,18 +73,18 @@ static const ferry_option joget_options[] = {
      "sink, reports: SQL on dsn giving (join activity id, number of incoming branches) of every AND-join of "
      "definition $1, for \"k of n arrivals\"; the default reads the emulator's emu_process_graph (a real server "
      "keeps the graph in its XPDL); empty = not read"},
-    {"record_check", FERRY_OPT_BOOL, "true", 0, offsetof(joget_ctx_t, record_check),
+    {.key = "record_check", FERRY_OPT_BOOL, "true", 0, offsetof(joget_ctx_t, record_check),
      "sink: refuse to start an instance whose form record the source holds (dsn) but the target does not "
      "(its row failed or was not copied): blocked, nothing written"},
-    {"timeout_ms", FERRY_OPT_INT, "120000", 0, offsetof(joget_ctx_t, timeout_ms),
+    {.key = "timeout_ms", FERRY_OPT_INT, "120000", 0, offsetof(joget_ctx_t, timeout_ms),
      "per request; must exceed the server's longest processing time (a start that the server runs after "
      "ferry gave up would not be seen by reconcile)"},
-    {"insecure", FERRY_OPT_BOOL, "false", 0, offsetof(joget_ctx_t, insecure),
+    {.key = "insecure", FERRY_OPT_BOOL, "false", 0, offsetof(joget_ctx_t, insecure),
      "turn TLS certificate verification off"},
-    {"clock_skew_ms", FERRY_OPT_INT, "300000", 0, offsetof(joget_ctx_t, clock_skew_ms),
+    {.key = "clock_skew_ms", FERRY_OPT_INT, "300000", 0, offsetof(joget_ctx_t, clock_skew_ms),
      "sink, reconcile: an instance counts as created after the intent if created at most this much before "
      "it (clocks of ferry and the server differ)"},
-    {"check", FERRY_OPT_BOOL, "true", 0, offsetof(joget_ctx_t, check),
+    {.key = "check", FERRY_OPT_BOOL, "true", 0, offsetof(joget_ctx_t, check),
      "sink: after each instance, read it back and compare open activities, assignees and variables"},
     FERRY_OPTIONS_END};
 

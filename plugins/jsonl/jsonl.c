@@ -101,11 +101,11 @@ typedef struct jsonl_ctx {
 } jsonl_ctx;
 
 static const ferry_option jsonl_options[] = {
-    {"path", FERRY_OPT_STRING, NULL, FERRY_OPT_REQUIRED, offsetof(jsonl_ctx, path),
+    {.key = "path", FERRY_OPT_STRING, NULL, FERRY_OPT_REQUIRED, offsetof(jsonl_ctx, path),
      "JSON Lines file to read (source) or append to (sink)"},
-    {"max_line", FERRY_OPT_INT, "67108864", 0, offsetof(jsonl_ctx, max_line),
+    {.key = "max_line", FERRY_OPT_INT, "67108864", 0, offsetof(jsonl_ctx, max_line),
      "longest line accepted by the source, in bytes"},
-    {"fsync", FERRY_OPT_BOOL, "true", 0, offsetof(jsonl_ctx, fsync_on_sync),
+    {.key = "fsync", FERRY_OPT_BOOL, "true", 0, offsetof(jsonl_ctx, fsync_on_sync),
      "sink: fsync the file before items are marked done in the journal"},
     FERRY_OPTIONS_END};
 

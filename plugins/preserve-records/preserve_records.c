@@ -93,16 +93,16 @@ void preserve_sb_free(sbuf *sb) {
 
 /* ---- context ------------------------------------------------------------------------------------------- */
 static const ferry_option pr_options[] = {
-    {"dsn", FERRY_OPT_STRING, NULL, FERRY_OPT_REQUIRED | FERRY_OPT_SECRET, offsetof(pr_ctx, dsn),
+    {.key = "dsn", FERRY_OPT_STRING, NULL, FERRY_OPT_REQUIRED | FERRY_OPT_SECRET, offsetof(pr_ctx, dsn),
      "libpq conninfo (keywords or URI) of the TARGET Joget database, whose rows are snapshot and restored"},
-    {"tables", FERRY_OPT_STRING_LIST, NULL, 0, offsetof(pr_ctx, tables),
+    {.key = "tables", FERRY_OPT_STRING_LIST, NULL, 0, offsetof(pr_ctx, tables),
      "tables to preserve, by name (\"app_fd_leave\"); combined with \"app\""},
-    {"app", FERRY_OPT_STRING_LIST, NULL, 0, offsetof(pr_ctx, apps),
+    {.key = "app", FERRY_OPT_STRING_LIST, NULL, 0, offsetof(pr_ctx, apps),
      "all form tables of these apps (app_fd_<tableName> of every form in the target's app_form); when "
      "neither this nor \"tables\" is set: the form tables of the instance item's own app"},
-    {"key_column", FERRY_OPT_STRING, "\"id\"", 0, offsetof(pr_ctx, key_column),
+    {.key = "key_column", FERRY_OPT_STRING, "\"id\"", 0, offsetof(pr_ctx, key_column),
      "column holding the record id in every preserved table (unique)"},
-    {"schema", FERRY_OPT_STRING, "\"\"", 0, offsetof(pr_ctx, schema),
+    {.key = "schema", FERRY_OPT_STRING, "\"\"", 0, offsetof(pr_ctx, schema),
      "schema of the tables (default: the connection's current schema)"},
     FERRY_OPTIONS_END};
 

@@ -15,10 +15,10 @@ typedef struct leaky {
 } leaky;
 
 static const ferry_option leaky_options[] = {
-    {"password", FERRY_OPT_STRING, NULL, FERRY_OPT_REQUIRED | FERRY_OPT_SECRET, offsetof(leaky, password),
+    {.key = "password", FERRY_OPT_STRING, NULL, FERRY_OPT_REQUIRED | FERRY_OPT_SECRET, offsetof(leaky, password),
      "a secret the plugin is careless with"},
-    {"count", FERRY_OPT_INT, "5", 0, offsetof(leaky, count), "items the source emits"},
-    {"fail_key", FERRY_OPT_STRING, "\"\"", 0, offsetof(leaky, fail_key), "key of an item the sink fails"},
+    {.key = "count", FERRY_OPT_INT, "5", 0, offsetof(leaky, count), "items the source emits"},
+    {.key = "fail_key", FERRY_OPT_STRING, "\"\"", 0, offsetof(leaky, fail_key), "key of an item the sink fails"},
     FERRY_OPTIONS_END};
 
 static int leaky_init(ferry_instance *ins, ferry_error *err) {

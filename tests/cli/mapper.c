@@ -20,10 +20,10 @@ typedef struct mapper {
 } mapper;
 
 static const ferry_option mapper_options[] = {
-    {"count", FERRY_OPT_INT, "5", 0, offsetof(mapper, count), "items the source emits"},
-    {"log", FERRY_OPT_STRING, "\"\"", 0, offsetof(mapper, log), "file: one line per item written"},
-    {"differ", FERRY_OPT_STRING_LIST, NULL, 0, offsetof(mapper, differ), "verify: keys found different"},
-    {"repair_fail", FERRY_OPT_STRING_LIST, NULL, 0, offsetof(mapper, repair_fail), "keys whose repair fails"},
+    {.key = "count", FERRY_OPT_INT, "5", 0, offsetof(mapper, count), "items the source emits"},
+    {.key = "log", FERRY_OPT_STRING, "\"\"", 0, offsetof(mapper, log), "file: one line per item written"},
+    {.key = "differ", FERRY_OPT_STRING_LIST, NULL, 0, offsetof(mapper, differ), "verify: keys found different"},
+    {.key = "repair_fail", FERRY_OPT_STRING_LIST, NULL, 0, offsetof(mapper, repair_fail), "keys whose repair fails"},
     FERRY_OPTIONS_END};
 
 static int in_list(char **list, const char *s) {

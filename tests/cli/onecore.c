@@ -30,7 +30,7 @@ typedef struct onecore {
   int emitted, ended;
 } onecore;
 
-static const ferry_option onecore_options[] = {{"seed", FERRY_OPT_STRING, NULL, FERRY_OPT_REQUIRED,
+static const ferry_option onecore_options[] = {{.key = "seed", FERRY_OPT_STRING, NULL, FERRY_OPT_REQUIRED,
                                                 offsetof(onecore, seed), "the secret is made from it"},
                                                FERRY_OPTIONS_END};
 

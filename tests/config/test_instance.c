@@ -19,11 +19,11 @@ typedef struct tctx {
 } tctx;
 
 static const ferry_option topts[] = {
-    {"password", FERRY_OPT_STRING, NULL, FERRY_OPT_SECRET, offsetof(tctx, password), "password"},
-    {"n", FERRY_OPT_INT, "1", 0, offsetof(tctx, n), "a number"},
-    {"fail", FERRY_OPT_BOOL, "false", 0, offsetof(tctx, fail), "fail in init"},
-    {"fail_silently", FERRY_OPT_BOOL, "false", 0, offsetof(tctx, fail_silently), "fail without a message"},
-    {"token", FERRY_OPT_STRING, NULL, FERRY_OPT_SECRET, offsetof(tctx, token), "token"},
+    {.key = "password", FERRY_OPT_STRING, NULL, FERRY_OPT_SECRET, offsetof(tctx, password), "password"},
+    {.key = "n", FERRY_OPT_INT, "1", 0, offsetof(tctx, n), "a number"},
+    {.key = "fail", FERRY_OPT_BOOL, "false", 0, offsetof(tctx, fail), "fail in init"},
+    {.key = "fail_silently", FERRY_OPT_BOOL, "false", 0, offsetof(tctx, fail_silently), "fail without a message"},
+    {.key = "token", FERRY_OPT_STRING, NULL, FERRY_OPT_SECRET, offsetof(tctx, token), "token"},
     FERRY_OPTIONS_END};
 
 static struct {
@@ -216,7 +216,7 @@ static void test_defaults(uv_loop_t *loop) {
   json_decref(o);
   ferry_error_clear(&err);
   /* options outside the context are refused before anything is written */
-  static const ferry_option far[] = {{"n", FERRY_OPT_INT, "1", 0, 64, "n"}, FERRY_OPTIONS_END};
+  static const ferry_option far[] = {{.key = "n", FERRY_OPT_INT, "1", 0, 64, "n"}, FERRY_OPTIONS_END};
   ferry_plugin small = bare;
   small.options = far;
   small.ctx_size = 68;

@@ -25,24 +25,24 @@ typedef struct ctx {
 } ctx;
 
 static const ferry_option table[] = {
-    {"host", FERRY_OPT_STRING, "\"localhost\"", 0, offsetof(ctx, host), "server name"},
-    {"port", FERRY_OPT_INT, "5432", 0, offsetof(ctx, port), "server port"},
-    {"ratio", FERRY_OPT_DOUBLE, "0.5", 0, offsetof(ctx, ratio), "a ratio"},
-    {"verbose", FERRY_OPT_BOOL, "true", 0, offsetof(ctx, verbose), "talk more"},
-    {"tags", FERRY_OPT_STRING_LIST, "[\"a\", \"b\"]", 0, offsetof(ctx, tags), "tags"},
-    {"extra", FERRY_OPT_JSON, "{\"k\": 1}", 0, offsetof(ctx, extra), "anything"},
-    {"password", FERRY_OPT_STRING, "\"default-pw-123\"", FERRY_OPT_SECRET, offsetof(ctx, password),
+    {.key = "host", FERRY_OPT_STRING, "\"localhost\"", 0, offsetof(ctx, host), "server name"},
+    {.key = "port", FERRY_OPT_INT, "5432", 0, offsetof(ctx, port), "server port"},
+    {.key = "ratio", FERRY_OPT_DOUBLE, "0.5", 0, offsetof(ctx, ratio), "a ratio"},
+    {.key = "verbose", FERRY_OPT_BOOL, "true", 0, offsetof(ctx, verbose), "talk more"},
+    {.key = "tags", FERRY_OPT_STRING_LIST, "[\"a\", \"b\"]", 0, offsetof(ctx, tags), "tags"},
+    {.key = "extra", FERRY_OPT_JSON, "{\"k\": 1}", 0, offsetof(ctx, extra), "anything"},
+    {.key = "password", FERRY_OPT_STRING, "\"default-pw-123\"", FERRY_OPT_SECRET, offsetof(ctx, password),
      "the password"},
-    {"dsn", FERRY_OPT_STRING, NULL, FERRY_OPT_SECRET, offsetof(ctx, dsn), "connection string"},
-    {"hosts", FERRY_OPT_STRING_LIST, NULL, 0, offsetof(ctx, hosts), "more hosts"},
-    {"path", FERRY_OPT_STRING, NULL, 0, offsetof(ctx, path), "a plain path"},
-    {"zero", FERRY_OPT_INT, NULL, 0, offsetof(ctx, zero), "no default"},
+    {.key = "dsn", FERRY_OPT_STRING, NULL, FERRY_OPT_SECRET, offsetof(ctx, dsn), "connection string"},
+    {.key = "hosts", FERRY_OPT_STRING_LIST, NULL, 0, offsetof(ctx, hosts), "more hosts"},
+    {.key = "path", FERRY_OPT_STRING, NULL, 0, offsetof(ctx, path), "a plain path"},
+    {.key = "zero", FERRY_OPT_INT, NULL, 0, offsetof(ctx, zero), "no default"},
     FERRY_OPTIONS_END};
 
 static const ferry_option required_table[] = {
-    {"dsn", FERRY_OPT_STRING, NULL, FERRY_OPT_REQUIRED | FERRY_OPT_SECRET, offsetof(ctx, dsn),
+    {.key = "dsn", FERRY_OPT_STRING, NULL, FERRY_OPT_REQUIRED | FERRY_OPT_SECRET, offsetof(ctx, dsn),
      "where to connect"},
-    {"port", FERRY_OPT_INT, "1", 0, offsetof(ctx, port), "port"},
+    {.key = "port", FERRY_OPT_INT, "1", 0, offsetof(ctx, port), "port"},
     FERRY_OPTIONS_END};
 
 static const char *W = "cfg.json: stages[0] \"s\" sink \"t\" options";
@@ -59,7 +59,7 @@ static int apply(const ferry_option *t, const char *text, ctx *c, const char *ba
   memset(c, 0, sizeof *c);
   json_t *o = text ? js(text) : NULL;
   ferry_error err = FERRY_ERROR_INIT;
-  int rc = ferry__options_apply_ex(t, o, c, W, base, &err);
+  int rc = ferry__options_apply_ex(t, o, c, W, base, 0, &err);
   json_decref(o);
   *msg = err.message ? strdup(err.message) : NULL;
   FT_ASSERT(rc == err.code, "rc %d but error code %d", rc, err.code);
@@ -180,12 +180,12 @@ static void test_refusals(void) {
   refused(table, "{\"host\": \"h\", \"tags\": [\"x\"], \"extra\": {}, \"hosts\": [\"ok\", {\"env\": 1}]}",
           NULL, FERRY_ECONFIG, "\"hosts\"[1]", NULL);
   /* a broken default in the plugin's own table is the plugin's bug */
-  static const ferry_option bad_default[] = {{"n", FERRY_OPT_INT, "\"eight\"", 0, offsetof(ctx, port), "n"},
+  static const ferry_option bad_default[] = {{.key = "n", FERRY_OPT_INT, "\"eight\"", 0, offsetof(ctx, port), "n"},
                                              FERRY_OPTIONS_END};
   refused(bad_default, NULL, NULL, FERRY_EINTERNAL,
           "\"n\": the plugin's default value \"eight\" is not a valid integer", NULL);
   static const ferry_option bad_json_default[] = {
-      {"s", FERRY_OPT_STRING, "nope", 0, offsetof(ctx, host), "s"}, FERRY_OPTIONS_END};
+      {.key = "s", FERRY_OPT_STRING, "nope", 0, offsetof(ctx, host), "s"}, FERRY_OPTIONS_END};
   refused(bad_json_default, NULL, NULL, FERRY_EINTERNAL, "default value is not valid JSON", NULL);
 }
 

@@ -6,6 +6,7 @@
  * directories libferry was built to search by default.
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -24,7 +25,7 @@
  * are ever read). */
 extern const ferry_plugin ferry_plugin_good, ferry_plugin_dash_name, ferry_plugin_bad_major,
     ferry_plugin_bad_minor, ferry_plugin_bad_short, ferry_plugin_bad_noname, ferry_plugin_bad_name,
-    ferry_plugin_bad_kind, ferry_plugin_bad_ops;
+    ferry_plugin_bad_kind, ferry_plugin_bad_ops, ferry_plugin_old_layout;
 /* The generated built-in table (plugins configured STATIC). */
 extern const ferry_plugin *const ferry__builtin_plugins[];
 
@@ -457,8 +458,10 @@ static void case_scan(void) {
   ferry__registry_add_dir(reg, FIXTURE_DIR);
   scan_log log = {0};
   ferry__registry_scan(reg, on_bad, &log);
-  /* dash_name is built in (the module is shadowed), good comes from a (the fixture copy is shadowed) */
-  CHECK(ferry__registry_count(reg) == 2, "count %zu", ferry__registry_count(reg));
+  /* dash_name is built in (the module is shadowed), good comes from a (the fixture copy is shadowed),
+   * old_layout (built for ABI 1.2) is taken */
+  CHECK(ferry__registry_count(reg) == 3, "count %zu", ferry__registry_count(reg));
+  CHECK(ferry__registry_find(reg, "old_layout", &e), "old_layout not found: %s", e.message);
   const ferry_plugin_entry *g = ferry__registry_find(reg, "good", &e);
   CHECK(g && strcmp(g->origin, ga) == 0, "good from %s", g ? g->origin : e.message);
   CHECK(ferry__registry_find(reg, "dash-name", &e)->builtin, "dash-name not the built-in");
@@ -505,7 +508,19 @@ static void case_static(void) {
 typedef struct t_ctx {
   char *s;
   int64_t i;
+  int e;
 } t_ctx;
+
+/* ferry_option as plugins built for ABI 1.0 to 1.2 lay it out (their tables have this stride). */
+typedef struct option_1_0 {
+  const char *key;
+  ferry_opt_type type;
+  const char *default_json;
+  uint32_t flags;
+  size_t offset;
+  const char *help;
+} option_1_0;
+_Static_assert(sizeof(option_1_0) == FERRY_OPTION_SIZE_1_0, "the 1.0 layout of ferry_option");
 static void t_demand(ferry_instance *ins, size_t n) {}
 static void t_write(ferry_instance *ins, ferry_task *task) {}
 static void t_fire(ferry_instance *ins, ferry_hook_event *ev) {}
@@ -524,8 +539,8 @@ static void case_check(void) {
   ferry_sink_ops snk = {.struct_size = sizeof snk, .accepts = FERRY_ITEM_ALL, .write = t_write};
   ferry_hook_ops hk = {.struct_size = sizeof hk, .fire = t_fire};
   ferry_option opts[4] = {
-    {"s", FERRY_OPT_STRING, "\"x\"", FERRY_OPT_SECRET, offsetof(t_ctx, s), "s"},
-    {"i", FERRY_OPT_INT, "5", 0, offsetof(t_ctx, i), "i"},
+    {.key = "s", FERRY_OPT_STRING, "\"x\"", FERRY_OPT_SECRET, offsetof(t_ctx, s), "s"},
+    {.key = "i", FERRY_OPT_INT, "5", 0, offsetof(t_ctx, i), "i"},
     FERRY_OPTIONS_END,
     FERRY_OPTIONS_END,
   };
@@ -569,7 +584,7 @@ static void case_check(void) {
   RESET(); p.ctx_size = 12; expect_check(&p, "option \"i\" (8 bytes at offset 8) does not fit in the context "
                                          "(expected an offset within ctx_size 12)");
   RESET(); o2[1].type = (ferry_opt_type)9; expect_check(&p, "option \"i\" has unknown type 9");
-  RESET(); o2[1].flags = 0x8; expect_check(&p, "option \"i\" has unknown flags 0x8");
+  RESET(); o2[1].flags = 0x10; expect_check(&p, "option \"i\" has unknown flags 0x10");
   RESET(); o2[1].default_json = "{"; expect_check(&p, "option \"i\" has a default that is not valid JSON");
   RESET(); o2[1].default_json = "\"5\""; expect_check(&p, "option \"i\" has the default \"\\\"5\\\"\" "
                                                       "(expected an integer)");
@@ -583,18 +598,142 @@ static void case_check(void) {
   RESET(); p.name = "t-x";
   CHECK(ferry__plugin_check(&p, "f", "s", "t_x", &e) == 0, "t-x vs t_x: %s", e.message);
   RESET(); p.name = "u"; expect_check(&p, "the descriptor's name \"u\" does not match (expected \"t\")");
-  /* ABI minor: every older one is taken (a 1.1 plugin runs on this 1.2 ferry), a newer one refused */
+  /* the checks of ABI 1.3: enums, ranges, non-empty, roles, deprecated keys */
+  static const ferry_opt_choice ch[] = {{"a", 1}, {"b", 2}, {"bee", 2}, {NULL, 0}};
+  static const ferry_opt_choice ch_dup[] = {{"a", 1}, {"a", 2}, {NULL, 0}};
+  static const ferry_opt_choice ch_empty[] = {{"", 1}, {NULL, 0}};
+#define ENUM_E() (o2[2] = (ferry_option){.key = "e", .type = FERRY_OPT_ENUM, .default_json = "\"b\"", \
+                                         .offset = offsetof(t_ctx, e), .choices = ch})
+  RESET(); ENUM_E(); CHECK(ferry__plugin_check(&p, "f", "s", "t", &e) == 0, "enum refused: %s", e.message);
+  RESET(); ENUM_E(); o2[2].choices = NULL; expect_check(&p, "option \"e\" is an enum without choices");
+  RESET(); ENUM_E(); o2[2].choices = ch_dup; expect_check(&p, "option \"e\": choice \"a\" is declared twice");
+  RESET(); ENUM_E(); o2[2].choices = ch_empty; o2[2].default_json = NULL;
+  expect_check(&p, "option \"e\": choice 0 has an empty name");
+  RESET(); ENUM_E(); o2[2].default_json = "\"c\""; expect_check(&p, "the default \"c\", which is not one of");
+  RESET(); ENUM_E(); o2[2].default_json = "2"; expect_check(&p, "option \"e\" has the default \"2\" (expected");
+  RESET(); ENUM_E(); o2[2].flags = FERRY_OPT_SECRET; expect_check(&p, "option \"e\" is an enum and FERRY_OPT_SECRET");
+  RESET(); ENUM_E(); p.ctx_size = offsetof(t_ctx, e) + 2; expect_check(&p, "option \"e\" (4 bytes at offset");
+  RESET(); o2[1].choices = ch; expect_check(&p, "option \"i\" has choices but is an integer");
+  RESET(); o2[1].flags = FERRY_OPT_RANGE; o2[1].min = 1; o2[1].max = 9;
+  CHECK(ferry__plugin_check(&p, "f", "s", "t", &e) == 0, "range refused: %s", e.message);
+  RESET(); o2[1].flags = FERRY_OPT_RANGE; o2[1].min = 6; o2[1].max = 9;
+  expect_check(&p, "option \"i\" has the default 5 outside its range 6..9");
+  RESET(); o2[1].flags = FERRY_OPT_RANGE; o2[1].min = 9; o2[1].max = 1;
+  expect_check(&p, "option \"i\" has the range 9..1 (expected min <= max)");
+  RESET(); o2[0].flags |= FERRY_OPT_RANGE; expect_check(&p, "option \"s\" has FERRY_OPT_RANGE but is a string");
+  RESET(); o2[1].flags = FERRY_OPT_NONEMPTY; expect_check(&p, "option \"i\" has FERRY_OPT_NONEMPTY but is an integer");
+  RESET(); o2[0].flags |= FERRY_OPT_NONEMPTY;
+  CHECK(ferry__plugin_check(&p, "f", "s", "t", &e) == 0, "non-empty refused: %s", e.message);
+  RESET(); o2[0].flags |= FERRY_OPT_NONEMPTY; o2[0].default_json = "\"\"";
+  expect_check(&p, "option \"s\" has FERRY_OPT_NONEMPTY and an empty default");
+  RESET(); o2[2] = o2[1]; o2[2].key = "j"; o2[2].type = FERRY_OPT_STRING_LIST; o2[2].default_json = "[\"a\", \"\"]";
+  o2[2].flags = FERRY_OPT_NONEMPTY; expect_check(&p, "option \"j\" has FERRY_OPT_NONEMPTY and an empty default");
+  RESET(); o2[1].roles = FERRY_KIND_SINK;
+  CHECK(ferry__plugin_check(&p, "f", "s", "t", &e) == 0, "roles refused: %s", e.message);
+  RESET(); p.kinds = FERRY_KIND_SOURCE | FERRY_KIND_SINK; p.hook = NULL; o2[1].roles = FERRY_KIND_HOOK;
+  expect_check(&p, "option \"i\" has roles 0x4 outside the plugin's kinds 0x3");
+  RESET(); o2[1].deprecated_key = "old_i";
+  CHECK(ferry__plugin_check(&p, "f", "s", "t", &e) == 0, "deprecated key refused: %s", e.message);
+  RESET(); o2[1].deprecated_key = "s"; expect_check(&p, "its deprecated key \"s\" is already the name of option \"s\"");
+  RESET(); o2[1].deprecated_key = "i"; expect_check(&p, "option \"i\" has itself as its deprecated key");
+  RESET(); o2[0].deprecated_key = "i"; expect_check(&p, "option \"i\" is already the deprecated key of option \"s\"");
+  RESET(); o2[0].deprecated_key = "x"; o2[1].deprecated_key = "x";
+  expect_check(&p, "its deprecated key \"x\" is already the name of option \"s\"");
+  RESET(); o2[1].deprecated_key = "a b"; expect_check(&p, "option \"i\" has an invalid deprecated key \"a b\"");
+#undef ENUM_E
+  /* ABI minor: every older one is taken (a 1.2 plugin runs on this 1.3 ferry), a newer one refused. A plugin
+   * built for a minor before 1.3 has its options table in the 1.0 layout, read with that stride. */
+  option_1_0 old_opts[] = {
+      {"s", FERRY_OPT_STRING, "\"x\"", FERRY_OPT_SECRET, offsetof(t_ctx, s), "s"},
+      {"i", FERRY_OPT_INT, "5", 0, offsetof(t_ctx, i), "i"},
+      {NULL, (ferry_opt_type)0, NULL, 0, 0, NULL}};
   for (unsigned m = 0; m <= FERRY_ABI_MINOR; m++) {
     RESET(); p.abi_minor = m;
+    if (m < 3) p.options = (const ferry_option *)(const void *)old_opts;
     CHECK(ferry__plugin_check(&p, "f", "s", "t", &e) == 0, "ABI %d.%u refused: %s", FERRY_ABI_MAJOR, m, e.message);
   }
-  CHECK(FERRY_ABI_MAJOR == 1 && FERRY_ABI_MINOR == 2, "this test expects ABI 1.2, the headers say %d.%d",
+  /* the old layout knows neither the new type nor the new flags */
+  RESET(); p.abi_minor = 2; p.options = (const ferry_option *)(const void *)old_opts; old_opts[1].type = FERRY_OPT_ENUM;
+  expect_check(&p, "option \"i\" has type FERRY_OPT_ENUM, which ABI 1.2 does not have (since 1.3)");
+  old_opts[1].type = FERRY_OPT_INT; old_opts[1].flags = FERRY_OPT_RANGE;
+  expect_check(&p, "option \"i\" has unknown flags 0x8 (expected FERRY_OPT_REQUIRED 0x1, FERRY_OPT_SECRET 0x2)");
+  old_opts[1].flags = 0;
+  CHECK(FERRY_ABI_MAJOR == 1 && FERRY_ABI_MINOR == 3, "this test expects ABI 1.3, the headers say %d.%d",
         FERRY_ABI_MAJOR, FERRY_ABI_MINOR);
-  RESET(); p.abi_minor = FERRY_ABI_MINOR + 1; expect_check(&p, "ABI 1.3 is newer than this ferry's ABI 1.2");
+  RESET(); p.abi_minor = FERRY_ABI_MINOR + 1; expect_check(&p, "ABI 1.4 is newer than this ferry's ABI 1.3");
   RESET(); p.options = NULL; p.ctx_size = 0;
   CHECK(ferry__plugin_check(&p, "f", "s", "t", &e) == 0, "no options: %s", e.message);
   expect_check(NULL, "descriptor address is NULL");
 #undef RESET
+}
+
+/* A plugin built for ABI 1.2 has its options table in the 1.0 layout: the registry hands out its
+ * descriptor with the table in this ferry's layout, and the options work (module and built-in alike). */
+typedef struct old_ctx {
+  char *path;
+  int64_t count;
+  int verbose;
+} old_ctx;
+
+static void check_old_entry(const ferry_plugin_entry *x, const ferry_plugin *raw) {
+  const ferry_plugin *p = x->plugin;
+  CHECK(p->abi_minor == 2 && !strcmp(p->name, "old_layout") && p->source && p->ctx_size == sizeof(old_ctx),
+        "descriptor");
+  CHECK(p != raw && p->options != raw->options, "the table was not converted (still the plugin's own)");
+  const char *keys[] = {"path", "count", "verbose"}, *helps[] = {"a path", "how many", "talk more"};
+  for (size_t i = 0; i < 3; i++) {
+    const ferry_option *o = &p->options[i];
+    CHECK(o->key && !strcmp(o->key, keys[i]) && o->help && !strcmp(o->help, helps[i]), "option %zu: %s", i,
+          o->key ? o->key : "(null)");
+    CHECK(!o->roles && !o->choices && !o->min && !o->max && !o->deprecated_key, "option %zu: 1.3 fields not zero",
+          i);
+  }
+  CHECK(p->options[1].type == FERRY_OPT_INT && !strcmp(p->options[1].default_json, "7") &&
+            p->options[1].offset == offsetof(old_ctx, count),
+        "count");
+  CHECK(p->options[0].flags == FERRY_OPT_REQUIRED && !p->options[3].key, "flags, end");
+  ferry_error e = FERRY_ERROR_INIT;
+  json_t *opts = json_pack("{ss}", "path", "/data");
+  ferry_instance *ins = ferry__instance_create(p, FERRY_KIND_SOURCE, "st", NULL, FERRY_MODE_RUN, opts, NULL, &e);
+  CHECK(ins, "instance refused: %s", e.message);
+  old_ctx *c = ferry_instance_ctx(ins);
+  CHECK(!strcmp(c->path, "/data") && c->count == 7 && c->verbose == 1, "options applied: %s %lld %d", c->path,
+        (long long)c->count, c->verbose);
+  ferry__instance_destroy(ins);
+  json_decref(opts);
+  opts = json_pack("{si}", "count", 2);
+  CHECK(!ferry__instance_create(p, FERRY_KIND_SOURCE, "st", NULL, FERRY_MODE_RUN, opts, NULL, &e),
+        "missing required key accepted");
+  CHECK(e.message && strstr(e.message, "missing required key \"path\" (a path)"), "message: %s", e.message);
+  ferry_error_clear(&e);
+  json_decref(opts);
+  json_t *d = ferry__plugin_describe(p);
+  json_t *dopts = json_object_get(d, "options");
+  CHECK(json_array_size(dopts) == 3 &&
+            !strcmp(json_string_value(json_object_get(json_array_get(dopts, 2), "key")), "verbose"),
+        "describe");
+  json_decref(d);
+}
+
+static void case_old_layout(void) {
+  ferry_error e = FERRY_ERROR_INIT;
+  ferry_registry *reg = ferry__registry_new();
+  ferry__registry_add_dir(reg, FIXTURE_DIR);
+  const ferry_plugin_entry *m = ferry__registry_find(reg, "old_layout", &e);
+  CHECK(m, "the 1.2 module refused: %s", e.message);
+  CHECK(!m->builtin, "module");
+  void *lib = dlopen(m->origin, RTLD_NOW | RTLD_NOLOAD);
+  CHECK(lib, "the module is not loaded: %s", dlerror());
+  const ferry_plugin *raw = dlsym(lib, "ferry_plugin_old_layout");
+  CHECK(raw && raw != &ferry_plugin_old_layout, "the module's own descriptor");
+  check_old_entry(m, raw);
+  dlclose(lib);
+  ferry__registry_free(reg);
+  reg = ferry__registry_new();
+  CHECK(ferry__registry_add_builtin(reg, &ferry_plugin_old_layout, NULL, &e) == 0, "the 1.2 built-in refused: %s",
+        e.message);
+  check_old_entry(ferry__registry_at(reg, 0), &ferry_plugin_old_layout);
+  ferry__registry_free(reg);
 }
 
 /* ---- the public listing and description (ferry/runtime.h): what `ferry plugins` shows -------------------- */
@@ -621,8 +760,9 @@ static void case_runtime_api(void) {
   size_t nbuiltin = 0;
   while (ferry__builtin_plugins[nbuiltin]) nbuiltin++;
   /* the built-in table, dash-name (added: its module is shadowed), good from `a` (the fixture's copy is
-   * shadowed) */
-  CHECK(json_array_size(list) == nbuiltin + 2, "%zu plugins", json_array_size(list));
+   * shadowed), old_layout (a module built for ABI 1.2) */
+  CHECK(json_array_size(list) == nbuiltin + 3, "%zu plugins", json_array_size(list));
+  CHECK(by_name(list, "old_layout"), "the 1.2 module is not listed");
   json_t *g = by_name(list, "good"), *d = by_name(list, "dash-name");
   CHECK(g && !strcmp(json_string_value(json_object_get(g, "origin")), ga), "good from %s",
         g ? json_string_value(json_object_get(g, "origin")) : "nowhere");
@@ -694,7 +834,7 @@ static void remove_tmp_root(void) {
 
 int main(int argc, char **argv) {
   if (argc != 2) {
-    fprintf(stderr, "usage: %s module_find|module_load_file|builtin|good|errors|search_order|scan|static|"
+    fprintf(stderr, "usage: %s module_find|module_load_file|builtin|good|old_layout|errors|search_order|scan|static|"
             "check|runtime_api\n", argv[0]);
     return 2;
   }
@@ -709,6 +849,7 @@ int main(int argc, char **argv) {
   else if (!strcmp(c, "module_load_file")) case_module_load_file();
   else if (!strcmp(c, "builtin")) case_builtin();
   else if (!strcmp(c, "good")) case_good();
+  else if (!strcmp(c, "old_layout")) case_old_layout();
   else if (!strcmp(c, "errors")) case_errors();
   else if (!strcmp(c, "search_order")) case_search_order();
   else if (!strcmp(c, "scan")) case_scan();

@@ -32,14 +32,14 @@ typedef struct tsink {
 } tsink;
 
 static const ferry_option ts_options[] = {
-    {"dsn", FERRY_OPT_STRING, NULL, FERRY_OPT_REQUIRED | FERRY_OPT_SECRET, offsetof(tsink, dsn),
+    {.key = "dsn", FERRY_OPT_STRING, NULL, FERRY_OPT_REQUIRED | FERRY_OPT_SECRET, offsetof(tsink, dsn),
      "target database the tools run on"},
-    {"reports", FERRY_OPT_STRING, "\"\"", 0, offsetof(tsink, reports),
+    {.key = "reports", FERRY_OPT_STRING, "\"\"", 0, offsetof(tsink, reports),
      "file: one line per item with its report"},
-    {"kill_key", FERRY_OPT_STRING, "\"\"", 0, offsetof(tsink, kill_key), "SIGKILL while handling this key"},
-    {"kill_where", FERRY_OPT_STRING, "\"after_tool\"", 0, offsetof(tsink, kill_where),
+    {.key = "kill_key", FERRY_OPT_STRING, "\"\"", 0, offsetof(tsink, kill_key), "SIGKILL while handling this key"},
+    {.key = "kill_where", FERRY_OPT_STRING, "\"after_tool\"", 0, offsetof(tsink, kill_where),
      "after_tool|after_restore"},
-    {"refire_before", FERRY_OPT_BOOL, "false", 0, offsetof(tsink, refire_before),
+    {.key = "refire_before", FERRY_OPT_BOOL, "false", 0, offsetof(tsink, refire_before),
      "in-doubt items: fire before_start again"},
     FERRY_OPTIONS_END};
 

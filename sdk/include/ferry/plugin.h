@@ -39,9 +39,12 @@ extern "C" {
  * and service retries, ferry_task_repair(), the report conventions of ferry_task_report(); 1.2 reading a
  * journal (ferry/journal.h), ferry_runtime_plugins(), ferry_runtime_describe_plugin(),
  * ferry_config_settings(), ferry_runtime_settings(), ferry_log_configure(), ferry_log_level_parse(),
- * ferry_redact(), and ferry/ferry.h no longer includes the service headers (ferry/http.h, ferry/pg.h). */
+ * ferry_redact(), and ferry/ferry.h no longer includes the service headers (ferry/http.h, ferry/pg.h); 1.3
+ * the option table validates more: FERRY_OPT_ENUM with ferry_opt_choice, FERRY_OPT_NONEMPTY, FERRY_OPT_RANGE,
+ * and the fields roles, choices, min, max and deprecated_key appended to ferry_option (see there for how
+ * tables of older plugins are read). */
 #define FERRY_ABI_MAJOR 1
-#define FERRY_ABI_MINOR 2
+#define FERRY_ABI_MINOR 3
 
 /* Plugin kinds (bits: one plugin may offer several). */
 #define FERRY_KIND_SOURCE 0x1u
@@ -57,8 +60,11 @@ typedef enum ferry_mode {
 } ferry_mode;
 
 /* ---- options: the schema of a plugin's JSON configuration ----------------------------------------------
- * The core validates the instance's "options" object against this table before init(): unknown keys are
- * refused with the list of valid ones, types are checked, required keys must be present, defaults applied.
+ * The core validates the instance's "options" object against this table before init(), once per instance:
+ * unknown keys are refused with the list of valid ones, types are checked, required keys must be present,
+ * defaults applied, and (since 1.3) enum values, integer ranges, non-empty strings and lists and the role
+ * an option belongs to are checked, so that init() need not repeat any of it. Every refusal names the
+ * instance (config file, stage, role, plugin), the option, the value found and what was expected.
  * It then writes each value into the context at `offset`:
  *   FERRY_OPT_STRING       char *    NUL-terminated, owned by the core
  *   FERRY_OPT_INT          int64_t
@@ -67,6 +73,8 @@ typedef enum ferry_mode {
  *   FERRY_OPT_STRING_LIST  char **   NULL-terminated array (a JSON string is taken as a one-element list),
  *                                    owned by the core
  *   FERRY_OPT_JSON         json_t *  any JSON value, a borrowed reference owned by the core
+ *   FERRY_OPT_ENUM         int       (since 1.3) the `value` of the choice whose `name` the JSON string is;
+ *                                    the default is a name too ("\"skip\""); no default: 0
  * Values written by the core stay valid until fini() has returned; the plugin must not free them.
  * A FERRY_OPT_SECRET value (password, DSN, hash) may be given as "${ENV_NAME}", {"env": "NAME"} or
  * {"file": "path"}; it is registered with the core's redaction so it never appears in logs, journal,
@@ -78,22 +86,57 @@ typedef enum ferry_opt_type {
   FERRY_OPT_DOUBLE = 3,
   FERRY_OPT_BOOL = 4,
   FERRY_OPT_STRING_LIST = 5,
-  FERRY_OPT_JSON = 6
+  FERRY_OPT_JSON = 6,
+  FERRY_OPT_ENUM = 7 /* since 1.3 */
 } ferry_opt_type;
 
 #define FERRY_OPT_REQUIRED 0x1u
 #define FERRY_OPT_SECRET 0x2u
+/* Since 1.3. STRING: "" is refused; STRING_LIST: [] and lists with an "" element are refused (also for
+ * defaults). An option left out is not affected (that is FERRY_OPT_REQUIRED). */
+#define FERRY_OPT_NONEMPTY 0x4u
+/* Since 1.3. INT: the value must lie in min..max (both inclusive; INT64_MIN / INT64_MAX for one side). */
+#define FERRY_OPT_RANGE 0x8u
 
+/* One allowed value of a FERRY_OPT_ENUM option (since 1.3): a table of these ends with {NULL, 0}. Several
+ * names may share a value (an old spelling kept working); `plugins --describe` lists every name. */
+typedef struct ferry_opt_choice {
+  const char *name;  /* the JSON string, e.g. "skip"; NULL ends the table */
+  int value;         /* written into the context's int */
+} ferry_opt_choice;
+
+/* One option. Write entries with designated initialisers, at least from the first field on
+ * ({.key = "dsn", FERRY_OPT_STRING, ...} or all of them named): fields are only ever appended, and an
+ * entry so written compiles unchanged against newer headers (a fully positional entry draws
+ * -Wmissing-field-initializers under -Wextra since 1.3, and still works).
+ * ABI: the table is an array, so its stride is sizeof(ferry_option) as the plugin was compiled. The core
+ * reads the table of a plugin built for ABI 1.0 to 1.2 (the descriptor's abi_minor) with the 1.0 layout
+ * (FERRY_OPTION_SIZE_1_0 bytes per entry, the fields up to `help`) and takes the fields added since as
+ * zero; a plugin built for 1.3 has the whole struct. */
 typedef struct ferry_option {
   const char *key;           /* JSON key; NULL ends the table */
   ferry_opt_type type;
   const char *default_json;  /* default as JSON text ("8", "\"skip\"", "true"), or NULL for none (zero) */
-  uint32_t flags;            /* FERRY_OPT_REQUIRED | FERRY_OPT_SECRET */
+  uint32_t flags;            /* FERRY_OPT_REQUIRED | FERRY_OPT_SECRET | FERRY_OPT_NONEMPTY | FERRY_OPT_RANGE */
   size_t offset;             /* offsetof(<context struct>, <field>) */
   const char *help;          /* one line, shown by `ferry plugins --describe` */
+  /* ---- since 1.3 ---- */
+  /* The roles (FERRY_KIND_SOURCE / _SINK / _HOOK bits, a subset of the plugin's kinds) this option means
+   * something for; 0 = every role. An instance of another role that is given the option is refused
+   * ("option \"tables\" applies to the source only"); its field still gets the default. */
+  uint32_t roles;
+  const ferry_opt_choice *choices; /* FERRY_OPT_ENUM: the allowed names (required); NULL otherwise */
+  int64_t min, max;                /* FERRY_OPT_INT with FERRY_OPT_RANGE: the allowed range */
+  /* An older name of this option, still accepted: the value is taken as if given under `key`, and a
+   * warning naming the instance and `key` is logged once per instance. Giving both names is refused. The
+   * old name must not be the key (or the old name) of another option. NULL: none. */
+  const char *deprecated_key;
 } ferry_option;
 
-#define FERRY_OPTIONS_END {0, (ferry_opt_type)0, 0, 0, 0, 0}
+/* Bytes of one table entry as plugins built for ABI 1.0 to 1.2 lay it out. */
+#define FERRY_OPTION_SIZE_1_0 (offsetof(ferry_option, help) + sizeof(const char *))
+
+#define FERRY_OPTIONS_END {0}
 
 /* ---- opaque core objects -------------------------------------------------------------------------------- */
 typedef struct ferry_instance ferry_instance;     /* one configured use of a plugin */

@@ -11,7 +11,7 @@ typedef struct bgen {
 } bgen;
 
 static const ferry_option bgen_options[] = {
-    {"count", FERRY_OPT_INT, "10000000", 0, offsetof(bgen, count), "items to emit"}, FERRY_OPTIONS_END};
+    {.key = "count", FERRY_OPT_INT, "10000000", 0, offsetof(bgen, count), "items to emit"}, FERRY_OPTIONS_END};
 
 static int bgen_start(ferry_instance *ins, ferry_error *err) {
   bgen *g = ferry_instance_ctx(ins);

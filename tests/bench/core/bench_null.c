@@ -13,7 +13,7 @@ typedef struct bnull {
 } bnull;
 
 static const ferry_option bnull_options[] = {
-    {"every", FERRY_OPT_INT, "1000000", 0, offsetof(bnull, every), "print a line every that many items"},
+    {.key = "every", FERRY_OPT_INT, "1000000", 0, offsetof(bnull, every), "print a line every that many items"},
     FERRY_OPTIONS_END};
 
 static long rss_kb(void) {

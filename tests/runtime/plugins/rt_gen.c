@@ -24,17 +24,17 @@ typedef struct gen {
 } gen;
 
 static const ferry_option gen_options[] = {
-    {"count", FERRY_OPT_INT, "10", 0, offsetof(gen, count), "items to emit"},
-    {"prefix", FERRY_OPT_STRING, "\"k\"", 0, offsetof(gen, prefix), "key prefix"},
-    {"async", FERRY_OPT_BOOL, "false", 0, offsetof(gen, async),
+    {.key = "count", FERRY_OPT_INT, "10", 0, offsetof(gen, count), "items to emit"},
+    {.key = "prefix", FERRY_OPT_STRING, "\"k\"", 0, offsetof(gen, prefix), "key prefix"},
+    {.key = "async", FERRY_OPT_BOOL, "false", 0, offsetof(gen, async),
      "emit from a timer instead of inside demand()"},
-    {"per_tick", FERRY_OPT_INT, "3", 0, offsetof(gen, per_tick), "async: items emitted per timer tick"},
-    {"fail_at", FERRY_OPT_INT, "-1", 0, offsetof(gen, fail_at), "call ferry_source_fail instead of item k"},
-    {"bad_kind_at", FERRY_OPT_INT, "-1", 0, offsetof(gen, bad_kind_at), "item k has an undeclared kind"},
-    {"events", FERRY_OPT_STRING, "\"\"", 0, offsetof(gen, events), "file for D/E/STOP lines"},
-    {"misuse", FERRY_OPT_BOOL, "false", 0, offsetof(gen, misuse), "emit and end again after the end"},
-    {"stall", FERRY_OPT_BOOL, "false", 0, offsetof(gen, stall), "never call ferry_source_end"},
-    {"announce", FERRY_OPT_BOOL, "true", 0, offsetof(gen, announce), "announce the total"},
+    {.key = "per_tick", FERRY_OPT_INT, "3", 0, offsetof(gen, per_tick), "async: items emitted per timer tick"},
+    {.key = "fail_at", FERRY_OPT_INT, "-1", 0, offsetof(gen, fail_at), "call ferry_source_fail instead of item k"},
+    {.key = "bad_kind_at", FERRY_OPT_INT, "-1", 0, offsetof(gen, bad_kind_at), "item k has an undeclared kind"},
+    {.key = "events", FERRY_OPT_STRING, "\"\"", 0, offsetof(gen, events), "file for D/E/STOP lines"},
+    {.key = "misuse", FERRY_OPT_BOOL, "false", 0, offsetof(gen, misuse), "emit and end again after the end"},
+    {.key = "stall", FERRY_OPT_BOOL, "false", 0, offsetof(gen, stall), "never call ferry_source_end"},
+    {.key = "announce", FERRY_OPT_BOOL, "true", 0, offsetof(gen, announce), "announce the total"},
     FERRY_OPTIONS_END};
 
 static void emit_some(gen *g, int64_t max) {

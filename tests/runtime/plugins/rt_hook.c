@@ -19,13 +19,13 @@ typedef struct hook {
 } hook;
 
 static const ferry_option hook_options[] = {
-    {"out", FERRY_OPT_STRING, "\"\"", 0, offsetof(hook, out), "file of the points seen"},
-    {"name", FERRY_OPT_STRING, "\"h\"", 0, offsetof(hook, name), "name written at the start of each line"},
-    {"fail_point", FERRY_OPT_STRING, "\"\"", 0, offsetof(hook, fail_point), "point at which to fail"},
-    {"fail_times", FERRY_OPT_INT, "-1", 0, offsetof(hook, fail_times), "fail that many times (-1: always)"},
-    {"transient", FERRY_OPT_BOOL, "false", 0, offsetof(hook, transient), "the failure is transient"},
-    {"async", FERRY_OPT_BOOL, "false", 0, offsetof(hook, async), "complete from a timer"},
-    {"misuse", FERRY_OPT_BOOL, "false", 0, offsetof(hook, misuse),
+    {.key = "out", FERRY_OPT_STRING, "\"\"", 0, offsetof(hook, out), "file of the points seen"},
+    {.key = "name", FERRY_OPT_STRING, "\"h\"", 0, offsetof(hook, name), "name written at the start of each line"},
+    {.key = "fail_point", FERRY_OPT_STRING, "\"\"", 0, offsetof(hook, fail_point), "point at which to fail"},
+    {.key = "fail_times", FERRY_OPT_INT, "-1", 0, offsetof(hook, fail_times), "fail that many times (-1: always)"},
+    {.key = "transient", FERRY_OPT_BOOL, "false", 0, offsetof(hook, transient), "the failure is transient"},
+    {.key = "async", FERRY_OPT_BOOL, "false", 0, offsetof(hook, async), "complete from a timer"},
+    {.key = "misuse", FERRY_OPT_BOOL, "false", 0, offsetof(hook, misuse),
      "complete twice (a bug the core survives)"},
     FERRY_OPTIONS_END};
 
