@@ -189,6 +189,187 @@ static void test_refusals(void) {
   refused(bad_json_default, NULL, NULL, FERRY_EINTERNAL, "default value is not valid JSON", NULL);
 }
 
+/* ---- ABI 1.3: enums, ranges, non-empty, roles, deprecated keys ---------------------------------------- */
+typedef struct ctx2 {
+  int policy;
+  int64_t batch;
+  int64_t low;
+  int64_t high;
+  char *name;
+  char **tables;
+  char *owner;
+  char *dsn;
+  int mode;
+} ctx2;
+
+enum { POL_SKIP = 1, POL_OVERWRITE = 2, POL_FAIL = 3 };
+static const ferry_opt_choice policies[] = {
+    {"skip", POL_SKIP}, {"overwrite", POL_OVERWRITE}, {"fail", POL_FAIL}, {NULL, 0}};
+static const ferry_opt_choice modes[] = {{"a", 10}, {"b", 20}, {NULL, 0}};
+
+static const ferry_option table2[] = {
+    {.key = "on_conflict", .type = FERRY_OPT_ENUM, .default_json = "\"skip\"", .offset = offsetof(ctx2, policy),
+     .help = "policy", .roles = FERRY_KIND_SINK, .choices = policies, .deprecated_key = "conflict"},
+    {.key = "batch", .type = FERRY_OPT_INT, .default_json = "10", .flags = FERRY_OPT_RANGE,
+     .offset = offsetof(ctx2, batch), .help = "batch", .min = 1, .max = 1000},
+    {.key = "low", .type = FERRY_OPT_INT, .flags = FERRY_OPT_RANGE, .offset = offsetof(ctx2, low),
+     .help = "at least 0", .min = 0, .max = INT64_MAX},
+    {.key = "high", .type = FERRY_OPT_INT, .flags = FERRY_OPT_RANGE, .offset = offsetof(ctx2, high),
+     .help = "at most 5", .min = INT64_MIN, .max = 5},
+    {.key = "name", .type = FERRY_OPT_STRING, .flags = FERRY_OPT_NONEMPTY, .offset = offsetof(ctx2, name),
+     .help = "a name", .roles = FERRY_KIND_SOURCE},
+    {.key = "tables", .type = FERRY_OPT_STRING_LIST, .flags = FERRY_OPT_NONEMPTY,
+     .offset = offsetof(ctx2, tables), .help = "tables", .roles = FERRY_KIND_SOURCE | FERRY_KIND_HOOK},
+    {.key = "owner", .type = FERRY_OPT_STRING, .flags = FERRY_OPT_REQUIRED, .offset = offsetof(ctx2, owner),
+     .help = "the owner", .roles = FERRY_KIND_SINK},
+    {.key = "dsn", .type = FERRY_OPT_STRING, .flags = FERRY_OPT_SECRET | FERRY_OPT_NONEMPTY,
+     .offset = offsetof(ctx2, dsn), .help = "dsn"},
+    {.key = "mode", .type = FERRY_OPT_ENUM, .offset = offsetof(ctx2, mode), .help = "mode", .choices = modes},
+    FERRY_OPTIONS_END};
+
+static int apply2(const char *text, uint32_t role, ctx2 *c, char **msg) {
+  memset(c, 0, sizeof *c);
+  json_t *o = text ? js(text) : NULL;
+  ferry_error err = FERRY_ERROR_INIT;
+  int rc = ferry__options_apply_ex(table2, o, c, W, NULL, role, &err);
+  json_decref(o);
+  *msg = err.message ? strdup(err.message) : NULL;
+  FT_ASSERT(rc == err.code, "rc %d but error code %d", rc, err.code);
+  ferry_error_clear(&err);
+  return rc;
+}
+
+/* Expects `text` refused for `role` with a message starting with where and containing `part`, and nothing
+ * left allocated. */
+static void refused2(const char *text, uint32_t role, const char *part) {
+  ctx2 c;
+  char *msg;
+  int rc = apply2(text, role, &c, &msg);
+  FT_ASSERT(rc == FERRY_ECONFIG, "%s: rc %d (%s)", text, rc, msg ? msg : "no message");
+  FT_ASSERT(msg && !strncmp(msg, W, strlen(W)) && strstr(msg, part), "%s: message lacks [%s]: %s", text, part,
+            msg ? msg : "");
+  FT_ASSERT(!c.name && !c.tables && !c.owner && !c.dsn, "%s: a field stayed allocated after a failure", text);
+  free(msg);
+}
+
+/* Applies `text` (must be accepted) and returns what was logged meanwhile (malloc'd). */
+static char *accepted2(const char *text, uint32_t role, ctx2 *c, const char *dir) {
+  char *path = ferry__xasprintf("%s/warn.txt", dir);
+  FILE *f = fopen(path, "w+");
+  FT_ASSERT(f, "open %s", path);
+  ferry_log_configure(FERRY_LOG_INFO, FERRY_LOG_TEXT, f);
+  char *msg;
+  int rc = apply2(text, role, c, &msg);
+  ferry_log_configure(FERRY_LOG_INFO, FERRY_LOG_TEXT, NULL);
+  FT_ASSERT(rc == 0, "%s refused: %s", text, msg);
+  fflush(f);
+  rewind(f);
+  ferry_sb sb = {0};
+  char line[1024];
+  while (fgets(line, sizeof line, f)) ferry__sb_add(&sb, line);
+  fclose(f);
+  unlink(path);
+  free(path);
+  return ferry__sb_steal(&sb);
+}
+
+static void test_enum_range_roles(const char *dir) {
+  ctx2 c;
+  /* defaults: the enum's default name written as its value; no default = 0 */
+  char *log = accepted2("{\"owner\": \"o\"}", FERRY_KIND_SINK, &c, dir);
+  FT_ASSERT(c.policy == POL_SKIP && c.batch == 10 && c.mode == 0, "defaults: %d %lld %d", c.policy,
+            (long long)c.batch, c.mode);
+  FT_ASSERT(!*log, "nothing to warn about, logged: %s", log);
+  free(log);
+  ferry__options_release(table2, &c);
+  /* enum: every name gives its value */
+  const char *names[] = {"skip", "overwrite", "fail"};
+  for (int i = 0; i < 3; i++) {
+    char *text = ferry__xasprintf("{\"owner\": \"o\", \"on_conflict\": \"%s\", \"mode\": \"b\"}", names[i]);
+    log = accepted2(text, FERRY_KIND_SINK, &c, dir);
+    FT_ASSERT(c.policy == policies[i].value && c.mode == 20, "%s: %d %d", names[i], c.policy, c.mode);
+    free(log);
+    free(text);
+    ferry__options_release(table2, &c);
+  }
+  refused2("{\"owner\": \"o\", \"on_conflict\": \"merge\"}", FERRY_KIND_SINK,
+           "\"on_conflict\": must be one of \"skip\", \"overwrite\", \"fail\", found \"merge\"");
+  refused2("{\"owner\": \"o\", \"on_conflict\": \"Skip\"}", FERRY_KIND_SINK, "found \"Skip\"");
+  refused2("{\"owner\": \"o\", \"on_conflict\": 1}", FERRY_KIND_SINK,
+           "\"on_conflict\": must be one of \"skip\", \"overwrite\", \"fail\", found integer");
+  refused2("{\"owner\": \"o\", \"mode\": null}", 0, "\"mode\": must be one of \"a\", \"b\", found null");
+  /* ranges: both edges taken, one past each refused, with the range named */
+  const char *ok[] = {"{\"batch\": 1}", "{\"batch\": 1000}", "{\"low\": 0}", "{\"low\": 9223372036854775807}",
+                      "{\"high\": 5}", "{\"high\": -9223372036854775808}", "{\"batch\": 5.0}", NULL};
+  for (int i = 0; ok[i]; i++) {
+    log = accepted2(ok[i], FERRY_KIND_SOURCE, &c, dir);
+    free(log);
+    ferry__options_release(table2, &c);
+  }
+  log = accepted2("{\"batch\": 1000, \"low\": 0, \"high\": -3}", FERRY_KIND_SOURCE, &c, dir);
+  FT_ASSERT(c.batch == 1000 && c.low == 0 && c.high == -3, "range values");
+  free(log);
+  ferry__options_release(table2, &c);
+  refused2("{\"batch\": 0}", FERRY_KIND_SOURCE, "\"batch\": must be between 1 and 1000, found 0");
+  refused2("{\"batch\": 1001}", FERRY_KIND_SOURCE, "\"batch\": must be between 1 and 1000, found 1001");
+  refused2("{\"batch\": -1}", FERRY_KIND_SOURCE, "\"batch\": must be between 1 and 1000, found -1");
+  refused2("{\"low\": -1}", FERRY_KIND_SOURCE, "\"low\": must be 0 or more, found -1");
+  refused2("{\"high\": 6}", FERRY_KIND_SOURCE, "\"high\": must be 5 or less, found 6");
+  refused2("{\"batch\": \"5\"}", FERRY_KIND_SOURCE, "\"batch\": expected integer, found string");
+  /* non-empty strings and lists (a string list given as one string too), secrets alike */
+  refused2("{\"name\": \"\"}", FERRY_KIND_SOURCE, "\"name\": must not be empty");
+  refused2("{\"tables\": []}", FERRY_KIND_SOURCE, "\"tables\": must not be an empty list");
+  refused2("{\"tables\": [\"a\", \"\"]}", FERRY_KIND_SOURCE, "\"tables\"[1]: must not be empty");
+  refused2("{\"tables\": \"\"}", FERRY_KIND_SOURCE, "\"tables\": must not be empty");
+  refused2("{\"dsn\": \"\"}", FERRY_KIND_SOURCE, "\"dsn\": must not be empty");
+  setenv("FT_OPT_EMPTY", "", 1);
+  refused2("{\"dsn\": {\"env\": \"FT_OPT_EMPTY\"}}", FERRY_KIND_SOURCE, "\"dsn\": must not be empty");
+  unsetenv("FT_OPT_EMPTY");
+  log = accepted2("{\"name\": \"n\", \"tables\": \"t\", \"dsn\": \"x\"}", FERRY_KIND_SOURCE, &c, dir);
+  FT_ASSERT(!strcmp(c.name, "n") && c.tables && !strcmp(c.tables[0], "t") && !c.tables[1], "non-empty values");
+  free(log);
+  ferry__options_release(table2, &c);
+  /* roles: an option of another role is refused, naming the roles it has; a required option of another role
+   * is not required; role 0 (standalone checks) takes everything */
+  refused2("{\"name\": \"n\"}", FERRY_KIND_SINK, "option \"name\" applies to the source only (this is the sink)");
+  refused2("{\"owner\": \"o\", \"tables\": [\"t\"]}", FERRY_KIND_SINK,
+           "option \"tables\" applies to the source and the hook only (this is the sink)");
+  refused2("{\"on_conflict\": \"skip\"}", FERRY_KIND_SOURCE,
+           "option \"on_conflict\" applies to the sink only (this is the source)");
+  refused2("{\"conflict\": \"skip\"}", FERRY_KIND_HOOK,
+           "option \"conflict\" applies to the sink only (this is the hook)");
+  refused2("{}", FERRY_KIND_SINK, "missing required key \"owner\" (the owner)");
+  log = accepted2("{\"tables\": [\"t\"]}", FERRY_KIND_HOOK, &c, dir);
+  FT_ASSERT(c.policy == POL_SKIP && !c.owner, "hook: defaults of other roles still written, owner not required");
+  free(log);
+  ferry__options_release(table2, &c);
+  log = accepted2("{\"name\": \"n\", \"owner\": \"o\"}", 0, &c, dir);
+  free(log);
+  ferry__options_release(table2, &c);
+  /* deprecated key: taken, with one warning naming the instance and the new name */
+  log = accepted2("{\"owner\": \"o\", \"conflict\": \"fail\"}", FERRY_KIND_SINK, &c, dir);
+  FT_ASSERT(c.policy == POL_FAIL, "the deprecated key's value: %d", c.policy);
+  char *want = ferry__xasprintf("%s: option \"conflict\" is deprecated: write \"on_conflict\"", W);
+  FT_ASSERT(strstr(log, want), "warning: [%s]", log);
+  FT_ASSERT(strstr(log, "warn"), "not a warning: [%s]", log);
+  size_t lines = 0;
+  for (const char *q = log; (q = strchr(q, '\n')); q++) lines++;
+  FT_ASSERT(lines == 1, "%zu lines logged: [%s]", lines, log);
+  free(want);
+  free(log);
+  ferry__options_release(table2, &c);
+  /* a bad value under the old name names the old name */
+  refused2("{\"owner\": \"o\", \"conflict\": \"merge\"}", FERRY_KIND_SINK,
+           "\"conflict\": must be one of \"skip\", \"overwrite\", \"fail\", found \"merge\"");
+  /* both names */
+  refused2("{\"owner\": \"o\", \"conflict\": \"fail\", \"on_conflict\": \"skip\"}", FERRY_KIND_SINK,
+           "both \"conflict\" and \"on_conflict\" are given; \"conflict\" is the deprecated name of "
+           "\"on_conflict\": keep only \"on_conflict\"");
+  /* the list of valid keys names the current keys */
+  refused2("{\"conflicts\": 1}", FERRY_KIND_SINK,
+           "unknown key \"conflicts\"; valid keys: on_conflict, batch, low, high, name, tables, owner, dsn, mode");
+}
+
 static void test_secrets(const char *dir) {
   ctx c;
   char *msg;
@@ -348,6 +529,31 @@ static void test_describe(void) {
   json_decref(ld);
   free(text);
   json_decref(d);
+  /* what ABI 1.3 added is shown: roles, choices, range, non-empty, the deprecated name */
+  p.options = table2;
+  p.ctx_size = sizeof(ctx2);
+  d = ferry__plugin_describe(&p);
+  opts = json_object_get(d, "options");
+  json_t *want2 = js("[{\"key\": \"on_conflict\", \"type\": \"enum\", \"default\": \"skip\", \"required\": false, "
+                     "\"secret\": false, \"help\": \"policy\", \"roles\": [\"sink\"], "
+                     "\"choices\": [\"skip\", \"overwrite\", \"fail\"], \"deprecated_name\": \"conflict\"},"
+                     "{\"key\": \"batch\", \"type\": \"integer\", \"default\": 10, \"required\": false, "
+                     "\"secret\": false, \"help\": \"batch\", \"min\": 1, \"max\": 1000},"
+                     "{\"key\": \"low\", \"type\": \"integer\", \"required\": false, "
+                     "\"secret\": false, \"help\": \"at least 0\", \"min\": 0},"
+                     "{\"key\": \"high\", \"type\": \"integer\", \"required\": false, "
+                     "\"secret\": false, \"help\": \"at most 5\", \"max\": 5},"
+                     "{\"key\": \"name\", \"type\": \"string\", \"required\": false, "
+                     "\"secret\": false, \"help\": \"a name\", \"roles\": [\"source\"], \"non_empty\": true},"
+                     "{\"key\": \"tables\", \"type\": \"string list\", \"required\": false, "
+                     "\"secret\": false, \"help\": \"tables\", \"roles\": [\"source\", \"hook\"], \"non_empty\": true}]");
+  for (size_t i = 0; i < json_array_size(want2); i++) {
+    char *got = json_dumps(json_array_get(opts, i), JSON_COMPACT);
+    FT_ASSERT(json_equal(json_array_get(opts, i), json_array_get(want2, i)), "describe option %zu: %s", i, got);
+    free(got);
+  }
+  json_decref(want2);
+  json_decref(d);
   /* a hook plugin without options */
   static const ferry_hook_ops hops = {sizeof(ferry_hook_ops), 0, NULL, NULL};
   ferry_plugin h = {.abi_major = 1,
@@ -411,6 +617,7 @@ int main(void) {
   test_values();
   test_refusals();
   test_secrets(dir);
+  test_enum_range_roles(dir);
   test_describe();
   test_log(dir);
   rmdir(dir);
