@@ -103,6 +103,11 @@ void fs_token8(char out[9]);
 typedef struct fs_src fs_src;
 typedef struct fs_snk fs_snk;
 
+/* values of the sink's enum options (written by the core; fs.c has the names) */
+enum { CONFLICT_OVERWRITE = 0, CONFLICT_SKIP, CONFLICT_FAIL };
+enum { CMP_CHECKSUM = 0, CMP_MTIME };
+enum { SYNC_SYNCFS = 0, SYNC_FSYNC, SYNC_NONE };
+
 typedef struct fs_ctx {
   /* options */
   char *root;
@@ -111,9 +116,9 @@ typedef struct fs_ctx {
   char **records;
   char *records_file;
   int checksum;
-  char *on_conflict;
-  char *compare;
-  char *sync;
+  int on_conflict; /* CONFLICT_* */
+  int compare;     /* CMP_* */
+  int sync;        /* SYNC_* */
   int create_root;
   char *owner;
   /* runtime */

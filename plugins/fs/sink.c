@@ -211,38 +211,9 @@ int fs_sink_init(fs_ctx *c, ferry_error *err) {
   k->uid = (uid_t)-1;
   k->gid = (gid_t)-1;
   k->free_bytes = -1;
-  const char *oc = c->on_conflict ? c->on_conflict : "overwrite";
-  if (!strcmp(oc, "overwrite"))
-    k->on_conflict = CONFLICT_OVERWRITE;
-  else if (!strcmp(oc, "skip"))
-    k->on_conflict = CONFLICT_SKIP;
-  else if (!strcmp(oc, "fail"))
-    k->on_conflict = CONFLICT_FAIL;
-  else
-    return ferry_error_set(err, FERRY_ECONFIG,
-                           "fs: option \"on_conflict\" must be \"overwrite\", \"skip\" or "
-                           "\"fail\" (is \"%s\")",
-                           oc);
-  const char *cmp = c->compare ? c->compare : "checksum";
-  if (!strcmp(cmp, "checksum"))
-    k->compare = CMP_CHECKSUM;
-  else if (!strcmp(cmp, "mtime"))
-    k->compare = CMP_MTIME;
-  else
-    return ferry_error_set(err, FERRY_ECONFIG,
-                           "fs: option \"compare\" must be \"checksum\" or \"mtime\" (is \"%s\")", cmp);
-  const char *sm = c->sync ? c->sync : "syncfs";
-  if (!strcmp(sm, "syncfs"))
-    k->sync_mode = SYNC_SYNCFS;
-  else if (!strcmp(sm, "fsync"))
-    k->sync_mode = SYNC_FSYNC;
-  else if (!strcmp(sm, "none"))
-    k->sync_mode = SYNC_NONE;
-  else
-    return ferry_error_set(err, FERRY_ECONFIG,
-                           "fs: option \"sync\" must be \"syncfs\", \"fsync\" or \"none\" (is "
-                           "\"%s\")",
-                           sm);
+  k->on_conflict = c->on_conflict;
+  k->compare = c->compare;
+  k->sync_mode = c->sync;
   if (c->owner && *c->owner) {
     const char *colon = strchr(c->owner, ':');
     size_t ulen = colon ? (size_t)(colon - c->owner) : strlen(c->owner);

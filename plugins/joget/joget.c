@@ -10,10 +10,18 @@
 
 #include "joget.h"
 
+static const ferry_opt_choice start_modes[] = {
+    {"master", JOGET_START_MASTER}, {"hash", JOGET_START_HASH}, {"users", JOGET_START_USERS}, {NULL, 0}};
+static const ferry_opt_choice activities_modes[] = {{"converge", 0}, {"always", 1}, {NULL, 0}};
+static const ferry_opt_choice joins_modes[] = {{"carry", 0}, {"report", 1}, {NULL, 0}};
+
+#define SRC .roles = FERRY_KIND_SOURCE
+#define SNK .roles = FERRY_KIND_SINK
+
 static const ferry_option joget_options[] = {
-    {.key = "url", FERRY_OPT_STRING, NULL, FERRY_OPT_REQUIRED, offsetof(joget_ctx_t, url),
+    {.key = "url", FERRY_OPT_STRING, NULL, FERRY_OPT_REQUIRED | FERRY_OPT_NONEMPTY, offsetof(joget_ctx_t, url),
      "base URL of the Joget server including its context, e.g. http://joget:8080/jw"},
-    {.key = "user", FERRY_OPT_STRING, "\"admin\"", 0, offsetof(joget_ctx_t, user),
+    {.key = "user", FERRY_OPT_STRING, "\"admin\"", FERRY_OPT_NONEMPTY, offsetof(joget_ctx_t, user),
      "administrator used for listing and monitoring calls (needs ROLE_ADMIN)"},
     {.key = "password", FERRY_OPT_STRING, NULL, FERRY_OPT_SECRET, offsetof(joget_ctx_t, password),
      "password of user (or give hash)"},
@@ -27,44 +35,47 @@ static const ferry_option joget_options[] = {
      "and assignees in one read-only snapshot per page; sink: hashes from dir_user (start_as hash), plan "
      "checks (users, published apps, activity ids) and reconcile"},
     {.key = "apps", FERRY_OPT_STRING_LIST, NULL, 0, offsetof(joget_ctx_t, apps),
-     "source: only instances of these app ids (default: all)"},
+     "source: only instances of these app ids (default: all)", SRC},
     {.key = "processes", FERRY_OPT_STRING_LIST, NULL, 0, offsetof(joget_ctx_t, processes),
-     "source: only instances of these processes: process id (leave_request) or full id (app#ver#proc)"},
-    {.key = "page_size", FERRY_OPT_INT, "200", 0, offsetof(joget_ctx_t, page_size),
-     "source: rows per page of console/monitor/running/list"},
-    {.key = "fetch_concurrency", FERRY_OPT_INT, "0", 0, offsetof(joget_ctx_t, fetch_concurrency),
-     "source: instances whose details are read at once (0 = what the stage asks for)"},
-    {.key = "start_as", FERRY_OPT_STRING, "\"master\"", 0, offsetof(joget_ctx_t, start_as),
+     "source: only instances of these processes: process id (leave_request) or full id (app#ver#proc)", SRC},
+    {.key = "page_size", FERRY_OPT_INT, "200", FERRY_OPT_RANGE, offsetof(joget_ctx_t, page_size),
+     "source: rows per page of console/monitor/running/list", SRC, .min = 1, .max = 10000},
+    {.key = "fetch_concurrency", FERRY_OPT_INT, "0", FERRY_OPT_RANGE, offsetof(joget_ctx_t, fetch_concurrency),
+     "source: instances whose details are read at once (0 = what the stage asks for)", SRC, .min = 0,
+     .max = INT64_MAX},
+    {.key = "start_as", FERRY_OPT_ENUM, "\"master\"", 0, offsetof(joget_ctx_t, start_mode),
      "sink: how process/start authenticates as the original requester: master (master login + loginAs), "
-     "hash (login hash computed from the target's dir_user through dsn), users (credentials in users)"},
+     "hash (login hash computed from the target's dir_user through dsn), users (credentials in users)", SNK,
+     .choices = start_modes},
     {.key = "master_user", FERRY_OPT_STRING, NULL, 0, offsetof(joget_ctx_t, master_user),
-     "sink, start_as master: the server's masterLoginUsername"},
+     "sink, start_as master: the server's masterLoginUsername", SNK},
     {.key = "master_password", FERRY_OPT_STRING, NULL, FERRY_OPT_SECRET, offsetof(joget_ctx_t, master_password),
-     "sink, start_as master: the server's masterLoginPassword"},
+     "sink, start_as master: the server's masterLoginPassword", SNK},
     {.key = "master_hash", FERRY_OPT_STRING, NULL, FERRY_OPT_SECRET, offsetof(joget_ctx_t, master_hash),
-     "sink, start_as master: master hash instead of master_password (upper MD5 of master::md5(password))"},
+     "sink, start_as master: master hash instead of master_password (upper MD5 of master::md5(password))", SNK},
     {.key = "users", FERRY_OPT_JSON, NULL, 0, offsetof(joget_ctx_t, users),
-     "sink, start_as users: {\"username\": \"password\" | {\"password\"|\"hash\": value | {\"env\": NAME}}}"},
+     "sink, start_as users: {\"username\": \"password\" | {\"password\"|\"hash\": value | {\"env\": NAME}}}", SNK},
     {.key = "version", FERRY_OPT_STRING, "\"same\"", 0, offsetof(joget_ctx_t, version),
      "sink: target package version of every process: same (as on the source), latest (the target's latest, "
-     "resolved with workflow/process/list), or a number"},
+     "resolved with workflow/process/list), or a number", SNK},
     {.key = "version_map", FERRY_OPT_JSON, NULL, 0, offsetof(joget_ctx_t, version_map),
      "sink: per app or app version: {\"app#<source version>\" | \"app\": \"<target version>\" | \"latest\" | "
-     "\"same\"}; wins over version"},
-    {.key = "activities", FERRY_OPT_STRING, "\"converge\"", 0, offsetof(joget_ctx_t, activities_mode),
+     "\"same\"}; wins over version", SNK},
+    {.key = "activities", FERRY_OPT_ENUM, "\"converge\"", 0, offsetof(joget_ctx_t, mode_always),
      "sink: converge (start only the activities the new instance is missing; abortCurrent on the first call "
      "when it holds others) or always (every open activity of the source with activity/start, abortCurrent "
-     "on the first call, as the documented procedure)"},
+     "on the first call, as the documented procedure)", SNK, .choices = activities_modes},
     {.key = "activity_ids_sql", FERRY_OPT_STRING,
      "\"SELECT a->>'id' FROM emu_process_graph g, json_array_elements(g.graph::json->'activities') a WHERE "
      "g.pdefname = $1\"",
      0, offsetof(joget_ctx_t, activity_ids_sql),
      "sink, plan: SQL on dsn giving the activity ids of definition $1 (app#ver#proc); the default reads the "
-     "emulator's emu_process_graph; a real server keeps them in its XPDL (see docs/plugins/joget.md)"},
-    {.key = "and_joins", FERRY_OPT_STRING, "\"carry\"", 0, offsetof(joget_ctx_t, and_joins),
+     "emulator's emu_process_graph; a real server keeps them in its XPDL (see docs/plugins/joget.md)", SNK},
+    {.key = "and_joins", FERRY_OPT_ENUM, "\"carry\"", 0, offsetof(joget_ctx_t, joins_report),
      "sink: carry (re-create each arrival at a partly joined AND-join: the arrived branch's activity is "
      "started and completed on the target as its performer, so that the join counts the same arrivals) or "
-     "report (do not; name the loss per instance); the source needs dsn to read the arrivals"},
+     "report (do not; name the loss per instance); the source needs dsn to read the arrivals", SNK,
+     .choices = joins_modes},
     {.key = "join_branches_sql", FERRY_OPT_STRING,
      "\"SELECT a->>'id', (SELECT count(DISTINCT t->>'from') FROM json_array_elements(g.graph::json->"
      "'transitions') t WHERE t->>'to' = a->>'id') FROM emu_process_graph g, json_array_elements(g.graph::json->"
@@ -72,21 +83,24 @@ static const ferry_option joget_options[] = {
      0, offsetof(joget_ctx_t, join_branches_sql),
      "sink, reports: SQL on dsn giving (join activity id, number of incoming branches) of every AND-join of "
      "definition $1, for \"k of n arrivals\"; the default reads the emulator's emu_process_graph (a real server "
-     "keeps the graph in its XPDL); empty = not read"},
+     "keeps the graph in its XPDL); empty = not read", SNK},
     {.key = "record_check", FERRY_OPT_BOOL, "true", 0, offsetof(joget_ctx_t, record_check),
      "sink: refuse to start an instance whose form record the source holds (dsn) but the target does not "
-     "(its row failed or was not copied): blocked, nothing written"},
-    {.key = "timeout_ms", FERRY_OPT_INT, "120000", 0, offsetof(joget_ctx_t, timeout_ms),
+     "(its row failed or was not copied): blocked, nothing written", SNK},
+    {.key = "timeout_ms", FERRY_OPT_INT, "120000", FERRY_OPT_RANGE, offsetof(joget_ctx_t, timeout_ms),
      "per request; must exceed the server's longest processing time (a start that the server runs after "
-     "ferry gave up would not be seen by reconcile)"},
+     "ferry gave up would not be seen by reconcile)", .min = 100, .max = INT64_MAX},
     {.key = "insecure", FERRY_OPT_BOOL, "false", 0, offsetof(joget_ctx_t, insecure),
      "turn TLS certificate verification off"},
     {.key = "clock_skew_ms", FERRY_OPT_INT, "300000", 0, offsetof(joget_ctx_t, clock_skew_ms),
      "sink, reconcile: an instance counts as created after the intent if created at most this much before "
-     "it (clocks of ferry and the server differ)"},
+     "it (clocks of ferry and the server differ)", SNK},
     {.key = "check", FERRY_OPT_BOOL, "true", 0, offsetof(joget_ctx_t, check),
-     "sink: after each instance, read it back and compare open activities, assignees and variables"},
+     "sink: after each instance, read it back and compare open activities, assignees and variables", SNK},
     FERRY_OPTIONS_END};
+
+#undef SRC
+#undef SNK
 
 static const char *user_secret(joget_ctx_t *c, const char *user, json_t *v, const char **kind,
                                ferry_error *err) {
@@ -142,29 +156,10 @@ static int joget_init(ferry_instance *ins, ferry_error *err) {
   }
   if (strpbrk(c->referer_hdr, "\r\n"))
     return ferry_error_set(err, FERRY_ECONFIG, "joget: option \"referer\" must not contain line breaks");
-  if (!c->user || !*c->user) return ferry_error_set(err, FERRY_ECONFIG, "joget: option \"user\" is empty");
   if ((!c->password || !*c->password) && (!c->hash || !*c->hash))
     return ferry_error_set(err, FERRY_ECONFIG,
                            "joget: give \"password\" (or \"hash\") of the administrator \"%s\" for %s",
                            c->user, c->base);
-  if (c->page_size < 1 || c->page_size > 10000)
-    return ferry_error_set(err, FERRY_ECONFIG, "joget: option \"page_size\" must be 1..10000 (is %lld)",
-                           (long long)c->page_size);
-  if (c->timeout_ms < 100)
-    return ferry_error_set(err, FERRY_ECONFIG, "joget: option \"timeout_ms\" must be >= 100");
-  if (c->fetch_concurrency < 0)
-    return ferry_error_set(err, FERRY_ECONFIG, "joget: option \"fetch_concurrency\" must be >= 0");
-  if (!strcmp(c->activities_mode, "always"))
-    c->mode_always = 1;
-  else if (strcmp(c->activities_mode, "converge"))
-    return ferry_error_set(err, FERRY_ECONFIG,
-                           "joget: option \"activities\" must be converge or always (is \"%s\")",
-                           c->activities_mode);
-  if (!strcmp(c->and_joins, "report"))
-    c->joins_report = 1;
-  else if (strcmp(c->and_joins, "carry"))
-    return ferry_error_set(err, FERRY_ECONFIG,
-                           "joget: option \"and_joins\" must be carry or report (is \"%s\")", c->and_joins);
   if (strcmp(c->version, "same") && strcmp(c->version, "latest") &&
       (!*c->version || strspn(c->version, "0123456789") != strlen(c->version)))
     return ferry_error_set(err, FERRY_ECONFIG,
@@ -183,16 +178,6 @@ static int joget_init(ferry_instance *ins, ferry_error *err) {
     }
   }
   int sink = ferry_instance_role(ins) == FERRY_KIND_SINK;
-  if (!strcmp(c->start_as, "master"))
-    c->start_mode = JOGET_START_MASTER;
-  else if (!strcmp(c->start_as, "hash"))
-    c->start_mode = JOGET_START_HASH;
-  else if (!strcmp(c->start_as, "users"))
-    c->start_mode = JOGET_START_USERS;
-  else
-    return ferry_error_set(err, FERRY_ECONFIG,
-                           "joget: option \"start_as\" must be master, hash or users (is \"%s\")",
-                           c->start_as);
   if (sink) {
     if (c->start_mode == JOGET_START_MASTER &&
         (!c->master_user || !*c->master_user ||

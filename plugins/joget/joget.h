@@ -56,21 +56,22 @@ struct joget_ctx {
   char **apps;
   char **processes;
   int64_t page_size;
-  char *start_as;
+  int start_mode;     /* start_as: JOGET_START_* */
   char *master_user;
   char *master_password;
   char *master_hash;
   json_t *users;
   char *version;
   json_t *version_map;
-  char *activities_mode;
+  int mode_always;    /* activities: "always" (1) or "converge" (0) */
   char *activity_ids_sql;
   int64_t timeout_ms;
   int insecure;
   int64_t clock_skew_ms;
   int check;
   int64_t fetch_concurrency;
-  char *and_joins;
+  int joins_report;   /* and_joins: "report" (1: arrivals at AND-joins are reported as losses, not re-created)
+                         or "carry" (0) */
   char *join_branches_sql;
   int record_check;
   /* runtime */
@@ -81,9 +82,6 @@ struct joget_ctx {
   ferry_http *http;
   ferry_pg *pg; /* optional (dsn) */
   int pg_failed;
-  int mode_always;    /* activities: "always" */
-  int joins_report;   /* and_joins: "report" (arrivals at AND-joins are reported as losses, not re-created) */
-  int start_mode;     /* JOGET_START_* */
   json_t *user_pw;    /* users option normalised: {user: {"password"|"hash": value}} */
   struct joget_src *src; /* source state (source.c) */
   struct joget_snk *snk; /* sink state (sink.c) */

@@ -101,12 +101,12 @@ typedef struct jsonl_ctx {
 } jsonl_ctx;
 
 static const ferry_option jsonl_options[] = {
-    {.key = "path", FERRY_OPT_STRING, NULL, FERRY_OPT_REQUIRED, offsetof(jsonl_ctx, path),
+    {.key = "path", FERRY_OPT_STRING, NULL, FERRY_OPT_REQUIRED | FERRY_OPT_NONEMPTY, offsetof(jsonl_ctx, path),
      "JSON Lines file to read (source) or append to (sink)"},
-    {.key = "max_line", FERRY_OPT_INT, "67108864", 0, offsetof(jsonl_ctx, max_line),
-     "longest line accepted by the source, in bytes"},
+    {.key = "max_line", FERRY_OPT_INT, "67108864", FERRY_OPT_RANGE, offsetof(jsonl_ctx, max_line),
+     "source: longest line accepted, in bytes", .roles = FERRY_KIND_SOURCE, .min = 16, .max = INT64_MAX},
     {.key = "fsync", FERRY_OPT_BOOL, "true", 0, offsetof(jsonl_ctx, fsync_on_sync),
-     "sink: fsync the file before items are marked done in the journal"},
+     "sink: fsync the file before items are marked done in the journal", .roles = FERRY_KIND_SINK},
     FERRY_OPTIONS_END};
 
 static int jsonl_init(ferry_instance *ins, ferry_error *err) {
@@ -114,8 +114,6 @@ static int jsonl_init(ferry_instance *ins, ferry_error *err) {
   c->ins = ins;
   c->fd = -1;
   c->out_fd = -1;
-  if (!c->path || !*c->path) return ferry_error_set(err, FERRY_ECONFIG, "jsonl: option \"path\" is empty");
-  if (c->max_line < 16) return ferry_error_set(err, FERRY_ECONFIG, "jsonl: option \"max_line\" is too small");
   return 0;
 }
 

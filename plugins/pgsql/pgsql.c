@@ -12,71 +12,76 @@
 
 #include "pgsql.h"
 
+static const ferry_opt_choice counts[] = {
+    {"estimate", PGSQL_COUNT_ESTIMATE}, {"exact", PGSQL_COUNT_EXACT}, {"none", PGSQL_COUNT_NONE}, {NULL, 0}};
+static const ferry_opt_choice conflicts[] = {
+    {"skip", POLICY_SKIP}, {"overwrite", POLICY_OVERWRITE}, {"fail", POLICY_FAIL}, {NULL, 0}};
+static const ferry_opt_choice missings[] = {{"add", PGSQL_MISSING_ADD}, {"refuse", PGSQL_MISSING_REFUSE}, {NULL, 0}};
+static const ferry_opt_choice creates[] = {
+    {"auto", PGSQL_CREATE_AUTO}, {"joget", PGSQL_CREATE_JOGET}, {"refuse", PGSQL_CREATE_REFUSE}, {NULL, 0}};
+
+#define SRC .roles = FERRY_KIND_SOURCE
+#define SNK .roles = FERRY_KIND_SINK
+
 static const ferry_option pgsql_options[] = {
-    {.key = "dsn", FERRY_OPT_STRING, NULL, FERRY_OPT_REQUIRED | FERRY_OPT_SECRET, offsetof(pgsql_ctx, dsn),
-     "libpq connection string or URI of the database (source: read only; sink: the target)"},
-    {.key = "schema", FERRY_OPT_STRING, "\"public\"", 0, offsetof(pgsql_ctx, schema),
+    {.key = "dsn", FERRY_OPT_STRING, NULL, FERRY_OPT_REQUIRED | FERRY_OPT_SECRET | FERRY_OPT_NONEMPTY,
+     offsetof(pgsql_ctx, dsn), "libpq connection string or URI of the database (source: read only; sink: the target)"},
+    {.key = "schema", FERRY_OPT_STRING, "\"public\"", FERRY_OPT_NONEMPTY, offsetof(pgsql_ctx, schema),
      "schema of the tables (source: where tables are selected; sink: where they are written)"},
-    {.key = "timezone", FERRY_OPT_STRING, "\"UTC\"", 0, offsetof(pgsql_ctx, timezone),
+    {.key = "timezone", FERRY_OPT_STRING, "\"UTC\"", FERRY_OPT_NONEMPTY, offsetof(pgsql_ctx, timezone),
      "session time zone for reading and writing (timestamp <-> timestamptz conversions use it)"},
     {.key = "tables", FERRY_OPT_STRING_LIST, NULL, 0, offsetof(pgsql_ctx, tables),
-     "source: tables to copy, by exact name (each must exist)"},
+     "source: tables to copy, by exact name (each must exist)", SRC},
     {.key = "patterns", FERRY_OPT_STRING_LIST, NULL, 0, offsetof(pgsql_ctx, patterns),
-     "source: SQL LIKE patterns of table names to copy (e.g. \"app_fd_%\"); each must match a table"},
+     "source: SQL LIKE patterns of table names to copy (e.g. \"app_fd_%\"); each must match a table", SRC},
     {.key = "exclude", FERRY_OPT_STRING_LIST, NULL, 0, offsetof(pgsql_ctx, exclude),
-     "source: SQL LIKE patterns of table names to leave out of the selection"},
-    {.key = "app", FERRY_OPT_STRING, NULL, 0, offsetof(pgsql_ctx, app),
-     "source: Joget app id: copy the form tables of its forms (app_form: app_fd_<tablename or form id>)"},
+     "source: SQL LIKE patterns of table names to leave out of the selection", SRC},
+    {.key = "app", FERRY_OPT_STRING, NULL, FERRY_OPT_NONEMPTY, offsetof(pgsql_ctx, app),
+     "source: Joget app id: copy the form tables of its forms (app_form: app_fd_<tablename or form id>)", SRC},
     {.key = "app_version", FERRY_OPT_STRING, "\"all\"", 0, offsetof(pgsql_ctx, app_version),
-     "source: with app: \"all\" versions, \"latest\", \"published\", or a version number"},
+     "source: with app: \"all\" versions, \"latest\", \"published\", or a version number", SRC},
     {.key = "users", FERRY_OPT_BOOL, "false", 0, offsetof(pgsql_ctx, users),
-     "source: copy the Joget user directory (every dir_* table that exists)"},
-    {.key = "batch_rows", FERRY_OPT_INT, "10000", 0, offsetof(pgsql_ctx, batch_rows),
-     "source: most rows in one item (batch)"},
-    {.key = "batch_bytes", FERRY_OPT_INT, "4194304", 0, offsetof(pgsql_ctx, batch_bytes),
-     "source: a batch ends at the row that brings it to this many bytes of COPY text"},
-    {.key = "connections", FERRY_OPT_INT, "0", 0, offsetof(pgsql_ctx, connections),
-     "source: connections reading tables in parallel (0 = the stage's concurrency)"},
+     "source: copy the Joget user directory (every dir_* table that exists)", SRC},
+    {.key = "batch_rows", FERRY_OPT_INT, "10000", FERRY_OPT_RANGE, offsetof(pgsql_ctx, batch_rows),
+     "source: most rows in one item (batch)", SRC, .min = 1, .max = INT64_MAX},
+    {.key = "batch_bytes", FERRY_OPT_INT, "4194304", FERRY_OPT_RANGE, offsetof(pgsql_ctx, batch_bytes),
+     "source: a batch ends at the row that brings it to this many bytes of COPY text", SRC, .min = 1024,
+     .max = INT64_MAX},
+    {.key = "connections", FERRY_OPT_INT, "0", FERRY_OPT_RANGE, offsetof(pgsql_ctx, connections),
+     "source: connections reading tables in parallel (0 = the stage's concurrency)", SRC, .min = 0, .max = 1000},
     {.key = "defer_constraints", FERRY_OPT_BOOL, "false", 0, offsetof(pgsql_ctx, defer_constraints),
      "source: copy tables that form a foreign-key cycle too, with the sink's foreign-key triggers off for "
-     "them (needs a superuser on the target); false = such tables are refused and reported"},
-    {.key = "count", FERRY_OPT_STRING, "\"estimate\"", 0, offsetof(pgsql_ctx, count),
-     "source: how the total for the progress display is found: \"estimate\" (statistics; count(*) for "
-     "tables never analysed), \"exact\" (count(*)), \"none\""},
-    {.key = "conflict", FERRY_OPT_STRING, "\"skip\"", 0, offsetof(pgsql_ctx, conflict),
-     "sink: a row whose key exists on the target with other values: \"skip\" it, \"overwrite\" it, or "
-     "\"fail\" the batch naming the keys (identical rows are never conflicts)"},
-    {.key = "missing_columns", FERRY_OPT_STRING, "\"add\"", 0, offsetof(pgsql_ctx, missing_columns),
-     "sink: a source column the target table lacks: \"add\" it, or \"refuse\" the table"},
-    {.key = "create_tables", FERRY_OPT_STRING, "\"auto\"", 0, offsetof(pgsql_ctx, create_tables),
-     "sink: a missing target table: \"auto\" creates it with the source's column types (Joget's layout "
-     "when the item has no types), \"joget\" always with Joget's layout, \"refuse\" refuses it"},
+     "them (needs a superuser on the target); false = such tables are refused and reported", SRC},
+    {.key = "count", FERRY_OPT_ENUM, "\"estimate\"", 0, offsetof(pgsql_ctx, count),
+     "source: how the total for the progress display is found: estimate (statistics; count(*) for tables "
+     "never analysed), exact (count(*)), none", SRC, .choices = counts},
+    {.key = "on_conflict", FERRY_OPT_ENUM, "\"skip\"", 0, offsetof(pgsql_ctx, on_conflict),
+     "sink: a row whose key exists on the target with other values: skip it, overwrite it, or fail the "
+     "batch naming the keys (identical rows are never conflicts)", SNK, .choices = conflicts,
+     .deprecated_key = "conflict"},
+    {.key = "missing_columns", FERRY_OPT_ENUM, "\"add\"", 0, offsetof(pgsql_ctx, missing_columns),
+     "sink: a source column the target table lacks: add it, or refuse the table", SNK, .choices = missings},
+    {.key = "create_tables", FERRY_OPT_ENUM, "\"auto\"", 0, offsetof(pgsql_ctx, create_tables),
+     "sink: a missing target table: auto creates it with the source's column types (Joget's layout when the "
+     "item has no types), joget always with Joget's layout, refuse refuses it", SNK, .choices = creates},
     {.key = "table_map", FERRY_OPT_JSON, NULL, 0, offsetof(pgsql_ctx, table_map),
-     "sink: {\"<source table>\": \"<target table>\"}; unmapped tables keep their name"},
+     "sink: {\"<source table>\": \"<target table>\"}; unmapped tables keep their name", SNK},
     {.key = "column_map", FERRY_OPT_JSON, NULL, 0, offsetof(pgsql_ctx, column_map),
      "sink: {\"<source table>\" or \"*\": {\"<source column>\": \"<target column>\" or null to leave it "
-     "out}}; unmapped columns keep their name"},
-    {.key = "max_keys_reported", FERRY_OPT_INT, "20", 0, offsetof(pgsql_ctx, max_keys_reported),
-     "sink: how many conflicting (fail) or differing (verify) keys an error names"},
+     "out}}; unmapped columns keep their name", SNK},
+    {.key = "max_keys_reported", FERRY_OPT_INT, "20", FERRY_OPT_RANGE, offsetof(pgsql_ctx, max_keys_reported),
+     "sink: how many conflicting (fail) or differing (verify) keys an error names", SNK, .min = 1,
+     .max = INT64_MAX},
     FERRY_OPTIONS_END};
 
-static int one_of(const char *v, const char *const *allowed) {
-  for (int i = 0; allowed[i]; i++)
-    if (v && !strcmp(v, allowed[i])) return 1;
-  return 0;
-}
+#undef SRC
+#undef SNK
 
-static int check_enum(ferry_error *err, const char *key, const char *v, const char *const *allowed,
-                      const char *list) {
-  if (one_of(v, allowed)) return 0;
-  return ferry_error_set(err, FERRY_ECONFIG, "pgsql: option \"%s\" must be %s (is \"%s\")", key, list,
-                         v ? v : "");
-}
-
+/* What the options table cannot say: the dsn's syntax, what a source selects, the version given with app,
+ * the shape of the maps. */
 static int pgsql_init(ferry_instance *ins, ferry_error *err) {
   pgsql_ctx *c = ferry_instance_ctx(ins);
   c->ins = ins;
-  if (!c->dsn || !*c->dsn) return ferry_error_set(err, FERRY_ECONFIG, "pgsql: option \"dsn\" is empty");
   char *perr = NULL;
   PQconninfoOption *o = PQconninfoParse(c->dsn, &perr);
   if (!o) {
@@ -87,26 +92,12 @@ static int pgsql_init(ferry_instance *ins, ferry_error *err) {
                            "\"postgresql://joget@db/jwdb\")");
   }
   PQconninfoFree(o);
-  if (!c->schema || !*c->schema) return ferry_error_set(err, FERRY_ECONFIG, "pgsql: option \"schema\" is empty");
-  if (!c->timezone || !*c->timezone)
-    return ferry_error_set(err, FERRY_ECONFIG, "pgsql: option \"timezone\" is empty");
   uint32_t role = ferry_instance_role(ins);
   if (role == FERRY_KIND_SOURCE) {
     if (!c->tables && !c->patterns && !c->app && !c->users)
       return ferry_error_set(err, FERRY_ECONFIG,
                              "pgsql source: nothing selected: give \"tables\", \"patterns\", \"app\" or "
                              "\"users\": true");
-    if (c->batch_rows < 1)
-      return ferry_error_set(err, FERRY_ECONFIG, "pgsql: option \"batch_rows\" must be >= 1 (is %lld)",
-                             (long long)c->batch_rows);
-    if (c->batch_bytes < 1024)
-      return ferry_error_set(err, FERRY_ECONFIG, "pgsql: option \"batch_bytes\" must be >= 1024 (is %lld)",
-                             (long long)c->batch_bytes);
-    if (c->connections < 0 || c->connections > 1000)
-      return ferry_error_set(err, FERRY_ECONFIG, "pgsql: option \"connections\" must be 0..1000 (is %lld)",
-                             (long long)c->connections);
-    static const char *const counts[] = {"estimate", "exact", "none", NULL};
-    if (check_enum(err, "count", c->count, counts, "\"estimate\", \"exact\" or \"none\"")) return err->code;
     const char *v = c->app_version;
     if (strcmp(v, "all") && strcmp(v, "latest") && strcmp(v, "published")) {
       char *end = NULL;
@@ -117,19 +108,6 @@ static int pgsql_init(ferry_instance *ins, ferry_error *err) {
                                "a version number (is \"%s\")", v);
     }
   } else if (role == FERRY_KIND_SINK) {
-    const char *src_only = c->tables ? "tables" : c->patterns ? "patterns" : c->exclude ? "exclude"
-                           : c->app ? "app" : c->users ? "users" : NULL;
-    if (src_only)
-      return ferry_error_set(err, FERRY_ECONFIG,
-                             "pgsql: option \"%s\" selects what a source reads; it has no meaning for a sink",
-                             src_only);
-    static const char *const conflicts[] = {"skip", "overwrite", "fail", NULL};
-    static const char *const missing[] = {"add", "refuse", NULL};
-    static const char *const creates[] = {"auto", "joget", "refuse", NULL};
-    if (check_enum(err, "conflict", c->conflict, conflicts, "\"skip\", \"overwrite\" or \"fail\"") ||
-        check_enum(err, "missing_columns", c->missing_columns, missing, "\"add\" or \"refuse\"") ||
-        check_enum(err, "create_tables", c->create_tables, creates, "\"auto\", \"joget\" or \"refuse\""))
-      return err->code;
     if (c->table_map) {
       if (!json_is_object(c->table_map))
         return ferry_error_set(err, FERRY_ECONFIG, "pgsql: option \"table_map\" must be an object");
@@ -159,8 +137,6 @@ static int pgsql_init(ferry_instance *ins, ferry_error *err) {
         }
       }
     }
-    if (c->max_keys_reported < 1)
-      return ferry_error_set(err, FERRY_ECONFIG, "pgsql: option \"max_keys_reported\" must be >= 1");
   }
   return 0;
 }

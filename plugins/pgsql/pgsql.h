@@ -13,6 +13,11 @@
 
 /* ---- the instance context: options first (written by the core), then the role's state ---------------- */
 typedef struct pgsql_src pgsql_src;
+/* values of the enum options (written by the core, pgsql.c has the names) */
+enum { PGSQL_COUNT_ESTIMATE, PGSQL_COUNT_EXACT, PGSQL_COUNT_NONE };
+enum { POLICY_SKIP, POLICY_OVERWRITE, POLICY_FAIL }; /* on_conflict */
+enum { PGSQL_MISSING_ADD, PGSQL_MISSING_REFUSE };
+enum { PGSQL_CREATE_AUTO, PGSQL_CREATE_JOGET, PGSQL_CREATE_REFUSE };
 typedef struct pgsql_sink pgsql_sink;
 
 typedef struct pgsql_ctx {
@@ -31,11 +36,11 @@ typedef struct pgsql_ctx {
   int64_t batch_bytes;
   int64_t connections;
   int defer_constraints;
-  char *count;
+  int count;           /* PGSQL_COUNT_* */
   /* sink */
-  char *conflict;
-  char *missing_columns;
-  char *create_tables;
+  int on_conflict;     /* POLICY_* */
+  int missing_columns; /* PGSQL_MISSING_* */
+  int create_tables;   /* PGSQL_CREATE_* */
   json_t *table_map;
   json_t *column_map;
   int64_t max_keys_reported;

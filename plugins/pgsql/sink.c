@@ -217,8 +217,7 @@ static int sink_start(ferry_instance *ins, ferry_error *err) {
   k->c = c;
   k->ins = ins;
   k->mode = ferry_instance_mode(ins);
-  k->policy = !strcmp(c->conflict, "overwrite") ? POLICY_OVERWRITE : !strcmp(c->conflict, "fail") ? POLICY_FAIL
-                                                                                                   : POLICY_SKIP;
+  k->policy = c->on_conflict;
   k->sets = pgsql_session_sets(c->timezone);
   k->nconns = ferry_instance_concurrency(ins);
   if (k->nconns < 1) k->nconns = 1;

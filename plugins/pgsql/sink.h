@@ -15,7 +15,6 @@
 #include "pgsql.h"
 
 enum { TT_NEW, TT_PREPARING, TT_READY, TT_REFUSED };
-enum { POLICY_SKIP, POLICY_OVERWRITE, POLICY_FAIL };
 
 typedef struct job job;
 

@@ -57,7 +57,6 @@ static void cmp_report(job *j, int nres, PGresult *res) {
     json_object_set_new(rep, "would_skip_identical", json_integer(existing - n_differ));
     json_object_set_new(rep, "conflicts", json_integer(n_differ));
     json_t *acts = json_copy(t->actions);
-    const char *pol = k->c->conflict;
     char *w = pgsql_xasprintf("insert %lld row(s); %lld identical row(s) already there; %lld row(s) differ (%s)",
                               (long long)n_missing, (long long)(existing - n_differ), (long long)n_differ,
                               k->policy == POLICY_SKIP ? "would be skipped"
@@ -73,7 +72,7 @@ static void cmp_report(job *j, int nres, PGresult *res) {
       json_object_set_new(rep, "conflicting_keys", keys);
       ferry_error_set(&j->err, FERRY_EBLOCKED,
                       "pgsql sink: table %s: %lld row(s) of this batch exist on the target with other values and "
-                      "the conflict policy is \"%s\"", t->qname, (long long)n_differ, pol);
+                      "on_conflict is \"fail\"", t->qname, (long long)n_differ);
     }
     json_decref(diffs);
   }

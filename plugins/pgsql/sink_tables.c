@@ -284,13 +284,12 @@ static void add_check(ttable *t, char *base) {
 static void prep_missing_table(job *j) {
   ttable *t = j->tt;
   pgsql_sink *k = j->k;
-  const char *policy = k->c->create_tables;
-  if (!strcmp(policy, "refuse"))
+  if (k->c->create_tables == PGSQL_CREATE_REFUSE)
     return table_refuse(j, FERRY_ENOENT, "pgsql sink: table %s does not exist on the target (create_tables is "
                         "\"refuse\"): create it first", t->qname);
   if (k->mode == FERRY_MODE_VERIFY)
     return table_refuse(j, FERRY_EMISMATCH, "pgsql sink: table %s does not exist on the target", t->qname);
-  int joget = !strcmp(policy, "joget");
+  int joget = k->c->create_tables == PGSQL_CREATE_JOGET;
   for (size_t i = 0; i < t->ncols && !joget; i++)
     if (t->tcol[i] && !t->stype[i]) joget = 1; /* the item has no (complete) types: Joget's layout */
   /* key: the item's key columns, else Joget's "id" */
@@ -385,7 +384,7 @@ static void prep_existing_table(job *j) {
     }
     pgsql_sb_addf(&missing, "%s\"%s\"", missing.len ? ", " : "", t->tcol[i]);
   }
-  if (missing.len && !strcmp(k->c->missing_columns, "refuse")) {
+  if (missing.len && k->c->missing_columns == PGSQL_MISSING_REFUSE) {
     table_refuse(j, FERRY_EINVAL, "pgsql sink: table %s lacks column(s) %s of the source (missing_columns is "
                  "\"refuse\"); nothing of this table was written. Add them, or leave them out (column_map: null)",
                  t->qname, missing.buf);
@@ -441,7 +440,7 @@ static void prep_existing_table(job *j) {
       if (!t->tcol[i] || t->present[i]) continue;
       int check;
       char *base;
-      char *type = create_type(j, i, !strcmp(k->c->create_tables, "joget"), &check, &base);
+      char *type = create_type(j, i, k->c->create_tables == PGSQL_CREATE_JOGET, &check, &base);
       if (!type) type = pgsql_xstrdup("text"); /* a type we cannot create: its text form */
       if (check) add_check(t, base);
       if (ddl.len) pgsql_sb_add(&ddl, "; ");

@@ -91,7 +91,7 @@ static ferry_item *make_item(sworker *w) {
   if (t->batches > t->est_batches) {
     s->total += t->batches - t->est_batches;
     t->est_batches = t->batches;
-    if (strcmp(s->c->count, "none")) ferry_source_total(s->ins, s->total);
+    if (s->c->count != PGSQL_COUNT_NONE) ferry_source_total(s->ins, s->total);
   }
   return it;
 }
@@ -101,7 +101,7 @@ void pgsql_table_done(pgsql_src *s, stable *t) {
   if (t->est_batches != t->batches) {
     s->total += t->batches - t->est_batches;
     t->est_batches = t->batches;
-    if (strcmp(s->c->count, "none")) ferry_source_total(s->ins, s->total);
+    if (s->c->count != PGSQL_COUNT_NONE) ferry_source_total(s->ins, s->total);
   }
   ferry_log_debug(s->ins, "table %s: %lld batch(es), %lld row(s)", t->name, (long long)t->batches,
                   (long long)t->rows_seen);

@@ -35,7 +35,7 @@ static void begin_stream(pgsql_src *s) {
     total += t->est_batches;
   }
   s->total = total;
-  if (strcmp(s->c->count, "none")) ferry_source_total(s->ins, total);
+  if (s->c->count != PGSQL_COUNT_NONE) ferry_source_total(s->ins, total);
   size_t copying = 0;
   for (size_t i = 0; i < s->nt; i++) copying += s->t[i].state != T_REFUSED;
   ferry_log_info(s->ins, "%zu table(s) selected, %zu to copy in foreign-key order, about %lld batch(es)",
@@ -58,7 +58,7 @@ static void on_counts(void *arg, int status, PGresult *res, const ferry_error *e
 }
 
 static void count_rows(pgsql_src *s) {
-  int exact = !strcmp(s->c->count, "exact"), none = !strcmp(s->c->count, "none");
+  int exact = s->c->count == PGSQL_COUNT_EXACT, none = s->c->count == PGSQL_COUNT_NONE;
   pgsql_sb sql = {0};
   for (size_t i = 0; i < s->nt; i++) {
     stable *t = &s->t[i];

@@ -127,7 +127,7 @@ static void op_resolve_apps(pr_op *op) {
     op->next_app++;
   }
   if (!op->ntables) {
-    preserve_op_failf(op, FERRY_ECONFIG, "no table to preserve for record \"%s\": set option \"tables\" or \"app\" "
+    preserve_op_failf(op, FERRY_ECONFIG, "no table to preserve for record \"%s\": set option \"tables\" or \"apps\" "
                       "(the item names no app)", op->record_id);
     return;
   }

@@ -93,14 +93,16 @@ void preserve_sb_free(sbuf *sb) {
 
 /* ---- context ------------------------------------------------------------------------------------------- */
 static const ferry_option pr_options[] = {
-    {.key = "dsn", FERRY_OPT_STRING, NULL, FERRY_OPT_REQUIRED | FERRY_OPT_SECRET, offsetof(pr_ctx, dsn),
+    {.key = "dsn", FERRY_OPT_STRING, NULL, FERRY_OPT_REQUIRED | FERRY_OPT_SECRET | FERRY_OPT_NONEMPTY,
+     offsetof(pr_ctx, dsn),
      "libpq conninfo (keywords or URI) of the TARGET Joget database, whose rows are snapshot and restored"},
-    {.key = "tables", FERRY_OPT_STRING_LIST, NULL, 0, offsetof(pr_ctx, tables),
-     "tables to preserve, by name (\"app_fd_leave\"); combined with \"app\""},
-    {.key = "app", FERRY_OPT_STRING_LIST, NULL, 0, offsetof(pr_ctx, apps),
+    {.key = "tables", FERRY_OPT_STRING_LIST, NULL, FERRY_OPT_NONEMPTY, offsetof(pr_ctx, tables),
+     "tables to preserve, by name (\"app_fd_leave\"); combined with \"apps\""},
+    {.key = "apps", FERRY_OPT_STRING_LIST, NULL, FERRY_OPT_NONEMPTY, offsetof(pr_ctx, apps),
      "all form tables of these apps (app_fd_<tableName> of every form in the target's app_form); when "
-     "neither this nor \"tables\" is set: the form tables of the instance item's own app"},
-    {.key = "key_column", FERRY_OPT_STRING, "\"id\"", 0, offsetof(pr_ctx, key_column),
+     "neither this nor \"tables\" is set: the form tables of the instance item's own app",
+     .deprecated_key = "app"},
+    {.key = "key_column", FERRY_OPT_STRING, "\"id\"", FERRY_OPT_NONEMPTY, offsetof(pr_ctx, key_column),
      "column holding the record id in every preserved table (unique)"},
     {.key = "schema", FERRY_OPT_STRING, "\"\"", 0, offsetof(pr_ctx, schema),
      "schema of the tables (default: the connection's current schema)"},
@@ -156,15 +158,6 @@ static char *build_conninfo(const char *dsn, ferry_error *err) {
 static int pr_init(ferry_instance *ins, ferry_error *err) {
   pr_ctx *c = ferry_instance_ctx(ins);
   c->ins = ins;
-  if (!c->key_column || !*c->key_column)
-    return ferry_error_set(err, FERRY_ECONFIG, "preserve-records: option \"key_column\" must not be empty");
-  for (size_t i = 0; c->tables && c->tables[i]; i++)
-    if (!*c->tables[i])
-      return ferry_error_set(err, FERRY_ECONFIG, "preserve-records: option \"tables\": element %zu is empty",
-                             i);
-  for (size_t i = 0; c->apps && c->apps[i]; i++)
-    if (!*c->apps[i])
-      return ferry_error_set(err, FERRY_ECONFIG, "preserve-records: option \"app\": element %zu is empty", i);
   char *ci = build_conninfo(c->dsn, err);
   if (!ci) return err->code;
   c->pg = ferry_pg_new(ins, ci, err);

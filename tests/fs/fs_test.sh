@@ -294,6 +294,15 @@ sec_select() {
   config ferry5.json src/app_formuploads dst/e '' '"tables": ["t1"]'
   expect 2 "source option on the sink" -- "$FERRY" run --config ferry5.json --journal j5.db --progress none
   has 'option "tables" applies to the source only' "misplaced option explained"
+  config ferry5b.json src/app_formuploads dst/e '"owner": "root"' ''
+  expect 2 "sink option on the source" -- "$FERRY" run --config ferry5b.json --journal j5.db --progress none
+  has 'source "fs" options: option "owner" applies to the sink only (this is the source)' "misplaced sink option explained"
+  config ferry5c.json src/app_formuploads dst/e '' '"on_conflict": "replace"'
+  expect 2 "bad on_conflict" -- "$FERRY" run --config ferry5c.json --journal j5.db --progress none
+  has '"on_conflict": must be one of "skip", "overwrite", "fail", found "replace"' "bad on_conflict named with the allowed values"
+  config ferry5d.json src/app_formuploads dst/e '' '"sync": "fdatasync"'
+  expect 2 "bad sync" -- "$FERRY" run --config ferry5d.json --journal j5.db --progress none
+  has '"sync": must be one of "syncfs", "fsync", "none", found "fdatasync"' "bad sync named with the allowed values"
   config ferry6.json src/app_formuploads dst/missing
   expect 6 "missing target root" -- "$FERRY" run --config ferry6.json --journal j6.db --progress none
   has 'does not exist (create it, or set "create_root": true)' "missing root explained"

@@ -314,24 +314,27 @@ conflicts)
                                       ('zz', 'target row', NULL, NULL)"
   before=$(checksum $S)
   dbefore=$(checksum $D)
-  config f.json $S $D '"tables": ["app_fd_c"], "batch_rows": 1000' '"conflict": "fail"'
+  config f.json $S $D '"tables": ["app_fd_c"], "batch_rows": 1000' '"on_conflict": "fail"'
   ferry plan f.json
-  check '[ "$rc" = 3 ]' "plan with conflict fail and a differing row: blocked (exit $rc)"
+  check '[ "$rc" = 3 ]' "plan with on_conflict fail and a differing row: blocked (exit $rc)"
   ferry run f.json
-  check '[ "$rc" = 1 ]' "conflict fail: the batch fails (exit $rc)"
+  check '[ "$rc" = 1 ]' "on_conflict fail: the batch fails (exit $rc)"
   has 'keys: k8' "the conflicting key is named (and only it: k7 is identical)"
   lacks 'k7' "an identical row is not a conflict"
   check '[ "$(checksum $D)" = "$dbefore" ]' "nothing of the failed batch was written"
+  # "conflict" is the deprecated name of "on_conflict": still taken, with a warning naming the sink
   config s.json $S $D '"tables": ["app_fd_c"]' '"conflict": "skip"'
   ferry run s.json
-  expect_rc 0 "conflict skip"
+  expect_rc 0 "conflict skip (the deprecated name)"
+  has 'sink "pgsql" options: option "conflict" is deprecated: write "on_conflict"' "deprecation warning"
+  check '[ "$(grep -c "is deprecated" "$T/out")" = 1 ]' "the deprecation warning is logged once"
   check '[ "$(sql $D "select c_a || c_target_only from app_fd_c where id = '"'"'k8'"'"'")" = CHANGEDmine ]' "skip keeps the target row"
   check '[ "$(sql $D "select count(*) from app_fd_c")" = 61 ]' "the other rows inserted"
   check '[ "$(report s.json "[i for i in r[\"stages\"][0][\"items\"] if i[\"status\"] == \"failed\"]")" = "[]" ]' "no failed item"
-  config o.json $S $D '"tables": ["app_fd_c"]' '"conflict": "overwrite"'
+  config o.json $S $D '"tables": ["app_fd_c"]' '"on_conflict": "overwrite"'
   x7=$(sql $D "select xmin from app_fd_c where id = 'k7'")
   ferry run o.json
-  expect_rc 0 "conflict overwrite"
+  expect_rc 0 "on_conflict overwrite"
   check '[ "$(sql $D "select c_a || c_target_only from app_fd_c where id = '"'"'k8'"'"'")" = a8mine ]' \
     "overwrite replaces the source's columns, keeps the target's own column"
   check '[ "$(sql $D "select xmin from app_fd_c where id = '"'"'k7'"'"'")" = "$x7" ]' "an identical row is not rewritten"
@@ -459,13 +462,37 @@ JSON
   config o.json $S $S '"tables": ["t"], "batch_rows": 0' ''
   ferry run o.json
   check '[ "$rc" = 2 ]' "bad option value"
-  has '"batch_rows" must be >= 1' "bad option named"
+  has '"batch_rows": must be 1 or more, found 0' "bad option named"
   config p.json $S $S '' ''
   ferry run p.json
   has 'nothing selected' "a source without a selection"
-  config q.json $S $S '"tables": ["t"]' '"conflict": "merge"'
+  config q.json $S $S '"tables": ["t"]' '"on_conflict": "merge"'
   ferry run q.json
-  has '"conflict" must be' "bad conflict policy named"
+  check '[ "$rc" = 2 ]' "bad on_conflict value (exit $rc)"
+  has 'sink "pgsql" options: "on_conflict": must be one of "skip", "overwrite", "fail", found "merge"' \
+    "bad conflict policy named with the allowed values"
+  config q2.json $S $S '"tables": ["t"]' '"conflict": "merge"'
+  ferry run q2.json
+  has '"conflict": must be one of "skip", "overwrite", "fail", found "merge"' "bad value under the deprecated name"
+  config q3.json $S $S '"tables": ["t"]' '"conflict": "skip", "on_conflict": "fail"'
+  ferry run q3.json
+  check '[ "$rc" = 2 ]' "both names of one option (exit $rc)"
+  has 'both "conflict" and "on_conflict" are given' "both names refused"
+  config q4.json $S $S '"tables": ["t"], "on_conflict": "skip"' ''
+  ferry run q4.json
+  check '[ "$rc" = 2 ]' "a sink option on the source (exit $rc)"
+  has 'source "pgsql" options: option "on_conflict" applies to the sink only (this is the source)' \
+    "a sink option on the source refused"
+  config q5.json $S $S '"tables": ["t"]' '"tables": ["t"]'
+  ferry run q5.json
+  has 'sink "pgsql" options: option "tables" applies to the source only (this is the sink)' \
+    "a source option on the sink refused"
+  config q6.json $S $S '"tables": ["t"], "count": "all"' ''
+  ferry run q6.json
+  has '"count": must be one of "estimate", "exact", "none", found "all"' "bad count named"
+  config q7.json $S $S '"tables": ["t"], "connections": 1001' ''
+  ferry run q7.json
+  has '"connections": must be between 0 and 1000, found 1001' "connections out of range"
   ;;
 
 plan)

@@ -196,9 +196,11 @@ err_case() { # name hook-options items-line expected-text
 }
 err_case norid '{"dsn": "${PR_DSN}", "app": "hrapp"}' "$(item instance e-1 '{"app":"hrapp"}')" \
   'item "e-1" has no record id'
+# "app" is the deprecated name of "apps": still taken, with a warning naming the hook and the new name
+has "deprecated app: warning" 'hooks[0] "preserve-records" options: option "app" is deprecated: write "apps"' err-norid.log
 err_case nokey '{"dsn": "${PR_DSN}", "tables": ["app_fd_nokey"]}' "$(item instance e-2 '{"record_id":"x"}')" \
   'has no column "id" to find record "x"'
-err_case noapp '{"dsn": "${PR_DSN}", "app": ["nosuchapp"]}' "$(item instance e-3 '{"record_id":"x"}')" \
+err_case noapp '{"dsn": "${PR_DSN}", "apps": ["nosuchapp"]}' "$(item instance e-3 '{"record_id":"x"}')" \
   'app "nosuchapp" has no forms in app_form'
 err_case notables '{"dsn": "${PR_DSN}"}' "$(item instance e-4 '{"record_id":"x"}')" 'no table to preserve for record "x"'
 # after_start alone: no snapshot
