@@ -81,6 +81,11 @@ has "jsonl" "plugins lists jsonl"
 expect 0 "describe jsonl" -- "$FERRY" plugins --describe jsonl
 has "path" "describe shows options"
 has "(required)" "describe marks required options"
+has "(source only; 16 or more)" "describe shows an option's role and range"
+expect 0 "describe pgsql" -- "$FERRY" plugins --describe pgsql
+has '(sink only; one of: skip, overwrite, fail; also accepted: "conflict" (deprecated))' \
+  "describe shows the choices of an enum and its deprecated name"
+has "(source only; 0 to 1000)" "describe shows a two-sided range"
 expect 2 "describe unknown" -- "$FERRY" plugins --describe nosuchplugin
 
 # ---- a jsonl pipeline: plan, canary, run, resume, verify, status -----------------------------------------
