@@ -242,15 +242,16 @@ typedef struct csv_ctx {
 } csv_ctx;
 
 static const ferry_option csv_options[] = {
-  {.key = "path", FERRY_OPT_STRING, NULL, FERRY_OPT_REQUIRED, offsetof(csv_ctx, path),
+  {.key = "path", FERRY_OPT_STRING, NULL, FERRY_OPT_REQUIRED | FERRY_OPT_NONEMPTY, offsetof(csv_ctx, path),
    "CSV file to read (source) or append to (sink)"},
   {.key = "table", FERRY_OPT_STRING, NULL, 0, offsetof(csv_ctx, table),
-   "source: the \"table\" of the records (default: the file name without its extension)"},
+   "source: the \"table\" of the records (default: the file name without its extension)",
+   .roles = FERRY_KIND_SOURCE},
   {.key = "header", FERRY_OPT_BOOL, "true", 0, offsetof(csv_ctx, header),
    "the first row names the columns (source: read it; sink: write it to a new file)"},
   {.key = "delimiter", FERRY_OPT_STRING, "\",\"", 0, offsetof(csv_ctx, delimiter), "field separator, one character"},
   {.key = "fsync", FERRY_OPT_BOOL, "true", 0, offsetof(csv_ctx, fsync),
-   "sink: fsync the file before the items count as done"},
+   "sink: fsync the file before the items count as done", .roles = FERRY_KIND_SINK},
   FERRY_OPTIONS_END,
 };
 
@@ -263,7 +264,6 @@ static int csv_init(ferry_instance *ins, ferry_error *err) {
   csv_ctx *c = ferry_instance_ctx(ins);
   c->ins = ins;
   c->out_fd = -1;
-  if (!*c->path) return ferry_error_set(err, FERRY_ECONFIG, "csv: option \"path\" is empty");
   const char *d = c->delimiter;
   if (strlen(d) != 1 || d[0] == '"' || d[0] == '\n' || d[0] == '\r')
     return ferry_error_set(err, FERRY_ECONFIG, "csv: option \"delimiter\" must be one character other than a "
