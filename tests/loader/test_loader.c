@@ -18,6 +18,7 @@
 #include "ftest.h"
 #include "load/load.h"
 #include "onecore.h"
+#include "fixtures/option_1_0.h"
 
 #define CHECK FT_ASSERT
 
@@ -511,16 +512,7 @@ typedef struct t_ctx {
   int e;
 } t_ctx;
 
-/* ferry_option as plugins built for ABI 1.0 to 1.2 lay it out (their tables have this stride). */
-typedef struct option_1_0 {
-  const char *key;
-  ferry_opt_type type;
-  const char *default_json;
-  uint32_t flags;
-  size_t offset;
-  const char *help;
-} option_1_0;
-_Static_assert(sizeof(option_1_0) == FERRY_OPTION_SIZE_1_0, "the 1.0 layout of ferry_option");
+
 static void t_demand(ferry_instance *ins, size_t n) {}
 static void t_write(ferry_instance *ins, ferry_task *task) {}
 static void t_fire(ferry_instance *ins, ferry_hook_event *ev) {}
