@@ -26,7 +26,10 @@ const char *ferry__opt_type_name(ferry_opt_type t) {
 
 /* "source", "sink", "hook" */
 static const char *role_name(uint32_t role) {
-  return role == FERRY_KIND_SOURCE ? "source" : role == FERRY_KIND_SINK ? "sink" : role == FERRY_KIND_HOOK ? "hook" : "?";
+  return role == FERRY_KIND_SOURCE ? "source"
+         : role == FERRY_KIND_SINK ? "sink"
+         : role == FERRY_KIND_HOOK ? "hook"
+                                   : "?";
 }
 
 /* "the source", "the source and the sink", ... */
@@ -266,7 +269,10 @@ static int set_value(const opt_run *r, const ferry_option *o, json_t *v, char *c
         rc = type_error(r, o, v);
       }
       if (!rc && (o->flags & FERRY_OPT_RANGE) && (n < o->min || n > o->max)) {
-        if (o->max == INT64_MAX)
+        if (o->flags & FERRY_OPT_SECRET) /* the value is not shown */
+          rc = ferry_error_set(r->err, FERRY_ECONFIG, "%s: \"%s\": must be between %lld and %lld", r->where,
+                               o->key, (long long)o->min, (long long)o->max);
+        else if (o->max == INT64_MAX)
           rc = ferry_error_set(r->err, FERRY_ECONFIG, "%s: \"%s\": must be %lld or more, found %lld", r->where,
                                o->key, (long long)o->min, (long long)n);
         else if (o->min == INT64_MIN)

@@ -16,7 +16,8 @@ static const ferry_opt_choice counts[] = {
     {"estimate", PGSQL_COUNT_ESTIMATE}, {"exact", PGSQL_COUNT_EXACT}, {"none", PGSQL_COUNT_NONE}, {NULL, 0}};
 static const ferry_opt_choice conflicts[] = {
     {"skip", POLICY_SKIP}, {"overwrite", POLICY_OVERWRITE}, {"fail", POLICY_FAIL}, {NULL, 0}};
-static const ferry_opt_choice missings[] = {{"add", PGSQL_MISSING_ADD}, {"refuse", PGSQL_MISSING_REFUSE}, {NULL, 0}};
+static const ferry_opt_choice missings[] = {
+    {"add", PGSQL_MISSING_ADD}, {"refuse", PGSQL_MISSING_REFUSE}, {NULL, 0}};
 static const ferry_opt_choice creates[] = {
     {"auto", PGSQL_CREATE_AUTO}, {"joget", PGSQL_CREATE_JOGET}, {"refuse", PGSQL_CREATE_REFUSE}, {NULL, 0}};
 
