@@ -19,17 +19,8 @@ typedef struct joget_ctx joget_ctx_t;
 typedef struct joget_once joget_once;
 
 /* ---- small helpers (client.c) ------------------------------------------------------------------------ */
-char *joget_strdup(const char *s);
-char *joget_asprintf(const char *fmt, ...) FERRY_PRINTF(1, 2);
+/* Strings and the string buffer are the SDK's (ferry/util.h: ferry_strdup, ferry_asprintf, ferry_buf). */
 int64_t joget_now_ms(void);
-
-typedef struct joget_sb {
-  char *buf;
-  size_t len, cap;
-} joget_sb;
-void joget_sb_add(joget_sb *sb, const char *s);
-void joget_sb_addf(joget_sb *sb, const char *fmt, ...) FERRY_PRINTF(2, 3);
-char *joget_sb_steal(joget_sb *sb);
 
 /* JSON: Joget's accumulate quirk. Returns a NEW reference to an array: the value under `key` when it is an
  * array, [value] when it is a single value, [] when the key is missing (zero rows) or doc is not an object.

@@ -36,7 +36,7 @@ static void take_act_list(jt *t, json_t *doc, void *ud) {
                             "accepted_by");
     json_array_append_new(t->tacts, act);
     char *aid = joget_seg(id);
-    char *path = joget_asprintf("monitoring/activity/view/%s", aid);
+    char *path = ferry_asprintf("monitoring/activity/view/%s", aid);
     joget_jt_admin(t, "GET", path, NULL, take_act_view, act);
     free(path);
     free(aid);
@@ -52,7 +52,7 @@ static void read_acts_page(jt *t, const char *pid, int start) {
   const char *params[] = {"processId", pid, "rows", "100", "start", st, "sort", "id", "desc", "false", NULL};
   acts_pg *pg = calloc(1, sizeof *pg);
   if (!pg) abort();
-  pg->pid = joget_strdup(pid);
+  pg->pid = ferry_strdup(pid);
   pg->start = start;
   /* the page context lives in a list of the task, freed with it */
   json_array_append_new(t->cands_pg, json_integer((json_int_t)(intptr_t)pg));
@@ -122,7 +122,7 @@ static void read_vars(jt *t, const char *pid) {
   json_decref(t->tdbl);
   t->tdbl = json_object();
   char *s = joget_seg(pid);
-  char *path = joget_asprintf("workflow/variable/list/%s", s);
+  char *path = ferry_asprintf("workflow/variable/list/%s", s);
   joget_jt_admin(t, "GET", path, NULL, take_vars, NULL);
   free(path);
   free(s);
@@ -246,14 +246,14 @@ static int same_set(json_t *a, json_t *b) {
 }
 
 char *joget_defs_text(json_t *acts) {
-  joget_sb sb = {0};
-  joget_sb_add(&sb, "[");
+  ferry_buf sb = {0};
+  ferry_buf_add(&sb, "[");
   size_t i;
   json_t *a;
   json_array_foreach(acts, i, a)
-    joget_sb_addf(&sb, "%s%s", i ? ", " : "", joget_str(a, "def_id") ? joget_str(a, "def_id") : "?");
-  joget_sb_add(&sb, "]");
-  return joget_sb_steal(&sb);
+    ferry_buf_addf(&sb, "%s%s", i ? ", " : "", joget_str(a, "def_id") ? joget_str(a, "def_id") : "?");
+  ferry_buf_add(&sb, "]");
+  return ferry_buf_steal(&sb);
 }
 
 /* Appends differences between the source body and the target's activities/variables to t->diffs. */

@@ -8,8 +8,7 @@ const char *joget_item_id(jt *t) { return t->it->key; }
 void joget_note(jt *t, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  char *s = NULL;
-  if (vasprintf(&s, fmt, ap) < 0) abort();
+  char *s = ferry_vasprintf(fmt, ap);
   va_end(ap);
   json_t *n = json_object_get(t->rep, "notes");
   if (!n) {
@@ -42,10 +41,10 @@ void joget_loss(jt *t, json_t *l) {
 
 /* Value of a variable as text (the JSON API prints every value as text). NULL for null. */
 char *joget_var_text(json_t *v) {
-  if (json_is_string(v)) return joget_strdup(json_string_value(v));
-  if (json_is_integer(v)) return joget_asprintf("%lld", (long long)json_integer_value(v));
-  if (json_is_real(v)) return joget_asprintf("%.17g", json_real_value(v));
-  if (json_is_boolean(v)) return joget_strdup(json_is_true(v) ? "true" : "false");
+  if (json_is_string(v)) return ferry_strdup(json_string_value(v));
+  if (json_is_integer(v)) return ferry_asprintf("%lld", (long long)json_integer_value(v));
+  if (json_is_real(v)) return ferry_asprintf("%.17g", json_real_value(v));
+  if (json_is_boolean(v)) return ferry_strdup(json_is_true(v) ? "true" : "false");
   return NULL;
 }
 

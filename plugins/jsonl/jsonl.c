@@ -20,55 +20,6 @@
 
 #include <ferry/ferry.h>
 
-/* ---- a small string set (open addressing) ------------------------------------------------------------ */
-typedef struct keyset {
-  char **slots;
-  size_t cap, len;
-} keyset;
-
-static uint64_t hash_str(const char *s) {
-  uint64_t h = 1469598103934665603ull; /* FNV-1a */
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-  return h;
-}
-
-static int keyset_has(const keyset *ks, const char *k) {
-  if (!ks->cap) return 0;
-  for (size_t i = hash_str(k) & (ks->cap - 1);; i = (i + 1) & (ks->cap - 1)) {
-    if (!ks->slots[i]) return 0;
-    if (!strcmp(ks->slots[i], k)) return 1;
-  }
-}
-
-static int keyset_add(keyset *ks, const char *k) {
-  if (keyset_has(ks, k)) return 0;
-  if ((ks->len + 1) * 2 > ks->cap) {
-    size_t ncap = ks->cap ? ks->cap * 2 : 1024;
-    char **ns = calloc(ncap, sizeof *ns);
-    if (!ns) return -1;
-    for (size_t i = 0; i < ks->cap; i++) {
-      if (!ks->slots[i]) continue;
-      size_t j = hash_str(ks->slots[i]) & (ncap - 1);
-      while (ns[j]) j = (j + 1) & (ncap - 1);
-      ns[j] = ks->slots[i];
-    }
-    free(ks->slots);
-    ks->slots = ns;
-    ks->cap = ncap;
-  }
-  size_t i = hash_str(k) & (ks->cap - 1);
-  while (ks->slots[i]) i = (i + 1) & (ks->cap - 1);
-  if (!(ks->slots[i] = strdup(k))) return -1;
-  ks->len++;
-  return 1;
-}
-
-static void keyset_free(keyset *ks) {
-  for (size_t i = 0; i < ks->cap; i++) free(ks->slots[i]);
-  free(ks->slots);
-  memset(ks, 0, sizeof *ks);
-}
-
 /* ---- context ------------------------------------------------------------------------------------------ */
 #define READ_CHUNK (256 * 1024)
 
@@ -89,7 +40,7 @@ typedef struct jsonl_ctx {
   size_t demand;
   /* sink */
   int out_fd;
-  keyset present;        /* keys already in the file at start (re-run safety) */
+  ferry_strset present;        /* keys already in the file at start (re-run safety) */
   char *wbuf;            /* lines not yet written */
   size_t wlen, wcap;
   int syncing;
@@ -126,7 +77,7 @@ static void jsonl_fini(ferry_instance *ins) {
   free(c->buf);
   free(c->chunk);
   free(c->wbuf);
-  keyset_free(&c->present);
+  ferry_strset_free(&c->present);
 }
 
 /* ---- source ------------------------------------------------------------------------------------------- */
@@ -292,7 +243,7 @@ static int sink_scan_existing(jsonl_ctx *c, ferry_error *err) {
                            c->path, line_no);
       break;
     }
-    if (keyset_add(&c->present, json_string_value(k)) < 0) rc = ferry_error_set(err, FERRY_ENOMEM, "oom");
+    ferry_strset_add(&c->present, json_string_value(k));
     json_decref(j);
     if (rc) break;
   }
@@ -312,7 +263,6 @@ static int sink_start(ferry_instance *ins, ferry_error *err) {
   if (ferry_instance_mode(ins) != FERRY_MODE_RUN) { /* plan/verify never write */
     c->out_fd = open(c->path, O_RDONLY | O_CLOEXEC);
     if (c->out_fd >= 0) {
-      int rc = 0;
       struct stat st;
       if (fstat(c->out_fd, &st) == 0 && st.st_size > 0) {
         FILE *f = fopen(c->path, "r");
@@ -321,13 +271,12 @@ static int sink_start(ferry_instance *ins, ferry_error *err) {
         while (f && getline(&line, &cap, f) > 0) {
           json_t *j = json_loads(line, 0, NULL);
           json_t *k = j ? json_object_get(j, "key") : NULL;
-          if (json_is_string(k) && keyset_add(&c->present, json_string_value(k)) < 0) rc = -1;
+          if (json_is_string(k)) ferry_strset_add(&c->present, json_string_value(k));
           json_decref(j);
         }
         free(line);
         if (f) fclose(f);
       }
-      if (rc) return ferry_error_set(err, FERRY_ENOMEM, "jsonl: out of memory");
     }
     return 0;
   }
@@ -341,7 +290,7 @@ static int sink_start(ferry_instance *ins, ferry_error *err) {
 static void sink_write(ferry_instance *ins, ferry_task *task) {
   jsonl_ctx *c = ferry_instance_ctx(ins);
   const ferry_item *it = ferry_task_item(task);
-  if (keyset_has(&c->present, it->key)) { /* written by an earlier, interrupted run */
+  if (ferry_strset_has(&c->present, it->key)) { /* written by an earlier, interrupted run */
     ferry_task_done(task, FERRY_DONE_SKIPPED);
     return;
   }
@@ -365,7 +314,7 @@ static void sink_write(ferry_instance *ins, ferry_task *task) {
   c->wbuf[c->wlen + n] = '\n';
   c->wlen += n + 1;
   free(line);
-  if (keyset_add(&c->present, it->key) < 0) abort();
+  ferry_strset_add(&c->present, it->key);
   /* Durable only after sync(): the core marks the item done once sink_sync has completed. */
   ferry_task_done(task, FERRY_DONE_SYNC);
 }
@@ -430,7 +379,7 @@ static void sink_plan(ferry_instance *ins, ferry_task *task) {
   jsonl_ctx *c = ferry_instance_ctx(ins);
   const ferry_item *it = ferry_task_item(task);
   json_t *rep = ferry_task_report(task);
-  if (keyset_has(&c->present, it->key)) {
+  if (ferry_strset_has(&c->present, it->key)) {
     json_object_set_new(rep, "would", json_string("skip: already in the file"));
     ferry_task_done(task, FERRY_DONE_SKIPPED);
     return;
@@ -455,7 +404,7 @@ static void sink_plan(ferry_instance *ins, ferry_task *task) {
 static void sink_verify(ferry_instance *ins, ferry_task *task) {
   jsonl_ctx *c = ferry_instance_ctx(ins);
   const ferry_item *it = ferry_task_item(task);
-  if (keyset_has(&c->present, it->key)) {
+  if (ferry_strset_has(&c->present, it->key)) {
     ferry_task_done(task, 0);
     return;
   }
