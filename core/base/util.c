@@ -124,7 +124,7 @@ FERRY_API void ferry_buf_free(ferry_buf *b) {
 }
 
 FERRY_API uint64_t ferry_hash64(const void *p, size_t n) {
-  uint64_t h = 1469598103934665603ull; /* FNV-1a */
+  uint64_t h = 1469598103934665603ull; /* FNV-1a with ferry's historical offset basis: see ferry/util.h */
   const unsigned char *s = p;
   for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 1099511628211ull;
   return h;

@@ -643,6 +643,39 @@ static void t_quote(void) {
   close_pg(pg);
 }
 
+/* array literals (ferry_pg_text_array, ferry_pg_array_elem) read back by the server element by element, and
+ * identifiers and literals of awkward text through the SQL the SDK builds (ferry_pg_add_*) */
+static void t_array(void) {
+  ferry_pg *pg = connect_pg(conninfo);
+  const char *v[] = {"a", "b\"c", NULL, "d\\e", "", "x,y", "{z}", "NULL", " sp ", "\xc3\xa9", "'q'"};
+  size_t n = sizeof v / sizeof v[0];
+  char *arr = ferry_pg_text_array(v, n);
+  const char *p[] = {arr};
+  qres r;
+  q(pg, "SELECT cardinality($1::text[])::text", 1, p, &r, 0);
+  FT_ASSERT(r.v0 && (size_t)atoi(r.v0) == n, "cardinality of %s: %s", arr, r.v0);
+  qres_clear(&r);
+  for (size_t i = 0; i < n; i++) {
+    char *sql = ferry_asprintf("SELECT COALESCE(($1::text[])[%zu], '<null>')", i + 1);
+    q(pg, sql, 1, p, &r, 0);
+    FT_ASSERT(!strcmp(r.v0, v[i] ? v[i] : "<null>"), "element %zu of %s: [%s], want [%s]", i + 1, arr, r.v0,
+              v[i] ? v[i] : "<null>");
+    qres_clear(&r);
+    free(sql);
+  }
+  free(arr);
+  ferry_buf b = FERRY_BUF_INIT;
+  ferry_buf_add(&b, "SELECT ");
+  ferry_pg_add_literal(&b, "o'k \\ done");
+  ferry_buf_add(&b, " AS ");
+  ferry_pg_add_ident(&b, "a \"b\" \\ c");
+  q(pg, b.buf, 0, NULL, &r, 0);
+  FT_ASSERT(!strcmp(r.v0, "o'k \\ done"), "literal through the server: [%s] from %s", r.v0, b.buf);
+  qres_clear(&r);
+  ferry_buf_free(&b);
+  close_pg(pg);
+}
+
 /* free cancels queued operations (ECANCELED, during the call); a callback may free its connection */
 static int in_free, canceled;
 static void cancel_cb(void *arg, int status, PGresult *res, const ferry_error *err) {
@@ -723,7 +756,7 @@ static const struct {
   void (*fn)(void);
 } cases[] = {
     {"query", t_query},     {"errors", t_errors}, {"order", t_order},   {"copy_out", t_copy_out},
-    {"copy_in", t_copy_in}, {"lost", t_lost},     {"secret", t_secret}, {"quote", t_quote},
+    {"copy_in", t_copy_in}, {"lost", t_lost},     {"secret", t_secret}, {"quote", t_quote}, {"array", t_array},
     {"free", t_free},
 };
 

@@ -14,9 +14,9 @@ int mock_report(const char *name) {
   return mock_failures ? 1 : 0;
 }
 
-/* The SDK's own helpers (ferry/util.h: core/base/util.c; the escaping of ferry/http.h and ferry/pg.h:
- * core/services/text.c) are compiled into the mock core as they are: plugin code under test uses the real
- * ones. */
+/* The SDK's own errors and helpers (ferry/error.h: core/base/error.c; ferry/util.h: core/base/util.c; the
+ * escaping of ferry/http.h and ferry/pg.h: core/services/text.c) are compiled into the mock core as they
+ * are: plugin code under test uses the real ones. */
 static void *xmalloc(size_t n) {
   void *p = calloc(1, n ? n : 1);
   if (!p) abort();
@@ -52,81 +52,7 @@ static void unavailable(const char *name) {
   abort();
 }
 
-/* ---- errors ------------------------------------------------------------------------------------------ */
-int ferry_error_setv(ferry_error *err, int code, const char *fmt, va_list ap) {
-  if (!err) return code;
-  char *m = ferry_vasprintf(fmt, ap);
-  free(err->message);
-  err->message = m;
-  err->code = code;
-  return code;
-}
-
-int ferry_error_set(ferry_error *err, int code, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  ferry_error_setv(err, code, fmt, ap);
-  va_end(ap);
-  return code;
-}
-
-void ferry_error_set_detail(ferry_error *err, const char *fmt, ...) {
-  if (!err) return;
-  va_list ap;
-  va_start(ap, fmt);
-  char *d = ferry_vasprintf(fmt, ap);
-  va_end(ap);
-  free(err->detail);
-  err->detail = d;
-}
-
-void ferry_error_prefix(ferry_error *err, const char *fmt, ...) {
-  if (!err) return;
-  va_list ap;
-  va_start(ap, fmt);
-  char *p = ferry_vasprintf(fmt, ap);
-  va_end(ap);
-  char *m = NULL;
-  if (asprintf(&m, "%s: %s", p, err->message ? err->message : "") < 0) abort();
-  free(p);
-  free(err->message);
-  err->message = m;
-}
-
-void ferry_error_clear(ferry_error *err) {
-  if (!err) return;
-  free(err->message);
-  free(err->detail);
-  err->code = 0;
-  err->message = err->detail = NULL;
-}
-
-void ferry_error_move(ferry_error *dst, ferry_error *src) {
-  ferry_error_clear(dst);
-  *dst = *src;
-  src->code = 0;
-  src->message = src->detail = NULL;
-}
-
-void ferry_error_copy(ferry_error *dst, const ferry_error *src) {
-  ferry_error_clear(dst);
-  dst->code = src->code;
-  dst->message = src->message ? ferry_strdup(src->message) : NULL;
-  dst->detail = src->detail ? ferry_strdup(src->detail) : NULL;
-}
-
-int ferry_error_is_transient(const ferry_error *err) {
-  return err && (err->code == FERRY_ETRANSIENT || err->code == FERRY_EINDOUBT);
-}
-
-const char *ferry_err_name(int code) {
-  static const char *const names[] = {"OK",       "EINVAL",    "ECONFIG",  "ENOENT",    "EIO",       "ETRANSIENT",
-                                      "EPERM",    "ECONFLICT", "EPROTO",   "ENOMEM",    "EABI",      "EMISMATCH",
-                                      "EBLOCKED", "ECANCELED", "EINTERNAL", "EUNSUPPORTED", "EINDOUBT"};
-  return code <= 0 && -code < (int)(sizeof names / sizeof names[0]) ? names[-code] : "EUNKNOWN";
-}
-
-const char *ferry_strerror(int code) { return ferry_err_name(code); }
+/* ---- errors: the SDK's own (core/base/error.c, compiled in) ------------------------------------------ */
 
 /* ---- logging ----------------------------------------------------------------------------------------- */
 static char *log_buf;

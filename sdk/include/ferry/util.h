@@ -96,8 +96,10 @@ FERRY_API int ferry_strset_has(const ferry_strset *s, const char *key);
 /* Releases every key and the table; the set is left empty. NULL allowed. */
 FERRY_API void ferry_strset_free(ferry_strset *s);
 
-/* 64-bit FNV-1a of n bytes. Stable across versions and machines: it may name things that outlive a run
- * (a staging table, a shortened key). Not for anything security-sensitive. Since 1.3. */
+/* A 64-bit hash of n bytes: FNV-1a's algorithm and prime, with the offset basis 1469598103934665603 that
+ * ferry's plugins have always used (not FNV's published 14695981039346656037: the values predate the SDK and
+ * are kept). Stable across versions and machines: it names things that outlive a run (a staging table, a
+ * shortened item key in a journal). Not for anything security-sensitive. Since 1.3. */
 FERRY_API uint64_t ferry_hash64(const void *p, size_t n);
 
 /* ---- retry backoff (since 1.3) ---------------------------------------------------------------------------
