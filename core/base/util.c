@@ -109,6 +109,16 @@ FERRY_API void ferry_buf_reset(ferry_buf *b) {
   if (b->buf) b->buf[0] = '\0';
 }
 
+FERRY_API void ferry_buf_consume(ferry_buf *b, size_t n) {
+  if (n >= b->len) {
+    ferry_buf_reset(b);
+    return;
+  }
+  memmove(b->buf, b->buf + n, b->len - n);
+  b->len -= n;
+  b->buf[b->len] = '\0';
+}
+
 FERRY_API char *ferry_buf_steal(ferry_buf *b) {
   char *s = b->buf ? b->buf : ferry_strdup("");
   b->buf = NULL;

@@ -33,16 +33,14 @@ typedef struct jsonl_ctx {
   uv_fs_t req;
   uv_file fd;
   int reading, eof, failed, stopped;
-  char *buf;             /* pending bytes not yet split into lines */
-  size_t buf_len, buf_cap;
+  ferry_buf in;          /* pending bytes not yet split into lines */
   char *chunk;           /* read buffer handed to uv_fs_read */
   int64_t offset, line_no;
   size_t demand;
   /* sink */
   int out_fd;
-  ferry_strset present;        /* keys already in the file at start (re-run safety) */
-  char *wbuf;            /* lines not yet written */
-  size_t wlen, wcap;
+  ferry_strset present;  /* keys already in the file at start (re-run safety) */
+  ferry_buf out;         /* lines not yet written */
   int syncing;
   ferry_done_fn sync_done;
   void *sync_arg;
@@ -74,9 +72,9 @@ static void jsonl_fini(ferry_instance *ins) {
   jsonl_ctx *c = ferry_instance_ctx(ins);
   if (c->fd >= 0) close(c->fd);
   if (c->out_fd >= 0) close(c->out_fd);
-  free(c->buf);
+  ferry_buf_free(&c->in);
   free(c->chunk);
-  free(c->wbuf);
+  ferry_buf_free(&c->out);
   ferry_strset_free(&c->present);
 }
 
@@ -94,17 +92,17 @@ static void src_fail(jsonl_ctx *c, int code, const char *fmt, const char *what) 
 /* Emits complete lines from the buffer while there is demand. Returns 0, or -1 after a failure. */
 static int src_emit_lines(jsonl_ctx *c) {
   size_t start = 0;
-  while (c->demand > 0 && !c->stopped && start < c->buf_len) {
-    char *nl = memchr(c->buf + start, '\n', c->buf_len - start);
+  while (c->demand > 0 && !c->stopped && start < c->in.len) {
+    char *nl = memchr(c->in.buf + start, '\n', c->in.len - start);
     if (!nl) break;
-    size_t len = (size_t)(nl - (c->buf + start));
+    size_t len = (size_t)(nl - (c->in.buf + start));
     c->line_no++;
-    if (len == 0 || (len == 1 && c->buf[start] == '\r')) { /* blank line */
+    if (len == 0 || (len == 1 && c->in.buf[start] == '\r')) { /* blank line */
       start += len + 1;
       continue;
     }
     json_error_t jerr;
-    json_t *j = json_loadb(c->buf + start, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *j = json_loadb(c->in.buf + start, len, JSON_REJECT_DUPLICATES, &jerr);
     start += len + 1;
     if (!j) {
       ferry_error e = FERRY_ERROR_INIT;
@@ -126,10 +124,7 @@ static int src_emit_lines(jsonl_ctx *c) {
     c->demand--;
     ferry_emit(c->ins, it);
   }
-  if (start) {
-    memmove(c->buf, c->buf + start, c->buf_len - start);
-    c->buf_len -= start;
-  }
+  ferry_buf_consume(&c->in, start);
   return 0;
 }
 
@@ -138,20 +133,16 @@ static void src_pump(jsonl_ctx *c) {
   if (src_emit_lines(c) < 0) return;
   if (c->demand == 0 || c->reading) return;
   if (c->eof) {
-    if (c->buf_len > 0) { /* last line without a newline */
-      if (c->buf_len + 1 > c->buf_cap) {
-        c->buf_cap = c->buf_len + 1;
-        c->buf = realloc(c->buf, c->buf_cap);
-      }
-      c->buf[c->buf_len++] = '\n';
+    if (c->in.len > 0) { /* last line without a newline */
+      ferry_buf_addn(&c->in, "\n", 1);
       if (src_emit_lines(c) < 0) return;
-      if (c->buf_len) return; /* still waiting for demand */
+      if (c->in.len) return; /* still waiting for demand */
     }
     ferry_source_end(c->ins);
     c->stopped = 1;
     return;
   }
-  if ((int64_t)c->buf_len > c->max_line) {
+  if ((int64_t)c->in.len > c->max_line) {
     src_fail(c, FERRY_EINVAL, "%s:%lld: %s", "line longer than max_line");
     return;
   }
@@ -171,13 +162,7 @@ static void src_on_read(uv_fs_t *req) {
   if (n == 0) {
     c->eof = 1;
   } else {
-    if (c->buf_len + (size_t)n > c->buf_cap) {
-      c->buf_cap = (c->buf_len + (size_t)n) * 2;
-      c->buf = realloc(c->buf, c->buf_cap);
-      if (!c->buf) abort();
-    }
-    memcpy(c->buf + c->buf_len, c->chunk, (size_t)n);
-    c->buf_len += (size_t)n;
+    ferry_buf_addn(&c->in, c->chunk, (size_t)n);
     c->offset += n;
   }
   src_pump(c);
@@ -304,15 +289,8 @@ static void sink_write(ferry_instance *ins, ferry_task *task) {
     ferry_error_clear(&e);
     return;
   }
-  size_t n = strlen(line);
-  if (c->wlen + n + 1 > c->wcap) {
-    c->wcap = (c->wlen + n + 1) * 2;
-    c->wbuf = realloc(c->wbuf, c->wcap);
-    if (!c->wbuf) abort();
-  }
-  memcpy(c->wbuf + c->wlen, line, n);
-  c->wbuf[c->wlen + n] = '\n';
-  c->wlen += n + 1;
+  ferry_buf_add(&c->out, line);
+  ferry_buf_addn(&c->out, "\n", 1);
   free(line);
   ferry_strset_add(&c->present, it->key);
   /* Durable only after sync(): the core marks the item done once sink_sync has completed. */
@@ -324,8 +302,8 @@ static void sink_sync_work(uv_work_t *w) {
   jsonl_ctx *c = w->data;
   size_t off = 0;
   c->work_status = 0;
-  while (off < c->wlen) {
-    ssize_t n = write(c->out_fd, c->wbuf + off, c->wlen - off);
+  while (off < c->out.len) {
+    ssize_t n = write(c->out_fd, c->out.buf + off, c->out.len - off);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       snprintf(c->work_err, sizeof c->work_err, "write to %s failed: %s", c->path, strerror(errno));
@@ -334,8 +312,7 @@ static void sink_sync_work(uv_work_t *w) {
     }
     off += (size_t)n;
   }
-  memmove(c->wbuf, c->wbuf + off, c->wlen - off);
-  c->wlen -= off;
+  ferry_buf_consume(&c->out, off);
   if (!c->work_status && c->fsync_on_sync && fsync(c->out_fd) < 0) {
     snprintf(c->work_err, sizeof c->work_err, "fsync of %s failed: %s", c->path, strerror(errno));
     c->work_status = FERRY_EIO;

@@ -72,6 +72,9 @@ FERRY_API void ferry_buf_addf(ferry_buf *b, const char *fmt, ...) FERRY_PRINTF(2
 FERRY_API void ferry_buf_vaddf(ferry_buf *b, const char *fmt, va_list ap);
 /* Drops the content (len = 0) but keeps the memory for the next additions. */
 FERRY_API void ferry_buf_reset(ferry_buf *b);
+/* Drops the first n bytes (all of them when n >= len), moving the rest to the front: what was written out
+ * of an output buffer, what was parsed of an input buffer. Keeps the memory. */
+FERRY_API void ferry_buf_consume(ferry_buf *b, size_t n);
 /* Hands the content out: malloc'd, NUL-terminated, owned by the caller (ferry_free); never NULL ("" when
  * nothing was added). Read b->len first when the content may hold NULs. The buffer is left empty. */
 FERRY_API char *ferry_buf_steal(ferry_buf *b);
