@@ -120,6 +120,26 @@ static void t_buf_steal(void) {
   ferry_buf_free(&b);
 }
 
+static void t_buf_consume(void) {
+  ferry_buf b = FERRY_BUF_INIT;
+  ferry_buf_consume(&b, 3); /* nothing there: fine */
+  FT_ASSERT(b.len == 0, "consume of nothing");
+  ferry_buf_add(&b, "line 1\nline 2\npartial");
+  size_t cap = b.cap;
+  ferry_buf_consume(&b, 7);
+  FT_ASSERT(b.len == 14 && !strcmp(b.buf, "line 2\npartial"), "first line dropped: [%s] %zu", b.buf, b.len);
+  ferry_buf_consume(&b, 0);
+  FT_ASSERT(b.len == 14, "consume 0 keeps all");
+  ferry_buf_add(&b, " more");
+  FT_ASSERT(!strcmp(b.buf, "line 2\npartial more"), "appends after a consume: [%s]", b.buf);
+  ferry_buf_consume(&b, 1000);
+  FT_ASSERT(b.len == 0 && b.buf && !*b.buf && b.cap == cap, "consume of more than all empties, keeps memory");
+  ferry_buf_addn(&b, "a\0b\0c", 5);
+  ferry_buf_consume(&b, 2);
+  FT_ASSERT(b.len == 3 && !memcmp(b.buf, "b\0c", 4), "NULs moved too");
+  ferry_buf_free(&b);
+}
+
 /* ---- string set, hash, backoff ------------------------------------------------------------------------- */
 static void t_strset(void) {
   ferry_strset s = FERRY_STRSET_INIT;
@@ -273,7 +293,7 @@ static const struct {
   void (*fn)(void);
 } cases[] = {
     {"buf_growth", t_buf_growth}, {"buf_nul", t_buf_nul},   {"buf_printf", t_buf_printf},
-    {"buf_steal", t_buf_steal},   {"strset", t_strset},     {"hash", t_hash},
+    {"buf_steal", t_buf_steal}, {"buf_consume", t_buf_consume},   {"strset", t_strset},     {"hash", t_hash},
     {"backoff", t_backoff},       {"url_escape", t_url_escape}, {"sql_quote", t_sql_quote},
     {"pg_array", t_pg_array},
 };
