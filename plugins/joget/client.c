@@ -38,6 +38,17 @@ const char *joget_str(const json_t *obj, const char *key) {
   return json_string_value(json_object_get(obj, key));
 }
 
+void joget_act_view(json_t *act, json_t *doc) {
+  if (joget_str(doc, "state")) json_object_set_new(act, "state", json_string(joget_str(doc, "state")));
+  json_t *as = joget_list(doc, "assignee");
+  json_object_set_new(act, "assignees", as);
+  const char *acc = joget_str(doc, "acceptedUser");
+  const char *st = joget_str(act, "state");
+  if (!acc && st && !strcmp(st, "open.running") && json_array_size(as) == 1)
+    acc = json_string_value(json_array_get(as, 0)); /* accepting leaves only the accepter's assignment */
+  json_object_set_new(act, "accepted_by", acc ? json_string(acc) : json_null());
+}
+
 int joget_def_split(const char *def, char **app, char **ver, char **proc) {
   *app = *ver = *proc = NULL;
   if (!def) return -1;

@@ -28,6 +28,10 @@ int64_t joget_now_ms(void);
 json_t *joget_list(json_t *doc, const char *key);
 /* String field or NULL (numbers are not converted). */
 const char *joget_str(const json_t *obj, const char *key);
+/* From a monitoring/activity/view answer into the activity object `act`: "state", "assignees" (always a list)
+ * and "accepted_by" (acceptedUser; for an open.running activity with one assignee and no acceptedUser, that
+ * assignee: accepting leaves only the accepter's assignment; else null). */
+void joget_act_view(json_t *act, json_t *doc);
 /* Definition id helpers: "app#ver#proc" split into parts (each malloc'd, NULL on bad input). */
 int joget_def_split(const char *def, char **app, char **ver, char **proc);
 /* 1 when Joget's SQL filter (docs/joget-facts.md 4.4: SqlFilterAspect) would answer 500 for this identifier. */

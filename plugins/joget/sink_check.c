@@ -12,17 +12,8 @@ static void take_act_view(jt *t, json_t *doc, void *ud) {
   }
   json_object_set_new(act, "def_id",
                       json_string(joget_str(doc, "activityDefId") ? joget_str(doc, "activityDefId") : ""));
-  if (joget_str(doc, "state")) json_object_set_new(act, "state", json_string(joget_str(doc, "state")));
-  json_t *as = joget_list(doc, "assignee");
-  json_object_set_new(act, "assignees", as);
-  const char *acc = joget_str(doc, "acceptedUser");
-  const char *st = joget_str(act, "state");
-  if (!acc && st && !strcmp(st, "open.running") && json_array_size(as) == 1)
-    acc = json_string_value(json_array_get(as, 0));
-  json_object_set_new(act, "accepted_by", acc ? json_string(acc) : json_null());
+  joget_act_view(act, doc);
 }
-
-static void read_acts_page(jt *t, const char *pid, int start);
 
 static void take_act_list(jt *t, json_t *doc, void *ud) {
   acts_pg *pg = ud;
@@ -42,28 +33,16 @@ static void take_act_list(jt *t, json_t *doc, void *ud) {
     free(aid);
   }
   int64_t total = json_integer_value(json_object_get(doc, "total"));
-  if (total > pg->start + 100 && json_array_size(rows) > 0) read_acts_page(t, pg->pid, pg->start + 100);
+  if (total > pg->start + 100 && json_array_size(rows) > 0)
+    joget_read_acts_page(t, pg->pid, pg->start + 100, take_act_list);
   json_decref(rows);
-}
-
-static void read_acts_page(jt *t, const char *pid, int start) {
-  char st[32];
-  snprintf(st, sizeof st, "%d", start);
-  const char *params[] = {"processId", pid, "rows", "100", "start", st, "sort", "id", "desc", "false", NULL};
-  acts_pg *pg = calloc(1, sizeof *pg);
-  if (!pg) abort();
-  pg->pid = ferry_strdup(pid);
-  pg->start = start;
-  /* the page context lives in a list of the task, freed with it */
-  json_array_append_new(t->cands_pg, json_integer((json_int_t)(intptr_t)pg));
-  joget_jt_admin(t, "GET", "monitoring/activity/list", params, take_act_list, pg);
 }
 
 /* Replaces t->tacts with the open activities of `pid` (confirm with activity/list?rows=100 + view). */
 static void read_acts(jt *t, const char *pid) {
   json_decref(t->tacts);
   t->tacts = json_array();
-  read_acts_page(t, pid, 0);
+  joget_read_acts_page(t, pid, 0, take_act_list);
 }
 
 static void take_acts_pg(jt *t, PGresult *res, void *ud) {

@@ -20,8 +20,6 @@ static void take_tarrived_pg(jt *t, PGresult *res, void *ud) {
   }
 }
 
-static void read_closed_page(jt *t, const char *pid, int start);
-
 /* HTTP: completed activities of the instance; the definition id is the part of the activity id after
  * "<process id>_" (Joget's activity ids are <counter>_<process id>_<activity definition id>). */
 static void take_closed(jt *t, json_t *doc, void *ud) {
@@ -41,20 +39,9 @@ static void take_closed(jt *t, json_t *doc, void *ud) {
   }
   free(mark);
   int64_t total = json_integer_value(json_object_get(doc, "total"));
-  if (total > pg->start + 100 && json_array_size(rows) > 0) read_closed_page(t, pg->pid, pg->start + 100);
+  if (total > pg->start + 100 && json_array_size(rows) > 0)
+    joget_read_acts_page(t, pg->pid, pg->start + 100, take_closed);
   json_decref(rows);
-}
-
-static void read_closed_page(jt *t, const char *pid, int start) {
-  char st[32];
-  snprintf(st, sizeof st, "%d", start);
-  const char *params[] = {"processId", pid, "rows", "100", "start", st, "sort", "id", "desc", "false", NULL};
-  acts_pg *pg = calloc(1, sizeof *pg);
-  if (!pg) abort();
-  pg->pid = ferry_strdup(pid);
-  pg->start = start;
-  json_array_append_new(t->cands_pg, json_integer((json_int_t)(intptr_t)pg));
-  joget_jt_admin(t, "GET", "monitoring/activity/list", params, take_closed, pg);
 }
 
 static void joins_planned(jt *t) {
@@ -109,7 +96,7 @@ void joget_scope_joins(jt *t) {
                 "$1",
                 1, p, take_tarrived_pg, NULL);
   } else {
-    read_closed_page(t, joget_scope_pid(t), 0);
+    joget_read_acts_page(t, joget_scope_pid(t), 0, take_closed);
   }
   joget_jt_then(t, joins_planned);
 }

@@ -132,9 +132,7 @@ void joget_hash_start(joget_ctx_t *c, const char *key, joget_once *o) {
 static void user_check_take(void *arg, json_t *doc, const ferry_error *err) {
   once_rq *r = arg;
   if (err) {
-    ferry_error e = FERRY_ERROR_INIT;
-    ferry_error_copy(&e, err);
-    orq_send_fail(r, &e);
+    orq_finish(r, NULL, err);
     return;
   }
   const char *got = joget_str(doc, "username");
@@ -178,9 +176,7 @@ static void user_check_send(joget_ctx_t *c, once_rq *r, const char *hash) {
 static void user_check_hash(void *arg, json_t *value, const ferry_error *err) {
   once_rq *r = arg;
   if (err) {
-    ferry_error e = FERRY_ERROR_INIT;
-    ferry_error_copy(&e, err);
-    orq_send_fail(r, &e);
+    orq_finish(r, NULL, err);
     return;
   }
   user_check_send(r->c, r, json_string_value(value));
@@ -198,9 +194,7 @@ void joget_user_check_start(joget_ctx_t *c, const char *key, joget_once *o) {
 static void diruser_take(void *arg, int status, PGresult *res, const ferry_error *err) {
   once_rq *r = arg;
   if (status) {
-    ferry_error e = FERRY_ERROR_INIT;
-    ferry_error_copy(&e, err);
-    orq_send_fail(r, &e);
+    orq_finish(r, NULL, err);
     return;
   }
   orq_finish(r, json_boolean(PQntuples(res) > 0), NULL);
@@ -219,9 +213,7 @@ void joget_diruser_start(joget_ctx_t *c, const char *key, joget_once *o) {
 static void latest_take(void *arg, json_t *doc, const ferry_error *err) {
   once_rq *r = arg;
   if (err) {
-    ferry_error e = FERRY_ERROR_INIT;
-    ferry_error_copy(&e, err);
-    orq_send_fail(r, &e);
+    orq_finish(r, NULL, err);
     return;
   }
   const char *key = joget_once_key(r->o); /* app#proc */

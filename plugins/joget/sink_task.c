@@ -252,3 +252,18 @@ void joget_jt_kick(jt *t) {
   }
   next(t);
 }
+
+/* One page (100 rows, newest first) of monitoring/activity/list for process `pid` from row `start`, to
+ * take(t, doc, pg): pg (the process id and start, for asking the next page) lives in the task's cands_pg
+ * and is freed with the task. */
+void joget_read_acts_page(jt *t, const char *pid, int start, jt_take take) {
+  char st[32];
+  snprintf(st, sizeof st, "%d", start);
+  const char *params[] = {"processId", pid, "rows", "100", "start", st, "sort", "id", "desc", "false", NULL};
+  acts_pg *pg = calloc(1, sizeof *pg);
+  if (!pg) abort();
+  pg->pid = ferry_strdup(pid);
+  pg->start = start;
+  json_array_append_new(t->cands_pg, json_integer((json_int_t)(intptr_t)pg));
+  joget_jt_admin(t, "GET", "monitoring/activity/list", params, take, pg);
+}

@@ -182,14 +182,7 @@ static void on_act_view(void *arg, json_t *doc, const ferry_error *err) {
     json_t *act = v->act;
     if (joget_str(doc, "activityDefId"))
       json_object_set_new(act, "def_id", json_string(joget_str(doc, "activityDefId")));
-    if (joget_str(doc, "state")) json_object_set_new(act, "state", json_string(joget_str(doc, "state")));
-    json_t *as = joget_list(doc, "assignee");
-    json_object_set_new(act, "assignees", as);
-    const char *acc = joget_str(doc, "acceptedUser");
-    const char *st = joget_str(act, "state");
-    if (!acc && st && !strcmp(st, "open.running") && json_array_size(as) == 1)
-      acc = json_string_value(json_array_get(as, 0)); /* accepting leaves only the accepter's assignment */
-    json_object_set_new(act, "accepted_by", acc ? json_string(acc) : json_null());
+    joget_act_view(act, doc);
     const char *due = joget_str(doc, "dueDate");
     if (due && *due && strcmp(due, "-")) json_object_set_new(act, "due", json_string(due));
   } else {
