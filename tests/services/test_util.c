@@ -207,23 +207,22 @@ static void t_backoff(void) {
 
 /* ---- URL escaping (libcurl) ---------------------------------------------------------------------------- */
 static void t_url_escape(void) {
-  /* RFC 3986 reserved characters, space, percent: all encoded; unreserved kept */
-  char *e = ferry_url_escape(":/?#[]@!$&'()*+,;= %");
-  FT_ASSERT(!strcmp(e, "%3A%2F%3F%23%5B%5D%40%21%24%26%27%28%29%2A%2B%2C%3B%3D%20%25"), "reserved: %s", e);
-  ferry_free(e);
-  e = ferry_url_escape("AZaz09-._~");
-  FT_ASSERT(!strcmp(e, "AZaz09-._~"), "unreserved: %s", e);
-  ferry_free(e);
-  /* non-ASCII: UTF-8 byte by byte, upper-case hex; any high byte, valid UTF-8 or not */
-  e = ferry_url_escape("\xc3\xa9t\xc3\xa9 \xe2\x82\xac \xff\x80");
-  FT_ASSERT(!strcmp(e, "%C3%A9t%C3%A9%20%E2%82%AC%20%FF%80"), "non-ASCII: %s", e);
-  ferry_free(e);
-  e = ferry_url_escape("\t\n\x01\x7f\"<>\\^`{|}");
-  FT_ASSERT(!strcmp(e, "%09%0A%01%7F%22%3C%3E%5C%5E%60%7B%7C%7D"), "controls and unsafe: %s", e);
-  ferry_free(e);
-  e = ferry_url_escape("");
-  FT_ASSERT(e && !*e, "empty");
-  ferry_free(e);
+  static const struct {
+    const char *in, *want, *what;
+  } cases[] = {
+      {":/?#[]@!$&'()*+,;= %", "%3A%2F%3F%23%5B%5D%40%21%24%26%27%28%29%2A%2B%2C%3B%3D%20%25",
+       "RFC 3986 reserved characters, space, percent"},
+      {"AZaz09-._~", "AZaz09-._~", "unreserved: kept"},
+      /* UTF-8 byte by byte, upper-case hex; any high byte, valid UTF-8 or not */
+      {"\xc3\xa9t\xc3\xa9 \xe2\x82\xac \xff\x80", "%C3%A9t%C3%A9%20%E2%82%AC%20%FF%80", "non-ASCII"},
+      {"\t\n\x01\x7f\"<>\\^`{|}", "%09%0A%01%7F%22%3C%3E%5C%5E%60%7B%7C%7D", "controls and unsafe"},
+      {"", "", "empty"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char *e = ferry_url_escape(cases[i].in);
+    FT_ASSERT(e && !strcmp(e, cases[i].want), "%s: [%s], want [%s]", cases[i].what, e, cases[i].want);
+    ferry_free(e);
+  }
   FT_ASSERT(ferry_url_escape(NULL) == NULL, "NULL");
   const char *kv[] = {"q", "a&b=c d", "\xc3\xa9", "+", NULL};
   char *f = ferry_form_encode(kv);
