@@ -671,7 +671,7 @@ static int print_item(void *arg, json_t *item) {
     size_t i;
     json_t *id;
     json_array_foreach(ids, i, id) ferry_buf_addf(&line, "%s%s %s -> %s", i ? ", " : "  ids: ", jstr(id, "kind"),
-                                           jstr(id, "old"), jstr(id, "new"));
+                                                  jstr(id, "old"), jstr(id, "new"));
     if (target) add_field(&line, "target ", target, 60);
     if (adopted) ferry_buf_add(&line, "  adopted");
     if (losses && json_array_size(losses)) {

@@ -172,7 +172,7 @@ static int check_options(const build *b, ferry_stage *st, ferry_error *err) {
     ferry__stage_ref_at(st, i, &r);
     char *where = r.ref->where ? ferry_asprintf("%s options", r.ref->where)
                                : ferry_asprintf("%s: stage \"%s\" %s \"%s\" options", b->cfg->origin,
-                                                  st->name, r.what, r.ref->plugin);
+                                                st->name, r.what, r.ref->plugin);
     *r.options = ferry__options_prepare(*r.plugin, r.ref->options, where, b->cfg->base_dir, err);
     free(where);
     if (!*r.options) return err->code ? err->code : FERRY_ECONFIG;

@@ -31,7 +31,7 @@ static ferry_instance *make_instance(ferry_stage *st, const ferry__stage_ref *r,
   const ferry_plugin_ref *ref = r->ref;
   char *where = ref->where ? ferry_strdup(ref->where)
                            : ferry_asprintf("%s: stage \"%s\" %s \"%s\"", stage_origin(st), st->name, r->what,
-                                              ref->plugin);
+                                            ref->plugin);
   ferry_instance_params params = {.base_dir = st->run->cfg->base_dir,
                                   .concurrency = st->concurrency,
                                   .rate = st->cfg->rate,

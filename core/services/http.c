@@ -24,10 +24,10 @@
  *     been read by the server: "in doubt" errs on the side of reconciling.
  *   - service retries: an idempotent request without FERRY_HTTP_NO_RETRY, on a client with `retries` > 0, is
  *     retried on no answer (ETRANSIENT) and on HTTP 5xx/429 after a delay uniform in [0, ceiling], ceiling =
- *     retry_base_ms << (retry - 1) capped at retry_cap_ms (full jitter, ferry_backoff_ms(), a generator per client). While
- *     it waits it is in http->waiting (sorted by due time, one uv_timer: http->retry_timer); when due it goes
- *     to the tail of its endpoint's queue, so each attempt takes a concurrency slot and a token like any
- *     request. The easy handle is kept and added to the multi handle again. The callback runs once, with
+ *     retry_base_ms << (retry - 1) capped at retry_cap_ms (full jitter: ferry_backoff_ms(), one generator per
+ *     client). While it waits it is in http->waiting (sorted by due time, one uv_timer: http->retry_timer);
+ *     when due it goes to the tail of its endpoint's queue, so each attempt takes a concurrency slot and a
+ *     token like any request. The easy handle is kept and added to the multi handle again. The callback runs once, with
  *     the last attempt's result.
  *
  * Lifetime: ferry_http_free() cancels everything (callbacks with FERRY_ECANCELED) and closes every uv handle;

@@ -245,8 +245,8 @@ void fs_walk_work(fs_job *jb) {
       add_refused(
           w, s->path, FERRY_EINVAL,
           ferry_asprintf("the name \"%s\" is not valid UTF-8 (shown with \\x escapes); it cannot be carried "
-                  "in an item: rename it on the source",
-                  shown));
+                         "in an item: rename it on the source",
+                         shown));
       free(shown);
       continue;
     }

@@ -38,7 +38,7 @@ static void cmp_report(job *j, int nres, PGresult *res) {
     else json_object_set_new(d, "columns", json_string(cols));
     json_array_append_new(diffs, d);
     ferry_buf_addf(&names, "%s%s (%s%s)", r ? "; " : "", key.buf, missing ? "missing" : "differs in ",
-                  missing ? "" : cols);
+                   missing ? "" : cols);
     ferry_buf_free(&key);
   }
   if (k->mode == FERRY_MODE_VERIFY) {
@@ -59,9 +59,9 @@ static void cmp_report(job *j, int nres, PGresult *res) {
     json_t *acts = json_copy(t->actions);
     const char *pol = k->c->conflict;
     char *w = ferry_asprintf("insert %lld row(s); %lld identical row(s) already there; %lld row(s) differ (%s)",
-                              (long long)n_missing, (long long)(existing - n_differ), (long long)n_differ,
-                              k->policy == POLICY_SKIP ? "would be skipped"
-                              : k->policy == POLICY_OVERWRITE ? "would be overwritten" : "would fail the batch");
+                             (long long)n_missing, (long long)(existing - n_differ), (long long)n_differ,
+                             k->policy == POLICY_SKIP ? "would be skipped"
+                             : k->policy == POLICY_OVERWRITE ? "would be overwritten" : "would fail the batch");
     json_array_append_new(acts, json_string(w));
     free(w);
     json_object_set_new(rep, "would", acts);

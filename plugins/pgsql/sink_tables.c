@@ -53,7 +53,7 @@ ttable *pgsql_table_get(pgsql_sink *k, const ferry_item *it) {
   char *types = json_dumps(json_object_get(b, "types"), JSON_COMPACT | JSON_ENCODE_ANY);
   char *keys = json_dumps(json_object_get(b, "key_columns"), JSON_COMPACT | JSON_ENCODE_ANY);
   char *sig = ferry_asprintf("%s\x1f%s\x1f%s\x1f%s", src, cols ? cols : "", types ? types : "",
-                              keys ? keys : "");
+                             keys ? keys : "");
   free(cols);
   free(types);
   free(keys);
@@ -114,7 +114,7 @@ static void table_ready(ttable *t) {
   t->ins_cols = ferry_buf_steal(&ic);
   t->sel_cols = ferry_buf_steal(&sc);
   t->stage = ferry_asprintf("ferry_stage_%016llx",
-                             (unsigned long long)ferry_hash64(t->stage_cols_ddl, strlen(t->stage_cols_ddl)) ^
+                            (unsigned long long)ferry_hash64(t->stage_cols_ddl, strlen(t->stage_cols_ddl)) ^
                                  ferry_hash64(t->qname, strlen(t->qname)));
   t->state = TT_READY;
 }

@@ -105,7 +105,8 @@ static void write_begin(job *j) {
   ferry_buf_add(&sql, j->k->sets);
   if (json_is_true(json_object_get(j->it->body, "defer_constraints")))
     ferry_buf_add(&sql, "; SET LOCAL session_replication_role TO replica");
-  ferry_buf_addf(&sql, "; CREATE TEMP TABLE IF NOT EXISTS %s (%s) ON COMMIT DELETE ROWS", t->stage, t->stage_cols_ddl);
+  ferry_buf_addf(&sql, "; CREATE TEMP TABLE IF NOT EXISTS %s (%s) ON COMMIT DELETE ROWS", t->stage,
+                 t->stage_cols_ddl);
   run_q(j, W_BEGIN, sql.buf, 0, NULL);
   ferry_buf_free(&sql);
 }
@@ -140,7 +141,7 @@ static int write_probe(job *j) {
   }
   const char *o = t->nkeys > 1 ? "(" : "", *c = t->nkeys > 1 ? ")" : "";
   ferry_buf_addf(&sql, "SELECT EXISTS (SELECT 1 FROM %s WHERE %s%s%s >= %s%s%s AND %s%s%s <= %s%s%s)", t->qname, o,
-                tup.buf, c, o, lo.buf, c, o, tup.buf, c, o, hi.buf, c);
+                 tup.buf, c, o, lo.buf, c, o, tup.buf, c, o, hi.buf, c);
   int any_null = 0;
   for (size_t q = 0; q < 2 * t->nkeys; q++) any_null |= !p[q];
   if (!any_null) run_q(j, W_PROBE, sql.buf, (int)(2 * t->nkeys), p); /* a NULL key: the staging path */
@@ -223,7 +224,7 @@ static void write_insert(job *j) {
     ferry_pg_add_ident(&set, t->tcol[i]);
   }
   ferry_buf_addf(&sql, "WITH w AS (INSERT INTO %s AS d (%s) SELECT %s FROM %s ON CONFLICT (%s) ", t->qname,
-                t->ins_cols, t->sel_cols, t->stage, keys.buf);
+                 t->ins_cols, t->sel_cols, t->stage, keys.buf);
   if (j->policy == POLICY_OVERWRITE && set.len) {
     ferry_buf_addf(&sql, "DO UPDATE SET %s WHERE ", set.buf);
     row_text(&sql, t, "d", 1);

@@ -271,7 +271,7 @@ static void on_select(void *arg, int status, PGresult *res, const ferry_error *e
   pgsql_ctx *c = s->c;
   if (status) {
     char *doing = step == SEL_APP ? ferry_asprintf("selecting the form tables of app \"%s\" from %s.app_form "
-                                                    "(is this a Joget database?)", c->app, c->schema)
+                                                   "(is this a Joget database?)", c->app, c->schema)
                                   : pgsql_xstrdup("selecting tables");
     pgsql_src_fail_q(s, doing, err);
     free(doing);
@@ -374,7 +374,7 @@ static void select_step(pgsql_src *s, int step) {
         cond = ferry_asprintf("f.appversion = (SELECT max(g.appversion) FROM %s g WHERE g.appid = $2)", appq);
       } else if (!strcmp(v, "published")) {
         cond = ferry_asprintf("f.appversion IN (SELECT a.appversion FROM %s a WHERE a.appid = $2 AND "
-                               "a.published)", appapp);
+                              "a.published)", appapp);
       } else {
         cond = pgsql_xstrdup("f.appversion = $3::bigint");
         p[2] = v;
@@ -382,9 +382,9 @@ static void select_step(pgsql_src *s, int step) {
       }
       arr = pgsql_xstrdup(c->app);
       ferry_buf_addf(&sql,
-                    "SELECT x.n, c.relname FROM (SELECT DISTINCT 'app_fd_' || COALESCE(NULLIF(f.tablename, ''), "
-                    "f.formid) AS n FROM %s f WHERE f.appid = $2 AND %s) AS x %s c.relname IN (x.n, lower(x.n)) "
-                    "ORDER BY 1, 2", appq, cond, rel_join);
+                     "SELECT x.n, c.relname FROM (SELECT DISTINCT 'app_fd_' || COALESCE(NULLIF(f.tablename, ''), "
+                     "f.formid) AS n FROM %s f WHERE f.appid = $2 AND %s) AS x %s c.relname IN (x.n, lower(x.n)) "
+                     "ORDER BY 1, 2", appq, cond, rel_join);
       free(cond);
       free(appapp);
       break;
