@@ -38,6 +38,17 @@ const char *joget_str(const json_t *obj, const char *key) {
   return json_string_value(json_object_get(obj, key));
 }
 
+char *joget_join(const json_t *strings, const char *sep) {
+  ferry_buf b = FERRY_BUF_INIT;
+  size_t i;
+  json_t *v;
+  json_array_foreach(strings, i, v) {
+    const char *sv = json_string_value(v);
+    ferry_buf_addf(&b, "%s%s", i ? sep : "", sv ? sv : "");
+  }
+  return ferry_buf_steal(&b);
+}
+
 void joget_act_view(json_t *act, json_t *doc) {
   if (joget_str(doc, "state")) json_object_set_new(act, "state", json_string(joget_str(doc, "state")));
   json_t *as = joget_list(doc, "assignee");

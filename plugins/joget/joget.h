@@ -32,6 +32,8 @@ const char *joget_str(const json_t *obj, const char *key);
  * and "accepted_by" (acceptedUser; for an open.running activity with one assignee and no acceptedUser, that
  * assignee: accepting leaves only the accepter's assignment; else null). */
 void joget_act_view(json_t *act, json_t *doc);
+/* The strings of a JSON array joined with sep (other values as ""); malloc'd, never NULL. */
+char *joget_join(const json_t *strings, const char *sep);
 /* Definition id helpers: "app#ver#proc" split into parts (each malloc'd, NULL on bad input). */
 int joget_def_split(const char *def, char **app, char **ver, char **proc);
 /* 1 when Joget's SQL filter (docs/joget-facts.md 4.4: SqlFilterAspect) would answer 500 for this identifier. */

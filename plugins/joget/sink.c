@@ -51,11 +51,7 @@ void joget_check_next(jt *t) {
   }
   if (json_array_size(t->diffs) > 0) {
     json_object_set(t->rep, "differences", t->diffs);
-    ferry_buf sb = {0};
-    size_t i;
-    json_t *d;
-    json_array_foreach(t->diffs, i, d) ferry_buf_addf(&sb, "%s%s", i ? "; " : "", json_string_value(d));
-    char *txt = ferry_buf_steal(&sb);
+    char *txt = joget_join(t->diffs, "; ");
     if (t->mode == FERRY_MODE_VERIFY)
       joget_jt_fail(t, FERRY_EMISMATCH, "the target differs from the source: %s", txt);
     else

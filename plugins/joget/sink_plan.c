@@ -351,11 +351,7 @@ static void plan_eval(jt *t) {
   if (t->mode == FERRY_MODE_RUN) {
     if (json_array_size(t->reasons) > 0) {
       json_object_set(t->rep, "reasons", t->reasons);
-      ferry_buf sb = {0};
-      size_t i;
-      json_t *s;
-      json_array_foreach(t->reasons, i, s) ferry_buf_addf(&sb, "%s%s", i ? "; " : "", json_string_value(s));
-      char *txt = ferry_buf_steal(&sb);
+      char *txt = joget_join(t->reasons, "; ");
       joget_jt_fail(t, FERRY_EINVAL, "not started (nothing was written): %s", txt);
       free(txt);
       return;
@@ -383,11 +379,7 @@ static void plan_eval(jt *t) {
   free(acts);
   if (json_array_size(t->reasons) > 0) {
     json_object_set(t->rep, "reasons", t->reasons);
-    ferry_buf sb = {0};
-    size_t i;
-    json_t *s;
-    json_array_foreach(t->reasons, i, s) ferry_buf_addf(&sb, "%s%s", i ? "; " : "", json_string_value(s));
-    char *txt = ferry_buf_steal(&sb);
+    char *txt = joget_join(t->reasons, "; ");
     joget_jt_fail(t, FERRY_EBLOCKED, "%s", txt);
     free(txt);
     return;
