@@ -19,17 +19,19 @@
 void *ferry__xmalloc(size_t n);
 void *ferry__xcalloc(size_t n, size_t size);
 void *ferry__xrealloc(void *p, size_t n);
-char *ferry__xstrdup(const char *s);            /* NULL -> NULL */
-char *ferry__xstrndup(const char *s, size_t n);
-char *ferry__xasprintf(const char *fmt, ...) FERRY_PRINTF(1, 2);
-char *ferry__xvasprintf(const char *fmt, va_list ap);
-/* Growable string. Zero-initialise ({0}); ferry__sb_free releases; ferry__sb_steal hands the buffer out. */
-typedef struct ferry_sb { char *buf; size_t len, cap; } ferry_sb;
-void ferry__sb_add(ferry_sb *sb, const char *s);
-void ferry__sb_addn(ferry_sb *sb, const char *s, size_t n);
-void ferry__sb_addf(ferry_sb *sb, const char *fmt, ...) FERRY_PRINTF(2, 3);
-char *ferry__sb_steal(ferry_sb *sb);            /* never NULL ("" when empty) */
-void ferry__sb_free(ferry_sb *sb);
+/* Strings, the string buffer (ferry_buf), the string set, the hash and retry backoff are the SDK's
+ * (ferry/util.h, implemented in util.c): the core uses the same functions as the plugins. The old internal
+ * spellings below only keep branches written before ABI 1.3 building; new code uses the SDK names. */
+#define ferry_sb ferry_buf
+#define ferry__sb_add ferry_buf_add
+#define ferry__sb_addn ferry_buf_addn
+#define ferry__sb_addf ferry_buf_addf
+#define ferry__sb_steal ferry_buf_steal
+#define ferry__sb_free ferry_buf_free
+#define ferry__xasprintf ferry_asprintf
+#define ferry__xvasprintf ferry_vasprintf
+#define ferry__xstrdup ferry_strdup
+#define ferry__xstrndup ferry_strndup
 /* Monotonic seconds (uv_hrtime based). */
 double ferry__now(void);
 /* A small random generator (xorshift64*) for jitter. seed: from $FERRY_SEED when set (reproducible runs in

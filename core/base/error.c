@@ -7,7 +7,7 @@
 
 FERRY_API int ferry_error_setv(ferry_error *err, int code, const char *fmt, va_list ap) {
   if (!err) return code;
-  char *msg = ferry__xvasprintf(fmt, ap);
+  char *msg = ferry_vasprintf(fmt, ap);
   free(err->message);
   free(err->detail);
   err->detail = NULL;
@@ -28,7 +28,7 @@ FERRY_API void ferry_error_set_detail(ferry_error *err, const char *fmt, ...) {
   if (!err) return;
   va_list ap;
   va_start(ap, fmt);
-  char *d = ferry__xvasprintf(fmt, ap);
+  char *d = ferry_vasprintf(fmt, ap);
   va_end(ap);
   free(err->detail);
   err->detail = d;
@@ -38,9 +38,9 @@ FERRY_API void ferry_error_prefix(ferry_error *err, const char *fmt, ...) {
   if (!err) return;
   va_list ap;
   va_start(ap, fmt);
-  char *p = ferry__xvasprintf(fmt, ap);
+  char *p = ferry_vasprintf(fmt, ap);
   va_end(ap);
-  char *m = ferry__xasprintf("%s: %s", p, err->message ? err->message : ferry_strerror(err->code));
+  char *m = ferry_asprintf("%s: %s", p, err->message ? err->message : ferry_strerror(err->code));
   free(p);
   free(err->message);
   err->message = m;
@@ -68,8 +68,8 @@ FERRY_API void ferry_error_copy(ferry_error *dst, const ferry_error *src) {
   ferry_error_clear(dst);
   if (!src) return;
   dst->code = src->code;
-  dst->message = ferry__xstrdup(src->message);
-  dst->detail = ferry__xstrdup(src->detail);
+  dst->message = ferry_strdup(src->message);
+  dst->detail = ferry_strdup(src->detail);
 }
 
 FERRY_API int ferry_error_is_transient(const ferry_error *err) {

@@ -12,7 +12,7 @@ FERRY_API ferry_item *ferry_item_new(uint32_t kind, const char *key, json_t *bod
   }
   it->kind = kind;
   it->reserved = 0;
-  it->key = ferry__xstrdup(key ? key : "");
+  it->key = ferry_strdup(key ? key : "");
   it->body = body ? body : json_object();
   it->payload = NULL;
   it->payload_len = 0;

@@ -43,7 +43,7 @@ FERRY_API void ferry_log(const ferry_instance *ins, ferry_log_level level, const
   const ferry__log_id *id = (const ferry__log_id *)ins; /* the first member of every instance */
   va_list ap;
   va_start(ap, fmt);
-  char *raw = ferry__xvasprintf(fmt, ap);
+  char *raw = ferry_vasprintf(fmt, ap);
   va_end(ap);
   char *msg = ferry_redact(raw);
   free(raw);

@@ -40,7 +40,7 @@ static void secret_add_one(const char *value) {
     capsecrets = capsecrets ? capsecrets * 2 : 8;
     secrets = ferry__xrealloc(secrets, capsecrets * sizeof *secrets);
   }
-  secrets[nsecrets++] = ferry__xstrdup(value);
+  secrets[nsecrets++] = ferry_strdup(value);
   /* longest first, so that a secret containing another is redacted whole */
   for (size_t i = nsecrets - 1; i > 0 && strlen(secrets[i]) > strlen(secrets[i - 1]); i--) {
     char *t = secrets[i];
@@ -69,9 +69,9 @@ FERRY_API char *ferry_redact(const char *s) {
   pthread_mutex_lock(&lock);
   if (!nsecrets) {
     pthread_mutex_unlock(&lock);
-    return ferry__xstrdup(s);
+    return ferry_strdup(s);
   }
-  ferry_sb sb = {0};
+  ferry_buf sb = {0};
   const char *p = s;
   while (*p) {
     size_t hit = 0;
@@ -84,15 +84,15 @@ FERRY_API char *ferry_redact(const char *s) {
       }
     }
     if (hit) {
-      ferry__sb_add(&sb, "***");
+      ferry_buf_add(&sb, "***");
       p += hit;
     } else {
-      ferry__sb_addn(&sb, p, 1);
+      ferry_buf_addn(&sb, p, 1);
       p++;
     }
   }
   pthread_mutex_unlock(&lock);
-  return ferry__sb_steal(&sb);
+  return ferry_buf_steal(&sb);
 }
 
 void ferry__redact_json(json_t *v) {

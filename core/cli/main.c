@@ -49,39 +49,6 @@ static void strv_free(char **v) {
   free(v);
 }
 
-/* Growable string; zero-initialise, free .buf. */
-typedef struct strbuf {
-  char *buf;
-  size_t len, cap;
-} strbuf;
-
-static void sb_addn(strbuf *sb, const char *s, size_t n) {
-  if (sb->len + n + 1 > sb->cap) {
-    sb->cap = 2 * (sb->len + n + 1) + 64;
-    sb->buf = xrealloc(sb->buf, sb->cap);
-  }
-  memcpy(sb->buf + sb->len, s, n);
-  sb->len += n;
-  sb->buf[sb->len] = '\0';
-}
-
-static void sb_add(strbuf *sb, const char *s) { sb_addn(sb, s, strlen(s)); }
-
-static void sb_addf(strbuf *sb, const char *fmt, ...) FERRY_PRINTF(2, 3);
-static void sb_addf(strbuf *sb, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(NULL, 0, fmt, ap);
-  va_end(ap);
-  if (n <= 0) return;
-  char *t = xrealloc(NULL, (size_t)n + 1);
-  va_start(ap, fmt);
-  vsnprintf(t, (size_t)n + 1, fmt, ap);
-  va_end(ap);
-  sb_addn(sb, t, (size_t)n);
-  free(t);
-}
-
 /* A JSON value as compact text, secrets redacted (malloc'd). */
 static char *json_text(json_t *v, size_t flags) {
   char *raw = json_dumps(v, flags);
@@ -491,10 +458,10 @@ static int list_item(void *arg, json_t *item) {
   const char *step = jstr(item, "step"), *msg = jstr(item, "error"), *detail = jstr(item, "detail");
   char *error = NULL; /* "<message>\n<detail>", as the journal keeps it */
   if (msg) {
-    strbuf e = {0};
-    sb_add(&e, msg);
-    if (detail) sb_addf(&e, "\n%s", detail);
-    error = e.buf;
+    ferry_buf e = {0};
+    ferry_buf_add(&e, msg);
+    if (detail) ferry_buf_addf(&e, "\n%s", detail);
+    error = ferry_buf_steal(&e);
   }
   if (l->json) {
     json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:i}", "stage", jstr(item, "stage"), "key",
@@ -596,11 +563,11 @@ static char **stages_to_read(const cli *c, ferry_journal *j, int *exit_code) {
     json_t *st;
     json_array_foreach(have, k, st) found |= !strcmp(jstr(st, "name"), c->stages[i]);
     if (!found) {
-      strbuf sb = {0};
-      json_array_foreach(have, k, st) sb_addf(&sb, "%s\"%s\"", k ? ", " : "", jstr(st, "name"));
+      ferry_buf sb = {0};
+      json_array_foreach(have, k, st) ferry_buf_addf(&sb, "%s\"%s\"", k ? ", " : "", jstr(st, "name"));
       fprintf(stderr, "%s: the journal has no stage \"%s\"; its stages: %s\n", prog, c->stages[i],
               sb.len ? sb.buf : "none");
-      free(sb.buf);
+      ferry_buf_free(&sb);
       json_decref(have);
       v[i] = NULL;
       strv_free(v);
@@ -632,7 +599,7 @@ typedef struct items_out {
 
 /* Appends "  <label><text>" to sb: the first line of text, cut (at a UTF-8 character boundary, "...") after
  * max_text bytes. */
-static void add_field(strbuf *sb, const char *label, const char *text, size_t max_text) {
+static void add_field(ferry_buf *sb, const char *label, const char *text, size_t max_text) {
   if (!text || !*text) return;
   size_t n = strcspn(text, "\n");
   int cut = 0;
@@ -641,9 +608,9 @@ static void add_field(strbuf *sb, const char *label, const char *text, size_t ma
     while (n && ((unsigned char)text[n] & 0xC0) == 0x80) n--;
     cut = 1;
   }
-  sb_addf(sb, "  %s", label);
-  sb_addn(sb, text, n);
-  if (cut) sb_add(sb, "...");
+  ferry_buf_addf(sb, "  %s", label);
+  ferry_buf_addn(sb, text, n);
+  if (cut) ferry_buf_add(sb, "...");
 }
 
 static int print_item(void *arg, json_t *item) {
@@ -684,15 +651,15 @@ static int print_item(void *arg, json_t *item) {
     free(text);
     json_decref(e);
   } else {
-    strbuf line = {0}, sk = {0};
-    sb_addf(&sk, "%s/%s", stage, key);
+    ferry_buf line = {0}, sk = {0};
+    ferry_buf_addf(&sk, "%s/%s", stage, key);
     char tries[16];
     snprintf(tries, sizeof tries, "%u", attempts);
     int repair_failed = done && msg;
     o->repair_failed += repair_failed;
     const char *shown = in_doubt ? "in doubt" : repair_failed ? "done*" : status;
-    sb_addf(&line, "%-8s %-26s %-10s %3s", shown, sk.buf, step ? step : "-", tries);
-    free(sk.buf);
+    ferry_buf_addf(&line, "%-8s %-26s %-10s %3s", shown, sk.buf, step ? step : "-", tries);
+    ferry_buf_free(&sk);
     if (msg) add_field(&line, done ? "repair failed: " : "error: ", msg, 60);
     if (verify) {
       json_t *d = json_object_get(verify, "differences");
@@ -703,21 +670,21 @@ static int print_item(void *arg, json_t *item) {
     }
     size_t i;
     json_t *id;
-    json_array_foreach(ids, i, id) sb_addf(&line, "%s%s %s -> %s", i ? ", " : "  ids: ", jstr(id, "kind"),
-                                           jstr(id, "old"), jstr(id, "new"));
+    json_array_foreach(ids, i, id) ferry_buf_addf(&line, "%s%s %s -> %s", i ? ", " : "  ids: ", jstr(id, "kind"),
+                                                  jstr(id, "old"), jstr(id, "new"));
     if (target) add_field(&line, "target ", target, 60);
-    if (adopted) sb_add(&line, "  adopted");
+    if (adopted) ferry_buf_add(&line, "  adopted");
     if (losses && json_array_size(losses)) {
-      sb_addf(&line, "  losses %zu:", json_array_size(losses));
+      ferry_buf_addf(&line, "  losses %zu:", json_array_size(losses));
       size_t k;
       json_t *l;
       json_array_foreach(losses, k, l) {
         const char *lk = json_string_value(json_object_get(l, "kind"));
-        sb_addf(&line, "%s%s", k ? "," : " ", lk ? lk : "?");
+        ferry_buf_addf(&line, "%s%s", k ? "," : " ", lk ? lk : "?");
       }
     }
     char *text = ferry_redact(line.buf);
-    free(line.buf);
+    ferry_buf_free(&line);
     /* one line per item, cut at 100 columns (characters, not bytes) */
     size_t cols = 0, at = 0, len = strlen(text);
     while (at < len && cols < ITEM_COLUMNS) {

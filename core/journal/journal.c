@@ -257,7 +257,7 @@ static int db_fail(ferry_journal *j, ferry_error *err, int rc, const char *fmt, 
 static int db_fail(ferry_journal *j, ferry_error *err, int rc, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  char *op = ferry__xvasprintf(fmt, ap);
+  char *op = ferry_vasprintf(fmt, ap);
   va_end(ap);
   const char *msg = j->db && sqlite3_errcode(j->db) == rc ? sqlite3_errmsg(j->db) : sqlite3_errstr(rc);
   ferry_error_set(err, FERRY_EIO, "journal %s: %s: %s%s", j->path, op, msg, hint(rc));
@@ -366,7 +366,7 @@ static void tx_check_lost(ferry_journal *j, const ferry_error *err) {
   if (!j->in_tx || !sqlite3_get_autocommit(j->db)) return;
   j->in_tx = 0;
   if (j->pending && !j->lost)
-    j->lost = ferry__xasprintf("%lld outcome(s) recorded in this group were rolled back: %s",
+    j->lost = ferry_asprintf("%lld outcome(s) recorded in this group were rolled back: %s",
                               (long long)j->pending, err && err->message ? err->message : "write failed");
   j->pending = 0;
 }
@@ -382,7 +382,7 @@ static int tx_commit(ferry_journal *j, ferry_error *err) {
     if (!sqlite3_get_autocommit(j->db)) sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
     j->in_tx = 0;
     if (j->pending && !j->lost)
-      j->lost = ferry__xasprintf("%lld outcome(s) recorded in this group were rolled back: %s",
+      j->lost = ferry_asprintf("%lld outcome(s) recorded in this group were rolled back: %s",
                                 (long long)j->pending, err && err->message ? err->message : "commit failed");
     j->pending = 0;
     return FERRY_EIO;
@@ -405,7 +405,7 @@ static int write_stmt(ferry_journal *j, sqlite3_stmt *st, int now, ferry_error *
   if (rc != SQLITE_OK) {
     va_list ap;
     va_start(ap, fmt);
-    char *op = ferry__xvasprintf(fmt, ap);
+    char *op = ferry_vasprintf(fmt, ap);
     va_end(ap);
     db_fail(j, err, rc, "%s", op);
     free(op);
@@ -478,7 +478,7 @@ static int check_schema(ferry_journal *j, ferry_error *err) {
                            "journal %s: the journal is empty (nothing has run with it yet)", j->path);
       goto out;
     }
-    char *sql = ferry__xasprintf("%sPRAGMA user_version = %d; PRAGMA application_id = %d;", schema_sql,
+    char *sql = ferry_asprintf("%sPRAGMA user_version = %d; PRAGMA application_id = %d;", schema_sql,
                                 SCHEMA_VERSION, APPLICATION_ID);
     rc = exec_sql(j, sql, "creating the journal's tables", err);
     free(sql);
@@ -515,7 +515,7 @@ static int precreate(const char *path, ferry_error *err) {
  * lock is an flock() on "<path>-lock" (a separate file: opening and closing another descriptor of the
  * database itself would drop SQLite's own POSIX locks). The kernel releases it when the process dies. */
 static int take_lock(const char *path, int *fd_out, ferry_error *err) {
-  char *lp = ferry__xasprintf("%s-lock", path);
+  char *lp = ferry_asprintf("%s-lock", path);
   int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) {
     ferry_error_set(err, FERRY_EIO, "journal %s: cannot create its lock file %s: %s", path, lp,
@@ -569,7 +569,7 @@ ferry_journal *ferry__journal_open(const char *path, int readonly, ferry_error *
   }
 
   ferry_journal *j = ferry__xcalloc(1, sizeof *j);
-  j->path = ferry__xstrdup(path);
+  j->path = ferry_strdup(path);
   j->readonly = readonly;
   j->lock_fd = lock_fd;
   int flags = (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
@@ -681,7 +681,7 @@ int ferry__journal_run_end(ferry_journal *j, int64_t run_id, int status, const c
 
 static char *col_strdup(sqlite3_stmt *st, int i) {
   const unsigned char *s = sqlite3_column_text(st, i);
-  return s ? ferry__xstrdup((const char *)s) : NULL;
+  return s ? ferry_strdup((const char *)s) : NULL;
 }
 
 /* A stored JSON object column, or NULL (NULL column, or text that is not an object: ignored, these columns
@@ -809,16 +809,16 @@ int ferry__journal_intent(ferry_journal *j, const char *stage, const char *key, 
 
 /* The stored error: the user message, then the developer detail (capped), secrets redacted. */
 static char *error_text(const ferry_error *cause) {
-  ferry_sb sb = {0};
-  ferry__sb_add(&sb, cause && cause->message ? cause->message : ferry_strerror(cause ? cause->code : 0));
+  ferry_buf sb = {0};
+  ferry_buf_add(&sb, cause && cause->message ? cause->message : ferry_strerror(cause ? cause->code : 0));
   if (cause && cause->detail && *cause->detail) {
     size_t n = strlen(cause->detail);
-    ferry__sb_add(&sb, "\n");
-    ferry__sb_addn(&sb, cause->detail, n > ERROR_DETAIL_MAX ? ERROR_DETAIL_MAX : n);
-    if (n > ERROR_DETAIL_MAX) ferry__sb_add(&sb, "...");
+    ferry_buf_add(&sb, "\n");
+    ferry_buf_addn(&sb, cause->detail, n > ERROR_DETAIL_MAX ? ERROR_DETAIL_MAX : n);
+    if (n > ERROR_DETAIL_MAX) ferry_buf_add(&sb, "...");
   }
   char *error = ferry_redact(sb.buf);
-  ferry__sb_free(&sb);
+  ferry_buf_free(&sb);
   return error;
 }
 
@@ -1086,7 +1086,7 @@ static int foreach_rows(ferry_journal *j, const ferry_jquery *q,
   int64_t run = q->run;
   if (run && j->version < 2) return 0; /* a version-1 journal has no run column: no run wrote any row */
   frow *batch = ferry__xcalloc(FOREACH_BATCH, sizeof *batch);
-  char *last_stage = ferry__xstrdup(stage ? stage : ""), *last_key = ferry__xstrdup("");
+  char *last_stage = ferry_strdup(stage ? stage : ""), *last_key = ferry_strdup("");
   int first = 1, rc = 0, stop = 0;
   int id = run     ? (stage ? ST_FOREACH_RUN_STAGE : ST_FOREACH_RUN_ALL)
            : stage ? ST_FOREACH_STAGE
@@ -1107,8 +1107,8 @@ static int foreach_rows(ferry_journal *j, const ferry_jquery *q,
       if (!first && !strcmp(s, last_stage) && !strcmp(k, last_key)) continue; /* seen in the last batch */
       frow *f = &batch[n];
       if ((rc = row_from(j, st, 2, s, k, &f->row, err))) break;
-      f->stage = ferry__xstrdup(s);
-      f->key = ferry__xstrdup(k);
+      f->stage = ferry_strdup(s);
+      f->key = ferry_strdup(k);
       n++;
     }
     if (!rc && src != SQLITE_DONE && src != SQLITE_ROW)
@@ -1119,8 +1119,8 @@ static int foreach_rows(ferry_journal *j, const ferry_jquery *q,
     if (n) {
       free(last_stage);
       free(last_key);
-      last_stage = ferry__xstrdup(batch[n - 1].stage);
-      last_key = ferry__xstrdup(batch[n - 1].key);
+      last_stage = ferry_strdup(batch[n - 1].stage);
+      last_key = ferry_strdup(batch[n - 1].key);
     }
     if (!rc && n && q->ids) rc = attach_ids(j, batch, n, err);
     for (size_t i = 0; i < n; i++) {
@@ -1224,8 +1224,8 @@ int ferry__journal_foreach_id(ferry_journal *j, const char *stage, const char *k
   }
   /* all ids (order kind, old_id) or those of a stage (order key, kind, old_id), in batches */
   idrow *batch = ferry__xcalloc(FOREACH_BATCH, sizeof *batch);
-  idrow last = {.kind = ferry__xstrdup(kind && !stage ? kind : ""), .old_id = ferry__xstrdup(""),
-                .key = ferry__xstrdup("")};
+  idrow last = {.kind = ferry_strdup(kind && !stage ? kind : ""), .old_id = ferry_strdup(""),
+                .key = ferry_strdup("")};
   int first = 1;
   while (!rc && !stop) {
     sqlite3_stmt *st = NULL;
@@ -1262,9 +1262,9 @@ int ferry__journal_foreach_id(ferry_journal *j, const char *stage, const char *k
     first = 0;
     if (n) {
       idrow_clear(&last);
-      last.kind = ferry__xstrdup(batch[n - 1].kind);
-      last.old_id = ferry__xstrdup(batch[n - 1].old_id);
-      last.key = ferry__xstrdup(batch[n - 1].key);
+      last.kind = ferry_strdup(batch[n - 1].kind);
+      last.old_id = ferry_strdup(batch[n - 1].old_id);
+      last.key = ferry_strdup(batch[n - 1].key);
     }
     for (size_t i = 0; i < n; i++) {
       if (!rc && !stop && (!kind || !strcmp(batch[i].kind, kind))) stop = idrow_call(&batch[i], fn, arg);

@@ -164,10 +164,10 @@ static char *place(const loader *L, const jpath *path, int at_key) {
     if (off >= 0) {
       int line, col;
       line_col(L->text, (size_t)off, &line, &col);
-      return ferry__xasprintf("%s:%d:%d", L->origin, line, col);
+      return ferry_asprintf("%s:%d:%d", L->origin, line, col);
     }
   }
-  return ferry__xstrdup(L->origin);
+  return ferry_strdup(L->origin);
 }
 
 static int cfail(const loader *L, const jpath *path, int at_key, const char *human, const char *fmt, ...)
@@ -175,7 +175,7 @@ static int cfail(const loader *L, const jpath *path, int at_key, const char *hum
 static int cfail(const loader *L, const jpath *path, int at_key, const char *human, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  char *msg = ferry__xvasprintf(fmt, ap);
+  char *msg = ferry_vasprintf(fmt, ap);
   va_end(ap);
   char *where = place(L, path, at_key);
   if (human && *human)
@@ -197,14 +197,14 @@ static int check_keys(const loader *L, json_t *obj, const jpath *path, const cha
     size_t i = 0;
     while (valid[i] && strcmp(valid[i], key)) i++;
     if (valid[i]) continue;
-    ferry_sb sb = {0};
+    ferry_buf sb = {0};
     for (i = 0; valid[i]; i++) {
-      if (i) ferry__sb_add(&sb, ", ");
-      ferry__sb_add(&sb, valid[i]);
+      if (i) ferry_buf_add(&sb, ", ");
+      ferry_buf_add(&sb, valid[i]);
     }
     jpath kp = jp_key(path, key);
     cfail(L, &kp, 1, human, "unknown key \"%s\"; valid keys: %s", key, sb.buf);
-    ferry__sb_free(&sb);
+    ferry_buf_free(&sb);
     return FERRY_ECONFIG;
   }
   return 0;
@@ -222,9 +222,9 @@ static int name_ok(const char *s, int allow_upper_dot) {
 }
 
 static char *resolve_path(const char *base, const char *p) {
-  if (p[0] == '/' || !base || !strcmp(base, ".")) return ferry__xstrdup(p);
+  if (p[0] == '/' || !base || !strcmp(base, ".")) return ferry_strdup(p);
   size_t n = strlen(base);
-  return ferry__xasprintf("%s%s%s", base, n && base[n - 1] == '/' ? "" : "/", p);
+  return ferry_asprintf("%s%s%s", base, n && base[n - 1] == '/' ? "" : "/", p);
 }
 
 /* Optional non-empty string member; *out borrowed from the JSON. */
@@ -267,7 +267,7 @@ static int get_string_list(const loader *L, json_t *obj, const jpath *path, cons
     }
     int dup = 0;
     for (size_t j = 0; j < k; j++) dup |= !strcmp(list[j], json_string_value(e));
-    if (!dup) list[k++] = ferry__xstrdup(json_string_value(e));
+    if (!dup) list[k++] = ferry_strdup(json_string_value(e));
   }
   *out = list;
   return 0;
@@ -339,11 +339,11 @@ static int parse_ref(const loader *L, json_t *v, const jpath *path, const char *
       return cfail(L, &tp, 0, human, "\"points\": must name at least one hook point");
     }
   }
-  out->plugin = ferry__xstrdup(json_string_value(pl));
+  out->plugin = ferry_strdup(json_string_value(pl));
   out->options = json_incref(opts);
   out->points = points;
   char *at = place(L, path, 0);
-  out->where = ferry__xasprintf("%s: %s \"%s\"", at, human, out->plugin);
+  out->where = ferry_asprintf("%s: %s \"%s\"", at, human, out->plugin);
   free(at);
   return 0;
 }
@@ -372,13 +372,13 @@ static int parse_stage(const loader *L, ferry_config *cfg, size_t i, json_t *v, 
                  "\"name\": \"%s\" is not a valid stage name (1 to 128 letters, digits, '_', "
                  "'.' and '-')",
                  nm);
-  char *hs = ferry__xasprintf("stages[%zu] \"%s\"", i, nm);
+  char *hs = ferry_asprintf("stages[%zu] \"%s\"", i, nm);
   int rc = 0;
   for (size_t j = 0; j < i && !rc; j++)
     if (!strcmp(cfg->stages[j].name, nm))
       rc = cfail(L, &np, 0, hs, "\"name\": \"%s\" is already the name of stages[%zu]", nm, j);
   if (rc) goto out;
-  st->name = ferry__xstrdup(nm);
+  st->name = ferry_strdup(nm);
   if ((rc = check_keys(L, v, path, hs, stage_keys))) goto out;
 
   const char *roles[2] = {"source", "sink"};
@@ -390,7 +390,7 @@ static int parse_stage(const loader *L, ferry_config *cfg, size_t i, json_t *v, 
       break;
     }
     jpath rp = jp_key(path, roles[r]);
-    char *rh = ferry__xasprintf("%s %s", hs, roles[r]);
+    char *rh = ferry_asprintf("%s %s", hs, roles[r]);
     rc = parse_ref(L, rv, &rp, rh, 0, refs[r]);
     free(rh);
   }
@@ -406,7 +406,7 @@ static int parse_stage(const loader *L, ferry_config *cfg, size_t i, json_t *v, 
     st->hooks = ferry__xcalloc(json_array_size(hooks) + 1, sizeof *st->hooks);
     for (size_t h = 0; h < json_array_size(hooks) && !rc; h++) {
       jpath ep = jp_idx(&hp, h);
-      char *rh = ferry__xasprintf("%s hooks[%zu]", hs, h);
+      char *rh = ferry_asprintf("%s hooks[%zu]", hs, h);
       rc = parse_ref(L, json_array_get(hooks, h), &ep, rh, 1, &st->hooks[h]);
       free(rh);
       if (!rc) st->nhooks++;
@@ -443,7 +443,7 @@ static int parse_stage(const loader *L, ferry_config *cfg, size_t i, json_t *v, 
   json_t *retry = json_object_get(v, "retry");
   if (retry) {
     jpath rp = jp_key(path, "retry");
-    char *rh = ferry__xasprintf("%s retry", hs);
+    char *rh = ferry_asprintf("%s retry", hs);
     if (!json_is_object(retry))
       rc = cfail(L, &rp, 0, hs,
                  "\"retry\": expected an object ({\"max\": 5, \"base_ms\": 200, \"cap_ms\": "
@@ -507,7 +507,7 @@ static int build(const loader *L, ferry_config *cfg, json_t *root) {
       return cfail(L, &lp, 0, NULL, "\"log_level\": \"%s\" is not a level (error, warn, info, debug, trace)",
                    s);
     }
-    cfg->log_level = ferry__xstrdup(s);
+    cfg->log_level = ferry_strdup(s);
   }
   char **pp = NULL;
   if (get_string_list(L, root, &top, NULL, "plugin_path", &pp)) return FERRY_ECONFIG;
@@ -538,10 +538,10 @@ static int build(const loader *L, ferry_config *cfg, json_t *root) {
       size_t j = 0;
       while (j < n && strcmp(cfg->stages[j].name, st->after[a])) j++;
       if (j < n) continue;
-      ferry_sb names = {0};
+      ferry_buf names = {0};
       for (j = 0; j < n; j++) {
-        if (j) ferry__sb_add(&names, ", ");
-        ferry__sb_add(&names, cfg->stages[j].name);
+        if (j) ferry_buf_add(&names, ", ");
+        ferry_buf_add(&names, cfg->stages[j].name);
       }
       /* locate the element: "after" may be a single string or an array (deduplicated in st->after) */
       jpath ap = jp_idx(&sp, i);
@@ -553,11 +553,11 @@ static int build(const loader *L, ferry_config *cfg, json_t *root) {
             ap = jp_idx(&ap, k);
             break;
           }
-      char *hs = ferry__xasprintf("stages[%zu] \"%s\"", i, st->name);
+      char *hs = ferry_asprintf("stages[%zu] \"%s\"", i, st->name);
       cfail(L, &ap, 0, hs, "\"after\": there is no stage named \"%s\"; stages are: %s", st->after[a],
             names.buf);
       free(hs);
-      ferry__sb_free(&names);
+      ferry_buf_free(&names);
       return FERRY_ECONFIG;
     }
   }
@@ -567,8 +567,8 @@ static int build(const loader *L, ferry_config *cfg, json_t *root) {
 static ferry_config *config_new(json_t *root, const char *origin, const char *base_dir, const char *text,
                                 size_t len, ferry_error *err) {
   ferry_config *cfg = ferry__xcalloc(1, sizeof *cfg);
-  cfg->origin = ferry__xstrdup(origin ? origin : "<config>");
-  cfg->base_dir = ferry__xstrdup(base_dir ? base_dir : ".");
+  cfg->origin = ferry_strdup(origin ? origin : "<config>");
+  cfg->base_dir = ferry_strdup(base_dir ? base_dir : ".");
   cfg->root = json_incref(root);
   loader L = {cfg->origin, text, len, err};
   if (build(&L, cfg, root)) {
@@ -610,9 +610,9 @@ static void syntax_position(const char *text, size_t len, const json_error_t *je
 
 static char *dir_of(const char *path) {
   const char *slash = strrchr(path, '/');
-  char *dir = !slash          ? ferry__xstrdup(".")
-              : slash == path ? ferry__xstrdup("/")
-                              : ferry__xstrndup(path, (size_t)(slash - path));
+  char *dir = !slash          ? ferry_strdup(".")
+              : slash == path ? ferry_strdup("/")
+                              : ferry_strndup(path, (size_t)(slash - path));
   char *abs = realpath(dir, NULL);
   if (abs) {
     free(dir);
@@ -629,20 +629,20 @@ ferry_config *ferry__config_load_file(const char *path, ferry_error *err) {
                     strerror(e));
     return NULL;
   }
-  ferry_sb sb = {0};
+  ferry_buf sb = {0};
   char buf[8192];
   size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) ferry__sb_addn(&sb, buf, n);
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) ferry_buf_addn(&sb, buf, n);
   if (ferror(f)) {
     int e = errno;
     fclose(f);
-    ferry__sb_free(&sb);
+    ferry_buf_free(&sb);
     ferry_error_set(err, FERRY_EIO, "cannot read config file \"%s\": %s", path, strerror(e));
     return NULL;
   }
   fclose(f);
   size_t len = sb.len;
-  char *text = ferry__sb_steal(&sb);
+  char *text = ferry_buf_steal(&sb);
   json_error_t je;
   json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
   if (!root) {

@@ -21,8 +21,8 @@ static const ferry_option *misfit(const ferry_plugin *p) {
 ferry_instance *ferry__instance_create_ex(const ferry_plugin *plugin, uint32_t role, const char *stage_name,
                                          uv_loop_t *loop, ferry_mode mode, json_t *options, const char *where,
                                          const ferry_instance_params *params, ferry_error *err) {
-  char *w = where ? ferry__xstrdup(where)
-                  : ferry__xasprintf("stage \"%s\" plugin \"%s\"", stage_name ? stage_name : "",
+  char *w = where ? ferry_strdup(where)
+                  : ferry_asprintf("stage \"%s\" plugin \"%s\"", stage_name ? stage_name : "",
                                     plugin && plugin->name ? plugin->name : "?");
   if (!plugin) {
     ferry_error_set(err, FERRY_EINTERNAL, "%s: no plugin", w);
@@ -41,7 +41,7 @@ ferry_instance *ferry__instance_create_ex(const ferry_plugin *plugin, uint32_t r
   ferry_instance *ins = ferry__xcalloc(1, sizeof *ins);
   ins->plugin = plugin;
   ins->role = role;
-  ins->stage_name = ferry__xstrdup(stage_name ? stage_name : "");
+  ins->stage_name = ferry_strdup(stage_name ? stage_name : "");
   ins->id = (ferry__log_id){role, plugin->name ? plugin->name : "?", ins->stage_name};
   ins->ctx = ferry__xcalloc(1, plugin->ctx_size ? plugin->ctx_size : 1);
   ins->loop = loop;
@@ -55,7 +55,7 @@ ferry_instance *ferry__instance_create_ex(const ferry_plugin *plugin, uint32_t r
   if (params && params->options) {
     ferry__options_copy_to(params->options, ins->ctx); /* checked once, at load */
   } else {
-    char *ow = ferry__xasprintf("%s options", w);
+    char *ow = ferry_asprintf("%s options", w);
     rc = ferry__options_apply_ex(plugin->options, options, ins->ctx, ow, params ? params->base_dir : NULL, role,
                                  err);
     free(ow);

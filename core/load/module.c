@@ -16,7 +16,7 @@ static pthread_mutex_t ltdl_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static char *ltdl_error(const char *fallback) {
   const char *e = lt_dlerror();
-  return ferry__xstrdup(e && *e ? e : fallback);
+  return ferry_strdup(e && *e ? e : fallback);
 }
 
 /* Why `path` could not be opened. libltdl reports "file not found" for every failure of a file that exists
@@ -33,7 +33,7 @@ static char *open_error(const char *path) {
   const char *e = dlerror();
   if (!e || !*e) return lt;
   free(lt);
-  return ferry__xstrdup(e);
+  return ferry_strdup(e);
 }
 
 ferry_module *ferry__module_open(const char *path, char **errtext) {
@@ -41,7 +41,7 @@ ferry_module *ferry__module_open(const char *path, char **errtext) {
   pthread_mutex_lock(&ltdl_lock);
   if (lt_dlinit() != 0) {
     char *e = ltdl_error("unknown error");
-    *errtext = ferry__xasprintf("libltdl could not be initialised: %s", e);
+    *errtext = ferry_asprintf("libltdl could not be initialised: %s", e);
     free(e);
     pthread_mutex_unlock(&ltdl_lock);
     return NULL;

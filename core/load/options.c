@@ -70,56 +70,56 @@ static int env_name_ok(const char *s, size_t n) {
  * (for redaction). `label` names the option in messages; the value itself never appears in them. */
 static int expand(const opt_run *r, const char *label, const char *s, char **out, char ***pieces,
                   size_t *npieces) {
-  ferry_sb sb = {0};
+  ferry_buf sb = {0};
   const char *p = s;
   while (*p) {
     if (p[0] == '$' && p[1] == '$' && p[2] == '{') {
-      ferry__sb_add(&sb, "${");
+      ferry_buf_add(&sb, "${");
       p += 3;
     } else if (p[0] == '$' && p[1] == '{') {
       const char *name = p + 2, *end = strchr(name, '}');
       if (!end) {
-        ferry__sb_free(&sb);
+        ferry_buf_free(&sb);
         return ferry_error_set(r->err, FERRY_ECONFIG,
                                "%s: %s: \"${\" without a closing \"}\" (write \"$${\" for a literal \"${\")",
                                r->where, label);
       }
       size_t n = (size_t)(end - name);
       if (!env_name_ok(name, n)) {
-        ferry__sb_free(&sb);
+        ferry_buf_free(&sb);
         return ferry_error_set(
             r->err, FERRY_ECONFIG,
             "%s: %s: \"${%.*s}\" is not a valid environment variable name (letters, digits "
             "and '_', not starting with a digit)",
             r->where, label, (int)(n > 64 ? 64 : n), name);
       }
-      char *nm = ferry__xstrndup(name, n);
+      char *nm = ferry_strndup(name, n);
       const char *val = getenv(nm);
       if (!val) {
         ferry_error_set(r->err, FERRY_ECONFIG, "%s: %s: environment variable %s is not set", r->where, label,
                         nm);
         free(nm);
-        ferry__sb_free(&sb);
+        ferry_buf_free(&sb);
         return FERRY_ECONFIG;
       }
       free(nm);
-      ferry__sb_add(&sb, val);
+      ferry_buf_add(&sb, val);
       *pieces = ferry__xrealloc(*pieces, (*npieces + 1) * sizeof **pieces);
-      (*pieces)[(*npieces)++] = ferry__xstrdup(val);
+      (*pieces)[(*npieces)++] = ferry_strdup(val);
       p = end + 1;
     } else {
-      ferry__sb_addn(&sb, p, 1);
+      ferry_buf_addn(&sb, p, 1);
       p++;
     }
   }
-  *out = ferry__sb_steal(&sb);
+  *out = ferry_buf_steal(&sb);
   return 0;
 }
 
 static char *join_path(const char *base, const char *path) {
-  if (path[0] == '/' || !base || !*base || !strcmp(base, ".")) return ferry__xstrdup(path);
+  if (path[0] == '/' || !base || !*base || !strcmp(base, ".")) return ferry_strdup(path);
   size_t n = strlen(base);
-  return ferry__xasprintf("%s%s%s", base, base[n - 1] == '/' ? "" : "/", path);
+  return ferry_asprintf("%s%s%s", base, base[n - 1] == '/' ? "" : "/", path);
 }
 
 static int read_secret_file(const opt_run *r, const char *label, const char *path, char **out) {
@@ -132,7 +132,7 @@ static int read_secret_file(const opt_run *r, const char *label, const char *pat
     free(full);
     return FERRY_ECONFIG;
   }
-  ferry_sb sb = {0};
+  ferry_buf sb = {0};
   char buf[4096];
   size_t n;
   int rc = 0;
@@ -140,7 +140,7 @@ static int read_secret_file(const opt_run *r, const char *label, const char *pat
     if (memchr(buf, '\0', n))
       rc = ferry_error_set(r->err, FERRY_ECONFIG, "%s: %s: secret file \"%s\" contains a NUL byte", r->where,
                            label, full);
-    ferry__sb_addn(&sb, buf, n);
+    ferry_buf_addn(&sb, buf, n);
     if (!rc && sb.len > SECRET_FILE_MAX)
       rc = ferry_error_set(r->err, FERRY_ECONFIG, "%s: %s: secret file \"%s\" is larger than %d bytes",
                            r->where, label, full, SECRET_FILE_MAX);
@@ -153,10 +153,10 @@ static int read_secret_file(const opt_run *r, const char *label, const char *pat
   fclose(f);
   free(full);
   if (rc) {
-    ferry__sb_free(&sb);
+    ferry_buf_free(&sb);
     return rc;
   }
-  char *s = ferry__sb_steal(&sb);
+  char *s = ferry_buf_steal(&sb);
   size_t len = strlen(s);
   while (len && (s[len - 1] == '\n' || s[len - 1] == '\r')) s[--len] = '\0';
   *out = s;
@@ -197,7 +197,7 @@ static int resolve_string(const opt_run *r, const ferry_option *o, const char *l
       if (!val)
         return ferry_error_set(r->err, FERRY_ECONFIG, "%s: %s: environment variable %s is not set", r->where,
                                label, name);
-      *out = ferry__xstrdup(val);
+      *out = ferry_strdup(val);
       ferry__secret_add(*out);
       return 0;
     }
@@ -240,7 +240,7 @@ static int type_error(const opt_run *r, const ferry_option *o, json_t *v) {
 /* Converts `v` for option `o` and stores it at its offset. Nothing is stored on failure. */
 static int set_value(const opt_run *r, const ferry_option *o, json_t *v, char *ctx) {
   void *field = ctx + o->offset;
-  char *label = ferry__xasprintf("\"%s\"", o->key);
+  char *label = ferry_asprintf("\"%s\"", o->key);
   int rc = 0;
   int nonempty = (o->flags & FERRY_OPT_NONEMPTY) != 0;
   switch (o->type) {
@@ -322,7 +322,7 @@ static int set_value(const opt_run *r, const ferry_option *o, json_t *v, char *c
           rc = ferry_error_set(r->err, FERRY_ECONFIG, "%s: \"%s\": must not be an empty list", r->where,
                                o->key);
         for (size_t i = 0; i < n && !rc; i++) {
-          char *el = ferry__xasprintf("\"%s\"[%zu]", o->key, i);
+          char *el = ferry_asprintf("\"%s\"[%zu]", o->key, i);
           rc = resolve_string(r, o, el, json_array_get(v, i), &list[i]);
           if (!rc && nonempty && !*list[i])
             rc = ferry_error_set(r->err, FERRY_ECONFIG, "%s: %s: must not be empty", r->where, el);
@@ -389,12 +389,12 @@ void ferry__options_release(const ferry_option *table, void *ctx) {
 }
 
 static char *valid_keys(const ferry_option *table) {
-  ferry_sb sb = {0};
+  ferry_buf sb = {0};
   for (const ferry_option *o = table; o && o->key; o++) {
-    if (sb.len) ferry__sb_add(&sb, ", ");
-    ferry__sb_add(&sb, o->key);
+    if (sb.len) ferry_buf_add(&sb, ", ");
+    ferry_buf_add(&sb, o->key);
   }
-  return ferry__sb_steal(&sb);
+  return ferry_buf_steal(&sb);
 }
 
 /* The option `key` names, by its key or by its deprecated key, or NULL. */
@@ -419,7 +419,7 @@ static int set_default(const opt_run *r, const ferry_option *o, char *ctx) {
   int rc = 0;
   void *field = ctx + o->offset;
   if (o->type == FERRY_OPT_STRING && json_is_string(def)) {
-    *(char **)field = ferry__xstrdup(json_string_value(def));
+    *(char **)field = ferry_strdup(json_string_value(def));
     if (o->flags & FERRY_OPT_SECRET) ferry__secret_add(json_string_value(def));
   } else if (o->type == FERRY_OPT_STRING_LIST && (json_is_string(def) || json_is_array(def))) {
     size_t n = json_is_array(def) ? json_array_size(def) : 1;
@@ -430,7 +430,7 @@ static int set_default(const opt_run *r, const ferry_option *o, char *ctx) {
         rc = ferry_error_set(r->err, FERRY_EINTERNAL, "%s: \"%s\": the plugin's default list holds a %s",
                              r->where, o->key, ferry__json_kind(e));
       else
-        list[i] = ferry__xstrdup(json_string_value(e));
+        list[i] = ferry_strdup(json_string_value(e));
       if (!rc && (o->flags & FERRY_OPT_SECRET)) ferry__secret_add(list[i]);
     }
     if (rc)
@@ -565,7 +565,7 @@ void ferry__options_copy_to(const ferry__options *o, void *ctx) {
     const char *from = o->ctx + op->offset;
     char *to = (char *)ctx + op->offset;
     switch (op->type) {
-      case FERRY_OPT_STRING: *(char **)to = ferry__xstrdup(*(char *const *)from); break;
+      case FERRY_OPT_STRING: *(char **)to = ferry_strdup(*(char *const *)from); break;
       case FERRY_OPT_STRING_LIST:
         *(char ***)to = *(char **const *)from ? ferry__strv_dup(*(const char *const *const *)from) : NULL;
         break;

@@ -77,7 +77,7 @@ static int name_valid(const char *s) {
 #define NAME_RULE "1 to 64 characters out of a-z, 0-9, '_' and '-', starting with a letter or digit"
 
 static char *name_to_id(const char *name) {
-  char *id = ferry__xstrdup(name);
+  char *id = ferry_strdup(name);
   for (char *p = id; *p; p++)
     if (*p == '-') *p = '_';
   return id;
@@ -94,17 +94,17 @@ static int same_id(const char *a, const char *b) {
 
 /* A printable, quoted, length-limited rendering of a string that came from a plugin (may be garbage). */
 static char *quote(const char *s) {
-  ferry_sb sb = {0};
-  ferry__sb_add(&sb, "\"");
+  ferry_buf sb = {0};
+  ferry_buf_add(&sb, "\"");
   size_t i = 0;
   for (; s[i] && i < NAME_MAX_LEN; i++) {
     unsigned char c = (unsigned char)s[i];
-    if (c == '"' || c == '\\') ferry__sb_addf(&sb, "\\%c", c);
-    else if (c < 0x20 || c >= 0x7f) ferry__sb_addf(&sb, "\\x%02x", c);
-    else ferry__sb_addn(&sb, (const char *)&c, 1);
+    if (c == '"' || c == '\\') ferry_buf_addf(&sb, "\\%c", c);
+    else if (c < 0x20 || c >= 0x7f) ferry_buf_addf(&sb, "\\x%02x", c);
+    else ferry_buf_addn(&sb, (const char *)&c, 1);
   }
-  ferry__sb_add(&sb, s[i] ? "\"..." : "\"");
-  return ferry__sb_steal(&sb);
+  ferry_buf_add(&sb, s[i] ? "\"..." : "\"");
+  return ferry_buf_steal(&sb);
 }
 
 /* ---- the descriptor check ----------------------------------------------------------------------------- */
@@ -121,7 +121,7 @@ static int refuse(ferry_error *err, const char *file, const char *symbol, const 
 static int refuse(ferry_error *err, const char *file, const char *symbol, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  char *msg = ferry__xvasprintf(fmt, ap);
+  char *msg = ferry_vasprintf(fmt, ap);
   va_end(ap);
   const char *sym = symbol ? symbol : "unknown (the descriptor has no usable name)";
   if (!file || strcmp(file, "built-in") == 0)
@@ -512,7 +512,7 @@ static reg_entry *add_entry(ferry_registry *reg, const ferry_plugin *p, const ch
     reg->entries = ferry__xrealloc(reg->entries, reg->cap * sizeof *reg->entries);
   }
   reg_entry *e = ferry__xcalloc(1, sizeof *e);
-  e->origin = ferry__xstrdup(origin);
+  e->origin = ferry_strdup(origin);
   e->id = name_to_id(p->name);
   e->module = module;
   e->pub.plugin = p;
@@ -542,7 +542,7 @@ void ferry__registry_add_dir(ferry_registry *reg, const char *dir) {
   if (!dir || !*dir) return;
   size_t len = strlen(dir);
   while (len > 1 && dir[len - 1] == '/') len--;
-  char *d = ferry__xstrndup(dir, len);
+  char *d = ferry_strndup(dir, len);
   for (size_t i = 0; i < reg->ndirs; i++)
     if (strcmp(reg->dirs[i], d) == 0) {
       free(d);
@@ -574,7 +574,7 @@ void ferry__registry_add_default_dirs(ferry_registry *reg) {
       const char *colon = strchr(p, ':');
       size_t n = colon ? (size_t)(colon - p) : strlen(p);
       if (n) {
-        char *d = ferry__xstrndup(p, n);
+        char *d = ferry_strndup(p, n);
         ferry__registry_add_dir(reg, d);
         free(d);
       }
@@ -598,7 +598,7 @@ void ferry__registry_add_default_dirs(ferry_registry *reg) {
     char *slash = strrchr(self, '/');
     if (slash) {
       *slash = '\0';
-      char *d = ferry__xasprintf("%s/%s", self, PLUGIN_DIR_FROM_LIBDIR);
+      char *d = ferry_asprintf("%s/%s", self, PLUGIN_DIR_FROM_LIBDIR);
       if (is_dir(d)) ferry__registry_add_dir(reg, d);
       free(d);
     }
@@ -628,7 +628,7 @@ static char *builtin_symbol(const ferry_plugin *plugin) {
   if (!plugin || !dladdr(plugin, &info) || !info.dli_sname || info.dli_saddr != (void *)plugin) return NULL;
   size_t pl = strlen(SYMBOL_PREFIX);
   if (strncmp(info.dli_sname, SYMBOL_PREFIX, pl) != 0 || !name_valid(info.dli_sname + pl)) return NULL;
-  return ferry__xstrdup(info.dli_sname);
+  return ferry_strdup(info.dli_sname);
 }
 
 int ferry__registry_add_builtin(ferry_registry *reg, const ferry_plugin *plugin, const char *origin,
@@ -642,7 +642,7 @@ int ferry__registry_add_builtin(ferry_registry *reg, const ferry_plugin *plugin,
     const char *name = peek_name(plugin);
     if (name) {
       char *id = name_to_id(name);
-      symbol = ferry__xasprintf(SYMBOL_PREFIX "%s", id);
+      symbol = ferry_asprintf(SYMBOL_PREFIX "%s", id);
       free(id);
     }
   }
@@ -683,7 +683,7 @@ static const ferry_plugin_entry *load_module(ferry_registry *reg, const char *pa
     free(errtext);
     return NULL;
   }
-  char *symbol = ferry__xasprintf(SYMBOL_PREFIX "%s", id);
+  char *symbol = ferry_asprintf(SYMBOL_PREFIX "%s", id);
   const ferry_plugin *p = ferry__module_sym(m, symbol);
   int rc;
   if (!p) {
@@ -716,7 +716,7 @@ const ferry_plugin_entry *ferry__registry_find(ferry_registry *reg, const char *
   char *id = name_to_id(name);
   const ferry_plugin_entry *found = NULL;
   for (size_t i = 0; i < reg->ndirs; i++) {
-    char *path = ferry__xasprintf("%s/" MODULE_PREFIX "%s" FERRY_MODULE_EXT, reg->dirs[i], id);
+    char *path = ferry_asprintf("%s/" MODULE_PREFIX "%s" FERRY_MODULE_EXT, reg->dirs[i], id);
     struct stat st;
     if (stat(path, &st) == 0) { /* the first file found wins, refused or not, as with $PATH */
       found = load_module(reg, path, id, name, err);
@@ -726,8 +726,8 @@ const ferry_plugin_entry *ferry__registry_find(ferry_registry *reg, const char *
     }
     free(path);
   }
-  ferry_sb dirs = {0};
-  for (size_t i = 0; i < reg->ndirs; i++) ferry__sb_addf(&dirs, "%s%s", i ? ", " : "", reg->dirs[i]);
+  ferry_buf dirs = {0};
+  for (size_t i = 0; i < reg->ndirs; i++) ferry_buf_addf(&dirs, "%s%s", i ? ", " : "", reg->dirs[i]);
   if (reg->ndirs)
     ferry_error_set(err, FERRY_ENOENT, "plugin \"%s\" is not built in and its file " MODULE_PREFIX "%s"
                     FERRY_MODULE_EXT " was not found in %s (searched in this order; add its directory to "
@@ -736,7 +736,7 @@ const ferry_plugin_entry *ferry__registry_find(ferry_registry *reg, const char *
     ferry_error_set(err, FERRY_ENOENT, "plugin \"%s\" is not built in and no plugin directory is configured "
                     "to look for " MODULE_PREFIX "%s" FERRY_MODULE_EXT " (set plugin_path in the config or "
                     "FERRY_PLUGIN_PATH)", name, id);
-  ferry__sb_free(&dirs);
+  ferry_buf_free(&dirs);
   free(id);
   return NULL;
 }
@@ -746,7 +746,7 @@ static char *id_from_file_name(const char *base) {
   size_t pl = strlen(MODULE_PREFIX), el = strlen(FERRY_MODULE_EXT), n = strlen(base);
   if (n <= pl + el || strncmp(base, MODULE_PREFIX, pl) != 0 || strcmp(base + n - el, FERRY_MODULE_EXT) != 0)
     return NULL;
-  char *id = ferry__xstrndup(base + pl, n - pl - el);
+  char *id = ferry_strndup(base + pl, n - pl - el);
   if (!name_valid(id) || strchr(id, '-')) {
     free(id);
     return NULL;
@@ -808,7 +808,7 @@ void ferry__registry_scan(ferry_registry *reg, void (*bad)(void *arg, const char
         cap = cap ? 2 * cap : 16;
         names = ferry__xrealloc(names, cap * sizeof *names);
       }
-      names[nn++] = ferry__xstrdup(de->d_name);
+      names[nn++] = ferry_strdup(de->d_name);
     }
     closedir(dir);
     if (nn) qsort(names, nn, sizeof *names, cmp_str);
@@ -823,7 +823,7 @@ void ferry__registry_scan(ferry_registry *reg, void (*bad)(void *arg, const char
       }
       seen = ferry__xrealloc(seen, (nseen + 1) * sizeof *seen);
       seen[nseen++] = id;
-      char *path = ferry__xasprintf("%s/%s", reg->dirs[d], names[i]);
+      char *path = ferry_asprintf("%s/%s", reg->dirs[d], names[i]);
       ferry_error e = FERRY_ERROR_INIT;
       if (!load_module(reg, path, id, id, &e) && bad) bad(arg, path, &e);
       ferry_error_clear(&e);

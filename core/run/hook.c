@@ -112,7 +112,7 @@ void ferry__fire_core(ferry_stage *st, ferry_task *task, const char *point, json
   fire_ctx *fc = ferry__xcalloc(1, sizeof *fc);
   fc->st = st;
   fc->task = task;
-  fc->point = ferry__xstrdup(point);
+  fc->point = ferry_strdup(point);
   fc->data = data ? json_incref(data) : NULL;
   fc->done = done;
   fc->arg = arg;

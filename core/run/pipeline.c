@@ -21,11 +21,11 @@ static int strv_has(const char *const *v, const char *s) {
 }
 
 static char *kinds_text(uint32_t bits) {
-  ferry_sb sb = {0};
+  ferry_buf sb = {0};
   for (uint32_t b = 1; b <= FERRY_ITEM_ALL; b <<= 1)
-    if (bits & b) ferry__sb_addf(&sb, "%s%s", sb.len ? ", " : "", ferry_item_kind_name(b));
-  if (!sb.len) ferry__sb_add(&sb, "nothing");
-  return ferry__sb_steal(&sb);
+    if (bits & b) ferry_buf_addf(&sb, "%s%s", sb.len ? ", " : "", ferry_item_kind_name(b));
+  if (!sb.len) ferry_buf_add(&sb, "nothing");
+  return ferry_buf_steal(&sb);
 }
 
 static const ferry_plugin *resolve(const build *b, const ferry_stage_cfg *sc, const ferry_plugin_ref *ref,
@@ -53,14 +53,14 @@ static const ferry_plugin *resolve(const build *b, const ferry_stage_cfg *sc, co
 
 /* Hook points valid in a stage: the core's, the source's and the sink's. */
 static char *valid_points_text(const ferry_plugin *src, const ferry_plugin *sink) {
-  ferry_sb sb = {0};
+  ferry_buf sb = {0};
   for (size_t i = 0; ferry__core_points[i]; i++)
-    ferry__sb_addf(&sb, "%s%s", i ? ", " : "", ferry__core_points[i]);
+    ferry_buf_addf(&sb, "%s%s", i ? ", " : "", ferry__core_points[i]);
   const char *const *sp = src->source->hook_points, *const *kp = sink->sink->hook_points;
-  for (size_t i = 0; sp && sp[i]; i++) ferry__sb_addf(&sb, ", %s", sp[i]);
+  for (size_t i = 0; sp && sp[i]; i++) ferry_buf_addf(&sb, ", %s", sp[i]);
   for (size_t i = 0; kp && kp[i]; i++)
-    if (!strv_has(sp, kp[i])) ferry__sb_addf(&sb, ", %s", kp[i]);
-  return ferry__sb_steal(&sb);
+    if (!strv_has(sp, kp[i])) ferry_buf_addf(&sb, ", %s", kp[i]);
+  return ferry_buf_steal(&sb);
 }
 
 size_t ferry__stage_refs(const ferry_stage *st) { return 2 + st->cfg->nhooks; }
@@ -131,14 +131,14 @@ static int check_points(const build *b, ferry_stage *st, size_t h, ferry_error *
       return FERRY_ECONFIG;
     }
     if (hp->hook->points && !strv_has(hp->hook->points, pt)) {
-      ferry_sb sb = {0};
+      ferry_buf sb = {0};
       for (size_t i = 0; hp->hook->points[i]; i++)
-        ferry__sb_addf(&sb, "%s%s", i ? ", " : "", hp->hook->points[i]);
+        ferry_buf_addf(&sb, "%s%s", i ? ", " : "", hp->hook->points[i]);
       ferry_error_set(err, FERRY_ECONFIG,
                       "%s: stage \"%s\" hooks[%zu]: hook \"%s\" cannot serve point \"%s\"; "
                       "it serves: %s",
                       b->cfg->origin, sc->name, h, ref->plugin, pt, sb.buf ? sb.buf : "");
-      ferry__sb_free(&sb);
+      ferry_buf_free(&sb);
       return FERRY_ECONFIG;
     }
   }
@@ -170,8 +170,8 @@ static int check_options(const build *b, ferry_stage *st, ferry_error *err) {
   for (size_t i = 0; i < ferry__stage_refs(st); i++) {
     ferry__stage_ref r;
     ferry__stage_ref_at(st, i, &r);
-    char *where = r.ref->where ? ferry__xasprintf("%s options", r.ref->where)
-                               : ferry__xasprintf("%s: stage \"%s\" %s \"%s\" options", b->cfg->origin,
+    char *where = r.ref->where ? ferry_asprintf("%s options", r.ref->where)
+                               : ferry_asprintf("%s: stage \"%s\" %s \"%s\" options", b->cfg->origin,
                                                   st->name, r.what, r.ref->plugin);
     *r.options = ferry__options_prepare(*r.plugin, r.ref->options, where, b->cfg->base_dir, r.role, err);
     free(where);
@@ -184,7 +184,7 @@ static int check_options(const build *b, ferry_stage *st, ferry_error *err) {
 enum { WHITE = 0, GREY, BLACK };
 
 static int dfs_cycle(ferry_stage **all, size_t n, size_t i, int *color, size_t *stack, size_t depth,
-                     ferry_sb *out) {
+                     ferry_buf *out) {
   color[i] = GREY;
   stack[depth] = i;
   ferry_stage *st = all[i];
@@ -196,8 +196,8 @@ static int dfs_cycle(ferry_stage **all, size_t n, size_t i, int *color, size_t *
        */
       size_t d = 0;
       while (stack[d] != j) d++;
-      ferry__sb_add(out, all[j]->name);
-      for (size_t x = depth + 1; x-- > d;) ferry__sb_addf(out, " -> %s", all[stack[x]]->name);
+      ferry_buf_add(out, all[j]->name);
+      for (size_t x = depth + 1; x-- > d;) ferry_buf_addf(out, " -> %s", all[stack[x]]->name);
       return 1;
     }
     if (color[j] == WHITE && dfs_cycle(all, n, j, color, stack, depth + 1, out)) return 1;
@@ -237,12 +237,12 @@ int ferry__pipeline_build(ferry__run *run, ferry_registry *reg, ferry_error *err
       for (size_t j = 0; j < n; j++)
         if (!strcmp(all[j]->name, a)) dep = all[j];
       if (!dep) {
-        ferry_sb sb = {0};
-        for (size_t j = 0; j < n; j++) ferry__sb_addf(&sb, "%s\"%s\"", j ? ", " : "", all[j]->name);
+        ferry_buf sb = {0};
+        for (size_t j = 0; j < n; j++) ferry_buf_addf(&sb, "%s\"%s\"", j ? ", " : "", all[j]->name);
         ferry_error_set(err, FERRY_ECONFIG,
                         "%s: stage \"%s\" comes after \"%s\", which is not a stage; stages: %s", cfg->origin,
                         st->name, a, sb.buf);
-        ferry__sb_free(&sb);
+        ferry_buf_free(&sb);
         return FERRY_ECONFIG;
       }
       if (dep == st)
@@ -258,7 +258,7 @@ int ferry__pipeline_build(ferry__run *run, ferry_registry *reg, ferry_error *err
   /* cycles */
   int *color = ferry__xcalloc(n, sizeof *color);
   size_t *stack = ferry__xcalloc(n + 1, sizeof *stack);
-  ferry_sb cyc = {0};
+  ferry_buf cyc = {0};
   int found = 0;
   for (size_t i = 0; i < n && !found; i++)
     if (color[i] == WHITE) found = dfs_cycle(all, n, i, color, stack, 0, &cyc);
@@ -266,7 +266,7 @@ int ferry__pipeline_build(ferry__run *run, ferry_registry *reg, ferry_error *err
   free(stack);
   if (found) {
     ferry_error_set(err, FERRY_ECONFIG, "%s: stages form a cycle: %s", cfg->origin, cyc.buf);
-    ferry__sb_free(&cyc);
+    ferry_buf_free(&cyc);
     return FERRY_ECONFIG;
   }
   /* Kahn's algorithm, stable in configuration order */

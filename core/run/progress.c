@@ -80,7 +80,7 @@ static pstage *stage_of(ferry_progress *p, const char *name) {
   p->st = ferry__xrealloc(p->st, (p->n + 1) * sizeof *p->st);
   pstage *s = &p->st[p->n++];
   memset(s, 0, sizeof *s);
-  s->name = ferry__xstrdup(name);
+  s->name = ferry_strdup(name);
   return s;
 }
 
@@ -161,39 +161,39 @@ static int percent(const ferry_progress_row *r) {
 
 /* ---- terminal ------------------------------------------------------------------------------------------ */
 
-static void term_line(ferry_sb *sb, const ferry_progress_row *r, pstage *s, double now, int width) {
-  ferry__sb_addf(sb, "%-*.*s ", width, NAME_MAX_WIDTH, r->stage ? r->stage : "?");
+static void term_line(ferry_buf *sb, const ferry_progress_row *r, pstage *s, double now, int width) {
+  ferry_buf_addf(sb, "%-*.*s ", width, NAME_MAX_WIDTH, r->stage ? r->stage : "?");
   int pct = percent(r);
   if (pct >= 0) {
     char bar[BAR_WIDTH + 1];
     int fill = pct * BAR_WIDTH / 100;
     for (int i = 0; i < BAR_WIDTH; i++) bar[i] = i < fill ? '#' : '-';
     bar[BAR_WIDTH] = '\0';
-    ferry__sb_addf(sb, "[%s] %3d%%  %lld/%lld", bar, pct, (long long)processed(r), (long long)r->total);
+    ferry_buf_addf(sb, "[%s] %3d%%  %lld/%lld", bar, pct, (long long)processed(r), (long long)r->total);
   } else {
-    ferry__sb_addf(sb, "%lld items", (long long)processed(r));
+    ferry_buf_addf(sb, "%lld items", (long long)processed(r));
   }
-  ferry__sb_addf(sb, "  done %lld  skipped %lld  failed %lld", (long long)r->done, (long long)r->skipped,
+  ferry_buf_addf(sb, "  done %lld  skipped %lld  failed %lld", (long long)r->done, (long long)r->skipped,
                 (long long)r->failed);
   char rate[32], left[32];
   if (s->finished_at > 0) {
     fmt_rate(rate, sizeof rate, average_rate(r, s->finished_at));
     fmt_duration(left, sizeof left, r->started > 0 ? s->finished_at - r->started : -1);
-    ferry__sb_addf(sb, "  %s/s  finished in %s", rate, left);
+    ferry_buf_addf(sb, "  %s/s  finished in %s", rate, left);
     return;
   }
   if (r->started <= 0 && !processed(r)) {
-    ferry__sb_add(sb, "  waiting");
+    ferry_buf_add(sb, "  waiting");
     return;
   }
   double wr = window_rate(s, now, processed(r));
   fmt_rate(rate, sizeof rate, wr);
-  ferry__sb_addf(sb, "  %s/s", rate);
+  ferry_buf_addf(sb, "  %s/s", rate);
   if (r->total >= 0) {
     fmt_duration(left, sizeof left, eta(r, wr));
-    ferry__sb_addf(sb, "  ETA %s", left);
+    ferry_buf_addf(sb, "  ETA %s", left);
   }
-  if (r->inflight > 0) ferry__sb_addf(sb, "  (%lld in flight)", (long long)r->inflight);
+  if (r->inflight > 0) ferry_buf_addf(sb, "  (%lld in flight)", (long long)r->inflight);
 }
 
 static int terminal_columns(FILE *out) {
@@ -211,26 +211,26 @@ static void draw_terminal(ferry_progress *p, const ferry_progress_row *rows, siz
   }
   if (width > NAME_MAX_WIDTH) width = NAME_MAX_WIDTH;
   int cols = terminal_columns(p->out);
-  ferry_sb sb = {0};
-  if (p->lines > 0) ferry__sb_addf(&sb, "\r\033[%dA", p->lines); /* back to the first line drawn */
+  ferry_buf sb = {0};
+  if (p->lines > 0) ferry_buf_addf(&sb, "\r\033[%dA", p->lines); /* back to the first line drawn */
   for (size_t i = 0; i < n; i++) {
-    ferry_sb line = {0};
+    ferry_buf line = {0};
     term_line(&line, &rows[i], stage_of(p, rows[i].stage), now, width);
     size_t len = line.len;
     if (cols > 1 && len > (size_t)cols - 1)
       len = (size_t)cols - 1; /* a wrapped line would break the redraw */
-    ferry__sb_add(&sb, "\r\033[K");
-    ferry__sb_addn(&sb, line.buf ? line.buf : "", len);
-    ferry__sb_add(&sb, "\n");
-    ferry__sb_free(&line);
+    ferry_buf_add(&sb, "\r\033[K");
+    ferry_buf_addn(&sb, line.buf ? line.buf : "", len);
+    ferry_buf_add(&sb, "\n");
+    ferry_buf_free(&line);
   }
   /* fewer rows than last time: clear what is left below */
-  for (int i = (int)n; i < p->lines; i++) ferry__sb_add(&sb, "\r\033[K\n");
-  if (p->lines > (int)n) ferry__sb_addf(&sb, "\033[%dA", p->lines - (int)n);
+  for (int i = (int)n; i < p->lines; i++) ferry_buf_add(&sb, "\r\033[K\n");
+  if (p->lines > (int)n) ferry_buf_addf(&sb, "\033[%dA", p->lines - (int)n);
   p->lines = (int)n;
   fputs(sb.buf ? sb.buf : "", p->out);
   fflush(p->out);
-  ferry__sb_free(&sb);
+  ferry_buf_free(&sb);
 }
 
 /* ---- plain lines --------------------------------------------------------------------------------------- */

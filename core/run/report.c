@@ -325,7 +325,7 @@ static void out_members(report_out *o, json_t *obj, const char *skip, const char
  * (the items this run wrote, read back in batches) and from each stage's spool, never from one big JSON
  * value in memory. Secrets redacted. */
 int ferry__report_write(const ferry__run *run, json_t *report, const char *path, ferry_error *err) {
-  char *tmp = ferry__xasprintf("%s.tmp", path);
+  char *tmp = ferry_asprintf("%s.tmp", path);
   int rc = 0;
   report_out o = {.f = fopen(tmp, "w"), .run = run};
   if (!o.f) {

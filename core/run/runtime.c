@@ -62,7 +62,7 @@ FERRY_API ferry_runtime *ferry_runtime_new(const ferry_runtime_opts *opts, ferry
     if (sz >= offsetof(ferry_runtime_opts, no_default_path) + sizeof opts->no_default_path)
       rt->no_default_path = opts->no_default_path;
     if (sz >= offsetof(ferry_runtime_opts, journal_path) + sizeof opts->journal_path)
-      rt->journal_path = ferry__xstrdup(opts->journal_path);
+      rt->journal_path = ferry_strdup(opts->journal_path);
   }
   rt->run.loop = &rt->loop;
   rt->run.interrupt_requested = &rt->interrupt_requested;
@@ -326,28 +326,28 @@ static void handle_stall(ferry_runtime *rt) {
     if (!st->selected || (st->state != STAGE_RUNNING && st->state != STAGE_ENDING)) continue;
     any = 1;
     ferry_error e = FERRY_ERROR_INIT;
-    ferry_sb sb = {0};
+    ferry_buf sb = {0};
     if (st->starting)
-      ferry__sb_add(&sb, "a hook at stage_start never completed");
+      ferry_buf_add(&sb, "a hook at stage_start never completed");
     else if (st->state == STAGE_ENDING)
-      ferry__sb_add(&sb,
+      ferry_buf_add(&sb,
                    "the end of the stage (sync or stage_end hooks) never "
                    "completed");
     else {
       if (st->insink)
-        ferry__sb_addf(&sb, "sink \"%s\" never completed %zu item(s)", st->sink_plugin->name, st->insink);
+        ferry_buf_addf(&sb, "sink \"%s\" never completed %zu item(s)", st->sink_plugin->name, st->insink);
       if (st->active > st->insink)
-        ferry__sb_addf(&sb, "%shooks never completed %zu item(s)", sb.len ? "; " : "",
+        ferry_buf_addf(&sb, "%shooks never completed %zu item(s)", sb.len ? "; " : "",
                       st->active - st->insink);
       if (!st->insink && st->active == st->insink && !st->source_ended)
-        ferry__sb_addf(&sb, "source \"%s\" neither emitted items nor ended (asked for %zu)",
+        ferry_buf_addf(&sb, "source \"%s\" neither emitted items nor ended (asked for %zu)",
                       st->source_plugin->name, st->requested);
     }
     ferry_error_set(&e, FERRY_EINTERNAL,
                     "stage stalled: nothing left on the event loop can complete it: %s (a "
                     "bug in a plugin)",
                     sb.buf ? sb.buf : "unknown state");
-    ferry__sb_free(&sb);
+    ferry_buf_free(&sb);
     ferry__stage_force_end(st, &e);
     ferry_error_clear(&e);
   }
@@ -363,11 +363,11 @@ static int select_stages(ferry_runtime *rt, const char *const *names, ferry_erro
     for (size_t i = 0; i < rt->run.nstages; i++)
       if (!strcmp(rt->run.stages[i]->name, names[k])) found = rt->run.stages[i];
     if (!found) {
-      ferry_sb sb = {0};
+      ferry_buf sb = {0};
       for (size_t i = 0; i < rt->run.nstages; i++)
-        ferry__sb_addf(&sb, "%s\"%s\"", i ? ", " : "", rt->run.stages[i]->name);
+        ferry_buf_addf(&sb, "%s\"%s\"", i ? ", " : "", rt->run.stages[i]->name);
       ferry_error_set(err, FERRY_ECONFIG, "no stage is named \"%s\"; stages: %s", names[k], sb.buf);
-      ferry__sb_free(&sb);
+      ferry_buf_free(&sb);
       return FERRY_ECONFIG;
     }
     found->selected = 1;

@@ -29,9 +29,9 @@ static const char *stage_origin(const ferry_stage *st) { return st->run->cfg->or
 
 static ferry_instance *make_instance(ferry_stage *st, const ferry__stage_ref *r, ferry_error *err) {
   const ferry_plugin_ref *ref = r->ref;
-  char *where = ref->where ? ferry__xstrdup(ref->where)
-                           : ferry__xasprintf("%s: stage \"%s\" %s \"%s\"", stage_origin(st), st->name, r->what,
-                                              ref->plugin);
+  char *where = ref->where ? ferry_strdup(ref->where)
+                           : ferry_asprintf("%s: stage \"%s\" %s \"%s\"", stage_origin(st), st->name, r->what,
+                                            ref->plugin);
   ferry_instance_params params = {.base_dir = st->run->cfg->base_dir,
                                   .concurrency = st->concurrency,
                                   .rate = st->cfg->rate,
@@ -69,7 +69,7 @@ int ferry__stage_prepare(ferry_stage *st, ferry_mode mode, ferry_error *err) {
   st->has_item_failed = ferry__hooks_at(st, "item_failed") > 0;
   st->hooks = ferry__xcalloc(sc->nhooks ? sc->nhooks : 1, sizeof *st->hooks);
   st->hook_keys = ferry__xcalloc(sc->nhooks + 1, sizeof *st->hook_keys);
-  for (size_t h = 0; h < sc->nhooks; h++) st->hook_keys[h] = ferry__xasprintf("%zu:%s", h, sc->hooks[h].plugin);
+  for (size_t h = 0; h < sc->nhooks; h++) st->hook_keys[h] = ferry_asprintf("%zu:%s", h, sc->hooks[h].plugin);
   /* source, sink, hooks: every option and init() error before anything runs */
   for (size_t i = 0; i < ferry__stage_refs(st); i++) {
     ferry__stage_ref r;
@@ -196,7 +196,7 @@ FERRY_API void ferry_emit(ferry_instance *ins, ferry_item *item) {
     ferry_item_free(item);
     return;
   }
-  if (!item->key) item->key = ferry__xstrdup("");
+  if (!item->key) item->key = ferry_strdup("");
   if (!item->body) item->body = json_object();
   st->budget++;
   const ferry__run *run = st->run;
@@ -354,7 +354,7 @@ FERRY_API int ferry_source_wanted(ferry_instance *ins, const char *key) {
   /* kept for the ferry_emit() of this key, which normally follows at once for an unwanted item */
   free(st->wanted_key);
   ferry__jrow_clear(&st->wanted_row);
-  st->wanted_key = ferry__xstrdup(key);
+  st->wanted_key = ferry_strdup(key);
   st->wanted_row = row;
   if (st->mode == FERRY_MODE_VERIFY) return st->cfg->journal ? done_before : 1;
   if (st->mode == FERRY_MODE_RUN && st->run->repair) return repairable(&row);

@@ -249,10 +249,7 @@ static void handle_failure(ferry_task *t, int retry) {
       return;
     }
     if (t->attempt <= st->cfg->retry_max) {
-      unsigned shift = t->attempt - 1 < 30 ? t->attempt - 1 : 30;
-      uint64_t ceiling = (uint64_t)st->cfg->retry_base_ms << shift;
-      if (ceiling > st->cfg->retry_cap_ms) ceiling = st->cfg->retry_cap_ms;
-      uint64_t delay = ferry__rng_next(&st->rng) % (ceiling + 1); /* full jitter */
+      uint64_t delay = ferry_backoff_ms(t->attempt, st->cfg->retry_base_ms, st->cfg->retry_cap_ms, &st->rng);
       st->retried++;
       ferry_log_warn(st->sink, "item \"%s\" (attempt %u): %s; retrying in %llu ms (%u of %u)", t->item->key,
                      t->attempt, t->err.message, (unsigned long long)delay, t->attempt, st->cfg->retry_max);
@@ -382,7 +379,7 @@ FERRY_API int ferry_task_intent(ferry_task *task, const char *step, ferry_error 
     if (rc < 0) return rc;
   }
   free(task->step);
-  task->step = ferry__xstrdup(step);
+  task->step = ferry_strdup(step);
   return 0;
 }
 

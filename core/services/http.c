@@ -24,10 +24,10 @@
  *     been read by the server: "in doubt" errs on the side of reconciling.
  *   - service retries: an idempotent request without FERRY_HTTP_NO_RETRY, on a client with `retries` > 0, is
  *     retried on no answer (ETRANSIENT) and on HTTP 5xx/429 after a delay uniform in [0, ceiling], ceiling =
- *     retry_base_ms << (retry - 1) capped at retry_cap_ms (full jitter; splitmix64 seeded per client). While
- *     it waits it is in http->waiting (sorted by due time, one uv_timer: http->retry_timer); when due it goes
- *     to the tail of its endpoint's queue, so each attempt takes a concurrency slot and a token like any
- *     request. The easy handle is kept and added to the multi handle again. The callback runs once, with
+ *     retry_base_ms << (retry - 1) capped at retry_cap_ms (full jitter: ferry_backoff_ms(), one generator per
+ *     client). While it waits it is in http->waiting (sorted by due time, one uv_timer: http->retry_timer);
+ *     when due it goes to the tail of its endpoint's queue, so each attempt takes a concurrency slot and a
+ *     token like any request. The easy handle is kept and added to the multi handle again. The callback runs once, with
  *     the last attempt's result.
  *
  * Lifetime: ferry_http_free() cancels everything (callbacks with FERRY_ECANCELED) and closes every uv handle;
@@ -69,7 +69,7 @@ struct hreq {
   char *method;                /* upper case */
   char *safe_url;              /* scheme://host[:port]/path: no user info, no query, no fragment */
   char **scrub;                /* strings to blank out of curl's error text (query, password), or NULL */
-  ferry_sb body;               /* response body */
+  ferry_buf body;               /* response body */
   char errbuf[CURL_ERROR_SIZE];
   int fail_code;               /* R_DEFERRED: the error to deliver */
   int idempotent;              /* safe to send twice (method default or flags) */
@@ -119,7 +119,7 @@ struct ferry_http {
   double rate;
   long connect_timeout_ms, timeout_ms;
   unsigned retries, retry_base_ms, retry_cap_ms;
-  uint64_t prng;               /* splitmix64 state for the backoff jitter */
+  uint64_t prng;               /* backoff jitter (ferry_backoff_ms; 0 = seeded on first use) */
   int insecure;
   char *user_agent;
   int freeing;
@@ -161,27 +161,27 @@ static void req_free(hreq *r) {
   free(r->method);
   free(r->safe_url);
   ferry__strv_free(r->scrub);
-  ferry__sb_free(&r->body);
+  ferry_buf_free(&r->body);
   free(r);
 }
 
 /* Replaces each scrub string in `s` by "***", then applies the registered secrets. Returns malloc'd. */
 static char *scrub_text(const hreq *r, const char *s) {
-  char *cur = ferry__xstrdup(s);
+  char *cur = ferry_strdup(s);
   for (size_t i = 0; r->scrub && r->scrub[i]; i++) {
     const char *needle = r->scrub[i];
     size_t n = strlen(needle);
     if (!n) continue;
-    ferry_sb sb = {0};
+    ferry_buf sb = {0};
     const char *p = cur, *hit;
     while ((hit = strstr(p, needle))) {
-      ferry__sb_addn(&sb, p, (size_t)(hit - p));
-      ferry__sb_add(&sb, "***");
+      ferry_buf_addn(&sb, p, (size_t)(hit - p));
+      ferry_buf_add(&sb, "***");
       p = hit + n;
     }
-    ferry__sb_add(&sb, p);
+    ferry_buf_add(&sb, p);
     free(cur);
-    cur = ferry__sb_steal(&sb);
+    cur = ferry_buf_steal(&sb);
   }
   char *out = ferry_redact(cur);
   free(cur);
@@ -285,11 +285,11 @@ static void finish(ferry_http *h, hreq *r, CURLcode rc) {
     char *msg;
     if (code == FERRY_ETRANSIENT && !r->idempotent && request_was_sent(r)) {
       code = FERRY_EINDOUBT;
-      msg = ferry__xasprintf("no answer after the request was sent: the server may have done it (%s)", what);
+      msg = ferry_asprintf("no answer after the request was sent: the server may have done it (%s)", what);
     } else if (code == FERRY_ETRANSIENT) {
-      msg = ferry__xasprintf("no answer (%s)%s", what, tries);
+      msg = ferry_asprintf("no answer (%s)%s", what, tries);
     } else {
-      msg = ferry__xasprintf("%s%s", what, tries);
+      msg = ferry_asprintf("%s%s", what, tries);
     }
     deliver_error(h, r, code, msg, r->errbuf[0] ? r->errbuf : what);
     free(msg);
@@ -304,7 +304,7 @@ static void finish(ferry_http *h, hreq *r, CURLcode rc) {
   if (curl_easy_header(r->easy, "Location", 0, CURLH_HEADER, -1, &loc) == CURLHE_OK && loc)
     res.location = loc->value;
   curl_easy_getinfo(r->easy, CURLINFO_TOTAL_TIME, &res.seconds);
-  if (!r->body.buf) ferry__sb_addn(&r->body, "", 0);
+  if (!r->body.buf) ferry_buf_addn(&r->body, "", 0);
   res.body = r->body.buf;
   res.body_len = r->body.len;
   res.attempts = r->attempts;
@@ -314,14 +314,6 @@ static void finish(ferry_http *h, hreq *r, CURLcode rc) {
 static void dispatch(endpoint *ep);
 
 /* ---- service retries ------------------------------------------------------------------------------------ */
-
-/* splitmix64: a small, well-mixed PRNG for the backoff jitter (per client, not shared, not rand()). */
-static uint64_t prng_next(ferry_http *h) {
-  uint64_t z = (h->prng += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
 
 static void on_retry_due(uv_timer_t *t);
 
@@ -365,14 +357,11 @@ static int retry_later(ferry_http *h, hreq *r, CURLcode rc) {
   }
   /* retry number n (1 = first): ceiling = base << (n - 1), capped; delay uniform in [0, ceiling] */
   unsigned n = r->attempts;
-  uint64_t ceiling = h->retry_base_ms;
-  for (unsigned i = 1; i < n && ceiling < h->retry_cap_ms; i++) ceiling <<= 1;
-  if (ceiling > h->retry_cap_ms) ceiling = h->retry_cap_ms;
-  uint64_t delay = prng_next(h) % (ceiling + 1);
+  uint64_t delay = ferry_backoff_ms(n, h->retry_base_ms, h->retry_cap_ms, &h->prng);
   /* safe_url has no user info, query or fragment; `why` is curl's generic text or the status */
   ferry_log_debug(h->ins, "http: %s %s: %s; retry %u of %u in %llu ms", r->method, r->safe_url, why, n,
                   h->retries, (unsigned long long)delay);
-  ferry__sb_free(&r->body);
+  ferry_buf_free(&r->body);
   r->errbuf[0] = '\0';
   r->state = R_WAITING;
   r->due_ms = uv_now(h->loop) + delay;
@@ -542,7 +531,7 @@ static endpoint *endpoint_get(ferry_http *h, const char *key) {
     if (!strcmp(ep->key, key)) return ep;
   endpoint *ep = ferry__xcalloc(1, sizeof *ep);
   ep->http = h;
-  ep->key = ferry__xstrdup(key);
+  ep->key = ferry_strdup(key);
   ep->tokens = 1.0;
   ep->refilled_ns = uv_hrtime();
   uv_timer_init(h->loop, &ep->wake);
@@ -583,9 +572,8 @@ FERRY_API ferry_http *ferry_http_new(ferry_instance *ins, const ferry_http_opts 
   h->retries = o.retries;
   h->retry_base_ms = o.retry_base_ms ? o.retry_base_ms : HTTP_DEFAULT_RETRY_BASE_MS;
   h->retry_cap_ms = o.retry_cap_ms ? o.retry_cap_ms : HTTP_DEFAULT_RETRY_CAP_MS;
-  h->prng = uv_hrtime() ^ ((uint64_t)(uintptr_t)h << 16) ^ ((uint64_t)getpid() << 40);
   h->insecure = o.insecure;
-  h->user_agent = o.user_agent ? ferry__xstrdup(o.user_agent) : ferry__xstrdup("ferry/" FERRY_VERSION_STRING);
+  h->user_agent = o.user_agent ? ferry_strdup(o.user_agent) : ferry_strdup("ferry/" FERRY_VERSION_STRING);
   h->multi = curl_multi_init();
   if (!h->multi) {
     free(h->user_agent);
@@ -683,14 +671,14 @@ static int parse_url(const char *url, char **key, char **safe, char ***scrub) {
   curl_url_get(u, CURLUPART_PASSWORD, &pass, 0);
   for (char *p = scheme; *p; p++) *p = (char)tolower((unsigned char)*p);
   for (char *p = host; *p; p++) *p = (char)tolower((unsigned char)*p);
-  *key = ferry__xasprintf("%s://%s:%s", scheme, host, port);
-  *safe = ferry__xasprintf("%s://%s%s%s%s", scheme, host, given_port ? ":" : "", given_port ? given_port : "",
+  *key = ferry_asprintf("%s://%s:%s", scheme, host, port);
+  *safe = ferry_asprintf("%s://%s%s%s%s", scheme, host, given_port ? ":" : "", given_port ? given_port : "",
                           path ? path : "/");
   char **v = ferry__xcalloc(4, sizeof(char *));
   size_t n = 0;
-  if (query && *query) v[n++] = ferry__xstrdup(query);
-  if (pass && *pass) v[n++] = ferry__xstrdup(pass);
-  if (user && *user) v[n++] = ferry__xstrdup(user);
+  if (query && *query) v[n++] = ferry_strdup(query);
+  if (pass && *pass) v[n++] = ferry_strdup(pass);
+  if (user && *user) v[n++] = ferry_strdup(user);
   *scrub = v;
   rc = 0;
 out:
@@ -708,7 +696,7 @@ out:
 
 static size_t on_write(char *data, size_t size, size_t nmemb, void *userp) {
   hreq *r = userp;
-  ferry__sb_addn(&r->body, data, size * nmemb);
+  ferry_buf_addn(&r->body, data, size * nmemb);
   return size * nmemb;
 }
 
@@ -740,7 +728,7 @@ FERRY_API int ferry_http_send_ex(ferry_http *h, const ferry_http_request *req, u
   r->arg = arg;
   r->safe_url = safe;
   r->scrub = scrub;
-  r->method = ferry__xstrdup(method);
+  r->method = ferry_strdup(method);
   for (char *p = r->method; *p; p++) *p = (char)toupper((unsigned char)*p);
   r->idempotent = flags & FERRY_HTTP_IDEMPOTENT       ? 1
                   : flags & FERRY_HTTP_NOT_IDEMPOTENT ? 0
@@ -791,7 +779,7 @@ FERRY_API int ferry_http_send_ex(ferry_http *h, const ferry_http_request *req, u
   for (size_t i = 0; req->headers && req->headers[i]; i++)
     r->headers = curl_slist_append(r->headers, req->headers[i]);
   if (req->body && !has_header(req->headers, "Content-Type")) {
-    char *ct = ferry__xasprintf("Content-Type: %s",
+    char *ct = ferry_asprintf("Content-Type: %s",
                                req->content_type ? req->content_type : "application/x-www-form-urlencoded");
     r->headers = curl_slist_append(r->headers, ct);
     free(ct);
@@ -816,35 +804,7 @@ FERRY_API int ferry_http_send_ex(ferry_http *h, const ferry_http_request *req, u
 
 /* ---- helpers ------------------------------------------------------------------------------------------- */
 
-FERRY_API char *ferry_url_escape(const char *s) {
-  if (!s) return NULL;
-  static const char hex[] = "0123456789ABCDEF";
-  ferry_sb sb = {0};
-  ferry__sb_addn(&sb, "", 0);
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    if (isalnum(*p) || *p == '-' || *p == '.' || *p == '_' || *p == '~') {
-      ferry__sb_addn(&sb, (const char *)p, 1);
-    } else {
-      char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
-      ferry__sb_addn(&sb, e, 3);
-    }
-  }
-  return ferry__sb_steal(&sb);
-}
-
-FERRY_API char *ferry_form_encode(const char *const *kv) {
-  ferry_sb sb = {0};
-  ferry__sb_addn(&sb, "", 0);
-  for (size_t i = 0; kv && kv[i]; i += 2) {
-    char *k = ferry_url_escape(kv[i]);
-    char *v = ferry_url_escape(kv[i + 1] ? kv[i + 1] : "");
-    ferry__sb_addf(&sb, "%s%s=%s", i ? "&" : "", k, v);
-    free(k);
-    free(v);
-    if (!kv[i + 1]) break;
-  }
-  return ferry__sb_steal(&sb);
-}
+/* ferry_url_escape() and ferry_form_encode(): text.c (libcurl's escaping, no client needed). */
 
 FERRY_API int ferry_http_status_error(const ferry_http_response *res, const char *what, ferry_error *err) {
   if (!res) return ferry_error_set(err, FERRY_EINVAL, "%s: no HTTP response", what ? what : "HTTP request");
@@ -870,30 +830,30 @@ FERRY_API int ferry_http_status_error(const ferry_http_response *res, const char
   }
   ferry_error_set(err, code, "%s: HTTP %ld (%s)", what ? what : "HTTP request", st, hint);
   if (err) {
-    ferry_sb sb = {0};
+    ferry_buf sb = {0};
     if (res->location) {
       /* never the query string: it may carry credentials */
       size_t n = strcspn(res->location, "?#");
-      ferry__sb_add(&sb, "Location: ");
-      ferry__sb_addn(&sb, res->location, n);
+      ferry_buf_add(&sb, "Location: ");
+      ferry_buf_addn(&sb, res->location, n);
     }
     if (res->body && res->body_len) {
       size_t n = res->body_len < 512 ? res->body_len : 512;
-      if (sb.len) ferry__sb_add(&sb, "; ");
-      ferry__sb_add(&sb, "body: ");
+      if (sb.len) ferry_buf_add(&sb, "; ");
+      ferry_buf_add(&sb, "body: ");
       for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)res->body[i];
         char ch = c >= 0x20 || c == '\t' ? (char)c : ' ';
-        ferry__sb_addn(&sb, &ch, 1);
+        ferry_buf_addn(&sb, &ch, 1);
       }
-      if (res->body_len > n) ferry__sb_add(&sb, "...");
+      if (res->body_len > n) ferry_buf_add(&sb, "...");
     }
     if (sb.len) {
       char *d = ferry_redact(sb.buf);
       ferry_error_set_detail(err, "%s", d);
       free(d);
     }
-    ferry__sb_free(&sb);
+    ferry_buf_free(&sb);
   }
   return code;
 }

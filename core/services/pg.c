@@ -131,18 +131,18 @@ static void on_poll_closed(uv_handle_t *h) {
 
 /* libpq's text on one line (runs of white space as one space, none at the ends), redacted; malloc'd. */
 static char *pq_text(const char *s) {
-  ferry_sb sb = {0};
+  ferry_buf sb = {0};
   int space = 0;
   for (const char *p = s && *s ? s : "(no message)"; *p; p++) {
     if (isspace((unsigned char)*p)) {
       space = 1;
       continue;
     }
-    if (space && sb.len) ferry__sb_add(&sb, " ");
+    if (space && sb.len) ferry_buf_add(&sb, " ");
     space = 0;
-    ferry__sb_addn(&sb, p, 1);
+    ferry_buf_addn(&sb, p, 1);
   }
-  char *t = ferry__sb_steal(&sb);
+  char *t = ferry_buf_steal(&sb);
   char *r = ferry_redact(t);
   free(t);
   return r;
@@ -151,7 +151,7 @@ static char *pq_text(const char *s) {
 /* The first words of an SQL statement, never a literal or a parameter: up to 3 words / 48 characters,
  * stopping before a word holding a quote, a '$' or a digit first. */
 static char *sql_what(const char *sql) {
-  ferry_sb sb = {0};
+  ferry_buf sb = {0};
   const char *p = sql;
   int words = 0;
   while (*p && words < 3) {
@@ -163,14 +163,14 @@ static char *sql_what(const char *sql) {
     if (!n) break;
     if (memchr(w, '\'', n) || memchr(w, '$', n) || memchr(w, '"', n) || isdigit((unsigned char)*w)) break;
     if (sb.len + n + 1 > 48) break;
-    if (sb.len) ferry__sb_add(&sb, " ");
-    ferry__sb_addn(&sb, w, n);
+    if (sb.len) ferry_buf_add(&sb, " ");
+    ferry_buf_addn(&sb, w, n);
     words++;
     if (*p == '(' || *p == ';') break;
   }
-  if (!sb.len) ferry__sb_add(&sb, "SQL");
+  if (!sb.len) ferry_buf_add(&sb, "SQL");
   for (char *c = sb.buf; *c; c++) *c = (char)((unsigned char)*c < 0x20 ? ' ' : *c);
-  return ferry__sb_steal(&sb);
+  return ferry_buf_steal(&sb);
 }
 
 static const char *sqlstate_name(const char *st) {
@@ -309,7 +309,7 @@ static void connect_failed(ferry_pg *pg, const char *why) {
   char *detail = pq_text(why);
   const char *hint;
   int code = connect_error_code(pg->conn, detail, &hint);
-  char *msg = ferry__xasprintf("cannot connect to PostgreSQL %s%s%s", pg->desc, hint ? ": " : "", hint ? hint : "");
+  char *msg = ferry_asprintf("cannot connect to PostgreSQL %s%s%s", pg->desc, hint ? ": " : "", hint ? hint : "");
   ferry_log_debug(pg->ins, "PostgreSQL %s: connection failed: %s", pg->desc, detail);
   drop_conn(pg);
   fail_list(pg, detach_all(pg), code, msg, detail);
@@ -324,7 +324,7 @@ static void lost(ferry_pg *pg) {
   char *detail = pq_text(pg->conn ? PQerrorMessage(pg->conn) : NULL);
   ferry_log_debug(pg->ins, "PostgreSQL %s: connection lost: %s", pg->desc, detail);
   drop_conn(pg);
-  char *msg = ferry__xasprintf("connection to PostgreSQL %s lost", pg->desc);
+  char *msg = ferry_asprintf("connection to PostgreSQL %s lost", pg->desc);
   fail_list(pg, detach_all(pg), FERRY_ETRANSIENT, msg, detail);
   free(msg);
   free(detail);
@@ -356,10 +356,10 @@ static void finish_op(ferry_pg *pg) {
                       constraint ? " on constraint " : "", constraint ? constraint : "", st);
     else
       ferry_error_set(&err, code, "%s: failed", op->what);
-    char *d = ferry__xasprintf("%s%s%s%s%s", st ? "SQLSTATE " : "", st ? st : "", st ? ": " : "",
+    char *d = ferry_asprintf("%s%s%s%s%s", st ? "SQLSTATE " : "", st ? st : "", st ? ": " : "",
                               primary ? primary : PQerrorMessage(pg->conn), sdetail ? " DETAIL: " : "");
     if (sdetail) {
-      char *d2 = ferry__xasprintf("%s%s", d, sdetail);
+      char *d2 = ferry_asprintf("%s%s", d, sdetail);
       free(d);
       d = d2;
     }
@@ -374,7 +374,7 @@ static void finish_op(ferry_pg *pg) {
     }
     deliver(pg, op, code, NULL, &err);
     if (rest) {
-      char *msg = ferry__xasprintf("connection to PostgreSQL %s lost", pg->desc);
+      char *msg = ferry_asprintf("connection to PostgreSQL %s lost", pg->desc);
       fail_list(pg, rest, FERRY_ETRANSIENT, msg, err.detail);
       free(msg);
     }
@@ -530,7 +530,7 @@ static void start_op(ferry_pg *pg) {
     if (pg->in_txn) {
       /* the open transaction is gone: the operations that belong to it must fail, not run outside it */
       drop_conn(pg);
-      char *msg = ferry__xasprintf("connection to PostgreSQL %s lost inside a transaction", pg->desc);
+      char *msg = ferry_asprintf("connection to PostgreSQL %s lost inside a transaction", pg->desc);
       fail_list(pg, detach_all(pg), FERRY_ETRANSIENT, msg, detail);
       free(msg);
       free(detail);
@@ -600,7 +600,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
 static void on_connect_timeout(uv_timer_t *t) {
   ferry_pg *pg = t->data;
   if (pg->state != S_CONNECTING && pg->state != S_RESOLVING) return;
-  char *why = ferry__xasprintf("no connection after %u s (connect_timeout)", pg->connect_timeout_s);
+  char *why = ferry_asprintf("no connection after %u s (connect_timeout)", pg->connect_timeout_s);
   if (pg->state == S_RESOLVING) {
     uv_cancel((uv_req_t *)pg->gai); /* its callback still runs (and is ignored) */
     pg->gai = NULL;
@@ -665,14 +665,14 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai) 
   pg->gai = NULL;
   handle_closed(pg); /* the request is over (pg stays: its timers are open) */
   if (status < 0 || !ai) {
-    char *why = ferry__xasprintf("could not resolve host name \"%s\": %s", pg->host, uv_strerror(status));
+    char *why = ferry_asprintf("could not resolve host name \"%s\": %s", pg->host, uv_strerror(status));
     uv_freeaddrinfo(ai);
     connect_failed(pg, why);
     free(why);
     return;
   }
   /* Every address, as libpq would try them: host=h,h,... hostaddr=a1,a2,... */
-  ferry_sb addrs = {0};
+  ferry_buf addrs = {0};
   size_t count = 0;
   for (struct addrinfo *a = ai; a && count < 8; a = a->ai_next) {
     char buf[INET6_ADDRSTRLEN] = "";
@@ -681,12 +681,12 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai) 
     else if (a->ai_family == AF_INET6)
       uv_ip6_name((struct sockaddr_in6 *)a->ai_addr, buf, sizeof buf);
     if (!*buf || (addrs.buf && strstr(addrs.buf, buf))) continue;
-    if (count++) ferry__sb_add(&addrs, ",");
-    ferry__sb_add(&addrs, buf);
+    if (count++) ferry_buf_add(&addrs, ",");
+    ferry_buf_add(&addrs, buf);
   }
   uv_freeaddrinfo(ai);
   if (!count) {
-    ferry__sb_free(&addrs);
+    ferry_buf_free(&addrs);
     connect_failed(pg, "the host name has no IPv4 or IPv6 address");
     return;
   }
@@ -695,13 +695,13 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai) 
   for (; pg->keys[hi] && strcmp(pg->keys[hi], "host"); hi++) {
   }
   char *saved = pg->vals[hi];
-  ferry_sb hosts = {0};
-  for (size_t i = 0; i < count; i++) ferry__sb_addf(&hosts, "%s%s", i ? "," : "", pg->host);
+  ferry_buf hosts = {0};
+  for (size_t i = 0; i < count; i++) ferry_buf_addf(&hosts, "%s%s", i ? "," : "", pg->host);
   pg->vals[hi] = hosts.buf;
   connect_with(pg, addrs.buf);
   pg->vals[hi] = saved;
-  ferry__sb_free(&hosts);
-  ferry__sb_free(&addrs);
+  ferry_buf_free(&hosts);
+  ferry_buf_free(&addrs);
 }
 
 static int is_literal_address(const char *h) {
@@ -744,17 +744,17 @@ static void on_kick(uv_timer_t *t) { kick(t->data); }
 
 /* Replaces the text between double quotes in libpq's parse errors (it may be a piece of a password). */
 static char *hide_quoted(const char *s) {
-  ferry_sb sb = {0};
+  ferry_buf sb = {0};
   int in = 0;
   for (const char *p = s ? s : ""; *p; p++) {
     if (*p == '"') {
-      ferry__sb_add(&sb, in ? "...\"" : "\"");
+      ferry_buf_add(&sb, in ? "...\"" : "\"");
       in = !in;
     } else if (!in && *p != '\n') {
-      ferry__sb_addn(&sb, p, 1);
+      ferry_buf_addn(&sb, p, 1);
     }
   }
-  return ferry__sb_steal(&sb);
+  return ferry_buf_steal(&sb);
 }
 
 FERRY_API ferry_pg *ferry_pg_new(ferry_instance *ins, const char *conninfo, ferry_error *err) {
@@ -785,11 +785,11 @@ FERRY_API ferry_pg *ferry_pg_new(ferry_instance *ins, const char *conninfo, ferr
   n = 0;
   for (PQconninfoOption *o = opts; o->keyword; o++) {
     if (!o->val || !*o->val) continue;
-    pg->keys[n] = ferry__xstrdup(o->keyword);
-    pg->vals[n] = ferry__xstrdup(o->val);
+    pg->keys[n] = ferry_strdup(o->keyword);
+    pg->vals[n] = ferry_strdup(o->val);
     n++;
     if (!strcmp(o->keyword, "password")) ferry__secret_add(o->val);
-    else if (!strcmp(o->keyword, "host")) pg->host = ferry__xstrdup(o->val);
+    else if (!strcmp(o->keyword, "host")) pg->host = ferry_strdup(o->val);
     else if (!strcmp(o->keyword, "hostaddr")) pg->has_hostaddr = 1;
     else if (!strcmp(o->keyword, "port")) port = o->val;
     else if (!strcmp(o->keyword, "dbname")) db = o->val;
@@ -797,7 +797,7 @@ FERRY_API ferry_pg *ferry_pg_new(ferry_instance *ins, const char *conninfo, ferr
     else if (!strcmp(o->keyword, "connect_timeout") && atoi(o->val) > 0)
       pg->connect_timeout_s = (unsigned)atoi(o->val);
   }
-  pg->desc = ferry__xasprintf("%s:%s/%s", pg->host ? pg->host : "localhost", port ? port : "5432",
+  pg->desc = ferry_asprintf("%s:%s/%s", pg->host ? pg->host : "localhost", port ? port : "5432",
                              db ? db : user ? user : "(default)");
   PQconninfoFree(opts);
 
@@ -847,11 +847,11 @@ FERRY_API int ferry_pg_query(ferry_pg *pg, const char *sql, int nparams, const c
   if (pg->freeing) return FERRY_ECANCELED;
   pgop *op = ferry__xcalloc(1, sizeof *op);
   op->kind = OP_QUERY;
-  op->sql = ferry__xstrdup(sql);
+  op->sql = ferry_strdup(sql);
   op->nparams = nparams;
   if (nparams) {
     op->params = ferry__xcalloc((size_t)nparams, sizeof(char *));
-    for (int i = 0; i < nparams; i++) op->params[i] = ferry__xstrdup(params[i]);
+    for (int i = 0; i < nparams; i++) op->params[i] = ferry_strdup(params[i]);
   }
   op->done = cb;
   op->arg = arg;
@@ -864,7 +864,7 @@ FERRY_API int ferry_pg_copy_out(ferry_pg *pg, const char *sql, ferry_pg_chunk_cb
   if (pg->freeing) return FERRY_ECANCELED;
   pgop *op = ferry__xcalloc(1, sizeof *op);
   op->kind = OP_COPY_OUT;
-  op->sql = ferry__xstrdup(sql);
+  op->sql = ferry_strdup(sql);
   op->chunk = chunk;
   op->done = done;
   op->arg = arg;
@@ -877,7 +877,7 @@ FERRY_API int ferry_pg_copy_in(ferry_pg *pg, const char *sql, const void *data, 
   if (pg->freeing) return FERRY_ECANCELED;
   pgop *op = ferry__xcalloc(1, sizeof *op);
   op->kind = OP_COPY_IN;
-  op->sql = ferry__xstrdup(sql);
+  op->sql = ferry_strdup(sql);
   op->data = ferry__xmalloc(len ? len : 1);
   if (len) memcpy(op->data, data, len);
   op->len = len;
@@ -888,28 +888,4 @@ FERRY_API int ferry_pg_copy_in(ferry_pg *pg, const char *sql, const void *data, 
 
 FERRY_API size_t ferry_pg_pending(const ferry_pg *pg) { return pg ? pg->nops : 0; }
 
-FERRY_API char *ferry_pg_quote_ident(const char *ident) {
-  if (!ident) return NULL;
-  ferry_sb sb = {0};
-  ferry__sb_add(&sb, "\"");
-  for (const char *p = ident; *p; p++) {
-    if (*p == '"') ferry__sb_add(&sb, "\"\"");
-    else ferry__sb_addn(&sb, p, 1);
-  }
-  ferry__sb_add(&sb, "\"");
-  return ferry__sb_steal(&sb);
-}
-
-FERRY_API char *ferry_pg_quote_literal(const char *value) {
-  if (!value) return ferry__xstrdup("NULL");
-  ferry_sb sb = {0};
-  if (strchr(value, '\\')) ferry__sb_add(&sb, "E");
-  ferry__sb_add(&sb, "'");
-  for (const char *p = value; *p; p++) {
-    if (*p == '\'') ferry__sb_add(&sb, "''");
-    else if (*p == '\\') ferry__sb_add(&sb, "\\\\");
-    else ferry__sb_addn(&sb, p, 1);
-  }
-  ferry__sb_add(&sb, "'");
-  return ferry__sb_steal(&sb);
-}
+/* ferry_pg_quote_ident(), ferry_pg_quote_literal() and the array literals: text.c (libpq's escaping). */

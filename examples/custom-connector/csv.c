@@ -25,6 +25,7 @@
 
 #include <ferry/log.h>
 #include <ferry/plugin.h>
+#include <ferry/util.h>
 
 #define READ_CHUNK (64 * 1024)
 
@@ -42,67 +43,7 @@ static char *xstrndup(const char *s, size_t n) {
   return d;
 }
 
-typedef struct strbuf {
-  char *p;
-  size_t len, cap;
-} strbuf;
-
-static void sb_addn(strbuf *b, const char *s, size_t n) {
-  if (b->len + n + 1 > b->cap) {
-    b->cap = (b->len + n + 1) * 2;
-    b->p = xrealloc(b->p, b->cap);
-  }
-  memcpy(b->p + b->len, s, n);
-  b->len += n;
-  b->p[b->len] = '\0';
-}
-
-/* A set of strings (the first fields already in the sink's file). Open addressing, power-of-two size. */
-typedef struct strset {
-  char **slot;
-  size_t cap, len;
-} strset;
-
-static size_t str_hash(const char *s) {
-  size_t h = 5381;
-  while (*s) h = h * 33 + (unsigned char)*s++;
-  return h;
-}
-
-static int strset_has(const strset *s, const char *k) {
-  if (!s->cap) return 0;
-  for (size_t i = str_hash(k) & (s->cap - 1); s->slot[i]; i = (i + 1) & (s->cap - 1))
-    if (!strcmp(s->slot[i], k)) return 1;
-  return 0;
-}
-
-static void strset_add(strset *s, const char *k) {
-  if (strset_has(s, k)) return;
-  if ((s->len + 1) * 2 > s->cap) {
-    size_t ncap = s->cap ? s->cap * 2 : 256;
-    char **n = calloc(ncap, sizeof *n);
-    if (!n) abort();
-    for (size_t i = 0; i < s->cap; i++) {
-      if (!s->slot[i]) continue;
-      size_t j = str_hash(s->slot[i]) & (ncap - 1);
-      while (n[j]) j = (j + 1) & (ncap - 1);
-      n[j] = s->slot[i];
-    }
-    free(s->slot);
-    s->slot = n;
-    s->cap = ncap;
-  }
-  size_t i = str_hash(k) & (s->cap - 1);
-  while (s->slot[i]) i = (i + 1) & (s->cap - 1);
-  s->slot[i] = xstrndup(k, strlen(k));
-  s->len++;
-}
-
-static void strset_free(strset *s) {
-  for (size_t i = 0; i < s->cap; i++) free(s->slot[i]);
-  free(s->slot);
-  memset(s, 0, sizeof *s);
-}
+/* The growable buffer (ferry_buf) and the set of strings (ferry_strset) are the SDK's: ferry/util.h. */
 
 /* ---- CSV reading: one record at a time out of a buffer ---------------------------------------------- */
 typedef struct csv_row {
@@ -134,32 +75,31 @@ static void row_push(csv_row *r, const char *s, size_t n) {
  * its line break); -1 for malformed input with *why set. *lines gets the line breaks consumed. */
 static long parse_record(const char *buf, size_t len, int final, char delim, csv_row *row, const char **why,
                          int64_t *lines) {
-  strbuf field = {0};
+  ferry_buf field = {0};
   size_t i = 0;
   int64_t nl = 0;
   row_clear(row);
   for (;;) {
-    field.len = 0;
-    if (field.p) field.p[0] = '\0';
+    ferry_buf_reset(&field);
     if (i < len && buf[i] == '"') { /* quoted field */
       i++;
       for (;;) {
         if (i >= len) {
           if (final) {
             *why = "a quoted field is not closed before the end of the file";
-            free(field.p);
+            ferry_buf_free(&field);
             return -1;
           }
-          free(field.p);
+          ferry_buf_free(&field);
           return 0;
         }
         if (buf[i] == '"') {
           if (i + 1 >= len && !final) {
-            free(field.p);
+            ferry_buf_free(&field);
             return 0; /* is it "" or the end of the field? need the next byte */
           }
           if (i + 1 < len && buf[i + 1] == '"') {
-            sb_addn(&field, "\"", 1);
+            ferry_buf_addn(&field, "\"", 1);
             i += 2;
             continue;
           }
@@ -167,37 +107,37 @@ static long parse_record(const char *buf, size_t len, int final, char delim, csv
           break;
         }
         if (buf[i] == '\n') nl++;
-        sb_addn(&field, buf + i, 1);
+        ferry_buf_addn(&field, buf + i, 1);
         i++;
       }
       if (i < len && buf[i] == '\r') { /* CRLF line end */
         if (i + 1 >= len && !final) {
-          free(field.p);
+          ferry_buf_free(&field);
           return 0;
         }
         if (i + 1 >= len || buf[i + 1] == '\n') i++;
       }
       if (i < len && buf[i] != delim && buf[i] != '\n') {
         *why = "unexpected character after a closing quote (a quote inside a field must be doubled)";
-        free(field.p);
+        ferry_buf_free(&field);
         return -1;
       }
       if (i >= len && !final) {
-        free(field.p);
+        ferry_buf_free(&field);
         return 0;
       }
     } else { /* plain field: up to the delimiter or the line break */
       size_t start = i;
       while (i < len && buf[i] != delim && buf[i] != '\n') i++;
       if (i >= len && !final) {
-        free(field.p);
+        ferry_buf_free(&field);
         return 0;
       }
       size_t end = i;
       if (end > start && buf[end - 1] == '\r' && (i >= len || buf[i] == '\n')) end--;
-      sb_addn(&field, buf + start, end - start);
+      ferry_buf_addn(&field, buf + start, end - start);
     }
-    row_push(row, field.p ? field.p : "", field.len);
+    row_push(row, field.buf ? field.buf : "", field.len);
     if (i < len && buf[i] == delim) {
       i++;
       continue;
@@ -206,7 +146,7 @@ static long parse_record(const char *buf, size_t len, int final, char delim, csv
       nl++;
       i++;
     }
-    free(field.p);
+    ferry_buf_free(&field);
     *lines += nl;
     return (long)i;
   }
@@ -232,8 +172,8 @@ typedef struct csv_ctx {
   char **columns; /* the file's columns once known (header row or first item), NULL-terminated */
   size_t ncolumns;
   int need_header; /* the file is empty: write a header row before the first row */
-  strset present;  /* first fields already in the file */
-  strbuf wbuf;     /* rows not yet written */
+  ferry_strset present;  /* first fields already in the file */
+  ferry_buf wbuf;     /* rows not yet written */
   uv_work_t work;
   int syncing, work_status;
   char work_err[256];
@@ -288,8 +228,8 @@ static void csv_fini(ferry_instance *ins) {
   if (c->out_fd >= 0) close(c->out_fd);
   free(c->table_name);
   free_strv(c->columns);
-  strset_free(&c->present);
-  free(c->wbuf.p);
+  ferry_strset_free(&c->present);
+  ferry_buf_free(&c->wbuf);
 }
 
 /* ---- source ------------------------------------------------------------------------------------------- */
@@ -302,7 +242,7 @@ struct csv_reader {
   int reading, eof, done, pumping;
   size_t demand;
   char chunk[READ_CHUNK];
-  strbuf buf;           /* bytes read and not parsed yet */
+  ferry_buf buf;           /* bytes read and not parsed yet */
   size_t buf_off;       /* parsed up to here */
   int64_t offset;       /* file offset of the next read */
   int64_t line;         /* line number of the next record */
@@ -317,7 +257,7 @@ static void reader_free(csv_reader *r) {
     uv_fs_close(NULL, &req, r->fd, NULL); /* a local file: closing does not wait for anything */
     uv_fs_req_cleanup(&req);
   }
-  free(r->buf.p);
+  ferry_buf_free(&r->buf);
   row_free(&r->row);
   free_strv(r->columns);
   free(r);
@@ -406,7 +346,7 @@ static void src_pump(csv_reader *r) {
   while (r->c && !r->done && r->demand > 0) {
     const char *why = NULL;
     int64_t line = r->line, lines = 0;
-    long used = parse_record(r->buf.p + r->buf_off, r->buf.len - r->buf_off, r->eof, r->c->delim, &r->row,
+    long used = parse_record(r->buf.buf + r->buf_off, r->buf.len - r->buf_off, r->eof, r->c->delim, &r->row,
                              &why, &lines);
     if (used < 0) {
       src_fail(r, line, FERRY_EINVAL, "%s", why);
@@ -445,12 +385,9 @@ static void src_on_read(uv_fs_t *req) {
     r->eof = 1;
   } else {
     /* drop what was parsed, keep the unparsed tail */
-    if (r->buf_off) {
-      memmove(r->buf.p, r->buf.p + r->buf_off, r->buf.len - r->buf_off);
-      r->buf.len -= r->buf_off;
-      r->buf_off = 0;
-    }
-    sb_addn(&r->buf, r->chunk, (size_t)n);
+    ferry_buf_consume(&r->buf, r->buf_off);
+    r->buf_off = 0;
+    ferry_buf_addn(&r->buf, r->chunk, (size_t)n);
     r->offset += n;
   }
   src_pump(r);
@@ -493,20 +430,20 @@ static void src_stop(ferry_instance *ins) { reader_detach(ferry_instance_ctx(ins
 
 /* ---- sink --------------------------------------------------------------------------------------------- */
 /* Appends one field, quoted when it has to be. */
-static void put_field(strbuf *b, const char *s, size_t n, char delim) {
+static void put_field(ferry_buf *b, const char *s, size_t n, char delim) {
   int quote = n > 0 && (s[0] == ' ' || s[n - 1] == ' ');
   for (size_t i = 0; i < n && !quote; i++)
     quote = s[i] == delim || s[i] == '"' || s[i] == '\n' || s[i] == '\r';
   if (!quote) {
-    sb_addn(b, s, n);
+    ferry_buf_addn(b, s, n);
     return;
   }
-  sb_addn(b, "\"", 1);
+  ferry_buf_addn(b, "\"", 1);
   for (size_t i = 0; i < n; i++) {
-    if (s[i] == '"') sb_addn(b, "\"", 1); /* a quote inside a quoted field is doubled */
-    sb_addn(b, s + i, 1);
+    if (s[i] == '"') ferry_buf_addn(b, "\"", 1); /* a quote inside a quoted field is doubled */
+    ferry_buf_addn(b, s + i, 1);
   }
-  sb_addn(b, "\"", 1);
+  ferry_buf_addn(b, "\"", 1);
 }
 
 /* The text of a JSON value as a field: strings as they are, numbers and booleans as JSON writes them, null as
@@ -535,14 +472,14 @@ static int sink_scan_existing(csv_ctx *c, int writable, ferry_error *err) {
     }
     return ferry_error_set(err, FERRY_EIO, "csv: cannot read %s: %s", c->path, strerror(errno));
   }
-  strbuf all = {0};
+  ferry_buf all = {0};
   char chunk[READ_CHUNK];
   ssize_t n;
-  while ((n = read(fd, chunk, sizeof chunk)) > 0) sb_addn(&all, chunk, (size_t)n);
+  while ((n = read(fd, chunk, sizeof chunk)) > 0) ferry_buf_addn(&all, chunk, (size_t)n);
   int read_errno = errno;
   close(fd);
   if (n < 0) {
-    free(all.p);
+    ferry_buf_free(&all);
     return ferry_error_set(err, FERRY_EIO, "csv: cannot read %s: %s", c->path, strerror(read_errno));
   }
   csv_row row = {0};
@@ -553,7 +490,7 @@ static int sink_scan_existing(csv_ctx *c, int writable, ferry_error *err) {
     const char *why = NULL;
     int64_t row_line = line;
     /* not final: a row counts only with its line break (the sink always writes one); a torn tail stops */
-    long used = parse_record(all.p + off, all.len - off, 0, c->delim, &row, &why, &line);
+    long used = parse_record(all.buf + off, all.len - off, 0, c->delim, &row, &why, &line);
     if (used == 0) break;
     if (used < 0) {
       rc = ferry_error_set(err, FERRY_EINVAL, "csv: %s:%lld: %s; refusing to append to a file that is not "
@@ -568,7 +505,7 @@ static int sink_scan_existing(csv_ctx *c, int writable, ferry_error *err) {
       c->columns[row.n] = NULL;
       c->ncolumns = row.n;
     } else {
-      strset_add(&c->present, row.f[0]);
+      ferry_strset_add(&c->present, row.f[0]);
     }
     first = 0;
   }
@@ -580,7 +517,7 @@ static int sink_scan_existing(csv_ctx *c, int writable, ferry_error *err) {
     if (truncate(c->path, (off_t)off) < 0)
       rc = ferry_error_set(err, FERRY_EIO, "csv: cannot truncate %s: %s", c->path, strerror(errno));
   }
-  free(all.p);
+  ferry_buf_free(&all);
   return rc;
 }
 
@@ -609,13 +546,12 @@ static void fail_task(ferry_task *task, int code, const char *fmt, ...) {
 }
 
 static char *join_names(char **v, size_t n) {
-  strbuf b = {0};
-  sb_addn(&b, "", 0);
+  ferry_buf b = FERRY_BUF_INIT;
   for (size_t i = 0; i < n; i++) {
-    if (i) sb_addn(&b, ", ", 2);
-    sb_addn(&b, v[i], strlen(v[i]));
+    if (i) ferry_buf_add(&b, ", ");
+    ferry_buf_add(&b, v[i]);
   }
-  return b.p;
+  return ferry_buf_steal(&b);
 }
 
 /* Checks the item against the file's columns (adopting the item's when the file has none yet). Returns 0, or
@@ -650,29 +586,29 @@ static int check_columns(csv_ctx *c, ferry_task *task, int adopt, int code) {
     same = !strcmp(json_string_value(json_array_get(cols, i)), c->columns[i]);
   if (!same) {
     char *want = join_names(c->columns, c->ncolumns);
-    strbuf got = {0};
+    ferry_buf got = {0};
     for (size_t i = 0; i < n; i++) {
-      if (i) sb_addn(&got, ", ", 2);
+      if (i) ferry_buf_addn(&got, ", ", 2);
       const char *s = json_string_value(json_array_get(cols, i));
-      sb_addn(&got, s, strlen(s));
+      ferry_buf_addn(&got, s, strlen(s));
     }
-    fail_task(task, code, "item %s has the columns [%s] but %s has [%s]", it->key, got.p, c->path, want);
+    fail_task(task, code, "item %s has the columns [%s] but %s has [%s]", it->key, got.buf, c->path, want);
     free(want);
-    free(got.p);
+    ferry_buf_free(&got);
     return -1;
   }
   return 0;
 }
 
-static void put_row(strbuf *b, json_t *row, char delim) {
+static void put_row(ferry_buf *b, json_t *row, char delim) {
   for (size_t i = 0; i < json_array_size(row); i++) {
-    if (i) sb_addn(b, &delim, 1);
+    if (i) ferry_buf_addn(b, &delim, 1);
     size_t n;
     char *s = value_text(json_array_get(row, i), &n);
     put_field(b, s, n, delim);
     free(s);
   }
-  sb_addn(b, "\n", 1);
+  ferry_buf_addn(b, "\n", 1);
 }
 
 static void sink_write(ferry_instance *ins, ferry_task *task) {
@@ -688,10 +624,10 @@ static void sink_write(ferry_instance *ins, ferry_task *task) {
     }
   if (c->need_header) {
     for (size_t i = 0; i < c->ncolumns; i++) {
-      if (i) sb_addn(&c->wbuf, &c->delim, 1);
+      if (i) ferry_buf_addn(&c->wbuf, &c->delim, 1);
       put_field(&c->wbuf, c->columns[i], strlen(c->columns[i]), c->delim);
     }
-    sb_addn(&c->wbuf, "\n", 1);
+    ferry_buf_addn(&c->wbuf, "\n", 1);
     c->need_header = 0;
   }
   size_t written = 0;
@@ -699,9 +635,9 @@ static void sink_write(ferry_instance *ins, ferry_task *task) {
     json_t *row = json_array_get(rows, i);
     size_t n;
     char *first = value_text(json_array_get(row, 0), &n);
-    if (!strset_has(&c->present, first)) { /* rows already in the file (an earlier run) are not repeated */
+    if (!ferry_strset_has(&c->present, first)) { /* rows already in the file (an earlier run) are not repeated */
       put_row(&c->wbuf, row, c->delim);
-      strset_add(&c->present, first);
+      ferry_strset_add(&c->present, first);
       written++;
     }
     free(first);
@@ -716,7 +652,7 @@ static void sync_work(uv_work_t *w) {
   size_t off = 0;
   c->work_status = 0;
   while (off < c->wbuf.len) {
-    ssize_t n = write(c->out_fd, c->wbuf.p + off, c->wbuf.len - off);
+    ssize_t n = write(c->out_fd, c->wbuf.buf + off, c->wbuf.len - off);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       snprintf(c->work_err, sizeof c->work_err, "writing %s failed: %s", c->path, strerror(errno));
@@ -725,10 +661,7 @@ static void sync_work(uv_work_t *w) {
     }
     off += (size_t)n;
   }
-  if (off) {
-    memmove(c->wbuf.p, c->wbuf.p + off, c->wbuf.len - off);
-    c->wbuf.len -= off;
-  }
+  ferry_buf_consume(&c->wbuf, off);
   if (!c->work_status && c->fsync && fsync(c->out_fd) < 0) {
     snprintf(c->work_err, sizeof c->work_err, "fsync of %s failed: %s", c->path, strerror(errno));
     c->work_status = FERRY_EIO;
@@ -778,7 +711,7 @@ static void csv_plan(ferry_instance *ins, ferry_task *task) {
   csv_ctx *c = ferry_instance_ctx(ins);
   if (check_columns(c, task, 0, FERRY_EBLOCKED) < 0) return;
   char *k = first_key(ferry_task_item(task));
-  int present = strset_has(&c->present, k);
+  int present = ferry_strset_has(&c->present, k);
   free(k);
   json_object_set_new(ferry_task_report(task), "would",
                       json_string(present ? "skip: the row is already in the file" : "append the row"));
@@ -788,7 +721,7 @@ static void csv_plan(ferry_instance *ins, ferry_task *task) {
 static void csv_verify(ferry_instance *ins, ferry_task *task) {
   csv_ctx *c = ferry_instance_ctx(ins);
   char *k = first_key(ferry_task_item(task));
-  if (strset_has(&c->present, k)) ferry_task_done(task, 0);
+  if (ferry_strset_has(&c->present, k)) ferry_task_done(task, 0);
   else fail_task(task, FERRY_EMISMATCH, "no row with first field \"%s\" in %s", k, c->path);
   free(k);
 }

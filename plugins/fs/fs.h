@@ -56,7 +56,6 @@ int fs_errno_code(int e); /* errno -> FERRY_E* */
 /* ---- strings ------------------------------------------------------------------------------------------- */
 char *fs_strdup(const char *s);
 char *fs_strndup(const char *s, size_t n);
-char *fs_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* 1 when s[0..n) is valid UTF-8 (no overlong forms, no surrogates). */
 int fs_utf8_valid(const char *s, size_t n);
 /* A copy of `s` safe to print: control characters, DEL, backslash and bytes that are not valid UTF-8 as

@@ -70,7 +70,7 @@ static void flush_pending(fs_snk *k) {
     head->j.release = batch_release;
     int r = fs_pool_submit(k->pool, &head->j);
     if (r < 0) {
-      char *msg = fs_strf("cannot queue the copy: %s", uv_strerror(r));
+      char *msg = ferry_asprintf("cannot queue the copy: %s", uv_strerror(r));
       for (copy_job *j = head; j; j = j->more) {
         fs_task_fail_msg(j->task, FERRY_EIO, msg);
         j->task = NULL;
@@ -107,7 +107,7 @@ static void snk_item(ferry_instance *ins, ferry_task *task) {
   const char *why = fs_path_problem(path);
   if (why) {
     char *shown = fs_display(path ? path : "");
-    char *m = fs_strf("refused the path \"%s\": %s (paths stay below the target root)", shown, why);
+    char *m = ferry_asprintf("refused the path \"%s\": %s (paths stay below the target root)", shown, why);
     fs_task_fail_msg(task, bad ? bad : FERRY_EINVAL, m);
     free(m);
     free(shown);
@@ -304,7 +304,7 @@ static int snk_start(ferry_instance *ins, ferry_error *err) {
       free(parent);
       if (!ok)
         return fs_root_problem(k, err,
-                               fs_strf("the target root \"%s\" does not exist and its parent is not a "
+                               ferry_asprintf("the target root \"%s\" does not exist and its parent is not a "
                                     "writable directory",
                                     root));
       k->root_missing = 1;
@@ -314,7 +314,7 @@ static int snk_start(ferry_instance *ins, ferry_error *err) {
   if (k->rootfd < 0) {
     int e = errno;
     return fs_root_problem(k, err,
-                           fs_strf("the target root \"%s\" %s%s", root,
+                           ferry_asprintf("the target root \"%s\" %s%s", root,
                                 e == ENOENT    ? "does not exist"
                                 : e == ENOTDIR ? "is not a directory"
                                                 : strerror(e),
@@ -324,7 +324,7 @@ static int snk_start(ferry_instance *ins, ferry_error *err) {
   if (fstat(k->rootfd, &rs) == 0) k->rootdev = rs.st_dev;
   if (k->mode != FERRY_MODE_VERIFY && faccessat(AT_FDCWD, root, W_OK, AT_EACCESS) < 0)
     return fs_root_problem(k, err,
-                           fs_strf("the target root \"%s\" is not writable: %s", root, strerror(errno)));
+                           ferry_asprintf("the target root \"%s\" is not writable: %s", root, strerror(errno)));
   if (k->mode == FERRY_MODE_PLAN) {
     struct statvfs vs;
     if (fstatvfs(k->rootfd, &vs) == 0) k->free_bytes = (int64_t)vs.f_bavail * (int64_t)vs.f_frsize;

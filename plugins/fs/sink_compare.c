@@ -27,12 +27,12 @@ static int source_sha(copy_job *j, int code) {
  * 1: same content; 0: differs (note says how); < 0: failure (j->res set with `code` or the errno's). */
 int fs_same_content(copy_job *j, int dfd, const char *base, const struct stat *ts, int code) {
   if ((int64_t)ts->st_size != j->size) {
-    fs_set_note(j, fs_strf("target has %lld bytes, source %lld", (long long)ts->st_size, (long long)j->size));
+    fs_set_note(j, ferry_asprintf("target has %lld bytes, source %lld", (long long)ts->st_size, (long long)j->size));
     return 0;
   }
   if (j->compare == CMP_MTIME) {
     if (j->has_mtime && fs_mtime_ns(ts) == j->mtime_ns) return 1;
-    fs_set_note(j, fs_strf("same size, different mtime"));
+    fs_set_note(j, ferry_asprintf("same size, different mtime"));
     return 0;
   }
   if (source_sha(j, code) < 0) return -1;
@@ -48,7 +48,7 @@ int fs_same_content(copy_job *j, int dfd, const char *base, const struct stat *t
     return -1;
   }
   if (!strcmp(tsha, j->sha)) return 1;
-  fs_set_note(j, fs_strf("same size, different content (target sha256 %s, source %s)", tsha, j->sha));
+  fs_set_note(j, ferry_asprintf("same size, different content (target sha256 %s, source %s)", tsha, j->sha));
   return 0;
 }
 
@@ -96,7 +96,7 @@ void fs_plan_work(copy_job *j) {
       }
     }
   } else {
-    fs_set_note(j, fs_strf("would create the missing directories"));
+    fs_set_note(j, ferry_asprintf("would create the missing directories"));
   }
   /* would write: the source must be readable as listed */
   int sfd = fs_open_nolinks(j->local, O_RDONLY);
@@ -161,7 +161,7 @@ void fs_verify_work(copy_job *j) {
     goto out;
   }
   if (j->has_mtime && fs_mtime_ns(&ts) != j->mtime_ns)
-    fs_set_note(j, fs_strf("same content, different mtime"));
+    fs_set_note(j, ferry_asprintf("same content, different mtime"));
 out:
   free(shown);
 }

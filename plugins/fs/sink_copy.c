@@ -199,7 +199,7 @@ static void copy_file(copy_job *j, int dfd, const char *base) {
     int e = errno;
     if (e == EEXIST && j->on_conflict == CONFLICT_SKIP) {
       j->action = ACT_KEPT;
-      fs_set_note(j, fs_strf("a file appeared at the target meanwhile; kept (on_conflict is \"skip\")"));
+      fs_set_note(j, ferry_asprintf("a file appeared at the target meanwhile; kept (on_conflict is \"skip\")"));
     } else {
       fs_fail(&j->res, e == EEXIST ? FERRY_ECONFLICT : fs_errno_code(e),
               "cannot rename the temporary file to "
@@ -333,7 +333,7 @@ void fs_copy_one_after(copy_job *j, int status) {
     if (j->action == ACT_WRITTEN) {
       k->planned_bytes += j->need_bytes;
       if (k->free_bytes >= 0 && k->planned_bytes > k->free_bytes) {
-        char *m = fs_strf(
+        char *m = ferry_asprintf(
             "not enough free space on the target file system: the files so far need %lld bytes, "
             "%lld are available",
             (long long)k->planned_bytes, (long long)k->free_bytes);
@@ -364,7 +364,7 @@ void fs_copy_one_after(copy_job *j, int status) {
   }
   /* old -> new path for the cutover's id map (the source's path on this machine -> the target's) */
   if (j->local) {
-    char *to = fs_strf("%s/%s", k->c->root, j->rel);
+    char *to = ferry_asprintf("%s/%s", k->c->root, j->rel);
     ferry_error me = FERRY_ERROR_INIT;
     if (ferry_task_map_id(task, "file", j->local, to, &me) < 0)
       ferry_log_warn(k->ins, "file \"%s\": recording its id map: %s", j->rel, me.message ? me.message : "");

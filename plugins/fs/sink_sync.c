@@ -173,7 +173,7 @@ void fs_clean_work(fs_job *jb) {
       cj->failed++;
       if (!cj->first_error) {
         char *shown = fs_display(nm);
-        cj->first_error = fs_strf("%s: %s", shown, strerror(errno));
+        cj->first_error = ferry_asprintf("%s: %s", shown, strerror(errno));
         free(shown);
       }
     }

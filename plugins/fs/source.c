@@ -41,10 +41,10 @@ static ferry_item *file_item(fs_src *s, const fs_entry *e) {
   json_object_set_new(b, "mtime_ns", json_integer((json_int_t)fs_mtime_ns(&e->st)));
   json_object_set_new(b, "mode", json_integer((json_int_t)(e->st.st_mode & 07777)));
   if (e->hashed) json_object_set_new(b, "sha256", json_string(e->sha));
-  char *lp = fs_strf("%s/%s", s->realroot, e->rel);
+  char *lp = ferry_asprintf("%s/%s", s->realroot, e->rel);
   json_object_set_new(b, "local_path", json_string(lp));
   free(lp);
-  char *key = fs_strf("%s/%s", s->name, e->rel);
+  char *key = ferry_asprintf("%s/%s", s->name, e->rel);
   ferry_item *it = ferry_item_new(FERRY_ITEM_FILE, key, b);
   free(key);
   return it;
@@ -56,7 +56,7 @@ static ferry_item *error_item(fs_src *s, const fs_entry *e) {
   json_object_set_new(b, "path", json_string(e->rel));
   json_object_set_new(b, "error", json_string(e->why));
   json_object_set_new(b, "error_code", json_integer(e->code ? e->code : FERRY_EINVAL));
-  char *key = fs_strf("%s/%s", s->name, e->rel);
+  char *key = ferry_asprintf("%s/%s", s->name, e->rel);
   ferry_item *it = ferry_item_new(FERRY_ITEM_FILE, key, b);
   free(key);
   return it;
@@ -116,7 +116,7 @@ void fs_src_pump(fs_src *s) {
   while (s->want > s->preparing && s->qhead && !s->stopped) {
     fs_entry *e = s->qhead;
     if (!e->why) {
-      char *key = fs_strf("%s/%s", s->name, e->rel);
+      char *key = ferry_asprintf("%s/%s", s->name, e->rel);
       int wanted = ferry_source_wanted(s->ins, key);
       if (!wanted) { /* the core will not carry it: emit it as it is, unprepared */
         s->qhead = e->next;

@@ -77,14 +77,14 @@ static void refuse_link(walk_job *w, int dirfd, const char *name, const char *re
   if (n >= 0) {
     target[n] = '\0';
     char *t = fs_display(target);
-    why = fs_strf(
+    why = ferry_asprintf(
         "\"%s\" is a symbolic link to \"%s\" (%s the root); symbolic links are never followed: "
         "replace it with the file itself, or migrate the directory it points to as a root of its "
         "own",
         shown, t, link_inside(s, rel, target) ? "inside" : "outside");
     free(t);
   } else {
-    why = fs_strf("\"%s\" is a symbolic link; symbolic links are never followed", shown);
+    why = ferry_asprintf("\"%s\" is a symbolic link; symbolic links are never followed", shown);
   }
   free(shown);
   add_refused(w, rel, FERRY_EINVAL, why);
@@ -142,7 +142,7 @@ static void enter_dir(walk_job *w, int dirfd, const char *name, size_t len, int 
     if (e == ENOENT) return; /* vanished since it was listed */
     char *shown = fs_display(s->path);
     add_refused(w, s->path, fs_errno_code(e),
-                fs_strf("cannot open directory \"%s\": %s", shown, strerror(e)));
+                ferry_asprintf("cannot open directory \"%s\": %s", shown, strerror(e)));
     free(shown);
     return;
   }
@@ -157,7 +157,7 @@ static void enter_dir(walk_job *w, int dirfd, const char *name, size_t len, int 
     close(fd);
     char *shown = fs_display(s->path);
     add_refused(w, s->path, fs_errno_code(e),
-                fs_strf("cannot read directory \"%s\": %s", shown, strerror(e)));
+                ferry_asprintf("cannot read directory \"%s\": %s", shown, strerror(e)));
     free(shown);
     return;
   }
@@ -175,7 +175,7 @@ void fs_walk_work(fs_job *jb) {
       s->path[0] = '\0';
       int fd = dup(s->rootfd);
       if (fd < 0) {
-        add_refused(w, ".", FERRY_EIO, fs_strf("cannot read the root: %s", strerror(errno)));
+        add_refused(w, ".", FERRY_EIO, ferry_asprintf("cannot read the root: %s", strerror(errno)));
         continue;
       }
       char *const *list = level_list(s, 0);
@@ -189,7 +189,7 @@ void fs_walk_work(fs_job *jb) {
       DIR *d = fd2 >= 0 ? fdopendir(fd2) : NULL;
       if (!d) {
         if (fd2 >= 0) close(fd2);
-        add_refused(w, ".", FERRY_EIO, fs_strf("cannot read the root: %s", strerror(errno)));
+        add_refused(w, ".", FERRY_EIO, ferry_asprintf("cannot read the root: %s", strerror(errno)));
         continue;
       }
       push_frame(s, -1, d, NULL, 0, 0);
@@ -225,7 +225,7 @@ void fs_walk_work(fs_job *jb) {
         s->path[f->plen] = '\0';
         char *shown = fs_display(f->plen ? s->path : ".");
         add_refused(w, f->plen ? s->path : ".", fs_errno_code(errno),
-                    fs_strf("reading directory \"%s\" failed: %s", shown, strerror(errno)));
+                    ferry_asprintf("reading directory \"%s\" failed: %s", shown, strerror(errno)));
         free(shown);
       }
       fs_pop_frame(s);
@@ -244,9 +244,9 @@ void fs_walk_work(fs_job *jb) {
       char *shown = fs_display(s->path);
       add_refused(
           w, s->path, FERRY_EINVAL,
-          fs_strf("the name \"%s\" is not valid UTF-8 (shown with \\x escapes); it cannot be carried "
-                  "in an item: rename it on the source",
-                  shown));
+          ferry_asprintf("the name \"%s\" is not valid UTF-8 (shown with \\x escapes); it cannot be carried "
+                         "in an item: rename it on the source",
+                         shown));
       free(shown);
       continue;
     }
@@ -257,7 +257,7 @@ void fs_walk_work(fs_job *jb) {
         int e = errno;
         if (e == ENOENT) continue; /* vanished */
         char *shown = fs_display(s->path);
-        add_refused(w, s->path, fs_errno_code(e), fs_strf("cannot stat \"%s\": %s", shown, strerror(e)));
+        add_refused(w, s->path, fs_errno_code(e), ferry_asprintf("cannot stat \"%s\": %s", shown, strerror(e)));
         free(shown);
         continue;
       }
@@ -289,7 +289,7 @@ void fs_walk_work(fs_job *jb) {
                        : type == DT_BLK  ? "a block device"
                                          : "not a regular file";
     add_refused(w, s->path, FERRY_EINVAL,
-                fs_strf("\"%s\" is %s: only regular files are copied", shown, kind));
+                ferry_asprintf("\"%s\" is %s: only regular files are copied", shown, kind));
     free(shown);
   }
 }
@@ -330,11 +330,11 @@ static void prepare_entry(prep_job *p, fs_entry *e) {
       if (fd == -ENOENT) return; /* vanished since the walk: nothing to carry */
       shown = fs_display(e->rel);
       e->code = fs_errno_code(-fd);
-      e->why = fd == -ELOOP ? fs_strf(
+      e->why = fd == -ELOOP ? ferry_asprintf(
                                   "\"%s\": a component of the path is a symbolic link (changed since the "
                                   "walk?); symbolic links are never followed",
                                   shown)
-                            : fs_strf("cannot open \"%s\": %s", shown, strerror(-fd));
+                            : ferry_asprintf("cannot open \"%s\": %s", shown, strerror(-fd));
       free(shown);
       return;
     }
@@ -355,8 +355,8 @@ static void prepare_entry(prep_job *p, fs_entry *e) {
     if (rc) {
       shown = fs_display(e->rel);
       e->code = rc == -EINVAL ? FERRY_EINVAL : fs_errno_code(-rc);
-      e->why = rc == -EINVAL ? fs_strf("\"%s\" is no longer a regular file", shown)
-                             : fs_strf("reading \"%s\" failed: %s", shown, strerror(-rc));
+      e->why = rc == -EINVAL ? ferry_asprintf("\"%s\" is no longer a regular file", shown)
+                             : ferry_asprintf("reading \"%s\" failed: %s", shown, strerror(-rc));
       free(shown);
       return;
     }
@@ -369,7 +369,7 @@ static void prepare_entry(prep_job *p, fs_entry *e) {
   }
   char *shown = fs_display(e->rel);
   e->code = FERRY_EIO;
-  e->why = fs_strf("\"%s\" kept changing while it was read (3 tries); run again when it is quiet", shown);
+  e->why = ferry_asprintf("\"%s\" kept changing while it was read (3 tries); run again when it is quiet", shown);
   free(shown);
 }
 

@@ -108,8 +108,7 @@ int fs_fail(fs_result *r, int code, const char *fmt, ...) {
   if (r->code) return r->code; /* keep the first failure */
   va_list ap;
   va_start(ap, fmt);
-  char *m = NULL;
-  if (vasprintf(&m, fmt, ap) < 0) m = NULL;
+  char *m = ferry_vasprintf(fmt, ap);
   va_end(ap);
   free(r->msg);
   r->msg = m;
@@ -150,16 +149,6 @@ static void *xcheck(void *p) {
 
 char *fs_strdup(const char *s) { return xcheck(strdup(s ? s : "")); }
 char *fs_strndup(const char *s, size_t n) { return xcheck(strndup(s, n)); }
-
-char *fs_strf(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  char *m = NULL;
-  int n = vasprintf(&m, fmt, ap);
-  va_end(ap);
-  if (n < 0) xcheck(NULL);
-  return m;
-}
 
 /* Length of the valid UTF-8 sequence starting at s (n bytes available), or 0. */
 static size_t utf8_seq(const unsigned char *s, size_t n) {

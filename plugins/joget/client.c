@@ -19,59 +19,10 @@
 #include "joget.h"
 
 /* ---- helpers ------------------------------------------------------------------------------------------- */
-char *joget_strdup(const char *s) {
-  if (!s) return NULL;
-  char *d = strdup(s);
-  if (!d) abort();
-  return d;
-}
-
-char *joget_asprintf(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  char *s = NULL;
-  if (vasprintf(&s, fmt, ap) < 0) abort();
-  va_end(ap);
-  return s;
-}
-
 int64_t joget_now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sb_grow(joget_sb *sb, size_t n) {
-  if (sb->len + n + 1 <= sb->cap) return;
-  size_t cap = sb->cap ? sb->cap : 64;
-  while (cap < sb->len + n + 1) cap *= 2;
-  sb->buf = realloc(sb->buf, cap);
-  if (!sb->buf) abort();
-  sb->cap = cap;
-}
-
-void joget_sb_add(joget_sb *sb, const char *s) {
-  size_t n = strlen(s);
-  sb_grow(sb, n);
-  memcpy(sb->buf + sb->len, s, n + 1);
-  sb->len += n;
-}
-
-void joget_sb_addf(joget_sb *sb, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  char *s = NULL;
-  if (vasprintf(&s, fmt, ap) < 0) abort();
-  va_end(ap);
-  joget_sb_add(sb, s);
-  free(s);
-}
-
-char *joget_sb_steal(joget_sb *sb) {
-  char *s = sb->buf ? sb->buf : joget_strdup("");
-  sb->buf = NULL;
-  sb->len = sb->cap = 0;
-  return s;
 }
 
 json_t *joget_list(json_t *doc, const char *key) {
@@ -87,6 +38,28 @@ const char *joget_str(const json_t *obj, const char *key) {
   return json_string_value(json_object_get(obj, key));
 }
 
+char *joget_join(const json_t *strings, const char *sep) {
+  ferry_buf b = FERRY_BUF_INIT;
+  size_t i;
+  json_t *v;
+  json_array_foreach(strings, i, v) {
+    const char *sv = json_string_value(v);
+    ferry_buf_addf(&b, "%s%s", i ? sep : "", sv ? sv : "");
+  }
+  return ferry_buf_steal(&b);
+}
+
+void joget_act_view(json_t *act, json_t *doc) {
+  if (joget_str(doc, "state")) json_object_set_new(act, "state", json_string(joget_str(doc, "state")));
+  json_t *as = joget_list(doc, "assignee");
+  json_object_set_new(act, "assignees", as);
+  const char *acc = joget_str(doc, "acceptedUser");
+  const char *st = joget_str(act, "state");
+  if (!acc && st && !strcmp(st, "open.running") && json_array_size(as) == 1)
+    acc = json_string_value(json_array_get(as, 0)); /* accepting leaves only the accepter's assignment */
+  json_object_set_new(act, "accepted_by", acc ? json_string(acc) : json_null());
+}
+
 int joget_def_split(const char *def, char **app, char **ver, char **proc) {
   *app = *ver = *proc = NULL;
   if (!def) return -1;
@@ -96,7 +69,7 @@ int joget_def_split(const char *def, char **app, char **ver, char **proc) {
   if (!b || strchr(b + 1, '#') || a == def || b == a + 1 || !b[1]) return -1;
   *app = strndup(def, (size_t)(a - def));
   *ver = strndup(a + 1, (size_t)(b - a - 1));
-  *proc = joget_strdup(b + 1);
+  *proc = ferry_strdup(b + 1);
   if (!*app || !*ver) abort();
   return 0;
 }
@@ -148,11 +121,11 @@ typedef struct joget_req {
 } joget_req;
 
 static char *ident_label(const joget_ident *id) {
-  if (!id) return joget_strdup("anonymous");
-  if (id->label) return joget_strdup(id->label);
+  if (!id) return ferry_strdup("anonymous");
+  if (id->label) return ferry_strdup(id->label);
   if (id->login_as)
-    return joget_asprintf("user \"%s\" (master login \"%s\" + loginAs)", id->login_as, id->user ? id->user : "");
-  return joget_asprintf("%s \"%s\"", id->role == JOGET_ROLE_ADMIN ? "admin user" : "user",
+    return ferry_asprintf("user \"%s\" (master login \"%s\" + loginAs)", id->login_as, id->user ? id->user : "");
+  return ferry_asprintf("%s \"%s\"", id->role == JOGET_ROLE_ADMIN ? "admin user" : "user",
                         id->user ? id->user : "");
 }
 
@@ -298,8 +271,8 @@ int joget_call(joget_ctx_t *c, const char *method, const char *path, const char 
   char *form = k ? ferry_form_encode(kv) : NULL;
   free(kv);
   int post = !strcmp(method, "POST");
-  char *url = (!post && form && *form) ? joget_asprintf("%s/web/json/%s?%s", c->base, path, form)
-                                       : joget_asprintf("%s/web/json/%s", c->base, path);
+  char *url = (!post && form && *form) ? ferry_asprintf("%s/web/json/%s?%s", c->base, path, form)
+                                       : ferry_asprintf("%s/web/json/%s", c->base, path);
   const char *headers[] = {c->referer_hdr, "Accept: application/json", NULL};
   ferry_http_request req = {.method = method, .url = url, .headers = headers, .timeout_ms = timeout_ms};
   if (post) {
@@ -312,8 +285,8 @@ int joget_call(joget_ctx_t *c, const char *method, const char *path, const char 
   r->c = c;
   r->cb = cb;
   r->arg = arg;
-  r->method = joget_strdup(method);
-  r->path = joget_strdup(path);
+  r->method = ferry_strdup(method);
+  r->path = ferry_strdup(path);
   r->label = ident_label(id);
   r->role = id ? id->role : 0;
   r->login_as = id && id->login_as;
@@ -395,7 +368,7 @@ void joget_cache_get(joget_ctx_t *c, joget_cache *cc, const char *key, joget_onc
   joget_once *o = calloc(1, sizeof *o);
   if (!o) abort();
   o->cc = cc;
-  o->key = joget_strdup(key);
+  o->key = ferry_strdup(key);
   o->w = w;
   o->wtail = &w->next;
   o->next = cc->pending;

@@ -148,11 +148,11 @@ static int joget_init(ferry_instance *ins, ferry_error *err) {
                            "joget: option \"url\" is the server's context (http://host:port/jw), "
                            "without /web/json (is \"%s\")",
                            c->url);
-  c->host_label = joget_strdup(c->base);
-  c->referer_hdr = joget_asprintf("Referer: %s", c->referer && *c->referer ? c->referer : c->base);
+  c->host_label = ferry_strdup(c->base);
+  c->referer_hdr = ferry_asprintf("Referer: %s", c->referer && *c->referer ? c->referer : c->base);
   if (!c->referer || !*c->referer) {
     free(c->referer_hdr);
-    c->referer_hdr = joget_asprintf("Referer: %s/", c->base);
+    c->referer_hdr = ferry_asprintf("Referer: %s/", c->base);
   }
   if (strpbrk(c->referer_hdr, "\r\n"))
     return ferry_error_set(err, FERRY_ECONFIG, "joget: option \"referer\" must not contain line breaks");

@@ -19,17 +19,8 @@ typedef struct joget_ctx joget_ctx_t;
 typedef struct joget_once joget_once;
 
 /* ---- small helpers (client.c) ------------------------------------------------------------------------ */
-char *joget_strdup(const char *s);
-char *joget_asprintf(const char *fmt, ...) FERRY_PRINTF(1, 2);
+/* Strings and the string buffer are the SDK's (ferry/util.h: ferry_strdup, ferry_asprintf, ferry_buf). */
 int64_t joget_now_ms(void);
-
-typedef struct joget_sb {
-  char *buf;
-  size_t len, cap;
-} joget_sb;
-void joget_sb_add(joget_sb *sb, const char *s);
-void joget_sb_addf(joget_sb *sb, const char *fmt, ...) FERRY_PRINTF(2, 3);
-char *joget_sb_steal(joget_sb *sb);
 
 /* JSON: Joget's accumulate quirk. Returns a NEW reference to an array: the value under `key` when it is an
  * array, [value] when it is a single value, [] when the key is missing (zero rows) or doc is not an object.
@@ -37,6 +28,12 @@ char *joget_sb_steal(joget_sb *sb);
 json_t *joget_list(json_t *doc, const char *key);
 /* String field or NULL (numbers are not converted). */
 const char *joget_str(const json_t *obj, const char *key);
+/* From a monitoring/activity/view answer into the activity object `act`: "state", "assignees" (always a list)
+ * and "accepted_by" (acceptedUser; for an open.running activity with one assignee and no acceptedUser, that
+ * assignee: accepting leaves only the accepter's assignment; else null). */
+void joget_act_view(json_t *act, json_t *doc);
+/* The strings of a JSON array joined with sep (other values as ""); malloc'd, never NULL. */
+char *joget_join(const json_t *strings, const char *sep);
 /* Definition id helpers: "app#ver#proc" split into parts (each malloc'd, NULL on bad input). */
 int joget_def_split(const char *def, char **app, char **ver, char **proc);
 /* 1 when Joget's SQL filter (docs/joget-facts.md 4.4: SqlFilterAspect) would answer 500 for this identifier. */

@@ -51,11 +51,7 @@ void joget_check_next(jt *t) {
   }
   if (json_array_size(t->diffs) > 0) {
     json_object_set(t->rep, "differences", t->diffs);
-    joget_sb sb = {0};
-    size_t i;
-    json_t *d;
-    json_array_foreach(t->diffs, i, d) joget_sb_addf(&sb, "%s%s", i ? "; " : "", json_string_value(d));
-    char *txt = joget_sb_steal(&sb);
+    char *txt = joget_join(t->diffs, "; ");
     if (t->mode == FERRY_MODE_VERIFY)
       joget_jt_fail(t, FERRY_EMISMATCH, "the target differs from the source: %s", txt);
     else
@@ -74,7 +70,7 @@ void joget_check_begin(jt *t) {
   if (t->mode == FERRY_MODE_RUN && !t->final_dup && json_is_integer(json_object_get(t->st, "intent_ms"))) {
     /* once more before done: a start the server ran late (after ferry gave up on its answer) shows now */
     t->final_dup = 1;
-    char *key = joget_asprintf("%s\n%s", t->tdef, joget_str(t->src, "record_id"));
+    char *key = ferry_asprintf("%s\n%s", t->tdef, joget_str(t->src, "record_id"));
     joget_lock_take(t, key, joget_resume_single); /* under the lock: another item's fresh start is no duplicate */
     free(key);
     return;
@@ -100,7 +96,7 @@ static void on_after_start(void *arg, int status, const ferry_error *err) {
 
 static void take_tools_ran(jt *t, PGresult *res, void *ud) {
   for (int i = 0; i < PQntuples(res); i++) {
-    char *what = joget_asprintf("tool %s (%s) ran again on the target while the instance was re-created",
+    char *what = ferry_asprintf("tool %s (%s) ran again on the target while the instance was re-created",
                                 PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
     joget_loss(t, json_pack("{s:s, s:s, s:s, s:s}", "kind", "tool", "activity", PQgetvalue(res, i, 0), "plugin",
                             PQgetvalue(res, i, 1), "what", what));
@@ -158,8 +154,8 @@ void joget_collect_child_latest(jt *t, json_t *body) {
       if (needs) {
         char *app, *ver, *proc;
         if (!joget_def_split(joget_str(ch, "definition"), &app, &ver, &proc)) {
-          char *key = joget_asprintf("%s#%s", app, proc);
-          char *slot = joget_asprintf("latest:%s", key);
+          char *key = ferry_asprintf("%s#%s", app, proc);
+          char *slot = ferry_asprintf("latest:%s", key);
           joget_jt_lookup(t, &t->k->latest, key, joget_latest_start, slot, t->mode == FERRY_MODE_PLAN);
           free(slot);
           free(key);
@@ -182,7 +178,7 @@ static void run_locked(jt *t) {
 }
 
 void joget_run_checked(jt *t) {
-  char *key = joget_asprintf("%s\n%s", t->tdef, joget_str(t->src, "record_id"));
+  char *key = ferry_asprintf("%s\n%s", t->tdef, joget_str(t->src, "record_id"));
   joget_lock_take(t, key, run_locked);
   free(key);
 }
@@ -216,7 +212,7 @@ static void run_def(jt *t) {
     /* stopped right after the start was recorded: the duplicate check may not have run (or finished) */
     json_object_set_new(t->rep, "target_process_id", json_string(joget_str(t->st, "pid")));
     json_object_set_new(t->rep, "resumed_at", json_string(step));
-    char *key = joget_asprintf("%s\n%s", t->tdef, joget_str(t->src, "record_id"));
+    char *key = ferry_asprintf("%s\n%s", t->tdef, joget_str(t->src, "record_id"));
     joget_lock_take(t, key, joget_resume_single);
     free(key);
     return;

@@ -135,6 +135,8 @@ void joget_jt_req(jt *t, const char *method, const char *path, const char *const
 void joget_jt_admin(jt *t, const char *method, const char *path, const char *const *params, jt_take take,
                     void *ud);
 void joget_jt_pg(jt *t, const char *sql, int n, const char *const *params, jt_take_pg take, void *ud);
+/* One page of the activities of process pid (monitoring/activity/list, 100 rows from start) to take(). */
+void joget_read_acts_page(jt *t, const char *pid, int start, jt_take take);
 void joget_jt_then(jt *t, void (*next)(jt *));
 void joget_jt_kick(jt *t);
 

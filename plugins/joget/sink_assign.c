@@ -87,12 +87,12 @@ static void accept_send(jt *t) {
   json_t *call;
   json_array_foreach(t->calls, i, call) {
     const char *u = joget_str(call, "user");
-    char *key = joget_asprintf("hash:%s", u);
+    char *key = ferry_asprintf("hash:%s", u);
     joget_ident id;
     char *label = NULL;
     joget_user_ident_from(t->c, u, json_string_value(json_object_get(t->plan, key)), &id, &label);
     char *seg = joget_seg(joget_str(call, "activityId"));
-    char *path = joget_asprintf("workflow/assignment/accept/%s", seg);
+    char *path = ferry_asprintf("workflow/assignment/accept/%s", seg);
     joget_jt_req(t, "POST", path, NULL, &id, NULL, NULL);
     joget_rep_push(t, "accepted", json_pack("{s:s, s:s}", "activity", joget_str(call, "def"), "by", u));
     free(path);
@@ -138,7 +138,7 @@ static void scope_accept(jt *t) {
   if (t->c->start_mode == JOGET_START_HASH) {
     json_t *call;
     json_array_foreach(calls, i, call) {
-      char *slot = joget_asprintf("hash:%s", joget_str(call, "user"));
+      char *slot = ferry_asprintf("hash:%s", joget_str(call, "user"));
       joget_jt_lookup(t, &t->k->hashes, joget_str(call, "user"), joget_hash_start, slot, 0);
       free(slot);
     }

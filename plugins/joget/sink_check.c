@@ -12,17 +12,8 @@ static void take_act_view(jt *t, json_t *doc, void *ud) {
   }
   json_object_set_new(act, "def_id",
                       json_string(joget_str(doc, "activityDefId") ? joget_str(doc, "activityDefId") : ""));
-  if (joget_str(doc, "state")) json_object_set_new(act, "state", json_string(joget_str(doc, "state")));
-  json_t *as = joget_list(doc, "assignee");
-  json_object_set_new(act, "assignees", as);
-  const char *acc = joget_str(doc, "acceptedUser");
-  const char *st = joget_str(act, "state");
-  if (!acc && st && !strcmp(st, "open.running") && json_array_size(as) == 1)
-    acc = json_string_value(json_array_get(as, 0));
-  json_object_set_new(act, "accepted_by", acc ? json_string(acc) : json_null());
+  joget_act_view(act, doc);
 }
-
-static void read_acts_page(jt *t, const char *pid, int start);
 
 static void take_act_list(jt *t, json_t *doc, void *ud) {
   acts_pg *pg = ud;
@@ -36,34 +27,22 @@ static void take_act_list(jt *t, json_t *doc, void *ud) {
                             "accepted_by");
     json_array_append_new(t->tacts, act);
     char *aid = joget_seg(id);
-    char *path = joget_asprintf("monitoring/activity/view/%s", aid);
+    char *path = ferry_asprintf("monitoring/activity/view/%s", aid);
     joget_jt_admin(t, "GET", path, NULL, take_act_view, act);
     free(path);
     free(aid);
   }
   int64_t total = json_integer_value(json_object_get(doc, "total"));
-  if (total > pg->start + 100 && json_array_size(rows) > 0) read_acts_page(t, pg->pid, pg->start + 100);
+  if (total > pg->start + 100 && json_array_size(rows) > 0)
+    joget_read_acts_page(t, pg->pid, pg->start + 100, take_act_list);
   json_decref(rows);
-}
-
-static void read_acts_page(jt *t, const char *pid, int start) {
-  char st[32];
-  snprintf(st, sizeof st, "%d", start);
-  const char *params[] = {"processId", pid, "rows", "100", "start", st, "sort", "id", "desc", "false", NULL};
-  acts_pg *pg = calloc(1, sizeof *pg);
-  if (!pg) abort();
-  pg->pid = joget_strdup(pid);
-  pg->start = start;
-  /* the page context lives in a list of the task, freed with it */
-  json_array_append_new(t->cands_pg, json_integer((json_int_t)(intptr_t)pg));
-  joget_jt_admin(t, "GET", "monitoring/activity/list", params, take_act_list, pg);
 }
 
 /* Replaces t->tacts with the open activities of `pid` (confirm with activity/list?rows=100 + view). */
 static void read_acts(jt *t, const char *pid) {
   json_decref(t->tacts);
   t->tacts = json_array();
-  read_acts_page(t, pid, 0);
+  joget_read_acts_page(t, pid, 0, take_act_list);
 }
 
 static void take_acts_pg(jt *t, PGresult *res, void *ud) {
@@ -122,7 +101,7 @@ static void read_vars(jt *t, const char *pid) {
   json_decref(t->tdbl);
   t->tdbl = json_object();
   char *s = joget_seg(pid);
-  char *path = joget_asprintf("workflow/variable/list/%s", s);
+  char *path = ferry_asprintf("workflow/variable/list/%s", s);
   joget_jt_admin(t, "GET", path, NULL, take_vars, NULL);
   free(path);
   free(s);
@@ -246,14 +225,14 @@ static int same_set(json_t *a, json_t *b) {
 }
 
 char *joget_defs_text(json_t *acts) {
-  joget_sb sb = {0};
-  joget_sb_add(&sb, "[");
+  ferry_buf sb = {0};
+  ferry_buf_add(&sb, "[");
   size_t i;
   json_t *a;
   json_array_foreach(acts, i, a)
-    joget_sb_addf(&sb, "%s%s", i ? ", " : "", joget_str(a, "def_id") ? joget_str(a, "def_id") : "?");
-  joget_sb_add(&sb, "]");
-  return joget_sb_steal(&sb);
+    ferry_buf_addf(&sb, "%s%s", i ? ", " : "", joget_str(a, "def_id") ? joget_str(a, "def_id") : "?");
+  ferry_buf_add(&sb, "]");
+  return ferry_buf_steal(&sb);
 }
 
 /* Appends differences between the source body and the target's activities/variables to t->diffs. */

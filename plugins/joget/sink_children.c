@@ -35,7 +35,7 @@ static void take_children_http(jt *t, json_t *doc, void *ud) {
     json_t *c = json_pack("{s:s, s:b}", "id", id, "act_open", 1);
     json_array_append_new(t->cands, c);
     char *seg = joget_seg(id);
-    char *path = joget_asprintf("monitoring/process/view/%s", seg);
+    char *path = ferry_asprintf("monitoring/process/view/%s", seg);
     joget_jt_admin(t, "GET", path, NULL, take_child_view, c);
     free(path);
     free(seg);
@@ -98,7 +98,7 @@ static void children_matched(jt *t) {
     json_array_foreach(json_object_get(sf, "children"), j, sch) {
       int needs_latest = 0;
       char *tdef = joget_map_def(t, joget_str(sch, "definition"), &needs_latest);
-      if (!tdef) tdef = joget_strdup(joget_str(sch, "definition"));
+      if (!tdef) tdef = ferry_strdup(joget_str(sch, "definition"));
       const char *prev = joget_str(children_state, joget_str(sch, "id"));
       json_t *best = NULL;
       size_t k;
@@ -159,7 +159,7 @@ static void children_matched(jt *t) {
     aborts++;
     joget_rep_push(t, "aborted_stale_subflows", json_string(cid));
     char *seg = joget_seg(cid);
-    char *path = joget_asprintf("workflow/process/abort/%s", seg);
+    char *path = ferry_asprintf("workflow/process/abort/%s", seg);
     joget_jt_admin(t, "POST", path, NULL, NULL, NULL);
     free(path);
     free(seg);

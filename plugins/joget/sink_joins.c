@@ -14,13 +14,11 @@ static void join_next(jt *t);
 
 static void take_tarrived_pg(jt *t, PGresult *res, void *ud) {
   for (int i = 0; i < PQntuples(res); i++) {
-    char *key = joget_asprintf("%s|%s", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
+    char *key = ferry_asprintf("%s|%s", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
     json_object_set_new(t->tarrived, key, json_integer(json_integer_value(json_object_get(t->tarrived, key)) + 1));
     free(key);
   }
 }
-
-static void read_closed_page(jt *t, const char *pid, int start);
 
 /* HTTP: completed activities of the instance; the definition id is the part of the activity id after
  * "<process id>_" (Joget's activity ids are <counter>_<process id>_<activity definition id>). */
@@ -29,32 +27,21 @@ static void take_closed(jt *t, json_t *doc, void *ud) {
   json_t *rows = joget_list(doc, "data");
   size_t i;
   json_t *r;
-  char *mark = joget_asprintf("_%s_", pg->pid);
+  char *mark = ferry_asprintf("_%s_", pg->pid);
   json_array_foreach(rows, i, r) {
     const char *st = joget_str(r, "state"), *id = joget_str(r, "id");
     if (!id || !st || strcmp(st, "closed.completed")) continue;
     const char *m = strstr(id, mark);
     if (!m) continue;
-    char *key = joget_asprintf("*|%s", m + strlen(mark));
+    char *key = ferry_asprintf("*|%s", m + strlen(mark));
     json_object_set_new(t->tarrived, key, json_integer(json_integer_value(json_object_get(t->tarrived, key)) + 1));
     free(key);
   }
   free(mark);
   int64_t total = json_integer_value(json_object_get(doc, "total"));
-  if (total > pg->start + 100 && json_array_size(rows) > 0) read_closed_page(t, pg->pid, pg->start + 100);
+  if (total > pg->start + 100 && json_array_size(rows) > 0)
+    joget_read_acts_page(t, pg->pid, pg->start + 100, take_closed);
   json_decref(rows);
-}
-
-static void read_closed_page(jt *t, const char *pid, int start) {
-  char st[32];
-  snprintf(st, sizeof st, "%d", start);
-  const char *params[] = {"processId", pid, "rows", "100", "start", st, "sort", "id", "desc", "false", NULL};
-  acts_pg *pg = calloc(1, sizeof *pg);
-  if (!pg) abort();
-  pg->pid = joget_strdup(pid);
-  pg->start = start;
-  json_array_append_new(t->cands_pg, json_integer((json_int_t)(intptr_t)pg));
-  joget_jt_admin(t, "GET", "monitoring/activity/list", params, take_closed, pg);
 }
 
 static void joins_planned(jt *t) {
@@ -69,8 +56,8 @@ static void joins_planned(jt *t) {
     const char *jid = joget_str(jn, "join");
     json_array_foreach(json_object_get(jn, "arrived"), j, a) {
       const char *d = joget_str(a, "def_id");
-      char *key = joget_asprintf("%s|%s", jid, d);
-      char *any = joget_asprintf("*|%s", d);
+      char *key = ferry_asprintf("%s|%s", jid, d);
+      char *any = ferry_asprintf("*|%s", d);
       int64_t had = json_integer_value(json_object_get(t->tarrived, t->c->pg ? key : any));
       int64_t n = json_integer_value(json_object_get(seen, key)) + 1;
       json_object_set_new(seen, key, json_integer(n));
@@ -109,7 +96,7 @@ void joget_scope_joins(jt *t) {
                 "$1",
                 1, p, take_tarrived_pg, NULL);
   } else {
-    read_closed_page(t, joget_scope_pid(t), 0);
+    joget_read_acts_page(t, joget_scope_pid(t), 0, take_closed);
   }
   joget_jt_then(t, joins_planned);
 }
@@ -155,7 +142,7 @@ static void join_complete(jt *t) {
   joget_ident id;
   char *label = NULL;
   if (*who) {
-    char *key = joget_asprintf("hash:%s", who);
+    char *key = ferry_asprintf("hash:%s", who);
     joget_user_ident_from(t->c, who, json_string_value(json_object_get(t->plan, key)), &id, &label);
     free(key);
   } else {
@@ -166,7 +153,7 @@ static void join_complete(jt *t) {
     return;
   }
   char *seg = joget_seg(joget_str(act, "id"));
-  char *path = joget_asprintf("workflow/assignment/complete/%s", seg);
+  char *path = ferry_asprintf("workflow/assignment/complete/%s", seg);
   joget_jt_req(t, "POST", path, NULL, &id, NULL, NULL);
   free(path);
   free(seg);
@@ -225,7 +212,7 @@ static void join_next(jt *t) {
   const char *d = joget_str(arr, "def_id");
   const char *who = joget_str(arr, "performer");
   if (*who && t->c->start_mode == JOGET_START_HASH) {
-    char *slot = joget_asprintf("hash:%s", who);
+    char *slot = ferry_asprintf("hash:%s", who);
     if (!json_object_get(t->plan, slot)) joget_jt_lookup(t, &t->k->hashes, who, joget_hash_start, slot, 0);
     free(slot);
   }
@@ -235,7 +222,7 @@ static void join_next(jt *t) {
   }
   if (joget_intent(t, "join-arrival") < 0) return;
   char *p = joget_seg(joget_scope_pid(t)), *dd = joget_seg(d);
-  char *path = joget_asprintf("monitoring/activity/start/%s/%s", p, dd);
+  char *path = ferry_asprintf("monitoring/activity/start/%s/%s", p, dd);
   const char *params[] = {"abortCurrent", "false", NULL};
   json_decref(t->jcall);
   t->jcall = json_pack("{s:s}", "def", d); /* read by take_act_start */

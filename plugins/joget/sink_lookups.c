@@ -35,7 +35,7 @@ void joget_jt_lookup(jt *t, joget_cache *cc, const char *key, joget_once_start s
   jt_lk *l = calloc(1, sizeof *l);
   if (!l) abort();
   l->t = t;
-  l->slot = joget_strdup(slot);
+  l->slot = ferry_strdup(slot);
   l->soft = soft;
   t->pending++;
   joget_cache_get(t->c, cc, key, start, lk_done, l);
@@ -78,17 +78,17 @@ void joget_user_ident_from(joget_ctx_t *c, const char *user, const char *hash, j
     id->password = c->master_password && *c->master_password ? c->master_password : NULL;
     id->hash = id->password ? NULL : c->master_hash;
     id->login_as = user;
-    *label = joget_asprintf("user \"%s\" (master login \"%s\" + loginAs)", user, c->master_user);
+    *label = ferry_asprintf("user \"%s\" (master login \"%s\" + loginAs)", user, c->master_user);
   } else if (c->start_mode == JOGET_START_HASH) {
     id->user = user;
     id->hash = hash;
-    *label = joget_asprintf("user \"%s\" (login hash from the target's dir_user)", user);
+    *label = ferry_asprintf("user \"%s\" (login hash from the target's dir_user)", user);
   } else {
     json_t *u = json_object_get(c->user_pw, user);
     id->user = user;
     id->password = joget_str(u, "password");
     id->hash = joget_str(u, "hash");
-    *label = joget_asprintf("user \"%s\" (credentials from the users option)", user);
+    *label = ferry_asprintf("user \"%s\" (credentials from the users option)", user);
   }
   id->label = *label;
 }
@@ -132,9 +132,7 @@ void joget_hash_start(joget_ctx_t *c, const char *key, joget_once *o) {
 static void user_check_take(void *arg, json_t *doc, const ferry_error *err) {
   once_rq *r = arg;
   if (err) {
-    ferry_error e = FERRY_ERROR_INIT;
-    ferry_error_copy(&e, err);
-    orq_send_fail(r, &e);
+    orq_finish(r, NULL, err);
     return;
   }
   const char *got = joget_str(doc, "username");
@@ -178,9 +176,7 @@ static void user_check_send(joget_ctx_t *c, once_rq *r, const char *hash) {
 static void user_check_hash(void *arg, json_t *value, const ferry_error *err) {
   once_rq *r = arg;
   if (err) {
-    ferry_error e = FERRY_ERROR_INIT;
-    ferry_error_copy(&e, err);
-    orq_send_fail(r, &e);
+    orq_finish(r, NULL, err);
     return;
   }
   user_check_send(r->c, r, json_string_value(value));
@@ -198,9 +194,7 @@ void joget_user_check_start(joget_ctx_t *c, const char *key, joget_once *o) {
 static void diruser_take(void *arg, int status, PGresult *res, const ferry_error *err) {
   once_rq *r = arg;
   if (status) {
-    ferry_error e = FERRY_ERROR_INIT;
-    ferry_error_copy(&e, err);
-    orq_send_fail(r, &e);
+    orq_finish(r, NULL, err);
     return;
   }
   orq_finish(r, json_boolean(PQntuples(res) > 0), NULL);
@@ -219,9 +213,7 @@ void joget_diruser_start(joget_ctx_t *c, const char *key, joget_once *o) {
 static void latest_take(void *arg, json_t *doc, const ferry_error *err) {
   once_rq *r = arg;
   if (err) {
-    ferry_error e = FERRY_ERROR_INIT;
-    ferry_error_copy(&e, err);
-    orq_send_fail(r, &e);
+    orq_finish(r, NULL, err);
     return;
   }
   const char *key = joget_once_key(r->o); /* app#proc */
@@ -380,7 +372,7 @@ void joget_def_start(joget_ctx_t *c, const char *key, joget_once *o) {
   joget_def_split(key, &app, &ver, &proc);
   char *seg = joget_seg(app);
   char *segp = joget_seg(proc);
-  char *path = joget_asprintf("workflow/process/view/%s:%s:%s", seg, ver, segp);
+  char *path = ferry_asprintf("workflow/process/view/%s:%s:%s", seg, ver, segp);
   joget_ident id;
   joget_admin_ident(c, &id);
   ferry_error e = FERRY_ERROR_INIT;
@@ -555,7 +547,7 @@ void joget_gate_enter(jt *t) {
  * Returns "same", "latest" or a number (borrowed). */
 static const char *version_rule(joget_ctx_t *c, const char *app, const char *ver) {
   if (c->version_map) {
-    char *k = joget_asprintf("%s#%s", app, ver);
+    char *k = ferry_asprintf("%s#%s", app, ver);
     const char *v = json_string_value(json_object_get(c->version_map, k));
     free(k);
     if (v) return v;
@@ -572,8 +564,8 @@ static void def_resolved(jt *t) {
     joget_jt_fail(t, FERRY_ENOENT, "no target version for %s", joget_str(t->src, "definition"));
     return;
   }
-  if (!t->tver) t->tver = joget_strdup(ver);
-  t->tdef = joget_asprintf("%s#%s#%s", t->tapp, t->tver, t->tproc);
+  if (!t->tver) t->tver = ferry_strdup(ver);
+  t->tdef = ferry_asprintf("%s#%s#%s", t->tapp, t->tver, t->tproc);
   json_object_set_new(t->rep, "target_definition", json_string(t->tdef));
   t->after_def(t);
 }
@@ -587,14 +579,14 @@ char *joget_map_def(jt *t, const char *sdef, int *needs_latest) {
   const char *rule = version_rule(t->c, app, ver);
   char *out = NULL;
   if (!strcmp(rule, "same"))
-    out = joget_asprintf("%s#%s#%s", app, ver, proc);
+    out = ferry_asprintf("%s#%s#%s", app, ver, proc);
   else if (strcmp(rule, "latest"))
-    out = joget_asprintf("%s#%s#%s", app, rule, proc);
+    out = ferry_asprintf("%s#%s#%s", app, rule, proc);
   else {
-    char *key = joget_asprintf("%s#%s", app, proc);
+    char *key = ferry_asprintf("%s#%s", app, proc);
     json_t *v = json_object_get(t->k->latest.done, key);
     if (json_is_string(v))
-      out = joget_asprintf("%s#%s#%s", app, json_string_value(v), proc);
+      out = ferry_asprintf("%s#%s#%s", app, json_string_value(v), proc);
     else
       *needs_latest = 1;
     free(key);
@@ -617,13 +609,13 @@ void joget_resolve_def(jt *t, void (*next)(jt *)) {
   t->tproc = proc;
   const char *rule = version_rule(t->c, app, ver);
   if (!strcmp(rule, "same"))
-    t->tver = joget_strdup(ver);
+    t->tver = ferry_strdup(ver);
   else if (strcmp(rule, "latest"))
-    t->tver = joget_strdup(rule);
+    t->tver = ferry_strdup(rule);
   free(ver);
   t->after_def = next;
   if (!t->tver) {
-    char *key = joget_asprintf("%s#%s", app, proc);
+    char *key = ferry_asprintf("%s#%s", app, proc);
     joget_jt_lookup(t, &t->k->latest, key, joget_latest_start, "latest", 0);
     free(key);
   }

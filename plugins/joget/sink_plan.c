@@ -7,8 +7,7 @@ static void reason(jt *t, const char *fmt, ...) FERRY_PRINTF(2, 3);
 static void reason(jt *t, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  char *s = NULL;
-  if (vasprintf(&s, fmt, ap) < 0) abort();
+  char *s = ferry_vasprintf(fmt, ap);
   va_end(ap);
   json_array_append_new(t->reasons, json_string(s));
   free(s);
@@ -36,9 +35,9 @@ static void collect_users(json_t *body, json_t *users) {
 static void plan_child_defs(jt *t, json_t *body, int top) {
   /* every definition (top and children) with its activities */
   int needs = 0;
-  char *tdef = top ? joget_strdup(t->tdef) : joget_map_def(t, joget_str(body, "definition"), &needs);
+  char *tdef = top ? ferry_strdup(t->tdef) : joget_map_def(t, joget_str(body, "definition"), &needs);
   if (tdef) {
-    char *slot = joget_asprintf("def:%s", tdef);
+    char *slot = ferry_asprintf("def:%s", tdef);
     joget_jt_lookup(t, &t->k->defs, tdef, joget_def_start, slot, 1);
     free(slot);
     free(tdef);
@@ -51,13 +50,13 @@ static void plan_child_defs(jt *t, json_t *body, int top) {
 
 static void plan_eval_body(jt *t, json_t *body, int top) {
   int needs = 0;
-  char *tdef = top ? joget_strdup(t->tdef) : joget_map_def(t, joget_str(body, "definition"), &needs);
+  char *tdef = top ? ferry_strdup(t->tdef) : joget_map_def(t, joget_str(body, "definition"), &needs);
   const char *id = joget_str(body, "id");
   if (!tdef) {
     char *slot = NULL;
     char *app, *ver, *proc;
     if (!joget_def_split(joget_str(body, "definition"), &app, &ver, &proc)) {
-      slot = joget_asprintf("latest:%s#%s", app, proc);
+      slot = ferry_asprintf("latest:%s#%s", app, proc);
       free(app);
       free(ver);
       free(proc);
@@ -67,7 +66,7 @@ static void plan_eval_body(jt *t, json_t *body, int top) {
            joget_str(l, "error") ? joget_str(l, "error") : "unknown");
     free(slot);
   } else {
-    char *slot = joget_asprintf("def:%s", tdef);
+    char *slot = ferry_asprintf("def:%s", tdef);
     json_t *d = json_object_get(t->plan, slot);
     free(slot);
     if (joget_str(d, "error"))
@@ -155,7 +154,7 @@ static void record_lookups(jt *t) {
   json_array_foreach(recs, i, r) {
     const char *table = joget_str(r, "table"), *form = joget_str(r, "form");
     if (!table) continue;
-    char *key = joget_asprintf("rec:%s", table);
+    char *key = ferry_asprintf("rec:%s", table);
     json_t *slot = json_pack("{s:s, s:s?}", "table", table, "form", form);
     json_object_set_new(t->plan, key, slot); /* borrowed by the request below, owned by t->plan */
     free(key);
@@ -168,7 +167,7 @@ static void record_lookups(jt *t) {
                   2, p, take_rec_pg, slot);
     } else if (form) {
       char *a = joget_seg(t->tapp), *f = joget_seg(form), *k = joget_seg(rid);
-      char *path = joget_asprintf("data/form/load/%s/%s/%s", a, f, k);
+      char *path = ferry_asprintf("data/form/load/%s/%s/%s", a, f, k);
       joget_jt_admin(t, "GET", path, NULL, take_rec_http, slot);
       free(path);
       free(a);
@@ -203,7 +202,7 @@ static char *ms_text(int64_t ms) {
   gmtime_r(&sec, &tm);
   char b[64];
   strftime(b, sizeof b, "%Y-%m-%d %H:%M UTC", &tm);
-  return joget_strdup(b);
+  return ferry_strdup(b);
 }
 
 /* What cannot be carried exactly and is known before the start (docs/plugins/joget.md, "Losses"): each
@@ -215,8 +214,8 @@ static void deadline_losses(jt *t, json_t *body) {
     json_t *due = json_object_get(a, "due_ms");
     const char *due_txt = joget_str(a, "due");
     if (!json_is_integer(due) && !due_txt && json_integer_value(json_object_get(a, "deadlines")) <= 0) continue;
-    char *when = json_is_integer(due) ? ms_text(json_integer_value(due)) : joget_strdup(due_txt ? due_txt : "?");
-    char *what = joget_asprintf("the deadline of activity %s (due %s on the source) restarts on the target: its "
+    char *when = json_is_integer(due) ? ms_text(json_integer_value(due)) : ferry_strdup(due_txt ? due_txt : "?");
+    char *what = ferry_asprintf("the deadline of activity %s (due %s on the source) restarts on the target: its "
                                 "clock starts again when the activity is re-created",
                                 joget_str(a, "def_id"), when);
     joget_loss(t, json_pack("{s:s, s:s, s:s, s:s}", "kind", "deadline", "activity", joget_str(a, "def_id"), "due",
@@ -233,7 +232,7 @@ static void deadline_losses(jt *t, json_t *body) {
 static void compute_losses(jt *t) {
   json_object_del(t->st, "losses");
   json_object_del(t->rep, "losses");
-  char *slot = joget_asprintf("def:%s", t->tdef);
+  char *slot = ferry_asprintf("def:%s", t->tdef);
   json_t *d = json_object_get(t->plan, slot);
   free(slot);
   json_t *extra = json_object_get(t->src, "extra");
@@ -251,7 +250,7 @@ static void compute_losses(jt *t) {
     else
       snprintf(nt, sizeof nt, "?");
     if (t->c->joins_report) {
-      char *what = joget_asprintf("join %s has %zu of %s arrivals; not carried (and_joins is report): on the "
+      char *what = ferry_asprintf("join %s has %zu of %s arrivals; not carried (and_joins is report): on the "
                                   "target the join waits for branches that already arrived on the source",
                                   jid, k, nt);
       joget_loss(t, json_pack("{s:s, s:s, s:I, s:o, s:s}", "kind", "and_join", "join", jid, "arrivals",
@@ -259,7 +258,7 @@ static void compute_losses(jt *t) {
                               what));
       free(what);
     } else {
-      char *txt = joget_asprintf("re-create %zu arrival(s) at join %s (of %s)", k, jid, nt);
+      char *txt = ferry_asprintf("re-create %zu arrival(s) at join %s (of %s)", k, jid, nt);
       joget_rep_push(t, "joins_to_carry", json_string(txt));
       free(txt);
     }
@@ -275,20 +274,20 @@ static void compute_losses(jt *t) {
   const char *notify = joget_str(d, "notify");
   if (notify && json_array_size(json_object_get(t->src, "activities")) > 0) {
     char *acts = joget_defs_text(json_object_get(t->src, "activities"));
-    char *what = joget_asprintf("the app's %s notifies the assignees of the re-created activities %s again", notify,
+    char *what = ferry_asprintf("the app's %s notifies the assignees of the re-created activities %s again", notify,
                                 acts);
     joget_loss(t, json_pack("{s:s, s:s, s:s}", "kind", "notification", "plugin", notify, "what", what));
     free(acts);
     free(what);
   }
   if (t->mode == FERRY_MODE_PLAN && json_object_size(json_object_get(d, "tools")) > 0) {
-    joget_sb sb = {0};
+    ferry_buf sb = {0};
     const char *k;
     json_t *v;
     json_object_foreach(json_object_get(d, "tools"), k, v)
-      joget_sb_addf(&sb, "%s%s (%s)", sb.len ? ", " : "", k, json_string_value(v));
-    char *list = joget_sb_steal(&sb);
-    char *what = joget_asprintf("tools of %s run again if the start path or a re-created activity reaches them: %s",
+      ferry_buf_addf(&sb, "%s%s (%s)", sb.len ? ", " : "", k, json_string_value(v));
+    char *list = ferry_buf_steal(&sb);
+    char *what = ferry_asprintf("tools of %s run again if the start path or a re-created activity reaches them: %s",
                                 t->tdef, list);
     joget_loss(t, json_pack("{s:s, s:s}", "kind", "tool", "what", what));
     free(list);
@@ -329,7 +328,7 @@ static void plan_eval(jt *t) {
   const char *u;
   json_t *x;
   json_object_foreach(users, u, x) {
-    char *slot = joget_asprintf("dir:%s", u);
+    char *slot = ferry_asprintf("dir:%s", u);
     json_t *d = json_object_get(t->plan, slot);
     free(slot);
     if (d) {
@@ -339,7 +338,7 @@ static void plan_eval(jt *t) {
         reason(t, "user %s does not exist (or is inactive) on the target: copy the users first", u);
       continue;
     }
-    slot = joget_asprintf("user:%s", u);
+    slot = ferry_asprintf("user:%s", u);
     d = json_object_get(t->plan, slot);
     free(slot);
     if (d) {
@@ -352,11 +351,7 @@ static void plan_eval(jt *t) {
   if (t->mode == FERRY_MODE_RUN) {
     if (json_array_size(t->reasons) > 0) {
       json_object_set(t->rep, "reasons", t->reasons);
-      joget_sb sb = {0};
-      size_t i;
-      json_t *s;
-      json_array_foreach(t->reasons, i, s) joget_sb_addf(&sb, "%s%s", i ? "; " : "", json_string_value(s));
-      char *txt = joget_sb_steal(&sb);
+      char *txt = joget_join(t->reasons, "; ");
       joget_jt_fail(t, FERRY_EINVAL, "not started (nothing was written): %s", txt);
       free(txt);
       return;
@@ -366,29 +361,25 @@ static void plan_eval(jt *t) {
   }
   /* what would be done */
   char *acts = joget_defs_text(json_object_get(t->src, "activities"));
-  joget_sb wb = {0};
-  joget_sb_addf(&wb, "start %s as %s with record %s, ", t->tdef, req ? req : "?", joget_str(t->src, "record_id"));
+  ferry_buf wb = {0};
+  ferry_buf_addf(&wb, "start %s as %s with record %s, ", t->tdef, req ? req : "?", joget_str(t->src, "record_id"));
   size_t wi;
   json_t *wv;
   json_array_foreach(json_object_get(t->rep, "joins_to_carry"), wi, wv)
-    joget_sb_addf(&wb, "%s, ", json_string_value(wv));
-  joget_sb_addf(&wb, "then activities %s", acts);
+    ferry_buf_addf(&wb, "%s, ", json_string_value(wv));
+  ferry_buf_addf(&wb, "then activities %s", acts);
   if (json_array_size(json_object_get(t->rep, "losses")) > 0) {
-    joget_sb_add(&wb, "; with loss: ");
+    ferry_buf_add(&wb, "; with loss: ");
     json_array_foreach(json_object_get(t->rep, "losses"), wi, wv)
-      joget_sb_addf(&wb, "%s%s", wi ? "; " : "", joget_str(wv, "what"));
+      ferry_buf_addf(&wb, "%s%s", wi ? "; " : "", joget_str(wv, "what"));
   }
-  char *would = joget_sb_steal(&wb);
+  char *would = ferry_buf_steal(&wb);
   json_object_set_new(t->rep, "would", json_string(would));
   free(would);
   free(acts);
   if (json_array_size(t->reasons) > 0) {
     json_object_set(t->rep, "reasons", t->reasons);
-    joget_sb sb = {0};
-    size_t i;
-    json_t *s;
-    json_array_foreach(t->reasons, i, s) joget_sb_addf(&sb, "%s%s", i ? "; " : "", json_string_value(s));
-    char *txt = joget_sb_steal(&sb);
+    char *txt = joget_join(t->reasons, "; ");
     joget_jt_fail(t, FERRY_EBLOCKED, "%s", txt);
     free(txt);
     return;
@@ -408,11 +399,11 @@ static void plan_lookups(jt *t) {
   json_t *x;
   json_object_foreach(users, u, x) {
     if (t->c->pg) {
-      char *slot = joget_asprintf("dir:%s", u);
+      char *slot = ferry_asprintf("dir:%s", u);
       joget_jt_lookup(t, &t->k->dirusers, u, joget_diruser_start, slot, 1);
       free(slot);
     } else if (t->c->start_mode == JOGET_START_MASTER && strcmp(u, req)) {
-      char *slot = joget_asprintf("user:%s", u);
+      char *slot = ferry_asprintf("user:%s", u);
       joget_jt_lookup(t, &t->k->users, u, joget_user_check_start, slot, 1);
       free(slot);
     }

@@ -157,7 +157,7 @@ static void scope_call_next(jt *t) {
   if (joget_intent(t, "activity") < 0) return;
   char *p = joget_seg(joget_scope_pid(t)), *d = joget_seg(joget_str(call, "def"));
   int abort_only = joget_str(call, "kind") && !strcmp(joget_str(call, "kind"), "abort");
-  char *path = joget_asprintf("monitoring/activity/%s/%s/%s", abort_only ? "abort" : "start", p, d);
+  char *path = ferry_asprintf("monitoring/activity/%s/%s/%s", abort_only ? "abort" : "start", p, d);
   const char *params[] = {"abortCurrent", json_is_true(json_object_get(call, "abort")) ? "true" : "false",
                           NULL};
   joget_jt_admin(t, "POST", path, abort_only ? NULL : params, abort_only ? NULL : joget_take_act_start, call);
@@ -257,7 +257,7 @@ static void vars_read(jt *t) {
       continue;
     }
     char *n = joget_seg(joget_str(x, "name"));
-    char *path = joget_asprintf("monitoring/process/variable/%s/%s", p, n);
+    char *path = ferry_asprintf("monitoring/process/variable/%s/%s", p, n);
     const char *params[] = {"value", joget_str(x, "value"), NULL};
     joget_jt_admin(t, "POST", path, params, NULL, NULL);
     joget_rep_push(t, "variables_set",

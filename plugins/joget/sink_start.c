@@ -24,7 +24,7 @@ void joget_lock_take(jt *t, const char *key, void (*next)(jt *)) {
   if (!l) {
     l = calloc(1, sizeof *l);
     if (!l) abort();
-    l->key = joget_strdup(key);
+    l->key = ferry_strdup(key);
     l->next = k->locks;
     k->locks = l;
   }
@@ -149,7 +149,7 @@ void joget_single_check(jt *t) {
                             "a second target instance for this record appeared with the start (a re-sent "
                             "request?); it was aborted"));
     char *seg = joget_seg(id);
-    char *path = joget_asprintf("workflow/process/abort/%s", seg);
+    char *path = ferry_asprintf("workflow/process/abort/%s", seg);
     joget_jt_admin(t, "POST", path, NULL, NULL, NULL);
     free(path);
     free(seg);
@@ -179,7 +179,7 @@ static void take_start(jt *t, json_t *doc, void *ud) {
 static void after_start_call(jt *t) {
   joget_test_crash("start");
   const char *pid = joget_str(t->plan, "new_pid");
-  char *p = joget_strdup(pid);
+  char *p = ferry_strdup(pid);
   adopt(t, p, 0);
   free(p);
 }
@@ -207,14 +207,14 @@ static void start_with_ident(jt *t) {
       free(val);
       continue;
     }
-    own[o] = joget_asprintf("var_%s", name);
+    own[o] = ferry_asprintf("var_%s", name);
     kv[k++] = own[o++];
     own[o] = val;
     kv[k++] = own[o++];
   }
   kv[k] = NULL;
   char *seg_app = joget_seg(t->tapp), *seg_proc = joget_seg(t->tproc);
-  char *path = joget_asprintf("workflow/process/start/%s:%s:%s", seg_app, t->tver, seg_proc);
+  char *path = ferry_asprintf("workflow/process/start/%s:%s:%s", seg_app, t->tver, seg_proc);
   joget_jt_req(t, "POST", path, kv, &t->uid, take_start, NULL);
   for (size_t i = 0; i < o; i++) free(own[i]);
   free(own);
@@ -277,7 +277,7 @@ static void reconcile_pick(jt *t) {
     if (joget_known_elsewhere(t, id, joget_item_id(t))) continue;
     ferry_log(t->c->ins, FERRY_LOG_INFO,
               "instance %s: adopting target instance %s started by an interrupted run", joget_item_id(t), id);
-    char *p = joget_strdup(id);
+    char *p = ferry_strdup(id);
     adopt(t, p, 1);
     free(p);
     return;
@@ -342,7 +342,7 @@ static void take_cands_http(jt *t, json_t *doc, void *ud) {
     if (ms >= 0) json_object_set_new(c, "created_ms", json_integer(ms));
     json_array_append_new(t->cands, c);
     char *seg = joget_seg(id);
-    char *path = joget_asprintf("monitoring/process/view/%s", seg);
+    char *path = ferry_asprintf("monitoring/process/view/%s", seg);
     joget_jt_admin(t, "GET", path, NULL, take_cand_view, c);
     free(path);
     free(seg);

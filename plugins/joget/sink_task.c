@@ -8,8 +8,7 @@ const char *joget_item_id(jt *t) { return t->it->key; }
 void joget_note(jt *t, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  char *s = NULL;
-  if (vasprintf(&s, fmt, ap) < 0) abort();
+  char *s = ferry_vasprintf(fmt, ap);
   va_end(ap);
   json_t *n = json_object_get(t->rep, "notes");
   if (!n) {
@@ -42,10 +41,10 @@ void joget_loss(jt *t, json_t *l) {
 
 /* Value of a variable as text (the JSON API prints every value as text). NULL for null. */
 char *joget_var_text(json_t *v) {
-  if (json_is_string(v)) return joget_strdup(json_string_value(v));
-  if (json_is_integer(v)) return joget_asprintf("%lld", (long long)json_integer_value(v));
-  if (json_is_real(v)) return joget_asprintf("%.17g", json_real_value(v));
-  if (json_is_boolean(v)) return joget_strdup(json_is_true(v) ? "true" : "false");
+  if (json_is_string(v)) return ferry_strdup(json_string_value(v));
+  if (json_is_integer(v)) return ferry_asprintf("%lld", (long long)json_integer_value(v));
+  if (json_is_real(v)) return ferry_asprintf("%.17g", json_real_value(v));
+  if (json_is_boolean(v)) return ferry_strdup(json_is_true(v) ? "true" : "false");
   return NULL;
 }
 
@@ -252,4 +251,19 @@ void joget_jt_kick(jt *t) {
     return;
   }
   next(t);
+}
+
+/* One page (100 rows, newest first) of monitoring/activity/list for process `pid` from row `start`, to
+ * take(t, doc, pg): pg (the process id and start, for asking the next page) lives in the task's cands_pg
+ * and is freed with the task. */
+void joget_read_acts_page(jt *t, const char *pid, int start, jt_take take) {
+  char st[32];
+  snprintf(st, sizeof st, "%d", start);
+  const char *params[] = {"processId", pid, "rows", "100", "start", st, "sort", "id", "desc", "false", NULL};
+  acts_pg *pg = calloc(1, sizeof *pg);
+  if (!pg) abort();
+  pg->pid = ferry_strdup(pid);
+  pg->start = start;
+  json_array_append_new(t->cands_pg, json_integer((json_int_t)(intptr_t)pg));
+  joget_jt_admin(t, "GET", "monitoring/activity/list", params, take, pg);
 }

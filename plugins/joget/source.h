@@ -43,6 +43,7 @@ typedef struct joget_src {
   int batch_err_set;
   ferry_error batch_err;
   int batch_tries;
+  uint64_t batch_rng; /* jitter of the page retries (ferry_backoff_ms) */
   uv_timer_t timer;
   int timer_on;
 } joget_src;

@@ -85,7 +85,7 @@ static void on_vars(void *arg, json_t *doc, const ferry_error *err) {
 
 static void fetch_vars(asm_t *a) {
   char *pid = joget_seg(joget_str(a->body, "id"));
-  char *path = joget_asprintf("workflow/variable/list/%s", pid);
+  char *path = ferry_asprintf("workflow/variable/list/%s", pid);
   asm_get(a, path, NULL, on_vars);
   free(path);
   free(pid);
@@ -123,7 +123,7 @@ static void fetch_child_vars(asm_t *a, json_t *body) {
       c->owner = a;
       c->body = ch;
       char *pid = joget_seg(joget_str(ch, "id"));
-      char *path = joget_asprintf("workflow/variable/list/%s", pid);
+      char *path = ferry_asprintf("workflow/variable/list/%s", pid);
       ferry_error e = FERRY_ERROR_INIT;
       a->pending++;
       if (joget_get(a->s->c, path, NULL, on_child_vars, c, &e) < 0) {
@@ -182,14 +182,7 @@ static void on_act_view(void *arg, json_t *doc, const ferry_error *err) {
     json_t *act = v->act;
     if (joget_str(doc, "activityDefId"))
       json_object_set_new(act, "def_id", json_string(joget_str(doc, "activityDefId")));
-    if (joget_str(doc, "state")) json_object_set_new(act, "state", json_string(joget_str(doc, "state")));
-    json_t *as = joget_list(doc, "assignee");
-    json_object_set_new(act, "assignees", as);
-    const char *acc = joget_str(doc, "acceptedUser");
-    const char *st = joget_str(act, "state");
-    if (!acc && st && !strcmp(st, "open.running") && json_array_size(as) == 1)
-      acc = json_string_value(json_array_get(as, 0)); /* accepting leaves only the accepter's assignment */
-    json_object_set_new(act, "accepted_by", acc ? json_string(acc) : json_null());
+    joget_act_view(act, doc);
     const char *due = joget_str(doc, "dueDate");
     if (due && *due && strcmp(due, "-")) json_object_set_new(act, "due", json_string(due));
   } else {
@@ -225,7 +218,7 @@ static void on_act_list(void *arg, json_t *doc, const ferry_error *err) {
     v->a = a;
     v->act = act;
     char *aid = joget_seg(id);
-    char *path = joget_asprintf("monitoring/activity/view/%s", aid);
+    char *path = ferry_asprintf("monitoring/activity/view/%s", aid);
     ferry_error e = FERRY_ERROR_INIT;
     a->pending++;
     if (joget_get(a->s->c, path, NULL, on_act_view, v, &e) < 0) {
@@ -292,7 +285,7 @@ static json_t *new_body(json_t *row) {
 static void asm_http_start(asm_t *a) {
   char *pid = joget_seg(joget_str(a->body, "id"));
   if (!a->probe) {
-    char *path = joget_asprintf("monitoring/process/view/%s", pid);
+    char *path = ferry_asprintf("monitoring/process/view/%s", pid);
     asm_get(a, path, NULL, on_view);
     free(path);
     fetch_vars(a);
@@ -335,7 +328,7 @@ int joget_wanted(joget_ctx_t *c, json_t *body) {
   if (c->processes && c->processes[0]) {
     int ok = 0;
     for (char **p = c->processes; *p; p++) {
-      char *alt = joget_strdup(*p);
+      char *alt = ferry_strdup(*p);
       for (char *q = alt; *q; q++)
         if (*q == ':') *q = '#';
       ok |= (proc && !strcmp(alt, proc)) || !strcmp(alt, def);

@@ -120,8 +120,7 @@ static void on_commit(void *arg, int status, PGresult *res, const ferry_error *e
   }
   if (s->batch_err_set) {
     if (s->batch_err.code == FERRY_ETRANSIENT && s->batch_tries < 8) {
-      uint64_t delay = 100u << s->batch_tries;
-      if (delay > 5000) delay = 5000;
+      uint64_t delay = ferry_backoff_ms((unsigned)s->batch_tries, 200, 5000, &s->batch_rng);
       ferry_log(s->ins, FERRY_LOG_WARN, "reading a page from the database failed, retrying in %llu ms: %s",
                 (unsigned long long)delay, s->batch_err.message ? s->batch_err.message : "");
       if (!s->timer_on) {

@@ -20,55 +20,6 @@
 
 #include <ferry/ferry.h>
 
-/* ---- a small string set (open addressing) ------------------------------------------------------------ */
-typedef struct keyset {
-  char **slots;
-  size_t cap, len;
-} keyset;
-
-static uint64_t hash_str(const char *s) {
-  uint64_t h = 1469598103934665603ull; /* FNV-1a */
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-  return h;
-}
-
-static int keyset_has(const keyset *ks, const char *k) {
-  if (!ks->cap) return 0;
-  for (size_t i = hash_str(k) & (ks->cap - 1);; i = (i + 1) & (ks->cap - 1)) {
-    if (!ks->slots[i]) return 0;
-    if (!strcmp(ks->slots[i], k)) return 1;
-  }
-}
-
-static int keyset_add(keyset *ks, const char *k) {
-  if (keyset_has(ks, k)) return 0;
-  if ((ks->len + 1) * 2 > ks->cap) {
-    size_t ncap = ks->cap ? ks->cap * 2 : 1024;
-    char **ns = calloc(ncap, sizeof *ns);
-    if (!ns) return -1;
-    for (size_t i = 0; i < ks->cap; i++) {
-      if (!ks->slots[i]) continue;
-      size_t j = hash_str(ks->slots[i]) & (ncap - 1);
-      while (ns[j]) j = (j + 1) & (ncap - 1);
-      ns[j] = ks->slots[i];
-    }
-    free(ks->slots);
-    ks->slots = ns;
-    ks->cap = ncap;
-  }
-  size_t i = hash_str(k) & (ks->cap - 1);
-  while (ks->slots[i]) i = (i + 1) & (ks->cap - 1);
-  if (!(ks->slots[i] = strdup(k))) return -1;
-  ks->len++;
-  return 1;
-}
-
-static void keyset_free(keyset *ks) {
-  for (size_t i = 0; i < ks->cap; i++) free(ks->slots[i]);
-  free(ks->slots);
-  memset(ks, 0, sizeof *ks);
-}
-
 /* ---- context ------------------------------------------------------------------------------------------ */
 #define READ_CHUNK (256 * 1024)
 
@@ -82,16 +33,14 @@ typedef struct jsonl_ctx {
   uv_fs_t req;
   uv_file fd;
   int reading, eof, failed, stopped;
-  char *buf;             /* pending bytes not yet split into lines */
-  size_t buf_len, buf_cap;
+  ferry_buf in;          /* pending bytes not yet split into lines */
   char *chunk;           /* read buffer handed to uv_fs_read */
   int64_t offset, line_no;
   size_t demand;
   /* sink */
   int out_fd;
-  keyset present;        /* keys already in the file at start (re-run safety) */
-  char *wbuf;            /* lines not yet written */
-  size_t wlen, wcap;
+  ferry_strset present;  /* keys already in the file at start (re-run safety) */
+  ferry_buf out;         /* lines not yet written */
   int syncing;
   ferry_done_fn sync_done;
   void *sync_arg;
@@ -121,10 +70,10 @@ static void jsonl_fini(ferry_instance *ins) {
   jsonl_ctx *c = ferry_instance_ctx(ins);
   if (c->fd >= 0) close(c->fd);
   if (c->out_fd >= 0) close(c->out_fd);
-  free(c->buf);
+  ferry_buf_free(&c->in);
   free(c->chunk);
-  free(c->wbuf);
-  keyset_free(&c->present);
+  ferry_buf_free(&c->out);
+  ferry_strset_free(&c->present);
 }
 
 /* ---- source ------------------------------------------------------------------------------------------- */
@@ -141,17 +90,17 @@ static void src_fail(jsonl_ctx *c, int code, const char *fmt, const char *what) 
 /* Emits complete lines from the buffer while there is demand. Returns 0, or -1 after a failure. */
 static int src_emit_lines(jsonl_ctx *c) {
   size_t start = 0;
-  while (c->demand > 0 && !c->stopped && start < c->buf_len) {
-    char *nl = memchr(c->buf + start, '\n', c->buf_len - start);
+  while (c->demand > 0 && !c->stopped && start < c->in.len) {
+    char *nl = memchr(c->in.buf + start, '\n', c->in.len - start);
     if (!nl) break;
-    size_t len = (size_t)(nl - (c->buf + start));
+    size_t len = (size_t)(nl - (c->in.buf + start));
     c->line_no++;
-    if (len == 0 || (len == 1 && c->buf[start] == '\r')) { /* blank line */
+    if (len == 0 || (len == 1 && c->in.buf[start] == '\r')) { /* blank line */
       start += len + 1;
       continue;
     }
     json_error_t jerr;
-    json_t *j = json_loadb(c->buf + start, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *j = json_loadb(c->in.buf + start, len, JSON_REJECT_DUPLICATES, &jerr);
     start += len + 1;
     if (!j) {
       ferry_error e = FERRY_ERROR_INIT;
@@ -173,10 +122,7 @@ static int src_emit_lines(jsonl_ctx *c) {
     c->demand--;
     ferry_emit(c->ins, it);
   }
-  if (start) {
-    memmove(c->buf, c->buf + start, c->buf_len - start);
-    c->buf_len -= start;
-  }
+  ferry_buf_consume(&c->in, start);
   return 0;
 }
 
@@ -185,20 +131,16 @@ static void src_pump(jsonl_ctx *c) {
   if (src_emit_lines(c) < 0) return;
   if (c->demand == 0 || c->reading) return;
   if (c->eof) {
-    if (c->buf_len > 0) { /* last line without a newline */
-      if (c->buf_len + 1 > c->buf_cap) {
-        c->buf_cap = c->buf_len + 1;
-        c->buf = realloc(c->buf, c->buf_cap);
-      }
-      c->buf[c->buf_len++] = '\n';
+    if (c->in.len > 0) { /* last line without a newline */
+      ferry_buf_addn(&c->in, "\n", 1);
       if (src_emit_lines(c) < 0) return;
-      if (c->buf_len) return; /* still waiting for demand */
+      if (c->in.len) return; /* still waiting for demand */
     }
     ferry_source_end(c->ins);
     c->stopped = 1;
     return;
   }
-  if ((int64_t)c->buf_len > c->max_line) {
+  if ((int64_t)c->in.len > c->max_line) {
     src_fail(c, FERRY_EINVAL, "%s:%lld: %s", "line longer than max_line");
     return;
   }
@@ -218,13 +160,7 @@ static void src_on_read(uv_fs_t *req) {
   if (n == 0) {
     c->eof = 1;
   } else {
-    if (c->buf_len + (size_t)n > c->buf_cap) {
-      c->buf_cap = (c->buf_len + (size_t)n) * 2;
-      c->buf = realloc(c->buf, c->buf_cap);
-      if (!c->buf) abort();
-    }
-    memcpy(c->buf + c->buf_len, c->chunk, (size_t)n);
-    c->buf_len += (size_t)n;
+    ferry_buf_addn(&c->in, c->chunk, (size_t)n);
     c->offset += n;
   }
   src_pump(c);
@@ -290,7 +226,7 @@ static int sink_scan_existing(jsonl_ctx *c, ferry_error *err) {
                            c->path, line_no);
       break;
     }
-    if (keyset_add(&c->present, json_string_value(k)) < 0) rc = ferry_error_set(err, FERRY_ENOMEM, "oom");
+    ferry_strset_add(&c->present, json_string_value(k));
     json_decref(j);
     if (rc) break;
   }
@@ -310,7 +246,6 @@ static int sink_start(ferry_instance *ins, ferry_error *err) {
   if (ferry_instance_mode(ins) != FERRY_MODE_RUN) { /* plan/verify never write */
     c->out_fd = open(c->path, O_RDONLY | O_CLOEXEC);
     if (c->out_fd >= 0) {
-      int rc = 0;
       struct stat st;
       if (fstat(c->out_fd, &st) == 0 && st.st_size > 0) {
         FILE *f = fopen(c->path, "r");
@@ -319,13 +254,12 @@ static int sink_start(ferry_instance *ins, ferry_error *err) {
         while (f && getline(&line, &cap, f) > 0) {
           json_t *j = json_loads(line, 0, NULL);
           json_t *k = j ? json_object_get(j, "key") : NULL;
-          if (json_is_string(k) && keyset_add(&c->present, json_string_value(k)) < 0) rc = -1;
+          if (json_is_string(k)) ferry_strset_add(&c->present, json_string_value(k));
           json_decref(j);
         }
         free(line);
         if (f) fclose(f);
       }
-      if (rc) return ferry_error_set(err, FERRY_ENOMEM, "jsonl: out of memory");
     }
     return 0;
   }
@@ -339,7 +273,7 @@ static int sink_start(ferry_instance *ins, ferry_error *err) {
 static void sink_write(ferry_instance *ins, ferry_task *task) {
   jsonl_ctx *c = ferry_instance_ctx(ins);
   const ferry_item *it = ferry_task_item(task);
-  if (keyset_has(&c->present, it->key)) { /* written by an earlier, interrupted run */
+  if (ferry_strset_has(&c->present, it->key)) { /* written by an earlier, interrupted run */
     ferry_task_done(task, FERRY_DONE_SKIPPED);
     return;
   }
@@ -353,17 +287,10 @@ static void sink_write(ferry_instance *ins, ferry_task *task) {
     ferry_error_clear(&e);
     return;
   }
-  size_t n = strlen(line);
-  if (c->wlen + n + 1 > c->wcap) {
-    c->wcap = (c->wlen + n + 1) * 2;
-    c->wbuf = realloc(c->wbuf, c->wcap);
-    if (!c->wbuf) abort();
-  }
-  memcpy(c->wbuf + c->wlen, line, n);
-  c->wbuf[c->wlen + n] = '\n';
-  c->wlen += n + 1;
+  ferry_buf_add(&c->out, line);
+  ferry_buf_addn(&c->out, "\n", 1);
   free(line);
-  if (keyset_add(&c->present, it->key) < 0) abort();
+  ferry_strset_add(&c->present, it->key);
   /* Durable only after sync(): the core marks the item done once sink_sync has completed. */
   ferry_task_done(task, FERRY_DONE_SYNC);
 }
@@ -373,8 +300,8 @@ static void sink_sync_work(uv_work_t *w) {
   jsonl_ctx *c = w->data;
   size_t off = 0;
   c->work_status = 0;
-  while (off < c->wlen) {
-    ssize_t n = write(c->out_fd, c->wbuf + off, c->wlen - off);
+  while (off < c->out.len) {
+    ssize_t n = write(c->out_fd, c->out.buf + off, c->out.len - off);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       snprintf(c->work_err, sizeof c->work_err, "write to %s failed: %s", c->path, strerror(errno));
@@ -383,8 +310,7 @@ static void sink_sync_work(uv_work_t *w) {
     }
     off += (size_t)n;
   }
-  memmove(c->wbuf, c->wbuf + off, c->wlen - off);
-  c->wlen -= off;
+  ferry_buf_consume(&c->out, off);
   if (!c->work_status && c->fsync_on_sync && fsync(c->out_fd) < 0) {
     snprintf(c->work_err, sizeof c->work_err, "fsync of %s failed: %s", c->path, strerror(errno));
     c->work_status = FERRY_EIO;
@@ -428,7 +354,7 @@ static void sink_plan(ferry_instance *ins, ferry_task *task) {
   jsonl_ctx *c = ferry_instance_ctx(ins);
   const ferry_item *it = ferry_task_item(task);
   json_t *rep = ferry_task_report(task);
-  if (keyset_has(&c->present, it->key)) {
+  if (ferry_strset_has(&c->present, it->key)) {
     json_object_set_new(rep, "would", json_string("skip: already in the file"));
     ferry_task_done(task, FERRY_DONE_SKIPPED);
     return;
@@ -453,7 +379,7 @@ static void sink_plan(ferry_instance *ins, ferry_task *task) {
 static void sink_verify(ferry_instance *ins, ferry_task *task) {
   jsonl_ctx *c = ferry_instance_ctx(ins);
   const ferry_item *it = ferry_task_item(task);
-  if (keyset_has(&c->present, it->key)) {
+  if (ferry_strset_has(&c->present, it->key)) {
     ferry_task_done(task, 0);
     return;
   }

@@ -62,29 +62,14 @@ void *pgsql_xcalloc(size_t n, size_t size);
 void *pgsql_xrealloc(void *p, size_t n);
 char *pgsql_xstrdup(const char *s);
 char *pgsql_xstrndup(const char *s, size_t n);
-char *pgsql_xasprintf(const char *fmt, ...) FERRY_PRINTF(1, 2);
 void pgsql_strv_free(char **v, size_t n);
 
-typedef struct pgsql_sb {
-  char *buf;
-  size_t len, cap;
-} pgsql_sb;
-void pgsql_sb_addn(pgsql_sb *sb, const char *s, size_t n);
-void pgsql_sb_add(pgsql_sb *sb, const char *s);
-void pgsql_sb_addf(pgsql_sb *sb, const char *fmt, ...) FERRY_PRINTF(2, 3);
-/* Appends ferry_pg_quote_ident(s) / ferry_pg_quote_literal(s). */
-void pgsql_sb_ident(pgsql_sb *sb, const char *s);
-void pgsql_sb_literal(pgsql_sb *sb, const char *s);
-char *pgsql_sb_steal(pgsql_sb *sb); /* never NULL */
-void pgsql_sb_free(pgsql_sb *sb);
-
+/* Strings: the SDK's (ferry_buf, ferry_asprintf, ferry_hash64 in ferry/util.h; quoting and array literals,
+ * ferry_pg_add_ident, ferry_pg_add_literal, ferry_pg_array_elem, ferry_pg_text_array, in ferry/pg.h). */
 /* "schema"."table" */
 char *pgsql_qname(const char *schema, const char *table);
-/* PostgreSQL array literal of text values ({"a","b",NULL}); NULL entries are SQL NULL. */
-void pgsql_sb_array_elem(pgsql_sb *sb, const char *v, int first);
-char *pgsql_text_array(const char *const *v, size_t n);
-char *pgsql_json_text_array(const json_t *arr); /* strings of a JSON array */
-uint64_t pgsql_hash(const void *p, size_t n);
+/* PostgreSQL array literal of the strings of a JSON array (others skipped); malloc'd. */
+char *pgsql_json_text_array(const json_t *arr);
 /* "SET LOCAL ..." statements that make the text forms of values the same on every connection (time zone,
  * DateStyle ISO, IntervalStyle postgres, extra_float_digits 3, bytea hex, UTF8); malloc'd. */
 char *pgsql_session_sets(const char *timezone);
@@ -97,7 +82,7 @@ int pgsql_copy_field(const char *line, size_t len, size_t idx, char **out);
  * fields found (n on success). */
 size_t pgsql_copy_fields(const char *line, size_t len, char **out, size_t n);
 /* Appends a value escaped for COPY text (NULL -> \N). */
-void pgsql_copy_escape(pgsql_sb *sb, const char *s, size_t n);
+void pgsql_copy_escape(ferry_buf *sb, const char *s, size_t n);
 /* Iterates the lines of a COPY text payload: returns 1 with line and len set (no newline), 0 at the end. */
 int pgsql_copy_next_line(const char *data, size_t size, size_t *pos, const char **line, size_t *len);
 

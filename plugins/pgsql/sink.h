@@ -53,7 +53,7 @@ typedef struct ttable {
   size_t *kidx;
   /* what preparing did or would do */
   json_t *actions;
-  pgsql_sb ddl;
+  ferry_buf ddl;
   char **checks;        /* types to check with to_regtype before the DDL */
   size_t nchecks, ichk;
   /* SQL pieces */

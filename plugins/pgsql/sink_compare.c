@@ -24,22 +24,22 @@ static void cmp_report(job *j, int nres, PGresult *res) {
   int64_t n_differ = nres ? atoll(PQgetvalue(res, 0, (int)t->nkeys + 3)) : 0;
   json_object_set_new(rep, "table", json_string(t->qname));
   json_object_set_new(rep, "rows", json_integer(j->rows));
-  pgsql_sb names = {0};
+  ferry_buf names = {0};
   json_t *diffs = json_array();
   for (int r = 0; r < nres; r++) {
-    pgsql_sb key = {0};
-    if (t->nkeys > 1) pgsql_sb_add(&key, "(");
-    for (size_t q = 0; q < t->nkeys; q++) pgsql_sb_addf(&key, "%s%s", q ? ", " : "", PQgetvalue(res, r, (int)q));
-    if (t->nkeys > 1) pgsql_sb_add(&key, ")");
+    ferry_buf key = {0};
+    if (t->nkeys > 1) ferry_buf_add(&key, "(");
+    for (size_t q = 0; q < t->nkeys; q++) ferry_buf_addf(&key, "%s%s", q ? ", " : "", PQgetvalue(res, r, (int)q));
+    if (t->nkeys > 1) ferry_buf_add(&key, ")");
     int missing = PQgetvalue(res, r, (int)t->nkeys)[0] == 't';
     const char *cols = PQgetvalue(res, r, (int)t->nkeys + 1);
     json_t *d = json_pack("{s:s}", "key", key.buf);
     if (missing) json_object_set_new(d, "missing", json_true());
     else json_object_set_new(d, "columns", json_string(cols));
     json_array_append_new(diffs, d);
-    pgsql_sb_addf(&names, "%s%s (%s%s)", r ? "; " : "", key.buf, missing ? "missing" : "differs in ",
-                  missing ? "" : cols);
-    pgsql_sb_free(&key);
+    ferry_buf_addf(&names, "%s%s (%s%s)", r ? "; " : "", key.buf, missing ? "missing" : "differs in ",
+                   missing ? "" : cols);
+    ferry_buf_free(&key);
   }
   if (k->mode == FERRY_MODE_VERIFY) {
     json_object_set_new(rep, "missing", json_integer(n_missing));
@@ -57,10 +57,10 @@ static void cmp_report(job *j, int nres, PGresult *res) {
     json_object_set_new(rep, "would_skip_identical", json_integer(existing - n_differ));
     json_object_set_new(rep, "conflicts", json_integer(n_differ));
     json_t *acts = json_copy(t->actions);
-    char *w = pgsql_xasprintf("insert %lld row(s); %lld identical row(s) already there; %lld row(s) differ (%s)",
-                              (long long)n_missing, (long long)(existing - n_differ), (long long)n_differ,
-                              k->policy == POLICY_SKIP ? "would be skipped"
-                              : k->policy == POLICY_OVERWRITE ? "would be overwritten" : "would fail the batch");
+    char *w = ferry_asprintf("insert %lld row(s); %lld identical row(s) already there; %lld row(s) differ (%s)",
+                             (long long)n_missing, (long long)(existing - n_differ), (long long)n_differ,
+                             k->policy == POLICY_SKIP ? "would be skipped"
+                             : k->policy == POLICY_OVERWRITE ? "would be overwritten" : "would fail the batch");
     json_array_append_new(acts, json_string(w));
     free(w);
     json_object_set_new(rep, "would", acts);
@@ -76,7 +76,7 @@ static void cmp_report(job *j, int nres, PGresult *res) {
     }
     json_decref(diffs);
   }
-  pgsql_sb_free(&names);
+  ferry_buf_free(&names);
 }
 
 static void on_cmp_end(void *arg, int status, PGresult *res, const ferry_error *err) {
@@ -110,7 +110,7 @@ void pgsql_job_compare(job *j) {
     json_object_set_new(rep, "rows", json_integer(j->rows));
     if (k->mode == FERRY_MODE_PLAN) {
       json_t *acts = json_copy(t->actions);
-      char *w = pgsql_xasprintf("insert %lld row(s)", (long long)j->rows);
+      char *w = ferry_asprintf("insert %lld row(s)", (long long)j->rows);
       json_array_append_new(acts, json_string(w));
       free(w);
       json_object_set_new(rep, "would", acts);
@@ -123,15 +123,15 @@ void pgsql_job_compare(job *j) {
   size_t *ci = pgsql_xcalloc(t->ncols, sizeof(size_t));
   for (size_t i = 0; i < t->ncols; i++)
     if (t->tcol[i] && t->present[i] == 1) ci[ncmp++] = i;
-  pgsql_sb *arr = pgsql_xcalloc(ncmp, sizeof(pgsql_sb));
-  for (size_t c = 0; c < ncmp; c++) pgsql_sb_add(&arr[c], "{");
+  ferry_buf *arr = pgsql_xcalloc(ncmp, sizeof(ferry_buf));
+  for (size_t c = 0; c < ncmp; c++) ferry_buf_add(&arr[c], "{");
   char **f = pgsql_xcalloc(t->ncols, sizeof(char *));
   size_t pos = 0, len;
   const char *line;
   int64_t r = 0;
   while (pgsql_copy_next_line(j->data, j->len, &pos, &line, &len)) {
     pgsql_copy_fields(line, len, f, t->ncols);
-    for (size_t c = 0; c < ncmp; c++) pgsql_sb_array_elem(&arr[c], f[ci[c]], r == 0);
+    for (size_t c = 0; c < ncmp; c++) ferry_pg_array_elem(&arr[c], f[ci[c]]);
     for (size_t i = 0; i < t->ncols; i++) {
       free(f[i]);
       f[i] = NULL;
@@ -141,51 +141,51 @@ void pgsql_job_compare(job *j) {
   free(f);
   const char **p = pgsql_xcalloc(ncmp, sizeof(char *));
   for (size_t c = 0; c < ncmp; c++) {
-    pgsql_sb_add(&arr[c], "}");
+    ferry_buf_add(&arr[c], "}");
     p[c] = arr[c].buf;
   }
   /* parameter number of item column i */
-  pgsql_sb sql = {0};
-  pgsql_sb_add(&sql, "SELECT ");
-  for (size_t q = 0; q < t->nkeys; q++) pgsql_sb_addf(&sql, "%ss.f%zu", q ? ", " : "", t->kidx[q] + 1);
-  pgsql_sb_add(&sql, ", d.ctid IS NULL, array_to_string(ARRAY[");
+  ferry_buf sql = {0};
+  ferry_buf_add(&sql, "SELECT ");
+  for (size_t q = 0; q < t->nkeys; q++) ferry_buf_addf(&sql, "%ss.f%zu", q ? ", " : "", t->kidx[q] + 1);
+  ferry_buf_add(&sql, ", d.ctid IS NULL, array_to_string(ARRAY[");
   for (size_t c = 0; c < ncmp; c++) {
     size_t i = ci[c];
-    pgsql_sb_addf(&sql, "%sCASE WHEN d.", c ? ", " : "");
-    pgsql_sb_ident(&sql, t->tcol[i]);
-    pgsql_sb_addf(&sql, "::text IS DISTINCT FROM s.f%zu::%s::text THEN ", i + 1, t->ttype[i]);
-    pgsql_sb_literal(&sql, t->tcol[i]);
-    pgsql_sb_add(&sql, " END");
+    ferry_buf_addf(&sql, "%sCASE WHEN d.", c ? ", " : "");
+    ferry_pg_add_ident(&sql, t->tcol[i]);
+    ferry_buf_addf(&sql, "::text IS DISTINCT FROM s.f%zu::%s::text THEN ", i + 1, t->ttype[i]);
+    ferry_pg_add_literal(&sql, t->tcol[i]);
+    ferry_buf_add(&sql, " END");
   }
-  pgsql_sb_add(&sql, "]::text[], ', '), count(*) FILTER (WHERE d.ctid IS NULL) OVER (), "
+  ferry_buf_add(&sql, "]::text[], ', '), count(*) FILTER (WHERE d.ctid IS NULL) OVER (), "
                      "count(*) FILTER (WHERE d.ctid IS NOT NULL) OVER () FROM unnest(");
-  for (size_t c = 0; c < ncmp; c++) pgsql_sb_addf(&sql, "%s$%zu::text[]", c ? ", " : "", c + 1);
-  pgsql_sb_add(&sql, ") AS s(");
-  for (size_t c = 0; c < ncmp; c++) pgsql_sb_addf(&sql, "%sf%zu", c ? ", " : "", ci[c] + 1);
-  pgsql_sb_addf(&sql, ") LEFT JOIN %s d ON ", t->qname);
+  for (size_t c = 0; c < ncmp; c++) ferry_buf_addf(&sql, "%s$%zu::text[]", c ? ", " : "", c + 1);
+  ferry_buf_add(&sql, ") AS s(");
+  for (size_t c = 0; c < ncmp; c++) ferry_buf_addf(&sql, "%sf%zu", c ? ", " : "", ci[c] + 1);
+  ferry_buf_addf(&sql, ") LEFT JOIN %s d ON ", t->qname);
   for (size_t q = 0; q < t->nkeys; q++) {
     size_t i = t->kidx[q];
-    if (q) pgsql_sb_add(&sql, " AND ");
-    pgsql_sb_add(&sql, "d.");
-    pgsql_sb_ident(&sql, t->tcol[i]);
-    pgsql_sb_addf(&sql, " = s.f%zu::%s", i + 1, t->ttype[i]);
+    if (q) ferry_buf_add(&sql, " AND ");
+    ferry_buf_add(&sql, "d.");
+    ferry_pg_add_ident(&sql, t->tcol[i]);
+    ferry_buf_addf(&sql, " = s.f%zu::%s", i + 1, t->ttype[i]);
   }
-  pgsql_sb_add(&sql, " WHERE d.ctid IS NULL OR ROW(");
+  ferry_buf_add(&sql, " WHERE d.ctid IS NULL OR ROW(");
   for (size_t c = 0; c < ncmp; c++) {
-    pgsql_sb_add(&sql, c ? ", d." : "d.");
-    pgsql_sb_ident(&sql, t->tcol[ci[c]]);
+    ferry_buf_add(&sql, c ? ", d." : "d.");
+    ferry_pg_add_ident(&sql, t->tcol[ci[c]]);
   }
-  pgsql_sb_add(&sql, ")::text IS DISTINCT FROM ROW(");
-  for (size_t c = 0; c < ncmp; c++) pgsql_sb_addf(&sql, "%ss.f%zu::%s", c ? ", " : "", ci[c] + 1, t->ttype[ci[c]]);
-  pgsql_sb_addf(&sql, ")::text LIMIT %lld", (long long)k->c->max_keys_reported);
-  char *begin = pgsql_xasprintf("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; %s", k->sets);
+  ferry_buf_add(&sql, ")::text IS DISTINCT FROM ROW(");
+  for (size_t c = 0; c < ncmp; c++) ferry_buf_addf(&sql, "%ss.f%zu::%s", c ? ", " : "", ci[c] + 1, t->ttype[ci[c]]);
+  ferry_buf_addf(&sql, ")::text LIMIT %lld", (long long)k->c->max_keys_reported);
+  char *begin = ferry_asprintf("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; %s", k->sets);
   j->step = 0;
   int rc = ferry_pg_query(j->conn->pg, begin, 0, NULL, on_cmp, j);
   if (rc >= 0) rc = ferry_pg_query(j->conn->pg, sql.buf, (int)ncmp, p, on_cmp, j);
   if (rc >= 0) rc = ferry_pg_query(j->conn->pg, "COMMIT", 0, NULL, on_cmp_end, j);
   free(begin);
-  pgsql_sb_free(&sql);
-  for (size_t c = 0; c < ncmp; c++) pgsql_sb_free(&arr[c]);
+  ferry_buf_free(&sql);
+  for (size_t c = 0; c < ncmp; c++) ferry_buf_free(&arr[c]);
   free(arr);
   free(p);
   free(ci);

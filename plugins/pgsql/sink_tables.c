@@ -21,7 +21,7 @@ void pgsql_table_free(ttable *t) {
   free(t->present);
   free(t->kidx);
   json_decref(t->actions);
-  pgsql_sb_free(&t->ddl);
+  ferry_buf_free(&t->ddl);
   pgsql_strv_free(t->checks, t->nchecks);
   free(t->stage);
   free(t->stage_cols_ddl);
@@ -52,8 +52,8 @@ ttable *pgsql_table_get(pgsql_sink *k, const ferry_item *it) {
   char *cols = json_dumps(json_object_get(b, "columns"), JSON_COMPACT);
   char *types = json_dumps(json_object_get(b, "types"), JSON_COMPACT | JSON_ENCODE_ANY);
   char *keys = json_dumps(json_object_get(b, "key_columns"), JSON_COMPACT | JSON_ENCODE_ANY);
-  char *sig = pgsql_xasprintf("%s\x1f%s\x1f%s\x1f%s", src, cols ? cols : "", types ? types : "",
-                              keys ? keys : "");
+  char *sig = ferry_asprintf("%s\x1f%s\x1f%s\x1f%s", src, cols ? cols : "", types ? types : "",
+                             keys ? keys : "");
   free(cols);
   free(types);
   free(keys);
@@ -98,24 +98,24 @@ static tcolumn *tcol_find(ttable *t, const char *name) {
 
 /* Everything is decided: build the SQL pieces, mark ready, run the job and those that waited. */
 static void table_ready(ttable *t) {
-  pgsql_sb st = {0}, ic = {0}, sc = {0};
+  ferry_buf st = {0}, ic = {0}, sc = {0};
   for (size_t i = 0; i < t->ncols; i++) {
-    if (i) pgsql_sb_add(&st, ", ");
-    pgsql_sb_addf(&st, "f%zu %s", i + 1, t->tcol[i] ? t->ttype[i] : "text");
+    if (i) ferry_buf_add(&st, ", ");
+    ferry_buf_addf(&st, "f%zu %s", i + 1, t->tcol[i] ? t->ttype[i] : "text");
     if (!t->tcol[i]) continue;
     if (ic.len) {
-      pgsql_sb_add(&ic, ", ");
-      pgsql_sb_add(&sc, ", ");
+      ferry_buf_add(&ic, ", ");
+      ferry_buf_add(&sc, ", ");
     }
-    pgsql_sb_ident(&ic, t->tcol[i]);
-    pgsql_sb_addf(&sc, "f%zu", i + 1);
+    ferry_pg_add_ident(&ic, t->tcol[i]);
+    ferry_buf_addf(&sc, "f%zu", i + 1);
   }
-  t->stage_cols_ddl = pgsql_sb_steal(&st);
-  t->ins_cols = pgsql_sb_steal(&ic);
-  t->sel_cols = pgsql_sb_steal(&sc);
-  t->stage = pgsql_xasprintf("ferry_stage_%016llx",
-                             (unsigned long long)pgsql_hash(t->stage_cols_ddl, strlen(t->stage_cols_ddl)) ^
-                                 pgsql_hash(t->qname, strlen(t->qname)));
+  t->stage_cols_ddl = ferry_buf_steal(&st);
+  t->ins_cols = ferry_buf_steal(&ic);
+  t->sel_cols = ferry_buf_steal(&sc);
+  t->stage = ferry_asprintf("ferry_stage_%016llx",
+                            (unsigned long long)ferry_hash64(t->stage_cols_ddl, strlen(t->stage_cols_ddl)) ^
+                                 ferry_hash64(t->qname, strlen(t->qname)));
   t->state = TT_READY;
 }
 
@@ -154,7 +154,7 @@ static void table_refuse(job *j, int code, const char *fmt, ...) {
 static void prep_transient(job *j, const char *doing, const ferry_error *err) {
   ttable *t = j->tt;
   t->state = TT_NEW;
-  pgsql_sb_free(&t->ddl);
+  ferry_buf_free(&t->ddl);
   pgsql_strv_free(t->checks, t->nchecks);
   t->checks = NULL;
   t->nchecks = t->ichk = 0;
@@ -197,14 +197,14 @@ static void prep_finish(job *j) {
       table_settle(t);
       return;
     }
-    char *sql = pgsql_xasprintf("BEGIN; %s; COMMIT", t->ddl.buf);
-    pgsql_sb_free(&t->ddl);
+    char *sql = ferry_asprintf("BEGIN; %s; COMMIT", t->ddl.buf);
+    ferry_buf_free(&t->ddl);
     int rc = ferry_pg_query(j->conn->pg, sql, 0, NULL, on_ddl, j);
     free(sql);
     if (rc < 0) pgsql_job_failf(j, FERRY_EINTERNAL, "pgsql sink: cannot queue a query");
     return;
   }
-  pgsql_sb_free(&t->ddl);
+  ferry_buf_free(&t->ddl);
   table_ready(t);
   json_t *acts = t->actions;
   if (json_array_size(acts)) {
@@ -315,8 +315,8 @@ static void prep_missing_table(job *j) {
   if (!t->nkeys)
     return table_refuse(j, FERRY_EINVAL, "pgsql sink: table %s does not exist and the items name no key column "
                         "(key_columns) nor an \"id\" column: cannot create it with a primary key", t->qname);
-  pgsql_sb ddl = {0};
-  pgsql_sb_addf(&ddl, "CREATE TABLE IF NOT EXISTS %s (", t->qname);
+  ferry_buf ddl = {0};
+  ferry_buf_addf(&ddl, "CREATE TABLE IF NOT EXISTS %s (", t->qname);
   int first = 1;
   for (size_t i = 0; i < t->ncols; i++) {
     if (!t->tcol[i]) {
@@ -327,25 +327,25 @@ static void prep_missing_table(job *j) {
     char *base;
     char *type = create_type(j, i, joget, &check, &base);
     if (!type) {
-      pgsql_sb_free(&ddl);
+      ferry_buf_free(&ddl);
       return table_refuse(j, FERRY_EINVAL, "pgsql sink: table %s: column \"%s\" has type \"%s\", which ferry "
                           "does not create by itself: create the table on the target first, or use "
                           "create_tables \"joget\"", t->qname, t->icol[i], t->stype[i]);
     }
     if (check) add_check(t, base);
-    if (!first) pgsql_sb_add(&ddl, ", ");
+    if (!first) ferry_buf_add(&ddl, ", ");
     first = 0;
-    pgsql_sb_ident(&ddl, t->tcol[i]);
-    pgsql_sb_addf(&ddl, " %s", type);
+    ferry_pg_add_ident(&ddl, t->tcol[i]);
+    ferry_buf_addf(&ddl, " %s", type);
     t->ttype[i] = type;
     t->present[i] = 1;
   }
-  pgsql_sb_add(&ddl, ", PRIMARY KEY (");
+  ferry_buf_add(&ddl, ", PRIMARY KEY (");
   for (size_t q = 0; q < t->nkeys; q++) {
-    if (q) pgsql_sb_add(&ddl, ", ");
-    pgsql_sb_ident(&ddl, t->tcol[t->kidx[q]]);
+    if (q) ferry_buf_add(&ddl, ", ");
+    ferry_pg_add_ident(&ddl, t->tcol[t->kidx[q]]);
   }
-  pgsql_sb_add(&ddl, "))");
+  ferry_buf_add(&ddl, "))");
   t->ddl = ddl;
   json_array_append_new(t->actions, json_string(joget ? "create the table with Joget's layout"
                                                       : "create the table with the source's column types"));
@@ -358,7 +358,7 @@ static void prep_existing_table(job *j) {
   if (t->relkind != 'r' && t->relkind != 'p')
     return table_refuse(j, FERRY_EINVAL, "pgsql sink: %s on the target is not a table (relkind %c)", t->qname,
                         t->relkind);
-  pgsql_sb missing = {0};
+  ferry_buf missing = {0};
   for (size_t i = 0; i < t->ncols; i++) {
     if (!t->tcol[i]) {
       t->ttype[i] = pgsql_xstrdup("text");
@@ -370,7 +370,7 @@ static void prep_existing_table(job *j) {
       t->ttype[i] = pgsql_xstrdup(tc->type);
       const char *why;
       if (t->stype[i] && !pgsql_type_compatible(t->stype[i], tc->type, &why)) {
-        pgsql_sb_free(&missing);
+        ferry_buf_free(&missing);
         return table_refuse(j, FERRY_EINVAL,
                             "pgsql sink: table %s: column \"%s\" is %s on the target but %s on the source: "
                             "incompatible (%s); nothing of this table was written. Change the target column's "
@@ -382,18 +382,18 @@ static void prep_existing_table(job *j) {
                        "fails its batch", t->qname, tc->name, tc->type, t->stype[i]);
       continue;
     }
-    pgsql_sb_addf(&missing, "%s\"%s\"", missing.len ? ", " : "", t->tcol[i]);
+    ferry_buf_addf(&missing, "%s\"%s\"", missing.len ? ", " : "", t->tcol[i]);
   }
   if (missing.len && k->c->missing_columns == PGSQL_MISSING_REFUSE) {
     table_refuse(j, FERRY_EINVAL, "pgsql sink: table %s lacks column(s) %s of the source (missing_columns is "
                  "\"refuse\"); nothing of this table was written. Add them, or leave them out (column_map: null)",
                  t->qname, missing.buf);
-    pgsql_sb_free(&missing);
+    ferry_buf_free(&missing);
     return;
   }
   if (missing.len && k->mode == FERRY_MODE_VERIFY) {
     table_refuse(j, FERRY_EMISMATCH, "pgsql sink: table %s lacks column(s) %s", t->qname, missing.buf);
-    pgsql_sb_free(&missing);
+    ferry_buf_free(&missing);
     return;
   }
   /* primary key of the target, in key order, as item columns */
@@ -401,7 +401,7 @@ static void prep_existing_table(job *j) {
   for (size_t q = 0; q < t->ntc; q++)
     if (t->tc[q].pkpos > 0) nk++;
   if (!nk) {
-    pgsql_sb_free(&missing);
+    ferry_buf_free(&missing);
     return table_refuse(j, FERRY_EINVAL, "pgsql sink: table %s has no primary key on the target: ferry needs one "
                         "to apply its conflict policy; add it", t->qname);
   }
@@ -414,7 +414,7 @@ static void prep_existing_table(job *j) {
     for (; i < t->ncols; i++)
       if (t->tcol[i] && !strcmp(t->tcol[i], tc->name)) break;
     if (i == t->ncols || (size_t)tc->pkpos > nk) {
-      pgsql_sb_free(&missing);
+      ferry_buf_free(&missing);
       return table_refuse(j, FERRY_EINVAL, "pgsql sink: table %s: primary key column \"%s\" of the target gets "
                           "no value from the source; map a source column to it (column_map)", t->qname, tc->name);
     }
@@ -428,14 +428,14 @@ static void prep_existing_table(job *j) {
     for (; i < t->ncols; i++)
       if (t->tcol[i] && !strcmp(t->tcol[i], tc->name)) break;
     if (i == t->ncols) {
-      pgsql_sb_free(&missing);
+      ferry_buf_free(&missing);
       return table_refuse(j, FERRY_EINVAL, "pgsql sink: table %s: column \"%s\" is NOT NULL without a default on "
                           "the target and the source has no value for it; give it a default or map a source "
                           "column to it", t->qname, tc->name);
     }
   }
   if (missing.len) {
-    pgsql_sb ddl = {0};
+    ferry_buf ddl = {0};
     for (size_t i = 0; i < t->ncols; i++) {
       if (!t->tcol[i] || t->present[i]) continue;
       int check;
@@ -443,20 +443,20 @@ static void prep_existing_table(job *j) {
       char *type = create_type(j, i, k->c->create_tables == PGSQL_CREATE_JOGET, &check, &base);
       if (!type) type = pgsql_xstrdup("text"); /* a type we cannot create: its text form */
       if (check) add_check(t, base);
-      if (ddl.len) pgsql_sb_add(&ddl, "; ");
-      pgsql_sb_addf(&ddl, "ALTER TABLE %s ADD COLUMN IF NOT EXISTS ", t->qname);
-      pgsql_sb_ident(&ddl, t->tcol[i]);
-      pgsql_sb_addf(&ddl, " %s", type);
+      if (ddl.len) ferry_buf_add(&ddl, "; ");
+      ferry_buf_addf(&ddl, "ALTER TABLE %s ADD COLUMN IF NOT EXISTS ", t->qname);
+      ferry_pg_add_ident(&ddl, t->tcol[i]);
+      ferry_buf_addf(&ddl, " %s", type);
       free(t->ttype[i]);
       t->ttype[i] = type;
       t->present[i] = 2; /* added */
     }
     t->ddl = ddl;
-    char *a = pgsql_xasprintf("add column(s) %s", missing.buf);
+    char *a = ferry_asprintf("add column(s) %s", missing.buf);
     json_array_append_new(t->actions, json_string(a));
     free(a);
   }
-  pgsql_sb_free(&missing);
+  ferry_buf_free(&missing);
   check_next_type(j);
 }
 

@@ -13,37 +13,37 @@ static char **line_keys(ttable *t, const char *line, size_t len) {
 
 /* Items with "rows" (JSON arrays) instead of COPY text: converted once. */
 int pgsql_rows_to_copy(job *j, json_t *rows, ferry_error *err) {
-  pgsql_sb sb = {0};
+  ferry_buf sb = {0};
   size_t r;
   json_t *row;
   size_t ncols = json_array_size(json_object_get(j->it->body, "columns"));
   json_array_foreach(rows, r, row) {
     if (!json_is_array(row) || json_array_size(row) != ncols) {
-      pgsql_sb_free(&sb);
+      ferry_buf_free(&sb);
       return ferry_error_set(err, FERRY_EINVAL, "row %zu is not an array of %zu values (one per column)", r,
                              ncols);
     }
     size_t i;
     json_t *v;
     json_array_foreach(row, i, v) {
-      if (i) pgsql_sb_add(&sb, "\t");
+      if (i) ferry_buf_add(&sb, "\t");
       if (json_is_null(v)) {
         pgsql_copy_escape(&sb, NULL, 0);
       } else if (json_is_string(v)) {
         pgsql_copy_escape(&sb, json_string_value(v), json_string_length(v));
       } else if (json_is_true(v) || json_is_false(v)) {
-        pgsql_sb_add(&sb, json_is_true(v) ? "t" : "f");
+        ferry_buf_add(&sb, json_is_true(v) ? "t" : "f");
       } else {
         char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
         pgsql_copy_escape(&sb, s, s ? strlen(s) : 0);
         free(s);
       }
     }
-    pgsql_sb_add(&sb, "\n");
+    ferry_buf_add(&sb, "\n");
     j->rows++;
   }
   j->len = sb.len;
-  j->owned = pgsql_sb_steal(&sb);
+  j->owned = ferry_buf_steal(&sb);
   j->data = j->owned;
   return 0;
 }
@@ -100,14 +100,15 @@ static void rollback_fail(job *j) { run_q(j, W_ROLLBACK, "ROLLBACK", 0, NULL); }
 
 static void write_begin(job *j) {
   ttable *t = j->tt;
-  pgsql_sb sql = {0};
-  pgsql_sb_add(&sql, "BEGIN; ");
-  pgsql_sb_add(&sql, j->k->sets);
+  ferry_buf sql = {0};
+  ferry_buf_add(&sql, "BEGIN; ");
+  ferry_buf_add(&sql, j->k->sets);
   if (json_is_true(json_object_get(j->it->body, "defer_constraints")))
-    pgsql_sb_add(&sql, "; SET LOCAL session_replication_role TO replica");
-  pgsql_sb_addf(&sql, "; CREATE TEMP TABLE IF NOT EXISTS %s (%s) ON COMMIT DELETE ROWS", t->stage, t->stage_cols_ddl);
+    ferry_buf_add(&sql, "; SET LOCAL session_replication_role TO replica");
+  ferry_buf_addf(&sql, "; CREATE TEMP TABLE IF NOT EXISTS %s (%s) ON COMMIT DELETE ROWS", t->stage,
+                 t->stage_cols_ddl);
   run_q(j, W_BEGIN, sql.buf, 0, NULL);
-  pgsql_sb_free(&sql);
+  ferry_buf_free(&sql);
 }
 
 static int write_probe(job *j) {
@@ -125,29 +126,29 @@ static int write_probe(job *j) {
   }
   char **fk = line_keys(t, first, firstlen), **lk = line_keys(t, last, lastlen);
   const char **p = pgsql_xcalloc(2 * t->nkeys, sizeof(char *));
-  pgsql_sb sql = {0}, tup = {0}, lo = {0}, hi = {0};
+  ferry_buf sql = {0}, tup = {0}, lo = {0}, hi = {0};
   for (size_t q = 0; q < t->nkeys; q++) {
     if (q) {
-      pgsql_sb_add(&tup, ", ");
-      pgsql_sb_add(&lo, ", ");
-      pgsql_sb_add(&hi, ", ");
+      ferry_buf_add(&tup, ", ");
+      ferry_buf_add(&lo, ", ");
+      ferry_buf_add(&hi, ", ");
     }
-    pgsql_sb_ident(&tup, t->tcol[t->kidx[q]]);
-    pgsql_sb_addf(&lo, "$%zu::%s", q + 1, t->ttype[t->kidx[q]]);
-    pgsql_sb_addf(&hi, "$%zu::%s", t->nkeys + q + 1, t->ttype[t->kidx[q]]);
+    ferry_pg_add_ident(&tup, t->tcol[t->kidx[q]]);
+    ferry_buf_addf(&lo, "$%zu::%s", q + 1, t->ttype[t->kidx[q]]);
+    ferry_buf_addf(&hi, "$%zu::%s", t->nkeys + q + 1, t->ttype[t->kidx[q]]);
     p[q] = fk[q];
     p[t->nkeys + q] = lk[q];
   }
   const char *o = t->nkeys > 1 ? "(" : "", *c = t->nkeys > 1 ? ")" : "";
-  pgsql_sb_addf(&sql, "SELECT EXISTS (SELECT 1 FROM %s WHERE %s%s%s >= %s%s%s AND %s%s%s <= %s%s%s)", t->qname, o,
-                tup.buf, c, o, lo.buf, c, o, tup.buf, c, o, hi.buf, c);
+  ferry_buf_addf(&sql, "SELECT EXISTS (SELECT 1 FROM %s WHERE %s%s%s >= %s%s%s AND %s%s%s <= %s%s%s)", t->qname, o,
+                 tup.buf, c, o, lo.buf, c, o, tup.buf, c, o, hi.buf, c);
   int any_null = 0;
   for (size_t q = 0; q < 2 * t->nkeys; q++) any_null |= !p[q];
   if (!any_null) run_q(j, W_PROBE, sql.buf, (int)(2 * t->nkeys), p); /* a NULL key: the staging path */
-  pgsql_sb_free(&sql);
-  pgsql_sb_free(&tup);
-  pgsql_sb_free(&lo);
-  pgsql_sb_free(&hi);
+  ferry_buf_free(&sql);
+  ferry_buf_free(&tup);
+  ferry_buf_free(&lo);
+  ferry_buf_free(&hi);
   free(p);
   pgsql_strv_free(fk, t->nkeys);
   pgsql_strv_free(lk, t->nkeys);
@@ -156,8 +157,8 @@ static int write_probe(job *j) {
 
 static void write_copy(job *j, int step) {
   ttable *t = j->tt;
-  char *sql = step == W_DIRECT ? pgsql_xasprintf("COPY %s (%s) FROM STDIN", t->qname, t->ins_cols)
-                               : pgsql_xasprintf("COPY %s FROM STDIN", t->stage);
+  char *sql = step == W_DIRECT ? ferry_asprintf("COPY %s (%s) FROM STDIN", t->qname, t->ins_cols)
+                               : ferry_asprintf("COPY %s FROM STDIN", t->stage);
   j->step = step;
   int rc = ferry_pg_copy_in(j->conn->pg, sql, j->data, j->len, write_step, j);
   free(sql);
@@ -165,79 +166,79 @@ static void write_copy(job *j, int step) {
 }
 
 /* "d.k1 = s.fK1 AND ..." */
-static void key_join(pgsql_sb *sb, ttable *t, const char *d, const char *s) {
+static void key_join(ferry_buf *sb, ttable *t, const char *d, const char *s) {
   for (size_t q = 0; q < t->nkeys; q++) {
-    if (q) pgsql_sb_add(sb, " AND ");
-    pgsql_sb_addf(sb, "%s.", d);
-    pgsql_sb_ident(sb, t->tcol[t->kidx[q]]);
-    pgsql_sb_addf(sb, " = %s.f%zu", s, t->kidx[q] + 1);
+    if (q) ferry_buf_add(sb, " AND ");
+    ferry_buf_addf(sb, "%s.", d);
+    ferry_pg_add_ident(sb, t->tcol[t->kidx[q]]);
+    ferry_buf_addf(sb, " = %s.f%zu", s, t->kidx[q] + 1);
   }
 }
 
 /* "ROW(d.c1, d.c2)::text" over the mapped columns */
-static void row_text(pgsql_sb *sb, ttable *t, const char *alias, int target_names) {
-  pgsql_sb_add(sb, "ROW(");
+static void row_text(ferry_buf *sb, ttable *t, const char *alias, int target_names) {
+  ferry_buf_add(sb, "ROW(");
   int first = 1;
   for (size_t i = 0; i < t->ncols; i++) {
     if (!t->tcol[i]) continue;
-    if (!first) pgsql_sb_add(sb, ", ");
+    if (!first) ferry_buf_add(sb, ", ");
     first = 0;
-    pgsql_sb_addf(sb, "%s.", alias);
-    if (target_names) pgsql_sb_ident(sb, t->tcol[i]);
-    else pgsql_sb_addf(sb, "f%zu", i + 1);
+    ferry_buf_addf(sb, "%s.", alias);
+    if (target_names) ferry_pg_add_ident(sb, t->tcol[i]);
+    else ferry_buf_addf(sb, "f%zu", i + 1);
   }
-  pgsql_sb_add(sb, ")::text");
+  ferry_buf_add(sb, ")::text");
 }
 
 static void write_check(job *j) {
   ttable *t = j->tt;
-  pgsql_sb sql = {0};
-  pgsql_sb_add(&sql, "SELECT ");
-  for (size_t q = 0; q < t->nkeys; q++) pgsql_sb_addf(&sql, "%ss.f%zu::text", q ? ", " : "", t->kidx[q] + 1);
-  pgsql_sb_addf(&sql, ", count(*) OVER () FROM %s s JOIN %s d ON ", t->stage, t->qname);
+  ferry_buf sql = {0};
+  ferry_buf_add(&sql, "SELECT ");
+  for (size_t q = 0; q < t->nkeys; q++) ferry_buf_addf(&sql, "%ss.f%zu::text", q ? ", " : "", t->kidx[q] + 1);
+  ferry_buf_addf(&sql, ", count(*) OVER () FROM %s s JOIN %s d ON ", t->stage, t->qname);
   key_join(&sql, t, "d", "s");
-  pgsql_sb_add(&sql, " WHERE ");
+  ferry_buf_add(&sql, " WHERE ");
   row_text(&sql, t, "d", 1);
-  pgsql_sb_add(&sql, " IS DISTINCT FROM ");
+  ferry_buf_add(&sql, " IS DISTINCT FROM ");
   row_text(&sql, t, "s", 0);
-  pgsql_sb_addf(&sql, " LIMIT %lld", (long long)j->k->c->max_keys_reported);
+  ferry_buf_addf(&sql, " LIMIT %lld", (long long)j->k->c->max_keys_reported);
   run_q(j, W_CHECK, sql.buf, 0, NULL);
-  pgsql_sb_free(&sql);
+  ferry_buf_free(&sql);
 }
 
 static void write_insert(job *j) {
   ttable *t = j->tt;
-  pgsql_sb sql = {0}, keys = {0}, set = {0};
+  ferry_buf sql = {0}, keys = {0}, set = {0};
   for (size_t q = 0; q < t->nkeys; q++) {
-    if (q) pgsql_sb_add(&keys, ", ");
-    pgsql_sb_ident(&keys, t->tcol[t->kidx[q]]);
+    if (q) ferry_buf_add(&keys, ", ");
+    ferry_pg_add_ident(&keys, t->tcol[t->kidx[q]]);
   }
   for (size_t i = 0; i < t->ncols; i++) {
     if (!t->tcol[i]) continue;
     int is_key = 0;
     for (size_t q = 0; q < t->nkeys; q++) is_key |= t->kidx[q] == i;
     if (is_key) continue;
-    if (set.len) pgsql_sb_add(&set, ", ");
-    pgsql_sb_ident(&set, t->tcol[i]);
-    pgsql_sb_add(&set, " = EXCLUDED.");
-    pgsql_sb_ident(&set, t->tcol[i]);
+    if (set.len) ferry_buf_add(&set, ", ");
+    ferry_pg_add_ident(&set, t->tcol[i]);
+    ferry_buf_add(&set, " = EXCLUDED.");
+    ferry_pg_add_ident(&set, t->tcol[i]);
   }
-  pgsql_sb_addf(&sql, "WITH w AS (INSERT INTO %s AS d (%s) SELECT %s FROM %s ON CONFLICT (%s) ", t->qname,
-                t->ins_cols, t->sel_cols, t->stage, keys.buf);
+  ferry_buf_addf(&sql, "WITH w AS (INSERT INTO %s AS d (%s) SELECT %s FROM %s ON CONFLICT (%s) ", t->qname,
+                 t->ins_cols, t->sel_cols, t->stage, keys.buf);
   if (j->policy == POLICY_OVERWRITE && set.len) {
-    pgsql_sb_addf(&sql, "DO UPDATE SET %s WHERE ", set.buf);
+    ferry_buf_addf(&sql, "DO UPDATE SET %s WHERE ", set.buf);
     row_text(&sql, t, "d", 1);
-    pgsql_sb_add(&sql, " IS DISTINCT FROM ");
+    ferry_buf_add(&sql, " IS DISTINCT FROM ");
     row_text(&sql, t, "EXCLUDED", 1);
   } else {
-    pgsql_sb_add(&sql, "DO NOTHING");
+    ferry_buf_add(&sql, "DO NOTHING");
   }
-  pgsql_sb_add(&sql, " RETURNING (xmax::text = '0') AS ins) "
+  ferry_buf_add(&sql, " RETURNING (xmax::text = '0') AS ins) "
                      "SELECT count(*) FILTER (WHERE ins), count(*) FILTER (WHERE NOT ins) FROM w");
   run_q(j, W_INSERT, sql.buf, 0, NULL);
-  pgsql_sb_free(&sql);
-  pgsql_sb_free(&keys);
-  pgsql_sb_free(&set);
+  ferry_buf_free(&sql);
+  ferry_buf_free(&keys);
+  ferry_buf_free(&set);
 }
 
 static void write_done(job *j) {
@@ -316,13 +317,13 @@ static void write_step(void *arg, int status, PGresult *res, const ferry_error *
         write_insert(j);
         return;
       }
-      pgsql_sb keys = {0};
+      ferry_buf keys = {0};
       for (int r = 0; r < n; r++) {
-        if (r) pgsql_sb_add(&keys, "; ");
-        if (t->nkeys > 1) pgsql_sb_add(&keys, "(");
+        if (r) ferry_buf_add(&keys, "; ");
+        if (t->nkeys > 1) ferry_buf_add(&keys, "(");
         for (size_t q = 0; q < t->nkeys; q++)
-          pgsql_sb_addf(&keys, "%s%s", q ? ", " : "", PQgetvalue(res, r, (int)q));
-        if (t->nkeys > 1) pgsql_sb_add(&keys, ")");
+          ferry_buf_addf(&keys, "%s%s", q ? ", " : "", PQgetvalue(res, r, (int)q));
+        if (t->nkeys > 1) ferry_buf_add(&keys, ")");
       }
       long long total = atoll(PQgetvalue(res, 0, (int)t->nkeys));
       ferry_error_set(&j->err, FERRY_ECONFLICT,
@@ -335,7 +336,7 @@ static void write_step(void *arg, int status, PGresult *res, const ferry_error *
       for (int r = 0; r < n; r++) json_array_append_new(arr, json_string(PQgetvalue(res, r, 0)));
       json_object_set_new(rep, "conflicting_keys", arr);
       json_object_set_new(rep, "conflicts", json_integer(total));
-      pgsql_sb_free(&keys);
+      ferry_buf_free(&keys);
       rollback_fail(j);
       return;
     }

@@ -77,7 +77,7 @@ void pgsql_source_free(pgsql_ctx *c) {
   if (s->pg0) ferry_pg_free(s->pg0);
   s->pg0 = NULL;
   for (size_t i = 0; i < s->nw; i++) {
-    pgsql_sb_free(&s->w[i].buf);
+    ferry_buf_free(&s->w[i].buf);
     ferry_item_free(s->w[i].ready);
   }
   free(s->w);
@@ -173,11 +173,11 @@ void pgsql_start_workers(pgsql_src *s) {
   if (n > active) n = active ? active : 1;
   s->w = pgsql_xcalloc(n, sizeof(sworker));
   s->nw = n;
-  pgsql_sb begin = {0};
-  pgsql_sb_add(&begin, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT ");
-  pgsql_sb_literal(&begin, s->snapshot);
-  pgsql_sb_add(&begin, "; ");
-  pgsql_sb_add(&begin, s->sets);
+  ferry_buf begin = {0};
+  ferry_buf_add(&begin, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT ");
+  ferry_pg_add_literal(&begin, s->snapshot);
+  ferry_buf_add(&begin, "; ");
+  ferry_buf_add(&begin, s->sets);
   for (size_t i = 0; i < n; i++) {
     sworker *w = &s->w[i];
     w->s = s;
@@ -198,7 +198,7 @@ void pgsql_start_workers(pgsql_src *s) {
       break;
     }
   }
-  pgsql_sb_free(&begin);
+  ferry_buf_free(&begin);
 }
 
 /* ---- ops --------------------------------------------------------------------------------------------------- */
@@ -215,7 +215,7 @@ static int src_start(ferry_instance *ins, ferry_error *err) {
     ferry_error_prefix(err, "pgsql source: option \"dsn\"");
     return err->code;
   }
-  char *begin = pgsql_xasprintf("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; %s", s->sets);
+  char *begin = ferry_asprintf("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; %s", s->sets);
   int rc = ferry_pg_query(s->pg0, begin, 0, NULL, pgsql_on_begun, s);
   free(begin);
   if (rc < 0) return ferry_error_set(err, FERRY_EINTERNAL, "pgsql source: cannot queue a query");

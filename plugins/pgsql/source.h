@@ -41,7 +41,7 @@ typedef struct sworker {
   int conn_ready;
   stable *t;
   int fetching, cut, final;
-  pgsql_sb buf;
+  ferry_buf buf;
   int64_t rows, fetch_rows, fetch_limit;
   size_t last_off;
   ferry_item *ready;

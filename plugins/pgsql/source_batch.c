@@ -18,16 +18,16 @@ static size_t line_len(const char *buf, size_t off, size_t total) {
 }
 
 /* "a" or "a,b" (',' and '\' escaped with '\' in composite keys) */
-static void key_text(pgsql_sb *sb, char **k, size_t n) {
+static void key_text(ferry_buf *sb, char **k, size_t n) {
   for (size_t i = 0; i < n; i++) {
-    if (i) pgsql_sb_add(sb, ",");
+    if (i) ferry_buf_add(sb, ",");
     if (n == 1) {
-      pgsql_sb_add(sb, k[i]);
+      ferry_buf_add(sb, k[i]);
       continue;
     }
     for (const char *p = k[i]; *p; p++) {
-      if (*p == ',' || *p == '\\') pgsql_sb_add(sb, "\\");
-      pgsql_sb_addn(sb, p, 1);
+      if (*p == ',' || *p == '\\') ferry_buf_add(sb, "\\");
+      ferry_buf_addn(sb, p, 1);
     }
   }
 }
@@ -42,23 +42,23 @@ static json_t *key_json(char **k, size_t n) {
 static ferry_item *make_item(sworker *w) {
   pgsql_src *s = w->s;
   stable *t = w->t;
-  pgsql_sb key = {0};
-  pgsql_sb_add(&key, t->name);
-  pgsql_sb_add(&key, ":");
+  ferry_buf key = {0};
+  ferry_buf_add(&key, t->name);
+  ferry_buf_add(&key, ":");
   char **first = NULL, **last = NULL;
   if (w->rows > 0) {
     first = line_key(t, w->buf.buf, line_len(w->buf.buf, 0, w->buf.len));
     last = line_key(t, w->buf.buf + w->last_off, line_len(w->buf.buf, w->last_off, w->buf.len));
     key_text(&key, first, t->nkeys);
-    pgsql_sb_add(&key, "..");
+    ferry_buf_add(&key, "..");
     key_text(&key, last, t->nkeys);
   } else {
-    pgsql_sb_add(&key, "(empty)");
+    ferry_buf_add(&key, "(empty)");
   }
   if (key.len > 240) { /* very long keys: a readable prefix and a hash of the whole */
-    uint64_t h = pgsql_hash(key.buf, key.len);
+    uint64_t h = ferry_hash64(key.buf, key.len);
     key.len = 200;
-    pgsql_sb_addf(&key, "...#%016llx", (unsigned long long)h);
+    ferry_buf_addf(&key, "...#%016llx", (unsigned long long)h);
   }
   json_t *body = json_object();
   json_object_set_new(body, "table", json_string(t->name));
@@ -78,13 +78,13 @@ static ferry_item *make_item(sworker *w) {
   pgsql_strv_free(first, t->nkeys);
   pgsql_strv_free(last, t->nkeys);
   ferry_item *it = ferry_item_new(FERRY_ITEM_RECORD, key.buf, body);
-  pgsql_sb_free(&key);
+  ferry_buf_free(&key);
   if (!it) abort();
   if (w->buf.len) {
     size_t n = w->buf.len;
-    ferry_item_set_payload(it, pgsql_sb_steal(&w->buf), n);
+    ferry_item_set_payload(it, ferry_buf_steal(&w->buf), n);
   }
-  pgsql_sb_free(&w->buf);
+  ferry_buf_free(&w->buf);
   w->rows = 0;
   w->last_off = 0;
   t->batches++;
@@ -140,8 +140,8 @@ static int on_chunk(void *arg, const char *data, size_t len) {
   pgsql_src *s = w->s;
   if (s->stopped || s->failed) return 1;
   w->last_off = w->buf.len;
-  pgsql_sb_addn(&w->buf, data, len);
-  if (len == 0 || data[len - 1] != '\n') pgsql_sb_addn(&w->buf, "\n", 1);
+  ferry_buf_addn(&w->buf, data, len);
+  if (len == 0 || data[len - 1] != '\n') ferry_buf_addn(&w->buf, "\n", 1);
   w->rows++;
   w->fetch_rows++;
   w->t->rows_seen++;
@@ -160,7 +160,7 @@ static void on_fetched(void *arg, int status, PGresult *res, const ferry_error *
   w->fetching = 0;
   stable *t = w->t;
   if (status && !(status == FERRY_ECANCELED && w->cut)) {
-    char *doing = pgsql_xasprintf("reading table %s", t->name);
+    char *doing = ferry_asprintf("reading table %s", t->name);
     pgsql_src_fail_q(s, doing, err);
     free(doing);
     return;
@@ -189,28 +189,28 @@ void pgsql_start_fetch(sworker *w) {
     want = 256; /* nothing known about the rows yet: a small first fetch */
   }
   if (want < 1) want = 1;
-  pgsql_sb sql = {0};
-  pgsql_sb_add(&sql, "COPY (SELECT ");
-  pgsql_sb_add(&sql, t->select_cols);
-  pgsql_sb_add(&sql, " FROM ");
-  pgsql_sb_add(&sql, t->qname);
+  ferry_buf sql = {0};
+  ferry_buf_add(&sql, "COPY (SELECT ");
+  ferry_buf_add(&sql, t->select_cols);
+  ferry_buf_add(&sql, " FROM ");
+  ferry_buf_add(&sql, t->qname);
   if (t->cursor) {
-    pgsql_sb_add(&sql, " WHERE ");
-    pgsql_sb_add(&sql, t->key_tuple);
-    pgsql_sb_add(&sql, t->nkeys > 1 ? " > (" : " > ");
+    ferry_buf_add(&sql, " WHERE ");
+    ferry_buf_add(&sql, t->key_tuple);
+    ferry_buf_add(&sql, t->nkeys > 1 ? " > (" : " > ");
     for (size_t i = 0; i < t->nkeys; i++) {
-      if (i) pgsql_sb_add(&sql, ", ");
-      pgsql_sb_literal(&sql, t->cursor[i]);
+      if (i) ferry_buf_add(&sql, ", ");
+      ferry_pg_add_literal(&sql, t->cursor[i]);
     }
-    if (t->nkeys > 1) pgsql_sb_add(&sql, ")");
+    if (t->nkeys > 1) ferry_buf_add(&sql, ")");
   }
-  pgsql_sb_addf(&sql, " ORDER BY %s LIMIT %lld) TO STDOUT", t->order_by, (long long)want);
+  ferry_buf_addf(&sql, " ORDER BY %s LIMIT %lld) TO STDOUT", t->order_by, (long long)want);
   w->fetching = 1;
   w->cut = 0;
   w->fetch_rows = 0;
   w->fetch_limit = want;
   int rc = ferry_pg_copy_out(w->pg, sql.buf, on_chunk, on_fetched, w);
-  pgsql_sb_free(&sql);
+  ferry_buf_free(&sql);
   if (rc < 0) {
     w->fetching = 0;
     pgsql_src_fail(s, FERRY_EINTERNAL, "pgsql source: cannot queue the read of table %s (code %d)", t->name, rc);

@@ -10,11 +10,11 @@ static stable *table_by_oid(pgsql_src *s, const char *oid) {
 }
 
 static char *oid_array(pgsql_src *s) {
-  pgsql_sb sb = {0};
-  pgsql_sb_add(&sb, "{");
-  for (size_t i = 0; i < s->nt; i++) pgsql_sb_addf(&sb, "%s%s", i ? "," : "", s->t[i].oid);
-  pgsql_sb_add(&sb, "}");
-  return pgsql_sb_steal(&sb);
+  ferry_buf sb = {0};
+  ferry_buf_add(&sb, "{");
+  for (size_t i = 0; i < s->nt; i++) ferry_pg_array_elem(&sb, s->t[i].oid);
+  ferry_buf_add(&sb, "}");
+  return ferry_buf_steal(&sb);
 }
 
 static void begin_stream(pgsql_src *s) {
@@ -59,13 +59,13 @@ static void on_counts(void *arg, int status, PGresult *res, const ferry_error *e
 
 static void count_rows(pgsql_src *s) {
   int exact = s->c->count == PGSQL_COUNT_EXACT, none = s->c->count == PGSQL_COUNT_NONE;
-  pgsql_sb sql = {0};
+  ferry_buf sql = {0};
   for (size_t i = 0; i < s->nt; i++) {
     stable *t = &s->t[i];
     t->count = -1;
     if (none || t->state == T_REFUSED || (!exact && t->reltuples >= 0)) continue;
     t->count = -2; /* to be counted */
-    pgsql_sb_addf(&sql, "%s(SELECT count(*) FROM %s)", sql.len ? ", " : "SELECT ", t->qname);
+    ferry_buf_addf(&sql, "%s(SELECT count(*) FROM %s)", sql.len ? ", " : "SELECT ", t->qname);
   }
   if (!sql.len) {
     begin_stream(s);
@@ -73,7 +73,7 @@ static void count_rows(pgsql_src *s) {
   }
   if (ferry_pg_query(s->pg0, sql.buf, 0, NULL, on_counts, s) < 0)
     pgsql_src_fail(s, FERRY_EINTERNAL, "pgsql source: cannot queue a query");
-  pgsql_sb_free(&sql);
+  ferry_buf_free(&sql);
 }
 
 static void on_fkeys(void *arg, int status, PGresult *res, const ferry_error *err) {
@@ -114,30 +114,30 @@ static void on_pkeys(void *arg, int status, PGresult *res, const ferry_error *er
     stable *t = table_by_oid(s, PQgetvalue(res, r, 0));
     if (t) json_array_append_new(t->keys, json_string(PQgetvalue(res, r, 1)));
   }
-  pgsql_sb nokey = {0};
+  ferry_buf nokey = {0};
   for (size_t i = 0; i < s->nt; i++) {
     stable *t = &s->t[i];
     t->nkeys = json_array_size(t->keys);
     if (!t->nkeys) {
-      pgsql_sb_addf(&nokey, "%s%s", nokey.len ? ", " : "", t->name);
+      ferry_buf_addf(&nokey, "%s%s", nokey.len ? ", " : "", t->name);
       continue;
     }
     t->key_idx = pgsql_xcalloc(t->nkeys, sizeof(size_t));
-    pgsql_sb ob = {0}, kt = {0};
+    ferry_buf ob = {0}, kt = {0};
     for (size_t k = 0; k < t->nkeys; k++) {
       const char *kn = json_string_value(json_array_get(t->keys, k));
       for (size_t ci = 0; ci < t->ncols; ci++)
         if (!strcmp(kn, json_string_value(json_array_get(t->columns, ci)))) t->key_idx[k] = ci;
       if (k) {
-        pgsql_sb_add(&ob, ", ");
-        pgsql_sb_add(&kt, ", ");
+        ferry_buf_add(&ob, ", ");
+        ferry_buf_add(&kt, ", ");
       }
-      pgsql_sb_ident(&ob, kn);
-      pgsql_sb_ident(&kt, kn);
+      ferry_pg_add_ident(&ob, kn);
+      ferry_pg_add_ident(&kt, kn);
     }
-    t->order_by = pgsql_sb_steal(&ob);
-    t->key_tuple = t->nkeys > 1 ? pgsql_xasprintf("(%s)", kt.buf) : pgsql_sb_steal(&kt);
-    pgsql_sb_free(&kt);
+    t->order_by = ferry_buf_steal(&ob);
+    t->key_tuple = t->nkeys > 1 ? ferry_asprintf("(%s)", kt.buf) : ferry_buf_steal(&kt);
+    ferry_buf_free(&kt);
   }
   if (nokey.len) {
     pgsql_src_fail(s, FERRY_EINVAL,
@@ -145,7 +145,7 @@ static void on_pkeys(void *arg, int status, PGresult *res, const ferry_error *er
                    "order and needs the key to copy again safely; leave them out (option \"exclude\") or "
                    "give them a key",
                    nokey.buf);
-    pgsql_sb_free(&nokey);
+    ferry_buf_free(&nokey);
     return;
   }
   char *oids = oid_array(s);
@@ -176,12 +176,12 @@ static void on_columns(void *arg, int status, PGresult *res, const ferry_error *
   for (size_t i = 0; i < s->nt; i++) {
     stable *t = &s->t[i];
     t->ncols = json_array_size(t->columns);
-    pgsql_sb sc = {0};
+    ferry_buf sc = {0};
     for (size_t k = 0; k < t->ncols; k++) {
-      if (k) pgsql_sb_add(&sc, ", ");
-      pgsql_sb_ident(&sc, json_string_value(json_array_get(t->columns, k)));
+      if (k) ferry_buf_add(&sc, ", ");
+      ferry_pg_add_ident(&sc, json_string_value(json_array_get(t->columns, k)));
     }
-    t->select_cols = pgsql_sb_steal(&sc);
+    t->select_cols = ferry_buf_steal(&sc);
   }
   char *oids = oid_array(s);
   const char *p[] = {oids};
@@ -232,19 +232,15 @@ static void read_tables(pgsql_src *s) {
     pgsql_src_fail(s, FERRY_EINVAL, "pgsql source: the selection matches no table in schema %s", s->c->schema);
     return;
   }
-  pgsql_sb names = {0}, excl = {0};
-  pgsql_sb_add(&names, "{");
+  ferry_buf names = {0}, excl = {0};
+  ferry_buf_add(&names, "{");
   const char *k;
   json_t *v;
-  int first = 1;
-  json_object_foreach(s->names, k, v) {
-    pgsql_sb_array_elem(&names, k, first);
-    first = 0;
-  }
-  pgsql_sb_add(&names, "}");
-  pgsql_sb_add(&excl, "{");
-  for (size_t i = 0; s->c->exclude && s->c->exclude[i]; i++) pgsql_sb_array_elem(&excl, s->c->exclude[i], i == 0);
-  pgsql_sb_add(&excl, "}");
+  json_object_foreach(s->names, k, v) ferry_pg_array_elem(&names, k);
+  ferry_buf_add(&names, "}");
+  ferry_buf_add(&excl, "{");
+  for (size_t i = 0; s->c->exclude && s->c->exclude[i]; i++) ferry_pg_array_elem(&excl, s->c->exclude[i]);
+  ferry_buf_add(&excl, "}");
   const char *p[] = {s->c->schema, names.buf, excl.buf};
   if (ferry_pg_query(s->pg0,
                      "SELECT c.oid::text, c.relname, c.reltuples::bigint, pg_catalog.pg_table_size(c.oid) "
@@ -253,8 +249,8 @@ static void read_tables(pgsql_src *s) {
                      "AND NOT c.relispartition AND NOT (c.relname LIKE ANY($3::text[])) ORDER BY c.relname",
                      3, p, on_tables, s) < 0)
     pgsql_src_fail(s, FERRY_EINTERNAL, "pgsql source: cannot queue a query");
-  pgsql_sb_free(&names);
-  pgsql_sb_free(&excl);
+  ferry_buf_free(&names);
+  ferry_buf_free(&excl);
 }
 
 /* Selection steps, in this order: tables, patterns, users, app. Each adds names to s->names. */
@@ -274,19 +270,19 @@ static void on_select(void *arg, int status, PGresult *res, const ferry_error *e
   if (s->stopped || s->failed) return;
   pgsql_ctx *c = s->c;
   if (status) {
-    char *doing = step == SEL_APP ? pgsql_xasprintf("selecting the form tables of app \"%s\" from %s.app_form "
-                                                    "(is this a Joget database?)", c->app, c->schema)
+    char *doing = step == SEL_APP ? ferry_asprintf("selecting the form tables of app \"%s\" from %s.app_form "
+                                                   "(is this a Joget database?)", c->app, c->schema)
                                   : pgsql_xstrdup("selecting tables");
     pgsql_src_fail_q(s, doing, err);
     free(doing);
     return;
   }
-  pgsql_sb missing = {0};
+  ferry_buf missing = {0};
   int found = 0;
   for (int r = 0; r < PQntuples(res); r++) {
     const char *what = PQgetvalue(res, r, 0);
     if (PQgetisnull(res, r, 1)) {
-      pgsql_sb_addf(&missing, "%s\"%s\"", missing.len ? ", " : "", what);
+      ferry_buf_addf(&missing, "%s\"%s\"", missing.len ? ", " : "", what);
       continue;
     }
     found++;
@@ -310,7 +306,7 @@ static void on_select(void *arg, int status, PGresult *res, const ferry_error *e
         break;
     }
   }
-  pgsql_sb_free(&missing);
+  ferry_buf_free(&missing);
   if (s->failed) return;
   if (step == SEL_USERS && !found) {
     pgsql_src_fail(s, FERRY_EINVAL, "pgsql source: \"users\": no dir_* table in schema \"%s\" (is this a Joget "
@@ -340,7 +336,7 @@ static void select_step(pgsql_src *s, int step) {
   static const char rel_join[] =
       "LEFT JOIN (pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace) ON "
       "n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition AND ";
-  pgsql_sb sql = {0};
+  ferry_buf sql = {0};
   char *arr = NULL, *appq = NULL;
   const char *p[3] = {c->schema, NULL, NULL};
   int np = 2;
@@ -349,22 +345,22 @@ static void select_step(pgsql_src *s, int step) {
       {
         size_t n = 0;
         while (c->tables[n]) n++;
-        arr = pgsql_text_array((const char *const *)c->tables, n);
+        arr = ferry_pg_text_array((const char *const *)c->tables, n);
       }
-      pgsql_sb_addf(&sql, "SELECT x.name, c.relname FROM unnest($2::text[]) AS x(name) %s c.relname = x.name "
+      ferry_buf_addf(&sql, "SELECT x.name, c.relname FROM unnest($2::text[]) AS x(name) %s c.relname = x.name "
                           "ORDER BY 1", rel_join);
       break;
     case SEL_PATTERNS: {
       size_t n = 0;
       while (c->patterns[n]) n++;
-      arr = pgsql_text_array((const char *const *)c->patterns, n);
-      pgsql_sb_addf(&sql, "SELECT x.pat, c.relname FROM unnest($2::text[]) AS x(pat) %s c.relname LIKE x.pat "
+      arr = ferry_pg_text_array((const char *const *)c->patterns, n);
+      ferry_buf_addf(&sql, "SELECT x.pat, c.relname FROM unnest($2::text[]) AS x(pat) %s c.relname LIKE x.pat "
                           "ORDER BY 1, 2", rel_join);
       break;
     }
     case SEL_USERS:
       arr = pgsql_xstrdup("{\"dir\\\\_%\"}");
-      pgsql_sb_addf(&sql, "SELECT x.pat, c.relname FROM unnest($2::text[]) AS x(pat) %s c.relname LIKE x.pat "
+      ferry_buf_addf(&sql, "SELECT x.pat, c.relname FROM unnest($2::text[]) AS x(pat) %s c.relname LIKE x.pat "
                           "ORDER BY 1, 2", rel_join);
       break;
     case SEL_APP: {
@@ -375,20 +371,20 @@ static void select_step(pgsql_src *s, int step) {
       if (!strcmp(v, "all")) {
         cond = pgsql_xstrdup("TRUE");
       } else if (!strcmp(v, "latest")) {
-        cond = pgsql_xasprintf("f.appversion = (SELECT max(g.appversion) FROM %s g WHERE g.appid = $2)", appq);
+        cond = ferry_asprintf("f.appversion = (SELECT max(g.appversion) FROM %s g WHERE g.appid = $2)", appq);
       } else if (!strcmp(v, "published")) {
-        cond = pgsql_xasprintf("f.appversion IN (SELECT a.appversion FROM %s a WHERE a.appid = $2 AND "
-                               "a.published)", appapp);
+        cond = ferry_asprintf("f.appversion IN (SELECT a.appversion FROM %s a WHERE a.appid = $2 AND "
+                              "a.published)", appapp);
       } else {
         cond = pgsql_xstrdup("f.appversion = $3::bigint");
         p[2] = v;
         np = 3;
       }
       arr = pgsql_xstrdup(c->app);
-      pgsql_sb_addf(&sql,
-                    "SELECT x.n, c.relname FROM (SELECT DISTINCT 'app_fd_' || COALESCE(NULLIF(f.tablename, ''), "
-                    "f.formid) AS n FROM %s f WHERE f.appid = $2 AND %s) AS x %s c.relname IN (x.n, lower(x.n)) "
-                    "ORDER BY 1, 2", appq, cond, rel_join);
+      ferry_buf_addf(&sql,
+                     "SELECT x.n, c.relname FROM (SELECT DISTINCT 'app_fd_' || COALESCE(NULLIF(f.tablename, ''), "
+                     "f.formid) AS n FROM %s f WHERE f.appid = $2 AND %s) AS x %s c.relname IN (x.n, lower(x.n)) "
+                     "ORDER BY 1, 2", appq, cond, rel_join);
       free(cond);
       free(appapp);
       break;
@@ -404,7 +400,7 @@ static void select_step(pgsql_src *s, int step) {
   }
   free(arr);
   free(appq);
-  pgsql_sb_free(&sql);
+  ferry_buf_free(&sql);
 }
 
 static void on_snapshot(void *arg, int status, PGresult *res, const ferry_error *err) {

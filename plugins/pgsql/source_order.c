@@ -38,7 +38,7 @@ static void strongconnect(tarjan *tj, size_t v) {
 
 /* A cycle inside component `scc` starting at table `start`, as "a -> b -> a" (depth-first search). */
 static int cycle_path(pgsql_src *s, size_t v, size_t start, int *seen, size_t *path, size_t depth,
-                      pgsql_sb *out) {
+                      ferry_buf *out) {
   path[depth] = v;
   seen[v] = 1;
   stable *t = &s->t[v];
@@ -46,8 +46,8 @@ static int cycle_path(pgsql_src *s, size_t v, size_t start, int *seen, size_t *p
     size_t u = t->parents[i];
     if (s->t[u].scc != t->scc) continue;
     if (u == start) {
-      for (size_t k = 0; k <= depth; k++) pgsql_sb_addf(out, "%s -> ", s->t[path[k]].name);
-      pgsql_sb_add(out, s->t[start].name);
+      for (size_t k = 0; k <= depth; k++) ferry_buf_addf(out, "%s -> ", s->t[path[k]].name);
+      ferry_buf_add(out, s->t[start].name);
       return 1;
     }
     if (!seen[u] && cycle_path(s, u, start, seen, path, depth + 1, out)) return 1;
@@ -69,7 +69,7 @@ void pgsql_order_tables(pgsql_src *s) {
   size_t *members = pgsql_xcalloc((size_t)tj.nscc, sizeof(size_t));
   for (size_t i = 0; i < n; i++) members[s->t[i].scc]++;
   for (size_t i = 0; i < n; i++) s->t[i].cyclic = members[s->t[i].scc] > 1 || s->t[i].self_ref;
-  pgsql_sb report = {0};
+  ferry_buf report = {0};
   int *seen = pgsql_xcalloc(n, sizeof(int));
   size_t *path = pgsql_xmalloc(n * sizeof(size_t));
   int *reported = pgsql_xcalloc((size_t)tj.nscc, sizeof(int));
@@ -78,23 +78,23 @@ void pgsql_order_tables(pgsql_src *s) {
     if (!t->cyclic || reported[t->scc]) continue;
     reported[t->scc] = 1;
     memset(seen, 0, n * sizeof(int));
-    pgsql_sb cyc = {0};
-    if (members[t->scc] == 1) pgsql_sb_addf(&cyc, "%s -> %s", t->name, t->name); /* refers to itself */
+    ferry_buf cyc = {0};
+    if (members[t->scc] == 1) ferry_buf_addf(&cyc, "%s -> %s", t->name, t->name); /* refers to itself */
     else cycle_path(s, i, i, seen, path, 0, &cyc);
     if (s->c->defer_constraints) {
       ferry_log_warn(s->ins,
                      "tables form a foreign-key cycle: %s; copying them with the target's foreign-key "
                      "triggers off for their batches (defer_constraints)", cyc.buf ? cyc.buf : t->name);
     } else {
-      pgsql_sb_addf(&report, "%s%s", report.len ? "; " : "", cyc.buf ? cyc.buf : t->name);
+      ferry_buf_addf(&report, "%s%s", report.len ? "; " : "", cyc.buf ? cyc.buf : t->name);
     }
-    pgsql_sb_free(&cyc);
+    ferry_buf_free(&cyc);
   }
   if (report.len) {
     /* refuse the cycles' tables and every table that depends on one of them */
     for (size_t i = 0; i < n; i++)
       if (s->t[i].cyclic) s->t[i].state = T_REFUSED;
-    pgsql_sb deps = {0};
+    ferry_buf deps = {0};
     for (int changed = 1; changed;) {
       changed = 0;
       for (size_t i = 0; i < n; i++) {
@@ -103,24 +103,24 @@ void pgsql_order_tables(pgsql_src *s) {
         for (size_t p = 0; p < t->nparents; p++) {
           if (s->t[t->parents[p]].state == T_REFUSED) {
             t->state = T_REFUSED;
-            pgsql_sb_addf(&deps, "%s%s", deps.len ? ", " : "", t->name);
+            ferry_buf_addf(&deps, "%s%s", deps.len ? ", " : "", t->name);
             changed = 1;
             break;
           }
         }
       }
     }
-    pgsql_sb msg = {0};
-    pgsql_sb_addf(&msg, "pgsql source: tables form a foreign-key cycle, so no order puts parents first: %s. "
+    ferry_buf msg = {0};
+    ferry_buf_addf(&msg, "pgsql source: tables form a foreign-key cycle, so no order puts parents first: %s. "
                         "Refused: the tables of the cycle", report.buf);
-    if (deps.len) pgsql_sb_addf(&msg, " and the tables depending on them (%s)", deps.buf);
-    pgsql_sb_add(&msg, "; the other tables were copied. Leave them out (option \"exclude\"), or set "
+    if (deps.len) ferry_buf_addf(&msg, " and the tables depending on them (%s)", deps.buf);
+    ferry_buf_add(&msg, "; the other tables were copied. Leave them out (option \"exclude\"), or set "
                        "\"defer_constraints\": true to copy them with the target's foreign-key checks off");
-    s->refusal = pgsql_sb_steal(&msg);
-    pgsql_sb_free(&deps);
+    s->refusal = ferry_buf_steal(&msg);
+    ferry_buf_free(&deps);
     ferry_log_error(s->ins, "%s", s->refusal);
   }
-  pgsql_sb_free(&report);
+  ferry_buf_free(&report);
   /* ranks: components in topological order (parents first), ties by name (tables are sorted by name) */
   size_t rank = 0;
   int *placed = pgsql_xcalloc((size_t)tj.nscc, sizeof(int));

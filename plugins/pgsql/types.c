@@ -164,7 +164,7 @@ int pgsql_type_narrower_string(const char *src, const char *dst) {
 
 char *pgsql_type_base_for_check(const char *type) {
   if (!type || !*type || strlen(type) > 200) return NULL;
-  pgsql_sb sb = {0};
+  ferry_buf sb = {0};
   int mods = 0;
   const char *p = type;
   while (*p) {
@@ -184,17 +184,17 @@ char *pgsql_type_base_for_check(const char *type) {
     }
     if (*p == '[') {
       if (p[1] != ']') goto bad;
-      pgsql_sb_add(&sb, "[]");
+      ferry_buf_add(&sb, "[]");
       p += 2;
       continue;
     }
     if (!(islower((unsigned char)*p) || isdigit((unsigned char)*p) || *p == '_' || *p == ' ')) goto bad;
-    pgsql_sb_addn(&sb, p, 1);
+    ferry_buf_addn(&sb, p, 1);
     p++;
   }
   if (!sb.len || !islower((unsigned char)sb.buf[0])) goto bad;
-  return pgsql_sb_steal(&sb);
+  return ferry_buf_steal(&sb);
 bad:
-  pgsql_sb_free(&sb);
+  ferry_buf_free(&sb);
   return NULL;
 }

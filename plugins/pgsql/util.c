@@ -1,4 +1,4 @@
-/* pgsql plugin: memory, string builder, quoting, PostgreSQL array literals and the COPY text format. */
+/* pgsql plugin: memory, qualified names, JSON arrays as array literals and the COPY text format. */
 #define _GNU_SOURCE
 #include <stdarg.h>
 #include <stdio.h>
@@ -43,134 +43,29 @@ char *pgsql_xstrndup(const char *s, size_t n) {
   return d;
 }
 
-char *pgsql_xasprintf(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  char *s = NULL;
-  int r = vasprintf(&s, fmt, ap);
-  va_end(ap);
-  if (r < 0) oom();
-  return s;
-}
-
 void pgsql_strv_free(char **v, size_t n) {
   if (!v) return;
   for (size_t i = 0; i < n; i++) free(v[i]);
   free(v);
 }
 
-/* ---- string builder ------------------------------------------------------------------------------------ */
-static void sb_grow(pgsql_sb *sb, size_t more) {
-  if (sb->len + more + 1 <= sb->cap) return;
-  size_t cap = sb->cap ? sb->cap : 64;
-  while (cap < sb->len + more + 1) cap *= 2;
-  sb->buf = pgsql_xrealloc(sb->buf, cap);
-  sb->cap = cap;
-}
-
-void pgsql_sb_addn(pgsql_sb *sb, const char *s, size_t n) {
-  sb_grow(sb, n);
-  if (n) memcpy(sb->buf + sb->len, s, n);
-  sb->len += n;
-  sb->buf[sb->len] = '\0';
-}
-
-void pgsql_sb_add(pgsql_sb *sb, const char *s) { pgsql_sb_addn(sb, s, strlen(s)); }
-
-void pgsql_sb_addf(pgsql_sb *sb, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  char *s = NULL;
-  int r = vasprintf(&s, fmt, ap);
-  va_end(ap);
-  if (r < 0) oom();
-  pgsql_sb_addn(sb, s, (size_t)r);
-  free(s);
-}
-
-void pgsql_sb_ident(pgsql_sb *sb, const char *s) {
-  char *q = ferry_pg_quote_ident(s);
-  if (!q) oom();
-  pgsql_sb_add(sb, q);
-  free(q);
-}
-
-void pgsql_sb_literal(pgsql_sb *sb, const char *s) {
-  char *q = ferry_pg_quote_literal(s);
-  if (!q) oom();
-  pgsql_sb_add(sb, q);
-  free(q);
-}
-
-char *pgsql_sb_steal(pgsql_sb *sb) {
-  char *s = sb->buf ? sb->buf : pgsql_xstrdup("");
-  sb->buf = NULL;
-  sb->len = sb->cap = 0;
-  return s;
-}
-
-void pgsql_sb_free(pgsql_sb *sb) {
-  free(sb->buf);
-  sb->buf = NULL;
-  sb->len = sb->cap = 0;
-}
-
+/* ---- names and arrays (the string buffer, quoting and array literals are the SDK's) ---------------------- */
 char *pgsql_qname(const char *schema, const char *table) {
-  pgsql_sb sb = {0};
-  pgsql_sb_ident(&sb, schema);
-  pgsql_sb_add(&sb, ".");
-  pgsql_sb_ident(&sb, table);
-  return pgsql_sb_steal(&sb);
-}
-
-/* ---- array literals -------------------------------------------------------------------------------------- */
-void pgsql_sb_array_elem(pgsql_sb *sb, const char *v, int first) {
-  if (!first) pgsql_sb_addn(sb, ",", 1);
-  if (!v) {
-    pgsql_sb_addn(sb, "NULL", 4);
-    return;
-  }
-  pgsql_sb_addn(sb, "\"", 1);
-  const char *run = v;
-  for (const char *p = v; *p; p++) {
-    if (*p == '"' || *p == '\\') {
-      pgsql_sb_addn(sb, run, (size_t)(p - run));
-      pgsql_sb_addn(sb, "\\", 1);
-      run = p;
-    }
-  }
-  pgsql_sb_add(sb, run);
-  pgsql_sb_addn(sb, "\"", 1);
-}
-
-char *pgsql_text_array(const char *const *v, size_t n) {
-  pgsql_sb sb = {0};
-  pgsql_sb_add(&sb, "{");
-  for (size_t i = 0; i < n; i++) pgsql_sb_array_elem(&sb, v[i], i == 0);
-  pgsql_sb_add(&sb, "}");
-  return pgsql_sb_steal(&sb);
+  ferry_buf sb = {0};
+  ferry_pg_add_ident(&sb, schema);
+  ferry_buf_add(&sb, ".");
+  ferry_pg_add_ident(&sb, table);
+  return ferry_buf_steal(&sb);
 }
 
 char *pgsql_json_text_array(const json_t *arr) {
-  pgsql_sb sb = {0};
-  pgsql_sb_add(&sb, "{");
+  ferry_buf sb = {0};
+  ferry_buf_add(&sb, "{");
   size_t i;
   json_t *v;
-  int first = 1;
-  json_array_foreach(arr, i, v) {
-    if (!json_is_string(v)) continue;
-    pgsql_sb_array_elem(&sb, json_string_value(v), first);
-    first = 0;
-  }
-  pgsql_sb_add(&sb, "}");
-  return pgsql_sb_steal(&sb);
-}
-
-uint64_t pgsql_hash(const void *p, size_t n) {
-  uint64_t h = 1469598103934665603ull; /* FNV-1a */
-  const unsigned char *s = p;
-  for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 1099511628211ull;
-  return h;
+  json_array_foreach(arr, i, v) if (json_is_string(v)) ferry_pg_array_elem(&sb, json_string_value(v));
+  ferry_buf_add(&sb, "}");
+  return ferry_buf_steal(&sb);
 }
 
 /* ---- COPY text --------------------------------------------------------------------------------------------
@@ -252,9 +147,9 @@ size_t pgsql_copy_fields(const char *line, size_t len, char **out, size_t n) {
   return i;
 }
 
-void pgsql_copy_escape(pgsql_sb *sb, const char *s, size_t n) {
+void pgsql_copy_escape(ferry_buf *sb, const char *s, size_t n) {
   if (!s) {
-    pgsql_sb_addn(sb, "\\N", 2);
+    ferry_buf_addn(sb, "\\N", 2);
     return;
   }
   const char *run = s, *end = s + n;
@@ -270,11 +165,11 @@ void pgsql_copy_escape(pgsql_sb *sb, const char *s, size_t n) {
       case '\v': esc = "\\v"; break;
       default: continue;
     }
-    pgsql_sb_addn(sb, run, (size_t)(p - run));
-    pgsql_sb_addn(sb, esc, 2);
+    ferry_buf_addn(sb, run, (size_t)(p - run));
+    ferry_buf_addn(sb, esc, 2);
     run = p + 1;
   }
-  pgsql_sb_addn(sb, run, (size_t)(end - run));
+  ferry_buf_addn(sb, run, (size_t)(end - run));
 }
 
 int pgsql_copy_next_line(const char *data, size_t size, size_t *pos, const char **line, size_t *len) {
@@ -289,11 +184,11 @@ int pgsql_copy_next_line(const char *data, size_t size, size_t *pos, const char 
 }
 
 char *pgsql_session_sets(const char *timezone) {
-  pgsql_sb sb = {0};
-  pgsql_sb_add(&sb, "SET LOCAL TIME ZONE ");
-  pgsql_sb_literal(&sb, timezone);
-  pgsql_sb_add(&sb, "; SET LOCAL DateStyle TO 'ISO, YMD'; SET LOCAL IntervalStyle TO 'postgres'; "
+  ferry_buf sb = {0};
+  ferry_buf_add(&sb, "SET LOCAL TIME ZONE ");
+  ferry_pg_add_literal(&sb, timezone);
+  ferry_buf_add(&sb, "; SET LOCAL DateStyle TO 'ISO, YMD'; SET LOCAL IntervalStyle TO 'postgres'; "
                     "SET LOCAL extra_float_digits TO 3; SET LOCAL bytea_output TO 'hex'; "
                     "SET LOCAL client_encoding TO 'UTF8'");
-  return pgsql_sb_steal(&sb);
+  return ferry_buf_steal(&sb);
 }

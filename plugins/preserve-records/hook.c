@@ -1,6 +1,5 @@
 /* preserve-records: one firing: the record id, the tables to preserve (names, the apps' form tables from
  * app_form), their columns and keys from the catalog; fire() for both points. */
-#define _GNU_SOURCE /* asprintf */
 #include "preserve_records.h"
 
 static void op_free(pr_op *op) {
@@ -141,19 +140,11 @@ static void on_catalog(void *arg, int status, PGresult *res, const ferry_error *
 static void op_catalog(pr_op *op) {
   op->info = preserve_xrealloc(NULL, op->ntables * sizeof *op->info);
   memset(op->info, 0, op->ntables * sizeof *op->info);
-  sbuf arr = {0};
-  preserve_sb_add(&arr, "{");
   for (size_t i = 0; i < op->ntables; i++) {
     op->info[i].name = preserve_xstrdup(op->tables[i]);
     op->info[i].key = -1;
-    preserve_sb_add(&arr, i ? ",\"" : "\"");
-    for (const char *p = op->tables[i]; *p; p++) {
-      if (*p == '"' || *p == '\\') preserve_sb_addn(&arr, "\\", 1);
-      preserve_sb_addn(&arr, p, 1);
-    }
-    preserve_sb_add(&arr, "\"");
   }
-  preserve_sb_add(&arr, "}");
+  char *arr = ferry_pg_text_array((const char *const *)op->tables, op->ntables);
   const char *sql =
       "SELECT c.relname, n.nspname, a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), "
       "a.attgenerated <> '', a.attidentity = 'a' "
@@ -161,9 +152,9 @@ static void op_catalog(pr_op *op) {
       "JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
       "WHERE n.nspname = COALESCE(NULLIF($1, ''), current_schema()) AND c.relname = ANY($2::text[]) "
       "AND c.relkind IN ('r', 'p') ORDER BY c.relname, a.attnum";
-  const char *params[] = {op->c->schema ? op->c->schema : "", arr.buf};
+  const char *params[] = {op->c->schema ? op->c->schema : "", arr};
   int rc = ferry_pg_query(op->c->pg, sql, 2, params, on_catalog, op);
-  preserve_sb_free(&arr);
+  free(arr);
   if (rc < 0)
     preserve_op_failf(op, rc, "reading the target's catalog: cannot queue the query (%s)", ferry_strerror(rc));
 }
@@ -208,39 +199,39 @@ static void on_catalog(void *arg, int status, PGresult *res, const ferry_error *
 
 /* json_object(ARRAY['c1', ...], ARRAY[t."c1"::text, ...])::text of the row alias t, without generated
  * columns */
-void preserve_sb_row_json(sbuf *sb, const table_info *t) {
-  preserve_sb_add(sb, "json_object(ARRAY[");
+void preserve_sb_row_json(ferry_buf *sb, const table_info *t) {
+  ferry_buf_add(sb, "json_object(ARRAY[");
   int first = 1;
   for (size_t k = 0; k < t->ncols; k++) {
     if (t->cols[k].generated) continue;
-    if (!first) preserve_sb_add(sb, ", ");
+    if (!first) ferry_buf_add(sb, ", ");
     first = 0;
-    preserve_sb_lit(sb, t->cols[k].name);
+    ferry_pg_add_literal(sb, t->cols[k].name);
   }
-  preserve_sb_add(sb, "]::text[], ARRAY[");
+  ferry_buf_add(sb, "]::text[], ARRAY[");
   first = 1;
   for (size_t k = 0; k < t->ncols; k++) {
     if (t->cols[k].generated) continue;
-    if (!first) preserve_sb_add(sb, ", ");
+    if (!first) ferry_buf_add(sb, ", ");
     first = 0;
-    preserve_sb_add(sb, "t.");
-    preserve_sb_ident(sb, t->cols[k].name);
-    preserve_sb_add(sb, "::text");
+    ferry_buf_add(sb, "t.");
+    ferry_pg_add_ident(sb, t->cols[k].name);
+    ferry_buf_add(sb, "::text");
   }
-  preserve_sb_add(sb, "]::text[])::text");
+  ferry_buf_add(sb, "]::text[])::text");
 }
 
-void preserve_sb_table(sbuf *sb, const table_info *t) {
-  preserve_sb_ident(sb, t->schema);
-  preserve_sb_add(sb, ".");
-  preserve_sb_ident(sb, t->name);
+void preserve_sb_table(ferry_buf *sb, const table_info *t) {
+  ferry_pg_add_ident(sb, t->schema);
+  ferry_buf_add(sb, ".");
+  ferry_pg_add_ident(sb, t->name);
 }
 
 /* t."key" = CAST($1::text AS <key type>) */
-void preserve_sb_key_match(sbuf *sb, const table_info *t) {
-  preserve_sb_add(sb, "t.");
-  preserve_sb_ident(sb, t->cols[t->key].name);
-  preserve_sb_addf(sb, " = CAST($1::text AS %s)", t->cols[t->key].type);
+void preserve_sb_key_match(ferry_buf *sb, const table_info *t) {
+  ferry_buf_add(sb, "t.");
+  ferry_pg_add_ident(sb, t->cols[t->key].name);
+  ferry_buf_addf(sb, " = CAST($1::text AS %s)", t->cols[t->key].type);
 }
 
 /* ---- fire ---------------------------------------------------------------------------------------------- */
@@ -251,9 +242,7 @@ static char *record_id_of(ferry_hook_event *ev) {
   if (!v || json_is_null(v)) v = it ? json_object_get(it->body, "record_id") : NULL;
   if (json_is_string(v) && *json_string_value(v)) return preserve_xstrdup(json_string_value(v));
   if (json_is_integer(v)) {
-    char *s = NULL;
-    if (asprintf(&s, "%" JSON_INTEGER_FORMAT, json_integer_value(v)) < 0) abort();
-    return s;
+    return ferry_asprintf("%" JSON_INTEGER_FORMAT, json_integer_value(v));
   }
   return NULL;
 }

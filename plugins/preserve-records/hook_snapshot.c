@@ -22,21 +22,21 @@ static void store_snapshot(pr_op *op, json_t *snapshot) {
 }
 
 void preserve_op_snapshot(pr_op *op) {
-  sbuf sql = {0};
+  ferry_buf sql = {0};
   size_t n = 0;
   for (size_t i = 0; i < op->ntables; i++) {
     const table_info *t = &op->info[i];
     if (!t->schema) continue;
-    if (n++) preserve_sb_add(&sql, " UNION ALL ");
-    preserve_sb_addf(&sql, "SELECT %zu, count(*), min(", i);
+    if (n++) ferry_buf_add(&sql, " UNION ALL ");
+    ferry_buf_addf(&sql, "SELECT %zu, count(*), min(", i);
     preserve_sb_row_json(&sql, t);
-    preserve_sb_add(&sql, ") FROM ");
+    ferry_buf_add(&sql, ") FROM ");
     preserve_sb_table(&sql, t);
-    preserve_sb_add(&sql, " t WHERE ");
+    ferry_buf_add(&sql, " t WHERE ");
     preserve_sb_key_match(&sql, t);
   }
   if (!n) { /* none of the tables exists yet (Joget creates them lazily): every row is absent */
-    preserve_sb_free(&sql);
+    ferry_buf_free(&sql);
     json_t *snap = json_object();
     for (size_t i = 0; i < op->ntables; i++) json_object_set_new(snap, op->info[i].name, json_null());
     store_snapshot(op, snap);
@@ -44,7 +44,7 @@ void preserve_op_snapshot(pr_op *op) {
   }
   const char *params[] = {op->record_id};
   int rc = ferry_pg_query(op->c->pg, sql.buf, 1, params, on_snapshot, op);
-  preserve_sb_free(&sql);
+  ferry_buf_free(&sql);
   if (rc < 0) preserve_op_failf(op, rc, "snapshot of record \"%s\": cannot queue the query (%s)", op->record_id,
                                 ferry_strerror(rc));
 }
@@ -98,23 +98,23 @@ static void param_ref(pr_op *op, const char *value, char *ref, size_t size) {
 }
 
 /* CAST(<p>->>'col' AS type) */
-static void sb_cast_from(sbuf *sb, const char *pref, const column *col) {
-  preserve_sb_addf(sb, "CAST(%s->>", pref);
-  preserve_sb_lit(sb, col->name);
-  preserve_sb_addf(sb, " AS %s)", col->type);
+static void sb_cast_from(ferry_buf *sb, const char *pref, const column *col) {
+  ferry_buf_addf(sb, "CAST(%s->>", pref);
+  ferry_pg_add_literal(sb, col->name);
+  ferry_buf_addf(sb, " AS %s)", col->type);
 }
 
 void preserve_op_restore(pr_op *op) {
   json_t *snapshot = json_object_get(ferry_hook_state(op->ev), "snapshot");
-  sbuf sql = {0}, sel = {0};
+  ferry_buf sql = {0}, sel = {0};
   size_t n = 0;
   for (size_t i = 0; i < op->ntables; i++) {
     const table_info *t = &op->info[i];
     json_t *snap = json_object_get(snapshot, t->name);
     if (!t->schema) {
       if (json_is_object(snap)) {
-        preserve_sb_free(&sql);
-        preserve_sb_free(&sel);
+        ferry_buf_free(&sql);
+        ferry_buf_free(&sel);
         preserve_op_failf(op, FERRY_EINVAL,
                           "restore of record \"%s\": table %s held the record before the start but no longer "
                           "exists on the target; restore it from the snapshot in the journal by hand",
@@ -123,21 +123,21 @@ void preserve_op_restore(pr_op *op) {
       }
       continue; /* absent before, still absent */
     }
-    preserve_sb_add(&sql, n++ ? ",\n" : "WITH ");
+    ferry_buf_add(&sql, n++ ? ",\n" : "WITH ");
     /* o<i>: the row as the start path left it (locked) */
-    preserve_sb_addf(&sql, "o%zu AS (SELECT ", i);
+    ferry_buf_addf(&sql, "o%zu AS (SELECT ", i);
     preserve_sb_row_json(&sql, t);
-    preserve_sb_add(&sql, " AS j FROM ");
+    ferry_buf_add(&sql, " AS j FROM ");
     preserve_sb_table(&sql, t);
-    preserve_sb_add(&sql, " t WHERE ");
+    ferry_buf_add(&sql, " t WHERE ");
     preserve_sb_key_match(&sql, t);
-    preserve_sb_add(&sql, " FOR UPDATE)");
+    ferry_buf_add(&sql, " FOR UPDATE)");
     if (!json_is_object(snap)) { /* no row before: delete what the start path created */
-      preserve_sb_addf(&sql, ",\nd%zu AS (DELETE FROM ", i);
+      ferry_buf_addf(&sql, ",\nd%zu AS (DELETE FROM ", i);
       preserve_sb_table(&sql, t);
-      preserve_sb_add(&sql, " t WHERE ");
+      ferry_buf_add(&sql, " t WHERE ");
       preserve_sb_key_match(&sql, t);
-      preserve_sb_add(&sql, " RETURNING 1)");
+      ferry_buf_add(&sql, " RETURNING 1)");
     } else {
       char *text = json_dumps(snap, JSON_COMPACT);
       char pref[32];
@@ -148,87 +148,87 @@ void preserve_op_restore(pr_op *op) {
       for (size_t k = 0; k < t->ncols; k++)
         nset += (int)k != t->key && !t->cols[k].generated && !t->cols[k].ident_always;
       if (nset) {
-        preserve_sb_addf(&sql, ",\nu%zu AS (UPDATE ", i);
+        ferry_buf_addf(&sql, ",\nu%zu AS (UPDATE ", i);
         preserve_sb_table(&sql, t);
-        preserve_sb_add(&sql, " t SET ");
+        ferry_buf_add(&sql, " t SET ");
         int first = 1;
         for (size_t k = 0; k < t->ncols; k++) {
           const column *col = &t->cols[k];
           if ((int)k == t->key || col->generated || col->ident_always) continue;
-          if (!first) preserve_sb_add(&sql, ", ");
+          if (!first) ferry_buf_add(&sql, ", ");
           first = 0;
-          preserve_sb_ident(&sql, col->name);
-          preserve_sb_add(&sql, " = ");
+          ferry_pg_add_ident(&sql, col->name);
+          ferry_buf_add(&sql, " = ");
           sb_cast_from(&sql, pref, col);
         }
-        preserve_sb_add(&sql, " WHERE ");
+        ferry_buf_add(&sql, " WHERE ");
         preserve_sb_key_match(&sql, t);
-        preserve_sb_add(&sql, " AND ARRAY[");
+        ferry_buf_add(&sql, " AND ARRAY[");
         first = 1;
         for (size_t k = 0; k < t->ncols; k++) {
           const column *col = &t->cols[k];
           if ((int)k == t->key || col->generated || col->ident_always) continue;
-          if (!first) preserve_sb_add(&sql, ", ");
+          if (!first) ferry_buf_add(&sql, ", ");
           first = 0;
-          preserve_sb_add(&sql, "t.");
-          preserve_sb_ident(&sql, col->name);
-          preserve_sb_add(&sql, "::text");
+          ferry_buf_add(&sql, "t.");
+          ferry_pg_add_ident(&sql, col->name);
+          ferry_buf_add(&sql, "::text");
         }
-        preserve_sb_add(&sql, "]::text[] IS DISTINCT FROM ARRAY[");
+        ferry_buf_add(&sql, "]::text[] IS DISTINCT FROM ARRAY[");
         first = 1;
         for (size_t k = 0; k < t->ncols; k++) {
           const column *col = &t->cols[k];
           if ((int)k == t->key || col->generated || col->ident_always) continue;
-          if (!first) preserve_sb_add(&sql, ", ");
+          if (!first) ferry_buf_add(&sql, ", ");
           first = 0;
-          preserve_sb_addf(&sql, "%s->>", pref);
-          preserve_sb_lit(&sql, col->name);
+          ferry_buf_addf(&sql, "%s->>", pref);
+          ferry_pg_add_literal(&sql, col->name);
         }
-        preserve_sb_add(&sql, "]::text[] RETURNING 1)");
+        ferry_buf_add(&sql, "]::text[] RETURNING 1)");
       }
       /* i<i>: the row again when the start path deleted it */
-      preserve_sb_addf(&sql, ",\ni%zu AS (INSERT INTO ", i);
+      ferry_buf_addf(&sql, ",\ni%zu AS (INSERT INTO ", i);
       preserve_sb_table(&sql, t);
-      preserve_sb_add(&sql, " (");
+      ferry_buf_add(&sql, " (");
       int first = 1;
       for (size_t k = 0; k < t->ncols; k++) {
         if (t->cols[k].generated) continue;
-        if (!first) preserve_sb_add(&sql, ", ");
+        if (!first) ferry_buf_add(&sql, ", ");
         first = 0;
-        preserve_sb_ident(&sql, t->cols[k].name);
+        ferry_pg_add_ident(&sql, t->cols[k].name);
       }
-      preserve_sb_add(&sql, ") OVERRIDING SYSTEM VALUE SELECT ");
+      ferry_buf_add(&sql, ") OVERRIDING SYSTEM VALUE SELECT ");
       first = 1;
       for (size_t k = 0; k < t->ncols; k++) {
         if (t->cols[k].generated) continue;
-        if (!first) preserve_sb_add(&sql, ", ");
+        if (!first) ferry_buf_add(&sql, ", ");
         first = 0;
         sb_cast_from(&sql, pref, &t->cols[k]);
       }
-      preserve_sb_addf(&sql, " WHERE NOT EXISTS (SELECT 1 FROM o%zu) RETURNING 1)", i);
+      ferry_buf_addf(&sql, " WHERE NOT EXISTS (SELECT 1 FROM o%zu) RETURNING 1)", i);
     }
-    if (sel.len) preserve_sb_add(&sel, " UNION ALL ");
-    preserve_sb_addf(&sel, "SELECT %zu, (SELECT j FROM o%zu)", i, i);
+    if (sel.len) ferry_buf_add(&sel, " UNION ALL ");
+    ferry_buf_addf(&sel, "SELECT %zu, (SELECT j FROM o%zu)", i, i);
   }
   if (!n) { /* nothing existed and nothing exists: nothing to restore */
-    preserve_sb_free(&sql);
-    preserve_sb_free(&sel);
+    ferry_buf_free(&sql);
+    ferry_buf_free(&sel);
     json_t *st = ferry_hook_state(op->ev);
     json_object_set_new(st, "restored", json_true());
     ferry_log_debug(op->c->ins, "record \"%s\": nothing to restore", op->record_id);
     preserve_op_finish(op, 0, NULL);
     return;
   }
-  preserve_sb_add(&sql, "\n");
-  preserve_sb_add(&sql, sel.buf);
-  preserve_sb_free(&sel);
+  ferry_buf_add(&sql, "\n");
+  ferry_buf_add(&sql, sel.buf);
+  ferry_buf_free(&sel);
   size_t np = 1 + op->nparams;
   const char **params = preserve_xrealloc(NULL, np * sizeof *params);
   params[0] = op->record_id;
   for (size_t k = 0; k < op->nparams; k++) params[k + 1] = op->params[k];
   int rc = ferry_pg_query(op->c->pg, sql.buf, (int)np, params, on_restore, op);
   free(params);
-  preserve_sb_free(&sql);
+  ferry_buf_free(&sql);
   if (rc < 0) preserve_op_failf(op, rc, "restore of record \"%s\": cannot queue the statement (%s)", op->record_id,
                                 ferry_strerror(rc));
 }
@@ -242,21 +242,21 @@ static json_t *change(const char *table, const char *col, json_t *tool, json_t *
 
 /* What the start path changed in one table: entries appended to `out`; a short description into `desc`. */
 static void diff_table(const table_info *t, json_t *snap, json_t *cur, const char *key_col, json_t *out,
-                       sbuf *desc) {
+                       ferry_buf *desc) {
   const char *k;
   json_t *v;
   if (!json_is_object(snap) && json_is_object(cur)) {
     json_object_foreach(cur, k, v) {
       if (!json_is_null(v)) json_array_append_new(out, change(t->name, k, v, NULL, "deleted"));
     }
-    preserve_sb_addf(desc, "%s%s (row created by the start path: deleted)", desc->len ? ", " : "", t->name);
+    ferry_buf_addf(desc, "%s%s (row created by the start path: deleted)", desc->len ? ", " : "", t->name);
     return;
   }
   if (json_is_object(snap) && !json_is_object(cur)) {
     json_object_foreach(snap, k, v) {
       if (!json_is_null(v)) json_array_append_new(out, change(t->name, k, NULL, v, "inserted"));
     }
-    preserve_sb_addf(desc, "%s%s (row deleted by the start path: inserted again)", desc->len ? ", " : "", t->name);
+    ferry_buf_addf(desc, "%s%s (row deleted by the start path: inserted again)", desc->len ? ", " : "", t->name);
     return;
   }
   if (!json_is_object(snap)) return;
@@ -271,7 +271,7 @@ static void diff_table(const table_info *t, json_t *snap, json_t *cur, const cha
     const char *a = json_string_value(v), *b = json_string_value(sv);
     if ((a == NULL) != (b == NULL) || (a && strcmp(a, b))) {
       json_array_append_new(out, change(t->name, k, v, sv, "updated"));
-      preserve_sb_addf(desc, "%s%s.%s", desc->len ? ", " : "", t->name, k);
+      ferry_buf_addf(desc, "%s%s.%s", desc->len ? ", " : "", t->name, k);
     }
   }
 }
@@ -285,7 +285,7 @@ static void on_restore(void *arg, int status, PGresult *res, const ferry_error *
   json_t *state = ferry_hook_state(op->ev);
   json_t *snapshot = json_object_get(state, "snapshot");
   json_t *changes = json_array();
-  sbuf desc = {0};
+  ferry_buf desc = {0};
   for (int r = 0; r < PQntuples(res); r++) {
     size_t i = (size_t)strtoull(PQgetvalue(res, r, 0), NULL, 10);
     if (i >= op->ntables) continue;
@@ -320,6 +320,6 @@ static void on_restore(void *arg, int status, PGresult *res, const ferry_error *
     else json_object_set(report, "tools_changed", changes);
   }
   json_decref(changes);
-  preserve_sb_free(&desc);
+  ferry_buf_free(&desc);
   preserve_op_finish(op, 0, NULL);
 }

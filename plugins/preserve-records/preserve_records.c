@@ -22,10 +22,9 @@
  *
  * The plugin's files: see preserve_records.h.
  */
-#define _GNU_SOURCE /* asprintf */
 #include "preserve_records.h"
 
-/* ---- a small string builder ---------------------------------------------------------------------------- */
+/* ---- memory ------------------------------------------------------------------------------------------ */
 void *preserve_xrealloc(void *p, size_t n) {
   void *q = realloc(p, n ? n : 1);
   if (!q) abort();
@@ -36,59 +35,6 @@ char *preserve_xstrdup(const char *s) {
   char *d = strdup(s ? s : "");
   if (!d) abort();
   return d;
-}
-
-void preserve_sb_addn(sbuf *sb, const char *s, size_t n) {
-  if (sb->len + n + 1 > sb->cap) {
-    size_t cap = sb->cap ? sb->cap : 256;
-    while (cap < sb->len + n + 1) cap *= 2;
-    sb->buf = preserve_xrealloc(sb->buf, cap);
-    sb->cap = cap;
-  }
-  memcpy(sb->buf + sb->len, s, n);
-  sb->len += n;
-  sb->buf[sb->len] = '\0';
-}
-
-void preserve_sb_add(sbuf *sb, const char *s) { preserve_sb_addn(sb, s, strlen(s)); }
-
-FERRY_PRINTF(2, 3) void preserve_sb_addf(sbuf *sb, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  char *s = NULL;
-  int n = vasprintf(&s, fmt, ap);
-  va_end(ap);
-  if (n < 0) abort();
-  preserve_sb_addn(sb, s, (size_t)n);
-  free(s);
-}
-
-/* Adds an identifier / literal quoted for SQL text. */
-void preserve_sb_ident(sbuf *sb, const char *ident) {
-  char *q = ferry_pg_quote_ident(ident);
-  if (!q) abort();
-  preserve_sb_add(sb, q);
-  free(q);
-}
-
-void preserve_sb_lit(sbuf *sb, const char *value) {
-  char *q = ferry_pg_quote_literal(value);
-  if (!q) abort();
-  preserve_sb_add(sb, q);
-  free(q);
-}
-
-static char *sb_steal(sbuf *sb) {
-  char *s = sb->buf ? sb->buf : preserve_xstrdup("");
-  sb->buf = NULL;
-  sb->len = sb->cap = 0;
-  return s;
-}
-
-void preserve_sb_free(sbuf *sb) {
-  free(sb->buf);
-  sb->buf = NULL;
-  sb->len = sb->cap = 0;
 }
 
 /* ---- context ------------------------------------------------------------------------------------------- */
@@ -116,13 +62,13 @@ static const char *const pr_points[] = {"before_start", "after_start", NULL};
   "-c DateStyle=ISO,YMD -c IntervalStyle=postgres -c TimeZone=UTC -c extra_float_digits=3 "            \
   "-c bytea_output=hex"
 
-static void add_conn_value(sbuf *sb, const char *kw, const char *val) {
-  preserve_sb_addf(sb, "%s%s='", sb->len ? " " : "", kw);
+static void add_conn_value(ferry_buf *sb, const char *kw, const char *val) {
+  ferry_buf_addf(sb, "%s%s='", sb->len ? " " : "", kw);
   for (const char *p = val; *p; p++) {
-    if (*p == '\'' || *p == '\\') preserve_sb_addn(sb, "\\", 1);
-    preserve_sb_addn(sb, p, 1);
+    if (*p == '\'' || *p == '\\') ferry_buf_addn(sb, "\\", 1);
+    ferry_buf_addn(sb, p, 1);
   }
-  preserve_sb_add(sb, "'");
+  ferry_buf_add(sb, "'");
 }
 
 /* The user's conninfo (keywords or URI) as keywords, with the session settings added to "options". */
@@ -136,13 +82,12 @@ static char *build_conninfo(const char *dsn, ferry_error *err) {
                     "(keyword=value pairs or a postgresql:// URI)");
     return NULL;
   }
-  sbuf sb = {0};
+  ferry_buf sb = {0};
   int had_options = 0;
   for (PQconninfoOption *o = opts; o->keyword; o++) {
     if (!o->val) continue;
     if (!strcmp(o->keyword, "options")) {
-      char *v = NULL;
-      if (asprintf(&v, "%s %s", o->val, PR_SESSION_OPTIONS) < 0) abort();
+      char *v = ferry_asprintf("%s %s", o->val, PR_SESSION_OPTIONS);
       add_conn_value(&sb, "options", v);
       free(v);
       had_options = 1;
@@ -152,7 +97,7 @@ static char *build_conninfo(const char *dsn, ferry_error *err) {
   }
   if (!had_options) add_conn_value(&sb, "options", PR_SESSION_OPTIONS);
   PQconninfoFree(opts);
-  return sb_steal(&sb);
+  return ferry_buf_steal(&sb);
 }
 
 static int pr_init(ferry_instance *ins, ferry_error *err) {

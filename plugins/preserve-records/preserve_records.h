@@ -1,7 +1,7 @@
 /* preserve-records: declarations shared by the plugin's files (private: never installed, never seen by
  * the core).
  *
- * Files: preserve_records.c (what the hook does; a small string builder, options, the connection, init/fini,
+ * Files: preserve_records.c (what the hook does; memory helpers, options, the connection, init/fini,
  * the descriptor), hook.c (one firing: the record id, the apps' form tables, the catalog; fire),
  * hook_snapshot.c (before_start: the snapshot; after_start: the restore and what the tools had changed).
  * Every non-static symbol starts with preserve_, so that the plugin links into libferry (STATIC) without
@@ -17,11 +17,6 @@
 
 #include <ferry/ferry.h>
 #include <ferry/pg.h>
-
-typedef struct sbuf {
-  char *buf;
-  size_t len, cap;
-} sbuf;
 
 typedef struct app_tables {
   char *app;
@@ -74,21 +69,15 @@ typedef struct pr_op {
 /* ---- preserve_records.c -------------------------------------------------------------------------------- */
 void *preserve_xrealloc(void *p, size_t n);
 char *preserve_xstrdup(const char *s);
-void preserve_sb_addn(sbuf *sb, const char *s, size_t n);
-void preserve_sb_add(sbuf *sb, const char *s);
-FERRY_PRINTF(2, 3) void preserve_sb_addf(sbuf *sb, const char *fmt, ...);
-void preserve_sb_ident(sbuf *sb, const char *ident);
-void preserve_sb_lit(sbuf *sb, const char *value);
-void preserve_sb_free(sbuf *sb);
 void preserve_free_list(char **l);
 
 /* ---- hook.c -------------------------------------------------------------------------------------------- */
 void preserve_op_finish(pr_op *op, int status, const ferry_error *err);
 FERRY_PRINTF(3, 4) void preserve_op_failf(pr_op *op, int code, const char *fmt, ...);
 void preserve_op_fail_pg(pr_op *op, const char *what, const ferry_error *err);
-void preserve_sb_row_json(sbuf *sb, const table_info *t);
-void preserve_sb_table(sbuf *sb, const table_info *t);
-void preserve_sb_key_match(sbuf *sb, const table_info *t);
+void preserve_sb_row_json(ferry_buf *sb, const table_info *t);
+void preserve_sb_table(ferry_buf *sb, const table_info *t);
+void preserve_sb_key_match(ferry_buf *sb, const table_info *t);
 void preserve_pr_fire(ferry_instance *ins, ferry_hook_event *ev);
 
 /* ---- hook_snapshot.c ----------------------------------------------------------------------------------- */

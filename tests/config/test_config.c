@@ -26,7 +26,7 @@ static void refused_at(const char *text, int code, const char *loc, const char *
   ferry_config *cfg = ferry__config_load_file(cfg_path, &err);
   FT_ASSERT(!cfg, "accepted:\n%s", text);
   char *want =
-      loc ? ferry__xasprintf("%s:%s: %s", cfg_path, loc, rest) : ferry__xasprintf("%s: %s", cfg_path, rest);
+      loc ? ferry_asprintf("%s:%s: %s", cfg_path, loc, rest) : ferry_asprintf("%s: %s", cfg_path, rest);
   FT_ASSERT(err.code == code, "code %d, expected %d: %s", err.code, code, err.message);
   FT_ASSERT(!strcmp(err.message, want), "\n got: %s\nwant: %s\nfor:\n%s", err.message, want, text);
   free(want);
@@ -58,17 +58,17 @@ static void test_syntax(void) {
   refused_at("", FERRY_ECONFIG, "1:1", "'[' or '{' expected near end of file");
   refused_at("{} x", FERRY_ECONFIG, "1:4", "end of file expected near 'x'");
   /* a file that cannot be read */
-  char *nope = ferry__xasprintf("%s/nope.json", dir);
+  char *nope = ferry_asprintf("%s/nope.json", dir);
   ferry_error err = FERRY_ERROR_INIT;
   FT_ASSERT(!ferry__config_load_file(nope, &err), "missing file loaded");
   FT_ASSERT(err.code == FERRY_ENOENT, "code %d", err.code);
-  char *want = ferry__xasprintf("cannot open config file \"%s\": No such file or directory", nope);
+  char *want = ferry_asprintf("cannot open config file \"%s\": No such file or directory", nope);
   FT_ASSERT(!strcmp(err.message, want), "%s", err.message);
   free(want);
   free(nope);
   ferry_error_clear(&err);
   FT_ASSERT(!ferry__config_load_file(dir, &err), "a directory loaded");
-  want = ferry__xasprintf("cannot read config file \"%s\": Is a directory", dir);
+  want = ferry_asprintf("cannot read config file \"%s\": Is a directory", dir);
   FT_ASSERT(err.code == FERRY_EIO && !strcmp(err.message, want), "%s", err.message);
   free(want);
   ferry_error_clear(&err);
@@ -182,7 +182,7 @@ static void test_refusals(void) {
 }
 
 static void test_good(void) {
-  char *jpath = ferry__xasprintf("%s/j.db", dir);
+  char *jpath = ferry_asprintf("%s/j.db", dir);
   ferry_config *cfg = load_ok(
       "{\n"
       "  \"journal\": \"j.db\",\n"
@@ -205,11 +205,11 @@ static void test_good(void) {
   FT_ASSERT(!strcmp(cfg->origin, cfg_path), "origin %s", cfg->origin);
   char *rdir = realpath(dir, NULL);
   FT_ASSERT(!strcmp(cfg->base_dir, rdir), "base_dir %s", cfg->base_dir);
-  char *want = ferry__xasprintf("%s/j.db", rdir);
+  char *want = ferry_asprintf("%s/j.db", rdir);
   FT_ASSERT(!strcmp(cfg->journal, want), "journal %s", cfg->journal);
   free(want);
   FT_ASSERT(!strcmp(cfg->report, "/var/tmp/report.json"), "absolute report kept: %s", cfg->report);
-  want = ferry__xasprintf("%s/plugins", rdir);
+  want = ferry_asprintf("%s/plugins", rdir);
   FT_ASSERT(ferry__strv_len(cfg->plugin_path) == 2 && !strcmp(cfg->plugin_path[0], want) &&
                 !strcmp(cfg->plugin_path[1], "/opt/ferry/plugins"),
             "plugin_path %s", cfg->plugin_path[0]);
@@ -226,7 +226,7 @@ static void test_good(void) {
   FT_ASSERT(!strcmp(json_string_value(json_object_get(a->source.options, "dsn")), "${X}"),
             "options are kept as written (resolved by the instance)");
   FT_ASSERT(!a->sink.options && !a->sink.points, "sink without options");
-  want = ferry__xasprintf("%s:7:33: stages[0] \"users\" source \"pgsql\"", cfg_path);
+  want = ferry_asprintf("%s:7:33: stages[0] \"users\" source \"pgsql\"", cfg_path);
   FT_ASSERT(!strcmp(a->source.where, want), "where %s", a->source.where);
   free(want);
   FT_ASSERT(!strcmp(b->name, "forms.v2") && b->index == 1, "stage 1");
@@ -239,7 +239,7 @@ static void test_good(void) {
             "hook 0");
   FT_ASSERT(json_integer_value(json_object_get(b->hooks[0].options, "k")) == 1, "hook options");
   FT_ASSERT(ferry__strv_len(b->hooks[1].points) == 1 && !strcmp(b->hooks[1].points[0], "item_done"), "hook 1");
-  want = ferry__xasprintf("%s:14:16: stages[1] \"forms.v2\" hooks[1] \"audit\"", cfg_path);
+  want = ferry_asprintf("%s:14:16: stages[1] \"forms.v2\" hooks[1] \"audit\"", cfg_path);
   FT_ASSERT(!strcmp(b->hooks[1].where, want), "where %s", b->hooks[1].where);
   free(want);
   FT_ASSERT(json_is_object(cfg->root), "root kept");
@@ -296,10 +296,10 @@ static void test_settings(void) {
   json_t *set = ferry_config_settings(cfg_path, &err);
   FT_ASSERT(set, "settings: %s", err.message);
   char *rdir = realpath(dir, NULL);
-  char *want = ferry__xasprintf("%s/j.db", rdir);
+  char *want = ferry_asprintf("%s/j.db", rdir);
   FT_ASSERT(!strcmp(json_string_value(json_object_get(set, "journal")), want), "journal resolved");
   free(want);
-  want = ferry__xasprintf("%s/p", rdir);
+  want = ferry_asprintf("%s/p", rdir);
   json_t *pp = json_object_get(set, "plugin_path");
   FT_ASSERT(json_array_size(pp) == 2 && !strcmp(json_string_value(json_array_get(pp, 0)), want) &&
                 !strcmp(json_string_value(json_array_get(pp, 1)), "/abs"),
@@ -327,7 +327,7 @@ static void test_settings(void) {
   /* the same refusals as a load: syntax with its place, keys, a missing file */
   write_file(cfg_path, "{\"stages\": [}");
   FT_ASSERT(!ferry_config_settings(cfg_path, &err) && err.code == FERRY_ECONFIG, "syntax error accepted");
-  char *loc = ferry__xasprintf("%s:1:", cfg_path);
+  char *loc = ferry_asprintf("%s:1:", cfg_path);
   FT_ASSERT(!strncmp(err.message, loc, strlen(loc)), "syntax error without its place: %s", err.message);
   free(loc);
   ferry_error_clear(&err);
@@ -350,7 +350,7 @@ static void test_settings(void) {
 int main(void) {
   snprintf(dir, sizeof dir, "/tmp/ferry-config-test.XXXXXX");
   FT_ASSERT(mkdtemp(dir), "mkdtemp");
-  cfg_path = ferry__xasprintf("%s/config.json", dir);
+  cfg_path = ferry_asprintf("%s/config.json", dir);
   test_syntax();
   test_refusals();
   test_good();

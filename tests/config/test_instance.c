@@ -101,12 +101,12 @@ static json_t *js(const char *text) {
 static char *slurp(const char *path) {
   FILE *f = fopen(path, "rb");
   FT_ASSERT(f, "open %s", path);
-  ferry_sb sb = {0};
+  ferry_buf sb = {0};
   char buf[4096];
   size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) ferry__sb_addn(&sb, buf, n);
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) ferry_buf_addn(&sb, buf, n);
   fclose(f);
-  return ferry__sb_steal(&sb);
+  return ferry_buf_steal(&sb);
 }
 
 static void write_file(const char *path, const char *content) {
@@ -119,9 +119,9 @@ static void write_file(const char *path, const char *content) {
 static void test_lifecycle(uv_loop_t *loop) {
   const char *planted = "pl4nted-s3cret-value";
   setenv("FT_INST_PW", planted, 1);
-  char *tokfile = ferry__xasprintf("%s/token", dir);
+  char *tokfile = ferry_asprintf("%s/token", dir);
   write_file(tokfile, "t0ken-from-file-42\n");
-  char *logpath = ferry__xasprintf("%s/log.txt", dir);
+  char *logpath = ferry_asprintf("%s/log.txt", dir);
   FILE *log = fopen(logpath, "w");
   FT_ASSERT(log, "log file");
   ferry_log_configure(FERRY_LOG_INFO, FERRY_LOG_TEXT, log);
@@ -243,7 +243,7 @@ static void test_failures(uv_loop_t *loop) {
   FT_ASSERT(!ferry__instance_create(&tplug, FERRY_KIND_SINK, "stage1", loop, FERRY_MODE_RUN, o, W, &err),
             "nope");
   json_decref(o);
-  char *want = ferry__xasprintf(
+  char *want = ferry_asprintf(
       "%s options: unknown key \"nope\"; valid keys: password, n, fail, fail_silently, "
       "token",
       W);
@@ -256,7 +256,7 @@ static void test_failures(uv_loop_t *loop) {
   FT_ASSERT(!ferry__instance_create(&tplug, FERRY_KIND_SINK, "stage1", loop, FERRY_MODE_RUN, o, W, &err),
             "env");
   json_decref(o);
-  want = ferry__xasprintf("%s options: \"password\": environment variable FT_INST_NOPE is not set", W);
+  want = ferry_asprintf("%s options: \"password\": environment variable FT_INST_NOPE is not set", W);
   FT_ASSERT(!strcmp(err.message, want), "%s", err.message);
   free(want);
   ferry_error_clear(&err);
@@ -265,7 +265,7 @@ static void test_failures(uv_loop_t *loop) {
   FT_ASSERT(!ferry__instance_create(&tplug, FERRY_KIND_SINK, "stage1", loop, FERRY_MODE_RUN, o, W, &err),
             "fail");
   json_decref(o);
-  want = ferry__xasprintf("%s: login refused for user bob", W);
+  want = ferry_asprintf("%s: login refused for user bob", W);
   FT_ASSERT(err.code == FERRY_EPERM && !strcmp(err.message, want), "%d %s", err.code, err.message);
   free(want);
   FT_ASSERT(seen.init_calls == 1 && seen.fini_calls == 0, "init %d fini %d", seen.init_calls,
@@ -276,7 +276,7 @@ static void test_failures(uv_loop_t *loop) {
   FT_ASSERT(!ferry__instance_create(&tplug, FERRY_KIND_SINK, "stage1", loop, FERRY_MODE_RUN, o, W, &err),
             "silent");
   json_decref(o);
-  want = ferry__xasprintf("%s: init failed (EIO: input/output error), the plugin gave no reason", W);
+  want = ferry_asprintf("%s: init failed (EIO: input/output error), the plugin gave no reason", W);
   FT_ASSERT(err.code == FERRY_EIO && !strcmp(err.message, want), "%d %s", err.code, err.message);
   free(want);
   FT_ASSERT(seen.init_calls == 2 && seen.fini_calls == 0, "init %d fini %d", seen.init_calls,

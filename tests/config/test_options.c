@@ -402,7 +402,7 @@ static void test_secrets(const char *dir) {
   FT_ASSERT(!strcmp(r, "***"), "{\"env\"} values are always secrets: %s", r);
   free(r);
   /* {"file": PATH}: relative to the base directory, trailing newline stripped, also in lists */
-  char *pw = ferry__xasprintf("%s/pw.txt", dir);
+  char *pw = ferry_asprintf("%s/pw.txt", dir);
   write_file(pw, "file-secret-0815\n");
   ferry__secret_clear();
   FT_ASSERT(apply(table, "{\"password\": {\"file\": \"pw.txt\"}, \"hosts\": [\"a\", {\"file\": \"pw.txt\"}]}",
@@ -416,7 +416,7 @@ static void test_secrets(const char *dir) {
   free(r);
   /* an absolute path ignores the base directory; CRLF stripped too */
   write_file(pw, "crlf-secret-99\r\n\r\n");
-  char *abs = ferry__xasprintf("{\"password\": {\"file\": \"%s\"}}", pw);
+  char *abs = ferry_asprintf("{\"password\": {\"file\": \"%s\"}}", pw);
   FT_ASSERT(apply(table, abs, &c, "/nonexistent", &msg) == 0, "%s", msg);
   FT_ASSERT(!strcmp(c.password, "crlf-secret-99"), "password [%s]", c.password);
   ferry__options_release(table, &c);
@@ -443,7 +443,7 @@ static void test_secrets(const char *dir) {
   refused(table, "{\"password\": \"${A-B}\"}", NULL, FERRY_ECONFIG, "\"${A-B}\" is not a valid environment",
           NULL);
   char *missing =
-      ferry__xasprintf("cannot read secret file \"%s/missing.txt\": No such file or directory", dir);
+      ferry_asprintf("cannot read secret file \"%s/missing.txt\": No such file or directory", dir);
   refused(table, "{\"password\": {\"file\": \"missing.txt\"}}", dir, FERRY_ECONFIG, "\"password\": ", missing,
           NULL);
   free(missing);
@@ -577,7 +577,7 @@ static void test_describe(void) {
 /* The process's log configuration and redaction (ferry/runtime.h): what the CLI sets up, with a secret a
  * plugin registered (ferry_secret). */
 static void test_log(const char *dir) {
-  char *path = ferry__xasprintf("%s/log.txt", dir);
+  char *path = ferry_asprintf("%s/log.txt", dir);
   FILE *f = fopen(path, "w+");
   FT_ASSERT(f, "open %s", path);
   ferry_secret(NULL, "log-secret-2207");

@@ -39,7 +39,7 @@ static void check(int rc, ferry_error *err) {
 static void remove_journal(const char *path) {
   const char *sfx[] = {"", "-wal", "-shm", "-lock"};
   for (int i = 0; i < 4; i++) {
-    char *p = ferry__xasprintf("%s%s", path, sfx[i]);
+    char *p = ferry_asprintf("%s%s", path, sfx[i]);
     unlink(p);
     free(p);
   }
@@ -129,7 +129,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: journal-bench [COUNT [GROUP [DIR]]]\n");
     return 2;
   }
-  char *path = ferry__xasprintf("%s/ferry-journal-bench-%d.db", dir, (int)getpid());
+  char *path = ferry_asprintf("%s/ferry-journal-bench-%d.db", dir, (int)getpid());
   double t = phase(path, count, group, 0);
   struct stat sb;
   long long size = stat(path, &sb) == 0 ? (long long)sb.st_size : -1;

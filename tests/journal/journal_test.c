@@ -28,7 +28,7 @@ static char tmpdir[256];
 
 static void cleanup_dir(void) {
   if (!tmpdir[0]) return;
-  char *cmd = ferry__xasprintf("rm -rf '%s'", tmpdir);
+  char *cmd = ferry_asprintf("rm -rf '%s'", tmpdir);
   if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", tmpdir);
   free(cmd);
 }
@@ -40,7 +40,7 @@ static char *tmp_path(const char *name) {
     FT_ASSERT(mkdtemp(tmpdir), "mkdtemp %s: %s", tmpdir, strerror(errno));
     atexit(cleanup_dir);
   }
-  return ferry__xasprintf("%s/%s", tmpdir, name);
+  return ferry_asprintf("%s/%s", tmpdir, name);
 }
 
 static ferry_journal *open_ok(const char *path, int readonly) {
@@ -243,13 +243,13 @@ static void t_idmap(void) {
 
 /* ---- counts, foreach, stages --------------------------------------------------------------------------- */
 typedef struct collect {
-  ferry_sb keys;
+  ferry_buf keys;
   int n, stop_after;
 } collect;
 
 static int collect_fn(void *arg, const char *stage, const char *key, const ferry_jrow *row) {
   collect *c = arg;
-  ferry__sb_addf(&c->keys, "%s/%s:%s ", stage, key, ferry__jstatus_name(row->status));
+  ferry_buf_addf(&c->keys, "%s/%s:%s ", stage, key, ferry__jstatus_name(row->status));
   c->n++;
   return c->stop_after && c->n >= c->stop_after;
 }
@@ -309,8 +309,8 @@ static void t_read(void) {
   collect col = {0};
   OK(ferry__journal_foreach(j, "files", FERRY_J_NONE, collect_fn, &col, E));
   FT_ASSERT(col.n == 600, "foreach saw %d items", col.n);
-  ferry_sb expect = {0};
-  for (int i = 0; i < 600; i++) ferry__sb_addf(&expect, "files/k%04d:", i);
+  ferry_buf expect = {0};
+  for (int i = 0; i < 600; i++) ferry_buf_addf(&expect, "files/k%04d:", i);
   /* compare keys only (statuses vary) */
   const char *p = col.keys.buf;
   for (int i = 0; i < 600; i++) {
@@ -319,23 +319,23 @@ static void t_read(void) {
     FT_ASSERT(!strncmp(p, want, strlen(want)), "item %d out of order: %.20s", i, p);
     p = strchr(p, ' ') + 1;
   }
-  ferry__sb_free(&expect);
-  ferry__sb_free(&col.keys);
+  ferry_buf_free(&expect);
+  ferry_buf_free(&col.keys);
 
   /* status filter, stop early, all stages in order */
   col = (collect){0};
   OK(ferry__journal_foreach(j, "files", FERRY_J_INTENT, collect_fn, &col, E));
   FT_ASSERT(col.n == 60 && !strstr(col.keys.buf, ":done"), "intent filter: %d", col.n);
-  ferry__sb_free(&col.keys);
+  ferry_buf_free(&col.keys);
   col = (collect){.stop_after = 5};
   OK(ferry__journal_foreach(j, NULL, FERRY_J_NONE, collect_fn, &col, E));
   FT_ASSERT(col.n == 5 && !strncmp(col.keys.buf, "a-first/x:done files/k0000:", 27), "stop: %s",
             col.keys.buf);
-  ferry__sb_free(&col.keys);
+  ferry_buf_free(&col.keys);
   col = (collect){0};
   OK(ferry__journal_foreach(j, NULL, FERRY_J_DONE, collect_fn, &col, E));
   FT_ASSERT(col.n == 422 && strstr(col.keys.buf, "z-last/:done"), "all stages done: %d", col.n);
-  ferry__sb_free(&col.keys);
+  ferry_buf_free(&col.keys);
   ferry__journal_close(j);
   free(path);
 }
@@ -554,7 +554,7 @@ static void t_redact(void) {
   json_decref(st);
   ferry__journal_close(j); /* checkpoints the WAL into the file */
   FT_ASSERT(!file_contains(path, secret), "the secret is in the journal file");
-  char *wal = ferry__xasprintf("%s-wal", path);
+  char *wal = ferry_asprintf("%s-wal", path);
   FT_ASSERT(!file_contains(wal, secret), "the secret is in the WAL");
   free(wal);
   ferry__secret_clear();
@@ -622,7 +622,7 @@ static int count_ids(void *arg, const ferry_jid *id) {
 
 typedef struct rowcount {
   int rows, ids, reports;
-  ferry_sb keys;
+  ferry_buf keys;
 } rowcount;
 
 static int count_rows(void *arg, const char *stage, const char *key, const ferry_jrow *row) {
@@ -630,7 +630,7 @@ static int count_rows(void *arg, const char *stage, const char *key, const ferry
   c->rows++;
   c->ids += row->ids ? (int)json_array_size(row->ids) : 0;
   c->reports += row->report != NULL;
-  ferry__sb_addf(&c->keys, "%s/%s ", stage, key);
+  ferry_buf_addf(&c->keys, "%s/%s ", stage, key);
   return 0;
 }
 
@@ -660,7 +660,7 @@ static void t_upgrade(void) {
   ferry_jquery q = {.stage = "forms", .ids = 1};
   OK(ferry__journal_foreach_ex(j, &q, count_rows, &c, E));
   FT_ASSERT(c.rows == 3 && c.ids == 1 && c.reports == 0, "v1 foreach with ids: %d rows %d ids", c.rows, c.ids);
-  ferry__sb_free(&c.keys);
+  ferry_buf_free(&c.keys);
   memset(&c, 0, sizeof c);
   OK(ferry__journal_foreach_run(j, 1, NULL, count_rows, &c, E));
   FT_ASSERT(c.rows == 0, "a v1 journal has rows of a run: %d", c.rows);
@@ -813,7 +813,7 @@ static void t_report(void) {
   ferry_error_clear(&cause);
   ferry__journal_close(j);
   FT_ASSERT(!file_contains(path, secret), "the secret of a report is in the journal file");
-  char *wal = ferry__xasprintf("%s-wal", path);
+  char *wal = ferry_asprintf("%s-wal", path);
   FT_ASSERT(!file_contains(wal, secret), "the secret of a report is in the WAL");
   free(wal);
   ferry__secret_clear();
@@ -883,7 +883,7 @@ static void t_marks(void) {
 
 /* ---- id map iteration --------------------------------------------------------------------------------- */
 typedef struct idlist {
-  ferry_sb sb;
+  ferry_buf sb;
   int n, stop_at;
 } idlist;
 
@@ -892,7 +892,7 @@ static int starts(const char *s, const char *prefix) { return s && !strncmp(s, p
 static int collect_id(void *arg, const ferry_jid *id) {
   idlist *l = arg;
   l->n++;
-  ferry__sb_addf(&l->sb, "%s:%s>%s@%s/%s ", id->kind, id->old_id, id->new_id, id->stage, id->key);
+  ferry_buf_addf(&l->sb, "%s:%s>%s@%s/%s ", id->kind, id->old_id, id->new_id, id->stage, id->key);
   FT_ASSERT(id->created > 0, "no created time");
   return l->stop_at && l->n >= l->stop_at;
 }
@@ -919,12 +919,12 @@ static void t_ids(void) {
   FT_ASSERT(l.n == 602, "all ids: %d", l.n);
   FT_ASSERT(starts(l.sb.buf, "activity:a1>b1@a/x file:o000>n299@b/k299 file:o001>n298@b/k298 "),
             "order (kind, old_id): %.80s", l.sb.buf);
-  ferry__sb_free(&l.sb);
+  ferry_buf_free(&l.sb);
   memset(&l, 0, sizeof l);
   OK(ferry__journal_foreach_id(j, NULL, NULL, "record", collect_id, &l, E));
   FT_ASSERT(l.n == 300 && !strstr(l.sb.buf, "file:") && starts(l.sb.buf, "record:o000>n299@b/k299 "),
             "kind record: %d %.60s", l.n, l.sb.buf);
-  ferry__sb_free(&l.sb);
+  ferry_buf_free(&l.sb);
   memset(&l, 0, sizeof l);
   OK(ferry__journal_foreach_id(j, NULL, NULL, "nope", collect_id, &l, E));
   FT_ASSERT(l.n == 0, "unknown kind: %d", l.n);
@@ -932,20 +932,20 @@ static void t_ids(void) {
   OK(ferry__journal_foreach_id(j, "b", NULL, NULL, collect_id, &l, E));
   FT_ASSERT(l.n == 600 && starts(l.sb.buf, "file:o299>n000@b/k000 record:o299>n000@b/k000 file:o298>n001@b/k001 "),
             "stage b (order key, kind, old): %d %.80s", l.n, l.sb.buf);
-  ferry__sb_free(&l.sb);
+  ferry_buf_free(&l.sb);
   memset(&l, 0, sizeof l);
   OK(ferry__journal_foreach_id(j, "b", NULL, "file", collect_id, &l, E));
   FT_ASSERT(l.n == 300 && !strstr(l.sb.buf, "record:"), "stage b, kind file: %d", l.n);
-  ferry__sb_free(&l.sb);
+  ferry_buf_free(&l.sb);
   memset(&l, 0, sizeof l);
   OK(ferry__journal_foreach_id(j, "a", "x", NULL, collect_id, &l, E));
   FT_ASSERT(l.n == 2 && !strcmp(l.sb.buf, "activity:a1>b1@a/x process:p1>q1@a/x "), "item a/x: %s", l.sb.buf);
-  ferry__sb_free(&l.sb);
+  ferry_buf_free(&l.sb);
   memset(&l, 0, sizeof l);
   l.stop_at = 5;
   OK(ferry__journal_foreach_id(j, NULL, NULL, NULL, collect_id, &l, E));
   FT_ASSERT(l.n == 5, "stop: %d", l.n);
-  ferry__sb_free(&l.sb);
+  ferry_buf_free(&l.sb);
   ferry_error err = FERRY_ERROR_INIT;
   FT_ASSERT(ferry__journal_foreach_id(j, NULL, "x", NULL, collect_id, &l, &err) == FERRY_EINVAL, "key without stage");
   ferry_error_clear(&err);
@@ -954,7 +954,7 @@ static void t_ids(void) {
   ferry_jquery q = {.ids = 1};
   OK(ferry__journal_foreach_ex(j, &q, count_rows, &c, E));
   FT_ASSERT(c.rows == 300 && c.ids == 600, "rows with ids: %d rows %d ids", c.rows, c.ids);
-  ferry__sb_free(&c.keys);
+  ferry_buf_free(&c.keys);
   ferry__journal_close(j);
   free(path);
 }
@@ -1000,16 +1000,16 @@ static void t_runs(void) {
   FT_ASSERT(strstr(c.keys.buf, "s/doubt ") && strstr(c.keys.buf, "s/k0002 ") && !strstr(c.keys.buf, "s/k0000 ") &&
                 !strstr(c.keys.buf, "s/k0001 ") && !strstr(c.keys.buf, "t/"),
             "run 1 rows: %.200s", c.keys.buf);
-  ferry__sb_free(&c.keys);
+  ferry_buf_free(&c.keys);
   memset(&c, 0, sizeof c);
   OK(ferry__journal_foreach_run(j, r1, NULL, count_rows, &c, E));
   FT_ASSERT(c.rows == 350, "run 1 in all stages: %d", c.rows); /* 350 even - k0000 + doubt */
-  ferry__sb_free(&c.keys);
+  ferry_buf_free(&c.keys);
   memset(&c, 0, sizeof c);
   OK(ferry__journal_foreach_run(j, r2, NULL, count_rows, &c, E));
   FT_ASSERT(c.rows == 351 && strstr(c.keys.buf, "s/k0000 ") && strstr(c.keys.buf, "t/k0699 "), "run 2: %d",
             c.rows);
-  ferry__sb_free(&c.keys);
+  ferry_buf_free(&c.keys);
   memset(&c, 0, sizeof c);
   OK(ferry__journal_foreach_run(j, 999, NULL, count_rows, &c, E));
   FT_ASSERT(c.rows == 0, "an unknown run wrote %d rows", c.rows);
@@ -1168,13 +1168,13 @@ static void crash_round(const char *path, known *k, unsigned seed, int kill_it, 
     crash_child(path, fds[1], seed, fail_pct);
   }
   close(fds[1]);
-  ferry_sb in = {0};
+  ferry_buf in = {0};
   char buf[4096];
   ssize_t n;
   while ((n = read(fds[0], buf, sizeof buf)) != 0) {
     if (n < 0 && errno == EINTR) continue;
     FT_ASSERT(n > 0, "read: %s", strerror(errno));
-    ferry__sb_addn(&in, buf, (size_t)n);
+    ferry_buf_addn(&in, buf, (size_t)n);
   }
   close(fds[0]);
   int status;
@@ -1201,7 +1201,7 @@ static void crash_round(const char *path, known *k, unsigned seed, int kill_it, 
     nconf++;
     line = nl + 1;
   }
-  ferry__sb_free(&in);
+  ferry_buf_free(&in);
 
   /* the file is intact */
   sqlite3 *db;
@@ -1278,7 +1278,7 @@ static void t_crash(void) {
 
 /* ---- the public read-only API (ferry/journal.h) --------------------------------------------------------- */
 typedef struct pubitems {
-  ferry_sb sb;
+  ferry_buf sb;
   int n, stop_at;
 } pubitems;
 
@@ -1290,7 +1290,7 @@ static int pub_item(void *arg, json_t *item) {
   const char *detail = json_string_value(json_object_get(item, "detail"));
   const char *code = json_string_value(json_object_get(item, "code"));
   json_t *ids = json_object_get(item, "ids");
-  ferry__sb_addf(
+  ferry_buf_addf(
       &p->sb, "%s/%s %s %s %lld %s|%s|%s ids=%s;", json_string_value(json_object_get(item, "stage")),
       json_string_value(json_object_get(item, "key")), json_string_value(json_object_get(item, "status")),
       step ? step : "-", (long long)json_integer_value(json_object_get(item, "attempts")),
@@ -1319,9 +1319,9 @@ static int pub_item(void *arg, json_t *item) {
 }
 
 static int pub_id(void *arg, const ferry_journal_id *id) {
-  ferry_sb *sb = arg;
+  ferry_buf *sb = arg;
   FT_ASSERT(id->created > 0, "created of %s", id->old_id);
-  ferry__sb_addf(sb, "%s:%s>%s@%s/%s ", id->kind, id->old_id, id->new_id, id->stage, id->key);
+  ferry_buf_addf(sb, "%s:%s>%s@%s/%s ", id->kind, id->old_id, id->new_id, id->stage, id->key);
   return 0;
 }
 
@@ -1376,21 +1376,21 @@ static void t_public(void) {
                     "a/k1 done - 1 -|-|- ids=some;a/k2 intent step1 1 -|-|- ids=0;"
                     "a/k3 failed - 3 boom|server said no|ETRANSIENT ids=0;b/k1 skipped - 1 -|-|- ids=0;"),
             "items: %s", p.sb.buf);
-  ferry__sb_free(&p.sb);
+  ferry_buf_free(&p.sb);
   memset(&p, 0, sizeof p);
   OK(ferry_journal_items(r, "a", "failed", 0, pub_item, &p, E));
   FT_ASSERT(!strcmp(p.sb.buf, "a/k3 failed - 3 boom|server said no|ETRANSIENT ids=absent;"),
             "failed of a: %s", p.sb.buf);
-  ferry__sb_free(&p.sb);
+  ferry_buf_free(&p.sb);
   memset(&p, 0, sizeof p);
   OK(ferry_journal_items(r, NULL, "intent", 0, pub_item, &p, E));
   FT_ASSERT(p.n == 1 && strstr(p.sb.buf, "a/k2 intent step1"), "in doubt: %s", p.sb.buf);
-  ferry__sb_free(&p.sb);
+  ferry_buf_free(&p.sb);
   memset(&p, 0, sizeof p);
   p.stop_at = 2;
   OK(ferry_journal_items(r, NULL, NULL, 0, pub_item, &p, E));
   FT_ASSERT(p.n == 2, "stop after 2: %d", p.n);
-  ferry__sb_free(&p.sb);
+  ferry_buf_free(&p.sb);
   memset(&p, 0, sizeof p);
   FT_ASSERT(ferry_journal_items(r, NULL, "bogus", 0, pub_item, &p, &err) == FERRY_EINVAL &&
                 strstr(err.message, "bogus"),
@@ -1400,13 +1400,13 @@ static void t_public(void) {
   ferry_error_clear(&err);
   FT_ASSERT(p.n == 0, "callback called on a refused call");
 
-  ferry_sb ids = {0};
+  ferry_buf ids = {0};
   OK(ferry_journal_ids(r, NULL, NULL, NULL, pub_id, &ids, E));
   FT_ASSERT(!strcmp(ids.buf, "activity:a1>b1@a/k1 process:p1>q1@a/k1 "), "ids: %s", ids.buf);
-  ferry__sb_free(&ids);
+  ferry_buf_free(&ids);
   OK(ferry_journal_ids(r, "a", "k1", "process", pub_id, &ids, E));
   FT_ASSERT(!strcmp(ids.buf, "process:p1>q1@a/k1 "), "ids of a/k1, kind process: %s", ids.buf);
-  ferry__sb_free(&ids);
+  ferry_buf_free(&ids);
   OK(ferry_journal_ids(r, "b", NULL, NULL, pub_id, &ids, E));
   FT_ASSERT(!ids.buf, "ids of stage b: %s", ids.buf);
 
@@ -1425,7 +1425,7 @@ static void t_public(void) {
   memset(&p, 0, sizeof p);
   OK(ferry_journal_items(r, "b", "done", 0, pub_item, &p, E));
   FT_ASSERT(p.n == 1 && strstr(p.sb.buf, "b/k2 done"), "a later outcome: %s", p.sb.buf);
-  ferry__sb_free(&p.sb);
+  ferry_buf_free(&p.sb);
   runs = ferry_journal_runs(r, 1, &err);
   r0 = json_array_get(runs, 0);
   FT_ASSERT(json_integer_value(json_object_get(r0, "ended")) > 0 &&

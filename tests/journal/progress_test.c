@@ -23,7 +23,7 @@ static void mem_open(mem *m) {
 /* The text written since the last call (the stream keeps growing; `from` remembers where we were). */
 static char *mem_since(mem *m, size_t *from) {
   fflush(m->f);
-  char *s = ferry__xstrndup(m->buf + *from, m->len - *from);
+  char *s = ferry_strndup(m->buf + *from, m->len - *from);
   *from = m->len;
   return s;
 }

@@ -47,10 +47,10 @@ static void expect_parts(const ferry_error *e, int code, const char *const *part
     CHECK(strstr(e->message, parts[i]), "message lacks \"%s\":\n  %s", parts[i], e->message);
 }
 
-static char *fixture(const char *id) { return ferry__xasprintf("%s/ferry_%s.so", FIXTURE_DIR, id); }
+static char *fixture(const char *id) { return ferry_asprintf("%s/ferry_%s.so", FIXTURE_DIR, id); }
 
 static char *mkdir_tmp(const char *name) {
-  char *d = ferry__xasprintf("%s/%s", tmp_root, name);
+  char *d = ferry_asprintf("%s/%s", tmp_root, name);
   CHECK(mkdir(d, 0755) == 0 || errno == EEXIST, "mkdir %s: %s", d, strerror(errno));
   return d;
 }
@@ -140,7 +140,7 @@ static void case_module_find(void) {
     ferry_error e = FERRY_ERROR_INIT;
     CHECK(ferry__registry_find(reg, c->id, &e) == NULL, "%s was accepted", c->id);
     char *path = fixture(c->id);
-    char *file_part = ferry__xasprintf("plugin file %s", path);
+    char *file_part = ferry_asprintf("plugin file %s", path);
     expect_refusal(&e, file_part, c);
     CHECK(ferry__registry_count(reg) == 0, "a refused plugin was registered");
     printf("find %-10s -> %s\n", c->id, e.message);
@@ -160,7 +160,7 @@ static void case_module_load_file(void) {
       char *path = fixture(c->id);
       ferry_error e = FERRY_ERROR_INIT;
       CHECK(ferry__registry_load_file(reg, path, named ? c->id : NULL, &e) == NULL, "%s was accepted", c->id);
-      char *file_part = ferry__xasprintf("plugin file %s", path);
+      char *file_part = ferry_asprintf("plugin file %s", path);
       expect_refusal(&e, file_part, c);
       CHECK(ferry__registry_count(reg) == 0, "a refused plugin was registered");
       free(file_part);
@@ -216,7 +216,7 @@ static void case_good(void) {
 
   /* a second file with a plugin of the same name is refused */
   char *dir = mkdir_tmp("dup");
-  char *copy = ferry__xasprintf("%s/ferry_good.so", dir);
+  char *copy = ferry_asprintf("%s/ferry_good.so", dir);
   copy_file(path, copy);
   CHECK(!ferry__registry_load_file(reg, copy, "good", &e), "duplicate accepted");
   const char *dup_parts[] = {copy, "a plugin named \"good\" is already registered", path, NULL};
@@ -259,16 +259,16 @@ static void case_errors(void) {
   ferry__registry_add_dir(reg, b);
   ferry__registry_add_dir(reg, a); /* duplicates are dropped */
   CHECK(!ferry__registry_find(reg, "missing", &e), "missing found");
-  char *dirs = ferry__xasprintf("was not found in %s, %s (searched in this order", a, b);
+  char *dirs = ferry_asprintf("was not found in %s, %s (searched in this order", a, b);
   const char *nf[] = {"plugin \"missing\" is not built in", "ferry_missing.so", dirs, NULL};
   expect_parts(&e, FERRY_ENOENT, nf);
   printf("not found -> %s\n", e.message);
   ferry_error_clear(&e);
 
-  char *broken = ferry__xasprintf("%s/ferry_broken.so", b);
+  char *broken = ferry_asprintf("%s/ferry_broken.so", b);
   write_file(broken, "this is not a shared object\n");
   CHECK(!ferry__registry_find(reg, "broken", &e), "broken accepted");
-  char *p1 = ferry__xasprintf("plugin file %s was found but could not be opened: ", broken);
+  char *p1 = ferry_asprintf("plugin file %s was found but could not be opened: ", broken);
   const char *br[] = {p1, "ldd", NULL};
   expect_parts(&e, FERRY_EIO, br);
   /* the dynamic linker's own words follow */
@@ -276,11 +276,11 @@ static void case_errors(void) {
   printf("broken -> %s\n", e.message);
   ferry_error_clear(&e);
 
-  char *nosym = ferry__xasprintf("%s/ferry_nosym.so", a);
+  char *nosym = ferry_asprintf("%s/ferry_nosym.so", a);
   char *nosym_src = fixture("nosym");
   copy_file(nosym_src, nosym);
   CHECK(!ferry__registry_find(reg, "nosym", &e), "nosym accepted");
-  char *p2 = ferry__xasprintf("plugin file %s was opened but has no symbol ferry_plugin_nosym", nosym);
+  char *p2 = ferry_asprintf("plugin file %s was opened but has no symbol ferry_plugin_nosym", nosym);
   const char *ns[] = {p2, NULL};
   expect_parts(&e, FERRY_EABI, ns);
   ferry_error_clear(&e);
@@ -294,7 +294,7 @@ static void case_errors(void) {
   ferry_error_clear(&e);
 
   /* a file whose name does not say which plugin it is */
-  char *odd = ferry__xasprintf("%s/libgood.so", a);
+  char *odd = ferry_asprintf("%s/libgood.so", a);
   char *good = fixture("good");
   copy_file(good, odd);
   CHECK(!ferry__registry_load_file(reg, odd, NULL, &e), "name guessed from libgood.so");
@@ -306,7 +306,7 @@ static void case_errors(void) {
   CHECK(g && strcmp(g->origin, odd) == 0, "named load of libgood.so: %s", e.message);
 
   /* a file that does not exist */
-  char *gone = ferry__xasprintf("%s/ferry_gone.so", a);
+  char *gone = ferry_asprintf("%s/ferry_gone.so", a);
   CHECK(!ferry__registry_load_file(reg, gone, NULL, &e), "missing file loaded");
   const char *gn[] = {gone, "No such file", NULL};
   expect_parts(&e, FERRY_ENOENT, gn);
@@ -343,7 +343,7 @@ static void case_search_order(void) {
   ferry_error e = FERRY_ERROR_INIT;
   char *a = mkdir_tmp("ord-a"), *b = mkdir_tmp("ord-b"), *c = mkdir_tmp("ord-c"), *empty = mkdir_tmp("ord-e");
   char *good = fixture("good");
-  char *ga = ferry__xasprintf("%s/ferry_good.so", a), *gb = ferry__xasprintf("%s/ferry_good.so", b);
+  char *ga = ferry_asprintf("%s/ferry_good.so", a), *gb = ferry_asprintf("%s/ferry_good.so", b);
   copy_file(good, ga);
   copy_file(good, gb);
 
@@ -362,7 +362,7 @@ static void case_search_order(void) {
   ferry__registry_free(reg);
 
   /* FERRY_PLUGIN_PATH after the added directories, empty elements skipped */
-  char *env = ferry__xasprintf("%s::%s:", empty, b);
+  char *env = ferry_asprintf("%s::%s:", empty, b);
   setenv("FERRY_PLUGIN_PATH", env, 1);
   reg = ferry__registry_new();
   ferry__registry_add_dir(reg, c);
@@ -373,7 +373,7 @@ static void case_search_order(void) {
   /* the whole default path, in order: added, $FERRY_PLUGIN_PATH, build tree (when it exists), install dir */
   struct stat st;
   int have_build_dir = stat(BUILD_PLUGIN_DIR, &st) == 0 && S_ISDIR(st.st_mode);
-  char *order = ferry__xasprintf("not found in %s, %s, %s, %s%s%s (searched", c, empty, b,
+  char *order = ferry_asprintf("not found in %s, %s, %s, %s%s%s (searched", c, empty, b,
                                 have_build_dir ? BUILD_PLUGIN_DIR : "", have_build_dir ? ", " : "",
                                 INSTALL_PLUGIN_DIR);
   const char *op[] = {order, NULL};
@@ -395,7 +395,7 @@ static void case_search_order(void) {
   ferry__registry_add_default_dirs(reg);
   CHECK(!ferry__registry_find(reg, "missing", &e), "missing found");
   free(order);
-  order = ferry__xasprintf("not found in %s%s%s (searched", have_build_dir ? BUILD_PLUGIN_DIR : "",
+  order = ferry_asprintf("not found in %s%s%s (searched", have_build_dir ? BUILD_PLUGIN_DIR : "",
                           have_build_dir ? ", " : "", INSTALL_PLUGIN_DIR);
   const char *op2[] = {order, NULL};
   expect_parts(&e, FERRY_ENOENT, op2);
@@ -403,14 +403,14 @@ static void case_search_order(void) {
   ferry__registry_free(reg);
 
   /* the first file found wins even when it is refused: a broken ferry_good.so in c hides the one in a */
-  char *gc = ferry__xasprintf("%s/ferry_good.so", c);
+  char *gc = ferry_asprintf("%s/ferry_good.so", c);
   char *major = fixture("bad_major");
   copy_file(major, gc);
   reg = ferry__registry_new();
   ferry__registry_add_dir(reg, c);
   ferry__registry_add_dir(reg, a);
   CHECK(!ferry__registry_find(reg, "good", &e), "a later directory was used");
-  char *p = ferry__xasprintf("plugin file %s was opened but has no symbol ferry_plugin_good", gc);
+  char *p = ferry_asprintf("plugin file %s was opened but has no symbol ferry_plugin_good", gc);
   const char *pp[] = {p, NULL};
   expect_parts(&e, FERRY_EABI, pp);
   ferry_error_clear(&e);
@@ -439,17 +439,17 @@ typedef struct scan_log {
 static void on_bad(void *arg, const char *path, const ferry_error *e) {
   scan_log *log = arg;
   CHECK(log->n < 32, "too many reports");
-  log->paths[log->n] = ferry__xstrdup(path);
-  log->messages[log->n] = ferry__xstrdup(e->message);
+  log->paths[log->n] = ferry_strdup(path);
+  log->messages[log->n] = ferry_strdup(e->message);
   log->n++;
 }
 
 /* ferry__registry_scan loads every ferry_*.so of the search path and reports the refused ones. */
 static void case_scan(void) {
   char *a = mkdir_tmp("scan-a");
-  char *good = fixture("good"), *ga = ferry__xasprintf("%s/ferry_good.so", a);
+  char *good = fixture("good"), *ga = ferry_asprintf("%s/ferry_good.so", a);
   copy_file(good, ga);
-  char *other = ferry__xasprintf("%s/not-a-plugin.so", a); /* ignored: not ferry_*.so */
+  char *other = ferry_asprintf("%s/not-a-plugin.so", a); /* ignored: not ferry_*.so */
   write_file(other, "x");
 
   ferry_registry *reg = ferry__registry_new();
@@ -738,7 +738,7 @@ static json_t *by_name(json_t *list, const char *name) {
 
 static void case_runtime_api(void) {
   char *a = mkdir_tmp("api-a");
-  char *good = fixture("good"), *ga = ferry__xasprintf("%s/ferry_good.so", a);
+  char *good = fixture("good"), *ga = ferry_asprintf("%s/ferry_good.so", a);
   copy_file(good, ga);
   const char *dirs[] = {a, FIXTURE_DIR, NULL};
   ferry_runtime_opts ro = {.struct_size = sizeof ro, .plugin_path = dirs, .no_default_path = 1};
@@ -818,7 +818,7 @@ static void case_runtime_api(void) {
 
 static void remove_tmp_root(void) {
   if (!tmp_root) return;
-  char *cmd = ferry__xasprintf("rm -rf '%s'", tmp_root);
+  char *cmd = ferry_asprintf("rm -rf '%s'", tmp_root);
   if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp_root);
   free(cmd);
   free(tmp_root);
@@ -832,7 +832,7 @@ int main(int argc, char **argv) {
   }
   char tmpl[] = "/tmp/ferry-loader-test-XXXXXX";
   CHECK(mkdtemp(tmpl), "mkdtemp: %s", strerror(errno));
-  tmp_root = ferry__xstrdup(tmpl); /* outlives main() for the atexit handler */
+  tmp_root = ferry_strdup(tmpl); /* outlives main() for the atexit handler */
   atexit(remove_tmp_root); /* also when a check fails */
   unsetenv("FERRY_PLUGIN_PATH");
   init_bad_cases();

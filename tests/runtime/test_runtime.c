@@ -44,20 +44,20 @@ static json_t *J(const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(raw, sizeof raw, fmt, ap);
   va_end(ap);
-  ferry_sb sb = {0};
+  ferry_buf sb = {0};
   for (const char *p = raw; *p; p++) {
     if (*p == '\'')
-      ferry__sb_add(&sb, "\"");
+      ferry_buf_add(&sb, "\"");
     else if (p[0] == '$' && p[1] == 'T') {
-      ferry__sb_add(&sb, T);
+      ferry_buf_add(&sb, T);
       p++;
     } else
-      ferry__sb_addn(&sb, p, 1);
+      ferry_buf_addn(&sb, p, 1);
   }
   json_error_t je;
   json_t *j = json_loads(sb.buf, 0, &je);
   FT_ASSERT(j, "bad test config at %d:%d: %s\n%s", je.line, je.column, je.text, sb.buf);
-  ferry__sb_free(&sb);
+  ferry_buf_free(&sb);
   return j;
 }
 
@@ -191,13 +191,13 @@ static const char *load_error(json_t *cfg) {
 
 static char *slurp(const char *path) {
   FILE *f = fopen(path, "r");
-  if (!f) return ferry__xstrdup("");
-  ferry_sb sb = {0};
+  if (!f) return ferry_strdup("");
+  ferry_buf sb = {0};
   char buf[4096];
   size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) ferry__sb_addn(&sb, buf, n);
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) ferry_buf_addn(&sb, buf, n);
   fclose(f);
-  return ferry__sb_steal(&sb);
+  return ferry_buf_steal(&sb);
 }
 
 /* Lines of a file that start with `prefix` (all when NULL). */
@@ -283,13 +283,13 @@ static int unchanged(snap *s, const char *path) {
 static int file_has(const char *path, const char *text) {
   FILE *f = fopen(path, "rb");
   if (!f) return 0;
-  ferry_sb sb = {0};
+  ferry_buf sb = {0};
   char buf[65536];
   size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) ferry__sb_addn(&sb, buf, n);
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) ferry_buf_addn(&sb, buf, n);
   fclose(f);
   int found = sb.len && memmem(sb.buf, sb.len, text, strlen(text)) != NULL;
-  ferry__sb_free(&sb);
+  ferry_buf_free(&sb);
   return found;
 }
 
@@ -1298,7 +1298,7 @@ static long peak_rss_kb(void) {
 static void test_report_memory(void) {
   if (!getenv("RT_MEMORY_CHILD")) {
     const char *asan = getenv("ASAN_OPTIONS");
-    char *opts = ferry__xasprintf("%s%squarantine_size_mb=0:thread_local_quarantine_size_kb=0", asan ? asan : "",
+    char *opts = ferry_asprintf("%s%squarantine_size_mb=0:thread_local_quarantine_size_kb=0", asan ? asan : "",
                                  asan && *asan ? ":" : "");
     pid_t pid = fork();
     FT_ASSERT(pid >= 0, "fork: %s", strerror(errno));

@@ -69,8 +69,8 @@ static void store_cb(void *arg, const ferry_http_response *res, const ferry_erro
   if (err && err->code) {
     FT_ASSERT(res == NULL, "an error comes without a response");
     r->code = err->code;
-    r->msg = ferry__xstrdup(err->message);
-    r->detail = ferry__xstrdup(err->detail);
+    r->msg = ferry_strdup(err->message);
+    r->detail = ferry_strdup(err->detail);
     return;
   }
   FT_ASSERT(res != NULL, "success comes with a response");
@@ -80,8 +80,8 @@ static void store_cb(void *arg, const ferry_http_response *res, const ferry_erro
   r->body = ferry__xmalloc(res->body_len + 1);
   memcpy(r->body, res->body, res->body_len + 1);
   r->len = res->body_len;
-  r->ctype = ferry__xstrdup(res->content_type);
-  r->location = ferry__xstrdup(res->location);
+  r->ctype = ferry_strdup(res->content_type);
+  r->location = ferry_strdup(res->location);
 }
 
 static int send_req(ferry_http *h, const ferry_http_request *req, ferry_http_cb cb, void *arg) {

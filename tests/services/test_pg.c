@@ -54,15 +54,15 @@ static void qcb(void *arg, int status, PGresult *res, const ferry_error *err) {
   r->order = completions++;
   if (status) {
     FT_ASSERT(res == NULL && err && err->code == status, "error without result, code in err");
-    r->msg = ferry__xstrdup(err->message);
-    r->detail = ferry__xstrdup(err->detail);
+    r->msg = ferry_strdup(err->message);
+    r->detail = ferry_strdup(err->detail);
     return;
   }
   FT_ASSERT(res != NULL, "success with a result");
   r->ntuples = PQntuples(res);
   if (r->ntuples > 0 && PQnfields(res) > 0)
-    r->v0 = ferry__xstrdup(PQgetisnull(res, 0, 0) ? "<null>" : PQgetvalue(res, 0, 0));
-  r->cmd_tuples = ferry__xstrdup(PQcmdTuples(res));
+    r->v0 = ferry_strdup(PQgetisnull(res, 0, 0) ? "<null>" : PQgetvalue(res, 0, 0));
+  r->cmd_tuples = ferry_strdup(PQcmdTuples(res));
 }
 
 static void on_guard(uv_timer_t *t) { (void)t; }
@@ -397,15 +397,15 @@ static void t_copy_out(void) {
 static void t_copy_in(void) {
   ferry_pg *pg = connect_pg(conninfo);
   exec_ok(pg, "DROP TABLE IF EXISTS svc_copy_in; CREATE TABLE svc_copy_in (id int, name text)");
-  ferry_sb sb = {0};
-  for (int i = 1; i <= 100000; i++) ferry__sb_addf(&sb, "%d\tname %d with a tab\\there\n", i, i);
+  ferry_buf sb = {0};
+  for (int i = 1; i <= 100000; i++) ferry_buf_addf(&sb, "%d\tname %d with a tab\\there\n", i, i);
   qres r = {0};
   double t0 = ferry__now();
   in_queue = 1;
   FT_ASSERT(ferry_pg_copy_in(pg, "COPY svc_copy_in (id, name) FROM STDIN", sb.buf, sb.len, qcb, &r) == 0, "queue");
   in_queue = 0;
   size_t bytes = sb.len;
-  ferry__sb_free(&sb); /* copied by ferry_pg_copy_in */
+  ferry_buf_free(&sb); /* copied by ferry_pg_copy_in */
   FT_ASSERT(run_until(&r.called, 1, 120), "copy in done");
   double took = ferry__now() - t0;
   FT_ASSERT(r.status == 0, "copy in: %s | %s", r.msg, r.detail);
@@ -470,7 +470,7 @@ static void t_lost(void) {
   ferry_pg *admin = connect_pg(conninfo);
   qres r;
   q(pg, "SELECT pg_backend_pid()", 0, NULL, &r, 0);
-  char *pid1 = ferry__xstrdup(r.v0);
+  char *pid1 = ferry_strdup(r.v0);
   qres_clear(&r);
 
   qres sleep = {0}, after = {0};
@@ -499,7 +499,7 @@ static void t_lost(void) {
   /* a new operation connects again */
   q(pg, "SELECT pg_backend_pid()", 0, NULL, &r, 0);
   FT_ASSERT(strcmp(r.v0, pid1), "reconnected: new pid %s (old %s)", r.v0, pid1);
-  char *pid2 = ferry__xstrdup(r.v0);
+  char *pid2 = ferry_strdup(r.v0);
   qres_clear(&r);
 
   /* killed while idle: the next query notices and reconnects without failing */
@@ -516,7 +516,7 @@ static void t_lost(void) {
   }
   q(pg, "SELECT pg_backend_pid()", 0, NULL, &r, 0);
   FT_ASSERT(strcmp(r.v0, pid2), "a new connection after an idle loss (%s)", r.v0);
-  char *pid3 = ferry__xstrdup(r.v0);
+  char *pid3 = ferry_strdup(r.v0);
   qres_clear(&r);
 
   /* killed while idle inside a transaction: the next operation fails (it must not run outside the
@@ -585,10 +585,10 @@ static void t_secret(void) {
 
   fflush(logf);
   rewind(logf);
-  ferry_sb all = {0};
+  ferry_buf all = {0};
   char buf[4096];
   size_t n;
-  while ((n = fread(buf, 1, sizeof buf, logf)) > 0) ferry__sb_addn(&all, buf, n);
+  while ((n = fread(buf, 1, sizeof buf, logf)) > 0) ferry_buf_addn(&all, buf, n);
   fclose(logf);
   unlink(path);
   FT_ASSERT(all.len > 0, "something was logged");
@@ -596,7 +596,7 @@ static void t_secret(void) {
   FT_ASSERT(strstr(all.buf, "***"), "the planted password was redacted:\n%s", all.buf);
   FT_ASSERT(!strstr(all.buf, pw), "password in the log:\n%s", all.buf);
   printf("secret: %zu bytes of log, no password\n", all.len);
-  ferry__sb_free(&all);
+  ferry_buf_free(&all);
 }
 
 static void t_quote(void) {
@@ -619,7 +619,7 @@ static void t_quote(void) {
   const char *vals[] = {"plain", "it's", "back\\slash", "both \\' and ''", "tab\there", "", "\"dq\"", NULL};
   for (int i = 0; vals[i]; i++) {
     char *lit = ferry_pg_quote_literal(vals[i]);
-    char *sql = ferry__xasprintf("SELECT %s::text", lit);
+    char *sql = ferry_asprintf("SELECT %s::text", lit);
     qres r;
     q(pg, sql, 0, NULL, &r, 0);
     FT_ASSERT(!strcmp(r.v0, vals[i]), "round trip of [%s] via %s: [%s]", vals[i], lit, r.v0);
@@ -628,7 +628,7 @@ static void t_quote(void) {
     free(lit);
   }
   char *id = ferry_pg_quote_ident("svc \"quoted\" Table");
-  char *sql = ferry__xasprintf("DROP TABLE IF EXISTS %s; CREATE TABLE %s (x int); INSERT INTO %s VALUES (5); "
+  char *sql = ferry_asprintf("DROP TABLE IF EXISTS %s; CREATE TABLE %s (x int); INSERT INTO %s VALUES (5); "
                               "SELECT x FROM %s",
                               id, id, id, id);
   qres r;
@@ -636,10 +636,43 @@ static void t_quote(void) {
   FT_ASSERT(!strcmp(r.v0, "5"), "quoted table");
   qres_clear(&r);
   free(sql);
-  sql = ferry__xasprintf("DROP TABLE %s", id);
+  sql = ferry_asprintf("DROP TABLE %s", id);
   exec_ok(pg, sql);
   free(sql);
   free(id);
+  close_pg(pg);
+}
+
+/* array literals (ferry_pg_text_array, ferry_pg_array_elem) read back by the server element by element, and
+ * identifiers and literals of awkward text through the SQL the SDK builds (ferry_pg_add_*) */
+static void t_array(void) {
+  ferry_pg *pg = connect_pg(conninfo);
+  const char *v[] = {"a", "b\"c", NULL, "d\\e", "", "x,y", "{z}", "NULL", " sp ", "\xc3\xa9", "'q'"};
+  size_t n = sizeof v / sizeof v[0];
+  char *arr = ferry_pg_text_array(v, n);
+  const char *p[] = {arr};
+  qres r;
+  q(pg, "SELECT cardinality($1::text[])::text", 1, p, &r, 0);
+  FT_ASSERT(r.v0 && (size_t)atoi(r.v0) == n, "cardinality of %s: %s", arr, r.v0);
+  qres_clear(&r);
+  for (size_t i = 0; i < n; i++) {
+    char *sql = ferry_asprintf("SELECT COALESCE(($1::text[])[%zu], '<null>')", i + 1);
+    q(pg, sql, 1, p, &r, 0);
+    FT_ASSERT(!strcmp(r.v0, v[i] ? v[i] : "<null>"), "element %zu of %s: [%s], want [%s]", i + 1, arr, r.v0,
+              v[i] ? v[i] : "<null>");
+    qres_clear(&r);
+    free(sql);
+  }
+  free(arr);
+  ferry_buf b = FERRY_BUF_INIT;
+  ferry_buf_add(&b, "SELECT ");
+  ferry_pg_add_literal(&b, "o'k \\ done");
+  ferry_buf_add(&b, " AS ");
+  ferry_pg_add_ident(&b, "a \"b\" \\ c");
+  q(pg, b.buf, 0, NULL, &r, 0);
+  FT_ASSERT(!strcmp(r.v0, "o'k \\ done"), "literal through the server: [%s] from %s", r.v0, b.buf);
+  qres_clear(&r);
+  ferry_buf_free(&b);
   close_pg(pg);
 }
 
@@ -723,7 +756,7 @@ static const struct {
   void (*fn)(void);
 } cases[] = {
     {"query", t_query},     {"errors", t_errors}, {"order", t_order},   {"copy_out", t_copy_out},
-    {"copy_in", t_copy_in}, {"lost", t_lost},     {"secret", t_secret}, {"quote", t_quote},
+    {"copy_in", t_copy_in}, {"lost", t_lost},     {"secret", t_secret}, {"quote", t_quote}, {"array", t_array},
     {"free", t_free},
 };
 

@@ -14,22 +14,13 @@ int mock_report(const char *name) {
   return mock_failures ? 1 : 0;
 }
 
+/* The SDK's own errors and helpers (ferry/error.h: core/base/error.c; ferry/util.h: core/base/util.c; the
+ * escaping of ferry/http.h and ferry/pg.h: core/services/text.c) are compiled into the mock core as they
+ * are: plugin code under test uses the real ones. */
 static void *xmalloc(size_t n) {
-  void *p = malloc(n ? n : 1);
+  void *p = calloc(1, n ? n : 1);
   if (!p) abort();
   return p;
-}
-
-static char *xstrdup(const char *s) {
-  char *d = strdup(s ? s : "");
-  if (!d) abort();
-  return d;
-}
-
-static char *xvasprintf(const char *fmt, va_list ap) {
-  char *s = NULL;
-  if (vasprintf(&s, fmt, ap) < 0) abort();
-  return s;
 }
 
 /* ---- calls ------------------------------------------------------------------------------------------- */
@@ -61,81 +52,7 @@ static void unavailable(const char *name) {
   abort();
 }
 
-/* ---- errors ------------------------------------------------------------------------------------------ */
-int ferry_error_setv(ferry_error *err, int code, const char *fmt, va_list ap) {
-  if (!err) return code;
-  char *m = xvasprintf(fmt, ap);
-  free(err->message);
-  err->message = m;
-  err->code = code;
-  return code;
-}
-
-int ferry_error_set(ferry_error *err, int code, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  ferry_error_setv(err, code, fmt, ap);
-  va_end(ap);
-  return code;
-}
-
-void ferry_error_set_detail(ferry_error *err, const char *fmt, ...) {
-  if (!err) return;
-  va_list ap;
-  va_start(ap, fmt);
-  char *d = xvasprintf(fmt, ap);
-  va_end(ap);
-  free(err->detail);
-  err->detail = d;
-}
-
-void ferry_error_prefix(ferry_error *err, const char *fmt, ...) {
-  if (!err) return;
-  va_list ap;
-  va_start(ap, fmt);
-  char *p = xvasprintf(fmt, ap);
-  va_end(ap);
-  char *m = NULL;
-  if (asprintf(&m, "%s: %s", p, err->message ? err->message : "") < 0) abort();
-  free(p);
-  free(err->message);
-  err->message = m;
-}
-
-void ferry_error_clear(ferry_error *err) {
-  if (!err) return;
-  free(err->message);
-  free(err->detail);
-  err->code = 0;
-  err->message = err->detail = NULL;
-}
-
-void ferry_error_move(ferry_error *dst, ferry_error *src) {
-  ferry_error_clear(dst);
-  *dst = *src;
-  src->code = 0;
-  src->message = src->detail = NULL;
-}
-
-void ferry_error_copy(ferry_error *dst, const ferry_error *src) {
-  ferry_error_clear(dst);
-  dst->code = src->code;
-  dst->message = src->message ? xstrdup(src->message) : NULL;
-  dst->detail = src->detail ? xstrdup(src->detail) : NULL;
-}
-
-int ferry_error_is_transient(const ferry_error *err) {
-  return err && (err->code == FERRY_ETRANSIENT || err->code == FERRY_EINDOUBT);
-}
-
-const char *ferry_err_name(int code) {
-  static const char *const names[] = {"OK",       "EINVAL",    "ECONFIG",  "ENOENT",    "EIO",       "ETRANSIENT",
-                                      "EPERM",    "ECONFLICT", "EPROTO",   "ENOMEM",    "EABI",      "EMISMATCH",
-                                      "EBLOCKED", "ECANCELED", "EINTERNAL", "EUNSUPPORTED", "EINDOUBT"};
-  return code <= 0 && -code < (int)(sizeof names / sizeof names[0]) ? names[-code] : "EUNKNOWN";
-}
-
-const char *ferry_strerror(int code) { return ferry_err_name(code); }
+/* ---- errors: the SDK's own (core/base/error.c, compiled in) ------------------------------------------ */
 
 /* ---- logging ----------------------------------------------------------------------------------------- */
 static char *log_buf;
@@ -147,7 +64,7 @@ void ferry_log(const ferry_instance *ins, ferry_log_level level, const char *fmt
   static const char *const lv[] = {"ERROR", "WARN", "INFO", "DEBUG", "TRACE"};
   va_list ap;
   va_start(ap, fmt);
-  char *m = xvasprintf(fmt, ap);
+  char *m = ferry_vasprintf(fmt, ap);
   va_end(ap);
   char *line = NULL;
   int n = asprintf(&line, "%s %s\n", (unsigned)level <= FERRY_LOG_TRACE ? lv[level] : "?", m);
@@ -182,7 +99,7 @@ struct ferry_instance {
 
 ferry_instance *mock_instance_new(const char *plugin, void *ctx, uint32_t role, ferry_mode mode) {
   ferry_instance *ins = xmalloc(sizeof *ins);
-  ins->plugin = xstrdup(plugin);
+  ins->plugin = ferry_strdup(plugin ? plugin : "");
   ins->ctx = ctx;
   ins->role = role;
   ins->mode = mode;
@@ -224,7 +141,7 @@ void ferry_secret(const ferry_instance *ins, const char *value) {
   count("ferry_secret");
   for (int i = 0; i < MAX_SECRETS; i++)
     if (!secrets[i]) {
-      secrets[i] = xstrdup(value);
+      secrets[i] = ferry_strdup(value);
       return;
     }
 }
@@ -240,7 +157,7 @@ ferry_item *ferry_item_new(uint32_t kind, const char *key, json_t *body) {
   ferry_item *it = xmalloc(sizeof *it);
   memset(it, 0, sizeof *it);
   it->kind = kind;
-  it->key = xstrdup(key);
+  it->key = ferry_strdup(key);
   it->body = body ? body : json_object();
   return it;
 }
@@ -378,76 +295,3 @@ size_t ferry_pg_pending(const ferry_pg *pg) {
   return 0;
 }
 
-/* ---- pure helpers (the SDK's documented results) --------------------------------------------------------- */
-typedef struct sb {
-  char *buf;
-  size_t len, cap;
-} sb;
-
-static void sb_addn(sb *b, const char *s, size_t n) {
-  if (b->len + n + 1 > b->cap) {
-    b->cap = (b->len + n + 1) * 2;
-    b->buf = realloc(b->buf, b->cap);
-    if (!b->buf) abort();
-  }
-  memcpy(b->buf + b->len, s, n);
-  b->len += n;
-  b->buf[b->len] = '\0';
-}
-
-static void sb_add(sb *b, const char *s) { sb_addn(b, s, strlen(s)); }
-
-static char *sb_steal(sb *b) { return b->buf ? b->buf : xstrdup(""); }
-
-char *ferry_pg_quote_ident(const char *ident) {
-  if (!ident) return NULL;
-  sb b = {0};
-  sb_add(&b, "\"");
-  for (const char *p = ident; *p; p++) sb_add(&b, *p == '"' ? "\"\"" : (char[]){*p, 0});
-  sb_add(&b, "\"");
-  return sb_steal(&b);
-}
-
-char *ferry_pg_quote_literal(const char *value) {
-  if (!value) return xstrdup("NULL");
-  sb b = {0};
-  if (strchr(value, '\\')) sb_add(&b, "E");
-  sb_add(&b, "'");
-  for (const char *p = value; *p; p++) {
-    if (*p == '\'') sb_add(&b, "''");
-    else if (*p == '\\') sb_add(&b, "\\\\");
-    else sb_addn(&b, p, 1);
-  }
-  sb_add(&b, "'");
-  return sb_steal(&b);
-}
-
-char *ferry_url_escape(const char *s) {
-  sb b = {0};
-  sb_add(&b, "");
-  for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
-    if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || strchr("-._~", *p)) {
-      sb_addn(&b, (const char *)p, 1);
-    } else {
-      char hex[4];
-      snprintf(hex, sizeof hex, "%%%02X", *p);
-      sb_add(&b, hex);
-    }
-  }
-  return sb_steal(&b);
-}
-
-char *ferry_form_encode(const char *const *kv) {
-  sb b = {0};
-  sb_add(&b, "");
-  for (size_t i = 0; kv && kv[i] && kv[i + 1]; i += 2) {
-    char *k = ferry_url_escape(kv[i]), *v = ferry_url_escape(kv[i + 1]);
-    if (i) sb_add(&b, "&");
-    sb_add(&b, k);
-    sb_add(&b, "=");
-    sb_add(&b, v);
-    free(k);
-    free(v);
-  }
-  return sb_steal(&b);
-}

@@ -3,11 +3,12 @@
  * It defines every SDK function the in-tree plugins call, so that a test can compile a plugin's files (all of
  * them, or the few it needs) and call their internal functions through the plugin's private headers, without
  * libferry and without running a pipeline:
- *   - errors: the SDK's semantics (message, detail, prefix, move, copy, names);
+ *   - errors: the real ones (core/base/error.c, compiled in);
  *   - logging: every line is kept in memory (mock_log_text) and, with FERRY_MOCK_LOG=1, printed to stderr;
  *   - instances: mock_instance_new() gives a context, a role, a mode and a libuv loop (the default loop);
  *   - items: real items (ferry_item_new / _free / _str / _int / _set_payload);
- *   - pure helpers: ferry_url_escape, ferry_form_encode, ferry_pg_quote_ident, ferry_pg_quote_literal;
+ *   - pure helpers: the real ones, compiled in (core/base/util.c: ferry/util.h; core/services/text.c: the URL
+ *     escaping and SQL quoting of ferry/http.h and ferry/pg.h);
  *   - the services (HTTP, PostgreSQL) refuse to start (FERRY_EUNSUPPORTED), so code paths that need a server
  *     fail cleanly;
  *   - pipeline calls (emit, source_*, task_*, fire) are counted (mock_calls); those that need a real task or

@@ -182,11 +182,40 @@ static void test_variables(void) {
   MOCK_CHECK(joget_var_at_start("variable", "1"), "\"variable\" does not contain \"var_\"");
 }
 
+/* monitoring/activity/view -> state, assignees (a list whatever Joget sent), accepted_by. */
+static void view_is(const char *doc_text, const char *want) {
+  json_t *doc = json_loads(doc_text, 0, NULL);
+  json_t *act = json_pack("{s:s}", "id", "a1");
+  joget_act_view(act, doc);
+  char *got = json_dumps(act, JSON_COMPACT | JSON_SORT_KEYS);
+  MOCK_STREQ(got, want);
+  free(got);
+  json_decref(act);
+  json_decref(doc);
+}
+
+static void test_act_view(void) {
+  /* one assignee, running, no acceptedUser: accepting left only the accepter's assignment */
+  view_is("{\"state\":\"open.running\",\"assignee\":\"ann\"}",
+          "{\"accepted_by\":\"ann\",\"assignees\":[\"ann\"],\"id\":\"a1\",\"state\":\"open.running\"}");
+  /* acceptedUser wins */
+  view_is("{\"state\":\"open.running\",\"assignee\":[\"ann\",\"bob\"],\"acceptedUser\":\"bob\"}",
+          "{\"accepted_by\":\"bob\",\"assignees\":[\"ann\",\"bob\"],\"id\":\"a1\",\"state\":\"open.running\"}");
+  /* not yet accepted: several assignees, or not running */
+  view_is("{\"state\":\"open.running\",\"assignee\":[\"ann\",\"bob\"]}",
+          "{\"accepted_by\":null,\"assignees\":[\"ann\",\"bob\"],\"id\":\"a1\",\"state\":\"open.running\"}");
+  view_is("{\"state\":\"open.not_running.not_started\",\"assignee\":\"ann\"}",
+          "{\"accepted_by\":null,\"assignees\":[\"ann\"],\"id\":\"a1\",\"state\":\"open.not_running.not_started\"}");
+  /* no assignee at all (null), no state: an empty list, the state left as it was */
+  view_is("{\"assignee\":null}", "{\"accepted_by\":null,\"assignees\":[],\"id\":\"a1\"}");
+}
+
 int main(void) {
   test_list();
   test_def_split();
   test_bad_ident();
   test_display_time();
   test_variables();
+  test_act_view();
   return mock_report("unit.joget.quirks");
 }

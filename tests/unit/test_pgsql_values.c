@@ -116,9 +116,9 @@ static void test_types(void) {
 }
 
 static char *escaped(const char *s, size_t n) {
-  pgsql_sb sb = {0};
+  ferry_buf sb = {0};
   pgsql_copy_escape(&sb, s, n);
-  return pgsql_sb_steal(&sb);
+  return ferry_buf_steal(&sb);
 }
 
 static void test_copy_text(void) {
@@ -144,13 +144,13 @@ static void test_copy_text(void) {
   char all[256];
   for (int i = 1; i < 256; i++) all[i - 1] = (char)i;
   all[255] = '\0';
-  pgsql_sb line = {0};
+  ferry_buf line = {0};
   pgsql_copy_escape(&line, "first", 5);
-  pgsql_sb_add(&line, "\t");
+  ferry_buf_add(&line, "\t");
   pgsql_copy_escape(&line, all, 255);
-  pgsql_sb_add(&line, "\t");
+  ferry_buf_add(&line, "\t");
   pgsql_copy_escape(&line, NULL, 0);
-  pgsql_sb_add(&line, "\t");
+  ferry_buf_add(&line, "\t");
   pgsql_copy_escape(&line, "", 0);
   MOCK_CHECK(!memchr(line.buf, '\n', line.len), "an escaped line holds no newline");
   char *f[5] = {0};
@@ -167,7 +167,7 @@ static void test_copy_text(void) {
   free(one);
   one = (char *)"untouched";
   MOCK_CHECK(pgsql_copy_field(line.buf, line.len, 4, &one) == 0, "field 4 of 4 is not there");
-  pgsql_sb_free(&line);
+  ferry_buf_free(&line);
 
   /* what PostgreSQL may send besides our own escapes: octal, hex, any escaped character */
   const char *in = "\\101\\x42\\x4a\\7\\q\\x\\\\N\tend\\";
@@ -198,7 +198,7 @@ static void test_copy_text(void) {
 
   /* array literals: quotes and backslashes escaped, NULL stays NULL */
   const char *v[] = {"a", "b\"c", NULL, "d\\e", ""};
-  char *arr = pgsql_text_array(v, 5);
+  char *arr = ferry_pg_text_array(v, 5);
   MOCK_STREQ(arr, "{\"a\",\"b\\\"c\",NULL,\"d\\\\e\",\"\"}");
   free(arr);
 }

@@ -97,8 +97,9 @@ FERRY_API int ferry_http_send_ex(ferry_http *http, const ferry_http_request *req
 /* Requests currently queued or in flight. */
 FERRY_API size_t ferry_http_pending(const ferry_http *http);
 
-/* Helpers. Both return malloc'd strings owned by the caller. */
-/* Percent-encodes `s` for a URL path segment or a form value. */
+/* Helpers (no client needed). Both return malloc'd strings owned by the caller (ferry_free). */
+/* Percent-encodes `s` for a URL path segment or a form value: every byte but ALPHA DIGIT - . _ ~ becomes
+ * %XX (upper-case hex; UTF-8 byte by byte), by libcurl's curl_easy_escape(). NULL -> NULL. */
 FERRY_API char *ferry_url_escape(const char *s);
 /* Builds "k1=v1&k2=v2" from a NULL-terminated array of alternating keys and values, each escaped. */
 FERRY_API char *ferry_form_encode(const char *const *kv);

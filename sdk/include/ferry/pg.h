@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <libpq-fe.h>
 #include "ferry/plugin.h"
+#include "ferry/util.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -44,9 +45,26 @@ FERRY_API int ferry_pg_copy_in(ferry_pg *pg, const char *sql, const void *data, 
                                void *arg);
 /* Operations queued or running. */
 FERRY_API size_t ferry_pg_pending(const ferry_pg *pg);
-/* Quotes an identifier / a literal for SQL text (malloc'd, owned by the caller). Prefer parameters. */
+/* ---- SQL text ------------------------------------------------------------------------------------------
+ * Quoting and array literals need no connection (done by libpq's PQescapeIdentifier / PQescapeLiteral on a
+ * connection that never connects, so standard_conforming_strings counts as off and the result is valid
+ * whatever the server's setting). They assume a client encoding in which no byte of a multibyte character is
+ * a quote or a backslash (UTF8, what ferry's connections use). Prefer parameters ($1) for values. */
+/* Quotes an identifier ("we""ird") / a literal ('it''s'; E'a\\b' when it holds a backslash; NULL -> the
+ * text NULL) for SQL text. malloc'd, owned by the caller (ferry_free). ferry_pg_quote_ident(NULL) is NULL. */
 FERRY_API char *ferry_pg_quote_ident(const char *ident);
 FERRY_API char *ferry_pg_quote_literal(const char *value);
+/* Append ferry_pg_quote_ident(ident) (NULL: "") / ferry_pg_quote_literal(value) to a buffer. Since 1.3. */
+FERRY_API void ferry_pg_add_ident(ferry_buf *b, const char *ident);
+FERRY_API void ferry_pg_add_literal(ferry_buf *b, const char *value);
+/* PostgreSQL array literals of text ('{"a","b\"c",NULL}', for a $n::text[] parameter). Since 1.3.
+ * ferry_pg_array_elem() appends one element, quoted (NULL: an SQL NULL element), with a comma before it
+ * unless the buffer ends with '{':
+ *   ferry_buf_add(&b, "{"); for (...) ferry_pg_array_elem(&b, v[i]); ferry_buf_add(&b, "}");
+ * ferry_pg_text_array() builds the literal of n values (NULL entries are NULL elements): malloc'd, owned by
+ * the caller (ferry_free). */
+FERRY_API void ferry_pg_array_elem(ferry_buf *b, const char *v);
+FERRY_API char *ferry_pg_text_array(const char *const *v, size_t n);
 
 #ifdef __cplusplus
 }

@@ -42,7 +42,10 @@ extern "C" {
  * ferry_redact(), and ferry/ferry.h no longer includes the service headers (ferry/http.h, ferry/pg.h); 1.3
  * the option table validates more: FERRY_OPT_ENUM with ferry_opt_choice, FERRY_OPT_NONEMPTY, FERRY_OPT_RANGE,
  * and the fields roles, choices, min, max and deprecated_key appended to ferry_option (see there for how
- * tables of older plugins are read). */
+ * tables of older plugins are read); and
+ * the helpers of ferry/util.h (ferry_free(), ferry_asprintf(), the string buffer ferry_buf, the string set,
+ * ferry_hash64(), ferry_backoff_ms()), and in ferry/pg.h ferry_pg_add_ident(), ferry_pg_add_literal(),
+ * ferry_pg_array_elem(), ferry_pg_text_array(). */
 #define FERRY_ABI_MAJOR 1
 #define FERRY_ABI_MINOR 3
 
