@@ -296,6 +296,9 @@ static void progress_update(ferry_runtime *rt, int final) {
     r->inflight = (int64_t)(st->queued + st->active);
     r->started = st->state == STAGE_PENDING || st->state == STAGE_NOT_RUN ? 0 : st->t_start;
     r->finished = st->state == STAGE_FINISHED || st->state == STAGE_NOT_RUN;
+    r->status = r->finished ? st->status : 0;
+    if (st->state == STAGE_NOT_RUN) /* its status is ECANCELED whatever the reason: say which */
+      r->status = rt->run.interrupted ? FERRY_ECANCELED : FERRY_EIO;
   }
   ferry__progress_update(rt->progress, rows, n, final);
   free(rows);
