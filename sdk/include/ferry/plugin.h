@@ -40,7 +40,7 @@ extern "C" {
  * journal (ferry/journal.h), ferry_runtime_plugins(), ferry_runtime_describe_plugin(),
  * ferry_config_settings(), ferry_runtime_settings(), ferry_log_configure(), ferry_log_level_parse(),
  * ferry_redact(), and ferry/ferry.h no longer includes the service headers (ferry/http.h, ferry/pg.h); 1.3
- * ferry_log_item(). */
+ * ferry_log_item(), ferry_runtime_libraries(). */
 #define FERRY_ABI_MAJOR 1
 #define FERRY_ABI_MINOR 3
 
