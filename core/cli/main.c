@@ -138,17 +138,17 @@ static const char usage_main[] =
     "usage: ferry <command> [options]\n"
     "\n"
     "commands:\n"
-    "  plan      check credentials, definitions, users, tables and files; write nothing anywhere;\n"
-    "            report per item: would do / blocked, and why\n"
+    "  plan      check credentials, definitions, users, tables and files; report per item: would do /\n"
+    "            blocked, and why; writes nothing but its report (not even the journal)\n"
     "  run       carry the items over; resumes where an interrupted run stopped (--limit 1 = canary);\n"
     "            --repair: carry again only the items the last verify found different\n"
     "  verify    compare what the journal says was done with the target; marks the items that differ\n"
-    "            in the journal (for run --repair)\n"
+    "            in the journal (for run --repair) and writes its report; never writes the targets\n"
     "  status    what the journal holds: per stage done, skipped, failed, in doubt;\n"
     "            --items: every item with its ids, target, losses and verify mark\n"
     "  export-map  the id map (old id -> new id, per kind) as CSV or JSON, for the cutover\n"
     "  plugins   list the plugins ferry can load (--describe NAME: one plugin and its options)\n"
-    "  version   versions of ferry, its plugin ABI and libraries\n"
+    "  version   versions of ferry, its plugin ABI and every library it uses\n"
     "\n"
     "`ferry <command> --help` describes each command's options.\n"
     "\n"
@@ -161,7 +161,8 @@ static const char usage_main[] =
     "  4  verify: the target differs from the source (the differing items are marked for run --repair)\n"
     "  5  interrupted: run again to resume\n"
     "  6  the run could not proceed (a source or a stage failed, journal error, the journal is in use\n"
-    "     by another run or verify); status, export-map: the journal cannot be read\n";
+    "     by another run or verify); status, export-map: the journal cannot be read\n"
+    "  status: 1 some items failed, 5 some items are in doubt (none failed), 6 unreadable journal\n";
 
 static const char usage_common[] =
     "  -c, --config FILE      configuration file (default ./ferry.json)\n"
@@ -169,14 +170,16 @@ static const char usage_common[] =
     "      --plugin-path DIR  search plugins in DIR first (repeatable)\n"
     "  -v, --verbose          more log output (-vv: trace)\n"
     "  -q, --quiet            errors only\n"
-    "      --log-format FMT   text (default) or json\n"
+    "      --log-format FMT   text (default) or json: every line on standard error a JSON object\n"
+    "                         (log lines, progress, summary, errors; fields item, stage, code)\n"
     "  -h, --help             this text\n";
 
 static const char usage_pipeline[] =
     "      --limit N          at most N items per stage (--limit 1: one canary item)\n"
     "      --stage NAME       only this stage (repeatable)\n"
     "      --report FILE      write the JSON report there (default: the config's \"report\")\n"
-    "      --progress MODE    auto (default: redrawn on a terminal, plain lines otherwise), tty, plain, none\n";
+    "      --progress MODE    auto (default: redrawn on a terminal, plain lines otherwise), tty, plain, none\n"
+    "                         (with --log-format json: JSON lines)\n";
 
 typedef struct cli {
   const char *command;
@@ -208,7 +211,8 @@ static void print_command_help(const char *cmd) {
     const char *what =
         !strcmp(cmd, "plan")
             ? "Reads the sources and the targets and reports, per stage and per item, what a run\n"
-              "would do or why it is blocked. Writes nothing anywhere (not even the journal).\n"
+              "would do or why it is blocked. Writes nothing but its report (--report): not the\n"
+              "targets, not the journal.\n"
         : !strcmp(cmd, "run")
             ? "Carries the items over, stage by stage. Every step is journaled; running the\n"
               "same configuration again skips what is done and reconciles what is in doubt.\n"
@@ -236,7 +240,12 @@ static void print_command_help(const char *cmd) {
            "failed and in-doubt items. With --items, every item instead: stage, key, status, step,\n"
            "attempts, error, verify mark, target id, adopted, losses and its ids (kind old -> new);\n"
            "one line per item, cut at 100 columns (--json has every field). Reads only the journal\n"
-           "(also while a run uses it).\n\noptions:\n%s"
+           "(also while a run uses it).\n"
+           "\n"
+           "exit codes: 0 nothing failed and nothing in doubt; 1 some items failed; 5 some items are\n"
+           "in doubt and none failed (an earlier run stopped in the middle of them: `ferry run`\n"
+           "resumes); 6 the journal cannot be read; 2 usage error. With --items, of the items listed.\n"
+           "\noptions:\n%s"
            "      --items            every item of the journal\n"
            "      --stage NAME       with --items: only this stage (repeatable)\n"
            "      --json             machine-readable output (with --items: an array of items)\n",
@@ -264,7 +273,9 @@ static void print_command_help(const char *cmd) {
            "      --json             machine-readable output\n%s",
            usage_common);
   } else if (!strcmp(cmd, "version")) {
-    printf("usage: ferry version\n\nPrints the versions of ferry, its plugin ABI and the libraries it uses.\n");
+    printf("usage: ferry version\n\nPrints the versions of ferry and its plugin ABI, then every library it uses with\n"
+           "its version and file: libuv, jansson, libcurl, libpq, SQLite, libltdl (the version of its\n"
+           "library file: it has no version function), and OpenSSL and libmariadb when they are loaded.\n");
   } else {
     fputs(usage_main, stdout);
   }

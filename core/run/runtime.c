@@ -589,8 +589,7 @@ FERRY_API json_t *ferry_runtime_libraries(void) {
   /* libltdl has no version function: the version of its library file (libltdl.so.7.3.2 -> 7.3.2) */
   char *lt = library_file((void *)lt_dlopen);
   const char *so = lt ? strstr(lt, ".so.") : NULL;
-  snprintf(buf, sizeof buf, "%s%s", so ? "library file " : "", so ? so + 4 : "unknown");
-  add_library(list, "libltdl", buf, (void *)lt_dlopen);
+  add_library(list, "libltdl", so ? so + 4 : NULL, (void *)lt_dlopen);
   free(lt);
   /* linked only indirectly, or not at all: listed when present in the process */
   const char *(*ossl)(int) = (const char *(*)(int))dlsym(RTLD_DEFAULT, "OpenSSL_version");
