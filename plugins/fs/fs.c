@@ -24,6 +24,9 @@ static const ferry_option fs_options[] = {
      "source: file of more record ids, one per line (blank lines and # comments ignored)"},
     {"checksum", FERRY_OPT_BOOL, "true", 0, offsetof(fs_ctx, checksum),
      "source: compute each file's SHA-256 (thread pool) for the sink to compare with the bytes it writes"},
+    {"count", FERRY_OPT_BOOL, "false", 0, offsetof(fs_ctx, count),
+     "source: walk the tree once before copying to count the files, so that the progress display has a total "
+     "and an ETA (one more walk of the directories, no file is opened)"},
     {"on_conflict", FERRY_OPT_STRING, "\"overwrite\"", 0, offsetof(fs_ctx, on_conflict),
      "sink: a target file exists and differs: overwrite | skip (keep it) | fail"},
     {"compare", FERRY_OPT_STRING, "\"checksum\"", 0, offsetof(fs_ctx, compare),
@@ -49,11 +52,12 @@ static int fs_init(ferry_instance *ins, ferry_error *err) {
     if (rc) fs_source_fini(c); /* fini() is not called when init() fails */
     return rc;
   }
-  if (c->name || c->tables || c->records || c->records_file)
+  if (c->name || c->tables || c->records || c->records_file || c->count)
     return ferry_error_set(err, FERRY_ECONFIG, "fs: option \"%s\" applies to the source only",
                            c->name      ? "name"
                            : c->tables  ? "tables"
                            : c->records ? "records"
+                           : c->count   ? "count"
                                         : "records_file");
   int rc = fs_sink_init(c, err);
   if (rc) fs_sink_fini(c);

@@ -111,6 +111,7 @@ typedef struct fs_ctx {
   char **records;
   char *records_file;
   int checksum;
+  int count;
   char *on_conflict;
   char *compare;
   char *sync;

@@ -97,8 +97,31 @@ static int submit_batch(fs_src *s, prep_job *p) {
   return 0;
 }
 
+/* "count": walk batches that are only counted (fs_count_after) before anything is walked for emitting. */
+static void count_more(fs_src *s) {
+  if (s->counting) return;
+  walk_job *w = calloc(1, sizeof *w);
+  if (!w) abort();
+  w->j.work = fs_walk_work;
+  w->j.after = fs_count_after;
+  w->j.release = fs_walk_release;
+  w->s = s;
+  w->max = WALK_BATCH;
+  int r = fs_pool_submit(s->pool, &w->j);
+  if (r < 0) {
+    fs_walk_release(&w->j);
+    src_fail_now(s, FERRY_EIO, "cannot queue a directory walk (counting)", r);
+    return;
+  }
+  s->counting = 1;
+}
+
 void fs_src_pump(fs_src *s) {
   if (s->stopped || s->ended || !s->started) return;
+  if (s->c->count && !s->counted) {
+    count_more(s);
+    return;
+  }
   while (s->want > 0 && s->rhead) {
     fs_entry *e = s->rhead;
     s->rhead = e->next;
