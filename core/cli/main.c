@@ -469,19 +469,20 @@ static void print_summary(ferry_mode mode, const ferry_run_summary *sum, int exi
     return;
   }
   fprintf(stderr, "\n%s summary:\n", verb);
-  fprintf(stderr, "  %-24s %10s %10s %10s %10s %9s\n", "stage", ok, mode == FERRY_MODE_PLAN ? "skip" : "skipped",
-          bad, "retried", "seconds");
+  /* 80 columns with the longest tag for a stage name of up to 16 characters */
+  fprintf(stderr, "  %-16s %8s %8s %8s %8s %8s\n", "stage", ok, mode == FERRY_MODE_PLAN ? "skip" : "skipped", bad,
+          "retried", "seconds");
   for (size_t i = 0; i < sum->nstages; i++) {
     const ferry_stage_summary *s = &sum->stages[i];
     const char *state = stage_state(s, interrupted);
-    fprintf(stderr, "  %-24s %10lld %10lld %10lld %10lld %9.2f%s\n", s->name, (long long)s->done,
+    fprintf(stderr, "  %-16s %8lld %8lld %8lld %8lld %8.2f%s\n", s->name, (long long)s->done,
             (long long)(s->skipped + s->resumed), (long long)s->failed, (long long)s->retried, s->seconds,
             !strcmp(state, "interrupted") ? "  (interrupted)"
             : !strcmp(state, "not_run")   ? "  (not run)"
             : !strcmp(state, "failed")    ? "  (stage failed)"
                                           : "");
   }
-  fprintf(stderr, "  %-24s %10lld %10lld %10lld %10s %9.2f\n", "total", (long long)sum->done,
+  fprintf(stderr, "  %-16s %8lld %8lld %8lld %8s %8.2f\n", "total", (long long)sum->done,
           (long long)sum->skipped, (long long)sum->failed, "", sum->seconds);
   if (interrupted) fprintf(stderr, "interrupted, run again to resume (exit code %d)\n", EXIT_INTERRUPTED);
 }

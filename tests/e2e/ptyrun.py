@@ -95,9 +95,8 @@ def stream_checks(raw):
     # a log line over the block: "\r\033[<n>A\033[J" then the line(s) up to the next escape
     logs = list(re.finditer(r"\r\033\[\d+A\033\[J([^\033]*)", text))
     not_followed = 0
-    for m in logs:
-        rest = text[m.end():m.end() + 4]
-        if rest and not rest.startswith("\r\033[K"):
+    for m in logs:  # the line(s) end with a line end (CR LF on a terminal), then the block: CR, erase line
+        if m.end() < len(text) and not (m.group(1).endswith("\n\r") and text.startswith("\033[K", m.end())):
             not_followed += 1
     return {"block_lines": len(block), "widest": widest, "log_lines": len(logs), "not_followed": not_followed,
             "wide_examples": [visible(b) for b in block if len(visible(b)) > 79][:3]}
