@@ -60,7 +60,7 @@ static char *json_line(const char *level, json_t *fields) {
   json_object_set_new(o, "level", json_string(level));
   json_object_update(o, fields);
   json_decref(fields);
-  char *line = json_dumps(o, JSON_COMPACT);
+  char *line = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(12));
   json_decref(o);
   return line ? line : ferry__xstrdup("{}");
 }

@@ -103,7 +103,7 @@ static void json_event(const char *level, json_t *fields) {
   json_t *o = json_pack("{s:s, s:s}", "ts", ts, "level", level);
   json_object_update(o, fields);
   json_decref(fields);
-  char *text = json_text(o, JSON_COMPACT);
+  char *text = json_text(o, JSON_COMPACT | JSON_REAL_PRECISION(12));
   fprintf(stderr, "%s\n", text);
   free(text);
   json_decref(o);
@@ -441,7 +441,7 @@ static void print_summary(ferry_mode mode, const ferry_run_summary *sum, int exi
       json_t *f = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:f}", "event", "summary", "command", verb,
                             "stage", s->name, "state", state, "done", (json_int_t)s->done, "skipped",
                             (json_int_t)(s->skipped + s->resumed), "failed", (json_int_t)s->failed, "retried",
-                            (json_int_t)s->retried, "seconds", s->seconds);
+                            (json_int_t)s->retried, "seconds", (double)(long long)(s->seconds * 1000) / 1000);
       json_object_set_new(f, "total", s->total >= 0 ? json_integer(s->total) : json_null());
       if (s->status) json_object_set_new(f, "code", json_string(ferry_err_name(s->status)));
       strbuf m = {0};
@@ -463,7 +463,8 @@ static void print_summary(ferry_mode mode, const ferry_run_summary *sum, int exi
     json_event(interrupted ? "warn" : "info",
                json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:f, s:i, s:s}", "event", "summary", "command", verb,
                          "totals", 1, "done", (json_int_t)sum->done, "skipped", (json_int_t)sum->skipped,
-                         "failed", (json_int_t)sum->failed, "seconds", sum->seconds, "exit_code", exit_code,
+                         "failed", (json_int_t)sum->failed, "seconds", (double)(long long)(sum->seconds * 1000) / 1000,
+                         "exit_code", exit_code,
                          "msg", m.buf));
     free(m.buf);
     return;
