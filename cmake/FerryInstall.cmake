@@ -6,6 +6,8 @@
 #   <libdir>/cmake/Ferry/FerryConfig.cmake     find_package(Ferry): Ferry::sdk and ferry_add_plugin()
 #   <libdir>/cmake/Ferry/FerryConfigVersion.cmake
 #   <libdir>/cmake/Ferry/FerryTargets.cmake    exported targets Ferry::ferry (libferry) and Ferry::headers
+#   share/man/man1/ferry.1                     the man page (docs/man/ferry.1)
+#   share/bash-completion/completions/ferry    bash completion (docs/completion/ferry.bash)
 # All of them locate the prefix relative to their own place, so an installed tree may be moved.
 include(CMakePackageConfigHelpers)
 
@@ -57,3 +59,8 @@ else()
 endif()
 configure_file(${PROJECT_SOURCE_DIR}/cmake/ferry-sdk.pc.in ${PROJECT_BINARY_DIR}/ferry-sdk.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/ferry-sdk.pc DESTINATION ${FERRY_PKGCONFIG_INSTALL_DIR})
+
+# The man page ferry(1) and the bash completion (docs/man, docs/completion).
+install(FILES ${PROJECT_SOURCE_DIR}/docs/man/ferry.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
+install(FILES ${PROJECT_SOURCE_DIR}/docs/completion/ferry.bash DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions
+        RENAME ferry)

@@ -56,9 +56,17 @@ typedef struct ferry__log_id {
 
 /* ===== log.c / secret.c ================================================================================= */
 /* ferry_log_configure(), ferry_log_level_parse(), ferry_redact(): ferry/runtime.h. */
-/* Called before each log line is written (NULL to unset): the terminal progress display uses it to erase
- * itself so that log lines never interleave with its redrawn block. One at a time. */
-void ferry__log_set_before_line(void (*fn)(void *arg), void *arg);
+/* Called before and after each log line is written (NULL to unset): the terminal progress display erases
+ * itself before the line and draws itself again below it, so that log lines never interleave with its block
+ * and the block stays on screen whatever the log says. One display at a time. */
+void ferry__log_set_display(void (*before)(void *arg), void (*after)(void *arg), void *arg);
+/* 1 when the log format is JSON (ferry_log_configure). */
+int ferry__log_json(void);
+/* Where log lines go (standard error unless configured). */
+FILE *ferry__log_out(void);
+/* A JSON log line of a core event (the progress display), {"ts", "level", <the fields>}, as text without its
+ * line end (malloc'd) for the caller to write; `fields` (an object, NULL: none) stolen and redacted. */
+char *ferry__log_event_line(ferry_log_level level, json_t *fields);
 /* Registers a secret: every later log line, journal text, report and plan output has it replaced by "***".
  * Copied. Strings shorter than 3 characters are ignored (they would redact everything). */
 void ferry__secret_add(const char *value);

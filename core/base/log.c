@@ -12,11 +12,13 @@ static ferry_log_format cur_format = FERRY_LOG_TEXT;
 static FILE *cur_out;
 
 static void (*before_line)(void *);
-static void *before_line_arg;
+static void (*after_line)(void *);
+static void *line_arg;
 
-void ferry__log_set_before_line(void (*fn)(void *arg), void *arg) {
-  before_line = fn;
-  before_line_arg = arg;
+void ferry__log_set_display(void (*before)(void *arg), void (*after)(void *arg), void *arg) {
+  before_line = before;
+  after_line = after;
+  line_arg = arg;
 }
 
 static const char *level_names[] = {"error", "warn", "info", "debug", "trace"};
@@ -29,6 +31,10 @@ FERRY_API void ferry_log_configure(ferry_log_level level, ferry_log_format forma
 
 FERRY_API int ferry_log_enabled(ferry_log_level level) { return level <= cur_level; }
 
+int ferry__log_json(void) { return cur_format == FERRY_LOG_JSON; }
+
+FILE *ferry__log_out(void) { return cur_out ? cur_out : stderr; }
+
 static const char *role_name(uint32_t role) {
   switch (role) {
     case FERRY_KIND_SOURCE: return "source";
@@ -38,45 +44,93 @@ static const char *role_name(uint32_t role) {
   }
 }
 
-FERRY_API void ferry_log(const ferry_instance *ins, ferry_log_level level, const char *fmt, ...) {
-  if (level > cur_level) return;
-  const ferry__log_id *id = (const ferry__log_id *)ins; /* the first member of every instance */
-  va_list ap;
-  va_start(ap, fmt);
-  char *raw = ferry_vasprintf(fmt, ap);
-  va_end(ap);
-  char *msg = ferry_redact(raw);
-  free(raw);
-  FILE *out = cur_out ? cur_out : stderr;
-  char ts[32];
+static void timestamp(char *ts, size_t n) {
   time_t now = time(NULL);
   struct tm tm;
   gmtime_r(&now, &tm);
-  strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  strftime(ts, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* One JSON line, {"ts", "level", <fields>...}, malloc'd; `fields` stolen. */
+static char *json_line(const char *level, json_t *fields) {
+  char ts[32];
+  timestamp(ts, sizeof ts);
+  json_t *o = json_object();
+  json_object_set_new(o, "ts", json_string(ts));
+  json_object_set_new(o, "level", json_string(level));
+  json_object_update(o, fields);
+  json_decref(fields);
+  char *line = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(12));
+  json_decref(o);
+  return line ? line : ferry__xstrdup("{}");
+}
+
+static void write_json(FILE *out, const char *level, json_t *fields) {
+  char *line = json_line(level, fields);
+  fprintf(out, "%s\n", line);
+  free(line);
+}
+
+char *ferry__log_event_line(ferry_log_level level, json_t *fields) {
   unsigned lv = (unsigned)level < 5 ? (unsigned)level : 4;
-  if (before_line) before_line(before_line_arg);
+  if (!fields) fields = json_object();
+  ferry__redact_json(fields);
+  return json_line(level_names[lv], fields);
+}
+
+static void log_line(const ferry_instance *ins, ferry_log_level level, const char *key, int code,
+                     const char *fmt, va_list ap) {
+  const ferry__log_id *id = (const ferry__log_id *)ins; /* the first member of every instance */
+  char *raw = ferry__xvasprintf(fmt, ap);
+  char *msg = ferry_redact(raw);
+  free(raw);
+  char *rkey = key ? ferry_redact(key) : NULL;
+  FILE *out = ferry__log_out();
+  unsigned lv = (unsigned)level < 5 ? (unsigned)level : 4;
+  if (before_line) before_line(line_arg);
   if (cur_format == FERRY_LOG_JSON) {
     json_t *o = json_object();
-    json_object_set_new(o, "ts", json_string(ts));
-    json_object_set_new(o, "level", json_string(level_names[lv]));
     if (id) {
       json_object_set_new(o, "role", json_string(role_name(id->role)));
       json_object_set_new(o, "plugin", json_string(id->plugin ? id->plugin : "?"));
       json_object_set_new(o, "stage", json_string(id->stage ? id->stage : ""));
     }
+    if (rkey) json_object_set_new(o, "item", json_string(rkey));
+    if (code) json_object_set_new(o, "code", json_string(ferry_err_name(code)));
     json_object_set_new(o, "msg", json_string(msg));
-    char *line = json_dumps(o, JSON_COMPACT);
-    fprintf(out, "%s\n", line ? line : "{}");
-    free(line);
-    json_decref(o);
-  } else if (id) {
-    fprintf(out, "%s %-5s [%s:%s:%s] %s\n", ts, level_names[lv], role_name(id->role),
-            id->plugin ? id->plugin : "?", id->stage ? id->stage : "", msg);
+    write_json(out, level_names[lv], o);
   } else {
-    fprintf(out, "%s %-5s [ferry] %s\n", ts, level_names[lv], msg);
+    char ts[32];
+    timestamp(ts, sizeof ts);
+    fprintf(out, "%s %-5s ", ts, level_names[lv]);
+    if (id)
+      fprintf(out, "[%s:%s:%s] ", role_name(id->role), id->plugin ? id->plugin : "?", id->stage ? id->stage : "");
+    else
+      fputs("[ferry] ", out);
+    if (rkey) fprintf(out, "item \"%s\": ", rkey);
+    fprintf(out, "%s\n", msg);
   }
   fflush(out);
+  if (after_line) after_line(line_arg);
+  free(rkey);
   free(msg);
+}
+
+FERRY_API void ferry_log(const ferry_instance *ins, ferry_log_level level, const char *fmt, ...) {
+  if (level > cur_level) return;
+  va_list ap;
+  va_start(ap, fmt);
+  log_line(ins, level, NULL, 0, fmt, ap);
+  va_end(ap);
+}
+
+FERRY_API void ferry_log_item(const ferry_instance *ins, ferry_log_level level, const char *key, int code,
+                              const char *fmt, ...) {
+  if (level > cur_level) return;
+  va_list ap;
+  va_start(ap, fmt);
+  log_line(ins, level, key, code, fmt, ap);
+  va_end(ap);
 }
 
 FERRY_API int ferry_log_level_parse(const char *name) {

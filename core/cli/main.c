@@ -57,23 +57,65 @@ static char *json_text(json_t *v, size_t flags) {
   return text;
 }
 
+/* --log-format json: every message of the CLI on standard error is a JSON object on one line too. */
+static int log_json;
+
+/* {"ts", "level", <fields>} on standard error; `fields` stolen, secrets redacted. */
+static void json_event(const char *level, json_t *fields) {
+  char ts[32];
+  time_t now = time(NULL);
+  struct tm tm;
+  gmtime_r(&now, &tm);
+  strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  json_t *o = json_pack("{s:s, s:s}", "ts", ts, "level", level);
+  json_object_update(o, fields);
+  json_decref(fields);
+  char *text = json_text(o, JSON_COMPACT | JSON_REAL_PRECISION(12));
+  fprintf(stderr, "%s\n", text);
+  free(text);
+  json_decref(o);
+}
+
+/* A message of the CLI itself: "ferry: <message>" or, in JSON log format, {"level", "msg"}. */
+static void say(const char *level, const char *fmt, ...) FERRY_PRINTF(2, 3);
+static void say(const char *level, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  ferry_buf sb = {0};
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (n < 0) return;
+  sb.buf = xrealloc(NULL, (size_t)n + 1);
+  va_start(ap, fmt);
+  vsnprintf(sb.buf, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  if (log_json) {
+    json_event(level, json_pack("{s:s}", "msg", sb.buf));
+  } else {
+    char *m = ferry_redact(sb.buf);
+    fprintf(stderr, "%s: %s%s\n", prog, strcmp(level, "warn") ? "" : "warning: ", m);
+    free(m);
+  }
+  free(sb.buf);
+}
+
 static const char usage_main[] =
     "ferry - move live workflow work (running instances, form records, files) between servers\n"
     "\n"
     "usage: ferry <command> [options]\n"
     "\n"
     "commands:\n"
-    "  plan      check credentials, definitions, users, tables and files; write nothing anywhere;\n"
-    "            report per item: would do / blocked, and why\n"
+    "  plan      check credentials, definitions, users, tables and files; report per item: would do /\n"
+    "            blocked, and why; writes nothing but its report (not even the journal)\n"
     "  run       carry the items over; resumes where an interrupted run stopped (--limit 1 = canary);\n"
     "            --repair: carry again only the items the last verify found different\n"
     "  verify    compare what the journal says was done with the target; marks the items that differ\n"
-    "            in the journal (for run --repair)\n"
+    "            in the journal (for run --repair) and writes its report; never writes the targets\n"
     "  status    what the journal holds: per stage done, skipped, failed, in doubt;\n"
     "            --items: every item with its ids, target, losses and verify mark\n"
     "  export-map  the id map (old id -> new id, per kind) as CSV or JSON, for the cutover\n"
     "  plugins   list the plugins ferry can load (--describe NAME: one plugin and its options)\n"
-    "  version   versions of ferry, its plugin ABI and libraries\n"
+    "  version   versions of ferry, its plugin ABI and every library it uses\n"
     "\n"
     "`ferry <command> --help` describes each command's options.\n"
     "\n"
@@ -86,7 +128,8 @@ static const char usage_main[] =
     "  4  verify: the target differs from the source (the differing items are marked for run --repair)\n"
     "  5  interrupted: run again to resume\n"
     "  6  the run could not proceed (a source or a stage failed, journal error, the journal is in use\n"
-    "     by another run or verify); status, export-map: the journal cannot be read\n";
+    "     by another run or verify); status, export-map: the journal cannot be read\n"
+    "  status: 1 some items failed, 5 some items are in doubt (none failed), 6 unreadable journal\n";
 
 static const char usage_common[] =
     "  -c, --config FILE      configuration file (default ./ferry.json)\n"
@@ -94,14 +137,16 @@ static const char usage_common[] =
     "      --plugin-path DIR  search plugins in DIR first (repeatable)\n"
     "  -v, --verbose          more log output (-vv: trace)\n"
     "  -q, --quiet            errors only\n"
-    "      --log-format FMT   text (default) or json\n"
+    "      --log-format FMT   text (default) or json: every line on standard error a JSON object\n"
+    "                         (log lines, progress, summary, errors; fields item, stage, code)\n"
     "  -h, --help             this text\n";
 
 static const char usage_pipeline[] =
     "      --limit N          at most N items per stage (--limit 1: one canary item)\n"
     "      --stage NAME       only this stage (repeatable)\n"
     "      --report FILE      write the JSON report there (default: the config's \"report\")\n"
-    "      --progress MODE    auto (default: redrawn on a terminal, plain lines otherwise), tty, plain, none\n";
+    "      --progress MODE    auto (default: redrawn on a terminal, plain lines otherwise), tty, plain, none\n"
+    "                         (with --log-format json: JSON lines)\n";
 
 typedef struct cli {
   const char *command;
@@ -133,7 +178,8 @@ static void print_command_help(const char *cmd) {
     const char *what =
         !strcmp(cmd, "plan")
             ? "Reads the sources and the targets and reports, per stage and per item, what a run\n"
-              "would do or why it is blocked. Writes nothing anywhere (not even the journal).\n"
+              "would do or why it is blocked. Writes nothing but its report (--report): not the\n"
+              "targets, not the journal.\n"
         : !strcmp(cmd, "run")
             ? "Carries the items over, stage by stage. Every step is journaled; running the\n"
               "same configuration again skips what is done and reconciles what is in doubt.\n"
@@ -161,7 +207,12 @@ static void print_command_help(const char *cmd) {
            "failed and in-doubt items. With --items, every item instead: stage, key, status, step,\n"
            "attempts, error, verify mark, target id, adopted, losses and its ids (kind old -> new);\n"
            "one line per item, cut at 100 columns (--json has every field). Reads only the journal\n"
-           "(also while a run uses it).\n\noptions:\n%s"
+           "(also while a run uses it).\n"
+           "\n"
+           "exit codes: 0 nothing failed and nothing in doubt; 1 some items failed; 5 some items are\n"
+           "in doubt and none failed (an earlier run stopped in the middle of them: `ferry run`\n"
+           "resumes); 6 the journal cannot be read; 2 usage error. With --items, of the items listed.\n"
+           "\noptions:\n%s"
            "      --items            every item of the journal\n"
            "      --stage NAME       with --items: only this stage (repeatable)\n"
            "      --json             machine-readable output (with --items: an array of items)\n",
@@ -189,7 +240,9 @@ static void print_command_help(const char *cmd) {
            "      --json             machine-readable output\n%s",
            usage_common);
   } else if (!strcmp(cmd, "version")) {
-    printf("usage: ferry version\n\nPrints the versions of ferry, its plugin ABI and the libraries it uses.\n");
+    printf("usage: ferry version\n\nPrints the versions of ferry and its plugin ABI, then every library it uses with\n"
+           "its version and file: libuv, jansson, libcurl, libpq, SQLite, libltdl (the version of its\n"
+           "library file: it has no version function), and OpenSSL and libmariadb when they are loaded.\n");
   } else {
     fputs(usage_main, stdout);
   }
@@ -220,7 +273,7 @@ static int parse_args(int argc, char **argv, cli *c) {
         char *end;
         long long v = strtoll(optarg, &end, 10);
         if (*end || v < 1) {
-          fprintf(stderr, "%s: --limit takes a whole number >= 1 (got \"%s\")\n", prog, optarg);
+          say("error", "--limit takes a whole number >= 1 (got \"%s\")", optarg);
           return -1;
         }
         c->limit = v;
@@ -230,14 +283,14 @@ static int parse_args(int argc, char **argv, cli *c) {
       case O_PLUGIN_PATH: strv_push(&c->plugin_path, &c->npath, optarg); break;
       case O_PROGRESS:
         if (strcmp(optarg, "auto") && strcmp(optarg, "tty") && strcmp(optarg, "plain") && strcmp(optarg, "none")) {
-          fprintf(stderr, "%s: --progress takes auto, tty, plain or none (got \"%s\")\n", prog, optarg);
+          say("error", "--progress takes auto, tty, plain or none (got \"%s\")", optarg);
           return -1;
         }
         c->progress = optarg;
         break;
       case O_LOG_FORMAT:
         if (strcmp(optarg, "text") && strcmp(optarg, "json")) {
-          fprintf(stderr, "%s: --log-format takes text or json (got \"%s\")\n", prog, optarg);
+          say("error", "--log-format takes text or json (got \"%s\")", optarg);
           return -1;
         }
         c->json_log = !strcmp(optarg, "json");
@@ -248,7 +301,7 @@ static int parse_args(int argc, char **argv, cli *c) {
       case O_ITEMS: c->items = 1; break;
       case O_FORMAT:
         if (strcmp(optarg, "csv") && strcmp(optarg, "json")) {
-          fprintf(stderr, "%s: --format takes csv or json (got \"%s\")\n", prog, optarg);
+          say("error", "--format takes csv or json (got \"%s\")", optarg);
           return -1;
         }
         c->format = optarg;
@@ -259,40 +312,40 @@ static int parse_args(int argc, char **argv, cli *c) {
       case 'q': c->quiet = 1; break;
       case 'h': print_command_help(c->command ? c->command : ""); exit(EXIT_OK);
       case ':':
-        fprintf(stderr, "%s: option %s needs a value (see `ferry %s --help`)\n", prog, argv[optind - 1],
+        say("error", "option %s needs a value (see `ferry %s --help`)", argv[optind - 1],
                 c->command ? c->command : "");
         return -1;
       default:
-        fprintf(stderr, "%s: unknown option %s (see `ferry %s --help`)\n", prog, argv[optind - 1],
+        say("error", "unknown option %s (see `ferry %s --help`)", argv[optind - 1],
                 c->command ? c->command : "");
         return -1;
     }
   }
   if (optind < argc) {
-    fprintf(stderr, "%s: unexpected argument \"%s\" (see `ferry %s --help`)\n", prog, argv[optind],
+    say("error", "unexpected argument \"%s\" (see `ferry %s --help`)", argv[optind],
             c->command ? c->command : "");
     return -1;
   }
   /* the options of the newer commands are refused where they mean nothing */
   const char *cmd = c->command ? c->command : "";
   if (c->repair && strcmp(cmd, "run")) {
-    fprintf(stderr,
-            "%s: --repair is an option of `ferry run` only: a %s does not repair (the items a repair would take "
-            "are those with a verify mark: `ferry status --items` shows them)\n",
-            prog, cmd);
+    say("error",
+        "--repair is an option of `ferry run` only: a %s does not repair (the items a repair would take "
+        "are those with a verify mark: `ferry status --items` shows them)",
+        cmd);
     return -1;
   }
   if (c->items && strcmp(cmd, "status")) {
-    fprintf(stderr, "%s: --items is an option of `ferry status`\n", prog);
+    say("error", "--items is an option of `ferry status`");
     return -1;
   }
   if ((c->format || c->kind || c->output) && strcmp(cmd, "export-map")) {
-    fprintf(stderr, "%s: --%s is an option of `ferry export-map`\n", prog,
+    say("error", "--%s is an option of `ferry export-map`",
             c->format ? "format" : c->kind ? "kind" : "output");
     return -1;
   }
   if (c->nstages && !strcmp(cmd, "status") && !c->items) {
-    fprintf(stderr, "%s: --stage goes with --items in `ferry status` (see `ferry status --help`)\n", prog);
+    say("error", "--stage goes with --items in `ferry status` (see `ferry status --help`)");
     return -1;
   }
   return 0;
@@ -301,8 +354,19 @@ static int parse_args(int argc, char **argv, cli *c) {
 static const char *default_config(const cli *c) { return c->config ? c->config : "ferry.json"; }
 
 static void print_error(const char *what, const ferry_error *e) {
+  if (log_json) {
+    ferry_buf msg = {0};
+    if (what) ferry_buf_addf(&msg, "%s: ", what);
+    ferry_buf_add(&msg, e->message ? e->message : ferry_strerror(e->code));
+    json_t *f = json_pack("{s:s, s:s}", "event", "error", "msg", msg.buf);
+    if (e->code) json_object_set_new(f, "code", json_string(ferry_err_name(e->code)));
+    if (e->detail) json_object_set_new(f, "detail", json_string(e->detail));
+    json_event("error", f);
+    free(msg.buf);
+    return;
+  }
   char *m = ferry_redact(e->message ? e->message : ferry_strerror(e->code));
-  fprintf(stderr, "%s: %s%s%s\n", prog, what ? what : "", what ? ": " : "", m);
+  say("error", "%s%s%s", what ? what : "", what ? ": " : "", m);
   free(m);
   if (e->detail) {
     char *d = ferry_redact(e->detail);
@@ -321,6 +385,74 @@ static void on_signal(uv_signal_t *h, int signum) {
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
   }
+}
+
+/* How a stage ended, for the summary: "finished", "interrupted" (also a stage the interrupt kept from
+ * starting: run again to resume), "not_run" (a stage before it failed) or "failed". */
+static const char *stage_state(const ferry_stage_summary *s, int interrupted) {
+  if (!s->status) return "finished";
+  if (s->status == FERRY_ECANCELED) return interrupted ? "interrupted" : "not_run";
+  return "failed";
+}
+
+/* The summary table (text) or one JSON object per stage and one for the totals (JSON log format). */
+static void print_summary(ferry_mode mode, const ferry_run_summary *sum, int exit_code) {
+  const char *verb = mode == FERRY_MODE_PLAN ? "plan" : mode == FERRY_MODE_VERIFY ? "verify" : "run";
+  int interrupted = exit_code == EXIT_INTERRUPTED;
+  const char *ok = mode == FERRY_MODE_PLAN ? "would do" : mode == FERRY_MODE_VERIFY ? "equal" : "done";
+  const char *bad = mode == FERRY_MODE_PLAN ? "blocked" : mode == FERRY_MODE_VERIFY ? "differ" : "failed";
+  if (log_json) {
+    for (size_t i = 0; i < sum->nstages; i++) {
+      const ferry_stage_summary *s = &sum->stages[i];
+      const char *state = stage_state(s, interrupted);
+      json_t *f = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:f}", "event", "summary", "command", verb,
+                            "stage", s->name, "state", state, "done", (json_int_t)s->done, "skipped",
+                            (json_int_t)(s->skipped + s->resumed), "failed", (json_int_t)s->failed, "retried",
+                            (json_int_t)s->retried, "seconds", (double)(long long)(s->seconds * 1000) / 1000);
+      json_object_set_new(f, "total", s->total >= 0 ? json_integer(s->total) : json_null());
+      if (s->status) json_object_set_new(f, "code", json_string(ferry_err_name(s->status)));
+      ferry_buf m = {0};
+      ferry_buf_addf(&m, "%s summary: stage %s: %s %lld, skipped %lld, %s %lld, retried %lld, %.2f s%s%s", verb, s->name,
+              ok, (long long)s->done, (long long)(s->skipped + s->resumed), bad, (long long)s->failed,
+              (long long)s->retried, s->seconds, strcmp(state, "finished") ? ": " : "",
+              !strcmp(state, "interrupted") ? "interrupted, run again to resume"
+              : !strcmp(state, "finished")  ? ""
+              : !strcmp(state, "not_run")   ? "not run"
+                                            : "stage failed");
+      json_object_set_new(f, "msg", json_string(m.buf));
+      free(m.buf);
+      json_event("info", f);
+    }
+    ferry_buf m = {0};
+    ferry_buf_addf(&m, "%s summary: %s %lld, skipped %lld, %s %lld in %.2f s%s", verb, ok, (long long)sum->done,
+            (long long)sum->skipped, bad, (long long)sum->failed, sum->seconds,
+            interrupted ? "; interrupted, run again to resume" : "");
+    json_event(interrupted ? "warn" : "info",
+               json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:f, s:i, s:s}", "event", "summary", "command", verb,
+                         "totals", 1, "done", (json_int_t)sum->done, "skipped", (json_int_t)sum->skipped,
+                         "failed", (json_int_t)sum->failed, "seconds", (double)(long long)(sum->seconds * 1000) / 1000,
+                         "exit_code", exit_code,
+                         "msg", m.buf));
+    free(m.buf);
+    return;
+  }
+  fprintf(stderr, "\n%s summary:\n", verb);
+  /* 80 columns with the longest tag for a stage name of up to 16 characters */
+  fprintf(stderr, "  %-16s %8s %8s %8s %8s %8s\n", "stage", ok, mode == FERRY_MODE_PLAN ? "skip" : "skipped", bad,
+          "retried", "seconds");
+  for (size_t i = 0; i < sum->nstages; i++) {
+    const ferry_stage_summary *s = &sum->stages[i];
+    const char *state = stage_state(s, interrupted);
+    fprintf(stderr, "  %-16s %8lld %8lld %8lld %8lld %8.2f%s\n", s->name, (long long)s->done,
+            (long long)(s->skipped + s->resumed), (long long)s->failed, (long long)s->retried, s->seconds,
+            !strcmp(state, "interrupted") ? "  (interrupted)"
+            : !strcmp(state, "not_run")   ? "  (not run)"
+            : !strcmp(state, "failed")    ? "  (stage failed)"
+                                          : "");
+  }
+  fprintf(stderr, "  %-16s %8lld %8lld %8lld %8s %8.2f\n", "total", (long long)sum->done,
+          (long long)sum->skipped, (long long)sum->failed, "", sum->seconds);
+  if (interrupted) fprintf(stderr, "interrupted, run again to resume (exit code %d)\n", EXIT_INTERRUPTED);
 }
 
 static int cmd_pipeline(cli *c, ferry_mode mode) {
@@ -375,26 +507,8 @@ static int cmd_pipeline(cli *c, ferry_mode mode) {
   uv_run(loop, UV_RUN_NOWAIT);
   signal_rt = NULL;
 
-  const char *verb = mode == FERRY_MODE_PLAN ? "plan" : mode == FERRY_MODE_VERIFY ? "verify" : "run";
-  if (!c->quiet && sum.nstages) {
-    fprintf(stderr, "\n%s summary:\n", verb);
-    fprintf(stderr, "  %-24s %10s %10s %10s %10s %9s\n", "stage",
-            mode == FERRY_MODE_PLAN ? "would do" : mode == FERRY_MODE_VERIFY ? "equal" : "done",
-            mode == FERRY_MODE_PLAN ? "skip" : "skipped",
-            mode == FERRY_MODE_PLAN ? "blocked" : mode == FERRY_MODE_VERIFY ? "differ" : "failed", "retried",
-            "seconds");
-    for (size_t i = 0; i < sum.nstages; i++) {
-      const ferry_stage_summary *s = &sum.stages[i];
-      fprintf(stderr, "  %-24s %10lld %10lld %10lld %10lld %9.2f%s\n", s->name, (long long)s->done,
-              (long long)(s->skipped + s->resumed), (long long)s->failed, (long long)s->retried, s->seconds,
-              s->status ? "  (stage failed)" : "");
-    }
-    fprintf(stderr, "  %-24s %10lld %10lld %10lld %10s %9.2f\n", "total", (long long)sum.done,
-            (long long)sum.skipped, (long long)sum.failed, "", sum.seconds);
-  }
   int exit_code = EXIT_OK;
   if (rc < 0) {
-    if (err.code || err.message) print_error(NULL, &err);
     switch (rc) {
       case FERRY_EBLOCKED: exit_code = EXIT_BLOCKED; break;
       case FERRY_EMISMATCH: exit_code = EXIT_MISMATCH; break;
@@ -403,12 +517,20 @@ static int cmd_pipeline(cli *c, ferry_mode mode) {
       default: exit_code = sum.failed > 0 && rc != FERRY_EIO ? EXIT_FAILED_ITEMS : EXIT_ERROR; break;
     }
   }
+  if (!c->quiet && sum.nstages) print_summary(mode, &sum, exit_code);
+  if (rc < 0 && (err.code || err.message)) print_error(NULL, &err);
   ferry_error_clear(&err);
   ferry_runtime_free(rt);
   return exit_code;
 }
 
 /* ---- status --------------------------------------------------------------------------------------------- */
+/* The exit code of `ferry status` (documented in --help and docs/cli.md): 1 when items failed, else 5 when
+ * items are in doubt (an earlier run stopped in the middle of them: `ferry run` resumes), else 0. */
+static int status_exit(int64_t failed, int64_t in_doubt) {
+  return failed ? EXIT_FAILED_ITEMS : in_doubt ? EXIT_INTERRUPTED : EXIT_OK;
+}
+
 /* The journal of the command line: --journal, else the configuration's (ferry.json when present), else the
  * default. NULL with err set when the configuration cannot be read. */
 static char *journal_path_for(const cli *c, ferry_error *err) {
@@ -531,6 +653,7 @@ static int cmd_status(cli *c) {
     printf("%s\n", text);
     free(text);
   }
+  if (rc == EXIT_OK) rc = status_exit(failed_total, doubt_total);
 done:
   json_decref(out);
   json_decref(stages);
@@ -565,7 +688,7 @@ static char **stages_to_read(const cli *c, ferry_journal *j, int *exit_code) {
     if (!found) {
       ferry_buf sb = {0};
       json_array_foreach(have, k, st) ferry_buf_addf(&sb, "%s\"%s\"", k ? ", " : "", jstr(st, "name"));
-      fprintf(stderr, "%s: the journal has no stage \"%s\"; its stages: %s\n", prog, c->stages[i],
+      say("error", "the journal has no stage \"%s\"; its stages: %s", c->stages[i],
               sb.len ? sb.buf : "none");
       ferry_buf_free(&sb);
       json_decref(have);
@@ -595,6 +718,7 @@ static void iso_time(int64_t ms, char *buf, size_t n) {
 typedef struct items_out {
   int json;
   int64_t n, cut, repair_failed;
+  int64_t failed, in_doubt; /* the exit code */
 } items_out;
 
 /* Appends "  <label><text>" to sb: the first line of text, cut (at a UTF-8 character boundary, "...") after
@@ -622,6 +746,8 @@ static int print_item(void *arg, json_t *item) {
   if (!json_is_object(rep)) rep = NULL;
   if (!json_is_object(verify)) verify = NULL;
   int in_doubt = !strcmp(status, "intent"), done = !strcmp(status, "done");
+  o->failed += !strcmp(status, "failed");
+  o->in_doubt += in_doubt;
   unsigned attempts = (unsigned)json_integer_value(json_object_get(item, "attempts"));
   const char *target = rep ? json_string_value(json_object_get(rep, "target_id")) : NULL;
   int adopted = rep && json_is_true(json_object_get(rep, "adopted"));
@@ -744,6 +870,7 @@ static int cmd_status_items(cli *c) {
     if (o.repair_failed)
       printf("done* = done, but the last repair failed (its verify mark stays: `ferry run --repair` again).\n");
   }
+  if (rc == EXIT_OK) rc = status_exit(o.failed, o.in_doubt);
   ferry_error_clear(&err);
   strv_free(stages);
   ferry_journal_close(j);
@@ -823,7 +950,7 @@ static int cmd_export_map(cli *c) {
     snprintf(tmp, n, "%s.tmp", c->output);
     o.f = fopen(tmp, "w");
     if (!o.f) {
-      fprintf(stderr, "%s: cannot write %s: %s\n", prog, tmp, strerror(errno));
+      say("error", "cannot write %s: %s", tmp, strerror(errno));
       free(tmp);
       strv_free(stages);
       ferry_journal_close(j);
@@ -851,11 +978,11 @@ static int cmd_export_map(cli *c) {
     werr = errno;
   }
   if (werr && rc == EXIT_OK) {
-    fprintf(stderr, "%s: cannot write %s: %s\n", prog, c->output ? c->output : "the id map", strerror(werr));
+    say("error", "cannot write %s: %s", c->output ? c->output : "the id map", strerror(werr));
     rc = EXIT_ERROR;
   }
   if (rc == EXIT_OK && c->output && !c->quiet)
-    fprintf(stderr, "%s: %lld id(s) written to %s\n", prog, (long long)o.n, c->output);
+    say("info", "%lld id(s) written to %s", (long long)o.n, c->output);
   ferry_error_clear(&err);
   free(tmp);
   strv_free(stages);
@@ -1001,7 +1128,7 @@ static int cmd_plugins(cli *c) {
     size_t i;
     json_t *e;
     json_array_foreach(json_object_get(all, "refused"), i, e) {
-      fprintf(stderr, "%s: warning: %s\n", prog, jstr(e, "error"));
+      say("warn", "%s", jstr(e, "error"));
       rc = EXIT_ERROR;
     }
     json_t *arr = c->json_out ? json_array() : NULL;
@@ -1032,7 +1159,14 @@ static int cmd_plugins(cli *c) {
 
 static int cmd_version(void) {
   printf("ferry %s (plugin ABI %d.%d)\n", FERRY_VERSION_STRING, FERRY_ABI_MAJOR, FERRY_ABI_MINOR);
-  printf("libuv %s, jansson %s\n", uv_version_string(), jansson_version_str());
+  json_t *libs = ferry_runtime_libraries();
+  size_t i;
+  json_t *l;
+  json_array_foreach(libs, i, l) {
+    const char *file = jstr(l, "file");
+    printf("  %-11s %-28s %s\n", jstr(l, "name"), jstr(l, "version"), file ? file : "");
+  }
+  json_decref(libs);
   return EXIT_OK;
 }
 
@@ -1055,14 +1189,18 @@ int main(int argc, char **argv) {
   int known = 0;
   for (size_t i = 0; commands[i]; i++) known |= !strcmp(commands[i], c.command);
   if (!known) {
-    fprintf(stderr, "%s: unknown command \"%s\"\n\n%s", prog, c.command, usage_main);
+    say("error", "unknown command \"%s\"\n\n%s", c.command, usage_main);
     return EXIT_USAGE;
   }
+  for (int i = 2; i < argc; i++) /* messages about the command line already in the format asked for */
+    log_json |= !strcmp(argv[i], "--log-format=json") ||
+                (!strcmp(argv[i], "--log-format") && i + 1 < argc && !strcmp(argv[i + 1], "json"));
   if (parse_args(argc - 1, argv + 1, &c) < 0) {
     strv_free(c.plugin_path);
     strv_free(c.stages);
     return EXIT_USAGE;
   }
+  log_json = c.json_log;
   ferry_log_configure(c.quiet ? FERRY_LOG_ERROR : c.verbose >= 2 ? FERRY_LOG_TRACE
                                                : c.verbose      ? FERRY_LOG_DEBUG
                                                                 : FERRY_LOG_INFO,

@@ -39,11 +39,18 @@ typedef struct ferry_progress_row {
   int64_t total; /* -1 unknown */
   int64_t done, skipped, failed, inflight;
   double started; /* ferry__now() at stage start, 0 = not started */
-  int finished;
+  int finished;   /* the stage has ended (in any way) or will not run */
+  int status;     /* finished: 0, FERRY_ECANCELED (interrupted, or not run because of the interrupt), or the
+                     code that failed the stage (or kept it from running) */
 } ferry_progress_row;
-/* style: 1 plain lines (one line per stage every `interval` seconds and at the end), 2 terminal display
- * redrawn in place (done, failed, total, rate, ETA). `out` borrowed. */
+/* style: 1 plain lines (one line per stage every few seconds and at the end), 2 terminal display redrawn in
+ * place (done, failed, total, rate, ETA; redrawn below every log line, cut to the terminal's width). In JSON
+ * log format (ferry__log_json() when created) either style writes JSON lines instead, at the pace of the plain
+ * lines: {"ts", "level": "info", "event": "progress", "stage", "state", counts, rates, "msg"}. `out`
+ * borrowed. */
 ferry_progress *ferry__progress_new(int style, FILE *out);
+/* The terminal width to fit (tests; 0: ask the terminal, no limit when it is not one). */
+void ferry__progress_set_columns(ferry_progress *p, int columns);
 void ferry__progress_update(ferry_progress *p, const ferry_progress_row *rows, size_t n, int final);
 /* The same at a given time `now` (ferry__now() scale; tests drive the clock with it). */
 void ferry__progress_update_at(ferry_progress *p, const ferry_progress_row *rows, size_t n, int final,

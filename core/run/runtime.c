@@ -4,11 +4,19 @@
  *
  * Nothing below calls up here: the stages get what they share as a ferry__run, report their end through a
  * callback, and read the run's state (journal failure, interrupt) in their pump. */
+#define _GNU_SOURCE /* dladdr */
+#include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <curl/curl.h>
+#include <libpq-fe.h>
+#include <ltdl.h>
+#include <sqlite3.h>
 
 #include "run/run.h"
 
@@ -296,6 +304,9 @@ static void progress_update(ferry_runtime *rt, int final) {
     r->inflight = (int64_t)(st->queued + st->active);
     r->started = st->state == STAGE_PENDING || st->state == STAGE_NOT_RUN ? 0 : st->t_start;
     r->finished = st->state == STAGE_FINISHED || st->state == STAGE_NOT_RUN;
+    r->status = r->finished ? st->status : 0;
+    if (st->state == STAGE_NOT_RUN) /* its status is ECANCELED whatever the reason: say which */
+      r->status = rt->run.interrupted ? FERRY_ECANCELED : FERRY_EIO;
   }
   ferry__progress_update(rt->progress, rows, n, final);
   free(rows);
@@ -544,4 +555,46 @@ FERRY_API int ferry_runtime_run(ferry_runtime *rt, const ferry_run_opts *opts, f
   if (rc && err) ferry_error_move(err, &res);
   ferry_error_clear(&res);
   return rc;
+}
+
+/* ---- libraries (ABI 1.3) ------------------------------------------------------------------------------- */
+
+/* The file a function comes from, resolved (NULL when unknown); malloc'd. */
+static char *library_file(void *fn) {
+  Dl_info info;
+  if (!fn || !dladdr(fn, &info) || !info.dli_fname) return NULL;
+  char *real = realpath(info.dli_fname, NULL);
+  return real ? real : ferry__xstrdup(info.dli_fname);
+}
+
+static void add_library(json_t *list, const char *name, const char *version, void *fn) {
+  char *file = library_file(fn);
+  json_t *e = json_pack("{s:s, s:s}", "name", name, "version", version && *version ? version : "unknown");
+  json_object_set_new(e, "file", file ? json_string(file) : json_null());
+  free(file);
+  json_array_append_new(list, e);
+}
+
+FERRY_API json_t *ferry_runtime_libraries(void) {
+  json_t *list = json_array();
+  char buf[64];
+  add_library(list, "libuv", uv_version_string(), (void *)uv_version_string);
+  add_library(list, "jansson", jansson_version_str(), (void *)jansson_version_str);
+  const curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
+  add_library(list, "libcurl", cv ? cv->version : NULL, (void *)curl_version_info);
+  int pqv = PQlibVersion(); /* major * 10000 + minor since PostgreSQL 10 */
+  snprintf(buf, sizeof buf, "%d.%d", pqv / 10000, pqv % 10000);
+  add_library(list, "libpq", buf, (void *)PQlibVersion);
+  add_library(list, "SQLite", sqlite3_libversion(), (void *)sqlite3_libversion);
+  /* libltdl has no version function: the version of its library file (libltdl.so.7.3.2 -> 7.3.2) */
+  char *lt = library_file((void *)lt_dlopen);
+  const char *so = lt ? strstr(lt, ".so.") : NULL;
+  add_library(list, "libltdl", so ? so + 4 : NULL, (void *)lt_dlopen);
+  free(lt);
+  /* linked only indirectly, or not at all: listed when present in the process */
+  const char *(*ossl)(int) = (const char *(*)(int))dlsym(RTLD_DEFAULT, "OpenSSL_version");
+  if (ossl) add_library(list, "OpenSSL", ossl(0 /* OPENSSL_VERSION */), (void *)ossl);
+  const char *(*my)(void) = (const char *(*)(void))dlsym(RTLD_DEFAULT, "mysql_get_client_info");
+  if (my) add_library(list, "libmariadb", my(), (void *)my);
+  return list;
 }

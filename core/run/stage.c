@@ -283,7 +283,7 @@ FERRY_API void ferry_emit(ferry_instance *ins, ferry_item *item) {
     ferry_error_set(&e, FERRY_EINVAL,
                     "source \"%s\" emitted an item of kind %s (0x%x), which it does not declare",
                     st->source_plugin->name, ferry_item_kind_name(item->kind), item->kind);
-    ferry_log_error(ins, "item \"%s\": %s", item->key, e.message);
+    ferry_log_item(ins, FERRY_LOG_ERROR, item->key, e.code, "%s", e.message);
     st->active++;
     ferry__task_fail_now(t, &e, 0);
     ferry_error_clear(&e);
@@ -545,7 +545,7 @@ void ferry__stage_interrupt(ferry_stage *st) {
   for (size_t i = 0; i < st->ntasks; i++) {
     ferry_task *t = st->tasks[i];
     if (t->phase == TASK_RETRY) {
-      ferry_log_info(st->sink, "item \"%s\": not retried (interrupted)", t->item->key);
+      ferry_log_item(st->sink, FERRY_LOG_INFO, t->item->key, 0, "not retried (interrupted)");
       ferry__task_drop(t);
     }
   }
@@ -584,7 +584,7 @@ static void on_synced(void *arg, int status, const ferry_error *err) {
       ferry_error_prefix(&fe, "sink \"%s\" could not make the item durable (sync)", st->sink_plugin->name);
       st->failed++;
       if (!st->first_fail_code) st->first_fail_code = fe.code;
-      ferry_log_error(st->sink, "item \"%s\" failed in stage \"%s\": %s", e->key, st->name, fe.message);
+      ferry_log_item(st->sink, FERRY_LOG_ERROR, e->key, fe.code, "failed in stage \"%s\": %s", st->name, fe.message);
       /* the error goes on the item's row (the report of the run reads it there), else into the report */
       int recorded = st->journal_write && ferry__outcome_doubt(out, st->name, e->key, &fe, e->report);
       if (!recorded) ferry__report_item(st, e->key, "failed", &fe, e->attempts, e->report);

@@ -244,15 +244,16 @@ static void handle_failure(ferry_task *t, int retry) {
   if (!t->err.code) ferry_error_set(&t->err, FERRY_EINTERNAL, "failed without an error");
   if (retry && ferry_error_is_transient(&t->err)) {
     if (st->interrupted) { /* not failed: the next run takes it again */
-      ferry_log_info(st->sink, "item \"%s\": %s; not retried (interrupted)", t->item->key, t->err.message);
+      ferry_log_item(st->sink, FERRY_LOG_INFO, t->item->key, t->err.code, "%s; not retried (interrupted)",
+                     t->err.message);
       release(t);
       return;
     }
     if (t->attempt <= st->cfg->retry_max) {
       uint64_t delay = ferry_backoff_ms(t->attempt, st->cfg->retry_base_ms, st->cfg->retry_cap_ms, &st->rng);
       st->retried++;
-      ferry_log_warn(st->sink, "item \"%s\" (attempt %u): %s; retrying in %llu ms (%u of %u)", t->item->key,
-                     t->attempt, t->err.message, (unsigned long long)delay, t->attempt, st->cfg->retry_max);
+      ferry_log_item(st->sink, FERRY_LOG_WARN, t->item->key, t->err.code,
+                     "attempt %u: %s; retrying in %llu ms (%u of %u)", t->attempt, t->err.message, (unsigned long long)delay, t->attempt, st->cfg->retry_max);
       t->phase = TASK_RETRY;
       if (!t->timer) {
         t->timer = ferry__xmalloc(sizeof *t->timer);
@@ -281,7 +282,7 @@ void ferry__task_fail_now(ferry_task *t, const ferry_error *e, int retry) {
 static void after_failed_hooks(void *arg, int status, const ferry_error *err) {
   ferry_task *t = arg;
   if (status)
-    ferry_log_warn(t->stage->sink, "item \"%s\": hook at item_failed failed: %s", t->item->key,
+    ferry_log_item(t->stage->sink, FERRY_LOG_WARN, t->item->key, status, "hook at item_failed failed: %s",
                    err && err->message ? err->message : ferry_strerror(status));
   finish_failed(t);
 }
@@ -300,10 +301,11 @@ static void finish_failed(ferry_task *t) {
   st->failed++;
   if (!strcmp(status, "failed") && !st->first_fail_code) st->first_fail_code = t->err.code;
   if (!strcmp(status, "failed"))
-    ferry_log_error(st->sink, "item \"%s\" failed in stage \"%s\" (sink %s, attempt %u): %s", t->item->key,
-                    st->name, st->sink_plugin->name, t->attempt, t->err.message);
+    ferry_log_item(st->sink, FERRY_LOG_ERROR, t->item->key, t->err.code,
+                   "failed in stage \"%s\" (sink %s, attempt %u): %s", st->name, st->sink_plugin->name,
+                   t->attempt, t->err.message);
   else
-    ferry_log_info(st->sink, "item \"%s\" %s: %s", t->item->key, status, t->err.message);
+    ferry_log_item(st->sink, FERRY_LOG_INFO, t->item->key, t->err.code, "%s: %s", status, t->err.message);
   int in_journal = 0; /* the report of the run reads the item from the journal */
   if (st->journal_write)
     in_journal = ferry__outcome_failed(out, st->name, t->item->key, t->state, t->report, &t->err, t->attempt,

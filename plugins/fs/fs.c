@@ -33,6 +33,9 @@ static const ferry_option fs_options[] = {
      "source: file of more record ids, one per line (blank lines and # comments ignored)", SRC},
     {.key = "checksum", FERRY_OPT_BOOL, "true", 0, offsetof(fs_ctx, checksum),
      "source: compute each file's SHA-256 (thread pool) for the sink to compare with the bytes it writes", SRC},
+    {.key = "count", FERRY_OPT_BOOL, "false", 0, offsetof(fs_ctx, count),
+     "source: walk the tree once before copying to count the files, so that the progress display has a total "
+     "and an ETA (one more walk of the directories, no file is opened)", SRC},
     {.key = "on_conflict", FERRY_OPT_ENUM, "\"overwrite\"", 0, offsetof(fs_ctx, on_conflict),
      "sink: a target file exists and differs: overwrite | skip (keep it) | fail", SNK, .choices = conflicts},
     {.key = "compare", FERRY_OPT_ENUM, "\"checksum\"", 0, offsetof(fs_ctx, compare),

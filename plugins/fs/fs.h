@@ -115,6 +115,7 @@ typedef struct fs_ctx {
   char **records;
   char *records_file;
   int checksum;
+  int count;
   int on_conflict; /* CONFLICT_* */
   int compare;     /* CMP_* */
   int sync;        /* SYNC_* */

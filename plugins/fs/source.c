@@ -97,8 +97,32 @@ static int submit_batch(fs_src *s, prep_job *p) {
   return 0;
 }
 
+/* Queues a walk job of up to WALK_BATCH entries completing into `after` (fs_walk_after: entries to emit;
+ * fs_count_after, for "count": entries only counted). 0, or -1 when the source failed. */
+static int submit_walk(fs_src *s, void (*after)(fs_job *, int)) {
+  walk_job *w = calloc(1, sizeof *w);
+  if (!w) abort();
+  w->j.work = fs_walk_work;
+  w->j.after = after;
+  w->j.release = fs_walk_release;
+  w->s = s;
+  w->max = WALK_BATCH;
+  int r = fs_pool_submit(s->pool, &w->j);
+  if (r < 0) {
+    fs_walk_release(&w->j);
+    src_fail_now(s, FERRY_EIO, after == fs_count_after ? "cannot queue a directory walk (counting)"
+                                                       : "cannot queue a directory walk", r);
+    return -1;
+  }
+  return 0;
+}
+
 void fs_src_pump(fs_src *s) {
   if (s->stopped || s->ended || !s->started) return;
+  if (s->c->count && !s->counted) { /* "count": the counting walk first, then the walk that emits */
+    if (!s->counting && submit_walk(s, fs_count_after) == 0) s->counting = 1;
+    return;
+  }
   while (s->want > 0 && s->rhead) {
     fs_entry *e = s->rhead;
     s->rhead = e->next;
@@ -168,19 +192,7 @@ void fs_src_pump(fs_src *s) {
   if (batch && submit_batch(s, batch) < 0) return;
   if (s->stopped) return;
   if (!s->walking && !s->walk_eof && s->qlen < WALK_BATCH / 2 && s->want > s->preparing + s->qlen) {
-    walk_job *w = calloc(1, sizeof *w);
-    if (!w) abort();
-    w->j.work = fs_walk_work;
-    w->j.after = fs_walk_after;
-    w->j.release = fs_walk_release;
-    w->s = s;
-    w->max = WALK_BATCH;
-    int r = fs_pool_submit(s->pool, &w->j);
-    if (r < 0) {
-      fs_walk_release(&w->j);
-      src_fail_now(s, FERRY_EIO, "cannot queue a directory walk", r);
-      return;
-    }
+    if (submit_walk(s, fs_walk_after) < 0) return;
     s->walking = 1;
   }
   if (s->walk_eof && !s->walking && !s->qhead && !s->jobs && !s->rhead) {

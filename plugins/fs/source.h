@@ -53,6 +53,9 @@ struct fs_src {
   char *path;
   size_t pcap;
   int walk_started;
+  /* "count": the first walk only counts (then the walker starts again from the root) */
+  int counting, counted;
+  int64_t counted_n;
   /* loop side */
   int walking, walk_eof;
   fs_entry *qhead, *qtail; /* walked, not yet handled */
@@ -91,6 +94,7 @@ void fs_src_pump(fs_src *s);
 void fs_pop_frame(fs_src *s);
 void fs_walk_work(fs_job *jb);
 void fs_walk_after(fs_job *jb, int status);
+void fs_count_after(fs_job *jb, int status);
 void fs_walk_release(fs_job *jb);
 void fs_prep_work(fs_job *jb);
 void fs_prep_after(fs_job *jb, int status);

@@ -313,6 +313,26 @@ void fs_walk_after(fs_job *jb, int status) {
   fs_src_pump(s);
 }
 
+/* A counting walk's batch: counted and dropped; at the end of the tree the total is announced and the walker
+ * starts again from the root for the walk that emits. */
+void fs_count_after(fs_job *jb, int status) {
+  walk_job *w = (walk_job *)jb;
+  fs_src *s = w->s;
+  s->counting = 0;
+  if (status < 0) return; /* canceled: only at shutdown */
+  s->counted_n += (int64_t)w->n;
+  fs_entries_free(w->head);
+  w->head = w->tail = NULL;
+  if (w->eof) {
+    while (s->nfr) fs_pop_frame(s);
+    s->walk_started = 0;
+    s->counted = 1;
+    ferry_source_total(s->ins, s->counted_n);
+    ferry_log_debug(s->ins, "counted %lld file(s) to carry", (long long)s->counted_n);
+  }
+  fs_src_pump(s);
+}
+
 void fs_walk_release(fs_job *jb) {
   walk_job *w = (walk_job *)jb;
   fs_entries_free(w->head);

@@ -306,8 +306,10 @@ static void on_restore(void *arg, int status, PGresult *res, const ferry_error *
   json_t *report = ferry_task_report(ferry_hook_task(op->ev));
   if (json_array_size(changes)) {
     json_object_set(state, "tools_changed", changes);
-    ferry_log_info(op->c->ins, "record \"%s\": start-path tools changed %s; restored as before the start",
-                   op->record_id, desc.buf);
+    const ferry_item *item = ferry_task_item(ferry_hook_task(op->ev));
+    ferry_log_item(op->c->ins, FERRY_LOG_INFO, item ? item->key : NULL, 0,
+                   "record \"%s\": start-path tools changed %s; restored as before the start", op->record_id,
+                   desc.buf);
   } else {
     json_t *earlier = json_object_get(state, "tools_changed"); /* a restore before a crash already did it */
     if (json_array_size(earlier)) json_array_extend(changes, earlier);

@@ -291,6 +291,63 @@ else ok; fi
 grep -a -q '\*\*\*' all.out && ok || bad "redaction never happened (the test would prove nothing)"
 grep -a -q "login refused for password" all.out && ok || bad "the failing item's error is not reported"
 
+# ---- status exit codes; --log-format json: every line on stderr a JSON object -----------------------------
+mkdir -p "$T/j" && cd "$T/j"
+cat > ferry.json <<'JSON'
+{"journal": "j.db", "report": "report.json",
+ "stages": [{"name": "leak", "source": {"plugin": "test-leaky", "options": {"password": "pw-123", "count": 20}},
+             "sink": {"plugin": "test-leaky", "options": {"password": "pw-123", "fail_key": "k3"}}}]}
+JSON
+expect 6 "status before any run: no journal" -- "$FERRY" status --config ferry.json
+"$FERRY" run --config ferry.json --log-format json --progress plain >run.out 2>run.err
+rc=$?
+[ "$rc" = 1 ] && ok || bad "json run: exit $rc, expected 1 (k3 fails)"
+[ -s run.out ] && bad "json run: something on stdout: $(head -c 200 run.out)" || ok
+python3 - run.err <<'PY' && ok || bad "--log-format json: stderr"
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+objs, bad = [], []
+for n, l in enumerate(lines, 1):
+    try:
+        o = json.loads(l)
+        assert isinstance(o, dict) and "ts" in o and "level" in o
+        objs.append(o)
+    except Exception:
+        bad.append(f"line {n} is not a JSON log object: {l[:120]!r}")
+fail = [o for o in objs if o.get("item") == "k3" and o.get("level") == "error"]
+if len(fail) != 1 or fail[0].get("stage") != "leak" or not fail[0].get("code") or "failed in stage" not in fail[0]["msg"]:
+    bad.append(f"the failed item's line lacks item/stage/code: {fail}")
+prog = [o for o in objs if o.get("event") == "progress"]
+if not prog or prog[-1].get("state") != "finished" or prog[-1].get("processed") != 20 or "total" not in prog[-1]:
+    bad.append(f"progress events: {prog}")
+summ = [o for o in objs if o.get("event") == "summary"]
+st = [o for o in summ if o.get("stage") == "leak"]
+tot = [o for o in summ if o.get("totals")]
+if len(st) != 1 or st[0].get("failed") != 1 or st[0].get("done") != 19 or st[0].get("state") != "finished":
+    bad.append(f"stage summary: {st}")
+if len(tot) != 1 or tot[0].get("exit_code") != 1:
+    bad.append(f"totals: {tot}")
+errs = [o for o in objs if o.get("event") == "error"]
+if not errs or not errs[-1].get("code"):
+    bad.append(f"the final error: {errs}")
+if bad:
+    print("\n".join(bad)); sys.exit(1)
+PY
+# status: 1 when items failed, output unchanged (--json: the same document as before)
+expect 1 "status with a failed item" -- "$FERRY" status --config ferry.json
+has "items needing attention" "status lists the failed item"
+expect 1 "status --json with a failed item" -- "$FERRY" status --config ferry.json --json
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert sorted(d)==["attention","journal","stages"] and d["stages"][0]["failed"]==1 and d["attention"][0]["key"]=="k3", d' "$T/out" && ok || bad "status --json document"
+expect 1 "status --items with a failed item" -- "$FERRY" status --config ferry.json --items
+expect 1 "status --items --json with a failed item" -- "$FERRY" status --config ferry.json --items --json
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert len(d)==20 and [i["key"] for i in d if i["status"]=="failed"]==["k3"]' "$T/out" && ok || bad "status --items --json"
+sed -i 's/"fail_key": "k3"/"fail_key": ""/' ferry.json
+expect 0 "run again: k3 done" -- "$FERRY" run --config ferry.json --progress none
+expect 0 "status: nothing failed" -- "$FERRY" status --config ferry.json
+expect 2 "status usage error stays 2" -- "$FERRY" status --config ferry.json --frob
+"$FERRY" status --config ferry.json --frob --log-format json >/dev/null 2>json.err
+python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1])]' json.err && ok || bad "a usage error in JSON log format is not JSON: $(cat json.err)"
+
 echo
 echo "$passes passed, $fails failed"
 [ "$fails" = 0 ]

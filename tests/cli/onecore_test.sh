@@ -30,7 +30,9 @@ secret_a="oc-$(rev <<<"alpha$$")-7193" secret_b="oc-$(rev <<<"bravo$$")-7193"
 "$FERRY" run -v --log-format json --progress none --config ferry.json >run.out 2>run.err
 rc=$?
 [ "$rc" = 1 ] || bad "run: exit $rc, expected 1 (one item of each stage fails)"
-"$FERRY" status --items --json --config ferry.json >status.out 2>&1 || bad "status --items"
+"$FERRY" status --items --json --config ferry.json >status.out 2>&1
+rc=$?
+[ "$rc" = 1 ] || bad "status --items: exit $rc, expected 1 (items failed)"
 
 python3 - "$LIBFERRY" run.err <<'PY' || fails=$((fails + 1))
 import json, os, re, sys

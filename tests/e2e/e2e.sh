@@ -30,6 +30,9 @@
 #   repair   after a clean migration, a target form row, an upload file, an instance's variable and an
 #            assignee are tampered with: verify finds each (exit 4), `ferry run --repair` writes exactly those
 #            items again, verify passes (exit 0), and every source instance still has one target instance.
+#   terminal on an 80-column pseudo-terminal: an interrupted run says so and exits 5, the run that resumes it
+#            keeps the progress block on screen below every log line and within 79 columns, the uploads stage
+#            has a total ("count"); status exits 0; verify --log-format json writes only JSON on stderr.
 #
 # Exit 77 (CTest: skipped) when a plugin it needs is not built. E2E_KEEP=1 keeps the work directory. E2E_SEED
 # seeds the fixture and the kill points (default 1).
@@ -559,8 +562,107 @@ PY
   check_source_unchanged
 }
 
+# terminal: what a person at an 80-column terminal sees (tests/e2e/ptyrun.py: a pseudo-terminal and a small
+# terminal model). A run interrupted by SIGINT says "interrupted, run again to resume" (display and summary;
+# never "finished" or "stage failed" for the stage it stopped) and exits 5; the run that resumes it, with a
+# preserve-records line per instance in the log, keeps the progress block on screen after every log line,
+# every block line fits 79 columns, the uploads stage (fs, "count": true) has a total; status exits 0; a
+# verify with --log-format json writes only JSON objects on standard error, progress and summary included.
+scenario_terminal() {
+  setup 120 main --latency-ms 10
+  edit_config 'c["stages"][2]["source"]["options"]["count"] = True'
+  local PTY="python3 $HERE/ptyrun.py --cols 80 --rows 24"
+  step "run, interrupted (SIGINT) once 10 instances are through"
+  (cd "$W" && $PTY --raw "$W/pty1.raw" --report "$W/pty1.json" --interrupt-stage instances --interrupt-at 10 \
+    -- "$FERRY" run --config "$W/ferry.json")
+  python3 - "$W/pty1.json" "$W/pty1.raw" >"$W/pty1.txt" <<'PY'
+import json, re, sys
+r = json.load(open(sys.argv[1]))
+raw = open(sys.argv[2], "rb").read().decode("utf-8", "replace")
+bad = []
+if not r["interrupted"]: bad.append("the run ended before it could be interrupted")
+if r["exit"] != 5: bad.append("exit code %s, expected 5" % r["exit"])
+final = r["final"]
+inst = [l for l in final if re.match(r"^instances\s", l)]
+if not inst or "interrupted, run again to resume" not in inst[-1]:
+    bad.append("the final display's instances line does not say interrupted: %r" % inst)
+if any("finished" in l for l in inst): bad.append("the instances line says finished: %r" % inst)
+summ = [l for l in final if re.match(r"^  instances\s+\d", l)]
+if not summ or "(interrupted)" not in summ[-1]: bad.append("the summary's instances row: %r" % summ)
+if "stage failed" in raw: bad.append("\"stage failed\" is shown")
+if "interrupted, run again to resume (exit code 5)" not in raw: bad.append("no closing line")
+if r["checks"]["widest"] > 79: bad.append("a block line is %d columns: %r" % (r["checks"]["widest"], r["checks"]["wide_examples"]))
+up = [l for s in r["screens"] for l in s if re.match(r"^uploads\s+(\[[#-]+\]\s+)?\s*\d+%\s+\d+/\d+", l)]
+if not up: bad.append("the uploads stage never showed a total (count)")
+print("\n".join(bad) if bad else "ok")
+print("--- final screen:"); print("\n".join(final))
+sys.exit(1 if bad else 0)
+PY
+  if [ $? = 0 ]; then ok; else bad "interrupted run at a terminal:"; show "$W/pty1.txt" 40; fi
+  local done1
+  done1=$(tgt_count)
+  [ "$done1" -gt 0 ] && [ "$done1" -lt 120 ] && ok || bad "the interrupted run carried $done1 instances (expected some, not all)"
+
+  step "run again: resumes to the end, the block stays on screen whatever the log says"
+  (cd "$W" && $PTY --raw "$W/pty2.raw" --report "$W/pty2.json" -- "$FERRY" run --config "$W/ferry.json")
+  python3 - "$W/pty2.json" >"$W/pty2.txt" <<'PY'
+import json, re, sys
+r = json.load(open(sys.argv[1]))
+bad, c = [], r["checks"]
+if r["exit"] != 0: bad.append("exit code %s, expected 0" % r["exit"])
+if c["log_lines"] < 20: bad.append("only %d log lines over the block (expected one per restored instance)" % c["log_lines"])
+if c["not_followed"]: bad.append("%d of %d log lines were not followed by the block" % (c["not_followed"], c["log_lines"]))
+if c["widest"] > 79: bad.append("a block line is %d columns: %r" % (c["widest"], c["wide_examples"]))
+block = re.compile(r"^(users|forms|uploads|instances)\s+\S.*(/s|waiting|not run|resume)")
+seen, missing, shown = False, 0, 0
+for s in r["screens"]:
+    if any("run summary:" in l for l in s): break
+    has = any(block.match(l) for l in s)
+    seen |= has
+    if seen:
+        shown += has
+        missing += not has
+if not seen: bad.append("the block was never on screen")
+if missing: bad.append("the block is missing from %d of %d screens taken during the run" % (missing, missing + shown))
+wide = [l for s in r["screens"] for l in s if len(l) > 80]
+if wide: bad.append("a screen line wider than 80: %r" % wide[0])
+print("\n".join(bad) if bad else "ok: %d screens with the block, %d log lines" % (shown, c["log_lines"]))
+sys.exit(1 if bad else 0)
+PY
+  if [ $? = 0 ]; then ok; else bad "resumed run at a terminal:"; show "$W/pty2.txt" 20; fi
+  eq "every instance carried once" "$(tgt_count)" 120
+
+  step "status exits 0 when nothing failed and nothing is in doubt"
+  ferry status status.log
+  expect_rc "status" 0 "$rc" "$W/status.log"
+
+  step "verify --log-format json: only JSON on standard error"
+  (cd "$W" && "$FERRY" verify --config "$W/ferry.json" --log-format json --progress tty) >"$W/verify.out" 2>"$W/verify.err"
+  expect_rc "verify" 0 $? "$W/verify.err"
+  python3 - "$W/verify.err" <<'PY' >"$W/verify.txt"
+import json, sys
+bad, events, stages = [], {}, set()
+for n, line in enumerate(open(sys.argv[1]), 1):
+    try:
+        o = json.loads(line)
+    except ValueError:
+        bad.append("line %d is not JSON: %r" % (n, line[:120])); continue
+    if not isinstance(o, dict) or "ts" not in o or "level" not in o:
+        bad.append("line %d lacks ts/level: %r" % (n, line[:120])); continue
+    ev = o.get("event", "log")
+    events[ev] = events.get(ev, 0) + 1
+    if ev in ("progress", "summary") and "stage" in o: stages.add(o["stage"])
+for ev in ("progress", "summary"):
+    if not events.get(ev): bad.append("no %s event" % ev)
+if stages != {"users", "forms", "uploads", "instances"}: bad.append("stages in progress/summary: %s" % sorted(stages))
+print("\n".join(bad) if bad else "ok %s" % events)
+sys.exit(1 if bad else 0)
+PY
+  if [ $? = 0 ]; then ok; else bad "verify --log-format json:"; show "$W/verify.txt" 10; fi
+}
+
 case "$SCEN" in
-migrate | crash | faults | errors | repair) "scenario_$SCEN" ;;
+migrate | crash | faults | errors | repair | terminal) "scenario_$SCEN" ;;
 giveup) scenario_faults ;;
 *) echo "unknown scenario $SCEN"; exit 2 ;;
 esac

@@ -278,6 +278,20 @@ sec_select() {
   check "only t1/r1 and t2/r3 copied" diff -u want.txt got.txt
   check "selected files equal" cmp -s src/app_formuploads/t2/r3/big.bin dst/a/t2/r3/big.bin
 
+  # "count": the total is announced before the copy (report, plain progress with a percentage), equal to the
+  # files carried, with a selection too; nothing is carried twice
+  config ferry7.json src/app_formuploads dst/f '"count": true, "tables": ["t1", "app_fd_t2"], "records": ["r1", "r3"]' '"create_root": true'
+  expect 0 "count before copying" -- "$FERRY" run --config ferry7.json --journal j7.db --progress plain
+  check "count: the total is the files carried" test "$(python3 -c 'import json; s=json.load(open("report.json"))["stages"][0]; print(s["total"], s["done"])')" = "4 4"
+  has "progress uploads: finished: 4 items" "count: the final progress line"
+  check "count: the same files" test "$(cd dst/f && find . -type f | sort | tr '\n' ' ')" = "$(tr '\n' ' ' < want.txt)"
+  config ferry8.json src/app_formuploads dst/g '"count": true' '"create_root": true'
+  expect 0 "count, whole tree" -- "$FERRY" run --config ferry8.json --journal j8.db --progress none
+  check "count: whole tree total" test "$(python3 -c 'import json; s=json.load(open("report.json"))["stages"][0]; print(s["total"] == s["done"] + s["failed"] and s["total"] > 10)')" = True
+  config ferry9.json src/app_formuploads dst/h '' '"count": true'
+  expect 2 "count on the sink" -- "$FERRY" run --config ferry9.json --journal j9.db --progress none
+  has 'option "count" applies to the source only' "count on the sink explained"
+
   config ferry2.json src/app_formuploads dst/b '"tables": "t3"' '"create_root": true'
   expect 0 "one table" -- "$FERRY" run --config ferry2.json --journal j2.db --progress none
   check "only t3 copied" test "$(cd dst/b && find . -type f -printf '%h\n' | cut -d/ -f2 | sort -u)" = "t3"

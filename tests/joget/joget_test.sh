@@ -274,7 +274,7 @@ case_crash() {
   n1=$(jg_all_count "$JOGET_TARGET_DB")
   [ "$n1" -ge 3 ] || jg_fail "expected at least 3 target instances after the first crash, got $n1"
   # the journal holds the in-doubt item at step "start"
-  run_ferry 0 "status after the crash" status -c m.json
+  run_ferry 5 "status after the crash (in doubt: exit 5)" status -c m.json
   grep -q 'start' "$JG_DIR/out" || { cat "$JG_DIR/out"; jg_fail "status shows no item in doubt at step start"; }
   # 2. resume; then crash before a start and in the middle of the activities
   crash_round before_start:2

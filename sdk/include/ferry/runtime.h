@@ -135,6 +135,14 @@ FERRY_API int ferry_log_level_parse(const char *name);
  * caller (free()); NULL for NULL. */
 FERRY_API char *ferry_redact(const char *text);
 
+/* ---- libraries (since 1.3) ----------------------------------------------------------------------------
+ * The libraries this libferry uses, with their versions as they report them at run time: a new JSON array
+ * owned by the caller (json_decref) of {"name", "version", "file": the library file or null}: libuv,
+ * jansson, libcurl, libpq, SQLite, libltdl (which has no version function: the version of its library file,
+ * "7.3.2" for libltdl.so.7.3.2), then OpenSSL and libmariadb when they are loaded in the process; "unknown"
+ * when a version cannot be found. */
+FERRY_API json_t *ferry_runtime_libraries(void);
+
 #ifdef __cplusplus
 }
 #endif
