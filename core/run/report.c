@@ -265,6 +265,8 @@ json_t *ferry__report_build(const ferry__run *run, int rc, const ferry_error *re
     }
     if (st->selected) {
       json_object_set_new(s, "seconds", json_real(st->t_end > st->t_start ? st->t_end - st->t_start : 0));
+      if (st->t_start > 0 && run->t0 > 0)
+        json_object_set_new(s, "started_s", json_real(st->t_start > run->t0 ? st->t_start - run->t0 : 0));
       json_object_set_new(s, "peak_outstanding", json_integer(st->max_outstanding));
       json_object_set_new(s, "peak_in_sink", json_integer(st->max_insink));
       json_t *series = ferry__series_json(&st->series);

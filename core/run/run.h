@@ -116,6 +116,7 @@ typedef struct ferry__run {
   int journal_write;      /* the run writes the journal (a run, or a verify's marks) */
   int64_t run_id;         /* the run's row in the journal's runs table (0 = none) */
   ferry__outcomes *out;   /* the run's journal writer (set during a run) */
+  double t0;              /* ferry__now() when the run started its stages */
 } ferry__run;
 
 #define FERRY_FIRED_KEEP 256 /* finished hook firings kept per stage (see hook.c) */

@@ -483,6 +483,7 @@ FERRY_API int ferry_runtime_run(ferry_runtime *rt, const ferry_run_opts *opts, f
   rt->progress = o.progress ? ferry__progress_new(o.progress, stderr) : NULL;
   rt->running = 1;
   double t0 = ferry__now();
+  run->t0 = t0;
   if (rt->interrupt_requested) interrupt_all(rt);
   schedule(rt);
   while (!rt->finished) {
