@@ -145,7 +145,7 @@ static const char style[] =
     ".chart h3{margin:0 0 4px}svg text{font:11px system-ui,sans-serif;fill:#39434d}\n"
     ".note{color:#5b6670}.toolbar{display:flex;gap:10px;align-items:center;margin:8px 0}"
     "input[type=search]{padding:4px 8px;width:320px}button{padding:4px 10px}\n"
-    "td.err{max-width:380px;word-break:break-word}\n";
+    "td.err{max-width:380px;word-break:break-word}#items td{max-width:240px;overflow-wrap:anywhere}\n";
 
 void html_head(html *h, const char *title) {
   html_raw(h,
@@ -163,7 +163,9 @@ void html_head(html *h, const char *title) {
 }
 
 /* Search (every cell's text, case-insensitive), status and stage filters, sort on a header click (numbers
- * as numbers), the id map as CSV (RFC 4180, CRLF) through a Blob. No framework, nothing loaded. */
+ * as numbers), the id map as CSV (RFC 4180, CRLF) through a Blob. No framework, nothing loaded. The
+ * address's fragment may preset them (a link to a view; the tests use it): #q=TEXT&status=S&stage=NAME&sort=N
+ * (column N from 1, -N descending). */
 static const char script[] =
     "(function(){\n"
     "'use strict';\n"
@@ -193,6 +195,10 @@ static const char script[] =
     " var blob=new Blob([out.join('\\r\\n')+'\\r\\n'],{type:'text/csv'});var a=document.createElement('a');\n"
     " a.href=URL.createObjectURL(blob);a.download='ferry-id-map.csv';document.body.appendChild(a);a.click();\n"
     " setTimeout(function(){URL.revokeObjectURL(a.href);a.remove();},0);});}\n"
+    "var hp={};location.hash.replace(/^#/,'').split('&').forEach(function(p){var i=p.indexOf('=');\n"
+    " if(i>0)hp[p.slice(0,i)]=decodeURIComponent(p.slice(i+1));});\n"
+    "if(hp.q&&q)q.value=hp.q;if(hp.status&&fs)fs.value=hp.status;if(hp.stage&&fg)fg.value=hp.stage;\n"
+    "if(hp.sort){var si=Math.abs(parseInt(hp.sort,10))-1;if(ths[si]){ths[si].click();if(parseInt(hp.sort,10)<0)ths[si].click();}}\n"
     "apply();document.documentElement.setAttribute('data-ready','1');\n"
     "})();\n";
 
@@ -237,7 +243,7 @@ static void num_text(char *buf, size_t n, double v) {
 
 void html_chart_series(html *h, json_t *stages, const char *counter, int per_second, const char *title,
                        const char *yunit) {
-  const double W = 560, H = 220, L = 52, R = 12, T = 12, B = 34;
+  const double W = 560, H = 220, L = 52, R = 12, T = 24, B = 34;
   double tmax = 0, ymax = 0;
   size_t i;
   json_t *st;
@@ -285,7 +291,7 @@ void html_chart_series(html *h, json_t *stages, const char *counter, int per_sec
     num_text(lab, sizeof lab, tmax * g / 5.0);
     html_rawf(h, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s s</text>\n", x, H - B + 16, lab);
   }
-  html_rawf(h, "<text x=\"4\" y=\"10\">%s</text>\n", yunit);
+  html_rawf(h, "<text x=\"%.1f\" y=\"14\">%s</text>\n", L, yunit);
   size_t si = 0;
   double lx = L;
   json_array_foreach(stages, i, st) {
@@ -381,14 +387,32 @@ void html_chart_latency(html *h, json_t *stages) {
     json_array_foreach(json_object_get(st, "latency"), k, lat) {
       any = 1;
       const double W = 560, H = 190, L = 48, R = 10, T = 10, B = 40;
-      json_t *buckets = json_object_get(lat, "buckets");
+      /* every bucket from the fastest to the slowest one that has calls (the report lists the non-empty ones;
+       * a bucket's index follows from its bound: 5 per decade from 1 ms) */
+      json_t *given = json_object_get(lat, "buckets"), *buckets = json_array();
       double ymax = 0;
       size_t b;
       json_t *bv;
-      json_array_foreach(buckets, b, bv) {
+      int lo = 1000, hi = -1;
+      json_array_foreach(given, b, bv) {
+        json_t *le = json_array_get(bv, 0);
+        int idx = json_is_null(le) ? 1000 : (int)lround(5.0 * log10(json_number_value(le)));
+        if (idx < lo) lo = idx;
+        if (idx > hi) hi = idx;
         double c = (double)json_integer_value(json_array_get(bv, 1));
         if (c > ymax) ymax = c;
       }
+      json_array_foreach(given, b, bv) {
+        json_t *le = json_array_get(bv, 0);
+        int idx = json_is_null(le) ? 1000 : (int)lround(5.0 * log10(json_number_value(le)));
+        while (!json_is_null(le) && lo < idx) {
+          json_array_append_new(buckets, json_pack("[f, i]", round(pow(10.0, lo / 5.0) * 100) / 100, 0));
+          lo++;
+        }
+        json_array_append(buckets, bv);
+        lo = idx + 1;
+      }
+      (void)hi;
       ymax = nice_max(ymax);
       html_raw(h, "<div class=\"chart latency\"><h3>Target calls: ");
       html_textf(h, "stage %s, %s (%s)", json_string_value(json_object_get(st, "name")),
@@ -432,6 +456,7 @@ void html_chart_latency(html *h, json_t *stages) {
       html_rawf(h, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">milliseconds (log-scaled buckets)</text>\n",
                 L + (W - L - R) / 2, H - 6);
       html_raw(h, "</svg></div>\n");
+      json_decref(buckets);
     }
   }
   if (!any)

@@ -511,7 +511,7 @@ void ferry__stage_start(ferry_stage *st, ferry__stage_cb ended, void *arg) {
   st->on_end_arg = arg;
   st->state = STAGE_RUNNING;
   st->t_start = ferry__now();
-  ferry__series_start(&st->series, st->t_start, 1.0);
+  ferry__series_start(&st->series, st->t_start, 0.2); /* the runtime's tick */
   st->limit = st->limit > 0 ? st->limit : 0;
   uv_idle_init(st->run->loop, &st->idle);
   st->idle.data = st;
