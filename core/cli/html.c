@@ -145,7 +145,8 @@ static const char style[] =
     ".chart h3{margin:0 0 4px}svg text{font:11px system-ui,sans-serif;fill:#39434d}\n"
     ".note{color:#5b6670}.toolbar{display:flex;gap:10px;align-items:center;margin:8px 0}"
     "input[type=search]{padding:4px 8px;width:320px}button{padding:4px 10px}\n"
-    "td.err{max-width:380px;word-break:break-word}#items td{max-width:240px;overflow-wrap:anywhere}\n";
+    "td.err{max-width:380px;word-break:break-word}#items td{max-width:240px;overflow-wrap:anywhere}"
+    "#items td.err{max-width:420px;min-width:240px}\n";
 
 void html_head(html *h, const char *title) {
   html_raw(h,

@@ -655,8 +655,10 @@ int cli_html_report(const cli_html_opts *o, ferry_error *err) {
       size_t k;
       json_t *rv;
       json_array_foreach(reasons, k, rv) {
+        const char *why = json_is_string(rv) ? json_string_value(rv) : jstr(rv, "what") ? jstr(rv, "what") : jstr(rv, "message");
+        if (!why || strstr(jstr(c, "message"), why)) continue; /* the message says it already */
         html_raw(h, "<li>");
-        html_text(h, json_is_string(rv) ? json_string_value(rv) : jstr(rv, "what") ? jstr(rv, "what") : jstr(rv, "message"));
+        html_text(h, why);
         html_raw(h, "</li>");
       }
       html_raw(h, "</ul>\n");
