@@ -401,6 +401,19 @@ static void on_signal(uv_signal_t *h, int signum) {
   }
 }
 
+/* The id of the journal's newest run (0: none, or no journal). */
+static int64_t last_run_id(const cli *c, json_t *settings) {
+  const char *jp = c->journal ? c->journal : json_string_value(json_object_get(settings, "journal"));
+  ferry_error err = FERRY_ERROR_INIT;
+  ferry_journal *j = jp ? ferry_journal_open_readonly(jp, &err) : NULL;
+  json_t *runs = j ? ferry_journal_runs(j, 1, &err) : NULL;
+  int64_t id = (int64_t)json_integer_value(json_object_get(json_array_get(runs, 0), "id"));
+  json_decref(runs);
+  ferry_journal_close(j);
+  ferry_error_clear(&err);
+  return id;
+}
+
 static int cmd_pipeline(cli *c, ferry_mode mode) {
   ferry_error err = FERRY_ERROR_INIT;
   ferry_runtime_opts ro = {.struct_size = sizeof ro,
@@ -441,6 +454,8 @@ static int cmd_pipeline(cli *c, ferry_mode mode) {
     close(fd);
     report_path = plan_report;
   }
+  /* run, verify --html: the page shows the run this command records, the first newer than this one */
+  int64_t run_before = c->html && mode != FERRY_MODE_PLAN ? last_run_id(c, settings) : 0;
   ferry_run_opts opts = {.struct_size = sizeof opts,
                          .mode = mode,
                          .limit = c->limit,
@@ -509,8 +524,11 @@ static int cmd_pipeline(cli *c, ferry_mode mode) {
       ho.report = plan;
     } else {
       ho.journal_path = jp;
+      ho.run_id = last_run_id(c, settings);
+      if (ho.run_id <= run_before)
+        ferry_error_set(&err, FERRY_ENOENT, "not written: the %s recorded no run in the journal %s", verb, jp);
     }
-    if ((plan || mode != FERRY_MODE_PLAN) && cli_html_report(&ho, &err) == 0 && !c->quiet)
+    if (!err.code && cli_html_report(&ho, &err) == 0 && !c->quiet)
       fprintf(stderr, "%s: HTML report written to %s\n", prog, c->html);
     if (err.code) {
       print_error("HTML report", &err);

@@ -543,6 +543,7 @@ scenario_html() {
   ferry run run.log --html "$W/run.html"
   expect_rc "run with a refused row" 1 "$rc" "$W/run.log"
   has "run --html says where the page is" "HTML report written to $W/run.html" "$W/run.log"
+  has "run --html: the page of this run" 'data-run="1"' "$W/run.html"
   (cd "$W" && "$FERRY" status --config "$W/ferry.json" --json) >"$W/status.json" 2>"$W/status.err"
   (cd "$W" && "$FERRY" status --config "$W/ferry.json" --items --json) >"$W/items.json" 2>>"$W/status.err"
   (cd "$W" && "$FERRY" export-map --config "$W/ferry.json" --output "$W/map.csv") 2>>"$W/status.err"
@@ -627,6 +628,15 @@ for i in json.load(open(sys.argv[1])):
   ferry status html-status.log --html "$W/bad.html"
   expect_rc "--html on status" 2 "$rc" "$W/html-status.log"
   if [ -e "$W/bad.html" ] || [ -e "$W/bad.html.tmp" ]; then bad "a failed report left a file"; else ok; fi
+
+  step "verify --html: the page of the verify"
+  ferry verify verify.log --html "$W/verify.html"
+  expect_rc "verify with items not migrated" 4 "$rc" "$W/verify.log"
+  has "verify page: its own run" "data-run=\"$((run_id + 1))\"" "$W/verify.html"
+  has "verify page: the mode" "(verify), started" "$W/verify.html"
+  has "verify page: the failed items still counted" \
+    "data-failed=\"$(python3 -c 'import json,sys; print(sum(1 for i in json.load(open(sys.argv[1])) if i["status"] == "failed"))' "$W/items.json")\"" \
+    "$W/verify.html"
   check_source_unchanged
 }
 
