@@ -64,8 +64,7 @@ void ferry__series_start(ferry__series *s, double t0, double step) {
 
 static void merge_pairs(ferry__series *s) {
   for (int c = 0; c < FERRY_SERIES_COUNTERS; c++)
-    for (size_t i = 0; i < s->n; i += 2)
-      s->v[c][i / 2] = s->v[c][i] + (i + 1 < s->n ? s->v[c][i + 1] : 0);
+    for (size_t i = 0; i < s->n; i += 2) s->v[c][i / 2] = s->v[c][i] + (i + 1 < s->n ? s->v[c][i + 1] : 0);
   size_t n = (s->n + 1) / 2;
   for (int c = 0; c < FERRY_SERIES_COUNTERS; c++) memset(&s->v[c][n], 0, (s->n - n) * sizeof s->v[c][0]);
   s->n = n;

@@ -48,7 +48,8 @@ int html_close(html *h, int ok, ferry_error *err) {
   if (fclose(h->f) != 0 && !werr) werr = errno;
   int rc = 0;
   if (werr) {
-    rc = ferry_error_set(err, FERRY_EIO, "cannot write the HTML report %s: %s", h->tmp, strerror(werr ? werr : EIO));
+    rc = ferry_error_set(err, FERRY_EIO, "cannot write the HTML report %s: %s", h->tmp,
+                         strerror(werr ? werr : EIO));
     unlink(h->tmp);
   } else if (!ok) {
     rc = FERRY_EIO;
@@ -112,10 +113,14 @@ void html_json(html *h, json_t *v) {
   char *r = ferry_redact(raw ? raw : "null");
   free(raw);
   for (const char *s = r ? r : "null"; *s; s++) {
-    if (*s == '<') fputs("\\u003c", h->f);
-    else if (*s == '>') fputs("\\u003e", h->f);
-    else if (*s == '&') fputs("\\u0026", h->f);
-    else fputc(*s, h->f);
+    if (*s == '<')
+      fputs("\\u003c", h->f);
+    else if (*s == '>')
+      fputs("\\u003e", h->f);
+    else if (*s == '&')
+      fputs("\\u0026", h->f);
+    else
+      fputc(*s, h->f);
   }
   free(r);
 }
@@ -127,10 +132,12 @@ static const char style[] =
     "padding:16px 20px;color:#1d2329;background:#fff}\n"
     "h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #dde1e5;"
     "padding-bottom:4px}h3{font-size:15px;margin:12px 0 4px}\n"
-    ".verdict{font-size:20px;font-weight:600;padding:8px 14px;border-radius:6px;display:inline-block;margin:8px 0}"
+    ".verdict{font-size:20px;font-weight:600;padding:8px 14px;border-radius:6px;display:inline-block;margin:8px "
+    "0}"
     ".verdict.ok{background:#e6f4ea;color:#1e6b34}.verdict.bad{background:#fdecea;color:#a31515}"
     ".verdict.warn{background:#fff4e5;color:#8a4b00}\n"
-    "dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;margin:8px 0}dl.meta dt{color:#5b6670}"
+    "dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;margin:8px 0}dl.meta "
+    "dt{color:#5b6670}"
     "dl.meta dd{margin:0}\n"
     "table{border-collapse:collapse;width:100%;font-size:13px}th,td{border-bottom:1px solid #e5e8eb;"
     "padding:4px 6px;text-align:left;vertical-align:top}th{background:#f4f6f8;position:sticky;top:0}"
@@ -139,7 +146,8 @@ static const char style[] =
     "#items th.desc::after{content:' \\25BC'}\n"
     ".st{display:inline-block;padding:0 6px;border-radius:3px;color:#fff;font-size:12px}\n"
     ".cause{border-left:4px solid #c62828;padding:4px 12px;margin:10px 0;background:#fafafa}"
-    ".cause.blocked{border-color:#6a1b9a}.cause.differs{border-color:#ad1457}.cause.in_doubt{border-color:#ef6c00}"
+    ".cause.blocked{border-color:#6a1b9a}.cause.differs{border-color:#ad1457}.cause.in_doubt{border-color:#"
+    "ef6c00}"
     ".fix{color:#1e4f8a}.msg{font-family:ui-monospace,monospace;white-space:pre-wrap;word-break:break-word}\n"
     ".charts{display:flex;flex-wrap:wrap;gap:16px}.chart{border:1px solid #e5e8eb;border-radius:6px;padding:8px}"
     ".chart h3{margin:0 0 4px}svg text{font:11px system-ui,sans-serif;fill:#39434d}\n"
@@ -149,12 +157,13 @@ static const char style[] =
     "#items td.err{max-width:420px;min-width:240px}\n";
 
 void html_head(html *h, const char *title) {
-  html_raw(h,
-           "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-           "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; script-src 'unsafe-inline'; "
-           "style-src 'unsafe-inline'; img-src data:; connect-src 'none'; form-action 'none'; base-uri 'none'\">\n"
-           "<meta name=\"referrer\" content=\"no-referrer\">\n"
-           "<meta name=\"generator\" content=\"ferry ");
+  html_raw(
+      h,
+      "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+      "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; script-src 'unsafe-inline'; "
+      "style-src 'unsafe-inline'; img-src data:; connect-src 'none'; form-action 'none'; base-uri 'none'\">\n"
+      "<meta name=\"referrer\" content=\"no-referrer\">\n"
+      "<meta name=\"generator\" content=\"ferry ");
   html_raw(h, FERRY_VERSION_STRING);
   html_raw(h, "\">\n<title>");
   html_text(h, title);
@@ -171,7 +180,8 @@ static const char script[] =
     "(function(){\n"
     "'use strict';\n"
     "var tb=document.querySelector('#items tbody');\n"
-    "var q=document.getElementById('q'),fs=document.getElementById('fstatus'),fg=document.getElementById('fstage');\n"
+    "var "
+    "q=document.getElementById('q'),fs=document.getElementById('fstatus'),fg=document.getElementById('fstage');\n"
     "var shown=document.getElementById('shown');\n"
     "function apply(){if(!tb)return;var t=(q&&q.value||'').toLowerCase(),s=fs?fs.value:'',g=fg?fg.value:'',n=0;\n"
     " var rows=tb.rows;for(var i=0;i<rows.length;i++){var r=rows[i];\n"
@@ -183,12 +193,18 @@ static const char script[] =
     "var ths=document.querySelectorAll('#items thead th');\n"
     "function cell(r,i){var c=r.cells[i];return c?c.textContent:'';}\n"
     "Array.prototype.forEach.call(ths,function(th,i){th.addEventListener('click',function(){\n"
-    " var asc=!th.classList.contains('asc');Array.prototype.forEach.call(ths,function(x){x.classList.remove('asc','desc');});\n"
+    " var "
+    "asc=!th.classList.contains('asc');Array.prototype.forEach.call(ths,function(x){x.classList.remove('asc','"
+    "desc');})"
+    ";\n"
     " th.classList.add(asc?'asc':'desc');var rows=Array.prototype.slice.call(tb.rows);\n"
     " rows.sort(function(a,b){var x=cell(a,i),y=cell(b,i),nx=parseFloat(x),ny=parseFloat(y),c;\n"
     "  if(x!==''&&y!==''&&!isNaN(nx)&&!isNaN(ny)&&String(nx)===x.trim()&&String(ny)===y.trim())c=nx-ny;\n"
     "  else c=x.localeCompare(y,undefined,{numeric:true});return asc?c:-c;});\n"
-    " var frag=document.createDocumentFragment();rows.forEach(function(r){frag.appendChild(r);});tb.appendChild(frag);});});\n"
+    " var "
+    "frag=document.createDocumentFragment();rows.forEach(function(r){frag.appendChild(r);});tb.appendChild(frag);"
+    "});});"
+    "\n"
     "var b=document.getElementById('csv'),m=document.getElementById('idmap');\n"
     "function f(v){v=v==null?'':String(v);return /[\",\\r\\n]/.test(v)?'\"'+v.replace(/\"/g,'\"\"')+'\"':v;}\n"
     "if(b&&m){b.addEventListener('click',function(){var ids=JSON.parse(m.textContent);\n"
@@ -199,7 +215,9 @@ static const char script[] =
     "var hp={};location.hash.replace(/^#/,'').split('&').forEach(function(p){var i=p.indexOf('=');\n"
     " if(i>0)hp[p.slice(0,i)]=decodeURIComponent(p.slice(i+1));});\n"
     "if(hp.q&&q)q.value=hp.q;if(hp.status&&fs)fs.value=hp.status;if(hp.stage&&fg)fg.value=hp.stage;\n"
-    "if(hp.sort){var si=Math.abs(parseInt(hp.sort,10))-1;if(ths[si]){ths[si].click();if(parseInt(hp.sort,10)<0)ths[si].click();}}\n"
+    "if(hp.sort){var "
+    "si=Math.abs(parseInt(hp.sort,10))-1;if(ths[si]){ths[si].click();if(parseInt(hp.sort,10)<0)ths[si].click();}}"
+    "\n"
     "apply();document.documentElement.setAttribute('data-ready','1');\n"
     "})();\n";
 
@@ -210,12 +228,13 @@ void html_tail(html *h) {
 }
 
 const char *html_status_color(const char *s) {
-  static const struct { const char *name, *color; } map[] = {
-      {"done", "#2e7d32"},      {"equal", "#2e7d32"},        {"would_do", "#1565c0"},
-      {"skipped", "#78909c"},   {"would_skip", "#78909c"},   {"already_done", "#78909c"},
-      {"resumed", "#78909c"},   {"failed", "#c62828"},       {"in_doubt", "#ef6c00"},
-      {"blocked", "#6a1b9a"},   {"differs", "#ad1457"},      {"mismatched", "#ad1457"},
-      {"not_migrated", "#795548"}, {"not_selected", "#b0bec5"}, {"retried", "#f9a825"}};
+  static const struct {
+    const char *name, *color;
+  } map[] = {{"done", "#2e7d32"},         {"equal", "#2e7d32"},        {"would_do", "#1565c0"},
+             {"skipped", "#78909c"},      {"would_skip", "#78909c"},   {"already_done", "#78909c"},
+             {"resumed", "#78909c"},      {"failed", "#c62828"},       {"in_doubt", "#ef6c00"},
+             {"blocked", "#6a1b9a"},      {"differs", "#ad1457"},      {"mismatched", "#ad1457"},
+             {"not_migrated", "#795548"}, {"not_selected", "#b0bec5"}, {"retried", "#f9a825"}};
   for (size_t i = 0; s && i < sizeof map / sizeof map[0]; i++)
     if (!strcmp(map[i].name, s)) return map[i].color;
   return "#607d8b";
@@ -223,8 +242,8 @@ const char *html_status_color(const char *s) {
 
 /* ---- charts -------------------------------------------------------------------------------------------- */
 
-static const char *const palette[] = {"#1565c0", "#2e7d32", "#ef6c00", "#6a1b9a", "#00838f", "#c62828",
-                                      "#5d4037", "#ad1457", "#827717", "#283593"};
+static const char *const palette[] = {"#1565c0", "#2e7d32", "#ef6c00", "#6a1b9a", "#00838f",
+                                      "#c62828", "#5d4037", "#ad1457", "#827717", "#283593"};
 #define NPALETTE (sizeof palette / sizeof palette[0])
 
 /* A "nice" upper bound (1, 2 or 5 times a power of ten) at or above v. */
@@ -236,10 +255,28 @@ static double nice_max(double v) {
 }
 
 static void num_text(char *buf, size_t n, double v) {
-  if (v >= 1e6) snprintf(buf, n, "%.3gM", v / 1e6);
-  else if (v >= 1e4) snprintf(buf, n, "%.3gk", v / 1e3);
-  else if (v == floor(v)) snprintf(buf, n, "%.0f", v);
-  else snprintf(buf, n, "%.3g", v);
+  if (v >= 1e6)
+    snprintf(buf, n, "%.3gM", v / 1e6);
+  else if (v >= 1e4)
+    snprintf(buf, n, "%.3gk", v / 1e3);
+  else if (v == floor(v))
+    snprintf(buf, n, "%.0f", v);
+  else
+    snprintf(buf, n, "%.3g", v);
+}
+
+/* Five horizontal grid lines from 0 to ymax, labelled on the left, in a chart of W x H with margins L, R, T,
+ * B (left, right, top, bottom). */
+static void y_grid(html *h, double W, double H, double L, double R, double T, double B, double ymax) {
+  for (int g = 0; g <= 4; g++) {
+    double y = T + (H - T - B) * (1 - g / 4.0);
+    char lab[32];
+    num_text(lab, sizeof lab, ymax * g / 4.0);
+    html_rawf(h,
+              "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e5e8eb\"/>"
+              "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n",
+              L, y, W - R, y, L - 4, y + 4, lab);
+  }
 }
 
 void html_chart_series(html *h, json_t *stages, const char *counter, int per_second, const char *title,
@@ -274,18 +311,11 @@ void html_chart_series(html *h, json_t *stages, const char *counter, int per_sec
   }
   tmax = nice_max(tmax);
   ymax = nice_max(ymax);
-  html_rawf(h, "<svg class=\"series\" data-counter=\"%s\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
-               "role=\"img\">\n",
+  html_rawf(h,
+            "<svg class=\"series\" data-counter=\"%s\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
+            "role=\"img\">\n",
             counter, W, H + 18, W, H + 18);
-  /* axes and grid */
-  for (int g = 0; g <= 4; g++) {
-    double y = T + (H - T - B) * (1 - g / 4.0);
-    char lab[32];
-    num_text(lab, sizeof lab, ymax * g / 4.0);
-    html_rawf(h, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e5e8eb\"/>"
-                 "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n",
-              L, y, W - R, y, L - 4, y + 4, lab);
-  }
+  y_grid(h, W, H, L, R, T, B, ymax);
   for (int g = 0; g <= 5; g++) {
     double x = L + (W - L - R) * g / 5.0;
     char lab[32];
@@ -315,7 +345,8 @@ void html_chart_series(html *h, json_t *stages, const char *counter, int per_sec
     html_raw(h, "\"/>\n");
     /* legend */
     const char *name = json_string_value(json_object_get(st, "name"));
-    html_rawf(h, "<rect x=\"%.1f\" y=\"%.1f\" width=\"10\" height=\"10\" fill=\"%s\"/><text x=\"%.1f\" y=\"%.1f\">",
+    html_rawf(h,
+              "<rect x=\"%.1f\" y=\"%.1f\" width=\"10\" height=\"10\" fill=\"%s\"/><text x=\"%.1f\" y=\"%.1f\">",
               lx, H + 2, color, lx + 14, H + 11);
     html_text(h, name);
     html_raw(h, "</text>\n");
@@ -329,8 +360,8 @@ void html_chart_outcomes(html *h, json_t *rows) {
   size_t n = json_array_size(rows);
   double H = 14 + RH * (double)n + 26;
   html_raw(h, "<div class=\"chart\"><h3>Outcomes per stage</h3>\n");
-  html_rawf(h, "<svg class=\"outcomes\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" role=\"img\">\n", W,
-            H, W, H);
+  html_rawf(h, "<svg class=\"outcomes\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" role=\"img\">\n",
+            W, H, W, H);
   json_t *seen = json_object(); /* statuses for the legend, in order of appearance */
   json_t *order = json_array();
   size_t i;
@@ -343,7 +374,8 @@ void html_chart_outcomes(html *h, json_t *rows) {
     double total = 0;
     size_t k;
     json_t *c;
-    json_array_foreach(json_object_get(row, "counts"), k, c) total += (double)json_integer_value(json_array_get(c, 1));
+    json_array_foreach(json_object_get(row, "counts"), k, c) total +=
+        (double)json_integer_value(json_array_get(c, 1));
     if (total <= 0) {
       html_rawf(h, "<text x=\"%.1f\" y=\"%.1f\" class=\"note\">no items</text>\n", L, y + 14);
       continue;
@@ -358,12 +390,15 @@ void html_chart_outcomes(html *h, json_t *rows) {
         json_array_append_new(order, json_string(status));
       }
       double w = (W - L - R) * (double)v / total;
-      html_rawf(h, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.0f\" fill=\"%s\" data-status=\"%s\" "
-                   "data-count=\"%lld\"><title>",
+      html_rawf(h,
+                "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.0f\" fill=\"%s\" data-status=\"%s\" "
+                "data-count=\"%lld\"><title>",
                 x, y, w, RH - 6, html_status_color(status), status, (long long)v);
       html_textf(h, "%s: %lld", status, (long long)v);
       html_raw(h, "</title></rect>\n");
-      if (w > 28) html_rawf(h, "<text x=\"%.1f\" y=\"%.1f\" style=\"fill:#fff\">%lld</text>\n", x + 3, y + 12, (long long)v);
+      if (w > 28)
+        html_rawf(h, "<text x=\"%.1f\" y=\"%.1f\" style=\"fill:#fff\">%lld</text>\n", x + 3, y + 12,
+                  (long long)v);
       x += w;
     }
   }
@@ -371,7 +406,9 @@ void html_chart_outcomes(html *h, json_t *rows) {
   json_t *s;
   json_array_foreach(order, i, s) {
     const char *status = json_string_value(s);
-    html_rawf(h, "<rect x=\"%.1f\" y=\"%.1f\" width=\"10\" height=\"10\" fill=\"%s\"/><text x=\"%.1f\" y=\"%.1f\">%s</text>\n",
+    html_rawf(h,
+              "<rect x=\"%.1f\" y=\"%.1f\" width=\"10\" height=\"10\" fill=\"%s\"/><text x=\"%.1f\" "
+              "y=\"%.1f\">%s</text>\n",
               lx, ly, html_status_color(status), lx + 14, ly + 9, status);
     lx += 24 + 7.0 * (double)strlen(status);
   }
@@ -417,25 +454,21 @@ void html_chart_latency(html *h, json_t *stages) {
       ymax = nice_max(ymax);
       html_raw(h, "<div class=\"chart latency\"><h3>Target calls: ");
       html_textf(h, "stage %s, %s (%s)", json_string_value(json_object_get(st, "name")),
-                 json_string_value(json_object_get(lat, "instance")), json_string_value(json_object_get(lat, "service")));
+                 json_string_value(json_object_get(lat, "instance")),
+                 json_string_value(json_object_get(lat, "service")));
       html_raw(h, "</h3>\n<p class=\"note\">");
-      html_textf(h, "%lld calls; mean %.1f ms, p50 < %.4g ms, p90 < %.4g ms, p99 < %.4g ms, max %.1f ms",
-                 (long long)json_integer_value(json_object_get(lat, "count")),
-                 json_number_value(json_object_get(lat, "mean_ms")), json_number_value(json_object_get(lat, "p50_ms")),
-                 json_number_value(json_object_get(lat, "p90_ms")), json_number_value(json_object_get(lat, "p99_ms")),
-                 json_number_value(json_object_get(lat, "max_ms")));
+      html_textf(
+          h, "%lld calls; mean %.1f ms, p50 < %.4g ms, p90 < %.4g ms, p99 < %.4g ms, max %.1f ms",
+          (long long)json_integer_value(json_object_get(lat, "count")),
+          json_number_value(json_object_get(lat, "mean_ms")), json_number_value(json_object_get(lat, "p50_ms")),
+          json_number_value(json_object_get(lat, "p90_ms")), json_number_value(json_object_get(lat, "p99_ms")),
+          json_number_value(json_object_get(lat, "max_ms")));
       html_raw(h, "</p>\n");
       size_t nb = json_array_size(buckets);
-      html_rawf(h, "<svg class=\"latency\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" role=\"img\">\n", W, H,
-                W, H);
-      for (int g = 0; g <= 4; g++) {
-        double y = T + (H - T - B) * (1 - g / 4.0);
-        char lab[32];
-        num_text(lab, sizeof lab, ymax * g / 4.0);
-        html_rawf(h, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e5e8eb\"/>"
-                     "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n",
-                  L, y, W - R, y, L - 4, y + 4, lab);
-      }
+      html_rawf(h,
+                "<svg class=\"latency\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" role=\"img\">\n",
+                W, H, W, H);
+      y_grid(h, W, H, L, R, T, B, ymax);
       double bw = nb ? (W - L - R) / (double)nb : 0;
       json_array_foreach(buckets, b, bv) {
         json_t *le = json_array_get(bv, 0);
@@ -443,24 +476,30 @@ void html_chart_latency(html *h, json_t *stages) {
         double bh = (H - T - B) * c / ymax;
         double x = L + bw * (double)b;
         char lab[32];
-        if (json_is_null(le)) snprintf(lab, sizeof lab, "more");
-        else snprintf(lab, sizeof lab, "<%.3g", json_number_value(le));
-        html_rawf(h, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#1565c0\" data-count=\"%.0f\">"
-                     "<title>",
-                  x + 2, H - B - bh, bw > 6 ? bw - 4 : bw, bh, c);
+        if (json_is_null(le))
+          snprintf(lab, sizeof lab, "more");
+        else
+          snprintf(lab, sizeof lab, "<%.3g", json_number_value(le));
+        html_rawf(
+            h,
+            "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#1565c0\" data-count=\"%.0f\">"
+            "<title>",
+            x + 2, H - B - bh, bw > 6 ? bw - 4 : bw, bh, c);
         html_textf(h, "%s ms: %.0f calls", lab, c);
         html_raw(h, "</title></rect><text x=\"");
         html_rawf(h, "%.1f\" y=\"%.1f\" text-anchor=\"middle\">", x + bw / 2, H - B + 14);
         html_text(h, lab);
         html_raw(h, "</text>\n");
       }
-      html_rawf(h, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">milliseconds (log-scaled buckets)</text>\n",
+      html_rawf(h,
+                "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">milliseconds (log-scaled buckets)</text>\n",
                 L + (W - L - R) / 2, H - 6);
       html_raw(h, "</svg></div>\n");
       json_decref(buckets);
     }
   }
   if (!any)
-    html_raw(h, "<div class=\"chart\"><h3>Target calls</h3><p class=\"note\">no target call (HTTP or PostgreSQL) "
-                "was recorded for this run</p></div>\n");
+    html_raw(h,
+             "<div class=\"chart\"><h3>Target calls</h3><p class=\"note\">no target call (HTTP or PostgreSQL) "
+             "was recorded for this run</p></div>\n");
 }

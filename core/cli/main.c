@@ -519,8 +519,9 @@ static int cmd_pipeline(cli *c, ferry_mode mode) {
     if (mode == FERRY_MODE_PLAN) {
       json_error_t je;
       plan = report_path ? json_load_file(report_path, 0, &je) : NULL;
-      if (!plan) ferry_error_set(&err, FERRY_EIO, "cannot read the plan's report %s: %s", report_path ? report_path : "-",
-                                 report_path ? je.text : "none was written");
+      if (!plan)
+        ferry_error_set(&err, FERRY_EIO, "cannot read the plan's report %s: %s", report_path ? report_path : "-",
+                        report_path ? je.text : "none was written");
       ho.report = plan;
     } else {
       ho.journal_path = jp;

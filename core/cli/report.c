@@ -78,7 +78,7 @@ static int foreach_item(source *s, item_fn fn, void *arg, ferry_error *err) {
 typedef struct tally {
   json_t *stage_counts; /* {stage: {status: n}} */
   json_t *stage_order;  /* stage names in the order met */
-  json_t *causes;       /* {cause key: {"class", "stage", "code", "pattern", "message", "detail", "count", "keys"}} */
+  json_t *causes; /* {cause key: {"class", "stage", "code", "pattern", "message", "detail", "count", "keys"}} */
   json_t *cause_order;
   int64_t items, other_causes, failed, blocked, differs, in_doubt, not_migrated;
 } tally;
@@ -142,11 +142,16 @@ static int tally_item(void *arg, json_t *it) {
   }
   json_object_set_new(sc, status, json_integer(json_integer_value(json_object_get(sc, status)) + 1));
   if (!is_problem(status)) return 0;
-  if (!strcmp(status, "failed")) t->failed++;
-  else if (!strcmp(status, "blocked")) t->blocked++;
-  else if (!strcmp(status, "differs")) t->differs++;
-  else if (!strcmp(status, "in_doubt")) t->in_doubt++;
-  else t->not_migrated++;
+  if (!strcmp(status, "failed"))
+    t->failed++;
+  else if (!strcmp(status, "blocked"))
+    t->blocked++;
+  else if (!strcmp(status, "differs"))
+    t->differs++;
+  else if (!strcmp(status, "in_doubt"))
+    t->in_doubt++;
+  else
+    t->not_migrated++;
   const char *msg = problem_message(it);
   const char *code = jstr(it, "code");
   char *pat = cause_pattern(msg, jstr(it, "key"));
@@ -165,8 +170,8 @@ static int tally_item(void *arg, json_t *it) {
       free(pat);
       return 0;
     }
-    c = json_pack("{s:s, s:s, s:s?, s:s, s:s, s:I, s:[]}", "class", status, "stage", stage, "code", code, "pattern",
-                  pat ? pat : msg, "message", msg, "count", (json_int_t)0, "keys");
+    c = json_pack("{s:s, s:s, s:s?, s:s, s:s, s:I, s:[]}", "class", status, "stage", stage, "code", code,
+                  "pattern", pat ? pat : msg, "message", msg, "count", (json_int_t)0, "keys");
     const char *detail = jstr(it, "detail");
     if (detail) json_object_set_new(c, "detail", json_string(detail));
     json_t *reasons = json_object_get(json_object_get(it, "report"), "reasons");
@@ -194,29 +199,34 @@ static const char *fix_text(const char *cls, const char *code) {
     return "The run stopped in the middle of these items: run `ferry run` again; the sink first checks what the "
            "target holds, so nothing is created twice.";
   if (!strcmp(cls, "not_migrated")) return "These items were never carried: `ferry run` carries them.";
-  if (!code) code = "";
-  if (!strcmp(code, "ETRANSIENT"))
-    return "The target did not answer (or answered 5xx) after every retry: check that it is up and reachable, "
-           "then `ferry run` again (done items are skipped).";
-  if (!strcmp(code, "EINDOUBT"))
-    return "A request was sent and no answer came: `ferry run` again; the sink checks the target before it "
-           "writes again.";
-  if (!strcmp(code, "EPERM"))
-    return "Credentials or permissions were refused: fix the user, password or token in the configuration (or "
-           "the target user's rights), then `ferry run` again.";
-  if (!strcmp(code, "ENOENT"))
-    return "Something the item needs does not exist (a definition, user, table, record or file): create or "
-           "publish it on the target, then `ferry run` again.";
-  if (!strcmp(code, "ECONFLICT"))
-    return "The target already holds something different: look at the object the message names, resolve it "
-           "(remove, rename or map it), then `ferry run` again.";
-  if (!strcmp(code, "EPROTO"))
-    return "A server answered something ferry cannot understand: check the server's version and its log (the "
-           "detail holds the answer), then `ferry run` again.";
-  if (!strcmp(code, "ECONFIG")) return "Fix the configuration as the message says, then `ferry run` again.";
-  if (!strcmp(code, "EINVAL"))
-    return "The item's data cannot be carried as it is: fix it on the source or in the configuration's mapping, "
-           "then `ferry run` again.";
+  static const struct {
+    const char *code, *fix;
+  } fixes[] = {
+      {"ETRANSIENT",
+       "The target did not answer (or answered 5xx) after every retry: check that it is up and "
+       "reachable, then `ferry run` again (done items are skipped)."},
+      {"EINDOUBT",
+       "A request was sent and no answer came: `ferry run` again; the sink checks the target before it "
+       "writes again."},
+      {"EPERM",
+       "Credentials or permissions were refused: fix the user, password or token in the configuration "
+       "(or the target user's rights), then `ferry run` again."},
+      {"ENOENT",
+       "Something the item needs does not exist (a definition, user, table, record or file): create or "
+       "publish it on the target, then `ferry run` again."},
+      {"ECONFLICT",
+       "The target already holds something different: look at the object the message names, resolve it "
+       "(remove, rename or map it), then `ferry run` again."},
+      {"EPROTO",
+       "A server answered something ferry cannot understand: check the server's version and its log (the"
+       " detail holds the answer), then `ferry run` again."},
+      {"ECONFIG", "Fix the configuration as the message says, then `ferry run` again."},
+      {"EINVAL",
+       "The item's data cannot be carried as it is: fix it on the source or in the configuration's "
+       "mapping, then `ferry run` again."},
+  };
+  for (size_t i = 0; code && i < sizeof fixes / sizeof fixes[0]; i++)
+    if (!strcmp(fixes[i].code, code)) return fixes[i].fix;
   return "Fix the cause the message names, then `ferry run` again: done items are skipped, only these are "
          "tried again.";
 }
@@ -314,7 +324,8 @@ static int row_item(void *arg, json_t *it) {
   json_t *ch;
   json_array_foreach(json_object_get(rep, "tools_changed"), i, ch) {
     if (i) html_raw(h, ", ");
-    html_textf(h, "%s.%s (%s)", jstr(ch, "table") ? jstr(ch, "table") : "?", jstr(ch, "column") ? jstr(ch, "column") : "?",
+    html_textf(h, "%s.%s (%s)", jstr(ch, "table") ? jstr(ch, "table") : "?",
+               jstr(ch, "column") ? jstr(ch, "column") : "?",
                jstr(ch, "action") ? jstr(ch, "action") : "changed");
   }
   html_raw(h, "</td>");
@@ -348,8 +359,8 @@ static void iso(int64_t ms, char *buf, size_t n) {
   time_t s = (time_t)(ms / 1000);
   struct tm tm;
   gmtime_r(&s, &tm);
-  snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-           tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+  snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+           tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 }
 
 typedef struct ids {
@@ -381,7 +392,9 @@ static json_t *find_stage(json_t *stages, const char *name) {
   return NULL;
 }
 
-static void th(html *h, const char *cls, const char *label) { html_rawf(h, "<th class=\"%s\">%s</th>", cls, label); }
+static void th(html *h, const char *cls, const char *label) {
+  html_rawf(h, "<th class=\"%s\">%s</th>", cls, label);
+}
 
 static void td_num(html *h, const char *cls, int64_t v) {
   html_rawf(h, "<td class=\"n %s\">%lld</td>", cls, (long long)v);
@@ -415,10 +428,12 @@ int cli_html_report(const cli_html_opts *o, ferry_error *err) {
     run = pick_run(runs, o->run_id);
     if (!run) {
       if (o->run_id)
-        rc = ferry_error_set(err, FERRY_EINVAL, "journal %s has no run %lld (its runs: %s; `ferry status` lists them)",
-                             o->journal_path, (long long)o->run_id, json_array_size(runs) ? "see `ferry status`" : "none");
+        rc = ferry_error_set(
+            err, FERRY_EINVAL, "journal %s has no run %lld (its runs: %s; `ferry status` lists them)",
+            o->journal_path, (long long)o->run_id, json_array_size(runs) ? "see `ferry status`" : "none");
       else
-        rc = ferry_error_set(err, FERRY_EINVAL, "journal %s holds no run yet: nothing to report", o->journal_path);
+        rc =
+            ferry_error_set(err, FERRY_EINVAL, "journal %s holds no run yet: nothing to report", o->journal_path);
       json_decref(runs);
       ferry_journal_close(src.j);
       return rc;
@@ -437,7 +452,9 @@ int cli_html_report(const cli_html_opts *o, ferry_error *err) {
   json_t *rstages = json_object_get(summary, "stages"); /* the run's stages: counts, timing, series, latency */
   const char *mode = jstr(summary, "mode") ? jstr(summary, "mode") : run ? jstr(run, "mode") : "run";
 
-  tally t = {.stage_counts = json_object(), .stage_order = json_array(), .causes = json_object(),
+  tally t = {.stage_counts = json_object(),
+             .stage_order = json_array(),
+             .causes = json_object(),
              .cause_order = json_array()};
   if (foreach_item(&src, tally_item, &t, err) < 0) rc = err && err->code ? err->code : FERRY_EIO;
   html *h = NULL;
@@ -449,34 +466,45 @@ int cli_html_report(const cli_html_opts *o, ferry_error *err) {
 
   /* ---- header: verdict, run, configuration ---- */
   char title[160];
-  if (run) snprintf(title, sizeof title, "ferry report: %s %lld", mode, (long long)jint(run, "id"));
-  else snprintf(title, sizeof title, "ferry report: %s", mode);
+  if (run)
+    snprintf(title, sizeof title, "ferry report: %s %lld", mode, (long long)jint(run, "id"));
+  else
+    snprintf(title, sizeof title, "ferry report: %s", mode);
   html_head(h, title);
   html_raw(h, "<header>\n<h1>");
   html_text(h, title);
   html_raw(h, "</h1>\n");
   char verdict[256] = "";
   size_t vl = 0;
-  struct { int64_t n; const char *what; } parts[] = {{t.failed, "failed"}, {t.blocked, "blocked"},
-                                                      {t.differs, "differ"}, {t.in_doubt, "in doubt"},
-                                                      {t.not_migrated, "not migrated"}};
+  struct {
+    int64_t n;
+    const char *what;
+  } parts[] = {{t.failed, "failed"},
+               {t.blocked, "blocked"},
+               {t.differs, "differ"},
+               {t.in_doubt, "in doubt"},
+               {t.not_migrated, "not migrated"}};
   for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
     if (parts[i].n && vl < sizeof verdict)
-      vl += (size_t)snprintf(verdict + vl, sizeof verdict - vl, "%s%lld %s", vl ? ", " : "", (long long)parts[i].n,
-                             parts[i].what);
+      vl += (size_t)snprintf(verdict + vl, sizeof verdict - vl, "%s%lld %s", vl ? ", " : "",
+                             (long long)parts[i].n, parts[i].what);
   const char *vclass = t.failed || t.blocked || t.differs ? "bad" : vl ? "warn" : "ok";
   if (!vl) {
-    if (!strcmp(mode, "verify")) snprintf(verdict, sizeof verdict, "all equal (%lld items)", (long long)t.items);
+    if (!strcmp(mode, "verify"))
+      snprintf(verdict, sizeof verdict, "all equal (%lld items)", (long long)t.items);
     else if (!strcmp(mode, "plan"))
       snprintf(verdict, sizeof verdict, "nothing blocked (%lld items)", (long long)t.items);
-    else snprintf(verdict, sizeof verdict, "all %lld items done", (long long)t.items);
+    else
+      snprintf(verdict, sizeof verdict, "all %lld items done", (long long)t.items);
   }
   if (json_is_true(json_object_get(summary, "interrupted")) && vl < sizeof verdict)
     snprintf(verdict + strlen(verdict), sizeof verdict - strlen(verdict), "; interrupted: run again to resume");
-  html_rawf(h, "<p id=\"verdict\" class=\"verdict %s\" data-failed=\"%lld\" data-blocked=\"%lld\" data-differ=\"%lld\" "
-               "data-in-doubt=\"%lld\" data-items=\"%lld\">",
-            vclass, (long long)t.failed, (long long)t.blocked, (long long)t.differs, (long long)t.in_doubt,
-            (long long)t.items);
+  html_rawf(
+      h,
+      "<p id=\"verdict\" class=\"verdict %s\" data-failed=\"%lld\" data-blocked=\"%lld\" data-differ=\"%lld\" "
+      "data-in-doubt=\"%lld\" data-items=\"%lld\">",
+      vclass, (long long)t.failed, (long long)t.blocked, (long long)t.differs, (long long)t.in_doubt,
+      (long long)t.items);
   html_text(h, verdict);
   html_raw(h, "</p>\n<dl class=\"meta\">\n");
   if (o->settings && jstr(o->settings, "origin")) {
@@ -606,8 +634,9 @@ int cli_html_report(const cli_html_opts *o, ferry_error *err) {
   }
   html_raw(h, "</tbody></table>\n");
   if (src.j)
-    html_raw(h, "<p class=\"note\">\"journal\": every item as the journal holds it now; \"this run\": what the run "
-                "above did (its counts, time and rate).</p>\n");
+    html_raw(h,
+             "<p class=\"note\">\"journal\": every item as the journal holds it now; \"this run\": what the run "
+             "above did (its counts, time and rate).</p>\n");
 
   /* ---- charts ---- */
   html_raw(h, "<h2>Charts</h2>\n<div class=\"charts\">\n");
@@ -618,7 +647,7 @@ int cli_html_report(const cli_html_opts *o, ferry_error *err) {
     const char *k;
     json_t *c;
     json_object_foreach(json_object_get(t.stage_counts, json_string_value(v)), k, c)
-      json_array_append_new(counts, json_pack("[s, O]", k, c));
+        json_array_append_new(counts, json_pack("[s, O]", k, c));
     json_array_append_new(orows, json_pack("{s:O, s:o}", "name", v, "counts", counts));
   }
   html_chart_outcomes(h, orows);
@@ -655,7 +684,9 @@ int cli_html_report(const cli_html_opts *o, ferry_error *err) {
       size_t k;
       json_t *rv;
       json_array_foreach(reasons, k, rv) {
-        const char *why = json_is_string(rv) ? json_string_value(rv) : jstr(rv, "what") ? jstr(rv, "what") : jstr(rv, "message");
+        const char *why = json_is_string(rv) ? json_string_value(rv)
+                          : jstr(rv, "what") ? jstr(rv, "what")
+                                             : jstr(rv, "message");
         if (!why || strstr(jstr(c, "message"), why)) continue; /* the message says it already */
         html_raw(h, "<li>");
         html_text(h, why);
@@ -686,19 +717,23 @@ int cli_html_report(const cli_html_opts *o, ferry_error *err) {
     html_raw(h, "</ul></details>\n</section>\n");
   }
   if (t.other_causes)
-    html_rawf(h, "<p class=\"note\">and %lld more items with %d+ other causes (`ferry status --items` lists them)</p>\n",
-              (long long)t.other_causes, CLI_HTML_MAX_CAUSES);
+    html_rawf(
+        h,
+        "<p class=\"note\">and %lld more items with %d+ other causes (`ferry status --items` lists them)</p>\n",
+        (long long)t.other_causes, CLI_HTML_MAX_CAUSES);
 
   /* ---- the items ---- */
-  html_raw(h, "<h2>Items</h2>\n<div class=\"toolbar\"><input type=\"search\" id=\"q\" placeholder=\"search every column\" "
-              "aria-label=\"search\"><select id=\"fstatus\" aria-label=\"status\"><option value=\"\">every status</option>");
+  html_raw(h,
+           "<h2>Items</h2>\n<div class=\"toolbar\"><input type=\"search\" id=\"q\" placeholder=\"search every "
+           "column\" "
+           "aria-label=\"search\"><select id=\"fstatus\" aria-label=\"status\"><option value=\"\">every "
+           "status</option>");
   json_t *all_status = json_object();
   json_array_foreach(t.stage_order, i, v) {
     const char *k;
     json_t *c;
-    json_object_foreach(json_object_get(t.stage_counts, json_string_value(v)), k, c)
-      json_object_set_new(all_status, k, json_integer(json_integer_value(json_object_get(all_status, k)) +
-                                                      json_integer_value(c)));
+    json_object_foreach(json_object_get(t.stage_counts, json_string_value(v)), k, c) json_object_set_new(
+        all_status, k, json_integer(json_integer_value(json_object_get(all_status, k)) + json_integer_value(c)));
   }
   const char *sk;
   json_object_foreach(all_status, sk, v) {
@@ -719,9 +754,9 @@ int cli_html_report(const cli_html_opts *o, ferry_error *err) {
   }
   html_raw(h, "</select><span class=\"note\"><span id=\"shown\"></span> shown</span></div>\n");
   html_raw(h, "<table id=\"items\"><thead><tr>");
-  static const char *const cols[] = {"stage", "source id", "status", "target id", "record id", "definition",
-                                     "open activities", "assignees", "adopted", "start-path changes", "losses",
-                                     "error / note"};
+  static const char *const cols[] = {"stage",     "source id",          "status",          "target id",
+                                     "record id", "definition",         "open activities", "assignees",
+                                     "adopted",   "start-path changes", "losses",          "error / note"};
   for (i = 0; i < sizeof cols / sizeof cols[0]; i++) th(h, "", cols[i]);
   html_raw(h, "</tr></thead>\n<tbody>\n");
   rows r = {.h = h};
@@ -730,8 +765,9 @@ int cli_html_report(const cli_html_opts *o, ferry_error *err) {
   html_rawf(h, "<p class=\"note\" id=\"rows\" data-rows=\"%lld\" data-left-out=\"%lld\">", (long long)r.n,
             (long long)r.left_out);
   if (r.left_out)
-    html_textf(h, "The table shows the first %lld items (stage and key order); %lld more are left out to keep the "
-                  "page usable: `ferry status --items` (or --json) lists every one.",
+    html_textf(h,
+               "The table shows the first %lld items (stage and key order); %lld more are left out to keep the "
+               "page usable: `ferry status --items` (or --json) lists every one.",
                (long long)r.n, (long long)r.left_out);
   else
     html_textf(h, "%lld items.", (long long)r.n);
@@ -742,19 +778,24 @@ int cli_html_report(const cli_html_opts *o, ferry_error *err) {
   if (src.j && !rc) {
     html_raw(h, "<script type=\"application/json\" id=\"idmap\">[");
     ids x = {.h = h};
-    if (ferry_journal_ids(src.j, NULL, NULL, NULL, id_row, &x, err) < 0) rc = err && err->code ? err->code : FERRY_EIO;
+    if (ferry_journal_ids(src.j, NULL, NULL, NULL, id_row, &x, err) < 0)
+      rc = err && err->code ? err->code : FERRY_EIO;
     html_raw(h, "]</script>\n");
-    html_rawf(h, "<p><button type=\"button\" id=\"csv\" data-ids=\"%lld\">Download the id map as CSV (%lld ids)</button> "
-                 "<span class=\"note\">old id &#8594; new id per kind, with the item that created it; the same "
-                 "as <code>ferry export-map</code>.</span></p>\n",
-              (long long)x.n, (long long)x.n);
+    html_rawf(
+        h,
+        "<p><button type=\"button\" id=\"csv\" data-ids=\"%lld\">Download the id map as CSV (%lld ids)</button> "
+        "<span class=\"note\">old id &#8594; new id per kind, with the item that created it; the same "
+        "as <code>ferry export-map</code>.</span></p>\n",
+        (long long)x.n, (long long)x.n);
     if (x.left_out)
-      html_rawf(h, "<p class=\"note\" id=\"ids-left-out\">%lld more ids are left out of the page: <code>ferry "
-                   "export-map</code> writes them all.</p>\n",
+      html_rawf(h,
+                "<p class=\"note\" id=\"ids-left-out\">%lld more ids are left out of the page: <code>ferry "
+                "export-map</code> writes them all.</p>\n",
                 (long long)x.left_out);
   } else if (!rc) {
-    html_raw(h, "<p class=\"note\">a plan creates no id: the id map is in the journal once a run has carried "
-                "items (<code>ferry report</code>, <code>ferry export-map</code>).</p>\n");
+    html_raw(h,
+             "<p class=\"note\">a plan creates no id: the id map is in the journal once a run has carried "
+             "items (<code>ferry report</code>, <code>ferry export-map</code>).</p>\n");
   }
   html_tail(h);
 
