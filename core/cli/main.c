@@ -123,7 +123,8 @@ static const char usage_main[] =
     "  4  verify: the target differs from the source (the differing items are marked for run --repair)\n"
     "  5  interrupted: run again to resume\n"
     "  6  the run could not proceed (a source or a stage failed, journal error, the journal is in use\n"
-    "     by another run or verify); status, export-map: the journal cannot be read\n";
+    "     by another run or verify); status, export-map, report: the journal cannot be read;\n"
+    "     --html: the page cannot be written\n";
 
 static const char usage_common[] =
     "  -c, --config FILE      configuration file (default ./ferry.json)\n"
@@ -233,7 +234,7 @@ static void print_command_help(const char *cmd) {
            "download. Secrets of the configuration never reach the page. The table is capped at %d\n"
            "items and the id map at %d ids (the page says so). Reads the journal read-only.\n\noptions:\n%s"
            "      --html FILE        the page to write (replaced only once complete)\n"
-           "      --run ID           this run (default: the last one that ended; `ferry status` lists runs)\n",
+           "      --run ID           this run (default: the newest one that ended; the page shows its id)\n",
            CLI_HTML_MAX_ROWS, CLI_HTML_MAX_IDS, usage_common);
   } else if (!strcmp(cmd, "plugins")) {
     printf("usage: ferry plugins [--describe NAME] [options]\n\nLists the plugins built in and those found in "

@@ -427,13 +427,23 @@ int cli_html_report(const cli_html_opts *o, ferry_error *err) {
     }
     run = pick_run(runs, o->run_id);
     if (!run) {
-      if (o->run_id)
-        rc = ferry_error_set(
-            err, FERRY_EINVAL, "journal %s has no run %lld (its runs: %s; `ferry status` lists them)",
-            o->journal_path, (long long)o->run_id, json_array_size(runs) ? "see `ferry status`" : "none");
-      else
-        rc =
-            ferry_error_set(err, FERRY_EINVAL, "journal %s holds no run yet: nothing to report", o->journal_path);
+      if (o->run_id) {
+        char list[256] = "";
+        size_t n = 0, k;
+        json_t *r;
+        json_array_foreach(runs, k, r) {
+          if (n + 24 >= sizeof list) {
+            snprintf(list + n, sizeof list - n, ", ...");
+            break;
+          }
+          n += (size_t)snprintf(list + n, sizeof list - n, "%s%lld (%s)", k ? ", " : "", (long long)jint(r, "id"),
+                                jstr(r, "mode") ? jstr(r, "mode") : "?");
+        }
+        rc = ferry_error_set(err, FERRY_EINVAL, "journal %s has no run %lld (its runs, newest first: %s)",
+                             o->journal_path, (long long)o->run_id, n ? list : "none");
+      } else {
+        rc = ferry_error_set(err, FERRY_EINVAL, "journal %s holds no run yet: nothing to report", o->journal_path);
+      }
       json_decref(runs);
       ferry_journal_close(src.j);
       return rc;
