@@ -173,6 +173,19 @@ def check_dom(dom, status_json, items_json, map_csv, poison):
             acts = [a.get("activity") for a in rep.get("open_activities") or []]
             if acts and cell(r, "activities") != ", ".join(acts):
                 bad("instance %s: open activities %r, journal %r" % (it["key"], cell(r, "activities"), acts))
+            who = []
+            for a in rep.get("open_activities") or []:
+                who += [u for u in a.get("assignees") or [] if u not in who]
+            if (cell(r, "assignees") or "") != ", ".join(who):
+                bad("instance %s: assignees %r, journal %r" % (it["key"], cell(r, "assignees"), who))
+            if (cell(r, "adopted") == "yes") != bool(rep.get("adopted")):
+                bad("instance %s: adopted %r, journal %r" % (it["key"], cell(r, "adopted"), rep.get("adopted")))
+            for ch in rep.get("tools_changed") or []:
+                if "%s.%s" % (ch.get("table"), ch.get("column")) not in (cell(r, "startpath") or ""):
+                    bad("instance %s: start-path change %s.%s not shown" % (it["key"], ch.get("table"), ch.get("column")))
+            kinds = [l.get("kind") or "loss" for l in rep.get("losses") or []]
+            if (cell(r, "losses") or "") != ", ".join(kinds):
+                bad("instance %s: losses %r, journal %r" % (it["key"], cell(r, "losses"), kinds))
             if rep.get("record_id") == poison:
                 poison_row = (it, r)
     inst_rows = sum(1 for r in rows if r["attrs"].get("data-stage") == "instances")
@@ -220,7 +233,13 @@ def check_dom(dom, status_json, items_json, map_csv, poison):
     for kind in ("series", "outcomes", "latency"):
         if kind not in svgs:
             bad("no %s chart" % kind)
-    print("rows %d (instances %d), ids %d, charts %s" % (len(rows), n_inst, len(want_ids), sorted(set(svgs))))
+    changed = sum(1 for i in items if i["stage"] == "instances" and (i.get("report") or {}).get("tools_changed"))
+    lossy = sum(1 for i in items if i["stage"] == "instances" and (i.get("report") or {}).get("losses"))
+    if not changed or not lossy:
+        bad("the run has %d instances with start-path changes and %d with losses: the test shows neither column"
+            % (changed, lossy))
+    print("rows %d (instances %d; %d with start-path changes, %d with losses), ids %d, charts %s" %
+          (len(rows), n_inst, changed, lossy, len(want_ids), sorted(set(svgs))))
 
 
 def visible_keys(dom):
