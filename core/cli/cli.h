@@ -61,6 +61,7 @@ int cli_html_report(const cli_html_opts *o, ferry_error *err);
 /* At most this many item rows and ids are put in the page; the page says how many it left out. */
 #define CLI_HTML_MAX_ROWS 20000
 #define CLI_HTML_MAX_IDS 200000
+#define CLI_HTML_MAX_PROBLEM_ROWS 5000 /* beyond CLI_HTML_MAX_ROWS: failed, blocked, differing, in doubt */
 #define CLI_HTML_MAX_CAUSES 200   /* failure causes listed one by one (the others are summed up) */
 #define CLI_HTML_CAUSE_KEYS 50    /* item keys listed per cause */
 

@@ -266,7 +266,8 @@ static char *join(json_t *a, const char *key) {
 
 static int row_item(void *arg, json_t *it) {
   rows *r = arg;
-  if (r->n >= CLI_HTML_MAX_ROWS) {
+  if (r->n >= CLI_HTML_MAX_ROWS + CLI_HTML_MAX_PROBLEM_ROWS ||
+      (r->n >= CLI_HTML_MAX_ROWS && !is_problem(jstr(it, "status")))) {
     r->left_out++;
     return 0;
   }
@@ -776,9 +777,10 @@ int cli_html_report(const cli_html_opts *o, ferry_error *err) {
             (long long)r.left_out);
   if (r.left_out)
     html_textf(h,
-               "The table shows the first %lld items (stage and key order); %lld more are left out to keep the "
-               "page usable: `ferry status --items` (or --json) lists every one.",
-               (long long)r.n, (long long)r.left_out);
+               "The table shows %lld items: the first %d (stage and key order), then only failed, blocked, "
+               "differing and in-doubt ones (at most %d more); %lld items are left out to keep the page usable: "
+               "`ferry status --items` (or --json) lists every one.",
+               (long long)r.n, CLI_HTML_MAX_ROWS, CLI_HTML_MAX_PROBLEM_ROWS, (long long)r.left_out);
   else
     html_textf(h, "%lld items.", (long long)r.n);
   html_raw(h, "</p>\n");
