@@ -390,10 +390,10 @@ void html_chart_outcomes(html *h, json_t *rows) {
         json_array_append_new(order, json_string(status));
       }
       double w = (W - L - R) * (double)v / total;
-      html_rawf(h,
-                "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.0f\" fill=\"%s\" data-status=\"%s\" "
-                "data-count=\"%lld\"><title>",
-                x, y, w, RH - 6, html_status_color(status), status, (long long)v);
+      html_rawf(h, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.0f\" fill=\"%s\" data-status=\"", x, y,
+                w, RH - 6, html_status_color(status));
+      html_text(h, status);
+      html_rawf(h, "\" data-count=\"%lld\"><title>", (long long)v);
       html_textf(h, "%s: %lld", status, (long long)v);
       html_raw(h, "</title></rect>\n");
       if (w > 28)
@@ -407,9 +407,10 @@ void html_chart_outcomes(html *h, json_t *rows) {
   json_array_foreach(order, i, s) {
     const char *status = json_string_value(s);
     html_rawf(h,
-              "<rect x=\"%.1f\" y=\"%.1f\" width=\"10\" height=\"10\" fill=\"%s\"/><text x=\"%.1f\" "
-              "y=\"%.1f\">%s</text>\n",
-              lx, ly, html_status_color(status), lx + 14, ly + 9, status);
+              "<rect x=\"%.1f\" y=\"%.1f\" width=\"10\" height=\"10\" fill=\"%s\"/><text x=\"%.1f\" y=\"%.1f\">",
+              lx, ly, html_status_color(status), lx + 14, ly + 9);
+    html_text(h, status);
+    html_raw(h, "</text>\n");
     lx += 24 + 7.0 * (double)strlen(status);
   }
   json_decref(seen);
