@@ -35,7 +35,8 @@
 #            the journal without the configuration; bad input (no such run, no journal, unwritable output).
 #   repair   after a clean migration, a target form row, an upload file, an instance's variable and an
 #            assignee are tampered with: verify finds each (exit 4), `ferry run --repair` writes exactly those
-#            items again, verify passes (exit 0), and every source instance still has one target instance.
+#            items again, verify passes (exit 0), and every source instance still has one target instance;
+#            `ferry report --html` after each verify says "N differ" (the marked items), then "all equal".
 #
 # Exit 77 (CTest: skipped) when a plugin it needs is not built. E2E_KEEP=1 keeps the work directory. E2E_SEED
 # seeds the fixture and the kill points (default 1).
@@ -676,6 +677,16 @@ scenario_repair() {
   has "verify names the row's batch" "app_fd_leave" "$W/verify1.log"
   has "verify names the variable" "comment" "$W/verify1.log"
   has "verify names the assignee" "hr2" "$W/verify1.log"
+  # the HTML report of that verify: the differing items (those the journal marked)
+  (cd "$W" && "$FERRY" status --config "$W/ferry.json" --items --json) >"$W/marked.json" 2>/dev/null
+  local marked
+  marked=$(python3 -c 'import json,sys; print(sum(1 for i in json.load(open(sys.argv[1])) if i.get("verify")))' \
+    "$W/marked.json")
+  ferry report differ.log --html "$W/differ.html"
+  expect_rc "ferry report after the verify" 0 "$rc" "$W/differ.log"
+  has "report: the verdict counts the marked items" "data-differ=\"$marked\"" "$W/differ.html"
+  has "report: the verdict says they differ" ">$marked differ<" "$W/differ.html"
+  has "report: the differing items grouped by cause" 'class="cause differs"' "$W/differ.html"
   step "run --repair: exactly those items"
   local w0
   w0=$(starts)
@@ -695,6 +706,10 @@ PY
   step "verify again"
   ferry verify verify2.log
   expect_rc "verify after the repair" 0 "$rc" "$W/verify2.log"
+  ferry report equal.log --html "$W/equal.html"
+  expect_rc "ferry report after the last verify" 0 "$rc" "$W/equal.log"
+  has "report: all equal" '<p id="verdict" class="verdict ok"' "$W/equal.html"
+  has "report: all equal, said" ">all equal (" "$W/equal.html"
   eq "still one target instance per source instance" "$(tgt_count)" "$n_before"
   check_migrated repair
   eq "the row is back" "$(psql "$TGTDB" -XAtq -c "SELECT c_status FROM app_fd_leave WHERE id = '$rid'")" \
