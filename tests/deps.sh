@@ -4,7 +4,7 @@
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config git python3 libcurl4-openssl-dev libjansson-dev libuv1-dev libltdl-dev
       libpq-dev libsqlite3-dev libssl-dev libmicrohttpd-dev postgresql postgresql-contrib rsync curl
-      mariadb-server mariadb-client libmariadb-dev)
+      mariadb-server mariadb-client libmariadb-dev chromium)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

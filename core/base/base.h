@@ -45,6 +45,41 @@ size_t ferry__strv_len(char *const *v);
 void ferry__strv_free(char **v);
 char **ferry__strv_dup(const char *const *v);
 
+/* ===== stats.c: latency histograms and time series (the report's charts) ==================================
+ * A latency histogram: log-scaled buckets, five per decade. Bucket 0 holds calls under 1 ms, bucket k
+ * (1..FERRY_LAT_BUCKETS-2) calls under 10^(k/5) ms, the last one everything slower (over 100 s). */
+#define FERRY_LAT_BUCKETS 27
+typedef struct ferry__latency {
+  int64_t count;
+  double sum_ms, max_ms;
+  int64_t b[FERRY_LAT_BUCKETS];
+} ferry__latency;
+void ferry__latency_add(ferry__latency *l, double ms);
+/* Upper bound of bucket i in ms (the last: -1, no bound). */
+double ferry__latency_bound(int i);
+/* The histogram as a new JSON object: {"count", "mean_ms", "max_ms", "p50_ms", "p90_ms", "p99_ms" (bucket
+ * upper bounds), "buckets": [[upper bound in ms (null for the last), count], ...] (the non-empty ones)}. */
+json_t *ferry__latency_json(const ferry__latency *l);
+
+/* A time series of counters over a run: at most FERRY_SERIES_MAX points of `step` seconds each, from t0.
+ * When a sample falls beyond the last point, neighbouring points are merged in pairs and the step doubles,
+ * so that a run of any length keeps FERRY_SERIES_MAX points at most. Each point holds, per counter, what
+ * happened during its interval (the difference between the samples). */
+#define FERRY_SERIES_MAX 600
+#define FERRY_SERIES_COUNTERS 3 /* completed (done + skipped + failed), failed, retries */
+typedef struct ferry__series {
+  double t0, step;                     /* step 0: not started */
+  size_t n;                            /* points in use */
+  int64_t last[FERRY_SERIES_COUNTERS]; /* the counters at the last sample */
+  int64_t v[FERRY_SERIES_COUNTERS][FERRY_SERIES_MAX];
+} ferry__series;
+void ferry__series_start(ferry__series *s, double t0, double step);
+/* The counters' current values at time `now` (ferry__now() scale): their increase since the last sample
+ * goes to the point of `now`. */
+void ferry__series_sample(ferry__series *s, double now, const int64_t counters[FERRY_SERIES_COUNTERS]);
+/* {"step_s", "points": n, "completed": [...], "failed": [...], "retries": [...]}; NULL when not started. */
+json_t *ferry__series_json(const ferry__series *s);
+
 /* ===== log.c: who logs ====================================================================================
  * What a log line says of the instance that logs it. It is the first member of every ferry_instance
  * (load/load.h), so that logging names the instance without knowing the rest of it. */

@@ -16,6 +16,8 @@
 #include <ferry/journal.h>
 #include <ferry/runtime.h>
 
+#include "cli.h"
+
 /* Exit codes (documented in --help, README and docs/cli.md). */
 enum {
   EXIT_OK = 0,
@@ -114,6 +116,8 @@ static const char usage_main[] =
     "  status    what the journal holds: per stage done, skipped, failed, in doubt;\n"
     "            --items: every item with its ids, target, losses and verify mark\n"
     "  export-map  the id map (old id -> new id, per kind) as CSV or JSON, for the cutover\n"
+    "  report    --html FILE: one self-contained HTML page of a run, built from the journal\n"
+    "            (verdict, stages, charts, every item, failures by cause, the id map as CSV)\n"
     "  plugins   list the plugins ferry can load (--describe NAME: one plugin and its options)\n"
     "  version   versions of ferry, its plugin ABI and every library it uses\n"
     "\n"
@@ -128,7 +132,8 @@ static const char usage_main[] =
     "  4  verify: the target differs from the source (the differing items are marked for run --repair)\n"
     "  5  interrupted: run again to resume\n"
     "  6  the run could not proceed (a source or a stage failed, journal error, the journal is in use\n"
-    "     by another run or verify); status, export-map: the journal cannot be read\n"
+    "     by another run or verify); status, export-map, report: the journal cannot be read;\n"
+    "     --html: the page cannot be written\n"
     "  status: 1 some items failed, 5 some items are in doubt (none failed), 6 unreadable journal\n";
 
 static const char usage_common[] =
@@ -146,13 +151,16 @@ static const char usage_pipeline[] =
     "      --stage NAME       only this stage (repeatable)\n"
     "      --report FILE      write the JSON report there (default: the config's \"report\")\n"
     "      --progress MODE    auto (default: redrawn on a terminal, plain lines otherwise), tty, plain, none\n"
-    "                         (with --log-format json: JSON lines)\n";
+    "                         (with --log-format json: JSON lines)\n"
+    "      --html FILE        also write the HTML report there (as `ferry report --html`)\n";
 
 typedef struct cli {
   const char *command;
   const char *format; /* export-map: csv (default) or json */
   const char *kind;   /* export-map: only this kind */
   const char *output; /* export-map: the file (default stdout) */
+  const char *html;   /* plan, run, verify, report: the HTML report */
+  int64_t run_id;     /* report: --run */
   int repair, items;
   const char *config;
   const char *journal;
@@ -232,6 +240,20 @@ static void print_command_help(const char *cmd) {
            "      --stage NAME       only ids created by the items of this stage (repeatable)\n"
            "      --output FILE      write to FILE (replaced at the end; default: standard output)\n",
            usage_common);
+  } else if (!strcmp(cmd, "report")) {
+    printf("usage: ferry report --html FILE [--run ID] [options]\n\n"
+           "Writes one self-contained HTML page (no network: inline style, script and SVG only) of a\n"
+           "run, built from the journal, so it can be made again at any time: the verdict (all equal,\n"
+           "N differ, N failed, N blocked), the configuration's stages, per stage the journal's counts\n"
+           "and the run's counts and timing, charts (items per second, outcomes, target call latency,\n"
+           "retries over time), every item in a searchable, sortable table (source id, target id,\n"
+           "record id, definition, open activities, assignees, adopted, start-path changes, losses),\n"
+           "the failures and blocks grouped by cause with what to do, and the id map as a CSV\n"
+           "download. Secrets of the configuration never reach the page. The table is capped at %d\n"
+           "items and the id map at %d ids (the page says so). Reads the journal read-only.\n\noptions:\n%s"
+           "      --html FILE        the page to write (replaced only once complete)\n"
+           "      --run ID           this run (default: the newest one that ended; the page shows its id)\n",
+           CLI_HTML_MAX_ROWS, CLI_HTML_MAX_IDS, usage_common);
   } else if (!strcmp(cmd, "plugins")) {
     printf("usage: ferry plugins [--describe NAME] [options]\n\nLists the plugins built in and those found in "
            "the plugin path\n(--plugin-path, config \"plugin_path\", $FERRY_PLUGIN_PATH, the install "
@@ -250,7 +272,7 @@ static void print_command_help(const char *cmd) {
 
 static int parse_args(int argc, char **argv, cli *c) {
   enum { O_JOURNAL = 256, O_REPORT, O_LIMIT, O_STAGE, O_PLUGIN_PATH, O_PROGRESS, O_LOG_FORMAT, O_DESCRIBE,
-         O_JSON, O_REPAIR, O_ITEMS, O_FORMAT, O_KIND, O_OUTPUT };
+         O_JSON, O_REPAIR, O_ITEMS, O_FORMAT, O_KIND, O_OUTPUT, O_HTML, O_RUN };
   static const struct option longopts[] = {
       {"config", required_argument, 0, 'c'},      {"journal", required_argument, 0, O_JOURNAL},
       {"report", required_argument, 0, O_REPORT}, {"limit", required_argument, 0, O_LIMIT},
@@ -259,7 +281,8 @@ static int parse_args(int argc, char **argv, cli *c) {
       {"describe", required_argument, 0, O_DESCRIBE}, {"json", no_argument, 0, O_JSON},
       {"repair", no_argument, 0, O_REPAIR},       {"items", no_argument, 0, O_ITEMS},
       {"format", required_argument, 0, O_FORMAT}, {"kind", required_argument, 0, O_KIND},
-      {"output", required_argument, 0, O_OUTPUT},
+      {"output", required_argument, 0, O_OUTPUT}, {"html", required_argument, 0, O_HTML},
+      {"run", required_argument, 0, O_RUN},
       {"verbose", no_argument, 0, 'v'},           {"quiet", no_argument, 0, 'q'},
       {"help", no_argument, 0, 'h'},              {0, 0, 0, 0}};
   int opt;
@@ -308,6 +331,17 @@ static int parse_args(int argc, char **argv, cli *c) {
         break;
       case O_KIND: c->kind = optarg; break;
       case O_OUTPUT: c->output = optarg; break;
+      case O_HTML: c->html = optarg; break;
+      case O_RUN: {
+        char *end;
+        long long v = strtoll(optarg, &end, 10);
+        if (*end || v < 1) {
+          say("error", "--run takes a run id, a whole number >= 1 (got \"%s\")", optarg);
+          return -1;
+        }
+        c->run_id = v;
+        break;
+      }
       case 'v': c->verbose++; break;
       case 'q': c->quiet = 1; break;
       case 'h': print_command_help(c->command ? c->command : ""); exit(EXIT_OK);
@@ -342,6 +376,18 @@ static int parse_args(int argc, char **argv, cli *c) {
   if ((c->format || c->kind || c->output) && strcmp(cmd, "export-map")) {
     say("error", "--%s is an option of `ferry export-map`",
             c->format ? "format" : c->kind ? "kind" : "output");
+    return -1;
+  }
+  if (c->html && strcmp(cmd, "plan") && strcmp(cmd, "run") && strcmp(cmd, "verify") && strcmp(cmd, "report")) {
+    say("error", "--html is an option of `ferry report`, `plan`, `run` and `verify`");
+    return -1;
+  }
+  if (c->run_id && strcmp(cmd, "report")) {
+    say("error", "--run is an option of `ferry report`");
+    return -1;
+  }
+  if (!strcmp(cmd, "report") && !c->html) {
+    say("error", "`ferry report` needs --html FILE (see `ferry report --help`)");
     return -1;
   }
   if (c->nstages && !strcmp(cmd, "status") && !c->items) {
@@ -455,6 +501,19 @@ static void print_summary(ferry_mode mode, const ferry_run_summary *sum, int exi
   if (interrupted) fprintf(stderr, "interrupted, run again to resume (exit code %d)\n", EXIT_INTERRUPTED);
 }
 
+/* The id of the journal's newest run (0: none, or no journal). */
+static int64_t last_run_id(const cli *c, json_t *settings) {
+  const char *jp = c->journal ? c->journal : json_string_value(json_object_get(settings, "journal"));
+  ferry_error err = FERRY_ERROR_INIT;
+  ferry_journal *j = jp ? ferry_journal_open_readonly(jp, &err) : NULL;
+  json_t *runs = j ? ferry_journal_runs(j, 1, &err) : NULL;
+  int64_t id = (int64_t)json_integer_value(json_object_get(json_array_get(runs, 0), "id"));
+  json_decref(runs);
+  ferry_journal_close(j);
+  ferry_error_clear(&err);
+  return id;
+}
+
 static int cmd_pipeline(cli *c, ferry_mode mode) {
   ferry_error err = FERRY_ERROR_INIT;
   ferry_runtime_opts ro = {.struct_size = sizeof ro,
@@ -481,12 +540,28 @@ static int cmd_pipeline(cli *c, ferry_mode mode) {
   const char *pm = c->progress ? c->progress : "auto";
   if (!strcmp(pm, "none") || c->quiet) progress = 0;
   else if (!strcmp(pm, "tty") || (!strcmp(pm, "auto") && isatty(STDERR_FILENO))) progress = 2;
+  /* plan --html: the page is made from the plan's JSON report (a plan writes no journal) */
+  char plan_report[64] = "";
+  const char *report_path = c->report ? c->report : json_string_value(json_object_get(settings, "report"));
+  if (c->html && mode == FERRY_MODE_PLAN && !report_path) {
+    snprintf(plan_report, sizeof plan_report, "/tmp/ferry-plan-XXXXXX");
+    int fd = mkstemp(plan_report);
+    if (fd < 0) {
+      say("error", "cannot create a temporary file for the plan's report: %s", strerror(errno));
+      ferry_runtime_free(rt);
+      return EXIT_ERROR;
+    }
+    close(fd);
+    report_path = plan_report;
+  }
+  /* run, verify --html: the page shows the run this command records, the first newer than this one */
+  int64_t run_before = c->html && mode != FERRY_MODE_PLAN ? last_run_id(c, settings) : 0;
   ferry_run_opts opts = {.struct_size = sizeof opts,
                          .mode = mode,
                          .limit = c->limit,
                          .stages = (const char *const *)c->stages,
                          .progress = progress,
-                         .report_path = c->report,
+                         .report_path = plan_report[0] ? plan_report : c->report,
                          .repair = c->repair};
   uv_signal_t sigint, sigterm;
   uv_loop_t *loop = ferry_runtime_loop(rt);
@@ -519,6 +594,70 @@ static int cmd_pipeline(cli *c, ferry_mode mode) {
   }
   if (!c->quiet && sum.nstages) print_summary(mode, &sum, exit_code);
   if (rc < 0 && (err.code || err.message)) print_error(NULL, &err);
+  ferry_error_clear(&err);
+  if (c->html && exit_code != EXIT_USAGE) {
+    /* run, verify: from the journal (the run just recorded); plan: from its report */
+    cli_html_opts ho = {.html_path = c->html, .settings = settings};
+    json_t *plan = NULL;
+    const char *jp = c->journal ? c->journal : json_string_value(json_object_get(settings, "journal"));
+    if (mode == FERRY_MODE_PLAN) {
+      json_error_t je;
+      plan = report_path ? json_load_file(report_path, 0, &je) : NULL;
+      if (!plan)
+        ferry_error_set(&err, FERRY_EIO, "cannot read the plan's report %s: %s", report_path ? report_path : "-",
+                        report_path ? je.text : "none was written");
+      ho.report = plan;
+    } else {
+      ho.journal_path = jp;
+      ho.run_id = last_run_id(c, settings);
+      if (ho.run_id <= run_before)
+        ferry_error_set(&err, FERRY_ENOENT, "not written: the %s recorded no run in the journal %s",
+                        mode == FERRY_MODE_VERIFY ? "verify" : "run", jp);
+    }
+    if (!err.code && cli_html_report(&ho, &err) == 0 && !c->quiet)
+      say("info", "HTML report written to %s", c->html);
+    if (err.code) {
+      print_error("HTML report", &err);
+      if (exit_code == EXIT_OK) exit_code = EXIT_ERROR;
+    }
+    json_decref(plan);
+    ferry_error_clear(&err);
+  }
+  if (plan_report[0]) unlink(plan_report);
+  ferry_runtime_free(rt);
+  return exit_code;
+}
+
+/* ---- report --------------------------------------------------------------------------------------------- */
+static int cmd_report(cli *c) {
+  ferry_error err = FERRY_ERROR_INIT;
+  ferry_runtime *rt = NULL;
+  json_t *settings = NULL; /* borrowed from rt */
+  /* The configuration, when there is one, is loaded as a run would load it: its secrets are then known and
+   * redacted from every text of the page. */
+  if (c->config || access("ferry.json", F_OK) == 0) {
+    ferry_runtime_opts ro = {.struct_size = sizeof ro, .plugin_path = (const char *const *)c->plugin_path,
+                             .journal_path = c->journal};
+    rt = ferry_runtime_new(&ro, &err);
+    if (!rt || ferry_runtime_load_file(rt, default_config(c), &err) < 0) {
+      print_error(NULL, &err);
+      ferry_error_clear(&err);
+      ferry_runtime_free(rt);
+      return rt ? EXIT_USAGE : EXIT_ERROR;
+    }
+    settings = ferry_runtime_settings(rt);
+  }
+  const char *jp = c->journal ? c->journal
+                   : settings ? json_string_value(json_object_get(settings, "journal"))
+                              : "ferry-journal.db";
+  cli_html_opts ho = {.html_path = c->html, .journal_path = jp, .run_id = c->run_id, .settings = settings};
+  int rc = cli_html_report(&ho, &err), exit_code = EXIT_OK;
+  if (rc < 0) {
+    print_error(NULL, &err);
+    exit_code = rc == FERRY_EINVAL && c->run_id ? EXIT_USAGE : EXIT_ERROR;
+  } else if (!c->quiet) {
+    say("info", "HTML report written to %s", c->html);
+  }
   ferry_error_clear(&err);
   ferry_runtime_free(rt);
   return exit_code;
@@ -1185,7 +1324,7 @@ int main(int argc, char **argv) {
   }
   if (!strcmp(c.command, "--version")) return cmd_version();
   static const char *const commands[] = {"plan",    "run",     "verify", "status", "export-map",
-                                         "plugins", "version", NULL};
+                                         "plugins", "version", "report", NULL};
   int known = 0;
   for (size_t i = 0; commands[i]; i++) known |= !strcmp(commands[i], c.command);
   if (!known) {
@@ -1211,6 +1350,7 @@ int main(int argc, char **argv) {
   else if (!strcmp(c.command, "verify")) rc = cmd_pipeline(&c, FERRY_MODE_VERIFY);
   else if (!strcmp(c.command, "status")) rc = c.items ? cmd_status_items(&c) : cmd_status(&c);
   else if (!strcmp(c.command, "export-map")) rc = cmd_export_map(&c);
+  else if (!strcmp(c.command, "report")) rc = cmd_report(&c);
   else if (!strcmp(c.command, "plugins")) rc = cmd_plugins(&c);
   else rc = cmd_version();
   strv_free(c.plugin_path);

@@ -200,7 +200,10 @@ struct ferry_instance {
   struct ferry_stage *stage;/* NULL when standalone (service tests) */
   char **points;            /* hooks: the points this hook instance is attached to (owned) */
   int initialized;          /* init() succeeded */
+  /* target calls the services made for this instance: time from sending to the answer, per attempt */
+  ferry__latency latency[2]; /* FERRY__LAT_HTTP, FERRY__LAT_PG */
 };
+enum { FERRY__LAT_HTTP = 0, FERRY__LAT_PG = 1 };
 /* Allocates the context, applies options (ferry__options_apply), calls init(). `where` names the instance in
  * errors (ferry_plugin_ref.where, e.g. "config.json:12:17: stages[0] \"forms\" sink \"pgsql\""): option
  * errors read "<where> options: unknown key ...", an init failure "<where>: <the plugin's message>". On

@@ -197,6 +197,33 @@ void ferry__report_summary(const ferry__run *run, double seconds, ferry_stage_su
   summary->seconds = seconds;
 }
 
+/* The target calls of the stage's instances (source, sink, hooks), per service: [{"instance": "sink
+ * joget", "role", "plugin", "service": "http" | "pg", histogram (ferry__latency_json)}], NULL when none
+ * made any call. */
+static json_t *stage_latency(const ferry_stage *st) {
+  static const char *const service[2] = {"http", "pg"};
+  json_t *a = NULL;
+  size_t n = 2 + st->cfg->nhooks;
+  for (size_t i = 0; i < n; i++) {
+    const ferry_instance *ins = i == 0 ? st->source : i == 1 ? st->sink : st->hooks ? st->hooks[i - 2] : NULL;
+    if (!ins) continue;
+    const char *role = ins->role == FERRY_KIND_SOURCE ? "source" : ins->role == FERRY_KIND_SINK ? "sink" : "hook";
+    for (int k = 0; k < 2; k++) {
+      if (!ins->latency[k].count) continue;
+      json_t *o = ferry__latency_json(&ins->latency[k]);
+      char *name = ferry__xasprintf("%s %s", role, ins->plugin->name);
+      json_object_set_new(o, "instance", json_string(name));
+      free(name);
+      json_object_set_new(o, "role", json_string(role));
+      json_object_set_new(o, "plugin", json_string(ins->plugin->name));
+      json_object_set_new(o, "service", json_string(service[k]));
+      if (!a) a = json_array();
+      json_array_append_new(a, o);
+    }
+  }
+  return a;
+}
+
 /* The report without its item lists (those are streamed by write_report): small whatever the item count.
  * Its "totals" are also the run's summary in the journal. */
 json_t *ferry__report_build(const ferry__run *run, int rc, const ferry_error *res, double seconds) {
@@ -238,8 +265,14 @@ json_t *ferry__report_build(const ferry__run *run, int rc, const ferry_error *re
     }
     if (st->selected) {
       json_object_set_new(s, "seconds", json_real(st->t_end > st->t_start ? st->t_end - st->t_start : 0));
+      if (st->t_start > 0 && run->t0 > 0)
+        json_object_set_new(s, "started_s", json_real(st->t_start > run->t0 ? st->t_start - run->t0 : 0));
       json_object_set_new(s, "peak_outstanding", json_integer(st->max_outstanding));
       json_object_set_new(s, "peak_in_sink", json_integer(st->max_insink));
+      json_t *series = ferry__series_json(&st->series);
+      if (series) json_object_set_new(s, "series", series);
+      json_t *lat = stage_latency(st);
+      if (lat) json_object_set_new(s, "latency", lat);
     }
     json_array_append_new(stages, s);
   }
@@ -248,6 +281,17 @@ json_t *ferry__report_build(const ferry__run *run, int rc, const ferry_error *re
   json_object_set_new(r, "stages", stages);
   ferry__redact_json(r);
   return r;
+}
+
+json_t *ferry__report_journal_summary(json_t *report) {
+  json_t *sum = json_deep_copy(json_object_get(report, "totals"));
+  if (!sum) sum = json_object();
+  const char *k;
+  json_t *v;
+  json_object_foreach(report, k, v) {
+    if (strcmp(k, "totals") && strcmp(k, "run")) json_object_set_new(sum, k, json_deep_copy(v));
+  }
+  return sum;
 }
 
 /* ---- the report file: written incrementally ------------------------------------------------------------- */

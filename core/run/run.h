@@ -123,6 +123,7 @@ typedef struct ferry__run {
   int journal_write;      /* the run writes the journal (a run, or a verify's marks) */
   int64_t run_id;         /* the run's row in the journal's runs table (0 = none) */
   ferry__outcomes *out;   /* the run's journal writer (set during a run) */
+  double t0;              /* ferry__now() when the run started its stages */
 } ferry__run;
 
 #define FERRY_FIRED_KEEP 256 /* finished hook firings kept per stage (see hook.c) */
@@ -230,6 +231,7 @@ struct ferry_stage {
   int64_t not_selected, repaired, repair_failed, equal; /* repair runs; verify: items found equal */
   int64_t max_outstanding, max_insink; /* observed peaks (tests) */
   double t_start, t_end;
+  ferry__series series; /* per interval: completed, failed, retries (ferry__stage_sample) */
 
   /* synchronous-completion-safe pump */
   int pumping, pump_again;
@@ -298,6 +300,9 @@ void ferry__stage_handle_closed(ferry_stage *st);
 void ferry__stage_sync_maybe(ferry_stage *st, int force);
 int ferry__stage_settled(const ferry_stage *st);
 void ferry__stage_fail(ferry_stage *st, const ferry_error *e);
+/* Adds the counters' increase since the last sample to the stage's time series (the runtime's tick, the
+ * stage's end). */
+void ferry__stage_sample(ferry_stage *st);
 void ferry__stage_force_end(ferry_stage *st, const ferry_error *e);
 
 /* ===== task.c ============================================================================================= */
@@ -335,6 +340,11 @@ void ferry__report_summary(const ferry__run *run, double seconds, ferry_stage_su
 /* The report without its item lists: a new object, small whatever the item count. Its "totals" are also the
  * run's summary in the journal. */
 json_t *ferry__report_build(const ferry__run *run, int rc, const ferry_error *res, double seconds);
+/* The run's summary in the journal (a new object): the report's "totals" members at the top (what older
+ * ferry versions stored), and the rest of the report but its items: "mode", "status", "status_name",
+ * "message", "interrupted", "repair", "seconds" and "stages" (each with its counts, time series and target
+ * call latency), so that `ferry report` can draw the run again from the journal. */
+json_t *ferry__report_journal_summary(json_t *report);
 /* Writes the report to `path` (through "<path>.tmp", then renamed): the item lists streamed from the journal
  * (the items this run wrote) and from each stage's spool. */
 int ferry__report_write(const ferry__run *run, json_t *report, const char *path, ferry_error *err);

@@ -316,8 +316,10 @@ static void on_tick(uv_timer_t *h) {
   ferry_runtime *rt = h->data;
   for (size_t i = 0; i < rt->run.nstages; i++) {
     ferry_stage *st = rt->run.stages[i];
-    if (st->selected && (st->state == STAGE_RUNNING || st->state == STAGE_ENDING))
+    if (st->selected && (st->state == STAGE_RUNNING || st->state == STAGE_ENDING)) {
       ferry__stage_sync_maybe(st, 0);
+      ferry__stage_sample(st);
+    }
   }
   progress_update(rt, 0);
 }
@@ -492,6 +494,7 @@ FERRY_API int ferry_runtime_run(ferry_runtime *rt, const ferry_run_opts *opts, f
   rt->progress = o.progress ? ferry__progress_new(o.progress, stderr) : NULL;
   rt->running = 1;
   double t0 = ferry__now();
+  run->t0 = t0;
   if (rt->interrupt_requested) interrupt_all(rt);
   schedule(rt);
   while (!rt->finished) {
@@ -526,8 +529,9 @@ FERRY_API int ferry_runtime_run(ferry_runtime *rt, const ferry_run_opts *opts, f
   }
   json_t *report = ferry__report_build(run, rc, &res, seconds);
   if (run->journal_write && run->journal) {
-    json_t *tot = json_object_get(report, "totals");
-    char *sj = json_dumps(tot, JSON_COMPACT);
+    json_t *sum = ferry__report_journal_summary(report);
+    char *sj = json_dumps(sum, JSON_COMPACT);
+    json_decref(sum);
     ferry_error je = FERRY_ERROR_INIT;
     if (ferry__journal_run_end(run->journal, run_id, rc, sj ? sj : "{}", &je) < 0)
       ferry_log_warn(NULL, "could not record the end of the run in the journal: %s", je.message);

@@ -511,6 +511,7 @@ void ferry__stage_start(ferry_stage *st, ferry__stage_cb ended, void *arg) {
   st->on_end_arg = arg;
   st->state = STAGE_RUNNING;
   st->t_start = ferry__now();
+  ferry__series_start(&st->series, st->t_start, 0.2); /* the runtime's tick */
   st->limit = st->limit > 0 ? st->limit : 0;
   uv_idle_init(st->run->loop, &st->idle);
   st->idle.data = st;
@@ -612,6 +613,12 @@ void ferry__stage_sync_maybe(ferry_stage *st, int force) {
   st->sink_plugin->sink->sync(st->sink, on_synced, st);
 }
 
+void ferry__stage_sample(ferry_stage *st) {
+  int64_t c[FERRY_SERIES_COUNTERS] = {st->done + st->skipped + st->resumed + st->failed + st->not_migrated,
+                                      st->failed + st->not_migrated, st->retried};
+  ferry__series_sample(&st->series, ferry__now(), c);
+}
+
 /* ---- end ----------------------------------------------------------------------------------------------- */
 
 enum { END_STOP_SOURCE = 0, END_SYNC, END_STOP_SINK, END_HOOKS, END_HOOKS_WAIT, END_DONE };
@@ -620,6 +627,7 @@ static void finish(ferry_stage *st) {
   st->state = STAGE_FINISHED;
   if (st->idle_init) uv_idle_stop(&st->idle);
   st->t_end = ferry__now();
+  ferry__stage_sample(st);
   if (st->interrupted && !st->status) {
     st->status = FERRY_ECANCELED;
     ferry_error_set(&st->error, FERRY_ECANCELED, "interrupted");

@@ -390,6 +390,9 @@ static void check_done(ferry_http *h) {
     char *priv = NULL;
     curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
     hreq *r = (hreq *)priv;
+    curl_off_t us = 0; /* this attempt, from the start of the transfer to its end */
+    if (curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &us) == CURLE_OK && h->ins)
+      ferry__latency_add(&h->ins->latency[FERRY__LAT_HTTP], (double)us / 1000.0);
     curl_multi_remove_handle(h->multi, easy); /* the connection goes back to the cache for reuse */
     rl_remove(&h->inflight, r);
     endpoint *ep = r->ep;

@@ -52,6 +52,7 @@ typedef struct pgop {
   ferry_pg_cb done;
   ferry_pg_chunk_cb chunk;
   void *arg;
+  double sent_at;              /* ferry__now() when sent (0: not sent): the instance's latency */
 } pgop;
 
 typedef struct pgpoll {
@@ -254,6 +255,8 @@ static void drop_conn(ferry_pg *pg) {
 /* ---- completing operations ------------------------------------------------------------------------------- */
 
 static void deliver(ferry_pg *pg, pgop *op, int status, PGresult *res, const ferry_error *err) {
+  if (op->sent_at > 0 && pg->ins)
+    ferry__latency_add(&pg->ins->latency[FERRY__LAT_PG], (ferry__now() - op->sent_at) * 1000.0);
   op->done(op->arg, status, res, err);
   op_free(op);
 }
@@ -547,6 +550,7 @@ static void start_op(ferry_pg *pg) {
   else
     ok = PQsendQueryParams(pg->conn, op->sql, op->nparams, NULL, (const char *const *)op->params, NULL, NULL, 0);
   pg->state = S_BUSY;
+  if (ok) op->sent_at = ferry__now();
   if (!ok) {
     if (PQstatus(pg->conn) == CONNECTION_BAD) return lost(pg);
     char *detail = pq_text(PQerrorMessage(pg->conn));

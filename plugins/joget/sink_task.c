@@ -56,6 +56,34 @@ int joget_var_at_start(const char *name, const char *val) {
 }
 
 /* ---- completion ---------------------------------------------------------------------------------------- */
+/* What every report of an instance says, done or failed (the HTML report's per-instance table): its source
+ * id, record id, definition (source, and the target's when resolved) and the open activities it carries,
+ * each with its assignees and who accepted it. */
+static void rep_identity(jt *t) {
+  json_object_set_new(t->rep, "source_id", json_string(joget_item_id(t)));
+  if (joget_str(t->src, "record_id") && !json_object_get(t->rep, "record_id"))
+    json_object_set_new(t->rep, "record_id", json_string(joget_str(t->src, "record_id")));
+  if (joget_str(t->src, "definition"))
+    json_object_set_new(t->rep, "definition", json_string(joget_str(t->src, "definition")));
+  if (t->tdef && !json_object_get(t->rep, "target_definition"))
+    json_object_set_new(t->rep, "target_definition", json_string(t->tdef));
+  json_t *acts = json_object_get(t->src, "activities");
+  if (!json_is_array(acts)) return;
+  json_t *open = json_array();
+  size_t i;
+  json_t *a;
+  json_array_foreach(acts, i, a) {
+    json_t *o = json_object();
+    json_object_set_new(o, "activity", json_string(joget_str(a, "def_id") ? joget_str(a, "def_id") : "?"));
+    if (joget_str(a, "name")) json_object_set_new(o, "name", json_string(joget_str(a, "name")));
+    json_t *as = json_object_get(a, "assignees");
+    json_object_set_new(o, "assignees", json_is_array(as) ? json_deep_copy(as) : json_array());
+    if (joget_str(a, "accepted_by")) json_object_set_new(o, "accepted_by", json_string(joget_str(a, "accepted_by")));
+    json_array_append_new(open, o);
+  }
+  json_object_set_new(t->rep, "open_activities", open);
+}
+
 void joget_jt_fail_err(jt *t, const ferry_error *e) {
   ferry_error x = FERRY_ERROR_INIT;
   ferry_error_copy(&x, e);
@@ -67,6 +95,7 @@ void joget_jt_fail_err(jt *t, const ferry_error *e) {
   else
     ferry_error_prefix(&x, "instance %s", joget_item_id(t));
   ferry_task *task = t->task;
+  if (t->rep && t->src) rep_identity(t);
   joget_jt_free(t);
   ferry_task_fail(task, &x);
   ferry_error_clear(&x);
@@ -104,6 +133,7 @@ void joget_jt_done(jt *t) {
     json_object_set_new(t->rep, "target_id", json_string(joget_str(t->st, "pid")));
     json_object_set_new(t->rep, "record_id", json_string(joget_str(t->src, "record_id")));
   }
+  rep_identity(t);
   joget_jt_free(t);
   ferry_task_done(task, 0);
 }

@@ -25,10 +25,21 @@ expect 0 "help" -- "$FERRY" --help
 has "exit codes" "help lists exit codes"
 has "export-map" "help lists export-map"
 has "\-\-repair" "help mentions run --repair"
-for c in plan run verify status export-map plugins version; do
+for c in plan run verify status export-map plugins version report; do
   expect 0 "$c --help" -- "$FERRY" "$c" --help
   has "usage: ferry $c" "$c --help"
 done
+expect 0 "run --help" -- "$FERRY" run --help
+has "\-\-html FILE" "run --help describes --html"
+expect 2 "report without --html" -- "$FERRY" report --journal "$T/none.db"
+has "needs --html FILE" "report without --html: said"
+expect 2 "--html on status" -- "$FERRY" status --html "$T/x.html"
+has "\-\-html is an option of" "--html on status: said"
+expect 2 "--run outside report" -- "$FERRY" status --run 1
+expect 2 "report --run 0" -- "$FERRY" report --html "$T/x.html" --run 0
+expect 6 "report: no journal" -- "$FERRY" report --journal "$T/none.db" --html "$T/x.html"
+has "$T/none.db" "report: the missing journal is named"
+if [ -e "$T/x.html" ] || [ -e "$T/x.html.tmp" ]; then bad "report: a failed report left a file"; else ok; fi
 expect 2 "no command" -- "$FERRY"
 expect 2 "unknown command" -- "$FERRY" frobnicate
 has 'unknown command "frobnicate"' "unknown command named"

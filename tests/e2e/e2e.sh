@@ -27,9 +27,16 @@
 #            id with a space: `ferry plan` names each before anything is written, `ferry run` refuses or fails
 #            exactly those items (target instances counted before and after); a form row the target refuses
 #            (a trigger) leaves its record behind, and its instance is blocked, not started on a missing record.
+#   html     `ferry plan --html`, `ferry run --html` with a planted failure (a form row the target refuses), the
+#            page loaded in headless chromium: its DOM against the journal (verdict, per-stage counts, one row
+#            per item, the failure with its cause and fix, the id map), no request but the file (net log, and a
+#            planted image proves the check and the page's Content-Security-Policy), no secret, a screenshot,
+#            the script's filter and sort; `ferry report --html` later gives the same page, also from a copy of
+#            the journal without the configuration; bad input (no such run, no journal, unwritable output).
 #   repair   after a clean migration, a target form row, an upload file, an instance's variable and an
 #            assignee are tampered with: verify finds each (exit 4), `ferry run --repair` writes exactly those
-#            items again, verify passes (exit 0), and every source instance still has one target instance.
+#            items again, verify passes (exit 0), and every source instance still has one target instance;
+#            `ferry report --html` after each verify says "N differ" (the marked items), then "all equal".
 #   terminal on an 80-column pseudo-terminal: an interrupted run says so and exits 5, the run that resumes it
 #            keeps the progress block on screen below every log line and within 79 columns, the uploads stage
 #            has a total ("count"); status exits 0; verify --log-format json writes only JSON on stderr.
@@ -402,16 +409,10 @@ scenario_faults() {
   check_source_unchanged
 }
 
-scenario_errors() {
-  setup 12 errors
-  # a record id with a space: renamed in the source database (the fixture loader refuses such ids)
-  psql "$SRCDB" -Xq -v ON_ERROR_STOP=1 -c "UPDATE wf_process_link SET originprocessid = 'rec to space',
-      parentprocessid = 'rec to space' WHERE originprocessid = 'rec-to-space';
-      UPDATE app_fd_leave SET id = 'rec to space' WHERE id = 'rec-to-space'" || { bad "renaming the record id"; finish; }
-  # every app of the source, so that the one missing on the target is listed
-  edit_config 'del c["stages"][3]["source"]["options"]["apps"]'
-  # a form row the target refuses: a trigger on its (already created) table rejects that record (one row per
-  # batch, so only it fails); its instance must be blocked, not started on a missing record
+# plant_poison: a form row the target refuses: a trigger on its (already created) table rejects that record
+# (one row per batch, so only it fails); its instance must be blocked, not started on a missing record. Sets
+# POISON (the record id).
+plant_poison() {
   POISON=$(psql "$SRCDB" -XAtq -c "SELECT l.originprocessid FROM wf_process_link l JOIN shkprocesses p ON
     p.id = l.processid WHERE p.pdefname LIKE '%#onboarding' ORDER BY 1 LIMIT 1")
   [ "$(psql "$TGTDB" -XAtq -c "SELECT to_regclass('app_fd_onboard') IS NOT NULL")" = t ] \
@@ -422,6 +423,17 @@ scenario_errors() {
     RETURN NEW; END\$\$; CREATE TRIGGER poison BEFORE INSERT OR UPDATE ON app_fd_onboard FOR EACH ROW
     EXECUTE FUNCTION poison()" >/dev/null || bad "creating the trigger"
   edit_config 'c["stages"][1]["source"]["options"]["batch_rows"] = 1'
+}
+
+scenario_errors() {
+  setup 12 errors
+  # a record id with a space: renamed in the source database (the fixture loader refuses such ids)
+  psql "$SRCDB" -Xq -v ON_ERROR_STOP=1 -c "UPDATE wf_process_link SET originprocessid = 'rec to space',
+      parentprocessid = 'rec to space' WHERE originprocessid = 'rec-to-space';
+      UPDATE app_fd_leave SET id = 'rec to space' WHERE id = 'rec-to-space'" || { bad "renaming the record id"; finish; }
+  # every app of the source, so that the one missing on the target is listed
+  edit_config 'del c["stages"][3]["source"]["options"]["apps"]'
+  plant_poison
   source_sums before
   local before
   before=$(tgt_count)
@@ -497,6 +509,141 @@ print(sorted(i["rid"] + " (" + i["id"] + ")" for i in json.load(open(sys.argv[2]
   check_source_unchanged
 }
 
+# browse URL OUT [CHROMIUM FLAGS...]: headless chromium loads URL; the DOM after its scripts ran goes to OUT
+browse() {
+  local url=$1 out=$2
+  shift 2
+  timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-background-networking \
+    --disable-component-update --disable-sync --no-first-run --user-data-dir="$(mktemp -d "$W/chrome.XXXXXX")" \
+    "$@" --dump-dom "$url" >"$out" 2>"$out.err"
+}
+
+scenario_html() {
+  command -v chromium >/dev/null || { echo "SKIP: chromium is not installed (tests/deps.sh installs it)"; exit 77; }
+  local HC="python3 $HERE/htmlcheck.py"
+  setup 12 errors
+  plant_poison
+  # passwords that occur nowhere else (the fixtures' "admin" is also the user's name): none may reach the page
+  export SOURCE_JOGET_PASSWORD=src-Pw-4711 TARGET_JOGET_PASSWORD=tgt-Pw-0815
+  psql "$SRCDB" -Xq -c "UPDATE dir_user SET password = md5('$SOURCE_JOGET_PASSWORD') WHERE username = 'admin'"
+  psql "$TGTDB" -Xq -c "UPDATE dir_user SET password = md5('$TARGET_JOGET_PASSWORD') WHERE username = 'admin'"
+  sleep 1.2 # the emulators read a changed password within a second
+  source_sums before
+
+  step "plan --html: the blocked items, from the plan's report"
+  ferry plan plan.log --html "$W/plan.html"
+  expect_rc "plan --html" 3 "$rc" "$W/plan.log"
+  has "plan --html says where the page is" "HTML report written to $W/plan.html" "$W/plan.log"
+  local blocked
+  blocked=$(python3 -c 'import json,sys; print(sum(1 for s in json.load(open(sys.argv[1]))["stages"]
+    for i in s.get("items", []) if i["status"] == "blocked"))' "$W/ferry-report.json")
+  if [ "${blocked:-0}" -gt 0 ]; then ok; else bad "the plan blocks nothing: the test plants nothing"; fi
+  has "plan page: the verdict counts the blocked items" "data-blocked=\"$blocked\"" "$W/plan.html"
+  has "plan page: the verdict says it" "$blocked blocked" "$W/plan.html"
+  has "plan page: blocked items grouped by cause" "class=\"cause blocked\"" "$W/plan.html"
+  eq "plan: nothing started" "$(tgt_count)" 0
+
+  step "run --html with a planted failure (a form row the target refuses)"
+  ferry run run.log --html "$W/run.html"
+  expect_rc "run with a refused row" 1 "$rc" "$W/run.log"
+  has "run --html says where the page is" "HTML report written to $W/run.html" "$W/run.log"
+  has "run --html: the page of this run" 'data-run="1"' "$W/run.html"
+  (cd "$W" && "$FERRY" status --config "$W/ferry.json" --json) >"$W/status.json" 2>"$W/status.err"
+  (cd "$W" && "$FERRY" status --config "$W/ferry.json" --items --json) >"$W/items.json" 2>>"$W/status.err"
+  (cd "$W" && "$FERRY" export-map --config "$W/ferry.json" --output "$W/map.csv") 2>>"$W/status.err"
+
+  step "the page in a real browser (headless chromium): DOM, requests, screenshot"
+  browse "file://$W/run.html" "$W/run.dom" --log-net-log="$W/run.netlog"
+  expect_rc "chromium --dump-dom" 0 $? "$W/run.dom.err"
+  if $HC dom "$W/run.dom" "$W/status.json" "$W/items.json" "$W/map.csv" "$POISON" >"$W/dom.txt"; then ok; else
+    bad "the page's DOM does not match the journal"; fi
+  cat "$W/dom.txt"
+  if $HC netlog "$W/run.netlog" "file://$W/run.html" >"$W/net.txt"; then ok; else bad "the page made requests"; fi
+  cat "$W/net.txt"
+  if $HC static "$W/run.html" "$SOURCE_JOGET_PASSWORD" "$TARGET_JOGET_PASSWORD" \
+    "$TARGET_MASTER_PASSWORD" "$JOGET_SOURCE_DB" "$JOGET_TARGET_DB" >"$W/static.txt"; then
+    ok; else bad "the page's file"; fi
+  cat "$W/static.txt"
+  browse "file://$W/run.html" "$W/shot.dom" --screenshot="$W/run.png" --window-size=1280,2000
+  if [ "$(head -c 8 "$W/run.png" 2>/dev/null | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] &&
+     [ "$(stat -c %s "$W/run.png")" -gt 20000 ]; then ok; else bad "no screenshot of the page"; fi
+  # the script: a status filter and a sort preset by the fragment
+  browse "file://$W/run.html#status=failed" "$W/failed.dom"
+  # shellcheck disable=SC2046
+  if $HC rows "$W/failed.dom" $(python3 -c 'import json,sys
+for i in json.load(open(sys.argv[1])):
+    if i["status"] == "failed": print(i["key"])' "$W/items.json"); then ok; else bad "the status filter"; fi
+  browse "file://$W/run.html#stage=instances&sort=2" "$W/asc.dom"
+  browse "file://$W/run.html#stage=instances&sort=-2" "$W/desc.dom"
+  $HC order "$W/asc.dom" >"$W/asc.txt"
+  $HC order "$W/desc.dom" | tac >"$W/desc.txt"
+  if [ -s "$W/asc.txt" ] && cmp -s "$W/asc.txt" "$W/desc.txt"; then ok; else bad "sorting by source id"; fi
+  eq "sort: every instance shown" "$(wc -l <"$W/asc.txt")" \
+    "$(python3 -c 'import json,sys; print(sum(1 for i in json.load(open(sys.argv[1])) if i["stage"] == "instances"))' "$W/items.json")"
+  # the checks can fail: a planted external image is blocked by the page's policy, and seen without it
+  local port
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  sed "s|<body>|<body><img src=\"http://127.0.0.1:$port/planted.png\">|" "$W/run.html" >"$W/planted-csp.html"
+  grep -v 'Content-Security-Policy' "$W/planted-csp.html" >"$W/planted.html"
+  browse "file://$W/planted-csp.html" "$W/planted-csp.dom" --log-net-log="$W/planted-csp.netlog"
+  if $HC netlog "$W/planted-csp.netlog" "file://$W/planted-csp.html" >/dev/null; then ok; else
+    bad "the page's Content-Security-Policy let a planted image through"; fi
+  browse "file://$W/planted.html" "$W/planted.dom" --log-net-log="$W/planted.netlog"
+  if $HC netlog "$W/planted.netlog" "file://$W/planted.html" >/dev/null; then
+    bad "the net log check does not see a planted image's request"; else ok; fi
+  if $HC static "$W/planted.html" >/dev/null; then bad "the static check does not see a planted reference"; else ok; fi
+
+  step "ferry report: the same page again from the journal, after the fact"
+  sleep 1
+  ferry report report.log --html "$W/report.html"
+  expect_rc "ferry report --html" 0 "$rc" "$W/report.log"
+  if cmp -s "$W/run.html" "$W/report.html"; then ok; else bad "ferry report gives another page than run --html"; fi
+  local run_id
+  run_id=$(grep -o 'data-run="[0-9]*"' "$W/run.html" | grep -o '[0-9]*')
+  ferry report report2.log --html "$W/report2.html" --run "$run_id"
+  expect_rc "ferry report --run $run_id" 0 "$rc" "$W/report2.log"
+  if cmp -s "$W/run.html" "$W/report2.html"; then ok; else bad "ferry report --run $run_id differs"; fi
+  # a copy of the journal, somewhere else, without the configuration
+  mkdir -p "$W/later"
+  cp "$W/ferry-journal.db" "$W/later/old.db"
+  [ ! -s "$W/ferry-journal.db-wal" ] || cp "$W/ferry-journal.db-wal" "$W/later/old.db-wal"
+  (cd "$W/later" && "$FERRY" report --journal old.db --html old.html) >"$W/old.log" 2>&1
+  expect_rc "ferry report --journal (a copy, no configuration)" 0 $? "$W/old.log"
+  browse "file://$W/later/old.html" "$W/old.dom"
+  if $HC dom "$W/old.dom" "$W/status.json" "$W/items.json" "$W/map.csv" "$POISON" >"$W/old.txt"; then ok; else
+    bad "the page from a copy of the journal"; cat "$W/old.txt"; fi
+  if $HC static "$W/later/old.html" "$SOURCE_JOGET_PASSWORD" "$TARGET_JOGET_PASSWORD" \
+    "$TARGET_MASTER_PASSWORD" "$JOGET_SOURCE_DB" "$JOGET_TARGET_DB" >/dev/null; then
+    ok; else bad "the page from a copy of the journal: its file"; fi
+
+  step "bad input"
+  ferry report bad-run.log --html "$W/bad.html" --run 999
+  expect_rc "no such run" 2 "$rc" "$W/bad-run.log"
+  has "no such run: named" "has no run 999" "$W/bad-run.log"
+  mkdir -p "$W/empty"
+  (cd "$W/empty" && "$FERRY" report --journal "$W/empty/none.db" --html "$W/bad.html") >"$W/bad-j.log" 2>&1
+  expect_rc "no journal" 6 $? "$W/bad-j.log"
+  has "no journal: named" "$W/empty/none.db" "$W/bad-j.log"
+  ferry report bad-out.log --html "$W/no-such-dir/r.html"
+  expect_rc "unwritable output" 6 "$rc" "$W/bad-out.log"
+  has "unwritable output: named" "$W/no-such-dir/r.html" "$W/bad-out.log"
+  ferry report no-html.log
+  expect_rc "report without --html" 2 "$rc" "$W/no-html.log"
+  ferry status html-status.log --html "$W/bad.html"
+  expect_rc "--html on status" 2 "$rc" "$W/html-status.log"
+  if [ -e "$W/bad.html" ] || [ -e "$W/bad.html.tmp" ]; then bad "a failed report left a file"; else ok; fi
+
+  step "verify --html: the page of the verify"
+  ferry verify verify.log --html "$W/verify.html"
+  expect_rc "verify with items not migrated" 4 "$rc" "$W/verify.log"
+  has "verify page: its own run" "data-run=\"$((run_id + 1))\"" "$W/verify.html"
+  has "verify page: the mode" "(verify), started" "$W/verify.html"
+  has "verify page: the failed items still counted" \
+    "data-failed=\"$(python3 -c 'import json,sys; print(sum(1 for i in json.load(open(sys.argv[1])) if i["status"] == "failed"))' "$W/items.json")\"" \
+    "$W/verify.html"
+  check_source_unchanged
+}
+
 scenario_repair() {
   setup 24 main
   source_sums before
@@ -533,6 +680,16 @@ scenario_repair() {
   has "verify names the row's batch" "app_fd_leave" "$W/verify1.log"
   has "verify names the variable" "comment" "$W/verify1.log"
   has "verify names the assignee" "hr2" "$W/verify1.log"
+  # the HTML report of that verify: the differing items (those the journal marked)
+  (cd "$W" && "$FERRY" status --config "$W/ferry.json" --items --json) >"$W/marked.json" 2>/dev/null
+  local marked
+  marked=$(python3 -c 'import json,sys; print(sum(1 for i in json.load(open(sys.argv[1])) if i.get("verify")))' \
+    "$W/marked.json")
+  ferry report differ.log --html "$W/differ.html"
+  expect_rc "ferry report after the verify" 0 "$rc" "$W/differ.log"
+  has "report: the verdict counts the marked items" "data-differ=\"$marked\"" "$W/differ.html"
+  has "report: the verdict says they differ" ">$marked differ<" "$W/differ.html"
+  has "report: the differing items grouped by cause" 'class="cause differs"' "$W/differ.html"
   step "run --repair: exactly those items"
   local w0
   w0=$(starts)
@@ -552,6 +709,10 @@ PY
   step "verify again"
   ferry verify verify2.log
   expect_rc "verify after the repair" 0 "$rc" "$W/verify2.log"
+  ferry report equal.log --html "$W/equal.html"
+  expect_rc "ferry report after the last verify" 0 "$rc" "$W/equal.log"
+  has "report: all equal" '<p id="verdict" class="verdict ok"' "$W/equal.html"
+  has "report: all equal, said" ">all equal (" "$W/equal.html"
   eq "still one target instance per source instance" "$(tgt_count)" "$n_before"
   check_migrated repair
   eq "the row is back" "$(psql "$TGTDB" -XAtq -c "SELECT c_status FROM app_fd_leave WHERE id = '$rid'")" \
@@ -662,7 +823,7 @@ PY
 }
 
 case "$SCEN" in
-migrate | crash | faults | errors | repair | terminal) "scenario_$SCEN" ;;
+migrate | crash | faults | errors | repair | terminal | html) "scenario_$SCEN" ;;
 giveup) scenario_faults ;;
 *) echo "unknown scenario $SCEN"; exit 2 ;;
 esac

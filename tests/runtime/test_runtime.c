@@ -505,7 +505,79 @@ static void test_retry(void) {
   it = report_item(rep, 0, "k000003");
   FT_ASSERT(it && !strcmp(jstr(it, "status"), "done") && json_integer_value(json_object_get(it, "attempts")) == 3,
             "k000003 (done at the third attempt): %s", dumps(it));
+  /* the time series: every completion and every retry counted once, in some interval */
+  json_t *series = json_object_get(json_array_get(json_object_get(rep, "stages"), 0), "series");
+  FT_ASSERT(json_number_value(json_object_get(series, "step_s")) > 0, "no series: %s", dumps(series));
+  int64_t sum[3] = {0};
+  static const char *const counters[3] = {"completed", "failed", "retries"};
+  for (int c = 0; c < 3; c++) {
+    size_t i;
+    json_t *v;
+    json_t *a = json_object_get(series, counters[c]);
+    FT_ASSERT(json_array_size(a) == (size_t)json_integer_value(json_object_get(series, "points")), "points");
+    json_array_foreach(a, i, v) sum[c] += json_integer_value(v);
+  }
+  FT_ASSERT(sum[0] == 8 && sum[1] == 1 && sum[2] == 5, "series sums: completed %lld, failed %lld, retries %lld",
+            (long long)sum[0], (long long)sum[1], (long long)sum[2]);
   json_decref(rep);
+  /* the journal's run summary holds the same stages (ferry report draws from it) */
+  ferry_error err = FERRY_ERROR_INIT;
+  ferry_journal *j = ferry__journal_open(P("j.db"), 1, &err);
+  FT_ASSERT(j, "journal: %s", err.message);
+  json_t *runs = ferry__journal_runs(j, 1, &err);
+  json_t *sm = json_object_get(json_array_get(runs, 0), "summary");
+  FT_ASSERT(json_integer_value(json_object_get(sm, "done")) == 7 && json_integer_value(json_object_get(sm, "failed")) == 1,
+            "summary totals: %s", dumps(sm));
+  json_t *s0 = json_array_get(json_object_get(sm, "stages"), 0);
+  FT_ASSERT(!strcmp(jstr(s0, "name"), "s") && json_object_get(s0, "series") && !json_object_get(s0, "items") &&
+                !strcmp(jstr(sm, "mode"), "run"),
+            "summary stages: %s", dumps(sm));
+  json_decref(runs);
+  ferry__journal_close(j);
+}
+
+/* base/stats.c: the latency histogram's buckets and quantiles, the series' merging when full. */
+static void test_stats(void) {
+  ferry__latency l = {0};
+  ferry__latency_add(&l, 0.5);
+  ferry__latency_add(&l, 1.0);   /* a bound belongs to the next bucket */
+  ferry__latency_add(&l, 12.0);  /* 10 <= 12 < 15.85: bucket 6 */
+  ferry__latency_add(&l, 2e5);   /* over 100 s: the last */
+  FT_ASSERT(l.count == 4 && l.b[0] == 1 && l.b[1] == 1 && l.b[6] == 1 && l.b[FERRY_LAT_BUCKETS - 1] == 1,
+            "buckets %lld %lld %lld %lld", (long long)l.b[0], (long long)l.b[1], (long long)l.b[6],
+            (long long)l.b[FERRY_LAT_BUCKETS - 1]);
+  json_t *j = ferry__latency_json(&l);
+  json_t *b = json_object_get(j, "buckets");
+  FT_ASSERT(json_array_size(b) == 4 && json_is_null(json_array_get(json_array_get(b, 3), 0)) &&
+                json_number_value(json_array_get(json_array_get(b, 2), 0)) > 15.8 &&
+                json_number_value(json_array_get(json_array_get(b, 2), 0)) < 15.9,
+            "buckets: %s", dumps(j));
+  FT_ASSERT(json_number_value(json_object_get(j, "p50_ms")) > 1.5 && json_number_value(json_object_get(j, "p50_ms")) < 1.6 &&
+                json_number_value(json_object_get(j, "p99_ms")) == 2e5 && json_number_value(json_object_get(j, "max_ms")) == 2e5,
+            "quantiles: %s", dumps(j));
+  json_decref(j);
+
+  ferry__series *s = calloc(1, sizeof *s);
+  FT_ASSERT(!ferry__series_json(s), "a series not started is drawn");
+  ferry__series_start(s, 100.0, 1.0);
+  int64_t c[FERRY_SERIES_COUNTERS] = {3, 0, 1};
+  ferry__series_sample(s, 100.5, c);
+  c[0] = 5;
+  ferry__series_sample(s, 101.5, c);
+  ferry__series_sample(s, 105.2, c); /* nothing new */
+  FT_ASSERT(s->n == 6 && s->v[0][0] == 3 && s->v[0][1] == 2 && s->v[0][5] == 0 && s->v[2][0] == 1, "n %zu", s->n);
+  c[0] = 10;
+  ferry__series_sample(s, 100.0 + 700.0, c); /* beyond 600 points of 1 s: pairs merge, step 2 s */
+  FT_ASSERT(s->step == 2.0 && s->n == 351 && s->v[0][0] == 5 && s->v[0][350] == 5 && s->v[2][0] == 1,
+            "after a merge: step %g n %zu first %lld last %lld", s->step, s->n, (long long)s->v[0][0],
+            (long long)s->v[0][350]);
+  c[0] = 11;
+  ferry__series_sample(s, 100.0 + 5000.0, c); /* 2500 points of 2 s: merged three times, 16 s */
+  int64_t total = 0;
+  for (size_t i = 0; i < s->n; i++) total += s->v[0][i];
+  FT_ASSERT(s->step == 16.0 && s->n <= FERRY_SERIES_MAX && total == 11, "step %g n %zu total %lld", s->step, s->n,
+            (long long)total);
+  free(s);
 }
 
 static void test_permanent(void) {
@@ -1491,7 +1563,8 @@ int main(int argc, char **argv) {
                {"journal_fail", test_journal_fail},
                {"repair", test_repair},
                {"repair_fail", test_repair_fail},
-               {"report_memory", test_report_memory}};
+               {"report_memory", test_report_memory},
+               {"stats", test_stats}};
   int found = 0;
   if (!strcmp(c, "crash")) {
     test_crash(argc - 2, argv + 2);
