@@ -1,6 +1,6 @@
 # bash completion for ferry (installed by cmake --install to share/bash-completion/completions/ferry).
 # Completes the commands, each command's options (as `ferry <command> --help` lists them) and their values:
-# files for --config, --journal, --report, --output; directories for --plugin-path; the fixed values of
+# files for --config, --journal, --report, --output, --html; directories for --plugin-path; the fixed values of
 # --progress, --log-format, --format; stage names from the configuration for --stage; plugin names for
 # --describe.
 _ferry_stages() { # the stage names of the configuration on the command line (or ./ferry.json)
@@ -17,9 +17,9 @@ _ferry() {
   COMPREPLY=()
   cur=${COMP_WORDS[COMP_CWORD]}
   prev=${COMP_WORDS[COMP_CWORD - 1]}
-  local commands="plan run verify status export-map plugins version help"
+  local commands="plan run verify status export-map report plugins version help"
   local common="--config --journal --plugin-path --verbose --quiet --log-format --help"
-  local pipeline="--limit --stage --report --progress"
+  local pipeline="--limit --stage --report --progress --html"
   cmd=""
   for ((i = 1; i < COMP_CWORD; i++)); do
     case ${COMP_WORDS[i]} in -*) ;; *) cmd=${COMP_WORDS[i]}; break ;; esac
@@ -29,7 +29,7 @@ _ferry() {
     return 0
   fi
   case $prev in
-  -c | --config | --journal | --report | --output) COMPREPLY=($(compgen -f -- "$cur")); return 0 ;;
+  -c | --config | --journal | --report | --output | --html) COMPREPLY=($(compgen -f -- "$cur")); return 0 ;;
   --plugin-path) COMPREPLY=($(compgen -d -- "$cur")); return 0 ;;
   --progress) COMPREPLY=($(compgen -W "auto tty plain none" -- "$cur")); return 0 ;;
   --log-format) COMPREPLY=($(compgen -W "text json" -- "$cur")); return 0 ;;
@@ -38,7 +38,7 @@ _ferry() {
   --describe)
     COMPREPLY=($(compgen -W "$(ferry plugins 2>/dev/null | awk 'NR > 1 && /^[^ ]/ { print $1 }')" -- "$cur"))
     return 0 ;;
-  --limit | --kind) return 0 ;;
+  --limit | --kind | --run) return 0 ;;
   esac
   local opts
   case $cmd in
@@ -46,6 +46,7 @@ _ferry() {
   run) opts="$common $pipeline --repair" ;;
   status) opts="$common --items --stage --json" ;;
   export-map) opts="$common --format --kind --stage --output" ;;
+  report) opts="$common --html --run" ;;
   plugins) opts="$common --describe --json" ;;
   version) opts="--help" ;;
   help) COMPREPLY=($(compgen -W "$commands" -- "$cur")); return 0 ;;
