@@ -27,6 +27,7 @@
 #include "load/load.h"
 #include "ferry/log.h"
 #include "ferry/pg.h"
+#include "services/sql_driver.h"
 
 #define PG_DEFAULT_CONNECT_TIMEOUT_S 10
 #define PG_COPY_CHUNK (64 * 1024)
@@ -42,6 +43,8 @@ typedef struct pgop {
   char *what;                  /* first words of the SQL, for messages */
   int nparams;
   char **params;               /* nparams entries, NULL = SQL NULL */
+  int *lengths, *formats;      /* ferry__pg_query_rows: per parameter (format 1 = binary), or NULL */
+  ferry__pg_row_cb row;        /* ferry__pg_query_rows: single-row mode, each row to row() */
   char *data;                  /* COPY IN data */
   size_t len, sent;
   int end_sent;
@@ -93,6 +96,8 @@ static void op_free(pgop *op) {
   free(op->what);
   for (int i = 0; i < op->nparams; i++) free(op->params[i]);
   free(op->params);
+  free(op->lengths);
+  free(op->formats);
   free(op->data);
   if (op->res) PQclear(op->res);
   if (op->err_res) PQclear(op->err_res);
@@ -150,7 +155,7 @@ static char *pq_text(const char *s) {
 
 /* The first words of an SQL statement, never a literal or a parameter: up to 3 words / 48 characters,
  * stopping before a word holding a quote, a '$' or a digit first. */
-static char *sql_what(const char *sql) {
+char *ferry__sql_what(const char *sql) {
   ferry_sb sb = {0};
   const char *p = sql;
   int words = 0;
@@ -465,6 +470,11 @@ static void op_read(ferry_pg *pg) {
         PQclear(res);
         op->phase = PH_COPY_IN;
         break;
+      case PGRES_SINGLE_TUPLE:
+        if (op->row && !op->err_res) op->row(op->arg, res);
+        PQclear(res);
+        if (pg->freeing) return;
+        break;
       case PGRES_TUPLES_OK:
       case PGRES_COMMAND_OK:
       case PGRES_EMPTY_QUERY:
@@ -545,7 +555,9 @@ static void start_op(ferry_pg *pg) {
   if (op->nparams == 0)
     ok = PQsendQuery(pg->conn, op->sql);
   else
-    ok = PQsendQueryParams(pg->conn, op->sql, op->nparams, NULL, (const char *const *)op->params, NULL, NULL, 0);
+    ok = PQsendQueryParams(pg->conn, op->sql, op->nparams, NULL, (const char *const *)op->params, op->lengths,
+                           op->formats, 0);
+  if (ok && op->row) PQsetSingleRowMode(pg->conn);
   pg->state = S_BUSY;
   if (!ok) {
     if (PQstatus(pg->conn) == CONNECTION_BAD) return lost(pg);
@@ -743,7 +755,7 @@ static void on_kick(uv_timer_t *t) { kick(t->data); }
 /* ---- public API ------------------------------------------------------------------------------------------ */
 
 /* Replaces the text between double quotes in libpq's parse errors (it may be a piece of a password). */
-static char *hide_quoted(const char *s) {
+char *ferry__pg_hide_quoted(const char *s) {
   ferry_sb sb = {0};
   int in = 0;
   for (const char *p = s ? s : ""; *p; p++) {
@@ -765,7 +777,7 @@ FERRY_API ferry_pg *ferry_pg_new(ferry_instance *ins, const char *conninfo, ferr
   char *perr = NULL;
   PQconninfoOption *opts = PQconninfoParse(conninfo ? conninfo : "", &perr);
   if (!opts) {
-    char *h = hide_quoted(perr);
+    char *h = ferry__pg_hide_quoted(perr);
     ferry_error_set(err, FERRY_ECONFIG, "invalid PostgreSQL connection string");
     ferry_error_set_detail(err, "libpq: %s", h);
     free(h);
@@ -832,7 +844,7 @@ FERRY_API void ferry_pg_free(ferry_pg *pg) {
 }
 
 static int enqueue(ferry_pg *pg, pgop *op) {
-  op->what = sql_what(op->sql);
+  op->what = ferry__sql_what(op->sql);
   if (pg->tail) pg->tail->next = op;
   else pg->head = op;
   pg->tail = op;
@@ -854,6 +866,35 @@ FERRY_API int ferry_pg_query(ferry_pg *pg, const char *sql, int nparams, const c
     for (int i = 0; i < nparams; i++) op->params[i] = ferry__xstrdup(params[i]);
   }
   op->done = cb;
+  op->arg = arg;
+  return enqueue(pg, op);
+}
+
+int ferry__pg_query_rows(ferry_pg *pg, const char *sql, int nparams, const char *const *values,
+                         const int *lengths, const int *formats, ferry__pg_row_cb row, ferry_pg_cb done,
+                         void *arg) {
+  if (!pg || !sql || !done || nparams < 0 || (nparams > 0 && (!values || !lengths || !formats))) return FERRY_EINVAL;
+  if (pg->freeing) return FERRY_ECANCELED;
+  pgop *op = ferry__xcalloc(1, sizeof *op);
+  op->kind = OP_QUERY;
+  op->sql = ferry__xstrdup(sql);
+  op->nparams = nparams;
+  if (nparams) {
+    op->params = ferry__xcalloc((size_t)nparams, sizeof(char *));
+    op->lengths = ferry__xcalloc((size_t)nparams, sizeof(int));
+    op->formats = ferry__xcalloc((size_t)nparams, sizeof(int));
+    for (int i = 0; i < nparams; i++) {
+      op->lengths[i] = lengths[i];
+      op->formats[i] = formats[i];
+      if (values[i]) {
+        op->params[i] = ferry__xmalloc((size_t)lengths[i] + 1);
+        memcpy(op->params[i], values[i], (size_t)lengths[i]);
+        op->params[i][lengths[i]] = 0;
+      }
+    }
+  }
+  op->row = row;
+  op->done = done;
   op->arg = arg;
   return enqueue(pg, op);
 }

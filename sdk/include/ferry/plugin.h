@@ -39,9 +39,10 @@ extern "C" {
  * and service retries, ferry_task_repair(), the report conventions of ferry_task_report(); 1.2 reading a
  * journal (ferry/journal.h), ferry_runtime_plugins(), ferry_runtime_describe_plugin(),
  * ferry_config_settings(), ferry_runtime_settings(), ferry_log_configure(), ferry_log_level_parse(),
- * ferry_redact(), and ferry/ferry.h no longer includes the service headers (ferry/http.h, ferry/pg.h). */
+ * ferry_redact(), and ferry/ferry.h no longer includes the service headers (ferry/http.h, ferry/pg.h); 1.3 the
+ * SQL service (ferry/sql.h: PostgreSQL, MySQL/MariaDB and SQLite behind one API). */
 #define FERRY_ABI_MAJOR 1
-#define FERRY_ABI_MINOR 2
+#define FERRY_ABI_MINOR 3
 
 /* Plugin kinds (bits: one plugin may offer several). */
 #define FERRY_KIND_SOURCE 0x1u
