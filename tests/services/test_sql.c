@@ -46,7 +46,7 @@ typedef struct res {
 } res;
 
 static void res_clear(res *r) {
-  for (size_t i = 0; i < r->nrows * r->ncols; i++) free(r->cells[i]);
+  for (size_t i = 0; r->cells && i < r->nrows * r->ncols; i++) free(r->cells[i]);
   free(r->cells);
   free(r->lens);
   free(r->types);
@@ -112,7 +112,9 @@ static void on_guard(uv_timer_t *t) { (void)t; }
 static int run_until(const int *counter, int want, double secs) {
   uv_timer_t guard;
   uv_timer_init(&loop, &guard);
-  uv_timer_start(&guard, on_guard, (uint64_t)(secs * 1000), 0);
+  /* wakes the loop every 10 ms: a callback run from a timer at the start of an iteration would otherwise
+   * be followed by a poll that sleeps until the next timer */
+  uv_timer_start(&guard, on_guard, 10, 10);
   double end = ferry__now() + secs;
   while (*counter < want && ferry__now() < end) uv_run(&loop, UV_RUN_ONCE);
   uv_close((uv_handle_t *)&guard, NULL);
