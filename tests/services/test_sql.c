@@ -773,6 +773,62 @@ static void case_close(void) {
   free(bg.msg);
 }
 
+/* Bulk insert (the driver's fast path) against one INSERT per row, with the figures printed. */
+static void case_bulk(void) {
+  ferry_sql *db = open_db(url, 2, 0);
+  drop(db, "ferry_bulk");
+  char sql[256];
+  snprintf(sql, sizeof sql, "CREATE TABLE ferry_bulk (id INTEGER PRIMARY KEY, name VARCHAR(100), note %s)", text_type());
+  ok(db, NULL, sql);
+  enum { N = 100000 };
+  ferry_sql_value *vals = calloc(N * 3, sizeof *vals);
+  char *buf = malloc((size_t)N * 64);
+  for (int i = 0; i < N; i++) {
+    char *id = buf + (size_t)i * 64, *name = id + 16;
+    snprintf(id, 16, "%d", i + 1);
+    snprintf(name, 48, "row %d it's \\ \"q\" ü", i + 1);
+    vals[i * 3] = (ferry_sql_value){id, strlen(id), 0};
+    vals[i * 3 + 1] = (ferry_sql_value){name, strlen(name), 0};
+    vals[i * 3 + 2] = (ferry_sql_value){i % 7 ? "a note of some length, to look like a form field" : NULL, 48, 0};
+  }
+  const char *cols[] = {"id", "name", "note"};
+  res r = {0};
+  double t0 = ferry__now();
+  FT_ASSERT(ferry_sql_insert(db, NULL, "ferry_bulk", 3, cols, N, vals, FERRY_SQL_CONFLICT_ERROR, 0, NULL, done_cb, &r) == 0,
+            "queue bulk");
+  FT_ASSERT(run_until(&r.called, 1, 120) && r.status == 0, "bulk: %s | %s", r.msg, r.detail);
+  double bulk = ferry__now() - t0;
+  FT_ASSERT(r.info.affected == N, "affected %llu", (unsigned long long)r.info.affected);
+  res_clear(&r);
+  expect_scalar(db, NULL, "SELECT count(*) FROM ferry_bulk", "100000");
+  expect_scalar(db, NULL, "SELECT name FROM ferry_bulk WHERE id = 77", "row 77 it's \\ \"q\" ü");
+  expect_scalar(db, NULL, "SELECT count(*) FROM ferry_bulk WHERE note IS NULL", "14286");
+  /* the same rows with the upsert path (multi-row INSERT ... ON CONFLICT / ON DUPLICATE KEY) */
+  const char *keys[] = {"id"};
+  t0 = ferry__now();
+  FT_ASSERT(ferry_sql_insert(db, NULL, "ferry_bulk", 3, cols, N, vals, FERRY_SQL_CONFLICT_UPDATE, 1, keys, done_cb, &r) == 0,
+            "queue upsert");
+  FT_ASSERT(run_until(&r.called, 1, 120) && r.status == 0, "upsert: %s | %s", r.msg, r.detail);
+  double upsert = ferry__now() - t0;
+  res_clear(&r);
+  /* one INSERT per row, 2 connections, for 1000 rows */
+  ok(db, NULL, "DELETE FROM ferry_bulk");
+  memset(&probe, 0, sizeof probe);
+  t0 = ferry__now();
+  for (int i = 0; i < 1000; i++)
+    FT_ASSERT(ferry_sql_query(db, NULL, "INSERT INTO ferry_bulk (id, name, note) VALUES ($1, $2, $3)", 3, vals + i * 3,
+                              NULL, probe_done, NULL) == 0, "queue");
+  FT_ASSERT(run_until(&probe.done, 1000, 150), "1000 single inserts");
+  double single = ferry__now() - t0;
+  printf("%s: bulk insert %d rows %.2f s (%.0f rows/s); upsert path %.2f s (%.0f rows/s); one INSERT per row "
+         "(autocommit, 2 connections) %.0f rows/s\n", engine, N, bulk, N / bulk, upsert, N / upsert, 1000 / single);
+  FT_ASSERT(N / bulk > 5 * (1000 / single), "the bulk path is faster than row by row");
+  free(vals);
+  free(buf);
+  drop(db, "ferry_bulk");
+  close_db(db);
+}
+
 int main(int argc, char **argv) {
   if (argc < 4) {
     fprintf(stderr, "usage: test_sql <case> pg|mariadb|sqlite <statefile|dir>\n");
@@ -809,6 +865,7 @@ int main(int argc, char **argv) {
   else if (!strcmp(cs, "noblock")) case_noblock();
   else if (!strcmp(cs, "killed")) case_killed();
   else if (!strcmp(cs, "close")) case_close();
+  else if (!strcmp(cs, "bulk")) case_bulk();
   else {
     fprintf(stderr, "unknown case %s\n", cs);
     return 2;
