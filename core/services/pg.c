@@ -755,7 +755,7 @@ static void on_kick(uv_timer_t *t) { kick(t->data); }
 /* ---- public API ------------------------------------------------------------------------------------------ */
 
 /* Replaces the text between double quotes in libpq's parse errors (it may be a piece of a password). */
-char *ferry__pg_hide_quoted(const char *s) {
+static char *hide_quoted(const char *s) {
   ferry_sb sb = {0};
   int in = 0;
   for (const char *p = s ? s : ""; *p; p++) {
@@ -769,21 +769,26 @@ char *ferry__pg_hide_quoted(const char *s) {
   return ferry__sb_steal(&sb);
 }
 
+PQconninfoOption *ferry__pg_parse(const char *conninfo, ferry_error *err) {
+  char *perr = NULL;
+  PQconninfoOption *opts = PQconninfoParse(conninfo ? conninfo : "", &perr);
+  if (!opts) {
+    char *h = hide_quoted(perr);
+    ferry_error_set(err, FERRY_ECONFIG, "invalid PostgreSQL connection string");
+    ferry_error_set_detail(err, "libpq: %s", h);
+    free(h);
+    if (perr) PQfreemem(perr);
+  }
+  return opts;
+}
+
 FERRY_API ferry_pg *ferry_pg_new(ferry_instance *ins, const char *conninfo, ferry_error *err) {
   if (!ins || !ins->loop) {
     ferry_error_set(err, FERRY_EINVAL, "PostgreSQL connection: no plugin instance (or it has no loop)");
     return NULL;
   }
-  char *perr = NULL;
-  PQconninfoOption *opts = PQconninfoParse(conninfo ? conninfo : "", &perr);
-  if (!opts) {
-    char *h = ferry__pg_hide_quoted(perr);
-    ferry_error_set(err, FERRY_ECONFIG, "invalid PostgreSQL connection string");
-    ferry_error_set_detail(err, "libpq: %s", h);
-    free(h);
-    if (perr) PQfreemem(perr);
-    return NULL;
-  }
+  PQconninfoOption *opts = ferry__pg_parse(conninfo, err);
+  if (!opts) return NULL;
   ferry_pg *pg = ferry__xcalloc(1, sizeof *pg);
   pg->ins = ins;
   pg->loop = ins->loop;
@@ -856,18 +861,13 @@ static int enqueue(ferry_pg *pg, pgop *op) {
 FERRY_API int ferry_pg_query(ferry_pg *pg, const char *sql, int nparams, const char *const *params,
                              ferry_pg_cb cb, void *arg) {
   if (!pg || !sql || !cb || nparams < 0 || (nparams > 0 && !params)) return FERRY_EINVAL;
-  if (pg->freeing) return FERRY_ECANCELED;
-  pgop *op = ferry__xcalloc(1, sizeof *op);
-  op->kind = OP_QUERY;
-  op->sql = ferry__xstrdup(sql);
-  op->nparams = nparams;
-  if (nparams) {
-    op->params = ferry__xcalloc((size_t)nparams, sizeof(char *));
-    for (int i = 0; i < nparams; i++) op->params[i] = ferry__xstrdup(params[i]);
-  }
-  op->done = cb;
-  op->arg = arg;
-  return enqueue(pg, op);
+  int *lengths = ferry__xcalloc(nparams ? (size_t)nparams : 1, sizeof(int));
+  int *formats = ferry__xcalloc(nparams ? (size_t)nparams : 1, sizeof(int)); /* text */
+  for (int i = 0; i < nparams; i++) lengths[i] = params[i] ? (int)strlen(params[i]) : 0;
+  int rc = ferry__pg_query_rows(pg, sql, nparams, params, lengths, formats, NULL, cb, arg);
+  free(lengths);
+  free(formats);
+  return rc;
 }
 
 int ferry__pg_query_rows(ferry_pg *pg, const char *sql, int nparams, const char *const *values,

@@ -95,7 +95,8 @@ typedef void (*ferry__pg_row_cb)(void *arg, const PGresult *row);
 int ferry__pg_query_rows(ferry_pg *pg, const char *sql, int nparams, const char *const *values,
                          const int *lengths, const int *formats, ferry__pg_row_cb row, ferry_pg_cb done,
                          void *arg);
-/* A string without the text libpq quotes (parts of a conninfo, maybe a password): pg.c's hide_quoted(). */
-char *ferry__pg_hide_quoted(const char *s);
+/* PQconninfoParse with ferry's error (ECONFIG, libpq's words without what it quotes: maybe a password).
+ * PQconninfoFree() the result. */
+PQconninfoOption *ferry__pg_parse(const char *conninfo, ferry_error *err);
 
 #endif

@@ -175,16 +175,8 @@ static void pg_conn_close(sqlconn *base) {
 }
 
 static int pg_setup(ferry_sql *db, const char *url, ferry_error *err) {
-  char *perr = NULL;
-  PQconninfoOption *opts = PQconninfoParse(url, &perr);
-  if (!opts) {
-    char *h = ferry__pg_hide_quoted(perr);
-    ferry_error_set(err, FERRY_ECONFIG, "invalid PostgreSQL connection string");
-    ferry_error_set_detail(err, "libpq: %s", h);
-    free(h);
-    if (perr) PQfreemem(perr);
-    return FERRY_ECONFIG;
-  }
+  PQconninfoOption *opts = ferry__pg_parse(url, err);
+  if (!opts) return FERRY_ECONFIG;
   const char *host = NULL, *port = NULL, *db_ = NULL, *user = NULL;
   for (PQconninfoOption *o = opts; o->keyword; o++) {
     if (!o->val || !*o->val) continue;
