@@ -929,17 +929,7 @@ FERRY_API int ferry_pg_copy_in(ferry_pg *pg, const char *sql, const void *data, 
 
 FERRY_API size_t ferry_pg_pending(const ferry_pg *pg) { return pg ? pg->nops : 0; }
 
-FERRY_API char *ferry_pg_quote_ident(const char *ident) {
-  if (!ident) return NULL;
-  ferry_sb sb = {0};
-  ferry__sb_add(&sb, "\"");
-  for (const char *p = ident; *p; p++) {
-    if (*p == '"') ferry__sb_add(&sb, "\"\"");
-    else ferry__sb_addn(&sb, p, 1);
-  }
-  ferry__sb_add(&sb, "\"");
-  return ferry__sb_steal(&sb);
-}
+FERRY_API char *ferry_pg_quote_ident(const char *ident) { return ident ? ferry__sql_quote_doubling(ident, '"') : NULL; }
 
 FERRY_API char *ferry_pg_quote_literal(const char *value) {
   if (!value) return ferry__xstrdup("NULL");

@@ -951,6 +951,17 @@ FERRY_API int ferry_sql_insert(ferry_sql *db, ferry_sql_txn *txn, const char *ta
 
 /* ---- dialect ------------------------------------------------------------------------------------------ */
 
+char *ferry__sql_quote_doubling(const char *s, char q) {
+  ferry_sb sb = {0};
+  ferry__sb_addn(&sb, &q, 1);
+  for (const char *p = s; *p; p++) {
+    ferry__sb_addn(&sb, p, 1);
+    if (*p == q) ferry__sb_addn(&sb, p, 1);
+  }
+  ferry__sb_addn(&sb, &q, 1);
+  return ferry__sb_steal(&sb);
+}
+
 FERRY_API char *ferry_sql_quote_ident(const ferry_sql *db, const char *ident) {
   if (!db || !ident) return NULL;
   return db->drv->quote_ident(db, ident);

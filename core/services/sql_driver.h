@@ -87,6 +87,8 @@ void ferry__sql_stmt_done(sqlconn *c, int status, uint64_t affected, uint64_t in
 /* Helpers for drivers. */
 char *ferry__sql_what(const char *sql);        /* the statement's first words (pg.c's rule) */
 void ferry__sql_url_decode(char *s);            /* %XX in place */
+/* s between two q, each q inside doubled ("we""ird", `back``tick`); malloc'd. */
+char *ferry__sql_quote_doubling(const char *s, char q);
 
 /* pg.c, for the libpq driver (sql_pg.c): a query with binary-capable parameters whose rows arrive one by one
  * (libpq single-row mode): row() gets each row (borrowed PGresult, PGRES_SINGLE_TUPLE); done() the final

@@ -670,16 +670,7 @@ static void my_teardown(ferry_sql *db) {
   db->drvdata = NULL;
 }
 
-static char *my_quote_ident(const ferry_sql *db, const char *ident) {
-  ferry_sb sb = {0};
-  ferry__sb_add(&sb, "`");
-  for (const char *p = ident; *p; p++) {
-    if (*p == '`') ferry__sb_add(&sb, "``");
-    else ferry__sb_addn(&sb, p, 1);
-  }
-  ferry__sb_add(&sb, "`");
-  return ferry__sb_steal(&sb);
-}
+static char *my_quote_ident(const ferry_sql *db, const char *ident) { return ferry__sql_quote_doubling(ident, '`'); }
 
 static char *my_quote_literal(const ferry_sql *db, const char *v, size_t len) {
   mydrv *d = db->drvdata;
