@@ -242,6 +242,11 @@ static void conn_drop(ferry_sql *db, sqlconn *c) {
     c->txn->conn = NULL;
     c->txn->lost = 1;
   }
+  c->txn = NULL;
+  if (c->in_user) { /* a rows callback of this connection runs: close it when the callback returns */
+    c->dropped = 1;
+    return;
+  }
   batch_forget(c);
   db->drv->conn_close(c);
 }
@@ -311,25 +316,36 @@ void ferry__sql_columns(sqlconn *c, size_t ncols, const ferry_sql_column *cols) 
   free(o);
 }
 
-static void batch_flush(sqlconn *c, sqlbatch *b) {
+/* Hands the batch to the rows callback. 1 when the callback closed the endpoint (c is closed). */
+static int batch_flush(sqlconn *c, sqlbatch *b) {
   sqlop *op = c->op;
   size_t nrows = b->ncols ? b->ncells / b->ncols : 0;
   if (!nrows) {
     b->ncells = 0;
     b->arena.len = 0;
-    return;
+    return 0;
   }
   for (size_t i = 0; i < b->ncells; i++)
     if (b->cells[i].data) b->cells[i].data = b->arena.buf + b->offs[i];
   if (op && !op->stopped && !op->internal_rows && op->rows) {
     ferry_sql_batch out = {.ncols = b->ncols, .cols = b->cols, .nrows = nrows, .cells = b->cells,
                            .first_row = b->first_row};
-    if (op->rows(op->arg, &out)) op->stopped = 1;
+    c->in_user++;
+    int stop = op->rows(op->arg, &out);
+    c->in_user--;
+    if (c->dropped) { /* the callback closed the endpoint (op is gone): finish the drop now */
+      c->dropped = 0;
+      batch_forget(c);
+      c->db->drv->conn_close(c);
+      return 1;
+    }
+    if (stop) op->stopped = 1;
   }
   if (op && !op->internal_rows) op->info.rows += nrows;
   b->first_row += nrows;
   b->ncells = 0;
   b->arena.len = 0;
+  return 0;
 }
 
 void ferry__sql_cell(sqlconn *c, const char *data, size_t len, int binary) {
@@ -404,7 +420,7 @@ void ferry__sql_stmt_done(sqlconn *c, int status, uint64_t affected, uint64_t in
   ferry_sql *db = c->db;
   sqlop *op = c->op;
   sqlbatch *b = batch_of(c);
-  if (!status) batch_flush(c, b);
+  if (!status && batch_flush(c, b)) return; /* the rows callback closed the endpoint */
   b->ncells = 0;
   b->arena.len = 0;
   if (status && !op->err_code) {

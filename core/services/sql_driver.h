@@ -37,6 +37,8 @@ struct sqlconn {
   struct sqlop *op;            /* the operation running on it */
   struct sqlbatch *batch;      /* rows of the running statement (sql.c) */
   int ready_now;               /* set by conn_open: usable at once (the driver queues until connected) */
+  int in_user;                 /* sql.c is inside a user callback for it: dropping waits until it returns */
+  int dropped;                 /* dropped meanwhile: sql.c closes it when the callback returns */
 };
 
 typedef struct sql_driver {
@@ -47,7 +49,10 @@ typedef struct sql_driver {
   void (*teardown)(ferry_sql *db);
   /* Starts a connection; ferry__sql_conn_ready() follows (later). */
   sqlconn *(*conn_open)(ferry_sql *db);
-  /* Closes and frees (memory may go later, with uv handles); no ferry__sql_* call after this. */
+  /* Closes; no ferry__sql_* call after this. It may run from inside ferry__sql_row_end(),
+   * ferry__sql_stmt_done() or ferry__sql_conn_ready() (a user callback closed the endpoint): a driver that
+   * goes on after those return must find its struct still there (free it later: uv close callback, the
+   * last work item) and see that it is closing. */
   void (*conn_close)(sqlconn *c);
   /* Runs one statement: ferry__sql_columns(), then per row ferry__sql_cell() x ncols + ferry__sql_row_end(),
    * then ferry__sql_stmt_done(). */

@@ -70,6 +70,12 @@ typedef struct myconn {
 /* ---- handles ------------------------------------------------------------------------------------------ */
 
 static void on_handle_closed(uv_handle_t *h) { free(h); }
+/* The connection's timer closes last: the struct goes with it (a callback that closed the endpoint from
+ * inside this driver's call chain still finds it, marked closing). */
+static void on_timer_closed(uv_handle_t *h) {
+  free(h->data);
+  free(h);
+}
 
 static void on_poll(uv_poll_t *h, int status, int events);
 static void on_timer(uv_timer_t *t);
@@ -475,8 +481,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai) 
   free(req);
   if (c->closing) { /* conn_close left the rest to us */
     uv_freeaddrinfo(ai);
-    uv_close((uv_handle_t *)c->timer, on_handle_closed);
-    free(c);
+    uv_close((uv_handle_t *)c->timer, on_timer_closed);
     return;
   }
   c->gai = NULL;
@@ -566,8 +571,7 @@ static void my_conn_close(sqlconn *base) {
     return;
   }
   uv_timer_stop(c->timer);
-  uv_close((uv_handle_t *)c->timer, on_handle_closed);
-  free(c);
+  uv_close((uv_handle_t *)c->timer, on_timer_closed);
 }
 
 /* ---- URL ------------------------------------------------------------------------------------------------ */

@@ -32,7 +32,9 @@ typedef struct sqconn {
   char *path;
   int flags;
   unsigned batch;
-  sqlstmt *st;                 /* running statement (owned by sql.c) */
+  char *sql;                   /* the running statement's text and parameters: the worker's own copies (the */
+  ferry_sql_value *params;     /* operation may be freed by a close while a work item runs); freed once bound */
+  size_t nparams;
   sqlite3_stmt *stmt;
   int started, finished;
   /* filled by the worker */
@@ -77,18 +79,18 @@ static void set_err(sqconn *c, int rc) {
 static void w_bind(sqconn *c) {
   /* positional(): parameter N has index N; the largest index is the count */
   int n = sqlite3_bind_parameter_count(c->stmt);
-  if ((size_t)n > c->st->nparams) {
+  if ((size_t)n > c->nparams) {
     c->rc = SQLITE_RANGE;
     free(c->errmsg);
-    c->errmsg = ferry__xasprintf("parameter $%d given but %zu parameters passed", n, c->st->nparams);
+    c->errmsg = ferry__xasprintf("parameter $%d given but %zu parameters passed", n, c->nparams);
     return;
   }
   for (int i = 1; i <= n; i++) {
-    const ferry_sql_value *v = &c->st->params[i - 1];
+    const ferry_sql_value *v = &c->params[i - 1];
     int rc;
     if (!v->data) rc = sqlite3_bind_null(c->stmt, i);
-    else if (v->binary) rc = sqlite3_bind_blob64(c->stmt, i, v->data, v->len, SQLITE_STATIC);
-    else rc = sqlite3_bind_text64(c->stmt, i, v->data, v->len, SQLITE_STATIC, SQLITE_UTF8);
+    else if (v->binary) rc = sqlite3_bind_blob64(c->stmt, i, v->data, v->len, SQLITE_TRANSIENT);
+    else rc = sqlite3_bind_text64(c->stmt, i, v->data, v->len, SQLITE_TRANSIENT, SQLITE_UTF8);
     if (rc != SQLITE_OK) return set_err(c, rc);
   }
 }
@@ -143,25 +145,37 @@ static char *positional(const char *sql) {
   return ferry__sb_steal(&sb);
 }
 
+static void free_params(sqconn *c) {
+  for (size_t i = 0; i < c->nparams; i++) free((char *)c->params[i].data);
+  free(c->params);
+  c->params = NULL;
+  c->nparams = 0;
+  free(c->sql);
+  c->sql = NULL;
+}
+
 static void w_step(sqconn *c) {
   c->ncells = 0;
   c->arena.len = 0;
   c->rc = SQLITE_OK;
   if (!c->started) {
     c->started = 1;
-    char *sql = positional(c->st->sql);
+    char *sql = positional(c->sql);
     int rc = sqlite3_prepare_v2(c->h, sql, -1, &c->stmt, NULL);
     free(sql);
     if (rc != SQLITE_OK) {
       set_err(c, rc);
       c->finished = 1;
+      free_params(c);
       return;
     }
     if (!c->stmt) { /* empty statement */
+      free_params(c);
       c->finished = 1;
       return;
     }
     w_bind(c);
+    free_params(c); /* SQLite copied them */
     if (c->rc != SQLITE_OK) {
       sqlite3_finalize(c->stmt);
       c->stmt = NULL;
@@ -254,6 +268,7 @@ static void w_run(uv_work_t *w) {
 /* ---- loop side ------------------------------------------------------------------------------------------- */
 
 static void conn_free(sqconn *c) {
+  free_params(c);
   free(c->path);
   free(c->errmsg);
   free(c->cols);
@@ -307,7 +322,9 @@ static void w_after(uv_work_t *w, int status) {
     }
     return ferry__sql_conn_ready(&c->base, 0, NULL);
   }
-  /* W_STEP: the first step brings the columns */
+  /* W_STEP: the first step brings the columns. While the rows go to sql.c, a callback may close the
+   * endpoint: `busy` keeps sq_conn_close from queueing the close itself, done below. */
+  c->busy = 1;
   if (c->cols) {
     ferry__sql_columns(&c->base, c->ncols, c->cols);
     free(c->cols);
@@ -316,12 +333,15 @@ static void w_after(uv_work_t *w, int status) {
   for (size_t i = 0; i < c->ncells; i++) {
     sqcell *cell = &c->cells[i];
     ferry__sql_cell(&c->base, cell->null ? NULL : cell->len ? c->arena.buf + cell->off : "", cell->len, cell->binary);
-    if (c->ncols && (i + 1) % c->ncols == 0) ferry__sql_row_end(&c->base);
+    if (c->ncols && (i + 1) % c->ncols == 0) {
+      ferry__sql_row_end(&c->base);
+      if (c->closing) break;
+    }
   }
   c->ncells = 0;
+  c->busy = 0;
   if (c->closing) return queue(c, W_CLOSE);
   if (!c->finished) return queue(c, W_STEP);
-  c->st = NULL;
   if (c->rc != SQLITE_OK) {
     ferry_error e = FERRY_ERROR_INIT;
     fill_err(c, &e, "the statement failed");
@@ -334,7 +354,19 @@ static void w_after(uv_work_t *w, int status) {
 
 static void sq_exec(sqlconn *base, sqlstmt *st) {
   sqconn *c = (sqconn *)base;
-  c->st = st;
+  free_params(c);
+  c->sql = ferry__xstrdup(st->sql);
+  c->nparams = st->nparams;
+  c->params = ferry__xcalloc(st->nparams ? st->nparams : 1, sizeof *c->params);
+  for (size_t i = 0; i < st->nparams; i++) {
+    c->params[i] = st->params[i];
+    if (st->params[i].data) { /* binary data may hold NULs */
+      char *d = ferry__xmalloc(st->params[i].len + 1);
+      memcpy(d, st->params[i].data, st->params[i].len);
+      d[st->params[i].len] = 0;
+      c->params[i].data = d;
+    }
+  }
   c->started = c->finished = 0;
   c->ncols = 0;
   c->batch = base->db->batch_rows;

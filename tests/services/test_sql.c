@@ -739,6 +739,15 @@ static void case_killed(void) {
   close_db(db);
 }
 
+static ferry_sql *close_me;
+static void close_in_rows(res *r, const ferry_sql_batch *b) {
+  if (r->batches == 2 && close_me) {
+    ferry_sql *db = close_me;
+    close_me = NULL;
+    ferry_sql_close(db);
+  }
+}
+
 /* Closing the endpoint in the middle of everything: callbacks with ECANCELED, nothing leaks or hangs. */
 static void case_close(void) {
   ferry_sql *db = open_db(url, 2, 0);
@@ -754,7 +763,7 @@ static void case_close(void) {
   uv_timer_init(&loop, &t);
   int fired = 0;
   t.data = &fired;
-  uv_timer_start(&t, (uv_timer_cb)(void (*)(uv_timer_t *))on_guard, 300, 0);
+  uv_timer_start(&t, on_guard, 10, 10); /* wakes the loop: the statements themselves answer after 5 s */
   double end_at = ferry__now() + 0.3;
   while (ferry__now() < end_at) uv_run(&loop, UV_RUN_ONCE);
   uv_close((uv_handle_t *)&t, NULL);
@@ -762,8 +771,8 @@ static void case_close(void) {
   ferry_sql_close(db);
   FT_ASSERT(a.called == 1 && b.called == 1 && c.called == 1 && bg.called == 1, "every callback ran in close: %d %d %d %d",
             a.called, b.called, c.called, bg.called);
-  FT_ASSERT(IS("sqlite") || (a.status == FERRY_ECANCELED && c.status == FERRY_ECANCELED), "canceled: %d %d", a.status,
-            c.status);
+  FT_ASSERT(IS("sqlite") || (a.status == FERRY_ECANCELED && c.status == FERRY_ECANCELED), "canceled: %d %d %d %d (%s)",
+            a.status, b.status, c.status, bg.status, a.msg ? a.msg : "");
   uv_run(&loop, UV_RUN_DEFAULT);
   printf("close with work in flight took %.3f s\n", ferry__now() - t0);
   FT_ASSERT(ferry__now() - t0 < 2.0, "close does not wait for the statements");
@@ -771,6 +780,20 @@ static void case_close(void) {
   res_clear(&b);
   res_clear(&c);
   free(bg.msg);
+  /* closed from inside a rows callback: the statement ends with ECANCELED, nothing is touched after */
+  db = open_db(url, 2, 0);
+  close_me = db;
+  const char *big = IS("pg") ? "SELECT g FROM generate_series(1, 100000) g"
+                    : IS("mariadb") ? "SELECT seq FROM seq_1_to_100000"
+                                    : "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 100000) "
+                                      "SELECT x FROM c";
+  res r = {.on_batch = close_in_rows};
+  FT_ASSERT(ferry_sql_query(db, NULL, big, 0, NULL, rows_cb, done_cb, &r) == 0, "queue");
+  FT_ASSERT(run_until(&r.called, 1, 60), "done after close in rows");
+  FT_ASSERT(r.status == FERRY_ECANCELED && r.batches == 2, "canceled after the second batch: %d, %zu batches", r.status,
+            r.batches);
+  res_clear(&r);
+  uv_run(&loop, UV_RUN_DEFAULT);
 }
 
 /* Bulk insert (the driver's fast path) against one INSERT per row, with the figures printed. */
