@@ -583,14 +583,14 @@ static void case_check(void) {
   RESET(); p.name = "t-x";
   CHECK(ferry__plugin_check(&p, "f", "s", "t_x", &e) == 0, "t-x vs t_x: %s", e.message);
   RESET(); p.name = "u"; expect_check(&p, "the descriptor's name \"u\" does not match (expected \"t\")");
-  /* ABI minor: every older one is taken (a 1.1 plugin runs on this 1.2 ferry), a newer one refused */
+  /* ABI minor: every older one is taken (a 1.2 plugin runs on this 1.3 ferry), a newer one refused */
   for (unsigned m = 0; m <= FERRY_ABI_MINOR; m++) {
     RESET(); p.abi_minor = m;
     CHECK(ferry__plugin_check(&p, "f", "s", "t", &e) == 0, "ABI %d.%u refused: %s", FERRY_ABI_MAJOR, m, e.message);
   }
-  CHECK(FERRY_ABI_MAJOR == 1 && FERRY_ABI_MINOR == 2, "this test expects ABI 1.2, the headers say %d.%d",
+  CHECK(FERRY_ABI_MAJOR == 1 && FERRY_ABI_MINOR == 3, "this test expects ABI 1.3, the headers say %d.%d",
         FERRY_ABI_MAJOR, FERRY_ABI_MINOR);
-  RESET(); p.abi_minor = FERRY_ABI_MINOR + 1; expect_check(&p, "ABI 1.3 is newer than this ferry's ABI 1.2");
+  RESET(); p.abi_minor = FERRY_ABI_MINOR + 1; expect_check(&p, "ABI 1.4 is newer than this ferry's ABI 1.3");
   RESET(); p.options = NULL; p.ctx_size = 0;
   CHECK(ferry__plugin_check(&p, "f", "s", "t", &e) == 0, "no options: %s", e.message);
   expect_check(NULL, "descriptor address is NULL");
