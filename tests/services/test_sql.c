@@ -16,7 +16,8 @@
 #include <malloc.h>
 #include <sys/resource.h>
 #if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/allocator_interface.h>
+/* AddressSanitizer's allocator statistics (sanitizer/allocator_interface.h, not always installed) */
+size_t __sanitizer_get_current_allocated_bytes(void);
 #endif
 #include <sys/socket.h>
 #include <unistd.h>
