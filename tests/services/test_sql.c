@@ -25,6 +25,7 @@ size_t __sanitizer_get_current_allocated_bytes(void);
 #include "load/load.h"
 #include "ferry/sql.h"
 #include "ftest.h"
+#include "ftest_net.h"
 
 static uv_loop_t loop;
 static struct ferry_instance ins;
@@ -221,18 +222,6 @@ static void drop(ferry_sql *db, const char *table) {
   free(qt);
 }
 
-static int refused_port(int *fd_out) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in sa = {0};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  FT_ASSERT(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0, "bind");
-  socklen_t sl = sizeof sa;
-  getsockname(fd, (struct sockaddr *)&sa, &sl);
-  *fd_out = fd; /* bound, not listening: connections are refused */
-  return ntohs(sa.sin_port);
-}
-
 /* The URL with another password / port. */
 static char *url_with(const char *password, int port) {
   char *s = malloc(2048);
@@ -298,7 +287,7 @@ static void case_connect_errors(void) {
   free(u);
   /* unreachable port */
   int fd;
-  int port = refused_port(&fd);
+  int port = ft_refused_port(&fd);
   u = url_with(NULL, port);
   db = open_db(u, 2, 0);
   char portstr[16];
