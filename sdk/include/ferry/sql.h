@@ -79,7 +79,8 @@ typedef struct ferry_sql_opts {
   uint32_t struct_size;        /* sizeof(ferry_sql_opts) */
   unsigned max_connections;    /* pool size = operations in flight; 0 = the instance's concurrency (or 4) */
   double rate;                 /* operations per second; 0 = the instance's rate (0 there = no limit) */
-  unsigned connect_timeout_ms; /* 0 = 10000 */
+  unsigned connect_timeout_ms; /* MySQL: 0 = 10000; PostgreSQL takes connect_timeout from the URL (default
+                                  10 s); SQLite waits up to 10 s for a lock */
   unsigned batch_rows;         /* rows per batch callback; 0 = 1000 */
 } ferry_sql_opts;
 
@@ -129,8 +130,10 @@ typedef void (*ferry_sql_begin_cb)(void *arg, int status, ferry_sql_txn *txn, co
 FERRY_API ferry_sql *ferry_sql_open(ferry_instance *ins, const char *url, const ferry_sql_opts *opts,
                                     ferry_error *err);
 /* Cancels every queued or running operation and open transaction (callbacks with FERRY_ECANCELED before
- * this returns; an open transaction is rolled back by the server), closes the connections and frees. The
- * memory goes with the last uv close callback (the loop must run once more). NULL allowed. */
+ * this returns; an open transaction is rolled back by the server), closes the connections and frees.
+ * Transactions not ended are freed too: no ferry_sql_txn of this endpoint may be used afterwards. May be
+ * called from any callback of the endpoint (a rows callback included). The memory goes with the last uv
+ * close callback or thread-pool work item (the loop must run once more). NULL allowed. */
 FERRY_API void ferry_sql_close(ferry_sql *db);
 FERRY_API ferry_sql_engine ferry_sql_engine_of(const ferry_sql *db);
 /* "postgresql://user@host:port/db", "mysql://user@host:port/db", "sqlite:///path": no password. Borrowed,
