@@ -667,7 +667,7 @@ static void on_tick(uv_timer_t *t) { ticks++; }
 static void case_noblock(void) {
   ferry_sql *db = open_db(url, 2, 0);
   const char *sql = IS("pg") ? "SELECT pg_sleep(1)" : IS("mariadb") ? "SELECT SLEEP(1)"
-                    : "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) "
+                    : "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000) "
                       "SELECT count(*) FROM c";
   uv_timer_t tick;
   uv_timer_init(&loop, &tick);
