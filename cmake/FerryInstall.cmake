@@ -15,7 +15,7 @@ set(FERRY_CMAKE_INSTALL_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/Ferry)
 set(FERRY_PKGCONFIG_INSTALL_DIR ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 
 # Exported targets: Ferry::ferry = libferry (it links Ferry::headers = the SDK include directory and its
-# jansson/libuv dependencies, recreated by FerryConfig.cmake from pkg-config; libferry's own libcurl, libpq,
+# jansson/libuv dependencies, recreated by FerryConfig.cmake from pkg-config; libferry's own libcurl, libpq, libmariadb,
 # SQLite, libcrypto and libltdl stay private to it).
 set_target_properties(ferry_sdk_headers PROPERTIES EXPORT_NAME headers)
 install(TARGETS ferry_sdk_headers EXPORT FerryTargets)

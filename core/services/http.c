@@ -6,8 +6,8 @@
  *   - CURLMOPT_TIMERFUNCTION: one uv_timer_t (http->timer); expiry -> curl_multi_socket_action(TIMEOUT).
  *   - completions are read with curl_multi_info_read after every socket_action.
  * Requests wait in a FIFO queue per endpoint (scheme://host:port) until the endpoint has room (fewer than
- * `max` in flight) and a token (token bucket of `rate` per second, burst 1); a uv_timer per endpoint
- * (endpoint.wake) runs the queue again when the next token is due. Keep-alive: all requests share the
+ * `max` in flight) and a token (token bucket of `rate` per second, burst 1: services/throttle.h, shared with
+ * the SQL service); the bucket's timer runs the queue again when the next token is due. Keep-alive: all requests share the
  * multi handle's connection cache, so a finished request's connection is reused by the next one.
  *
  * Idempotency (ABI 1.1, see ferry/http.h and docs/services.md):
@@ -43,6 +43,7 @@
 #include <curl/curl.h>
 
 #include "load/load.h"
+#include "services/throttle.h"
 #include "ferry/http.h"
 #include "ferry/log.h"
 #include "ferry/version.h"
@@ -88,9 +89,7 @@ struct endpoint {
   char *key;                   /* scheme://host:port */
   rlist queue;
   unsigned inflight;
-  double tokens;               /* token bucket (rate limit), at most 1 */
-  uint64_t refilled_ns;        /* uv_hrtime of the last refill */
-  uv_timer_t wake;             /* runs the queue when the next token is due */
+  ferry__throttle rate;        /* token bucket (rate limit); its timer runs the queue when a token is due */
 };
 
 typedef struct hsock {
@@ -197,8 +196,8 @@ static void handle_closed(ferry_http *h) {
 
 static void on_timer_closed(uv_handle_t *t) { handle_closed(t->data); }
 
-static void on_endpoint_closed(uv_handle_t *t) {
-  endpoint *ep = t->data;
+static void on_endpoint_closed(void *arg) {
+  endpoint *ep = arg;
   ferry_http *h = ep->http;
   free(ep->key);
   free(ep);
@@ -312,6 +311,7 @@ static void finish(ferry_http *h, hreq *r, CURLcode rc) {
 }
 
 static void dispatch(endpoint *ep);
+static void on_wake(void *ep) { dispatch(ep); }
 
 /* ---- service retries ------------------------------------------------------------------------------------ */
 
@@ -493,29 +493,10 @@ static void defer_failure(ferry_http *h, hreq *r, int code, const char *detail) 
   uv_timer_start(&h->later, on_later, 0, 0);
 }
 
-static void on_wake(uv_timer_t *t) { dispatch(t->data); }
-
-static int take_token(endpoint *ep) {
-  ferry_http *h = ep->http;
-  if (h->rate <= 0) return 1;
-  uint64_t now = uv_hrtime();
-  ep->tokens += (double)(now - ep->refilled_ns) / 1e9 * h->rate;
-  if (ep->tokens > 1.0) ep->tokens = 1.0;
-  ep->refilled_ns = now;
-  if (ep->tokens >= 1.0) {
-    ep->tokens -= 1.0;
-    return 1;
-  }
-  double wait_ms = (1.0 - ep->tokens) / h->rate * 1000.0;
-  uint64_t ms = (uint64_t)wait_ms + 1;
-  uv_timer_start(&ep->wake, on_wake, ms, 0);
-  return 0;
-}
-
 static void dispatch(endpoint *ep) {
   ferry_http *h = ep->http;
   while (!h->freeing && ep->queue.head && ep->inflight < h->max) {
-    if (!take_token(ep)) return;
+    if (!ferry__throttle_take(&ep->rate)) return;
     hreq *r = rl_pop(&ep->queue);
     CURLMcode mc = curl_multi_add_handle(h->multi, r->easy);
     if (mc != CURLM_OK) {
@@ -535,10 +516,7 @@ static endpoint *endpoint_get(ferry_http *h, const char *key) {
   endpoint *ep = ferry__xcalloc(1, sizeof *ep);
   ep->http = h;
   ep->key = ferry_strdup(key);
-  ep->tokens = 1.0;
-  ep->refilled_ns = uv_hrtime();
-  uv_timer_init(h->loop, &ep->wake);
-  ep->wake.data = ep;
+  ferry__throttle_init(&ep->rate, h->loop, h->rate, on_wake, ep);
   h->open_handles++;
   ep->next = h->endpoints;
   h->endpoints = ep;
@@ -632,8 +610,7 @@ FERRY_API void ferry_http_free(ferry_http *h) {
   h->endpoints = NULL;
   while (ep) {
     endpoint *next = ep->next;
-    uv_timer_stop(&ep->wake);
-    uv_close((uv_handle_t *)&ep->wake, on_endpoint_closed);
+    ferry__throttle_close(&ep->rate, on_endpoint_closed);
     ep = next;
   }
   /* h itself is freed by the last close callback (handle_closed). */

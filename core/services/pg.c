@@ -27,6 +27,7 @@
 #include "load/load.h"
 #include "ferry/log.h"
 #include "ferry/pg.h"
+#include "services/sql_driver.h"
 
 #define PG_DEFAULT_CONNECT_TIMEOUT_S 10
 #define PG_COPY_CHUNK (64 * 1024)
@@ -42,6 +43,8 @@ typedef struct pgop {
   char *what;                  /* first words of the SQL, for messages */
   int nparams;
   char **params;               /* nparams entries, NULL = SQL NULL */
+  int *lengths, *formats;      /* ferry__pg_query_rows: per parameter (format 1 = binary), or NULL */
+  ferry__pg_row_cb row;        /* ferry__pg_query_rows: single-row mode, each row to row() */
   char *data;                  /* COPY IN data */
   size_t len, sent;
   int end_sent;
@@ -94,6 +97,8 @@ static void op_free(pgop *op) {
   free(op->what);
   for (int i = 0; i < op->nparams; i++) free(op->params[i]);
   free(op->params);
+  free(op->lengths);
+  free(op->formats);
   free(op->data);
   if (op->res) PQclear(op->res);
   if (op->err_res) PQclear(op->err_res);
@@ -151,7 +156,7 @@ static char *pq_text(const char *s) {
 
 /* The first words of an SQL statement, never a literal or a parameter: up to 3 words / 48 characters,
  * stopping before a word holding a quote, a '$' or a digit first. */
-static char *sql_what(const char *sql) {
+char *ferry__sql_what(const char *sql) {
   ferry_buf sb = {0};
   const char *p = sql;
   int words = 0;
@@ -468,6 +473,11 @@ static void op_read(ferry_pg *pg) {
         PQclear(res);
         op->phase = PH_COPY_IN;
         break;
+      case PGRES_SINGLE_TUPLE:
+        if (op->row && !op->err_res) op->row(op->arg, res);
+        PQclear(res);
+        if (pg->freeing) return;
+        break;
       case PGRES_TUPLES_OK:
       case PGRES_COMMAND_OK:
       case PGRES_EMPTY_QUERY:
@@ -548,7 +558,9 @@ static void start_op(ferry_pg *pg) {
   if (op->nparams == 0)
     ok = PQsendQuery(pg->conn, op->sql);
   else
-    ok = PQsendQueryParams(pg->conn, op->sql, op->nparams, NULL, (const char *const *)op->params, NULL, NULL, 0);
+    ok = PQsendQueryParams(pg->conn, op->sql, op->nparams, NULL, (const char *const *)op->params, op->lengths,
+                           op->formats, 0);
+  if (ok && op->row) PQsetSingleRowMode(pg->conn);
   pg->state = S_BUSY;
   if (ok) op->sent_at = ferry__now();
   if (!ok) {
@@ -761,11 +773,7 @@ static char *hide_quoted(const char *s) {
   return ferry_buf_steal(&sb);
 }
 
-FERRY_API ferry_pg *ferry_pg_new(ferry_instance *ins, const char *conninfo, ferry_error *err) {
-  if (!ins || !ins->loop) {
-    ferry_error_set(err, FERRY_EINVAL, "PostgreSQL connection: no plugin instance (or it has no loop)");
-    return NULL;
-  }
+PQconninfoOption *ferry__pg_parse(const char *conninfo, ferry_error *err) {
   char *perr = NULL;
   PQconninfoOption *opts = PQconninfoParse(conninfo ? conninfo : "", &perr);
   if (!opts) {
@@ -774,8 +782,17 @@ FERRY_API ferry_pg *ferry_pg_new(ferry_instance *ins, const char *conninfo, ferr
     ferry_error_set_detail(err, "libpq: %s", h);
     free(h);
     if (perr) PQfreemem(perr);
+  }
+  return opts;
+}
+
+FERRY_API ferry_pg *ferry_pg_new(ferry_instance *ins, const char *conninfo, ferry_error *err) {
+  if (!ins || !ins->loop) {
+    ferry_error_set(err, FERRY_EINVAL, "PostgreSQL connection: no plugin instance (or it has no loop)");
     return NULL;
   }
+  PQconninfoOption *opts = ferry__pg_parse(conninfo, err);
+  if (!opts) return NULL;
   ferry_pg *pg = ferry__xcalloc(1, sizeof *pg);
   pg->ins = ins;
   pg->loop = ins->loop;
@@ -836,7 +853,7 @@ FERRY_API void ferry_pg_free(ferry_pg *pg) {
 }
 
 static int enqueue(ferry_pg *pg, pgop *op) {
-  op->what = sql_what(op->sql);
+  op->what = ferry__sql_what(op->sql);
   if (pg->tail) pg->tail->next = op;
   else pg->head = op;
   pg->tail = op;
@@ -848,6 +865,19 @@ static int enqueue(ferry_pg *pg, pgop *op) {
 FERRY_API int ferry_pg_query(ferry_pg *pg, const char *sql, int nparams, const char *const *params,
                              ferry_pg_cb cb, void *arg) {
   if (!pg || !sql || !cb || nparams < 0 || (nparams > 0 && !params)) return FERRY_EINVAL;
+  int *lengths = ferry__xcalloc(nparams ? (size_t)nparams : 1, sizeof(int));
+  int *formats = ferry__xcalloc(nparams ? (size_t)nparams : 1, sizeof(int)); /* text */
+  for (int i = 0; i < nparams; i++) lengths[i] = params[i] ? (int)strlen(params[i]) : 0;
+  int rc = ferry__pg_query_rows(pg, sql, nparams, params, lengths, formats, NULL, cb, arg);
+  free(lengths);
+  free(formats);
+  return rc;
+}
+
+int ferry__pg_query_rows(ferry_pg *pg, const char *sql, int nparams, const char *const *values,
+                         const int *lengths, const int *formats, ferry__pg_row_cb row, ferry_pg_cb done,
+                         void *arg) {
+  if (!pg || !sql || !done || nparams < 0 || (nparams > 0 && (!values || !lengths || !formats))) return FERRY_EINVAL;
   if (pg->freeing) return FERRY_ECANCELED;
   pgop *op = ferry__xcalloc(1, sizeof *op);
   op->kind = OP_QUERY;
@@ -855,9 +885,20 @@ FERRY_API int ferry_pg_query(ferry_pg *pg, const char *sql, int nparams, const c
   op->nparams = nparams;
   if (nparams) {
     op->params = ferry__xcalloc((size_t)nparams, sizeof(char *));
-    for (int i = 0; i < nparams; i++) op->params[i] = ferry_strdup(params[i]);
+    op->lengths = ferry__xcalloc((size_t)nparams, sizeof(int));
+    op->formats = ferry__xcalloc((size_t)nparams, sizeof(int));
+    for (int i = 0; i < nparams; i++) {
+      op->lengths[i] = lengths[i];
+      op->formats[i] = formats[i];
+      if (values[i]) {
+        op->params[i] = ferry__xmalloc((size_t)lengths[i] + 1);
+        memcpy(op->params[i], values[i], (size_t)lengths[i]);
+        op->params[i][lengths[i]] = 0;
+      }
+    }
   }
-  op->done = cb;
+  op->row = row;
+  op->done = done;
   op->arg = arg;
   return enqueue(pg, op);
 }

@@ -16,6 +16,7 @@
 #include "load/load.h"
 #include "ferry/http.h"
 #include "ftest.h"
+#include "ftest_net.h"
 #include "testhttpd.h"
 #include "rawhttpd.h"
 
@@ -160,19 +161,6 @@ static void close_client(ferry_http *h) {
   uv_run(&loop, UV_RUN_DEFAULT); /* lets the close callbacks run */
 }
 
-static int refused_port(int *fd_out) {
-  /* bound but not listening: connecting is refused */
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in sa = {0};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  FT_ASSERT(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0, "bind");
-  socklen_t sl = sizeof sa;
-  getsockname(fd, (struct sockaddr *)&sa, &sl);
-  *fd_out = fd;
-  return ntohs(sa.sin_port);
-}
-
 /* ---- cases --------------------------------------------------------------------------------------------- */
 
 static void t_get_post(void) {
@@ -292,7 +280,7 @@ static void t_timeout(void) {
 
 static void t_refused(void) {
   int fd;
-  int port = refused_port(&fd);
+  int port = ft_refused_port(&fd);
   ferry_http *h = client(2, 0, 0);
   result r = {0};
   char url[256];
@@ -573,7 +561,7 @@ static void t_rate(void) {
 /* credentials in URLs never reach messages */
 static void t_noquery(void) {
   int fd;
-  int port = refused_port(&fd);
+  int port = ft_refused_port(&fd);
   ferry_http *h = client(2, 0, 0);
   result r = {0};
   char url[512];
@@ -852,7 +840,7 @@ static void t_indoubt(void) {
   /* nothing listening: nothing was sent, so the POST is not in doubt */
   long before = rawhttpd_count(raw, NULL, NULL);
   int fd;
-  int port = refused_port(&fd);
+  int port = ft_refused_port(&fd);
   char url[128];
   snprintf(url, sizeof url, "http://127.0.0.1:%d/x", port);
   ferry_http_request req = {.url = url, .body = "k=v", .body_len = 3};
@@ -1046,7 +1034,7 @@ static void t_retry_log(void) {
   ferry_log_configure(FERRY_LOG_DEBUG, FERRY_LOG_TEXT, logf);
   ferry_http *h = rclient(2, 10, 20, 0, 0);
   int fd;
-  int port = refused_port(&fd);
+  int port = ft_refused_port(&fd);
   char url[256];
   snprintf(url, sizeof url, "http://admin:Pa55wordXyz@127.0.0.1:%d/x/y?j_password=S3cretPW#frag", port);
   ferry_http_request req = {.url = url};

@@ -18,6 +18,7 @@
 #include "load/load.h"
 #include "ferry/pg.h"
 #include "ftest.h"
+#include "ftest_net.h"
 
 static uv_loop_t loop;
 static struct ferry_instance ins;
@@ -107,18 +108,6 @@ static void exec_ok(ferry_pg *pg, const char *sql) {
   qres_clear(&r);
 }
 
-static int refused_port(int *fd_out) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in sa = {0};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  FT_ASSERT(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0, "bind");
-  socklen_t sl = sizeof sa;
-  getsockname(fd, (struct sockaddr *)&sa, &sl);
-  *fd_out = fd;
-  return ntohs(sa.sin_port);
-}
-
 /* ---- cases --------------------------------------------------------------------------------------------- */
 
 static void t_query(void) {
@@ -191,7 +180,7 @@ static void t_errors(void) {
 
   /* connection refused -> ETRANSIENT for the queued operations */
   int fd;
-  int port = refused_port(&fd);
+  int port = ft_refused_port(&fd);
   char ci[256];
   snprintf(ci, sizeof ci, "host=127.0.0.1 port=%d user=ferry dbname=postgres", port);
   pg = connect_pg(ci);
@@ -235,7 +224,7 @@ static void t_errors(void) {
 
   /* a server that accepts the TCP connection but never answers: the connect timeout */
   int lfd;
-  port = refused_port(&lfd);
+  port = ft_refused_port(&lfd);
   FT_ASSERT(listen(lfd, 8) == 0, "listen");
   snprintf(ci, sizeof ci, "host=127.0.0.1 port=%d user=ferry dbname=postgres connect_timeout=1", port);
   pg = connect_pg(ci);
@@ -571,7 +560,7 @@ static void t_secret(void) {
   close_pg(pg);
   /* a failed connection with the password, as keyword and as URI */
   int rfd;
-  int port = refused_port(&rfd);
+  int port = ft_refused_port(&rfd);
   snprintf(ci, sizeof ci, "postgresql://ferry:%s@127.0.0.1:%d/postgres", pw, port);
   pg = connect_pg(ci);
   q(pg, "SELECT 1", 0, NULL, &r, FERRY_ETRANSIENT);

@@ -46,7 +46,8 @@ extern "C" {
  * the helpers of ferry/util.h (ferry_free(), ferry_asprintf(), the string buffer ferry_buf, the string set,
  * ferry_hash64(), ferry_backoff_ms()), and in ferry/pg.h ferry_pg_add_ident(), ferry_pg_add_literal(),
  * ferry_pg_array_elem(), ferry_pg_text_array(); ferry_log_item(),
- * ferry_runtime_libraries(). */
+ * ferry_runtime_libraries(); the SQL service (ferry/sql.h: PostgreSQL, MySQL/MariaDB and
+ * SQLite behind one API). */
 #define FERRY_ABI_MAJOR 1
 #define FERRY_ABI_MINOR 3
 
