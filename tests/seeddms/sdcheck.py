@@ -161,7 +161,7 @@ class Canon:
         for s in self.rows("tblDocumentStatusLog", "statusLogID"):
             slog.setdefault(s["statusID"], []).append(
                 {"status": s["status"], "comment": s["comment"], "date": s["date"], "user": self.user(s["userID"])})
-        for s in self.rows("tblDocumentStatus"):
+        for s in self.rows("tblDocumentStatus"):  # in statusLogID order: the last one is the status (facts 3.7)
             status[(s["documentID"], s["version"])] = slog.get(s["statusID"], [])
         runs = self.runs()
         out["documents"] = {}

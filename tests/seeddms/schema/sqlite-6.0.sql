@@ -74,3 +74,6 @@ CREATE TABLE `tblWorkflowLog` (
   `date`                     datetime NOT NULL,
   `comment`                  text
 );
+
+-- 6.0 (not 5.1) indexes the status log by its status row on SQLite
+CREATE INDEX `indDocumentStatusLogStatusID` ON `tblDocumentStatusLog` (`StatusID`);
