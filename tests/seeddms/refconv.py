@@ -34,14 +34,14 @@ TABLES = ["tblUsers", "tblFolders", "tblGroups", "tblGroupMembers", "tblAttribut
 
 
 class IdMap:
-    """Old id -> new id for one table: reversed order from 10 (or kept order from 1000), FIXED kept as they are."""
+    """Old id -> new id for one table: above all old ids, in reverse order (or kept order), FIXED kept as they are."""
 
     def __init__(self, ids, keep_order=False, fixed=()):
         self.m = {i: i for i in fixed}
         rest = sorted(i for i in ids if i not in self.m)
         if not keep_order:
             rest.reverse()
-        start = 1000 if keep_order else 10
+        start = max(ids, default=0) + (1000 if keep_order else 10)  # above every old id: none keeps its number
         for n, i in enumerate(rest):
             self.m[i] = start + n
 
