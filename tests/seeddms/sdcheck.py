@@ -350,6 +350,12 @@ def diff(a, b, path, out):
         out.append(f"{path}: source {show(a)}, target {show(b)}")
 
 
+def blocked(canon):
+    """Documents with a version whose file is missing: the ones a migration's plan blocks."""
+    return sorted(k for k, d in canon["documents"].items()
+                  if any(v["file"] == "missing" for v in d["versions"].values()))
+
+
 def compare(src, tgt, ignore=()):
     differs = src["meta"]["layout"] != tgt["meta"]["layout"]
     a = strip_layout(src, tgt["meta"]["layout"], differs)
@@ -373,6 +379,8 @@ def main():
     c.add_argument("--offset-dir", default="1048576", help="contentOffsetDir of both (default 1048576)")
     c.add_argument("--ignore-document", action="append", default=[], metavar="PATH",
                    help="leave out this document (folder path/name, as printed), e.g. one the plan blocked")
+    c.add_argument("--ignore-missing-files", action="store_true",
+                   help="leave out every document with a version whose file is missing on the source")
     c.add_argument("--quiet", action="store_true", help="no notes")
     k = sub.add_parser("canon", help="print the canonical JSON form of one installation")
     k.add_argument("--db", required=True)
@@ -399,7 +407,12 @@ def main():
         for side, c_ in (("source", src), ("target", tgt)):
             for n in c_["notes"]:
                 print(f"note: {side}: {n}")
-    out = compare(src, tgt, a.ignore_document)
+    ignore = list(a.ignore_document)
+    if a.ignore_missing_files:
+        for key in blocked(src):
+            print(f"note: left out (file missing on the source): {key}")
+            ignore.append(key)
+    out = compare(src, tgt, ignore)
     for line in out:
         print(f"DIFF {line}")
     nd = len(src["documents"])

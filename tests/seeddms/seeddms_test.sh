@@ -12,7 +12,7 @@
 #             and the checker finds each target equal; the 6.0.0 update's own semantics (runs merged) are caught
 #   planted   planted differences make the checker exit 1 and name them: a state changed, a log entry dropped,
 #             a file changed, a transition user removed (6.0 SQLite target), a state changed on MariaDB, a log
-#             entry dropped on a 5.1 target, a document removed
+#             entry dropped on a 5.1 target, a document removed; a document with a missing file left out
 #   errors    bad database specs, a database that is not SeedDMS, an existing fixture: exit 2, clear message
 set -uo pipefail
 export LC_ALL=C.UTF-8
@@ -295,6 +295,15 @@ section_planted() {
   has 'Document 0005"]: only in source' "document removed"
   key=$(grep -o '\["documents"\]\["[^"]*Document 0005"\]' "$T/out" | head -1 | sed 's/.*\]\["//; s/"\]$//')
   expect 0 "document removed, ignored" -- compare "sqlite:$T/src.db" "$T/c-src" "sqlite:$T/p.db" "$T/c-p" --ignore-document "$key"
+  # 8. the document whose file is missing on the source left out of the target (as a plan blocks it)
+  fresh
+  sq "PRAGMA foreign_keys = OFF; DELETE FROM tblDocumentContent WHERE document = (SELECT id FROM tblDocuments WHERE name = 'Document 0002');
+      DELETE FROM tblDocuments WHERE name = 'Document 0002'"
+  expect 1 "blocked document absent" -- compare "sqlite:$T/src.db" "$T/c-src" "sqlite:$T/p.db" "$T/c-p"
+  has 'Document 0002"]: only in source' "blocked document absent"
+  expect 0 "blocked document absent, --ignore-missing-files" -- compare "sqlite:$T/src.db" "$T/c-src" "sqlite:$T/p.db" "$T/c-p" \
+    --ignore-missing-files
+  has "left out (file missing on the source): " "blocked document named"
 }
 
 section_errors() {
