@@ -11,6 +11,8 @@ attributes, ACLs, status history, three workflows, and runs with their logs. The
 case once (no workflow, active at each state, a partly met quota, released, rejected, the same workflow run
 twice, finished and with the second run active, a second workflow); later documents pick cases at random.
 One version's file (the latest version of document 2) is left out of the content directory (--missing-files).
+--part definitions writes only what a migration matches by name (users, groups, attribute and workflow
+definitions) and --id-offset moves the ids: a target to migrate into.
 
 Same seed and options, same rows and bytes, in either layout and engine: the 5.1 and the 6.0 build of one seed
 hold the same history (with --finished-run-date last-log the checker finds them equal).
@@ -55,8 +57,12 @@ class Builder:
         self.ids = {}
 
     def next_id(self, table):
-        self.ids[table] = self.ids.get(table, 0) + 1
-        return self.ids[table]
+        """The next id of TABLE: a count plus --id-offset, except for the install rows (admin 1, guest 2, the
+        root folder 1), which keep their ids."""
+        n = self.ids[table] = self.ids.get(table, 0) + 1
+        if (table == "tblUsers" and n <= 2) or (table == "tblFolders" and n == 1):
+            return n
+        return n + self.a.id_offset
 
     # ---- users, groups, folders ------------------------------------------------------------------------------
     def users(self):
@@ -105,23 +111,24 @@ class Builder:
     def folders(self):
         self.folder_list = {}
         root_parent = None if (self.layout == "6.0" and self.engine == "sqlite") else 0
-        self.t["tblFolders"].append({"id": 1, "name": "DMS", "parent": root_parent, "folderList": "",
+        self.t["tblFolders"].append({"id": self.next_id("tblFolders"), "name": "DMS", "parent": root_parent,
+                                     "folderList": "",
                                      "comment": "DMS root", "date": BASE, "owner": 1, "inheritAccess": 0,
                                      "defaultAccess": 2, "sequence": 0.0})
-        self.ids["tblFolders"] = 1
         self.folder_list[1] = ""
         for i in range(self.a.folders):
             fid = self.next_id("tblFolders")
+            num = i + 2  # the folder's number, in its name: the same whatever the ids
             parent = self.rng.choice(sorted(self.folder_list))
             flist = (self.folder_list[parent] or ":") + f"{parent}:"
             self.folder_list[fid] = flist
             self.t["tblFolders"].append({
-                "id": fid, "name": f"Folder {fid:03d}", "parent": parent, "folderList": flist,
-                "comment": f"folder {fid}", "date": BASE + 60 * fid, "owner": self.rng.choice(self.u),
+                "id": fid, "name": f"Folder {num:03d}", "parent": parent, "folderList": flist,
+                "comment": f"folder {num}", "date": BASE + 60 * num, "owner": self.rng.choice(self.u),
                 "inheritAccess": 1 if i % 3 else 0, "defaultAccess": 2, "sequence": float(i) + 0.5})
             if i % 3 == 0:
                 self.acl(fid, 1, group=self.rng.choice([self.g_authors, self.g_reviewers]), mode=3)
-        self.t["tblUsers"][2]["homefolder"] = 2 if self.a.folders else None
+        self.t["tblUsers"][2]["homefolder"] = self.t["tblFolders"][1]["id"] if self.a.folders else None
 
     def acl(self, target, ttype, user=-1, group=-1, mode=2):
         self.t["tblACLs"].append({"id": self.next_id("tblACLs"), "target": target, "targetType": ttype,
@@ -273,7 +280,7 @@ class Builder:
             did = self.next_id("tblDocuments")
             clock += 3600
             self.t["tblDocuments"].append({
-                "id": did, "name": f"Document {did:04d}", "comment": f"document {did}", "date": clock,
+                "id": did, "name": f"Document {d:04d}", "comment": f"document {d}", "date": clock,
                 "expires": 0, "owner": owner, "folder": folder,
                 "folderList": (self.folder_list[folder] or ":") + f"{folder}:", "inheritAccess": 1,
                 "defaultAccess": 2, "locked": owner if d % 11 == 5 else -1,
@@ -291,17 +298,17 @@ class Builder:
                     case_i += 1
                 else:
                     case = self.rng.choice(["none", "released", "rejected"])
-                clock = self.version(did, v, case, clock, owner, did in missing and latest)
+                clock = self.version(did, d, v, case, clock, owner, d in missing and latest)
         self.summary["missing_files"] = sorted(missing)
 
-    def version(self, did, v, case, clock, owner, missing):
+    def version(self, did, d, v, case, clock, owner, missing):
         ftype, mime = self.rng.choice(FILE_TYPES)
         size = max(1, int(self.rng.uniform(0.2, 1.8) * self.a.file_size))
-        data = self.content(did, v, size)
+        data = self.content(d, v, size)
         cid = self.next_id("tblDocumentContent")
         clock += 600
         row = {"id": cid, "document": did, "version": v, "comment": f"version {v}", "date": clock,
-               "createdBy": owner, "dir": sdlib.doc_dir(did, self.a.max_dir_id), "orgFileName": f"file-{did}-{v}{ftype}",
+               "createdBy": owner, "dir": sdlib.doc_dir(did, self.a.max_dir_id), "orgFileName": f"file-{d}-{v}{ftype}",
                "fileType": ftype, "mimeType": mime, "fileSize": len(data), "checksum": hashlib.md5(data).hexdigest()}
         if self.layout == "6.0":
             row["revisiondate"] = None
@@ -321,7 +328,7 @@ class Builder:
                                                    "date": dt(ts), "userID": user})
         runs, end = self.case_runs(case, clock)
         status(sdlib.S_IN_WORKFLOW if runs else sdlib.S_RELEASED, "", owner, clock)
-        self.summary["versions"][f"{did}/{v}"] = case
+        self.summary["versions"][f"{d}/{v}"] = case
         for n, r in enumerate(runs):
             if n > 0:
                 status(sdlib.S_IN_WORKFLOW, "", 1, r["start"])
@@ -356,8 +363,8 @@ class Builder:
                             "workflow": r["workflow"], "userid": e["userid"], "transition": e["transition"],
                             "date": dt(e["date"]), "comment": e["comment"]})
 
-    def content(self, did, v, size):
-        head = f"SeedDMS fixture seed {self.a.seed} document {did} version {v}\n".encode()
+    def content(self, num, v, size):
+        head = f"SeedDMS fixture seed {self.a.seed} document {num} version {v}\n".encode()
         out = bytearray(head)
         block = hashlib.sha256(head).digest()
         while len(out) < size:
@@ -382,6 +389,23 @@ class Builder:
                  "tblVersion"]
         if self.layout == "5.1":
             order.remove("tblRoles")
+        if self.a.part != "all":  # a target to migrate into: what a migration matches by name, or less
+            keep = {"tblRoles", "tblUsers", "tblVersion", "tblFolders"}
+            if self.a.part == "definitions":
+                keep |= {"tblGroups", "tblGroupMembers", "tblAttributeDefinitions", "tblWorkflowStates",
+                         "tblWorkflowActions", "tblWorkflows", "tblWorkflowTransitions",
+                         "tblWorkflowTransitionUsers", "tblWorkflowTransitionGroups"}
+            else:
+                self.t["tblUsers"] = self.t["tblUsers"][:2]
+            for t in order:
+                if t not in keep:
+                    self.t[t] = []
+            self.t["tblFolders"] = self.t["tblFolders"][:1]
+            for u in self.t["tblUsers"]:
+                u["homefolder"] = None
+            self.files = []
+            self.summary["versions"] = {}
+            self.summary["missing_files"] = []
         # users refer to folders (homefolder) and folders to users: write homefolder afterwards
         home = {u["id"]: u["homefolder"] for u in self.t["tblUsers"] if u["homefolder"]}
         for u in self.t["tblUsers"]:
@@ -408,13 +432,19 @@ def main():
     p.add_argument("--finished-run-date", choices=("start", "last-log"), default="start",
                    help="6.0 layout: date of a finished run, its start as 6.x writes it (default) or its last "
                         "log entry as the 6.0.0 update and a 5.1 migration write it")
+    p.add_argument("--part", choices=("all", "definitions", "install"), default="all",
+                   help="all (default); definitions: only the install rows, users, groups, attribute definitions "
+                        "and workflow definitions (a target to migrate into); install: only the install rows")
+    p.add_argument("--id-offset", type=int, default=0,
+                   help="add N to every id but the install rows' (admin 1, guest 2, root folder 1), so that a "
+                        "target built from the same seed has other ids than its source")
     p.add_argument("--force", action="store_true", help="replace an existing database file / drop tables")
     p.add_argument("--summary", help="write the JSON summary to this file instead of stdout")
     a = p.parse_args()
     if a.users < 9:
         sdlib.die("--users must be at least 9 (the workflows name nine users)")
-    if a.docs < 0 or a.folders < 0 or a.max_versions < 1 or a.file_size < 1 or a.max_dir_id < 0:
-        sdlib.die("--docs/--folders must be >= 0, --max-versions/--file-size >= 1, --max-dir-id >= 0")
+    if a.docs < 0 or a.folders < 0 or a.max_versions < 1 or a.file_size < 1 or a.max_dir_id < 0 or a.id_offset < 0:
+        sdlib.die("--docs/--folders/--id-offset must be >= 0, --max-versions/--file-size >= 1, --max-dir-id >= 0")
     try:
         db = sdlib.Db(a.db)
         b = Builder(a)
@@ -437,8 +467,7 @@ def main():
             os.makedirs(os.path.dirname(path), exist_ok=True)
             with open(path, "wb") as f:
                 f.write(data)
-        if a.docs == 0:
-            os.makedirs(base, exist_ok=True)
+        os.makedirs(base, exist_ok=True)
     except (sdlib.ToolError, OSError) as e:
         sdlib.die(str(e))
     text = json.dumps(b.summary, indent=1, sort_keys=True)

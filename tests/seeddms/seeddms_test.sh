@@ -6,7 +6,8 @@
 #   flavours  the builder makes all four flavours (5.1/6.0 x SQLite/MariaDB): tables and columns of each layout,
 #             row counts as the builder's summary says, files at SeedDMS's paths with the MD5 of the checksum
 #             column, one file missing, maxDirID directories; same seed = same canonical form, another seed not;
-#             every flavour equals itself, SQLite equals MariaDB, the 5.1 build equals the 6.0 build of one seed
+#             every flavour equals itself, SQLite equals MariaDB, the 5.1 build equals the 6.0 build of one seed;
+#             targets to migrate into: other ids, only the definitions, only the install rows
 #   convert   the reference converter copies 5.1 SQLite -> 6.0 MariaDB, 6.0 MariaDB -> 5.1 SQLite,
 #             6.0 SQLite -> 6.0 SQLite with another maxDirID, 5.1 MariaDB -> 5.1 SQLite, all ids renumbered,
 #             and the checker finds each target equal; the 6.0.0 update's own semantics (runs merged) are caught
@@ -164,6 +165,31 @@ PY
     --content "$T/c-m60l" --seed 7 --finished-run-date last-log --summary /dev/null
   expect 0 "5.1 SQLite = 6.0 MariaDB (last-log dates)" -- compare "${specs[0]}" "$T/c-s51" "mariadb:$SOCK:f60l" "$T/c-m60l"
   has "(5.1 sqlite -> 6.0 mysql)" "cross-layout equal"
+  # targets to migrate into: other ids (--id-offset), only the definitions (--part definitions), only the install
+  expect 0 "build with other ids" -- $MK --db "sqlite:$T/o.db" --layout 6.0 --content "$T/c-o" --seed 7 --id-offset 500 --summary /dev/null
+  expect 0 "other ids, same installation" -- compare "${specs[1]}" "$T/c-s60" "sqlite:$T/o.db" "$T/c-o"
+  [ "$(sqlite3 "$T/o.db" "SELECT id FROM tblUsers WHERE login = 'user01'")" = "$(( $(sqlite3 "$T/s60.db" "SELECT id FROM tblUsers WHERE login = 'user01'") + 500 ))" ] \
+    && [ "$(sqlite3 "$T/o.db" "SELECT id FROM tblUsers WHERE login = 'admin'")" = 1 ] && ok || bad "--id-offset ids"
+  bash "$SUPPORT/mariadb.sh" createdb "$MY" fdef
+  expect 0 "build definitions only" -- $MK --db "mariadb:$SOCK:fdef" --layout 6.0 --content "$T/c-def" --seed 7 --id-offset 300 \
+    --part definitions --summary /dev/null
+  expect 0 "build install only" -- $MK --db "sqlite:$T/i.db" --layout 5.1 --content "$T/c-i" --part install --summary /dev/null
+  $CHECK canon --db "mariadb:$SOCK:fdef" --content "$T/c-def" >"$T/canon-def.json" || bad "canon definitions"
+  $CHECK canon --db "sqlite:$T/i.db" --content "$T/c-i" >"$T/canon-i.json" || bad "canon install"
+  python3 - "$T/canon-s60.json" "$T/canon-def.json" "$T/canon-i.json" >"$T/out" 2>&1 <<'PY'
+import json, sys
+full, defs, inst = (json.load(open(p)) for p in sys.argv[1:])
+bad = 0
+for k in ("groups", "attrdefs", "states", "actions", "workflows", "roles"):
+    if full[k] != defs[k]: print("definitions differ in", k); bad += 1
+for login, u in full["users"].items():
+    if dict(u, homefolder=None) != defs["users"].get(login): print("user", login); bad += 1
+if defs["documents"] or list(defs["folders"]) != ["/DMS"]: print("definitions hold documents or folders"); bad += 1
+if sorted(inst["users"]) != ["admin", "guest"] or inst["workflows"] or inst["groups"] or inst["documents"]:
+    print("install part holds more than the install rows"); bad += 1
+sys.exit(1 if bad else 0)
+PY
+  [ $? = 0 ] && ok || { bad "definitions and install parts"; cat "$T/out"; }
   # the canonical form of the 5.1 build: the twice-through version has two runs, the first finished
   $CHECK canon --db "${specs[0]}" --content "$T/c-s51" >"$T/canon-s51.json"
   python3 - "$T/canon-s51.json" "$T/sum-s51.json" >"$T/out" 2>&1 <<'PY'
