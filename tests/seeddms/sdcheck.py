@@ -182,7 +182,8 @@ class Canon:
                 fileinfo = {"md5": sdlib.md5_file(path), "size": os.path.getsize(path)}
             else:
                 fileinfo = "missing"
-                self.notes.append(f"{self.dkey[c['document']]} version {c['version']}: file {path} missing")
+                self.notes.append(f"{self.dkey[c['document']]} version {c['version']}: file "
+                                  f"{os.path.relpath(path, self.files)} missing below {self.files}")
             v = {k: c[k] for k in ("comment", "date", "orgFileName", "fileType", "mimeType", "fileSize", "checksum")}
             v["createdBy"] = self.user(c["createdBy"])
             if self.layout == "6.0":
