@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import sys
 import time
 
@@ -460,7 +461,6 @@ def main():
             db.execute("UPDATE tblUsers SET homefolder = ? WHERE id = ?", (fid, uid))
         db.close()
         if a.force and os.path.exists(base):
-            import shutil
             shutil.rmtree(base)
         for rel, data in b.files:
             path = os.path.join(base, rel)
