@@ -28,6 +28,7 @@ import shutil
 import sys
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sdlib  # noqa: E402
 

@@ -17,6 +17,7 @@
 #   errors    bad database specs, a database that is not SeedDMS, an existing fixture: exit 2, clear message
 set -uo pipefail
 export LC_ALL=C.UTF-8
+export PYTHONDONTWRITEBYTECODE=1  # no __pycache__ in the source tree
 SECTION=${1:?section}
 HERE=$(cd "$(dirname "$0")" && pwd)
 SUPPORT=$HERE/../support
@@ -54,7 +55,7 @@ start_mariadb() {
 compare() { local s=$1 sd=$2 t=$3 td=$4; shift 4; $CHECK compare --source "$s" --source-content "$sd" --target "$t" --target-content "$td" "$@"; }
 
 # py_count SPEC TABLE: rows in TABLE
-py_count() { python3 -c "import sys; sys.path.insert(0, '$HERE'); import sdlib; d = sdlib.Db(sys.argv[1]).open(); print(len(d.rows(sys.argv[2])))" "$1" "$2"; }
+py_count() { python3 -B -c "import sys; sys.path.insert(0, '$HERE'); import sdlib; d = sdlib.Db(sys.argv[1]).open(); print(len(d.rows(sys.argv[2])))" "$1" "$2"; }
 
 section_flavours() {
   start_mariadb f51 f60
@@ -65,7 +66,7 @@ section_flavours() {
       --seed 7 --summary "$T/sum-${names[$i]}.json"
   done
   # layout-specific columns (the columns are read from the database itself)
-  cols() { python3 -c "import sys; sys.path.insert(0, '$HERE'); import sdlib; d = sdlib.Db(sys.argv[1]).open(); print(' '.join(d.columns(sys.argv[2])))" "$1" "$2"; }
+  cols() { python3 -B -c "import sys; sys.path.insert(0, '$HERE'); import sdlib; d = sdlib.Db(sys.argv[1]).open(); print(' '.join(d.columns(sys.argv[2])))" "$1" "$2"; }
   for i in 0 2; do
     [ "$(cols "${specs[$i]}" tblWorkflowDocumentContent)" = "parentworkflow workflow document version state date" ] \
       && ok || bad "${names[$i]}: 5.1 run table columns: $(cols "${specs[$i]}" tblWorkflowDocumentContent)"
@@ -82,7 +83,7 @@ section_flavours() {
   done
   # every table holds what the summary says
   for i in 0 1 2 3; do
-    python3 - "$T/sum-${names[$i]}.json" "${specs[$i]}" "$HERE" >"$T/out" 2>&1 <<'PY'
+    python3 -B - "$T/sum-${names[$i]}.json" "${specs[$i]}" "$HERE" >"$T/out" 2>&1 <<'PY'
 import json, sys
 sys.path.insert(0, sys.argv[3]); import sdlib
 s = json.load(open(sys.argv[1])); d = sdlib.Db(sys.argv[2]).open(); bad = 0
@@ -113,7 +114,7 @@ PY
   [ $? = 0 ] && ok || { bad "cases covered"; cat "$T/out"; }
   # files: at <content>/1048576/<doc>/<version><fileType>, MD5 = checksum column, size = fileSize; doc 2's latest
   # version missing; dir column = "<doc>/"
-  python3 - "sqlite:$T/s60.db" "$T/c-s60/1048576" "$HERE" >"$T/out" 2>&1 <<'PY'
+  python3 -B - "sqlite:$T/s60.db" "$T/c-s60/1048576" "$HERE" >"$T/out" 2>&1 <<'PY'
 import hashlib, os, sys
 sys.path.insert(0, sys.argv[3]); import sdlib
 d = sdlib.Db(sys.argv[1]).open(); base = sys.argv[2]; bad = 0; missing = []
@@ -227,7 +228,7 @@ section_convert() {
   expect 0 "5.1 SQLite = 6.0 MariaDB (converted)" -- compare "sqlite:$T/a51.db" "$T/c-a51" "mariadb:$SOCK:c60" "$T/c-c60"
   has "(5.1 sqlite -> 6.0 mysql)" "5.1 -> 6.0"
   # ids really differ: no document keeps its id
-  python3 - "sqlite:$T/a51.db" "mariadb:$SOCK:c60" "$HERE" >"$T/out" 2>&1 <<'PY'
+  python3 -B - "sqlite:$T/a51.db" "mariadb:$SOCK:c60" "$HERE" >"$T/out" 2>&1 <<'PY'
 import sys
 sys.path.insert(0, sys.argv[3]); import sdlib
 a = {d["name"]: d["id"] for d in sdlib.Db(sys.argv[1]).open().rows("tblDocuments")}
@@ -300,7 +301,7 @@ section_planted() {
   $CONV --source "sqlite:$T/src.db" --source-content "$T/c-src" --target "mariadb:$SOCK:p60" --target-content "$T/c-m" \
     --layout 6.0 || bad "convert to MariaDB"
   expect 0 "MariaDB target equals" -- compare "sqlite:$T/src.db" "$T/c-src" "mariadb:$SOCK:p60" "$T/c-m"
-  python3 -c "import sys; sys.path.insert(0, '$HERE'); import sdlib; sdlib.Db(sys.argv[1]).execute(
+  python3 -B -c "import sys; sys.path.insert(0, '$HERE'); import sdlib; sdlib.Db(sys.argv[1]).execute(
       \"UPDATE tblWorkflowDocumentContent SET state = NULL WHERE state IS NOT NULL ORDER BY id LIMIT 1\")" "mariadb:$SOCK:p60" \
     || bad "plant on MariaDB"
   expect 1 "MariaDB: a running workflow ended" -- compare "sqlite:$T/src.db" "$T/c-src" "mariadb:$SOCK:p60" "$T/c-m"
