@@ -9,8 +9,8 @@
 #      start-path tools that overwrite a form field; the target holds the same apps and users, no data;
 #   3. writes the configuration from examples/joget-to-joget.json (secrets and addresses from the environment);
 #   4. ferry plan; ferry run of the data stages (users, forms, uploads); a one-instance canary; ferry run;
-#      ferry verify; ferry status; ferry export-map; and prints a summary (instances, records, files, what start-path tools
-#      changed and preserve-records restored);
+#      ferry verify; ferry status; ferry report --html (report.html); ferry export-map; and prints a summary
+#      (instances, records, files, what start-path tools changed and preserve-records restored);
 #   5. stops the emulators and PostgreSQL, also on failure. The work directory (config, journal, report, logs)
 #      is kept.
 #
@@ -120,6 +120,8 @@ say "ferry verify (target against source, through the journal)"
 ferry verify --progress plain
 say "ferry status"
 ferry status
+say "ferry report --html (one self-contained page: verdict, stages, charts, every instance, the id map)"
+ferry report --html report.html
 say "ferry export-map (the old -> new ids the cutover needs)"
 ferry export-map --format csv --output idmap.csv
 echo "idmap.csv: $(($(wc -l <idmap.csv) - 1)) mapping(s): $(tail -n +2 idmap.csv | cut -d, -f1 | sort | uniq -c | tr -s ' ' | tr '\n' ' ')"
@@ -166,5 +168,5 @@ print("files: %d on the source, %d on the target, %d identical (SHA-256, size, m
 sys.exit(0 if same == len(a) == len(b) else 1)
 PY
 fi
-echo "report: $work/ferry-report.json   journal: $work/ferry-journal.db   log: $work/ferry.log"
+echo "report: $work/ferry-report.json   page: $work/report.html   journal: $work/ferry-journal.db   log: $work/ferry.log"
 exit $summary_rc

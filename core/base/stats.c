@@ -26,15 +26,22 @@ static json_t *bound_json(int i) {
   return b < 0 ? json_null() : json_real(round(b * 100.0) / 100.0);
 }
 
-/* The upper bound of the bucket holding the q-quantile (the maximum for the last bucket). */
+/* The upper bound of the bucket holding the q-quantile, never more than the maximum seen (the maximum for
+ * the last bucket, and for a bucket whose bound lies above it). */
 static json_t *quantile(const ferry__latency *l, double q) {
   int64_t want = (int64_t)ceil(q * (double)l->count), seen = 0;
+  json_t *max = json_real(round(l->max_ms * 100.0) / 100.0);
   if (want < 1) want = 1;
   for (int i = 0; i < FERRY_LAT_BUCKETS; i++) {
     seen += l->b[i];
-    if (seen >= want) return i == FERRY_LAT_BUCKETS - 1 ? json_real(l->max_ms) : bound_json(i);
+    double b = ferry__latency_bound(i);
+    if (seen >= want && b >= 0 && b < l->max_ms) {
+      json_decref(max);
+      return bound_json(i);
+    }
+    if (seen >= want) break;
   }
-  return json_real(l->max_ms);
+  return max;
 }
 
 json_t *ferry__latency_json(const ferry__latency *l) {

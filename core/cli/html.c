@@ -459,7 +459,7 @@ void html_chart_latency(html *h, json_t *stages) {
                  json_string_value(json_object_get(lat, "service")));
       html_raw(h, "</h3>\n<p class=\"note\">");
       html_textf(
-          h, "%lld calls; mean %.1f ms, p50 < %.4g ms, p90 < %.4g ms, p99 < %.4g ms, max %.1f ms",
+          h, "%lld calls; mean %.1f ms, p50 \xe2\x89\xa4 %.4g ms, p90 \xe2\x89\xa4 %.4g ms, p99 \xe2\x89\xa4 %.4g ms, max %.1f ms",
           (long long)json_integer_value(json_object_get(lat, "count")),
           json_number_value(json_object_get(lat, "mean_ms")), json_number_value(json_object_get(lat, "p50_ms")),
           json_number_value(json_object_get(lat, "p90_ms")), json_number_value(json_object_get(lat, "p99_ms")),

@@ -1146,33 +1146,28 @@ static void kinds_text(json_t *kinds, char *buf, size_t n) {
 /* One line of what the option table checks besides the type: "sink only; one of: skip, overwrite, fail;
  * 1 to 1000; not empty; also accepted: \"conflict\" (deprecated)". Nothing when there is nothing to say. */
 static void print_constraints(json_t *o) {
-  char line[1024];
-  size_t at = 0;
-  line[0] = '\0';
-#define ADD(...)                                                                                          \
-  do {                                                                                                    \
-    int w_ = snprintf(line + at, sizeof line - at, __VA_ARGS__);                                          \
-    if (w_ > 0) at = (size_t)w_ < sizeof line - at ? at + (size_t)w_ : sizeof line - 1;                   \
-  } while (0)
+  ferry_buf lb = {0};
+#define ADD(...) ferry_buf_addf(&lb, __VA_ARGS__)
   size_t i;
   json_t *v;
   json_t *roles = json_object_get(o, "roles");
   json_array_foreach(roles, i, v) ADD("%s%s", i ? " and " : "", json_string_value(v));
   if (json_array_size(roles)) ADD(" only");
   json_t *choices = json_object_get(o, "choices");
-  json_array_foreach(choices, i, v) ADD("%s%s", i ? ", " : at ? "; one of: " : "one of: ", json_string_value(v));
+  json_array_foreach(choices, i, v) ADD("%s%s", i ? ", " : lb.len ? "; one of: " : "one of: ", json_string_value(v));
   json_t *mn = json_object_get(o, "min"), *mx = json_object_get(o, "max");
   if (mn && mx)
-    ADD("%s%lld to %lld", at ? "; " : "", (long long)json_integer_value(mn), (long long)json_integer_value(mx));
+    ADD("%s%lld to %lld", lb.len ? "; " : "", (long long)json_integer_value(mn), (long long)json_integer_value(mx));
   else if (mn)
-    ADD("%s%lld or more", at ? "; " : "", (long long)json_integer_value(mn));
+    ADD("%s%lld or more", lb.len ? "; " : "", (long long)json_integer_value(mn));
   else if (mx)
-    ADD("%s%lld or less", at ? "; " : "", (long long)json_integer_value(mx));
-  if (json_is_true(json_object_get(o, "non_empty"))) ADD("%snot empty", at ? "; " : "");
+    ADD("%s%lld or less", lb.len ? "; " : "", (long long)json_integer_value(mx));
+  if (json_is_true(json_object_get(o, "non_empty"))) ADD("%snot empty", lb.len ? "; " : "");
   json_t *old = json_object_get(o, "deprecated_name");
-  if (old) ADD("%salso accepted: \"%s\" (deprecated)", at ? "; " : "", json_string_value(old));
+  if (old) ADD("%salso accepted: \"%s\" (deprecated)", lb.len ? "; " : "", json_string_value(old));
 #undef ADD
-  if (at) printf("    %-22s (%s)\n", "", line);
+  if (lb.len) printf("    %-22s (%s)\n", "", lb.buf);
+  ferry_buf_free(&lb);
 }
 
 static void print_description(json_t *d) {

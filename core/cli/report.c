@@ -376,7 +376,7 @@ static int id_row(void *arg, const ferry_journal_id *id) {
     x->left_out++;
     return 0;
   }
-  char when[40];
+  char when[96];
   iso(id->created, when, sizeof when);
   json_t *r = json_pack("[s, s, s, s, s, s]", id->kind, id->old_id, id->new_id, id->stage, id->key, when);
   html_raw(x->h, x->n++ ? ",\n" : "\n");
@@ -529,7 +529,7 @@ int cli_html_report(const cli_html_opts *o, ferry_error *err) {
     html_raw(h, "</dd>\n");
   }
   if (run) {
-    char a[40], b[40];
+    char a[96], b[96];
     iso(jint(run, "started"), a, sizeof a);
     iso(jint(run, "ended"), b, sizeof b);
     html_rawf(h, "<dt>run</dt><dd id=\"run\" data-run=\"%lld\">", (long long)jint(run, "id"));

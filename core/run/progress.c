@@ -319,7 +319,7 @@ static int line_width(const seg *segs, const int *keep, size_t n, int name_width
 static void term_line(ferry_sb *sb, const ferry_progress_row *r, pstage *s, double now, int name_width,
                       int cols) {
   seg segs[16];
-  int keep[16];
+  int keep[16] = {0};
   const char *name = r->stage ? r->stage : "?";
   int width = name_width;
   int limit = cols > 1 ? cols - 1 : 0;

@@ -72,7 +72,7 @@ static int onecore_init(ferry_instance *ins, ferry_error *err) {
 static void src_demand(ferry_instance *ins, size_t n) {
   onecore *c = ferry_instance_ctx(ins);
   while (n-- > 0 && c->emitted < 2) {
-    char key[8];
+    char key[16];
     snprintf(key, sizeof key, "k%d", c->emitted++);
     ferry_emit(ins, ferry_item_new(FERRY_ITEM_RECORD, key, NULL));
   }

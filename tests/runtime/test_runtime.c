@@ -556,6 +556,13 @@ static void test_stats(void) {
                 json_number_value(json_object_get(j, "p99_ms")) == 2e5 && json_number_value(json_object_get(j, "max_ms")) == 2e5,
             "quantiles: %s", dumps(j));
   json_decref(j);
+  /* a quantile never above the maximum seen: 3 ms lies in the bucket [2.51, 3.98) */
+  ferry__latency l2 = {0};
+  ferry__latency_add(&l2, 3.0);
+  j = ferry__latency_json(&l2);
+  FT_ASSERT(json_number_value(json_object_get(j, "p99_ms")) == 3.0 && json_number_value(json_object_get(j, "p50_ms")) == 3.0,
+            "quantiles above the maximum: %s", dumps(j));
+  json_decref(j);
 
   ferry__series *s = calloc(1, sizeof *s);
   FT_ASSERT(!ferry__series_json(s), "a series not started is drawn");
