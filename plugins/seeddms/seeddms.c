@@ -36,65 +36,51 @@ typedef struct detect {
   seeddms_ctx *c;
   ferry_done_fn cb;
   void *arg;
+  int probe; /* 0: asked for 6.0's column, 1: for 5.1's */
 } detect;
 
-static void detect_done(void *arg, json_t *rows, const ferry_error *err) {
+static void probe(detect *d);
+
+static void detect_done(void *arg, int status, const ferry_sql_done *info, const ferry_error *err) {
+  (void)info;
   detect *d = arg;
-  int status = 0;
   ferry_error e = FERRY_ERROR_INIT;
-  if (!rows) {
-    status = err->code;
-    ferry_error_set(&e, err->code, "seeddms: cannot read the tables of %s: %s", ferry_sql_endpoint(d->c->db),
-                    err->message);
+  int found = 0;
+  if (status == FERRY_ETRANSIENT || status == FERRY_EPERM || status == FERRY_ECONFIG) {
+    ferry_error_set(&e, status, "seeddms: cannot read %s: %s", ferry_sql_endpoint(d->c->db), err->message);
+  } else if (status && d->probe == 0) {
+    d->probe = 1;
+    probe(d);
+    return;
+  } else if (status) {
+    ferry_error_set(&e, FERRY_EINVAL, "seeddms: %s is no SeedDMS 5.1 or 6.x database (tblWorkflowLog has neither "
+                    "workflowdocumentcontent nor workflow): %s", ferry_sql_endpoint(d->c->db), err->message);
   } else {
-    int has_run = 0, has_wf = 0, has_log = 0;
-    size_t i;
-    json_t *r;
-    json_array_foreach(rows, i, r) {
-      const char *t = seeddms_str(r, "table_name"), *col = seeddms_str(r, "column_name");
-      if (!t || !col || strcmp(t, "tblWorkflowLog")) continue;
-      has_log = 1;
-      if (!strcmp(col, "workflowdocumentcontent")) has_run = 1;
-      if (!strcmp(col, "workflow")) has_wf = 1;
-    }
-    int found = !has_log ? 0 : has_run ? SEEDDMS_LAYOUT_60 : has_wf ? SEEDDMS_LAYOUT_51 : 0;
-    if (!found)
-      status = ferry_error_set(&e, FERRY_EINVAL,
-                               "seeddms: %s is no SeedDMS 5.1 or 6.x database (tblWorkflowLog %s)",
-                               ferry_sql_endpoint(d->c->db), has_log ? "has neither workflow nor workflowdocumentcontent" : "missing");
-    else if (d->c->layout != SEEDDMS_LAYOUT_AUTO && d->c->layout != found)
-      status = ferry_error_set(&e, FERRY_ECONFIG, "seeddms: option \"layout\" says %s but %s has the %s layout",
-                               d->c->layout == SEEDDMS_LAYOUT_51 ? "5.1" : "6.0", ferry_sql_endpoint(d->c->db),
-                               found == SEEDDMS_LAYOUT_51 ? "5.1" : "6.0");
+    found = d->probe == 0 ? SEEDDMS_LAYOUT_60 : SEEDDMS_LAYOUT_51;
+    if (d->c->layout != SEEDDMS_LAYOUT_AUTO && d->c->layout != found)
+      ferry_error_set(&e, FERRY_ECONFIG, "seeddms: option \"layout\" says %s but %s has the %s layout",
+                      d->c->layout == SEEDDMS_LAYOUT_51 ? "5.1" : "6.0", ferry_sql_endpoint(d->c->db),
+                      found == SEEDDMS_LAYOUT_51 ? "5.1" : "6.0");
     else
       d->c->detected = found;
   }
-  d->cb(d->arg, status, status ? &e : NULL);
+  d->cb(d->arg, e.code, e.code ? &e : NULL);
   ferry_error_clear(&e);
   ferry_free(d);
 }
 
-static int catalog_rows(void *arg, const ferry_sql_batch *b) {
-  json_t *rows = arg;
-  for (size_t r = 0; r < b->nrows; r++) {
-    const ferry_sql_value *t = FERRY_SQL_CELL(b, r, 0), *col = FERRY_SQL_CELL(b, r, 1);
-    if (!t->data || !col->data) continue;
-    json_array_append_new(rows, json_pack("{s:s, s:s}", "table_name", t->data, "column_name", col->data));
+/* The layout from the columns of tblWorkflowLog (docs/seeddms-facts.md 2): a statement that reads no row. */
+static void probe(detect *d) {
+  const char *sql = d->probe == 0 ? "SELECT workflowdocumentcontent FROM tblWorkflowLog WHERE 1 = 0"
+                                  : "SELECT workflow FROM tblWorkflowLog WHERE 1 = 0";
+  int rc = ferry_sql_query(d->c->db, NULL, sql, 0, NULL, NULL, detect_done, d);
+  if (rc < 0) {
+    ferry_error e = FERRY_ERROR_INIT;
+    ferry_error_set(&e, rc, "seeddms: cannot query %s", ferry_sql_endpoint(d->c->db));
+    d->cb(d->arg, rc, &e);
+    ferry_error_clear(&e);
+    ferry_free(d);
   }
-  return 0;
-}
-
-typedef struct catq {
-  json_t *rows;
-  detect *d;
-} catq;
-
-static void catalog_done(void *arg, int status, const ferry_sql_done *info, const ferry_error *err) {
-  (void)info;
-  catq *q = arg;
-  detect_done(q->d, status ? NULL : q->rows, err);
-  json_decref(q->rows);
-  ferry_free(q);
 }
 
 void seeddms_detect(seeddms_ctx *c, ferry_done_fn cb, void *arg) {
@@ -102,19 +88,7 @@ void seeddms_detect(seeddms_ctx *c, ferry_done_fn cb, void *arg) {
   d->c = c;
   d->cb = cb;
   d->arg = arg;
-  catq *q = calloc(1, sizeof *q);
-  q->rows = json_array();
-  q->d = d;
-  int rc = ferry_sql_catalog(c->db, NULL, FERRY_SQL_COLUMNS, "tblWorkflowLog", catalog_rows, catalog_done, q);
-  if (rc < 0) {
-    ferry_error e = FERRY_ERROR_INIT;
-    ferry_error_set(&e, rc, "seeddms: cannot query the catalogue of %s", ferry_sql_endpoint(c->db));
-    json_decref(q->rows);
-    ferry_free(q);
-    ferry_free(d);
-    cb(arg, rc, &e);
-    ferry_error_clear(&e);
-  }
+  probe(d);
 }
 
 static int seeddms_init(ferry_instance *ins, ferry_error *err) {

@@ -72,10 +72,13 @@ static void task_fail(ferry_task *task, int code, const char *msg) {
 static const char *const ref_what[SD_NMAPS] = {"user", "group", "attribute definition", "workflow state",
                                                "workflow", "workflow transition"};
 
-/* The target id of a folder: the root is 1 everywhere; others through the id map. */
+/* The target id of a folder: the root is 1 everywhere; others through the id map. A plan writes no folder,
+ * so there a folder not carried yet counts as one its own item will create ("0"). */
 static char *folder_id(ferry_task *task, const char *old) {
   if (!strcmp(old, "1")) return ferry_strdup("1");
-  return ferry_task_lookup_id(task, "folder", old);
+  char *id = ferry_task_lookup_id(task, "folder", old);
+  if (!id && ferry_task_mode(task) == FERRY_MODE_PLAN) id = ferry_strdup("0");
+  return id;
 }
 
 static int resolve_value(job *j, const seeddms_table *t, const seeddms_col *col, json_t *row, json_t *v,
@@ -211,6 +214,17 @@ static int resolve(job *j) {
     json_array_foreach(json_object_get(tables, t->name), i, row) {
       if (add_row(j, t, row) < 0) return -1;
     }
+  }
+  size_t i;
+  json_t *login;
+  json_array_foreach(json_object_get(it->body, "home_of"), i, login) {
+    j->ops = realloc(j->ops, (j->nops + 1) * sizeof *j->ops);
+    op *o = &j->ops[j->nops++];
+    o->sql = ferry_strdup("UPDATE tblUsers SET homefolder = $1 WHERE login = $2");
+    char *var = ferry_asprintf("folder:%s", ferry_item_str(it, "id", ""));
+    o->params = json_pack("[{s:s}, O]", "var", var, login);
+    ferry_free(var);
+    o->save = NULL;
   }
   j->files = json_incref(json_object_get(it->body, "files"));
   if (!j->files) j->files = json_array();

@@ -152,6 +152,14 @@ static int build(seeddms_src *s) {
       json_t *o = json_object_get(owners, key);
       if (d != depth || !o || !json_object_get(o, "tblFolders")) continue;
       json_t *body = json_pack("{s:s, s:s, s:O}", "object", "folder", "id", id, "tables", o);
+      json_t *home = json_array(); /* users whose home folder this is: users are matched, not written */
+      size_t ui;
+      json_t *u;
+      json_array_foreach(json_object_get(s->tables, "tblUsersHome"), ui, u) {
+        const char *h = seeddms_str(u, "homefolder");
+        if (h && !strcmp(h, id)) json_array_append(home, json_object_get(u, "login"));
+      }
+      json_object_set_new(body, "home_of", home);
       char *k = ferry_asprintf("folder:%s", id);
       json_array_append_new(s->items, json_pack("[s, o]", k, body));
       ferry_free(k);
@@ -268,6 +276,7 @@ static void began(void *arg, int status, ferry_sql_txn *txn, const ferry_error *
     queue(s, sql, -1, t->name);
     ferry_free(sql);
   }
+  queue(s, "SELECT login, homefolder FROM tblUsers", -1, "tblUsersHome");
   one_done(s);
 }
 
