@@ -87,6 +87,10 @@ extern const ferry_sink_ops seeddms_sink_ops;
 void seeddms_source_free(seeddms_ctx *c);
 void seeddms_sink_free(seeddms_ctx *c);
 
+/* source_runs.c: replaces the 5.1 tables "x:tblWorkflowDocumentContent" and "x:tblWorkflowLog" of `tables`
+ * by 6.0-shaped "tblWorkflowDocumentContent" (run ids "r<n>") and "tblWorkflowLog" rows. */
+int seeddms_runs_from_51(json_t *tables, ferry_error *err);
+
 /* sink_files.c: copy (or, dry, only read) a version's file on the thread pool, checking its MD5. */
 typedef void (*seeddms_file_fn)(void *arg, int status, const char *message);
 void seeddms_file_copy(seeddms_ctx *c, const char *src, const char *dst, const char *md5, int dry,

@@ -196,7 +196,7 @@ static void loaded(seeddms_src *s) {
     fail(s);
     return;
   }
-  if (build(s) < 0) {
+  if ((s->c->detected == SEEDDMS_LAYOUT_51 && seeddms_runs_from_51(s->tables, &s->err) < 0) || build(s) < 0) {
     fail(s);
     return;
   }
@@ -270,7 +270,18 @@ static void began(void *arg, int status, ferry_sql_txn *txn, const ferry_error *
   s->txn = txn;
   s->pending = 1; /* held until everything is queued */
   for (int m = 0; m < M_NMAPS; m++) queue(s, seeddms_name_sql[m], m, NULL);
+  int old = s->c->detected == SEEDDMS_LAYOUT_51;
+  if (old) { /* 5.1: the runs are rebuilt from these (source_runs.c) */
+    static const char *const x[] = {"x:tblWorkflowTransitions", "SELECT * FROM tblWorkflowTransitions",
+        "x:tblWorkflowTransitionUsers", "SELECT * FROM tblWorkflowTransitionUsers",
+        "x:tblWorkflowTransitionGroups", "SELECT * FROM tblWorkflowTransitionGroups",
+        "x:tblGroupMembers", "SELECT * FROM tblGroupMembers", "x:tblWorkflowStates", "SELECT * FROM tblWorkflowStates",
+        "x:tblWorkflows", "SELECT * FROM tblWorkflows", "x:tblWorkflowLog", "SELECT * FROM tblWorkflowLog ORDER BY id",
+        "x:tblWorkflowDocumentContent", "SELECT * FROM tblWorkflowDocumentContent", NULL};
+    for (size_t i = 0; x[i]; i += 2) queue(s, x[i + 1], -1, x[i]);
+  }
   for (const seeddms_table *t = seeddms_tables; t->name; t++) {
+    if (old && (!strcmp(t->name, "tblWorkflowDocumentContent") || !strcmp(t->name, "tblWorkflowLog"))) continue;
     char *sql = t->id ? ferry_asprintf("SELECT * FROM %s ORDER BY %s", t->name, t->id)
                       : ferry_asprintf("SELECT * FROM %s", t->name);
     queue(s, sql, -1, t->name);
@@ -284,13 +295,6 @@ static void detected(void *arg, int status, const ferry_error *err) {
   seeddms_src *s = arg;
   if (status) {
     ferry_error_set(&s->err, status, "%s", err->message);
-    fail(s);
-    return;
-  }
-  if (s->c->detected != SEEDDMS_LAYOUT_60) {
-    ferry_error_set(&s->err, FERRY_EUNSUPPORTED,
-                    "seeddms: %s has the 5.1 layout; reading 5.1 sources is not done yet (docs/plugins/seeddms.md)",
-                    ferry_sql_endpoint(s->c->db));
     fail(s);
     return;
   }
