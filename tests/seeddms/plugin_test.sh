@@ -16,7 +16,7 @@
 #   mariadb  6.0 MariaDB -> 6.0 SQLite
 set -uo pipefail
 export LC_ALL=C.UTF-8 PYTHONDONTWRITEBYTECODE=1
-FERRY=${1:?ferry} PLUGINS=${2:?plugin dir} SECTION=${3:?section}
+FERRY=$(cd "$(dirname "${1:?ferry}")" && pwd)/$(basename "$1") PLUGINS=$(cd "${2:?plugin dir}" && pwd) SECTION=${3:?section}
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$HERE/../..
 SUPPORT=$HERE/../support
