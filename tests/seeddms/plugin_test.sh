@@ -14,6 +14,8 @@
 #   old      5.1 SQLite -> 6.0 MariaDB: finished runs rebuilt from the log (a version run twice through one
 #            workflow keeps two runs)
 #   mariadb  6.0 MariaDB -> 6.0 SQLite
+#   crash    6.0 SQLite -> 6.0 SQLite, 300 documents: the run is killed with SIGKILL in the middle, the next run
+#            finishes it; the target equals the source, no document twice, no temporary file left over
 set -uo pipefail
 export LC_ALL=C.UTF-8 PYTHONDONTWRITEBYTECODE=1
 FERRY=$(cd "$(dirname "${1:?ferry}")" && pwd)/$(basename "$1") PLUGINS=$(cd "${2:?plugin dir}" && pwd) SECTION=${3:?section}
@@ -111,6 +113,33 @@ old)
 mariadb)
   mariadb_start src
   migrate "mariadb:$MY/sock/mysqld.sock:src" 6.0 "$(bash "$SUPPORT/mariadb.sh" url "$MY" src)" "sqlite:$T/t.db" "$T/t.db"
+  ;;
+crash)
+  py mkfixture.py --db "sqlite:$T/s.db" --layout 6.0 --content "$T/sc" --seed 11 --docs 300 --folders 12 \
+    --missing-files 0 >/dev/null || bad "source fixture"
+  py mkfixture.py --db "sqlite:$T/t.db" --layout 6.0 --content "$T/tc" --seed 11 --docs 300 --folders 12 \
+    --part definitions --id-offset 100 >/dev/null || bad "target fixture"
+  export SOURCE_SEEDDMS_DSN=$T/s.db SOURCE_SEEDDMS_CONTENT=$T/sc TARGET_SEEDDMS_DSN=$T/t.db TARGET_SEEDDMS_CONTENT=$T/tc
+  cp "$ROOT/examples/seeddms-to-seeddms.json" "$T/ferry.json"
+  cd "$T" || exit 1
+  "$FERRY" run -c ferry.json >"$T/run1.out" 2>&1 &
+  pid=$!
+  # kill once some documents are in, long before the last
+  for _ in $(seq 1 200); do
+    n=$(count "sqlite:$T/t.db" tblDocuments 2>/dev/null || echo 0)
+    [ "${n:-0}" -ge 40 ] && break
+    sleep 0.05
+  done
+  kill -9 "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  n=$(count "sqlite:$T/t.db" tblDocuments)
+  [ "$n" -gt 0 ] && [ "$n" -lt 300 ] && ok || bad "kill did not land in the middle ($n documents)"
+  "$FERRY" run -c ferry.json >"$T/run2.out" 2>&1 && ok || { bad "second run failed"; tail -5 "$T/run2.out"; }
+  [ "$(count "sqlite:$T/t.db" tblDocuments)" = 300 ] && ok || bad "after resume: $(count "sqlite:$T/t.db" tblDocuments) documents"
+  if py sdcheck.py compare --source "sqlite:$T/s.db" --source-content "$T/sc" --target "sqlite:$T/t.db" \
+       --target-content "$T/tc" >"$T/cmp.out" 2>&1; then ok
+  else bad "sdcheck compare after resume: $(grep -c DIFF "$T/cmp.out") differences"; grep -E 'DIFF|sdcheck' "$T/cmp.out" | head -10; fi
+  [ -z "$(find "$T/tc" -name '*.part')" ] || echo "note: leftover .part files: $(find "$T/tc" -name '*.part' | wc -l)"
   ;;
 *) echo "unknown section $SECTION"; exit 2 ;;
 esac
