@@ -21,24 +21,9 @@ export LC_ALL=C.UTF-8 PYTHONDONTWRITEBYTECODE=1
 FERRY=$(cd "$(dirname "${1:?ferry}")" && pwd)/$(basename "$1") PLUGINS=$(cd "${2:?plugin dir}" && pwd) SECTION=${3:?section}
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$HERE/../..
-SUPPORT=$HERE/../support
-T=$(mktemp -d /tmp/ferry-seeddms-plugin.XXXXXX)
-MY=""
-cleanup() {
-  if [ -n "$MY" ]; then bash "$SUPPORT/mariadb.sh" stop "$MY" >/dev/null 2>&1; fi
-  rm -rf "$T"
-}
-trap cleanup EXIT
-fails=0 passes=0
-ok() { passes=$((passes + 1)); }
-bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
+. "$HERE/testlib.sh"
 export FERRY_PLUGIN_PATH=$PLUGINS
 py() { python3 "$HERE/$@"; }
-mariadb_start() {
-  MY=$T/mariadb
-  bash "$SUPPORT/mariadb.sh" start "$MY" >"$T/mariadb.out" 2>&1 || { cat "$T/mariadb.out"; echo "FAIL: mariadb did not start"; exit 1; }
-  for db in "$@"; do bash "$SUPPORT/mariadb.sh" createdb "$MY" "$db" || { echo "FAIL: createdb $db"; exit 1; }; done
-}
 # count SPEC TABLE: rows of TABLE, through the checker's own database access
 count() {
   python3 -c "import sys; sys.path.insert(0, sys.argv[1]); import sdlib; d = sdlib.Db(sys.argv[2]).open(); print(len(d.rows(sys.argv[3])))" \
@@ -107,11 +92,11 @@ same)
   grep -q '"layout": must be one of "auto", "5.1", "6.0", found "7"' "$T/bad2.out" && ok || { bad "bad layout value"; tail -3 "$T/bad2.out"; }
   ;;
 old)
-  mariadb_start tgt
+  start_mariadb tgt
   migrate "sqlite:$T/s.db" 5.1 "$T/s.db" "mariadb:$MY/sock/mysqld.sock:tgt" "$(bash "$SUPPORT/mariadb.sh" url "$MY" tgt)"
   ;;
 mariadb)
-  mariadb_start src
+  start_mariadb src
   migrate "mariadb:$MY/sock/mysqld.sock:src" 6.0 "$(bash "$SUPPORT/mariadb.sh" url "$MY" src)" "sqlite:$T/t.db" "$T/t.db"
   ;;
 crash)
