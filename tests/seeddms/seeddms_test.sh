@@ -20,17 +20,7 @@ export LC_ALL=C.UTF-8
 export PYTHONDONTWRITEBYTECODE=1  # no __pycache__ in the source tree
 SECTION=${1:?section}
 HERE=$(cd "$(dirname "$0")" && pwd)
-SUPPORT=$HERE/../support
-T=$(mktemp -d /tmp/ferry-seeddms-test.XXXXXX)
-MY=""
-cleanup() {
-  if [ -n "$MY" ]; then bash "$SUPPORT/mariadb.sh" stop "$MY" >/dev/null 2>&1; fi
-  rm -rf "$T"
-}
-trap cleanup EXIT
-fails=0 passes=0
-ok() { passes=$((passes + 1)); }
-bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
+. "$HERE/testlib.sh"
 # expect CODE DESCRIPTION -- command...   (stdout+stderr go to $T/out)
 expect() {
   local want=$1 what=$2; shift 3
@@ -45,12 +35,6 @@ MK="python3 $HERE/mkfixture.py"
 CHECK="python3 $HERE/sdcheck.py"
 CONV="python3 $HERE/refconv.py"
 
-start_mariadb() {
-  MY=$T/mariadb
-  bash "$SUPPORT/mariadb.sh" start "$MY" >"$T/mariadb.out" 2>&1 || { cat "$T/mariadb.out"; echo "FAIL: mariadb did not start"; exit 1; }
-  SOCK=$MY/sock/mysqld.sock
-  for db in "$@"; do bash "$SUPPORT/mariadb.sh" createdb "$MY" "$db" || { echo "FAIL: createdb $db"; exit 1; }; done
-}
 # compare SRC SRCDIR TGT TGTDIR [extra args]: checker, output in $T/out
 compare() { local s=$1 sd=$2 t=$3 td=$4; shift 4; $CHECK compare --source "$s" --source-content "$sd" --target "$t" --target-content "$td" "$@"; }
 

@@ -1,0 +1,586 @@
+/* seeddms sink: writes a folder or a document item (source.c) into a SeedDMS 6.0 installation. Users,
+ * groups, attribute definitions and workflow definitions are matched by name on the target, never created;
+ * folders by the journal's id map; every row of a document goes in one transaction, with the new ids of
+ * earlier rows (document, version, status, run) put into the later ones, and the versions' files copied with
+ * their MD5 checked before the commit. The new ids are recorded with ferry_task_map_id(). */
+#include <stdlib.h>
+#include <string.h>
+#include <ferry/util.h>
+
+#include "seeddms.h"
+
+typedef struct seeddms_snk {
+  seeddms_ctx *c;
+  json_t *ids[SD_NMAPS]; /* name -> target id */
+  int loaded, loading, pending;
+  ferry_error err;       /* why loading failed */
+  ferry_task **waiting;
+  size_t nwaiting;
+} seeddms_snk;
+
+typedef struct op {
+  char *sql;
+  json_t *params;   /* [string | null | {"var": name[, "dir": 1]}] */
+  char *save;       /* variable for the insert id, or NULL */
+} op;
+
+typedef struct job {
+  seeddms_ctx *c;
+  ferry_task *task;
+  op *ops;
+  size_t nops, next;
+  json_t *files;    /* [{"src", "var", "version", "fileType", "checksum"}] */
+  size_t fnext;
+  json_t *vars;     /* "doc:12" -> "57" */
+  ferry_sql_txn *txn;
+  ferry_error err;
+  int failed;
+} job;
+
+void seeddms_sink_free(seeddms_ctx *c) {
+  seeddms_snk *k = c->snk;
+  if (!k) return;
+  for (int i = 0; i < SD_NMAPS; i++) json_decref(k->ids[i]);
+  ferry_error_clear(&k->err);
+  ferry_free(k->waiting);
+  ferry_free(k);
+  c->snk = NULL;
+}
+
+static void job_free(job *j) {
+  for (size_t i = 0; i < j->nops; i++) {
+    ferry_free(j->ops[i].sql);
+    json_decref(j->ops[i].params);
+    ferry_free(j->ops[i].save);
+  }
+  ferry_free(j->ops);
+  json_decref(j->files);
+  json_decref(j->vars);
+  ferry_error_clear(&j->err);
+  ferry_free(j);
+}
+
+static void task_fail(ferry_task *task, int code, const char *msg) {
+  ferry_error e = FERRY_ERROR_INIT;
+  ferry_error_set(&e, code, "%s", msg);
+  ferry_task_fail(task, &e);
+  ferry_error_clear(&e);
+}
+
+/* ---- resolving an item into statements ------------------------------------------------------------ */
+
+static const char *const ref_what[SD_NMAPS] = {"user", "group", "attribute definition", "workflow state",
+                                               "workflow", "workflow transition"};
+
+/* The target id of a folder: the root is 1 everywhere; others through the id map. A plan writes no folder,
+ * so there a folder not carried yet counts as one its own item will create ("0"). */
+static char *folder_id(ferry_task *task, const char *old) {
+  if (!strcmp(old, "1")) return ferry_strdup("1");
+  char *id = ferry_task_lookup_id(task, "folder", old);
+  if (!id && ferry_task_mode(task) == FERRY_MODE_PLAN) id = ferry_strdup("0");
+  return id;
+}
+
+static int resolve_value(job *j, const seeddms_table *t, const seeddms_col *col, json_t *row, json_t *v,
+                         json_t **out) {
+  const char *s = json_string_value(v);
+  int m = seeddms_ref_map(col->ref);
+  *out = NULL;
+  if (m >= 0) {
+    if (!json_is_object(v)) { *out = json_incref(v); return 0; }
+    const char *name = json_string_value(json_object_get(v, "n"));
+    if (!name)
+      return ferry_error_set(&j->err, FERRY_EINVAL, "%s.%s refers to %s id %s, which the source does not hold",
+                             t->name, col->name, ref_what[m], json_string_value(json_object_get(v, "id")));
+    json_t *id = json_object_get(j->c->snk->ids[m], name);
+    if (!id) {
+      char *shown = ferry_strdup(name);
+      for (char *p = shown; *p; p++) if (*p == '\x1f') *p = m == M_TRANSITION && p == strchr(shown, '\x1f') ? ':' : '>';
+      ferry_error_set(&j->err, FERRY_EBLOCKED, "%s \"%s\" is missing on the target (%s.%s)", ref_what[m], shown,
+                      t->name, col->name);
+      ferry_free(shown);
+      return -1;
+    }
+    *out = json_incref(id);
+    return 0;
+  }
+  if (!s || ((col->ref == SD_FOLDER || col->ref == SD_VAR) && (!strcmp(s, "0") || !strcmp(s, "-1")))) {
+    *out = json_incref(v);
+    return 0;
+  }
+  switch (col->ref) {
+  case SD_FOLDER: {
+    char *id = folder_id(j->task, s);
+    if (!id) return ferry_error_set(&j->err, FERRY_EBLOCKED, "folder id %s (%s.%s) has not been carried", s,
+                                    t->name, col->name);
+    *out = json_string(id);
+    free(id);
+    return 0;
+  }
+  case SD_FLIST: {
+    ferry_buf b = FERRY_BUF_INIT;
+    char *dup = ferry_strdup(s), *save = NULL;
+    ferry_buf_add(&b, *s == ':' ? ":" : "");
+    for (char *p = strtok_r(dup, ":", &save); p; p = strtok_r(NULL, ":", &save)) {
+      char *id = folder_id(j->task, p);
+      if (!id) {
+        ferry_free(dup);
+        ferry_buf_free(&b);
+        return ferry_error_set(&j->err, FERRY_EBLOCKED, "folder id %s (%s.%s) has not been carried", p, t->name,
+                               col->name);
+      }
+      ferry_buf_addf(&b, "%s:", id);
+      free(id);
+    }
+    ferry_free(dup);
+    *out = json_string(b.buf ? b.buf : "");
+    ferry_buf_free(&b);
+    return 0;
+  }
+  case SD_VAR: {
+    char *name = ferry_asprintf("%s:%s", col->var, s);
+    *out = json_pack("{s:s}", "var", name);
+    ferry_free(name);
+    return 0;
+  }
+  case SD_DOCDIR: {
+    char *name = ferry_asprintf("doc:%s", seeddms_str(row, "document"));
+    *out = json_pack("{s:s, s:b}", "var", name, "dir", 1);
+    ferry_free(name);
+    return 0;
+  }
+  case SD_ACLTARGET: {
+    const char *tt = seeddms_str(row, "targetType");
+    char *name = ferry_asprintf("%s:%s", tt && !strcmp(tt, "1") ? "folder" : "doc", s);
+    *out = json_pack("{s:s}", "var", name);
+    ferry_free(name);
+    return 0;
+  }
+  default:
+    *out = json_incref(v);
+    return 0;
+  }
+}
+
+static int add_row(job *j, const seeddms_table *t, json_t *row) {
+  ferry_buf sql = FERRY_BUF_INIT, vals = FERRY_BUF_INIT;
+  json_t *params = json_array();
+  const char *col;
+  json_t *v;
+  size_t n = 0;
+  char *qt = ferry_sql_quote_ident(j->c->db, t->name);
+  ferry_buf_addf(&sql, "INSERT INTO %s (", qt);
+  ferry_free(qt);
+  json_object_foreach(row, col, v) {
+    if (t->id && !strcmp(col, t->id)) continue;
+    const seeddms_col *spec = NULL;
+    for (const seeddms_col *cc = t->cols; cc->name; cc++)
+      if (!strcmp(cc->name, col)) spec = cc;
+    json_t *val = NULL;
+    seeddms_col plain = {col, SD_PLAIN, NULL};
+    if (resolve_value(j, t, spec ? spec : &plain, row, v, &val) < 0) {
+      ferry_buf_free(&sql);
+      ferry_buf_free(&vals);
+      json_decref(params);
+      return -1;
+    }
+    json_array_append_new(params, val);
+    char *qc = ferry_sql_quote_ident(j->c->db, col);
+    ferry_buf_addf(&sql, "%s%s", n ? ", " : "", qc);
+    ferry_buf_addf(&vals, "%s$%zu", n ? ", " : "", n + 1);
+    ferry_free(qc);
+    n++;
+  }
+  ferry_buf_addf(&sql, ") VALUES (%s)", vals.buf ? vals.buf : "");
+  ferry_buf_free(&vals);
+  j->ops = realloc(j->ops, (j->nops + 1) * sizeof *j->ops);
+  op *o = &j->ops[j->nops++];
+  o->sql = ferry_buf_steal(&sql);
+  o->params = params;
+  o->save = t->idvar ? ferry_asprintf("%s:%s", t->idvar, seeddms_str(row, t->id)) : NULL;
+  return 0;
+}
+
+/* Builds the statements and file copies of the task's item; -1 with j->err (FERRY_EBLOCKED: something the
+ * target lacks). */
+static int resolve(job *j) {
+  const ferry_item *it = ferry_task_item(j->task);
+  json_t *tables = json_object_get(it->body, "tables");
+  if (!json_is_object(tables))
+    return ferry_error_set(&j->err, FERRY_EINVAL, "item %s has no \"tables\" (not from a seeddms source?)", it->key);
+  for (const seeddms_table *t = seeddms_tables; t->name; t++) {
+    size_t i;
+    json_t *row;
+    json_array_foreach(json_object_get(tables, t->name), i, row) {
+      if (add_row(j, t, row) < 0) return -1;
+    }
+  }
+  size_t i;
+  json_t *login;
+  json_array_foreach(json_object_get(it->body, "home_of"), i, login) {
+    j->ops = realloc(j->ops, (j->nops + 1) * sizeof *j->ops);
+    op *o = &j->ops[j->nops++];
+    o->sql = ferry_strdup("UPDATE tblUsers SET homefolder = $1 WHERE login = $2");
+    char *var = ferry_asprintf("folder:%s", ferry_item_str(it, "id", ""));
+    o->params = json_pack("[{s:s}, O]", "var", var, login);
+    ferry_free(var);
+    o->save = NULL;
+  }
+  j->files = json_incref(json_object_get(it->body, "files"));
+  if (!j->files) j->files = json_array();
+  return 0;
+}
+
+/* ---- running the statements ----------------------------------------------------------------------- */
+
+static void step(job *j);
+
+static void finish(job *j) {
+  ferry_task *task = j->task;
+  if (j->failed) {
+    ferry_task_fail(task, &j->err);
+    job_free(j);
+    return;
+  }
+  static const struct { const char *var, *kind; } kinds[] = {
+      {"folder", "folder"}, {"doc", "document"}, {"content", "version"}, {"status", "status"}, {"run", "run"}};
+  const char *k;
+  json_t *v;
+  json_object_foreach(j->vars, k, v) {
+    const char *colon = strchr(k, ':');
+    for (size_t i = 0; colon && i < sizeof kinds / sizeof *kinds; i++)
+      if (strlen(kinds[i].var) == (size_t)(colon - k) && !strncmp(k, kinds[i].var, (size_t)(colon - k)))
+        ferry_task_map_id(task, kinds[i].kind, colon + 1, json_string_value(v), NULL);
+  }
+  const ferry_item *it = ferry_task_item(task);
+  const char *main = !strcmp(ferry_item_str(it, "object", ""), "folder") ? "folder:" : "doc:";
+  char *mk = ferry_asprintf("%s%s", main, ferry_item_str(it, "id", ""));
+  json_t *tid = json_object_get(j->vars, mk);
+  ferry_free(mk);
+  if (tid) {
+    json_object_set(ferry_task_report(task), "target_id", tid);
+    json_object_set(ferry_task_state(task), "target_id", tid);
+  }
+  ferry_task_done(task, 0);
+  job_free(j);
+}
+
+static void ended(void *arg, int status, const ferry_sql_done *info, const ferry_error *err) {
+  (void)info;
+  job *j = arg;
+  if (status && !j->failed) {
+    j->failed = 1;
+    ferry_error_set(&j->err, status, "seeddms: commit on %s failed: %s", ferry_sql_endpoint(j->c->db), err->message);
+  }
+  finish(j);
+}
+
+static void abort_job(job *j) {
+  j->failed = 1;
+  if (!j->txn || ferry_sql_rollback(j->txn, ended, j) < 0) finish(j);
+}
+
+static void file_done(void *arg, int status, const char *message) {
+  job *j = arg;
+  if (status) {
+    ferry_error_set(&j->err, status, "%s", message);
+    if (ferry_task_mode(j->task) == FERRY_MODE_PLAN) {
+      j->failed = 1;
+      finish(j);
+    } else {
+      abort_job(j);
+    }
+    return;
+  }
+  step(j);
+}
+
+static void op_done(void *arg, int status, const ferry_sql_done *info, const ferry_error *err) {
+  job *j = arg;
+  op *o = &j->ops[j->next - 1];
+  if (status) {
+    ferry_error_set(&j->err, status, "seeddms: writing %s failed: %s", o->save ? o->save : "a row", err->message);
+    abort_job(j);
+    return;
+  }
+  if (o->save) {
+    char *id = ferry_asprintf("%llu", (unsigned long long)info->insert_id);
+    json_object_set_new(j->vars, o->save, json_string(id));
+    ferry_free(id);
+  }
+  step(j);
+}
+
+static void step(job *j) {
+  seeddms_ctx *c = j->c;
+  int plan = ferry_task_mode(j->task) == FERRY_MODE_PLAN;
+  if (!plan && j->next < j->nops) {
+    op *o = &j->ops[j->next++];
+    size_t n = json_array_size(o->params);
+    ferry_sql_value *pv = calloc(n ? n : 1, sizeof *pv);
+    char **tmp = calloc(n ? n : 1, sizeof *tmp);
+    for (size_t i = 0; i < n; i++) {
+      json_t *p = json_array_get(o->params, i);
+      const char *s = json_string_value(p);
+      if (json_is_object(p)) {
+        const char *var = json_string_value(json_object_get(p, "var"));
+        s = json_string_value(json_object_get(j->vars, var));
+        if (!s) {
+          ferry_error_set(&j->err, FERRY_EINVAL, "seeddms: %s refers to %s, which this item does not hold",
+                          o->save ? o->save : "a row", var);
+          ferry_free(pv);
+          ferry_free(tmp);
+          abort_job(j);
+          return;
+        }
+        if (json_is_true(json_object_get(p, "dir"))) s = tmp[i] = seeddms_doc_dir(strtoll(s, NULL, 10), c->max_dir_id);
+      } else if (json_is_integer(p)) {
+        s = tmp[i] = ferry_asprintf("%lld", (long long)json_integer_value(p));
+      }
+      pv[i].data = s;
+      pv[i].len = s ? strlen(s) : 0;
+    }
+    int rc = ferry_sql_query(c->db, j->txn, o->sql, n, pv, NULL, op_done, j);
+    for (size_t i = 0; i < n; i++) ferry_free(tmp[i]);
+    ferry_free(tmp);
+    ferry_free(pv);
+    if (rc < 0) {
+      ferry_error_set(&j->err, rc, "seeddms: cannot queue a statement on %s", ferry_sql_endpoint(c->db));
+      abort_job(j);
+    }
+    return;
+  }
+  if (j->fnext < json_array_size(j->files)) {
+    json_t *f = json_array_get(j->files, j->fnext++);
+    const char *src = json_string_value(json_object_get(f, "local_path"));
+    const ferry_item *it = ferry_task_item(j->task);
+    char *dst = NULL;
+    if (!plan) {
+      char *var = ferry_asprintf("doc:%s", ferry_item_str(it, "id", ""));
+      const char *nd = json_string_value(json_object_get(j->vars, var));
+      ferry_free(var);
+      dst = seeddms_version_path(c, nd ? strtoll(nd, NULL, 10) : 0, json_string_value(json_object_get(f, "version")),
+                                 json_string_value(json_object_get(f, "fileType")));
+    }
+    seeddms_file_copy(c, src, dst, json_string_value(json_object_get(f, "checksum")), plan, file_done, j);
+    ferry_free(dst);
+    return;
+  }
+  if (plan) {
+    const ferry_item *it = ferry_task_item(j->task);
+    char *w = ferry_asprintf("create %s \"%s\" (%zu rows, %zu files)", ferry_item_str(it, "object", "?"),
+                             ferry_item_str(it, "name", ferry_item_str(it, "id", "")), j->nops,
+                             json_array_size(j->files));
+    json_object_set_new(ferry_task_report(j->task), "would", json_string(w));
+    ferry_free(w);
+    finish(j);
+    return;
+  }
+  if (ferry_sql_commit(j->txn, ended, j) < 0) {
+    j->txn = NULL;
+    ferry_error_set(&j->err, FERRY_EINTERNAL, "seeddms: cannot commit on %s", ferry_sql_endpoint(c->db));
+    j->failed = 1;
+    finish(j);
+  }
+}
+
+static void began(void *arg, int status, ferry_sql_txn *txn, const ferry_error *err) {
+  job *j = arg;
+  if (status) {
+    j->failed = 1;
+    ferry_error_set(&j->err, status, "seeddms: cannot begin a transaction on %s: %s", ferry_sql_endpoint(j->c->db),
+                    err ? err->message : "");
+    finish(j);
+    return;
+  }
+  j->txn = txn;
+  step(j);
+}
+
+static void start_job(seeddms_ctx *c, ferry_task *task) {
+  job *j = calloc(1, sizeof *j);
+  j->c = c;
+  j->task = task;
+  j->vars = json_object();
+  if (c->snk->err.code) {
+    ferry_task_fail(task, &c->snk->err);
+    job_free(j);
+    return;
+  }
+  if (resolve(j) < 0) {
+    ferry_error e = FERRY_ERROR_INIT;
+    const ferry_item *it = ferry_task_item(task);
+    int code = j->err.code == FERRY_EBLOCKED && ferry_task_mode(task) != FERRY_MODE_PLAN ? FERRY_ENOENT : j->err.code;
+    ferry_error_set(&e, code, "seeddms: %s: %s", it->key, j->err.message);
+    ferry_task_fail(task, &e);
+    ferry_error_clear(&e);
+    job_free(j);
+    return;
+  }
+  if (ferry_task_mode(task) == FERRY_MODE_PLAN) {
+    step(j);
+    return;
+  }
+  if (ferry_task_intent(task, "write", &j->err) < 0) {
+    ferry_task_fail(task, &j->err);
+    job_free(j);
+    return;
+  }
+  if (ferry_sql_begin(c->db, FERRY_SQL_READ_WRITE, NULL, began, j) < 0) {
+    task_fail(task, FERRY_EINTERNAL, "seeddms: cannot begin a transaction");
+    job_free(j);
+  }
+}
+
+/* ---- resume: an earlier run recorded the intent; its transaction may have committed ---------------- */
+
+typedef struct adopt {
+  seeddms_ctx *c;
+  ferry_task *task;
+} adopt;
+
+static void adopt_rows(void *arg, json_t *rows, const ferry_error *err) {
+  adopt *a = arg;
+  ferry_task *task = a->task;
+  seeddms_ctx *c = a->c;
+  ferry_free(a);
+  if (!rows) {
+    ferry_task_fail(task, err);
+    return;
+  }
+  if (json_array_size(rows) == 0) {
+    start_job(c, task);
+    return;
+  }
+  const ferry_item *it = ferry_task_item(task);
+  const char *id = seeddms_str(json_array_get(rows, 0), "id");
+  int folder = !strcmp(ferry_item_str(it, "object", ""), "folder");
+  ferry_task_map_id(task, folder ? "folder" : "document", ferry_item_str(it, "id", ""), id, NULL);
+  json_object_set_new(ferry_task_report(task), "target_id", json_string(id));
+  json_object_set_new(ferry_task_report(task), "adopted", json_true());
+  ferry_task_done(task, FERRY_DONE_SKIPPED);
+}
+
+static void reconcile(seeddms_ctx *c, ferry_task *task) {
+  const ferry_item *it = ferry_task_item(task);
+  int folder = !strcmp(ferry_item_str(it, "object", ""), "folder");
+  json_t *row = json_array_get(json_object_get(json_object_get(it->body, "tables"), folder ? "tblFolders" : "tblDocuments"), 0);
+  const char *where = seeddms_str(row, folder ? "parent" : "folder");
+  char *fid = where ? folder_id(task, where) : NULL;
+  if (!row || !fid) {
+    free(fid);
+    start_job(c, task);
+    return;
+  }
+  ferry_sql_value p[3] = {{seeddms_str(row, "name"), strlen(seeddms_str(row, "name")), 0}, {fid, strlen(fid), 0},
+                          {seeddms_str(row, "date"), seeddms_str(row, "date") ? strlen(seeddms_str(row, "date")) : 0, 0}};
+  adopt *a = calloc(1, sizeof *a);
+  a->c = c;
+  a->task = task;
+  const char *sql = folder ? "SELECT id FROM tblFolders WHERE name = $1 AND parent = $2 AND date = $3"
+                           : "SELECT id FROM tblDocuments WHERE name = $1 AND folder = $2 AND date = $3";
+  int rc = seeddms_collect(c->db, NULL, sql, 3, p, adopt_rows, a);
+  free(fid);
+  if (rc < 0) {
+    ferry_free(a);
+    task_fail(task, FERRY_EINTERNAL, "seeddms: cannot query the target to resume");
+  }
+}
+
+/* ---- the target's definitions, loaded once ---------------------------------------------------------- */
+
+static void dispatch(seeddms_ctx *c, ferry_task *task) {
+  if (ferry_task_mode(task) == FERRY_MODE_RUN && ferry_task_step(task) && !c->snk->err.code)
+    reconcile(c, task);
+  else
+    start_job(c, task);
+}
+
+typedef struct lq {
+  seeddms_snk *k;
+  int map;
+} lq;
+
+static void loaded_one(void *arg, json_t *rows, const ferry_error *err) {
+  lq *q = arg;
+  seeddms_snk *k = q->k;
+  if (!rows) {
+    if (!k->err.code)
+      ferry_error_set(&k->err, err->code, "seeddms: reading the definitions of the target %s failed: %s",
+                      ferry_sql_endpoint(k->c->db), err->message);
+  } else {
+    size_t i;
+    json_t *r;
+    json_array_foreach(rows, i, r) {
+      char *n = seeddms_row_name(q->map, r);
+      if (n) json_object_set_new(k->ids[q->map], n, json_string(seeddms_str(r, "id")));
+      ferry_free(n);
+    }
+  }
+  ferry_free(q);
+  if (--k->pending > 0) return;
+  k->loaded = 1;
+  ferry_task **w = k->waiting;
+  size_t n = k->nwaiting;
+  k->waiting = NULL;
+  k->nwaiting = 0;
+  for (size_t i = 0; i < n; i++) dispatch(k->c, w[i]);
+  ferry_free(w);
+}
+
+static void detected(void *arg, int status, const ferry_error *err) {
+  seeddms_snk *k = arg;
+  if (!status && k->c->detected != SEEDDMS_LAYOUT_60)
+    status = ferry_error_set(&k->err, FERRY_EUNSUPPORTED,
+                             "seeddms: the target %s has the 5.1 layout; writing 5.1 is not done yet",
+                             ferry_sql_endpoint(k->c->db));
+  else if (status)
+    ferry_error_set(&k->err, status, "%s", err->message);
+  k->pending = 1;
+  for (int m = 0; !status && m < SD_NMAPS; m++) {
+    lq *q = calloc(1, sizeof *q);
+    q->k = k;
+    q->map = m;
+    k->pending++;
+    if (seeddms_collect(k->c->db, NULL, seeddms_name_sql[m], 0, NULL, loaded_one, q) < 0) {
+      ferry_error e = {FERRY_EINTERNAL, "could not queue a query", NULL};
+      loaded_one(q, NULL, &e);
+    }
+  }
+  lq *q = calloc(1, sizeof *q);
+  q->k = k;
+  q->map = -1;
+  json_t *none = json_array();
+  loaded_one(q, none, NULL);
+  json_decref(none);
+}
+
+static void snk_task(ferry_instance *ins, ferry_task *task) {
+  seeddms_ctx *c = ferry_instance_ctx(ins);
+  seeddms_snk *k = c->snk;
+  if (k->loaded) {
+    dispatch(c, task);
+    return;
+  }
+  k->waiting = realloc(k->waiting, (k->nwaiting + 1) * sizeof *k->waiting);
+  k->waiting[k->nwaiting++] = task;
+  if (!k->loading) {
+    k->loading = 1;
+    seeddms_detect(c, detected, k);
+  }
+}
+
+static int snk_start(ferry_instance *ins, ferry_error *err) {
+  (void)err;
+  seeddms_ctx *c = ferry_instance_ctx(ins);
+  seeddms_snk *k = calloc(1, sizeof *k);
+  k->c = c;
+  for (int i = 0; i < SD_NMAPS; i++) k->ids[i] = json_object();
+  c->snk = k;
+  return 0;
+}
+
+const ferry_sink_ops seeddms_sink_ops = {
+    .struct_size = sizeof(ferry_sink_ops), .accepts = FERRY_ITEM_RECORD,
+    .start = snk_start, .write = snk_task, .plan = snk_task,
+};

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# The seeddms plugin through the real ferry CLI (label seeddms), on real SQLite files, a real private MariaDB
+# server (tests/support/mariadb.sh, stopped at exit also on failure) and real files:
+#   plugin_test.sh FERRY PLUGIN_DIR SECTION
+# Every section builds a source with mkfixture.py and a target holding only the definitions (users, groups,
+# workflows) under other ids, then: plan names the planted missing file (document 2's latest version) as
+# blocked and writes nothing (no row, no file); run carries everything else; sdcheck compare finds the target
+# equal to the source (the document with the missing file left out: runs, logs, current states, who may fire
+# the next transition, files by MD5); the id map holds folders, documents, versions and runs; a second run
+# writes nothing (the target's canonical form is unchanged).
+# Sections:
+#   same     6.0 SQLite -> 6.0 SQLite; also: a user missing on the target blocks the documents that need it
+#            (named), a "layout" option that contradicts the database is refused
+#   old      5.1 SQLite -> 6.0 MariaDB: finished runs rebuilt from the log (a version run twice through one
+#            workflow keeps two runs)
+#   mariadb  6.0 MariaDB -> 6.0 SQLite
+#   crash    6.0 SQLite -> 6.0 SQLite, 300 documents: the run is killed with SIGKILL in the middle, the next run
+#            finishes it; the target equals the source, no document twice, no temporary file left over
+set -uo pipefail
+export LC_ALL=C.UTF-8 PYTHONDONTWRITEBYTECODE=1
+FERRY=$(cd "$(dirname "${1:?ferry}")" && pwd)/$(basename "$1") PLUGINS=$(cd "${2:?plugin dir}" && pwd) SECTION=${3:?section}
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$HERE/../..
+. "$HERE/testlib.sh"
+export FERRY_PLUGIN_PATH=$PLUGINS
+py() { python3 "$HERE/$@"; }
+# count SPEC TABLE: rows of TABLE, through the checker's own database access
+count() {
+  python3 -c "import sys; sys.path.insert(0, sys.argv[1]); import sdlib; d = sdlib.Db(sys.argv[2]).open(); print(len(d.rows(sys.argv[3])))" \
+    "$HERE" "$1" "$2"
+}
+
+# migrate SRC_SPEC SRC_LAYOUT SRC_DSN TGT_SPEC TGT_DSN
+migrate() {
+  local sspec=$1 slayout=$2 sdsn=$3 tspec=$4 tdsn=$5
+  py mkfixture.py --db "$sspec" --layout "$slayout" --content "$T/sc" --seed 7 >/dev/null || bad "source fixture"
+  py mkfixture.py --db "$tspec" --layout 6.0 --content "$T/tc" --seed 7 --part definitions --id-offset 100 \
+    >/dev/null || bad "target fixture"
+  export SOURCE_SEEDDMS_DSN=$sdsn SOURCE_SEEDDMS_CONTENT=$T/sc TARGET_SEEDDMS_DSN=$tdsn TARGET_SEEDDMS_CONTENT=$T/tc
+  cp "$ROOT/examples/seeddms-to-seeddms.json" "$T/ferry.json"
+  cd "$T" || exit 1
+
+  "$FERRY" plan -c ferry.json >"$T/plan.out" 2>&1
+  [ $? != 0 ] && ok || bad "plan with a blocked item exited 0"
+  grep -q 'item "document:2": blocked: .*1048576/2/[0-9][^ ]* cannot be read on the source' "$T/plan.out" && ok \
+    || { bad "plan does not name the missing file of document 2"; tail -5 "$T/plan.out"; }
+  [ "$(grep -c ': blocked: ' "$T/plan.out")" = 1 ] && ok || bad "plan blocked other items: $(grep ': blocked' "$T/plan.out" | head -3)"
+  grep -Eq 'documents +29 +0 +1 ' "$T/plan.out" && ok || bad "plan summary: $(grep -A2 'plan summary' "$T/plan.out")"
+  [ "$(count "$tspec" tblDocuments)" = 0 ] && ok || bad "plan wrote documents"
+  [ "$(find "$T/tc" -type f | wc -l)" = 0 ] && ok || bad "plan wrote files"
+
+  "$FERRY" run -c ferry.json >"$T/run.out" 2>&1
+  grep -q 'item "document:2": failed' "$T/run.out" && ok || { bad "run did not fail document 2"; tail -5 "$T/run.out"; }
+  local want=$(( $(count "$sspec" tblDocuments) - 1 ))
+  [ "$(count "$tspec" tblDocuments)" = "$want" ] && ok || bad "target holds $(count "$tspec" tblDocuments) documents, expected $want"
+  if py sdcheck.py compare --source "$sspec" --source-content "$T/sc" --target "$tspec" --target-content "$T/tc" \
+       --ignore-missing-files >"$T/cmp.out" 2>&1; then ok
+  else bad "sdcheck compare: $(grep -c DIFF "$T/cmp.out") differences"; grep -E 'DIFF|sdcheck' "$T/cmp.out" | head -10; fi
+  grep -q "target equals source ($slayout" "$T/cmp.out" && ok || bad "compare did not say equal"
+
+  "$FERRY" export-map -c ferry.json >"$T/map.out" 2>&1
+  for kind in folder document version run; do
+    grep -q "^$kind," "$T/map.out" && ok || { bad "id map lacks $kind"; head -3 "$T/map.out"; }
+  done
+
+  local before after
+  before=$(py sdcheck.py canon --db "$tspec" --content "$T/tc" | md5sum)
+  "$FERRY" run -c ferry.json >"$T/run2.out" 2>&1
+  grep -Eq 'documents +0 +29 +1 ' "$T/run2.out" && ok || bad "second run: $(grep -A2 'run summary' "$T/run2.out")"
+  after=$(py sdcheck.py canon --db "$tspec" --content "$T/tc" | md5sum)
+  [ "$before" = "$after" ] && ok || bad "second run changed the target"
+}
+
+case $SECTION in
+same)
+  migrate "sqlite:$T/s.db" 6.0 "$T/s.db" "sqlite:$T/t.db" "$T/t.db"
+  # a user missing on the target (one who owns a document): the documents that need it are blocked, naming
+  # the user; a fresh journal (in m3/) so that nothing counts as done
+  who=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"SELECT u.login FROM tblDocuments d JOIN tblUsers u ON u.id = d.owner WHERE u.login NOT IN ('admin', 'guest') ORDER BY d.id LIMIT 1\").fetchone()[0])" "$T/s.db")
+  py mkfixture.py --db "sqlite:$T/t3.db" --layout 6.0 --content "$T/tc3" --seed 7 --part definitions --id-offset 100 >/dev/null
+  python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('PRAGMA foreign_keys=ON'); c.execute('DELETE FROM tblUsers WHERE login = ?', (sys.argv[2],)); c.commit()" "$T/t3.db" "$who"
+  mkdir -p m3 && cp ferry.json m3/
+  (cd m3 && TARGET_SEEDDMS_DSN=$T/t3.db TARGET_SEEDDMS_CONTENT=$T/tc3 "$FERRY" plan -c ferry.json) >"$T/plan3.out" 2>&1
+  grep -q "blocked: .*user \"$who\" is missing on the target" "$T/plan3.out" && ok \
+    || { bad "a missing user ($who) does not block"; grep blocked "$T/plan3.out" | head -3; }
+  # a layout option that contradicts the database
+  sed 's/"content_dir": "${SOURCE_SEEDDMS_CONTENT}"/"content_dir": "${SOURCE_SEEDDMS_CONTENT}", "layout": "5.1"/' ferry.json >bad.json
+  "$FERRY" plan -c bad.json >"$T/bad.out" 2>&1
+  grep -q 'option "layout" says 5.1 but .* has the 6.0 layout' "$T/bad.out" && ok || { bad "wrong layout accepted"; tail -3 "$T/bad.out"; }
+  sed 's/"content_dir": "${SOURCE_SEEDDMS_CONTENT}"/"content_dir": "${SOURCE_SEEDDMS_CONTENT}", "layout": "7"/' ferry.json >bad2.json
+  "$FERRY" plan -c bad2.json >"$T/bad2.out" 2>&1
+  grep -q '"layout": must be one of "auto", "5.1", "6.0", found "7"' "$T/bad2.out" && ok || { bad "bad layout value"; tail -3 "$T/bad2.out"; }
+  ;;
+old)
+  start_mariadb tgt
+  migrate "sqlite:$T/s.db" 5.1 "$T/s.db" "mariadb:$MY/sock/mysqld.sock:tgt" "$(bash "$SUPPORT/mariadb.sh" url "$MY" tgt)"
+  ;;
+mariadb)
+  start_mariadb src
+  migrate "mariadb:$MY/sock/mysqld.sock:src" 6.0 "$(bash "$SUPPORT/mariadb.sh" url "$MY" src)" "sqlite:$T/t.db" "$T/t.db"
+  ;;
+crash)
+  py mkfixture.py --db "sqlite:$T/s.db" --layout 6.0 --content "$T/sc" --seed 11 --docs 300 --folders 12 \
+    --missing-files 0 >/dev/null || bad "source fixture"
+  py mkfixture.py --db "sqlite:$T/t.db" --layout 6.0 --content "$T/tc" --seed 11 --docs 300 --folders 12 \
+    --part definitions --id-offset 100 >/dev/null || bad "target fixture"
+  export SOURCE_SEEDDMS_DSN=$T/s.db SOURCE_SEEDDMS_CONTENT=$T/sc TARGET_SEEDDMS_DSN=$T/t.db TARGET_SEEDDMS_CONTENT=$T/tc
+  cp "$ROOT/examples/seeddms-to-seeddms.json" "$T/ferry.json"
+  cd "$T" || exit 1
+  "$FERRY" run -c ferry.json >"$T/run1.out" 2>&1 &
+  pid=$!
+  # kill once some documents are in, long before the last
+  for _ in $(seq 1 200); do
+    n=$(count "sqlite:$T/t.db" tblDocuments 2>/dev/null || echo 0)
+    [ "${n:-0}" -ge 40 ] && break
+    sleep 0.05
+  done
+  kill -9 "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  n=$(count "sqlite:$T/t.db" tblDocuments)
+  [ "$n" -gt 0 ] && [ "$n" -lt 300 ] && ok || bad "kill did not land in the middle ($n documents)"
+  "$FERRY" run -c ferry.json >"$T/run2.out" 2>&1 && ok || { bad "second run failed"; tail -5 "$T/run2.out"; }
+  [ "$(count "sqlite:$T/t.db" tblDocuments)" = 300 ] && ok || bad "after resume: $(count "sqlite:$T/t.db" tblDocuments) documents"
+  if py sdcheck.py compare --source "sqlite:$T/s.db" --source-content "$T/sc" --target "sqlite:$T/t.db" \
+       --target-content "$T/tc" >"$T/cmp.out" 2>&1; then ok
+  else bad "sdcheck compare after resume: $(grep -c DIFF "$T/cmp.out") differences"; grep -E 'DIFF|sdcheck' "$T/cmp.out" | head -10; fi
+  [ -z "$(find "$T/tc" -name '*.part')" ] || echo "note: leftover .part files: $(find "$T/tc" -name '*.part' | wc -l)"
+  ;;
+*) echo "unknown section $SECTION"; exit 2 ;;
+esac
+echo "seeddms plugin $SECTION: $passes passed, $fails failed"
+[ "$fails" = 0 ]
