@@ -221,7 +221,7 @@ static void prepare(job *j) {
       json_array_append(t->tpk, kv);
     }
     json_decref(keys);
-    ferry_buf_add(&ddl, ")");
+    ferry_buf_add(&ddl, "))");
     json_array_append_new(t->ddl, json_string(ddl.buf));
     json_array_append_new(t->actions, json_sprintf("create table %s", t->name));
     ferry_buf_free(&ddl);

@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# Tests of the sql plugin through the ferry CLI against a real MariaDB (mariadbfixture.sh) and, for the
+# cross-engine case, the PostgreSQL cluster (pgfixture.sh).
+#   sql_test.sh <ferry> <plugin dir> <mariadb state> <pg state or -> <case>
+# Every case makes its own databases (named after the case), runs ferry with JSON configs and checks the
+# databases with the mariadb / psql clients. Every run also checks that the source did not change.
+set -uo pipefail
+FERRY=$1
+export FERRY_PLUGIN_PATH=$2
+MSTATE=$3 PSTATE=$4 CASE=$5
+SUPPORT=$(cd "$(dirname "$0")/../support" && pwd)
+MDIR=$(sed -n 1p "$MSTATE"); MPORT=$(sed -n 3p "$MSTATE")
+[ -n "$MPORT" ] || { echo "no MariaDB server (state file $MSTATE)"; exit 1; }
+MYCL=$(command -v mariadb || command -v mysql)
+T=$(mktemp -d /tmp/ferry-sql-test.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+cd "$T"
+fails=0 passes=0
+ok() { passes=$((passes + 1)); }
+bad() { echo "FAIL [$CASE]: $*"; fails=$((fails + 1)); }
+check() { if eval "$1"; then ok; else bad "$2"; fi; }
+
+my() { "$MYCL" --no-defaults --default-character-set=utf8mb4 -h 127.0.0.1 -P "$MPORT" -u ferry -pferry -N -B -D "$1" -e "$2"; }
+mynewdb() { my mysql "DROP DATABASE IF EXISTS \`$1\`; CREATE DATABASE \`$1\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"; }
+murl() { echo "mysql://ferry:${PW:-ferry}@127.0.0.1:${PORT_OVERRIDE:-$MPORT}/$1"; }
+# checksum of every table of a database: CHECKSUM TABLE over them, in name order
+mysum() {
+  local tabs
+  tabs=$(my "$1" "SELECT GROUP_CONCAT(table_name ORDER BY table_name) FROM information_schema.tables WHERE table_schema = DATABASE()")
+  my "$1" "CHECKSUM TABLE $tabs" | tr '\n' ' '
+}
+dump() { my "$1" "SELECT * FROM \`$2\` ORDER BY 1"; }
+
+config() { # FILE SRC_URL SINK_URL 'source options' 'sink options'
+  local f=$1 src=$2 dst=$3 so=$4 ko=$5
+  cat > "$f" <<JSON
+{"journal": "$T/${f%.json}.db", "report": "$T/${f%.json}.report.json",
+ "stages": [{"name": "forms", "concurrency": ${CONC:-3},
+   "source": {"plugin": "sql", "options": {"dsn": "$src" ${so:+, $so}}},
+   "sink": {"plugin": "sql", "options": {"dsn": "$dst" ${ko:+, $ko}}}}]}
+JSON
+}
+ferry() {
+  local cmd=$1 cfg=$2; shift 2
+  "$FERRY" "$cmd" --config "$cfg" --progress none "$@" >"$T/out" 2>&1
+  rc=$?
+  if grep -q "Sanitizer\|runtime error:" "$T/out"; then bad "ferry $cmd $cfg: sanitizer report"; cat "$T/out"; fi
+}
+expect_rc() { if [ "$rc" = "$1" ]; then ok; else bad "$2: exit $rc, expected $1"; sed 's/^/    /' "$T/out" | tail -25; fi; }
+has() { if grep -qF -- "$1" "$T/out"; then ok; else bad "$2: output lacks '$1'"; sed 's/^/    /' "$T/out" | tail -25; fi; }
+report() { python3 -c "import json,sys; r=json.load(open('$T/${1%.json}.report.json')); print(eval(sys.argv[1]))" "$2"; }
+
+S=sql_${CASE}_src D=sql_${CASE}_dst
+# A Joget-shaped source: app_form with two forms of app "hr" (one with a tableName, one without), their form
+# tables as Hibernate makes them on MySQL, a composite-key table, a table of another app.
+joget_source() {
+  mynewdb $S
+  my $S "CREATE TABLE app_form (appId varchar(255) NOT NULL, appVersion bigint(20) NOT NULL, formId varchar(255) NOT NULL,
+            name varchar(255), tableName varchar(255), json longtext, PRIMARY KEY (appId, appVersion, formId));
+         INSERT INTO app_form VALUES ('hr', 1, 'leave', 'Leave', 'leave', '{}'), ('hr', 1, 'employee', 'Employee', '', '{}'),
+                                     ('crm', 1, 'lead', 'Lead', 'lead', '{}');
+         CREATE TABLE app_fd_leave (id varchar(255) NOT NULL PRIMARY KEY, dateCreated datetime(6), dateModified datetime(6),
+            createdBy varchar(255), createdByName varchar(255), modifiedBy varchar(255), modifiedByName varchar(255),
+            c_days longtext, c_reason longtext, c_amount decimal(10,2), c_ok tinyint(1), c_doc longblob, c_day date);
+         CREATE TABLE app_fd_employee (id varchar(255) NOT NULL PRIMARY KEY, dateCreated datetime(6), c_accountName longtext);
+         CREATE TABLE app_fd_lead (id varchar(255) NOT NULL PRIMARY KEY, c_x longtext);
+         CREATE TABLE pair (a int NOT NULL, b varchar(20) NOT NULL, v text, PRIMARY KEY (a, b));"
+  python3 - > "$T/rows.sql" <<'PY'
+rows = []
+for i in range(1, 2501):
+    reason = "line one\nline\ttwo \\ back 'quote' é ü 😀" if i % 7 == 0 else ("NULL" if i % 11 == 0 else f"reason {i}")
+    r = "NULL" if reason == "NULL" else "'" + reason.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n").replace("\t", "\\t") + "'"
+    rows.append(f"('L{i:05d}', '2024-01-{1 + i % 28:02d} 10:{i % 60:02d}:00.{i:06d}', NULL, 'admin', 'Admin', NULL, NULL, '{i % 9}', {r}, {i}.{i % 100:02d}, {i % 2}, X'{(i % 256):02x}00ff', '2024-02-{1 + i % 28:02d}')")
+print("INSERT INTO app_fd_leave VALUES " + ",".join(rows) + ";")
+print("INSERT INTO app_fd_employee VALUES " + ",".join(f"('E{i}', NOW(), 'acc{i}')" for i in range(1, 301)) + ";")
+print("INSERT INTO app_fd_lead VALUES ('x1', 'not hr');")
+print("INSERT INTO pair VALUES " + ",".join(f"({i % 10}, 'b{i}', 'v{i}')" for i in range(1, 501)) + ";")
+PY
+  "$MYCL" --no-defaults --default-character-set=utf8mb4 -h 127.0.0.1 -P "$MPORT" -u ferry -pferry -D $S < "$T/rows.sql" 2>"$T/load.err" ||
+    { echo "loading the source failed: $(tail -c 300 "$T/load.err")"; exit 1; }
+  [ "$(my $S "SELECT COUNT(*) FROM app_fd_leave")" = 2500 ] || { echo "source not loaded"; exit 1; }
+}
+
+case "$CASE" in
+copy_rerun)
+  joget_source; mynewdb $D
+  before=$(mysum $S)
+  config c.json "$(murl $S)" "$(murl $D)" '"app": "hr", "tables": ["pair"], "batch_rows": 400' ''
+  ferry run c.json; expect_rc 0 "first run"
+  check '[ "$(my $D "SELECT COUNT(*) FROM app_fd_leave")" = 2500 ]' "app_fd_leave: not all rows copied"
+  check '[ "$(my $D "SELECT COUNT(*) FROM pair")" = 500 ]' "pair: not all rows copied"
+  for t in app_fd_leave app_fd_employee pair; do
+    check '[ "$(dump $S $t | md5sum)" = "$(dump $D $t | md5sum)" ]' "table $t: rows differ after the run"
+  done
+  check '[ "$(my $D "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = '\''app_fd_lead'\''")" = 0 ]' "another app's table was copied"
+  check '[ "$(my $D "SELECT column_type FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = '\''app_fd_leave'\'' AND column_name = '\''c_amount'\''")" = "decimal(10,2)" ]' "c_amount not created as decimal(10,2)"
+  check '[ "$(report c.json "r[\"stages\"][0][\"done\"]" 2>/dev/null || true)" != "" ]' "no report"
+  check '[ "$(mysum $S)" = "$before" ]' "the source changed"
+  # second run without the journal: every row identical, nothing written
+  rm -f c.db
+  my $D "UPDATE app_fd_leave SET dateModified = NULL" # no-op marker: rows stay identical
+  ferry run c.json; expect_rc 0 "re-run without journal"
+  check 'grep -q "skipped" c.report.json' "re-run report lacks skipped rows"
+  check '[ "$(python3 -c "import json; r=json.load(open(\"c.report.json\")); print(sum(i.get(\"inserted\",0)+i.get(\"updated\",0) for s in r[\"stages\"] for i in s.get(\"items\",[])))")" = 0 ]' "re-run wrote rows"
+  check '[ "$(mysum $S)" = "$before" ]' "the source changed (re-run)"
+  ;;
+conflicts)
+  joget_source; mynewdb $D
+  config c.json "$(murl $S)" "$(murl $D)" '"tables": ["pair"]' '"on_conflict": "fail"'
+  ferry run c.json; expect_rc 0 "first run"
+  my $D "UPDATE pair SET v = 'changed' WHERE a = 3 AND b = 'b13'"
+  rm -f c.db
+  ferry run c.json; check '[ "$rc" != 0 ]' "on_conflict fail: a differing row must fail the run"
+  has "3,b13" "the conflict error names the key"
+  has "on_conflict is \"fail\"" "the conflict error names the policy"
+  check '[ "$(my $D "SELECT v FROM pair WHERE a = 3 AND b = '\''b13'\''")" = changed ]' "fail overwrote the row"
+  config o.json "$(murl $S)" "$(murl $D)" '"tables": ["pair"]' '"on_conflict": "overwrite"'
+  ferry run o.json; expect_rc 0 "overwrite run"
+  check '[ "$(my $D "SELECT v FROM pair WHERE a = 3 AND b = '\''b13'\''")" = v13 ]' "overwrite did not restore the row"
+  check '[ "$(dump $S pair | md5sum)" = "$(dump $D pair | md5sum)" ]' "rows differ after overwrite"
+  my $D "UPDATE pair SET v = 'changed' WHERE a = 3 AND b = 'b13'"
+  config k.json "$(murl $S)" "$(murl $D)" '"tables": ["pair"]' '"on_conflict": "skip"'
+  ferry run k.json; expect_rc 0 "skip run"
+  check '[ "$(my $D "SELECT v FROM pair WHERE a = 3 AND b = '\''b13'\''")" = changed ]' "skip changed the target row"
+  ;;
+incompatible)
+  joget_source; mynewdb $D
+  my $D "CREATE TABLE pair (a int NOT NULL, b int NOT NULL, v text, PRIMARY KEY (a, b))"
+  config c.json "$(murl $S)" "$(murl $D)" '"tables": ["pair"]' ''
+  ferry run c.json; check '[ "$rc" != 0 ]' "an incompatible type must fail"
+  has 'column "b" is int(11) on the target but varchar(20) on the source: incompatible' "the refusal names column and types"
+  check '[ "$(my $D "SELECT COUNT(*) FROM pair")" = 0 ]' "rows were written into a refused table"
+  mynewdb $D
+  my $D "CREATE TABLE pair (a int NOT NULL, b varchar(20) NOT NULL, PRIMARY KEY (a, b))"
+  config r.json "$(murl $S)" "$(murl $D)" '"tables": ["pair"]' '"missing_columns": "refuse", "create_tables": "refuse"'
+  ferry run r.json; check '[ "$rc" != 0 ]' "missing column with refuse must fail"
+  has 'has no column "v"' "the refusal names the missing column"
+  check '[ "$(my $D "SELECT COUNT(*) FROM pair")" = 0 ]' "rows were written"
+  config a.json "$(murl $S)" "$(murl $D)" '"tables": ["pair"]' '"missing_columns": "add"'
+  ferry run a.json; expect_rc 0 "missing column added"
+  check '[ "$(dump $S pair | md5sum)" = "$(dump $D pair | md5sum)" ]' "rows differ after adding the column"
+  ;;
+bad_input)
+  joget_source
+  config u.json "$(murl $S)" "$(murl $S)_x" '"tables": ["nope"]' ''
+  ferry run u.json; check '[ "$rc" != 0 ]' "unknown table must fail"
+  has 'table "nope" (option "tables") does not exist in mysql://' "unknown table named"
+  has "@127.0.0.1:$MPORT/$S" "unknown table: the error names the endpoint"
+  PW=wrong config p.json "$(PW=wrong murl $S)" "$(murl $S)" '"tables": ["pair"]' ''
+  ferry run p.json; check '[ "$rc" != 0 ]' "wrong password must fail"
+  has "@127.0.0.1:$MPORT/$S" "the login error names the endpoint"
+  check '! grep -q wrong "$T/out"' "the password leaked into the output"
+  dead=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+  config n.json "$(PORT_OVERRIDE=$dead murl $S)" "$(murl $S)" '"tables": ["pair"]' ''
+  ferry run n.json; check '[ "$rc" != 0 ]' "unreachable server must fail"
+  has "127.0.0.1:$dead" "the connection error names host and port"
+  my $S "CREATE TABLE nokey (v int)"
+  config k.json "$(murl $S)" "$(murl $S)" '"tables": ["nokey"]' ''
+  ferry run k.json; check '[ "$rc" != 0 ]' "a table without a primary key must fail"
+  has "nokey" "the error names the table without a key"
+  ;;
+to_pg)
+  PPORT=$(sed -n 3p "$PSTATE")
+  PSQL=$(command -v psql || ls /usr/lib/postgresql/*/bin/psql | tail -n 1)
+  pg() { "$PSQL" -h 127.0.0.1 -p "$PPORT" -U ferry -d "$1" -qAtX -v ON_ERROR_STOP=1 -c "$2"; }
+  joget_source
+  pg postgres "DROP DATABASE IF EXISTS $D" 2>/dev/null; pg postgres "CREATE DATABASE $D"
+  before=$(mysum $S)
+  config c.json "$(murl $S)" "postgresql://ferry@127.0.0.1:$PPORT/$D" '"app": "hr", "tables": ["pair"], "batch_rows": 700' ''
+  ferry run c.json; expect_rc 0 "MariaDB -> PostgreSQL"
+  check '[ "$(pg $D "SELECT count(*) FROM \"app_fd_leave\"")" = 2500 ]' "app_fd_leave rows on PostgreSQL"
+  check '[ "$(pg $D "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = '\''\"app_fd_leave\"'\''::regclass AND attname = '\''c_ok'\''")" = boolean ]' "tinyint(1) not mapped to boolean"
+  check '[ "$(pg $D "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = '\''\"app_fd_leave\"'\''::regclass AND attname = '\''c_doc'\''")" = bytea ]' "longblob not mapped to bytea"
+  # values equal: text forms through both clients
+  a=$(my $S "SELECT id, IFNULL(c_reason, '<null>'), c_amount, c_ok, HEX(c_doc), DATE_FORMAT(dateCreated, '%Y-%m-%d %H:%i:%s.%f') FROM app_fd_leave ORDER BY id" | md5sum)
+  b=$(pg $D "COPY (SELECT id, coalesce(c_reason, '<null>'), c_amount, c_ok::int, upper(encode(c_doc, 'hex')), to_char(\"dateCreated\", 'YYYY-MM-DD HH24:MI:SS.US') FROM \"app_fd_leave\" ORDER BY id COLLATE \"C\") TO STDOUT" | md5sum)
+  check '[ "$a" = "$b" ]' "app_fd_leave values differ between MariaDB and PostgreSQL"
+  check '[ "$(pg $D "SELECT count(*) FROM \"app_fd_leave\" WHERE c_reason LIKE '\''%😀'\''")" = 357 ]' "4-byte UTF-8 not carried"
+  check '[ "$(pg $D "SELECT count(*) FROM pair")" = 500 ]' "pair rows on PostgreSQL"
+  rm -f c.db
+  ferry run c.json; expect_rc 0 "re-run to PostgreSQL"
+  check '[ "$(python3 -c "import json; r=json.load(open(\"c.report.json\")); print(sum(i.get(\"inserted\",0)+i.get(\"updated\",0) for s in r[\"stages\"] for i in s.get(\"items\",[])))")" = 0 ]' "re-run to PostgreSQL wrote rows"
+  # zero dates: an error naming table, key, column; with zero_dates null they become NULL
+  my $S "SET SESSION sql_mode = ''; CREATE TABLE zd (id int PRIMARY KEY, d date); INSERT INTO zd VALUES (1, '2024-01-01'), (2, '0000-00-00')"
+  config z.json "$(murl $S)" "postgresql://ferry@127.0.0.1:$PPORT/$D" '"tables": ["zd"]' ''
+  ferry run z.json; check '[ "$rc" != 0 ]' "a zero date must fail"
+  has 'table zd: key 2: column "d" holds the zero date' "the zero-date error names table, key and column"
+  check '[ "$(pg $D "SELECT count(*) FROM zd")" = 0 ]' "rows of the zero-date batch were written"
+  config zn.json "$(murl $S)" "postgresql://ferry@127.0.0.1:$PPORT/$D" '"tables": ["zd"]' '"zero_dates": "null"'
+  ferry run zn.json; expect_rc 0 "zero_dates null"
+  check '[ "$(pg $D "SELECT count(*) FROM zd WHERE d IS NULL")" = 1 ]' "zero date not written as NULL"
+  check '[ "$(mysum $S)" != "" ]' "source checksum"
+  ;;
+*) echo "unknown case $CASE"; exit 2 ;;
+esac
+echo "[$CASE] $passes passed, $fails failed"
+[ "$fails" = 0 ]
