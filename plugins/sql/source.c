@@ -79,6 +79,10 @@ void sqlp_source_free(sqlp_ctx *c) {
   if (!s) return;
   s->stopped = 1;
   ferry_sql_close(s->db); /* rolls back the snapshot transaction */
+  if (s->cur < s->nt) { /* a batch cut short by a failure or a stop */
+    strv_free(s->first, s->t[s->cur].nkeys);
+    strv_free(s->last, s->t[s->cur].nkeys);
+  }
   for (size_t i = 0; i < s->nt; i++) {
     stable *t = &s->t[i];
     free(t->name);

@@ -125,7 +125,7 @@ static int starts(const char *s, const char *w) { return !strncmp(s, w, strlen(w
 
 ferry_sql_type sqlp_type_class(const char *t, ferry_sql_engine e) {
   if (!t) return FERRY_SQL_T_TEXT;
-  if (starts(t, "tinyint(1)") || starts(t, "boolean") || starts(t, "bool") || starts(t, "bit(1)"))
+  if (starts(t, "tinyint(1)") || starts(t, "boolean") || starts(t, "bool"))
     return FERRY_SQL_T_BOOL;
   if (strstr(t, "char") || strstr(t, "text") || starts(t, "enum") || starts(t, "set(") || starts(t, "name") ||
       starts(t, "citext") || starts(t, "uuid"))
