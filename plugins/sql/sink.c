@@ -10,6 +10,48 @@
  */
 #include "sink.h"
 
+/* ---- parents first: a batch waits while a batch of a table in its "after" is in flight ------------------- */
+static void go(job *j);
+
+static int after_busy(job *j) {
+  size_t i;
+  json_t *v;
+  json_array_foreach(json_object_get(j->it->body, "after"), i, v) {
+    json_t *n = json_is_string(v) ? json_object_get(j->k->inflight, json_string_value(v)) : NULL;
+    if (n && json_integer_value(n) > 0) return 1;
+  }
+  return 0;
+}
+
+static void recheck_waiting(sqlp_sink *k) {
+  if (k->rechecking) {
+    k->recheck_again = 1;
+    return;
+  }
+  k->rechecking = 1;
+  do {
+    k->recheck_again = 0;
+    for (job **pp = &k->waiting; *pp;) {
+      job *j = *pp;
+      if (after_busy(j)) {
+        pp = &j->next;
+        continue;
+      }
+      *pp = j->next;
+      j->next = NULL;
+      go(j);
+      pp = &k->waiting; /* the list may have changed */
+    }
+  } while (k->recheck_again);
+  k->rechecking = 0;
+}
+
+static void count(job *j, int d) {
+  const char *t = j->tt->src_name; /* the item is gone once its task is done */
+  json_t *n = json_object_get(j->k->inflight, t);
+  json_object_set_new(j->k->inflight, t, json_integer((n ? json_integer_value(n) : 0) + d));
+}
+
 /* ---- completing jobs ------------------------------------------------------------------------------------ */
 static void job_free(job *j) {
   sqlp_job_free_vals(j);
@@ -18,14 +60,24 @@ static void job_free(job *j) {
   free(j);
 }
 
+/* The batch no longer counts as in flight before the core hears of it (it may hand over the next one at
+ * once); held batches are looked at again after. */
 void sqlp_job_done(job *j, unsigned flags) {
+  sqlp_sink *k = j->k;
+  int counted = j->counted;
+  if (counted) count(j, -1);
   ferry_task_done(j->task, flags);
   job_free(j);
+  if (counted) recheck_waiting(k);
 }
 
 void sqlp_job_fail(job *j, const ferry_error *err) {
+  sqlp_sink *k = j->k;
+  int counted = j->counted;
+  if (counted) count(j, -1);
   ferry_task_fail(j->task, err);
   job_free(j);
+  if (counted) recheck_waiting(k);
 }
 
 void sqlp_job_failf(job *j, int code, const char *fmt, ...) {
@@ -38,16 +90,25 @@ void sqlp_job_failf(job *j, int code, const char *fmt, ...) {
   ferry_error_clear(&e);
 }
 
-void sqlp_job_fail_q(job *j, const char *doing, const ferry_error *err) {
-  ferry_error e = FERRY_ERROR_INIT;
-  ferry_error_copy(&e, err);
-  if (!e.code) ferry_error_set(&e, FERRY_EIO, "failed");
-  if (e.detail) { /* the engine's own words belong in the message the user sees */
-    char *m = ferry_asprintf("%s (%s)", e.message ? e.message : "", e.detail);
-    ferry_error_set(&e, e.code, "%s", m);
+void sqlp_error_from(ferry_error *dst, const ferry_error *err, const char *fmt, ...) {
+  ferry_error_copy(dst, err);
+  if (!dst->code) ferry_error_set(dst, FERRY_EIO, "failed");
+  if (dst->detail) { /* the engine's own words belong in the message the user sees */
+    char *m = ferry_asprintf("%s (%s)", dst->message ? dst->message : "", dst->detail);
+    ferry_error_set(dst, dst->code, "%s", m);
     free(m);
   }
-  ferry_error_prefix(&e, "sql sink: table %s: %s", j->tt ? j->tt->name : "?", doing);
+  va_list ap;
+  va_start(ap, fmt);
+  char *pre = ferry_vasprintf(fmt, ap);
+  va_end(ap);
+  ferry_error_prefix(dst, "%s", pre);
+  free(pre);
+}
+
+void sqlp_job_fail_q(job *j, const char *doing, const ferry_error *err) {
+  ferry_error e = FERRY_ERROR_INIT;
+  sqlp_error_from(&e, err, "sql sink: table %s: %s", j->tt ? j->tt->name : "?", doing);
   sqlp_job_fail(j, &e);
   ferry_error_clear(&e);
 }
@@ -101,8 +162,6 @@ static ttable *table_get(sqlp_sink *k, const ferry_item *it) {
   return t;
 }
 
-static void go(job *j);
-
 static void table_settle(ttable *t, int state) {
   t->state = state;
   job *w = t->waiters;
@@ -144,8 +203,7 @@ static void on_ddl(void *arg, int status, const ferry_sql_done *info, const ferr
   ttable *t = j->tt;
   if (status) {
     ferry_error e = FERRY_ERROR_INIT;
-    ferry_error_copy(&e, err);
-    ferry_error_prefix(&e, "sql sink: table %s: %s", t->name, json_string_value(json_array_get(t->ddl, 0)));
+    sqlp_error_from(&e, err, "sql sink: table %s: %s", t->name, json_string_value(json_array_get(t->ddl, 0)));
     ferry_error_copy(&t->err, &e);
     sqlp_job_fail(j, &e);
     ferry_error_clear(&e);
@@ -307,13 +365,7 @@ static void on_read(void *arg, int status, const ferry_sql_done *info, const fer
   ttable *t = j->tt;
   if (status) {
     ferry_error e = FERRY_ERROR_INIT;
-    ferry_error_copy(&e, err);
-    if (e.detail) {
-      char *m = ferry_asprintf("%s (%s)", e.message ? e.message : "", e.detail);
-      ferry_error_set(&e, e.code, "%s", m);
-      free(m);
-    }
-    ferry_error_prefix(&e, "sql sink: table %s: reading the target's catalogue", t->name);
+    sqlp_error_from(&e, err, "sql sink: table %s: reading the target's catalogue", t->name);
     table_settle(t, TT_NEW); /* a transient failure: the next batch tries again */
     sqlp_job_fail(j, &e);
     ferry_error_clear(&e);
@@ -379,6 +431,13 @@ static void sink_task(ferry_instance *ins, ferry_task *task) {
     return;
   }
   j->tt = table_get(k, j->it);
+  j->counted = 1;
+  count(j, +1);
+  if (after_busy(j)) { /* a batch of a table it refers to is still being written */
+    j->next = k->waiting;
+    k->waiting = j;
+    return;
+  }
   go(j);
 }
 
@@ -394,6 +453,7 @@ static int sink_start(ferry_instance *ins, ferry_error *err) {
     return err->code;
   }
   k->engine = ferry_sql_engine_of(k->db);
+  k->inflight = json_object();
   return 0;
 }
 
@@ -406,6 +466,7 @@ void sqlp_sink_free(sqlp_ctx *c) {
     k->tables = t->next;
     table_free(t);
   }
+  json_decref(k->inflight);
   free(k);
   c->sink = NULL;
 }

@@ -42,7 +42,7 @@ struct job {
   ferry_sql_txn *txn;
   json_t *existing;      /* key text -> 1 identical, 2 differs */
   int64_t inserted, updated, differ;
-  int step;
+  int step, counted;
   ferry_error err;
 };
 
@@ -52,9 +52,14 @@ struct sqlp_sink {
   ferry_sql *db;
   ferry_sql_engine engine;
   ttable *tables;
+  json_t *inflight;      /* table -> batches accepted and not finished */
+  job *waiting;          /* batches held until the tables of their "after" have none in flight */
+  int rechecking, recheck_again;
 };
 
 /* sink.c */
+/* dst = err (a copy) with the engine's detail in the message, prefixed by the formatted text. */
+void sqlp_error_from(ferry_error *dst, const ferry_error *err, const char *fmt, ...) FERRY_PRINTF(3, 4);
 void sqlp_job_done(job *j, unsigned flags);
 void sqlp_job_fail(job *j, const ferry_error *err);
 void sqlp_job_failf(job *j, int code, const char *fmt, ...) FERRY_PRINTF(3, 4);

@@ -323,13 +323,7 @@ static void step_cb(void *arg, int status, const ferry_sql_done *info, const fer
   if (status) {
     static const char *what[] = {"", "reading the target rows", "inserting", "overwriting", "committing"};
     ferry_error e = FERRY_ERROR_INIT;
-    ferry_error_copy(&e, err);
-    if (e.detail) {
-      char *m = ferry_asprintf("%s (%s)", e.message ? e.message : "", e.detail);
-      ferry_error_set(&e, e.code, "%s", m);
-      free(m);
-    }
-    ferry_error_prefix(&e, "sql sink: table %s: %s", j->tt->name, what[j->step]);
+    sqlp_error_from(&e, err, "sql sink: table %s: %s", j->tt->name, what[j->step]);
     if (j->txn) {
       ferry_error_copy(&j->err, &e);
       ferry_error_clear(&e);

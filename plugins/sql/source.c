@@ -23,6 +23,7 @@ typedef struct stable {
   char *select_sql, *order_by, *key_tuple;
   int64_t batches;
   char **cursor; /* key of the last row taken (nkeys strings), NULL at the start */
+  json_t *after; /* selected tables it references (names), written before it */
 } stable;
 
 enum { PH_START, PH_STREAM, PH_END };
@@ -38,8 +39,11 @@ struct sqlp_src {
   json_t *sel;      /* selected: name -> true */
   json_t *cols;     /* name -> [[column, type], ...] */
   json_t *pkeys;    /* name -> [column, ...] */
+  json_t *fkeys;    /* name -> {referenced table: true} */
+  char *refusal;    /* foreign-key cycles: reported when the other tables are done */
   stable *t;
   size_t nt, cur;
+  size_t nread;     /* the first nread tables of t are read (the others are refused) */
   ferry_buf buf;
   int64_t rows;
   char **first, **last;
@@ -94,8 +98,11 @@ void sqlp_source_free(sqlp_ctx *c) {
     free(t->order_by);
     free(t->key_tuple);
     strv_free(t->cursor, t->nkeys);
+    json_decref(t->after);
   }
   free(s->t);
+  json_decref(s->fkeys);
+  free(s->refusal);
   json_decref(s->all);
   json_decref(s->sel);
   json_decref(s->cols);
@@ -151,7 +158,7 @@ static ferry_item *make_item(sqlp_src *s, stable *t) {
     json_object_set_new(body, "first_key", key_json(s->first, t->nkeys));
     json_object_set_new(body, "last_key", key_json(s->last, t->nkeys));
   }
-  json_object_set_new(body, "after", json_array());
+  json_object_set(body, "after", t->after);
   ferry_item *it = ferry_item_new(FERRY_ITEM_RECORD, key.buf, body);
   ferry_buf_free(&key);
   if (!it) abort();
@@ -252,6 +259,10 @@ static void on_ended(void *arg, int status, const ferry_sql_done *info, const fe
   (void)status, (void)info, (void)err;
   sqlp_src *s = arg;
   if (s->stopped || s->failed) return;
+  if (s->refusal) { /* the other tables are copied; the stage fails with the cycle report */
+    src_fail(s, FERRY_EINVAL, "%s", s->refusal);
+    return;
+  }
   ferry_source_end(s->ins);
 }
 
@@ -266,7 +277,7 @@ static void pump(sqlp_src *s) {
     if (s->stopped || s->failed) return;
   }
   if (s->ready || s->fetching) return;
-  if (s->cur >= s->nt) {
+  if (s->cur >= s->nread) {
     s->phase = PH_END;
     ferry_sql_txn *txn = s->txn;
     s->txn = NULL;
@@ -311,6 +322,23 @@ static int on_pkeys(void *arg, const ferry_sql_batch *b) {
   return 0;
 }
 
+static int on_fkeys(void *arg, const ferry_sql_batch *b) {
+  sqlp_src *s = arg;
+  for (size_t r = 0; r < b->nrows; r++) {
+    const char *tn = FERRY_SQL_CELL(b, r, 0)->data, *ref = FERRY_SQL_CELL(b, r, 4)->data;
+    if (!tn || !ref || !json_object_get(s->sel, tn)) continue;
+    if (!json_object_get(s->sel, ref)) {
+      ferry_log_info(s->ins, "sql source: table %s refers to %s, which is not copied: the target must hold its rows",
+                     tn, ref);
+      continue;
+    }
+    json_t *o = json_object_get(s->fkeys, tn);
+    if (!o) json_object_set_new(s->fkeys, tn, o = json_object());
+    json_object_set_new(o, ref, json_true());
+  }
+  return 0;
+}
+
 static int on_forms(void *arg, const ferry_sql_batch *b) {
   sqlp_src *s = arg;
   for (size_t r = 0; r < b->nrows; r++) {
@@ -345,7 +373,7 @@ static void on_step(void *arg, int status, const ferry_sql_done *info, const fer
   sqlp_src *s = arg;
   if (s->stopped || s->failed) return;
   static const char *what[] = {"", "listing the tables", "reading app_form", "reading the columns",
-                               "reading the primary keys"};
+                               "reading the primary keys", "reading the foreign keys"};
   if (status) {
     src_fail_q(s, what[s->phase], err);
     return;
@@ -392,6 +420,86 @@ static int select_tables(sqlp_src *s) {
     }
   }
   return 0;
+}
+
+/* Parents first (Kahn's algorithm, ties by name). Tables on a foreign-key cycle, and those depending on
+ * them, are left out and reported (the path of one cycle per start) once the others are copied. */
+static void order_tables(sqlp_src *s) {
+  size_t n = s->nt, done = 0;
+  stable *out = sqlp_xcalloc(n, sizeof(stable));
+  int *placed = sqlp_xcalloc(n, sizeof(int));
+  for (size_t i = 0; i < n; i++) {
+    json_t *deps = json_object_get(s->fkeys, s->t[i].name);
+    s->t[i].after = json_array();
+    const char *ref;
+    json_t *v;
+    json_object_foreach(deps, ref, v) json_array_append_new(s->t[i].after, json_string(ref));
+  }
+  for (int progress = 1; progress;) {
+    progress = 0;
+    for (size_t i = 0; i < n; i++) {
+      if (placed[i]) continue;
+      int ready = 1;
+      size_t k;
+      json_t *v;
+      json_array_foreach(s->t[i].after, k, v) {
+        for (size_t p = 0; p < n; p++)
+          if (!strcmp(s->t[p].name, json_string_value(v)) && (!placed[p] || p == i)) ready = 0;
+      }
+      if (!ready) continue;
+      placed[i] = 1;
+      out[done++] = s->t[i];
+      progress = 1;
+      break; /* restart: the first ready table by name goes next */
+    }
+  }
+  if (done < n) {
+    ferry_buf msg = {0}, path = {0};
+    /* one cycle: follow unplaced parents from the first unplaced table until a table repeats */
+    size_t cur = 0;
+    while (placed[cur]) cur++;
+    json_t *seen = json_object();
+    while (!json_object_get(seen, s->t[cur].name)) {
+      json_object_set_new(seen, s->t[cur].name, json_true());
+      size_t k, next = cur;
+      json_t *v;
+      json_array_foreach(s->t[cur].after, k, v) {
+        for (size_t p = 0; p < n; p++)
+          if (!placed[p] && !strcmp(s->t[p].name, json_string_value(v))) next = p;
+      }
+      cur = next;
+    }
+    const char *start = s->t[cur].name;
+    ferry_buf_add(&path, start);
+    do {
+      size_t k, next = cur;
+      json_t *v;
+      json_array_foreach(s->t[cur].after, k, v) {
+        for (size_t p = 0; p < n; p++)
+          if (!placed[p] && !strcmp(s->t[p].name, json_string_value(v)) && json_object_get(seen, s->t[p].name))
+            next = p;
+      }
+      cur = next;
+      ferry_buf_addf(&path, " -> %s", s->t[cur].name);
+    } while (strcmp(s->t[cur].name, start) && path.len < 2000);
+    json_decref(seen);
+    ferry_buf_addf(&msg, "sql source: foreign-key cycle %s: refused (with the tables depending on it):", path.buf);
+    for (size_t i = 0; i < n; i++) {
+      if (placed[i]) continue;
+      ferry_buf_addf(&msg, " %s", s->t[i].name);
+      out[done++] = s->t[i]; /* kept for freeing; never read */
+    }
+    ferry_buf_add(&msg, "; the other tables were copied");
+    s->refusal = ferry_buf_steal(&msg);
+    ferry_buf_free(&path);
+    ferry_log_error(s->ins, "%s", s->refusal);
+  }
+  size_t keep = 0;
+  for (size_t i = 0; i < n; i++) keep += placed[i];
+  memcpy(s->t, out, n * sizeof(stable));
+  s->nread = keep;
+  free(out);
+  free(placed);
 }
 
 static int cmp_name(const void *a, const void *b) { return strcmp(((const stable *)a)->name, ((const stable *)b)->name); }
@@ -447,10 +555,11 @@ static int build_tables(sqlp_src *s) {
     t->key_tuple = ferry_buf_steal(&tup);
   }
   qsort(s->t, s->nt, sizeof(stable), cmp_name);
+  order_tables(s);
   return 0;
 }
 
-/* phases: 1 tables, 2 app_form, 3 columns, 4 primary keys, then streaming */
+/* phases: 1 tables, 2 app_form, 3 columns, 4 primary keys, 5 foreign keys, then streaming */
 static void step(sqlp_src *s, int next) {
   s->phase = next;
   int rc = 0;
@@ -492,9 +601,12 @@ static void step(sqlp_src *s, int next) {
     case 4:
       rc = ferry_sql_catalog(s->db, s->txn, FERRY_SQL_PKEYS, NULL, on_pkeys, on_step, s);
       break;
+    case 5:
+      rc = ferry_sql_catalog(s->db, s->txn, FERRY_SQL_FKEYS, NULL, on_fkeys, on_step, s);
+      break;
     default:
       if (build_tables(s) < 0) return;
-      ferry_log_info(s->ins, "sql source: %zu table(s) from %s in one snapshot", s->nt, ferry_sql_endpoint(s->db));
+      ferry_log_info(s->ins, "sql source: %zu table(s) from %s in one snapshot", s->nread, ferry_sql_endpoint(s->db));
       s->phase = PH_STREAM;
       pump(s);
       return;
@@ -524,6 +636,7 @@ static int src_start(ferry_instance *ins, ferry_error *err) {
   s->sel = json_object();
   s->cols = json_object();
   s->pkeys = json_object();
+  s->fkeys = json_object();
   ferry_sql_opts o = {.struct_size = sizeof o, .max_connections = 1, .batch_rows = 1000};
   s->db = ferry_sql_open(ins, c->dsn, &o, err);
   if (!s->db) {

@@ -13,7 +13,7 @@ MDIR=$(sed -n 1p "$MSTATE"); MPORT=$(sed -n 3p "$MSTATE")
 [ -n "$MPORT" ] || { echo "no MariaDB server (state file $MSTATE)"; exit 1; }
 MYCL=$(command -v mariadb || command -v mysql)
 T=$(mktemp -d /tmp/ferry-sql-test.XXXXXX)
-trap 'rm -rf "$T"' EXIT
+trap '[ -n "${KEEP:-}" ] || rm -rf "$T"' EXIT
 cd "$T"
 fails=0 passes=0
 ok() { passes=$((passes + 1)); }
@@ -196,6 +196,35 @@ to_pg)
   ferry run zn.json; expect_rc 0 "zero_dates null"
   check '[ "$(pg $D "SELECT count(*) FROM zd WHERE d IS NULL")" = 1 ]' "zero date not written as NULL"
   check '[ "$(mysum $S)" != "" ]' "source checksum"
+  ;;
+fk_order)
+  # grand <- parent <- child, many small batches, 4 sink connections, the target with the same foreign keys;
+  # cyc_a <-> cyc_b form a cycle and cyc_c depends on it: refused and reported, the others copied
+  mynewdb $S; mynewdb $D
+  cat > schema.sql <<'SQL'
+CREATE TABLE grand (id int PRIMARY KEY, name varchar(50));
+CREATE TABLE parent (id int PRIMARY KEY, grand_id int NOT NULL, name varchar(50), FOREIGN KEY (grand_id) REFERENCES grand(id));
+CREATE TABLE child (id varchar(40) PRIMARY KEY, parent_id int, note longtext, FOREIGN KEY (parent_id) REFERENCES parent(id));
+SQL
+  my $S "$(cat schema.sql)"; my $D "$(cat schema.sql)"
+  my $S "CREATE TABLE cyc_a (id int PRIMARY KEY, b_id int); CREATE TABLE cyc_b (id int PRIMARY KEY, a_id int REFERENCES cyc_a(id));
+         ALTER TABLE cyc_a ADD FOREIGN KEY (b_id) REFERENCES cyc_b(id);
+         CREATE TABLE cyc_c (id int PRIMARY KEY, a_id int, FOREIGN KEY (a_id) REFERENCES cyc_a(id));
+         INSERT INTO cyc_a VALUES (1, NULL); INSERT INTO cyc_c VALUES (1, 1);
+         INSERT INTO grand SELECT seq, CONCAT('g', seq) FROM seq_1_to_300;
+         INSERT INTO parent SELECT seq, 1 + (seq * 7) % 300, CONCAT('p', seq) FROM seq_1_to_900;
+         INSERT INTO child SELECT CONCAT('c', seq), 1 + (seq * 13) % 900, CONCAT('n', seq) FROM seq_1_to_2000;"
+  before=$(mysum $S)
+  CONC=4 config c.json "$(murl $S)" "$(murl $D)" '"patterns": ["%"], "batch_rows": 50' ''
+  ferry run c.json; check '[ "$rc" != 0 ]' "a cycle must fail the stage"
+  has "foreign-key cycle cyc_" "the cycle is reported"
+  has "cyc_c" "the table depending on the cycle is named"
+  for t in grand parent child; do
+    check '[ "$(dump $S $t | md5sum)" = "$(dump $D $t | md5sum)" ]' "table $t: rows differ"
+  done
+  check '[ "$(report c.json "r[\"totals\"][\"failed\"]")" = 0 ]' "a batch failed (parents not first?)"
+  check '[ "$(my $D "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name LIKE '\''cyc%'\''")" = 0 ]' "a refused table was created"
+  check '[ "$(mysum $S)" = "$before" ]' "the source changed"
   ;;
 *) echo "unknown case $CASE"; exit 2 ;;
 esac
