@@ -115,6 +115,17 @@ int sqlp_job_check(job *j, ferry_error *err) {
         v->len = n;
         v->binary = 1;
       }
+      if (!pg && v->data && cls == FERRY_SQL_T_BOOL && (!strcmp(v->data, "t") || !strcmp(v->data, "f") ||
+                                                         !strcmp(v->data, "true") || !strcmp(v->data, "false"))) {
+        int tr = v->data[0] == 't'; /* PostgreSQL's booleans into tinyint(1) */
+        free((char *)v->data);
+        set_val(v, tr ? "1" : "0", 1);
+      }
+      if (!pg && v->data && (cls == FERRY_SQL_T_TIMESTAMP || cls == FERRY_SQL_T_TIMESTAMPTZ)) {
+        char *d = (char *)v->data; /* MySQL takes no zone: a UTC time (the pgsql source's default) loses "+00" */
+        if (v->len > 6 && !strcmp(d + v->len - 6, "+00:00")) d[v->len -= 6] = 0;
+        else if (v->len > 3 && !strcmp(d + v->len - 3, "+00")) d[v->len -= 3] = 0;
+      }
       int dateish = cls == FERRY_SQL_T_DATE || cls == FERRY_SQL_T_TIMESTAMP || cls == FERRY_SQL_T_TIMESTAMPTZ;
       if (pg && dateish && v->data && !strncmp(v->data, "0000-00-00", 10)) {
         if (j->k->c->zero_dates == SQLP_ZERO_NULL) {

@@ -197,6 +197,35 @@ to_pg)
   check '[ "$(pg $D "SELECT count(*) FROM zd WHERE d IS NULL")" = 1 ]' "zero date not written as NULL"
   check '[ "$(mysum $S)" != "" ]' "source checksum"
   ;;
+from_pg)
+  # PostgreSQL -> MariaDB: the pgsql source's items into the sql sink, types mapped the other way
+  PPORT=$(sed -n 3p "$PSTATE")
+  PSQL=$(command -v psql || ls /usr/lib/postgresql/*/bin/psql | tail -n 1)
+  pg() { "$PSQL" -h 127.0.0.1 -p "$PPORT" -U ferry -d "$1" -qAtX -v ON_ERROR_STOP=1 -c "$2"; }
+  pg postgres "DROP DATABASE IF EXISTS $S" 2>/dev/null; pg postgres "CREATE DATABASE $S"; mynewdb $D
+  pg $S "CREATE TABLE app_fd_t (id varchar(255) PRIMARY KEY, \"dateCreated\" timestamp, c_t text, c_n numeric(10,2), c_i integer,
+           c_b boolean, c_bin bytea, c_tz timestamptz, c_d date, c_j jsonb);
+         INSERT INTO app_fd_t SELECT 'r' || g, timestamp '2024-01-01 10:00:00' + g * interval '1 minute 1.5 second', 'text ' || g || E'\n\\é',
+           g + 0.25, g, g % 2 = 0, decode(lpad(to_hex(g % 256), 2, '0') || '00ff', 'hex'), timestamptz '2024-03-01 12:00:00+00' + g * interval '1 hour',
+           date '2024-02-01' + g, jsonb_build_object('n', g) FROM generate_series(1, 1200) g;"
+  cat > c.json <<JSON
+{"journal": "$T/c.db", "report": "$T/c.report.json",
+ "stages": [{"name": "forms", "concurrency": 3,
+   "source": {"plugin": "pgsql", "options": {"dsn": "host=127.0.0.1 port=$PPORT user=ferry dbname=$S", "tables": ["app_fd_t"], "batch_rows": 500}},
+   "sink": {"plugin": "sql", "options": {"dsn": "$(murl $D)"}}}]}
+JSON
+  ferry run c.json; expect_rc 0 "PostgreSQL -> MariaDB"
+  check '[ "$(my $D "SELECT COUNT(*) FROM app_fd_t")" = 1200 ]' "rows on MariaDB"
+  ty=$(my $D "SELECT GROUP_CONCAT(CONCAT(column_name, ':', column_type) ORDER BY ordinal_position) FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = 'app_fd_t'")
+  check '[ "$ty" = "id:varchar(255),dateCreated:datetime(6),c_t:longtext,c_n:decimal(10,2),c_i:int(11),c_b:tinyint(1),c_bin:longblob,c_tz:timestamp(6),c_d:date,c_j:longtext" ]' "column types on MariaDB: $ty"
+  a=$(pg $S "COPY (SELECT id, to_char(\"dateCreated\", 'YYYY-MM-DD HH24:MI:SS.US'), c_t, c_n, c_i, c_b::int, upper(encode(c_bin, 'hex')), c_d FROM app_fd_t ORDER BY id COLLATE \"C\") TO STDOUT" | md5sum)
+  b=$(my $D "SELECT id, DATE_FORMAT(dateCreated, '%Y-%m-%d %H:%i:%s.%f'), c_t, c_n, c_i, c_b, HEX(c_bin), c_d FROM app_fd_t ORDER BY id" | md5sum)
+  check '[ "$a" = "$b" ]' "values differ between PostgreSQL and MariaDB"
+  check '[ "$(my $D "SELECT JSON_VALUE(c_j, '\''$.n'\'') FROM app_fd_t WHERE id = '\''r7'\''")" = 7 ]' "jsonb value"
+  rm -f c.db
+  ferry run c.json; expect_rc 0 "re-run PostgreSQL -> MariaDB"
+  check '[ "$(report c.json "r[\"totals\"][\"skipped\"] == r[\"stages\"][0][\"taken\"] > 0")" = True ]' "re-run: not every batch skipped"
+  ;;
 fk_order)
   # grand <- parent <- child, many small batches, 4 sink connections, the target with the same foreign keys;
   # cyc_a <-> cyc_b form a cycle and cyc_c depends on it: refused and reported, the others copied
