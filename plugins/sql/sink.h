@@ -70,7 +70,7 @@ int sqlp_job_parse(job *j, ferry_error *err);
 int sqlp_job_check(job *j, ferry_error *err);
 void sqlp_job_write(job *j);
 void sqlp_job_free_vals(job *j);
-/* key text of row r (tab-joined key values) */
+/* key text of row r (key values joined by \x1f), malloc'd */
 char *sqlp_row_key(const job *j, size_t r);
 
 #endif

@@ -84,15 +84,23 @@ int sqlp_job_parse(job *j, ferry_error *err) {
   return 0;
 }
 
+/* Key values joined by \x1f (no collision between "a,b"+"c" and "a"+"b,c"); key_shown() for messages. */
 char *sqlp_row_key(const job *j, size_t r) {
   ferry_buf b = {0};
   for (size_t i = 0; i < j->tt->nkeys; i++) {
     const ferry_sql_value *v = &j->vals[r * j->ncols + j->tt->kidx[i]];
-    if (i) ferry_buf_add(&b, ",");
+    if (i) ferry_buf_add(&b, "\x1f");
     if (v->data) ferry_buf_addn(&b, v->data, v->len);
   }
   if (!b.buf) ferry_buf_add(&b, "");
   return ferry_buf_steal(&b);
+}
+
+/* the key as messages show it: values joined by ',' */
+static char *key_shown(char *k) {
+  for (char *p = k; *p; p++)
+    if (*p == '\x1f') *p = ',';
+  return k;
 }
 
 static int hexval(int ch) { return isdigit(ch) ? ch - '0' : tolower(ch) - 'a' + 10; }
@@ -138,7 +146,7 @@ int sqlp_job_check(job *j, ferry_error *err) {
         ferry_error_set(err, FERRY_EINVAL,
                         "sql sink: table %s: key %s: column \"%s\" holds the zero date \"%s\", which %s cannot "
                         "store; nothing of this batch was written (set \"zero_dates\": \"null\" to write NULL)",
-                        t->name, key, t->cols[c], v->data, ferry_sql_endpoint(j->k->db));
+                        t->name, key_shown(key), t->cols[c], v->data, ferry_sql_endpoint(j->k->db));
         free(key);
         return -1;
       }
@@ -197,7 +205,7 @@ static int on_target_rows(void *arg, const ferry_sql_batch *b) {
     ferry_buf kb = {0};
     for (size_t i = 0; i < t->nkeys; i++) {
       const ferry_sql_value *v = FERRY_SQL_CELL(b, r, i);
-      if (i) ferry_buf_add(&kb, ",");
+      if (i) ferry_buf_add(&kb, "\x1f");
       if (v->data) ferry_buf_addn(&kb, v->data, v->len);
     }
     if (!kb.buf) ferry_buf_add(&kb, "");
@@ -281,7 +289,7 @@ static void next(job *j) {
         for (size_t r = 0; r < j->nrows && shown < j->k->c->max_keys_reported; r++) {
           char *key = sqlp_row_key(j, r);
           json_t *e = json_object_get(j->existing, key);
-          if (e && json_integer_value(e) == 2) ferry_buf_addf(&kb, "%s%s", shown++ ? ", " : "", key);
+          if (e && json_integer_value(e) == 2) ferry_buf_addf(&kb, "%s%s", shown++ ? ", " : "", key_shown(key));
           free(key);
         }
         ferry_error_set(&j->err, FERRY_ECONFLICT,
