@@ -20,18 +20,7 @@ void *ferry__xmalloc(size_t n);
 void *ferry__xcalloc(size_t n, size_t size);
 void *ferry__xrealloc(void *p, size_t n);
 /* Strings, the string buffer (ferry_buf), the string set, the hash and retry backoff are the SDK's
- * (ferry/util.h, implemented in util.c): the core uses the same functions as the plugins. The old internal
- * spellings below only keep branches written before ABI 1.3 building; new code uses the SDK names. */
-#define ferry_sb ferry_buf
-#define ferry__sb_add ferry_buf_add
-#define ferry__sb_addn ferry_buf_addn
-#define ferry__sb_addf ferry_buf_addf
-#define ferry__sb_steal ferry_buf_steal
-#define ferry__sb_free ferry_buf_free
-#define ferry__xasprintf ferry_asprintf
-#define ferry__xvasprintf ferry_vasprintf
-#define ferry__xstrdup ferry_strdup
-#define ferry__xstrndup ferry_strndup
+ * (ferry/util.h, implemented in util.c): the core uses the same functions as the plugins. */
 /* Monotonic seconds (uv_hrtime based). */
 double ferry__now(void);
 /* A small random generator (xorshift64*) for jitter. seed: from $FERRY_SEED when set (reproducible runs in

@@ -62,7 +62,7 @@ static char *json_line(const char *level, json_t *fields) {
   json_decref(fields);
   char *line = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(12));
   json_decref(o);
-  return line ? line : ferry__xstrdup("{}");
+  return line ? line : ferry_strdup("{}");
 }
 
 static void write_json(FILE *out, const char *level, json_t *fields) {
@@ -81,7 +81,7 @@ char *ferry__log_event_line(ferry_log_level level, json_t *fields) {
 static void log_line(const ferry_instance *ins, ferry_log_level level, const char *key, int code,
                      const char *fmt, va_list ap) {
   const ferry__log_id *id = (const ferry__log_id *)ins; /* the first member of every instance */
-  char *raw = ferry__xvasprintf(fmt, ap);
+  char *raw = ferry_vasprintf(fmt, ap);
   char *msg = ferry_redact(raw);
   free(raw);
   char *rkey = key ? ferry_redact(key) : NULL;

@@ -270,6 +270,18 @@ static void print_command_help(const char *cmd) {
   }
 }
 
+/* A whole number >= 1 into *out; else says "<what> >= 1 (got "ARG")" and returns -1. */
+static int positive_arg(const char *what, const char *arg, int64_t *out) {
+  char *end;
+  long long v = strtoll(arg, &end, 10);
+  if (*end || end == arg || v < 1) {
+    say("error", "%s >= 1 (got \"%s\")", what, arg);
+    return -1;
+  }
+  *out = v;
+  return 0;
+}
+
 static int parse_args(int argc, char **argv, cli *c) {
   enum { O_JOURNAL = 256, O_REPORT, O_LIMIT, O_STAGE, O_PLUGIN_PATH, O_PROGRESS, O_LOG_FORMAT, O_DESCRIBE,
          O_JSON, O_REPAIR, O_ITEMS, O_FORMAT, O_KIND, O_OUTPUT, O_HTML, O_RUN };
@@ -292,16 +304,9 @@ static int parse_args(int argc, char **argv, cli *c) {
       case 'c': c->config = optarg; break;
       case O_JOURNAL: c->journal = optarg; break;
       case O_REPORT: c->report = optarg; break;
-      case O_LIMIT: {
-        char *end;
-        long long v = strtoll(optarg, &end, 10);
-        if (*end || v < 1) {
-          say("error", "--limit takes a whole number >= 1 (got \"%s\")", optarg);
-          return -1;
-        }
-        c->limit = v;
+      case O_LIMIT:
+        if (positive_arg("--limit takes a whole number", optarg, &c->limit)) return -1;
         break;
-      }
       case O_STAGE: strv_push(&c->stages, &c->nstages, optarg); break;
       case O_PLUGIN_PATH: strv_push(&c->plugin_path, &c->npath, optarg); break;
       case O_PROGRESS:
@@ -332,16 +337,9 @@ static int parse_args(int argc, char **argv, cli *c) {
       case O_KIND: c->kind = optarg; break;
       case O_OUTPUT: c->output = optarg; break;
       case O_HTML: c->html = optarg; break;
-      case O_RUN: {
-        char *end;
-        long long v = strtoll(optarg, &end, 10);
-        if (*end || v < 1) {
-          say("error", "--run takes a run id, a whole number >= 1 (got \"%s\")", optarg);
-          return -1;
-        }
-        c->run_id = v;
+      case O_RUN:
+        if (positive_arg("--run takes a run id, a whole number", optarg, &c->run_id)) return -1;
         break;
-      }
       case 'v': c->verbose++; break;
       case 'q': c->quiet = 1; break;
       case 'h': print_command_help(c->command ? c->command : ""); exit(EXIT_OK);

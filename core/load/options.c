@@ -34,18 +34,18 @@ static const char *role_name(uint32_t role) {
 
 /* "the source", "the source and the sink", ... */
 static char *roles_text(uint32_t roles) {
-  ferry_sb sb = {0};
+  ferry_buf sb = {0};
   const uint32_t all[] = {FERRY_KIND_SOURCE, FERRY_KIND_SINK, FERRY_KIND_HOOK};
   for (size_t i = 0; i < 3; i++)
-    if (roles & all[i]) ferry__sb_addf(&sb, "%sthe %s", sb.len ? " and " : "", role_name(all[i]));
-  return ferry__sb_steal(&sb);
+    if (roles & all[i]) ferry_buf_addf(&sb, "%sthe %s", sb.len ? " and " : "", role_name(all[i]));
+  return ferry_buf_steal(&sb);
 }
 
 /* "\"skip\", \"overwrite\", \"fail\"" */
 static char *choices_text(const ferry_opt_choice *c) {
-  ferry_sb sb = {0};
-  for (; c && c->name; c++) ferry__sb_addf(&sb, "%s\"%s\"", sb.len ? ", " : "", c->name);
-  return ferry__sb_steal(&sb);
+  ferry_buf sb = {0};
+  for (; c && c->name; c++) ferry_buf_addf(&sb, "%s\"%s\"", sb.len ? ", " : "", c->name);
+  return ferry_buf_steal(&sb);
 }
 
 

@@ -111,7 +111,7 @@ static pstage *stage_of(ferry_progress *p, const char *name) {
   p->st = ferry__xrealloc(p->st, (p->n + 1) * sizeof *p->st);
   pstage *s = &p->st[p->n++];
   memset(s, 0, sizeof *s);
-  s->name = ferry__xstrdup(name);
+  s->name = ferry_strdup(name);
   return s;
 }
 
@@ -316,7 +316,7 @@ static int line_width(const seg *segs, const int *keep, size_t n, int name_width
   return len;
 }
 
-static void term_line(ferry_sb *sb, const ferry_progress_row *r, pstage *s, double now, int name_width,
+static void term_line(ferry_buf *sb, const ferry_progress_row *r, pstage *s, double now, int name_width,
                       int cols) {
   seg segs[16];
   int keep[16] = {0};
@@ -348,12 +348,12 @@ static void term_line(ferry_sb *sb, const ferry_progress_row *r, pstage *s, doub
   }
   size_t shown_chars;
   size_t bytes = utf8_prefix(name, (size_t)width, &shown_chars);
-  ferry__sb_addn(sb, name, bytes);
-  for (size_t k = shown_chars; k < (size_t)width; k++) ferry__sb_add(sb, " ");
+  ferry_buf_addn(sb, name, bytes);
+  for (size_t k = shown_chars; k < (size_t)width; k++) ferry_buf_add(sb, " ");
   for (size_t i = 0; i < n; i++)
     if (keep[i]) {
-      ferry__sb_add(sb, separator(segs, keep, i));
-      ferry__sb_add(sb, segs[i].text);
+      ferry_buf_add(sb, separator(segs, keep, i));
+      ferry_buf_add(sb, segs[i].text);
     }
 }
 
@@ -377,20 +377,20 @@ static void draw_terminal(ferry_progress *p, const ferry_progress_row *rows, siz
   if (cols > 0 && width > cols / 5 && width > NAME_MIN_WIDTH) /* a fifth of the line at most for the name */
     width = cols / 5 > NAME_MIN_WIDTH ? cols / 5 : NAME_MIN_WIDTH;
   p->drawing = 1;
-  ferry_sb sb = {0};
-  if (p->lines > 0) ferry__sb_addf(&sb, "\r\033[%dA", p->lines); /* back to the first line drawn */
+  ferry_buf sb = {0};
+  if (p->lines > 0) ferry_buf_addf(&sb, "\r\033[%dA", p->lines); /* back to the first line drawn */
   for (size_t i = 0; i < n; i++) {
-    ferry__sb_add(&sb, "\r\033[K");
+    ferry_buf_add(&sb, "\r\033[K");
     term_line(&sb, &rows[i], stage_of(p, rows[i].stage), now, width, cols);
-    ferry__sb_add(&sb, "\n");
+    ferry_buf_add(&sb, "\n");
   }
   /* fewer rows than last time: clear what is left below */
-  for (int i = (int)n; i < p->lines; i++) ferry__sb_add(&sb, "\r\033[K\n");
-  if (p->lines > (int)n) ferry__sb_addf(&sb, "\033[%dA", p->lines - (int)n);
+  for (int i = (int)n; i < p->lines; i++) ferry_buf_add(&sb, "\r\033[K\n");
+  if (p->lines > (int)n) ferry_buf_addf(&sb, "\033[%dA", p->lines - (int)n);
   p->lines = (int)n;
   fputs(sb.buf ? sb.buf : "", p->out);
   fflush(p->out);
-  ferry__sb_free(&sb);
+  ferry_buf_free(&sb);
   p->drawing = 0;
 }
 
@@ -407,30 +407,30 @@ static void keep_rows(ferry_progress *p, const ferry_progress_row *rows, size_t 
 
 /* ---- plain lines and JSON ------------------------------------------------------------------------------ */
 
-static void plain_running(ferry_sb *sb, const ferry_progress_row *r, pstage *s, double now) {
+static void plain_running(ferry_buf *sb, const ferry_progress_row *r, pstage *s, double now) {
   char rate[32], t[32];
   double wr = window_rate(s, now, processed(r));
   fmt_rate(rate, sizeof rate, wr);
-  ferry__sb_addf(sb, "progress %s: ", r->stage ? r->stage : "?");
+  ferry_buf_addf(sb, "progress %s: ", r->stage ? r->stage : "?");
   int pct = percent(r);
   if (pct >= 0)
-    ferry__sb_addf(sb, "%lld/%lld (%d%%)", (long long)processed(r), (long long)r->total, pct);
+    ferry_buf_addf(sb, "%lld/%lld (%d%%)", (long long)processed(r), (long long)r->total, pct);
   else
-    ferry__sb_addf(sb, "%lld items", (long long)processed(r));
-  ferry__sb_addf(sb, ", done %lld, skipped %lld, failed %lld, %s/s", (long long)r->done, (long long)r->skipped,
+    ferry_buf_addf(sb, "%lld items", (long long)processed(r));
+  ferry_buf_addf(sb, ", done %lld, skipped %lld, failed %lld, %s/s", (long long)r->done, (long long)r->skipped,
                  (long long)r->failed, rate);
   if (r->total >= 0) {
     fmt_duration(t, sizeof t, eta(r, wr));
-    ferry__sb_addf(sb, ", ETA %s", t);
+    ferry_buf_addf(sb, ", ETA %s", t);
   } else {
     fmt_duration(t, sizeof t, r->started > 0 ? now - r->started : -1);
-    ferry__sb_addf(sb, ", elapsed %s", t);
+    ferry_buf_addf(sb, ", elapsed %s", t);
   }
 }
 
-static void plain_final(ferry_sb *sb, const ferry_progress_row *r, pstage *s, row_state state, double now) {
+static void plain_final(ferry_buf *sb, const ferry_progress_row *r, pstage *s, row_state state, double now) {
   if (state == R_NOT_RUN) {
-    ferry__sb_addf(sb, "progress %s: not run%s", r->stage ? r->stage : "?",
+    ferry_buf_addf(sb, "progress %s: not run%s", r->stage ? r->stage : "?",
                    r->status == FERRY_ECANCELED ? " (" INTERRUPTED_TEXT ")" : "");
     return;
   }
@@ -438,16 +438,16 @@ static void plain_final(ferry_sb *sb, const ferry_progress_row *r, pstage *s, ro
   char rate[32], took[32];
   fmt_rate(rate, sizeof rate, average_rate(r, end));
   fmt_duration(took, sizeof took, r->started > 0 ? end - r->started : -1);
-  ferry__sb_addf(sb, "progress %s: %s: ", r->stage ? r->stage : "?",
+  ferry_buf_addf(sb, "progress %s: %s: ", r->stage ? r->stage : "?",
                  state == R_INTERRUPTED ? INTERRUPTED_TEXT
                  : state == R_FAILED    ? "stage failed"
                  : state == R_FINISHED  ? "finished"
                                         : "stopped");
   if (r->total >= 0 && r->total != processed(r))
-    ferry__sb_addf(sb, "%lld/%lld items", (long long)processed(r), (long long)r->total);
+    ferry_buf_addf(sb, "%lld/%lld items", (long long)processed(r), (long long)r->total);
   else
-    ferry__sb_addf(sb, "%lld items", (long long)processed(r));
-  ferry__sb_addf(sb, ", done %lld, skipped %lld, failed %lld in %s (%s/s)", (long long)r->done,
+    ferry_buf_addf(sb, "%lld items", (long long)processed(r));
+  ferry_buf_addf(sb, ", done %lld, skipped %lld, failed %lld in %s (%s/s)", (long long)r->done,
                  (long long)r->skipped, (long long)r->failed, took, rate);
 }
 
@@ -482,12 +482,12 @@ static void json_progress(ferry_progress *p, const ferry_progress_row *r, pstage
 }
 
 static void emit_line(ferry_progress *p, const ferry_progress_row *r, pstage *s, row_state state, double now,
-                      ferry_sb *sb) {
+                      ferry_buf *sb) {
   if (p->style == STYLE_JSON)
     json_progress(p, r, s, state, now, sb->buf ? sb->buf : "");
   else
     fprintf(p->out, "%s\n", sb->buf ? sb->buf : "");
-  ferry__sb_free(sb);
+  ferry_buf_free(sb);
 }
 
 static void draw_plain(ferry_progress *p, const ferry_progress_row *rows, size_t n, int final, double now) {
@@ -496,7 +496,7 @@ static void draw_plain(ferry_progress *p, const ferry_progress_row *rows, size_t
     pstage *s = stage_of(p, r->stage);
     if (s->final_printed) continue;
     row_state state = state_of(r, final);
-    ferry_sb sb = {0};
+    ferry_buf sb = {0};
     if (r->finished || final) {
       if (state == R_NOT_RUN && !r->status) continue; /* never started, no reason given: nothing to say */
       plain_final(&sb, r, s, state, now);

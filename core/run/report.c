@@ -211,7 +211,7 @@ static json_t *stage_latency(const ferry_stage *st) {
     for (int k = 0; k < 2; k++) {
       if (!ins->latency[k].count) continue;
       json_t *o = ferry__latency_json(&ins->latency[k]);
-      char *name = ferry__xasprintf("%s %s", role, ins->plugin->name);
+      char *name = ferry_asprintf("%s %s", role, ins->plugin->name);
       json_object_set_new(o, "instance", json_string(name));
       free(name);
       json_object_set_new(o, "role", json_string(role));

@@ -568,7 +568,7 @@ static char *library_file(void *fn) {
   Dl_info info;
   if (!fn || !dladdr(fn, &info) || !info.dli_fname) return NULL;
   char *real = realpath(info.dli_fname, NULL);
-  return real ? real : ferry__xstrdup(info.dli_fname);
+  return real ? real : ferry_strdup(info.dli_fname);
 }
 
 static void add_library(json_t *list, const char *name, const char *version, void *fn) {

@@ -71,12 +71,12 @@ struct ferry_sql_txn {
 typedef struct sqlbatch {
   size_t ncols;
   ferry_sql_column *cols;
-  ferry_sb names;              /* column names and type names, NUL-separated (offsets in cols during setup) */
+  ferry_buf names;              /* column names and type names, NUL-separated (offsets in cols during setup) */
   ferry_sql_value *cells;
   size_t *offs;                /* cell data offsets in arena (pointers are set at flush) */
   size_t ncells, cap;
   size_t cur;                  /* cells of the current row so far */
-  ferry_sb arena;
+  ferry_buf arena;
   uint64_t first_row, rows;
 } sqlbatch;
 
@@ -101,10 +101,10 @@ static sqlbatch *batch_of(sqlconn *c) {
 
 static void batch_reset(sqlbatch *b) {
   free(b->cols);
-  ferry__sb_free(&b->names);
+  ferry_buf_free(&b->names);
   free(b->cells);
   free(b->offs);
-  ferry__sb_free(&b->arena);
+  ferry_buf_free(&b->arena);
   memset(b, 0, sizeof *b);
 }
 
@@ -119,7 +119,7 @@ static void batch_forget(sqlconn *c) {
 
 static sqlstmt *stmt_new(const char *sql, size_t nparams, const ferry_sql_value *params) {
   sqlstmt *st = ferry__xcalloc(1, sizeof *st);
-  st->sql = ferry__xstrdup(sql);
+  st->sql = ferry_strdup(sql);
   st->nparams = nparams;
   if (nparams) {
     st->params = ferry__xcalloc(nparams, sizeof *st->params);
@@ -297,16 +297,16 @@ void ferry__sql_conn_ready(sqlconn *c, int status, const ferry_error *err) {
 void ferry__sql_columns(sqlconn *c, size_t ncols, const ferry_sql_column *cols) {
   sqlbatch *b = batch_of(c);
   free(b->cols);
-  ferry__sb_free(&b->names);
+  ferry_buf_free(&b->names);
   b->ncols = ncols;
   b->cols = ferry__xcalloc(ncols ? ncols : 1, sizeof *b->cols);
   size_t *o = ferry__xcalloc(ncols * 2 + 1, sizeof *o);
   for (size_t i = 0; i < ncols; i++) {
     o[2 * i] = b->names.len;
-    ferry__sb_addn(&b->names, cols[i].name ? cols[i].name : "", strlen(cols[i].name ? cols[i].name : "") + 1);
+    ferry_buf_addn(&b->names, cols[i].name ? cols[i].name : "", strlen(cols[i].name ? cols[i].name : "") + 1);
     o[2 * i + 1] = b->names.len;
     const char *tn = cols[i].type_name ? cols[i].type_name : "";
-    ferry__sb_addn(&b->names, tn, strlen(tn) + 1);
+    ferry_buf_addn(&b->names, tn, strlen(tn) + 1);
     b->cols[i].type = cols[i].type;
   }
   for (size_t i = 0; i < ncols; i++) {
@@ -351,7 +351,7 @@ static int batch_flush(sqlconn *c, sqlbatch *b) {
 void ferry__sql_cell(sqlconn *c, const char *data, size_t len, int binary) {
   sqlbatch *b = batch_of(c);
   sqlop *op = c->op;
-  if (op && op->cur && op->cur->capture && !op->captured && data) op->captured = ferry__xstrndup(data, len);
+  if (op && op->cur && op->cur->capture && !op->captured && data) op->captured = ferry_strndup(data, len);
   if (b->ncells == b->cap) {
     b->cap = b->cap ? b->cap * 2 : 64;
     b->cells = ferry__xrealloc(b->cells, b->cap * sizeof *b->cells);
@@ -363,8 +363,8 @@ void ferry__sql_cell(sqlconn *c, const char *data, size_t len, int binary) {
   v->data = data ? "" : NULL; /* the real pointer is set at flush */
   b->offs[b->ncells] = b->arena.len;
   if (data) {
-    ferry__sb_addn(&b->arena, data, len);
-    ferry__sb_addn(&b->arena, "", 1); /* NUL after the value */
+    ferry_buf_addn(&b->arena, data, len);
+    ferry_buf_addn(&b->arena, "", 1); /* NUL after the value */
   }
   b->ncells++;
 }
@@ -729,12 +729,12 @@ FERRY_API int ferry_sql_begin(ferry_sql *db, unsigned mode, const char *import, 
   sqlop *op = op_new(OP_BEGIN, t, NULL, arg);
   op->begun = cb;
   int snap = mode & FERRY_SQL_SNAPSHOT;
-  op->what = ferry__xstrdup(snap ? "begin snapshot" : "begin");
+  op->what = ferry_strdup(snap ? "begin snapshot" : "begin");
   const char *b = snap ? db->drv->begin_snapshot : db->drv->begin_rw;
   /* begin statements are separated by ';' in the driver's text */
   while (*b) {
     size_t n = strcspn(b, ";");
-    char *one = ferry__xstrndup(b, n);
+    char *one = ferry_strndup(b, n);
     op_append(op, stmt_new(one, 0, NULL));
     free(one);
     b += n;
@@ -743,7 +743,7 @@ FERRY_API int ferry_sql_begin(ferry_sql *db, unsigned mode, const char *import, 
   if (db->drv->engine == FERRY_SQL_POSTGRESQL && snap) {
     if (import) {
       char *lit = db->drv->quote_literal(db, import, strlen(import));
-      char *s = ferry__xasprintf("SET TRANSACTION SNAPSHOT %s", lit);
+      char *s = ferry_asprintf("SET TRANSACTION SNAPSHOT %s", lit);
       op_append(op, stmt_new(s, 0, NULL));
       free(s);
       free(lit);
@@ -767,7 +767,7 @@ static int end_txn(ferry_sql_txn *txn, int kind, ferry_sql_done_cb done, void *a
   if (db->priv->freeing) return FERRY_ECANCELED;
   txn->ended = 1;
   sqlop *op = op_new(kind, txn, done, arg);
-  op->what = ferry__xstrdup(kind == OP_COMMIT ? "COMMIT" : "ROLLBACK");
+  op->what = ferry_strdup(kind == OP_COMMIT ? "COMMIT" : "ROLLBACK");
   op_append(op, stmt_new(kind == OP_COMMIT ? db->drv->commit : db->drv->rollback, 0, NULL));
   if (kind == OP_COMMIT) op->on_fail = stmt_new(db->drv->rollback, 0, NULL);
   return enqueue(db, op);
@@ -789,19 +789,19 @@ FERRY_API int ferry_sql_catalog(ferry_sql *db, ferry_sql_txn *txn, ferry_sql_cat
   sqlop *op = op_new(OP_STMT, txn, done, arg);
   op->rows = rows;
   static const char *const names[] = {"", "list tables", "list columns", "list primary keys", "list foreign keys"};
-  op->what = ferry__xstrdup(names[kind]);
+  op->what = ferry_strdup(names[kind]);
   op_append(op, stmt_new(db->drv->catalog[kind], 1, &v));
   return enqueue(db, op);
 }
 
 /* ---- writing rows ------------------------------------------------------------------------------------- */
 
-static void add_list(ferry_sb *sb, const ferry_sql *db, size_t n, const char *const *names, const char *fmt) {
+static void add_list(ferry_buf *sb, const ferry_sql *db, size_t n, const char *const *names, const char *fmt) {
   for (size_t i = 0; i < n; i++) {
     char *q = db->drv->quote_ident(db, names[i]);
-    ferry__sb_add(sb, i ? ", " : "");
-    if (fmt) ferry__sb_addf(sb, fmt, q, q);
-    else ferry__sb_add(sb, q);
+    ferry_buf_add(sb, i ? ", " : "");
+    if (fmt) ferry_buf_addf(sb, fmt, q, q);
+    else ferry_buf_add(sb, q);
     free(q);
   }
 }
@@ -813,20 +813,20 @@ static int is_key(const char *c, size_t nkeys, const char *const *keys) {
 }
 
 /* "SET a = EXCLUDED.a, ..." for the columns that are not keys (fmt has the column twice). */
-static void add_updates(ferry_sb *sb, const ferry_sql *db, size_t ncols, const char *const *cols, size_t nkeys,
+static void add_updates(ferry_buf *sb, const ferry_sql *db, size_t ncols, const char *const *cols, size_t nkeys,
                         const char *const *keys, const char *fmt) {
   int first = 1;
   for (size_t i = 0; i < ncols; i++) {
     if (is_key(cols[i], nkeys, keys)) continue;
     char *q = db->drv->quote_ident(db, cols[i]);
-    ferry__sb_add(sb, first ? "" : ", ");
-    ferry__sb_addf(sb, fmt, q, q);
+    ferry_buf_add(sb, first ? "" : ", ");
+    ferry_buf_addf(sb, fmt, q, q);
     free(q);
     first = 0;
   }
   if (first) { /* only key columns: a no-op update on the first one */
     char *q = db->drv->quote_ident(db, cols[0]);
-    ferry__sb_addf(sb, "%s = %s", q, q);
+    ferry_buf_addf(sb, "%s = %s", q, q);
     free(q);
   }
 }
@@ -840,70 +840,70 @@ FERRY_API char *ferry_sql_upsert_sql(const ferry_sql *db, const char *table, siz
   if (conflict == FERRY_SQL_CONFLICT_SKIP && !nkeys && e == FERRY_SQL_POSTGRESQL) {
     /* ON CONFLICT DO NOTHING without a target: any unique violation */
   }
-  ferry_sb sb = {0};
+  ferry_buf sb = {0};
   char *qt = db->drv->quote_ident(db, table);
-  ferry__sb_addf(&sb, "INSERT %sINTO %s (",
+  ferry_buf_addf(&sb, "INSERT %sINTO %s (",
                  e == FERRY_SQL_SQLITE && conflict == FERRY_SQL_CONFLICT_SKIP ? "OR IGNORE " : "", qt);
   free(qt);
   add_list(&sb, db, ncols, cols, NULL);
-  ferry__sb_add(&sb, ") VALUES ");
+  ferry_buf_add(&sb, ") VALUES ");
   size_t n = 1;
   for (size_t r = 0; r < nrows; r++) {
-    ferry__sb_add(&sb, r ? ", (" : "(");
-    for (size_t c = 0; c < ncols; c++) ferry__sb_addf(&sb, "%s$%zu", c ? ", " : "", n++);
-    ferry__sb_add(&sb, ")");
+    ferry_buf_add(&sb, r ? ", (" : "(");
+    for (size_t c = 0; c < ncols; c++) ferry_buf_addf(&sb, "%s$%zu", c ? ", " : "", n++);
+    ferry_buf_add(&sb, ")");
   }
   if (conflict == FERRY_SQL_CONFLICT_SKIP) {
     if (e == FERRY_SQL_POSTGRESQL) {
-      ferry__sb_add(&sb, " ON CONFLICT ");
+      ferry_buf_add(&sb, " ON CONFLICT ");
       if (nkeys) {
-        ferry__sb_add(&sb, "(");
+        ferry_buf_add(&sb, "(");
         add_list(&sb, db, nkeys, keys, NULL);
-        ferry__sb_add(&sb, ") ");
+        ferry_buf_add(&sb, ") ");
       }
-      ferry__sb_add(&sb, "DO NOTHING");
+      ferry_buf_add(&sb, "DO NOTHING");
     } else if (e == FERRY_SQL_MYSQL) {
       char *q = db->drv->quote_ident(db, nkeys ? keys[0] : cols[0]);
-      ferry__sb_addf(&sb, " ON DUPLICATE KEY UPDATE %s = %s", q, q);
+      ferry_buf_addf(&sb, " ON DUPLICATE KEY UPDATE %s = %s", q, q);
       free(q);
     }
   } else if (conflict == FERRY_SQL_CONFLICT_UPDATE) {
     if (e == FERRY_SQL_MYSQL) {
-      ferry__sb_add(&sb, " ON DUPLICATE KEY UPDATE ");
+      ferry_buf_add(&sb, " ON DUPLICATE KEY UPDATE ");
       add_updates(&sb, db, ncols, cols, nkeys, keys, "%s = VALUES(%s)");
     } else {
-      ferry__sb_add(&sb, " ON CONFLICT (");
+      ferry_buf_add(&sb, " ON CONFLICT (");
       add_list(&sb, db, nkeys, keys, NULL);
-      ferry__sb_add(&sb, ") DO UPDATE SET ");
+      ferry_buf_add(&sb, ") DO UPDATE SET ");
       add_updates(&sb, db, ncols, cols, nkeys, keys, e == FERRY_SQL_SQLITE ? "%s = excluded.%s" : "%s = EXCLUDED.%s");
     }
   }
-  return ferry__sb_steal(&sb);
+  return ferry_buf_steal(&sb);
 }
 
 /* COPY text format of one value (PostgreSQL): \N for NULL, backslash escapes, bytea as \\x hex. */
-static void copy_value(ferry_sb *sb, const ferry_sql_value *v) {
+static void copy_value(ferry_buf *sb, const ferry_sql_value *v) {
   static const char hex[] = "0123456789abcdef";
   if (!v->data) {
-    ferry__sb_add(sb, "\\N");
+    ferry_buf_add(sb, "\\N");
     return;
   }
   if (v->binary) {
-    ferry__sb_add(sb, "\\\\x");
+    ferry_buf_add(sb, "\\\\x");
     for (size_t i = 0; i < v->len; i++) {
       char h[2] = {hex[(unsigned char)v->data[i] >> 4], hex[(unsigned char)v->data[i] & 15]};
-      ferry__sb_addn(sb, h, 2);
+      ferry_buf_addn(sb, h, 2);
     }
     return;
   }
   for (size_t i = 0; i < v->len; i++) {
     char ch = v->data[i];
     switch (ch) {
-      case '\\': ferry__sb_add(sb, "\\\\"); break;
-      case '\t': ferry__sb_add(sb, "\\t"); break;
-      case '\n': ferry__sb_add(sb, "\\n"); break;
-      case '\r': ferry__sb_add(sb, "\\r"); break;
-      default: ferry__sb_addn(sb, &ch, 1);
+      case '\\': ferry_buf_add(sb, "\\\\"); break;
+      case '\t': ferry_buf_add(sb, "\\t"); break;
+      case '\n': ferry_buf_add(sb, "\\n"); break;
+      case '\r': ferry_buf_add(sb, "\\r"); break;
+      default: ferry_buf_addn(sb, &ch, 1);
     }
   }
 }
@@ -918,28 +918,28 @@ FERRY_API int ferry_sql_insert(ferry_sql *db, ferry_sql_txn *txn, const char *ta
   if (rc) return rc;
   sqlop *op = op_new(OP_STMT, txn, done, arg);
   char *qt = db->drv->quote_ident(db, table);
-  op->what = ferry__xasprintf("INSERT INTO %s", qt);
+  op->what = ferry_asprintf("INSERT INTO %s", qt);
   if (!txn && nrows) {
     op_append(op, stmt_new(db->drv->begin_rw, 0, NULL));
     op->on_fail = stmt_new(db->drv->rollback, 0, NULL);
   }
   if (db->drv->engine == FERRY_SQL_POSTGRESQL && conflict == FERRY_SQL_CONFLICT_ERROR && nrows) {
-    ferry_sb sb = {0};
-    ferry__sb_addf(&sb, "COPY %s (", qt);
+    ferry_buf sb = {0};
+    ferry_buf_addf(&sb, "COPY %s (", qt);
     add_list(&sb, db, ncols, cols, NULL);
-    ferry__sb_add(&sb, ") FROM STDIN");
+    ferry_buf_add(&sb, ") FROM STDIN");
     sqlstmt *st = stmt_new(sb.buf, 0, NULL);
-    ferry__sb_free(&sb);
-    ferry_sb data = {0};
+    ferry_buf_free(&sb);
+    ferry_buf data = {0};
     for (size_t r = 0; r < nrows; r++) {
       for (size_t c = 0; c < ncols; c++) {
-        if (c) ferry__sb_add(&data, "\t");
+        if (c) ferry_buf_add(&data, "\t");
         copy_value(&data, &values[r * ncols + c]);
       }
-      ferry__sb_add(&data, "\n");
+      ferry_buf_add(&data, "\n");
     }
     st->copy_len = data.len;
-    st->copy_data = ferry__sb_steal(&data);
+    st->copy_data = ferry_buf_steal(&data);
     op_append(op, st);
   } else {
     size_t r = 0;
@@ -968,14 +968,14 @@ FERRY_API int ferry_sql_insert(ferry_sql *db, ferry_sql_txn *txn, const char *ta
 /* ---- dialect ------------------------------------------------------------------------------------------ */
 
 char *ferry__sql_quote_doubling(const char *s, char q) {
-  ferry_sb sb = {0};
-  ferry__sb_addn(&sb, &q, 1);
+  ferry_buf sb = {0};
+  ferry_buf_addn(&sb, &q, 1);
   for (const char *p = s; *p; p++) {
-    ferry__sb_addn(&sb, p, 1);
-    if (*p == q) ferry__sb_addn(&sb, p, 1);
+    ferry_buf_addn(&sb, p, 1);
+    if (*p == q) ferry_buf_addn(&sb, p, 1);
   }
-  ferry__sb_addn(&sb, &q, 1);
-  return ferry__sb_steal(&sb);
+  ferry_buf_addn(&sb, &q, 1);
+  return ferry_buf_steal(&sb);
 }
 
 FERRY_API char *ferry_sql_quote_ident(const ferry_sql *db, const char *ident) {
@@ -985,7 +985,7 @@ FERRY_API char *ferry_sql_quote_ident(const ferry_sql *db, const char *ident) {
 
 FERRY_API char *ferry_sql_quote_literal(const ferry_sql *db, const char *value, size_t len) {
   if (!db) return NULL;
-  if (!value) return ferry__xstrdup("NULL");
+  if (!value) return ferry_strdup("NULL");
   return db->drv->quote_literal(db, value, len);
 }
 

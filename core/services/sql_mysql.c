@@ -250,7 +250,7 @@ static const char *my_type_name(const MYSQL_FIELD *f, int binary) {
 /* The statement with $n replaced by literals; quotes, backquotes and comments are skipped. NULL with err
  * set when a $n has no parameter. */
 static char *inline_params(myconn *c, const sqlstmt *st, ferry_error *err) {
-  ferry_sb sb = {0};
+  ferry_buf sb = {0};
   const char *s = st->sql;
   while (*s) {
     char ch = *s;
@@ -261,19 +261,19 @@ static char *inline_params(myconn *c, const sqlstmt *st, ferry_error *err) {
         s++;
       }
       if (*s) s++;
-      ferry__sb_addn(&sb, start, (size_t)(s - start));
+      ferry_buf_addn(&sb, start, (size_t)(s - start));
       continue;
     }
     if ((ch == '-' && s[1] == '-') || ch == '#') {
       const char *start = s;
       while (*s && *s != '\n') s++;
-      ferry__sb_addn(&sb, start, (size_t)(s - start));
+      ferry_buf_addn(&sb, start, (size_t)(s - start));
       continue;
     }
     if (ch == '/' && s[1] == '*') {
       const char *end = strstr(s + 2, "*/");
       size_t n = end ? (size_t)(end + 2 - s) : strlen(s);
-      ferry__sb_addn(&sb, s, n);
+      ferry_buf_addn(&sb, s, n);
       s += n;
       continue;
     }
@@ -281,39 +281,39 @@ static char *inline_params(myconn *c, const sqlstmt *st, ferry_error *err) {
       char *end;
       unsigned long i = strtoul(s + 1, &end, 10);
       if (i == 0 || i > st->nparams) {
-        ferry__sb_free(&sb);
+        ferry_buf_free(&sb);
         ferry_error_set(err, FERRY_EINVAL, "parameter $%lu given but %zu parameters passed", i, st->nparams);
         return NULL;
       }
       const ferry_sql_value *v = &st->params[i - 1];
       if (!v->data) {
-        ferry__sb_add(&sb, "NULL");
+        ferry_buf_add(&sb, "NULL");
       } else if (v->binary) {
         char *hex = ferry__xmalloc(v->len * 2 + 1);
         unsigned long n = mysql_hex_string(hex, v->data, (unsigned long)v->len);
         if (v->len) {
-          ferry__sb_add(&sb, "X'");
-          ferry__sb_addn(&sb, hex, n);
-          ferry__sb_add(&sb, "'");
+          ferry_buf_add(&sb, "X'");
+          ferry_buf_addn(&sb, hex, n);
+          ferry_buf_add(&sb, "'");
         } else {
-          ferry__sb_add(&sb, "_binary''");
+          ferry_buf_add(&sb, "_binary''");
         }
         free(hex);
       } else {
         char *buf = ferry__xmalloc(v->len * 2 + 1);
         unsigned long n = mysql_real_escape_string(c->my, buf, v->data, (unsigned long)v->len);
-        ferry__sb_add(&sb, "'");
-        ferry__sb_addn(&sb, buf, n);
-        ferry__sb_add(&sb, "'");
+        ferry_buf_add(&sb, "'");
+        ferry_buf_addn(&sb, buf, n);
+        ferry_buf_add(&sb, "'");
         free(buf);
       }
       s = end;
       continue;
     }
-    ferry__sb_addn(&sb, s, 1);
+    ferry_buf_addn(&sb, s, 1);
     s++;
   }
-  return ferry__sb_steal(&sb);
+  return ferry_buf_steal(&sb);
 }
 
 static void stmt_over(myconn *c) {
@@ -426,7 +426,7 @@ static void advance(myconn *c) {
         const char *hint = n == ER_ACCESS_DENIED_ERROR ? ": access refused; check user and password"
                            : n == ER_BAD_DB_ERROR      ? ": the database does not exist"
                                                        : "";
-        char *what = ferry__xasprintf("cannot connect%s", hint);
+        char *what = ferry_asprintf("cannot connect%s", hint);
         my_error(c, &e, what);
         free(what);
         ferry__sql_conn_ready(&c->base, e.code, &e);
@@ -577,7 +577,7 @@ static void my_conn_close(sqlconn *base) {
 /* ---- URL ------------------------------------------------------------------------------------------------ */
 
 static char *part(const char *s, size_t n) {
-  char *p = ferry__xstrndup(s, n);
+  char *p = ferry_strndup(s, n);
   ferry__sql_url_decode(p);
   return p;
 }
@@ -622,7 +622,7 @@ static int my_setup(ferry_sql *db, const char *url, ferry_error *err) {
   }
   if (!*d->host) {
     free(d->host);
-    d->host = ferry__xstrdup("localhost");
+    d->host = ferry_strdup("localhost");
   }
   d->port = 3306;
   if (portp) {
@@ -654,7 +654,7 @@ static int my_setup(ferry_sql *db, const char *url, ferry_error *err) {
       if (*q == '&') q++;
     }
   }
-  db->endpoint = ferry__xasprintf("mysql://%s%s%s%s%s:%u/%s", d->user ? d->user : "", d->user ? "@" : "",
+  db->endpoint = ferry_asprintf("mysql://%s%s%s%s%s:%u/%s", d->user ? d->user : "", d->user ? "@" : "",
                                   strchr(d->host, ':') ? "[" : "", d->host, strchr(d->host, ':') ? "]" : "", d->port,
                                   d->dbname ? d->dbname : "");
   d->esc = mysql_init(NULL);

@@ -186,11 +186,11 @@ static int pg_setup(ferry_sql *db, const char *url, ferry_error *err) {
     else if (!strcmp(o->keyword, "user")) user = o->val;
     else if (!strcmp(o->keyword, "password")) ferry__secret_add(o->val);
   }
-  db->endpoint = ferry__xasprintf("postgresql://%s%s%s:%s/%s", user ? user : "", user ? "@" : "",
+  db->endpoint = ferry_asprintf("postgresql://%s%s%s:%s/%s", user ? user : "", user ? "@" : "",
                                   host ? host : "localhost", port ? port : "5432", db_ ? db_ : user ? user : "");
   PQconninfoFree(opts);
   pgdrv *d = ferry__xcalloc(1, sizeof *d);
-  d->conninfo = ferry__xstrdup(url);
+  d->conninfo = ferry_strdup(url);
   const char *k[] = {"ferry_escape_only", NULL}, *v[] = {"1", NULL};
   d->esc = PQconnectStartParams(k, v, 0); /* refused option: CONNECTION_BAD, no network */
   db->drvdata = d;
@@ -210,7 +210,7 @@ static char *pg_quote_ident(const ferry_sql *db, const char *ident) {
   pgdrv *d = db->drvdata;
   char *q = d->esc ? PQescapeIdentifier(d->esc, ident, strlen(ident)) : NULL;
   if (!q) return ferry_pg_quote_ident(ident);
-  char *r = ferry__xstrdup(q);
+  char *r = ferry_strdup(q);
   PQfreemem(q);
   return r;
 }
@@ -219,7 +219,7 @@ static char *pg_quote_literal(const ferry_sql *db, const char *v, size_t len) {
   pgdrv *d = db->drvdata;
   char *q = d->esc ? PQescapeLiteral(d->esc, v, len) : NULL;
   if (!q) return ferry_pg_quote_literal(v);
-  char *r = ferry__xstrdup(q);
+  char *r = ferry_strdup(q);
   PQfreemem(q);
   return r;
 }

@@ -42,10 +42,10 @@ typedef struct sqconn {
   char *errmsg;
   size_t ncols;
   ferry_sql_column *cols;
-  ferry_sb colnames;
+  ferry_buf colnames;
   sqcell *cells;
   size_t ncells, cap;
-  ferry_sb arena;
+  ferry_buf arena;
   uint64_t changes, rowid;
 } sqconn;
 
@@ -71,7 +71,7 @@ static ferry_sql_type decl_class(const char *t) {
 static void set_err(sqconn *c, int rc) {
   free(c->errmsg);
   c->rc = rc;
-  c->errmsg = ferry__xstrdup(c->h ? sqlite3_errmsg(c->h) : sqlite3_errstr(rc));
+  c->errmsg = ferry_strdup(c->h ? sqlite3_errmsg(c->h) : sqlite3_errstr(rc));
 }
 
 /* ---- worker side ---------------------------------------------------------------------------------------- */
@@ -82,7 +82,7 @@ static void w_bind(sqconn *c) {
   if ((size_t)n > c->nparams) {
     c->rc = SQLITE_RANGE;
     free(c->errmsg);
-    c->errmsg = ferry__xasprintf("parameter $%d given but %zu parameters passed", n, c->nparams);
+    c->errmsg = ferry_asprintf("parameter $%d given but %zu parameters passed", n, c->nparams);
     return;
   }
   for (int i = 1; i <= n; i++) {
@@ -100,7 +100,7 @@ static void w_bind(sqconn *c) {
  * ?N and searches it linearly, O(n^2) for the thousands of parameters of a multi-row INSERT: 37 s instead
  * of under one for 100,000 rows. */
 static char *positional(const char *sql) {
-  ferry_sb sb = {0}, anon = {0};
+  ferry_buf sb = {0}, anon = {0};
   unsigned long expect = 1;
   int in_order = 1;
   const char *s = sql;
@@ -111,15 +111,15 @@ static char *positional(const char *sql) {
       const char *start = s++;
       while (*s && *s != close) s++;
       if (*s) s++;
-      ferry__sb_addn(&sb, start, (size_t)(s - start));
-      ferry__sb_addn(&anon, start, (size_t)(s - start));
+      ferry_buf_addn(&sb, start, (size_t)(s - start));
+      ferry_buf_addn(&anon, start, (size_t)(s - start));
       continue;
     }
     if ((ch == '-' && s[1] == '-') || (ch == '/' && s[1] == '*')) {
       const char *e = ch == '-' ? strchr(s, '\n') : strstr(s + 2, "*/");
       size_t n = e ? (size_t)(e - s) + (ch == '/' ? 2 : 0) : strlen(s);
-      ferry__sb_addn(&sb, s, n);
-      ferry__sb_addn(&anon, s, n);
+      ferry_buf_addn(&sb, s, n);
+      ferry_buf_addn(&anon, s, n);
       s += n;
       continue;
     }
@@ -127,22 +127,22 @@ static char *positional(const char *sql) {
       char *end;
       unsigned long k = strtoul(s + 1, &end, 10);
       if (k != expect++) in_order = 0;
-      ferry__sb_add(&sb, "?");
-      ferry__sb_addn(&sb, s + 1, (size_t)(end - s - 1));
-      ferry__sb_add(&anon, "?");
+      ferry_buf_add(&sb, "?");
+      ferry_buf_addn(&sb, s + 1, (size_t)(end - s - 1));
+      ferry_buf_add(&anon, "?");
       s = end;
       continue;
     }
-    ferry__sb_addn(&sb, s, 1);
-    ferry__sb_addn(&anon, s, 1);
+    ferry_buf_addn(&sb, s, 1);
+    ferry_buf_addn(&anon, s, 1);
     s++;
   }
   if (in_order) {
-    ferry__sb_free(&sb);
-    return ferry__sb_steal(&anon);
+    ferry_buf_free(&sb);
+    return ferry_buf_steal(&anon);
   }
-  ferry__sb_free(&anon);
-  return ferry__sb_steal(&sb);
+  ferry_buf_free(&anon);
+  return ferry_buf_steal(&sb);
 }
 
 static void free_params(sqconn *c) {
@@ -191,9 +191,9 @@ static void w_step(sqconn *c) {
       const char *nm = sqlite3_column_name(c->stmt, (int)i);
       const char *dt = sqlite3_column_decltype(c->stmt, (int)i);
       offs[2 * i] = c->colnames.len;
-      ferry__sb_addn(&c->colnames, nm ? nm : "", strlen(nm ? nm : "") + 1);
+      ferry_buf_addn(&c->colnames, nm ? nm : "", strlen(nm ? nm : "") + 1);
       offs[2 * i + 1] = c->colnames.len;
-      ferry__sb_addn(&c->colnames, dt ? dt : "", strlen(dt ? dt : "") + 1);
+      ferry_buf_addn(&c->colnames, dt ? dt : "", strlen(dt ? dt : "") + 1);
       c->cols[i].type = decl_class(dt);
     }
     for (size_t i = 0; i < c->ncols; i++) {
@@ -229,7 +229,7 @@ static void w_step(sqconn *c) {
       if (cell->null) continue;
       const void *p = t == SQLITE_BLOB ? sqlite3_column_blob(c->stmt, (int)i) : sqlite3_column_text(c->stmt, (int)i);
       cell->len = (size_t)sqlite3_column_bytes(c->stmt, (int)i);
-      if (cell->len) ferry__sb_addn(&c->arena, p, cell->len);
+      if (cell->len) ferry_buf_addn(&c->arena, p, cell->len);
     }
     if (r + 1 == c->batch) return; /* more may follow */
   }
@@ -272,9 +272,9 @@ static void conn_free(sqconn *c) {
   free(c->path);
   free(c->errmsg);
   free(c->cols);
-  ferry__sb_free(&c->colnames);
+  ferry_buf_free(&c->colnames);
   free(c->cells);
-  ferry__sb_free(&c->arena);
+  ferry_buf_free(&c->arena);
   free(c);
 }
 
@@ -355,7 +355,7 @@ static void w_after(uv_work_t *w, int status) {
 static void sq_exec(sqlconn *base, sqlstmt *st) {
   sqconn *c = (sqconn *)base;
   free_params(c);
-  c->sql = ferry__xstrdup(st->sql);
+  c->sql = ferry_strdup(st->sql);
   c->nparams = st->nparams;
   c->params = ferry__xcalloc(st->nparams ? st->nparams : 1, sizeof *c->params);
   for (size_t i = 0; i < st->nparams; i++) {
@@ -377,7 +377,7 @@ static sqlconn *sq_conn_open(ferry_sql *db) {
   sqdrv *d = db->drvdata;
   sqconn *c = ferry__xcalloc(1, sizeof *c);
   c->loop = db->loop;
-  c->path = ferry__xstrdup(d->path);
+  c->path = ferry_strdup(d->path);
   c->flags = d->flags;
   queue(c, W_OPEN);
   return &c->base;
@@ -396,8 +396,8 @@ static int sq_setup(ferry_sql *db, const char *url, ferry_error *err) {
   const char *p = url;
   if (!strncmp(p, "file:", 5)) {
     d->flags |= SQLITE_OPEN_URI;
-    d->path = ferry__xstrdup(url);
-    db->endpoint = ferry__xasprintf("sqlite:%.*s", (int)strcspn(url + 5, "?"), url + 5);
+    d->path = ferry_strdup(url);
+    db->endpoint = ferry_asprintf("sqlite:%.*s", (int)strcspn(url + 5, "?"), url + 5);
     return 0;
   }
   if (!strncmp(p, "sqlite://", 9)) {
@@ -410,7 +410,7 @@ static int sq_setup(ferry_sql *db, const char *url, ferry_error *err) {
     p += 7;
   }
   size_t n = strcspn(p, "?");
-  d->path = ferry__xstrndup(p, n);
+  d->path = ferry_strndup(p, n);
   ferry__sql_url_decode(d->path);
   if (!*d->path) {
     ferry_error_set(err, FERRY_ECONFIG, "SQLite URL %s: no file path", url);
@@ -423,7 +423,7 @@ static int sq_setup(ferry_sql *db, const char *url, ferry_error *err) {
       return FERRY_ECONFIG;
     }
   }
-  db->endpoint = ferry__xasprintf("sqlite://%s%s", d->path[0] == '/' ? "" : "./", d->path);
+  db->endpoint = ferry_asprintf("sqlite://%s%s", d->path[0] == '/' ? "" : "./", d->path);
   return 0;
 }
 
@@ -437,14 +437,14 @@ static void sq_teardown(ferry_sql *db) {
 
 static char *sq_quote_ident(const ferry_sql *db, const char *ident) {
   char *q = sqlite3_mprintf("\"%w\"", ident);
-  char *r = ferry__xstrdup(q);
+  char *r = ferry_strdup(q);
   sqlite3_free(q);
   return r;
 }
 
 static char *sq_quote_literal(const ferry_sql *db, const char *v, size_t len) {
   char *q = sqlite3_mprintf("%.*Q", (int)len, v);
-  char *r = ferry__xstrdup(q);
+  char *r = ferry_strdup(q);
   sqlite3_free(q);
   return r;
 }

@@ -254,7 +254,7 @@ static void refused2(const char *text, uint32_t role, const char *part) {
 
 /* Applies `text` (must be accepted) and returns what was logged meanwhile (malloc'd). */
 static char *accepted2(const char *text, uint32_t role, ctx2 *c, const char *dir) {
-  char *path = ferry__xasprintf("%s/warn.txt", dir);
+  char *path = ferry_asprintf("%s/warn.txt", dir);
   FILE *f = fopen(path, "w+");
   FT_ASSERT(f, "open %s", path);
   ferry_log_configure(FERRY_LOG_INFO, FERRY_LOG_TEXT, f);
@@ -264,13 +264,13 @@ static char *accepted2(const char *text, uint32_t role, ctx2 *c, const char *dir
   FT_ASSERT(rc == 0, "%s refused: %s", text, msg);
   fflush(f);
   rewind(f);
-  ferry_sb sb = {0};
+  ferry_buf sb = {0};
   char line[1024];
-  while (fgets(line, sizeof line, f)) ferry__sb_add(&sb, line);
+  while (fgets(line, sizeof line, f)) ferry_buf_add(&sb, line);
   fclose(f);
   unlink(path);
   free(path);
-  return ferry__sb_steal(&sb);
+  return ferry_buf_steal(&sb);
 }
 
 static void test_enum_range_roles(const char *dir) {
@@ -285,7 +285,7 @@ static void test_enum_range_roles(const char *dir) {
   /* enum: every name gives its value */
   const char *names[] = {"skip", "overwrite", "fail"};
   for (int i = 0; i < 3; i++) {
-    char *text = ferry__xasprintf("{\"owner\": \"o\", \"on_conflict\": \"%s\", \"mode\": \"b\"}", names[i]);
+    char *text = ferry_asprintf("{\"owner\": \"o\", \"on_conflict\": \"%s\", \"mode\": \"b\"}", names[i]);
     log = accepted2(text, FERRY_KIND_SINK, &c, dir);
     FT_ASSERT(c.policy == policies[i].value && c.mode == 20, "%s: %d %d", names[i], c.policy, c.mode);
     free(log);
@@ -349,7 +349,7 @@ static void test_enum_range_roles(const char *dir) {
   /* deprecated key: taken, with one warning naming the instance and the new name */
   log = accepted2("{\"owner\": \"o\", \"conflict\": \"fail\"}", FERRY_KIND_SINK, &c, dir);
   FT_ASSERT(c.policy == POL_FAIL, "the deprecated key's value: %d", c.policy);
-  char *want = ferry__xasprintf("%s: option \"conflict\" is deprecated: write \"on_conflict\"", W);
+  char *want = ferry_asprintf("%s: option \"conflict\" is deprecated: write \"on_conflict\"", W);
   FT_ASSERT(strstr(log, want), "warning: [%s]", log);
   FT_ASSERT(strstr(log, "warn"), "not a warning: [%s]", log);
   size_t lines = 0;
