@@ -301,13 +301,103 @@ int joget_call(joget_ctx_t *c, const char *method, const char *path, const char 
   return 0;
 }
 
-/* ---- PostgreSQL reads -------------------------------------------------------------------------------- */
-int joget_pg_read(joget_ctx_t *c, const char *sql, int n, const char *const *params, ferry_pg_cb cb, void *arg,
-                  ferry_error *err) {
-  if (!c->pg) return ferry_error_set(err, FERRY_ECONFIG, "joget: no dsn configured");
-  int rc = ferry_pg_query(c->pg, sql, n, params, cb, arg);
-  if (rc < 0) return ferry_error_set(err, rc, "joget %s: cannot queue a database read", c->host_label);
+/* ---- database reads (dsn) ------------------------------------------------------------------------- */
+int joget_res_n(const joget_res *r) { return r ? (int)r->nrows : 0; }
+
+const char *joget_res_val(const joget_res *r, int row, int col) {
+  if (!r || row < 0 || col < 0 || (size_t)row >= r->nrows || (size_t)col >= r->ncols) return "";
+  const char *v = r->cells[(size_t)row * r->ncols + (size_t)col];
+  return v ? v : "";
+}
+
+int joget_res_null(const joget_res *r, int row, int col) {
+  if (!r || row < 0 || col < 0 || (size_t)row >= r->nrows || (size_t)col >= r->ncols) return 1;
+  return r->cells[(size_t)row * r->ncols + (size_t)col] == NULL;
+}
+
+int joget_res_true(const joget_res *r, int row, int col) {
+  if (joget_res_null(r, row, col)) return 0;
+  const char *v = joget_res_val(r, row, col);
+  if (v[0] == 't' || v[0] == 'T' || v[0] == '\x01') return 1;
+  if (v[0] == 'f' || v[0] == 'F' || !v[0]) return 0;
+  return strtod(v, NULL) != 0;
+}
+
+typedef struct joget_rd {
+  joget_sql_cb cb;
+  void *arg;
+  joget_res res;
+} joget_rd;
+
+static void rd_free(joget_rd *q) {
+  for (size_t i = 0; i < q->res.nrows * q->res.ncols; i++) free(q->res.cells[i]);
+  free(q->res.cells);
+  free(q);
+}
+
+static int rd_rows(void *arg, const ferry_sql_batch *b) {
+  joget_rd *q = arg;
+  q->res.ncols = b->ncols;
+  size_t need = (q->res.nrows + b->nrows) * b->ncols;
+  if (need > q->res.cap) {
+    size_t cap = q->res.cap ? q->res.cap : 64;
+    while (cap < need) cap *= 2;
+    q->res.cells = realloc(q->res.cells, cap * sizeof *q->res.cells);
+    if (!q->res.cells) abort();
+    q->res.cap = cap;
+  }
+  for (size_t r = 0; r < b->nrows; r++)
+    for (size_t k = 0; k < b->ncols; k++) {
+      const ferry_sql_value *v = FERRY_SQL_CELL(b, r, k);
+      char *s = NULL;
+      if (v->data) {
+        s = malloc(v->len + 1);
+        if (!s) abort();
+        memcpy(s, v->data, v->len);
+        s[v->len] = 0;
+      }
+      q->res.cells[(q->res.nrows + r) * b->ncols + k] = s;
+    }
+  q->res.nrows += b->nrows;
   return 0;
+}
+
+static void rd_done(void *arg, int status, const ferry_sql_done *info, const ferry_error *err) {
+  (void)info;
+  joget_rd *q = arg;
+  q->cb(q->arg, status, status ? NULL : &q->res, status ? err : NULL);
+  rd_free(q);
+}
+
+int joget_sql_read(joget_ctx_t *c, ferry_sql_txn *txn, const char *sql, int n, const char *const *params,
+                   joget_sql_cb cb, void *arg, ferry_error *err) {
+  if (!c->db) return ferry_error_set(err, FERRY_ECONFIG, "joget: no dsn configured");
+  if (n < 0) return ferry_error_set(err, FERRY_EINVAL, "joget: bad SQL parameters");
+  ferry_sql_value *pv = calloc((size_t)n + 1, sizeof *pv);
+  if (!pv) abort();
+  for (int i = 0; i < n; i++) {
+    pv[i].data = params[i];
+    pv[i].len = params[i] ? strlen(params[i]) : 0;
+    pv[i].binary = 0;
+  }
+  joget_rd *q = calloc(1, sizeof *q);
+  if (!q) abort();
+  q->cb = cb;
+  q->arg = arg;
+  int rc = ferry_sql_query(c->db, txn, sql, (size_t)n, n ? pv : NULL, rd_rows, rd_done, q);
+  free(pv);
+  if (rc < 0) {
+    rd_free(q);
+    return ferry_error_set(err, rc, "joget %s: cannot queue a database read", c->host_label);
+  }
+  return 0;
+}
+
+char *joget_sql_in_list(int from, int n) {
+  ferry_buf b = FERRY_BUF_INIT;
+  for (int i = 0; i < n; i++) ferry_buf_addf(&b, "%s$%d", i ? ", " : "", from + i);
+  if (!n) ferry_buf_add(&b, "NULL");
+  return ferry_buf_steal(&b);
 }
 
 /* ---- once-per-key lookups ------------------------------------------------------------------------------ */

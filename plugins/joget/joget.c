@@ -66,8 +66,7 @@ static const ferry_option joget_options[] = {
      "when it holds others) or always (every open activity of the source with activity/start, abortCurrent "
      "on the first call, as the documented procedure)", SNK, .choices = activities_modes},
     {.key = "activity_ids_sql", FERRY_OPT_STRING,
-     "\"SELECT a->>'id' FROM emu_process_graph g, json_array_elements(g.graph::json->'activities') a WHERE "
-     "g.pdefname = $1\"",
+     "\"" JOGET_ACTIVITY_IDS_SQL_PG "\"",
      0, offsetof(joget_ctx_t, activity_ids_sql),
      "sink, plan: SQL on dsn giving the activity ids of definition $1 (app#ver#proc); the default reads the "
      "emulator's emu_process_graph; a real server keeps them in its XPDL (see docs/plugins/joget.md)", SNK},
@@ -77,9 +76,7 @@ static const ferry_option joget_options[] = {
      "report (do not; name the loss per instance); the source needs dsn to read the arrivals", SNK,
      .choices = joins_modes},
     {.key = "join_branches_sql", FERRY_OPT_STRING,
-     "\"SELECT a->>'id', (SELECT count(DISTINCT t->>'from') FROM json_array_elements(g.graph::json->"
-     "'transitions') t WHERE t->>'to' = a->>'id') FROM emu_process_graph g, json_array_elements(g.graph::json->"
-     "'activities') a WHERE g.pdefname = $1 AND a->>'join' = 'and'\"",
+     "\"" JOGET_JOIN_BRANCHES_SQL_PG "\"",
      0, offsetof(joget_ctx_t, join_branches_sql),
      "sink, reports: SQL on dsn giving (join activity id, number of incoming branches) of every AND-join of "
      "definition $1, for \"k of n arrivals\"; the default reads the emulator's emu_process_graph (a real server "
@@ -217,9 +214,29 @@ static int joget_init(ferry_instance *ins, ferry_error *err) {
                        .retry_cap_ms = 5000};
   c->http = ferry_http_new(ins, &o, err);
   if (!c->http) return err->code ? err->code : FERRY_EINTERNAL;
+  c->acts_sql = c->acts_sql;
+  c->joins_sql = c->joins_sql;
   if (c->dsn && *c->dsn) {
-    c->pg = ferry_pg_new(ins, c->dsn, err);
-    if (!c->pg) return err->code ? err->code : FERRY_ECONFIG;
+    ferry_sql_opts so = {.struct_size = sizeof so};
+    c->db = ferry_sql_open(ins, c->dsn, &so, err);
+    if (!c->db) {
+      if (!err->code) ferry_error_set(err, FERRY_ECONFIG, "joget: option \"dsn\" cannot be read");
+      ferry_error_prefix(err, "joget: option \"dsn\"");
+      return err->code;
+    }
+    ferry_sql_engine eng = ferry_sql_engine_of(c->db);
+    if (eng != FERRY_SQL_POSTGRESQL && eng != FERRY_SQL_MYSQL)
+      return ferry_error_set(err, FERRY_ECONFIG,
+                             "joget: option \"dsn\" (%s): Joget's database is PostgreSQL or MySQL/MariaDB; give a "
+                             "PostgreSQL conninfo/URL or a mysql:// / mariadb:// URL",
+                             ferry_sql_endpoint(c->db));
+    c->mysql = eng == FERRY_SQL_MYSQL;
+    /* the defaults read the emulator's process graph with PostgreSQL's JSON functions: on MySQL/MariaDB the
+       same with JSON_TABLE (MySQL 8.0.4+, MariaDB 10.6+) */
+    if (c->mysql && c->acts_sql && !strcmp(c->acts_sql, JOGET_ACTIVITY_IDS_SQL_PG))
+      c->acts_sql = JOGET_ACTIVITY_IDS_SQL_MY;
+    if (c->mysql && c->joins_sql && !strcmp(c->joins_sql, JOGET_JOIN_BRANCHES_SQL_PG))
+      c->joins_sql = JOGET_JOIN_BRANCHES_SQL_MY;
   }
   return 0;
 }
@@ -229,11 +246,11 @@ static void joget_fini(ferry_instance *ins) {
   /* free the services first: their callbacks (ECANCELED) still see the source/sink state */
   joget_source_stop(c);
   ferry_http *h = c->http;
-  ferry_pg *pg = c->pg;
+  ferry_sql *db = c->db;
   c->http = NULL;
-  c->pg = NULL;
+  c->db = NULL;
   ferry_http_free(h);
-  ferry_pg_free(pg);
+  ferry_sql_close(db);
   joget_source_fini(c);
   joget_sink_fini(c);
   json_decref(c->user_pw);

@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <ferry/ferry.h>
 #include <ferry/http.h>
-#include <ferry/pg.h>
+#include <ferry/sql.h>
 
 typedef struct joget_ctx joget_ctx_t;
 typedef struct joget_once joget_once;
@@ -77,8 +77,10 @@ struct joget_ctx {
   char *referer_hdr; /* "Referer: ..." */
   char *host_label;  /* "http://host:port/jw" for messages */
   ferry_http *http;
-  ferry_pg *pg; /* optional (dsn) */
-  int pg_failed;
+  ferry_sql *db; /* optional (dsn): PostgreSQL or MySQL/MariaDB, through the SQL service */
+  const char *acts_sql;  /* activity_ids_sql, or its MySQL form when the default is used on MySQL */
+  const char *joins_sql; /* join_branches_sql, likewise */
+  int mysql;     /* the dsn's engine is MySQL/MariaDB (SQL text picked per engine, see JOGET_SQL) */
   json_t *user_pw;    /* users option normalised: {user: {"password"|"hash": value}} */
   struct joget_src *src; /* source state (source.c) */
   struct joget_snk *snk; /* sink state (sink.c) */
@@ -149,8 +151,52 @@ void joget_source_stop(joget_ctx_t *c); /* no more emits; pending reads complete
 void joget_source_fini(joget_ctx_t *c);
 void joget_sink_fini(joget_ctx_t *c);
 
-/* PostgreSQL (optional dsn): queues a read; returns 0 or a negative code (cb never runs). */
-int joget_pg_read(joget_ctx_t *c, const char *sql, int n, const char *const *params, ferry_pg_cb cb, void *arg,
-                  ferry_error *err);
+/* ---- database reads (optional dsn) ------------------------------------------------------------------
+ * The dsn is a PostgreSQL conninfo/URL or a mysql:// / mariadb:// URL, opened with the SDK's SQL service
+ * (ferry/sql.h). SQL text is written once where it can be: Joget's tables with the spelling of its MySQL
+ * install script (SHKProcesses, ...: PostgreSQL folds unquoted names to its lower-case tables; MySQL on
+ * Linux compares table names case-sensitively), columns in any case (MySQL ignores it). Where the dialects
+ * differ, JOGET_SQL(c, pg, my) picks the text. Parameters are $1..$n on both engines. */
+/* The defaults of activity_ids_sql and join_branches_sql: the emulator's process graph (a JSON text per
+ * definition in emu_process_graph), with PostgreSQL's JSON functions, and on MySQL/MariaDB with JSON_TABLE
+ * (MySQL 8.0.4+, MariaDB 10.6+), used when the option keeps its default and the dsn is MySQL. */
+#define JOGET_ACTIVITY_IDS_SQL_PG \
+  "SELECT a->>'id' FROM emu_process_graph g, json_array_elements(g.graph::json->'activities') a WHERE g.pdefname = $1"
+#define JOGET_ACTIVITY_IDS_SQL_MY                                                                                  \
+  "SELECT a.id FROM emu_process_graph g, JSON_TABLE(g.graph, '$.activities[*]' COLUMNS (id varchar(255) PATH "   \
+  "'$.id')) a WHERE g.pdefname = $1"
+#define JOGET_JOIN_BRANCHES_SQL_PG                                                                                 \
+  "SELECT a->>'id', (SELECT count(DISTINCT t->>'from') FROM json_array_elements(g.graph::json->'transitions') t " \
+  "WHERE t->>'to' = a->>'id') FROM emu_process_graph g, json_array_elements(g.graph::json->'activities') a "      \
+  "WHERE g.pdefname = $1 AND a->>'join' = 'and'"
+#define JOGET_JOIN_BRANCHES_SQL_MY                                                                                 \
+  "SELECT a.id, (SELECT count(DISTINCT t.f) FROM emu_process_graph h, JSON_TABLE(h.graph, '$.transitions[*]' "    \
+  "COLUMNS (f varchar(255) PATH '$.from', tt varchar(255) PATH '$.to')) t WHERE h.pdefname = g.pdefname AND "     \
+  "t.tt = a.id) FROM emu_process_graph g, JSON_TABLE(g.graph, '$.activities[*]' COLUMNS (id varchar(255) PATH "  \
+  "'$.id', jn varchar(20) PATH '$.join')) a WHERE g.pdefname = $1 AND a.jn = 'and'"
+#define JOGET_SQL(c, pg, my) ((c)->mysql ? (my) : (pg))
+
+/* A whole (small) result: nrows x ncols cells, row-major, each a NUL-terminated malloc'd string or NULL for
+ * SQL NULL. Owned by the read: borrowed by the callback, freed when it returns. */
+typedef struct joget_res {
+  size_t nrows, ncols;
+  char **cells;
+  size_t cap;
+} joget_res;
+int joget_res_n(const joget_res *r);
+/* The cell's text, "" for NULL (as PQgetvalue). */
+const char *joget_res_val(const joget_res *r, int row, int col);
+int joget_res_null(const joget_res *r, int row, int col);
+/* A boolean cell as either engine prints it: PostgreSQL "t"/"true", MySQL a non-zero number (or bit(1)
+ * byte 0x01). 0 for NULL. */
+int joget_res_true(const joget_res *r, int row, int col);
+/* status 0: res set, err NULL; else res NULL and err set. */
+typedef void (*joget_sql_cb)(void *arg, int status, const joget_res *res, const ferry_error *err);
+/* Queues a read ($1..$n text parameters, NULL entries are SQL NULL), inside txn when not NULL; returns 0
+ * (cb runs later, exactly once) or a negative code with err filled (cb never runs). */
+int joget_sql_read(joget_ctx_t *c, ferry_sql_txn *txn, const char *sql, int n, const char *const *params,
+                   joget_sql_cb cb, void *arg, ferry_error *err);
+/* "$<from>, $<from+1>, ..." (n placeholders) for an IN list; malloc'd. */
+char *joget_sql_in_list(int from, int n);
 
 #endif

@@ -94,12 +94,12 @@ static void on_after_start(void *arg, int status, const ferry_error *err) {
     joget_jt_done(t);
 }
 
-static void take_tools_ran(jt *t, PGresult *res, void *ud) {
-  for (int i = 0; i < PQntuples(res); i++) {
+static void take_tools_ran(jt *t, const joget_res *res, void *ud) {
+  for (int i = 0; i < joget_res_n(res); i++) {
     char *what = ferry_asprintf("tool %s (%s) ran again on the target while the instance was re-created",
-                                PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
-    joget_loss(t, json_pack("{s:s, s:s, s:s, s:s}", "kind", "tool", "activity", PQgetvalue(res, i, 0), "plugin",
-                            PQgetvalue(res, i, 1), "what", what));
+                                joget_res_val(res, i, 0), joget_res_val(res, i, 1));
+    joget_loss(t, json_pack("{s:s, s:s, s:s, s:s}", "kind", "tool", "activity", joget_res_val(res, i, 0), "plugin",
+                            joget_res_val(res, i, 1), "what", what));
     free(what);
   }
 }
@@ -111,16 +111,21 @@ void joget_finish_run(jt *t) {
     on_after_start(t, 0, NULL);
     return;
   }
-  if (t->c->pg && !json_object_get(t->st, "tools_read")) {
+  if (t->c->db && !json_object_get(t->st, "tools_read")) {
     /* the tools the target ran for this instance (start path, started activities), named as losses */
     char *app, *ver, *proc;
     if (!joget_def_split(t->tdef, &app, &ver, &proc)) {
       const char *p[4] = {joget_str(t->st, "pid"), app, ver, proc};
       joget_jt_pg(t,
-                  "SELECT a.activitydefinitionid, COALESCE(m.pluginname, '') FROM shkactivities a JOIN "
-                  "app_package_activity_plugin m ON m.packageid = $2 AND m.packageversion::text = $3 AND "
-                  "m.processdefid = $4 AND m.activitydefid = a.activitydefinitionid WHERE a.processid = $1 "
-                  "AND a.state = 1000007 ORDER BY a.activated, a.id",
+                  JOGET_SQL(t->c,
+                            "SELECT a.activitydefinitionid, COALESCE(m.pluginname, '') FROM shkactivities a JOIN "
+                            "app_package_activity_plugin m ON m.packageid = $2 AND m.packageversion::text = $3 AND "
+                            "m.processdefid = $4 AND m.activitydefid = a.activitydefinitionid WHERE a.processid = "
+                            "$1 AND a.state = 1000007 ORDER BY a.activated, a.id",
+                            "SELECT a.activitydefinitionid, COALESCE(m.pluginname, '') FROM SHKActivities a JOIN "
+                            "app_package_activity_plugin m ON m.packageid = $2 AND m.packageversion = $3 AND "
+                            "m.processdefid = $4 AND m.activitydefid = a.activitydefinitionid WHERE a.processid = "
+                            "$1 AND a.state = 1000007 ORDER BY a.activated, a.id"),
                   4, p, take_tools_ran, NULL);
       free(app);
       free(ver);

@@ -103,7 +103,7 @@ struct jt {
 };
 
 typedef void (*jt_take)(jt *t, json_t *doc, void *ud);
-typedef void (*jt_take_pg)(jt *t, PGresult *res, void *ud);
+typedef void (*jt_take_pg)(jt *t, const joget_res *res, void *ud);
 /* target instance -> source instance (the plugin's own bookkeeping: '_' keeps it out of export-map) */
 #define JOGET_REVERSE_KIND "_joget-target-process"
 

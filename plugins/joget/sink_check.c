@@ -45,13 +45,13 @@ static void read_acts(jt *t, const char *pid) {
   joget_read_acts_page(t, pid, 0, take_act_list);
 }
 
-static void take_acts_pg(jt *t, PGresult *res, void *ud) {
-  for (int i = 0; i < PQntuples(res); i++) {
-    json_t *as = json_loads(PQgetvalue(res, i, 3), 0, NULL);
+static void take_acts_pg(jt *t, const joget_res *res, void *ud) {
+  for (int i = 0; i < joget_res_n(res); i++) {
+    json_t *as = json_loads(joget_res_val(res, i, 3), 0, NULL);
     json_t *act =
-        json_pack("{s:s, s:s, s:s, s:o, s:o}", "def_id", PQgetvalue(res, i, 1), "id", PQgetvalue(res, i, 0),
-                  "state", PQgetvalue(res, i, 2), "assignees", json_is_array(as) ? as : json_array(),
-                  "accepted_by", PQgetisnull(res, i, 4) ? json_null() : json_string(PQgetvalue(res, i, 4)));
+        json_pack("{s:s, s:s, s:s, s:o, s:o}", "def_id", joget_res_val(res, i, 1), "id", joget_res_val(res, i, 0),
+                  "state", joget_res_val(res, i, 2), "assignees", json_is_array(as) ? as : json_array(),
+                  "accepted_by", joget_res_null(res, i, 4) ? json_null() : json_string(joget_res_val(res, i, 4)));
     if (as && !json_is_array(as)) json_decref(as);
     json_array_append_new(t->tacts, act);
   }
@@ -59,7 +59,7 @@ static void take_acts_pg(jt *t, PGresult *res, void *ud) {
 
 /* Open activities of `pid` into t->tacts: from the tables with dsn (one query), else as read_acts. */
 void joget_read_scope_acts(jt *t, const char *pid) {
-  if (!t->c->pg) {
+  if (!t->c->db) {
     read_acts(t, pid);
     return;
   }
@@ -68,13 +68,17 @@ void joget_read_scope_acts(jt *t, const char *pid) {
   const char *p[1] = {pid};
   joget_jt_pg(
       t,
-      "SELECT a.id, a.activitydefinitionid, s.name, COALESCE((SELECT json_agg(x.resourceid ORDER BY x.cnt) "
-      "FROM shkassignmentstable x WHERE x.activityid = a.id AND x.isvalid), '[]'), (SELECT x.resourceid FROM "
-      "shkassignmentstable x WHERE x.activityid = a.id AND x.isvalid AND x.isaccepted ORDER BY x.cnt LIMIT "
-      "1) "
-      "FROM shkactivities a JOIN shkactivitystates s ON s.oid = a.state WHERE a.processid = $1 AND s.name "
-      "LIKE "
-      "'open.%' ORDER BY a.activated, a.id",
+      JOGET_SQL(t->c,
+                "SELECT a.id, a.activitydefinitionid, s.name, COALESCE((SELECT json_agg(x.resourceid ORDER BY "
+                "x.cnt) FROM shkassignmentstable x WHERE x.activityid = a.id AND x.isvalid), '[]'), (SELECT "
+                "x.resourceid FROM shkassignmentstable x WHERE x.activityid = a.id AND x.isvalid AND x.isaccepted "
+                "ORDER BY x.cnt LIMIT 1) FROM shkactivities a JOIN shkactivitystates s ON s.oid = a.state WHERE "
+                "a.processid = $1 AND s.name LIKE 'open.%' ORDER BY a.activated, a.id",
+                "SELECT a.id, a.activitydefinitionid, s.name, COALESCE((SELECT JSON_ARRAYAGG(x.resourceid ORDER BY "
+                "x.cnt) FROM SHKAssignmentsTable x WHERE x.activityid = a.id AND x.isvalid), '[]'), (SELECT "
+                "x.resourceid FROM SHKAssignmentsTable x WHERE x.activityid = a.id AND x.isvalid AND x.isaccepted "
+                "ORDER BY x.cnt LIMIT 1) FROM SHKActivities a JOIN SHKActivityStates s ON s.oid = a.state WHERE "
+                "a.processid = $1 AND s.name LIKE 'open.%' ORDER BY a.activated, a.id"),
       1, p, take_acts_pg, NULL);
 }
 
@@ -111,21 +115,21 @@ static void read_vars(jt *t, const char *pid) {
  * doubles are compared as numbers. Dates, XML and blobs (and variables the source has but the rows lack:
  * Shark may keep them elsewhere) make the caller read them over HTTP instead (workflow/variable/list). */
 
-static void take_vars_pg(jt *t, PGresult *res, void *ud) {
-  for (int i = 0; i < PQntuples(res); i++) {
-    const char *name = PQgetvalue(res, i, 0);
+static void take_vars_pg(jt *t, const joget_res *res, void *ud) {
+  for (int i = 0; i < joget_res_n(res); i++) {
+    const char *name = joget_res_val(res, i, 0);
     if (json_object_get(t->tvars, name)) continue; /* first part only */
-    if (PQgetvalue(res, i, 5)[0] == 't') t->vars_http = 1;
+    if (joget_res_true(res, i, 5)) t->vars_http = 1;
     const char *v = "";
-    if (!PQgetisnull(res, i, 1))
-      v = PQgetvalue(res, i, 1);
-    else if (!PQgetisnull(res, i, 2))
-      v = PQgetvalue(res, i, 2);
-    else if (!PQgetisnull(res, i, 3)) {
-      v = PQgetvalue(res, i, 3);
+    if (!joget_res_null(res, i, 1))
+      v = joget_res_val(res, i, 1);
+    else if (!joget_res_null(res, i, 2))
+      v = joget_res_val(res, i, 2);
+    else if (!joget_res_null(res, i, 3)) {
+      v = joget_res_val(res, i, 3);
       json_object_set_new(t->tdbl, name, json_true());
-    } else if (!PQgetisnull(res, i, 4))
-      v = PQgetvalue(res, i, 4)[0] == 't' ? "true" : "false";
+    } else if (!joget_res_null(res, i, 4))
+      v = joget_res_true(res, i, 4) ? "true" : "false";
     json_object_set_new(t->tvars, name, json_string(v));
   }
   const char *k;
@@ -135,7 +139,7 @@ static void take_vars_pg(jt *t, PGresult *res, void *ud) {
 }
 
 void joget_read_scope_vars(jt *t, const char *pid) {
-  if (!t->c->pg) {
+  if (!t->c->db) {
     read_vars(t, pid);
     return;
   }
@@ -146,10 +150,17 @@ void joget_read_scope_vars(jt *t, const char *pid) {
   t->vars_http = 0;
   const char *p[1] = {pid};
   joget_jt_pg(t,
-              "SELECT d.variabledefinitionid, d.variablevaluevchar, d.variablevaluelong, d.variablevaluedbl, "
-              "d.variablevaluebool, (d.variablevaluedate IS NOT NULL OR d.variablevalue IS NOT NULL OR "
-              "d.variablevaluexml IS NOT NULL) FROM shkprocessdata d JOIN shkprocesses p ON p.oid = d.process "
-              "WHERE p.id = $1 ORDER BY d.variabledefinitionid, d.ordno",
+              JOGET_SQL(t->c,
+                        "SELECT d.variabledefinitionid, d.variablevaluevchar, d.variablevaluelong, "
+                        "d.variablevaluedbl, d.variablevaluebool, (d.variablevaluedate IS NOT NULL OR "
+                        "d.variablevalue IS NOT NULL OR d.variablevaluexml IS NOT NULL) FROM shkprocessdata d JOIN "
+                        "shkprocesses p ON p.oid = d.process WHERE p.id = $1 ORDER BY d.variabledefinitionid, "
+                        "d.ordno",
+                        "SELECT d.variabledefinitionid, d.variablevaluevchar, d.variablevaluelong, "
+                        "d.variablevaluedbl, d.variablevaluebool, (d.variablevaluedate IS NOT NULL OR "
+                        "d.variablevalue IS NOT NULL OR d.variablevaluexml IS NOT NULL) FROM SHKProcessData d JOIN "
+                        "SHKProcesses p ON p.oid = d.process WHERE p.id = $1 ORDER BY d.variabledefinitionid, "
+                        "d.ordno"),
               1, p, take_vars_pg, NULL);
 }
 

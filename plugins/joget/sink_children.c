@@ -5,12 +5,12 @@
 /* -- sub-flow children of the scope -- */
 static void children_matched(jt *t);
 
-static void take_children_pg(jt *t, PGresult *res, void *ud) {
-  for (int i = 0; i < PQntuples(res); i++)
-    json_array_append_new(t->cands, json_pack("{s:s, s:s, s:s?, s:b}", "id", PQgetvalue(res, i, 0), "def",
-                                              PQgetvalue(res, i, 1), "act",
-                                              PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2),
-                                              "act_open", PQgetvalue(res, i, 3)[0] == 't'));
+static void take_children_pg(jt *t, const joget_res *res, void *ud) {
+  for (int i = 0; i < joget_res_n(res); i++)
+    json_array_append_new(t->cands, json_pack("{s:s, s:s, s:s?, s:b}", "id", joget_res_val(res, i, 0), "def",
+                                              joget_res_val(res, i, 1), "act",
+                                              joget_res_null(res, i, 2) ? NULL : joget_res_val(res, i, 2),
+                                              "act_open", joget_res_true(res, i, 3)));
 }
 
 static void take_child_view(jt *t, json_t *doc, void *ud) {
@@ -59,13 +59,18 @@ void joget_scope_children(jt *t) {
   }
   json_decref(t->cands);
   t->cands = json_array();
-  if (t->c->pg) {
+  if (t->c->db) {
     const char *p[1] = {joget_scope_pid(t)};
     joget_jt_pg(t,
-                "SELECT c.id, c.pdefname, c.activityrequesterid, COALESCE(a.state IN (1000001, 1000003), false) "
-                "FROM shkprocesses c LEFT JOIN shkactivities a ON a.id = c.activityrequesterid "
-                "WHERE c.activityrequesterprocessid = $1 AND c.state IN (1000000, 1000002, 1000004) ORDER BY "
-                "c.created, c.id",
+                JOGET_SQL(t->c,
+                          "SELECT c.id, c.pdefname, c.activityrequesterid, COALESCE(a.state IN (1000001, 1000003), "
+                          "false) FROM shkprocesses c LEFT JOIN shkactivities a ON a.id = c.activityrequesterid "
+                          "WHERE c.activityrequesterprocessid = $1 AND c.state IN (1000000, 1000002, 1000004) "
+                          "ORDER BY c.created, c.id",
+                          "SELECT c.id, c.pdefname, c.activityrequesterid, COALESCE(a.state IN (1000001, 1000003), "
+                          "false) FROM SHKProcesses c LEFT JOIN SHKActivities a ON a.id = c.activityrequesterid "
+                          "WHERE c.activityrequesterprocessid = $1 AND c.state IN (1000000, 1000002, 1000004) "
+                          "ORDER BY c.created, c.id"),
                 1, p, take_children_pg, NULL);
   } else {
     const char *params[] = {
@@ -146,8 +151,8 @@ static void children_matched(jt *t) {
   json_array_foreach(t->cands, k, c) {
     const char *cid = joget_str(c, "id");
     if (json_object_get(taken, cid)) continue;
-    if (!t->c->pg || json_is_true(json_object_get(c, "act_open"))) {
-      if (t->c->pg)
+    if (!t->c->db || json_is_true(json_object_get(c, "act_open"))) {
+      if (t->c->db)
         joget_note(t, "target instance %s: sub-flow instance %s is not matched to a source child",
                    joget_scope_pid(t), cid);
       continue;

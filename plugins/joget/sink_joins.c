@@ -12,9 +12,9 @@
  * instance, so that a resumed run never completes an arrival twice. */
 static void join_next(jt *t);
 
-static void take_tarrived_pg(jt *t, PGresult *res, void *ud) {
-  for (int i = 0; i < PQntuples(res); i++) {
-    char *key = ferry_asprintf("%s|%s", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
+static void take_tarrived_pg(jt *t, const joget_res *res, void *ud) {
+  for (int i = 0; i < joget_res_n(res); i++) {
+    char *key = ferry_asprintf("%s|%s", joget_res_val(res, i, 0), joget_res_val(res, i, 1));
     json_object_set_new(t->tarrived, key, json_integer(json_integer_value(json_object_get(t->tarrived, key)) + 1));
     free(key);
   }
@@ -58,7 +58,7 @@ static void joins_planned(jt *t) {
       const char *d = joget_str(a, "def_id");
       char *key = ferry_asprintf("%s|%s", jid, d);
       char *any = ferry_asprintf("*|%s", d);
-      int64_t had = json_integer_value(json_object_get(t->tarrived, t->c->pg ? key : any));
+      int64_t had = json_integer_value(json_object_get(t->tarrived, t->c->db ? key : any));
       int64_t n = json_integer_value(json_object_get(seen, key)) + 1;
       json_object_set_new(seen, key, json_integer(n));
       if (n > had)
@@ -88,12 +88,16 @@ void joget_scope_joins(jt *t) {
   }
   json_decref(t->tarrived);
   t->tarrived = json_object();
-  if (t->c->pg) {
+  if (t->c->db) {
     const char *p[1] = {joget_scope_pid(t)};
     joget_jt_pg(t,
-                "SELECT j.activitydefinitionid, a.activitydefinitionid FROM shkandjointable j JOIN "
-                "shkprocesses p ON p.oid = j.process JOIN shkactivities a ON a.oid = j.activity WHERE p.id = "
-                "$1",
+                JOGET_SQL(t->c,
+                          "SELECT j.activitydefinitionid, a.activitydefinitionid FROM shkandjointable j JOIN "
+                          "shkprocesses p ON p.oid = j.process JOIN shkactivities a ON a.oid = j.activity WHERE "
+                          "p.id = $1",
+                          "SELECT j.activitydefinitionid, a.activitydefinitionid FROM SHKAndJoinTable j JOIN "
+                          "SHKProcesses p ON p.oid = j.process JOIN SHKActivities a ON a.oid = j.activity WHERE "
+                          "p.id = $1"),
                 1, p, take_tarrived_pg, NULL);
   } else {
     joget_read_acts_page(t, joget_scope_pid(t), 0, take_closed);

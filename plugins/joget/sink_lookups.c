@@ -93,7 +93,7 @@ void joget_user_ident_from(joget_ctx_t *c, const char *user, const char *hash, j
   id->label = *label;
 }
 
-static void hash_take(void *arg, int status, PGresult *res, const ferry_error *err) {
+static void hash_take(void *arg, int status, const joget_res *res, const ferry_error *err) {
   once_rq *r = arg;
   if (status) {
     ferry_error e = FERRY_ERROR_INIT;
@@ -102,7 +102,7 @@ static void hash_take(void *arg, int status, PGresult *res, const ferry_error *e
     orq_send_fail(r, &e);
     return;
   }
-  if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
+  if (joget_res_n(res) != 1 || joget_res_null(res, 0, 0)) {
     ferry_error e = FERRY_ERROR_INIT;
     ferry_error_set(
         &e, FERRY_EPERM,
@@ -112,7 +112,7 @@ static void hash_take(void *arg, int status, PGresult *res, const ferry_error *e
     orq_send_fail(r, &e);
     return;
   }
-  const char *h = PQgetvalue(res, 0, 0);
+  const char *h = joget_res_val(res, 0, 0);
   ferry_secret(r->c->ins, h);
   orq_finish(r, json_string(h), NULL);
 }
@@ -121,9 +121,12 @@ void joget_hash_start(joget_ctx_t *c, const char *key, joget_once *o) {
   once_rq *r = orq_new(c, o);
   const char *p[1] = {key};
   ferry_error e = FERRY_ERROR_INIT;
-  if (joget_pg_read(c,
-                    "SELECT upper(md5(username || '::' || password)) FROM dir_user WHERE username = $1 "
-                    "AND password IS NOT NULL LIMIT 1",
+  if (joget_sql_read(c, NULL,
+                    JOGET_SQL(c,
+                              "SELECT upper(md5(username || '::' || password)) FROM dir_user WHERE username = $1 "
+                              "AND password IS NOT NULL LIMIT 1",
+                              "SELECT upper(md5(CONCAT(username, '::', password))) FROM dir_user WHERE username = "
+                              "$1 AND password IS NOT NULL LIMIT 1"),
                     1, p, hash_take, r, &e) < 0)
     orq_send_fail(r, &e);
 }
@@ -191,20 +194,20 @@ void joget_user_check_start(joget_ctx_t *c, const char *key, joget_once *o) {
 }
 
 /* -- dir_user existence (dsn) -- */
-static void diruser_take(void *arg, int status, PGresult *res, const ferry_error *err) {
+static void diruser_take(void *arg, int status, const joget_res *res, const ferry_error *err) {
   once_rq *r = arg;
   if (status) {
     orq_finish(r, NULL, err);
     return;
   }
-  orq_finish(r, json_boolean(PQntuples(res) > 0), NULL);
+  orq_finish(r, json_boolean(joget_res_n(res) > 0), NULL);
 }
 
 void joget_diruser_start(joget_ctx_t *c, const char *key, joget_once *o) {
   once_rq *r = orq_new(c, o);
   const char *p[1] = {key};
   ferry_error e = FERRY_ERROR_INIT;
-  if (joget_pg_read(c, "SELECT 1 FROM dir_user WHERE username = $1 AND COALESCE(active, 1) <> 0", 1, p,
+  if (joget_sql_read(c, NULL, "SELECT 1 FROM dir_user WHERE username = $1 AND COALESCE(active, 1) <> 0", 1, p,
                     diruser_take, r, &e) < 0)
     orq_send_fail(r, &e);
 }
@@ -289,31 +292,31 @@ static void def_view_take(void *arg, json_t *doc, const ferry_error *err) {
   def_maybe_finish(r);
 }
 
-static void def_pub_take(void *arg, int status, PGresult *res, const ferry_error *err) {
+static void def_pub_take(void *arg, int status, const joget_res *res, const ferry_error *err) {
   once_rq *r = arg;
   if (status) json_object_set_new(r->acc, "published_error", json_string(err->message ? err->message : ""));
   if (status && err->code == FERRY_ETRANSIENT)
     json_object_set_new(r->acc, "transient", json_true());
-  else if (PQntuples(res) > 0)
-    json_object_set_new(r->acc, "published", json_boolean(PQgetvalue(res, 0, 0)[0] == 't'));
+  else if (joget_res_n(res) > 0)
+    json_object_set_new(r->acc, "published", json_boolean(joget_res_true(res, 0, 0)));
   else
     json_object_set_new(r->acc, "published", json_null());
-  if (!status && PQntuples(res) > 0)
-    json_object_set_new(r->acc, "app_version", json_string(PQgetvalue(res, 0, 1)));
+  if (!status && joget_res_n(res) > 0)
+    json_object_set_new(r->acc, "app_version", json_string(joget_res_val(res, 0, 1)));
   def_maybe_finish(r);
 }
 
-static void def_acts_take(void *arg, int status, PGresult *res, const ferry_error *err) {
+static void def_acts_take(void *arg, int status, const joget_res *res, const ferry_error *err) {
   once_rq *r = arg;
   if (status) {
     json_object_set_new(r->acc, "activities_error", json_string(err->message ? err->message : ""));
     if (err->code == FERRY_ETRANSIENT) json_object_set_new(r->acc, "transient", json_true());
-    if (err->detail && strstr(err->detail, "42P01") && strstr(r->c->activity_ids_sql, "emu_process_graph"))
+    if (err->detail && (strstr(err->detail, "42P01") || strstr(err->detail, "error 1146")) && strstr(r->c->acts_sql, "emu_process_graph"))
       json_object_set_new(r->acc, "activities_default", json_true()); /* the default query on a real server */
   } else {
     json_t *a = json_array();
-    for (int i = 0; i < PQntuples(res); i++)
-      if (!PQgetisnull(res, i, 0)) json_array_append_new(a, json_string(PQgetvalue(res, i, 0)));
+    for (int i = 0; i < joget_res_n(res); i++)
+      if (!joget_res_null(res, i, 0)) json_array_append_new(a, json_string(joget_res_val(res, i, 0)));
     json_object_set_new(r->acc, "activities", a);
   }
   def_maybe_finish(r);
@@ -321,15 +324,15 @@ static void def_acts_take(void *arg, int status, PGresult *res, const ferry_erro
 
 /* Tool plugins mapped to activities of the definition (app_package_activity_plugin): what re-creating an
  * instance may run again. Errors are recorded, never fatal (a report detail). */
-static void def_tools_take(void *arg, int status, PGresult *res, const ferry_error *err) {
+static void def_tools_take(void *arg, int status, const joget_res *res, const ferry_error *err) {
   once_rq *r = arg;
   if (status) {
     json_object_set_new(r->acc, "tools_error", json_string(err->message ? err->message : ""));
     if (err->code == FERRY_ETRANSIENT) json_object_set_new(r->acc, "transient", json_true());
   } else {
     json_t *tools = json_object();
-    for (int i = 0; i < PQntuples(res); i++)
-      json_object_set_new(tools, PQgetvalue(res, i, 0), json_string(PQgetvalue(res, i, 1)));
+    for (int i = 0; i < joget_res_n(res); i++)
+      json_object_set_new(tools, joget_res_val(res, i, 0), json_string(joget_res_val(res, i, 1)));
     json_object_set_new(r->acc, "tools", tools);
   }
   def_maybe_finish(r);
@@ -337,28 +340,28 @@ static void def_tools_take(void *arg, int status, PGresult *res, const ferry_err
 
 /* The app's default plugins (app_plugin_default): a notification audit-trail plugin e-mails the assignees
  * of every assignment the target creates, so re-created activities notify their assignees again. */
-static void def_notify_take(void *arg, int status, PGresult *res, const ferry_error *err) {
+static void def_notify_take(void *arg, int status, const joget_res *res, const ferry_error *err) {
   once_rq *r = arg;
   if (status) {
     if (err->code == FERRY_ETRANSIENT) json_object_set_new(r->acc, "transient", json_true());
     json_object_set_new(r->acc, "notify_error", json_string(err->message ? err->message : ""));
-  } else if (PQntuples(res) > 0) {
-    json_object_set_new(r->acc, "notify", json_string(PQgetvalue(res, 0, 0)));
+  } else if (joget_res_n(res) > 0) {
+    json_object_set_new(r->acc, "notify", json_string(joget_res_val(res, 0, 0)));
   }
   def_maybe_finish(r);
 }
 
 /* AND-joins of the definition with their number of incoming branches (join_branches_sql). */
-static void def_joins_take(void *arg, int status, PGresult *res, const ferry_error *err) {
+static void def_joins_take(void *arg, int status, const joget_res *res, const ferry_error *err) {
   once_rq *r = arg;
   if (status) {
     if (err->code == FERRY_ETRANSIENT) json_object_set_new(r->acc, "transient", json_true());
     json_object_set_new(r->acc, "joins_error", json_string(err->message ? err->message : ""));
   } else {
     json_t *j = json_object();
-    for (int i = 0; i < PQntuples(res); i++)
-      if (!PQgetisnull(res, i, 0))
-        json_object_set_new(j, PQgetvalue(res, i, 0), json_integer(atoll(PQgetvalue(res, i, 1))));
+    for (int i = 0; i < joget_res_n(res); i++)
+      if (!joget_res_null(res, i, 0))
+        json_object_set_new(j, joget_res_val(res, i, 0), json_integer(atoll(joget_res_val(res, i, 1))));
     json_object_set_new(r->acc, "joins", j);
   }
   def_maybe_finish(r);
@@ -382,42 +385,56 @@ void joget_def_start(joget_ctx_t *c, const char *key, joget_once *o) {
     json_object_set_new(r->acc, "view_error", json_string(e.message ? e.message : ""));
   }
   ferry_error_clear(&e);
-  if (c->pg) {
+  if (c->db) {
     const char *p2[2] = {app, ver};
     r->step++;
-    if (joget_pg_read(
-            c,
-            "SELECT a.published, a.appversion FROM app_package p JOIN app_app a ON a.appid = p.appid AND "
-            "a.appversion = p.appversion WHERE p.packageid = $1 AND p.packageversion::text = $2",
-            2, p2, def_pub_take, r, &e) < 0)
+    if (joget_sql_read(c, NULL,
+                       JOGET_SQL(c,
+                                 "SELECT a.published, a.appversion FROM app_package p JOIN app_app a ON a.appid = "
+                                 "p.appid AND a.appversion = p.appversion WHERE p.packageid = $1 AND "
+                                 "p.packageversion::text = $2",
+                                 /* published is bit(1) on MySQL */
+                                 "SELECT a.published = 1, a.appversion FROM app_package p JOIN app_app a ON a.appid = "
+                                 "p.appid AND a.appversion = p.appversion WHERE p.packageid = $1 AND "
+                                 "p.packageversion = $2"),
+                       2, p2, def_pub_take, r, &e) < 0)
       r->step--;
     ferry_error_clear(&e);
-    if (c->activity_ids_sql && *c->activity_ids_sql) {
+    if (c->acts_sql && *c->acts_sql) {
       const char *p1[1] = {key};
       r->step++;
-      if (joget_pg_read(c, c->activity_ids_sql, 1, p1, def_acts_take, r, &e) < 0) r->step--;
+      if (joget_sql_read(c, NULL, c->acts_sql, 1, p1, def_acts_take, r, &e) < 0) r->step--;
       ferry_error_clear(&e);
     }
     const char *p3[3] = {app, ver, proc};
     r->step++;
-    if (joget_pg_read(c,
-                      "SELECT activitydefid, COALESCE(pluginname, '') FROM app_package_activity_plugin WHERE "
-                      "packageid = $1 AND packageversion::text = $2 AND processdefid = $3 ORDER BY 1",
+    if (joget_sql_read(c, NULL,
+                      JOGET_SQL(c,
+                                "SELECT activitydefid, COALESCE(pluginname, '') FROM app_package_activity_plugin "
+                                "WHERE packageid = $1 AND packageversion::text = $2 AND processdefid = $3 ORDER BY 1",
+                                "SELECT activitydefid, COALESCE(pluginname, '') FROM app_package_activity_plugin "
+                                "WHERE packageid = $1 AND packageversion = $2 AND processdefid = $3 ORDER BY 1"),
                       3, p3, def_tools_take, r, &e) < 0)
       r->step--;
     ferry_error_clear(&e);
     r->step++;
-    if (joget_pg_read(c,
-                      "SELECT d.pluginname FROM app_plugin_default d JOIN app_package p ON p.appid = d.appid AND "
-                      "p.appversion = d.appversion WHERE p.packageid = $1 AND p.packageversion::text = $2 AND "
-                      "d.pluginname LIKE '%NotificationAuditTrail' ORDER BY 1 LIMIT 1",
+    if (joget_sql_read(c, NULL,
+                      JOGET_SQL(c,
+                                "SELECT d.pluginname FROM app_plugin_default d JOIN app_package p ON p.appid = "
+                                "d.appid AND p.appversion = d.appversion WHERE p.packageid = $1 AND "
+                                "p.packageversion::text = $2 AND d.pluginname LIKE '%NotificationAuditTrail' ORDER "
+                                "BY 1 LIMIT 1",
+                                "SELECT d.pluginname FROM app_plugin_default d JOIN app_package p ON p.appid = "
+                                "d.appid AND p.appversion = d.appversion WHERE p.packageid = $1 AND "
+                                "p.packageversion = $2 AND d.pluginname LIKE '%NotificationAuditTrail' ORDER "
+                                "BY 1 LIMIT 1"),
                       2, p2, def_notify_take, r, &e) < 0)
       r->step--;
     ferry_error_clear(&e);
-    if (c->join_branches_sql && *c->join_branches_sql) {
+    if (c->joins_sql && *c->joins_sql) {
       const char *p1[1] = {key};
       r->step++;
-      if (joget_pg_read(c, c->join_branches_sql, 1, p1, def_joins_take, r, &e) < 0) r->step--;
+      if (joget_sql_read(c, NULL, c->joins_sql, 1, p1, def_joins_take, r, &e) < 0) r->step--;
       ferry_error_clear(&e);
     }
   }

@@ -85,7 +85,7 @@ static void plan_eval_body(jt *t, json_t *body, int top) {
                "%s: app version %s (package %s) is not published on the target: only administrators may "
                "start its processes; publish it",
                id, joget_str(d, "app_version") ? joget_str(d, "app_version") : "?", t->tver);
-      else if (!pub && top && !t->c->pg)
+      else if (!pub && top && !t->c->db)
         joget_note(t, "published state of %s not checked (no dsn)", tdef);
       json_t *ids = json_object_get(d, "activities");
       if (json_is_array(ids)) {
@@ -133,9 +133,24 @@ static void plan_eval_body(jt *t, json_t *body, int top) {
 }
 
 /* ---- record on the target, losses ----------------------------------------------------------------------- */
-static void take_rec_pg(jt *t, PGresult *res, void *ud) {
+static void take_rec_pg(jt *t, const joget_res *res, void *ud) {
   json_t *slot = ud;
-  json_object_set_new(slot, "found", json_boolean(PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't'));
+  json_object_set_new(slot, "found", json_boolean(joget_res_n(res) == 1 && joget_res_true(res, 0, 0)));
+}
+
+/* MySQL: the table exists (information_schema, the dsn's database), then whether it holds the record */
+static void take_rec_table_my(jt *t, const joget_res *res, void *ud) {
+  json_t *slot = ud;
+  if (joget_res_n(res) != 1 || !joget_res_true(res, 0, 0)) {
+    json_object_set_new(slot, "found", json_false());
+    return;
+  }
+  char *q = ferry_sql_quote_ident(t->c->db, joget_str(slot, "table"));
+  char *sql = ferry_asprintf("SELECT count(*) > 0 FROM %s WHERE id = $1", q);
+  const char *p[1] = {joget_str(t->src, "record_id")};
+  joget_jt_pg(t, sql, 1, p, take_rec_pg, slot);
+  free(sql);
+  free(q);
 }
 
 static void take_rec_http(jt *t, json_t *doc, void *ud) {
@@ -158,12 +173,20 @@ static void record_lookups(jt *t) {
     json_t *slot = json_pack("{s:s, s:s?}", "table", table, "form", form);
     json_object_set_new(t->plan, key, slot); /* borrowed by the request below, owned by t->plan */
     free(key);
-    if (t->c->pg) {
+    if (t->c->db && t->c->mysql) {
+      const char *p[1] = {table};
+      joget_jt_pg(t,
+                  "SELECT count(*) > 0 FROM information_schema.tables WHERE table_schema = DATABASE() AND "
+                  "table_name = $1",
+                  1, p, take_rec_table_my, slot);
+    } else if (t->c->db) {
+      /* Joget's tables on PostgreSQL are lower case (Hibernate does not quote): a name from a MySQL source
+         keeps the form's spelling */
       const char *p[2] = {table, rid};
       joget_jt_pg(t,
-                  "SELECT CASE WHEN to_regclass(quote_ident($1::text)) IS NULL THEN false ELSE "
+                  "SELECT CASE WHEN to_regclass(quote_ident(lower($1::text))) IS NULL THEN false ELSE "
                   "(xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I WHERE id = %L', "
-                  "$1::text, $2::text), false, true, '')))[1]::text::int > 0 END",
+                  "lower($1::text), $2::text), false, true, '')))[1]::text::int > 0 END",
                   2, p, take_rec_pg, slot);
     } else if (form) {
       char *a = joget_seg(t->tapp), *f = joget_seg(form), *k = joget_seg(rid);
@@ -398,7 +421,7 @@ static void plan_lookups(jt *t) {
   const char *u;
   json_t *x;
   json_object_foreach(users, u, x) {
-    if (t->c->pg) {
+    if (t->c->db) {
       char *slot = ferry_asprintf("dir:%s", u);
       joget_jt_lookup(t, &t->k->dirusers, u, joget_diruser_start, slot, 1);
       free(slot);

@@ -286,10 +286,10 @@ static void reconcile_pick(jt *t) {
   joget_do_start(t);
 }
 
-static void take_cands_pg(jt *t, PGresult *res, void *ud) {
-  for (int i = 0; i < PQntuples(res); i++)
-    json_array_append_new(t->cands, json_pack("{s:s, s:I}", "id", PQgetvalue(res, i, 0), "created_ms",
-                                              (json_int_t)atoll(PQgetvalue(res, i, 1))));
+static void take_cands_pg(jt *t, const joget_res *res, void *ud) {
+  for (int i = 0; i < joget_res_n(res); i++)
+    json_array_append_new(t->cands, json_pack("{s:s, s:I}", "id", joget_res_val(res, i, 0), "created_ms",
+                                              (json_int_t)atoll(joget_res_val(res, i, 1))));
 }
 
 /* "yyyy-MM-dd hh:mm a" (the emulator's and a default Joget's display format) in UTC -> ms, or -1 */
@@ -356,15 +356,21 @@ static void take_cands_http(jt *t, json_t *doc, void *ud) {
 void joget_cands_find(jt *t, void (*next)(jt *)) {
   json_decref(t->cands);
   t->cands = json_array();
-  if (t->c->pg) {
+  if (t->c->db) {
     char since[32];
     snprintf(since, sizeof since, "%lld",
              (long long)(json_integer_value(json_object_get(t->st, "intent_ms")) - t->c->clock_skew_ms));
     const char *p[3] = {t->tdef, joget_str(t->src, "record_id"), since};
     joget_jt_pg(t,
-                "SELECT p.id, p.created FROM shkprocesses p LEFT JOIN wf_process_link l ON l.processid = p.id "
-                "WHERE p.pdefname = $1 AND COALESCE(l.originprocessid, p.id) = $2 AND p.activityrequesterprocessid "
-                "IS NULL AND p.state IN (1000000, 1000004) AND p.created >= $3::bigint ORDER BY p.created, p.id",
+                JOGET_SQL(t->c,
+                          "SELECT p.id, p.created FROM shkprocesses p LEFT JOIN wf_process_link l ON l.processid = "
+                          "p.id WHERE p.pdefname = $1 AND COALESCE(l.originprocessid, p.id) = $2 AND "
+                          "p.activityrequesterprocessid IS NULL AND p.state IN (1000000, 1000004) AND p.created >= "
+                          "$3::bigint ORDER BY p.created, p.id",
+                          "SELECT p.id, p.created FROM SHKProcesses p LEFT JOIN wf_process_link l ON l.processid = "
+                          "p.id WHERE p.pdefname = $1 AND COALESCE(l.originprocessid, p.id) = $2 AND "
+                          "p.activityrequesterprocessid IS NULL AND p.state IN (1000000, 1000004) AND p.created >= "
+                          "CAST($3 AS SIGNED) ORDER BY p.created, p.id"),
                 3, p, take_cands_pg, NULL);
     joget_jt_then(t, next);
     return;

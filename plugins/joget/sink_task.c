@@ -231,7 +231,7 @@ typedef struct jt_pq {
   void *ud;
 } jt_pq;
 
-static void jt_on_pg(void *arg, int status, PGresult *res, const ferry_error *err) {
+static void jt_on_pg(void *arg, int status, const joget_res *res, const ferry_error *err) {
   jt_pq *q = arg;
   jt *t = q->t;
   t->pending--;
@@ -255,7 +255,7 @@ void joget_jt_pg(jt *t, const char *sql, int n, const char *const *params, jt_ta
   q->ud = ud;
   ferry_error e = FERRY_ERROR_INIT;
   t->pending++;
-  if (joget_pg_read(t->c, sql, n, params, jt_on_pg, q, &e) < 0) {
+  if (joget_sql_read(t->c, NULL, sql, n, params, jt_on_pg, q, &e) < 0) {
     t->pending--;
     if (!t->err.code) ferry_error_move(&t->err, &e);
     free(q);

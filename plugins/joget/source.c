@@ -51,7 +51,7 @@ static void on_page(void *arg, json_t *doc, const ferry_error *err) {
   }
   json_t *data = joget_list(doc, "data");
   size_t n = json_array_size(data);
-  if (!s->total_sent && !s->c->pg && (!s->c->apps || !s->c->apps[0])) {
+  if (!s->total_sent && !s->c->db && (!s->c->apps || !s->c->apps[0])) {
     /* announced for the progress display (counts sub-flow children too: with dsn the count is exact) */
     ferry_source_total(s->ins, json_integer_value(json_object_get(doc, "total")));
     s->total_sent = 1;
@@ -80,13 +80,13 @@ static void on_page(void *arg, json_t *doc, const ferry_error *err) {
     json_decref(s->prev_ids);
     s->prev_ids = json_object();
   }
-  if (s->c->pg && json_array_size(fresh) > 0) {
+  if (s->c->db && json_array_size(fresh) > 0) {
     s->batch_page = fresh;
     s->batch_tries = 0;
     joget_batch_start(s);
     return;
   }
-  if (!s->c->pg) {
+  if (!s->c->db) {
     /* HTTP mode: rows become bodies when assembled */
     json_decref(s->rows);
     s->rows = fresh;
@@ -162,19 +162,20 @@ void joget_src_pump(joget_src *s) {
 }
 
 /* ---- total (dsn): exact count of top-level running instances ---- */
-static void on_count(void *arg, int status, PGresult *res, const ferry_error *err) {
+static void on_count(void *arg, int status, const joget_res *res, const ferry_error *err) {
   joget_src *s = arg;
   if (status || s->stopped) return; /* only for the progress display */
-  ferry_source_total(s->ins, atoll(PQgetvalue(res, 0, 0)));
+  ferry_source_total(s->ins, atoll(joget_res_val(res, 0, 0)));
 }
 
 /* Which of Shark's bookkeeping tables this database has (a real Joget has both; a database a test built by
  * hand may not). Queued before any batch, so it answers first; a batch that was ready before waits. */
-static void on_caps(void *arg, int status, PGresult *res, const ferry_error *err) {
+static void on_caps(void *arg, int status, const joget_res *res, const ferry_error *err) {
+  (void)err;
   joget_src *s = arg;
-  if (!status && PQntuples(res) == 1) {
-    s->has_joins = PQgetvalue(res, 0, 0)[0] == 't';
-    s->has_deadlines = PQgetvalue(res, 0, 1)[0] == 't';
+  if (!status && joget_res_n(res) == 1) {
+    s->has_joins = joget_res_true(res, 0, 0);
+    s->has_deadlines = joget_res_true(res, 0, 1);
   }
   if (!s->has_joins)
     ferry_log(s->ins, FERRY_LOG_WARN,
@@ -197,23 +198,40 @@ static int src_start(ferry_instance *ins, ferry_error *err) {
   unsigned conc = ferry_instance_concurrency(ins);
   s->max_flight = c->fetch_concurrency > 0 ? (size_t)c->fetch_concurrency : (conc ? conc * 2 : 16);
   c->src = s;
-  if (c->pg &&
-      joget_pg_read(c, "SELECT to_regclass('shkandjointable') IS NOT NULL, to_regclass('shkdeadlines') IS NOT NULL",
-                    0, NULL, on_caps, s, err) < 0)
+  if (c->db &&
+      joget_sql_read(c, NULL,
+                     JOGET_SQL(c,
+                               "SELECT to_regclass('shkandjointable') IS NOT NULL, to_regclass('shkdeadlines') IS "
+                               "NOT NULL",
+                               "SELECT EXISTS (SELECT 1 FROM information_schema.tables WHERE table_schema = "
+                               "DATABASE() AND table_name = 'SHKAndJoinTable'), EXISTS (SELECT 1 FROM "
+                               "information_schema.tables WHERE table_schema = DATABASE() AND table_name = "
+                               "'SHKDeadlines')"),
+                     0, NULL, on_caps, s, err) < 0)
     return err->code;
-  if (c->pg) {
+  if (c->db && !c->mysql) {
     json_t *apps = json_array();
     for (char **p = c->apps; p && *p; p++) json_array_append_new(apps, json_string(*p));
     char *aj = json_dumps(apps, JSON_COMPACT);
     json_decref(apps);
     const char *p[1] = {aj};
-    joget_pg_read(
-        c,
-        "SELECT count(*) FROM shkprocesses WHERE state IN (1000000, 1000002, 1000004) AND "
-        "activityrequesterprocessid IS NULL AND (json_array_length($1::json) = 0 OR split_part(pdefname, "
-        "'#', 1) IN (SELECT json_array_elements_text($1::json)))",
-        1, p, on_count, s, err);
+    joget_sql_read(c, NULL,
+                   "SELECT count(*) FROM shkprocesses WHERE state IN (1000000, 1000002, 1000004) AND "
+                   "activityrequesterprocessid IS NULL AND (json_array_length($1::json) = 0 OR split_part(pdefname, "
+                   "'#', 1) IN (SELECT json_array_elements_text($1::json)))",
+                   1, p, on_count, s, err);
     free(aj);
+    ferry_error_clear(err);
+  } else if (c->db) { /* MySQL: the apps as an IN list */
+    int n = 0;
+    for (char **p = c->apps; p && *p; p++) n++;
+    char *in = joget_sql_in_list(1, n);
+    char *sql = ferry_asprintf("SELECT count(*) FROM SHKProcesses WHERE state IN (1000000, 1000002, 1000004) AND "
+                               "activityrequesterprocessid IS NULL%s%s%s",
+                               n ? " AND SUBSTRING_INDEX(pdefname, '#', 1) IN (" : "", n ? in : "", n ? ")" : "");
+    joget_sql_read(c, NULL, sql, n, (const char *const *)c->apps, on_count, s, err);
+    free(sql);
+    free(in);
     ferry_error_clear(err);
   }
   return 0;
@@ -251,6 +269,7 @@ void joget_source_fini(joget_ctx_t *c) {
   json_decref(s->batch_asg);
   json_decref(s->batch_joins);
   json_decref(s->batch_recs);
+  json_decref(s->batch_found);
   ferry_error_clear(&s->batch_err);
   c->src = NULL;
   if (s->timer_on) {

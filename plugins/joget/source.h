@@ -36,6 +36,8 @@ typedef struct joget_src {
   /* SQL batch of the current page */
   json_t *batch_page; /* rows of the page */
   json_t *batch_tree, *batch_acts, *batch_asg, *batch_joins, *batch_recs;
+  ferry_sql_txn *batch_txn; /* the page's snapshot transaction while open */
+  json_t *batch_found;      /* MySQL: "table\x01record id" -> true for the records the form tables hold */
   int caps;          /* 0 unknown, 1 known: which Shark tables the database has (has_joins, has_deadlines) */
   int caps_wait;     /* a batch waits for the capability check */
   int has_joins;     /* shkandjointable exists (every Joget database has it) */

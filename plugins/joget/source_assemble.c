@@ -449,7 +449,7 @@ static void asm_finish_top(asm_t *a) {
 
 void joget_start_assembly(joget_src *s, json_t *entry) {
   s->in_flight++;
-  if (s->c->pg) {
+  if (s->c->db) {
     asm_t *a = asm_new(s, json_incref(entry), NULL, 1);
     fetch_vars(a);
     fetch_child_vars(a, a->body);

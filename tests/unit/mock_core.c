@@ -1,5 +1,6 @@
 /* The mock core (see mock_core.h). */
 #define _GNU_SOURCE
+#include <ferry/sql.h>
 #include "mock_core.h"
 
 #include <stdarg.h>
@@ -293,5 +294,40 @@ int ferry_pg_copy_in(ferry_pg *pg, const char *sql, const void *data, size_t len
 size_t ferry_pg_pending(const ferry_pg *pg) {
   (void)pg;
   return 0;
+}
+
+/* the SQL service (ferry/sql.h): none in a unit test */
+ferry_sql *ferry_sql_open(ferry_instance *ins, const char *url, const ferry_sql_opts *opts, ferry_error *err) {
+  (void)ins; (void)url; (void)opts;
+  count("ferry_sql_open");
+  ferry_error_set(err, FERRY_EUNSUPPORTED, "mock core: no SQL service in a unit test");
+  return NULL;
+}
+void ferry_sql_close(ferry_sql *db) { (void)db; }
+ferry_sql_engine ferry_sql_engine_of(const ferry_sql *db) {
+  (void)db;
+  return FERRY_SQL_POSTGRESQL;
+}
+const char *ferry_sql_endpoint(const ferry_sql *db) {
+  (void)db;
+  return "";
+}
+int ferry_sql_query(ferry_sql *db, ferry_sql_txn *txn, const char *sql, size_t nparams,
+                    const ferry_sql_value *params, ferry_sql_rows_cb rows, ferry_sql_done_cb done, void *arg) {
+  (void)db; (void)txn; (void)sql; (void)nparams; (void)params; (void)rows; (void)done; (void)arg;
+  count("ferry_sql_query");
+  return FERRY_EUNSUPPORTED;
+}
+int ferry_sql_begin(ferry_sql *db, unsigned mode, const char *import, ferry_sql_begin_cb cb, void *arg) {
+  (void)db; (void)mode; (void)import; (void)cb; (void)arg;
+  return FERRY_EUNSUPPORTED;
+}
+int ferry_sql_commit(ferry_sql_txn *txn, ferry_sql_done_cb done, void *arg) {
+  (void)txn; (void)done; (void)arg;
+  return FERRY_EUNSUPPORTED;
+}
+char *ferry_sql_quote_ident(const ferry_sql *db, const char *ident) {
+  (void)db;
+  return ident ? ferry_asprintf("`%s`", ident) : NULL;
 }
 
