@@ -214,8 +214,8 @@ static int joget_init(ferry_instance *ins, ferry_error *err) {
                        .retry_cap_ms = 5000};
   c->http = ferry_http_new(ins, &o, err);
   if (!c->http) return err->code ? err->code : FERRY_EINTERNAL;
-  c->acts_sql = c->acts_sql;
-  c->joins_sql = c->joins_sql;
+  c->acts_sql = c->activity_ids_sql;
+  c->joins_sql = c->join_branches_sql;
   if (c->dsn && *c->dsn) {
     ferry_sql_opts so = {.struct_size = sizeof so};
     c->db = ferry_sql_open(ins, c->dsn, &so, err);

@@ -17,6 +17,8 @@ static void op_free(pr_op *op) {
     free(t->cols);
   }
   free(op->info);
+  json_decref(op->cur);
+  ferry_error_clear(&op->err);
   preserve_free_list(op->params);
   free(op);
 }
@@ -81,14 +83,14 @@ static char *item_app(const ferry_item *it, json_t *data) {
 static void op_resolve_apps(pr_op *op);
 static void op_catalog(pr_op *op);
 
-static void on_app_forms(void *arg, int status, PGresult *res, const ferry_error *err) {
+static void on_app_forms(void *arg, int status, const pr_res *res, const ferry_error *err) {
   pr_op *op = arg;
   const char *app = op->apps[op->next_app];
   if (status) {
     preserve_op_fail_pg(op, "looking up the form tables of app", err);
     return;
   }
-  int n = PQntuples(res);
+  int n = pr_n(res);
   if (n == 0) {
     preserve_op_failf(op, FERRY_ENOENT,
                       "app \"%s\" has no forms in app_form of the target database (is the app imported there? or "
@@ -101,7 +103,7 @@ static void on_app_forms(void *arg, int status, PGresult *res, const ferry_error
     app_tables *at = &c->cache[c->ncache++];
     at->app = preserve_xstrdup(app);
     at->tables = preserve_xrealloc(NULL, ((size_t)n + 1) * sizeof *at->tables);
-    for (int i = 0; i < n; i++) at->tables[i] = preserve_xstrdup(PQgetvalue(res, i, 0));
+    for (int i = 0; i < n; i++) at->tables[i] = preserve_xstrdup(pr_val(res, i, 0));
     at->tables[n] = NULL;
   }
   op_resolve_apps(op); /* takes the tables from the cache */
@@ -114,10 +116,12 @@ static void op_resolve_apps(pr_op *op) {
     const app_tables *at = cache_get(c, op->apps[op->next_app]);
     if (!at) {
       /* Table name = app_fd_ + the form's tableName, or the form id when it is empty (docs/joget-facts.md 9.11). */
-      const char *sql = "SELECT DISTINCT 'app_fd_' || COALESCE(NULLIF(tablename, ''), formid) FROM app_form "
-                        "WHERE appid = $1 ORDER BY 1";
+      const char *sql = c->mysql ? "SELECT DISTINCT CONCAT('app_fd_', COALESCE(NULLIF(tablename, ''), formid)) "
+                                   "FROM app_form WHERE appid = $1 ORDER BY 1"
+                                 : "SELECT DISTINCT 'app_fd_' || COALESCE(NULLIF(tablename, ''), formid) FROM "
+                                   "app_form WHERE appid = $1 ORDER BY 1";
       const char *params[] = {op->apps[op->next_app]};
-      int rc = ferry_pg_query(c->pg, sql, 1, params, on_app_forms, op);
+      int rc = preserve_read(c, NULL, sql, 1, params, on_app_forms, op);
       if (rc < 0) preserve_op_failf(op, rc, "looking up the form tables of app \"%s\": cannot queue the query (%s)",
                                     op->apps[op->next_app], ferry_strerror(rc));
       return;
@@ -135,7 +139,7 @@ static void op_resolve_apps(pr_op *op) {
 }
 
 /* ---- catalog ------------------------------------------------------------------------------------------- */
-static void on_catalog(void *arg, int status, PGresult *res, const ferry_error *err);
+static void on_catalog(void *arg, int status, const pr_res *res, const ferry_error *err);
 
 static void op_catalog(pr_op *op) {
   op->info = preserve_xrealloc(NULL, op->ntables * sizeof *op->info);
@@ -143,6 +147,27 @@ static void op_catalog(pr_op *op) {
   for (size_t i = 0; i < op->ntables; i++) {
     op->info[i].name = preserve_xstrdup(op->tables[i]);
     op->info[i].key = -1;
+  }
+  if (op->c->mysql) {
+    /* MySQL: information_schema of the dsn's database (or option schema); generated columns are never
+       written; binary types are kept as hex */
+    ferry_buf sql = {0};
+    ferry_buf_add(&sql,
+                  "SELECT table_name, table_schema, column_name, column_type, extra LIKE '%GENERATED%', 0, "
+                  "data_type IN ('binary', 'varbinary', 'tinyblob', 'blob', 'mediumblob', 'longblob') FROM "
+                  "information_schema.columns WHERE table_schema = COALESCE(NULLIF($1, ''), DATABASE()) AND "
+                  "table_name IN (");
+    for (size_t i = 0; i < op->ntables; i++) ferry_buf_addf(&sql, "%s$%zu", i ? ", " : "", i + 2);
+    ferry_buf_add(&sql, ") ORDER BY table_name, ordinal_position");
+    const char **params = preserve_xrealloc(NULL, (op->ntables + 1) * sizeof *params);
+    params[0] = op->c->schema ? op->c->schema : "";
+    for (size_t i = 0; i < op->ntables; i++) params[i + 1] = op->tables[i];
+    int rc = preserve_read(op->c, NULL, sql.buf, op->ntables + 1, params, on_catalog, op);
+    free(params);
+    ferry_buf_free(&sql);
+    if (rc < 0)
+      preserve_op_failf(op, rc, "reading the target's catalog: cannot queue the query (%s)", ferry_strerror(rc));
+    return;
   }
   char *arr = ferry_pg_text_array((const char *const *)op->tables, op->ntables);
   const char *sql =
@@ -153,7 +178,7 @@ static void op_catalog(pr_op *op) {
       "WHERE n.nspname = COALESCE(NULLIF($1, ''), current_schema()) AND c.relname = ANY($2::text[]) "
       "AND c.relkind IN ('r', 'p') ORDER BY c.relname, a.attnum";
   const char *params[] = {op->c->schema ? op->c->schema : "", arr};
-  int rc = ferry_pg_query(op->c->pg, sql, 2, params, on_catalog, op);
+  int rc = preserve_read(op->c, NULL, sql, 2, params, on_catalog, op);
   free(arr);
   if (rc < 0)
     preserve_op_failf(op, rc, "reading the target's catalog: cannot queue the query (%s)", ferry_strerror(rc));
@@ -165,22 +190,23 @@ static table_info *find_table(pr_op *op, const char *name) {
   return NULL;
 }
 
-static void on_catalog(void *arg, int status, PGresult *res, const ferry_error *err) {
+static void on_catalog(void *arg, int status, const pr_res *res, const ferry_error *err) {
   pr_op *op = arg;
   if (status) {
     preserve_op_fail_pg(op, op->restore ? "restore" : "snapshot", err);
     return;
   }
-  for (int r = 0; r < PQntuples(res); r++) {
-    table_info *t = find_table(op, PQgetvalue(res, r, 0));
+  for (int r = 0; r < pr_n(res); r++) {
+    table_info *t = find_table(op, pr_val(res, r, 0));
     if (!t) continue;
-    if (!t->schema) t->schema = preserve_xstrdup(PQgetvalue(res, r, 1));
+    if (!t->schema) t->schema = preserve_xstrdup(pr_val(res, r, 1));
     t->cols = preserve_xrealloc(t->cols, (t->ncols + 1) * sizeof *t->cols);
     column *col = &t->cols[t->ncols];
-    col->name = preserve_xstrdup(PQgetvalue(res, r, 2));
-    col->type = preserve_xstrdup(PQgetvalue(res, r, 3));
-    col->generated = PQgetvalue(res, r, 4)[0] == 't';
-    col->ident_always = PQgetvalue(res, r, 5)[0] == 't';
+    col->name = preserve_xstrdup(pr_val(res, r, 2));
+    col->type = preserve_xstrdup(pr_val(res, r, 3));
+    col->generated = pr_true(res, r, 4);
+    col->ident_always = pr_true(res, r, 5);
+    col->binary = op->c->mysql && pr_true(res, r, 6);
     if (!strcmp(col->name, op->c->key_column)) t->key = (int)t->ncols;
     t->ncols++;
   }
@@ -197,9 +223,25 @@ static void on_catalog(void *arg, int status, PGresult *res, const ferry_error *
   else preserve_op_snapshot(op);
 }
 
-/* json_object(ARRAY['c1', ...], ARRAY[t."c1"::text, ...])::text of the row alias t, without generated
- * columns */
-void preserve_sb_row_json(ferry_buf *sb, const table_info *t) {
+/* The row alias t as a JSON object of text values, without generated columns:
+ *   PostgreSQL  json_object(ARRAY['c1', ...], ARRAY[t."c1"::text, ...])::text
+ *   MySQL       JSON_OBJECT('c1', CAST(t.`c1` AS CHAR), ...)   (binary columns: HEX(t.`c`)) */
+void preserve_sb_row_json(ferry_buf *sb, const pr_ctx *c, const table_info *t) {
+  if (c->mysql) {
+    ferry_buf_add(sb, "JSON_OBJECT(");
+    int first = 1;
+    for (size_t k = 0; k < t->ncols; k++) {
+      if (t->cols[k].generated) continue;
+      if (!first) ferry_buf_add(sb, ", ");
+      first = 0;
+      preserve_add_literal(sb, c, t->cols[k].name);
+      ferry_buf_add(sb, t->cols[k].binary ? ", HEX(t." : ", CAST(t.");
+      preserve_add_ident(sb, c, t->cols[k].name);
+      ferry_buf_add(sb, t->cols[k].binary ? ")" : " AS CHAR)");
+    }
+    ferry_buf_add(sb, ")");
+    return;
+  }
   ferry_buf_add(sb, "json_object(ARRAY[");
   int first = 1;
   for (size_t k = 0; k < t->ncols; k++) {
@@ -221,17 +263,20 @@ void preserve_sb_row_json(ferry_buf *sb, const table_info *t) {
   ferry_buf_add(sb, "]::text[])::text");
 }
 
-void preserve_sb_table(ferry_buf *sb, const table_info *t) {
-  ferry_pg_add_ident(sb, t->schema);
+void preserve_sb_table(ferry_buf *sb, const pr_ctx *c, const table_info *t) {
+  preserve_add_ident(sb, c, t->schema);
   ferry_buf_add(sb, ".");
-  ferry_pg_add_ident(sb, t->name);
+  preserve_add_ident(sb, c, t->name);
 }
 
-/* t."key" = CAST($1::text AS <key type>) */
-void preserve_sb_key_match(ferry_buf *sb, const table_info *t) {
+/* PostgreSQL: t."key" = CAST($1::text AS <key type>); MySQL: t.`key` = $1 (the server converts) */
+void preserve_sb_key_match(ferry_buf *sb, const pr_ctx *c, const table_info *t) {
   ferry_buf_add(sb, "t.");
-  ferry_pg_add_ident(sb, t->cols[t->key].name);
-  ferry_buf_addf(sb, " = CAST($1::text AS %s)", t->cols[t->key].type);
+  preserve_add_ident(sb, c, t->cols[t->key].name);
+  if (c->mysql)
+    ferry_buf_add(sb, " = $1");
+  else
+    ferry_buf_addf(sb, " = CAST($1::text AS %s)", t->cols[t->key].type);
 }
 
 /* ---- fire ---------------------------------------------------------------------------------------------- */

@@ -4,7 +4,7 @@
 #include "preserve_records.h"
 
 /* ---- before_start: snapshot ---------------------------------------------------------------------------- */
-static void on_snapshot(void *arg, int status, PGresult *res, const ferry_error *err);
+static void on_snapshot(void *arg, int status, const pr_res *res, const ferry_error *err);
 
 static void store_snapshot(pr_op *op, json_t *snapshot) {
   json_t *state = ferry_hook_state(op->ev);
@@ -29,11 +29,11 @@ void preserve_op_snapshot(pr_op *op) {
     if (!t->schema) continue;
     if (n++) ferry_buf_add(&sql, " UNION ALL ");
     ferry_buf_addf(&sql, "SELECT %zu, count(*), min(", i);
-    preserve_sb_row_json(&sql, t);
+    preserve_sb_row_json(&sql, op->c, t);
     ferry_buf_add(&sql, ") FROM ");
-    preserve_sb_table(&sql, t);
+    preserve_sb_table(&sql, op->c, t);
     ferry_buf_add(&sql, " t WHERE ");
-    preserve_sb_key_match(&sql, t);
+    preserve_sb_key_match(&sql, op->c, t);
   }
   if (!n) { /* none of the tables exists yet (Joget creates them lazily): every row is absent */
     ferry_buf_free(&sql);
@@ -43,13 +43,13 @@ void preserve_op_snapshot(pr_op *op) {
     return;
   }
   const char *params[] = {op->record_id};
-  int rc = ferry_pg_query(op->c->pg, sql.buf, 1, params, on_snapshot, op);
+  int rc = preserve_read(op->c, NULL, sql.buf, 1, params, on_snapshot, op);
   ferry_buf_free(&sql);
   if (rc < 0) preserve_op_failf(op, rc, "snapshot of record \"%s\": cannot queue the query (%s)", op->record_id,
                                 ferry_strerror(rc));
 }
 
-static void on_snapshot(void *arg, int status, PGresult *res, const ferry_error *err) {
+static void on_snapshot(void *arg, int status, const pr_res *res, const ferry_error *err) {
   pr_op *op = arg;
   if (status) {
     preserve_op_fail_pg(op, "snapshot", err);
@@ -57,9 +57,9 @@ static void on_snapshot(void *arg, int status, PGresult *res, const ferry_error 
   }
   json_t *snap = json_object();
   for (size_t i = 0; i < op->ntables; i++) json_object_set_new(snap, op->info[i].name, json_null());
-  for (int r = 0; r < PQntuples(res); r++) {
-    size_t i = (size_t)strtoull(PQgetvalue(res, r, 0), NULL, 10);
-    long long count = strtoll(PQgetvalue(res, r, 1), NULL, 10);
+  for (int r = 0; r < pr_n(res); r++) {
+    size_t i = (size_t)strtoull(pr_val(res, r, 0), NULL, 10);
+    long long count = strtoll(pr_val(res, r, 1), NULL, 10);
     if (i >= op->ntables) continue;
     const table_info *t = &op->info[i];
     if (count > 1) {
@@ -69,9 +69,9 @@ static void on_snapshot(void *arg, int status, PGresult *res, const ferry_error 
                         op->record_id);
       return;
     }
-    if (count == 0 || PQgetisnull(res, r, 2)) continue;
+    if (count == 0 || pr_null(res, r, 2)) continue;
     json_error_t je;
-    json_t *row = json_loads(PQgetvalue(res, r, 2), 0, &je);
+    json_t *row = json_loads(pr_val(res, r, 2), 0, &je);
     if (!json_is_object(row)) {
       json_decref(row);
       json_decref(snap);
@@ -87,7 +87,8 @@ static void on_snapshot(void *arg, int status, PGresult *res, const ferry_error 
 }
 
 /* ---- after_start: restore ------------------------------------------------------------------------------ */
-static void on_restore(void *arg, int status, PGresult *res, const ferry_error *err);
+static void on_restore(void *arg, int status, const pr_res *res, const ferry_error *err);
+static json_t *no_rows(size_t n);
 
 /* Adds a parameter; writes its reference ("$<n>::json") into ref. */
 static void param_ref(pr_op *op, const char *value, char *ref, size_t size) {
@@ -104,8 +105,22 @@ static void sb_cast_from(ferry_buf *sb, const char *pref, const column *col) {
   ferry_buf_addf(sb, " AS %s)", col->type);
 }
 
+static void my_restore(pr_op *op);
+
 void preserve_op_restore(pr_op *op) {
   json_t *snapshot = json_object_get(ferry_hook_state(op->ev), "snapshot");
+  if (op->c->mysql) {
+    for (size_t i = 0; i < op->ntables; i++)
+      if (!op->info[i].schema && json_is_object(json_object_get(snapshot, op->info[i].name))) {
+        preserve_op_failf(op, FERRY_EINVAL,
+                          "restore of record \"%s\": table %s held the record before the start but no longer "
+                          "exists on the target; restore it from the snapshot in the journal by hand",
+                          op->record_id, op->info[i].name);
+        return;
+      }
+    my_restore(op);
+    return;
+  }
   ferry_buf sql = {0}, sel = {0};
   size_t n = 0;
   for (size_t i = 0; i < op->ntables; i++) {
@@ -126,17 +141,17 @@ void preserve_op_restore(pr_op *op) {
     ferry_buf_add(&sql, n++ ? ",\n" : "WITH ");
     /* o<i>: the row as the start path left it (locked) */
     ferry_buf_addf(&sql, "o%zu AS (SELECT ", i);
-    preserve_sb_row_json(&sql, t);
+    preserve_sb_row_json(&sql, op->c, t);
     ferry_buf_add(&sql, " AS j FROM ");
-    preserve_sb_table(&sql, t);
+    preserve_sb_table(&sql, op->c, t);
     ferry_buf_add(&sql, " t WHERE ");
-    preserve_sb_key_match(&sql, t);
+    preserve_sb_key_match(&sql, op->c, t);
     ferry_buf_add(&sql, " FOR UPDATE)");
     if (!json_is_object(snap)) { /* no row before: delete what the start path created */
       ferry_buf_addf(&sql, ",\nd%zu AS (DELETE FROM ", i);
-      preserve_sb_table(&sql, t);
+      preserve_sb_table(&sql, op->c, t);
       ferry_buf_add(&sql, " t WHERE ");
-      preserve_sb_key_match(&sql, t);
+      preserve_sb_key_match(&sql, op->c, t);
       ferry_buf_add(&sql, " RETURNING 1)");
     } else {
       char *text = json_dumps(snap, JSON_COMPACT);
@@ -149,7 +164,7 @@ void preserve_op_restore(pr_op *op) {
         nset += (int)k != t->key && !t->cols[k].generated && !t->cols[k].ident_always;
       if (nset) {
         ferry_buf_addf(&sql, ",\nu%zu AS (UPDATE ", i);
-        preserve_sb_table(&sql, t);
+        preserve_sb_table(&sql, op->c, t);
         ferry_buf_add(&sql, " t SET ");
         int first = 1;
         for (size_t k = 0; k < t->ncols; k++) {
@@ -162,7 +177,7 @@ void preserve_op_restore(pr_op *op) {
           sb_cast_from(&sql, pref, col);
         }
         ferry_buf_add(&sql, " WHERE ");
-        preserve_sb_key_match(&sql, t);
+        preserve_sb_key_match(&sql, op->c, t);
         ferry_buf_add(&sql, " AND ARRAY[");
         first = 1;
         for (size_t k = 0; k < t->ncols; k++) {
@@ -188,7 +203,7 @@ void preserve_op_restore(pr_op *op) {
       }
       /* i<i>: the row again when the start path deleted it */
       ferry_buf_addf(&sql, ",\ni%zu AS (INSERT INTO ", i);
-      preserve_sb_table(&sql, t);
+      preserve_sb_table(&sql, op->c, t);
       ferry_buf_add(&sql, " (");
       int first = 1;
       for (size_t k = 0; k < t->ncols; k++) {
@@ -226,7 +241,7 @@ void preserve_op_restore(pr_op *op) {
   const char **params = preserve_xrealloc(NULL, np * sizeof *params);
   params[0] = op->record_id;
   for (size_t k = 0; k < op->nparams; k++) params[k + 1] = op->params[k];
-  int rc = ferry_pg_query(op->c->pg, sql.buf, (int)np, params, on_restore, op);
+  int rc = preserve_read(op->c, NULL, sql.buf, np, params, on_restore, op);
   free(params);
   ferry_buf_free(&sql);
   if (rc < 0) preserve_op_failf(op, rc, "restore of record \"%s\": cannot queue the statement (%s)", op->record_id,
@@ -276,31 +291,19 @@ static void diff_table(const table_info *t, json_t *snap, json_t *cur, const cha
   }
 }
 
-static void on_restore(void *arg, int status, PGresult *res, const ferry_error *err) {
-  pr_op *op = arg;
-  if (status) {
-    preserve_op_fail_pg(op, "restore", err);
-    return;
-  }
+/* The report of a restore: `curs` has, per table index, the row as the start path had left it (an object)
+ * or null. */
+static void restore_report(pr_op *op, json_t *curs) {
   json_t *state = ferry_hook_state(op->ev);
   json_t *snapshot = json_object_get(state, "snapshot");
   json_t *changes = json_array();
   ferry_buf desc = {0};
-  for (int r = 0; r < PQntuples(res); r++) {
-    size_t i = (size_t)strtoull(PQgetvalue(res, r, 0), NULL, 10);
-    if (i >= op->ntables) continue;
+  for (size_t i = 0; i < op->ntables; i++) {
     const table_info *t = &op->info[i];
-    json_t *cur = NULL;
-    if (!PQgetisnull(res, r, 1)) {
-      json_error_t je;
-      cur = json_loads(PQgetvalue(res, r, 1), 0, &je);
-      if (!json_is_object(cur)) {
-        json_decref(cur);
-        cur = NULL;
-      }
-    }
-    diff_table(t, json_object_get(snapshot, t->name), cur, op->c->key_column, changes, &desc);
-    json_decref(cur);
+    if (!t->schema) continue;
+    json_t *cur = json_array_get(curs, i);
+    diff_table(t, json_object_get(snapshot, t->name), json_is_object(cur) ? cur : NULL, op->c->key_column,
+               changes, &desc);
   }
   json_object_set_new(state, "restored", json_true());
   json_t *report = ferry_task_report(ferry_hook_task(op->ev));
@@ -324,4 +327,233 @@ static void on_restore(void *arg, int status, PGresult *res, const ferry_error *
   json_decref(changes);
   ferry_buf_free(&desc);
   preserve_op_finish(op, 0, NULL);
+}
+
+static json_t *no_rows(size_t n) {
+  json_t *a = json_array();
+  for (size_t i = 0; i < n; i++) json_array_append_new(a, json_null());
+  return a;
+}
+
+static void on_restore(void *arg, int status, const pr_res *res, const ferry_error *err) {
+  pr_op *op = arg;
+  if (status) {
+    preserve_op_fail_pg(op, "restore", err);
+    return;
+  }
+  json_t *curs = no_rows(op->ntables);
+  for (int r = 0; r < pr_n(res); r++) {
+    size_t i = (size_t)strtoull(pr_val(res, r, 0), NULL, 10);
+    if (i >= op->ntables || pr_null(res, r, 1)) continue;
+    json_error_t je;
+    json_t *cur = json_loads(pr_val(res, r, 1), 0, &je);
+    if (json_is_object(cur))
+      json_array_set_new(curs, i, cur);
+    else
+      json_decref(cur);
+  }
+  restore_report(op, curs);
+  json_decref(curs);
+}
+
+/* ---- after_start on MySQL/MariaDB: one transaction (no data-changing CTEs there): each table's row read
+ * FOR UPDATE, then the statements that put it back (DELETE / UPDATE of the columns that differ / INSERT),
+ * then COMMIT; the report as on PostgreSQL. Values are the text forms of the snapshot (CAST ... AS CHAR,
+ * binary columns as hex), which MySQL converts back on assignment. */
+static void my_fail(pr_op *op, const ferry_error *err) {
+  if (!op->err.code) ferry_error_copy(&op->err, err);
+}
+
+static void my_on_end(void *arg, int status, const ferry_sql_done *info, const ferry_error *err) {
+  (void)info;
+  pr_op *op = arg;
+  op->txn = NULL;
+  if (status) my_fail(op, err);
+  json_t *curs = op->cur;
+  op->cur = NULL;
+  if (op->err.code) {
+    ferry_error e = FERRY_ERROR_INIT;
+    ferry_error_move(&e, &op->err);
+    json_decref(curs);
+    preserve_op_fail_pg(op, "restore", &e);
+    ferry_error_clear(&e);
+    return;
+  }
+  restore_report(op, curs);
+  json_decref(curs);
+}
+
+static void my_on_write(void *arg, int status, const pr_res *res, const ferry_error *err) {
+  (void)res;
+  if (status) my_fail(arg, err);
+}
+
+static void my_add_value(ferry_buf *sb, const pr_op *op, const column *col, json_t *v) {
+  const char *s = json_string_value(v);
+  if (!s) {
+    ferry_buf_add(sb, "NULL");
+    return;
+  }
+  if (col->binary) ferry_buf_add(sb, "UNHEX(");
+  preserve_add_literal(sb, op->c, s);
+  if (col->binary) ferry_buf_add(sb, ")");
+}
+
+static void my_queue(pr_op *op, ferry_buf *sql) {
+  const char *params[] = {op->record_id};
+  int rc = preserve_read(op->c, op->txn, sql->buf, 1, params, my_on_write, op);
+  if (rc < 0) {
+    ferry_error e = FERRY_ERROR_INIT;
+    ferry_error_set(&e, rc, "cannot queue a statement (%s)", ferry_strerror(rc));
+    my_fail(op, &e);
+    ferry_error_clear(&e);
+  }
+  ferry_buf_free(sql);
+}
+
+static void my_writes(pr_op *op) {
+  json_t *snapshot = json_object_get(ferry_hook_state(op->ev), "snapshot");
+  for (size_t i = 0; i < op->ntables && !op->err.code; i++) {
+    const table_info *t = &op->info[i];
+    if (!t->schema) continue;
+    json_t *snap = json_object_get(snapshot, t->name), *cur = json_array_get(op->cur, i);
+    ferry_buf sql = {0};
+    if (!json_is_object(snap)) {
+      if (!json_is_object(cur)) continue;
+      ferry_buf_add(&sql, "DELETE FROM ");
+      preserve_sb_table(&sql, op->c, t);
+      ferry_buf_add(&sql, " WHERE ");
+      preserve_add_ident(&sql, op->c, t->cols[t->key].name);
+      ferry_buf_add(&sql, " = $1");
+      my_queue(op, &sql);
+    } else if (!json_is_object(cur)) {
+      ferry_buf_add(&sql, "INSERT INTO ");
+      preserve_sb_table(&sql, op->c, t);
+      ferry_buf_add(&sql, " (");
+      int first = 1;
+      for (size_t k = 0; k < t->ncols; k++) {
+        if (t->cols[k].generated) continue;
+        ferry_buf_add(&sql, first ? "" : ", ");
+        first = 0;
+        preserve_add_ident(&sql, op->c, t->cols[k].name);
+      }
+      ferry_buf_add(&sql, ") VALUES (");
+      first = 1;
+      for (size_t k = 0; k < t->ncols; k++) {
+        if (t->cols[k].generated) continue;
+        ferry_buf_add(&sql, first ? "" : ", ");
+        first = 0;
+        my_add_value(&sql, op, &t->cols[k], json_object_get(snap, t->cols[k].name));
+      }
+      ferry_buf_add(&sql, ")");
+      my_queue(op, &sql);
+    } else {
+      size_t nset = 0;
+      ferry_buf_add(&sql, "UPDATE ");
+      preserve_sb_table(&sql, op->c, t);
+      ferry_buf_add(&sql, " SET ");
+      for (size_t k = 0; k < t->ncols; k++) {
+        const column *col = &t->cols[k];
+        if ((int)k == t->key || col->generated) continue;
+        const char *a = json_string_value(json_object_get(cur, col->name));
+        const char *b = json_string_value(json_object_get(snap, col->name));
+        if ((a == NULL) == (b == NULL) && (!a || !strcmp(a, b))) continue;
+        ferry_buf_add(&sql, nset++ ? ", " : "");
+        preserve_add_ident(&sql, op->c, col->name);
+        ferry_buf_add(&sql, " = ");
+        my_add_value(&sql, op, col, json_object_get(snap, col->name));
+      }
+      ferry_buf_add(&sql, " WHERE ");
+      preserve_add_ident(&sql, op->c, t->cols[t->key].name);
+      ferry_buf_add(&sql, " = $1");
+      if (nset)
+        my_queue(op, &sql);
+      else
+        ferry_buf_free(&sql);
+    }
+  }
+  int rc = op->err.code ? ferry_sql_rollback(op->txn, my_on_end, op) : ferry_sql_commit(op->txn, my_on_end, op);
+  if (rc < 0) {
+    ferry_error e = FERRY_ERROR_INIT;
+    ferry_error_set(&e, rc, "cannot end the transaction (%s)", ferry_strerror(rc));
+    my_fail(op, &e);
+    ferry_error_clear(&e);
+    my_on_end(op, 0, NULL, NULL);
+  }
+}
+
+typedef struct my_rd {
+  pr_op *op;
+  size_t i;
+} my_rd;
+
+static void my_on_read(void *arg, int status, const pr_res *res, const ferry_error *err) {
+  my_rd *q = arg;
+  pr_op *op = q->op;
+  size_t i = q->i;
+  free(q);
+  if (status)
+    my_fail(op, err);
+  else if (pr_n(res) > 1) {
+    ferry_error e = FERRY_ERROR_INIT;
+    ferry_error_set(&e, FERRY_EINVAL, "table %s.%s has %d rows with %s = \"%s\": preserve-records needs a unique key column (option \"key_column\")",
+                    op->info[i].schema, op->info[i].name, pr_n(res), op->c->key_column, op->record_id);
+    my_fail(op, &e);
+    ferry_error_clear(&e);
+  } else if (pr_n(res) == 1 && !pr_null(res, 0, 0)) {
+    json_error_t je;
+    json_t *cur = json_loads(pr_val(res, 0, 0), 0, &je);
+    if (json_is_object(cur))
+      json_array_set_new(op->cur, i, cur);
+    else
+      json_decref(cur);
+  }
+  if (--op->reads == 0) my_writes(op);
+}
+
+static void my_on_begin(void *arg, int status, ferry_sql_txn *txn, const ferry_error *err) {
+  pr_op *op = arg;
+  if (status) {
+    preserve_op_fail_pg(op, "restore", err);
+    return;
+  }
+  op->txn = txn;
+  json_decref(op->cur);
+  op->cur = no_rows(op->ntables);
+  op->reads = 1; /* held until every read is queued */
+  const char *params[] = {op->record_id};
+  for (size_t i = 0; i < op->ntables; i++) {
+    const table_info *t = &op->info[i];
+    if (!t->schema) continue;
+    ferry_buf sql = {0};
+    ferry_buf_add(&sql, "SELECT ");
+    preserve_sb_row_json(&sql, op->c, t);
+    ferry_buf_add(&sql, " FROM ");
+    preserve_sb_table(&sql, op->c, t);
+    ferry_buf_add(&sql, " t WHERE ");
+    preserve_sb_key_match(&sql, op->c, t);
+    ferry_buf_add(&sql, " FOR UPDATE");
+    my_rd *q = preserve_xrealloc(NULL, sizeof *q);
+    q->op = op;
+    q->i = i;
+    op->reads++;
+    int rc = preserve_read(op->c, txn, sql.buf, 1, params, my_on_read, q);
+    ferry_buf_free(&sql);
+    if (rc < 0) {
+      op->reads--;
+      free(q);
+      ferry_error e = FERRY_ERROR_INIT;
+      ferry_error_set(&e, rc, "cannot queue a read (%s)", ferry_strerror(rc));
+      my_fail(op, &e);
+      ferry_error_clear(&e);
+    }
+  }
+  if (--op->reads == 0) my_writes(op);
+}
+
+static void my_restore(pr_op *op) {
+  int rc = ferry_sql_begin(op->c->db, FERRY_SQL_READ_WRITE, NULL, my_on_begin, op);
+  if (rc < 0)
+    preserve_op_failf(op, rc, "restore of record \"%s\": cannot start a transaction (%s)", op->record_id,
+                      ferry_strerror(rc));
 }

@@ -41,7 +41,8 @@ char *preserve_xstrdup(const char *s) {
 static const ferry_option pr_options[] = {
     {.key = "dsn", FERRY_OPT_STRING, NULL, FERRY_OPT_REQUIRED | FERRY_OPT_SECRET | FERRY_OPT_NONEMPTY,
      offsetof(pr_ctx, dsn),
-     "libpq conninfo (keywords or URI) of the TARGET Joget database, whose rows are snapshot and restored"},
+     "the TARGET Joget database, whose rows are snapshot and restored: a libpq conninfo (keywords or URI) or "
+     "a mysql:// / mariadb:// URL"},
     {.key = "tables", FERRY_OPT_STRING_LIST, NULL, FERRY_OPT_NONEMPTY, offsetof(pr_ctx, tables),
      "tables to preserve, by name (\"app_fd_leave\"); combined with \"apps\""},
     {.key = "apps", FERRY_OPT_STRING_LIST, NULL, FERRY_OPT_NONEMPTY, offsetof(pr_ctx, apps),
@@ -100,18 +101,131 @@ static char *build_conninfo(const char *dsn, ferry_error *err) {
   return ferry_buf_steal(&sb);
 }
 
+static int is_mysql_url(const char *dsn) {
+  return !strncmp(dsn, "mysql://", 8) || !strncmp(dsn, "mariadb://", 10);
+}
+
 static int pr_init(ferry_instance *ins, ferry_error *err) {
   pr_ctx *c = ferry_instance_ctx(ins);
   c->ins = ins;
-  char *ci = build_conninfo(c->dsn, err);
+  c->mysql = is_mysql_url(c->dsn);
+  /* PostgreSQL: the user's conninfo with the session settings; MySQL: the URL as given (its text forms do
+     not depend on session settings but time_zone, which only TIMESTAMP columns see, and which the server's
+     default keeps the same for the snapshot and the restore) */
+  char *ci = c->mysql ? preserve_xstrdup(c->dsn) : build_conninfo(c->dsn, err);
   if (!ci) return err->code;
-  c->pg = ferry_pg_new(ins, ci, err);
+  ferry_sql_opts so = {.struct_size = sizeof so};
+  c->db = ferry_sql_open(ins, ci, &so, err);
   free(ci);
-  if (!c->pg) {
+  if (!c->db) {
     ferry_error_prefix(err, "preserve-records: option \"dsn\"");
     return err->code ? err->code : FERRY_ECONFIG;
   }
+  ferry_sql_engine eng = ferry_sql_engine_of(c->db);
+  if (eng != FERRY_SQL_POSTGRESQL && eng != FERRY_SQL_MYSQL)
+    return ferry_error_set(err, FERRY_ECONFIG,
+                           "preserve-records: option \"dsn\" (%s): the target Joget database is PostgreSQL or "
+                           "MySQL/MariaDB", ferry_sql_endpoint(c->db));
+  c->mysql = eng == FERRY_SQL_MYSQL;
   return 0;
+}
+
+/* ---- reads through the SQL service --------------------------------------------------------------------- */
+int pr_n(const pr_res *r) { return r ? (int)r->nrows : 0; }
+int pr_null(const pr_res *r, int row, int col) {
+  if (!r || row < 0 || col < 0 || (size_t)row >= r->nrows || (size_t)col >= r->ncols) return 1;
+  return r->cells[(size_t)row * r->ncols + (size_t)col] == NULL;
+}
+const char *pr_val(const pr_res *r, int row, int col) {
+  return pr_null(r, row, col) ? "" : r->cells[(size_t)row * r->ncols + (size_t)col];
+}
+int pr_true(const pr_res *r, int row, int col) {
+  const char *v = pr_val(r, row, col);
+  if (v[0] == 't') return 1;
+  if (v[0] == 'f' || !v[0]) return 0;
+  return strtod(v, NULL) != 0;
+}
+
+typedef struct pr_rd {
+  pr_read_cb cb;
+  void *arg;
+  pr_res res;
+} pr_rd;
+
+static int rd_rows(void *arg, const ferry_sql_batch *b) {
+  pr_rd *q = arg;
+  q->res.ncols = b->ncols;
+  size_t need = (q->res.nrows + b->nrows) * b->ncols;
+  if (need > q->res.cap) {
+    size_t cap = q->res.cap ? q->res.cap : 32;
+    while (cap < need) cap *= 2;
+    q->res.cells = preserve_xrealloc(q->res.cells, cap * sizeof *q->res.cells);
+    q->res.cap = cap;
+  }
+  for (size_t r = 0; r < b->nrows; r++)
+    for (size_t k = 0; k < b->ncols; k++) {
+      const ferry_sql_value *v = FERRY_SQL_CELL(b, r, k);
+      char *s = NULL;
+      if (v->data) {
+        s = preserve_xrealloc(NULL, v->len + 1);
+        memcpy(s, v->data, v->len);
+        s[v->len] = 0;
+      }
+      q->res.cells[(q->res.nrows + r) * b->ncols + k] = s;
+    }
+  q->res.nrows += b->nrows;
+  return 0;
+}
+
+static void rd_free(pr_rd *q) {
+  for (size_t i = 0; i < q->res.nrows * q->res.ncols; i++) free(q->res.cells[i]);
+  free(q->res.cells);
+  free(q);
+}
+
+static void rd_done(void *arg, int status, const ferry_sql_done *info, const ferry_error *err) {
+  (void)info;
+  pr_rd *q = arg;
+  q->cb(q->arg, status, status ? NULL : &q->res, status ? err : NULL);
+  rd_free(q);
+}
+
+int preserve_read(pr_ctx *c, ferry_sql_txn *txn, const char *sql, size_t n, const char *const *params,
+                  pr_read_cb cb, void *arg) {
+  ferry_sql_value *pv = preserve_xrealloc(NULL, (n + 1) * sizeof *pv);
+  for (size_t i = 0; i < n; i++) {
+    pv[i].data = params[i];
+    pv[i].len = params[i] ? strlen(params[i]) : 0;
+    pv[i].binary = 0;
+  }
+  pr_rd *q = preserve_xrealloc(NULL, sizeof *q);
+  memset(q, 0, sizeof *q);
+  q->cb = cb;
+  q->arg = arg;
+  int rc = ferry_sql_query(c->db, txn, sql, n, n ? pv : NULL, rd_rows, rd_done, q);
+  free(pv);
+  if (rc < 0) rd_free(q);
+  return rc;
+}
+
+void preserve_add_ident(ferry_buf *sb, const pr_ctx *c, const char *ident) {
+  if (!c->mysql) {
+    ferry_pg_add_ident(sb, ident);
+    return;
+  }
+  char *q = ferry_sql_quote_ident(c->db, ident ? ident : "");
+  ferry_buf_add(sb, q);
+  free(q);
+}
+
+void preserve_add_literal(ferry_buf *sb, const pr_ctx *c, const char *value) {
+  if (!c->mysql) {
+    ferry_pg_add_literal(sb, value);
+    return;
+  }
+  char *q = ferry_sql_quote_literal(c->db, value, value ? strlen(value) : 0);
+  ferry_buf_add(sb, q);
+  free(q);
 }
 
 void preserve_free_list(char **l) {
@@ -121,8 +235,8 @@ void preserve_free_list(char **l) {
 
 static void pr_fini(ferry_instance *ins) {
   pr_ctx *c = ferry_instance_ctx(ins);
-  ferry_pg_free(c->pg);
-  c->pg = NULL;
+  ferry_sql_close(c->db);
+  c->db = NULL;
   for (size_t i = 0; i < c->ncache; i++) {
     free(c->cache[i].app);
     preserve_free_list(c->cache[i].tables);

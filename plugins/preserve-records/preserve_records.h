@@ -17,6 +17,7 @@
 
 #include <ferry/ferry.h>
 #include <ferry/pg.h>
+#include <ferry/sql.h>
 
 typedef struct app_tables {
   char *app;
@@ -32,7 +33,8 @@ typedef struct pr_ctx {
   char *schema;
   /* run state */
   ferry_instance *ins;
-  ferry_pg *pg;
+  ferry_sql *db;      /* the target database through the SQL service: PostgreSQL or MySQL/MariaDB */
+  int mysql;          /* its engine is MySQL/MariaDB: the SQL of hook*.c is picked per engine */
   app_tables *cache; /* resolved apps */
   size_t ncache;
 } pr_ctx;
@@ -42,6 +44,7 @@ typedef struct column {
   char *type;       /* format_type() of the column: usable in CAST(... AS type) */
   int generated;    /* GENERATED ... STORED: never written */
   int ident_always; /* GENERATED ALWAYS AS IDENTITY: not updated; inserted with OVERRIDING SYSTEM VALUE */
+  int binary;       /* MySQL: a binary type (blob, binary, varbinary): kept as HEX(), written with UNHEX() */
 } column;
 
 typedef struct table_info {
@@ -64,7 +67,30 @@ typedef struct pr_op {
   table_info *info;   /* ntables entries */
   char **params;      /* restore: $2.. values */
   size_t nparams;
+  ferry_sql_txn *txn; /* MySQL restore: the transaction of the reads (FOR UPDATE) and the writes */
+  json_t *cur;        /* MySQL restore: per table index, the row as the start path left it (object or null) */
+  size_t reads;       /* MySQL restore: reads not answered yet */
+  ferry_error err;    /* MySQL restore: the first failure */
 } pr_op;
+
+/* A whole (small) result of a read: nrows x ncols cells, each a malloc'd NUL-terminated string or NULL (SQL
+ * NULL). Borrowed by the callback; freed when it returns. */
+typedef struct pr_res {
+  size_t nrows, ncols, cap;
+  char **cells;
+} pr_res;
+typedef void (*pr_read_cb)(void *arg, int status, const pr_res *res, const ferry_error *err);
+int pr_n(const pr_res *r);
+const char *pr_val(const pr_res *r, int row, int col); /* "" for NULL */
+int pr_null(const pr_res *r, int row, int col);
+int pr_true(const pr_res *r, int row, int col);        /* "t" (PostgreSQL) or a non-zero number (MySQL) */
+/* Queues one statement ($1..$n text parameters, NULL = SQL NULL), in txn when not NULL. 0 or a negative code
+ * (cb never runs). */
+int preserve_read(pr_ctx *c, ferry_sql_txn *txn, const char *sql, size_t n, const char *const *params,
+                  pr_read_cb cb, void *arg);
+/* An identifier / a literal quoted for the target's engine, appended to sb. */
+void preserve_add_ident(ferry_buf *sb, const pr_ctx *c, const char *ident);
+void preserve_add_literal(ferry_buf *sb, const pr_ctx *c, const char *value);
 
 /* ---- preserve_records.c -------------------------------------------------------------------------------- */
 void *preserve_xrealloc(void *p, size_t n);
@@ -75,9 +101,9 @@ void preserve_free_list(char **l);
 void preserve_op_finish(pr_op *op, int status, const ferry_error *err);
 FERRY_PRINTF(3, 4) void preserve_op_failf(pr_op *op, int code, const char *fmt, ...);
 void preserve_op_fail_pg(pr_op *op, const char *what, const ferry_error *err);
-void preserve_sb_row_json(ferry_buf *sb, const table_info *t);
-void preserve_sb_table(ferry_buf *sb, const table_info *t);
-void preserve_sb_key_match(ferry_buf *sb, const table_info *t);
+void preserve_sb_row_json(ferry_buf *sb, const pr_ctx *c, const table_info *t);
+void preserve_sb_table(ferry_buf *sb, const pr_ctx *c, const table_info *t);
+void preserve_sb_key_match(ferry_buf *sb, const pr_ctx *c, const table_info *t);
 void preserve_pr_fire(ferry_instance *ins, ferry_hook_event *ev);
 
 /* ---- hook_snapshot.c ----------------------------------------------------------------------------------- */
