@@ -37,6 +37,12 @@
 #            assignee are tampered with: verify finds each (exit 4), `ferry run --repair` writes exactly those
 #            items again, verify passes (exit 0), and every source instance still has one target instance;
 #            `ferry report --html` after each verify says "N differ" (the marked items), then "all equal".
+#   mariadb  the migrate scenario (40 instances) with both Joget servers on MariaDB in Joget's MySQL layout, the
+#            configuration of examples/joget-to-joget-mariadb.json (the sql plugin for users and forms; the joget
+#            plugins' dsn and preserve-records on mariadb:// URLs); first, bad input through the joget source's
+#            dsn (a wrong MariaDB password, a port nothing listens on): a clear error naming the stage and the
+#            dsn, nothing written to the target.
+#   mixed    the same with the source Joget on MariaDB and the target Joget on PostgreSQL.
 #   terminal on an 80-column pseudo-terminal: an interrupted run says so and exits 5, the run that resumes it
 #            keeps the progress block on screen below every log line and within 79 columns, the uploads stage
 #            has a total ("count"); status exits 0; verify --log-format json writes only JSON on stderr.
@@ -80,7 +86,10 @@ finish() {
 step() { echo "--- $*"; }
 
 # ---- setup ---------------------------------------------------------------------------------------------------
-need=(pgsql fs joget preserve-records)
+case "$SCEN" in
+mariadb | mixed) need=(sql fs joget preserve-records) ;;
+*) need=(pgsql fs joget preserve-records) ;;
+esac
 "$FERRY" plugins >"$W/plugins.txt" 2>&1
 missing=()
 for p in "${need[@]}"; do grep -q "^$p " "$W/plugins.txt" || missing+=("$p"); done
@@ -107,7 +116,7 @@ setup() {
   export SOURCE_JOGET_DSN=$JOGET_SOURCE_DB TARGET_JOGET_DSN=$JOGET_TARGET_DB
   export SOURCE_WFLOW=$JOGET_SOURCE_UPLOADS TARGET_WFLOW=$JOGET_TARGET_UPLOADS
   export SOURCE_JOGET_PASSWORD=admin TARGET_JOGET_PASSWORD=admin TARGET_MASTER_PASSWORD=master-secret
-  cp "$ROOT/examples/joget-to-joget.json" "$W/ferry.json"
+  cp "$ROOT/examples/${E2E_EXAMPLE:-joget-to-joget.json}" "$W/ferry.json"
   # local emulators: no need for the example's rate limit (requests per second per server)
   edit_config 'for s in c["stages"]: s["rate"] = 0'
   SRCDB=$JOGET_SOURCE_DB TGTDB=$JOGET_TARGET_DB
@@ -222,8 +231,12 @@ check_source_unchanged() {
 }
 
 # ---- scenarios -----------------------------------------------------------------------------------------------
+# migrate [N [ENGINE ARGS...]]: N instances (48), Joget's databases as joget-env.sh's engine options say
 scenario_migrate() {
-  GEN_JOINS=3 setup 48 main
+  local n=${1:-48}
+  shift $(($# > 0 ? 1 : 0))
+  GEN_JOINS=3 setup "$n" main "$@"
+  [ -n "${E2E_BAD_DSN:-}" ] && bad_dsn_checks
   source_sums before
   local tgt0
   tgt0=$($JC dbsum "$TGTDB")
@@ -237,7 +250,7 @@ scenario_migrate() {
 import json, sys
 r = json.load(open(sys.argv[1]))
 st = [s for s in r["stages"] if s["name"] == "instances"][0]
-print(sum(1 for i in st.get("items", []) if i["status"] == "would_do"))' "$W/plan.json")" 48
+print(sum(1 for i in st.get("items", []) if i["status"] == "would_do"))' "$W/plan.json")" "$n"
 
   step "users, forms and uploads (no workflow side effect), then the canary: one instance"
   ferry run data.log --stage users --stage forms --stage uploads
@@ -283,7 +296,7 @@ for key, inst in src.items():
         print("%s: not restored" % key); bad += 1
     # the tool's own change, plus the bookkeeping columns a form store touches (datemodified, modifiedby...)
     got = sorted((c["table"], c["column"], c["tool_value"], c["restored_value"]) for c in t["tools_changed"]
-                 if not c["column"].startswith("modified") and c["column"] != "datemodified")
+                 if not c["column"].lower().startswith("modified") and c["column"].lower() != "datemodified")
     exp = [want[proc]] if proc in want else []
     if got != exp:
         print("%s (%s): tools_changed %s, expected %s" % (key, proc, got, exp)); bad += 1
@@ -304,13 +317,42 @@ PY
   expect_rc "second run" 0 "$rc" "$W/run2.log"
   eq "second run: target database unchanged" "$($JC dbsum "$TGTDB")" "$tgt1"
   eq "second run: no write request to the target" "$(writes)" "$w1"
-  has "second run: everything already done" "done 0, skipped 0, already done 48" "$W/run2.log"
+  has "second run: everything already done" "done 0, skipped 0, already done $n" "$W/run2.log"
 
   step "complete every migrated instance on the target as its assignees"
   if $JC complete "$TARGET_JOGET_URL" "$TGTDB" '{"admin": "admin", "*": "pw"}' >"$W/complete.txt"; then ok; else
     bad "completing the migrated instances"; show "$W/complete.txt" 30; fi
   tail -1 "$W/complete.txt"
   check_source_unchanged
+}
+
+# bad input through the joget source's dsn (MariaDB): a wrong password, then a port nothing listens on; each run
+# of the instances stage fails naming the stage and the dsn's endpoint (no password), and writes nothing
+bad_dsn_checks() {
+  local tgt0 good=$SOURCE_JOGET_DSN port
+  tgt0=$($JC dbsum "$TGTDB")
+  step "bad input: a wrong password in the joget source's dsn"
+  export SOURCE_JOGET_DSN=${good/ferry:ferry@/ferry:wrong-pw@}
+  ferry run bad-pw.log --stage instances
+  expect_rc "wrong password: the run fails (exit 6: a source failed)" 6 "$rc" "$W/bad-pw.log"
+  has "wrong password: the stage is named" 'stage "instances"' "$W/bad-pw.log"
+  has "wrong password: the option is named" "reading instances from the database (dsn)" "$W/bad-pw.log"
+  # (the user name is masked too here: the fixture's password equals it)
+  has "wrong password: the endpoint is named" "@127.0.0.1:$JOGET_MARIADB_PORT/joget_source: begin snapshot" "$W/bad-pw.log"
+  has "wrong password: the cause is named" "access refused; check user and password" "$W/bad-pw.log"
+  if grep -q "wrong-pw" "$W/bad-pw.log"; then bad "wrong password: the password reached the log"; else ok; fi
+  step "bad input: an unreachable MariaDB port in the joget source's dsn"
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  export SOURCE_JOGET_DSN="mariadb://ferry:ferry@127.0.0.1:$port/joget_source"
+  ferry run bad-port.log --stage instances
+  expect_rc "unreachable port: the run fails (exit 6)" 6 "$rc" "$W/bad-port.log"
+  has "unreachable port: the stage is named" 'stage "instances"' "$W/bad-port.log"
+  has "unreachable port: the endpoint is named" "@127.0.0.1:$port/joget_source: begin snapshot: cannot connect" "$W/bad-port.log"
+  export SOURCE_JOGET_DSN=$good
+  eq "bad dsn: nothing written to the target database" "$($JC dbsum "$TGTDB")" "$tgt0"
+  eq "bad dsn: no target instance" "$(tgt_count)" 0
+  eq "bad dsn: no write request to the target" "$(writes)" 0
+  rm -f "$W/ferry-journal.db" "$W/ferry-journal.db-wal" "$W/ferry-journal.db-shm"
 }
 
 # run_until_killed LOG CONDITION: a run in the background, SIGKILLed as soon as CONDITION (a shell expression)
@@ -824,6 +866,8 @@ PY
 
 case "$SCEN" in
 migrate | crash | faults | errors | repair | terminal | html) "scenario_$SCEN" ;;
+mariadb) E2E_EXAMPLE=joget-to-joget-mariadb.json E2E_BAD_DSN=1 scenario_migrate 40 --engine mariadb ;;
+mixed) E2E_EXAMPLE=joget-to-joget-mariadb.json scenario_migrate 40 --source-engine mariadb --target-engine postgresql ;;
 giveup) scenario_faults ;;
 *) echo "unknown scenario $SCEN"; exit 2 ;;
 esac

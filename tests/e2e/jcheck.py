@@ -1,5 +1,9 @@
 #!/usr/bin/env python3
-"""Checks for the end-to-end tests of a Joget migration (standard library + psql only).
+"""Checks for the end-to-end tests of a Joget migration (standard library + psql / the mariadb client only).
+
+A DSN is a libpq conninfo/URL (PostgreSQL, read with psql) or a mysql:// / mariadb:// URL (MariaDB/MySQL in
+Joget's MySQL layout, read with the mariadb client: plain rows as JSON arrays, assembled here into the same
+canonical JSON as the PostgreSQL queries give, so that a MariaDB source compares with a PostgreSQL target).
 
   jcheck.py instances DSN                       canonical JSON of the running top-level instances (stdout)
   jcheck.py compare SRC.json TGT.json           every source instance has exactly one target instance with the
@@ -18,6 +22,26 @@
 Exit status 0 when equal / done, 1 with every difference printed otherwise.
 """
 import hashlib, http.client, json, os, sqlite3, subprocess, sys, urllib.error, urllib.parse, urllib.request
+
+
+def is_my(dsn):
+    return dsn.startswith("mysql://") or dsn.startswith("mariadb://")
+
+
+def my_args(dsn):
+    u = urllib.parse.urlsplit(dsn)
+    args = ["mariadb", "--batch", "--skip-column-names", "--raw", "--default-character-set=utf8mb4",
+            "-h", u.hostname or "127.0.0.1", "-P", str(u.port or 3306), "-u", urllib.parse.unquote(u.username or "")]
+    if u.password:
+        args.append("-p" + urllib.parse.unquote(u.password))
+    args.append(u.path.lstrip("/"))
+    return args
+
+
+def my_rows(dsn, sql):
+    """Rows of a MariaDB query whose one column is JSON_ARRAY(...): a list of lists."""
+    out = subprocess.run(my_args(dsn) + ["-e", sql], check=True, capture_output=True, text=True).stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
 def psql_json(dsn, sql):
@@ -56,7 +80,63 @@ SELECT COALESCE(json_agg(x ORDER BY x->>'rid', x->>'id'), '[]'::json) FROM (
 """.replace("@TOP@", PROC_JSON.replace("P.", "p.").replace("PS.", "ps.").replace("@EXTRA@", CHILDREN))
 
 
+def my_var(vchar, lng, dbl, boo):
+    """The text PostgreSQL's COALESCE(vchar, long::text, dbl::text, bool::text) gives."""
+    if vchar is not None:
+        return vchar
+    if lng is not None:
+        return str(lng)
+    if dbl is not None:
+        f = float(dbl)
+        return str(int(f)) if f.is_integer() and abs(f) < 1e15 else repr(f)
+    if boo is not None:
+        return "true" if int(boo) else "false"
+    return None
+
+
+def my_instances(dsn):
+    procs = my_rows(dsn, "SELECT JSON_ARRAY(CAST(p.oid AS CHAR), p.id, p.pdefname, p.resourcerequesterid, ps.name, "
+                    "p.activityrequesterprocessid, COALESCE(l.originprocessid, p.id)) FROM SHKProcesses p JOIN "
+                    "SHKProcessStates ps ON ps.oid = p.state LEFT JOIN wf_process_link l ON l.processid = p.id")
+    vars_ = my_rows(dsn, "SELECT JSON_ARRAY(CAST(d.process AS CHAR), d.variabledefinitionid, d.variablevaluevchar, "
+                    "d.variablevaluelong, CAST(d.variablevaluedbl AS CHAR), d.variablevaluebool) FROM SHKProcessData d")
+    acts = my_rows(dsn, "SELECT JSON_ARRAY(a.processid, a.id, a.activitydefinitionid, s.name) FROM SHKActivities a "
+                   "JOIN SHKActivityStates s ON s.oid = a.state WHERE s.name LIKE 'open.%'")
+    asg = my_rows(dsn, "SELECT JSON_ARRAY(activityid, resourceid) FROM SHKAssignmentsTable WHERE isvalid")
+    joins = my_rows(dsn, "SELECT JSON_ARRAY(CAST(j.process AS CHAR), j.activitydefinitionid, ja.activitydefinitionid, "
+                    "ja.resourceid) FROM SHKAndJoinTable j JOIN SHKActivities ja ON ja.oid = j.activity")
+    by_act = {}
+    for aid, who in asg:
+        by_act.setdefault(aid, []).append(who)
+    vars_by, acts_by, joins_by = {}, {}, {}
+    for oid, name, vc, lg, db, bo in vars_:
+        vars_by.setdefault(oid, {})[name] = my_var(vc, lg, db, bo)
+    for pid, aid, adef, st in acts:
+        acts_by.setdefault(pid, []).append((adef, aid, st))
+    for oid, jdef, fdef, by in joins:
+        joins_by.setdefault(oid, []).append({"join": jdef, "from": fdef, "by": by})
+
+    def proc(r):
+        oid, pid, pdef, req, st = r[0], r[1], r[2], r[3], r[4]
+        return {"id": pid, "def": pdef, "requester": req, "state": st, "vars": vars_by.get(oid, {}),
+                "acts": [{"def": d, "state": s_, "assignees": sorted(by_act.get(a, []))}
+                         for d, a, s_ in sorted(acts_by.get(pid, []))],
+                "joins": sorted(joins_by.get(oid, []), key=lambda j: (j["join"], j["from"], j["by"] or ""))}
+    res = []
+    for r in procs:
+        if r[5] is not None or not r[4].startswith("open."):
+            continue
+        x = proc(r)
+        x["rid"] = r[6]
+        x["children"] = [proc(c) for c in sorted((c for c in procs if c[5] == r[1] and c[4].startswith("open.")),
+                                                 key=lambda c: (c[2], c[1]))]
+        res.append(x)
+    return sorted(res, key=lambda x: (x["rid"], x["id"]))
+
+
 def instances(dsn):
+    if is_my(dsn):
+        return my_instances(dsn)
     return psql_json(dsn, INSTANCES_SQL)
 
 
@@ -121,7 +201,33 @@ def compare(src_file, tgt_file):
     return 1 if problems else 0
 
 
+def my_columns(dsn, table):
+    return [r[0] for r in my_rows(dsn, "SELECT JSON_ARRAY(column_name) FROM information_schema.columns WHERE "
+                                  "table_schema = DATABASE() AND table_name = '%s' ORDER BY ordinal_position" % table)]
+
+
+def rows_by_id(dsn, table, cols):
+    """{id: [text of each column]} of a table, on either engine (PostgreSQL: col::text, UTC)."""
+    if is_my(dsn):
+        have = {c.lower(): c for c in my_columns(dsn, table)}
+        sel = ", ".join("CAST(`%s` AS CHAR)" % have.get(c.lower(), c).replace("`", "``") for c in cols)
+        return {r[0]: r[1:] for r in my_rows(dsn, "SELECT JSON_ARRAY(CAST(id AS CHAR), %s) FROM `%s`" % (sel, table))}
+    sel = ", ".join('"%s"::text' % c.lower().replace('"', '""') for c in cols)
+    q = ("SELECT COALESCE(json_object_agg(id, r), '{}'::json) FROM (SELECT id::text AS id, json_build_array(%s) "
+         "AS r FROM %s) s" % (sel, table.lower()))
+    return psql_json(dsn, "SET TimeZone = 'UTC'; " + q) or {}
+
+
+def norm_cell(v):
+    """Across engines: a PostgreSQL timestamp with time zone in UTC ('... 10:00:00+00') is MySQL's datetime text."""
+    if isinstance(v, str) and len(v) >= 22 and v.endswith("+00") and v[4] == "-" and v[10] == " ":
+        return v[:-3]
+    return v
+
+
 def forms(src_dsn, tgt_dsn, tables):
+    if is_my(src_dsn) or is_my(tgt_dsn):
+        return forms_any(src_dsn, tgt_dsn, tables)
     problems = []
     for t in tables:
         cols = psql_json(src_dsn, "SELECT json_agg(column_name ORDER BY ordinal_position) FROM "
@@ -153,6 +259,43 @@ def forms(src_dsn, tgt_dsn, tables):
     return 1 if problems else 0
 
 
+def forms_any(src_dsn, tgt_dsn, tables):
+    """forms when one side (or both) is MariaDB: the source's columns, matched by name case-insensitively."""
+    problems = []
+    cross = is_my(src_dsn) != is_my(tgt_dsn)
+    for t in tables:
+        if is_my(src_dsn):
+            cols = my_columns(src_dsn, t)
+        else:
+            cols = psql_json(src_dsn, "SELECT json_agg(column_name ORDER BY ordinal_position) FROM "
+                             "information_schema.columns WHERE table_schema = current_schema() AND table_name = '%s'"
+                             % t)
+        if not cols:
+            problems.append("%s: no such table on the source" % t)
+            continue
+        a = rows_by_id(src_dsn, t, cols)
+        try:
+            b = rows_by_id(tgt_dsn, t, cols)
+        except subprocess.CalledProcessError as e:
+            problems.append("%s: cannot read the target's rows: %s" % (t, e.stderr.strip()))
+            continue
+        for rid in sorted(set(a) | set(b)):
+            if rid not in b:
+                problems.append("%s/%s: missing on the target" % (t, rid))
+            elif rid not in a:
+                problems.append("%s/%s: on the target only" % (t, rid))
+            else:
+                for c, x, y in zip(cols, a[rid], b[rid]):
+                    if (norm_cell(x), norm_cell(y)) if cross else (x, y):
+                        pass
+                    if (norm_cell(x) if cross else x) != (norm_cell(y) if cross else y):
+                        problems.append("%s/%s.%s: source %s, target %s" % (t, rid, c, json.dumps(x), json.dumps(y)))
+        print("forms: %s: %d source row(s), %d target row(s)" % (t, len(a), len(b)))
+    for p in problems:
+        print(p)
+    return 1 if problems else 0
+
+
 def tree(d):
     res = {}
     for root, dirs, files in os.walk(d):
@@ -170,7 +313,27 @@ def tree(d):
     return 0
 
 
+def my_dbsum(dsn, exclude):
+    cols = {}
+    for t, c in my_rows(dsn, "SELECT JSON_ARRAY(c.table_name, c.column_name) FROM information_schema.columns c JOIN "
+                        "information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name "
+                        "WHERE c.table_schema = DATABASE() AND t.table_type = 'BASE TABLE' ORDER BY c.table_name, "
+                        "c.ordinal_position"):
+        cols.setdefault(t, []).append(c)
+    lines = []
+    for t in sorted(cols):
+        if t in exclude:
+            continue
+        sel = ", ".join("CAST(`%s` AS CHAR)" % c.replace("`", "``") for c in cols[t])
+        rows = sorted(json.dumps(r) for r in my_rows(dsn, "SELECT JSON_ARRAY(%s) FROM `%s`" % (sel, t)))
+        lines.append("%s|%s %d\n" % (t, hashlib.md5("\n".join(rows).encode()).hexdigest(), len(rows)))
+    sys.stdout.write("".join(sorted(lines)))
+    return 0
+
+
 def dbsum(dsn, exclude):
+    if is_my(dsn):
+        return my_dbsum(dsn, exclude)
     tables = psql_json(dsn, "SELECT json_agg(table_name ORDER BY table_name) FROM information_schema.tables WHERE "
                        "table_schema = current_schema() AND table_type = 'BASE TABLE'") or []
     parts = ["SELECT '%s', md5(COALESCE(string_agg(t::text, E'\\n' ORDER BY t::text), '')) || ' ' || count(*) "
@@ -247,18 +410,34 @@ SELECT json_build_object(
 """
 
 
+def my_open(dsn):
+    asg = {}
+    for aid, who in my_rows(dsn, "SELECT JSON_ARRAY(activityid, resourceid) FROM SHKAssignmentsTable WHERE isvalid"):
+        asg.setdefault(aid, []).append(who)
+    acts = my_rows(dsn, "SELECT JSON_ARRAY(a.processid, a.id, a.activitydefinitionid) FROM SHKActivities a JOIN "
+                   "SHKActivityStates s ON s.oid = a.state WHERE s.name LIKE 'open.%' ORDER BY a.processid, a.id")
+    return [{"pid": p, "aid": a, "def": d, "assignees": sorted(asg[a])} for p, a, d in acts if a in asg]
+
+
+def my_ended(dsn):
+    running = my_rows(dsn, "SELECT JSON_ARRAY(count(*)) FROM SHKProcesses p JOIN SHKProcessStates s ON s.oid = p.state "
+                      "WHERE s.name LIKE 'open.%'")[0][0]
+    archived = {p: st for p, st in my_rows(dsn, "SELECT JSON_ARRAY(processid, state) FROM wf_history_process")}
+    return {"running": running, "archived": archived}
+
+
 def complete(url, dsn, passwords):
     """Completes every open assignment as its assignee, round after round, until nothing is open. Against a
     faulty server a call may fail or its answer be lost: the next round reads the database again and only
     what is still open is tried again. Problems are what remains at the end."""
     api = Api(url, json.loads(passwords))
-    before = psql_json(dsn, INSTANCES_SQL)
+    before = instances(dsn)
     tops = [p["id"] for p in before]
     problems = []
     done = failed_calls = 0
     last = []
     for rnd in range(200):
-        todo = psql_json(dsn, OPEN_SQL)
+        todo = my_open(dsn) if is_my(dsn) else psql_json(dsn, OPEN_SQL)
         if not todo:
             break
         last = []
@@ -280,7 +459,7 @@ def complete(url, dsn, passwords):
                 continue
             done += 1
     problems += last
-    ended = psql_json(dsn, ENDED_SQL)
+    ended = my_ended(dsn) if is_my(dsn) else psql_json(dsn, ENDED_SQL)
     for pid in tops:
         state = ended["archived"].get(pid)
         if state != "closed.completed":
