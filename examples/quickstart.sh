@@ -3,7 +3,7 @@
 # emulated Joget servers, with the procedure of docs/joget-runbook.md.
 #
 #   1. installs missing dependencies (tests/deps.sh) and builds ferry and the Joget emulator (Release);
-#   2. starts a private PostgreSQL and a source and a target Joget emulator (tests/support/joget-env.sh): the
+#   2. starts a private PostgreSQL (--db mariadb: MariaDB) and a source and a target Joget emulator (tests/support/joget-env.sh): the
 #      source holds a generated fixture of N running instances over 3 processes (waiting at the first activity,
 #      at a later one, at two parallel activities, inside a sub-flow), their form records and upload files, and
 #      start-path tools that overwrite a form field; the target holds the same apps and users, no data;
@@ -11,14 +11,33 @@
 #   4. ferry plan; ferry run of the data stages (users, forms, uploads); a one-instance canary; ferry run;
 #      ferry verify; ferry status; ferry report --html (report.html); ferry export-map; and prints a summary
 #      (instances, records, files, what start-path tools changed and preserve-records restored);
-#   5. stops the emulators and PostgreSQL, also on failure. The work directory (config, journal, report, logs)
+#   5. stops the emulators and the database server, also on failure. The work directory (config, journal, report, logs)
 #      is kept.
 #
-#   bash examples/quickstart.sh [N]      N = running instances on the source (default 240, at least 200 advised)
+#   bash examples/quickstart.sh [--db postgresql|mariadb] [N]
+#      N = running instances on the source (default 240, at least 200 advised)
+#      --db mariadb: both Joget servers on a private MariaDB in Joget's MySQL layout, with
+#      examples/joget-to-joget-mariadb.json (the sql plugin for users and forms; the joget plugins' dsn and
+#      preserve-records on mariadb:// URLs). Default: PostgreSQL and examples/joget-to-joget.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-n=${1:-240}
+db=postgresql
+n=240
+while [ $# -gt 0 ]; do
+  case "$1" in
+  --db) db=${2:-}; shift 2 || { echo "quickstart: --db needs postgresql or mariadb" >&2; exit 2; } ;;
+  --db=*) db=${1#--db=}; shift ;;
+  -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
+  *) n=$1; shift ;;
+  esac
+done
+case "$db" in
+postgresql) example=joget-to-joget.json ;;
+mariadb | mysql) db=mariadb example=joget-to-joget-mariadb.json ;;
+*) echo "quickstart: --db: '$db' is not postgresql or mariadb" >&2; exit 2 ;;
+esac
+case "$n" in '' | *[!0-9]*) echo "quickstart: N must be a number of instances, got '$n'" >&2; exit 2 ;; esac
 say() { printf '\n==> %s\n' "$*"; }
 
 say "dependencies"
@@ -39,7 +58,7 @@ stop_env() {
   local st=$?
   bash "$root/tests/support/joget-env.sh" stop "$env_dir" >/dev/null 2>&1 || true
   echo
-  echo "work directory: $work (config ferry.json, journal, report, logs; emulators and PostgreSQL stopped)"
+  echo "work directory: $work (config ferry.json, journal, report, logs; emulators and database stopped)"
   exit $st
 }
 trap stop_env EXIT INT TERM
@@ -48,21 +67,25 @@ say "a source and a target Joget server (emulated), $n running instances on the 
 python3 tests/joget-emulator/tools/gen-fixture.py --instances "$n" --source "$work/source.json" --target "$work/target.json"
 python3 tests/e2e/tune-fixture.py --source "$work/source.json" --target "$work/target.json"
 bash tests/support/joget-env.sh start "$env_dir" --source-fixture "$work/source.json" \
-  --target-fixture "$work/target.json" --emulator-bin "$emulator" >"$work/env.out"
+  --target-fixture "$work/target.json" --emulator-bin "$emulator" --engine "$db" >"$work/env.out"
 # shellcheck disable=SC1091
 . "$env_dir/env"
-echo "source: $JOGET_SOURCE_URL   target: $JOGET_TARGET_URL   PostgreSQL: port $JOGET_PG_PORT"
+if [ "$db" = mariadb ]; then
+  echo "source: $JOGET_SOURCE_URL   target: $JOGET_TARGET_URL   MariaDB: port $JOGET_MARIADB_PORT"
+else
+  echo "source: $JOGET_SOURCE_URL   target: $JOGET_TARGET_URL   PostgreSQL: port $JOGET_PG_PORT"
+fi
 
-# What examples/joget-to-joget.json reads from the environment.
+# What examples/$example reads from the environment.
 export SOURCE_JOGET_URL=$JOGET_SOURCE_URL TARGET_JOGET_URL=$JOGET_TARGET_URL
 export SOURCE_JOGET_DSN=$JOGET_SOURCE_DB TARGET_JOGET_DSN=$JOGET_TARGET_DB
 export SOURCE_WFLOW=$JOGET_SOURCE_UPLOADS TARGET_WFLOW=$JOGET_TARGET_UPLOADS
 export SOURCE_JOGET_PASSWORD=admin TARGET_JOGET_PASSWORD=admin TARGET_MASTER_PASSWORD=master-secret
 
-say "configuration: examples/joget-to-joget.json -> $work/ferry.json"
+say "configuration: examples/$example -> $work/ferry.json"
 "$ferry" plugins >"$work/plugins.txt"
 # Stages whose plugins are not built are left out, with the reason (the `after` edges to them too).
-python3 - "$root/examples/joget-to-joget.json" "$work/ferry.json" "$work/plugins.txt" <<'PY'
+python3 - "$root/examples/$example" "$work/ferry.json" "$work/plugins.txt" <<'PY'
 import json, sys
 cfg = json.load(open(sys.argv[1]))
 have = {l.split()[0] for l in open(sys.argv[3]) if l.strip() and not l.startswith((" ", "plugin "))}
@@ -91,7 +114,7 @@ PY
 stages=$(python3 -c 'import json,sys; print(" ".join(s["name"] for s in json.load(open(sys.argv[1]))["stages"]))' \
   "$work/ferry.json")
 if [ -z "$stages" ]; then
-  echo "quickstart: none of the migration's plugins (pgsql, fs, joget, preserve-records) is built yet: nothing to run"
+  echo "quickstart: none of the migration's plugins (pgsql or sql, fs, joget, preserve-records) is built yet: nothing to run"
   exit 0
 fi
 has_stage() { [[ " $stages " == *" $1 "* ]]; }
