@@ -31,7 +31,8 @@ static const ferry_option joget_options[] = {
      "Referer header sent with every call (default: the url with a trailing '/'; its host must pass the "
      "server's API domain whitelist)"},
     {.key = "dsn", FERRY_OPT_STRING, NULL, FERRY_OPT_SECRET, offsetof(joget_ctx_t, dsn),
-     "optional PostgreSQL conninfo of this server's database, only read: source: sub-flows, open activities "
+     "optional: this server's database, only read: a PostgreSQL conninfo/URL or a mysql:// / mariadb:// URL "
+     "(MySQL/MariaDB in Joget's MySQL layout); source: sub-flows, open activities "
      "and assignees in one read-only snapshot per page; sink: hashes from dir_user (start_as hash), plan "
      "checks (users, published apps, activity ids) and reconcile"},
     {.key = "apps", FERRY_OPT_STRING_LIST, NULL, 0, offsetof(joget_ctx_t, apps),
