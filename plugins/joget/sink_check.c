@@ -74,8 +74,11 @@ void joget_read_scope_acts(jt *t, const char *pid) {
                 "x.resourceid FROM shkassignmentstable x WHERE x.activityid = a.id AND x.isvalid AND x.isaccepted "
                 "ORDER BY x.cnt LIMIT 1) FROM shkactivities a JOIN shkactivitystates s ON s.oid = a.state WHERE "
                 "a.processid = $1 AND s.name LIKE 'open.%' ORDER BY a.activated, a.id",
-                "SELECT a.id, a.activitydefinitionid, s.name, COALESCE((SELECT JSON_ARRAYAGG(x.resourceid ORDER BY "
-                "x.cnt) FROM SHKAssignmentsTable x WHERE x.activityid = a.id AND x.isvalid), '[]'), (SELECT "
+                /* MySQL's JSON_ARRAYAGG has no ORDER BY: a JSON array from GROUP_CONCAT, its length limit raised
+                   by the hint (MySQL 8.0.3+; MariaDB reads it as a comment, its default is 1 MiB) */
+                "SELECT /*+ SET_VAR(group_concat_max_len = 16777216) */ a.id, a.activitydefinitionid, s.name, "
+                "COALESCE((SELECT CONCAT('[', GROUP_CONCAT(JSON_QUOTE(x.resourceid) ORDER BY x.cnt SEPARATOR "
+                "','), ']') FROM SHKAssignmentsTable x WHERE x.activityid = a.id AND x.isvalid), '[]'), (SELECT "
                 "x.resourceid FROM SHKAssignmentsTable x WHERE x.activityid = a.id AND x.isvalid AND x.isaccepted "
                 "ORDER BY x.cnt LIMIT 1) FROM SHKActivities a JOIN SHKActivityStates s ON s.oid = a.state WHERE "
                 "a.processid = $1 AND s.name LIKE 'open.%' ORDER BY a.activated, a.id"),
