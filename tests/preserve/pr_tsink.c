@@ -8,6 +8,8 @@
  * An item handed back in doubt (step "start") does not run its tool again (the joget sink adopts the instance
  * it started): it fires before_start again when `refire_before` is set (the hook must keep its first
  * snapshot), then after_start.
+ * On a mysql:// / mariadb:// dsn (the SQL service) "tool_sql" is a string or a list of statements, run one
+ * after the other (the service runs one statement per call).
  * `kill_key` + `kill_where`: SIGKILL the process while handling that item, after the tool ("after_tool") or
  * after after_start ("after_restore").
  */
@@ -21,6 +23,7 @@
 
 #include <ferry/ferry.h>
 #include <ferry/pg.h>
+#include <ferry/sql.h>
 
 typedef struct tsink {
   char *dsn;
@@ -29,6 +32,7 @@ typedef struct tsink {
   char *kill_where;
   int refire_before;
   ferry_pg *pg;
+  ferry_sql *db; /* MySQL/MariaDB */
 } tsink;
 
 static const ferry_option ts_options[] = {
@@ -49,6 +53,7 @@ typedef struct op {
   tsink *s;
   ferry_instance *ins;
   ferry_task *task;
+  size_t next; /* MySQL: the next statement of tool_sql */
 } op;
 
 static void line(const char *path, const char *key, json_t *report) {
@@ -119,6 +124,36 @@ static void on_tool(void *arg, int status, PGresult *res, const ferry_error *err
   fire_after(o);
 }
 
+static void my_next(op *o);
+static void on_my_tool(void *arg, int status, const ferry_sql_done *info, const ferry_error *err) {
+  (void)info;
+  op *o = arg;
+  if (status) {
+    fail(o, err);
+    return;
+  }
+  my_next(o);
+}
+
+static void my_next(op *o) {
+  json_t *t = json_object_get(ferry_task_item(o->task)->body, "tool_sql");
+  const char *sql = json_is_array(t) ? json_string_value(json_array_get(t, o->next)) : o->next ? NULL
+                                                                                              : json_string_value(t);
+  o->next++;
+  if (!sql) {
+    maybe_kill(o, "after_tool");
+    fire_after(o);
+    return;
+  }
+  int rc = ferry_sql_query(o->s->db, NULL, sql, 0, NULL, NULL, on_my_tool, o);
+  if (rc < 0) {
+    ferry_error e = FERRY_ERROR_INIT;
+    ferry_error_set(&e, rc, "pr-tsink: cannot queue the tool");
+    fail(o, &e);
+    ferry_error_clear(&e);
+  }
+}
+
 static void after_before(void *arg, int status, const ferry_error *err) {
   op *o = arg;
   if (status) {
@@ -133,6 +168,10 @@ static void after_before(void *arg, int status, const ferry_error *err) {
   if (ferry_task_intent(o->task, "start", &e) < 0) {
     fail(o, &e);
     ferry_error_clear(&e);
+    return;
+  }
+  if (o->s->db) {
+    my_next(o);
     return;
   }
   const char *sql = ferry_item_str(ferry_task_item(o->task), "tool_sql", "");
@@ -167,6 +206,10 @@ static void ts_write(ferry_instance *ins, ferry_task *task) {
 
 static int ts_init(ferry_instance *ins, ferry_error *err) {
   tsink *s = ferry_instance_ctx(ins);
+  if (!strncmp(s->dsn, "mysql://", 8) || !strncmp(s->dsn, "mariadb://", 10)) {
+    s->db = ferry_sql_open(ins, s->dsn, NULL, err);
+    return s->db ? 0 : err->code;
+  }
   s->pg = ferry_pg_new(ins, s->dsn, err);
   return s->pg ? 0 : err->code;
 }
@@ -174,6 +217,7 @@ static int ts_init(ferry_instance *ins, ferry_error *err) {
 static void ts_fini(ferry_instance *ins) {
   tsink *s = ferry_instance_ctx(ins);
   ferry_pg_free(s->pg);
+  ferry_sql_close(s->db);
 }
 
 static const ferry_sink_ops ts_sink = {
