@@ -224,7 +224,7 @@ void joget_jt_admin(jt *t, const char *method, const char *path, const char *con
   joget_jt_req(t, method, path, params, &id, take, ud);
 }
 
-/* PostgreSQL read with a continuation (dsn). */
+/* Database read with a continuation (dsn: PostgreSQL or MySQL/MariaDB). */
 typedef struct jt_pq {
   jt *t;
   jt_take_pg take;

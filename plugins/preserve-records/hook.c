@@ -90,7 +90,7 @@ static void on_app_forms(void *arg, int status, const pr_res *res, const ferry_e
     preserve_op_fail_pg(op, "looking up the form tables of app", err);
     return;
   }
-  int n = pr_n(res);
+  int n = preserve_res_n(res);
   if (n == 0) {
     preserve_op_failf(op, FERRY_ENOENT,
                       "app \"%s\" has no forms in app_form of the target database (is the app imported there? or "
@@ -103,7 +103,7 @@ static void on_app_forms(void *arg, int status, const pr_res *res, const ferry_e
     app_tables *at = &c->cache[c->ncache++];
     at->app = preserve_xstrdup(app);
     at->tables = preserve_xrealloc(NULL, ((size_t)n + 1) * sizeof *at->tables);
-    for (int i = 0; i < n; i++) at->tables[i] = preserve_xstrdup(pr_val(res, i, 0));
+    for (int i = 0; i < n; i++) at->tables[i] = preserve_xstrdup(preserve_res_val(res, i, 0));
     at->tables[n] = NULL;
   }
   op_resolve_apps(op); /* takes the tables from the cache */
@@ -196,17 +196,17 @@ static void on_catalog(void *arg, int status, const pr_res *res, const ferry_err
     preserve_op_fail_pg(op, op->restore ? "restore" : "snapshot", err);
     return;
   }
-  for (int r = 0; r < pr_n(res); r++) {
-    table_info *t = find_table(op, pr_val(res, r, 0));
+  for (int r = 0; r < preserve_res_n(res); r++) {
+    table_info *t = find_table(op, preserve_res_val(res, r, 0));
     if (!t) continue;
-    if (!t->schema) t->schema = preserve_xstrdup(pr_val(res, r, 1));
+    if (!t->schema) t->schema = preserve_xstrdup(preserve_res_val(res, r, 1));
     t->cols = preserve_xrealloc(t->cols, (t->ncols + 1) * sizeof *t->cols);
     column *col = &t->cols[t->ncols];
-    col->name = preserve_xstrdup(pr_val(res, r, 2));
-    col->type = preserve_xstrdup(pr_val(res, r, 3));
-    col->generated = pr_true(res, r, 4);
-    col->ident_always = pr_true(res, r, 5);
-    col->binary = op->c->mysql && pr_true(res, r, 6);
+    col->name = preserve_xstrdup(preserve_res_val(res, r, 2));
+    col->type = preserve_xstrdup(preserve_res_val(res, r, 3));
+    col->generated = preserve_res_true(res, r, 4);
+    col->ident_always = preserve_res_true(res, r, 5);
+    col->binary = op->c->mysql && preserve_res_true(res, r, 6);
     if (!strcmp(col->name, op->c->key_column)) t->key = (int)t->ncols;
     t->ncols++;
   }

@@ -57,9 +57,9 @@ static void on_snapshot(void *arg, int status, const pr_res *res, const ferry_er
   }
   json_t *snap = json_object();
   for (size_t i = 0; i < op->ntables; i++) json_object_set_new(snap, op->info[i].name, json_null());
-  for (int r = 0; r < pr_n(res); r++) {
-    size_t i = (size_t)strtoull(pr_val(res, r, 0), NULL, 10);
-    long long count = strtoll(pr_val(res, r, 1), NULL, 10);
+  for (int r = 0; r < preserve_res_n(res); r++) {
+    size_t i = (size_t)strtoull(preserve_res_val(res, r, 0), NULL, 10);
+    long long count = strtoll(preserve_res_val(res, r, 1), NULL, 10);
     if (i >= op->ntables) continue;
     const table_info *t = &op->info[i];
     if (count > 1) {
@@ -69,9 +69,9 @@ static void on_snapshot(void *arg, int status, const pr_res *res, const ferry_er
                         op->record_id);
       return;
     }
-    if (count == 0 || pr_null(res, r, 2)) continue;
+    if (count == 0 || preserve_res_null(res, r, 2)) continue;
     json_error_t je;
-    json_t *row = json_loads(pr_val(res, r, 2), 0, &je);
+    json_t *row = json_loads(preserve_res_val(res, r, 2), 0, &je);
     if (!json_is_object(row)) {
       json_decref(row);
       json_decref(snap);
@@ -342,11 +342,11 @@ static void on_restore(void *arg, int status, const pr_res *res, const ferry_err
     return;
   }
   json_t *curs = no_rows(op->ntables);
-  for (int r = 0; r < pr_n(res); r++) {
-    size_t i = (size_t)strtoull(pr_val(res, r, 0), NULL, 10);
-    if (i >= op->ntables || pr_null(res, r, 1)) continue;
+  for (int r = 0; r < preserve_res_n(res); r++) {
+    size_t i = (size_t)strtoull(preserve_res_val(res, r, 0), NULL, 10);
+    if (i >= op->ntables || preserve_res_null(res, r, 1)) continue;
     json_error_t je;
-    json_t *cur = json_loads(pr_val(res, r, 1), 0, &je);
+    json_t *cur = json_loads(preserve_res_val(res, r, 1), 0, &je);
     if (json_is_object(cur))
       json_array_set_new(curs, i, cur);
     else
@@ -494,15 +494,15 @@ static void my_on_read(void *arg, int status, const pr_res *res, const ferry_err
   free(q);
   if (status)
     my_fail(op, err);
-  else if (pr_n(res) > 1) {
+  else if (preserve_res_n(res) > 1) {
     ferry_error e = FERRY_ERROR_INIT;
     ferry_error_set(&e, FERRY_EINVAL, "table %s.%s has %d rows with %s = \"%s\": preserve-records needs a unique key column (option \"key_column\")",
-                    op->info[i].schema, op->info[i].name, pr_n(res), op->c->key_column, op->record_id);
+                    op->info[i].schema, op->info[i].name, preserve_res_n(res), op->c->key_column, op->record_id);
     my_fail(op, &e);
     ferry_error_clear(&e);
-  } else if (pr_n(res) == 1 && !pr_null(res, 0, 0)) {
+  } else if (preserve_res_n(res) == 1 && !preserve_res_null(res, 0, 0)) {
     json_error_t je;
-    json_t *cur = json_loads(pr_val(res, 0, 0), 0, &je);
+    json_t *cur = json_loads(preserve_res_val(res, 0, 0), 0, &je);
     if (json_is_object(cur))
       json_array_set_new(op->cur, i, cur);
     else

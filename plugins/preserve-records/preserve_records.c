@@ -131,16 +131,16 @@ static int pr_init(ferry_instance *ins, ferry_error *err) {
 }
 
 /* ---- reads through the SQL service --------------------------------------------------------------------- */
-int pr_n(const pr_res *r) { return r ? (int)r->nrows : 0; }
-int pr_null(const pr_res *r, int row, int col) {
+int preserve_res_n(const pr_res *r) { return r ? (int)r->nrows : 0; }
+int preserve_res_null(const pr_res *r, int row, int col) {
   if (!r || row < 0 || col < 0 || (size_t)row >= r->nrows || (size_t)col >= r->ncols) return 1;
   return r->cells[(size_t)row * r->ncols + (size_t)col] == NULL;
 }
-const char *pr_val(const pr_res *r, int row, int col) {
-  return pr_null(r, row, col) ? "" : r->cells[(size_t)row * r->ncols + (size_t)col];
+const char *preserve_res_val(const pr_res *r, int row, int col) {
+  return preserve_res_null(r, row, col) ? "" : r->cells[(size_t)row * r->ncols + (size_t)col];
 }
-int pr_true(const pr_res *r, int row, int col) {
-  const char *v = pr_val(r, row, col);
+int preserve_res_true(const pr_res *r, int row, int col) {
+  const char *v = preserve_res_val(r, row, col);
   if (v[0] == 't') return 1;
   if (v[0] == 'f' || !v[0]) return 0;
   return strtod(v, NULL) != 0;

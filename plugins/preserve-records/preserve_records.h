@@ -80,10 +80,10 @@ typedef struct pr_res {
   char **cells;
 } pr_res;
 typedef void (*pr_read_cb)(void *arg, int status, const pr_res *res, const ferry_error *err);
-int pr_n(const pr_res *r);
-const char *pr_val(const pr_res *r, int row, int col); /* "" for NULL */
-int pr_null(const pr_res *r, int row, int col);
-int pr_true(const pr_res *r, int row, int col);        /* "t" (PostgreSQL) or a non-zero number (MySQL) */
+int preserve_res_n(const pr_res *r);
+const char *preserve_res_val(const pr_res *r, int row, int col); /* "" for NULL */
+int preserve_res_null(const pr_res *r, int row, int col);
+int preserve_res_true(const pr_res *r, int row, int col);        /* "t" (PostgreSQL) or a non-zero number (MySQL) */
 /* Queues one statement ($1..$n text parameters, NULL = SQL NULL), in txn when not NULL. 0 or a negative code
  * (cb never runs). */
 int preserve_read(pr_ctx *c, ferry_sql_txn *txn, const char *sql, size_t n, const char *const *params,

@@ -286,8 +286,6 @@ def forms_any(src_dsn, tgt_dsn, tables):
                 problems.append("%s/%s: on the target only" % (t, rid))
             else:
                 for c, x, y in zip(cols, a[rid], b[rid]):
-                    if (norm_cell(x), norm_cell(y)) if cross else (x, y):
-                        pass
                     if (norm_cell(x) if cross else x) != (norm_cell(y) if cross else y):
                         problems.append("%s/%s.%s: source %s, target %s" % (t, rid, c, json.dumps(x), json.dumps(y)))
         print("forms: %s: %d source row(s), %d target row(s)" % (t, len(a), len(b)))
