@@ -283,6 +283,7 @@ static void prepare(job *j) {
     json_array_append_new(t->ddl, json_string(ddl.buf));
     json_array_append_new(t->actions, json_sprintf("create table %s", t->name));
     ferry_buf_free(&ddl);
+    t->fresh = 1;
   } else {
     for (size_t i = 0; i < t->ncols; i++) {
       const char *tk;
@@ -359,6 +360,12 @@ static int on_tpk(void *arg, const ferry_sql_batch *b) {
   return 0;
 }
 
+static int on_probe(void *arg, const ferry_sql_batch *b) {
+  job *j = arg;
+  if (b->nrows) j->tt->fresh = 0;
+  return 0;
+}
+
 static void on_read(void *arg, int status, const ferry_sql_done *info, const ferry_error *err) {
   (void)info;
   job *j = arg;
@@ -375,6 +382,15 @@ static void on_read(void *arg, int status, const ferry_sql_done *info, const fer
     j->step = 1;
     if (ferry_sql_catalog(j->k->db, NULL, FERRY_SQL_PKEYS, t->name, on_tpk, on_read, j) < 0)
       sqlp_job_failf(j, FERRY_EINTERNAL, "sql sink: cannot queue a catalogue query");
+    return;
+  }
+  if (j->step == 1 && json_object_size(t->tcols)) { /* an existing table: is it empty? */
+    j->step = 2;
+    t->fresh = 1;
+    char *q = ferry_asprintf("SELECT 1 FROM %s LIMIT 1", t->qname);
+    int rc = ferry_sql_query(j->k->db, NULL, q, 0, NULL, on_probe, on_read, j);
+    free(q);
+    if (rc < 0) sqlp_job_failf(j, FERRY_EINTERNAL, "sql sink: cannot queue a query");
     return;
   }
   j->step = 0;

@@ -27,6 +27,8 @@ typedef struct ttable {
   ferry_sql_type *tcls; /* class of each column on the target */
   size_t nkeys;
   size_t *kidx;         /* item column index of each target key column */
+  int fresh;            /* created by this sink, or empty when prepared: batches insert without reading the
+                           target first (a duplicate key sends the batch down the comparing path) */
   json_t *ddl;          /* statements still to run */
   json_t *actions;
 } ttable;
@@ -43,6 +45,8 @@ struct job {
   json_t *existing;      /* key text -> 1 identical, 2 differs */
   int64_t inserted, updated, differ;
   int step, counted;
+  int direct;            /* this attempt inserts without reading the target (ttable.fresh) */
+  int redo;              /* the direct insert met a duplicate key: roll back, then the comparing path */
   ferry_error err;
 };
 

@@ -329,14 +329,37 @@ static void next(job *j) {
   if (rc < 0) sqlp_job_failf(j, FERRY_EINTERNAL, "sql sink: table %s: cannot queue a statement (%d)", t->name, rc);
 }
 
+static void on_begun(void *arg, int status, ferry_sql_txn *txn, const ferry_error *err);
+
 static void step_cb(void *arg, int status, const ferry_sql_done *info, const ferry_error *err) {
   (void)info;
   job *j = arg;
+  if (j->step == W_ROLLBACK && j->redo) { /* the direct insert is undone: compare with the target this time */
+    j->redo = 0;
+    j->inserted = 0;
+    ferry_error_clear(&j->err);
+    json_decref(j->existing);
+    j->existing = NULL;
+    if (ferry_sql_begin(j->k->db, FERRY_SQL_READ_WRITE, NULL, on_begun, j) < 0)
+      sqlp_job_failf(j, FERRY_EINTERNAL, "sql sink: table %s: cannot start a transaction", j->tt->name);
+    return;
+  }
   if (j->step == W_ROLLBACK) {
     ferry_error e = FERRY_ERROR_INIT;
     ferry_error_copy(&e, &j->err);
     sqlp_job_fail(j, &e);
     ferry_error_clear(&e);
+    return;
+  }
+  if (status == FERRY_ECONFLICT && j->direct && j->step == W_INSERT && j->txn) {
+    /* a key of the batch is on the target after all (a batch redone after its commit, another writer):
+     * the table is no longer taken as fresh */
+    ferry_log_info(j->k->ins, "sql sink: table %s: a key of batch %s exists already: comparing with the target",
+                   j->tt->name, j->it->key);
+    j->tt->fresh = 0;
+    j->direct = 0;
+    j->redo = 1;
+    rollback_fail(j);
     return;
   }
   if (status) {
@@ -365,6 +388,13 @@ static void on_begun(void *arg, int status, ferry_sql_txn *txn, const ferry_erro
   }
   j->txn = txn;
   j->step = W_SELECT;
+  if (t->fresh && !ferry_task_repair(j->task)) { /* nothing to compare with: insert every row at once */
+    j->direct = 1;
+    j->existing = json_object();
+    next(j);
+    return;
+  }
+  j->direct = 0;
   /* SELECT k.., cols.. FROM t WHERE (k) IN ((..), ..) */
   json_t *ix = json_object();
   ferry_buf q = {0}, kl = {0};

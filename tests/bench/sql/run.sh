@@ -4,7 +4,7 @@
 # or CI (minutes on a small machine).
 #
 #   tests/bench/sql/run.sh [--ferry PATH --plugin-path DIR | --build-dir DIR] [--rows N] [--tables T]
-#                          [--concurrency C] [--batch-rows B] [--only mm|mp] [--keep]
+#                          [--concurrency C] [--batch-rows B] [--only mm|mp] [--keep] [--hold]
 #
 # Builds ferry in Release (no sanitizers) into --build-dir (default /tmp/ferry-bench-sql-build) unless
 # --ferry is given, starts the servers (tests/support/mariadb.sh, pgcluster.sh), and generates N rows
@@ -28,11 +28,12 @@
 # key order (the same text on both engines), so no tool can win by dropping or mangling rows. Printed per
 # tool: wall time, CPU of the client processes (user+sys, /usr/bin/time), their max RSS, and the CPU the
 # database servers spent during the run (from /proc: mariadbd's threads; the postgres backends, which are
-# reaped by the postmaster).  Goals (issue 9): mm ferry <= 0.8 x the dump pipeline; mp ferry <= 1.0 x.
+# reaped by the postmaster). --hold keeps the servers up at the end until the file it names is removed (for
+# profiling by hand); --keep keeps the work directory.  Goals (issue 9): mm ferry <= 0.8 x the dump pipeline; mp ferry <= 1.0 x.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../../.." && pwd)
-build=/tmp/ferry-bench-sql-build rows=1000000 tables=20 conc=4 batch=10000 only="" keep="" ferry="" ppath=""
+build=/tmp/ferry-bench-sql-build rows=1000000 tables=20 conc=4 batch=10000 only="" keep="" hold="" ferry="" ppath=""
 while [ $# -gt 0 ]; do
   case "$1" in
   --build-dir) build=$2; shift 2 ;;
@@ -44,6 +45,7 @@ while [ $# -gt 0 ]; do
   --batch-rows) batch=$2; shift 2 ;;
   --only) only=$2; shift 2 ;;
   --keep) keep=1; shift ;;
+  --hold) hold=1; shift ;;
   *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -218,4 +220,9 @@ printf '%-44s %10s %10s %11s %10s\n' "tool" "wall" "client CPU" "max RSS" "serve
 for r in "${results[@]}"; do echo "$r"; done
 [ -n "$mm_dump" ] && printf 'MariaDB -> MariaDB:    ferry / dump pipeline  = %.2f (goal <= 0.80)\n' "$(echo "$mm_ferry / $mm_dump" | bc -l)"
 [ -n "$mp_pipe" ] && printf 'MariaDB -> PostgreSQL: ferry / mysql | psql   = %.2f (goal <= 1.00)\n' "$(echo "$mp_ferry / $mp_pipe" | bc -l)"
+if [ -n "$hold" ]; then
+  touch "$work/hold"
+  echo "holding: MariaDB port $mport ($murl), PostgreSQL port $pport; ferry configs in $work; rm $work/hold to end"
+  while [ -e "$work/hold" ]; do sleep 2; done
+fi
 exit 0
