@@ -42,6 +42,9 @@ static const ferry_option sqlp_options[] = {
      "source: copy the Joget user directory (every dir_* table that exists)", SRC},
     {.key = "batch_rows", FERRY_OPT_INT, "10000", FERRY_OPT_RANGE, offsetof(sqlp_ctx, batch_rows),
      "source: most rows in one item (batch)", SRC, .min = 1, .max = 1000000},
+    {.key = "batch_bytes", FERRY_OPT_INT, "4194304", FERRY_OPT_RANGE, offsetof(sqlp_ctx, batch_bytes),
+     "source: a batch also ends at the row that brings its COPY text to this many bytes", SRC, .min = 1024,
+     .max = INT64_MAX},
     {.key = "on_conflict", FERRY_OPT_ENUM, "\"skip\"", 0, offsetof(sqlp_ctx, on_conflict),
      "sink: a row whose key exists on the target with other values: skip it, overwrite it, or fail the "
      "batch naming the keys (identical rows are never conflicts)", SNK, .choices = conflicts},

@@ -29,6 +29,7 @@ typedef struct sqlp_ctx {
   char *app_version;
   int users;
   int64_t batch_rows;
+  int64_t batch_bytes;
   /* sink */
   int on_conflict;
   int missing_columns;

@@ -309,6 +309,12 @@ column_map)
   check '[ "$(my $D "SELECT GROUP_CONCAT(column_name ORDER BY ordinal_position) FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = '\''app_fd_m'\''")" = "id,c_new,c_keep" ]' "columns after column_map"
   check '[ "$(my $S "SELECT id, c_old, c_keep FROM app_fd_m ORDER BY id" | md5sum)" = "$(my $D "SELECT id, c_new, c_keep FROM app_fd_m ORDER BY id" | md5sum)" ]' "values after column_map"
   ferry verify c.json; expect_rc 0 "verify with column_map"
+  # batch_bytes: a batch ends at the row that brings its COPY text to 1024 bytes (about 50 rows here)
+  mynewdb ${D}_b
+  config b.json "$(murl $S)" "$(murl $D)_b" '"tables": ["app_fd_m"], "batch_rows": 300, "batch_bytes": 1024' ''
+  ferry run b.json; expect_rc 0 "batch_bytes run"
+  check '[ "$(report b.json "r['"'"'stages'"'"'][0]['"'"'taken'"'"'] >= 12 and max(i['"'"'report'"'"']['"'"'rows'"'"'] for i in r['"'"'stages'"'"'][0]['"'"'items'"'"']) < 80")" = True ]' "batch_bytes did not cut the batches"
+  check '[ "$(my $S "SELECT * FROM app_fd_m ORDER BY id" | md5sum)" = "$(my ${D}_b "SELECT * FROM app_fd_m ORDER BY id" | md5sum)" ]' "rows differ with batch_bytes"
   mynewdb ${D}_k
   config k.json "$(murl $S)" "$(murl $D)_k" '"tables": ["app_fd_m"]' '"column_map": {"*": {"id": null}}'
   ferry run k.json; check '[ "$rc" != 0 ]' "leaving the key out must fail"
