@@ -973,7 +973,7 @@ FERRY_API int ferry_sql_insert(ferry_sql *db, ferry_sql_txn *txn, const char *ta
     st->copy_data = ferry_buf_steal(&data);
     op_append(op, st);
   } else if (db->drv->engine == FERRY_SQL_MYSQL && conflict == FERRY_SQL_CONFLICT_ERROR && nrows &&
-             !any_binary(values, nrows * ncols)) {
+             !db->no_local_infile && !any_binary(values, nrows * ncols)) {
     /* LOAD DATA LOCAL INFILE fed from memory (sql_mysql.c): tab-separated, backslash escapes, \N = NULL */
     ferry_buf sb = {0};
     ferry_buf_addf(&sb, "LOAD DATA LOCAL INFILE 'ferry-rows' INTO TABLE %s CHARACTER SET utf8mb4 FIELDS "

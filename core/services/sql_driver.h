@@ -74,6 +74,8 @@ struct ferry_sql {
   void *drvdata;
   char *endpoint;              /* ferry_sql_endpoint() */
   unsigned max, batch_rows, connect_timeout_ms;
+  int no_local_infile;         /* MySQL: the server (or client) refused LOAD DATA LOCAL: bulk inserts use
+                                  multi-row INSERTs from now on */
   /* the rest is sql.c's */
   struct sqlpriv *priv;
 };

@@ -465,6 +465,21 @@ static void query_done(myconn *c) {
     if (rst) return wait_for(c, rst);
     return query_done(c);
   }
+  if (c->ld_data && c->ret_int) {
+    unsigned n = mysql_errno(c->my);
+    /* local files disabled on the server (MySQL 8's default; 1148, 3948; MariaDB 4166) or in the client (2068): this
+     * endpoint's bulk inserts go by multi-row INSERT from now on; the batch fails as transient, so that it is
+     * tried again that way */
+    if (n == ER_NOT_ALLOWED_COMMAND || n == 3948 || n == 4166 || n == 2068) {
+      c->db->no_local_infile = 1;
+      c->ld_data = NULL;
+      c->warn_phase = 0;
+      my_error(c, &c->st_err, "LOAD DATA LOCAL INFILE is not allowed: bulk inserts fall back to multi-row INSERT");
+      c->st_err.code = FERRY_ETRANSIENT;
+      c->st_status = FERRY_ETRANSIENT;
+      return stmt_over(c);
+    }
+  }
   c->ld_data = NULL;
   if (c->ret_int) {
     c->warn_phase = 0;

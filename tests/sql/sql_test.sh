@@ -355,7 +355,9 @@ JSON
   my $S "CREATE TABLE app_fd_g (id varchar(255) PRIMARY KEY, c_p point);
          INSERT INTO app_fd_g VALUES ('g1', POINT(1, 2));
          CREATE TABLE app_fd_b (id varchar(255) PRIMARY KEY, c_f bit(1), c_n int);
-         INSERT INTO app_fd_b VALUES ('b1', b'1', 1), ('b2', b'0', 2), ('b3', NULL, 3)"
+         INSERT INTO app_fd_b VALUES ('b1', b'1', 1), ('b2', b'0', 2), ('b3', NULL, 3);
+         CREATE TABLE app_fd_t (id varchar(255) PRIMARY KEY, c_t longtext);
+         INSERT INTO app_fd_t SELECT CONCAT('t', seq), REPEAT('x\ty\\\\', seq) FROM seq_1_to_30"
   before=$(mysum $S)
   config g.json "$(murl $S)" "postgresql://ferry@127.0.0.1:$PPORT/$D" '"tables": ["app_fd_g"]' ''
   ferry run g.json; check '[ "$rc" != 0 ]' "an unknown type must fail"
@@ -368,6 +370,16 @@ JSON
   rm -f b.db
   ferry run b.json; expect_rc 0 "bit(1) re-run"
   check '[ "$(report b.json "r[\"totals\"][\"skipped\"] == r[\"stages\"][0][\"taken\"] > 0")" = True ]' "bit(1) re-run: not every batch skipped"
+  # a server that refuses LOAD DATA LOCAL (MySQL 8's default): the batch is retried with multi-row INSERTs
+  mynewdb ${D}_l
+  my mysql "SET GLOBAL local_infile = 0"
+  config l.json "$(murl $S)" "$(murl $D)_l" '"tables": ["app_fd_b", "app_fd_t"]' ''
+  ferry run l.json; rcl=$rc
+  my mysql "SET GLOBAL local_infile = 1"
+  rc=$rcl; expect_rc 0 "without local_infile"
+  has 'LOAD DATA LOCAL INFILE is not allowed: bulk inserts fall back to multi-row INSERT' "the fallback is logged"
+  check '[ "$(my ${D}_l "SELECT GROUP_CONCAT(CONCAT(id, c_f + 0, c_n) ORDER BY id) FROM app_fd_b")" = "b111,b202" ]' "rows without local_infile: $(my ${D}_l "SELECT GROUP_CONCAT(CONCAT(id, c_f + 0, c_n) ORDER BY id) FROM app_fd_b")"
+  check '[ "$(dump $S app_fd_t | md5sum)" = "$(dump ${D}_l app_fd_t | md5sum)" ]' "app_fd_t rows without local_infile"
   check '[ "$(mysum $S)" = "$before" ]' "the source changed"
   ;;
 *) echo "unknown case $CASE"; exit 2 ;;
