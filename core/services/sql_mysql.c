@@ -467,9 +467,9 @@ static void query_done(myconn *c) {
   }
   if (c->ld_data && c->ret_int) {
     unsigned n = mysql_errno(c->my);
-    /* local files disabled on the server (MySQL 8's default; 1148, 3948; MariaDB 4166) or in the client (2068): this
-     * endpoint's bulk inserts go by multi-row INSERT from now on; the batch fails as transient, so that it is
-     * tried again that way */
+    /* local files disabled on the server (MySQL 8's default; errors 1148, 3948; MariaDB 4166) or in the
+     * client (2068): this endpoint's bulk inserts go by multi-row INSERT from now on; the batch fails as
+     * transient, so that it is tried again that way */
     if (n == ER_NOT_ALLOWED_COMMAND || n == 3948 || n == 4166 || n == 2068) {
       c->db->no_local_infile = 1;
       c->ld_data = NULL;
