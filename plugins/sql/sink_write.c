@@ -283,10 +283,12 @@ static int insert_rows(job *j, int want, ferry_sql_conflict conflict) {
   size_t n = 0;
   ferry_sql_value *v = sqlp_xcalloc(j->nrows * j->ncols, sizeof *v);
   for (size_t r = 0; r < j->nrows; r++) {
-    char *key = sqlp_row_key(j, r);
-    json_t *e = json_object_get(j->existing, key);
-    free(key);
-    if ((e ? (int)json_integer_value(e) : 0) != want) continue;
+    if (!j->direct) { /* direct: nothing was read, every row is new */
+      char *key = sqlp_row_key(j, r);
+      json_t *e = json_object_get(j->existing, key);
+      free(key);
+      if ((e ? (int)json_integer_value(e) : 0) != want) continue;
+    }
     memcpy(&v[n * j->ncols], &j->vals[r * j->ncols], j->ncols * sizeof *v);
     n++;
   }
@@ -347,7 +349,7 @@ static void next(job *j) {
     /* fall through */
     case W_INSERT:
       j->step = W_UPDATE;
-      if (j->k->c->on_conflict == SQLP_OVERWRITE || ferry_task_repair(j->task)) {
+      if (!j->direct && (j->k->c->on_conflict == SQLP_OVERWRITE || ferry_task_repair(j->task))) {
         rc = insert_rows(j, 2, FERRY_SQL_CONFLICT_UPDATE);
         if (rc) break;
       }
