@@ -908,6 +908,37 @@ static void copy_value(ferry_buf *sb, const ferry_sql_value *v) {
   }
 }
 
+/* MySQL LOAD DATA text of one text value: \N for NULL; backslash, tab, newline, CR and NUL escaped. Runs of
+ * plain bytes are copied at once. */
+static void load_value(ferry_buf *sb, const ferry_sql_value *v) {
+  if (!v->data) {
+    ferry_buf_add(sb, "\\N");
+    return;
+  }
+  size_t from = 0;
+  for (size_t i = 0; i < v->len; i++) {
+    const char *esc;
+    switch (v->data[i]) {
+      case '\\': esc = "\\\\"; break;
+      case '\t': esc = "\\t"; break;
+      case '\n': esc = "\\n"; break;
+      case '\r': esc = "\\r"; break;
+      case '\0': esc = "\\0"; break;
+      default: continue;
+    }
+    ferry_buf_addn(sb, v->data + from, i - from);
+    ferry_buf_add(sb, esc);
+    from = i + 1;
+  }
+  ferry_buf_addn(sb, v->data + from, v->len - from);
+}
+
+static int any_binary(const ferry_sql_value *v, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (v[i].binary && v[i].data) return 1;
+  return 0;
+}
+
 FERRY_API int ferry_sql_insert(ferry_sql *db, ferry_sql_txn *txn, const char *table, size_t ncols,
                                const char *const *cols, size_t nrows, const ferry_sql_value *values,
                                ferry_sql_conflict conflict, size_t nkeys, const char *const *keys,
@@ -940,6 +971,28 @@ FERRY_API int ferry_sql_insert(ferry_sql *db, ferry_sql_txn *txn, const char *ta
     }
     st->copy_len = data.len;
     st->copy_data = ferry_buf_steal(&data);
+    op_append(op, st);
+  } else if (db->drv->engine == FERRY_SQL_MYSQL && conflict == FERRY_SQL_CONFLICT_ERROR && nrows &&
+             !db->no_local_infile && !any_binary(values, nrows * ncols)) {
+    /* LOAD DATA LOCAL INFILE fed from memory (sql_mysql.c): tab-separated, backslash escapes, \N = NULL */
+    ferry_buf sb = {0};
+    ferry_buf_addf(&sb, "LOAD DATA LOCAL INFILE 'ferry-rows' INTO TABLE %s CHARACTER SET utf8mb4 FIELDS "
+                        "TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (", qt);
+    add_list(&sb, db, ncols, cols, NULL);
+    ferry_buf_add(&sb, ")");
+    sqlstmt *st = stmt_new(sb.buf, 0, NULL);
+    ferry_buf_free(&sb);
+    ferry_buf data = {0};
+    for (size_t r = 0; r < nrows; r++) {
+      for (size_t c = 0; c < ncols; c++) {
+        if (c) ferry_buf_add(&data, "\t");
+        load_value(&data, &values[r * ncols + c]);
+      }
+      ferry_buf_add(&data, "\n");
+    }
+    st->copy_len = data.len;
+    st->copy_data = ferry_buf_steal(&data);
+    st->load_rows = nrows;
     op_append(op, st);
   } else {
     size_t r = 0;

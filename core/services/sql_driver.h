@@ -23,8 +23,10 @@ typedef struct sqlstmt {
   char *sql;                   /* $1..$n placeholders */
   size_t nparams;
   ferry_sql_value *params;
-  char *copy_data;             /* PostgreSQL COPY FROM STDIN data (sql is the COPY), or NULL */
+  char *copy_data;             /* PostgreSQL COPY FROM STDIN data (sql is the COPY), or NULL; MySQL: the
+                                  LOAD DATA LOCAL INFILE data (sql is the LOAD DATA) */
   size_t copy_len;
+  uint64_t load_rows;          /* MySQL LOAD DATA: the rows in copy_data (fewer loaded, or a warning, fails) */
   int capture;                 /* keep the first cell of the first row (sqlop.captured) */
 } sqlstmt;
 
@@ -72,6 +74,8 @@ struct ferry_sql {
   void *drvdata;
   char *endpoint;              /* ferry_sql_endpoint() */
   unsigned max, batch_rows, connect_timeout_ms;
+  int no_local_infile;         /* MySQL: the server (or client) refused LOAD DATA LOCAL: bulk inserts use
+                                  multi-row INSERTs from now on */
   /* the rest is sql.c's */
   struct sqlpriv *priv;
 };

@@ -13,6 +13,13 @@
  * (mysql_hex_string). Identifiers go in backquotes (doubled inside): MySQL's rule; the client library has no
  * function for it.
  *
+ * Bulk inserts (ferry_sql_insert without conflict handling) are LOAD DATA LOCAL INFILE statements fed from
+ * memory by a local-infile handler of this connection: the server's file name is ignored and no file is ever
+ * opened; a request of the server outside such a statement is refused. LOAD DATA LOCAL turns what would be
+ * errors (a duplicate key, a value the column cannot take) into warnings and goes on, so a load that
+ * loaded fewer rows than it sent or left a warning fails, with the first warning (SHOW WARNINGS) as the
+ * error: ER_DUP_ENTRY is FERRY_ECONFLICT as for an INSERT; the caller's transaction is then rolled back.
+ *
  * Closing: if a call is suspended (a query running), the socket is shut down first and the call resumed until
  * it fails (no I/O can wait on a shut socket), so that mysql_close() has nothing left to wait for; it sends
  * COM_QUIT (a few bytes into an empty send buffer) and frees. The server rolls back an open transaction.
@@ -65,7 +72,43 @@ typedef struct myconn {
   int st_status;
   ferry_error st_err;
   int st_broken;
+  /* LOAD DATA LOCAL INFILE from memory (the running statement's copy_data) */
+  const char *ld_data;
+  size_t ld_len, ld_pos;
+  uint64_t ld_rows, ld_affected;
+  unsigned ld_warnings;
+  int warn_phase;              /* reading SHOW WARNINGS after a load that did not load every row cleanly */
+  unsigned warn_code;
+  char *warn_msg;
 } myconn;
+
+/* ---- local infile from memory -------------------------------------------------------------------------- */
+static int ld_init(void **ptr, const char *fname, void *ud) {
+  (void)fname; /* the server's name is never opened */
+  myconn *c = ud;
+  *ptr = c;
+  if (!c->ld_data) return 1;
+  c->ld_pos = 0;
+  return 0;
+}
+
+static int ld_read(void *ptr, char *buf, unsigned int n) {
+  myconn *c = ptr;
+  if (!c->ld_data) return -1;
+  size_t k = c->ld_len - c->ld_pos;
+  if (k > n) k = n;
+  memcpy(buf, c->ld_data + c->ld_pos, k);
+  c->ld_pos += k;
+  return (int)k;
+}
+
+static void ld_end(void *ptr) { (void)ptr; }
+
+static int ld_error(void *ptr, char *msg, unsigned int n) {
+  (void)ptr;
+  snprintf(msg, n, "ferry sends no local file (LOCAL INFILE is for its own bulk inserts only)");
+  return CR_UNKNOWN_ERROR;
+}
 
 /* ---- handles ------------------------------------------------------------------------------------------ */
 
@@ -327,6 +370,22 @@ static void stmt_over(myconn *c) {
   free(c->query);
   c->query = NULL;
   uint64_t affected = 0, id = 0;
+  if (c->warn_phase) { /* after a load: its outcome, not SHOW WARNINGS' */
+    c->warn_phase = 0;
+    if (!status) {
+      status = c->warn_code == ER_DUP_ENTRY ? FERRY_ECONFLICT : FERRY_EINVAL;
+      ferry_error_set(&e, status, "LOAD DATA loaded %llu of %llu rows with %u warning(s) (MySQL warning %u)",
+                      (unsigned long long)c->ld_affected, (unsigned long long)c->ld_rows, c->ld_warnings,
+                      c->warn_code);
+      char *red = ferry_redact(c->warn_msg ? c->warn_msg : "(no warning text)");
+      ferry_error_set_detail(&e, "MySQL warning %u: %s", c->warn_code, red);
+      free(red);
+    }
+    free(c->warn_msg);
+    c->warn_msg = NULL;
+    c->warn_code = 0;
+    c->ncols = 0;
+  }
   if (!status && !c->ncols) {
     my_ulonglong a = mysql_affected_rows(c->my);
     affected = a == (my_ulonglong)~0ULL ? 0 : a;
@@ -348,6 +407,13 @@ static void free_result(myconn *c) {
 
 static void got_row(myconn *c) {
   unsigned long *len = mysql_fetch_lengths(c->res);
+  if (c->warn_phase) { /* Level, Code, Message of SHOW WARNINGS: keep the first */
+    if (!c->warn_msg && c->ncols >= 3) {
+      c->warn_code = c->ret_row[1] ? (unsigned)strtoul(c->ret_row[1], NULL, 10) : 0;
+      c->warn_msg = ferry_strndup(c->ret_row[2] ? c->ret_row[2] : "", c->ret_row[2] ? len[2] : 0);
+    }
+    return;
+  }
   for (size_t i = 0; i < c->ncols; i++) {
     if (!c->ret_row[i]) ferry__sql_cell(&c->base, NULL, 0, 0);
     else ferry__sql_cell(&c->base, c->ret_row[i], len[i], c->binary[i]);
@@ -385,7 +451,38 @@ static void fetch_more(myconn *c) {
 }
 
 static void query_done(myconn *c) {
+  if (c->ld_data && !c->ret_int) { /* a load: every row, no warning, or SHOW WARNINGS for the error */
+    c->ld_data = NULL;
+    my_ulonglong a = mysql_affected_rows(c->my);
+    unsigned w = mysql_warning_count(c->my);
+    if (!w && a == (my_ulonglong)c->ld_rows) return stmt_over(c);
+    c->ld_affected = a == (my_ulonglong)~0ULL ? 0 : a;
+    c->ld_warnings = w;
+    c->warn_phase = 1;
+    c->acall = A_QUERY;
+    static const char sw[] = "SHOW WARNINGS LIMIT 1";
+    int rst = mysql_real_query_start(&c->ret_int, c->my, sw, (unsigned long)strlen(sw));
+    if (rst) return wait_for(c, rst);
+    return query_done(c);
+  }
+  if (c->ld_data && c->ret_int) {
+    unsigned n = mysql_errno(c->my);
+    /* local files disabled on the server (MySQL 8's default; errors 1148, 3948; MariaDB 4166) or in the
+     * client (2068): this endpoint's bulk inserts go by multi-row INSERT from now on; the batch fails as
+     * transient, so that it is tried again that way */
+    if (n == ER_NOT_ALLOWED_COMMAND || n == 3948 || n == 4166 || n == 2068) {
+      c->db->no_local_infile = 1;
+      c->ld_data = NULL;
+      c->warn_phase = 0;
+      my_error(c, &c->st_err, "LOAD DATA LOCAL INFILE is not allowed: bulk inserts fall back to multi-row INSERT");
+      c->st_err.code = FERRY_ETRANSIENT;
+      c->st_status = FERRY_ETRANSIENT;
+      return stmt_over(c);
+    }
+  }
+  c->ld_data = NULL;
   if (c->ret_int) {
+    c->warn_phase = 0;
     unsigned n = mysql_errno(c->my);
     my_error(c, &c->st_err, lost_errno(n) ? "connection lost" : "the statement failed");
     c->st_status = c->st_err.code;
@@ -411,7 +508,7 @@ static void query_done(myconn *c) {
     cols[i].type_name = my_type_name(&f[i], c->binary[i]);
   }
   c->ncols = nf;
-  ferry__sql_columns(&c->base, nf, cols);
+  if (!c->warn_phase) ferry__sql_columns(&c->base, nf, cols);
   free(cols);
   fetch_more(c);
 }
@@ -460,6 +557,9 @@ static void my_exec(sqlconn *base, sqlstmt *st) {
     return later(c, T_REPORT); /* report from the loop, not from inside exec */
   }
   c->acall = A_QUERY;
+  c->ld_data = st->copy_data;
+  c->ld_len = st->copy_len;
+  c->ld_rows = st->load_rows;
   int rst = mysql_real_query_start(&c->ret_int, c->my, c->query, (unsigned long)strlen(c->query));
   if (rst) return wait_for(c, rst);
   later(c, T_ADVANCE); /* done at once: report from the loop */
@@ -518,6 +618,9 @@ static sqlconn *my_conn_open(ferry_sql *db) {
   c->timer->data = c;
   mysql_options(c->my, MYSQL_OPT_NONBLOCK, 0);
   mysql_options(c->my, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+  unsigned on = 1;
+  mysql_options(c->my, MYSQL_OPT_LOCAL_INFILE, &on);
+  mysql_set_local_infile_handler(c->my, ld_init, ld_read, ld_end, ld_error, c);
   unsigned ct = (db->connect_timeout_ms + 999) / 1000;
   mysql_options(c->my, MYSQL_OPT_CONNECT_TIMEOUT, &ct);
   unsigned proto = d->socket ? MYSQL_PROTOCOL_SOCKET : MYSQL_PROTOCOL_TCP;
@@ -565,6 +668,7 @@ static void my_conn_close(sqlconn *base) {
   c->my = NULL;
   free(c->binary);
   free(c->query);
+  free(c->warn_msg);
   ferry_error_clear(&c->st_err);
   if (c->gai) { /* on_resolved frees the rest */
     uv_cancel((uv_req_t *)c->gai);

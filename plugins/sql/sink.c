@@ -56,6 +56,7 @@ static void count(job *j, int d) {
 static void job_free(job *j) {
   sqlp_job_free_vals(j);
   json_decref(j->existing);
+  json_decref(j->diffs);
   ferry_error_clear(&j->err);
   free(j);
 }
@@ -125,6 +126,9 @@ static void table_free(ttable *t) {
   free(t->cols);
   free(t->stype);
   free(t->tcls);
+  free(t->tbit);
+  free(t->absent);
+  free(t->src_idx);
   free(t->kidx);
   json_decref(t->ddl);
   json_decref(t->actions);
@@ -144,15 +148,22 @@ static ttable *table_get(sqlp_sink *k, const ferry_item *it) {
   t->se = eng && !strcmp(eng, "mysql") ? FERRY_SQL_MYSQL : eng && !strcmp(eng, "sqlite") ? FERRY_SQL_SQLITE
                                                                                           : FERRY_SQL_POSTGRESQL;
   json_t *cols = json_object_get(it->body, "columns"), *types = json_object_get(it->body, "types");
-  t->ncols = json_array_size(cols);
-  t->cols = sqlp_xcalloc(t->ncols, sizeof(char *));
-  t->stype = sqlp_xcalloc(t->ncols, sizeof(char *));
-  t->tcls = sqlp_xcalloc(t->ncols, sizeof(ferry_sql_type));
-  for (size_t i = 0; i < t->ncols; i++) {
-    t->cols[i] = sqlp_xstrdup(json_string_value(json_array_get(cols, i)));
+  t->nitem = json_array_size(cols);
+  t->cols = sqlp_xcalloc(t->nitem ? t->nitem : 1, sizeof(char *));
+  t->stype = sqlp_xcalloc(t->nitem ? t->nitem : 1, sizeof(char *));
+  t->src_idx = sqlp_xcalloc(t->nitem ? t->nitem : 1, sizeof(size_t));
+  for (size_t i = 0; i < t->nitem; i++) {
+    const char *to = sqlp_map_column(k->c, src, json_string_value(json_array_get(cols, i)));
+    if (!to) continue;
+    t->src_idx[t->ncols] = i;
+    t->cols[t->ncols] = sqlp_xstrdup(to);
     const char *ty = json_string_value(json_array_get(types, i));
-    t->stype[i] = ty ? sqlp_xstrdup(ty) : NULL;
+    t->stype[t->ncols] = ty ? sqlp_xstrdup(ty) : NULL;
+    t->ncols++;
   }
+  t->tcls = sqlp_xcalloc(t->ncols, sizeof(ferry_sql_type));
+  t->tbit = sqlp_xcalloc(t->ncols, 1);
+  t->absent = sqlp_xcalloc(t->ncols, 1);
   t->tcols = json_object();
   t->tpk = json_array();
   t->ddl = json_array();
@@ -181,6 +192,7 @@ static void refuse(job *j, int code, const char *fmt, ...) {
   va_start(ap, fmt);
   ferry_error_setv(&t->err, code, fmt, ap);
   va_end(ap);
+  if (j->k->mode == FERRY_MODE_PLAN) t->err.code = FERRY_EBLOCKED; /* plan: the table would be refused */
   ferry_log_error(j->k->ins, "%s", t->err.message);
   ferry_error e = FERRY_ERROR_INIT;
   ferry_error_copy(&e, &t->err);
@@ -216,6 +228,7 @@ static void on_ddl(void *arg, int status, const ferry_sql_done *info, const ferr
 
 static void run_ddl(job *j) {
   ttable *t = j->tt;
+  if (j->k->mode != FERRY_MODE_RUN) json_array_clear(t->ddl); /* plan names them in "would"; verify reports */
   if (!json_array_size(t->ddl)) {
     table_settle(t, TT_READY);
     go(j);
@@ -227,12 +240,46 @@ static void run_ddl(job *j) {
     sqlp_job_failf(j, FERRY_EINTERNAL, "sql sink: cannot queue DDL");
 }
 
+/* A source column of a type the sink has no mapping for, bound for a column it would create. */
+static void refuse_unknown(job *j, size_t i) {
+  ttable *t = j->tt;
+  refuse(j, FERRY_EINVAL,
+         "sql sink: table %s: column \"%s\" has the %s type %s, which this sink cannot map to %s (%s); nothing "
+         "of the table was written (create the column on the target with a type that takes its text form, "
+         "e.g. text, or leave it out with column_map)",
+         t->name, t->cols[i], sqlp_engine_name(t->se), t->stype[i], sqlp_engine_name(j->k->engine),
+         ferry_sql_endpoint(j->k->db));
+}
+
+static void prepare_keys(job *j, json_t *keys);
+
 /* The target as read: decide create / add / refuse, then the key. */
 static void prepare(job *j) {
   sqlp_sink *k = j->k;
   ttable *t = j->tt;
+  json_t *keys = json_array(); /* the item's key columns, named as on the target (column_map) */
+  {
+    size_t n;
+    json_t *kv;
+    json_array_foreach(json_object_get(j->it->body, "key_columns"), n, kv) {
+      const char *to = json_is_string(kv) ? sqlp_map_column(k->c, t->src_name, json_string_value(kv)) : NULL;
+      if (!to) {
+        json_decref(keys);
+        refuse(j, FERRY_EINVAL, "sql sink: table %s: key column \"%s\" is left out by column_map", t->name,
+               json_is_string(kv) ? json_string_value(kv) : "?");
+        return;
+      }
+      json_array_append_new(keys, json_string(to));
+    }
+  }
+  prepare_keys(j, keys);
+  json_decref(keys);
+}
+
+static void prepare_keys(job *j, json_t *keys) {
+  sqlp_sink *k = j->k;
+  ttable *t = j->tt;
   const char *ep = ferry_sql_endpoint(k->db);
-  json_t *keys = json_object_get(j->it->body, "key_columns");
   if (!json_object_size(t->tcols)) { /* a missing table */
     if (k->c->create_tables == SQLP_CREATE_REFUSE) {
       refuse(j, FERRY_ENOENT, "sql sink: table %s does not exist in %s and create_tables is \"refuse\"", t->name, ep);
@@ -260,6 +307,11 @@ static void prepare(job *j) {
                   : ferry_sql_type_name(k->db, FERRY_SQL_T_TEXT);
       } else {
         ty = sqlp_target_type(k->db, t->stype[i], t->se, key, &owned);
+        if (!ty) {
+          ferry_buf_free(&ddl);
+          refuse_unknown(j, i);
+          return;
+        }
       }
       char *qc = ferry_sql_quote_ident(k->db, t->cols[i]);
       ferry_buf_addf(&ddl, "%s%s %s%s", i ? ", " : "", qc, ty, key ? " NOT NULL" : "");
@@ -283,6 +335,8 @@ static void prepare(job *j) {
     json_array_append_new(t->ddl, json_string(ddl.buf));
     json_array_append_new(t->actions, json_sprintf("create table %s", t->name));
     ferry_buf_free(&ddl);
+    t->fresh = 1;
+    t->missing = k->mode != FERRY_MODE_RUN;
   } else {
     for (size_t i = 0; i < t->ncols; i++) {
       const char *tk;
@@ -299,8 +353,14 @@ static void prepare(job *j) {
         const char *ty = t->stype[i] && k->c->create_tables != SQLP_CREATE_JOGET
                              ? sqlp_target_type(k->db, t->stype[i], t->se, 0, &owned)
                              : ferry_sql_type_name(k->db, FERRY_SQL_T_TEXT);
+        if (!ty) {
+          refuse_unknown(j, i);
+          return;
+        }
         char *qc = ferry_sql_quote_ident(k->db, t->cols[i]);
         json_array_append_new(t->ddl, json_sprintf("ALTER TABLE %s ADD COLUMN %s %s", t->qname, qc, ty));
+        json_array_append_new(t->actions, json_sprintf("add column %s %s to %s", t->cols[i], ty, t->name));
+        t->absent[i] = k->mode != FERRY_MODE_RUN;
         json_object_set_new(t->tcols, t->cols[i], json_string(ty));
         free(qc);
         free(owned);
@@ -326,6 +386,7 @@ static void prepare(job *j) {
     json_t *tv;
     json_object_foreach(t->tcols, tk, tv) if (!strcasecmp(tk, t->cols[i])) ty = json_string_value(tv);
     t->tcls[i] = sqlp_type_class(ty, k->engine);
+    t->tbit[i] = k->engine == FERRY_SQL_MYSQL && ty && !strncmp(ty, "bit", 3);
   }
   t->nkeys = json_array_size(t->tpk);
   t->kidx = sqlp_xcalloc(t->nkeys, sizeof(size_t));
@@ -359,6 +420,12 @@ static int on_tpk(void *arg, const ferry_sql_batch *b) {
   return 0;
 }
 
+static int on_probe(void *arg, const ferry_sql_batch *b) {
+  job *j = arg;
+  if (b->nrows) j->tt->fresh = 0;
+  return 0;
+}
+
 static void on_read(void *arg, int status, const ferry_sql_done *info, const ferry_error *err) {
   (void)info;
   job *j = arg;
@@ -375,6 +442,15 @@ static void on_read(void *arg, int status, const ferry_sql_done *info, const fer
     j->step = 1;
     if (ferry_sql_catalog(j->k->db, NULL, FERRY_SQL_PKEYS, t->name, on_tpk, on_read, j) < 0)
       sqlp_job_failf(j, FERRY_EINTERNAL, "sql sink: cannot queue a catalogue query");
+    return;
+  }
+  if (j->step == 1 && json_object_size(t->tcols)) { /* an existing table: is it empty? */
+    j->step = 2;
+    t->fresh = 1;
+    char *q = ferry_asprintf("SELECT 1 FROM %s LIMIT 1", t->qname);
+    int rc = ferry_sql_query(j->k->db, NULL, q, 0, NULL, on_probe, on_read, j);
+    free(q);
+    if (rc < 0) sqlp_job_failf(j, FERRY_EINTERNAL, "sql sink: cannot queue a query");
     return;
   }
   j->step = 0;
@@ -408,11 +484,13 @@ static void go(job *j) {
   }
   ferry_error e = FERRY_ERROR_INIT;
   if (sqlp_job_check(j, &e) < 0) {
+    if (j->k->mode == FERRY_MODE_PLAN && e.code == FERRY_EINVAL) e.code = FERRY_EBLOCKED;
     sqlp_job_fail(j, &e);
     ferry_error_clear(&e);
     return;
   }
-  sqlp_job_write(j);
+  if (j->k->mode == FERRY_MODE_RUN) sqlp_job_write(j);
+  else sqlp_job_compare(j);
 }
 
 /* ---- ops ------------------------------------------------------------------------------------------------------ */
@@ -431,6 +509,12 @@ static void sink_task(ferry_instance *ins, ferry_task *task) {
     return;
   }
   j->tt = table_get(k, j->it);
+  if (sqlp_job_project(j, &e) < 0) {
+    ferry_error_prefix(&e, "sql sink: item \"%s\"", j->it->key);
+    sqlp_job_fail(j, &e);
+    ferry_error_clear(&e);
+    return;
+  }
   j->counted = 1;
   count(j, +1);
   if (after_busy(j)) { /* a batch of a table it refers to is still being written */
@@ -453,6 +537,7 @@ static int sink_start(ferry_instance *ins, ferry_error *err) {
     return err->code;
   }
   k->engine = ferry_sql_engine_of(k->db);
+  k->mode = ferry_instance_mode(ins);
   k->inflight = json_object();
   return 0;
 }
@@ -478,5 +563,7 @@ const ferry_sink_ops sqlp_sink_ops = {
     .accepts = FERRY_ITEM_RECORD,
     .start = sink_start,
     .write = sink_task,
+    .plan = sink_task,
+    .verify = sink_task,
     .stop = sink_stop,
 };

@@ -22,6 +22,7 @@ typedef struct stable {
   size_t *key_idx;
   char *select_sql, *order_by, *key_tuple;
   int64_t batches;
+  int64_t limit;  /* LIMIT of the next page: batch_rows, less after a page cut by batch_bytes */
   char **cursor; /* key of the last row taken (nkeys strings), NULL at the start */
   json_t *after; /* selected tables it references (names), written before it */
 } stable;
@@ -46,6 +47,8 @@ struct sqlp_src {
   size_t nread;     /* the first nread tables of t are read (the others are refused) */
   ferry_buf buf;
   int64_t rows;
+  int64_t received, asked; /* rows of the running page, its LIMIT */
+  int cut;                 /* the page reached batch_bytes: its further rows wait for the next page */
   char **first, **last;
   ferry_item *ready;
   int ready_final;
@@ -182,6 +185,8 @@ static int on_rows(void *arg, const ferry_sql_batch *b) {
   if (s->stopped || s->failed) return 1;
   stable *t = &s->t[s->cur];
   for (size_t r = 0; r < b->nrows; r++) {
+    s->received++;
+    if (s->cut) continue; /* read again by the next page (WHERE key > the last taken) */
     for (size_t c = 0; c < b->ncols; c++) {
       if (c) ferry_buf_add(&s->buf, "\t");
       sqlp_copy_escape(&s->buf, FERRY_SQL_CELL(b, r, c));
@@ -200,6 +205,7 @@ static int on_rows(void *arg, const ferry_sql_batch *b) {
     strv_free(s->last, t->nkeys);
     s->last = k;
     s->rows++;
+    if ((int64_t)s->buf.len >= s->c->batch_bytes) s->cut = 1;
   }
   return 0;
 }
@@ -216,7 +222,14 @@ static void on_fetched(void *arg, int status, const ferry_sql_done *info, const 
     free(doing);
     return;
   }
-  int exhausted = s->rows < s->c->batch_rows;
+  int exhausted = !s->cut && s->received < s->asked;
+  /* a page cut by batch_bytes: ask for about as many rows next time (a quarter more), so that few rows are
+   * read twice; the batches stay a function of the data alone */
+  if (s->cut) t->limit = s->rows + s->rows / 4 + 1 < s->c->batch_rows ? s->rows + s->rows / 4 + 1 : s->c->batch_rows;
+  else if (s->received >= s->asked && t->limit < s->c->batch_rows) /* the page was small: grow again */
+    t->limit = t->limit * 2 < s->c->batch_rows ? t->limit * 2 : s->c->batch_rows;
+  s->cut = 0;
+  s->received = 0;
   if (s->rows > 0 || t->batches == 0) {
     char **last = s->last;
     s->ready = make_item(s, t);
@@ -244,7 +257,11 @@ static void start_fetch(sqlp_src *s) {
     }
     if (t->nkeys > 1) ferry_buf_add(&q, ")");
   }
-  ferry_buf_addf(&q, " ORDER BY %s LIMIT %lld", t->order_by, (long long)s->c->batch_rows);
+  if (!t->limit) t->limit = s->c->batch_rows;
+  s->asked = t->limit;
+  s->received = 0;
+  s->cut = 0;
+  ferry_buf_addf(&q, " ORDER BY %s LIMIT %lld", t->order_by, (long long)s->asked);
   s->fetching = 1;
   int rc = ferry_sql_query(s->db, s->txn, q.buf, t->cursor ? t->nkeys : 0, params, on_rows, on_fetched, s);
   ferry_buf_free(&q);

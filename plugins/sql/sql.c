@@ -42,6 +42,9 @@ static const ferry_option sqlp_options[] = {
      "source: copy the Joget user directory (every dir_* table that exists)", SRC},
     {.key = "batch_rows", FERRY_OPT_INT, "10000", FERRY_OPT_RANGE, offsetof(sqlp_ctx, batch_rows),
      "source: most rows in one item (batch)", SRC, .min = 1, .max = 1000000},
+    {.key = "batch_bytes", FERRY_OPT_INT, "4194304", FERRY_OPT_RANGE, offsetof(sqlp_ctx, batch_bytes),
+     "source: a batch also ends at the row that brings its COPY text to this many bytes", SRC, .min = 1024,
+     .max = INT64_MAX},
     {.key = "on_conflict", FERRY_OPT_ENUM, "\"skip\"", 0, offsetof(sqlp_ctx, on_conflict),
      "sink: a row whose key exists on the target with other values: skip it, overwrite it, or fail the "
      "batch naming the keys (identical rows are never conflicts)", SNK, .choices = conflicts},
@@ -55,6 +58,9 @@ static const ferry_option sqlp_options[] = {
      "column and writes nothing of the batch; null writes NULL", SNK, .choices = zeros},
     {.key = "table_map", FERRY_OPT_JSON, NULL, 0, offsetof(sqlp_ctx, table_map),
      "sink: {\"<source table>\": \"<target table>\"}; unmapped tables keep their name", SNK},
+    {.key = "column_map", FERRY_OPT_JSON, NULL, 0, offsetof(sqlp_ctx, column_map),
+     "sink: {\"<source table>\" or \"*\": {\"<source column>\": \"<target column>\" or null}}: rename a column "
+     "or leave it out (null); other columns keep their names", SNK},
     {.key = "max_keys_reported", FERRY_OPT_INT, "20", FERRY_OPT_RANGE, offsetof(sqlp_ctx, max_keys_reported),
      "sink: how many conflicting keys (on_conflict fail) an error names", SNK, .min = 1, .max = INT64_MAX},
     FERRY_OPTIONS_END};
@@ -82,7 +88,26 @@ static int sqlp_init(ferry_instance *ins, ferry_error *err) {
                                "sql: option \"app_version\" must be \"all\", \"latest\", \"published\" or a "
                                "version number (is \"%s\")", v);
     }
-  } else if (role == FERRY_KIND_SINK && c->table_map) {
+  }
+  if (role == FERRY_KIND_SINK && c->column_map) {
+    if (!json_is_object(c->column_map))
+      return ferry_error_set(err, FERRY_ECONFIG, "sql: option \"column_map\" must be an object");
+    const char *tk;
+    json_t *tv;
+    json_object_foreach(c->column_map, tk, tv) {
+      if (!json_is_object(tv))
+        return ferry_error_set(err, FERRY_ECONFIG,
+                               "sql: option \"column_map\": the value for table \"%s\" must be an object", tk);
+      const char *ck;
+      json_t *cv;
+      json_object_foreach(tv, ck, cv) {
+        if (!json_is_null(cv) && (!json_is_string(cv) || !*json_string_value(cv)))
+          return ferry_error_set(err, FERRY_ECONFIG,
+                                 "sql: option \"column_map\": \"%s\".\"%s\" must be a column name or null", tk, ck);
+      }
+    }
+  }
+  if (role == FERRY_KIND_SINK && c->table_map) {
     if (!json_is_object(c->table_map))
       return ferry_error_set(err, FERRY_ECONFIG, "sql: option \"table_map\" must be an object");
     const char *k;

@@ -29,12 +29,14 @@ typedef struct sqlp_ctx {
   char *app_version;
   int users;
   int64_t batch_rows;
+  int64_t batch_bytes;
   /* sink */
   int on_conflict;
   int missing_columns;
   int create_tables;
   int zero_dates;
   json_t *table_map;
+  json_t *column_map;
   int64_t max_keys_reported;
   /* state */
   ferry_instance *ins;
@@ -64,7 +66,11 @@ int sqlp_like(const char *s, const char *pat);
  * "longtext", "tinyint(1)", "timestamp with time zone", "datetime(6)", ...). `engine` is the engine that
  * printed it (MySQL "timestamp" has a zone, PostgreSQL's would say so). */
 ferry_sql_type sqlp_type_class(const char *type, ferry_sql_engine engine);
-/* The type to create for a source column on the target (static or malloc'd into *owned). */
+/* The offset of the first byte of s[0..n) that is not part of a valid UTF-8 sequence (overlong forms,
+ * surrogates and code points above U+10FFFF included), or (size_t)-1 when all of it is valid. */
+size_t sqlp_utf8_invalid(const char *s, size_t n);
+/* The type to create for a source column on the target (static or malloc'd into *owned); NULL for a type
+ * of no known class (FERRY_SQL_T_OTHER) from another engine, which the sink refuses. */
 const char *sqlp_target_type(const ferry_sql *db, const char *stype, ferry_sql_engine sengine, int key,
                              char **owned);
 /* 1 when values of type src (engine se) go into a column of type dst (engine de) without loss; else 0 with

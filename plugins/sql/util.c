@@ -125,11 +125,14 @@ static int starts(const char *s, const char *w) { return !strncmp(s, w, strlen(w
 
 ferry_sql_type sqlp_type_class(const char *t, ferry_sql_engine e) {
   if (!t) return FERRY_SQL_T_TEXT;
-  if (starts(t, "tinyint(1)") || starts(t, "boolean") || starts(t, "bool"))
+  if (starts(t, "tinyint(1)") || starts(t, "boolean") || starts(t, "bool") || !strcmp(t, "bit(1)") || !strcmp(t, "bit"))
     return FERRY_SQL_T_BOOL;
   if (strstr(t, "char") || strstr(t, "text") || starts(t, "enum") || starts(t, "set(") || starts(t, "name") ||
       starts(t, "citext") || starts(t, "uuid"))
     return FERRY_SQL_T_TEXT;
+  if (starts(t, "point") || starts(t, "geometry") || starts(t, "linestring") || starts(t, "polygon") ||
+      starts(t, "multi") || starts(t, "interval"))
+    return FERRY_SQL_T_OTHER; /* before "int": spatial types and intervals have no class */
   if (strstr(t, "int") || starts(t, "serial") || starts(t, "bigserial")) return FERRY_SQL_T_INT;
   if (starts(t, "decimal") || starts(t, "numeric")) return FERRY_SQL_T_DECIMAL;
   if (starts(t, "double") || starts(t, "float") || starts(t, "real")) return FERRY_SQL_T_FLOAT;
@@ -179,6 +182,8 @@ const char *sqlp_target_type(const ferry_sql *db, const char *st, ferry_sql_engi
   const char *paren = st ? strchr(st, '(') : NULL;
   int nmod = paren ? sscanf(paren, "(%u,%u)", &a, &b) : 0;
   switch (cls) {
+    case FERRY_SQL_T_BOOL:
+      return de == FERRY_SQL_MYSQL ? "tinyint(1)" : "boolean"; /* bit(1) included: values become 0/1 */
     case FERRY_SQL_T_TEXT:
       if (st && nmod == 1 && (strstr(st, "varchar") || strstr(st, "character varying")))
         return *owned = ferry_asprintf("varchar(%u)", a);
@@ -210,7 +215,7 @@ const char *sqlp_target_type(const ferry_sql *db, const char *st, ferry_sql_engi
       return *owned = ferry_asprintf("%s(%u)", base, p);
     }
     case FERRY_SQL_T_OTHER:
-      return ferry_sql_type_name(db, FERRY_SQL_T_TEXT); /* unknown types keep their text form */
+      return NULL; /* a type the sink does not know: the caller refuses the table */
     default:
       return ferry_sql_type_name(db, cls);
   }
@@ -245,4 +250,30 @@ int sqlp_type_compatible(const char *src, ferry_sql_engine se, const char *dst, 
   if (s == FERRY_SQL_T_TEXT) *why = "text values cannot be trusted to parse as this type";
   else *why = "values of the source type do not fit the target type without loss";
   return 0;
+}
+
+size_t sqlp_utf8_invalid(const char *s, size_t n) {
+  const unsigned char *p = (const unsigned char *)s;
+  size_t i = 0;
+  while (i < n) {
+    unsigned char c = p[i];
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    size_t k;
+    unsigned min;
+    unsigned cp;
+    if ((c & 0xe0) == 0xc0) k = 1, min = 0x80, cp = c & 0x1f;
+    else if ((c & 0xf0) == 0xe0) k = 2, min = 0x800, cp = c & 0x0f;
+    else if ((c & 0xf8) == 0xf0) k = 3, min = 0x10000, cp = c & 0x07;
+    else return i;
+    for (size_t m = 1; m <= k; m++) {
+      if (i + m >= n || (p[i + m] & 0xc0) != 0x80) return i;
+      cp = (cp << 6) | (p[i + m] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
+    i += k + 1;
+  }
+  return (size_t)-1;
 }

@@ -217,9 +217,12 @@ FERRY_API char *ferry_sql_upsert_sql(const ferry_sql *db, const char *table, siz
                                      const char *const *cols, size_t nrows, ferry_sql_conflict conflict,
                                      size_t nkeys, const char *const *keys);
 /* Bulk insert: nrows rows of ncols values (row-major, copied) into `table`, on the engine's fast path:
- * PostgreSQL COPY FROM STDIN when conflict is ERROR, else multi-row INSERT; MySQL and SQLite multi-row
- * INSERT statements of up to ~1 MiB (MySQL) / 500 rows (SQLite). Without txn the whole call is one
- * transaction of its own (all rows or none). done's info->affected counts the rows written. */
+ * PostgreSQL COPY FROM STDIN when conflict is ERROR, else multi-row INSERT; MySQL with conflict ERROR and no
+ * binary value: LOAD DATA LOCAL INFILE fed from memory (no file is opened; fewer rows loaded or any warning
+ * fails it, a duplicate key with FERRY_ECONFLICT; a server that refuses local infile fails it once with
+ * FERRY_ETRANSIENT and the endpoint uses INSERTs from then on), else multi-row INSERT statements of up to
+ * ~1 MiB; SQLite multi-row INSERTs of up to 500 rows. Without txn the whole call is one transaction of its
+ * own (all rows or none). done's info->affected counts the rows written. */
 FERRY_API int ferry_sql_insert(ferry_sql *db, ferry_sql_txn *txn, const char *table, size_t ncols,
                                const char *const *cols, size_t nrows, const ferry_sql_value *values,
                                ferry_sql_conflict conflict, size_t nkeys, const char *const *keys,
