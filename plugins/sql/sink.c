@@ -341,8 +341,17 @@ static void prepare_keys(job *j, json_t *keys) {
     for (size_t i = 0; i < t->ncols; i++) {
       const char *tk;
       json_t *tv;
-      const char *found = NULL;
-      json_object_foreach(t->tcols, tk, tv) if (!strcasecmp(tk, t->cols[i])) found = json_string_value(tv);
+      const char *found = NULL, *spelt = NULL;
+      /* The target's spelling of the column: the same name, else the same name in another case (a MySQL
+       * source keeps Joget's "dateCreated" where Joget's PostgreSQL tables say "datecreated"). */
+      json_object_foreach(t->tcols, tk, tv) {
+        if (!strcmp(tk, t->cols[i])) found = json_string_value(tv), spelt = tk;
+        else if (!spelt && !strcasecmp(tk, t->cols[i])) found = json_string_value(tv), spelt = tk;
+      }
+      if (found && strcmp(spelt, t->cols[i])) {
+        free(t->cols[i]);
+        t->cols[i] = sqlp_xstrdup(spelt);
+      }
       if (!found) {
         if (k->c->missing_columns == SQLP_MISSING_REFUSE) {
           refuse(j, FERRY_EINVAL, "sql sink: table %s in %s has no column \"%s\" and missing_columns is \"refuse\"",
@@ -384,7 +393,7 @@ static void prepare_keys(job *j, json_t *keys) {
   for (size_t i = 0; i < t->ncols; i++) {
     const char *tk, *ty = NULL;
     json_t *tv;
-    json_object_foreach(t->tcols, tk, tv) if (!strcasecmp(tk, t->cols[i])) ty = json_string_value(tv);
+    json_object_foreach(t->tcols, tk, tv) if (!strcmp(tk, t->cols[i])) ty = json_string_value(tv);
     t->tcls[i] = sqlp_type_class(ty, k->engine);
     t->tbit[i] = k->engine == FERRY_SQL_MYSQL && ty && !strncmp(ty, "bit", 3);
   }

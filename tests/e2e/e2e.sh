@@ -42,9 +42,9 @@
 #            plugins' dsn and preserve-records on mariadb:// URLs); first, bad input through the joget source's
 #            dsn (a wrong MariaDB password, a port nothing listens on): a clear error naming the stage and the
 #            dsn, nothing written to the target.
-#   mixed    the same with the source Joget on MariaDB and the target Joget on PostgreSQL. Not in CTest yet: the
-#            sql plugin keeps MySQL's column spelling (dateCreated, firstName) on a PostgreSQL target, whose Joget
-#            tables have them lower case, so the users and forms stages fail there.
+#   mixed    the same with the source Joget on MariaDB and the target Joget on PostgreSQL (the sql sink writes
+#            each column under the target's spelling: Joget's PostgreSQL tables say datecreated where MySQL's say
+#            dateCreated; timestamps compare as text in UTC without a zero fraction).
 #   terminal on an 80-column pseudo-terminal: an interrupted run says so and exits 5, the run that resumes it
 #            keeps the progress block on screen below every log line and within 79 columns, the uploads stage
 #            has a total ("count"); status exits 0; verify --log-format json writes only JSON on stderr.

@@ -219,9 +219,15 @@ def rows_by_id(dsn, table, cols):
 
 
 def norm_cell(v):
-    """Across engines: a PostgreSQL timestamp with time zone in UTC ('... 10:00:00+00') is MySQL's datetime text."""
-    if isinstance(v, str) and len(v) >= 22 and v.endswith("+00") and v[4] == "-" and v[10] == " ":
-        return v[:-3]
+    """Across engines: a PostgreSQL timestamp with time zone in UTC ('... 10:00:00+00') is MySQL's datetime text,
+    and MySQL's datetime(6) fraction '.000000' (PostgreSQL prints no zero fraction) is dropped, as trailing
+    zeros of any fraction are."""
+    if isinstance(v, str) and len(v) >= 19 and v[4] == "-" and v[10] == " " and v[13] == ":":
+        if len(v) >= 22 and v.endswith("+00"):
+            v = v[:-3]
+        if len(v) > 19 and v[19] == ".":
+            v = v[:20] + v[20:].rstrip("0")
+            v = v.rstrip(".")
     return v
 
 
