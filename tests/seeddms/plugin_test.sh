@@ -57,6 +57,11 @@ migrate() {
        --ignore-missing-files >"$T/cmp.out" 2>&1; then ok
   else bad "sdcheck compare: $(grep -c DIFF "$T/cmp.out") differences"; grep -E 'DIFF|sdcheck' "$T/cmp.out" | head -10; fi
   grep -q "target equals source ($slayout" "$T/cmp.out" && ok || bad "compare did not say equal"
+  # the next step of every active run is offered to the same logins on both sides; firing a sample on the
+  # target (log row + state, as SeedDMS does) ends as the source's own definitions say it would
+  local io="--source $sspec --source-content $T/sc --target $tspec --target-content $T/tc"
+  if py sdfire.py offers $io --skip-absent >"$T/offers.out" 2>&1; then ok; else bad "offers differ"; head -10 "$T/offers.out"; fi
+  grep -Eq '^offers equal: ([1-9][0-9]*) runs, [1-9][0-9]* .*; 1 runs of documents absent' "$T/offers.out" && ok || bad "no offers compared: $(cat "$T/offers.out")"
 
   "$FERRY" export-map -c ferry.json >"$T/map.out" 2>&1
   for kind in folder document version run; do
@@ -69,6 +74,8 @@ migrate() {
   grep -Eq 'documents +0 +29 +1 ' "$T/run2.out" && ok || bad "second run: $(grep -A2 'run summary' "$T/run2.out")"
   after=$(py sdcheck.py canon --db "$tspec" --content "$T/tc" | md5sum)
   [ "$before" = "$after" ] && ok || bad "second run changed the target"
+  if py sdfire.py fire $io --sample 6 >"$T/fire.out" 2>&1; then ok; else bad "firing on the target"; head -10 "$T/fire.out"; fi
+  grep -Eq '^fired 6 transitions \([1-9]' "$T/fire.out" && ok || bad "fire: $(cat "$T/fire.out")"
 }
 
 case $SECTION in
