@@ -3,6 +3,8 @@
  * folders by the journal's id map; every row of a document goes in one transaction, with the new ids of
  * earlier rows (document, version, status, run) put into the later ones, and the versions' files copied with
  * their MD5 checked before the commit. The new ids are recorded with ferry_task_map_id(). */
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <ferry/util.h>
@@ -35,6 +37,7 @@ typedef struct job {
   ferry_sql_txn *txn;
   ferry_error err;
   int failed;
+  int rows_done;    /* every statement has run (the "rows" test point passed) */
 } job;
 
 void seeddms_sink_free(seeddms_ctx *c) {
@@ -58,6 +61,24 @@ static void job_free(job *j) {
   json_decref(j->vars);
   ferry_error_clear(&j->err);
   ferry_free(j);
+}
+
+/* Test knob: FERRY_SEEDDMS_TEST_CRASH_AFTER=<point>[:<n>] raises SIGKILL the n-th time (default 1) the sink
+ * passes <point>: "intent" (the intent is in the journal, nothing written), "rows" (all rows inserted, the
+ * transaction open), "files" (the files copied, not committed), "commit" (committed, not yet done in the
+ * journal). Used by tests/seeddms/plugin_test.sh crash; unset in production. */
+static void test_crash(const char *point) {
+  static int seen;
+  const char *e = getenv("FERRY_SEEDDMS_TEST_CRASH_AFTER");
+  if (!e || !*e) return;
+  size_t n = strcspn(e, ":");
+  if (strlen(point) != n || strncmp(e, point, n)) return;
+  int at = e[n] == ':' ? atoi(e + n + 1) : 1;
+  if (++seen >= (at > 0 ? at : 1)) {
+    fprintf(stderr, "seeddms: FERRY_SEEDDMS_TEST_CRASH_AFTER=%s: raising SIGKILL (test only)\n", e);
+    fflush(stderr);
+    raise(SIGKILL);
+  }
 }
 
 static void task_fail(ferry_task *task, int code, const char *msg) {
@@ -272,6 +293,7 @@ static void ended(void *arg, int status, const ferry_sql_done *info, const ferry
     j->failed = 1;
     ferry_error_set(&j->err, status, "seeddms: commit on %s failed: %s", ferry_sql_endpoint(j->c->db), err->message);
   }
+  if (!j->failed) test_crash("commit");
   finish(j);
 }
 
@@ -350,6 +372,10 @@ static void step(job *j) {
     }
     return;
   }
+  if (!plan && j->fnext == 0 && !j->rows_done) {
+    j->rows_done = 1;
+    test_crash("rows");
+  }
   if (j->fnext < json_array_size(j->files)) {
     json_t *f = json_array_get(j->files, j->fnext++);
     const char *src = json_string_value(json_object_get(f, "local_path"));
@@ -376,6 +402,7 @@ static void step(job *j) {
     finish(j);
     return;
   }
+  test_crash("files");
   if (ferry_sql_commit(j->txn, ended, j) < 0) {
     j->txn = NULL;
     ferry_error_set(&j->err, FERRY_EINTERNAL, "seeddms: cannot commit on %s", ferry_sql_endpoint(c->db));
@@ -426,6 +453,7 @@ static void start_job(seeddms_ctx *c, ferry_task *task) {
     job_free(j);
     return;
   }
+  test_crash("intent");
   if (ferry_sql_begin(c->db, FERRY_SQL_READ_WRITE, NULL, began, j) < 0) {
     task_fail(task, FERRY_EINTERNAL, "seeddms: cannot begin a transaction");
     job_free(j);

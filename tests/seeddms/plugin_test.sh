@@ -16,6 +16,10 @@
 #   mariadb  6.0 MariaDB -> 6.0 SQLite
 #   crash    6.0 SQLite -> 6.0 SQLite, 300 documents: the run is killed with SIGKILL in the middle, the next run
 #            finishes it; the target equals the source, no document twice, no temporary file left over
+#   crashpoints 6.0 SQLite -> 6.0 MariaDB, 40 documents: SIGKILL at seeded points of the sink (after the intent,
+#            the rows, the files, the commit), each run resumed by the next: every document, folder and version
+#            once, as many runs and log rows as the source, a document committed before the crash adopted, the
+#            target equal to the source
 set -uo pipefail
 export LC_ALL=C.UTF-8 PYTHONDONTWRITEBYTECODE=1
 FERRY=$(cd "$(dirname "${1:?ferry}")" && pwd)/$(basename "$1") PLUGINS=$(cd "${2:?plugin dir}" && pwd) SECTION=${3:?section}
@@ -132,6 +136,46 @@ crash)
        --target-content "$T/tc" >"$T/cmp.out" 2>&1; then ok
   else bad "sdcheck compare after resume: $(grep -c DIFF "$T/cmp.out") differences"; grep -E 'DIFF|sdcheck' "$T/cmp.out" | head -10; fi
   [ -z "$(find "$T/tc" -name '*.part')" ] || echo "note: leftover .part files: $(find "$T/tc" -name '*.part' | wc -l)"
+  ;;
+crashpoints)
+  # SIGKILL at seeded points of the sink (FERRY_SEEDDMS_TEST_CRASH_AFTER, test only): after the intent, after
+  # the rows, after the files, after the commit (the journal does not know it is done); each run is resumed by
+  # the next; at the end every document is on the target exactly once and the target equals the source
+  py mkfixture.py --db "sqlite:$T/s.db" --layout 6.0 --content "$T/sc" --seed 5 --docs 40 --folders 6 \
+    --missing-files 0 >/dev/null || bad "source fixture"
+  start_mariadb tgt
+  py mkfixture.py --db "mariadb:$SOCK:tgt" --layout 6.0 --content "$T/tc" --seed 5 --docs 40 --folders 6 \
+    --part definitions --id-offset 100 >/dev/null || bad "target fixture"
+  export SOURCE_SEEDDMS_DSN=$T/s.db SOURCE_SEEDDMS_CONTENT=$T/sc TARGET_SEEDDMS_CONTENT=$T/tc
+  export TARGET_SEEDDMS_DSN=$(bash "$SUPPORT/mariadb.sh" url "$MY" tgt)
+  cp "$ROOT/examples/seeddms-to-seeddms.json" "$T/ferry.json"
+  cd "$T" || exit 1
+  tspec="mariadb:$SOCK:tgt"
+  for knob in intent:4 rows:6 files:5 commit:7 commit:1 rows:3; do
+    FERRY_SEEDDMS_TEST_CRASH_AFTER=$knob "$FERRY" run -c ferry.json >"$T/crash.out" 2>&1
+    rc=$?
+    [ "$rc" = 137 ] && ok || { bad "crash at $knob: exit $rc, expected 137"; tail -5 "$T/crash.out"; }
+    grep -q "FERRY_SEEDDMS_TEST_CRASH_AFTER=$knob" "$T/crash.out" && ok || bad "knob $knob did not fire"
+  done
+  n=$(count "$tspec" tblDocuments)
+  [ "$n" -gt 0 ] && [ "$n" -lt 40 ] && ok || bad "the crashes did not land in the middle ($n documents)"
+  "$FERRY" run -c ferry.json >"$T/last.out" 2>&1 && ok || { bad "the last run failed"; tail -5 "$T/last.out"; }
+  [ "$(count "$tspec" tblDocuments)" = 40 ] && ok || bad "after resume: $(count "$tspec" tblDocuments) documents, expected 40"
+  dup=$(python3 -c "import sys; sys.path.insert(0, sys.argv[1]); import sdlib; d = sdlib.Db(sys.argv[2]).open()
+from collections import Counter
+for t, k in (('tblDocuments', ('name', 'folder')), ('tblFolders', ('name', 'parent')), ('tblDocumentContent', ('document', 'version'))):
+    c = Counter(tuple(r[x] for x in k) for r in d.rows(t))
+    print(sum(v - 1 for v in c.values()), end=' ')" "$HERE" "$tspec")
+  [ "$dup" = "0 0 0 " ] && ok || bad "duplicates on the target (documents, folders, versions): $dup"
+  [ "$(count "$tspec" tblWorkflowDocumentContent)" = "$(count "sqlite:$T/s.db" tblWorkflowDocumentContent)" ] && ok \
+    || bad "runs: $(count "$tspec" tblWorkflowDocumentContent) on the target"
+  [ "$(count "$tspec" tblWorkflowLog)" = "$(count "sqlite:$T/s.db" tblWorkflowLog)" ] && ok || bad "log rows differ in number"
+  # the two crashes after a commit: those documents were found on the target and adopted, not written again
+  "$FERRY" status -c ferry.json --items >"$T/status.out" 2>&1
+  [ "$(grep -c 'adopted' "$T/status.out")" = 2 ] && ok || bad "adopted after the crashes after a commit: $(grep -c adopted "$T/status.out"), expected 2"
+  if py sdcheck.py compare --source "sqlite:$T/s.db" --source-content "$T/sc" --target "$tspec" \
+       --target-content "$T/tc" >"$T/cmp.out" 2>&1; then ok
+  else bad "compare after the crashes: $(grep -c DIFF "$T/cmp.out") differences"; grep -E 'DIFF|sdcheck' "$T/cmp.out" | head -10; fi
   ;;
 *) echo "unknown section $SECTION"; exit 2 ;;
 esac
