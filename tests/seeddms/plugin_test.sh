@@ -16,6 +16,9 @@
 #   mariadb  6.0 MariaDB -> 6.0 SQLite
 #   crash    6.0 SQLite -> 6.0 SQLite, 300 documents: the run is killed with SIGKILL in the middle, the next run
 #            finishes it; the target equals the source, no document twice, no temporary file left over
+#   repair   6.0 SQLite -> 6.0 MariaDB: differences planted on the target (a run's state, a log row, a name, an
+#            ACL, a file, a folder's name): verify names each (exit 4), run --repair redoes exactly those items
+#            under their target ids, the others keep theirs; then verify and sdcheck compare find it equal
 #   crashpoints 6.0 SQLite -> 6.0 MariaDB, 40 documents: SIGKILL at seeded points of the sink (after the intent,
 #            the rows, the files, the commit), each run resumed by the next: every document, folder and version
 #            once, as many runs and log rows as the source, a document committed before the crash adopted, the
@@ -78,6 +81,10 @@ migrate() {
   grep -Eq 'documents +0 +29 +1 ' "$T/run2.out" && ok || bad "second run: $(grep -A2 'run summary' "$T/run2.out")"
   after=$(py sdcheck.py canon --db "$tspec" --content "$T/tc" | md5sum)
   [ "$before" = "$after" ] && ok || bad "second run changed the target"
+  # verify through the journal: every carried item equal, document 2 (blocked) not migrated
+  "$FERRY" verify -c ferry.json >"$T/verify.out" 2>&1
+  grep -Eq 'documents +29 +0 +1 ' "$T/verify.out" && grep -q 'verify: 0 item(s) differ and 1 are not migrated' "$T/verify.out" \
+    && ok || { bad "verify after the run"; grep -E 'mismatch|differ' "$T/verify.out" | head -5; }
   if py sdfire.py fire $io --sample 6 >"$T/fire.out" 2>&1; then ok; else bad "firing on the target"; head -10 "$T/fire.out"; fi
   grep -Eq '^fired 6 transitions \([1-9]' "$T/fire.out" && ok || bad "fire: $(cat "$T/fire.out")"
 }
@@ -105,6 +112,62 @@ same)
 old)
   start_mariadb tgt
   migrate "sqlite:$T/s.db" 5.1 "$T/s.db" "mariadb:$MY/sock/mysqld.sock:tgt" "$(bash "$SUPPORT/mariadb.sh" url "$MY" tgt)"
+  ;;
+repair)
+  # differences planted on the target after a run (a run's state, a log row gone, a document renamed, a file
+  # changed, a folder renamed, an ACL added): verify names each (exit 4), `run --repair` writes exactly those
+  # items again under their target ids, and then verify and sdcheck find the target equal
+  start_mariadb tgt
+  tspec="mariadb:$SOCK:tgt"
+  py mkfixture.py --db "sqlite:$T/s.db" --layout 6.0 --content "$T/sc" --seed 9 --docs 16 --folders 5 \
+    --missing-files 0 >/dev/null || bad "source fixture"
+  py mkfixture.py --db "$tspec" --layout 6.0 --content "$T/tc" --seed 9 --docs 16 --folders 5 --part definitions \
+    --id-offset 100 >/dev/null || bad "target fixture"
+  export SOURCE_SEEDDMS_DSN=$T/s.db SOURCE_SEEDDMS_CONTENT=$T/sc TARGET_SEEDDMS_CONTENT=$T/tc
+  export TARGET_SEEDDMS_DSN=$(bash "$SUPPORT/mariadb.sh" url "$MY" tgt)
+  cp "$ROOT/examples/seeddms-to-seeddms.json" "$T/ferry.json"
+  cd "$T" || exit 1
+  "$FERRY" run -c ferry.json >"$T/run.out" 2>&1 && ok || { bad "run"; tail -5 "$T/run.out"; }
+  "$FERRY" verify -c ferry.json >"$T/v0.out" 2>&1 && ok || { bad "verify of a fresh target"; grep mismatch "$T/v0.out" | head -5; }
+  "$FERRY" export-map -c ferry.json >"$T/map.out" 2>&1
+  # new id of a source document / folder: tgt KIND OLD
+  tgt() { grep "^$1,$2," "$T/map.out" | head -1 | cut -d, -f3; }
+  d3=$(tgt document 3) d5=$(tgt document 5) d7=$(tgt document 7) d9=$(tgt document 9) f3=$(tgt folder 3)
+  run3=$(python3 -c "import sys; sys.path.insert(0, sys.argv[1]); import sdlib; d = sdlib.Db(sys.argv[2]).open()
+print(min(r['id'] for r in d.rows('tblWorkflowDocumentContent') if r['document'] == int(sys.argv[3])))" "$HERE" "$tspec" "$d3")
+  python3 - "$HERE" "$tspec" "$d3" "$d5" "$d7" "$f3" "$run3" <<'PY' || bad "planting"
+import sys; sys.path.insert(0, sys.argv[1]); import sdlib
+d = sdlib.Db(sys.argv[2]).open(); d3, d5, d7, f3, run3 = sys.argv[3:]
+d.execute("UPDATE tblWorkflowDocumentContent SET state = (SELECT min(id) FROM tblWorkflowStates), date = '2001-01-01 00:00:00' WHERE id = ?", (run3,))
+d.execute("DELETE FROM tblWorkflowLog WHERE workflowdocumentcontent IN (SELECT id FROM tblWorkflowDocumentContent WHERE document = ?) ORDER BY id DESC LIMIT 1", (d5,))  # MariaDB
+d.execute("UPDATE tblDocuments SET name = 'renamed' WHERE id = ?", (d7,))
+d.execute("UPDATE tblFolders SET name = 'renamed folder' WHERE id = ?", (f3,))
+d.execute("INSERT INTO tblACLs (target, targetType, userID, groupID, mode) VALUES (?, 2, -1, (SELECT min(id) FROM tblGroups), 4)", (d7,))
+PY
+  f9=$(find "$T/tc/1048576/$d9" -type f | sort | head -1)
+  printf 'changed' >>"$f9"
+  "$FERRY" verify -c ferry.json >"$T/v1.out" 2>&1
+  [ $? = 4 ] && ok || bad "verify of a changed target did not exit 4"
+  for want in "document:3\".*tblWorkflowDocumentContent row 1 .* state: " "document:5\".*tblWorkflowLog: [0-9]+ rows on the source, [0-9]+ on the target" \
+              "document:7\".*tblDocuments row 1 .* name: \"Document 0007\" expected, \"renamed\" found" \
+              "document:9\".*the file of version .* has MD5 " "folder:3\".*tblFolders row 1 .* name: "; do
+    grep -Eq "item \"$want" "$T/v1.out" && ok || bad "verify does not name: $want"
+  done
+  grep -q 'verify: 5 item(s) differ' "$T/v1.out" && ok || bad "verify: $(grep 'item(s) differ' "$T/v1.out")"
+  "$FERRY" status -c ferry.json --items >"$T/st.out" 2>&1
+  grep -q 'document:7 .*verify: mismatch (2 differences)' "$T/st.out" && ok || bad "status does not show two differences of document 7: $(grep 'document:7 ' "$T/st.out")"
+  ids_before=$(grep -v '^document,7,\|^document,9,\|^document,3,\|^document,5,\|^folder,3,' "$T/map.out" | grep '^document,\|^folder,' | md5sum)
+  "$FERRY" run --repair -c ferry.json >"$T/r.out" 2>&1 && ok || { bad "run --repair"; tail -5 "$T/r.out"; }
+  grep -Eq 'documents +5 +0 +0 ' "$T/r.out" && ok || bad "repair did not redo exactly 5 items: $(grep -A2 'run summary' "$T/r.out")"
+  "$FERRY" export-map -c ferry.json >"$T/map2.out" 2>&1
+  [ "$(tgt document 7)" = "$d7" ] && [ "$(grep '^document,7,' "$T/map2.out" | cut -d, -f3)" = "$d7" ] && ok || bad "repair gave document 7 another id"
+  [ "$(grep -v '^document,7,\|^document,9,\|^document,3,\|^document,5,\|^folder,3,' "$T/map2.out" | grep '^document,\|^folder,' | md5sum)" = "$ids_before" ] \
+    && ok || bad "repair changed the ids of other items"
+  [ "$(count "$tspec" tblDocuments)" = 16 ] && ok || bad "after repair: $(count "$tspec" tblDocuments) documents"
+  "$FERRY" verify -c ferry.json >"$T/v2.out" 2>&1 && ok || { bad "verify after repair"; grep mismatch "$T/v2.out" | head -5; }
+  if py sdcheck.py compare --source "sqlite:$T/s.db" --source-content "$T/sc" --target "$tspec" \
+       --target-content "$T/tc" >"$T/cmp.out" 2>&1; then ok
+  else bad "compare after repair: $(grep -c DIFF "$T/cmp.out") differences"; grep -E 'DIFF|sdcheck' "$T/cmp.out" | head -10; fi
   ;;
 mariadb)
   start_mariadb src
