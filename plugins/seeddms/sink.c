@@ -27,7 +27,7 @@ typedef struct op {
   char *save;       /* variable for the insert id, or NULL */
 } op;
 
-typedef struct job {
+typedef struct seeddms_job {
   seeddms_ctx *c;
   ferry_task *task;
   op *ops;
@@ -40,6 +40,7 @@ typedef struct job {
   int failed;
   int rows_done;    /* every statement has run (the "rows" test point passed) */
   char *repair_id;  /* `run --repair`: the target id of the folder or document, kept */
+  seeddms_after_fn after; /* called after a successful commit (the definitions item) */
 } job;
 
 void seeddms_sink_free(seeddms_ctx *c) {
@@ -326,7 +327,10 @@ static void finish(job *j) {
     return;
   }
   static const struct { const char *var, *kind; } kinds[] = {
-      {"folder", "folder"}, {"doc", "document"}, {"content", "version"}, {"status", "status"}, {"run", "run"}};
+      {"folder", "folder"}, {"doc", "document"}, {"content", "version"}, {"status", "status"}, {"run", "run"},
+      {"user", "user"}, {"group", "group"}, {"attrdef", "attrdef"}, {"state", "state"}, {"action", "action"},
+      {"workflow", "workflow"}, {"transition", "transition"}};
+  if (j->after) j->after(j->c, j->vars);
   const char *k;
   json_t *v;
   json_object_foreach(j->vars, k, v) {
@@ -522,6 +526,45 @@ static void start_job(seeddms_ctx *c, ferry_task *task) {
   }
 }
 
+/* ---- the job API for sink_defs.c ------------------------------------------------------------------ */
+
+seeddms_job *seeddms_job_new(seeddms_ctx *c, ferry_task *task) {
+  job *j = calloc(1, sizeof *j);
+  j->c = c;
+  j->task = task;
+  j->vars = json_object();
+  j->files = json_array();
+  return j;
+}
+
+void seeddms_job_add(seeddms_job *j, const char *sql, json_t *params, const char *save) {
+  j->ops = realloc(j->ops, (j->nops + 1) * sizeof *j->ops);
+  op *o = &j->ops[j->nops++];
+  o->sql = ferry_strdup(sql);
+  o->params = params;
+  o->save = save ? ferry_strdup(save) : NULL;
+}
+
+size_t seeddms_job_size(const seeddms_job *j) { return j->nops; }
+
+void seeddms_job_free(seeddms_job *j) { job_free(j); }
+
+void seeddms_job_run(seeddms_job *j, seeddms_after_fn after) {
+  ferry_task *task = j->task;
+  j->after = after;
+  if (ferry_task_intent(task, "write", &j->err) < 0) {
+    ferry_task_fail(task, &j->err);
+    job_free(j);
+    return;
+  }
+  if (ferry_sql_begin(j->c->db, FERRY_SQL_READ_WRITE, NULL, began, j) < 0) {
+    task_fail(task, FERRY_EINTERNAL, "seeddms: cannot begin a transaction");
+    job_free(j);
+  }
+}
+
+json_t *seeddms_sink_ids(seeddms_ctx *c, int map) { return c->snk->ids[map]; }
+
 /* ---- resume: an earlier run recorded the intent; its transaction may have committed ---------------- */
 
 typedef struct adopt {
@@ -583,7 +626,10 @@ static void reconcile(seeddms_ctx *c, ferry_task *task) {
 static void verify_start(seeddms_ctx *c, ferry_task *task);
 
 static void dispatch(seeddms_ctx *c, ferry_task *task) {
-  if (ferry_task_mode(task) == FERRY_MODE_VERIFY)
+  if (!strcmp(ferry_item_str(ferry_task_item(task), "object", ""), "definitions")) {
+    if (c->snk->err.code) ferry_task_fail(task, &c->snk->err);
+    else seeddms_defs(c, task); /* idempotent: creates only what is missing by name */
+  } else if (ferry_task_mode(task) == FERRY_MODE_VERIFY)
     verify_start(c, task);
   else if (ferry_task_mode(task) == FERRY_MODE_RUN && ferry_task_repair(task) && !c->snk->err.code)
     start_job(c, task);
