@@ -16,6 +16,9 @@
 #   mariadb  6.0 MariaDB -> 6.0 SQLite
 #   crash    6.0 SQLite -> 6.0 SQLite, 300 documents: the run is killed with SIGKILL in the middle, the next run
 #            finishes it; the target equals the source, no document twice, no temporary file left over
+#   create   5.1 SQLite -> a fresh 6.0 MariaDB with "definitions": "create": users, groups, members, workflows
+#            and transition users/groups created, target equal (who is offered each next step included), verify clean,
+#            a plan with a new journal finds nothing to create; with "match", definitions that allow other people block in plan
 #   repair   6.0 SQLite -> 6.0 MariaDB: differences planted on the target (a run's state, a log row, a name, an
 #            ACL, a file, a folder's name): verify names each (exit 4), run --repair redoes exactly those items
 #            under their target ids, the others keep theirs; then verify and sdcheck compare find it equal
@@ -52,7 +55,7 @@ migrate() {
   grep -q 'item "document:2": blocked: .*1048576/2/[0-9][^ ]* cannot be read on the source' "$T/plan.out" && ok \
     || { bad "plan does not name the missing file of document 2"; tail -5 "$T/plan.out"; }
   [ "$(grep -c ': blocked: ' "$T/plan.out")" = 1 ] && ok || bad "plan blocked other items: $(grep ': blocked' "$T/plan.out" | head -3)"
-  grep -Eq 'documents +29 +0 +1 ' "$T/plan.out" && ok || bad "plan summary: $(grep -A2 'plan summary' "$T/plan.out")"
+  grep -Eq 'documents +30 +0 +1 ' "$T/plan.out" && ok || bad "plan summary: $(grep -A2 'plan summary' "$T/plan.out")"
   [ "$(count "$tspec" tblDocuments)" = 0 ] && ok || bad "plan wrote documents"
   [ "$(find "$T/tc" -type f | wc -l)" = 0 ] && ok || bad "plan wrote files"
 
@@ -78,12 +81,12 @@ migrate() {
   local before after
   before=$(py sdcheck.py canon --db "$tspec" --content "$T/tc" | md5sum)
   "$FERRY" run -c ferry.json >"$T/run2.out" 2>&1
-  grep -Eq 'documents +0 +29 +1 ' "$T/run2.out" && ok || bad "second run: $(grep -A2 'run summary' "$T/run2.out")"
+  grep -Eq 'documents +0 +30 +1 ' "$T/run2.out" && ok || bad "second run: $(grep -A2 'run summary' "$T/run2.out")"
   after=$(py sdcheck.py canon --db "$tspec" --content "$T/tc" | md5sum)
   [ "$before" = "$after" ] && ok || bad "second run changed the target"
   # verify through the journal: every carried item equal, document 2 (blocked) not migrated
   "$FERRY" verify -c ferry.json >"$T/verify.out" 2>&1
-  grep -Eq 'documents +29 +0 +1 ' "$T/verify.out" && grep -q 'verify: 0 item(s) differ and 1 are not migrated' "$T/verify.out" \
+  grep -Eq 'documents +30 +0 +1 ' "$T/verify.out" && grep -q 'verify: 0 item(s) differ and 1 are not migrated' "$T/verify.out" \
     && ok || { bad "verify after the run"; grep -E 'mismatch|differ' "$T/verify.out" | head -5; }
   if py sdfire.py fire $io --sample 6 >"$T/fire.out" 2>&1; then ok; else bad "firing on the target"; head -10 "$T/fire.out"; fi
   grep -Eq '^fired 6 transitions \([1-9]' "$T/fire.out" && ok || bad "fire: $(cat "$T/fire.out")"
@@ -112,6 +115,57 @@ same)
 old)
   start_mariadb tgt
   migrate "sqlite:$T/s.db" 5.1 "$T/s.db" "mariadb:$MY/sock/mysqld.sock:tgt" "$(bash "$SUPPORT/mariadb.sh" url "$MY" tgt)"
+  ;;
+create)
+  # a fresh target (install rows only) with "definitions": "create": 5.1 SQLite -> 6.0 MariaDB; plan writes
+  # nothing and blocks only document 2; the run creates users, groups with members, attribute definitions and
+  # workflows with who may fire each transition; the target equals the source,
+  # verify is clean, a plan with a new journal finds nothing to create. Then "match" on a target whose definitions allow other people
+  # (a transition user and a group member removed): plan blocks the definitions item naming both
+  start_mariadb tgt
+  tspec="mariadb:$SOCK:tgt"
+  py mkfixture.py --db "sqlite:$T/s.db" --layout 5.1 --content "$T/sc" --seed 7 --docs 14 --folders 4 >/dev/null || bad "source fixture"
+  py mkfixture.py --db "$tspec" --layout 6.0 --content "$T/tc" --seed 7 --part install >/dev/null || bad "target fixture"
+  export SOURCE_SEEDDMS_DSN=$T/s.db SOURCE_SEEDDMS_CONTENT=$T/sc TARGET_SEEDDMS_CONTENT=$T/tc
+  export TARGET_SEEDDMS_DSN=$(bash "$SUPPORT/mariadb.sh" url "$MY" tgt)
+  sed 's/"content_dir": "${TARGET_SEEDDMS_CONTENT}"/"content_dir": "${TARGET_SEEDDMS_CONTENT}", "definitions": "create"/' \
+    "$ROOT/examples/seeddms-to-seeddms.json" >"$T/ferry.json"
+  cd "$T" || exit 1
+  grep -q '"definitions": "create"' ferry.json && ok || bad "config edit"
+  "$FERRY" plan -c ferry.json >"$T/plan.out" 2>&1
+  [ "$(grep -c ': blocked: ' "$T/plan.out")" = 1 ] && grep -q 'item "document:2": blocked' "$T/plan.out" && ok \
+    || bad "plan with create: $(grep ': blocked' "$T/plan.out" | head -3)"
+  grep -q '"would": *"definitions: create [1-9][0-9]* missing on the target"' seeddms-report.json && ok || bad "plan report lacks the definitions"
+  [ "$(count "$tspec" tblUsers)" = 2 ] && [ "$(count "$tspec" tblWorkflows)" = 0 ] && ok || bad "plan wrote definitions"
+  "$FERRY" run -c ferry.json >"$T/run.out" 2>&1
+  [ "$(count "$tspec" tblUsers)" = "$(count "sqlite:$T/s.db" tblUsers)" ] && ok || bad "users: $(count "$tspec" tblUsers)"
+  for t in tblGroups tblGroupMembers tblWorkflowTransitions tblWorkflowTransitionUsers tblWorkflowTransitionGroups tblAttributeDefinitions; do
+    [ "$(count "$tspec" $t)" = "$(count "sqlite:$T/s.db" $t)" ] && ok || bad "$t: $(count "$tspec" $t) rows on the target"
+  done
+  if py sdcheck.py compare --source "sqlite:$T/s.db" --source-content "$T/sc" --target "$tspec" --target-content "$T/tc" \
+       --ignore-missing-files >"$T/cmp.out" 2>&1; then ok
+  else bad "compare: $(grep -c DIFF "$T/cmp.out") differences"; grep -E 'DIFF|sdcheck' "$T/cmp.out" | head -10; fi
+  "$FERRY" verify -c ferry.json >"$T/verify.out" 2>&1
+  grep -q 'verify: 0 item(s) differ and 1 are not migrated' "$T/verify.out" && ok || bad "verify: $(tail -2 "$T/verify.out")"
+  # a new journal: the definitions item finds everything by name, nothing left to create
+  mkdir -p again && cp ferry.json again/ && (cd again && "$FERRY" plan -c ferry.json >"$T/plan2.out" 2>&1)
+  grep -q '"would": *"definitions: create 0 missing on the target"' again/seeddms-report.json && ok \
+    || bad "plan again: $(grep -o '"would": *"definitions[^"]*"' again/seeddms-report.json)"
+  # match, with definitions that allow other people
+  bash "$SUPPORT/mariadb.sh" createdb "$MY" tgt2 || bad "createdb"
+  py mkfixture.py --db "mariadb:$SOCK:tgt2" --layout 6.0 --content "$T/tc2" --seed 7 --docs 14 --folders 4 --part definitions --id-offset 100 >/dev/null
+  python3 - "$HERE" "mariadb:$SOCK:tgt2" <<'PY' || bad "planting"
+import sys; sys.path.insert(0, sys.argv[1]); import sdlib
+d = sdlib.Db(sys.argv[2]).open()
+d.execute("DELETE FROM tblWorkflowTransitionUsers ORDER BY id LIMIT 1")
+d.execute("DELETE FROM tblGroupMembers WHERE groupID = (SELECT id FROM tblGroups WHERE name = 'Authors') ORDER BY userID LIMIT 1")
+PY
+  mkdir -p m && cp "$ROOT/examples/seeddms-to-seeddms.json" m/ferry.json
+  (cd m && TARGET_SEEDDMS_DSN=$(bash "$SUPPORT/mariadb.sh" url "$MY" tgt2) TARGET_SEEDDMS_CONTENT=$T/tc2 "$FERRY" plan -c ferry.json) >"$T/plan3.out" 2>&1
+  grep -q 'item "definitions": blocked: seeddms: 2 definition(s) allow other people on the target than on the source' "$T/plan3.out" \
+    && ok || bad "match: mismatch not blocked: $(grep definitions "$T/plan3.out" | head -2)"
+  python3 -c "import json,sys; r=json.load(open(sys.argv[1])); s=json.dumps(r); sys.exit(0 if 'users [' in s and 'is a member of group' in s else 1)" m/seeddms-report.json \
+    && ok || bad "the plan report does not list both differences"
   ;;
 repair)
   # differences planted on the target after a run (a run's state, a log row gone, a document renamed, a file

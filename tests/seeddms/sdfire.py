@@ -127,6 +127,7 @@ def cmd_fire(a):
     sample = cands[::step][:a.sample]
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
     bad = moved = ended = 0
+    fired = []
     for (k, (tname, login)) in sample:
         trun, srun = tgt[k], src[k]
         s_tid = tid_of(cs, srun, tname)
@@ -141,9 +142,11 @@ def cmd_fire(a):
             tdb.execute("UPDATE tblWorkflowDocumentContent SET state = ? WHERE id = ?", (t_state, trun["id"]))
         moved += t_moved
         ended += t_moved and t_state is None
-        # read the target back and compare with the source's answer
-        tdb.close()
-        tdb, ct2, rt2 = load(a.target, a.target_content)
+        fired.append((k, tname, login, trun, srun, t_tid, s_state, s_log, s_moved, t_moved))
+    # read the target back once and compare each run with the source's answer
+    tdb.close()
+    tdb, ct2, rt2 = load(a.target, a.target_content)
+    for (k, tname, login, trun, srun, t_tid, s_state, s_log, s_moved, t_moved) in fired:
         docid = next(d for d, key in ct2.dkey.items() if key == k[0])
         after = next(r for r in rt2[(docid, k[1])] if r["id"] == trun["id"])
         want_state = None if s_state is None else cs.sname.get(s_state)
@@ -161,7 +164,6 @@ def cmd_fire(a):
                 print(f"FIRE {what}: next offers differ: source {so}, target {to}"); bad += 1
             if not s_moved and login in so.get(tname, []):
                 print(f"FIRE {what}: {login} is still offered the transition after triggering it"); bad += 1
-        ct = ct2
     tdb.close()
     if bad:
         return 1
