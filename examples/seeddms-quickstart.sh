@@ -46,6 +46,7 @@ stop_env() {
 trap stop_env EXIT INT TERM
 
 say "the source: SeedDMS 5.1 on SQLite, $docs documents"
+mkdir -p "$work/source"
 python3 tests/seeddms/mkfixture.py --db "sqlite:$work/source/content.db" --layout 5.1 --content "$work/source/data" \
   --docs "$docs" --folders 12 --seed 42 --summary "$work/source-summary.json" >/dev/null
 echo "source: $work/source/content.db, content $work/source/data"

@@ -10,7 +10,8 @@
 # writes nothing (the target's canonical form is unchanged).
 # Sections:
 #   same     6.0 SQLite -> 6.0 SQLite; also: a user missing on the target blocks the documents that need it
-#            (named), a "layout" option that contradicts the database is refused
+#            (named), a workflow missing on the target blocks exactly the documents with a run of it (named),
+#            a "layout" option that contradicts the database is refused
 #   old      5.1 SQLite -> 6.0 MariaDB: finished runs rebuilt from the log (a version run twice through one
 #            workflow keeps two runs)
 #   mariadb  6.0 MariaDB -> 6.0 SQLite
@@ -56,6 +57,11 @@ migrate() {
     || { bad "plan does not name the missing file of document 2"; tail -5 "$T/plan.out"; }
   [ "$(grep -c ': blocked: ' "$T/plan.out")" = 1 ] && ok || bad "plan blocked other items: $(grep ': blocked' "$T/plan.out" | head -3)"
   grep -Eq 'documents +30 +0 +1 ' "$T/plan.out" && ok || bad "plan summary: $(grep -A2 'plan summary' "$T/plan.out")"
+  # the plan's report names each blocked item with its reason
+  python3 -c "import json,sys; its=[i for st in json.load(open(sys.argv[1]))['stages'] for i in st.get('items', [])]
+b=[i for i in its if i.get('status') == 'blocked']
+sys.exit(0 if len(b) == 1 and b[0]['key'] == 'document:2' and 'cannot be read on the source' in b[0]['error'] else 1)" seeddms-report.json \
+    && ok || bad "the plan report does not name the blocked document and why"
   [ "$(count "$tspec" tblDocuments)" = 0 ] && ok || bad "plan wrote documents"
   [ "$(find "$T/tc" -type f | wc -l)" = 0 ] && ok || bad "plan wrote files"
 
@@ -104,6 +110,15 @@ same)
   (cd m3 && TARGET_SEEDDMS_DSN=$T/t3.db TARGET_SEEDDMS_CONTENT=$T/tc3 "$FERRY" plan -c ferry.json) >"$T/plan3.out" 2>&1
   grep -q "blocked: .*user \"$who\" is missing on the target" "$T/plan3.out" && ok \
     || { bad "a missing user ($who) does not block"; grep blocked "$T/plan3.out" | head -3; }
+  # a workflow missing on the target: every document with a run of it is blocked, naming the workflow and
+  # the run table; the others would do
+  py mkfixture.py --db "sqlite:$T/t4.db" --layout 6.0 --content "$T/tc4" --seed 7 --part definitions --id-offset 100 >/dev/null
+  python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('PRAGMA foreign_keys=ON'); c.execute(\"DELETE FROM tblWorkflows WHERE name = 'Quick release'\"); c.commit()" "$T/t4.db"
+  want=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"SELECT count(DISTINCT r.document) FROM tblWorkflowDocumentContent r JOIN tblWorkflows w ON w.id = r.workflow WHERE w.name = 'Quick release' AND r.document <> 2\").fetchone()[0])" "$T/s.db")
+  mkdir -p m4 && cp ferry.json m4/
+  (cd m4 && TARGET_SEEDDMS_DSN=$T/t4.db TARGET_SEEDDMS_CONTENT=$T/tc4 "$FERRY" plan -c ferry.json) >"$T/plan4.out" 2>&1
+  got=$(grep -c 'blocked: .*workflow "Quick release" is missing on the target (tblWorkflowDocumentContent.workflow)' "$T/plan4.out")
+  [ "$want" -gt 0 ] && [ "$got" = "$want" ] && ok || bad "a missing workflow blocked $got documents, expected $want"
   # a layout option that contradicts the database
   sed 's/"content_dir": "${SOURCE_SEEDDMS_CONTENT}"/"content_dir": "${SOURCE_SEEDDMS_CONTENT}", "layout": "5.1"/' ferry.json >bad.json
   "$FERRY" plan -c bad.json >"$T/bad.out" 2>&1
