@@ -121,8 +121,9 @@ static int resolve_value(job *j, const seeddms_table *t, const seeddms_col *col,
     if (!id) {
       char *shown = ferry_strdup(name);
       for (char *p = shown; *p; p++) if (*p == '\x1f') *p = m == M_TRANSITION && p == strchr(shown, '\x1f') ? ':' : '>';
-      ferry_error_set(&j->err, FERRY_EBLOCKED, "%s \"%s\" is missing on the target (%s.%s)", ref_what[m], shown,
-                      t->name, col->name);
+      const char *ver = seeddms_str(row, "version");
+      ferry_error_set(&j->err, FERRY_EBLOCKED, "%s \"%s\" is missing on the target (%s.%s%s%s)", ref_what[m], shown,
+                      t->name, col->name, ver ? ", version " : "", ver ? ver : "");
       ferry_free(shown);
       return -1;
     }
