@@ -41,6 +41,7 @@ typedef struct seeddms_job {
   int rows_done;    /* every statement has run (the "rows" test point passed) */
   char *repair_id;  /* `run --repair`: the target id of the folder or document, kept */
   seeddms_after_fn after; /* called after a successful commit (the definitions item) */
+  json_t *reasons;  /* plan: every reason the item is blocked, in order, each once */
 } job;
 
 void seeddms_sink_free(seeddms_ctx *c) {
@@ -64,6 +65,7 @@ static void job_free(job *j) {
   json_decref(j->vars);
   ferry_error_clear(&j->err);
   ferry_free(j->repair_id);
+  json_decref(j->reasons);
   ferry_free(j);
 }
 
@@ -274,6 +276,20 @@ static void repair_ops(job *j, int folder) {
   }
 }
 
+/* plan: notes a reason the item is blocked and clears j->err. A definition missing on the target is named
+ * once, at the first row that needs it ("user \"x\" is missing on the target (tblDocuments.owner)"). */
+static void add_reason(job *j, const char *msg) {
+  if (!j->reasons) j->reasons = json_array();
+  const char *cut = strstr(msg, " is missing on the target (");
+  size_t n = cut ? (size_t)(cut - msg) : strlen(msg) + 1;
+  size_t i;
+  json_t *r;
+  json_array_foreach(j->reasons, i, r) if (!strncmp(json_string_value(r), msg, n)) goto out;
+  json_array_append_new(j->reasons, json_string(msg));
+out:
+  ferry_error_clear(&j->err);
+}
+
 /* Builds the statements and file copies of the task's item; -1 with j->err (FERRY_EBLOCKED: something the
  * target lacks). */
 static int resolve(job *j) {
@@ -297,7 +313,11 @@ static int resolve(job *j) {
     size_t i;
     json_t *row;
     json_array_foreach(json_object_get(tables, t->name), i, row) {
-      if (add_row(j, t, row) < 0) return -1;
+      if (add_row(j, t, row) < 0) {
+        /* a plan goes on, to name every reason the item is blocked */
+        if (ferry_task_mode(j->task) != FERRY_MODE_PLAN || j->err.code != FERRY_EBLOCKED) return -1;
+        add_reason(j, j->err.message);
+      }
     }
   }
   size_t i;
@@ -372,6 +392,11 @@ static void abort_job(job *j) {
 static void file_done(void *arg, int status, const char *message) {
   job *j = arg;
   if (status) {
+    if (ferry_task_mode(j->task) == FERRY_MODE_PLAN && status == FERRY_EBLOCKED) {
+      add_reason(j, message);
+      step(j);
+      return;
+    }
     ferry_error_set(&j->err, status, "%s", message);
     if (ferry_task_mode(j->task) == FERRY_MODE_PLAN) {
       j->failed = 1;
@@ -457,6 +482,15 @@ static void step(job *j) {
     }
     seeddms_file_copy(c, src, dst, json_string_value(json_object_get(f, "checksum")), plan, file_done, j);
     ferry_free(dst);
+    return;
+  }
+  if (plan && j->reasons) {
+    size_t n = json_array_size(j->reasons);
+    json_object_set(ferry_task_report(j->task), "blocked", j->reasons);
+    ferry_error_set(&j->err, FERRY_EBLOCKED, "%s%s", json_string_value(json_array_get(j->reasons, 0)),
+                    n > 1 ? " (and more: every reason is in the report's \"blocked\")" : "");
+    j->failed = 1;
+    finish(j);
     return;
   }
   if (plan) {

@@ -101,15 +101,20 @@ sys.exit(0 if len(b) == 1 and b[0]['key'] == 'document:2' and 'cannot be read on
 case $SECTION in
 same)
   migrate "sqlite:$T/s.db" 6.0 "$T/s.db" "sqlite:$T/t.db" "$T/t.db"
-  # a user missing on the target (one who owns a document): the documents that need it are blocked, naming
-  # the user; a fresh journal (in m3/) so that nothing counts as done
-  who=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"SELECT u.login FROM tblDocuments d JOIN tblUsers u ON u.id = d.owner WHERE u.login NOT IN ('admin', 'guest') ORDER BY d.id LIMIT 1\").fetchone()[0])" "$T/s.db")
+  # a user missing on the target (the owner of document 2, whose file is missing too): the documents that
+  # need it are blocked, naming the user, and document 2's report lists both reasons; a fresh journal (in
+  # m3/) so that nothing counts as done
+  who=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"SELECT u.login FROM tblDocuments d JOIN tblUsers u ON u.id = d.owner WHERE d.id = 2\").fetchone()[0])" "$T/s.db")
   py mkfixture.py --db "sqlite:$T/t3.db" --layout 6.0 --content "$T/tc3" --seed 7 --part definitions --id-offset 100 >/dev/null
   python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('PRAGMA foreign_keys=ON'); c.execute('DELETE FROM tblUsers WHERE login = ?', (sys.argv[2],)); c.commit()" "$T/t3.db" "$who"
   mkdir -p m3 && cp ferry.json m3/
   (cd m3 && TARGET_SEEDDMS_DSN=$T/t3.db TARGET_SEEDDMS_CONTENT=$T/tc3 "$FERRY" plan -c ferry.json) >"$T/plan3.out" 2>&1
   grep -q "blocked: .*user \"$who\" is missing on the target" "$T/plan3.out" && ok \
     || { bad "a missing user ($who) does not block"; grep blocked "$T/plan3.out" | head -3; }
+  python3 -c "import json,sys; its={i['key']: i for st in json.load(open(sys.argv[1]))['stages'] for i in st.get('items', [])}
+b=its['document:2'].get('report', {}).get('blocked', [])
+sys.exit(0 if len(b) == 2 and ('\"%s\" is missing' % sys.argv[2]) in b[0] and 'cannot be read on the source' in b[1] else 1)" m3/seeddms-report.json "$who" \
+    && ok || bad "document 2's plan report does not list both reasons: $(grep -o '"blocked": \[[^]]*' m3/seeddms-report.json | head -2)"
   # a workflow missing on the target: every document with a run of it is blocked, naming the workflow and
   # the run table; the others would do
   py mkfixture.py --db "sqlite:$T/t4.db" --layout 6.0 --content "$T/tc4" --seed 7 --part definitions --id-offset 100 >/dev/null
