@@ -11,6 +11,8 @@
 static const ferry_opt_choice layouts[] = {
     {"auto", SEEDDMS_LAYOUT_AUTO}, {"5.1", SEEDDMS_LAYOUT_51}, {"6.0", SEEDDMS_LAYOUT_60}, {NULL, 0}};
 
+static const ferry_opt_choice defs_modes[] = {{"match", SEEDDMS_DEFS_MATCH}, {"create", SEEDDMS_DEFS_CREATE}, {NULL, 0}};
+
 static const ferry_option seeddms_options[] = {
     {.key = "dsn", FERRY_OPT_STRING, NULL, FERRY_OPT_REQUIRED | FERRY_OPT_NONEMPTY | FERRY_OPT_SECRET,
      offsetof(seeddms_ctx, dsn),
@@ -23,6 +25,9 @@ static const ferry_option seeddms_options[] = {
      "SeedDMS's maxDirID (0: one directory per document)", .min = 0, .max = INT32_MAX},
     {.key = "layout", FERRY_OPT_ENUM, "\"auto\"", 0, offsetof(seeddms_ctx, layout),
      "database layout: auto (from tblWorkflowLog's columns), 5.1 or 6.0", .choices = layouts},
+    {.key = "definitions", FERRY_OPT_ENUM, "\"match\"", 0, offsetof(seeddms_ctx, definitions),
+     "sink: users, groups, attribute definitions and workflows are matched by name (match), or the missing ones "
+     "created (create)", .choices = defs_modes},
     FERRY_OPTIONS_END,
 };
 

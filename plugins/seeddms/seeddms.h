@@ -7,6 +7,7 @@
 #include <ferry/sql.h>
 
 enum { SEEDDMS_LAYOUT_AUTO = 0, SEEDDMS_LAYOUT_51 = 51, SEEDDMS_LAYOUT_60 = 60 };
+enum { SEEDDMS_DEFS_MATCH = 0, SEEDDMS_DEFS_CREATE = 1 };
 
 typedef struct seeddms_ctx {
   /* options, written by the core before init() and owned by it */
@@ -15,6 +16,7 @@ typedef struct seeddms_ctx {
   char *offset_dir;
   int64_t max_dir_id;
   int layout;
+  int definitions;        /* sink: SEEDDMS_DEFS_MATCH or SEEDDMS_DEFS_CREATE */
   /* our own state */
   ferry_instance *ins;
   ferry_sql *db;
@@ -95,5 +97,22 @@ int seeddms_runs_from_51(json_t *tables, ferry_error *err);
 typedef void (*seeddms_file_fn)(void *arg, int status, const char *message);
 void seeddms_file_copy(seeddms_ctx *c, const char *src, const char *dst, const char *md5, int dry,
                        seeddms_file_fn cb, void *arg);
+
+/* sink.c: a write job (statements run in one transaction, in order; a parameter {"var": name} takes the
+ * insert id an earlier statement saved under that name), for sink_defs.c. A job owns its statements; run
+ * consumes it (the task is completed when it ends; after() sees the saved ids before). */
+typedef struct seeddms_job seeddms_job;
+typedef void (*seeddms_after_fn)(seeddms_ctx *c, json_t *vars);
+seeddms_job *seeddms_job_new(seeddms_ctx *c, ferry_task *task);
+/* params: stolen JSON array of strings, nulls and {"var": name}; save: variable for the insert id or NULL */
+void seeddms_job_add(seeddms_job *j, const char *sql, json_t *params, const char *save);
+size_t seeddms_job_size(const seeddms_job *j);
+void seeddms_job_run(seeddms_job *j, seeddms_after_fn after);
+void seeddms_job_free(seeddms_job *j);
+/* The sink's name -> target id map of M_* `map` (borrowed). */
+json_t *seeddms_sink_ids(seeddms_ctx *c, int map);
+/* sink_defs.c: the "definitions" item: matched by name (differences reported), missing ones created with
+ * option definitions = "create". Completes the task. */
+void seeddms_defs(seeddms_ctx *c, ferry_task *task);
 
 #endif

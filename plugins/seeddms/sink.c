@@ -3,6 +3,9 @@
  * folders by the journal's id map; every row of a document goes in one transaction, with the new ids of
  * earlier rows (document, version, status, run) put into the later ones, and the versions' files copied with
  * their MD5 checked before the commit. The new ids are recorded with ferry_task_map_id(). */
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <ferry/util.h>
@@ -24,7 +27,7 @@ typedef struct op {
   char *save;       /* variable for the insert id, or NULL */
 } op;
 
-typedef struct job {
+typedef struct seeddms_job {
   seeddms_ctx *c;
   ferry_task *task;
   op *ops;
@@ -35,6 +38,10 @@ typedef struct job {
   ferry_sql_txn *txn;
   ferry_error err;
   int failed;
+  int rows_done;    /* every statement has run (the "rows" test point passed) */
+  char *repair_id;  /* `run --repair`: the target id of the folder or document, kept */
+  seeddms_after_fn after; /* called after a successful commit (the definitions item) */
+  json_t *reasons;  /* plan: every reason the item is blocked, in order, each once */
 } job;
 
 void seeddms_sink_free(seeddms_ctx *c) {
@@ -57,7 +64,27 @@ static void job_free(job *j) {
   json_decref(j->files);
   json_decref(j->vars);
   ferry_error_clear(&j->err);
+  ferry_free(j->repair_id);
+  json_decref(j->reasons);
   ferry_free(j);
+}
+
+/* Test knob: FERRY_SEEDDMS_TEST_CRASH_AFTER=<point>[:<n>] raises SIGKILL the n-th time (default 1) the sink
+ * passes <point>: "intent" (the intent is in the journal, nothing written), "rows" (all rows inserted, the
+ * transaction open), "files" (the files copied, not committed), "commit" (committed, not yet done in the
+ * journal). Used by tests/seeddms/plugin_test.sh crash; unset in production. */
+static void test_crash(const char *point) {
+  static int seen;
+  const char *e = getenv("FERRY_SEEDDMS_TEST_CRASH_AFTER");
+  if (!e || !*e) return;
+  size_t n = strcspn(e, ":");
+  if (strlen(point) != n || strncmp(e, point, n)) return;
+  int at = e[n] == ':' ? atoi(e + n + 1) : 1;
+  if (++seen >= (at > 0 ? at : 1)) {
+    fprintf(stderr, "seeddms: FERRY_SEEDDMS_TEST_CRASH_AFTER=%s: raising SIGKILL (test only)\n", e);
+    fflush(stderr);
+    raise(SIGKILL);
+  }
 }
 
 static void task_fail(ferry_task *task, int code, const char *msg) {
@@ -96,8 +123,9 @@ static int resolve_value(job *j, const seeddms_table *t, const seeddms_col *col,
     if (!id) {
       char *shown = ferry_strdup(name);
       for (char *p = shown; *p; p++) if (*p == '\x1f') *p = m == M_TRANSITION && p == strchr(shown, '\x1f') ? ':' : '>';
-      ferry_error_set(&j->err, FERRY_EBLOCKED, "%s \"%s\" is missing on the target (%s.%s)", ref_what[m], shown,
-                      t->name, col->name);
+      const char *ver = seeddms_str(row, "version");
+      ferry_error_set(&j->err, FERRY_EBLOCKED, "%s \"%s\" is missing on the target (%s.%s%s%s)", ref_what[m], shown,
+                      t->name, col->name, ver ? ", version " : "", ver ? ver : "");
       ferry_free(shown);
       return -1;
     }
@@ -168,9 +196,21 @@ static int add_row(job *j, const seeddms_table *t, json_t *row) {
   const char *col;
   json_t *v;
   size_t n = 0;
+  /* a repair keeps the folder or document's own target id: the folder row is updated in place, the
+   * document row inserted again under its id (its old rows were deleted first, repair_ops()) */
+  int keep = j->repair_id && (!strcmp(t->name, "tblFolders") || !strcmp(t->name, "tblDocuments"));
+  int update = keep && !strcmp(t->name, "tblFolders");
   char *qt = ferry_sql_quote_ident(j->c->db, t->name);
-  ferry_buf_addf(&sql, "INSERT INTO %s (", qt);
+  ferry_buf_addf(&sql, update ? "UPDATE %s SET " : "INSERT INTO %s (", qt);
   ferry_free(qt);
+  if (keep && !update) {
+    char *qi = ferry_sql_quote_ident(j->c->db, t->id);
+    ferry_buf_addf(&sql, "%s", qi);
+    ferry_buf_add(&vals, "$1");
+    ferry_free(qi);
+    json_array_append_new(params, json_string(j->repair_id));
+    n++;
+  }
   json_object_foreach(row, col, v) {
     if (t->id && !strcmp(col, t->id)) continue;
     const seeddms_col *spec = NULL;
@@ -186,19 +226,68 @@ static int add_row(job *j, const seeddms_table *t, json_t *row) {
     }
     json_array_append_new(params, val);
     char *qc = ferry_sql_quote_ident(j->c->db, col);
-    ferry_buf_addf(&sql, "%s%s", n ? ", " : "", qc);
+    if (update) ferry_buf_addf(&sql, "%s%s = $%zu", n ? ", " : "", qc, n + 1);
+    else ferry_buf_addf(&sql, "%s%s", n ? ", " : "", qc);
     ferry_buf_addf(&vals, "%s$%zu", n ? ", " : "", n + 1);
     ferry_free(qc);
     n++;
   }
-  ferry_buf_addf(&sql, ") VALUES (%s)", vals.buf ? vals.buf : "");
+  if (update) {
+    char *qi = ferry_sql_quote_ident(j->c->db, t->id);
+    ferry_buf_addf(&sql, " WHERE %s = $%zu", qi, n + 1);
+    ferry_free(qi);
+    json_array_append_new(params, json_string(j->repair_id));
+  } else {
+    ferry_buf_addf(&sql, ") VALUES (%s)", vals.buf ? vals.buf : "");
+  }
   ferry_buf_free(&vals);
   j->ops = realloc(j->ops, (j->nops + 1) * sizeof *j->ops);
   op *o = &j->ops[j->nops++];
   o->sql = ferry_buf_steal(&sql);
   o->params = params;
-  o->save = t->idvar ? ferry_asprintf("%s:%s", t->idvar, seeddms_str(row, t->id)) : NULL;
+  o->save = t->idvar && !keep ? ferry_asprintf("%s:%s", t->idvar, seeddms_str(row, t->id)) : NULL;
   return 0;
+}
+
+/* A repair (`ferry run --repair`): the rows of the folder (attributes, ACLs) or document (everything it
+ * carries) are deleted on the target, children before parents, before the item is written again. */
+static void repair_ops(job *j, int folder) {
+  static const char *const doc[] = {
+      "DELETE FROM tblWorkflowLog WHERE workflowdocumentcontent IN "
+      "(SELECT id FROM tblWorkflowDocumentContent WHERE document = $1)",
+      "DELETE FROM tblWorkflowDocumentContent WHERE document = $1 AND parent IS NOT NULL",
+      "DELETE FROM tblWorkflowDocumentContent WHERE document = $1",
+      "DELETE FROM tblDocumentStatusLog WHERE statusID IN (SELECT statusID FROM tblDocumentStatus WHERE documentID = $1)",
+      "DELETE FROM tblDocumentStatus WHERE documentID = $1",
+      "DELETE FROM tblDocumentContentAttributes WHERE content IN (SELECT id FROM tblDocumentContent WHERE document = $1)",
+      "DELETE FROM tblDocumentContent WHERE document = $1",
+      "DELETE FROM tblDocumentAttributes WHERE document = $1",
+      "DELETE FROM tblACLs WHERE targetType = 2 AND target = $1",
+      "DELETE FROM tblDocuments WHERE id = $1",
+      NULL};
+  static const char *const fold[] = {"DELETE FROM tblFolderAttributes WHERE folder = $1",
+                                     "DELETE FROM tblACLs WHERE targetType = 1 AND target = $1", NULL};
+  for (const char *const *q = folder ? fold : doc; *q; q++) {
+    j->ops = realloc(j->ops, (j->nops + 1) * sizeof *j->ops);
+    op *o = &j->ops[j->nops++];
+    o->sql = ferry_strdup(*q);
+    o->params = json_pack("[s]", j->repair_id);
+    o->save = NULL;
+  }
+}
+
+/* plan: notes a reason the item is blocked and clears j->err. A definition missing on the target is named
+ * once, at the first row that needs it ("user \"x\" is missing on the target (tblDocuments.owner)"). */
+static void add_reason(job *j, const char *msg) {
+  if (!j->reasons) j->reasons = json_array();
+  const char *cut = strstr(msg, " is missing on the target (");
+  size_t n = cut ? (size_t)(cut - msg) : strlen(msg) + 1;
+  size_t i;
+  json_t *r;
+  json_array_foreach(j->reasons, i, r) if (!strncmp(json_string_value(r), msg, n)) goto out;
+  json_array_append_new(j->reasons, json_string(msg));
+out:
+  ferry_error_clear(&j->err);
 }
 
 /* Builds the statements and file copies of the task's item; -1 with j->err (FERRY_EBLOCKED: something the
@@ -208,11 +297,27 @@ static int resolve(job *j) {
   json_t *tables = json_object_get(it->body, "tables");
   if (!json_is_object(tables))
     return ferry_error_set(&j->err, FERRY_EINVAL, "item %s has no \"tables\" (not from a seeddms source?)", it->key);
+  if (ferry_task_repair(j->task)) {
+    int folder = !strcmp(ferry_item_str(it, "object", ""), "folder");
+    const char *tid = json_string_value(json_object_get(ferry_task_state(j->task), "target_id"));
+    j->repair_id = tid ? ferry_strdup(tid)
+                       : ferry_task_lookup_id(j->task, folder ? "folder" : "document", ferry_item_str(it, "id", ""));
+    if (!j->repair_id)
+      return ferry_error_set(&j->err, FERRY_EINVAL, "repair of %s: the journal holds no target id", it->key);
+    char *var = ferry_asprintf("%s:%s", folder ? "folder" : "doc", ferry_item_str(it, "id", ""));
+    json_object_set_new(j->vars, var, json_string(j->repair_id));
+    ferry_free(var);
+    repair_ops(j, folder);
+  }
   for (const seeddms_table *t = seeddms_tables; t->name; t++) {
     size_t i;
     json_t *row;
     json_array_foreach(json_object_get(tables, t->name), i, row) {
-      if (add_row(j, t, row) < 0) return -1;
+      if (add_row(j, t, row) < 0) {
+        /* a plan goes on, to name every reason the item is blocked */
+        if (ferry_task_mode(j->task) != FERRY_MODE_PLAN || j->err.code != FERRY_EBLOCKED) return -1;
+        add_reason(j, j->err.message);
+      }
     }
   }
   size_t i;
@@ -243,7 +348,10 @@ static void finish(job *j) {
     return;
   }
   static const struct { const char *var, *kind; } kinds[] = {
-      {"folder", "folder"}, {"doc", "document"}, {"content", "version"}, {"status", "status"}, {"run", "run"}};
+      {"folder", "folder"}, {"doc", "document"}, {"content", "version"}, {"status", "status"}, {"run", "run"},
+      {"user", "user"}, {"group", "group"}, {"attrdef", "attrdef"}, {"state", "state"}, {"action", "action"},
+      {"workflow", "workflow"}, {"transition", "transition"}};
+  if (j->after) j->after(j->c, j->vars);
   const char *k;
   json_t *v;
   json_object_foreach(j->vars, k, v) {
@@ -272,6 +380,7 @@ static void ended(void *arg, int status, const ferry_sql_done *info, const ferry
     j->failed = 1;
     ferry_error_set(&j->err, status, "seeddms: commit on %s failed: %s", ferry_sql_endpoint(j->c->db), err->message);
   }
+  if (!j->failed) test_crash("commit");
   finish(j);
 }
 
@@ -283,6 +392,11 @@ static void abort_job(job *j) {
 static void file_done(void *arg, int status, const char *message) {
   job *j = arg;
   if (status) {
+    if (ferry_task_mode(j->task) == FERRY_MODE_PLAN && status == FERRY_EBLOCKED) {
+      add_reason(j, message);
+      step(j);
+      return;
+    }
     ferry_error_set(&j->err, status, "%s", message);
     if (ferry_task_mode(j->task) == FERRY_MODE_PLAN) {
       j->failed = 1;
@@ -350,6 +464,10 @@ static void step(job *j) {
     }
     return;
   }
+  if (!plan && j->fnext == 0 && !j->rows_done) {
+    j->rows_done = 1;
+    test_crash("rows");
+  }
   if (j->fnext < json_array_size(j->files)) {
     json_t *f = json_array_get(j->files, j->fnext++);
     const char *src = json_string_value(json_object_get(f, "local_path"));
@@ -366,6 +484,15 @@ static void step(job *j) {
     ferry_free(dst);
     return;
   }
+  if (plan && j->reasons) {
+    size_t n = json_array_size(j->reasons);
+    json_object_set(ferry_task_report(j->task), "blocked", j->reasons);
+    ferry_error_set(&j->err, FERRY_EBLOCKED, "%s%s", json_string_value(json_array_get(j->reasons, 0)),
+                    n > 1 ? " (and more: every reason is in the report's \"blocked\")" : "");
+    j->failed = 1;
+    finish(j);
+    return;
+  }
   if (plan) {
     const ferry_item *it = ferry_task_item(j->task);
     char *w = ferry_asprintf("create %s \"%s\" (%zu rows, %zu files)", ferry_item_str(it, "object", "?"),
@@ -376,6 +503,7 @@ static void step(job *j) {
     finish(j);
     return;
   }
+  test_crash("files");
   if (ferry_sql_commit(j->txn, ended, j) < 0) {
     j->txn = NULL;
     ferry_error_set(&j->err, FERRY_EINTERNAL, "seeddms: cannot commit on %s", ferry_sql_endpoint(c->db));
@@ -426,11 +554,51 @@ static void start_job(seeddms_ctx *c, ferry_task *task) {
     job_free(j);
     return;
   }
+  test_crash("intent");
   if (ferry_sql_begin(c->db, FERRY_SQL_READ_WRITE, NULL, began, j) < 0) {
     task_fail(task, FERRY_EINTERNAL, "seeddms: cannot begin a transaction");
     job_free(j);
   }
 }
+
+/* ---- the job API for sink_defs.c ------------------------------------------------------------------ */
+
+seeddms_job *seeddms_job_new(seeddms_ctx *c, ferry_task *task) {
+  job *j = calloc(1, sizeof *j);
+  j->c = c;
+  j->task = task;
+  j->vars = json_object();
+  j->files = json_array();
+  return j;
+}
+
+void seeddms_job_add(seeddms_job *j, const char *sql, json_t *params, const char *save) {
+  j->ops = realloc(j->ops, (j->nops + 1) * sizeof *j->ops);
+  op *o = &j->ops[j->nops++];
+  o->sql = ferry_strdup(sql);
+  o->params = params;
+  o->save = save ? ferry_strdup(save) : NULL;
+}
+
+size_t seeddms_job_size(const seeddms_job *j) { return j->nops; }
+
+void seeddms_job_free(seeddms_job *j) { job_free(j); }
+
+void seeddms_job_run(seeddms_job *j, seeddms_after_fn after) {
+  ferry_task *task = j->task;
+  j->after = after;
+  if (ferry_task_intent(task, "write", &j->err) < 0) {
+    ferry_task_fail(task, &j->err);
+    job_free(j);
+    return;
+  }
+  if (ferry_sql_begin(j->c->db, FERRY_SQL_READ_WRITE, NULL, began, j) < 0) {
+    task_fail(task, FERRY_EINTERNAL, "seeddms: cannot begin a transaction");
+    job_free(j);
+  }
+}
+
+json_t *seeddms_sink_ids(seeddms_ctx *c, int map) { return c->snk->ids[map]; }
 
 /* ---- resume: an earlier run recorded the intent; its transaction may have committed ---------------- */
 
@@ -457,6 +625,7 @@ static void adopt_rows(void *arg, json_t *rows, const ferry_error *err) {
   int folder = !strcmp(ferry_item_str(it, "object", ""), "folder");
   ferry_task_map_id(task, folder ? "folder" : "document", ferry_item_str(it, "id", ""), id, NULL);
   json_object_set_new(ferry_task_report(task), "target_id", json_string(id));
+  json_object_set_new(ferry_task_state(task), "target_id", json_string(id));
   json_object_set_new(ferry_task_report(task), "adopted", json_true());
   ferry_task_done(task, FERRY_DONE_SKIPPED);
 }
@@ -489,8 +658,17 @@ static void reconcile(seeddms_ctx *c, ferry_task *task) {
 
 /* ---- the target's definitions, loaded once ---------------------------------------------------------- */
 
+static void verify_start(seeddms_ctx *c, ferry_task *task);
+
 static void dispatch(seeddms_ctx *c, ferry_task *task) {
-  if (ferry_task_mode(task) == FERRY_MODE_RUN && ferry_task_step(task) && !c->snk->err.code)
+  if (!strcmp(ferry_item_str(ferry_task_item(task), "object", ""), "definitions")) {
+    if (c->snk->err.code) ferry_task_fail(task, &c->snk->err);
+    else seeddms_defs(c, task); /* idempotent: creates only what is missing by name */
+  } else if (ferry_task_mode(task) == FERRY_MODE_VERIFY)
+    verify_start(c, task);
+  else if (ferry_task_mode(task) == FERRY_MODE_RUN && ferry_task_repair(task) && !c->snk->err.code)
+    start_job(c, task);
+  else if (ferry_task_mode(task) == FERRY_MODE_RUN && ferry_task_step(task) && !c->snk->err.code)
     reconcile(c, task);
   else
     start_job(c, task);
@@ -582,5 +760,230 @@ static int snk_start(ferry_instance *ins, ferry_error *err) {
 
 const ferry_sink_ops seeddms_sink_ops = {
     .struct_size = sizeof(ferry_sink_ops), .accepts = FERRY_ITEM_RECORD,
-    .start = snk_start, .write = snk_task, .plan = snk_task,
+    .start = snk_start, .write = snk_task, .plan = snk_task, .verify = snk_task,
 };
+
+/* ---- verify: the target's rows of the item, through the journal's id map, against the item ---------- */
+
+/* The target rows of one table for the object `id`: a WHERE clause with $1 = the target id. */
+static const struct { const char *table, *where; int folder; } verify_where[] = {
+    {"tblFolders", "id = $1", 1},
+    {"tblFolderAttributes", "folder = $1", 1},
+    {"tblDocuments", "id = $1", 0},
+    {"tblDocumentAttributes", "document = $1", 0},
+    {"tblDocumentContent", "document = $1", 0},
+    {"tblDocumentContentAttributes", "content IN (SELECT id FROM tblDocumentContent WHERE document = $1)", 0},
+    {"tblDocumentStatus", "documentID = $1", 0},
+    {"tblDocumentStatusLog", "statusID IN (SELECT statusID FROM tblDocumentStatus WHERE documentID = $1)", 0},
+    {"tblWorkflowDocumentContent", "document = $1", 0},
+    {"tblWorkflowLog",
+     "workflowdocumentcontent IN (SELECT id FROM tblWorkflowDocumentContent WHERE document = $1)", 0},
+    {"tblACLs", "targetType = 2 AND target = $1", 0},
+    {"tblACLs", "targetType = 1 AND target = $1", 1},
+};
+#define NVERIFY (sizeof verify_where / sizeof *verify_where)
+
+typedef struct vjob {
+  job j;            /* c, task, vars, err: what resolve_value() needs */
+  char *tid;        /* the target id of the folder or document */
+  int folder;
+  size_t next;      /* index into verify_where */
+  json_t *diffs;    /* [string] */
+} vjob;
+
+static void vjob_free(vjob *v) {
+  json_decref(v->j.vars);
+  json_decref(v->j.files);
+  ferry_error_clear(&v->j.err);
+  ferry_free(v->tid);
+  json_decref(v->diffs);
+  ferry_free(v);
+}
+
+static void vdiff(vjob *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void vdiff(vjob *v, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char *s = ferry_vasprintf(fmt, ap);
+  va_end(ap);
+  json_array_append_new(v->diffs, json_string(s));
+  ferry_free(s);
+}
+
+/* Equal as SeedDMS values: the same text, both NULL, or the same number written differently ("1" / "1.0"). */
+static int same_value(const char *a, const char *b) {
+  if (!a || !b) return a == b;
+  if (!strcmp(a, b)) return 1;
+  char *ea, *eb;
+  double x = strtod(a, &ea), y = strtod(b, &eb);
+  return *a && *b && !*ea && !*eb && x == y;
+}
+
+static void verify_next(vjob *v);
+
+static void verify_end(vjob *v) {
+  ferry_task *task = v->j.task;
+  json_object_set_new(ferry_task_report(task), "target_id", json_string(v->tid));
+  size_t n = json_array_size(v->diffs);
+  if (n) {
+    json_object_set(ferry_task_report(task), "differences", v->diffs);
+    ferry_error e = FERRY_ERROR_INIT;
+    ferry_error_set(&e, FERRY_EMISMATCH, "seeddms: %s differs on the target (id %s): %s%s", ferry_task_item(task)->key,
+                    v->tid, json_string_value(json_array_get(v->diffs, 0)), n > 1 ? " (and more)" : "");
+    ferry_task_fail(task, &e);
+    ferry_error_clear(&e);
+  } else {
+    ferry_task_done(task, 0);
+  }
+  vjob_free(v);
+}
+
+static void verify_file_done(void *arg, int status, const char *message) {
+  vjob *v = arg;
+  json_t *f = json_array_get(v->j.files, v->j.fnext - 1);
+  if (status) {
+    /* the file helper words it for a source; here it read the target's file */
+    ferry_buf b = FERRY_BUF_INIT;
+    const char *m = message ? message : "differs", *p;
+    while ((p = strstr(m, " on the source"))) {
+      ferry_buf_addf(&b, "%.*s", (int)(p - m), m);
+      m = p + strlen(" on the source");
+    }
+    ferry_buf_add(&b, m);
+    vdiff(v, "the file of version %s on the target: %s", json_string_value(json_object_get(f, "version")), b.buf);
+    ferry_buf_free(&b);
+  }
+  verify_next(v);
+}
+
+/* The expected text of an item's value on the target; *ok = 0 when it cannot be resolved (diff noted). */
+static char *expected(vjob *v, const seeddms_table *t, const seeddms_col *spec, json_t *row, json_t *val, int *ok) {
+  json_t *r = NULL;
+  *ok = 1;
+  seeddms_col plain = {spec ? spec->name : "", SD_PLAIN, NULL};
+  if (resolve_value(&v->j, t, spec ? spec : &plain, row, val, &r) < 0) {
+    *ok = 0;
+    return ferry_strdup(v->j.err.message);
+  }
+  char *s = NULL;
+  if (json_is_object(r)) {
+    const char *var = json_string_value(json_object_get(r, "var"));
+    const char *id = json_string_value(json_object_get(v->j.vars, var));
+    if (!id) {
+      *ok = 0;
+      s = ferry_asprintf("%s refers to %s, which has no row on the target", t->name, var);
+    } else if (json_is_true(json_object_get(r, "dir"))) {
+      s = seeddms_doc_dir(strtoll(id, NULL, 10), v->j.c->max_dir_id);
+    } else {
+      s = ferry_strdup(id);
+    }
+  } else if (json_is_string(r)) {
+    s = ferry_strdup(json_string_value(r));
+  }
+  json_decref(r);
+  return s;
+}
+
+static void verify_rows(void *arg, json_t *rows, const ferry_error *err) {
+  vjob *v = arg;
+  const char *tname = verify_where[v->next - 1].table;
+  const seeddms_table *t = seeddms_table_get(tname);
+  if (!rows) {
+    vdiff(v, "%s cannot be read on the target: %s", tname, err ? err->message : "?");
+    verify_next(v);
+    return;
+  }
+  const ferry_item *it = ferry_task_item(v->j.task);
+  json_t *want = json_object_get(json_object_get(it->body, "tables"), tname);
+  size_t nw = json_array_size(want), ng = json_array_size(rows);
+  if (nw != ng) vdiff(v, "%s: %zu rows on the source, %zu on the target", tname, nw, ng);
+  for (size_t i = 0; i < nw && i < ng; i++) {
+    json_t *w = json_array_get(want, i), *g = json_array_get(rows, i);
+    if (t->idvar) {
+      char *var = ferry_asprintf("%s:%s", t->idvar, seeddms_str(w, t->id));
+      json_object_set_new(v->j.vars, var, json_string(seeddms_str(g, t->id)));
+      ferry_free(var);
+    }
+    const char *col;
+    json_t *val;
+    json_object_foreach(w, col, val) {
+      if (t->id && !strcmp(col, t->id)) continue;
+      const seeddms_col *spec = NULL;
+      for (const seeddms_col *cc = t->cols; cc->name; cc++)
+        if (!strcmp(cc->name, col)) spec = cc;
+      int ok;
+      char *e = expected(v, t, spec, w, val, &ok);
+      const char *got = seeddms_str(g, col);
+      if (!ok)
+        vdiff(v, "%s row %zu (source id %s): %s", tname, i + 1, t->id ? seeddms_str(w, t->id) : "-", e);
+      else if (!json_object_get(g, col))
+        vdiff(v, "%s has no column %s on the target", tname, col);
+      else if (!same_value(e, got))
+        vdiff(v, "%s row %zu (source id %s, target id %s) %s: \"%s\" expected, \"%s\" found", tname, i + 1,
+              t->id ? seeddms_str(w, t->id) : "-", t->id ? seeddms_str(g, t->id) : "-", col, e ? e : "NULL",
+              got ? got : "NULL");
+      ferry_free(e);
+    }
+  }
+  verify_next(v);
+}
+
+static void verify_next(vjob *v) {
+  seeddms_ctx *c = v->j.c;
+  while (v->next < NVERIFY && verify_where[v->next].folder != v->folder) v->next++;
+  if (v->next < NVERIFY) {
+    const seeddms_table *t = seeddms_table_get(verify_where[v->next].table);
+    char *qt = ferry_sql_quote_ident(c->db, t->name), *qi = ferry_sql_quote_ident(c->db, t->id);
+    char *sql = ferry_asprintf("SELECT * FROM %s WHERE %s ORDER BY %s", qt, verify_where[v->next].where, qi);
+    ferry_free(qt);
+    ferry_free(qi);
+    v->next++;
+    ferry_sql_value p = {v->tid, strlen(v->tid), 0};
+    int rc = seeddms_collect(c->db, NULL, sql, 1, &p, verify_rows, v);
+    ferry_free(sql);
+    if (rc < 0) {
+      vdiff(v, "cannot query %s on the target", t->name);
+      verify_next(v);
+    }
+    return;
+  }
+  if (v->j.fnext < json_array_size(v->j.files)) {
+    json_t *f = json_array_get(v->j.files, v->j.fnext++);
+    char *path = seeddms_version_path(c, strtoll(v->tid, NULL, 10), json_string_value(json_object_get(f, "version")),
+                                      json_string_value(json_object_get(f, "fileType")));
+    seeddms_file_copy(c, path, NULL, json_string_value(json_object_get(f, "checksum")), 1, verify_file_done, v);
+    ferry_free(path);
+    return;
+  }
+  verify_end(v);
+}
+
+static void verify_start(seeddms_ctx *c, ferry_task *task) {
+  if (c->snk->err.code) {
+    ferry_task_fail(task, &c->snk->err);
+    return;
+  }
+  const ferry_item *it = ferry_task_item(task);
+  vjob *v = calloc(1, sizeof *v);
+  v->j.c = c;
+  v->j.task = task;
+  v->j.vars = json_object();
+  v->diffs = json_array();
+  v->folder = !strcmp(ferry_item_str(it, "object", ""), "folder");
+  const char *tid = json_string_value(json_object_get(ferry_task_state(task), "target_id"));
+  v->tid = tid ? ferry_strdup(tid) : ferry_task_lookup_id(task, v->folder ? "folder" : "document",
+                                                         ferry_item_str(it, "id", ""));
+  if (!v->tid) {
+    task_fail(task, FERRY_EMISMATCH, "seeddms: the journal holds no target id for this item");
+    vjob_free(v);
+    return;
+  }
+  char *var = ferry_asprintf("%s:%s", v->folder ? "folder" : "doc", ferry_item_str(it, "id", ""));
+  json_object_set_new(v->j.vars, var, json_string(v->tid));
+  ferry_free(var);
+  if (!v->folder) {
+    v->j.files = json_incref(json_object_get(it->body, "files"));
+  }
+  if (!v->j.files) v->j.files = json_array();
+  verify_next(v);
+}

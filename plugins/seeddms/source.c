@@ -82,6 +82,72 @@ static json_t *owner_get(json_t *owners, const char *key, const char *table) {
   return a;
 }
 
+/* The definitions item: users (with their role as number and, on 6.x, role name), groups with members,
+ * attribute definitions, workflow states, actions, workflows (initial state by name) and transitions (by
+ * workflow, state, action and next state names, with their users by login and groups by name and minusers).
+ * The sink matches them by name, or creates the missing ones (option "definitions": "create"). */
+static json_t *defs_item(seeddms_src *s) {
+  json_t *t = s->tables, *roles = json_object(), *out = json_object();
+  size_t i;
+  json_t *r;
+  json_array_foreach(json_object_get(t, "d:roles"), i, r) json_object_set(roles, seeddms_str(r, "id"), r);
+  json_t *users = json_array();
+  json_array_foreach(json_object_get(t, "d:users"), i, r) {
+    json_t *u = json_deep_copy(r);
+    json_object_del(u, "id");
+    json_object_del(u, "homefolder"); /* set by the folder items (home_of) */
+    json_t *role = json_object_get(roles, seeddms_str(r, "role"));
+    json_object_set_new(u, "role", json_string(role ? seeddms_str(role, "role") : seeddms_str(r, "role")));
+    if (role) json_object_set(u, "role_name", json_object_get(role, "name"));
+    json_array_append_new(users, u);
+  }
+  json_object_set_new(out, "users", users);
+  static const char *const plain[][2] = {{"groups", "d:groups"}, {"members", "d:members"}, {"attrdefs", "d:attrdefs"},
+                                         {"states", "d:states"}, {"actions", "d:actions"}};
+  for (size_t k = 0; k < sizeof plain / sizeof *plain; k++) {
+    json_t *a = json_array();
+    json_array_foreach(json_object_get(t, plain[k][1]), i, r) {
+      json_t *c = json_deep_copy(r);
+      json_object_del(c, "id");
+      json_array_append_new(a, c);
+    }
+    json_object_set_new(out, plain[k][0], a);
+  }
+  json_t *wfs = json_array();
+  json_array_foreach(json_object_get(t, "d:workflows"), i, r) {
+    json_t *w = json_pack("{s:O, s:O}", "name", json_object_get(r, "name"), "initstate", json_object_get(r, "initname"));
+    if (json_object_get(r, "layoutdata")) json_object_set(w, "layoutdata", json_object_get(r, "layoutdata"));
+    json_array_append_new(wfs, w);
+  }
+  json_object_set_new(out, "workflows", wfs);
+  json_t *trs = json_array();
+  json_array_foreach(json_object_get(t, "d:transitions"), i, r) {
+    const char *id = seeddms_str(r, "id");
+    json_t *wn = json_object_get(s->names[M_WORKFLOW], seeddms_str(r, "workflow") ? seeddms_str(r, "workflow") : "");
+    json_t *sn = json_object_get(s->names[M_STATE], seeddms_str(r, "state") ? seeddms_str(r, "state") : "");
+    json_t *nn = json_object_get(s->names[M_STATE], seeddms_str(r, "nextstate") ? seeddms_str(r, "nextstate") : "");
+    const char *an = NULL;
+    size_t j;
+    json_t *a;
+    json_array_foreach(json_object_get(t, "d:actions"), j, a)
+      if (seeddms_str(r, "action") && !strcmp(seeddms_str(a, "id"), seeddms_str(r, "action"))) an = seeddms_str(a, "name");
+    if (!json_is_string(wn) || !json_is_string(sn) || !json_is_string(nn) || !an) continue; /* dangling */
+    json_t *tu = json_array(), *tg = json_array();
+    json_array_foreach(json_object_get(t, "d:tusers"), j, a)
+      if (!strcmp(seeddms_str(a, "transition"), id)) json_array_append(tu, json_object_get(a, "login"));
+    json_array_foreach(json_object_get(t, "d:tgroups"), j, a)
+      if (!strcmp(seeddms_str(a, "transition"), id))
+        json_array_append_new(tg, json_pack("{s:O, s:O}", "name", json_object_get(a, "grp"), "minusers",
+                                            json_object_get(a, "minusers")));
+    json_array_append_new(trs, json_pack("{s:O, s:O, s:s, s:O, s:O, s:o, s:o}", "workflow", wn, "state", sn, "action",
+                                         an, "nextstate", nn, "maxtime", json_object_get(r, "maxtime") ?
+                                         json_object_get(r, "maxtime") : json_null(), "users", tu, "groups", tg));
+  }
+  json_object_set_new(out, "transitions", trs);
+  json_decref(roles);
+  return json_pack("{s:s, s:s, s:o}", "object", "definitions", "id", "definitions", "defs", out);
+}
+
 /* Groups every row under its folder ("f<id>") or document ("d<id>"). */
 static int build(seeddms_src *s) {
   seeddms_ctx *c = s->c;
@@ -138,8 +204,9 @@ static int build(seeddms_src *s) {
     }
   }
   json_decref(up);
-  /* folders parents first (by depth of folderList, then id), then documents by id */
+  /* the definitions first, then folders parents first (by depth of folderList, then id), then documents by id */
   s->items = json_array();
+  json_array_append_new(s->items, json_pack("[s, o]", "definitions", defs_item(s)));
   json_t *folders = json_object_get(s->tables, "tblFolders");
   for (int depth = 0; depth < 64; depth++) {
     size_t i;
@@ -288,6 +355,23 @@ static void began(void *arg, int status, ferry_sql_txn *txn, const ferry_error *
     ferry_free(sql);
   }
   queue(s, "SELECT login, homefolder FROM tblUsers", -1, "tblUsersHome");
+  /* the definitions item (defs_item()) */
+  static const char *const d[] = {
+      "d:users", "SELECT * FROM tblUsers ORDER BY id", "d:groups", "SELECT * FROM tblGroups ORDER BY id",
+      "d:members", "SELECT g.name AS grp, u.login AS login, m.manager AS manager FROM tblGroupMembers m "
+                   "JOIN tblGroups g ON g.id = m.groupID JOIN tblUsers u ON u.id = m.userID ORDER BY g.id, u.id",
+      "d:attrdefs", "SELECT * FROM tblAttributeDefinitions ORDER BY id",
+      "d:states", "SELECT * FROM tblWorkflowStates ORDER BY id", "d:actions", "SELECT * FROM tblWorkflowActions ORDER BY id",
+      "d:workflows", "SELECT w.*, s.name AS initname FROM tblWorkflows w JOIN tblWorkflowStates s ON s.id = w.initstate "
+                     "ORDER BY w.id",
+      "d:transitions", "SELECT * FROM tblWorkflowTransitions ORDER BY id",
+      "d:tusers", "SELECT x.transition AS transition, u.login AS login FROM tblWorkflowTransitionUsers x "
+                  "JOIN tblUsers u ON u.id = x.userid ORDER BY x.id",
+      "d:tgroups", "SELECT x.transition AS transition, g.name AS grp, x.minusers AS minusers FROM "
+                   "tblWorkflowTransitionGroups x JOIN tblGroups g ON g.id = x.groupid ORDER BY x.id",
+      NULL};
+  for (size_t i = 0; d[i]; i += 2) queue(s, d[i + 1], -1, d[i]);
+  if (!old) queue(s, "SELECT * FROM tblRoles", -1, "d:roles");
   one_done(s);
 }
 
