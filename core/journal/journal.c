@@ -24,6 +24,7 @@
 #include <sqlite3.h>
 
 #include "journal/journal.h"
+#include "journal/jpg.h"
 
 #define SCHEMA_VERSION 2
 #define APPLICATION_ID 0x46525259 /* "FRRY" */
@@ -185,6 +186,15 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_RUNS] = "SELECT id, mode, started, ended, status, summary FROM runs ORDER BY id DESC LIMIT ?1",
 };
 
+/* What differs on PostgreSQL (the others are stmt_sql with $N for ?N). BEGIN and COMMIT go through
+ * journal_pg.c (a transaction of the SQL service). */
+static const char *const stmt_sql_pg[ST_COUNT] = {
+    [ST_RUN_BEGIN] = "INSERT INTO runs(mode, started) VALUES (?1, ?2) RETURNING id",
+    /* LIMIT NULL: all */
+    [ST_RUNS] = "SELECT id, mode, started, ended, status, summary FROM runs ORDER BY id DESC"
+                " LIMIT CASE WHEN ?1::bigint < 0 THEN NULL ELSE ?1::bigint END",
+};
+
 /* What differs when a version-1 journal is read (read-only opens; a writable open upgrades it first). */
 static const char *const stmt_sql_v1[ST_COUNT] = {
     [ST_GET] = SQL_GET(ROW_COLS_V1),
@@ -192,6 +202,8 @@ static const char *const stmt_sql_v1[ST_COUNT] = {
     [ST_FOREACH_STAGE] = SQL_FOREACH_STAGE(ROW_COLS_V1),
     [ST_FOREACH_ALL] = SQL_FOREACH_ALL(ROW_COLS_V1),
 };
+
+typedef struct jstmt jstmt;
 
 struct ferry_journal {
   sqlite3 *db;
@@ -204,7 +216,10 @@ struct ferry_journal {
   int lock_fd;      /* writers: flock'ed "<path>-lock", so that two runs never share a journal; -1 if none */
   int version;      /* schema version of the file (1 only for a read-only open of an old journal) */
   int64_t run;      /* the run begun with run_begin (0 = none): written into the rows' run column */
-  sqlite3_stmt *st[ST_COUNT];
+  jstmt *st[ST_COUNT];
+  ferry__jpg *pg;   /* a PostgreSQL journal (journal_pg.c), or NULL: SQLite */
+  ferry_error pgerr; /* PostgreSQL: the last failure of a statement */
+  int64_t changes, last_id; /* PostgreSQL: rows written by the last statement; id RETURNING-ed */
 };
 
 /* ---- small helpers ------------------------------------------------------------------------------------ */
@@ -252,13 +267,24 @@ static const char *hint(int rc) {
   }
 }
 
-/* Fills err with "journal <path>: <op>: <sqlite message><hint>", SQLite codes in the detail. */
+/* Fills err with "journal <path>: <op>: <sqlite message><hint>", SQLite codes in the detail; for a
+ * PostgreSQL journal "journal <url>: <op>: <the SQL service's message>", the server's code in the detail. */
 static int db_fail(ferry_journal *j, ferry_error *err, int rc, const char *fmt, ...) FERRY_PRINTF(4, 5);
 static int db_fail(ferry_journal *j, ferry_error *err, int rc, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   char *op = ferry_vasprintf(fmt, ap);
   va_end(ap);
+  if (j->pg) {
+    char *m = ferry_strdup(j->pgerr.message ? j->pgerr.message : "failed");
+    char *d = j->pgerr.detail ? ferry_strdup(j->pgerr.detail) : NULL;
+    ferry_error_set(err, FERRY_EIO, "journal %s: %s: %s", j->path, op, m);
+    if (d) ferry_error_set_detail(err, "%s", d);
+    free(m);
+    free(d);
+    free(op);
+    return FERRY_EIO;
+  }
   const char *msg = j->db && sqlite3_errcode(j->db) == rc ? sqlite3_errmsg(j->db) : sqlite3_errstr(rc);
   ferry_error_set(err, FERRY_EIO, "journal %s: %s: %s%s", j->path, op, msg, hint(rc));
   ferry_error_set_detail(err, "SQLite result code %d (%s)", rc, sqlite3_errstr(rc));
@@ -266,34 +292,159 @@ static int db_fail(ferry_journal *j, ferry_error *err, int rc, const char *fmt, 
   return FERRY_EIO;
 }
 
-static int stmt_get(ferry_journal *j, int id, sqlite3_stmt **out, ferry_error *err) {
-  if (!j->st[id]) {
-    const char *sql = j->version < 2 && stmt_sql_v1[id] ? stmt_sql_v1[id] : stmt_sql[id];
-    int rc = sqlite3_prepare_v3(j->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &j->st[id], NULL);
-    if (rc != SQLITE_OK) {
-      j->st[id] = NULL;
-      return db_fail(j, err, rc, "preparing a statement");
+/* ---- statements: one interface over SQLite's prepared statements and PostgreSQL (journal_pg.c) ----------
+ * The statement texts are SQLite's (?N parameters); for PostgreSQL they are the same text with $N, but for
+ * the few of stmt_sql_pg. A PostgreSQL statement keeps its parameters as text and runs at its first step,
+ * which reads the whole result (at most FOREACH_BATCH rows: every listing is batched); later steps walk it. */
+#define JPG_MAXPARAMS 12
+struct jstmt {
+  sqlite3_stmt *lite;
+  char *sql;                   /* PostgreSQL: the text with $N */
+  int np;                      /* PostgreSQL: the highest $N of the text */
+  char *par[JPG_MAXPARAMS];    /* PostgreSQL: bound values (text), NULL = SQL NULL */
+  ferry__jres res;             /* PostgreSQL: the result, after the first step */
+  size_t row;
+  int ran;
+};
+
+static char *pg_text(const char *sql, int *np) {
+  ferry_buf b = {0};
+  *np = 0;
+  for (const char *c = sql; *c; c++) {
+    if (*c == '?' && c[1] >= '0' && c[1] <= '9') {
+      int n = (int)strtol(c + 1, NULL, 10);
+      if (n > *np) *np = n;
+      ferry_buf_add(&b, "$");
+      continue;
     }
+    ferry_buf_addn(&b, c, 1);
+  }
+  return b.buf;
+}
+
+static int stmt_get(ferry_journal *j, int id, jstmt **out, ferry_error *err) {
+  if (!j->st[id]) {
+    jstmt *st = ferry__xcalloc(1, sizeof *st);
+    if (j->pg) {
+      st->sql = pg_text(stmt_sql_pg[id] ? stmt_sql_pg[id] : stmt_sql[id], &st->np);
+    } else {
+      const char *sql = j->version < 2 && stmt_sql_v1[id] ? stmt_sql_v1[id] : stmt_sql[id];
+      int rc = sqlite3_prepare_v3(j->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st->lite, NULL);
+      if (rc != SQLITE_OK) {
+        free(st);
+        return db_fail(j, err, rc, "preparing a statement");
+      }
+    }
+    j->st[id] = st;
   }
   *out = j->st[id];
   return 0;
 }
 
-static void stmt_done(sqlite3_stmt *st) {
-  sqlite3_reset(st);
-  sqlite3_clear_bindings(st);
+static void stmt_free(jstmt *st) {
+  if (!st) return;
+  sqlite3_finalize(st->lite);
+  for (int i = 0; i < JPG_MAXPARAMS; i++) free(st->par[i]);
+  ferry__jres_clear(&st->res);
+  free(st->sql);
+  free(st);
 }
 
-static void bind_text(sqlite3_stmt *st, int i, const char *s) {
-  if (s)
-    sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+static void stmt_done(jstmt *st) {
+  if (st->lite) {
+    sqlite3_reset(st->lite);
+    sqlite3_clear_bindings(st->lite);
+    return;
+  }
+  for (int i = 0; i < JPG_MAXPARAMS; i++) {
+    free(st->par[i]);
+    st->par[i] = NULL;
+  }
+  ferry__jres_clear(&st->res);
+  st->ran = 0;
+  st->row = 0;
+}
+
+static void pg_bind(jstmt *st, int i, char *owned) {
+  if (i < 1 || i > JPG_MAXPARAMS) {
+    free(owned);
+    return;
+  }
+  free(st->par[i - 1]);
+  st->par[i - 1] = owned;
+}
+
+static void bind_text(jstmt *st, int i, const char *s) {
+  if (!st->lite)
+    pg_bind(st, i, s ? ferry_strdup(s) : NULL);
+  else if (s)
+    sqlite3_bind_text(st->lite, i, s, -1, SQLITE_STATIC);
   else
-    sqlite3_bind_null(st, i);
+    sqlite3_bind_null(st->lite, i);
+}
+
+static void jbind_int64(jstmt *st, int i, int64_t v) {
+  if (st->lite)
+    sqlite3_bind_int64(st->lite, i, v);
+  else
+    pg_bind(st, i, ferry_asprintf("%lld", (long long)v));
+}
+
+static void jbind_null(jstmt *st, int i) { bind_text(st, i, NULL); }
+
+/* SQLITE_ROW, SQLITE_DONE, or an error code (PostgreSQL: SQLITE_ERROR, the failure in j->pgerr). */
+static int jstep(ferry_journal *j, jstmt *st) {
+  if (st->lite) return sqlite3_step(st->lite);
+  if (st->ran) return ++st->row < st->res.nrows ? SQLITE_ROW : SQLITE_DONE;
+  st->ran = 1;
+  st->row = 0;
+  ferry_error_clear(&j->pgerr);
+  int rc = ferry__jpg_exec(j->pg, st->sql, (size_t)st->np, (const char *const *)st->par, &st->res, &j->pgerr);
+  if (rc) {
+    st->res.nrows = 0;
+    return SQLITE_ERROR;
+  }
+  j->changes = (int64_t)st->res.affected;
+  if (st->res.nrows && st->res.ncols == 1 && strstr(st->sql, "RETURNING") && st->res.cells[0])
+    j->last_id = strtoll(st->res.cells[0], NULL, 10);
+  return st->res.nrows ? SQLITE_ROW : SQLITE_DONE;
+}
+
+static const unsigned char *jcol_text(jstmt *st, int i) {
+  if (st->lite) return sqlite3_column_text(st->lite, i);
+  if (st->row >= st->res.nrows || (size_t)i >= st->res.ncols) return NULL;
+  return (const unsigned char *)st->res.cells[st->row * st->res.ncols + (size_t)i];
+}
+
+static int64_t jcol_int64(jstmt *st, int i) {
+  if (st->lite) return sqlite3_column_int64(st->lite, i);
+  const unsigned char *t = jcol_text(st, i);
+  return t ? strtoll((const char *)t, NULL, 10) : 0;
+}
+
+static int jcol_bytes(jstmt *st, int i) {
+  if (st->lite) return sqlite3_column_bytes(st->lite, i);
+  const unsigned char *t = jcol_text(st, i);
+  return t ? (int)strlen((const char *)t) : 0;
+}
+
+static int jcol_type(jstmt *st, int i) {
+  if (st->lite) return sqlite3_column_type(st->lite, i);
+  return jcol_text(st, i) ? SQLITE_TEXT : SQLITE_NULL;
+}
+
+static int64_t jchanges(ferry_journal *j) { return j->pg ? j->changes : sqlite3_changes(j->db); }
+static int jautocommit(ferry_journal *j) { return j->pg ? !ferry__jpg_in_tx(j->pg) : sqlite3_get_autocommit(j->db); }
+static void jrollback(ferry_journal *j) {
+  if (j->pg)
+    ferry__jpg_rollback(j->pg);
+  else
+    sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
 /* Runs a statement that returns no rows. */
-static int exec_stmt(ferry_journal *j, sqlite3_stmt *st) {
-  int rc = sqlite3_step(st);
+static int exec_stmt(ferry_journal *j, jstmt *st) {
+  int rc = jstep(j, st);
   stmt_done(st);
   return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
 }
@@ -351,7 +502,13 @@ static int state_text(ferry_journal *j, json_t *state, const char *what, char **
 
 static int tx_open(ferry_journal *j, ferry_error *err) {
   if (!j->in_group || j->in_tx) return 0;
-  sqlite3_stmt *st = NULL;
+  if (j->pg) {
+    ferry_error_clear(&j->pgerr);
+    if (ferry__jpg_begin(j->pg, &j->pgerr)) return db_fail(j, err, SQLITE_ERROR, "starting a transaction");
+    j->in_tx = 1;
+    return 0;
+  }
+  jstmt *st = NULL;
   int rc = stmt_get(j, ST_BEGIN, &st, err);
   if (rc) return rc;
   rc = exec_stmt(j, st);
@@ -363,7 +520,7 @@ static int tx_open(ferry_journal *j, ferry_error *err) {
 /* After a failed write inside the group: if SQLite rolled the transaction back, the group's outcomes are
  * gone; remember why so that group_commit reports it. */
 static void tx_check_lost(ferry_journal *j, const ferry_error *err) {
-  if (!j->in_tx || !sqlite3_get_autocommit(j->db)) return;
+  if (!j->in_tx || !jautocommit(j)) return;
   j->in_tx = 0;
   if (j->pending && !j->lost)
     j->lost = ferry_asprintf("%lld outcome(s) recorded in this group were rolled back: %s",
@@ -373,13 +530,18 @@ static void tx_check_lost(ferry_journal *j, const ferry_error *err) {
 
 static int tx_commit(ferry_journal *j, ferry_error *err) {
   if (!j->in_tx) return 0;
-  sqlite3_stmt *st = NULL;
-  int rc = stmt_get(j, ST_COMMIT, &st, err);
-  if (rc) return rc;
-  rc = exec_stmt(j, st);
+  jstmt *st = NULL;
+  int rc = 0;
+  if (j->pg) {
+    ferry_error_clear(&j->pgerr);
+    rc = ferry__jpg_commit(j->pg, &j->pgerr) ? SQLITE_ERROR : SQLITE_OK;
+  } else {
+    if ((rc = stmt_get(j, ST_COMMIT, &st, err))) return rc;
+    rc = exec_stmt(j, st);
+  }
   if (rc != SQLITE_OK) {
     db_fail(j, err, rc, "committing %lld recorded outcome(s)", (long long)j->pending);
-    if (!sqlite3_get_autocommit(j->db)) sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+    if (!jautocommit(j)) jrollback(j);
     j->in_tx = 0;
     if (j->pending && !j->lost)
       j->lost = ferry_asprintf("%lld outcome(s) recorded in this group were rolled back: %s",
@@ -393,9 +555,9 @@ static int tx_commit(ferry_journal *j, ferry_error *err) {
 }
 
 /* Runs a prepared write statement (bindings done). now = 1: committed before return. */
-static int write_stmt(ferry_journal *j, sqlite3_stmt *st, int now, ferry_error *err, const char *fmt, ...)
+static int write_stmt(ferry_journal *j, jstmt *st, int now, ferry_error *err, const char *fmt, ...)
     FERRY_PRINTF(5, 6);
-static int write_stmt(ferry_journal *j, sqlite3_stmt *st, int now, ferry_error *err, const char *fmt, ...) {
+static int write_stmt(ferry_journal *j, jstmt *st, int now, ferry_error *err, const char *fmt, ...) {
   int rc = tx_open(j, err);
   if (rc) {
     stmt_done(st);
@@ -496,7 +658,7 @@ static int check_schema(ferry_journal *j, ferry_error *err) {
                                                         : "creating the journal's tables", err);
   if (!rc && upgraded) ferry_log_info(NULL, "journal %s: upgraded from schema version 1 to 2", j->path);
 out:
-  if (rc && !j->readonly && !sqlite3_get_autocommit(j->db)) sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+  if (rc && !j->readonly && !jautocommit(j)) jrollback(j);
   return rc;
 }
 
@@ -554,6 +716,18 @@ ferry_journal *ferry__journal_open(const char *path, int readonly, ferry_error *
   if (!path || !*path) {
     ferry_error_set(err, FERRY_EINVAL, "journal: no file name given");
     return NULL;
+  }
+  if (ferry__jpg_is_url(path)) {
+    int version = 0;
+    ferry__jpg *pg = ferry__jpg_open(path, readonly, &version, err);
+    if (!pg) return NULL;
+    ferry_journal *j = ferry__xcalloc(1, sizeof *j);
+    j->pg = pg;
+    j->path = ferry_strdup(ferry__jpg_endpoint(pg)); /* errors name the journal without its password */
+    j->readonly = readonly;
+    j->lock_fd = -1;
+    j->version = version;
+    return j;
   }
   struct stat sb;
   if (readonly && stat(path, &sb) != 0) {
@@ -624,8 +798,10 @@ void ferry__journal_close(ferry_journal *j) {
     if (tx_commit(j, &e)) ferry_log(NULL, FERRY_LOG_ERROR, "%s", e.message);
     ferry_error_clear(&e);
   }
-  for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(j->st[i]);
+  for (int i = 0; i < ST_COUNT; i++) stmt_free(j->st[i]);
   if (j->db) sqlite3_close(j->db);
+  ferry__jpg_close(j->pg);
+  ferry_error_clear(&j->pgerr);
   if (j->lock_fd >= 0) close(j->lock_fd); /* the file stays: removing it would race with a new run */
   free(j->lost);
   free(j->path);
@@ -635,13 +811,13 @@ void ferry__journal_close(ferry_journal *j) {
 /* ---- runs ---------------------------------------------------------------------------------------------- */
 
 int ferry__journal_run_begin(ferry_journal *j, const char *mode, int64_t *run_id, ferry_error *err) {
-  sqlite3_stmt *st = NULL;
+  jstmt *st = NULL;
   int rc = writable(j, "record a run", err);
   if (rc || (rc = stmt_get(j, ST_RUN_BEGIN, &st, err))) return rc;
   bind_text(st, 1, mode ? mode : "run");
-  sqlite3_bind_int64(st, 2, now_ms());
+  jbind_int64(st, 2, now_ms());
   rc = write_stmt(j, st, 1, err, "recording the start of a run");
-  if (!rc) j->run = sqlite3_last_insert_rowid(j->db);
+  if (!rc) j->run = j->pg ? j->last_id : sqlite3_last_insert_rowid(j->db);
   if (!rc && run_id) *run_id = j->run;
   return rc;
 }
@@ -651,7 +827,7 @@ int ferry__journal_version(const ferry_journal *j) { return j ? j->version : 0; 
 
 int ferry__journal_run_end(ferry_journal *j, int64_t run_id, int status, const char *summary_json,
                           ferry_error *err) {
-  sqlite3_stmt *st = NULL;
+  jstmt *st = NULL;
   int rc = writable(j, "record a run", err);
   if (rc) return rc;
   char *summary = NULL;
@@ -666,9 +842,9 @@ int ferry__journal_run_end(ferry_journal *j, int64_t run_id, int status, const c
     json_decref(v);
   }
   if (!(rc = stmt_get(j, ST_RUN_END, &st, err))) {
-    sqlite3_bind_int64(st, 1, run_id);
-    sqlite3_bind_int64(st, 2, now_ms());
-    sqlite3_bind_int(st, 3, status);
+    jbind_int64(st, 1, run_id);
+    jbind_int64(st, 2, now_ms());
+    jbind_int64(st, 3, status);
     bind_text(st, 4, summary);
     rc = write_stmt(j, st, 1, err, "recording the end of run %lld", (long long)run_id);
   }
@@ -679,17 +855,17 @@ int ferry__journal_run_end(ferry_journal *j, int64_t run_id, int status, const c
 
 /* ---- items --------------------------------------------------------------------------------------------- */
 
-static char *col_strdup(sqlite3_stmt *st, int i) {
-  const unsigned char *s = sqlite3_column_text(st, i);
+static char *col_strdup(jstmt *st, int i) {
+  const unsigned char *s = jcol_text(st, i);
   return s ? ferry_strdup((const char *)s) : NULL;
 }
 
 /* A stored JSON object column, or NULL (NULL column, or text that is not an object: ignored, these columns
  * only describe the item). */
-static json_t *col_object(sqlite3_stmt *st, int i) {
-  const char *text = (const char *)sqlite3_column_text(st, i);
+static json_t *col_object(jstmt *st, int i) {
+  const char *text = (const char *)jcol_text(st, i);
   if (!text) return NULL;
-  json_t *v = json_loadb(text, (size_t)sqlite3_column_bytes(st, i), 0, NULL);
+  json_t *v = json_loadb(text, (size_t)jcol_bytes(st, i), 0, NULL);
   if (v && !json_is_object(v)) {
     json_decref(v);
     v = NULL;
@@ -697,30 +873,30 @@ static json_t *col_object(sqlite3_stmt *st, int i) {
   return v;
 }
 
-static void bind_run(ferry_journal *j, sqlite3_stmt *st, int i) {
+static void bind_run(ferry_journal *j, jstmt *st, int i) {
   if (j->run)
-    sqlite3_bind_int64(st, i, j->run);
+    jbind_int64(st, i, j->run);
   else
-    sqlite3_bind_null(st, i);
+    jbind_null(st, i);
 }
 
 /* Fills row from the ROW_COLS columns starting at `c`. */
-static int row_from(ferry_journal *j, sqlite3_stmt *st, int c, const char *stage, const char *key,
+static int row_from(ferry_journal *j, jstmt *st, int c, const char *stage, const char *key,
                     ferry_jrow *row, ferry_error *err) {
-  row->status = status_parse((const char *)sqlite3_column_text(st, c));
+  row->status = status_parse((const char *)jcol_text(st, c));
   row->step = col_strdup(st, c + 1);
-  const char *text = (const char *)sqlite3_column_text(st, c + 2);
-  int len = sqlite3_column_bytes(st, c + 2);
+  const char *text = (const char *)jcol_text(st, c + 2);
+  int len = jcol_bytes(st, c + 2);
   json_error_t jerr;
   row->state = text ? json_loadb(text, (size_t)len, 0, &jerr) : json_object();
-  row->attempts = (unsigned)sqlite3_column_int64(st, c + 3);
+  row->attempts = (unsigned)jcol_int64(st, c + 3);
   row->error = col_strdup(st, c + 4);
-  row->error_code = sqlite3_column_int(st, c + 5);
-  row->created = sqlite3_column_int64(st, c + 6);
-  row->updated = sqlite3_column_int64(st, c + 7);
+  row->error_code = (int)jcol_int64(st, c + 5);
+  row->created = jcol_int64(st, c + 6);
+  row->updated = jcol_int64(st, c + 7);
   row->report = col_object(st, c + 8);
   row->verify = col_object(st, c + 9);
-  row->run = sqlite3_column_int64(st, c + 10);
+  row->run = jcol_int64(st, c + 10);
   if (!row->state || !json_is_object(row->state) || row->status == FERRY_J_NONE) {
     ferry_error_set(err, FERRY_EIO, "journal %s: item %s/%s: the stored record is damaged (%s)", j->path,
                     stage, key,
@@ -734,13 +910,13 @@ static int row_from(ferry_journal *j, sqlite3_stmt *st, int c, const char *stage
 static int get_row(ferry_journal *j, int id, const char *stage, const char *key, ferry_jrow *row,
                    ferry_error *err) {
   memset(row, 0, sizeof *row);
-  sqlite3_stmt *st = NULL;
+  jstmt *st = NULL;
   /* inside a group, reads join the group's transaction: no lock/unlock of the file per read */
   int rc = tx_open(j, err);
   if (rc || (rc = stmt_get(j, id, &st, err))) return rc;
   bind_text(st, 1, stage);
   bind_text(st, 2, key);
-  rc = sqlite3_step(st);
+  rc = jstep(j, st);
   if (rc == SQLITE_ROW) {
     rc = row_from(j, st, 0, stage, key, row, err);
   } else if (rc == SQLITE_DONE) {
@@ -789,15 +965,15 @@ int ferry__journal_intent(ferry_journal *j, const char *stage, const char *key, 
     return ferry_error_set(err, FERRY_EINVAL, "journal %s: intent of item %s/%s: no step named", j->path,
                            stage, key);
   char *text;
-  sqlite3_stmt *st = NULL;
+  jstmt *st = NULL;
   if ((rc = state_text(j, state, "intent", &text, err))) return rc;
   if (!(rc = stmt_get(j, ST_INTENT, &st, err))) {
     bind_text(st, 1, stage);
     bind_text(st, 2, key);
     bind_text(st, 3, step);
     bind_text(st, 4, text);
-    sqlite3_bind_int64(st, 5, attempts);
-    sqlite3_bind_int64(st, 6, now_ms());
+    jbind_int64(st, 5, attempts);
+    jbind_int64(st, 6, now_ms());
     bind_run(j, st, 7);
     rc = write_stmt(j, st, 1, err, "recording the intent \"%s\" of item %s/%s", step, stage, key);
   }
@@ -830,7 +1006,7 @@ int ferry__journal_outcome(ferry_journal *j, const char *stage, const char *key,
     return ferry_error_set(err, FERRY_EINVAL, "journal %s: outcome of item %s/%s: not done, skipped or failed",
                            j->path, stage, key);
   char *text = NULL, *report = NULL, *error = NULL;
-  sqlite3_stmt *st = NULL;
+  jstmt *st = NULL;
   if ((rc = state_text(j, o->state, "outcome", &text, err)) || (rc = report_text(j, o->report, &report, err)))
     goto out;
   const char *what = o->status == FERRY_J_FAILED ? (o->repair ? "failed (repair)" : "failed")
@@ -841,20 +1017,20 @@ int ferry__journal_outcome(ferry_journal *j, const char *stage, const char *key,
     bind_text(st, 2, key);
     bind_text(st, 3, ferry__jstatus_name(o->status));
     bind_text(st, 4, text);
-    sqlite3_bind_int64(st, 5, now_ms());
+    jbind_int64(st, 5, now_ms());
     bind_text(st, 6, report);
     bind_run(j, st, 7);
-    if (o->attempts) sqlite3_bind_int64(st, 8, o->attempts);
+    if (o->attempts) jbind_int64(st, 8, o->attempts);
   } else {
     error = error_text(o->cause);
     if ((rc = stmt_get(j, o->repair ? ST_REPAIR_FAILED : ST_FAILED, &st, err))) goto out;
     bind_text(st, 1, stage);
     bind_text(st, 2, key);
     bind_text(st, 3, text);
-    sqlite3_bind_int64(st, 4, o->attempts);
+    jbind_int64(st, 4, o->attempts);
     bind_text(st, 5, error);
-    sqlite3_bind_int(st, 6, o->cause && o->cause->code ? o->cause->code : FERRY_EINTERNAL);
-    sqlite3_bind_int64(st, 7, now_ms());
+    jbind_int64(st, 6, o->cause && o->cause->code ? o->cause->code : FERRY_EINTERNAL);
+    jbind_int64(st, 7, now_ms());
     bind_text(st, 8, report);
     bind_run(j, st, 9);
   }
@@ -886,17 +1062,17 @@ int ferry__journal_doubt(ferry_journal *j, const char *stage, const char *key, c
   char *rtext = NULL;
   if ((rc = report_text(j, report, &rtext, err))) return rc;
   char *error = error_text(cause);
-  sqlite3_stmt *st = NULL;
+  jstmt *st = NULL;
   if (!(rc = stmt_get(j, ST_DOUBT, &st, err))) {
     bind_text(st, 1, stage);
     bind_text(st, 2, key);
     bind_text(st, 3, error);
-    sqlite3_bind_int(st, 4, cause && cause->code ? cause->code : FERRY_EINTERNAL);
-    sqlite3_bind_int64(st, 5, now_ms());
+    jbind_int64(st, 4, cause && cause->code ? cause->code : FERRY_EINTERNAL);
+    jbind_int64(st, 5, now_ms());
     bind_text(st, 6, rtext);
     bind_run(j, st, 7);
     rc = write_stmt(j, st, 0, err, "recording the error of item %s/%s", stage, key);
-    if (!rc && recorded) *recorded = sqlite3_changes(j->db) > 0;
+    if (!rc && recorded) *recorded = jchanges(j) > 0;
   }
   free(error);
   free(rtext);
@@ -905,7 +1081,7 @@ int ferry__journal_doubt(ferry_journal *j, const char *stage, const char *key, c
 
 static int verify_write(ferry_journal *j, const char *stage, const char *key, const char *text, int *found,
                         ferry_error *err) {
-  sqlite3_stmt *st = NULL;
+  jstmt *st = NULL;
   int rc = stmt_get(j, ST_VERIFY, &st, err);
   if (rc) return rc;
   bind_text(st, 1, stage);
@@ -913,7 +1089,7 @@ static int verify_write(ferry_journal *j, const char *stage, const char *key, co
   bind_text(st, 3, text);
   bind_run(j, st, 4);
   rc = write_stmt(j, st, 0, err, "recording what verify found for item %s/%s", stage, key);
-  if (!rc && found) *found = sqlite3_changes(j->db) > 0;
+  if (!rc && found) *found = jchanges(j) > 0;
   return rc;
 }
 
@@ -951,26 +1127,26 @@ int ferry__journal_map_id(ferry_journal *j, const char *stage, const char *key, 
   if (!kind || !old_id || !new_id)
     return ferry_error_set(err, FERRY_EINVAL, "journal %s: id map of item %s/%s: kind, old id and new id are "
                            "required", j->path, stage, key);
-  sqlite3_stmt *st = NULL;
+  jstmt *st = NULL;
   if ((rc = stmt_get(j, ST_MAP, &st, err))) return rc;
   bind_text(st, 1, stage);
   bind_text(st, 2, key);
   bind_text(st, 3, kind);
   bind_text(st, 4, old_id);
   bind_text(st, 5, new_id);
-  sqlite3_bind_int64(st, 6, now_ms());
+  jbind_int64(st, 6, now_ms());
   rc = write_stmt(j, st, 0, err, "mapping %s %s -> %s for item %s/%s", kind, old_id, new_id, stage, key);
-  if (rc || sqlite3_changes(j->db) > 0) return rc;
+  if (rc || jchanges(j) > 0) return rc;
   /* Nothing written: another item owns this old id. */
   if ((rc = stmt_get(j, ST_MAP_OWNER, &st, err))) return rc;
   bind_text(st, 1, kind);
   bind_text(st, 2, old_id);
-  if (sqlite3_step(st) == SQLITE_ROW)
+  if (jstep(j, st) == SQLITE_ROW)
     rc = ferry_error_set(
         err, FERRY_ECONFLICT,
         "journal %s: %s %s is already mapped to %s by item %s/%s; item %s/%s cannot map it to %s", j->path,
-        kind, old_id, (const char *)sqlite3_column_text(st, 2), (const char *)sqlite3_column_text(st, 0),
-        (const char *)sqlite3_column_text(st, 1), stage, key, new_id);
+        kind, old_id, (const char *)jcol_text(st, 2), (const char *)jcol_text(st, 0),
+        (const char *)jcol_text(st, 1), stage, key, new_id);
   else
     rc = ferry_error_set(err, FERRY_EINTERNAL, "journal %s: mapping %s %s: nothing was written", j->path,
                          kind, old_id);
@@ -979,12 +1155,12 @@ int ferry__journal_map_id(ferry_journal *j, const char *stage, const char *key, 
 }
 
 char *ferry__journal_lookup_id(ferry_journal *j, const char *kind, const char *old_id, ferry_error *err) {
-  sqlite3_stmt *st = NULL;
+  jstmt *st = NULL;
   if (!kind || !old_id || stmt_get(j, ST_LOOKUP, &st, err)) return NULL;
   bind_text(st, 1, kind);
   bind_text(st, 2, old_id);
   char *out = NULL;
-  int rc = sqlite3_step(st);
+  int rc = jstep(j, st);
   if (rc == SQLITE_ROW)
     out = col_strdup(st, 0);
   else if (rc != SQLITE_DONE)
@@ -1021,13 +1197,13 @@ int ferry__journal_group_commit(ferry_journal *j, ferry_error *err) {
 
 int ferry__journal_counts(ferry_journal *j, const char *stage, int64_t out[5], ferry_error *err) {
   memset(out, 0, 5 * sizeof *out);
-  sqlite3_stmt *st = NULL;
+  jstmt *st = NULL;
   int rc = stmt_get(j, stage ? ST_COUNTS_STAGE : ST_COUNTS_ALL, &st, err);
   if (rc) return rc;
   if (stage) bind_text(st, 1, stage);
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    ferry_jstatus s = status_parse((const char *)sqlite3_column_text(st, 0));
-    int64_t n = sqlite3_column_int64(st, 1);
+  while ((rc = jstep(j, st)) == SQLITE_ROW) {
+    ferry_jstatus s = status_parse((const char *)jcol_text(st, 0));
+    int64_t n = jcol_int64(st, 1);
     out[s] += s == FERRY_J_NONE ? 0 : n;
     out[FERRY_J_NONE] += n;
   }
@@ -1050,7 +1226,7 @@ static int attach_ids(ferry_journal *j, frow *batch, size_t n, ferry_error *err)
     size_t hi = lo;
     while (hi + 1 < n && !strcmp(batch[hi + 1].stage, batch[lo].stage)) hi++;
     for (size_t i = lo; i <= hi; i++) batch[i].row.ids = json_array();
-    sqlite3_stmt *st = NULL;
+    jstmt *st = NULL;
     int rc = stmt_get(j, ST_IDS_RANGE, &st, err);
     if (rc) return rc;
     bind_text(st, 1, batch[lo].stage);
@@ -1058,14 +1234,14 @@ static int attach_ids(ferry_journal *j, frow *batch, size_t n, ferry_error *err)
     bind_text(st, 3, batch[hi].key);
     size_t i = lo;
     int src;
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-      const char *k = (const char *)sqlite3_column_text(st, 4);
+    while ((src = jstep(j, st)) == SQLITE_ROW) {
+      const char *k = (const char *)jcol_text(st, 4);
       while (i <= hi && strcmp(batch[i].key, k) < 0) i++;
       if (i > hi) break;
       if (strcmp(batch[i].key, k)) continue; /* an item of another run (or status) */
-      json_t *id = json_pack("{s:s, s:s, s:s}", "kind", (const char *)sqlite3_column_text(st, 0), "old",
-                             (const char *)sqlite3_column_text(st, 1), "new",
-                             (const char *)sqlite3_column_text(st, 2));
+      json_t *id = json_pack("{s:s, s:s, s:s}", "kind", (const char *)jcol_text(st, 0), "old",
+                             (const char *)jcol_text(st, 1), "new",
+                             (const char *)jcol_text(st, 2));
       json_array_append_new(batch[i].row.ids, id);
     }
     stmt_done(st);
@@ -1092,18 +1268,18 @@ static int foreach_rows(ferry_journal *j, const ferry_jquery *q,
            : stage ? ST_FOREACH_STAGE
                    : ST_FOREACH_ALL;
   while (!rc && !stop) {
-    sqlite3_stmt *st = NULL;
+    jstmt *st = NULL;
     if ((rc = stmt_get(j, id, &st, err))) break;
     bind_text(st, 1, last_stage);
     bind_text(st, 2, last_key);
     if (status != FERRY_J_NONE) bind_text(st, 3, ferry__jstatus_name(status));
-    sqlite3_bind_int(st, 4, FOREACH_BATCH);
-    if (run) sqlite3_bind_int64(st, 5, run);
+    jbind_int64(st, 4, FOREACH_BATCH);
+    if (run) jbind_int64(st, 5, run);
     size_t n = 0, nrows = 0;
     int src;
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((src = jstep(j, st)) == SQLITE_ROW) {
       nrows++;
-      const char *s = (const char *)sqlite3_column_text(st, 0), *k = (const char *)sqlite3_column_text(st, 1);
+      const char *s = (const char *)jcol_text(st, 0), *k = (const char *)jcol_text(st, 1);
       if (!first && !strcmp(s, last_stage) && !strcmp(k, last_key)) continue; /* seen in the last batch */
       frow *f = &batch[n];
       if ((rc = row_from(j, st, 2, s, k, &f->row, err))) break;
@@ -1168,13 +1344,13 @@ typedef struct idrow {
   int64_t created;
 } idrow;
 
-static void idrow_from(sqlite3_stmt *st, idrow *r) {
+static void idrow_from(jstmt *st, idrow *r) {
   r->kind = col_strdup(st, 0);
   r->old_id = col_strdup(st, 1);
   r->new_id = col_strdup(st, 2);
   r->stage = col_strdup(st, 3);
   r->key = col_strdup(st, 4);
-  r->created = sqlite3_column_int64(st, 5);
+  r->created = jcol_int64(st, 5);
 }
 
 static void idrow_clear(idrow *r) {
@@ -1198,15 +1374,15 @@ int ferry__journal_foreach_id(ferry_journal *j, const char *stage, const char *k
     return ferry_error_set(err, FERRY_EINVAL, "journal %s: the ids of an item need its stage", j->path);
   int rc = 0, stop = 0;
   if (key) { /* one item: few rows, read at once (index idmap_item), then called */
-    sqlite3_stmt *st = NULL;
+    jstmt *st = NULL;
     if ((rc = stmt_get(j, ST_IDS_ITEM, &st, err))) return rc;
     bind_text(st, 1, stage);
     bind_text(st, 2, key);
     size_t n = 0, cap = 0;
     idrow *rows = NULL;
     int src;
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-      if (kind && strcmp((const char *)sqlite3_column_text(st, 0), kind)) continue;
+    while ((src = jstep(j, st)) == SQLITE_ROW) {
+      if (kind && strcmp((const char *)jcol_text(st, 0), kind)) continue;
       if (n == cap) {
         cap = cap ? 2 * cap : 8;
         rows = ferry__xrealloc(rows, cap * sizeof *rows);
@@ -1228,25 +1404,25 @@ int ferry__journal_foreach_id(ferry_journal *j, const char *stage, const char *k
                 .key = ferry_strdup("")};
   int first = 1;
   while (!rc && !stop) {
-    sqlite3_stmt *st = NULL;
+    jstmt *st = NULL;
     if ((rc = stmt_get(j, stage ? ST_IDS_STAGE : ST_IDS_ALL, &st, err))) break;
     if (stage) {
       bind_text(st, 1, stage);
       bind_text(st, 2, last.key);
       bind_text(st, 3, last.kind);
       bind_text(st, 4, last.old_id);
-      sqlite3_bind_int(st, 5, FOREACH_BATCH);
+      jbind_int64(st, 5, FOREACH_BATCH);
     } else {
       bind_text(st, 1, last.kind);
       bind_text(st, 2, last.old_id);
-      sqlite3_bind_int(st, 3, FOREACH_BATCH);
+      jbind_int64(st, 3, FOREACH_BATCH);
     }
     size_t n = 0, nrows = 0;
     int src, past = 0;
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((src = jstep(j, st)) == SQLITE_ROW) {
       nrows++;
-      const char *k = (const char *)sqlite3_column_text(st, 0), *o = (const char *)sqlite3_column_text(st, 1);
-      const char *ik = (const char *)sqlite3_column_text(st, 4);
+      const char *k = (const char *)jcol_text(st, 0), *o = (const char *)jcol_text(st, 1);
+      const char *ik = (const char *)jcol_text(st, 4);
       if (!first && !strcmp(k, last.kind) && !strcmp(o, last.old_id) && (!stage || !strcmp(ik, last.key)))
         continue; /* seen in the last batch */
       if (kind && !stage && strcmp(k, kind)) { /* ordered by kind: the kind asked for is over */
@@ -1281,10 +1457,10 @@ char **ferry__journal_stages(ferry_journal *j, ferry_error *err) {
   size_t n = 0, cap = 8;
   char **v = ferry__xcalloc(cap, sizeof *v);
   for (;;) {
-    sqlite3_stmt *st = NULL;
+    jstmt *st = NULL;
     if (stmt_get(j, n ? ST_STAGE_NEXT : ST_STAGE_FIRST, &st, err)) goto fail;
     if (n) bind_text(st, 1, v[n - 1]);
-    int rc = sqlite3_step(st);
+    int rc = jstep(j, st);
     char *s = rc == SQLITE_ROW ? col_strdup(st, 0) : NULL;
     stmt_done(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
@@ -1306,22 +1482,22 @@ fail:
 }
 
 json_t *ferry__journal_runs(ferry_journal *j, int limit, ferry_error *err) {
-  sqlite3_stmt *st = NULL;
+  jstmt *st = NULL;
   if (stmt_get(j, ST_RUNS, &st, err)) return NULL;
-  sqlite3_bind_int(st, 1, limit > 0 ? limit : -1);
+  jbind_int64(st, 1, limit > 0 ? limit : -1);
   json_t *out = json_array();
   int rc;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+  while ((rc = jstep(j, st)) == SQLITE_ROW) {
     json_t *summary = NULL;
-    const char *text = (const char *)sqlite3_column_text(st, 5);
+    const char *text = (const char *)jcol_text(st, 5);
     if (text) summary = json_loads(text, JSON_DECODE_ANY, NULL);
-    json_t *r = json_pack("{s:I, s:s, s:I}", "id", (json_int_t)sqlite3_column_int64(st, 0), "mode",
-                          (const char *)sqlite3_column_text(st, 1), "started",
-                          (json_int_t)sqlite3_column_int64(st, 2));
-    json_object_set_new(r, "ended", sqlite3_column_type(st, 3) == SQLITE_NULL
-                                        ? json_null() : json_integer(sqlite3_column_int64(st, 3)));
-    json_object_set_new(r, "status", sqlite3_column_type(st, 4) == SQLITE_NULL
-                                         ? json_null() : json_integer(sqlite3_column_int(st, 4)));
+    json_t *r = json_pack("{s:I, s:s, s:I}", "id", (json_int_t)jcol_int64(st, 0), "mode",
+                          (const char *)jcol_text(st, 1), "started",
+                          (json_int_t)jcol_int64(st, 2));
+    json_object_set_new(r, "ended", jcol_type(st, 3) == SQLITE_NULL
+                                        ? json_null() : json_integer(jcol_int64(st, 3)));
+    json_object_set_new(r, "status", jcol_type(st, 4) == SQLITE_NULL
+                                         ? json_null() : json_integer((int)jcol_int64(st, 4)));
     json_object_set_new(r, "summary", summary ? summary : json_null());
     json_array_append_new(out, r);
   }
