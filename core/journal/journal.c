@@ -118,13 +118,24 @@ enum {
 #define ID_COLS "kind, old_id, new_id, stage, key, created"
 
 #define SQL_GET(cols) "SELECT " cols " FROM items WHERE stage = ?1 AND key = ?2"
-#define SQL_FOREACH_STAGE(cols)                                                \
+/* P3: the status parameter (PostgreSQL needs its type: ?3::text) */
+#define SQL_FOREACH_STAGE_P(cols, P3)                                          \
   "SELECT stage, key, " cols " FROM items"                                     \
-  " WHERE stage = ?1 AND key >= ?2 AND (?3 IS NULL OR status = ?3)"            \
+  " WHERE stage = ?1 AND key >= ?2 AND (" P3 " IS NULL OR status = " P3 ")"    \
   " ORDER BY stage, key LIMIT ?4"
-#define SQL_FOREACH_ALL(cols)                                                  \
+#define SQL_FOREACH_ALL_P(cols, P3)                                            \
   "SELECT stage, key, " cols " FROM items"                                     \
-  " WHERE (stage, key) >= (?1, ?2) AND (?3 IS NULL OR status = ?3)"            \
+  " WHERE (stage, key) >= (?1, ?2) AND (" P3 " IS NULL OR status = " P3 ")"    \
+  " ORDER BY stage, key LIMIT ?4"
+#define SQL_FOREACH_STAGE(cols) SQL_FOREACH_STAGE_P(cols, "?3")
+#define SQL_FOREACH_ALL(cols) SQL_FOREACH_ALL_P(cols, "?3")
+#define SQL_FOREACH_RUN_STAGE(P3)                                                                      \
+  "SELECT stage, key, " ROW_COLS " FROM items"                                                         \
+  " WHERE stage = ?1 AND key >= ?2 AND run = ?5 AND (" P3 " IS NULL OR status = " P3 ")"               \
+  " ORDER BY stage, key LIMIT ?4"
+#define SQL_FOREACH_RUN_ALL(P3)                                                                        \
+  "SELECT stage, key, " ROW_COLS " FROM items"                                                         \
+  " WHERE (stage, key) >= (?1, ?2) AND run = ?5 AND (" P3 " IS NULL OR status = " P3 ")"               \
   " ORDER BY stage, key LIMIT ?4"
 
 static const char *const stmt_sql[ST_COUNT] = {
@@ -135,18 +146,18 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_INTENT] = "INSERT INTO items(stage, key, status, step, state, attempts, created, updated, run)"
                   " VALUES (?1, ?2, 'intent', ?3, coalesce(?4, '{}'), ?5, ?6, ?6, ?7)"
                   " ON CONFLICT (stage, key) DO UPDATE SET status = 'intent', step = ?3,"
-                  " state = coalesce(?4, state), attempts = ?5, updated = ?6, run = ?7",
+                  " state = coalesce(?4, items.state), attempts = ?5, updated = ?6, run = ?7",
     /* done also clears the verify mark: the item was written again */
     [ST_DONE] = "INSERT INTO items(stage, key, status, state, attempts, created, updated, report, run)"
                 " VALUES (?1, ?2, ?3, coalesce(?4, '{}'), coalesce(?8, 1), ?5, ?5, ?6, ?7)"
-                " ON CONFLICT (stage, key) DO UPDATE SET status = ?3, state = coalesce(?4, state),"
-                " attempts = coalesce(?8, attempts), error = NULL, error_code = NULL, updated = ?5,"
+                " ON CONFLICT (stage, key) DO UPDATE SET status = ?3, state = coalesce(?4, items.state),"
+                " attempts = coalesce(?8, items.attempts), error = NULL, error_code = NULL, updated = ?5,"
                 " report = ?6, verify = NULL, run = ?7",
     [ST_FAILED] =
         "INSERT INTO items(stage, key, status, state, attempts, error, error_code, created, updated, report,"
         " run)"
         " VALUES (?1, ?2, 'failed', coalesce(?3, '{}'), ?4, ?5, ?6, ?7, ?7, ?8, ?9)"
-        " ON CONFLICT (stage, key) DO UPDATE SET status = 'failed', state = coalesce(?3, state),"
+        " ON CONFLICT (stage, key) DO UPDATE SET status = 'failed', state = coalesce(?3, items.state),"
         " attempts = ?4, error = ?5, error_code = ?6, updated = ?7, report = ?8, run = ?9",
     /* a failed repair: the item stays done (its target object exists), keeps its verify mark */
     [ST_REPAIR_FAILED] = "UPDATE items SET status = 'done', state = coalesce(?3, state), attempts = ?4,"
@@ -168,12 +179,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_FOREACH_ALL] = SQL_FOREACH_ALL(ROW_COLS),
     /* no index on run: one would cost about a third of the outcome throughput; the rows of a run are found by
      * scanning the stage's rows in key order (once, at the end of a run, for its report) */
-    [ST_FOREACH_RUN_STAGE] = "SELECT stage, key, " ROW_COLS " FROM items"
-                             " WHERE stage = ?1 AND key >= ?2 AND run = ?5 AND (?3 IS NULL OR status = ?3)"
-                             " ORDER BY stage, key LIMIT ?4",
-    [ST_FOREACH_RUN_ALL] = "SELECT stage, key, " ROW_COLS " FROM items"
-                           " WHERE (stage, key) >= (?1, ?2) AND run = ?5 AND (?3 IS NULL OR status = ?3)"
-                           " ORDER BY stage, key LIMIT ?4",
+    [ST_FOREACH_RUN_STAGE] = SQL_FOREACH_RUN_STAGE("?3"),
+    [ST_FOREACH_RUN_ALL] = SQL_FOREACH_RUN_ALL("?3"),
     [ST_IDS_ALL] = "SELECT " ID_COLS " FROM idmap WHERE (kind, old_id) >= (?1, ?2) ORDER BY kind, old_id"
                    " LIMIT ?3",
     [ST_IDS_STAGE] = "SELECT " ID_COLS " FROM idmap WHERE stage = ?1 AND (key, kind, old_id) >= (?2, ?3, ?4)"
@@ -190,6 +197,10 @@ static const char *const stmt_sql[ST_COUNT] = {
  * journal_pg.c (a transaction of the SQL service). */
 static const char *const stmt_sql_pg[ST_COUNT] = {
     [ST_RUN_BEGIN] = "INSERT INTO runs(mode, started) VALUES (?1, ?2) RETURNING id",
+    [ST_FOREACH_STAGE] = SQL_FOREACH_STAGE_P(ROW_COLS, "?3::text"),
+    [ST_FOREACH_ALL] = SQL_FOREACH_ALL_P(ROW_COLS, "?3::text"),
+    [ST_FOREACH_RUN_STAGE] = SQL_FOREACH_RUN_STAGE("?3::text"),
+    [ST_FOREACH_RUN_ALL] = SQL_FOREACH_RUN_ALL("?3::text"),
     /* LIMIT NULL: all */
     [ST_RUNS] = "SELECT id, mode, started, ended, status, summary FROM runs ORDER BY id DESC"
                 " LIMIT CASE WHEN ?1::bigint < 0 THEN NULL ELSE ?1::bigint END",
@@ -276,7 +287,10 @@ static int db_fail(ferry_journal *j, ferry_error *err, int rc, const char *fmt, 
   char *op = ferry_vasprintf(fmt, ap);
   va_end(ap);
   if (j->pg) {
-    char *m = ferry_strdup(j->pgerr.message ? j->pgerr.message : "failed");
+    const char *pm = j->pgerr.message ? j->pgerr.message : "failed";
+    size_t pl = strlen(j->path); /* the SQL service's message starts with the endpoint: named once */
+    if (!strncmp(pm, j->path, pl) && !strncmp(pm + pl, ": ", 2)) pm += pl + 2;
+    char *m = ferry_strdup(pm);
     char *d = j->pgerr.detail ? ferry_strdup(j->pgerr.detail) : NULL;
     ferry_error_set(err, FERRY_EIO, "journal %s: %s: %s", j->path, op, m);
     if (d) ferry_error_set_detail(err, "%s", d);

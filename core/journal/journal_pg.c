@@ -53,6 +53,7 @@ struct ferry__jpg {
   char *endpoint;     /* no password */
   int readonly;
   int locked;         /* the run lock was taken (writers) */
+  int relock;         /* a connection was lost: take the lock again (new session) before going on */
   double total_s;     /* how long a lost server is waited for */
 };
 
@@ -178,10 +179,19 @@ static int take_lock(ferry__jpg *p, ferry_error *err) {
   ferry__jres r = {0};
   const char *sql = "SELECT pg_try_advisory_lock(hashtext('ferry journal ' || current_schema()))";
   int rc = raw_query(p, NULL, sql, 0, NULL, &r, err);
-  if (!rc && !(r.nrows == 1 && r.cells[0] && r.cells[0][0] == 't'))
+  if (!rc && !(r.nrows == 1 && r.cells[0] && r.cells[0][0] == 't')) {
+    /* who holds it, as the holder wrote it (see ferry__jpg_open); none when the journal has no tables yet */
+    ferry__jres h = {0};
+    ferry_error e = FERRY_ERROR_INIT;
+    const char *who = NULL;
+    if (!raw_query(p, NULL, "SELECT value FROM ferry_journal WHERE name = 'lock'", 0, NULL, &h, &e) && h.nrows == 1)
+      who = h.cells[0];
     rc = ferry_error_set(err, FERRY_EIO,
-                         "journal %s is in use by another ferry run: wait for it to end, or use another journal",
-                         p->endpoint);
+                         "journal %s is in use by another ferry run%s%s%s: wait for it to end, or use another journal",
+                         p->endpoint, who ? " (" : "", who ? who : "", who ? ")" : "");
+    ferry__jres_clear(&h);
+    ferry_error_clear(&e);
+  }
   ferry__jres_clear(&r);
   return rc;
 }
@@ -189,7 +199,10 @@ static int take_lock(ferry__jpg *p, ferry_error *err) {
 /* Brings the connection (and the lock, and the open transaction with its writes) back. */
 static int restore(ferry__jpg *p, ferry_error *err) {
   int rc = 0;
-  if (p->locked && (rc = take_lock(p, err))) return rc;
+  if (p->locked && p->relock) {
+    if ((rc = take_lock(p, err))) return rc;
+    p->relock = 0;
+  }
   if (p->want_tx && !p->txn) {
     if ((rc = raw_begin(p, err))) return rc;
     for (size_t i = 0; i < p->nw; i++)
@@ -200,6 +213,7 @@ static int restore(ferry__jpg *p, ferry_error *err) {
 }
 
 static void lose_tx(ferry__jpg *p) {
+  p->relock = 1;
   if (!p->txn) return;
   ferry_error e = FERRY_ERROR_INIT;
   raw_end(p, 0, &e);
@@ -447,6 +461,16 @@ ferry__jpg *ferry__jpg_open(const char *url, int readonly, int *version, ferry_e
     if (!rc) p->locked = 1;
   }
   if (!rc) rc = check_schema(p, version, err);
+  if (!rc && !readonly) { /* who holds the lock, for the message another run gets */
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    char *who = ferry_asprintf("process %ld on %s", (long)getpid(), *host ? host : "?");
+    const char *params[] = {who};
+    rc = raw_query(p, NULL,
+                   "INSERT INTO ferry_journal(name, value) VALUES ('lock', $1)"
+                   " ON CONFLICT (name) DO UPDATE SET value = excluded.value", 1, params, NULL, err);
+    free(who);
+  }
   if (rc) {
     if (err && err->message && !strstr(err->message, "journal ")) {
       char *m = ferry_asprintf("journal %s: cannot open it: %s", p->endpoint, err->message);
