@@ -726,6 +726,8 @@ static int take_lock(const char *path, int *fd_out, ferry_error *err) {
   return 0;
 }
 
+int ferry__journal_is_url(const char *path) { return ferry__jpg_is_url(path); }
+
 ferry_journal *ferry__journal_open(const char *path, int readonly, ferry_error *err) {
   if (!path || !*path) {
     ferry_error_set(err, FERRY_EINVAL, "journal: no file name given");

@@ -6,7 +6,7 @@
 
 #include "base/base.h"
 
-/* ===== journal.c (SQLite, WAL) =========================================================================== */
+/* ===== journal.c (SQLite, WAL; or PostgreSQL through journal_pg.c) =========================================================================== */
 typedef struct ferry_journal ferry_journal;
 typedef enum ferry_jstatus {
   FERRY_J_NONE = 0,   /* not in the journal */
@@ -41,6 +41,9 @@ void ferry__jrow_clear(ferry_jrow *row);
  * Schema: a writable open upgrades a version-1 journal to version 2 (one transaction); a read-only open
  * reads a version-1 journal as it is (the version-2 fields read as NULL / 0); a newer version is refused. */
 ferry_journal *ferry__journal_open(const char *path, int readonly, ferry_error *err);
+/* 1 when `path` names a PostgreSQL journal ("postgresql://..." or "postgres://...": docs/journal.md), which
+ * ferry__journal_open reaches through the SQL service; anything else is an SQLite file. */
+int ferry__journal_is_url(const char *path);
 void ferry__journal_close(ferry_journal *j);
 /* The schema version of the open file (2, or 1 for a read-only open of an old journal). */
 int ferry__journal_version(const ferry_journal *j);

@@ -451,7 +451,7 @@ FERRY_API int ferry_runtime_run(ferry_runtime *rt, const ferry_run_opts *opts, f
   run->journal = NULL;
   /* run: read and written (created when missing); verify: written (its marks), never created, so it takes the
    * run lock like a run; plan: read only */
-  int exists = access(jpath, F_OK) == 0;
+  int exists = ferry__journal_is_url(jpath) || access(jpath, F_OK) == 0; /* a PostgreSQL journal: its server */
   if (want_journal && (o.mode == FERRY_MODE_RUN || (o.mode == FERRY_MODE_VERIFY && exists))) {
     run->journal = ferry__journal_open(jpath, 0, err);
     if (!run->journal) return err && err->code ? err->code : FERRY_EIO;
