@@ -107,6 +107,13 @@ enum {
   ST_STAGE_FIRST,
   ST_STAGE_NEXT,
   ST_RUNS,
+  ST_COPY_ITEM,
+  ST_COPY_ID,
+  ST_COPY_RUN,
+  ST_CLEAR_ITEMS,
+  ST_CLEAR_IDS,
+  ST_CLEAR_RUNS,
+  ST_RUNS_SEQ,
   ST_COUNT
 };
 
@@ -191,12 +198,24 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_STAGE_FIRST] = "SELECT min(stage) FROM items",
     [ST_STAGE_NEXT] = "SELECT min(stage) FROM items WHERE stage > ?1",
     [ST_RUNS] = "SELECT id, mode, started, ended, status, summary FROM runs ORDER BY id DESC LIMIT ?1",
+    /* ferry journal copy: rows as they are */
+    [ST_COPY_ITEM] = "INSERT INTO items(stage, key, status, step, state, attempts, error, error_code, created,"
+                     " updated, report, verify, run) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    [ST_COPY_ID] = "INSERT INTO idmap(stage, key, kind, old_id, new_id, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_COPY_RUN] = "INSERT INTO runs(id, mode, started, ended, status, summary) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_CLEAR_ITEMS] = "DELETE FROM items",
+    [ST_CLEAR_IDS] = "DELETE FROM idmap",
+    [ST_CLEAR_RUNS] = "DELETE FROM runs",
+    [ST_RUNS_SEQ] = "SELECT 1", /* SQLite: INTEGER PRIMARY KEY goes on from the highest id by itself */
 };
 
 /* What differs on PostgreSQL (the others are stmt_sql with $N for ?N). BEGIN and COMMIT go through
  * journal_pg.c (a transaction of the SQL service). */
 static const char *const stmt_sql_pg[ST_COUNT] = {
     [ST_RUN_BEGIN] = "INSERT INTO runs(mode, started) VALUES (?1, ?2) RETURNING id",
+    /* after a copy with explicit ids: the next run gets the next id */
+    [ST_RUNS_SEQ] = "SELECT setval(pg_get_serial_sequence('runs', 'id'), coalesce((SELECT max(id) FROM runs), 0) + 1,"
+                    " false)",
     [ST_FOREACH_STAGE] = SQL_FOREACH_STAGE_P(ROW_COLS, "?3::text"),
     [ST_FOREACH_ALL] = SQL_FOREACH_ALL_P(ROW_COLS, "?3::text"),
     [ST_FOREACH_RUN_STAGE] = SQL_FOREACH_RUN_STAGE("?3::text"),
@@ -310,7 +329,7 @@ static int db_fail(ferry_journal *j, ferry_error *err, int rc, const char *fmt, 
  * The statement texts are SQLite's (?N parameters); for PostgreSQL they are the same text with $N, but for
  * the few of stmt_sql_pg. A PostgreSQL statement keeps its parameters as text and runs at its first step,
  * which reads the whole result (at most FOREACH_BATCH rows: every listing is batched); later steps walk it. */
-#define JPG_MAXPARAMS 12
+#define JPG_MAXPARAMS 16
 struct jstmt {
   sqlite3_stmt *lite;
   char *sql;                   /* PostgreSQL: the text with $N */
@@ -1524,4 +1543,163 @@ json_t *ferry__journal_runs(ferry_journal *j, int limit, ferry_error *err) {
     return NULL;
   }
   return out;
+}
+
+/* ---- copy (ferry journal copy) ------------------------------------------------------------------------- */
+
+#define COPY_GROUP 1000
+
+typedef struct copier {
+  ferry_journal *to;
+  int64_t n, in_group;
+  ferry_error *err;
+  int rc;
+} copier;
+
+static int copy_step(copier *c) { /* a group of COPY_GROUP rows per transaction */
+  if (++c->in_group < COPY_GROUP) return 0;
+  c->in_group = 0;
+  int rc = ferry__journal_group_commit(c->to, c->err);
+  if (!rc) rc = ferry__journal_group_begin(c->to, c->err);
+  return rc;
+}
+
+static char *dump_or_null(json_t *v) { return v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL; }
+
+static int copy_item(void *arg, const char *stage, const char *key, const ferry_jrow *row) {
+  copier *c = arg;
+  ferry_journal *j = c->to;
+  jstmt *st = NULL;
+  if ((c->rc = stmt_get(j, ST_COPY_ITEM, &st, c->err))) return 1;
+  char *state = dump_or_null(row->state), *report = dump_or_null(row->report), *verify = dump_or_null(row->verify);
+  bind_text(st, 1, stage);
+  bind_text(st, 2, key);
+  bind_text(st, 3, ferry__jstatus_name(row->status));
+  bind_text(st, 4, row->step);
+  bind_text(st, 5, state ? state : "{}");
+  jbind_int64(st, 6, row->attempts);
+  bind_text(st, 7, row->error);
+  if (row->error_code) jbind_int64(st, 8, row->error_code);
+  jbind_int64(st, 9, row->created);
+  jbind_int64(st, 10, row->updated);
+  bind_text(st, 11, report);
+  bind_text(st, 12, verify);
+  if (row->run) jbind_int64(st, 13, row->run);
+  c->rc = write_stmt(j, st, 0, c->err, "copying item %s/%s", stage, key);
+  free(state);
+  free(report);
+  free(verify);
+  if (!c->rc) c->n++;
+  if (!c->rc) c->rc = copy_step(c);
+  return c->rc != 0;
+}
+
+static int copy_id(void *arg, const ferry_jid *id) {
+  copier *c = arg;
+  jstmt *st = NULL;
+  if ((c->rc = stmt_get(c->to, ST_COPY_ID, &st, c->err))) return 1;
+  bind_text(st, 1, id->stage);
+  bind_text(st, 2, id->key);
+  bind_text(st, 3, id->kind);
+  bind_text(st, 4, id->old_id);
+  bind_text(st, 5, id->new_id);
+  jbind_int64(st, 6, id->created);
+  c->rc = write_stmt(c->to, st, 0, c->err, "copying the mapping %s %s", id->kind, id->old_id);
+  if (!c->rc) c->n++;
+  if (!c->rc) c->rc = copy_step(c);
+  return c->rc != 0;
+}
+
+static int first_id(void *arg, const ferry_jid *id) {
+  (void)id;
+  *(int *)arg = 1;
+  return 1;
+}
+
+static int run_stmt(ferry_journal *j, int id, const char *what, ferry_error *err) {
+  jstmt *st = NULL;
+  int rc = stmt_get(j, id, &st, err);
+  if (!rc) rc = write_stmt(j, st, 0, err, "%s", what);
+  return rc;
+}
+
+int ferry__journal_copy(const char *from, const char *to, int replace, int64_t counts[3], ferry_error *err) {
+  if (counts) counts[0] = counts[1] = counts[2] = 0;
+  if (!from || !to) return ferry_error_set(err, FERRY_EINVAL, "journal copy: FROM and TO are both needed");
+  if (!strcmp(from, to))
+    return ferry_error_set(err, FERRY_EINVAL, "journal copy: FROM and TO are the same journal (%s)", from);
+  ferry_journal *src = ferry__journal_open(from, 1, err);
+  if (!src) return err && err->code ? err->code : FERRY_EIO;
+  ferry_journal *dst = ferry__journal_open(to, 0, err);
+  if (!dst) {
+    ferry__journal_close(src);
+    return err && err->code ? err->code : FERRY_EIO;
+  }
+  int rc = 0;
+  int64_t n[5] = {0};
+  int has_id = 0;
+  json_t *runs = NULL;
+  if (!replace) {
+    json_t *r = NULL;
+    if ((rc = ferry__journal_counts(dst, NULL, n, err)) ||
+        (rc = ferry__journal_foreach_id(dst, NULL, NULL, NULL, first_id, &has_id, err)))
+      goto out;
+    if (!(r = ferry__journal_runs(dst, 1, err))) {
+      rc = FERRY_EIO;
+      goto out;
+    }
+    size_t nr = json_array_size(r);
+    json_decref(r);
+    if (n[FERRY_J_NONE] || has_id || nr) {
+      rc = ferry_error_set(err, FERRY_ECONFLICT,
+                           "journal copy: the target journal %s is not empty (%lld items%s%s): copy into a new "
+                           "journal, or give --replace to delete what it holds first", dst->path,
+                           (long long)n[FERRY_J_NONE], has_id ? ", id mappings" : "", nr ? ", runs" : "");
+      goto out;
+    }
+  }
+  copier c = {.to = dst, .err = err};
+  if ((rc = ferry__journal_group_begin(dst, err))) goto out;
+  if (replace && ((rc = run_stmt(dst, ST_CLEAR_ITEMS, "emptying the target (items)", err)) ||
+                  (rc = run_stmt(dst, ST_CLEAR_IDS, "emptying the target (id map)", err)) ||
+                  (rc = run_stmt(dst, ST_CLEAR_RUNS, "emptying the target (runs)", err))))
+    goto group;
+  ferry_jquery q = {0};
+  rc = ferry__journal_foreach_ex(src, &q, copy_item, &c, err);
+  if (!rc) rc = c.rc;
+  if (counts) counts[0] = c.n;
+  c.n = 0;
+  if (!rc) rc = ferry__journal_foreach_id(src, NULL, NULL, NULL, copy_id, &c, err);
+  if (!rc) rc = c.rc;
+  if (counts) counts[1] = c.n;
+  if (!rc && !(runs = ferry__journal_runs(src, 0, err))) rc = FERRY_EIO;
+  for (size_t i = json_array_size(runs); !rc && i-- > 0;) { /* oldest first */
+    json_t *r = json_array_get(runs, i);
+    jstmt *st = NULL;
+    if ((rc = stmt_get(dst, ST_COPY_RUN, &st, err))) break;
+    json_t *e = json_object_get(r, "ended"), *s = json_object_get(r, "status"), *sum = json_object_get(r, "summary");
+    char *summary = json_is_null(sum) ? NULL : dump_or_null(sum);
+    jbind_int64(st, 1, json_integer_value(json_object_get(r, "id")));
+    bind_text(st, 2, json_string_value(json_object_get(r, "mode")));
+    jbind_int64(st, 3, json_integer_value(json_object_get(r, "started")));
+    if (json_is_integer(e)) jbind_int64(st, 4, json_integer_value(e));
+    if (json_is_integer(s)) jbind_int64(st, 5, json_integer_value(s));
+    bind_text(st, 6, summary);
+    rc = write_stmt(dst, st, 0, err, "copying run %lld", (long long)json_integer_value(json_object_get(r, "id")));
+    free(summary);
+    if (!rc && counts) counts[2]++;
+  }
+group:;
+  int crc = ferry__journal_group_commit(dst, rc ? NULL : err);
+  if (!rc) rc = crc;
+  if (!rc) {
+    jstmt *st = NULL;
+    if (!(rc = stmt_get(dst, ST_RUNS_SEQ, &st, err)) && (rc = exec_stmt(dst, st)) != SQLITE_OK)
+      rc = db_fail(dst, err, rc, "setting the next run id");
+  }
+out:
+  json_decref(runs);
+  ferry__journal_close(dst);
+  ferry__journal_close(src);
+  return rc;
 }

@@ -147,4 +147,12 @@ char **ferry__journal_stages(ferry_journal *j, ferry_error *err);
  * ended, or when it was killed). Owned by the caller. */
 json_t *ferry__journal_runs(ferry_journal *j, int limit, ferry_error *err);
 
+/* ferry journal copy: every row of the journal `from` (opened read-only) into the journal `to` (opened for
+ * writing: its run lock is taken), SQLite or PostgreSQL either side: items with all their columns, the id map,
+ * and the runs with their ids and summaries. `to` must hold nothing (no item, mapping or run) unless
+ * replace = 1: then what it holds is deleted first. Written in transactions of 1000 rows: a copy that fails
+ * part way leaves a partial target (copy again with replace). counts (may be NULL): items, mappings, runs
+ * copied. */
+int ferry__journal_copy(const char *from, const char *to, int replace, int64_t counts[3], ferry_error *err);
+
 #endif

@@ -235,6 +235,7 @@ else # the PostgreSQL run lock: the session advisory lock a run holds
 fi
 expect 6 "verify while a run holds the journal" -- "$FERRY" verify --progress none
 has "in use by another ferry run" "verify takes the run lock"
+[ -n "$PGSTATE" ] && psql -X -q "$JM" -c "select pg_terminate_backend(pid) from pg_locks where locktype = 'advisory'" >/dev/null 2>&1
 kill "$lockpid" 2>/dev/null; wait "$lockpid" 2>/dev/null
 expect 4 "verify finds k1 and k3 different" -- "$FERRY" verify --progress none
 python3 - report.json <<'PY' && ok || bad "verify report"
