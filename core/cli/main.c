@@ -118,6 +118,7 @@ static const char usage_main[] =
     "  export-map  the id map (old id -> new id, per kind) as CSV or JSON, for the cutover\n"
     "  report    --html FILE: one self-contained HTML page of a run, built from the journal\n"
     "            (verdict, stages, charts, every item, failures by cause, the id map as CSV)\n"
+    "  journal   copy FROM TO: move a journal between SQLite and PostgreSQL (every item, id and run)\n"
     "  plugins   list the plugins ferry can load (--describe NAME: one plugin and its options)\n"
     "  version   versions of ferry, its plugin ABI and every library it uses\n"
     "\n"
@@ -138,7 +139,8 @@ static const char usage_main[] =
 
 static const char usage_common[] =
     "  -c, --config FILE      configuration file (default ./ferry.json)\n"
-    "      --journal FILE     journal file (default: the config's \"journal\", else ./ferry-journal.db)\n"
+    "      --journal FILE|URL journal: an SQLite file or postgresql://... (default: the config's\n"
+    "                         \"journal\", else ./ferry-journal.db)\n"
     "      --plugin-path DIR  search plugins in DIR first (repeatable)\n"
     "  -v, --verbose          more log output (-vv: trace)\n"
     "  -q, --quiet            errors only\n"
@@ -161,7 +163,9 @@ typedef struct cli {
   const char *output; /* export-map: the file (default stdout) */
   const char *html;   /* plan, run, verify, report: the HTML report */
   int64_t run_id;     /* report: --run */
-  int repair, items;
+  int repair, items, replace;
+  char **args;        /* journal: the words after the command (copy FROM TO) */
+  size_t nargs;
   const char *config;
   const char *journal;
   const char *report;
@@ -261,6 +265,19 @@ static void print_command_help(const char *cmd) {
            "      --describe NAME    one plugin: kinds, items, hook points and every option\n"
            "      --json             machine-readable output\n%s",
            usage_common);
+  } else if (!strcmp(cmd, "journal")) {
+    printf("usage: ferry journal copy FROM TO [--replace]\n\n"
+           "Copies the journal FROM into the journal TO; each is an SQLite file or a PostgreSQL URL\n"
+           "(postgresql://user@host:port/db): a migration started with a journal on a laptop goes on\n"
+           "with one on a server, or the other way round. Every item (status, step, state, attempts,\n"
+           "error, report, verify mark, run), the whole id map and every run (same ids, summaries) are\n"
+           "copied; FROM is only read. TO is created if needed and locked like a run (no run may be\n"
+           "using it). A TO that holds anything is refused unless --replace. Prints what it copied.\n"
+           "Exit: 0 copied; 2 usage error; 6 a journal cannot be read or written, or TO is not empty.\n"
+           "\noptions:\n"
+           "      --replace          delete what TO holds first\n"
+           "  -q, --quiet            print nothing when the copy succeeds\n"
+           "  -h, --help             this help\n");
   } else if (!strcmp(cmd, "version")) {
     printf("usage: ferry version\n\nPrints the versions of ferry and its plugin ABI, then every library it uses with\n"
            "its version and file: libuv, jansson, libcurl, libpq, SQLite, libltdl (the version of its\n"
@@ -284,7 +301,7 @@ static int positive_arg(const char *what, const char *arg, int64_t *out) {
 
 static int parse_args(int argc, char **argv, cli *c) {
   enum { O_JOURNAL = 256, O_REPORT, O_LIMIT, O_STAGE, O_PLUGIN_PATH, O_PROGRESS, O_LOG_FORMAT, O_DESCRIBE,
-         O_JSON, O_REPAIR, O_ITEMS, O_FORMAT, O_KIND, O_OUTPUT, O_HTML, O_RUN };
+         O_JSON, O_REPAIR, O_ITEMS, O_FORMAT, O_KIND, O_OUTPUT, O_HTML, O_RUN, O_REPLACE };
   static const struct option longopts[] = {
       {"config", required_argument, 0, 'c'},      {"journal", required_argument, 0, O_JOURNAL},
       {"report", required_argument, 0, O_REPORT}, {"limit", required_argument, 0, O_LIMIT},
@@ -294,7 +311,7 @@ static int parse_args(int argc, char **argv, cli *c) {
       {"repair", no_argument, 0, O_REPAIR},       {"items", no_argument, 0, O_ITEMS},
       {"format", required_argument, 0, O_FORMAT}, {"kind", required_argument, 0, O_KIND},
       {"output", required_argument, 0, O_OUTPUT}, {"html", required_argument, 0, O_HTML},
-      {"run", required_argument, 0, O_RUN},
+      {"run", required_argument, 0, O_RUN},      {"replace", no_argument, 0, O_REPLACE},
       {"verbose", no_argument, 0, 'v'},           {"quiet", no_argument, 0, 'q'},
       {"help", no_argument, 0, 'h'},              {0, 0, 0, 0}};
   int opt;
@@ -337,6 +354,7 @@ static int parse_args(int argc, char **argv, cli *c) {
       case O_KIND: c->kind = optarg; break;
       case O_OUTPUT: c->output = optarg; break;
       case O_HTML: c->html = optarg; break;
+      case O_REPLACE: c->replace = 1; break;
       case O_RUN:
         if (positive_arg("--run takes a run id, a whole number", optarg, &c->run_id)) return -1;
         break;
@@ -352,6 +370,12 @@ static int parse_args(int argc, char **argv, cli *c) {
                 c->command ? c->command : "");
         return -1;
     }
+  }
+  if (c->command && !strcmp(c->command, "journal"))
+    while (optind < argc) strv_push(&c->args, &c->nargs, argv[optind++]);
+  if (c->replace && (!c->command || strcmp(c->command, "journal"))) {
+    say("error", "--replace is an option of `ferry journal copy` only");
+    return -1;
   }
   if (optind < argc) {
     say("error", "unexpected argument \"%s\" (see `ferry %s --help`)", argv[optind],
@@ -1289,6 +1313,26 @@ static int cmd_plugins(cli *c) {
   return rc;
 }
 
+/* ferry journal copy FROM TO [--replace] */
+static int cmd_journal(const cli *c) {
+  if (c->nargs != 3 || strcmp(c->args[0], "copy")) {
+    say("error", "usage: ferry journal copy FROM TO [--replace] (see `ferry journal --help`)");
+    return EXIT_USAGE;
+  }
+  ferry_error err = FERRY_ERROR_INIT;
+  int64_t n[3] = {0};
+  int rc = ferry_journal_copy(c->args[1], c->args[2], c->replace ? FERRY_JOURNAL_COPY_REPLACE : 0, n, &err);
+  if (rc) {
+    say("error", "%s", err.message ? err.message : "journal copy failed");
+    ferry_error_clear(&err);
+    return EXIT_ERROR;
+  }
+  if (!c->quiet)
+    printf("copied %lld items, %lld id mappings and %lld runs\n", (long long)n[0], (long long)n[1],
+           (long long)n[2]);
+  return EXIT_OK;
+}
+
 static int cmd_version(void) {
   printf("ferry %s (plugin ABI %d.%d)\n", FERRY_VERSION_STRING, FERRY_ABI_MAJOR, FERRY_ABI_MINOR);
   json_t *libs = ferry_runtime_libraries();
@@ -1316,8 +1360,8 @@ int main(int argc, char **argv) {
     return EXIT_OK;
   }
   if (!strcmp(c.command, "--version")) return cmd_version();
-  static const char *const commands[] = {"plan",    "run",     "verify", "status", "export-map",
-                                         "plugins", "version", "report", NULL};
+  static const char *const commands[] = {"plan",    "run",     "verify", "status",  "export-map",
+                                         "plugins", "version", "report", "journal", NULL};
   int known = 0;
   for (size_t i = 0; commands[i]; i++) known |= !strcmp(commands[i], c.command);
   if (!known) {
@@ -1330,6 +1374,7 @@ int main(int argc, char **argv) {
   if (parse_args(argc - 1, argv + 1, &c) < 0) {
     strv_free(c.plugin_path);
     strv_free(c.stages);
+    strv_free(c.args);
     return EXIT_USAGE;
   }
   log_json = c.json_log;
@@ -1345,8 +1390,10 @@ int main(int argc, char **argv) {
   else if (!strcmp(c.command, "export-map")) rc = cmd_export_map(&c);
   else if (!strcmp(c.command, "report")) rc = cmd_report(&c);
   else if (!strcmp(c.command, "plugins")) rc = cmd_plugins(&c);
+  else if (!strcmp(c.command, "journal")) rc = cmd_journal(&c);
   else rc = cmd_version();
   strv_free(c.plugin_path);
   strv_free(c.stages);
+  strv_free(c.args);
   return rc;
 }

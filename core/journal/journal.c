@@ -24,6 +24,7 @@
 #include <sqlite3.h>
 
 #include "journal/journal.h"
+#include "journal/jpg.h"
 
 #define SCHEMA_VERSION 2
 #define APPLICATION_ID 0x46525259 /* "FRRY" */
@@ -106,6 +107,13 @@ enum {
   ST_STAGE_FIRST,
   ST_STAGE_NEXT,
   ST_RUNS,
+  ST_COPY_ITEM,
+  ST_COPY_ID,
+  ST_COPY_RUN,
+  ST_CLEAR_ITEMS,
+  ST_CLEAR_IDS,
+  ST_CLEAR_RUNS,
+  ST_RUNS_SEQ,
   ST_COUNT
 };
 
@@ -117,13 +125,24 @@ enum {
 #define ID_COLS "kind, old_id, new_id, stage, key, created"
 
 #define SQL_GET(cols) "SELECT " cols " FROM items WHERE stage = ?1 AND key = ?2"
-#define SQL_FOREACH_STAGE(cols)                                                \
+/* P3: the status parameter (PostgreSQL needs its type: ?3::text) */
+#define SQL_FOREACH_STAGE_P(cols, P3)                                          \
   "SELECT stage, key, " cols " FROM items"                                     \
-  " WHERE stage = ?1 AND key >= ?2 AND (?3 IS NULL OR status = ?3)"            \
+  " WHERE stage = ?1 AND key >= ?2 AND (" P3 " IS NULL OR status = " P3 ")"    \
   " ORDER BY stage, key LIMIT ?4"
-#define SQL_FOREACH_ALL(cols)                                                  \
+#define SQL_FOREACH_ALL_P(cols, P3)                                            \
   "SELECT stage, key, " cols " FROM items"                                     \
-  " WHERE (stage, key) >= (?1, ?2) AND (?3 IS NULL OR status = ?3)"            \
+  " WHERE (stage, key) >= (?1, ?2) AND (" P3 " IS NULL OR status = " P3 ")"    \
+  " ORDER BY stage, key LIMIT ?4"
+#define SQL_FOREACH_STAGE(cols) SQL_FOREACH_STAGE_P(cols, "?3")
+#define SQL_FOREACH_ALL(cols) SQL_FOREACH_ALL_P(cols, "?3")
+#define SQL_FOREACH_RUN_STAGE(P3)                                                                      \
+  "SELECT stage, key, " ROW_COLS " FROM items"                                                         \
+  " WHERE stage = ?1 AND key >= ?2 AND run = ?5 AND (" P3 " IS NULL OR status = " P3 ")"               \
+  " ORDER BY stage, key LIMIT ?4"
+#define SQL_FOREACH_RUN_ALL(P3)                                                                        \
+  "SELECT stage, key, " ROW_COLS " FROM items"                                                         \
+  " WHERE (stage, key) >= (?1, ?2) AND run = ?5 AND (" P3 " IS NULL OR status = " P3 ")"               \
   " ORDER BY stage, key LIMIT ?4"
 
 static const char *const stmt_sql[ST_COUNT] = {
@@ -134,18 +153,18 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_INTENT] = "INSERT INTO items(stage, key, status, step, state, attempts, created, updated, run)"
                   " VALUES (?1, ?2, 'intent', ?3, coalesce(?4, '{}'), ?5, ?6, ?6, ?7)"
                   " ON CONFLICT (stage, key) DO UPDATE SET status = 'intent', step = ?3,"
-                  " state = coalesce(?4, state), attempts = ?5, updated = ?6, run = ?7",
+                  " state = coalesce(?4, items.state), attempts = ?5, updated = ?6, run = ?7",
     /* done also clears the verify mark: the item was written again */
     [ST_DONE] = "INSERT INTO items(stage, key, status, state, attempts, created, updated, report, run)"
                 " VALUES (?1, ?2, ?3, coalesce(?4, '{}'), coalesce(?8, 1), ?5, ?5, ?6, ?7)"
-                " ON CONFLICT (stage, key) DO UPDATE SET status = ?3, state = coalesce(?4, state),"
-                " attempts = coalesce(?8, attempts), error = NULL, error_code = NULL, updated = ?5,"
+                " ON CONFLICT (stage, key) DO UPDATE SET status = ?3, state = coalesce(?4, items.state),"
+                " attempts = coalesce(?8, items.attempts), error = NULL, error_code = NULL, updated = ?5,"
                 " report = ?6, verify = NULL, run = ?7",
     [ST_FAILED] =
         "INSERT INTO items(stage, key, status, state, attempts, error, error_code, created, updated, report,"
         " run)"
         " VALUES (?1, ?2, 'failed', coalesce(?3, '{}'), ?4, ?5, ?6, ?7, ?7, ?8, ?9)"
-        " ON CONFLICT (stage, key) DO UPDATE SET status = 'failed', state = coalesce(?3, state),"
+        " ON CONFLICT (stage, key) DO UPDATE SET status = 'failed', state = coalesce(?3, items.state),"
         " attempts = ?4, error = ?5, error_code = ?6, updated = ?7, report = ?8, run = ?9",
     /* a failed repair: the item stays done (its target object exists), keeps its verify mark */
     [ST_REPAIR_FAILED] = "UPDATE items SET status = 'done', state = coalesce(?3, state), attempts = ?4,"
@@ -167,12 +186,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_FOREACH_ALL] = SQL_FOREACH_ALL(ROW_COLS),
     /* no index on run: one would cost about a third of the outcome throughput; the rows of a run are found by
      * scanning the stage's rows in key order (once, at the end of a run, for its report) */
-    [ST_FOREACH_RUN_STAGE] = "SELECT stage, key, " ROW_COLS " FROM items"
-                             " WHERE stage = ?1 AND key >= ?2 AND run = ?5 AND (?3 IS NULL OR status = ?3)"
-                             " ORDER BY stage, key LIMIT ?4",
-    [ST_FOREACH_RUN_ALL] = "SELECT stage, key, " ROW_COLS " FROM items"
-                           " WHERE (stage, key) >= (?1, ?2) AND run = ?5 AND (?3 IS NULL OR status = ?3)"
-                           " ORDER BY stage, key LIMIT ?4",
+    [ST_FOREACH_RUN_STAGE] = SQL_FOREACH_RUN_STAGE("?3"),
+    [ST_FOREACH_RUN_ALL] = SQL_FOREACH_RUN_ALL("?3"),
     [ST_IDS_ALL] = "SELECT " ID_COLS " FROM idmap WHERE (kind, old_id) >= (?1, ?2) ORDER BY kind, old_id"
                    " LIMIT ?3",
     [ST_IDS_STAGE] = "SELECT " ID_COLS " FROM idmap WHERE stage = ?1 AND (key, kind, old_id) >= (?2, ?3, ?4)"
@@ -183,6 +198,31 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_STAGE_FIRST] = "SELECT min(stage) FROM items",
     [ST_STAGE_NEXT] = "SELECT min(stage) FROM items WHERE stage > ?1",
     [ST_RUNS] = "SELECT id, mode, started, ended, status, summary FROM runs ORDER BY id DESC LIMIT ?1",
+    /* ferry journal copy: rows as they are */
+    [ST_COPY_ITEM] = "INSERT INTO items(stage, key, status, step, state, attempts, error, error_code, created,"
+                     " updated, report, verify, run) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    [ST_COPY_ID] = "INSERT INTO idmap(stage, key, kind, old_id, new_id, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_COPY_RUN] = "INSERT INTO runs(id, mode, started, ended, status, summary) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_CLEAR_ITEMS] = "DELETE FROM items",
+    [ST_CLEAR_IDS] = "DELETE FROM idmap",
+    [ST_CLEAR_RUNS] = "DELETE FROM runs",
+    [ST_RUNS_SEQ] = "SELECT 1", /* SQLite: INTEGER PRIMARY KEY goes on from the highest id by itself */
+};
+
+/* What differs on PostgreSQL (the others are stmt_sql with $N for ?N). BEGIN and COMMIT go through
+ * journal_pg.c (a transaction of the SQL service). */
+static const char *const stmt_sql_pg[ST_COUNT] = {
+    [ST_RUN_BEGIN] = "INSERT INTO runs(mode, started) VALUES (?1, ?2) RETURNING id",
+    /* after a copy with explicit ids: the next run gets the next id */
+    [ST_RUNS_SEQ] = "SELECT setval(pg_get_serial_sequence('runs', 'id'), coalesce((SELECT max(id) FROM runs), 0) + 1,"
+                    " false)",
+    [ST_FOREACH_STAGE] = SQL_FOREACH_STAGE_P(ROW_COLS, "?3::text"),
+    [ST_FOREACH_ALL] = SQL_FOREACH_ALL_P(ROW_COLS, "?3::text"),
+    [ST_FOREACH_RUN_STAGE] = SQL_FOREACH_RUN_STAGE("?3::text"),
+    [ST_FOREACH_RUN_ALL] = SQL_FOREACH_RUN_ALL("?3::text"),
+    /* LIMIT NULL: all */
+    [ST_RUNS] = "SELECT id, mode, started, ended, status, summary FROM runs ORDER BY id DESC"
+                " LIMIT CASE WHEN ?1::bigint < 0 THEN NULL ELSE ?1::bigint END",
 };
 
 /* What differs when a version-1 journal is read (read-only opens; a writable open upgrades it first). */
@@ -192,6 +232,8 @@ static const char *const stmt_sql_v1[ST_COUNT] = {
     [ST_FOREACH_STAGE] = SQL_FOREACH_STAGE(ROW_COLS_V1),
     [ST_FOREACH_ALL] = SQL_FOREACH_ALL(ROW_COLS_V1),
 };
+
+typedef struct jstmt jstmt;
 
 struct ferry_journal {
   sqlite3 *db;
@@ -204,7 +246,10 @@ struct ferry_journal {
   int lock_fd;      /* writers: flock'ed "<path>-lock", so that two runs never share a journal; -1 if none */
   int version;      /* schema version of the file (1 only for a read-only open of an old journal) */
   int64_t run;      /* the run begun with run_begin (0 = none): written into the rows' run column */
-  sqlite3_stmt *st[ST_COUNT];
+  jstmt *st[ST_COUNT];
+  ferry__jpg *pg;   /* a PostgreSQL journal (journal_pg.c), or NULL: SQLite */
+  ferry_error pgerr; /* PostgreSQL: the last failure of a statement */
+  int64_t changes, last_id; /* PostgreSQL: rows written by the last statement; id RETURNING-ed */
 };
 
 /* ---- small helpers ------------------------------------------------------------------------------------ */
@@ -252,13 +297,27 @@ static const char *hint(int rc) {
   }
 }
 
-/* Fills err with "journal <path>: <op>: <sqlite message><hint>", SQLite codes in the detail. */
+/* Fills err with "journal <path>: <op>: <sqlite message><hint>", SQLite codes in the detail; for a
+ * PostgreSQL journal "journal <url>: <op>: <the SQL service's message>", the server's code in the detail. */
 static int db_fail(ferry_journal *j, ferry_error *err, int rc, const char *fmt, ...) FERRY_PRINTF(4, 5);
 static int db_fail(ferry_journal *j, ferry_error *err, int rc, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   char *op = ferry_vasprintf(fmt, ap);
   va_end(ap);
+  if (j->pg) {
+    const char *pm = j->pgerr.message ? j->pgerr.message : "failed";
+    size_t pl = strlen(j->path); /* the SQL service's message starts with the endpoint: named once */
+    if (!strncmp(pm, j->path, pl) && !strncmp(pm + pl, ": ", 2)) pm += pl + 2;
+    char *m = ferry_strdup(pm);
+    char *d = j->pgerr.detail ? ferry_strdup(j->pgerr.detail) : NULL;
+    ferry_error_set(err, FERRY_EIO, "journal %s: %s: %s", j->path, op, m);
+    if (d) ferry_error_set_detail(err, "%s", d);
+    free(m);
+    free(d);
+    free(op);
+    return FERRY_EIO;
+  }
   const char *msg = j->db && sqlite3_errcode(j->db) == rc ? sqlite3_errmsg(j->db) : sqlite3_errstr(rc);
   ferry_error_set(err, FERRY_EIO, "journal %s: %s: %s%s", j->path, op, msg, hint(rc));
   ferry_error_set_detail(err, "SQLite result code %d (%s)", rc, sqlite3_errstr(rc));
@@ -266,34 +325,159 @@ static int db_fail(ferry_journal *j, ferry_error *err, int rc, const char *fmt, 
   return FERRY_EIO;
 }
 
-static int stmt_get(ferry_journal *j, int id, sqlite3_stmt **out, ferry_error *err) {
-  if (!j->st[id]) {
-    const char *sql = j->version < 2 && stmt_sql_v1[id] ? stmt_sql_v1[id] : stmt_sql[id];
-    int rc = sqlite3_prepare_v3(j->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &j->st[id], NULL);
-    if (rc != SQLITE_OK) {
-      j->st[id] = NULL;
-      return db_fail(j, err, rc, "preparing a statement");
+/* ---- statements: one interface over SQLite's prepared statements and PostgreSQL (journal_pg.c) ----------
+ * The statement texts are SQLite's (?N parameters); for PostgreSQL they are the same text with $N, but for
+ * the few of stmt_sql_pg. A PostgreSQL statement keeps its parameters as text and runs at its first step,
+ * which reads the whole result (at most FOREACH_BATCH rows: every listing is batched); later steps walk it. */
+#define JPG_MAXPARAMS 16
+struct jstmt {
+  sqlite3_stmt *lite;
+  char *sql;                   /* PostgreSQL: the text with $N */
+  int np;                      /* PostgreSQL: the highest $N of the text */
+  char *par[JPG_MAXPARAMS];    /* PostgreSQL: bound values (text), NULL = SQL NULL */
+  ferry__jres res;             /* PostgreSQL: the result, after the first step */
+  size_t row;
+  int ran;
+};
+
+static char *pg_text(const char *sql, int *np) {
+  ferry_buf b = {0};
+  *np = 0;
+  for (const char *c = sql; *c; c++) {
+    if (*c == '?' && c[1] >= '0' && c[1] <= '9') {
+      int n = (int)strtol(c + 1, NULL, 10);
+      if (n > *np) *np = n;
+      ferry_buf_add(&b, "$");
+      continue;
     }
+    ferry_buf_addn(&b, c, 1);
+  }
+  return b.buf;
+}
+
+static int stmt_get(ferry_journal *j, int id, jstmt **out, ferry_error *err) {
+  if (!j->st[id]) {
+    jstmt *st = ferry__xcalloc(1, sizeof *st);
+    if (j->pg) {
+      st->sql = pg_text(stmt_sql_pg[id] ? stmt_sql_pg[id] : stmt_sql[id], &st->np);
+    } else {
+      const char *sql = j->version < 2 && stmt_sql_v1[id] ? stmt_sql_v1[id] : stmt_sql[id];
+      int rc = sqlite3_prepare_v3(j->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st->lite, NULL);
+      if (rc != SQLITE_OK) {
+        free(st);
+        return db_fail(j, err, rc, "preparing a statement");
+      }
+    }
+    j->st[id] = st;
   }
   *out = j->st[id];
   return 0;
 }
 
-static void stmt_done(sqlite3_stmt *st) {
-  sqlite3_reset(st);
-  sqlite3_clear_bindings(st);
+static void stmt_free(jstmt *st) {
+  if (!st) return;
+  sqlite3_finalize(st->lite);
+  for (int i = 0; i < JPG_MAXPARAMS; i++) free(st->par[i]);
+  ferry__jres_clear(&st->res);
+  free(st->sql);
+  free(st);
 }
 
-static void bind_text(sqlite3_stmt *st, int i, const char *s) {
-  if (s)
-    sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+static void stmt_done(jstmt *st) {
+  if (st->lite) {
+    sqlite3_reset(st->lite);
+    sqlite3_clear_bindings(st->lite);
+    return;
+  }
+  for (int i = 0; i < JPG_MAXPARAMS; i++) {
+    free(st->par[i]);
+    st->par[i] = NULL;
+  }
+  ferry__jres_clear(&st->res);
+  st->ran = 0;
+  st->row = 0;
+}
+
+static void pg_bind(jstmt *st, int i, char *owned) {
+  if (i < 1 || i > JPG_MAXPARAMS) {
+    free(owned);
+    return;
+  }
+  free(st->par[i - 1]);
+  st->par[i - 1] = owned;
+}
+
+static void bind_text(jstmt *st, int i, const char *s) {
+  if (!st->lite)
+    pg_bind(st, i, s ? ferry_strdup(s) : NULL);
+  else if (s)
+    sqlite3_bind_text(st->lite, i, s, -1, SQLITE_STATIC);
   else
-    sqlite3_bind_null(st, i);
+    sqlite3_bind_null(st->lite, i);
+}
+
+static void jbind_int64(jstmt *st, int i, int64_t v) {
+  if (st->lite)
+    sqlite3_bind_int64(st->lite, i, v);
+  else
+    pg_bind(st, i, ferry_asprintf("%lld", (long long)v));
+}
+
+static void jbind_null(jstmt *st, int i) { bind_text(st, i, NULL); }
+
+/* SQLITE_ROW, SQLITE_DONE, or an error code (PostgreSQL: SQLITE_ERROR, the failure in j->pgerr). */
+static int jstep(ferry_journal *j, jstmt *st) {
+  if (st->lite) return sqlite3_step(st->lite);
+  if (st->ran) return ++st->row < st->res.nrows ? SQLITE_ROW : SQLITE_DONE;
+  st->ran = 1;
+  st->row = 0;
+  ferry_error_clear(&j->pgerr);
+  int rc = ferry__jpg_exec(j->pg, st->sql, (size_t)st->np, (const char *const *)st->par, &st->res, &j->pgerr);
+  if (rc) {
+    st->res.nrows = 0;
+    return SQLITE_ERROR;
+  }
+  j->changes = (int64_t)st->res.affected;
+  if (st->res.nrows && st->res.ncols == 1 && strstr(st->sql, "RETURNING") && st->res.cells[0])
+    j->last_id = strtoll(st->res.cells[0], NULL, 10);
+  return st->res.nrows ? SQLITE_ROW : SQLITE_DONE;
+}
+
+static const unsigned char *jcol_text(jstmt *st, int i) {
+  if (st->lite) return sqlite3_column_text(st->lite, i);
+  if (st->row >= st->res.nrows || (size_t)i >= st->res.ncols) return NULL;
+  return (const unsigned char *)st->res.cells[st->row * st->res.ncols + (size_t)i];
+}
+
+static int64_t jcol_int64(jstmt *st, int i) {
+  if (st->lite) return sqlite3_column_int64(st->lite, i);
+  const unsigned char *t = jcol_text(st, i);
+  return t ? strtoll((const char *)t, NULL, 10) : 0;
+}
+
+static int jcol_bytes(jstmt *st, int i) {
+  if (st->lite) return sqlite3_column_bytes(st->lite, i);
+  const unsigned char *t = jcol_text(st, i);
+  return t ? (int)strlen((const char *)t) : 0;
+}
+
+static int jcol_type(jstmt *st, int i) {
+  if (st->lite) return sqlite3_column_type(st->lite, i);
+  return jcol_text(st, i) ? SQLITE_TEXT : SQLITE_NULL;
+}
+
+static int64_t jchanges(ferry_journal *j) { return j->pg ? j->changes : sqlite3_changes(j->db); }
+static int jautocommit(ferry_journal *j) { return j->pg ? !ferry__jpg_in_tx(j->pg) : sqlite3_get_autocommit(j->db); }
+static void jrollback(ferry_journal *j) {
+  if (j->pg)
+    ferry__jpg_rollback(j->pg);
+  else
+    sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
 /* Runs a statement that returns no rows. */
-static int exec_stmt(ferry_journal *j, sqlite3_stmt *st) {
-  int rc = sqlite3_step(st);
+static int exec_stmt(ferry_journal *j, jstmt *st) {
+  int rc = jstep(j, st);
   stmt_done(st);
   return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
 }
@@ -351,7 +535,13 @@ static int state_text(ferry_journal *j, json_t *state, const char *what, char **
 
 static int tx_open(ferry_journal *j, ferry_error *err) {
   if (!j->in_group || j->in_tx) return 0;
-  sqlite3_stmt *st = NULL;
+  if (j->pg) {
+    ferry_error_clear(&j->pgerr);
+    if (ferry__jpg_begin(j->pg, &j->pgerr)) return db_fail(j, err, SQLITE_ERROR, "starting a transaction");
+    j->in_tx = 1;
+    return 0;
+  }
+  jstmt *st = NULL;
   int rc = stmt_get(j, ST_BEGIN, &st, err);
   if (rc) return rc;
   rc = exec_stmt(j, st);
@@ -363,7 +553,7 @@ static int tx_open(ferry_journal *j, ferry_error *err) {
 /* After a failed write inside the group: if SQLite rolled the transaction back, the group's outcomes are
  * gone; remember why so that group_commit reports it. */
 static void tx_check_lost(ferry_journal *j, const ferry_error *err) {
-  if (!j->in_tx || !sqlite3_get_autocommit(j->db)) return;
+  if (!j->in_tx || !jautocommit(j)) return;
   j->in_tx = 0;
   if (j->pending && !j->lost)
     j->lost = ferry_asprintf("%lld outcome(s) recorded in this group were rolled back: %s",
@@ -373,13 +563,18 @@ static void tx_check_lost(ferry_journal *j, const ferry_error *err) {
 
 static int tx_commit(ferry_journal *j, ferry_error *err) {
   if (!j->in_tx) return 0;
-  sqlite3_stmt *st = NULL;
-  int rc = stmt_get(j, ST_COMMIT, &st, err);
-  if (rc) return rc;
-  rc = exec_stmt(j, st);
+  jstmt *st = NULL;
+  int rc = 0;
+  if (j->pg) {
+    ferry_error_clear(&j->pgerr);
+    rc = ferry__jpg_commit(j->pg, &j->pgerr) ? SQLITE_ERROR : SQLITE_OK;
+  } else {
+    if ((rc = stmt_get(j, ST_COMMIT, &st, err))) return rc;
+    rc = exec_stmt(j, st);
+  }
   if (rc != SQLITE_OK) {
     db_fail(j, err, rc, "committing %lld recorded outcome(s)", (long long)j->pending);
-    if (!sqlite3_get_autocommit(j->db)) sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+    if (!jautocommit(j)) jrollback(j);
     j->in_tx = 0;
     if (j->pending && !j->lost)
       j->lost = ferry_asprintf("%lld outcome(s) recorded in this group were rolled back: %s",
@@ -393,9 +588,9 @@ static int tx_commit(ferry_journal *j, ferry_error *err) {
 }
 
 /* Runs a prepared write statement (bindings done). now = 1: committed before return. */
-static int write_stmt(ferry_journal *j, sqlite3_stmt *st, int now, ferry_error *err, const char *fmt, ...)
+static int write_stmt(ferry_journal *j, jstmt *st, int now, ferry_error *err, const char *fmt, ...)
     FERRY_PRINTF(5, 6);
-static int write_stmt(ferry_journal *j, sqlite3_stmt *st, int now, ferry_error *err, const char *fmt, ...) {
+static int write_stmt(ferry_journal *j, jstmt *st, int now, ferry_error *err, const char *fmt, ...) {
   int rc = tx_open(j, err);
   if (rc) {
     stmt_done(st);
@@ -496,7 +691,7 @@ static int check_schema(ferry_journal *j, ferry_error *err) {
                                                         : "creating the journal's tables", err);
   if (!rc && upgraded) ferry_log_info(NULL, "journal %s: upgraded from schema version 1 to 2", j->path);
 out:
-  if (rc && !j->readonly && !sqlite3_get_autocommit(j->db)) sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+  if (rc && !j->readonly && !jautocommit(j)) jrollback(j);
   return rc;
 }
 
@@ -550,10 +745,24 @@ static int take_lock(const char *path, int *fd_out, ferry_error *err) {
   return 0;
 }
 
+int ferry__journal_is_url(const char *path) { return ferry__jpg_is_url(path); }
+
 ferry_journal *ferry__journal_open(const char *path, int readonly, ferry_error *err) {
   if (!path || !*path) {
     ferry_error_set(err, FERRY_EINVAL, "journal: no file name given");
     return NULL;
+  }
+  if (ferry__jpg_is_url(path)) {
+    int version = 0;
+    ferry__jpg *pg = ferry__jpg_open(path, readonly, &version, err);
+    if (!pg) return NULL;
+    ferry_journal *j = ferry__xcalloc(1, sizeof *j);
+    j->pg = pg;
+    j->path = ferry_strdup(ferry__jpg_endpoint(pg)); /* errors name the journal without its password */
+    j->readonly = readonly;
+    j->lock_fd = -1;
+    j->version = version;
+    return j;
   }
   struct stat sb;
   if (readonly && stat(path, &sb) != 0) {
@@ -624,8 +833,10 @@ void ferry__journal_close(ferry_journal *j) {
     if (tx_commit(j, &e)) ferry_log(NULL, FERRY_LOG_ERROR, "%s", e.message);
     ferry_error_clear(&e);
   }
-  for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(j->st[i]);
+  for (int i = 0; i < ST_COUNT; i++) stmt_free(j->st[i]);
   if (j->db) sqlite3_close(j->db);
+  ferry__jpg_close(j->pg);
+  ferry_error_clear(&j->pgerr);
   if (j->lock_fd >= 0) close(j->lock_fd); /* the file stays: removing it would race with a new run */
   free(j->lost);
   free(j->path);
@@ -635,13 +846,13 @@ void ferry__journal_close(ferry_journal *j) {
 /* ---- runs ---------------------------------------------------------------------------------------------- */
 
 int ferry__journal_run_begin(ferry_journal *j, const char *mode, int64_t *run_id, ferry_error *err) {
-  sqlite3_stmt *st = NULL;
+  jstmt *st = NULL;
   int rc = writable(j, "record a run", err);
   if (rc || (rc = stmt_get(j, ST_RUN_BEGIN, &st, err))) return rc;
   bind_text(st, 1, mode ? mode : "run");
-  sqlite3_bind_int64(st, 2, now_ms());
+  jbind_int64(st, 2, now_ms());
   rc = write_stmt(j, st, 1, err, "recording the start of a run");
-  if (!rc) j->run = sqlite3_last_insert_rowid(j->db);
+  if (!rc) j->run = j->pg ? j->last_id : sqlite3_last_insert_rowid(j->db);
   if (!rc && run_id) *run_id = j->run;
   return rc;
 }
@@ -651,7 +862,7 @@ int ferry__journal_version(const ferry_journal *j) { return j ? j->version : 0; 
 
 int ferry__journal_run_end(ferry_journal *j, int64_t run_id, int status, const char *summary_json,
                           ferry_error *err) {
-  sqlite3_stmt *st = NULL;
+  jstmt *st = NULL;
   int rc = writable(j, "record a run", err);
   if (rc) return rc;
   char *summary = NULL;
@@ -666,9 +877,9 @@ int ferry__journal_run_end(ferry_journal *j, int64_t run_id, int status, const c
     json_decref(v);
   }
   if (!(rc = stmt_get(j, ST_RUN_END, &st, err))) {
-    sqlite3_bind_int64(st, 1, run_id);
-    sqlite3_bind_int64(st, 2, now_ms());
-    sqlite3_bind_int(st, 3, status);
+    jbind_int64(st, 1, run_id);
+    jbind_int64(st, 2, now_ms());
+    jbind_int64(st, 3, status);
     bind_text(st, 4, summary);
     rc = write_stmt(j, st, 1, err, "recording the end of run %lld", (long long)run_id);
   }
@@ -679,17 +890,17 @@ int ferry__journal_run_end(ferry_journal *j, int64_t run_id, int status, const c
 
 /* ---- items --------------------------------------------------------------------------------------------- */
 
-static char *col_strdup(sqlite3_stmt *st, int i) {
-  const unsigned char *s = sqlite3_column_text(st, i);
+static char *col_strdup(jstmt *st, int i) {
+  const unsigned char *s = jcol_text(st, i);
   return s ? ferry_strdup((const char *)s) : NULL;
 }
 
 /* A stored JSON object column, or NULL (NULL column, or text that is not an object: ignored, these columns
  * only describe the item). */
-static json_t *col_object(sqlite3_stmt *st, int i) {
-  const char *text = (const char *)sqlite3_column_text(st, i);
+static json_t *col_object(jstmt *st, int i) {
+  const char *text = (const char *)jcol_text(st, i);
   if (!text) return NULL;
-  json_t *v = json_loadb(text, (size_t)sqlite3_column_bytes(st, i), 0, NULL);
+  json_t *v = json_loadb(text, (size_t)jcol_bytes(st, i), 0, NULL);
   if (v && !json_is_object(v)) {
     json_decref(v);
     v = NULL;
@@ -697,30 +908,30 @@ static json_t *col_object(sqlite3_stmt *st, int i) {
   return v;
 }
 
-static void bind_run(ferry_journal *j, sqlite3_stmt *st, int i) {
+static void bind_run(ferry_journal *j, jstmt *st, int i) {
   if (j->run)
-    sqlite3_bind_int64(st, i, j->run);
+    jbind_int64(st, i, j->run);
   else
-    sqlite3_bind_null(st, i);
+    jbind_null(st, i);
 }
 
 /* Fills row from the ROW_COLS columns starting at `c`. */
-static int row_from(ferry_journal *j, sqlite3_stmt *st, int c, const char *stage, const char *key,
+static int row_from(ferry_journal *j, jstmt *st, int c, const char *stage, const char *key,
                     ferry_jrow *row, ferry_error *err) {
-  row->status = status_parse((const char *)sqlite3_column_text(st, c));
+  row->status = status_parse((const char *)jcol_text(st, c));
   row->step = col_strdup(st, c + 1);
-  const char *text = (const char *)sqlite3_column_text(st, c + 2);
-  int len = sqlite3_column_bytes(st, c + 2);
+  const char *text = (const char *)jcol_text(st, c + 2);
+  int len = jcol_bytes(st, c + 2);
   json_error_t jerr;
   row->state = text ? json_loadb(text, (size_t)len, 0, &jerr) : json_object();
-  row->attempts = (unsigned)sqlite3_column_int64(st, c + 3);
+  row->attempts = (unsigned)jcol_int64(st, c + 3);
   row->error = col_strdup(st, c + 4);
-  row->error_code = sqlite3_column_int(st, c + 5);
-  row->created = sqlite3_column_int64(st, c + 6);
-  row->updated = sqlite3_column_int64(st, c + 7);
+  row->error_code = (int)jcol_int64(st, c + 5);
+  row->created = jcol_int64(st, c + 6);
+  row->updated = jcol_int64(st, c + 7);
   row->report = col_object(st, c + 8);
   row->verify = col_object(st, c + 9);
-  row->run = sqlite3_column_int64(st, c + 10);
+  row->run = jcol_int64(st, c + 10);
   if (!row->state || !json_is_object(row->state) || row->status == FERRY_J_NONE) {
     ferry_error_set(err, FERRY_EIO, "journal %s: item %s/%s: the stored record is damaged (%s)", j->path,
                     stage, key,
@@ -734,13 +945,13 @@ static int row_from(ferry_journal *j, sqlite3_stmt *st, int c, const char *stage
 static int get_row(ferry_journal *j, int id, const char *stage, const char *key, ferry_jrow *row,
                    ferry_error *err) {
   memset(row, 0, sizeof *row);
-  sqlite3_stmt *st = NULL;
+  jstmt *st = NULL;
   /* inside a group, reads join the group's transaction: no lock/unlock of the file per read */
   int rc = tx_open(j, err);
   if (rc || (rc = stmt_get(j, id, &st, err))) return rc;
   bind_text(st, 1, stage);
   bind_text(st, 2, key);
-  rc = sqlite3_step(st);
+  rc = jstep(j, st);
   if (rc == SQLITE_ROW) {
     rc = row_from(j, st, 0, stage, key, row, err);
   } else if (rc == SQLITE_DONE) {
@@ -789,15 +1000,15 @@ int ferry__journal_intent(ferry_journal *j, const char *stage, const char *key, 
     return ferry_error_set(err, FERRY_EINVAL, "journal %s: intent of item %s/%s: no step named", j->path,
                            stage, key);
   char *text;
-  sqlite3_stmt *st = NULL;
+  jstmt *st = NULL;
   if ((rc = state_text(j, state, "intent", &text, err))) return rc;
   if (!(rc = stmt_get(j, ST_INTENT, &st, err))) {
     bind_text(st, 1, stage);
     bind_text(st, 2, key);
     bind_text(st, 3, step);
     bind_text(st, 4, text);
-    sqlite3_bind_int64(st, 5, attempts);
-    sqlite3_bind_int64(st, 6, now_ms());
+    jbind_int64(st, 5, attempts);
+    jbind_int64(st, 6, now_ms());
     bind_run(j, st, 7);
     rc = write_stmt(j, st, 1, err, "recording the intent \"%s\" of item %s/%s", step, stage, key);
   }
@@ -830,7 +1041,7 @@ int ferry__journal_outcome(ferry_journal *j, const char *stage, const char *key,
     return ferry_error_set(err, FERRY_EINVAL, "journal %s: outcome of item %s/%s: not done, skipped or failed",
                            j->path, stage, key);
   char *text = NULL, *report = NULL, *error = NULL;
-  sqlite3_stmt *st = NULL;
+  jstmt *st = NULL;
   if ((rc = state_text(j, o->state, "outcome", &text, err)) || (rc = report_text(j, o->report, &report, err)))
     goto out;
   const char *what = o->status == FERRY_J_FAILED ? (o->repair ? "failed (repair)" : "failed")
@@ -841,20 +1052,20 @@ int ferry__journal_outcome(ferry_journal *j, const char *stage, const char *key,
     bind_text(st, 2, key);
     bind_text(st, 3, ferry__jstatus_name(o->status));
     bind_text(st, 4, text);
-    sqlite3_bind_int64(st, 5, now_ms());
+    jbind_int64(st, 5, now_ms());
     bind_text(st, 6, report);
     bind_run(j, st, 7);
-    if (o->attempts) sqlite3_bind_int64(st, 8, o->attempts);
+    if (o->attempts) jbind_int64(st, 8, o->attempts);
   } else {
     error = error_text(o->cause);
     if ((rc = stmt_get(j, o->repair ? ST_REPAIR_FAILED : ST_FAILED, &st, err))) goto out;
     bind_text(st, 1, stage);
     bind_text(st, 2, key);
     bind_text(st, 3, text);
-    sqlite3_bind_int64(st, 4, o->attempts);
+    jbind_int64(st, 4, o->attempts);
     bind_text(st, 5, error);
-    sqlite3_bind_int(st, 6, o->cause && o->cause->code ? o->cause->code : FERRY_EINTERNAL);
-    sqlite3_bind_int64(st, 7, now_ms());
+    jbind_int64(st, 6, o->cause && o->cause->code ? o->cause->code : FERRY_EINTERNAL);
+    jbind_int64(st, 7, now_ms());
     bind_text(st, 8, report);
     bind_run(j, st, 9);
   }
@@ -886,17 +1097,17 @@ int ferry__journal_doubt(ferry_journal *j, const char *stage, const char *key, c
   char *rtext = NULL;
   if ((rc = report_text(j, report, &rtext, err))) return rc;
   char *error = error_text(cause);
-  sqlite3_stmt *st = NULL;
+  jstmt *st = NULL;
   if (!(rc = stmt_get(j, ST_DOUBT, &st, err))) {
     bind_text(st, 1, stage);
     bind_text(st, 2, key);
     bind_text(st, 3, error);
-    sqlite3_bind_int(st, 4, cause && cause->code ? cause->code : FERRY_EINTERNAL);
-    sqlite3_bind_int64(st, 5, now_ms());
+    jbind_int64(st, 4, cause && cause->code ? cause->code : FERRY_EINTERNAL);
+    jbind_int64(st, 5, now_ms());
     bind_text(st, 6, rtext);
     bind_run(j, st, 7);
     rc = write_stmt(j, st, 0, err, "recording the error of item %s/%s", stage, key);
-    if (!rc && recorded) *recorded = sqlite3_changes(j->db) > 0;
+    if (!rc && recorded) *recorded = jchanges(j) > 0;
   }
   free(error);
   free(rtext);
@@ -905,7 +1116,7 @@ int ferry__journal_doubt(ferry_journal *j, const char *stage, const char *key, c
 
 static int verify_write(ferry_journal *j, const char *stage, const char *key, const char *text, int *found,
                         ferry_error *err) {
-  sqlite3_stmt *st = NULL;
+  jstmt *st = NULL;
   int rc = stmt_get(j, ST_VERIFY, &st, err);
   if (rc) return rc;
   bind_text(st, 1, stage);
@@ -913,7 +1124,7 @@ static int verify_write(ferry_journal *j, const char *stage, const char *key, co
   bind_text(st, 3, text);
   bind_run(j, st, 4);
   rc = write_stmt(j, st, 0, err, "recording what verify found for item %s/%s", stage, key);
-  if (!rc && found) *found = sqlite3_changes(j->db) > 0;
+  if (!rc && found) *found = jchanges(j) > 0;
   return rc;
 }
 
@@ -951,26 +1162,26 @@ int ferry__journal_map_id(ferry_journal *j, const char *stage, const char *key, 
   if (!kind || !old_id || !new_id)
     return ferry_error_set(err, FERRY_EINVAL, "journal %s: id map of item %s/%s: kind, old id and new id are "
                            "required", j->path, stage, key);
-  sqlite3_stmt *st = NULL;
+  jstmt *st = NULL;
   if ((rc = stmt_get(j, ST_MAP, &st, err))) return rc;
   bind_text(st, 1, stage);
   bind_text(st, 2, key);
   bind_text(st, 3, kind);
   bind_text(st, 4, old_id);
   bind_text(st, 5, new_id);
-  sqlite3_bind_int64(st, 6, now_ms());
+  jbind_int64(st, 6, now_ms());
   rc = write_stmt(j, st, 0, err, "mapping %s %s -> %s for item %s/%s", kind, old_id, new_id, stage, key);
-  if (rc || sqlite3_changes(j->db) > 0) return rc;
+  if (rc || jchanges(j) > 0) return rc;
   /* Nothing written: another item owns this old id. */
   if ((rc = stmt_get(j, ST_MAP_OWNER, &st, err))) return rc;
   bind_text(st, 1, kind);
   bind_text(st, 2, old_id);
-  if (sqlite3_step(st) == SQLITE_ROW)
+  if (jstep(j, st) == SQLITE_ROW)
     rc = ferry_error_set(
         err, FERRY_ECONFLICT,
         "journal %s: %s %s is already mapped to %s by item %s/%s; item %s/%s cannot map it to %s", j->path,
-        kind, old_id, (const char *)sqlite3_column_text(st, 2), (const char *)sqlite3_column_text(st, 0),
-        (const char *)sqlite3_column_text(st, 1), stage, key, new_id);
+        kind, old_id, (const char *)jcol_text(st, 2), (const char *)jcol_text(st, 0),
+        (const char *)jcol_text(st, 1), stage, key, new_id);
   else
     rc = ferry_error_set(err, FERRY_EINTERNAL, "journal %s: mapping %s %s: nothing was written", j->path,
                          kind, old_id);
@@ -979,12 +1190,12 @@ int ferry__journal_map_id(ferry_journal *j, const char *stage, const char *key, 
 }
 
 char *ferry__journal_lookup_id(ferry_journal *j, const char *kind, const char *old_id, ferry_error *err) {
-  sqlite3_stmt *st = NULL;
+  jstmt *st = NULL;
   if (!kind || !old_id || stmt_get(j, ST_LOOKUP, &st, err)) return NULL;
   bind_text(st, 1, kind);
   bind_text(st, 2, old_id);
   char *out = NULL;
-  int rc = sqlite3_step(st);
+  int rc = jstep(j, st);
   if (rc == SQLITE_ROW)
     out = col_strdup(st, 0);
   else if (rc != SQLITE_DONE)
@@ -1021,13 +1232,13 @@ int ferry__journal_group_commit(ferry_journal *j, ferry_error *err) {
 
 int ferry__journal_counts(ferry_journal *j, const char *stage, int64_t out[5], ferry_error *err) {
   memset(out, 0, 5 * sizeof *out);
-  sqlite3_stmt *st = NULL;
+  jstmt *st = NULL;
   int rc = stmt_get(j, stage ? ST_COUNTS_STAGE : ST_COUNTS_ALL, &st, err);
   if (rc) return rc;
   if (stage) bind_text(st, 1, stage);
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    ferry_jstatus s = status_parse((const char *)sqlite3_column_text(st, 0));
-    int64_t n = sqlite3_column_int64(st, 1);
+  while ((rc = jstep(j, st)) == SQLITE_ROW) {
+    ferry_jstatus s = status_parse((const char *)jcol_text(st, 0));
+    int64_t n = jcol_int64(st, 1);
     out[s] += s == FERRY_J_NONE ? 0 : n;
     out[FERRY_J_NONE] += n;
   }
@@ -1050,7 +1261,7 @@ static int attach_ids(ferry_journal *j, frow *batch, size_t n, ferry_error *err)
     size_t hi = lo;
     while (hi + 1 < n && !strcmp(batch[hi + 1].stage, batch[lo].stage)) hi++;
     for (size_t i = lo; i <= hi; i++) batch[i].row.ids = json_array();
-    sqlite3_stmt *st = NULL;
+    jstmt *st = NULL;
     int rc = stmt_get(j, ST_IDS_RANGE, &st, err);
     if (rc) return rc;
     bind_text(st, 1, batch[lo].stage);
@@ -1058,14 +1269,14 @@ static int attach_ids(ferry_journal *j, frow *batch, size_t n, ferry_error *err)
     bind_text(st, 3, batch[hi].key);
     size_t i = lo;
     int src;
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-      const char *k = (const char *)sqlite3_column_text(st, 4);
+    while ((src = jstep(j, st)) == SQLITE_ROW) {
+      const char *k = (const char *)jcol_text(st, 4);
       while (i <= hi && strcmp(batch[i].key, k) < 0) i++;
       if (i > hi) break;
       if (strcmp(batch[i].key, k)) continue; /* an item of another run (or status) */
-      json_t *id = json_pack("{s:s, s:s, s:s}", "kind", (const char *)sqlite3_column_text(st, 0), "old",
-                             (const char *)sqlite3_column_text(st, 1), "new",
-                             (const char *)sqlite3_column_text(st, 2));
+      json_t *id = json_pack("{s:s, s:s, s:s}", "kind", (const char *)jcol_text(st, 0), "old",
+                             (const char *)jcol_text(st, 1), "new",
+                             (const char *)jcol_text(st, 2));
       json_array_append_new(batch[i].row.ids, id);
     }
     stmt_done(st);
@@ -1092,18 +1303,18 @@ static int foreach_rows(ferry_journal *j, const ferry_jquery *q,
            : stage ? ST_FOREACH_STAGE
                    : ST_FOREACH_ALL;
   while (!rc && !stop) {
-    sqlite3_stmt *st = NULL;
+    jstmt *st = NULL;
     if ((rc = stmt_get(j, id, &st, err))) break;
     bind_text(st, 1, last_stage);
     bind_text(st, 2, last_key);
     if (status != FERRY_J_NONE) bind_text(st, 3, ferry__jstatus_name(status));
-    sqlite3_bind_int(st, 4, FOREACH_BATCH);
-    if (run) sqlite3_bind_int64(st, 5, run);
+    jbind_int64(st, 4, FOREACH_BATCH);
+    if (run) jbind_int64(st, 5, run);
     size_t n = 0, nrows = 0;
     int src;
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((src = jstep(j, st)) == SQLITE_ROW) {
       nrows++;
-      const char *s = (const char *)sqlite3_column_text(st, 0), *k = (const char *)sqlite3_column_text(st, 1);
+      const char *s = (const char *)jcol_text(st, 0), *k = (const char *)jcol_text(st, 1);
       if (!first && !strcmp(s, last_stage) && !strcmp(k, last_key)) continue; /* seen in the last batch */
       frow *f = &batch[n];
       if ((rc = row_from(j, st, 2, s, k, &f->row, err))) break;
@@ -1168,13 +1379,13 @@ typedef struct idrow {
   int64_t created;
 } idrow;
 
-static void idrow_from(sqlite3_stmt *st, idrow *r) {
+static void idrow_from(jstmt *st, idrow *r) {
   r->kind = col_strdup(st, 0);
   r->old_id = col_strdup(st, 1);
   r->new_id = col_strdup(st, 2);
   r->stage = col_strdup(st, 3);
   r->key = col_strdup(st, 4);
-  r->created = sqlite3_column_int64(st, 5);
+  r->created = jcol_int64(st, 5);
 }
 
 static void idrow_clear(idrow *r) {
@@ -1198,15 +1409,15 @@ int ferry__journal_foreach_id(ferry_journal *j, const char *stage, const char *k
     return ferry_error_set(err, FERRY_EINVAL, "journal %s: the ids of an item need its stage", j->path);
   int rc = 0, stop = 0;
   if (key) { /* one item: few rows, read at once (index idmap_item), then called */
-    sqlite3_stmt *st = NULL;
+    jstmt *st = NULL;
     if ((rc = stmt_get(j, ST_IDS_ITEM, &st, err))) return rc;
     bind_text(st, 1, stage);
     bind_text(st, 2, key);
     size_t n = 0, cap = 0;
     idrow *rows = NULL;
     int src;
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-      if (kind && strcmp((const char *)sqlite3_column_text(st, 0), kind)) continue;
+    while ((src = jstep(j, st)) == SQLITE_ROW) {
+      if (kind && strcmp((const char *)jcol_text(st, 0), kind)) continue;
       if (n == cap) {
         cap = cap ? 2 * cap : 8;
         rows = ferry__xrealloc(rows, cap * sizeof *rows);
@@ -1228,25 +1439,25 @@ int ferry__journal_foreach_id(ferry_journal *j, const char *stage, const char *k
                 .key = ferry_strdup("")};
   int first = 1;
   while (!rc && !stop) {
-    sqlite3_stmt *st = NULL;
+    jstmt *st = NULL;
     if ((rc = stmt_get(j, stage ? ST_IDS_STAGE : ST_IDS_ALL, &st, err))) break;
     if (stage) {
       bind_text(st, 1, stage);
       bind_text(st, 2, last.key);
       bind_text(st, 3, last.kind);
       bind_text(st, 4, last.old_id);
-      sqlite3_bind_int(st, 5, FOREACH_BATCH);
+      jbind_int64(st, 5, FOREACH_BATCH);
     } else {
       bind_text(st, 1, last.kind);
       bind_text(st, 2, last.old_id);
-      sqlite3_bind_int(st, 3, FOREACH_BATCH);
+      jbind_int64(st, 3, FOREACH_BATCH);
     }
     size_t n = 0, nrows = 0;
     int src, past = 0;
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((src = jstep(j, st)) == SQLITE_ROW) {
       nrows++;
-      const char *k = (const char *)sqlite3_column_text(st, 0), *o = (const char *)sqlite3_column_text(st, 1);
-      const char *ik = (const char *)sqlite3_column_text(st, 4);
+      const char *k = (const char *)jcol_text(st, 0), *o = (const char *)jcol_text(st, 1);
+      const char *ik = (const char *)jcol_text(st, 4);
       if (!first && !strcmp(k, last.kind) && !strcmp(o, last.old_id) && (!stage || !strcmp(ik, last.key)))
         continue; /* seen in the last batch */
       if (kind && !stage && strcmp(k, kind)) { /* ordered by kind: the kind asked for is over */
@@ -1281,10 +1492,10 @@ char **ferry__journal_stages(ferry_journal *j, ferry_error *err) {
   size_t n = 0, cap = 8;
   char **v = ferry__xcalloc(cap, sizeof *v);
   for (;;) {
-    sqlite3_stmt *st = NULL;
+    jstmt *st = NULL;
     if (stmt_get(j, n ? ST_STAGE_NEXT : ST_STAGE_FIRST, &st, err)) goto fail;
     if (n) bind_text(st, 1, v[n - 1]);
-    int rc = sqlite3_step(st);
+    int rc = jstep(j, st);
     char *s = rc == SQLITE_ROW ? col_strdup(st, 0) : NULL;
     stmt_done(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
@@ -1306,22 +1517,22 @@ fail:
 }
 
 json_t *ferry__journal_runs(ferry_journal *j, int limit, ferry_error *err) {
-  sqlite3_stmt *st = NULL;
+  jstmt *st = NULL;
   if (stmt_get(j, ST_RUNS, &st, err)) return NULL;
-  sqlite3_bind_int(st, 1, limit > 0 ? limit : -1);
+  jbind_int64(st, 1, limit > 0 ? limit : -1);
   json_t *out = json_array();
   int rc;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+  while ((rc = jstep(j, st)) == SQLITE_ROW) {
     json_t *summary = NULL;
-    const char *text = (const char *)sqlite3_column_text(st, 5);
+    const char *text = (const char *)jcol_text(st, 5);
     if (text) summary = json_loads(text, JSON_DECODE_ANY, NULL);
-    json_t *r = json_pack("{s:I, s:s, s:I}", "id", (json_int_t)sqlite3_column_int64(st, 0), "mode",
-                          (const char *)sqlite3_column_text(st, 1), "started",
-                          (json_int_t)sqlite3_column_int64(st, 2));
-    json_object_set_new(r, "ended", sqlite3_column_type(st, 3) == SQLITE_NULL
-                                        ? json_null() : json_integer(sqlite3_column_int64(st, 3)));
-    json_object_set_new(r, "status", sqlite3_column_type(st, 4) == SQLITE_NULL
-                                         ? json_null() : json_integer(sqlite3_column_int(st, 4)));
+    json_t *r = json_pack("{s:I, s:s, s:I}", "id", (json_int_t)jcol_int64(st, 0), "mode",
+                          (const char *)jcol_text(st, 1), "started",
+                          (json_int_t)jcol_int64(st, 2));
+    json_object_set_new(r, "ended", jcol_type(st, 3) == SQLITE_NULL
+                                        ? json_null() : json_integer(jcol_int64(st, 3)));
+    json_object_set_new(r, "status", jcol_type(st, 4) == SQLITE_NULL
+                                         ? json_null() : json_integer((int)jcol_int64(st, 4)));
     json_object_set_new(r, "summary", summary ? summary : json_null());
     json_array_append_new(out, r);
   }
@@ -1332,4 +1543,163 @@ json_t *ferry__journal_runs(ferry_journal *j, int limit, ferry_error *err) {
     return NULL;
   }
   return out;
+}
+
+/* ---- copy (ferry journal copy) ------------------------------------------------------------------------- */
+
+#define COPY_GROUP 1000
+
+typedef struct copier {
+  ferry_journal *to;
+  int64_t n, in_group;
+  ferry_error *err;
+  int rc;
+} copier;
+
+static int copy_step(copier *c) { /* a group of COPY_GROUP rows per transaction */
+  if (++c->in_group < COPY_GROUP) return 0;
+  c->in_group = 0;
+  int rc = ferry__journal_group_commit(c->to, c->err);
+  if (!rc) rc = ferry__journal_group_begin(c->to, c->err);
+  return rc;
+}
+
+static char *dump_or_null(json_t *v) { return v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL; }
+
+static int copy_item(void *arg, const char *stage, const char *key, const ferry_jrow *row) {
+  copier *c = arg;
+  ferry_journal *j = c->to;
+  jstmt *st = NULL;
+  if ((c->rc = stmt_get(j, ST_COPY_ITEM, &st, c->err))) return 1;
+  char *state = dump_or_null(row->state), *report = dump_or_null(row->report), *verify = dump_or_null(row->verify);
+  bind_text(st, 1, stage);
+  bind_text(st, 2, key);
+  bind_text(st, 3, ferry__jstatus_name(row->status));
+  bind_text(st, 4, row->step);
+  bind_text(st, 5, state ? state : "{}");
+  jbind_int64(st, 6, row->attempts);
+  bind_text(st, 7, row->error);
+  if (row->error_code) jbind_int64(st, 8, row->error_code);
+  jbind_int64(st, 9, row->created);
+  jbind_int64(st, 10, row->updated);
+  bind_text(st, 11, report);
+  bind_text(st, 12, verify);
+  if (row->run) jbind_int64(st, 13, row->run);
+  c->rc = write_stmt(j, st, 0, c->err, "copying item %s/%s", stage, key);
+  free(state);
+  free(report);
+  free(verify);
+  if (!c->rc) c->n++;
+  if (!c->rc) c->rc = copy_step(c);
+  return c->rc != 0;
+}
+
+static int copy_id(void *arg, const ferry_jid *id) {
+  copier *c = arg;
+  jstmt *st = NULL;
+  if ((c->rc = stmt_get(c->to, ST_COPY_ID, &st, c->err))) return 1;
+  bind_text(st, 1, id->stage);
+  bind_text(st, 2, id->key);
+  bind_text(st, 3, id->kind);
+  bind_text(st, 4, id->old_id);
+  bind_text(st, 5, id->new_id);
+  jbind_int64(st, 6, id->created);
+  c->rc = write_stmt(c->to, st, 0, c->err, "copying the mapping %s %s", id->kind, id->old_id);
+  if (!c->rc) c->n++;
+  if (!c->rc) c->rc = copy_step(c);
+  return c->rc != 0;
+}
+
+static int first_id(void *arg, const ferry_jid *id) {
+  (void)id;
+  *(int *)arg = 1;
+  return 1;
+}
+
+static int run_stmt(ferry_journal *j, int id, const char *what, ferry_error *err) {
+  jstmt *st = NULL;
+  int rc = stmt_get(j, id, &st, err);
+  if (!rc) rc = write_stmt(j, st, 0, err, "%s", what);
+  return rc;
+}
+
+int ferry__journal_copy(const char *from, const char *to, int replace, int64_t counts[3], ferry_error *err) {
+  if (counts) counts[0] = counts[1] = counts[2] = 0;
+  if (!from || !to) return ferry_error_set(err, FERRY_EINVAL, "journal copy: FROM and TO are both needed");
+  if (!strcmp(from, to))
+    return ferry_error_set(err, FERRY_EINVAL, "journal copy: FROM and TO are the same journal (%s)", from);
+  ferry_journal *src = ferry__journal_open(from, 1, err);
+  if (!src) return err && err->code ? err->code : FERRY_EIO;
+  ferry_journal *dst = ferry__journal_open(to, 0, err);
+  if (!dst) {
+    ferry__journal_close(src);
+    return err && err->code ? err->code : FERRY_EIO;
+  }
+  int rc = 0;
+  int64_t n[5] = {0};
+  int has_id = 0;
+  json_t *runs = NULL;
+  if (!replace) {
+    json_t *r = NULL;
+    if ((rc = ferry__journal_counts(dst, NULL, n, err)) ||
+        (rc = ferry__journal_foreach_id(dst, NULL, NULL, NULL, first_id, &has_id, err)))
+      goto out;
+    if (!(r = ferry__journal_runs(dst, 1, err))) {
+      rc = FERRY_EIO;
+      goto out;
+    }
+    size_t nr = json_array_size(r);
+    json_decref(r);
+    if (n[FERRY_J_NONE] || has_id || nr) {
+      rc = ferry_error_set(err, FERRY_ECONFLICT,
+                           "journal copy: the target journal %s is not empty (%lld items%s%s): copy into a new "
+                           "journal, or give --replace to delete what it holds first", dst->path,
+                           (long long)n[FERRY_J_NONE], has_id ? ", id mappings" : "", nr ? ", runs" : "");
+      goto out;
+    }
+  }
+  copier c = {.to = dst, .err = err};
+  if ((rc = ferry__journal_group_begin(dst, err))) goto out;
+  if (replace && ((rc = run_stmt(dst, ST_CLEAR_ITEMS, "emptying the target (items)", err)) ||
+                  (rc = run_stmt(dst, ST_CLEAR_IDS, "emptying the target (id map)", err)) ||
+                  (rc = run_stmt(dst, ST_CLEAR_RUNS, "emptying the target (runs)", err))))
+    goto group;
+  ferry_jquery q = {0};
+  rc = ferry__journal_foreach_ex(src, &q, copy_item, &c, err);
+  if (!rc) rc = c.rc;
+  if (counts) counts[0] = c.n;
+  c.n = 0;
+  if (!rc) rc = ferry__journal_foreach_id(src, NULL, NULL, NULL, copy_id, &c, err);
+  if (!rc) rc = c.rc;
+  if (counts) counts[1] = c.n;
+  if (!rc && !(runs = ferry__journal_runs(src, 0, err))) rc = FERRY_EIO;
+  for (size_t i = json_array_size(runs); !rc && i-- > 0;) { /* oldest first */
+    json_t *r = json_array_get(runs, i);
+    jstmt *st = NULL;
+    if ((rc = stmt_get(dst, ST_COPY_RUN, &st, err))) break;
+    json_t *e = json_object_get(r, "ended"), *s = json_object_get(r, "status"), *sum = json_object_get(r, "summary");
+    char *summary = json_is_null(sum) ? NULL : dump_or_null(sum);
+    jbind_int64(st, 1, json_integer_value(json_object_get(r, "id")));
+    bind_text(st, 2, json_string_value(json_object_get(r, "mode")));
+    jbind_int64(st, 3, json_integer_value(json_object_get(r, "started")));
+    if (json_is_integer(e)) jbind_int64(st, 4, json_integer_value(e));
+    if (json_is_integer(s)) jbind_int64(st, 5, json_integer_value(s));
+    bind_text(st, 6, summary);
+    rc = write_stmt(dst, st, 0, err, "copying run %lld", (long long)json_integer_value(json_object_get(r, "id")));
+    free(summary);
+    if (!rc && counts) counts[2]++;
+  }
+group:;
+  int crc = ferry__journal_group_commit(dst, rc ? NULL : err);
+  if (!rc) rc = crc;
+  if (!rc) {
+    jstmt *st = NULL;
+    if (!(rc = stmt_get(dst, ST_RUNS_SEQ, &st, err)) && (rc = exec_stmt(dst, st)) != SQLITE_OK)
+      rc = db_fail(dst, err, rc, "setting the next run id");
+  }
+out:
+  json_decref(runs);
+  ferry__journal_close(dst);
+  ferry__journal_close(src);
+  return rc;
 }

@@ -6,7 +6,7 @@
 
 #include "base/base.h"
 
-/* ===== journal.c (SQLite, WAL) =========================================================================== */
+/* ===== journal.c (SQLite, WAL; or PostgreSQL through journal_pg.c) =========================================================================== */
 typedef struct ferry_journal ferry_journal;
 typedef enum ferry_jstatus {
   FERRY_J_NONE = 0,   /* not in the journal */
@@ -41,6 +41,9 @@ void ferry__jrow_clear(ferry_jrow *row);
  * Schema: a writable open upgrades a version-1 journal to version 2 (one transaction); a read-only open
  * reads a version-1 journal as it is (the version-2 fields read as NULL / 0); a newer version is refused. */
 ferry_journal *ferry__journal_open(const char *path, int readonly, ferry_error *err);
+/* 1 when `path` names a PostgreSQL journal ("postgresql://..." or "postgres://...": docs/journal.md), which
+ * ferry__journal_open reaches through the SQL service; anything else is an SQLite file. */
+int ferry__journal_is_url(const char *path);
 void ferry__journal_close(ferry_journal *j);
 /* The schema version of the open file (2, or 1 for a read-only open of an old journal). */
 int ferry__journal_version(const ferry_journal *j);
@@ -143,5 +146,13 @@ char **ferry__journal_stages(ferry_journal *j, ferry_error *err);
  * summary} (times in milliseconds since the epoch; ended, status and summary null while a run has not
  * ended, or when it was killed). Owned by the caller. */
 json_t *ferry__journal_runs(ferry_journal *j, int limit, ferry_error *err);
+
+/* ferry journal copy: every row of the journal `from` (opened read-only) into the journal `to` (opened for
+ * writing: its run lock is taken), SQLite or PostgreSQL either side: items with all their columns, the id map,
+ * and the runs with their ids and summaries. `to` must hold nothing (no item, mapping or run) unless
+ * replace = 1: then what it holds is deleted first. Written in transactions of 1000 rows: a copy that fails
+ * part way leaves a partial target (copy again with replace). counts (may be NULL): items, mappings, runs
+ * copied. */
+int ferry__journal_copy(const char *from, const char *to, int replace, int64_t counts[3], ferry_error *err);
 
 #endif

@@ -118,3 +118,8 @@ FERRY_API json_t *ferry_journal_runs(ferry_journal *j, int limit, ferry_error *e
   }
   return ferry__journal_runs(j, limit, err);
 }
+
+FERRY_API int ferry_journal_copy(const char *from, const char *to, unsigned flags, int64_t counts[3],
+                                 ferry_error *err) {
+  return ferry__journal_copy(from, to, (flags & FERRY_JOURNAL_COPY_REPLACE) != 0, counts, err);
+}

@@ -495,7 +495,17 @@ static int build(const loader *L, ferry_config *cfg, json_t *root) {
 
   const char *s;
   if (get_string(L, root, &top, NULL, "journal", &s)) return FERRY_ECONFIG;
-  if (s) cfg->journal = resolve_path(cfg->base_dir, s);
+  if (s && (!strncmp(s, "postgresql://", 13) || !strncmp(s, "postgres://", 11))) { /* a PostgreSQL journal */
+    const char *at = strchr(s + 11, '@'), *colon = strchr(strstr(s, "//") + 2, ':');
+    if (at && colon && colon < at) { /* its password is a secret from now on (settings, logs, reports) */
+      char *pw = ferry_strndup(colon + 1, (size_t)(at - colon - 1));
+      ferry__secret_add(pw);
+      free(pw);
+    }
+    cfg->journal = ferry_strdup(s);
+  } else if (s) {
+    cfg->journal = resolve_path(cfg->base_dir, s);
+  }
   if (get_string(L, root, &top, NULL, "report", &s)) return FERRY_ECONFIG;
   if (s) cfg->report = resolve_path(cfg->base_dir, s);
   if (get_string(L, root, &top, NULL, "log_level", &s)) return FERRY_ECONFIG;

@@ -451,7 +451,7 @@ FERRY_API int ferry_runtime_run(ferry_runtime *rt, const ferry_run_opts *opts, f
   run->journal = NULL;
   /* run: read and written (created when missing); verify: written (its marks), never created, so it takes the
    * run lock like a run; plan: read only */
-  int exists = access(jpath, F_OK) == 0;
+  int exists = ferry__journal_is_url(jpath) || access(jpath, F_OK) == 0; /* a PostgreSQL journal: its server */
   if (want_journal && (o.mode == FERRY_MODE_RUN || (o.mode == FERRY_MODE_VERIFY && exists))) {
     run->journal = ferry__journal_open(jpath, 0, err);
     if (!run->journal) return err && err->code ? err->code : FERRY_EIO;
@@ -464,7 +464,10 @@ FERRY_API int ferry_runtime_run(ferry_runtime *rt, const ferry_run_opts *opts, f
     run->run_id = run_id;
   } else if (want_journal && o.mode == FERRY_MODE_PLAN && exists) { /* read only */
     run->journal = ferry__journal_open(jpath, 1, err);
-    if (!run->journal) return err && err->code ? err->code : FERRY_EIO;
+    if (!run->journal && ferry__journal_is_url(jpath) && err && err->code == FERRY_ENOENT)
+      ferry_error_clear(err); /* a PostgreSQL journal nothing has run with yet: as a missing file */
+    else if (!run->journal)
+      return err && err->code ? err->code : FERRY_EIO;
   }
   run->out = ferry__outcomes_new(&rt->loop, run->journal, run->journal_write);
 

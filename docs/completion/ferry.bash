@@ -17,7 +17,7 @@ _ferry() {
   COMPREPLY=()
   cur=${COMP_WORDS[COMP_CWORD]}
   prev=${COMP_WORDS[COMP_CWORD - 1]}
-  local commands="plan run verify status export-map report plugins version help"
+  local commands="plan run verify status export-map report plugins journal version help"
   local common="--config --journal --plugin-path --verbose --quiet --log-format --help"
   local pipeline="--limit --stage --report --progress --html"
   cmd=""
@@ -48,6 +48,10 @@ _ferry() {
   export-map) opts="$common --format --kind --stage --output" ;;
   report) opts="$common --html --run" ;;
   plugins) opts="$common --describe --json" ;;
+  journal)
+    [ "$COMP_CWORD" = 2 ] && [[ $cur != -* ]] && { COMPREPLY=($(compgen -W "copy" -- "$cur")); return 0; }
+    [[ $cur != -* ]] && { COMPREPLY=($(compgen -f -- "$cur")); return 0; }
+    opts="--replace --quiet --help" ;;
   version) opts="--help" ;;
   help) COMPREPLY=($(compgen -W "$commands" -- "$cur")); return 0 ;;
   *) return 0 ;;

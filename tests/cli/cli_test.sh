@@ -2,10 +2,27 @@
 # End-to-end tests of the ferry CLI: usage and exit codes, a jsonl pipeline through plan/run/verify/status,
 # resume without duplicates, bad input errors, a planted secret that must appear in no output, and (with the
 # fixture test-mapper) verify marks, run --repair, status --items and export-map.
-#   cli_test.sh <path to ferry> <plugin dir>
+#   cli_test.sh <path to ferry> <plugin dir> [PGSTATE]
+# With PGSTATE (a tests/support/pgfixture.sh state file) the pipeline and the mapper sections use PostgreSQL
+# journals (--journal/"journal": "postgresql://...", one new database each) instead of SQLite files.
 set -uo pipefail
 FERRY=$1
 export FERRY_PLUGIN_PATH=$2
+PGSTATE=${3:-}
+PGPORT=${PGSTATE:+$(sed -n 3p "$PGSTATE")}
+# jr NAME: the journal of a section: j.db, or a new PostgreSQL database's URL
+jr() {
+  if [ -z "$PGSTATE" ]; then echo j.db; return; fi
+  local db="cli_$1_$$"
+  psql -q -X -v ON_ERROR_STOP=1 "host=127.0.0.1 port=$PGPORT user=ferry dbname=postgres" \
+    -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null 2>&1 || { echo "cannot create $db" >&2; exit 1; }
+  echo "postgresql://ferry@127.0.0.1:$PGPORT/$db"
+}
+# jexists JOURNAL: 0 when the journal was created (the file, or the tables)
+jexists() {
+  if [ -z "$PGSTATE" ]; then [ -e "$1" ]; return; fi
+  [ "$(psql -X -At "$1" -c "select count(*) from pg_tables where tablename = 'ferry_journal'" 2>/dev/null)" = 1 ]
+}
 T=$(mktemp -d /tmp/ferry-cli-test.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 fails=0 passes=0
@@ -101,16 +118,17 @@ expect 2 "describe unknown" -- "$FERRY" plugins --describe nosuchplugin
 
 # ---- a jsonl pipeline: plan, canary, run, resume, verify, status -----------------------------------------
 mkdir -p "$T/p" && cd "$T/p"
+JP=$(jr p)
 for i in $(seq 1 300); do
   printf '{"kind":"record","key":"r%03d","body":{"table":"t","rows":[["%d"]]}}\n' "$i" "$i"
 done > in.jsonl
 cat > ferry.json <<JSON
-{"journal": "j.db", "report": "report.json",
+{"journal": "$JP", "report": "report.json",
  "stages": [{"name": "copy", "source": {"plugin": "jsonl", "options": {"path": "in.jsonl"}},
              "sink": {"plugin": "jsonl", "options": {"path": "out.jsonl"}}, "concurrency": 4}]}
 JSON
 expect 0 "plan" -- "$FERRY" plan --config ferry.json --progress none
-[ ! -e j.db ] && ok || bad "plan created the journal"
+jexists "$JP" && bad "plan created the journal" || ok
 [ ! -e out.jsonl ] && ok || bad "plan created the target file"
 expect 0 "canary" -- "$FERRY" run --config ferry.json --limit 1 --progress none
 [ "$(wc -l < out.jsonl)" = 1 ] && ok || bad "canary wrote $(wc -l < out.jsonl) lines"
@@ -131,10 +149,11 @@ has "r150" "verify names the missing key"
 
 # ---- verify marks, run --repair, status --items, export-map (fixture test-mapper) -----------------------
 mkdir -p "$T/m" && cd "$T/m"
+JM=$(jr m)
 # mcfg DIFFER REPAIR_FAIL: writes ferry.json with those JSON lists
 mcfg() {
   cat > ferry.json <<JSON
-{"journal": "j.db", "report": "report.json",
+{"journal": "$JM", "report": "report.json",
  "stages": [{"name": "copy", "source": {"plugin": "test-mapper", "options": {"count": 5}},
              "sink": {"plugin": "test-mapper", "options": {"log": "sink.log", "differ": $1, "repair_fail": $2}}}]}
 JSON
@@ -203,10 +222,20 @@ has "cut at 100 columns" "status --items says when lines were cut"
 awk 'length > 100 { exit 1 }' "$T/out" && ok || bad "status --items has lines longer than 100 columns"
 # verify marks k1 and k3; verify cannot run while a run holds the journal
 mcfg '["k1", "k3"]' '[]'
-( exec 9>j.db-lock && flock 9 && exec sleep 30 ) & lockpid=$!   # holds the run lock as a run does
-for _ in $(seq 100); do flock -n j.db-lock true || break; sleep 0.05; done
+if [ -z "$PGSTATE" ]; then
+  ( exec 9>j.db-lock && flock 9 && exec sleep 30 ) & lockpid=$!   # holds the run lock as a run does
+  for _ in $(seq 100); do flock -n j.db-lock true || break; sleep 0.05; done
+else # the PostgreSQL run lock: the session advisory lock a run holds
+  psql -X -q "$JM" -c "select pg_advisory_lock(hashtext('ferry journal ' || current_schema()))" \
+    -c "select pg_sleep(30)" >/dev/null 2>&1 & lockpid=$!
+  for _ in $(seq 100); do
+    [ "$(psql -X -At "$JM" -c "select count(*) from pg_locks where locktype = 'advisory' and granted")" = 1 ] && break
+    sleep 0.05
+  done
+fi
 expect 6 "verify while a run holds the journal" -- "$FERRY" verify --progress none
 has "in use by another ferry run" "verify takes the run lock"
+[ -n "$PGSTATE" ] && psql -X -q "$JM" -c "select pg_terminate_backend(pid) from pg_locks where locktype = 'advisory'" >/dev/null 2>&1
 kill "$lockpid" 2>/dev/null; wait "$lockpid" 2>/dev/null
 expect 4 "verify finds k1 and k3 different" -- "$FERRY" verify --progress none
 python3 - report.json <<'PY' && ok || bad "verify report"

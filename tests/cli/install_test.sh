@@ -56,7 +56,7 @@ complete_words() {
 }
 bash -c ". '$COMP'; complete -p ferry" >"$T/cp.out" 2>&1 && grep -q "_ferry" "$T/cp.out" && ok || bad "the completion does not register: $(cat "$T/cp.out")"
 got=$(complete_words "")
-want="--help --version export-map help plan plugins report run status verify version"
+want="--help --version export-map help journal plan plugins report run status verify version"
 [ "$got" = "$want" ] && ok || bad "completing commands: '$got', expected '$want'"
 [ "$(complete_words st)" = "status" ] && ok || bad "st -> '$(complete_words st)'"
 [ "$(complete_words run --rep)" = "--repair --report" ] && ok || bad "run --rep -> '$(complete_words run --rep)'"
@@ -70,8 +70,8 @@ got=$(complete_words plugins --describe js)
 
 # ---- one set of commands and options everywhere --------------------------------------------------------------------
 "$FERRY" --help >"$T/help.txt" 2>&1
-for c in plan run verify status export-map report plugins version; do "$FERRY" "$c" --help >"$T/help.$c.txt" 2>&1; done
-for c in plan run verify status export-map report plugins version; do
+for c in plan run verify status export-map report plugins journal version; do "$FERRY" "$c" --help >"$T/help.$c.txt" 2>&1; done
+for c in plan run verify status export-map report plugins journal version; do
   echo "$c $(complete_words "$c" -)"
 done >"$T/comp.opts"
 python3 - "$T" "$MAN" "$SRC/docs/cli.md" <<'PY' && ok || fails=$((fails + 1))
@@ -92,8 +92,8 @@ cli_text = open(cli).read()
 cli_cmds = set(re.findall(r"^\| `([a-z-]+)` \|", cli_text.split("## Options", 1)[0], re.M))
 check("commands", help_cmds, man_cmds, "ferry --help", "the man page")
 check("commands", help_cmds, cli_cmds, "ferry --help", "docs/cli.md")
-if len(help_cmds) != 8:
-    print("FAIL: expected 8 commands in ferry --help, got", sorted(help_cmds)); fail = 1
+if len(help_cmds) != 9:
+    print("FAIL: expected 9 commands in ferry --help, got", sorted(help_cmds)); fail = 1
 comp = {l.split(" ", 1)[0]: set(l.split()[1:]) for l in open(f"{t}/comp.opts")}
 man_opts = set(re.findall(r"\\-\\-([a-z][a-z-]*)", man_text.replace("\\-", "\\-")))
 man_opts = set(re.findall(r"\\-\\-((?:[a-z]|\\-)+)", man_text))

@@ -1,4 +1,5 @@
-/* ferry embedding API: reading a journal (ABI 1.2), what `ferry status` and `ferry export-map` show.
+/* ferry embedding API: reading a journal (ABI 1.2), what `ferry status` and `ferry export-map` show; copying
+ * one (ABI 1.4, `ferry journal copy`).
  *
  * The journal is the SQLite file a run writes (docs/journal.md): one row per item of every stage (its
  * status, last step, attempts, error, stored report and verify mark), the id map (old id -> new id per
@@ -84,6 +85,17 @@ FERRY_API int ferry_journal_ids(ferry_journal *j, const char *stage, const char 
  * summary are null while a run has not ended, or when it was killed; summary: the run's totals). NULL with
  * err set on a read error. */
 FERRY_API json_t *ferry_journal_runs(ferry_journal *j, int limit, ferry_error *err);
+
+/* Copies the journal `from` into the journal `to` (since ABI 1.4; what `ferry journal copy` does): each may
+ * be an SQLite file or a "postgresql://" URL. Every item with all its fields, the whole id map and every run
+ * (same ids, summaries) are copied; `from` is only read. `to` is created if needed and opened for writing
+ * (it takes its run lock: no run may be using it); it must hold nothing (FERRY_ECONFLICT otherwise) unless
+ * flags has FERRY_JOURNAL_COPY_REPLACE, which deletes what it holds first. Rows are written in transactions
+ * of 1000: a copy that fails part way leaves a partial target, to copy again with REPLACE. counts (may be
+ * NULL) gets the items, mappings and runs copied. 0 or a negative FERRY_E* code with err set. */
+#define FERRY_JOURNAL_COPY_REPLACE 1u
+FERRY_API int ferry_journal_copy(const char *from, const char *to, unsigned flags, int64_t counts[3],
+                                 ferry_error *err);
 
 #ifdef __cplusplus
 }

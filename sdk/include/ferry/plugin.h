@@ -47,9 +47,9 @@ extern "C" {
  * ferry_hash64(), ferry_backoff_ms()), and in ferry/pg.h ferry_pg_add_ident(), ferry_pg_add_literal(),
  * ferry_pg_array_elem(), ferry_pg_text_array(); ferry_log_item(),
  * ferry_runtime_libraries(); the SQL service (ferry/sql.h: PostgreSQL, MySQL/MariaDB and
- * SQLite behind one API). */
+ * SQLite behind one API); 1.4 ferry_journal_copy() (ferry/journal.h). */
 #define FERRY_ABI_MAJOR 1
-#define FERRY_ABI_MINOR 3
+#define FERRY_ABI_MINOR 4
 
 /* Plugin kinds (bits: one plugin may offer several). */
 #define FERRY_KIND_SOURCE 0x1u
