@@ -933,6 +933,22 @@ static void load_value(ferry_buf *sb, const ferry_sql_value *v) {
   ferry_buf_addn(sb, v->data + from, v->len - from);
 }
 
+/* The rows as tab-separated lines, each value written by `one` (COPY's or LOAD DATA's text escapes), as the
+ * statement's in-memory data. */
+static void tsv_rows(sqlstmt *st, const ferry_sql_value *values, size_t nrows, size_t ncols,
+                     void (*one)(ferry_buf *, const ferry_sql_value *)) {
+  ferry_buf data = {0};
+  for (size_t r = 0; r < nrows; r++) {
+    for (size_t c = 0; c < ncols; c++) {
+      if (c) ferry_buf_add(&data, "\t");
+      one(&data, &values[r * ncols + c]);
+    }
+    ferry_buf_add(&data, "\n");
+  }
+  st->copy_len = data.len;
+  st->copy_data = ferry_buf_steal(&data);
+}
+
 static int any_binary(const ferry_sql_value *v, size_t n) {
   for (size_t i = 0; i < n; i++)
     if (v[i].binary && v[i].data) return 1;
@@ -961,16 +977,7 @@ FERRY_API int ferry_sql_insert(ferry_sql *db, ferry_sql_txn *txn, const char *ta
     ferry_buf_add(&sb, ") FROM STDIN");
     sqlstmt *st = stmt_new(sb.buf, 0, NULL);
     ferry_buf_free(&sb);
-    ferry_buf data = {0};
-    for (size_t r = 0; r < nrows; r++) {
-      for (size_t c = 0; c < ncols; c++) {
-        if (c) ferry_buf_add(&data, "\t");
-        copy_value(&data, &values[r * ncols + c]);
-      }
-      ferry_buf_add(&data, "\n");
-    }
-    st->copy_len = data.len;
-    st->copy_data = ferry_buf_steal(&data);
+    tsv_rows(st, values, nrows, ncols, copy_value);
     op_append(op, st);
   } else if (db->drv->engine == FERRY_SQL_MYSQL && conflict == FERRY_SQL_CONFLICT_ERROR && nrows &&
              !db->no_local_infile && !any_binary(values, nrows * ncols)) {
@@ -982,16 +989,7 @@ FERRY_API int ferry_sql_insert(ferry_sql *db, ferry_sql_txn *txn, const char *ta
     ferry_buf_add(&sb, ")");
     sqlstmt *st = stmt_new(sb.buf, 0, NULL);
     ferry_buf_free(&sb);
-    ferry_buf data = {0};
-    for (size_t r = 0; r < nrows; r++) {
-      for (size_t c = 0; c < ncols; c++) {
-        if (c) ferry_buf_add(&data, "\t");
-        load_value(&data, &values[r * ncols + c]);
-      }
-      ferry_buf_add(&data, "\n");
-    }
-    st->copy_len = data.len;
-    st->copy_data = ferry_buf_steal(&data);
+    tsv_rows(st, values, nrows, ncols, load_value);
     st->load_rows = nrows;
     op_append(op, st);
   } else {
