@@ -876,6 +876,13 @@ static void iso_time(int64_t ms, char *buf, size_t n) {
 
 #define ITEM_COLUMNS 100
 
+/* Characters (not bytes) of UTF-8 text; NULL counts 0. */
+static size_t utf8_columns(const char *s) {
+  size_t n = 0;
+  for (; s && *s; s++) n += ((unsigned char)*s & 0xC0) != 0x80;
+  return n;
+}
+
 typedef struct items_out {
   int json;
   int64_t n, cut, repair_failed;
@@ -955,10 +962,6 @@ static int print_item(void *arg, json_t *item) {
                json_array_size(d) == 1 ? "" : "s");
       add_field(&line, label, json_string_value(json_object_get(verify, "message")), 60);
     }
-    size_t i;
-    json_t *id;
-    json_array_foreach(ids, i, id) ferry_buf_addf(&line, "%s%s %s -> %s", i ? ", " : "  ids: ", jstr(id, "kind"),
-                                                  jstr(id, "old"), jstr(id, "new"));
     if (target) add_field(&line, "target ", target, 60);
     if (adopted) ferry_buf_add(&line, "  adopted");
     if (losses && json_array_size(losses)) {
@@ -969,6 +972,27 @@ static int print_item(void *arg, json_t *item) {
         const char *lk = json_string_value(json_object_get(l, "kind"));
         ferry_buf_addf(&line, "%s%s", k ? "," : " ", lk ? lk : "?");
       }
+    }
+    /* the ids last, as many as fit in the line, then how many more there are */
+    size_t nids = json_array_size(ids), shown_ids = 0;
+    for (size_t i = 0; i < nids; i++) {
+      json_t *id = json_array_get(ids, i);
+      ferry_buf one = {0};
+      ferry_buf_addf(&one, "%s%s %s -> %s", i ? ", " : "  ids: ", jstr(id, "kind"), jstr(id, "old"), jstr(id, "new"));
+      /* room for ", +N more" unless this is the last id */
+      size_t need = utf8_columns(line.buf) + utf8_columns(one.buf) + (i + 1 < nids ? 12 : 0);
+      if (need > ITEM_COLUMNS) {
+        ferry_buf_free(&one);
+        break;
+      }
+      ferry_buf_add(&line, one.buf);
+      ferry_buf_free(&one);
+      shown_ids++;
+    }
+    if (shown_ids < nids) {
+      if (shown_ids) ferry_buf_addf(&line, ", +%zu more", nids - shown_ids);
+      else ferry_buf_addf(&line, "  %zu ids", nids);
+      o->cut++;
     }
     char *text = ferry_redact(line.buf);
     ferry_buf_free(&line);

@@ -25,7 +25,7 @@ const seeddms_table seeddms_tables[] = {
     {"tblWorkflowDocumentContent", "id", "run",
      {{"parent", SD_VAR, "run"}, {"workflow", SD_WORKFLOW, NULL}, {"document", SD_VAR, "doc"},
       {"state", SD_STATE, NULL}}},
-    {"tblWorkflowLog", "id", NULL,
+    {"tblWorkflowLog", "id", "log",
      {{"workflowdocumentcontent", SD_VAR, "run"}, {"userid", SD_USER, NULL}, {"transition", SD_TRANSITION, NULL}}},
     {"tblACLs", "id", NULL, {{"target", SD_ACLTARGET, NULL}, {"userID", SD_USER, NULL}, {"groupID", SD_GROUP, NULL}}},
     {NULL, NULL, NULL, {{NULL, SD_PLAIN, NULL}}},

@@ -340,6 +340,18 @@ static int resolve(job *j) {
 
 static void step(job *j);
 
+/* The id map's kind of a saved variable "<var>:<old id>" (the prefix is `len` bytes of `var`), or NULL for a
+ * variable that is not an id of the map. */
+static const char *map_kind(const char *var, size_t len) {
+  static const struct { const char *var, *kind; } kinds[] = {
+      {"folder", "folder"}, {"doc", "document"}, {"content", "version"}, {"status", "status"}, {"run", "run"},
+      {"log", "log"},       {"user", "user"},    {"group", "group"},     {"attrdef", "attrdef"},
+      {"state", "state"},   {"action", "action"}, {"workflow", "workflow"}, {"transition", "transition"}};
+  for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
+    if (strlen(kinds[i].var) == len && !strncmp(kinds[i].var, var, len)) return kinds[i].kind;
+  return NULL;
+}
+
 static void finish(job *j) {
   ferry_task *task = j->task;
   if (j->failed) {
@@ -347,18 +359,13 @@ static void finish(job *j) {
     job_free(j);
     return;
   }
-  static const struct { const char *var, *kind; } kinds[] = {
-      {"folder", "folder"}, {"doc", "document"}, {"content", "version"}, {"status", "status"}, {"run", "run"},
-      {"user", "user"}, {"group", "group"}, {"attrdef", "attrdef"}, {"state", "state"}, {"action", "action"},
-      {"workflow", "workflow"}, {"transition", "transition"}};
   if (j->after) j->after(j->c, j->vars);
   const char *k;
   json_t *v;
   json_object_foreach(j->vars, k, v) {
     const char *colon = strchr(k, ':');
-    for (size_t i = 0; colon && i < sizeof kinds / sizeof *kinds; i++)
-      if (strlen(kinds[i].var) == (size_t)(colon - k) && !strncmp(k, kinds[i].var, (size_t)(colon - k)))
-        ferry_task_map_id(task, kinds[i].kind, colon + 1, json_string_value(v), NULL);
+    const char *kind = colon ? map_kind(k, (size_t)(colon - k)) : NULL;
+    if (kind) ferry_task_map_id(task, kind, colon + 1, json_string_value(v), NULL);
   }
   const ferry_item *it = ferry_task_item(task);
   const char *main = !strcmp(ferry_item_str(it, "object", ""), "folder") ? "folder:" : "doc:";
@@ -600,23 +607,99 @@ void seeddms_job_run(seeddms_job *j, seeddms_after_fn after) {
 
 json_t *seeddms_sink_ids(seeddms_ctx *c, int map) { return c->snk->ids[map]; }
 
+/* The target rows of one table for the object `id`: a WHERE clause with $1 = the target id. */
+static const struct { const char *table, *where; int folder; } verify_where[] = {
+    {"tblFolders", "id = $1", 1},
+    {"tblFolderAttributes", "folder = $1", 1},
+    {"tblDocuments", "id = $1", 0},
+    {"tblDocumentAttributes", "document = $1", 0},
+    {"tblDocumentContent", "document = $1", 0},
+    {"tblDocumentContentAttributes", "content IN (SELECT id FROM tblDocumentContent WHERE document = $1)", 0},
+    {"tblDocumentStatus", "documentID = $1", 0},
+    {"tblDocumentStatusLog", "statusID IN (SELECT statusID FROM tblDocumentStatus WHERE documentID = $1)", 0},
+    {"tblWorkflowDocumentContent", "document = $1", 0},
+    {"tblWorkflowLog",
+     "workflowdocumentcontent IN (SELECT id FROM tblWorkflowDocumentContent WHERE document = $1)", 0},
+    {"tblACLs", "targetType = 2 AND target = $1", 0},
+    {"tblACLs", "targetType = 1 AND target = $1", 1},
+};
+#define NVERIFY (sizeof verify_where / sizeof *verify_where)
+
 /* ---- resume: an earlier run recorded the intent; its transaction may have committed ---------------- */
 
 typedef struct adopt {
   seeddms_ctx *c;
   ferry_task *task;
+  char *tid;       /* the adopted document's target id */
+  size_t next;     /* index into verify_where */
+  json_t *unmapped; /* [table]: row counts differ, its ids are not mapped */
 } adopt;
+
+static void adopt_next(adopt *a);
+
+static void adopt_end(adopt *a) {
+  ferry_task *task = a->task;
+  if (json_array_size(a->unmapped)) json_object_set(ferry_task_report(task), "adopt_unmapped", a->unmapped);
+  json_decref(a->unmapped);
+  ferry_free(a->tid);
+  ferry_free(a);
+  ferry_task_done(task, FERRY_DONE_SKIPPED);
+}
+
+/* The target rows of one table of an adopted document: the sink wrote the item's rows in order, so the
+ * target's rows by id pair with them one to one; their ids go to the id map like a fresh write's. */
+static void adopt_mapped(void *arg, json_t *rows, const ferry_error *err) {
+  adopt *a = arg;
+  const seeddms_table *t = seeddms_table_get(verify_where[a->next - 1].table);
+  const ferry_item *it = ferry_task_item(a->task);
+  json_t *want = json_object_get(json_object_get(it->body, "tables"), t->name);
+  const char *kind = map_kind(t->idvar, strlen(t->idvar));
+  if (!rows || json_array_size(rows) != json_array_size(want)) {
+    if (!rows)
+      ferry_log_item(a->c->ins, FERRY_LOG_WARN, it->key, 0, "seeddms: %s of the adopted document cannot be read: %s",
+                     t->name, err ? err->message : "?");
+    json_array_append_new(a->unmapped, json_string(t->name));
+  } else {
+    for (size_t i = 0; i < json_array_size(rows); i++)
+      ferry_task_map_id(a->task, kind, seeddms_str(json_array_get(want, i), t->id),
+                        seeddms_str(json_array_get(rows, i), t->id), NULL);
+  }
+  adopt_next(a);
+}
+
+static void adopt_next(adopt *a) {
+  seeddms_ctx *c = a->c;
+  while (a->next < NVERIFY) {
+    const seeddms_table *t = seeddms_table_get(verify_where[a->next].table);
+    if (verify_where[a->next].folder || !t->idvar || !strcmp(t->idvar, "doc")) {
+      a->next++;
+      continue;
+    }
+    char *qt = ferry_sql_quote_ident(c->db, t->name), *qi = ferry_sql_quote_ident(c->db, t->id);
+    char *sql = ferry_asprintf("SELECT %s FROM %s WHERE %s ORDER BY %s", qi, qt, verify_where[a->next].where, qi);
+    ferry_free(qt);
+    ferry_free(qi);
+    a->next++;
+    ferry_sql_value p = {a->tid, strlen(a->tid), 0};
+    int rc = seeddms_collect(c->db, NULL, sql, 1, &p, adopt_mapped, a);
+    ferry_free(sql);
+    if (rc == 0) return;
+    json_array_append_new(a->unmapped, json_string(t->name));
+  }
+  adopt_end(a);
+}
 
 static void adopt_rows(void *arg, json_t *rows, const ferry_error *err) {
   adopt *a = arg;
   ferry_task *task = a->task;
   seeddms_ctx *c = a->c;
-  ferry_free(a);
   if (!rows) {
+    ferry_free(a);
     ferry_task_fail(task, err);
     return;
   }
   if (json_array_size(rows) == 0) {
+      ferry_free(a);
     start_job(c, task);
     return;
   }
@@ -627,7 +710,10 @@ static void adopt_rows(void *arg, json_t *rows, const ferry_error *err) {
   json_object_set_new(ferry_task_report(task), "target_id", json_string(id));
   json_object_set_new(ferry_task_state(task), "target_id", json_string(id));
   json_object_set_new(ferry_task_report(task), "adopted", json_true());
-  ferry_task_done(task, FERRY_DONE_SKIPPED);
+  a->tid = ferry_strdup(id);
+  a->unmapped = json_array();
+  a->next = folder ? NVERIFY : 0;
+  adopt_next(a);
 }
 
 static void reconcile(seeddms_ctx *c, ferry_task *task) {
@@ -765,23 +851,6 @@ const ferry_sink_ops seeddms_sink_ops = {
 
 /* ---- verify: the target's rows of the item, through the journal's id map, against the item ---------- */
 
-/* The target rows of one table for the object `id`: a WHERE clause with $1 = the target id. */
-static const struct { const char *table, *where; int folder; } verify_where[] = {
-    {"tblFolders", "id = $1", 1},
-    {"tblFolderAttributes", "folder = $1", 1},
-    {"tblDocuments", "id = $1", 0},
-    {"tblDocumentAttributes", "document = $1", 0},
-    {"tblDocumentContent", "document = $1", 0},
-    {"tblDocumentContentAttributes", "content IN (SELECT id FROM tblDocumentContent WHERE document = $1)", 0},
-    {"tblDocumentStatus", "documentID = $1", 0},
-    {"tblDocumentStatusLog", "statusID IN (SELECT statusID FROM tblDocumentStatus WHERE documentID = $1)", 0},
-    {"tblWorkflowDocumentContent", "document = $1", 0},
-    {"tblWorkflowLog",
-     "workflowdocumentcontent IN (SELECT id FROM tblWorkflowDocumentContent WHERE document = $1)", 0},
-    {"tblACLs", "targetType = 2 AND target = $1", 0},
-    {"tblACLs", "targetType = 1 AND target = $1", 1},
-};
-#define NVERIFY (sizeof verify_where / sizeof *verify_where)
 
 typedef struct vjob {
   job j;            /* c, task, vars, err: what resolve_value() needs */

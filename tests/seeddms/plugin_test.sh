@@ -41,6 +41,25 @@ count() {
     "$HERE" "$1" "$2"
 }
 
+# map_covers TGT_SPEC: the journal's id map (ferry export-map --format json, in the current directory) holds
+# exactly the target's row ids of versions, status rows, runs and log rows, each once
+map_covers() {
+  "$FERRY" export-map -c ferry.json --format json >"$T/map.json" 2>"$T/map.err" || { bad "export-map: $(cat "$T/map.err")"; return; }
+  local out
+  out=$(python3 -c "import json, sys; sys.path.insert(0, sys.argv[1]); import sdlib
+d = sdlib.Db(sys.argv[2]).open()
+m = json.load(open(sys.argv[3]))
+rows = m if isinstance(m, list) else m.get('ids', m.get('map', []))
+for kind, table, col in (('version', 'tblDocumentContent', 'id'), ('status', 'tblDocumentStatus', 'statusID'),
+                         ('run', 'tblWorkflowDocumentContent', 'id'), ('log', 'tblWorkflowLog', 'id')):
+    new = [str(r['new_id']) for r in rows if r['kind'] == kind]
+    have = sorted(str(r[col]) for r in d.rows(table))
+    if sorted(new) != have or not have:
+        print('%s: %d ids in the map, %d rows of %s on the target, %d differ' % (kind, len(new), len(have), table,
+              len(set(new) ^ set(have))))" "$HERE" "$1" "$T/map.json" 2>&1)
+  [ -z "$out" ] && ok || bad "the id map does not cover the target's rows: $out"
+}
+
 # migrate SRC_SPEC SRC_LAYOUT SRC_DSN TGT_SPEC TGT_DSN
 migrate() {
   local sspec=$1 slayout=$2 sdsn=$3 tspec=$4 tdsn=$5
@@ -80,9 +99,10 @@ sys.exit(0 if len(b) == 1 and b[0]['key'] == 'document:2' and 'cannot be read on
   grep -Eq '^offers equal: ([1-9][0-9]*) runs, [1-9][0-9]* .*; 1 runs of documents absent' "$T/offers.out" && ok || bad "no offers compared: $(cat "$T/offers.out")"
 
   "$FERRY" export-map -c ferry.json >"$T/map.out" 2>&1
-  for kind in folder document version run; do
+  for kind in folder document version run log; do
     grep -q "^$kind," "$T/map.out" && ok || { bad "id map lacks $kind"; head -3 "$T/map.out"; }
   done
+  map_covers "$tspec"
 
   local before after
   before=$(py sdcheck.py canon --db "$tspec" --content "$T/tc" | md5sum)
@@ -310,6 +330,8 @@ for t, k in (('tblDocuments', ('name', 'folder')), ('tblFolders', ('name', 'pare
   # the two crashes after a commit: those documents were found on the target and adopted, not written again
   "$FERRY" status -c ferry.json --items >"$T/status.out" 2>&1
   [ "$(grep -c 'adopted' "$T/status.out")" = 2 ] && ok || bad "adopted after the crashes after a commit: $(grep -c adopted "$T/status.out"), expected 2"
+  # the adopted documents' versions, status rows, runs and log rows are in the id map too
+  map_covers "$tspec"
   if py sdcheck.py compare --source "sqlite:$T/s.db" --source-content "$T/sc" --target "$tspec" \
        --target-content "$T/tc" >"$T/cmp.out" 2>&1; then ok
   else bad "compare after the crashes: $(grep -c DIFF "$T/cmp.out") differences"; grep -E 'DIFF|sdcheck' "$T/cmp.out" | head -10; fi

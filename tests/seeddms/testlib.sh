@@ -5,7 +5,7 @@ T=$(mktemp -d /tmp/ferry-seeddms-test.XXXXXX)
 MY=""
 cleanup() {
   if [ -n "$MY" ]; then bash "$SUPPORT/mariadb.sh" stop "$MY" >/dev/null 2>&1; fi
-  rm -rf "$T"
+  [ -n "${SEEDDMS_KEEP:-}" ] && echo "kept $T" || rm -rf "$T"
 }
 trap cleanup EXIT
 fails=0 passes=0
