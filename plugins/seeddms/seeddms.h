@@ -66,6 +66,11 @@ char *seeddms_row_name(int map, json_t *row);
 /* The tables a document or a folder item carries, in write order; NULL-terminated by name. */
 extern const seeddms_table seeddms_tables[];
 const seeddms_table *seeddms_table_get(const char *name);
+/* The tables as a sink writes them on a target of `layout` (SEEDDMS_LAYOUT_51: seeddms_tables_51, else
+ * seeddms_tables), and one of them by name (NULL if none). */
+extern const seeddms_table seeddms_tables_51[];
+const seeddms_table *seeddms_tables_of(int layout);
+const seeddms_table *seeddms_table_in(int layout, const char *name);
 /* "1/" style document directory for a document id (facts 4). malloc'd. */
 char *seeddms_doc_dir(int64_t doc, int64_t max_dir_id);
 /* Absolute path of a version's file. malloc'd. */
@@ -92,6 +97,15 @@ void seeddms_sink_free(seeddms_ctx *c);
 /* source_runs.c: replaces the 5.1 tables "x:tblWorkflowDocumentContent" and "x:tblWorkflowLog" of `tables`
  * by 6.0-shaped "tblWorkflowDocumentContent" (run ids "r<n>") and "tblWorkflowLog" rows. */
 int seeddms_runs_from_51(json_t *tables, ferry_error *err);
+
+/* sink_51.c: the 5.1-shaped tables of a document item's 6.0-shaped `tables` (a new object; the item's own rows
+ * are not changed): only active runs get a run row (parentworkflow = the parent run's workflow, "0" for none),
+ * log rows name (document, version, workflow) and come in source id order, tblDocumentContent loses
+ * revisiondate. What 5.1 cannot hold is appended to `losses` as {"kind", "what"}: "revisiondate", "runs_51"
+ * (one version ran one workflow more than once: 5.1 links their logs as one; only when `from_51` is 0),
+ * "run" (a finished run without log entries, which 5.1 cannot keep). NULL with err on an item whose log
+ * names a run it does not hold. */
+json_t *seeddms_tables_to_51(json_t *tables, int from_51, json_t *losses, ferry_error *err);
 
 /* sink_files.c: copy (or, dry, only read) a version's file on the thread pool, checking its MD5. */
 typedef void (*seeddms_file_fn)(void *arg, int status, const char *message);

@@ -1,5 +1,6 @@
-/* seeddms sink: writes a folder or a document item (source.c) into a SeedDMS 6.0 installation. Users,
- * groups, attribute definitions and workflow definitions are matched by name on the target, never created;
+/* seeddms sink: writes a folder or a document item (source.c) into a SeedDMS 6.0 installation, or a 5.1 one
+ * (the rows turned into the 5.1 shape by sink_51.c). Users, groups, attribute definitions and workflow
+ * definitions are matched by name on the target (or created, sink_defs.c);
  * folders by the journal's id map; every row of a document goes in one transaction, with the new ids of
  * earlier rows (document, version, status, run) put into the later ones, and the versions' files copied with
  * their MD5 checked before the commit. The new ids are recorded with ferry_task_map_id(). */
@@ -42,6 +43,7 @@ typedef struct seeddms_job {
   char *repair_id;  /* `run --repair`: the target id of the folder or document, kept */
   seeddms_after_fn after; /* called after a successful commit (the definitions item) */
   json_t *reasons;  /* plan: every reason the item is blocked, in order, each once */
+  json_t *tables;   /* the item's rows as the target's layout holds them (target_tables()) */
 } job;
 
 void seeddms_sink_free(seeddms_ctx *c) {
@@ -66,6 +68,7 @@ static void job_free(job *j) {
   ferry_error_clear(&j->err);
   ferry_free(j->repair_id);
   json_decref(j->reasons);
+  json_decref(j->tables);
   ferry_free(j);
 }
 
@@ -267,7 +270,19 @@ static void repair_ops(job *j, int folder) {
       NULL};
   static const char *const fold[] = {"DELETE FROM tblFolderAttributes WHERE folder = $1",
                                      "DELETE FROM tblACLs WHERE targetType = 1 AND target = $1", NULL};
-  for (const char *const *q = folder ? fold : doc; *q; q++) {
+  /* 5.1: runs and log rows name the document directly */
+  static const char *const doc51[] = {"DELETE FROM tblWorkflowLog WHERE document = $1",
+                                      "DELETE FROM tblWorkflowDocumentContent WHERE document = $1"};
+  if (!folder && j->c->detected == SEEDDMS_LAYOUT_51)
+    for (size_t i = 0; i < 2; i++) {
+      j->ops = realloc(j->ops, (j->nops + 1) * sizeof *j->ops);
+      op *o = &j->ops[j->nops++];
+      o->sql = ferry_strdup(doc51[i]);
+      o->params = json_pack("[s]", j->repair_id);
+      o->save = NULL;
+    }
+  const char *const *first = folder ? fold : j->c->detected == SEEDDMS_LAYOUT_51 ? doc + 3 : doc;
+  for (const char *const *q = first; *q; q++) {
     j->ops = realloc(j->ops, (j->nops + 1) * sizeof *j->ops);
     op *o = &j->ops[j->nops++];
     o->sql = ferry_strdup(*q);
@@ -290,13 +305,37 @@ out:
   ferry_error_clear(&j->err);
 }
 
+/* The item's tables as the target's layout holds them: a new reference (on a 5.1 target a document's rows
+ * turned into the 5.1 shape, what it cannot hold appended to `losses` if not NULL), or NULL with err. */
+static json_t *target_tables(seeddms_ctx *c, const ferry_item *it, json_t *losses, ferry_error *err) {
+  json_t *tables = json_object_get(it->body, "tables");
+  if (!json_is_object(tables)) {
+    ferry_error_set(err, FERRY_EINVAL, "item %s has no \"tables\" (not from a seeddms source?)", it->key);
+    return NULL;
+  }
+  if (c->detected != SEEDDMS_LAYOUT_51 || strcmp(ferry_item_str(it, "object", ""), "document"))
+    return json_incref(tables);
+  json_t *tmp = losses ? NULL : json_array();
+  json_t *out = seeddms_tables_to_51(tables, !strcmp(ferry_item_str(it, "layout", ""), "5.1"), losses ? losses : tmp,
+                                     err);
+  json_decref(tmp);
+  return out;
+}
+
 /* Builds the statements and file copies of the task's item; -1 with j->err (FERRY_EBLOCKED: something the
  * target lacks). */
 static int resolve(job *j) {
   const ferry_item *it = ferry_task_item(j->task);
-  json_t *tables = json_object_get(it->body, "tables");
-  if (!json_is_object(tables))
-    return ferry_error_set(&j->err, FERRY_EINVAL, "item %s has no \"tables\" (not from a seeddms source?)", it->key);
+  json_t *losses = json_array();
+  j->tables = target_tables(j->c, it, losses, &j->err);
+  if (json_array_size(losses)) {
+    json_t *rep = ferry_task_report(j->task), *have = json_object_get(rep, "losses");
+    if (json_is_array(have)) json_array_extend(have, losses);
+    else json_object_set(rep, "losses", losses);
+  }
+  json_decref(losses);
+  if (!j->tables) return -1;
+  json_t *tables = j->tables;
   if (ferry_task_repair(j->task)) {
     int folder = !strcmp(ferry_item_str(it, "object", ""), "folder");
     const char *tid = json_string_value(json_object_get(ferry_task_state(j->task), "target_id"));
@@ -309,7 +348,7 @@ static int resolve(job *j) {
     ferry_free(var);
     repair_ops(j, folder);
   }
-  for (const seeddms_table *t = seeddms_tables; t->name; t++) {
+  for (const seeddms_table *t = seeddms_tables_of(j->c->detected); t->name; t++) {
     size_t i;
     json_t *row;
     json_array_foreach(json_object_get(tables, t->name), i, row) {
@@ -502,9 +541,10 @@ static void step(job *j) {
   }
   if (plan) {
     const ferry_item *it = ferry_task_item(j->task);
-    char *w = ferry_asprintf("create %s \"%s\" (%zu rows, %zu files)", ferry_item_str(it, "object", "?"),
+    size_t nl = json_array_size(json_object_get(ferry_task_report(j->task), "losses"));
+    char *w = ferry_asprintf("create %s \"%s\" (%zu rows, %zu files%s%.0zu%s)", ferry_item_str(it, "object", "?"),
                              ferry_item_str(it, "name", ferry_item_str(it, "id", "")), j->nops,
-                             json_array_size(j->files));
+                             json_array_size(j->files), nl ? "; " : "", nl, nl ? " losses, in the report" : "");
     json_object_set_new(ferry_task_report(j->task), "would", json_string(w));
     ferry_free(w);
     finish(j);
@@ -607,29 +647,47 @@ void seeddms_job_run(seeddms_job *j, seeddms_after_fn after) {
 
 json_t *seeddms_sink_ids(seeddms_ctx *c, int map) { return c->snk->ids[map]; }
 
-/* The target rows of one table for the object `id`: a WHERE clause with $1 = the target id. */
-static const struct { const char *table, *where; int folder; } verify_where[] = {
-    {"tblFolders", "id = $1", 1},
-    {"tblFolderAttributes", "folder = $1", 1},
-    {"tblDocuments", "id = $1", 0},
-    {"tblDocumentAttributes", "document = $1", 0},
-    {"tblDocumentContent", "document = $1", 0},
-    {"tblDocumentContentAttributes", "content IN (SELECT id FROM tblDocumentContent WHERE document = $1)", 0},
-    {"tblDocumentStatus", "documentID = $1", 0},
-    {"tblDocumentStatusLog", "statusID IN (SELECT statusID FROM tblDocumentStatus WHERE documentID = $1)", 0},
-    {"tblWorkflowDocumentContent", "document = $1", 0},
+/* The target rows of one table for the object `id`: a WHERE clause with $1 = the target id (where51: on a 5.1
+ * target, if it differs). */
+static const struct { const char *table, *where; int folder; const char *where51; } verify_where[] = {
+    {"tblFolders", "id = $1", 1, NULL},
+    {"tblFolderAttributes", "folder = $1", 1, NULL},
+    {"tblDocuments", "id = $1", 0, NULL},
+    {"tblDocumentAttributes", "document = $1", 0, NULL},
+    {"tblDocumentContent", "document = $1", 0, NULL},
+    {"tblDocumentContentAttributes", "content IN (SELECT id FROM tblDocumentContent WHERE document = $1)", 0, NULL},
+    {"tblDocumentStatus", "documentID = $1", 0, NULL},
+    {"tblDocumentStatusLog", "statusID IN (SELECT statusID FROM tblDocumentStatus WHERE documentID = $1)", 0, NULL},
+    {"tblWorkflowDocumentContent", "document = $1", 0, NULL},
     {"tblWorkflowLog",
-     "workflowdocumentcontent IN (SELECT id FROM tblWorkflowDocumentContent WHERE document = $1)", 0},
-    {"tblACLs", "targetType = 2 AND target = $1", 0},
-    {"tblACLs", "targetType = 1 AND target = $1", 1},
+     "workflowdocumentcontent IN (SELECT id FROM tblWorkflowDocumentContent WHERE document = $1)", 0,
+     "document = $1"},
+    {"tblACLs", "targetType = 2 AND target = $1", 0, NULL},
+    {"tblACLs", "targetType = 1 AND target = $1", 1, NULL},
 };
 #define NVERIFY (sizeof verify_where / sizeof *verify_where)
+
+/* "SELECT <cols> FROM <table> WHERE <where> [ORDER BY <id>]" for verify_where[i] on c's target (malloc'd);
+ * *t gets the table's description in the target's layout. */
+static char *where_sql(seeddms_ctx *c, size_t i, const char *cols, const seeddms_table **t) {
+  *t = seeddms_table_in(c->detected, verify_where[i].table);
+  const char *where = c->detected == SEEDDMS_LAYOUT_51 && verify_where[i].where51 ? verify_where[i].where51
+                                                                                   : verify_where[i].where;
+  char *qt = ferry_sql_quote_ident(c->db, (*t)->name);
+  char *qi = (*t)->id ? ferry_sql_quote_ident(c->db, (*t)->id) : NULL;
+  char *sql = ferry_asprintf("SELECT %s FROM %s WHERE %s%s%s", cols ? cols : qi, qt, where, qi ? " ORDER BY " : "",
+                             qi ? qi : "");
+  ferry_free(qt);
+  ferry_free(qi);
+  return sql;
+}
 
 /* ---- resume: an earlier run recorded the intent; its transaction may have committed ---------------- */
 
 typedef struct adopt {
   seeddms_ctx *c;
   ferry_task *task;
+  json_t *tables;  /* the item's rows in the target's layout */
   char *tid;       /* the adopted document's target id */
   size_t next;     /* index into verify_where */
   json_t *unmapped; /* [table]: row counts differ, its ids are not mapped */
@@ -641,6 +699,7 @@ static void adopt_end(adopt *a) {
   ferry_task *task = a->task;
   if (json_array_size(a->unmapped)) json_object_set(ferry_task_report(task), "adopt_unmapped", a->unmapped);
   json_decref(a->unmapped);
+  json_decref(a->tables);
   ferry_free(a->tid);
   ferry_free(a);
   ferry_task_done(task, FERRY_DONE_SKIPPED);
@@ -650,9 +709,9 @@ static void adopt_end(adopt *a) {
  * target's rows by id pair with them one to one; their ids go to the id map like a fresh write's. */
 static void adopt_mapped(void *arg, json_t *rows, const ferry_error *err) {
   adopt *a = arg;
-  const seeddms_table *t = seeddms_table_get(verify_where[a->next - 1].table);
+  const seeddms_table *t = seeddms_table_in(a->c->detected, verify_where[a->next - 1].table);
   const ferry_item *it = ferry_task_item(a->task);
-  json_t *want = json_object_get(json_object_get(it->body, "tables"), t->name);
+  json_t *want = json_object_get(a->tables, t->name);
   const char *kind = map_kind(t->idvar, strlen(t->idvar));
   if (!rows || json_array_size(rows) != json_array_size(want)) {
     if (!rows)
@@ -670,15 +729,12 @@ static void adopt_mapped(void *arg, json_t *rows, const ferry_error *err) {
 static void adopt_next(adopt *a) {
   seeddms_ctx *c = a->c;
   while (a->next < NVERIFY) {
-    const seeddms_table *t = seeddms_table_get(verify_where[a->next].table);
+    const seeddms_table *t = seeddms_table_in(c->detected, verify_where[a->next].table);
     if (verify_where[a->next].folder || !t->idvar || !strcmp(t->idvar, "doc")) {
       a->next++;
       continue;
     }
-    char *qt = ferry_sql_quote_ident(c->db, t->name), *qi = ferry_sql_quote_ident(c->db, t->id);
-    char *sql = ferry_asprintf("SELECT %s FROM %s WHERE %s ORDER BY %s", qi, qt, verify_where[a->next].where, qi);
-    ferry_free(qt);
-    ferry_free(qi);
+    char *sql = where_sql(c, a->next, NULL, &t);
     a->next++;
     ferry_sql_value p = {a->tid, strlen(a->tid), 0};
     int rc = seeddms_collect(c->db, NULL, sql, 1, &p, adopt_mapped, a);
@@ -699,7 +755,7 @@ static void adopt_rows(void *arg, json_t *rows, const ferry_error *err) {
     return;
   }
   if (json_array_size(rows) == 0) {
-      ferry_free(a);
+    ferry_free(a);
     start_job(c, task);
     return;
   }
@@ -712,6 +768,10 @@ static void adopt_rows(void *arg, json_t *rows, const ferry_error *err) {
   json_object_set_new(ferry_task_report(task), "adopted", json_true());
   a->tid = ferry_strdup(id);
   a->unmapped = json_array();
+  ferry_error terr = FERRY_ERROR_INIT;
+  a->tables = target_tables(c, it, NULL, &terr);
+  ferry_error_clear(&terr);
+  if (!a->tables) a->tables = json_object(); /* every table then counts as unmapped */
   a->next = folder ? NVERIFY : 0;
   adopt_next(a);
 }
@@ -794,11 +854,7 @@ static void loaded_one(void *arg, json_t *rows, const ferry_error *err) {
 
 static void detected(void *arg, int status, const ferry_error *err) {
   seeddms_snk *k = arg;
-  if (!status && k->c->detected != SEEDDMS_LAYOUT_60)
-    status = ferry_error_set(&k->err, FERRY_EUNSUPPORTED,
-                             "seeddms: the target %s has the 5.1 layout; writing 5.1 is not done yet",
-                             ferry_sql_endpoint(k->c->db));
-  else if (status)
+  if (status)
     ferry_error_set(&k->err, status, "%s", err->message);
   k->pending = 1;
   for (int m = 0; !status && m < SD_NMAPS; m++) {
@@ -862,6 +918,7 @@ typedef struct vjob {
 
 static void vjob_free(vjob *v) {
   json_decref(v->j.vars);
+  json_decref(v->j.tables);
   json_decref(v->j.files);
   ferry_error_clear(&v->j.err);
   ferry_free(v->tid);
@@ -953,19 +1010,65 @@ static char *expected(vjob *v, const seeddms_table *t, const seeddms_col *spec, 
   return s;
 }
 
+/* A table without a key (5.1's runs): each of the item's rows must equal one target row, in any order. */
+static void verify_unordered(vjob *v, const seeddms_table *t, json_t *want, json_t *rows) {
+  size_t nw = json_array_size(want), ng = json_array_size(rows);
+  char *used = calloc(ng ? ng : 1, 1);
+  for (size_t i = 0; i < nw; i++) {
+    json_t *w = json_array_get(want, i);
+    json_t *exp = json_object();
+    ferry_buf shown = FERRY_BUF_INIT;
+    const char *col;
+    json_t *val;
+    int ok = 1;
+    json_object_foreach(w, col, val) {
+      const seeddms_col *spec = NULL;
+      for (const seeddms_col *cc = t->cols; cc->name; cc++)
+        if (!strcmp(cc->name, col)) spec = cc;
+      int cok;
+      char *e = expected(v, t, spec, w, val, &cok);
+      if (!cok) {
+        vdiff(v, "%s row %zu: %s", t->name, i + 1, e);
+        ok = 0;
+      }
+      json_object_set_new(exp, col, e ? json_string(e) : json_null());
+      ferry_buf_addf(&shown, "%s%s=%s", shown.buf ? ", " : "", col, e ? e : "NULL");
+      ferry_free(e);
+    }
+    size_t hit = ng;
+    for (size_t g = 0; ok && g < ng && hit == ng; g++) {
+      if (used[g]) continue;
+      int same = 1;
+      json_object_foreach(exp, col, val) same = same && json_object_get(json_array_get(rows, g), col) &&
+                                                 same_value(json_string_value(val),
+                                                            seeddms_str(json_array_get(rows, g), col));
+      if (same) hit = g;
+    }
+    if (hit < ng) used[hit] = 1;
+    else if (ok) vdiff(v, "%s: no row on the target has %s", t->name, shown.buf ? shown.buf : "");
+    ferry_buf_free(&shown);
+    json_decref(exp);
+  }
+  ferry_free(used);
+}
+
 static void verify_rows(void *arg, json_t *rows, const ferry_error *err) {
   vjob *v = arg;
   const char *tname = verify_where[v->next - 1].table;
-  const seeddms_table *t = seeddms_table_get(tname);
+  const seeddms_table *t = seeddms_table_in(v->j.c->detected, tname);
   if (!rows) {
     vdiff(v, "%s cannot be read on the target: %s", tname, err ? err->message : "?");
     verify_next(v);
     return;
   }
-  const ferry_item *it = ferry_task_item(v->j.task);
-  json_t *want = json_object_get(json_object_get(it->body, "tables"), tname);
+  json_t *want = json_object_get(v->j.tables, tname);
   size_t nw = json_array_size(want), ng = json_array_size(rows);
   if (nw != ng) vdiff(v, "%s: %zu rows on the source, %zu on the target", tname, nw, ng);
+  if (!t->id) {
+    verify_unordered(v, t, want, rows);
+    verify_next(v);
+    return;
+  }
   for (size_t i = 0; i < nw && i < ng; i++) {
     json_t *w = json_array_get(want, i), *g = json_array_get(rows, i);
     if (t->idvar) {
@@ -1001,11 +1104,8 @@ static void verify_next(vjob *v) {
   seeddms_ctx *c = v->j.c;
   while (v->next < NVERIFY && verify_where[v->next].folder != v->folder) v->next++;
   if (v->next < NVERIFY) {
-    const seeddms_table *t = seeddms_table_get(verify_where[v->next].table);
-    char *qt = ferry_sql_quote_ident(c->db, t->name), *qi = ferry_sql_quote_ident(c->db, t->id);
-    char *sql = ferry_asprintf("SELECT * FROM %s WHERE %s ORDER BY %s", qt, verify_where[v->next].where, qi);
-    ferry_free(qt);
-    ferry_free(qi);
+    const seeddms_table *t;
+    char *sql = where_sql(c, v->next, "*", &t);
     v->next++;
     ferry_sql_value p = {v->tid, strlen(v->tid), 0};
     int rc = seeddms_collect(c->db, NULL, sql, 1, &p, verify_rows, v);
@@ -1044,6 +1144,15 @@ static void verify_start(seeddms_ctx *c, ferry_task *task) {
                                                          ferry_item_str(it, "id", ""));
   if (!v->tid) {
     task_fail(task, FERRY_EMISMATCH, "seeddms: the journal holds no target id for this item");
+    vjob_free(v);
+    return;
+  }
+  v->j.tables = target_tables(c, it, NULL, &v->j.err);
+  if (!v->j.tables) {
+    ferry_error e = FERRY_ERROR_INIT;
+    ferry_error_set(&e, v->j.err.code, "seeddms: %s: %s", it->key, v->j.err.message);
+    ferry_task_fail(task, &e);
+    ferry_error_clear(&e);
     vjob_free(v);
     return;
   }

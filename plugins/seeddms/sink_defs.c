@@ -157,14 +157,16 @@ static void compute(defs *d) {
     if (!login || json_object_get(uid, login)) continue;
     MISSING("user \"%s\"", login);
     if (!create) continue;
-    static const char *const skip[] = {"role", "role_name", NULL};
-    json_t *extra = json_pack("{s:{s:s, s:[O, O]}}", "role", "sql",
+    /* 6.0: the role by name, else by its number (tblRoles); 5.1: the number itself, no secret column */
+    static const char *const skip[] = {"role", "role_name", NULL}, *const skip51[] = {"role_name", "secret", NULL};
+    json_t *extra = c->detected == SEEDDMS_LAYOUT_51 ? NULL :
+                    json_pack("{s:{s:s, s:[O, O]}}", "role", "sql",
                               "COALESCE((SELECT min(id) FROM tblRoles WHERE name = $1), "
                               "(SELECT min(id) FROM tblRoles WHERE role = $2))", "params",
                               json_object_get(r, "role_name") ? json_object_get(r, "role_name") : json_null(),
                               json_object_get(r, "role"));
     char *save = ferry_asprintf("user:%s", login);
-    insert(c, j, "tblUsers", r, skip, extra, save);
+    insert(c, j, "tblUsers", r, c->detected == SEEDDMS_LAYOUT_51 ? skip51 : skip, extra, save);
     plan_var(planned, "user", login);
     json_decref(extra);
     ferry_free(save);
@@ -255,7 +257,8 @@ static void compute(defs *d) {
     json_t *init = ref(sid, planned, "state", s_of(r, "initstate") ? s_of(r, "initstate") : "");
     if (!init) continue;
     json_t *row = json_pack("{s:O, s:o}", "name", json_object_get(r, "name"), "initstate", init);
-    if (json_object_get(r, "layoutdata")) json_object_set(row, "layoutdata", json_object_get(r, "layoutdata"));
+    if (json_object_get(r, "layoutdata") && c->detected != SEEDDMS_LAYOUT_51) /* 5.1 has no such column */
+      json_object_set(row, "layoutdata", json_object_get(r, "layoutdata"));
     char *save = ferry_asprintf("workflow:%s", name);
     insert(c, j, "tblWorkflows", row, NULL, NULL, save);
     plan_var(planned, "workflow", name);

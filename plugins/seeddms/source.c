@@ -248,8 +248,9 @@ static int build(seeddms_src *s) {
                                              "checksum", seeddms_str(v, "checksum")));
       ferry_free(path);
     }
-    json_t *body = json_pack("{s:s, s:s, s:s?, s:O, s:o}", "object", "document", "id", id, "name",
-                             seeddms_str(row, "name"), "tables", o, "files", files);
+    json_t *body = json_pack("{s:s, s:s, s:s?, s:s, s:O, s:o}", "object", "document", "id", id, "name",
+                             seeddms_str(row, "name"), "layout", c->detected == SEEDDMS_LAYOUT_51 ? "5.1" : "6.0",
+                             "tables", o, "files", files);
     char *k = ferry_asprintf("document:%s", id);
     json_array_append_new(s->items, json_pack("[s, o]", k, body));
     ferry_free(k);

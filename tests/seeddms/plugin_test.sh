@@ -27,6 +27,12 @@
 #            the rows, the files, the commit), each run resumed by the next: every document, folder and version
 #            once, as many runs and log rows as the source, a document committed before the crash adopted, the
 #            target equal to the source
+#   same51   5.1 SQLite -> 5.1 SQLite: the runs written back in the 5.1 shape (only active runs are rows, the log by
+#            document, version and workflow); no loss reported
+#   to51     6.0 SQLite -> 5.1 MariaDB: as same51, and the versions that ran one workflow twice are reported as a
+#            loss runs_51 (report and status); then an active run's state changed and a log row deleted on the
+#            target: verify names both, run --repair rewrites those documents, verify clean, target equal
+#   crashpoints51 as crashpoints, onto a 5.1 MariaDB target
 set -uo pipefail
 export LC_ALL=C.UTF-8 PYTHONDONTWRITEBYTECODE=1
 FERRY=$(cd "$(dirname "${1:?ferry}")" && pwd)/$(basename "$1") PLUGINS=$(cd "${2:?plugin dir}" && pwd) SECTION=${3:?section}
@@ -41,8 +47,9 @@ count() {
     "$HERE" "$1" "$2"
 }
 
-# map_covers TGT_SPEC: the journal's id map (ferry export-map --format json, in the current directory) holds
-# exactly the target's row ids of versions, status rows, runs and log rows, each once
+# map_covers TGT_SPEC [TGT_LAYOUT]: the journal's id map (ferry export-map --format json, in the current
+# directory) holds exactly the target's row ids of versions, status rows, runs (not on 5.1: its run rows have no
+# id) and log rows, each once
 map_covers() {
   "$FERRY" export-map -c ferry.json --format json >"$T/map.json" 2>"$T/map.err" || { bad "export-map: $(cat "$T/map.err")"; return; }
   local out
@@ -53,18 +60,22 @@ rows = m if isinstance(m, list) else m.get('ids', m.get('map', []))
 for kind, table, col in (('version', 'tblDocumentContent', 'id'), ('status', 'tblDocumentStatus', 'statusID'),
                          ('run', 'tblWorkflowDocumentContent', 'id'), ('log', 'tblWorkflowLog', 'id')):
     new = [str(r['new_id']) for r in rows if r['kind'] == kind]
+    if kind == 'run' and sys.argv[4] == '5.1':
+        if new:
+            print('run: %d ids in the map of a 5.1 target, whose run rows have none' % len(new))
+        continue
     have = sorted(str(r[col]) for r in d.rows(table))
     if sorted(new) != have or not have:
         print('%s: %d ids in the map, %d rows of %s on the target, %d differ' % (kind, len(new), len(have), table,
-              len(set(new) ^ set(have))))" "$HERE" "$1" "$T/map.json" 2>&1)
+              len(set(new) ^ set(have))))" "$HERE" "$1" "$T/map.json" "${2:-6.0}" 2>&1)
   [ -z "$out" ] && ok || bad "the id map does not cover the target's rows: $out"
 }
 
-# migrate SRC_SPEC SRC_LAYOUT SRC_DSN TGT_SPEC TGT_DSN
+# migrate SRC_SPEC SRC_LAYOUT SRC_DSN TGT_SPEC TGT_DSN [TGT_LAYOUT]
 migrate() {
-  local sspec=$1 slayout=$2 sdsn=$3 tspec=$4 tdsn=$5
+  local sspec=$1 slayout=$2 sdsn=$3 tspec=$4 tdsn=$5 tlayout=${6:-6.0}
   py mkfixture.py --db "$sspec" --layout "$slayout" --content "$T/sc" --seed 7 >/dev/null || bad "source fixture"
-  py mkfixture.py --db "$tspec" --layout 6.0 --content "$T/tc" --seed 7 --part definitions --id-offset 100 \
+  py mkfixture.py --db "$tspec" --layout "$tlayout" --content "$T/tc" --seed 7 --part definitions --id-offset 100 \
     >/dev/null || bad "target fixture"
   export SOURCE_SEEDDMS_DSN=$sdsn SOURCE_SEEDDMS_CONTENT=$T/sc TARGET_SEEDDMS_DSN=$tdsn TARGET_SEEDDMS_CONTENT=$T/tc
   cp "$ROOT/examples/seeddms-to-seeddms.json" "$T/ferry.json"
@@ -99,10 +110,22 @@ sys.exit(0 if len(b) == 1 and b[0]['key'] == 'document:2' and 'cannot be read on
   grep -Eq '^offers equal: ([1-9][0-9]*) runs, [1-9][0-9]* .*; 1 runs of documents absent' "$T/offers.out" && ok || bad "no offers compared: $(cat "$T/offers.out")"
 
   "$FERRY" export-map -c ferry.json >"$T/map.out" 2>&1
-  for kind in folder document version run log; do
+  for kind in folder document version $([ "$tlayout" = 6.0 ] && echo run) log; do
     grep -q "^$kind," "$T/map.out" && ok || { bad "id map lacks $kind"; head -3 "$T/map.out"; }
   done
-  map_covers "$tspec"
+  map_covers "$tspec" "$tlayout"
+  # losses: a 6.0 source's version that ran one workflow twice cannot keep two logs on 5.1 (runs_51, named
+  # in the item's report and in status); a 5.1 source has nothing 5.1 cannot hold
+  local twice
+  twice=$(python3 -c "import json,sys; its=[i for st in json.load(open(sys.argv[1]))['stages'] for i in st.get('items', [])]
+print(sum(1 for i in its for l in (i.get('report') or {}).get('losses', []) if l.get('kind') == 'runs_51'))" seeddms-report.json)
+  if [ "$tlayout" = 5.1 ] && [ "$slayout" = 6.0 ]; then
+    [ "$twice" -gt 0 ] && ok || bad "no runs_51 loss reported for the version run twice through one workflow"
+    "$FERRY" status -c ferry.json --items >"$T/st.out" 2>&1
+    grep -q 'document:[0-9]* .*runs_51' "$T/st.out" && ok || bad "status does not show the runs_51 loss: $(grep -m2 loss "$T/st.out")"
+  else
+    [ "$twice" = 0 ] && ok || bad "$twice runs_51 losses reported from a $slayout source to a $tlayout target"
+  fi
 
   local before after
   before=$(py sdcheck.py canon --db "$tspec" --content "$T/tc" | md5sum)
@@ -155,6 +178,68 @@ sys.exit(0 if len(b) == 2 and ('\"%s\" is missing' % sys.argv[2]) in b[0] and 'c
 old)
   start_mariadb tgt
   migrate "sqlite:$T/s.db" 5.1 "$T/s.db" "mariadb:$MY/sock/mysqld.sock:tgt" "$(bash "$SUPPORT/mariadb.sh" url "$MY" tgt)"
+  ;;
+same51)
+  migrate "sqlite:$T/s.db" 5.1 "$T/s.db" "sqlite:$T/t.db" "$T/t.db" 5.1
+  # "definitions": "create" onto a fresh 5.1 target from a 6.0 source: users get their role as the 5.1 number
+  # (no tblRoles, no secret column), workflows no layoutdata; the target then equals the source
+  py mkfixture.py --db "sqlite:$T/s6.db" --layout 6.0 --content "$T/sc6" --seed 3 --docs 10 --folders 3 \
+    --missing-files 0 >/dev/null || bad "6.0 source fixture"
+  py mkfixture.py --db "sqlite:$T/t6.db" --layout 5.1 --content "$T/tc6" --seed 3 --part install >/dev/null \
+    || bad "fresh 5.1 target"
+  mkdir -p c6 && sed 's/"content_dir": "${TARGET_SEEDDMS_CONTENT}"/"content_dir": "${TARGET_SEEDDMS_CONTENT}", "definitions": "create"/' \
+    "$ROOT/examples/seeddms-to-seeddms.json" >c6/ferry.json
+  (cd c6 && SOURCE_SEEDDMS_DSN=$T/s6.db SOURCE_SEEDDMS_CONTENT=$T/sc6 TARGET_SEEDDMS_DSN=$T/t6.db \
+     TARGET_SEEDDMS_CONTENT=$T/tc6 "$FERRY" run -c ferry.json) >"$T/c6.out" 2>&1 && ok || { bad "create onto 5.1"; tail -5 "$T/c6.out"; }
+  [ "$(count "sqlite:$T/t6.db" tblUsers)" = "$(count "sqlite:$T/s6.db" tblUsers)" ] && ok || bad "users created on 5.1: $(count "sqlite:$T/t6.db" tblUsers)"
+  roles=$(python3 -c "import sqlite3,sys; print(sorted({r[0] for r in sqlite3.connect(sys.argv[1]).execute('SELECT role FROM tblUsers')}))" "$T/t6.db")
+  [ "$roles" = "[0, 1, 2]" ] && ok || bad "5.1 roles of the created users: $roles"
+  if py sdcheck.py compare --source "sqlite:$T/s6.db" --source-content "$T/sc6" --target "sqlite:$T/t6.db" \
+       --target-content "$T/tc6" >"$T/cmp6.out" 2>&1; then ok
+  else bad "compare 6.0 -> fresh 5.1: $(grep -c DIFF "$T/cmp6.out") differences"; grep -E 'DIFF|sdcheck' "$T/cmp6.out" | head -10; fi
+  ;;
+to51)
+  start_mariadb tgt
+  tspec="mariadb:$SOCK:tgt"
+  migrate "sqlite:$T/s.db" 6.0 "$T/s.db" "$tspec" "$(bash "$SUPPORT/mariadb.sh" url "$MY" tgt)" 5.1
+  # verify and repair in the 5.1 shape: besides the runs the fire step moved on, an active run's state is
+  # changed and a log row deleted on the target; verify names both, run --repair writes those documents again
+  # (their runs and log by document), then verify is clean and the target equals the source again
+  planted=$(python3 - "$HERE" "$tspec" <<'PY'
+import sys; sys.path.insert(0, sys.argv[1]); import sdlib
+d = sdlib.Db(sys.argv[2]).open()
+runs = sorted(d.rows("tblWorkflowDocumentContent"), key=lambda r: r["document"])
+logs = sorted(d.rows("tblWorkflowLog"), key=lambda r: r["id"])
+a = runs[-1]
+other = next(s["id"] for s in d.rows("tblWorkflowStates") if s["id"] != a["state"])
+d.execute("UPDATE tblWorkflowDocumentContent SET state = ? WHERE document = ? AND version = ? AND workflow = ?",
+          (other, a["document"], a["version"], a["workflow"]))
+b = next(e for e in logs if e["document"] != a["document"])
+d.execute("DELETE FROM tblWorkflowLog WHERE id = ?", (b["id"],))
+print(a["document"], b["document"])
+PY
+) || bad "planting"
+  read -r da db <<<"$planted"
+  sa=$(awk -F, -v n="$da" '$1 == "document" && $3 == n {print $2}' "$T/map.out")
+  sb=$(awk -F, -v n="$db" '$1 == "document" && $3 == n {print $2}' "$T/map.out")
+  "$FERRY" verify -c ferry.json >"$T/v1.out" 2>&1
+  [ $? = 4 ] && ok || bad "verify of a changed 5.1 target did not exit 4"
+  # differs KEY PATTERN: the verify report's differences of item KEY include one matching PATTERN
+  differs() {
+    python3 -c "import json, re, sys; its = {i['key']: i for st in json.load(open(sys.argv[1]))['stages'] for i in st.get('items', [])}
+sys.exit(0 if any(re.search(sys.argv[3], d) for d in (its.get(sys.argv[2], {}).get('report') or {}).get('differences', [])) else 1)" \
+      seeddms-report.json "$1" "$2"
+  }
+  differs "document:$sa" 'tblWorkflowDocumentContent: no row on the target has .*state=' && ok \
+    || bad "verify does not name the changed run of document $sa: $(grep "document:$sa\"" "$T/v1.out" | head -2)"
+  differs "document:$sb" 'tblWorkflowLog: [0-9]+ rows on the source, [0-9]+ on the target' && ok \
+    || bad "verify does not name the deleted log row of document $sb: $(grep "document:$sb\"" "$T/v1.out" | head -2)"
+  "$FERRY" run --repair -c ferry.json >"$T/r.out" 2>&1 && ok || { bad "run --repair"; tail -5 "$T/r.out"; }
+  "$FERRY" verify -c ferry.json >"$T/v2.out" 2>&1
+  grep -q 'verify: 0 item(s) differ and 1 are not migrated' "$T/v2.out" && ok || { bad "verify after repair"; grep mismatch "$T/v2.out" | head -5; }
+  if py sdcheck.py compare --source "sqlite:$T/s.db" --source-content "$T/sc" --target "$tspec" --target-content "$T/tc" \
+       --ignore-missing-files >"$T/cmp2.out" 2>&1; then ok
+  else bad "compare after repair: $(grep -c DIFF "$T/cmp2.out") differences"; grep -E 'DIFF|sdcheck' "$T/cmp2.out" | head -10; fi
   ;;
 create)
   # a fresh target (install rows only) with "definitions": "create": 5.1 SQLite -> 6.0 MariaDB; plan writes
@@ -294,14 +379,16 @@ crash)
   else bad "sdcheck compare after resume: $(grep -c DIFF "$T/cmp.out") differences"; grep -E 'DIFF|sdcheck' "$T/cmp.out" | head -10; fi
   [ -z "$(find "$T/tc" -name '*.part')" ] || echo "note: leftover .part files: $(find "$T/tc" -name '*.part' | wc -l)"
   ;;
-crashpoints)
+crashpoints|crashpoints51)
+  # (crashpoints51: the same onto a 5.1 target, whose runs have no id: only the active ones are rows)
   # SIGKILL at seeded points of the sink (FERRY_SEEDDMS_TEST_CRASH_AFTER, test only): after the intent, after
   # the rows, after the files, after the commit (the journal does not know it is done); each run is resumed by
   # the next; at the end every document is on the target exactly once and the target equals the source
   py mkfixture.py --db "sqlite:$T/s.db" --layout 6.0 --content "$T/sc" --seed 5 --docs 40 --folders 6 \
     --missing-files 0 >/dev/null || bad "source fixture"
   start_mariadb tgt
-  py mkfixture.py --db "mariadb:$SOCK:tgt" --layout 6.0 --content "$T/tc" --seed 5 --docs 40 --folders 6 \
+  tl=$([ "$SECTION" = crashpoints51 ] && echo 5.1 || echo 6.0)
+  py mkfixture.py --db "mariadb:$SOCK:tgt" --layout $tl --content "$T/tc" --seed 5 --docs 40 --folders 6 \
     --part definitions --id-offset 100 >/dev/null || bad "target fixture"
   export SOURCE_SEEDDMS_DSN=$T/s.db SOURCE_SEEDDMS_CONTENT=$T/sc TARGET_SEEDDMS_CONTENT=$T/tc
   export TARGET_SEEDDMS_DSN=$(bash "$SUPPORT/mariadb.sh" url "$MY" tgt)
@@ -324,14 +411,16 @@ for t, k in (('tblDocuments', ('name', 'folder')), ('tblFolders', ('name', 'pare
     c = Counter(tuple(r[x] for x in k) for r in d.rows(t))
     print(sum(v - 1 for v in c.values()), end=' ')" "$HERE" "$tspec")
   [ "$dup" = "0 0 0 " ] && ok || bad "duplicates on the target (documents, folders, versions): $dup"
-  [ "$(count "$tspec" tblWorkflowDocumentContent)" = "$(count "sqlite:$T/s.db" tblWorkflowDocumentContent)" ] && ok \
-    || bad "runs: $(count "$tspec" tblWorkflowDocumentContent) on the target"
+  runs=$(python3 -c "import sys; sys.path.insert(0, sys.argv[1]); import sdlib; d = sdlib.Db(sys.argv[2]).open()
+print(sum(1 for r in d.rows('tblWorkflowDocumentContent') if sys.argv[3] == '6.0' or r['state'] is not None))" "$HERE" "sqlite:$T/s.db" $tl)
+  [ "$(count "$tspec" tblWorkflowDocumentContent)" = "$runs" ] && ok \
+    || bad "runs: $(count "$tspec" tblWorkflowDocumentContent) on the target, expected $runs"
   [ "$(count "$tspec" tblWorkflowLog)" = "$(count "sqlite:$T/s.db" tblWorkflowLog)" ] && ok || bad "log rows differ in number"
   # the two crashes after a commit: those documents were found on the target and adopted, not written again
   "$FERRY" status -c ferry.json --items >"$T/status.out" 2>&1
   [ "$(grep -c 'adopted' "$T/status.out")" = 2 ] && ok || bad "adopted after the crashes after a commit: $(grep -c adopted "$T/status.out"), expected 2"
   # the adopted documents' versions, status rows, runs and log rows are in the id map too
-  map_covers "$tspec"
+  map_covers "$tspec" $tl
   if py sdcheck.py compare --source "sqlite:$T/s.db" --source-content "$T/sc" --target "$tspec" \
        --target-content "$T/tc" >"$T/cmp.out" 2>&1; then ok
   else bad "compare after the crashes: $(grep -c DIFF "$T/cmp.out") differences"; grep -E 'DIFF|sdcheck' "$T/cmp.out" | head -10; fi

@@ -19,7 +19,9 @@ transition into it has fired in this run; a state mapped to released or rejected
 same trigger is replayed in memory on the source's definitions (the source is never written), and the target's
 run after the trigger (state, log, who is offered what next) must equal what the source would have done.
 Prints "fired N transitions (M state changes, K runs ended)" and exits 0, or "FIRE ..." lines and exits 1.
-Both need the target on the 6.0 layout (the source may be 5.1: its runs are rebuilt from the log).
+Either side may be on the 5.1 layout: its runs are rebuilt from the log (facts 8). On a 5.1 target the trigger
+is written as SeedDMS 5.1 does it (facts 5): the log row names (document, version, workflow), a state change
+updates the rows of that triple, and a run that ends has its row deleted.
 """
 import argparse
 import os
@@ -108,8 +110,6 @@ def tid_of(c, run, tname):
 def cmd_fire(a):
     _, cs, rs = load(a.source, a.source_content)
     tdb, ct, rt = load(a.target, a.target_content)
-    if ct.layout != "6.0":
-        print("FIRE the target is not on the 6.0 layout"); return 2
     src, tgt = by_version(cs, rs), by_version(ct, rt)
     s_user = {v: k for k, v in cs.login.items()}
     t_user = {v: k for k, v in ct.login.items()}
@@ -136,10 +136,23 @@ def cmd_fire(a):
         s_state, s_log, s_moved = trigger(cs, srun, s_tid, s_user[login], when)
         # the target: as SeedDMS does it, with the target's definitions
         t_state, _, t_moved = trigger(ct, trun, t_tid, t_user[login], when)
-        tdb.execute("INSERT INTO tblWorkflowLog (workflowdocumentcontent, userid, transition, date, comment) "
-                    "VALUES (?, ?, ?, ?, ?)", (trun["id"], t_user[login], t_tid, when, "ferry sdfire"))
-        if t_moved:
-            tdb.execute("UPDATE tblWorkflowDocumentContent SET state = ? WHERE id = ?", (t_state, trun["id"]))
+        if ct.layout == "5.1":
+            docid = next(d for d, key in ct.dkey.items() if key == k[0])
+            triple = (trun["workflow"], docid, k[1])
+            tdb.execute("INSERT INTO tblWorkflowLog (document, version, workflow, userid, transition, date, comment) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?)", (docid, k[1], trun["workflow"], t_user[login], t_tid, when,
+                                                         "ferry sdfire"))
+            if t_moved and t_state is None:
+                tdb.execute("DELETE FROM tblWorkflowDocumentContent WHERE workflow = ? AND document = ? AND version = ?",
+                            triple)
+            elif t_moved:
+                tdb.execute("UPDATE tblWorkflowDocumentContent SET state = ? WHERE workflow = ? AND document = ? "
+                            "AND version = ?", (t_state,) + triple)
+        else:
+            tdb.execute("INSERT INTO tblWorkflowLog (workflowdocumentcontent, userid, transition, date, comment) "
+                        "VALUES (?, ?, ?, ?, ?)", (trun["id"], t_user[login], t_tid, when, "ferry sdfire"))
+            if t_moved:
+                tdb.execute("UPDATE tblWorkflowDocumentContent SET state = ? WHERE id = ?", (t_state, trun["id"]))
         moved += t_moved
         ended += t_moved and t_state is None
         fired.append((k, tname, login, trun, srun, t_tid, s_state, s_log, s_moved, t_moved))

@@ -320,7 +320,8 @@ FERRY_API char *ferry_task_lookup_id(ferry_task *task, const char *kind, const c
  *   "target_id": string      the main object created on the target (a process instance id, a path)
  *   "adopted": true          the target object was found and adopted (created by an interrupted attempt)
  *   "losses": [{"kind": string, "what": string, ...}]  what could not be carried exactly and why; kinds used
- *                             in tree: "and_join", "deadline", "tool", "notification", "duplicate"
+ *                             in tree: "and_join", "deadline", "tool", "notification", "duplicate", "definition",
+ *                             "revisiondate", "runs_51", "run"
  *   "differences": [string]  verify (and the sink's own check): what differs
  *   "would": string          plan: what a run would do
  * The old -> new ids themselves go through ferry_task_map_id(). */
