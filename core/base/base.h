@@ -93,6 +93,9 @@ FILE *ferry__log_out(void);
 char *ferry__log_event_line(ferry_log_level level, json_t *fields);
 /* Registers a secret: every later log line, journal text, report and plan output has it replaced by "***".
  * Copied. Strings shorter than 3 characters are ignored (they would redact everything). */
+/* Registers a secret for ferry_redact(); values shorter than FERRY__SECRET_MIN are ignored (masking "ab"
+ * would hide those letters in every message). */
+#define FERRY__SECRET_MIN 3
 void ferry__secret_add(const char *value);
 /* Redacts in place inside a JSON value (all strings, recursively). */
 void ferry__redact_json(json_t *v);

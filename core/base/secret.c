@@ -14,7 +14,7 @@ static void secret_add_one(const char *value);
 /* A secret is also registered in its JSON-escaped form (a password holding '"' or '\\' as it appears inside
  * JSON text written by json_dumps), so that redacting serialised JSON finds it too. */
 void ferry__secret_add(const char *value) {
-  if (!value || strlen(value) < 3) return;
+  if (!value || strlen(value) < FERRY__SECRET_MIN) return;
   secret_add_one(value);
   json_t *s = json_string(value);
   char *esc = s ? json_dumps(s, JSON_ENCODE_ANY) : NULL;

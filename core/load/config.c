@@ -500,6 +500,10 @@ static int build(const loader *L, ferry_config *cfg, json_t *root) {
     if (at && colon && colon < at) { /* its password is a secret from now on (settings, logs, reports) */
       char *pw = ferry_strndup(colon + 1, (size_t)(at - colon - 1));
       ferry__secret_add(pw);
+      if (*pw && strlen(pw) < FERRY__SECRET_MIN)
+        ferry_log(NULL, FERRY_LOG_WARN, "%s: \"journal\": its password is %zu character%s long; secrets shorter "
+                  "than %d characters are not masked in logs and reports", L->origin ? L->origin : "config",
+                  strlen(pw), strlen(pw) == 1 ? "" : "s", FERRY__SECRET_MIN);
       free(pw);
     }
     cfg->journal = ferry_strdup(s);

@@ -163,6 +163,17 @@ static int read_secret_file(const opt_run *r, const char *label, const char *pat
   return 0;
 }
 
+/* Registers a secret value; one of 1 or 2 characters cannot be masked (it would hide those letters everywhere,
+ * ferry__secret_add() ignores it), so the user is told once per option. */
+static void secret_value(const opt_run *r, const char *label, const char *value) {
+  ferry__secret_add(value);
+  size_t n = value ? strlen(value) : 0;
+  if (n > 0 && n < FERRY__SECRET_MIN)
+    ferry_log(NULL, FERRY_LOG_WARN,
+              "%s: %s: the secret is %zu character%s long; secrets shorter than %d characters are not masked in "
+              "logs and reports", r->where, label, n, n == 1 ? "" : "s", FERRY__SECRET_MIN);
+}
+
 static void free_pieces(char **pieces, size_t n) {
   for (size_t i = 0; i < n; i++) free(pieces[i]);
   free(pieces);
@@ -178,7 +189,7 @@ static int resolve_string(const opt_run *r, const ferry_option *o, const char *l
     size_t npieces = 0;
     int rc = expand(r, label, json_string_value(v), out, &pieces, &npieces);
     if (!rc && secret) {
-      ferry__secret_add(*out);
+      secret_value(r, label, *out);
       for (size_t i = 0; i < npieces; i++) ferry__secret_add(pieces[i]);
     }
     free_pieces(pieces, npieces);
@@ -198,12 +209,12 @@ static int resolve_string(const opt_run *r, const ferry_option *o, const char *l
         return ferry_error_set(r->err, FERRY_ECONFIG, "%s: %s: environment variable %s is not set", r->where,
                                label, name);
       *out = ferry_strdup(val);
-      ferry__secret_add(*out);
+      secret_value(r, label, *out);
       return 0;
     }
     if (json_is_string(file)) {
       int rc = read_secret_file(r, label, json_string_value(file), out);
-      if (!rc) ferry__secret_add(*out);
+      if (!rc) secret_value(r, label, *out);
       return rc;
     }
   }

@@ -429,6 +429,39 @@ static void test_secrets(const char *dir) {
   r = ferry_redact("/srv/data/in");
   FT_ASSERT(!strcmp(r, "/srv/data/in"), "a plain option's substitution was redacted: %s", r);
   free(r);
+  /* a secret too short to be masked (1-2 characters): taken, with one warning naming the option; 3 are masked */
+  {
+    char *path = ferry_asprintf("%s/short.txt", dir);
+    const char *texts[] = {"{\"password\": \"ab\"}", "{\"password\": \"abc\"}"};
+    for (int i = 0; i < 2; i++) {
+      FILE *f = fopen(path, "w+");
+      FT_ASSERT(f, "open %s", path);
+      ferry__secret_clear();
+      ferry_log_configure(FERRY_LOG_INFO, FERRY_LOG_TEXT, f);
+      int rc = apply(table, texts[i], &c, NULL, &msg);
+      ferry_log_configure(FERRY_LOG_INFO, FERRY_LOG_TEXT, NULL);
+      FT_ASSERT(rc == 0, "%s: %s", texts[i], msg);
+      ferry__options_release(table, &c);
+      fflush(f);
+      rewind(f);
+      char line[1024] = "";
+      size_t got = fread(line, 1, sizeof line - 1, f);
+      line[got] = '\0';
+      fclose(f);
+      if (i == 0) {
+        FT_ASSERT(strstr(line, "\"password\": the secret is 2 characters long; secrets shorter than 3 characters "
+                               "are not masked in logs and reports") && strstr(line, "warn"),
+                  "no warning for a 2-character secret: [%s]", line);
+      } else {
+        FT_ASSERT(!*line, "a 3-character secret warned: [%s]", line);
+        r = ferry_redact("pw abc");
+        FT_ASSERT(!strcmp(r, "pw ***"), "a 3-character secret is not masked: %s", r);
+        free(r);
+      }
+    }
+    unlink(path);
+    free(path);
+  }
   /* errors name the option and where the value should have come from, never the value */
   refused(table, "{\"password\": \"${FT_OPT_NOPE}\"}", NULL, FERRY_ECONFIG,
           "\"password\": environment variable FT_OPT_NOPE is not set", NULL);
