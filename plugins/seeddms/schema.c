@@ -31,40 +31,23 @@ const seeddms_table seeddms_tables[] = {
     {NULL, NULL, NULL, {{NULL, SD_PLAIN, NULL}}},
 };
 
-/* The same on a 5.1 target (facts 5, 11): a run row has no id of its own (nothing refers to it), names its
+/* What differs on a 5.1 target (facts 5, 11): a run row has no id of its own (nothing refers to it), names its
  * parent by workflow, and exists only while the run is active; a log row names (document, version, workflow).
  * The item's 6.0-shaped rows are turned into these by seeddms_tables_to_51() (sink_51.c). */
-const seeddms_table seeddms_tables_51[] = {
-    {"tblFolders", "id", "folder",
-     {{"parent", SD_FOLDER, NULL}, {"owner", SD_USER, NULL}, {"folderList", SD_FLIST, NULL}}},
-    {"tblFolderAttributes", "id", NULL, {{"folder", SD_VAR, "folder"}, {"attrdef", SD_ATTRDEF, NULL}}},
-    {"tblDocuments", "id", "doc",
-     {{"owner", SD_USER, NULL}, {"folder", SD_FOLDER, NULL}, {"folderList", SD_FLIST, NULL},
-      {"locked", SD_USER, NULL}}},
-    {"tblDocumentAttributes", "id", NULL, {{"document", SD_VAR, "doc"}, {"attrdef", SD_ATTRDEF, NULL}}},
-    {"tblDocumentContent", "id", "content",
-     {{"document", SD_VAR, "doc"}, {"createdBy", SD_USER, NULL}, {"dir", SD_DOCDIR, NULL}}},
-    {"tblDocumentContentAttributes", "id", NULL, {{"content", SD_VAR, "content"}, {"attrdef", SD_ATTRDEF, NULL}}},
-    {"tblDocumentStatus", "statusID", "status", {{"documentID", SD_VAR, "doc"}}},
-    {"tblDocumentStatusLog", "statusLogID", NULL, {{"statusID", SD_VAR, "status"}, {"userID", SD_USER, NULL}}},
+static const seeddms_table tables_51[] = {
     {"tblWorkflowDocumentContent", NULL, NULL,
      {{"parentworkflow", SD_WORKFLOW, NULL}, {"workflow", SD_WORKFLOW, NULL}, {"document", SD_VAR, "doc"},
       {"state", SD_STATE, NULL}}},
     {"tblWorkflowLog", "id", "log",
      {{"document", SD_VAR, "doc"}, {"workflow", SD_WORKFLOW, NULL}, {"userid", SD_USER, NULL},
       {"transition", SD_TRANSITION, NULL}}},
-    {"tblACLs", "id", NULL, {{"target", SD_ACLTARGET, NULL}, {"userID", SD_USER, NULL}, {"groupID", SD_GROUP, NULL}}},
     {NULL, NULL, NULL, {{NULL, SD_PLAIN, NULL}}},
 };
 
-const seeddms_table *seeddms_tables_of(int layout) {
-  return layout == SEEDDMS_LAYOUT_51 ? seeddms_tables_51 : seeddms_tables;
-}
-
 const seeddms_table *seeddms_table_in(int layout, const char *name) {
-  for (const seeddms_table *t = seeddms_tables_of(layout); t->name; t++)
+  for (const seeddms_table *t = layout == SEEDDMS_LAYOUT_51 ? tables_51 : seeddms_tables; t->name; t++)
     if (!strcmp(t->name, name)) return t;
-  return NULL;
+  return layout == SEEDDMS_LAYOUT_51 ? seeddms_table_in(SEEDDMS_LAYOUT_60, name) : NULL;
 }
 
 const seeddms_table *seeddms_table_get(const char *name) { return seeddms_table_in(SEEDDMS_LAYOUT_60, name); }

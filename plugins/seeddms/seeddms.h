@@ -66,10 +66,8 @@ char *seeddms_row_name(int map, json_t *row);
 /* The tables a document or a folder item carries, in write order; NULL-terminated by name. */
 extern const seeddms_table seeddms_tables[];
 const seeddms_table *seeddms_table_get(const char *name);
-/* The tables as a sink writes them on a target of `layout` (SEEDDMS_LAYOUT_51: seeddms_tables_51, else
- * seeddms_tables), and one of them by name (NULL if none). */
-extern const seeddms_table seeddms_tables_51[];
-const seeddms_table *seeddms_tables_of(int layout);
+/* A table by name as a sink writes it on a target of `layout` (on 5.1 the runs and the log differ), or NULL;
+ * the write order stays that of seeddms_tables. */
 const seeddms_table *seeddms_table_in(int layout, const char *name);
 /* "1/" style document directory for a document id (facts 4). malloc'd. */
 char *seeddms_doc_dir(int64_t doc, int64_t max_dir_id);

@@ -348,7 +348,8 @@ static int resolve(job *j) {
     ferry_free(var);
     repair_ops(j, folder);
   }
-  for (const seeddms_table *t = seeddms_tables_of(j->c->detected); t->name; t++) {
+  for (const seeddms_table *t0 = seeddms_tables; t0->name; t0++) {
+    const seeddms_table *t = seeddms_table_in(j->c->detected, t0->name);
     size_t i;
     json_t *row;
     json_array_foreach(json_object_get(tables, t->name), i, row) {
