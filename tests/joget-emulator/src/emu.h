@@ -196,6 +196,7 @@ typedef struct {
     int port;
     int threads;
     int latency_ms;
+    int max_inflight;   /* > 0: at most this many requests inside their latency at once, the rest queue */
     double fail_rate;
     int fail_500, fail_reset, fail_timeout;
     int timeout_ms;

@@ -25,24 +25,39 @@ static FILE *logf_;
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 static volatile sig_atomic_t stop_flag;
 
-/* ---------- delayed (suspended) connections ---------- */
+/* ---------- delayed (suspended) connections ----------
+ * A request's latency is spent suspended. With --max-inflight N only N requests are inside their latency at
+ * once (a server with N busy workers); the others wait, in arrival order, for a slot, and their latency starts
+ * when they get one. */
 typedef struct delayed {
     struct MHD_Connection *conn;
-    int64_t due;
+    int64_t due, ms;
+    int slot;                  /* holds one of the --max-inflight slots */
     struct delayed *next;
 } delayed;
 static pthread_mutex_t dl_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t dl_cv = PTHREAD_COND_INITIALIZER;
 static delayed *dl_head;
+static delayed *wq_head, *wq_tail; /* waiting for a slot, oldest first */
+static int inflight;
 static int dl_quit;
 
 static void delay_conn(struct MHD_Connection *conn, int64_t ms)
 {
     delayed *d = calloc(1, sizeof *d);
     d->conn = conn;
-    d->due = now_ms() + ms + 1; /* never earlier than asked (ms clock truncation) */
+    d->ms = ms;
+    d->slot = cfg->max_inflight > 0;
     MHD_suspend_connection(conn);
     pthread_mutex_lock(&dl_mu);
+    if (d->slot && inflight >= cfg->max_inflight) {
+        if (wq_tail) wq_tail->next = d; else wq_head = d;
+        wq_tail = d;
+        pthread_mutex_unlock(&dl_mu);
+        return;
+    }
+    inflight += d->slot;
+    d->due = now_ms() + ms + 1; /* never earlier than asked (ms clock truncation) */
     d->next = dl_head;
     dl_head = d;
     pthread_cond_signal(&dl_cv);
@@ -60,6 +75,16 @@ static void *delay_thread(void *arg)
             if (d->due <= now || dl_quit) {
                 *pp = d->next;
                 MHD_resume_connection(d->conn);
+                if (d->slot && wq_head) { /* its slot goes to the oldest waiting request */
+                    delayed *w = wq_head;
+                    wq_head = w->next;
+                    if (!wq_head) wq_tail = NULL;
+                    w->due = now + w->ms + 1;
+                    w->next = *pp;
+                    *pp = w;  /* looked at next: due now when dl_quit, else later */
+                } else {
+                    inflight -= d->slot;
+                }
                 free(d);
             } else {
                 if (d->due < next) next = d->due;

@@ -22,6 +22,8 @@ static void usage(FILE *f)
             "  --port-file FILE     write the bound port to FILE once listening\n"
             "  --threads N          worker threads, one database connection each (default 8)\n"
             "  --latency-ms N       added to every reply\n"
+            "  --max-inflight N     at most N requests inside their latency at once, the others queue in arrival\n"
+            "                       order (a server with N busy workers; needs --latency-ms; default 0 = no limit)\n"
             "  --fail-rate R        fraction 0..1 of /jw/web/json/ requests that fail\n"
             "  --fail-kinds LIST    comma list of 500,reset,timeout,lost,partial,twice (default 500):\n"
             "                       500 error answer, nothing done; reset closed unanswered, nothing done;\n"
@@ -57,7 +59,7 @@ int main(int argc, char **argv)
         {"host", 1, 0, 'H'}, {"port", 1, 0, 'p'}, {"port-file", 1, 0, 'P'}, {"threads", 1, 0, 't'},
         {"latency-ms", 1, 0, 'l'}, {"fail-rate", 1, 0, 'F'}, {"fail-kinds", 1, 0, 'k'}, {"timeout-ms", 1, 0, 'T'},
         {"seed", 1, 0, 's'}, {"request-log", 1, 0, 'L'}, {"audit-log", 1, 0, 'A'}, {"load-only", 0, 0, 'o'},
-        {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"max-inflight", 1, 0, 'M'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     http_cfg cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.host = "127.0.0.1";
@@ -84,6 +86,7 @@ int main(int argc, char **argv)
         case 'P': port_file = optarg; break;
         case 't': if (num_arg("--threads", optarg, 1, 256, &n) < 0) return 2; cfg.threads = (int)n; break;
         case 'l': if (num_arg("--latency-ms", optarg, 0, 3600000, &n) < 0) return 2; cfg.latency_ms = (int)n; break;
+        case 'M': if (num_arg("--max-inflight", optarg, 0, 100000, &n) < 0) return 2; cfg.max_inflight = (int)n; break;
         case 'T': if (num_arg("--timeout-ms", optarg, 0, 86400000, &n) < 0) return 2; cfg.timeout_ms = (int)n; break;
         case 'F': {
             char *e;

@@ -182,7 +182,8 @@ suite)
     start_emu f6 "$ci" --fail-rate 1 --fail-kinds partial
     start_emu f7 "$ci" --fail-rate 0.5 --fail-kinds 500,lost --seed 11
     start_emu f8 "$ci" --fail-rate 0.5 --fail-kinds 500,lost --seed 11
-    EMU_URL=$URL_f1 EMU_URL2=$URL_f2 EMU_URL3=$URL_f3 EMU_URL4=$URL_f4 EMU_URL5=$URL_f5 EMU_URL6=$URL_f6 \
+    start_emu f9 "$ci" --latency-ms 200 --max-inflight 2
+    EMU_URL9=$URL_f9 EMU_URL=$URL_f1 EMU_URL2=$URL_f2 EMU_URL3=$URL_f3 EMU_URL4=$URL_f4 EMU_URL5=$URL_f5 EMU_URL6=$URL_f6 \
       EMU_URL7=$URL_f7 EMU_URL8=$URL_f8 EMU_DB=$ci EMU_LOG1=$work/f1.requests EMU_LOG5=$work/f5.requests \
       EMU_LOG6=$work/f6.requests "$testbin" faults ;;
   features)

@@ -1115,6 +1115,49 @@ static void t_concurrency(void)
 }
 
 /* ================= faults ================= */
+
+/* N simultaneous GETs of currentUsername on their own connections (curl multi): the wall time until the last
+ * answer; *ok = how many answered 200. */
+static double simultaneous(const char *base, int n, int *ok)
+{
+    CURLM *m = curl_multi_init();
+    CURL *e[16];
+    char url[1024];
+    snprintf(url, sizeof url, "%s/workflow/currentUsername", base);
+    struct curl_slist *h = curl_slist_append(NULL, "Referer: http://127.0.0.1/jw/");
+    resp rs[16];
+    memset(rs, 0, sizeof rs);
+    for (int i = 0; i < n && i < 16; i++) {
+        e[i] = curl_easy_init();
+        curl_easy_setopt(e[i], CURLOPT_URL, url);
+        curl_easy_setopt(e[i], CURLOPT_HTTPHEADER, h);
+        curl_easy_setopt(e[i], CURLOPT_WRITEFUNCTION, wr);
+        curl_easy_setopt(e[i], CURLOPT_WRITEDATA, &rs[i]);
+        curl_easy_setopt(e[i], CURLOPT_TIMEOUT_MS, 10000L);
+        curl_easy_setopt(e[i], CURLOPT_FRESH_CONNECT, 1L);
+        curl_multi_add_handle(m, e[i]);
+    }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int running = 1;
+    while (running) {
+        curl_multi_perform(m, &running);
+        if (running) curl_multi_poll(m, NULL, 0, 100, NULL);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    *ok = 0;
+    for (int i = 0; i < n && i < 16; i++) {
+        long st = 0;
+        curl_easy_getinfo(e[i], CURLINFO_RESPONSE_CODE, &st);
+        *ok += st == 200;
+        curl_multi_remove_handle(m, e[i]);
+        curl_easy_cleanup(e[i]);
+        rfree(&rs[i]);
+    }
+    curl_slist_free_all(h);
+    curl_multi_cleanup(m);
+    return (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+}
 static void fault_pattern(const char *base, char *out, int n)
 {
     for (int i = 0; i < n; i++) {
@@ -1149,6 +1192,18 @@ static void t_faults(void)
     r = http(u3, "GET", "workflow/currentUsername", NULL, REF_DEFAULT, NULL, 5000);
     CHECK(r.status == 200 && r.secs >= 0.15, "latency knob adds 150 ms (took %.3f s)", r.secs);
     rfree(&r);
+    /* --max-inflight 2 with 200 ms: six requests at once are served two at a time, three rounds (>= 0.6 s);
+     * without a limit six at once overlap (f3: 150 ms each, well under four rounds) */
+    int ok6;
+    double unl = simultaneous(u3, 6, &ok6);
+    CHECK(ok6 == 6 && unl < 0.6, "no limit: 6 requests at once overlap (%.3f s, %d answered)", unl, ok6);
+    const char *u9 = env("EMU_URL9");
+    wait_ready(u9);
+    double lim = simultaneous(u9, 6, &ok6);
+    printf("6 requests at once: %.3f s with no limit (150 ms each), %.3f s with --max-inflight 2 (200 ms each)\n", unl,
+           lim);
+    CHECK(ok6 == 6 && lim >= 0.6, "--max-inflight 2: 6 requests at once take 3 rounds of 200 ms (%.3f s, %d answered)",
+          lim, ok6);
     /* timeout: never answers */
     const char *u4 = env("EMU_URL4");
     r = http(u4, "GET", "workflow/currentUsername", NULL, REF_DEFAULT, NULL, 700);
