@@ -16,11 +16,15 @@
 #      prints a summary;
 #   5. stops MariaDB, also on failure. The work directory (config, journal, report, logs) is kept.
 #
-#   bash examples/seeddms-quickstart.sh [DOCS]      DOCS = documents on the source (default 200)
+#   bash examples/seeddms-quickstart.sh [DOCS [TARGET_LAYOUT]]
+#       DOCS = documents on the source (default 200); TARGET_LAYOUT = 6.0 (default) or 5.1: a fresh SeedDMS 5.1
+#       target instead (the plugin writes the 5.1 layout; docs/plugins/seeddms.md, "A 5.1 target")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 docs=${1:-200}
+tlayout=${2:-6.0}
+case "$tlayout" in 5.1|6.0) ;; *) echo "seeddms-quickstart: TARGET_LAYOUT must be 5.1 or 6.0, not \"$tlayout\"" >&2; exit 2 ;; esac
 say() { printf '\n==> %s\n' "$*"; }
 
 say "dependencies"
@@ -51,10 +55,10 @@ python3 tests/seeddms/mkfixture.py --db "sqlite:$work/source/content.db" --layou
   --docs "$docs" --folders 12 --seed 42 --summary "$work/source-summary.json" >/dev/null
 echo "source: $work/source/content.db, content $work/source/data"
 
-say "the target: a fresh SeedDMS 6.0 on a private MariaDB"
+say "the target: a fresh SeedDMS $tlayout on a private MariaDB"
 bash tests/support/mariadb.sh start "$my" >"$work/mariadb.out"
 bash tests/support/mariadb.sh createdb "$my" seeddms
-python3 tests/seeddms/mkfixture.py --db "mariadb:$my/sock/mysqld.sock:seeddms" --layout 6.0 \
+python3 tests/seeddms/mkfixture.py --db "mariadb:$my/sock/mysqld.sock:seeddms" --layout "$tlayout" \
   --content "$work/target/data" --part install >/dev/null
 target_url=$(bash tests/support/mariadb.sh url "$my" seeddms)
 echo "target: MariaDB database seeddms (socket $my/sock/mysqld.sock), content $work/target/data"
