@@ -468,7 +468,9 @@ static void print_summary(ferry_mode mode, const ferry_run_summary *sum, int exi
   const char *verb = mode == FERRY_MODE_PLAN ? "plan" : mode == FERRY_MODE_VERIFY ? "verify" : "run";
   int interrupted = exit_code == EXIT_INTERRUPTED;
   const char *ok = mode == FERRY_MODE_PLAN ? "would do" : mode == FERRY_MODE_VERIFY ? "equal" : "done";
-  const char *bad = mode == FERRY_MODE_PLAN ? "blocked" : mode == FERRY_MODE_VERIFY ? "differ" : "failed";
+  /* verify: items that differ and items the journal holds as not migrated are both not equal on the target;
+   * the closing message ("N item(s) differ and M are not migrated") tells them apart */
+  const char *bad = mode == FERRY_MODE_PLAN ? "blocked" : mode == FERRY_MODE_VERIFY ? "unequal" : "failed";
   if (log_json) {
     for (size_t i = 0; i < sum->nstages; i++) {
       const ferry_stage_summary *s = &sum->stages[i];

@@ -237,6 +237,10 @@ has "in use by another ferry run" "verify takes the run lock"
 [ -n "$PGSTATE" ] && psql -X -q "$JM" -c "select pg_terminate_backend(pid) from pg_locks where locktype = 'advisory'" >/dev/null 2>&1
 kill "$lockpid" 2>/dev/null; wait "$lockpid" 2>/dev/null
 expect 4 "verify finds k1 and k3 different" -- "$FERRY" verify --progress none
+# the summary's column counts what is not equal on the target; the closing message splits it
+grep -Eq '^  stage +equal +skipped +unequal ' "$T/out" && grep -Eq '^  copy +3 +0 +2 ' "$T/out" \
+  && has "verify: 2 item(s) differ and 0 are not migrated" "verify's closing message" \
+  || bad "verify summary: $(grep -A3 'verify summary' "$T/out")"
 python3 - report.json <<'PY' && ok || bad "verify report"
 import json, sys
 r = json.load(open(sys.argv[1]))
