@@ -3,13 +3,14 @@
 # runtime tests' rt-gen source and rt-sink sink (an async sink with a delay whose side effect is a line per
 # item appended to a shared `target` file, after an intent "append"; an item in doubt is reconciled: found in
 # the file, it is completed as skipped).
-#   workers_test.sh <path to ferry> <plugin dir> PGSTATE
+#   workers_test.sh <path to ferry> <plugin dir> PGSTATE      (WORKERS_KEEP=1 keeps the work directory)
 # Checks: usage errors (an SQLite journal, a bad name, --lease without --worker) exit 2 naming the problem; a
 # plain run is refused while a worker holds the journal, and a worker while a plain run does; two processes
 # cannot be the same worker; three workers share 300 items (each writes its own JSON report) (each key once in the target, each item done
 # once in the journal, every worker did some, `status` says "by NAME"); a worker SIGKILLed right after an
 # append (its item in doubt, its claims left behind) is restarted and the items are reconciled, not
-# appended again; the claims table is empty at the end.
+# appended again; the claims table is empty at the end; a worker stopped (SIGSTOP) longer than its lease while
+# items it claimed wait in its queue loses them to another worker and, resumed, writes nothing for them.
 set -uo pipefail
 FERRY=$1
 export FERRY_PLUGIN_PATH=$2
@@ -20,11 +21,10 @@ if ! "$FERRY" plugins 2>/dev/null | grep -q "^rt-gen " || ! "$FERRY" plugins 2>/
   exit 77
 fi
 T=$(mktemp -d /tmp/ferry-workers-test.XXXXXX)
-pids=()
 cleanup() {
   local p
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-  rm -rf "$T"
+  for p in $(jobs -p); do kill -CONT "$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null; done # children still running
+  if [ -n "${WORKERS_KEEP:-}" ]; then echo "work directory kept: $T"; else rm -rf "$T"; fi
 }
 trap cleanup EXIT
 fails=0 passes=0
@@ -83,7 +83,6 @@ J=$(newdb locks)
 config "$T/slow.json" "$J" 60 200
 (exec "$FERRY" run --config "$T/slow.json" --worker w1 --lease 3 --progress none) >"$T/w1.log" 2>&1 &
 w1=$!
-pids+=("$w1")
 for _ in $(seq 1 100); do [ -s "$T/target" ] && break; sleep 0.1; done
 [ -s "$T/target" ] || bad "worker w1 did not start working"
 expect 6 "a plain run while a worker holds the journal" -- "$FERRY" run --config "$T/slow.json" --progress none
@@ -101,7 +100,6 @@ eq "w1 left no worker row" "$(sql "select count(*) from ferry_workers")" 0
 config "$T/slow2.json" "$J" 80 200
 (exec "$FERRY" run --config "$T/slow2.json" --progress none) >"$T/plain.log" 2>&1 &
 plain=$!
-pids+=("$plain")
 for _ in $(seq 1 100); do [ "$(wc -l <"$T/target")" -gt 60 ] && break; sleep 0.1; done
 expect 6 "a worker while a plain run holds the journal" -- "$FERRY" run --config "$T/slow2.json" --worker w2 --progress none
 has "not a worker" "worker refused: said"
@@ -118,13 +116,11 @@ start() { (exec "$FERRY" run --config "$T/$2.json" --worker "$1" --lease 2 --pro
 start w1 share 1; p1=$!
 start w2 kill 1; p2=$!
 start w3 share 1; p3=$!
-pids+=("$p1" "$p2" "$p3")
 wait "$p2"
 eq "w2 was killed by its sink (kill_at)" "$?" 137
 has "K k" "w2's sink says where it was killed" "$T/sink.log"
 killed=$(grep -o "^K k[0-9]*" "$T/sink.log" | head -1 | cut -c3-)
 start w2 share 2; p2=$!
-pids+=("$p2")
 wait "$p1"; r1=$?
 wait "$p2"; r2=$?
 wait "$p3"; r3=$?
@@ -151,6 +147,36 @@ has "by w1" "status --items says which worker did an item"
 has "by w3" "status --items names every worker"
 expect 0 "a plain run after the workers" -- "$FERRY" run --config "$T/share.json" --progress none
 has "already done $N" "the plain run finds everything done"
+
+# ---- a worker stopped longer than its lease loses its claims: it writes nothing for them ---------------
+J=$(newdb lost)
+rm -f "$T/target" "$T/sink.log"
+config "$T/lost.json" "$J" 40 300
+(exec "$FERRY" run --config "$T/lost.json" --worker w1 --lease 2 --progress none) >"$T/w1.lost.log" 2>&1 &
+p1=$!
+for _ in $(seq 1 100); do [ "$(wc -l <"$T/target" 2>/dev/null || echo 0)" -ge 6 ] && break; sleep 0.05; done
+kill -STOP "$p1" # 4 items in its sink (appended), 4 more claimed and queued
+# claims of w1 on items with no journal row: claimed and queued, not started
+queued=$(sql "select count(*) from ferry_claims c left join items i on i.stage = c.stage and i.key = c.item_key
+  where c.worker = 'w1' and i.key is null")
+if [ "$queued" -ge 1 ]; then ok; else bad "w1 stopped with no item claimed and queued (got $queued)"; fi
+(exec "$FERRY" run --config "$T/lost.json" --worker w2 --lease 2 --progress none) >"$T/w2.lost.log" 2>&1 &
+p2=$!
+# until w2 has taken over (w1's leases expired) every item w1 had not finished: queued or in its sink
+for _ in $(seq 1 300); do
+  [ "$(sql "select count(*) from ferry_claims c left join items i on i.stage = c.stage and i.key = c.item_key
+    where c.worker = 'w1' and (i.key is null or i.status = 'intent')")" = 0 ] && break
+  sleep 0.1
+done
+kill -CONT "$p1"
+wait "$p1"; r1=$?
+wait "$p2"; r2=$?
+eq "stopped worker and the other: exit codes" "$r1 $r2" "0 0"
+eq "every key once in the target" "$(sort "$T/target" | uniq | wc -l) $(wc -l <"$T/target")" "40 40"
+lost=$(grep -c "lost its claim" "$T/w1.lost.log")
+eq "w1, resumed, lost the claims of exactly the items it had queued" "$lost" "$queued"
+echo "w1 lost $lost claim(s) while stopped"
+eq "every item done in the journal" "$(sql "select count(*) from items where status in ('done', 'skipped')")" 40
 
 echo "workers: $passes passed, $fails failed"
 [ "$fails" = 0 ]
