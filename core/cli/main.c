@@ -164,6 +164,8 @@ typedef struct cli {
   const char *html;   /* plan, run, verify, report: the HTML report */
   int64_t run_id;     /* report: --run */
   int repair, items, replace;
+  const char *worker; /* run: --worker NAME */
+  double lease_s;     /* run: --lease SECONDS (0 = default) */
   char **args;        /* journal: the words after the command (copy FROM TO) */
   size_t nargs;
   const char *config;
@@ -202,6 +204,15 @@ static void print_command_help(const char *cmd) {
               "the target objects the journal recorded. A repaired item is done again and its mark\n"
               "is cleared; a failed repair keeps the mark (exit code 1). Every other item is left\n"
               "untouched and reported \"not selected\". Works with --limit and --stage.\n"
+              "\n"
+              "With --worker NAME, this run is one of several workers sharing a PostgreSQL journal\n"
+              "(on one machine or several, same configuration): each item is claimed in the journal\n"
+              "with a lease (--lease, default 30 s, renewed every second) so that exactly one live\n"
+              "worker carries it; the others skip it, or wait and look again. A worker killed\n"
+              "mid-run leaves its claims to expire; another worker, or the same one restarted,\n"
+              "then reconciles its in-doubt items as a resume does. With n live workers each uses\n"
+              "1/n of every stage's rate and max(1, concurrency/n). A plain run (no --worker) is\n"
+              "refused while workers hold the journal, and the other way round.\n"
             : "Compares, for every item the journal says is done, the target with the source.\n"
               "Writes nothing to the targets. Writes the journal: each item that differs gets a\n"
               "verify mark (its message and differences), an item found equal loses its mark, and\n"
@@ -212,6 +223,10 @@ static void print_command_help(const char *cmd) {
               "The report (--report) lists every verified item with its result.\n";
     printf("usage: ferry %s [options]\n\n%s\noptions:\n%s%s%s", cmd, what, usage_common, usage_pipeline,
            !strcmp(cmd, "run") ? "      --repair           carry only the items verify marked as different\n"
+                                 "      --worker NAME      be one of several workers on a PostgreSQL journal\n"
+                                 "                         (NAME: 1-64 of A-Z a-z 0-9 . _ -, one process each)\n"
+                                 "      --lease SECONDS    with --worker: how long a claim lasts unrenewed\n"
+                                 "                         (default 30; must exceed the longest single call)\n"
                                : "");
   } else if (!strcmp(cmd, "status")) {
     printf("usage: ferry status [--items [--stage NAME]] [--json] [options]\n\n"
@@ -301,7 +316,7 @@ static int positive_arg(const char *what, const char *arg, int64_t *out) {
 
 static int parse_args(int argc, char **argv, cli *c) {
   enum { O_JOURNAL = 256, O_REPORT, O_LIMIT, O_STAGE, O_PLUGIN_PATH, O_PROGRESS, O_LOG_FORMAT, O_DESCRIBE,
-         O_JSON, O_REPAIR, O_ITEMS, O_FORMAT, O_KIND, O_OUTPUT, O_HTML, O_RUN, O_REPLACE };
+         O_JSON, O_REPAIR, O_ITEMS, O_FORMAT, O_KIND, O_OUTPUT, O_HTML, O_RUN, O_REPLACE, O_WORKER, O_LEASE };
   static const struct option longopts[] = {
       {"config", required_argument, 0, 'c'},      {"journal", required_argument, 0, O_JOURNAL},
       {"report", required_argument, 0, O_REPORT}, {"limit", required_argument, 0, O_LIMIT},
@@ -312,6 +327,7 @@ static int parse_args(int argc, char **argv, cli *c) {
       {"format", required_argument, 0, O_FORMAT}, {"kind", required_argument, 0, O_KIND},
       {"output", required_argument, 0, O_OUTPUT}, {"html", required_argument, 0, O_HTML},
       {"run", required_argument, 0, O_RUN},      {"replace", no_argument, 0, O_REPLACE},
+      {"worker", required_argument, 0, O_WORKER}, {"lease", required_argument, 0, O_LEASE},
       {"verbose", no_argument, 0, 'v'},           {"quiet", no_argument, 0, 'q'},
       {"help", no_argument, 0, 'h'},              {0, 0, 0, 0}};
   int opt;
@@ -355,6 +371,17 @@ static int parse_args(int argc, char **argv, cli *c) {
       case O_OUTPUT: c->output = optarg; break;
       case O_HTML: c->html = optarg; break;
       case O_REPLACE: c->replace = 1; break;
+      case O_WORKER: c->worker = optarg; break;
+      case O_LEASE: {
+        char *end;
+        double v = strtod(optarg, &end);
+        if (*end || end == optarg || !(v >= 1) || v > 86400) {
+          say("error", "--lease takes a number of seconds from 1 to 86400 (got \"%s\")", optarg);
+          return -1;
+        }
+        c->lease_s = v;
+        break;
+      }
       case O_RUN:
         if (positive_arg("--run takes a run id, a whole number", optarg, &c->run_id)) return -1;
         break;
@@ -389,6 +416,23 @@ static int parse_args(int argc, char **argv, cli *c) {
         "--repair is an option of `ferry run` only: a %s does not repair (the items a repair would take "
         "are those with a verify mark: `ferry status --items` shows them)",
         cmd);
+    return -1;
+  }
+  if ((c->worker || c->lease_s) && strcmp(cmd, "run")) {
+    say("error", "--%s is an option of `ferry run` only", c->worker ? "worker" : "lease");
+    return -1;
+  }
+  if (c->lease_s && !c->worker) {
+    say("error", "--lease goes with --worker NAME (see `ferry run --help`)");
+    return -1;
+  }
+  if (c->worker && c->html) {
+    say("error", "--html does not go with --worker (the journal's newest run may be another worker's): make "
+        "the page of a worker's run with `ferry report --html FILE --run ID` (`ferry status` lists the runs)");
+    return -1;
+  }
+  if (c->worker && c->repair) {
+    say("error", "--worker and --repair do not go together: repair with one plain `ferry run --repair`");
     return -1;
   }
   if (c->items && strcmp(cmd, "status")) {
@@ -586,7 +630,9 @@ static int cmd_pipeline(cli *c, ferry_mode mode) {
                          .stages = (const char *const *)c->stages,
                          .progress = progress,
                          .report_path = plan_report[0] ? plan_report : c->report,
-                         .repair = c->repair};
+                         .repair = c->repair,
+                         .worker = c->worker,
+                         .lease_s = c->lease_s};
   uv_signal_t sigint, sigterm;
   uv_loop_t *loop = ferry_runtime_loop(rt);
   signal_rt = rt;
@@ -741,6 +787,8 @@ typedef struct listing {
 static int list_item(void *arg, json_t *item) {
   listing *l = arg;
   const char *step = jstr(item, "step"), *msg = jstr(item, "error"), *detail = jstr(item, "detail");
+  json_t *rep = json_object_get(item, "report");
+  const char *worker = json_is_object(rep) ? jstr(rep, "worker") : NULL; /* ferry run --worker */
   char *error = NULL; /* "<message>\n<detail>", as the journal keeps it */
   if (msg) {
     ferry_buf e = {0};
@@ -752,10 +800,12 @@ static int list_item(void *arg, json_t *item) {
     json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:i}", "stage", jstr(item, "stage"), "key",
                           jstr(item, "key"), "status", jstr(item, "status"), "step", step, "error", error,
                           "attempts", (int)json_integer_value(json_object_get(item, "attempts")));
+    if (worker) json_object_set_new(o, "worker", json_string(worker));
     json_array_append_new(l->arr, o);
   } else if (l->shown < l->max) {
-    printf("  %-8s %s / %s%s%s%s%s\n", jstr(item, "status"), jstr(item, "stage"), jstr(item, "key"),
-           step ? "  step: " : "", step ? step : "", error ? "  error: " : "", error ? error : "");
+    printf("  %-8s %s / %s%s%s%s%s%s%s\n", jstr(item, "status"), jstr(item, "stage"), jstr(item, "key"),
+           step ? "  step: " : "", step ? step : "", worker ? "  by " : "", worker ? worker : "",
+           error ? "  error: " : "", error ? error : "");
   }
   free(error);
   l->shown++;
@@ -921,6 +971,7 @@ static int print_item(void *arg, json_t *item) {
   unsigned attempts = (unsigned)json_integer_value(json_object_get(item, "attempts"));
   const char *target = rep ? json_string_value(json_object_get(rep, "target_id")) : NULL;
   int adopted = rep && json_is_true(json_object_get(rep, "adopted"));
+  const char *worker = rep ? json_string_value(json_object_get(rep, "worker")) : NULL; /* ferry run --worker */
   json_t *losses = rep ? json_object_get(rep, "losses") : NULL;
   if (!json_is_array(losses)) losses = NULL;
   if (o->json) {
@@ -936,6 +987,7 @@ static int print_item(void *arg, json_t *item) {
     json_object_set_new(e, "verify", verify ? json_incref(verify) : json_null());
     json_object_set_new(e, "target_id", target ? json_string(target) : json_null());
     json_object_set_new(e, "adopted", json_boolean(adopted));
+    json_object_set_new(e, "worker", worker ? json_string(worker) : json_null());
     json_object_set_new(e, "losses", losses ? json_incref(losses) : json_array());
     json_object_set_new(e, "report", rep ? json_incref(rep) : json_null());
     json_object_set_new(e, "ids", ids ? json_incref(ids) : json_array());
@@ -966,6 +1018,7 @@ static int print_item(void *arg, json_t *item) {
     }
     if (target) add_field(&line, "target ", target, 60);
     if (adopted) ferry_buf_add(&line, "  adopted");
+    if (worker) add_field(&line, "by ", worker, 64);
     if (losses && json_array_size(losses)) {
       ferry_buf_addf(&line, "  losses %zu:", json_array_size(losses));
       size_t k;

@@ -747,23 +747,37 @@ static int take_lock(const char *path, int *fd_out, ferry_error *err) {
 
 int ferry__journal_is_url(const char *path) { return ferry__jpg_is_url(path); }
 
+static ferry_journal *open_pg(const char *path, int readonly, int lock, ferry_error *err) {
+  int version = 0;
+  ferry__jpg *pg = ferry__jpg_open_ex(path, readonly, lock, &version, err);
+  if (!pg) return NULL;
+  ferry_journal *j = ferry__xcalloc(1, sizeof *j);
+  j->pg = pg;
+  j->path = ferry_strdup(ferry__jpg_endpoint(pg)); /* errors name the journal without its password */
+  j->readonly = readonly;
+  j->lock_fd = -1;
+  j->version = version;
+  return j;
+}
+
+ferry_journal *ferry__journal_open_worker(const char *path, ferry_error *err) {
+  if (!ferry__jpg_is_url(path)) {
+    ferry_error_set(err, FERRY_ECONFIG,
+                    "journal %s: several workers (ferry run --worker) need a PostgreSQL journal "
+                    "(\"journal\": \"postgresql://...\" or --journal URL); an SQLite journal has one run at a time",
+                    path && *path ? path : "(none)");
+    return NULL;
+  }
+  return open_pg(path, 0, FERRY__JPG_LOCK_SHARED, err);
+}
+
 ferry_journal *ferry__journal_open(const char *path, int readonly, ferry_error *err) {
   if (!path || !*path) {
     ferry_error_set(err, FERRY_EINVAL, "journal: no file name given");
     return NULL;
   }
-  if (ferry__jpg_is_url(path)) {
-    int version = 0;
-    ferry__jpg *pg = ferry__jpg_open(path, readonly, &version, err);
-    if (!pg) return NULL;
-    ferry_journal *j = ferry__xcalloc(1, sizeof *j);
-    j->pg = pg;
-    j->path = ferry_strdup(ferry__jpg_endpoint(pg)); /* errors name the journal without its password */
-    j->readonly = readonly;
-    j->lock_fd = -1;
-    j->version = version;
-    return j;
-  }
+  if (ferry__jpg_is_url(path))
+    return open_pg(path, readonly, readonly ? FERRY__JPG_LOCK_NONE : FERRY__JPG_LOCK_EXCLUSIVE, err);
   struct stat sb;
   if (readonly && stat(path, &sb) != 0) {
     ferry_error_set(err, errno == ENOENT ? FERRY_ENOENT : FERRY_EIO, "journal %s: cannot open it: %s%s", path,

@@ -44,6 +44,10 @@ ferry_journal *ferry__journal_open(const char *path, int readonly, ferry_error *
 /* 1 when `path` names a PostgreSQL journal ("postgresql://..." or "postgres://...": docs/journal.md), which
  * ferry__journal_open reaches through the SQL service; anything else is an SQLite file. */
 int ferry__journal_is_url(const char *path);
+/* A writable open of a PostgreSQL journal for one of several workers (ferry run --worker): the run lock is
+ * taken shared, so other workers may hold it too while a plain run or a verify (exclusive) is refused, and
+ * the other way round. An SQLite journal is FERRY_ECONFIG. */
+ferry_journal *ferry__journal_open_worker(const char *path, ferry_error *err);
 void ferry__journal_close(ferry_journal *j);
 /* The schema version of the open file (2, or 1 for a read-only open of an old journal). */
 int ferry__journal_version(const ferry_journal *j);
@@ -146,6 +150,27 @@ char **ferry__journal_stages(ferry_journal *j, ferry_error *err);
  * summary} (times in milliseconds since the epoch; ended, status and summary null while a run has not
  * ended, or when it was killed). Owned by the caller. */
 json_t *ferry__journal_runs(ferry_journal *j, int limit, ferry_error *err);
+
+/* ===== claims.c: several workers on one PostgreSQL journal (docs/journal.md, "Several workers") ============ */
+typedef struct ferry__claims ferry__claims;
+/* 1 when `name` can name a worker: 1 to 64 of [A-Za-z0-9._-]. */
+int ferry__claims_name_ok(const char *name);
+/* Its own connection to the journal `url` (the tables ferry_workers and ferry_claims created when missing),
+ * the worker name taken (refused while another live process holds it) and the worker's row written with its
+ * heartbeat (server time) and lease. NULL with err set. */
+ferry__claims *ferry__claims_open(const char *url, const char *worker, double lease_s, ferry_error *err);
+const char *ferry__claims_worker(const ferry__claims *c);
+/* Drops the worker's claims of the items whose outcome the run `run` (0 = none) has committed (their rows
+ * say so), renews its heartbeat and every claim it still holds (now() + lease); *live = the live workers
+ * (this one included: heartbeats within their lease). */
+int ferry__claims_heartbeat(ferry__claims *c, int64_t run, int *live, ferry_error *err);
+/* Claims an item: 1 = this worker holds it now (new, its own, or taken over from an expired claim), 0 =
+ * another worker holds it with a lease not expired; < 0 error. */
+int ferry__claims_take(ferry__claims *c, const char *stage, const char *key, ferry_error *err);
+/* 1 when this worker still holds the item (its lease not expired; renewed), 0 when it lost it; < 0 error. */
+int ferry__claims_holds(ferry__claims *c, const char *stage, const char *key, ferry_error *err);
+/* Drops every claim of the worker and its row, then the connection (and the name). */
+void ferry__claims_close(ferry__claims *c);
 
 /* ferry journal copy: every row of the journal `from` (opened read-only) into the journal `to` (opened for
  * writing: its run lock is taken), SQLite or PostgreSQL either side: items with all their columns, the id map,

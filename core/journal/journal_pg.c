@@ -53,6 +53,7 @@ struct ferry__jpg {
   char *endpoint;     /* no password */
   int readonly;
   int locked;         /* the run lock was taken (writers) */
+  int shared;         /* ... shared (several workers, ferry run --worker), else exclusive */
   int relock;         /* a connection was lost: take the lock again (new session) before going on */
   double total_s;     /* how long a lost server is waited for */
 };
@@ -177,7 +178,8 @@ static void retry_end(ferry__jpg *p, retry *r) {
 
 static int take_lock(ferry__jpg *p, ferry_error *err) {
   ferry__jres r = {0};
-  const char *sql = "SELECT pg_try_advisory_lock(hashtext('ferry journal ' || current_schema()))";
+  const char *sql = p->shared ? "SELECT pg_try_advisory_lock_shared(hashtext('ferry journal ' || current_schema()))"
+                              : "SELECT pg_try_advisory_lock(hashtext('ferry journal ' || current_schema()))";
   int rc = raw_query(p, NULL, sql, 0, NULL, &r, err);
   if (!rc && !(r.nrows == 1 && r.cells[0] && r.cells[0][0] == 't')) {
     /* who holds it, as the holder wrote it (see ferry__jpg_open); none when the journal has no tables yet */
@@ -186,9 +188,15 @@ static int take_lock(ferry__jpg *p, ferry_error *err) {
     const char *who = NULL;
     if (!raw_query(p, NULL, "SELECT value FROM ferry_journal WHERE name = 'lock'", 0, NULL, &h, &e) && h.nrows == 1)
       who = h.cells[0];
-    rc = ferry_error_set(err, FERRY_EIO,
-                         "journal %s is in use by another ferry run%s%s%s: wait for it to end, or use another journal",
-                         p->endpoint, who ? " (" : "", who ? who : "", who ? ")" : "");
+    if (p->shared)
+      rc = ferry_error_set(err, FERRY_EIO,
+                           "journal %s is in use by a ferry run or verify that is not a worker%s%s%s: workers "
+                           "(ferry run --worker) share a journal only with other workers; wait for it to end",
+                           p->endpoint, who ? " (" : "", who ? who : "", who ? ")" : "");
+    else
+      rc = ferry_error_set(err, FERRY_EIO,
+                           "journal %s is in use by another ferry run%s%s%s: wait for it to end, or use another journal",
+                           p->endpoint, who ? " (" : "", who ? who : "", who ? ")" : "");
     ferry__jres_clear(&h);
     ferry_error_clear(&e);
   }
@@ -376,6 +384,10 @@ static const char *const schema_pg[] = {
     "  ended bigint,"
     "  status integer,"
     "  summary text)",
+    /* several workers (ferry run --worker; docs/journal.md, "Several workers"); also created, when missing,
+     * by the first worker on a journal made before them (core/journal/claims.c) */
+    FERRY__JPG_WORKERS_TABLE,
+    FERRY__JPG_CLAIMS_TABLE,
     NULL};
 
 /* 0 with *version set, or an error. Creates the tables (writable, none there) in one transaction. */
@@ -435,8 +447,13 @@ static int check_schema(ferry__jpg *p, int *version, ferry_error *err) {
 }
 
 ferry__jpg *ferry__jpg_open(const char *url, int readonly, int *version, ferry_error *err) {
+  return ferry__jpg_open_ex(url, readonly, readonly ? FERRY__JPG_LOCK_NONE : FERRY__JPG_LOCK_EXCLUSIVE, version, err);
+}
+
+ferry__jpg *ferry__jpg_open_ex(const char *url, int readonly, int lock, int *version, ferry_error *err) {
   ferry__jpg *p = ferry__xcalloc(1, sizeof *p);
   p->readonly = readonly;
+  p->shared = lock == FERRY__JPG_LOCK_SHARED;
   p->total_s = RETRY_TOTAL_S;
   const char *t = getenv("FERRY_JOURNAL_RETRY_S");
   if (t && *t) p->total_s = strtod(t, NULL);
@@ -456,15 +473,16 @@ ferry__jpg *ferry__jpg_open(const char *url, int readonly, int *version, ferry_e
   }
   p->endpoint = ferry_strdup(ferry_sql_endpoint(p->db));
   int rc = 0;
-  if (!readonly) {
+  if (lock != FERRY__JPG_LOCK_NONE) {
     rc = take_lock(p, err);
     if (!rc) p->locked = 1;
   }
   if (!rc) rc = check_schema(p, version, err);
-  if (!rc && !readonly) { /* who holds the lock, for the message another run gets */
+  if (!rc && lock != FERRY__JPG_LOCK_NONE) { /* who holds the lock, for the message another run gets */
     char host[256] = "";
     gethostname(host, sizeof host - 1);
-    char *who = ferry_asprintf("process %ld on %s", (long)getpid(), *host ? host : "?");
+    char *who = ferry_asprintf("%sprocess %ld on %s", p->shared ? "worker " : "", (long)getpid(),
+                               *host ? host : "?");
     const char *params[] = {who};
     rc = raw_query(p, NULL,
                    "INSERT INTO ferry_journal(name, value) VALUES ('lock', $1)"

@@ -12,6 +12,21 @@
 
 #define FERRY__JPG_SCHEMA 2
 
+/* The tables of several workers (claims.c), in a new journal's schema and created by a worker when missing. */
+#define FERRY__JPG_WORKERS_TABLE                                                                                \
+  "CREATE TABLE IF NOT EXISTS ferry_workers("                                                                  \
+  "  name text COLLATE \"C\" PRIMARY KEY,"                                                                      \
+  "  heartbeat timestamptz NOT NULL,"                                                                          \
+  "  lease_s double precision NOT NULL,"                                                                       \
+  "  who text)"
+#define FERRY__JPG_CLAIMS_TABLE                                                                                 \
+  "CREATE TABLE IF NOT EXISTS ferry_claims("                                                                   \
+  "  stage text COLLATE \"C\" NOT NULL,"                                                                        \
+  "  item_key text COLLATE \"C\" NOT NULL,"                                                                     \
+  "  worker text COLLATE \"C\" NOT NULL,"                                                                       \
+  "  expires timestamptz NOT NULL,"                                                                            \
+  "  PRIMARY KEY (stage, item_key))"
+
 typedef struct ferry__jpg ferry__jpg;
 /* A whole result, as text: cells[row * ncols + col], NULL for SQL NULL; all owned (ferry__jres_clear). */
 typedef struct ferry__jres {
@@ -26,6 +41,11 @@ int ferry__jpg_is_url(const char *path);
 /* Connects, takes the run lock (writable), checks or creates the schema; *version = its version. NULL with
  * err set. */
 ferry__jpg *ferry__jpg_open(const char *url, int readonly, int *version, ferry_error *err);
+/* The same with the run lock chosen: none, exclusive (a run, a verify) or shared (workers: ferry run
+ * --worker; several share the journal, a plain run is refused while one works, and the other way round). A
+ * connection without the lock may still write (the claims of workers, core/journal/claims.c). */
+enum { FERRY__JPG_LOCK_NONE = 0, FERRY__JPG_LOCK_EXCLUSIVE = 1, FERRY__JPG_LOCK_SHARED = 2 };
+ferry__jpg *ferry__jpg_open_ex(const char *url, int readonly, int lock, int *version, ferry_error *err);
 void ferry__jpg_close(ferry__jpg *p);
 /* The URL without its password (borrowed, valid until close). */
 const char *ferry__jpg_endpoint(const ferry__jpg *p);

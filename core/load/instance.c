@@ -48,6 +48,7 @@ ferry_instance *ferry__instance_create_ex(const ferry_plugin *plugin, uint32_t r
   ins->mode = mode;
   ins->concurrency = params && params->concurrency ? params->concurrency : 8;
   ins->rate = params ? params->rate : 0;
+  ins->share = 1.0;
   ins->stage = params ? params->stage : NULL;
   ins->points = params && params->points ? ferry__strv_dup(params->points) : NULL;
 

@@ -197,6 +197,8 @@ struct ferry_instance {
   ferry_mode mode;
   unsigned concurrency;
   double rate;
+  double share;             /* ferry run --worker: this worker's share of rate and concurrency (1/n of n live
+                               workers; 1 otherwise), read by the services at every request */
   struct ferry_stage *stage;/* NULL when standalone (service tests) */
   char **points;            /* hooks: the points this hook instance is attached to (owned) */
   int initialized;          /* init() succeeded */

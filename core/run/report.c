@@ -235,6 +235,7 @@ json_t *ferry__report_build(const ferry__run *run, int rc, const ferry_error *re
   json_object_set_new(r, "interrupted", json_boolean(run->interrupted));
   json_object_set_new(r, "seconds", json_real(seconds));
   if (run->mode == FERRY_MODE_RUN) json_object_set_new(r, "repair", json_boolean(run->repair));
+  if (run->worker_name) json_object_set_new(r, "worker", json_string(run->worker_name));
   if (run->run_id) json_object_set_new(r, "run", json_integer(run->run_id));
   json_t *tot = json_object();
   enum { NCOUNT = 14 };

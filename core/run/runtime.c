@@ -396,10 +396,15 @@ static void release_run(ferry_runtime *rt) {
       rt->closing++;
       ferry__stage_release(rt->run.stages[i], on_closed, rt);
     }
+  if (rt->run.worker) {
+    rt->closing++;
+    ferry__worker_close_timers(&rt->run, on_closed, rt);
+  }
   rt->closing++;
   ferry__outcomes_close(rt->run.out, on_closed, rt);
   rt->run.out = NULL;
   while (rt->closing > 0) uv_run(&rt->loop, UV_RUN_ONCE);
+  ferry__worker_end(&rt->run); /* after the last commit: its claims and row go */
 }
 
 /* Wakes the running stages so that their pumps read the run's state (the journal failed). */
@@ -419,6 +424,10 @@ FERRY_API int ferry_runtime_run(ferry_runtime *rt, const ferry_run_opts *opts, f
     memcpy(&o, opts, opts->struct_size && opts->struct_size < sizeof o ? opts->struct_size : sizeof o);
   if (opts && opts->struct_size && opts->struct_size < offsetof(ferry_run_opts, repair) + sizeof o.repair)
     o.repair = 0; /* an older caller: the field is not theirs */
+  if (opts && opts->struct_size && opts->struct_size < offsetof(ferry_run_opts, lease_s) + sizeof o.lease_s) {
+    o.worker = NULL;
+    o.lease_s = 0;
+  }
   if (!o.mode) o.mode = FERRY_MODE_RUN;
   if (o.mode != FERRY_MODE_RUN && o.mode != FERRY_MODE_PLAN && o.mode != FERRY_MODE_VERIFY)
     return ferry_error_set(err, FERRY_EINVAL, "ferry_runtime_run: unknown mode %d", (int)o.mode);
@@ -428,11 +437,20 @@ FERRY_API int ferry_runtime_run(ferry_runtime *rt, const ferry_run_opts *opts, f
                            "ferry_runtime_run: repair is for a run only (mode %s): a plan or a verify does not "
                            "repair; the items a repair would take are those with a verify mark in the journal",
                            ferry__mode_name(o.mode));
+  if (o.worker && o.mode != FERRY_MODE_RUN)
+    return ferry_error_set(err, FERRY_ECONFIG, "a worker (--worker) is for a run only, not a %s",
+                           ferry__mode_name(o.mode));
+  if (o.worker && !ferry__claims_name_ok(o.worker))
+    return ferry_error_set(err, FERRY_ECONFIG,
+                           "worker name \"%s\": expected 1 to 64 letters, digits, '-', '_' or '.'", o.worker);
+  if (o.worker && (o.lease_s < 0 || (o.lease_s > 0 && o.lease_s < 1)))
+    return ferry_error_set(err, FERRY_ECONFIG, "worker lease %g s: expected 1 second or more", o.lease_s);
   int rc = select_stages(rt, o.stages, err);
   if (rc) return rc;
   ferry__run *run = &rt->run;
   run->mode = o.mode;
   run->repair = o.repair != 0;
+  run->worker_name = o.worker;
   run->run_id = 0;
   run->interrupted = 0;
   rt->finished = 0;
@@ -452,8 +470,17 @@ FERRY_API int ferry_runtime_run(ferry_runtime *rt, const ferry_run_opts *opts, f
   /* run: read and written (created when missing); verify: written (its marks), never created, so it takes the
    * run lock like a run; plan: read only */
   int exists = ferry__journal_is_url(jpath) || access(jpath, F_OK) == 0; /* a PostgreSQL journal: its server */
+  if (o.worker && !ferry__journal_is_url(jpath))
+    return ferry_error_set(err, FERRY_ECONFIG,
+                           "journal %s: several workers (--worker %s) need a PostgreSQL journal (\"journal\": "
+                           "\"postgresql://...\" in the configuration, or --journal URL); an SQLite journal has "
+                           "one run at a time", jpath, o.worker);
+  if (o.worker && !want_journal)
+    return ferry_error_set(err, FERRY_ECONFIG,
+                           "--worker %s: none of the selected stages keeps a journal (\"journal\": false), so "
+                           "workers could not share their items", o.worker);
   if (want_journal && (o.mode == FERRY_MODE_RUN || (o.mode == FERRY_MODE_VERIFY && exists))) {
-    run->journal = ferry__journal_open(jpath, 0, err);
+    run->journal = o.worker ? ferry__journal_open_worker(jpath, err) : ferry__journal_open(jpath, 0, err);
     if (!run->journal) return err && err->code ? err->code : FERRY_EIO;
     run->journal_write = 1;
     if (ferry__journal_run_begin(run->journal, ferry__mode_name(o.mode), &run_id, err) < 0) {
@@ -478,6 +505,8 @@ FERRY_API int ferry_runtime_run(ferry_runtime *rt, const ferry_run_opts *opts, f
     rc = ferry__stage_prepare(st, o.mode, err);
     st->limit = o.limit;
   }
+  /* a worker: its claims connection, its row, its shares (after the instances exist) */
+  if (!rc && o.worker) rc = ferry__worker_start(run, jpath, o.worker, o.lease_s, err);
   if (rc) {
     release_run(rt);
     if (run->journal_write && run->journal) { /* the run ended before it began: say so in its row */
@@ -543,6 +572,15 @@ FERRY_API int ferry_runtime_run(ferry_runtime *rt, const ferry_run_opts *opts, f
   }
   /* the report reads the journal and the stages' spools: before they are released */
   const char *rpath = o.report_path ? o.report_path : rt->cfg->report;
+  char *wpath = NULL; /* a worker's report: "<name>.<worker>.json", so that workers do not overwrite each other */
+  if (rpath && o.worker) {
+    const char *slash = strrchr(rpath, '/'), *dot = strrchr(rpath, '.');
+    if (dot && (!slash || dot > slash + 1))
+      wpath = ferry_asprintf("%.*s.%s%s", (int)(dot - rpath), rpath, o.worker, dot);
+    else
+      wpath = ferry_asprintf("%s.%s", rpath, o.worker);
+    rpath = wpath;
+  }
   if (rpath) {
     ferry_error we = FERRY_ERROR_INIT;
     if (ferry__report_write(run, report, rpath, &we) < 0) {
@@ -554,10 +592,12 @@ FERRY_API int ferry_runtime_run(ferry_runtime *rt, const ferry_run_opts *opts, f
     }
     ferry_error_clear(&we);
   }
+  free(wpath);
   json_decref(report);
   release_run(rt);
   if (run->journal) ferry__journal_close(run->journal);
   run->journal = NULL;
+  run->worker_name = NULL;
   if (summary) *summary = rt->summary;
   if (rc && err) ferry_error_move(err, &res);
   ferry_error_clear(&res);

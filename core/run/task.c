@@ -40,6 +40,8 @@ ferry_task *ferry__task_new(ferry_stage *st, ferry_item *item) {
   t->report = NULL;
   t->done_flags = 0;
   t->repair = 0;
+  t->claimed = 0;
+  t->lost = 0;
   t->next = NULL;
   return t;
 }
@@ -172,10 +174,32 @@ FERRY_API void ferry_task_done(ferry_task *task, unsigned flags) {
   finish_done(task);
 }
 
+/* Worker mode: the claim of the item expired before an intent, so another worker may carry it: this one
+ * writes nothing more about it and counts it as done elsewhere. */
+static int lost_claim(ferry_task *t) {
+  if (!t->lost) return 0;
+  ferry_stage *st = t->stage;
+  ferry_log_item(st->sink, FERRY_LOG_WARN, t->item->key, 0,
+                 "worker %s lost its claim of the item (lease expired): left to the worker that holds it now",
+                 ferry__worker_name(st->run));
+  st->resumed++;
+  st->elsewhere++;
+  release(t);
+  return 1;
+}
+
+/* Worker mode: the worker that did the item, in its report (ferry status: "by NAME"). */
+static void note_worker(ferry_task *t) {
+  const char *w = ferry__worker_name(t->stage->run);
+  if (w && t->stage->mode == FERRY_MODE_RUN) json_object_set_new(ferry_task_report(t), "worker", json_string(w));
+}
+
 static void finish_done(ferry_task *t) {
   ferry_stage *st = t->stage;
   ferry__outcomes *out = st->run->out;
   int skipped = (t->done_flags & FERRY_DONE_SKIPPED) != 0;
+  if (lost_claim(t)) return;
+  note_worker(t);
   if (st->mode == FERRY_MODE_PLAN) {
     ferry__report_item(st, t->item->key, skipped ? "would_skip" : "would_do", NULL, 0, t->report);
   } else if (st->mode == FERRY_MODE_VERIFY) {
@@ -241,6 +265,7 @@ static void on_retry(uv_timer_t *h) {
 
 static void handle_failure(ferry_task *t, int retry) {
   ferry_stage *st = t->stage;
+  if (lost_claim(t)) return;
   if (!t->err.code) ferry_error_set(&t->err, FERRY_EINTERNAL, "failed without an error");
   if (retry && ferry_error_is_transient(&t->err)) {
     if (st->interrupted) { /* not failed: the next run takes it again */
@@ -290,6 +315,8 @@ static void after_failed_hooks(void *arg, int status, const ferry_error *err) {
 static void finish_failed(ferry_task *t) {
   ferry_stage *st = t->stage;
   ferry__outcomes *out = st->run->out;
+  if (lost_claim(t)) return;
+  if (!t->repair) note_worker(t); /* a failed repair keeps the stored report */
   const char *status = "failed";
   if (st->mode == FERRY_MODE_PLAN && t->err.code == FERRY_EBLOCKED) {
     status = "blocked";
@@ -375,6 +402,26 @@ FERRY_API int ferry_task_intent(ferry_task *task, const char *step, ferry_error 
     ferry_log_error(st->sink, "ferry_task_intent called without a step name (item \"%s\")", task->item->key);
     return ferry_error_set(err, FERRY_EINVAL, "ferry_task_intent: no step name given");
   }
+  if (st->journal_write && task->lost)
+    return ferry_error_set(err, FERRY_ECONFLICT, "worker %s lost its claim of item \"%s\": nothing is written",
+                           ferry__worker_name(st->run), task->item->key);
+  if (st->journal_write && task->claimed) { /* worker mode: only while the claim holds (its lease renewed) */
+    ferry_error he = FERRY_ERROR_INIT;
+    int held = ferry__worker_holds(st, task->item->key, &he);
+    if (held < 0) {
+      ferry__outcomes_fail(st->run->out, &he);
+      if (err) ferry_error_move(err, &he);
+      ferry_error_clear(&he);
+      return held;
+    }
+    if (!held) {
+      task->lost = 1;
+      return ferry_error_set(err, FERRY_ECONFLICT,
+                             "worker %s lost its claim of item \"%s\" (its lease expired; another worker may "
+                             "carry it): intent \"%s\" not written", ferry__worker_name(st->run),
+                             task->item->key, step);
+    }
+  }
   if (st->journal_write) {
     int rc = ferry__outcomes_intent(st->run->out, st->name, task->item->key, step, ferry_task_state(task),
                                     task->attempt, err);
@@ -393,5 +440,8 @@ FERRY_API int ferry_task_map_id(ferry_task *task, const char *kind, const char *
     return ferry_error_set(err, FERRY_EINVAL, "ferry_task_map_id: kind, old id and new id are required");
   ferry_stage *st = task->stage;
   if (!st->journal_write) return 0;
+  if (task->lost)
+    return ferry_error_set(err, FERRY_ECONFLICT, "worker %s lost its claim of item \"%s\": no id is mapped",
+                           ferry__worker_name(st->run), task->item->key);
   return ferry__outcomes_map_id(st->run->out, st->name, task->item->key, kind, old_id, new_id, err);
 }

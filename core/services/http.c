@@ -495,7 +495,11 @@ static void defer_failure(ferry_http *h, hreq *r, int code, const char *detail) 
 
 static void dispatch(endpoint *ep) {
   ferry_http *h = ep->http;
-  while (!h->freeing && ep->queue.head && ep->inflight < h->max) {
+  /* ferry run --worker: this worker's share of the endpoint's concurrency (at least 1) */
+  double share = h->ins && h->ins->share > 0 && h->ins->share < 1 ? h->ins->share : 1.0;
+  unsigned max = (unsigned)(h->max * share);
+  if (max < 1) max = 1;
+  while (!h->freeing && ep->queue.head && ep->inflight < max) {
     if (!ferry__throttle_take(&ep->rate)) return;
     hreq *r = rl_pop(&ep->queue);
     CURLMcode mc = curl_multi_add_handle(h->multi, r->easy);
@@ -517,6 +521,7 @@ static endpoint *endpoint_get(ferry_http *h, const char *key) {
   ep->http = h;
   ep->key = ferry_strdup(key);
   ferry__throttle_init(&ep->rate, h->loop, h->rate, on_wake, ep);
+  ep->rate.scale = h->ins ? &h->ins->share : NULL;
   h->open_handles++;
   ep->next = h->endpoints;
   h->endpoints = ep;

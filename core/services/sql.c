@@ -649,6 +649,7 @@ FERRY_API ferry_sql *ferry_sql_open(ferry_instance *ins, const char *url, const 
   db->priv = ferry__xcalloc(1, sizeof *db->priv);
   double rate = o.rate > 0 ? o.rate : ins->rate > 0 ? ins->rate : 0;
   ferry__throttle_init(&db->priv->bucket, db->loop, rate, on_token, db);
+  db->priv->bucket.scale = &ins->share; /* ferry run --worker: this worker's share */
   uv_timer_init(db->loop, &db->priv->kick);
   db->priv->kick.data = db;
   db->priv->open_handles = 2;

@@ -13,6 +13,7 @@ static void on_closed(uv_handle_t *h) {
 
 void ferry__throttle_init(ferry__throttle *t, uv_loop_t *loop, double rate, void (*ready)(void *arg), void *arg) {
   t->rate = rate;
+  t->scale = NULL;
   t->tokens = 1.0;
   t->refilled_ns = uv_hrtime();
   t->ready = ready;
@@ -24,15 +25,16 @@ void ferry__throttle_init(ferry__throttle *t, uv_loop_t *loop, double rate, void
 
 int ferry__throttle_take(ferry__throttle *t) {
   if (t->rate <= 0) return 1;
+  double rate = t->rate * (t->scale && *t->scale > 0 && *t->scale < 1 ? *t->scale : 1.0);
   uint64_t now = uv_hrtime();
-  t->tokens += (double)(now - t->refilled_ns) / 1e9 * t->rate;
+  t->tokens += (double)(now - t->refilled_ns) / 1e9 * rate;
   if (t->tokens > 1.0) t->tokens = 1.0;
   t->refilled_ns = now;
   if (t->tokens >= 1.0) {
     t->tokens -= 1.0;
     return 1;
   }
-  double wait_ms = (1.0 - t->tokens) / t->rate * 1000.0;
+  double wait_ms = (1.0 - t->tokens) / rate * 1000.0;
   uv_timer_start(&t->wake, on_wake, (uint64_t)wait_ms + 1, 0);
   return 0;
 }

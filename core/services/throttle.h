@@ -17,6 +17,8 @@
 typedef struct ferry__throttle {
   uv_timer_t wake;             /* runs ready() when the next token is due */
   double rate;                 /* tokens per second; <= 0 = no limit */
+  const double *scale;         /* NULL, or the instance's share of the rate (ferry run --worker: 1/n of n
+                                  workers); read at every take, <= 0 counts as 1 */
   double tokens;               /* at most 1 */
   uint64_t refilled_ns;        /* uv_hrtime of the last refill */
   void (*ready)(void *arg);

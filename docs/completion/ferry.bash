@@ -38,12 +38,12 @@ _ferry() {
   --describe)
     COMPREPLY=($(compgen -W "$(ferry plugins 2>/dev/null | awk 'NR > 1 && /^[^ ]/ { print $1 }')" -- "$cur"))
     return 0 ;;
-  --limit | --kind | --run) return 0 ;;
+  --limit | --kind | --run | --worker | --lease) return 0 ;;
   esac
   local opts
   case $cmd in
   plan | verify) opts="$common $pipeline" ;;
-  run) opts="$common $pipeline --repair" ;;
+  run) opts="$common $pipeline --repair --worker --lease" ;;
   status) opts="$common --items --stage --json" ;;
   export-map) opts="$common --format --kind --stage --output" ;;
   report) opts="$common --html --run" ;;

@@ -45,6 +45,12 @@
 #   mixed    the same with the source Joget on MariaDB and the target Joget on PostgreSQL (the sql sink writes
 #            each column under the target's spelling: Joget's PostgreSQL tables say datecreated where MySQL's say
 #            dateCreated; timestamps compare as text in UTC without a zero fraction).
+#   workers  three `ferry run --worker` processes on one PostgreSQL journal, 100 instances, both emulators at 20 ms
+#            latency, rate 30 and concurrency 6, leases of 3 s; one worker is SIGKILLed mid-run and restarted; a
+#            plain run is refused meanwhile: one target instance and one process/start per source instance,
+#            every item done once and naming its worker, no claim left, verify clean, and no second in the
+#            target's or the source's request log (their at= times) with more than 30 requests (the source,
+#            read by every worker, is where the limit binds: its busiest second must exceed one share, 10).
 #   terminal on an 80-column pseudo-terminal: an interrupted run says so and exits 5, the run that resumes it
 #            keeps the progress block on screen below every log line and within 79 columns, the uploads stage
 #            has a total ("count"); status exits 0; verify --log-format json writes only JSON on stderr.
@@ -866,8 +872,94 @@ PY
   if [ $? = 0 ]; then ok; else bad "verify --log-format json:"; show "$W/verify.txt" 10; fi
 }
 
+# workers: three `ferry run --worker` processes share one PostgreSQL journal (docs/journal.md, "Several workers"):
+# 100 instances (E2E_WORKER_INSTANCES), both emulators answering after 20 ms, the instances stage at rate 30 and
+# concurrency 6, leases of 3 s; worker w2 is SIGKILLed mid-run and restarted.
+scenario_workers() {
+  local n=${E2E_WORKER_INSTANCES:-100} jurl
+  setup "$n" main --latency-ms 20
+  psql "host=127.0.0.1 port=$JOGET_PG_PORT user=ferry dbname=postgres" -Xq -v ON_ERROR_STOP=1 \
+    -c "CREATE DATABASE ferry_journal" >/dev/null || { bad "creating the journal database"; finish; }
+  jurl="postgresql://ferry@127.0.0.1:$JOGET_PG_PORT/ferry_journal"
+  edit_config "c['journal'] = '$jurl'
+for s in c['stages']:
+    if s['name'] == 'instances': s['rate'] = 30; s['concurrency'] = 6"
+  JSQL() { psql "$jurl" -XAtq -c "$1"; }
+  source_sums before
+  step "users, forms and uploads: one plain run on the PostgreSQL journal"
+  ferry run data.log --stage users --stage forms --stage uploads
+  expect_rc "data stages" 0 "$rc" "$W/data.log"
+  : >"$W/env/target.requests" # from here on: the instances stage only
+  : >"$W/env/source.requests"
+  step "three workers on the instances stage (lease 3 s); w2 SIGKILLed after 25 starts, then restarted"
+  local p1 p2 p3 p2b r1 r2 r2b r3 i
+  wstart() { (cd "$W" && exec "$FERRY" run --config "$W/ferry.json" --progress none --stage instances \
+    --worker "$1" --lease 3) >"$W/$2" 2>&1 & }
+  wstart w1 w1.log; p1=$!
+  wstart w2 w2.log; p2=$!
+  wstart w3 w3.log; p3=$!
+  for i in $(seq 1 3000); do
+    kill -0 "$p2" 2>/dev/null || break
+    [ "$(starts)" -ge 25 ] && { kill -KILL "$p2"; break; }
+    sleep 0.02
+  done
+  wait "$p2"; r2=$?
+  expect_rc "w2 was SIGKILLed mid-run" 137 "$r2" "$W/w2.log"
+  eq "w2 had claims when it was killed" "$(JSQL "SELECT count(*) > 0 FROM ferry_claims WHERE worker = 'w2'")" t
+  ferry run plain-refused.log --stage instances
+  expect_rc "a plain run while workers hold the journal is refused" 6 "$rc" "$W/plain-refused.log"
+  has "the refusal says why" "in use by another ferry run" "$W/plain-refused.log"
+  wstart w2 w2b.log; p2b=$!
+  wait "$p1"; r1=$?
+  wait "$p3"; r3=$?
+  wait "$p2b"; r2b=$?
+  expect_rc "w1" 0 "$r1" "$W/w1.log"
+  expect_rc "w3" 0 "$r3" "$W/w3.log"
+  expect_rc "w2 restarted" 0 "$r2b" "$W/w2b.log"
+  echo "items per worker: $(JSQL "SELECT report::json->>'worker', count(*) FROM items WHERE stage = 'instances'
+    GROUP BY 1 ORDER BY 1" | tr '\n' ' ')"
+  eq "every instance item done once in the journal" \
+    "$(JSQL "SELECT count(*), count(DISTINCT key) FROM items WHERE stage = 'instances' AND status = 'done'")" "$n|$n"
+  eq "nothing in doubt or failed" "$(JSQL "SELECT count(*) FROM items WHERE status NOT IN ('done', 'skipped')")" 0
+  eq "every instance names the worker that did it" \
+    "$(JSQL "SELECT count(*) FROM items WHERE stage = 'instances' AND report::json->>'worker' IS NULL")" 0
+  eq "the three workers shared the work" \
+    "$(JSQL "SELECT count(DISTINCT report::json->>'worker') FROM items WHERE stage = 'instances'")" 3
+  eq "no claim and no worker row left" "$(JSQL "SELECT (SELECT count(*) FROM ferry_claims) + (SELECT count(*) FROM ferry_workers)")" 0
+  eq "one process/start per instance" "$(starts)" "$n"
+  eq "exactly one target instance per source instance" "$(tgt_count)" "$n"
+  # the rate holds across the workers on both servers (the source, read by every worker, is the busier one:
+  # it must see more than one worker's share in some second, or the workers did not run side by side)
+  local side
+  for side in target source; do
+    python3 - "$W/env/$side.requests" "$side" >"$W/rate.$side.txt" <<'PY'
+import collections, re, sys
+per = collections.Counter()
+for line in open(sys.argv[1]):
+    m = re.search(r" at=(\d+)$", line.rstrip("\n"))
+    if not m:
+        print("a request log line without at=: %r" % line[:100]); sys.exit(1)
+    per[int(m.group(1)) // 1000] += 1
+peak = max(per.values()) if per else 0
+print("%s requests: %d over %d s, busiest second %d (limit 30)" % (sys.argv[2], sum(per.values()), len(per), peak))
+sys.exit(0 if per and peak <= 30 and (sys.argv[2] != "source" or peak > 10) else 1)
+PY
+    if [ $? = 0 ]; then ok; else bad "$side: more than 30 requests in a second (or the workers never ran side by side)"; fi
+    cat "$W/rate.$side.txt"
+  done
+  step "verify, status"
+  ferry verify verify.log
+  expect_rc "verify after the workers" 0 "$rc" "$W/verify.log"
+  ferry status status.log --items --stage instances
+  expect_rc "status --items" 0 "$rc" "$W/status.log"
+  has "status --items names the workers" "by w1" "$W/status.log"
+  has "status --items names the restarted worker or the killed one" "by w2" "$W/status.log"
+  check_migrated workers
+  check_source_unchanged
+}
+
 case "$SCEN" in
-migrate | crash | faults | errors | repair | terminal | html) "scenario_$SCEN" ;;
+migrate | crash | faults | errors | repair | terminal | html | workers) "scenario_$SCEN" ;;
 mariadb) E2E_EXAMPLE=joget-to-joget-mariadb.json E2E_BAD_DSN=1 scenario_migrate 40 --engine mariadb ;;
 mixed) E2E_EXAMPLE=joget-to-joget-mariadb.json scenario_migrate 40 --source-engine mariadb --target-engine postgresql ;;
 giveup) scenario_faults ;;

@@ -189,8 +189,10 @@ static void log_line(req_t *r, struct MHD_Connection *c, const char *url, int st
     static const char *fk[] = {"", " fault=500", " fault=reset", " fault=timeout", " fault=lost", " fault=partial",
                                " fault=twice"};
     pthread_mutex_lock(&log_mu);
-    fprintf(logf_, "%s %s %s %d user=%s %lldms%s\n", ts, r->method, url, status,
-            r->user.anonymous ? "roleAnonymous" : r->user.username, (long long)(now_ms() - r->t0), fk[r->fault]);
+    /* at=: when the request arrived, in ms since the epoch (per-second request counts, e2e.workers) */
+    fprintf(logf_, "%s %s %s %d user=%s %lldms%s at=%lld\n", ts, r->method, url, status,
+            r->user.anonymous ? "roleAnonymous" : r->user.username, (long long)(now_ms() - r->t0), fk[r->fault],
+            (long long)r->t0);
     fflush(logf_);
     pthread_mutex_unlock(&log_mu);
 }

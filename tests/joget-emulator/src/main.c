@@ -33,7 +33,7 @@ static void usage(FILE *f)
             "                       (a proxy that re-sent it), the second answered\n"
             "  --timeout-ms N       delay of a 'timeout' fault before the answer; 0 = never answer (default 30000)\n"
             "  --seed S             seed of the deterministic fault sequence (default 1)\n"
-            "  --request-log FILE   append one line per request (time method url status user duration fault)\n"
+            "  --request-log FILE   append one line per request (time method url status user duration fault arrival)\n"
             "  --audit-log FILE     append one line per assignment created or reassigned in apps whose default\n"
             "                       plugins include UserNotificationAuditTrail (time event activityId processId user)\n"
             "  --load-only          load fixtures and exit without serving\n"

@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# Several workers on one PostgreSQL journal (ferry run --worker; docs/journal.md, "Several workers"), with the
+# runtime tests' rt-gen source and rt-sink sink (an async sink with a delay whose side effect is a line per
+# item appended to a shared `target` file, after an intent "append"; an item in doubt is reconciled: found in
+# the file, it is completed as skipped).
+#   workers_test.sh <path to ferry> <plugin dir> PGSTATE      (WORKERS_KEEP=1 keeps the work directory)
+# Checks: usage errors (an SQLite journal, a bad name, --lease without --worker) exit 2 naming the problem; a
+# plain run is refused while a worker holds the journal, and a worker while a plain run does; two processes
+# cannot be the same worker; three workers share 300 items (each writes its own JSON report) (each key once in the target, each item done
+# once in the journal, every worker did some, `status` says "by NAME"); a worker SIGKILLed right after an
+# append (its item in doubt, its claims left behind) is restarted and the items are reconciled, not
+# appended again; the claims table is empty at the end; a worker stopped (SIGSTOP) longer than its lease while
+# items it claimed wait in its queue loses them to another worker and, resumed, writes nothing for them.
+set -uo pipefail
+FERRY=$1
+export FERRY_PLUGIN_PATH=$2
+PGSTATE=$3
+PGPORT=$(sed -n 3p "$PGSTATE")
+if ! "$FERRY" plugins 2>/dev/null | grep -q "^rt-gen " || ! "$FERRY" plugins 2>/dev/null | grep -q "^rt-sink "; then
+  echo "SKIP: the runtime tests' plugins rt-gen and rt-sink are not built"
+  exit 77
+fi
+T=$(mktemp -d /tmp/ferry-workers-test.XXXXXX)
+cleanup() {
+  local p
+  for p in $(jobs -p); do kill -CONT "$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null; done # children still running
+  if [ -n "${WORKERS_KEEP:-}" ]; then echo "work directory kept: $T"; else rm -rf "$T"; fi
+}
+trap cleanup EXIT
+fails=0 passes=0
+ok() { passes=$((passes + 1)); }
+bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
+# expect CODE DESCRIPTION -- command...   (stdout+stderr go to $T/out)
+expect() {
+  local want=$1 what=$2; shift 3
+  "$@" >"$T/out" 2>&1
+  local got=$?
+  if [ "$got" = "$want" ]; then ok; else bad "$what: exit $got, expected $want"; sed 's/^/    /' "$T/out" | head -20; fi
+}
+has() { if grep -q -- "$1" "${3:-$T/out}"; then ok; else bad "$2: output lacks '$1'"; sed 's/^/    /' "${3:-$T/out}" | head -20; fi; }
+eq() { if [ "$2" = "$3" ]; then ok; else bad "$1: got '$2', expected '$3'"; fi; }
+newdb() {
+  local db="workers_$1_$$"
+  psql -q -X -v ON_ERROR_STOP=1 "host=127.0.0.1 port=$PGPORT user=ferry dbname=postgres" \
+    -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null 2>&1 || { echo "cannot create $db" >&2; exit 1; }
+  echo "postgresql://ferry@127.0.0.1:$PGPORT/$db"
+}
+# config FILE JOURNAL COUNT DELAY_MS [KILL_AT]: rt-gen -> rt-sink appending to $T/target
+config() {
+  cat >"$1" <<EOF
+{ "journal": "$2", "report": "$T/report.json",
+  "stages": [ { "name": "items",
+    "source": { "plugin": "rt-gen", "options": { "count": $3 } },
+    "sink": { "plugin": "rt-sink", "options": { "async": true, "delay_ms": $4, "target": "$T/target",
+                                                "log": "$T/sink.log", "kill_at": ${5:-0}, "kill_where": "write" } },
+    "concurrency": 4 } ] }
+EOF
+}
+sql() { psql -X -At "$J" -c "$1"; }
+
+# ---- usage --------------------------------------------------------------------------------------------
+config "$T/sqlite.json" "$T/j.db" 5 0
+expect 2 "--worker with an SQLite journal" -- "$FERRY" run --config "$T/sqlite.json" --worker w1 --progress none
+has "need a PostgreSQL journal" "--worker with an SQLite journal: said"
+has "$T/j.db" "--worker with an SQLite journal: the journal is named"
+if [ -e "$T/j.db" ]; then bad "--worker with an SQLite journal created the journal"; else ok; fi
+expect 2 "--worker on verify" -- "$FERRY" verify --config "$T/sqlite.json" --worker w1
+has "option of \`ferry run\` only" "--worker on verify: said"
+expect 2 "--lease without --worker" -- "$FERRY" run --config "$T/sqlite.json" --lease 5
+has "\-\-lease goes with --worker" "--lease without --worker: said"
+expect 2 "--lease 0" -- "$FERRY" run --config "$T/sqlite.json" --worker w1 --lease 0
+has "\-\-lease takes a number of seconds" "--lease 0: said"
+J=$(newdb usage)
+config "$T/usage.json" "$J" 5 0
+expect 2 "a bad worker name" -- "$FERRY" run --config "$T/usage.json" --worker "w 1" --progress none
+has 'worker name "w 1"' "a bad worker name: named"
+expect 0 "run --help" -- "$FERRY" run --help
+has "\-\-worker NAME" "run --help describes --worker"
+has "\-\-lease SECONDS" "run --help describes --lease"
+
+# ---- locks: plain run vs workers, one process per worker name ------------------------------------------
+J=$(newdb locks)
+config "$T/slow.json" "$J" 60 200
+(exec "$FERRY" run --config "$T/slow.json" --worker w1 --lease 3 --progress none) >"$T/w1.log" 2>&1 &
+w1=$!
+for _ in $(seq 1 100); do [ -s "$T/target" ] && break; sleep 0.1; done
+[ -s "$T/target" ] || bad "worker w1 did not start working"
+expect 6 "a plain run while a worker holds the journal" -- "$FERRY" run --config "$T/slow.json" --progress none
+has "in use by another ferry run" "plain run refused: said"
+expect 6 "a verify while a worker holds the journal" -- "$FERRY" verify --config "$T/slow.json" --progress none
+expect 6 "a second process as worker w1" -- "$FERRY" run --config "$T/slow.json" --worker w1 --progress none
+has 'worker name "w1" is in use' "the same worker name twice: said"
+eq "w1 is registered" "$(sql "select count(*) from ferry_workers where name = 'w1'")" 1
+wait "$w1"
+eq "worker w1 alone: exit 0" "$?" 0
+eq "worker w1 alone: every item appended once" "$(sort "$T/target" | uniq | wc -l) $(wc -l <"$T/target")" "60 60"
+eq "w1 left no claim" "$(sql "select count(*) from ferry_claims")" 0
+eq "w1 left no worker row" "$(sql "select count(*) from ferry_workers")" 0
+# a plain run holds it: a worker is refused
+config "$T/slow2.json" "$J" 80 200
+(exec "$FERRY" run --config "$T/slow2.json" --progress none) >"$T/plain.log" 2>&1 &
+plain=$!
+for _ in $(seq 1 100); do [ "$(wc -l <"$T/target")" -gt 60 ] && break; sleep 0.1; done
+expect 6 "a worker while a plain run holds the journal" -- "$FERRY" run --config "$T/slow2.json" --worker w2 --progress none
+has "not a worker" "worker refused: said"
+wait "$plain"
+eq "the plain run: exit 0" "$?" 0
+
+# ---- three workers share the items; one is SIGKILLed after an append and restarted ---------------------
+J=$(newdb share)
+rm -f "$T/target" "$T/sink.log" "$T"/report*.json
+N=300
+config "$T/share.json" "$J" $N 20
+config "$T/kill.json" "$J" $N 20 25 # the 25th append of that process: SIGKILL right after it
+start() { (exec "$FERRY" run --config "$T/$2.json" --worker "$1" --lease 2 --progress none) >"$T/$1.$3.log" 2>&1 & }
+start w1 share 1; p1=$!
+start w2 kill 1; p2=$!
+start w3 share 1; p3=$!
+wait "$p2"
+eq "w2 was killed by its sink (kill_at)" "$?" 137
+has "K k" "w2's sink says where it was killed" "$T/sink.log"
+killed=$(grep -o "^K k[0-9]*" "$T/sink.log" | head -1 | cut -c3-)
+start w2 share 2; p2=$!
+wait "$p1"; r1=$?
+wait "$p2"; r2=$?
+wait "$p3"; r3=$?
+eq "the workers' exit codes (w1 w2-restarted w3)" "$r1 $r2 $r3" "0 0 0"
+eq "every key once in the target" "$(sort "$T/target" | uniq | wc -l) $(wc -l <"$T/target")" "$N $N"
+eq "every item done in the journal" "$(sql "select count(*) from items where stage = 'items' and status in ('done', 'skipped')")" $N
+eq "the killed worker's in-doubt item was reconciled (found in the target, not appended again)" \
+  "$(grep -c "^R $killed found" "$T/sink.log")" 1
+for w in w1 w2 w3; do
+  n=$(sql "select count(*) from items where report::json->>'worker' = '$w'")
+  if [ "$n" -gt 0 ]; then ok; else bad "worker $w did no item"; fi
+done
+echo "items per worker: $(sql "select report::json->>'worker', count(*) from items group by 1 order by 1" | tr '\n' ' ')"
+eq "every item names its worker" "$(sql "select count(*) from items where report::json->>'worker' is null")" 0
+eq "no claim left" "$(sql "select count(*) from ferry_claims")" 0
+eq "no worker row left" "$(sql "select count(*) from ferry_workers")" 0
+for w in w1 w3; do
+  eq "worker $w wrote its own JSON report, naming it" \
+    "$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1])).get("worker"))' "$T/report.$w.json" 2>&1)" "$w"
+done
+if [ -e "$T/report.json" ]; then bad "a worker wrote the configured report path itself"; else ok; fi
+expect 0 "status" -- "$FERRY" status --config "$T/share.json" --items
+has "by w1" "status --items says which worker did an item"
+has "by w3" "status --items names every worker"
+expect 0 "a plain run after the workers" -- "$FERRY" run --config "$T/share.json" --progress none
+has "already done $N" "the plain run finds everything done"
+
+# ---- a worker stopped longer than its lease loses its claims: it writes nothing for them ---------------
+J=$(newdb lost)
+rm -f "$T/target" "$T/sink.log"
+config "$T/lost.json" "$J" 40 300
+(exec "$FERRY" run --config "$T/lost.json" --worker w1 --lease 2 --progress none) >"$T/w1.lost.log" 2>&1 &
+p1=$!
+for _ in $(seq 1 100); do [ "$(wc -l <"$T/target" 2>/dev/null || echo 0)" -ge 6 ] && break; sleep 0.05; done
+kill -STOP "$p1" # 4 items in its sink (appended), 4 more claimed and queued
+# claims of w1 on items with no journal row: claimed and queued, not started
+queued=$(sql "select count(*) from ferry_claims c left join items i on i.stage = c.stage and i.key = c.item_key
+  where c.worker = 'w1' and i.key is null")
+if [ "$queued" -ge 1 ]; then ok; else bad "w1 stopped with no item claimed and queued (got $queued)"; fi
+(exec "$FERRY" run --config "$T/lost.json" --worker w2 --lease 2 --progress none) >"$T/w2.lost.log" 2>&1 &
+p2=$!
+# until w2 has taken over (w1's leases expired) every item w1 had not finished: queued or in its sink
+for _ in $(seq 1 300); do
+  [ "$(sql "select count(*) from ferry_claims c left join items i on i.stage = c.stage and i.key = c.item_key
+    where c.worker = 'w1' and (i.key is null or i.status = 'intent')")" = 0 ] && break
+  sleep 0.1
+done
+kill -CONT "$p1"
+wait "$p1"; r1=$?
+wait "$p2"; r2=$?
+eq "stopped worker and the other: exit codes" "$r1 $r2" "0 0"
+eq "every key once in the target" "$(sort "$T/target" | uniq | wc -l) $(wc -l <"$T/target")" "40 40"
+lost=$(grep -c "lost its claim" "$T/w1.lost.log")
+eq "w1, resumed, lost the claims of exactly the items it had queued" "$lost" "$queued"
+echo "w1 lost $lost claim(s) while stopped"
+eq "every item done in the journal" "$(sql "select count(*) from items where status in ('done', 'skipped')")" 40
+
+echo "workers: $passes passed, $fails failed"
+[ "$fails" = 0 ]
