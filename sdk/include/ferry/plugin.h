@@ -47,9 +47,10 @@ extern "C" {
  * ferry_hash64(), ferry_backoff_ms()), and in ferry/pg.h ferry_pg_add_ident(), ferry_pg_add_literal(),
  * ferry_pg_array_elem(), ferry_pg_text_array(); ferry_log_item(),
  * ferry_runtime_libraries(); the SQL service (ferry/sql.h: PostgreSQL, MySQL/MariaDB and
- * SQLite behind one API); 1.4 ferry_journal_copy() (ferry/journal.h). */
+ * SQLite behind one API); 1.4 ferry_journal_copy() (ferry/journal.h); 1.5 the fields worker and lease_s
+ * appended to ferry_run_opts (several workers on one PostgreSQL journal). */
 #define FERRY_ABI_MAJOR 1
-#define FERRY_ABI_MINOR 4
+#define FERRY_ABI_MINOR 5
 
 /* Plugin kinds (bits: one plugin may offer several). */
 #define FERRY_KIND_SOURCE 0x1u

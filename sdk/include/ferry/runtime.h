@@ -44,7 +44,7 @@ typedef struct ferry_run_opts {
    * verify mark), with ferry_task_repair() = 1 and the journal's step and state; every other item is not
    * carried ("not selected for repair"). */
   int repair;
-  /* Appended after ABI 1.4 (read only when struct_size covers them): RUN mode with a PostgreSQL journal
+  /* Appended in ABI 1.5 (read only when struct_size covers them): RUN mode with a PostgreSQL journal
    * only. worker: this run is one of several workers sharing the journal (docs/journal.md, "Several
    * workers"): its name (1 to 64 of [A-Za-z0-9._-], one live process per name); items are claimed in the
    * journal with a lease of lease_s seconds (0 = 30), renewed every second, and each worker uses its share
