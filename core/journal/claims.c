@@ -153,43 +153,39 @@ int ferry__claims_heartbeat(ferry__claims *c, int64_t run, int *live, ferry_erro
   return 0;
 }
 
-int ferry__claims_take(ferry__claims *c, const char *stage, const char *key, ferry_error *err) {
+/* One statement about this worker's claim of (stage, key), parameters $1 stage, $2 key, $3 worker, $4 lease:
+ * 1 when it returned a row, 0 when not, or a negative code with err (`what` names the attempt). */
+static int claim_stmt(ferry__claims *c, const char *sql, const char *what, const char *stage, const char *key,
+                      ferry_error *err) {
   ferry__jres r = {0};
   const char *p[] = {stage, key, c->worker, c->lease};
-  int rc = ferry__jpg_exec(c->pg,
-                           "INSERT INTO ferry_claims AS c (stage, item_key, worker, expires)"
-                           " VALUES ($1, $2, $3, now() + make_interval(secs => $4::float8))"
-                           " ON CONFLICT (stage, item_key) DO UPDATE SET worker = excluded.worker,"
-                           " expires = excluded.expires WHERE c.worker = excluded.worker OR c.expires <= now()"
-                           " RETURNING 1",
-                           4, p, &r, err);
+  int rc = ferry__jpg_exec(c->pg, sql, 4, p, &r, err);
   if (rc) {
-    char *what = ferry_asprintf("claiming item %s/%s", stage, key);
-    fail(c, rc, what, err);
-    free(what);
-    return rc < 0 ? rc : FERRY_EIO;
+    char *m = ferry_asprintf("%s item %s/%s", what, stage, key);
+    rc = fail(c, rc, m, err);
+    free(m);
+    return rc;
   }
   int got = r.nrows == 1;
   ferry__jres_clear(&r);
   return got;
 }
 
+int ferry__claims_take(ferry__claims *c, const char *stage, const char *key, ferry_error *err) {
+  return claim_stmt(c,
+                    "INSERT INTO ferry_claims AS c (stage, item_key, worker, expires)"
+                    " VALUES ($1, $2, $3, now() + make_interval(secs => $4::float8))"
+                    " ON CONFLICT (stage, item_key) DO UPDATE SET worker = excluded.worker,"
+                    " expires = excluded.expires WHERE c.worker = excluded.worker OR c.expires <= now()"
+                    " RETURNING 1",
+                    "claiming", stage, key, err);
+}
+
 int ferry__claims_holds(ferry__claims *c, const char *stage, const char *key, ferry_error *err) {
-  ferry__jres r = {0};
-  const char *p[] = {stage, key, c->worker, c->lease};
-  int rc = ferry__jpg_exec(c->pg,
-                           "UPDATE ferry_claims SET expires = now() + make_interval(secs => $4::float8)"
-                           " WHERE stage = $1 AND item_key = $2 AND worker = $3 AND expires > now() RETURNING 1",
-                           4, p, &r, err);
-  if (rc) {
-    char *what = ferry_asprintf("checking the claim of item %s/%s", stage, key);
-    fail(c, rc, what, err);
-    free(what);
-    return rc < 0 ? rc : FERRY_EIO;
-  }
-  int got = r.nrows == 1;
-  ferry__jres_clear(&r);
-  return got;
+  return claim_stmt(c,
+                    "UPDATE ferry_claims SET expires = now() + make_interval(secs => $4::float8)"
+                    " WHERE stage = $1 AND item_key = $2 AND worker = $3 AND expires > now() RETURNING 1",
+                    "checking the claim of", stage, key, err);
 }
 
 void ferry__claims_close(ferry__claims *c) {

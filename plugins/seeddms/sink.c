@@ -543,9 +543,11 @@ static void step(job *j) {
   if (plan) {
     const ferry_item *it = ferry_task_item(j->task);
     size_t nl = json_array_size(json_object_get(ferry_task_report(j->task), "losses"));
-    char *w = ferry_asprintf("create %s \"%s\" (%zu rows, %zu files%s%.0zu%s)", ferry_item_str(it, "object", "?"),
+    char losses[64] = "";
+    if (nl) snprintf(losses, sizeof losses, "; %zu losses, in the report", nl);
+    char *w = ferry_asprintf("create %s \"%s\" (%zu rows, %zu files%s)", ferry_item_str(it, "object", "?"),
                              ferry_item_str(it, "name", ferry_item_str(it, "id", "")), j->nops,
-                             json_array_size(j->files), nl ? "; " : "", nl, nl ? " losses, in the report" : "");
+                             json_array_size(j->files), losses);
     json_object_set_new(ferry_task_report(j->task), "would", json_string(w));
     ferry_free(w);
     finish(j);

@@ -68,20 +68,19 @@ json_t *seeddms_tables_to_51(json_t *tables, int from_51, json_t *losses, ferry_
       loss(losses, "runs_51",
            "version %s ran workflow \"%s\" more than once: 5.1 links the log by document, version and workflow, so "
            "SeedDMS counts the earlier runs' entries as the later one's (who already acted)", ver, wf_name(r));
-    if (json_is_null(json_object_get(r, "state")) || !json_object_get(r, "state")) {
+    json_t *state = json_object_get(r, "state");
+    if (!state || json_is_null(state)) {
       if (!json_object_get(logged, seeddms_str(r, "id") ? seeddms_str(r, "id") : ""))
         loss(losses, "run", "version %s: a finished run of workflow \"%s\" with no log entry (5.1 keeps no row for "
              "a finished run, only its log)", ver, wf_name(r));
       continue;
     }
     json_t *parent = seeddms_str(r, "parent") ? json_object_get(byid, seeddms_str(r, "parent")) : NULL;
-    json_t *row = json_pack("{s:O, s:O?, s:O?, s:O?, s:O?, s:O?}", "parentworkflow",
-                            parent ? json_object_get(parent, "workflow") : json_string("0"), "workflow",
-                            json_object_get(r, "workflow"), "document", json_object_get(r, "document"), "version",
-                            json_object_get(r, "version"), "state", json_object_get(r, "state"), "date",
-                            json_object_get(r, "date"));
-    if (!parent) json_decref(json_object_get(row, "parentworkflow")); /* the "0" made above */
-    json_array_append_new(rows, row);
+    json_t *pw = parent ? json_incref(json_object_get(parent, "workflow")) : json_string("0");
+    json_array_append_new(rows, json_pack("{s:o, s:O?, s:O?, s:O?, s:O, s:O?}", "parentworkflow", pw, "workflow",
+                                          json_object_get(r, "workflow"), "document", json_object_get(r, "document"),
+                                          "version", json_object_get(r, "version"), "state", state, "date",
+                                          json_object_get(r, "date")));
   }
   json_object_set_new(out, "tblWorkflowDocumentContent", rows);
 
