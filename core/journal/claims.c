@@ -74,13 +74,23 @@ ferry__claims *ferry__claims_open(const char *url, const char *worker, double le
     ferry__claims_close(c);
     return NULL;
   }
-  /* the name */
+  /* the name (taken again whenever the claims connection is made again) */
   ferry__jres r = {0};
   const char *p1[] = {worker};
-  rc = ferry__jpg_exec(pg, "SELECT pg_try_advisory_lock(hashtext('ferry worker ' || current_schema() || ' ' || $1))",
-                       1, p1, &r, err);
-  int got = !rc && r.nrows == 1 && r.cells[0] && r.cells[0][0] == 't';
+  char *schema = NULL; /* the lock is per journal: two journals in one database may have the same names */
+  ferry_error se = FERRY_ERROR_INIT;
+  if (!ferry__jpg_exec(pg, "SELECT current_schema()", 0, NULL, &r, &se) && r.nrows == 1 && r.cells[0])
+    schema = ferry_strdup(r.cells[0]);
+  ferry_error_clear(&se);
   ferry__jres_clear(&r);
+  char *key = ferry_asprintf("ferry worker %s %s", schema ? schema : "", worker);
+  free(schema);
+  char *what = ferry_asprintf("the worker name \"%s\"", worker);
+  rc = ferry__jpg_name_lock(pg, key, what, err);
+  free(key);
+  free(what);
+  int got = rc == 0;
+  if (rc == 1) rc = 0;
   if (!rc && !got) {
     const char *who = NULL;
     ferry_error e = FERRY_ERROR_INIT;

@@ -55,6 +55,8 @@ struct ferry__jpg {
   int locked;         /* the run lock was taken (writers) */
   int shared;         /* ... shared (several workers, ferry run --worker), else exclusive */
   int relock;         /* a connection was lost: take the lock again (new session) before going on */
+  char *name_key;     /* a session lock of its own (ferry__jpg_name_lock: a worker's name), or NULL */
+  char *name_what;    /* ... what it holds, for the error when another took it meanwhile */
   double total_s;     /* how long a lost server is waited for */
 };
 
@@ -204,11 +206,30 @@ static int take_lock(ferry__jpg *p, ferry_error *err) {
   return rc;
 }
 
-/* Brings the connection (and the lock, and the open transaction with its writes) back. */
+/* 1 when the session lock on hashtext(key) was taken, 0 when another session holds it, or an error. */
+static int try_name(ferry__jpg *p, const char *key, ferry_error *err) {
+  ferry__jres r = {0};
+  const char *k[] = {key};
+  int rc = raw_query(p, NULL, "SELECT pg_try_advisory_lock(hashtext($1))", 1, k, &r, err);
+  int got = !rc && r.nrows == 1 && r.cells[0] && r.cells[0][0] == 't';
+  ferry__jres_clear(&r);
+  return rc ? (rc < 0 ? rc : -rc) : got;
+}
+
+/* Brings the connection (and the locks, and the open transaction with its writes) back. */
 static int restore(ferry__jpg *p, ferry_error *err) {
   int rc = 0;
-  if (p->locked && p->relock) {
-    if ((rc = take_lock(p, err))) return rc;
+  if (p->relock && (p->locked || p->name_key)) {
+    if (p->locked && (rc = take_lock(p, err))) return rc;
+    if (p->name_key) { /* the server forgot the old session's locks: taken again, unless another took it */
+      int got = try_name(p, p->name_key, err);
+      if (got < 0) return -got;
+      if (!got)
+        return ferry_error_set(err, FERRY_EIO,
+                               "journal %s: %s was taken by another ferry run while the connection was lost: "
+                               "this one stops rather than work beside it",
+                               p->endpoint, p->name_what);
+    }
     p->relock = 0;
   }
   if (p->want_tx && !p->txn) {
@@ -501,8 +522,21 @@ ferry__jpg *ferry__jpg_open_ex(const char *url, int readonly, int lock, int *ver
   return p;
 }
 
+int ferry__jpg_name_lock(ferry__jpg *p, const char *key, const char *what, ferry_error *err) {
+  int got = try_name(p, key, err);
+  if (got < 0) return -got;
+  if (!got) return 1;
+  free(p->name_key);
+  free(p->name_what);
+  p->name_key = ferry_strdup(key);
+  p->name_what = ferry_strdup(what);
+  return 0;
+}
+
 void ferry__jpg_close(ferry__jpg *p) {
   if (!p) return;
+  free(p->name_key);
+  free(p->name_what);
   lose_tx(p);
   drop_writes(p);
   free(p->w);

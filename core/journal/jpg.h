@@ -46,6 +46,11 @@ ferry__jpg *ferry__jpg_open(const char *url, int readonly, int *version, ferry_e
  * connection without the lock may still write (the claims of workers, core/journal/claims.c). */
 enum { FERRY__JPG_LOCK_NONE = 0, FERRY__JPG_LOCK_EXCLUSIVE = 1, FERRY__JPG_LOCK_SHARED = 2 };
 ferry__jpg *ferry__jpg_open_ex(const char *url, int readonly, int lock, int *version, ferry_error *err);
+/* Takes the session advisory lock on hashtext(key) (a worker's name, claims.c): 0 taken, 1 held by another
+ * session, or an error code with err. Once taken it is taken again after every reconnection (the server
+ * forgets a lost session's locks); when another session holds it by then, every later call fails with
+ * FERRY_EIO naming `what`. key and what are copied. */
+int ferry__jpg_name_lock(ferry__jpg *p, const char *key, const char *what, ferry_error *err);
 void ferry__jpg_close(ferry__jpg *p);
 /* The URL without its password (borrowed, valid until close). */
 const char *ferry__jpg_endpoint(const ferry__jpg *p);
