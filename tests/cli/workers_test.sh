@@ -162,8 +162,9 @@ rm -f "$T/target" "$T/sink.log" "$T"/report*.json
 N=300
 config "$T/repeat.json" "$J" $N 20
 config "$T/repeat-kill.json" "$J" $N 20 10 # the 10th append of each process: SIGKILL right after it
-start w1 repeat r1; p1=$!
-start w3 repeat r1; p3=$!
+config "$T/repeat-slow.json" "$J" $N 200 # w1 and w3: slow, so that items are left for each of w2's lives
+start w1 repeat-slow r1; p1=$!
+start w3 repeat-slow r1; p3=$!
 for k in 1 2 3; do
   start w2 repeat-kill "r$k"; p2=$!
   wait "$p2"
@@ -194,7 +195,7 @@ rm -f "$T/target" "$T/sink.log"
 config "$T/lost.json" "$J" 40 300
 (exec "$FERRY" run --config "$T/lost.json" --worker w1 --lease 2 --progress none) >"$T/w1.lost.log" 2>&1 &
 p1=$!
-for _ in $(seq 1 100); do [ "$(wc -l <"$T/target" 2>/dev/null || echo 0)" -ge 6 ] && break; sleep 0.05; done
+for _ in $(seq 1 100); do [ "$({ wc -l <"$T/target"; } 2>/dev/null || echo 0)" -ge 6 ] && break; sleep 0.05; done
 kill -STOP "$p1" # 4 items in its sink (appended), 4 more claimed and queued
 # claims of w1 on items with no journal row: claimed and queued, not started
 queued=$(sql "select count(*) from ferry_claims c left join items i on i.stage = c.stage and i.key = c.item_key
@@ -233,8 +234,8 @@ else
   rstart w1; p1=$!
   rstart w2; p2=$!
   rstart w3; p3=$!
-  for _ in $(seq 1 300); do [ "$(wc -l <"$T/target" 2>/dev/null || echo 0)" -ge 60 ] && break; sleep 0.05; done
-  at=$(wc -l <"$T/target" 2>/dev/null || echo 0)
+  for _ in $(seq 1 300); do [ "$({ wc -l <"$T/target"; } 2>/dev/null || echo 0)" -ge 60 ] && break; sleep 0.05; done
+  at=$({ wc -l <"$T/target"; } 2>/dev/null || echo 0)
   if [ "$at" -ge 60 ] && [ "$at" -lt $N ]; then ok; else bad "the journal server was restarted at $at of $N appends"; fi
   bash "$PGCLUSTER" stop "$PGDIR"
   sleep 2
