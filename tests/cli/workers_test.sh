@@ -9,22 +9,30 @@
 # cannot be the same worker; three workers share 300 items (each writes its own JSON report) (each key once in the target, each item done
 # once in the journal, every worker did some, `status` says "by NAME"); a worker SIGKILLed right after an
 # append (its item in doubt, its claims left behind) is restarted and the items are reconciled, not
-# appended again; the claims table is empty at the end; a worker stopped (SIGSTOP) longer than its lease while
-# items it claimed wait in its queue loses them to another worker and, resumed, writes nothing for them.
+# appended again; the claims table is empty at the end; one worker SIGKILLed by its sink three times in a row
+# (exit 137 each time), then restarted to the end: each key once in the target, each item done or skipped once,
+# each killed item's append reconciled ("R KEY found", once per kill), no claim or worker row left; a worker
+# stopped (SIGSTOP) longer than its lease while items it claimed wait in its queue loses them to another worker
+# and, resumed, writes nothing for them; the journal server (a private cluster) restarted on the same port
+# mid-run: the three workers say they lost it, pause, go on and exit 0, each key once in the target, each item
+# done once, no claim or worker row left.
 set -uo pipefail
 FERRY=$1
 export FERRY_PLUGIN_PATH=$2
 PGSTATE=$3
 PGPORT=$(sed -n 3p "$PGSTATE")
+PGCLUSTER=$(cd "$(dirname "$0")/../support" && pwd)/pgcluster.sh
 if ! "$FERRY" plugins 2>/dev/null | grep -q "^rt-gen " || ! "$FERRY" plugins 2>/dev/null | grep -q "^rt-sink "; then
   echo "SKIP: the runtime tests' plugins rt-gen and rt-sink are not built"
   exit 77
 fi
 T=$(mktemp -d /tmp/ferry-workers-test.XXXXXX)
+PGDIR= # the private cluster of "the journal server restarted mid-run" (the server runs as postgres: not in $T)
 cleanup() {
   local p
   for p in $(jobs -p); do kill -CONT "$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null; done # children still running
-  if [ -n "${WORKERS_KEEP:-}" ]; then echo "work directory kept: $T"; else rm -rf "$T"; fi
+  if [ -n "$PGDIR" ]; then bash "$PGCLUSTER" stop "$PGDIR"; fi
+  if [ -n "${WORKERS_KEEP:-}" ]; then echo "work directories kept: $T $PGDIR"; else rm -rf "$T" ${PGDIR:+"$PGDIR"}; fi
 }
 trap cleanup EXIT
 fails=0 passes=0
@@ -148,13 +156,46 @@ has "by w3" "status --items names every worker"
 expect 0 "a plain run after the workers" -- "$FERRY" run --config "$T/share.json" --progress none
 has "already done $N" "the plain run finds everything done"
 
+# ---- one worker SIGKILLed repeatedly: three times in a row, then restarted to the end -------------------
+J=$(newdb repeat)
+rm -f "$T/target" "$T/sink.log" "$T"/report*.json
+N=300
+config "$T/repeat.json" "$J" $N 20
+config "$T/repeat-kill.json" "$J" $N 20 10 # the 10th append of each process: SIGKILL right after it
+config "$T/repeat-slow.json" "$J" $N 200 # w1 and w3: slow, so that items are left for each of w2's lives
+start w1 repeat-slow r1; p1=$!
+start w3 repeat-slow r1; p3=$!
+for k in 1 2 3; do
+  start w2 repeat-kill "r$k"; p2=$!
+  wait "$p2"
+  eq "w2, started $k time(s), was killed by its sink (kill_at)" "$?" 137
+done
+start w2 repeat r4; p2=$!
+wait "$p1"; r1=$?
+wait "$p2"; r2=$?
+wait "$p3"; r3=$?
+eq "the workers' exit codes (w1 w2-restarted-3-times w3)" "$r1 $r2 $r3" "0 0 0"
+eq "every key once in the target" "$(sort "$T/target" | uniq | wc -l) $(wc -l <"$T/target")" "$N $N"
+eq "every item done or skipped once in the journal" \
+  "$(sql "select count(*), count(distinct key) from items where stage = 'items' and status in ('done', 'skipped')")" "$N|$N"
+eq "no other item in the journal" "$(sql "select count(*) from items")" $N
+killed=$(grep -o "^K k[0-9]*" "$T/sink.log" | cut -c3-)
+eq "w2's sink says where it was killed, once per kill" "$(echo "$killed" | grep -c .)" 3
+for k in $killed; do
+  eq "the item $k w2 appended right before a kill was reconciled (found in the target, not appended again)" \
+    "$(grep -c "^R $k found" "$T/sink.log")" 1
+done
+echo "killed after appending: $(echo "$killed" | tr '\n' ' '); items per worker: $(sql "select report::json->>'worker', count(*) from items group by 1 order by 1" | tr '\n' ' ')"
+eq "no claim left" "$(sql "select count(*) from ferry_claims")" 0
+eq "no worker row left" "$(sql "select count(*) from ferry_workers")" 0
+
 # ---- a worker stopped longer than its lease loses its claims: it writes nothing for them ---------------
 J=$(newdb lost)
 rm -f "$T/target" "$T/sink.log"
 config "$T/lost.json" "$J" 40 300
 (exec "$FERRY" run --config "$T/lost.json" --worker w1 --lease 2 --progress none) >"$T/w1.lost.log" 2>&1 &
 p1=$!
-for _ in $(seq 1 100); do [ "$(wc -l <"$T/target" 2>/dev/null || echo 0)" -ge 6 ] && break; sleep 0.05; done
+for _ in $(seq 1 100); do [ "$({ wc -l <"$T/target"; } 2>/dev/null || echo 0)" -ge 6 ] && break; sleep 0.05; done
 kill -STOP "$p1" # 4 items in its sink (appended), 4 more claimed and queued
 # claims of w1 on items with no journal row: claimed and queued, not started
 queued=$(sql "select count(*) from ferry_claims c left join items i on i.stage = c.stage and i.key = c.item_key
@@ -177,6 +218,58 @@ lost=$(grep -c "lost its claim" "$T/w1.lost.log")
 eq "w1, resumed, lost the claims of exactly the items it had queued" "$lost" "$queued"
 echo "w1 lost $lost claim(s) while stopped"
 eq "every item done in the journal" "$(sql "select count(*) from items where status in ('done', 'skipped')")" 40
+
+# ---- the journal server restarted mid-run (a private cluster: the shared one serves other tests) ----------
+PGDIR=$(mktemp -d /tmp/ferry-workers-pg.XXXXXX)
+chmod 755 "$PGDIR"
+if ! port=$(bash "$PGCLUSTER" start "$PGDIR" 2>"$T/pgcluster.err"); then
+  bad "cannot start a private PostgreSQL cluster"; sed 's/^/    /' "$T/pgcluster.err"
+else
+  bash "$PGCLUSTER" createdb "$PGDIR" workers_restart >/dev/null || bad "cannot create the database workers_restart"
+  J="postgresql://ferry@127.0.0.1:$port/workers_restart"
+  rm -f "$T/target" "$T/sink.log" "$T"/report*.json
+  N=300
+  config "$T/restart.json" "$J" $N 20
+  rstart() { (exec "$FERRY" run --config "$T/restart.json" --worker "$1" --lease 3 --progress none) >"$T/$1.restart.log" 2>&1 & }
+  rstart w1; p1=$!
+  rstart w2; p2=$!
+  rstart w3; p3=$!
+  for _ in $(seq 1 300); do [ "$({ wc -l <"$T/target"; } 2>/dev/null || echo 0)" -ge 60 ] && break; sleep 0.05; done
+  at=$({ wc -l <"$T/target"; } 2>/dev/null || echo 0)
+  if [ "$at" -ge 60 ] && [ "$at" -lt $N ]; then ok; else bad "the journal server was restarted at $at of $N appends"; fi
+  bash "$PGCLUSTER" stop "$PGDIR"
+  sleep 2
+  if port2=$(bash "$PGCLUSTER" start "$PGDIR" "$port" 2>"$T/pgcluster.err"); then eq "the server is back on its port" "$port2" "$port"
+  else bad "the journal server did not start again on port $port"; sed 's/^/    /' "$T/pgcluster.err"; fi
+  echo "journal server restarted at $at of $N appends"
+  for _ in $(seq 1 1200); do # 120 s at most
+    kill -0 "$p1" 2>/dev/null || kill -0 "$p2" 2>/dev/null || kill -0 "$p3" 2>/dev/null || break
+    sleep 0.1
+  done
+  for p in "$p1" "$p2" "$p3"; do
+    if kill -0 "$p" 2>/dev/null; then bad "a worker (process $p) still runs 120 s after the restart: killed"; kill -KILL "$p"; fi
+  done
+  wait "$p1"; r1=$?
+  wait "$p2"; r2=$?
+  wait "$p3"; r3=$?
+  eq "the workers' exit codes after the journal server restarted (w1 w2 w3)" "$r1 $r2 $r3" "0 0 0"
+  i=0
+  for r in "$r1" "$r2" "$r3"; do
+    i=$((i + 1))
+    [ "$r" = 0 ] || { echo "    w$i exited $r:"; tail -n 15 "$T/w$i.restart.log" | sed 's/^/      /'; }
+  done
+  eq "every key once in the target" "$(sort "$T/target" | uniq | wc -l) $(wc -l <"$T/target")" "$N $N"
+  dups=$(sort "$T/target" | uniq -d | tr '\n' ' ')
+  [ -z "$dups" ] || echo "    appended more than once: $dups"
+  eq "every item done once in the journal" \
+    "$(sql "select count(*), count(distinct key) from items where stage = 'items' and status in ('done', 'skipped')")" "$N|$N"
+  eq "no claim and no worker row left" "$(sql "select (select count(*) from ferry_claims) + (select count(*) from ferry_workers)")" 0
+  paused=$(grep -l "the run pauses and retries" "$T"/w[123].restart.log | wc -l)
+  if [ "$paused" -ge 1 ]; then ok; else bad "no worker's log says the journal server was lost ('the run pauses and retries')"; fi
+  back=$(grep -l "the journal server answers again" "$T"/w[123].restart.log | wc -l)
+  if [ "$back" -ge 1 ]; then ok; else bad "no worker's log says the journal server answers again"; fi
+  echo "workers that said they lost the journal server: $paused, that it answers again: $back"
+fi
 
 echo "workers: $passes passed, $fails failed"
 [ "$fails" = 0 ]

@@ -46,8 +46,9 @@
 #            each column under the target's spelling: Joget's PostgreSQL tables say datecreated where MySQL's say
 #            dateCreated; timestamps compare as text in UTC without a zero fraction).
 #   workers  three `ferry run --worker` processes on one PostgreSQL journal, 100 instances, both emulators at 20 ms
-#            latency, rate 30 and concurrency 6, leases of 3 s; one worker is SIGKILLed mid-run and restarted; a
-#            plain run is refused meanwhile: one target instance and one process/start per source instance,
+#            latency, rate 30 and concurrency 6, leases of 3 s; one worker is SIGKILLed mid-run (holding claims),
+#            restarted, SIGKILLed again ~20 starts later, and restarted to the end; a plain run is refused
+#            meanwhile: one target instance and one process/start per source instance,
 #            every item done once and naming its worker, no claim left, verify clean, and no second in the
 #            target's or the source's request log (their at= times) with more than 30 requests (the source,
 #            read by every worker, is where the limit binds: its busiest second must exceed one share, 10).
@@ -874,7 +875,8 @@ PY
 
 # workers: three `ferry run --worker` processes share one PostgreSQL journal (docs/journal.md, "Several workers"):
 # 100 instances (E2E_WORKER_INSTANCES), both emulators answering after 20 ms, the instances stage at rate 30 and
-# concurrency 6, leases of 3 s; worker w2 is SIGKILLed mid-run and restarted.
+# concurrency 6, leases of 3 s; worker w2 is SIGKILLed mid-run (after 25 starts), restarted, SIGKILLed again
+# once 20 more instances were started, and restarted to the end.
 scenario_workers() {
   local n=${E2E_WORKER_INSTANCES:-100} jurl
   setup "$n" main --latency-ms 20
@@ -891,31 +893,41 @@ for s in c['stages']:
   expect_rc "data stages" 0 "$rc" "$W/data.log"
   : >"$W/env/target.requests" # from here on: the instances stage only
   : >"$W/env/source.requests"
-  step "three workers on the instances stage (lease 3 s); w2 SIGKILLed after 25 starts, then restarted"
-  local p1 p2 p3 p2b r1 r2 r2b r3 i
+  step "three workers on the instances stage (lease 3 s); w2 SIGKILLed after 25 starts and 20 more, restarted each time"
+  local p1 p2 p3 r1 r2 r3 i first at
   wstart() { (cd "$W" && exec "$FERRY" run --config "$W/ferry.json" --progress none --stage instances \
     --worker "$1" --lease 3) >"$W/$2" 2>&1 & }
+  # wkill AT: SIGKILLs w2 ($p2) once the target has seen AT process/start calls; its exit code in $r2
+  wkill() {
+    for i in $(seq 1 3000); do
+      kill -0 "$p2" 2>/dev/null || break
+      [ "$(starts)" -ge "$1" ] && { kill -KILL "$p2"; break; }
+      sleep 0.02
+    done
+    wait "$p2"; r2=$?
+  }
   wstart w1 w1.log; p1=$!
   wstart w2 w2.log; p2=$!
   wstart w3 w3.log; p3=$!
-  for i in $(seq 1 3000); do
-    kill -0 "$p2" 2>/dev/null || break
-    [ "$(starts)" -ge 25 ] && { kill -KILL "$p2"; break; }
-    sleep 0.02
-  done
-  wait "$p2"; r2=$?
+  wkill 25
+  first=$(starts)
   expect_rc "w2 was SIGKILLed mid-run" 137 "$r2" "$W/w2.log"
   eq "w2 had claims when it was killed" "$(JSQL "SELECT count(*) > 0 FROM ferry_claims WHERE worker = 'w2'")" t
   ferry run plain-refused.log --stage instances
   expect_rc "a plain run while workers hold the journal is refused" 6 "$rc" "$W/plain-refused.log"
   has "the refusal says why" "in use by another ferry run" "$W/plain-refused.log"
-  wstart w2 w2b.log; p2b=$!
+  wstart w2 w2b.log; p2=$!
+  at=$(starts)
+  wkill $((at + 20))
+  expect_rc "w2, restarted, was SIGKILLed again (at $((at + 20)) starts)" 137 "$r2" "$W/w2b.log"
+  echo "w2 killed at $first starts and again at $(starts), then holding $(JSQL "SELECT count(*) FROM ferry_claims WHERE worker = 'w2'") claim(s)"
+  wstart w2 w2c.log; p2=$!
   wait "$p1"; r1=$?
   wait "$p3"; r3=$?
-  wait "$p2b"; r2b=$?
+  wait "$p2"; r2=$?
   expect_rc "w1" 0 "$r1" "$W/w1.log"
   expect_rc "w3" 0 "$r3" "$W/w3.log"
-  expect_rc "w2 restarted" 0 "$r2b" "$W/w2b.log"
+  expect_rc "w2 restarted a second time" 0 "$r2" "$W/w2c.log"
   echo "items per worker: $(JSQL "SELECT report::json->>'worker', count(*) FROM items WHERE stage = 'instances'
     GROUP BY 1 ORDER BY 1" | tr '\n' ' ')"
   eq "every instance item done once in the journal" \
