@@ -167,10 +167,55 @@ int ferry__claims_heartbeat(ferry__claims *c, int64_t run, int *live, ferry_erro
 /* Claims an item: 1 = this worker holds it now (new, its own, or taken over from an expired claim), 0 =
  * another worker holds it with a lease not expired; < 0 error. */
 int ferry__claims_take(ferry__claims *c, const char *stage, const char *key, ferry_error *err);
-/* 1 when this worker still holds the item (its lease not expired; renewed), 0 when it lost it; < 0 error. */
+/* 1 when this worker still holds the item (renewed; also when its lease expired but no other worker took
+ * it), 0 when another worker took it over; < 0 error. */
 int ferry__claims_holds(ferry__claims *c, const char *stage, const char *key, ferry_error *err);
-/* Drops every claim of the worker and its row, then the connection (and the name). */
+/* Drops every claim of the worker and its row, and the listings no other live worker is a member of; then
+ * the connection (and the name). */
 void ferry__claims_close(ferry__claims *c);
+/* This process's incarnation of the worker name (ferry_workers.inc), as text; borrowed. */
+const char *ferry__claims_inc(const ferry__claims *c);
+
+/* Listings (claims.c): one worker lists a stage's source into the journal, every worker takes from it.
+ * join: joins the newest listing of the stage with a live member, or replaces the stage's listings with a
+ * new one; *lister = 1 when this worker is to list it (new, or its lister died), *next_seq the seq its first
+ * item gets. take_over: 1 when this worker now lists `listing` (its lister is no longer live), 0 not. add:
+ * `items` a JSON array of ferry_item_to_json objects, listed from first_seq on, only while this worker is the
+ * listing's lister (an item already listed keeps its place); 1 when it still is (*max_seq: the highest seq
+ * it inserted, unchanged when every item was listed already), 0 when another took over. end: the listing is complete (error NULL; total
+ * the source's, -1 unknown) or failed (error). pick: takes up to n items, fresh (not taken, seq > after) or,
+ * with rescue, those an incarnation that is no longer live took and left unfinished (no journal row, or in
+ * doubt; in a repair also those with a verify mark); claims each, except (outside a repair)
+ * those the journal has as done; *out (freed with ferry__picked_free) the items taken, in seq order. */
+typedef struct ferry__listing_info {
+  int state;       /* 0 listing, 1 ended, 2 failed */
+  char *error;     /* failed: why (owned) */
+  int64_t total;   /* the source's total, -1 unknown */
+  int lister_live; /* its lister is a live worker */
+  char *lister;    /* the lister's worker name (owned), or NULL */
+  int64_t others;  /* live claims of other workers in the stage on items not done */
+  int gone;        /* the listing is gone (deleted once it had ended by a worker that thought this one dead):
+                      reported as ended */
+} ferry__listing_info;
+int ferry__listing_join(ferry__claims *c, const char *stage, int64_t *listing, int *lister, int64_t *next_seq,
+                        ferry_error *err);
+int ferry__listing_take_over(ferry__claims *c, int64_t listing, int64_t *next_seq, ferry_error *err);
+int ferry__listing_add(ferry__claims *c, int64_t listing, int64_t first_seq, const char *items, int64_t *max_seq,
+                       ferry_error *err);
+int ferry__listing_end(ferry__claims *c, int64_t listing, int64_t total, const char *error, ferry_error *err);
+/* The highest seq any worker has taken of `listing` (0 none), -1 on error (err). */
+int64_t ferry__listing_taken_max(ferry__claims *c, int64_t listing, ferry_error *err);
+typedef struct ferry__picked {
+  int64_t seq;
+  char *item;   /* its ferry_item_to_json text (owned) */
+  char *status; /* the journal's status of the item ("done", ...; owned), NULL: no row */
+} ferry__picked;
+int ferry__listing_pick(ferry__claims *c, const char *stage, int64_t listing, int rescue, int64_t after, size_t n,
+                        int repair, ferry__picked **out, size_t *nout, ferry_error *err);
+void ferry__picked_free(ferry__picked *p, size_t n);
+int ferry__listing_state(ferry__claims *c, const char *stage, int64_t listing, ferry__listing_info *info,
+                         ferry_error *err);
+void ferry__listing_info_clear(ferry__listing_info *info);
 
 /* ferry journal copy: every row of the journal `from` (opened read-only) into the journal `to` (opened for
  * writing: its run lock is taken), SQLite or PostgreSQL either side: items with all their columns, the id map,

@@ -206,14 +206,15 @@ static int take_lock(ferry__jpg *p, ferry_error *err) {
   return rc;
 }
 
-/* 1 when the session lock on hashtext(key) was taken, 0 when another session holds it, or an error. */
-static int try_name(ferry__jpg *p, const char *key, ferry_error *err) {
+/* 0 with *got = 1 when the session lock on hashtext(key) was taken, 0 when another session holds it; or the
+ * error's code as it is (FERRY_ETRANSIENT stays one: the caller retries). */
+static int try_name(ferry__jpg *p, const char *key, int *got, ferry_error *err) {
   ferry__jres r = {0};
   const char *k[] = {key};
   int rc = raw_query(p, NULL, "SELECT pg_try_advisory_lock(hashtext($1))", 1, k, &r, err);
-  int got = !rc && r.nrows == 1 && r.cells[0] && r.cells[0][0] == 't';
+  *got = !rc && r.nrows == 1 && r.cells[0] && r.cells[0][0] == 't';
   ferry__jres_clear(&r);
-  return rc ? (rc < 0 ? rc : -rc) : got;
+  return rc;
 }
 
 /* Brings the connection (and the locks, and the open transaction with its writes) back. */
@@ -222,8 +223,8 @@ static int restore(ferry__jpg *p, ferry_error *err) {
   if (p->relock && (p->locked || p->name_key)) {
     if (p->locked && (rc = take_lock(p, err))) return rc;
     if (p->name_key) { /* the server forgot the old session's locks: taken again, unless another took it */
-      int got = try_name(p, p->name_key, err);
-      if (got < 0) return -got;
+      int got = 0;
+      if ((rc = try_name(p, p->name_key, &got, err))) return rc;
       if (!got)
         return ferry_error_set(err, FERRY_EIO,
                                "journal %s: %s was taken by another ferry run while the connection was lost: "
@@ -409,6 +410,10 @@ static const char *const schema_pg[] = {
      * by the first worker on a journal made before them (core/journal/claims.c) */
     FERRY__JPG_WORKERS_TABLE,
     FERRY__JPG_CLAIMS_TABLE,
+    "CREATE SEQUENCE IF NOT EXISTS ferry_worker_inc",
+    FERRY__JPG_LISTINGS_TABLE,
+    FERRY__JPG_LISTING_MEMBERS_TABLE,
+    FERRY__JPG_LISTED_TABLE,
     NULL};
 
 /* 0 with *version set, or an error. Creates the tables (writable, none there) in one transaction. */
@@ -523,8 +528,9 @@ ferry__jpg *ferry__jpg_open_ex(const char *url, int readonly, int lock, int *ver
 }
 
 int ferry__jpg_name_lock(ferry__jpg *p, const char *key, const char *what, ferry_error *err) {
-  int got = try_name(p, key, err);
-  if (got < 0) return -got;
+  int got = 0;
+  int rc = try_name(p, key, &got, err);
+  if (rc) return rc;
   if (!got) return 1;
   free(p->name_key);
   free(p->name_what);

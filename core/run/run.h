@@ -270,6 +270,7 @@ struct ferry_stage {
   size_t ndeferred;
   unsigned share_n;  /* live workers: this one's concurrency is max(1, concurrency / share_n) */
   int64_t elsewhere; /* items another worker did (also counted in resumed) */
+  struct ferry__listing *lst; /* worker mode, a journaled stage: its source's listing (listing.c) */
 };
 
 typedef struct deferred_item {
@@ -344,6 +345,28 @@ int ferry__worker_holds(ferry_stage *st, const char *key, ferry_error *err);
 /* A stage deferred an item: the recheck timer keeps the loop alive until none is left. */
 void ferry__worker_deferred(ferry__run *run);
 const char *ferry__worker_name(const ferry__run *run);
+/* The worker's claims connection (borrowed; NULL when not a worker). */
+ferry__claims *ferry__worker_claims(const ferry__run *run);
+
+/* ===== listing.c: a stage's source read once by all the workers ============================================ */
+typedef struct ferry__listing ferry__listing;
+/* Joins (or makes) the stage's listing; the lister starts the source plugin. 0, or -1 with the run's journal
+ * failure set. Sets st->lst (freed by ferry__listing_release). */
+int ferry__listing_open(ferry_stage *st);
+/* The source plugin's calls, in listing mode. */
+void ferry__listing_emit(ferry_stage *st, ferry_item *item);
+void ferry__listing_source_end(ferry_stage *st);
+void ferry__listing_source_fail(ferry_stage *st, const ferry_error *err);
+void ferry__listing_total(ferry_stage *st, int64_t total);
+/* The pump wants up to `want` more items: the lister feeds the listing from its source, then items are taken
+ * from it (ferry__stage_take_listed); when none is left, the listing's state decides (take over, rescue,
+ * wait, or the end: st->source_ended). */
+void ferry__listing_intake(ferry_stage *st, size_t want);
+void ferry__listing_stop(ferry_stage *st);    /* the lister's source plugin stops (stage end, interrupt) */
+void ferry__listing_release(ferry_stage *st); /* closes its timer (counted as a stage handle), frees it */
+int ferry__listing_lister(const ferry_stage *st);
+/* stage.c: an item taken from the listing, with the journal's status of it (NULL: no row). */
+void ferry__stage_take_listed(ferry_stage *st, ferry_item *item, const char *status);
 
 /* ===== task.c ============================================================================================= */
 ferry_task *ferry__task_new(ferry_stage *st, ferry_item *item);

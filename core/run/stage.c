@@ -130,6 +130,7 @@ void ferry__stage_release(ferry_stage *st, void (*released)(void *arg), void *ar
   }
   ferry__report_spool_free(st);
   drop_deferred(st);
+  ferry__listing_release(st);
   free(st->wanted_key);
   st->wanted_key = NULL;
   ferry__jrow_clear(&st->wanted_row);
@@ -185,6 +186,10 @@ FERRY_API void ferry_emit(ferry_instance *ins, ferry_item *item) {
   }
   if (!item) {
     ferry_log_error(ins, "ferry_emit called with a NULL item: ignored");
+    return;
+  }
+  if (st->lst) { /* worker mode: into the listing, which every worker takes from */
+    ferry__listing_emit(st, item);
     return;
   }
   if (st->requested) st->requested--;
@@ -255,10 +260,11 @@ unsigned ferry__stage_concurrency(const ferry_stage *st) {
   return c ? c : 1;
 }
 
+static void take_row(ferry_stage *st, ferry_item *item, ferry_jrow row, int again, int listed);
+
 /* An emitted item (again = 1: a deferred one looked at again): the journal's row decides what happens. */
 static void take_item(ferry_stage *st, ferry_item *item, int again) {
   const ferry__run *run = st->run;
-  ferry_instance *ins = st->source;
   ferry_jrow row = {0};
   if (st->journal && !again && st->wanted_key && !strcmp(st->wanted_key, item->key)) { /* just read by _wanted() */
     row = st->wanted_row;
@@ -271,6 +277,36 @@ static void take_item(ferry_stage *st, ferry_item *item, int again) {
     ferry__stage_kick(st);
     return;
   }
+  take_row(st, item, row, again, 0);
+}
+
+/* Worker mode: an item taken from the listing (claimed by this worker unless the journal has it as done),
+ * with the journal's status of it: no row, done (outside a repair: done by another worker, or before), or
+ * another (its row is read: the sink continues from its step). */
+void ferry__stage_take_listed(ferry_stage *st, ferry_item *item, const char *status) {
+  ferry_jrow row = {0};
+  st->budget++;
+  if (status && !st->run->repair && (!strcmp(status, "done") || !strcmp(status, "skipped"))) {
+    st->resumed++;
+    st->elsewhere++;
+    ferry_item_free(item);
+    ferry__stage_kick(st);
+    return;
+  }
+  if (status && ferry__outcomes_get(st->run->out, st->name, item->key, &row) < 0) {
+    ferry_item_free(item); /* the journal failed: the pump stops the stage */
+    ferry__jrow_clear(&row);
+    ferry__stage_kick(st);
+    return;
+  }
+  take_row(st, item, row, 1, 1);
+}
+
+/* The item with its journal row (owned by this call from here on); listed: taken from the listing (and so
+ * claimed already). */
+static void take_row(ferry_stage *st, ferry_item *item, ferry_jrow row, int again, int listed) {
+  const ferry__run *run = st->run;
+  ferry_instance *ins = st->source;
   int done_before = row.status == FERRY_J_DONE || row.status == FERRY_J_SKIPPED;
   int repair = st->mode == FERRY_MODE_RUN && repairable(&row);
   if (st->mode == FERRY_MODE_RUN && run->repair && !(repair && st->journal_write)) {
@@ -321,8 +357,8 @@ static void take_item(ferry_stage *st, ferry_item *item, int again) {
     ferry__stage_kick(st);
     return;
   }
-  int claimed = 0;
-  if (run->worker && st->journal_write) {
+  int claimed = listed;
+  if (run->worker && st->journal_write && !listed) {
     int c = ferry__worker_claim(st, item->key);
     if (c <= 0) {
       ferry__jrow_clear(&row);
@@ -404,6 +440,10 @@ static void take_item(ferry_stage *st, ferry_item *item, int again) {
 FERRY_API void ferry_source_end(ferry_instance *ins) {
   ferry_stage *st = source_stage(ins, "ferry_source_end");
   if (!st) return;
+  if (st->lst) {
+    ferry__listing_source_end(st);
+    return;
+  }
   if (st->source_ended) {
     ferry_log_warn(ins, "ferry_source_end called twice: ignored");
     return;
@@ -416,6 +456,10 @@ FERRY_API void ferry_source_end(ferry_instance *ins) {
 FERRY_API void ferry_source_fail(ferry_instance *ins, const ferry_error *err) {
   ferry_stage *st = source_stage(ins, "ferry_source_fail");
   if (!st) return;
+  if (st->lst) {
+    ferry__listing_source_fail(st, err);
+    return;
+  }
   if (st->source_failed) return;
   st->source_failed = 1;
   st->requested = 0;
@@ -431,7 +475,10 @@ FERRY_API void ferry_source_fail(ferry_instance *ins, const ferry_error *err) {
 
 FERRY_API void ferry_source_total(ferry_instance *ins, int64_t total) {
   ferry_stage *st = source_stage(ins, "ferry_source_total");
-  if (st) st->total = total < 0 ? -1 : total;
+  if (st && st->lst)
+    ferry__listing_total(st, total);
+  else if (st)
+    st->total = total < 0 ? -1 : total;
 }
 
 FERRY_API int ferry_source_wanted(ferry_instance *ins, const char *key) {
@@ -480,7 +527,10 @@ static void stop_source(ferry_stage *st) {
   if (st->source_stopped) return;
   st->source_stopped = 1;
   st->requested = 0;
-  if (st->source_started && st->source_plugin->source->stop) st->source_plugin->source->stop(st->source);
+  if (st->lst)
+    ferry__listing_stop(st);
+  else if (st->source_started && st->source_plugin->source->stop)
+    st->source_plugin->source->stop(st->source);
 }
 
 static void pump(ferry_stage *st) {
@@ -533,7 +583,11 @@ static void pump(ferry_stage *st) {
           int64_t left = st->limit - st->taken - (int64_t)st->requested;
           n = left <= 0 ? 0 : (size_t)left < n ? (size_t)left : n;
         }
-        if (n) {
+        if (st->lst) {
+          /* worker mode: from the listing, in batches (a round trip each): when half the window is free, or
+           * the sink has nothing queued */
+          if (n && (st->queued == 0 || n >= window / 2)) ferry__listing_intake(st, n);
+        } else if (n) {
           st->requested += n;
           if ((int64_t)(out + n) > st->max_outstanding) st->max_outstanding = (int64_t)(out + n);
           st->source_plugin->source->demand(st->source, n);
@@ -575,7 +629,9 @@ static void begin_plugins(ferry_stage *st) {
       st->sink_started = 1;
     }
   }
-  if (!st->status && !st->interrupted) {
+  if (!st->status && !st->interrupted && st->run->worker && st->journal_write) {
+    ferry__listing_open(st); /* the source plugin runs on one worker only (listing.c) */
+  } else if (!st->status && !st->interrupted) {
     const ferry_source_ops *s = st->source_plugin->source;
     if (s->start && s->start(st->source, &e) < 0) {
       if (!e.code) ferry_error_set(&e, FERRY_EIO, "start failed without saying why");

@@ -180,7 +180,7 @@ static int lost_claim(ferry_task *t) {
   if (!t->lost) return 0;
   ferry_stage *st = t->stage;
   ferry_log_item(st->sink, FERRY_LOG_WARN, t->item->key, 0,
-                 "worker %s lost its claim of the item (lease expired): left to the worker that holds it now",
+                 "worker %s lost its claim of the item (its lease expired and another worker took it): left to the worker that holds it now",
                  ferry__worker_name(st->run));
   st->resumed++;
   st->elsewhere++;
@@ -417,8 +417,8 @@ FERRY_API int ferry_task_intent(ferry_task *task, const char *step, ferry_error 
     if (!held) {
       task->lost = 1;
       return ferry_error_set(err, FERRY_ECONFLICT,
-                             "worker %s lost its claim of item \"%s\" (its lease expired; another worker may "
-                             "carry it): intent \"%s\" not written", ferry__worker_name(st->run),
+                             "worker %s lost its claim of item \"%s\" (its lease expired and another worker "
+                             "took it): intent \"%s\" not written", ferry__worker_name(st->run),
                              task->item->key, step);
     }
   }

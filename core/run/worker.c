@@ -32,6 +32,8 @@ const char *ferry__worker_name(const ferry__run *run) {
   return run && run->worker ? ferry__claims_worker(run->worker->claims) : NULL;
 }
 
+ferry__claims *ferry__worker_claims(const ferry__run *run) { return run && run->worker ? run->worker->claims : NULL; }
+
 static void set_shares(ferry__worker *w, unsigned n) {
   if (!n) n = 1;
   if (n != w->live)
@@ -45,7 +47,8 @@ static void set_shares(ferry__worker *w, unsigned n) {
     for (size_t k = 0; st->selected && st->hooks && k < ferry__stage_refs(st); k++) {
       ferry__stage_ref r;
       ferry__stage_ref_at(st, k, &r);
-      if (r.instance && *r.instance) (*r.instance)->share = 1.0 / n;
+      if (r.instance && *r.instance)
+        (*r.instance)->share = r.role == FERRY_KIND_SOURCE && ferry__listing_lister(st) ? 1.0 : 1.0 / n;
     }
     if (st->state == STAGE_RUNNING) ferry__stage_kick(st); /* a larger share may start more */
   }
