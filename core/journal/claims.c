@@ -218,12 +218,12 @@ int ferry__claims_take(ferry__claims *c, const char *stage, const char *key, fer
                     "claiming", stage, key, err);
 }
 
-int ferry__claims_holds(ferry__claims *c, const char *stage, const char *key, ferry_error *err) {
+int ferry__claims_holds(ferry__claims *c, const char *stage, const char *key, int ask, ferry_error *err) {
   /* every claim was renewed (or taken) less than a lease ago by the server's clock, so none has expired and
    * none can have been taken over: no round trip. Only while the renewals came in time all along. Else the
    * server says: a claim that expired but that no other worker took (it would carry that worker's name:
    * another worker takes an item only by claiming it) is still this worker's, and renewed. */
-  if (!c->suspect && c->renewed && ferry__now() - c->renewed < c->lease_s - renew_margin(c)) return 1;
+  if (!ask && !c->suspect && c->renewed && ferry__now() - c->renewed < c->lease_s - renew_margin(c)) return 1;
   return claim_stmt(c,
                     "UPDATE ferry_claims SET expires = now() + make_interval(secs => $4::float8)"
                     " WHERE stage = $1 AND item_key = $2 AND worker = $3 RETURNING 1",
@@ -438,8 +438,11 @@ int ferry__listing_pick(ferry__claims *c, const char *stage, int64_t listing, in
       "   SELECT $4, item_key, $5, now() + make_interval(secs => $6::float8) FROM st"
       "   WHERE $7::bool OR status IS NULL OR status NOT IN ('done', 'skipped')"
       "   ON CONFLICT (stage, item_key) DO UPDATE SET worker = excluded.worker, expires = excluded.expires"
-      "   RETURNING 1)"
-      " SELECT seq, item, status, (SELECT count(*) FROM cl) FROM st ORDER BY seq",
+      "   WHERE k.worker = excluded.worker OR k.expires <= now()"
+      "   RETURNING k.item_key)"
+      /* an item whose claim another worker renewed meanwhile (its holder came back) is not this worker's */
+      " SELECT seq, item, status FROM st WHERE item_key IN (SELECT item_key FROM cl)"
+      "   OR NOT ($7::bool OR status IS NULL OR status NOT IN ('done', 'skipped')) ORDER BY seq",
       rescue ? dead : fresh);
   const char *p[] = {id, lim, c->inc, stage, c->worker, c->lease, repair ? "true" : "false", aft};
   ferry__jres r = {0};

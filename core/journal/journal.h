@@ -168,8 +168,9 @@ int ferry__claims_heartbeat(ferry__claims *c, int64_t run, int *live, ferry_erro
  * another worker holds it with a lease not expired; < 0 error. */
 int ferry__claims_take(ferry__claims *c, const char *stage, const char *key, ferry_error *err);
 /* 1 when this worker still holds the item (renewed; also when its lease expired but no other worker took
- * it), 0 when another worker took it over; < 0 error. */
-int ferry__claims_holds(ferry__claims *c, const char *stage, const char *key, ferry_error *err);
+ * it), 0 when another worker took it over; < 0 error. No round trip while the heartbeats came in time,
+ * unless `ask`. */
+int ferry__claims_holds(ferry__claims *c, const char *stage, const char *key, int ask, ferry_error *err);
 /* Drops every claim of the worker and its row, and the listings no other live worker is a member of; then
  * the connection (and the name). */
 void ferry__claims_close(ferry__claims *c);

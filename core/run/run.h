@@ -340,8 +340,9 @@ void ferry__worker_end(ferry__run *run);
 /* Claims an item for this worker: 1 claimed, 0 another live worker holds it, -1 the journal failed (the run's
  * journal failure is set). */
 int ferry__worker_claim(ferry_stage *st, const char *key);
-/* Before an intent: 1 the worker still holds the item, 0 it lost it (lease expired), < 0 error (err). */
-int ferry__worker_holds(ferry_stage *st, const char *key, ferry_error *err);
+/* Before an intent: 1 the worker still holds the item, 0 it lost it (another worker took it), < 0 error
+ * (err); ask: always ask the journal server. */
+int ferry__worker_holds(ferry_stage *st, const char *key, int ask, ferry_error *err);
 /* A stage deferred an item: the recheck timer keeps the loop alive until none is left. */
 void ferry__worker_deferred(ferry__run *run);
 const char *ferry__worker_name(const ferry__run *run);

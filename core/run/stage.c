@@ -456,19 +456,20 @@ FERRY_API void ferry_source_end(ferry_instance *ins) {
 FERRY_API void ferry_source_fail(ferry_instance *ins, const ferry_error *err) {
   ferry_stage *st = source_stage(ins, "ferry_source_fail");
   if (!st) return;
-  if (st->lst) {
-    ferry__listing_source_fail(st, err);
-    return;
-  }
   if (st->source_failed) return;
-  st->source_failed = 1;
-  st->requested = 0;
   ferry_error e = FERRY_ERROR_INIT;
   if (err && err->code)
     ferry_error_copy(&e, err);
   else
     ferry_error_set(&e, FERRY_EIO, "the source failed without saying why");
   ferry_error_prefix(&e, "source \"%s\"", ins->plugin->name);
+  if (st->lst) { /* worker mode: the other workers stop with the same error */
+    ferry__listing_source_fail(st, &e);
+    ferry_error_clear(&e);
+    return;
+  }
+  st->source_failed = 1;
+  st->requested = 0;
   ferry__stage_fail(st, &e);
   ferry_error_clear(&e);
 }

@@ -405,9 +405,10 @@ FERRY_API int ferry_task_intent(ferry_task *task, const char *step, ferry_error 
   if (st->journal_write && task->lost)
     return ferry_error_set(err, FERRY_ECONFLICT, "worker %s lost its claim of item \"%s\": nothing is written",
                            ferry__worker_name(st->run), task->item->key);
+  double asked = ferry__now();
   if (st->journal_write && task->claimed) { /* worker mode: only while the claim holds (its lease renewed) */
     ferry_error he = FERRY_ERROR_INIT;
-    int held = ferry__worker_holds(st, task->item->key, &he);
+    int held = ferry__worker_holds(st, task->item->key, 0, &he);
     if (held < 0) {
       ferry__outcomes_fail(st->run->out, &he);
       if (err) ferry_error_move(err, &he);
@@ -426,6 +427,27 @@ FERRY_API int ferry_task_intent(ferry_task *task, const char *step, ferry_error 
     int rc = ferry__outcomes_intent(st->run->out, st->name, task->item->key, step, ferry_task_state(task),
                                     task->attempt, err);
     if (rc < 0) return rc;
+    double took = ferry__now() - asked;
+    if (task->claimed && took > 0.5) {
+      /* the intent took long (the journal server was slow or away, the connection made again): the lease
+       * may have run out meanwhile and another worker taken the item. Asked again (and renewed) before the
+       * sink acts on it, so that two workers never act on one item. */
+      ferry_error he = FERRY_ERROR_INIT;
+      int held = ferry__worker_holds(st, task->item->key, 1, &he);
+      if (held < 0) {
+        ferry__outcomes_fail(st->run->out, &he);
+        if (err) ferry_error_move(err, &he);
+        ferry_error_clear(&he);
+        return held;
+      }
+      if (!held) {
+        task->lost = 1;
+        return ferry_error_set(err, FERRY_ECONFLICT,
+                               "worker %s lost its claim of item \"%s\" while its intent \"%s\" was written (%.1f s: "
+                               "the journal server was slow or away): another worker took it, this one stops here",
+                               ferry__worker_name(st->run), task->item->key, step, took);
+      }
+    }
   }
   free(task->step);
   task->step = ferry_strdup(step);

@@ -176,6 +176,6 @@ int ferry__worker_claim(ferry_stage *st, const char *key) {
   return rc;
 }
 
-int ferry__worker_holds(ferry_stage *st, const char *key, ferry_error *err) {
-  return ferry__claims_holds(st->run->worker->claims, st->name, key, err);
+int ferry__worker_holds(ferry_stage *st, const char *key, int ask, ferry_error *err) {
+  return ferry__claims_holds(st->run->worker->claims, st->name, key, ask, err);
 }

@@ -271,5 +271,64 @@ else
   echo "workers that said they lost the journal server: $paused, that it answers again: $back"
 fi
 
+# ---- one lister per stage: the source is read by one worker; a killed lister is replaced -----------------
+# gcfg FILE JOURNAL COUNT SOURCE_OPTIONS DELAY_MS: rt-gen (with extra options) -> rt-sink
+gcfg() {
+  cat >"$1" <<EOF
+{ "journal": "$2", "report": "$T/report.json",
+  "stages": [ { "name": "items",
+    "source": { "plugin": "rt-gen", "options": { "count": $3 $4 } },
+    "sink": { "plugin": "rt-sink", "options": { "async": true, "delay_ms": $5, "target": "$T/target",
+                                                "log": "$T/sink.log" } },
+    "concurrency": 4 } ] }
+EOF
+}
+J=$(newdb lister)
+rm -f "$T/target" "$T/sink.log" "$T"/report*.json
+N=2000
+gcfg "$T/lister.json" "$J" $N ', "async": true, "per_tick": 1' 10 # about 1,000 items a second, from a timer
+lstart() { (exec "$FERRY" run --config "$T/lister.json" --worker "$1" --lease 2 --progress none) >"$T/$1.lister$2.log" 2>&1 & }
+lstart w1 1; p1=$!
+for _ in $(seq 1 100); do grep -q "reads the source" "$T/w1.lister1.log" 2>/dev/null && break; sleep 0.1; done
+has "reads the source and lists its items for every worker" "the first worker is the lister" "$T/w1.lister1.log"
+lstart w2 1; p2=$!
+lstart w3 1; p3=$!
+for _ in $(seq 1 200); do [ "$(wc -l <"$T/target" 2>/dev/null || echo 0)" -ge 150 ] && break; sleep 0.05; done
+listed=$(sql "select count(*) from ferry_listed")
+kill -KILL "$p1"; wait "$p1"; r1=$?
+eq "the lister w1 was SIGKILLed while listing" "$r1" 137
+if [ "$listed" -lt "$N" ]; then ok; else bad "w1 had listed all $N items before it was killed ($listed): nothing to take over"; fi
+wait "$p2"; r2=$?
+wait "$p3"; r3=$?
+eq "w2 and w3 finished" "$r2 $r3" "0 0"
+for w in w2 w3; do has "takes its items from the listing" "$w took its items from the listing" "$T/$w.lister1.log"; done
+if cat "$T/w2.lister1.log" "$T/w3.lister1.log" | grep -q "the worker listing the source (w1) is gone: this one lists it"; then ok
+else bad "neither w2 nor w3 took the listing over from the killed w1"; fi
+eq "every key once in the target" "$(sort "$T/target" | uniq | wc -l) $(wc -l <"$T/target")" "$N $N"
+eq "every item done once in the journal" \
+  "$(sql "select count(*), count(distinct key) from items where stage = 'items' and status in ('done', 'skipped')")" "$N|$N"
+echo "listed when the lister was killed: $listed of $N; items per worker: $(sql "select report::json->>'worker', count(*) from items group by 1 order by 1" | tr '\n' ' ')"
+lstart w1 2; p1=$! # w1 again: its old claims and row go, the listing with them when it is the last out
+wait "$p1"; r1=$?
+eq "w1 restarted afterwards: exit 0, nothing left to do" "$r1" 0
+eq "no claim, worker or listing row left" \
+  "$(sql "select (select count(*) from ferry_claims) + (select count(*) from ferry_workers) + (select count(*) from ferry_listings)")" 0
+
+# ---- the lister's source fails: every worker stops with its message --------------------------------------
+J=$(newdb listfail)
+rm -f "$T/target" "$T/sink.log"
+gcfg "$T/listfail.json" "$J" 2000 ', "async": true, "per_tick": 1, "fail_at": 1500' 50 # w2 joins before the failure
+(exec "$FERRY" run --config "$T/listfail.json" --worker w1 --lease 2 --progress none) >"$T/w1.listfail.log" 2>&1 &
+p1=$!
+for _ in $(seq 1 100); do grep -q "reads the source" "$T/w1.listfail.log" 2>/dev/null && break; sleep 0.1; done
+(exec "$FERRY" run --config "$T/listfail.json" --worker w2 --lease 2 --progress none) >"$T/w2.listfail.log" 2>&1 &
+p2=$!
+wait "$p1"; r1=$?
+wait "$p2"; r2=$?
+if [ "$r1" != 0 ] && [ "$r2" != 0 ]; then ok; else bad "a failed source: the workers exited $r1 and $r2, expected both non-zero"; fi
+has "rt-gen: cannot read item 1500" "the lister says why its source failed" "$T/w1.listfail.log"
+has "the listing of the stage's source failed: worker w1: source \"rt-gen\": rt-gen: cannot read item 1500" \
+  "the other worker stops with the lister's message" "$T/w2.listfail.log"
+
 echo "workers: $passes passed, $fails failed"
 [ "$fails" = 0 ]

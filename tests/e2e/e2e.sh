@@ -907,6 +907,9 @@ for s in c['stages']:
     wait "$p2"; r2=$?
   }
   wstart w1 w1.log; p1=$!
+  # w1 first, so that it is the lister (the one worker reading the source) and w2's kills are not a lister's
+  for i in $(seq 1 150); do grep -q "reads the source" "$W/w1.log" 2>/dev/null && break; sleep 0.1; done
+  has "w1 reads the source for every worker" "reads the source and lists its items for every worker" "$W/w1.log"
   wstart w2 w2.log; p2=$!
   wstart w3 w3.log; p3=$!
   wkill 25
@@ -940,8 +943,15 @@ for s in c['stages']:
   eq "no claim and no worker row left" "$(JSQL "SELECT (SELECT count(*) FROM ferry_claims) + (SELECT count(*) FROM ferry_workers)")" 0
   eq "one process/start per instance" "$(starts)" "$n"
   eq "exactly one target instance per source instance" "$(tgt_count)" "$n"
-  # the rate holds across the workers on both servers (the source, read by every worker, is the busier one:
-  # it must see more than one worker's share in some second, or the workers did not run side by side)
+  # the source was read once for all the workers: the running list asked for once, each instance's
+  # variables once (w1 listed it; w2 and w3 took their items from the listing)
+  eq "one listing of the source's running instances" "$(grep -c 'console/monitor/running/list' "$W/env/source.requests")" 1
+  eq "no instance's variables read twice from the source" \
+    "$(grep -o 'workflow/variable/list/[^ ?]*' "$W/env/source.requests" | sort | uniq -d | wc -l)" 0
+  has "w3 took its items from the listing" "takes its items from the listing" "$W/w3.log"
+  # the rate holds across the workers on both servers (the source, read by the lister alone at the whole
+  # rate, is the busier one: it must see more than one worker's share in some second, or the lister's source
+  # did not get the whole rate)
   local side
   for side in target source; do
     python3 - "$W/env/$side.requests" "$side" >"$W/rate.$side.txt" <<'PY'
