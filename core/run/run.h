@@ -12,6 +12,8 @@
  *     task.c      ferry_task: one item on its way through the sink; owns the item, its journal state and its
  *                 report object. Recycled through the stage's free list.
  *     hook.c      one ferry_fire(): the hooks of a point run one after the other.
+ *     worker.c    ferry run --worker: heartbeat, shares, claims (docs/journal.md, "Several workers").
+ *     listing.c   worker mode: a stage's source read once into the journal, every worker taking from it.
  *   below them:
  *     outcome.c   the run's journal writer: outcomes in groups, intents, ids, verify marks, the failure
  *                 state the pumps read.

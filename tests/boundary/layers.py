@@ -8,7 +8,7 @@ Every object's undefined symbols that another core object defines are its calls 
     top of a run, never a service of the parts below it;
   - layers call only themselves and the layers below: base < load < services < journal < run (the
     journal runs a PostgreSQL journal through the SQL service);
-  - inside run: progress, report, outcome < pipeline, stage, task, hook, worker (the stage machinery, which may
+  - inside run: progress, report, outcome < pipeline, stage, task, hook, worker, listing (the stage machinery, which may
     call each other) < runtime.
 And the naming rule: every global an object defines is an SDK function (FERRY_API in
 SDK_INCLUDE_DIR/ferry/*.h) or is named ferry__* (internal).
@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from boundary import sdk_functions  # noqa: E402
 
 RANK = {"base": 0, "load": 1, "services": 2, "journal": 3, "run": 4}
-RUN_RANK = {"progress": 0, "report": 0, "outcome": 0, "pipeline": 1, "stage": 1, "task": 1, "hook": 1, "worker": 1,
+RUN_RANK = {"progress": 0, "report": 0, "outcome": 0, "pipeline": 1, "stage": 1, "task": 1, "hook": 1, "worker": 1, "listing": 1,
             "runtime": 2}
 
 
