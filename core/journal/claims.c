@@ -4,7 +4,7 @@
  * A worker has a connection of its own for its claims (so that a claim never waits behind the journal's
  * group transaction), a row in ferry_workers (its heartbeat and lease) and one row in ferry_claims per item
  * it holds. Every time is the server's (now()), so the clocks of the machines running workers do not
- * matter. An item is claimed with one INSERT ... ON CONFLICT DO UPDATE ... WHERE the holder is this worker
+ * matter. An item is claimed as it is taken from a listing (ferry__listing_pick), with INSERT ... ON CONFLICT DO UPDATE ... WHERE the holder is this worker
  * or the claim has expired: the row lock PostgreSQL takes on the conflicting row makes that atomic, so at
  * most one live worker holds an item. The heartbeat renews the worker's row and all its claims at once.
  *
@@ -206,16 +206,6 @@ static int claim_stmt(ferry__claims *c, const char *sql, const char *what, const
   int got = r.nrows == 1;
   ferry__jres_clear(&r);
   return got;
-}
-
-int ferry__claims_take(ferry__claims *c, const char *stage, const char *key, ferry_error *err) {
-  return claim_stmt(c,
-                    "INSERT INTO ferry_claims AS c (stage, item_key, worker, expires)"
-                    " VALUES ($1, $2, $3, now() + make_interval(secs => $4::float8))"
-                    " ON CONFLICT (stage, item_key) DO UPDATE SET worker = excluded.worker,"
-                    " expires = excluded.expires WHERE c.worker = excluded.worker OR c.expires <= now()"
-                    " RETURNING 1",
-                    "claiming", stage, key, err);
 }
 
 int ferry__claims_holds(ferry__claims *c, const char *stage, const char *key, int ask, ferry_error *err) {

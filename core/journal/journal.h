@@ -164,9 +164,6 @@ const char *ferry__claims_worker(const ferry__claims *c);
  * say so), renews its heartbeat and every claim it still holds (now() + lease); *live = the live workers
  * (this one included: heartbeats within their lease). */
 int ferry__claims_heartbeat(ferry__claims *c, int64_t run, int *live, ferry_error *err);
-/* Claims an item: 1 = this worker holds it now (new, its own, or taken over from an expired claim), 0 =
- * another worker holds it with a lease not expired; < 0 error. */
-int ferry__claims_take(ferry__claims *c, const char *stage, const char *key, ferry_error *err);
 /* 1 when this worker still holds the item (renewed; also when its lease expired but no other worker took
  * it), 0 when another worker took it over; < 0 error. No round trip while the heartbeats came in time,
  * unless `ask`. */

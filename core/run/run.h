@@ -154,7 +154,7 @@ struct ferry_task {
   unsigned done_flags;   /* flags of ferry_task_done while the item_done hooks run */
   int repair;            /* a repair (ferry_task_repair): the journal holds the item with a verify mark (done:
                             in a repair run; in doubt or failed: an interrupted repair, in any run) */
-  int claimed;           /* worker mode: this worker claimed the item (worker.c) */
+  int claimed;           /* worker mode: this worker claimed the item (taken from the listing, listing.c) */
   int lost;              /* worker mode: the claim expired before an intent: nothing more is written */
   uv_timer_t *timer;     /* retry timer (allocated on first retry; freed by its close callback) */
   ferry_task *next;      /* queue / free list link */
@@ -267,19 +267,12 @@ struct ferry_stage {
   char *wanted_key;
   ferry_jrow wanted_row;
 
-  /* worker mode (ferry run --worker): items another live worker holds, looked at again when due */
-  struct deferred_item *dhead, *dtail;
-  size_t ndeferred;
+  /* worker mode (ferry run --worker) */
   unsigned share_n;  /* live workers: this one's concurrency is max(1, concurrency / share_n) */
   int64_t elsewhere; /* items another worker did (also counted in resumed) */
   struct ferry__listing *lst; /* worker mode, a journaled stage: its source's listing (listing.c) */
 };
 
-typedef struct deferred_item {
-  ferry_item *item;
-  double due; /* ferry__now() of the next look */
-  struct deferred_item *next;
-} deferred_item;
 
 /* ===== pipeline.c: load-time checks and order ============================================================ */
 /* Builds run->stages from run->cfg with the plugins of `reg`: every plugin found and of the right role, the
@@ -326,27 +319,19 @@ void ferry__stage_force_end(ferry_stage *st, const ferry_error *e);
 
 /* The stage's concurrency in this run: its configured one, or a worker's share of it. */
 unsigned ferry__stage_concurrency(const ferry_stage *st);
-/* Worker mode: looks again at the deferred items that are due (the worker's recheck timer kicks the pump). */
-void ferry__stage_recheck(ferry_stage *st);
 
 /* ===== worker.c: ferry run --worker (docs/journal.md, "Several workers") =================================== */
-#define FERRY_WORKER_RECHECK_MS 500 /* a deferred item is looked at again this often */
 /* Opens the claims connection and registers the worker; when other workers are live, waits until they have
- * seen it (one heartbeat) so that their shares drop before this one starts; starts the heartbeat and the
- * recheck timers. Sets run->worker. */
+ * seen it (one heartbeat) so that their shares drop before this one starts; starts the heartbeat timer. Sets
+ * run->worker. */
 int ferry__worker_start(ferry__run *run, const char *url, const char *name, double lease_s, ferry_error *err);
 /* Closes the timers (closed(arg) when done: the loop must run). */
 void ferry__worker_close_timers(ferry__run *run, void (*closed)(void *arg), void *arg);
 /* After the run's last commit: drops the worker's claims and row, closes the connection. */
 void ferry__worker_end(ferry__run *run);
-/* Claims an item for this worker: 1 claimed, 0 another live worker holds it, -1 the journal failed (the run's
- * journal failure is set). */
-int ferry__worker_claim(ferry_stage *st, const char *key);
 /* Before an intent: 1 the worker still holds the item, 0 it lost it (another worker took it), < 0 error
  * (err); ask: always ask the journal server. */
 int ferry__worker_holds(ferry_stage *st, const char *key, int ask, ferry_error *err);
-/* A stage deferred an item: the recheck timer keeps the loop alive until none is left. */
-void ferry__worker_deferred(ferry__run *run);
 const char *ferry__worker_name(const ferry__run *run);
 /* The worker's claims connection (borrowed; NULL when not a worker). */
 ferry__claims *ferry__worker_claims(const ferry__run *run);

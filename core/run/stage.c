@@ -22,8 +22,7 @@
 
 static void pump(ferry_stage *st);
 static void end_continue(ferry_stage *st);
-static void take_item(ferry_stage *st, ferry_item *item, int again);
-static void drop_deferred(ferry_stage *st);
+static void take_item(ferry_stage *st, ferry_item *item);
 
 static const char *stage_origin(const ferry_stage *st) { return st->run->cfg->origin; }
 
@@ -129,7 +128,6 @@ void ferry__stage_release(ferry_stage *st, void (*released)(void *arg), void *ar
     uv_close((uv_handle_t *)&st->idle, on_handle_closed);
   }
   ferry__report_spool_free(st);
-  drop_deferred(st);
   ferry__listing_release(st);
   free(st->wanted_key);
   st->wanted_key = NULL;
@@ -207,51 +205,7 @@ FERRY_API void ferry_emit(ferry_instance *ins, ferry_item *item) {
   if (!item->key) item->key = ferry_strdup("");
   if (!item->body) item->body = json_object();
   st->budget++;
-  take_item(st, item, 0);
-}
-
-/* Worker mode: another live worker holds the item; looked at again in FERRY_WORKER_RECHECK_MS. */
-static void defer_item(ferry_stage *st, ferry_item *item) {
-  deferred_item *d = ferry__xmalloc(sizeof *d);
-  d->item = item;
-  d->due = ferry__now() + FERRY_WORKER_RECHECK_MS / 1000.0;
-  d->next = NULL;
-  if (st->dtail)
-    st->dtail->next = d;
-  else
-    st->dhead = d;
-  st->dtail = d;
-  st->ndeferred++;
-  ferry__worker_deferred(st->run);
-}
-
-static void drop_deferred(ferry_stage *st) {
-  for (deferred_item *d = st->dhead, *n; d; d = n) {
-    n = d->next;
-    ferry_item_free(d->item);
-    free(d);
-  }
-  st->dhead = st->dtail = NULL;
-  st->ndeferred = 0;
-}
-
-void ferry__stage_recheck(ferry_stage *st) {
-  if (!st->dhead) return;
-  if (st->interrupted || st->status || ferry__outcomes_error(st->run->out)) {
-    drop_deferred(st); /* not taken: the journal has them as they are, the next run looks again */
-    return;
-  }
-  double now = ferry__now();
-  /* the list is in due order (each entry is appended with now + the same delay) */
-  while (st->dhead && st->dhead->due <= now) {
-    deferred_item *d = st->dhead;
-    st->dhead = d->next;
-    if (!st->dhead) st->dtail = NULL;
-    st->ndeferred--;
-    ferry_item *item = d->item;
-    free(d);
-    take_item(st, item, 1);
-  }
+  take_item(st, item);
 }
 
 unsigned ferry__stage_concurrency(const ferry_stage *st) {
@@ -260,13 +214,13 @@ unsigned ferry__stage_concurrency(const ferry_stage *st) {
   return c ? c : 1;
 }
 
-static void take_row(ferry_stage *st, ferry_item *item, ferry_jrow row, int again, int listed);
+static void take_row(ferry_stage *st, ferry_item *item, ferry_jrow row, int listed);
 
-/* An emitted item (again = 1: a deferred one looked at again): the journal's row decides what happens. */
-static void take_item(ferry_stage *st, ferry_item *item, int again) {
+/* An emitted item: the journal's row decides what happens. */
+static void take_item(ferry_stage *st, ferry_item *item) {
   const ferry__run *run = st->run;
   ferry_jrow row = {0};
-  if (st->journal && !again && st->wanted_key && !strcmp(st->wanted_key, item->key)) { /* just read by _wanted() */
+  if (st->journal && st->wanted_key && !strcmp(st->wanted_key, item->key)) { /* just read by _wanted() */
     row = st->wanted_row;
     memset(&st->wanted_row, 0, sizeof st->wanted_row);
     free(st->wanted_key);
@@ -277,7 +231,7 @@ static void take_item(ferry_stage *st, ferry_item *item, int again) {
     ferry__stage_kick(st);
     return;
   }
-  take_row(st, item, row, again, 0);
+  take_row(st, item, row, 0);
 }
 
 /* Worker mode: an item taken from the listing (claimed by this worker unless the journal has it as done),
@@ -299,12 +253,12 @@ void ferry__stage_take_listed(ferry_stage *st, ferry_item *item, const char *sta
     ferry__stage_kick(st);
     return;
   }
-  take_row(st, item, row, 1, 1);
+  take_row(st, item, row, 1);
 }
 
 /* The item with its journal row (owned by this call from here on); listed: taken from the listing (and so
  * claimed already). */
-static void take_row(ferry_stage *st, ferry_item *item, ferry_jrow row, int again, int listed) {
+static void take_row(ferry_stage *st, ferry_item *item, ferry_jrow row, int listed) {
   const ferry__run *run = st->run;
   ferry_instance *ins = st->source;
   int done_before = row.status == FERRY_J_DONE || row.status == FERRY_J_SKIPPED;
@@ -322,7 +276,6 @@ static void take_row(ferry_stage *st, ferry_item *item, ferry_jrow row, int agai
   }
   if (st->mode == FERRY_MODE_RUN && done_before && !run->repair) {
     st->resumed++;
-    if (again) st->elsewhere++; /* another worker did it while this one waited */
     ferry__jrow_clear(&row);
     ferry_item_free(item);
     ferry__stage_kick(st);
@@ -357,44 +310,12 @@ static void take_row(ferry_stage *st, ferry_item *item, ferry_jrow row, int agai
     ferry__stage_kick(st);
     return;
   }
-  int claimed = listed;
-  if (run->worker && st->journal_write && !listed) {
-    int c = ferry__worker_claim(st, item->key);
-    if (c <= 0) {
-      ferry__jrow_clear(&row);
-      if (c == 0)
-        defer_item(st, item); /* another live worker holds it */
-      else
-        ferry_item_free(item); /* the journal failed: the pump stops the stage */
-      ferry__stage_kick(st);
-      return;
-    }
-    /* claimed: read the row again, another worker may have finished the item since it was read */
-    claimed = 1;
-    ferry__jrow_clear(&row);
-    if (ferry__outcomes_get(run->out, st->name, item->key, &row) < 0) {
-      ferry_item_free(item);
-      ferry__jrow_clear(&row);
-      ferry__stage_kick(st);
-      return;
-    }
-    done_before = row.status == FERRY_J_DONE || row.status == FERRY_J_SKIPPED;
-    repair = repairable(&row);
-    if (run->repair ? !repair : done_before) {
-      st->resumed++;
-      st->elsewhere++;
-      ferry__jrow_clear(&row);
-      ferry_item_free(item);
-      ferry__stage_kick(st);
-      return;
-    }
-  }
   st->taken++;
   if (st->limit && st->taken >= st->limit) st->limit_reached = 1;
   ferry_task *t = ferry__task_new(st, item);
   t->jstatus = row.status;
   t->repair = repair;
-  t->claimed = claimed;
+  t->claimed = listed;
   if (row.status == FERRY_J_INTENT || (row.status == FERRY_J_FAILED && row.step) || repair ||
       (st->mode == FERRY_MODE_VERIFY && done_before)) {
     /* in doubt, or failed after a step with side effects, or repaired (or verified): the sink sees the step
@@ -521,7 +442,7 @@ void ferry__stage_kick(ferry_stage *st) {
 
 int ferry__stage_settled(const ferry_stage *st) {
   int no_more = st->source_ended || st->source_failed || st->limit_reached || st->interrupted || st->status;
-  return no_more && st->queued == 0 && st->active == 0 && st->ndeferred == 0;
+  return no_more && st->queued == 0 && st->active == 0;
 }
 
 static void stop_source(ferry_stage *st) {
@@ -551,8 +472,6 @@ static void pump(ferry_stage *st) {
       ferry__stage_interrupt(st);
     }
     if (*st->run->interrupt_requested && !st->interrupted) ferry__stage_interrupt(st);
-    /* worker mode: the items another worker held, when due */
-    if (st->dhead) ferry__stage_recheck(st);
     /* hand queued tasks to the sink */
     unsigned concurrency = ferry__stage_concurrency(st);
     while (st->qhead && st->insink < concurrency && !st->interrupted) {
@@ -573,10 +492,9 @@ static void pump(ferry_stage *st) {
     if ((st->limit_reached || st->interrupted || st->status) && !st->source_stopped && st->source_started)
       stop_source(st);
     /* ask the source for what fits in the window */
-    /* (a worker's window follows its share; the items it defers count only when very many wait) */
+    /* (a worker's window follows its share) */
     size_t window = st->share_n > 1 ? 2 * (size_t)concurrency : st->window;
-    if (taking(st) && !st->limit_reached && st->sync_count < 8 * FERRY_GROUP_MAX &&
-        st->ndeferred < 64 * st->window) {
+    if (taking(st) && !st->limit_reached && st->sync_count < 8 * FERRY_GROUP_MAX) {
       size_t out = st->requested + st->queued + st->active;
       if (out < window) {
         size_t n = window - out;
@@ -698,7 +616,6 @@ void ferry__stage_interrupt(ferry_stage *st) {
     ferry__task_drop(t);
   }
   st->qtail = NULL;
-  drop_deferred(st); /* worker mode: items another worker held */
   /* tasks waiting for a retry are not retried: dropped the same way */
   for (size_t i = 0; i < st->ntasks; i++) {
     ferry_task *t = st->tasks[i];

@@ -394,6 +394,22 @@ FERRY_API json_t *ferry_task_report(ferry_task *task) {
   return task->report;
 }
 
+/* Worker mode: 1 the worker still holds the task's item, 0 it lost it (task->lost set), < 0 the journal
+ * failed (recorded as the run's failure, moved into err). ask: ask the journal server in any case. */
+static int still_held(ferry_task *task, int ask, ferry_error *err) {
+  ferry_stage *st = task->stage;
+  ferry_error he = FERRY_ERROR_INIT;
+  int held = ferry__worker_holds(st, task->item->key, ask, &he);
+  if (held < 0) {
+    ferry__outcomes_fail(st->run->out, &he);
+    if (err) ferry_error_move(err, &he);
+    ferry_error_clear(&he);
+    return held;
+  }
+  if (!held) task->lost = 1;
+  return held;
+}
+
 FERRY_API int ferry_task_intent(ferry_task *task, const char *step, ferry_error *err) {
   if (!in_progress(task, "ferry_task_intent", 1))
     return ferry_error_set(err, FERRY_EINVAL, "ferry_task_intent: the task is not in progress");
@@ -407,21 +423,13 @@ FERRY_API int ferry_task_intent(ferry_task *task, const char *step, ferry_error 
                            ferry__worker_name(st->run), task->item->key);
   double asked = ferry__now();
   if (st->journal_write && task->claimed) { /* worker mode: only while the claim holds (its lease renewed) */
-    ferry_error he = FERRY_ERROR_INIT;
-    int held = ferry__worker_holds(st, task->item->key, 0, &he);
-    if (held < 0) {
-      ferry__outcomes_fail(st->run->out, &he);
-      if (err) ferry_error_move(err, &he);
-      ferry_error_clear(&he);
-      return held;
-    }
-    if (!held) {
-      task->lost = 1;
+    int held = still_held(task, 0, err);
+    if (held < 0) return held;
+    if (!held)
       return ferry_error_set(err, FERRY_ECONFLICT,
                              "worker %s lost its claim of item \"%s\" (its lease expired and another worker "
                              "took it): intent \"%s\" not written", ferry__worker_name(st->run),
                              task->item->key, step);
-    }
   }
   if (st->journal_write) {
     int rc = ferry__outcomes_intent(st->run->out, st->name, task->item->key, step, ferry_task_state(task),
@@ -432,21 +440,13 @@ FERRY_API int ferry_task_intent(ferry_task *task, const char *step, ferry_error 
       /* the intent took long (the journal server was slow or away, the connection made again): the lease
        * may have run out meanwhile and another worker taken the item. Asked again (and renewed) before the
        * sink acts on it, so that two workers never act on one item. */
-      ferry_error he = FERRY_ERROR_INIT;
-      int held = ferry__worker_holds(st, task->item->key, 1, &he);
-      if (held < 0) {
-        ferry__outcomes_fail(st->run->out, &he);
-        if (err) ferry_error_move(err, &he);
-        ferry_error_clear(&he);
-        return held;
-      }
-      if (!held) {
-        task->lost = 1;
+      int held = still_held(task, 1, err);
+      if (held < 0) return held;
+      if (!held)
         return ferry_error_set(err, FERRY_ECONFLICT,
                                "worker %s lost its claim of item \"%s\" while its intent \"%s\" was written (%.1f s: "
                                "the journal server was slow or away): another worker took it, this one stops here",
                                ferry__worker_name(st->run), task->item->key, step, took);
-      }
     }
   }
   free(task->step);

@@ -6,8 +6,7 @@
  *   drops the claims of items whose outcome is committed, renews the worker's heartbeat and its remaining
  *   claims, and reads how many workers are live: each stage then uses max(1, concurrency / n) sink slots and
  *   each plugin instance 1/n of its rate and of its services' concurrency (ferry_instance.share);
- * - a recheck timer (FERRY_WORKER_RECHECK_MS) wakes the stages that hold items another worker had claimed, so
- *   that they look at them again (stage.c: done there meanwhile, or the claim expired and is taken over).
+ * - the items themselves come from each stage's listing (listing.c), claimed as they are taken.
  * Every call is synchronous on the claims connection (a round trip to the journal server).
  */
 #include <stdlib.h>
@@ -22,7 +21,7 @@ struct ferry__worker {
   ferry__claims *claims;
   double lease_s, beat_s;
   unsigned live;
-  uv_timer_t beat, recheck;
+  uv_timer_t beat;
   int timers;
   void (*closed)(void *arg);
   void *closed_arg;
@@ -70,22 +69,6 @@ static void on_beat(uv_timer_t *h) {
   ferry_error_clear(&e);
 }
 
-static void on_recheck(uv_timer_t *h) {
-  ferry__worker *w = h->data;
-  size_t any = 0;
-  for (size_t i = 0; i < w->run->nstages; i++) {
-    ferry_stage *st = w->run->stages[i];
-    if (!st->ndeferred) continue;
-    any += st->ndeferred;
-    if (st->state == STAGE_RUNNING) ferry__stage_kick(st);
-  }
-  if (!any) uv_unref((uv_handle_t *)h); /* nothing waits: the timer does not keep the loop alive */
-}
-
-void ferry__worker_deferred(ferry__run *run) {
-  if (run->worker) uv_ref((uv_handle_t *)&run->worker->recheck);
-}
-
 int ferry__worker_start(ferry__run *run, const char *url, const char *name, double lease_s, ferry_error *err) {
   ferry__worker *w = ferry__xcalloc(1, sizeof *w);
   w->run = run;
@@ -126,11 +109,7 @@ int ferry__worker_start(ferry__run *run, const char *url, const char *name, doub
   uint64_t ms = (uint64_t)(w->beat_s * 1000);
   uv_timer_start(&w->beat, on_beat, ms, ms);
   uv_unref((uv_handle_t *)&w->beat);
-  uv_timer_init(run->loop, &w->recheck);
-  w->recheck.data = w;
-  uv_timer_start(&w->recheck, on_recheck, FERRY_WORKER_RECHECK_MS, FERRY_WORKER_RECHECK_MS);
-  uv_unref((uv_handle_t *)&w->recheck);
-  w->timers = 2;
+  w->timers = 1;
   return 0;
 }
 
@@ -152,7 +131,6 @@ void ferry__worker_close_timers(ferry__run *run, void (*closed)(void *arg), void
   w->closed = closed;
   w->closed_arg = arg;
   uv_close((uv_handle_t *)&w->beat, on_timer_closed);
-  uv_close((uv_handle_t *)&w->recheck, on_timer_closed);
 }
 
 void ferry__worker_end(ferry__run *run) {
@@ -162,18 +140,6 @@ void ferry__worker_end(ferry__run *run) {
   for (size_t i = 0; i < run->nstages; i++) run->stages[i]->share_n = 1;
   ferry__claims_close(w->claims);
   free(w);
-}
-
-int ferry__worker_claim(ferry_stage *st, const char *key) {
-  ferry__worker *w = st->run->worker;
-  ferry_error e = FERRY_ERROR_INIT;
-  int rc = ferry__claims_take(w->claims, st->name, key, &e);
-  if (rc < 0) {
-    ferry__outcomes_fail(st->run->out, &e);
-    ferry_error_clear(&e);
-    return -1;
-  }
-  return rc;
 }
 
 int ferry__worker_holds(ferry_stage *st, const char *key, int ask, ferry_error *err) {
