@@ -361,16 +361,27 @@ void joget_cands_find(jt *t, void (*next)(jt *)) {
     snprintf(since, sizeof since, "%lld",
              (long long)(json_integer_value(json_object_get(t->st, "intent_ms")) - t->c->clock_skew_ms));
     const char *p[3] = {t->tdef, joget_str(t->src, "record_id"), since};
+    /* The record id is COALESCE(link origin, instance id); written as two branches, so each one is an index
+     * lookup (wf_process_link.idx_origin, SHKProcesses.Id) instead of a scan of every instance of the process
+     * (one such scan per item made a migration quadratic in the target's size). "Top level" is written as an
+     * expression no index serves: on a target that grew since its last ANALYZE the planner took the index on
+     * ActivityRequesterProcessId for IS NULL, which holds every top-level instance. */
     joget_jt_pg(t,
                 JOGET_SQL(t->c,
-                          "SELECT p.id, p.created FROM shkprocesses p LEFT JOIN wf_process_link l ON l.processid = "
-                          "p.id WHERE p.pdefname = $1 AND COALESCE(l.originprocessid, p.id) = $2 AND "
-                          "p.activityrequesterprocessid IS NULL AND p.state IN (1000000, 1000004) AND p.created >= "
-                          "$3::bigint ORDER BY p.created, p.id",
-                          "SELECT p.id, p.created FROM SHKProcesses p LEFT JOIN wf_process_link l ON l.processid = "
-                          "p.id WHERE p.pdefname = $1 AND COALESCE(l.originprocessid, p.id) = $2 AND "
-                          "p.activityrequesterprocessid IS NULL AND p.state IN (1000000, 1000004) AND p.created >= "
-                          "CAST($3 AS SIGNED) ORDER BY p.created, p.id"),
+                          "SELECT p.id, p.created FROM wf_process_link l JOIN shkprocesses p ON p.id = l.processid "
+                          "WHERE l.originprocessid = $2 AND p.pdefname = $1 AND p.activityrequesterprocessid || '' "
+                          "IS NULL AND p.state IN (1000000, 1000004) AND p.created >= $3::bigint UNION ALL SELECT "
+                          "p.id, p.created FROM shkprocesses p WHERE p.id = $2 AND p.pdefname = $1 AND NOT EXISTS "
+                          "(SELECT 1 FROM wf_process_link l WHERE l.processid = p.id) AND "
+                          "p.activityrequesterprocessid || '' IS NULL AND p.state IN (1000000, 1000004) AND "
+                          "p.created >= $3::bigint ORDER BY 2, 1",
+                          "SELECT p.Id, p.Created FROM wf_process_link l JOIN SHKProcesses p ON p.Id = l.processId "
+                          "WHERE l.originProcessId = $2 AND p.PDefName = $1 AND "
+                          "CONCAT(p.ActivityRequesterProcessId, '') IS NULL AND p.State IN (1000000, 1000004) AND "
+                          "p.Created >= CAST($3 AS SIGNED) UNION ALL SELECT p.Id, p.Created FROM SHKProcesses p "
+                          "WHERE p.Id = $2 AND p.PDefName = $1 AND NOT EXISTS (SELECT 1 FROM wf_process_link l "
+                          "WHERE l.processId = p.Id) AND CONCAT(p.ActivityRequesterProcessId, '') IS NULL AND "
+                          "p.State IN (1000000, 1000004) AND p.Created >= CAST($3 AS SIGNED) ORDER BY 2, 1"),
                 3, p, take_cands_pg, NULL);
     joget_jt_then(t, next);
     return;
