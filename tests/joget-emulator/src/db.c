@@ -35,8 +35,17 @@ int db_setup(const char *target)
 
 const char *db_engine_name(void) { return g_engine == ENG_MARIADB ? "MariaDB" : "PostgreSQL"; }
 
+static void autop_clear(dbconn *c)
+{
+    for (size_t i = 0; i < sizeof c->autop / sizeof c->autop[0]; i++) {
+        free(c->autop[i].sql);
+        c->autop[i].sql = NULL;
+    }
+}
+
 static void conn_close(dbconn *c)
 {
+    autop_clear(c);
     if (c->pg) PQfinish(c->pg);
     if (c->my) mysql_close(c->my);
     if (c->my_ddl) mysql_close(c->my_ddl);
@@ -65,7 +74,7 @@ dbconn *db_conn(void)
 {
     dbconn *c = tl_conn;
     if (c) {
-        if (c->pg && PQstatus(c->pg) != CONNECTION_OK) { PQreset(c->pg); c->nprep = 0; }
+        if (c->pg && PQstatus(c->pg) != CONNECTION_OK) { PQreset(c->pg); c->nprep = 0; autop_clear(c); }
         if (g_engine == ENG_MARIADB && !c->my) c->my = my_connect(0); /* lost earlier: reconnect */
         if (g_engine == ENG_MARIADB && !c->my) return NULL;
         return c;
@@ -84,6 +93,9 @@ dbconn *db_conn(void)
         }
         PQsetNoticeProcessor(c->pg, notice_quiet, NULL);
         PQclear(PQexec(c->pg, "SET synchronous_commit = off"));
+        /* statements are prepared once (db_query) but planned at each run: a plan made while a table was small
+         * (a seq scan) would stay when it has grown */
+        PQclear(PQexec(c->pg, "SET plan_cache_mode = force_custom_plan"));
     }
     pthread_mutex_lock(&conns_mu);
     if (nconns == capconns) {
@@ -114,10 +126,39 @@ static dbres *pg_wrap(PGresult *r, const char *sql)
     return d;
 }
 
+/* PostgreSQL: a statement with parameters is prepared once per connection, found again by its text (the
+ * engine runs some fifty statements per started process; parsing and planning each one every time made the
+ * emulator, not the latency it is told to add, the limit of a benchmark). Not for statements whose result
+ * columns can change under a cached plan: `*` (SELECT *, p.*) and the form tables (app_fd_*, given columns
+ * at run time). A statement that cannot be prepared runs unprepared. */
+static int autop_ok(const char *sql, int n) { return n > 0 && !strchr(sql, '*') && !strcasestr(sql, "app_fd"); }
+
 dbres *db_query(dbconn *c, const char *sql, int n, const char *const *p)
 {
     if (g_engine == ENG_MARIADB) return my_query(c, c->my, sql, n, p);
-    return pg_wrap(PQexecParams(c->pg, sql, n, NULL, p, NULL, NULL, 0), sql);
+    if (!autop_ok(sql, n)) return pg_wrap(PQexecParams(c->pg, sql, n, NULL, p, NULL, NULL, 0), sql);
+    unsigned h = 2166136261u;
+    for (const unsigned char *s = (const unsigned char *)sql; *s; s++) h = (h ^ *s) * 16777619u;
+    size_t cap = sizeof c->autop / sizeof c->autop[0], i = h % cap;
+    for (size_t k = 0; k < cap && c->autop[i].sql && (c->autop[i].h != h || strcmp(c->autop[i].sql, sql)); k++)
+        i = (i + 1) % cap;
+    char name[24];
+    snprintf(name, sizeof name, "emu_a%zu", i);
+    if (!c->autop[i].sql) {
+        if (PQtransactionStatus(c->pg) == PQTRANS_INERROR) /* keep the error the caller expects */
+            return pg_wrap(PQexecParams(c->pg, sql, n, NULL, p, NULL, NULL, 0), sql);
+        PGresult *r = PQprepare(c->pg, name, sql, n, NULL);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            if (PQtransactionStatus(c->pg) == PQTRANS_INERROR) return pg_wrap(r, sql); /* its own error */
+            PQclear(r);
+            return pg_wrap(PQexecParams(c->pg, sql, n, NULL, p, NULL, NULL, 0), sql);
+        }
+        PQclear(r);
+        c->autop[i].h = h;
+        c->autop[i].sql = xstrdup(sql);
+    } else if (c->autop[i].h != h || strcmp(c->autop[i].sql, sql)) /* the table is full */
+        return pg_wrap(PQexecParams(c->pg, sql, n, NULL, p, NULL, NULL, 0), sql);
+    return pg_wrap(PQexecPrepared(c->pg, name, n, p, NULL, NULL, 0), sql);
 }
 
 dbres *db_prep_query(dbconn *c, const char *name, const char *sql, int n, const char *const *p)

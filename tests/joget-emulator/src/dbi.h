@@ -11,6 +11,7 @@ struct dbconn {
     int in_tx, tx_failed;   /* MariaDB: a statement of the open transaction failed -> it can only roll back */
     char prep[64][32];      /* PostgreSQL: statements prepared on this connection */
     int nprep;
+    struct { unsigned h; char *sql; } autop[512]; /* PostgreSQL: db_query's statements prepared by text */
 };
 
 struct dbres {

@@ -444,7 +444,9 @@ static const struct { const char *pg, *my; } QS[Q_COUNT] = {
         " FROM wf_history_activity h"},
     [Q_PROCDEF_NAME] = {"g.graph::json->>'name'", "CONVERT(JSON_VALUE(g.graph, '$.name') USING utf8mb4)"},
     [Q_FD_COLUMNS] = {
-        "SELECT column_name FROM information_schema.columns WHERE table_schema=current_schema() AND table_name=$1",
+        /* pg_attribute, not the information_schema view: this runs at every form write */
+        "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(quote_ident(current_schema()) || '.' ||"
+        " quote_ident($1)) AND attnum > 0 AND NOT attisdropped",
         "SELECT column_name FROM information_schema.columns WHERE table_schema=DATABASE() AND table_name=$1"},
     [Q_FD_TABLES] = {
         "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE 'app\\_fd\\_%'",
