@@ -15,7 +15,8 @@
 # stopped (SIGSTOP) longer than its lease while items it claimed wait in its queue loses them to another worker
 # and, resumed, writes nothing for them; the journal server (a private cluster) restarted on the same port
 # mid-run: the three workers say they lost it, pause, go on and exit 0, each key once in the target, each item
-# done once, no claim or worker row left.
+# done once, no claim or worker row left; a listed item corrupted by hand in the journal fails the stage
+# with a message naming it, and a new run lists the source again and finishes, each key once.
 set -uo pipefail
 FERRY=$1
 export FERRY_PLUGIN_PATH=$2
@@ -105,7 +106,7 @@ eq "worker w1 alone: every item appended once" "$(sort "$T/target" | uniq | wc -
 eq "w1 left no claim" "$(sql "select count(*) from ferry_claims")" 0
 eq "w1 left no worker row" "$(sql "select count(*) from ferry_workers")" 0
 # a plain run holds it: a worker is refused
-config "$T/slow2.json" "$J" 80 200
+config "$T/slow2.json" "$J" 160 200 # 100 new items at 4 at once: about 5 s, long enough for the refusal
 (exec "$FERRY" run --config "$T/slow2.json" --progress none) >"$T/plain.log" 2>&1 &
 plain=$!
 for _ in $(seq 1 100); do [ "$(wc -l <"$T/target")" -gt 60 ] && break; sleep 0.1; done
@@ -329,6 +330,25 @@ if [ "$r1" != 0 ] && [ "$r2" != 0 ]; then ok; else bad "a failed source: the wor
 has "rt-gen: cannot read item 1500" "the lister says why its source failed" "$T/w1.listfail.log"
 has "the listing of the stage's source failed: worker w1: source \"rt-gen\": rt-gen: cannot read item 1500" \
   "the other worker stops with the lister's message" "$T/w2.listfail.log"
+
+# ---- a listed item corrupted by hand: the stage fails naming it; a new run lists again and finishes ------
+J=$(newdb listbad)
+rm -f "$T/target" "$T/sink.log"
+gcfg "$T/listbad.json" "$J" 300 '' 50 # listed at once, migrated in about 4 s
+(exec "$FERRY" run --config "$T/listbad.json" --worker w1 --lease 2 --progress none) >"$T/w1.listbad.log" 2>&1 &
+p1=$!
+for _ in $(seq 1 100); do [ "$(sql "select count(*) from ferry_listed" 2>/dev/null)" = 300 ] && break; sleep 0.05; done
+bad_seq=$(sql "select max(seq) from ferry_listed where inc is null")
+bad_listing=$(sql "select listing from ferry_listed where seq = ${bad_seq:-0}")
+sql "update ferry_listed set item = '{\"kind\": broken' where seq = ${bad_seq:-0}" >/dev/null
+wait "$p1"; r1=$?
+if [ -n "$bad_seq" ] && [ "$r1" != 0 ]; then ok; else bad "a corrupted listed item (seq '$bad_seq'): w1 exited $r1"; fi
+has "listed item $bad_seq of listing $bad_listing cannot be read" "the corrupted item is named" "$T/w1.listbad.log"
+(exec "$FERRY" run --config "$T/listbad.json" --worker w1 --lease 2 --progress none) >"$T/w1.listbad2.log" 2>&1
+eq "w1 run again after the corrupted listing: exit 0" "$?" 0
+eq "every key once in the target" "$(sort "$T/target" | uniq | wc -l) $(wc -l <"$T/target")" "300 300"
+eq "every item done once in the journal" \
+  "$(sql "select count(*), count(distinct key) from items where stage = 'items' and status in ('done', 'skipped')")" "300|300"
 
 echo "workers: $passes passed, $fails failed"
 [ "$fails" = 0 ]
