@@ -144,6 +144,8 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--file-size", type=int, default=2048)
     ap.add_argument("--files-every", type=int, default=2, help="one upload file per K leave records (0 = none)")
+    ap.add_argument("--employees", type=int, default=0,
+                    help="requesters emp001..empN (default: instances / 10 + 5, from 5 to 200)")
     ap.add_argument("--joins", type=int, default=0,
                     help="every N-th expense instance waits at a partly joined AND-join (0 = none)")
     a = ap.parse_args()
@@ -152,7 +154,9 @@ def main():
     if a.joins < 0:
         sys.exit("gen-fixture: --joins must be >= 0")
     rnd = random.Random(a.seed)
-    n_emp = max(5, min(200, a.instances // 10 + 5))
+    if a.employees < 0 or a.employees > 999:
+        sys.exit("gen-fixture: --employees must be from 1 to 999 (0 = the default)")
+    n_emp = a.employees or max(5, min(200, a.instances // 10 + 5))
     users, groups, settings = directory(n_emp)
     target = {"description": "app-only target", "settings": settings, "groups": groups, "users": users, "apps": apps()}
     with open(a.target, "w") as f:
