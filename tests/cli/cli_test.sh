@@ -225,16 +225,18 @@ if [ -z "$PGSTATE" ]; then
   ( exec 9>j.db-lock && flock 9 && exec sleep 30 ) & lockpid=$!   # holds the run lock as a run does
   for _ in $(seq 100); do flock -n j.db-lock true || break; sleep 0.05; done
 else # the PostgreSQL run lock: the session advisory lock a run holds
+  # (pg_locks covers the whole cluster, which other tests share: only this database's locks)
+  THISDB=" and database = (select oid from pg_database where datname = current_database())"
   psql -X -q "$JM" -c "select pg_advisory_lock(hashtext('ferry journal ' || current_schema()))" \
     -c "select pg_sleep(30)" >/dev/null 2>&1 & lockpid=$!
   for _ in $(seq 100); do
-    [ "$(psql -X -At "$JM" -c "select count(*) from pg_locks where locktype = 'advisory' and granted")" = 1 ] && break
+    [ "$(psql -X -At "$JM" -c "select count(*) from pg_locks where locktype = 'advisory' and granted$THISDB")" = 1 ] && break
     sleep 0.05
   done
 fi
 expect 6 "verify while a run holds the journal" -- "$FERRY" verify --progress none
 has "in use by another ferry run" "verify takes the run lock"
-[ -n "$PGSTATE" ] && psql -X -q "$JM" -c "select pg_terminate_backend(pid) from pg_locks where locktype = 'advisory'" >/dev/null 2>&1
+[ -n "$PGSTATE" ] && psql -X -q "$JM" -c "select pg_terminate_backend(pid) from pg_locks where locktype = 'advisory'$THISDB" >/dev/null 2>&1
 kill "$lockpid" 2>/dev/null; wait "$lockpid" 2>/dev/null
 expect 4 "verify finds k1 and k3 different" -- "$FERRY" verify --progress none
 # the summary's column counts what is not equal on the target; the closing message splits it
