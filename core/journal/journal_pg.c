@@ -31,6 +31,7 @@
 #include "ferry/sql.h"
 #include "journal/jpg.h"
 #include "load/load.h"
+#include "services/services.h"
 
 #define RETRY_FIRST_S 0.1
 #define RETRY_MAX_S 2.0
@@ -221,7 +222,14 @@ static int try_name(ferry__jpg *p, const char *key, int *got, ferry_error *err) 
 static int restore(ferry__jpg *p, ferry_error *err) {
   int rc = 0;
   if (p->relock && (p->locked || p->name_key)) {
-    if (p->locked && (rc = take_lock(p, err))) return rc;
+    if (p->locked && (rc = take_lock(p, err))) {
+      if (rc != FERRY_EIO) return rc; /* transient: the caller retries */
+      ferry_error_clear(err);
+      return ferry_error_set(err, FERRY_EIO,
+                             "journal %s: the connection to the journal server was lost, and another ferry run "
+                             "took the journal meanwhile: this one stops rather than work beside it",
+                             p->endpoint);
+    }
     if (p->name_key) { /* the server forgot the old session's locks: taken again, unless another took it */
       int got = 0;
       if ((rc = try_name(p, p->name_key, &got, err))) return rc;
@@ -306,8 +314,7 @@ int ferry__jpg_exec(ferry__jpg *p, const char *sql, size_t n, const char *const 
       if (err) *err = keep;
       else ferry_error_clear(&keep);
     }
-    retry_end(p, &r);
-    return rc;
+    return rc; /* no "answers again": the error says what stopped it */
   }
 }
 
@@ -497,6 +504,9 @@ ferry__jpg *ferry__jpg_open_ex(const char *url, int readonly, int lock, int *ver
     ferry__jpg_close(p);
     return NULL;
   }
+  /* the run lock and the worker-name lock live in the session: a session that ends while the connection is
+   * idle must reach restore() (lose_tx), not be replaced by a new one that holds no lock */
+  ferry__sql_keep_session(p->db);
   p->endpoint = ferry_strdup(ferry_sql_endpoint(p->db));
   int rc = 0;
   if (lock != FERRY__JPG_LOCK_NONE) {

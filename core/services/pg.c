@@ -80,6 +80,7 @@ struct ferry_pg {
   int flushing;                /* PQflush returned 1: wait for writability */
   int doomed;                  /* the server announced it closes the connection (FATAL notice) */
   int in_txn;                  /* the last operation left a transaction open */
+  int keep_session;            /* ferry__pg_keep_session(): a dead idle connection is not replaced unasked */
   uv_timer_t kick;             /* starts queued work outside the queueing call */
   uv_timer_t ctimer;           /* connect timeout */
   uv_getaddrinfo_t *gai;       /* resolution in progress */
@@ -540,10 +541,13 @@ static void start_op(ferry_pg *pg) {
    * instead of failing. */
   if (!idle_conn_alive(pg)) {
     char *detail = pq_text(PQerrorMessage(pg->conn));
-    if (pg->in_txn) {
-      /* the open transaction is gone: the operations that belong to it must fail, not run outside it */
+    if (pg->in_txn || pg->keep_session) {
+      /* the open transaction is gone: the operations that belong to it must fail, not run outside it; or
+       * the caller keeps state in the session (advisory locks): it must hear that the session is gone */
+      int in_txn = pg->in_txn; /* drop_conn() forgets it */
       drop_conn(pg);
-      char *msg = ferry_asprintf("connection to PostgreSQL %s lost inside a transaction", pg->desc);
+      char *msg = ferry_asprintf("connection to PostgreSQL %s lost %s", pg->desc,
+                                 in_txn ? "inside a transaction" : "while idle (its session ended)");
       fail_list(pg, detach_all(pg), FERRY_ETRANSIENT, msg, detail);
       free(msg);
       free(detail);
@@ -929,6 +933,10 @@ FERRY_API int ferry_pg_copy_in(ferry_pg *pg, const char *sql, const void *data, 
   op->done = done;
   op->arg = arg;
   return enqueue(pg, op);
+}
+
+void ferry__pg_keep_session(ferry_pg *pg) {
+  if (pg) pg->keep_session = 1;
 }
 
 FERRY_API size_t ferry_pg_pending(const ferry_pg *pg) { return pg ? pg->nops : 0; }

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "services/services.h"
 #include "services/sql_driver.h"
 #include "services/throttle.h"
 #include "ferry/log.h"
@@ -654,6 +655,10 @@ FERRY_API ferry_sql *ferry_sql_open(ferry_instance *ins, const char *url, const 
   db->priv->kick.data = db;
   db->priv->open_handles = 2;
   return db;
+}
+
+void ferry__sql_keep_session(ferry_sql *db) {
+  if (db) db->keep_session = 1;
 }
 
 FERRY_API void ferry_sql_close(ferry_sql *db) {

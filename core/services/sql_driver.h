@@ -74,6 +74,7 @@ struct ferry_sql {
   void *drvdata;
   char *endpoint;              /* ferry_sql_endpoint() */
   unsigned max, batch_rows, connect_timeout_ms;
+  int keep_session;            /* ferry__sql_keep_session(): PostgreSQL connections tell a dead idle session */
   int no_local_infile;         /* MySQL: the server (or client) refused LOAD DATA LOCAL: bulk inserts use
                                   multi-row INSERTs from now on */
   /* the rest is sql.c's */
@@ -106,6 +107,9 @@ typedef void (*ferry__pg_row_cb)(void *arg, const PGresult *row);
 int ferry__pg_query_rows(ferry_pg *pg, const char *sql, int nparams, const char *const *values,
                          const int *lengths, const int *formats, ferry__pg_row_cb row, ferry_pg_cb done,
                          void *arg);
+/* A dead idle connection fails the next operation (FERRY_ETRANSIENT) instead of being replaced unasked
+ * (services.h, ferry__sql_keep_session). */
+void ferry__pg_keep_session(ferry_pg *pg);
 /* PQconninfoParse with ferry's error (ECONFIG, libpq's words without what it quotes: maybe a password).
  * PQconninfoFree() the result. */
 PQconninfoOption *ferry__pg_parse(const char *conninfo, ferry_error *err);

@@ -159,6 +159,7 @@ static sqlconn *pg_conn_open(ferry_sql *db) {
   ferry_pg *pg = ferry_pg_new(db->ins, d->conninfo, &err);
   ferry_error_clear(&err);
   if (!pg) return NULL; /* setup parsed the same conninfo: cannot happen */
+  if (db->keep_session) ferry__pg_keep_session(pg);
   pgconn *c = ferry__xcalloc(1, sizeof *c);
   c->pg = pg;
   c->base.ready_now = 1; /* pg.c queues the statements until it is connected, and reports connect errors */

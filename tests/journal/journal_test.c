@@ -2,7 +2,8 @@
  *
  *   journal-test <name>     runs one test: lifecycle, resume, idmap, read, group, reopen, readonly, version,
  *                           redact, foreach-writes, crash, lock, upgrade (v1 -> v2), report, marks, ids, runs,
- *                           public (the read-only API of ferry/journal.h)
+ *                           public (the read-only API of ferry/journal.h); on PostgreSQL also restart and
+ *                           terminated (the session of the journal's idle connection ends)
  * The crash test forks children that record intents and outcomes and kill themselves with SIGKILL at a
  * random moment (seeded: FERRY_TEST_SEED, default 20261121); the parent then checks that everything the
  * child reported as confirmed is in the journal and that the file is intact.
@@ -18,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "journal/journal.h"
@@ -1632,6 +1634,90 @@ static void t_restart(void) {
   free(dir);
 }
 
+/* ---- PostgreSQL: the session of the journal's idle connection ends ---------------------------------------
+ * The run lock is a session advisory lock. The journal's backend is terminated (pg_terminate_backend, as an
+ * administrator or a pooler's timeout would) while the connection is idle: the next write must notice that
+ * the session is gone and take the lock again on the new connection before writing, not write through a new
+ * session that holds nothing. Nobody took the lock meanwhile: the write goes through and the lock is held
+ * again. Another session (here: the test's own, as a worker would) took it meanwhile: the write fails, naming
+ * what happened, and is not in the journal. */
+static PGconn *pg_admin(const char *url) {
+  PGconn *c = PQconnectdb(url);
+  FT_ASSERT(PQstatus(c) == CONNECTION_OK, "admin connection to %s: %s", url, PQerrorMessage(c));
+  return c;
+}
+
+static char *pg_one(PGconn *c, const char *sql) {
+  PGresult *r = PQexec(c, sql);
+  FT_ASSERT(PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1, "%s: %s", sql, PQerrorMessage(c));
+  char *v = ferry_strdup(PQgetvalue(r, 0, 0));
+  PQclear(r);
+  return v;
+}
+
+#define OTHER_ADVISORY                                                                                   \
+  "FROM pg_locks WHERE locktype = 'advisory' AND pid <> pg_backend_pid() AND database = "                \
+  "(SELECT oid FROM pg_database WHERE datname = current_database())"
+
+/* Terminates the other sessions of this database that hold advisory locks; returns once they are gone. */
+static void terminate_holders(PGconn *a) {
+  char *n = pg_one(a, "SELECT count(pg_terminate_backend(pid)) " OTHER_ADVISORY);
+  FT_ASSERT(atoi(n) == 1, "sessions holding the journal's lock: %s, expected 1", n);
+  free(n);
+  for (int i = 0; i < 200; i++) {
+    n = pg_one(a, "SELECT count(*) " OTHER_ADVISORY);
+    int left = atoi(n);
+    free(n);
+    if (!left) return;
+    usleep(50000);
+  }
+  FT_ASSERT(0, "the terminated session still holds its lock after 10 s");
+}
+
+static void t_terminated(void) {
+  if (!pg_port()) {
+    printf("ok terminated (PostgreSQL only: skipped on SQLite)\n");
+    return;
+  }
+  char *url = tmp_path("terminated");
+  ferry_journal *j = open_ok(url, 0);
+  OK(ferry__journal_done(j, "s", "before", NULL, 0, E));
+  PGconn *a = pg_admin(url);
+  const char *try_shared = "SELECT pg_try_advisory_lock_shared(hashtext('ferry journal ' || current_schema()))";
+
+  terminate_holders(a);
+  OK(ferry__journal_done(j, "s", "after-1", NULL, 0, E)); /* nobody took it: taken again, then written */
+  char *got = pg_one(a, try_shared);
+  FT_ASSERT(!strcmp(got, "f"), "the run lock was not taken again on the new connection (another session got "
+            "it: %s)", got);
+  free(got);
+
+  terminate_holders(a);
+  got = pg_one(a, try_shared); /* another session takes it while the journal's connection is gone */
+  FT_ASSERT(!strcmp(got, "t"), "the lock of a terminated session: %s", got);
+  free(got);
+  ferry_error err = FERRY_ERROR_INIT;
+  int rc = ferry__journal_done(j, "s", "after-2", NULL, 0, &err);
+  FT_ASSERT(rc != 0 && err.message && strstr(err.message, "another ferry run took the journal meanwhile") &&
+                strstr(err.message, "postgresql://"),
+            "a write after another run took the lock: %d %s", rc, err.message ? err.message : "(no error)");
+  ferry_error_clear(&err);
+  PQfinish(a);
+  ferry__journal_close(j);
+
+  ferry_journal *r = open_ok(url, 1);
+  ferry_jrow row;
+  get_row(r, "s", "after-1", &row);
+  FT_ASSERT(row.status == FERRY_J_DONE, "after-1: %s", ferry__jstatus_name(row.status));
+  ferry__jrow_clear(&row);
+  get_row(r, "s", "after-2", &row);
+  FT_ASSERT(row.status == FERRY_J_NONE, "after-2 was written without the lock: %s",
+            ferry__jstatus_name(row.status));
+  ferry__jrow_clear(&row);
+  ferry__journal_close(r);
+  free(url);
+}
+
 int main(int argc, char **argv) {
   static const struct {
     const char *name;
@@ -1642,6 +1728,7 @@ int main(int argc, char **argv) {
       {"redact", t_redact},       {"foreach-writes", t_foreach_writes},           {"crash", t_crash},
       {"lock", t_lock},           {"upgrade", t_upgrade}, {"report", t_report},   {"marks", t_marks},
       {"ids", t_ids},             {"runs", t_runs},       {"public", t_public},     {"restart", t_restart},
+      {"terminated", t_terminated},
   };
   if (argc != 2) {
     fprintf(stderr, "usage: %s TEST\n", argv[0]);

@@ -5,6 +5,13 @@
  * FERRY_EINVAL (or FERRY_ECONFLICT for unique violations), the SQLSTATE and server message in err->detail.
  * The conninfo is registered as a secret (its password never reaches a log).
  *
+ * Reconnection: a connection lost during an operation fails that operation (FERRY_ETRANSIENT) and the next
+ * one opens a new connection. A connection found dead while idle (the server restarted, the backend was
+ * terminated) is replaced unasked before the next operation, which then runs normally: session state (SET,
+ * temporary tables, prepared statements, session advisory locks) does not survive that, so keep none you
+ * rely on, or check it. Inside an open transaction (BEGIN without COMMIT/ROLLBACK yet) a dead connection is
+ * never replaced: the operations queued for it fail with FERRY_ETRANSIENT.
+ *
  * Ownership: SQL text and parameters are copied when an operation is queued. A PGresult passed to a
  * callback is borrowed: valid during the callback only (the service clears it afterwards).
  */

@@ -34,6 +34,11 @@
  * password) and the statement's first words (never a literal); err->detail has the engine's own code and
  * message ("SQLSTATE 42P01: ...", "MySQL error 1146 (42S02): ...", "SQLite error 1: ...").
  *
+ * Pooled connections are interchangeable: keep no session state (SET, temporary tables, session advisory
+ * locks) between operations. A pooled PostgreSQL connection found dead while idle is replaced before the
+ * next operation without an error, so such state would vanish unnoticed; a transaction's connection is never
+ * replaced (its operations fail with FERRY_ETRANSIENT).
+ *
  * Ownership: SQL text, parameters and insert values are copied when an operation is queued. Everything a
  * callback receives (batches, columns, values, the done info, the error) is borrowed: valid during the call
  * only. Strings returned by ferry_sql_quote_* and ferry_sql_upsert_sql() are malloc'd, owned by the caller.
