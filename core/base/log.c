@@ -40,7 +40,7 @@ static const char *role_name(uint32_t role) {
     case FERRY_KIND_SOURCE: return "source";
     case FERRY_KIND_SINK: return "sink";
     case FERRY_KIND_HOOK: return "hook";
-    default: return "plugin";
+    default: return "core"; /* an instance of the core's own (the journal's connection) */
   }
 }
 

@@ -270,6 +270,9 @@ else
   back=$(grep -l "the journal server answers again" "$T"/w[123].restart.log | wc -l)
   if [ "$back" -ge 1 ]; then ok; else bad "no worker's log says the journal server answers again"; fi
   echo "workers that said they lost the journal server: $paused, that it answers again: $back"
+  # the server's goodbye (a FATAL notice) is logged under the journal's name, not an unnamed plugin's
+  if grep -q "\[plugin:?:" "$T"/w[123].restart.log; then bad "a worker's log has a line of an unnamed plugin:"
+    grep -h "\[plugin:?:" "$T"/w[123].restart.log | head -3 | sed 's/^/    /'; else ok; fi
 fi
 
 # ---- one lister per stage: the source is read by one worker; a killed lister is replaced -----------------
