@@ -174,7 +174,10 @@ static int retry_wait(ferry__jpg *p, retry *r, const char *what, ferry_error *er
   return 0;
 }
 
-static void retry_end(ferry__jpg *p, retry *r) {
+/* After a success: says so when a pause was announced, and clears the error the failed attempts left in err
+ * (the caller of a call that returned 0 never reads or clears it). */
+static void retry_end(ferry__jpg *p, retry *r, ferry_error *err) {
+  ferry_error_clear(err);
   if (r->said) fprintf(stderr, "ferry: journal %s: the journal server answers again after %.1f s: the run goes on\n",
                        p->endpoint, ferry__now() - r->start);
 }
@@ -288,7 +291,7 @@ int ferry__jpg_exec(ferry__jpg *p, const char *sql, size_t n, const char *const 
     if (!rc) rc = raw_query(p, p->txn, sql, n, params, res, err);
     if (!rc) {
       if (p->txn && is_write) keep_write(p, sql, n, params);
-      retry_end(p, &r);
+      retry_end(p, &r, err);
       return 0;
     }
     if (rc == FERRY_ETRANSIENT) {
@@ -325,7 +328,7 @@ int ferry__jpg_begin(ferry__jpg *p, ferry_error *err) {
   for (;;) {
     int rc = restore(p, err);
     if (!rc) {
-      retry_end(p, &r);
+      retry_end(p, &r, err);
       return 0;
     }
     lose_tx(p);
@@ -344,7 +347,7 @@ int ferry__jpg_commit(ferry__jpg *p, ferry_error *err) {
     if (!rc) {
       p->want_tx = 0;
       drop_writes(p);
-      retry_end(p, &r);
+      retry_end(p, &r, err);
       return 0;
     }
     lose_tx(p);
@@ -493,6 +496,7 @@ ferry__jpg *ferry__jpg_open_ex(const char *url, int readonly, int lock, int *ver
   uv_loop_init(&p->loop);
   p->ins.loop = &p->loop;
   p->ins.concurrency = 1;
+  p->ins.id.plugin = "journal"; /* log lines of its connection: "[core:journal:]" */
   ferry_sql_opts o = {.struct_size = sizeof o, .max_connections = 1, .batch_rows = 1000};
   p->db = ferry_sql_open(&p->ins, url, &o, err);
   if (!p->db) {

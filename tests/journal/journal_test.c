@@ -23,6 +23,7 @@
 #include <sqlite3.h>
 
 #include "journal/journal.h"
+#include "journal/jpg.h"
 #include "ferry/journal.h"
 #include "ftest.h"
 
@@ -1686,7 +1687,12 @@ static void t_terminated(void) {
   const char *try_shared = "SELECT pg_try_advisory_lock_shared(hashtext('ferry journal ' || current_schema()))";
 
   terminate_holders(a);
-  OK(ferry__journal_done(j, "s", "after-1", NULL, 0, E)); /* nobody took it: taken again, then written */
+  ferry_error err = FERRY_ERROR_INIT;
+  int rc = ferry__journal_done(j, "s", "after-1", NULL, 0, &err); /* nobody took it: taken again, then written */
+  /* a retry that succeeded leaves no error behind (the caller of a call that returned 0 never clears it) */
+  FT_ASSERT(rc == 0 && !err.message && !err.code, "the write after the session ended: %d, error left: %s", rc,
+            err.message ? err.message : "(none)");
+  ferry_error_clear(&err);
   char *got = pg_one(a, try_shared);
   FT_ASSERT(!strcmp(got, "f"), "the run lock was not taken again on the new connection (another session got "
             "it: %s)", got);
@@ -1696,12 +1702,40 @@ static void t_terminated(void) {
   got = pg_one(a, try_shared); /* another session takes it while the journal's connection is gone */
   FT_ASSERT(!strcmp(got, "t"), "the lock of a terminated session: %s", got);
   free(got);
-  ferry_error err = FERRY_ERROR_INIT;
-  int rc = ferry__journal_done(j, "s", "after-2", NULL, 0, &err);
+  rc = ferry__journal_done(j, "s", "after-2", NULL, 0, &err);
   FT_ASSERT(rc != 0 && err.message && strstr(err.message, "another ferry run took the journal meanwhile") &&
                 strstr(err.message, "postgresql://"),
             "a write after another run took the lock: %d %s", rc, err.message ? err.message : "(no error)");
   ferry_error_clear(&err);
+
+  /* the layer under the journal and the claims: a statement that succeeds after its session ended clears the
+   * error the failed attempt left (the claims pass their caller's error, which nobody clears after a 0) */
+  int version = 0;
+  ferry__jpg *q = ferry__jpg_open_ex(url, 0, FERRY__JPG_LOCK_NONE, &version, &err);
+  FT_ASSERT(q, "ferry__jpg_open_ex: %s", err.message ? err.message : "?");
+  ferry__jres res = {0};
+  FT_ASSERT(!ferry__jpg_exec(q, "SELECT pg_backend_pid()", 0, NULL, &res, &err) && res.nrows == 1,
+            "pg_backend_pid: %s", err.message ? err.message : "?");
+  char *sql = ferry_asprintf("SELECT pg_terminate_backend(%s)", res.cells[0]);
+  got = pg_one(a, sql);
+  FT_ASSERT(!strcmp(got, "t"), "pg_terminate_backend: %s", got);
+  free(got);
+  free(sql);
+  for (int i = 0; i < 200; i++) { /* gone from the server */
+    sql = ferry_asprintf("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", res.cells[0]);
+    got = pg_one(a, sql);
+    free(sql);
+    int left = atoi(got);
+    free(got);
+    if (!left) break;
+    usleep(50000);
+  }
+  rc = ferry__jpg_exec(q, "SELECT 1", 0, NULL, &res, &err);
+  FT_ASSERT(rc == 0 && !err.message && !err.code, "a statement after its session ended: %d, error left: %s", rc,
+            err.message ? err.message : "(none)");
+  ferry_error_clear(&err);
+  ferry__jres_clear(&res);
+  ferry__jpg_close(q);
   PQfinish(a);
   ferry__journal_close(j);
 
