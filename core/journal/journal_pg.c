@@ -227,7 +227,6 @@ static int restore(ferry__jpg *p, ferry_error *err) {
   if (p->relock && (p->locked || p->name_key)) {
     if (p->locked && (rc = take_lock(p, err))) {
       if (rc != FERRY_EIO) return rc; /* transient: the caller retries */
-      ferry_error_clear(err);
       return ferry_error_set(err, FERRY_EIO,
                              "journal %s: the connection to the journal server was lost, and another ferry run "
                              "took the journal meanwhile: this one stops rather than work beside it",

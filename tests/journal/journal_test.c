@@ -1661,19 +1661,29 @@ static char *pg_one(PGconn *c, const char *sql) {
   "(SELECT oid FROM pg_database WHERE datname = current_database())"
 
 /* Terminates the other sessions of this database that hold advisory locks; returns once they are gone. */
-static void terminate_holders(PGconn *a) {
-  char *n = pg_one(a, "SELECT count(pg_terminate_backend(pid)) " OTHER_ADVISORY);
-  FT_ASSERT(atoi(n) == 1, "sessions holding the journal's lock: %s, expected 1", n);
+/* Terminates the one session that `from` ("FROM ... WHERE ...", its rows have a pid) finds and waits until
+ * the server no longer lists it there. */
+static void terminate_where(PGconn *a, const char *from) {
+  char *sql = ferry_asprintf("SELECT count(pg_terminate_backend(pid)) %s", from);
+  char *n = pg_one(a, sql);
+  free(sql);
+  FT_ASSERT(atoi(n) == 1, "sessions %s: %s, expected 1", from, n);
   free(n);
+  sql = ferry_asprintf("SELECT count(*) %s", from);
   for (int i = 0; i < 200; i++) {
-    n = pg_one(a, "SELECT count(*) " OTHER_ADVISORY);
+    n = pg_one(a, sql);
     int left = atoi(n);
     free(n);
-    if (!left) return;
+    if (!left) {
+      free(sql);
+      return;
+    }
     usleep(50000);
   }
-  FT_ASSERT(0, "the terminated session still holds its lock after 10 s");
+  FT_ASSERT(0, "the terminated session is still there after 10 s (%s)", from);
 }
+
+static void terminate_holders(PGconn *a) { terminate_where(a, OTHER_ADVISORY); }
 
 static void t_terminated(void) {
   if (!pg_port()) {
@@ -1716,20 +1726,9 @@ static void t_terminated(void) {
   ferry__jres res = {0};
   FT_ASSERT(!ferry__jpg_exec(q, "SELECT pg_backend_pid()", 0, NULL, &res, &err) && res.nrows == 1,
             "pg_backend_pid: %s", err.message ? err.message : "?");
-  char *sql = ferry_asprintf("SELECT pg_terminate_backend(%s)", res.cells[0]);
-  got = pg_one(a, sql);
-  FT_ASSERT(!strcmp(got, "t"), "pg_terminate_backend: %s", got);
-  free(got);
-  free(sql);
-  for (int i = 0; i < 200; i++) { /* gone from the server */
-    sql = ferry_asprintf("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", res.cells[0]);
-    got = pg_one(a, sql);
-    free(sql);
-    int left = atoi(got);
-    free(got);
-    if (!left) break;
-    usleep(50000);
-  }
+  char *from = ferry_asprintf("FROM pg_stat_activity WHERE pid = %s", res.cells[0]);
+  terminate_where(a, from);
+  free(from);
   rc = ferry__jpg_exec(q, "SELECT 1", 0, NULL, &res, &err);
   FT_ASSERT(rc == 0 && !err.message && !err.code, "a statement after its session ended: %d, error left: %s", rc,
             err.message ? err.message : "(none)");
