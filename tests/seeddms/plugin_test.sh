@@ -306,7 +306,7 @@ repair)
   export TARGET_SEEDDMS_DSN=$(bash "$SUPPORT/mariadb.sh" url "$MY" tgt)
   cp "$ROOT/examples/seeddms-to-seeddms.json" "$T/ferry.json"
   cd "$T" || exit 1
-  "$FERRY" run -c ferry.json >"$T/run.out" 2>&1 && ok || { bad "run"; tail -5 "$T/run.out"; }
+  "$FERRY" run -c ferry.json >"$T/run.out" 2>&1 && ok || { bad "run"; tail -60 "$T/run.out"; }
   "$FERRY" verify -c ferry.json >"$T/v0.out" 2>&1 && ok || { bad "verify of a fresh target"; grep mismatch "$T/v0.out" | head -5; }
   "$FERRY" export-map -c ferry.json >"$T/map.out" 2>&1
   # new id of a source document / folder: tgt KIND OLD
