@@ -77,10 +77,11 @@ ferry__claims *ferry__claims_open(const char *url, const char *worker, double le
   if (!rc) rc = ferry__jpg_exec(pg, FERRY__JPG_LISTINGS_TABLE, 0, NULL, NULL, err);
   if (!rc) rc = ferry__jpg_exec(pg, FERRY__JPG_LISTING_MEMBERS_TABLE, 0, NULL, NULL, err);
   if (!rc) rc = ferry__jpg_exec(pg, FERRY__JPG_LISTED_TABLE, 0, NULL, NULL, err);
+  if (!rc) rc = ferry__jpg_exec(pg, FERRY__JPG_NOTES_TABLE, 0, NULL, NULL, err);
   if (!rc) rc = ferry__jpg_commit(pg, err);
   else ferry__jpg_rollback(pg);
   if (rc) {
-    fail(c, rc, "creating the tables ferry_workers and ferry_claims", err);
+    fail(c, rc, "creating the workers' tables (ferry_workers, ferry_claims, ferry_listings, ferry_notes, ...)", err);
     ferry__claims_close(c);
     return NULL;
   }
@@ -384,6 +385,34 @@ int64_t ferry__listing_taken_max(ferry__claims *c, int64_t listing, ferry_error 
   ferry__jres_clear(&r);
   if (rc) fail(c, rc, "reading a listing", err);
   return v;
+}
+
+/* ---- notes: small values the workers of a listing share (ferry_shared_get/_put) ---------------------------
+ * Kept under the listing, so that they go with it (ON DELETE CASCADE): what one start of a stage learned is
+ * never taken for true by the next. A note put under a listing that is gone already is dropped. */
+int ferry__note_get(ferry__claims *c, int64_t listing, const char *name, char **value, ferry_error *err) {
+  char id[32];
+  snprintf(id, sizeof id, "%lld", (long long)listing);
+  const char *p[] = {id, name};
+  ferry__jres r = {0};
+  *value = NULL;
+  int rc = ferry__jpg_exec(c->pg, "SELECT value FROM ferry_notes WHERE listing = $1::bigint AND name = $2", 2, p,
+                           &r, err);
+  if (!rc && r.nrows == 1 && r.cells[0]) *value = ferry_strdup(r.cells[0]);
+  ferry__jres_clear(&r);
+  return rc ? fail(c, rc, "reading a shared note", err) : 0;
+}
+
+int ferry__note_put(ferry__claims *c, int64_t listing, const char *name, const char *value, ferry_error *err) {
+  char id[32];
+  snprintf(id, sizeof id, "%lld", (long long)listing);
+  const char *p[] = {id, name, value};
+  int rc = ferry__jpg_exec(c->pg,
+                           "INSERT INTO ferry_notes(listing, name, value) SELECT $1::bigint, $2, $3"
+                           " WHERE EXISTS (SELECT 1 FROM ferry_listings WHERE id = $1::bigint)"
+                           " ON CONFLICT (listing, name) DO UPDATE SET value = excluded.value",
+                           3, p, NULL, err);
+  return rc ? fail(c, rc, "writing a shared note", err) : 0;
 }
 
 int ferry__listing_end(ferry__claims *c, int64_t listing, int64_t total, const char *error, ferry_error *err) {

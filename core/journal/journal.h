@@ -214,6 +214,10 @@ void ferry__picked_free(ferry__picked *p, size_t n);
 int ferry__listing_state(ferry__claims *c, const char *stage, int64_t listing, ferry__listing_info *info,
                          ferry_error *err);
 void ferry__listing_info_clear(ferry__listing_info *info);
+/* Notes (ferry_shared_get/_put): get sets *value (malloc'd, NULL: none); put inserts or replaces, and drops
+ * the note when the listing is gone. 0, or an error. */
+int ferry__note_get(ferry__claims *c, int64_t listing, const char *name, char **value, ferry_error *err);
+int ferry__note_put(ferry__claims *c, int64_t listing, const char *name, const char *value, ferry_error *err);
 
 /* ferry journal copy: every row of the journal `from` (opened read-only) into the journal `to` (opened for
  * writing: its run lock is taken), SQLite or PostgreSQL either side: items with all their columns, the id map,

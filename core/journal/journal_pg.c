@@ -423,6 +423,7 @@ static const char *const schema_pg[] = {
     FERRY__JPG_LISTINGS_TABLE,
     FERRY__JPG_LISTING_MEMBERS_TABLE,
     FERRY__JPG_LISTED_TABLE,
+    FERRY__JPG_NOTES_TABLE,
     NULL};
 
 /* 0 with *version set, or an error. Creates the tables (writable, none there) in one transaction. */

@@ -43,6 +43,13 @@
   "  listing bigint NOT NULL REFERENCES ferry_listings(id) ON DELETE CASCADE,"                                 \
   "  inc bigint NOT NULL,"                                                                                     \
   "  PRIMARY KEY (listing, inc))"
+/* Small values the workers of one listing share (ferry_shared_put(), claims.c "notes"); gone with it. */
+#define FERRY__JPG_NOTES_TABLE                                                                                  \
+  "CREATE TABLE IF NOT EXISTS ferry_notes("                                                                    \
+  "  listing bigint NOT NULL REFERENCES ferry_listings(id) ON DELETE CASCADE,"                                 \
+  "  name text COLLATE \"C\" NOT NULL,"                                                                        \
+  "  value text NOT NULL,"                                                                                     \
+  "  PRIMARY KEY (listing, name))"
 #define FERRY__JPG_LISTED_TABLE                                                                                 \
   "CREATE TABLE IF NOT EXISTS ferry_listed("                                                                   \
   "  listing bigint NOT NULL REFERENCES ferry_listings(id) ON DELETE CASCADE,"                                 \

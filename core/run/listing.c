@@ -376,3 +376,47 @@ void ferry__listing_release(ferry_stage *st) {
 }
 
 int ferry__listing_lister(const ferry_stage *st) { return st->lst && st->lst->lister; }
+
+/* ---- notes shared by the workers of a stage (ferry_shared_get/_put; ferry/plugin.h) -------------------- */
+#define NOTE_NAME_MAX 256
+#define NOTE_VALUE_MAX 4096
+
+static int note_text_ok(const char *s, size_t max) {
+  size_t n = strlen(s);
+  if (n > max) return 0;
+  json_t *j = json_stringn(s, n); /* NULL: not UTF-8 (the journal's text columns take only that) */
+  json_decref(j);
+  return j != NULL;
+}
+
+FERRY_API char *ferry_shared_get(ferry_instance *ins, const char *name) {
+  ferry_stage *st = ins ? ins->stage : NULL;
+  if (!st || !name || !*name || !note_text_ok(name, NOTE_NAME_MAX)) return NULL;
+  if (!st->lst || !st->lst->claims || st->lst->id <= 0)
+    return ferry_strdup(json_string_value(json_object_get(st->notes, name)));
+  char *v = NULL;
+  ferry_error e = FERRY_ERROR_INIT;
+  if (ferry__note_get(st->lst->claims, st->lst->id, name, &v, &e) < 0) {
+    ferry_log_warn(ins, "%s (taken as no note: the plugin asks again itself)", e.message ? e.message : "?");
+    v = NULL;
+  }
+  ferry_error_clear(&e);
+  return v;
+}
+
+FERRY_API int ferry_shared_put(ferry_instance *ins, const char *name, const char *value, ferry_error *err) {
+  ferry_stage *st = ins ? ins->stage : NULL;
+  if (!name || !*name || !note_text_ok(name, NOTE_NAME_MAX))
+    return ferry_error_set(err, FERRY_EINVAL, "ferry_shared_put: the name must be 1 to %d bytes of UTF-8",
+                           NOTE_NAME_MAX);
+  if (!value || !note_text_ok(value, NOTE_VALUE_MAX))
+    return ferry_error_set(err, FERRY_EINVAL, "ferry_shared_put \"%s\": the value must be at most %d bytes of UTF-8",
+                           name, NOTE_VALUE_MAX);
+  if (!st) return 0; /* an instance outside a run (service tests): nothing to share with */
+  if (!st->lst || !st->lst->claims || st->lst->id <= 0) {
+    if (!st->notes) st->notes = json_object();
+    json_object_set_new(st->notes, name, json_string(value));
+    return 0;
+  }
+  return ferry__note_put(st->lst->claims, st->lst->id, name, value, err);
+}

@@ -271,6 +271,7 @@ struct ferry_stage {
   unsigned share_n;  /* live workers: this one's concurrency is max(1, concurrency / share_n) */
   int64_t elsewhere; /* items another worker did (also counted in resumed) */
   struct ferry__listing *lst; /* worker mode, a journaled stage: its source's listing (listing.c) */
+  json_t *notes;              /* ferry_shared_put() without a listing: name -> value, kept in memory (listing.c) */
 };
 
 

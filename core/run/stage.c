@@ -129,6 +129,8 @@ void ferry__stage_release(ferry_stage *st, void (*released)(void *arg), void *ar
   }
   ferry__report_spool_free(st);
   ferry__listing_release(st);
+  json_decref(st->notes);
+  st->notes = NULL;
   free(st->wanted_key);
   st->wanted_key = NULL;
   ferry__jrow_clear(&st->wanted_row);

@@ -16,7 +16,10 @@
 # and, resumed, writes nothing for them; the journal server (a private cluster) restarted on the same port
 # mid-run: the three workers say they lost it, pause, go on and exit 0, each key once in the target, each item
 # done once, no claim or worker row left; a listed item corrupted by hand in the journal fails the stage
-# with a message naming it, and a new run lists the source again and finishes, each key once.
+# with a message naming it, and a new run lists the source again and finishes, each key once; a note one
+# worker shares (ferry_shared_put) is read by a worker that joins later, bad names and values are refused,
+# the notes go with the listing, a later start of the stage does not see them, and a plain run keeps its own
+# in memory.
 set -uo pipefail
 FERRY=$1
 export FERRY_PLUGIN_PATH=$2
@@ -352,6 +355,52 @@ eq "w1 run again after the corrupted listing: exit 0" "$?" 0
 eq "every key once in the target" "$(sort "$T/target" | uniq | wc -l) $(wc -l <"$T/target")" "300 300"
 eq "every item done once in the journal" \
   "$(sql "select count(*), count(distinct key) from items where stage = 'items' and status in ('done', 'skipped')")" "300|300"
+
+# ---- notes shared by the workers of a listing (ferry_shared_get/_put) ----------------------------------
+# ncfg FILE JOURNAL COUNT VALUE LOG: rt-sink reads the note "seen" at each write and puts VALUE when there is none
+ncfg() {
+  cat >"$1" <<EOF
+{ "journal": "$2",
+  "stages": [ { "name": "items",
+    "source": { "plugin": "rt-gen", "options": { "count": $3 } },
+    "sink": { "plugin": "rt-sink", "options": { "async": true, "delay_ms": 100, "log": "$5",
+                                                "note": "seen", "note_value": "$4" } },
+    "concurrency": 2 } ] }
+EOF
+}
+J=$(newdb notes)
+ncfg "$T/notes1.json" "$J" 60 from-w1 "$T/notes.w1.log"
+ncfg "$T/notes2.json" "$J" 60 from-w2 "$T/notes.w2.log"
+(exec "$FERRY" run --config "$T/notes1.json" --worker w1 --lease 2 --progress none) >"$T/w1.notes.log" 2>&1 &
+p1=$!
+for _ in $(seq 1 100); do [ "$(sql "select count(*) from ferry_notes" 2>/dev/null)" = 1 ] && break; sleep 0.05; done
+eq "w1's note is in the journal, under its listing" \
+  "$(sql "select n.value, n.listing = l.id from ferry_notes n join ferry_listings l on true")" "from-w1|t"
+(exec "$FERRY" run --config "$T/notes2.json" --worker w2 --lease 2 --progress none) >"$T/w2.notes.log" 2>&1 &
+p2=$!
+wait "$p1"; r1=$?
+wait "$p2"; r2=$?
+eq "two workers with notes: exit codes" "$r1 $r2" "0 0"
+eq "w1's first write found no note, the others w1's own" \
+  "$(grep '^N ' "$T/notes.w1.log" | head -1 | sed 's/.* got=//') $(grep '^N ' "$T/notes.w1.log" | sed 1d | grep -vc 'got=from-w1$')" "- 0"
+n2=$(grep -c '^N ' "$T/notes.w2.log")
+if [ "$n2" -gt 0 ]; then ok; else bad "w2 wrote no item: the note was not tested across workers"; fi
+eq "every write of w2 (which joined later) found w1's note" "$(grep '^N ' "$T/notes.w2.log" | grep -c 'got=from-w1$')" "$n2"
+eq "a name too long, a value not UTF-8: refused" \
+  "$(grep '^X ' "$T/notes.w1.log" | cut -c1-60 | tr '\n' '|')" \
+  "X -1 ferry_shared_put: the name must be 1 to 256 bytes of UT|X -1 ferry_shared_put \"seen\": the value must be at most 4096|"
+eq "the notes went with the listing (the last worker out)" \
+  "$(sql "select (select count(*) from ferry_notes) + (select count(*) from ferry_listings)")" 0
+# a new start of the stage never sees an old note; without --worker notes are kept in memory
+ncfg "$T/notes3.json" "$J" 70 from-w3 "$T/notes.w3.log"
+(exec "$FERRY" run --config "$T/notes3.json" --worker w3 --lease 2 --progress none) >"$T/w3.notes.log" 2>&1
+eq "a later worker alone: exit 0" "$?" 0
+eq "its first write found no note (a new listing), the others its own" \
+  "$(grep '^N ' "$T/notes.w3.log" | head -1 | sed 's/.* got=//') $(grep -c '^N ' "$T/notes.w3.log") $(grep '^N ' "$T/notes.w3.log" | grep -c 'got=from-w3$')" "- 10 9"
+ncfg "$T/notes4.json" "$T/notes.db" 5 plain "$T/notes.plain.log"
+expect 0 "a plain run with notes (SQLite journal)" -- "$FERRY" run --config "$T/notes4.json" --progress none
+eq "a plain run: the first write found no note, the others the one it put (in memory)" \
+  "$(grep '^N ' "$T/notes.plain.log" | sed 's/.* got=//' | tr '\n' ' ')" "- plain plain plain plain "
 
 echo "workers: $passes passed, $fails failed"
 [ "$fails" = 0 ]

@@ -650,9 +650,9 @@ static void case_check(void) {
   old_opts[1].type = FERRY_OPT_INT; old_opts[1].flags = FERRY_OPT_RANGE;
   expect_check(&p, "option \"i\" has unknown flags 0x8 (expected FERRY_OPT_REQUIRED 0x1, FERRY_OPT_SECRET 0x2)");
   old_opts[1].flags = 0;
-  CHECK(FERRY_ABI_MAJOR == 1 && FERRY_ABI_MINOR == 5, "this test expects ABI 1.5, the headers say %d.%d",
+  CHECK(FERRY_ABI_MAJOR == 1 && FERRY_ABI_MINOR == 6, "this test expects ABI 1.6, the headers say %d.%d",
         FERRY_ABI_MAJOR, FERRY_ABI_MINOR);
-  RESET(); p.abi_minor = FERRY_ABI_MINOR + 1; expect_check(&p, "ABI 1.6 is newer than this ferry's ABI 1.5");
+  RESET(); p.abi_minor = FERRY_ABI_MINOR + 1; expect_check(&p, "ABI 1.7 is newer than this ferry's ABI 1.6");
   RESET(); p.options = NULL; p.ctx_size = 0;
   CHECK(ferry__plugin_check(&p, "f", "s", "t", &e) == 0, "no options: %s", e.message);
   expect_check(NULL, "descriptor address is NULL");

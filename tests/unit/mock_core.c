@@ -214,6 +214,22 @@ int ferry_source_wanted(ferry_instance *ins, const char *key) {
   return 1;
 }
 
+char *ferry_shared_get(ferry_instance *ins, const char *name) {
+  (void)ins;
+  (void)name;
+  count("ferry_shared_get");
+  return NULL; /* nothing shared: the plugin asks itself */
+}
+
+int ferry_shared_put(ferry_instance *ins, const char *name, const char *value, ferry_error *err) {
+  (void)ins;
+  (void)name;
+  (void)value;
+  (void)err;
+  count("ferry_shared_put");
+  return 0;
+}
+
 const ferry_item *ferry_task_item(const ferry_task *task) { (void)task; unavailable(__func__); return NULL; }
 ferry_instance *ferry_task_instance(const ferry_task *task) { (void)task; unavailable(__func__); return NULL; }
 ferry_mode ferry_task_mode(const ferry_task *task) { (void)task; unavailable(__func__); return FERRY_MODE_RUN; }

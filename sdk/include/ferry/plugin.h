@@ -48,9 +48,10 @@ extern "C" {
  * ferry_pg_array_elem(), ferry_pg_text_array(); ferry_log_item(),
  * ferry_runtime_libraries(); the SQL service (ferry/sql.h: PostgreSQL, MySQL/MariaDB and
  * SQLite behind one API); 1.4 ferry_journal_copy() (ferry/journal.h); 1.5 the fields worker and lease_s
- * appended to ferry_run_opts (several workers on one PostgreSQL journal). */
+ * appended to ferry_run_opts (several workers on one PostgreSQL journal); 1.6 ferry_shared_get() and
+ * ferry_shared_put() (notes shared by the workers of a stage). */
 #define FERRY_ABI_MAJOR 1
-#define FERRY_ABI_MINOR 5
+#define FERRY_ABI_MINOR 6
 
 /* Plugin kinds (bits: one plugin may offer several). */
 #define FERRY_KIND_SOURCE 0x1u
@@ -284,6 +285,28 @@ FERRY_API void ferry_source_total(ferry_instance *ins, int64_t total);
  * The stage's --limit is not taken into account. Added in ABI 1.0 (after the first release of the SDK
  * headers): a plugin using it needs a core that has it. */
 FERRY_API int ferry_source_wanted(ferry_instance *ins, const char *key);
+
+/* ---- notes shared by the workers of a stage (ABI 1.6) -------------------------------------------------
+ * Small named text values that one instance learned once and that the same stage's instances in the other
+ * workers (ferry run --worker) need not learn again: the joget sink notes which users' credentials the
+ * target accepted, so that N workers check each user once, not N times. Scope and lifetime:
+ *  - worker mode: kept in the journal under the stage's listing, seen by every worker of that listing at
+ *    once, and gone with it (when the last worker leaves the stage, or the next start of the stage replaces
+ *    it). A note is never seen by a later start of the stage: it holds what was true during this one.
+ *  - otherwise (one process): kept in memory for the stage, gone when the stage ends.
+ *  - an instance outside a running stage: nothing is kept (put returns 0, get NULL).
+ * A note is a hint, not a promise: get returns NULL also when the journal could not be read (logged), and
+ * the plugin then asks the target itself. In worker mode each call is one round trip to the journal server
+ * (synchronous, on the loop): call it once per key and cache the answer, never once per item. Anyone who can
+ * read the journal reads the notes: never put a secret in a name or a value (a fingerprint of credentials
+ * must be a slow, salted one, such as PBKDF2).
+ * name: 1 to 256 bytes, value: at most 4096 bytes, both UTF-8; both copied. */
+/* The value noted under `name`, or NULL (none, bad arguments, or a journal error). malloc'd, owned by the
+ * caller (free()). */
+FERRY_API char *ferry_shared_get(ferry_instance *ins, const char *name);
+/* Notes `value` under `name`, replacing what was there (the last writer wins). 0, or FERRY_EINVAL (bad name
+ * or value) or the journal's error (err set); a note for a listing that is gone is dropped, returning 0. */
+FERRY_API int ferry_shared_put(ferry_instance *ins, const char *name, const char *value, ferry_error *err);
 
 /* ---- sinks: tasks -------------------------------------------------------------------------------------- */
 #define FERRY_DONE_SYNC 0x1u    /* durable only after the sink's sync(): the core marks it done after sync */

@@ -8,7 +8,9 @@
  * with "differences" in the report); fail the repair of chosen keys; map ids and report a target id, losses
  * and adoption; record intents with steps; fire its hook points before_write/after_write; complete with
  * FERRY_DONE_SYNC and a sync(); raise SIGUSR1 after n writes (tests turn it into ferry_runtime_interrupt);
- * misuse the API on purpose.
+ * misuse the API on purpose; `note`: at each write, read the shared note of that name (ferry_shared_get) and
+ * log "N <key> got=<value|->", and when there was none put `note_value` under it; the first write also
+ * logs "X <rc> <message>" for a put with a name that is too long and one with a value that is not UTF-8.
  *
  * `target`: the real side effect of the crash test: each item appends "<key>\n" to that file, after an intent
  * "append". An item handed back in doubt (ferry_task_step() != NULL) is reconciled: if its line is already in
@@ -44,6 +46,8 @@ typedef struct sink {
   int misuse;
   int64_t sigint_after;
   char *secret;
+  char *note;
+  char *note_value;
   /* run state */
   ferry_instance *ins;
   int64_t inflight, max_inflight, writes, syncs, appends;
@@ -74,6 +78,8 @@ static const ferry_option sink_options[] = {
     {.key = "misuse", FERRY_OPT_BOOL, "false", 0, offsetof(sink, misuse), "complete tasks twice"},
     {.key = "sigint_after", FERRY_OPT_INT, "0", 0, offsetof(sink, sigint_after), "raise SIGUSR1 at the n-th write"},
     {.key = "secret", FERRY_OPT_STRING, "\"\"", FERRY_OPT_SECRET, offsetof(sink, secret), "put into error messages"},
+    {.key = "note", FERRY_OPT_STRING, "\"\"", 0, offsetof(sink, note), "shared note read (and put) at each write"},
+    {.key = "note_value", FERRY_OPT_STRING, "\"\"", 0, offsetof(sink, note_value), "the value it puts"},
     FERRY_OPTIONS_END};
 
 static const char *const sink_points[] = {"before_write", "after_write", NULL};
@@ -261,6 +267,26 @@ static void sink_write(ferry_instance *ins, ferry_task *task) {
   rt_line(s->log, "W %s attempt=%u step=%s state=%s repair=%d", key, ferry_task_attempt(task),
           step ? step : "-", rt_json(ferry_task_state(task)), ferry_task_repair(task));
   if (s->sigint_after && s->writes == s->sigint_after) raise(SIGUSR1);
+  if (*s->note) {
+    ferry_error ne = FERRY_ERROR_INIT;
+    if (s->writes == 1) {
+      char long_name[300];
+      memset(long_name, 'n', sizeof long_name - 1);
+      long_name[sizeof long_name - 1] = 0;
+      int rc = ferry_shared_put(ins, long_name, "v", &ne);
+      rt_line(s->log, "X %d %s", rc, ne.message ? ne.message : "-");
+      ferry_error_clear(&ne);
+      rc = ferry_shared_put(ins, s->note, "bad \xff value", &ne);
+      rt_line(s->log, "X %d %s", rc, ne.message ? ne.message : "-");
+      ferry_error_clear(&ne);
+    }
+    char *got = ferry_shared_get(ins, s->note);
+    rt_line(s->log, "N %s got=%s", key, got ? got : "-");
+    if (!got && ferry_shared_put(ins, s->note, s->note_value, &ne) < 0)
+      rt_line(s->log, "X %d %s", ne.code, ne.message ? ne.message : "-");
+    ferry_error_clear(&ne);
+    free(got);
+  }
   op *o = calloc(1, sizeof *o);
   if (!o) abort();
   o->s = s;
