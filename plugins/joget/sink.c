@@ -318,6 +318,9 @@ static void wake_closed(uv_handle_t *h) { free(h); }
 void joget_sink_fini(joget_ctx_t *c) {
   joget_snk *k = c->snk;
   if (!k) return;
+  if (k->users_noted)
+    ferry_log_info(c->ins, "users' identities: %ld checked here, %ld already checked by another worker (its note)",
+                   k->users_checked, k->users_noted);
   joget_cache_free(&k->users);
   joget_cache_free(&k->hashes);
   joget_cache_free(&k->defs);

@@ -49,6 +49,9 @@ typedef struct joget_snk {
   joget_cache defs;     /* target definition -> facts */
   joget_cache latest;   /* "app#proc" -> latest package version */
   joget_cache dirusers; /* user -> true/false: exists in dir_user (dsn) */
+  unsigned char note_key[32]; /* the identity notes' key (sink_lookups.c), derived once when note_key_set */
+  int note_key_set;
+  long users_checked, users_noted; /* identity checks this sink made, and those another worker's note spared */
 } joget_snk;
 
 struct jt {
@@ -145,6 +148,10 @@ void joget_jt_lookup(jt *t, joget_cache *cc, const char *key, joget_once_start s
 void joget_user_ident_from(joget_ctx_t *c, const char *user, const char *hash, joget_ident *id, char **label);
 void joget_hash_start(joget_ctx_t *c, const char *key, joget_once *o);
 void joget_user_check_start(joget_ctx_t *c, const char *key, joget_once *o);
+/* The name of the shared note saying that `user`'s identity check passed (sink_lookups.c): "joget identity "
+ * and 64 hex digits, a fingerprint of the user and of the settings that calls as that user depend on; NULL
+ * when it cannot be derived. malloc'd. */
+char *joget_identity_note_name(joget_ctx_t *c, const char *user);
 void joget_diruser_start(joget_ctx_t *c, const char *key, joget_once *o);
 void joget_latest_start(joget_ctx_t *c, const char *key, joget_once *o);
 void joget_def_start(joget_ctx_t *c, const char *key, joget_once *o);

@@ -1,6 +1,10 @@
 /* joget sink: once-per-key lookups shared by many items (identity checks, login hashes, dir_user,
  * latest versions, a target definition's facts), the admin gate, the target definition. */
 #define _GNU_SOURCE
+#include <openssl/evp.h>
+#include <openssl/crypto.h>
+#include <openssl/hmac.h>
+
 #include "sink.h"
 
 /* ---- cached lookups -------------------------------------------------------------------------------------
@@ -131,7 +135,67 @@ void joget_hash_start(joget_ctx_t *c, const char *key, joget_once *o) {
     orq_send_fail(r, &e);
 }
 
-/* -- identity check: currentUsername as that user must answer that user -- */
+/* -- identity check: currentUsername as that user must answer that user --
+ * Each worker of `ferry run --worker` has its own sink, so each would check every user once. A user checked
+ * by one worker is noted for the others (ferry_shared_put: under the stage's listing in the journal, gone with
+ * it). The note's name is a fingerprint of the user and of everything this sink's calls as that user depend
+ * on (start_as, the master login or the users option's credentials, the dsn the login hashes come from, the
+ * target's URL), so that a worker whose configuration differs checks again. Nobody who reads the journal can
+ * test a password guess against it cheaply: the key is PBKDF2-HMAC-SHA256 of those settings (NOTE_ROUNDS
+ * rounds, salted with the target's URL), derived once per sink; the name is HMAC-SHA256(key, user). */
+#define NOTE_ROUNDS 100000
+
+static void put_field(ferry_buf *b, const char *tag, const char *v) {
+  ferry_buf_addf(b, "%s=%zu:", tag, v ? strlen(v) : (size_t)0);
+  if (v) ferry_buf_add(b, v);
+  ferry_buf_addn(b, "\n", 1);
+}
+
+static int note_key(joget_ctx_t *c) {
+  joget_snk *k = c->snk;
+  if (k->note_key_set) return k->note_key_set > 0;
+  k->note_key_set = -1;
+  ferry_buf b = FERRY_BUF_INIT;
+  char mode[16];
+  snprintf(mode, sizeof mode, "%d", c->start_mode);
+  put_field(&b, "start_as", mode);
+  if (c->start_mode == JOGET_START_MASTER) {
+    put_field(&b, "master_user", c->master_user);
+    put_field(&b, "master_password", c->master_password);
+    put_field(&b, "master_hash", c->master_hash);
+  } else if (c->start_mode == JOGET_START_HASH) {
+    put_field(&b, "dsn", c->dsn);
+  } else {
+    char *u = c->user_pw ? json_dumps(c->user_pw, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    put_field(&b, "users", u);
+    if (u) {
+      OPENSSL_cleanse(u, strlen(u));
+      free(u);
+    }
+  }
+  char *salt = ferry_asprintf("ferry joget identity note 1 %s", c->base ? c->base : "");
+  int ok = b.buf && PKCS5_PBKDF2_HMAC(b.buf, (int)b.len, (const unsigned char *)salt, (int)strlen(salt),
+                                       NOTE_ROUNDS, EVP_sha256(), (int)sizeof k->note_key, k->note_key) == 1;
+  if (b.buf) OPENSSL_cleanse(b.buf, b.len);
+  ferry_buf_free(&b);
+  free(salt);
+  if (ok) k->note_key_set = 1;
+  else ferry_log_warn(c->ins, "identity notes: PBKDF2 failed: every worker checks its users itself");
+  return ok;
+}
+
+char *joget_identity_note_name(joget_ctx_t *c, const char *user) {
+  if (!note_key(c)) return NULL;
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  if (!HMAC(EVP_sha256(), c->snk->note_key, (int)sizeof c->snk->note_key, (const unsigned char *)user,
+            strlen(user), mac, &n) || n != 32)
+    return NULL;
+  char hex[65];
+  for (unsigned i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", mac[i]);
+  return ferry_asprintf("joget identity %s", hex);
+}
+
 static void user_check_take(void *arg, json_t *doc, const ferry_error *err) {
   once_rq *r = arg;
   if (err) {
@@ -156,6 +220,13 @@ static void user_check_take(void *arg, json_t *doc, const ferry_error *err) {
     orq_send_fail(r, &e);
     return;
   }
+  char *name = joget_identity_note_name(r->c, want);
+  ferry_error ne = FERRY_ERROR_INIT;
+  if (name && ferry_shared_put(r->c->ins, name, want, &ne) < 0)
+    ferry_log_warn(r->c->ins, "noting that user \"%s\" was checked: %s (the other workers check it themselves)",
+                   want, ne.message ? ne.message : "?");
+  ferry_error_clear(&ne);
+  free(name);
   orq_finish(r, json_true(), NULL);
 }
 
@@ -187,6 +258,18 @@ static void user_check_hash(void *arg, json_t *value, const ferry_error *err) {
 
 void joget_user_check_start(joget_ctx_t *c, const char *key, joget_once *o) {
   once_rq *r = orq_new(c, o);
+  char *name = joget_identity_note_name(c, key);
+  char *noted = name ? ferry_shared_get(c->ins, name) : NULL;
+  int known = noted && !strcmp(noted, key); /* the value is the user: a check that another worker made */
+  free(noted);
+  free(name);
+  if (known) {
+    c->snk->users_noted++;
+    ferry_log_debug(c->ins, "user \"%s\": checked by another worker (its note in the journal)", key);
+    orq_finish(r, json_true(), NULL);
+    return;
+  }
+  c->snk->users_checked++;
   if (c->start_mode == JOGET_START_HASH)
     joget_cache_get(c, &c->snk->hashes, key, joget_hash_start, user_check_hash, r);
   else

@@ -876,7 +876,8 @@ PY
 # workers: three `ferry run --worker` processes share one PostgreSQL journal (docs/journal.md, "Several workers"):
 # 100 instances (E2E_WORKER_INSTANCES), both emulators answering after 20 ms, the instances stage at rate 30 and
 # concurrency 6, leases of 3 s; worker w2 is SIGKILLed mid-run (after 25 starts), restarted, SIGKILLed again
-# once 20 more instances were started, and restarted to the end.
+# once 20 more instances were started, and restarted to the end; a restarted w2 takes the users' identity
+# checks the others noted in the journal instead of asking the target again.
 scenario_workers() {
   local n=${E2E_WORKER_INSTANCES:-100} jurl
   setup "$n" main --latency-ms 20
@@ -949,6 +950,13 @@ for s in c['stages']:
   eq "no instance's variables read twice from the source" \
     "$(grep -o 'workflow/variable/list/[^ ?]*' "$W/env/source.requests" | sort | uniq -d | wc -l)" 0
   has "w3 took its items from the listing" "takes its items from the listing" "$W/w3.log"
+  # identity checks: one worker's check of a user is a note in the journal for the others, so a process that
+  # starts after the others checked the users does not ask the target again (w2, restarted mid-run)
+  if cat "$W/w2b.log" "$W/w2c.log" | grep -q "already checked by another worker (its note)"; then ok
+  else bad "w2, restarted, checked every user again (no identity note taken from the journal)"; show "$W/w2c.log" 10; fi
+  echo "identity checks (workflow/currentUsername as a user): $(grep 'workflow/currentUsername' "$W/env/target.requests" \
+    | grep -vc ' user=\(admin\|master\|roleAnonymous\) ') for $(grep 'workflow/currentUsername' "$W/env/target.requests" \
+    | grep -v ' user=\(admin\|master\|roleAnonymous\) ' | grep -o ' user=[^ ]*' | sort -u | wc -l) users in 5 worker processes"
   # the rate holds across the workers on both servers (the source, read by the lister alone at the whole
   # rate, is the busier one: it must see more than one worker's share in some second, or the lister's source
   # did not get the whole rate)

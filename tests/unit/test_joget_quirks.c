@@ -210,7 +210,58 @@ static void test_act_view(void) {
   view_is("{\"assignee\":null}", "{\"accepted_by\":null,\"assignees\":[],\"id\":\"a1\"}");
 }
 
+/* The identity note's name (sink_lookups.c): a fingerprint of the user and of what calls as that user depend
+ * on, equal for equal settings, different when any of them differs, and never the password itself. */
+static char *note_for(int mode, const char *base, const char *mpw, const char *dsn, const char *users,
+                      const char *user) {
+  joget_ctx_t c;
+  joget_snk k;
+  memset(&c, 0, sizeof c);
+  memset(&k, 0, sizeof k);
+  c.snk = &k;
+  k.c = &c;
+  c.start_mode = mode;
+  c.base = (char *)base;
+  c.master_user = "master";
+  c.master_password = (char *)mpw;
+  c.dsn = (char *)dsn;
+  c.user_pw = users ? parse(users) : NULL;
+  char *n = joget_identity_note_name(&c, user);
+  json_decref(c.user_pw);
+  return n;
+}
+
+static void test_identity_note(void) {
+  const char *b = "http://t:8080/jw";
+  char *a = note_for(JOGET_START_MASTER, b, "s3cret", NULL, NULL, "alice");
+  MOCK_CHECK(a && !strncmp(a, "joget identity ", 15) && strlen(a) == 15 + 64 && strspn(a + 15, "0123456789abcdef") == 64,
+             "note name: got %s", a ? a : "NULL");
+  MOCK_CHECK(a && !strstr(a, "s3cret") && !strstr(a, "alice"), "the note name holds the password or user: %s", a);
+  char *same = note_for(JOGET_START_MASTER, b, "s3cret", NULL, NULL, "alice");
+  MOCK_CHECK(a && same && !strcmp(a, same), "equal settings, different note names: %s %s", a, same);
+  char *diff[] = {
+      note_for(JOGET_START_MASTER, b, "s3cret", NULL, NULL, "bob"),                  /* another user */
+      note_for(JOGET_START_MASTER, b, "other", NULL, NULL, "alice"),                 /* another master password */
+      note_for(JOGET_START_MASTER, "http://u:8080/jw", "s3cret", NULL, NULL, "alice"), /* another target */
+      note_for(JOGET_START_HASH, b, "s3cret", "host=a", NULL, "alice"),              /* start_as hash */
+      note_for(JOGET_START_HASH, b, "s3cret", "host=b", NULL, "alice"),              /* ... another dsn */
+      note_for(JOGET_START_USERS, b, NULL, NULL, "{\"alice\": {\"password\": \"p1\"}}", "alice"), /* users */
+      note_for(JOGET_START_USERS, b, NULL, NULL, "{\"alice\": {\"password\": \"p2\"}}", "alice"), /* ... another */
+  };
+  size_t nd = sizeof diff / sizeof *diff;
+  for (size_t i = 0; i < nd; i++) {
+    MOCK_CHECK(diff[i] && a && strcmp(diff[i], a), "setting %zu: the same note name as the first (%s)", i,
+               diff[i] ? diff[i] : "NULL");
+    for (size_t j = 0; j < i; j++)
+      MOCK_CHECK(diff[i] && diff[j] && strcmp(diff[i], diff[j]), "settings %zu and %zu: the same note name", j, i);
+  }
+  for (size_t i = 0; i < nd; i++) free(diff[i]);
+  free(a);
+  free(same);
+}
+
 int main(void) {
+  test_identity_note();
   test_list();
   test_def_split();
   test_bad_ident();
