@@ -29,6 +29,7 @@ struct ferry__claims {
   int named;      /* holds the name's lock: close() removes its claims and row */
   double renewed; /* ferry__now() when the last heartbeat that renewed every claim was sent (0: none yet) */
   int suspect;    /* two renewals were further apart than a lease allows: a claim may have been taken over */
+  char seen_after[64]; /* ferry__claims_unseen: the server's time after this worker's row was committed */
 };
 
 const char *ferry__claims_worker(const ferry__claims *c) { return c ? c->worker : NULL; }
@@ -189,6 +190,26 @@ int ferry__claims_heartbeat(ferry__claims *c, int64_t run, int *live, ferry_erro
   }
   ferry__jres_clear(&r);
   return 0;
+}
+
+int ferry__claims_unseen(ferry__claims *c, int *unseen, ferry_error *err) {
+  ferry__jres r = {0};
+  int rc = 0;
+  if (!c->seen_after[0]) { /* the server's time once this worker's row is committed (now(): a new transaction) */
+    rc = ferry__jpg_exec(c->pg, "SELECT now()::text", 0, NULL, &r, err);
+    if (!rc && r.nrows == 1 && r.cells[0]) snprintf(c->seen_after, sizeof c->seen_after, "%s", r.cells[0]);
+    ferry__jres_clear(&r);
+    if (rc) return fail(c, rc, "reading the server's time", err);
+  }
+  const char *p[] = {c->worker, c->seen_after};
+  /* a heartbeat whose transaction began after that time counted this worker (its snapshot holds the row) */
+  rc = ferry__jpg_exec(c->pg,
+                       "SELECT count(*) FROM ferry_workers WHERE name <> $1"
+                       " AND heartbeat + make_interval(secs => lease_s) > now() AND heartbeat <= $2::timestamptz",
+                       2, p, &r, err);
+  *unseen = !rc && r.nrows == 1 && r.cells[0] ? atoi(r.cells[0]) : 0;
+  ferry__jres_clear(&r);
+  return rc ? fail(c, rc, "reading the other workers' heartbeats", err) : 0;
 }
 
 /* One statement about this worker's claim of (stage, key), parameters $1 stage, $2 key, $3 worker, $4 lease:

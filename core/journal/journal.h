@@ -168,6 +168,9 @@ int ferry__claims_heartbeat(ferry__claims *c, int64_t run, int *live, ferry_erro
  * it), 0 when another worker took it over; < 0 error. No round trip while the heartbeats came in time,
  * unless `ask`. */
 int ferry__claims_holds(ferry__claims *c, const char *stage, const char *key, int ask, ferry_error *err);
+/* *unseen = the other live workers whose last heartbeat began before this worker's row was committed (so
+ * their share does not count it yet); the first call reads that time. 0, or an error. */
+int ferry__claims_unseen(ferry__claims *c, int *unseen, ferry_error *err);
 /* Drops every claim of the worker and its row, and the listings no other live worker is a member of; then
  * the connection (and the name). */
 void ferry__claims_close(ferry__claims *c);

@@ -87,15 +87,27 @@ int ferry__worker_start(ferry__run *run, const char *url, const char *name, doub
     return rc;
   }
   if (live > 1) {
-    /* the others lower their shares at their next heartbeat: wait for it, so that together the workers never
-     * exceed a server's limits */
-    double wait = w->beat_s * 1.5;
-    ferry_log_info(NULL, "worker %s: %d other live worker(s) on the journal: starting in %.1f s, once they have "
-                   "seen this one", name, live - 1, wait);
-    struct timespec ts = {(time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9)};
-    while (nanosleep(&ts, &ts) != 0) {
+    /* the others lower their shares at their next heartbeat: wait until each has had one that counted this
+     * worker (at most 1.5 heartbeats, after which a late one is taken as counting it), so that together the
+     * workers never exceed a server's limits */
+    double max_wait = w->beat_s * 1.5, t0 = ferry__now(), waited = 0;
+    int unseen = live - 1;
+    ferry_log_info(NULL, "worker %s: %d other live worker(s) on the journal: starting once they have seen this "
+                   "one (at most %.1f s)", name, live - 1, max_wait);
+    while (!rc && (waited = ferry__now() - t0) < max_wait) {
+      if ((rc = ferry__claims_unseen(w->claims, &unseen, err)) || !unseen) break;
+      double left = max_wait - waited, step = left < 0.05 ? left : 0.05;
+      struct timespec ts = {0, (long)(step * 1e9)};
+      while (nanosleep(&ts, &ts) != 0) {
+      }
     }
-    if ((rc = ferry__claims_heartbeat(w->claims, 0, &live, err))) {
+    if (!rc) {
+      ferry_log_info(NULL, "worker %s: %s after %.2f s", name,
+                     unseen ? "not every other worker had a heartbeat meanwhile: starting" : "seen by the others",
+                     ferry__now() - t0);
+      rc = ferry__claims_heartbeat(w->claims, 0, &live, err);
+    }
+    if (rc) {
       ferry__claims_close(w->claims);
       free(w);
       return rc;

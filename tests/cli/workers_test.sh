@@ -17,7 +17,8 @@
 # mid-run: the three workers say they lost it, pause, go on and exit 0, each key once in the target, each item
 # done once, no claim or worker row left; a listed item corrupted by hand in the journal fails the stage
 # with a message naming it, and a new run lists the source again and finishes, each key once; a note one
-# worker shares (ferry_shared_put) is read by a worker that joins later, bad names and values are refused,
+# worker shares (ferry_shared_put) is read by a worker that joins later (which starts once the first one's
+# heartbeat has counted it), bad names and values are refused,
 # the notes go with the listing, a later start of the stage does not see them, and a plain run keeps its own
 # in memory.
 set -uo pipefail
@@ -381,6 +382,10 @@ p2=$!
 wait "$p1"; r1=$?
 wait "$p2"; r2=$?
 eq "two workers with notes: exit codes" "$r1 $r2" "0 0"
+# w2 joined a live w1: it started once w1's heartbeat had counted it (w1 beats every 0.67 s: lease 2 s / 3)
+has "seen by the others after" "w2 waited for w1's heartbeat to count it" "$T/w2.notes.log"
+secs=$(grep -o "seen by the others after [0-9.]*" "$T/w2.notes.log" | awk '{print $NF}')
+if awk -v s="${secs:-9}" 'BEGIN {exit !(s <= 0.8)}'; then ok; else bad "w2 waited ${secs:-?} s to be seen (a heartbeat is 0.67 s)"; fi
 eq "w1's first write found no note, the others w1's own" \
   "$(grep '^N ' "$T/notes.w1.log" | head -1 | sed 's/.* got=//') $(grep '^N ' "$T/notes.w1.log" | sed 1d | grep -vc 'got=from-w1$')" "- 0"
 n2=$(grep -c '^N ' "$T/notes.w2.log")
